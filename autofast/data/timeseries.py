@@ -1,0 +1,204 @@
+"""Time-series data layer: loading, validation, the ETT split protocol, z-scoring, window ranges.
+
+Windows are stride-1. A window starting at row ``n`` has inputs ``n .. n+L-1`` and targets
+``n+L .. n+L+H-1``. The windows of a split are those whose targets lie inside the split, so
+validation and test windows begin ``L`` rows before their boundary (the standard ETT protocol).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..errors import AutofastError
+
+SplitName = Literal["train", "val", "test"]
+HOURS_PER_MONTH = 30 * 24
+
+
+@dataclass(frozen=True)
+class SeriesData:
+    """A multichannel series: ``values`` is ``(T, C)`` float64, one column per channel."""
+
+    values: np.ndarray
+    columns: list[str]
+    source: str
+    dates: np.ndarray | None = None
+
+    @property
+    def length(self) -> int:
+        return self.values.shape[0]
+
+    @classmethod
+    def from_array(cls, array: np.ndarray, columns: list[str] | None = None, source: str = "<array>") -> "SeriesData":
+        arr = np.asarray(array)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2:
+            raise AutofastError(f"{source}: expected a (time, channels) array, got shape {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.number):
+            raise AutofastError(f"{source}: array dtype {arr.dtype} is not numeric; convert it to float")
+        arr = arr.astype(np.float64)
+        columns = columns or [f"ch{i}" for i in range(arr.shape[1])]
+        _check_finite(arr, columns, source)
+        return cls(arr, list(columns), source)
+
+
+def _check_finite(arr: np.ndarray, columns: list[str], source: str) -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        kind = "NaN" if np.isnan(arr[row, col]) else "inf"
+        raise AutofastError(f"{source}: column {columns[col]!r} has {int(bad[:, col].sum())} non-finite value(s) "
+                            f"(first: {kind} at data row {row}); fill or drop them before forecasting")
+
+
+def load_series(path: str | Path, date_column: str | None = "date", columns: list[str] | None = None) -> SeriesData:
+    """Load a CSV (a date column plus numeric channels) or a ``.npy`` array of shape (T, C)."""
+    path = Path(path)
+    if not path.exists():
+        raise AutofastError(f"data file {str(path)!r} does not exist; check the path")
+    if path.suffix.lower() == ".npy":
+        return SeriesData.from_array(np.load(path, allow_pickle=False), columns, source=str(path))
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # parser errors, empty files, binary junk
+        raise AutofastError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]}); give a comma-separated "
+                            f"file with a header row") from None
+    if df.empty:
+        raise AutofastError(f"{path}: has no data rows")
+    dates = None
+    if date_column:
+        if date_column in df.columns:
+            dates = df[date_column].to_numpy()
+            df = df.drop(columns=[date_column])
+        elif columns is None and not all(pd.api.types.is_numeric_dtype(df[c]) for c in df.columns):
+            raise AutofastError(f"{path}: no date column {date_column!r} (columns: {', '.join(map(str, df.columns))}); "
+                                f"pass --date-column NAME or --date-column ''")
+    if columns:
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise AutofastError(f"{path}: column(s) {', '.join(map(repr, missing))} not found "
+                                f"(available: {', '.join(map(str, df.columns))}); fix --columns")
+        df = df[list(columns)]
+    for c in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
+            example = repr(bad.iloc[0]) if len(bad) else "?"
+            raise AutofastError(f"{path}: column {c!r} is not numeric (e.g. {example} at row {bad.index[0] if len(bad) else '?'}); "
+                                f"drop it with --columns or fix the values")
+    if df.shape[1] == 0:
+        raise AutofastError(f"{path}: no numeric channel columns besides the date column")
+    values = df.to_numpy(dtype=np.float64)
+    cols = [str(c) for c in df.columns]
+    _check_finite(values, cols, str(path))
+    return SeriesData(values, cols, str(path), dates)
+
+
+@dataclass(frozen=True)
+class SplitBounds:
+    """Row boundaries: train ``[0, train_end)``, val ``[train_end, val_end)``, test ``[val_end, test_end)``."""
+
+    train_end: int
+    val_end: int
+    test_end: int
+    protocol: str
+
+    def rows(self, split: SplitName) -> tuple[int, int]:
+        return {"train": (0, self.train_end), "val": (self.train_end, self.val_end),
+                "test": (self.val_end, self.test_end)}[split]
+
+
+def split_bounds(length: int, protocol: str = "auto", ratios: tuple[float, float, float] = (0.7, 0.1, 0.2),
+                 source_name: str = "") -> SplitBounds:
+    """ETT protocols ('ett-hourly': 12/4/4 months; 'ett-15min': the same months at 4 rows/hour)
+    or 'ratio' (default 70/10/20). 'auto' uses the ETT protocol for ETTh*/ETTm* names."""
+    if protocol == "auto":
+        low = source_name.lower()
+        protocol = "ett-hourly" if low.startswith("etth") else "ett-15min" if low.startswith("ettm") else "ratio"
+    if protocol in ("ett-hourly", "ett-15min"):
+        per_month = HOURS_PER_MONTH * (4 if protocol == "ett-15min" else 1)
+        b = SplitBounds(12 * per_month, 16 * per_month, 20 * per_month, protocol)
+        if length < b.test_end:
+            raise AutofastError(f"{source_name or 'series'}: {length} rows, but the {protocol} protocol needs "
+                                f"{b.test_end}; use --split ratio")
+        return b
+    if protocol != "ratio":
+        raise AutofastError(f"unknown split protocol {protocol!r}; use auto, ett-hourly, ett-15min or ratio")
+    if len(ratios) != 3 or min(ratios) <= 0 or abs(sum(ratios) - 1) > 1e-6:
+        raise AutofastError(f"split ratios {ratios} must be three positive numbers summing to 1")
+    tr = int(length * ratios[0])
+    va = int(length * (ratios[0] + ratios[1]))
+    return SplitBounds(tr, va, length, "ratio {:g}/{:g}/{:g}".format(*ratios))
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Per-channel z-score with statistics of the training rows only."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, train_values: np.ndarray) -> "Standardizer":
+        std = train_values.std(axis=0)
+        return cls(train_values.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (values - self.mean) / self.std
+
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        return values * self.std + self.mean
+
+
+@dataclass(frozen=True)
+class WindowRange:
+    """Stride-1 windows starting at rows ``start .. start+count-1`` (inputs L rows, targets H rows)."""
+
+    start: int
+    count: int
+    lookback: int
+    horizon: int
+
+    @property
+    def starts(self) -> np.ndarray:
+        return np.arange(self.start, self.start + self.count)
+
+
+def window_range(bounds: SplitBounds, split: SplitName, lookback: int, horizon: int,
+                 source_name: str = "series") -> WindowRange:
+    """The windows whose targets lie inside ``split``; the first one's inputs start L rows earlier."""
+    if horizon <= 0:
+        raise AutofastError(f"horizon must be a positive number of steps, got {horizon}")
+    if lookback <= 0:
+        raise AutofastError(f"lookback must be positive, got {lookback}")
+    lo, hi = bounds.rows(split)
+    first_target = max(lo, lookback)
+    count = hi - horizon + 1 - first_target
+    if count < 1:
+        raise AutofastError(f"{source_name}: the {split} split (rows {lo}..{hi - 1}) is too short for lookback "
+                            f"{lookback} + horizon {horizon}; use a longer series, a smaller --lookback or --horizon")
+    return WindowRange(first_target - lookback, count, lookback, horizon)
+
+
+@dataclass
+class PreparedSeries:
+    """A loaded series, its split and its standardised values (float64, ``(C, T)`` channels-first)."""
+
+    name: str
+    data: SeriesData
+    bounds: SplitBounds
+    scaler: Standardizer
+    z: np.ndarray = field(repr=False)
+
+    @classmethod
+    def build(cls, name: str, data: SeriesData, protocol: str = "auto",
+              ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> "PreparedSeries":
+        bounds = split_bounds(data.length, protocol, ratios, name)
+        values = data.values[: bounds.test_end]
+        scaler = Standardizer.fit(values[: bounds.train_end])
+        return cls(name, data, bounds, scaler, np.ascontiguousarray(scaler.transform(values).T))

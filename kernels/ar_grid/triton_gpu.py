@@ -1,0 +1,288 @@
+"""Triton backend of the lag-grid AR solver (CUDA tensors, or the CPU under ``TRITON_INTERPRET=1``).
+
+Same three ops and contracts as :mod:`.reference` / :mod:`.numba_cpu`, float64 throughout:
+
+* ``window_moments``: a tiled Gram ``V' V`` of the unfolded windows ``v_n = [1, z[n], ..., z[n+W-1]]``.
+  One program per (channel, row tile, column tile) streams the windows in blocks of ``BLOCK_N`` and
+  accumulates ``tl.dot(A', B)``; the constant column is synthesised in registers (never stored).
+* ``ar_forecast_weights``: one program per candidate runs the companion recursion ``r_h = r_{h-1} C``
+  in O(Q) per step, ``(rC)_j = r_0 psi_j + r_{j+1}``.  Triton has no register shift, so step h reads
+  row h-1 of the output back at offset +1 (after a ``tl.debug_barrier`` so the other threads' stores
+  are visible on a GPU); ``r_0`` comes from registers with a masked reduction.
+* ``ar_grid_scores``: ``M`` from the kernel above into a chunk buffer (kept under
+  ``_M_BUFFER_BYTES``), then a second kernel on the grid ``(candidate, H block)`` computes
+  ``diag(M' S M) - 2 diag(M' Sxy)`` tile by tile with ``tl.dot(S_tile, M_tile)``; loop bounds come
+  from the candidate's order, so tiles beyond its leading ``q + 1`` rows are never touched.
+
+Block sizes are fixed from the problem shape in plain Python (no autotuning: it does not run under
+the interpreter).  Every output is allocated with ``torch.empty`` (:func:`_empty`) and every element
+is written by a kernel.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+__all__ = ["window_moments", "ar_forecast_weights", "ar_grid_scores"]
+
+# Upper bound on the (chunk, Q + 1, H) float64 forecast-weight buffer of ar_grid_scores.
+_M_BUFFER_BYTES = 512 * 1024 * 1024
+
+
+def _interpret() -> bool:
+    knobs = getattr(triton, "knobs", None)
+    if knobs is not None:
+        return bool(knobs.runtime.interpret)
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+# Decided once, like triton.jit decides at decoration time whether kernels are interpreted.
+_INTERPRET = _interpret()
+
+
+# --------------------------------------------------------------------------------------------- kernels
+
+
+@triton.jit
+def _window_moments_kernel(
+    z_ptr, out_ptr, stride_zc, W, start, count,
+    BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    """out[c, p, r] = sum_n v_n[p] v_n[r] with v_n[0] = 1, v_n[p] = z[c, start + n + p - 1]."""
+    c = tl.program_id(0).to(tl.int64)
+    offs_p = tl.program_id(1) * BLOCK_P + tl.arange(0, BLOCK_P)
+    offs_r = tl.program_id(2) * BLOCK_P + tl.arange(0, BLOCK_P)
+    zc = z_ptr + c * stride_zc + start - 1  # zc[n + p] = z[c, start + n + p - 1]
+    lag_p = (offs_p >= 1) & (offs_p <= W)
+    lag_r = (offs_r >= 1) & (offs_r <= W)
+    acc = tl.zeros((BLOCK_P, BLOCK_P), dtype=tl.float64)
+    for n0 in range(0, count, BLOCK_N):
+        offs_n = n0 + tl.arange(0, BLOCK_N)
+        n_ok = offs_n < count
+        a = tl.load(zc + offs_n[:, None] + offs_p[None, :], mask=n_ok[:, None] & lag_p[None, :], other=0.0)
+        a = tl.where(n_ok[:, None] & (offs_p == 0)[None, :], 1.0, a)  # (BLOCK_N, BLOCK_P)
+        b = tl.load(zc + offs_n[:, None] + offs_r[None, :], mask=n_ok[:, None] & lag_r[None, :], other=0.0)
+        b = tl.where(n_ok[:, None] & (offs_r == 0)[None, :], 1.0, b)  # (BLOCK_N, BLOCK_P)
+        acc += tl.dot(tl.trans(a), b)
+    W1 = W + 1
+    out_c = out_ptr + c * W1 * W1
+    tl.store(out_c + offs_p[:, None] * W1 + offs_r[None, :], acc, mask=(offs_p < W1)[:, None] & (offs_r < W1)[None, :])
+
+
+@triton.jit
+def _forecast_weights_kernel(
+    psi_ptr, c_ptr, order_ptr, m_ptr, stride_psi, Q, H,
+    BLOCK_Q: tl.constexpr,
+):
+    """M[b, :, :] for one candidate b: M[b, 1 + j, h] = r_{h+1}[j], M[b, 0, h] = c * sum_{k<=h} r_k[0]."""
+    b = tl.program_id(0).to(tl.int64)
+    q = tl.load(order_ptr + b)
+    q = tl.minimum(tl.maximum(q, 0), Q)
+    offs = tl.arange(0, BLOCK_Q)
+    psi = tl.load(psi_ptr + b * stride_psi + offs, mask=offs < q, other=0.0)
+    c = tl.load(c_ptr + b)
+    m_b = m_ptr + b * (Q + 1) * H
+    r = tl.where(offs == 0, 1.0, 0.0).to(tl.float64)  # r_0 = e_1
+    bsum = tl.sum(r * 0.0, axis=0)  # float64 zero scalar
+    for h in range(H):
+        r0 = tl.sum(tl.where(offs == 0, r, 0.0), axis=0)
+        bsum += r0
+        # r_{h}[j + 1] was stored as row 2 + j of column h - 1 (r_0 = e_1 shifts to zero).
+        shifted = tl.load(m_b + (2 + offs) * H + (h - 1), mask=(offs + 1 < q) & (h > 0), other=0.0)
+        r = r0 * psi + shifted  # zero for j >= q
+        tl.store(m_b + (1 + offs) * H + h, r, mask=offs < Q)
+        tl.store(m_b + h, c * bsum)
+        tl.debug_barrier()  # make row h visible to every thread before step h + 1 reads it
+
+
+@triton.jit
+def _grid_scores_kernel(
+    m_ptr, s_ptr, sxy_ptr, syy_ptr, order_ptr, out_ptr,
+    stride_s, stride_sxy, Q, H,
+    BLOCK_I: tl.constexpr, BLOCK_H: tl.constexpr,
+):
+    """out[b, h] = sum_{i,j<=q} M[i,h] S[i,j] M[j,h] - 2 sum_{i<=q} M[i,h] Sxy[i,h] + syy[h] (times count)."""
+    b = tl.program_id(0).to(tl.int64)
+    offs_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
+    h_ok = offs_h < H
+    q = tl.load(order_ptr + b)
+    n = tl.minimum(tl.maximum(q, 0), Q) + 1  # rows of the candidate's leading block
+    m_b = m_ptr + b * (Q + 1) * H
+    total = tl.zeros((BLOCK_H,), dtype=tl.float64)
+    for i0 in range(0, n, BLOCK_I):
+        offs_i = i0 + tl.arange(0, BLOCK_I)
+        i_ok = offs_i < n
+        acc = tl.zeros((BLOCK_I, BLOCK_H), dtype=tl.float64)
+        for j0 in range(0, n, BLOCK_I):
+            offs_j = j0 + tl.arange(0, BLOCK_I)
+            j_ok = offs_j < n
+            s_tile = tl.load(s_ptr + offs_i[:, None] * stride_s + offs_j[None, :], mask=i_ok[:, None] & j_ok[None, :], other=0.0)
+            m_tile = tl.load(m_b + offs_j[:, None] * H + offs_h[None, :], mask=j_ok[:, None] & h_ok[None, :], other=0.0)
+            acc += tl.dot(s_tile, m_tile)
+        ih_ok = i_ok[:, None] & h_ok[None, :]
+        m_i = tl.load(m_b + offs_i[:, None] * H + offs_h[None, :], mask=ih_ok, other=0.0)
+        sxy_i = tl.load(sxy_ptr + offs_i[:, None] * stride_sxy + offs_h[None, :], mask=ih_ok, other=0.0)
+        total += tl.sum(m_i * (acc - 2.0 * sxy_i), axis=0)
+    syy = tl.load(syy_ptr + offs_h, mask=h_ok, other=0.0)
+    tl.store(out_ptr + b * H + offs_h, total + syy, mask=h_ok)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def _empty(*shape: int, device: torch.device) -> torch.Tensor:
+    """Uninitialised float64 buffer (tests replace this to poison outputs with NaN)."""
+    return torch.empty(shape, dtype=torch.float64, device=device)
+
+
+def _device_for(t: torch.Tensor) -> torch.device:
+    """Where the kernels run: the CPU under the interpreter, else the input's CUDA device."""
+    if _INTERPRET:
+        return torch.device("cpu")
+    if t.is_cuda:
+        return t.device
+    if not torch.cuda.is_available():
+        raise RuntimeError("the triton AR backend needs a CUDA device or TRITON_INTERPRET=1")
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def _on(dev: torch.device):
+    """Make ``dev`` current for the launch (Triton launches on the current CUDA device)."""
+    return torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()
+
+
+def _f64(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return t.detach().to(device=device, dtype=torch.float64).contiguous()
+
+
+def _orders(psi: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
+    """(B,) int32 orders: ``order`` if given, else the position of the last non-zero psi (1 if none)."""
+    if order is not None:
+        return order.detach().to(device=psi.device, dtype=torch.int32).reshape(-1).contiguous()
+    Q = psi.shape[1]
+    lags = torch.arange(1, Q + 1, device=psi.device, dtype=torch.int32)
+    last = torch.where(psi != 0, lags, torch.zeros_like(lags)).amax(dim=1) if Q > 0 else torch.zeros(psi.shape[0], dtype=torch.int32, device=psi.device)
+    return last.clamp_min(min(1, Q)).to(torch.int32).contiguous()
+
+
+def _pow2(n: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, triton.next_power_of_2(max(int(n), 1))))
+
+
+def _launch_forecast_weights(psi: torch.Tensor, intercept: torch.Tensor, q: torch.Tensor, M: torch.Tensor) -> None:
+    B, Q = psi.shape
+    H = M.shape[2]
+    if B == 0 or H == 0:
+        return
+    _forecast_weights_kernel[(B,)](psi, intercept, q, M, psi.stride(0), Q, H, BLOCK_Q=_pow2(Q, 16, 1 << 16), num_warps=1 if Q <= 64 else 4)
+
+
+# --------------------------------------------------------------------------------------------- public ops
+
+
+def window_moments(z: torch.Tensor, width: int, start: int, count: int) -> torch.Tensor:
+    """Second moments of stride-1 windows; same contract as :func:`reference.window_moments_ref`.
+
+    Args:
+        z: ``(C, T)`` series (any float dtype, any device; computed in float64).
+        width: window length W.
+        start, count: windows start at ``n = start, ..., start + count - 1`` and cover
+            ``z[:, n : n + W]``; requires ``start + count - 1 + W <= T``.
+    Returns:
+        ``(C, W + 1, W + 1)`` float64 on ``z``'s device: ``sum_n v_n v_n'`` with
+        ``v_n = [1, z[n], ..., z[n + W - 1]]`` (forward time order).
+    """
+    width, start, count = int(width), int(start), int(count)
+    if z.dim() != 2:
+        raise ValueError(f"z must be (C, T), got shape {tuple(z.shape)}")
+    if width < 0 or start < 0 or count < 0 or (count > 0 and start + count - 1 + width > z.shape[1]):
+        raise ValueError(f"windows [{start}, {start + count - 1} + {width}) do not fit a series of length {z.shape[1]}")
+    dev = _device_for(z)
+    zd = _f64(z, dev)
+    C = zd.shape[0]
+    out = _empty(C, width + 1, width + 1, device=dev)
+    if C > 0:
+        block_p = 16 if width + 1 <= 16 else 32
+        grid = (C, triton.cdiv(width + 1, block_p), triton.cdiv(width + 1, block_p))
+        with _on(dev):
+            _window_moments_kernel[grid](zd, out, zd.stride(0), width, start, count, BLOCK_P=block_p, BLOCK_N=32, num_warps=4)
+    return out.to(z.device)
+
+
+def ar_forecast_weights(
+    psi: torch.Tensor, intercept: torch.Tensor, horizon: int, order: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Recursive H-step forecast weights; same contract as :func:`reference.ar_forecast_weights_ref`.
+
+    Args:
+        psi: ``(B, Q)`` raw-level AR coefficients in lag order (computed in float64).
+        intercept: ``(B,)`` constants ``c``.
+        horizon: H >= 1.
+        order: optional ``(B,)`` integer orders q; only ``psi[b, :q]`` is used. Default: the position
+            of the last non-zero coefficient (1 for an all-zero row).
+    Returns:
+        ``(B, Q + 1, H)`` float64 on ``psi``'s device (rows beyond ``q + 1`` are zero).
+    """
+    dev = _device_for(psi)
+    p = _f64(psi, dev)
+    c = _f64(intercept, dev).reshape(-1)
+    q = _orders(p, None if order is None else order.to(dev))
+    B, Q = p.shape
+    M = _empty(B, Q + 1, int(horizon), device=dev)
+    with _on(dev):
+        _launch_forecast_weights(p, c, q, M)
+    return M.to(psi.device)
+
+
+def ar_grid_scores(
+    psi: torch.Tensor,
+    intercept: torch.Tensor,
+    S: torch.Tensor,
+    Sxy: torch.Tensor,
+    syy: torch.Tensor,
+    count: int,
+    order: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Per-step validation MSE of every candidate; same contract as :func:`reference.ar_grid_scores_ref`.
+
+    Args:
+        psi: ``(B, Q)`` raw-level AR coefficients (lag order), Q <= L.
+        intercept: ``(B,)``.
+        S: ``(L + 1, L + 1)`` lag-ordered window moments; Sxy: ``(L + 1, H)``; syy: ``(H,)``.
+        count: number of windows N.
+        order: optional ``(B,)`` integer orders q (leading ``q + 1`` rows of M, S, Sxy are used);
+            default: derived from the last non-zero of each psi row.
+    Returns:
+        ``(B, H)`` float64 on ``psi``'s device.
+    """
+    dev = _device_for(psi)
+    p = _f64(psi, dev)
+    c = _f64(intercept, dev).reshape(-1)
+    Sd, Sxyd, syyd = _f64(S, dev), _f64(Sxy, dev), _f64(syy, dev).reshape(-1)
+    q = _orders(p, None if order is None else order.to(dev))
+    B, Q = p.shape
+    H = Sxyd.shape[1]
+    if Q + 1 > Sd.shape[0] or Q + 1 > Sxyd.shape[0]:
+        raise ValueError(f"psi has Q={Q} lags but S/Sxy only cover L={min(Sd.shape[0], Sxyd.shape[0]) - 1}")
+    out = _empty(B, H, device=dev)
+    if B > 0 and H > 0:
+        chunk = max(1, min(B, _M_BUFFER_BYTES // ((Q + 1) * H * 8)))
+        M = _empty(chunk, Q + 1, H, device=dev)
+        block_h = _pow2(H, 16, 32)
+        block_i = _pow2(Q + 1, 16, 32)
+        with _on(dev):
+            for b0 in range(0, B, chunk):
+                b1 = min(B, b0 + chunk)
+                Mc = M[: b1 - b0]
+                _launch_forecast_weights(p[b0:b1], c[b0:b1], q[b0:b1], Mc)
+                _grid_scores_kernel[(b1 - b0, triton.cdiv(H, block_h))](
+                    Mc, Sd, Sxyd, syyd, q[b0:b1], out[b0:b1],
+                    Sd.stride(0), Sxyd.stride(0), Q, H,
+                    BLOCK_I=block_i, BLOCK_H=block_h, num_warps=4,
+                )
+        out /= count  # host-side so the division is exactly the reference's (a Python float would be fp32 in-kernel)
+    return out.to(psi.device)
