@@ -19,7 +19,7 @@ __all__ = ["window_moments", "ar_grid_scores", "ar_forecast_weights"]
 def _window_moments(z, width, start, count):
     C = z.shape[0]
     W = width
-    out = np.zeros((C, W + 1, W + 1))
+    out = np.empty((C, W + 1, W + 1))  # every entry is written below
     for task in nb.prange(C * W):
         c = task // W
         k = task % W  # lag between the two window positions
@@ -90,12 +90,13 @@ def _ar_grid_scores(psi, intercept, order, S, Sxy, syy, count, perm):
 @nb.njit(cache=True)
 def _forecast_weights(psi, intercept, order, H):
     B, Q = psi.shape
-    out = np.zeros((B, Q + 1, H))
+    out = np.empty((B, Q + 1, H))
     for b in range(B):
         q = order[b]
         M = np.zeros((q + 1, H))
         _forecast_weights_one(psi[b], q, intercept[b], H, M)
         out[b, : q + 1] = M
+        out[b, q + 1 :] = 0.0
     return out
 
 

@@ -163,10 +163,12 @@ def _orders(psi: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
     """(B,) int32 orders: ``order`` if given, else the position of the last non-zero psi (1 if none)."""
     if order is not None:
         return order.detach().to(device=psi.device, dtype=torch.int32).reshape(-1).contiguous()
-    Q = psi.shape[1]
+    B, Q = psi.shape
+    if Q == 0:
+        return torch.zeros(B, dtype=torch.int32, device=psi.device)
     lags = torch.arange(1, Q + 1, device=psi.device, dtype=torch.int32)
-    last = torch.where(psi != 0, lags, torch.zeros_like(lags)).amax(dim=1) if Q > 0 else torch.zeros(psi.shape[0], dtype=torch.int32, device=psi.device)
-    return last.clamp_min(min(1, Q)).to(torch.int32).contiguous()
+    last = torch.where(psi != 0, lags, torch.zeros_like(lags)).amax(dim=1)
+    return last.clamp_min(1).to(torch.int32).contiguous()
 
 
 def _pow2(n: int, lo: int, hi: int) -> int:
@@ -178,7 +180,10 @@ def _launch_forecast_weights(psi: torch.Tensor, intercept: torch.Tensor, q: torc
     H = M.shape[2]
     if B == 0 or H == 0:
         return
-    _forecast_weights_kernel[(B,)](psi, intercept, q, M, psi.stride(0), Q, H, BLOCK_Q=_pow2(Q, 16, 1 << 16), num_warps=1 if Q <= 64 else 4)
+    _forecast_weights_kernel[(B,)](
+        psi, intercept, q, M, psi.stride(0), Q, H,
+        BLOCK_Q=_pow2(Q, 16, 1 << 16), num_warps=1 if Q <= 64 else 4,
+    )
 
 
 # --------------------------------------------------------------------------------------------- public ops

@@ -1,0 +1,28 @@
+# The README's two commands. Each sets itself up on a fresh machine: a local .venv with the CPU
+# build of torch (pinned, so pip never pulls a multi-GB CUDA build), then the package in editable mode.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.stamp-install
+
+.PHONY: forecast test bench setup
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[test,baselines]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job on the bundled data set: Auto-AR forecasting on ETTh1, all four horizons.
+forecast: $(STAMP)
+	$(PY) -m autofast forecast --data ETTh1 --horizon 96 192 336 720
+
+## The test suite (CPU; Triton kernels run in the interpreter).
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m pytest bench/ --benchmark-only -q

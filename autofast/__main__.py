@@ -1,0 +1,5 @@
+import sys
+
+from autofast.cli import main
+
+sys.exit(main())

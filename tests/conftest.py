@@ -1,0 +1,23 @@
+"""Shared test set-up. Triton runs in its CPU interpreter when there is no CUDA device; the variable
+must be set before anything imports triton, hence here."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def seed() -> int:
+    """A fresh random seed per test, printed so a failure can be replayed (AUTOFAST_TEST_SEED=...)."""
+    import random
+
+    s = int(os.environ.get("AUTOFAST_TEST_SEED", random.SystemRandom().randrange(2**31)))
+    print(f"test seed = {s}")
+    return s

@@ -1,0 +1,143 @@
+"""`python -m autofast forecast` / `datasets` end to end, and one clear error line per bad input."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autofast.cli import main
+from autofast.data.registry import DATASETS
+
+SMALL = ["--split", "ratio", "--horizon", "8", "24", "--lookback", "48", "--max-order", "40", "--no-plot"]
+
+
+@pytest.fixture
+def etth1_slice(tmp_path):
+    """The first 1500 rows of the bundled ETTh1 (real data, small)."""
+    df = pd.read_csv(DATASETS["ETTh1"].path, nrows=1500)
+    path = tmp_path / "etth1_small.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_forecast_end_to_end_on_etth1_slice(etth1_slice, tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    code, out, err = run_cli(["forecast", "--data", str(etth1_slice), "--out", str(out_dir), "--json", *SMALL], capsys)
+    assert code == 0, err
+    res = json.loads(out)
+    assert [r["horizon"] for r in res["results"]] == [8, 24]
+    for r in res["results"]:
+        assert 0 < r["mse"] < 2 and 0 < r["mae"] < 2
+        assert r["candidates"] == 2 * (40 + 40 + 40)
+        assert r["chosen"][0]["p"] >= 1
+    files = {p.name for p in out_dir.iterdir()}
+    assert {"result.json", "test_forecasts_H8.npz", "forecast_next_H24.csv"} <= files
+    nxt = pd.read_csv(out_dir / "forecast_next_H24.csv")
+    assert len(nxt) == 24 and list(nxt.columns) == ["date", "HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+    assert pd.to_datetime(nxt["date"].iloc[0]) == pd.Timestamp("2016-09-01 12:00:00")  # row 1500 (62.5 days on) follows the last
+
+
+def test_forecast_table_output_and_plot(etth1_slice, tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    args = ["forecast", "--data", str(etth1_slice), "--out", str(out_dir), "--pooling", "per-channel",
+            "--split", "ratio", "--horizon", "12", "--lookback", "32", "--max-order", "16", "--diff", "0", "1"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "test MSE" in out and "HUFL:(" in out
+    assert (out_dir / "forecast_vs_truth.png").stat().st_size > 10_000
+
+
+def test_module_entry_point_and_datasets():
+    r = subprocess.run([sys.executable, "-m", "autofast", "datasets", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    names = [d["name"] for d in json.loads(r.stdout)]
+    assert names == ["ETTh1", "splice"]
+    r = subprocess.run([sys.executable, "-m", "autofast", "forecast", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--horizon" in r.stdout
+
+
+def _csv(tmp_path, df, name="bad.csv"):
+    p = tmp_path / name
+    df.to_csv(p, index=False)
+    return p
+
+
+def _series(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"date": pd.date_range("2020-01-01", periods=n, freq="h").astype(str),
+                         "a": rng.standard_normal(n).cumsum(), "b": rng.standard_normal(n)})
+
+
+BAD = {
+    "nan": (lambda df: df.assign(a=df["a"].where(df.index != 100)), ["column 'a'", "NaN", "row 100"]),
+    "inf": (lambda df: df.assign(b=df["b"].where(df.index != 7, np.inf)), ["column 'b'", "inf"]),
+    "text": (lambda df: df.assign(b=df["b"].astype(object).where(df.index != 3, "oops")), ["column 'b'", "not numeric", "'oops'"]),
+    "short": (lambda df: df.iloc[:60], ["too short", "--lookback"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_csv_gives_one_line_error_and_writes_nothing(case, tmp_path, capsys):
+    make, needles = BAD[case]
+    p = _csv(tmp_path, make(_series()))
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(["forecast", "--data", str(p), "--out", str(out_dir), *SMALL], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(p) in lines[0] or "too short" in lines[0]
+    for n in needles:
+        assert n in lines[0], lines[0]
+    assert not out_dir.exists() and not any(x.name.startswith(".out") for x in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--data", "ETTh9"], "unknown data set 'ETTh9'"),
+    (["--data", "missing.csv"], "does not exist"),
+    (["--data", "splice"], "not a time series"),
+    (["--horizon", "0"], "horizons"),
+    (["--columns", "HUFL", "nope"], "'nope' not found"),
+    (["--lookback", "1"], "lookback"),
+])
+def test_bad_arguments(args, needle, tmp_path, capsys):
+    code, out, err = run_cli(["forecast", "--out", str(tmp_path / "o"), *args], capsys)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_missing_date_column_and_yaml_errors(tmp_path, capsys):
+    p = _csv(tmp_path, _series().rename(columns={"date": "when"}))
+    code, _, err = run_cli(["forecast", "--data", str(p), *SMALL], capsys)
+    assert code == 2 and "no date column 'date'" in err and "--date-column" in err
+    bad_yaml = tmp_path / "cfg.yaml"
+    bad_yaml.write_text("lookback: [1, 2\n")
+    code, _, err = run_cli(["forecast", "--config", str(bad_yaml)], capsys)
+    assert code == 2 and "invalid YAML" in err and "line" in err
+    unknown = tmp_path / "cfg2.yaml"
+    unknown.write_text("lookbak: 96\n")
+    code, _, err = run_cli(["forecast", "--config", str(unknown)], capsys)
+    assert code == 2 and "unknown option(s) lookbak" in err
+    code, _, err = run_cli(["forecast", "--data", str(p), "--date-column", "when", "--out", str(tmp_path / "y"),
+                            "--config", str(_yaml(tmp_path)), "--no-plot"], capsys)
+    assert code == 0, err
+
+
+def _yaml(tmp_path):
+    p = tmp_path / "good.yaml"
+    p.write_text("horizons: [6]\nlookback: 24\nmax_order: 12\nsplit: ratio\n")
+    return p
+
+
+def test_existing_output_folder_is_not_clobbered(etth1_slice, tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    out_dir.mkdir()
+    (out_dir / "keep.txt").write_text("x")
+    code, _, err = run_cli(["forecast", "--data", str(etth1_slice), "--out", str(out_dir), *SMALL], capsys)
+    assert code == 2 and "--overwrite" in err
+    assert (out_dir / "keep.txt").read_text() == "x"
