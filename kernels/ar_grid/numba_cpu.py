@@ -4,13 +4,17 @@
   O(W * (N + W)) per channel instead of the O(N * W^2) of a Gram GEMM.
 * ``ar_grid_scores``: per candidate, the companion recursion ``r_h = r_{h-1} C`` (O(Q) per step,
   C never formed), then ``diag(M' S M)`` on the candidate's leading block with a BLAS GEMM.
-  Candidates run one after another; the GEMMs use all cores.
+  Candidates are dealt to one thread per core (``AUTOFAST_NUM_THREADS``), GIL released.
 """
 from __future__ import annotations
 
-import numpy as np
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numba as nb
+import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 __all__ = ["window_moments", "ar_grid_scores", "ar_forecast_weights"]
 
@@ -66,25 +70,24 @@ def _forecast_weights_one(psi_row, q, c, H, M):
             M[1 + j, h] = r[j]
 
 
-@nb.njit(cache=True)
-def _ar_grid_scores(psi, intercept, order, S, Sxy, syy, count, perm):
-    # Serial over candidates: each candidate's S_q @ M is a multithreaded BLAS GEMM. (numba prange
-    # around BLAS oversubscribes the cores; a prange of hand loops measured 3.5x slower.)
-    B = psi.shape[0]
+@nb.njit(cache=True, nogil=True)
+def _ar_grid_scores(psi, intercept, order, S, Sxy, syy, count, perm, out):
+    # One worker thread's share of the candidates: a single-threaded GEMM S_q @ M per candidate.
+    # (Stacking equal-order candidates into one wider GEMM measured 1.5-2x slower: M leaves cache.)
     H = Sxy.shape[1]
-    out = np.empty((B, H))
-    for t in range(B):
+    acc = np.empty(H)
+    for t in range(perm.shape[0]):
         b = perm[t]
         q = order[b]
         M = np.zeros((q + 1, H))
         _forecast_weights_one(psi[b], q, intercept[b], H, M)
         T = np.dot(np.ascontiguousarray(S[: q + 1, : q + 1]), M)
+        acc[:] = syy
+        for i in range(q + 1):  # row-wise: contiguous in M and T
+            for h in range(H):
+                acc[h] += M[i, h] * (T[i, h] - 2.0 * Sxy[i, h])
         for h in range(H):
-            acc = syy[h]
-            for i in range(q + 1):
-                acc += M[i, h] * (T[i, h] - 2.0 * Sxy[i, h])
-            out[b, h] = acc / count
-    return out
+            out[b, h] = acc[h] / count
 
 
 @nb.njit(cache=True)
@@ -98,6 +101,11 @@ def _forecast_weights(psi, intercept, order, H):
         out[b, : q + 1] = M
         out[b, q + 1 :] = 0.0
     return out
+
+
+def _n_threads() -> int:
+    env = os.environ.get("AUTOFAST_NUM_THREADS")
+    return int(env) if env else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def _np64(t: torch.Tensor) -> np.ndarray:
@@ -137,6 +145,18 @@ def ar_grid_scores(
     """Same contract as :func:`reference.ar_grid_scores_ref`; ``order`` (B,) skips zero tails."""
     p = _np64(psi)
     q = _orders(p, order)
-    perm = np.arange(len(q), dtype=np.int64)
-    out = _ar_grid_scores(p, _np64(intercept), q, _np64(S), _np64(Sxy), _np64(syy), float(count), perm)
+    args = (p, _np64(intercept), q, _np64(S), _np64(Sxy), _np64(syy), float(count))
+    out = np.full((p.shape[0], Sxy.shape[1]), np.nan)
+    # Largest orders first, dealt round-robin to one thread per core; each thread runs its GEMMs on a
+    # single-threaded BLAS. (Multithreaded BLAS per small GEMM measured 1.5-6x slower and erratic on a
+    # shared 2-core machine; BLAS inside numba prange oversubscribes.)
+    n = max(1, min(_n_threads(), len(q)))
+    order_desc = np.argsort(-q, kind="stable").astype(np.int64)  # largest first, dealt round-robin
+    shares = [np.ascontiguousarray(order_desc[i::n]) for i in range(n)]
+    with threadpool_limits(1):
+        if n == 1:
+            _ar_grid_scores(*args, shares[0], out)
+        else:
+            with ThreadPoolExecutor(n) as pool:
+                list(pool.map(lambda share: _ar_grid_scores(*args, share, out), shares))
     return torch.from_numpy(out)
