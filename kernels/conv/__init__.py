@@ -1,0 +1,21 @@
+"""Fused dilated large-kernel and DASH mixed convolutions (1-D and 2-D, dense and depthwise).
+
+Public API:
+
+* :func:`dilated_conv`, :class:`DilatedConv1d`, :class:`DilatedConv2d`
+* :func:`mixed_dilated_conv`, :class:`MixedDilatedConv`
+* :func:`tap_conv` (the shared primitive: a convolution over an explicit offset set), :func:`tap_union`
+
+Backends: Triton on CUDA, C++/OpenMP on the CPU (depthwise), torch per-tap shifts otherwise; the
+reference is F.conv with the dense aggregated kernel (:mod:`.reference`).
+"""
+from .dilated_conv import DilatedConv, DilatedConv1d, DilatedConv2d, DilatedConvFunction, dilated_conv
+from .mixed_dilated_conv import MixedDilatedConv, MixedDilatedConvFunction, aggregate_taps, mixed_dilated_conv
+from .tap_conv import TapConvFunction, resolve_backend, tap_conv
+from .taps import dilated_offsets, tap_union
+
+__all__ = [
+    "DilatedConv", "DilatedConv1d", "DilatedConv2d", "DilatedConvFunction", "dilated_conv",
+    "MixedDilatedConv", "MixedDilatedConvFunction", "aggregate_taps", "mixed_dilated_conv",
+    "TapConvFunction", "resolve_backend", "tap_conv", "dilated_offsets", "tap_union",
+]
