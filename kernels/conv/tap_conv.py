@@ -9,6 +9,9 @@ Backends (``backend=`` or the ``AUTOFAST_CONV_BACKEND`` environment variable):
 * ``triton`` — CUDA tensors (or the CPU under ``TRITON_INTERPRET=1``).
 * ``cpu`` — the C++/OpenMP extension ``autofast._C`` for depthwise; dense CPU convs use ``shift``.
 * ``shift`` — pure torch: one shifted slice per tap (a per-tap GEMM when dense). Exact, no build.
+* ``fft`` — dense convs only: FFT convolution with the scattered kernel; 'auto' picks it on the
+  CPU for dense convs whose live tap count makes the FFT cheaper (the flop model in
+  :func:`.tap_conv_fft.fft_is_cheaper`).
 * ``reference`` — F.conv with the dense scattered kernel (the test reference; does the most work).
 
 Taps that can only read padding (|offset| >= size in some dim) are dropped before any kernel runs.
@@ -25,7 +28,7 @@ import torch.nn.functional as F
 from .reference import tap_conv_ref, tap_conv_wgrad_ref
 from .taps import live_taps
 
-BACKENDS = ("auto", "triton", "cpu", "shift", "reference")
+BACKENDS = ("auto", "triton", "cpu", "shift", "fft", "reference")
 _warned: set[str] = set()
 
 
@@ -61,7 +64,7 @@ def resolve_backend(x: torch.Tensor, groups: int, backend: str = "auto") -> str:
     if backend == "auto":
         if x.is_cuda:
             return "triton" if _triton_ok(x) else "shift"
-        return "cpu" if depthwise else "shift"
+        return "cpu" if depthwise else "dense-cpu"  # TapPlan picks shift or fft from the live taps
     if backend == "triton" and not _triton_ok(x):
         raise ValueError("the triton conv backend needs CUDA tensors (or TRITON_INTERPRET=1 for CPU tensors)")
     if backend == "cpu":
@@ -69,6 +72,8 @@ def resolve_backend(x: torch.Tensor, groups: int, backend: str = "auto") -> str:
             raise ValueError("the cpu conv backend needs CPU tensors; move them or use backend='triton'")
         if not depthwise:
             return "shift"  # dense CPU convs are per-tap GEMMs in torch (BLAS)
+    if backend == "fft" and groups != 1:
+        raise ValueError("the fft conv backend handles dense convs (groups=1) only")
     return backend
 
 
@@ -138,6 +143,10 @@ def _fwd(backend: str, x, w, offsets, groups):
         backend = "shift"
     if backend == "shift":
         return _shift_fwd(x, w, offsets, groups)
+    if backend == "fft":
+        from .tap_conv_fft import tap_conv_fwd
+
+        return tap_conv_fwd(x, w, offsets, groups)
     return tap_conv_ref(x, w, offsets.to(x.device), groups)
 
 
@@ -153,6 +162,10 @@ def _wgrad(backend: str, x, g, offsets, groups):
         backend = "shift"
     if backend == "shift":
         return _shift_wgrad(x, g, offsets, groups)
+    if backend == "fft":
+        from .tap_conv_fft import tap_conv_wgrad
+
+        return tap_conv_wgrad(x, g, offsets, groups)
     return tap_conv_wgrad_ref(x, g, offsets.to(x.device), groups)
 
 
@@ -173,6 +186,11 @@ class TapPlan:
         live = live_taps(offsets, tuple(x.shape[2:]))
         self.live = None if bool(live.all()) else live.nonzero().flatten()
         self.offsets = offsets if self.live is None else offsets[self.live]
+        if self.backend == "dense-cpu":
+            from .tap_conv_fft import fft_is_cheaper
+
+            r = int(self.offsets.abs().max()) if self.offsets.numel() else 0
+            self.backend = "fft" if fft_is_cheaper(x, self.offsets.shape[0], r) else "shift"
 
     def _w(self, w: torch.Tensor) -> torch.Tensor:
         return w if self.live is None else w.index_select(2, self.live.to(w.device))
