@@ -64,6 +64,7 @@ def kpss_diff_order(z_train: np.ndarray, max_d: int = 2, alpha: float = 0.05) ->
     while d < max_d:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InterpolationWarning)
+            warnings.simplefilter("ignore", FutureWarning)  # statsmodels 0.15 result-object notice
             pvals = [kpss(ch, regression="ct", nlags="auto")[1] for ch in x]
         if min(pvals) > alpha:
             break
