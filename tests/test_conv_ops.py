@@ -165,3 +165,20 @@ def test_auto_dispatch_picks_fft_for_dense_large_unions_and_direct_otherwise():
     assert TapPlan(x, u.offsets, 1, "auto").backend == "fft"
     assert TapPlan(x, tap_union(((3, 1),), 1).offsets, 1, "auto").backend == "shift"
     assert TapPlan(x, u.offsets, 8, "auto").backend in ("cpu",)
+
+
+def test_missing_extension_falls_back_with_one_warning(monkeypatch):
+    import warnings
+
+    from autofast.kernels.conv import tap_conv as tc
+
+    monkeypatch.setattr(tc, "_cpu_ext", lambda: None)
+    monkeypatch.setattr(tc, "_warned", set())
+    x = torch.randn(1, 3, 20, dtype=torch.float64)
+    w = torch.randn(3, 1, 5, dtype=torch.float64)
+    ref = F.conv1d(x, w, padding=4, dilation=2, groups=3)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            torch.testing.assert_close(dilated_conv(x, w, None, 2, 3, backend="cpu"), ref)
+    assert sum("not built" in str(r.message) for r in rec) == 1
