@@ -168,9 +168,10 @@ def test_auto_dispatch_picks_fft_for_dense_large_unions_and_direct_otherwise():
 
 
 def test_missing_extension_falls_back_with_one_warning(monkeypatch):
+    import importlib
     import warnings
 
-    from autofast.kernels.conv import tap_conv as tc
+    tc = importlib.import_module("autofast.kernels.conv.tap_conv")
 
     monkeypatch.setattr(tc, "_cpu_ext", lambda: None)
     monkeypatch.setattr(tc, "_warned", set())
