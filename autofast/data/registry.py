@@ -12,15 +12,16 @@ BUNDLED_DIR = Path(__file__).with_name("bundled")
 @dataclass(frozen=True)
 class BundledDataset:
     name: str
-    kind: str  # "timeseries" | "dna"
-    filename: str
+    kind: str  # "timeseries" | "dna" | "image"
+    filename: str  # "" when the data come from a library rather than a bundled file
     description: str
     source: str
     split: str  # the default split protocol
 
     @property
-    def path(self) -> Path:
-        return BUNDLED_DIR / self.filename
+    def path(self) -> Path | None:
+        """The bundled file, or None for a data set loaded from a library (``digits``)."""
+        return BUNDLED_DIR / self.filename if self.filename else None
 
 
 DATASETS: dict[str, BundledDataset] = {
@@ -36,6 +37,12 @@ DATASETS: dict[str, BundledDataset] = {
             "splice", "dna", "splice.csv",
             "UCI primate splice junctions: 3 190 sequences of 60 nt, labels EI/IE/N",
             "UCI ML Repository (Towell, Noordewier, Shavlik), CC BY 4.0",
+            "stratified 70/10/20, seeded",
+        ),
+        BundledDataset(
+            "digits", "image", "",
+            "8x8 handwritten digits: 1 797 greyscale images, 10 classes (loaded from scikit-learn)",
+            "UCI ML Repository optical digits (Alpaydin, Kaynak) via scikit-learn, CC BY 4.0",
             "stratified 70/10/20, seeded",
         ),
     ]

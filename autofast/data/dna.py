@@ -1,0 +1,172 @@
+"""DNA sequences: one-hot encoding with IUPAC ambiguity codes, and loading labelled sequences from
+CSV/TSV or FASTA files.
+
+Encoding: ``(N, 4, L)`` float32 over the channels A, C, G, T. An ambiguity code is the uniform
+distribution over its bases (N -> 0.25 each, R -> A/G 0.5 each, ...); gaps ``-`` and ``.`` and the
+padding after a short sequence are all-zero columns.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..errors import AutofastError
+from .classification import ClassificationData, labels_to_indices
+
+BASES = "ACGT"
+IUPAC: dict[str, str] = {
+    "A": "A", "C": "C", "G": "G", "T": "T", "U": "T",
+    "N": "ACGT", "R": "AG", "Y": "CT", "S": "GC", "W": "AT", "K": "GT", "M": "AC",
+    "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG",
+    "-": "", ".": "",
+}
+ALLOWED = "allowed: A C G T U and IUPAC codes N R Y S W K M B D H V, gaps - ."
+FASTA_SUFFIXES = {".fa", ".fasta", ".fna"}
+_GAP = ord("-")
+
+
+def _tables() -> tuple[np.ndarray, np.ndarray]:
+    lut = np.zeros((256, 4), dtype=np.float32)
+    valid = np.zeros(256, dtype=bool)
+    for sym, bases in IUPAC.items():
+        for case in (sym, sym.lower()):
+            valid[ord(case)] = True
+            for b in bases:
+                lut[ord(case), BASES.index(b)] = 1.0 / len(bases)
+    return lut, valid
+
+
+_LUT, _VALID = _tables()
+
+
+def _encode(seqs: list[str], length: int | None, source: str, crop: str, unit: str) -> np.ndarray:
+    if crop not in ("end", "center"):
+        raise AutofastError(f"unknown crop {crop!r}; use 'end' (keep the start) or 'center'")
+    if length is not None and length < 1:
+        raise AutofastError(f"sequence length must be a positive number of bases, got {length}")
+    codes: list[np.ndarray] = []
+    for i, s in enumerate(seqs, start=1):
+        s = "" if s is None else str(s).strip()
+        if not s:
+            raise AutofastError(f"{source}: {unit} {i} has an empty sequence; remove the row or fill it in")
+        try:
+            arr = np.frombuffer(s.encode("ascii"), dtype=np.uint8)
+            bad = np.flatnonzero(~_VALID[arr])
+        except UnicodeEncodeError:
+            bad = np.array([next(k for k, ch in enumerate(s) if ord(ch) > 127 or not _VALID[ord(ch)])])
+        if len(bad):
+            pos = int(bad[0])
+            raise AutofastError(f"{source}: {unit} {i}, position {pos + 1}: symbol {s[pos]!r} is not a nucleotide "
+                                f"code; remove or replace it ({ALLOWED})")
+        codes.append(arr)
+    if not codes:
+        raise AutofastError(f"{source}: no sequences to encode")
+    L = length or max(len(c) for c in codes)
+    out = np.full((len(codes), L), _GAP, dtype=np.uint8)
+    for i, c in enumerate(codes):
+        if len(c) > L:
+            start = (len(c) - L) // 2 if crop == "center" else 0
+            c = c[start: start + L]
+        out[i, : len(c)] = c
+    return np.ascontiguousarray(_LUT[out].transpose(0, 2, 1))
+
+
+def encode_dna(seqs: list[str], length: int | None = None, source: str = "<sequences>",
+               crop: Literal["end", "center"] = "end") -> np.ndarray:
+    """One-hot encode ``seqs`` to float32 ``(N, 4, L)`` (channels A, C, G, T; case-insensitive, U = T).
+
+    IUPAC ambiguity codes spread their mass uniformly over their bases; gaps ``-``/``.`` are zeros.
+    Surrounding whitespace is stripped. ``length`` defaults to the longest sequence; shorter ones are
+    zero-padded at the end, longer ones truncated: ``crop="end"`` keeps the first ``length`` bases,
+    ``crop="center"`` the middle ones. Any other symbol raises :class:`AutofastError` naming
+    ``source``, the 1-based data row, the position and the symbol.
+    """
+    return _encode(list(seqs), length, source, crop, "data row")
+
+
+def _read_fasta(path: Path) -> tuple[list[str], list[str]]:
+    """Return ``(sequences, labels)``; a label is ``label=XXX`` in the header or its last ``|`` field."""
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise AutofastError(f"{path}: is not a text FASTA file; give a FASTA file with '>' header lines") from None
+    headers: list[str] = []
+    chunks: list[list[str]] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith(">"):
+            headers.append(line[1:].strip())
+            chunks.append([])
+        elif not headers:
+            raise AutofastError(f"{path}: line {lineno} holds sequence before any '>' header; start each record "
+                                f"with a '>name|LABEL' line")
+        else:
+            chunks[-1].append(line)
+    if not headers:
+        raise AutofastError(f"{path}: has no FASTA records; start each record with a '>name|LABEL' line")
+    labels = []
+    for i, h in enumerate(headers, start=1):
+        m = re.search(r"(?:^|[\s|;,])label=([^\s|;,]+)", h)
+        label = m.group(1) if m else (h.rsplit("|", 1)[1].strip() if "|" in h else "")
+        if not label:
+            raise AutofastError(f"{path}: record {i} (header {h!r}) has no label; add 'label=CLASS' to the header "
+                                f"or end it with '|CLASS'")
+        labels.append(label)
+    return ["".join(c) for c in chunks], labels
+
+
+def _read_table(path: Path, seq_column: str, label_column: str) -> tuple[list[str], list[str]]:
+    import pandas as pd
+
+    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    try:
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise AutofastError(f"{path}: is empty; give a header row ({label_column}{sep}{seq_column}) "
+                            f"and one row per sequence") from None
+    except Exception as exc:  # parser errors, binary junk
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AutofastError(f"{path}: cannot be read as {'TSV' if sep == chr(9) else 'CSV'} ({first}); give a "
+                            f"delimited file with a header row") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in (seq_column, label_column) if c not in df.columns]
+    if missing:
+        raise AutofastError(f"{path}: column(s) {', '.join(map(repr, missing))} not found (available: "
+                            f"{', '.join(df.columns)}); rename the column(s) or pass seq_column/label_column")
+    if df.empty:
+        raise AutofastError(f"{path}: has a header but no data rows; add one row per sequence")
+    labels = [str(v).strip() for v in df[label_column]]
+    for i, lab in enumerate(labels, start=1):
+        if not lab:
+            raise AutofastError(f"{path}: data row {i} has an empty {label_column!r}; fill in the class or drop the row")
+    return list(df[seq_column]), labels
+
+
+def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str = "label",
+             length: int | None = None) -> ClassificationData:
+    """Load labelled DNA sequences into ``ClassificationData`` (kind "dna", x ``(N, 4, L)``).
+
+    CSV (``.csv``) or TSV (``.tsv``/``.tab``) with a header row: ``seq_column`` and ``label_column``.
+    FASTA (``.fa``/``.fasta``/``.fna``): the label is a ``label=XXX`` token in the header, else its last
+    ``|``-separated field. Classes are the sorted distinct labels; ``length`` as in :func:`encode_dna`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AutofastError(f"data file {str(path)!r} does not exist; check the path")
+    if path.is_dir():
+        raise AutofastError(f"{path}: is a folder; give a .csv/.tsv or .fa/.fasta/.fna file of DNA sequences")
+    if path.stat().st_size == 0:
+        raise AutofastError(f"{path}: is empty; give a file with one labelled sequence per row or FASTA record")
+    if path.suffix.lower() in FASTA_SUFFIXES:
+        seqs, labels = _read_fasta(path)
+        x = _encode(seqs, length, str(path), "end", "record")
+    else:
+        seqs, labels = _read_table(path, seq_column, label_column)
+        x = _encode(seqs, length, f"{path} (column {seq_column!r})", "end", "data row")
+    y, classes = labels_to_indices(np.asarray(labels), str(path))
+    return ClassificationData(x, y, classes, str(path), "dna")
