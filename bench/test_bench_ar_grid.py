@@ -2,9 +2,9 @@
 
 Run (from the repository root; bench/ must be named because pytest's testpaths is tests/):
 
-    .venv/bin/python -m pytest bench/ --benchmark-only -q                 # everything (~3-4 min, 2 cores)
-    .venv/bin/python -m pytest bench/ --benchmark-only -q -k "P16"        # a subset
-    .venv/bin/python -m pytest bench/ -q -k sanity                        # the correctness checks only
+    .venv/bin/python -m pytest bench/test_bench_ar_grid.py --benchmark-only -q            # all (~1.5 min, quiet 2 cores)
+    .venv/bin/python -m pytest bench/test_bench_ar_grid.py --benchmark-only -q -k P16     # a subset
+    .venv/bin/python -m pytest bench/test_bench_ar_grid.py -q -k sanity                   # correctness checks only
 
 The grid: orders 1..P for d in {0, 1, 2}, with and without an intercept, pooled over channels,
 lookback L = P (so d = 1, 2 cap the order at L - d, as the pipeline does), H = 96; fitted on the ETTh1
@@ -56,6 +56,11 @@ def _autofast_search(z, bounds, P, L, backend):
 def _mean_time(benchmark, fallback: float) -> float:
     st = getattr(benchmark, "stats", None)
     return float(st.stats.mean) if st else fallback
+
+
+def _min_time(benchmark, fallback: float) -> float:
+    st = getattr(benchmark, "stats", None)
+    return float(st.stats.min) if st else fallback
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -162,11 +167,13 @@ def test_anchor_grid_sampled(benchmark, etth1, numba_backend, P, C):
     args = (z, (0, etth1.bounds.train_end), wr.start, wr.count, cands)
     kw = dict(max_order=P, lookback=L, horizon=H)
     t0 = time.perf_counter()
-    got = benchmark.pedantic(anchor_grid, args=args, kwargs=kw, rounds=1, iterations=1)
-    mean = _mean_time(benchmark, time.perf_counter() - t0)
-    per = mean / len(cands)
+    got = benchmark.pedantic(anchor_grid, args=args, kwargs=kw, rounds=2, iterations=1)
+    # the fastest of the two rounds: a single co-running job on a 2-core machine can double one round
+    best = _min_time(benchmark, (time.perf_counter() - t0) / 2)
+    per = best / len(cands)
     benchmark.extra_info.update({
-        "what": f"anchor on {len(cands)} sampled candidates; grid time EXTRAPOLATED = per-candidate x grid size",
+        "what": f"anchor on {len(cands)} sampled candidates; grid time EXTRAPOLATED = per-candidate (min of "
+                f"2 rounds) x grid size",
         "P": P, "lookback": L, "horizon": H, "channels": C, "candidates": len(cands), "grid_candidates": len(full),
         "sampled_orders": [c.p for c in cands], "per_candidate_s": per, "candidates_per_s": 1 / per,
         "extrapolated_grid_s": per * len(full),

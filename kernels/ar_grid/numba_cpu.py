@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
+import scipy.linalg  # noqa: F401  loads the BLAS numba's np.dot calls, so threadpool_limits sees it
 import torch
 from threadpoolctl import threadpool_limits
 
@@ -150,7 +151,7 @@ def ar_grid_scores(
     # Largest orders first, dealt round-robin to one thread per core; each thread runs its GEMMs on a
     # single-threaded BLAS. (Multithreaded BLAS per small GEMM measured 1.5-6x slower and erratic on a
     # shared 2-core machine; BLAS inside numba prange oversubscribes.)
-    n = max(1, min(_n_threads(), len(q)))
+    n = max(1, min(_n_threads(), len(q) // 32))  # small grids: no pool (its start-up costs ~1 ms)
     order_desc = np.argsort(-q, kind="stable").astype(np.int64)  # largest first, dealt round-robin
     shares = [np.ascontiguousarray(order_desc[i::n]) for i in range(n)]
     with threadpool_limits(1):
