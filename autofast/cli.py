@@ -119,8 +119,7 @@ def cmd_forecast(args) -> int:
             for res in results:
                 with console.status(f"AutoARIMA baseline, H={res.horizon}…"):
                     bl = autoarima_baseline(ps, res.horizon, cfg.lookback, max_origins=args.baseline_origins)
-                idx = [o - (ps.bounds.val_end - cfg.lookback) for o in bl["origins"]]
-                bl["autoar_same_origins"] = subset_errors(res.forecasts, res.truth, idx)
+                bl["autoar_same_origins"] = subset_errors(res.forecasts, res.truth, bl["window_index"])
                 baselines[res.horizon] = bl
         backend = get_backend(cfg.backend, cfg.device)
         for res in results:
@@ -183,7 +182,7 @@ def cmd_datasets(args) -> int:
 
     ds = list_datasets()
     if args.json:
-        print(json.dumps([{"name": d.name, "kind": d.kind, "path": str(d.path), "description": d.description,
+        print(json.dumps([{"name": d.name, "kind": d.kind, "path": str(d.path) if d.path else None, "description": d.description,
                            "source": d.source, "split": d.split} for d in ds], indent=2))
         return 0
     table = Table(title="Bundled data sets")
@@ -195,10 +194,82 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def _add_dash_parser(sub) -> None:
+    p = sub.add_parser("dash", help="DASH architecture search (kernel size x dilation per layer), retrain, test once",
+                       description="DASH on a classification task: a bundled name (splice, digits) or a file "
+                                   "(.csv/.fasta DNA, .npz or a folder of images).")
+    p.add_argument("--task", default="splice")
+    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22"])
+    p.add_argument("--kernel-sizes", nargs="+", type=int)
+    p.add_argument("--dilations", nargs="+", type=int)
+    for flag, typ in [("--search-width", int), ("--retrain-width", int), ("--search-epochs", int),
+                      ("--search-batch-fraction", float), ("--retrain-epochs", int), ("--batch-size", int),
+                      ("--lr", float), ("--arch-lr", float), ("--weight-decay", float), ("--rf-penalty", float),
+                      ("--dropout", float), ("--seed", int), ("--threads", int)]:
+        p.add_argument(flag, type=typ)
+    p.add_argument("--no-baseline", dest="baseline", action="store_false", default=None,
+                   help="skip the fixed-kernel baseline")
+    p.add_argument("--config", help="YAML file with any of these options (flags win)")
+    p.add_argument("--out", help="run folder (default runs/dash-<task>-<time>)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dash)
+
+
+def cmd_dash(args) -> int:
+    from pydantic import ValidationError
+    from rich.console import Console
+    from rich.table import Table
+
+    from .dash.pipeline import DashConfig, run_dash
+    from .dash.report import pattern_rows, write_run
+    from .forecast.outputs import staged_run_dir
+
+    keys = list(DashConfig.model_fields)
+    raw = _load_yaml_config(args.config)
+    unknown = sorted(set(raw) - set(keys))
+    if unknown:
+        raise AutofastError(f"{args.config}: unknown option(s) {', '.join(unknown)}; known: {', '.join(keys)}")
+    raw.update({k: v for k, v in vars(args).items() if k in keys and v is not None})
+    try:
+        cfg = DashConfig(**raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise AutofastError(f"invalid option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    console = Console(stderr=True, quiet=args.json)
+    out = Path(args.out or f"runs/dash-{Path(cfg.task).stem}-{datetime.now():%Y%m%d-%H%M%S}")
+    with staged_run_dir(out, args.overwrite) as tmp:
+        with console.status("DASH…") as status:
+            result = run_dash(cfg, say=lambda m: status.update(f"DASH: {m}"))
+        write_run(tmp, result)
+    result["run_dir"] = str(out)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k not in ("arch_probabilities",)}, indent=2, default=str))
+        return 0
+    con = Console()
+    table = Table(title=f"DASH pattern on {result['task']} ({result['backbone']})")
+    for col in ["layer", "k", "d", "receptive field", "p(chosen)"]:
+        table.add_column(col, justify="right")
+    for i, k, d, rf, pr in pattern_rows(result):
+        table.add_row(str(i), str(k), str(d), str(rf), f"{pr:.2f}")
+    con.print(table)
+    t = result["timings"]
+    r = result["retrain"]
+    con.print(f"DASH (search {t['search']:.0f}s + retrain {t['retrain']:.0f}s): test accuracy {r['test_acc']:.4f} "
+              f"(best val {r['best_val_acc']:.4f} at epoch {r['best_epoch']})")
+    if "baseline" in result:
+        b = result["baseline"]
+        con.print(f"fixed 3x1 baseline ({b['epochs']} epochs, {b['seconds']:.0f}s): test accuracy {b['test_acc']:.4f} "
+                  f"(best val {b['best_val_acc']:.4f})")
+    con.print(f"selected on: {result['selected_on']}. Results in {out}/")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autofast", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_forecast_parser(sub)
+    _add_dash_parser(sub)
     d = sub.add_parser("datasets", help="list the bundled data sets")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_datasets)

@@ -1,0 +1,1 @@
+"""DASH architecture search: per-layer kernel size x dilation, on a supernet of mixed convolutions."""

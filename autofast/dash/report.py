@@ -1,0 +1,54 @@
+"""Outputs of a DASH run: the pattern JSON, a heat map of the architecture weights, result JSON,
+the retrained model's weights, and the per-layer table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from autofast.io import atomic_path, write_json_atomic
+
+from .supernet import receptive_field, save_pattern
+
+
+def plot_heatmap(path: Path, result: dict) -> None:
+    """Layers x candidates heat map of softmax(alpha); the chosen (argmax) cell is outlined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    probs = np.array(result["arch_probabilities"])
+    cands = [tuple(c) for c in result["search_space"]["candidates"]]
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(cands)), max(3, 0.35 * len(probs) + 1.5)))
+    im = ax.imshow(probs, aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(cands)), [f"k{k}d{d}" for k, d in cands], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(probs)), [f"conv {i}" for i in range(len(probs))], fontsize=7)
+    for i, row in enumerate(probs):
+        j = int(row.argmax())
+        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=1.5))
+    fig.colorbar(im, ax=ax, label="softmax(alpha)")
+    ax.set_title(f"DASH on {result['task']} ({result['backbone']}): architecture weights per layer", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def pattern_rows(result: dict) -> list[tuple[int, int, int, int, float]]:
+    """(layer, k, d, receptive field, probability of the chosen candidate) per searchable layer."""
+    rows = []
+    for i, ((k, d), p) in enumerate(zip(result["pattern"], result["arch_probabilities"])):
+        rows.append((i, k, d, receptive_field(k, d), max(p)))
+    return rows
+
+
+def write_run(out: Path, result: dict) -> None:
+    state = result.pop("model_state")
+    save_pattern(out / "pattern.json", [tuple(p) for p in result["pattern"]],
+                 {"task": result["task"], "backbone": result["backbone"]})
+    plot_heatmap(out / "pattern_heatmap.png", result)
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save(state, tmp)  # a plain state dict: load with torch.load(..., weights_only=True)
+    write_json_atomic(out / "result.json", result)
