@@ -20,12 +20,14 @@ is written by a kernel.
 """
 from __future__ import annotations
 
-import contextlib
-import os
 
 import torch
 import triton
 import triton.language as tl
+
+from ..triton_launch import INTERPRET as _INTERPRET
+from ..triton_launch import device_for
+from ..triton_launch import on_device as _on
 
 __all__ = ["window_moments", "ar_forecast_weights", "ar_grid_scores"]
 
@@ -33,15 +35,6 @@ __all__ = ["window_moments", "ar_forecast_weights", "ar_grid_scores"]
 _M_BUFFER_BYTES = 512 * 1024 * 1024
 
 
-def _interpret() -> bool:
-    knobs = getattr(triton, "knobs", None)
-    if knobs is not None:
-        return bool(knobs.runtime.interpret)
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
-
-
-# Decided once, like triton.jit decides at decoration time whether kernels are interpreted.
-_INTERPRET = _interpret()
 
 
 # --------------------------------------------------------------------------------------------- kernels
@@ -140,19 +133,7 @@ def _empty(*shape: int, device: torch.device) -> torch.Tensor:
 
 
 def _device_for(t: torch.Tensor) -> torch.device:
-    """Where the kernels run: the CPU under the interpreter, else the input's CUDA device."""
-    if _INTERPRET:
-        return torch.device("cpu")
-    if t.is_cuda:
-        return t.device
-    if not torch.cuda.is_available():
-        raise RuntimeError("the triton AR backend needs a CUDA device or TRITON_INTERPRET=1")
-    return torch.device("cuda", torch.cuda.current_device())
-
-
-def _on(dev: torch.device):
-    """Make ``dev`` current for the launch (Triton launches on the current CUDA device)."""
-    return torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()
+    return device_for(t, "AR")
 
 
 def _f64(t: torch.Tensor, device: torch.device) -> torch.Tensor:

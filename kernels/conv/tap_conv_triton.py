@@ -37,12 +37,14 @@ element of it is written.
 """
 from __future__ import annotations
 
-import contextlib
-import os
 
 import torch
 import triton
 import triton.language as tl
+
+from ..triton_launch import INTERPRET as _INTERPRET
+from ..triton_launch import device_for
+from ..triton_launch import on_device as _on
 
 from .taps import live_taps
 
@@ -55,15 +57,6 @@ FP32_DOT_PRECISION = "ieee"
 _WGRAD_TARGET_PROGRAMS = 1024
 
 
-def _interpret() -> bool:
-    knobs = getattr(triton, "knobs", None)
-    if knobs is not None:
-        return bool(knobs.runtime.interpret)
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
-
-
-# Decided once, like triton.jit decides at decoration time whether kernels are interpreted.
-_INTERPRET = _interpret()
 
 
 # --------------------------------------------------------------------------------------------- kernels
@@ -247,19 +240,7 @@ def _empty(*shape: int, dtype: torch.dtype, device: torch.device) -> torch.Tenso
 
 
 def _device_for(t: torch.Tensor) -> torch.device:
-    """Where the kernels run: the CPU under the interpreter, else the input's CUDA device."""
-    if _INTERPRET:
-        return torch.device("cpu")
-    if t.is_cuda:
-        return t.device
-    if not torch.cuda.is_available():
-        raise RuntimeError("the triton tap-conv backend needs a CUDA device or TRITON_INTERPRET=1")
-    return torch.device("cuda", torch.cuda.current_device())
-
-
-def _on(dev: torch.device):
-    """Make ``dev`` current for the launch (Triton launches on the current CUDA device)."""
-    return torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()
+    return device_for(t, "tap-conv")
 
 
 def _pow2(n: int, lo: int, hi: int) -> int:

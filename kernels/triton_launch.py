@@ -1,0 +1,35 @@
+"""Launch helpers shared by the Triton kernels: interpreter mode, the device a launch runs on."""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+import triton
+
+
+def _interpret() -> bool:
+    knobs = getattr(triton, "knobs", None)
+    if knobs is not None:
+        return bool(knobs.runtime.interpret)
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+# Decided once, like triton.jit decides at decoration time whether kernels are interpreted.
+INTERPRET = _interpret()
+
+
+def device_for(t: torch.Tensor, what: str) -> torch.device:
+    """Where the kernels run: the CPU under the interpreter, else the input's CUDA device."""
+    if INTERPRET:
+        return torch.device("cpu")
+    if t.is_cuda:
+        return t.device
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"the triton {what} backend needs a CUDA device or TRITON_INTERPRET=1")
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def on_device(dev: torch.device):
+    """Make ``dev`` current for the launch (Triton launches on the current CUDA device)."""
+    return torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()
