@@ -42,7 +42,6 @@ import torch
 import triton
 import triton.language as tl
 
-from ..triton_launch import INTERPRET as _INTERPRET
 from ..triton_launch import device_for
 from ..triton_launch import on_device as _on
 
