@@ -205,8 +205,11 @@ def _add_dash_parser(sub) -> None:
     for flag, typ in [("--search-width", int), ("--retrain-width", int), ("--search-epochs", int),
                       ("--search-batch-fraction", float), ("--retrain-epochs", int), ("--batch-size", int),
                       ("--lr", float), ("--arch-lr", float), ("--weight-decay", float), ("--rf-penalty", float),
-                      ("--dropout", float), ("--seed", int), ("--threads", int)]:
+                      ("--dropout", float), ("--seed", int), ("--threads", int), ("--lookback", int),
+                      ("--horizon", int), ("--train-stride", int)]:
         p.add_argument(flag, type=typ)
+    p.add_argument("--kind", choices=["auto", "classification", "timeseries"],
+                   help="timeseries: DASH on forecasting windows (regression); auto: by the bundled name")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", default=None,
                    help="skip the fixed-kernel baseline")
     p.add_argument("--config", help="YAML file with any of these options (flags win)")
@@ -255,12 +258,18 @@ def cmd_dash(args) -> int:
     con.print(table)
     t = result["timings"]
     r = result["retrain"]
-    con.print(f"DASH (search {t['search']:.0f}s + retrain {t['retrain']:.0f}s): test accuracy {r['test_acc']:.4f} "
-              f"(best val {r['best_val_acc']:.4f} at epoch {r['best_epoch']})")
+    reg = result["kind"] == "timeseries"
+
+    def score(x, split):
+        return f"{split} MSE {x[f'{split}_loss' if split == 'test' else 'best_val_loss']:.4f}" if reg else \
+            f"{split} accuracy {x['test_acc' if split == 'test' else 'best_val_acc']:.4f}"
+
+    con.print(f"DASH (search {t['search']:.0f}s + retrain {t['retrain']:.0f}s): {score(r, 'test')} "
+              f"(best {score(r, 'val')} at epoch {r['best_epoch']})")
     if "baseline" in result:
         b = result["baseline"]
-        con.print(f"fixed 3x1 baseline ({b['epochs']} epochs, {b['seconds']:.0f}s): test accuracy {b['test_acc']:.4f} "
-                  f"(best val {b['best_val_acc']:.4f})")
+        con.print(f"fixed 3x1 baseline ({b['epochs']} epochs, {b['seconds']:.0f}s): {score(b, 'test')} "
+                  f"(best {score(b, 'val')})")
     con.print(f"selected on: {result['selected_on']}. Results in {out}/")
     return 0
 

@@ -48,3 +48,15 @@ def test_dash_errors(tmp_path, capsys):
     assert main(["dash", "--search-epochs", "0", "--out", str(tmp_path / "y")]) == 2
     assert "search_epochs" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_dash_on_time_series_windows_is_a_regression(tmp_path, capsys):
+    code = main(["dash", "--task", "ETTh1", "--lookback", "48", "--horizon", "8", "--train-stride", "64",
+                 "--out", str(tmp_path / "ts"), "--json", "--no-baseline", *TINY])
+    text, err = capsys.readouterr()
+    assert code == 0, err
+    res = json.loads(text)
+    assert res["kind"] == "timeseries" and res["metric"].startswith("MSE")
+    assert res["split"]["protocol"] == "ett-hourly" and res["split"]["test"] == 2880 - 8 + 1
+    assert res["search_space"]["kernel_sizes"] == [3, 7, 11, 15, 19]
+    assert 0 < res["retrain"]["test_loss"] < 10 and "validation MSE" in res["selected_on"]

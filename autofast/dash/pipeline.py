@@ -43,6 +43,10 @@ class DashConfig(BaseModel):
     rf_penalty: float = Field(0.01, ge=0)
     dropout: float = Field(0.0, ge=0, lt=1)
     seed: int = 0
+    kind: Literal["auto", "classification", "timeseries"] = "auto"
+    lookback: int = Field(96, ge=2, description="time-series tasks: input window rows")
+    horizon: int = Field(24, ge=1, description="time-series tasks: rows to predict")
+    train_stride: int = Field(4, ge=1, description="time-series tasks: stride between training windows")
     baseline: bool = True
     threads: int | None = None
 
@@ -53,13 +57,30 @@ def _backbone_name(cfg: DashConfig, kind: str) -> str:
     return "resnet1d" if kind == "dna" else "wrn16"
 
 
+def _load(cfg: DashConfig):
+    from autofast.data.registry import DATASETS
+
+    bundled = {d.name.lower(): d for d in DATASETS.values()}
+    kind = cfg.kind
+    if kind == "auto":
+        d = bundled.get(cfg.task.lower())
+        kind = "timeseries" if d is not None and d.kind == "timeseries" else "classification"
+    if kind == "timeseries":
+        from autofast.data.registry import resolve_timeseries
+        from autofast.data.window_task import load_window_task
+
+        name, path = resolve_timeseries(cfg.task)
+        return load_window_task(name, path, cfg.lookback, cfg.horizon, cfg.train_stride, cfg.seed)
+    return load_task(cfg.task, seed=cfg.seed)
+
+
 def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> dict:
     """Run search, retrain, baseline and test; return a JSON-ready result with the trained models' states."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
-    task = load_task(cfg.task, seed=cfg.seed)
+    task = _load(cfg)
     data = task.data
     ndim = data.ndim
     in_ch = int(task.x_train.shape[1])
@@ -92,8 +113,8 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
         model.load_state_dict(res.best_state)  # best epoch by VALIDATION accuracy
         test_loss, test_acc = evaluate(model, task.x_test, task.y_test)  # the one test evaluation
         return model, res, {"test_acc": test_acc, "test_loss": test_loss, "best_epoch": res.best_epoch,
-                            "best_val_acc": res.best_val_acc, "epochs": s.epochs, "seconds": res.seconds,
-                            "history": res.history}
+                            "best_val_acc": res.best_val_acc, "best_val_loss": res.best_val_loss,
+                            "epochs": s.epochs, "seconds": res.seconds, "history": res.history}
 
     # the baseline gets the same epoch budget: retrain epochs + the search's epoch-equivalents
     search_equiv = math.ceil(cfg.search_epochs * cfg.search_batch_fraction)
@@ -104,14 +125,17 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
     result = {
         "task": task.name, "kind": data.kind, "classes": data.classes, "backbone": name,
         "split": {"seed": task.split.seed, "ratios": list(task.split.ratios), "train": len(task.y_train),
-                  "val": len(task.y_val), "test": len(task.y_test), "stratified": True},
+                  "val": len(task.y_val), "test": len(task.y_test),
+                  **({"protocol": task.split.protocol, "lookback": cfg.lookback, "horizon": cfg.horizon,
+                      "train_stride": cfg.train_stride} if data.kind == "timeseries" else {"stratified": True})},
+        "metric": "MSE (standardised, per target)" if data.kind == "timeseries" else "accuracy",
         "search_space": {"kernel_sizes": list(ks), "dilations": list(ds), "candidates": [list(c) for c in candidates]},
         "pattern": [list(p) for p in pattern], "arch_probabilities": probs,
         "search": {"epochs": cfg.search_epochs, "batch_fraction": cfg.search_batch_fraction,
                    "width": cfg.search_width, "history": search.history, "seconds": search.seconds},
         "retrain": retrain, "config": cfg.model_dump(mode="json"), "timings": timings,
-        "selected_on": "architecture: training loss (single-level DASH); checkpoints: validation accuracy; "
-                       "test split evaluated once per model",
+        "selected_on": "architecture: training loss (single-level DASH); checkpoints: validation "
+                       f"{'MSE' if data.kind == 'timeseries' else 'accuracy'}; test split evaluated once per model",
     }
     if cfg.baseline:
         fixed = [(3, 1)] * len(pattern)

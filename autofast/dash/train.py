@@ -1,7 +1,7 @@
 """A plain, fast training loop for the search and the retrain (tensors in memory, no DataLoader).
 
 Model selection inside a run uses the VALIDATION split only: the best epoch by validation accuracy
-is kept (its weights returned); the test split never enters here.
+(validation MSE for regression targets) is kept (its weights returned); the test split never enters here.
 """
 from __future__ import annotations
 
@@ -38,20 +38,31 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)  # per epoch: train_loss, val_loss, val_acc, seconds
     best_epoch: int = -1
     best_val_acc: float = -1.0
+    best_val_loss: float = float("inf")
+    best_score: float = float("-inf")
     best_state: dict | None = None
     seconds: float = 0.0
 
 
+def task_loss(out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy for integer labels (classification), MSE for float targets (regression)."""
+    if y.is_floating_point():
+        return F.mse_loss(out, y, reduction=reduction) / (1 if reduction == "mean" else y.shape[1])
+    return F.cross_entropy(out, y, reduction=reduction)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``(x, y)``."""
+    """Mean loss (cross-entropy, or MSE per target for regression) and accuracy (NaN for regression)."""
     model.eval()
     loss, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
         out = model(x[i : i + batch_size])
-        loss += F.cross_entropy(out, y[i : i + batch_size], reduction="sum").item()
-        correct += (out.argmax(1) == y[i : i + batch_size]).sum().item()
-    return loss / max(1, len(x)), correct / max(1, len(x))
+        loss += task_loss(out, y[i : i + batch_size], reduction="sum").item()
+        if not y.is_floating_point():
+            correct += (out.argmax(1) == y[i : i + batch_size]).sum().item()
+    acc = float("nan") if y.is_floating_point() else correct / max(1, len(x))
+    return loss / max(1, len(x)), acc
 
 
 def train(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
@@ -79,7 +90,7 @@ def train(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x_val:
             if len(idx) == 0:
                 idx = perm[: s.batch_size]
             out = model(x_train[idx])
-            loss = F.cross_entropy(out, y_train[idx])
+            loss = task_loss(out, y_train[idx])
             total_loss = loss + s.rf_penalty * rf_penalty(model) if search and s.rf_penalty > 0 else loss
             opt.zero_grad(set_to_none=True)
             if arch_opt is not None:
@@ -96,8 +107,9 @@ def train(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x_val:
         rec = {"epoch": epoch + 1, "train_loss": run_loss / max(1, seen), "val_loss": val_loss, "val_acc": val_acc,
                "seconds": time.perf_counter() - t0}
         res.history.append(rec)
-        if val_acc > res.best_val_acc:
-            res.best_val_acc, res.best_epoch = val_acc, epoch + 1
+        score = -val_loss if y_val.is_floating_point() else val_acc  # regression: lowest validation MSE
+        if res.best_epoch < 0 or score > res.best_score:
+            res.best_score, res.best_val_acc, res.best_val_loss, res.best_epoch = score, val_acc, val_loss, epoch + 1
             res.best_state = copy.deepcopy(model.state_dict())
         if on_epoch:
             on_epoch(rec)
