@@ -99,6 +99,7 @@ def cmd_forecast(args) -> int:
     from .data.timeseries import PreparedSeries, load_series
     from .forecast import run_autoar
     from .forecast import outputs as O
+    from .io import staged_run_dir
     from .kernels.ar_grid import get_backend
 
     console = Console(stderr=True, quiet=args.json)
@@ -109,7 +110,7 @@ def cmd_forecast(args) -> int:
     ps = PreparedSeries.build(name, data, cfg.split, cfg.ratios)
     t_load = time.perf_counter() - t0
     out = Path(args.out or f"runs/forecast-{name}-{datetime.now():%Y%m%d-%H%M%S}")
-    with O.staged_run_dir(out, args.overwrite) as tmp:
+    with staged_run_dir(out, args.overwrite) as tmp:
         with console.status("Auto-AR search…") as status:
             results, info = run_autoar(ps, cfg, progress=lambda m: status.update(f"Auto-AR: {m}"))
         baselines = {}
@@ -226,7 +227,7 @@ def cmd_dash(args) -> int:
 
     from .dash.pipeline import DashConfig, run_dash
     from .dash.report import pattern_rows, write_run
-    from .forecast.outputs import staged_run_dir
+    from .io import staged_run_dir
 
     keys = list(DashConfig.model_fields)
     raw = _load_yaml_config(args.config)

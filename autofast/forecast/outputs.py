@@ -1,43 +1,19 @@
 """What a forecast run writes: result JSON, test forecasts, the next-H forecast CSV, a plot.
 
-Everything goes into a temporary folder that is renamed to the run folder only when complete,
-so a failed run leaves nothing half-written.
+The CLI writes them into :func:`autofast.io.staged_run_dir`, a temporary folder renamed to the run
+folder only when complete, so a failed run leaves nothing half-written.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from autofast.data.timeseries import PreparedSeries
-from autofast.errors import AutofastError
 from autofast.io import write_json_atomic
 
 from .autoar import ChosenModel, HorizonResult, forecast_windows
-
-
-@contextmanager
-def staged_run_dir(out: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temp folder beside ``out``; it becomes ``out`` on success and is deleted on failure."""
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise AutofastError(f"output folder {str(out)!r} exists and is not empty; choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield tmp
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def result_dict(res: HorizonResult, columns: list[str]) -> dict:
