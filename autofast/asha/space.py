@@ -17,7 +17,7 @@ import numpy as np
 
 from autofast.errors import AutofastError
 
-__all__ = ["loguniform", "uniform", "choice", "randint", "Dist", "parse_space", "sample_config"]
+__all__ = ["loguniform", "uniform", "choice", "randint", "Dist", "parse_space", "sample_config", "space_to_data"]
 
 
 @dataclass(frozen=True)
@@ -139,3 +139,14 @@ def parse_space(data: Any) -> dict[str, Dist]:
 def sample_config(space: Mapping[str, Dist], rng: np.random.Generator) -> dict:
     """Draw one config; keys are sampled in the space's insertion order (deterministic for a seeded rng)."""
     return {k: d.sample(rng) for k, d in space.items()}
+
+
+def space_to_data(space: Mapping[str, Dist]) -> dict:
+    """Inverse of :func:`parse_space`: plain, JSON-ready data (``parse_space(space_to_data(s)) == s``)."""
+    out = {}
+    for key, d in space.items():
+        if isinstance(d, choice):
+            out[key] = {"choice": list(d.options)}
+        else:
+            out[key] = {type(d).__name__: [d.lo, d.hi]}
+    return out

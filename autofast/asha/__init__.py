@@ -1,0 +1,40 @@
+"""ASHA (asynchronous successive halving) scheduler: search spaces, ask/tell scheduler, SQLite journal.
+
+Dependency-free (stdlib + numpy). Typical driver loop::
+
+    from autofast.asha import ASHA, Journal
+    sched = ASHA({"lr": {"loguniform": [1e-5, 0.5]}}, min_resource=1, max_resource=20, eta=2)
+    sched.attach(Journal("search.sqlite"))          # or: sched = ASHA.resume("search.sqlite")
+    while not sched.is_finished():
+        job = sched.ask()
+        if job is None:
+            ...                                     # wait for a pending job to finish
+            continue
+        score = train(job.config, job.resource_from, job.resource_to)
+        sched.tell(job.trial_id, job.rung, score)
+"""
+from autofast.asha.journal import Journal
+from autofast.asha.scheduler import ASHA, Job, rung_resources
+from autofast.asha.space import (
+    choice,
+    loguniform,
+    parse_space,
+    randint,
+    sample_config,
+    space_to_data,
+    uniform,
+)
+
+__all__ = [
+    "ASHA",
+    "Job",
+    "Journal",
+    "rung_resources",
+    "choice",
+    "loguniform",
+    "parse_space",
+    "randint",
+    "sample_config",
+    "space_to_data",
+    "uniform",
+]
