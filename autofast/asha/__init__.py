@@ -14,6 +14,7 @@ Dependency-free (stdlib + numpy). Typical driver loop::
         sched.tell(job.trial_id, job.rung, score)
 """
 from autofast.asha.journal import Journal
+from autofast.asha.local import TorchTrial, run_local
 from autofast.asha.scheduler import ASHA, Job, rung_resources
 from autofast.asha.space import (
     choice,
@@ -29,6 +30,8 @@ __all__ = [
     "ASHA",
     "Job",
     "Journal",
+    "TorchTrial",
+    "run_local",
     "rung_resources",
     "choice",
     "loguniform",

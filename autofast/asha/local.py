@@ -1,0 +1,77 @@
+"""In-process executor for the ASHA scheduler, and a checkpointing trial for torch models.
+
+``run_local`` drives ask -> run -> tell until the search is finished. Each job trains its trial from
+``job.resource_from`` to ``job.resource_to`` epochs, starting from the trial's last checkpoint, so a
+promotion resumes a paused trial and no epoch is trained twice. A trial that raises (including
+out-of-memory errors) is recorded as failed and the search goes on.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .scheduler import ASHA, Job
+
+TrialFn = Callable[[Job, "str | None", Path], float]
+
+
+def run_local(scheduler: ASHA, trial_fn: TrialFn, checkpoint_dir: str | os.PathLike,
+              on_result: Callable[[Job, float | None, str | None], None] | None = None) -> ASHA:
+    """Run every job in this process, one at a time, until the scheduler has nothing left.
+
+    ``trial_fn(job, checkpoint_in, checkpoint_out) -> score`` trains ``job`` (resuming from
+    ``checkpoint_in`` when it is not None) and saves its state to ``checkpoint_out``.
+    """
+    ckdir = Path(checkpoint_dir)
+    ckdir.mkdir(parents=True, exist_ok=True)
+    while (job := scheduler.ask()) is not None:
+        out = ckdir / f"trial{job.trial_id:04d}_rung{job.rung}.pt"
+        try:
+            score = float(trial_fn(job, job.checkpoint, out))
+        except Exception as exc:  # a failing trial must not end the search
+            msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            scheduler.tell_failed(job.trial_id, msg)
+            if on_result:
+                on_result(job, None, msg)
+            continue
+        if out.exists():
+            scheduler.record_checkpoint(job.trial_id, job.rung, str(out))
+        scheduler.tell(job.trial_id, job.rung, score)
+        if on_result:
+            on_result(job, score, None)
+    return scheduler
+
+
+@dataclass
+class TorchTrial:
+    """A checkpointing trial for torch models: build, train epoch by epoch, score.
+
+    ``build(config) -> (model, optimizer)``; ``train_epoch(model, optimizer, config, epoch)``;
+    ``score(model, config) -> float``. Checkpoints hold plain state dicts plus the epoch count and
+    are loaded with ``weights_only=True``.
+    """
+
+    build: Callable
+    train_epoch: Callable
+    score: Callable
+
+    def __call__(self, job: Job, checkpoint_in: str | None, checkpoint_out: Path) -> float:
+        model, opt = self.build(job.config)
+        done = 0
+        if checkpoint_in is not None:
+            state = torch.load(checkpoint_in, weights_only=True)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            done = int(state["epochs"])
+        if done != int(job.resource_from):
+            raise RuntimeError(f"checkpoint holds {done} epochs but the job starts at {job.resource_from}")
+        for epoch in range(done, int(job.resource_to)):
+            self.train_epoch(model, opt, job.config, epoch)
+        tmp = checkpoint_out.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epochs": int(job.resource_to)}, tmp)
+        os.replace(tmp, checkpoint_out)
+        return self.score(model, job.config)
