@@ -74,6 +74,26 @@ def _load(cfg: DashConfig):
     return load_task(cfg.task, seed=cfg.seed)
 
 
+def search_architecture(task, cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> dict:
+    """Stage 1: train the narrow supernet (weights and alpha jointly) and take the per-layer argmax."""
+    data = task.data
+    ks, ds = default_space(data.kind, data.ndim)
+    ks = tuple(cfg.kernel_sizes or ks)
+    ds = tuple(cfg.dilations or ds)
+    name = _backbone_name(cfg, data.kind)
+    say(f"search: {name} width {cfg.search_width}, K={list(ks)} x D={list(ds)}")
+    supernet = build_backbone(name, data.ndim, int(task.x_train.shape[1]), data.num_classes, cfg.search_width,
+                              MixedFactory(ks, ds))
+    s_search = TrainSettings(epochs=cfg.search_epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                             batch_size=cfg.batch_size, batch_fraction=cfg.search_batch_fraction, seed=cfg.seed,
+                             arch_lr=cfg.arch_lr, rf_penalty=cfg.rf_penalty)
+    res = train(supernet, task.x_train, task.y_train, task.x_val, task.y_val, s_search, search=True,
+                on_epoch=lambda r: say(f"search epoch {r['epoch']}/{cfg.search_epochs}: val {r['val_acc']:.3f}"))
+    return {"backbone": name, "kernel_sizes": list(ks), "dilations": list(ds), "pattern": derive_pattern(supernet),
+            "probabilities": arch_probabilities(supernet), "candidates": searchable_layers(supernet)[0].candidates,
+            "history": res.history, "seconds": res.seconds}
+
+
 def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> dict:
     """Run search, retrain, baseline and test; return a JSON-ready result with the trained models' states."""
     if cfg.threads:
@@ -84,23 +104,11 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
     data = task.data
     ndim = data.ndim
     in_ch = int(task.x_train.shape[1])
-    ks, ds = default_space(data.kind, ndim)
-    ks = tuple(cfg.kernel_sizes or ks)
-    ds = tuple(cfg.dilations or ds)
-    name = _backbone_name(cfg, data.kind)
     timings = {"load": time.perf_counter() - t0}
-
-    say(f"search: {name} width {cfg.search_width}, K={list(ks)} x D={list(ds)}")
-    supernet = build_backbone(name, ndim, in_ch, data.num_classes, cfg.search_width, MixedFactory(ks, ds))
-    s_search = TrainSettings(epochs=cfg.search_epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                             batch_size=cfg.batch_size, batch_fraction=cfg.search_batch_fraction, seed=cfg.seed,
-                             arch_lr=cfg.arch_lr, rf_penalty=cfg.rf_penalty)
-    search = train(supernet, task.x_train, task.y_train, task.x_val, task.y_val, s_search, search=True,
-                   on_epoch=lambda r: say(f"search epoch {r['epoch']}/{cfg.search_epochs}: val acc {r['val_acc']:.3f}"))
-    pattern = derive_pattern(supernet)
-    probs = arch_probabilities(supernet)
-    candidates = searchable_layers(supernet)[0].candidates
-    timings["search"] = search.seconds
+    found = search_architecture(task, cfg, say)
+    name, ks, ds = found["backbone"], found["kernel_sizes"], found["dilations"]
+    pattern, probs, candidates = found["pattern"], found["probabilities"], found["candidates"]
+    timings["search"] = found["seconds"]
 
     def fit(pattern_, label):
         torch.manual_seed(cfg.seed)
@@ -132,7 +140,7 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
         "search_space": {"kernel_sizes": list(ks), "dilations": list(ds), "candidates": [list(c) for c in candidates]},
         "pattern": [list(p) for p in pattern], "arch_probabilities": probs,
         "search": {"epochs": cfg.search_epochs, "batch_fraction": cfg.search_batch_fraction,
-                   "width": cfg.search_width, "history": search.history, "seconds": search.seconds},
+                   "width": cfg.search_width, "history": found["history"], "seconds": found["seconds"]},
         "retrain": retrain, "config": cfg.model_dump(mode="json"), "timings": timings,
         "selected_on": "architecture: training loss (single-level DASH); checkpoints: validation "
                        f"{'MSE' if data.kind == 'timeseries' else 'accuracy'}; test split evaluated once per model",
