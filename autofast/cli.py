@@ -275,11 +275,79 @@ def cmd_dash(args) -> int:
     return 0
 
 
+def _add_search_parser(sub) -> None:
+    p = sub.add_parser("search", help="DASHA: DASH search, ASHA over the training hyperparameters, retrain, test once",
+                       description="The main job: a tuned supervised baseline for a task (splice, digits, ETTh1 "
+                                   "windows, or your file). --resume RUN_DIR continues a killed search.")
+    p.add_argument("--task", default="splice")
+    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22"])
+    p.add_argument("--kind", choices=["auto", "classification", "timeseries"])
+    for flag, typ in [("--search-width", int), ("--search-epochs", int), ("--search-batch-fraction", float),
+                      ("--retrain-width", int), ("--retrain-epochs", int), ("--n-configs", int), ("--eta", float),
+                      ("--min-epochs", int), ("--max-epochs", int), ("--batch-size", int), ("--seed", int),
+                      ("--threads", int), ("--lookback", int), ("--horizon", int)]:
+        p.add_argument(flag, type=typ)
+    p.add_argument("--config", help="YAML task/search file with any of these options (flags win)")
+    p.add_argument("--out", help="run folder (default runs/search-<task>-<time>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the search in RUN_DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+
+def cmd_search(args) -> int:
+    from pydantic import ValidationError
+    from rich.console import Console
+
+    from .dash.dasha import SearchConfig, run_search
+
+    keys = list(SearchConfig.model_fields)
+    if args.resume:
+        run_dir = Path(args.resume)
+        saved = run_dir / "search_config.json"
+        if not saved.exists():
+            raise AutofastError(f"{run_dir}: no search_config.json, so not a search run folder; check --resume")
+        raw = json.loads(saved.read_text())
+    else:
+        raw = _load_yaml_config(args.config)
+        unknown = sorted(set(raw) - set(keys))
+        if unknown:
+            raise AutofastError(f"{args.config}: unknown option(s) {', '.join(unknown)}; known: {', '.join(keys)}")
+        raw.update({k: v for k, v in vars(args).items() if k in keys and v is not None})
+        run_dir = Path(args.out or f"runs/search-{Path(raw.get('task', 'splice')).stem}-{datetime.now():%Y%m%d-%H%M%S}")
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another --out "
+                                f"or continue it with --resume {run_dir}")
+    try:
+        cfg = SearchConfig(**raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise AutofastError(f"invalid option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    from .io import write_json_atomic
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / "search_config.json", cfg.model_dump(mode="json"))
+    console = Console(stderr=True, quiet=args.json)
+    with console.status("search…") as status:
+        result = run_search(cfg, run_dir, resume=bool(args.resume), say=lambda m: status.update(f"search: {m}"))
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "final_history"}, indent=2, default=str))
+        return 0
+    con = Console()
+    a = result["asha"]
+    con.print(f"pattern ({result['backbone']}): {[tuple(p) for p in result['pattern']]}")
+    con.print(f"ASHA: {len(a['trials'])} trials, rungs {a['rungs']}; best trial {a['best_trial']} "
+              f"(validation {a['best_val_score']:.4f})")
+    con.print(f"test {result['metric']}: {result['test_score']:.4f}   (report: {run_dir}/report.md)")
+    con.print(f"selected on: {result['selected_on']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autofast", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_forecast_parser(sub)
     _add_dash_parser(sub)
+    _add_search_parser(sub)
     d = sub.add_parser("datasets", help="list the bundled data sets")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_datasets)

@@ -1,0 +1,27 @@
+"""`python -m autofast search` (DASHA) end to end at tiny scale, and --resume of a finished run."""
+import json
+
+from autofast.cli import main
+
+TINY = ["--search-epochs", "1", "--search-width", "4", "--retrain-width", "8", "--n-configs", "4",
+        "--max-epochs", "2", "--retrain-epochs", "1", "--threads", "2"]
+
+
+def test_search_splice_tiny_and_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["search", "--task", "splice", "--out", str(out), *TINY])
+    text, err = capsys.readouterr()
+    assert code == 0, err
+    assert "test accuracy" in text
+    for f in ("pattern.json", "result.json", "report.md", "report.html", "asha_rungs.png", "asha/asha.sqlite"):
+        assert (out / f).exists(), f
+    res = json.loads((out / "result.json").read_text())
+    assert len(res["asha"]["trials"]) == 4 and "validation accuracy (ASHA)" in res["selected_on"]
+    assert "Test accuracy" in (out / "report.md").read_text()
+    code = main(["search", "--resume", str(out), "--json"])
+    text, err = capsys.readouterr()
+    assert code == 0, err
+    again = json.loads(text)
+    assert again["pattern"] == res["pattern"] and again["asha"]["best_trial"] == res["asha"]["best_trial"]
+    assert main(["search", "--task", "splice", "--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
