@@ -30,6 +30,7 @@ The scheduler is single-threaded: call it from one thread (a driver loop that ha
 """
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -125,6 +126,10 @@ class ASHA:
         self._trials: dict[int, _Trial] = {}
         self._rung_results: list[dict[int, float]] = [dict() for _ in self.rungs]  # rung -> {trial: score}
         self._promoted: list[set] = [set() for _ in self.rungs]  # trials promoted *out of* each rung
+        # per rung, (sort key, trial id) kept sorted with bisect: every result, and the promotable ones
+        # (not yet promoted, not failed). A decision is then O(log n), not a sort per ask().
+        self._sorted: list[list] = [[] for _ in self.rungs]
+        self._cands: list[list] = [[] for _ in self.rungs]
         self._pending: dict[int, Job] = {}  # trial_id -> job asked but not told (insertion = start order)
         self._reissue: deque = deque()  # trial ids whose jobs must be handed out again after a resume
         self._journal = None
@@ -196,7 +201,7 @@ class ASHA:
         if kind == "suggest":
             self._trials[tid] = _Trial(tid, dict(p["config"]))
         elif kind == "promote":
-            self._promoted[p["from_rung"]].add(tid)
+            self._mark_promoted(tid, p["from_rung"])
         elif kind == "start":
             self._pending[tid] = self._make_job(tid, rung)
         elif kind == "result":
@@ -217,8 +222,15 @@ class ASHA:
 
     def _ranked(self, rung: int) -> list:
         """Trial ids with a result in ``rung``, best first (ties: lower trial id first)."""
-        res = self._rung_results[rung]
-        return sorted(res, key=lambda t: (self._key(res[t]), t))
+        return [tid for _, tid in self._sorted[rung]]
+
+    def _entry(self, rung: int, tid: int) -> tuple:
+        return (self._key(self._rung_results[rung][tid]), tid)
+
+    def _mark_promoted(self, tid: int, rung: int) -> None:
+        self._promoted[rung].add(tid)
+        if tid in self._rung_results[rung]:
+            _discard(self._cands[rung], self._entry(rung, tid))
 
     def _make_job(self, tid: int, rung: int) -> Job:
         t = self._trials[tid]
@@ -232,13 +244,12 @@ class ASHA:
         )
 
     def _find_promotion(self) -> Optional[tuple]:
-        """(trial_id, from_rung) of the paper's next promotion, or None."""
+        """(trial_id, from_rung) of the paper's next promotion, or None: the best promotable trial of
+        the highest rung whose rank among all that rung's results is inside the top 1/eta."""
         for k in range(len(self.rungs) - 2, -1, -1):
-            ranked = self._ranked(k)
-            top = int(len(ranked) // self.eta)
-            for tid in ranked[:top]:
-                if tid not in self._promoted[k] and not self._trials[tid].failed:
-                    return tid, k
+            cands = self._cands[k]
+            if cands and bisect.bisect_left(self._sorted[k], cands[0]) < int(len(self._sorted[k]) // self.eta):
+                return cands[0][1], k
         return None
 
     def ask(self) -> Optional[Job]:
@@ -252,7 +263,7 @@ class ASHA:
         promo = self._find_promotion()
         if promo is not None:
             tid, k = promo
-            self._promoted[k].add(tid)
+            self._mark_promoted(tid, k)
             self._log("promote", tid, k + 1, {"from_rung": k})
             return self._start(tid, k + 1)
         if len(self._trials) < self.max_trials:
@@ -299,13 +310,23 @@ class ASHA:
 
     def _apply_result(self, tid: int, rung: int, score: float) -> None:
         self._pending.pop(tid, None)
+        if tid in self._rung_results[rung]:  # a re-reported result replaces the old one
+            old = self._entry(rung, tid)
+            _discard(self._sorted[rung], old)
+            _discard(self._cands[rung], old)
         self._trials[tid].scores[rung] = score
         self._rung_results[rung][tid] = score
+        entry = self._entry(rung, tid)
+        bisect.insort(self._sorted[rung], entry)
+        if tid not in self._promoted[rung] and not self._trials[tid].failed:
+            bisect.insort(self._cands[rung], entry)
 
     def _apply_failure(self, tid: int, error: str) -> None:
         self._pending.pop(tid, None)
         t = self._trials[tid]
         t.failed, t.error = True, error
+        for rung in t.scores:
+            _discard(self._cands[rung], self._entry(rung, tid))
 
     # ------------------------------------------------------------------ summaries
     def pending(self) -> list:
@@ -359,3 +380,10 @@ class ASHA:
                 }
             )
         return out
+
+
+def _discard(sorted_list: list, entry: tuple) -> None:
+    """Remove ``entry`` from a bisect-sorted list if present."""
+    i = bisect.bisect_left(sorted_list, entry)
+    if i < len(sorted_list) and sorted_list[i] == entry:
+        del sorted_list[i]
