@@ -70,25 +70,36 @@ _CONFIG_KEYS = ["horizons", "lookback", "max_order", "min_order", "diff_orders",
                 "selection", "refit", "backend", "device", "split", "ratios"]
 
 
-def _forecast_config(args):
+def _merge_options(config_path: str | None, keys: list[str], cli: dict) -> dict:
+    """YAML options (unknown keys rejected) overridden by the command-line flags that were given."""
+    raw = _load_yaml_config(config_path)
+    unknown = sorted(set(raw) - set(keys))
+    if unknown:
+        raise AutofastError(f"{config_path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(keys)}")
+    raw.update({k: v for k, v in cli.items() if k in keys and v is not None})
+    return raw
+
+
+def _validated(model_cls, raw: dict):
+    """Build a pydantic config; the first validation error becomes one ``error:`` line."""
     from pydantic import ValidationError
 
-    from .forecast import AutoARConfig
-
-    raw = _load_yaml_config(args.config)
-    unknown = sorted(set(raw) - set(_CONFIG_KEYS))
-    if unknown:
-        raise AutofastError(f"{args.config}: unknown option(s) {', '.join(unknown)}; known: {', '.join(_CONFIG_KEYS)}")
-    cli = {"horizons": args.horizon, **{k: getattr(args, k, None) for k in _CONFIG_KEYS if k != "horizons"}}
-    raw.update({k: v for k, v in cli.items() if v is not None})
-    if raw.get("ratios") is not None:
-        raw["ratios"] = tuple(raw["ratios"])
     try:
-        return AutoARConfig(**raw)
+        return model_cls(**raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(x) for x in err["loc"]) or "config"
         raise AutofastError(f"invalid option {field}: {err['msg']}") from None
+
+
+def _forecast_config(args):
+    from .forecast import AutoARConfig
+
+    cli = {"horizons": args.horizon, **{k: getattr(args, k, None) for k in _CONFIG_KEYS if k != "horizons"}}
+    raw = _merge_options(args.config, _CONFIG_KEYS, cli)
+    if raw.get("ratios") is not None:
+        raw["ratios"] = tuple(raw["ratios"])
+    return _validated(AutoARConfig, raw)
 
 
 def cmd_forecast(args) -> int:
@@ -221,7 +232,6 @@ def _add_dash_parser(sub) -> None:
 
 
 def cmd_dash(args) -> int:
-    from pydantic import ValidationError
     from rich.console import Console
     from rich.table import Table
 
@@ -229,17 +239,7 @@ def cmd_dash(args) -> int:
     from .dash.report import pattern_rows, write_run
     from .io import staged_run_dir
 
-    keys = list(DashConfig.model_fields)
-    raw = _load_yaml_config(args.config)
-    unknown = sorted(set(raw) - set(keys))
-    if unknown:
-        raise AutofastError(f"{args.config}: unknown option(s) {', '.join(unknown)}; known: {', '.join(keys)}")
-    raw.update({k: v for k, v in vars(args).items() if k in keys and v is not None})
-    try:
-        cfg = DashConfig(**raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise AutofastError(f"invalid option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    cfg = _validated(DashConfig, _merge_options(args.config, list(DashConfig.model_fields), vars(args)))
     console = Console(stderr=True, quiet=args.json)
     out = Path(args.out or f"runs/dash-{Path(cfg.task).stem}-{datetime.now():%Y%m%d-%H%M%S}")
     with staged_run_dir(out, args.overwrite) as tmp:
@@ -295,12 +295,10 @@ def _add_search_parser(sub) -> None:
 
 
 def cmd_search(args) -> int:
-    from pydantic import ValidationError
     from rich.console import Console
 
     from .dash.dasha import SearchConfig, run_search
 
-    keys = list(SearchConfig.model_fields)
     if args.resume:
         run_dir = Path(args.resume)
         saved = run_dir / "search_config.json"
@@ -308,20 +306,12 @@ def cmd_search(args) -> int:
             raise AutofastError(f"{run_dir}: no search_config.json, so not a search run folder; check --resume")
         raw = json.loads(saved.read_text())
     else:
-        raw = _load_yaml_config(args.config)
-        unknown = sorted(set(raw) - set(keys))
-        if unknown:
-            raise AutofastError(f"{args.config}: unknown option(s) {', '.join(unknown)}; known: {', '.join(keys)}")
-        raw.update({k: v for k, v in vars(args).items() if k in keys and v is not None})
+        raw = _merge_options(args.config, list(SearchConfig.model_fields), vars(args))
         run_dir = Path(args.out or f"runs/search-{Path(raw.get('task', 'splice')).stem}-{datetime.now():%Y%m%d-%H%M%S}")
         if run_dir.exists() and any(run_dir.iterdir()):
             raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another --out "
                                 f"or continue it with --resume {run_dir}")
-    try:
-        cfg = SearchConfig(**raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise AutofastError(f"invalid option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    cfg = _validated(SearchConfig, raw)
     from .io import write_json_atomic
 
     run_dir.mkdir(parents=True, exist_ok=True)
