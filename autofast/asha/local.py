@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from .executor import LocalPool, drive
 from .scheduler import ASHA, Job
 
 TrialFn = Callable[[Job, "str | None", Path], float]
@@ -24,26 +25,12 @@ def run_local(scheduler: ASHA, trial_fn: TrialFn, checkpoint_dir: str | os.PathL
     """Run every job in this process, one at a time, until the scheduler has nothing left.
 
     ``trial_fn(job, checkpoint_in, checkpoint_out) -> score`` trains ``job`` (resuming from
-    ``checkpoint_in`` when it is not None) and saves its state to ``checkpoint_out``.
+    ``checkpoint_in`` when it is not None) and saves its state to ``checkpoint_out``. For several
+    trials at once (threads pinned to devices) or a Ray cluster use :func:`autofast.asha.executor.drive`.
     """
-    ckdir = Path(checkpoint_dir)
-    ckdir.mkdir(parents=True, exist_ok=True)
-    while (job := scheduler.ask()) is not None:
-        out = ckdir / f"trial{job.trial_id:04d}_rung{job.rung}.pt"
-        try:
-            score = float(trial_fn(job, job.checkpoint, out))
-        except Exception as exc:  # a failing trial must not end the search
-            msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            scheduler.tell_failed(job.trial_id, msg)
-            if on_result:
-                on_result(job, None, msg)
-            continue
-        if out.exists():
-            scheduler.record_checkpoint(job.trial_id, job.rung, str(out))
-        scheduler.tell(job.trial_id, job.rung, score)
-        if on_result:
-            on_result(job, score, None)
-    return scheduler
+    pool = LocalPool(lambda job, ck_in, ck_out, device: trial_fn(job, ck_in, ck_out))
+    report = (lambda out: on_result(out.job, out.score, out.error)) if on_result else None
+    return drive(scheduler, pool, checkpoint_dir, on_result=report)
 
 
 @dataclass
@@ -51,7 +38,8 @@ class TorchTrial:
     """A checkpointing trial for torch models: build, train epoch by epoch, score.
 
     ``build(config) -> (model, optimizer)``; ``train_epoch(model, optimizer, config, epoch)``;
-    ``score(model, config) -> float``. Checkpoints hold plain state dicts plus the epoch count and
+    ``score(model, config) -> float``. The model is moved to the worker's device after ``build``;
+    ``train_epoch``/``score`` find it as ``next(model.parameters()).device``. Checkpoints hold plain state dicts plus the epoch count and
     are loaded with ``weights_only=True``.
     """
 
@@ -59,11 +47,12 @@ class TorchTrial:
     train_epoch: Callable
     score: Callable
 
-    def __call__(self, job: Job, checkpoint_in: str | None, checkpoint_out: Path) -> float:
+    def __call__(self, job: Job, checkpoint_in: str | None, checkpoint_out: Path, device: str = "cpu") -> float:
         model, opt = self.build(job.config)
+        model.to(device)  # in place: the optimizer keeps the same parameters
         done = 0
         if checkpoint_in is not None:
-            state = torch.load(checkpoint_in, weights_only=True)
+            state = torch.load(checkpoint_in, weights_only=True, map_location=device)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             done = int(state["epochs"])

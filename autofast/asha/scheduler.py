@@ -22,8 +22,10 @@ resource) and ``resource_to`` the next rung's, so no epoch is trained twice.
 
 Determinism
 -----------
-Trial ``i``'s config is drawn from ``numpy.random.default_rng([seed, i])``, so the configs depend only
-on the seed and the trial id (not on the order of calls), and resuming needs no RNG state. Given the
+New trials' configs come from a sampler (``random``, ``grid`` or ``tpe``; see
+:mod:`autofast.asha.samplers`). With ``random`` (the default) trial ``i``'s config is drawn from
+``numpy.random.default_rng([seed, i])``, so the configs depend only on the seed and the trial id (not
+on the order of calls), and resuming needs no RNG state. Given the
 same sequence of ``ask``/``tell`` calls the scheduler returns the same jobs.
 
 The scheduler is single-threaded: call it from one thread (a driver loop that hands jobs to workers).
@@ -36,9 +38,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-import numpy as np
 
-from autofast.asha.space import Dist, parse_space, sample_config, space_to_data
+from autofast.asha.samplers import make_sampler
+from autofast.asha.space import Dist, parse_space, space_to_data
 from autofast.errors import AutofastError
 
 __all__ = ["ASHA", "Job", "rung_resources"]
@@ -99,6 +101,7 @@ class ASHA:
         max_trials: how many trials (sampled configs) may be started in total.
         seed: config sampling seed.
         mode: ``"max"`` (higher score is better) or ``"min"``.
+        sampler: ``"random"``, ``"grid"`` (``grid_points`` per numeric dimension) or ``"tpe"`` (optuna).
     """
 
     def __init__(
@@ -110,6 +113,8 @@ class ASHA:
         max_trials: int = 120,
         seed: int = 0,
         mode: str = "max",
+        sampler: str = "random",
+        grid_points: int = 3,
     ) -> None:
         if mode not in ("max", "min"):
             raise AutofastError(f"mode must be 'max' or 'min', got {mode!r}")
@@ -123,6 +128,8 @@ class ASHA:
         self.seed = int(seed)
         self.mode = mode
         self.rungs = rung_resources(min_resource, max_resource, eta)
+        self.sampler_name, self.grid_points = sampler, int(grid_points)
+        self.sampler = make_sampler(sampler, self.space, self.seed, mode, self.grid_points)
         self._trials: dict[int, _Trial] = {}
         self._rung_results: list[dict[int, float]] = [dict() for _ in self.rungs]  # rung -> {trial: score}
         self._promoted: list[set] = [set() for _ in self.rungs]  # trials promoted *out of* each rung
@@ -145,6 +152,8 @@ class ASHA:
             "max_trials": self.max_trials,
             "seed": self.seed,
             "mode": self.mode,
+            "sampler": self.sampler_name,
+            "grid_points": self.grid_points,
         }
 
     def attach(self, journal) -> "ASHA":
@@ -200,6 +209,7 @@ class ASHA:
         kind, tid, rung, p = ev["kind"], ev["trial_id"], ev["rung"], ev["payload"]
         if kind == "suggest":
             self._trials[tid] = _Trial(tid, dict(p["config"]))
+            self.sampler.register(tid, dict(p["config"]))
         elif kind == "promote":
             self._mark_promoted(tid, p["from_rung"])
         elif kind == "start":
@@ -266,9 +276,9 @@ class ASHA:
             self._mark_promoted(tid, k)
             self._log("promote", tid, k + 1, {"from_rung": k})
             return self._start(tid, k + 1)
-        if len(self._trials) < self.max_trials:
+        if len(self._trials) < self.max_trials and not self.sampler.exhausted(len(self._trials)):
             tid = len(self._trials)
-            config = sample_config(self.space, np.random.default_rng([self.seed, tid]))
+            config = self.sampler.suggest(tid)
             self._trials[tid] = _Trial(tid, config)
             self._log("suggest", tid, None, {"config": config})
             return self._start(tid, 0)
@@ -315,6 +325,7 @@ class ASHA:
             _discard(self._sorted[rung], old)
             _discard(self._cands[rung], old)
         self._trials[tid].scores[rung] = score
+        self.sampler.observe(tid, rung, score)
         self._rung_results[rung][tid] = score
         entry = self._entry(rung, tid)
         bisect.insort(self._sorted[rung], entry)
@@ -325,6 +336,7 @@ class ASHA:
         self._pending.pop(tid, None)
         t = self._trials[tid]
         t.failed, t.error = True, error
+        self.sampler.failed(tid)
         for rung in t.scores:
             _discard(self._cands[rung], self._entry(rung, tid))
 
@@ -337,7 +349,7 @@ class ASHA:
         """True when no job is pending and :meth:`ask` has nothing left to hand out."""
         return (
             not self._pending
-            and len(self._trials) >= self.max_trials
+            and (len(self._trials) >= self.max_trials or self.sampler.exhausted(len(self._trials)))
             and self._find_promotion() is None
         )
 

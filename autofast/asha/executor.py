@@ -1,0 +1,163 @@
+"""Executors for the ASHA scheduler: one driver loop, pluggable ways to run jobs.
+
+:func:`drive` is the asynchronous loop every executor shares: it keeps ``executor.slots`` jobs in
+flight (asking the scheduler whenever a slot is free), waits for any job to finish and tells the
+scheduler its score, a failure, and the checkpoint the job saved. The scheduler is only ever called
+from the driver's thread. An executor implements two methods::
+
+    submit(job, checkpoint_out: Path) -> None       # start the job; it must not block for long
+    wait() -> list[Outcome]                          # block until >= 1 submitted job finished
+
+:class:`LocalPool` (this module) runs jobs in threads of this process, each worker pinned to one
+device ("cpu", "cuda:0", ...; several workers may share a device), so data loaded once is shared by
+all trials and no process starts per trial. ``autofast.asha.ray_executor.RayExecutor`` runs them on
+a Ray cluster.
+
+A trial function is ``trial_fn(job, checkpoint_in, checkpoint_out, device) -> score``: it trains
+``job`` from ``job.resource_from`` to ``job.resource_to`` (resuming from ``checkpoint_in`` when it is
+not None), saves its state to ``checkpoint_out`` and returns the validation score.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Protocol, Sequence
+
+from autofast.errors import AutofastError
+
+from .scheduler import ASHA, Job
+
+__all__ = ["Outcome", "Executor", "LocalPool", "drive", "failure_message"]
+
+TrialFn = Callable[[Job, Optional[str], Path, str], float]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one finished job reports back to the driver."""
+
+    job: Job
+    checkpoint_out: Path
+    score: Optional[float]  # None when the job failed
+    error: Optional[str]  # one line, when the job failed
+    seconds: float
+    worker: str  # e.g. "cpu#0", "cuda:1#0", a Ray node id
+
+
+class Executor(Protocol):
+    slots: int
+
+    def submit(self, job: Job, checkpoint_out: Path) -> None: ...
+
+    def wait(self) -> list: ...
+
+
+def failure_message(exc: BaseException) -> str:
+    """``"ExcType: first line of the message"`` (OOM errors keep their class name)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def checkpoint_path(checkpoint_dir: Path, job: Job) -> Path:
+    return checkpoint_dir / f"trial{job.trial_id:04d}_rung{job.rung}.pt"
+
+
+def drive(scheduler: ASHA, executor: Executor, checkpoint_dir: str | os.PathLike,
+          on_start: Callable[[Job], None] | None = None,
+          on_result: Callable[[Outcome], None] | None = None) -> ASHA:
+    """Run the search to the end: fill free slots with ``scheduler.ask()``, tell every outcome.
+
+    Returns the scheduler. A job that raised is told as failed (never promoted); the search goes on.
+    """
+    ckdir = Path(checkpoint_dir)
+    ckdir.mkdir(parents=True, exist_ok=True)
+    in_flight = 0
+    while True:
+        while in_flight < executor.slots and (job := scheduler.ask()) is not None:
+            executor.submit(job, checkpoint_path(ckdir, job))
+            in_flight += 1
+            if on_start:
+                on_start(job)
+        if in_flight == 0:
+            if not scheduler.is_finished():  # nothing runs and nothing can be asked: a scheduler bug
+                raise AutofastError("ASHA has pending jobs that no executor runs; resume the search from its journal")
+            return scheduler
+        for out in executor.wait():
+            in_flight -= 1
+            job = out.job
+            if out.error is not None:
+                scheduler.tell_failed(job.trial_id, out.error)
+            else:
+                if out.checkpoint_out.exists():
+                    scheduler.record_checkpoint(job.trial_id, job.rung, str(out.checkpoint_out))
+                scheduler.tell(job.trial_id, job.rung, out.score)
+            if on_result:
+                on_result(out)
+
+
+class LocalPool:
+    """Run jobs in worker threads of this process, each pinned to a device.
+
+    Args:
+        trial_fn: ``trial_fn(job, checkpoint_in, checkpoint_out, device) -> score``.
+        devices: one entry per device, e.g. ``["cpu"]`` or ``["cuda:0", "cuda:1"]``.
+        per_device: workers per device (several small trials can share one device).
+
+    With one worker the job runs in the driver's thread (plain sequential, easiest to debug).
+    Torch releases the GIL inside its kernels, so threads overlap real work.
+    """
+
+    def __init__(self, trial_fn: TrialFn, devices: Sequence[str] = ("cpu",), per_device: int = 1) -> None:
+        if not devices:
+            raise AutofastError("LocalPool needs at least one device, e.g. devices=['cpu']")
+        if per_device < 1:
+            raise AutofastError(f"per_device must be >= 1, got {per_device}")
+        self.trial_fn = trial_fn
+        self.workers = [f"{d}#{i}" for d in devices for i in range(per_device)]
+        self.slots = len(self.workers)
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        for w in self.workers:
+            self._free.put(w)
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._pool = ThreadPoolExecutor(self.slots, thread_name_prefix="asha") if self.slots > 1 else None
+
+    def _run(self, job: Job, checkpoint_out: Path, worker: str) -> None:
+        device = worker.split("#")[0]
+        t0 = time.perf_counter()
+        try:
+            score = float(self.trial_fn(job, job.checkpoint, checkpoint_out, device))
+            out = Outcome(job, checkpoint_out, score, None, time.perf_counter() - t0, worker)
+        except Exception as exc:  # a failing trial (also OOM) must not end the search
+            out = Outcome(job, checkpoint_out, None, failure_message(exc), time.perf_counter() - t0, worker)
+        self._free.put(worker)
+        self._done.put(out)
+
+    def submit(self, job: Job, checkpoint_out: Path) -> None:
+        worker = self._free.get()
+        if self._pool is None:
+            self._run(job, checkpoint_out, worker)
+        else:
+            self._pool.submit(self._run, job, checkpoint_out, worker)
+
+    def wait(self) -> list:
+        outs = [self._done.get()]
+        while True:
+            try:
+                outs.append(self._done.get_nowait())
+            except queue.Empty:
+                return outs
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> "LocalPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
