@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from datetime import datetime
@@ -285,9 +286,16 @@ def _add_search_parser(sub) -> None:
     for flag, typ in [("--search-width", int), ("--search-epochs", int), ("--search-batch-fraction", float),
                       ("--retrain-width", int), ("--retrain-epochs", int), ("--n-configs", int), ("--eta", float),
                       ("--min-epochs", int), ("--max-epochs", int), ("--batch-size", int), ("--seed", int),
-                      ("--threads", int), ("--lookback", int), ("--horizon", int)]:
+                      ("--threads", int), ("--lookback", int), ("--horizon", int), ("--trials-per-device", int)]:
         p.add_argument(flag, type=typ)
-    p.add_argument("--config", help="YAML task/search file with any of these options (flags win)")
+    p.add_argument("--sampler", choices=["random", "grid", "tpe"], help="new ASHA configurations (default random)")
+    p.add_argument("--executor", choices=["local", "ray"],
+                   help="local: trials in threads of this process (default); ray: trials on a Ray cluster")
+    p.add_argument("--address", help="--executor ray: address of an existing Ray cluster (default: start a local one)")
+    p.add_argument("--devices", nargs="+", metavar="DEV",
+                   help="local executor: devices to pin trials to, e.g. cpu or cuda:0 cuda:1 (default cpu)")
+    p.add_argument("--config", help="YAML file with any of these options (flags win); --task may also be a "
+                                    "YAML task file describing your data (see README)")
     p.add_argument("--out", help="run folder (default runs/search-<task>-<time>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the search in RUN_DIR")
     p.add_argument("--json", action="store_true")
@@ -312,13 +320,34 @@ def cmd_search(args) -> int:
             raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another --out "
                                 f"or continue it with --resume {run_dir}")
     cfg = _validated(SearchConfig, raw)
+    from rich.live import Live
+
+    from .dash.progress import SearchProgress
     from .io import write_json_atomic
 
+    fresh = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "search_config.json", cfg.model_dump(mode="json"))
     console = Console(stderr=True, quiet=args.json)
-    with console.status("search…") as status:
-        result = run_search(cfg, run_dir, resume=bool(args.resume), say=lambda m: status.update(f"search: {m}"))
+    progress = SearchProgress(cfg.n_configs)
+    try:
+        if console.is_terminal:
+            with Live(progress, console=console, refresh_per_second=4):
+                result = run_search(cfg, run_dir, resume=bool(args.resume), say=progress.stage,
+                                    on_start=progress.on_start, on_result=progress.on_result)
+        else:  # a log file or pipe: one line per stage message and per finished job
+            def logged(out):
+                progress.on_result(out)
+                what = out.error or f"val {out.score:.4f}"
+                console.print(f"trial {out.job.trial_id} rung {out.job.rung} ({out.job.resource_to:g} epochs): "
+                              f"{what} [{out.seconds:.1f}s]", highlight=False)
+
+            result = run_search(cfg, run_dir, resume=bool(args.resume), say=lambda m: console.print(m, highlight=False),
+                                on_start=progress.on_start, on_result=logged)
+    except AutofastError:
+        if fresh and not (run_dir / "pattern.json").exists():  # failed before any work: leave nothing behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "final_history"}, indent=2, default=str))
         return 0

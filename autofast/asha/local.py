@@ -37,7 +37,8 @@ def run_local(scheduler: ASHA, trial_fn: TrialFn, checkpoint_dir: str | os.PathL
 class TorchTrial:
     """A checkpointing trial for torch models: build, train epoch by epoch, score.
 
-    ``build(config) -> (model, optimizer)``; ``train_epoch(model, optimizer, config, epoch)``;
+    ``build(config) -> (model, optimizer)``; ``train_epoch(model, optimizer, config, epoch)`` (may return the epoch's mean training
+    loss: the checkpoint keeps the trial's whole per-epoch history, a learning curve across resumes);
     ``score(model, config) -> float``. The model is moved to the worker's device after ``build``;
     ``train_epoch``/``score`` find it as ``next(model.parameters()).device``. Checkpoints hold plain state dicts plus the epoch count and
     are loaded with ``weights_only=True``.
@@ -58,9 +59,12 @@ class TorchTrial:
             done = int(state["epochs"])
         if done != int(job.resource_from):
             raise RuntimeError(f"checkpoint holds {done} epochs but the job starts at {job.resource_from}")
+        history = [float(v) for v in state.get("train_loss", [])] if checkpoint_in is not None else []
         for epoch in range(done, int(job.resource_to)):
-            self.train_epoch(model, opt, job.config, epoch)
+            loss = self.train_epoch(model, opt, job.config, epoch)
+            history.append(float("nan") if loss is None else float(loss))
         tmp = checkpoint_out.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epochs": int(job.resource_to)}, tmp)
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epochs": int(job.resource_to),
+                    "train_loss": history}, tmp)
         os.replace(tmp, checkpoint_out)
         return self.score(model, job.config)

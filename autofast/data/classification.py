@@ -233,7 +233,16 @@ def load_data(name_or_path: str | Path) -> tuple[str, ClassificationData]:
 
 def load_task(name_or_path: str | Path, seed: int = 0,
               ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> ClassificationTask:
-    """Load a classification task and split it (stratified, seeded); see :func:`load_data` for names."""
+    """Load a classification task and split it (stratified, seeded); see :func:`load_data` for names.
+
+    A ``.yaml``/``.yml`` path is a task file (:mod:`autofast.data.task_file`); its split wins.
+    """
+    if Path(str(name_or_path)).suffix.lower() in (".yaml", ".yml"):
+        from .task_file import load_task_file
+
+        name, data, spec = load_task_file(name_or_path)
+        seed = spec.split.seed if spec.split.seed is not None else seed
+        return ClassificationTask.build(name, data, seed, _check_ratios(spec.split.ratios))
     ratios = _check_ratios(ratios)
     name, data = load_data(name_or_path)
     return ClassificationTask.build(name, data, seed, ratios)
