@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stamp-install
 
-.PHONY: forecast test bench setup
+.PHONY: search forecast test bench setup
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,11 @@ $(STAMP): pyproject.toml setup.py
 
 setup: $(STAMP)
 
-## The main job on the bundled data set: Auto-AR forecasting on ETTh1, all four horizons.
+## The main job on a bundled data set: DASHA (DASH -> ASHA -> retrain -> one test score) on splice.
+search: $(STAMP)
+	$(PY) -m autofast search --task splice
+
+## Auto-AR forecasting on the bundled ETTh1, all four horizons.
 forecast: $(STAMP)
 	$(PY) -m autofast forecast --data ETTh1 --horizon 96 192 336 720
 

@@ -111,3 +111,16 @@ def test_pool_and_sequential_agree_when_order_cannot_matter(tmp_path):
     a = drive(ASHA(SPACE, 1, 4, eta=2, max_trials=10, seed=7), LocalPool(trial), tmp_path / "a")
     b = _run(ASHA(SPACE, 1, 4, eta=2, max_trials=10, seed=7))
     assert a.trials() == b.trials()
+
+
+def test_documented_plain_loop_example_runs(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "asha_plain_loop.py"
+    out = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "best trial" in out.stdout and (tmp_path / "asha.sqlite").exists()
+    acc = float(out.stdout.split("validation accuracy ")[1].split()[0])
+    assert acc > 0.8  # the task is linear; a tuned MLP gets it

@@ -1,0 +1,25 @@
+"""AutoFT: robust fine-tuning by searching the weights of a fine-tuning objective (Choi et al. 2024).
+
+:mod:`autofast.autoft.losses` holds the loss terms, :class:`AutoFTObjective` (their weighted sum) and
+:data:`AUTOFT_SPACE` (the searched weights, lr multiplier, weight decay and seed, as ASHA space data).
+"""
+from .losses import (
+    AUTOFT_SPACE,
+    LOSS_TERMS,
+    AutoFTObjective,
+    autoft_space,
+    contrastive,
+    cross_entropy,
+    dcm,
+    entropy,
+    hinge,
+    objective_from_config,
+    snapshot_params,
+    weight_distance,
+    weight_norm,
+)
+
+__all__ = [
+    "AUTOFT_SPACE", "LOSS_TERMS", "AutoFTObjective", "autoft_space", "contrastive", "cross_entropy", "dcm",
+    "entropy", "hinge", "objective_from_config", "snapshot_params", "weight_distance", "weight_norm",
+]
