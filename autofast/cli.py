@@ -13,6 +13,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from .autoft.commands import add_parsers as _add_autoft_parsers
 from .errors import AutofastError
 
 
@@ -367,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_forecast_parser(sub)
     _add_dash_parser(sub)
     _add_search_parser(sub)
+    _add_autoft_parsers(sub)
     d = sub.add_parser("datasets", help="list the bundled data sets")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_datasets)

@@ -1,0 +1,243 @@
+"""CLI subcommands ``pretrain``, ``finetune`` (AutoFT) and ``compare`` (pretrained vs tuned baseline over
+training-set sizes). ``autofast.cli.build_parser`` adds them with :func:`add_parsers`.
+
+Every option can also come from ``--config FILE.yaml`` (keys = the long option names with underscores;
+command-line flags win). Bad input ends in one ``error:`` line and exit status 2, before any output folder
+is created.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from autofast.errors import AutofastError
+
+
+def _common(p, default_out: str) -> None:
+    p.add_argument("--config", help="YAML file with any of these options (keys with underscores; flags win)")
+    p.add_argument("--out", help=f"run folder (default {default_out})")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+
+
+def _model_args(p) -> None:
+    p.add_argument("--checkpoint", help="pretrained checkpoint: .pt/.pth (loaded with weights_only=True) or "
+                                        ".safetensors")
+    p.add_argument("--task", help="bundled name (digits, splice), a data file or a YAML task file")
+    p.add_argument("--classes", nargs="+", help="use only these classes, e.g. 5-9 or EI IE")
+    p.add_argument("--arch", help="architecture if the checkpoint has no autofast meta (or to override it): "
+                                  "resnet1d, wrn16, wrn22 or timm:NAME")
+    p.add_argument("--width", type=int, help="backbone width (with --arch)")
+    p.add_argument("--pattern", help="pattern.json with the (kernel, dilation) pattern (with --arch)")
+    p.add_argument("--head", choices=["auto", "reinit", "keep"],
+                   help="classification head: auto re-initialises it when the task's classes differ (default)")
+    p.add_argument("--metric", choices=["accuracy", "macro_f1", "worst_group"],
+                   help="selection and headline score (worst_group: the worst per-class accuracy)")
+    p.add_argument("--optimizer", choices=["adamw", "sgd"])
+    p.add_argument("--base-lr", type=float, help="base learning rate of fine-tuning (default 1e-3)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--min-steps-per-epoch", type=int, help="an epoch is at least this many steps (few-shot sets)")
+    p.add_argument("--seed", type=int, help="split seed (also shift and ASHA sampling seeds)")
+
+
+def add_parsers(sub) -> None:
+    """Add ``pretrain``, ``finetune`` and ``compare`` to an argparse subparsers object."""
+    p = sub.add_parser("pretrain", help="train a backbone on a task and save it as a pretrained checkpoint",
+                       description="Train an autofast backbone (plain 3x1 or a DASH pattern.json) on a task, "
+                                   "early-stopped on validation accuracy; save model.pt with its architecture in "
+                                   "the meta. --classes / --shift pretrain on part of a task or a shifted copy.")
+    p.add_argument("--task", help="bundled name (digits, splice), a data file or a YAML task file")
+    p.add_argument("--classes", nargs="+", help="pretrain on these classes only, e.g. 0-4")
+    p.add_argument("--shift", help="pretrain on a shifted copy of the task, e.g. noise:2 or mutation:2")
+    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22"])
+    p.add_argument("--width", type=int)
+    p.add_argument("--pattern", help="pattern.json from a dash/search run (default: plain 3x1 kernels)")
+    for flag, typ in [("--epochs", int), ("--patience", int), ("--lr", float), ("--momentum", float),
+                      ("--weight-decay", float), ("--batch-size", int), ("--seed", int)]:
+        p.add_argument(flag, type=typ)
+    p.add_argument("--format", choices=["pt", "safetensors"], help="checkpoint format (default pt)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    _common(p, "runs/pretrain-<task>-<time>")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("finetune", help="AutoFT: search a robust fine-tuning objective on OOD validation data",
+                       description="AutoFT on a pretrained checkpoint: ASHA over loss-term weights, lr, weight "
+                                   "decay and seed (resource: inner fine-tuning epochs), scored on an OOD "
+                                   "validation set; then a full fine-tune with the best objective, beside plain "
+                                   "CE fine-tuning with the same budget; ID and OOD test scores. OOD sets: "
+                                   "family:severity shifts (images: noise blur contrast rotation; DNA: mutation "
+                                   "shift; series: scale level noise) or files.")
+    _model_args(p)
+    p.add_argument("--ood-val", nargs="+", help="OOD validation set: shift(s) like noise:3 (applied to the ID val "
+                                                "split) and/or file(s); several are concatenated")
+    p.add_argument("--ood-test", nargs="+", help="OOD test sets: shifts of the ID test split (blur:3 contrast:3) "
+                                                 "and/or files")
+    for flag, typ in [("--n-configs", int), ("--eta", float), ("--min-epochs", int), ("--max-epochs", int),
+                      ("--final-epochs", int)]:
+        p.add_argument(flag, type=typ)
+    p.add_argument("--final-seeds", nargs="+", type=int, help="seeds of the final fine-tunes (default 0 1 2)")
+    p.add_argument("--control-lr-mults", nargs="+", type=float,
+                   help="CE-only control: lr grid as multiples of --base-lr (default 0.1 1 10)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the finetune run in RUN_DIR from its ASHA journal")
+    _common(p, "runs/finetune-<task>-<time>")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("compare", help="pretrained checkpoint vs the tuned supervised baseline over training-set sizes",
+                       description="For each shots-per-class size and seed: fine-tune the checkpoint (lr grid or "
+                                   "AutoFT) and train the supervised baseline from scratch (ASHA over DASHA's "
+                                   "space) on the same class-stratified subsample; test once; table and plot of "
+                                   "score vs size (mean ± std over seeds).")
+    _model_args(p)
+    p.add_argument("--shots", nargs="+", help="labelled examples per class (default 1 5 10 20 100 full)")
+    p.add_argument("--seeds", nargs="+", type=int, help="subsample/training seeds (default 0 1 2)")
+    p.add_argument("--finetune", choices=["lr_grid", "autoft"], help="how the checkpoint is fine-tuned")
+    p.add_argument("--autoft", dest="finetune", action="store_const", const="autoft", help="same as --finetune autoft")
+    p.add_argument("--ft-lr-mults", nargs="+", type=float, help="lr grid as multiples of --base-lr (default 0.3 1 3)")
+    for flag, typ in [("--ft-epochs", int), ("--autoft-configs", int), ("--autoft-max-epochs", int),
+                      ("--baseline-width", int), ("--baseline-configs", int), ("--baseline-min-epochs", int),
+                      ("--baseline-max-epochs", int), ("--baseline-epochs", int), ("--eta", float)]:
+        p.add_argument(flag, type=typ)
+    p.add_argument("--baseline-backbone", choices=["resnet1d", "wrn16", "wrn22"])
+    p.add_argument("--baseline-pattern", help="pattern.json of a search run for the baseline (default: checkpoint's)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    _common(p, "runs/compare-<task>-<time>")
+    p.set_defaults(func=cmd_compare)
+
+
+def _options(args, model_cls) -> dict:
+    from autofast.cli import _merge_options
+
+    raw = _merge_options(args.config, list(model_cls.model_fields), vars(args))
+    if isinstance(raw.get("classes"), list) and len(raw["classes"]) == 1:
+        raw["classes"] = raw["classes"][0]
+    return raw
+
+
+def _stem(task: str | None, default: str) -> str:
+    return Path(task or default).stem
+
+
+def cmd_pretrain(args) -> int:
+    from rich.console import Console
+
+    from autofast.cli import _validated
+    from autofast.io import staged_run_dir
+
+    from .pretrain import PretrainConfig, run_pretrain
+
+    cfg = _validated(PretrainConfig, _options(args, PretrainConfig))
+    console = Console(stderr=True, quiet=args.json)
+    out = Path(args.out or f"runs/pretrain-{_stem(cfg.task, 'digits')}-{datetime.now():%Y%m%d-%H%M%S}")
+    with staged_run_dir(out, args.overwrite) as tmp:
+        with console.status("pretrain…") as status:
+            result = run_pretrain(cfg, tmp, say=lambda m: status.update(f"pretrain: {m}"))
+    result["run_dir"] = str(out)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2, default=str))
+        return 0
+    con = Console()
+    a = result["arch"]
+    con.print(f"pretrained {a['backbone']} (width {a['width']}) on {result['task']}: test accuracy "
+              f"{result['test_acc']:.4f} (best val {result['val_acc']:.4f} at epoch {result['best_epoch']}, "
+              f"{result['seconds']:.0f}s)")
+    con.print(f"checkpoint: {out / result['checkpoint']}   (report: {out}/report.md)")
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from autofast.cli import _validated
+
+    from .finetune import FinetuneConfig, FinetuneContext, load_saved_config, run_finetune, save_config
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        raw = load_saved_config(run_dir)
+    else:
+        raw = _options(args, FinetuneConfig)
+        if not raw.get("checkpoint"):
+            raise AutofastError("finetune needs --checkpoint (a .pt/.pth/.safetensors file; make one with "
+                                "`python -m autofast pretrain`)")
+        run_dir = Path(args.out or f"runs/finetune-{_stem(raw.get('task'), 'digits')}-{datetime.now():%Y%m%d-%H%M%S}")
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another --out or "
+                                f"continue it with --resume {run_dir}")
+    cfg = _validated(FinetuneConfig, raw)
+    console = Console(stderr=True, quiet=args.json)
+    with console.status("finetune: loading task, checkpoint and OOD sets…"):
+        ctx = FinetuneContext(cfg)  # every input checked before the run folder exists
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not args.resume:
+        save_config(run_dir, cfg)
+    with console.status("AutoFT…") as status:
+        result = run_finetune(cfg, run_dir, resume=bool(args.resume), ctx=ctx,
+                              say=lambda m: status.update(f"AutoFT: {m}"))
+    result["run_dir"] = str(run_dir)
+    if args.json:
+        slim = {k: v for k, v in result.items() if k != "runs"}
+        slim["runs"] = [{k: v for k, v in r.items() if k != "history"} for r in result["runs"]]
+        print(json.dumps(slim, indent=2, default=str))
+        return 0
+    con = Console()
+    m, s = result["metric"], result["summary"]
+    table = Table(title=f"AutoFT vs CE-only fine-tuning on {result['task']} ({m}, mean ± std over seeds "
+                        f"{', '.join(map(str, result['final_seeds']))})")
+    for col in ["set", "AutoFT", "CE-only"]:
+        table.add_column(col, justify="right")
+    for name in s["autoft"]:
+        a, c = s["autoft"][name][m], s["ce_only"][name][m]
+        table.add_row(name, f"{a['mean']:.4f} ± {a['std']:.4f}", f"{c['mean']:.4f} ± {c['std']:.4f}")
+    con.print(table)
+    ob = result["autoft_objective"]
+    con.print("selected objective: " + ", ".join(f"{k}={v:.3g}" for k, v in ob["weights"].items())
+              + f"; lr {ob['lr']:.3g}, weight decay {ob['weight_decay']:.3g}")
+    if result["model"]["head_reinitialised"]:
+        con.print(f"head re-initialised: {result['model']['head_reason']}")
+    con.print(f"selected on: {result['selected_on']}")
+    con.print(f"report: {run_dir}/report.md")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from autofast.cli import _validated
+    from autofast.io import staged_run_dir
+
+    from .compare import CompareConfig, CompareContext, run_compare
+
+    raw = _options(args, CompareConfig)
+    if not raw.get("checkpoint"):
+        raise AutofastError("compare needs --checkpoint (a .pt/.pth/.safetensors file; make one with "
+                            "`python -m autofast pretrain`)")
+    cfg = _validated(CompareConfig, raw)
+    console = Console(stderr=True, quiet=args.json)
+    with console.status("compare: loading task and checkpoint…"):
+        ctx = CompareContext(cfg)
+    out = Path(args.out or f"runs/compare-{_stem(cfg.task, 'digits')}-{datetime.now():%Y%m%d-%H%M%S}")
+    with staged_run_dir(out, args.overwrite) as tmp:
+        with console.status("compare…") as status:
+            result = run_compare(cfg, tmp, ctx=ctx, say=lambda m: status.update(f"compare: {m}"))
+    result["run_dir"] = str(out)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    con = Console()
+    m = result["metric"]
+    table = Table(title=f"{result['task']}: test {m} vs labelled examples (mean ± std over seeds "
+                        f"{', '.join(map(str, result['seeds']))})")
+    for col in ["shots/class", "examples", "pretrained", "baseline"]:
+        table.add_column(col, justify="right")
+    for shots in result["shots"]:
+        p = next(t for t in result["table"] if t["shots"] == shots and t["arm"] == "pretrained")
+        b = next(t for t in result["table"] if t["shots"] == shots and t["arm"] == "baseline")
+        table.add_row(str(shots), f"{p['n_train']:.0f}", f"{p['test']['mean']:.4f} ± {p['test']['std']:.4f}",
+                      f"{b['test']['mean']:.4f} ± {b['test']['std']:.4f}")
+    con.print(table)
+    con.print(f"selected on: {result['selected_on']}")
+    con.print(f"plot: {out}/score_vs_size.png   report: {out}/report.md")
+    return 0

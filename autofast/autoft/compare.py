@@ -1,0 +1,253 @@
+"""``python -m autofast compare``: a pretrained checkpoint vs the tuned supervised baseline, swept over the
+number of labelled training examples (shots per class) and seeds (Entezari et al. 2023; Xu et al. 2024).
+
+For every (shots, seed):
+
+* the training set is a class-stratified, seeded subsample of the ID TRAINING split (``shots`` per class, or
+  all of it for ``full``; for one seed the subsets are nested). The validation and test splits are the task's
+  own, untouched and identical for every size, seed and arm.
+* **pretrained**: the checkpoint fine-tuned on the subsample, either plain fine-tuning (CE) over a small lr
+  grid (``base_lr * ft_lr_mults``, ``ft_epochs`` each) or AutoFT (ASHA over the objective); the lr / objective
+  is selected on the ID validation split.
+* **baseline**: the same backbone family trained from scratch with the DASHA recipe: ASHA over DASHA's
+  hyperparameter space (lr, dropout, weight decay, momentum, init seed) with the kernel pattern of the
+  checkpoint (or a ``pattern.json`` from a ``search`` run), trials scored on the ID validation split; the best
+  configuration is retrained for ``baseline_epochs`` (SGD-Nesterov, cosine decay), keeping the epoch with the
+  best validation accuracy.
+* the pretrained arm likewise keeps, per run, the epoch with the best validation score.
+* each arm's model is evaluated ONCE on the test split.
+
+Both arms count epochs the same way (``max(ceil(n / batch), min_steps_per_epoch)`` steps), so a 1-shot set
+still gets a real training budget on either side.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from autofast.asha import ASHA, TorchTrial, run_local
+from autofast.autoft.losses import AutoFTObjective, autoft_space, objective_from_config
+from autofast.dash.train import TrainSettings, train
+from autofast.dash.tune import DASHA_SPACE
+from autofast.errors import AutofastError
+
+from .metrics import evaluate_scores
+from .model import ArchSpec, build_model, load_pattern_file, load_pretrained, pattern_backbone, prepare
+from .tasks import check_shots, few_shot_indices, load_classification, parse_shots
+from .training import autoft_trial, config_lr, finetune_full, lr_grid_finetune, steps_per_epoch, train_epoch
+
+
+class CompareConfig(BaseModel):
+    """Transfer-study settings (defaults sized for minutes on 2 CPU cores on a small task)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    checkpoint: str
+    task: str = "digits"
+    classes: str | int | list[str | int] | None = None
+    arch: str | None = None
+    width: int | None = Field(None, ge=1)
+    pattern: str | None = None
+    head: Literal["auto", "reinit", "keep"] = "auto"
+    shots: list[int | str] = Field(default_factory=lambda: [1, 5, 10, 20, 100, "full"], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    finetune: Literal["lr_grid", "autoft"] = "lr_grid"
+    metric: Literal["accuracy", "macro_f1", "worst_group"] = "accuracy"
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    base_lr: float = Field(1e-3, gt=0)
+    ft_lr_mults: list[float] = Field(default_factory=lambda: [0.3, 1.0, 3.0], min_length=1)
+    ft_epochs: int = Field(10, ge=1)
+    autoft_configs: int = Field(6, ge=1)
+    autoft_max_epochs: int = Field(4, ge=1)
+    baseline_backbone: str | None = Field(None, description="default: the checkpoint's backbone")
+    baseline_width: int | None = Field(None, ge=1, description="default: the checkpoint's width")
+    baseline_pattern: str | None = Field(None, description="pattern.json of a search run (default: the checkpoint's)")
+    baseline_configs: int = Field(8, ge=1)
+    baseline_min_epochs: int = Field(1, ge=1)
+    baseline_max_epochs: int = Field(8, ge=1)
+    baseline_epochs: int = Field(20, ge=1, description="retrain of the best ASHA config (cosine decay, best epoch "
+                                                       "on validation accuracy)")
+    eta: float = Field(2, gt=1)
+    batch_size: int = Field(64, ge=1)
+    min_steps_per_epoch: int = Field(5, ge=1)
+    seed: int = Field(0, description="split seed")
+    threads: int | None = Field(None, ge=1)
+
+
+def _stats(values: list[float]) -> dict:
+    vals = [v for v in values if math.isfinite(v)]
+    if not vals:
+        return {"mean": float("nan"), "std": float("nan"), "n": 0}
+    return {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "n": len(vals)}
+
+
+class CompareContext:
+    def __init__(self, cfg: CompareConfig):
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.cfg = cfg
+        self.shots = parse_shots(cfg.shots)
+        if cfg.baseline_min_epochs > cfg.baseline_max_epochs:
+            raise AutofastError(f"baseline_min_epochs ({cfg.baseline_min_epochs}) must be <= baseline_max_epochs "
+                                f"({cfg.baseline_max_epochs})")
+        if len(set(cfg.seeds)) != len(cfg.seeds):
+            raise AutofastError(f"--seeds {cfg.seeds} repeats a seed; give distinct seeds")
+        self.task = load_classification(cfg.task, cfg.classes, seed=cfg.seed)
+        check_shots(self.task.y_train, self.shots, self.task.data.classes)
+        self.pre = load_pretrained(cfg.checkpoint, self.task, cfg.arch, cfg.width, cfg.pattern)
+        self.make, self.model_info = prepare(self.pre, self.task, cfg.head)
+        a = self.pre.arch
+        backbone = cfg.baseline_backbone or pattern_backbone(cfg.baseline_pattern) or a.backbone
+        if backbone.startswith("timm:"):
+            backbone = "resnet1d" if self.task.data.kind == "dna" else "wrn16"
+        pattern = load_pattern_file(cfg.baseline_pattern) if cfg.baseline_pattern else (
+            list(a.pattern) if backbone == a.backbone else [])
+        self.baseline_arch = ArchSpec(backbone, self.task.data.ndim, int(self.task.x_train.shape[1]),
+                                      self.task.data.num_classes, cfg.baseline_width or a.width or 16, pattern)
+        build_model(self.baseline_arch)  # fail early on a bad baseline architecture
+
+
+def _baseline_trial(arch: ArchSpec, x, y, x_val, y_val, metric: str, batch_size: int, min_steps: int) -> TorchTrial:
+    ce = AutoFTObjective({"ce": 1.0})
+    k = arch.num_classes
+
+    def build(cfg):
+        torch.manual_seed(int(cfg["seed"]))
+        model = build_model(arch, dropout=float(cfg["dropout"]))
+        opt = torch.optim.SGD(model.parameters(), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]),
+                              weight_decay=float(cfg["weight_decay"]), nesterov=True)
+        return model, opt
+
+    def epoch_fn(model, opt, cfg, epoch):
+        train_epoch(model, opt, x, y, ce, None, batch_size, min_steps, int(cfg["seed"]), epoch)
+
+    def score(model, cfg):
+        return evaluate_scores(model, x_val, y_val, k)[metric]
+
+    return TorchTrial(build, epoch_fn, score)
+
+
+def _run_baseline(ctx: CompareContext, x, y, seed: int, workdir: Path) -> tuple[torch.nn.Module, dict]:
+    cfg, task = ctx.cfg, ctx.task
+    sched = ASHA(dict(DASHA_SPACE), cfg.baseline_min_epochs, cfg.baseline_max_epochs, eta=cfg.eta,
+                 max_trials=cfg.baseline_configs, seed=seed)
+    trial = _baseline_trial(ctx.baseline_arch, x, y, task.x_val, task.y_val, cfg.metric, cfg.batch_size,
+                            cfg.min_steps_per_epoch)
+    t0 = time.perf_counter()
+    run_local(sched, trial, workdir)
+    best = sched.best()
+    if best is None:
+        raise AutofastError("every baseline trial failed; check the data")
+    tid, bcfg, bscore, brung = best
+    # DASHA's last stage: retrain the best configuration longer, SGD-Nesterov with cosine decay
+    # (autofast.dash.train.train), keeping the epoch with the best validation accuracy. Epochs are counted
+    # like everywhere here: at least min_steps_per_epoch steps each.
+    torch.manual_seed(int(bcfg["seed"]))
+    model = build_model(ctx.baseline_arch, dropout=float(bcfg["dropout"]))
+    plain = math.ceil(len(x) / cfg.batch_size)
+    epochs = math.ceil(cfg.baseline_epochs * steps_per_epoch(len(x), cfg.batch_size, cfg.min_steps_per_epoch) / plain)
+    res = train(model, x, y, task.x_val, task.y_val,
+                TrainSettings(epochs=epochs, lr=float(bcfg["lr"]), momentum=float(bcfg["momentum"]),
+                              weight_decay=float(bcfg["weight_decay"]), batch_size=cfg.batch_size,
+                              seed=int(bcfg["seed"])))
+    if res.best_state is not None:
+        model.load_state_dict(res.best_state)
+    return model, {"selection_score": evaluate_scores(model, task.x_val, task.y_val, ctx.task.data.num_classes)[cfg.metric],
+                   "asha_val_score": bscore, "config": bcfg, "asha_epochs": sched.rungs[brung],
+                   "epochs": cfg.baseline_epochs, "best_epoch": res.best_epoch,
+                   "trials": len(sched.trials()), "seconds": time.perf_counter() - t0}
+
+
+def _run_pretrained(ctx: CompareContext, x, y, seed: int, workdir: Path) -> tuple[torch.nn.Module, dict]:
+    cfg, task, k = ctx.cfg, ctx.task, ctx.task.data.num_classes
+    t0 = time.perf_counter()
+    if cfg.finetune == "lr_grid":
+        lrs = [cfg.base_lr * m for m in cfg.ft_lr_mults]
+        model, info = lr_grid_finetune(ctx.make, lrs, seed, x, y, task.x_val, task.y_val, k, cfg.metric,
+                                       cfg.ft_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch,
+                                       select_epoch=True)
+        return model, {"selection_score": info["selection_score"], "lr": info["lr"], "grid": info["grid"],
+                       "epochs": cfg.ft_epochs, "best_epoch": info["best_epoch"],
+                       "seconds": time.perf_counter() - t0}
+    sched = ASHA(autoft_space(), 1, cfg.autoft_max_epochs, eta=cfg.eta, max_trials=cfg.autoft_configs, seed=seed)
+    trial = autoft_trial(ctx.make, x, y, task.x_val, task.y_val, k, cfg.metric, cfg.base_lr, cfg.optimizer,
+                         cfg.batch_size, cfg.min_steps_per_epoch)
+    run_local(sched, trial, workdir)
+    best = sched.best()
+    if best is None:
+        raise AutofastError("every AutoFT trial failed; lower base_lr")
+    _, bcfg, bscore, _ = best
+    model, info = finetune_full(ctx.make, objective_from_config(bcfg), config_lr(bcfg, cfg.base_lr),
+                                float(bcfg.get("weight_decay", 0.0)), seed, x, y, cfg.ft_epochs, cfg.optimizer,
+                                cfg.batch_size, cfg.min_steps_per_epoch, (task.x_val, task.y_val, k, cfg.metric))
+    sel = evaluate_scores(model, task.x_val, task.y_val, k)[cfg.metric]
+    return model, {"selection_score": sel, "asha_val_score": bscore, "lr": info["lr"], "autoft_config": bcfg,
+                   "epochs": cfg.ft_epochs, "best_epoch": info["best_epoch"], "seconds": time.perf_counter() - t0}
+
+
+ARMS = ("pretrained", "baseline")
+
+
+def run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext | None = None,
+                say: Callable[[str], None] = lambda m: None) -> dict:
+    ctx = ctx or CompareContext(cfg)
+    task, k = ctx.task, ctx.task.data.num_classes
+    rows = []
+    t_all = time.perf_counter()
+    cells = len(ctx.shots) * len(cfg.seeds)
+    with tempfile.TemporaryDirectory(prefix="autofast-compare-") as tmp:
+        for si, shots in enumerate(ctx.shots):
+            for sj, seed in enumerate(cfg.seeds):
+                idx = few_shot_indices(task.y_train, shots, seed)
+                x, y = task.x_train[idx], task.y_train[idx]
+                cell = f"[{si * len(cfg.seeds) + sj + 1}/{cells}] shots {shots}, seed {seed} ({len(idx)} examples)"
+                for arm in ARMS:
+                    say(f"{cell}: {arm}")
+                    work = Path(tmp) / f"{arm}-{shots}-{seed}"
+                    runner = _run_pretrained if arm == "pretrained" else _run_baseline
+                    model, info = runner(ctx, x, y, seed, work)
+                    test = evaluate_scores(model, task.x_test, task.y_test, k)  # the one test evaluation
+                    rows.append({"shots": shots, "seed": seed, "n_train": len(idx), "arm": arm,
+                                 "val_score": info["selection_score"], "test": test,
+                                 "test_score": test[cfg.metric], **{kk: v for kk, v in info.items()
+                                                                   if kk != "selection_score"}})
+    table = []
+    for shots in ctx.shots:
+        for arm in ARMS:
+            sel = [r for r in rows if r["shots"] == shots and r["arm"] == arm]
+            table.append({"shots": shots, "n_train": statistics.fmean(r["n_train"] for r in sel), "arm": arm,
+                          "test": _stats([r["test_score"] for r in sel]),
+                          "val": _stats([r["val_score"] for r in sel])})
+    result = {
+        "command": "compare", "task": task.name, "kind": task.data.kind, "classes": list(task.data.classes),
+        "split": {**task.split.sizes(), "seed": task.split.seed, "ratios": list(task.split.ratios)},
+        "metric": cfg.metric, "shots": ctx.shots, "seeds": list(cfg.seeds), "model": ctx.model_info,
+        "baseline_arch": ctx.baseline_arch.meta(),
+        "pretrained_arm": (f"checkpoint fine-tuned: CE over lr grid {[cfg.base_lr * m for m in cfg.ft_lr_mults]} "
+                           f"({cfg.optimizer}, constant lr, {cfg.ft_epochs} epochs each, best validation epoch)"
+                           if cfg.finetune == "lr_grid" else
+                           f"checkpoint fine-tuned with AutoFT ({cfg.autoft_configs} ASHA configs up to "
+                           f"{cfg.autoft_max_epochs} epochs, then {cfg.ft_epochs} epochs)"),
+        "baseline_arm": (f"{ctx.baseline_arch.backbone} (width {ctx.baseline_arch.width}, "
+                         f"{'DASH pattern' if ctx.baseline_arch.pattern else 'plain 3x1'}) from scratch: ASHA over "
+                         f"DASHA's space, {cfg.baseline_configs} configs, epochs {cfg.baseline_min_epochs}.."
+                         f"{cfg.baseline_max_epochs}, then the best retrained for {cfg.baseline_epochs} epochs "
+                         f"(cosine decay, best validation epoch)"),
+        "rows": rows, "table": table, "config": cfg.model_dump(mode="json"),
+        "timings": {"total": time.perf_counter() - t_all},
+        "selected_on": (f"subsample: seeded, class-stratified from ID train; lr / objective / hyperparameters and "
+                        f"the kept epoch: ID validation {cfg.metric} (baseline retrain epoch: validation accuracy; the "
+                        f"full validation split, the same for every arm and size); test split evaluated once per "
+                        f"(size, seed, arm)"),
+    }
+    from .report import write_compare_report
+
+    write_compare_report(out_dir, result)
+    return result

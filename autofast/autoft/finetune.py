@@ -1,0 +1,248 @@
+"""``python -m autofast finetune``: AutoFT (Choi et al. 2024) on a pretrained checkpoint.
+
+1. Load the checkpoint (weights only) and its architecture; adapt the head to the task (re-initialised when
+   the classes differ). Build the OOD validation set and the OOD test sets (user files, or built-in shifts of
+   the ID val / ID test splits).
+2. Search the fine-tuning objective with ASHA (:data:`autofast.autoft.losses.AUTOFT_SPACE`: a weight per loss
+   term, ``lr_mult``, ``weight_decay``, ``seed``). Resource = inner fine-tuning EPOCHS over the ID training
+   split (an epoch is ``max(ceil(n / batch), min_steps_per_epoch)`` steps); a promotion resumes the trial
+   from its checkpoint. Each trial is scored on the OOD VALIDATION set (accuracy, macro-F1 or worst-group
+   accuracy). lr = ``base_lr * lr_mult`` exactly, no scheduler, no warm-up.
+3. Full fine-tune with the best objective on ID train (``final_epochs``, the last epoch is the model; by default
+   the top rung's budget, so the objective was selected at the budget it is used with), once per seed in
+   ``final_seeds``; beside it the control: plain fine-tuning (CE only, no weight decay, same optimiser
+   and the same ``final_epochs``), its lr picked ONCE from ``base_lr * control_lr_mults`` by the same OOD
+   validation metric (one grid run, seed ``10000 + seed``), then trained afresh with the same final seeds. Both
+   arms thus select once on OOD validation and are measured on fresh seeds. ID test and every OOD test set are
+   evaluated once per final model.
+
+The run folder holds the ASHA journal (``asha/asha.sqlite``) and trial checkpoints, so ``--resume`` continues a
+killed search; ``result.json``, ``report.md``/``.html``, ``asha_rungs.png`` and ``finetuned.pt`` are written
+atomically at the end.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Callable, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from autofast.asha import ASHA, Journal, parse_space, run_local
+from autofast.autoft.losses import AutoFTObjective, autoft_space, objective_from_config
+from autofast.errors import AutofastError
+from autofast.io import write_json_atomic
+from autofast.models.checkpoint import save_checkpoint
+
+from .metrics import METRICS, evaluate_scores
+from .model import finetuned_meta, load_pretrained, prepare
+from .training import autoft_trial, config_key, config_lr, finetune_full, lr_grid_finetune
+from .tasks import load_classification, ood_sets
+
+
+CONTROL_SELECTION_SEED = 10_000
+
+
+class FinetuneConfig(BaseModel):
+    """AutoFT settings (defaults sized for a few minutes on 2 CPU cores on a small task)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    checkpoint: str
+    task: str = "digits"
+    classes: str | int | list[str | int] | None = None
+    arch: str | None = Field(None, description="override the checkpoint's architecture: backbone or timm:NAME")
+    width: int | None = Field(None, ge=1)
+    pattern: str | None = None
+    head: Literal["auto", "reinit", "keep"] = "auto"
+    ood_val: str | list[str] | None = Field(None, description="shift spec(s) (noise:3) or file(s), concatenated; "
+                                                               "default per modality")
+    ood_test: list[str] | None = None
+    metric: Literal["accuracy", "macro_f1", "worst_group"] = "accuracy"
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    base_lr: float = Field(1e-3, gt=0)
+    n_configs: int = Field(12, ge=1)
+    eta: float = Field(2, gt=1)
+    min_epochs: int = Field(1, ge=1)
+    max_epochs: int = Field(8, ge=1, description="top ASHA rung; by default equal to final_epochs, so the "
+                                                 "selected objective was scored at the final budget")
+    space: dict | None = Field(None, description="replace the AutoFT search space (keys w_<term>, lr_mult, "
+                                                  "weight_decay, seed)")
+    final_epochs: int = Field(8, ge=1)
+    final_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    control_lr_mults: list[float] = Field(default_factory=lambda: [0.1, 1.0, 10.0], min_length=1)
+    batch_size: int = Field(64, ge=1)
+    min_steps_per_epoch: int = Field(1, ge=1)
+    seed: int = Field(0, description="split seed, shift seeds and ASHA sampling seed")
+    threads: int | None = Field(None, ge=1)
+
+
+def validate_space(space: dict | None) -> dict:
+    allowed = autoft_space(contrastive=True)
+    if space is None:
+        return autoft_space()
+    if not isinstance(space, dict):
+        raise AutofastError("space: expected a mapping of key: {distribution: [args]}")
+    unknown = sorted(set(space) - set(allowed))
+    if unknown:
+        raise AutofastError(f"space: unknown search-space key(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
+    if "w_contrastive" in space:
+        raise AutofastError("space: w_contrastive needs a model with a label/text tower (class_embeddings); "
+                            "autofast backbones have none, drop the key")
+    if not any(k.startswith("w_") for k in space):
+        raise AutofastError("space: give at least one loss weight w_<term>")
+    parse_space(space)  # distributions checked here (one-line errors)
+    return dict(space)
+
+
+def _mean_std(values: list[float]) -> dict:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return {"mean": float("nan"), "std": float("nan"), "n": 0}
+    return {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "n": len(vals)}
+
+
+class FinetuneContext:
+    """Everything validated before a run folder is touched: task, checkpoint, model factory, OOD sets."""
+
+    def __init__(self, cfg: FinetuneConfig):
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.cfg = cfg
+        self.space = validate_space(cfg.space)
+        if cfg.min_epochs > cfg.max_epochs:
+            raise AutofastError(f"min_epochs ({cfg.min_epochs}) must be <= max_epochs ({cfg.max_epochs})")
+        self.task = load_classification(cfg.task, cfg.classes, seed=cfg.seed)
+        self.pre = load_pretrained(cfg.checkpoint, self.task, cfg.arch, cfg.width, cfg.pattern)
+        self.make, self.model_info = prepare(self.pre, self.task, cfg.head)
+        self.val, self.tests, self.ood_info = ood_sets(self.task, cfg.ood_val, cfg.ood_test, cfg.seed)
+
+
+def _eval_all(model, ctx: FinetuneContext) -> dict:
+    k = ctx.task.data.num_classes
+    out = {"ood_val": evaluate_scores(model, ctx.val.x, ctx.val.y, k),
+           "id_test": evaluate_scores(model, ctx.task.x_test, ctx.task.y_test, k)}
+    for t in ctx.tests:
+        out[f"ood_test:{t.name}"] = evaluate_scores(model, t.x, t.y, k)
+    ood = [out[f"ood_test:{t.name}"] for t in ctx.tests]
+    out["ood_test_mean"] = {m: statistics.fmean(o[m] for o in ood) for m in METRICS}
+    return out
+
+
+def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: FinetuneContext | None = None,
+                 say: Callable[[str], None] = lambda m: None) -> dict:
+    ctx = ctx or FinetuneContext(cfg)
+    task, k = ctx.task, ctx.task.data.num_classes
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    asha_dir = run_dir / "asha"
+    asha_dir.mkdir(parents=True, exist_ok=True)
+    journal = asha_dir / "asha.sqlite"
+    if resume and journal.exists():
+        sched = ASHA.resume(journal)
+        say("resume: ASHA journal from the earlier run")
+    else:
+        sched = ASHA(ctx.space, cfg.min_epochs, cfg.max_epochs, eta=cfg.eta, max_trials=cfg.n_configs, seed=cfg.seed)
+        sched.attach(Journal(journal))
+    lr_log: dict = {}
+    trial = autoft_trial(ctx.make, task.x_train, task.y_train, ctx.val.x, ctx.val.y, k, cfg.metric, cfg.base_lr,
+                         cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch, lr_log)
+    def on_result(job, score, error):
+        what = f"failed ({error})" if error else f"OOD val {cfg.metric} {score:.4f}"
+        say(f"AutoFT trial {job.trial_id} epochs {job.resource_from:g}->{job.resource_to:g}: {what}")
+
+    t0 = time.perf_counter()
+    run_local(sched, trial, asha_dir / "checkpoints", on_result=on_result)
+    timings["autoft_search"] = time.perf_counter() - t0
+    best = sched.best()
+    trials = sched.trials()
+    if best is None:
+        errs = [t["error"] for t in trials if t["error"]]
+        raise AutofastError(f"every AutoFT trial failed (first: {errs[0] if errs else 'unknown'}); lower base_lr or "
+                            f"check the data")
+    best_id, best_cfg, best_score, best_rung = best
+    for t in trials:
+        t["lr"] = config_lr(t["config"], cfg.base_lr)
+        used = lr_log.get(config_key(t["config"]))
+        t["lr_used"] = sorted(set(used)) if used else None  # None: trained in an earlier (resumed) process
+    objective = objective_from_config(best_cfg)
+    best_lr, best_wd = config_lr(best_cfg, cfg.base_lr), float(best_cfg.get("weight_decay", 0.0))
+    # the control's selection, once, like AutoFT's search: CE-only at each grid lr (final budget, seed
+    # 10000 + seed), best OOD validation score wins; then both arms are trained afresh with every final seed
+    control_lrs = [cfg.base_lr * m for m in cfg.control_lr_mults]
+    t0 = time.perf_counter()
+    say(f"control: CE-only lr grid {', '.join(f'{lr:.2g}' for lr in control_lrs)} on OOD validation")
+    ce = AutoFTObjective({"ce": 1.0})
+    selection_seed = CONTROL_SELECTION_SEED + cfg.seed  # not a final seed: the finals are fresh runs
+    _, grid = lr_grid_finetune(ctx.make, control_lrs, selection_seed, task.x_train, task.y_train, ctx.val.x, ctx.val.y, k,
+                               cfg.metric, cfg.final_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch,
+                               objective=ce)
+    control_lr = grid["lr"]
+    timings["control_lr_selection"] = time.perf_counter() - t0
+    runs = []
+    first_model = None
+    t0 = time.perf_counter()
+    for s in cfg.final_seeds:
+        for arm, obj, lr, wd in (("autoft", objective, best_lr, best_wd), ("ce_only", ce, control_lr, 0.0)):
+            say(f"final fine-tune: {arm}, seed {s} ({cfg.final_epochs} epochs)")
+            model, info = finetune_full(ctx.make, obj, lr, wd, s, task.x_train, task.y_train, cfg.final_epochs,
+                                        cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch)
+            runs.append({"arm": arm, "seed": s, "scores": _eval_all(model, ctx), **info})
+            if first_model is None:
+                first_model = model
+    timings["final_finetunes"] = time.perf_counter() - t0
+    sets = ["ood_val", "id_test", *[f"ood_test:{t.name}" for t in ctx.tests], "ood_test_mean"]
+    summary = {arm: {s: {m: _mean_std([r["scores"][s][m] for r in runs if r["arm"] == arm]) for m in METRICS}
+                     for s in sets} for arm in ("autoft", "ce_only")}
+    save_checkpoint(run_dir / "finetuned.pt", first_model,
+                    finetuned_meta(ctx.pre, task, {"autoft_objective": objective.weights, "lr": best_lr,
+                                                   "weight_decay": best_wd, "seed": cfg.final_seeds[0]}))
+    timings["total"] = time.perf_counter() - t_all
+    result = {
+        "command": "finetune", "task": task.name, "kind": task.data.kind, "classes": list(task.data.classes),
+        "split": {**task.split.sizes(), "seed": task.split.seed, "ratios": list(task.split.ratios)},
+        "model": ctx.model_info, "ood": {**ctx.ood_info, "val_source": ctx.val.source,
+                                         "test_sources": {t.name: t.source for t in ctx.tests}},
+        "metric": cfg.metric,
+        "asha": {"rungs": sched.rungs, "eta": cfg.eta, "resource": "inner fine-tuning epochs over ID train",
+                 "trials": trials, "best_trial": best_id, "best_val_score": best_score, "best_rung": best_rung,
+                 "best_config": best_cfg},
+        "autoft_objective": {"weights": objective.weights, "lr": best_lr, "weight_decay": best_wd},
+        "control": {"objective": {"ce": 1.0}, "weight_decay": 0.0, "lr_grid": control_lrs, "lr": control_lr,
+                    "grid": grid["grid"], "selection_seed": selection_seed,
+                    "selected_on": f"OOD validation {cfg.metric}"},
+        "final_seeds": list(cfg.final_seeds), "final_epochs": cfg.final_epochs, "runs": runs, "summary": summary,
+        "headline": {"metric": cfg.metric,
+                     "autoft_ood_test": summary["autoft"]["ood_test_mean"][cfg.metric],
+                     "ce_only_ood_test": summary["ce_only"]["ood_test_mean"][cfg.metric],
+                     "autoft_id_test": summary["autoft"]["id_test"][cfg.metric],
+                     "ce_only_id_test": summary["ce_only"]["id_test"][cfg.metric]},
+        "config": cfg.model_dump(mode="json"), "timings": timings,
+        "selected_on": (f"AutoFT objective, lr, weight decay, seed: OOD validation {cfg.metric} ({ctx.val.source}) "
+                        f"via ASHA; CE-only control lr: the same OOD validation {cfg.metric} (grid run once, seed "
+                        f"{selection_seed}); final models of both arms: trained afresh with seeds {list(cfg.final_seeds)}, "
+                        f"last epoch of {cfg.final_epochs} on ID train (no checkpoint selection); ID test and OOD "
+                        f"test sets evaluated once per final model"),
+    }
+    from .report import write_finetune_report
+
+    write_finetune_report(run_dir, result)
+    return result
+
+
+def load_saved_config(run_dir: Path) -> dict:
+    saved = run_dir / "finetune_config.json"
+    if not saved.exists():
+        raise AutofastError(f"{run_dir}: no finetune_config.json, so not a finetune run folder; check --resume")
+    try:
+        return json.loads(saved.read_text())
+    except ValueError:
+        raise AutofastError(f"{saved}: not valid JSON; start a new run") from None
+
+
+def save_config(run_dir: Path, cfg: FinetuneConfig) -> None:
+    write_json_atomic(run_dir / "finetune_config.json", cfg.model_dump(mode="json"))

@@ -1,0 +1,37 @@
+"""Classification scores used for selection and evaluation: accuracy, macro-F1 and worst-group accuracy
+(the worst per-class accuracy: each class is a group)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+METRICS = ("accuracy", "macro_f1", "worst_group")
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    model.eval()
+    out = [model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+def scores_from_predictions(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[str, float]:
+    """All of :data:`METRICS`. Macro-F1 averages over the classes present in ``y`` or in ``pred``; the worst
+    group is over the classes present in ``y``."""
+    pred, y = pred.long().cpu(), y.long().cpu()
+    if len(y) == 0:
+        return {m: float("nan") for m in METRICS}
+    acc = float((pred == y).double().mean())
+    f1s, group = [], []
+    for c in range(num_classes):
+        tp = int(((pred == c) & (y == c)).sum())
+        n_true, n_pred = int((y == c).sum()), int((pred == c).sum())
+        if n_true:
+            group.append(tp / n_true)
+        if n_true or n_pred:
+            f1s.append(2 * tp / (n_true + n_pred))
+    return {"accuracy": acc, "macro_f1": sum(f1s) / len(f1s), "worst_group": min(group)}
+
+
+def evaluate_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[str, float]:
+    return scores_from_predictions(predict(model, x), y, num_classes)

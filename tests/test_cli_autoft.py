@@ -1,0 +1,164 @@
+"""`python -m autofast pretrain / finetune / compare` end to end at tiny scale, --resume, and bad input (one
+`error:` line, exit status 2, no output folder)."""
+import json
+import os
+import pickle
+
+import pytest
+import torch
+
+from autofast.cli import main
+
+PRE = ["--width", "4", "--epochs", "1", "--batch-size", "128", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "pre"
+    assert main(["pretrain", "--task", "digits", "--classes", "0-4", "--out", str(out), *PRE]) == 0
+    return out / "model.pt"
+
+
+def _err(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_pretrain_outputs(ckpt):
+    out = ckpt.parent
+    for f in ("model.pt", "result.json", "report.md", "report.html"):
+        assert (out / f).exists(), f
+    res = json.loads((out / "result.json").read_text())
+    assert res["classes"] == ["0", "1", "2", "3", "4"] and res["arch"]["width"] == 4
+    meta = torch.load(ckpt, weights_only=True)["autofast"]
+    for key in ("backbone", "ndim", "in_channels", "num_classes", "width", "pattern", "task", "classes"):
+        assert key in meta, key
+
+
+def test_finetune_autoft_end_to_end_and_resume(ckpt, tmp_path, capsys):
+    out = tmp_path / "ft"
+    args = ["finetune", "--checkpoint", str(ckpt), "--task", "digits", "--classes", "5-9", "--ood-val", "noise:3",
+            "--ood-test", "blur:2", "contrast:3", "--n-configs", "3", "--max-epochs", "2", "--final-epochs", "1",
+            "--final-seeds", "0", "1", "--control-lr-mults", "1", "--batch-size", "128", "--threads", "1",
+            "--out", str(out)]
+    code = main(args)
+    text, err = capsys.readouterr()
+    assert code == 0, err
+    assert "AutoFT" in text and "CE-only" in text
+    for f in ("result.json", "report.md", "report.html", "asha_rungs.png", "finetuned.pt", "asha/asha.sqlite",
+              "finetune_config.json"):
+        assert (out / f).exists(), f
+    r = json.loads((out / "result.json").read_text())
+    assert len(r["asha"]["trials"]) == 3 and r["asha"]["rungs"] == [1, 2]
+    # every trial trained with exactly base_lr * lr_mult; the final fine-tune with the best one
+    for t in r["asha"]["trials"]:
+        assert t["lr_used"] == [pytest.approx(1e-3 * t["config"]["lr_mult"], rel=1e-12)]
+    best_lr = 1e-3 * r["asha"]["best_config"]["lr_mult"]
+    autoft_runs = [x for x in r["runs"] if x["arm"] == "autoft"]
+    assert [x["seed"] for x in autoft_runs] == [0, 1]
+    assert all(x["lr_used"] == [pytest.approx(best_lr)] for x in autoft_runs)
+    ce_runs = [x for x in r["runs"] if x["arm"] == "ce_only"]
+    assert all(x["lr_used"] == [pytest.approx(1e-3)] for x in ce_runs)
+    assert set(r["summary"]["autoft"]) == {"ood_val", "id_test", "ood_test:blur:2", "ood_test:contrast:3",
+                                           "ood_test_mean"}
+    assert r["summary"]["autoft"]["ood_test_mean"]["accuracy"]["n"] == 2
+    assert r["model"]["head_reinitialised"]
+    md = (out / "report.md").read_text()
+    assert "re-initialised" in md and "OOD test accuracy" in md and "CE-only" in md
+    # the fine-tuned model loads again and keeps its head for the same task
+    meta = torch.load(out / "finetuned.pt", weights_only=True)["autofast"]
+    assert meta["classes"] == ["5", "6", "7", "8", "9"]
+    # resume a finished run: nothing left to search, same best trial
+    code = main(["finetune", "--resume", str(out), "--json"])
+    text, err = capsys.readouterr()
+    assert code == 0, err
+    again = json.loads(text)
+    assert again["asha"]["best_trial"] == r["asha"]["best_trial"]
+    assert main(args) == 2 and "--resume" in _err(capsys)
+
+
+def test_compare_sweep_end_to_end(ckpt, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    code = main(["compare", "--checkpoint", str(ckpt), "--task", "digits", "--classes", "5-9", "--shots", "2", "5",
+                 "--seeds", "0", "1", "--ft-epochs", "1", "--ft-lr-mults", "1", "--baseline-configs", "2",
+                 "--baseline-max-epochs", "1", "--baseline-epochs", "1", "--min-steps-per-epoch", "2", "--threads", "1", "--out", str(out)])
+    text, err = capsys.readouterr()
+    assert code == 0, err
+    assert "pretrained" in text and "baseline" in text
+    for f in ("result.json", "report.md", "report.html", "score_vs_size.png"):
+        assert (out / f).exists(), f
+    r = json.loads((out / "result.json").read_text())
+    assert len(r["rows"]) == 2 * 2 * 2
+    assert {(x["shots"], x["seed"], x["arm"]) for x in r["rows"]} == {
+        (s, seed, a) for s in (2, 5) for seed in (0, 1) for a in ("pretrained", "baseline")}
+    assert all(x["n_train"] == 5 * x["shots"] for x in r["rows"])
+    assert [(t["shots"], t["arm"], t["test"]["n"]) for t in r["table"]] == [
+        (2, "pretrained", 2), (2, "baseline", 2), (5, "pretrained", 2), (5, "baseline", 2)]
+    assert "mean ± std" in (out / "report.md").read_text()
+    # the pretrained arm fine-tuned with AutoFT (selected on ID val), options from a YAML file
+    cfg = tmp_path / "cmp.yaml"
+    cfg.write_text("shots: [3]\nseeds: [1]\nautoft_configs: 2\nautoft_max_epochs: 1\nft_epochs: 1\n"
+                   "baseline_configs: 1\nbaseline_max_epochs: 1\nbaseline_epochs: 1\nthreads: 1\n")
+    code = main(["compare", "--checkpoint", str(ckpt), "--task", "digits", "--classes", "5", "6", "7", "--autoft",
+                 "--config", str(cfg), "--out", str(tmp_path / "cmp2"), "--json"])
+    text, err = capsys.readouterr()
+    assert code == 0, err
+    r2 = json.loads(text)
+    assert r2["classes"] == ["5", "6", "7"] and len(r2["rows"]) == 2
+    assert "autoft_config" in next(x for x in r2["rows"] if x["arm"] == "pretrained")
+    assert r2["model"]["head_reinitialised"]  # 3 classes vs the checkpoint's 5
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch pwned_by_checkpoint",))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_bad_input_one_line_errors(ckpt, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ["--task", "digits", "--classes", "5-9", "--threads", "1"]
+
+    def fails(argv, match):
+        out = tmp_path / "never"
+        assert main([*argv, "--out", str(out)]) == 2
+        line = _err(capsys)
+        assert match in line, line
+        assert not out.exists()
+
+    fails(["finetune", "--checkpoint", str(tmp_path / "missing.pt"), *base], "not found")
+    fails(["finetune", "--checkpoint", str(ckpt), *base, "--ood-val", "fog:3"], "unknown shift family")
+    fails(["finetune", "--checkpoint", str(ckpt), *base, "--ood-test", "noise:7"], "severity")
+    fails(["finetune", "--checkpoint", str(ckpt), *base, "--width", "8"], "shape")
+    fails(["finetune", "--checkpoint", str(ckpt), *base, "--arch", "resnet1d"], "1-D")
+    fails(["finetune", "--checkpoint", str(ckpt), "--task", "splice"], "channels")
+    fails(["finetune", "--task", "digits"], "--checkpoint")
+    fails(["compare", "--checkpoint", str(ckpt), *base, "--shots", "1", "1000"], "at most")
+    fails(["compare", "--checkpoint", str(ckpt), *base, "--shots", "few"], "positive integer")
+    fails(["pretrain", "--task", "nope_task"], "unknown task")
+    cfg = tmp_path / "space.yaml"
+    cfg.write_text("space:\n  w_ce: {loguniform: [0.1, 1]}\n  w_magic: {uniform: [0, 1]}\n")
+    fails(["finetune", "--checkpoint", str(ckpt), *base, "--config", str(cfg)], "unknown search-space key")
+    cfg.write_text("base_lr: [1, 2\n")
+    fails(["finetune", "--checkpoint", str(ckpt), *base, "--config", str(cfg)], "invalid YAML")
+    # a checkpoint whose unpickling would run code is refused, and the code never runs
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": {"w": _Evil()}}, evil)
+    fails(["finetune", "--checkpoint", str(evil), *base], "refusing")
+    with open(evil, "wb") as f:  # a raw pickle (protocol 4) with the same payload
+        pickle.dump({"state_dict": {"w": _Evil()}}, f, protocol=4)
+    fails(["compare", "--checkpoint", str(evil), *base], "evil.pt")
+    assert not (tmp_path / "pwned_by_checkpoint").exists()
+
+
+def test_demo_quick(tmp_path):
+    """The no-download demo (pretrain digits 0-4 -> finetune / compare on digits 5-9) at smoke-test budgets."""
+    from autofast.autoft.demo import main as demo
+
+    out = tmp_path / "demo"
+    assert demo(["--out", str(out), "--quick"]) == 0
+    text = (out / "SUMMARY.md").read_text()
+    assert "AutoFT vs CE-only" in text and "ood_test_mean" in text and "| 5 |" in text
+    assert demo(["--out", str(out), "--quick"]) == 2  # never overwrites a demo folder
