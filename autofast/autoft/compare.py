@@ -38,7 +38,7 @@ from autofast.dash.train import TrainSettings, train
 from autofast.dash.tune import DASHA_SPACE
 from autofast.errors import AutofastError
 
-from .metrics import evaluate_scores
+from .metrics import evaluate_scores, mean_std
 from .model import ArchSpec, build_model, load_pattern_file, load_pretrained, pattern_backbone, prepare
 from .tasks import check_shots, few_shot_indices, load_classification, parse_shots
 from .training import autoft_trial, config_lr, finetune_full, lr_grid_finetune, steps_per_epoch, train_epoch
@@ -79,13 +79,6 @@ class CompareConfig(BaseModel):
     min_steps_per_epoch: int = Field(5, ge=1)
     seed: int = Field(0, description="split seed")
     threads: int | None = Field(None, ge=1)
-
-
-def _stats(values: list[float]) -> dict:
-    vals = [v for v in values if math.isfinite(v)]
-    if not vals:
-        return {"mean": float("nan"), "std": float("nan"), "n": 0}
-    return {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "n": len(vals)}
 
 
 class CompareContext:
@@ -223,8 +216,8 @@ def run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext | None = 
         for arm in ARMS:
             sel = [r for r in rows if r["shots"] == shots and r["arm"] == arm]
             table.append({"shots": shots, "n_train": statistics.fmean(r["n_train"] for r in sel), "arm": arm,
-                          "test": _stats([r["test_score"] for r in sel]),
-                          "val": _stats([r["val_score"] for r in sel])})
+                          "test": mean_std([r["test_score"] for r in sel]),
+                          "val": mean_std([r["val_score"] for r in sel])})
     result = {
         "command": "compare", "task": task.name, "kind": task.data.kind, "classes": list(task.data.classes),
         "split": {**task.split.sizes(), "seed": task.split.seed, "ratios": list(task.split.ratios)},

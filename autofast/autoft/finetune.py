@@ -38,7 +38,7 @@ from autofast.errors import AutofastError
 from autofast.io import write_json_atomic
 from autofast.models.checkpoint import save_checkpoint
 
-from .metrics import METRICS, evaluate_scores
+from .metrics import METRICS, evaluate_scores, mean_std
 from .model import finetuned_meta, load_pretrained, prepare
 from .training import autoft_trial, config_key, config_lr, finetune_full, lr_grid_finetune
 from .tasks import load_classification, ood_sets
@@ -97,13 +97,6 @@ def validate_space(space: dict | None) -> dict:
         raise AutofastError("space: give at least one loss weight w_<term>")
     parse_space(space)  # distributions checked here (one-line errors)
     return dict(space)
-
-
-def _mean_std(values: list[float]) -> dict:
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    if not vals:
-        return {"mean": float("nan"), "std": float("nan"), "n": 0}
-    return {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "n": len(vals)}
 
 
 class FinetuneContext:
@@ -196,7 +189,7 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
                 first_model = model
     timings["final_finetunes"] = time.perf_counter() - t0
     sets = ["ood_val", "id_test", *[f"ood_test:{t.name}" for t in ctx.tests], "ood_test_mean"]
-    summary = {arm: {s: {m: _mean_std([r["scores"][s][m] for r in runs if r["arm"] == arm]) for m in METRICS}
+    summary = {arm: {s: {m: mean_std([r["scores"][s][m] for r in runs if r["arm"] == arm]) for m in METRICS}
                      for s in sets} for arm in ("autoft", "ce_only")}
     save_checkpoint(run_dir / "finetuned.pt", first_model,
                     finetuned_meta(ctx.pre, task, {"autoft_objective": objective.weights, "lr": best_lr,

@@ -35,3 +35,14 @@ def scores_from_predictions(pred: torch.Tensor, y: torch.Tensor, num_classes: in
 
 def evaluate_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[str, float]:
     return scores_from_predictions(predict(model, x), y, num_classes)
+
+
+def mean_std(values) -> dict:
+    """``{"mean", "std", "n"}`` over the finite values (None and NaN skipped); sample std, 0 for one value."""
+    import math
+    import statistics
+
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return {"mean": float("nan"), "std": float("nan"), "n": 0}
+    return {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "n": len(vals)}
