@@ -75,7 +75,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     curves = trial_histories(sched)
     best_id, best_cfg, best_score, best_rung = sched.best()
     say(f"retrain trial {best_id} on train+val for {cfg.retrain_epochs} epochs")
-    final = retrain_best(task, backbone, pattern, s, best_cfg, cfg.retrain_epochs)
+    final = retrain_best(task, backbone, pattern, s, best_cfg, cfg.retrain_epochs, say)
     timings["retrain"] = final["seconds"]
     reg = task.data.kind == "timeseries"
     result = {

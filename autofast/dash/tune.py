@@ -134,7 +134,8 @@ def trial_histories(sched: ASHA) -> dict:
     return out
 
 
-def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dict, epochs: int) -> dict:
+def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dict, epochs: int,
+                 say: Callable[[str], None] = lambda m: None) -> dict:
     """Retrain the best configuration on train+val for ``epochs``; evaluate the test split once."""
     data = task.data
     torch.manual_seed(int(best_config["seed"]))
@@ -147,7 +148,8 @@ def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dic
     res = train(model, x, y, task.x_val[:0], task.y_val[:0],
                 TrainSettings(epochs=epochs, lr=float(best_config["lr"]), momentum=float(best_config["momentum"]),
                               weight_decay=float(best_config["weight_decay"]), batch_size=s.batch_size,
-                              seed=int(best_config["seed"])))
+                              seed=int(best_config["seed"])),
+                on_epoch=lambda r: say(f"retrain epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f}"))
     test_loss, test_acc = evaluate(model, task.x_test, task.y_test)
     return {"test_loss": test_loss, "test_acc": test_acc, "epochs": epochs, "seconds": time.perf_counter() - t0,
             "history": res.history, "config": best_config, "trained_on": "train+val"}
