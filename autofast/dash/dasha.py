@@ -28,10 +28,10 @@ class SearchConfig(DashConfig):
 
     retrain_width: int = Field(32, ge=1)
     retrain_epochs: int = Field(20, ge=1, description="final retrain on train+val")
-    n_configs: int = Field(16, ge=1)
+    n_configs: int = Field(32, ge=1)
     eta: float = Field(2, gt=1)
     min_epochs: int = Field(1, ge=1)
-    max_epochs: int = Field(8, ge=1)
+    max_epochs: int = Field(16, ge=1)
     sampler: Literal["random", "grid", "tpe"] = "random"
     executor: Literal["local", "ray"] = "local"
     address: str | None = Field(None, description="ray: address of an existing cluster; none starts a local Ray")
