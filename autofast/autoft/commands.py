@@ -76,6 +76,8 @@ def add_parsers(sub) -> None:
     for flag, typ in [("--n-configs", int), ("--eta", float), ("--min-epochs", int), ("--max-epochs", int),
                       ("--final-epochs", int)]:
         p.add_argument(flag, type=typ)
+    p.add_argument("--sampler", choices=["random", "grid", "tpe"], help="objective sampler (default random; "
+                                                                         "tpe as in the AutoFT paper)")
     p.add_argument("--final-seeds", nargs="+", type=int, help="seeds of the final fine-tunes (default 0 1 2)")
     p.add_argument("--control-lr-mults", nargs="+", type=float,
                    help="CE-only control: lr grid as multiples of --base-lr (default 0.1 1 10)")

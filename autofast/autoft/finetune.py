@@ -66,6 +66,7 @@ class FinetuneConfig(BaseModel):
     optimizer: Literal["adamw", "sgd"] = "adamw"
     base_lr: float = Field(1e-3, gt=0)
     n_configs: int = Field(12, ge=1)
+    sampler: Literal["random", "grid", "tpe"] = Field("random", description="tpe: optuna's TPE, as the AutoFT paper")
     eta: float = Field(2, gt=1)
     min_epochs: int = Field(1, ge=1)
     max_epochs: int = Field(8, ge=1, description="top ASHA rung; by default equal to final_epochs, so the "
@@ -139,7 +140,8 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
         sched = ASHA.resume(journal)
         say("resume: ASHA journal from the earlier run")
     else:
-        sched = ASHA(ctx.space, cfg.min_epochs, cfg.max_epochs, eta=cfg.eta, max_trials=cfg.n_configs, seed=cfg.seed)
+        sched = ASHA(ctx.space, cfg.min_epochs, cfg.max_epochs, eta=cfg.eta, max_trials=cfg.n_configs, seed=cfg.seed,
+                     sampler=cfg.sampler)
         sched.attach(Journal(journal))
     lr_log: dict = {}
     trial = autoft_trial(ctx.make, task.x_train, task.y_train, ctx.val.x, ctx.val.y, k, cfg.metric, cfg.base_lr,
