@@ -65,7 +65,7 @@ def test_search_on_a_task_file_with_grid_sampler_and_two_trials_at_once(tmp_path
     for f in ("report.md", "report.html", "learning_curves.png", "asha_rungs.png"):
         assert (out / f).exists(), f
     md = (out / "report.md").read_text()
-    assert "Rung diagram" in md and "Learning curves" in md
+    assert "Rung diagram" in md and "Learning curves" in md and "## Configuration" in md and "| sampler | grid |" in md
     assert all(len(c) >= 1 for c in res["asha"]["train_loss_curves"].values())
 
 

@@ -165,7 +165,9 @@ def report_markdown(r: dict) -> str:
     lines = [f"# autofast search: {r['task']}", "",
              f"**Test {r['metric']}: {r['test_score']:.4f}** (evaluated once, at the end)", "",
              f"What was selected on what: {r['selected_on']}.", "",
-             "## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]
+             "## Configuration", "", "| option | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in r["config"].items()]
+    lines += ["", "## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in t.items()]
     lines += ["", f"## Kernel pattern ({r['backbone']})", "", "| layer | k | d |", "|---|---|---|"]
     lines += [f"| {i} | {k} | {d} |" for i, (k, d) in enumerate(r["pattern"])]
