@@ -162,3 +162,54 @@ def test_demo_quick(tmp_path):
     text = (out / "SUMMARY.md").read_text()
     assert "AutoFT vs CE-only" in text and "ood_test_mean" in text and "| 5 |" in text
     assert demo(["--out", str(out), "--quick"]) == 2  # never overwrites a demo folder
+
+
+def test_finetune_sigkill_mid_search_then_resume(ckpt, tmp_path, capsys):
+    """A `finetune` process killed with SIGKILL mid-ASHA continues with --resume to the same trials as an
+    uninterrupted run, and no (trial, rung) result is recorded twice."""
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    common = ["--checkpoint", str(ckpt), "--task", "digits", "--classes", "5-9", "--ood-val", "noise:3",
+              "--ood-test", "blur:2", "--n-configs", "6", "--max-epochs", "4", "--final-epochs", "1",
+              "--final-seeds", "0", "--control-lr-mults", "1", "--batch-size", "128", "--threads", "1", "--json"]
+    killed = tmp_path / "killed"
+    journal = killed / "asha" / "asha.sqlite"
+
+    def results():
+        try:
+            with sqlite3.connect(journal) as con:
+                return con.execute("SELECT COUNT(*) FROM events WHERE kind = 'result'").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    proc = subprocess.Popen([sys.executable, "-m", "autofast", "finetune", "--out", str(killed), *common],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and results() < 3:
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.fail(f"finetune ended (rc {proc.returncode}) before it could be killed mid-ASHA")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert results() >= 3 and not (killed / "result.json").exists()
+
+    assert main(["finetune", "--resume", str(killed)]) == 0
+    capsys.readouterr()
+    resumed = json.loads((killed / "result.json").read_text())
+    assert main(["finetune", "--out", str(tmp_path / "straight"), *common]) == 0
+    capsys.readouterr()
+    straight = json.loads((tmp_path / "straight" / "result.json").read_text())
+
+    def finished(r):
+        return [(t["trial_id"], t["status"], t["rung"], {k: round(v, 6) for k, v in t["scores"].items()})
+                for t in r["asha"]["trials"]]
+
+    assert finished(resumed) == finished(straight)
+    assert resumed["asha"]["best_trial"] == straight["asha"]["best_trial"]
+    with sqlite3.connect(journal) as con:
+        rows = con.execute("SELECT trial_id, rung, COUNT(*) FROM events WHERE kind = 'result' GROUP BY 1, 2").fetchall()
+    assert rows and all(n == 1 for _, _, n in rows)
