@@ -213,3 +213,31 @@ def test_finetune_sigkill_mid_search_then_resume(ckpt, tmp_path, capsys):
     with sqlite3.connect(journal) as con:
         rows = con.execute("SELECT trial_id, rung, COUNT(*) FROM events WHERE kind = 'result' GROUP BY 1, 2").fetchall()
     assert rows and all(n == 1 for _, _, n in rows)
+
+
+def test_compare_continues_from_finished_cells(ckpt, tmp_path, capsys, monkeypatch):
+    """A killed compare keeps every finished (shots, seed, arm) cell in `.<out>.cells.jsonl`; the same command
+    again runs only the missing cells, and a torn last line (killed mid-write) is ignored."""
+    from autofast.autoft import compare
+
+    args = ["compare", "--checkpoint", str(ckpt), "--task", "digits", "--classes", "5-9", "--shots", "2",
+            "--seeds", "0", "--ft-epochs", "1", "--ft-lr-mults", "1", "--baseline-configs", "1",
+            "--baseline-max-epochs", "1", "--baseline-epochs", "1", "--threads", "1", "--json"]
+    assert main([*args, "--out", str(tmp_path / "full")]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert not (tmp_path / ".full.cells.jsonl").exists()  # removed after success
+    cfg = compare.CompareConfig(**full["config"])
+    cells = tmp_path / ".again.cells.jsonl"
+    pre = next(r for r in full["rows"] if r["arm"] == "pretrained")
+    compare._append_cell(cells, cfg, pre)
+    with open(cells, "a") as f:
+        f.write('{"shots": 2, "seed": 0, "arm": "basel')  # torn line
+    monkeypatch.setattr(compare, "_run_pretrained", lambda *a, **k: pytest.fail("a finished cell ran again"))
+    assert main([*args, "--out", str(tmp_path / "again")]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert [r["arm"] for r in again["rows"]] == ["pretrained", "baseline"]
+    assert again["rows"][0]["test_score"] == pre["test_score"]
+    assert not cells.exists()
+    (tmp_path / ".third.cells.jsonl").write_text('{"other": "options"}\n')
+    assert main([*args, "--out", str(tmp_path / "third")]) == 2
+    assert "other options" in _err(capsys)

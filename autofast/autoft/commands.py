@@ -89,7 +89,8 @@ def add_parsers(sub) -> None:
                        description="For each shots-per-class size and seed: fine-tune the checkpoint (lr grid or "
                                    "AutoFT) and train the supervised baseline from scratch (ASHA over DASHA's "
                                    "space) on the same class-stratified subsample; test once; table and plot of "
-                                   "score vs size (mean ± std over seeds).")
+                                   "score vs size (mean ± std over seeds). A killed run keeps its finished cells; the "
+                                   "same command with the same --out continues from them.")
     _model_args(p)
     p.add_argument("--shots", nargs="+", help="labelled examples per class (default 1 5 10 20 100 full)")
     p.add_argument("--seeds", nargs="+", type=int, help="subsample/training seeds (default 0 1 2)")
@@ -221,9 +222,12 @@ def cmd_compare(args) -> int:
     with console.status("compare: loading task and checkpoint…"):
         ctx = CompareContext(cfg)
     out = Path(args.out or f"runs/compare-{_stem(cfg.task, 'digits')}-{datetime.now():%Y%m%d-%H%M%S}")
+    # finished cells survive a killed run here; the same command with the same --out picks them up
+    cells = out.parent / f".{out.name}.cells.jsonl"
     with staged_run_dir(out, args.overwrite) as tmp:
         with console.status("compare…") as status:
-            result = run_compare(cfg, tmp, ctx=ctx, say=lambda m: status.update(f"compare: {m}"))
+            result = run_compare(cfg, tmp, ctx=ctx, say=lambda m: status.update(f"compare: {m}"), cells_file=cells)
+    cells.unlink(missing_ok=True)
     result["run_dir"] = str(out)
     if args.json:
         print(json.dumps(result, indent=2, default=str))

@@ -22,7 +22,9 @@ still gets a real training budget on either side.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -188,11 +190,46 @@ def _run_pretrained(ctx: CompareContext, x, y, seed: int, workdir: Path) -> tupl
 ARMS = ("pretrained", "baseline")
 
 
+def _load_cells(path: Path | None, cfg: CompareConfig) -> list[dict]:
+    """Rows finished by an earlier, interrupted run of the same configuration (``path`` is JSON lines: the
+    configuration first, then one finished (shots, seed, arm) row per line; a torn last line is ignored)."""
+    if path is None or not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    want = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    if not lines or lines[0] != want:
+        raise AutofastError(f"{path}: holds cells of a compare run with other options; delete it or use another --out")
+    rows = []
+    for line in lines[1:]:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # killed while writing this line
+            break
+    return rows
+
+
+def _append_cell(path: Path | None, cfg: CompareConfig, row: dict) -> None:
+    if path is None:
+        return
+    new = not path.exists()
+    with open(path, "a") as f:
+        if new:
+            f.write(json.dumps(cfg.model_dump(mode="json"), sort_keys=True) + "\n")
+        f.write(json.dumps(row, default=str) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext | None = None,
-                say: Callable[[str], None] = lambda m: None) -> dict:
+                say: Callable[[str], None] = lambda m: None, cells_file: Path | None = None) -> dict:
+    """Run the sweep; with ``cells_file`` every finished (shots, seed, arm) cell is appended there at once and
+    cells already in it (from a killed run with the same options) are not run again."""
     ctx = ctx or CompareContext(cfg)
     task, k = ctx.task, ctx.task.data.num_classes
-    rows = []
+    rows = _load_cells(cells_file, cfg)
+    done = {(r["shots"], r["seed"], r["arm"]) for r in rows}
+    if done:
+        say(f"resuming: {len(done)} finished cells from {cells_file}")
     t_all = time.perf_counter()
     cells = len(ctx.shots) * len(cfg.seeds)
     with tempfile.TemporaryDirectory(prefix="autofast-compare-") as tmp:
@@ -202,6 +239,8 @@ def run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext | None = 
                 x, y = task.x_train[idx], task.y_train[idx]
                 cell = f"[{si * len(cfg.seeds) + sj + 1}/{cells}] shots {shots}, seed {seed} ({len(idx)} examples)"
                 for arm in ARMS:
+                    if (shots, seed, arm) in done:
+                        continue
                     say(f"{cell}: {arm}")
                     work = Path(tmp) / f"{arm}-{shots}-{seed}"
                     runner = _run_pretrained if arm == "pretrained" else _run_baseline
@@ -211,6 +250,7 @@ def run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext | None = 
                                  "val_score": info["selection_score"], "test": test,
                                  "test_score": test[cfg.metric], **{kk: v for kk, v in info.items()
                                                                    if kk != "selection_score"}})
+                    _append_cell(cells_file, cfg, rows[-1])
     table = []
     for shots in ctx.shots:
         for arm in ARMS:
