@@ -12,6 +12,11 @@ Dependency-free (stdlib + numpy). Typical driver loop::
             continue
         score = train(job.config, job.resource_from, job.resource_to)
         sched.tell(job.trial_id, job.rung, score)
+
+A complete example around a plain PyTorch loop (checkpoint resume included): ``examples/asha_plain_loop.py``.
+Several trials at once: ``autofast.asha.executor.drive(sched, LocalPool(trial_fn, devices, per_device), ckdir)``;
+on a Ray cluster: ``drive(sched, autofast.asha.ray_executor.RayExecutor(trial_fn, address=...), ckdir)``.
+New configurations come from ``ASHA(..., sampler="random" | "grid" | "tpe")`` (:mod:`autofast.asha.samplers`).
 """
 from autofast.asha.journal import Journal
 from autofast.asha.local import TorchTrial, run_local
