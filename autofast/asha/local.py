@@ -37,10 +37,11 @@ def run_local(scheduler: ASHA, trial_fn: TrialFn, checkpoint_dir: str | os.PathL
 class TorchTrial:
     """A checkpointing trial for torch models: build, train epoch by epoch, score.
 
-    ``build(config) -> (model, optimizer)``; ``train_epoch(model, optimizer, config, epoch)`` (may return the epoch's mean training
-    loss: the checkpoint keeps the trial's whole per-epoch history, a learning curve across resumes);
-    ``score(model, config) -> float``. The model is moved to the worker's device after ``build``;
-    ``train_epoch``/``score`` find it as ``next(model.parameters()).device``. Checkpoints hold plain state dicts plus the epoch count and
+    ``build(config) -> (model, optimizer)``; ``train_epoch(model, optimizer, config, epoch)``, which may
+    return the epoch's mean training loss (the checkpoint keeps the trial's whole per-epoch history: a
+    learning curve across resumes); ``score(model, config) -> float``. The model is moved to the
+    worker's device after ``build``; ``train_epoch``/``score`` find it as
+    ``next(model.parameters()).device``. Checkpoints hold plain state dicts plus the epoch count and
     are loaded with ``weights_only=True``.
     """
 

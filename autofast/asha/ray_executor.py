@@ -208,7 +208,7 @@ class RayExecutor:
         for ref in list(self._running):
             try:
                 ray.cancel(ref, force=True)
-            except Exception:
+            except Exception:  # already finished or its worker is gone: nothing to cancel
                 pass
         self._running.clear()
         self._fn_ref = None

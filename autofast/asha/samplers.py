@@ -32,6 +32,9 @@ SAMPLERS = ("random", "grid", "tpe")
 
 
 class RandomSampler:
+    """Independent draws; also the interface every sampler implements (the hooks below are no-ops here:
+    a random sampler learns nothing from results)."""
+
     name = "random"
 
     def __init__(self, space: Mapping[str, Dist], seed: int = 0, mode: str = "max") -> None:
@@ -44,13 +47,13 @@ class RandomSampler:
         return False
 
     def register(self, trial_id: int, config: dict) -> None:
-        pass
+        """A config suggested before a resume (replayed from the journal)."""
 
     def observe(self, trial_id: int, rung: int, score: float) -> None:
-        pass
+        """A rung result."""
 
     def failed(self, trial_id: int) -> None:
-        pass
+        """A trial that failed."""
 
 
 def _grid_values(d: Dist, points: int) -> list:

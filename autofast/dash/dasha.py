@@ -154,8 +154,7 @@ def rung_table(r: dict) -> list:
     a = r["asha"]
     rows = []
     for k, res in enumerate(a["rungs"]):
-        scores = [t["scores"][str(k)] if str(k) in t["scores"] else t["scores"].get(k) for t in a["trials"]]
-        scores = [v for v in scores if v is not None]
+        scores = [t["scores"][k] for t in a["trials"] if k in t["scores"]]
         rows.append({"rung": k, "epochs": res, "trials": len(scores), "best": max(scores) if scores else None})
     return rows
 
