@@ -1,5 +1,5 @@
 """DASH backbones (autofast.models): output shapes, searchable-layer counts and order, fixed patterns
-reaching the built convs, StridedConv == a strided F.conv, factory call shapes, backward passes."""
+reaching the built convs, a strided DilatedConv == a strided F.conv on every path, factory call shapes, backward passes."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,7 +7,7 @@ from torch import nn
 
 from autofast.kernels.conv import DilatedConv
 from autofast.models import (
-    BACKBONES, FixedFactory, ResNet1D, StridedConv, UNet, WideResNet, build_backbone, fixed_factory,
+    BACKBONES, FixedFactory, ResNet1D, UNet, WideResNet, build_backbone, fixed_factory,
 )
 
 
@@ -26,10 +26,6 @@ class Recorder:
 
 def tagged_order(model):
     return [m.tag for m in model.modules() if hasattr(m, "tag")]
-
-
-def unwrap(m):
-    return m.conv if isinstance(m, StridedConv) else m
 
 
 CASES = [  # name, ndim, input, num_classes, width, expected output shape, searchable count
@@ -87,9 +83,8 @@ def test_fixed_pattern_is_used(name, ndim, in_ch):
     pattern = [(ks[i % 4], ds[i % 3]) for i in range(n)]
     model = build_backbone(name, ndim, in_ch, 2, 8, fixed_factory(pattern))
     for i, (m, (cin, cout, stride)) in enumerate(zip(model.searchable_modules(), model.searchable_shapes)):
-        assert isinstance(m, StridedConv) == (stride > 1)
-        conv = unwrap(m)
-        assert isinstance(conv, DilatedConv) and conv.bias is None
+        conv = m
+        assert isinstance(conv, DilatedConv) and conv.bias is None and conv.stride == stride
         assert conv.weight.shape == (cout, cin) + (pattern[i][0],) * ndim, i
         assert conv.dilation == pattern[i][1], i
     x = torch.randn((2, in_ch) + (12,) * ndim)
@@ -112,18 +107,22 @@ def test_fixed_factory_default_and_validation():
     assert a is not b and a.weight is not b.weight and hash(f) == hash(fixed_factory([(5, 2)]))
 
 
+@pytest.mark.parametrize("path", ["native", "tap", "fft", "auto"])
 @pytest.mark.parametrize("k,d,size", [(3, 1, (8, 8)), (5, 2, (9, 7)), (7, 3, (11, 10)), (1, 1, (5, 6)), (3, 7, (9, 9))])
-def test_strided_conv_equals_strided_f_conv(k, d, size):
+def test_strided_conv_equals_strided_f_conv(k, d, size, path):
     torch.manual_seed(k * 10 + d)
-    m = fixed_factory([(k, d)])(0, 3, 4, 2, 2).double()
-    assert isinstance(m, StridedConv)
-    x = torch.randn((2, 3) + size, dtype=torch.float64)
-    want = F.conv2d(x, m.conv.weight, stride=2, padding=d * (k - 1) // 2, dilation=d)
-    torch.testing.assert_close(m(x), want)
+    m = fixed_factory([(k, d)], path=path)(0, 3, 4, 2, 2).double()
+    assert isinstance(m, DilatedConv) and m.stride == 2
+    x = torch.randn((2, 3) + size, dtype=torch.float64, requires_grad=True)
+    want = F.conv2d(x, m.weight, stride=2, padding=d * (k - 1) // 2, dilation=d)
+    got = m(x)
+    torch.testing.assert_close(got, want)
+    g = torch.randn_like(want)
+    torch.testing.assert_close(torch.autograd.grad(got, [x, m.weight], g), torch.autograd.grad(want, [x, m.weight], g))
     # 1-D, and stride 3
-    m1 = StridedConv(DilatedConv(1, 3, 4, k, d, bias=False), 3, 1).double()
+    m1 = DilatedConv(1, 3, 4, k, d, bias=False, stride=3, path=path).double()
     x1 = torch.randn(2, 3, 13, dtype=torch.float64)
-    torch.testing.assert_close(m1(x1), F.conv1d(x1, m1.conv.weight, stride=3, padding=d * (k - 1) // 2, dilation=d))
+    torch.testing.assert_close(m1(x1), F.conv1d(x1, m1.weight, stride=3, padding=d * (k - 1) // 2, dilation=d))
 
 
 def test_wrn_odd_sizes_and_1d():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .layers import ConvFactory, FixedFactory, StridedConv, fixed_factory
+from .layers import ConvFactory, FixedFactory, fixed_factory
 from .resnet1d import ResNet1D
 from .unet import UNet
 from .wrn import WideResNet
@@ -39,5 +39,5 @@ def build_backbone(name: str, ndim: int, in_channels: int, num_classes: int, wid
     raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
 
 
-__all__ = ["BACKBONES", "ConvFactory", "FixedFactory", "ResNet1D", "StridedConv", "UNet", "WideResNet",
+__all__ = ["BACKBONES", "ConvFactory", "FixedFactory", "ResNet1D", "UNet", "WideResNet",
            "build_backbone", "fixed_factory"]

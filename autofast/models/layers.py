@@ -38,40 +38,16 @@ def _check_kd(k: int, d: int, where: str) -> tuple[int, int]:
     return k, d
 
 
-class StridedConv(nn.Module):
-    """A stride-``s`` convolution from a stride-1 'same' one: ``conv(x)[..., ::s]`` (and ``[..., ::s, ::s]``
-    in 2-D).
-
-    For an odd kernel ``k`` with dilation ``d`` the 'same' conv pads ``p = d (k - 1) / 2`` on each side;
-    output position ``i`` of ``F.conv(x, w, stride=s, padding=p, dilation=d)`` reads the input at
-    ``s i - p + j d`` -- exactly what the 'same' conv computes at position ``s i``. So the subsample is an
-    exact equivalent (output length ``ceil(L / s)``), at the cost of computing the skipped positions.
-    """
-
-    def __init__(self, conv: nn.Module, stride: int, ndim: int):
-        super().__init__()
-        if stride < 1:
-            raise ValueError(f"stride must be >= 1, got {stride}")
-        self.conv, self.stride, self.ndim = conv, int(stride), int(ndim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        if self.stride == 1:
-            return y
-        return y[(Ellipsis,) + (slice(None, None, self.stride),) * self.ndim]
-
-    def extra_repr(self) -> str:
-        return f"stride={self.stride}"
-
-
 @dataclass(frozen=True)
 class FixedFactory:
-    """ConvFactory building ``DilatedConv(ndim, in, out, k, d, bias=False)`` with ``(k, d) = pattern[index]``
-    (``default`` past the pattern's end; ``default=None`` makes that an error), wrapped in
-    :class:`StridedConv` when ``stride > 1``."""
+    """ConvFactory building ``DilatedConv(ndim, in, out, k, d, bias=False, stride=stride)`` with
+    ``(k, d) = pattern[index]`` (``default`` past the pattern's end; ``default=None`` makes that an error).
+    Each conv runs on the fastest exact path for its shape (``autofast.kernels.conv.conv_path``;
+    ``path`` forces one: 'native', 'tap', 'fft')."""
 
     pattern: tuple[tuple[int, int], ...]
     default: tuple[int, int] | None = (3, 1)
+    path: str = "auto"
 
     def __post_init__(self):
         object.__setattr__(self, "pattern", tuple(_check_kd(k, d, f"pattern[{i}]")
@@ -89,14 +65,14 @@ class FixedFactory:
 
     def __call__(self, index: int, in_channels: int, out_channels: int, stride: int, ndim: int) -> nn.Module:
         k, d = self.kernel(index)
-        conv = DilatedConv(ndim, in_channels, out_channels, k, d, bias=False)
-        return StridedConv(conv, stride, ndim) if stride > 1 else conv
+        return DilatedConv(ndim, in_channels, out_channels, k, d, bias=False, stride=stride, path=self.path)
 
 
-def fixed_factory(pattern: list[tuple[int, int]] | tuple = (), default: tuple[int, int] | None = (3, 1)) -> FixedFactory:
+def fixed_factory(pattern: list[tuple[int, int]] | tuple = (), default: tuple[int, int] | None = (3, 1),
+                  path: str = "auto") -> FixedFactory:
     """A ConvFactory for a fixed per-layer ``(kernel_size, dilation)`` pattern (kernel sizes odd,
     dilations >= 1). ``fixed_factory([])`` gives the plain 3x1 network."""
-    return FixedFactory(tuple(tuple(p) for p in pattern), None if default is None else tuple(default))
+    return FixedFactory(tuple(tuple(p) for p in pattern), None if default is None else tuple(default), path)
 
 
 class SearchableBuilder:

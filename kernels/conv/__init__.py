@@ -9,13 +9,14 @@ Public API:
 Backends: Triton on CUDA, C++/OpenMP on the CPU (depthwise), torch per-tap shifts otherwise; the
 reference is F.conv with the dense aggregated kernel (:mod:`.reference`).
 """
-from .dilated_conv import DilatedConv, DilatedConv1d, DilatedConv2d, DilatedConvFunction, dilated_conv
-from .mixed_dilated_conv import MixedDilatedConv, MixedDilatedConvFunction, aggregate_taps, mixed_dilated_conv
+from .dilated_conv import DilatedConv, DilatedConv1d, DilatedConv2d, DilatedConvFunction, dilated_conv, native_conv
+from .conv_path import path_choices
+from .mixed_dilated_conv import MixedDilatedConv, aggregate_taps, union_dense_kernel, mixed_dilated_conv, union_conv
 from .tap_conv import TapConvFunction, resolve_backend, tap_conv
 from .taps import dilated_offsets, tap_union
 
 __all__ = [
-    "DilatedConv", "DilatedConv1d", "DilatedConv2d", "DilatedConvFunction", "dilated_conv",
-    "MixedDilatedConv", "MixedDilatedConvFunction", "aggregate_taps", "mixed_dilated_conv",
+    "DilatedConv", "DilatedConv1d", "DilatedConv2d", "DilatedConvFunction", "dilated_conv", "native_conv",
+    "MixedDilatedConv", "aggregate_taps", "union_dense_kernel", "mixed_dilated_conv", "union_conv", "path_choices",
     "TapConvFunction", "resolve_backend", "tap_conv", "dilated_offsets", "tap_union",
 ]

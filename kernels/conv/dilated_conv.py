@@ -1,12 +1,15 @@
-"""``dilated_conv``: a 1-D/2-D convolution with any odd kernel size and any dilation, 'same' padding,
-stride 1, dense or depthwise; forward and backward for input, weight and bias on the tap kernels."""
+"""``dilated_conv``: a 1-D/2-D convolution with any odd kernel size, any dilation and any stride,
+'same' padding, dense or depthwise. Runs on the fastest exact path for its shape (:mod:`.conv_path`):
+torch's native convolution, or the tap kernels (forward and backward for input, weight and bias)."""
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from .conv_path import choose, synthetic_pass
 from .tap_conv import TapPlan, check_tap_args
 from .taps import dilated_offsets
 
@@ -36,37 +39,84 @@ class DilatedConvFunction(torch.autograd.Function):
         return gx, None if gw is None else gw.reshape(ctx.wshape), gb, None, None, None
 
 
+def native_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int, groups: int,
+                stride: int) -> torch.Tensor:
+    """torch's own convolution with 'same' padding ``dilation * (k - 1) / 2``, native stride and dilation."""
+    conv = F.conv1d if x.dim() == 3 else F.conv2d
+    return conv(x, weight, bias, stride, dilation * (weight.shape[-1] - 1) // 2, dilation, groups)
+
+
+def subsample(y: torch.Tensor, stride: int) -> torch.Tensor:
+    """``y[..., ::s]`` (``[..., ::s, ::s]`` in 2-D): a stride-s 'same' conv from the stride-1 one (output
+    ``ceil(L / s)``); exact, since output i of the strided conv reads the input where output ``s i`` does."""
+    if stride == 1:
+        return y
+    return y[(Ellipsis,) + (slice(None, None, stride),) * (y.dim() - 2)]
+
+
+def _tap_path(x, weight, bias, dilation: int, groups: int, stride: int, backend: str) -> torch.Tensor:
+    return subsample(DilatedConvFunction.apply(x, weight, bias, dilation, groups, backend), stride)
+
+
 def dilated_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, dilation: int = 1,
-                 groups: int = 1, backend: str = "auto") -> torch.Tensor:
-    """Dilated convolution with 'same' padding and stride 1.
+                 groups: int = 1, backend: str = "auto", stride: int = 1, path: str = "auto") -> torch.Tensor:
+    """Dilated convolution with 'same' padding, on the fastest exact path for this shape.
 
     Args:
         x: ``(B, Cin, L)`` or ``(B, Cin, H, W)``; float32/float64 (fp16/bf16 on CUDA).
         weight: ``(Cout, Cin // groups, k)`` or ``(Cout, Cin // groups, k, k)``, k odd.
         bias: ``(Cout,)`` or None.
-        dilation: >= 1. groups: 1 (dense) or Cin (depthwise, Cout = Cin).
-        backend: see :func:`autofast.kernels.conv.tap_conv`.
+        dilation: >= 1. groups: 1 (dense) or Cin (depthwise, Cout = Cin). stride: >= 1.
+        backend: the tap kernels' backend (:func:`autofast.kernels.conv.tap_conv`); anything but 'auto'
+            forces the tap path.
+        path: 'auto' (measured, see :mod:`.conv_path`), 'native', 'tap' or 'fft'.
     Returns:
-        ``(B, Cout, *spatial)`` -- equal to ``F.conv{1,2}d(x, weight, bias, padding=dilation*(k-1)//2,
-        dilation=dilation, groups=groups)``.
+        ``(B, Cout, *ceil(spatial / stride))`` -- equal to ``F.conv{1,2}d(x, weight, bias, stride,
+        padding=dilation*(k-1)//2, dilation=dilation, groups=groups)``.
     """
     if weight.dim() != x.dim() or (weight.dim() == 4 and weight.shape[2] != weight.shape[3]):
         raise ValueError(f"weight must be (Cout, Cin/groups, k) for 1-D or (Cout, Cin/groups, k, k) for 2-D input; "
                          f"got weight {tuple(weight.shape)} for x {tuple(x.shape)}")
-    return DilatedConvFunction.apply(x, weight, bias, int(dilation), int(groups), backend)
+    if weight.shape[-1] % 2 == 0:
+        raise ValueError(f"kernel size must be odd for 'same' padding, got {weight.shape[-1]}")
+    dilation, groups, stride = int(dilation), int(groups), int(stride)
+    cin, cout = x.shape[1], weight.shape[0]
+    if weight.shape[1] * groups != cin or not (groups == 1 or groups == cin == cout):
+        raise ValueError(f"groups must be 1 (dense) or equal to the channels (depthwise) with weight "
+                         f"(Cout, Cin/groups, k...); got groups={groups}, x {tuple(x.shape)}, weight {tuple(weight.shape)}")
+    if stride < 1 or dilation < 1:
+        raise ValueError(f"stride and dilation must be >= 1, got stride={stride}, dilation={dilation}")
+    if backend != "auto":
+        path = "tap"
+    candidates = ("native", "tap", "fft") if groups == 1 and not x.is_cuda else ("native", "tap")
+
+    def runner(p: str):
+        return synthetic_pass(x, weight, lambda xs, ws: _run(p, xs, ws, None))
+
+    def _run(p: str, x_, w_, b_):
+        if p == "native":
+            return native_conv(x_, w_, b_, dilation, groups, stride)
+        return _tap_path(x_, w_, b_, dilation, groups, stride, "fft" if p == "fft" else backend)
+
+    chosen = choose("fixed", x, weight, f"k{weight.shape[-1]}d{dilation}", groups, stride, candidates, runner, path)
+    return _run(chosen, x, weight, bias)
 
 
 class DilatedConv(nn.Module):
     """Module form of :func:`dilated_conv` (``ndim`` 1 or 2); initialised like ``nn.Conv``."""
 
     def __init__(self, ndim: int, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1,
-                 groups: int = 1, bias: bool = True, backend: str = "auto", device=None, dtype=None):
+                 groups: int = 1, bias: bool = True, backend: str = "auto", device=None, dtype=None,
+                 stride: int = 1, path: str = "auto"):
         super().__init__()
         if ndim not in (1, 2):
             raise ValueError(f"ndim must be 1 or 2, got {ndim}")
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
         self.ndim, self.dilation, self.groups, self.backend = ndim, dilation, groups, backend
+        self.stride, self.path = int(stride), path
         shape = (out_channels, in_channels // groups) + (kernel_size,) * ndim
         self.weight = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
         self.bias = nn.Parameter(torch.empty(out_channels, device=device, dtype=dtype)) if bias else None
@@ -76,11 +126,12 @@ class DilatedConv(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return dilated_conv(x, self.weight, self.bias, self.dilation, self.groups, self.backend)
+        return dilated_conv(x, self.weight, self.bias, self.dilation, self.groups, self.backend, self.stride,
+                            self.path)
 
     def extra_repr(self) -> str:
         return (f"{self.weight.shape[1] * self.groups}, {self.weight.shape[0]}, kernel_size={self.weight.shape[-1]}, "
-                f"dilation={self.dilation}, groups={self.groups}, ndim={self.ndim}")
+                f"dilation={self.dilation}, stride={self.stride}, groups={self.groups}, ndim={self.ndim}")
 
 
 class DilatedConv1d(DilatedConv):

@@ -1,60 +1,80 @@
-"""``mixed_dilated_conv``: DASH's mixed-weights op, ``sum_c a_c (w_c *_{d_c} x)``, in ONE pass.
+"""``mixed_dilated_conv``: DASH's mixed-weights op, ``sum_c a_c (w_c *_{d_c} x)``, as ONE convolution.
 
 Convolution is linear, so the mixture equals one convolution with the aggregated kernel
 ``K = sum_c a_c dilate(w_c)``, which is non-zero only on the union U of the candidates' dilated
-taps. The op scatters ``a_c w_c`` into U (tiny), runs one tap convolution over U, and in the
-backward pass maps the tap-weight gradient ``gK`` back: ``dw_c = a_c gK[idx_c]``,
-``da_c = <w_c, gK[idx_c]>``. Exact, not approximate.
+taps. The op scatters ``a_c w_c`` into U with one ``index_add`` (tiny; autograd maps the kernel
+gradient back: ``dw_c = a_c gK[idx_c]``, ``da_c = <w_c, gK[idx_c]>``), then runs one convolution with K
+on the fastest exact path for the shape (:mod:`.conv_path`): the tap kernels over U, their FFT
+backend, or torch's native convolution with the dense ``(2r + 1)``-wide kernel. Exact, not approximate.
 """
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from itertools import product
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .tap_conv import TapPlan, check_tap_args
+from .conv_path import choose, synthetic_pass
+from .dilated_conv import subsample
+from .tap_conv import tap_conv
 from .taps import TapUnion, tap_union
 
 
+@lru_cache(maxsize=512)
+def _union_tensors(candidates: tuple, ndim: int, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(flat_index, owner, window_index)`` of a union on ``device``; built once per (union, device), so a
+    call uploads nothing. ``window_index`` is each union tap's slot in the dense ``(2r+1)^ndim`` window."""
+    u = tap_union(candidates, ndim)
+    r, size = u.radius, 2 * u.radius + 1
+    shifted = u.offsets + r
+    window = shifted[:, 0] if ndim == 1 else shifted[:, 0] * size + shifted[:, 1]
+    return u.flat_index.to(device), u.owner.to(device), window.to(device)
+
+
 def aggregate_taps(union: TapUnion, a: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
-    """``K[:, :, U] = sum_c a_c w_c`` scattered into the union's slots -> ``(Cout, Cin_g, |U|)``."""
-    K = weights[0].new_zeros(weights[0].shape[0], weights[0].shape[1], union.size)
-    for c, w in enumerate(weights):
-        K.index_add_(2, union.index[c].to(w.device), a[c] * w.flatten(2))
-    return K
+    """``K[:, :, U] = sum_c a_c w_c`` scattered into the union's slots -> ``(Cout, Cin_g, |U|)``; differentiable
+    in ``a`` and every ``w_c`` (one cat, one gather, one multiply, one index_add)."""
+    flat, owner, _ = _union_tensors(union.candidates, union.ndim, str(weights[0].device))
+    wcat = torch.cat([w.flatten(2) for w in weights], 2)
+    K = wcat.new_zeros(wcat.shape[0], wcat.shape[1], union.size)
+    return K.index_add(2, flat, wcat * a.to(wcat.dtype)[owner])
 
 
-class MixedDilatedConvFunction(torch.autograd.Function):
-    """Forward ``sum_c a_c conv(x, w_c, d_c)``; gradients for x, a and every w_c."""
+def union_dense_kernel(union: TapUnion, K: torch.Tensor) -> torch.Tensor:
+    """The union's tap weights ``(Cout, Cin_g, |U|)`` placed in the dense ``(Cout, Cin_g, S[, S])`` window,
+    ``S = 2 r + 1`` (differentiable)."""
+    _, _, window = _union_tensors(union.candidates, union.ndim, str(K.device))
+    size = 2 * union.radius + 1
+    dense = K.new_zeros(K.shape[0], K.shape[1], size ** union.ndim).index_copy(2, window, K)
+    return dense.view(K.shape[0], K.shape[1], *(size,) * union.ndim)
 
-    @staticmethod
-    def forward(ctx, x, a, candidates, groups: int, backend: str, *weights):
-        union = tap_union(candidates, x.dim() - 2)
-        K = aggregate_taps(union, a, list(weights))
-        check_tap_args(x, K, union.offsets, groups)
-        plan = TapPlan(x, union.offsets, groups, backend)
-        ctx.save_for_backward(x, a, K, *weights)
-        ctx.plan, ctx.union = plan, union
-        return plan.forward(x, K)
 
-    @staticmethod
-    def backward(ctx, g):
-        x, a, K, *weights = ctx.saved_tensors
-        need_w = any(ctx.needs_input_grad[5:]) or ctx.needs_input_grad[1]
-        gx, gK = ctx.plan.backward(x, K, g, ctx.needs_input_grad[0], need_w)
-        ga = gws = None
-        if need_w:
-            parts = [gK.index_select(2, ctx.union.index[c].to(gK.device)) for c in range(len(weights))]
-            ga = torch.stack([(w.flatten(2) * p).sum() for w, p in zip(weights, parts)]).to(a.dtype)
-            gws = [(a[c] * parts[c]).reshape(w.shape) for c, w in enumerate(weights)]
-        return (gx, ga if ctx.needs_input_grad[1] else None, None, None, None,
-                *(gws if gws is not None else [None] * len(weights)))
+def union_conv(x: torch.Tensor, K: torch.Tensor, union: TapUnion, groups: int = 1, stride: int = 1,
+               backend: str = "auto", path: str = "auto") -> torch.Tensor:
+    """Convolution of ``x`` with union tap weights ``K`` (``(Cout, Cin_g, |U|)``), 'same' padding, on the
+    fastest exact path: 'tap' (tap kernels over the live taps), 'fft', or 'native' (dense kernel, F.conv)."""
+    if backend != "auto":
+        path = "tap"
+    candidates = ("tap", "native", "fft") if groups == 1 and not x.is_cuda else ("tap", "native")
+
+    def run(p: str, x_, K_):
+        if p == "native":
+            conv = F.conv1d if x_.dim() == 3 else F.conv2d
+            return conv(x_, union_dense_kernel(union, K_), None, stride, union.radius, 1, groups)
+        return subsample(tap_conv(x_, K_, union.offsets, groups, "fft" if p == "fft" else backend), stride)
+
+    taps = f"union{len(union.candidates)}:r{union.radius}:u{union.size}"
+    chosen = choose("mixed", x, K, taps, groups, stride, candidates,
+                    lambda p: synthetic_pass(x, K, lambda xs, ks: run(p, xs, ks)), path)
+    return run(chosen, x, K)
 
 
 def mixed_dilated_conv(x: torch.Tensor, weights: list[torch.Tensor], a: torch.Tensor,
-                       candidates: list[tuple[int, int]], groups: int = 1, backend: str = "auto") -> torch.Tensor:
+                       candidates: list[tuple[int, int]], groups: int = 1, backend: str = "auto",
+                       stride: int = 1, path: str = "auto") -> torch.Tensor:
     """DASH mixture ``sum_c a_c (w_c *_{d_c} x)`` computed once over the union of dilated taps.
 
     Args:
@@ -62,9 +82,11 @@ def mixed_dilated_conv(x: torch.Tensor, weights: list[torch.Tensor], a: torch.Te
         weights: one kernel per candidate, ``(Cout, Cin // groups, k_c[, k_c])``.
         a: ``(n_candidates,)`` mixture coefficients (e.g. a Gumbel-softmax of the architecture logits).
         candidates: ``[(k_c, d_c), ...]`` in the order of ``weights``; k odd, d >= 1.
-        groups: 1 (dense) or Cin (depthwise).
+        groups: 1 (dense) or Cin (depthwise). stride: >= 1 (output ``ceil(spatial / stride)``).
+        backend: the tap kernels' backend (anything but 'auto' forces the tap path).
+        path: 'auto' (measured), 'tap', 'fft' or 'native' (see :mod:`.conv_path`).
     Returns:
-        ``(B, Cout, *spatial)``.
+        ``(B, Cout, *ceil(spatial / stride))``.
     """
     cands = tuple((int(k), int(d)) for k, d in candidates)
     if len(weights) != len(cands) or a.shape != (len(cands),):
@@ -73,7 +95,8 @@ def mixed_dilated_conv(x: torch.Tensor, weights: list[torch.Tensor], a: torch.Te
     for (k, _), w in zip(cands, weights):
         if w.shape[2:] != (k,) * (x.dim() - 2):
             raise ValueError(f"candidate kernel size {k} but weight shape {tuple(w.shape)} for x {tuple(x.shape)}")
-    return MixedDilatedConvFunction.apply(x, a, cands, int(groups), backend, *weights)
+    union = tap_union(cands, x.dim() - 2)
+    return union_conv(x, aggregate_taps(union, a, list(weights)), union, int(groups), int(stride), backend, path)
 
 
 class MixedDilatedConv(nn.Module):
@@ -82,9 +105,9 @@ class MixedDilatedConv(nn.Module):
 
     def __init__(self, ndim: int, in_channels: int, out_channels: int, kernel_sizes=(3, 7, 11, 15, 19),
                  dilations=(1, 3, 7, 15), groups: int = 1, bias: bool = True, backend: str = "auto",
-                 device=None, dtype=None):
+                 device=None, dtype=None, stride: int = 1, path: str = "auto"):
         super().__init__()
-        self.ndim, self.groups, self.backend = ndim, groups, backend
+        self.ndim, self.groups, self.backend, self.stride, self.path = ndim, groups, backend, int(stride), path
         self.candidates = [(int(k), int(d)) for k, d in product(kernel_sizes, dilations)]
         self.weights = nn.ParameterList()
         for k, _ in self.candidates:
@@ -96,7 +119,8 @@ class MixedDilatedConv(nn.Module):
     def forward(self, x: torch.Tensor, a: torch.Tensor | None = None) -> torch.Tensor:
         if a is None:
             a = x.new_full((len(self.candidates),), 1.0 / len(self.candidates))
-        y = mixed_dilated_conv(x, list(self.weights), a, self.candidates, self.groups, self.backend)
+        y = mixed_dilated_conv(x, list(self.weights), a, self.candidates, self.groups, self.backend, self.stride,
+                               self.path)
         if self.bias is not None:
             y = y + self.bias.view((1, -1) + (1,) * self.ndim)
         return y

@@ -29,13 +29,18 @@ class TapUnion:
     """The union of several candidates' taps.
 
     ``offsets``: ``(U, ndim)`` int64, sorted; ``index[c]``: ``(k_c ** ndim,)`` int64 slots of candidate
-    c's taps (row-major) in the union; ``radius``: the largest |offset| (dense kernel size 2r + 1).
+    c's taps (row-major) in the union; ``flat_index``: ``(T,)`` all candidates' slots concatenated in
+    candidate order (``T = sum_c k_c ** ndim``, the order of ``cat([w_c.flatten(2)], 2)``);
+    ``owner``: ``(T,)`` the candidate each of those taps belongs to; ``radius``: the largest |offset|
+    (dense kernel size 2r + 1).
     """
 
     candidates: tuple[tuple[int, int], ...]
     ndim: int
     offsets: torch.Tensor
     index: tuple[torch.Tensor, ...]
+    flat_index: torch.Tensor
+    owner: torch.Tensor
 
     @property
     def size(self) -> int:
@@ -55,7 +60,9 @@ def tap_union(candidates: tuple[tuple[int, int], ...], ndim: int) -> TapUnion:
     union = sorted(set().union(*per))
     slot = {o: i for i, o in enumerate(union)}
     index = tuple(torch.tensor([slot[o] for o in offs], dtype=torch.int64) for offs in per)
-    return TapUnion(tuple(candidates), ndim, torch.tensor(union, dtype=torch.int64).reshape(-1, ndim), index)
+    owner = torch.cat([torch.full((len(offs),), c, dtype=torch.int64) for c, offs in enumerate(per)])
+    return TapUnion(tuple(candidates), ndim, torch.tensor(union, dtype=torch.int64).reshape(-1, ndim), index,
+                    torch.cat(index), owner)
 
 
 def live_taps(offsets: torch.Tensor, spatial: tuple[int, ...]) -> torch.Tensor:
