@@ -289,6 +289,7 @@ def _add_search_parser(sub) -> None:
                       ("--min-epochs", int), ("--max-epochs", int), ("--batch-size", int), ("--seed", int),
                       ("--threads", int), ("--lookback", int), ("--horizon", int), ("--trials-per-device", int)]:
         p.add_argument(flag, type=typ)
+    p.add_argument("--warmup-epochs", type=float, help="linear lr warm-up of every trial and the retrain (default 0)")
     p.add_argument("--sampler", choices=["random", "grid", "tpe"], help="new ASHA configurations (default random)")
     p.add_argument("--executor", choices=["local", "ray"],
                    help="local: trials in threads of this process (default); ray: trials on a Ray cluster")
@@ -306,7 +307,8 @@ def _add_search_parser(sub) -> None:
 def cmd_search(args) -> int:
     from rich.console import Console
 
-    from .dash.dasha import SearchConfig, run_search
+    from .search.config import SearchConfig
+    from .search.pipeline import run_search
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -323,7 +325,7 @@ def cmd_search(args) -> int:
     cfg = _validated(SearchConfig, raw)
     from rich.live import Live
 
-    from .dash.progress import SearchProgress
+    from .search.progress import SearchProgress
     from .io import write_json_atomic
 
     fresh = not run_dir.exists()

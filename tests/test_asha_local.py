@@ -15,11 +15,11 @@ def make_trial(counter, fail_if=None, kill_after=None):
     calls = {"n": 0}
 
     def build(cfg):
-        torch.manual_seed(0)
         m = nn.Sequential(nn.Linear(3, cfg["width"]), nn.ReLU(), nn.Linear(cfg["width"], 1))
         return m, torch.optim.SGD(m.parameters(), lr=cfg["lr"], momentum=0.9)
 
-    def train_epoch(m, opt, cfg, epoch):
+    def train_epoch(run, cfg):
+        m, opt, epoch = run.model, run.optimizer, run.epoch
         if fail_if is not None and fail_if(cfg):
             raise RuntimeError("CUDA out of memory (simulated)")
         counter[(cfg["lr"], epoch)] = counter.get((cfg["lr"], epoch), 0) + 1

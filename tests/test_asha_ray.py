@@ -22,11 +22,11 @@ def make_trial(marker_dir=None, fail_if=None, crash_if=None):
     are other processes on this machine, so they share /tmp)."""
 
     def build(cfg):
-        torch.manual_seed(0)
         m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
         return m, torch.optim.SGD(m.parameters(), lr=cfg["lr"], momentum=0.9)
 
-    def train_epoch(m, opt, cfg, epoch):
+    def train_epoch(run, cfg):
+        m, opt, epoch = run.model, run.optimizer, run.epoch
         if fail_if is not None and fail_if(cfg):
             raise RuntimeError("CUDA out of memory (simulated)\nsecond line")
         if crash_if is not None and crash_if(cfg):
@@ -79,7 +79,7 @@ def test_search_resumes_from_shipped_checkpoints(ray_local, tmp_path):
     assert promoted and all(j.checkpoint is not None for j in promoted)
     for t in trials:  # the driver wrote each trial's last checkpoint; it holds the trained epochs
         state = torch.load(t["checkpoint"], weights_only=True)
-        assert state["epochs"] == t["resource"]
+        assert state["epoch"] == t["resource"] and len(state["history"]) == t["resource"]
     assert not list((tmp_path / "ck").glob("*.tmp"))
 
 

@@ -13,7 +13,8 @@ from autofast.autoft.model import load_pretrained, prepare
 from autofast.autoft.pretrain import PretrainConfig, run_pretrain
 from autofast.autoft.tasks import (check_shots, few_shot_indices, load_classification, ood_sets, parse_classes,
                                    parse_shots)
-from autofast.autoft.training import autoft_trial, config_key, epoch_batches, finetune_full, steps_per_epoch
+from autofast.autoft.training import autoft_trial, config_key, finetune_full
+from autofast.engine import epoch_batches, steps_per_epoch
 from autofast.errors import AutofastError
 from autofast.models.checkpoint import save_checkpoint
 
@@ -160,13 +161,14 @@ def test_searched_lr_is_the_one_used(pretrained, task59):
         log = {}
         x, y = task59.x_train[:40], task59.y_train[:40]
         trial = autoft_trial(make, x, y, task59.x_val, task59.y_val, 5, "accuracy", base, opt_name, 16, 3, log)
-        model, opt = trial.build(cfg)
+        run = trial.new_run(cfg)
+        opt = run.optimizer
         assert opt.param_groups[0]["lr"] == pytest.approx(base * 3.7, rel=1e-12)
         assert opt.param_groups[0]["weight_decay"] == pytest.approx(0.2)
-        for epoch in range(2):
-            trial.train_epoch(model, opt, cfg, epoch)
+        for _ in range(2):
+            trial.train_epoch(run, cfg)
         lrs = log[config_key(cfg)]
-        assert len(lrs) == 2 * steps_per_epoch(40, 16, 3) and set(lrs) == {base * 3.7}
+        assert len(lrs) == 2 * steps_per_epoch(40, 16, min_steps=3) and set(lrs) == {base * 3.7}
         assert opt.param_groups[0]["lr"] == base * 3.7
     # the final fine-tune likewise
     model, info = finetune_full(make, AutoFTObjective({"ce": 1.0}), 0.0123, 0.0, 0, task59.x_train[:32],
@@ -175,14 +177,20 @@ def test_searched_lr_is_the_one_used(pretrained, task59):
 
 
 def test_epoch_batches_min_steps():
-    b = epoch_batches(10, 4, 5, seed=0, epoch=0)
-    assert len(b) == 5 and all(len(i) == 4 for i in b)
-    assert len(epoch_batches(100, 32, 1, 0, 0)) == 4
-    assert torch.equal(torch.cat(epoch_batches(10, 4, 5, 0, 1)), torch.cat(epoch_batches(10, 4, 5, 0, 1)))
+    def gen():
+        return torch.Generator().manual_seed(0)
+
+    steps = steps_per_epoch(10, 4, min_steps=5)
+    b = epoch_batches(10, 4, gen(), steps)
+    assert steps == 5 and len(b) == 5 and [len(i) for i in b] == [4, 4, 2, 4, 4]
+    assert sorted(torch.cat(b[:3]).tolist()) == list(range(10))  # each pass sees every example once
+    assert len(epoch_batches(100, 32, gen(), steps_per_epoch(100, 32))) == 4
+    assert len(epoch_batches(3, 64, gen(), steps_per_epoch(3, 64, min_steps=5))) == 5  # 1-shot: batches of 3
+    assert torch.equal(torch.cat(epoch_batches(10, 4, gen(), 5)), torch.cat(epoch_batches(10, 4, gen(), 5)))
 
 
 def test_trial_resume_matches_continuous_training(pretrained, task59, tmp_path):
-    """A promotion resumes from the checkpoint: 1 + 1 epochs via a checkpoint == 2 epochs straight."""
+    """A promotion resumes from the checkpoint: 1 + 1 epochs via a checkpoint == 2 epochs straight, bit for bit."""
     from autofast.asha import Job
 
     pt, _, _ = pretrained
@@ -195,7 +203,7 @@ def test_trial_resume_matches_continuous_training(pretrained, task59, tmp_path):
     s_c = trial(Job(1, cfg, 1, 0, 2), None, tmp_path / "c.pt")
     wb = torch.load(tmp_path / "b.pt", weights_only=True)["model"]
     wc = torch.load(tmp_path / "c.pt", weights_only=True)["model"]
-    assert all(torch.allclose(wb[k].float(), wc[k].float(), atol=1e-6) for k in wb)
+    assert all(torch.equal(wb[k], wc[k]) for k in wb)
     assert s_b == s_c and math.isfinite(s_a)
 
 

@@ -4,7 +4,7 @@ import json
 from autofast.cli import main
 
 TINY = ["--search-epochs", "1", "--search-width", "4", "--retrain-width", "8", "--n-configs", "4",
-        "--max-epochs", "2", "--retrain-epochs", "1", "--threads", "2"]
+        "--max-epochs", "2", "--threads", "2"]
 
 
 def test_search_splice_tiny_and_resume(tmp_path, capsys):
@@ -17,7 +17,9 @@ def test_search_splice_tiny_and_resume(tmp_path, capsys):
         assert (out / f).exists(), f
     res = json.loads((out / "result.json").read_text())
     assert len(res["asha"]["trials"]) == 4 and "validation accuracy (ASHA)" in res["selected_on"]
-    assert "Test accuracy" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Test accuracy" in report and "Horizon = the ASHA maximum resource R = 2 epochs" in report
+    assert res["schedule"]["kind"] == "cosine" and res["final"]["epochs"] == 2  # retrain length = R by default
     code = main(["search", "--resume", str(out), "--json"])
     text, err = capsys.readouterr()
     assert code == 0, err

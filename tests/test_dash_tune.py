@@ -1,7 +1,8 @@
 """DASHA's ASHA stage on a found pattern (tiny scale): trials scored on validation, resumable from the
 journal, and the best configuration retrained on train+val with one test evaluation."""
-from autofast.dash.tune import DASHA_SPACE, TuneSettings, retrain_best, tune
+from autofast.search.tune import DASHA_SPACE, TuneSettings, retrain_best, tune
 from autofast.data.classification import load_task
+from autofast.engine import cosine, read_run
 
 
 def test_tune_then_retrain_on_splice_tiny(tmp_path):
@@ -15,5 +16,9 @@ def test_tune_then_retrain_on_splice_tiny(tmp_path):
     assert all(set(t["config"]) == set(DASHA_SPACE) for t in trials)
     again = tune(task, "resnet1d", pattern, s, tmp_path, resume=True)  # finished search: nothing re-run
     assert again.best()[:3] == sched.best()[:3]
-    res = retrain_best(task, "resnet1d", pattern, s, sched.best()[1], epochs=1)
+    res = retrain_best(task, "resnet1d", pattern, s, sched.best()[1], epochs=2)
     assert res["trained_on"] == "train+val" and 0 <= res["test_acc"] <= 1
+    # one lr schedule: every trial's checkpoint and the retrain share it (cosine to R = max_epochs)
+    assert res["schedule"] == s.schedule.to_dict() == cosine(2).to_dict()
+    assert all(read_run(t["checkpoint"])["schedule"] == res["schedule"] for t in trials if t["checkpoint"])
+    assert res["history"][-1]["lr"] < res["history"][0]["lr"]

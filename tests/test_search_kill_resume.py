@@ -13,7 +13,7 @@ import pytest
 from autofast.cli import main
 
 ARGS = ["--task", "splice", "--search-epochs", "1", "--search-width", "4", "--retrain-width", "8",
-        "--n-configs", "6", "--max-epochs", "4", "--retrain-epochs", "1", "--threads", "1", "--json"]
+        "--n-configs", "6", "--max-epochs", "4", "--threads", "1", "--json"]
 
 
 def _results(journal):

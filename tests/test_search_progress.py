@@ -6,7 +6,7 @@ from rich.console import Console
 
 from autofast.asha.executor import Outcome
 from autofast.asha.scheduler import Job
-from autofast.dash.progress import SearchProgress
+from autofast.search.progress import SearchProgress
 
 
 def test_progress_table_renders_jobs_results_and_best():

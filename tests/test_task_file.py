@@ -66,6 +66,7 @@ def test_search_on_a_task_file_with_grid_sampler_and_two_trials_at_once(tmp_path
         assert (out / f).exists(), f
     md = (out / "report.md").read_text()
     assert "Rung diagram" in md and "Learning curves" in md and "## Configuration" in md and "| sampler | grid |" in md
+    assert "the horizon is 1 epochs, not R = 2" in md  # a retrain length other than R moves the horizon: said
     assert all(len(c) >= 1 for c in res["asha"]["train_loss_curves"].values())
 
 

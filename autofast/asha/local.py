@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import torch
+from autofast.engine import CONSTANT, Run, Schedule, load_run, save_run, seeded_init
 
 from .executor import LocalPool, drive
 from .scheduler import ASHA, Job
@@ -35,37 +35,48 @@ def run_local(scheduler: ASHA, trial_fn: TrialFn, checkpoint_dir: str | os.PathL
 
 @dataclass
 class TorchTrial:
-    """A checkpointing trial for torch models: build, train epoch by epoch, score.
+    """A checkpointing trial for torch models on the shared training engine (:mod:`autofast.engine`).
 
-    ``build(config) -> (model, optimizer)``; ``train_epoch(model, optimizer, config, epoch)``, which may
-    return the epoch's mean training loss (the checkpoint keeps the trial's whole per-epoch history: a
-    learning curve across resumes); ``score(model, config) -> float``. The model is moved to the
-    worker's device after ``build``; ``train_epoch``/``score`` find it as
-    ``next(model.parameters()).device``. Checkpoints hold plain state dicts plus the epoch count and
-    are loaded with ``weights_only=True``.
+    ``build(config) -> (model, optimizer)`` runs under :func:`autofast.engine.seeded_init` with the
+    config's ``seed`` (``seed_key``), so the initial weights do not depend on other trials running in
+    other threads. The model is moved to the worker's device, then wrapped in an
+    :class:`autofast.engine.Run` with its own generators (batch order; dropout / Gumbel noise) and
+    ``schedule`` (a pure function of the step, horizon fixed: a trial paused at a rung and resumed follows
+    the curve of one trained straight through).
+
+    ``train_epoch(run, config)`` trains one epoch: with :func:`autofast.engine.train_epoch` (which ends
+    the epoch and records it) or with its own steps on ``run.model``/``run.optimizer`` (then it may return
+    the epoch's mean training loss, a float, or a record dict, and the epoch is ended here).
+    ``score(model, config) -> float`` scores the model (validation data). Checkpoints are
+    :mod:`autofast.engine.checkpoint` files (model, optimiser, schedule position, generator states, the
+    whole per-epoch history), loaded with ``weights_only=True``; a resumed trial continues bit for bit.
     """
 
     build: Callable
     train_epoch: Callable
     score: Callable
+    schedule: Schedule = CONSTANT
+    seed_key: str = "seed"
+
+    def new_run(self, config: dict, device: str = "cpu") -> Run:
+        """The trial's run before any training: seeded model and optimiser on ``device``, fresh generators."""
+        seed = int(config.get(self.seed_key, 0))
+        with seeded_init(seed):
+            model, opt = self.build(config)
+        model.to(device)  # in place: the optimizer keeps the same parameters
+        return Run.create(model, opt, seed, self.schedule)
 
     def __call__(self, job: Job, checkpoint_in: str | None, checkpoint_out: Path, device: str = "cpu") -> float:
-        model, opt = self.build(job.config)
-        model.to(device)  # in place: the optimizer keeps the same parameters
-        done = 0
+        run = self.new_run(job.config, device)
         if checkpoint_in is not None:
-            state = torch.load(checkpoint_in, weights_only=True, map_location=device)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            done = int(state["epochs"])
-        if done != int(job.resource_from):
-            raise RuntimeError(f"checkpoint holds {done} epochs but the job starts at {job.resource_from}")
-        history = [float(v) for v in state.get("train_loss", [])] if checkpoint_in is not None else []
-        for epoch in range(done, int(job.resource_to)):
-            loss = self.train_epoch(model, opt, job.config, epoch)
-            history.append(float("nan") if loss is None else float(loss))
-        tmp = checkpoint_out.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epochs": int(job.resource_to),
-                    "train_loss": history}, tmp)
-        os.replace(tmp, checkpoint_out)
-        return self.score(model, job.config)
+            load_run(checkpoint_in, run)
+        if run.epoch != int(job.resource_from):
+            raise RuntimeError(f"checkpoint holds {run.epoch} epochs but the job starts at {job.resource_from}")
+        while run.epoch < int(job.resource_to):
+            before = run.epoch
+            out = self.train_epoch(run, job.config)
+            if run.epoch == before:
+                run.end_epoch(out if isinstance(out, dict) else {"train_loss": float("nan") if out is None
+                                                                   else float(out)})
+        save_run(checkpoint_out, run, {"trial_id": job.trial_id, "config": dict(job.config)})
+        return self.score(run.model, job.config)

@@ -12,8 +12,9 @@ For every (shots, seed):
 * **baseline**: the same backbone family trained from scratch with the DASHA recipe: ASHA over DASHA's
   hyperparameter space (lr, dropout, weight decay, momentum, init seed) with the kernel pattern of the
   checkpoint (or a ``pattern.json`` from a ``search`` run), trials scored on the ID validation split; the best
-  configuration is retrained for ``baseline_epochs`` (SGD-Nesterov, cosine decay), keeping the epoch with the
-  best validation accuracy.
+  configuration is retrained for ``baseline_epochs`` (default: ``baseline_max_epochs``). Trials and retrain
+  share one lr schedule (SGD-Nesterov, per-step cosine decay to a horizon of ``baseline_epochs``, as in
+  ``search``); the retrain keeps the epoch with the best validation score.
 * the pretrained arm likewise keeps, per run, the epoch with the best validation score.
 * each arm's model is evaluated ONCE on the test split.
 
@@ -23,7 +24,6 @@ still gets a real training budget on either side.
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import tempfile
@@ -36,14 +36,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autofast.asha import ASHA, TorchTrial, run_local
 from autofast.autoft.losses import AutoFTObjective, autoft_space, objective_from_config
-from autofast.dash.train import TrainSettings, train
-from autofast.dash.tune import DASHA_SPACE
+from autofast.engine import Run, Schedule, cosine, fit, seeded_init, train_epoch
+from autofast.search.tune import DASHA_SPACE
 from autofast.errors import AutofastError
 
 from .metrics import evaluate_scores, mean_std
 from .model import ArchSpec, build_model, load_pattern_file, load_pretrained, pattern_backbone, prepare
 from .tasks import check_shots, few_shot_indices, load_classification, parse_shots
-from .training import autoft_trial, config_lr, finetune_full, lr_grid_finetune, steps_per_epoch, train_epoch
+from .training import autoft_trial, config_lr, finetune_full, lr_grid_finetune
 
 
 class CompareConfig(BaseModel):
@@ -74,8 +74,8 @@ class CompareConfig(BaseModel):
     baseline_configs: int = Field(8, ge=1)
     baseline_min_epochs: int = Field(1, ge=1)
     baseline_max_epochs: int = Field(8, ge=1)
-    baseline_epochs: int = Field(20, ge=1, description="retrain of the best ASHA config (cosine decay, best epoch "
-                                                       "on validation accuracy)")
+    baseline_epochs: int | None = Field(None, ge=1, description="retrain of the best ASHA config (default "
+                                       "baseline_max_epochs; the cosine horizon of trials and retrain)")
     eta: float = Field(2, gt=1)
     batch_size: int = Field(64, ge=1)
     min_steps_per_epoch: int = Field(5, ge=1)
@@ -109,55 +109,55 @@ class CompareContext:
         build_model(self.baseline_arch)  # fail early on a bad baseline architecture
 
 
-def _baseline_trial(arch: ArchSpec, x, y, x_val, y_val, metric: str, batch_size: int, min_steps: int) -> TorchTrial:
-    ce = AutoFTObjective({"ce": 1.0})
+def _baseline_optimizer(model, cfg):
+    return torch.optim.SGD(model.parameters(), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]),
+                           weight_decay=float(cfg["weight_decay"]), nesterov=True)
+
+
+def _baseline_trial(arch: ArchSpec, x, y, x_val, y_val, metric: str, batch_size: int, min_steps: int,
+                    schedule: Schedule) -> TorchTrial:
     k = arch.num_classes
 
     def build(cfg):
-        torch.manual_seed(int(cfg["seed"]))
         model = build_model(arch, dropout=float(cfg["dropout"]))
-        opt = torch.optim.SGD(model.parameters(), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]),
-                              weight_decay=float(cfg["weight_decay"]), nesterov=True)
-        return model, opt
+        return model, _baseline_optimizer(model, cfg)
 
-    def epoch_fn(model, opt, cfg, epoch):
-        train_epoch(model, opt, x, y, ce, None, batch_size, min_steps, int(cfg["seed"]), epoch)
+    def epoch_fn(run: Run, cfg):
+        return train_epoch(run, x, y, batch_size, min_steps=min_steps)
 
     def score(model, cfg):
         return evaluate_scores(model, x_val, y_val, k)[metric]
 
-    return TorchTrial(build, epoch_fn, score)
+    return TorchTrial(build, epoch_fn, score, schedule)
 
 
 def _run_baseline(ctx: CompareContext, x, y, seed: int, workdir: Path) -> tuple[torch.nn.Module, dict]:
     cfg, task = ctx.cfg, ctx.task
+    k = task.data.num_classes
+    epochs = cfg.baseline_epochs or cfg.baseline_max_epochs
+    schedule = cosine(epochs)  # one schedule for the trials and the retrain (the same horizon)
     sched = ASHA(dict(DASHA_SPACE), cfg.baseline_min_epochs, cfg.baseline_max_epochs, eta=cfg.eta,
                  max_trials=cfg.baseline_configs, seed=seed)
     trial = _baseline_trial(ctx.baseline_arch, x, y, task.x_val, task.y_val, cfg.metric, cfg.batch_size,
-                            cfg.min_steps_per_epoch)
+                            cfg.min_steps_per_epoch, schedule)
     t0 = time.perf_counter()
     run_local(sched, trial, workdir)
     best = sched.best()
     if best is None:
         raise AutofastError("every baseline trial failed; check the data")
     tid, bcfg, bscore, brung = best
-    # DASHA's last stage: retrain the best configuration longer, SGD-Nesterov with cosine decay
-    # (autofast.dash.train.train), keeping the epoch with the best validation accuracy. Epochs are counted
-    # like everywhere here: at least min_steps_per_epoch steps each.
-    torch.manual_seed(int(bcfg["seed"]))
-    model = build_model(ctx.baseline_arch, dropout=float(bcfg["dropout"]))
-    plain = math.ceil(len(x) / cfg.batch_size)
-    epochs = math.ceil(cfg.baseline_epochs * steps_per_epoch(len(x), cfg.batch_size, cfg.min_steps_per_epoch) / plain)
-    res = train(model, x, y, task.x_val, task.y_val,
-                TrainSettings(epochs=epochs, lr=float(bcfg["lr"]), momentum=float(bcfg["momentum"]),
-                              weight_decay=float(bcfg["weight_decay"]), batch_size=cfg.batch_size,
-                              seed=int(bcfg["seed"])))
-    if res.best_state is not None:
-        model.load_state_dict(res.best_state)
-    return model, {"selection_score": evaluate_scores(model, task.x_val, task.y_val, ctx.task.data.num_classes)[cfg.metric],
-                   "asha_val_score": bscore, "config": bcfg, "asha_epochs": sched.rungs[brung],
-                   "epochs": cfg.baseline_epochs, "best_epoch": res.best_epoch,
-                   "trials": len(sched.trials()), "seconds": time.perf_counter() - t0}
+    # DASHA's last stage: retrain the best configuration with the trials' recipe and schedule, keeping the
+    # epoch with the best validation score. Epochs are counted like everywhere here (min_steps_per_epoch).
+    with seeded_init(int(bcfg["seed"])):
+        model = build_model(ctx.baseline_arch, dropout=float(bcfg["dropout"]))
+    run = Run.create(model, _baseline_optimizer(model, bcfg), int(bcfg["seed"]), schedule)
+    res = fit(run, x, y, epochs, cfg.batch_size, min_steps=cfg.min_steps_per_epoch,
+              validate=lambda m: {"val_score": evaluate_scores(m, task.x_val, task.y_val, k)[cfg.metric]})
+    model.load_state_dict(res.best_state)
+    return model, {"selection_score": res.best_record["val_score"], "asha_val_score": bscore, "config": bcfg,
+                   "asha_epochs": sched.rungs[brung], "epochs": epochs, "best_epoch": res.best_epoch,
+                   "schedule": schedule.describe(), "trials": len(sched.trials()),
+                   "seconds": time.perf_counter() - t0}
 
 
 def _run_pretrained(ctx: CompareContext, x, y, seed: int, workdir: Path) -> tuple[torch.nn.Module, dict]:
@@ -271,12 +271,14 @@ def run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext | None = 
         "baseline_arm": (f"{ctx.baseline_arch.backbone} (width {ctx.baseline_arch.width}, "
                          f"{'DASH pattern' if ctx.baseline_arch.pattern else 'plain 3x1'}) from scratch: ASHA over "
                          f"DASHA's space, {cfg.baseline_configs} configs, epochs {cfg.baseline_min_epochs}.."
-                         f"{cfg.baseline_max_epochs}, then the best retrained for {cfg.baseline_epochs} epochs "
-                         f"(cosine decay, best validation epoch)"),
+                         f"{cfg.baseline_max_epochs}, then the best retrained for "
+                         f"{cfg.baseline_epochs or cfg.baseline_max_epochs} epochs; trials and retrain on one lr "
+                         f"schedule ({cosine(cfg.baseline_epochs or cfg.baseline_max_epochs).describe()}); best "
+                         f"validation epoch)"),
         "rows": rows, "table": table, "config": cfg.model_dump(mode="json"),
         "timings": {"total": time.perf_counter() - t_all},
         "selected_on": (f"subsample: seeded, class-stratified from ID train; lr / objective / hyperparameters and "
-                        f"the kept epoch: ID validation {cfg.metric} (baseline retrain epoch: validation accuracy; the "
+                        f"the kept epoch: ID validation {cfg.metric} (the "
                         f"full validation split, the same for every arm and size); test split evaluated once per "
                         f"(size, seed, arm)"),
     }

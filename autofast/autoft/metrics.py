@@ -5,14 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from autofast.engine import predict
+
 METRICS = ("accuracy", "macro_f1", "worst_group")
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    model.eval()
-    out = [model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
 def scores_from_predictions(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[str, float]:
@@ -34,7 +29,9 @@ def scores_from_predictions(pred: torch.Tensor, y: torch.Tensor, num_classes: in
 
 
 def evaluate_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[str, float]:
-    return scores_from_predictions(predict(model, x), y, num_classes)
+    """:data:`METRICS` of ``model``'s argmax predictions on ``(x, y)`` (eval mode)."""
+    out = predict(model, x)
+    return scores_from_predictions(out.argmax(1) if len(out) else torch.zeros(0, dtype=torch.long), y, num_classes)
 
 
 def mean_std(values) -> dict:

@@ -9,8 +9,6 @@ classes (``classes: 0-4``) or on a shifted copy of the task (``shift: noise:2``)
 """
 from __future__ import annotations
 
-import copy
-import math
 import time
 from pathlib import Path
 from typing import Callable, Literal
@@ -18,7 +16,7 @@ from typing import Callable, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from autofast.dash.train import evaluate, task_loss
+from autofast.engine import Run, cosine, evaluate, fit, seeded_init, task_validator
 from autofast.models.checkpoint import save_checkpoint
 
 from .model import CHECKPOINT_FORMAT, ArchSpec, build_model, load_pattern_file, pattern_backbone
@@ -62,41 +60,18 @@ def run_pretrain(cfg: PretrainConfig, out_dir: Path, say: Callable[[str], None] 
     backbone = resolve_backbone(cfg.backbone, cfg.pattern, data.kind)
     arch = ArchSpec(backbone, data.ndim, int(task.x_train.shape[1]), data.num_classes, cfg.width,
                     load_pattern_file(cfg.pattern))
-    torch.manual_seed(cfg.seed)
-    model = build_model(arch)
+    with seeded_init(cfg.seed):
+        model = build_model(arch)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                           nesterov=cfg.momentum > 0)
-    n = len(task.x_train)
-    per_epoch = max(1, math.ceil(n / cfg.batch_size))
-    total = cfg.epochs * per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    g = torch.Generator().manual_seed(cfg.seed)
-    history, best = [], {"val_acc": -1.0, "val_loss": float("inf"), "epoch": 0, "state": None}
-    stopped_early = False
-    for epoch in range(cfg.epochs):
-        t0 = time.perf_counter()
-        model.train()
-        perm = torch.randperm(n, generator=g)
-        run = 0.0
-        for i in range(0, n, cfg.batch_size):
-            idx = perm[i : i + cfg.batch_size]
-            loss = task_loss(model(task.x_train[idx]), task.y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            run += float(loss.detach()) * len(idx)
-        val_loss, val_acc = evaluate(model, task.x_val, task.y_val)
-        history.append({"epoch": epoch + 1, "train_loss": run / n, "val_loss": val_loss, "val_acc": val_acc,
-                        "seconds": time.perf_counter() - t0})
-        say(f"epoch {epoch + 1}/{cfg.epochs}: val accuracy {val_acc:.4f}")
-        # better = higher val accuracy, ties (a saturated small val split) broken by lower val loss
-        if (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
-            best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1,
-                    "state": copy.deepcopy(model.state_dict())}
-        elif epoch + 1 - best["epoch"] >= cfg.patience:
-            stopped_early = True
-            break
+    run = Run.create(model, opt, cfg.seed, cosine(cfg.epochs))
+    # better = higher val accuracy, ties (a saturated small val split) broken by lower val loss
+    res = fit(run, task.x_train, task.y_train, cfg.epochs, cfg.batch_size,
+              validate=task_validator(task.x_val, task.y_val), key=lambda r: (r["val_acc"], -r["val_loss"]),
+              patience=cfg.patience, on_epoch=lambda r: say(f"epoch {r['epoch']}/{cfg.epochs}: val accuracy "
+                                                            f"{r['val_acc']:.4f}"))
+    history, stopped_early = res.history, res.stopped_early
+    best = {"val_acc": res.best_record["val_acc"], "epoch": res.best_epoch, "state": res.best_state}
     model.load_state_dict(best["state"])
     test_loss, test_acc = evaluate(model, task.x_test, task.y_test)
     seconds = time.perf_counter() - t_start

@@ -2,91 +2,9 @@
 plots (matplotlib, Agg), every file written atomically."""
 from __future__ import annotations
 
-import html
-import math
-import re
 from pathlib import Path
 
-from autofast.io import atomic_path, write_json_atomic, write_text_atomic
-
-
-def _f(v, nd: int = 4) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "-"
-    return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
-
-
-def _ms(d: dict, nd: int = 4) -> str:
-    if not d or d.get("n", 0) == 0:
-        return "-"
-    return f"{d['mean']:.{nd}f} ± {d['std']:.{nd}f}"
-
-
-def md_to_html(md: str, title: str) -> str:
-    """A minimal Markdown -> HTML for our reports: headings, tables, images, paragraphs, bullet lists."""
-    out, in_table, in_list = [], False, False
-
-    def inline(text: str) -> str:
-        t = html.escape(text)
-        t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
-        return re.sub(r"`(.+?)`", r"<code>\1</code>", t)
-
-    for line in md.splitlines():
-        if line.startswith("|---"):
-            continue
-        if in_table and not line.startswith("|"):
-            out.append("</table>")
-            in_table = False
-        if in_list and not line.startswith("- "):
-            out.append("</ul>")
-            in_list = False
-        if line.startswith("# "):
-            out.append(f"<h1>{inline(line[2:])}</h1>")
-        elif line.startswith("## "):
-            out.append(f"<h2>{inline(line[3:])}</h2>")
-        elif line.startswith("|"):
-            if not in_table:
-                out.append("<table border=1 cellpadding=3 style='border-collapse:collapse'>")
-                in_table = True
-            cells = [inline(c.strip()) for c in line.strip().strip("|").split("|")]
-            out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        elif (m := re.fullmatch(r"!\[(.*?)\]\((.+?)\)", line.strip())):
-            out.append(f'<img src="{html.escape(m.group(2))}" alt="{html.escape(m.group(1))}">')
-        elif line.startswith("- "):
-            if not in_list:
-                out.append("<ul>")
-                in_list = True
-            out.append(f"<li>{inline(line[2:])}</li>")
-        elif line.strip():
-            out.append(f"<p>{inline(line)}</p>")
-    if in_table:
-        out.append("</table>")
-    if in_list:
-        out.append("</ul>")
-    return f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>\n" + "\n".join(out) + "\n"
-
-
-def _write_reports(run_dir: Path, result: dict, md: str, title: str) -> None:
-    write_json_atomic(run_dir / "result.json", result)
-    write_text_atomic(run_dir / "report.md", md)
-    write_text_atomic(run_dir / "report.html", md_to_html(md, title))
-
-
-def _savefig(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from autofast.reporting import fmt, fmt_mean_std, plot_curves, plot_rungs, plt, savefig, write_reports
 
 
 # ------------------------------------------------------------------------------------------ pretrain
@@ -101,6 +19,7 @@ def pretrain_markdown(r: dict) -> str:
              f"{a['pattern'] or 'plain 3x1'} |", "",
              f"Classes: {', '.join(r['classes'])}; shift: {r['shift'] or 'none'}; split {r['split']} (seed "
              f"{r['split_seed']}). Checkpoint: `{r['checkpoint']}` ({r['seconds']:.1f} s).", "",
+             "![learning curves](learning_curves.png)", "",
              "## Epochs", "", "| epoch | train loss | val loss | val acc | s |", "|---|---|---|---|---|"]
     lines += [f"| {h['epoch']} | {h['train_loss']:.4f} | {h['val_loss']:.4f} | {h['val_acc']:.4f} | {h['seconds']:.1f} |"
               for h in r["history"]]
@@ -108,26 +27,14 @@ def pretrain_markdown(r: dict) -> str:
 
 
 def write_pretrain_report(run_dir: Path, result: dict) -> None:
-    _write_reports(run_dir, result, pretrain_markdown(result), f"autofast pretrain {result['task']}")
+    h = result["history"]
+    plot_curves(run_dir / "learning_curves.png", [
+        {"curves": {"train": [r["train_loss"] for r in h]}, "title": "training loss", "ylabel": "loss"},
+        {"curves": {"val": [r["val_acc"] for r in h]}, "title": "validation accuracy", "ylabel": "accuracy"}])
+    write_reports(run_dir, result, pretrain_markdown(result), f"autofast pretrain {result['task']}")
 
 
 # ------------------------------------------------------------------------------------------ finetune
-def _plot_rungs(path: Path, r: dict) -> None:
-    plt = _plt()
-    a = r["asha"]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for t in a["trials"]:
-        keys = sorted(t["scores"], key=int)
-        ax.plot([a["rungs"][int(k)] for k in keys], [t["scores"][k] for k in keys], marker="o", lw=0.8, ms=3,
-                color="tab:red" if t["trial_id"] == a["best_trial"] else "0.6")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("inner fine-tuning epochs (rung resource)")
-    ax.set_ylabel(f"OOD validation {r['metric']}")
-    ax.set_title("AutoFT on ASHA: every trial's rung results (best in red)", fontsize=9)
-    fig.tight_layout()
-    _savefig(fig, path)
-
-
 def finetune_markdown(r: dict) -> str:
     m, s = r["metric"], r["summary"]
     h = r["headline"]
@@ -136,9 +43,9 @@ def finetune_markdown(r: dict) -> str:
     seeds = ", ".join(map(str, r["final_seeds"]))
     lines = [f"# autofast finetune (AutoFT): {r['task']}", "",
              f"**OOD test {m} (mean over the OOD test sets; mean ± std over final seeds {seeds}): AutoFT "
-             f"{_ms(s['autoft']['ood_test_mean'][m])} vs CE-only fine-tuning {_ms(s['ce_only']['ood_test_mean'][m])}.**",
+             f"{fmt_mean_std(s['autoft']['ood_test_mean'][m])} vs CE-only fine-tuning {fmt_mean_std(s['ce_only']['ood_test_mean'][m])}.**",
              "",
-             f"ID test {m}: AutoFT {_ms(s['autoft']['id_test'][m])} vs CE-only {_ms(s['ce_only']['id_test'][m])}.", "",
+             f"ID test {m}: AutoFT {fmt_mean_std(s['autoft']['id_test'][m])} vs CE-only {fmt_mean_std(s['ce_only']['id_test'][m])}.", "",
              f"What was selected on what: {r['selected_on']}.", "",
              "## Set-up", "",
              f"- Checkpoint `{mo['checkpoint']}`: {mo['arch']['backbone']} width {mo['arch']['width']}, pattern "
@@ -161,8 +68,8 @@ def finetune_markdown(r: dict) -> str:
              "## Results (mean ± std over final seeds)", "",
              f"| set | AutoFT {m} | CE-only {m} | AutoFT worst-group | CE-only worst-group |", "|---|---|---|---|---|"]
     for name in s["autoft"]:
-        lines.append(f"| {name} | {_ms(s['autoft'][name][m])} | {_ms(s['ce_only'][name][m])} | "
-                     f"{_ms(s['autoft'][name]['worst_group'])} | {_ms(s['ce_only'][name]['worst_group'])} |")
+        lines.append(f"| {name} | {fmt_mean_std(s['autoft'][name][m])} | {fmt_mean_std(s['ce_only'][name][m])} | "
+                     f"{fmt_mean_std(s['autoft'][name]['worst_group'])} | {fmt_mean_std(s['ce_only'][name]['worst_group'])} |")
     lines += ["", "## Per seed", "", "| arm | seed | lr | OOD val | ID test | OOD test mean | diverged |",
               "|---|---|---|---|---|---|---|"]
     for run in r["runs"]:
@@ -182,7 +89,7 @@ def finetune_markdown(r: dict) -> str:
         best = max(t["scores"].values()) if t["scores"] else float("nan")
         used = ", ".join(f"{x:.3g}" for x in t["lr_used"]) if t.get("lr_used") else "-"
         c = t["config"]
-        lines.append(f"| {t['trial_id']} | {t['status']} | {t['resource']} | {_f(best)} | {t['lr']:.3g} | {used} | "
+        lines.append(f"| {t['trial_id']} | {t['status']} | {t['resource']} | {fmt(best)} | {t['lr']:.3g} | {used} | "
                      f"{c.get('weight_decay', 0):.3g} | {c.get('seed', '-')} |")
     lines += ["", f"Best trial {a['best_trial']} (OOD validation {m} {a['best_val_score']:.4f} at rung "
               f"{a['best_rung']}).", "", "## Timings (s)", "", "| stage | seconds |", "|---|---|"]
@@ -191,14 +98,16 @@ def finetune_markdown(r: dict) -> str:
 
 
 def write_finetune_report(run_dir: Path, result: dict) -> None:
-    _plot_rungs(run_dir / "asha_rungs.png", result)
-    _write_reports(run_dir, result, finetune_markdown(result), f"autofast finetune {result['task']}")
+    a = result["asha"]
+    plot_rungs(run_dir / "asha_rungs.png", a["trials"], a["rungs"], a["best_trial"],
+               f"OOD validation {result['metric']}", "AutoFT on ASHA: every trial's rung results (best in red)",
+               xlabel="inner fine-tuning epochs (rung resource)")
+    write_reports(run_dir, result, finetune_markdown(result), f"autofast finetune {result['task']}")
 
 
 # ------------------------------------------------------------------------------------------- compare
 def _plot_compare(path: Path, r: dict) -> None:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = plt().subplots(figsize=(6, 3.8))
     colors = {"pretrained": "tab:blue", "baseline": "tab:orange"}
     labels = {"pretrained": "pretrained, fine-tuned", "baseline": "supervised baseline (DASHA recipe, from scratch)"}
     for arm in ("pretrained", "baseline"):
@@ -217,7 +126,7 @@ def _plot_compare(path: Path, r: dict) -> None:
     ax.set_title(f"{r['task']}: mean ± std over seeds {r['seeds']}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _savefig(fig, path)
+    savefig(fig, path)
 
 
 def compare_markdown(r: dict) -> str:
@@ -236,7 +145,7 @@ def compare_markdown(r: dict) -> str:
         p = next(t for t in r["table"] if t["shots"] == shots and t["arm"] == "pretrained")
         b = next(t for t in r["table"] if t["shots"] == shots and t["arm"] == "baseline")
         diff = p["test"]["mean"] - b["test"]["mean"]
-        lines.append(f"| {shots} | {p['n_train']:.0f} | {_ms(p['test'])} | {_ms(b['test'])} | {diff:+.4f} |")
+        lines.append(f"| {shots} | {p['n_train']:.0f} | {fmt_mean_std(p['test'])} | {fmt_mean_std(b['test'])} | {diff:+.4f} |")
     lines += ["", "## Every run", "", f"| shots | seed | n | arm | val {m} | test {m} | chosen | s |",
               "|---|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
@@ -245,7 +154,7 @@ def compare_markdown(r: dict) -> str:
         else:
             c = row["config"]
             chosen = f"lr {c['lr']:.3g}, wd {c['weight_decay']:.2g}, epoch {row.get('best_epoch', '-')}/{row['epochs']}"
-        lines.append(f"| {row['shots']} | {row['seed']} | {row['n_train']} | {row['arm']} | {_f(row['val_score'])} | "
+        lines.append(f"| {row['shots']} | {row['seed']} | {row['n_train']} | {row['arm']} | {fmt(row['val_score'])} | "
                      f"{row['test_score']:.4f} | {chosen} | {row['seconds']:.1f} |")
     lines += ["", f"Total time: {r['timings']['total']:.1f} s."]
     return "\n".join(lines) + "\n"
@@ -253,4 +162,4 @@ def compare_markdown(r: dict) -> str:
 
 def write_compare_report(run_dir: Path, result: dict) -> None:
     _plot_compare(run_dir / "score_vs_size.png", result)
-    _write_reports(run_dir, result, compare_markdown(result), f"autofast compare {result['task']}")
+    write_reports(run_dir, result, compare_markdown(result), f"autofast compare {result['task']}")

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict
 from typing import Callable, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from autofast.data.classification import load_task
+from autofast.engine import evaluate, seeded_init
 from autofast.models import build_backbone, fixed_factory
 
 from .supernet import MixedFactory, arch_probabilities, default_space, derive_pattern, searchable_layers
-from .train import TrainSettings, evaluate, train
+from .train import TrainSettings, train
 
 
 class DashConfig(BaseModel):
@@ -82,8 +82,9 @@ def search_architecture(task, cfg: DashConfig, say: Callable[[str], None] = lamb
     ds = tuple(cfg.dilations or ds)
     name = _backbone_name(cfg, data.kind)
     say(f"search: {name} width {cfg.search_width}, K={list(ks)} x D={list(ds)}")
-    supernet = build_backbone(name, data.ndim, int(task.x_train.shape[1]), data.num_classes, cfg.search_width,
-                              MixedFactory(ks, ds))
+    with seeded_init(cfg.seed):
+        supernet = build_backbone(name, data.ndim, int(task.x_train.shape[1]), data.num_classes, cfg.search_width,
+                                  MixedFactory(ks, ds))
     s_search = TrainSettings(epochs=cfg.search_epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
                              batch_size=cfg.batch_size, batch_fraction=cfg.search_batch_fraction, seed=cfg.seed,
                              arch_lr=cfg.arch_lr, rf_penalty=cfg.rf_penalty)
@@ -98,7 +99,6 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
     """Run search, retrain, baseline and test; return a JSON-ready result with the trained models' states."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
     task = _load(cfg)
     data = task.data
@@ -111,9 +111,9 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
     timings["search"] = found["seconds"]
 
     def fit(pattern_, label):
-        torch.manual_seed(cfg.seed)
-        model = build_backbone(name, ndim, in_ch, data.num_classes, cfg.retrain_width, fixed_factory(pattern_),
-                               dropout=cfg.dropout)
+        with seeded_init(cfg.seed):
+            model = build_backbone(name, ndim, in_ch, data.num_classes, cfg.retrain_width, fixed_factory(pattern_),
+                                   dropout=cfg.dropout)
         s = TrainSettings(epochs=epochs[label], lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
                           seed=cfg.seed)
         res = train(model, task.x_train, task.y_train, task.x_val, task.y_val, s,

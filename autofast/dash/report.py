@@ -7,18 +7,17 @@ from pathlib import Path
 import torch
 
 from autofast.io import atomic_path, write_json_atomic
+from autofast.reporting import plot_curves, savefig
+from autofast.reporting import plt as pyplot
 
 from .supernet import receptive_field, save_pattern
 
 
 def plot_heatmap(path: Path, result: dict) -> None:
     """Layers x candidates heat map of softmax(alpha); the chosen (argmax) cell is outlined."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    plt = pyplot()
     probs = np.array(result["arch_probabilities"])
     cands = [tuple(c) for c in result["search_space"]["candidates"]]
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(cands)), max(3, 0.35 * len(probs) + 1.5)))
@@ -31,9 +30,7 @@ def plot_heatmap(path: Path, result: dict) -> None:
     fig.colorbar(im, ax=ax, label="softmax(alpha)")
     ax.set_title(f"DASH on {result['task']} ({result['backbone']}): architecture weights per layer", fontsize=9)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    savefig(fig, path)
 
 
 def pattern_rows(result: dict) -> list[tuple[int, int, int, int, float]]:
@@ -44,11 +41,22 @@ def pattern_rows(result: dict) -> list[tuple[int, int, int, int, float]]:
     return rows
 
 
+def plot_learning_curves(path: Path, result: dict) -> None:
+    """Training loss of the supernet search and of each retrained model, per epoch."""
+    fits = {name: result[name]["history"] for name in ("retrain", "baseline") if name in result}
+    plot_curves(path, [
+        {"curves": {"search": [h["train_loss"] for h in result["search"]["history"]]}, "title": "DASH search (supernet)",
+         "ylabel": "training loss"},
+        {"curves": {n: [h["train_loss"] for h in hs] for n, hs in fits.items()}, "highlight": "retrain",
+         "title": "retrain (red) and fixed 3x1 baseline", "ylabel": "training loss", "log": True}])
+
+
 def write_run(out: Path, result: dict) -> None:
     state = result.pop("model_state")
     save_pattern(out / "pattern.json", [tuple(p) for p in result["pattern"]],
                  {"task": result["task"], "backbone": result["backbone"]})
     plot_heatmap(out / "pattern_heatmap.png", result)
+    plot_learning_curves(out / "learning_curves.png", result)
     with atomic_path(out / "model.pt") as tmp:
         torch.save(state, tmp)  # a plain state dict: load with torch.load(..., weights_only=True)
     write_json_atomic(out / "result.json", result)

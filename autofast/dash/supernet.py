@@ -48,8 +48,11 @@ class SearchableConv(nn.Module):
         self.register_buffer("rf_norm", rf / rf.max(), persistent=False)
 
     def mixture(self) -> torch.Tensor:
+        """Mixture weights ``(candidates,)``: Gumbel-softmax(alpha, tau) in training, with the noise drawn
+        from ``self.generator`` when the training engine bound one (else the global RNG); softmax in eval."""
         if self.training:
-            return F.gumbel_softmax(self.alpha, tau=self.tau)
+            noise = torch.empty_like(self.alpha).exponential_(generator=getattr(self, "generator", None))
+            return torch.softmax((self.alpha - noise.log()) / self.tau, dim=0)
         return torch.softmax(self.alpha, dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

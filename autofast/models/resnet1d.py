@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .dropout import Dropout
 from .layers import ConvFactory, SearchableBuilder, SearchableMixin
 
 
@@ -75,7 +76,7 @@ class ResNet1D(SearchableMixin, nn.Module):
         chans = [width] + self.widths
         self.blocks = nn.Sequential(*(ResBlock1D(make, chans[b], chans[b + 1], convs_per_block)
                                       for b in range(blocks)))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.head = nn.Linear(chans[-1], self.out_dim)
         self._finish_searchable(make)
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .dropout import Dropout
 from .layers import ConvFactory, SearchableBuilder, SearchableMixin, batchnorm_nd, conv_nd
 
 
@@ -78,7 +79,7 @@ class UNet(SearchableMixin, nn.Module):
             self.encoders.append(nn.Sequential(*layers))
         self.decoders = nn.ModuleList(UpBlock(make, chans[l + 1], chans[l], ndim, upsample)
                                       for l in reversed(range(depth)))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.head = conv_nd(ndim)(chans[0], out_channels, 1)
         self._finish_searchable(make)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .dropout import Dropout
 from .layers import ConvFactory, SearchableBuilder, SearchableMixin, batchnorm_nd, conv_nd
 
 
@@ -28,7 +29,7 @@ class PreActBlock(nn.Module):
         self.bn1 = BN(in_ch)
         self.conv1 = make(in_ch, out_ch, stride)
         self.bn2 = BN(out_ch)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.conv2 = make(out_ch, out_ch, 1)
         self.equal = in_ch == out_ch and stride == 1
         self.shortcut = None if self.equal else conv_nd(ndim)(in_ch, out_ch, 1, stride=stride, bias=False)

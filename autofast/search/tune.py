@@ -1,9 +1,13 @@
 """DASHA's second stage: ASHA over the training hyperparameters of a found (k, d) pattern, then a
 retrain of the best configuration on train+val and ONE test evaluation.
 
-Each ASHA trial is a checkpointing torch trial (:class:`autofast.asha.TorchTrial`): a promotion
-resumes the paused trial from its checkpoint, so no epoch is trained twice. Trials are scored on the
-VALIDATION split (accuracy, or -MSE for regression); the test split is only used at the very end.
+Every ASHA trial and the retrain train with the same recipe on the shared engine (:mod:`autofast.engine`):
+SGD-Nesterov, the config's lr / momentum / weight decay / dropout, per-step cosine decay to a FIXED horizon
+(``horizon_epochs``, by default the ASHA maximum resource R) with an optional linear warm-up, per-trial
+generators for batch order and dropout, model init seeded by the config's ``seed``. A promotion resumes the
+paused trial from its checkpoint exactly (no epoch trained twice, the lr curve of a trial trained straight
+through). Trials are scored on the VALIDATION split (accuracy, or -MSE for regression); the test split is
+only used at the very end.
 """
 from __future__ import annotations
 
@@ -16,9 +20,8 @@ import torch
 
 from autofast.asha import ASHA, Journal, TorchTrial
 from autofast.asha.executor import LocalPool, drive
+from autofast.engine import Run, Schedule, cosine, evaluate, read_run, seeded_init, train_epoch, val_score
 from autofast.models import build_backbone, fixed_factory
-
-from .train import TrainSettings, evaluate, task_loss, train
 
 # DASHA's ASHA space (SPEC): lr, dropout, weight decay, momentum and the init seed.
 DASHA_SPACE = {
@@ -38,6 +41,8 @@ class TuneSettings:
     min_epochs: int = 1
     max_epochs: int = 20
     batch_size: int = 64
+    warmup_epochs: float = 0.0
+    horizon_epochs: float | None = None  # the cosine's end for trials and retrain; None: max_epochs
     space: dict = field(default_factory=lambda: dict(DASHA_SPACE))
     seed: int = 0
     sampler: str = "random"
@@ -46,10 +51,25 @@ class TuneSettings:
     trials_per_device: int = 1
     address: str | None = None  # ray: an existing cluster ("auto", "ray://host:10001"); None starts a local one
 
+    @property
+    def schedule(self) -> Schedule:
+        """The one lr schedule of every trial and of the retrain."""
+        return cosine(self.horizon_epochs or self.max_epochs, self.warmup_epochs)
 
-def _trial(task, backbone: str, pattern, s: TuneSettings) -> TorchTrial:
+
+def build_model(task, backbone: str, pattern, width: int, cfg: dict):
+    """The fixed-pattern network of ``cfg`` (seeded by ``cfg["seed"]`` when called inside ``seeded_init``)
+    and its SGD-Nesterov optimiser with the config's lr, momentum and weight decay."""
     data = task.data
-    in_ch = int(task.x_train.shape[1])
+    model = build_backbone(backbone, data.ndim, int(task.x_train.shape[1]), data.num_classes, width,
+                           fixed_factory(pattern), dropout=float(cfg["dropout"]))
+    opt = torch.optim.SGD(model.parameters(), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]),
+                          weight_decay=float(cfg["weight_decay"]), nesterov=True)
+    return model, opt
+
+
+def make_trial(task, backbone: str, pattern, s: TuneSettings) -> TorchTrial:
+    """The ASHA trial: train epochs of the config's recipe on train, score on validation."""
     on_device: dict = {}  # device -> the splits, moved there once and shared by every trial on it
 
     def splits(model):
@@ -60,37 +80,16 @@ def _trial(task, backbone: str, pattern, s: TuneSettings) -> TorchTrial:
             on_device[dev] = tuple(t.to(dev) for t in (task.x_train, task.y_train, task.x_val, task.y_val))
         return on_device[dev]
 
-    def build(cfg):
-        torch.manual_seed(int(cfg["seed"]))
-        model = build_backbone(backbone, data.ndim, in_ch, data.num_classes, s.width,
-                               fixed_factory(pattern), dropout=float(cfg["dropout"]))
-        opt = torch.optim.SGD(model.parameters(), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]),
-                              weight_decay=float(cfg["weight_decay"]), nesterov=True)
-        return model, opt
-
-    def train_epoch(model, opt, cfg, epoch):
-        x, y = splits(model)[:2]
-        model.train()
-        g = torch.Generator().manual_seed(int(cfg["seed"]) * 1000 + epoch)
-        perm = torch.randperm(len(x), generator=g).to(x.device)
-        total = torch.zeros((), device=x.device)
-        for i in range(0, len(perm), s.batch_size):
-            idx = perm[i : i + s.batch_size]
-            opt.zero_grad(set_to_none=True)
-            loss = task_loss(model(x[idx]), y[idx])
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch + 1}")
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(idx)
-        return float(total) / len(x)
+    def epoch(run: Run, cfg):
+        x, y = splits(run.model)[:2]
+        return train_epoch(run, x, y, s.batch_size)
 
     def score(model, cfg):
         x_val, y_val = splits(model)[2:]
         loss, acc = evaluate(model, x_val, y_val)
-        return -loss if y_val.is_floating_point() else acc
+        return val_score(loss, acc, y_val.is_floating_point())
 
-    return TorchTrial(build, train_epoch, score)
+    return TorchTrial(lambda cfg: build_model(task, backbone, pattern, s.width, cfg), epoch, score, s.schedule)
 
 
 def make_executor(trial_fn, s: TuneSettings):
@@ -117,7 +116,7 @@ def tune(task, backbone: str, pattern, s: TuneSettings, run_dir: Path, resume: b
         sched = ASHA(s.space, s.min_epochs, s.max_epochs, eta=s.eta, max_trials=s.n_configs, seed=s.seed,
                      sampler=s.sampler)
         sched.attach(Journal(journal))
-    executor = make_executor(_trial(task, backbone, pattern, s), s)
+    executor = make_executor(make_trial(task, backbone, pattern, s), s)
     try:
         return drive(sched, executor, run_dir / "checkpoints", on_start=on_start, on_result=on_result)
     finally:
@@ -129,27 +128,26 @@ def trial_histories(sched: ASHA) -> dict:
     out = {}
     for t in sched.trials():
         if t["checkpoint"] and Path(t["checkpoint"]).exists():
-            state = torch.load(t["checkpoint"], weights_only=True, map_location="cpu")
-            out[t["trial_id"]] = [float(v) for v in state.get("train_loss", [])]
+            out[t["trial_id"]] = [float(r["train_loss"]) for r in read_run(t["checkpoint"])["history"]]
     return out
 
 
 def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dict, epochs: int,
                  say: Callable[[str], None] = lambda m: None) -> dict:
-    """Retrain the best configuration on train+val for ``epochs``; evaluate the test split once."""
-    data = task.data
-    torch.manual_seed(int(best_config["seed"]))
-    model = build_backbone(backbone, data.ndim, int(task.x_train.shape[1]), data.num_classes, s.width,
-                           fixed_factory(pattern), dropout=float(best_config["dropout"]))
+    """Retrain the best configuration on train+val for ``epochs`` with the trials' recipe and schedule
+    (``s.schedule``: the same horizon); evaluate the test split once. No validation data is left for
+    checkpoint selection: the last epoch is the model."""
+    seed = int(best_config["seed"])
+    with seeded_init(seed):
+        model, opt = build_model(task, backbone, pattern, s.width, best_config)
+    run = Run.create(model, opt, seed, s.schedule)
     x = torch.cat([task.x_train, task.x_val])
     y = torch.cat([task.y_train, task.y_val])
     t0 = time.perf_counter()
-    # no validation data is left for checkpoint selection: the last epoch is the model
-    res = train(model, x, y, task.x_val[:0], task.y_val[:0],
-                TrainSettings(epochs=epochs, lr=float(best_config["lr"]), momentum=float(best_config["momentum"]),
-                              weight_decay=float(best_config["weight_decay"]), batch_size=s.batch_size,
-                              seed=int(best_config["seed"])),
-                on_epoch=lambda r: say(f"retrain epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f}"))
+    while run.epoch < epochs:
+        r = train_epoch(run, x, y, s.batch_size)
+        say(f"retrain epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f}")
     test_loss, test_acc = evaluate(model, task.x_test, task.y_test)
     return {"test_loss": test_loss, "test_acc": test_acc, "epochs": epochs, "seconds": time.perf_counter() - t0,
-            "history": res.history, "config": best_config, "trained_on": "train+val"}
+            "history": run.history, "config": best_config, "trained_on": "train+val",
+            "schedule": s.schedule.to_dict()}

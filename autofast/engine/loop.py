@@ -1,0 +1,183 @@
+"""The one training loop: a :class:`Run` (model, optimisers, schedule, generators, counters, history)
+and :func:`train_epoch`, used by DASH search and retrain, ASHA trials, AutoFT, compare and pretrain.
+
+Data are tensors in memory (no DataLoader): ``x`` of shape ``(N, C, ...)`` (float32), ``y`` of shape
+``(N,)`` (int64 class labels) or ``(N, T)`` (float32 regression targets), on the model's device.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .rng import RunRNG, bind_noise
+from .schedule import CONSTANT, Schedule
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, dict[str, float]]"]
+
+
+@dataclass
+class Run:
+    """Everything a training run's next step depends on (and what :mod:`.checkpoint` saves).
+
+    ``optimizer`` follows ``schedule`` (each param group's ``base_lr``, recorded on creation, times the
+    schedule's factor at ``step``); ``extra_optimizers`` (e.g. DASH's architecture optimiser) step at a
+    constant lr. ``epoch``: epochs finished; ``step``: optimiser steps taken; ``history``: one record per
+    finished epoch (plain floats).
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    rng: RunRNG
+    schedule: Schedule = CONSTANT
+    extra_optimizers: dict = field(default_factory=dict)
+    epoch: int = 0
+    step: int = 0
+    history: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for g in self.optimizer.param_groups:
+            g.setdefault("base_lr", g["lr"])
+
+    @classmethod
+    def create(cls, model: nn.Module, optimizer, seed: int, schedule: Schedule = CONSTANT,
+               extra_optimizers: dict | None = None, noise_modules=()) -> "Run":
+        """A fresh run: generators seeded from ``seed`` on the model's device, bound to its noise modules."""
+        rng = RunRNG.from_seed(seed, device_of(model))
+        bind_noise(model, rng.noise, noise_modules)
+        return cls(model, optimizer, rng, schedule, dict(extra_optimizers or {}))
+
+    @property
+    def optimizers(self) -> dict:
+        return {"main": self.optimizer, **self.extra_optimizers}
+
+    def set_lr(self, steps_per_epoch: int) -> float:
+        """Set the scheduled lr for the step about to be taken; return the first group's lr."""
+        f = self.schedule.factor(self.step, steps_per_epoch)
+        for g in self.optimizer.param_groups:
+            g["lr"] = g["base_lr"] * f
+        return self.optimizer.param_groups[0]["lr"]
+
+    def end_epoch(self, record: dict | None) -> dict:
+        """Count a finished epoch and append its record (``{"epoch": n, ...}``)."""
+        self.epoch += 1
+        rec = {"epoch": self.epoch, **(record or {})}
+        self.history.append(rec)
+        return rec
+
+
+def device_of(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def steps_per_epoch(n: int, batch_size: int, fraction: float = 1.0, min_steps: int = 1) -> int:
+    """``max(round(ceil(n / batch) * fraction), min_steps, 1)``: DASH's search trains on a fraction of
+    the batches; few-shot fine-tuning gets at least ``min_steps``."""
+    return max(int(round(math.ceil(n / batch_size) * fraction)), int(min_steps), 1)
+
+
+def epoch_batches(n: int, batch_size: int, generator: torch.Generator, steps: int) -> list[torch.Tensor]:
+    """``steps`` index batches (int64, CPU): fresh permutations of ``range(n)`` from ``generator``, each cut
+    into ``ceil(n / b)`` batches of ``b = min(batch_size, n)`` (the last of a permutation may be short)."""
+    b = max(1, min(batch_size, n))
+    out: list[torch.Tensor] = []
+    while len(out) < steps:
+        perm = torch.randperm(n, generator=generator)
+        out += [perm[i : i + b] for i in range(0, n, b)]
+    return out[:steps]
+
+
+def task_loss(out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy for int64 labels ``(N,)``; MSE per target for float targets ``(N, T)``."""
+    if y.is_floating_point():
+        return F.mse_loss(out, y, reduction=reduction) / (1 if reduction == "mean" else y.shape[1])
+    return F.cross_entropy(out, y, reduction=reduction)
+
+
+def plain_loss(model: nn.Module, out: torch.Tensor, y: torch.Tensor):
+    """The default :data:`LossFn`: :func:`task_loss`, no extra terms."""
+    return task_loss(out, y), {}
+
+
+class StepHooks(Protocol):
+    """Optional per-step hooks (any subset, as attributes or methods)."""
+
+    def after_backward(self, run: Run) -> None: ...  # e.g. DASH: normalise the arch gradients
+
+    def after_step(self, run: Run, lr: float) -> None: ...  # e.g. AutoFT: log the lr used
+
+
+def train_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, batch_size: int, loss_fn: LossFn = plain_loss,
+                fraction: float = 1.0, min_steps: int = 1, hooks: object | None = None) -> dict:
+    """Train one epoch of ``run`` on ``(x, y)``; end it (``run.end_epoch``) and return its record.
+
+    Each step: scheduled lr; ``total, terms = loss_fn(model, model(x[idx]), y[idx])`` (``terms``: name ->
+    float or 0-d tensor, averaged into the record); a non-finite total
+    raises ``FloatingPointError``; backward; ``hooks.after_backward(run)``; every optimiser steps;
+    ``hooks.after_step(run, lr)``. Record: ``train_loss`` (mean total), mean of each term, last ``lr``,
+    ``steps``, ``seconds``.
+    """
+    t0 = time.perf_counter()
+    model = run.model
+    model.train()
+    steps = steps_per_epoch(len(x), batch_size, fraction, min_steps)
+    after_backward = getattr(hooks, "after_backward", None)
+    after_step = getattr(hooks, "after_step", None)
+    total_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+    terms_sum: dict[str, float] = {}
+    lr = float("nan")
+    for idx in epoch_batches(len(x), batch_size, run.rng.batch, steps):
+        idx = idx.to(x.device)
+        lr = run.set_lr(steps)
+        total, terms = loss_fn(model, model(x[idx]), y[idx])
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"training loss became {float(total.detach())} at epoch {run.epoch + 1}")
+        for opt in run.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        total.backward()
+        if after_backward:
+            after_backward(run)
+        for opt in run.optimizers.values():
+            opt.step()
+        run.step += 1
+        if after_step:
+            after_step(run, lr)
+        total_sum += total.detach()
+        for k, v in terms.items():
+            terms_sum[k] = terms_sum.get(k, 0.0) + (v.detach() if torch.is_tensor(v) else float(v))
+    rec = {"train_loss": float(total_sum) / steps, **{k: float(v) / steps for k, v in terms_sum.items()},
+           "lr": lr, "steps": steps, "seconds": time.perf_counter() - t0}
+    return run.end_epoch(rec)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Model outputs for ``x`` in eval mode, batch by batch: ``(N, classes)`` logits or ``(N, T)``."""
+    model.eval()
+    outs = [model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return torch.cat(outs) if outs else torch.zeros(0)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
+    """Mean loss (cross-entropy, or MSE per target) and accuracy (NaN for regression targets)."""
+    model.eval()
+    loss, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        out = model(x[i : i + batch_size])
+        loss += task_loss(out, y[i : i + batch_size], reduction="sum").item()
+        if not y.is_floating_point():
+            correct += (out.argmax(1) == y[i : i + batch_size]).sum().item()
+    acc = float("nan") if y.is_floating_point() else correct / max(1, len(x))
+    return loss / max(1, len(x)), acc
+
+
+def val_score(loss: float, acc: float, regression: bool) -> float:
+    """The selection score of :func:`evaluate`'s pair: accuracy, or -MSE for regression (higher is better)."""
+    return -loss if regression else acc
