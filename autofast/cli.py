@@ -105,6 +105,7 @@ def _forecast_config(args):
 
 
 def cmd_forecast(args) -> int:
+    import numpy as np
     from rich.console import Console
     from rich.table import Table
 
@@ -112,11 +113,16 @@ def cmd_forecast(args) -> int:
     from .data.timeseries import PreparedSeries, load_series
     from .forecast import run_autoar
     from .forecast import outputs as O
+    from .forecast.autoar import window_forecasts
     from .io import staged_run_dir
     from .kernels.ar_grid import get_backend
 
     console = Console(stderr=True, quiet=args.json)
     cfg = _forecast_config(args)
+    try:
+        backend = get_backend(cfg.backend, cfg.device)  # the numba CPU default never imports torch
+    except ValueError as exc:
+        raise AutofastError(str(exc)) from None
     name, path = resolve_timeseries(args.data)
     t0 = time.perf_counter()
     data = load_series(path, args.date_column or None, args.columns)
@@ -133,15 +139,16 @@ def cmd_forecast(args) -> int:
             for res in results:
                 with console.status(f"AutoARIMA baseline, H={res.horizon}…"):
                     bl = autoarima_baseline(ps, res.horizon, cfg.lookback, max_origins=args.baseline_origins)
-                bl["autoar_same_origins"] = subset_errors(res.forecasts, res.truth, bl["window_index"])
+                fc, truth = window_forecasts(ps.z, res.chosen, res.test_start + np.asarray(bl["window_index"]),
+                                             cfg.lookback, res.horizon, backend)
+                bl["autoar_same_origins"] = subset_errors(fc, truth, np.arange(len(bl["window_index"])))
                 baselines[res.horizon] = bl
-        backend = get_backend(cfg.backend, cfg.device)
         for res in results:
-            O.write_test_forecasts(tmp / f"test_forecasts_H{res.horizon}.npz", res)
+            O.write_test_forecasts(tmp / f"test_forecasts_H{res.horizon}.npz", ps, res, backend)
             nxt = O.next_forecast(ps, res.chosen, res.horizon, cfg.lookback, backend)
             O.write_next_csv(tmp / f"forecast_next_H{res.horizon}.csv", ps, nxt)
         if not args.no_plot:
-            O.plot_test_windows(tmp / "forecast_vs_truth.png", ps, results, cfg.lookback)
+            O.plot_test_windows(tmp / "forecast_vs_truth.png", ps, results, backend)
         payload = {
             "command": "forecast", "data": name, "source": str(path), "rows": data.length, "channels": data.columns,
             "split": {"protocol": ps.bounds.protocol, "train_rows": [0, ps.bounds.train_end],

@@ -27,20 +27,19 @@ def etth1():
 def numba_backend():
     """The numba backend, its kernels compiled (or loaded from numba's cache) before any timing."""
     import numpy as np
-    import torch
 
     from autofast.kernels.ar_grid import get_backend
 
-    be = get_backend("numba", "cpu")
+    be = get_backend("numba", "cpu")  # numpy arrays in and out
     if be.name != "numba":
         pytest.skip("numba backend unavailable")
-    z = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 64)))
+    z = np.random.default_rng(0).standard_normal((2, 64))
     be.window_moments(z, 8, 0, 16)
-    psi = torch.tensor([[0.5, 0.1]], dtype=torch.float64)
-    be.ar_forecast_weights(psi, torch.zeros(1, dtype=torch.float64), 4)
+    psi = np.array([[0.5, 0.1]])
+    be.ar_forecast_weights(psi, np.zeros(1), 4)
     mom = be.window_moments(z, 3, 0, 16)[0]
-    be.ar_grid_scores(psi, torch.zeros(1, dtype=torch.float64), mom[:3, :3].contiguous(), mom[:3, 1:2].contiguous(),
-                      mom[1, 1:2].contiguous(), 16)
+    be.ar_grid_scores(psi, np.zeros(1), mom[:3, :3], mom[:3, 1:2], mom[1, 1:2], 16)
+    be.forecast_error_sums(z, np.tile(psi, (2, 1)), np.zeros(2), 0, 8, 4, 3)
     return be
 
 

@@ -48,7 +48,7 @@ def _autofast_search(z, bounds, P, L, backend):
     wr = window_range(bounds, "val", L, H)
     mom = window_lag_moments(z, wr.start, wr.count, L, H, True, backend)
     t2 = time.perf_counter()
-    mse = score_grid(grid, mom, backend).mean(1).numpy()
+    mse = score_grid(grid, mom, backend).mean(1)
     t3 = time.perf_counter()
     return grid, mse, {"fit_grid_s": t1 - t0, "moments_s": t2 - t1, "score_grid_s": t3 - t2}
 
@@ -229,18 +229,20 @@ def _backend(name, numba_backend):
 def test_kernel_window_moments(benchmark, etth1, numba_backend, name):
     be = _backend(name, numba_backend)
     wr = window_range(etth1.bounds, "val", KL, H)
-    z = torch.from_numpy(np.ascontiguousarray(etth1.z))
+    z = np.ascontiguousarray(etth1.z)
+    zb = be.asarray(z)
     benchmark.group = f"op window_moments C=7 W={KL + H} N={wr.count}"
-    out = benchmark.pedantic(be.window_moments, args=(z, KL + H, wr.start, wr.count),
+    out = benchmark.pedantic(be.window_moments, args=(zb, KL + H, wr.start, wr.count),
                              rounds=5 if name == "numba" else 2, warmup_rounds=1, iterations=1)
     benchmark.extra_info.update({"backend": be.name, "channels": 7, "width": KL + H, "count": wr.count})
     if name == "numba":
-        ref = _backend("reference", numba_backend).window_moments(z, KL + H, wr.start, wr.count)
-        assert torch.allclose(out, ref, rtol=1e-9, atol=1e-6)
+        ref = _backend("reference", numba_backend).window_moments(torch.from_numpy(z), KL + H, wr.start, wr.count)
+        assert np.allclose(out, ref.numpy(), rtol=1e-9, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
 def score_inputs(etth1, numba_backend):
+    """numpy inputs of ar_grid_scores: KB candidates spread over the orders, validation moments, edges."""
     z = np.ascontiguousarray(etth1.z)
     grid = fit_grid(z, (0, etth1.bounds.train_end), orders=(1, KQ), diff_orders=[0, 1, 2], intercepts=[True, False],
                     pooled=True, lookback=KQ, backend=numba_backend)
@@ -249,20 +251,22 @@ def score_inputs(etth1, numba_backend):
     Q = int(sub.order.max())
     wr = window_range(etth1.bounds, "val", KQ, H)
     mom = window_lag_moments(z, wr.start, wr.count, KQ, H, True, numba_backend)
-    return (sub.psi[:, :Q].contiguous(), sub.intercept, mom.S[0, : Q + 1, : Q + 1].contiguous(),
-            mom.Sxy[0, : Q + 1].contiguous(), mom.syy[0].contiguous(), mom.count), \
-        torch.as_tensor(sub.order, dtype=torch.int64)
+    return (sub.psi[:, :Q], sub.intercept, mom.S[0, : Q + 1, : Q + 1], mom.Sxy[0, : Q + 1], mom.syy[0], mom.count), \
+        sub.order.astype(np.int64), (mom.alpha, mom.beta)
 
 
 @pytest.mark.parametrize("name", ["numba", "reference"])
 def test_kernel_ar_grid_scores(benchmark, numba_backend, score_inputs, name):
     be = _backend(name, numba_backend)
-    args, order = score_inputs
+    args, order, edges = score_inputs
+    bargs = tuple(be.asarray(a) if isinstance(a, np.ndarray) else a for a in args)
     benchmark.group = f"op ar_grid_scores B={args[0].shape[0]} Q={args[0].shape[1]} H={H}"
-    out = benchmark.pedantic(be.ar_grid_scores, args=args, kwargs={"order": order},
+    kw = {"order": be.asarray(order), "edges": tuple(be.asarray(e) for e in edges)}
+    out = benchmark.pedantic(be.ar_grid_scores, args=bargs, kwargs=kw,
                              rounds=5 if name == "numba" else 2, warmup_rounds=1 if name == "numba" else 0,
                              iterations=1)
     benchmark.extra_info.update({"backend": be.name, "candidates": int(args[0].shape[0]), "Q": int(args[0].shape[1])})
     if name == "numba":
-        ref = _backend("reference", numba_backend).ar_grid_scores(*args)
-        assert torch.allclose(out, ref, rtol=1e-8, atol=1e-10)
+        ref = _backend("reference", numba_backend).ar_grid_scores(*(torch.from_numpy(a) if isinstance(a, np.ndarray)
+                                                                    else a for a in args))
+        assert np.allclose(out, ref.numpy(), rtol=1e-8, atol=1e-10)

@@ -1,15 +1,25 @@
 """Auto-AR pipeline: coefficient recovery, order selection, moment scoring vs explicit forecasts."""
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-import torch
 
 from autofast.data.timeseries import PreparedSeries, SeriesData, window_range
 from autofast.forecast import AutoARConfig, run_autoar
-from autofast.forecast.autoar import lag_windows
+from autofast.forecast.autoar import window_forecasts
 from autofast.forecast.grid import fit_grid, score_grid, window_lag_moments
 from autofast.kernels.ar_grid import get_backend
 
 NUMBA = get_backend("numba", "cpu")
+
+
+def lag_windows(z: np.ndarray, start: int, count: int, lookback: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Explicit windows: inputs ``(C, N, L)`` in lag order (lag 1 first) and targets ``(C, N, H)``."""
+    W = lookback + horizon
+    win = np.lib.stride_tricks.sliding_window_view(z[:, start : start + count + W - 1], W, axis=1)
+    return win[:, :, lookback - 1 :: -1][:, :, :lookback], win[:, :, lookback:]
 
 
 def simulate_ar(phi, n, channels=1, d=0, c=0.0, seed=0, burn=500):
@@ -31,9 +41,9 @@ def test_fit_recovers_simulated_coefficients():
     grid = fit_grid(z, (0, z.shape[1]), orders=(1, 6), diff_orders=[0], intercepts=[False], pooled=True,
                     lookback=8, backend=NUMBA)
     k = np.nonzero(grid.p == 3)[0][0]
-    np.testing.assert_allclose(grid.psi[k, :3].numpy(), phi, atol=0.02)
+    np.testing.assert_allclose(grid.psi[k, :3], phi, atol=0.02)
     k5 = np.nonzero(grid.p == 5)[0][0]
-    np.testing.assert_allclose(grid.psi[k5, 3:5].numpy(), [0, 0], atol=0.02)
+    np.testing.assert_allclose(grid.psi[k5, 3:5], [0, 0], atol=0.02)
 
 
 def test_fit_recovers_differenced_model_and_intercept():
@@ -42,7 +52,7 @@ def test_fit_recovers_differenced_model_and_intercept():
     grid = fit_grid(y, (0, y.shape[1]), orders=(2, 2), diff_orders=[1], intercepts=[True], pooled=True,
                     lookback=8, backend=NUMBA)
     # AR(2) on differences with intercept -> level AR(3): psi = [1 + phi1, phi2 - phi1, -phi2]
-    np.testing.assert_allclose(grid.psi[0, :3].numpy(), [1.5, -0.3, -0.2], atol=0.03)
+    np.testing.assert_allclose(grid.psi[0, :3], [1.5, -0.3, -0.2], atol=0.03)
     assert abs(float(grid.intercept[0]) - c) < 0.05
 
 
@@ -54,10 +64,10 @@ def test_moment_scores_equal_explicit_recursive_forecasts(pooled, seed):
     grid = fit_grid(z, (0, 250), orders=(1, 10), diff_orders=[0, 1, 2], intercepts=[True, False], pooled=pooled,
                     lookback=L, backend=NUMBA)
     mom = window_lag_moments(z, 250 - L, 120, L, H, pooled, NUMBA)
-    scores = score_grid(grid, mom, NUMBA).numpy()
+    scores = score_grid(grid, mom, NUMBA)
     inputs, truth = lag_windows(z, 250 - L, 120, L, H)
     for i in rng.choice(len(grid), 25, replace=False):
-        psi, c = grid.psi[i].numpy(), float(grid.intercept[i])
+        psi, c = grid.psi[i], float(grid.intercept[i])
         chans = range(3) if pooled else [int(grid.group[i])]
         errs = []
         for ch in chans:  # plain recursive forecasting, window by window
@@ -102,18 +112,32 @@ def test_per_channel_models_and_test_metrics_are_consistent(seed):
     assert [c.group for c in r.chosen] == [0, 1]
     assert r.chosen[1].p >= 2
     wr = window_range(ps.bounds, "test", 10, 3)
-    assert r.forecasts.shape == (wr.count, 3, 2)
-    assert np.isclose(r.mse, np.mean(r.mse_per_channel))
+    assert (r.test_start, r.test_windows) == (wr.start, wr.count)
+    assert np.isclose(r.mse, np.mean(r.mse_per_channel)) and np.isclose(r.mse, np.mean(r.mse_per_step))
+    # the streamed test errors equal explicit forecasts of every test window
+    fc, truth = window_forecasts(ps.z, r.chosen, wr.start + np.arange(wr.count), 10, 3, NUMBA)
+    assert fc.shape == (wr.count, 3, 2)
+    err = fc - truth
+    np.testing.assert_allclose(r.mse_per_channel, (err**2).mean(axis=(0, 1)), rtol=1e-10)
+    np.testing.assert_allclose(r.mae_per_channel, np.abs(err).mean(axis=(0, 1)), rtol=1e-10)
+    np.testing.assert_allclose(r.mse_per_step, (err**2).mean(axis=(0, 2)), rtol=1e-10)
 
 
-def test_backends_select_the_same_candidate():
+@pytest.mark.parametrize("other", ["reference", "triton"])
+def test_backends_select_the_same_candidate(other):
+    import os
+
+    if other == "triton" and (os.environ.get("TRITON_INTERPRET") != "1" or not get_backend("triton", "cpu").name == "triton"):
+        pytest.skip("triton runs on the CPU only under TRITON_INTERPRET=1")
     z = simulate_ar([0.6, 0.2], 1500, channels=2, seed=7)
     ps = PreparedSeries.build("sim", SeriesData.from_array(z.T), "ratio")
     cfg = dict(horizons=[3], lookback=8, max_order=6, device="cpu")
-    a, _ = run_autoar(ps, AutoARConfig(backend="numba", **cfg))
-    b, _ = run_autoar(ps, AutoARConfig(backend="reference", **cfg))
+    a, ia = run_autoar(ps, AutoARConfig(backend="numba", **cfg))
+    b, ib = run_autoar(ps, AutoARConfig(backend=other, **cfg))
+    assert (ia["backend"], ib["backend"]) == ("numba", other)
     assert (a[0].chosen[0].p, a[0].chosen[0].d) == (b[0].chosen[0].p, b[0].chosen[0].d)
-    assert np.isclose(a[0].mse, b[0].mse, rtol=1e-9)
+    assert np.isclose(a[0].mse, b[0].mse, rtol=1e-9) and np.isclose(a[0].mae, b[0].mae, rtol=1e-9)
+    np.testing.assert_allclose(a[0].chosen[0].psi, b[0].chosen[0].psi, rtol=1e-9, atol=1e-12)
 
 
 def test_kpss_rule_differences_a_random_walk():
@@ -122,3 +146,27 @@ def test_kpss_rule_differences_a_random_walk():
     rng = np.random.default_rng(0)
     assert kpss_diff_order(rng.standard_normal((2, 2000)).cumsum(axis=1)) == 1
     assert kpss_diff_order(rng.standard_normal((2, 2000))) == 0
+
+
+def test_cpu_forecast_never_imports_torch(tmp_path):
+    """The numba path end to end (CLI, grid, test stage, outputs, plot) runs without torch."""
+    rng = np.random.default_rng(0)
+    y = simulate_ar([0.6, 0.2], 900, channels=2, seed=8).T + rng.normal(0, 1e-3, (900, 2))
+    path = tmp_path / "s.npy"
+    np.save(path, y)
+    code = (
+        "import sys, autofast.cli as c\n"
+        f"rc = c.main(['forecast', '--data', {str(path)!r}, '--horizon', '4', '--lookback', '16', '--max-order', '8', "
+        f"'--out', {str(tmp_path / 'run')!r}, '--json'])\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**__import__("os").environ,
+                       "AUTOFAST_AR_BACKEND": "numba"})
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "NO-TORCH", r.stderr
+    assert json.loads(r.stdout)["run"]["backend"] == "numba"
+    assert (tmp_path / "run" / "forecast_vs_truth.png").exists()
+    r = subprocess.run([sys.executable, "-c", "import sys, autofast.cli, autofast.forecast, autofast.kernels.ar_grid; "
+                        "autofast.cli.build_parser(); print('torch' in sys.modules)"], capture_output=True, text=True)
+    assert r.stdout.strip() == "False", r.stderr

@@ -1,6 +1,12 @@
 """The Auto-AR pipeline: fit the grid on train, select on validation (or BIC), refit, test once.
 
 Stages are plain functions over :class:`AutoARConfig`; ``run_autoar`` chains them and times each.
+numpy throughout: on the numba backend (the CPU default) nothing imports torch.
+
+Memory: apart from the series, every stage is bounded independently of the number of rows --
+window moments ``(C, L + H + 1, L + H + 1)``, candidate scores ``(B, H)``, and a test stage that
+streams the errors of the chosen model in chunks of windows (:func:`test_errors`). Forecasts of
+individual test windows (for plots, files, baselines) come on demand from :func:`window_forecasts`.
 """
 from __future__ import annotations
 
@@ -9,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-import torch
 
 from autofast.data.timeseries import PreparedSeries, window_range
 from autofast.errors import AutofastError
@@ -19,6 +24,8 @@ from .config import AutoARConfig
 from .grid import CandidateGrid, fit_grid, score_grid, window_lag_moments
 
 Progress = Callable[[str], None]
+# Windows per block when forecasting individual windows explicitly (memory: block x (q + H) per channel).
+FORECAST_BLOCK = 4096
 
 
 @dataclass
@@ -37,11 +44,16 @@ class ChosenModel:
 
 @dataclass
 class HorizonResult:
+    """One horizon's outcome. Test windows start at rows ``test_start .. test_start + test_windows - 1``
+    (inputs ``lookback`` rows, then ``horizon`` targets); MSE/MAE are means over windows x steps
+    (x channels), on the standardised scale."""
+
     horizon: int
     mse: float
     mae: float
     mse_per_channel: list[float]
     mae_per_channel: list[float]
+    mse_per_step: list[float]
     chosen: list[ChosenModel]
     candidates: int
     selected_on: str
@@ -49,8 +61,8 @@ class HorizonResult:
     regularised_candidates: int
     timings: dict[str, float]
     test_windows: int
-    forecasts: np.ndarray = field(repr=False)  # (N_test, H, C) standardised
-    truth: np.ndarray = field(repr=False)
+    test_start: int
+    lookback: int
 
 
 def kpss_diff_order(z_train: np.ndarray, max_d: int = 2, alpha: float = 0.05) -> int:
@@ -72,19 +84,66 @@ def kpss_diff_order(z_train: np.ndarray, max_d: int = 2, alpha: float = 0.05) ->
     return d
 
 
-def lag_windows(z: np.ndarray, start: int, count: int, lookback: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Explicit windows: inputs ``(C, N, L)`` in lag order (lag 1 first) and targets ``(C, N, H)``."""
-    W = lookback + horizon
-    win = np.lib.stride_tricks.sliding_window_view(z[:, start : start + count + W - 1], W, axis=1)
-    return win[:, :, lookback - 1 :: -1][:, :, :lookback], win[:, :, lookback:]
+def _channel_models(chosen: list[ChosenModel], channels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per channel: ``psi (C, Q)`` (zero-padded), ``intercept (C,)``, ``order (C,)`` of its model."""
+    models = [chosen[0]] * channels if len(chosen) == 1 else chosen
+    Q = max(len(m.psi) for m in models)
+    psi = np.zeros((channels, Q))
+    for ch, m in enumerate(models):
+        psi[ch, : len(m.psi)] = m.psi
+    return psi, np.array([m.c for m in models]), np.array([len(m.psi) for m in models], dtype=np.int64)
 
 
-def forecast_windows(model: ChosenModel, inputs: np.ndarray, horizon: int, backend: ARBackend) -> np.ndarray:
-    """Forecasts ``(N, H)`` of one model for lag-ordered inputs ``(N, L)``: one GEMM with its weights."""
-    psi = torch.tensor([model.psi], dtype=torch.float64)
-    M = backend.ar_forecast_weights(psi, torch.tensor([model.c], dtype=torch.float64), horizon).cpu()[0].numpy()
-    q = psi.shape[1]
-    return M[0][None, :] + inputs[:, :q] @ M[1:]
+def test_errors(z: np.ndarray, chosen: list[ChosenModel], start: int, count: int, lookback: int, horizon: int,
+                backend: ARBackend) -> np.ndarray:
+    """Error sums of the chosen model(s) over test windows ``start .. start + count - 1``.
+
+    Streams in chunks of windows (the backend's ``forecast_error_sums``): memory O(chunk + H) per
+    task, never windows x horizon x channels.
+
+    Returns:
+        ``(C, 2, H)`` float64: per channel and step, the sum of squared and of absolute errors.
+    """
+    C = z.shape[0]
+    psi, c, q = _channel_models(chosen, C)
+    seg = np.ascontiguousarray(z[:, start : start + count + lookback + horizon - 1])
+    A = backend.asarray
+    return backend.to_numpy(backend.forecast_error_sums(A(seg), A(psi), A(c), 0, count, lookback, horizon, order=A(q)))
+
+
+def forecast_weights(chosen: list[ChosenModel], horizon: int, backend: ARBackend) -> list[np.ndarray]:
+    """Each chosen model's recursive forecast weights ``(q + 1, H)``: ``yhat_h = M[0, h] + lags . M[1:, h]``."""
+    out = []
+    for m in chosen:
+        M = backend.ar_forecast_weights(backend.asarray(np.array([m.psi])), backend.asarray(np.array([m.c])), horizon)
+        out.append(backend.to_numpy(M)[0])
+    return out
+
+
+def window_forecasts(z: np.ndarray, chosen: list[ChosenModel], starts: np.ndarray, lookback: int, horizon: int,
+                     backend: ARBackend) -> tuple[np.ndarray, np.ndarray]:
+    """Explicit forecasts and targets of the windows starting at ``starts`` (for plots, files, baselines).
+
+    Args:
+        z: ``(C, T)`` standardised series; ``starts``: ``(n,)`` window start rows (inputs
+            ``z[:, s : s + lookback]``, targets the next ``horizon`` rows, which must exist).
+    Returns:
+        forecasts, truth: ``(n, H, C)`` float64 each. Computed in blocks of ``FORECAST_BLOCK`` windows.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    C = z.shape[0]
+    fc = np.empty((starts.size, horizon, C))
+    truth = np.empty_like(fc)
+    weights = forecast_weights(chosen, horizon, backend)
+    for ch in range(C):
+        M = weights[0] if len(chosen) == 1 else weights[ch]
+        q = M.shape[0] - 1
+        for b0 in range(0, starts.size, FORECAST_BLOCK):
+            s = starts[b0 : b0 + FORECAST_BLOCK]
+            lags = z[ch][s[:, None] + lookback - 1 - np.arange(q)[None, :]]  # (n, q), lag 1 first
+            fc[b0 : b0 + s.size, :, ch] = M[0][None, :] + lags @ M[1:]
+            truth[b0 : b0 + s.size, :, ch] = z[ch][s[:, None] + lookback + np.arange(horizon)[None, :]]
+    return fc, truth
 
 
 def _select(grid: CandidateGrid, crit: np.ndarray) -> list[int]:
@@ -142,8 +201,7 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
         times["moments"] = time.perf_counter() - t0
         say(f"H={H}: scoring {len(grid)} candidates on {wr.count * (C if pooled else 1)} {split} windows")
         t0 = time.perf_counter()
-        mse_steps = score_grid(grid, mom, backend)
-        mse_h = mse_steps.mean(1).numpy()
+        mse_h = score_grid(grid, mom, backend).mean(1)
         if cfg.selection == "bic":
             n = mom.count
             crit = np.log(mse_h) + (grid.p + grid.has_intercept) * np.log(n) / n
@@ -168,21 +226,18 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
         times["select_refit"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         wt = window_range(b, "test", L, H, ps.name)
-        inputs, truth = lag_windows(z, wt.start, wt.count, L, H)
-        fc = np.empty_like(truth)
-        for ch in range(C):
-            model = chosen[0] if pooled else chosen[ch]
-            fc[ch] = forecast_windows(model, inputs[ch], H, backend)
-        err = fc - truth
+        sums = test_errors(z, chosen, wt.start, wt.count, L, H, backend)  # (C, 2, H)
+        n = wt.count * H
         times["test"] = time.perf_counter() - t0
         results.append(HorizonResult(
-            horizon=H, mse=float((err**2).mean()), mae=float(np.abs(err).mean()),
-            mse_per_channel=(err**2).mean(axis=(1, 2)).tolist(), mae_per_channel=np.abs(err).mean(axis=(1, 2)).tolist(),
+            horizon=H, mse=float(sums[:, 0].sum() / (n * C)), mae=float(sums[:, 1].sum() / (n * C)),
+            mse_per_channel=(sums[:, 0].sum(1) / n).tolist(), mae_per_channel=(sums[:, 1].sum(1) / n).tolist(),
+            mse_per_step=(sums[:, 0].sum(0) / (wt.count * C)).tolist(),
             chosen=chosen, candidates=len(grid),
             selected_on=("validation split, MSE over steps 1..H" if cfg.selection == "val"
                          else "training windows, BIC = log(MSE_H) + k log(N)/N"),
             refit_on="train+val" if cfg.refit == "train+val" else "train",
             regularised_candidates=int(grid.regularised.sum()), timings=times, test_windows=wt.count,
-            forecasts=np.moveaxis(fc, 0, -1), truth=np.moveaxis(truth, 0, -1)))
+            test_start=wt.start, lookback=L))
         say(f"H={H}: test MSE {results[-1].mse:.4f} MAE {results[-1].mae:.4f}")
     return results, run_info

@@ -2,35 +2,38 @@
 
 Fitting: for each differencing order d, ONE Gram matrix of the largest order P (shared estimation
 sample: targets from row P on) gives every order 1..P through the leading blocks of one Cholesky
-factor (:func:`autofast.kernels.ar_grid.nested_ols`). Each AR(p) on the d-times differenced series
-becomes an AR(p + d) on the levels, so every candidate is a linear forecaster of the raw window.
+factor (the backend's ``nested_ols``). Each AR(p) on the d-times differenced series becomes an
+AR(p + d) on the levels, so every candidate is a linear forecaster of the raw window.
 
 Scoring: the validation error of every candidate at every step comes from the moments of the
-validation windows (computed once per horizon) -- no pass over the windows per candidate.
+validation windows (computed once per horizon, in memory independent of the number of windows) --
+no pass over the windows per candidate.
+
+Everything here holds numpy float64 arrays; a torch backend's tensors exist only inside its calls
+(``backend.asarray`` / ``backend.to_numpy``), so the numba path never imports torch.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from autofast.kernels.ar_grid import ARBackend, difference_to_levels, nested_ols
+from autofast.kernels.ar_grid import ARBackend, difference_to_levels
 
 JITTERS = (0.0, 1e-10, 1e-8, 1e-6, 1e-4)
 
 
 @dataclass
 class CandidateGrid:
-    """All candidates as level-AR recursions ``y_t = c + sum_j psi_j y_{t-j}`` (float64).
+    """All candidates as level-AR recursions ``y_t = c + sum_j psi_j y_{t-j}`` (float64 numpy).
 
     ``psi``: ``(B, Q)`` zero-padded, lag order; ``intercept``: ``(B,)``; integer/bool metadata ``(B,)``:
     ``p`` (AR order on the differenced series), ``d``, ``has_intercept``, ``group`` (channel index for
-    per-channel models, 0 for a pooled model) and ``regularised`` (a ridge jitter was needed).
+    per-channel models, 0 for a pooled model), ``regularised`` (a ridge jitter was needed) and ``jitter``.
     """
 
-    psi: torch.Tensor
-    intercept: torch.Tensor
+    psi: np.ndarray
+    intercept: np.ndarray
     p: np.ndarray
     d: np.ndarray
     has_intercept: np.ndarray
@@ -46,32 +49,32 @@ class CandidateGrid:
         return self.p + self.d
 
     def subset(self, idx: np.ndarray) -> "CandidateGrid":
-        t = torch.as_tensor(idx, dtype=torch.long)
-        return CandidateGrid(self.psi[t], self.intercept[t], self.p[idx], self.d[idx], self.has_intercept[idx],
+        return CandidateGrid(self.psi[idx], self.intercept[idx], self.p[idx], self.d[idx], self.has_intercept[idx],
                              self.group[idx], self.regularised[idx], self.jitter[idx])
 
     @staticmethod
     def concat(parts: list["CandidateGrid"]) -> "CandidateGrid":
         width = max(g.psi.shape[1] for g in parts)
-        psi = torch.cat([torch.nn.functional.pad(g.psi, (0, width - g.psi.shape[1])) for g in parts])
+        psi = np.concatenate([np.pad(g.psi, ((0, 0), (0, width - g.psi.shape[1]))) for g in parts])
         cat = lambda name: np.concatenate([getattr(g, name) for g in parts])  # noqa: E731
-        return CandidateGrid(psi, torch.cat([g.intercept for g in parts]), cat("p"), cat("d"),
-                             cat("has_intercept"), cat("group"), cat("regularised"), cat("jitter"))
+        return CandidateGrid(psi, cat("intercept"), cat("p"), cat("d"), cat("has_intercept"), cat("group"),
+                             cat("regularised"), cat("jitter"))
 
 
-def _solve_nested(gram: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+def _solve_nested(backend: ARBackend, gram: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """nested_ols with an escalating ridge where plain Cholesky fails; returns coefs and the jitter used."""
-    coefs, ok = nested_ols(gram, rhs)
+    coefs, ok = (backend.to_numpy(a) for a in backend.nested_ols(backend.asarray(gram), backend.asarray(rhs)))
+    coefs, ok = np.array(coefs), np.array(ok, dtype=bool)
     jit = np.zeros(gram.shape[0])
     for j in JITTERS[1:]:
-        if bool(ok.all()):
+        if ok.all():
             break
-        bad = (~ok).nonzero().flatten()
-        c2, ok2 = nested_ols(gram[bad], rhs[bad], jitter=j)
-        coefs[bad] = c2
-        jit[bad.numpy()] = j
-        ok[bad] = ok2
-    if not bool(ok.all()):
+        bad = np.nonzero(~ok)[0]
+        c2, ok2 = backend.nested_ols(backend.asarray(gram[bad]), backend.asarray(rhs[bad]), jitter=j)
+        coefs[bad] = backend.to_numpy(c2)
+        jit[bad] = j
+        ok[bad] = backend.to_numpy(ok2)
+    if not ok.all():
         raise np.linalg.LinAlgError("Gram matrix not positive definite even with ridge 1e-4")
     return coefs, jit
 
@@ -81,10 +84,11 @@ def fit_grid(z: np.ndarray, rows: tuple[int, int], *, orders: tuple[int, int], d
     """Fit every candidate by OLS in float64 on ``z[:, rows[0]:rows[1]]``.
 
     Args:
-        z: ``(C, T)`` standardised series.
+        z: ``(C, T)`` float64 standardised series.
         rows: the estimation rows (e.g. the training split).
         orders: ``(p_min, p_max)``; for each d the orders run to ``min(p_max, lookback - d)``.
         pooled: one global model on all channels' windows, else one model per channel.
+    Memory: the differenced rows (one copy of the series) and ``(C, P + 2, P + 2)`` moments.
     """
     lo, hi = rows
     parts = []
@@ -94,22 +98,22 @@ def fit_grid(z: np.ndarray, rows: tuple[int, int], *, orders: tuple[int, int], d
             continue
         w = np.diff(z[:, lo:hi], n=d, axis=1) if d else z[:, lo:hi]
         count = w.shape[1] - P
-        mom = backend.window_moments(torch.from_numpy(np.ascontiguousarray(w)), P + 1, 0, count).cpu()
+        mom = backend.to_numpy(backend.window_moments(backend.asarray(w), P + 1, 0, count))
         if pooled:
-            mom = mom.sum(0, keepdim=True)
+            mom = mom.sum(0, keepdims=True)
         # forward positions: 0 const, 1..P the lags P..1, P+1 the target -> lag order [const, lag1..lagP]
-        reg = torch.tensor([0] + list(range(P, 0, -1)))
+        reg = np.array([0] + list(range(P, 0, -1)))
         for with_c in intercepts:
             idx = reg if with_c else reg[1:]
             gram = mom[:, idx][:, :, idx]
             rhs = mom[:, idx, P + 1]
-            coefs, jit = _solve_nested(gram, rhs)  # (G, K, K)
+            coefs, jit = _solve_nested(backend, gram, rhs)  # (G, K, K)
             off = 1 if with_c else 0
             ps = np.arange(orders[0], P + 1)
             sol = coefs[:, ps - 1 + off, :]  # (G, n_p, K): row for order p
             phi = sol[..., off:]  # lags only, zero beyond p
             psi = difference_to_levels(phi, d)  # (G, n_p, P + d)
-            c = sol[..., 0] if with_c else torch.zeros(sol.shape[:2], dtype=torch.float64)
+            c = sol[..., 0] if with_c else np.zeros(sol.shape[:2])
             G = psi.shape[0]
             parts.append(CandidateGrid(
                 psi=psi.reshape(G * len(ps), -1), intercept=c.reshape(-1),
@@ -121,42 +125,64 @@ def fit_grid(z: np.ndarray, rows: tuple[int, int], *, orders: tuple[int, int], d
 
 @dataclass
 class LagMoments:
-    """Lag-ordered moments of a set of windows (per group): ``S (G, L+1, L+1)``, ``Sxy (G, L+1, H)``,
-    ``syy (G, H)`` and the window count per group."""
+    """Lag-ordered moments of a set of stride-1 windows, per group (float64 numpy).
 
-    S: torch.Tensor
-    Sxy: torch.Tensor
-    syy: torch.Tensor
+    ``S (G, L+1, L+1)``, ``Sxy (G, L+1, H)``, ``syy (G, H)``; ``count``: windows per group (times the
+    channels when pooled). ``alpha``/``beta`` ``(C, L-1)``: lags 1..L-1 of the window before the first
+    and of the last window, per channel: ``S[i+1, j+1] = S[i, j] + sum_c (alpha_c,i alpha_c,j -
+    beta_c,i beta_c,j)`` (the structure the numba backend's shift recursion uses).
+    """
+
+    S: np.ndarray
+    Sxy: np.ndarray
+    syy: np.ndarray
     count: int
+    alpha: np.ndarray
+    beta: np.ndarray
+
+    def edges(self, group: int) -> tuple[np.ndarray, np.ndarray]:
+        """The channels summed into group ``group``'s moments: all when pooled, else that channel."""
+        if self.S.shape[0] == 1:
+            return self.alpha, self.beta
+        return self.alpha[group : group + 1], self.beta[group : group + 1]
 
 
 def window_lag_moments(z: np.ndarray, start: int, count: int, lookback: int, horizon: int, pooled: bool,
                        backend: ARBackend) -> LagMoments:
-    """Moments of the windows starting at ``start .. start+count-1`` (inputs L rows, then H targets)."""
+    """Moments of the windows starting at ``start .. start+count-1`` (inputs L rows, then H targets).
+
+    Only the rows those windows cover go to the backend; its ``window_moments`` streams over the
+    windows, so memory is ``O(C (L + H)^2)`` whatever ``count``.
+    """
     L, H = lookback, horizon
-    mom = backend.window_moments(torch.from_numpy(np.ascontiguousarray(z)), L + H, start, count).cpu()
+    seg = np.ascontiguousarray(z[:, start : start + count + L + H - 1])
+    mom = backend.to_numpy(backend.window_moments(backend.asarray(seg), L + H, 0, count))
     if pooled:
-        mom = mom.sum(0, keepdim=True)
-    lag = torch.tensor([0] + list(range(L, 0, -1)))  # const, lag1 (position L), ..., lag L (position 1)
-    tgt = torch.arange(L + 1, L + H + 1)
-    S = mom[:, lag][:, :, lag]
-    Sxy = mom[:, lag][:, :, tgt]
-    syy = mom[:, tgt, tgt]
-    return LagMoments(S, Sxy, syy, count * (z.shape[0] if pooled else 1))
+        mom = mom.sum(0, keepdims=True)
+    lag = np.array([0] + list(range(L, 0, -1)))  # const, lag1 (position L), ..., lag L (position 1)
+    tgt = np.arange(L + 1, L + H + 1)
+    S = np.ascontiguousarray(mom[:, lag][:, :, lag])
+    Sxy = np.ascontiguousarray(mom[:, lag][:, :, tgt])
+    syy = np.ascontiguousarray(mom[:, tgt, tgt])
+    # window n's lag i is z[n + L - i]: the window before the first (n = -1 in seg) and the last one
+    alpha = np.ascontiguousarray(seg[:, 0 : L - 1][:, ::-1])
+    beta = np.ascontiguousarray(seg[:, count : count + L - 1][:, ::-1])
+    return LagMoments(S, Sxy, syy, count * (z.shape[0] if pooled else 1), alpha, beta)
 
 
-def score_grid(grid: CandidateGrid, mom: LagMoments, backend: ARBackend) -> torch.Tensor:
-    """Per-step MSE ``(B, H)`` of every candidate on the windows behind ``mom`` (inf where not finite)."""
-    out = torch.empty(len(grid), mom.Sxy.shape[2], dtype=torch.float64)
-    dev = backend.device
+def score_grid(grid: CandidateGrid, mom: LagMoments, backend: ARBackend) -> np.ndarray:
+    """Per-step MSE ``(B, H)`` float64 of every candidate on the windows behind ``mom`` (inf where not finite)."""
+    out = np.empty((len(grid), mom.Sxy.shape[2]))
+    A = backend.asarray
     for g in np.unique(grid.group):
         idx = np.nonzero(grid.group == g)[0]
         sub = grid.subset(idx)
         Q = int(sub.order.max())
         gm = 0 if mom.S.shape[0] == 1 else int(g)
+        alpha, beta = mom.edges(int(g))
         res = backend.ar_grid_scores(
-            sub.psi[:, :Q].to(dev), sub.intercept.to(dev), mom.S[gm, : Q + 1, : Q + 1].contiguous().to(dev),
-            mom.Sxy[gm, : Q + 1].contiguous().to(dev), mom.syy[gm].to(dev), mom.count,
-            order=torch.as_tensor(sub.order, dtype=torch.int64).to(dev))
-        out[torch.as_tensor(idx)] = res.cpu()
-    return torch.where(torch.isfinite(out), out, torch.full_like(out, float("inf")))
+            A(sub.psi[:, :Q]), A(sub.intercept), A(mom.S[gm, : Q + 1, : Q + 1]), A(mom.Sxy[gm, : Q + 1]),
+            A(mom.syy[gm]), mom.count, order=A(sub.order.astype(np.int64)),
+            edges=(A(alpha[:, : max(Q - 1, 1)]), A(beta[:, : max(Q - 1, 1)])))
+        out[idx] = backend.to_numpy(res)
+    return np.where(np.isfinite(out), out, np.inf)

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from autofast.data.timeseries import PreparedSeries
-from autofast.io import write_json_atomic
+from autofast.io import atomic_path, write_json_atomic
 
-from .autoar import ChosenModel, HorizonResult, forecast_windows
+from .autoar import ChosenModel, HorizonResult, forecast_weights, window_forecasts
 
 
 def result_dict(res: HorizonResult, columns: list[str]) -> dict:
-    d = {k: v for k, v in asdict(res).items() if k not in ("forecasts", "truth", "chosen")}
+    d = {k: v for k, v in asdict(res).items() if k != "chosen"}
     d["mse_per_channel"] = dict(zip(columns, res.mse_per_channel))
     d["mae_per_channel"] = dict(zip(columns, res.mae_per_channel))
     d["chosen"] = [{**{k: v for k, v in asdict(c).items() if k != "psi"}, "order_on_levels": len(c.psi),
@@ -26,20 +26,27 @@ def result_dict(res: HorizonResult, columns: list[str]) -> dict:
     return d
 
 
-def write_test_forecasts(path: Path, res: HorizonResult) -> None:
-    """Non-overlapping test windows (every H-th origin): float32 forecasts and truth, (N, H, C)."""
-    idx = np.arange(0, res.forecasts.shape[0], res.horizon)
-    np.savez_compressed(path, origins_index=idx, forecast=res.forecasts[idx].astype(np.float32),
-                        truth=res.truth[idx].astype(np.float32))
+def write_test_forecasts(path: Path, ps: PreparedSeries, res: HorizonResult, backend) -> None:
+    """Non-overlapping test windows (every H-th origin): float32 forecasts and truth, ``(N/H, H, C)``.
+
+    Forecast here, from the chosen model(s): about as many values as the test rows, never all windows.
+    """
+    idx = np.arange(0, res.test_windows, res.horizon)
+    fc, truth = window_forecasts(ps.z, res.chosen, res.test_start + idx, res.lookback, res.horizon, backend)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, origins_index=idx, forecast=fc.astype(np.float32), truth=truth.astype(np.float32))
 
 
 def next_forecast(ps: PreparedSeries, chosen: list[ChosenModel], horizon: int, lookback: int, backend) -> np.ndarray:
     """Forecast of the H rows after the last row of the data, in original units: ``(H, C)``."""
-    z_all = ps.scaler.transform(ps.data.values).T  # every row, train statistics
-    tail = z_all[:, -lookback:][:, ::-1]  # lag order
-    C = z_all.shape[0]
-    out = np.stack([forecast_windows(chosen[0] if len(chosen) == 1 else chosen[c], tail[c : c + 1].copy(),
-                                     horizon, backend)[0] for c in range(C)], axis=1)
+    tail = ps.scaler.transform(ps.data.values[-lookback:]).T[:, ::-1]  # (C, L), lag order, train statistics
+    C = tail.shape[0]
+    weights = forecast_weights(chosen, horizon, backend)
+    out = np.empty((horizon, C))
+    for c in range(C):
+        M = weights[0] if len(chosen) == 1 else weights[c]
+        out[:, c] = M[0] + tail[c, : M.shape[0] - 1] @ M[1:]
     return ps.scaler.inverse(out)
 
 
@@ -56,38 +63,45 @@ def write_next_csv(path: Path, ps: PreparedSeries, fc: np.ndarray) -> None:
             index = None
     df = pd.DataFrame(fc, columns=ps.data.columns)
     df.insert(0, "date" if index is not None else "step", index if index is not None else np.arange(1, len(fc) + 1))
-    df.to_csv(path, index=False)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
 
 
-def plot_test_windows(path: Path, ps: PreparedSeries, results: list[HorizonResult], lookback: int,
+def plot_test_windows(path: Path, ps: PreparedSeries, results: list[HorizonResult], backend,
                       channel: int = -1, n_windows: int = 3) -> None:
-    """Forecast vs truth on a few test windows, one row per horizon (standardised scale)."""
-    import matplotlib
+    """Forecast vs truth on a few test windows, one row per horizon (standardised scale).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    matplotlib's object API on the Agg canvas, imported only here (no pyplot, no GUI backend); the few
+    windows shown are forecast on demand.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     ch = channel % ps.z.shape[0]
-    fig, axes = plt.subplots(len(results), n_windows, figsize=(4.2 * n_windows, 2.6 * len(results)), squeeze=False)
+    fig = Figure(figsize=(4.2 * n_windows, 2.6 * len(results)))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(results), n_windows, squeeze=False)
     for r, res in enumerate(results):
-        N = res.forecasts.shape[0]
-        for k, i in enumerate(np.linspace(0, N - 1, n_windows).astype(int)):
+        picks = np.linspace(0, res.test_windows - 1, n_windows).astype(int)
+        fc, truth = window_forecasts(ps.z, res.chosen, res.test_start + picks, res.lookback, res.horizon, backend)
+        for k, i in enumerate(picks):
             ax = axes[r][k]
-            origin = ps.bounds.val_end + i  # first target row of test window i
-            hist = ps.z[ch, origin - min(lookback, 2 * res.horizon) : origin]
+            origin = res.test_start + i + res.lookback  # first target row of test window i
+            hist = ps.z[ch, origin - min(res.lookback, 2 * res.horizon) : origin]
             t_hist = np.arange(-len(hist), 0)
             t_fc = np.arange(res.horizon)
             ax.plot(t_hist, hist, color="0.6", lw=0.8, label="history")
-            ax.plot(t_fc, res.truth[i, :, ch], color="k", lw=0.9, label="truth")
-            ax.plot(t_fc, res.forecasts[i, :, ch], color="tab:red", lw=1.1, label="Auto-AR")
+            ax.plot(t_fc, truth[k, :, ch], color="k", lw=0.9, label="truth")
+            ax.plot(t_fc, fc[k, :, ch], color="tab:red", lw=1.1, label="Auto-AR")
             ax.set_title(f"H={res.horizon}, test window {i}", fontsize=8)
             ax.tick_params(labelsize=7)
             if r == 0 and k == 0:
                 ax.legend(fontsize=7)
     fig.suptitle(f"{ps.name}: channel {ps.data.columns[ch]} (standardised)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.08 / len(results), top=1 - 0.25 / len(results),
+                        wspace=0.2, hspace=0.45)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
 
 
 def write_result_json(path: Path, payload: dict) -> None:

@@ -1,10 +1,26 @@
-"""numba CPU backend of the lag-grid AR solver (the CPU default).
+"""numba CPU backend of the lag-grid AR solver (the CPU default): numpy float64 in, numpy out.
 
-* ``window_moments``: stride-1 window moments from prefix sums of lagged products,
-  O(W * (N + W)) per channel instead of the O(N * W^2) of a Gram GEMM.
-* ``ar_grid_scores``: per candidate, the companion recursion ``r_h = r_{h-1} C`` (O(Q) per step,
-  C never formed), then ``diag(M' S M)`` on the candidate's leading block with a BLAS GEMM.
-  Candidates are dealt to one thread per core (``AUTOFAST_NUM_THREADS``), GIL released.
+torch is never imported here, so ``python -m autofast forecast`` on a CPU does not pay for it.
+Inputs may be any array-like (numpy arrays, CPU torch tensors); outputs are numpy arrays.
+
+* ``window_moments``: per (channel, lag k) ONE dot product over the windows (vectorised) and an
+  O(W) sliding update along the window positions: O(W (N + W)) work and O(W^2) memory per channel,
+  whatever the number of windows N.
+* ``ar_forecast_weights``: the companion recursion ``r_h = r_{h-1} C`` in O(q) per step.
+* ``ar_grid_scores``: per candidate the weights ``M`` (q + 1, H), then the per-step squared error
+  ``M_h' S M_h - 2 M_h' Sxy_h + syy_h`` either with one GEMM ``S_q @ M`` (O(q^2 H), any ``S``) or,
+  when ``edges`` says ``S`` holds the moments of stride-1 windows, by the *shift recursion*
+  (O(q^2 + K q H), K = channels pooled into ``S``): moving every window one step back changes ``S``
+  only by the first and last windows' outer products, ``S[i+1, j+1] = S[i, j] + a_i a_j - b_i b_j``,
+  and the companion step is such a shift, so ``r_{h+1}' S r_{h+1}`` follows from ``r_h' S r_h`` and
+  2K + 3 dot products with r_h (one GEMM over all steps): O(q^2 + K q H) instead of O(q^2 H).
+  Candidates are dealt to one thread per usable core, GIL released, single-threaded BLAS.
+* ``forecast_error_sums``: test errors of one model per channel, streamed in chunks of windows:
+  one-step residuals ``e_t = y_t - c - sum_j psi_j y_{t-j}`` (O(q) per row), then every h-step
+  error from the impulse response ``pi`` of the AR filter (``y_{T+h} - yhat_{T+h|T} =
+  sum_{k<h} pi_k e_{T+h-k}``) in O(1) per (window, step). O(N (q + H)) per channel, memory
+  O(chunk + H) per task; never windows x horizon x channels.
+* ``nested_ols``: LAPACK Cholesky (scipy) of each Gram matrix; every nested order from one factor.
 """
 from __future__ import annotations
 
@@ -14,10 +30,50 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 import scipy.linalg  # noqa: F401  loads the BLAS numba's np.dot calls, so threadpool_limits sees it
-import torch
+from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
-__all__ = ["window_moments", "ar_grid_scores", "ar_forecast_weights"]
+__all__ = ["window_moments", "ar_forecast_weights", "ar_grid_scores", "forecast_error_sums", "nested_ols"]
+
+# Reductions may be reordered (vectorised); no other fast-math assumption (NaN/inf stay meaningful).
+_FM = {"reassoc", "contract"}
+# Default windows per forecast_error_sums task: buffers of ~2 x 64 KiB per task.
+ERROR_CHUNK = 8192
+# The shift recursion runs for orders q > SHIFT_FACTOR * (K + 2) (K: channels pooled into S), where
+# its O(K q H) GEMM and O(q H) loops cost less than the direct path's O(q^2 H) GEMM.
+SHIFT_FACTOR = 2
+_W_BLOCK = 32  # shift candidates per S_q psi GEMM
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _dot_lag(x, a, b, n):
+    """``sum_{t<n} x[a + t] * x[b + t]``."""
+    acc = 0.0
+    for t in range(n):
+        acc += x[a + t] * x[b + t]
+    return acc
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _sum(x, a, n):
+    acc = 0.0
+    for t in range(n):
+        acc += x[a + t]
+    return acc
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _dot(x, y, n):
+    acc = 0.0
+    for t in range(n):
+        acc += x[t] * y[t]
+    return acc
+
+
+# --------------------------------------------------------------------------------------------- kernels
 
 
 @nb.njit(parallel=True, cache=True)
@@ -28,26 +84,22 @@ def _window_moments(z, width, start, count):
     for task in nb.prange(C * W):
         c = task // W
         k = task % W  # lag between the two window positions
-        seg = count + W - 1 - k  # products z[t] z[t+k] for t in [start, start + seg)
-        cs = np.empty(seg + 1)
-        cs[0] = 0.0
-        acc = 0.0
-        for t in range(seg):
-            acc += z[c, start + t] * z[c, start + t + k]
-            cs[t + 1] = acc
+        x = z[c]
+        # S[1 + i, 1 + i + k] = sum_{n < count} x[start + n + i] x[start + n + i + k], slid along i:
+        # going from i - 1 to i adds window count - 1's product at i and drops window 0's at i - 1.
+        v = _dot_lag(x, start, start + k, count)
         for i in range(W - k):
-            v = cs[i + count] - cs[i]
+            if i > 0:
+                a = start + i - 1
+                v += x[a + count] * x[a + count + k] - x[a] * x[a + k]
             out[c, 1 + i, 1 + i + k] = v
             out[c, 1 + i + k, 1 + i] = v
-        if k == 0:
-            # constant row: sum_n z[n + i]
-            cs[0] = 0.0
-            acc = 0.0
-            for t in range(seg):
-                acc += z[c, start + t]
-                cs[t + 1] = acc
+        if k == 0:  # the constant row: sum_n x[start + n + i]
+            v = _sum(x, start, count)
             for i in range(W):
-                v = cs[i + count] - cs[i]
+                if i > 0:
+                    a = start + i - 1
+                    v += x[a + count] - x[a]
                 out[c, 0, 1 + i] = v
                 out[c, 1 + i, 0] = v
             out[c, 0, 0] = count
@@ -57,6 +109,10 @@ def _window_moments(z, width, start, count):
 @nb.njit(cache=True)
 def _forecast_weights_one(psi_row, q, c, H, M):
     """Fill M[: q + 1, :H] for one candidate; r_h = e_1' C^h and b_h = c * sum_{k<h} r_k[0]."""
+    if q == 0:
+        for h in range(H):
+            M[0, h] = c
+        return
     r = np.zeros(q)
     r[0] = 1.0  # r_0 = e_1
     bsum = 0.0
@@ -71,88 +127,263 @@ def _forecast_weights_one(psi_row, q, c, H, M):
             M[1 + j, h] = r[j]
 
 
+@nb.njit(cache=True)
+def _forecast_weights(psi, intercept, order, H):
+    B, Q = psi.shape
+    out = np.zeros((B, Q + 1, H))
+    for b in range(B):
+        _forecast_weights_one(psi[b], order[b], intercept[b], H, out[b])
+    return out
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _sq_error_direct(S, Sxy, syy, M, q, acc):
+    """acc[h] = M_h' S_q M_h - 2 M_h' Sxy_h + syy_h with one GEMM S_q @ M."""
+    H = M.shape[1]
+    T = np.dot(np.ascontiguousarray(S[: q + 1, : q + 1]), M)
+    acc[:] = syy
+    for i in range(q + 1):  # row-wise: contiguous in M and T
+        for h in range(H):
+            acc[h] += M[i, h] * (T[i, h] - 2.0 * Sxy[i, h])
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _sq_error_shift(S, SxyT, syy, psi_row, q, c, w, edgeT, acc):
+    """The same as _sq_error_direct for stride-1 window moments S, in O(q H K) (w = S_q psi given).
+
+    ``edgeT`` ``(>= q - 1, 2K)``: row l - 1 holds lag l of the window before the first (K columns) and
+    of the last window (K columns), per channel pooled into S, so that for lags i, j >= 1
+    ``S[i+1, j+1] = S[i, j] + sum_K (alpha_i alpha_j - beta_i beta_j)``. With the companion step
+    ``r_{h+1} = rho psi + U r_h`` (rho = r_h[lag 1], U shifts lags up by one) the quadratic form
+    ``P_h = r_h' S_q r_h`` then follows from the previous one:
+    ``P_{h+1} = rho^2 (P_0 + S[1,1]) + 2 rho (w . U r_h - (S_q r_h)[lag 1]) + P_h - sum_K (A^2 - B^2)``,
+    ``A = alpha . U r_h``, ``B = beta . U r_h``; every dot with r_h is one GEMM ``RT @ V`` over all steps.
+    """
+    H = SxyT.shape[0]
+    K2 = edgeT.shape[1]
+    RT = np.empty((H, q))  # r_h as rows
+    for j in range(q):
+        RT[0, j] = psi_row[j]
+    for h in range(1, H):
+        rho = RT[h - 1, 0]
+        for j in range(q - 1):
+            RT[h, j] = rho * psi_row[j] + RT[h - 1, j + 1]
+        RT[h, q - 1] = rho * psi_row[q - 1]
+    V = np.empty((q, K2 + 3))  # columns: alpha.., beta.. (shifted), w (shifted), S[lag 1, :], S[const, :]
+    for k in range(K2 + 1):
+        V[0, k] = 0.0
+    for j in range(1, q):
+        for k in range(K2):
+            V[j, k] = edgeT[j - 1, k]
+        V[j, K2] = w[j - 1]
+    for j in range(q):
+        V[j, K2 + 1] = S[1, 1 + j]
+        V[j, K2 + 2] = S[0, 1 + j]
+    G = np.dot(RT, V)  # (H, K2 + 3)
+    K = K2 // 2
+    P0 = _dot(psi_row, w, q)
+    P = P0
+    S00 = S[0, 0]
+    S11 = S[1, 1]
+    bsum = 1.0
+    for h in range(H):
+        if h > 0:
+            rho = RT[h - 1, 0]
+            ab = 0.0
+            for k in range(K):
+                ab += G[h - 1, k] * G[h - 1, k] - G[h - 1, K + k] * G[h - 1, K + k]
+            P = rho * rho * (P0 + S11) + 2.0 * rho * (G[h - 1, K2] - G[h - 1, K2 + 1]) + P - ab
+            bsum += rho
+        b = c * bsum
+        quad = b * b * S00 + 2.0 * b * G[h, K2 + 2] + P
+        cross = b * SxyT[h, 0] + _dot(RT[h], SxyT[h, 1:], q)
+        acc[h] = quad - 2.0 * cross + syy[h]
+
+
 @nb.njit(cache=True, nogil=True)
-def _ar_grid_scores(psi, intercept, order, S, Sxy, syy, count, perm, out):
-    # One worker thread's share of the candidates: a single-threaded GEMM S_q @ M per candidate.
-    # (Stacking equal-order candidates into one wider GEMM measured 1.5-2x slower: M leaves cache.)
+def _ar_grid_scores(psi, intercept, order, S, S1, Sxy, SxyT, syy, count, edgeT, shift_min_q, perm, out):
+    # One worker thread's share of the candidates (perm: descending order q), single-threaded BLAS.
+    # Shift-recursion candidates first: w = S_q psi for a block of them in one GEMM with S1's leading rows.
+    # (Stacking equal-order candidates into one wider GEMM for the direct path measured 1.5-2x slower.)
     H = Sxy.shape[1]
     acc = np.empty(H)
-    for t in range(perm.shape[0]):
+    n_shift = 0
+    while n_shift < perm.shape[0] and order[perm[n_shift]] > shift_min_q:
+        n_shift += 1
+    for b0 in range(0, n_shift, _W_BLOCK):
+        b1 = min(n_shift, b0 + _W_BLOCK)
+        qmax = order[perm[b0]]
+        Pb = np.empty((b1 - b0, qmax))
+        for t in range(b0, b1):
+            Pb[t - b0] = psi[perm[t], :qmax]
+        Wb = np.dot(Pb, S1[:qmax])  # (n, Q); row t: S_Q psi, whose leading q entries are S_q psi
+        for t in range(b0, b1):
+            b = perm[t]
+            _sq_error_shift(S, SxyT, syy, psi[b], order[b], intercept[b], Wb[t - b0], edgeT, acc)
+            for h in range(H):
+                out[b, h] = acc[h] / count
+    for t in range(n_shift, perm.shape[0]):
         b = perm[t]
         q = order[b]
         M = np.zeros((q + 1, H))
         _forecast_weights_one(psi[b], q, intercept[b], H, M)
-        T = np.dot(np.ascontiguousarray(S[: q + 1, : q + 1]), M)
-        acc[:] = syy
-        for i in range(q + 1):  # row-wise: contiguous in M and T
-            for h in range(H):
-                acc[h] += M[i, h] * (T[i, h] - 2.0 * Sxy[i, h])
+        _sq_error_direct(S, Sxy, syy, M, q, acc)
         for h in range(H):
             out[b, h] = acc[h] / count
 
 
-@nb.njit(cache=True)
-def _forecast_weights(psi, intercept, order, H):
-    B, Q = psi.shape
-    out = np.empty((B, Q + 1, H))
-    for b in range(B):
-        q = order[b]
-        M = np.zeros((q + 1, H))
-        _forecast_weights_one(psi[b], q, intercept[b], H, M)
-        out[b, : q + 1] = M
-        out[b, q + 1 :] = 0.0
+@nb.njit(parallel=True, cache=True, fastmath=_FM)
+def _forecast_error_sums(z, psi, intercept, order, start, count, lookback, H, chunk):
+    C = z.shape[0]
+    n_chunks = (count + chunk - 1) // chunk
+    parts = np.zeros((C * n_chunks, 2, H))
+    for task in nb.prange(C * n_chunks):
+        c = task // n_chunks
+        n0 = start + (task % n_chunks) * chunk
+        nw = min(start + count, n0 + chunk) - n0  # windows n0 .. n0 + nw - 1
+        q = order[c]
+        pi = np.zeros(H)  # impulse response of 1 / (1 - sum_j psi_j B^j)
+        pi[0] = 1.0
+        for k in range(1, H):
+            acc = 0.0
+            for j in range(1, min(k, q) + 1):
+                acc += psi[c, j - 1] * pi[k - j]
+            pi[k] = acc
+        m = nw + H - 1
+        eps = np.empty(m)  # eps[t]: one-step residual at row n0 + lookback + t
+        for t in range(m):
+            row = n0 + lookback + t
+            acc = z[c, row] - intercept[c]
+            for j in range(q):
+                acc -= psi[c, j] * z[c, row - 1 - j]
+            eps[t] = acc
+        a = eps.copy()  # a[n]: the (h+1)-step error of window n0 + n, sum_{k<=h} pi_k eps[n + h - k]
+        for h in range(H):
+            s2 = 0.0
+            s1 = 0.0
+            for n in range(nw):
+                e = a[n]
+                s2 += e * e
+                s1 += abs(e)
+            parts[task, 0, h] = s2
+            parts[task, 1, h] = s1
+            if h + 1 < H:
+                p = pi[h + 1]
+                for n in range(m - h - 1):  # ascending: a[n + 1] is still step h's
+                    a[n] = a[n + 1] + p * eps[n]
+    out = np.zeros((C, 2, H))
+    for c in range(C):  # fixed order: the same sums whatever the thread count
+        for k in range(n_chunks):
+            out[c] += parts[c * n_chunks + k]
     return out
 
 
+# --------------------------------------------------------------------------------------------- Python side
+
+
 def _n_threads() -> int:
-    env = os.environ.get("AUTOFAST_NUM_THREADS")
-    return int(env) if env else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    """Threads for the candidate pool and numba's parallel loops: ``AUTOFAST_NUM_THREADS``, else the
+    CPUs this process may use (affinity mask and cgroup quota, :func:`autofast.runtime.usable_cpus`)."""
+    env = os.environ.get("AUTOFAST_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    from autofast.runtime import usable_cpus
+
+    return usable_cpus()
 
 
-def _np64(t: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(t.detach().to("cpu", torch.float64).numpy())
+def _parallel_threads() -> None:
+    """numba's parallel loops use at most the usable CPUs (its pool is sized from os.cpu_count())."""
+    nb.set_num_threads(max(1, min(_n_threads(), nb.config.NUMBA_NUM_THREADS)))
 
 
-def _orders(psi: np.ndarray, order: torch.Tensor | None) -> np.ndarray:
+def _f64(a) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+
+
+def _orders(psi: np.ndarray, order) -> np.ndarray:
     if order is not None:
-        return np.ascontiguousarray(order.detach().cpu().numpy().astype(np.int64))
+        q = np.ascontiguousarray(np.asarray(order).reshape(-1).astype(np.int64))
+        if q.shape[0] != psi.shape[0] or (q.size and (q.min() < 0 or q.max() > psi.shape[1])):
+            raise ValueError(f"order must hold {psi.shape[0]} values in 0..{psi.shape[1]}")
+        return q
     nz = psi != 0
     last = psi.shape[1] - np.argmax(nz[:, ::-1], axis=1)
     return np.where(nz.any(axis=1), last, 1).astype(np.int64)
 
 
-def window_moments(z: torch.Tensor, width: int, start: int, count: int) -> torch.Tensor:
-    """Same contract as :func:`reference.window_moments_ref`."""
-    return torch.from_numpy(_window_moments(_np64(z), int(width), int(start), int(count)))
+def window_moments(z, width: int, start: int, count: int) -> np.ndarray:
+    """Second moments of stride-1 windows; same contract as :func:`reference.window_moments_ref`.
+
+    Args:
+        z: ``(C, T)`` series (converted to float64).
+        width: window length W; windows start at ``n = start .. start + count - 1`` and cover
+            ``z[:, n : n + W]`` (requires ``start + count - 1 + W <= T``).
+    Returns:
+        ``(C, W + 1, W + 1)`` float64 numpy array ``sum_n v_n v_n'``, ``v_n = [1, z[n], ..., z[n+W-1]]``.
+    """
+    zz = _f64(z)
+    width, start, count = int(width), int(start), int(count)
+    if zz.ndim != 2:
+        raise ValueError(f"z must be (C, T), got shape {zz.shape}")
+    if width < 1 or start < 0 or count < 0 or (count > 0 and start + count - 1 + width > zz.shape[1]):
+        raise ValueError(f"windows [{start}, {start + count - 1} + {width}) do not fit a series of length {zz.shape[1]}")
+    _parallel_threads()
+    return _window_moments(zz, width, start, count)
 
 
-def ar_forecast_weights(
-    psi: torch.Tensor, intercept: torch.Tensor, horizon: int, order: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Same contract as :func:`reference.ar_forecast_weights_ref`."""
-    p = _np64(psi)
-    return torch.from_numpy(_forecast_weights(p, _np64(intercept), _orders(p, order), int(horizon)))
+def ar_forecast_weights(psi, intercept, horizon: int, order=None) -> np.ndarray:
+    """Recursive H-step forecast weights; same contract as :func:`reference.ar_forecast_weights_ref`.
+
+    Args:
+        psi: ``(B, Q)`` level AR coefficients, lag order; intercept: ``(B,)``; horizon: H >= 1.
+        order: optional ``(B,)`` orders q (only ``psi[b, :q]`` is used); default: the last non-zero.
+    Returns:
+        ``(B, Q + 1, H)`` float64 numpy array (rows beyond ``q + 1`` are zero).
+    """
+    p = _f64(psi)
+    return _forecast_weights(p, _f64(intercept).reshape(-1), _orders(p, order), int(horizon))
 
 
-def ar_grid_scores(
-    psi: torch.Tensor,
-    intercept: torch.Tensor,
-    S: torch.Tensor,
-    Sxy: torch.Tensor,
-    syy: torch.Tensor,
-    count: int,
-    order: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Same contract as :func:`reference.ar_grid_scores_ref`; ``order`` (B,) skips zero tails."""
-    p = _np64(psi)
+def ar_grid_scores(psi, intercept, S, Sxy, syy, count: int, order=None, edges=None) -> np.ndarray:
+    """Per-step validation MSE of every candidate; same contract as :func:`reference.ar_grid_scores_ref`.
+
+    Args:
+        psi: ``(B, Q)`` level AR coefficients (lag order), Q <= L; intercept: ``(B,)``.
+        S: ``(L + 1, L + 1)`` lag-ordered window moments; Sxy: ``(L + 1, H)``; syy: ``(H,)``; count: N.
+        order: optional ``(B,)`` orders q (skips zero tails); default: the last non-zero of each row.
+        edges: optional ``(alpha, beta)``, each ``(K, >= Q - 1)``: lags 1.. of the window before the
+            first one and of the last window, for each of the K channels whose stride-1 window moments
+            were summed into ``S`` (see :func:`autofast.forecast.grid.window_lag_moments`). Given, large
+            orders use the O(K q H) shift recursion; the result is the same to rounding.
+    Returns:
+        ``(B, H)`` float64 numpy array.
+    """
+    p = _f64(psi)
     q = _orders(p, order)
-    args = (p, _np64(intercept), q, _np64(S), _np64(Sxy), _np64(syy), float(count))
-    out = np.full((p.shape[0], Sxy.shape[1]), np.nan)
+    S_, Sxy_, syy_ = _f64(S), _f64(Sxy), _f64(syy).reshape(-1)
+    B, Q = p.shape
+    H = Sxy_.shape[1]
+    if Q + 1 > S_.shape[0] or Q + 1 > Sxy_.shape[0]:
+        raise ValueError(f"psi has Q={Q} lags but S/Sxy only cover L={min(S_.shape[0], Sxy_.shape[0]) - 1}")
+    if edges is None:
+        edgeT = np.zeros((max(Q - 1, 1), 2))
+        shift_min_q = np.iinfo(np.int64).max
+    else:
+        alpha, beta = _f64(edges[0]), _f64(edges[1])
+        if alpha.ndim != 2 or alpha.shape != beta.shape or alpha.shape[1] < Q - 1:
+            raise ValueError(f"edges must be two (K, >= {Q - 1}) arrays, got {alpha.shape} and {beta.shape}")
+        edgeT = np.ascontiguousarray(np.concatenate([alpha, beta]).T)  # (lags, 2K)
+        shift_min_q = SHIFT_FACTOR * (alpha.shape[0] + 2)
+    out = np.full((B, H), np.nan)
+    S1 = np.ascontiguousarray(S_[1 : Q + 1, 1 : Q + 1])
+    args = (p, _f64(intercept).reshape(-1), q, S_, S1, Sxy_, np.ascontiguousarray(Sxy_.T), syy_, float(count), edgeT,
+            int(shift_min_q))
     # Largest orders first, dealt round-robin to one thread per core; each thread runs its GEMMs on a
     # single-threaded BLAS. (Multithreaded BLAS per small GEMM measured 1.5-6x slower and erratic on a
     # shared 2-core machine; BLAS inside numba prange oversubscribes.)
     n = max(1, min(_n_threads(), len(q) // 32))  # small grids: no pool (its start-up costs ~1 ms)
-    order_desc = np.argsort(-q, kind="stable").astype(np.int64)  # largest first, dealt round-robin
+    order_desc = np.argsort(-q, kind="stable").astype(np.int64)
     shares = [np.ascontiguousarray(order_desc[i::n]) for i in range(n)]
     with threadpool_limits(1):
         if n == 1:
@@ -160,4 +391,68 @@ def ar_grid_scores(
         else:
             with ThreadPoolExecutor(n) as pool:
                 list(pool.map(lambda share: _ar_grid_scores(*args, share, out), shares))
-    return torch.from_numpy(out)
+    return out
+
+
+def forecast_error_sums(z, psi, intercept, start: int, count: int, lookback: int, horizon: int,
+                        order=None, chunk: int = ERROR_CHUNK) -> np.ndarray:
+    """Squared and absolute recursive-forecast errors of one model per channel, summed over windows.
+
+    Args:
+        z: ``(C, T)`` series. Window n (``start <= n < start + count``) has inputs
+            ``z[:, n : n + lookback]`` and targets ``z[:, n + lookback : n + lookback + horizon]``.
+        psi: ``(C, Q)`` level AR coefficients of channel c's model (lag order), Q <= lookback;
+            intercept: ``(C,)``; order: optional ``(C,)`` orders (default: the last non-zero).
+        chunk: windows per task; memory is O(chunk + H) per task, never O(count x H).
+    Returns:
+        ``(C, 2, H)`` float64: ``[:, 0, h]`` the sum over windows of the squared (h+1)-step error,
+        ``[:, 1, h]`` of its absolute value.
+    """
+    zz, p = _f64(z), _f64(psi)
+    c = _f64(intercept).reshape(-1)
+    q = _orders(p, order)
+    start, count, lookback, horizon, chunk = int(start), int(count), int(lookback), int(horizon), int(chunk)
+    if zz.ndim != 2 or p.shape[0] != zz.shape[0] or c.shape[0] != zz.shape[0]:
+        raise ValueError(f"psi {p.shape} and intercept {c.shape} need one row per channel of z {zz.shape}")
+    if p.shape[1] > lookback or horizon < 1 or chunk < 1 or count < 1 or start < 0:
+        raise ValueError(f"need Q={p.shape[1]} <= lookback={lookback}, horizon, chunk, count >= 1, start >= 0")
+    if start + count - 1 + lookback + horizon > zz.shape[1]:
+        raise ValueError(f"windows {start}..{start + count - 1} (+{lookback + horizon}) exceed the series ({zz.shape[1]})")
+    _parallel_threads()
+    return _forecast_error_sums(zz, p, c, q, start, count, lookback, horizon, chunk)
+
+
+def nested_ols(gram, rhs, jitter: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Every leading-block order's OLS solution from one LAPACK Cholesky per group.
+
+    Same contract as :func:`reference.nested_ols` (``coefs[g, k - 1, :k]`` solves the order-k system):
+
+    Args:
+        gram: ``(G, K, K)`` symmetric positive (semi)definite; rhs: ``(G, K)``; jitter: ridge
+            ``jitter * mean(diag)`` on the diagonal.
+    Returns:
+        coefs ``(G, K, K)`` float64 (lower triangular), ok ``(G,)`` bool (False: factorisation failed).
+    """
+    A, r = _f64(gram), _f64(rhs)
+    G, K = A.shape[0], A.shape[-1]
+    coefs = np.zeros((G, K, K))
+    ok = np.ones(G, dtype=bool)
+    with threadpool_limits(1):  # 2-thread OpenBLAS took 0.9 s instead of 0.05 s (K = 513) beside a busy core
+        for g in range(G):
+            _nested_one(A[g], r[g], jitter, coefs[g], ok, g)
+    return coefs, ok
+
+
+def _nested_one(Ag: np.ndarray, rg: np.ndarray, jitter: float, out: np.ndarray, ok: np.ndarray, g: int) -> None:
+    """One group of :func:`nested_ols`: writes ``out`` (K, K), or sets ``ok[g] = False``."""
+    K = Ag.shape[0]
+    if jitter > 0:
+        Ag = Ag + jitter * max(float(np.diag(Ag).mean()), 1e-300) * np.eye(K)
+    L, info = lapack.dpotrf(Ag, lower=1, clean=1)
+    if info == 0:
+        Linv, info = lapack.dtrtri(L, lower=1)
+    if info != 0:
+        ok[g] = False
+        return
+    u = Linv @ rg
+    out[:] = np.tril(np.cumsum(Linv * u[:, None], axis=0))  # [k-1, i] = sum_{j<=k-1} Linv[j,i] u[j]

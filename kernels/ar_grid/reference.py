@@ -22,6 +22,7 @@ __all__ = [
     "ar_grid_scores_ref",
     "difference_to_levels",
     "nested_ols",
+    "forecast_error_sums_ref",
 ]
 
 
@@ -101,6 +102,52 @@ def ar_grid_scores_ref(
     quad = torch.einsum("bih,ij,bjh->bh", M, S_q, M)
     cross = torch.einsum("bih,ih->bh", M, Sxy_q)
     return (quad - 2.0 * cross + syy.to(torch.float64)) / count
+
+
+def forecast_error_sums_ref(
+    z: torch.Tensor,
+    psi: torch.Tensor,
+    intercept: torch.Tensor,
+    start: int,
+    count: int,
+    lookback: int,
+    horizon: int,
+    chunk: int = 4096,
+) -> torch.Tensor:
+    """Recursive-forecast errors of one model per channel, the obvious way, chunk by chunk of windows.
+
+    Every window is forecast explicitly (the recursion vectorised over the windows of a chunk), so
+    memory is O(chunk x (Q + H)) per channel.
+
+    Args:
+        z: ``(C, T)`` float64 series; window n (``start <= n < start + count``) has inputs
+            ``z[:, n : n + lookback]`` and targets ``z[:, n + lookback : n + lookback + horizon]``.
+        psi: ``(C, Q)`` level AR coefficients of channel c's model (lag order), Q <= lookback.
+        intercept: ``(C,)``.
+    Returns:
+        ``(C, 2, H)`` float64: per channel and step, the sum over windows of the squared error and of
+        the absolute error.
+    """
+    z = z.to(torch.float64)
+    psi = psi.to(device=z.device, dtype=torch.float64)
+    intercept = intercept.to(device=z.device, dtype=torch.float64).reshape(-1)
+    C, Q = psi.shape
+    H, L = int(horizon), int(lookback)
+    out = torch.zeros(C, 2, H, dtype=torch.float64, device=z.device)
+    coef = psi.flip(1)  # forward time order: multiplies hist[..., -Q:]
+    for n0 in range(int(start), int(start) + int(count), int(chunk)):
+        n1 = min(int(start) + int(count), n0 + int(chunk))
+        win = z[:, n0 : n1 + L + H - 1].unfold(1, L + H, 1)  # (C, n, L + H), a view
+        hist = win[:, :, L - Q : L].clone()
+        preds = []
+        for _ in range(H):
+            nxt = intercept[:, None] + torch.einsum("cnq,cq->cn", hist[:, :, hist.shape[2] - Q :], coef)
+            preds.append(nxt)
+            hist = torch.cat([hist, nxt[:, :, None]], dim=2)
+        err = torch.stack(preds, dim=2) - win[:, :, L:]
+        out[:, 0] += (err**2).sum(1)
+        out[:, 1] += err.abs().sum(1)
+    return out
 
 
 def difference_to_levels(phi: torch.Tensor, d: int) -> torch.Tensor:

@@ -17,6 +17,10 @@ Same three ops and contracts as :mod:`.reference` / :mod:`.numba_cpu`, float64 t
 Block sizes are fixed from the problem shape in plain Python (no autotuning: it does not run under
 the interpreter).  Every output is allocated with ``torch.empty`` (:func:`_empty`) and every element
 is written by a kernel.
+
+``nested_ols`` (cuSOLVER's batched Cholesky behind ``torch.linalg``) and ``forecast_error_sums``
+(the test stage: one model's explicit forecasts, chunk by chunk of windows) are the torch reference
+ops, run on the tensors' device.
 """
 from __future__ import annotations
 
@@ -27,8 +31,9 @@ import triton.language as tl
 
 from ..triton_launch import device_for
 from ..triton_launch import on_device as _on
+from .reference import forecast_error_sums_ref, nested_ols
 
-__all__ = ["window_moments", "ar_forecast_weights", "ar_grid_scores"]
+__all__ = ["window_moments", "ar_forecast_weights", "ar_grid_scores", "forecast_error_sums", "nested_ols"]
 
 # Upper bound on the (chunk, Q + 1, H) float64 forecast-weight buffer of ar_grid_scores.
 _M_BUFFER_BYTES = 512 * 1024 * 1024
@@ -231,6 +236,7 @@ def ar_grid_scores(
     syy: torch.Tensor,
     count: int,
     order: torch.Tensor | None = None,
+    edges=None,
 ) -> torch.Tensor:
     """Per-step validation MSE of every candidate; same contract as :func:`reference.ar_grid_scores_ref`.
 
@@ -241,6 +247,7 @@ def ar_grid_scores(
         count: number of windows N.
         order: optional ``(B,)`` integer orders q (leading ``q + 1`` rows of M, S, Sxy are used);
             default: derived from the last non-zero of each psi row.
+        edges: accepted for the common signature (the numba backend's shift-recursion hint); unused.
     Returns:
         ``(B, H)`` float64 on ``psi``'s device.
     """
@@ -271,3 +278,8 @@ def ar_grid_scores(
                 )
         out /= count  # host-side so the division is exactly the reference's (a Python float would be fp32 in-kernel)
     return out.to(psi.device)
+
+
+def forecast_error_sums(z, psi, intercept, start, count, lookback, horizon, order=None, chunk: int = 4096) -> torch.Tensor:
+    """The test stage's error sums ``(C, 2, H)``: :func:`reference.forecast_error_sums_ref` on z's device."""
+    return forecast_error_sums_ref(z, psi, intercept, start, count, lookback, horizon, chunk)

@@ -1,0 +1,26 @@
+"""numpy helpers shared by every backend's callers (no torch): differenced AR -> level AR."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["difference_to_levels"]
+
+
+def difference_to_levels(phi: np.ndarray, d: int) -> np.ndarray:
+    """Turn AR coefficients of the d-times differenced series into level coefficients.
+
+    ``(1 - sum_i phi_i B^i)(1 - B)^d = 1 - sum_j psi_j B^j`` (the torch twin is
+    :func:`.reference.difference_to_levels`).
+
+    Args:
+        phi: ``(..., p)`` float64, lag order.
+        d: differencing order >= 0.
+    Returns:
+        ``(..., p + d)`` float64 ``psi``.
+    """
+    phi = np.asarray(phi, dtype=np.float64)
+    poly = np.concatenate([np.ones(phi.shape[:-1] + (1,)), -phi], axis=-1)  # 1 - sum phi_i B^i
+    zero = np.zeros(phi.shape[:-1] + (1,))
+    for _ in range(d):
+        poly = np.concatenate([poly, zero], axis=-1) - np.concatenate([zero, poly], axis=-1)
+    return -poly[..., 1:]
