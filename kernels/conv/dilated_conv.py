@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv_path import choose, synthetic_pass
-from .tap_conv import TapPlan, check_tap_args
+from .tap_conv import TapPlan, check_tap_args, direct_backend
 from .taps import dilated_offsets
 
 
@@ -96,7 +96,8 @@ def dilated_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     def _run(p: str, x_, w_, b_):
         if p == "native":
             return native_conv(x_, w_, b_, dilation, groups, stride)
-        return _tap_path(x_, w_, b_, dilation, groups, stride, "fft" if p == "fft" else backend)
+        tap_backend = "fft" if p == "fft" else direct_backend(x_, groups, backend)
+        return _tap_path(x_, w_, b_, dilation, groups, stride, tap_backend)
 
     chosen = choose("fixed", x, weight, f"k{weight.shape[-1]}d{dilation}", groups, stride, candidates, runner, path)
     return _run(chosen, x, weight, bias)

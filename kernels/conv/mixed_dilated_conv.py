@@ -19,7 +19,7 @@ from torch import nn
 
 from .conv_path import choose, synthetic_pass
 from .dilated_conv import subsample
-from .tap_conv import tap_conv
+from .tap_conv import direct_backend, tap_conv
 from .taps import TapUnion, tap_union
 
 
@@ -64,7 +64,8 @@ def union_conv(x: torch.Tensor, K: torch.Tensor, union: TapUnion, groups: int = 
         if p == "native":
             conv = F.conv1d if x_.dim() == 3 else F.conv2d
             return conv(x_, union_dense_kernel(union, K_), None, stride, union.radius, 1, groups)
-        return subsample(tap_conv(x_, K_, union.offsets, groups, "fft" if p == "fft" else backend), stride)
+        tap_backend = "fft" if p == "fft" else direct_backend(x_, groups, backend)
+        return subsample(tap_conv(x_, K_, union.offsets, groups, tap_backend), stride)
 
     taps = f"union{len(union.candidates)}:r{union.radius}:u{union.size}"
     chosen = choose("mixed", x, K, taps, groups, stride, candidates,

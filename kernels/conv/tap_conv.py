@@ -71,7 +71,7 @@ def resolve_backend(x: torch.Tensor, groups: int, backend: str = "auto") -> str:
         if x.is_cuda:
             raise ValueError("the cpu conv backend needs CPU tensors; move them or use backend='triton'")
         if not depthwise:
-            return "shift"  # dense CPU convs are per-tap GEMMs in torch (BLAS)
+            return "dense-cpu"  # TapPlan picks shift or fft from the live taps
     if backend == "fft" and groups != 1:
         raise ValueError("the fft conv backend handles dense convs (groups=1) only")
     return backend
@@ -125,6 +125,14 @@ def _shift_wgrad(x: torch.Tensor, g: torch.Tensor, offsets: torch.Tensor, groups
         else:
             out[:, 0, u] = (gv * xs).sum(dim=(0, 2))
     return out
+
+
+def direct_backend(x: torch.Tensor, groups: int, backend: str = "auto") -> str:
+    """The tap path's backend without the FFT (the conv path dispatcher measures 'fft' on its own):
+    'shift' (per-tap GEMMs) for dense CPU convs; otherwise ``backend`` unchanged."""
+    if backend == "auto" and groups == 1 and not x.is_cuda and os.environ.get("AUTOFAST_CONV_BACKEND", "auto") == "auto":
+        return "shift"
+    return backend
 
 
 # ------------------------------------------------------------------------------------- dispatch
