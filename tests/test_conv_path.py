@@ -107,6 +107,9 @@ def test_cache_is_used_on_the_second_run_and_survives_a_new_process(tmp_path):
     assert choose("fixed", x, w, "k5d1", 1, 1, ("native", "tap"), runner) == first and calls == []
     used = conv_path.path_choices()
     assert len(used) == 1 and used[0]["path"] == first and used[0]["x"] == [2, 3, 20]
+    choose("fixed", x[:1], w, "k5d1", 1, 1, ("native", "tap"), runner)  # batch 1 -> its own key
+    assert set(calls) == {"native", "tap"}
+    calls.clear()
     # another shape (or grad mode) is another key: measured again
     with torch.no_grad():
         choose("fixed", x, w, "k5d1", 1, 1, ("native", "tap"), runner)

@@ -119,7 +119,9 @@ class PathCache:
         with self._lock:
             entry = self._load().get(key)
             if entry is None:
-                times = {p: _time(fn) for p, fn in runners().items()}
+                times: dict[str, float] = {}
+                for p, fn in runners().items():  # a path 3x slower than the best after its first call stops there
+                    times[p] = _time(fn, give_up=3 * min(times.values(), default=float("inf")))
                 best = min(times, key=times.get)
                 entry = {"path": best, "ms": {p: round(t * 1e3, 4) for p, t in times.items()}, **describe}
                 self._entries[key] = entry
@@ -141,10 +143,15 @@ class PathCache:
             self._used.clear()
 
 
-def _time(fn: Callable[[], None], min_seconds: float = 0.02, max_reps: int = 8) -> float:
-    """Best-of wall time of ``fn`` after one warm-up call (inf if it raises)."""
+def _time(fn: Callable[[], None], min_seconds: float = 0.02, max_reps: int = 8, give_up: float = float("inf")) -> float:
+    """Best-of wall time of ``fn`` after one warm-up call (inf if it raises); a warm-up slower than
+    ``give_up`` seconds is returned as it is (that path has lost already)."""
     try:
+        t0 = time.perf_counter()
         fn()
+        first = time.perf_counter() - t0
+        if first > give_up:
+            return first
         best, spent, reps = float("inf"), 0.0, 0
         while reps < 2 or (spent < min_seconds and reps < max_reps):
             t0 = time.perf_counter()
@@ -167,11 +174,13 @@ def path_choices() -> list[dict]:
 
 def make_key(kind: str, x: torch.Tensor, w: torch.Tensor, taps: str, groups: int, stride: int) -> tuple[str, dict]:
     """A cache key (and a readable description) for one conv call: which gradients are needed is part
-    of it (forward-only evaluation and training passes may prefer different paths)."""
+    of it (forward-only evaluation and training passes may prefer different paths); the batch size is
+    rounded up to a power of two (a last, smaller batch reuses the full batches' choice)."""
     grad = "none"
     if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
         grad = "x,w" if x.requires_grad and w.requires_grad else ("x" if x.requires_grad else "w")
-    desc = {"kind": kind, "x": list(x.shape), "weight": list(w.shape), "taps": taps, "groups": groups,
+    batch = 1 << max(0, int(x.shape[0]) - 1).bit_length()  # batch sizes share a key per power of two
+    desc = {"kind": kind, "x": [batch, *x.shape[1:]], "weight": list(w.shape), "taps": taps, "groups": groups,
             "stride": stride, "dtype": str(x.dtype).replace("torch.", ""), "device": x.device.type,
             "grad": grad, "threads": torch.get_num_threads()}
     key = "|".join(str(v) for v in desc.values()) + "|" + device_name(x.device)
