@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from autofast.runtime import configure
+
+configure()  # as every command does: threads from the usable CPUs, passive OpenMP waiting, before torch loads
+
 LOADAVG_AT_START = os.getloadavg()  # other jobs on a 2-core machine distort every number: record it
 BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:  # `import anchors` whatever pytest's import mode

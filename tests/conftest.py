@@ -4,7 +4,11 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+
+from autofast.runtime import configure
+
+configure()  # threads from the usable CPUs, passive OpenMP waiting: before torch starts its pool
+import torch  # noqa: E402
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
