@@ -32,6 +32,7 @@ from typing import Callable, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from autofast.runtime import configure as configure_runtime
 from autofast.asha import ASHA, Journal, parse_space, run_local
 from autofast.autoft.losses import AutoFTObjective, autoft_space, objective_from_config
 from autofast.errors import AutofastError
@@ -105,7 +106,7 @@ class FinetuneContext:
 
     def __init__(self, cfg: FinetuneConfig):
         if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+            configure_runtime(cfg.threads)
         self.cfg = cfg
         self.space = validate_space(cfg.space)
         if cfg.min_epochs > cfg.max_epochs:

@@ -16,6 +16,7 @@ from typing import Callable, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from autofast.runtime import configure as configure_runtime
 from autofast.engine import Run, cosine, evaluate, fit, seeded_init, task_validator
 from autofast.models.checkpoint import save_checkpoint
 
@@ -51,7 +52,7 @@ def resolve_backbone(cfg_backbone: str, pattern: str | None, kind: str) -> str:
 
 def run_pretrain(cfg: PretrainConfig, out_dir: Path, say: Callable[[str], None] = lambda m: None) -> dict:
     if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+        configure_runtime(cfg.threads)
     t_start = time.perf_counter()
     task = load_classification(cfg.task, cfg.classes, seed=cfg.seed)
     if cfg.shift:

@@ -11,9 +11,9 @@ import math
 import time
 from typing import Callable, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from autofast.runtime import configure as configure_runtime
 from autofast.data.classification import load_task
 from autofast.engine import evaluate, seeded_init
 from autofast.models import build_backbone, fixed_factory
@@ -98,7 +98,7 @@ def search_architecture(task, cfg: DashConfig, say: Callable[[str], None] = lamb
 def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> dict:
     """Run search, retrain, baseline and test; return a JSON-ready result with the trained models' states."""
     if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+        configure_runtime(cfg.threads)
     t0 = time.perf_counter()
     task = _load(cfg)
     data = task.data

@@ -14,7 +14,6 @@ from itertools import product
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from autofast.errors import AutofastError
@@ -40,7 +39,7 @@ class SearchableConv(nn.Module):
         super().__init__()
         groups = in_channels if (depthwise_proxy and in_channels == out_channels) else 1
         self.mixed = MixedDilatedConv(ndim, in_channels, out_channels, kernel_sizes, dilations, groups=groups,
-                                      bias=False)
+                                      bias=False, stride=stride)
         self.candidates = self.mixed.candidates
         self.alpha = nn.Parameter(torch.zeros(len(self.candidates)))
         self.stride, self.ndim, self.tau = stride, ndim, tau
@@ -57,10 +56,7 @@ class SearchableConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.mixture().to(x.dtype)
-        y = self.mixed(x, a)
-        if self.stride > 1:
-            y = y[(Ellipsis,) + (slice(None, None, self.stride),) * self.ndim]
-        return y
+        return self.mixed(x, a)
 
     def rf_penalty(self) -> torch.Tensor:
         """Expected normalised receptive field under softmax(alpha)."""
