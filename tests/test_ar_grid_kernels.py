@@ -40,10 +40,13 @@ def test_window_moments(backend, C, T, W, start, seed):
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(C, T, generator=g, dtype=torch.float64)
     count = T - start - W + 1 - int(torch.randint(0, 3, (1,), generator=g))
-    got = _t(get_backend(backend, "cpu").window_moments(z, W, start, count))
+    be = get_backend(backend, "cpu")
+    got = _t(be.window_moments(be.asarray(z.numpy()), W, start, count))
     ref = window_moments_ref(z, W, start, count)
     assert got.shape == ref.shape and not torch.isnan(got).any(), f"seed {seed}"
     torch.testing.assert_close(got, ref, rtol=1e-11, atol=1e-9, msg=f"seed {seed}")
+    pooled = _t(be.window_moments(be.asarray(z.numpy()), W, start, count, pooled=True))
+    torch.testing.assert_close(pooled, ref.sum(0, keepdim=True), rtol=1e-11, atol=1e-9, msg=f"pooled, seed {seed}")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -213,7 +216,7 @@ def test_reference_window_moments_chunked_equals_unchunked(seed):
 def test_numba_window_moments_of_many_windows_match_a_float64_sum(seed):
     """The sliding update over window positions keeps long sums exact to rounding (60k windows)."""
     rng = np.random.default_rng(seed)
-    z = rng.standard_normal((1, 60_040)) + 3.0
+    z = rng.standard_normal((1, 60_040)) + 3.0  # 15 cache blocks of rows, the last one partial
     got = numba_cpu.window_moments(z, 6, 20, 60_000)
     win = np.lib.stride_tricks.sliding_window_view(z[0, 20 : 20 + 60_000 + 5], 6)
     v = np.hstack([np.ones((60_000, 1)), win])

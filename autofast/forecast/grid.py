@@ -88,7 +88,7 @@ def fit_grid(z: np.ndarray, rows: tuple[int, int], *, orders: tuple[int, int], d
         rows: the estimation rows (e.g. the training split).
         orders: ``(p_min, p_max)``; for each d the orders run to ``min(p_max, lookback - d)``.
         pooled: one global model on all channels' windows, else one model per channel.
-    Memory: the differenced rows (one copy of the series) and ``(C, P + 2, P + 2)`` moments.
+    Memory: the differenced rows (one copy of the series) and the ``(G, P + 2, P + 2)`` moments.
     """
     lo, hi = rows
     parts = []
@@ -98,9 +98,7 @@ def fit_grid(z: np.ndarray, rows: tuple[int, int], *, orders: tuple[int, int], d
             continue
         w = np.diff(z[:, lo:hi], n=d, axis=1) if d else z[:, lo:hi]
         count = w.shape[1] - P
-        mom = backend.to_numpy(backend.window_moments(backend.asarray(w), P + 1, 0, count))
-        if pooled:
-            mom = mom.sum(0, keepdims=True)
+        mom = backend.to_numpy(backend.window_moments(backend.asarray(w), P + 1, 0, count, pooled=pooled))
         # forward positions: 0 const, 1..P the lags P..1, P+1 the target -> lag order [const, lag1..lagP]
         reg = np.array([0] + list(range(P, 0, -1)))
         for with_c in intercepts:
@@ -152,13 +150,12 @@ def window_lag_moments(z: np.ndarray, start: int, count: int, lookback: int, hor
     """Moments of the windows starting at ``start .. start+count-1`` (inputs L rows, then H targets).
 
     Only the rows those windows cover go to the backend; its ``window_moments`` streams over the
-    windows, so memory is ``O(C (L + H)^2)`` whatever ``count``.
+    windows (and sums the channels when pooled), so memory is ``O((L + H)^2)`` pooled, ``O(C (L + H)^2)``
+    per channel, whatever ``count``.
     """
     L, H = lookback, horizon
     seg = np.ascontiguousarray(z[:, start : start + count + L + H - 1])
-    mom = backend.to_numpy(backend.window_moments(backend.asarray(seg), L + H, 0, count))
-    if pooled:
-        mom = mom.sum(0, keepdims=True)
+    mom = backend.to_numpy(backend.window_moments(backend.asarray(seg), L + H, 0, count, pooled=pooled))
     lag = np.array([0] + list(range(L, 0, -1)))  # const, lag1 (position L), ..., lag L (position 1)
     tgt = np.arange(L + 1, L + H + 1)
     S = np.ascontiguousarray(mom[:, lag][:, :, lag])

@@ -3,9 +3,9 @@
 torch is never imported here, so ``python -m autofast forecast`` on a CPU does not pay for it.
 Inputs may be any array-like (numpy arrays, CPU torch tensors); outputs are numpy arrays.
 
-* ``window_moments``: per (channel, lag k) ONE dot product over the windows (vectorised) and an
-  O(W) sliding update along the window positions: O(W (N + W)) work and O(W^2) memory per channel,
-  whatever the number of windows N.
+* ``window_moments``: the lagged sums over the windows for every lag at once (FFT cross-correlation,
+  O(N log N) per channel), then an O(W) sliding update along the window positions per lag: O(N log N
+  + W^2) work, O(W^2) memory per channel (or in all, ``pooled``) beside one channel group's spectra.
 * ``ar_forecast_weights``: the companion recursion ``r_h = r_{h-1} C`` in O(q) per step.
 * ``ar_grid_scores``: per candidate the weights ``M`` (q + 1, H), then the per-step squared error
   ``M_h' S M_h - 2 M_h' Sxy_h + syy_h`` either with one GEMM ``S_q @ M`` (O(q^2 H), any ``S``) or,
@@ -43,6 +43,7 @@ ERROR_CHUNK = 8192
 # its O(K q H) GEMM and O(q H) loops cost less than the direct path's O(q^2 H) GEMM.
 SHIFT_FACTOR = 2
 _W_BLOCK = 32  # shift candidates per S_q psi GEMM
+_FFT_BYTES = 64 * 1024 * 1024  # spectra per channel group of the lagged sums
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -76,33 +77,62 @@ def _dot(x, y, n):
 # --------------------------------------------------------------------------------------------- kernels
 
 
-@nb.njit(parallel=True, cache=True)
-def _window_moments(z, width, start, count):
+def _lagged_sums(z: np.ndarray, W: int, start: int, count: int) -> np.ndarray:
+    """``D[c, k] = sum_{t < count} x[start + t] x[start + t + k]`` (k < W), ``D[c, W] = sum_t x[start + t]``.
+
+    All lags at once by FFT cross-correlation (O(T log T) per channel instead of O(T W)), channels in
+    groups so the spectra stay within _FFT_BYTES. The error is ~1e-16 log2(T) of the channel's energy
+    ``sum x^2`` (the diagonal of its moments): the size of plain float64 summation's rounding.
+    """
+    import scipy.fft as sf
+
+    C = z.shape[0]
+    D = np.zeros((C, W + 1))
+    if count == 0:
+        return D
+    n = sf.next_fast_len(count + W - 1, real=True)
+    group = max(1, _FFT_BYTES // (16 * n))
+    workers = _n_threads()
+    for c0 in range(0, C, group):
+        a = z[c0 : c0 + group, start : start + count]
+        fa = sf.rfft(a, n, axis=1, workers=workers)
+        fb = sf.rfft(z[c0 : c0 + group, start : start + count + W - 1], n, axis=1, workers=workers)
+        fb *= fa.conj()
+        del fa
+        D[c0 : c0 + group, :W] = sf.irfft(fb, n, axis=1, workers=workers)[:, :W]
+        D[c0 : c0 + group, W] = a.sum(axis=1)
+    return D
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _window_moments(z, width, start, count, pooled, D):
+    """Moments of every window from the lagged sums ``D`` (see _lagged_sums): O(C W^2)."""
     C = z.shape[0]
     W = width
-    out = np.empty((C, W + 1, W + 1))  # every entry is written below
-    for task in nb.prange(C * W):
-        c = task // W
-        k = task % W  # lag between the two window positions
-        x = z[c]
-        # S[1 + i, 1 + i + k] = sum_{n < count} x[start + n + i] x[start + n + i + k], slid along i:
-        # going from i - 1 to i adds window count - 1's product at i and drops window 0's at i - 1.
-        v = _dot_lag(x, start, start + k, count)
-        for i in range(W - k):
-            if i > 0:
-                a = start + i - 1
-                v += x[a + count] * x[a + count + k] - x[a] * x[a + k]
-            out[c, 1 + i, 1 + i + k] = v
-            out[c, 1 + i + k, 1 + i] = v
-        if k == 0:  # the constant row: sum_n x[start + n + i]
-            v = _sum(x, start, count)
-            for i in range(W):
+    out = np.zeros((1 if pooled else C, W + 1, W + 1))
+    for k in nb.prange(W):  # diagonal k (lag between two window positions): disjoint entries per task
+        for c in range(C):
+            g = 0 if pooled else c
+            x = z[c]
+            # S[1 + i, 1 + i + k] = sum_{n < count} x[start + n + i] x[start + n + i + k], slid along i:
+            # going from i - 1 to i adds window count - 1's product at i and drops window 0's at i - 1.
+            v = D[c, k]
+            for i in range(W - k):
                 if i > 0:
                     a = start + i - 1
-                    v += x[a + count] - x[a]
-                out[c, 0, 1 + i] = v
-                out[c, 1 + i, 0] = v
-            out[c, 0, 0] = count
+                    v += x[a + count] * x[a + count + k] - x[a] * x[a + k]
+                out[g, 1 + i, 1 + i + k] += v
+                if k > 0:
+                    out[g, 1 + i + k, 1 + i] += v
+            if k == 0:  # the constant row: sum_n x[start + n + i]
+                v = D[c, W]
+                for i in range(W):
+                    if i > 0:
+                        a = start + i - 1
+                        v += x[a + count] - x[a]
+                    out[g, 0, 1 + i] += v
+                    out[g, 1 + i, 0] += v
+                out[g, 0, 0] += count
     return out
 
 
@@ -312,13 +342,14 @@ def _orders(psi: np.ndarray, order) -> np.ndarray:
     return np.where(nz.any(axis=1), last, 1).astype(np.int64)
 
 
-def window_moments(z, width: int, start: int, count: int) -> np.ndarray:
+def window_moments(z, width: int, start: int, count: int, pooled: bool = False) -> np.ndarray:
     """Second moments of stride-1 windows; same contract as :func:`reference.window_moments_ref`.
 
     Args:
         z: ``(C, T)`` series (converted to float64).
         width: window length W; windows start at ``n = start .. start + count - 1`` and cover
             ``z[:, n : n + W]`` (requires ``start + count - 1 + W <= T``).
+        pooled: sum over the channels in the kernel (output ``(1, W + 1, W + 1)``).
     Returns:
         ``(C, W + 1, W + 1)`` float64 numpy array ``sum_n v_n v_n'``, ``v_n = [1, z[n], ..., z[n+W-1]]``.
     """
@@ -329,7 +360,7 @@ def window_moments(z, width: int, start: int, count: int) -> np.ndarray:
     if width < 1 or start < 0 or count < 0 or (count > 0 and start + count - 1 + width > zz.shape[1]):
         raise ValueError(f"windows [{start}, {start + count - 1} + {width}) do not fit a series of length {zz.shape[1]}")
     _parallel_threads()
-    return _window_moments(zz, width, start, count)
+    return _window_moments(zz, width, start, count, bool(pooled), _lagged_sums(zz, width, start, count))
 
 
 def ar_forecast_weights(psi, intercept, horizon: int, order=None) -> np.ndarray:

@@ -20,15 +20,17 @@ __all__ = ["window_moments", "ar_forecast_weights", "ar_grid_scores", "forecast_
 _MOMENT_CHUNK_BYTES = 64 * 1024 * 1024
 
 
-def window_moments(z: torch.Tensor, width: int, start: int, count: int, chunk: int | None = None) -> torch.Tensor:
-    """:func:`window_moments_ref` summed over chunks of ``chunk`` windows (default: by a byte budget)."""
+def window_moments(z: torch.Tensor, width: int, start: int, count: int, pooled: bool = False,
+                   chunk: int | None = None) -> torch.Tensor:
+    """:func:`window_moments_ref` summed over chunks of ``chunk`` windows (default: by a byte budget);
+    ``pooled`` sums over the channels too (output ``(1, W + 1, W + 1)``)."""
     C = z.shape[0]
     if chunk is None:
         chunk = max(1, _MOMENT_CHUNK_BYTES // (8 * max(C, 1) * (width + 1)))
     out = torch.zeros(C, width + 1, width + 1, dtype=torch.float64, device=z.device)
     for s in range(start, start + count, chunk):
         out += window_moments_ref(z, width, s, min(chunk, start + count - s))
-    return out
+    return out.sum(0, keepdim=True) if pooled else out
 
 
 def ar_forecast_weights(psi, intercept, horizon, order=None) -> torch.Tensor:

@@ -174,7 +174,7 @@ def _launch_forecast_weights(psi: torch.Tensor, intercept: torch.Tensor, q: torc
 # --------------------------------------------------------------------------------------------- public ops
 
 
-def window_moments(z: torch.Tensor, width: int, start: int, count: int) -> torch.Tensor:
+def window_moments(z: torch.Tensor, width: int, start: int, count: int, pooled: bool = False) -> torch.Tensor:
     """Second moments of stride-1 windows; same contract as :func:`reference.window_moments_ref`.
 
     Args:
@@ -182,6 +182,7 @@ def window_moments(z: torch.Tensor, width: int, start: int, count: int) -> torch
         width: window length W.
         start, count: windows start at ``n = start, ..., start + count - 1`` and cover
             ``z[:, n : n + W]``; requires ``start + count - 1 + W <= T``.
+        pooled: sum over the channels (output ``(1, W + 1, W + 1)``).
     Returns:
         ``(C, W + 1, W + 1)`` float64 on ``z``'s device: ``sum_n v_n v_n'`` with
         ``v_n = [1, z[n], ..., z[n + W - 1]]`` (forward time order).
@@ -200,6 +201,8 @@ def window_moments(z: torch.Tensor, width: int, start: int, count: int) -> torch
         grid = (C, triton.cdiv(width + 1, block_p), triton.cdiv(width + 1, block_p))
         with _on(dev):
             _window_moments_kernel[grid](zd, out, zd.stride(0), width, start, count, BLOCK_P=block_p, BLOCK_N=32, num_warps=4)
+    if pooled:
+        out = out.sum(0, keepdim=True)
     return out.to(z.device)
 
 
