@@ -73,7 +73,7 @@ class CompareConfig(BaseModel):
     baseline_pattern: str | None = Field(None, description="pattern.json of a search run (default: the checkpoint's)")
     baseline_configs: int = Field(8, ge=1)
     baseline_min_epochs: int = Field(1, ge=1)
-    baseline_max_epochs: int = Field(8, ge=1)
+    baseline_max_epochs: int = Field(16, ge=1, description="ASHA's top rung R (the retrain's default length)")
     baseline_epochs: int | None = Field(None, ge=1, description="retrain of the best ASHA config (default "
                                        "baseline_max_epochs; the cosine horizon of trials and retrain)")
     eta: float = Field(2, gt=1)
