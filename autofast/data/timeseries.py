@@ -6,6 +6,7 @@ validation and test windows begin ``L`` rows before their boundary (the standard
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -57,11 +58,13 @@ def _check_finite(arr: np.ndarray, columns: list[str], source: str) -> None:
 
 # Longest date string the numpy CSV path reads (read as bytes, 1 per character; longer: pandas).
 _DATE_CHARS = 40
+_CSV_BLOCK_ROWS = 65536  # lines parsed per numpy.loadtxt call
 
 
 def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | None) -> SeriesData | None:
     """The plain CSV without pandas (whose import alone costs ~0.7 s): a header row, commas, no quotes,
-    every selected field a number. One ``numpy.loadtxt`` pass (C parser, correctly rounded floats).
+    every selected field a number. ``numpy.loadtxt`` (C parser, correctly rounded floats) on blocks of
+    lines, written straight into the ``(T, C)`` output: peak memory is the output plus one block.
 
     Returns None for anything else (quotes, empty or non-numeric fields, ragged rows, a missing date
     or selected column, duplicate names): pandas then reads the file and reports what is wrong.
@@ -92,28 +95,55 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
     use = sorted(set(sel) | ({date_idx} if date_idx is not None else set()))
     dtype = [(f"f{i}", f"S{_DATE_CHARS}" if i == date_idx else "f8") for i in use]
     try:
-        with warnings.catch_warnings():
+        rows = _count_lines(path) - 1  # an upper bound (blank lines are skipped by the parser)
+        values = np.empty((max(rows, 0), len(sel)))
+        raw = np.empty(max(rows, 0), dtype=f"S{_DATE_CHARS}") if date_idx is not None else None
+        n = 0
+        with open(path, encoding="utf-8", newline="") as f, warnings.catch_warnings():
             warnings.simplefilter("error")  # e.g. "input contained no data"
-            table = np.loadtxt(path, delimiter=",", skiprows=1, usecols=use, dtype=dtype, comments=None,
-                               ndmin=1, encoding="utf-8", quotechar=None)
+            f.readline()
+            while True:  # blocks of lines: memory is the output plus one block's table
+                lines = list(itertools.islice(f, _CSV_BLOCK_ROWS))
+                if not lines:
+                    break
+                if not any(ln.strip() for ln in lines):
+                    continue
+                table = np.loadtxt(lines, delimiter=",", usecols=use, dtype=dtype, comments=None, ndmin=1,
+                                   quotechar=None)
+                k = table.shape[0]
+                if n + k > rows:
+                    return None
+                for j, i in enumerate(sel):
+                    values[n : n + k, j] = table[f"f{i}"]
+                if raw is not None:
+                    raw[n : n + k] = table[f"f{date_idx}"]
+                n += k
     except (ValueError, UserWarning, UnicodeDecodeError, OSError):
         return None
-    if table.size == 0:
+    if n == 0:
         return None
+    values = values[:n] if n < values.shape[0] else values
     dates = None
-    if date_idx is not None:
-        raw = table[f"f{date_idx}"]
+    if raw is not None:
+        raw = raw[:n]
         width = int(np.char.str_len(raw).max())
         if width >= _DATE_CHARS:
             return None
         dates = raw.astype(f"U{max(width, 1)}")  # str, as pandas gives them; 4 bytes per character
-    values = np.empty((table.shape[0], len(sel)))
-    for j, i in enumerate(sel):
-        values[:, j] = table[f"f{i}"]
-    del table
+        del raw
     cols = [names[i] for i in sel]
     _check_finite(values, cols, str(path))
     return SeriesData(values, cols, str(path), dates)
+
+
+def _count_lines(path: Path) -> int:
+    """Line count (a last line without a newline counts), read in 16 MiB blocks."""
+    n, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while block := f.read(1 << 24):
+            n += block.count(b"\n")
+            last = block[-1:]
+    return n + (last != b"\n")
 
 
 def load_series(path: str | Path, date_column: str | None = "date", columns: list[str] | None = None) -> SeriesData:
@@ -269,4 +299,8 @@ class PreparedSeries:
         bounds = split_bounds(data.length, protocol, ratios, name)
         values = data.values[: bounds.test_end]
         scaler = Standardizer.fit(values[: bounds.train_end])
-        return cls(name, data, bounds, scaler, np.ascontiguousarray(scaler.transform(values).T))
+        z = np.empty((values.shape[1], values.shape[0]))  # one new array, no (T, C) temporaries
+        z[:] = values.T
+        z -= scaler.mean[:, None]
+        z /= scaler.std[:, None]
+        return cls(name, data, bounds, scaler, z)

@@ -21,6 +21,7 @@ import numpy as np
 from autofast.kernels.ar_grid import ARBackend, difference_to_levels
 
 JITTERS = (0.0, 1e-10, 1e-8, 1e-6, 1e-4)
+_FIT_BLOCK_BYTES = 64 * 1024 * 1024  # differenced rows handed to the backend at once
 
 
 @dataclass
@@ -88,7 +89,8 @@ def fit_grid(z: np.ndarray, rows: tuple[int, int], *, orders: tuple[int, int], d
         rows: the estimation rows (e.g. the training split).
         orders: ``(p_min, p_max)``; for each d the orders run to ``min(p_max, lookback - d)``.
         pooled: one global model on all channels' windows, else one model per channel.
-    Memory: the differenced rows (one copy of the series) and the ``(G, P + 2, P + 2)`` moments.
+    Memory: one block of channels' differenced rows (``_FIT_BLOCK_BYTES``) and the ``(G, P + 2, P + 2)``
+    moments, beside the series.
     """
     lo, hi = rows
     parts = []
@@ -96,9 +98,15 @@ def fit_grid(z: np.ndarray, rows: tuple[int, int], *, orders: tuple[int, int], d
         P = min(orders[1], lookback - d)
         if P < orders[0]:
             continue
-        w = np.diff(z[:, lo:hi], n=d, axis=1) if d else z[:, lo:hi]
-        count = w.shape[1] - P
-        mom = backend.to_numpy(backend.window_moments(backend.asarray(w), P + 1, 0, count, pooled=pooled))
+        count = hi - lo - d - P
+        blk = max(1, _FIT_BLOCK_BYTES // (8 * (hi - lo)))  # channels per call: one block's differences
+        blocks = []
+        for c0 in range(0, z.shape[0], blk):
+            zz = z[c0 : c0 + blk, lo:hi]
+            w = np.diff(zz, n=d, axis=1) if d else zz
+            blocks.append(backend.to_numpy(backend.window_moments(backend.asarray(w), P + 1, 0, count, pooled=pooled)))
+            del w
+        mom = np.sum(blocks, axis=0) if pooled else np.concatenate(blocks)
         # forward positions: 0 const, 1..P the lags P..1, P+1 the target -> lag order [const, lag1..lagP]
         reg = np.array([0] + list(range(P, 0, -1)))
         for with_c in intercepts:

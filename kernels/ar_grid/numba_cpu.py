@@ -43,7 +43,7 @@ ERROR_CHUNK = 8192
 # its O(K q H) GEMM and O(q H) loops cost less than the direct path's O(q^2 H) GEMM.
 SHIFT_FACTOR = 2
 _W_BLOCK = 32  # shift candidates per S_q psi GEMM
-_FFT_BYTES = 64 * 1024 * 1024  # spectra per channel group of the lagged sums
+_FFT_BYTES = 32 * 1024 * 1024  # spectra per channel group of the lagged sums
 
 
 # --------------------------------------------------------------------------------------------- helpers
