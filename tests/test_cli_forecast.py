@@ -141,3 +141,37 @@ def test_existing_output_folder_is_not_clobbered(etth1_slice, tmp_path, capsys):
     code, _, err = run_cli(["forecast", "--data", str(etth1_slice), "--out", str(out_dir), *SMALL], capsys)
     assert code == 2 and "--overwrite" in err
     assert (out_dir / "keep.txt").read_text() == "x"
+
+
+def test_plain_csv_is_read_without_pandas_and_matches_it(tmp_path):
+    """The numpy CSV path gives pandas' values (to float parsing's last bit), names, order and dates;
+    anything unusual (quotes here) goes to pandas and still loads."""
+    from autofast.data.timeseries import _load_csv_numpy, load_series
+
+    df = _series(300)
+    df["c"] = np.arange(300) * 0.1
+    p = _csv(tmp_path, df, "plain.csv")
+    with open(p, "a") as f:
+        f.write("\n")  # a trailing blank line is skipped
+    fast = _load_csv_numpy(p, "date", ["c", "a"])
+    assert fast is not None and fast.columns == ["c", "a"]
+    ref = pd.read_csv(p)
+    np.testing.assert_allclose(fast.values, ref[["c", "a"]].to_numpy(), rtol=1e-13, atol=0)  # pandas: a few ulps off
+    exact = pd.read_csv(p, float_precision="round_trip")  # Python's correctly rounded parser
+    assert np.array_equal(fast.values, exact[["c", "a"]].to_numpy())
+    assert list(fast.dates) == list(ref["date"])
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('"date","a"\n"2020-01-01 00:00:00",1.5\n"2020-01-01 01:00:00",2.5\n')
+    assert _load_csv_numpy(quoted, "date", None) is None
+    got = load_series(quoted)
+    assert got.columns == ["a"] and got.values[:, 0].tolist() == [1.5, 2.5]
+
+
+def test_next_dates_follow_the_data_step():
+    from autofast.forecast.outputs import next_dates
+
+    assert next_dates(np.array(["2016-07-01 00:00:00", "2016-07-01 01:00:00"]), 2) == \
+        ["2016-07-01 02:00:00", "2016-07-01 03:00:00"]
+    assert next_dates(np.array(["2016-07-01", "2016-07-02"]), 1) == ["2016-07-03"]  # daily: dates only, as pandas
+    assert next_dates(np.array(["7/1/2016 00:00", "7/1/2016 01:00"]), 1) == ["2016-07-01 02:00:00"]  # via pandas
+    assert next_dates(np.array(["b", "a"]), 3) is None and next_dates(None, 3) is None
