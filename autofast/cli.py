@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from .autoft.commands import add_parsers as _add_autoft_parsers
 from .errors import AutofastError
+from .runtime import configure as configure_runtime
 
 
 def _load_yaml_config(path: str | None) -> dict:
@@ -378,6 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dash_parser(sub)
     _add_search_parser(sub)
     _add_autoft_parsers(sub)
+    for name in ("dash", "search", "pretrain", "finetune", "compare"):  # the commands that train convs
+        sub.choices[name].add_argument(
+            "--conv-path", choices=["auto", "native", "tap", "fft"], default=None,
+            help="how convolutions run: auto (default: the fastest exact path per shape, measured once and "
+                 "cached in ~/.cache/autofast), native (torch's conv), tap (autofast's tap kernels), fft; "
+                 "also $AUTOFAST_CONV_PATH")
     d = sub.add_parser("datasets", help="list the bundled data sets")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_datasets)
@@ -387,6 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        threads = getattr(args, "threads", None)
+        if threads is not None and threads < 1:
+            raise AutofastError(f"--threads {threads}: give a positive thread count (default: the CPUs this process may use)")
+        configure_runtime(threads)  # before torch / numba / the C++ extension start their thread pools
+        if getattr(args, "conv_path", None):
+            os.environ["AUTOFAST_CONV_PATH"] = args.conv_path  # read by autofast.kernels.conv.conv_path
         return args.func(args)
     except AutofastError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -137,3 +137,18 @@ def plot_curves(path: str | Path, panels: Sequence[dict]) -> None:
         ax.set_title(panel.get("title", ""), fontsize=9)
     fig.tight_layout()
     savefig(fig, path)
+
+
+def conv_paths_markdown(rows: Sequence[dict]) -> list[str]:
+    """Report lines: which implementation ran each convolution shape (``autofast.kernels.conv.path_summary``)."""
+    if not rows:
+        return []
+    out = ["", "## Convolution paths", "",
+           "Each conv shape runs on the fastest exact path, measured once and cached (`--conv-path` forces one).", "",
+           "| kind | input | weight | taps | groups | stride | grads | path | how | ms per path |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ms = ", ".join(f"{p} {v:.2f}" for p, v in sorted(r.get("ms", {}).items(), key=lambda kv: kv[1]))
+        out.append(f"| {r['kind']} | {r['x']} | {r['weight']} | {r['taps']} | {r['groups']} | {r['stride']} | "
+                   f"{r['grad']} | **{r['path']}** | {r['how']} | {ms} |")
+    return out

@@ -1,11 +1,15 @@
 """Shared test set-up. Triton runs in its CPU interpreter when there is no CUDA device; the variable
 must be set before anything imports triton, hence here."""
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from autofast.runtime import configure
+
+# the conv-path dispatcher's measurements go to a per-session cache, never the user's ~/.cache
+os.environ.setdefault("AUTOFAST_CACHE_DIR", tempfile.mkdtemp(prefix="autofast-test-cache-"))
 
 configure()  # threads from the usable CPUs, passive OpenMP waiting: before torch starts its pool
 import torch  # noqa: E402

@@ -34,6 +34,7 @@ from typing import Callable, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from autofast.runtime import configure as configure_runtime
 from autofast.asha import ASHA, TorchTrial, run_local
 from autofast.autoft.losses import AutoFTObjective, autoft_space, objective_from_config
 from autofast.engine import Run, Schedule, cosine, fit, seeded_init, train_epoch
@@ -86,7 +87,7 @@ class CompareConfig(BaseModel):
 class CompareContext:
     def __init__(self, cfg: CompareConfig):
         if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+            configure_runtime(cfg.threads)
         self.cfg = cfg
         self.shots = parse_shots(cfg.shots)
         if cfg.baseline_min_epochs > cfg.baseline_max_epochs:

@@ -13,6 +13,7 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
 from autofast.data.classification import load_task
 from autofast.engine import evaluate, seeded_init
@@ -152,5 +153,6 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
         timings["baseline"] = base_res.seconds
         result["baseline"] = {"pattern": [list(p) for p in fixed], **baseline}
     timings["total"] = time.perf_counter() - t0
+    result["conv_paths"] = path_summary()  # which implementation ran each conv shape
     result["model_state"] = model.state_dict()
     return result

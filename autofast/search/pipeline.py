@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
 from autofast.dash.pipeline import _load, search_architecture
 from autofast.dash.supernet import load_pattern, save_pattern
@@ -77,7 +78,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         "final": {k: v for k, v in final.items() if k != "history"}, "final_history": final["history"],
         "metric": "MSE" if reg else "accuracy",
         "test_score": final["test_loss"] if reg else final["test_acc"],
-        "config": cfg.model_dump(mode="json"), "timings": timings,
+        "config": cfg.model_dump(mode="json"), "timings": timings, "conv_paths": path_summary(),
         "selected_on": "pattern: training loss (DASH, single level); hyperparameters: validation "
                        f"{'MSE' if reg else 'accuracy'} (ASHA); final model: trained on train+val; "
                        "test split evaluated once",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autofast.reporting import plot_curves, plot_rungs, write_reports
+from autofast.reporting import conv_paths_markdown, plot_curves, plot_rungs, write_reports
 
 
 def rung_table(r: dict) -> list:
@@ -41,6 +41,7 @@ def report_markdown(r: dict) -> str:
     lines += [f"| {k} | {v:.1f} |" for k, v in t.items()]
     lines += ["", f"## Kernel pattern ({r['backbone']})", "", "| layer | k | d |", "|---|---|---|"]
     lines += [f"| {i} | {k} | {d} |" for i, (k, d) in enumerate(r["pattern"])]
+    lines += conv_paths_markdown(r.get("conv_paths", []))
     a = r["asha"]
     lines += ["", f"## ASHA (eta {a['eta']}, rungs {a['rungs']}, sampler {a.get('sampler', 'random')})", "",
               "Rung diagram: how many trials reached each rung (the top 1/eta of a rung is promoted).", "",

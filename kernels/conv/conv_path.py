@@ -172,6 +172,17 @@ def path_choices() -> list[dict]:
     return CACHE.used()
 
 
+def path_summary() -> list[dict]:
+    """:func:`path_choices` as JSON-ready report rows: kind, input shape (batch rounded up to a power of
+    two), weight shape, taps, groups, stride, gradients, path, how it was chosen and the ms per path."""
+    rows = []
+    for c in path_choices():
+        how = "forced" if c.get("forced") else ("measured now" if c.get("measured") else "cached")
+        rows.append({k: c.get(k) for k in ("kind", "x", "weight", "taps", "groups", "stride", "grad", "path")}
+                    | {"how": how, "ms": c.get("ms", {})})
+    return rows
+
+
 def make_key(kind: str, x: torch.Tensor, w: torch.Tensor, taps: str, groups: int, stride: int) -> tuple[str, dict]:
     """A cache key (and a readable description) for one conv call: which gradients are needed is part
     of it (forward-only evaluation and training passes may prefer different paths); the batch size is
