@@ -50,23 +50,6 @@ _FFT_BYTES = 32 * 1024 * 1024  # spectra per channel group of the lagged sums
 
 
 @nb.njit(cache=True, fastmath=_FM)
-def _dot_lag(x, a, b, n):
-    """``sum_{t<n} x[a + t] * x[b + t]``."""
-    acc = 0.0
-    for t in range(n):
-        acc += x[a + t] * x[b + t]
-    return acc
-
-
-@nb.njit(cache=True, fastmath=_FM)
-def _sum(x, a, n):
-    acc = 0.0
-    for t in range(n):
-        acc += x[a + t]
-    return acc
-
-
-@nb.njit(cache=True, fastmath=_FM)
 def _dot(x, y, n):
     acc = 0.0
     for t in range(n):
@@ -291,16 +274,22 @@ def _forecast_error_sums(z, psi, intercept, order, start, count, lookback, H, ch
         for h in range(H):
             s2 = 0.0
             s1 = 0.0
-            for n in range(nw):
-                e = a[n]
-                s2 += e * e
-                s1 += abs(e)
+            if h + 1 < H:  # the update reads a[n + 1], n + 1 < nw + H - 1 - h: inside the buffer
+                p = pi[h + 1]
+                for n in range(nw):  # sums of step h, then a[n] moves on to step h + 1 (a[n + 1]: still h's)
+                    e = a[n]
+                    s2 += e * e
+                    s1 += abs(e)
+                    a[n] = a[n + 1] + p * eps[n]
+                for n in range(nw, m - h - 1):
+                    a[n] = a[n + 1] + p * eps[n]
+            else:
+                for n in range(nw):
+                    e = a[n]
+                    s2 += e * e
+                    s1 += abs(e)
             parts[task, 0, h] = s2
             parts[task, 1, h] = s1
-            if h + 1 < H:
-                p = pi[h + 1]
-                for n in range(m - h - 1):  # ascending: a[n + 1] is still step h's
-                    a[n] = a[n + 1] + p * eps[n]
     out = np.zeros((C, 2, H))
     for c in range(C):  # fixed order: the same sums whatever the thread count
         for k in range(n_chunks):
