@@ -36,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autofast.runtime import configure as configure_runtime
 from autofast.asha import ASHA, TorchTrial, run_local
-from autofast.autoft.losses import AutoFTObjective, autoft_space, objective_from_config
-from autofast.engine import Run, Schedule, cosine, fit, seeded_init, train_epoch
+from autofast.autoft.losses import autoft_space, objective_from_config
+from autofast.engine import Run, Schedule, cosine, fit, seeded_init, sgd, train_epoch
 from autofast.search.tune import DASHA_SPACE
 from autofast.errors import AutofastError
 
@@ -111,8 +111,7 @@ class CompareContext:
 
 
 def _baseline_optimizer(model, cfg):
-    return torch.optim.SGD(model.parameters(), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]),
-                           weight_decay=float(cfg["weight_decay"]), nesterov=True)
+    return sgd(model.parameters(), cfg["lr"], cfg["momentum"], cfg["weight_decay"])
 
 
 def _baseline_trial(arch: ArchSpec, x, y, x_val, y_val, metric: str, batch_size: int, min_steps: int,

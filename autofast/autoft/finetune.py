@@ -23,13 +23,11 @@ atomically at the end.
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import time
 from pathlib import Path
 from typing import Callable, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from autofast.runtime import configure as configure_runtime

@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 from typing import Callable, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from autofast.runtime import configure as configure_runtime
-from autofast.engine import Run, cosine, evaluate, fit, seeded_init, task_validator
+from autofast.engine import Run, cosine, evaluate, fit, seeded_init, sgd, task_validator
 from autofast.models.checkpoint import save_checkpoint
 
 from .model import CHECKPOINT_FORMAT, ArchSpec, build_model, load_pattern_file, pattern_backbone
@@ -63,8 +62,7 @@ def run_pretrain(cfg: PretrainConfig, out_dir: Path, say: Callable[[str], None] 
                     load_pattern_file(cfg.pattern))
     with seeded_init(cfg.seed):
         model = build_model(arch)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                          nesterov=cfg.momentum > 0)
+    opt = sgd(model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
     run = Run.create(model, opt, cfg.seed, cosine(cfg.epochs))
     # better = higher val accuracy, ties (a saturated small val split) broken by lower val loss
     res = fit(run, task.x_train, task.y_train, cfg.epochs, cfg.batch_size,

@@ -21,7 +21,7 @@ from torch import nn
 
 from autofast.asha import TorchTrial
 from autofast.autoft.losses import AutoFTObjective, objective_from_config, snapshot_params
-from autofast.engine import CONSTANT, Run, fit, seeded_init, train_epoch
+from autofast.engine import CONSTANT, Run, fit, seeded_init, sgd, train_epoch
 from autofast.errors import AutofastError
 
 from .metrics import evaluate_scores
@@ -33,7 +33,7 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: 
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=momentum > 0)
+        return sgd(params, lr, momentum, weight_decay)
     raise AutofastError(f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}")
 
 

@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from autofast.engine import Run, Schedule, cosine, fit, task_loss, task_validator
+from autofast.engine import Run, Schedule, cosine, fit, sgd, task_loss, task_validator
 
 from .supernet import arch_parameters, normalise_arch_grads, rf_penalty, searchable_layers, weight_parameters
 
@@ -55,8 +55,8 @@ def make_run(model: nn.Module, s: TrainSettings, search: bool = False) -> Run:
     """SGD-Nesterov on the weights (scheduled); in ``search`` mode also SGD-Nesterov on the architecture
     logits (constant ``arch_lr``) and the Gumbel noise of every searchable layer bound to the run."""
     weights = weight_parameters(model) if search else list(model.parameters())
-    opt = torch.optim.SGD(weights, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, nesterov=True)
-    extra = {"arch": torch.optim.SGD(arch_parameters(model), lr=s.arch_lr, momentum=0.9, nesterov=True)} if search else {}
+    opt = sgd(weights, s.lr, s.momentum, s.weight_decay)
+    extra = {"arch": sgd(arch_parameters(model), s.arch_lr, 0.9)} if search else {}
     return Run.create(model, opt, s.seed, s.schedule or cosine(s.epochs), extra,
                       noise_modules=searchable_layers(model) if search else ())
 

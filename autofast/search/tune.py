@@ -20,7 +20,7 @@ import torch
 
 from autofast.asha import ASHA, Journal, TorchTrial
 from autofast.asha.executor import LocalPool, drive
-from autofast.engine import Run, Schedule, cosine, evaluate, read_run, seeded_init, train_epoch, val_score
+from autofast.engine import Run, Schedule, cosine, evaluate, read_run, seeded_init, sgd, train_epoch, val_score
 from autofast.models import build_backbone, fixed_factory
 
 # DASHA's ASHA space (SPEC): lr, dropout, weight decay, momentum and the init seed.
@@ -63,8 +63,7 @@ def build_model(task, backbone: str, pattern, width: int, cfg: dict):
     data = task.data
     model = build_backbone(backbone, data.ndim, int(task.x_train.shape[1]), data.num_classes, width,
                            fixed_factory(pattern), dropout=float(cfg["dropout"]))
-    opt = torch.optim.SGD(model.parameters(), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]),
-                          weight_decay=float(cfg["weight_decay"]), nesterov=True)
+    opt = sgd(model.parameters(), cfg["lr"], cfg["momentum"], cfg["weight_decay"])
     return model, opt
 
 
