@@ -12,8 +12,8 @@ Run (from the repository root; bench/ must be named because pytest's testpaths i
     window, BIC), timed in the same test on the same prepared data. Only the anchor's solve is timed
     (no interpreter start, imports or file writing), so the comparison favours the anchor.
 (b) the same command with its defaults (horizons 96 192 336 720, pooled, plot) on synthetic CSVs of
-    50k / 200k / 1M rows x 20 channels (seeded AR processes, a date column), each run in a fresh
-    child process whose own peak RSS comes from ``os.wait4``.
+    50k / 200k / 1M rows x 20 channels (seeded AR processes, a date column), each run as the child of
+    a fresh, small Python process that reports the child's peak RSS (``RUSAGE_CHILDREN``) and wall time.
 """
 from __future__ import annotations
 
@@ -35,20 +35,34 @@ CHANNELS = 20
 GiB = 1024**3
 
 
+# A small, fresh Python process runs the command as ITS child and reports RUSAGE_CHILDREN: a child
+# forked straight from pytest would carry pytest's resident pages into its peak (Linux keeps ru_maxrss
+# across exec), so the measured process must be forked from a small parent.
+_WRAPPER = """
+import json, resource, subprocess, sys, time
+meas = sys.argv[1]
+with open(meas + ".out", "wb") as out, open(meas + ".err", "wb") as err:
+    t0 = time.perf_counter()
+    rc = subprocess.call(sys.argv[2:], stdout=out, stderr=err)
+    wall = time.perf_counter() - t0
+with open(meas, "w") as f:
+    json.dump({"rc": rc, "wall_s": wall, "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}, f)
+"""
+
+
 def _run_child(args: list[str]) -> dict:
-    """Run ``python -m autofast ...`` to completion; wall time and the child's own peak RSS (bytes)."""
+    """Run ``python -m autofast ...`` to completion: its wall time (process start to exit), its own
+    peak RSS (bytes) and its JSON output."""
     import tempfile
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, "-m", "autofast", *args], cwd=ROOT, stdout=out, stderr=err)
-        _, status, usage = os.wait4(p.pid, 0)  # reaps this child: its own rusage, not all children's
-        wall = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        assert p.returncode == 0, err.read().decode()[-2000:]
-        return {"wall_s": wall, "maxrss_bytes": usage.ru_maxrss * 1024, "result": json.loads(out.read())}
+    with tempfile.TemporaryDirectory() as d:
+        meas = os.path.join(d, "m.json")
+        subprocess.run([sys.executable, "-c", _WRAPPER, meas, sys.executable, "-m", "autofast", *args], cwd=ROOT,
+                       check=True)
+        m = json.loads(Path(meas).read_text())
+        assert m["rc"] == 0, Path(meas + ".err").read_text()[-2000:]
+        return {"wall_s": m["wall_s"], "maxrss_bytes": m["maxrss_kb"] * 1024,
+                "result": json.loads(Path(meas + ".out").read_text())}
 
 
 def write_series_csv(path: Path, rows: int, channels: int = CHANNELS, seed: int = 0) -> Path:
