@@ -15,6 +15,8 @@ Inputs may be any array-like (numpy arrays, CPU torch tensors); outputs are nump
   and the companion step is such a shift, so ``r_{h+1}' S r_{h+1}`` follows from ``r_h' S r_h`` and
   2K + 3 dot products with r_h (one GEMM over all steps): O(q^2 + K q H) instead of O(q^2 H).
   Candidates are dealt to one thread per usable core, GIL released, single-threaded BLAS.
+  (No numba ``prange``: its OpenMP workers spin while they wait, which beside a busy core measured
+  4x slower than one thread; Python threads running nogil kernels sleep instead.)
 * ``forecast_error_sums``: test errors of one model per channel, streamed in chunks of windows:
   one-step residuals ``e_t = y_t - c - sum_j psi_j y_{t-j}`` (O(q) per row), then every h-step
   error from the impulse response ``pi`` of the AR filter (``y_{T+h} - yhat_{T+h|T} =
@@ -87,13 +89,13 @@ def _lagged_sums(z: np.ndarray, W: int, start: int, count: int) -> np.ndarray:
     return D
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True)
 def _window_moments(z, width, start, count, pooled, D):
-    """Moments of every window from the lagged sums ``D`` (see _lagged_sums): O(C W^2)."""
+    """Moments of every window from the lagged sums ``D`` (see _lagged_sums): O(C W^2), one thread."""
     C = z.shape[0]
     W = width
     out = np.zeros((1 if pooled else C, W + 1, W + 1))
-    for k in nb.prange(W):  # diagonal k (lag between two window positions): disjoint entries per task
+    for k in range(W):  # diagonal k: the lag between two window positions
         for c in range(C):
             g = 0 if pooled else c
             x = z[c]
@@ -245,12 +247,11 @@ def _ar_grid_scores(psi, intercept, order, S, S1, Sxy, SxyT, syy, count, edgeT, 
             out[b, h] = acc[h] / count
 
 
-@nb.njit(parallel=True, cache=True, fastmath=_FM)
-def _forecast_error_sums(z, psi, intercept, order, start, count, lookback, H, chunk):
-    C = z.shape[0]
+@nb.njit(cache=True, nogil=True, fastmath=_FM)
+def _forecast_error_sums(z, psi, intercept, order, start, count, lookback, H, chunk, tasks, parts):
+    # One worker thread's share: task = channel * n_chunks + chunk of windows; parts[task] = its sums.
     n_chunks = (count + chunk - 1) // chunk
-    parts = np.zeros((C * n_chunks, 2, H))
-    for task in nb.prange(C * n_chunks):
+    for task in tasks:
         c = task // n_chunks
         n0 = start + (task % n_chunks) * chunk
         nw = min(start + count, n0 + chunk) - n0  # windows n0 .. n0 + nw - 1
@@ -263,13 +264,14 @@ def _forecast_error_sums(z, psi, intercept, order, start, count, lookback, H, ch
                 acc += psi[c, j - 1] * pi[k - j]
             pi[k] = acc
         m = nw + H - 1
+        coef = np.empty(q)  # psi in forward time order: multiplies z[row - q : row]
+        for j in range(q):
+            coef[j] = psi[c, q - 1 - j]
+        x = z[c]
         eps = np.empty(m)  # eps[t]: one-step residual at row n0 + lookback + t
         for t in range(m):
             row = n0 + lookback + t
-            acc = z[c, row] - intercept[c]
-            for j in range(q):
-                acc -= psi[c, j] * z[c, row - 1 - j]
-            eps[t] = acc
+            eps[t] = x[row] - intercept[c] - _dot(coef, x[row - q : row], q)
         a = eps.copy()  # a[n]: the (h+1)-step error of window n0 + n, sum_{k<=h} pi_k eps[n + h - k]
         for h in range(H):
             s2 = 0.0
@@ -290,18 +292,13 @@ def _forecast_error_sums(z, psi, intercept, order, start, count, lookback, H, ch
                     s1 += abs(e)
             parts[task, 0, h] = s2
             parts[task, 1, h] = s1
-    out = np.zeros((C, 2, H))
-    for c in range(C):  # fixed order: the same sums whatever the thread count
-        for k in range(n_chunks):
-            out[c] += parts[c * n_chunks + k]
-    return out
 
 
 # --------------------------------------------------------------------------------------------- Python side
 
 
 def _n_threads() -> int:
-    """Threads for the candidate pool and numba's parallel loops: ``AUTOFAST_NUM_THREADS``, else the
+    """Worker threads (candidate pool, error-sum tasks, FFT workers): ``AUTOFAST_NUM_THREADS``, else the
     CPUs this process may use (affinity mask and cgroup quota, :func:`autofast.runtime.usable_cpus`)."""
     env = os.environ.get("AUTOFAST_NUM_THREADS", "")
     if env.isdigit() and int(env) > 0:
@@ -311,9 +308,15 @@ def _n_threads() -> int:
     return usable_cpus()
 
 
-def _parallel_threads() -> None:
-    """numba's parallel loops use at most the usable CPUs (its pool is sized from os.cpu_count())."""
-    nb.set_num_threads(max(1, min(_n_threads(), nb.config.NUMBA_NUM_THREADS)))
+def _pool_map(fn, items: list) -> None:
+    """Run ``fn`` (a nogil numba kernel) on each item, one Python thread per item (threads sleep while
+    they wait: no OpenMP spinning against a busy neighbour), single-threaded BLAS inside."""
+    with threadpool_limits(1):
+        if len(items) == 1:
+            fn(items[0])
+        else:
+            with ThreadPoolExecutor(len(items)) as pool:
+                list(pool.map(fn, items))
 
 
 def _f64(a) -> np.ndarray:
@@ -348,7 +351,6 @@ def window_moments(z, width: int, start: int, count: int, pooled: bool = False) 
         raise ValueError(f"z must be (C, T), got shape {zz.shape}")
     if width < 1 or start < 0 or count < 0 or (count > 0 and start + count - 1 + width > zz.shape[1]):
         raise ValueError(f"windows [{start}, {start + count - 1} + {width}) do not fit a series of length {zz.shape[1]}")
-    _parallel_threads()
     return _window_moments(zz, width, start, count, bool(pooled), _lagged_sums(zz, width, start, count))
 
 
@@ -404,13 +406,7 @@ def ar_grid_scores(psi, intercept, S, Sxy, syy, count: int, order=None, edges=No
     # shared 2-core machine; BLAS inside numba prange oversubscribes.)
     n = max(1, min(_n_threads(), len(q) // 32))  # small grids: no pool (its start-up costs ~1 ms)
     order_desc = np.argsort(-q, kind="stable").astype(np.int64)
-    shares = [np.ascontiguousarray(order_desc[i::n]) for i in range(n)]
-    with threadpool_limits(1):
-        if n == 1:
-            _ar_grid_scores(*args, shares[0], out)
-        else:
-            with ThreadPoolExecutor(n) as pool:
-                list(pool.map(lambda share: _ar_grid_scores(*args, share, out), shares))
+    _pool_map(lambda share: _ar_grid_scores(*args, share, out), [np.ascontiguousarray(order_desc[i::n]) for i in range(n)])
     return out
 
 
@@ -438,8 +434,13 @@ def forecast_error_sums(z, psi, intercept, start: int, count: int, lookback: int
         raise ValueError(f"need Q={p.shape[1]} <= lookback={lookback}, horizon, chunk, count >= 1, start >= 0")
     if start + count - 1 + lookback + horizon > zz.shape[1]:
         raise ValueError(f"windows {start}..{start + count - 1} (+{lookback + horizon}) exceed the series ({zz.shape[1]})")
-    _parallel_threads()
-    return _forecast_error_sums(zz, p, c, q, start, count, lookback, horizon, chunk)
+    n_chunks = -(-count // chunk)
+    parts = np.zeros((zz.shape[0] * n_chunks, 2, horizon))
+    tasks = np.arange(parts.shape[0], dtype=np.int64)
+    n = max(1, min(_n_threads(), tasks.size))
+    _pool_map(lambda share: _forecast_error_sums(zz, p, c, q, start, count, lookback, horizon, chunk, share, parts),
+              [np.ascontiguousarray(tasks[i::n]) for i in range(n)])
+    return parts.reshape(zz.shape[0], n_chunks, 2, horizon).sum(axis=1)  # fixed order: any thread count
 
 
 def nested_ols(gram, rhs, jitter: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
