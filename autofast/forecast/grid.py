@@ -56,7 +56,11 @@ class CandidateGrid:
     @staticmethod
     def concat(parts: list["CandidateGrid"]) -> "CandidateGrid":
         width = max(g.psi.shape[1] for g in parts)
-        psi = np.concatenate([np.pad(g.psi, ((0, 0), (0, width - g.psi.shape[1]))) for g in parts])
+        psi = np.zeros((sum(len(g) for g in parts), width))  # zero-padded: one copy of each part
+        row = 0
+        for g in parts:
+            psi[row : row + len(g), : g.psi.shape[1]] = g.psi
+            row += len(g)
         cat = lambda name: np.concatenate([getattr(g, name) for g in parts])  # noqa: E731
         return CandidateGrid(psi, cat("intercept"), cat("p"), cat("d"), cat("has_intercept"), cat("group"),
                              cat("regularised"), cat("jitter"))

@@ -19,8 +19,12 @@ def difference_to_levels(phi: np.ndarray, d: int) -> np.ndarray:
         ``(..., p + d)`` float64 ``psi``.
     """
     phi = np.asarray(phi, dtype=np.float64)
-    poly = np.concatenate([np.ones(phi.shape[:-1] + (1,)), -phi], axis=-1)  # 1 - sum phi_i B^i
-    zero = np.zeros(phi.shape[:-1] + (1,))
-    for _ in range(d):
-        poly = np.concatenate([poly, zero], axis=-1) - np.concatenate([zero, poly], axis=-1)
-    return -poly[..., 1:]
+    if d == 0:
+        return phi.copy()
+    p = phi.shape[-1]
+    poly = np.zeros(phi.shape[:-1] + (p + d + 1,))  # 1 - sum phi_i B^i, then times (1 - B) d times
+    poly[..., 0] = 1.0
+    poly[..., 1 : p + 1] = -phi
+    for k in range(d):
+        poly[..., 1 : p + k + 2] -= poly[..., : p + k + 1]  # numpy buffers the overlapping operands
+    return np.negative(poly[..., 1:])
