@@ -1,6 +1,11 @@
-"""One DASH search epoch on splice (ResNet1D supernet, genomics space K{3..11} x D{1,3,5,7}): the
-mixed layers computed by autofast's union-of-taps kernels vs DASH's FFT mixture, same network,
-same data, same batches.
+"""One DASH search epoch (the supernet trained by the engine: weights and alpha jointly, Gumbel
+mixtures, arch-gradient normalisation, rf penalty): the mixed layers computed by autofast (each on
+its measured-fastest exact path) vs DASH's FFT mixture, same network, same data, same batches.
+
+* splice: ResNet1D supernet, genomics space K{3..11} x D{1,3,5,7} (35-tap union);
+* digits: WRN-16 supernet, 2-D space K{3,5,7,9} x D{1,3,7,15} (313-tap union, 8x8 images).
+
+Target (issue 10): autofast at least 2x faster than the FFT mixture for the whole epoch.
 
 Run: ``python -m pytest bench/test_bench_dash.py --benchmark-only``.
 """
@@ -13,6 +18,7 @@ from conv_anchors import fft_mixture
 
 from autofast.dash.supernet import MixedFactory
 from autofast.dash.train import TrainSettings, train
+from autofast.engine import seeded_init
 from autofast.data.classification import load_task
 from autofast.kernels.conv import MixedDilatedConv
 from autofast.models import build_backbone
@@ -22,6 +28,8 @@ def _fft_forward(self, x, a=None):
     if a is None:
         a = x.new_full((len(self.candidates),), 1.0 / len(self.candidates))
     y = fft_mixture(x, list(self.weights), a, self.candidates, self.groups)
+    if self.stride > 1:  # DASH computes strided layers at full resolution, then subsamples
+        y = y[(Ellipsis,) + (slice(None, None, self.stride),) * self.ndim]
     return y if self.bias is None else y + self.bias.view((1, -1) + (1,) * self.ndim)
 
 
@@ -30,18 +38,37 @@ def splice():
     return load_task("splice", seed=0)
 
 
+@pytest.fixture(scope="module")
+def digits():
+    return load_task("digits", seed=0)
+
+
+def _search_epoch(t, backbone, ndim, width, space):
+    def epoch():
+        with seeded_init(0):
+            net = build_backbone(backbone, ndim, int(t.x_train.shape[1]), t.data.num_classes, width, MixedFactory(*space))
+        train(net, t.x_train, t.y_train, t.x_val, t.y_val,
+              TrainSettings(epochs=1, batch_size=64, rf_penalty=0.01), search=True)
+
+    return epoch
+
+
 @pytest.mark.parametrize("width", [16, 64])
 @pytest.mark.parametrize("impl", ["autofast", "fft_mixture"])
 def test_one_search_epoch(benchmark, splice, monkeypatch, impl, width):
     if impl == "fft_mixture":
         monkeypatch.setattr(MixedDilatedConv, "forward", _fft_forward)
-    t = splice
-
-    def epoch():
-        torch.manual_seed(0)
-        net = build_backbone("resnet1d", 1, 4, 3, width, MixedFactory((3, 5, 7, 9, 11), (1, 3, 5, 7)))
-        train(net, t.x_train, t.y_train, t.x_val, t.y_val, TrainSettings(epochs=1, batch_size=64), search=True)
-
     benchmark.group = f"dash search epoch, splice, resnet1d width {width}"
-    benchmark.extra_info.update(impl=impl, width=width, train_rows=len(t.y_train))
-    benchmark.pedantic(epoch, rounds=2, iterations=1, warmup_rounds=1)
+    benchmark.extra_info.update(impl=impl, width=width, train_rows=len(splice.y_train))
+    benchmark.pedantic(_search_epoch(splice, "resnet1d", 1, width, ((3, 5, 7, 9, 11), (1, 3, 5, 7))),
+                       rounds=2, iterations=1, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("impl", ["autofast", "fft_mixture"])
+def test_one_search_epoch_digits(benchmark, digits, monkeypatch, impl):
+    if impl == "fft_mixture":
+        monkeypatch.setattr(MixedDilatedConv, "forward", _fft_forward)
+    benchmark.group = "dash search epoch, digits, wrn16 width 16"
+    benchmark.extra_info.update(impl=impl, width=16, train_rows=len(digits.y_train))
+    benchmark.pedantic(_search_epoch(digits, "wrn16", 2, 16, ((3, 5, 7, 9), (1, 3, 7, 15))),
+                       rounds=2, iterations=1, warmup_rounds=1)
