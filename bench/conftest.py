@@ -75,3 +75,19 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         machine_info["statsforecast"] = statsforecast.__version__
     except ImportError:
         pass
+
+
+@pytest.fixture(scope="module")
+def splice():
+    """The bundled splice task (stratified split, seed 0), as the commands load it."""
+    from autofast.data.classification import load_task
+
+    return load_task("splice", seed=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """scikit-learn's 8x8 digits (stratified split, seed 0), as the commands load it."""
+    from autofast.data.classification import load_task
+
+    return load_task("digits", seed=0)

@@ -12,14 +12,12 @@ Run: ``python -m pytest bench/test_bench_dash.py --benchmark-only``.
 from __future__ import annotations
 
 import pytest
-import torch
 
 from conv_anchors import fft_mixture
 
 from autofast.dash.supernet import MixedFactory
 from autofast.dash.train import TrainSettings, train
 from autofast.engine import seeded_init
-from autofast.data.classification import load_task
 from autofast.kernels.conv import MixedDilatedConv
 from autofast.models import build_backbone
 
@@ -31,16 +29,6 @@ def _fft_forward(self, x, a=None):
     if self.stride > 1:  # DASH computes strided layers at full resolution, then subsamples
         y = y[(Ellipsis,) + (slice(None, None, self.stride),) * self.ndim]
     return y if self.bias is None else y + self.bias.view((1, -1) + (1,) * self.ndim)
-
-
-@pytest.fixture(scope="module")
-def splice():
-    return load_task("splice", seed=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_task("digits", seed=0)
 
 
 def _search_epoch(t, backbone, ndim, width, space, fraction=1.0):

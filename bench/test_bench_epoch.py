@@ -14,7 +14,6 @@ import pytest
 import torch
 from torch import nn
 
-from autofast.data.classification import load_task
 from autofast.engine import Run, train_epoch
 from autofast.models import build_backbone, fixed_factory
 
@@ -33,16 +32,6 @@ def plain_factory(pattern):
         return conv(cin, cout, k, stride, d * (k - 1) // 2, d, bias=False)
 
     return make
-
-
-@pytest.fixture(scope="module")
-def splice():
-    return load_task("splice", seed=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_task("digits", seed=0)
 
 
 def _epoch_fn(task, backbone, ndim, width, factory):
