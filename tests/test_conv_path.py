@@ -159,3 +159,17 @@ def test_measuring_does_not_move_the_global_rng():
     m(torch.randn(2, 3, 16, generator=torch.Generator()))
     assert conv_path.path_choices()[0].get("measured")
     assert torch.equal(before, torch.get_rng_state())
+
+
+def test_the_preferred_path_keeps_near_ties():
+    import time
+
+    x = torch.randn(2, 3, 20)
+    w = torch.randn(4, 3, 5)
+
+    def sleeper(seconds):
+        return lambda p: (lambda: time.sleep(seconds[p]))
+
+    tie = choose("fixed", x, w, "tie", 1, 1, ("native", "tap"), sleeper({"native": 0.010, "tap": 0.0095}))
+    clear = choose("fixed", x, w, "clear", 1, 1, ("native", "tap"), sleeper({"native": 0.010, "tap": 0.004}))
+    assert (tie, clear) == ("native", "tap")

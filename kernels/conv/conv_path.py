@@ -34,6 +34,7 @@ import torch
 PATHS = ("auto", "native", "tap", "fft")
 ENV = "AUTOFAST_CONV_PATH"
 _FORMAT = "autofast-conv-paths/1"
+PREFERRED_MARGIN = 0.1  # another path must beat the preferred (first-listed) one by 10% to be chosen
 
 
 def requested_path(path: str = "auto") -> str:
@@ -44,6 +45,12 @@ def requested_path(path: str = "auto") -> str:
         raise ValueError(f"unknown conv path {path!r} (from {'$' + ENV if path != 'auto' else 'argument'}); "
                          f"choose one of {', '.join(PATHS)}")
     return path
+
+
+def tap_backend_forced(backend: str) -> bool:
+    """True when a tap-kernel backend was asked for (``backend=`` or ``$AUTOFAST_CONV_BACKEND``): that
+    request forces the tap path."""
+    return backend != "auto" or os.environ.get("AUTOFAST_CONV_BACKEND", "auto") not in ("", "auto")
 
 
 def cache_file() -> Path:
@@ -114,8 +121,9 @@ class PathCache:
             pass  # a read-only home is no reason to fail a run
 
     def select(self, key: str, runners: Callable[[], dict[str, Callable[[], None]]], describe: dict) -> str:
-        """The cached path for ``key``, or measure ``runners()`` (path -> one synthetic pass) and keep
-        the fastest. ``describe`` is stored beside the choice (shapes, for reports)."""
+        """The cached path for ``key``, or measure ``runners()`` (path -> one synthetic pass, the preferred
+        path first) and keep the fastest, unless it beats the preferred one by less than
+        ``PREFERRED_MARGIN``. ``describe`` is stored beside the choice (shapes, for reports)."""
         with self._lock:
             entry = self._load().get(key)
             if entry is None:
@@ -123,6 +131,9 @@ class PathCache:
                 for p, fn in runners().items():  # a path 3x slower than the best after its first call stops there
                     times[p] = _time(fn, give_up=3 * min(times.values(), default=float("inf")))
                 best = min(times, key=times.get)
+                first = next(iter(times))  # the preferred path keeps near-ties (timing noise on a shared machine)
+                if times[best] > (1 - PREFERRED_MARGIN) * times[first]:
+                    best = first
                 entry = {"path": best, "ms": {p: round(t * 1e3, 4) for p, t in times.items()}, **describe}
                 self._entries[key] = entry
                 self._write(key, entry)
@@ -143,7 +154,7 @@ class PathCache:
             self._used.clear()
 
 
-def _time(fn: Callable[[], None], min_seconds: float = 0.02, max_reps: int = 8, give_up: float = float("inf")) -> float:
+def _time(fn: Callable[[], None], min_seconds: float = 0.03, max_reps: int = 8, give_up: float = float("inf")) -> float:
     """Best-of wall time of ``fn`` after one warm-up call (inf if it raises); a warm-up slower than
     ``give_up`` seconds is returned as it is (that path has lost already)."""
     try:
@@ -153,7 +164,7 @@ def _time(fn: Callable[[], None], min_seconds: float = 0.02, max_reps: int = 8, 
         if first > give_up:
             return first
         best, spent, reps = float("inf"), 0.0, 0
-        while reps < 2 or (spent < min_seconds and reps < max_reps):
+        while reps < 3 or (spent < min_seconds and reps < max_reps):
             t0 = time.perf_counter()
             fn()
             dt = time.perf_counter() - t0

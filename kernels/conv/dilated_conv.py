@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conv_path import choose, synthetic_pass
+from .conv_path import choose, synthetic_pass, tap_backend_forced
 from .tap_conv import TapPlan, check_tap_args, direct_backend
 from .taps import dilated_offsets
 
@@ -86,7 +86,7 @@ def dilated_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
                          f"(Cout, Cin/groups, k...); got groups={groups}, x {tuple(x.shape)}, weight {tuple(weight.shape)}")
     if stride < 1 or dilation < 1:
         raise ValueError(f"stride and dilation must be >= 1, got stride={stride}, dilation={dilation}")
-    if backend != "auto":
+    if tap_backend_forced(backend):
         path = "tap"
     candidates = ("native", "tap", "fft") if groups == 1 and not x.is_cuda else ("native", "tap")
 

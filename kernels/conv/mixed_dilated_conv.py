@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conv_path import choose, synthetic_pass
+from .conv_path import choose, synthetic_pass, tap_backend_forced
 from .dilated_conv import subsample
 from .tap_conv import direct_backend, tap_conv
 from .taps import TapUnion, tap_union
@@ -56,7 +56,7 @@ def union_conv(x: torch.Tensor, K: torch.Tensor, union: TapUnion, groups: int = 
                backend: str = "auto", path: str = "auto") -> torch.Tensor:
     """Convolution of ``x`` with union tap weights ``K`` (``(Cout, Cin_g, |U|)``), 'same' padding, on the
     fastest exact path: 'tap' (tap kernels over the live taps), 'fft', or 'native' (dense kernel, F.conv)."""
-    if backend != "auto":
+    if tap_backend_forced(backend):
         path = "tap"
     candidates = ("tap", "native", "fft") if groups == 1 and not x.is_cuda else ("tap", "native")
 
