@@ -90,6 +90,7 @@ class PathCache:
         self._lock = threading.RLock()
         self._entries: dict[str, dict] | None = None
         self._used: dict[str, dict] = {}
+        self.memo: dict[tuple, str] = {}  # call signature -> path: repeat calls skip key building and the lock
 
     @property
     def file(self) -> Path:
@@ -217,12 +218,24 @@ def choose(kind: str, x: torch.Tensor, w: torch.Tensor, taps: str, groups: int, 
     want = requested_path(path)
     if _cannot_measure(x):  # fake/meta tensors, tracing: no data to time; the forced or first path
         return want if want in candidates else candidates[0]
+    grad = torch.is_grad_enabled()
+    sig = (kind, x.shape, w.shape, taps, groups, stride, x.dtype, x.device, grad and x.requires_grad,
+           grad and w.requires_grad, want, torch.get_num_threads())
+    cache = CACHE
+    hit = cache.memo.get(sig)
+    if hit is not None:
+        return hit
+    cache.memo[sig] = chosen = _choose(kind, x, w, taps, groups, stride, candidates, runner, want, cache)
+    return chosen
+
+
+def _choose(kind, x, w, taps, groups, stride, candidates, runner, want: str, cache: PathCache) -> str:
     key, desc = make_key(kind, x, w, taps, groups, stride)
     if want != "auto" or len(candidates) == 1:
         chosen = want if want in candidates else ("tap" if "tap" in candidates else candidates[0])
-        CACHE.record_forced(key, chosen, desc)
+        cache.record_forced(key, chosen, desc)
         return chosen
-    return CACHE.select(key, lambda: {p: runner(p) for p in candidates}, desc)
+    return cache.select(key, lambda: {p: runner(p) for p in candidates}, desc)
 
 
 def synthetic_pass(x: torch.Tensor, w: torch.Tensor, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
