@@ -14,12 +14,12 @@ kernel (:mod:`.reference`).
 """
 from .dilated_conv import DilatedConv, DilatedConv1d, DilatedConv2d, DilatedConvFunction, dilated_conv, native_conv
 from .conv_path import path_choices, path_summary
-from .mixed_dilated_conv import MixedDilatedConv, aggregate_taps, union_dense_kernel, mixed_dilated_conv, union_conv
+from .mixed_dilated_conv import MixedDilatedConv, aggregate_taps, mixed_dilated_conv, union_conv
 from .tap_conv import TapConvFunction, resolve_backend, tap_conv
 from .taps import dilated_offsets, tap_union
 
 __all__ = [
     "DilatedConv", "DilatedConv1d", "DilatedConv2d", "DilatedConvFunction", "dilated_conv", "native_conv",
-    "MixedDilatedConv", "aggregate_taps", "union_dense_kernel", "mixed_dilated_conv", "union_conv", "path_choices", "path_summary",
+    "MixedDilatedConv", "aggregate_taps", "mixed_dilated_conv", "union_conv", "path_choices", "path_summary",
     "TapConvFunction", "resolve_backend", "tap_conv", "dilated_offsets", "tap_union",
 ]

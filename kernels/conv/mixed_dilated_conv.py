@@ -19,37 +19,25 @@ from torch import nn
 
 from .conv_path import choose, synthetic_pass, tap_backend_forced
 from .dilated_conv import subsample
+from .reference import dense_kernel
 from .tap_conv import direct_backend, tap_conv
 from .taps import TapUnion, tap_union
 
 
 @lru_cache(maxsize=512)
-def _union_tensors(candidates: tuple, ndim: int, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(flat_index, owner, window_index)`` of a union on ``device``; built once per (union, device), so a
-    call uploads nothing. ``window_index`` is each union tap's slot in the dense ``(2r+1)^ndim`` window."""
+def _union_tensors(candidates: tuple, ndim: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(flat_index, owner)`` of a union on ``device``, built once per (union, device): a call uploads nothing."""
     u = tap_union(candidates, ndim)
-    r, size = u.radius, 2 * u.radius + 1
-    shifted = u.offsets + r
-    window = shifted[:, 0] if ndim == 1 else shifted[:, 0] * size + shifted[:, 1]
-    return u.flat_index.to(device), u.owner.to(device), window.to(device)
+    return u.flat_index.to(device), u.owner.to(device)
 
 
 def aggregate_taps(union: TapUnion, a: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
     """``K[:, :, U] = sum_c a_c w_c`` scattered into the union's slots -> ``(Cout, Cin_g, |U|)``; differentiable
     in ``a`` and every ``w_c`` (one cat, one gather, one multiply, one index_add)."""
-    flat, owner, _ = _union_tensors(union.candidates, union.ndim, str(weights[0].device))
+    flat, owner = _union_tensors(union.candidates, union.ndim, str(weights[0].device))
     wcat = torch.cat([w.flatten(2) for w in weights], 2)
     K = wcat.new_zeros(wcat.shape[0], wcat.shape[1], union.size)
     return K.index_add(2, flat, wcat * a.to(wcat.dtype)[owner])
-
-
-def union_dense_kernel(union: TapUnion, K: torch.Tensor) -> torch.Tensor:
-    """The union's tap weights ``(Cout, Cin_g, |U|)`` placed in the dense ``(Cout, Cin_g, S[, S])`` window,
-    ``S = 2 r + 1`` (differentiable)."""
-    _, _, window = _union_tensors(union.candidates, union.ndim, str(K.device))
-    size = 2 * union.radius + 1
-    dense = K.new_zeros(K.shape[0], K.shape[1], size ** union.ndim).index_copy(2, window, K)
-    return dense.view(K.shape[0], K.shape[1], *(size,) * union.ndim)
 
 
 def union_conv(x: torch.Tensor, K: torch.Tensor, union: TapUnion, groups: int = 1, stride: int = 1,
@@ -63,7 +51,7 @@ def union_conv(x: torch.Tensor, K: torch.Tensor, union: TapUnion, groups: int = 
     def run(p: str, x_, K_):
         if p == "native":
             conv = F.conv1d if x_.dim() == 3 else F.conv2d
-            return conv(x_, union_dense_kernel(union, K_), None, stride, union.radius, 1, groups)
+            return conv(x_, dense_kernel(K_, union.offsets), None, stride, union.radius, 1, groups)
         tap_backend = "fft" if p == "fft" else direct_backend(x_, groups, backend)
         return subsample(tap_conv(x_, K_, union.offsets, groups, tap_backend), stride)
 
