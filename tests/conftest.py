@@ -1,6 +1,8 @@
 """Shared test set-up. Triton runs in its CPU interpreter when there is no CUDA device; the variable
 must be set before anything imports triton, hence here."""
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -9,7 +11,9 @@ import pytest
 from autofast.runtime import configure
 
 # the conv-path dispatcher's measurements go to a per-session cache, never the user's ~/.cache
-os.environ.setdefault("AUTOFAST_CACHE_DIR", tempfile.mkdtemp(prefix="autofast-test-cache-"))
+if "AUTOFAST_CACHE_DIR" not in os.environ:
+    os.environ["AUTOFAST_CACHE_DIR"] = tempfile.mkdtemp(prefix="autofast-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["AUTOFAST_CACHE_DIR"], ignore_errors=True)
 
 configure()  # threads from the usable CPUs, passive OpenMP waiting: before torch starts its pool
 import torch  # noqa: E402
