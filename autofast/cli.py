@@ -298,6 +298,8 @@ def _add_search_parser(sub) -> None:
                       ("--min-epochs", int), ("--max-epochs", int), ("--batch-size", int), ("--seed", int),
                       ("--threads", int), ("--lookback", int), ("--horizon", int), ("--trials-per-device", int)]:
         p.add_argument(flag, type=typ)
+    p.add_argument("--ensemble", type=int, metavar="K",
+                   help="final model: mean prediction of K retrains of the best configuration (default 3; 1 = one)")
     p.add_argument("--warmup-epochs", type=float, help="linear lr warm-up of every trial and the retrain (default 0)")
     p.add_argument("--sampler", choices=["random", "grid", "tpe"], help="new ASHA configurations (default random)")
     p.add_argument("--executor", choices=["local", "ray"],

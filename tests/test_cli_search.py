@@ -20,6 +20,7 @@ def test_search_splice_tiny_and_resume(tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "Test accuracy" in report and "Horizon = the ASHA maximum resource R = 2 epochs" in report
     assert res["schedule"]["kind"] == "cosine" and res["final"]["epochs"] == 2  # retrain length = R by default
+    assert res["final"]["members"] == 3 and "mean prediction of 3 retrains" in res["selected_on"]  # default ensemble
     # the report lists which implementation ran each conv shape (mixed in DASH, fixed in ASHA and the retrain)
     kinds = {row["kind"] for row in res["conv_paths"]}
     assert kinds == {"mixed", "fixed"} and all(r["path"] in ("native", "tap", "fft") for r in res["conv_paths"])

@@ -1,5 +1,7 @@
 """DASHA's ASHA stage on a found pattern (tiny scale): trials scored on validation, resumable from the
 journal, and the best configuration retrained on train+val with one test evaluation."""
+import pytest
+
 from autofast.search.tune import DASHA_SPACE, TuneSettings, retrain_best, tune
 from autofast.data.classification import load_task
 from autofast.engine import cosine, read_run
@@ -22,3 +24,37 @@ def test_tune_then_retrain_on_splice_tiny(tmp_path):
     assert res["schedule"] == s.schedule.to_dict() == cosine(2).to_dict()
     assert all(read_run(t["checkpoint"])["schedule"] == res["schedule"] for t in trials if t["checkpoint"])
     assert res["history"][-1]["lr"] < res["history"][0]["lr"]
+
+
+def test_ensemble_evaluate_is_the_mean_prediction_of_its_members(seed):
+    import torch
+
+    from autofast.engine import evaluate
+    from autofast.search.tune import ensemble_evaluate, member_seeds
+
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(50, 6, generator=g), torch.randint(0, 3, (50,), generator=g)
+    models = [torch.nn.Linear(6, 3) for _ in range(3)]
+    probs = torch.stack([m(x).softmax(-1) for m in models]).mean(0).detach().double()
+    loss, acc = ensemble_evaluate(models, x, y)
+    assert abs(loss - torch.nn.functional.nll_loss(probs.log(), y).item()) < 1e-5
+    assert acc == (probs.argmax(1) == y).sum().item() / 50
+    assert ensemble_evaluate(models[:1], x, y) == pytest.approx(evaluate(models[0], x, y), rel=1e-5)
+    yf = torch.randn(50, 3, generator=g)  # regression: the mean output, MSE per target
+    mean = torch.stack([m(x) for m in models]).mean(0).detach()
+    assert ensemble_evaluate(models, x, yf)[0] == pytest.approx(((mean - yf) ** 2).mean().item(), rel=1e-5)
+    s = member_seeds(17, 3)
+    assert s[0] == 17 and len(set(s)) == 3
+
+
+def test_retrain_ensemble_members_differ_and_are_averaged():
+    task = load_task("splice", seed=0)
+    pattern = [(3, 1)] * 10
+    s = TuneSettings(width=4, max_epochs=1, batch_size=256)
+    cfg = {"lr": 0.05, "dropout": 0.0, "weight_decay": 0.0, "momentum": 0.9, "seed": 3}
+    one = retrain_best(task, "resnet1d", pattern, s, cfg, epochs=1)
+    two = retrain_best(task, "resnet1d", pattern, s, cfg, epochs=1, members=2)
+    assert one["members"] == 1 and two["members"] == 2 and two["member_seeds"][0] == 3
+    assert two["member_histories"][0] == one["history"] or two["member_histories"][0][0]["train_loss"] == \
+        pytest.approx(one["history"][0]["train_loss"])  # member 1 is the single retrain
+    assert two["member_histories"][1][0]["train_loss"] != two["member_histories"][0][0]["train_loss"]

@@ -19,6 +19,8 @@ class SearchConfig(DashConfig):
     retrain_width: int = Field(32, ge=1)
     retrain_epochs: int | None = Field(None, ge=1, description="final retrain on train+val; default max_epochs "
                                                                "(the schedule's horizon for trials and retrain)")
+    ensemble: int = Field(3, ge=1, description="final model: mean prediction of this many retrains of the best "
+                                               "configuration (different init/batch-order seeds); 1 = one model")
     warmup_epochs: float = Field(0.0, ge=0, description="linear lr warm-up (epochs) of trials and retrain")
     n_configs: int = Field(32, ge=1)
     eta: float = Field(2, gt=1)

@@ -64,8 +64,9 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     curves = trial_histories(sched)
     best_id, best_cfg, best_score, best_rung = sched.best()
     epochs = cfg.horizon_epochs
-    say(f"retrain trial {best_id} on train+val for {epochs} epochs")
-    final = retrain_best(task, backbone, pattern, s, best_cfg, epochs, say)
+    say(f"retrain trial {best_id} on train+val for {epochs} epochs"
+        + (f", {cfg.ensemble} members (seeds) averaged" if cfg.ensemble > 1 else ""))
+    final = retrain_best(task, backbone, pattern, s, best_cfg, epochs, say, members=cfg.ensemble)
     timings["retrain"] = final["seconds"]
     reg = task.data.kind == "timeseries"
     result = {
@@ -75,12 +76,16 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
                  "train_loss_curves": {str(k): v for k, v in curves.items()}},
         "schedule": {**s.schedule.to_dict(), "description": s.schedule.describe(), "max_epochs": cfg.max_epochs,
                      "retrain_epochs": epochs, "horizon_is_max_epochs": epochs == cfg.max_epochs},
-        "final": {k: v for k, v in final.items() if k != "history"}, "final_history": final["history"],
+        "final": {k: v for k, v in final.items() if k not in ("history", "member_histories")}, "final_history": final["history"],
+        "final_member_histories": final["member_histories"],
         "metric": "MSE" if reg else "accuracy",
         "test_score": final["test_loss"] if reg else final["test_acc"],
         "config": cfg.model_dump(mode="json"), "timings": timings, "conv_paths": path_summary(),
         "selected_on": "pattern: training loss (DASH, single level); hyperparameters: validation "
-                       f"{'MSE' if reg else 'accuracy'} (ASHA); final model: trained on train+val; "
+                       f"{'MSE' if reg else 'accuracy'} (ASHA); final model: "
+                       + (f"mean prediction of {cfg.ensemble} retrains (seeds fixed in advance, none selected), "
+                          if cfg.ensemble > 1 else "")
+                       + "trained on train+val; "
                        "test split evaluated once",
     }
     write_search_report(run_dir, result)

@@ -56,7 +56,10 @@ def report_markdown(r: dict) -> str:
         cfg = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in tr["config"].items())
         lines.append(f"| {tr['trial_id']} | {tr['status']} | {tr['rung']} | {tr['resource']} | {best:.4f} | {cfg} |")
     lines += ["", f"Best trial {a['best_trial']} (validation {a['best_val_score']:.4f} at rung {a['best_rung']}), "
-              f"retrained on train+val for {r['final']['epochs']} epochs.", ""]
+              f"retrained on train+val for {r['final']['epochs']} epochs"
+              + (f", {r['final']['members']} times with seeds {r['final']['member_seeds']}; the final model is "
+                 "their mean prediction (a deep ensemble; no member was selected)." if r['final'].get('members', 1) > 1
+                 else "."), ""]
     return "\n".join(lines)
 
 
@@ -67,6 +70,7 @@ def write_search_report(run_dir: Path, result: dict) -> None:
     plot_curves(run_dir / "learning_curves.png", [
         {"curves": a["train_loss_curves"], "highlight": str(a["best_trial"]), "title": "ASHA trials (best in red)",
          "ylabel": "training loss", "log": True},
-        {"curves": {"retrain": [h["train_loss"] for h in result["final_history"]]},
+        {"curves": {f"member {i + 1}": [h["train_loss"] for h in hist]
+                    for i, hist in enumerate(result.get("final_member_histories") or [result["final_history"]])},
          "title": "final retrain on train+val", "ylabel": "training loss"}])
     write_reports(run_dir, result, report_markdown(result), f"autofast search {result['task']}")

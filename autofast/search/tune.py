@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from autofast.asha import ASHA, Journal, TorchTrial
 from autofast.asha.executor import LocalPool, drive
-from autofast.engine import Run, Schedule, cosine, evaluate, read_run, seeded_init, sgd, train_epoch, val_score
+from autofast.engine import (Run, Schedule, cosine, evaluate, predict, read_run, seeded_init, sgd, task_loss,
+                             train_epoch, val_score)
 from autofast.models import build_backbone, fixed_factory
 
 # DASHA's ASHA space (SPEC): lr, dropout, weight decay, momentum and the init seed.
@@ -131,22 +133,46 @@ def trial_histories(sched: ASHA) -> dict:
     return out
 
 
+def member_seeds(seed: int, members: int) -> list[int]:
+    """The init/batch-order seeds of an ensemble's members: the best trial's own seed first."""
+    return [int(seed) + 7919 * i for i in range(members)]
+
+
+@torch.no_grad()
+def ensemble_evaluate(models: list, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Loss and accuracy of the members' mean prediction: mean softmax probability for labels (loss: NLL of
+    that mean), mean output for float targets (loss: MSE per target; accuracy NaN)."""
+    outs = torch.stack([predict(m, x) for m in models])
+    if y.is_floating_point():
+        return float(task_loss(outs.mean(0), y)), float("nan")
+    probs = outs.softmax(-1).mean(0)
+    loss = F.nll_loss(probs.clamp_min(1e-12).log(), y).item()
+    return loss, (probs.argmax(1) == y).sum().item() / len(y) if len(y) else float("nan")
+
+
 def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dict, epochs: int,
-                 say: Callable[[str], None] = lambda m: None) -> dict:
+                 say: Callable[[str], None] = lambda m: None, members: int = 1) -> dict:
     """Retrain the best configuration on train+val for ``epochs`` with the trials' recipe and schedule
-    (``s.schedule``: the same horizon); evaluate the test split once. No validation data is left for
-    checkpoint selection: the last epoch is the model."""
-    seed = int(best_config["seed"])
-    with seeded_init(seed):
-        model, opt = build_model(task, backbone, pattern, s.width, best_config)
-    run = Run.create(model, opt, seed, s.schedule)
+    (``s.schedule``: the same horizon), ``members`` times with different init/batch-order seeds
+    (:func:`member_seeds`); the final model is their mean prediction (a deep ensemble; ``members=1``: the
+    single retrained model). The test split is evaluated once, on that final model. No validation data is
+    left for checkpoint selection: the last epoch of each member is used."""
     x = torch.cat([task.x_train, task.x_val])
     y = torch.cat([task.y_train, task.y_val])
     t0 = time.perf_counter()
-    while run.epoch < epochs:
-        r = train_epoch(run, x, y, s.batch_size)
-        say(f"retrain epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f}")
-    test_loss, test_acc = evaluate(model, task.x_test, task.y_test)
+    models, histories = [], []
+    seeds = member_seeds(int(best_config["seed"]), members)
+    for m, seed in enumerate(seeds):
+        with seeded_init(seed):
+            model, opt = build_model(task, backbone, pattern, s.width, best_config)
+        run = Run.create(model, opt, seed, s.schedule)
+        tag = f"member {m + 1}/{members} " if members > 1 else ""
+        while run.epoch < epochs:
+            r = train_epoch(run, x, y, s.batch_size)
+            say(f"retrain {tag}epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f}")
+        models.append(model)
+        histories.append(run.history)
+    test_loss, test_acc = ensemble_evaluate(models, task.x_test, task.y_test)
     return {"test_loss": test_loss, "test_acc": test_acc, "epochs": epochs, "seconds": time.perf_counter() - t0,
-            "history": run.history, "config": best_config, "trained_on": "train+val",
-            "schedule": s.schedule.to_dict()}
+            "history": histories[0], "member_histories": histories, "members": members, "member_seeds": seeds,
+            "config": best_config, "trained_on": "train+val", "schedule": s.schedule.to_dict()}
