@@ -17,7 +17,7 @@ from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
 from autofast.data.classification import load_task
 from autofast.engine import evaluate, seeded_init
-from autofast.models import build_backbone, fixed_factory
+from autofast.models import build_backbone, default_backbone, fixed_factory
 
 from .supernet import MixedFactory, arch_probabilities, default_space, derive_pattern, searchable_layers
 from .train import TrainSettings, train
@@ -55,7 +55,7 @@ class DashConfig(BaseModel):
 def _backbone_name(cfg: DashConfig, kind: str) -> str:
     if cfg.backbone != "auto":
         return cfg.backbone
-    return "resnet1d" if kind == "dna" else "wrn16"
+    return default_backbone(kind)
 
 
 def _load(cfg: DashConfig):
@@ -136,7 +136,8 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
         "split": {"seed": task.split.seed, "ratios": list(task.split.ratios), "train": len(task.y_train),
                   "val": len(task.y_val), "test": len(task.y_test),
                   **({"protocol": task.split.protocol, "lookback": cfg.lookback, "horizon": cfg.horizon,
-                      "train_stride": cfg.train_stride} if data.kind == "timeseries" else {"stratified": True})},
+                      "train_stride": cfg.train_stride} if data.kind == "timeseries" else
+                     {"stratified": True, "provenance": task.split.provenance})},
         "metric": "MSE (standardised, per target)" if data.kind == "timeseries" else "accuracy",
         "search_space": {"kernel_sizes": list(ks), "dilations": list(ds), "candidates": [list(c) for c in candidates]},
         "pattern": [list(p) for p in pattern], "arch_probabilities": probs,

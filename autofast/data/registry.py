@@ -12,8 +12,8 @@ BUNDLED_DIR = Path(__file__).with_name("bundled")
 @dataclass(frozen=True)
 class BundledDataset:
     name: str
-    kind: str  # "timeseries" | "dna" | "image"
-    filename: str  # "" when the data come from a library rather than a bundled file
+    kind: str  # "timeseries" (forecasting) | "dna" | "image" | "series" (classification) | "dense"
+    filename: str  # "" when the data come from a library rather than a bundled file; may be a task file
     description: str
     source: str
     split: str  # the default split protocol
@@ -44,6 +44,12 @@ DATASETS: dict[str, BundledDataset] = {
             "8x8 handwritten digits: 1 797 greyscale images, 10 classes (loaded from scikit-learn)",
             "UCI ML Repository optical digits (Alpaydin, Kaynak) via scikit-learn, CC BY 4.0",
             "stratified 70/10/20, seeded",
+        ),
+        BundledDataset(
+            "JapaneseVowels", "series", "JapaneseVowels/JapaneseVowels.yaml",
+            "UEA JapaneseVowels: 640 utterances x 12 LPC channels, lengths 7-29 (resampled to 26, the longest training series), 9 speakers",
+            "Kudo, Toyama, Shimbo (1999) via UCI (CC BY 4.0) and the UEA archive; files from aeon (BSD-3)",
+            "official: 270 train (10% carved for validation, stratified, seeded) / 370 test",
         ),
     ]
 }

@@ -23,6 +23,15 @@ from .report import write_search_report
 from .tune import TuneSettings, retrain_best, trial_histories, tune
 
 
+def split_record(task) -> dict:
+    """Sizes, seed and where each split came from (official files, carved, or ratios)."""
+    split = task.split
+    if hasattr(split, "describe"):
+        return split.describe()
+    return {"train": len(task.y_train), "val": len(task.y_val), "test": len(task.y_test), "seed": split.seed,
+            "provenance": {"train": split.protocol, "val": split.protocol, "test": split.protocol}}
+
+
 def tune_settings(cfg: SearchConfig) -> TuneSettings:
     return TuneSettings(width=cfg.retrain_width, n_configs=cfg.n_configs, eta=cfg.eta, min_epochs=cfg.min_epochs,
                         max_epochs=cfg.max_epochs, batch_size=cfg.batch_size, warmup_epochs=cfg.warmup_epochs,
@@ -70,6 +79,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     reg = task.data.kind == "timeseries"
     result = {
         "task": task.name, "kind": task.data.kind, "backbone": backbone, "pattern": [list(p) for p in pattern],
+        "split": split_record(task),
         "asha": {"rungs": sched.rungs, "trials": sched.trials(), "best_trial": best_id, "best_val_score": best_score,
                  "best_rung": best_rung, "eta": cfg.eta, "sampler": cfg.sampler, "executor": cfg.executor,
                  "train_loss_curves": {str(k): v for k, v in curves.items()}},
