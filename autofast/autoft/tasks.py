@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autofast.data.classification import DEFAULT_RATIOS, ClassificationTask, load_data, load_task, resolve_data
+from autofast.data.classification import (DEFAULT_RATIOS, DEFAULT_VAL_FRACTION, ClassificationTask, load_data,
+                                          resolve_data)
 from autofast.data.types import ClassificationData
 from autofast.data.shifts import SHIFT_FAMILIES, apply_shift, modality_of, parse_shift
 from autofast.errors import AutofastError
@@ -78,9 +79,14 @@ def subset_data(data: ClassificationData, keep: list[int]) -> ClassificationData
 def load_classification(task: str, classes=None, seed: int = 0) -> ClassificationTask:
     """Load a task (bundled name, file, or YAML task file) and split it; ``classes`` keeps a subset (labels are
     re-indexed in the order of the task's class list)."""
-    if classes is None or classes == [] or classes == "":
-        return load_task(task, seed=seed)
     name, data, plan = resolve_data(task)
+    if data.kind == "dense":
+        raise AutofastError(f"task {name!r} is a dense prediction task; pretrain, finetune and compare take "
+                            f"classification tasks (run dense tasks with `search` or `dash`)")
+    if classes is None or classes == [] or classes == "":
+        return ClassificationTask.build(name, data, plan.seed if plan and plan.seed is not None else seed,
+                                        plan.ratios if plan else DEFAULT_RATIOS,
+                                        plan.val_fraction if plan else DEFAULT_VAL_FRACTION)
     keep = parse_classes(classes, data.classes)
     sub = subset_data(data, keep)
     label = ",".join(sub.classes) if len(sub.classes) > 3 else " ".join(sub.classes)

@@ -39,6 +39,8 @@ class ClassificationTask:
     ``x_*`` are float32 ``(n, C, *spatial)``, ``y_*`` int64 ``(n,)`` (dense: int64 ``(n, *spatial)`` or
     float32 ``(n, T, *spatial)``). Images, series and dense inputs are standardised per channel with
     ``mean``/``std`` computed on the TRAIN rows only; DNA one-hot is left as is (``mean``/``std`` None).
+    Dense fields are divided by ``target_scale`` (per target channel, the TRAIN rows' root mean square; no
+    shift), which leaves their relative L2 error unchanged and puts the network's outputs near unit scale.
     """
 
     name: str
@@ -52,6 +54,7 @@ class ClassificationTask:
     y_test: "torch.Tensor" = field(repr=False)  # noqa: F821
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
+    target_scale: np.ndarray | None = None
 
     @classmethod
     def build(cls, name: str, data: ClassificationData, seed: int = 0,
@@ -72,14 +75,22 @@ class ClassificationTask:
             mean, std = channel_standardizer(xs["train"])
             xs = {k: standardise(v, mean, std) for k, v in xs.items()}
 
+        ys = {k: data.y[getattr(split, k)] for k in ("train", "val", "test")}
+        scale = None
+        if data.kind == "dense" and data.regression:
+            axes = tuple(a for a in range(data.y.ndim) if a != 1)
+            rms = np.sqrt((ys["train"].astype(np.float64) ** 2).mean(axis=axes))
+            scale = np.where(rms > 0, rms, 1.0).astype(np.float32)
+            ys = {k: standardise(v, np.zeros_like(scale), scale) for k, v in ys.items()}
+
         def tx(k):
             return torch.from_numpy(np.ascontiguousarray(xs[k], dtype=np.float32))
 
         def ty(k):
-            return torch.from_numpy(np.ascontiguousarray(data.y[getattr(split, k)]))
+            return torch.from_numpy(np.ascontiguousarray(ys[k]))
 
         return cls(name, data, split, tx("train"), ty("train"), tx("val"), ty("val"), tx("test"), ty("test"),
-                   mean, std)
+                   mean, std, scale)
 
 
 def known_tasks() -> list[str]:
@@ -105,6 +116,10 @@ def resolve_data(name_or_path: str | Path) -> tuple[str, ClassificationData, Spl
         if d.name.lower() == text.lower():
             if d.name == "digits":
                 return d.name, digits(), None
+            if d.name == "darcy":
+                from .darcy import darcy_data
+
+                return d.name, darcy_data(), None
             if d.kind == "timeseries":
                 raise AutofastError(f"data set {d.name!r} is a forecasting data set, not a classification task; "
                                     f"choose one of: {', '.join(known_tasks())}")

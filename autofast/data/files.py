@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import AutofastError
+from .dense import load_dense
 from .dna import FASTA_SUFFIXES, load_dna
 from .images import load_images
 from .series import TS_SUFFIXES, load_series
@@ -62,7 +63,5 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
     if kind == "series":
         return load_series(path, opts.length, opts.variable_length, opts.layout, opts.labels)  # type: ignore[arg-type]
     if kind == "dense":
-        from .dense import load_dense
-
         return load_dense(path, opts.layout, opts.labels)
     raise AutofastError(f"{path}: unknown data kind {kind!r}; use dna, image, series or dense")

@@ -15,7 +15,7 @@ from typing import Callable
 
 from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
-from autofast.dash.pipeline import _load, search_architecture
+from autofast.dash.pipeline import _load, search_architecture, task_metric
 from autofast.dash.supernet import load_pattern, save_pattern
 
 from .config import SearchConfig
@@ -76,7 +76,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     say(f"retrain trial {best_id} on train+val for {epochs} epochs")
     final = retrain_best(task, backbone, pattern, s, best_cfg, epochs, say)
     timings["retrain"] = final["seconds"]
-    reg = task.data.kind == "timeseries"
+    metric, lower = task_metric(task)
     result = {
         "task": task.name, "kind": task.data.kind, "backbone": backbone, "pattern": [list(p) for p in pattern],
         "split": split_record(task),
@@ -86,11 +86,11 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         "schedule": {**s.schedule.to_dict(), "description": s.schedule.describe(), "max_epochs": cfg.max_epochs,
                      "retrain_epochs": epochs, "horizon_is_max_epochs": epochs == cfg.max_epochs},
         "final": {k: v for k, v in final.items() if k != "history"}, "final_history": final["history"],
-        "metric": "MSE" if reg else "accuracy",
-        "test_score": final["test_loss"] if reg else final["test_acc"],
+        "metric": metric, "lower_is_better": lower,
+        "test_score": final["test_loss"] if lower else final["test_acc"],
         "config": cfg.model_dump(mode="json"), "timings": timings, "conv_paths": path_summary(),
         "selected_on": "pattern: training loss (DASH, single level); hyperparameters: validation "
-                       f"{'MSE' if reg else 'accuracy'} (ASHA); final model: trained on train+val; "
+                       f"{metric} (ASHA); final model: trained on train+val; "
                        "test split evaluated once",
     }
     write_search_report(run_dir, result)

@@ -20,6 +20,7 @@ import torch
 
 from autofast.asha import ASHA, Journal, TorchTrial
 from autofast.asha.executor import LocalPool, drive
+from autofast.dash.pipeline import test_scores
 from autofast.engine import Run, Schedule, cosine, evaluate, read_run, seeded_init, sgd, train_epoch, val_score
 from autofast.models import build_backbone, fixed_factory
 
@@ -146,7 +147,6 @@ def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dic
     while run.epoch < epochs:
         r = train_epoch(run, x, y, s.batch_size)
         say(f"retrain epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f}")
-    test_loss, test_acc = evaluate(model, task.x_test, task.y_test)
-    return {"test_loss": test_loss, "test_acc": test_acc, "epochs": epochs, "seconds": time.perf_counter() - t0,
+    return {**test_scores(model, task), "epochs": epochs, "seconds": time.perf_counter() - t0,
             "history": run.history, "config": best_config, "trained_on": "train+val",
             "schedule": s.schedule.to_dict()}
