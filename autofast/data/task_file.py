@@ -26,6 +26,7 @@ Then ``python -m autofast search --task promoters.yaml``.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -135,12 +136,12 @@ def load_task_file(path: str | Path) -> tuple[str, ClassificationData, TaskFile]
     spec = read_task_file(path)
     opts = spec.options()
     if spec.labels is not None:
-        opts = FileOptions(**{**opts.__dict__, "labels": str(_resolve(path, "labels", spec.labels))})
+        opts = replace(opts, labels=str(_resolve(path, "labels", spec.labels)))
     if not spec.official:
         return spec.name or path.stem, load_file(_resolve(path, "data", spec.data), spec.kind, opts), spec
     parts = {"train": load_file(_resolve(path, "train", spec.train), spec.kind, opts)}
     if parts["train"].kind in ("series", "dna") and opts.length is None:  # val/test follow the training length
-        opts = FileOptions(**{**opts.__dict__, "length": int(parts["train"].x.shape[-1])})
+        opts = replace(opts, length=int(parts["train"].x.shape[-1]))
     for split in ("val", "test"):
         value = getattr(spec, split)
         if value is not None:
