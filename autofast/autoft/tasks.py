@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autofast.data.classification import (DEFAULT_RATIOS, DEFAULT_VAL_FRACTION, ClassificationTask, load_data,
-                                          resolve_data)
+from autofast.data.classification import ClassificationTask, build_task, load_data, resolve_data
 from autofast.data.types import ClassificationData
 from autofast.data.shifts import SHIFT_FAMILIES, apply_shift, modality_of, parse_shift
 from autofast.errors import AutofastError
@@ -67,9 +66,6 @@ def parse_classes(spec, classes: list[str], where: str = "--classes") -> list[in
 
 def subset_data(data: ClassificationData, keep: list[int]) -> ClassificationData:
     """The examples of the classes ``keep`` (re-indexed in that order); official split origins kept."""
-    if data.y.ndim != 1:
-        raise AutofastError(f"{data.source}: --classes selects examples by class; a dense task has per-position "
-                            f"targets, so give it without --classes")
     mask = np.isin(data.y, keep)
     remap = np.full(len(data.classes), -1, dtype=np.int64)
     remap[keep] = np.arange(len(keep))
@@ -84,16 +80,11 @@ def load_classification(task: str, classes=None, seed: int = 0) -> Classificatio
         raise AutofastError(f"task {name!r} is a dense prediction task; pretrain, finetune and compare take "
                             f"classification tasks (run dense tasks with `search` or `dash`)")
     if classes is None or classes == [] or classes == "":
-        return ClassificationTask.build(name, data, plan.seed if plan and plan.seed is not None else seed,
-                                        plan.ratios if plan else DEFAULT_RATIOS,
-                                        plan.val_fraction if plan else DEFAULT_VAL_FRACTION)
+        return build_task(name, data, plan, seed)
     keep = parse_classes(classes, data.classes)
     sub = subset_data(data, keep)
     label = ",".join(sub.classes) if len(sub.classes) > 3 else " ".join(sub.classes)
-    if plan is None:
-        return ClassificationTask.build(f"{name}[{label}]", sub, seed, DEFAULT_RATIOS)
-    return ClassificationTask.build(f"{name}[{label}]", sub, plan.seed if plan.seed is not None else seed,
-                                    plan.ratios, plan.val_fraction)
+    return build_task(f"{name}[{label}]", sub, plan, seed)
 
 
 def task_modality(task: ClassificationTask) -> str:

@@ -146,9 +146,15 @@ def load_task(name_or_path: str | Path, seed: int = 0,
               ratios: tuple[float, float, float] = DEFAULT_RATIOS) -> ClassificationTask:
     """Load a classification task and split it; see :func:`resolve_data` for names. A task file's own
     ``split:`` (seed when given, ratios, val_fraction) wins over ``seed``/``ratios``."""
-    ratios = check_ratios(ratios)
     name, data, plan = resolve_data(name_or_path)
+    return build_task(name, data, plan, seed, ratios)
+
+
+def build_task(name: str, data: ClassificationData, plan: SplitPlan | None, seed: int = 0,
+               ratios: tuple[float, float, float] = DEFAULT_RATIOS) -> ClassificationTask:
+    """:meth:`ClassificationTask.build` with a task file's ``plan`` (its seed, when given, ratios and
+    val_fraction) winning over ``seed``/``ratios``."""
     if plan is None:
-        return ClassificationTask.build(name, data, seed, ratios)
+        return ClassificationTask.build(name, data, seed, check_ratios(ratios))
     return ClassificationTask.build(name, data, plan.seed if plan.seed is not None else seed, plan.ratios,
                                     plan.val_fraction)
