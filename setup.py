@@ -71,7 +71,7 @@ setup(
     + ["autofast.kernels"]
     + [f"autofast.kernels.{p}" for p in kernel_pkgs],
     package_dir={"autofast.kernels": "kernels"},
-    package_data={"autofast.data": ["bundled/*.csv", "bundled/*.md"]},
+    package_data={"autofast.data": ["bundled/*.csv", "bundled/*.md", "bundled/*/*.ts", "bundled/*/*.yaml"]},
     include_package_data=True,
     **ext_kwargs,
 )

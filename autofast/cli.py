@@ -222,7 +222,7 @@ def _add_dash_parser(sub) -> None:
                        description="DASH on a classification task: a bundled name (splice, digits) or a file "
                                    "(.csv/.fasta DNA, .npz or a folder of images).")
     p.add_argument("--task", default="splice")
-    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22"])
+    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22", "unet"])
     p.add_argument("--kernel-sizes", nargs="+", type=int)
     p.add_argument("--dilations", nargs="+", type=int)
     for flag, typ in [("--search-width", int), ("--retrain-width", int), ("--search-epochs", int),
@@ -270,11 +270,11 @@ def cmd_dash(args) -> int:
     con.print(table)
     t = result["timings"]
     r = result["retrain"]
-    reg = result["kind"] == "timeseries"
+    lower, metric = result["lower_is_better"], result["metric"].split(" (")[0]
 
     def score(x, split):
-        return f"{split} MSE {x[f'{split}_loss' if split == 'test' else 'best_val_loss']:.4f}" if reg else \
-            f"{split} accuracy {x['test_acc' if split == 'test' else 'best_val_acc']:.4f}"
+        return f"{split} {metric} {x[f'{split}_loss' if split == 'test' else 'best_val_loss']:.4f}" if lower else \
+            f"{split} {metric} {x['test_acc' if split == 'test' else 'best_val_acc']:.4f}"
 
     con.print(f"DASH (search {t['search']:.0f}s + retrain {t['retrain']:.0f}s): {score(r, 'test')} "
               f"(best {score(r, 'val')} at epoch {r['best_epoch']})")
@@ -291,7 +291,7 @@ def _add_search_parser(sub) -> None:
                        description="The main job: a tuned supervised baseline for a task (splice, digits, ETTh1 "
                                    "windows, or your file). --resume RUN_DIR continues a killed search.")
     p.add_argument("--task", default="splice")
-    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22"])
+    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22", "unet"])
     p.add_argument("--kind", choices=["auto", "classification", "timeseries"])
     for flag, typ in [("--search-width", int), ("--search-epochs", int), ("--search-batch-fraction", float),
                       ("--retrain-width", int), ("--retrain-epochs", int), ("--n-configs", int), ("--eta", float),

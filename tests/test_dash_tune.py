@@ -26,23 +26,27 @@ def test_tune_then_retrain_on_splice_tiny(tmp_path):
     assert res["history"][-1]["lr"] < res["history"][0]["lr"]
 
 
-def test_ensemble_evaluate_is_the_mean_prediction_of_its_members(seed):
+def test_ensemble_is_the_mean_prediction_of_its_members(seed):
     import torch
 
     from autofast.engine import evaluate
-    from autofast.search.tune import ensemble_evaluate, member_seeds
+    from autofast.search.tune import Ensemble, member_seeds
 
     g = torch.Generator().manual_seed(seed)
-    x, y = torch.randn(50, 6, generator=g), torch.randint(0, 3, (50,), generator=g)
-    models = [torch.nn.Linear(6, 3) for _ in range(3)]
-    probs = torch.stack([m(x).softmax(-1) for m in models]).mean(0).detach().double()
-    loss, acc = ensemble_evaluate(models, x, y)
-    assert abs(loss - torch.nn.functional.nll_loss(probs.log(), y).item()) < 1e-5
+    x, y = torch.randn(50, 6, generator=g, dtype=torch.float64), torch.randint(0, 3, (50,), generator=g)
+    models = [torch.nn.Linear(6, 3).double() for _ in range(3)]
+    probs = torch.stack([m(x).softmax(-1) for m in models]).mean(0).detach()
+    loss, acc = evaluate(Ensemble(models, classify=True), x, y)
+    assert loss == pytest.approx(torch.nn.functional.nll_loss(probs.log(), y).item(), rel=1e-12)
     assert acc == (probs.argmax(1) == y).sum().item() / 50
-    assert ensemble_evaluate(models[:1], x, y) == pytest.approx(evaluate(models[0], x, y), rel=1e-5)
-    yf = torch.randn(50, 3, generator=g)  # regression: the mean output, MSE per target
-    mean = torch.stack([m(x) for m in models]).mean(0).detach()
-    assert ensemble_evaluate(models, x, yf)[0] == pytest.approx(((mean - yf) ** 2).mean().item(), rel=1e-5)
+    # dense outputs (N, C, H, W): the class dim is 1
+    conv = [torch.nn.Conv2d(2, 3, 1).double() for _ in range(2)]
+    xi = torch.randn(4, 2, 5, 5, generator=g, dtype=torch.float64)
+    mean = torch.stack([c(xi).softmax(1) for c in conv]).mean(0)
+    assert torch.allclose(Ensemble(conv, classify=True)(xi).exp(), mean, rtol=1e-12)
+    yf = torch.randn(50, 3, generator=g, dtype=torch.float64)  # regression: the mean output
+    assert torch.allclose(Ensemble(models, classify=False)(x), torch.stack([m(x) for m in models]).mean(0))
+    assert evaluate(Ensemble(models[:1], classify=False), x, yf)[0] == pytest.approx(evaluate(models[0], x, yf)[0])
     s = member_seeds(17, 3)
     assert s[0] == 17 and len(set(s)) == 3
 

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autofast.data.classification import (ClassificationData, channel_standardizer, known_tasks, load_task,
-                                          stratified_split)
+from autofast.data.classification import known_tasks, load_task
+from autofast.data.types import ClassificationData, channel_standardizer, stratified_split
 from autofast.data.dna import encode_dna, load_dna
 from autofast.data.images import digits, load_images
 from autofast.data.registry import DATASETS, resolve_timeseries
@@ -232,10 +232,10 @@ def test_load_task_names_and_paths(tmp_path):
     assert len(t.y_train) + len(t.y_val) + len(t.y_test) == 3190
     np.testing.assert_array_equal(t.x_val.numpy(), t.data.x[t.split.val])  # DNA one-hot left as is
     assert load_task("DIGITS").x_test.shape[1:] == (1, 8, 8)
-    assert known_tasks() == ["splice", "digits"]
+    assert known_tasks() == ["splice", "digits", "darcy", "JapaneseVowels"]
     with pytest.raises(AutofastError) as e:
         load_task("nope")
-    _one_line(e, "'nope'", "splice, digits")
+    _one_line(e, "'nope'", "splice, digits, darcy, JapaneseVowels")
     with pytest.raises(AutofastError) as e:
         load_task("ETTh1")
     _one_line(e, "not a classification task")

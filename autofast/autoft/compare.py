@@ -38,6 +38,7 @@ from autofast.runtime import configure as configure_runtime
 from autofast.asha import ASHA, TorchTrial, run_local
 from autofast.autoft.losses import autoft_space, objective_from_config
 from autofast.engine import Run, Schedule, cosine, fit, seeded_init, sgd, train_epoch
+from autofast.models import default_backbone
 from autofast.search.tune import DASHA_SPACE
 from autofast.errors import AutofastError
 
@@ -102,7 +103,7 @@ class CompareContext:
         a = self.pre.arch
         backbone = cfg.baseline_backbone or pattern_backbone(cfg.baseline_pattern) or a.backbone
         if backbone.startswith("timm:"):
-            backbone = "resnet1d" if self.task.data.kind == "dna" else "wrn16"
+            backbone = default_backbone(self.task.data.kind)
         pattern = load_pattern_file(cfg.baseline_pattern) if cfg.baseline_pattern else (
             list(a.pattern) if backbone == a.backbone else [])
         self.baseline_arch = ArchSpec(backbone, self.task.data.ndim, int(self.task.x_train.shape[1]),
@@ -260,7 +261,7 @@ def run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext | None = 
                           "val": mean_std([r["val_score"] for r in sel])})
     result = {
         "command": "compare", "task": task.name, "kind": task.data.kind, "classes": list(task.data.classes),
-        "split": {**task.split.sizes(), "seed": task.split.seed, "ratios": list(task.split.ratios)},
+        "split": task.split.describe(),
         "metric": cfg.metric, "shots": ctx.shots, "seeds": list(cfg.seeds), "model": ctx.model_info,
         "baseline_arch": ctx.baseline_arch.meta(),
         "pretrained_arm": (f"checkpoint fine-tuned: CE over lr grid {[cfg.base_lr * m for m in cfg.ft_lr_mults]} "

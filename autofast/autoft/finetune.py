@@ -198,7 +198,7 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
     timings["total"] = time.perf_counter() - t_all
     result = {
         "command": "finetune", "task": task.name, "kind": task.data.kind, "classes": list(task.data.classes),
-        "split": {**task.split.sizes(), "seed": task.split.seed, "ratios": list(task.split.ratios)},
+        "split": task.split.describe(),
         "model": ctx.model_info, "ood": {**ctx.ood_info, "val_source": ctx.val.source,
                                          "test_sources": {t.name: t.source for t in ctx.tests}},
         "metric": cfg.metric,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autofast.runtime import configure as configure_runtime
 from autofast.engine import Run, cosine, evaluate, fit, seeded_init, sgd, task_validator
+from autofast.models import default_backbone
 from autofast.models.checkpoint import save_checkpoint
 
 from .model import CHECKPOINT_FORMAT, ArchSpec, build_model, load_pattern_file, pattern_backbone
@@ -46,7 +47,7 @@ class PretrainConfig(BaseModel):
 def resolve_backbone(cfg_backbone: str, pattern: str | None, kind: str) -> str:
     if cfg_backbone != "auto":
         return cfg_backbone
-    return pattern_backbone(pattern) or ("resnet1d" if kind == "dna" else "wrn16")
+    return pattern_backbone(pattern) or default_backbone(kind)
 
 
 def run_pretrain(cfg: PretrainConfig, out_dir: Path, say: Callable[[str], None] = lambda m: None) -> dict:

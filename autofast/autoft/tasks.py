@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autofast.data.classification import ClassificationData, ClassificationTask, _check_ratios, load_data, load_task
+from autofast.data.classification import ClassificationTask, build_task, load_data, resolve_data
+from autofast.data.types import ClassificationData
 from autofast.data.shifts import SHIFT_FAMILIES, apply_shift, modality_of, parse_shift
 from autofast.errors import AutofastError
 
-DEFAULT_RATIOS = (0.7, 0.1, 0.2)
 # default OOD sets per modality when the user gives none
 DEFAULT_OOD = {
     "image": ("noise:3", ["blur:3", "contrast:3", "rotation:3"]),
@@ -64,35 +64,27 @@ def parse_classes(spec, classes: list[str], where: str = "--classes") -> list[in
     return out
 
 
-def _load_raw(task: str, seed: int):
-    """``(name, data, seed, ratios)``; a YAML task file's own split wins, as in ``load_task``."""
-    if Path(str(task)).suffix.lower() in (".yaml", ".yml"):
-        from autofast.data.task_file import load_task_file
-
-        name, data, spec = load_task_file(task)
-        return name, data, (spec.split.seed if spec.split.seed is not None else seed), _check_ratios(spec.split.ratios)
-    name, data = load_data(task)
-    return name, data, seed, DEFAULT_RATIOS
-
-
 def subset_data(data: ClassificationData, keep: list[int]) -> ClassificationData:
+    """The examples of the classes ``keep`` (re-indexed in that order); official split origins kept."""
     mask = np.isin(data.y, keep)
     remap = np.full(len(data.classes), -1, dtype=np.int64)
     remap[keep] = np.arange(len(keep))
-    return ClassificationData(np.ascontiguousarray(data.x[mask]), remap[data.y[mask]],
-                              [data.classes[i] for i in keep], data.source, data.kind)
+    return data.subset(mask, remap[data.y[mask]], [data.classes[i] for i in keep])
 
 
 def load_classification(task: str, classes=None, seed: int = 0) -> ClassificationTask:
     """Load a task (bundled name, file, or YAML task file) and split it; ``classes`` keeps a subset (labels are
     re-indexed in the order of the task's class list)."""
+    name, data, plan = resolve_data(task)
+    if data.kind == "dense":
+        raise AutofastError(f"task {name!r} is a dense prediction task; pretrain, finetune and compare take "
+                            f"classification tasks (run dense tasks with `search` or `dash`)")
     if classes is None or classes == [] or classes == "":
-        return load_task(task, seed=seed)
-    name, data, seed, ratios = _load_raw(task, seed)
+        return build_task(name, data, plan, seed)
     keep = parse_classes(classes, data.classes)
     sub = subset_data(data, keep)
     label = ",".join(sub.classes) if len(sub.classes) > 3 else " ".join(sub.classes)
-    return ClassificationTask.build(f"{name}[{label}]", sub, seed, ratios)
+    return build_task(f"{name}[{label}]", sub, plan, seed)
 
 
 def task_modality(task: ClassificationTask) -> str:

@@ -13,11 +13,12 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autofast.errors import AutofastError
 from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
 from autofast.data.classification import load_task
-from autofast.engine import evaluate, seeded_init
-from autofast.models import build_backbone, fixed_factory
+from autofast.engine import evaluate, mean_iou, seeded_init
+from autofast.models import build_backbone, default_backbone, fixed_factory
 
 from .supernet import MixedFactory, arch_probabilities, default_space, derive_pattern, searchable_layers
 from .train import TrainSettings, train
@@ -29,7 +30,7 @@ class DashConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     task: str = "splice"
-    backbone: Literal["auto", "resnet1d", "wrn16", "wrn22"] = "auto"
+    backbone: Literal["auto", "resnet1d", "wrn16", "wrn22", "unet"] = "auto"
     kernel_sizes: list[int] | None = None  # None: the modality's DASH default
     dilations: list[int] | None = None
     search_width: int = Field(16, ge=1)
@@ -52,10 +53,33 @@ class DashConfig(BaseModel):
     threads: int | None = None
 
 
+def task_metric(task) -> tuple[str, bool]:
+    """``(name, lower_is_better)`` of the task's test metric: accuracy for classification, per-pixel accuracy
+    for dense labels, relative L2 for dense fields, standardised MSE for forecasting windows."""
+    data = task.data
+    if data.kind == "timeseries":
+        return "MSE (standardised, per target)", True
+    if data.kind == "dense":
+        return ("relative L2", True) if data.regression else ("per-pixel accuracy", False)
+    return "accuracy", False
+
+
+def test_scores(model, task) -> dict:
+    """The one test evaluation: ``test_loss``, ``test_acc`` and, for dense labels, ``test_mean_iou``."""
+    test_loss, test_acc = evaluate(model, task.x_test, task.y_test)
+    out = {"test_loss": test_loss, "test_acc": test_acc}
+    if task.data.kind == "dense" and not task.data.regression:
+        out["test_mean_iou"] = mean_iou(model, task.x_test, task.y_test, task.data.num_classes)
+    return out
+
+
 def _backbone_name(cfg: DashConfig, kind: str) -> str:
-    if cfg.backbone != "auto":
-        return cfg.backbone
-    return "resnet1d" if kind == "dna" else "wrn16"
+    if cfg.backbone == "auto":
+        return default_backbone(kind)
+    if (cfg.backbone == "unet") != (kind == "dense"):
+        raise AutofastError(f"backbone {cfg.backbone!r} does not fit {kind} data: dense tasks use 'unet', other "
+                            f"tasks 'resnet1d'/'wrn16'/'wrn22'; drop --backbone to get the default")
+    return cfg.backbone
 
 
 def _load(cfg: DashConfig):
@@ -120,8 +144,7 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
         res = train(model, task.x_train, task.y_train, task.x_val, task.y_val, s,
                     on_epoch=lambda r: say(f"{label} epoch {r['epoch']}/{s.epochs}: val acc {r['val_acc']:.3f}"))
         model.load_state_dict(res.best_state)  # best epoch by VALIDATION accuracy
-        test_loss, test_acc = evaluate(model, task.x_test, task.y_test)  # the one test evaluation
-        return model, res, {"test_acc": test_acc, "test_loss": test_loss, "best_epoch": res.best_epoch,
+        return model, res, {**test_scores(model, task), "best_epoch": res.best_epoch,  # the one test evaluation
                             "best_val_acc": res.best_val_acc, "best_val_loss": res.best_val_loss,
                             "epochs": s.epochs, "seconds": res.seconds, "history": res.history}
 
@@ -131,24 +154,26 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
     say(f"retrain: width {cfg.retrain_width}, pattern {pattern}")
     model, retrain_res, retrain = fit(pattern, "retrain")
     timings["retrain"] = retrain_res.seconds
+    metric, lower = task_metric(task)
     result = {
         "task": task.name, "kind": data.kind, "classes": data.classes, "backbone": name,
         "split": {"seed": task.split.seed, "ratios": list(task.split.ratios), "train": len(task.y_train),
                   "val": len(task.y_val), "test": len(task.y_test),
                   **({"protocol": task.split.protocol, "lookback": cfg.lookback, "horizon": cfg.horizon,
-                      "train_stride": cfg.train_stride} if data.kind == "timeseries" else {"stratified": True})},
-        "metric": "MSE (standardised, per target)" if data.kind == "timeseries" else "accuracy",
+                      "train_stride": cfg.train_stride} if data.kind == "timeseries" else
+                     {"stratified": True, "provenance": task.split.provenance})},
+        "metric": metric, "lower_is_better": lower,
         "search_space": {"kernel_sizes": list(ks), "dilations": list(ds), "candidates": [list(c) for c in candidates]},
         "pattern": [list(p) for p in pattern], "arch_probabilities": probs,
         "search": {"epochs": cfg.search_epochs, "batch_fraction": cfg.search_batch_fraction,
                    "width": cfg.search_width, "history": found["history"], "seconds": found["seconds"]},
         "retrain": retrain, "config": cfg.model_dump(mode="json"), "timings": timings,
         "selected_on": "architecture: training loss (single-level DASH); checkpoints: validation "
-                       f"{'MSE' if data.kind == 'timeseries' else 'accuracy'}; test split evaluated once per model",
+                       f"{metric}; test split evaluated once per model",
     }
     if cfg.baseline:
         fixed = [(3, 1)] * len(pattern)
-        say("baseline: fixed 3x1 kernels, same epoch budget")
+        say("baseline: fixed 3-wide kernels (dilation 1), same epoch budget")
         _, base_res, baseline = fit(fixed, "baseline")
         timings["baseline"] = base_res.seconds
         result["baseline"] = {"pattern": [list(p) for p in fixed], **baseline}

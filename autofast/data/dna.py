@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError
-from .classification import ClassificationData, labels_to_indices
+from .types import ClassificationData, labels_to_indices
 
 BASES = "ACGT"
 IUPAC: dict[str, str] = {

@@ -1,97 +1,67 @@
-"""Image classification data: ``.npz`` arrays, a folder of class sub-folders, and scikit-learn's digits.
+"""Image classification data with any number of bands: ``.npz``/``.npy`` arrays, a folder of class
+sub-folders, and scikit-learn's digits.
 
-Everything comes out channels-first float32 ``(N, C, H, W)``; uint8 pixels are scaled to [0, 1],
-other numeric dtypes are kept as they are (``load_task`` standardises per channel afterwards).
+Everything comes out channels-first float32 ``(N, C, H, W)`` for any C (1 grey, 3 RGB, 13 Sentinel-2,
+100+ hyperspectral); uint8 pixels are scaled to [0, 1], other numeric dtypes are kept as they are
+(the task standardises every band with its training statistics afterwards).
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from ..errors import AutofastError
-from .classification import ClassificationData, labels_to_indices
+from .arrays import ARRAY_SUFFIXES, class_labels, read_arrays, to_float
+from .types import ClassificationData, check_finite, labels_to_indices
 
+ImageLayout = Literal["auto", "NCHW", "NHWC"]
 IMAGE_FILE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-KEY_PAIRS = [("x", "y"), ("images", "labels")]
-_CHANNELS = {1, 3, 4}
+_COMMON_CHANNELS = {1, 3, 4}
 _GREY_MODES = {"1", "L", "I", "I;16", "F"}
 
 
-def _to_float(x: np.ndarray, source: str) -> np.ndarray:
-    if x.dtype == np.uint8:
-        return x.astype(np.float32) / 255.0
-    if x.dtype == bool or np.issubdtype(x.dtype, np.number) and not np.issubdtype(x.dtype, np.complexfloating):
-        return x.astype(np.float32)
-    raise AutofastError(f"{source}: image array has dtype {x.dtype}, which is not numeric; store the pixels as "
-                        f"numbers (uint8 or float)")
+def channels_first(x: np.ndarray, source: str, layout: ImageLayout = "auto") -> np.ndarray:
+    """``(N, H, W)`` -> ``(N, 1, H, W)``; 4-D arrays by ``layout`` (``NCHW`` or ``NHWC``), or with ``auto``:
 
-
-def _channels_first(x: np.ndarray, source: str) -> np.ndarray:
-    """(N,H,W) -> (N,1,H,W); (N,H,W,C) with C in {1,3,4} -> (N,C,H,W); (N,C,H,W) kept. When both
-    axis 1 and the last axis could be channels, channels-last (the numpy/PIL convention) wins."""
+    1. the axis (1 or 3) that differs while the other two are equal is the band axis (``(N, 13, 64, 64)``,
+       ``(N, 64, 64, 13)``);
+    2. else a last axis of 1, 3 or 4 means channels-last (the numpy/PIL convention), an axis 1 of 1, 3 or 4
+       channels-first;
+    3. else the shape cannot be decided: a one-line error asks for ``layout:``.
+    """
+    if layout not in ("auto", "NCHW", "NHWC"):
+        raise AutofastError(f"{source}: unknown image layout {layout!r}; use NCHW or NHWC")
     if x.ndim == 3:
         return x[:, None]
-    if x.ndim == 4:
-        if x.shape[-1] in _CHANNELS:
-            return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        if x.shape[1] in _CHANNELS:
-            return x
-    raise AutofastError(f"{source}: images have shape {x.shape}; expected (N, H, W), (N, H, W, C) or (N, C, H, W) "
-                        f"with C in 1, 3, 4; reshape the array")
+    if x.ndim != 4:
+        raise AutofastError(f"{source}: images have shape {x.shape}; expected (N, H, W), (N, H, W, C) or (N, C, H, W); "
+                            f"reshape the array")
+    if layout == "auto":
+        _, a, b, c = x.shape
+        if b == c and a != b:
+            layout = "NCHW"
+        elif a == b and c != a:
+            layout = "NHWC"
+        elif c in _COMMON_CHANNELS:
+            layout = "NHWC"
+        elif a in _COMMON_CHANNELS:
+            layout = "NCHW"
+        else:
+            raise AutofastError(f"{source}: cannot tell the band axis of images of shape {x.shape}; add "
+                                f"'layout: NCHW' or 'layout: NHWC' to the task file")
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NHWC" else x
 
 
-def _check_finite(x: np.ndarray, source: str) -> None:
-    bad = ~np.isfinite(x)
-    if bad.any():
-        first = np.argwhere(bad)[0]
-        kind = "NaN" if np.isnan(x[tuple(first)]) else "inf"
-        raise AutofastError(f"{source}: {int(bad.sum())} non-finite pixel value(s) (first: {kind} in image "
-                            f"{int(first[0])}); replace them or drop those images")
-
-
-def _labels(y: np.ndarray, n: int, source: str) -> tuple[np.ndarray, list[str]]:
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1 or len(y) != n:
-        raise AutofastError(f"{source}: labels have shape {y.shape} but there are {n} images; give one label per "
-                            f"image as a 1-D array of length {n}")
-    if np.issubdtype(y.dtype, np.floating):
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise AutofastError(f"{source}: labels are non-integer floats; give integer or string class labels")
-        y = y.astype(np.int64)
-    elif y.dtype.kind not in "biuUS":
-        raise AutofastError(f"{source}: labels have dtype {y.dtype}; give integer or string class labels")
-    return labels_to_indices(y, source)
-
-
-def _load_npz(path: Path) -> ClassificationData:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = list(z.keys())
-            pair = next(((kx, ky) for kx, ky in KEY_PAIRS if kx in keys and ky in keys), None)
-            if pair is None:
-                raise AutofastError(f"{path}: needs arrays 'x' and 'y' (or 'images' and 'labels'), found "
-                                    f"{', '.join(map(repr, keys)) or 'none'}; save with np.savez(path, x=images, "
-                                    f"y=labels)")
-            x, y = z[pair[0]], z[pair[1]]
-    except AutofastError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise AutofastError(f"{path}: holds object arrays (ragged or non-numeric data); save equal-sized numeric "
-                                f"image arrays and integer or string labels") from None
-        raise AutofastError(f"{path}: cannot be read as .npz ({exc}); save it with np.savez") from None
-    except Exception as exc:  # not a zip, truncated file
-        raise AutofastError(f"{path}: cannot be read as .npz ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
-                            f"save it with np.savez") from None
+def _load_arrays(path: Path, layout: ImageLayout, labels: Path | None) -> ClassificationData:
+    x, y = read_arrays(path, labels, "image")
     source = str(path)
     if len(x) == 0:
         raise AutofastError(f"{path}: holds no images; save at least one image per class")
-    x = _channels_first(_to_float(x, source), source)
-    _check_finite(x, source)
-    y_idx, classes = _labels(y, len(x), source)
+    x = channels_first(to_float(x, source, "image"), source, layout)
+    check_finite(x, source, "pixel value", "image")
+    y_idx, classes = class_labels(y, len(x), source, "image")
     return ClassificationData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, source, "image")
 
 
@@ -126,27 +96,28 @@ def _load_folder(root: Path) -> ClassificationData:
     for f, _ in files:
         with Image.open(f) as im:
             arrays.append(np.asarray(im.convert(mode), dtype=np.uint8))
-    x = _channels_first(np.stack(arrays).astype(np.float32) / 255.0, str(root))
+    x = channels_first(np.stack(arrays).astype(np.float32) / 255.0, str(root), "NHWC" if mode == "RGB" else "auto")
     y, classes = labels_to_indices(np.asarray([c for _, c in files]), str(root))
     return ClassificationData(np.ascontiguousarray(x), y, classes, str(root), "image")
 
 
-def load_images(path: str | Path) -> ClassificationData:
+def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Path | None = None) -> ClassificationData:
     """Load an image classification set into ``ClassificationData`` (kind "image", x ``(N, C, H, W)``).
 
-    ``.npz``: arrays ``x``/``y`` (or ``images``/``labels``), images ``(N,H,W)``, ``(N,H,W,C)`` or
-    ``(N,C,H,W)`` with C in {1, 3, 4}. A folder: ``root/<class_name>/*.png|jpg|jpeg``, all one size,
-    read as greyscale (1 channel) when every file is greyscale, else RGB (3 channels), scaled to [0, 1].
+    ``.npz``: arrays ``x``/``y`` (or ``images``/``labels``); ``.npy``: the images, with ``labels`` a ``.npy``
+    of labels. Images ``(N,H,W)``, ``(N,H,W,C)`` or ``(N,C,H,W)`` for any C (see :func:`channels_first`
+    for ``layout``). A folder: ``root/<class_name>/*.png|jpg|jpeg``, all one size, read as greyscale
+    (1 channel) when every file is greyscale, else RGB (3 channels), scaled to [0, 1].
     """
     path = Path(path)
     if not path.exists():
         raise AutofastError(f"data path {str(path)!r} does not exist; check the path")
     if path.is_dir():
         return _load_folder(path)
-    if path.suffix.lower() == ".npz":
-        return _load_npz(path)
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        return _load_arrays(path, layout, None if labels is None else Path(labels))
     raise AutofastError(f"{path}: unsupported image data {path.suffix or '(no extension)'!r}; give a .npz file "
-                        f"(x, y) or a folder of class sub-folders of .png/.jpg images")
+                        f"(x, y), a .npy file with a labels .npy, or a folder of class sub-folders of .png/.jpg images")
 
 
 def digits() -> ClassificationData:

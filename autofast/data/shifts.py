@@ -11,6 +11,15 @@ image    noise        + gaussian noise, std ``0.08 s`` x the per-image std
 image    blur         gaussian blur, sigma ``0.3 s`` pixels (separable depthwise conv, reflect padding)
 image    contrast     shrink towards the per-image mean by the factor ``1 - 0.15 s``
 image    rotation     rotate by an angle uniform in ``+-6 s`` degrees (bilinear, border padding)
+image    band_noise   + gaussian noise per band: std ``0.08 s x u`` x the image's std in that band,
+                      ``u`` uniform in [0, 2) per (image, band) (sensors differ in noise per band)
+image    gain         multiply each band by ``exp(0.1 s z)``, ``z`` standard normal per (image, band)
+                      (per-band calibration / gain drift)
+image    band_drop    each band of each image is replaced by 0 (the training mean) with probability
+                      ``0.1 s`` (a dead or missing band)
+image    cloud        cloud-like occlusion: a smooth random field (4x4 noise, bilinear) covers the
+                      fraction ``0.1 s`` of each image, where every band blends into that image's
+                      brightest value of the band (soft edges)
 dna      mutation     replace ``round(0.04 s x bases)`` positions of each sequence by a different base
 dna      shift        roll each sequence by an offset uniform in ``-2s..2s``; vacated positions -> N (0.25)
 series   scale        multiply each sample by ``exp(+-0.15 s)`` (random sign per sample)
@@ -18,7 +27,8 @@ series   level        add ``+-0.3 s`` x the per-channel std (random sign per sam
 series   noise        + gaussian noise, std ``0.1 s`` x the per-channel std
 ======== ============ ===========================================================================
 
-Shapes: image ``(N, C, H, W)`` (already standardised), dna ``(N, 4, L)`` one-hot columns (IUPAC codes are
+Shapes: image ``(N, C, H, W)`` (already standardised, any number of bands C: the last four families are
+the multispectral ones), dna ``(N, 4, L)`` one-hot columns (IUPAC codes are
 fractional distributions; gaps and padding are all-zero columns), series ``(N, C, L)``. Statistics (std,
 mean) are per sample (image: over C, H, W; series: per channel over L). Every call returns a NEW tensor of
 the same shape, dtype and device, and is deterministic for a seed: the randomness comes from a CPU
@@ -39,14 +49,14 @@ from ..errors import AutofastError
 __all__ = ["SHIFT_FAMILIES", "MODALITIES", "apply_shift", "modality_of", "parse_shift", "RANDOM_FAMILIES"]
 
 SHIFT_FAMILIES: dict[str, tuple[str, ...]] = {
-    "image": ("noise", "blur", "contrast", "rotation"),
+    "image": ("noise", "blur", "contrast", "rotation", "band_noise", "gain", "band_drop", "cloud"),
     "dna": ("mutation", "shift"),
     "series": ("scale", "level", "noise"),
 }
 MODALITIES = tuple(SHIFT_FAMILIES)
 #: families whose result depends on the seed (the others are deterministic functions of the input)
 RANDOM_FAMILIES: dict[str, tuple[str, ...]] = {
-    "image": ("noise", "rotation"),
+    "image": ("noise", "rotation", "band_noise", "gain", "band_drop", "cloud"),
     "dna": ("mutation", "shift"),
     "series": ("scale", "level", "noise"),
 }
@@ -184,8 +194,28 @@ def _rotate(x: Tensor, degrees: Tensor) -> Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def _cloud(x: Tensor, s: int, gen: torch.Generator) -> Tensor:
+    n, c, h, w = x.shape
+    low = _rand(gen, (n, 1, 4, 4), x)
+    field = F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False).flatten(1)  # (N, H*W)
+    t = torch.quantile(field.to(torch.float64), 1 - 0.1 * s, dim=1, keepdim=True).to(x.dtype)
+    spread = (field.max(dim=1, keepdim=True).values - field.min(dim=1, keepdim=True).values).clamp_min(1e-6)
+    alpha = ((field - t) / (0.1 * spread) + 0.5).clamp(0, 1).view(n, 1, h, w)  # soft edge around the threshold
+    bright = x.flatten(2).max(dim=2).values.view(n, c, 1, 1)
+    return x * (1 - alpha) + bright * alpha
+
+
 def _image(x: Tensor, family: str, s: int, gen: torch.Generator) -> Tensor:
-    n = x.shape[0]
+    n, c = x.shape[:2]
+    if family == "band_noise":
+        band_std = x.flatten(2).std(dim=2, unbiased=False).view(n, c, 1, 1)
+        return x + _randn(gen, x.shape, x) * (0.08 * s) * 2 * _rand(gen, (n, c, 1, 1), x) * band_std
+    if family == "gain":
+        return x * torch.exp(0.1 * s * _randn(gen, (n, c, 1, 1), x))
+    if family == "band_drop":
+        return x * (_rand(gen, (n, c, 1, 1), x) >= 0.1 * s).to(x.dtype)
+    if family == "cloud":
+        return _cloud(x, s, gen)
     if family == "noise":
         return x + _randn(gen, x.shape, x) * (0.08 * s) * _image_std(x)
     if family == "blur":

@@ -1,35 +1,52 @@
-"""YAML task files: how a user points ``search``/``dash`` at their own data without code.
+"""YAML task files: how a user points ``search``/``dash``/``finetune``/``compare`` at their own data
+without code.
 
 A task file is data, never code (read with ``yaml.safe_load``, validated, unknown keys refused)::
 
-    # promoters.yaml
+    # promoters.yaml: one file, split by ratios
     name: promoters                 # optional; default: the file's stem
     data: promoters.csv             # relative paths are relative to this YAML file
-    kind: dna                       # dna | image | auto (by the data path's type)
+    kind: dna                       # dna | image | series | dense | auto (by the data path's type)
     sequence_column: sequence       # DNA tables
     label_column: label
-    length: 200                     # DNA: pad/trim every sequence to this length (default: the longest)
+    length: 200                     # DNA: pad/trim to this length; series: the common length
     split: {ratios: [0.7, 0.1, 0.2], seed: 0}
 
+    # vowels.yaml: an official split (the test split is exactly the test file)
+    train: JapaneseVowels_TRAIN.ts
+    test: JapaneseVowels_TEST.ts
+    val: null                       # optional; without it validation is carved from train
+    kind: series
+    variable_length: resample       # series of unequal length: resample (default) | pad
+    split: {val_fraction: 0.1, seed: 0}
+
+Images and series arrays may also name a ``layout:`` (``NCHW``/``NHWC``; ``NCL``/``NLC``) where the shape
+cannot tell, and ``labels:`` (a ``.npy`` of labels beside a ``.npy`` of inputs given as ``data:``).
 Then ``python -m autofast search --task promoters.yaml``.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from autofast.errors import AutofastError
 
+from .files import FileOptions, load_file
+from .types import ClassificationData, merge_parts
+
 TASK_FILE_SUFFIXES = (".yaml", ".yml")
+SPLIT_FILES = ("train", "val", "test")
 
 
 class SplitSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)  # one data file: train/val/test fractions
     seed: int | None = None  # None: the run's --seed
+    val_fraction: float = Field(0.1, gt=0, lt=1)  # official train/test files without val: carved from train
 
 
 class TaskFile(BaseModel):
@@ -37,19 +54,47 @@ class TaskFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str | None = None
-    data: str
-    kind: Literal["auto", "dna", "image"] = "auto"
+    data: str | None = None
+    train: str | None = None
+    val: str | None = None
+    test: str | None = None
+    labels: str | None = None
+    kind: Literal["auto", "dna", "image", "series", "dense"] = "auto"
     sequence_column: str = "sequence"
     label_column: str = "label"
     length: int | None = Field(None, ge=1)
+    layout: Literal["auto", "NCHW", "NHWC", "NCL", "NLC"] = "auto"
+    variable_length: Literal["resample", "pad"] = "resample"
     split: SplitSpec = SplitSpec()
 
-    @field_validator("data")
+    @field_validator("data", "train", "val", "test", "labels")
     @classmethod
-    def _non_empty(cls, v: str) -> str:
-        if not v.strip():
+    def _non_empty(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
             raise ValueError("must name a data file or folder")
         return v
+
+    @model_validator(mode="after")
+    def _files(self) -> "TaskFile":
+        official = [k for k in SPLIT_FILES if getattr(self, k) is not None]
+        if self.data is not None and official:
+            raise ValueError(f"give either 'data' (one file, split by ratios) or 'train' and 'test' (an official "
+                             f"split), not both ('data' and {', '.join(map(repr, official))})")
+        if self.data is None and not official:
+            raise ValueError("give 'data: <file>', or 'train: <file>' and 'test: <file>'")
+        if official and (self.train is None or self.test is None):
+            raise ValueError("an official split needs both 'train' and 'test' files ('val' is optional)")
+        if self.labels is not None and self.data is None:
+            raise ValueError("'labels' goes with 'data' (a .npy of inputs); save official split files as .npz")
+        return self
+
+    @property
+    def official(self) -> bool:
+        return self.data is None
+
+    def options(self) -> FileOptions:
+        return FileOptions(self.sequence_column, self.label_column, self.length, self.layout, self.variable_length,
+                           self.labels)
 
 
 def read_task_file(path: str | Path) -> TaskFile:
@@ -71,29 +116,35 @@ def read_task_file(path: str | Path) -> TaskFile:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(file)"
         hint = "unknown key; valid keys: " + ", ".join(TaskFile.model_fields) if err["type"] == "extra_forbidden" else err["msg"]
-        raise AutofastError(f"{path}: field {field!r}: {hint}") from None
+        raise AutofastError(f"{path}: field {field!r}: {hint.removeprefix('Value error, ')}") from None
 
 
-def load_task_file(path: str | Path):
-    """``(name, ClassificationData, TaskFile)`` for the task file at ``path``."""
-    from .dna import load_dna
-    from .images import load_images
+def _resolve(path: Path, field: str, value: str) -> Path:
+    p = Path(value)
+    if not p.is_absolute():
+        p = path.parent / p
+    if not p.exists():
+        raise AutofastError(f"{path}: field {field!r}: {str(p)!r} does not exist; fix the path "
+                            "(relative paths are relative to the task file)")
+    return p
 
+
+def load_task_file(path: str | Path) -> tuple[str, ClassificationData, TaskFile]:
+    """``(name, data, spec)`` for the task file at ``path``. With official ``train``/``test`` (and ``val``)
+    files, ``data.origin`` records each row's file (series lengths follow the training file)."""
     path = Path(path)
     spec = read_task_file(path)
-    data_path = Path(spec.data)
-    if not data_path.is_absolute():
-        data_path = path.parent / data_path
-    if not data_path.exists():
-        raise AutofastError(f"{path}: field 'data': {str(data_path)!r} does not exist; fix the path "
-                            "(relative paths are relative to the task file)")
-    kind = spec.kind
-    if kind == "auto":
-        from .classification import DNA_SUFFIXES
-
-        kind = "dna" if data_path.suffix.lower() in DNA_SUFFIXES else "image"
-    if kind == "dna":
-        data = load_dna(data_path, spec.sequence_column, spec.label_column, spec.length)
-    else:
-        data = load_images(data_path)
-    return spec.name or path.stem, data, spec
+    opts = spec.options()
+    if spec.labels is not None:
+        opts = replace(opts, labels=str(_resolve(path, "labels", spec.labels)))
+    if not spec.official:
+        return spec.name or path.stem, load_file(_resolve(path, "data", spec.data), spec.kind, opts), spec
+    parts = {"train": load_file(_resolve(path, "train", spec.train), spec.kind, opts)}
+    if parts["train"].kind in ("series", "dna") and opts.length is None:  # val/test follow the training length
+        opts = replace(opts, length=int(parts["train"].x.shape[-1]))
+    for split in ("val", "test"):
+        value = getattr(spec, split)
+        if value is not None:
+            parts[split] = load_file(_resolve(path, split, value), parts["train"].kind if spec.kind == "auto"
+                                     else spec.kind, opts)
+    return spec.name or path.stem, merge_parts(parts, str(path)), spec

@@ -2,7 +2,8 @@
 and :func:`train_epoch`, used by DASH search and retrain, ASHA trials, AutoFT, compare and pretrain.
 
 Data are tensors in memory (no DataLoader): ``x`` of shape ``(N, C, ...)`` (float32), ``y`` of shape
-``(N,)`` (int64 class labels) or ``(N, T)`` (float32 regression targets), on the model's device.
+``(N,)`` (int64 class labels), ``(N, T)`` (float32 regression targets), or for dense prediction
+``(N, *S)`` (int64 per-position labels) / ``(N, T, *S)`` (float32 fields), on the model's device.
 """
 from __future__ import annotations
 
@@ -93,10 +94,24 @@ def epoch_batches(n: int, batch_size: int, generator: torch.Generator, steps: in
     return out[:steps]
 
 
+def relative_l2(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-example relative L2 error ``||out - y|| / ||y||`` over all but the batch axis: ``(N,)``."""
+    return (out - y).flatten(1).norm(dim=1) / y.flatten(1).norm(dim=1).clamp_min(1e-12)
+
+
 def task_loss(out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy for int64 labels ``(N,)``; MSE per target for float targets ``(N, T)``."""
+    """Cross-entropy for int64 labels ``(N,)``; MSE per target for float targets ``(N, T)``. Dense
+    prediction: per-position cross-entropy (mean over positions) for int64 ``(N, *S)`` against logits
+    ``(N, K, *S)``; relative L2 (:func:`relative_l2`) for float fields ``(N, T, *S)``. ``reduction`` "sum"
+    sums the per-example values."""
     if y.is_floating_point():
+        if y.dim() > 2:
+            per = relative_l2(out, y)
+            return per.mean() if reduction == "mean" else per.sum()
         return F.mse_loss(out, y, reduction=reduction) / (1 if reduction == "mean" else y.shape[1])
+    if y.dim() > 1:
+        per = F.cross_entropy(out, y, reduction="none").flatten(1).mean(dim=1)
+        return per.mean() if reduction == "mean" else per.sum()
     return F.cross_entropy(out, y, reduction=reduction)
 
 
@@ -166,7 +181,8 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.T
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
-    """Mean loss (cross-entropy, or MSE per target) and accuracy (NaN for regression targets)."""
+    """Mean loss per example (:func:`task_loss`: cross-entropy, MSE per target, relative L2 for fields) and
+    accuracy (per position for dense labels; NaN for regression targets)."""
     model.eval()
     loss, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
@@ -174,8 +190,27 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
         loss += task_loss(out, y[i : i + batch_size], reduction="sum").item()
         if not y.is_floating_point():
             correct += (out.argmax(1) == y[i : i + batch_size]).sum().item()
-    acc = float("nan") if y.is_floating_point() else correct / max(1, len(x))
+    acc = float("nan") if y.is_floating_point() else correct / max(1, y.numel())
     return loss / max(1, len(x)), acc
+
+
+@torch.no_grad()
+def mean_iou(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_size: int = 512) -> float:
+    """Mean over classes of intersection / union of the argmax prediction and int64 labels ``(N, *S)``
+    (classes absent from both prediction and labels are skipped)."""
+    model.eval()
+    inter = torch.zeros(num_classes, dtype=torch.float64)
+    union = torch.zeros(num_classes, dtype=torch.float64)
+    for i in range(0, len(x), batch_size):
+        pred = model(x[i : i + batch_size]).argmax(1).flatten().cpu()
+        true = y[i : i + batch_size].flatten().cpu()
+        p = torch.bincount(pred, minlength=num_classes)[:num_classes].double()
+        t = torch.bincount(true, minlength=num_classes)[:num_classes].double()
+        both = torch.bincount(true[pred == true], minlength=num_classes)[:num_classes].double()
+        inter += both
+        union += p + t - both
+    seen = union > 0
+    return float((inter[seen] / union[seen]).mean()) if bool(seen.any()) else float("nan")
 
 
 def val_score(loss: float, acc: float, regression: bool) -> float:

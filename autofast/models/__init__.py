@@ -15,6 +15,16 @@ from .unet import UNet
 from .wrn import WideResNet
 
 BACKBONES = ("resnet1d", "wrn16", "wrn22", "unet")
+#: the DASH backbone per data kind (``ClassificationData.kind``)
+DEFAULT_BACKBONE = {"dna": "resnet1d", "series": "resnet1d", "image": "wrn16", "dense": "unet", "timeseries": "wrn16"}
+
+
+def default_backbone(kind: str) -> str:
+    """The backbone ``auto`` picks for a data kind: ResNet1D for DNA and series, WRN-16 for images (any
+    band count), UNet for dense prediction, the 1-D WRN-16 for forecasting windows ("timeseries")."""
+    if kind not in DEFAULT_BACKBONE:
+        raise ValueError(f"no default backbone for data kind {kind!r}; choose one of {', '.join(BACKBONES)}")
+    return DEFAULT_BACKBONE[kind]
 
 
 def build_backbone(name: str, ndim: int, in_channels: int, num_classes: int, width: int,
@@ -39,5 +49,5 @@ def build_backbone(name: str, ndim: int, in_channels: int, num_classes: int, wid
     raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
 
 
-__all__ = ["BACKBONES", "ConvFactory", "FixedFactory", "ResNet1D", "UNet", "WideResNet",
+__all__ = ["BACKBONES", "DEFAULT_BACKBONE", "default_backbone", "ConvFactory", "FixedFactory", "ResNet1D", "UNet", "WideResNet",
            "build_backbone", "fixed_factory"]

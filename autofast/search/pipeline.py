@@ -15,12 +15,21 @@ from typing import Callable
 
 from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
-from autofast.dash.pipeline import _load, search_architecture
+from autofast.dash.pipeline import _load, search_architecture, task_metric
 from autofast.dash.supernet import load_pattern, save_pattern
 
 from .config import SearchConfig
 from .report import write_search_report
 from .tune import TuneSettings, retrain_best, trial_histories, tune
+
+
+def split_record(task) -> dict:
+    """Sizes, seed and where each split came from (official files, carved, or ratios)."""
+    split = task.split
+    if hasattr(split, "describe"):
+        return split.describe()
+    return {"train": len(task.y_train), "val": len(task.y_val), "test": len(task.y_test), "seed": split.seed,
+            "provenance": {"train": split.protocol, "val": split.protocol, "test": split.protocol}}
 
 
 def tune_settings(cfg: SearchConfig) -> TuneSettings:
@@ -68,21 +77,22 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         + (f", {cfg.ensemble} members (seeds) averaged" if cfg.ensemble > 1 else ""))
     final = retrain_best(task, backbone, pattern, s, best_cfg, epochs, say, members=cfg.ensemble)
     timings["retrain"] = final["seconds"]
-    reg = task.data.kind == "timeseries"
+    metric, lower = task_metric(task)
     result = {
         "task": task.name, "kind": task.data.kind, "backbone": backbone, "pattern": [list(p) for p in pattern],
+        "split": split_record(task),
         "asha": {"rungs": sched.rungs, "trials": sched.trials(), "best_trial": best_id, "best_val_score": best_score,
                  "best_rung": best_rung, "eta": cfg.eta, "sampler": cfg.sampler, "executor": cfg.executor,
                  "train_loss_curves": {str(k): v for k, v in curves.items()}},
         "schedule": {**s.schedule.to_dict(), "description": s.schedule.describe(), "max_epochs": cfg.max_epochs,
                      "retrain_epochs": epochs, "horizon_is_max_epochs": epochs == cfg.max_epochs},
-        "final": {k: v for k, v in final.items() if k not in ("history", "member_histories")}, "final_history": final["history"],
-        "final_member_histories": final["member_histories"],
-        "metric": "MSE" if reg else "accuracy",
-        "test_score": final["test_loss"] if reg else final["test_acc"],
+        "final": {k: v for k, v in final.items() if k not in ("history", "member_histories")},
+        "final_history": final["history"], "final_member_histories": final["member_histories"],
+        "metric": metric, "lower_is_better": lower,
+        "test_score": final["test_loss"] if lower else final["test_acc"],
         "config": cfg.model_dump(mode="json"), "timings": timings, "conv_paths": path_summary(),
         "selected_on": "pattern: training loss (DASH, single level); hyperparameters: validation "
-                       f"{'MSE' if reg else 'accuracy'} (ASHA); final model: "
+                       f"{metric} (ASHA); final model: "
                        + (f"mean prediction of {cfg.ensemble} retrains (seeds fixed in advance, none selected), "
                           if cfg.ensemble > 1 else "")
                        + "trained on train+val; "

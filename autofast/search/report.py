@@ -30,11 +30,22 @@ def schedule_note(r: dict) -> str:
                    f"the decay.")
 
 
+def split_lines(r: dict) -> list[str]:
+    """Where each split came from (result["split"]["provenance"])."""
+    s = r.get("split")
+    if not s:
+        return []
+    out = ["## Splits", "", "| split | rows | from |", "|---|---|---|"]
+    out += [f"| {k} | {s.get(k, '')} | {s.get('provenance', {}).get(k, '')} |" for k in ("train", "val", "test")]
+    return out + [""]
+
+
 def report_markdown(r: dict) -> str:
     t = r["timings"]
     lines = [f"# autofast search: {r['task']}", "",
              f"**Test {r['metric']}: {r['test_score']:.4f}** (evaluated once, at the end)", "",
              f"What was selected on what: {r['selected_on']}.", "", schedule_note(r), "",
+             *split_lines(r),
              "## Configuration", "", "| option | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in r["config"].items()]
     lines += ["", "## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]

@@ -11,18 +11,19 @@ only used at the very end.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 from autofast.asha import ASHA, Journal, TorchTrial
 from autofast.asha.executor import LocalPool, drive
-from autofast.engine import (Run, Schedule, cosine, evaluate, predict, read_run, seeded_init, sgd, task_loss,
-                             train_epoch, val_score)
+from autofast.dash.pipeline import test_scores
+from autofast.engine import Run, Schedule, cosine, evaluate, read_run, seeded_init, sgd, train_epoch, val_score
 from autofast.models import build_backbone, fixed_factory
 
 # DASHA's ASHA space (SPEC): lr, dropout, weight decay, momentum and the init seed.
@@ -138,16 +139,20 @@ def member_seeds(seed: int, members: int) -> list[int]:
     return [int(seed) + 7919 * i for i in range(members)]
 
 
-@torch.no_grad()
-def ensemble_evaluate(models: list, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Loss and accuracy of the members' mean prediction: mean softmax probability for labels (loss: NLL of
-    that mean), mean output for float targets (loss: MSE per target; accuracy NaN)."""
-    outs = torch.stack([predict(m, x) for m in models])
-    if y.is_floating_point():
-        return float(task_loss(outs.mean(0), y)), float("nan")
-    probs = outs.softmax(-1).mean(0)
-    loss = F.nll_loss(probs.clamp_min(1e-12).log(), y).item()
-    return loss, (probs.argmax(1) == y).sum().item() / len(y) if len(y) else float("nan")
+class Ensemble(nn.Module):
+    """The mean prediction of ``members``: for labels (``classify``) the log of the mean class probability
+    (class dim 1, so ``(N, C)`` and dense ``(N, C, *spatial)`` outputs alike; argmax and cross-entropy of
+    it are the ensemble's), for float targets the mean output."""
+
+    def __init__(self, members: list, classify: bool) -> None:
+        super().__init__()
+        self.members, self.classify = nn.ModuleList(members), classify
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = torch.stack([m(x) for m in self.members])
+        if not self.classify:
+            return outs.mean(0)
+        return torch.logsumexp(torch.log_softmax(outs, dim=2), dim=0) - math.log(len(self.members))
 
 
 def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dict, epochs: int,
@@ -172,7 +177,7 @@ def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dic
             say(f"retrain {tag}epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f}")
         models.append(model)
         histories.append(run.history)
-    test_loss, test_acc = ensemble_evaluate(models, task.x_test, task.y_test)
-    return {"test_loss": test_loss, "test_acc": test_acc, "epochs": epochs, "seconds": time.perf_counter() - t0,
+    final = models[0] if members == 1 else Ensemble(models, classify=not y.is_floating_point())
+    return {**test_scores(final, task), "epochs": epochs, "seconds": time.perf_counter() - t0,
             "history": histories[0], "member_histories": histories, "members": members, "member_seeds": seeds,
             "config": best_config, "trained_on": "train+val", "schedule": s.schedule.to_dict()}

@@ -1,0 +1,93 @@
+"""Numeric arrays from ``.npz`` (inputs and labels together) or ``.npy`` (inputs; labels in a second
+``.npy`` file), shared by the image, series and dense loaders. Pickled (object) arrays are refused."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AutofastError
+from .types import labels_to_indices
+
+ARRAY_SUFFIXES = {".npz", ".npy"}
+KEY_PAIRS = [("x", "y"), ("images", "labels")]
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _load_npy(path: Path, what: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise AutofastError(f"{path}: holds an object array (ragged or non-numeric data); save an equal-sized "
+                                f"numeric {what} array") from None
+        raise AutofastError(f"{path}: cannot be read as .npy ({_first_line(exc)}); save it with np.save") from None
+    except Exception as exc:  # truncated file, not an array
+        raise AutofastError(f"{path}: cannot be read as .npy ({_first_line(exc)}); save it with np.save") from None
+
+
+def read_arrays(path: Path, labels: Path | None = None, what: str = "input") -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` from ``path``: a ``.npz`` with arrays ``x``/``y`` (or ``images``/``labels``), or a ``.npy`` of
+    inputs with ``labels`` a ``.npy`` of targets. One-line :class:`AutofastError` naming the file otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise AutofastError(f"data path {str(path)!r} does not exist; check the path")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        if labels is None:
+            raise AutofastError(f"{path}: a .npy file holds only the inputs; give the labels as a second .npy file "
+                                f"(task file key 'labels:') or save both with np.savez(path, x=inputs, y=labels)")
+        labels = Path(labels)
+        if not labels.exists():
+            raise AutofastError(f"labels file {str(labels)!r} does not exist; check the path")
+        return _load_npy(path, what), _load_npy(labels, "label")
+    if suffix != ".npz":
+        raise AutofastError(f"{path}: not a .npz or .npy array file; save the data with np.savez(path, x=..., y=...)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = list(z.keys())
+            pair = next(((kx, ky) for kx, ky in KEY_PAIRS if kx in keys and ky in keys), None)
+            if pair is None:
+                raise AutofastError(f"{path}: needs arrays 'x' and 'y' (or 'images' and 'labels'), found "
+                                    f"{', '.join(map(repr, keys)) or 'none'}; save with np.savez(path, x={what}s, "
+                                    f"y=labels)")
+            return z[pair[0]], z[pair[1]]
+    except AutofastError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise AutofastError(f"{path}: holds object arrays (ragged or non-numeric data); save equal-sized numeric "
+                                f"{what} arrays and integer or string labels") from None
+        raise AutofastError(f"{path}: cannot be read as .npz ({exc}); save it with np.savez") from None
+    except Exception as exc:  # not a zip, truncated file
+        raise AutofastError(f"{path}: cannot be read as .npz ({_first_line(exc)}); save it with np.savez") from None
+
+
+def to_float(x: np.ndarray, source: str, what: str = "input") -> np.ndarray:
+    """float32 copy; uint8 is scaled to [0, 1] (8-bit pixels), other numeric dtypes kept as they are."""
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    if x.dtype == bool or np.issubdtype(x.dtype, np.number) and not np.issubdtype(x.dtype, np.complexfloating):
+        return x.astype(np.float32)
+    raise AutofastError(f"{source}: {what} array has dtype {x.dtype}, which is not numeric; store the values as "
+                        f"numbers (uint8 or float)")
+
+
+def class_labels(y: np.ndarray, n: int, source: str, unit: str = "example") -> tuple[np.ndarray, list[str]]:
+    """Integer or string labels ``(n,)`` (or ``(n, 1)``) to ``(indices, classes)``."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or len(y) != n:
+        raise AutofastError(f"{source}: labels have shape {y.shape} but there are {n} {unit}s; give one label per "
+                            f"{unit} as a 1-D array of length {n}")
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise AutofastError(f"{source}: labels are non-integer floats; give integer or string class labels")
+        y = y.astype(np.int64)
+    elif y.dtype.kind not in "biuUS":
+        raise AutofastError(f"{source}: labels have dtype {y.dtype}; give integer or string class labels")
+    return labels_to_indices(y, source)

@@ -1,0 +1,61 @@
+"""Dense prediction data (``kind: dense``): per-position targets for 1-D or 2-D inputs, from ``.npz``
+(``x``/``y``) or ``.npy`` (inputs, with the targets in a second ``.npy``).
+
+* integer targets are per-position class labels (segmentation masks), ``(N, *S)`` -> int64 indices into
+  the sorted class list (at least two classes over the file);
+* float targets are fields (regression), ``(N, *S)`` or ``(N, T, *S)`` -> float32 ``(N, T, *S)``.
+
+Inputs are ``(N, *S)`` (one channel) or channels-first ``(N, C, *S)``; channels-last ``(N, *S, C)`` with
+``layout: NHWC`` (2-D) or ``NLC`` (1-D). ``S`` (1 or 2 axes) is read off the targets.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AutofastError
+from .arrays import read_arrays, to_float
+from .types import ClassificationData, check_finite, labels_to_indices
+
+
+def _inputs(x: np.ndarray, spatial: tuple, layout: str, source: str) -> np.ndarray:
+    if x.shape[1:] == spatial:
+        return x[:, None]
+    if layout in ("NHWC", "NLC"):
+        x = np.moveaxis(x, -1, 1)
+    if x.shape[2:] == spatial and x.ndim == len(spatial) + 2:
+        return np.ascontiguousarray(x)
+    raise AutofastError(f"{source}: inputs of shape {x.shape} do not match targets of spatial shape {spatial}; give "
+                        f"inputs (N, *S) or (N, C, *S) (channels last: 'layout: NHWC' / 'NLC')")
+
+
+def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None = None) -> ClassificationData:
+    """Load a dense prediction set into ``ClassificationData`` (kind "dense"; see the module docstring)."""
+    path = Path(path)
+    source = str(path)
+    x, y = read_arrays(path, None if labels is None else Path(labels), "input")
+    y = np.asarray(y)
+    if len(x) == 0:
+        raise AutofastError(f"{path}: holds no examples; save at least one input/target pair")
+    if len(y) != len(x):
+        raise AutofastError(f"{path}: {len(y)} targets for {len(x)} inputs; give one target per input")
+    x = to_float(x, source)
+    if y.dtype.kind in "biu":
+        spatial = tuple(y.shape[1:])
+    elif y.dtype.kind == "f":
+        spatial = tuple(y.shape[1:]) if y.shape[1:] == x.shape[-(y.ndim - 1):] and y.ndim in (2, 3) and \
+            (x.ndim == y.ndim or y.shape[1:] == x.shape[2:]) else tuple(y.shape[2:])
+    else:
+        raise AutofastError(f"{path}: targets have dtype {y.dtype}; give integer masks or float fields")
+    if len(spatial) not in (1, 2):
+        raise AutofastError(f"{path}: targets of shape {y.shape} give {len(spatial)} spatial axes; dense tasks are "
+                            f"1-D (N, L) or 2-D (N, H, W) per target channel")
+    x = _inputs(x, spatial, layout, source)
+    check_finite(x, source, "input value")
+    if y.dtype.kind in "biu":
+        flat, classes = labels_to_indices(y.reshape(-1), source)
+        return ClassificationData(x, flat.reshape(y.shape), classes, source, "dense")
+    field = np.ascontiguousarray(y if y.ndim == len(spatial) + 2 else y[:, None], dtype=np.float32)
+    check_finite(field, source, "target value")
+    return ClassificationData(x, field, [f"target{i}" for i in range(field.shape[1])], source, "dense")

@@ -1,0 +1,67 @@
+"""One data file (or folder) -> ``ClassificationData``, by kind: the loaders' dispatcher for a path.
+
+Kinds and what ``auto`` picks by the path: ``.csv/.tsv/.tab/.fa/.fasta/.fna`` DNA, ``.ts`` series, a folder
+or ``.npz``/``.npy`` images. UCR tab-separated series (``.tsv``/``.txt``) and every ``dense`` set need an
+explicit kind (``kind: series`` / ``kind: dense`` in a task file).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ..errors import AutofastError
+from .dense import load_dense
+from .dna import FASTA_SUFFIXES, load_dna
+from .images import load_images
+from .series import TS_SUFFIXES, load_series
+from .types import ClassificationData
+
+FileKind = Literal["auto", "dna", "image", "series", "dense"]
+DNA_SUFFIXES = {".csv", ".tsv", ".tab"} | FASTA_SUFFIXES
+IMAGE_SUFFIXES = {".npz", ".npy"}
+KNOWN_SUFFIXES = "a .csv/.tsv/.fa/.fasta/.fna DNA file, a .ts series file, a .npz/.npy image array or a folder " \
+                 "of class sub-folders"
+
+
+@dataclass(frozen=True)
+class FileOptions:
+    """How to read one file (the task file's keys; defaults = no task file)."""
+
+    sequence_column: str = "sequence"
+    label_column: str = "label"
+    length: int | None = None  # DNA: pad/trim; series: the common length
+    layout: str = "auto"  # images NCHW/NHWC, series NCL/NLC
+    variable_length: str = "resample"  # series: resample | pad
+    labels: str | None = None  # a .npy of labels beside a .npy of inputs
+
+
+def guess_kind(path: Path) -> str:
+    """The kind ``auto`` picks for ``path``; one-line error for an unknown suffix."""
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix in DNA_SUFFIXES:
+        return "dna"
+    if suffix in TS_SUFFIXES:
+        return "series"
+    raise AutofastError(f"{path}: unsupported file type {suffix or '(none)'!r}; give {KNOWN_SUFFIXES} (or set "
+                        f"'kind:' in a task file)")
+
+
+def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = FileOptions()) -> ClassificationData:
+    """Load ``path`` as ``kind`` (``auto``: :func:`guess_kind`)."""
+    path = Path(path)
+    if not path.exists():
+        raise AutofastError(f"data path {str(path)!r} does not exist; check the path")
+    if kind == "auto":
+        kind = guess_kind(path)
+    if kind == "dna":
+        return load_dna(path, opts.sequence_column, opts.label_column, opts.length)
+    if kind == "image":
+        return load_images(path, opts.layout, opts.labels)  # type: ignore[arg-type]
+    if kind == "series":
+        return load_series(path, opts.length, opts.variable_length, opts.layout, opts.labels)  # type: ignore[arg-type]
+    if kind == "dense":
+        return load_dense(path, opts.layout, opts.labels)
+    raise AutofastError(f"{path}: unknown data kind {kind!r}; use dna, image, series or dense")

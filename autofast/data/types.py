@@ -1,0 +1,295 @@
+"""The data layer's shared types (a leaf module: it imports no loader and no dispatcher).
+
+* :class:`ClassificationData` -- labelled examples of one kind, channels first, with the official split
+  each row came from (``origin``) when the task gave ``train:``/``val:``/``test:`` files;
+* :func:`labels_to_indices` / :func:`merge_parts` -- class labels to indices, one class list over files;
+* :class:`SplitIndices`, :func:`stratified_split`, :func:`stratified_holdout`, :func:`split_for` -- seeded,
+  stratified splits, and where each split came from (``provenance``);
+* :func:`channel_standardizer` / :func:`standardise` -- per-channel (per-band) statistics of the training rows.
+
+Loaders (:mod:`.dna`, :mod:`.images`, :mod:`.series`, :mod:`.dense`, :mod:`.task_file`) import from here;
+the dispatcher :mod:`.classification` imports them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from ..errors import AutofastError
+
+Kind = Literal["dna", "image", "series", "dense"]
+KINDS = ("dna", "image", "series", "dense")
+#: the row's official split, in ``ClassificationData.origin``
+ORIGIN_CODES = {"train": 0, "val": 1, "test": 2}
+
+
+@dataclass(frozen=True)
+class ClassificationData:
+    """Labelled examples: ``x`` float32 ``(N, C, *spatial)``.
+
+    ``y``: int64 ``(N,)`` class indices into ``classes`` (kinds dna, image, series); for ``dense`` int64
+    ``(N, *spatial)`` per-position class indices (segmentation) or float32 ``(N, T, *spatial)`` fields
+    (regression; ``classes`` then names the T target channels). ``origin``: None, or int8 ``(N,)`` with the
+    official split of each row (:data:`ORIGIN_CODES`); ``origin_files``: split name -> the file it came from.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    source: str
+    kind: Kind
+    origin: np.ndarray | None = None
+    origin_files: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise AutofastError(f"{self.source}: unknown data kind {self.kind!r}; use one of {', '.join(KINDS)}")
+        if self.x.dtype != np.float32 or self.x.ndim < 3:
+            raise AutofastError(f"{self.source}: inputs must be float32 (N, C, *spatial), got {self.x.dtype} "
+                                f"{self.x.shape}")
+        if len(self.y) != len(self.x):
+            raise AutofastError(f"{self.source}: {len(self.y)} targets for {len(self.x)} inputs; give one per example")
+        if self.kind == "dense":
+            self._check_dense()
+        else:
+            if self.y.dtype != np.int64 or self.y.ndim != 1:
+                raise AutofastError(f"{self.source}: labels must be int64 (N,), got {self.y.dtype} {self.y.shape}")
+            self._check_indices()
+        if self.origin is not None and (self.origin.shape != (len(self.x),) or self.origin.dtype != np.int8):
+            raise AutofastError(f"{self.source}: origin must be int8 (N,), got {self.origin.dtype} {self.origin.shape}")
+
+    def _check_indices(self) -> None:
+        if self.y.size and (self.y.min() < 0 or self.y.max() >= len(self.classes)):
+            raise AutofastError(f"{self.source}: label indices must lie in [0, {len(self.classes)}); "
+                                f"got {self.y.min()}..{self.y.max()}")
+
+    def _check_dense(self) -> None:
+        spatial = self.x.shape[2:]
+        if self.y.dtype == np.int64:
+            if self.y.shape[1:] != spatial:
+                raise AutofastError(f"{self.source}: masks have shape {self.y.shape[1:]} per example but inputs "
+                                    f"{spatial}; give one label per position")
+            self._check_indices()
+        elif self.y.dtype == np.float32:
+            if self.y.ndim != self.x.ndim or self.y.shape[2:] != spatial:
+                raise AutofastError(f"{self.source}: target fields have shape {self.y.shape[1:]} per example but "
+                                    f"inputs {self.x.shape[1:]}; give (T, *spatial) per example")
+        else:
+            raise AutofastError(f"{self.source}: dense targets must be int64 masks or float32 fields, got {self.y.dtype}")
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dimensions: 1 for DNA and series, 2 for images."""
+        return self.x.ndim - 2
+
+    @property
+    def regression(self) -> bool:
+        """True for float targets (dense fields)."""
+        return self.y.dtype.kind == "f"
+
+    @property
+    def num_classes(self) -> int:
+        """Classes, or for dense fields the target channels (the network's output size)."""
+        return len(self.classes)
+
+    @property
+    def channels(self) -> int:
+        return int(self.x.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, mask: np.ndarray, y: np.ndarray | None = None, classes: list[str] | None = None
+               ) -> "ClassificationData":
+        """The rows where ``mask`` holds (optionally with re-indexed ``y`` and ``classes``), origins kept."""
+        return ClassificationData(np.ascontiguousarray(self.x[mask]), self.y[mask] if y is None else y,
+                                  list(self.classes if classes is None else classes), self.source, self.kind,
+                                  None if self.origin is None else self.origin[mask], dict(self.origin_files))
+
+
+def labels_to_indices(labels: np.ndarray | list, source: str) -> tuple[np.ndarray, list[str]]:
+    """Map arbitrary labels to int64 indices into the sorted class list (numbers sort numerically).
+    A single class is an error: there is nothing to classify."""
+    arr = np.asarray(labels)
+    if arr.size == 0:
+        raise AutofastError(f"{source}: has no labelled examples")
+    uniq, y = np.unique(arr, return_inverse=True)
+    if len(uniq) < 2:
+        raise AutofastError(f"{source}: every example has the label {str(uniq[0])!r}; a classification task "
+                            f"needs at least two classes")
+    return y.astype(np.int64).reshape(-1), [str(u) for u in uniq]
+
+
+def merge_parts(parts: dict[str, ClassificationData], where: str) -> ClassificationData:
+    """One data set from official split files (keys ``train``, ``test`` and optionally ``val``).
+
+    Classes are the training file's; a class in the val/test file that the training file lacks is an
+    error. Every file must give the same per-example input shape. ``origin`` records each row's file.
+    """
+    train = parts["train"]
+    index = {c: i for i, c in enumerate(train.classes)}
+    xs, ys, origin, files = [], [], [], {}
+    for split in ("train", "val", "test"):
+        d = parts.get(split)
+        if d is None:
+            continue
+        if d.kind != train.kind:
+            raise AutofastError(f"{where}: field {split!r} holds {d.kind} data but 'train' holds {train.kind}; "
+                                f"give files of one kind")
+        if d.x.shape[1:] != train.x.shape[1:]:
+            raise AutofastError(f"{where}: field {split!r}: inputs have shape {d.x.shape[1:]} per example but "
+                                f"'train' has {train.x.shape[1:]}; give files of one shape")
+        y = d.y
+        if not (train.kind == "dense" and train.regression):
+            unknown = [c for c in d.classes if c not in index]
+            if unknown:
+                raise AutofastError(f"{where}: field {split!r}: class(es) {', '.join(map(repr, unknown[:5]))} do not "
+                                    f"occur in the training file; relabel them or add training examples")
+            y = np.array([index[c] for c in d.classes], dtype=np.int64)[d.y]
+        xs.append(d.x)
+        ys.append(y)
+        origin.append(np.full(len(d), ORIGIN_CODES[split], dtype=np.int8))
+        files[split] = d.source
+    return ClassificationData(np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys), list(train.classes),
+                              where, train.kind, np.concatenate(origin), files)
+
+
+@dataclass(frozen=True)
+class SplitIndices:
+    """Disjoint row indices (int64, each shuffled) that together cover every row once.
+
+    ``ratios``: the fractions asked for (ratio splits) or the realised fractions (official splits);
+    ``provenance``: split name -> where its rows came from, in words (for result.json and reports).
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    seed: int
+    ratios: tuple[float, float, float]
+    provenance: dict = field(default_factory=dict)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+    def describe(self) -> dict:
+        """JSON-ready: sizes, seed, ratios and provenance."""
+        return {**self.sizes(), "seed": self.seed, "ratios": [round(r, 4) for r in self.ratios],
+                "provenance": dict(self.provenance)}
+
+
+def check_ratios(ratios) -> tuple[float, float, float]:
+    ratios = tuple(float(r) for r in ratios)
+    if len(ratios) != 3 or min(ratios) <= 0 or abs(sum(ratios) - 1) > 1e-6:
+        raise AutofastError(f"split ratios {ratios} must be three positive numbers summing to 1")
+    return ratios  # type: ignore[return-value]
+
+
+def _strata(y: np.ndarray) -> np.ndarray:
+    """One stratum per example: its class, or for dense targets one stratum for all."""
+    y = np.asarray(y)
+    return y if y.ndim == 1 and y.dtype.kind in "iu" else np.zeros(len(y), dtype=np.int64)
+
+
+def stratified_split(y: np.ndarray, ratios: tuple[float, float, float] = (0.7, 0.1, 0.2),
+                     seed: int = 0) -> SplitIndices:
+    """Per-class seeded shuffle into train/val/test with ``ratios``.
+
+    Each class's split sizes are its count times the ratios rounded to the nearest row (so within one
+    row of exact proportions); a class with >= 3 members gets at least one row in every split. The
+    same ``(y, ratios, seed)`` always gives the same split. Dense targets form one stratum.
+    """
+    ratios = check_ratios(ratios)
+    if len(y) == 0:
+        raise AutofastError("stratified_split needs a non-empty label array")
+    y = _strata(y)
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n = len(idx)
+        n_val = int(np.floor(n * ratios[1] + 0.5))
+        n_test = int(np.floor(n * ratios[2] + 0.5))
+        counts = [n - n_val - n_test, n_val, n_test]
+        if n >= 3:
+            for k in range(3):
+                if counts[k] == 0:
+                    counts[int(np.argmax(counts))] -= 1
+                    counts[k] = 1
+        bounds = np.cumsum([0] + counts)
+        for k in range(3):
+            parts[k].append(idx[bounds[k]: bounds[k + 1]])
+    train, val, test = (rng.permutation(np.concatenate(p)).astype(np.int64) for p in parts)
+    return SplitIndices(train, val, test, seed, ratios,
+                        {k: f"stratified {ratios[i]:g} of {len(y)} rows (seed {seed})"
+                         for i, k in enumerate(("train", "val", "test"))})
+
+
+def stratified_holdout(y: np.ndarray, rows: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``rows`` (indices into ``y``) into ``(kept, held)``: per class ``round(n * fraction)`` rows held
+    out (at least one for a class with >= 2 rows), seeded; both shuffled, int64."""
+    y = _strata(y)
+    rng = np.random.default_rng(seed)
+    kept, held = [], []
+    for c in np.unique(y[rows]):
+        idx = rng.permutation(rows[y[rows] == c])
+        k = int(np.floor(len(idx) * fraction + 0.5))
+        if len(idx) >= 2:
+            k = min(max(k, 1), len(idx) - 1)
+        held.append(idx[:k])
+        kept.append(idx[k:])
+    return (rng.permutation(np.concatenate(kept)).astype(np.int64),
+            rng.permutation(np.concatenate(held)).astype(np.int64))
+
+
+def split_for(data: ClassificationData, seed: int, ratios=(0.7, 0.1, 0.2), val_fraction: float = 0.1) -> SplitIndices:
+    """The task's split: official files when ``data.origin`` is set (test = exactly the test file; val = the
+    val file, else ``val_fraction`` of the training file, stratified and seeded), else :func:`stratified_split`."""
+    if data.origin is None:
+        return stratified_split(data.y, ratios, seed)
+    if not 0 < val_fraction < 1:
+        raise AutofastError(f"{data.source}: val_fraction {val_fraction} must lie strictly between 0 and 1")
+    rows = {k: np.flatnonzero(data.origin == c).astype(np.int64) for k, c in ORIGIN_CODES.items()}
+    files = data.origin_files
+    prov = {"test": f"official test file {files['test']} (all {len(rows['test'])} rows)"}
+    if len(rows["val"]):
+        train, val = np.random.default_rng(seed).permutation(rows["train"]), rows["val"]
+        prov["train"] = f"official training file {files['train']} (all {len(train)} rows)"
+        prov["val"] = f"official validation file {files['val']} (all {len(val)} rows)"
+    else:
+        train, val = stratified_holdout(data.y, rows["train"], val_fraction, seed)
+        prov["train"] = (f"official training file {files['train']} minus the validation rows "
+                         f"({len(train)} of {len(rows['train'])})")
+        prov["val"] = (f"carved from the official training file {files['train']}: stratified {val_fraction:g}, "
+                       f"seed {seed} ({len(val)} rows)")
+    n = len(data)
+    ratios = (len(train) / n, len(val) / n, len(rows["test"]) / n)
+    return SplitIndices(train, val, rows["test"], seed, ratios, {k: prov[k] for k in ("train", "val", "test")})
+
+
+def channel_standardizer(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (float32, shape ``(C,)``) over every axis but axis 1 of
+    ``(N, C, *spatial)``; a constant channel gets std 1 so that it maps to zero, not NaN."""
+    x = np.asarray(x_train, dtype=np.float64)
+    axes = tuple(a for a in range(x.ndim) if a != 1)
+    mean = x.mean(axis=axes)
+    std = x.std(axis=axes)
+    return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
+
+
+def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``(x - mean) / std`` per channel (axis 1) of ``(N, C, *spatial)``, float32."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return ((x - mean.reshape(shape)) / std.reshape(shape)).astype(np.float32)
+
+
+def check_finite(x: np.ndarray, source: str, what: str = "value", unit: str = "example") -> None:
+    """One-line error naming the first non-finite entry's example."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = np.argwhere(bad)[0]
+        kind = "NaN" if np.isnan(x[tuple(first)]) else "inf"
+        raise AutofastError(f"{source}: {int(bad.sum())} non-finite {what}(s) (first: {kind} in {unit} "
+                            f"{int(first[0])}); replace them or drop those rows")

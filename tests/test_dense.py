@@ -1,0 +1,143 @@
+"""Dense prediction: the loader (masks and fields, 1-D and 2-D, layouts, bad input), the Darcy-flow
+generator and solver, the dense losses and metrics, and `search`/`dash` with the UNet end to end."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from autofast.cli import main
+from autofast.data.classification import ClassificationTask, load_task
+from autofast.data.darcy import darcy_data, darcy_samples, solve_darcy
+from autofast.data.dense import load_dense
+from autofast.engine import evaluate, mean_iou, relative_l2, task_loss
+from autofast.errors import AutofastError
+
+
+def _one_line(e, *parts):
+    msg = str(e.value)
+    assert "\n" not in msg, msg
+    for p in parts:
+        assert p in msg, (p, msg)
+
+
+def test_masks_and_fields_shapes_and_layouts(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "seg.npz", x=rng.random((5, 6, 7)), y=rng.integers(0, 3, (5, 6, 7)))
+    d = load_dense(tmp_path / "seg.npz")
+    assert d.kind == "dense" and d.x.shape == (5, 1, 6, 7) and d.y.shape == (5, 6, 7) and d.y.dtype == np.int64
+    assert d.classes == ["0", "1", "2"] and not d.regression
+    np.savez(tmp_path / "nhwc.npz", x=rng.random((5, 6, 7, 13)), y=rng.integers(0, 2, (5, 6, 7)))
+    assert load_dense(tmp_path / "nhwc.npz", layout="NHWC").x.shape == (5, 13, 6, 7)
+    np.savez(tmp_path / "dna.npz", x=rng.random((5, 4, 30)), y=rng.integers(0, 2, (5, 30)))  # per-position labels
+    one = load_dense(tmp_path / "dna.npz")
+    assert one.x.shape == (5, 4, 30) and one.ndim == 1
+    np.savez(tmp_path / "field.npz", x=rng.random((5, 6, 6)), y=rng.random((5, 6, 6)))
+    f = load_dense(tmp_path / "field.npz")
+    assert f.regression and f.y.shape == (5, 1, 6, 6) and f.y.dtype == np.float32
+    np.savez(tmp_path / "fields.npz", x=rng.random((5, 2, 6, 6)), y=rng.random((5, 3, 6, 6)))
+    assert load_dense(tmp_path / "fields.npz").y.shape == (5, 3, 6, 6)
+
+
+def test_dense_bad_input(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "mismatch.npz", x=rng.random((5, 6, 7)), y=rng.integers(0, 2, (5, 6, 8)))
+    with pytest.raises(AutofastError) as e:
+        load_dense(tmp_path / "mismatch.npz")
+    _one_line(e, "mismatch.npz", "do not match targets")
+    np.savez(tmp_path / "one.npz", x=rng.random((5, 6, 7)), y=np.zeros((5, 6, 7), np.int64))
+    with pytest.raises(AutofastError) as e:
+        load_dense(tmp_path / "one.npz")
+    _one_line(e, "one.npz", "at least two classes")
+    y = rng.random((5, 6, 6))
+    y[3, 2, 2] = np.inf
+    np.savez(tmp_path / "inf.npz", x=rng.random((5, 6, 6)), y=y)
+    with pytest.raises(AutofastError) as e:
+        load_dense(tmp_path / "inf.npz")
+    _one_line(e, "inf.npz", "non-finite target value", "example 3")
+    np.savez(tmp_path / "3d.npz", x=rng.random((5, 2, 2, 2)), y=rng.integers(0, 2, (5, 2, 2, 2)))
+    with pytest.raises(AutofastError) as e:
+        load_dense(tmp_path / "3d.npz")
+    _one_line(e, "3d.npz", "3 spatial axes")
+
+
+def test_darcy_solver_and_generator():
+    u = solve_darcy(np.ones((65, 65)))  # Poisson on the unit square: max 0.07367 (series solution)
+    assert abs(u.max() - 0.07367) < 2e-4 and np.allclose(u, u.T) and np.all(u[0] == 0) and np.all(u[:, -1] == 0)
+    a, p = darcy_samples(3, seed=0, s=16)
+    assert a.shape == p.shape == (3, 1, 16, 16) and set(np.unique(a)) <= {3.0, 12.0}
+    assert np.all(p > -1e-9) and np.all(p[:, :, 0] == 0)
+    a2, p2 = darcy_samples(4, seed=0, s=16)  # sample i depends on (seed, i, s) only
+    np.testing.assert_array_equal(a2[:3], a)
+    np.testing.assert_array_equal(p2[:3], p)
+    assert not np.array_equal(darcy_samples(1, seed=1, s=16)[0], a[:1])
+    # higher permeability, lower pressure: u for a == 12 everywhere is u for a == 1 divided by 12
+    np.testing.assert_allclose(solve_darcy(np.full((9, 9), 12.0)), solve_darcy(np.ones((9, 9))) / 12, rtol=1e-10)
+    d = darcy_data(n_train=12, n_test=4, s=8)
+    t = ClassificationTask.build("darcy", d, seed=0)
+    assert len(t.y_test) == 4 and len(t.y_train) + len(t.y_val) == 12 and "seed 1" in t.split.provenance["test"]
+    np.testing.assert_allclose(t.y_test.numpy() * t.target_scale[0], d.y[12:], rtol=1e-5)  # fields rescaled only
+
+
+def test_dense_losses_and_metrics():
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(4, 1, 5, 5, generator=g) + 0.5
+    out = y + 0.1 * torch.randn(4, 1, 5, 5, generator=g)
+    rel = relative_l2(out, y)
+    assert torch.allclose(rel, (out - y).flatten(1).norm(dim=1) / y.flatten(1).norm(dim=1))
+    assert torch.allclose(task_loss(3 * out, 3 * y), task_loss(out, y))  # scale-free
+    logits = torch.zeros(2, 3, 2, 2)
+    labels = torch.tensor([[[0, 1], [2, 2]], [[1, 1], [0, 2]]])
+    logits.scatter_(1, torch.tensor([[[0, 1], [1, 2]], [[1, 1], [0, 0]]])[:, None], 5.0)
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return logits[: len(x)]
+
+    m = Fixed()
+    x = torch.zeros(2, 1, 2, 2)
+    _, acc = evaluate(m, x, labels)
+    assert acc == pytest.approx(6 / 8)  # per position
+    # IoU: class 0: inter 2 / union 3; class 1: 3 / 4; class 2: 1 / 3
+    assert mean_iou(m, x, labels, 3) == pytest.approx((2 / 3 + 3 / 4 + 1 / 3) / 3)
+    assert float(task_loss(logits, labels)) > 0
+
+
+def test_darcy_search_and_segmentation_dash_end_to_end(tmp_path, capsys):
+    for split, n, seed in (("train", 20, 0), ("test", 6, 1)):
+        a, u = darcy_samples(n, seed, s=8)
+        np.savez(tmp_path / f"darcy_{split}.npz", x=a, y=u)
+    (tmp_path / "darcy.yaml").write_text("kind: dense\ntrain: darcy_train.npz\ntest: darcy_test.npz\n"
+                                         "split: {val_fraction: 0.25}\n")
+    (tmp_path / "space.yaml").write_text("kernel_sizes: [3, 5]\ndilations: [1, 2]\n")
+    common = ["--search-epochs", "1", "--search-width", "2", "--retrain-width", "2", "--config",
+              str(tmp_path / "space.yaml"), "--threads", "1", "--conv-path", "native", "--json"]
+    assert main(["search", "--task", str(tmp_path / "darcy.yaml"), "--out", str(tmp_path / "s"), "--n-configs", "2",
+                 "--max-epochs", "1", *common]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["kind"] == "dense" and s["backbone"] == "unet" and s["metric"] == "relative L2"
+    assert s["lower_is_better"] and s["test_score"] == s["final"]["test_loss"] > 0 and len(s["pattern"]) == 17
+    assert "darcy_test.npz" in s["split"]["provenance"]["test"]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(24, 2, 16))
+    np.savez(tmp_path / "seg.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))  # per-position labels, 1-D
+    (tmp_path / "seg.yaml").write_text("data: seg.npz\nkind: dense\n")
+    assert main(["dash", "--task", str(tmp_path / "seg.yaml"), "--out", str(tmp_path / "d"), "--retrain-epochs", "1",
+                 *common]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["metric"] == "per-pixel accuracy" and 0 <= d["retrain"]["test_acc"] <= 1
+    assert 0 <= d["retrain"]["test_mean_iou"] <= 1 and 0 <= d["baseline"]["test_mean_iou"] <= 1
+    assert d["baseline"]["pattern"] == [[3, 1]] * 17  # the fixed 3-wide UNet
+
+
+def test_dense_refused_where_it_does_not_fit(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "seg.npz", x=rng.random((12, 6, 6)), y=rng.integers(0, 2, (12, 6, 6)))
+    (tmp_path / "seg.yaml").write_text("data: seg.npz\nkind: dense\n")
+    assert main(["dash", "--task", str(tmp_path / "seg.yaml"), "--backbone", "wrn16", "--out",
+                 str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "backbone 'wrn16' does not fit dense data" in err and "\n" not in err
+    assert load_task(tmp_path / "seg.yaml").data.kind == "dense"
+    assert main(["pretrain", "--task", str(tmp_path / "seg.yaml"), "--out", str(tmp_path / "p")]) == 2
+    assert "dense prediction task" in capsys.readouterr().err
