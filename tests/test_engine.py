@@ -187,3 +187,13 @@ def test_non_finite_loss_raises(task):
     with pytest.raises(FloatingPointError, match="training loss became"):
         for _ in range(3):
             train_epoch(run, task.x_train, task.y_train, 16)
+
+
+def test_val_score_breaks_accuracy_ties_by_loss_and_keeps_the_order_of_accuracies():
+    from autofast.engine import val_score
+
+    assert val_score(0.2, 1.0, False) > val_score(0.3, 1.0, False)  # tie on accuracy: lower loss wins
+    assert val_score(50.0, 0.5 + 1 / 999_999, False) > val_score(0.0, 0.5, False)  # one sample more wins always
+    assert val_score(float("nan"), 0.7, False) < val_score(9.0, 0.7, False)
+    assert val_score(0.25, float("nan"), True) == -0.25
+    assert val_score(5.0, 0.0, False) == 0.0

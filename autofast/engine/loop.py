@@ -213,6 +213,13 @@ def mean_iou(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: in
     return float((inter[seen] / union[seen]).mean()) if bool(seen.any()) else float("nan")
 
 
+TIE_BREAK = 1e-7  # x min(loss, 10) <= 1e-6: below the 1/N step of an accuracy for any N < 10^6
+
+
 def val_score(loss: float, acc: float, regression: bool) -> float:
-    """The selection score of :func:`evaluate`'s pair: accuracy, or -MSE for regression (higher is better)."""
-    return -loss if regression else acc
+    """The selection score of :func:`evaluate`'s pair (higher is better): -MSE for regression; for labels the
+    accuracy with ties broken by the lower loss (``acc - 1e-7 * min(loss, 10)``: small validation sets tie
+    often, e.g. several configurations at 1.000, and the earliest is not the best guess)."""
+    if regression:
+        return -loss
+    return max(0.0, acc - TIE_BREAK * (min(loss, 10.0) if math.isfinite(loss) else 10.0))
