@@ -11,11 +11,12 @@ import math
 import time
 from typing import Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
 from autofast.data.classification import load_task
+from autofast.errors import AutofastError
 from autofast.engine import evaluate, seeded_init
 from autofast.models import build_backbone, fixed_factory
 
@@ -49,13 +50,30 @@ class DashConfig(BaseModel):
     horizon: int = Field(24, ge=1, description="time-series tasks: rows to predict")
     train_stride: int = Field(4, ge=1, description="time-series tasks: stride between training windows")
     baseline: bool = True
-    threads: int | None = None
+    threads: int | None = Field(None, ge=1)
+
+    @field_validator("kernel_sizes")
+    @classmethod
+    def _odd_kernels(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(k < 1 or k % 2 == 0 for k in v)):
+            raise ValueError(f"kernel sizes must be odd and >= 1 (a 'same' convolution needs a centre tap), got {v}")
+        return v
+
+    @field_validator("dilations")
+    @classmethod
+    def _positive_dilations(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(d < 1 for d in v)):
+            raise ValueError(f"dilations must be >= 1, got {v}")
+        return v
 
 
-def _backbone_name(cfg: DashConfig, kind: str) -> str:
-    if cfg.backbone != "auto":
-        return cfg.backbone
-    return "resnet1d" if kind == "dna" else "wrn16"
+def _backbone_name(cfg: DashConfig, kind: str, ndim: int) -> str:
+    if cfg.backbone == "auto":
+        return "resnet1d" if kind == "dna" else "wrn16"
+    if cfg.backbone == "resnet1d" and ndim != 1:
+        raise AutofastError(f"--backbone resnet1d is 1-D but task {cfg.task!r} has {ndim}-D inputs ({kind}); "
+                            "use --backbone wrn16, wrn22 or auto")
+    return cfg.backbone
 
 
 def _load(cfg: DashConfig):
@@ -81,7 +99,7 @@ def search_architecture(task, cfg: DashConfig, say: Callable[[str], None] = lamb
     ks, ds = default_space(data.kind, data.ndim)
     ks = tuple(cfg.kernel_sizes or ks)
     ds = tuple(cfg.dilations or ds)
-    name = _backbone_name(cfg, data.kind)
+    name = _backbone_name(cfg, data.kind, data.ndim)
     say(f"search: {name} width {cfg.search_width}, K={list(ks)} x D={list(ds)}")
     with seeded_init(cfg.seed):
         supernet = build_backbone(name, data.ndim, int(task.x_train.shape[1]), data.num_classes, cfg.search_width,

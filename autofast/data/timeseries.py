@@ -133,6 +133,7 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
         del raw
     cols = [names[i] for i in sel]
     _check_finite(values, cols, str(path))
+    _check_dates(dates, path, date_column)
     return SeriesData(values, cols, str(path), dates)
 
 
@@ -156,12 +157,31 @@ def load_series(path: str | Path, date_column: str | None = "date", columns: lis
     if not path.exists():
         raise AutofastError(f"data file {str(path)!r} does not exist; check the path")
     if path.suffix.lower() == ".npy":
-        return SeriesData.from_array(np.load(path, allow_pickle=False), columns, source=str(path))
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:  # pickled objects, not a .npy file, truncated
+            with open(path, "rb") as f:
+                magic = f.read(6) == b"\x93NUMPY"
+            what = "holds Python objects, not numbers" if magic and "bject" in str(exc) else \
+                "is not a readable .npy array"
+            raise AutofastError(f"{path}: {what}; save a numeric (time, channels) array with numpy.save") from None
+        return SeriesData.from_array(array, columns, source=str(path))
     fast = _load_csv_numpy(path, date_column, columns)
     if fast is not None:
         return fast
+    import csv
+
     import pandas as pd
 
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        header = []
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:  # pandas would rename them silently ('a', 'a.1')
+        raise AutofastError(f"{path}: column name(s) {', '.join(map(repr, repeated))} appear more than once in the "
+                            "header; give every column a distinct name")
     try:
         df = pd.read_csv(path)
     except Exception as exc:  # parser errors, empty files, binary junk
@@ -194,7 +214,39 @@ def load_series(path: str | Path, date_column: str | None = "date", columns: lis
     values = df.to_numpy(dtype=np.float64)
     cols = [str(c) for c in df.columns]
     _check_finite(values, cols, str(path))
+    _check_dates(dates, path, date_column)
     return SeriesData(values, cols, str(path), dates)
+
+
+def _check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> None:
+    """Dates must be timestamps in strictly increasing order; integers are refused (pandas would read them as
+    nanoseconds after 1970). Dates that do not parse are kept as labels (forecast steps are then numbered)."""
+    if dates is None or len(dates) < 2:
+        return
+    text = np.asarray(dates).astype(str)
+    if np.char.isdigit(np.char.lstrip(np.char.strip(text), "-")).all():
+        raise AutofastError(f"{path}: date column {column!r} holds integers, not dates; write dates like "
+                            "2020-01-31 12:00, or pass --date-column '' to number the rows")
+    try:
+        stamps = text.astype("datetime64[ns]")
+    except ValueError:
+        import warnings
+
+        import pandas as pd
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+            parsed = pd.to_datetime(pd.Series(text), errors="coerce")
+        if parsed.isna().any():
+            return
+        stamps = parsed.to_numpy(dtype="datetime64[ns]")
+    steps = np.diff(stamps)
+    bad = np.flatnonzero(steps <= np.timedelta64(0, "ns"))
+    if len(bad):
+        i = int(bad[0])
+        what = "repeats" if steps[i] == np.timedelta64(0, "ns") else "goes back in time at"
+        raise AutofastError(f"{path}: date column {column!r} {what} data row {i + 1} ({str(text[i + 1])!r} after "
+                            f"{str(text[i])!r}); sort the rows by date and drop duplicate timestamps")
 
 
 @dataclass(frozen=True)
@@ -298,9 +350,15 @@ class PreparedSeries:
               ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> "PreparedSeries":
         bounds = split_bounds(data.length, protocol, ratios, name)
         values = data.values[: bounds.test_end]
-        scaler = Standardizer.fit(values[: bounds.train_end])
-        z = np.empty((values.shape[1], values.shape[0]))  # one new array, no (T, C) temporaries
-        z[:] = values.T
-        z -= scaler.mean[:, None]
-        z /= scaler.std[:, None]
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked below, not warned about
+            scaler = Standardizer.fit(values[: bounds.train_end])
+            z = np.empty((values.shape[1], values.shape[0]))  # one new array, no (T, C) temporaries
+            z[:] = values.T
+            z -= scaler.mean[:, None]
+            z /= scaler.std[:, None]
+        finite = np.isfinite(scaler.mean) & np.isfinite(scaler.std) & np.isfinite(z).all(axis=1)
+        if not finite.all():
+            c = int(np.flatnonzero(~finite)[0])
+            raise AutofastError(f"{name}: column {data.columns[c]!r} cannot be standardised in float64 (values up to "
+                                f"{np.abs(values[:, c]).max():.3g} overflow); rescale it, e.g. divide by 1e6")
         return cls(name, data, bounds, scaler, z)

@@ -78,7 +78,9 @@ def kpss_diff_order(z_train: np.ndarray, max_d: int = 2, alpha: float = 0.05) ->
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InterpolationWarning)
             warnings.simplefilter("ignore", FutureWarning)  # statsmodels 0.15 result-object notice
-            pvals = [kpss(ch, regression="ct", nlags="auto")[1] for ch in x]
+            # a constant or exactly linear channel is trend-stationary (KPSS itself divides by zero on it)
+            pvals = [1.0 if np.ptp(np.diff(ch)) <= 1e-12 * (1 + np.abs(ch).max()) else
+                     kpss(ch, regression="ct", nlags="auto")[1] for ch in x]
         if min(pvals) > alpha:
             break
         x, d = np.diff(x, axis=1), d + 1
