@@ -24,8 +24,15 @@ COMMANDS = (forecast, dash, search, autoft, datasets)
 CONV_COMMANDS = ("dash", "search", "pretrain", "finetune", "compare")  # the commands that train convs
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with a usage error as one ``error:`` line (exit 2) instead of the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {' '.join(message.split())}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m autofast", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m autofast", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)

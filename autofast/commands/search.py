@@ -21,6 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--task", default="splice")
     p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22"])
     p.add_argument("--kind", choices=["auto", "classification", "timeseries"])
+    p.add_argument("--kernel-sizes", nargs="+", type=int, help="DASH kernel sizes (odd; default per modality)")
+    p.add_argument("--dilations", nargs="+", type=int, help="DASH dilations (default per modality)")
     for flag, typ in [("--search-width", int), ("--search-epochs", int), ("--search-batch-fraction", float),
                       ("--retrain-width", int), ("--retrain-epochs", int), ("--n-configs", int), ("--eta", float),
                       ("--min-epochs", int), ("--max-epochs", int), ("--batch-size", int), ("--seed", int),

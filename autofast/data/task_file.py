@@ -18,10 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from autofast.errors import AutofastError
+from autofast.io import read_yaml
 
 TASK_FILE_SUFFIXES = (".yaml", ".yml")
 
@@ -55,14 +55,7 @@ class TaskFile(BaseModel):
 def read_task_file(path: str | Path) -> TaskFile:
     """Parse and validate a task file; one-line :class:`AutofastError` naming the file and field."""
     path = Path(path)
-    if not path.is_file():
-        raise AutofastError(f"task file {str(path)!r} does not exist; check the path")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where is not None else ""
-        raise AutofastError(f"{path}: invalid YAML{line}; fix the syntax") from None
+    raw = read_yaml(path, "task file")
     if not isinstance(raw, dict):
         raise AutofastError(f"{path}: a task file is a mapping with at least 'data: <file>'; see `search --help`")
     try:

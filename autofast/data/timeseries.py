@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import AutofastError
+from ..errors import AutofastError, column_list
 
 SplitName = Literal["train", "val", "test"]
 HOURS_PER_MONTH = 30 * 24
@@ -195,20 +195,20 @@ def load_series(path: str | Path, date_column: str | None = "date", columns: lis
             dates = df[date_column].to_numpy()
             df = df.drop(columns=[date_column])
         elif columns is None and not all(pd.api.types.is_numeric_dtype(df[c]) for c in df.columns):
-            raise AutofastError(f"{path}: no date column {date_column!r} (columns: {', '.join(map(str, df.columns))}); "
+            raise AutofastError(f"{path}: no date column {date_column!r} (columns: {column_list(df.columns)}); "
                                 f"pass --date-column NAME or --date-column ''")
     if columns:
         missing = [c for c in columns if c not in df.columns]
         if missing:
             raise AutofastError(f"{path}: column(s) {', '.join(map(repr, missing))} not found "
-                                f"(available: {', '.join(map(str, df.columns))}); fix --columns")
+                                f"(available: {column_list(df.columns)}); fix --columns")
         df = df[list(columns)]
     for c in df.columns:
         if not pd.api.types.is_numeric_dtype(df[c]):
             bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
-            example = repr(bad.iloc[0]) if len(bad) else "?"
-            raise AutofastError(f"{path}: column {c!r} is not numeric (e.g. {example} at row {bad.index[0] if len(bad) else '?'}); "
-                                f"drop it with --columns or fix the values")
+            where = f"data row {bad.index[0]} is not a number" if len(bad) else "not a number"
+            raise AutofastError(f"{path}: column {c!r} is not numeric ({where}); drop it with --columns or fix "
+                                "the values")
     if df.shape[1] == 0:
         raise AutofastError(f"{path}: no numeric channel columns besides the date column")
     values = df.to_numpy(dtype=np.float64)
