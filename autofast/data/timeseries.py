@@ -39,8 +39,8 @@ class SeriesData:
             arr = arr[:, None]
         if arr.ndim != 2:
             raise AutofastError(f"{source}: expected a (time, channels) array, got shape {arr.shape}")
-        if not np.issubdtype(arr.dtype, np.number):
-            raise AutofastError(f"{source}: array dtype {arr.dtype} is not numeric; convert it to float")
+        if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+            raise AutofastError(f"{source}: array dtype {arr.dtype} is not real numbers; convert it to float")
         arr = arr.astype(np.float64)
         columns = columns or [f"ch{i}" for i in range(arr.shape[1])]
         _check_finite(arr, columns, source)
