@@ -309,3 +309,27 @@ def test_a_bug_is_exit_1_with_the_traceback_only_under_debug(tmp_path, capsys, m
     err = capsys.readouterr().err
     assert "Traceback" in err and "an internal bug" in err
 
+
+
+def test_diverged_trials_fail(tmp_path):
+    """A trial whose training diverges (``Diverged``) or whose score is not finite is a failed trial: never
+    ranked, never promoted, never the best; checkpoints are journaled relative to the checkpoint folder."""
+    from autofast.asha import ASHA
+    from autofast.asha.executor import LocalPool, drive
+    from autofast.errors import Diverged
+
+    def trial(job, ck_in, ck_out, device):
+        Path(ck_out).write_text("state")
+        if job.trial_id == 0:
+            return float("nan")
+        if job.trial_id == 1:
+            raise Diverged("training diverged: the loss became nan at epoch 1")
+        return float(job.trial_id)
+
+    sched = ASHA({"x": {"uniform": [0, 1]}}, 1, 4, eta=2, max_trials=4)
+    drive(sched, LocalPool(trial), tmp_path / "ck")
+    status = {t["trial_id"]: t for t in sched.trials()}
+    assert status[0]["status"] == status[1]["status"] == "failed"
+    assert "nan" in status[0]["error"] and status[1]["error"].startswith("Diverged: training diverged")
+    assert sched.best()[0] == 3
+    assert all(not Path(t["checkpoint"]).is_absolute() for t in status.values() if t["checkpoint"])
