@@ -41,6 +41,8 @@ class SeriesData:
             raise AutofastError(f"{source}: expected a (time, channels) array, got shape {arr.shape}")
         if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
             raise AutofastError(f"{source}: array dtype {arr.dtype} is not real numbers; convert it to float")
+        if arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise AutofastError(f"{source}: the array of shape {arr.shape} holds no data; give (time, channels) values")
         arr = arr.astype(np.float64)
         columns = columns or [f"ch{i}" for i in range(arr.shape[1])]
         _check_finite(arr, columns, source)
@@ -349,6 +351,9 @@ class PreparedSeries:
     def build(cls, name: str, data: SeriesData, protocol: str = "auto",
               ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> "PreparedSeries":
         bounds = split_bounds(data.length, protocol, ratios, name)
+        if bounds.train_end < 2:
+            raise AutofastError(f"{name}: {data.length} rows leave {bounds.train_end} for the training split; give a "
+                                "longer series")
         values = data.values[: bounds.test_end]
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked below, not warned about
             scaler = Standardizer.fit(values[: bounds.train_end])
