@@ -55,8 +55,10 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     timings["load"] = time.perf_counter() - t0
     pattern_file = run_dir / "pattern.json"
     if resume and pattern_file.exists():
-        meta = json.loads(pattern_file.read_text())
-        pattern, backbone = load_pattern(pattern_file), meta["backbone"]
+        pattern = load_pattern(pattern_file)  # a damaged file is one error line
+        backbone = json.loads(pattern_file.read_text()).get("backbone")
+        if not isinstance(backbone, str):
+            raise AutofastError(f"{pattern_file}: no backbone recorded; delete the file to redo the DASH stage")
         say("resume: pattern from the earlier run")
     else:
         found = search_architecture(task, cfg, say)
