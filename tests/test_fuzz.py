@@ -207,6 +207,7 @@ def test_load_task_on_generated_files(kind, data):
         path.write_bytes(content)
         task = loads_or_refuses(lambda: load_task(str(path), seed=0), f"load_task {kind}")
         if task is not None:
+            assert task.x_train.numel() > 0  # never an empty task reported as loaded
             assert all(np.isfinite(t.numpy()).all() for t in (task.x_train, task.x_val, task.x_test))
 
 

@@ -35,6 +35,9 @@ class ClassificationData:
         if self.x.dtype != np.float32 or self.x.ndim < 3:
             raise AutofastError(f"{self.source}: inputs must be float32 (N, C, *spatial), got {self.x.dtype} "
                                 f"{self.x.shape}")
+        if 0 in self.x.shape[1:]:
+            raise AutofastError(f"{self.source}: every example has shape {self.x.shape[1:]}, i.e. no values; give "
+                                "non-empty images or sequences")
         if self.y.dtype != np.int64 or self.y.ndim != 1 or len(self.y) != len(self.x):
             raise AutofastError(f"{self.source}: labels must be int64 (N,) with N={len(self.x)}, got {self.y.dtype} "
                                 f"{self.y.shape}")
