@@ -80,6 +80,16 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _forget_handled_interrupt() -> None:
+    """Clear CPython's "unhandled KeyboardInterrupt" flag. An interrupt that passed through ``PyRun_String``
+    (pybind11's ``py::eval`` in an extension) sets it even when our code caught the interrupt, and the
+    interpreter would then end itself with SIGINT instead of our exit status. Running any code through
+    ``PyRun_SimpleString`` resets it."""
+    import ctypes
+
+    ctypes.pythonapi.PyRun_SimpleString(b"pass")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -98,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         line = failure_line(exc)
+        if isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
+            _forget_handled_interrupt()
         if line is not None:
             print(f"error: {' '.join(line.split())}", file=sys.stderr)
             return 2

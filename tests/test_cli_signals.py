@@ -67,3 +67,28 @@ def test_lock_of_a_killed_process_does_not_block(tmp_path):
     assert (tmp_path / ".lock").exists()  # the stale file is still there ...
     with run_lock(tmp_path):  # ... and does not block
         pass
+
+
+@pytest.mark.parametrize("forget", [True, False])
+def test_interrupt_seen_by_an_extension_still_exits_2(forget, tmp_path):
+    """An interrupt that passed through ``PyRun_String`` (as inside pybind11's ``py::eval``) must not turn our exit
+    status 2 into a SIGINT death of the interpreter (CPython keeps an 'unhandled interrupt' flag for it; it
+    decides the exit of ``python -m``). ``forget=False`` shows the flag does bite without the reset."""
+    (tmp_path / "entry.py").write_text(textwrap.dedent(f"""
+        import ctypes, sys
+        import autofast.cli as cli
+        import autofast.commands.datasets as datasets
+
+        def run(args):
+            f = ctypes.pythonapi.PyRun_String
+            f.restype, f.argtypes = ctypes.py_object, [ctypes.c_char_p, ctypes.c_int, ctypes.py_object, ctypes.py_object]
+            f(b"raise KeyboardInterrupt", 257, {{}}, {{}})
+
+        datasets.run = run
+        if not {forget}:
+            cli._forget_handled_interrupt = lambda: None
+        sys.exit(cli.main(["datasets"]))
+    """))
+    r = subprocess.run([sys.executable, "-m", "entry"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.stderr.startswith("error: interrupted"), r.stderr
+    assert r.returncode == (2 if forget else -signal.SIGINT), r.returncode
