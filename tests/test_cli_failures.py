@@ -258,6 +258,13 @@ def test_search_full_disk_interrupt_and_every_trial_failing(tmp_path, capsys, mo
         m.setattr(pipeline, "tune", interrupted)
         one_line_error(capsys, main(["search", "--resume", str(run)]), "interrupted", f"--resume {run}")
 
+    def damaged(*a, **k):
+        raise sqlite3.DatabaseError("file is not a database")
+
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "tune", damaged)
+        one_line_error(capsys, main(["search", "--resume", str(run)]), "journal is damaged")
+
     def boom(self, job, *a, **k):
         raise RuntimeError(f"boom in trial {job.trial_id}\nsecond line")
 

@@ -93,6 +93,9 @@ def run(args) -> int:
         resume = f"continue with `python -m autofast search --resume {run_dir}`"
         if isinstance(exc, KeyboardInterrupt):
             raise AutofastError(f"interrupted; finished work is kept in {run_dir}: {resume}") from None
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            raise AutofastError(f"{run_dir / 'asha' / 'asha.sqlite'}: the ASHA journal is damaged ({exc}); restore "
+                                "the run folder from a copy, or start a new search") from None
         if isinstance(exc, (OSError, sqlite3.Error)):
             raise AutofastError(f"{run_dir}: cannot write the run folder ({exc}); free disk space or fix the "
                                 f"file system, then {resume}") from None
