@@ -16,9 +16,9 @@ from autofast.io import make_run_dir, run_lock
 from .options import default_out, merge_options, validated
 
 
-def _common(p, default_out: str) -> None:
+def _common(p, default_folder: str) -> None:
     p.add_argument("--config", help="YAML file with any of these options (keys with underscores; flags win)")
-    p.add_argument("--out", help=f"run folder (default {default_out})")
+    p.add_argument("--out", help=f"run folder (default {default_folder})")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--threads", type=int, help="torch CPU threads")
 

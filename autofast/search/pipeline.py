@@ -17,11 +17,10 @@ from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
 from autofast.dash.pipeline import _load, search_architecture
 from autofast.dash.supernet import load_pattern, save_pattern
+from autofast.errors import AutofastError
 
 from .config import SearchConfig
 from .report import write_search_report
-from autofast.errors import AutofastError
-
 from .tune import TuneSettings, check_devices, retrain_best, trial_histories, tune
 
 
