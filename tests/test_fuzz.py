@@ -4,7 +4,7 @@ garbage (a successful forecast has finite errors).
 
 Inputs: series CSVs and .npy arrays (the ``forecast`` command end to end), image .npz files, DNA FASTA / CSV
 files and YAML task files (``load_task``, as ``dash``/``search`` call it), YAML config files (merged and
-validated as every command does), and command lines of every command (up to their first expensive step).
+validated as every command does), and command lines of the training and forecasting commands (up to their first expensive step).
 
 Profiles (``tests/conftest.py``): ``default`` (few examples, derandomised: part of the normal run) and
 ``nightly`` (``HYPOTHESIS_PROFILE=nightly``: many examples, random). Counts of the inputs run are printed with
@@ -277,7 +277,8 @@ class Reached(AutofastError):
 
 
 FLAG_VALUES = st.sampled_from(["0", "-1", "1", "3", "4", "0.5", "1e6", "nan", "inf", "x", "", "cuda:0", "cpu", "foo",
-                               "splice", "digits", "ETTh1", "/dev/null/x", "resnet1d", "wrn16", "auto", "-"])
+                               "splice", "digits", "ETTh1", "/dev/null/x", "resnet1d", "wrn16", "auto", "-",
+                               "noise:2", "blur:9", "0-4", "EI", "full", "autoft", "pt", "model.pt"])
 COMMAND_FLAGS = {
     "forecast": ["--data", "--columns", "--horizon", "--lookback", "--max-order", "--min-order", "--diff", "--diff-rule",
                  "--backend", "--device", "--split", "--ratios", "--selection", "--pooling"],
@@ -286,6 +287,10 @@ COMMAND_FLAGS = {
     "search": ["--task", "--backbone", "--kernel-sizes", "--dilations", "--n-configs", "--eta", "--min-epochs",
                "--max-epochs", "--devices", "--threads", "--sampler", "--executor", "--warmup-epochs",
                "--retrain-epochs", "--resume"],
+    "pretrain": ["--task", "--classes", "--shift", "--backbone", "--width", "--pattern", "--epochs", "--lr", "--format"],
+    "finetune": ["--checkpoint", "--task", "--classes", "--arch", "--ood-val", "--ood-test", "--n-configs", "--eta",
+                 "--metric", "--base-lr", "--resume"],
+    "compare": ["--checkpoint", "--task", "--shots", "--seeds", "--finetune", "--baseline-backbone", "--eta"],
 }
 
 
@@ -301,6 +306,9 @@ def command_lines(draw):
 @FIXTURES
 @given(argv=command_lines())
 def test_command_lines(argv, capsys):
+    import autofast.autoft.compare as compare
+    import autofast.autoft.finetune as finetune
+    import autofast.autoft.pretrain as pretrain
     import autofast.dash.pipeline as dash_pipeline
     import autofast.forecast as forecast
     import autofast.search.pipeline as search_pipeline
@@ -315,6 +323,9 @@ def test_command_lines(argv, capsys):
         m.setattr(forecast, "run_autoar", reached)
         m.setattr(dash_pipeline, "search_architecture", reached)
         m.setattr(search_pipeline, "search_architecture", reached)
+        m.setattr(pretrain, "run_pretrain", reached)
+        m.setattr(finetune, "run_finetune", reached)
+        m.setattr(compare, "run_compare", reached)
         m.chdir(d)  # default run folders go here
         try:
             code = main(argv)
