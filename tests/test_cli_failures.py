@@ -97,6 +97,8 @@ FORECAST_CASES = {
     "every value 1e300": (lambda d: ["--data", str(series_csv(d / "s.csv", a=1e300))], "cannot be standardised"),
     "one 1e300 cell": (lambda d: ["--data", str(series_csv(d / "s.csv", a=[1e300] + [1.0] * 299))],
                        "cannot be standardised"),
+    "outlier in the test split": (lambda d: ["--data", str(series_csv(
+        d / "s.csv", a=[0.5 * (i % 3) for i in range(285)] + [1e160] + [0.0] * 14))], "overflow"),
     "duplicate header": (lambda d: ["--data", str(_dup_header(d / "s.csv"))], "more than once in the header"),
     "object npy": (lambda d: ["--data", str(_npy(d / "o.npy", np.array([{"a": 1}] * 50, dtype=object)))],
                    "Python objects"),
