@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stamp-install
 
-.PHONY: search forecast test bench setup
+.PHONY: search forecast test nightly bench setup
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ forecast: $(STAMP)
 ## The test suite (CPU; Triton kernels run in the interpreter).
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+## Everything, slow tests included, with the long fuzz profile (many kill points, ~1000 inputs per fuzz test).
+nightly: $(STAMP)
+	HYPOTHESIS_PROFILE=nightly $(PY) -m pytest -q -m ''
 
 bench: $(STAMP)
 	$(PY) -m pytest bench/ --benchmark-only -q

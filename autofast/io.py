@@ -1,8 +1,12 @@
-"""Atomic file output: write to a temporary file in the same folder, then rename."""
+"""Run folders and atomic file output: write to a temporary file in the same folder, then rename;
+create run folders with one-line errors; lock a run folder for the life of a run."""
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -37,13 +41,61 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
 
 
+def make_run_dir(path: str | os.PathLike, flag: str = "--out", named: str | os.PathLike | None = None) -> Path:
+    """Create the folder ``path`` (and its parents) and check it is writable; an OS refusal becomes one
+    :class:`AutofastError` line naming ``flag`` and ``named`` (default ``path``)."""
+    path = Path(path)
+    named = str(named if named is not None else path)
+    if path.exists() and not path.is_dir():
+        raise AutofastError(f"{flag} {named!r}: {str(path)!r} is a file, not a folder; choose another {flag}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-")  # writable, not only creatable
+        probe.close()
+    except OSError as exc:
+        raise AutofastError(f"{flag} {named!r}: cannot create or write the folder ({_reason(exc)}); "
+                            f"choose another {flag}") from None
+    return path
+
+
+def _reason(exc: OSError) -> str:
+    where = f" at {exc.filename!r}" if exc.filename and exc.errno != errno.ENOSPC else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+@contextmanager
+def run_lock(run_dir: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive OS lock (``flock``) on ``run_dir/.lock`` for the ``with`` block.
+
+    A second process on the same folder is refused with one line. The kernel drops the lock when its
+    holder dies (also on kill -9), so a stale lock file never blocks a later resume.
+    """
+    path = Path(run_dir) / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise AutofastError(f"run folder {str(run_dir)!r} is in use by another autofast process (pid {holder}); "
+                                "wait for it to finish, or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 @contextmanager
 def staged_run_dir(out: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temp folder beside ``out``; it becomes ``out`` on success and is deleted on failure."""
+    """Yield a temp folder beside ``out``; it becomes ``out`` on success and is deleted on failure
+    (any exception, Ctrl-C, or SIGTERM turned into ``KeyboardInterrupt`` by the CLI)."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise AutofastError(f"--out {str(out)!r} is a file, not a folder; choose another --out")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise AutofastError(f"output folder {str(out)!r} exists and is not empty; choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_run_dir(out.parent, named=out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         yield tmp
@@ -54,3 +106,36 @@ def staged_run_dir(out: Path, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def read_yaml(path: str | os.PathLike, what: str = "file") -> Any:
+    """The plain data in the YAML file at ``path`` (``yaml.safe_load``: tags that build objects are refused).
+
+    Every problem is one :class:`AutofastError` line naming the file; the file's contents are never echoed.
+    """
+    import yaml
+
+    p = Path(path)
+    if not p.exists():
+        raise AutofastError(f"{what} {str(path)!r} does not exist; check the path")
+    if not p.is_file():
+        raise AutofastError(f"{what} {str(path)!r} is not a file (a folder?); give a .yaml file")
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise AutofastError(f"{what} {str(path)!r} is not a UTF-8 text file; give a YAML file") from None
+    except OSError as exc:
+        raise AutofastError(f"{what} {str(path)!r} cannot be read ({_reason(exc)})") from None
+    if "\x00" in text:
+        raise AutofastError(f"{what} {str(path)!r} is a binary file, not YAML; give a YAML file")
+    try:
+        return yaml.safe_load(text)  # data only: safe_load never builds objects
+    except yaml.constructor.ConstructorError as exc:
+        found = re.search(r"'([^']*)'", exc.problem or "")
+        tag = f" ({found.group(1).replace('tag:yaml.org,2002:', '!!')[:60]})" if found else ""
+        raise AutofastError(f"{path}: YAML tags{tag} are not allowed; a {what} holds plain data "
+                            "(mappings, lists, strings, numbers)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise AutofastError(f"{path}: invalid YAML{where}; fix the syntax") from None

@@ -33,3 +33,16 @@ def seed() -> int:
     s = int(os.environ.get("AUTOFAST_TEST_SEED", random.SystemRandom().randrange(2**31)))
     print(f"test seed = {s}")
     return s
+
+
+def _hypothesis_profiles() -> None:
+    """The fuzz suite's budgets: ``default`` (small, derandomised: the normal test run) and ``nightly``
+    (``HYPOTHESIS_PROFILE=nightly``: many random examples)."""
+    from hypothesis import settings
+
+    settings.register_profile("default", max_examples=25, deadline=None, derandomize=True, print_blob=True)
+    settings.register_profile("nightly", max_examples=1000, deadline=None, print_blob=True)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+_hypothesis_profiles()

@@ -78,7 +78,7 @@ def test_search_resumes_from_shipped_checkpoints(ray_local, tmp_path):
     promoted = [o.job for o in outs if o.job.rung > 0]
     assert promoted and all(j.checkpoint is not None for j in promoted)
     for t in trials:  # the driver wrote each trial's last checkpoint; it holds the trained epochs
-        state = torch.load(t["checkpoint"], weights_only=True)
+        state = torch.load(tmp_path / "ck" / t["checkpoint"], weights_only=True)
         assert state["epoch"] == t["resource"] and len(state["history"]) == t["resource"]
     assert not list((tmp_path / "ck").glob("*.tmp"))
 

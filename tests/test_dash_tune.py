@@ -22,7 +22,8 @@ def test_tune_then_retrain_on_splice_tiny(tmp_path):
     assert res["trained_on"] == "train+val" and 0 <= res["test_acc"] <= 1
     # one lr schedule: every trial's checkpoint and the retrain share it (cosine to R = max_epochs)
     assert res["schedule"] == s.schedule.to_dict() == cosine(2).to_dict()
-    assert all(read_run(t["checkpoint"])["schedule"] == res["schedule"] for t in trials if t["checkpoint"])
+    ckdir = tmp_path / "checkpoints"  # the journal holds paths relative to it
+    assert all(read_run(ckdir / t["checkpoint"])["schedule"] == res["schedule"] for t in trials if t["checkpoint"])
     assert res["history"][-1]["lr"] < res["history"][0]["lr"]
 
 

@@ -16,7 +16,7 @@ from autofast.dash.supernet import MixedFactory
 from autofast.dash.train import TrainSettings, make_run
 from autofast.engine import (CONSTANT, Schedule, cosine, global_rng_lock, load_run, read_run, save_run, seeded_init, steps_per_epoch,
                              train_epoch)
-from autofast.errors import AutofastError
+from autofast.errors import AutofastError, Diverged
 from autofast.models.dropout import Dropout
 from autofast.search.tune import TuneSettings, make_trial
 
@@ -184,9 +184,10 @@ def test_checkpoint_loads_weights_only_and_refuses_other_schedules(task, tmp_pat
 def test_non_finite_loss_raises(task):
     trial, _ = _trial(task)
     run = trial.new_run({**CFG, "lr": 1e30})
-    with pytest.raises(FloatingPointError, match="training loss became"):
+    with pytest.raises(Diverged, match="training diverged: the loss became") as info:  # one CLI error line
         for _ in range(3):
             train_epoch(run, task.x_train, task.y_train, 16)
+    assert isinstance(info.value, FloatingPointError)  # what fit(stop_on_divergence=True) catches
 
 
 def test_val_score_breaks_accuracy_ties_by_loss_and_keeps_the_order_of_accuracies():

@@ -1,27 +1,42 @@
-"""`python -m autofast search` killed with SIGKILL mid-ASHA, then `--resume RUN_DIR`: the search ends with
-the same finished trials as an uninterrupted run (no finished rung lost, nothing trained twice)."""
+"""`python -m autofast search` killed with SIGKILL at random moments of its three stages (DASH, ASHA, retrain),
+each time resumed (`--resume`) from a MOVED copy of its run folder: the search ends with the same trials, best
+trial and test score as an uninterrupted run, and every (trial, rung) result is journaled once.
+
+The default run kills it at 3 points (one per stage); ``-m slow`` at 12 (``AUTOFAST_KILLS`` to change)."""
 import json
 import os
+import random
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from autofast.cli import main
 
-ARGS = ["--task", "splice", "--search-epochs", "1", "--search-width", "4", "--retrain-width", "8",
-        "--n-configs", "6", "--max-epochs", "4", "--threads", "1", "--json"]
+ARGS = ["--task", "splice", "--search-epochs", "2", "--search-width", "4", "--search-batch-fraction", "0.5",
+        "--retrain-width", "8", "--retrain-epochs", "6", "--n-configs", "6", "--max-epochs", "4", "--threads", "1",
+        "--json"]
 
 
-def _results(journal):
+def _results(journal: Path) -> int:
+    if not journal.exists():
+        return 0
     try:
-        with sqlite3.connect(journal) as con:
+        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as con:
             return con.execute("SELECT COUNT(*) FROM events WHERE kind = 'result'").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def _stage(run: Path, total: int) -> str:
+    if not (run / "pattern.json").exists():
+        return "dash"
+    return "asha" if _results(run / "asha" / "asha.sqlite") < total else "retrain"
 
 
 def _finished(res):
@@ -29,29 +44,78 @@ def _finished(res):
             for t in res["asha"]["trials"]]
 
 
-def test_sigkill_mid_search_then_resume_matches_uninterrupted_run(tmp_path, capsys):
-    killed = tmp_path / "killed"
+def _kill_plan(n: int, total: int, rng: random.Random) -> list:
+    """(stage, results to wait for, extra delay s): at least one kill per stage, the rest spread over ASHA."""
+    plan = [("dash", 0, rng.uniform(0.0, 1.0)), ("retrain", total, rng.uniform(0.0, 0.3))]
+    plan += [("asha", rng.randrange(total), rng.uniform(0.0, 0.5)) for _ in range(n - 2)]
+    order = {"dash": 0, "asha": 1, "retrain": 2}
+    return sorted(plan, key=lambda p: (order[p[0]], p[1]))
+
+
+def _kill_at(cmd: list, run: Path, stage: str, results: int, delay: float, total: int) -> str | None:
+    """Start ``cmd``, wait for ``stage`` (and ``results`` journaled results), sleep ``delay``, SIGKILL it.
+    Returns the stage it was killed in (from the run folder), or None if it finished first."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "autofast", "search", "--out", str(killed), *ARGS],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    journal = killed / "asha" / "asha.sqlite"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None and _results(journal) < 3:
-        time.sleep(0.05)
-    if proc.poll() is not None:
-        pytest.fail(f"the search ended (rc {proc.returncode}) before it could be killed mid-ASHA")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    n_before = _results(journal)
-    assert 3 <= n_before and not (killed / "result.json").exists()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    journal = run / "asha" / "asha.sqlite"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if stage == "dash" and (run / "search_config.json").exists():
+                break
+            if stage != "dash" and (run / "pattern.json").exists() and _results(journal) >= results:
+                break
+            time.sleep(0.02)
+        time.sleep(delay)
+        if proc.poll() is not None:
+            return None
+        killed_in = _stage(run, total)
+        os.kill(proc.pid, signal.SIGKILL)
+        return killed_in
+    finally:
+        proc.wait()
 
-    assert main(["search", "--resume", str(killed), "--json"]) == 0
-    resumed = json.loads(capsys.readouterr().out)
+
+def _kill_and_resume(tmp_path: Path, n_kills: int, seed: int) -> None:
     assert main(["search", "--out", str(tmp_path / "straight"), *ARGS]) == 0
-    straight = json.loads(capsys.readouterr().out)
+    straight = json.loads(Path(tmp_path / "straight" / "result.json").read_text())
+    total = _results(tmp_path / "straight" / "asha" / "asha.sqlite")
+    rng = random.Random(seed)
+    run = tmp_path / "move0"
+    cmd = [sys.executable, "-m", "autofast", "search", "--out", str(run), *ARGS]
+    killed = []
+    for i, (stage, results, delay) in enumerate(_kill_plan(n_kills, total, rng)):
+        where = _kill_at(cmd, run, stage, results, delay, total)
+        if where is None:  # it finished before this kill point: nothing left to kill
+            break
+        killed.append(where)
+        assert not (run / "result.json").exists()
+        moved = tmp_path / f"move{i + 1}"
+        shutil.copytree(run, moved)  # the copy carries the journal (and its WAL) and the stale lock file
+        shutil.rmtree(run)
+        run = moved
+        cmd = [sys.executable, "-m", "autofast", "search", "--resume", str(run), "--json"]
+    print(f"killed in: {killed}")
+    assert set(killed) == {"dash", "asha", "retrain"} and len(killed) >= n_kills - 1, killed  # the last may be late
 
+    capture = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+    assert capture.returncode == 0, capture.stderr
+    resumed = json.loads(capture.stdout)
     assert _finished(resumed) == _finished(straight)
     assert resumed["asha"]["best_trial"] == straight["asha"]["best_trial"]
-    with sqlite3.connect(journal) as con:  # every rung result is recorded once: nothing was redone
+    assert resumed["pattern"] == straight["pattern"]
+    assert resumed["test_score"] == pytest.approx(straight["test_score"], abs=1e-9)
+    with sqlite3.connect(run / "asha" / "asha.sqlite") as con:  # every rung result recorded once: nothing redone
         rows = con.execute("SELECT trial_id, rung, COUNT(*) FROM events WHERE kind = 'result' GROUP BY 1, 2").fetchall()
-    assert rows and all(n == 1 for _, _, n in rows)
+        paths = [json.loads(p)["path"] for (p,) in con.execute("SELECT payload FROM events WHERE kind = 'checkpoint'")]
+    assert len(rows) == total and all(n == 1 for _, _, n in rows)
+    assert paths and not any(Path(p).is_absolute() for p in paths)  # relative to the run folder
+
+
+def test_sigkill_in_every_stage_then_resume_from_a_moved_copy(tmp_path, seed):
+    _kill_and_resume(tmp_path, 3, seed)
+
+
+@pytest.mark.slow
+def test_sigkill_at_many_random_moments_then_resume_from_moved_copies(tmp_path, seed):
+    _kill_and_resume(tmp_path, int(os.environ.get("AUTOFAST_KILLS", "12")), seed)

@@ -19,11 +19,12 @@ not None), saves its state to ``checkpoint_out`` and returns the validation scor
 """
 from __future__ import annotations
 
+import math
 import os
 import queue
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional, Protocol, Sequence
 
@@ -71,13 +72,17 @@ def drive(scheduler: ASHA, executor: Executor, checkpoint_dir: str | os.PathLike
           on_result: Callable[[Outcome], None] | None = None) -> ASHA:
     """Run the search to the end: fill free slots with ``scheduler.ask()``, tell every outcome.
 
-    Returns the scheduler. A job that raised is told as failed (never promoted); the search goes on.
+    Returns the scheduler. A job that raised, or returned a non-finite score (a diverged trial), is told as
+    failed (never promoted); the search goes on. Checkpoints are journaled relative to ``checkpoint_dir``,
+    so a run folder that was moved or copied resumes from its own checkpoints.
     """
     ckdir = Path(checkpoint_dir)
     ckdir.mkdir(parents=True, exist_ok=True)
     in_flight = 0
     while True:
         while in_flight < executor.slots and (job := scheduler.ask()) is not None:
+            if job.checkpoint is not None:  # relative to the checkpoint folder (absolute in older journals)
+                job = replace(job, checkpoint=str(ckdir / job.checkpoint))
             executor.submit(job, checkpoint_path(ckdir, job))
             in_flight += 1
             if on_start:
@@ -89,11 +94,13 @@ def drive(scheduler: ASHA, executor: Executor, checkpoint_dir: str | os.PathLike
         for out in executor.wait():
             in_flight -= 1
             job = out.job
+            if out.error is None and not math.isfinite(out.score):
+                out = replace(out, score=None, error=f"Diverged: the validation score is {out.score}")
             if out.error is not None:
                 scheduler.tell_failed(job.trial_id, out.error)
             else:
                 if out.checkpoint_out.exists():
-                    scheduler.record_checkpoint(job.trial_id, job.rung, str(out.checkpoint_out))
+                    scheduler.record_checkpoint(job.trial_id, job.rung, os.path.relpath(out.checkpoint_out, ckdir))
                 scheduler.tell(job.trial_id, job.rung, out.score)
             if on_result:
                 on_result(out)

@@ -11,7 +11,7 @@ import math
 import time
 from typing import Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from autofast.errors import AutofastError
 from autofast.kernels.conv import path_summary
@@ -50,7 +50,21 @@ class DashConfig(BaseModel):
     horizon: int = Field(24, ge=1, description="time-series tasks: rows to predict")
     train_stride: int = Field(4, ge=1, description="time-series tasks: stride between training windows")
     baseline: bool = True
-    threads: int | None = None
+    threads: int | None = Field(None, ge=1)
+
+    @field_validator("kernel_sizes")
+    @classmethod
+    def _odd_kernels(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(k < 1 or k % 2 == 0 for k in v)):
+            raise ValueError(f"kernel sizes must be odd and >= 1 (a 'same' convolution needs a centre tap), got {v}")
+        return v
+
+    @field_validator("dilations")
+    @classmethod
+    def _positive_dilations(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(d < 1 for d in v)):
+            raise ValueError(f"dilations must be >= 1, got {v}")
+        return v
 
 
 def task_metric(task) -> tuple[str, bool]:
@@ -73,12 +87,15 @@ def test_scores(model, task) -> dict:
     return out
 
 
-def _backbone_name(cfg: DashConfig, kind: str) -> str:
+def _backbone_name(cfg: DashConfig, kind: str, ndim: int) -> str:
     if cfg.backbone == "auto":
         return default_backbone(kind)
     if (cfg.backbone == "unet") != (kind == "dense"):
         raise AutofastError(f"backbone {cfg.backbone!r} does not fit {kind} data: dense tasks use 'unet', other "
                             f"tasks 'resnet1d'/'wrn16'/'wrn22'; drop --backbone to get the default")
+    if cfg.backbone == "resnet1d" and ndim != 1:
+        raise AutofastError(f"--backbone resnet1d is 1-D but task {cfg.task!r} has {ndim}-D inputs ({kind}); "
+                            "use --backbone wrn16, wrn22 or auto")
     return cfg.backbone
 
 
@@ -105,7 +122,7 @@ def search_architecture(task, cfg: DashConfig, say: Callable[[str], None] = lamb
     ks, ds = default_space(data.kind, data.ndim)
     ks = tuple(cfg.kernel_sizes or ks)
     ds = tuple(cfg.dilations or ds)
-    name = _backbone_name(cfg, data.kind)
+    name = _backbone_name(cfg, data.kind, data.ndim)
     say(f"search: {name} width {cfg.search_width}, K={list(ks)} x D={list(ds)}")
     with seeded_init(cfg.seed):
         supernet = build_backbone(name, data.ndim, int(task.x_train.shape[1]), data.num_classes, cfg.search_width,

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import AutofastError
+from ..errors import AutofastError, column_list
 from .types import ClassificationData, labels_to_indices
 
 BASES = "ACGT"
@@ -114,7 +114,7 @@ def _read_fasta(path: Path) -> tuple[list[str], list[str]]:
         m = re.search(r"(?:^|[\s|;,])label=([^\s|;,]+)", h)
         label = m.group(1) if m else (h.rsplit("|", 1)[1].strip() if "|" in h else "")
         if not label:
-            raise AutofastError(f"{path}: record {i} (header {h!r}) has no label; add 'label=CLASS' to the header "
+            raise AutofastError(f"{path}: record {i} has no label; add 'label=CLASS' to the header "
                                 f"or end it with '|CLASS'")
         labels.append(label)
     return ["".join(c) for c in chunks], labels
@@ -137,7 +137,7 @@ def _read_table(path: Path, seq_column: str, label_column: str) -> tuple[list[st
     missing = [c for c in (seq_column, label_column) if c not in df.columns]
     if missing:
         raise AutofastError(f"{path}: column(s) {', '.join(map(repr, missing))} not found (available: "
-                            f"{', '.join(df.columns)}); rename the column(s) or pass seq_column/label_column")
+                            f"{column_list(df.columns)}); rename the column(s) or pass seq_column/label_column")
     if df.empty:
         raise AutofastError(f"{path}: has a header but no data rows; add one row per sequence")
     labels = [str(v).strip() for v in df[label_column]]

@@ -30,10 +30,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from autofast.errors import AutofastError
+from autofast.io import read_yaml
 
 from .files import FileOptions, load_file
 from .types import ClassificationData, merge_parts
@@ -100,14 +100,7 @@ class TaskFile(BaseModel):
 def read_task_file(path: str | Path) -> TaskFile:
     """Parse and validate a task file; one-line :class:`AutofastError` naming the file and field."""
     path = Path(path)
-    if not path.is_file():
-        raise AutofastError(f"task file {str(path)!r} does not exist; check the path")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where is not None else ""
-        raise AutofastError(f"{path}: invalid YAML{line}; fix the syntax") from None
+    raw = read_yaml(path, "task file")
     if not isinstance(raw, dict):
         raise AutofastError(f"{path}: a task file is a mapping with at least 'data: <file>'; see `search --help`")
     try:

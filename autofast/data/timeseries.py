@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import AutofastError
+from ..errors import AutofastError, column_list
 
 SplitName = Literal["train", "val", "test"]
 HOURS_PER_MONTH = 30 * 24
@@ -39,8 +39,10 @@ class SeriesData:
             arr = arr[:, None]
         if arr.ndim != 2:
             raise AutofastError(f"{source}: expected a (time, channels) array, got shape {arr.shape}")
-        if not np.issubdtype(arr.dtype, np.number):
-            raise AutofastError(f"{source}: array dtype {arr.dtype} is not numeric; convert it to float")
+        if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+            raise AutofastError(f"{source}: array dtype {arr.dtype} is not real numbers; convert it to float")
+        if arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise AutofastError(f"{source}: the array of shape {arr.shape} holds no data; give (time, channels) values")
         arr = arr.astype(np.float64)
         columns = columns or [f"ch{i}" for i in range(arr.shape[1])]
         _check_finite(arr, columns, source)
@@ -133,6 +135,7 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
         del raw
     cols = [names[i] for i in sel]
     _check_finite(values, cols, str(path))
+    _check_dates(dates, path, date_column)
     return SeriesData(values, cols, str(path), dates)
 
 
@@ -156,12 +159,31 @@ def load_series(path: str | Path, date_column: str | None = "date", columns: lis
     if not path.exists():
         raise AutofastError(f"data file {str(path)!r} does not exist; check the path")
     if path.suffix.lower() == ".npy":
-        return SeriesData.from_array(np.load(path, allow_pickle=False), columns, source=str(path))
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:  # pickled objects, not a .npy file, truncated
+            with open(path, "rb") as f:
+                magic = f.read(6) == b"\x93NUMPY"
+            what = "holds Python objects, not numbers" if magic and "bject" in str(exc) else \
+                "is not a readable .npy array"
+            raise AutofastError(f"{path}: {what}; save a numeric (time, channels) array with numpy.save") from None
+        return SeriesData.from_array(array, columns, source=str(path))
     fast = _load_csv_numpy(path, date_column, columns)
     if fast is not None:
         return fast
+    import csv
+
     import pandas as pd
 
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        header = []
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:  # pandas would rename them silently ('a', 'a.1')
+        raise AutofastError(f"{path}: column name(s) {', '.join(map(repr, repeated))} appear more than once in the "
+                            "header; give every column a distinct name")
     try:
         df = pd.read_csv(path)
     except Exception as exc:  # parser errors, empty files, binary junk
@@ -175,26 +197,58 @@ def load_series(path: str | Path, date_column: str | None = "date", columns: lis
             dates = df[date_column].to_numpy()
             df = df.drop(columns=[date_column])
         elif columns is None and not all(pd.api.types.is_numeric_dtype(df[c]) for c in df.columns):
-            raise AutofastError(f"{path}: no date column {date_column!r} (columns: {', '.join(map(str, df.columns))}); "
+            raise AutofastError(f"{path}: no date column {date_column!r} (columns: {column_list(df.columns)}); "
                                 f"pass --date-column NAME or --date-column ''")
     if columns:
         missing = [c for c in columns if c not in df.columns]
         if missing:
             raise AutofastError(f"{path}: column(s) {', '.join(map(repr, missing))} not found "
-                                f"(available: {', '.join(map(str, df.columns))}); fix --columns")
+                                f"(available: {column_list(df.columns)}); fix --columns")
         df = df[list(columns)]
     for c in df.columns:
         if not pd.api.types.is_numeric_dtype(df[c]):
             bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
-            example = repr(bad.iloc[0]) if len(bad) else "?"
-            raise AutofastError(f"{path}: column {c!r} is not numeric (e.g. {example} at row {bad.index[0] if len(bad) else '?'}); "
-                                f"drop it with --columns or fix the values")
+            where = f"data row {bad.index[0]} is not a number" if len(bad) else "not a number"
+            raise AutofastError(f"{path}: column {c!r} is not numeric ({where}); drop it with --columns or fix "
+                                "the values")
     if df.shape[1] == 0:
         raise AutofastError(f"{path}: no numeric channel columns besides the date column")
     values = df.to_numpy(dtype=np.float64)
     cols = [str(c) for c in df.columns]
     _check_finite(values, cols, str(path))
+    _check_dates(dates, path, date_column)
     return SeriesData(values, cols, str(path), dates)
+
+
+def _check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> None:
+    """Dates must be timestamps in strictly increasing order; integers are refused (pandas would read them as
+    nanoseconds after 1970). Dates that do not parse are kept as labels (forecast steps are then numbered)."""
+    if dates is None or len(dates) < 2:
+        return
+    text = np.asarray(dates).astype(str)
+    if np.char.isdigit(np.char.lstrip(np.char.strip(text), "-")).all():
+        raise AutofastError(f"{path}: date column {column!r} holds integers, not dates; write dates like "
+                            "2020-01-31 12:00, or pass --date-column '' to number the rows")
+    try:
+        stamps = text.astype("datetime64[ns]")
+    except ValueError:
+        import warnings
+
+        import pandas as pd
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+            parsed = pd.to_datetime(pd.Series(text), errors="coerce")
+        if parsed.isna().any():
+            return
+        stamps = parsed.to_numpy(dtype="datetime64[ns]")
+    steps = np.diff(stamps)
+    bad = np.flatnonzero(steps <= np.timedelta64(0, "ns"))
+    if len(bad):
+        i = int(bad[0])
+        what = "repeats" if steps[i] == np.timedelta64(0, "ns") else "goes back in time at"
+        raise AutofastError(f"{path}: date column {column!r} {what} data row {i + 1} ({str(text[i + 1])!r} after "
+                            f"{str(text[i])!r}); sort the rows by date and drop duplicate timestamps")
 
 
 @dataclass(frozen=True)
@@ -297,10 +351,19 @@ class PreparedSeries:
     def build(cls, name: str, data: SeriesData, protocol: str = "auto",
               ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> "PreparedSeries":
         bounds = split_bounds(data.length, protocol, ratios, name)
+        if bounds.train_end < 2:
+            raise AutofastError(f"{name}: {data.length} rows leave {bounds.train_end} for the training split; give a "
+                                "longer series")
         values = data.values[: bounds.test_end]
-        scaler = Standardizer.fit(values[: bounds.train_end])
-        z = np.empty((values.shape[1], values.shape[0]))  # one new array, no (T, C) temporaries
-        z[:] = values.T
-        z -= scaler.mean[:, None]
-        z /= scaler.std[:, None]
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked below, not warned about
+            scaler = Standardizer.fit(values[: bounds.train_end])
+            z = np.empty((values.shape[1], values.shape[0]))  # one new array, no (T, C) temporaries
+            z[:] = values.T
+            z -= scaler.mean[:, None]
+            z /= scaler.std[:, None]
+        finite = np.isfinite(scaler.mean) & np.isfinite(scaler.std) & np.isfinite(z).all(axis=1)
+        if not finite.all():
+            c = int(np.flatnonzero(~finite)[0])
+            raise AutofastError(f"{name}: column {data.columns[c]!r} cannot be standardised in float64 (values up to "
+                                f"{np.abs(values[:, c]).max():.3g} overflow); rescale it, e.g. divide by 1e6")
         return cls(name, data, bounds, scaler, z)

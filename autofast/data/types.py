@@ -49,6 +49,9 @@ class ClassificationData:
         if self.x.dtype != np.float32 or self.x.ndim < 3:
             raise AutofastError(f"{self.source}: inputs must be float32 (N, C, *spatial), got {self.x.dtype} "
                                 f"{self.x.shape}")
+        if 0 in self.x.shape[1:]:
+            raise AutofastError(f"{self.source}: every example has shape {self.x.shape[1:]}, i.e. no values; give "
+                                "non-empty images or sequences")
         if len(self.y) != len(self.x):
             raise AutofastError(f"{self.source}: {len(self.y)} targets for {len(self.x)} inputs; give one per example")
         if self.kind == "dense":

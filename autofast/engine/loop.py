@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autofast.errors import Diverged
+
 from .rng import RunRNG, bind_noise
 from .schedule import CONSTANT, Schedule
 
@@ -134,7 +136,7 @@ def train_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, batch_size: int, los
 
     Each step: scheduled lr; ``total, terms = loss_fn(model, model(x[idx]), y[idx])`` (``terms``: name ->
     float or 0-d tensor, averaged into the record); a non-finite total
-    raises ``FloatingPointError``; backward; ``hooks.after_backward(run)``; every optimiser steps;
+    raises :class:`autofast.errors.Diverged` (a ``FloatingPointError``); backward; ``hooks.after_backward(run)``; every optimiser steps;
     ``hooks.after_step(run, lr)``. Record: ``train_loss`` (mean total), mean of each term, last ``lr``,
     ``steps``, ``seconds``.
     """
@@ -152,7 +154,8 @@ def train_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, batch_size: int, los
         lr = run.set_lr(steps)
         total, terms = loss_fn(model, model(x[idx]), y[idx])
         if not torch.isfinite(total):
-            raise FloatingPointError(f"training loss became {float(total.detach())} at epoch {run.epoch + 1}")
+            raise Diverged(f"training diverged: the loss became {float(total.detach())} at epoch {run.epoch + 1} "
+                           f"(learning rate {lr:.3g}); lower the learning rate")
         for opt in run.optimizers.values():
             opt.zero_grad(set_to_none=True)
         total.backward()

@@ -78,7 +78,9 @@ def kpss_diff_order(z_train: np.ndarray, max_d: int = 2, alpha: float = 0.05) ->
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InterpolationWarning)
             warnings.simplefilter("ignore", FutureWarning)  # statsmodels 0.15 result-object notice
-            pvals = [kpss(ch, regression="ct", nlags="auto")[1] for ch in x]
+            # a constant or exactly linear channel is trend-stationary (KPSS itself divides by zero on it)
+            pvals = [1.0 if np.ptp(np.diff(ch)) <= 1e-12 * (1 + np.abs(ch).max()) else
+                     kpss(ch, regression="ct", nlags="auto")[1] for ch in x]
         if min(pvals) > alpha:
             break
         x, d = np.diff(x, axis=1), d + 1
@@ -231,9 +233,17 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
         sums = test_errors(z, chosen, wt.start, wt.count, L, H, backend)  # (C, 2, H)
         n = wt.count * H
         times["test"] = time.perf_counter() - t0
+        with np.errstate(over="ignore", invalid="ignore"):
+            per_channel = sums.sum(axis=2) / n  # (C, 2)
+            total = float(sums[:, 0].sum() / (n * C)), float(sums[:, 1].sum() / (n * C))
+        if not (np.isfinite(per_channel).all() and np.isfinite(total).all()):  # never report an overflow as a score
+            bad = ~np.isfinite(per_channel).all(axis=1)
+            c = int(np.flatnonzero(bad)[0]) if bad.any() else 0
+            raise AutofastError(f"{ps.name}: the test errors (channel {ps.data.columns[c]!r}) overflow float64: the "
+                                "test split lies far outside the training split's scale; check the data for outliers")
         results.append(HorizonResult(
-            horizon=H, mse=float(sums[:, 0].sum() / (n * C)), mae=float(sums[:, 1].sum() / (n * C)),
-            mse_per_channel=(sums[:, 0].sum(1) / n).tolist(), mae_per_channel=(sums[:, 1].sum(1) / n).tolist(),
+            horizon=H, mse=total[0], mae=total[1],
+            mse_per_channel=per_channel[:, 0].tolist(), mae_per_channel=per_channel[:, 1].tolist(),
             mse_per_step=(sums[:, 0].sum(0) / (wt.count * C)).tolist(),
             chosen=chosen, candidates=len(grid),
             selected_on=("validation split, MSE over steps 1..H" if cfg.selection == "val"

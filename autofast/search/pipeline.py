@@ -17,10 +17,11 @@ from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
 from autofast.dash.pipeline import _load, search_architecture, task_metric
 from autofast.dash.supernet import load_pattern, save_pattern
+from autofast.errors import AutofastError
 
 from .config import SearchConfig
 from .report import write_search_report
-from .tune import TuneSettings, retrain_best, trial_histories, tune
+from .tune import TuneSettings, check_devices, retrain_best, trial_histories, tune
 
 
 def split_record(task) -> dict:
@@ -40,6 +41,11 @@ def tune_settings(cfg: SearchConfig) -> TuneSettings:
                         trials_per_device=cfg.trials_per_device)
 
 
+def check_options(cfg: SearchConfig) -> None:
+    """What can be checked before any data is loaded or anything written: the devices."""
+    check_devices(cfg.devices)
+
+
 def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
                say: Callable[[str], None] = lambda m: None,
                on_start: Callable | None = None, on_result: Callable | None = None) -> dict:
@@ -47,6 +53,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
 
     ``say(message)`` reports stage progress; ``on_start(job)``/``on_result(outcome)`` every ASHA job.
     """
+    check_options(cfg)
     if cfg.threads:
         configure_runtime(cfg.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -56,8 +63,10 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     timings["load"] = time.perf_counter() - t0
     pattern_file = run_dir / "pattern.json"
     if resume and pattern_file.exists():
-        meta = json.loads(pattern_file.read_text())
-        pattern, backbone = load_pattern(pattern_file), meta["backbone"]
+        pattern = load_pattern(pattern_file)  # a damaged file is one error line
+        backbone = json.loads(pattern_file.read_text()).get("backbone")
+        if not isinstance(backbone, str):
+            raise AutofastError(f"{pattern_file}: no backbone recorded; delete the file to redo the DASH stage")
         say("resume: pattern from the earlier run")
     else:
         found = search_architecture(task, cfg, say)
@@ -70,8 +79,13 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     t0 = time.perf_counter()
     sched = tune(task, backbone, pattern, s, run_dir / "asha", resume=resume, on_start=on_start, on_result=on_result)
     timings["asha"] = time.perf_counter() - t0
-    curves = trial_histories(sched)
-    best_id, best_cfg, best_score, best_rung = sched.best()
+    curves = trial_histories(sched, run_dir / "asha" / "checkpoints")
+    best = sched.best()
+    if best is None:
+        first = min((t for t in sched.trials() if t["error"]), key=lambda t: t["trial_id"], default=None)
+        why = f"; the first, trial {first['trial_id']}: {first['error']}" if first else ""
+        raise AutofastError(f"every ASHA trial failed{why}")
+    best_id, best_cfg, best_score, best_rung = best
     epochs = cfg.horizon_epochs
     say(f"retrain trial {best_id} on train+val for {epochs} epochs"
         + (f", {cfg.ensemble} members (seeds) averaged" if cfg.ensemble > 1 else ""))

@@ -24,6 +24,7 @@ from autofast.asha import ASHA, Journal, TorchTrial
 from autofast.asha.executor import LocalPool, drive
 from autofast.dash.pipeline import test_scores
 from autofast.engine import Run, Schedule, cosine, evaluate, read_run, seeded_init, sgd, train_epoch, val_score
+from autofast.errors import AutofastError
 from autofast.models import build_backbone, fixed_factory
 
 # DASHA's ASHA space (SPEC): lr, dropout, weight decay, momentum and the init seed.
@@ -94,6 +95,22 @@ def make_trial(task, backbone: str, pattern, s: TuneSettings) -> TorchTrial:
     return TorchTrial(lambda cfg: build_model(task, backbone, pattern, s.width, cfg), epoch, score, s.schedule)
 
 
+def check_devices(devices) -> None:
+    """Refuse a device list this machine cannot run (before any stage starts): each entry is ``cpu``,
+    ``cuda`` or ``cuda:N`` with a CUDA device N present."""
+    for dev in devices:
+        name, _, index = str(dev).partition(":")
+        if name == "cpu" and not index:
+            continue
+        if name != "cuda" or (index and not index.isdigit()):
+            raise AutofastError(f"--devices {dev!r}: unknown device; use cpu, cuda or cuda:N")
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if int(index or 0) >= count:
+            have = f"only {count} CUDA device(s)" if count else "no CUDA device"
+            raise AutofastError(f"--devices {dev!r}: this machine has {have}; use --devices cpu"
+                                + (f" or cuda:0..cuda:{count - 1}" if count else ""))
+
+
 def make_executor(trial_fn, s: TuneSettings):
     """The executor named by ``s.executor``: a threaded :class:`LocalPool` or a ``RayExecutor``."""
     if s.executor == "ray":
@@ -125,12 +142,14 @@ def tune(task, backbone: str, pattern, s: TuneSettings, run_dir: Path, resume: b
         executor.close()
 
 
-def trial_histories(sched: ASHA) -> dict:
-    """trial id -> per-epoch training loss, read from each trial's last checkpoint (its whole history)."""
+def trial_histories(sched: ASHA, checkpoint_dir: Path) -> dict:
+    """trial id -> per-epoch training loss, read from each trial's last checkpoint (its whole history);
+    journaled checkpoint paths are relative to ``checkpoint_dir``."""
     out = {}
     for t in sched.trials():
-        if t["checkpoint"] and Path(t["checkpoint"]).exists():
-            out[t["trial_id"]] = [float(r["train_loss"]) for r in read_run(t["checkpoint"])["history"]]
+        path = checkpoint_dir / t["checkpoint"] if t["checkpoint"] else None
+        if path is not None and path.exists():
+            out[t["trial_id"]] = [float(r["train_loss"]) for r in read_run(path)["history"]]
     return out
 
 

@@ -1,5 +1,5 @@
 """CLI subcommands ``pretrain``, ``finetune`` (AutoFT) and ``compare`` (pretrained vs tuned baseline over
-training-set sizes). ``autofast.cli.build_parser`` adds them with :func:`add_parsers`.
+training-set sizes). :mod:`autofast.cli` adds them with :func:`add_parser`.
 
 Every option can also come from ``--config FILE.yaml`` (keys = the long option names with underscores;
 command-line flags win). Bad input ends in one ``error:`` line and exit status 2, before any output folder
@@ -8,15 +8,17 @@ is created.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 from autofast.errors import AutofastError
+from autofast.io import make_run_dir, run_lock
+
+from .options import default_out, merge_options, validated
 
 
-def _common(p, default_out: str) -> None:
+def _common(p, default_folder: str) -> None:
     p.add_argument("--config", help="YAML file with any of these options (keys with underscores; flags win)")
-    p.add_argument("--out", help=f"run folder (default {default_out})")
+    p.add_argument("--out", help=f"run folder (default {default_folder})")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--threads", type=int, help="torch CPU threads")
 
@@ -41,7 +43,7 @@ def _model_args(p) -> None:
     p.add_argument("--seed", type=int, help="split seed (also shift and ASHA sampling seeds)")
 
 
-def add_parsers(sub) -> None:
+def add_parser(sub) -> None:
     """Add ``pretrain``, ``finetune`` and ``compare`` to an argparse subparsers object."""
     p = sub.add_parser("pretrain", help="train a backbone on a task and save it as a pretrained checkpoint",
                        description="Train an autofast backbone (plain 3x1 or a DASH pattern.json) on a task, "
@@ -109,29 +111,22 @@ def add_parsers(sub) -> None:
 
 
 def _options(args, model_cls) -> dict:
-    from autofast.cli import _merge_options
-
-    raw = _merge_options(args.config, list(model_cls.model_fields), vars(args))
+    raw = merge_options(args.config, list(model_cls.model_fields), vars(args))
     if isinstance(raw.get("classes"), list) and len(raw["classes"]) == 1:
         raw["classes"] = raw["classes"][0]
     return raw
 
 
-def _stem(task: str | None, default: str) -> str:
-    return Path(task or default).stem
-
-
 def cmd_pretrain(args) -> int:
     from rich.console import Console
 
-    from autofast.cli import _validated
     from autofast.io import staged_run_dir
 
-    from .pretrain import PretrainConfig, run_pretrain
+    from autofast.autoft.pretrain import PretrainConfig, run_pretrain
 
-    cfg = _validated(PretrainConfig, _options(args, PretrainConfig))
+    cfg = validated(PretrainConfig, _options(args, PretrainConfig))
     console = Console(stderr=True, quiet=args.json)
-    out = Path(args.out or f"runs/pretrain-{_stem(cfg.task, 'digits')}-{datetime.now():%Y%m%d-%H%M%S}")
+    out = Path(args.out) if args.out else default_out("pretrain", cfg.task, "digits")
     with staged_run_dir(out, args.overwrite) as tmp:
         with console.status("pretrain…") as status:
             result = run_pretrain(cfg, tmp, say=lambda m: status.update(f"pretrain: {m}"))
@@ -152,9 +147,7 @@ def cmd_finetune(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from autofast.cli import _validated
-
-    from .finetune import FinetuneConfig, FinetuneContext, load_saved_config, run_finetune, save_config
+    from autofast.autoft.finetune import FinetuneConfig, FinetuneContext, load_saved_config, run_finetune, save_config
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -164,20 +157,25 @@ def cmd_finetune(args) -> int:
         if not raw.get("checkpoint"):
             raise AutofastError("finetune needs --checkpoint (a .pt/.pth/.safetensors file; make one with "
                                 "`python -m autofast pretrain`)")
-        run_dir = Path(args.out or f"runs/finetune-{_stem(raw.get('task'), 'digits')}-{datetime.now():%Y%m%d-%H%M%S}")
+        run_dir = Path(args.out) if args.out else default_out("finetune", raw.get("task"), "digits")
         if run_dir.exists() and any(run_dir.iterdir()):
             raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another --out or "
                                 f"continue it with --resume {run_dir}")
-    cfg = _validated(FinetuneConfig, raw)
+    cfg = validated(FinetuneConfig, raw)
     console = Console(stderr=True, quiet=args.json)
     with console.status("finetune: loading task, checkpoint and OOD sets…"):
         ctx = FinetuneContext(cfg)  # every input checked before the run folder exists
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not args.resume:
-        save_config(run_dir, cfg)
-    with console.status("AutoFT…") as status:
-        result = run_finetune(cfg, run_dir, resume=bool(args.resume), ctx=ctx,
-                              say=lambda m: status.update(f"AutoFT: {m}"))
+    make_run_dir(run_dir, "--resume" if args.resume else "--out")
+    with run_lock(run_dir):
+        if not args.resume:
+            save_config(run_dir, cfg)
+        try:
+            with console.status("AutoFT…") as status:
+                result = run_finetune(cfg, run_dir, resume=bool(args.resume), ctx=ctx,
+                                      say=lambda m: status.update(f"AutoFT: {m}"))
+        except KeyboardInterrupt:
+            raise AutofastError(f"interrupted; finished trials are kept in {run_dir}: continue with "
+                                f"`python -m autofast finetune --resume {run_dir}`") from None
     result["run_dir"] = str(run_dir)
     if args.json:
         slim = {k: v for k, v in result.items() if k != "runs"}
@@ -208,20 +206,19 @@ def cmd_compare(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from autofast.cli import _validated
     from autofast.io import staged_run_dir
 
-    from .compare import CompareConfig, CompareContext, run_compare
+    from autofast.autoft.compare import CompareConfig, CompareContext, run_compare
 
     raw = _options(args, CompareConfig)
     if not raw.get("checkpoint"):
         raise AutofastError("compare needs --checkpoint (a .pt/.pth/.safetensors file; make one with "
                             "`python -m autofast pretrain`)")
-    cfg = _validated(CompareConfig, raw)
+    cfg = validated(CompareConfig, raw)
     console = Console(stderr=True, quiet=args.json)
     with console.status("compare: loading task and checkpoint…"):
         ctx = CompareContext(cfg)
-    out = Path(args.out or f"runs/compare-{_stem(cfg.task, 'digits')}-{datetime.now():%Y%m%d-%H%M%S}")
+    out = Path(args.out) if args.out else default_out("compare", cfg.task, "digits")
     # finished cells survive a killed run here; the same command with the same --out picks them up
     cells = out.parent / f".{out.name}.cells.jsonl"
     with staged_run_dir(out, args.overwrite) as tmp:

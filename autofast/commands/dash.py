@@ -1,0 +1,78 @@
+"""``python -m autofast dash``: DASH architecture search, retrain and one test evaluation."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .options import default_out, merge_options, validated
+
+
+def add_parser(sub) -> None:
+    """Register ``dash`` on an argparse subparsers object."""
+    p = sub.add_parser("dash", help="DASH architecture search (kernel size x dilation per layer), retrain, test once",
+                       description="DASH on a classification task: a bundled name (splice, digits) or a file "
+                                   "(.csv/.fasta DNA, .npz or a folder of images).")
+    p.add_argument("--task", default="splice")
+    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22", "unet"])
+    p.add_argument("--kernel-sizes", nargs="+", type=int)
+    p.add_argument("--dilations", nargs="+", type=int)
+    for flag, typ in [("--search-width", int), ("--retrain-width", int), ("--search-epochs", int),
+                      ("--search-batch-fraction", float), ("--retrain-epochs", int), ("--batch-size", int),
+                      ("--lr", float), ("--arch-lr", float), ("--weight-decay", float), ("--rf-penalty", float),
+                      ("--dropout", float), ("--seed", int), ("--threads", int), ("--lookback", int),
+                      ("--horizon", int), ("--train-stride", int)]:
+        p.add_argument(flag, type=typ)
+    p.add_argument("--kind", choices=["auto", "classification", "timeseries"],
+                   help="timeseries: DASH on forecasting windows (regression); auto: by the bundled name")
+    p.add_argument("--no-baseline", dest="baseline", action="store_false", default=None,
+                   help="skip the fixed-kernel baseline")
+    p.add_argument("--config", help="YAML file with any of these options (flags win)")
+    p.add_argument("--out", help="run folder (default runs/dash-<task>-<time>)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    """``python -m autofast dash``: DASH search, retrain and one test evaluation in a staged run folder."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from autofast.dash.pipeline import DashConfig, run_dash
+    from autofast.dash.report import pattern_rows, write_run
+    from autofast.io import staged_run_dir
+
+    cfg = validated(DashConfig, merge_options(args.config, list(DashConfig.model_fields), vars(args)))
+    console = Console(stderr=True, quiet=args.json)
+    out = Path(args.out) if args.out else default_out("dash", cfg.task, "splice")
+    with staged_run_dir(out, args.overwrite) as tmp:
+        with console.status("DASH…") as status:
+            result = run_dash(cfg, say=lambda m: status.update(f"DASH: {m}"))
+        write_run(tmp, result)
+    result["run_dir"] = str(out)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k not in ("arch_probabilities",)}, indent=2, default=str))
+        return 0
+    con = Console()
+    table = Table(title=f"DASH pattern on {result['task']} ({result['backbone']})")
+    for col in ["layer", "k", "d", "receptive field", "p(chosen)"]:
+        table.add_column(col, justify="right")
+    for i, k, d, rf, pr in pattern_rows(result):
+        table.add_row(str(i), str(k), str(d), str(rf), f"{pr:.2f}")
+    con.print(table)
+    t = result["timings"]
+    r = result["retrain"]
+    lower, metric = result["lower_is_better"], result["metric"].split(" (")[0]
+
+    def score(x, split):
+        return f"{split} {metric} {x[f'{split}_loss' if split == 'test' else 'best_val_loss']:.4f}" if lower else \
+            f"{split} {metric} {x['test_acc' if split == 'test' else 'best_val_acc']:.4f}"
+
+    con.print(f"DASH (search {t['search']:.0f}s + retrain {t['retrain']:.0f}s): {score(r, 'test')} "
+              f"(best {score(r, 'val')} at epoch {r['best_epoch']})")
+    if "baseline" in result:
+        b = result["baseline"]
+        con.print(f"fixed 3x1 baseline ({b['epochs']} epochs, {b['seconds']:.0f}s): {score(b, 'test')} "
+                  f"(best {score(b, 'val')})")
+    con.print(f"selected on: {result['selected_on']}. Results in {out}/")
+    return 0

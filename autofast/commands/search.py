@@ -1,0 +1,147 @@
+"""``python -m autofast search``: the DASHA workflow (DASH -> ASHA -> retrain -> one test score) in a run
+folder that a killed, interrupted or moved run resumes from (``--resume RUN_DIR``)."""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+from autofast.errors import AutofastError
+from autofast.io import make_run_dir, run_lock
+
+from .options import default_out, merge_options, validated
+
+
+def add_parser(sub) -> None:
+    """Register ``search`` on an argparse subparsers object."""
+    p = sub.add_parser("search", help="DASHA: DASH search, ASHA over the training hyperparameters, retrain, test once",
+                       description="The main job: a tuned supervised baseline for a task (splice, digits, ETTh1 "
+                                   "windows, or your file). --resume RUN_DIR continues a killed search.")
+    p.add_argument("--task", default="splice")
+    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22", "unet"])
+    p.add_argument("--kind", choices=["auto", "classification", "timeseries"])
+    p.add_argument("--kernel-sizes", nargs="+", type=int, help="DASH kernel sizes (odd; default per modality)")
+    p.add_argument("--dilations", nargs="+", type=int, help="DASH dilations (default per modality)")
+    for flag, typ in [("--search-width", int), ("--search-epochs", int), ("--search-batch-fraction", float),
+                      ("--retrain-width", int), ("--retrain-epochs", int), ("--n-configs", int), ("--eta", float),
+                      ("--min-epochs", int), ("--max-epochs", int), ("--batch-size", int), ("--seed", int),
+                      ("--threads", int), ("--lookback", int), ("--horizon", int), ("--trials-per-device", int)]:
+        p.add_argument(flag, type=typ)
+    p.add_argument("--ensemble", type=int, metavar="K",
+                   help="final model: mean prediction of K retrains of the best configuration (default 3; 1 = one)")
+    p.add_argument("--warmup-epochs", type=float, help="linear lr warm-up of every trial and the retrain (default 0)")
+    p.add_argument("--sampler", choices=["random", "grid", "tpe"], help="new ASHA configurations (default random)")
+    p.add_argument("--executor", choices=["local", "ray"],
+                   help="local: trials in threads of this process (default); ray: trials on a Ray cluster")
+    p.add_argument("--address", help="--executor ray: address of an existing Ray cluster (default: start a local one)")
+    p.add_argument("--devices", nargs="+", metavar="DEV",
+                   help="local executor: devices to pin trials to, e.g. cpu or cuda:0 cuda:1 (default cpu)")
+    p.add_argument("--config", help="YAML file with any of these options (flags win); --task may also be a "
+                                    "YAML task file describing your data (see README)")
+    p.add_argument("--out", help="run folder (default runs/search-<task>-<time>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the search in RUN_DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _saved_config(run_dir: Path) -> dict:
+    """The options a run folder was started with (``search_config.json``), checked."""
+    if not run_dir.is_dir():
+        raise AutofastError(f"--resume {str(run_dir)!r} is not a folder; give the run folder of a search")
+    saved = run_dir / "search_config.json"
+    if not saved.is_file():
+        raise AutofastError(f"{run_dir}: no search_config.json, so not a search run folder; check --resume")
+    try:
+        raw = json.loads(saved.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raw = None
+    if not isinstance(raw, dict):
+        raise AutofastError(f"{saved}: corrupt (not a JSON mapping of options); restore it from a copy or start "
+                            "a new search with the same options and --out")
+    return raw
+
+
+def run(args) -> int:
+    """``python -m autofast search``: the DASHA workflow in a resumable run folder."""
+    from autofast.search.config import SearchConfig
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        raw = _saved_config(run_dir)
+    else:
+        raw = merge_options(args.config, list(SearchConfig.model_fields), vars(args))
+        run_dir = Path(args.out) if args.out else default_out("search", raw.get("task"), "splice")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise AutofastError(f"--out {str(run_dir)!r} is a file, not a folder; choose another --out")
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another --out "
+                                f"or continue it with --resume {run_dir}")
+    cfg = validated(SearchConfig, raw)
+    from autofast.search.pipeline import check_options
+
+    check_options(cfg)  # devices, options: refused before anything is written
+    fresh = not run_dir.exists()
+    make_run_dir(run_dir, "--resume" if args.resume else "--out")
+    try:
+        with run_lock(run_dir):
+            result = _run_locked(cfg, run_dir, args)
+    except BaseException as exc:
+        if fresh and not (run_dir / "pattern.json").exists():  # failed before any work: leave nothing behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+            if isinstance(exc, KeyboardInterrupt):
+                raise AutofastError("interrupted before the first stage finished; nothing was kept") from None
+            raise
+        resume = f"continue with `python -m autofast search --resume {run_dir}`"
+        if isinstance(exc, KeyboardInterrupt):
+            raise AutofastError(f"interrupted; finished work is kept in {run_dir}: {resume}") from None
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            raise AutofastError(f"{run_dir / 'asha' / 'asha.sqlite'}: the ASHA journal is damaged ({exc}); restore "
+                                "the run folder from a copy, or start a new search") from None
+        if isinstance(exc, (OSError, sqlite3.Error)):
+            raise AutofastError(f"{run_dir}: cannot write the run folder ({exc}); free disk space or fix the "
+                                f"file system, then {resume}") from None
+        raise
+    return _report(result, run_dir, args)
+
+
+def _run_locked(cfg, run_dir: Path, args) -> dict:
+    from rich.console import Console
+    from rich.live import Live
+
+    from autofast.io import write_json_atomic
+    from autofast.search.pipeline import run_search
+    from autofast.search.progress import SearchProgress
+
+    write_json_atomic(run_dir / "search_config.json", cfg.model_dump(mode="json"))
+    console = Console(stderr=True, quiet=args.json)
+    progress = SearchProgress(cfg.n_configs)
+    if console.is_terminal:
+        with Live(progress, console=console, refresh_per_second=4):
+            return run_search(cfg, run_dir, resume=bool(args.resume), say=progress.stage,
+                              on_start=progress.on_start, on_result=progress.on_result)
+
+    def logged(out):  # a log file or pipe: one line per stage message and per finished job
+        progress.on_result(out)
+        what = out.error or f"val {out.score:.4f}"
+        console.print(f"trial {out.job.trial_id} rung {out.job.rung} ({out.job.resource_to:g} epochs): "
+                      f"{what} [{out.seconds:.1f}s]", highlight=False)
+
+    return run_search(cfg, run_dir, resume=bool(args.resume), say=lambda m: console.print(m, highlight=False),
+                      on_start=progress.on_start, on_result=logged)
+
+
+def _report(result: dict, run_dir: Path, args) -> int:
+    from rich.console import Console
+
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "final_history"}, indent=2, default=str))
+        return 0
+    con = Console()
+    a = result["asha"]
+    con.print(f"pattern ({result['backbone']}): {[tuple(p) for p in result['pattern']]}")
+    con.print(f"ASHA: {len(a['trials'])} trials, rungs {a['rungs']}; best trial {a['best_trial']} "
+              f"(validation {a['best_val_score']:.4f})")
+    con.print(f"test {result['metric']}: {result['test_score']:.4f}   (report: {run_dir}/report.md)")
+    con.print(f"selected on: {result['selected_on']}")
+    return 0
