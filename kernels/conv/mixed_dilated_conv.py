@@ -93,6 +93,7 @@ class MixedDilatedConv(nn.Module):
         super().__init__()
         self.ndim, self.groups, self.backend, self.stride, self.path = ndim, groups, backend, int(stride), path
         self.candidates = [(int(k), int(d)) for k, d in product(kernel_sizes, dilations)]
+        self.union = tap_union(tuple(self.candidates), ndim)
         self.weights = nn.ParameterList()
         for k, _ in self.candidates:
             w = torch.empty((out_channels, in_channels // groups) + (k,) * ndim, device=device, dtype=dtype)
@@ -103,8 +104,10 @@ class MixedDilatedConv(nn.Module):
     def forward(self, x: torch.Tensor, a: torch.Tensor | None = None) -> torch.Tensor:
         if a is None:
             a = x.new_full((len(self.candidates),), 1.0 / len(self.candidates))
-        y = mixed_dilated_conv(x, list(self.weights), a, self.candidates, self.groups, self.backend, self.stride,
-                               self.path)
+        if a.shape != (len(self.candidates),):
+            raise ValueError(f"need one coefficient per candidate ({len(self.candidates)}), got a of shape {tuple(a.shape)}")
+        K = aggregate_taps(self.union, a, list(self.weights))
+        y = union_conv(x, K, self.union, self.groups, self.stride, self.backend, self.path)
         if self.bias is not None:
             y = y + self.bias.view((1, -1) + (1,) * self.ndim)
         return y

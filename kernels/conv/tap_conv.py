@@ -220,7 +220,7 @@ def check_tap_args(x: torch.Tensor, w: torch.Tensor, n_taps: int, ndim: int, gro
         raise TypeError(f"tap_conv needs floating-point tensors, got {x.dtype}")
 
 
-def _check_wgrad_args(x: torch.Tensor, g: torch.Tensor, groups: int) -> None:
+def check_wgrad_args(x: torch.Tensor, g: torch.Tensor, groups: int) -> None:
     if g.dim() != x.dim() or g.shape[0] != x.shape[0] or g.shape[2:] != x.shape[2:] or g.shape[1] % groups:
         raise ValueError(f"grad_out {tuple(g.shape)} does not match x {tuple(x.shape)} with groups={groups}")
     if x.dtype != g.dtype or x.device != g.device:
@@ -253,7 +253,7 @@ def _(x, w, offsets, groups, backend):
 def tap_conv_wgrad_op(x: torch.Tensor, g: torch.Tensor, offsets: list[int], groups: int, backend: str) -> torch.Tensor:
     """``gw[o, i, u] = sum_{b,p} g[b, o, p] x[b, g(o) Cin_g + i, p + off_u]`` -> ``(Cout, Cin_g, U)`` in ``x.dtype``."""
     taps = unflat_taps(offsets, x.dim() - 2)
-    _check_wgrad_args(x, g, groups)
+    check_wgrad_args(x, g, groups)
     name, live = host_backend(x, taps, groups, backend)
     Cout, cin_g = g.shape[1], x.shape[1] // groups
     if not live:
@@ -267,7 +267,7 @@ def tap_conv_wgrad_op(x: torch.Tensor, g: torch.Tensor, offsets: list[int], grou
 
 @tap_conv_wgrad_op.register_fake
 def _(x, g, offsets, groups, backend):
-    _check_wgrad_args(x, g, groups)
+    check_wgrad_args(x, g, groups)
     return x.new_empty(g.shape[1], x.shape[1] // groups, len(offsets) // max(x.dim() - 2, 1))
 
 
@@ -277,7 +277,7 @@ register_rules(tap_conv_op, tap_conv_wgrad_op, n_extra=1)
 def match_dtype(x: torch.Tensor, *ts: torch.Tensor | None) -> tuple:
     """Outside autocast, parameters in another float dtype than ``x`` are cast to ``x.dtype`` (the
     cast is differentiable); under autocast the op's autocast rule casts both, as for ``F.conv``."""
-    if torch.is_autocast_enabled(x.device.type):
+    if x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(x.device.type):
         return ts
     return tuple(t if t is None or t.dtype == x.dtype else t.to(x.dtype) for t in ts)
 

@@ -48,12 +48,14 @@ import torch
 import triton
 import triton.language as tl
 
+from torch._subclasses.functional_tensor import FunctionalTensorMode
 from torch.library import triton_op, wrap_triton
 
-from ..triton_launch import device_for
+from ..triton_launch import INTERPRET, device_for
 from ..triton_launch import on_device as _on
 
 from .op_rules import register_rules, transpose_groups
+from .tap_conv import check_tap_args, check_wgrad_args
 from .taps import Taps, as_taps, device_index, flat_taps, live_slots, negate, unflat_taps
 
 __all__ = ["tap_conv_triton_op", "tap_conv_wgrad_triton_op", "tap_conv_fwd", "tap_conv_wgrad", "tap_conv_dgrad"]
@@ -428,6 +430,28 @@ def tap_conv_wgrad_triton_op(x: torch.Tensor, g: torch.Tensor, offsets: list[int
         return red.contiguous()
     return x.new_zeros(Cout, cin_g, U).index_copy(2, device_index(keep, dev), red)
 
+
+@tap_conv_triton_op.register_fake
+def _(x, w, offsets, groups):
+    """Shapes only (replaces triton_op's default of tracing the body: the interpreter cannot launch on
+    fake tensors)."""
+    check_tap_args(x, w, len(offsets) // max(x.dim() - 2, 1), x.dim() - 2, groups)
+    return x.new_empty(x.shape[0], w.shape[0], *x.shape[2:])
+
+
+@tap_conv_wgrad_triton_op.register_fake
+def _(x, g, offsets, groups):
+    check_wgrad_args(x, g, groups)
+    return x.new_empty(g.shape[1], x.shape[1] // groups, len(offsets) // max(x.dim() - 2, 1))
+
+
+def _opaque(mode, op, types, args, kwargs):
+    return mode.__torch_dispatch__(op, types, args, kwargs)
+
+
+if INTERPRET:  # the interpreter runs kernels on real data only: keep the ops opaque to AOT tracing (as on export)
+    for _op in (tap_conv_triton_op, tap_conv_wgrad_triton_op):
+        _op.register_torch_dispatch(FunctionalTensorMode, _opaque)
 
 register_rules(tap_conv_triton_op, tap_conv_wgrad_triton_op, n_extra=0)
 

@@ -73,7 +73,11 @@ def dilated_offsets(kernel_size: int, dilation: int, ndim: int) -> list[tuple[in
 
 def radius(taps: Taps) -> int:
     """The largest |offset| (the dense kernel has size ``2 r + 1``)."""
-    return max((abs(v) for t in taps for v in t), default=0)
+    r = 0
+    for t in taps:
+        for v in t:
+            r = max(r, abs(v))
+    return r
 
 
 def live_slots(taps: Taps, spatial: Sequence[int]) -> tuple[int, ...]:
