@@ -48,10 +48,9 @@ import torch
 import triton
 import triton.language as tl
 
-from torch._subclasses.functional_tensor import FunctionalTensorMode
 from torch.library import triton_op, wrap_triton
 
-from ..triton_launch import INTERPRET, device_for
+from ..triton_launch import device_for, opaque_under_interpreter
 from ..triton_launch import on_device as _on
 
 from .op_rules import register_rules, transpose_groups
@@ -445,14 +444,7 @@ def _(x, g, offsets, groups):
     return x.new_empty(g.shape[1], x.shape[1] // groups, len(offsets) // max(x.dim() - 2, 1))
 
 
-def _opaque(mode, op, types, args, kwargs):
-    return mode.__torch_dispatch__(op, types, args, kwargs)
-
-
-if INTERPRET:  # the interpreter runs kernels on real data only: keep the ops opaque to AOT tracing (as on export)
-    for _op in (tap_conv_triton_op, tap_conv_wgrad_triton_op):
-        _op.register_torch_dispatch(FunctionalTensorMode, _opaque)
-
+opaque_under_interpreter(tap_conv_triton_op, tap_conv_wgrad_triton_op)
 register_rules(tap_conv_triton_op, tap_conv_wgrad_triton_op, n_extra=0)
 
 
