@@ -386,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
             help="how convolutions run: auto (default: the fastest exact path per shape, measured once and "
                  "cached in ~/.cache/autofast), native (torch's conv), tap (autofast's tap kernels), fft; "
                  "also $AUTOFAST_CONV_PATH")
+        sub.choices[name].add_argument(
+            "--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None,
+            help="training precision: auto (default: fp32), fp32, bf16 (autocast), fp16 (autocast + loss "
+                 "scaling, CUDA only); also $AUTOFAST_PRECISION")
     d = sub.add_parser("datasets", help="list the bundled data sets")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_datasets)
@@ -401,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_runtime(threads)  # before torch / numba / the C++ extension start their thread pools
         if getattr(args, "conv_path", None):
             os.environ["AUTOFAST_CONV_PATH"] = args.conv_path  # read by autofast.kernels.conv.conv_path
+        if getattr(args, "precision", None):
+            os.environ["AUTOFAST_PRECISION"] = args.precision  # read by autofast.engine.precision
         return args.func(args)
     except AutofastError as exc:
         print(f"error: {exc}", file=sys.stderr)
