@@ -141,3 +141,15 @@ def test_precision_setting_from_the_environment(monkeypatch):
         resolve("fp16", torch.device("cpu"))
     with pytest.raises(ValueError, match="unknown precision"):
         resolve("fp8", torch.device("cpu"))
+
+
+def test_cli_takes_precision_and_fuse_trials():
+    from autofast.cli import build_parser
+    from autofast.search.config import SearchConfig
+
+    args = build_parser().parse_args(["search", "--precision", "bf16", "--fuse-trials", "on"])
+    assert args.precision == "bf16" and args.fuse_trials == "on"
+    assert build_parser().parse_args(["dash", "--precision", "fp32"]).precision == "fp32"
+    assert SearchConfig(fuse_trials="on").fuse_trials == "on"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["search", "--precision", "fp8"])
