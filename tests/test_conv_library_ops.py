@@ -162,3 +162,30 @@ def test_ops_under_fake_mode_check_shapes():
         assert tuple(gw.shape) == (6, 4, UNION_1D.size)
         with pytest.raises(ValueError, match="w must be"):
             HOST(x, torch.randn(6, 3, UNION_1D.size), flat_taps(UNION_1D.taps), 1, "auto")
+
+
+def test_compile_uses_the_path_eager_measured(seed, monkeypatch):
+    """A trace cannot time paths: torch.compile takes the path eager measured for the same call signature
+    (a trace-time constant), so compiled and eager run the same implementation."""
+    from autofast.kernels.conv import path_summary
+    from autofast.kernels.conv.conv_path import CACHE
+
+    monkeypatch.setenv("AUTOFAST_CONV_PATH", "auto")
+    torch.manual_seed(seed)
+    layer = MixedDilatedConv(1, 6, 6, (3, 5, 7), (1, 3, 5), groups=1)
+    x = torch.randn(8, 6, 50 + seed % 7, requires_grad=True)  # a shape no other test measured
+    CACHE.clear_used()
+    layer(x).sum().backward()
+    eager = [r["path"] for r in path_summary() if r["kind"] == "mixed"]
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm
+
+    torch.compile(layer, fullgraph=True, backend=backend)(x).sum().backward()
+    calls = [n for n in graphs[0].graph.nodes if n.op == "call_function"]
+    ops = [n.args[4] for n in calls if "autofast" in str(n.target)]
+    natives = [n for n in calls if "conv1d" in str(n.target)]
+    traced = "native" if natives else ("fft" if ops == ["fft"] else "tap")
+    assert len(eager) == 1 and traced == eager[0], (eager, ops, len(natives))
