@@ -216,14 +216,8 @@ def choose(kind: str, x: torch.Tensor, w: torch.Tensor, taps: str, groups: int, 
     one is not among ``candidates``), else measured once per key. ``runner(p)`` returns a closure doing
     one synthetic pass with path ``p``."""
     want = requested_path(path)
-    if _cannot_measure(x):  # fake/meta tensors, tracing: no data to time
-        if want == "auto" and torch.compiler.is_compiling():  # torch.compile: what eager measured, if it did
-            grad = torch.is_grad_enabled()
-            hit = _measured_choice(kind, tuple(int(s) for s in x.shape), tuple(int(s) for s in w.shape), taps, groups,
-                                   stride, str(x.dtype), str(x.device), grad and x.requires_grad, grad and w.requires_grad)
-            if hit in candidates:
-                return hit
-        return want if want in candidates else candidates[0]  # else the forced or the preferred path
+    if _cannot_measure(x):  # fake/meta tensors, tracing (torch.compile): no data to time; the forced or first path
+        return want if want in candidates else candidates[0]
     grad = torch.is_grad_enabled()
     sig = (kind, x.shape, w.shape, taps, groups, stride, x.dtype, x.device, grad and x.requires_grad,
            grad and w.requires_grad, want, torch.get_num_threads())
@@ -233,20 +227,6 @@ def choose(kind: str, x: torch.Tensor, w: torch.Tensor, taps: str, groups: int, 
         return hit
     cache.memo[sig] = chosen = _choose(kind, x, w, taps, groups, stride, candidates, runner, want, cache)
     return chosen
-
-
-@torch.compiler.assume_constant_result
-def _measured_choice(kind: str, x_shape: tuple, w_shape: tuple, taps: str, groups: int, stride: int, dtype: str,
-                     device: str, grad_x: bool, grad_w: bool) -> str:
-    """The path this process measured in eager mode for a call signature ('' if none): evaluated once
-    while torch.compile traces and baked into the graph as a constant."""
-    threads = torch.get_num_threads()
-    for sig, chosen in list(CACHE.memo.items()):
-        if (sig[0], tuple(sig[1]), tuple(sig[2]), sig[3], sig[4], sig[5], str(sig[6]), str(sig[7]), sig[8], sig[9],
-                sig[10], sig[11]) == (kind, x_shape, w_shape, taps, groups, stride, dtype, device, grad_x, grad_w,
-                                      "auto", threads):
-            return chosen
-    return ""
 
 
 def _choose(kind, x, w, taps, groups, stride, candidates, runner, want: str, cache: PathCache) -> str:
