@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
                 help="how convolutions run: auto (default: the fastest exact path per shape, measured once and "
                      "cached in ~/.cache/autofast), native (torch's conv), tap (autofast's tap kernels), fft; "
                      "also $AUTOFAST_CONV_PATH")
+            p.add_argument(
+                "--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None,
+                help="training precision: auto (default: fp32), fp32, bf16 (autocast), fp16 (autocast + loss "
+                     "scaling, CUDA only); also $AUTOFAST_PRECISION")
         p.add_argument("--debug", action="store_true", help="on failure, print the Python traceback too")
     return parser
 
@@ -101,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             configure_runtime(threads)  # before torch / numba / the C++ extension start their thread pools
             if getattr(args, "conv_path", None):
                 os.environ["AUTOFAST_CONV_PATH"] = args.conv_path  # read by autofast.kernels.conv.conv_path
+            if getattr(args, "precision", None):
+                os.environ["AUTOFAST_PRECISION"] = args.precision  # read by autofast.engine.precision
             return args.func(args)
     except BaseException as exc:
         if isinstance(exc, SystemExit):

@@ -33,3 +33,18 @@ def device_for(t: torch.Tensor, what: str) -> torch.device:
 def on_device(dev: torch.device):
     """Make ``dev`` current for the launch (Triton launches on the current CUDA device)."""
     return torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()
+
+
+def opaque_under_interpreter(*ops) -> None:
+    """Under ``TRITON_INTERPRET=1`` keep ``torch.library.triton_op`` ops opaque to AOT tracing (as
+    ``torch.export`` does): the interpreter runs kernels on real data only, so the kernels cannot be
+    traced into a graph there. On a GPU ``torch.compile`` traces into the kernels as PyTorch documents."""
+    if not INTERPRET:
+        return
+    from torch._subclasses.functional_tensor import FunctionalTensorMode
+
+    def opaque(mode, op, types, args, kwargs):
+        return mode.__torch_dispatch__(op, types, args, kwargs)
+
+    for op in ops:
+        op.register_torch_dispatch(FunctionalTensorMode, opaque)

@@ -171,7 +171,7 @@ def test_fwd_wgrad_dgrad(kind, ndim, taps, dtype, seed, poisoned, monkeypatch):
     # tap_conv_dgrad (the same call) is exercised by the other tests
     dx = tc.tap_conv_fwd(go, _transpose_groups(w, groups), -offsets, groups)
     _check(dx, dx_ref, dx32, seed, f"dgrad {tag}")
-    assert len(poisoned) >= 4, "the poisoned allocator was not used"
+    assert len(poisoned) >= 3, "the poisoned allocator was not used"  # fwd out, wgrad partial sums, dgrad out
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])

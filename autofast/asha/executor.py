@@ -10,7 +10,8 @@ from the driver's thread. An executor implements two methods::
 
 :class:`LocalPool` (this module) runs jobs in threads of this process, each worker pinned to one
 device ("cpu", "cuda:0", ...; several workers may share a device), so data loaded once is shared by
-all trials and no process starts per trial. ``autofast.asha.ray_executor.RayExecutor`` runs them on
+all trials and no process starts per trial. :class:`FusedPool` trains the jobs waiting for a device
+that cover the same epochs as ONE fused model (:mod:`autofast.engine.fused`; the GPU default). ``autofast.asha.ray_executor.RayExecutor`` runs them on
 a Ray cluster.
 
 A trial function is ``trial_fn(job, checkpoint_in, checkpoint_out, device) -> score``: it trains
@@ -32,7 +33,7 @@ from autofast.errors import AutofastError
 
 from .scheduler import ASHA, Job
 
-__all__ = ["Outcome", "Executor", "LocalPool", "drive", "failure_message"]
+__all__ = ["Outcome", "Executor", "FusedPool", "LocalPool", "drive", "failure_message"]
 
 TrialFn = Callable[[Job, Optional[str], Path, str], float]
 
@@ -168,3 +169,76 @@ class LocalPool:
     def __exit__(self, *exc) -> None:
         self.close()
 
+
+
+class FusedPool:
+    """Run the jobs waiting for a device together: up to ``per_device`` jobs covering the same epochs
+    are trained as one fused model (``trial.run_fused``), one thread per device.
+
+    ``trial`` is a :class:`autofast.asha.local.TorchTrial` with ``fused_epoch`` (it is also called
+    alone for a group of one). A fused group that raises is re-run job by job, so a diverging trial
+    fails alone and the others keep their results.
+    """
+
+    def __init__(self, trial, devices: Sequence[str] = ("cuda:0",), per_device: int = 4) -> None:
+        if not devices or per_device < 1:
+            raise AutofastError("FusedPool needs at least one device and per_device >= 1")
+        self.trial = trial
+        self.devices = list(devices)
+        self.per_device = per_device
+        self.slots = len(self.devices) * per_device
+        self._pending: list[tuple[Job, Path]] = []
+        self._busy: set[str] = set()
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._pool = ThreadPoolExecutor(len(self.devices), thread_name_prefix="asha-fused")
+
+    def submit(self, job: Job, checkpoint_out: Path) -> None:
+        self._pending.append((job, checkpoint_out))
+
+    def _launch(self) -> None:
+        for dev in self.devices:
+            if dev in self._busy or not self._pending:
+                continue
+            first = self._pending[0][0]
+            span = (first.resource_from, first.resource_to)
+            group = [p for p in self._pending if (p[0].resource_from, p[0].resource_to) == span][: self.per_device]
+            for p in group:
+                self._pending.remove(p)
+            self._busy.add(dev)
+            self._pool.submit(self._run_group, group, dev)
+
+    def _alone(self, job: Job, checkpoint_out: Path, dev: str) -> Outcome:
+        t0 = time.perf_counter()
+        try:
+            score = float(self.trial(job, job.checkpoint, checkpoint_out, dev))
+            return Outcome(job, checkpoint_out, score, None, time.perf_counter() - t0, f"{dev}#0")
+        except Exception as exc:  # a failing trial (also OOM) must not end the search
+            return Outcome(job, checkpoint_out, None, failure_message(exc), time.perf_counter() - t0, f"{dev}#0")
+
+    def _run_group(self, group: list, dev: str) -> None:
+        t0 = time.perf_counter()
+        if len(group) == 1:
+            outs = [self._alone(*group[0], dev)]
+        else:
+            try:
+                scores = self.trial.run_fused([j for j, _ in group], [c for _, c in group], dev)
+                dt = time.perf_counter() - t0
+                outs = [Outcome(j, c, float(s), None, dt, f"{dev}#fused{len(group)}") for (j, c), s in zip(group, scores)]
+            except Exception:  # one trial's divergence or OOM: run them one by one
+                outs = [self._alone(j, c, dev) for j, c in group]
+        self._done.put((dev, outs))
+
+    def wait(self) -> list:
+        self._launch()
+        dev, outs = self._done.get()
+        self._busy.discard(dev)
+        while True:
+            try:
+                dev, more = self._done.get_nowait()
+            except queue.Empty:
+                return outs
+            self._busy.discard(dev)
+            outs += more
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

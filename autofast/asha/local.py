@@ -57,6 +57,7 @@ class TorchTrial:
     score: Callable
     schedule: Schedule = CONSTANT
     seed_key: str = "seed"
+    fused_epoch: Callable | None = None  # fused_epoch(runs, configs): one epoch of several runs as one model
 
     def new_run(self, config: dict, device: str = "cpu") -> Run:
         """The trial's run before any training: seeded model and optimiser on ``device``, fresh generators."""
@@ -80,3 +81,22 @@ class TorchTrial:
                                                                    else float(out)})
         save_run(checkpoint_out, run, {"trial_id": job.trial_id, "config": dict(job.config)})
         return self.score(run.model, job.config)
+
+    def run_fused(self, jobs: list[Job], checkpoint_outs: list[Path], device: str = "cpu") -> list[float]:
+        """Train ``jobs`` (one architecture, the same epoch range) together with ``fused_epoch``
+        (:func:`autofast.engine.fused.train_fused_epoch`); one checkpoint per trial, as if run alone."""
+        if self.fused_epoch is None:
+            raise RuntimeError("this trial has no fused_epoch")
+        if len({(int(j.resource_from), int(j.resource_to)) for j in jobs}) != 1:
+            raise ValueError("fused jobs must cover the same epochs")
+        runs = [self.new_run(j.config, device) for j in jobs]
+        for run, job in zip(runs, jobs):
+            if job.checkpoint is not None:
+                load_run(job.checkpoint, run)
+            if run.epoch != int(job.resource_from):
+                raise RuntimeError(f"checkpoint holds {run.epoch} epochs but the job starts at {job.resource_from}")
+        while runs[0].epoch < int(jobs[0].resource_to):
+            self.fused_epoch(runs, [j.config for j in jobs])
+        for run, job, out in zip(runs, jobs, checkpoint_outs):
+            save_run(out, run, {"trial_id": job.trial_id, "config": dict(job.config)})
+        return [self.score(run.model, job.config) for run, job in zip(runs, jobs)]

@@ -37,6 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--address", help="--executor ray: address of an existing Ray cluster (default: start a local one)")
     p.add_argument("--devices", nargs="+", metavar="DEV",
                    help="local executor: devices to pin trials to, e.g. cpu or cuda:0 cuda:1 (default cpu)")
+    p.add_argument("--fuse-trials", choices=["auto", "on", "off"],
+                   help="local executor: train up to --trials-per-device waiting trials as one fused model "
+                        "(default auto: on GPUs only)")
     p.add_argument("--config", help="YAML file with any of these options (flags win); --task may also be a "
                                     "YAML task file describing your data (see README)")
     p.add_argument("--out", help="run folder (default runs/search-<task>-<time>)")

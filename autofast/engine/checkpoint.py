@@ -8,9 +8,11 @@ A run checkpoint is ``torch.save`` of plain data (loaded with ``torch.load(weigh
      "schedule": {"kind", "horizon_epochs", "warmup_epochs", "final_fraction"},
      "rng": {"batch": uint8 tensor, "noise": uint8 tensor},                 # generator states
      "history": [{"epoch": 1, "train_loss": ..., ...}, ...],
+     "precision": "fp32" | "bf16" | "fp16", "scaler": state_dict or None,   # (absent in older files: fp32)
      "meta": {...}}                                                         # caller's plain data
 
-Resuming with another schedule is refused (the curve would not be the one the run was judged on).
+Resuming with another schedule or precision is refused (the curve would not be the one the run was
+judged on).
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ def run_state(run: Run, meta: dict | None = None) -> dict:
     return {"format": FORMAT, "model": run.model.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in run.optimizers.items()},
             "epoch": int(run.epoch), "step": int(run.step), "schedule": run.schedule.to_dict(),
-            "rng": run.rng.state(), "history": [dict(r) for r in run.history], "meta": dict(meta or {})}
+            "rng": run.rng.state(), "history": [dict(r) for r in run.history], "precision": run.precision,
+            "scaler": run.scaler.state_dict() if run.scaler is not None else None, "meta": dict(meta or {})}
 
 
 def save_run(path: str | os.PathLike, run: Run, meta: dict | None = None) -> None:
@@ -61,12 +64,17 @@ def load_run(path: str | os.PathLike, run: Run) -> dict:
     if state["schedule"] != run.schedule.to_dict():
         raise AutofastError(f"{path}: saved with lr schedule {state['schedule']} but resumed with "
                             f"{run.schedule.to_dict()}; resume with the same schedule")
+    if state.get("precision", "fp32") != run.precision:
+        raise AutofastError(f"{path}: saved with precision {state.get('precision', 'fp32')} but resumed with "
+                            f"{run.precision}; resume with the same --precision")
     if set(state["optimizers"]) != set(run.optimizers):
         raise AutofastError(f"{path}: optimisers {sorted(state['optimizers'])} saved, {sorted(run.optimizers)} given")
     run.model.load_state_dict(state["model"])
     for k, opt in run.optimizers.items():
         opt.load_state_dict(state["optimizers"][k])
     run.rng.load_state(state["rng"])
+    if run.scaler is not None and state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
     run.epoch, run.step = int(state["epoch"]), int(state["step"])
     run.history = [dict(r) for r in state["history"]]
     return dict(state.get("meta") or {})

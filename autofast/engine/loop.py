@@ -18,6 +18,7 @@ from torch import nn
 
 from autofast.errors import Diverged
 
+from . import precision as _precision
 from .rng import RunRNG, bind_noise
 from .schedule import CONSTANT, Schedule
 
@@ -31,7 +32,8 @@ class Run:
     ``optimizer`` follows ``schedule`` (each param group's ``base_lr``, recorded on creation, times the
     schedule's factor at ``step``); ``extra_optimizers`` (e.g. DASH's architecture optimiser) step at a
     constant lr. ``epoch``: epochs finished; ``step``: optimiser steps taken; ``history``: one record per
-    finished epoch (plain floats).
+    finished epoch (plain floats). ``precision``: 'fp32', 'bf16' or 'fp16' (:mod:`.precision`; forward
+    and loss under autocast, fp16 with ``scaler``).
     """
 
     model: nn.Module
@@ -42,6 +44,8 @@ class Run:
     epoch: int = 0
     step: int = 0
     history: list = field(default_factory=list)
+    precision: str = "fp32"
+    scaler: torch.amp.GradScaler | None = None
 
     def __post_init__(self) -> None:
         for g in self.optimizer.param_groups:
@@ -49,11 +53,15 @@ class Run:
 
     @classmethod
     def create(cls, model: nn.Module, optimizer, seed: int, schedule: Schedule = CONSTANT,
-               extra_optimizers: dict | None = None, noise_modules=()) -> "Run":
-        """A fresh run: generators seeded from ``seed`` on the model's device, bound to its noise modules."""
-        rng = RunRNG.from_seed(seed, device_of(model))
+               extra_optimizers: dict | None = None, noise_modules=(), precision: str | None = None) -> "Run":
+        """A fresh run: generators seeded from ``seed`` on the model's device, bound to its noise modules;
+        ``precision`` None: ``$AUTOFAST_PRECISION`` or 'auto' (:func:`.precision.resolve`)."""
+        device = device_of(model)
+        rng = RunRNG.from_seed(seed, device)
         bind_noise(model, rng.noise, noise_modules)
-        return cls(model, optimizer, rng, schedule, dict(extra_optimizers or {}))
+        prec = _precision.resolve(precision, device)
+        return cls(model, optimizer, rng, schedule, dict(extra_optimizers or {}), precision=prec,
+                   scaler=_precision.grad_scaler(prec, device))
 
     @property
     def optimizers(self) -> dict:
@@ -134,9 +142,11 @@ def train_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, batch_size: int, los
                 fraction: float = 1.0, min_steps: int = 1, hooks: object | None = None) -> dict:
     """Train one epoch of ``run`` on ``(x, y)``; end it (``run.end_epoch``) and return its record.
 
-    Each step: scheduled lr; ``total, terms = loss_fn(model, model(x[idx]), y[idx])`` (``terms``: name ->
-    float or 0-d tensor, averaged into the record); a non-finite total
-    raises :class:`autofast.errors.Diverged` (a ``FloatingPointError``); backward; ``hooks.after_backward(run)``; every optimiser steps;
+    Each step: scheduled lr; ``total, terms = loss_fn(model, model(x[idx]), y[idx])`` (under autocast
+    unless ``run.precision`` is fp32; ``terms``: name -> float or 0-d tensor, averaged into the record);
+    a non-finite total raises :class:`autofast.errors.Diverged` (a ``FloatingPointError``); backward
+    (loss-scaled for fp16, gradients unscaled before the hooks); ``hooks.after_backward(run)``; every
+    optimiser steps;
     ``hooks.after_step(run, lr)``. Record: ``train_loss`` (mean total), mean of each term, last ``lr``,
     ``steps``, ``seconds``.
     """
@@ -149,20 +159,32 @@ def train_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, batch_size: int, los
     total_sum = torch.zeros((), dtype=torch.float64, device=x.device)
     terms_sum: dict[str, float] = {}
     lr = float("nan")
+    scaler = run.scaler
     for idx in epoch_batches(len(x), batch_size, run.rng.batch, steps):
         idx = idx.to(x.device)
         lr = run.set_lr(steps)
-        total, terms = loss_fn(model, model(x[idx]), y[idx])
+        with _precision.autocast(run.precision, x.device):
+            total, terms = loss_fn(model, model(x[idx]), y[idx])
         if not torch.isfinite(total):
             raise Diverged(f"training diverged: the loss became {float(total.detach())} at epoch {run.epoch + 1} "
                            f"(learning rate {lr:.3g}); lower the learning rate")
         for opt in run.optimizers.values():
             opt.zero_grad(set_to_none=True)
-        total.backward()
+        if scaler is None:
+            total.backward()
+        else:
+            scaler.scale(total).backward()
+            for opt in run.optimizers.values():
+                scaler.unscale_(opt)
         if after_backward:
             after_backward(run)
         for opt in run.optimizers.values():
-            opt.step()
+            if scaler is None:
+                opt.step()
+            else:
+                scaler.step(opt)
+        if scaler is not None:
+            scaler.update()
         run.step += 1
         if after_step:
             after_step(run, lr)

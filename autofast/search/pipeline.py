@@ -38,7 +38,7 @@ def tune_settings(cfg: SearchConfig) -> TuneSettings:
                         max_epochs=cfg.max_epochs, batch_size=cfg.batch_size, warmup_epochs=cfg.warmup_epochs,
                         horizon_epochs=cfg.horizon_epochs, seed=cfg.seed, sampler=cfg.sampler,
                         executor=cfg.executor, address=cfg.address, devices=tuple(cfg.devices),
-                        trials_per_device=cfg.trials_per_device)
+                        trials_per_device=cfg.trials_per_device, fuse_trials=cfg.fuse_trials)
 
 
 def check_options(cfg: SearchConfig) -> None:

@@ -21,9 +21,10 @@ import torch
 from torch import nn
 
 from autofast.asha import ASHA, Journal, TorchTrial
-from autofast.asha.executor import LocalPool, drive
+from autofast.asha.executor import FusedPool, LocalPool, drive
 from autofast.dash.pipeline import test_scores
 from autofast.engine import Run, Schedule, cosine, evaluate, read_run, seeded_init, sgd, train_epoch, val_score
+from autofast.engine.fused import fusion_pays, train_fused_epoch
 from autofast.errors import AutofastError
 from autofast.models import build_backbone, fixed_factory
 
@@ -53,6 +54,7 @@ class TuneSettings:
     executor: str = "local"  # "local" (threads of this process) or "ray"
     devices: tuple = ("cpu",)  # local executor: one entry per device
     trials_per_device: int = 1
+    fuse_trials: str = "auto"  # local executor: "on" trains waiting trials as one fused model; "auto": on GPUs only
     address: str | None = None  # ray: an existing cluster ("auto", "ray://host:10001"); None starts a local one
 
     @property
@@ -92,7 +94,22 @@ def make_trial(task, backbone: str, pattern, s: TuneSettings) -> TorchTrial:
         loss, acc = evaluate(model, x_val, y_val)
         return val_score(loss, acc, y_val.is_floating_point())
 
-    return TorchTrial(lambda cfg: build_model(task, backbone, pattern, s.width, cfg), epoch, score, s.schedule)
+    def fused_epoch(runs: list[Run], cfgs):
+        x, y = splits(runs[0].model)[:2]
+        return train_fused_epoch(runs, x, y, s.batch_size)
+
+    return TorchTrial(lambda cfg: build_model(task, backbone, pattern, s.width, cfg), epoch, score, s.schedule,
+                      fused_epoch=fused_epoch)
+
+
+def fuses(s: TuneSettings) -> bool:
+    """Whether the local executor fuses trials: ``fuse_trials`` 'on', or 'auto' with several trials per
+    device and every device a GPU (on the CPU fusion measured 0.84x of one trial after another)."""
+    if s.fuse_trials not in ("auto", "on", "off"):
+        raise ValueError(f"fuse_trials must be auto, on or off, got {s.fuse_trials!r}")
+    if s.executor != "local" or s.fuse_trials == "off":
+        return False
+    return s.fuse_trials == "on" or (s.trials_per_device > 1 and all(fusion_pays(d) for d in s.devices))
 
 
 def check_devices(devices) -> None:
@@ -112,12 +129,15 @@ def check_devices(devices) -> None:
 
 
 def make_executor(trial_fn, s: TuneSettings):
-    """The executor named by ``s.executor``: a threaded :class:`LocalPool` or a ``RayExecutor``."""
+    """The executor named by ``s.executor``: a threaded :class:`LocalPool` (a :class:`FusedPool` when
+    :func:`fuses`) or a ``RayExecutor``."""
     if s.executor == "ray":
         from autofast.asha.ray_executor import RayExecutor
 
         gpus = 1 if any(str(d).startswith("cuda") for d in s.devices) else 0
         return RayExecutor(trial_fn, address=s.address, num_gpus_per_trial=gpus)
+    if fuses(s):
+        return FusedPool(trial_fn, devices=list(s.devices), per_device=s.trials_per_device)
     return LocalPool(trial_fn, devices=list(s.devices), per_device=s.trials_per_device)
 
 

@@ -14,6 +14,13 @@ Same three ops and contracts as :mod:`.reference` / :mod:`.numba_cpu`, float64 t
   ``diag(M' S M) - 2 diag(M' Sxy)`` tile by tile with ``tl.dot(S_tile, M_tile)``; loop bounds come
   from the candidate's order, so tiles beyond its leading ``q + 1`` rows are never touched.
 
+Registered ops (``torch.library.triton_op`` with ``wrap_triton`` launches; fake implementations for
+shape propagation; autograd by the vector-Jacobian product of a differentiable float64 torch formulation
+of the same quantity, so gradients flow to the series and the coefficients):
+``torch.ops.autofast.ar_window_moments``, ``ar_forecast_weights``, ``ar_grid_scores``. The functions
+below with the backends' common signature convert inputs (float64, the kernels' device), derive default
+orders on the device (no host read) and call them.
+
 Block sizes are fixed from the problem shape in plain Python (no autotuning: it does not run under
 the interpreter).  Every output is allocated with ``torch.empty`` (:func:`_empty`) and every element
 is written by a kernel.
@@ -29,9 +36,11 @@ import torch
 import triton
 import triton.language as tl
 
-from ..triton_launch import device_for
+from torch.library import triton_op, wrap_triton
+
+from ..triton_launch import device_for, opaque_under_interpreter
 from ..triton_launch import on_device as _on
-from .reference import forecast_error_sums_ref, nested_ols
+from .reference import forecast_error_sums_ref, nested_ols, window_moments_ref
 
 __all__ = ["window_moments", "ar_forecast_weights", "ar_grid_scores", "forecast_error_sums", "nested_ols"]
 
@@ -141,7 +150,7 @@ def _device_for(t: torch.Tensor) -> torch.device:
 
 
 def _f64(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return t.detach().to(device=device, dtype=torch.float64).contiguous()
+    return t.to(device=device, dtype=torch.float64).contiguous()
 
 
 def _orders(psi: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
@@ -165,13 +174,160 @@ def _launch_forecast_weights(psi: torch.Tensor, intercept: torch.Tensor, q: torc
     H = M.shape[2]
     if B == 0 or H == 0:
         return
-    _forecast_weights_kernel[(B,)](
+    wrap_triton(_forecast_weights_kernel)[(B,)](
         psi, intercept, q, M, psi.stride(0), Q, H,
         BLOCK_Q=_pow2(Q, 16, 1 << 16), num_warps=1 if Q <= 64 else 4,
     )
 
 
-# --------------------------------------------------------------------------------------------- public ops
+# --------------------------------------------------------------------------------------------- registered ops
+
+
+def _device_checked(t: torch.Tensor) -> torch.device:
+    dev = _device_for(t)
+    if dev != t.device:
+        raise ValueError(f"the triton AR kernels run on {dev}; got tensors on {t.device}")
+    return dev
+
+
+@triton_op("autofast::ar_window_moments", mutates_args=())
+def window_moments_op(z: torch.Tensor, width: int, start: int, count: int) -> torch.Tensor:
+    """``(C, T)`` float64 -> ``(C, W + 1, W + 1)`` float64 window moments (see :func:`window_moments`)."""
+    dev = _device_checked(z)
+    C = z.shape[0]
+    out = _empty(C, width + 1, width + 1, device=dev)
+    if C > 0:
+        block_p = 16 if width + 1 <= 16 else 32
+        grid = (C, triton.cdiv(width + 1, block_p), triton.cdiv(width + 1, block_p))
+        with _on(dev):
+            wrap_triton(_window_moments_kernel)[grid](z, out, z.stride(0), width, start, count,
+                                                      BLOCK_P=block_p, BLOCK_N=32, num_warps=4)
+    return out
+
+
+@window_moments_op.register_fake
+def _(z, width, start, count):
+    return z.new_empty(z.shape[0], width + 1, width + 1, dtype=torch.float64)
+
+
+@triton_op("autofast::ar_forecast_weights", mutates_args=())
+def forecast_weights_op(psi: torch.Tensor, intercept: torch.Tensor, horizon: int, order: torch.Tensor) -> torch.Tensor:
+    """``psi (B, Q)``, ``intercept (B,)`` float64, ``order (B,)`` int32 -> ``M (B, Q + 1, H)`` float64."""
+    dev = _device_checked(psi)
+    B, Q = psi.shape
+    M = _empty(B, Q + 1, horizon, device=dev)
+    with _on(dev):
+        _launch_forecast_weights(psi, intercept, order, M)
+    return M
+
+
+@forecast_weights_op.register_fake
+def _(psi, intercept, horizon, order):
+    return psi.new_empty(psi.shape[0], psi.shape[1] + 1, horizon, dtype=torch.float64)
+
+
+@triton_op("autofast::ar_grid_scores", mutates_args=())
+def grid_scores_op(psi: torch.Tensor, intercept: torch.Tensor, S: torch.Tensor, Sxy: torch.Tensor,
+                   syy: torch.Tensor, count: int, order: torch.Tensor) -> torch.Tensor:
+    """Per-step validation MSE ``(B, H)`` float64 of every candidate (see :func:`ar_grid_scores`)."""
+    dev = _device_checked(psi)
+    B, Q = psi.shape
+    H = Sxy.shape[1]
+    out = _empty(B, H, device=dev)
+    if B > 0 and H > 0:
+        chunk = max(1, min(B, _M_BUFFER_BYTES // ((Q + 1) * H * 8)))
+        M = _empty(chunk, Q + 1, H, device=dev)
+        block_h = _pow2(H, 16, 32)
+        block_i = _pow2(Q + 1, 16, 32)
+        with _on(dev):
+            for b0 in range(0, B, chunk):
+                b1 = min(B, b0 + chunk)
+                Mc = M[: b1 - b0]
+                _launch_forecast_weights(psi[b0:b1], intercept[b0:b1], order[b0:b1], Mc)
+                wrap_triton(_grid_scores_kernel)[(b1 - b0, triton.cdiv(H, block_h))](
+                    Mc, S, Sxy, syy, order[b0:b1], out[b0:b1],
+                    S.stride(0), Sxy.stride(0), Q, H,
+                    BLOCK_I=block_i, BLOCK_H=block_h, num_warps=4,
+                )
+        out = out / count  # exactly the reference's division (a Python float would be fp32 in-kernel)
+    return out
+
+
+@grid_scores_op.register_fake
+def _(psi, intercept, S, Sxy, syy, count, order):
+    return psi.new_empty(psi.shape[0], Sxy.shape[1], dtype=torch.float64)
+
+
+opaque_under_interpreter(window_moments_op, forecast_weights_op, grid_scores_op)
+
+
+# --------------------------------------------------------------------------------------------- autograd
+
+
+def forecast_weights_torch(psi: torch.Tensor, intercept: torch.Tensor, horizon: int, order: torch.Tensor) -> torch.Tensor:
+    """The kernel's companion recursion in differentiable torch, batched: ``r_0 = e_1``,
+    ``r_h = r_{h-1}[0] psi + shift(r_{h-1})`` with ``psi`` masked beyond each order;
+    ``M[:, 1:, h] = r_{h+1}``, ``M[:, 0, h] = c sum_{k <= h} r_k[0]``. ``(B, Q + 1, H)``."""
+    B, Q = psi.shape
+    if Q == 0:
+        return intercept[:, None, None].expand(B, 1, horizon).clone()
+    p = psi * (torch.arange(Q, device=psi.device)[None, :] < order[:, None].clamp(0, Q))
+    r = torch.zeros_like(p).index_fill(1, torch.zeros(1, dtype=torch.long, device=psi.device), 1.0)
+    bsum = torch.zeros_like(intercept)
+    consts, rows = [], []
+    for _ in range(horizon):
+        r0 = r[:, 0]
+        bsum = bsum + r0
+        r = r0[:, None] * p + torch.cat([r[:, 1:], torch.zeros_like(r[:, :1])], dim=1)
+        rows.append(r)
+        consts.append(intercept * bsum)
+    return torch.cat([torch.stack(consts, 1)[:, None, :], torch.stack(rows, 2)], dim=1)
+
+
+def grid_scores_torch(psi, intercept, S, Sxy, syy, count: int, order) -> torch.Tensor:
+    """``diag(M' S M) - 2 diag(M' Sxy) + syy`` over ``count`` in differentiable torch. ``(B, H)``."""
+    Q = psi.shape[1]
+    M = forecast_weights_torch(psi, intercept, Sxy.shape[1], order)
+    quad = torch.einsum("bih,ij,bjh->bh", M, S[: Q + 1, : Q + 1], M)
+    return (quad - 2.0 * torch.einsum("bih,ih->bh", M, Sxy[: Q + 1]) + syy) / count
+
+
+def _moments_torch(z, width: int, start: int, count: int) -> torch.Tensor:
+    if count == 0:
+        return z.new_zeros(z.shape[0], width + 1, width + 1) * z.sum()
+    return window_moments_ref(z, width, start, count)
+
+
+def _vjp_rule(op, formula, tensor_args: tuple[int, ...]):
+    """Register ``op``'s autograd as the vector-Jacobian product of ``formula`` (same arguments) in the
+    positions ``tensor_args`` (the differentiable float inputs)."""
+
+    def setup(ctx, inputs, output):
+        ctx.inputs = inputs
+        ctx.save_for_backward(*(inputs[i] for i in tensor_args))
+
+    def backward(ctx, grad):
+        saved = ctx.saved_tensors
+        args = list(ctx.inputs)
+
+        def f(*ts):
+            for i, t in zip(tensor_args, ts):
+                args[i] = t
+            return formula(*args)
+
+        _, vjp = torch.func.vjp(f, *saved)
+        grads = dict(zip(tensor_args, vjp(grad)))
+        return tuple(grads.get(i) if ctx.needs_input_grad[i] else None for i in range(len(args)))
+
+    op.register_autograd(backward, setup_context=setup)
+
+
+_vjp_rule(window_moments_op, _moments_torch, (0,))
+_vjp_rule(forecast_weights_op, forecast_weights_torch, (0, 1))
+_vjp_rule(grid_scores_op, grid_scores_torch, (0, 1, 2, 3, 4))
+
+
+# --------------------------------------------------------------------------------------------- backend functions
 
 
 def window_moments(z: torch.Tensor, width: int, start: int, count: int, pooled: bool = False) -> torch.Tensor:
@@ -192,15 +348,7 @@ def window_moments(z: torch.Tensor, width: int, start: int, count: int, pooled: 
         raise ValueError(f"z must be (C, T), got shape {tuple(z.shape)}")
     if width < 0 or start < 0 or count < 0 or (count > 0 and start + count - 1 + width > z.shape[1]):
         raise ValueError(f"windows [{start}, {start + count - 1} + {width}) do not fit a series of length {z.shape[1]}")
-    dev = _device_for(z)
-    zd = _f64(z, dev)
-    C = zd.shape[0]
-    out = _empty(C, width + 1, width + 1, device=dev)
-    if C > 0:
-        block_p = 16 if width + 1 <= 16 else 32
-        grid = (C, triton.cdiv(width + 1, block_p), triton.cdiv(width + 1, block_p))
-        with _on(dev):
-            _window_moments_kernel[grid](zd, out, zd.stride(0), width, start, count, BLOCK_P=block_p, BLOCK_N=32, num_warps=4)
+    out = window_moments_op(_f64(z, _device_for(z)), width, start, count)
     if pooled:
         out = out.sum(0, keepdim=True)
     return out.to(z.device)
@@ -222,13 +370,8 @@ def ar_forecast_weights(
     """
     dev = _device_for(psi)
     p = _f64(psi, dev)
-    c = _f64(intercept, dev).reshape(-1)
     q = _orders(p, None if order is None else order.to(dev))
-    B, Q = p.shape
-    M = _empty(B, Q + 1, int(horizon), device=dev)
-    with _on(dev):
-        _launch_forecast_weights(p, c, q, M)
-    return M.to(psi.device)
+    return forecast_weights_op(p, _f64(intercept, dev).reshape(-1), int(horizon), q).to(psi.device)
 
 
 def ar_grid_scores(
@@ -256,31 +399,11 @@ def ar_grid_scores(
     """
     dev = _device_for(psi)
     p = _f64(psi, dev)
-    c = _f64(intercept, dev).reshape(-1)
     Sd, Sxyd, syyd = _f64(S, dev), _f64(Sxy, dev), _f64(syy, dev).reshape(-1)
+    if p.shape[1] + 1 > Sd.shape[0] or p.shape[1] + 1 > Sxyd.shape[0]:
+        raise ValueError(f"psi has Q={p.shape[1]} lags but S/Sxy only cover L={min(Sd.shape[0], Sxyd.shape[0]) - 1}")
     q = _orders(p, None if order is None else order.to(dev))
-    B, Q = p.shape
-    H = Sxyd.shape[1]
-    if Q + 1 > Sd.shape[0] or Q + 1 > Sxyd.shape[0]:
-        raise ValueError(f"psi has Q={Q} lags but S/Sxy only cover L={min(Sd.shape[0], Sxyd.shape[0]) - 1}")
-    out = _empty(B, H, device=dev)
-    if B > 0 and H > 0:
-        chunk = max(1, min(B, _M_BUFFER_BYTES // ((Q + 1) * H * 8)))
-        M = _empty(chunk, Q + 1, H, device=dev)
-        block_h = _pow2(H, 16, 32)
-        block_i = _pow2(Q + 1, 16, 32)
-        with _on(dev):
-            for b0 in range(0, B, chunk):
-                b1 = min(B, b0 + chunk)
-                Mc = M[: b1 - b0]
-                _launch_forecast_weights(p[b0:b1], c[b0:b1], q[b0:b1], Mc)
-                _grid_scores_kernel[(b1 - b0, triton.cdiv(H, block_h))](
-                    Mc, Sd, Sxyd, syyd, q[b0:b1], out[b0:b1],
-                    Sd.stride(0), Sxyd.stride(0), Q, H,
-                    BLOCK_I=block_i, BLOCK_H=block_h, num_warps=4,
-                )
-        out /= count  # host-side so the division is exactly the reference's (a Python float would be fp32 in-kernel)
-    return out.to(psi.device)
+    return grid_scores_op(p, _f64(intercept, dev).reshape(-1), Sd, Sxyd, syyd, int(count), q).to(psi.device)
 
 
 def forecast_error_sums(z, psi, intercept, start, count, lookback, horizon, order=None, chunk: int = 4096) -> torch.Tensor:

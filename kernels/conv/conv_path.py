@@ -216,7 +216,7 @@ def choose(kind: str, x: torch.Tensor, w: torch.Tensor, taps: str, groups: int, 
     one is not among ``candidates``), else measured once per key. ``runner(p)`` returns a closure doing
     one synthetic pass with path ``p``."""
     want = requested_path(path)
-    if _cannot_measure(x):  # fake/meta tensors, tracing: no data to time; the forced or first path
+    if _cannot_measure(x):  # fake/meta tensors, tracing (torch.compile): no data to time; the forced or first path
         return want if want in candidates else candidates[0]
     grad = torch.is_grad_enabled()
     sig = (kind, x.shape, w.shape, taps, groups, stride, x.dtype, x.device, grad and x.requires_grad,

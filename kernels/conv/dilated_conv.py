@@ -10,33 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv_path import choose, synthetic_pass, tap_backend_forced
-from .tap_conv import TapPlan, check_tap_args, direct_backend
-from .taps import dilated_offsets
-
-
-class DilatedConvFunction(torch.autograd.Function):
-    """``y = conv(x, weight, dilation) + bias`` over the kernel's dilated taps."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, dilation: int, groups: int, backend: str):
-        ndim = x.dim() - 2
-        offsets = torch.tensor(dilated_offsets(weight.shape[-1], dilation, ndim), dtype=torch.int64).reshape(-1, ndim)
-        w = weight.flatten(2)
-        check_tap_args(x, w, offsets, groups)
-        plan = TapPlan(x, offsets, groups, backend)
-        y = plan.forward(x, w)
-        if bias is not None:
-            y = y + bias.view((1, -1) + (1,) * ndim)
-        ctx.save_for_backward(x, w)
-        ctx.plan, ctx.wshape, ctx.has_bias = plan, weight.shape, bias is not None
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        x, w = ctx.saved_tensors
-        gx, gw = ctx.plan.backward(x, w, g, ctx.needs_input_grad[0], ctx.needs_input_grad[1])
-        gb = g.sum(dim=[0] + list(range(2, g.dim()))) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return gx, None if gw is None else gw.reshape(ctx.wshape), gb, None, None, None
+from .tap_conv import direct_backend, match_dtype, tap_conv
+from .taps import dilated_taps
 
 
 def native_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int, groups: int,
@@ -55,7 +30,13 @@ def subsample(y: torch.Tensor, stride: int) -> torch.Tensor:
 
 
 def _tap_path(x, weight, bias, dilation: int, groups: int, stride: int, backend: str) -> torch.Tensor:
-    return subsample(DilatedConvFunction.apply(x, weight, bias, dilation, groups, backend), stride)
+    """The registered tap-conv op over the kernel's dilated taps (its autograd gives the x and weight
+    gradients; the bias is a plain add), then the stride."""
+    ndim = x.dim() - 2
+    y = tap_conv(x, weight.flatten(2), dilated_taps(weight.shape[-1], dilation, ndim), groups, backend)
+    if bias is not None:
+        y = y + bias.view((1, -1) + (1,) * ndim)
+    return subsample(y, stride)
 
 
 def dilated_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, dilation: int = 1,
@@ -63,7 +44,8 @@ def dilated_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     """Dilated convolution with 'same' padding, on the fastest exact path for this shape.
 
     Args:
-        x: ``(B, Cin, L)`` or ``(B, Cin, H, W)``; float32/float64 (fp16/bf16 on CUDA).
+        x: ``(B, Cin, L)`` or ``(B, Cin, H, W)``; float64/float32/bfloat16/float16 (half types run in
+            fp32 on the CPU tap paths); ``weight``/``bias`` are cast to ``x.dtype`` outside autocast.
         weight: ``(Cout, Cin // groups, k)`` or ``(Cout, Cin // groups, k, k)``, k odd.
         bias: ``(Cout,)`` or None.
         dilation: >= 1. groups: 1 (dense) or Cin (depthwise, Cout = Cin). stride: >= 1.
@@ -86,6 +68,7 @@ def dilated_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
                          f"(Cout, Cin/groups, k...); got groups={groups}, x {tuple(x.shape)}, weight {tuple(weight.shape)}")
     if stride < 1 or dilation < 1:
         raise ValueError(f"stride and dilation must be >= 1, got stride={stride}, dilation={dilation}")
+    weight, bias = match_dtype(x, weight, bias)
     if tap_backend_forced(backend):
         path = "tap"
     candidates = ("native", "tap", "fft") if groups == 1 and not x.is_cuda else ("native", "tap")

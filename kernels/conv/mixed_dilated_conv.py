@@ -10,7 +10,6 @@ backend, or torch's native convolution with the dense ``(2r + 1)``-wide kernel. 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from itertools import product
 
 import torch
@@ -20,21 +19,16 @@ from torch import nn
 from .conv_path import choose, synthetic_pass, tap_backend_forced
 from .dilated_conv import subsample
 from .reference import dense_kernel
-from .tap_conv import direct_backend, tap_conv
-from .taps import TapUnion, tap_union
-
-
-@lru_cache(maxsize=512)
-def _union_tensors(candidates: tuple, ndim: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(flat_index, owner)`` of a union on ``device``, built once per (union, device): a call uploads nothing."""
-    u = tap_union(candidates, ndim)
-    return u.flat_index.to(device), u.owner.to(device)
+from .tap_conv import direct_backend, match_dtype, tap_conv
+from .taps import TapUnion, device_index, tap_union
 
 
 def aggregate_taps(union: TapUnion, a: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
     """``K[:, :, U] = sum_c a_c w_c`` scattered into the union's slots -> ``(Cout, Cin_g, |U|)``; differentiable
-    in ``a`` and every ``w_c`` (one cat, one gather, one multiply, one index_add)."""
-    flat, owner = _union_tensors(union.candidates, union.ndim, str(weights[0].device))
+    in ``a`` and every ``w_c`` (one cat, one gather, one multiply, one index_add). The index tensors are
+    built once per (union, device): a call uploads nothing."""
+    dev = weights[0].device
+    flat, owner = device_index(union.flat_index, dev), device_index(union.owner, dev)
     wcat = torch.cat([w.flatten(2) for w in weights], 2)
     K = wcat.new_zeros(wcat.shape[0], wcat.shape[1], union.size)
     return K.index_add(2, flat, wcat * a.to(wcat.dtype)[owner])
@@ -44,6 +38,7 @@ def union_conv(x: torch.Tensor, K: torch.Tensor, union: TapUnion, groups: int = 
                backend: str = "auto", path: str = "auto") -> torch.Tensor:
     """Convolution of ``x`` with union tap weights ``K`` (``(Cout, Cin_g, |U|)``), 'same' padding, on the
     fastest exact path: 'tap' (tap kernels over the live taps), 'fft', or 'native' (dense kernel, F.conv)."""
+    (K,) = match_dtype(x, K)
     if tap_backend_forced(backend):
         path = "tap"
     candidates = ("tap", "native", "fft") if groups == 1 and not x.is_cuda else ("tap", "native")
@@ -51,9 +46,9 @@ def union_conv(x: torch.Tensor, K: torch.Tensor, union: TapUnion, groups: int = 
     def run(p: str, x_, K_):
         if p == "native":
             conv = F.conv1d if x_.dim() == 3 else F.conv2d
-            return conv(x_, dense_kernel(K_, union.offsets), None, stride, union.radius, 1, groups)
+            return conv(x_, dense_kernel(K_, union.taps, union.ndim), None, stride, union.radius, 1, groups)
         tap_backend = "fft" if p == "fft" else direct_backend(x_, groups, backend)
-        return subsample(tap_conv(x_, K_, union.offsets, groups, tap_backend), stride)
+        return subsample(tap_conv(x_, K_, union.taps, groups, tap_backend), stride)
 
     taps = f"union{len(union.candidates)}:r{union.radius}:u{union.size}"
     chosen = choose("mixed", x, K, taps, groups, stride, candidates,
@@ -98,6 +93,7 @@ class MixedDilatedConv(nn.Module):
         super().__init__()
         self.ndim, self.groups, self.backend, self.stride, self.path = ndim, groups, backend, int(stride), path
         self.candidates = [(int(k), int(d)) for k, d in product(kernel_sizes, dilations)]
+        self.union = tap_union(tuple(self.candidates), ndim)
         self.weights = nn.ParameterList()
         for k, _ in self.candidates:
             w = torch.empty((out_channels, in_channels // groups) + (k,) * ndim, device=device, dtype=dtype)
@@ -108,8 +104,10 @@ class MixedDilatedConv(nn.Module):
     def forward(self, x: torch.Tensor, a: torch.Tensor | None = None) -> torch.Tensor:
         if a is None:
             a = x.new_full((len(self.candidates),), 1.0 / len(self.candidates))
-        y = mixed_dilated_conv(x, list(self.weights), a, self.candidates, self.groups, self.backend, self.stride,
-                               self.path)
+        if a.shape != (len(self.candidates),):
+            raise ValueError(f"need one coefficient per candidate ({len(self.candidates)}), got a of shape {tuple(a.shape)}")
+        K = aggregate_taps(self.union, a, list(self.weights))
+        y = union_conv(x, K, self.union, self.groups, self.stride, self.backend, self.path)
         if self.bias is not None:
             y = y + self.bias.view((1, -1) + (1,) * self.ndim)
         return y

@@ -15,18 +15,16 @@ import torch
 import torch.nn.functional as F
 
 from .reference import dense_kernel
+from .taps import Taps, device_index, radius
 
 
-def _radius(offsets: torch.Tensor) -> int:
-    return int(offsets.abs().max()) if offsets.numel() else 0
-
-
-def tap_conv_fwd(x: torch.Tensor, w: torch.Tensor, offsets: torch.Tensor, groups: int) -> torch.Tensor:
+def tap_conv_fwd(x: torch.Tensor, w: torch.Tensor, taps: Taps, groups: int) -> torch.Tensor:
+    """``(B, Cin, *S) x (Cout, Cin, U) -> (B, Cout, *S)`` over the offsets ``taps``."""
     if groups != 1:
         raise ValueError("the fft tap-conv backend handles dense convs (groups=1) only")
     ndim = x.dim() - 2
-    r = _radius(offsets)
-    K = dense_kernel(w, offsets)
+    r = radius(taps)
+    K = dense_kernel(w, taps, ndim)
     xp = F.pad(x, [r, r] * ndim)
     n = xp.shape[2:]
     dims = tuple(range(2, 2 + ndim))
@@ -37,12 +35,12 @@ def tap_conv_fwd(x: torch.Tensor, w: torch.Tensor, offsets: torch.Tensor, groups
     return y[(slice(None), slice(None)) + tuple(slice(0, s) for s in x.shape[2:])].contiguous()
 
 
-def tap_conv_wgrad(x: torch.Tensor, g: torch.Tensor, offsets: torch.Tensor, groups: int) -> torch.Tensor:
+def tap_conv_wgrad(x: torch.Tensor, g: torch.Tensor, taps: Taps, groups: int) -> torch.Tensor:
     """``gw[o, i, u] = sum_{b,p} g[b,o,p] x[b,i,p+off_u]`` -> ``(Cout, Cin, U)``."""
     if groups != 1:
         raise ValueError("the fft tap-conv backend handles dense convs (groups=1) only")
     ndim = x.dim() - 2
-    r = _radius(offsets)
+    r = radius(taps)
     xp = F.pad(x, [r, r] * ndim)
     n = xp.shape[2:]
     dims = tuple(range(2, 2 + ndim))
@@ -50,10 +48,10 @@ def tap_conv_wgrad(x: torch.Tensor, g: torch.Tensor, offsets: torch.Tensor, grou
     G = torch.fft.rfftn(g, s=n, dim=dims)  # zero-padded at the end: g[p] sits at p
     corr = torch.fft.irfftn(torch.einsum("bo...,bi...->oi...", G.conj(), X), s=n, dim=dims)
     # corr[o, i, t] = sum_{b,p} g[b,o,p] xp[b,i,p+t]; the tap at offset s reads lag t = s + r
-    lag = offsets + r
     if ndim == 1:
-        return corr[:, :, lag[:, 0]].contiguous()
-    return corr[:, :, lag[:, 0], lag[:, 1]].contiguous()
+        return corr.index_select(2, device_index(tuple(t[0] + r for t in taps), x.device))
+    lag = device_index(tuple((t[0] + r) * n[1] + t[1] + r for t in taps), x.device)
+    return corr.flatten(2).index_select(2, lag)
 
 
 def fft_is_cheaper(x: torch.Tensor, n_taps: int, radius: int) -> bool:

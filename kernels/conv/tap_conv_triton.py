@@ -8,23 +8,28 @@ for ``ndim`` 1 and 2.  A 1-D problem runs as a 2-D one with a single row (offset
 spatial dims are flattened: ``p = h * W + w``, the shifted read of tap ``(dh, dw)`` is
 ``p + dh * W + dw`` under the mask ``0 <= h + dh < H and 0 <= w + dw < W``, so every load is a
 contiguous run along W (coalesced) with masked edges.  Taps that cannot touch the input
-(:func:`.taps.live_taps`) are dropped on the host; the rest travel as an int32 ``(U_live, 2)`` device
-table the kernels loop over.
+(:func:`.taps.live_slots`, from the shapes alone) are dropped; the rest travel as an int32
+``(U_live, 2)`` device table the kernels loop over, built once per (tap set, size, device): a call
+uploads nothing and reads nothing back (no host synchronisation).
 
-* ``tap_conv_fwd``, depthwise (``groups == Cin == Cout``): one program per (b * c, spatial block)
+Registered as ``torch.ops.autofast.tap_conv_triton`` and ``tap_conv_wgrad_triton``
+(``torch.library.triton_op`` with ``wrap_triton`` launches, so ``torch.compile`` sees the kernels;
+fake implementations, autograd and autocast rules from :mod:`.op_rules`).
+
+* forward, depthwise (``groups == Cin == Cout``): one program per (b * c, spatial block)
   loops over the taps, ``acc += w[c, u] * x[b, c, p + off_u]`` with masked loads.
-* ``tap_conv_fwd``, dense/grouped: an implicit GEMM; one program per (b * group, Cout block, spatial
+* forward, dense/grouped: an implicit GEMM; one program per (b * group, Cout block, spatial
   block) runs a single flattened loop over (tap, Cin block) -- one loop so Triton can software-
   pipeline it even when Cin fits one block -- with ``acc += tl.dot(W_u[Cout_blk, Cin_blk],
   X_shifted[Cin_blk, P_blk])``.  Weights are re-laid out on the host as ``(U_live, Cout, Cin_g)`` so
   the weight tile is contiguous along Cin.
-* ``tap_conv_wgrad``: deterministic split reduction, no atomics.  The reduction over ``(b, p)`` is cut
+* weight gradient: deterministic split reduction, no atomics.  The reduction over ``(b, p)`` is cut
   into ``n_split`` contiguous ranges of (batch, spatial block) chunks; one program per (tap, channel
   block(s), split) writes its partial sum to a ``(n_split, U_live, ...)`` buffer that the host
   reduces with ``torch.sum`` (Liger-Kernel's short-conv weight-grad pattern).  Depthwise programs
   accumulate ``g * x_shifted`` elementwise over a (C block, P block) tile; dense ones
   ``tl.dot(G[Cout_blk, P_blk], X_shifted[P_blk, Cin_blk])``.  Dead taps get exact zeros.
-* ``tap_conv_dgrad``: the tap convolution of ``grad_out`` with negated offsets and group-transposed
+* input gradient (``tap_conv_dgrad``): the tap convolution of ``grad_out`` with negated offsets and group-transposed
   weights (a convenience wrapper of ``tap_conv_fwd``).
 
 Accumulation is float32 for fp16 / bf16 / fp32 inputs and float64 for fp64.  fp32 ``tl.dot`` runs with
@@ -33,7 +38,8 @@ rather than tensor cores; ``"tf32x3"`` keeps ~fp32 accuracy on tensor cores, ``"
 ~1e-3 relative error).  The setting does not affect fp16 / bf16 / fp64.
 Block sizes are fixed from the problem shape in plain Python (no autotuning: it does not run under
 the interpreter).  Every output and partial-sum buffer is allocated with :func:`_empty` and every
-element of it is written.
+element of it is written.  ``tap_conv_fwd`` / ``tap_conv_wgrad`` / ``tap_conv_dgrad`` are helpers that
+take the offsets as a tensor or a tap tuple.
 """
 from __future__ import annotations
 
@@ -42,12 +48,16 @@ import torch
 import triton
 import triton.language as tl
 
-from ..triton_launch import device_for
+from torch.library import triton_op, wrap_triton
+
+from ..triton_launch import device_for, opaque_under_interpreter
 from ..triton_launch import on_device as _on
 
-from .taps import live_taps
+from .op_rules import register_rules, transpose_groups
+from .tap_conv import check_tap_args, check_wgrad_args
+from .taps import Taps, as_taps, device_index, flat_taps, live_slots, negate, unflat_taps
 
-__all__ = ["tap_conv_fwd", "tap_conv_wgrad", "tap_conv_dgrad"]
+__all__ = ["tap_conv_triton_op", "tap_conv_wgrad_triton_op", "tap_conv_fwd", "tap_conv_wgrad", "tap_conv_dgrad"]
 
 # input_precision of fp32 tl.dot: "ieee" (exact fp32 products), "tf32x3" or "tf32" (tensor cores).
 FP32_DOT_PRECISION = "ieee"
@@ -257,36 +267,23 @@ def _dot_prec(dtype: torch.dtype) -> str:
     return FP32_DOT_PRECISION if dtype == torch.float32 else "ieee"  # ignored for non-fp32 operands
 
 
-def _check_shapes(x: torch.Tensor, offsets: torch.Tensor, groups: int) -> tuple[int, int, int]:
-    """Validate and return (ndim, H, W) with a 1-D problem as a single row."""
-    if offsets.dim() != 2 or offsets.shape[1] not in (1, 2):
-        raise ValueError(f"offsets must be (U, 1) or (U, 2), got shape {tuple(offsets.shape)}")
-    ndim = offsets.shape[1]
-    if x.dim() != 2 + ndim:
-        raise ValueError(f"x must be (B, C, *S) with {ndim} spatial dims, got shape {tuple(x.shape)}")
+def _check_shapes(x: torch.Tensor, ndim: int, groups: int) -> tuple[int, int]:
+    """Validate and return (H, W) with a 1-D problem as a single row."""
+    if ndim not in (1, 2) or x.dim() != 2 + ndim:
+        raise ValueError(f"x must be (B, C, *S) with {ndim} spatial dims (1 or 2), got shape {tuple(x.shape)}")
     if x.dtype not in _FLOATS:
         raise TypeError(f"unsupported dtype {x.dtype}; expected one of {_FLOATS}")
     if groups < 1 or x.shape[1] % groups:
         raise ValueError(f"groups={groups} must divide Cin={x.shape[1]}")
-    H, W = (1, x.shape[2]) if ndim == 1 else (x.shape[2], x.shape[3])
-    return ndim, H, W
+    return (1, x.shape[2]) if ndim == 1 else (x.shape[2], x.shape[3])
 
 
-def _live(offsets: torch.Tensor, spatial: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(indices of the live taps (int64, CPU), their offsets as a (U_live, 2) int32 table, CPU)."""
-    offs = offsets.detach().to("cpu", torch.int64)
-    keep = torch.nonzero(live_taps(offs, tuple(spatial)), as_tuple=False).reshape(-1)
-    table = offs[keep]
-    if table.shape[1] == 1:
-        table = torch.cat([torch.zeros_like(table), table], dim=1)
-    return keep, table.to(torch.int32).contiguous()
-
-
-def _table_on(table: torch.Tensor, dev: torch.device) -> torch.Tensor:
-    """The offset table on the device (a dummy entry when empty so the pointer is never null)."""
-    if table.shape[0] == 0:
-        table = torch.zeros(1, 2, dtype=torch.int32)
-    return table.to(dev).contiguous()
+def _live(taps: Taps, spatial, dev: torch.device) -> tuple[tuple[int, ...], torch.Tensor]:
+    """(slots of the live taps, their offsets as a ``(max(U_live, 1), 2)`` int32 table on ``dev``): from
+    the shapes alone, the table built once per (tap set, size, device) -- a call uploads nothing."""
+    keep = live_slots(taps, spatial)
+    rows = [((0,) + taps[u]) if len(taps[u]) == 1 else taps[u] for u in keep] or [(0, 0)]
+    return keep, device_index(tuple(v for r in rows for v in r), dev, torch.int32).reshape(-1, 2)
 
 
 def _wgrad_split(n_chunks: int, other_programs: int) -> tuple[int, int]:
@@ -299,112 +296,105 @@ def _wgrad_split(n_chunks: int, other_programs: int) -> tuple[int, int]:
     return -(-n_chunks // per), per
 
 
-# --------------------------------------------------------------------------------------------- public ops
+# --------------------------------------------------------------------------------------------- registered ops
 
 
-def tap_conv_fwd(x: torch.Tensor, w: torch.Tensor, offsets: torch.Tensor, groups: int = 1) -> torch.Tensor:
-    """Tap convolution; same contract as :func:`reference.tap_conv_ref`.
+def _device_checked(x: torch.Tensor) -> torch.device:
+    dev = _device_for(x)
+    if dev != x.device:
+        raise ValueError(f"the triton tap-conv kernels run on {dev}; got tensors on {x.device}")
+    return dev
+
+
+@triton_op("autofast::tap_conv_triton", mutates_args=())
+def tap_conv_triton_op(x: torch.Tensor, w: torch.Tensor, offsets: list[int], groups: int) -> torch.Tensor:
+    """Tap convolution by the Triton kernels; same contract as :func:`reference.tap_conv_ref`.
 
     Args:
         x: ``(B, Cin, *S)``, ``len(S) == ndim`` in {1, 2}; fp16 / bf16 / fp32 / fp64.
-        w: ``(Cout, Cin // groups, U)`` (cast to ``x.dtype``).
-        offsets: ``(U, ndim)`` integer tap offsets.
+        w: ``(Cout, Cin // groups, U)`` in ``x.dtype``.
+        offsets: the ``(U, ndim)`` tap offsets flattened row-major.
         groups: 1 (dense), ``Cin == Cout`` (depthwise), or any divisor of Cin and Cout (grouped, run
             by the dense kernel).
     Returns:
-        ``(B, Cout, *S)`` in ``x.dtype`` on ``x``'s device.
+        ``(B, Cout, *S)`` in ``x.dtype``.
     """
-    groups = int(groups)
-    ndim, H, W = _check_shapes(x, offsets, groups)
+    ndim = x.dim() - 2
+    H, W = _check_shapes(x, ndim, groups)
+    taps = unflat_taps(offsets, ndim)
     B, Cin = x.shape[:2]
     Cout, cin_g, U = w.shape
-    if cin_g != Cin // groups or Cout % groups or U != offsets.shape[0]:
-        raise ValueError(
-            f"w {tuple(w.shape)} does not match x {tuple(x.shape)}, groups={groups}, U={offsets.shape[0]}"
-        )
-    dev = _device_for(x)
-    xd = x.detach().to(dev).contiguous()
-    keep, table = _live(offsets, tuple(x.shape[2:]))
-    U_live = int(keep.numel())
+    if cin_g != Cin // groups or Cout % groups or U != len(taps):
+        raise ValueError(f"w {tuple(w.shape)} does not match x {tuple(x.shape)}, groups={groups}, U={len(taps)}")
+    if w.dtype != x.dtype:
+        raise ValueError(f"x and w must share a dtype, got {x.dtype} and {w.dtype}")
+    dev = _device_checked(x)
+    xd = x.contiguous()
+    keep, off_d = _live(taps, x.shape[2:], dev)
+    U_live = len(keep)
     y = _empty(B, Cout, *x.shape[2:], dtype=x.dtype, device=dev)
     P = H * W
-    if y.numel() == 0:
-        return y.to(x.device)
-    off_d = _table_on(table, dev)
+    if B * Cout * P == 0:
+        return y
+    if U_live == 0:
+        return y.zero_()
     is_f64 = x.dtype == torch.float64
-    wl = w.detach().to(device=dev, dtype=x.dtype)[:, :, keep.to(dev)]  # (Cout, cin_g, U_live)
+    wl = w if U_live == U else w.index_select(2, device_index(keep, dev))  # (Cout, cin_g, U_live)
     with _on(dev):
         if cin_g == 1 and Cout == Cin == groups:
             wt = wl.reshape(Cout, U_live).contiguous()
-            if U_live == 0:
-                wt = torch.zeros(Cout, 1, dtype=x.dtype, device=dev)
             block_p = _pow2(P, 32, 256 if is_f64 else 512)
-            _dw_fwd_kernel[(B * Cin, triton.cdiv(P, block_p))](
+            wrap_triton(_dw_fwd_kernel)[(B * Cin, triton.cdiv(P, block_p))](
                 xd, wt, off_d, y, Cin, H, W, U_live,
                 IS_F64=is_f64, BLOCK_P=block_p, num_warps=4 if block_p >= 256 else 1,
             )
         else:
             cout_g = Cout // groups
             wt = wl.permute(2, 0, 1).contiguous()  # (U_live, Cout, cin_g)
-            if U_live == 0:
-                wt = torch.zeros(1, Cout, cin_g, dtype=x.dtype, device=dev)
             if is_f64:
                 block_o, block_i, block_p = _pow2(cout_g, 16, 32), _pow2(cin_g, 16, 16), _pow2(P, 16, 64)
             else:
                 block_o, block_i, block_p = _pow2(cout_g, 16, 64), _pow2(cin_g, 16, 32), _pow2(P, 16, 128)
             grid = (B * groups, triton.cdiv(cout_g, block_o), triton.cdiv(P, block_p))
-            _dense_fwd_kernel[grid](
+            wrap_triton(_dense_fwd_kernel)[grid](
                 xd, wt, off_d, y, groups, cin_g, cout_g, H, W, U_live,
                 IS_F64=is_f64, DOT_PREC=_dot_prec(x.dtype),
                 BLOCK_O=block_o, BLOCK_I=block_i, BLOCK_P=block_p,
                 num_warps=4, num_stages=3,
             )
-    return y.to(x.device)
+    return y
 
 
-def tap_conv_wgrad(
-    x: torch.Tensor, grad_out: torch.Tensor, offsets: torch.Tensor, groups: int = 1
-) -> torch.Tensor:
-    """Weight gradient; same contract as :func:`reference.tap_conv_wgrad_ref`.
+@triton_op("autofast::tap_conv_wgrad_triton", mutates_args=())
+def tap_conv_wgrad_triton_op(x: torch.Tensor, g: torch.Tensor, offsets: list[int], groups: int) -> torch.Tensor:
+    """Weight gradient by the Triton kernels; same contract as :func:`reference.tap_conv_wgrad_ref`.
 
-    ``gw[o, i, u] = sum_{b, p} grad_out[b, o, p] * x[b, g(o) * Cin_g + i, p + offsets[u]]``, exact zeros
-    for taps that cannot touch the input.  Deterministic (fixed split of the reduction, no atomics).
+    ``gw[o, i, u] = sum_{b, p} g[b, o, p] * x[b, g(o) * Cin_g + i, p + offsets[u]]``, exact zeros for
+    taps that cannot touch the input. Deterministic (fixed split of the reduction, no atomics).
 
     Returns:
-        ``(Cout, Cin // groups, U)`` in ``x.dtype`` on ``x``'s device.
+        ``(Cout, Cin // groups, U)`` in ``x.dtype``.
     """
-    groups = int(groups)
-    ndim, H, W = _check_shapes(x, offsets, groups)
+    ndim = x.dim() - 2
+    H, W = _check_shapes(x, ndim, groups)
+    taps = unflat_taps(offsets, ndim)
     B, Cin = x.shape[:2]
-    if grad_out.dim() != x.dim() or grad_out.shape[0] != B or grad_out.shape[2:] != x.shape[2:]:
-        raise ValueError(f"grad_out {tuple(grad_out.shape)} does not match x {tuple(x.shape)}")
-    Cout = grad_out.shape[1]
-    if Cout % groups:
-        raise ValueError(f"groups={groups} must divide Cout={Cout}")
+    if g.dim() != x.dim() or g.shape[0] != B or g.shape[2:] != x.shape[2:] or g.shape[1] % groups:
+        raise ValueError(f"grad_out {tuple(g.shape)} does not match x {tuple(x.shape)} with groups={groups}")
+    if g.dtype != x.dtype:
+        raise ValueError(f"x and grad_out must share a dtype, got {x.dtype} and {g.dtype}")
+    Cout = g.shape[1]
     cin_g, cout_g = Cin // groups, Cout // groups
-    U = offsets.shape[0]
-    dev = _device_for(x)
-    xd = x.detach().to(dev).contiguous()
-    gd = grad_out.detach().to(device=dev, dtype=x.dtype).contiguous()
-    keep, table = _live(offsets, tuple(x.shape[2:]))
-    U_live = int(keep.numel())
-    out = _empty(Cout, cin_g, U, dtype=x.dtype, device=dev)
-    if out.numel() == 0:
-        return out.to(x.device)
+    U = len(taps)
+    dev = _device_checked(x)
+    xd, gd = x.contiguous(), g.contiguous()
+    keep, off_d = _live(taps, x.shape[2:], dev)
+    U_live = len(keep)
     P = H * W
+    if U_live == 0 or B * P == 0 or Cout * cin_g == 0:
+        return x.new_zeros(Cout, cin_g, U)
     acc_dtype = _acc_dtype(x.dtype)
     is_f64 = x.dtype == torch.float64
-    live = torch.zeros(U, dtype=torch.bool)
-    live[keep] = True
-    if U_live < U:
-        out[:, :, ~live.to(dev)] = 0
-    if U_live == 0:
-        return out.to(x.device)
-    if B * P == 0:
-        out.zero_()
-        return out.to(x.device)
-    off_d = _table_on(table, dev)
-    keep_d = keep.to(dev)
     with _on(dev):
         if cin_g == 1 and Cout == Cin == groups:
             block_p = _pow2(P, 32, 128 if is_f64 else 256)
@@ -413,12 +403,11 @@ def tap_conv_wgrad(
             n_cb = triton.cdiv(Cin, block_c)
             n_split, per = _wgrad_split(B * n_pb, U_live * n_cb)
             part = _empty(n_split, U_live, Cin, dtype=acc_dtype, device=dev)
-            _dw_wgrad_kernel[(U_live, n_cb, n_split)](
+            wrap_triton(_dw_wgrad_kernel)[(U_live, n_cb, n_split)](
                 xd, gd, off_d, part, Cin, H, W, U_live, n_pb, B * n_pb, per,
                 IS_F64=is_f64, BLOCK_C=block_c, BLOCK_P=block_p, num_warps=4,
             )
-            red = torch.sum(part, dim=0)  # (U_live, C)
-            out[:, :, keep_d] = red.t().unsqueeze(1).to(x.dtype)
+            red = torch.sum(part, dim=0).t().unsqueeze(1)  # (C, 1, U_live)
         else:
             if is_f64:
                 block_o, block_i, block_p = _pow2(cout_g, 16, 32), _pow2(cin_g, 16, 32), _pow2(P, 16, 64)
@@ -429,22 +418,52 @@ def tap_conv_wgrad(
             n_ib = triton.cdiv(cin_g, block_i)
             n_split, per = _wgrad_split(B * n_pb, U_live * groups * n_ob * n_ib)
             part = _empty(n_split, U_live, Cout, cin_g, dtype=acc_dtype, device=dev)
-            _dense_wgrad_kernel[(U_live, groups * n_ob * n_ib, n_split)](
+            wrap_triton(_dense_wgrad_kernel)[(U_live, groups * n_ob * n_ib, n_split)](
                 xd, gd, off_d, part, groups, cin_g, cout_g, H, W, U_live, n_pb, B * n_pb, per, n_ob,
                 IS_F64=is_f64, DOT_PREC=_dot_prec(x.dtype),
                 BLOCK_O=block_o, BLOCK_I=block_i, BLOCK_P=block_p, num_warps=4, num_stages=3,
             )
-            red = torch.sum(part, dim=0)  # (U_live, Cout, cin_g)
-            out[:, :, keep_d] = red.permute(1, 2, 0).to(x.dtype)
-    return out.to(x.device)
+            red = torch.sum(part, dim=0).permute(1, 2, 0)  # (Cout, cin_g, U_live)
+    red = red.to(x.dtype)
+    if U_live == U:
+        return red.contiguous()
+    return x.new_zeros(Cout, cin_g, U).index_copy(2, device_index(keep, dev), red)
 
 
-def tap_conv_dgrad(
-    grad_out: torch.Tensor, w: torch.Tensor, offsets: torch.Tensor, groups: int = 1
-) -> torch.Tensor:
+@tap_conv_triton_op.register_fake
+def _(x, w, offsets, groups):
+    """Shapes only (replaces triton_op's default of tracing the body: the interpreter cannot launch on
+    fake tensors)."""
+    check_tap_args(x, w, len(offsets) // max(x.dim() - 2, 1), x.dim() - 2, groups)
+    return x.new_empty(x.shape[0], w.shape[0], *x.shape[2:])
+
+
+@tap_conv_wgrad_triton_op.register_fake
+def _(x, g, offsets, groups):
+    check_wgrad_args(x, g, groups)
+    return x.new_empty(g.shape[1], x.shape[1] // groups, len(offsets) // max(x.dim() - 2, 1))
+
+
+opaque_under_interpreter(tap_conv_triton_op, tap_conv_wgrad_triton_op)
+register_rules(tap_conv_triton_op, tap_conv_wgrad_triton_op, n_extra=0)
+
+
+# --------------------------------------------------------------------------------------------- tensor-offset helpers
+
+
+def tap_conv_fwd(x: torch.Tensor, w: torch.Tensor, offsets, groups: int = 1) -> torch.Tensor:
+    """:func:`tap_conv_triton_op` with offsets as an ``(U, ndim)`` tensor or :data:`.taps.Taps`; ``w``
+    cast to ``x.dtype``."""
+    return tap_conv_triton_op(x, w.to(x.dtype), flat_taps(as_taps(offsets, x.dim() - 2)), int(groups))
+
+
+def tap_conv_wgrad(x: torch.Tensor, grad_out: torch.Tensor, offsets, groups: int = 1) -> torch.Tensor:
+    """:func:`tap_conv_wgrad_triton_op` with offsets as a tensor or :data:`.taps.Taps`."""
+    return tap_conv_wgrad_triton_op(x, grad_out.to(x.dtype), flat_taps(as_taps(offsets, x.dim() - 2)), int(groups))
+
+
+def tap_conv_dgrad(grad_out: torch.Tensor, w: torch.Tensor, offsets, groups: int = 1) -> torch.Tensor:
     """Input gradient of :func:`tap_conv_fwd`: the tap convolution of ``grad_out`` with negated offsets
-    and group-transposed weights ``(Cin, Cout // groups, U)``.  Returns ``(B, Cin, *S)``."""
-    groups = int(groups)
-    Cout, cin_g, U = w.shape
-    wt = w.reshape(groups, Cout // groups, cin_g, U).transpose(1, 2).reshape(groups * cin_g, Cout // groups, U)
-    return tap_conv_fwd(grad_out, wt, -offsets, groups)
+    and group-transposed weights ``(Cin, Cout // groups, U)``. Returns ``(B, Cin, *S)``."""
+    taps = negate(as_taps(offsets, grad_out.dim() - 2))
+    return tap_conv_fwd(grad_out, transpose_groups(w, int(groups)), taps, groups)

@@ -1,0 +1,46 @@
+"""Training precision: ``fp32``, or mixed precision under ``torch.autocast`` (``bf16``; ``fp16`` on CUDA
+with loss scaling).
+
+Under autocast the convolutions (torch's and autofast's registered tap-conv ops alike) take the
+autocast dtype, everything numerically sensitive (losses, norms, the optimiser) stays in fp32, and the
+parameters remain fp32. ``auto`` is fp32: on the 2-core CPU here a bf16 DASH search epoch measured
+slower than fp32 (``bench/README.md``, "Mixed precision"), and no GPU figure exists yet.
+
+The commands' ``--precision`` sets ``AUTOFAST_PRECISION``, which :func:`resolve` reads when a run
+does not name its precision.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+ENV = "AUTOFAST_PRECISION"
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve(precision: str | None, device: torch.device) -> str:
+    """The precision a run on ``device`` uses: ``precision`` (or ``$AUTOFAST_PRECISION``, default
+    'auto'); 'auto' is 'fp32'. fp16 needs a CUDA device."""
+    name = precision or os.environ.get(ENV) or "auto"
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}")
+    if name == "auto":
+        return "fp32"
+    if name == "fp16" and torch.device(device).type != "cuda":
+        raise ValueError("fp16 training needs a CUDA device; use --precision bf16 on the CPU")
+    return name
+
+
+def autocast(precision: str, device: torch.device):
+    """The context a forward pass + loss runs in: nothing for fp32, else ``torch.autocast``."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=_DTYPES[precision])
+
+
+def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
+    """A loss scaler for fp16 (its gradients underflow without one); None otherwise."""
+    return torch.amp.GradScaler(torch.device(device).type) if precision == "fp16" else None
