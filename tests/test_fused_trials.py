@@ -82,7 +82,7 @@ def test_asha_with_fused_trials_on_splice_tiny(tmp_path, monkeypatch):
     assert fuses(s) and not fuses(TuneSettings(trials_per_device=2))  # auto on the CPU: no fusion
     sched = tune(task, "resnet1d", pattern, s, tmp_path)
     assert sched.is_finished()
-    states = [read_run(t["checkpoint"]) for t in sched.trials() if t["checkpoint"]]
+    states = [read_run(tmp_path / "checkpoints" / t["checkpoint"]) for t in sched.trials() if t["checkpoint"]]
     fused = [st for st in states if any(r.get("fused") == 2 for r in st["history"])]
     assert fused, "no trial was trained fused"
     trial = make_trial(task, "resnet1d", pattern, s)
