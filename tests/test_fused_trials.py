@@ -90,5 +90,9 @@ def test_asha_with_fused_trials_on_splice_tiny(tmp_path, monkeypatch):
         run = trial.new_run(st["meta"]["config"])
         while run.epoch < st["epoch"]:
             trial.train_epoch(run, st["meta"]["config"])
-        for k, v in run.model.state_dict().items():
-            torch.testing.assert_close(st["model"][k], v, rtol=1e-4, atol=1e-5, msg=lambda m: f"{k}: {m}")
+        for k, v in run.model.state_dict().items():  # float32 after ~20 steps: a norm-relative bound
+            if not v.is_floating_point():
+                assert torch.equal(st["model"][k], v), k
+                continue
+            err = (st["model"][k].double() - v.double()).norm() / v.double().norm().clamp_min(1e-12)
+            assert err < 2e-3, f"{k}: relative error {err:.2e}"
