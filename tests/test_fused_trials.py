@@ -90,9 +90,15 @@ def test_asha_with_fused_trials_on_splice_tiny(tmp_path, monkeypatch):
         run = trial.new_run(st["meta"]["config"])
         while run.epoch < st["epoch"]:
             trial.train_epoch(run, st["meta"]["config"])
-        for k, v in run.model.state_dict().items():  # float32 after ~20 steps: a norm-relative bound
+        # float32 after ~20 steps amplifies the grouped convs' other summation order, most in small tensors
+        # (BN biases): the whole model within 1e-3 (norm-relative), every tensor within 5e-2; a trial mixed up
+        # with another, or a missed update, is off by O(1)
+        diff, ref = 0.0, 0.0
+        for k, v in run.model.state_dict().items():
             if not v.is_floating_point():
                 assert torch.equal(st["model"][k], v), k
                 continue
-            err = (st["model"][k].double() - v.double()).norm() / v.double().norm().clamp_min(1e-12)
-            assert err < 2e-3, f"{k}: relative error {err:.2e}"
+            d, r = (st["model"][k].double() - v.double()).norm(), v.double().norm()
+            assert d <= 5e-2 * r + 1e-6, f"{k}: relative error {d / r:.2e}"
+            diff, ref = diff + float(d) ** 2, ref + float(r) ** 2
+        assert diff ** 0.5 <= 1e-3 * ref ** 0.5, f"whole model: relative error {(diff / ref) ** 0.5:.2e}"
