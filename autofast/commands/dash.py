@@ -7,23 +7,29 @@ from pathlib import Path
 from .options import default_out, merge_options, validated
 
 
+def add_dash_options(p) -> None:
+    """The options ``dash`` and ``search`` share: the task, the backbone and DASH's search space and budget."""
+    p.add_argument("--task", default="splice")
+    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22", "unet"])
+    p.add_argument("--kind", choices=["auto", "classification", "timeseries"],
+                   help="timeseries: DASH on forecasting windows (regression); auto: by the bundled name")
+    p.add_argument("--kernel-sizes", nargs="+", type=int, help="DASH kernel sizes (odd; default per modality)")
+    p.add_argument("--dilations", nargs="+", type=int, help="DASH dilations (default per modality)")
+    for flag, typ in [("--search-width", int), ("--search-epochs", int), ("--search-batch-fraction", float),
+                      ("--retrain-width", int), ("--retrain-epochs", int), ("--batch-size", int), ("--seed", int),
+                      ("--threads", int), ("--lookback", int), ("--horizon", int)]:
+        p.add_argument(flag, type=typ)
+
+
 def add_parser(sub) -> None:
     """Register ``dash`` on an argparse subparsers object."""
     p = sub.add_parser("dash", help="DASH architecture search (kernel size x dilation per layer), retrain, test once",
                        description="DASH on a classification task: a bundled name (splice, digits) or a file "
                                    "(.csv/.fasta DNA, .npz or a folder of images).")
-    p.add_argument("--task", default="splice")
-    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22", "unet"])
-    p.add_argument("--kernel-sizes", nargs="+", type=int)
-    p.add_argument("--dilations", nargs="+", type=int)
-    for flag, typ in [("--search-width", int), ("--retrain-width", int), ("--search-epochs", int),
-                      ("--search-batch-fraction", float), ("--retrain-epochs", int), ("--batch-size", int),
-                      ("--lr", float), ("--arch-lr", float), ("--weight-decay", float), ("--rf-penalty", float),
-                      ("--dropout", float), ("--seed", int), ("--threads", int), ("--lookback", int),
-                      ("--horizon", int), ("--train-stride", int)]:
+    add_dash_options(p)
+    for flag, typ in [("--lr", float), ("--arch-lr", float), ("--weight-decay", float), ("--rf-penalty", float),
+                      ("--dropout", float), ("--train-stride", int)]:
         p.add_argument(flag, type=typ)
-    p.add_argument("--kind", choices=["auto", "classification", "timeseries"],
-                   help="timeseries: DASH on forecasting windows (regression); auto: by the bundled name")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", default=None,
                    help="skip the fixed-kernel baseline")
     p.add_argument("--config", help="YAML file with any of these options (flags win)")

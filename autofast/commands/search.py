@@ -10,6 +10,7 @@ from pathlib import Path
 from autofast.errors import AutofastError
 from autofast.io import make_run_dir, run_lock
 
+from .dash import add_dash_options
 from .options import default_out, merge_options, validated
 
 
@@ -18,15 +19,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("search", help="DASHA: DASH search, ASHA over the training hyperparameters, retrain, test once",
                        description="The main job: a tuned supervised baseline for a task (splice, digits, ETTh1 "
                                    "windows, or your file). --resume RUN_DIR continues a killed search.")
-    p.add_argument("--task", default="splice")
-    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22", "unet"])
-    p.add_argument("--kind", choices=["auto", "classification", "timeseries"])
-    p.add_argument("--kernel-sizes", nargs="+", type=int, help="DASH kernel sizes (odd; default per modality)")
-    p.add_argument("--dilations", nargs="+", type=int, help="DASH dilations (default per modality)")
-    for flag, typ in [("--search-width", int), ("--search-epochs", int), ("--search-batch-fraction", float),
-                      ("--retrain-width", int), ("--retrain-epochs", int), ("--n-configs", int), ("--eta", float),
-                      ("--min-epochs", int), ("--max-epochs", int), ("--batch-size", int), ("--seed", int),
-                      ("--threads", int), ("--lookback", int), ("--horizon", int), ("--trials-per-device", int)]:
+    add_dash_options(p)
+    for flag, typ in [("--n-configs", int), ("--eta", float), ("--min-epochs", int), ("--max-epochs", int),
+                      ("--trials-per-device", int)]:
         p.add_argument(flag, type=typ)
     p.add_argument("--ensemble", type=int, metavar="K",
                    help="final model: mean prediction of K retrains of the best configuration (default 3; 1 = one)")
