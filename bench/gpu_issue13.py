@@ -183,9 +183,10 @@ def part_ar(out: dict, tmp: Path) -> None:
     out["ar"] = row
 
 
-def part_search(out: dict, tmp: Path, n_configs: int, max_epochs: int) -> None:
+def part_search(out: dict, tmp: Path, n_configs: int, max_epochs: int, variants: list[str]) -> None:
     rows = []
-    for per_device, fuse in [(1, "off"), (4, "off"), (8, "off"), (4, "on"), (8, "on")]:
+    for variant in variants:
+        per_device, fuse = int(variant.split(":")[0]), variant.split(":")[1]
         row = _command(["search", "--task", "splice", "--devices", "cuda:0", "--trials-per-device", str(per_device),
                         "--fuse-trials", fuse, "--n-configs", str(n_configs), "--max-epochs", str(max_epochs)],
                        tmp / f"search-{per_device}-{fuse}")
@@ -203,18 +204,22 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", choices=["sync", "mixed", "compile", "ar", "search"])
     ap.add_argument("--search-configs", type=int, default=16)
     ap.add_argument("--search-max-epochs", type=int, default=8)
+    ap.add_argument("--search-variants", nargs="+", default=["1:off", "4:off", "8:off", "4:on", "8:on"],
+                    metavar="N:FUSE", help="trials per device and --fuse-trials of each search run")
+    ap.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         print("no CUDA device: this script is for a GPU session", file=sys.stderr)
         return 2
     out = {"versions": versions()}
     dev = out["versions"]["device"].replace(" ", "_")
-    path = ROOT / "bench" / "results" / f"issue13-{datetime.now(timezone.utc):%Y%m%d-%H%M}-{dev}.json"
+    path = args.results_dir / f"issue13-{datetime.now(timezone.utc):%Y%m%d-%H%M}-{dev}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"autofast-issue13-{os.getpid()}"
     parts = {"sync": lambda: part_sync(out), "mixed": lambda: part_mixed(out), "compile": lambda: part_compile(out),
              "ar": lambda: part_ar(out, tmp),
-             "search": lambda: part_search(out, tmp, args.search_configs, args.search_max_epochs)}
+             "search": lambda: part_search(out, tmp, args.search_configs, args.search_max_epochs,
+                                           args.search_variants)}
     for name in args.only or parts:
         t0 = time.perf_counter()
         try:
