@@ -185,14 +185,17 @@ def part_ar(out: dict, tmp: Path) -> None:
 
 def part_search(out: dict, tmp: Path, n_configs: int, max_epochs: int, variants: list[str]) -> None:
     rows = []
-    for variant in variants:
-        per_device, fuse = int(variant.split(":")[0]), variant.split(":")[1]
-        row = _command(["search", "--task", "splice", "--devices", "cuda:0", "--trials-per-device", str(per_device),
-                        "--fuse-trials", fuse, "--n-configs", str(n_configs), "--max-epochs", str(max_epochs)],
-                       tmp / f"search-{per_device}-{fuse}")
+    for variant in variants:  # N:FUSE[:CONV_PATH]
+        per_device, fuse, *path = variant.split(":")
+        extra = ["--conv-path", path[0]] if path else []
+        row = _command(["search", "--task", "splice", "--devices", "cuda:0", "--trials-per-device", per_device,
+                        "--fuse-trials", fuse, "--n-configs", str(n_configs), "--max-epochs", str(max_epochs), *extra],
+                       tmp / f"search-{variant.replace(':', '-')}")
         res = row.pop("result", None)
         if isinstance(res, dict):
-            row["summary"] = {k: res.get(k) for k in ("test_score", "metric", "timings")}
+            row["summary"] = {k: res.get(k) for k in ("test_score", "metric", "timings", "pattern", "final",
+                                                      "final_history", "conv_paths")}
+            row["summary"]["asha_scores"] = [(t["trial_id"], t["scores"]) for t in res.get("asha", {}).get("trials", [])]
         row.update(trials_per_device=per_device, fused=fuse)
         rows.append(row)
         print(row, flush=True)
@@ -205,7 +208,7 @@ def main() -> int:
     ap.add_argument("--search-configs", type=int, default=16)
     ap.add_argument("--search-max-epochs", type=int, default=8)
     ap.add_argument("--search-variants", nargs="+", default=["1:off", "4:off", "8:off", "4:on", "8:on"],
-                    metavar="N:FUSE", help="trials per device and --fuse-trials of each search run")
+                    metavar="N:FUSE[:PATH]", help="trials per device, --fuse-trials and --conv-path of each search run")
     ap.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args()
     if not torch.cuda.is_available():

@@ -3,7 +3,7 @@
 # install autofast into the machine's python, run the kernel tests on CUDA, then bench/gpu_issue13.py.
 # Everything it writes lands in $OUT (default bench/results/); each step has its own time limit so a
 # slow step cannot eat the others.
-#   OUT=/tmp/o bash bench/gpu_session.sh [TEST_S] [BENCH_S]
+#   OUT=/tmp/o [PYTEST_EXTRA='-k ...'] [BENCH_ARGS='--only ...'] bash bench/gpu_session.sh [TEST_S] [BENCH_S]
 set -u
 OUT=${OUT:-bench/results}
 TEST_S=${1:-150}
@@ -26,9 +26,9 @@ echo "install: $(( $(date +%s) - t0 )) s"
 timeout "$TEST_S" $PY -m pytest -q -p no:cacheprovider -n 8 --durations=15 \
     tests/test_tap_conv_triton.py tests/test_ar_grid_triton.py tests/test_conv_library_ops.py \
     tests/test_conv_ops.py tests/test_fused_trials.py tests/test_precision.py tests/test_conv_path.py \
-    >"$OUT/gpu_tests.log" 2>&1
+    ${PYTEST_EXTRA:-} >"$OUT/gpu_tests.log" 2>&1
 echo "gpu tests rc=$?"; grep -E "passed|failed|error" "$OUT/gpu_tests.log" | tail -5
 grep -E "^(FAILED|ERROR)" "$OUT/gpu_tests.log" | head -20
-timeout "$BENCH_S" $PY bench/gpu_issue13.py --results-dir "$OUT" --search-configs 8 --search-max-epochs 4 \
-    --search-variants 1:off 4:off 4:on >"$OUT/bench.log" 2>&1
+timeout "$BENCH_S" $PY bench/gpu_issue13.py --results-dir "$OUT" ${BENCH_ARGS:---search-configs 8 --search-max-epochs 4 \
+    --search-variants 1:off 4:off 4:on} >"$OUT/bench.log" 2>&1
 echo "bench rc=$?"; grep -E "done in|error" "$OUT/bench.log" | tail -12

@@ -53,7 +53,9 @@ def test_opcheck_host_ops(backend, ndim, groups, seed):
 def test_opcheck_triton_ops(groups, seed):
     import autofast.kernels.conv.tap_conv_triton  # noqa: F401  (registers the triton ops)
 
-    x, w, go, offs = _inputs(seed, 1, groups, torch.float32)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"  # the interpreter runs CPU tensors
+    x, w, go = (t.detach().to(dev).requires_grad_() for t in _inputs(seed, 1, groups, torch.float32)[:3])
+    offs = _inputs(seed, 1, groups)[3]
     torch.library.opcheck(torch.ops.autofast.tap_conv_triton.default, (x, w, offs, groups))
     torch.library.opcheck(torch.ops.autofast.tap_conv_wgrad_triton.default, (x, go, offs, groups))
 

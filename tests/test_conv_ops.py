@@ -31,6 +31,15 @@ def backends():
     return out
 
 
+def device_of(backend: str) -> torch.device:
+    """Triton runs on CUDA where there is a device (its CPU interpreter only without one)."""
+    return torch.device("cuda" if backend == "triton" and torch.cuda.is_available() else "cpu")
+
+
+def leaf(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return t.detach().to(device).requires_grad_(t.requires_grad)
+
+
 def explicit_mixture(x, weights, a, cands, groups):
     conv = F.conv1d if x.dim() == 3 else F.conv2d
     return sum(a[c] * conv(x, w, padding=d * (k - 1) // 2, dilation=d, groups=groups)
@@ -56,11 +65,12 @@ def test_dilated_conv_forward_and_grads(backend, ndim, shape, k, d, groups, seed
     C = shape[1]
     w = torch.randn((C, C // groups) + (k,) * ndim, generator=g, dtype=torch.float64, requires_grad=True)
     b = torch.randn(C, generator=g, dtype=torch.float64, requires_grad=True)
+    x, w, b = (leaf(t, device_of(backend)) for t in (x, w, b))
     conv = F.conv1d if ndim == 1 else F.conv2d
     ref = conv(x, w, b, padding=d * (k - 1) // 2, dilation=d, groups=groups)
     y = dilated_conv(x, w, b, d, groups, backend=backend)
     torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-10, msg=f"seed {seed}")
-    go = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    go = torch.randn(ref.shape, generator=g, dtype=torch.float64).to(x.device)
     grads = torch.autograd.grad(y, (x, w, b), go)
     refs = torch.autograd.grad(ref, (x, w, b), go)
     for name, a_, r_ in zip("xwb", grads, refs):
@@ -85,10 +95,11 @@ def test_mixed_conv_equals_explicit_sum(backend, ndim, shape, cands, groups, see
     ws = [torch.randn((C, C // groups) + (k,) * ndim, generator=g, dtype=torch.float64, requires_grad=True)
           for k, _ in cands]
     a = torch.softmax(torch.randn(len(cands), generator=g, dtype=torch.float64), 0).requires_grad_()
+    x, a, *ws = (leaf(t, device_of(backend)) for t in (x, a, *ws))
     ref = explicit_mixture(x, ws, a, cands, groups)
     y = mixed_dilated_conv(x, ws, a, cands, groups, backend=backend)
     torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-10, msg=f"seed {seed}")
-    go = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    go = torch.randn(ref.shape, generator=g, dtype=torch.float64).to(x.device)
     got = torch.autograd.grad(y, [x, a, *ws], go)
     want = torch.autograd.grad(ref, [x, a, *ws], go)
     for i, (u, v) in enumerate(zip(got, want)):
@@ -117,7 +128,9 @@ def test_float32_error_is_within_twice_torch_error(seed):
     torch32 = explicit_mixture(x64.float(), [w.float() for w in ws64], a64.float(), DASH_1D, 8).double()
     base = (torch32 - ref).abs().max().item()
     for backend in [b for b in backends() if b != "fft"]:
-        ours = mixed_dilated_conv(x64.float(), [w.float() for w in ws64], a64.float(), DASH_1D, 8, backend).double()
+        dev = device_of(backend)
+        ours = mixed_dilated_conv(x64.float().to(dev), [w.float().to(dev) for w in ws64], a64.float().to(dev),
+                                  DASH_1D, 8, backend).double().cpu()
         assert (ours - ref).abs().max().item() <= 2 * base + 1e-6, f"{backend} seed {seed}"
 
 

@@ -33,7 +33,10 @@ from autofast.kernels.conv.taps import dilated_offsets, live_taps, tap_union  # 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 RTOL64 = 1e-10
 EPS32 = torch.finfo(torch.float32).eps
-SLACK32 = 2 * EPS32  # absolute slack, in units of max|reference|
+# absolute slack, in units of max|reference|: on a GPU cuDNN's fp32 result can be several times more accurate
+# than a tiled fp32 sum over Cin x taps (seen on an H200: ours 6.6e-7, cuDNN 1.8e-7 over 324 terms); 8 eps
+# (~1e-6) still misses any wrong index or dropped term by orders of magnitude
+SLACK32 = 8 * EPS32
 
 pytestmark = pytest.mark.skipif(
     DEVICE.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1",

@@ -73,7 +73,7 @@ def _window_moments_kernel(
         a = tl.where(n_ok[:, None] & (offs_p == 0)[None, :], 1.0, a)  # (BLOCK_N, BLOCK_P)
         b = tl.load(zc + offs_n[:, None] + offs_r[None, :], mask=n_ok[:, None] & lag_r[None, :], other=0.0)
         b = tl.where(n_ok[:, None] & (offs_r == 0)[None, :], 1.0, b)  # (BLOCK_N, BLOCK_P)
-        acc += tl.dot(tl.trans(a), b)
+        acc += tl.dot(tl.trans(a), b, out_dtype=tl.float64)
     W1 = W + 1
     out_c = out_ptr + c * W1 * W1
     tl.store(out_c + offs_p[:, None] * W1 + offs_r[None, :], acc, mask=(offs_p < W1)[:, None] & (offs_r < W1)[None, :])
@@ -128,7 +128,7 @@ def _grid_scores_kernel(
             j_ok = offs_j < n
             s_tile = tl.load(s_ptr + offs_i[:, None] * stride_s + offs_j[None, :], mask=i_ok[:, None] & j_ok[None, :], other=0.0)
             m_tile = tl.load(m_b + offs_j[:, None] * H + offs_h[None, :], mask=j_ok[:, None] & h_ok[None, :], other=0.0)
-            acc += tl.dot(s_tile, m_tile)
+            acc += tl.dot(s_tile, m_tile, out_dtype=tl.float64)
         ih_ok = i_ok[:, None] & h_ok[None, :]
         m_i = tl.load(m_b + offs_i[:, None] * H + offs_h[None, :], mask=ih_ok, other=0.0)
         sxy_i = tl.load(sxy_ptr + offs_i[:, None] * stride_sxy + offs_h[None, :], mask=ih_ok, other=0.0)

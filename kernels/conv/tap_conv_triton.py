@@ -146,7 +146,7 @@ def _dense_fwd_kernel(
             xg + (i0 + offs_i)[:, None].to(tl.int64) * P + (offs_p + (dh * W + dw))[None, :],
             mask=i_ok[:, None] & sp_ok[None, :], other=0.0,
         )  # (BLOCK_I, BLOCK_P)
-        acc = tl.dot(w_tile, x_tile, acc, input_precision=DOT_PREC)
+        acc = tl.dot(w_tile, x_tile, acc, input_precision=DOT_PREC, out_dtype=acc.dtype)
     yb = y_ptr + (b * COUT + g * COUT_G) * P
     tl.store(
         yb + offs_o[:, None].to(tl.int64) * P + offs_p[None, :],
@@ -235,7 +235,7 @@ def _dense_wgrad_kernel(
         x_tile = tl.load(
             x_ptr + x_cols + (offs_p + shift)[:, None], mask=sp_ok[:, None] & i_ok[None, :], other=0.0
         )  # (P, I), contiguous along P
-        acc = tl.dot(g_tile, x_tile, acc, input_precision=DOT_PREC)
+        acc = tl.dot(g_tile, x_tile, acc, input_precision=DOT_PREC, out_dtype=acc.dtype)
     out = part_ptr + ((s.to(tl.int64) * U + u) * COUT + grp * COUT_G + offs_o[:, None]) * CIN_G + offs_i[None, :]
     tl.store(out, acc, mask=o_ok[:, None] & i_ok[None, :])
 
