@@ -1,6 +1,7 @@
 """The conv path dispatcher (autofast.kernels.conv.conv_path): every path (native, tap, fft, measured auto)
 equals the float64 reference for fixed and mixed convs, 1-D and 2-D, dense and depthwise, strided; the
 on-disk cache is used on the second run; an override forces a path; measuring leaves the RNG alone."""
+import time
 from itertools import product
 
 import pytest
@@ -173,3 +174,20 @@ def test_the_preferred_path_keeps_near_ties():
     tie = choose("fixed", x, w, "tie", 1, 1, ("native", "tap"), sleeper({"native": 0.010, "tap": 0.0095}))
     clear = choose("fixed", x, w, "clear", 1, 1, ("native", "tap"), sleeper({"native": 0.010, "tap": 0.004}))
     assert (tie, clear) == ("native", "tap")
+
+
+def test_a_one_time_cost_in_the_warm_up_does_not_lose_the_path():
+    """A first call that compiles (Triton on a GPU: ~1 s, then ~1 ms a call) is not taken as the path's
+    speed; a path that stays slow is still given up after its second call."""
+    from autofast.kernels.conv.conv_path import _time
+
+    calls = []
+
+    def compiles_once():
+        calls.append(1)
+        time.sleep(0.6 if len(calls) == 1 else 0.001)
+
+    assert _time(compiles_once, give_up=0.2) < 0.2
+    slow = []
+    assert _time(lambda: (slow.append(1), time.sleep(0.3)), give_up=0.2) >= 0.3
+    assert len(slow) == 2
