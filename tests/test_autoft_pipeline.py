@@ -218,3 +218,16 @@ def test_save_checkpoint_meta_for_finetuned(pretrained, task59, tmp_path):
     again = load_pretrained(str(path), task59)
     assert again.classes == task59.data.classes
     assert not prepare(again, task59)[1]["head_reinitialised"]
+
+
+def test_a_search_pattern_with_a_position_channel_carries_it_into_autoft(tmp_path):
+    """A pattern.json from a DNA search records its position channel; AutoFT's architecture takes it."""
+    from autofast.autoft.model import ArchSpec, build_model, pattern_positional
+    from autofast.dash.supernet import save_pattern
+
+    path = tmp_path / "pattern.json"
+    save_pattern(path, [(5, 3)] * 10, {"backbone": "resnet1d", "positional": True})
+    assert pattern_positional(str(path)) is True and pattern_positional(None) is False
+    spec = ArchSpec("resnet1d", 1, 4, 3, 8, [(5, 3)] * 10, pattern_positional(str(path)))
+    assert spec.meta()["positional"] is True
+    assert build_model(spec).stem[0].weight.shape[1] == 5

@@ -152,6 +152,21 @@ def test_resnet1d_regression_and_options():
         ResNet1D(4)  # classification without classes
 
 
+def test_resnet1d_position_channel_is_a_linspace_appended_to_the_input(seed):
+    """positional=True equals the plain network with one more input channel fed linspace(-1, 1, L),
+    in float64, on the same weights; the stem reads in_channels + 1; other backbones refuse it."""
+    torch.manual_seed(seed)
+    pos = build_backbone("resnet1d", 1, 4, 3, 8, fixed_factory([(5, 3)] * 10), positional=True).double().eval()
+    plain = build_backbone("resnet1d", 1, 5, 3, 8, fixed_factory([(5, 3)] * 10)).double().eval()
+    plain.load_state_dict(pos.state_dict())  # same parameter names and shapes: only the input differs
+    assert pos.stem[0].weight.shape[1] == 5
+    x = torch.randn(6, 4, 37, dtype=torch.float64)
+    ramp = torch.linspace(-1, 1, 37, dtype=torch.float64).expand(6, 1, 37)
+    torch.testing.assert_close(pos(x), plain(torch.cat([x, ramp], 1)), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="position channel"):
+        build_backbone("wrn16", 2, 3, 10, 16, positional=True)
+
+
 def test_build_backbone_errors_and_width_mapping():
     with pytest.raises(ValueError, match="unknown backbone"):
         build_backbone("vgg", 2, 3, 10, 16)

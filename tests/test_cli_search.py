@@ -16,6 +16,9 @@ def test_search_splice_tiny_and_resume(tmp_path, capsys):
     for f in ("pattern.json", "result.json", "report.md", "report.html", "asha_rungs.png", "asha/asha.sqlite"):
         assert (out / f).exists(), f
     res = json.loads((out / "result.json").read_text())
+    # DNA: the backbone gets a position channel (auto), in every stage, recorded for resume and AutoFT
+    assert res["positional_input"] is True and json.loads((out / "pattern.json").read_text())["positional"] is True
+    assert "position channel" in text
     assert len(res["asha"]["trials"]) == 4 and "validation accuracy (ASHA)" in res["selected_on"]
     report = (out / "report.md").read_text()
     assert "Test accuracy" in report and "Horizon = the ASHA maximum resource R = 2 epochs" in report

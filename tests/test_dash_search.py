@@ -92,3 +92,16 @@ def test_search_finds_the_right_dilation():
                 search=True)
     assert derive_pattern(model) == [(3, 7)]
     assert res.best_val_acc > 0.6  # well above chance (0.5) with a 4-channel, one-layer model
+
+
+def test_position_channel_choice():
+    """auto: resnet1d on DNA only; on: any resnet1d task (and an error for other backbones); off: never."""
+    from autofast.dash.pipeline import DashConfig, positional_input
+    from autofast.errors import AutofastError
+
+    auto, on, off = (DashConfig(positional=v) for v in ("auto", "on", "off"))
+    assert positional_input(auto, "resnet1d", "dna") is True
+    assert not positional_input(auto, "resnet1d", "series") and not positional_input(auto, "wrn16", "image")
+    assert positional_input(on, "resnet1d", "series") is True and positional_input(off, "resnet1d", "dna") is False
+    with pytest.raises(AutofastError, match="resnet1d"):
+        positional_input(on, "wrn16", "image")

@@ -43,7 +43,8 @@ from autofast.search.tune import DASHA_SPACE
 from autofast.errors import AutofastError
 
 from .metrics import evaluate_scores, mean_std
-from .model import ArchSpec, build_model, load_pattern_file, load_pretrained, pattern_backbone, prepare
+from .model import (ArchSpec, build_model, load_pattern_file, load_pretrained, pattern_backbone,
+                    pattern_positional, prepare)
 from .tasks import check_shots, few_shot_indices, load_classification, parse_shots
 from .training import autoft_trial, config_lr, finetune_full, lr_grid_finetune
 
@@ -106,8 +107,11 @@ class CompareContext:
             backbone = default_backbone(self.task.data.kind)
         pattern = load_pattern_file(cfg.baseline_pattern) if cfg.baseline_pattern else (
             list(a.pattern) if backbone == a.backbone else [])
+        positional = backbone == "resnet1d" and (pattern_positional(cfg.baseline_pattern) if cfg.baseline_pattern
+                                                 else a.positional and backbone == a.backbone)
         self.baseline_arch = ArchSpec(backbone, self.task.data.ndim, int(self.task.x_train.shape[1]),
-                                      self.task.data.num_classes, cfg.baseline_width or a.width or 16, pattern)
+                                      self.task.data.num_classes, cfg.baseline_width or a.width or 16, pattern,
+                                      positional)
         build_model(self.baseline_arch)  # fail early on a bad baseline architecture
 
 

@@ -26,7 +26,7 @@ CHECKPOINT_FORMAT = "autofast-pretrained/1"
 @dataclass(frozen=True)
 class ArchSpec:
     """What is needed to rebuild a model: backbone name (or ``timm:NAME``), input shape, head size, width,
-    DASH pattern (``[]`` = plain 3x1)."""
+    DASH pattern (``[]`` = plain 3x1), whether the input gets a position channel (resnet1d)."""
 
     backbone: str
     ndim: int
@@ -34,6 +34,7 @@ class ArchSpec:
     num_classes: int
     width: int = 16
     pattern: list = field(default_factory=list)
+    positional: bool = False
 
     def meta(self) -> dict:
         d = asdict(self)
@@ -49,14 +50,23 @@ def load_pattern_file(path: str | None) -> list:
     return [list(p) for p in load_pattern(path)]
 
 
-def pattern_backbone(path: str | None) -> str | None:
-    """The backbone recorded in a pattern.json from a DASH/search run, if any."""
+def _pattern_meta(path: str | None, key: str):
     if not path:
         return None
     try:
-        return json.loads(Path(path).read_text()).get("backbone")
+        return json.loads(Path(path).read_text()).get(key)
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def pattern_backbone(path: str | None) -> str | None:
+    """The backbone recorded in a pattern.json from a DASH/search run, if any."""
+    return _pattern_meta(path, "backbone")
+
+
+def pattern_positional(path: str | None) -> bool:
+    """Whether the DASH/search run of a pattern.json gave its backbone a position channel."""
+    return _pattern_meta(path, "positional") is True
 
 
 def build_model(arch: ArchSpec, num_classes: int | None = None, dropout: float = 0.0) -> nn.Module:
@@ -78,7 +88,8 @@ def build_model(arch: ArchSpec, num_classes: int | None = None, dropout: float =
                             f"{', '.join(CLASSIFIER_BACKBONES)} or timm:NAME")
     try:
         return build_backbone(arch.backbone, arch.ndim, arch.in_channels, n, arch.width,
-                              fixed_factory([tuple(p) for p in arch.pattern]), dropout=dropout)
+                              fixed_factory([tuple(p) for p in arch.pattern]), dropout=dropout,
+                              positional=arch.positional)
     except ValueError as e:
         raise AutofastError(f"cannot build {arch.backbone}: {e}") from None
 
@@ -167,7 +178,8 @@ def load_pretrained(path: str, task=None, arch: str | None = None, width: int | 
     w = width if width is not None else meta.get("width")
     if w is None and not str(backbone).startswith("timm:"):
         raise AutofastError(f"{path}: the checkpoint meta gives no width for {backbone}; pass --width")
-    spec = ArchSpec(str(backbone), int(ndim), int(in_ch), int(num_classes), int(w or 0), pat)
+    positional = pattern_positional(pattern) if pattern else meta.get("positional") is True
+    spec = ArchSpec(str(backbone), int(ndim), int(in_ch), int(num_classes), int(w or 0), pat, positional)
     pre = Pretrained(str(path), state, meta, spec)
     pre.model()  # fail now if the weights do not fit
     return pre

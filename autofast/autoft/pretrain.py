@@ -20,7 +20,8 @@ from autofast.engine import Run, cosine, evaluate, fit, seeded_init, sgd, task_v
 from autofast.models import default_backbone
 from autofast.models.checkpoint import save_checkpoint
 
-from .model import CHECKPOINT_FORMAT, ArchSpec, build_model, load_pattern_file, pattern_backbone
+from .model import (CHECKPOINT_FORMAT, ArchSpec, build_model, load_pattern_file, pattern_backbone,
+                    pattern_positional)
 from .tasks import load_classification, shift_task
 
 
@@ -60,7 +61,7 @@ def run_pretrain(cfg: PretrainConfig, out_dir: Path, say: Callable[[str], None] 
     data = task.data
     backbone = resolve_backbone(cfg.backbone, cfg.pattern, data.kind)
     arch = ArchSpec(backbone, data.ndim, int(task.x_train.shape[1]), data.num_classes, cfg.width,
-                    load_pattern_file(cfg.pattern))
+                    load_pattern_file(cfg.pattern), backbone == "resnet1d" and pattern_positional(cfg.pattern))
     with seeded_init(cfg.seed):
         model = build_model(arch)
     opt = sgd(model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)

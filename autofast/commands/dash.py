@@ -11,6 +11,8 @@ def add_dash_options(p) -> None:
     """The options ``dash`` and ``search`` share: the task, the backbone and DASH's search space and budget."""
     p.add_argument("--task", default="splice")
     p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22", "unet"])
+    p.add_argument("--positional", choices=["auto", "on", "off"],
+                   help="resnet1d: append a position channel to the input (default auto: on for DNA)")
     p.add_argument("--kind", choices=["auto", "classification", "timeseries"],
                    help="timeseries: DASH on forecasting windows (regression); auto: by the bundled name")
     p.add_argument("--kernel-sizes", nargs="+", type=int, help="DASH kernel sizes (odd; default per modality)")

@@ -137,7 +137,8 @@ def _report(result: dict, run_dir: Path, args) -> int:
         return 0
     con = Console()
     a = result["asha"]
-    con.print(f"pattern ({result['backbone']}): {[tuple(p) for p in result['pattern']]}")
+    pos = " + position channel" if result.get("positional_input") else ""
+    con.print(f"pattern ({result['backbone']}{pos}): {[tuple(p) for p in result['pattern']]}")
     con.print(f"ASHA: {len(a['trials'])} trials, rungs {a['rungs']}; best trial {a['best_trial']} "
               f"(validation {a['best_val_score']:.4f})")
     con.print(f"test {result['metric']}: {result['test_score']:.4f}   (report: {run_dir}/report.md)")

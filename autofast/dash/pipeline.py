@@ -31,6 +31,8 @@ class DashConfig(BaseModel):
 
     task: str = "splice"
     backbone: Literal["auto", "resnet1d", "wrn16", "wrn22", "unet"] = "auto"
+    positional: Literal["auto", "on", "off"] = Field(
+        "auto", description="resnet1d: append a position channel to the input; auto: on for DNA sequences")
     kernel_sizes: list[int] | None = None  # None: the modality's DASH default
     dilations: list[int] | None = None
     search_width: int = Field(16, ge=1)
@@ -99,6 +101,16 @@ def _backbone_name(cfg: DashConfig, kind: str, ndim: int) -> str:
     return cfg.backbone
 
 
+def positional_input(cfg: DashConfig, backbone: str, kind: str) -> bool:
+    """Whether the backbone gets a position channel (:class:`~autofast.models.ResNet1D`'s ``positional``):
+    ``on``/``off`` as asked (``on`` needs resnet1d), ``auto`` for resnet1d on DNA, whose sequences are
+    windows aligned on a site."""
+    if cfg.positional == "on" and backbone != "resnet1d":
+        raise AutofastError(f"--positional on is for the resnet1d backbone, not {backbone!r}; "
+                            "drop it or use --positional off")
+    return cfg.positional == "on" or (cfg.positional == "auto" and backbone == "resnet1d" and kind == "dna")
+
+
 def _load(cfg: DashConfig):
     from autofast.data.registry import DATASETS
 
@@ -123,16 +135,19 @@ def search_architecture(task, cfg: DashConfig, say: Callable[[str], None] = lamb
     ks = tuple(cfg.kernel_sizes or ks)
     ds = tuple(cfg.dilations or ds)
     name = _backbone_name(cfg, data.kind, data.ndim)
-    say(f"search: {name} width {cfg.search_width}, K={list(ks)} x D={list(ds)}")
+    positional = positional_input(cfg, name, data.kind)
+    say(f"search: {name} width {cfg.search_width}, K={list(ks)} x D={list(ds)}"
+        + (", position channel" if positional else ""))
     with seeded_init(cfg.seed):
         supernet = build_backbone(name, data.ndim, int(task.x_train.shape[1]), data.num_classes, cfg.search_width,
-                                  MixedFactory(ks, ds))
+                                  MixedFactory(ks, ds), positional=positional)
     s_search = TrainSettings(epochs=cfg.search_epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
                              batch_size=cfg.batch_size, batch_fraction=cfg.search_batch_fraction, seed=cfg.seed,
                              arch_lr=cfg.arch_lr, rf_penalty=cfg.rf_penalty)
     res = train(supernet, task.x_train, task.y_train, task.x_val, task.y_val, s_search, search=True,
                 on_epoch=lambda r: say(f"search epoch {r['epoch']}/{cfg.search_epochs}: val {r['val_acc']:.3f}"))
-    return {"backbone": name, "kernel_sizes": list(ks), "dilations": list(ds), "pattern": derive_pattern(supernet),
+    return {"backbone": name, "positional": positional, "kernel_sizes": list(ks), "dilations": list(ds),
+            "pattern": derive_pattern(supernet),
             "probabilities": arch_probabilities(supernet), "candidates": searchable_layers(supernet)[0].candidates,
             "history": res.history, "seconds": res.seconds}
 
@@ -148,14 +163,14 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
     in_ch = int(task.x_train.shape[1])
     timings = {"load": time.perf_counter() - t0}
     found = search_architecture(task, cfg, say)
-    name, ks, ds = found["backbone"], found["kernel_sizes"], found["dilations"]
+    name, ks, ds, positional = found["backbone"], found["kernel_sizes"], found["dilations"], found["positional"]
     pattern, probs, candidates = found["pattern"], found["probabilities"], found["candidates"]
     timings["search"] = found["seconds"]
 
     def fit(pattern_, label):
         with seeded_init(cfg.seed):
             model = build_backbone(name, ndim, in_ch, data.num_classes, cfg.retrain_width, fixed_factory(pattern_),
-                                   dropout=cfg.dropout)
+                                   dropout=cfg.dropout, positional=positional)
         s = TrainSettings(epochs=epochs[label], lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
                           seed=cfg.seed)
         res = train(model, task.x_train, task.y_train, task.x_val, task.y_val, s,
@@ -173,7 +188,7 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
     timings["retrain"] = retrain_res.seconds
     metric, lower = task_metric(task)
     result = {
-        "task": task.name, "kind": data.kind, "classes": data.classes, "backbone": name,
+        "task": task.name, "kind": data.kind, "classes": data.classes, "backbone": name, "positional_input": positional,
         "split": {"seed": task.split.seed, "ratios": list(task.split.ratios), "train": len(task.y_train),
                   "val": len(task.y_val), "test": len(task.y_test),
                   **({"protocol": task.split.protocol, "lookback": cfg.lookback, "horizon": cfg.horizon,

@@ -54,7 +54,8 @@ def plot_learning_curves(path: Path, result: dict) -> None:
 def write_run(out: Path, result: dict) -> None:
     state = result.pop("model_state")
     save_pattern(out / "pattern.json", [tuple(p) for p in result["pattern"]],
-                 {"task": result["task"], "backbone": result["backbone"]})
+                 {"task": result["task"], "backbone": result["backbone"],
+                  "positional": result.get("positional_input", False)})
     plot_heatmap(out / "pattern_heatmap.png", result)
     plot_learning_curves(out / "learning_curves.png", result)
     with atomic_path(out / "model.pt") as tmp:

@@ -28,7 +28,7 @@ def default_backbone(kind: str) -> str:
 
 
 def build_backbone(name: str, ndim: int, in_channels: int, num_classes: int, width: int,
-                   factory: ConvFactory | None = None, **kw) -> nn.Module:
+                   factory: ConvFactory | None = None, positional: bool = False, **kw) -> nn.Module:
     """Build a backbone by name.
 
     * ``"resnet1d"`` (ndim 1): :class:`ResNet1D` with ``width`` (blocks: width, 2w, 2w).
@@ -36,12 +36,15 @@ def build_backbone(name: str, ndim: int, in_channels: int, num_classes: int, wid
       (``width`` is the first group's width; 64 gives WRN-d-4), 2-D (or 1-D if ``ndim=1``).
     * ``"unet"``: :class:`UNet` with ``num_classes`` output channels per position.
 
-    ``kw`` goes to the constructor (e.g. ``dropout``).
+    ``positional`` appends a position channel to the input (resnet1d only); ``kw`` goes to the
+    constructor (e.g. ``dropout``).
     """
+    if positional and name != "resnet1d":
+        raise ValueError(f"a position channel is for the resnet1d backbone, not {name!r}")
     if name == "resnet1d":
         if ndim != 1:
             raise ValueError(f"backbone 'resnet1d' is 1-D but the data is {ndim}-D; use 'wrn16' or 'wrn22'")
-        return ResNet1D(in_channels, num_classes, width=width, factory=factory, **kw)
+        return ResNet1D(in_channels, num_classes, width=width, factory=factory, positional=positional, **kw)
     if name in ("wrn16", "wrn22"):
         return WideResNet(int(name[3:]), width / 16, in_channels, num_classes, factory=factory, ndim=ndim, **kw)
     if name == "unet":

@@ -3,7 +3,8 @@
 
 Layout (stride 1 throughout: genomic sequences are short, so there is no downsampling)::
 
-    stem:   conv(in -> width) BN ReLU                                  searchable index 0
+    [positional: a position channel, linspace(-1, 1, L), appended to the input]
+    stem:   conv(in [+1] -> width) BN ReLU                             searchable index 0
     block b (b = 0..blocks-1), channels c_b = width if b == 0 else 2 * width:
             [conv(c_{b-1} -> c_b) BN ReLU] conv(c_b -> c_b) BN ReLU ... conv BN   convs_per_block searchable
             + shortcut (identity, or 1x1 conv + BN when the channel count changes)
@@ -12,6 +13,12 @@ Layout (stride 1 throughout: genomic sequences are short, so there is no downsam
 
 Default widths: width, 2*width, 2*width. Searchable: ``1 + blocks * convs_per_block`` (10 by default),
 indexed in forward order.
+
+Why a position channel: 'same' convolutions are translation-equivariant and the head averages over
+positions, so without it the network sees where a motif is only through the zero padding at the ends.
+Aligned windows (a splice site at the centre of every sequence) carry their signal in positions: on
+splice, inside train+val (4-fold, folds 0-1, 1 276 held-out sequences), a 3-seed ensemble scored 0.951
+with the channel vs 0.936 without (single models 0.936 vs 0.922).
 """
 from __future__ import annotations
 
@@ -55,11 +62,14 @@ class ResNet1D(SearchableMixin, nn.Module):
         dropout: before the head.
         task: ``"classification"`` (logits ``(N, num_classes)``) or ``"regression"`` (``(N, out_dim)``).
         out_dim: head size; default ``num_classes`` for classification, 1 for regression.
+        positional: append a position channel (``linspace(-1, 1, L)``, the input's dtype) to the
+            ``(N, in_channels, L)`` input; the stem then reads ``in_channels + 1`` channels.
     """
 
     def __init__(self, in_channels: int, num_classes: int | None = None, width: int = 64, blocks: int = 3,
                  convs_per_block: int = 3, factory: ConvFactory | None = None, dropout: float = 0.0,
-                 task: Literal["classification", "regression"] = "classification", out_dim: int | None = None):
+                 task: Literal["classification", "regression"] = "classification", out_dim: int | None = None,
+                 positional: bool = False):
         super().__init__()
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
@@ -69,9 +79,10 @@ class ResNet1D(SearchableMixin, nn.Module):
             raise ValueError("classification needs num_classes >= 1 (or out_dim)")
         if width < 1 or blocks < 1:
             raise ValueError(f"width and blocks must be >= 1, got width={width}, blocks={blocks}")
-        self.task, self.out_dim = task, int(out_dim)
+        self.task, self.out_dim, self.positional = task, int(out_dim), bool(positional)
         make = SearchableBuilder(factory, 1)
-        self.stem = nn.Sequential(make(in_channels, width, 1), nn.BatchNorm1d(width), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(make(in_channels + self.positional, width, 1), nn.BatchNorm1d(width),
+                                  nn.ReLU(inplace=True))
         self.widths = [width if b == 0 else 2 * width for b in range(blocks)]
         chans = [width] + self.widths
         self.blocks = nn.Sequential(*(ResBlock1D(make, chans[b], chans[b + 1], convs_per_block)
@@ -82,6 +93,9 @@ class ResNet1D(SearchableMixin, nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features ``(N, channels)``."""
+        if self.positional:
+            pos = torch.linspace(-1.0, 1.0, x.shape[2], dtype=x.dtype, device=x.device)
+            x = torch.cat([x, pos.expand(x.shape[0], 1, x.shape[2])], dim=1)
         return self.blocks(self.stem(x)).mean(dim=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

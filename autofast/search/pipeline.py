@@ -33,8 +33,8 @@ def split_record(task) -> dict:
             "provenance": {"train": split.protocol, "val": split.protocol, "test": split.protocol}}
 
 
-def tune_settings(cfg: SearchConfig) -> TuneSettings:
-    return TuneSettings(width=cfg.retrain_width, n_configs=cfg.n_configs, eta=cfg.eta, min_epochs=cfg.min_epochs,
+def tune_settings(cfg: SearchConfig, positional: bool = False) -> TuneSettings:
+    return TuneSettings(width=cfg.retrain_width, positional=positional, n_configs=cfg.n_configs, eta=cfg.eta, min_epochs=cfg.min_epochs,
                         max_epochs=cfg.max_epochs, batch_size=cfg.batch_size, warmup_epochs=cfg.warmup_epochs,
                         horizon_epochs=cfg.horizon_epochs, seed=cfg.seed, sampler=cfg.sampler,
                         executor=cfg.executor, address=cfg.address, devices=tuple(cfg.devices),
@@ -64,16 +64,18 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     pattern_file = run_dir / "pattern.json"
     if resume and pattern_file.exists():
         pattern = load_pattern(pattern_file)  # a damaged file is one error line
-        backbone = json.loads(pattern_file.read_text()).get("backbone")
-        if not isinstance(backbone, str):
+        meta = json.loads(pattern_file.read_text())
+        backbone, positional = meta.get("backbone"), meta.get("positional", False)
+        if not isinstance(backbone, str) or not isinstance(positional, bool):
             raise AutofastError(f"{pattern_file}: no backbone recorded; delete the file to redo the DASH stage")
         say("resume: pattern from the earlier run")
     else:
         found = search_architecture(task, cfg, say)
-        pattern, backbone = found["pattern"], found["backbone"]
-        save_pattern(pattern_file, pattern, {"backbone": backbone, "task": task.name, "seconds": found["seconds"]})
+        pattern, backbone, positional = found["pattern"], found["backbone"], found["positional"]
+        save_pattern(pattern_file, pattern, {"backbone": backbone, "positional": positional, "task": task.name,
+                                             "seconds": found["seconds"]})
         timings["dash_search"] = found["seconds"]
-    s = tune_settings(cfg)
+    s = tune_settings(cfg, positional)
     say(f"ASHA: {cfg.n_configs} configurations, epochs {cfg.min_epochs}..{cfg.max_epochs}, eta {cfg.eta}; "
         f"lr schedule: {s.schedule.describe()}")
     t0 = time.perf_counter()
@@ -93,7 +95,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     timings["retrain"] = final["seconds"]
     metric, lower = task_metric(task)
     result = {
-        "task": task.name, "kind": task.data.kind, "backbone": backbone, "pattern": [list(p) for p in pattern],
+        "task": task.name, "kind": task.data.kind, "backbone": backbone, "positional_input": positional,
+        "pattern": [list(p) for p in pattern],
         "split": split_record(task),
         "asha": {"rungs": sched.rungs, "trials": sched.trials(), "best_trial": best_id, "best_val_score": best_score,
                  "best_rung": best_rung, "eta": cfg.eta, "sampler": cfg.sampler, "executor": cfg.executor,

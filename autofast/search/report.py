@@ -50,7 +50,8 @@ def report_markdown(r: dict) -> str:
     lines += [f"| {k} | {v} |" for k, v in r["config"].items()]
     lines += ["", "## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in t.items()]
-    lines += ["", f"## Kernel pattern ({r['backbone']})", "", "| layer | k | d |", "|---|---|---|"]
+    pos = ", input with a position channel" if r.get("positional_input") else ""
+    lines += ["", f"## Kernel pattern ({r['backbone']}{pos})", "", "| layer | k | d |", "|---|---|---|"]
     lines += [f"| {i} | {k} | {d} |" for i, (k, d) in enumerate(r["pattern"])]
     lines += conv_paths_markdown(r.get("conv_paths", []))
     a = r["asha"]

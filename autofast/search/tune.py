@@ -41,6 +41,7 @@ DASHA_SPACE = {
 @dataclass(frozen=True)
 class TuneSettings:
     width: int = 64
+    positional: bool = False  # the backbone's position channel (ResNet1D), as the DASH stage had it
     n_configs: int = 120
     eta: float = 2
     min_epochs: int = 1
@@ -63,12 +64,12 @@ class TuneSettings:
         return cosine(self.horizon_epochs or self.max_epochs, self.warmup_epochs)
 
 
-def build_model(task, backbone: str, pattern, width: int, cfg: dict):
+def build_model(task, backbone: str, pattern, width: int, cfg: dict, positional: bool = False):
     """The fixed-pattern network of ``cfg`` (seeded by ``cfg["seed"]`` when called inside ``seeded_init``)
     and its SGD-Nesterov optimiser with the config's lr, momentum and weight decay."""
     data = task.data
     model = build_backbone(backbone, data.ndim, int(task.x_train.shape[1]), data.num_classes, width,
-                           fixed_factory(pattern), dropout=float(cfg["dropout"]))
+                           fixed_factory(pattern), dropout=float(cfg["dropout"]), positional=positional)
     opt = sgd(model.parameters(), cfg["lr"], cfg["momentum"], cfg["weight_decay"])
     return model, opt
 
@@ -98,7 +99,7 @@ def make_trial(task, backbone: str, pattern, s: TuneSettings) -> TorchTrial:
         x, y = splits(runs[0].model)[:2]
         return train_fused_epoch(runs, x, y, s.batch_size)
 
-    return TorchTrial(lambda cfg: build_model(task, backbone, pattern, s.width, cfg), epoch, score, s.schedule,
+    return TorchTrial(lambda cfg: build_model(task, backbone, pattern, s.width, cfg, s.positional), epoch, score, s.schedule,
                       fused_epoch=fused_epoch)
 
 
@@ -208,7 +209,7 @@ def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dic
     seeds = member_seeds(int(best_config["seed"]), members)
     for m, seed in enumerate(seeds):
         with seeded_init(seed):
-            model, opt = build_model(task, backbone, pattern, s.width, best_config)
+            model, opt = build_model(task, backbone, pattern, s.width, best_config, s.positional)
         run = Run.create(model, opt, seed, s.schedule)
         tag = f"member {m + 1}/{members} " if members > 1 else ""
         while run.epoch < epochs:
