@@ -30,6 +30,19 @@ def device_for(t: torch.Tensor, what: str) -> torch.device:
     return torch.device("cuda", torch.cuda.current_device())
 
 
+def checked_device(t: torch.Tensor, what: str) -> torch.device:
+    """:func:`device_for` for a registered op, whose inputs must already be there (ops never move data)."""
+    dev = device_for(t, what)
+    if dev != t.device:
+        raise ValueError(f"the triton {what} kernels run on {dev}; got tensors on {t.device}")
+    return dev
+
+
+def pow2(n: int, lo: int, hi: int) -> int:
+    """The power of two >= ``n``, clamped to ``[lo, hi]``: a block size."""
+    return max(lo, min(hi, triton.next_power_of_2(max(int(n), 1))))
+
+
 def on_device(dev: torch.device):
     """Make ``dev`` current for the launch (Triton launches on the current CUDA device)."""
     return torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()

@@ -67,7 +67,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         meta = json.loads(pattern_file.read_text())
         backbone, positional = meta.get("backbone"), meta.get("positional", False)
         if not isinstance(backbone, str) or not isinstance(positional, bool):
-            raise AutofastError(f"{pattern_file}: no backbone recorded; delete the file to redo the DASH stage")
+            raise AutofastError(f"{pattern_file}: no backbone (or a 'positional' that is not true/false) recorded; "
+                                "delete the file to redo the DASH stage")
         say("resume: pattern from the earlier run")
     else:
         found = search_architecture(task, cfg, say)

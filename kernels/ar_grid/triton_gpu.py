@@ -38,7 +38,8 @@ import triton.language as tl
 
 from torch.library import triton_op, wrap_triton
 
-from ..triton_launch import device_for, opaque_under_interpreter
+from ..triton_launch import checked_device, device_for, opaque_under_interpreter
+from ..triton_launch import pow2 as _pow2
 from ..triton_launch import on_device as _on
 from .reference import forecast_error_sums_ref, nested_ols, window_moments_ref
 
@@ -165,10 +166,6 @@ def _orders(psi: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
     return last.clamp_min(1).to(torch.int32).contiguous()
 
 
-def _pow2(n: int, lo: int, hi: int) -> int:
-    return max(lo, min(hi, triton.next_power_of_2(max(int(n), 1))))
-
-
 def _launch_forecast_weights(psi: torch.Tensor, intercept: torch.Tensor, q: torch.Tensor, M: torch.Tensor) -> None:
     B, Q = psi.shape
     H = M.shape[2]
@@ -183,17 +180,10 @@ def _launch_forecast_weights(psi: torch.Tensor, intercept: torch.Tensor, q: torc
 # --------------------------------------------------------------------------------------------- registered ops
 
 
-def _device_checked(t: torch.Tensor) -> torch.device:
-    dev = _device_for(t)
-    if dev != t.device:
-        raise ValueError(f"the triton AR kernels run on {dev}; got tensors on {t.device}")
-    return dev
-
-
 @triton_op("autofast::ar_window_moments", mutates_args=())
 def window_moments_op(z: torch.Tensor, width: int, start: int, count: int) -> torch.Tensor:
     """``(C, T)`` float64 -> ``(C, W + 1, W + 1)`` float64 window moments (see :func:`window_moments`)."""
-    dev = _device_checked(z)
+    dev = checked_device(z, "AR")
     C = z.shape[0]
     out = _empty(C, width + 1, width + 1, device=dev)
     if C > 0:
@@ -213,7 +203,7 @@ def _(z, width, start, count):
 @triton_op("autofast::ar_forecast_weights", mutates_args=())
 def forecast_weights_op(psi: torch.Tensor, intercept: torch.Tensor, horizon: int, order: torch.Tensor) -> torch.Tensor:
     """``psi (B, Q)``, ``intercept (B,)`` float64, ``order (B,)`` int32 -> ``M (B, Q + 1, H)`` float64."""
-    dev = _device_checked(psi)
+    dev = checked_device(psi, "AR")
     B, Q = psi.shape
     M = _empty(B, Q + 1, horizon, device=dev)
     with _on(dev):
@@ -230,7 +220,7 @@ def _(psi, intercept, horizon, order):
 def grid_scores_op(psi: torch.Tensor, intercept: torch.Tensor, S: torch.Tensor, Sxy: torch.Tensor,
                    syy: torch.Tensor, count: int, order: torch.Tensor) -> torch.Tensor:
     """Per-step validation MSE ``(B, H)`` float64 of every candidate (see :func:`ar_grid_scores`)."""
-    dev = _device_checked(psi)
+    dev = checked_device(psi, "AR")
     B, Q = psi.shape
     H = Sxy.shape[1]
     out = _empty(B, H, device=dev)

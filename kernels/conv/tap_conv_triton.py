@@ -50,7 +50,8 @@ import triton.language as tl
 
 from torch.library import triton_op, wrap_triton
 
-from ..triton_launch import device_for, opaque_under_interpreter
+from ..triton_launch import checked_device, device_for, opaque_under_interpreter
+from ..triton_launch import pow2 as _pow2
 from ..triton_launch import on_device as _on
 
 from .op_rules import register_rules, transpose_groups
@@ -252,10 +253,6 @@ def _device_for(t: torch.Tensor) -> torch.device:
     return device_for(t, "tap-conv")
 
 
-def _pow2(n: int, lo: int, hi: int) -> int:
-    return max(lo, min(hi, triton.next_power_of_2(max(int(n), 1))))
-
-
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -299,13 +296,6 @@ def _wgrad_split(n_chunks: int, other_programs: int) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------- registered ops
 
 
-def _device_checked(x: torch.Tensor) -> torch.device:
-    dev = _device_for(x)
-    if dev != x.device:
-        raise ValueError(f"the triton tap-conv kernels run on {dev}; got tensors on {x.device}")
-    return dev
-
-
 @triton_op("autofast::tap_conv_triton", mutates_args=())
 def tap_conv_triton_op(x: torch.Tensor, w: torch.Tensor, offsets: list[int], groups: int) -> torch.Tensor:
     """Tap convolution by the Triton kernels; same contract as :func:`reference.tap_conv_ref`.
@@ -328,7 +318,7 @@ def tap_conv_triton_op(x: torch.Tensor, w: torch.Tensor, offsets: list[int], gro
         raise ValueError(f"w {tuple(w.shape)} does not match x {tuple(x.shape)}, groups={groups}, U={len(taps)}")
     if w.dtype != x.dtype:
         raise ValueError(f"x and w must share a dtype, got {x.dtype} and {w.dtype}")
-    dev = _device_checked(x)
+    dev = checked_device(x, "tap-conv")
     xd = x.contiguous()
     keep, off_d = _live(taps, x.shape[2:], dev)
     U_live = len(keep)
@@ -386,7 +376,7 @@ def tap_conv_wgrad_triton_op(x: torch.Tensor, g: torch.Tensor, offsets: list[int
     Cout = g.shape[1]
     cin_g, cout_g = Cin // groups, Cout // groups
     U = len(taps)
-    dev = _device_checked(x)
+    dev = checked_device(x, "tap-conv")
     xd, gd = x.contiguous(), g.contiguous()
     keep, off_d = _live(taps, x.shape[2:], dev)
     U_live = len(keep)
