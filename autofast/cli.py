@@ -13,12 +13,14 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 import traceback
 from contextlib import contextmanager
 
 from .commands import autoft, dash, datasets, forecast, search
 from .errors import AutofastError
 from .runtime import configure as configure_runtime
+from .runtime import process_started
 
 COMMANDS = (forecast, dash, search, autoft, datasets)
 CONV_COMMANDS = ("dash", "search", "pretrain", "finetune", "compare")  # the commands that train convs
@@ -96,6 +98,7 @@ def _forget_handled_interrupt() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.started = process_started() if argv is None else time.time()  # a budget counts from the process start
     try:
         with sigterm_as_interrupt():
             threads = getattr(args, "threads", None)

@@ -13,6 +13,10 @@ class Diverged(AutofastError, FloatingPointError):
     ASHA trial that raises it is recorded as failed, never scored."""
 
 
+class BudgetExhausted(RuntimeError):
+    """The time budget ran out while a trial was training: it stops where it is (its finished rungs count)."""
+
+
 def column_list(names) -> str:
     """The column names of a table, for an error message: listed only when they look like a real header
     (at least two short plain names); otherwise just their count, so no file's contents are echoed."""

@@ -90,3 +90,19 @@ def apply_torch_threads(threads: int) -> None:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already started: it can be set only once, before any parallel work
         pass
+
+
+def process_started() -> float:
+    """Wall time (``time.time()`` scale) at which this process started, from ``/proc`` on Linux (so a
+    command's time budget counts its interpreter start and imports too); now, where that is unavailable."""
+    import time
+
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+        started = boot + ticks / os.sysconf("SC_CLK_TCK")
+        return started if started <= time.time() else time.time()
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()

@@ -18,7 +18,7 @@ from autofast.engine import (CONSTANT, Schedule, cosine, global_rng_lock, load_r
                              train_epoch)
 from autofast.errors import AutofastError, Diverged
 from autofast.models.dropout import Dropout
-from autofast.search.tune import TuneSettings, make_trial
+from autofast.search.trial import TuneSettings, make_trial
 
 CFG = {"lr": 0.05, "dropout": 0.1, "weight_decay": 1e-4, "momentum": 0.9, "seed": 7}
 
@@ -158,8 +158,7 @@ def test_one_schedule_for_trials_and_retrain():
         Schedule("cosine", 2, 2)
     from autofast.search.config import SearchConfig
 
-    assert SearchConfig().horizon_epochs == SearchConfig().max_epochs
-    assert SearchConfig(retrain_epochs=30).horizon_epochs == 30
+    assert SearchConfig().given() == {} and SearchConfig(retrain_epochs=30).given() == {"retrain_epochs": 30}
     with pytest.raises(ValueError, match="warmup"):
         SearchConfig(max_epochs=2, warmup_epochs=2)
 

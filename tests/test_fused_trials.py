@@ -70,11 +70,12 @@ def test_asha_with_fused_trials_on_splice_tiny(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOFAST_CONV_PATH", "native")
     from autofast.data.classification import load_task
     from autofast.engine import read_run
-    from autofast.search.tune import TuneSettings, fuses, make_trial, tune
+    from autofast.search.trial import TuneSettings, fuses, make_trial
+    from autofast.search.tune import tune
 
     task = load_task("splice", seed=0)
     pattern = [(5, 1), (3, 3)] + [(3, 1)] * 8
-    from autofast.search.tune import DASHA_SPACE
+    from autofast.search.trial import DASHA_SPACE
 
     space = {**DASHA_SPACE, "lr": {"loguniform": [1e-4, 1e-2]}, "momentum": {"uniform": [0.9, 0.95]}}
     s = TuneSettings(width=4, n_configs=4, max_epochs=2, batch_size=256, trials_per_device=2, fuse_trials="on",

@@ -70,8 +70,12 @@ def checkpoint_path(checkpoint_dir: Path, job: Job) -> Path:
 
 def drive(scheduler: ASHA, executor: Executor, checkpoint_dir: str | os.PathLike,
           on_start: Callable[[Job], None] | None = None,
-          on_result: Callable[[Outcome], None] | None = None) -> ASHA:
+          on_result: Callable[[Outcome], None] | None = None,
+          stop: Callable[[], bool] | None = None) -> ASHA:
     """Run the search to the end: fill free slots with ``scheduler.ask()``, tell every outcome.
+
+    ``stop()`` True (e.g. a time budget spent): no new job is asked for; the running ones are waited for
+    (they may stop themselves) and the scheduler is returned unfinished, its journal resumable.
 
     Returns the scheduler. A job that raised, or returned a non-finite score (a diverged trial), is told as
     failed (never promoted); the search goes on. Checkpoints are journaled relative to ``checkpoint_dir``,
@@ -81,7 +85,7 @@ def drive(scheduler: ASHA, executor: Executor, checkpoint_dir: str | os.PathLike
     ckdir.mkdir(parents=True, exist_ok=True)
     in_flight = 0
     while True:
-        while in_flight < executor.slots and (job := scheduler.ask()) is not None:
+        while in_flight < executor.slots and not (stop and stop()) and (job := scheduler.ask()) is not None:
             if job.checkpoint is not None:  # relative to the checkpoint folder (absolute in older journals)
                 job = replace(job, checkpoint=str(ckdir / job.checkpoint))
             executor.submit(job, checkpoint_path(ckdir, job))
@@ -89,6 +93,8 @@ def drive(scheduler: ASHA, executor: Executor, checkpoint_dir: str | os.PathLike
             if on_start:
                 on_start(job)
         if in_flight == 0:
+            if stop and stop():
+                return scheduler
             if not scheduler.is_finished():  # nothing runs and nothing can be asked: a scheduler bug
                 raise AutofastError("ASHA has pending jobs that no executor runs; resume the search from its journal")
             return scheduler
@@ -171,9 +177,15 @@ class LocalPool:
 
 
 
+def _fusion_key(job: Job) -> tuple:
+    """Jobs that may train as one fused model: the same epochs and the same architecture (``config["arch"]``
+    where the search space has that dimension)."""
+    return job.resource_from, job.resource_to, str(job.config.get("arch", ""))
+
+
 class FusedPool:
     """Run the jobs waiting for a device together: up to ``per_device`` jobs covering the same epochs
-    are trained as one fused model (``trial.run_fused``), one thread per device.
+    (and architecture) are trained as one fused model (``trial.run_fused``), one thread per device.
 
     ``trial`` is a :class:`autofast.asha.local.TorchTrial` with ``fused_epoch`` (it is also called
     alone for a group of one). A fused group that raises is re-run job by job, so a diverging trial
@@ -199,9 +211,8 @@ class FusedPool:
         for dev in self.devices:
             if dev in self._busy or not self._pending:
                 continue
-            first = self._pending[0][0]
-            span = (first.resource_from, first.resource_to)
-            group = [p for p in self._pending if (p[0].resource_from, p[0].resource_to) == span][: self.per_device]
+            key = _fusion_key(self._pending[0][0])
+            group = [p for p in self._pending if _fusion_key(p[0]) == key][: self.per_device]
             for p in group:
                 self._pending.remove(p)
             self._busy.add(dev)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from autofast.engine import CONSTANT, Run, Schedule, load_run, save_run, seeded_init
+from autofast.errors import BudgetExhausted
 
 from .executor import LocalPool, drive
 from .scheduler import ASHA, Job
@@ -58,6 +59,11 @@ class TorchTrial:
     schedule: Schedule = CONSTANT
     seed_key: str = "seed"
     fused_epoch: Callable | None = None  # fused_epoch(runs, configs): one epoch of several runs as one model
+    stop: Callable[[], bool] | None = None  # checked before each epoch: True raises BudgetExhausted
+
+    def _check_stop(self, run: Run) -> None:
+        if self.stop is not None and self.stop():
+            raise BudgetExhausted(f"stopped at epoch {run.epoch}: the time budget ran out")
 
     def new_run(self, config: dict, device: str = "cpu") -> Run:
         """The trial's run before any training: seeded model and optimiser on ``device``, fresh generators."""
@@ -74,6 +80,7 @@ class TorchTrial:
         if run.epoch != int(job.resource_from):
             raise RuntimeError(f"checkpoint holds {run.epoch} epochs but the job starts at {job.resource_from}")
         while run.epoch < int(job.resource_to):
+            self._check_stop(run)
             before = run.epoch
             out = self.train_epoch(run, job.config)
             if run.epoch == before:
@@ -96,6 +103,7 @@ class TorchTrial:
             if run.epoch != int(job.resource_from):
                 raise RuntimeError(f"checkpoint holds {run.epoch} epochs but the job starts at {job.resource_from}")
         while runs[0].epoch < int(jobs[0].resource_to):
+            self._check_stop(runs[0])
             self.fused_epoch(runs, [j.config for j in jobs])
         for run, job, out in zip(runs, jobs, checkpoint_outs):
             save_run(out, run, {"trial_id": job.trial_id, "config": dict(job.config)})

@@ -39,7 +39,7 @@ from autofast.asha import ASHA, TorchTrial, run_local
 from autofast.autoft.losses import autoft_space, objective_from_config
 from autofast.engine import Run, Schedule, cosine, fit, seeded_init, sgd, train_epoch
 from autofast.models import default_backbone
-from autofast.search.tune import DASHA_SPACE
+from autofast.search.trial import DASHA_SPACE
 from autofast.errors import AutofastError
 
 from .metrics import evaluate_scores, mean_std

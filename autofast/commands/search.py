@@ -20,9 +20,22 @@ def add_parser(sub) -> None:
                        description="The main job: a tuned supervised baseline for a task (splice, digits, ETTh1 "
                                    "windows, or your file). --resume RUN_DIR continues a killed search.")
     add_dash_options(p)
-    for flag, typ in [("--n-configs", int), ("--eta", float), ("--min-epochs", int), ("--max-epochs", int),
-                      ("--trials-per-device", int)]:
-        p.add_argument(flag, type=typ)
+    p.add_argument("--time-budget", metavar="T",
+                   help="wall-clock budget of the whole command: seconds, or 90s / 10m / 1h (default: from the data "
+                        "size, 2-7 min on 2 cores); every option left unset is planned to fit it")
+    p.add_argument("--arch", choices=["auto", "dash", "plain", "rocket"],
+                   help="candidates: auto (default) = ASHA over the DASH pattern and the plain 3x1/3x3 network, plus "
+                        "random-convolution features for 1-D classification; dash / plain: that pattern only; "
+                        "rocket: the features only")
+    p.add_argument("--folds", type=int, metavar="K",
+                   help="selection: 0 = hold-out validation split, K >= 2 = K-fold cross-validation over train+val "
+                        "(default: 5 folds when the validation split has < 250 examples)")
+    for flag, typ, what in [("--n-configs", int, "ASHA configurations (default: planned)"),
+                            ("--eta", float, "ASHA reduction factor (default 2)"),
+                            ("--min-epochs", int, "first rung, epochs (default: planned)"),
+                            ("--max-epochs", int, "top rung R, epochs (default: planned from ~1500 updates)"),
+                            ("--trials-per-device", int, "concurrent trials per device (default 1)")]:
+        p.add_argument(flag, type=typ, help=what)
     p.add_argument("--ensemble", type=int, metavar="K",
                    help="final model: mean prediction of K retrains of the best configuration (default 3; 1 = one)")
     p.add_argument("--warmup-epochs", type=float, help="linear lr warm-up of every trial and the retrain (default 0)")
@@ -75,6 +88,7 @@ def run(args) -> int:
         if run_dir.exists() and any(run_dir.iterdir()):
             raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another --out "
                                 f"or continue it with --resume {run_dir}")
+    started = getattr(args, "started", None)
     cfg = validated(SearchConfig, raw)
     from autofast.search.pipeline import check_options
 
@@ -83,7 +97,7 @@ def run(args) -> int:
     make_run_dir(run_dir, "--resume" if args.resume else "--out")
     try:
         with run_lock(run_dir):
-            result = _run_locked(cfg, run_dir, args)
+            result = _run_locked(cfg, run_dir, args, started)
     except BaseException as exc:
         if fresh and not (run_dir / "pattern.json").exists():  # failed before any work: leave nothing behind
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -103,7 +117,7 @@ def run(args) -> int:
     return _report(result, run_dir, args)
 
 
-def _run_locked(cfg, run_dir: Path, args) -> dict:
+def _run_locked(cfg, run_dir: Path, args, started: float | None = None) -> dict:
     from rich.console import Console
     from rich.live import Live
 
@@ -113,11 +127,16 @@ def _run_locked(cfg, run_dir: Path, args) -> dict:
 
     write_json_atomic(run_dir / "search_config.json", cfg.model_dump(mode="json"))
     console = Console(stderr=True, quiet=args.json)
-    progress = SearchProgress(cfg.n_configs)
+    progress = SearchProgress(cfg.n_configs or 0)
     if console.is_terminal:
-        with Live(progress, console=console, refresh_per_second=4):
-            return run_search(cfg, run_dir, resume=bool(args.resume), say=progress.stage,
-                              on_start=progress.on_start, on_result=progress.on_result)
+        with Live(progress, console=console, refresh_per_second=4) as live:
+            def say(message: str) -> None:
+                if message.startswith("plan: "):  # the plan stays on screen above the live table
+                    live.console.print(message, highlight=False)
+                progress.stage(message)
+
+            return run_search(cfg, run_dir, resume=bool(args.resume), say=say, on_start=progress.on_start,
+                              on_result=progress.on_result, started=started, on_plan=progress.on_plan)
 
     def logged(out):  # a log file or pipe: one line per stage message and per finished job
         progress.on_result(out)
@@ -126,21 +145,29 @@ def _run_locked(cfg, run_dir: Path, args) -> dict:
                       f"{what} [{out.seconds:.1f}s]", highlight=False)
 
     return run_search(cfg, run_dir, resume=bool(args.resume), say=lambda m: console.print(m, highlight=False),
-                      on_start=progress.on_start, on_result=logged)
+                      on_start=progress.on_start, on_result=logged, started=started, on_plan=progress.on_plan)
 
 
 def _report(result: dict, run_dir: Path, args) -> int:
     from rich.console import Console
 
     if args.json:
-        print(json.dumps({k: v for k, v in result.items() if k != "final_history"}, indent=2, default=str))
+        skip = ("final_history", "final_member_histories")
+        print(json.dumps({**{k: v for k, v in result.items() if k not in skip}, "run_dir": str(run_dir)}, indent=2,
+                         default=str))
         return 0
     con = Console()
     a = result["asha"]
     pos = " + position channel" if result.get("positional_input") else ""
-    con.print(f"pattern ({result['backbone']}{pos}): {[tuple(p) for p in result['pattern']]}")
-    con.print(f"ASHA: {len(a['trials'])} trials, rungs {a['rungs']}; best trial {a['best_trial']} "
-              f"(validation {a['best_val_score']:.4f})")
-    con.print(f"test {result['metric']}: {result['test_score']:.4f}   (report: {run_dir}/report.md)")
+    for arch, pat in result["architectures"].items():
+        con.print(f"pattern '{arch}' ({result['backbone']}{pos}): {[tuple(p) for p in pat]}")
+    if a and a["best_trial"] is not None:
+        con.print(f"ASHA: {len(a['trials'])} trials, rungs {a['rungs']}; best trial {a['best_trial']} "
+                  f"(validation {a['best_val_score']:.4f})")
+    sel = result["selection"]
+    con.print("candidates (validation): " + ", ".join(f"{k} {v:.4f}" for k, v in sel["val_scores"].items())
+              + f"; final model: {sel['winner']}")
+    con.print(f"test {result['metric']}: {result['test_score']:.4f}   in {result['timings']['total']:.0f}s of a "
+              f"{result['plan']['budget']:.0f}s budget   (report: {run_dir}/report.md)")
     con.print(f"selected on: {result['selected_on']}")
     return 0

@@ -20,7 +20,8 @@ from autofast.data.classification import load_task
 from autofast.engine import evaluate, mean_iou, seeded_init
 from autofast.models import build_backbone, default_backbone, fixed_factory
 
-from .supernet import MixedFactory, arch_probabilities, default_space, derive_pattern, searchable_layers
+from .supernet import (MixedFactory, all_candidates, default_space, derive_pattern, dropped_candidates,
+                       full_probabilities, layer_extents)
 from .train import TrainSettings, train
 
 
@@ -128,27 +129,57 @@ def _load(cfg: DashConfig):
     return load_task(cfg.task, seed=cfg.seed)
 
 
-def search_architecture(task, cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> dict:
-    """Stage 1: train the narrow supernet (weights and alpha jointly) and take the per-layer argmax."""
+def backbone_for(task, cfg: DashConfig) -> tuple[str, bool]:
+    """``(backbone name, position channel)`` for the task under ``cfg`` (``auto`` resolved)."""
+    data = task.data
+    name = _backbone_name(cfg, data.kind, data.ndim)
+    return name, positional_input(cfg, name, data.kind)
+
+
+def plain_network(task, name: str, positional: bool, width: int = 4):
+    """The backbone with its plain 3x1 / 3x3 pattern (a narrow one by default: for its layout)."""
+    data = task.data
+    return build_backbone(name, data.ndim, int(task.x_train.shape[1]), data.num_classes, width, fixed_factory([]),
+                          positional=positional)
+
+
+def search_space(task, cfg: DashConfig, name: str, positional: bool) -> dict:
+    """The DASH space for this task: K x D (``cfg`` or the modality's default), and per searchable layer the
+    input size there (``extents``); pairs with a receptive field wider than that are dropped (``dropped``)."""
     data = task.data
     ks, ds = default_space(data.kind, data.ndim)
-    ks = tuple(cfg.kernel_sizes or ks)
-    ds = tuple(cfg.dilations or ds)
-    name = _backbone_name(cfg, data.kind, data.ndim)
-    positional = positional_input(cfg, name, data.kind)
+    ks, ds = tuple(cfg.kernel_sizes or ks), tuple(cfg.dilations or ds)
+    extents = layer_extents(plain_network(task, name, positional), tuple(task.x_train.shape[1:]))
+    return {"kernel_sizes": ks, "dilations": ds, "extents": extents,
+            "dropped": dropped_candidates(ks, ds, extents), "factory": MixedFactory(ks, ds, extents=extents)}
+
+
+def search_architecture(task, cfg: DashConfig, say: Callable[[str], None] = lambda m: None,
+                        stop: Callable[[], bool] | None = None) -> dict:
+    """Stage 1: train the narrow supernet (weights and alpha jointly) and take the per-layer argmax.
+    ``stop()`` True ends the supernet training before its next epoch (a spent time budget)."""
+    data = task.data
+    name, positional = backbone_for(task, cfg)
+    space = search_space(task, cfg, name, positional)
+    ks, ds = space["kernel_sizes"], space["dilations"]
+    dropped = sum(len(d["dropped"]) for d in space["dropped"])
     say(f"search: {name} width {cfg.search_width}, K={list(ks)} x D={list(ds)}"
+        + (f" ({dropped} layer-candidates wider than the input dropped)" if dropped else "")
         + (", position channel" if positional else ""))
     with seeded_init(cfg.seed):
         supernet = build_backbone(name, data.ndim, int(task.x_train.shape[1]), data.num_classes, cfg.search_width,
-                                  MixedFactory(ks, ds), positional=positional)
+                                  space["factory"], positional=positional)
     s_search = TrainSettings(epochs=cfg.search_epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
                              batch_size=cfg.batch_size, batch_fraction=cfg.search_batch_fraction, seed=cfg.seed,
                              arch_lr=cfg.arch_lr, rf_penalty=cfg.rf_penalty)
     res = train(supernet, task.x_train, task.y_train, task.x_val, task.y_val, s_search, search=True,
-                on_epoch=lambda r: say(f"search epoch {r['epoch']}/{cfg.search_epochs}: val {r['val_acc']:.3f}"))
+                on_epoch=lambda r: say(f"search epoch {r['epoch']}/{cfg.search_epochs}: val {r['val_acc']:.3f}"),
+                stop=stop)
+    every = all_candidates(ks, ds)
     return {"backbone": name, "positional": positional, "kernel_sizes": list(ks), "dilations": list(ds),
+            "extents": list(space["extents"]), "dropped": space["dropped"], "epochs": len(res.history),
             "pattern": derive_pattern(supernet),
-            "probabilities": arch_probabilities(supernet), "candidates": searchable_layers(supernet)[0].candidates,
+            "probabilities": full_probabilities(supernet, every), "candidates": every,
             "history": res.history, "seconds": res.seconds}
 
 

@@ -35,11 +35,11 @@ class SearchableConv(nn.Module):
     """Mixed conv over ``kernel_sizes x dilations`` plus its architecture logits ``alpha``."""
 
     def __init__(self, ndim: int, in_channels: int, out_channels: int, stride: int, kernel_sizes, dilations,
-                 depthwise_proxy: bool = True, tau: float = 1.0):
+                 depthwise_proxy: bool = True, tau: float = 1.0, max_extent: int | None = None):
         super().__init__()
         groups = in_channels if (depthwise_proxy and in_channels == out_channels) else 1
-        self.mixed = MixedDilatedConv(ndim, in_channels, out_channels, kernel_sizes, dilations, groups=groups,
-                                      bias=False, stride=stride)
+        self.mixed = MixedDilatedConv(ndim, in_channels, out_channels, groups=groups, bias=False, stride=stride,
+                                      candidates=fitting_candidates(kernel_sizes, dilations, max_extent))
         self.candidates = self.mixed.candidates
         self.alpha = nn.Parameter(torch.zeros(len(self.candidates)))
         self.stride, self.ndim, self.tau = stride, ndim, tau
@@ -74,10 +74,60 @@ class MixedFactory:
     dilations: tuple[int, ...]
     depthwise_proxy: bool = True
     tau: float = 1.0
+    extents: tuple[int, ...] = ()  # per layer index: the input's smallest spatial size there (:func:`layer_extents`)
 
     def __call__(self, index: int, in_channels: int, out_channels: int, stride: int, ndim: int) -> nn.Module:
+        extent = self.extents[index] if index < len(self.extents) else None
         return SearchableConv(ndim, in_channels, out_channels, stride, self.kernel_sizes, self.dilations,
-                              self.depthwise_proxy, self.tau)
+                              self.depthwise_proxy, self.tau, max_extent=extent)
+
+
+def fitting_candidates(kernel_sizes, dilations, max_extent: int | None = None) -> list[tuple[int, int]]:
+    """``kernel_sizes x dilations`` without the pairs whose receptive field ``d (k - 1) + 1`` is wider than
+    ``max_extent`` (the layer's input size: wider taps only ever read the zero padding); the narrowest
+    pair when none fits. ``max_extent`` None: every pair."""
+    pairs = all_candidates(kernel_sizes, dilations)
+    if max_extent is None:
+        return pairs
+    fit = [(k, d) for k, d in pairs if receptive_field(k, d) <= max_extent]
+    return fit or [min(pairs, key=lambda p: (receptive_field(*p), p))]
+
+
+def layer_extents(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Per searchable layer (``model.searchable_modules()``, by index), the smallest spatial size of its
+    input when ``model`` reads one example of ``input_shape`` (``(C, *spatial)``); found by running a zero
+    input through ``model`` (e.g. the plain 3x1 backbone of the same layout) with forward pre-hooks."""
+    sizes: dict[int, int] = {}
+    mods = model.searchable_modules()
+    def record(i):
+        def hook(_module, args):
+            sizes.setdefault(i, int(min(args[0].shape[2:])))  # returns None: the input is left as it is
+        return hook
+
+    hooks = [m.register_forward_pre_hook(record(i)) for i, m in enumerate(mods)]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros((1,) + tuple(input_shape)))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return tuple(int(sizes[i]) for i in range(len(mods)))
+
+
+def dropped_candidates(kernel_sizes, dilations, extents) -> list[dict]:
+    """What :func:`fitting_candidates` removes per layer: ``[{"layer", "extent", "dropped": [[k, d], ...]}]``
+    for the layers that lose at least one pair (for the report)."""
+    out = []
+    every = all_candidates(kernel_sizes, dilations)
+    for i, e in enumerate(extents):
+        kept = set(fitting_candidates(kernel_sizes, dilations, e))
+        gone = [list(p) for p in every if p not in kept]
+        if gone:
+            out.append({"layer": i, "extent": int(e), "dropped": gone})
+    return out
 
 
 def searchable_layers(model: nn.Module) -> list[SearchableConv]:
@@ -100,6 +150,16 @@ def derive_pattern(model: nn.Module) -> list[tuple[int, int]]:
 
 def arch_probabilities(model: nn.Module) -> list[list[float]]:
     return [torch.softmax(m.alpha.detach(), 0).tolist() for m in searchable_layers(model)]
+
+
+def full_probabilities(model: nn.Module, candidates: list[tuple[int, int]]) -> list[list[float]]:
+    """softmax(alpha) per searchable layer over the full ``candidates`` list (0 for the pairs a layer does not
+    hold, e.g. those dropped as wider than its input), so every row has one entry per candidate."""
+    rows = []
+    for m, p in zip(searchable_layers(model), arch_probabilities(model)):
+        own = dict(zip(m.candidates, p))
+        rows.append([float(own.get(tuple(c), 0.0)) for c in candidates])
+    return rows
 
 
 def normalise_arch_grads(model: nn.Module, eps: float = 1e-12) -> None:

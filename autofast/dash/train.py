@@ -62,11 +62,13 @@ def make_run(model: nn.Module, s: TrainSettings, search: bool = False) -> Run:
 
 
 def train(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
-          s: TrainSettings, search: bool = False, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+          s: TrainSettings, search: bool = False, on_epoch: Callable[[dict], None] | None = None,
+          stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train ``model`` for ``s.epochs`` epochs; keep the best epoch on ``(x_val, y_val)`` when it is not
     empty (its weights in ``best_state``; the model itself ends at the last epoch). In ``search`` mode the
     architecture logits are optimised jointly (single level), their gradients normalised per layer, and
-    the loss carries the receptive-field penalty ``s.rf_penalty * rf_penalty(model)``."""
+    the loss carries the receptive-field penalty ``s.rf_penalty * rf_penalty(model)``. ``stop()`` True ends
+    training before the next epoch (after the first)."""
     run = make_run(model, s, search)
     loss_fn = None
     if search and s.rf_penalty > 0:
@@ -76,7 +78,7 @@ def train(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x_val:
     validate = task_validator(x_val, y_val) if len(x_val) else None
     kw = {"loss_fn": loss_fn} if loss_fn else {}
     r = fit(run, x_train, y_train, s.epochs, s.batch_size, fraction=s.batch_fraction, min_steps=s.min_steps,
-            hooks=_SearchHooks() if search else None, validate=validate, on_epoch=on_epoch, **kw)
+            hooks=_SearchHooks() if search else None, validate=validate, on_epoch=on_epoch, stop=stop, **kw)
     res = TrainResult(history=r.history, seconds=r.seconds)
     if r.best_record is not None:
         b = r.best_record

@@ -22,6 +22,7 @@ class FitResult:
     best_record: dict | None = None
     best_state: dict | None = None  # a CPU copy of the best epoch's state dict
     stopped_early: bool = False
+    stopped: bool = False  # ``stop()`` ended training before ``epochs``
     diverged: str | None = None  # with ``stop_on_divergence``: the FloatingPointError's message
     seconds: float = 0.0
 
@@ -41,18 +42,22 @@ def task_validator(x_val: torch.Tensor, y_val: torch.Tensor) -> Callable:
 def fit(run: Run, x: torch.Tensor, y: torch.Tensor, epochs: int, batch_size: int, loss_fn=plain_loss,
         fraction: float = 1.0, min_steps: int = 1, hooks=None, validate: Callable | None = None,
         key: Callable[[dict], object] = lambda r: r["val_score"], patience: int | None = None,
-        on_epoch: Callable[[dict], None] | None = None, stop_on_divergence: bool = False) -> FitResult:
+        on_epoch: Callable[[dict], None] | None = None, stop_on_divergence: bool = False,
+        stop: Callable[[], bool] | None = None) -> FitResult:
     """Train ``run`` until it has finished ``epochs`` epochs (continuing from ``run.epoch``).
 
     With ``validate`` the best epoch by ``key`` is kept (``best_state``; load it yourself) and, with
     ``patience``, training stops after that many epochs without a better key. A non-finite loss raises
     ``FloatingPointError``, or with ``stop_on_divergence`` ends training (``diverged``; the best epoch so far
-    is kept).
+    is kept). ``stop()`` True before an epoch (e.g. a time budget spent) ends training there (``stopped``).
     """
     res = FitResult()
     t0 = time.perf_counter()
     best_key = None
     while run.epoch < epochs:
+        if stop is not None and run.epoch and stop():
+            res.stopped = True
+            break
         try:
             rec = train_epoch(run, x, y, batch_size, loss_fn, fraction, min_steps, hooks)
         except FloatingPointError as e:

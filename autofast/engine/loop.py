@@ -139,8 +139,12 @@ class StepHooks(Protocol):
 
 
 def train_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, batch_size: int, loss_fn: LossFn = plain_loss,
-                fraction: float = 1.0, min_steps: int = 1, hooks: object | None = None) -> dict:
+                fraction: float = 1.0, min_steps: int = 1, hooks: object | None = None,
+                batches: Callable[[torch.Generator], list] | None = None) -> dict:
     """Train one epoch of ``run`` on ``(x, y)``; end it (``run.end_epoch``) and return its record.
+
+    The epoch's index batches are :func:`epoch_batches` over all of ``x``, or ``batches(run.rng.batch)``
+    when given (e.g. the k fold models' batches side by side, :mod:`autofast.search.folds`).
 
     Each step: scheduled lr; ``total, terms = loss_fn(model, model(x[idx]), y[idx])`` (under autocast
     unless ``run.precision`` is fp32; ``terms``: name -> float or 0-d tensor, averaged into the record);
@@ -153,14 +157,19 @@ def train_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, batch_size: int, los
     t0 = time.perf_counter()
     model = run.model
     model.train()
-    steps = steps_per_epoch(len(x), batch_size, fraction, min_steps)
+    if batches is None:
+        steps = steps_per_epoch(len(x), batch_size, fraction, min_steps)
+        plan = epoch_batches(len(x), batch_size, run.rng.batch, steps)
+    else:
+        plan = batches(run.rng.batch)
+        steps = len(plan)
     after_backward = getattr(hooks, "after_backward", None)
     after_step = getattr(hooks, "after_step", None)
     total_sum = torch.zeros((), dtype=torch.float64, device=x.device)
     terms_sum: dict[str, float] = {}
     lr = float("nan")
     scaler = run.scaler
-    for idx in epoch_batches(len(x), batch_size, run.rng.batch, steps):
+    for idx in plan:
         idx = idx.to(x.device)
         lr = run.set_lr(steps)
         with _precision.autocast(run.precision, x.device):

@@ -1,10 +1,14 @@
-"""The DASHA workflow behind ``python -m autofast search``: DASH search -> ASHA over the training
-hyperparameters of the found pattern -> retrain the best on train+val -> ONE test evaluation.
+"""The DASHA workflow behind ``python -m autofast search``, planned from the data and a time budget:
 
-The run folder is the search's state: ``pattern.json`` (stage 1, written as soon as it is found),
-``asha/asha.sqlite`` (every suggestion, rung result, promotion, checkpoint) and ``asha/checkpoints/``.
-``resume=True`` skips what is finished and continues the journal, so a killed search loses no
-finished rung.
+load -> measure a step -> plan (:mod:`.plan`: batch, epochs, configurations, folds, DASH budget, ensemble)
+-> [random-convolution features scored like a configuration] -> DASH search -> ASHA over the training
+hyperparameters and the architecture (DASH pattern or plain) -> the final model (retrain ensemble on
+train+val, or the best configuration's fold models) -> ONE test evaluation.
+
+The run folder is the search's state: ``plan.json``, ``pattern.json`` (stage 1, written as soon as it is
+found), ``asha/asha.sqlite`` (every suggestion, rung result, promotion, checkpoint) and ``asha/checkpoints/``.
+``resume=True`` keeps the plan and skips what is finished, so a killed search loses no finished rung; a
+resumed run gets its budget afresh.
 """
 from __future__ import annotations
 
@@ -13,15 +17,39 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from autofast.kernels.conv import path_summary
-from autofast.runtime import configure as configure_runtime
-from autofast.dash.pipeline import _load, search_architecture, task_metric
+import torch
+
+from autofast.dash.pipeline import _load, backbone_for, plain_network, search_architecture, task_metric, test_scores
 from autofast.dash.supernet import load_pattern, save_pattern
 from autofast.errors import AutofastError
+from autofast.io import write_json_atomic
+from autofast.kernels.conv import path_summary
+from autofast.runtime import configure as configure_runtime
 
 from .config import SearchConfig
+from .plan import MARGIN, DataSize, Plan, default_budget, make_plan
 from .report import write_search_report
-from .tune import TuneSettings, check_devices, retrain_best, trial_histories, tune
+from .trial import TuneSettings, check_devices, cv_pool
+from .tune import fold_models, retrain_best, trial_histories, tune
+
+
+class Clock:
+    """The command's wall clock against its budget (wall time, ``time.time``, so trials in other processes
+    can read a deadline too)."""
+
+    def __init__(self, started: float | None = None) -> None:
+        self.start = time.time() if started is None else started
+        self.budget = float("inf")
+
+    def elapsed(self) -> float:
+        return time.time() - self.start
+
+    def left(self) -> float:
+        return self.budget - self.elapsed()
+
+    def at(self, seconds: float) -> float:
+        """The wall time ``seconds`` after the start."""
+        return self.start + seconds
 
 
 def split_record(task) -> dict:
@@ -33,12 +61,17 @@ def split_record(task) -> dict:
             "provenance": {"train": split.protocol, "val": split.protocol, "test": split.protocol}}
 
 
-def tune_settings(cfg: SearchConfig, positional: bool = False) -> TuneSettings:
-    return TuneSettings(width=cfg.retrain_width, positional=positional, n_configs=cfg.n_configs, eta=cfg.eta, min_epochs=cfg.min_epochs,
-                        max_epochs=cfg.max_epochs, batch_size=cfg.batch_size, warmup_epochs=cfg.warmup_epochs,
-                        horizon_epochs=cfg.horizon_epochs, seed=cfg.seed, sampler=cfg.sampler,
-                        executor=cfg.executor, address=cfg.address, devices=tuple(cfg.devices),
-                        trials_per_device=cfg.trials_per_device, fuse_trials=cfg.fuse_trials)
+def data_size(task) -> DataSize:
+    """What the plan reads of a loaded task (train and validation only)."""
+    y = torch.cat([task.y_train, task.y_val])
+    regression = y.is_floating_point()
+    smallest = 0
+    if not regression and y.dim() == 1 and len(y):
+        counts = torch.bincount(y)
+        smallest = int(counts[counts > 0].min())
+    return DataSize(n_train=len(task.y_train), n_val=len(task.y_val), example_shape=tuple(task.x_train.shape[1:]),
+                    num_classes=0 if regression else int(task.data.num_classes), kind=task.data.kind,
+                    min_class_count=smallest)
 
 
 def check_options(cfg: SearchConfig) -> None:
@@ -46,75 +79,217 @@ def check_options(cfg: SearchConfig) -> None:
     check_devices(cfg.devices)
 
 
-def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
-               say: Callable[[str], None] = lambda m: None,
-               on_start: Callable | None = None, on_result: Callable | None = None) -> dict:
-    """Run (or, with ``resume``, continue) the DASHA workflow in ``run_dir``; return the result dict.
+def plan_search(cfg: SearchConfig, task, clock: Clock) -> tuple[Plan, dict]:
+    """Measure a training step here and make the plan; (plan, the measured cost as a dict)."""
+    from dataclasses import asdict
 
-    ``say(message)`` reports stage progress; ``on_start(job)``/``on_result(outcome)`` every ASHA job.
-    """
-    check_options(cfg)
-    if cfg.threads:
-        configure_runtime(cfg.threads)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    timings = {}
-    t0 = time.perf_counter()
-    task = _load(cfg)
-    timings["load"] = time.perf_counter() - t0
+    from autofast.dash.pipeline import search_space
+
+    from .cost import measure
+
+    name, positional = backbone_for(task, cfg)
+    factory = search_space(task, cfg, name, positional)["factory"] if cfg.arch in ("auto", "dash") else None
+    cost = measure(task, name, positional, cfg.retrain_width, cfg.search_width, factory, device=cfg.devices[0])
+    size = data_size(task)
+    if cfg.time_budget is not None:
+        budget, source = float(cfg.time_budget), "--time-budget"
+    else:
+        budget, source = default_budget(size)
+    plan = make_plan(size, cost, budget, source, cfg.given(), cfg.arch, cfg.eta, elapsed=clock.elapsed())
+    return plan, asdict(cost)
+
+
+def tune_settings(cfg: SearchConfig, plan: Plan, positional: bool = False) -> TuneSettings:
+    return TuneSettings(width=cfg.retrain_width, positional=positional, n_configs=plan.n_configs, eta=plan.eta,
+                        min_epochs=plan.min_epochs, max_epochs=plan.max_epochs, batch_size=plan.batch_size,
+                        folds=plan.folds, warmup_epochs=cfg.warmup_epochs, horizon_epochs=plan.retrain_epochs,
+                        seed=cfg.seed, sampler=cfg.sampler, executor=cfg.executor, address=cfg.address,
+                        devices=tuple(cfg.devices), trials_per_device=cfg.trials_per_device,
+                        fuse_trials=cfg.fuse_trials)
+
+
+def _stage_pattern(cfg, task, plan, run_dir: Path, resume: bool, clock: Clock, say, timings: dict) -> dict:
+    """The architectures ASHA chooses among: ``{"dash": pattern, "plain": 3x1/3x3}`` as the plan says."""
+    name, positional = backbone_for(task, cfg)
+    plain = [(3, 1)] * plain_network(task, name, positional).num_searchable
+    out = {"backbone": name, "positional": positional, "patterns": {}, "dash": None}
+    if plan.arch in ("auto", "plain"):
+        out["patterns"]["plain"] = plain
+    if not plan.dash:
+        return out
     pattern_file = run_dir / "pattern.json"
     if resume and pattern_file.exists():
         pattern = load_pattern(pattern_file)  # a damaged file is one error line
         meta = json.loads(pattern_file.read_text())
-        backbone, positional = meta.get("backbone"), meta.get("positional", False)
-        if not isinstance(backbone, str) or not isinstance(positional, bool):
-            raise AutofastError(f"{pattern_file}: no backbone (or a 'positional' that is not true/false) recorded; "
+        if meta.get("backbone") != name or meta.get("positional", False) != positional:
+            raise AutofastError(f"{pattern_file}: recorded for another backbone or 'positional' setting; "
                                 "delete the file to redo the DASH stage")
         say("resume: pattern from the earlier run")
+        out["dash"] = {"resumed": True}
     else:
-        found = search_architecture(task, cfg, say)
-        pattern, backbone, positional = found["pattern"], found["backbone"], found["positional"]
-        save_pattern(pattern_file, pattern, {"backbone": backbone, "positional": positional, "task": task.name,
+        resolved = cfg.model_copy(update={"batch_size": plan.batch_size, "search_epochs": plan.search_epochs,
+                                          "search_batch_fraction": plan.search_batch_fraction})
+        dash_end = clock.at(plan.predicted["measure_and_load"] + plan.predicted["rocket"]
+                            + 1.25 * plan.predicted["dash"] + 2)
+        found = search_architecture(task, resolved, say, stop=lambda: time.time() > dash_end)
+        pattern = found["pattern"]
+        save_pattern(pattern_file, pattern, {"backbone": name, "positional": positional, "task": task.name,
                                              "seconds": found["seconds"]})
         timings["dash_search"] = found["seconds"]
-    s = tune_settings(cfg, positional)
-    say(f"ASHA: {cfg.n_configs} configurations, epochs {cfg.min_epochs}..{cfg.max_epochs}, eta {cfg.eta}; "
-        f"lr schedule: {s.schedule.describe()}")
+        out["dash"] = {k: found[k] for k in ("kernel_sizes", "dilations", "extents", "dropped", "epochs", "seconds")}
+    pattern = [tuple(p) for p in pattern]
+    if pattern != plain or plan.arch == "dash":
+        out["patterns"]["dash"] = pattern
+    return out
+
+
+def _best_per_arch(trials: list) -> dict:
+    """Per architecture: the best validation score at the highest rung its trials reached."""
+    best: dict = {}
+    for t in trials:
+        if not t["scores"]:
+            continue
+        arch = t["config"].get("arch", "dash")
+        rung = max(t["scores"])
+        key = (rung, t["scores"][rung])
+        if arch not in best or key > (best[arch]["rung"], best[arch]["score"]):
+            best[arch] = {"rung": rung, "score": t["scores"][rung], "trial": t["trial_id"]}
+    return best
+
+
+def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
+               say: Callable[[str], None] = lambda m: None,
+               on_start: Callable | None = None, on_result: Callable | None = None,
+               started: float | None = None, on_plan: Callable[[Plan, Clock], None] | None = None) -> dict:
+    """Run (or, with ``resume``, continue) the planned DASHA workflow in ``run_dir``; return the result dict.
+
+    ``say(message)`` reports stage progress; ``on_start(job)``/``on_result(outcome)`` every ASHA job;
+    ``on_plan(plan, clock)`` once the plan is made; ``started``: the command's start (``time.time()``), from
+    which the budget counts (default: now).
+    """
+    clock = Clock(started)
+    check_options(cfg)
+    if cfg.threads:
+        configure_runtime(cfg.threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict = {}
     t0 = time.perf_counter()
-    sched = tune(task, backbone, pattern, s, run_dir / "asha", resume=resume, on_start=on_start, on_result=on_result)
-    timings["asha"] = time.perf_counter() - t0
-    curves = trial_histories(sched, run_dir / "asha" / "checkpoints")
-    best = sched.best()
-    if best is None:
+    task = _load(cfg)
+    timings["load"] = time.perf_counter() - t0
+    plan_file = run_dir / "plan.json"
+    if resume and plan_file.exists():
+        saved = json.loads(plan_file.read_text())
+        plan, cost = Plan.from_dict(saved["plan"]), saved.get("step_cost")
+        say("resume: the plan of the earlier run")
+    else:
+        t0 = time.perf_counter()
+        plan, cost = plan_search(cfg, task, clock)
+        timings["measure_and_plan"] = time.perf_counter() - t0
+        write_json_atomic(plan_file, {"plan": plan.to_dict(), "step_cost": cost})
+    clock.budget = plan.budget
+    for line in plan.lines():
+        say(f"plan: {line}")
+    if on_plan:
+        on_plan(plan, clock)
+
+    rocket = None
+    folds = cv_pool(task, plan.folds, cfg.seed)[2] if plan.folds else None
+    if plan.rocket:
+        from .rocket_family import rocket_candidate
+
+        say("random-convolution features: fit and score")
+        rocket = rocket_candidate(task, folds, cfg.seed)
+        timings["rocket"] = rocket["seconds"]
+        say(f"random-convolution features: validation accuracy {rocket['val_acc']:.4f} ({rocket['selected_on']})")
+
+    stage = _stage_pattern(cfg, task, plan, run_dir, resume, clock, say, timings)
+    backbone, positional, patterns = stage["backbone"], stage["positional"], stage["patterns"]
+    s = tune_settings(cfg, plan, positional)
+    sched = None
+    if patterns:
+        say(f"ASHA: {plan.n_configs} configurations over {sorted(patterns)}, epochs {plan.min_epochs}.."
+            f"{plan.max_epochs}, eta {plan.eta:g}; lr schedule: {s.schedule.describe()}")
+        asha_end = clock.at(plan.budget * (1 - MARGIN) - plan.predicted["final"])
+        grace = 0.05 * plan.budget
+        t0 = time.perf_counter()
+        sched = tune(task, backbone, patterns if len(patterns) > 1 else next(iter(patterns.values())), s,
+                     run_dir / "asha", resume=resume, on_start=on_start, on_result=on_result,
+                     stop=lambda: time.time() > asha_end, halt=lambda: time.time() > asha_end + grace)
+        timings["asha"] = time.perf_counter() - t0
+    best = sched.best() if sched is not None else None
+    if sched is not None and best is None and rocket is None:
         first = min((t for t in sched.trials() if t["error"]), key=lambda t: t["trial_id"], default=None)
         why = f"; the first, trial {first['trial_id']}: {first['error']}" if first else ""
         raise AutofastError(f"every ASHA trial failed{why}")
-    best_id, best_cfg, best_score, best_rung = best
-    epochs = cfg.horizon_epochs
-    say(f"retrain trial {best_id} on train+val for {epochs} epochs"
-        + (f", {cfg.ensemble} members (seeds) averaged" if cfg.ensemble > 1 else ""))
-    final = retrain_best(task, backbone, pattern, s, best_cfg, epochs, say, members=cfg.ensemble)
-    timings["retrain"] = final["seconds"]
+
+    # the family with the best validation score (ties: the random-convolution features, cheaper and exact)
+    cnn_arch = None if best is None else best[1].get("arch", next(iter(patterns)))
+    scores = {a: v["score"] for a, v in _best_per_arch(sched.trials()).items()} if sched is not None else {}
+    if rocket is not None:
+        scores["rocket"] = rocket["score"]
+    winner = "rocket" if rocket is not None and (best is None or round(rocket["val_acc"], 6) >= round(best[2], 6)) \
+        else cnn_arch
     metric, lower = task_metric(task)
+    t0 = time.perf_counter()
+    if winner == "rocket":
+        from .rocket_family import rocket_final
+
+        say("final: random-convolution features refit on train+val")
+        model, seconds = rocket_final(task, cfg.seed)
+        final = {"family": "rocket", "trained_on": "train+val", "seconds": seconds, "members": 1}
+        history, member_histories = [], []
+    elif plan.folds:
+        best_id = best[0]
+        trial = next(t for t in sched.trials() if t["trial_id"] == best_id)
+        say(f"final: trial {best_id}'s {plan.folds} fold models (no retrain)")
+        model, history = fold_models(task, backbone, patterns, s, trial, run_dir / "asha" / "checkpoints")
+        final = {"family": "cnn", "arch": cnn_arch, "config": best[1], "members": plan.folds,
+                 "epochs": len(history), "trained_on": f"train+val outside each of {plan.folds} folds",
+                 "seconds": 0.0}
+        member_histories = [history]
+    else:
+        say(f"retrain trial {best[0]} on train+val for {plan.retrain_epochs} epochs"
+            + (f", {plan.ensemble} members (seeds) averaged" if plan.ensemble > 1 else ""))
+        out = retrain_best(task, backbone, patterns, s, best[1], plan.retrain_epochs, say, members=plan.ensemble,
+                           budget_left=lambda: clock.left())
+        model = out.pop("model")
+        history, member_histories = out.pop("history"), out.pop("member_histories")
+        final = {"family": "cnn", "arch": cnn_arch, **out}
+    final.update(test_scores(model, task))  # the one test evaluation
+    timings["final"] = time.perf_counter() - t0
+    timings["total"] = clock.elapsed()
+    selected = [f"plan: data sizes, measured step cost, budget {plan.budget:.0f}s",
+                "pattern: training loss (DASH, single level)" if plan.dash else None,
+                "hyperparameters and architecture: " + (f"{plan.folds}-fold out-of-fold {metric} over train+val"
+                                                       if plan.folds else f"validation {metric}") + " (ASHA)"
+                if sched is not None else None,
+                "model family (CNN vs random-convolution features): the same validation scores" if rocket else None,
+                {"rocket": "final model: random-convolution features refit on train+val",
+                 }.get(winner) or (f"final model: the best configuration's {plan.folds} fold models averaged"
+                                   if plan.folds else f"final model: mean prediction of {final.get('members', 1)} "
+                                   "retrain(s) on train+val (seeds fixed in advance, none selected)"),
+                "test split evaluated once"]
     result = {
-        "task": task.name, "kind": task.data.kind, "backbone": backbone, "positional_input": positional,
-        "pattern": [list(p) for p in pattern],
-        "split": split_record(task),
-        "asha": {"rungs": sched.rungs, "trials": sched.trials(), "best_trial": best_id, "best_val_score": best_score,
-                 "best_rung": best_rung, "eta": cfg.eta, "sampler": cfg.sampler, "executor": cfg.executor,
-                 "train_loss_curves": {str(k): v for k, v in curves.items()}},
-        "schedule": {**s.schedule.to_dict(), "description": s.schedule.describe(), "max_epochs": cfg.max_epochs,
-                     "retrain_epochs": epochs, "horizon_is_max_epochs": epochs == cfg.max_epochs},
-        "final": {k: v for k, v in final.items() if k not in ("history", "member_histories")},
-        "final_history": final["history"], "final_member_histories": final["member_histories"],
+        "task": task.name, "kind": task.data.kind, "classes": list(task.data.classes), "backbone": backbone,
+        "positional_input": positional, "plan": plan.to_dict(), "plan_summary": plan.lines(), "step_cost": cost,
+        "pattern": [list(p) for p in patterns.get("dash", patterns.get("plain", []))],
+        "architectures": {a: [list(p) for p in pat] for a, pat in patterns.items()},
+        "dash": stage["dash"], "split": split_record(task),
+        "selection": {"winner": winner, "val_scores": scores, "rocket": rocket,
+                      "margin": (scores[winner] - max([v for k, v in scores.items() if k != winner], default=scores[winner]))
+                      if winner in scores else None},
+        "asha": None if sched is None else {
+            "rungs": sched.rungs, "trials": sched.trials(), "best_trial": best[0] if best else None,
+            "best_val_score": best[2] if best else None, "best_rung": best[3] if best else None, "eta": plan.eta,
+            "sampler": cfg.sampler, "executor": cfg.executor, "finished": sched.is_finished(),
+            "train_loss_curves": {str(k): v for k, v in trial_histories(sched, run_dir / "asha" / "checkpoints").items()}},
+        "schedule": {**s.schedule.to_dict(), "description": s.schedule.describe(), "max_epochs": plan.max_epochs,
+                     "retrain_epochs": plan.retrain_epochs, "horizon_is_max_epochs": plan.retrain_epochs == plan.max_epochs},
+        "final": final, "final_history": history, "final_member_histories": member_histories,
         "metric": metric, "lower_is_better": lower,
         "test_score": final["test_loss"] if lower else final["test_acc"],
         "config": cfg.model_dump(mode="json"), "timings": timings, "conv_paths": path_summary(),
-        "selected_on": "pattern: training loss (DASH, single level); hyperparameters: validation "
-                       f"{metric} (ASHA); final model: "
-                       + (f"mean prediction of {cfg.ensemble} retrains (seeds fixed in advance, none selected), "
-                          if cfg.ensemble > 1 else "")
-                       + "trained on train+val; "
-                       "test split evaluated once",
+        "selected_on": "; ".join(x for x in selected if x),
     }
     write_search_report(run_dir, result)
     return result

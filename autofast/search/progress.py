@@ -24,6 +24,10 @@ class SearchProgress:
         self.done = self.failed = 0
         self.best: tuple | None = None  # (score, trial id, rung)
         self.t0 = time.perf_counter()
+        self.clock = None  # the run's budget clock, once planned (shows the time left)
+
+    def on_plan(self, plan, clock) -> None:
+        self.n_configs, self.clock = plan.n_configs, clock
 
     def stage(self, message: str) -> None:
         self.message = message
@@ -56,6 +60,7 @@ class SearchProgress:
             table.add_row(str(out.job.trial_id), str(out.job.rung), f"{out.job.resource_to:g}", status, score,
                           f"{out.seconds:.1f}", out.worker)
         best = "-" if self.best is None else f"{self.best[0]:.4f} (trial {self.best[1]}, rung {self.best[2]})"
-        head = Text.from_markup(f"[bold]{self.message}[/]  elapsed {now - self.t0:.0f}s")
+        left = "" if self.clock is None else f", {max(0.0, self.clock.left()):.0f}s of {self.clock.budget:.0f}s left"
+        head = Text.from_markup(f"[bold]{self.message}[/]  elapsed {now - self.t0:.0f}s{left}")
         foot = Text(f"jobs done {self.done}, failed {self.failed}; configurations {self.n_configs}; best {best}")
         return Group(head, table, foot) if (self.running or self.recent) else head

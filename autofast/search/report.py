@@ -40,24 +40,45 @@ def split_lines(r: dict) -> list[str]:
     return out + [""]
 
 
-def report_markdown(r: dict) -> str:
-    t = r["timings"]
-    lines = [f"# autofast search: {r['task']}", "",
-             f"**Test {r['metric']}: {r['test_score']:.4f}** (evaluated once, at the end)", "",
-             f"What was selected on what: {r['selected_on']}.", "", schedule_note(r), "",
-             *split_lines(r),
-             "## Configuration", "", "| option | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in r["config"].items()]
-    lines += ["", "## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in t.items()]
-    pos = ", input with a position channel" if r.get("positional_input") else ""
-    lines += ["", f"## Kernel pattern ({r['backbone']}{pos})", "", "| layer | k | d |", "|---|---|---|"]
-    lines += [f"| {i} | {k} | {d} |" for i, (k, d) in enumerate(r["pattern"])]
-    lines += conv_paths_markdown(r.get("conv_paths", []))
-    a = r["asha"]
-    lines += ["", f"## ASHA (eta {a['eta']}, rungs {a['rungs']}, sampler {a.get('sampler', 'random')})", "",
-              "Rung diagram: how many trials reached each rung (the top 1/eta of a rung is promoted).", "",
-              "| rung | epochs | trials | best validation |", "|---|---|---|---|"]
+def plan_lines(r: dict) -> list[str]:
+    """The plan (every derived value and why) and what the DASH space dropped."""
+    out = ["## Plan", "", *[f"- {line}" for line in r.get("plan_summary", [])], ""]
+    p = r.get("plan", {})
+    if p.get("predicted"):
+        out += ["| stage | predicted s | actual s |", "|---|---|---|"]
+        actual = {"dash": "dash_search"}
+        for k, v in p["predicted"].items():
+            a = r["timings"].get(actual.get(k, k))
+            out.append(f"| {k} | {v:.1f} | {'' if a is None else f'{a:.1f}'} |")
+        out.append("")
+    dash = r.get("dash") or {}
+    if dash.get("dropped"):
+        out += ["DASH candidates dropped as wider than the layer's input (receptive field d(k-1)+1 > input size):", ""]
+        out += [f"- layer {d['layer']} (input size {d['extent']}): "
+                + ", ".join(f"k{k}d{dd}" for k, dd in d["dropped"]) for d in dash["dropped"]]
+        out.append("")
+    return out
+
+
+def selection_lines(r: dict) -> list[str]:
+    sel = r.get("selection") or {}
+    if not sel:
+        return []
+    out = ["## Which candidate won", "", "| candidate | best validation score |", "|---|---|"]
+    out += [f"| {k}{' (winner)' if k == sel['winner'] else ''} | {v:.4f} |" for k, v in sel["val_scores"].items()]
+    if sel.get("margin") is not None:
+        out += ["", f"Winner: **{sel['winner']}**, ahead of the runner-up by {sel['margin']:.4f} on validation."]
+    return out + [""]
+
+
+def asha_lines(r: dict) -> list[str]:
+    a = r.get("asha")
+    if not a:
+        return []
+    lines = ["", f"## ASHA (eta {a['eta']}, rungs {a['rungs']}, sampler {a.get('sampler', 'random')})", "",
+             "Rung diagram: how many trials reached each rung (the top 1/eta of a rung is promoted)."
+             + ("" if a.get("finished", True) else " **Stopped by the time budget before the last jobs.**"), "",
+             "| rung | epochs | trials | best validation |", "|---|---|---|---|"]
     for row in rung_table(r):
         best = "" if row["best"] is None else f"{row['best']:.4f}"
         lines.append(f"| {row['rung']} | {row['epochs']} | {row['trials']} {'#' * row['trials']} | {best} |")
@@ -67,16 +88,38 @@ def report_markdown(r: dict) -> str:
         best = max(tr["scores"].values()) if tr["scores"] else float("nan")
         cfg = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in tr["config"].items())
         lines.append(f"| {tr['trial_id']} | {tr['status']} | {tr['rung']} | {tr['resource']} | {best:.4f} | {cfg} |")
-    lines += ["", f"Best trial {a['best_trial']} (validation {a['best_val_score']:.4f} at rung {a['best_rung']}), "
-              f"retrained on train+val for {r['final']['epochs']} epochs"
-              + (f", {r['final']['members']} times with seeds {r['final']['member_seeds']}; the final model is "
-                 "their mean prediction (a deep ensemble; no member was selected)." if r['final'].get('members', 1) > 1
-                 else "."), ""]
-    return "\n".join(lines)
+    if a.get("best_trial") is not None:
+        lines += ["", f"Best trial {a['best_trial']} (validation {a['best_val_score']:.4f} at rung {a['best_rung']})."]
+    return lines
+
+
+def report_markdown(r: dict) -> str:
+    t = r["timings"]
+    f = r["final"]
+    lines = [f"# autofast search: {r['task']}", "",
+             f"**Test {r['metric']}: {r['test_score']:.4f}** (evaluated once, at the end)", "",
+             f"What was selected on what: {r['selected_on']}.", "", schedule_note(r), "",
+             *split_lines(r), *plan_lines(r), *selection_lines(r),
+             "## Final model", "", f"Family {f.get('family')}" + (f", architecture {f['arch']}" if f.get("arch") else "")
+             + f", trained on {f.get('trained_on')}, {f.get('members', 1)} member(s).", "",
+             "## Configuration", "", "| option | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in r["config"].items()]
+    lines += ["", "## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in t.items()]
+    pos = ", input with a position channel" if r.get("positional_input") else ""
+    for arch, pat in (r.get("architectures") or {}).items():
+        lines += ["", f"## Kernel pattern '{arch}' ({r['backbone']}{pos})", "", "| layer | k | d |", "|---|---|---|"]
+        lines += [f"| {i} | {k} | {d} |" for i, (k, d) in enumerate(pat)]
+    lines += conv_paths_markdown(r.get("conv_paths", []))
+    lines += asha_lines(r)
+    return "\n".join(lines + [""])
 
 
 def write_search_report(run_dir: Path, result: dict) -> None:
     a = result["asha"]
+    if not a or a.get("best_trial") is None:
+        write_reports(run_dir, result, report_markdown(result), f"autofast search {result['task']}")
+        return
     plot_rungs(run_dir / "asha_rungs.png", a["trials"], a["rungs"], a["best_trial"],
                f"validation {result['metric']}", "ASHA: every trial's rung results (best in red)")
     plot_curves(run_dir / "learning_curves.png", [
@@ -84,5 +127,5 @@ def write_search_report(run_dir: Path, result: dict) -> None:
          "ylabel": "training loss", "log": True},
         {"curves": {f"member {i + 1}": [h["train_loss"] for h in hist]
                     for i, hist in enumerate(result.get("final_member_histories") or [result["final_history"]])},
-         "title": "final retrain on train+val", "ylabel": "training loss"}])
+         "title": "final model's training", "ylabel": "training loss"}])
     write_reports(run_dir, result, report_markdown(result), f"autofast search {result['task']}")

@@ -84,15 +84,19 @@ def mixed_dilated_conv(x: torch.Tensor, weights: list[torch.Tensor], a: torch.Te
 
 
 class MixedDilatedConv(nn.Module):
-    """DASH mixed-weights layer over ``kernel_sizes x dilations``; ``forward(x, a)`` takes the mixture
-    coefficients (``a = None``: uniform). ``candidates`` lists the (k, d) order of ``a``."""
+    """DASH mixed-weights layer over ``kernel_sizes x dilations`` (or an explicit ``candidates`` list of
+    (k, d) pairs, e.g. the product filtered to what the input size can use); ``forward(x, a)`` takes the
+    mixture coefficients (``a = None``: uniform). ``candidates`` lists the (k, d) order of ``a``."""
 
     def __init__(self, ndim: int, in_channels: int, out_channels: int, kernel_sizes=(3, 7, 11, 15, 19),
                  dilations=(1, 3, 7, 15), groups: int = 1, bias: bool = True, backend: str = "auto",
-                 device=None, dtype=None, stride: int = 1, path: str = "auto"):
+                 device=None, dtype=None, stride: int = 1, path: str = "auto", candidates=None):
         super().__init__()
         self.ndim, self.groups, self.backend, self.stride, self.path = ndim, groups, backend, int(stride), path
-        self.candidates = [(int(k), int(d)) for k, d in product(kernel_sizes, dilations)]
+        pairs = product(kernel_sizes, dilations) if candidates is None else candidates
+        self.candidates = [(int(k), int(d)) for k, d in pairs]
+        if not self.candidates:
+            raise ValueError("a mixed conv needs at least one (kernel size, dilation) candidate")
         self.union = tap_union(tuple(self.candidates), ndim)
         self.weights = nn.ParameterList()
         for k, _ in self.candidates:

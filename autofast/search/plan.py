@@ -1,0 +1,301 @@
+"""The search plan: every budget-dependent setting of ``search`` derived from the data's sizes, the measured
+cost of a training step on this machine and a wall-clock budget. A pure function (:func:`make_plan`) of
+(:class:`DataSize`, :class:`StepCost`, budget, the options the user gave); no torch here.
+
+What is counted: **optimiser updates**. A network converges after enough updates, not after a number of
+epochs: 16 epochs of a 50-example set in batches of 64 are 16 updates, of splice 560. So the batch comes
+from the training-set size (small sets: small batches, ``~N/10`` as the published deep baselines use, 8..64),
+the top rung's epochs from a target number of updates (:data:`TARGET_UPDATES`), and both are cut down when
+the budget cannot pay for them. Options the user gave are kept as given (they win over the plan).
+
+Budget split (fractions of what is left after loading and measuring): the DASH supernet
+:data:`DASH_SHARE`, the final retrain ensemble (hold-out selection only) :data:`FINAL_SHARE`, the random-
+convolution family a few seconds, ASHA the rest, with :data:`MARGIN` kept back for evaluation and reports.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+
+from autofast.errors import AutofastError
+
+TARGET_UPDATES = 1500  # updates of a top-rung trial (and of each retrain) when the budget allows
+MIN_EPOCHS_R, MAX_EPOCHS_R = 4, 256  # bounds of the top rung R (epochs)
+DASH_TARGET_UPDATES = 400  # supernet updates wanted (weights and alpha jointly)
+DASH_SHARE, FINAL_SHARE, MARGIN = 0.15, 0.30, 0.08
+MIN_DASH_EPOCHS = 4  # fewer affordable supernet epochs: no DASH stage (the plain pattern only)
+CV_BELOW_VAL = 250  # validation splits smaller than this: k-fold cross-validation over train+val
+CV_FOLDS = 5
+MAX_CONFIGS, MIN_CONFIGS = 64, 4
+ENSEMBLE_MAX = 3
+ARCHES = ("auto", "dash", "plain", "rocket")
+PLANNED = ("batch_size", "folds", "search_epochs", "search_batch_fraction", "min_epochs", "max_epochs",
+           "n_configs", "retrain_epochs", "ensemble")
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from ``300``, ``"300"``, ``"90s"``, ``"10m"``, ``"1.5h"``; a clear error otherwise."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", str(text).lower())
+        if not m:
+            raise AutofastError(f"--time-budget {text!r}: give seconds or a number with s, m or h "
+                                "(e.g. 300, 90s, 10m, 1h)")
+        value = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    if not math.isfinite(value) or value <= 0:
+        raise AutofastError(f"--time-budget {text!r}: must be a positive duration (e.g. 300, 90s, 10m)")
+    return value
+
+
+@dataclass(frozen=True)
+class DataSize:
+    """What the plan reads of the data: split sizes, one example's shape ``(C, *spatial)``, classes (0 for
+    regression), the smallest class count of train+val, and the kind (dna, image, series, dense, timeseries)."""
+
+    n_train: int
+    n_val: int
+    example_shape: tuple
+    num_classes: int
+    kind: str
+    min_class_count: int = 0
+
+    @property
+    def n_pool(self) -> int:
+        return self.n_train + self.n_val
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Seconds per optimiser step measured on this machine (:func:`autofast.search.cost.measure`):
+    ``overhead + per_example * batch`` for the final network, the same for the DASH supernet, and the
+    random-convolution family's seconds per example (transform and fit)."""
+
+    overhead: float
+    per_example: float
+    supernet_overhead: float = 0.0
+    supernet_per_example: float = 0.0
+    rocket_per_example: float = 0.0
+
+    def step(self, batch: int) -> float:
+        return self.overhead + self.per_example * batch
+
+    def epoch(self, n: int, batch: int) -> float:
+        """One epoch of one network over ``n`` examples."""
+        return math.ceil(n / batch) * self.step(min(batch, n))
+
+    def supernet_epoch(self, n: int, batch: int, fraction: float = 1.0) -> float:
+        steps = max(1, round(math.ceil(n / batch) * fraction))
+        return steps * (self.supernet_overhead + self.supernet_per_example * min(batch, n))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The derived settings (see the module docstring), why each has its value, and the predicted seconds
+    per stage. ``folds`` 0: hold-out validation; ``k >= 2``: k-fold cross-validation over train+val, the
+    best configuration's fold models are the final model (``ensemble``/``retrain_epochs`` unused)."""
+
+    budget: float
+    budget_source: str
+    arch: str
+    dash: bool
+    rocket: bool
+    batch_size: int
+    folds: int
+    search_epochs: int
+    search_batch_fraction: float
+    min_epochs: int
+    max_epochs: int
+    eta: float
+    n_configs: int
+    retrain_epochs: int
+    ensemble: int
+    updates_per_epoch: int
+    predicted: dict = field(default_factory=dict)
+    why: dict = field(default_factory=dict)
+    given: tuple = ()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Plan":
+        d = dict(d)
+        d["given"] = tuple(d.get("given", ()))
+        return cls(**d)
+
+    def lines(self) -> list[str]:
+        """A human summary, one line per decision (printed before the run, kept in the report)."""
+        p = self.predicted
+        sel = f"{self.folds}-fold cross-validation over train+val" if self.folds else "hold-out validation split"
+        out = [f"budget {self.budget:.0f}s ({self.budget_source}); predicted {p.get('total', 0):.0f}s",
+               f"selection: {sel} ({self.why.get('folds', '')})",
+               f"batch {self.batch_size} ({self.why.get('batch_size', '')}): {self.updates_per_epoch} updates/epoch",
+               f"architectures: {self.arch}" + ("" if self.dash else " (no DASH stage)")
+               + (" + random-convolution features" if self.rocket else "")
+               + (f"; {self.why['dash']}" if "dash" in self.why else "")]
+        if self.dash:
+            out.append(f"DASH: {self.search_epochs} supernet epochs x {self.search_batch_fraction:g} of the batches "
+                       f"(~{p.get('dash', 0):.0f}s; {self.why.get('search_epochs', '')})")
+        out.append(f"ASHA: {self.n_configs} configurations, epochs {self.min_epochs}..{self.max_epochs} (eta {self.eta:g}; "
+                   f"top rung {self.max_epochs * self.updates_per_epoch} updates; ~{p.get('asha', 0):.0f}s; "
+                   f"{self.why.get('max_epochs', '')}; {self.why.get('n_configs', '')})")
+        if self.folds:
+            out.append(f"final model: the best configuration's {self.folds} fold models averaged (no retrain)")
+        else:
+            out.append(f"final: {self.ensemble} retrain(s) x {self.retrain_epochs} epochs on train+val "
+                       f"(~{p.get('final', 0):.0f}s; {self.why.get('ensemble', '')})")
+        if self.given:
+            out.append(f"given by you (kept): {', '.join(self.given)}")
+        return out
+
+
+def default_budget(size: DataSize) -> tuple[float, str]:
+    """The budget when none is given: 2 minutes up to ~300 examples, growing ~0.12 s per example to 7 minutes
+    (splice, 2 552 train+val: 390 s)."""
+    b = min(420.0, max(120.0, 120.0 + 0.12 * (size.n_pool - 300)))
+    return b, f"default for {size.n_pool} train+val examples"
+
+
+def batch_for(n_fit: int) -> int:
+    """~n/10 rounded to a power of two, in 8..64 (never above half the examples)."""
+    b = 2 ** round(math.log2(max(n_fit / 10, 1)))
+    return int(max(1, min(64, max(8, b), max(1, n_fit // 2))))
+
+
+def _rungs(R: int, eta: float) -> int:
+    """Promotions below the top rung: as many as keep the first rung >= 1 epoch, at most 4."""
+    m = 0
+    while m < 4 and R / eta ** (m + 1) >= 1:
+        m += 1
+    return m
+
+
+def asha_epochs(n_configs: int, r: float, m: int, eta: float) -> float:
+    """Epochs ASHA trains in all (resumed promotions): ``n r (1 + m (eta - 1) / eta)``."""
+    return n_configs * r * (1 + m * (eta - 1) / eta)
+
+
+def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str, given: dict,
+              arch: str = "auto", eta: float = 2.0, elapsed: float = 0.0) -> Plan:
+    """Derive the plan (module docstring). ``given``: option name -> value the user set (kept as is; names
+    in :data:`PLANNED`); ``elapsed``: seconds already spent (loading, measuring), taken off the budget.
+
+    Raises AutofastError (one line, with the minimum) when the budget cannot pay one epoch of the network.
+    """
+    if arch not in ARCHES:
+        raise AutofastError(f"--arch {arch!r}: choose one of {', '.join(ARCHES)}")
+    why: dict[str, str] = {}
+    regression = size.num_classes == 0
+    classify_1d = not regression and len(size.example_shape) == 2 and size.kind in ("dna", "series")
+    left = budget - elapsed
+
+    folds = given.get("folds")
+    if folds is None:
+        if size.kind == "timeseries":
+            folds, why["folds"] = 0, "forecasting windows keep their time order"
+        elif size.n_val < CV_BELOW_VAL:
+            folds = CV_FOLDS
+            if size.min_class_count and size.min_class_count < folds:
+                folds = size.min_class_count if size.min_class_count >= 2 else 0
+            why["folds"] = (f"validation split of {size.n_val} < {CV_BELOW_VAL}: a hold-out score would be noise"
+                            if folds else "a class has fewer than 2 examples: hold-out")
+        else:
+            folds, why["folds"] = 0, f"validation split of {size.n_val} is large enough"
+    n_fit = size.n_pool * (folds - 1) // folds if folds else size.n_train
+    batch = given.get("batch_size") or batch_for(n_fit)
+    why.setdefault("batch_size", "given" if "batch_size" in given else f"~{n_fit} training examples / 10, in 8..64")
+    upe = math.ceil(n_fit / min(batch, n_fit))
+    members_per_trial = max(folds, 1)
+    trial_epoch = members_per_trial * cost.epoch(n_fit, batch)
+    minimum = elapsed + 2 * trial_epoch + 1.0
+    if budget < minimum:
+        raise AutofastError(f"--time-budget {budget:.0f}s is too small for this data: one epoch of the smallest "
+                            f"network takes ~{trial_epoch:.1f}s here; give at least --time-budget {math.ceil(minimum)}")
+
+    rocket = arch in ("auto", "rocket") and classify_1d
+    if arch == "rocket" and not classify_1d:
+        raise AutofastError(f"--arch rocket is for 1-D classification (DNA, series), not this {size.kind} task; "
+                            "use --arch auto")
+    rocket_s = cost.rocket_per_example * size.n_pool * (members_per_trial + 1) if rocket else 0.0
+    usable = left * (1 - MARGIN) - rocket_s
+
+    # DASH stage
+    dash = arch in ("auto", "dash")
+    frac = given.get("search_batch_fraction") or 1.0
+    search_epochs = given.get("search_epochs") or 0
+    dash_s = 0.0
+    if dash:
+        s_epoch = cost.supernet_epoch(size.n_train, batch, frac)
+        if not search_epochs:
+            want = min(100, max(10, math.ceil(DASH_TARGET_UPDATES / max(1, round(upe * frac)))))
+            can = int(DASH_SHARE * usable // max(s_epoch, 1e-9))
+            search_epochs = min(want, can)
+            why["search_epochs"] = (f"{want} epochs = ~{DASH_TARGET_UPDATES} updates" if search_epochs == want
+                                    else f"cut to {DASH_SHARE:.0%} of the budget")
+            if search_epochs < MIN_DASH_EPOCHS and arch == "auto":
+                dash, search_epochs = False, 0
+                why["dash"] = f"the budget pays {can} supernet epochs (< {MIN_DASH_EPOCHS}): plain pattern only"
+        else:
+            why["search_epochs"] = "given"
+        dash_s = search_epochs * s_epoch if dash else 0.0
+    arch_used = arch if arch != "auto" else ("auto" if dash else "plain")
+    if arch == "rocket":
+        dash, search_epochs, dash_s = False, 0, 0.0
+    usable -= dash_s
+
+    # final stage (hold-out only) and ASHA
+    final_share = 0.0 if folds or arch == "rocket" else FINAL_SHARE
+    asha_budget = usable * (1 - final_share / (1 - DASH_SHARE))
+    R = given.get("max_epochs")
+    if R is None:
+        want = min(MAX_EPOCHS_R, max(MIN_EPOCHS_R, math.ceil(TARGET_UPDATES / upe)))
+        afford = int(asha_budget / (4 * trial_epoch)) if trial_epoch > 0 else want
+        R = max(1, min(want, afford))
+        why["max_epochs"] = (f"{want} epochs = ~{TARGET_UPDATES} updates" if R == want else
+                             f"cut from {want} so that ~4 full trials fit the budget")
+    else:
+        why["max_epochs"] = "given"
+    r = given.get("min_epochs")
+    if r is None:
+        m = _rungs(R, eta)
+        r = max(1, round(R / eta**m))
+        if "max_epochs" not in given:
+            R = int(r * eta**m)
+    m = len([k for k in range(8) if r * eta**k < R])
+    n = given.get("n_configs")
+    if n is None:
+        per_config = trial_epoch * r * (1 + m * (eta - 1) / eta)
+        n = int(asha_budget // max(per_config, 1e-9))
+        n = max(MIN_CONFIGS, min(MAX_CONFIGS, n))
+        why["n_configs"] = (f"{n} configurations fill the ASHA share" if n < MAX_CONFIGS else
+                            f"capped at {MAX_CONFIGS}")
+    else:
+        why["n_configs"] = "given"
+    asha_s = trial_epoch * asha_epochs(n, r, m, eta) if arch != "rocket" else 0.0
+
+    retrain_epochs = given.get("retrain_epochs") or R
+    ensemble = given.get("ensemble")
+    final_s = 0.0
+    if folds or arch == "rocket":
+        ensemble = ensemble or 1
+        why["ensemble"] = "cross-validation: the fold models are the ensemble" if folds else "not used"
+    else:
+        member = retrain_epochs * cost.epoch(size.n_pool, batch)
+        if ensemble is None:
+            room = max(usable - asha_s, usable * FINAL_SHARE / (1 - DASH_SHARE))
+            ensemble = max(1, min(ENSEMBLE_MAX, int(room // max(member, 1e-9))))
+            why["ensemble"] = f"{ensemble} member(s) of ~{member:.0f}s fit the final share"
+        else:
+            why["ensemble"] = "given"
+        final_s = ensemble * member
+    predicted = {"measure_and_load": round(elapsed, 2), "rocket": round(rocket_s, 2), "dash": round(dash_s, 2),
+                 "asha": round(asha_s, 2), "final": round(final_s, 2)}
+    predicted["total"] = round(sum(predicted.values()), 2)
+    return Plan(budget=float(budget), budget_source=budget_source, arch=arch_used, dash=dash, rocket=rocket,
+                batch_size=int(batch), folds=int(folds), search_epochs=int(search_epochs),
+                search_batch_fraction=float(frac), min_epochs=int(r), max_epochs=int(R), eta=float(eta),
+                n_configs=int(n), retrain_epochs=int(retrain_epochs), ensemble=int(ensemble),
+                updates_per_epoch=int(upe), predicted=predicted, why=why,
+                given=tuple(sorted(k for k in given if k in PLANNED)))
