@@ -59,7 +59,7 @@ def test_module_entry_point_and_datasets():
     r = subprocess.run([sys.executable, "-m", "autofast", "datasets", "--json"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     names = [d["name"] for d in json.loads(r.stdout)]
-    assert names == ["ETTh1", "splice", "digits", "darcy", "JapaneseVowels"]
+    assert names == ["ETTh1", "splice", "digits", "darcy", "JapaneseVowels", "ACSF1", "PickupGestureWiimoteZ"]
     r = subprocess.run([sys.executable, "-m", "autofast", "forecast", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--horizon" in r.stdout
 

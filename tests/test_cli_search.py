@@ -24,6 +24,15 @@ def test_search_splice_tiny_and_resume(tmp_path, capsys):
     assert "Test accuracy" in report and "Horizon = the ASHA maximum resource R = 2 epochs" in report
     assert res["schedule"]["kind"] == "cosine" and res["final"]["epochs"] == 2  # retrain length = R by default
     assert res["final"]["members"] == 3 and "mean prediction of 3 retrains" in res["selected_on"]  # default ensemble
+    # the plan: derived values kept in result.json and printed before the run; the given options kept
+    plan = res["plan"]
+    assert plan["folds"] == 0 and plan["batch_size"] == 64 and plan["n_configs"] == 4 and plan["max_epochs"] == 2
+    assert set(plan["given"]) == {"search_epochs", "n_configs", "max_epochs"} and "## Plan" in report
+    assert "plan: budget" in err and "plan: selection: hold-out" in err
+    # candidates: the DASH pattern, the plain one and the random-convolution features, chosen on validation
+    sel = res["selection"]
+    assert set(sel["val_scores"]) <= {"dash", "plain", "rocket"} and "rocket" in sel["val_scores"]
+    assert sel["winner"] == max(sel["val_scores"], key=lambda k: (round(sel["val_scores"][k], 6), k == "rocket"))
     # the report lists which implementation ran each conv shape (mixed in DASH, fixed in ASHA and the retrain)
     kinds = {row["kind"] for row in res["conv_paths"]}
     assert kinds == {"mixed", "fixed"} and all(r["path"] in ("native", "tap", "fft") for r in res["conv_paths"])

@@ -232,10 +232,10 @@ def test_load_task_names_and_paths(tmp_path):
     assert len(t.y_train) + len(t.y_val) + len(t.y_test) == 3190
     np.testing.assert_array_equal(t.x_val.numpy(), t.data.x[t.split.val])  # DNA one-hot left as is
     assert load_task("DIGITS").x_test.shape[1:] == (1, 8, 8)
-    assert known_tasks() == ["splice", "digits", "darcy", "JapaneseVowels"]
+    assert known_tasks() == ["splice", "digits", "darcy", "JapaneseVowels", "ACSF1", "PickupGestureWiimoteZ"]
     with pytest.raises(AutofastError) as e:
         load_task("nope")
-    _one_line(e, "'nope'", "splice, digits, darcy, JapaneseVowels")
+    _one_line(e, "'nope'", "splice, digits, darcy, JapaneseVowels, ACSF1, PickupGestureWiimoteZ")
     with pytest.raises(AutofastError) as e:
         load_task("ETTh1")
     _one_line(e, "not a classification task")

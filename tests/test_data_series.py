@@ -180,3 +180,17 @@ def test_bundled_japanese_vowels_official_split():
     assert len(t.y_test) == 370 and len(t.y_train) + len(t.y_val) == 270
     assert tuple(t.x_train.shape[1:]) == (12, 26)
     assert "JapaneseVowels_TEST.ts" in t.split.provenance["test"]
+
+
+@pytest.mark.parametrize("name, n_train, n_test, classes, shape", [
+    ("ACSF1", 100, 100, 10, (1, 1460)),                     # equal length
+    ("PickupGestureWiimoteZ", 50, 50, 10, (1, 361)),        # variable length 29-361, padded to the longest
+])
+def test_bundled_ucr_official_split(name, n_train, n_test, classes, shape):
+    t = load_task(name.lower(), seed=0)
+    assert t.name == name and t.data.kind == "series" and t.data.num_classes == classes
+    assert len(t.y_test) == n_test and len(t.y_train) + len(t.y_val) == n_train
+    assert len(t.y_val) == max(n_train // 10, classes)  # 10% of the training file, stratified, >= 1 per class
+    assert tuple(t.x_train.shape[1:]) == shape and tuple(t.x_test.shape[1:]) == shape
+    assert f"{name}_TEST.ts" in t.split.provenance["test"]
+    assert np.bincount(t.data.y[t.split.test], minlength=classes).min() > 0  # every class in the test file

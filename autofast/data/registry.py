@@ -57,6 +57,20 @@ DATASETS: dict[str, BundledDataset] = {
             "Kudo, Toyama, Shimbo (1999) via UCI (CC BY 4.0) and the UEA archive; files from aeon (BSD-3)",
             "official: 270 train (10% carved for validation, stratified, seeded) / 370 test",
         ),
+        BundledDataset(
+            "ACSF1", "series", "ACSF1/ACSF1.yaml",
+            "UCR ACSF1: 200 appliance power-consumption signatures, univariate, length 1 460, 10 appliance types",
+            "Gisler et al. (2013), ACS-F1, edited by Schafer & Leser (2017), via the UCR archive; "
+            "files from aeon (BSD-3)",
+            "official: 100 train (10% carved for validation, stratified, seeded) / 100 test",
+        ),
+        BundledDataset(
+            "PickupGestureWiimoteZ", "series", "PickupGestureWiimoteZ/PickupGestureWiimoteZ.yaml",
+            "UCR PickupGestureWiimoteZ: 100 Wiimote z-acceleration pick-up gestures, lengths 29-361 (padded to 361, "
+            "the longest training series), 10 subjects",
+            "Guna, Humar, Pogacnik (2012) via the UCR archive; files from aeon (BSD-3)",
+            "official: 50 train (10% carved for validation, stratified, seeded; at least one per class: 10) / 50 test",
+        ),
     ]
 }
 

@@ -1,11 +1,19 @@
 """What a training step costs on this machine, measured before the plan (:mod:`.plan`) is made: a few
 forward+backward+SGD steps of the final network (plain pattern, the retrain width) at two batch sizes, and
 of the DASH supernet at the search width (its first call also makes the conv-path dispatcher measure its
-shapes, work the DASH stage would do anyway). About a second or two on 2 CPU cores for splice."""
+shapes, work the DASH stage would do anyway). About a second or two on 2 CPU cores for splice.
+
+Measurements are kept on disk beside the conv-path cache, keyed by machine, shapes, widths and threads, so the
+same command on the same machine makes the same plan (and gives the same result) every time; a busy
+neighbour during one measurement does not change later plans. ``AUTOFAST_REMEASURE=1`` measures afresh.
+"""
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import time
+from dataclasses import asdict
 
 import torch
 
@@ -44,9 +52,52 @@ def _line(model_fn, x, y, b1: int, b2: int) -> tuple[float, float]:
     return max(t1 - per * b1, 0.0), per
 
 
+def _cache_file():
+    from autofast.kernels.conv.conv_path import cache_file
+
+    f = cache_file()
+    return f.with_name(f.name.replace("conv_paths", "step_costs"))
+
+
+def _cache_key(task, backbone, positional, width, search_width, supernet_factory, device) -> str:
+    from autofast.kernels.conv.conv_path import device_name
+
+    space = None if supernet_factory is None else [list(supernet_factory.kernel_sizes),
+                                                   list(supernet_factory.dilations), list(supernet_factory.extents)]
+    return json.dumps([device_name(torch.device(device)), torch.get_num_threads(), backbone, positional, width,
+                       search_width, list(task.x_train.shape[1:]), len(task.x_train), int(task.data.num_classes),
+                       space], separators=(",", ":"))
+
+
 def measure(task, backbone: str, positional: bool, width: int, search_width: int, supernet_factory=None,
             device: str = "cpu", b1: int = 8, b2: int = 32) -> StepCost:
-    """Measure :class:`StepCost` on the task's own training examples (no validation or test data read)."""
+    """:class:`StepCost` on the task's own training examples (no validation or test data read): the cached
+    measurement for this machine and shapes, or a new one (then cached)."""
+    key = _cache_key(task, backbone, positional, width, search_width, supernet_factory, device)
+    file = _cache_file()
+    try:
+        cached = json.loads(file.read_text()).get(key) if os.environ.get("AUTOFAST_REMEASURE") != "1" else None
+        if isinstance(cached, dict):
+            return StepCost(**cached)
+    except (OSError, ValueError, TypeError):
+        pass  # no or unreadable cache: measure
+    cost = _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2)
+    try:
+        try:
+            entries = json.loads(file.read_text())
+        except (OSError, ValueError):
+            entries = {}
+        entries[key] = asdict(cost)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(entries, indent=0))
+        os.replace(tmp, file)
+    except OSError:
+        pass  # a read-only home is no reason to fail a run
+    return cost
+
+
+def _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2) -> StepCost:
     data = task.data
     n = len(task.x_train)
     b1, b2 = max(1, min(b1, n)), max(1, min(b2, n))

@@ -143,6 +143,12 @@ def _stage_pattern(cfg, task, plan, run_dir: Path, resume: bool, clock: Clock, s
     return out
 
 
+def retrain_note(members: int) -> str:
+    if members == 1:
+        return "final model: the best configuration retrained once on train+val"
+    return f"final model: mean prediction of {members} retrains on train+val (seeds fixed in advance, none selected)"
+
+
 def _best_per_arch(trials: list) -> dict:
     """Per architecture: the best validation score at the highest rung its trials reached."""
     best: dict = {}
@@ -217,10 +223,14 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
                      stop=lambda: time.time() > asha_end, halt=lambda: time.time() > asha_end + grace)
         timings["asha"] = time.perf_counter() - t0
     best = sched.best() if sched is not None else None
-    if sched is not None and best is None and rocket is None:
-        first = min((t for t in sched.trials() if t["error"]), key=lambda t: t["trial_id"], default=None)
-        why = f"; the first, trial {first['trial_id']}: {first['error']}" if first else ""
-        raise AutofastError(f"every ASHA trial failed{why}")
+    if sched is not None and best is None:
+        failed = [t for t in sched.trials() if t["error"] and not t["error"].startswith("BudgetExhausted")]
+        if failed and (rocket is None or len(failed) == len(sched.trials())):
+            first = min(failed, key=lambda t: t["trial_id"])
+            raise AutofastError(f"every ASHA trial failed; the first, trial {first['trial_id']}: {first['error']}")
+        if rocket is None:
+            raise AutofastError(f"the time budget ({plan.budget:.0f}s) ran out before any ASHA trial finished its "
+                                "first rung; give a larger --time-budget")
 
     # the family with the best validation score (ties: the random-convolution features, cheaper and exact)
     cnn_arch = None if best is None else best[1].get("arch", next(iter(patterns)))
@@ -266,8 +276,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
                 "model family (CNN vs random-convolution features): the same validation scores" if rocket else None,
                 {"rocket": "final model: random-convolution features refit on train+val",
                  }.get(winner) or (f"final model: the best configuration's {plan.folds} fold models averaged"
-                                   if plan.folds else f"final model: mean prediction of {final.get('members', 1)} "
-                                   "retrain(s) on train+val (seeds fixed in advance, none selected)"),
+                                   if plan.folds else retrain_note(final.get("members", 1))),
                 "test split evaluated once"]
     result = {
         "task": task.name, "kind": task.data.kind, "classes": list(task.data.classes), "backbone": backbone,

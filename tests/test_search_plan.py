@@ -1,0 +1,227 @@
+"""The search plan (a pure function of data sizes, measured step cost and budget), k-fold selection, the
+input-size-limited DASH space and the budget stop of the ASHA driver."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from autofast.errors import AutofastError
+from autofast.search.plan import (DataSize, StepCost, asha_epochs, batch_for, default_budget, make_plan,
+                                  parse_duration)
+
+COST = StepCost(overhead=0.005, per_example=0.0004, supernet_overhead=0.01, supernet_per_example=0.0006,
+                rocket_per_example=1e-5)
+
+
+def size(n_train, n_val, shape=(4, 60), classes=3, kind="dna", smallest=20):
+    return DataSize(n_train, n_val, shape, classes, kind, smallest)
+
+
+def test_parse_duration():
+    assert parse_duration("90s") == 90 and parse_duration("10m") == 600 and parse_duration("1.5h") == 5400
+    assert parse_duration(300) == 300 and parse_duration("45") == 45
+    for bad in ("ten", "-5", "0", "5d", ""):
+        with pytest.raises(AutofastError, match="time-budget"):
+            parse_duration(bad)
+
+
+def test_batch_follows_the_training_set_size():
+    assert batch_for(40) == 8 and batch_for(216) == 16 and batch_for(2232) == 64 and batch_for(12) == 6
+    assert all(8 <= batch_for(n) <= 64 for n in range(16, 5000, 37))
+
+
+def test_small_data_gets_small_batches_enough_updates_and_cross_validation():
+    p = make_plan(size(45, 5, (1, 361), 10, "series", 5), COST, 120, "test", {})
+    assert p.folds == 5 and p.batch_size == 8  # 40 examples per fold model
+    assert p.max_epochs * p.updates_per_epoch >= 500  # a top-rung trial gets hundreds of updates, not 16
+    assert p.min_epochs * p.eta ** 4 == p.max_epochs or p.min_epochs == 1
+    assert p.predicted["total"] <= 120 and p.rocket and p.ensemble == 1
+
+
+def test_splice_sized_data_keeps_hold_out_and_an_ensemble_within_the_budget():
+    budget, _ = default_budget(size(2232, 320))
+    assert 300 <= budget <= 480
+    p = make_plan(size(2232, 320), COST, budget, "default", {})
+    assert p.folds == 0 and p.batch_size == 64 and p.ensemble >= 1 and p.dash
+    assert p.predicted["total"] <= budget
+
+
+def test_plan_is_pure_and_scales_with_the_budget():
+    s = size(600, 60, (12, 26), 9, "series", 30)
+    a = make_plan(s, COST, 100, "t", {})
+    assert make_plan(s, COST, 100, "t", {}) == a
+    b = make_plan(s, COST, 400, "t", {})
+    assert b.n_configs * b.max_epochs >= a.n_configs * a.max_epochs
+    assert a.predicted["total"] <= 100 and b.predicted["total"] <= 400
+
+
+def test_given_options_win():
+    given = {"batch_size": 32, "max_epochs": 8, "n_configs": 3, "folds": 0, "ensemble": 2, "search_epochs": 2}
+    p = make_plan(size(100, 20, (1, 50), 2, "series", 50), COST, 60, "t", given)
+    assert (p.batch_size, p.max_epochs, p.n_configs, p.folds, p.ensemble, p.search_epochs) == (32, 8, 3, 0, 2, 2)
+    assert set(p.given) == set(given)
+
+
+def test_budget_below_one_epoch_is_one_error_line_with_the_minimum():
+    slow = StepCost(overhead=1.0, per_example=0.1)
+    with pytest.raises(AutofastError, match=r"at least --time-budget \d+") as e:
+        make_plan(size(2000, 300), slow, 5, "t", {})
+    assert "\n" not in str(e.value)
+
+
+def test_tiny_budget_drops_dash_and_keeps_within_budget():
+    p = make_plan(size(2232, 320), COST, 20, "t", {})
+    assert not p.dash and p.arch == "plain" and "dash" in p.why
+    assert p.predicted["total"] <= 20 * 1.1
+
+
+def test_regression_and_forecasting_windows():
+    p = make_plan(DataSize(2000, 500, (7, 96), 0, "timeseries"), COST, 200, "t", {})
+    assert p.folds == 0 and not p.rocket  # time order kept; no classifier family for regression
+    d = make_plan(DataSize(360, 40, (1, 32, 32), 0, "dense"), COST, 200, "t", {})
+    assert d.folds == 5 and not d.rocket
+    with pytest.raises(AutofastError, match="rocket"):
+        make_plan(DataSize(360, 40, (1, 32, 32), 0, "dense"), COST, 200, "t", {}, arch="rocket")
+
+
+def test_asha_epoch_count_matches_a_simulated_run():
+    from autofast.asha import ASHA
+
+    n, r, m, eta = 16, 2, 3, 2
+    sched = ASHA({"x": {"uniform": [0, 1]}}, r, r * eta**m, eta=eta, max_trials=n, seed=0)
+    epochs = 0
+    while (job := sched.ask()) is not None:
+        epochs += job.resource_to - job.resource_from
+        sched.tell(job.trial_id, job.rung, job.config["x"])
+    assert epochs == pytest.approx(asha_epochs(n, r, m, eta), rel=0.15)
+
+
+# ---------------------------------------------------------------------------------------------- folds
+
+
+def test_fold_ids_are_stratified_and_balanced(seed):
+    from autofast.search.folds import cv_folds, fold_ids
+
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 4, (103,), generator=g)
+    f = fold_ids(y, 5, seed)
+    sizes = torch.bincount(f, minlength=5)
+    assert int(sizes.max() - sizes.min()) <= 1
+    for c in range(4):
+        per = torch.bincount(f[y == c], minlength=5)
+        assert int(per.max() - per.min()) <= 1
+    assert torch.equal(fold_ids(y, 5, seed), f)
+    assert cv_folds(torch.tensor([0, 0, 0, 1, 1]), 5) == 2 and cv_folds(torch.tensor([0, 0, 1]), 5) == 0
+
+
+def test_fold_batches_never_draw_from_the_held_out_fold(seed):
+    from autofast.search.folds import fold_batches, fold_ids
+
+    y = torch.arange(37) % 3
+    f = fold_ids(y, 4, seed)
+    batches = fold_batches(f, 8)(torch.Generator().manual_seed(seed))
+    for b in batches:
+        chunks = b.view(4, -1)
+        for i, c in enumerate(chunks):
+            assert not bool((f[c] == i).any())
+    seen = torch.cat([b.view(4, -1)[0] for b in batches])
+    assert set(seen.tolist()) == set(torch.nonzero(f != 0).flatten().tolist())  # every example once an epoch
+
+
+def test_fold_ensemble_trains_like_k_separate_models(seed):
+    """One loop over the FoldEnsemble (loss x k, one SGD) == k models trained alone on the same batches."""
+    from autofast.engine import Run, sgd, train_epoch
+    from autofast.models.ensemble import FoldEnsemble
+    from autofast.search.folds import fold_batches, fold_ids, fold_loss
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(30, 5, dtype=torch.float64, generator=g)
+    y = torch.randint(0, 2, (30,), generator=g)
+    f = fold_ids(y, 3, seed)
+    torch.manual_seed(seed)
+    members = [torch.nn.Linear(5, 2).double() for _ in range(3)]
+    alone = [torch.nn.Linear(5, 2).double() for _ in range(3)]
+    for a, m in zip(alone, members):
+        a.load_state_dict(m.state_dict())
+    model = FoldEnsemble(members, classify=True)
+    run = Run.create(model, sgd(model.parameters(), 0.1, 0.9, 1e-3), seed)
+    plan = fold_batches(f, 4)
+    gen_state = run.rng.batch.get_state()
+    train_epoch(run, x, y, 4, loss_fn=fold_loss(3), batches=plan)
+    g2 = torch.Generator()
+    g2.set_state(gen_state)
+    steps = plan(g2)
+    for i, a in enumerate(alone):
+        opt = sgd(a.parameters(), 0.1, 0.9, 1e-3)
+        for idx in steps:
+            c = idx.view(3, -1)[i]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(a(x[c]), y[c]).backward()
+            opt.step()
+        for p, q in zip(a.parameters(), members[i].parameters()):
+            assert torch.allclose(p, q, rtol=1e-12, atol=1e-14)
+
+
+def test_out_of_fold_score_uses_each_examples_held_out_model():
+    from autofast.models.ensemble import FoldEnsemble
+    from autofast.search.folds import out_of_fold
+
+    class Const(torch.nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.c = c
+            self.p = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            out = torch.full((len(x), 2), -10.0)
+            out[:, self.c] = 10.0
+            return out
+
+    x = torch.zeros(4, 1)
+    y = torch.tensor([0, 0, 1, 1])
+    f = torch.tensor([0, 0, 1, 1])
+    _, acc = out_of_fold(FoldEnsemble([Const(0), Const(1)], True), x, y, f)
+    assert acc == 1.0  # fold 0 predicted by model 0, fold 1 by model 1
+    _, acc = out_of_fold(FoldEnsemble([Const(1), Const(0)], True), x, y, f)
+    assert acc == 0.0
+
+
+# ------------------------------------------------------------------------------------- DASH space
+
+
+def test_dash_space_fits_the_input_length():
+    from autofast.dash.supernet import MixedFactory, dropped_candidates, fitting_candidates, layer_extents
+    from autofast.models import build_backbone, fixed_factory
+
+    assert fitting_candidates((3, 7, 19), (1, 3, 7), 26) == [(3, 1), (3, 3), (3, 7), (7, 1), (7, 3), (19, 1)]
+    assert fitting_candidates((9,), (7,), 5) == [(9, 7)]  # none fits: the narrowest is kept
+    net = build_backbone("resnet1d", 1, 12, 3, 4, fixed_factory([]))
+    assert layer_extents(net, (12, 26)) == (26,) * 10
+    wrn = build_backbone("wrn16", 2, 1, 10, 16, fixed_factory([]))
+    ext = layer_extents(wrn, (1, 8, 8))
+    assert ext[0] == 8 and min(ext) == 2  # strided groups see 8, 4, 2
+    sup = build_backbone("wrn16", 2, 1, 10, 16, MixedFactory((3, 5, 7), (1, 3), extents=ext))
+    for m, e in zip(sup.searchable_modules(), ext):
+        assert all(d * (k - 1) + 1 <= e for k, d in m.candidates) or m.candidates == [(3, 1)]
+    assert dropped_candidates((3, 5), (1, 3), (4,)) == [{"layer": 0, "extent": 4, "dropped": [[3, 3], [5, 1], [5, 3]]}]
+
+
+# ------------------------------------------------------------------------------------ budget stop
+
+
+def test_drive_stops_asking_when_the_budget_is_spent(tmp_path):
+    from autofast.asha import ASHA
+    from autofast.asha.executor import LocalPool, drive
+
+    calls = []
+
+    def trial(job, ck_in, ck_out, device):
+        calls.append(job.trial_id)
+        return 0.5
+
+    sched = ASHA({"x": {"uniform": [0, 1]}}, 1, 4, eta=2, max_trials=20, seed=0)
+    with LocalPool(trial) as pool:
+        drive(sched, pool, tmp_path, stop=lambda: len(calls) >= 3)
+    assert len(calls) == 3 and not sched.is_finished() and sched.best() is not None
