@@ -245,16 +245,19 @@ def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str,
         dash, search_epochs, dash_s = False, 0, 0.0
     usable -= dash_s
 
-    # final stage (hold-out only) and ASHA
-    final_share = 0.0 if folds or arch == "rocket" else FINAL_SHARE
-    asha_budget = usable * (1 - final_share / (1 - DASH_SHARE))
+    # the top rung R: enough updates, cut so that ~4 full trials fit ASHA's share and one retrain the final share
+    holdout_final = not folds and arch != "rocket"
+    final_budget = usable * FINAL_SHARE / (1 - DASH_SHARE) if holdout_final else 0.0
+    epoch_pool = cost.epoch(size.n_pool, batch)  # one retrain epoch on train+val
     R = given.get("max_epochs")
     if R is None:
         want = min(MAX_EPOCHS_R, max(MIN_EPOCHS_R, math.ceil(TARGET_UPDATES / upe)))
-        afford = int(asha_budget / (4 * trial_epoch)) if trial_epoch > 0 else want
+        afford = int((usable - final_budget) / (4 * trial_epoch)) if trial_epoch > 0 else want
+        if holdout_final and "retrain_epochs" not in given:
+            afford = min(afford, int(final_budget / max(epoch_pool, 1e-9)))
         R = max(1, min(want, afford))
         why["max_epochs"] = (f"{want} epochs = ~{TARGET_UPDATES} updates" if R == want else
-                             f"cut from {want} so that ~4 full trials fit the budget")
+                             f"cut from {want} to fit the budget")
     else:
         why["max_epochs"] = "given"
     r = given.get("min_epochs")
@@ -264,32 +267,32 @@ def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str,
         if "max_epochs" not in given:
             R = int(r * eta**m)
     m = len([k for k in range(8) if r * eta**k < R])
-    n = given.get("n_configs")
-    if n is None:
-        per_config = trial_epoch * r * (1 + m * (eta - 1) / eta)
-        n = int(asha_budget // max(per_config, 1e-9))
-        n = max(MIN_CONFIGS, min(MAX_CONFIGS, n))
-        why["n_configs"] = (f"{n} configurations fill the ASHA share" if n < MAX_CONFIGS else
-                            f"capped at {MAX_CONFIGS}")
-    else:
-        why["n_configs"] = "given"
-    asha_s = trial_epoch * asha_epochs(n, r, m, eta) if arch != "rocket" else 0.0
 
+    # the final stage first (hold-out: retrain ensemble), then ASHA gets the rest
     retrain_epochs = given.get("retrain_epochs") or R
     ensemble = given.get("ensemble")
     final_s = 0.0
-    if folds or arch == "rocket":
+    if not holdout_final:
         ensemble = ensemble or 1
         why["ensemble"] = "cross-validation: the fold models are the ensemble" if folds else "not used"
     else:
-        member = retrain_epochs * cost.epoch(size.n_pool, batch)
+        member = retrain_epochs * epoch_pool
         if ensemble is None:
-            room = max(usable - asha_s, usable * FINAL_SHARE / (1 - DASH_SHARE))
-            ensemble = max(1, min(ENSEMBLE_MAX, int(room // max(member, 1e-9))))
+            ensemble = max(1, min(ENSEMBLE_MAX, int(final_budget // max(member, 1e-9))))
             why["ensemble"] = f"{ensemble} member(s) of ~{member:.0f}s fit the final share"
         else:
             why["ensemble"] = "given"
         final_s = ensemble * member
+    n = given.get("n_configs")
+    if n is None:
+        per_config = trial_epoch * r * (1 + m * (eta - 1) / eta)
+        n = int((usable - final_s) // max(per_config, 1e-9))
+        n = max(MIN_CONFIGS, min(MAX_CONFIGS, n))
+        why["n_configs"] = (f"{n} configurations fill the rest of the budget" if n < MAX_CONFIGS else
+                            f"capped at {MAX_CONFIGS}")
+    else:
+        why["n_configs"] = "given"
+    asha_s = trial_epoch * asha_epochs(n, r, m, eta) if arch != "rocket" else 0.0
     predicted = {"measure_and_load": round(elapsed, 2), "rocket": round(rocket_s, 2), "dash": round(dash_s, 2),
                  "asha": round(asha_s, 2), "final": round(final_s, 2)}
     predicted["total"] = round(sum(predicted.values()), 2)
