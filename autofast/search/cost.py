@@ -21,7 +21,7 @@ from autofast.models import build_backbone, fixed_factory
 
 from .plan import StepCost
 
-ROCKET_SECONDS_PER_VALUE = 2.5e-7  # transform + ridge, per example per input value (C x L), 2 CPU cores
+ROCKET_SECONDS_PER_VALUE = 1e-5  # one fit (transform + ridge), per example per input value (C x L), 2 CPU cores
 
 
 def _step_seconds(model, x, y, reps: int = 5, warmup: int = 3) -> float:
