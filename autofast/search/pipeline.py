@@ -206,7 +206,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         say("random-convolution features: fit and score")
         rocket = rocket_candidate(task, folds, cfg.seed)
         timings["rocket"] = rocket["seconds"]
-        say(f"random-convolution features: validation accuracy {rocket['val_acc']:.4f} ({rocket['selected_on']})")
+        say(f"random-convolution features: validation accuracy {rocket['val_acc']:.4f} ({rocket['selected_on']}; "
+            f"inputs {rocket['input']})")
 
     stage = _stage_pattern(cfg, task, plan, run_dir, resume, clock, say, timings)
     backbone, positional, patterns = stage["backbone"], stage["positional"], stage["patterns"]
@@ -245,8 +246,9 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         from .rocket_family import rocket_final
 
         say("final: random-convolution features refit on train+val")
-        model, seconds = rocket_final(task, cfg.seed)
-        final = {"family": "rocket", "trained_on": "train+val", "seconds": seconds, "members": 1}
+        model, seconds = rocket_final(task, cfg.seed, rocket["input"])
+        final = {"family": "rocket", "input": rocket["input"], "trained_on": "train+val", "seconds": seconds,
+                 "members": 1}
         history, member_histories = [], []
     elif plan.folds:
         best_id = best[0]

@@ -218,7 +218,8 @@ def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str,
     if arch == "rocket" and not classify_1d:
         raise AutofastError(f"--arch rocket is for 1-D classification (DNA, series), not this {size.kind} task; "
                             "use --arch auto")
-    rocket_s = cost.rocket_per_example * size.n_pool * (members_per_trial + 1) if rocket else 0.0
+    n_variants = 1 if size.kind == "dna" else 2  # standardised inputs, and as loaded (autofast.search.rocket_family)
+    rocket_s = cost.rocket_per_example * size.n_pool * (members_per_trial * n_variants + 1) if rocket else 0.0
     usable = left * (1 - MARGIN) - rocket_s
 
     # DASH stage

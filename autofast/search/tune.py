@@ -12,7 +12,7 @@ import torch
 
 from autofast.asha import ASHA, Journal
 from autofast.asha.executor import drive
-from autofast.engine import Run, load_run, read_run, seeded_init, train_epoch
+from autofast.engine import Run, read_run, seeded_init, train_epoch
 from autofast.models.ensemble import Ensemble
 
 from .trial import TuneSettings, arch_space, as_patterns, build_model, make_executor, make_trial, pattern_of
@@ -100,7 +100,8 @@ def fold_models(task, backbone: str, pattern, s: TuneSettings, best_trial: dict,
     """The final model of a cross-validated search: the best trial's :class:`FoldEnsemble` (k models, each
     trained outside its fold) loaded from its last checkpoint, in eval mode (their mean prediction)."""
     trial = make_trial(task, backbone, pattern, s)
-    run = trial.new_run(best_trial["config"])
-    load_run(checkpoint_dir / best_trial["checkpoint"], run)
+    run = trial.new_run(best_trial["config"])  # on the CPU, where the task's tensors are
+    saved = read_run(checkpoint_dir / best_trial["checkpoint"])  # weights only: the trial may have run on a GPU
+    run.model.load_state_dict(saved["model"])
     run.model.eval()
-    return run.model, run.history
+    return run.model, saved["history"]
