@@ -1,4 +1,7 @@
-"""DASHA's search pipeline (``python -m autofast search``): DASH finds the kernel pattern
-(:mod:`autofast.dash`), ASHA tunes the training hyperparameters (:mod:`.tune` on :mod:`autofast.asha` and the
-training engine :mod:`autofast.engine`), the best configuration is retrained on train+val and tested once
-(:mod:`.pipeline`); :mod:`.report` writes the report, :mod:`.progress` draws the live table."""
+"""DASHA's search pipeline (``python -m autofast search``): :mod:`.plan` derives every budget-dependent
+setting from the data, the step cost measured by :mod:`.cost` and a time budget; DASH finds the kernel pattern
+(:mod:`autofast.dash`); ASHA tunes the training hyperparameters and the architecture (:mod:`.trial`,
+:mod:`.tune` on :mod:`autofast.asha` and the training engine :mod:`autofast.engine`), scored on a validation
+split or by k-fold cross-validation (:mod:`.folds`), beside the random-convolution family
+(:mod:`.rocket_family`); the final model is tested once (:mod:`.pipeline`); :mod:`.report` writes the report,
+:mod:`.progress` draws the live table."""
