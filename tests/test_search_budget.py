@@ -109,3 +109,17 @@ def test_plain_network_is_picked_where_it_is_right(tmp_path, capsys, monkeypatch
     scores = res["selection"]["val_scores"]
     assert set(res["architectures"]) == {"dash", "plain"}
     assert scores["plain"] > scores["dash"] and res["selection"]["winner"] != "dash"
+
+
+def test_dash_plans_its_epochs_to_a_budget(tmp_path, capsys):
+    task = motif_task(tmp_path, n_train=80, n_test=20)
+    code = main(["dash", "--task", str(task), "--time-budget", "15", "--retrain-width", "8", "--search-width", "4",
+                 "--threads", "2", "--json", "--out", str(tmp_path / "run")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    res = json.loads(out)
+    plan = res["budget_plan"]
+    assert plan["budget"] == 15 and plan["batch_size"] == 8 and plan["given"] == []
+    assert 1 <= plan["search_epochs"] <= 20 and 1 <= plan["retrain_epochs"] <= 30
+    assert res["timings"]["total"] <= 15 * 1.1 + 3
+    assert len(res["retrain"]["history"]) <= plan["retrain_epochs"]

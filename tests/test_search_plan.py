@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from autofast.budget import StepCost, parse_duration
 from autofast.errors import AutofastError
-from autofast.search.plan import (DataSize, StepCost, asha_epochs, batch_for, default_budget, make_plan,
-                                  parse_duration)
+from autofast.search.plan import DataSize, asha_epochs, batch_for, default_budget, make_plan
 
 COST = StepCost(overhead=0.005, per_example=0.0004, supernet_overhead=0.01, supernet_per_example=0.0006,
                 rocket_per_example=1e-5)

@@ -10,6 +10,10 @@ from .options import default_out, merge_options, validated
 def add_dash_options(p) -> None:
     """The options ``dash`` and ``search`` share: the task, the backbone and DASH's search space and budget."""
     p.add_argument("--task", default="splice")
+    p.add_argument("--time-budget", metavar="T",
+                   help="wall-clock budget of the whole command: seconds, or 90s / 10m / 1h; every option left "
+                        "unset is planned to fit it (search: default from the data size, 2-7 min on 2 cores; "
+                        "dash: default none, the epochs as given)")
     p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22", "unet"])
     p.add_argument("--positional", choices=["auto", "on", "off"],
                    help="resnet1d: append a position channel to the input (default auto: on for DNA)")
@@ -55,7 +59,7 @@ def run(args) -> int:
     out = Path(args.out) if args.out else default_out("dash", cfg.task, "splice")
     with staged_run_dir(out, args.overwrite) as tmp:
         with console.status("DASH…") as status:
-            result = run_dash(cfg, say=lambda m: status.update(f"DASH: {m}"))
+            result = run_dash(cfg, say=lambda m: status.update(f"DASH: {m}"), started=getattr(args, "started", None))
         write_run(tmp, result)
     result["run_dir"] = str(out)
     if args.json:

@@ -20,9 +20,6 @@ def add_parser(sub) -> None:
                        description="The main job: a tuned supervised baseline for a task (splice, digits, ETTh1 "
                                    "windows, or your file). --resume RUN_DIR continues a killed search.")
     add_dash_options(p)
-    p.add_argument("--time-budget", metavar="T",
-                   help="wall-clock budget of the whole command: seconds, or 90s / 10m / 1h (default: from the data "
-                        "size, 2-7 min on 2 cores); every option left unset is planned to fit it")
     p.add_argument("--arch", choices=["auto", "dash", "plain", "rocket"],
                    help="candidates: auto (default) = ASHA over the DASH pattern and the plain 3x1/3x3 network, plus "
                         "random-convolution features for 1-D classification; dash / plain: that pattern only; "

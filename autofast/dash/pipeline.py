@@ -13,6 +13,7 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from autofast.budget import MARGIN_DASH, Clock, batch_for, parse_duration
 from autofast.errors import AutofastError
 from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
@@ -54,6 +55,14 @@ class DashConfig(BaseModel):
     train_stride: int = Field(4, ge=1, description="time-series tasks: stride between training windows")
     baseline: bool = True
     threads: int | None = Field(None, ge=1)
+    time_budget: str | float | None = Field(
+        None, description="wall-clock budget of the whole command (seconds, or 90s/10m/1h); search: default from "
+                          "the data; dash: default none (the epochs as given)")
+
+    @field_validator("time_budget")
+    @classmethod
+    def _budget(cls, v):
+        return None if v is None else parse_duration(v)
 
     @field_validator("kernel_sizes")
     @classmethod
@@ -183,8 +192,42 @@ def search_architecture(task, cfg: DashConfig, say: Callable[[str], None] = lamb
             "history": res.history, "seconds": res.seconds}
 
 
-def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> dict:
-    """Run search, retrain, baseline and test; return a JSON-ready result with the trained models' states."""
+def budget_epochs(cfg: DashConfig, task, clock: Clock) -> tuple[DashConfig, dict]:
+    """``--time-budget`` for ``dash``: the batch (from the training-set size, unless given), the supernet
+    epochs (~20% of the budget) and the retrain epochs (the retrain and the baseline, which gets the search's
+    epoch-equivalents on top, share the rest), each from the step cost measured here and capped by the value
+    configured; options given explicitly are kept. Returns the resolved config and the plan record."""
+    from .cost import measure
+
+    given = cfg.model_fields_set
+    name, positional = backbone_for(task, cfg)
+    space = search_space(task, cfg, name, positional)
+    cost = measure(task, name, positional, cfg.retrain_width, cfg.search_width, space["factory"])
+    n = len(task.y_train)
+    batch = cfg.batch_size if "batch_size" in given else batch_for(n)
+    usable = max(0.0, clock.left()) * (1 - MARGIN_DASH)
+    s_epoch = cost.supernet_epoch(n, batch, cfg.search_batch_fraction)
+    epoch = cost.epoch(n, batch)
+    search_epochs = cfg.search_epochs if "search_epochs" in given else \
+        max(1, min(cfg.search_epochs, int(0.2 * usable / max(s_epoch, 1e-9))))
+    equiv = math.ceil(search_epochs * cfg.search_batch_fraction)
+    rest = usable - search_epochs * s_epoch
+    fits = int(rest / max(epoch, 1e-9))  # training epochs the rest pays for, retrain and baseline together
+    retrain = cfg.retrain_epochs if "retrain_epochs" in given else \
+        max(1, min(cfg.retrain_epochs, (fits - equiv) // 2 if cfg.baseline else fits))
+    plan = {"budget": float(cfg.time_budget), "batch_size": batch, "search_epochs": search_epochs,
+            "retrain_epochs": retrain, "predicted_seconds": round(clock.elapsed() + search_epochs * s_epoch
+                                                                  + (2 * retrain + equiv if cfg.baseline else retrain)
+                                                                  * epoch, 1),
+            "given": sorted(k for k in ("batch_size", "search_epochs", "retrain_epochs") if k in given)}
+    return cfg.model_copy(update={"batch_size": batch, "search_epochs": search_epochs, "retrain_epochs": retrain}), plan
+
+
+def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None, started: float | None = None) -> dict:
+    """Run search, retrain, baseline and test; return a JSON-ready result with the trained models' states.
+    With ``cfg.time_budget`` the epochs are planned to fit it (:func:`budget_epochs`), counted from
+    ``started`` (``time.time()``; default now), and each stage stops at the budget's end."""
+    clock = Clock(started)
     if cfg.threads:
         configure_runtime(cfg.threads)
     t0 = time.perf_counter()
@@ -193,7 +236,14 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
     ndim = data.ndim
     in_ch = int(task.x_train.shape[1])
     timings = {"load": time.perf_counter() - t0}
-    found = search_architecture(task, cfg, say)
+    budget_plan, stop = None, None
+    if cfg.time_budget is not None:
+        clock.budget = float(cfg.time_budget)
+        cfg, budget_plan = budget_epochs(cfg, task, clock)
+        say(f"budget {clock.budget:.0f}s: batch {cfg.batch_size}, {cfg.search_epochs} search epochs, "
+            f"{cfg.retrain_epochs} retrain epochs")
+        stop = lambda: clock.left() < 0  # noqa: E731
+    found = search_architecture(task, cfg, say, stop=stop)
     name, ks, ds, positional = found["backbone"], found["kernel_sizes"], found["dilations"], found["positional"]
     pattern, probs, candidates = found["pattern"], found["probabilities"], found["candidates"]
     timings["search"] = found["seconds"]
@@ -205,7 +255,8 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
         s = TrainSettings(epochs=epochs[label], lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
                           seed=cfg.seed)
         res = train(model, task.x_train, task.y_train, task.x_val, task.y_val, s,
-                    on_epoch=lambda r: say(f"{label} epoch {r['epoch']}/{s.epochs}: val acc {r['val_acc']:.3f}"))
+                    on_epoch=lambda r: say(f"{label} epoch {r['epoch']}/{s.epochs}: val acc {r['val_acc']:.3f}"),
+                    stop=stop)
         model.load_state_dict(res.best_state)  # best epoch by VALIDATION accuracy
         return model, res, {**test_scores(model, task), "best_epoch": res.best_epoch,  # the one test evaluation
                             "best_val_acc": res.best_val_acc, "best_val_loss": res.best_val_loss,
@@ -230,7 +281,7 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None) -> di
         "pattern": [list(p) for p in pattern], "arch_probabilities": probs,
         "search": {"epochs": cfg.search_epochs, "batch_fraction": cfg.search_batch_fraction,
                    "width": cfg.search_width, "history": found["history"], "seconds": found["seconds"]},
-        "retrain": retrain, "config": cfg.model_dump(mode="json"), "timings": timings,
+        "retrain": retrain, "config": cfg.model_dump(mode="json"), "timings": timings, "budget_plan": budget_plan,
         "selected_on": "architecture: training loss (single-level DASH); checkpoints: validation "
                        f"{metric}; test split evaluated once per model",
     }

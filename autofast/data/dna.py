@@ -87,8 +87,9 @@ def encode_dna(seqs: list[str], length: int | None = None, source: str = "<seque
     return _encode(list(seqs), length, source, crop, "data row")
 
 
-def _read_fasta(path: Path) -> tuple[list[str], list[str]]:
-    """Return ``(sequences, labels)``; a label is ``label=XXX`` in the header or its last ``|`` field."""
+def _read_fasta(path: Path, labels_required: bool = True) -> tuple[list[str], list[str]]:
+    """Return ``(sequences, labels)``; a label is ``label=XXX`` in the header or its last ``|`` field
+    (``labels_required=False``: a record without one gets the label ``""``)."""
     try:
         text = path.read_text()
     except UnicodeDecodeError:
@@ -113,14 +114,17 @@ def _read_fasta(path: Path) -> tuple[list[str], list[str]]:
     for i, h in enumerate(headers, start=1):
         m = re.search(r"(?:^|[\s|;,])label=([^\s|;,]+)", h)
         label = m.group(1) if m else (h.rsplit("|", 1)[1].strip() if "|" in h else "")
-        if not label:
+        if not label and labels_required:
             raise AutofastError(f"{path}: record {i} has no label; add 'label=CLASS' to the header "
                                 f"or end it with '|CLASS'")
         labels.append(label)
     return ["".join(c) for c in chunks], labels
 
 
-def _read_table(path: Path, seq_column: str, label_column: str) -> tuple[list[str], list[str]]:
+def _read_table(path: Path, seq_column: str, label_column: str,
+                labels_required: bool = True) -> tuple[list[str], list[str] | None]:
+    """``(sequences, labels)`` of a CSV/TSV table; ``labels_required=False``: labels None when the table has
+    no ``label_column``."""
     import pandas as pd
 
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
@@ -134,12 +138,15 @@ def _read_table(path: Path, seq_column: str, label_column: str) -> tuple[list[st
         raise AutofastError(f"{path}: cannot be read as {'TSV' if sep == chr(9) else 'CSV'} ({first}); give a "
                             f"delimited file with a header row") from None
     df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in (seq_column, label_column) if c not in df.columns]
+    wanted = (seq_column, label_column) if labels_required or label_column in df.columns else (seq_column,)
+    missing = [c for c in wanted if c not in df.columns]
     if missing:
         raise AutofastError(f"{path}: column(s) {', '.join(map(repr, missing))} not found (available: "
                             f"{column_list(df.columns)}); rename the column(s) or pass seq_column/label_column")
     if df.empty:
         raise AutofastError(f"{path}: has a header but no data rows; add one row per sequence")
+    if label_column not in df.columns:
+        return list(df[seq_column]), None
     labels = [str(v).strip() for v in df[label_column]]
     for i, lab in enumerate(labels, start=1):
         if not lab:

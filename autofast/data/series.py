@@ -99,10 +99,11 @@ def _is_float(t: str) -> bool:
         return False
 
 
-def read_ts(path: Path) -> tuple[list[np.ndarray], list[str]]:
+def read_ts(path: Path, labels_required: bool = True) -> tuple[list[np.ndarray], list[str] | None]:
     """The sktime/aeon ``.ts`` format (UEA/UCR archives): ``@`` header lines, then after ``@data`` one line
     per series, channels separated by ``:``, values by ``,``, the class label last. Returns
-    ``([(C, L_i) float64], labels)``. Time-stamped data and missing values are refused."""
+    ``([(C, L_i) float64], labels)``. Time-stamped data and missing values are refused. A file with
+    ``@classLabel false`` is refused, or with ``labels_required=False`` read with labels None."""
     text = _read_text(path, ".ts")
     series, labels = [], []
     in_data, has_labels = False, True
@@ -123,10 +124,10 @@ def read_ts(path: Path) -> tuple[list[np.ndarray], list[str]]:
                 raise AutofastError(f"{path}: line {lineno} comes before '@data'; a .ts file needs its @ header "
                                     f"lines, then '@data', then one series per line")
             continue
-        if not has_labels:
+        if not has_labels and labels_required:
             raise AutofastError(f"{path}: '@classLabel false': the file has no class labels; a classification "
                                 f"task needs them")
-        fields = line.split(":")
+        fields = line.split(":") + ([] if has_labels else ["-"])  # unlabelled: every field is a channel
         if len(fields) < 2:
             raise AutofastError(f"{path}: line {lineno}: expected channel values and a class label separated by "
                                 f"':'; fix the line")
@@ -145,7 +146,7 @@ def read_ts(path: Path) -> tuple[list[np.ndarray], list[str]]:
         raise AutofastError(f"{path}: no '@data' line; this is not a .ts file (see the UEA/UCR archive format)")
     if not series:
         raise AutofastError(f"{path}: has no series after '@data'; add one series per line")
-    return series, labels
+    return series, (labels if has_labels else None)
 
 
 def read_ucr(path: Path) -> tuple[list[np.ndarray], list[str]]:

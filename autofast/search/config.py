@@ -12,16 +12,12 @@ from pydantic import Field, field_validator, model_validator
 
 from autofast.dash.pipeline import DashConfig
 
-from .plan import parse_duration
-
 
 class SearchConfig(DashConfig):
     """DASH settings plus the ASHA stage. Every ASHA trial and the final retrain follow ONE lr schedule:
     per-step cosine decay to a fixed horizon of ``retrain_epochs`` (default: ``max_epochs``, the ASHA maximum
     resource R) after an optional ``warmup_epochs`` linear warm-up."""
 
-    time_budget: str | float | None = Field(
-        None, description="wall-clock budget of the whole command (seconds, or 90s/10m/1h); default from the data")
     arch: Literal["auto", "dash", "plain", "rocket"] = Field(
         "auto", description="auto: ASHA over the DASH pattern and the plain one, plus random-convolution features "
                             "for 1-D classification; dash/plain: that pattern only; rocket: the features only")
@@ -47,11 +43,6 @@ class SearchConfig(DashConfig):
     trials_per_device: int = Field(1, ge=1, description="local executor: concurrent trials per device")
     fuse_trials: Literal["auto", "on", "off"] = Field(
         "auto", description="local executor: train a device's waiting trials as one fused model (auto: GPUs only)")
-
-    @field_validator("time_budget")
-    @classmethod
-    def _budget(cls, v):
-        return None if v is None else parse_duration(v)
 
     @field_validator("folds")
     @classmethod

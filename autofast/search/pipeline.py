@@ -19,6 +19,7 @@ from typing import Callable
 
 import torch
 
+from autofast.budget import Clock
 from autofast.dash.pipeline import _load, backbone_for, plain_network, search_architecture, task_metric, test_scores
 from autofast.dash.supernet import load_pattern, save_pattern
 from autofast.errors import AutofastError
@@ -31,25 +32,6 @@ from .plan import MARGIN, DataSize, Plan, default_budget, make_plan
 from .report import write_search_report
 from .trial import TuneSettings, check_devices, cv_pool
 from .tune import fold_models, retrain_best, trial_histories, tune
-
-
-class Clock:
-    """The command's wall clock against its budget (wall time, ``time.time``, so trials in other processes
-    can read a deadline too)."""
-
-    def __init__(self, started: float | None = None) -> None:
-        self.start = time.time() if started is None else started
-        self.budget = float("inf")
-
-    def elapsed(self) -> float:
-        return time.time() - self.start
-
-    def left(self) -> float:
-        return self.budget - self.elapsed()
-
-    def at(self, seconds: float) -> float:
-        """The wall time ``seconds`` after the start."""
-        return self.start + seconds
 
 
 def split_record(task) -> dict:
@@ -85,7 +67,7 @@ def plan_search(cfg: SearchConfig, task, clock: Clock) -> tuple[Plan, dict]:
 
     from autofast.dash.pipeline import search_space
 
-    from .cost import measure
+    from autofast.dash.cost import measure
 
     name, positional = backbone_for(task, cfg)
     factory = search_space(task, cfg, name, positional)["factory"] if cfg.arch in ("auto", "dash") else None

@@ -15,9 +15,9 @@ convolution family a few seconds, ASHA the rest, with :data:`MARGIN` kept back f
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field
 
+from autofast.budget import StepCost, batch_for, parse_duration  # noqa: F401 (re-exported)
 from autofast.errors import AutofastError
 
 TARGET_UPDATES = 1500  # updates of a top-rung trial (and of each retrain) when the budget allows
@@ -32,21 +32,6 @@ ENSEMBLE_MAX = 3
 ARCHES = ("auto", "dash", "plain", "rocket")
 PLANNED = ("batch_size", "folds", "search_epochs", "search_batch_fraction", "min_epochs", "max_epochs",
            "n_configs", "retrain_epochs", "ensemble")
-
-
-def parse_duration(text: str | float | int) -> float:
-    """Seconds from ``300``, ``"300"``, ``"90s"``, ``"10m"``, ``"1.5h"``; a clear error otherwise."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        value = float(text)
-    else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", str(text).lower())
-        if not m:
-            raise AutofastError(f"--time-budget {text!r}: give seconds or a number with s, m or h "
-                                "(e.g. 300, 90s, 10m, 1h)")
-        value = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-    if not math.isfinite(value) or value <= 0:
-        raise AutofastError(f"--time-budget {text!r}: must be a positive duration (e.g. 300, 90s, 10m)")
-    return value
 
 
 @dataclass(frozen=True)
@@ -64,30 +49,6 @@ class DataSize:
     @property
     def n_pool(self) -> int:
         return self.n_train + self.n_val
-
-
-@dataclass(frozen=True)
-class StepCost:
-    """Seconds per optimiser step measured on this machine (:func:`autofast.search.cost.measure`):
-    ``overhead + per_example * batch`` for the final network, the same for the DASH supernet, and the
-    random-convolution family's seconds per example (transform and fit)."""
-
-    overhead: float
-    per_example: float
-    supernet_overhead: float = 0.0
-    supernet_per_example: float = 0.0
-    rocket_per_example: float = 0.0
-
-    def step(self, batch: int) -> float:
-        return self.overhead + self.per_example * batch
-
-    def epoch(self, n: int, batch: int) -> float:
-        """One epoch of one network over ``n`` examples."""
-        return math.ceil(n / batch) * self.step(min(batch, n))
-
-    def supernet_epoch(self, n: int, batch: int, fraction: float = 1.0) -> float:
-        steps = max(1, round(math.ceil(n / batch) * fraction))
-        return steps * (self.supernet_overhead + self.supernet_per_example * min(batch, n))
 
 
 @dataclass(frozen=True)
@@ -156,12 +117,6 @@ def default_budget(size: DataSize) -> tuple[float, str]:
     (splice, 2 552 train+val: 390 s)."""
     b = min(420.0, max(120.0, 120.0 + 0.12 * (size.n_pool - 300)))
     return b, f"default for {size.n_pool} train+val examples"
-
-
-def batch_for(n_fit: int) -> int:
-    """~n/10 rounded to a power of two, in 8..64 (never above half the examples)."""
-    b = 2 ** round(math.log2(max(n_fit / 10, 1)))
-    return int(max(1, min(64, max(8, b), max(1, n_fit // 2))))
 
 
 def _rungs(R: int, eta: float) -> int:

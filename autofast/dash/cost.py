@@ -1,4 +1,5 @@
-"""What a training step costs on this machine, measured before the plan (:mod:`.plan`) is made: a few
+"""What a training step costs on this machine, measured before a plan (:mod:`autofast.search.plan`, the
+``dash`` budget) is made: a few
 forward+backward+SGD steps of the final network (plain pattern, the retrain width) at two batch sizes, and
 of the DASH supernet at the search width (its first call also makes the conv-path dispatcher measure its
 shapes, work the DASH stage would do anyway). About a second or two on 2 CPU cores for splice.
@@ -16,10 +17,9 @@ from dataclasses import asdict
 
 import torch
 
+from autofast.budget import StepCost
 from autofast.engine import seeded_init, sgd, task_loss
 from autofast.models import build_backbone, fixed_factory
-
-from .plan import StepCost
 
 ROCKET_SECONDS_PER_VALUE = 1e-5  # one fit (transform + ridge), per example per input value (C x L), 2 CPU cores
 

@@ -1,0 +1,76 @@
+"""Wall-clock budgets: parsing a duration, the command's clock, and what a training step costs on this
+machine (:class:`StepCost`, measured by :func:`autofast.dash.cost.measure`). A leaf module: no torch."""
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+
+from autofast.errors import AutofastError
+
+MARGIN_DASH = 0.08  # of a dash budget, kept back for evaluation, the report and timing noise
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from ``300``, ``"300"``, ``"90s"``, ``"10m"``, ``"1.5h"``; a clear error otherwise."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", str(text).lower())
+        if not m:
+            raise AutofastError(f"--time-budget {text!r}: give seconds or a number with s, m or h "
+                                "(e.g. 300, 90s, 10m, 1h)")
+        value = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    if not math.isfinite(value) or value <= 0:
+        raise AutofastError(f"--time-budget {text!r}: must be a positive duration (e.g. 300, 90s, 10m)")
+    return value
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Seconds per optimiser step measured on this machine (:func:`autofast.dash.cost.measure`):
+    ``overhead + per_example * batch`` for the final network, the same for the DASH supernet, and the
+    random-convolution family's seconds per example (transform and fit)."""
+
+    overhead: float
+    per_example: float
+    supernet_overhead: float = 0.0
+    supernet_per_example: float = 0.0
+    rocket_per_example: float = 0.0
+
+    def step(self, batch: int) -> float:
+        return self.overhead + self.per_example * batch
+
+    def epoch(self, n: int, batch: int) -> float:
+        """One epoch of one network over ``n`` examples."""
+        return math.ceil(n / batch) * self.step(min(batch, n))
+
+    def supernet_epoch(self, n: int, batch: int, fraction: float = 1.0) -> float:
+        steps = max(1, round(math.ceil(n / batch) * fraction))
+        return steps * (self.supernet_overhead + self.supernet_per_example * min(batch, n))
+
+
+def batch_for(n_fit: int) -> int:
+    """~n/10 rounded to a power of two, in 8..64 (never above half the examples)."""
+    b = 2 ** round(math.log2(max(n_fit / 10, 1)))
+    return int(max(1, min(64, max(8, b), max(1, n_fit // 2))))
+
+
+class Clock:
+    """A command's wall clock against its budget (wall time, ``time.time``, so trials in other processes
+    can read a deadline too). ``budget`` is infinite until set."""
+
+    def __init__(self, started: float | None = None, budget: float = float("inf")) -> None:
+        self.start = time.time() if started is None else started
+        self.budget = float(budget)
+
+    def elapsed(self) -> float:
+        return time.time() - self.start
+
+    def left(self) -> float:
+        return self.budget - self.elapsed()
+
+    def at(self, seconds: float) -> float:
+        """The wall time ``seconds`` after the start."""
+        return self.start + seconds
