@@ -9,7 +9,8 @@ from .options import default_out, merge_options, validated
 
 def add_dash_options(p) -> None:
     """The options ``dash`` and ``search`` share: the task, the backbone and DASH's search space and budget."""
-    p.add_argument("--task", default="splice")
+    p.add_argument("--task", default="splice", help="a bundled data set (`python -m autofast datasets`), a data "
+                                                   "file or a YAML task file (default splice)")
     p.add_argument("--time-budget", metavar="T",
                    help="wall-clock budget of the whole command: seconds, or 90s / 10m / 1h; every option left "
                         "unset is planned to fit it (search: default from the data size, 2-7 min on 2 cores; "
@@ -21,10 +22,19 @@ def add_dash_options(p) -> None:
                    help="timeseries: DASH on forecasting windows (regression); auto: by the bundled name")
     p.add_argument("--kernel-sizes", nargs="+", type=int, help="DASH kernel sizes (odd; default per modality)")
     p.add_argument("--dilations", nargs="+", type=int, help="DASH dilations (default per modality)")
-    for flag, typ in [("--search-width", int), ("--search-epochs", int), ("--search-batch-fraction", float),
-                      ("--retrain-width", int), ("--retrain-epochs", int), ("--batch-size", int), ("--seed", int),
-                      ("--threads", int), ("--lookback", int), ("--horizon", int)]:
-        p.add_argument(flag, type=typ)
+    planned = "search: planned from the data and the budget; dash: default"
+    for flag, typ, what in [
+            ("--search-width", int, "channels of the DASH supernet (default 16)"),
+            ("--search-epochs", int, f"supernet training epochs ({planned} 20)"),
+            ("--search-batch-fraction", float, f"fraction of the batches per supernet epoch ({planned} 1.0)"),
+            ("--retrain-width", int, "channels of the final network (default: search 32, dash 64)"),
+            ("--retrain-epochs", int, f"epochs of the final retrain ({planned} 30)"),
+            ("--batch-size", int, f"examples per optimiser step ({planned} 64)"),
+            ("--seed", int, "seed of the split, the search and the training runs (default 0)"),
+            ("--threads", int, "CPU threads (default: the cores this process may use)"),
+            ("--lookback", int, "forecasting windows: input rows (default 96)"),
+            ("--horizon", int, "forecasting windows: rows to predict (default 24)")]:
+        p.add_argument(flag, type=typ, help=what)
 
 
 def add_parser(sub) -> None:
