@@ -1,5 +1,22 @@
 """autofast: compiled-kernel accelerated AutoML baselines (Auto-AR forecasting, DASH, ASHA, AutoFT).
 
-Kept import-light: ``import autofast.kernels`` must need only torch (and triton/numba where used).
+From Python: ``autofast.search(task, **options)`` runs a search and ``autofast.load(run_dir)`` opens a finished
+one; both return a :class:`autofast.api.Result` (``predict``, ``predict_proba``, ``score``, ``plan``, ``report``).
+
+Kept import-light: ``import autofast`` imports no torch; ``import autofast.kernels`` must need only torch (and
+triton/numba where used). The Python API is loaded on first use.
 """
 __version__ = "0.1.0"
+__all__ = ["__version__", "search", "load", "Result"]
+
+
+def __getattr__(name: str):
+    if name in ("load", "Result"):
+        from . import api
+
+        return getattr(api, name)
+    if name == "search":  # the subpackage autofast.search, callable as autofast.api.search
+        import importlib
+
+        return importlib.import_module(".search", __name__)
+    raise AttributeError(f"module 'autofast' has no attribute {name!r}")

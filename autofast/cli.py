@@ -17,12 +17,12 @@ import time
 import traceback
 from contextlib import contextmanager
 
-from .commands import autoft, dash, datasets, forecast, search
+from .commands import autoft, dash, datasets, forecast, predict, search
 from .errors import AutofastError
 from .runtime import configure as configure_runtime
 from .runtime import process_started
 
-COMMANDS = (forecast, dash, search, autoft, datasets)
+COMMANDS = (forecast, dash, search, predict, autoft, datasets)
 CONV_COMMANDS = ("dash", "search", "pretrain", "finetune", "compare")  # the commands that train convs
 
 

@@ -176,3 +176,43 @@ def test_next_dates_follow_the_data_step():
     assert next_dates(np.array(["2016-07-01", "2016-07-02"]), 1) == ["2016-07-03"]  # daily: dates only, as pandas
     assert next_dates(np.array(["7/1/2016 00:00", "7/1/2016 01:00"]), 1) == ["2016-07-01 02:00:00"]  # via pandas
     assert next_dates(np.array(["b", "a"]), 3) is None and next_dates(None, 3) is None
+
+
+def test_warmup_compiles_every_kernel_signature_a_forecast_uses(etth1_slice, tmp_path, capsys):
+    """After the set-up's warm-up, forecasts (pooled, per channel, BIC, refit) compile nothing new: every numba
+    kernel already has the one signature a run uses, so a fresh process only loads it from numba's cache."""
+    from autofast.forecast import warmup
+
+    assert warmup.main([]) == 0
+    err = capsys.readouterr().err
+    assert "autofast warm-up:" in err and "numba AR kernels" in err and "cached in" in err, err
+    before = warmup.kernel_signatures()
+    for name in ("_window_moments", "_ar_grid_scores", "_forecast_error_sums", "_forecast_weights"):
+        assert len(before[name]) == 1, before
+    for extra in ([], ["--pooling", "per-channel", "--selection", "bic", "--refit", "train+val"]):
+        code, out, err = run_cli(["forecast", "--data", str(etth1_slice), "--out", str(tmp_path / f"r{len(extra)}"),
+                                  "--json", *SMALL, *extra], capsys)
+        assert code == 0, err
+    assert warmup.kernel_signatures() == before
+
+
+def test_forecast_without_a_writable_numba_cache(tmp_path):
+    """No writable cache directory (NUMBA_CACHE_DIR unwritable -- a path under a regular file, which even root
+    cannot create -- and numba told not to fall back to the package's __pycache__ or the home cache, as with a
+    read-only package dir and home): the kernels compile in memory, the forecast succeeds, one warning."""
+    import os
+
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((300, 2)).cumsum(axis=0) * 0.1 + rng.standard_normal((300, 2))
+    np.save(tmp_path / "s.npy", y)
+    (tmp_path / "file").write_text("not a directory")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "file" / "cache"),
+           "NUMBA_CACHE_LOCATOR_CLASSES": "UserProvidedCacheLocator", "AUTOFAST_AR_BACKEND": "numba"}
+    r = subprocess.run([sys.executable, "-m", "autofast", "forecast", "--data", str(tmp_path / "s.npy"), "--horizon",
+                        "3", "--lookback", "8", "--max-order", "4", "--diff", "0", "--split", "ratio", "--no-plot",
+                        "--out", str(tmp_path / "run"), "--json"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["run"]["backend"] == "numba"
+    assert r.stderr.count("numba cannot write a kernel cache") == 1, r.stderr
+    assert r.stderr.count("Warning") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "file").is_dir()

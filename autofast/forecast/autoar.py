@@ -1,4 +1,4 @@
-"""The Auto-AR pipeline: fit the grid on train, select on validation (or BIC), refit, test once.
+"""The Auto-AR pipeline: fit the grid on train, select on validation (or in-sample BIC), refit, test once.
 
 Stages are plain functions over :class:`AutoARConfig`; ``run_autoar`` chains them and times each.
 numpy throughout: on the numba backend (the CPU default) nothing imports torch.
@@ -22,7 +22,7 @@ from autofast.errors import AutofastError
 from autofast.kernels.ar_grid import ARBackend, get_backend
 
 from .config import AutoARConfig
-from .grid import CandidateGrid, fit_grid, score_grid, window_lag_moments
+from .grid import CandidateGrid, bic, common_hold_back, fit_grid, score_grid, window_lag_moments
 
 Progress = Callable[[str], None]
 # Windows per block when forecasting individual windows explicitly (memory: block x (q + H) per channel).
@@ -37,7 +37,7 @@ class ChosenModel:
     p: int
     d: int
     intercept: bool
-    selection_score: float  # val MSE at the horizon, or BIC
+    selection_score: float  # val MSE at the horizon, or the in-sample BIC (the same for every horizon)
     psi: list[float] = field(repr=False)  # level-AR coefficients of the final (refitted) model, lag order
     c: float = 0.0
     regularised: bool = False
@@ -157,7 +157,8 @@ def _select(grid: CandidateGrid, crit: np.ndarray) -> list[int]:
         idx = np.nonzero(grid.group == g)[0]
         vals = crit[idx]
         if not np.isfinite(vals).any():
-            raise AutofastError("every candidate produced a non-finite validation error; check the data scale")
+            raise AutofastError("every candidate produced a non-finite selection score (validation error or BIC); "
+                                "check the data scale")
         picks.append(int(idx[np.nanargmin(np.where(np.isfinite(vals), vals, np.inf))]))
     return picks
 
@@ -189,29 +190,43 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
     say(f"fitting lag grid: orders {cfg.min_order}..{cfg.max_order}, d in {diff_orders}, "
         f"{'pooled' if pooled else 'per-channel'} ({backend.name})")
     t0 = time.perf_counter()
-    grid = fit_grid(z, (0, b.train_end), orders=(cfg.min_order, cfg.max_order), diff_orders=diff_orders,
-                    intercepts=intercepts, pooled=pooled, lookback=L, backend=backend)
+    orders = (cfg.min_order, cfg.max_order)
+    hold_back = common_hold_back(orders, diff_orders, L)  # every candidate: targets = train rows hold_back..
+    grid = fit_grid(z, (0, b.train_end), orders=orders, diff_orders=diff_orders, intercepts=intercepts,
+                    pooled=pooled, lookback=L, backend=backend, hold_back=hold_back)
     t_fit = time.perf_counter() - t0
     run_info = {"backend": backend.name, "device": str(backend.device), "diff_orders": diff_orders,
                 "candidates": len(grid), "fit_seconds": t_fit, "kpss_seconds": t_kpss,
-                "regularised_candidates": int(grid.regularised.sum())}
+                "regularised_candidates": int(grid.regularised.sum()),
+                "estimation_rows": [hold_back, b.train_end]}
+    bic_all = None
+    if cfg.selection == "bic":  # in-sample, from the fit alone: one criterion (and choice) for every horizon
+        t0 = time.perf_counter()
+        bic_all = bic(grid)
+        run_info["bic_seconds"] = time.perf_counter() - t0
+        n_bic = int(grid.nobs[0])
+        bic_text = (f"training split, in-sample BIC = -2 log L + (p + const + 1) log n: conditional Gaussian "
+                    f"likelihood of the one-step residuals, sigma^2 = RSS/n (MLE), on the {b.train_end - hold_back} "
+                    f"target rows {hold_back}..{b.train_end - 1} shared by every (p, d, const) candidate, n = {n_bic}"
+                    f"{' (rows x channels, one pooled model)' if pooled else ' per channel'}; "
+                    "the same choice for every horizon")
     results = []
     for H in cfg.horizons:
         times: dict[str, float] = {"fit_grid": t_fit}
-        t0 = time.perf_counter()
-        split = "val" if cfg.selection == "val" else "train"
-        wr = window_range(b, split, L, H, ps.name)
-        mom = window_lag_moments(z, wr.start, wr.count, L, H, pooled, backend)
-        times["moments"] = time.perf_counter() - t0
-        say(f"H={H}: scoring {len(grid)} candidates on {wr.count * (C if pooled else 1)} {split} windows")
-        t0 = time.perf_counter()
-        mse_h = score_grid(grid, mom, backend).mean(1)
-        if cfg.selection == "bic":
-            n = mom.count
-            crit = np.log(mse_h) + (grid.p + grid.has_intercept) * np.log(n) / n
+        if bic_all is not None:
+            crit = bic_all
+            say(f"H={H}: the BIC choice (the same for every horizon)")
+            times["moments"] = 0.0
+            times["score"] = run_info["bic_seconds"] if H == cfg.horizons[0] else 0.0
         else:
-            crit = mse_h
-        times["score"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            wr = window_range(b, "val", L, H, ps.name)
+            mom = window_lag_moments(z, wr.start, wr.count, L, H, pooled, backend)
+            times["moments"] = time.perf_counter() - t0
+            say(f"H={H}: scoring {len(grid)} candidates on {wr.count * (C if pooled else 1)} val windows")
+            t0 = time.perf_counter()
+            crit = score_grid(grid, mom, backend).mean(1)
+            times["score"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         picks = _select(grid, crit)
         chosen = []
@@ -246,8 +261,7 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
             mse_per_channel=per_channel[:, 0].tolist(), mae_per_channel=per_channel[:, 1].tolist(),
             mse_per_step=(sums[:, 0].sum(0) / (wt.count * C)).tolist(),
             chosen=chosen, candidates=len(grid),
-            selected_on=("validation split, MSE over steps 1..H" if cfg.selection == "val"
-                         else "training windows, BIC = log(MSE_H) + k log(N)/N"),
+            selected_on=("validation split, MSE over steps 1..H" if cfg.selection == "val" else bic_text),
             refit_on="train+val" if cfg.refit == "train+val" else "train",
             regularised_candidates=int(grid.regularised.sum()), timings=times, test_windows=wt.count,
             test_start=wt.start, lookback=L))

@@ -1,9 +1,14 @@
 """Fit every (p, d, intercept) candidate at once and score them all from window moments.
 
-Fitting: for each differencing order d, ONE Gram matrix of the largest order P (shared estimation
-sample: targets from row P on) gives every order 1..P through the leading blocks of one Cholesky
-factor (the backend's ``nested_ols``). Each AR(p) on the d-times differenced series becomes an
-AR(p + d) on the levels, so every candidate is a linear forecaster of the raw window.
+Fitting: for each differencing order d, ONE Gram matrix of the largest order P gives every order
+1..P through the leading blocks of one Cholesky factor (the backend's ``nested_ols``). Every
+candidate, whatever its p and d, is estimated on the same target rows (the estimation sample
+starts ``hold_back`` rows into the fitted rows: by default the largest ``d + P_d`` of the grid), so
+their residual sums of squares -- closed form from the Gram matrix, ``RSS_p = y'y - g_p' beta_p`` --
+and hence their likelihoods and BICs are comparable (:func:`bic`). Each AR(p) on the d-times
+differenced series becomes an AR(p + d) on the levels, so every candidate is a linear forecaster
+of the raw window, and its one-step residuals on the differences are its one-step residuals on
+the levels.
 
 Scoring: the validation error of every candidate at every step comes from the moments of the
 validation windows (computed once per horizon, in memory independent of the number of windows) --
@@ -31,6 +36,8 @@ class CandidateGrid:
     ``psi``: ``(B, Q)`` zero-padded, lag order; ``intercept``: ``(B,)``; integer/bool metadata ``(B,)``:
     ``p`` (AR order on the differenced series), ``d``, ``has_intercept``, ``group`` (channel index for
     per-channel models, 0 for a pooled model), ``regularised`` (a ridge jitter was needed) and ``jitter``.
+    In-sample fit ``(B,)``: ``rss`` the sum of squared one-step residuals on the estimation sample
+    (pooled over channels for a pooled model) and ``nobs`` the number of those residuals.
     """
 
     psi: np.ndarray
@@ -41,6 +48,8 @@ class CandidateGrid:
     group: np.ndarray
     regularised: np.ndarray
     jitter: np.ndarray
+    rss: np.ndarray
+    nobs: np.ndarray
 
     def __len__(self) -> int:
         return self.psi.shape[0]
@@ -51,7 +60,7 @@ class CandidateGrid:
 
     def subset(self, idx: np.ndarray) -> "CandidateGrid":
         return CandidateGrid(self.psi[idx], self.intercept[idx], self.p[idx], self.d[idx], self.has_intercept[idx],
-                             self.group[idx], self.regularised[idx], self.jitter[idx])
+                             self.group[idx], self.regularised[idx], self.jitter[idx], self.rss[idx], self.nobs[idx])
 
     @staticmethod
     def concat(parts: list["CandidateGrid"]) -> "CandidateGrid":
@@ -63,7 +72,7 @@ class CandidateGrid:
             row += len(g)
         cat = lambda name: np.concatenate([getattr(g, name) for g in parts])  # noqa: E731
         return CandidateGrid(psi, cat("intercept"), cat("p"), cat("d"), cat("has_intercept"), cat("group"),
-                             cat("regularised"), cat("jitter"))
+                             cat("regularised"), cat("jitter"), cat("rss"), cat("nobs"))
 
 
 def _solve_nested(backend: ARBackend, gram: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,44 +93,77 @@ def _solve_nested(backend: ARBackend, gram: np.ndarray, rhs: np.ndarray) -> tupl
     return coefs, jit
 
 
+def grid_orders(orders: tuple[int, int], diff_orders: list[int], lookback: int) -> dict[int, int]:
+    """The largest order ``P_d = min(p_max, lookback - d)`` fitted for each d (d without any order left out)."""
+    out = {}
+    for d in diff_orders:
+        P = min(orders[1], lookback - d)
+        if P >= orders[0]:
+            out[d] = P
+    return out
+
+
+def common_hold_back(orders: tuple[int, int], diff_orders: list[int], lookback: int) -> int:
+    """Rows before the first target shared by every candidate: ``max_d (d + P_d)`` (d differences, P_d lags)."""
+    return max((d + P for d, P in grid_orders(orders, diff_orders, lookback).items()), default=0)
+
+
 def fit_grid(z: np.ndarray, rows: tuple[int, int], *, orders: tuple[int, int], diff_orders: list[int],
-             intercepts: list[bool], pooled: bool, lookback: int, backend: ARBackend) -> CandidateGrid:
+             intercepts: list[bool], pooled: bool, lookback: int, backend: ARBackend,
+             hold_back: int | None = None) -> CandidateGrid:
     """Fit every candidate by OLS in float64 on ``z[:, rows[0]:rows[1]]``.
 
     Args:
         z: ``(C, T)`` float64 standardised series.
         rows: the estimation rows (e.g. the training split).
-        orders: ``(p_min, p_max)``; for each d the orders run to ``min(p_max, lookback - d)``.
+        orders: ``(p_min, p_max)``; for each d the orders run to ``P_d = min(p_max, lookback - d)``.
         pooled: one global model on all channels' windows, else one model per channel.
+        hold_back: the targets (one-step-ahead rows) of every candidate are ``z[:, rows[0] + hold_back :
+            rows[1]]``, the same rows for every p and d (at least ``max_d (d + P_d)``, the default), so
+            candidates of different orders and differencing are fitted and compared on the same sample.
+    Returns:
+        The grid, with each candidate's in-sample ``rss`` (closed form from the Gram matrix: ``y'y -
+        g'beta`` for the OLS solution, ``y'y - 2 g'beta + beta'A beta`` where a ridge was needed) and
+        ``nobs`` (target rows x channels when pooled).
     Memory: one block of channels' differenced rows (``_FIT_BLOCK_BYTES``) and the ``(G, P + 2, P + 2)``
     moments, beside the series.
     """
     lo, hi = rows
+    plan = grid_orders(orders, diff_orders, lookback)
+    need = common_hold_back(orders, diff_orders, lookback)
+    hb = need if hold_back is None else int(hold_back)
+    if hb < need:
+        raise ValueError(f"hold_back {hb} is below the {need} rows the largest (d + P) of the grid needs")
+    count = hi - lo - hb  # target rows of every candidate (per channel)
     parts = []
-    for d in diff_orders:
-        P = min(orders[1], lookback - d)
-        if P < orders[0]:
-            continue
-        count = hi - lo - d - P
+    for d, P in plan.items():
+        off = hb - d - P  # first window in the differenced rows: its target is row lo + hb
         blk = max(1, _FIT_BLOCK_BYTES // (8 * (hi - lo)))  # channels per call: one block's differences
         blocks = []
         for c0 in range(0, z.shape[0], blk):
             zz = z[c0 : c0 + blk, lo:hi]
             w = np.diff(zz, n=d, axis=1) if d else zz
-            blocks.append(backend.to_numpy(backend.window_moments(backend.asarray(w), P + 1, 0, count, pooled=pooled)))
+            blocks.append(backend.to_numpy(backend.window_moments(backend.asarray(w), P + 1, off, count,
+                                                                  pooled=pooled)))
             del w
         mom = np.sum(blocks, axis=0) if pooled else np.concatenate(blocks)
         # forward positions: 0 const, 1..P the lags P..1, P+1 the target -> lag order [const, lag1..lagP]
         reg = np.array([0] + list(range(P, 0, -1)))
+        yy = mom[:, P + 1, P + 1]  # (G,) sum of squared targets
+        nobs = count * (z.shape[0] if pooled else 1)
         for with_c in intercepts:
             idx = reg if with_c else reg[1:]
             gram = mom[:, idx][:, :, idx]
             rhs = mom[:, idx, P + 1]
             coefs, jit = _solve_nested(backend, gram, rhs)  # (G, K, K)
-            off = 1 if with_c else 0
+            off_c = 1 if with_c else 0
             ps = np.arange(orders[0], P + 1)
-            sol = coefs[:, ps - 1 + off, :]  # (G, n_p, K): row for order p
-            phi = sol[..., off:]  # lags only, zero beyond p
+            sol = coefs[:, ps - 1 + off_c, :]  # (G, n_p, K): row for order p
+            rss = yy[:, None] - np.einsum("gpk,gk->gp", sol, rhs)  # OLS: y'y - g'beta, every order at once
+            for g in np.nonzero(jit > 0)[0]:  # a ridge solution is not the OLS one: the full quadratic form
+                rss[g] = yy[g] - 2.0 * sol[g] @ rhs[g] + np.einsum("pk,kl,pl->p", sol[g], gram[g], sol[g])
+            rss = np.maximum(rss, 1e-13 * yy[:, None] + np.finfo(np.float64).tiny)  # a perfect fit: rounding floor
+            phi = sol[..., off_c:]  # lags only, zero beyond p
             psi = difference_to_levels(phi, d)  # (G, n_p, P + d)
             c = sol[..., 0] if with_c else np.zeros(sol.shape[:2])
             G = psi.shape[0]
@@ -129,8 +171,28 @@ def fit_grid(z: np.ndarray, rows: tuple[int, int], *, orders: tuple[int, int], d
                 psi=psi.reshape(G * len(ps), -1), intercept=c.reshape(-1),
                 p=np.tile(ps, G), d=np.full(G * len(ps), d), has_intercept=np.full(G * len(ps), with_c),
                 group=np.repeat(np.arange(G), len(ps)), regularised=np.repeat(jit > 0, len(ps)),
-                jitter=np.repeat(jit, len(ps))))
+                jitter=np.repeat(jit, len(ps)), rss=rss.reshape(-1), nobs=np.full(G * len(ps), nobs)))
     return CandidateGrid.concat(parts)
+
+
+def bic(grid: CandidateGrid) -> np.ndarray:
+    """In-sample BIC of every candidate: the conditional Gaussian likelihood of its one-step residuals.
+
+    ``BIC = -2 llf + k log n`` with ``llf = -n/2 (log(2 pi) + log(RSS / n) + 1)`` (sigma^2 at its MLE
+    ``RSS / n``), ``n`` = residuals (estimation rows, times the channels for a pooled model, which
+    shares one sigma^2), ``k = p + const + 1`` (the AR coefficients, the intercept and sigma^2):
+    statsmodels' ``AutoReg(...).fit().bic`` on the same sample. Candidates of different d are
+    comparable: the targets are the same level rows for every candidate, and given the past levels
+    the d-th difference of a row is the row minus a known quantity, so the likelihood of the
+    differences is the likelihood of the levels (unit Jacobian). An RSS at the rounding floor of the
+    closed form (``<= 1e-13 y'y``, a perfect fit) is held at that floor.
+    """
+    n = grid.nobs.astype(np.float64)
+    k = grid.p + grid.has_intercept + 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        llf = -0.5 * n * (np.log(2.0 * np.pi) + np.log(grid.rss / n) + 1.0)
+        out = -2.0 * llf + k * np.log(n)
+    return np.where(np.isfinite(out), out, np.inf)
 
 
 @dataclass

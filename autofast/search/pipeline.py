@@ -131,13 +131,14 @@ def retrain_note(members: int) -> str:
     return f"final model: mean prediction of {members} retrains on train+val (seeds fixed in advance, none selected)"
 
 
-def _best_per_arch(trials: list) -> dict:
-    """Per architecture: the best validation score at the highest rung its trials reached."""
+def _best_per_arch(trials: list, only: str) -> dict:
+    """Per architecture: the best validation score at the highest rung its trials reached (``only``: the
+    architecture of trials without an ``arch`` entry, i.e. a space with one architecture)."""
     best: dict = {}
     for t in trials:
         if not t["scores"]:
             continue
-        arch = t["config"].get("arch", "dash")
+        arch = t["config"].get("arch", only)
         rung = max(t["scores"])
         key = (rung, t["scores"][rung])
         if arch not in best or key > (best[arch]["rung"], best[arch]["score"]):
@@ -217,7 +218,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
 
     # the family with the best validation score (ties: the random-convolution features, cheaper and exact)
     cnn_arch = None if best is None else best[1].get("arch", next(iter(patterns)))
-    scores = {a: v["score"] for a, v in _best_per_arch(sched.trials()).items()} if sched is not None else {}
+    scores = {a: v["score"] for a, v in _best_per_arch(sched.trials(), next(iter(patterns))).items()} if sched is not None else {}
     if rocket is not None:
         scores["rocket"] = rocket["score"]
     winner = "rocket" if rocket is not None and (best is None or round(rocket["val_acc"], 6) >= round(best[2], 6)) \
@@ -284,5 +285,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         "config": cfg.model_dump(mode="json"), "timings": timings, "conv_paths": path_summary(),
         "selected_on": "; ".join(x for x in selected if x),
     }
+    from autofast.predictor import save_final
+
+    save_final(run_dir, model, task, result)  # RUN_DIR/model/: the final model for `predict` / autofast.load
     write_search_report(run_dir, result)
     return result

@@ -1,0 +1,140 @@
+"""autofast from Python: ``autofast.search(task, **options)`` runs the same search as ``python -m autofast
+search`` (same run folder, same errors: :class:`~autofast.errors.AutofastError`), ``autofast.load(run_dir)``
+opens a finished run; both give a :class:`Result`::
+
+    import autofast
+    res = autofast.search("splice", time_budget="2m", out="runs/splice")   # prints nothing unless verbose=True
+    res.plan, res.report, res.result["test_score"]
+    res.predict(["ACGT..."]), res.predict_proba("new.csv"), res.score("splice")   # "splice": its test split
+    res = autofast.load("runs/splice")                                            # later, or elsewhere
+
+``x`` is a path (a data file of the model's kind, an image folder, a YAML task file or a bundled task name:
+the last two stand for their test split), or arrays in the training layout as loaded, NOT standardised
+(``(N, C, L)`` series, ``(N, C, H, W)`` images, one-hot ``(N, 4, L)`` or a list of sequence strings for
+DNA): the model's preprocessing (length rule, training statistics) is applied as at training.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import AutofastError
+
+__all__ = ["Result", "load", "search"]
+
+
+class Result:
+    """A finished search run: ``result`` (result.json as a dict), ``plan``, ``report`` (path of report.md),
+    ``run_dir``, ``classes``, ``test_score``; ``predict``/``predict_proba``/``score`` apply its final model."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        from .predictor import load_final
+
+        self.run_dir = Path(run_dir)
+        path = self.run_dir / "result.json"
+        if not path.is_file():
+            raise AutofastError(f"{self.run_dir}: no result.json; give the folder of a finished search run")
+        try:
+            self.result: dict = json.loads(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise AutofastError(f"{path}: corrupt (not JSON); restore the run folder from a copy") from None
+        self.predictor = load_final(self.run_dir)
+
+    def __repr__(self) -> str:
+        r = self.result
+        return (f"Result({str(self.run_dir)!r}: {r.get('task')} {r.get('kind')}, final model "
+                f"{(r.get('selection') or {}).get('winner')}, test {r.get('metric')} {r.get('test_score')})")
+
+    @property
+    def plan(self) -> dict | None:
+        return self.result.get("plan")
+
+    @property
+    def report(self) -> Path:
+        return self.run_dir / "report.md"
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.predictor.classes)
+
+    @property
+    def test_score(self) -> float | None:
+        return self.result.get("test_score")
+
+    def predict_proba(self, x) -> Any:
+        """``(N, K)`` numpy float32 class probabilities (columns in :attr:`classes` order)."""
+        return self.predictor.predict_proba(self.predictor.prepare(x).x).numpy()
+
+    def predict(self, x) -> Any:
+        """``(N,)`` numpy array of predicted class labels (strings from :attr:`classes`)."""
+        import numpy as np
+
+        idx = self.predictor.predict(self.predictor.prepare(x).x).numpy()
+        return np.asarray(self.classes, dtype=object)[idx].astype(str)
+
+    def score(self, x, y=None) -> float:
+        """Accuracy on ``x``; ``y``: class labels (names as in :attr:`classes`, not indices), or None for a path
+        whose data carry labels (a task name or YAML: its test split, so the run's test score)."""
+        inputs = self.predictor.prepare(x) if y is None or isinstance(x, (str, Path)) else \
+            self.predictor.prepare(x, labels=y)
+        labels = inputs.labels
+        if y is not None and isinstance(x, (str, Path)):
+            from .predictor import _label_strings
+
+            labels = self.predictor._label_indices(_label_strings(y, "y"), "y")
+        if labels is None:
+            raise AutofastError(f"{inputs.source}: no labels to score against; pass y (class labels)")
+        if len(labels) != len(inputs.x):
+            raise AutofastError(f"y: {len(labels)} labels for {len(inputs.x)} examples; give one per example")
+        if not len(labels):
+            raise AutofastError(f"{inputs.source}: no examples to score")
+        pred = self.predictor.predict(inputs.x).numpy()
+        return int((pred == labels).sum()) / len(labels)
+
+
+def load(run_dir: str | Path) -> Result:
+    """The finished search run in ``run_dir`` (its result.json and saved final model; the folder may have
+    been moved or copied)."""
+    return Result(run_dir)
+
+
+def search(task: str, *, out: str | Path | None = None, verbose: bool = False, **options) -> Result:
+    """Run ``python -m autofast search`` from Python: ``task`` (a bundled name, a data file or a YAML task
+    file) and ``options`` with the names of :class:`autofast.search.config.SearchConfig` (``time_budget``,
+    ``arch``, ``folds``, ``threads``, ...); ``out``: the run folder (default ``runs/search-<task>-<time>``, which
+    must not hold anything yet); ``verbose``: print the stage messages. Bad options and inputs raise
+    :class:`~autofast.errors.AutofastError` with the CLI's one-line message."""
+    from .commands.options import default_out, validated
+    from .io import make_run_dir, run_lock, write_json_atomic
+    from .search.config import SearchConfig
+    from .search.pipeline import check_options, run_search
+
+    started = time.time()
+    unknown = sorted(set(options) - set(SearchConfig.model_fields))
+    if "task" in options or unknown:
+        bad = unknown or ["task"]
+        raise AutofastError(f"autofast.search: unknown option(s) {', '.join(bad)}; give the task first, then any of "
+                            f"{', '.join(k for k in SearchConfig.model_fields if k != 'task')}")
+    cfg = validated(SearchConfig, {"task": str(task), **{k: v for k, v in options.items() if v is not None}})
+    run_dir = Path(out) if out is not None else default_out("search", str(task), "splice")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise AutofastError(f"out {str(run_dir)!r} is a file, not a folder; choose another out")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another out "
+                            f"(or open the finished run with autofast.load)")
+    check_options(cfg)
+    fresh = not run_dir.exists()
+    make_run_dir(run_dir, "out")
+    say = (lambda m: print(m, flush=True)) if verbose else (lambda m: None)
+    try:
+        with run_lock(run_dir):
+            write_json_atomic(run_dir / "search_config.json", cfg.model_dump(mode="json"))
+            run_search(cfg, run_dir, say=say, started=started)
+    except BaseException:
+        if fresh and not (run_dir / "pattern.json").exists():  # failed before any work: leave nothing behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return Result(run_dir)

@@ -1,0 +1,89 @@
+"""``python -m autofast predict RUN_DIR --data PATH``: apply a run's saved final model (``RUN_DIR/model/``,
+:mod:`autofast.predictor`) to new data, read and standardised exactly as the training data were.
+
+Output: a CSV with one row per input, in input order: ``index`` (the row in the data file; for a task, the
+row in its test file or data file), ``predicted_label`` and ``p_<class>`` per class. When the data carry
+labels the accuracy is reported too (for a task's test split it is the run's test score)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from autofast.errors import AutofastError
+
+
+def add_parser(sub) -> None:
+    """Register ``predict`` on an argparse subparsers object."""
+    p = sub.add_parser(
+        "predict", help="apply a search run's final model to new data (CSV of labels and class probabilities)",
+        description="Apply the final model saved in a search run folder to new data. --data: a data file of the "
+                    "model's kind (DNA .csv/.tsv/.fasta with a sequence column; series .ts, UCR .tsv/.txt/.csv "
+                    "with the label first, .npz/.npy; images .npz/.npy or a folder of images), labelled or not; "
+                    "or a bundled task name / YAML task file: its test split, as at training.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the folder of a finished search run (holds model/)")
+    p.add_argument("--data", required=True, metavar="PATH",
+                   help="data to predict: a data file, an image folder, a YAML task file or a bundled task name "
+                        "(the last two: their test split)")
+    p.add_argument("--out", metavar="FILE", help="output CSV (default: RUN_DIR/predictions-<data stem>.csv)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the CPUs this process may use)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (output file, rows, accuracy)")
+    p.set_defaults(func=run)
+
+
+def write_predictions(path: Path, classes: list[str], index, proba, pred) -> None:
+    """The predictions CSV, rows in ascending ``index`` (input order), written atomically."""
+    import csv
+    import io
+
+    import numpy as np
+
+    from autofast.io import write_text_atomic
+
+    order = np.argsort(np.asarray(index), kind="stable")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["index", "predicted_label", *[f"p_{c}" for c in classes]])
+    for i in order:
+        w.writerow([int(index[i]), classes[int(pred[i])], *[f"{float(v):.6g}" for v in proba[i]]])
+    write_text_atomic(path, buf.getvalue())
+
+
+def _stem(data: str) -> str:
+    p = Path(data)
+    return (p.name if p.is_dir() else p.stem) or "data"
+
+
+def run(args) -> int:
+    """``python -m autofast predict``."""
+    from autofast.predictor import load_final
+
+    predictor = load_final(Path(args.run_dir))
+    if predictor.manifest.get("regression") or predictor.kind not in ("dna", "series", "image"):
+        raise AutofastError(f"{args.run_dir}: predict writes class predictions; this run's model is a "
+                            f"{predictor.kind} {'regression ' if predictor.manifest.get('regression') else ''}model, "
+                            "not supported by predict yet")
+    inputs = predictor.prepare(args.data)
+    if not len(inputs.x):
+        raise AutofastError(f"{args.data}: holds no examples to predict")
+    proba = predictor.predict_proba(inputs.x).numpy()
+    pred = predictor.predict(inputs.x).numpy()
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"predictions-{_stem(args.data)}.csv"
+    if out.is_dir():
+        raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
+    write_predictions(out, predictor.classes, inputs.index, proba, pred)
+    accuracy = None
+    if inputs.labels is not None:
+        accuracy = int((pred == inputs.labels).sum()) / len(pred)  # as the test evaluation counts
+    summary = {"run_dir": str(args.run_dir), "data": inputs.source, "out": str(out), "rows": int(len(pred)),
+               "classes": predictor.classes, "accuracy": accuracy, "labelled": inputs.labels is not None,
+               "notes": inputs.notes, "model": repr(predictor)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    for note in inputs.notes:
+        print(f"note: {note}")
+    line = f"{len(pred)} predictions -> {out}"
+    if accuracy is not None:
+        line += f"   accuracy {accuracy:.4f} (labels in the data)"
+    print(line)
+    return 0

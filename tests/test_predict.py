@@ -1,0 +1,258 @@
+"""The saved final model of a `search` run (RUN_DIR/model/), `python -m autofast predict` and the Python API
+(`autofast.search`, `autofast.load`): predicting the run's own test split gives exactly its reported test
+score (an ensemble of CNNs, cross-validation fold models, random-convolution features), the format loads
+with weights_only, a moved run folder still works, and inputs that do not fit the model are one error line."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from autofast.cli import main
+
+MOTIF = "TGACGT"
+TINY = ["--search-epochs", "1", "--search-width", "4", "--retrain-width", "8", "--n-configs", "2",
+        "--max-epochs", "2", "--threads", "1"]
+
+
+def motif_rows(n, length=40, seed=0):
+    """(sequence, label) pairs: label yes when a 6-nt motif is planted."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        s = "".join(rng.choice(list("ACGT"), length))
+        while MOTIF in s:
+            s = "".join(rng.choice(list("ACGT"), length))
+        if i % 2:
+            p = int(rng.integers(0, length - len(MOTIF) + 1))
+            s = s[:p] + MOTIF + s[p + len(MOTIF):]
+        out.append((s, "yes" if i % 2 else "no"))
+    return out
+
+
+def write_csv(path, rows, labels=True):
+    path.write_text("seq" + (",label" if labels else "") + "\n"
+                    + "".join(f"{s},{lab}\n" if labels else f"{s}\n" for s, lab in rows))
+    return path
+
+
+def error_line(capsys, argv) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def loss_of(result_obj, source) -> float:
+    """The saved model's mean test loss on ``source``, as the run's one test evaluation computed it."""
+    import torch
+
+    from autofast.engine import task_loss
+
+    inputs = result_obj.predictor.prepare(source)
+    out = result_obj.predictor._outputs(inputs.x)
+    return task_loss(out, torch.from_numpy(inputs.labels), reduction="sum").item() / len(inputs.labels)
+
+
+def predict_json(capsys, run_dir, data, *extra) -> dict:
+    code = main(["predict", str(run_dir), "--data", str(data), "--threads", "1", "--json", *extra])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def dna_run(tmp_path_factory):
+    """One DNA file split by ratios (length rule: pad to the longest sequence), a 2-member retrain ensemble."""
+    d = tmp_path_factory.mktemp("dna")
+    rows = motif_rows(160)
+    write_csv(d / "motif.csv", rows)
+    (d / "motif.yaml").write_text("name: motif\nkind: dna\ndata: motif.csv\nsequence_column: seq\n"
+                                  "label_column: label\n")
+    run = d / "run"
+    assert main(["search", "--task", str(d / "motif.yaml"), "--out", str(run), "--arch", "plain", "--folds", "0",
+                 "--ensemble", "2", *TINY, "--json"]) == 0
+    return {"dir": d, "run": run, "rows": rows, "result": json.loads((run / "result.json").read_text())}
+
+
+@pytest.fixture(scope="module")
+def rocket_run(tmp_path_factory):
+    """JapaneseVowels (12 channels, variable length resampled to 26, standardised) with the random-convolution
+    family on the inputs as loaded (the model undoes the standardisation)."""
+    run = tmp_path_factory.mktemp("vowels") / "run"
+    assert main(["search", "--task", "JapaneseVowels", "--arch", "rocket", "--out", str(run), "--threads", "1",
+                 "--json"]) == 0
+    return {"run": run, "result": json.loads((run / "result.json").read_text())}
+
+
+def test_cnn_ensemble_predicts_its_test_score(dna_run, capsys):
+    run, res = dna_run["run"], dna_run["result"]
+    capsys.readouterr()
+    assert res["final"]["members"] == 2 and res["saved_model"]["format"] == "autofast-model/1"
+    manifest = json.loads((run / "model" / "manifest.json").read_text())
+    assert manifest["model"]["container"] == "ensemble" and len(manifest["model"]["members"]) == 2
+    assert manifest["input"]["dna"]["length_rule"] == "pad" and manifest["input"]["shape"] == [4, 40]
+    out = predict_json(capsys, run, dna_run["dir"] / "motif.yaml")  # the task file: its test split
+    assert out["accuracy"] == res["test_score"] and out["rows"] == res["split"]["test"]
+    with open(out["out"]) as f:
+        table = list(csv.reader(f))
+    assert table[0] == ["index", "predicted_label", "p_no", "p_yes"] and len(table) == out["rows"] + 1
+    idx = [int(r[0]) for r in table[1:]]
+    assert idx == sorted(idx) and len(set(idx)) == len(idx)  # rows of the data file, in input order
+    assert all(abs(float(r[2]) + float(r[3]) - 1) < 1e-5 and r[1] in ("no", "yes") for r in table[1:])
+    # the whole file, labelled and unlabelled: the same predictions row by row
+    full = predict_json(capsys, run, dna_run["dir"] / "motif.csv", "--out", str(dna_run["dir"] / "all.csv"))
+    bare = predict_json(capsys, run, write_csv(dna_run["dir"] / "bare.csv", dna_run["rows"], labels=False))
+    assert full["rows"] == bare["rows"] == 160 and full["labelled"] and bare["accuracy"] is None
+    with open(full["out"]) as f1, open(bare["out"]) as f2:
+        assert f1.read() == f2.read()
+    assert bare["out"].endswith("predictions-bare.csv")
+
+
+def test_fasta_without_labels_and_the_api(dna_run, capsys):
+    import autofast
+
+    d = dna_run["dir"]
+    rows = dna_run["rows"][:5]
+    (d / "new.fa").write_text("".join(f">seq{i}\n{s[:20]}\n{s[20:]}\n" for i, (s, _) in enumerate(rows)))
+    out = predict_json(capsys, dna_run["run"], d / "new.fa")
+    assert out["rows"] == 5 and out["accuracy"] is None
+    res = autofast.load(dna_run["run"])
+    with open(out["out"]) as f:
+        cli_labels = [r["predicted_label"] for r in csv.DictReader(f)]
+    assert list(res.predict([s for s, _ in rows])) == cli_labels
+    proba = res.predict_proba(str(d / "new.fa"))
+    assert proba.shape == (5, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert res.score(str(d / "motif.yaml")) == dna_run["result"]["test_score"]
+    assert loss_of(res, str(d / "motif.yaml")) == pytest.approx(dna_run["result"]["final"]["test_loss"], rel=1e-6)
+    assert len(set(res.predict(str(d / "motif.yaml")))) == 2  # not a constant prediction
+    assert res.plan == dna_run["result"]["plan"] and res.report.name == "report.md" and res.report.exists()
+
+
+def test_rocket_predicts_its_test_score(rocket_run, capsys):
+    import autofast
+    from autofast.data.classification import load_task
+
+    run, res = rocket_run["run"], rocket_run["result"]
+    capsys.readouterr()
+    assert res["selection"]["winner"] == "rocket"
+    manifest = json.loads((run / "model" / "manifest.json").read_text())
+    assert manifest["model"]["family"] == "rocket" and manifest["input"]["series"]["length"] == 26
+    assert len(manifest["input"]["standardise"]["mean"]) == 12
+    by_name = predict_json(capsys, run, "JapaneseVowels")
+    test_file = "autofast/data/bundled/JapaneseVowels/JapaneseVowels_TEST.ts"
+    by_file = predict_json(capsys, run, test_file)  # the raw file: resampled and standardised as at training
+    assert by_name["accuracy"] == by_file["accuracy"] == res["test_score"] and by_file["rows"] == 370
+    assert any("resample" in n for n in by_file["notes"])
+    # the API on raw arrays (as loaded, not standardised) gives the CLI's number
+    api = autofast.load(run)
+    task = load_task("JapaneseVowels", seed=0)
+    raw = task.data.x[task.split.test]
+    labels = [task.data.classes[i] for i in task.data.y[task.split.test]]
+    assert api.score(raw, labels) == api.score(test_file) == by_file["accuracy"]
+    assert api.classes == [str(i) for i in range(1, 10)]
+    assert loss_of(api, "JapaneseVowels") == pytest.approx(res["final"]["test_loss"], rel=1e-6)
+
+
+def test_format_is_data_only_and_a_moved_run_loads(dna_run, tmp_path, capsys, monkeypatch):
+    import torch
+
+    import autofast
+    from autofast.predictor import load_final
+
+    weights = dna_run["run"] / "model" / "weights.pt"
+    saved = torch.load(weights, weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in saved["state_dict"].values())
+    real = torch.load
+
+    def weights_only(*a, **k):
+        assert k.get("weights_only") is True
+        return real(*a, **k)
+
+    monkeypatch.setattr(torch, "load", weights_only)
+    assert load_final(dna_run["run"]).predict_proba(torch.zeros(3, 4, 40)).shape == (3, 2)
+    monkeypatch.undo()
+    moved = tmp_path / "elsewhere" / "run"
+    shutil.copytree(dna_run["run"], tmp_path / "copy")
+    shutil.move(str(tmp_path / "copy"), str(moved))
+    assert autofast.load(moved).score(str(dna_run["dir"] / "motif.yaml")) == dna_run["result"]["test_score"]
+    (moved / "model" / "weights.pt").write_bytes(b"garbage")
+    assert "checksum" in error_line(capsys, ["predict", str(moved), "--data", str(dna_run["dir"] / "motif.csv")])
+
+
+def test_mismatched_inputs_are_one_error_line(dna_run, rocket_run, capsys):
+    d, run, vowels = dna_run["dir"], str(dna_run["run"]), str(rocket_run["run"])
+    longer = write_csv(d / "long.csv", [("ACGT" * 12, "no")])  # 48 nt; the model pads to 40 and never truncated
+    assert "at most 40" in error_line(capsys, ["predict", run, "--data", str(longer)])
+    protein = write_csv(d / "protein.csv", [("MKTAYIAKQR", "no")])
+    assert "not a nucleotide code" in error_line(capsys, ["predict", run, "--data", str(protein)])
+    unknown = write_csv(d / "unknown.csv", [("ACGT", "maybe")])
+    assert "'maybe'" in error_line(capsys, ["predict", run, "--data", str(unknown)])
+    assert "dna data" in error_line(capsys, ["predict", vowels, "--data", "splice"])  # another kind
+    three = d / "three.ts"
+    three.write_text("@problemName x\n@classLabel true 1 2\n@data\n" + "1,2,3:4,5,6:7,8,9:1\n" * 2)
+    assert "trained on 12" in error_line(capsys, ["predict", vowels, "--data", str(three)])
+    np.savez(d / "wrong.npz", x=np.zeros((2, 3, 26), dtype=np.float32))
+    assert "trained on 12" in error_line(capsys, ["predict", vowels, "--data", str(d / "wrong.npz")])
+    assert "no model/manifest.json" in error_line(capsys, ["predict", str(d), "--data", str(longer)])
+
+
+def test_python_api_search_cross_validated(dna_run, tmp_path, capsys):
+    """`autofast.search` runs the CLI's pipeline quietly; the final fold models reproduce the test score."""
+    import autofast
+    from autofast.errors import AutofastError
+
+    task = str(dna_run["dir"] / "motif.yaml")
+    res = autofast.search(task, out=tmp_path / "cv", folds=3, arch="dash", search_epochs=1, search_width=4,
+                          retrain_width=8, n_configs=2, max_epochs=2, threads=1)
+    assert capsys.readouterr().out == ""
+    assert res.result["final"]["members"] == 3 and "3-fold" in res.result["selected_on"]
+    manifest = json.loads((tmp_path / "cv" / "model" / "manifest.json").read_text())
+    assert manifest["model"]["container"] == "fold_ensemble" and len(manifest["model"]["members"]) == 3
+    assert manifest["model"]["members"][0]["pattern"] == res.result["architectures"]["dash"]  # DASH's (k, d)
+    assert res.score(task) == res.test_score
+    assert loss_of(res, task) == pytest.approx(res.result["final"]["test_loss"], rel=1e-6)
+    with pytest.raises(AutofastError, match="not empty"):
+        autofast.search("splice", out=tmp_path / "cv")
+    with pytest.raises(AutofastError, match="unknown option"):
+        autofast.search("splice", out=tmp_path / "x", budget=3)
+
+
+def test_import_stays_light():
+    code = ("import sys, autofast; assert 'torch' not in sys.modules; s = autofast.search; "
+            "assert callable(s) and 'torch' not in sys.modules; assert callable(autofast.load)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_image_model_bands_and_size(tmp_path, capsys):
+    """A 2-band image model (WRN-16, one retrain): its test split reproduces the score; arrays channels-last
+    are placed as at training; other band counts or sizes are one error line."""
+    import autofast
+
+    rng = np.random.default_rng(0)
+    y = np.arange(90) % 3
+    x = rng.normal(size=(90, 8, 8, 2)).astype(np.float32) * 5 + 10  # channels last, not standardised
+    for i in range(90):
+        x[i, :4, :, y[i] % 2] += 3 * (y[i] + 1)
+    np.savez(tmp_path / "imgs.npz", x=x, y=np.array(["a", "b", "c"])[y])
+    (tmp_path / "imgs.yaml").write_text("name: imgs\nkind: image\ndata: imgs.npz\nsplit: {ratios: [0.6, 0.2, 0.2]}\n")
+    run = tmp_path / "run"
+    assert main(["search", "--task", str(tmp_path / "imgs.yaml"), "--out", str(run), "--arch", "plain", "--folds",
+                 "0", "--ensemble", "1", *TINY, "--json"]) == 0
+    res = json.loads((run / "result.json").read_text())
+    capsys.readouterr()
+    assert res["backbone"] == "wrn16"
+    out = predict_json(capsys, run, tmp_path / "imgs.yaml")
+    assert out["accuracy"] == res["test_score"] and out["rows"] == 18
+    api = autofast.load(run)
+    assert api.score(x, np.array(["a", "b", "c"])[y]) == predict_json(capsys, run, tmp_path / "imgs.npz")["accuracy"]
+    np.savez(tmp_path / "rgb.npz", x=np.zeros((2, 8, 8, 3), dtype=np.uint8))
+    assert "3 band(s)" in error_line(capsys, ["predict", str(run), "--data", str(tmp_path / "rgb.npz")])
+    np.savez(tmp_path / "big.npz", x=np.zeros((2, 2, 16, 16), dtype=np.float32))
+    assert "16x16" in error_line(capsys, ["predict", str(run), "--data", str(tmp_path / "big.npz")])
