@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[test,baselines]"
+	$(PY) -m autofast.forecast.warmup  # numba kernels into numba's on-disk cache: no compile wait on the first forecast
 	touch $(STAMP)
 
 setup: $(STAMP)

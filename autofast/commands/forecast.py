@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--diff-rule", choices=["grid", "kpss"], help="grid: search d; kpss: the reference KPSS rule")
     p.add_argument("--intercept", choices=["both", "yes", "no"])
     p.add_argument("--pooling", choices=["global", "per-channel"])
-    p.add_argument("--selection", choices=["val", "bic"], help="val: validation MSE (default); bic: in-sample BIC")
+    p.add_argument("--selection", choices=["val", "bic"], help="val: validation MSE over steps 1..H (default); bic: in-sample BIC "
+                   "(one-step Gaussian likelihood of the training fit, the same choice for every H)")
     p.add_argument("--refit", choices=["train", "train+val"], help="rows the selected model is fitted on")
     p.add_argument("--backend", choices=["auto", "reference", "numba", "triton"])
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])

@@ -23,10 +23,17 @@ Inputs may be any array-like (numpy arrays, CPU torch tensors); outputs are nump
   sum_{k<h} pi_k e_{T+h-k}``) in O(1) per (window, step). O(N (q + H)) per channel, memory
   O(chunk + H) per task; never windows x horizon x channels.
 * ``nested_ols``: LAPACK Cholesky (scipy) of each Gram matrix; every nested order from one factor.
+
+Compilation: every kernel has ONE signature (the wrappers hand it C-contiguous, writeable float64 /
+int64 arrays and Python scalars, whatever the caller passed) and is cached on disk (``cache=True``:
+``__pycache__`` beside this file, else ``NUMBA_CACHE_DIR`` or the user cache). ``make setup`` fills
+the cache once (:mod:`autofast.forecast.warmup`), so no run pays the ~8 s compile. Where no cache
+directory can be written, the kernels compile in memory on each run, with one warning.
 """
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
@@ -50,8 +57,29 @@ _FFT_BYTES = 32 * 1024 * 1024  # spectra per channel group of the lagged sums
 
 # --------------------------------------------------------------------------------------------- helpers
 
+_CACHE_OK = True  # False once numba found no writable cache directory (then: one warning, in-memory compiles)
 
-@nb.njit(cache=True, fastmath=_FM)
+
+def _njit(**opts):
+    """``numba.njit(cache=True, **opts)``; where numba has no writable cache directory (read-only package
+    dir, home and ``NUMBA_CACHE_DIR``: it raises at decoration), ``numba.njit(**opts)`` -- compiled in
+    memory on first use -- after one warning for the whole module."""
+    def deco(fn):
+        global _CACHE_OK
+        if _CACHE_OK:
+            try:
+                return nb.njit(cache=True, **opts)(fn)
+            except RuntimeError as exc:  # "cannot cache function ...: no locator available for file ..."
+                _CACHE_OK = False
+                warnings.warn(f"numba cannot write a kernel cache ({exc}); the AR kernels compile in memory on "
+                              "each run (~8 s): set NUMBA_CACHE_DIR to a writable directory to keep them",
+                              RuntimeWarning, stacklevel=2)
+        return nb.njit(**opts)(fn)
+    return deco
+
+
+
+@_njit(fastmath=_FM)
 def _dot(x, y, n):
     acc = 0.0
     for t in range(n):
@@ -89,7 +117,7 @@ def _lagged_sums(z: np.ndarray, W: int, start: int, count: int) -> np.ndarray:
     return D
 
 
-@nb.njit(cache=True, nogil=True)
+@_njit(nogil=True)
 def _window_moments(z, width, start, count, pooled, D):
     """Moments of every window from the lagged sums ``D`` (see _lagged_sums): O(C W^2), one thread."""
     C = z.shape[0]
@@ -121,7 +149,7 @@ def _window_moments(z, width, start, count, pooled, D):
     return out
 
 
-@nb.njit(cache=True)
+@_njit()
 def _forecast_weights_one(psi_row, q, c, H, M):
     """Fill M[: q + 1, :H] for one candidate; r_h = e_1' C^h and b_h = c * sum_{k<h} r_k[0]."""
     if q == 0:
@@ -142,7 +170,7 @@ def _forecast_weights_one(psi_row, q, c, H, M):
             M[1 + j, h] = r[j]
 
 
-@nb.njit(cache=True)
+@_njit()
 def _forecast_weights(psi, intercept, order, H):
     B, Q = psi.shape
     out = np.zeros((B, Q + 1, H))
@@ -151,7 +179,7 @@ def _forecast_weights(psi, intercept, order, H):
     return out
 
 
-@nb.njit(cache=True, fastmath=_FM)
+@_njit(fastmath=_FM)
 def _sq_error_direct(S, Sxy, syy, M, q, acc):
     """acc[h] = M_h' S_q M_h - 2 M_h' Sxy_h + syy_h with one GEMM S_q @ M."""
     H = M.shape[1]
@@ -162,7 +190,7 @@ def _sq_error_direct(S, Sxy, syy, M, q, acc):
             acc[h] += M[i, h] * (T[i, h] - 2.0 * Sxy[i, h])
 
 
-@nb.njit(cache=True, fastmath=_FM)
+@_njit(fastmath=_FM)
 def _sq_error_shift(S, SxyT, syy, psi_row, q, c, w, edgeT, acc):
     """The same as _sq_error_direct for stride-1 window moments S, in O(q H K) (w = S_q psi given).
 
@@ -215,7 +243,7 @@ def _sq_error_shift(S, SxyT, syy, psi_row, q, c, w, edgeT, acc):
         acc[h] = quad - 2.0 * cross + syy[h]
 
 
-@nb.njit(cache=True, nogil=True)
+@_njit(nogil=True)
 def _ar_grid_scores(psi, intercept, order, S, S1, Sxy, SxyT, syy, count, edgeT, shift_min_q, perm, out):
     # One worker thread's share of the candidates (perm: descending order q), single-threaded BLAS.
     # Shift-recursion candidates first: w = S_q psi for a block of them in one GEMM with S1's leading rows.
@@ -247,7 +275,7 @@ def _ar_grid_scores(psi, intercept, order, S, S1, Sxy, SxyT, syy, count, edgeT, 
             out[b, h] = acc[h] / count
 
 
-@nb.njit(cache=True, nogil=True, fastmath=_FM)
+@_njit(nogil=True, fastmath=_FM)
 def _forecast_error_sums(z, psi, intercept, order, start, count, lookback, H, chunk, tasks, parts):
     # One worker thread's share: task = channel * n_chunks + chunk of windows; parts[task] = its sums.
     n_chunks = (count + chunk - 1) // chunk
@@ -320,7 +348,9 @@ def _pool_map(fn, items: list) -> None:
 
 
 def _f64(a) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+    """C-contiguous writeable float64 (a read-only or strided input would be another numba signature)."""
+    out = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+    return out if out.flags.writeable else out.copy()
 
 
 def _orders(psi: np.ndarray, order) -> np.ndarray:
