@@ -123,3 +123,14 @@ def test_dash_plans_its_epochs_to_a_budget(tmp_path, capsys):
     assert 1 <= plan["search_epochs"] <= 20 and 1 <= plan["retrain_epochs"] <= 30
     assert res["timings"]["total"] <= 15 * 1.1 + 3
     assert len(res["retrain"]["history"]) <= plan["retrain_epochs"]
+
+
+def test_holdout_retrain_is_cut_to_the_budget(tmp_path, capsys):
+    """Options that cannot fit (R = 2000 epochs given) still end within the budget: ASHA stops handing out
+    jobs, and the retrain ends its cosine early at the epochs the time left pays."""
+    res, _ = run_json(capsys, ["--task", str(motif_task(tmp_path)), "--time-budget", "25", "--folds", "0",
+                               "--max-epochs", "2000", "--min-epochs", "1", "--arch", "plain", "--ensemble", "1",
+                               "--out", str(tmp_path / "run")])
+    assert res["timings"]["total"] <= 25 * 1.1 + 3
+    assert res["final"]["family"] == "cnn" and res["final"]["epochs"] < 2000
+    assert res["final"]["schedule"]["horizon_epochs"] == res["final"]["epochs"]  # the cosine still ends at 0

@@ -225,3 +225,11 @@ def test_drive_stops_asking_when_the_budget_is_spent(tmp_path):
     with LocalPool(trial) as pool:
         drive(sched, pool, tmp_path, stop=lambda: len(calls) >= 3)
     assert len(calls) == 3 and not sched.is_finished() and sched.best() is not None
+
+
+def test_retrain_shortens_to_the_time_left():
+    from autofast.search.tune import shortened
+
+    assert shortened(2, 10, 1.0, 100.0) == 10  # fits
+    assert shortened(2, 10, 1.0, 5.5) == 7  # 5 more epochs fit
+    assert shortened(2, 10, 1.0, 0.0) == 3  # at least one more: the cosine must still end

@@ -28,7 +28,7 @@ from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
 
 from .config import SearchConfig
-from .plan import MARGIN, DataSize, Plan, default_budget, make_plan
+from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, make_plan
 from .report import write_search_report
 from .trial import TuneSettings, check_devices, cv_pool
 from .tune import fold_models, retrain_best, trial_histories, tune
@@ -199,7 +199,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     if patterns:
         say(f"ASHA: {plan.n_configs} configurations over {sorted(patterns)}, epochs {plan.min_epochs}.."
             f"{plan.max_epochs}, eta {plan.eta:g}; lr schedule: {s.schedule.describe()}")
-        asha_end = clock.at(plan.budget * (1 - MARGIN) - plan.predicted["final"])
+        # the final stage's reserve: its prediction, at most its planned share (given options may not fit)
+        asha_end = clock.at(plan.budget * (1 - MARGIN) - min(plan.predicted["final"], FINAL_SHARE * plan.budget))
         grace = 0.05 * plan.budget
         t0 = time.perf_counter()
         sched = tune(task, backbone, patterns if len(patterns) > 1 else next(iter(patterns.values())), s,
@@ -246,7 +247,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         say(f"retrain trial {best[0]} on train+val for {plan.retrain_epochs} epochs"
             + (f", {plan.ensemble} members (seeds) averaged" if plan.ensemble > 1 else ""))
         out = retrain_best(task, backbone, patterns, s, best[1], plan.retrain_epochs, say, members=plan.ensemble,
-                           budget_left=lambda: clock.left())
+                           budget_left=lambda: clock.left() - MARGIN / 2 * plan.budget)  # kept: test, report
         model = out.pop("model")
         history, member_histories = out.pop("history"), out.pop("member_histories")
         final = {"family": "cnn", "arch": cnn_arch, **out}

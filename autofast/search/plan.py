@@ -109,6 +109,9 @@ class Plan:
                        f"(~{p.get('final', 0):.0f}s; {self.why.get('ensemble', '')})")
         if self.given:
             out.append(f"given by you (kept): {', '.join(self.given)}")
+        if p.get("total", 0) > self.budget:
+            out.append(f"the options given need ~{p['total']:.0f}s, more than the budget: ASHA stops at its deadline "
+                       "and the retrain ends its cosine early")
         return out
 
 
@@ -147,7 +150,9 @@ def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str,
     left = budget - elapsed
 
     folds = given.get("folds")
-    if folds is None:
+    if folds is not None:
+        why["folds"] = "given"
+    else:
         if size.kind == "timeseries":
             folds, why["folds"] = 0, "forecasting windows keep their time order"
         elif size.n_val < CV_BELOW_VAL:

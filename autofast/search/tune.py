@@ -5,6 +5,7 @@ ONE test evaluation (:func:`autofast.dash.pipeline.test_scores`, by the caller).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -84,16 +85,31 @@ def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dic
             model, opt = build_model(task, backbone, pattern, s.width, best_config, s.positional)
         run = Run.create(model, opt, seed, s.schedule)
         tag = f"member {m + 1}/{members} " if members > 1 else ""
+        t_member = time.perf_counter()
         while run.epoch < epochs:
             r = train_epoch(run, x, y, s.batch_size)
             say(f"retrain {tag}epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f}")
+            if budget_left is not None and run.epoch < epochs:
+                fits = shortened(run.epoch, epochs, (time.perf_counter() - t_member) / run.epoch, budget_left())
+                # slower than planned (a busy machine): end the cosine earlier, still at 0
+                if run.schedule.warmup_epochs < fits < epochs:
+                    say(f"retrain: the time budget pays {fits} of {epochs} epochs")
+                    epochs, run.schedule = fits, replace(run.schedule, horizon_epochs=float(fits))
         models.append(model)
         histories.append(run.history)
     members = len(models)
     final = models[0] if members == 1 else Ensemble(models, classify=not y.is_floating_point())
     return {"model": final, "epochs": epochs, "seconds": time.perf_counter() - t0,
             "history": histories[0], "member_histories": histories, "members": members, "member_seeds": seeds,
-            "config": best_config, "trained_on": "train+val", "schedule": s.schedule.to_dict()}
+            "config": best_config, "trained_on": "train+val", "schedule": run.schedule.to_dict()}
+
+
+def shortened(done: int, epochs: int, epoch_seconds: float, left: float) -> int:
+    """How many epochs a retrain that has ``done`` of ``epochs`` can have when ``left`` seconds remain at
+    ``epoch_seconds`` each: ``epochs`` when they fit, else as many as fit (at least one more than done)."""
+    if left >= (epochs - done) * epoch_seconds:
+        return epochs
+    return max(done + 1, done + int(max(left, 0.0) // max(epoch_seconds, 1e-9)))
 
 
 def fold_models(task, backbone: str, pattern, s: TuneSettings, best_trial: dict, checkpoint_dir: Path):
