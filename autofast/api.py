@@ -107,12 +107,17 @@ def search(task: str, *, out: str | Path | None = None, verbose: bool = False, *
     ``arch``, ``folds``, ``threads``, ...); ``out``: the run folder (default ``runs/search-<task>-<time>``, which
     must not hold anything yet); ``verbose``: print the stage messages. Bad options and inputs raise
     :class:`~autofast.errors.AutofastError` with the CLI's one-line message."""
+    from .runtime import configure
+
+    started = time.time()
+    threads = options.get("threads")
+    configure(threads if isinstance(threads, int) and threads > 0 else None)  # before torch: passive OpenMP waits
+
     from .commands.options import default_out, validated
     from .io import make_run_dir, run_lock, write_json_atomic
     from .search.config import SearchConfig
     from .search.pipeline import check_options, run_search
 
-    started = time.time()
     unknown = sorted(set(options) - set(SearchConfig.model_fields))
     if "task" in options or unknown:
         bad = unknown or ["task"]

@@ -5,8 +5,9 @@ of the DASH supernet at the search width (its first call also makes the conv-pat
 shapes, work the DASH stage would do anyway). About a second or two on 2 CPU cores for splice.
 
 Measurements are kept on disk beside the conv-path cache, keyed by machine, shapes, widths and threads, so the
-same command on the same machine makes the same plan (and gives the same result) every time; a busy
-neighbour during one measurement does not change later plans. ``AUTOFAST_REMEASURE=1`` measures afresh.
+same command on the same machine makes the same plan (and gives the same result) every time. A measurement
+taken while the machine is oversubscribed (load above :data:`BUSY_LOAD` per usable CPU) is used for that run
+only, never kept. ``AUTOFAST_REMEASURE=1`` measures afresh.
 """
 from __future__ import annotations
 
@@ -55,6 +56,19 @@ def _line(model_fn, x, y, b1: int, b2: int) -> tuple[float, float]:
     return max(t1 - per * b1, 0.0), per
 
 
+BUSY_LOAD = 1.5  # runnable processes per usable CPU above which a measurement is not cached
+
+
+def _load_per_cpu() -> float:
+    """The 1-minute load average per CPU this process may use (0 where the OS does not say)."""
+    from autofast.runtime import usable_cpus
+
+    try:
+        return os.getloadavg()[0] / max(1, usable_cpus())
+    except (OSError, AttributeError):
+        return 0.0
+
+
 def _cache_file():
     from autofast.kernels.conv.conv_path import cache_file
 
@@ -84,7 +98,10 @@ def measure(task, backbone: str, positional: bool, width: int, search_width: int
             return StepCost(**cached)
     except (OSError, ValueError, TypeError):
         pass  # no or unreadable cache: measure
+    busy = _load_per_cpu()
     cost = _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2)
+    if busy > BUSY_LOAD:  # an oversubscribed machine: use this measurement, but do not keep it for later runs
+        return cost
     try:
         try:
             entries = json.loads(file.read_text())

@@ -169,10 +169,13 @@ def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str,
     upe = math.ceil(n_fit / min(batch, n_fit))
     members_per_trial = max(folds, 1)
     trial_epoch = members_per_trial * cost.epoch(n_fit, batch)
-    minimum = elapsed + 2 * trial_epoch + 1.0
+    rocket_only = arch == "rocket"
+    minimum = elapsed + (cost.rocket_per_example * size.n_pool * 2 if rocket_only else 2 * trial_epoch) + 1.0
     if budget < minimum:
-        raise AutofastError(f"--time-budget {budget:.0f}s is too small for this data: one epoch of the smallest "
-                            f"network takes ~{trial_epoch:.1f}s here; give at least --time-budget {math.ceil(minimum)}")
+        what = "the random-convolution features take" if rocket_only else "one epoch of the smallest network takes"
+        need = minimum - elapsed - 1.0 if rocket_only else trial_epoch
+        raise AutofastError(f"--time-budget {budget:.0f}s is too small for this data: {what} ~{need:.1f}s here; "
+                            f"give at least --time-budget {math.ceil(minimum)}")
 
     rocket = arch in ("auto", "rocket") and classify_1d
     if arch == "rocket" and not classify_1d:

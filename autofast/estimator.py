@@ -1,0 +1,344 @@
+"""scikit-learn style estimators on arrays: :class:`AutofastClassifier` runs ``autofast.search`` on ``fit(X, y)``
+and applies the run's final model in ``predict``/``predict_proba``/``score``::
+
+    from autofast import AutofastClassifier
+    clf = AutofastClassifier(time_budget=60).fit(X_train, y_train)     # X: (N, L), (N, C, L) or (N, C, H, W)
+    clf.predict(X_test), clf.predict_proba(X_test), clf.score(X_test, y_test)
+    cross_val_score(AutofastClassifier(time_budget=30), X, y, cv=3)    # clone, Pipeline, pickle work too
+
+It is the same engine as ``python -m autofast search`` (same run folder, same options and errors), so a fit
+takes about ``time_budget`` seconds of wall clock and its result is not bit-for-bit reproducible (what a
+time-budgeted search tries depends on the machine's speed): the estimator is tagged non-deterministic.
+
+No regressor: the search trains classifiers of whole series / images (one integer label per example) and dense
+per-position models of files; a scalar target per example is not a task it has, so a regressor would be a
+different engine, not a wrapper.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+import weakref
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+
+from .errors import AutofastError
+
+__all__ = ["AutofastClassifier", "EstimatorInputError"]
+
+#: the estimator's own parameters; any other keyword is an option of ``autofast.search`` (SearchConfig)
+OWN = ("time_budget", "seed", "threads", "out", "verbose")
+#: what of a run folder the fitted model needs (kept inside a pickle): result.json and the model/ folder
+MODEL_PARTS = ("result.json", "model")
+
+
+class EstimatorInputError(AutofastError, ValueError):
+    """Bad ``X``/``y`` or parameter of an estimator: an :class:`AutofastError` and a ``ValueError`` (what
+    scikit-learn's tools expect), one line."""
+
+
+def _option_names() -> list[str]:
+    from .search.config import SearchConfig
+
+    return [k for k in SearchConfig.model_fields if k not in ("task",) + OWN]
+
+
+def _remove(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class AutofastClassifier(ClassifierMixin, BaseEstimator):
+    """``autofast.search`` as a scikit-learn classifier of series and images given as numpy arrays.
+
+    Parameters
+    ----------
+    time_budget : seconds (or ``"90s"``, ``"2m"``) of wall clock for one ``fit``, as ``search --time-budget``;
+        None: the search's default from the data size (2 to 7 minutes).
+    seed : the search's seed (split, initialisations, sampler).
+    threads : CPU threads of the run (None: autofast's default from the usable CPUs). A fit in a process that
+        has not imported torch yet first sets up the thread pools as ``python -m autofast`` does
+        (:func:`autofast.runtime.configure`: this thread count, passive OpenMP waiting -- without it a busy
+        neighbour on the cores can slow training many times over).
+    out : None (default): each ``fit`` runs in a fresh temporary folder, deleted when the estimator is garbage
+        collected (or the interpreter exits). A folder: each ``fit`` makes its own run folder
+        ``out/fit-<date>-<time>-<random>/`` in it and keeps it (``python -m autofast predict`` and
+        ``autofast.load`` read it; clones in ``cross_val_score`` can share one ``out``).
+    verbose : print the search's stage messages; otherwise nothing is printed.
+    **search_options : any option of ``autofast.search`` / ``python -m autofast search`` by its
+        SearchConfig name (``arch``, ``folds``, ``ensemble``, ``max_epochs``, ``devices``, ...); they are
+        parameters like the others (``get_params``, ``set_params``, ``clone``) and are checked at ``fit``.
+
+    Inputs
+    ------
+    ``X``: a numeric array ``(N, L)`` (univariate series), ``(N, C, L)`` (series with C channels; a 3-D array is
+    always read as series, so give grey images as ``(N, 1, H, W)``) or ``(N, C, H, W)`` (images with C bands),
+    without NaN or inf; ``predict`` takes the shape seen in ``fit`` (an ``(N, L)`` fit sets ``n_features_in_``
+    = L, as scikit-learn's tabular estimators do). Inputs are used as given: the model standardises each
+    channel with the training statistics itself. ``y``: one label per example of any sortable type (strings,
+    integers); at least two classes. ``classes_`` are the sorted unique labels, the columns of
+    ``predict_proba``.
+
+    The run's internal split -- read this before quoting a score from its folder
+    ----------------------------------------------------------------------------
+    A search always evaluates its final model once on a test split. Your test data are not given to ``fit``,
+    so the run's task names the training file as BOTH its training and its test file: the search carves its
+    validation rows (10%, stratified) from ``X``, trains the final model on all of ``X``, and its one "test"
+    evaluation is on ``X`` itself. The ``test_score`` in the run folder (``result.json``, ``report.md``) is
+    therefore the training (resubstitution) accuracy -- NOT a held-out score; it is kept as
+    ``training_score_``. Measure generalisation with ``score`` on data the estimator has not seen, or with
+    ``cross_val_score``. (The training rows are held twice in memory during the search for this.)
+
+    Fitted attributes
+    -----------------
+    ``classes_``, ``n_features_in_`` (2-D ``X`` only), ``input_shape_`` (``X.shape[1:]``), ``kind_``
+    (``"series"``/``"image"``), ``run_dir_`` (the run folder; after unpickling, a temporary folder holding the
+    final model only), ``result_`` (the :class:`autofast.api.Result`: ``plan``, ``report``, ``result``),
+    ``training_score_``.
+
+    Pickling keeps the final model (``result.json`` and ``model/``, a few MB) inside the pickle, so an
+    unpickled estimator predicts exactly as the original even when the original's run folder is gone.
+    """
+
+    def __init__(self, time_budget=60, seed=0, threads=None, out=None, verbose=False, **search_options):
+        self.time_budget = time_budget
+        self.seed = seed
+        self.threads = threads
+        self.out = out
+        self.verbose = verbose
+        self._search_options = dict(search_options)
+
+    # ------------------------------------------------------------------------------------ parameters
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update(self._search_options)
+        return params
+
+    def set_params(self, **params):
+        if not params:
+            return self
+        own = self._get_param_names()
+        options = None
+        for key, value in params.items():
+            if key in own:
+                setattr(self, key, value)
+                continue
+            options = options if options is not None else _option_names()
+            if key not in options:
+                raise EstimatorInputError(
+                    f"invalid parameter {key!r} for {type(self).__name__}; valid: {', '.join(own)} and the search "
+                    f"options {', '.join(options)}")
+            self._search_options[key] = value
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = True  # a time-budgeted search: what it tries depends on the machine's speed
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+    # ---------------------------------------------------------------------------------------- inputs
+    def _check_x(self, X, fitting: bool) -> np.ndarray:
+        name = type(self).__name__
+        try:
+            arr = np.asarray(X)
+            if arr.dtype == object:  # numbers held as objects (e.g. from pandas)
+                arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise EstimatorInputError(f"X: cannot be read as a numeric array ({str(exc).splitlines()[0]}); give "
+                                      "numbers (N, L), (N, C, L) or (N, C, H, W) of one shape") from None
+        if np.issubdtype(arr.dtype, np.complexfloating):
+            raise EstimatorInputError("X: Complex data not supported; give real numbers")
+        if not (arr.dtype == bool or np.issubdtype(arr.dtype, np.number)):
+            raise EstimatorInputError(f"X: dtype {arr.dtype} is not numeric; give numbers (N, L), (N, C, L) or "
+                                      "(N, C, H, W)")
+        if arr.ndim < 2:
+            raise EstimatorInputError(f"Expected 2D array, got {arr.ndim}D array instead (shape {arr.shape}); "
+                                      "Reshape your data: (N, L) series, (N, C, L) series or (N, C, H, W) images")
+        if arr.ndim > 4:
+            raise EstimatorInputError(f"X has shape {arr.shape}; {name} takes (N, L) series, (N, C, L) series "
+                                      "or (N, C, H, W) images")
+        if arr.shape[0] == 0 or 0 in arr.shape[1:]:
+            raise EstimatorInputError(f"X has shape {arr.shape}: no values; give at least one example of at "
+                                      "least one value")
+        arr = arr.astype(np.float32)
+        if not np.all(np.isfinite(arr)):
+            raise EstimatorInputError("Input X contains NaN or infinity; fill in or drop those values")
+        if not fitting:
+            shape = tuple(self.input_shape_)
+            if arr.ndim == 2 and len(shape) == 1 and arr.shape[1] != shape[0]:
+                raise EstimatorInputError(f"X has {arr.shape[1]} features, but {name} is expecting {shape[0]} "
+                                          "features as input")
+            if tuple(arr.shape[1:]) != shape:
+                raise EstimatorInputError(f"X has examples of shape {tuple(arr.shape[1:])}, but {name} was fitted "
+                                          f"on {shape}; give inputs of the fitted shape")
+        return arr
+
+    @staticmethod
+    def _layout(arr: np.ndarray) -> np.ndarray:
+        """The loaders' channels-first layout: (N, L) -> (N, 1, L)."""
+        return arr[:, None] if arr.ndim == 2 else arr
+
+    def _check_y(self, y, n: int) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+        if y is None:
+            raise EstimatorInputError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        from sklearn.utils.validation import column_or_1d
+
+        try:
+            y = column_or_1d(y, warn=True)  # (N, 1): a DataConversionWarning, as scikit-learn's estimators give
+        except ValueError as exc:
+            raise EstimatorInputError(str(exc).splitlines()[0]) from None
+        if len(y) != n:
+            raise EstimatorInputError(f"y has {len(y)} labels for {n} examples in X; give one label per example")
+        if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+            raise EstimatorInputError("Input y contains NaN or infinity; give one class label per example")
+        try:
+            check_classification_targets(y)
+        except ValueError as exc:
+            raise EstimatorInputError(f"y: {str(exc).splitlines()[0]} (type {type_of_target(y)!r}); "
+                                      f"{type(self).__name__} needs class labels") from None
+        try:
+            classes, idx = np.unique(y, return_inverse=True)
+        except TypeError:
+            raise EstimatorInputError("y: labels of mixed types cannot be sorted; give labels of one type "
+                                      "(all strings or all integers)") from None
+        if len(classes) < 2:
+            raise EstimatorInputError(f"y has 1 class ({classes[0]!r} for every example); a classifier needs at "
+                                      "least two classes")
+        return classes, idx.reshape(-1).astype(np.int64)
+
+    # ------------------------------------------------------------------------------------------- fit
+    def fit(self, X, y):
+        """Run a search on ``(X, y)`` (about ``time_budget`` seconds) and keep its final model; returns self."""
+        arr = self._check_x(X, fitting=True)
+        classes, idx = self._check_y(y, len(arr))
+        kind = "image" if arr.ndim == 4 else "series"
+        options = dict(self._search_options)
+        unknown = sorted(set(options) - set(_option_names()))
+        if unknown:
+            raise EstimatorInputError(f"unknown search option(s) {', '.join(unknown)} for {type(self).__name__}; "
+                                      f"valid: {', '.join(_option_names())}")
+        self._forget()
+        if "torch" not in sys.modules:  # as `python -m autofast` does first thing: threads, passive OpenMP waits
+            from .runtime import configure
+
+            ok = isinstance(self.threads, int) and not isinstance(self.threads, bool) and self.threads >= 1
+            configure(self.threads if ok else None)  # a bad value: the search's own one-line error follows
+        run_dir, owned = self._new_run_dir()
+        work = tempfile.mkdtemp(prefix="autofast-fit-data-")
+        try:
+            # the training file is also the task's test file: see "The run's internal split" in the docstring
+            np.savez(os.path.join(work, "train.npz"), x=self._layout(arr), y=idx)
+            layout = "NCHW" if kind == "image" else "NCL"
+            Path(work, "task.yaml").write_text(
+                f"name: {type(self).__name__}\nkind: {kind}\nlayout: {layout}\ntrain: train.npz\ntest: train.npz\n"
+                "split: {val_fraction: 0.1}\n")
+            from .api import search
+
+            result = search(str(Path(work, "task.yaml")), out=run_dir, verbose=bool(self.verbose),
+                            time_budget=self.time_budget, seed=self.seed, threads=self.threads, **options)
+        except BaseException:
+            if owned or not Path(run_dir, "pattern.json").exists():
+                _remove(run_dir)
+            raise
+        finally:
+            _remove(work)
+        if owned:
+            self._cleanup = weakref.finalize(self, _remove, run_dir)
+        self._result = result
+        self.classes_ = classes
+        self.input_shape_ = tuple(int(s) for s in arr.shape[1:])
+        self.kind_ = kind
+        self.run_dir_ = str(run_dir)
+        self.training_score_ = result.test_score
+        if arr.ndim == 2:
+            self.n_features_in_ = int(arr.shape[1])
+        return self
+
+    def _new_run_dir(self) -> tuple[str, bool]:
+        """``(run folder, owned)``: a fresh temporary folder (owned: deleted with the estimator) or a fresh
+        ``out/fit-...`` folder (kept)."""
+        if self.out is None:
+            return tempfile.mkdtemp(prefix="autofast-estimator-"), True
+        from .io import make_run_dir
+
+        base = make_run_dir(Path(self.out).expanduser().resolve(), "out")
+        return tempfile.mkdtemp(prefix=time.strftime("fit-%Y%m%d-%H%M%S-"), dir=base), False
+
+    def _forget(self) -> None:
+        """Drop an earlier fit: its fitted attributes and its temporary run folder."""
+        for key in ("classes_", "input_shape_", "kind_", "run_dir_", "training_score_", "n_features_in_", "_result"):
+            self.__dict__.pop(key, None)
+        cleanup = self.__dict__.pop("_cleanup", None)
+        if cleanup is not None:
+            cleanup()
+
+    # --------------------------------------------------------------------------------------- predict
+    def _fitted_result(self):
+        if not hasattr(self, "classes_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                                 "appropriate arguments before using this estimator.")
+        result = self.__dict__.get("_result")
+        if result is None:
+            from .api import load
+
+            result = self._result = load(self.run_dir_)
+        return result
+
+    @property
+    def result_(self):
+        """The fitted run as an :class:`autofast.api.Result` (``plan``, ``report``, ``result``)."""
+        if not hasattr(self, "classes_"):
+            raise AttributeError("result_: the estimator is not fitted")
+        return self._fitted_result()
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``(N, n_classes)`` float64 class probabilities, columns in ``classes_`` order."""
+        result = self._fitted_result()
+        arr = self._check_x(X, fitting=False)
+        proba = np.asarray(result.predict_proba(self._layout(arr)), dtype=np.float64)
+        out = np.zeros((len(arr), len(self.classes_)), dtype=np.float64)
+        out[:, [int(c) for c in result.classes]] = proba  # the run's classes are the indices into classes_
+        return out
+
+    def predict(self, X) -> np.ndarray:
+        """``(N,)`` predicted labels (values of ``classes_``)."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    # ------------------------------------------------------------------------------------------ pickle
+    def __getstate__(self):
+        state = super().__getstate__()
+        state = {k: v for k, v in state.items() if k not in ("_result", "_cleanup")}
+        if "classes_" in state:
+            root, files = Path(self.run_dir_), {}
+            paths = [root / MODEL_PARTS[0]] + sorted(p for p in (root / MODEL_PARTS[1]).rglob("*") if p.is_file())
+            for p in paths:
+                try:
+                    files[p.relative_to(root).as_posix()] = p.read_bytes()
+                except OSError as exc:
+                    raise AutofastError(f"cannot pickle {type(self).__name__}: {p}: {exc.strerror or exc}; the "
+                                        "fitted run folder was removed or moved") from None
+            state["_model_files"] = files
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        files = state.pop("_model_files", None)
+        super().__setstate__(state)
+        if files is not None:  # a fitted estimator: its final model in a temporary folder of its own
+            run_dir = tempfile.mkdtemp(prefix="autofast-estimator-")
+            for rel, data in files.items():
+                p = Path(run_dir, rel)
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_bytes(data)
+            self.run_dir_ = run_dir
+            self._cleanup = weakref.finalize(self, _remove, run_dir)
