@@ -53,6 +53,10 @@ def test_tiny_budget_is_honoured_end_to_end(tmp_path, capsys):
     assert res["plan_summary"][0].startswith("budget 25s") and 0.0 <= res["test_score"] <= 1.0
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## Plan" in report and "## Which candidate won" in report
+    # DNA classification: the random-convolution features are a candidate; the winner has the best validation score
+    sel = res["selection"]
+    assert "rocket" in sel["val_scores"] and set(sel["val_scores"]) <= {"dash", "plain", "rocket"}
+    assert sel["val_scores"][sel["winner"]] >= max(sel["val_scores"].values()) - 1e-6
 
 
 def test_budget_below_the_minimum_is_one_error_line(tmp_path, capsys):
