@@ -233,3 +233,14 @@ def test_retrain_shortens_to_the_time_left():
     assert shortened(2, 10, 1.0, 100.0) == 10  # fits
     assert shortened(2, 10, 1.0, 5.5) == 7  # 5 more epochs fit
     assert shortened(2, 10, 1.0, 0.0) == 3  # at least one more: the cosine must still end
+
+
+def test_cross_validation_falls_back_to_hold_out_when_it_would_starve_training():
+    """A 2-D UNet on 400 Darcy fields in two minutes: 5-fold trials would get a top rung of ~10 updates."""
+    unet = StepCost(overhead=0.02, per_example=0.01)
+    p = make_plan(DataSize(360, 40, (1, 32, 32), 0, "dense"), unet, 132, "t", {})
+    assert p.folds == 0 and "hold-out" in p.why["folds"] and "folds" not in p.given
+    assert p.max_epochs * p.updates_per_epoch > 10
+    cheap = make_plan(DataSize(360, 40, (1, 32, 32), 0, "dense"), COST, 132, "t", {})
+    assert cheap.folds == 5  # affordable: cross-validation kept
+    assert make_plan(DataSize(360, 40, (1, 32, 32), 0, "dense"), unet, 132, "t", {"folds": 5}).folds == 5  # given
