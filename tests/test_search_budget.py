@@ -49,7 +49,9 @@ def test_tiny_budget_is_honoured_end_to_end(tmp_path, capsys):
     plan = res["plan"]
     assert plan["budget"] == 25 and plan["budget_source"] == "--time-budget"
     assert res["timings"]["total"] <= 25 * 1.1 + 3  # + 3 s: CI machines are shared
-    assert plan["folds"] == 5 and plan["batch_size"] == 8  # 120 examples: cross-validation, small batches
+    assert plan["batch_size"] == 8  # 120 examples: small batches
+    # cross-validation where it leaves a trainable top rung in 25 s on this machine, else hold-out (said why)
+    assert plan["folds"] == 5 or (plan["folds"] == 0 and "hold-out" in plan["why"]["folds"])
     assert res["plan_summary"][0].startswith("budget 25s") and 0.0 <= res["test_score"] <= 1.0
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## Plan" in report and "## Which candidate won" in report

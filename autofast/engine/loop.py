@@ -88,19 +88,26 @@ def device_of(model: nn.Module) -> torch.device:
 
 
 def steps_per_epoch(n: int, batch_size: int, fraction: float = 1.0, min_steps: int = 1) -> int:
-    """``max(round(ceil(n / batch) * fraction), min_steps, 1)``: DASH's search trains on a fraction of
-    the batches; few-shot fine-tuning gets at least ``min_steps``."""
-    return max(int(round(math.ceil(n / batch_size) * fraction)), int(min_steps), 1)
+    """``max(round(batches * fraction), min_steps, 1)`` with ``batches`` the batches of one pass
+    (:func:`epoch_batches`: ``ceil(n / batch)``, one fewer when the last would hold one example): DASH's search
+    trains on a fraction of the batches; few-shot fine-tuning gets at least ``min_steps``."""
+    b = max(1, min(batch_size, n)) if n else max(1, batch_size)
+    batches = math.ceil(n / b) - (1 if n > b and n % b == 1 else 0)
+    return max(int(round(batches * fraction)), int(min_steps), 1)
 
 
 def epoch_batches(n: int, batch_size: int, generator: torch.Generator, steps: int) -> list[torch.Tensor]:
     """``steps`` index batches (int64, CPU): fresh permutations of ``range(n)`` from ``generator``, each cut
-    into ``ceil(n / b)`` batches of ``b = min(batch_size, n)`` (the last of a permutation may be short)."""
+    into ``ceil(n / b)`` batches of ``b = min(batch_size, n)`` (the last of a permutation may be short; a last
+    batch of one example is merged into the one before, since batch norm cannot train on it)."""
     b = max(1, min(batch_size, n))
     out: list[torch.Tensor] = []
     while len(out) < steps:
         perm = torch.randperm(n, generator=generator)
-        out += [perm[i : i + b] for i in range(0, n, b)]
+        cut = [perm[i : i + b] for i in range(0, n, b)]
+        if len(cut) > 1 and len(cut[-1]) == 1:  # a batch of one breaks batch norm: it joins the one before
+            cut[-2:] = [torch.cat(cut[-2:])]
+        out += cut
     return out[:steps]
 
 
