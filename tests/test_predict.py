@@ -14,25 +14,10 @@ import numpy as np
 import pytest
 
 from autofast.cli import main
+from motif_data import motif_rows
 
-MOTIF = "TGACGT"
 TINY = ["--search-epochs", "1", "--search-width", "4", "--retrain-width", "8", "--n-configs", "2",
         "--max-epochs", "2", "--threads", "1"]
-
-
-def motif_rows(n, length=40, seed=0):
-    """(sequence, label) pairs: label yes when a 6-nt motif is planted."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        s = "".join(rng.choice(list("ACGT"), length))
-        while MOTIF in s:
-            s = "".join(rng.choice(list("ACGT"), length))
-        if i % 2:
-            p = int(rng.integers(0, length - len(MOTIF) + 1))
-            s = s[:p] + MOTIF + s[p + len(MOTIF):]
-        out.append((s, "yes" if i % 2 else "no"))
-    return out
 
 
 def write_csv(path, rows, labels=True):

@@ -9,7 +9,7 @@ import pytest
 
 from autofast.cli import main
 
-MOTIF = "TGACGT"
+from motif_data import motif_rows
 
 
 def motif_task(folder, n_train=120, n_test=60, length=40, seed=0):
@@ -17,16 +17,7 @@ def motif_task(folder, n_train=120, n_test=60, length=40, seed=0):
     rng = np.random.default_rng(seed)
 
     def rows(n):
-        out = ["seq,label"]
-        for i in range(n):
-            s = "".join(rng.choice(list("ACGT"), length))
-            while MOTIF in s:
-                s = "".join(rng.choice(list("ACGT"), length))
-            if i % 2:
-                p = int(rng.integers(0, length - len(MOTIF) + 1))
-                s = s[:p] + MOTIF + s[p + len(MOTIF):]
-            out.append(f"{s},{'yes' if i % 2 else 'no'}")
-        return "\n".join(out) + "\n"
+        return "seq,label\n" + "".join(f"{s},{lab}\n" for s, lab in motif_rows(n, length, rng))
 
     (folder / "train.csv").write_text(rows(n_train))
     (folder / "test.csv").write_text(rows(n_test))
