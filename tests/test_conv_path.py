@@ -191,3 +191,30 @@ def test_a_one_time_cost_in_the_warm_up_does_not_lose_the_path():
     slow = []
     assert _time(lambda: (slow.append(1), time.sleep(0.3)), give_up=0.2) >= 0.3
     assert len(slow) == 2
+
+
+def test_autocast_dtype_is_part_of_the_key():
+    """Issue 21: a conv called with fp32 tensors under bf16 autocast computes in bf16; its timings (and path)
+    are not reused for the same call without autocast, nor the other way round."""
+    x = torch.randn(2, 3, 20)
+    w = torch.randn(4, 3, 5, requires_grad=True)
+    calls = []
+
+    def runner(p):
+        def run():
+            calls.append(p)
+        return run
+
+    choose("fixed", x, w, "k5d1", 1, 1, ("native", "tap"), runner)
+    assert set(calls) == {"native", "tap"}
+    calls.clear()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        choose("fixed", x, w, "k5d1", 1, 1, ("native", "tap"), runner)
+    assert set(calls) == {"native", "tap"}  # measured again under autocast
+    calls.clear()
+    conv_path.CACHE = PathCache()  # a new process, the file only: the fp32 entry still does not serve bf16
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        choose("fixed", x, w, "k5d1", 1, 1, ("native", "tap"), runner)
+    choose("fixed", x, w, "k5d1", 1, 1, ("native", "tap"), runner)
+    assert calls == []
+    assert sorted(c["autocast"] for c in conv_path.path_choices()) == ["bfloat16", "off"]

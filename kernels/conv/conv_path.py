@@ -1,7 +1,7 @@
 """Which exact implementation runs a convolution: chosen by measurement, cached on disk.
 
 The idea of ``torch.backends.cudnn.benchmark``, across implementations: the first time a conv sees a
-(kind, shape, dtype, device, threads) key, every applicable path runs a few forward (+ backward when
+(kind, shape, dtype, autocast dtype, device, threads) key, every applicable path runs a few forward (+ backward when
 gradients are needed) passes on synthetic data of that shape and the fastest is kept: in memory for
 the process and in a JSON file for later runs. Every path computes the same convolution exactly (to
 float rounding; each is tested against the float64 reference).
@@ -201,16 +201,26 @@ def path_summary() -> list[dict]:
     return rows
 
 
+def autocast_state(device: torch.device) -> str:
+    """'off', or the dtype autocast runs convs in on ``device``'s type ('bfloat16', 'float16'): a conv called
+    with fp32 tensors under autocast computes in that dtype, so its timings are not the fp32 ones."""
+    if device.type not in ("cpu", "cuda") or not torch.is_autocast_enabled(device.type):
+        return "off"
+    return str(torch.get_autocast_dtype(device.type)).replace("torch.", "")
+
+
 def make_key(kind: str, x: torch.Tensor, w: torch.Tensor, taps: str, groups: int, stride: int) -> tuple[str, dict]:
     """A cache key (and a readable description) for one conv call: which gradients are needed is part
-    of it (forward-only evaluation and training passes may prefer different paths); the batch size is
-    rounded up to a power of two (a last, smaller batch reuses the full batches' choice)."""
+    of it (forward-only evaluation and training passes may prefer different paths), and so is the
+    autocast dtype (:func:`autocast_state`); the batch size is rounded up to a power of two (a last,
+    smaller batch reuses the full batches' choice)."""
     grad = "none"
     if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
         grad = "x,w" if x.requires_grad and w.requires_grad else ("x" if x.requires_grad else "w")
     batch = 1 << max(0, int(x.shape[0]) - 1).bit_length()  # batch sizes share a key per power of two
     desc = {"kind": kind, "x": [batch, *x.shape[1:]], "weight": list(w.shape), "taps": taps, "groups": groups,
-            "stride": stride, "dtype": str(x.dtype).replace("torch.", ""), "device": x.device.type,
+            "stride": stride, "dtype": str(x.dtype).replace("torch.", ""), "autocast": autocast_state(x.device),
+            "device": x.device.type,
             "grad": grad, "threads": torch.get_num_threads()}
     key = "|".join(str(v) for v in desc.values()) + "|" + device_name(x.device)
     return key, desc
@@ -226,7 +236,7 @@ def choose(kind: str, x: torch.Tensor, w: torch.Tensor, taps: str, groups: int, 
         return want if want in candidates else candidates[0]
     grad = torch.is_grad_enabled()
     sig = (kind, x.shape, w.shape, taps, groups, stride, x.dtype, x.device, grad and x.requires_grad,
-           grad and w.requires_grad, want, torch.get_num_threads())
+           grad and w.requires_grad, want, torch.get_num_threads(), autocast_state(x.device))
     cache = CACHE
     hit = cache.memo.get(sig)
     if hit is not None:
