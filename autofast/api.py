@@ -27,7 +27,7 @@ __all__ = ["Result", "load", "search"]
 
 
 class Result:
-    """A finished search run: ``result`` (result.json as a dict), ``plan``, ``report`` (path of report.md),
+    """A finished search, dash or finetune run: ``result`` (result.json as a dict), ``plan``, ``report`` (path of report.md),
     ``run_dir``, ``classes``, ``test_score``; ``predict``/``predict_proba``/``score`` apply its final model."""
 
     def __init__(self, run_dir: str | Path) -> None:
@@ -36,7 +36,8 @@ class Result:
         self.run_dir = Path(run_dir)
         path = self.run_dir / "result.json"
         if not path.is_file():
-            raise AutofastError(f"{self.run_dir}: no result.json; give the folder of a finished search run")
+            raise AutofastError(f"{self.run_dir}: no result.json; give the folder of a finished search, dash or "
+                                "finetune run")
         try:
             self.result: dict = json.loads(path.read_bytes().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -62,7 +63,8 @@ class Result:
 
     @property
     def test_score(self) -> float | None:
-        return self.result.get("test_score")
+        """The run's test score (a finetune run: the saved model's ID test score)."""
+        return self.result.get("test_score", self.predictor.manifest.get("test_score"))
 
     def predict_proba(self, x) -> Any:
         """``(N, K)`` numpy float32 class probabilities (columns in :attr:`classes` order)."""
@@ -96,7 +98,7 @@ class Result:
 
 
 def load(run_dir: str | Path) -> Result:
-    """The finished search run in ``run_dir`` (its result.json and saved final model; the folder may have
+    """The finished search, dash or finetune run in ``run_dir`` (its result.json and saved final model; the folder may have
     been moved or copied)."""
     return Result(run_dir)
 

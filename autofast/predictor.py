@@ -4,18 +4,20 @@ Format ``autofast-model/1`` (data only, nothing in it is executed when loaded):
 
 * ``model/manifest.json``: what to build and how to feed it -- the family (``cnn``: a backbone with a fixed
   ``(kernel, dilation)`` pattern per member, the members' mean class probability; ``rocket``: random
-  convolution features with a ridge head), the backbone, width, dropout and pattern of every member, the
-  position channel, the classes, the metric and the run's test score, and the preprocessing: the input
+  convolution features with a ridge head; ``timm``: a timm network fine-tuned by ``finetune``), the command
+  that trained it (``search``, ``dash``, ``finetune``), the backbone, width, dropout and pattern of every
+  member, the position channel, the classes (and ``class_subset`` when the run cut its task to some classes
+  before the split), the metric and the run's test score, and the preprocessing: the input
   shape, the per-channel standardisation (training statistics), and the rule that turns a new file into that
   layout (DNA: alphabet, one-hot encoding, length and what happens to shorter / longer sequences; series:
   the common length and resample/pad; images: bands and size).
 * ``model/weights.pt``: one ``{name: tensor}`` state dict written by ``torch.save``, read with
   ``torch.load(weights_only=True)``; its SHA-256 is in the manifest.
 
-:func:`save_final` writes it (the search pipeline calls it after the test evaluation); :func:`load_final`
-gives a :class:`Predictor`, whose :meth:`~Predictor.prepare` reads a new data file (or arrays in the
-training layout) exactly as the training data were read. Paths inside are relative to ``model/``, so a run
-folder can be moved or copied.
+:func:`save_model` writes it after a run's test evaluation (``search`` through :func:`save_final`; ``dash`` and
+``finetune`` directly); :func:`load_final` gives a :class:`Predictor`, whose :meth:`~Predictor.prepare` reads a
+new data file (or arrays in the training layout) exactly as the training data were read. Paths inside are
+relative to ``model/``, so a run folder can be moved or copied.
 """
 from __future__ import annotations
 
@@ -102,8 +104,16 @@ def _state(model) -> tuple[dict, dict]:
     import torch
 
     from .models.ensemble import Ensemble, FoldEnsemble
+    from .search.blend import Blend
     from .search.rocket_family import RocketModel
 
+    if isinstance(model, Blend):  # the network's record, the features' record under "blend" (tensors "blend.*")
+        rec, tensors = _state(model.cnn)
+        part, part_tensors = _state(model.rocket)
+        rec["blend"] = part
+        rec["combine"] = ("mean class probability of the network(s) and of the random-convolution features "
+                          "(softmax of temperature x ridge scores)")
+        return rec, {**tensors, **{f"blend.{k}": v for k, v in part_tensors.items()}}
     if isinstance(model, RocketModel):
         state = model.clf.state_dict()
         tensors = {f"rocket.{k}": v for k, v in state.items() if isinstance(v, torch.Tensor)}
@@ -111,7 +121,7 @@ def _state(model) -> tuple[dict, dict]:
         if model.scaling is not None:
             tensors["scaling.scale"], tensors["scaling.shift"] = model.scaling
         return {"family": "rocket", "numbers": numbers, "scaling": model.scaling is not None,
-                "combine": "softmax of the ridge scores"}, tensors
+                "temperature": model.temperature, "combine": "softmax of temperature x the ridge scores"}, tensors
     if isinstance(model, Ensemble):
         container = "fold_ensemble" if isinstance(model, FoldEnsemble) else "ensemble"
         return {"family": "cnn", "container": container, "members_count": len(model.members),
@@ -128,10 +138,15 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_final(run_dir: str | Path, model, task, result: dict) -> Path:
-    """Write ``run_dir/model/`` (manifest and weights, each atomically; the weights first) for the final
-    model of a ``search`` run; ``result`` is the run's result dict (read: backbone, positional input,
-    architectures, final, config, metric, test score). Records ``result["saved_model"]``. Returns the folder."""
+def save_model(run_dir: str | Path, model, task, command: str, arch: dict | None, info: dict) -> dict:
+    """Write ``run_dir/model/`` (manifest and weights, each atomically; the weights first) for the final model
+    of any command; returns the ``saved_model`` record for the run's result.
+
+    ``arch`` (networks; None for random-convolution features): ``backbone`` (an autofast backbone or
+    ``timm:NAME``), ``positional``, ``members`` (``[{"pattern": [[k, d], ...], "width", "dropout"}]``, one
+    entry repeated for every member of an ensemble), optionally ``arch``/``config`` (search). ``info``:
+    ``task_source`` (what ``--task`` was), ``metric``, ``lower_is_better``, ``test_score``, ``split_seed``,
+    ``trained_on``, optionally ``class_subset`` (the classes a task was cut down to before its split)."""
     from . import __version__
     from .io import write_json_atomic
     from .models.checkpoint import save_checkpoint
@@ -139,50 +154,73 @@ def save_final(run_dir: str | Path, model, task, result: dict) -> Path:
     folder = Path(run_dir) / MODEL_DIR
     folder.mkdir(parents=True, exist_ok=True)
     rec, tensors = _state(model)
-    final, cfg = result.get("final", {}), result.get("config", {})
     data = task.data
     if rec["family"] == "cnn":
-        arch = final.get("arch")
-        archs = result.get("architectures") or {}
-        pattern = archs.get(arch) if arch in archs else next(iter(archs.values()), [])
-        conf = final.get("config") or {}
-        member = {"pattern": [[int(k), int(d)] for k, d in pattern], "width": int(cfg.get("retrain_width", 0)),
-                  "dropout": float(conf.get("dropout", 0.0))}
-        rec.update(backbone=result["backbone"], ndim=int(data.ndim), in_channels=int(task.x_train.shape[1]),
-                   out_size=int(data.num_classes), positional=bool(result.get("positional_input", False)),
-                   arch=arch, config=conf, members=[dict(member) for _ in range(rec.pop("members_count"))])
-    rec["trained_on"] = final.get("trained_on")
+        count = rec.pop("members_count")
+        members = arch["members"] * (count if len(arch["members"]) == 1 else 1)
+        rec.update(backbone=arch["backbone"], ndim=int(data.ndim), in_channels=int(task.x_train.shape[1]),
+                   out_size=int(data.num_classes), positional=bool(arch.get("positional", False)),
+                   **{k: arch[k] for k in ("arch", "config") if k in arch},
+                   members=[{"pattern": [[int(k), int(d)] for k, d in m["pattern"]], "width": int(m["width"]),
+                             "dropout": float(m.get("dropout", 0.0))} for m in members])
+        if str(arch["backbone"]).startswith("timm:"):
+            rec["family"] = "timm"
+    rec["trained_on"] = info.get("trained_on")
+    task_source = info.get("task_source")
     manifest = {
-        "format": FORMAT, "autofast_version": __version__, "command": "search",
-        "task": task.name, "task_source": cfg.get("task"), "kind": data.kind,
+        "format": FORMAT, "autofast_version": __version__, "command": command,
+        "task": task.name, "task_source": task_source, "kind": data.kind,
         "classes": [str(c) for c in data.classes], "regression": bool(task.y_train.is_floating_point()),
-        "metric": result.get("metric"), "lower_is_better": result.get("lower_is_better"),
-        "test_score": result.get("test_score"), "split_seed": (result.get("split") or {}).get("seed"),
-        "model": rec, "input": input_record(task, cfg.get("task")),
+        "metric": info.get("metric"), "lower_is_better": info.get("lower_is_better"),
+        "test_score": info.get("test_score"), "split_seed": info.get("split_seed"),
+        "model": rec, "input": input_record(task, task_source),
     }
+    if info.get("class_subset"):
+        manifest["class_subset"] = [str(c) for c in info["class_subset"]]
     weights = folder / WEIGHTS
     save_checkpoint(weights, tensors, meta={"format": FORMAT})
     manifest["weights"] = {"file": WEIGHTS, "sha256": _digest(weights), "tensors": len(tensors),
                            "load": "torch.load(path, weights_only=True)['state_dict']"}
     write_json_atomic(folder / MANIFEST, manifest)
-    result["saved_model"] = {"folder": MODEL_DIR, "format": FORMAT, "manifest": f"{MODEL_DIR}/{MANIFEST}",
-                             "predict": "python -m autofast predict RUN_DIR --data FILE"}
-    return folder
+    return {"folder": MODEL_DIR, "format": FORMAT, "manifest": f"{MODEL_DIR}/{MANIFEST}",
+            "predict": "python -m autofast predict RUN_DIR --data FILE"}
+
+
+def save_final(run_dir: str | Path, model, task, result: dict) -> Path:
+    """:func:`save_model` for a ``search`` run; ``result`` is its result dict (read: backbone, positional
+    input, architectures, final, config, metric, test score). Records ``result["saved_model"]``. Returns the
+    folder."""
+    final, cfg = result.get("final", {}), result.get("config", {})
+    arch = None
+    if "backbone" in result and final.get("family", "cnn") != "rocket":
+        name = final.get("arch")
+        archs = result.get("architectures") or {}
+        pattern = archs.get(name) if name in archs else next(iter(archs.values()), [])
+        conf = final.get("config") or {}
+        arch = {"backbone": result["backbone"], "positional": bool(result.get("positional_input", False)),
+                "arch": name, "config": conf, "members": [{"pattern": pattern, "width": int(cfg.get("retrain_width", 0)),
+                                                           "dropout": float(conf.get("dropout", 0.0))}]}
+    result["saved_model"] = save_model(run_dir, model, task, "search", arch, {
+        "task_source": cfg.get("task"), "metric": result.get("metric"), "lower_is_better": result.get("lower_is_better"),
+        "test_score": result.get("test_score"), "split_seed": (result.get("split") or {}).get("seed"),
+        "trained_on": final.get("trained_on")})
+    return Path(run_dir) / MODEL_DIR
 
 
 # ------------------------------------------------------------------------------------------------- load
 def _read_manifest(run_dir: Path) -> tuple[Path, dict]:
     run_dir = Path(run_dir)
     if not run_dir.exists():
-        raise AutofastError(f"run folder {str(run_dir)!r} does not exist; give the folder of a finished search run")
+        raise AutofastError(f"run folder {str(run_dir)!r} does not exist; give the folder of a finished search, "
+                            "dash or finetune run")
     folder = run_dir if (run_dir / MANIFEST).is_file() and not (run_dir / MODEL_DIR).is_dir() else run_dir / MODEL_DIR
     path = folder / MANIFEST
     if not path.is_file():
         done = (run_dir / "result.json").is_file()
         raise AutofastError(f"{run_dir}: no {MODEL_DIR}/{MANIFEST}; " + (
-            "the run finished before autofast saved final models (rerun the search with this version)" if done else
-            "the run has not finished (continue it with `python -m autofast search --resume`) or this is not a "
-            "search run folder"))
+            "the run finished before autofast saved final models (rerun it with this version)" if done else
+            "the run has not finished (continue a search or finetune with --resume) or this is not the folder of a "
+            "search, dash or finetune run"))
     try:
         manifest = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -207,6 +245,13 @@ def _build(manifest: dict, state: dict, where: Path):
     from .models.ensemble import Ensemble
 
     rec = manifest["model"]
+    if rec.get("blend"):
+        from .search.blend import Blend
+
+        parts = {k: v for k, v in state.items() if not k.startswith("blend.")}
+        features = {k[len("blend."):]: v for k, v in state.items() if k.startswith("blend.")}
+        return Blend(_build({**manifest, "model": {k: v for k, v in rec.items() if k != "blend"}}, parts, where),
+                     _build({**manifest, "model": rec["blend"]}, features, where)).eval()
     if rec["family"] == "rocket":
         from .models.rocket import RocketClassifier
         from .search.rocket_family import RocketModel
@@ -219,7 +264,14 @@ def _build(manifest: dict, state: dict, where: Path):
             raise AutofastError(f"{where}: the random-convolution model's weights are incomplete ({exc}); restore "
                                 "the run folder from a copy") from None
         scaling = (state["scaling.scale"], state["scaling.shift"]) if rec.get("scaling") else None
-        return RocketModel(clf, scaling).eval()
+        return RocketModel(clf, scaling, float(rec.get("temperature", 1.0))).eval()
+    if rec["family"] == "timm":
+        from .autoft.model import ArchSpec, build_model
+
+        model = build_model(ArchSpec(rec["backbone"], int(rec["ndim"]), int(rec["in_channels"]), int(rec["out_size"])))
+        with torch.no_grad():
+            load_into(model, state, where)
+        return model.eval()
     if rec["family"] != "cnn":
         raise AutofastError(f"{where}: unknown model family {rec['family']!r}; upgrade autofast")
     nets = [build_backbone(rec["backbone"], int(rec["ndim"]), int(rec["in_channels"]), int(rec["out_size"]),
@@ -469,6 +521,11 @@ class Predictor:
         _, data, plan = resolve_data(text)
         if data.kind != self.kind:
             raise AutofastError(f"{text}: holds {data.kind} data but the model was trained on {self.kind} data")
+        subset = self.manifest.get("class_subset")
+        if subset and list(data.classes) != subset and set(subset) <= set(data.classes):
+            from .autoft.tasks import subset_data  # the run cut the task to these classes before its split
+
+            data = subset_data(data, [list(data.classes).index(c) for c in subset])
         seed = self.manifest.get("split_seed")
         seed = 0 if seed is None else int(seed)
         split = split_for(data, plan.seed if plan is not None and plan.seed is not None else seed,

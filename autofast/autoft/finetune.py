@@ -17,8 +17,8 @@
    evaluated once per final model.
 
 The run folder holds the ASHA journal (``asha/asha.sqlite``) and trial checkpoints, so ``--resume`` continues a
-killed search; ``result.json``, ``report.md``/``.html``, ``asha_rungs.png`` and ``finetuned.pt`` are written
-atomically at the end.
+killed search; ``result.json``, ``report.md``/``.html``, ``asha_rungs.png``, ``finetuned.pt`` and ``model/`` (the
+AutoFT arm's first-seed model for ``predict``, :mod:`autofast.predictor`) are written atomically at the end.
 """
 from __future__ import annotations
 
@@ -195,6 +195,7 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
     save_checkpoint(run_dir / "finetuned.pt", first_model,
                     finetuned_meta(ctx.pre, task, {"autoft_objective": objective.weights, "lr": best_lr,
                                                    "weight_decay": best_wd, "seed": cfg.final_seeds[0]}))
+    saved = _save_predictor(run_dir, first_model, ctx, runs[0]["scores"]["id_test"][cfg.metric])
     timings["total"] = time.perf_counter() - t_all
     result = {
         "command": "finetune", "task": task.name, "kind": task.data.kind, "classes": list(task.data.classes),
@@ -215,7 +216,7 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
                      "ce_only_ood_test": summary["ce_only"]["ood_test_mean"][cfg.metric],
                      "autoft_id_test": summary["autoft"]["id_test"][cfg.metric],
                      "ce_only_id_test": summary["ce_only"]["id_test"][cfg.metric]},
-        "config": cfg.model_dump(mode="json"), "timings": timings,
+        "config": cfg.model_dump(mode="json"), "timings": timings, "saved_model": saved,
         "selected_on": (f"AutoFT objective, lr, weight decay, seed: OOD validation {cfg.metric} ({ctx.val.source}) "
                         f"via ASHA; CE-only control lr: the same OOD validation {cfg.metric} (grid run once, seed "
                         f"{selection_seed}); final models of both arms: trained afresh with seeds {list(cfg.final_seeds)}, "
@@ -226,6 +227,21 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
 
     write_finetune_report(run_dir, result)
     return result
+
+
+def _save_predictor(run_dir: Path, model, ctx: FinetuneContext, id_test: float) -> dict:
+    """``run_dir/model/`` (:mod:`autofast.predictor`): the AutoFT arm's model of the first final seed (the one
+    in ``finetuned.pt``) with its ID test score, so ``predict`` and ``autofast.load`` apply it."""
+    from autofast.predictor import save_model
+
+    cfg, arch, task = ctx.cfg, ctx.pre.arch, ctx.task
+    saved = save_model(run_dir, model, task, "finetune", {
+        "backbone": arch.backbone, "positional": arch.positional,
+        "members": [{"pattern": arch.pattern, "width": arch.width, "dropout": 0.0}]}, {
+        "task_source": cfg.task, "metric": cfg.metric, "lower_is_better": False, "test_score": id_test,
+        "split_seed": task.split.seed, "class_subset": list(task.data.classes) if cfg.classes else None,
+        "trained_on": f"ID train, AutoFT objective, seed {cfg.final_seeds[0]}, last of {cfg.final_epochs} epochs"})
+    return {**saved, "arm": "autoft", "seed": cfg.final_seeds[0], "id_test": {cfg.metric: id_test}}
 
 
 def load_saved_config(run_dir: Path) -> dict:

@@ -15,12 +15,14 @@ from autofast.errors import AutofastError
 def add_parser(sub) -> None:
     """Register ``predict`` on an argparse subparsers object."""
     p = sub.add_parser(
-        "predict", help="apply a search run's final model to new data (CSV of labels and class probabilities)",
-        description="Apply the final model saved in a search run folder to new data. --data: a data file of the "
-                    "model's kind (DNA .csv/.tsv/.fasta with a sequence column; series .ts, UCR .tsv/.txt/.csv "
-                    "with the label first, .npz/.npy; images .npz/.npy or a folder of images), labelled or not; "
-                    "or a bundled task name / YAML task file: its test split, as at training.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="the folder of a finished search run (holds model/)")
+        "predict", help="apply the final model of a search, dash or finetune run to new data (CSV of labels and "
+                        "class probabilities)",
+        description="Apply the final model saved in a search, dash or finetune run folder to new data. --data: a "
+                    "data file of the model's kind (DNA .csv/.tsv/.fasta with a sequence column; series .ts, UCR "
+                    ".tsv/.txt/.csv with the label first, .npz/.npy; images .npz/.npy or a folder of images), "
+                    "labelled or not; or a bundled task name / YAML task file: its test split, as at training.")
+    p.add_argument("run_dir", metavar="RUN_DIR",
+                   help="the folder of a finished search, dash or finetune run (holds model/)")
     p.add_argument("--data", required=True, metavar="PATH",
                    help="data to predict: a data file, an image folder, a YAML task file or a bundled task name "
                         "(the last two: their test split)")

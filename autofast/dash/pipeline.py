@@ -224,7 +224,8 @@ def budget_epochs(cfg: DashConfig, task, clock: Clock) -> tuple[DashConfig, dict
 
 
 def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None, started: float | None = None) -> dict:
-    """Run search, retrain, baseline and test; return a JSON-ready result with the trained models' states.
+    """Run search, retrain, baseline and test; return a JSON-ready result plus ``final_model``: the retrained
+    network and its task (for :func:`autofast.dash.report.write_run`).
     With ``cfg.time_budget`` the epochs are planned to fit it (:func:`budget_epochs`), counted from
     ``started`` (``time.time()``; default now), and each stage stops at the budget's end."""
     clock = Clock(started)
@@ -293,5 +294,6 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None, start
         result["baseline"] = {"pattern": [list(p) for p in fixed], **baseline}
     timings["total"] = time.perf_counter() - t0
     result["conv_paths"] = path_summary()  # which implementation ran each conv shape
-    result["model_state"] = model.state_dict()
+    result["test_score"] = retrain["test_loss"] if lower else retrain["test_acc"]
+    result["final_model"] = (model, task)  # written by autofast.dash.report.write_run
     return result

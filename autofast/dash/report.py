@@ -1,5 +1,5 @@
 """Outputs of a DASH run: the pattern JSON, a heat map of the architecture weights, result JSON,
-the retrained model's weights, and the per-layer table."""
+the retrained model's weights (``model.pt`` and the predictor folder ``model/``), and the per-layer table."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,7 +52,19 @@ def plot_learning_curves(path: Path, result: dict) -> None:
 
 
 def write_run(out: Path, result: dict) -> None:
-    state = result.pop("model_state")
+    """The run folder's files; the retrained network also as ``model/`` (:mod:`autofast.predictor`), so
+    ``predict`` and ``autofast.load`` apply it."""
+    from autofast.predictor import save_model
+
+    model, task = result.pop("final_model")
+    cfg = result["config"]
+    result["saved_model"] = save_model(out, model, task, "dash", {
+        "backbone": result["backbone"], "positional": result.get("positional_input", False),
+        "members": [{"pattern": result["pattern"], "width": cfg["retrain_width"], "dropout": cfg["dropout"]}]}, {
+        "task_source": cfg["task"], "metric": result["metric"], "lower_is_better": result["lower_is_better"],
+        "test_score": result["test_score"], "split_seed": result["split"]["seed"],
+        "trained_on": "train (checkpoint: best validation epoch)"})
+    state = model.state_dict()
     save_pattern(out / "pattern.json", [tuple(p) for p in result["pattern"]],
                  {"task": result["task"], "backbone": result["backbone"],
                   "positional": result.get("positional_input", False)})
