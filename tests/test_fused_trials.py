@@ -1,13 +1,24 @@
 """Fused trials: N runs of one architecture trained as one grouped model end with the weights, buffers,
 optimiser states and records each run reaches alone (same seed: same init, batches and dropout masks),
-each with its own lr, momentum, weight decay and dropout; and fusion is not the CPU default."""
+each with its own lr, momentum, weight decay and dropout, for every backbone (ResNet1D with and without
+the position channel, WRN, UNet); they go through the engine's step loop (loss scaler, hooks; a diverging
+trial leaves the group, the others go on); a group that cannot fuse is trained alone and says so; and
+fusion is not the CPU default."""
 from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from autofast.engine import Run, cosine, seeded_init, sgd, train_epoch
+from autofast.asha.executor import FusedPool
+from autofast.asha.local import TorchTrial
+from autofast.asha.scheduler import Job
+from autofast.engine import Run, cosine, evaluate, read_run, seeded_init, sgd, train_epoch, val_score
 from autofast.engine.fused import fuse_models, fusion_pays, train_fused_epoch
+from autofast.errors import Diverged
 from autofast.models import build_backbone, fixed_factory
 
 CONFIGS = [  # DASHA's space: lr, momentum, weight decay, dropout, seed
@@ -18,38 +29,132 @@ CONFIGS = [  # DASHA's space: lr, momentum, weight decay, dropout, seed
 PATTERN = [(5, 3), (3, 1), (7, 2)] * 3 + [(3, 3)]
 
 
-def _run(cfg, backbone: str = "resnet1d") -> Run:
+BACKBONES = ["resnet1d", "resnet1d_pos", "wrn16", "unet"]
+
+
+def _model(backbone: str, dropout: float, width: int = 8):
+    if backbone.startswith("resnet1d"):
+        return build_backbone("resnet1d", 1, 4, 3, width, fixed_factory(PATTERN), dropout=dropout,
+                              positional=backbone == "resnet1d_pos")
+    if backbone == "unet":  # 1-D, depth 2, odd length: ceil-mode pooling and interpolation to the skip's size
+        return build_backbone("unet", 1, 3, 3, width // 2, fixed_factory([(5, 1), (3, 2)]), dropout=dropout, depth=2)
+    return build_backbone("wrn16", 2, 3, 3, 16, fixed_factory([(3, 2)] * 13), dropout=dropout)
+
+
+def _run(cfg, backbone: str = "resnet1d", scaler: bool = False) -> Run:
     with seeded_init(cfg["seed"]):
-        if backbone == "resnet1d":
-            model = build_backbone("resnet1d", 1, 4, 3, 8, fixed_factory(PATTERN), dropout=cfg["dropout"])
-        else:
-            model = build_backbone("wrn16", 2, 3, 3, 16, fixed_factory([(3, 2)] * 13), dropout=cfg["dropout"])
+        model = _model(backbone, cfg["dropout"])
     model = model.double()
     opt = sgd(model.parameters(), cfg["lr"], cfg["momentum"], cfg["weight_decay"])
-    return Run.create(model, opt, cfg["seed"], cosine(4))
+    run = Run.create(model, opt, cfg["seed"], cosine(4))
+    if scaler:  # fp16's loss scaling (a CPU scaler: the arithmetic is the same), growing every 2 steps
+        run.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8, growth_interval=2)
+    return run
 
 
-@pytest.mark.parametrize("backbone", ["resnet1d", "wrn16"])
-def test_fused_trials_equal_each_trial_alone(backbone, seed):
+def _data(backbone: str, seed: int, n: int = 40):
     g = torch.Generator().manual_seed(seed)
-    shape = (4, 36) if backbone == "resnet1d" else (3, 8, 8)
-    x = torch.randn(40, *shape, generator=g, dtype=torch.float64)
-    y = torch.randint(0, 3, (40,), generator=g)
+    shape = {"wrn16": (3, 8, 8), "unet": (3, 19)}.get(backbone, (4, 36))
+    x = torch.randn(n, *shape, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (n, 19) if backbone == "unet" else (n,), generator=g)  # UNet: a label per position
+    return x, y
+
+
+def _assert_same(f: Run, a: Run, what: str) -> None:
+    """Weights, BatchNorm statistics, momentum buffers and counters of a fused run equal the alone run's."""
+    assert f.epoch == a.epoch and f.step == a.step, what
+    sa, sf = a.model.state_dict(), f.model.state_dict()
+    for k in sa:  # weights and BatchNorm statistics
+        torch.testing.assert_close(sf[k], sa[k], rtol=1e-9, atol=1e-11, msg=f"{what}: {k}")
+    for pa, pf in zip(a.model.parameters(), f.model.parameters()):  # momentum buffers
+        torch.testing.assert_close(f.optimizer.state[pf]["momentum_buffer"], a.optimizer.state[pa]["momentum_buffer"],
+                                   rtol=1e-9, atol=1e-11, msg=what)
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_fused_trials_equal_each_trial_alone(backbone, seed):
+    x, y = _data(backbone, seed)
     alone = [_run(c, backbone) for c in CONFIGS]
     fused = [_run(c, backbone) for c in CONFIGS]
     for _ in range(2):
         recs_alone = [train_epoch(r, x, y, 16) for r in alone]
         recs_fused = train_fused_epoch(fused, x, y, 16)
     for i, (a, f) in enumerate(zip(alone, fused)):
-        assert f.epoch == a.epoch == 2 and f.step == a.step
-        sa, sf = a.model.state_dict(), f.model.state_dict()
-        for k in sa:  # weights and BatchNorm statistics
-            torch.testing.assert_close(sf[k], sa[k], rtol=1e-9, atol=1e-11, msg=f"trial {i} {k} (seed {seed})")
-        for pa, pf in zip(a.model.parameters(), f.model.parameters()):  # momentum buffers
-            torch.testing.assert_close(f.optimizer.state[pf]["momentum_buffer"], a.optimizer.state[pa]["momentum_buffer"],
-                                       rtol=1e-9, atol=1e-11)
+        _assert_same(f, a, f"trial {i} (seed {seed})")
         assert recs_fused[i]["train_loss"] == pytest.approx(recs_alone[i]["train_loss"], rel=1e-9)
-        assert recs_fused[i]["lr"] == recs_alone[i]["lr"]
+        assert recs_fused[i]["lr"] == recs_alone[i]["lr"] and recs_fused[i]["fused"] == 3
+
+
+def test_fused_layers_keep_each_trials_channels_in_its_block():
+    """The position channel and the UNet's skip concatenation, fused: block n of the output is trial n's
+    own result (a plain cat would give the stem N * C + 1 channels, or put trial 0's skip in block 1)."""
+    x = torch.randn(2, 3 * 4, 7, dtype=torch.float64)
+    pos_alone = [_model("resnet1d_pos", 0.0).position(b) for b in x.chunk(3, 1)]
+    pos_fused = fuse_models([_model("resnet1d_pos", 0.0) for _ in range(3)]).position(x)
+    assert torch.equal(pos_fused, torch.cat(pos_alone, 1))
+    unets = [_model("unet", 0.0) for _ in range(3)]
+    skip = torch.randn(2, 3 * 2, 7, dtype=torch.float64)
+    cat_fused = fuse_models(unets).decoders[0].cat(x, skip)
+    assert torch.equal(cat_fused, torch.cat([torch.cat([a, b], 1) for a, b in zip(x.chunk(3, 1), skip.chunk(3, 1))], 1))
+
+
+class _Poison:
+    """Hooks: count the calls, and set the head of the runs with ``poisoned(run)`` to NaN after their 4th
+    step (their next loss is non-finite: Diverged)."""
+
+    def __init__(self, poisoned):
+        self.poisoned, self.backward, self.steps = poisoned, {}, {}
+
+    def after_backward(self, run):
+        self.backward[id(run)] = self.backward.get(id(run), 0) + 1
+
+    def after_step(self, run, lr):
+        self.steps[id(run)] = self.steps.get(id(run), 0) + 1
+        if self.poisoned(run) and run.step == 4:
+            with torch.no_grad():
+                run.model.head.weight.fill_(float("nan"))
+
+
+def test_a_diverging_trial_leaves_the_group_and_the_others_go_on(seed):
+    """One trial's loss becomes NaN in epoch 2: alone it raises Diverged there; fused it leaves the group
+    with the same Diverged, the others finish epoch 2 and a third (as a group of two) equal to alone;
+    the hooks run per trial and step, as alone."""
+    x, y = _data("resnet1d_pos", seed)
+    alone = [_run(c, "resnet1d_pos") for c in CONFIGS]
+    fused = [_run(c, "resnet1d_pos") for c in CONFIGS]
+    ha, hf = _Poison(lambda r: r is alone[1]), _Poison(lambda r: r is fused[1])
+    train_fused_epoch(fused, x, y, 16, hooks=hf)
+    outs = train_fused_epoch(fused, x, y, 16, hooks=hf)
+    assert isinstance(outs[1], Diverged) and isinstance(outs[0], dict) and isinstance(outs[2], dict)
+    assert fused[1].epoch == 1 and len(fused[1].history) == 1  # its epoch 2 did not end
+    survivors = [fused[0], fused[2]]
+    train_fused_epoch(survivors, x, y, 16, hooks=hf)
+    for i, a in enumerate(alone):
+        train_epoch(a, x, y, 16, hooks=ha)
+        if i == 1:
+            with pytest.raises(Diverged) as info:
+                train_epoch(a, x, y, 16, hooks=ha)
+            assert str(info.value) == str(outs[1])
+            continue
+        for _ in range(2):
+            train_epoch(a, x, y, 16, hooks=ha)
+        _assert_same(fused[i], a, f"trial {i} (seed {seed})")
+        assert hf.backward[id(fused[i])] == ha.backward[id(a)] == hf.steps[id(fused[i])] == a.step == 9
+    assert hf.steps[id(fused[1])] == ha.steps[id(alone[1])] == 4
+
+
+def test_fused_trials_use_each_trials_loss_scaler(seed):
+    """With loss scalers (fp16's), fused trials scale, unscale and step as alone: the same weights and
+    the same grown scales."""
+    x, y = _data("resnet1d", seed)
+    alone = [_run(c, "resnet1d", scaler=True) for c in CONFIGS]
+    fused = [_run(c, "resnet1d", scaler=True) for c in CONFIGS]
+    for r in alone:
+        train_epoch(r, x, y, 16)
+    train_fused_epoch(fused, x, y, 16)
+    for i, (a, f) in enumerate(zip(alone, fused)):
+        _assert_same(f, a, f"trial {i} (seed {seed})")
+        assert f.scaler.get_scale() == a.scaler.get_scale() == 2.0**9  # 3 steps, growth every 2
 
 
 def test_fusion_is_a_gpu_only_default_and_needs_one_architecture():
@@ -59,6 +164,73 @@ def test_fusion_is_a_gpu_only_default_and_needs_one_architecture():
     with pytest.raises(ValueError, match="one architecture"):
         fuse_models([a.model, wide])
     assert sum(p.requires_grad for p in fuse_models([a.model, b.model]).parameters()) == 0
+
+
+def _torch_trial(x, y, hooks=None) -> TorchTrial:
+    """A TorchTrial of positional ResNet1Ds (float64); config ``poison``: its head becomes NaN after step 4."""
+
+    def build(cfg):
+        model = _model("resnet1d_pos", 0.1, cfg.get("width", 8)).double()
+        model.poison = cfg.get("poison", False)
+        return model, sgd(model.parameters(), cfg["lr"], 0.9, 1e-4)
+
+    hooks = _Poison(lambda run: run.model.poison)
+
+    def epoch(run, cfg):
+        return train_epoch(run, x, y, 16, hooks=hooks)
+
+    def score(model, cfg):
+        return val_score(*evaluate(model, x, y), False)
+
+    def fused_epoch(runs, cfgs):
+        return train_fused_epoch(runs, x, y, 16, hooks=hooks)
+
+    return TorchTrial(build, epoch, score, cosine(4), fused_epoch=fused_epoch)
+
+
+def _outcomes(trial, per_device: int, jobs: list[Job], tmp: Path) -> dict:
+    pool = FusedPool(trial, devices=["cpu"], per_device=per_device)
+    try:
+        for j in jobs:
+            pool.submit(j, tmp / f"trial{j.trial_id}.pt")
+        outs: dict = {}
+        while len(outs) < len(jobs):
+            outs.update({o.job.trial_id: o for o in pool.wait()})
+        return outs
+    finally:
+        pool.close()
+
+
+def test_fused_pool_a_diverging_trial_fails_alone_and_a_fusion_failure_is_reported(tmp_path, caplog, seed):
+    """FusedPool on the CPU: positional ResNet1Ds train fused (before, the position channel broke the fused
+    stem and every job silently re-ran alone); the trial that diverges fails alone, the others' checkpoints
+    equal each trial trained alone. A group that cannot fuse (two architectures under one fusion key) is
+    trained alone with a logged warning and a ``note`` on each outcome."""
+    x, y = _data("resnet1d_pos", seed, n=24)
+    trial = _torch_trial(x, y)
+    cfgs = [{"lr": 0.05, "seed": 1}, {"lr": 0.1, "seed": 2, "poison": True}, {"lr": 0.02, "seed": 3}]
+    jobs = [Job(i, c, 0, 0, 3) for i, c in enumerate(cfgs)]
+    outs = _outcomes(trial, 3, jobs, tmp_path)
+    assert {o.worker for o in outs.values()} == {"cpu#fused3"} and all(o.note is None for o in outs.values())
+    assert outs[1].score is None and outs[1].error.startswith("Diverged: training diverged")
+    assert not (tmp_path / "trial1.pt").exists()
+    for i in (0, 2):
+        assert math.isfinite(outs[i].score) and outs[i].error is None
+        ref = trial.new_run(cfgs[i])
+        while ref.epoch < 3:
+            trial.train_epoch(ref, cfgs[i])
+        st = read_run(tmp_path / f"trial{i}.pt")
+        for k, v in ref.model.state_dict().items():
+            torch.testing.assert_close(st["model"][k], v, rtol=1e-9, atol=1e-11, msg=f"trial {i} {k}")
+        assert outs[i].score == pytest.approx(trial.score(ref.model, cfgs[i]), rel=1e-9)
+
+    mixed = [Job(10, {"lr": 0.05, "seed": 1}, 0, 0, 1), Job(11, {"lr": 0.05, "seed": 2, "width": 4}, 0, 0, 1)]
+    with caplog.at_level(logging.WARNING, logger="autofast.asha.executor"):
+        outs = _outcomes(trial, 2, mixed, tmp_path)
+    assert any("fusion failed" in r.getMessage() and "10, 11" in r.getMessage() for r in caplog.records)
+    for o in outs.values():
+        assert o.error is None and math.isfinite(o.score) and o.worker == "cpu#0"
+        assert o.note.startswith("fusion failed (ValueError") and "one architecture" in o.note
 
 
 def test_asha_with_fused_trials_on_splice_tiny(tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ not None), saves its state to ``checkpoint_out`` and returns the validation scor
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import queue
@@ -29,13 +30,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional, Protocol, Sequence
 
-from autofast.errors import AutofastError
+from autofast.errors import AutofastError, BudgetExhausted
 
 from .scheduler import ASHA, Job
 
 __all__ = ["Outcome", "Executor", "FusedPool", "LocalPool", "drive", "failure_message"]
 
 TrialFn = Callable[[Job, Optional[str], Path, str], float]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ class Outcome:
     score: Optional[float]  # None when the job failed
     error: Optional[str]  # one line, when the job failed
     seconds: float
-    worker: str  # e.g. "cpu#0", "cuda:1#0", a Ray node id
+    worker: str  # e.g. "cpu#0", "cuda:1#0", "cuda:0#fused4", a Ray node id
+    note: Optional[str] = None  # e.g. why a job meant to train fused ran alone (FusedPool)
 
 
 class Executor(Protocol):
@@ -188,8 +191,9 @@ class FusedPool:
     (and architecture) are trained as one fused model (``trial.run_fused``), one thread per device.
 
     ``trial`` is a :class:`autofast.asha.local.TorchTrial` with ``fused_epoch`` (it is also called
-    alone for a group of one). A fused group that raises is re-run job by job, so a diverging trial
-    fails alone and the others keep their results.
+    alone for a group of one). A trial that diverges leaves its group and fails alone (``run_fused``); the
+    others go on. A group that cannot be trained fused (an unfusable layer, out of memory, ...) is re-run job
+    by job: a warning is logged and each job's :class:`Outcome` says why (``note``).
     """
 
     def __init__(self, trial, devices: Sequence[str] = ("cuda:0",), per_device: int = 4) -> None:
@@ -232,11 +236,17 @@ class FusedPool:
             outs = [self._alone(*group[0], dev)]
         else:
             try:
-                scores = self.trial.run_fused([j for j, _ in group], [c for _, c in group], dev)
+                results = self.trial.run_fused([j for j, _ in group], [c for _, c in group], dev)
+                dt, worker = time.perf_counter() - t0, f"{dev}#fused{len(group)}"
+                outs = [Outcome(j, c, None, failure_message(r), dt, worker) if isinstance(r, BaseException)
+                        else Outcome(j, c, float(r), None, dt, worker) for (j, c), r in zip(group, results)]
+            except BudgetExhausted as exc:  # the time budget, not the fusion: every job stops, as alone
                 dt = time.perf_counter() - t0
-                outs = [Outcome(j, c, float(s), None, dt, f"{dev}#fused{len(group)}") for (j, c), s in zip(group, scores)]
-            except Exception:  # one trial's divergence or OOM: run them one by one
-                outs = [self._alone(j, c, dev) for j, c in group]
+                outs = [Outcome(j, c, None, failure_message(exc), dt, f"{dev}#fused{len(group)}") for j, c in group]
+            except Exception as exc:  # the fusion failed (e.g. OOM): run them one by one, and say so
+                why = f"fusion failed ({failure_message(exc)}); trained alone"
+                log.warning("trials %s on %s: %s", ", ".join(str(j.trial_id) for j, _ in group), dev, why)
+                outs = [replace(self._alone(j, c, dev), note=why) for j, c in group]
         self._done.put((dev, outs))
 
     def wait(self) -> list:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from autofast.engine import CONSTANT, Run, Schedule, load_run, save_run, seeded_init
-from autofast.errors import BudgetExhausted
+from autofast.errors import BudgetExhausted, Diverged
 
 from .executor import LocalPool, drive
 from .scheduler import ASHA, Job
@@ -89,9 +89,12 @@ class TorchTrial:
         save_run(checkpoint_out, run, {"trial_id": job.trial_id, "config": dict(job.config)})
         return self.score(run.model, job.config)
 
-    def run_fused(self, jobs: list[Job], checkpoint_outs: list[Path], device: str = "cpu") -> list[float]:
+    def run_fused(self, jobs: list[Job], checkpoint_outs: list[Path], device: str = "cpu") -> list:
         """Train ``jobs`` (one architecture, the same epoch range) together with ``fused_epoch``
-        (:func:`autofast.engine.fused.train_fused_epoch`); one checkpoint per trial, as if run alone."""
+        (:func:`autofast.engine.fused.train_fused_epoch`); one checkpoint per trial, as if run alone.
+
+        Returns one entry per job: its score, or the :class:`autofast.errors.Diverged` of a trial that
+        diverged (it left the group, saved nothing; the others went on). Anything else raises."""
         if self.fused_epoch is None:
             raise RuntimeError("this trial has no fused_epoch")
         if len({(int(j.resource_from), int(j.resource_to)) for j in jobs}) != 1:
@@ -102,9 +105,16 @@ class TorchTrial:
                 load_run(job.checkpoint, run)
             if run.epoch != int(job.resource_from):
                 raise RuntimeError(f"checkpoint holds {run.epoch} epochs but the job starts at {job.resource_from}")
-        while runs[0].epoch < int(jobs[0].resource_to):
-            self._check_stop(runs[0])
-            self.fused_epoch(runs, [j.config for j in jobs])
-        for run, job, out in zip(runs, jobs, checkpoint_outs):
-            save_run(out, run, {"trial_id": job.trial_id, "config": dict(job.config)})
-        return [self.score(run.model, job.config) for run, job in zip(runs, jobs)]
+        results: list = [None] * len(jobs)
+        live = list(range(len(jobs)))
+        while live and runs[live[0]].epoch < int(jobs[0].resource_to):
+            self._check_stop(runs[live[0]])
+            outs = self.fused_epoch([runs[i] for i in live], [jobs[i].config for i in live])
+            for i, out in zip(list(live), outs or [None] * len(live)):
+                if isinstance(out, Diverged):
+                    results[i] = out
+                    live.remove(i)
+        for i in live:
+            save_run(checkpoint_outs[i], runs[i], {"trial_id": jobs[i].trial_id, "config": dict(jobs[i].config)})
+            results[i] = self.score(runs[i].model, jobs[i].config)
+        return results

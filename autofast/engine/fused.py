@@ -11,6 +11,14 @@ own parameters, optimiser (its lr, momentum, weight decay and schedule), generat
 the checkpoints stay separable and a fused trial computes what it computes alone (same seed, same
 batches, same masks) up to the summation order of the grouped kernels.
 
+Code in a model's own ``forward`` (not a leaf) runs unchanged on the fused activations, so it may only use
+channel-wise operations; anything that adds or joins channels is a layer (``PositionChannel``,
+``ChannelCat`` in :mod:`autofast.models.layers`) whose fused form keeps trial n's channels in block n.
+A parameterless leaf that is not known to be channel-wise is refused (:func:`fuse_models` raises).
+
+Training goes through the engine's one step loop (:func:`.loop.train_epochs`: loss scaling, hooks,
+:class:`autofast.errors.Diverged` per trial: a diverging trial leaves the group, the others go on).
+
 Where it pays: on a GPU, where one small model leaves the device mostly idle (HFTA: up to 15x). On the
 2-core CPU here four vmap-fused width-32 trials ran at 0.84x of one after another, so
 :func:`fusion_pays` is False for CPU devices and the scheduler's default never fuses there.
@@ -18,7 +26,6 @@ Where it pays: on a GPU, where one small model leaves the device mostly idle (HF
 from __future__ import annotations
 
 import copy
-import time
 
 import torch
 import torch.nn.functional as F
@@ -26,9 +33,9 @@ from torch import nn
 
 from autofast.kernels.conv import DilatedConv, native_conv
 from autofast.models.dropout import Dropout
+from autofast.models.layers import ChannelCat, PositionChannel
 
-from . import precision as _precision
-from .loop import LossFn, Run, epoch_batches, plain_loss, steps_per_epoch
+from .loop import LossFn, Run, plain_loss, train_epochs
 
 _CHANNELWISE = (nn.ReLU, nn.GELU, nn.SiLU, nn.Identity, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.MaxPool1d,
                 nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.Flatten)
@@ -65,7 +72,10 @@ class _FusedBatchNorm(_Fused):
         m = self._trials[0]
         track = m.training and m.track_running_stats
         rm, rv = (self.cat("running_mean"), self.cat("running_var")) if m.track_running_stats else (None, None)
-        y = F.batch_norm(x, rm, rv, self.cat("weight"), self.cat("bias"), m.training or rm is None, m.momentum, m.eps)
+        momentum = m.momentum
+        if momentum is None:  # cumulative average, as nn.BatchNorm (the trials share their step count)
+            momentum = 1.0 / (float(m.num_batches_tracked) + 1) if track else 0.0
+        y = F.batch_norm(x, rm, rv, self.cat("weight"), self.cat("bias"), m.training or rm is None, momentum, m.eps)
         if track:  # the trials' own buffers get their blocks of the updated statistics
             C = m.num_features
             for i, t in enumerate(self._trials):
@@ -91,8 +101,38 @@ class _FusedDropout(_Fused):
         return torch.cat([t(b) for t, b in zip(self._trials, blocks)], dim=1)  # each trial's p and generator
 
 
+class _FusedPosition(nn.Module):
+    """Each trial's block gets its own position channel: ``(B, N * C, L) -> (B, N * (C + 1), L)``."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x):
+        B, _, L = x.shape
+        pos = torch.linspace(-1.0, 1.0, L, dtype=x.dtype, device=x.device).expand(B, self.n, 1, L)
+        return torch.cat([x.reshape(B, self.n, -1, L), pos], dim=2).reshape(B, -1, L)
+
+
+class _FusedCat(nn.Module):
+    """Channel concatenation per trial: inputs ``(B, N * C_k, *S)`` -> ``(B, N * sum_k C_k, *S)`` with trial n's
+    blocks of every input side by side in block n (a plain cat would put trial 0's second input in block 1)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def forward(self, *xs):
+        B, S = xs[0].shape[0], xs[0].shape[2:]
+        return torch.cat([x.reshape(B, self.n, -1, *S) for x in xs], dim=2).reshape(B, -1, *S)
+
+
 def _fuse_leaf(mods: list[nn.Module]) -> nn.Module:
     m = mods[0]
+    if isinstance(m, PositionChannel):
+        return _FusedPosition(len(mods))
+    if isinstance(m, ChannelCat):
+        return _FusedCat(len(mods))
     if isinstance(m, (DilatedConv, nn.Conv1d, nn.Conv2d)):
         if isinstance(m, (nn.Conv1d, nn.Conv2d)) and m.padding_mode != "zeros":
             raise ValueError(f"cannot fuse {m}: padding mode {m.padding_mode}")
@@ -103,11 +143,11 @@ def _fuse_leaf(mods: list[nn.Module]) -> nn.Module:
         return _FusedLinear(mods)
     if isinstance(m, Dropout):
         return _FusedDropout(mods)
-    if isinstance(m, _CHANNELWISE) or not any(True for _ in m.parameters(recurse=False)):
-        if isinstance(m, nn.Dropout):
-            raise ValueError("cannot fuse torch's nn.Dropout (global RNG); use autofast.models.dropout.Dropout")
+    if isinstance(m, nn.Dropout):
+        raise ValueError("cannot fuse torch's nn.Dropout (global RNG); use autofast.models.dropout.Dropout")
+    if isinstance(m, _CHANNELWISE):
         return m
-    raise ValueError(f"cannot fuse a {type(m).__name__} layer")
+    raise ValueError(f"cannot fuse a {type(m).__name__} layer (not known to act channel by channel)")
 
 
 def fuse_models(models: list[nn.Module]) -> nn.Module:
@@ -128,44 +168,22 @@ def fuse_models(models: list[nn.Module]) -> nn.Module:
 
 
 def train_fused_epoch(runs: list[Run], x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                      loss_fn: LossFn = plain_loss) -> list[dict]:
-    """One epoch of every run in ``runs`` (same architecture, same data), fused into one model.
+                      loss_fn: LossFn = plain_loss, hooks: object | None = None) -> list:
+    """One epoch of every run in ``runs`` (same architecture, same data ``x`` ``(N, C, ...)``), fused into one
+    model, through the engine's step loop (:func:`.loop.train_epochs`).
 
     Each step: each run's scheduled lr and its own batch (from its own batch generator); one fused
-    forward on the trials' batches side by side; the sum of the trials' losses backward (trial n's
-    parameters get exactly its own loss's gradient); every run's optimisers step. Returns each run's
-    epoch record (as :func:`.loop.train_epoch`: ``train_loss``, ``lr``, ``steps``, ``seconds``)."""
-    t0 = time.perf_counter()
-    if len({r.precision for r in runs}) != 1:
-        raise ValueError("fused runs must share one precision")
-    n = len(runs)
-    models = [r.model for r in runs]
-    for m in models:
-        m.train()
-    fused = fuse_models(models)
-    fused.train()
-    steps = steps_per_epoch(len(x), batch_size)
-    batches = [epoch_batches(len(x), batch_size, r.rng.batch, steps) for r in runs]
-    sums = torch.zeros(n, dtype=torch.float64, device=x.device)
-    lrs = [float("nan")] * n
-    for s in range(steps):
-        idx = [b[s].to(x.device) for b in batches]
-        lrs = [r.set_lr(steps) for r in runs]
-        with _precision.autocast(runs[0].precision, x.device):
-            out = fused(torch.cat([x[i] for i in idx], dim=1)).chunk(n, dim=1)
-            losses = [loss_fn(m, o, y[i])[0] for m, o, i in zip(models, out, idx)]
-        total = torch.stack(losses)
-        if not bool(torch.isfinite(total).all()):
-            raise FloatingPointError(f"a fused trial's training loss became non-finite at epoch {runs[0].epoch + 1}")
-        for r in runs:
-            for opt in r.optimizers.values():
-                opt.zero_grad(set_to_none=True)
-        total.sum().backward()
-        for r in runs:
-            for opt in r.optimizers.values():
-                opt.step()
-            r.step += 1
-        sums += total.detach().to(torch.float64)
-    secs = time.perf_counter() - t0
-    return [r.end_epoch({"train_loss": float(sums[i]) / steps, "lr": lrs[i], "steps": steps, "seconds": secs,
-                         "fused": n}) for i, r in enumerate(runs)]
+    forward on the trials' batches side by side, ``(B, n * C, ...)``; the sum of the trials' (scaled) losses
+    backward (trial n's parameters get exactly its own loss's gradient); every run's optimisers step.
+    Returns one entry per run: its epoch record (as :func:`.loop.train_epoch`'s, with ``fused``: the
+    group's size), or the :class:`autofast.errors.Diverged` of a trial that left the group."""
+    cache: dict = {}
+
+    def forward(group: list[Run], xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        key = tuple(id(r) for r in group)
+        if key not in cache:  # the first step, or a trial left the group
+            cache.clear()
+            cache[key] = fuse_models([r.model for r in group]).train()
+        return list(cache[key](torch.cat(xs, dim=1)).chunk(len(group), dim=1))
+
+    return train_epochs(runs, x, y, batch_size, loss_fn, hooks=hooks, forward=forward, record={"fused": len(runs)})

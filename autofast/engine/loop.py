@@ -159,57 +159,106 @@ def train_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, batch_size: int, los
     (loss-scaled for fp16, gradients unscaled before the hooks); ``hooks.after_backward(run)``; every
     optimiser steps;
     ``hooks.after_step(run, lr)``. Record: ``train_loss`` (mean total), mean of each term, last ``lr``,
-    ``steps``, ``seconds``.
+    ``steps``, ``seconds``. (:func:`train_epochs` with one run.)
+    """
+    out = train_epochs([run], x, y, batch_size, loss_fn, fraction, min_steps, hooks, batches)[0]
+    if isinstance(out, Diverged):
+        raise out
+    return out
+
+
+Forward = Callable[["list[Run]", "list[torch.Tensor]"], "list[torch.Tensor]"]
+
+
+def _own_models(runs: list[Run], xs: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [r.model(xb) for r, xb in zip(runs, xs)]
+
+
+def train_epochs(runs: list[Run], x: torch.Tensor, y: torch.Tensor, batch_size: int, loss_fn: LossFn = plain_loss,
+                 fraction: float = 1.0, min_steps: int = 1, hooks: object | None = None,
+                 batches: Callable[[torch.Generator], list] | None = None, forward: Forward | None = None,
+                 record: dict | None = None) -> list:
+    """The step loop (:func:`train_epoch`'s, step for step) for several runs in lockstep on the same data,
+    each with its own batches, lr, optimisers, loss scaler and hooks: one epoch of each.
+
+    ``forward(live_runs, inputs) -> outputs``: each live run's model output for its batch ``x[idx]``; default
+    each run's own model. :mod:`.fused` passes one grouped model over the batches side by side; the sum of
+    the runs' (scaled) losses goes backward, so each run's parameters get exactly its own loss's gradient.
+    A run whose loss becomes non-finite leaves the group at that step (no update; its epoch not ended) and
+    its entry is the :class:`autofast.errors.Diverged` it would raise alone; the others go on.
+    Returns one entry per run: its epoch record (``record``'s fields added) or that ``Diverged``.
     """
     t0 = time.perf_counter()
-    model = run.model
-    model.train()
+    if len({r.precision for r in runs}) != 1:
+        raise ValueError("runs trained together must share one precision")
+    for r in runs:
+        r.model.train()
     if batches is None:
         steps = steps_per_epoch(len(x), batch_size, fraction, min_steps)
-        plan = epoch_batches(len(x), batch_size, run.rng.batch, steps)
+        plans = [epoch_batches(len(x), batch_size, r.rng.batch, steps) for r in runs]
     else:
-        plan = batches(run.rng.batch)
-        steps = len(plan)
+        plans = [batches(r.rng.batch) for r in runs]
+        steps = len(plans[0])
+        if any(len(p) != steps for p in plans):
+            raise ValueError("runs trained together must take the same number of steps")
+    forward = forward or _own_models
     after_backward = getattr(hooks, "after_backward", None)
     after_step = getattr(hooks, "after_step", None)
-    total_sum = torch.zeros((), dtype=torch.float64, device=x.device)
-    terms_sum: dict[str, float] = {}
-    lr = float("nan")
-    scaler = run.scaler
-    for idx in plan:
-        idx = idx.to(x.device)
-        lr = run.set_lr(steps)
-        with _precision.autocast(run.precision, x.device):
-            total, terms = loss_fn(model, model(x[idx]), y[idx])
-        if not torch.isfinite(total):
-            raise Diverged(f"training diverged: the loss became {float(total.detach())} at epoch {run.epoch + 1} "
-                           f"(learning rate {lr:.3g}); lower the learning rate")
-        for opt in run.optimizers.values():
-            opt.zero_grad(set_to_none=True)
-        if scaler is None:
-            total.backward()
-        else:
-            scaler.scale(total).backward()
-            for opt in run.optimizers.values():
-                scaler.unscale_(opt)
-        if after_backward:
-            after_backward(run)
-        for opt in run.optimizers.values():
-            if scaler is None:
-                opt.step()
-            else:
-                scaler.step(opt)
-        if scaler is not None:
-            scaler.update()
-        run.step += 1
-        if after_step:
-            after_step(run, lr)
-        total_sum += total.detach()
-        for k, v in terms.items():
-            terms_sum[k] = terms_sum.get(k, 0.0) + (v.detach() if torch.is_tensor(v) else float(v))
-    rec = {"train_loss": float(total_sum) / steps, **{k: float(v) / steps for k, v in terms_sum.items()},
-           "lr": lr, "steps": steps, "seconds": time.perf_counter() - t0}
-    return run.end_epoch(rec)
+    n = len(runs)
+    live = list(range(n))
+    result: list = [None] * n
+    total_sum = [torch.zeros((), dtype=torch.float64, device=x.device) for _ in runs]
+    terms_sum: list[dict] = [{} for _ in runs]
+    lrs = [float("nan")] * n
+    for s in range(steps):
+        group = [runs[i] for i in live]
+        idx = [plans[i][s].to(x.device) for i in live]
+        for i, r in zip(live, group):
+            lrs[i] = r.set_lr(steps)
+        with _precision.autocast(group[0].precision, x.device):
+            outs = forward(group, [x[j] for j in idx])
+            losses = [loss_fn(r.model, o, y[j]) for r, o, j in zip(group, outs, idx)]
+        totals = [t for t, _ in losses]
+        finite = ([bool(torch.isfinite(totals[0]))] if len(totals) == 1 else
+                  torch.isfinite(torch.stack([t.detach() for t in totals])).tolist())  # one sync
+        for k in [k for k, ok in enumerate(finite) if not ok]:
+            i = live[k]
+            result[i] = Diverged(f"training diverged: the loss became {float(totals[k].detach())} at epoch "
+                                 f"{runs[i].epoch + 1} (learning rate {lrs[i]:.3g}); lower the learning rate")
+        keep = [k for k, ok in enumerate(finite) if ok]
+        live, group = [live[k] for k in keep], [group[k] for k in keep]
+        if not live:
+            break
+        for r in group:
+            for opt in r.optimizers.values():
+                opt.zero_grad(set_to_none=True)
+        sum(totals[k] if r.scaler is None else r.scaler.scale(totals[k]) for k, r in zip(keep, group)).backward()
+        for r in group:
+            if r.scaler is not None:
+                for opt in r.optimizers.values():
+                    r.scaler.unscale_(opt)
+            if after_backward:
+                after_backward(r)
+        for i, k, r in zip(live, keep, group):
+            for opt in r.optimizers.values():
+                if r.scaler is None:
+                    opt.step()
+                else:
+                    r.scaler.step(opt)
+            if r.scaler is not None:
+                r.scaler.update()
+            r.step += 1
+            if after_step:
+                after_step(r, lrs[i])
+            total_sum[i] += totals[k].detach()
+            for name, v in losses[k][1].items():
+                terms_sum[i][name] = terms_sum[i].get(name, 0.0) + (v.detach() if torch.is_tensor(v) else float(v))
+    secs = time.perf_counter() - t0
+    for i in live:
+        rec = {"train_loss": float(total_sum[i]) / steps, **{k: float(v) / steps for k, v in terms_sum[i].items()},
+               "lr": lrs[i], "steps": steps, "seconds": secs, **(record or {})}
+        result[i] = runs[i].end_epoch(rec)
+    return result
 
 
 @torch.no_grad()

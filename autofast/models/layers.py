@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 from torch import nn
 
 from autofast.kernels.conv import DilatedConv
@@ -111,6 +112,27 @@ class SearchableMixin:
     def searchable_modules(self) -> list[nn.Module]:
         """The factory-built modules, by layer index."""
         return list(self._searchable)
+
+
+class PositionChannel(nn.Module):
+    """Append a position channel ``linspace(-1, 1, L)`` (the input's dtype): ``(B, C, L) -> (B, C + 1, L)``.
+
+    A layer of its own (not code in a model's ``forward``) so that fused trials
+    (:mod:`autofast.engine.fused`) give each trial's channel block its own position channel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pos = torch.linspace(-1.0, 1.0, x.shape[2], dtype=x.dtype, device=x.device)
+        return torch.cat([x, pos.expand(x.shape[0], 1, x.shape[2])], dim=1)
+
+
+class ChannelCat(nn.Module):
+    """``torch.cat(xs, dim=1)``: inputs ``(B, C_k, *S)`` -> ``(B, sum_k C_k, *S)``.
+
+    A layer of its own so that fused trials (:mod:`autofast.engine.fused`) keep each trial's channels
+    contiguous (trial n's blocks of every input side by side)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
 
 
 def conv_nd(ndim: int) -> type[nn.Module]:

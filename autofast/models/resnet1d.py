@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .dropout import Dropout
-from .layers import ConvFactory, SearchableBuilder, SearchableMixin
+from .layers import ConvFactory, PositionChannel, SearchableBuilder, SearchableMixin
 
 
 class ResBlock1D(nn.Module):
@@ -81,6 +81,7 @@ class ResNet1D(SearchableMixin, nn.Module):
             raise ValueError(f"width and blocks must be >= 1, got width={width}, blocks={blocks}")
         self.task, self.out_dim, self.positional = task, int(out_dim), bool(positional)
         make = SearchableBuilder(factory, 1)
+        self.position = PositionChannel() if self.positional else nn.Identity()
         self.stem = nn.Sequential(make(in_channels + self.positional, width, 1), nn.BatchNorm1d(width),
                                   nn.ReLU(inplace=True))
         self.widths = [width if b == 0 else 2 * width for b in range(blocks)]
@@ -93,10 +94,7 @@ class ResNet1D(SearchableMixin, nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features ``(N, channels)``."""
-        if self.positional:
-            pos = torch.linspace(-1.0, 1.0, x.shape[2], dtype=x.dtype, device=x.device)
-            x = torch.cat([x, pos.expand(x.shape[0], 1, x.shape[2])], dim=1)
-        return self.blocks(self.stem(x)).mean(dim=2)
+        return self.blocks(self.stem(self.position(x))).mean(dim=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .dropout import Dropout
-from .layers import ConvFactory, SearchableBuilder, SearchableMixin, batchnorm_nd, conv_nd
+from .layers import ChannelCat, ConvFactory, SearchableBuilder, SearchableMixin, batchnorm_nd, conv_nd
 
 
 def _conv_bn_relu(make: SearchableBuilder, in_ch: int, out_ch: int, ndim: int) -> list[nn.Module]:
@@ -35,6 +35,7 @@ class UpBlock(nn.Module):
         super().__init__()
         self.mode = mode
         self.up = nn.Sequential(*_conv_bn_relu(make, in_ch, out_ch, ndim))
+        self.cat = ChannelCat()
         self.body = nn.Sequential(*_conv_bn_relu(make, 2 * out_ch, out_ch, ndim), *_conv_bn_relu(make, out_ch, out_ch, ndim))
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -43,7 +44,7 @@ class UpBlock(nn.Module):
             x = F.interpolate(x, size=size, mode="nearest")
         else:
             x = F.interpolate(x, size=size, mode="linear" if x.dim() == 3 else "bilinear", align_corners=False)
-        return self.body(torch.cat([self.up(x), skip], dim=1))
+        return self.body(self.cat(self.up(x), skip))
 
 
 class UNet(SearchableMixin, nn.Module):

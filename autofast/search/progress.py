@@ -58,7 +58,7 @@ class SearchProgress:
             status = "[red]failed" if out.error else "done"
             score = out.error[:40] if out.error else f"{out.score:.4f}"
             table.add_row(str(out.job.trial_id), str(out.job.rung), f"{out.job.resource_to:g}", status, score,
-                          f"{out.seconds:.1f}", out.worker)
+                          f"{out.seconds:.1f}", out.worker + (" (unfused)" if getattr(out, "note", None) else ""))
         best = "-" if self.best is None else f"{self.best[0]:.4f} (trial {self.best[1]}, rung {self.best[2]})"
         left = "" if self.clock is None else f", {max(0.0, self.clock.left()):.0f}s of {self.clock.budget:.0f}s left"
         head = Text.from_markup(f"[bold]{self.message}[/]  elapsed {now - self.t0:.0f}s{left}")
