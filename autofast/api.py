@@ -16,7 +16,6 @@ DNA): the model's preprocessing (length rule, training statistics) is applied as
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -116,7 +115,7 @@ def search(task: str, *, out: str | Path | None = None, verbose: bool = False, *
     configure(threads if isinstance(threads, int) and threads > 0 else None)  # before torch: passive OpenMP waits
 
     from .commands.options import default_out, validated
-    from .io import make_run_dir, run_lock, write_json_atomic
+    from .io import locked_run_dir, make_run_dir, write_json_atomic
     from .search.config import SearchConfig
     from .search.pipeline import check_options, run_search
 
@@ -136,12 +135,8 @@ def search(task: str, *, out: str | Path | None = None, verbose: bool = False, *
     fresh = not run_dir.exists()
     make_run_dir(run_dir, "out")
     say = (lambda m: print(m, flush=True)) if verbose else (lambda m: None)
-    try:
-        with run_lock(run_dir):
-            write_json_atomic(run_dir / "search_config.json", cfg.model_dump(mode="json"))
-            run_search(cfg, run_dir, say=say, started=started)
-    except BaseException:
-        if fresh and not (run_dir / "pattern.json").exists():  # failed before any work: leave nothing behind
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    # a fresh folder that fails before any work is removed; a lock loser leaves the holder's folder alone
+    with locked_run_dir(run_dir, fresh, keep=lambda: (run_dir / "pattern.json").exists(), command="search"):
+        write_json_atomic(run_dir / "search_config.json", cfg.model_dump(mode="json"))
+        run_search(cfg, run_dir, say=say, started=started)
     return Result(run_dir)

@@ -3,7 +3,8 @@
 Each subcommand lives in :mod:`autofast.commands` (its parser and its ``run``); this module assembles them,
 sets up the process runtime, and is the one place that turns an expected failure into one ``error:`` line
 on stderr and exit status 2: bad input (:class:`~autofast.errors.AutofastError`), a path or disk the OS
-refuses (``OSError``), a failing run store (``sqlite3.Error``), Ctrl-C or SIGTERM. Anything else is a bug in
+refuses (``OSError``), a failing run store (``sqlite3.Error``), a device out of memory, a precision the
+device lacks, Ctrl-C or SIGTERM. Anything else is a bug in
 autofast: one line and exit status 1, the traceback with ``--debug``.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import traceback
 from contextlib import contextmanager
 
 from .commands import autoft, dash, datasets, forecast, predict, search
-from .errors import AutofastError
+from .errors import AutofastError, out_of_memory_line
 from .runtime import configure as configure_runtime
 from .runtime import process_started
 
@@ -61,6 +62,9 @@ def failure_line(exc: BaseException) -> str | None:
         return "interrupted (Ctrl-C or SIGTERM); nothing half-written was kept"
     if isinstance(exc, sqlite3.Error):
         return f"the run's journal database failed ({exc}); free disk space or fix the file system and retry"
+    torch = sys.modules.get("torch")  # never imported here: a torch error implies torch is loaded
+    if torch is not None and isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+        return out_of_memory_line(exc)
     if isinstance(exc, MemoryError):
         return "out of memory; use a smaller batch size, width or data set"
     if isinstance(exc, OSError):
@@ -110,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ["AUTOFAST_CONV_PATH"] = args.conv_path  # read by autofast.kernels.conv.conv_path
             if getattr(args, "precision", None):
                 os.environ["AUTOFAST_PRECISION"] = args.precision  # read by autofast.engine.precision
+            if args.command in CONV_COMMANDS and args.command != "search":  # search checks its --devices itself
+                from .engine.precision import check as check_precision
+
+                check_precision(["cpu"])  # these commands train on the CPU: refuse fp16 before any data loads
             return args.func(args)
     except BaseException as exc:
         if isinstance(exc, SystemExit):

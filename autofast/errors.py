@@ -13,6 +13,17 @@ class Diverged(AutofastError, FloatingPointError):
     ASHA trial that raises it is recorded as failed, never scored."""
 
 
+OOM_FIX = "use a smaller --batch-size or --search-width / --retrain-width, or fewer --trials-per-device"
+"""How to get past a device out-of-memory error (the CLI's error line; a failed ASHA trial's report)."""
+
+
+def out_of_memory_line(exc: BaseException) -> str:
+    """One line for a device out-of-memory error (``torch.OutOfMemoryError``): its first sentences and the fix."""
+    text = " ".join(str(exc).split())
+    what = ". ".join(text.split(". ")[:2]).rstrip(".")[:160] or "out of memory"
+    return f"out of memory on the device ({what}); {OOM_FIX}"
+
+
 class BudgetExhausted(RuntimeError):
     """The time budget ran out while a trial was training: it stops where it is (its finished rungs count)."""
 

@@ -1,5 +1,8 @@
 """Run folders and atomic file output: write to a temporary file in the same folder, then rename;
-create run folders with one-line errors; lock a run folder for the life of a run."""
+create run folders with one-line errors; lock a run folder for the life of a run.
+
+Every run folder autofast makes holds the marker file ``.autofast-run`` (:func:`mark_run_dir`): ``--overwrite``
+deletes only folders that have it (or empty ones), never another folder a mistyped ``--out`` names."""
 from __future__ import annotations
 
 import errno
@@ -11,9 +14,36 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import AutofastError
+
+RUN_MARKER = ".autofast-run"
+
+
+class RunFolderInUse(AutofastError):
+    """Another process holds the run folder's lock: the folder is that process's, left as it is."""
+
+
+def mark_run_dir(run_dir: str | os.PathLike, command: str = "") -> None:
+    """Write the marker that makes ``run_dir`` an autofast run folder (what ``--overwrite`` may replace)."""
+    path = Path(run_dir) / RUN_MARKER
+    if not path.exists():
+        write_json_atomic(path, {"format": "autofast-run/1", "command": command})
+
+
+def is_run_folder(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a folder autofast made (it holds :data:`RUN_MARKER`)."""
+    return (Path(path) / RUN_MARKER).is_file()
+
+
+def remove_run_dir(path: Path, flag: str = "--out") -> None:
+    """Delete the run folder ``path`` (for ``--overwrite``); one line refusing a non-empty folder without the
+    marker (a folder autofast did not make, or made before the marker existed)."""
+    if path.exists() and any(path.iterdir()) and not is_run_folder(path):
+        raise AutofastError(f"--overwrite: {flag} {str(path)!r} is not an autofast run folder (no {RUN_MARKER} "
+                            f"file), so it was left alone; delete it yourself or choose another {flag}")
+    shutil.rmtree(path)
 
 
 @contextmanager
@@ -77,7 +107,7 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise AutofastError(f"run folder {str(run_dir)!r} is in use by another autofast process (pid {holder}); "
+            raise RunFolderInUse(f"run folder {str(run_dir)!r} is in use by another autofast process (pid {holder}); "
                                 "wait for it to finish, or stop it first") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -87,22 +117,49 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[None]:
 
 
 @contextmanager
-def staged_run_dir(out: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temp folder beside ``out``; it becomes ``out`` on success and is deleted on failure
-    (any exception, Ctrl-C, or SIGTERM turned into ``KeyboardInterrupt`` by the CLI)."""
+def locked_run_dir(run_dir: Path, fresh: bool, keep: Callable[[], bool], command: str = "") -> Iterator[None]:
+    """Hold ``run_dir``'s lock (:func:`run_lock`) and mark it a run folder for the ``with`` block. If the block
+    fails, a ``fresh`` folder (this call's, just created) with nothing worth keeping (``keep()`` False) is
+    deleted while the lock is still held. A process that does not get the lock (:class:`RunFolderInUse`)
+    deletes nothing: the folder is the holder's."""
+    with run_lock(run_dir):
+        try:
+            mark_run_dir(run_dir, command)
+            yield
+        except BaseException:
+            if fresh and not keep():
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+
+
+@contextmanager
+def staged_run_dir(out: Path, overwrite: bool = False, command: str = "") -> Iterator[Path]:
+    """Yield a temp folder beside ``out`` (marked as a run folder); it becomes ``out`` on success and is
+    deleted on failure (any exception, Ctrl-C, or SIGTERM turned into ``KeyboardInterrupt`` by the CLI).
+
+    ``overwrite`` replaces an existing ``out`` only when it is an autofast run folder (or empty). Without it,
+    a folder another run wrote to ``out`` meanwhile is left alone (this run's results are not kept)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise AutofastError(f"--out {str(out)!r} is a file, not a folder; choose another --out")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise AutofastError(f"output folder {str(out)!r} exists and is not empty; choose another --out or pass --overwrite")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise AutofastError(f"output folder {str(out)!r} exists and is not empty; choose another --out or pass "
+                                "--overwrite")
+        if not is_run_folder(out):  # refused before any work
+            remove_run_dir(out)
     make_run_dir(out.parent, named=out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
+        mark_run_dir(tmp, command)
         yield tmp
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a run folder is an ordinary folder
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        if out.exists() and any(out.iterdir()):
+            if not overwrite:  # another run wrote it while this one ran: it is that run's
+                raise AutofastError(f"output folder {str(out)!r} was written by another run while this one ran; "
+                                    "it was left alone and this run's results were not kept; rerun with another --out")
+            remove_run_dir(out)
+        os.replace(tmp, out)  # onto an empty folder too
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

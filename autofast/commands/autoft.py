@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from autofast.errors import AutofastError
-from autofast.io import make_run_dir, run_lock
+from autofast.io import make_run_dir, mark_run_dir, run_lock
 
 from .options import default_out, merge_options, validated
 
@@ -167,6 +167,7 @@ def cmd_finetune(args) -> int:
         ctx = FinetuneContext(cfg)  # every input checked before the run folder exists
     make_run_dir(run_dir, "--resume" if args.resume else "--out")
     with run_lock(run_dir):
+        mark_run_dir(run_dir, "finetune")
         if not args.resume:
             save_config(run_dir, cfg)
         try:

@@ -3,12 +3,11 @@ folder that a killed, interrupted or moved run resumes from (``--resume RUN_DIR`
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
 from autofast.errors import AutofastError
-from autofast.io import make_run_dir, run_lock
+from autofast.io import RunFolderInUse, locked_run_dir, make_run_dir
 
 from .dash import add_dash_options
 from .options import default_out, merge_options, validated
@@ -92,12 +91,13 @@ def run(args) -> int:
     check_options(cfg)  # devices, options: refused before anything is written
     fresh = not run_dir.exists()
     make_run_dir(run_dir, "--resume" if args.resume else "--out")
-    try:
-        with run_lock(run_dir):
+    try:  # a fresh folder that fails before any work is removed (under the lock): nothing left behind
+        with locked_run_dir(run_dir, fresh, keep=lambda: (run_dir / "pattern.json").exists(), command="search"):
             result = _run_locked(cfg, run_dir, args, started)
+    except RunFolderInUse:
+        raise  # another search holds it: its folder, left alone
     except BaseException as exc:
-        if fresh and not (run_dir / "pattern.json").exists():  # failed before any work: leave nothing behind
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if fresh and not run_dir.exists():
             if isinstance(exc, KeyboardInterrupt):
                 raise AutofastError("interrupted before the first stage finished; nothing was kept") from None
             raise

@@ -16,22 +16,38 @@ import os
 
 import torch
 
+from autofast.errors import AutofastError
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ENV = "AUTOFAST_PRECISION"
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+class PrecisionError(AutofastError, ValueError):
+    """A precision unknown or not available on the device (the CLI's one ``error:`` line, exit 2); a
+    ``ValueError`` as well, for library callers that catch that."""
+
+
 def resolve(precision: str | None, device: torch.device) -> str:
     """The precision a run on ``device`` uses: ``precision`` (or ``$AUTOFAST_PRECISION``, default
-    'auto'); 'auto' is 'fp32'. fp16 needs a CUDA device."""
+    'auto'); 'auto' is 'fp32'. fp16 needs a CUDA device (:class:`PrecisionError` otherwise)."""
     name = precision or os.environ.get(ENV) or "auto"
     if name not in PRECISIONS:
-        raise ValueError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}")
+        raise PrecisionError(f"unknown precision {name!r} (--precision or ${ENV}); choose one of "
+                             f"{', '.join(PRECISIONS)}")
     if name == "auto":
         return "fp32"
     if name == "fp16" and torch.device(device).type != "cuda":
-        raise ValueError("fp16 training needs a CUDA device; use --precision bf16 on the CPU")
+        raise PrecisionError(f"--precision fp16 needs a CUDA device and this run trains on {torch.device(device)}; "
+                             "use --precision bf16 or fp32 on the CPU")
     return name
+
+
+def check(devices, precision: str | None = None) -> None:
+    """Refuse, before any data is loaded, a precision that one of ``devices`` (e.g. ``["cpu"]``,
+    ``["cuda:0"]``) cannot train in: :class:`PrecisionError`."""
+    for device in devices:
+        resolve(precision, torch.device(device))
 
 
 def autocast(precision: str, device: torch.device):

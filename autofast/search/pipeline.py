@@ -22,7 +22,7 @@ import torch
 from autofast.budget import Clock
 from autofast.dash.pipeline import _load, backbone_for, plain_network, search_architecture, task_metric, test_scores
 from autofast.dash.supernet import load_pattern, save_pattern
-from autofast.errors import AutofastError
+from autofast.errors import OOM_FIX, AutofastError
 from autofast.io import write_json_atomic
 from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
@@ -57,8 +57,12 @@ def data_size(task) -> DataSize:
 
 
 def check_options(cfg: SearchConfig) -> None:
-    """What can be checked before any data is loaded or anything written: the devices."""
+    """What can be checked before any data is loaded or anything written: the devices, and the precision
+    (``--precision`` / ``$AUTOFAST_PRECISION``) on them."""
+    from autofast.engine.precision import check as check_precision
+
     check_devices(cfg.devices)
+    check_precision(cfg.devices)
 
 
 def plan_search(cfg: SearchConfig, task, clock: Clock) -> tuple[Plan, dict]:
@@ -212,7 +216,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         failed = [t for t in sched.trials() if t["error"] and not t["error"].startswith("BudgetExhausted")]
         if failed and (rocket is None or len(failed) == len(sched.trials())):
             first = min(failed, key=lambda t: t["trial_id"])
-            raise AutofastError(f"every ASHA trial failed; the first, trial {first['trial_id']}: {first['error']}")
+            fix = f"; {OOM_FIX}" if first["error"].startswith("OutOfMemoryError") else ""
+            raise AutofastError(f"every ASHA trial failed; the first, trial {first['trial_id']}: {first['error']}{fix}")
         if rocket is None:
             raise AutofastError(f"the time budget ({plan.budget:.0f}s) ran out before any ASHA trial finished its "
                                 "first rung; give a larger --time-budget")
