@@ -34,22 +34,45 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {' '.join(message.split())}; see `{self.prog} --help`\n")
 
 
+DESCRIPTION = ("autofast: tuned baselines on compiled kernels. search: a tuned network for a classification, "
+               "dense or forecasting-window task (DASH + ASHA + retrain, one test score); forecast: Auto-AR; "
+               "predict: apply a run's final model to new data. `python -m autofast COMMAND --help` for a "
+               "command's options.")
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Every option's help line ends with its default: the one its help gives (``default: ...``), else
+    argparse's value, ``off`` for a switch."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not action.option_strings or "default" in text or action.default is argparse.SUPPRESS:
+            return text
+        if action.nargs == 0:
+            return f"{text} (default: off)"
+        return text if action.default is None else f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m autofast", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+
+    parser = OneLineParser(prog="python -m autofast", description=DESCRIPTION, formatter_class=DefaultsFormatter)
+    parser.add_argument("--version", action="version", version=f"autofast {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)
     for name, p in sub.choices.items():
+        p.formatter_class = DefaultsFormatter
         if name in CONV_COMMANDS:
             p.add_argument(
                 "--conv-path", choices=["auto", "native", "tap", "fft"], default=None,
-                help="how convolutions run: auto (default: the fastest exact path per shape, measured once and "
-                     "cached in ~/.cache/autofast), native (torch's conv), tap (autofast's tap kernels), fft; "
-                     "also $AUTOFAST_CONV_PATH")
+                help="how convolutions run: auto = the fastest exact path per shape, measured once and cached in "
+                     "~/.cache/autofast; native = torch's conv; tap = autofast's tap kernels; fft; also "
+                     "$AUTOFAST_CONV_PATH (default: auto)")
             p.add_argument(
                 "--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None,
-                help="training precision: auto (default: fp32), fp32, bf16 (autocast), fp16 (autocast + loss "
-                     "scaling, CUDA only); also $AUTOFAST_PRECISION")
+                help="training precision: auto = fp32; fp32; bf16 (autocast); fp16 (autocast + loss scaling, "
+                     "CUDA only); also $AUTOFAST_PRECISION (default: auto)")
         p.add_argument("--debug", action="store_true", help="on failure, print the Python traceback too")
     return parser
 

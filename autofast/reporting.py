@@ -42,9 +42,12 @@ def fmt(v, nd: int = 4) -> str:
 
 
 def fmt_mean_std(d: dict, nd: int = 4) -> str:
-    """``mean ± std`` of a ``{"mean", "std", "n"}`` dict; ``-`` when empty."""
+    """``mean ± std`` of a ``{"mean", "std", "n"}`` dict; ``mean (n = 1)`` for one value (no spread to
+    show); ``-`` when empty."""
     if not d or d.get("n", 0) == 0:
         return "-"
+    if d.get("n") == 1:
+        return f"{d['mean']:.{nd}f} (n = 1)"
     return f"{d['mean']:.{nd}f} ± {d['std']:.{nd}f}"
 
 

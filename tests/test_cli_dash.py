@@ -36,6 +36,7 @@ def test_dash_digits_tiny_json(tmp_path, capsys):
     assert res["backbone"] == "wrn16" and res["kind"] == "image" and len(res["pattern"]) == 13
     assert all(k in (3, 5, 7, 9) and d in (1, 3, 7, 15) for k, d in res["pattern"])
     assert "baseline" not in res
+    assert res["run_dir"] == str(tmp_path / "d") and res["saved_model"]["folder"] == "model"
 
 
 def test_dash_errors(tmp_path, capsys):

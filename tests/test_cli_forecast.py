@@ -103,7 +103,7 @@ def test_bad_csv_gives_one_line_error_and_writes_nothing(case, tmp_path, capsys)
     (["--data", "ETTh9"], "unknown data set 'ETTh9'"),
     (["--data", "missing.csv"], "does not exist"),
     (["--data", "splice"], "not a time series"),
-    (["--horizon", "0"], "horizons"),
+    (["--horizon", "0"], "--horizon"),
     (["--columns", "HUFL", "nope"], "'nope' not found"),
     (["--lookback", "1"], "lookback"),
 ])
@@ -131,8 +131,34 @@ def test_missing_date_column_and_yaml_errors(tmp_path, capsys):
 
 def _yaml(tmp_path):
     p = tmp_path / "good.yaml"
-    p.write_text("horizons: [6]\nlookback: 24\nmax_order: 12\nsplit: ratio\n")
+    p.write_text("horizon: [6]\nlookback: 24\nmax_order: 12\nsplit: ratio\n")
     return p
+
+
+def test_yaml_keys_are_the_flag_names(etth1_slice, tmp_path, capsys):
+    """Every flag's name is a YAML key (data and diff included); the old keys horizons / diff_orders still
+    read, with one deprecation note naming the new key; --json always gives the run folder."""
+    cfg = tmp_path / "all.yaml"
+    cfg.write_text(f"data: {etth1_slice}\ncolumns: [HUFL, OT]\nhorizon: [6]\ndiff: [0, 1]\nlookback: 24\n"
+                   "max_order: 12\nsplit: ratio\nno_plot: true\n")
+    code, out, err = run_cli(["forecast", "--config", str(cfg), "--out", str(tmp_path / "a"), "--json"], capsys)
+    assert code == 0 and err == "", err
+    res = json.loads(out)
+    assert res["run_dir"] == str(tmp_path / "a") and res["channels"] == ["HUFL", "OT"]
+    assert res["config"]["horizons"] == [6] and res["config"]["diff_orders"] == [0, 1]
+    assert not (tmp_path / "a" / "forecast_vs_truth.png").exists()
+    old = tmp_path / "old.yaml"
+    old.write_text(f"data: {etth1_slice}\nhorizons: [6]\ndiff_orders: [0]\nlookback: 24\nmax_order: 12\n"
+                   "split: ratio\nno_plot: true\n")
+    code, out, err = run_cli(["forecast", "--config", str(old), "--out", str(tmp_path / "b"), "--json"], capsys)
+    notes = err.strip().splitlines()
+    assert code == 0 and len(notes) == 2 and all(n.startswith("note: ") and "deprecated" in n for n in notes), err
+    assert "use 'horizon'" in notes[0] and "use 'diff'" in notes[1]
+    assert json.loads(out)["config"]["diff_orders"] == [0]
+    both = tmp_path / "both.yaml"
+    both.write_text("horizons: [6]\nhorizon: [8]\n")
+    code, _, err = run_cli(["forecast", "--config", str(both)], capsys)
+    assert code == 2 and "keep 'horizon'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_existing_output_folder_is_not_clobbered(etth1_slice, tmp_path, capsys):

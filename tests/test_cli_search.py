@@ -36,6 +36,7 @@ def test_search_splice_tiny_and_resume(tmp_path, capsys):
     kinds = {row["kind"] for row in res["conv_paths"]}
     assert kinds == {"mixed", "fixed"} and all(r["path"] in ("native", "tap", "fft") for r in res["conv_paths"])
     assert "## Convolution paths" in report
+    assert "| lookback |" not in report and "| baseline |" not in report and "| seed |" in report  # DNA: no windows
     code = main(["search", "--resume", str(out), "--json"])
     text, err = capsys.readouterr()
     assert code == 0, err

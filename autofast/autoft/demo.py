@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from autofast.io import write_text_atomic
+from autofast.reporting import fmt_mean_std
 
 
 def stage_commands(out: Path, quick: bool, threads: int) -> dict[str, list[str]]:
@@ -57,9 +58,6 @@ def summary_markdown(out: Path, seconds: dict) -> str:
         ft = json.loads(ft_path.read_text())
         s, m = ft["summary"], ft["metric"]
 
-        def ms(d):
-            return f"{d['mean']:.4f} ± {d['std']:.4f}"
-
         lines += [f"## AutoFT vs CE-only fine-tuning ({m}, mean ± std over final seeds "
                   f"{', '.join(map(str, ft['final_seeds']))}; {seconds['finetune']:.0f} s)", "",
                   f"OOD validation: {ft['ood']['val_source']}. Final budget {ft['final_epochs']} epochs for both "
@@ -67,7 +65,7 @@ def summary_markdown(out: Path, seconds: dict) -> str:
                   f"same OOD validation set.", "",
                   "| set | AutoFT | CE-only |", "|---|---|---|"]
         for name in s["autoft"]:
-            lines.append(f"| {name} | {ms(s['autoft'][name][m])} | {ms(s['ce_only'][name][m])} |")
+            lines.append(f"| {name} | {fmt_mean_std(s['autoft'][name][m])} | {fmt_mean_std(s['ce_only'][name][m])} |")
         lines += ["", "Selected objective: " + ", ".join(f"{k}={v:.3g}" for k, v in
                                                            ft["autoft_objective"]["weights"].items())
                   + f"; lr {ft['autoft_objective']['lr']:.3g}, weight decay "
@@ -82,8 +80,7 @@ def summary_markdown(out: Path, seconds: dict) -> str:
         for shots in c["shots"]:
             p = next(t for t in c["table"] if t["shots"] == shots and t["arm"] == "pretrained")
             b = next(t for t in c["table"] if t["shots"] == shots and t["arm"] == "baseline")
-            lines.append(f"| {shots} | {p['n_train']:.0f} | {p['test']['mean']:.4f} ± {p['test']['std']:.4f} | "
-                         f"{b['test']['mean']:.4f} ± {b['test']['std']:.4f} |")
+            lines.append(f"| {shots} | {p['n_train']:.0f} | {fmt_mean_std(p['test'])} | {fmt_mean_std(b['test'])} |")
         lines.append("")
     lines += ["## Stage wall times (s)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in seconds.items()]

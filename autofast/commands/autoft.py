@@ -17,30 +17,30 @@ from .options import default_out, merge_options, validated
 
 
 def _common(p, default_folder: str) -> None:
-    p.add_argument("--config", help="YAML file with any of these options (keys with underscores; flags win)")
-    p.add_argument("--out", help=f"run folder (default {default_folder})")
+    p.add_argument("--config", help="YAML file of options, keys = the flag names with underscores (flags win) "
+                                    "(default: none)")
+    p.add_argument("--out", help=f"run folder (default: {default_folder})")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the cores this process may use)")
 
 
 def _model_args(p) -> None:
-    p.add_argument("--checkpoint", help="pretrained checkpoint: .pt/.pth (loaded with weights_only=True) or "
-                                        ".safetensors")
-    p.add_argument("--task", help="bundled name (digits, splice), a data file or a YAML task file")
-    p.add_argument("--classes", nargs="+", help="use only these classes, e.g. 5-9 or EI IE")
+    p.add_argument("--checkpoint", help="required: pretrained checkpoint, .pt/.pth (loaded with weights_only=True) "
+                                        "or .safetensors (default: none)")
+    p.add_argument("--task", help="bundled name (digits, splice), a data file or a YAML task file (default: digits)")
+    p.add_argument("--classes", nargs="+", help="use only these classes, e.g. 5-9 or EI IE (default: all)")
     p.add_argument("--arch", help="architecture if the checkpoint has no autofast meta (or to override it): "
-                                  "resnet1d, wrn16, wrn22 or timm:NAME")
-    p.add_argument("--width", type=int, help="backbone width (with --arch)")
-    p.add_argument("--pattern", help="pattern.json with the (kernel, dilation) pattern (with --arch)")
+                                  "resnet1d, wrn16, wrn22 or timm:NAME (default: the checkpoint's)")
+    p.add_argument("--width", type=int, help="backbone width, with --arch (default: the checkpoint's)")
+    p.add_argument("--pattern", help="pattern.json with the (kernel, dilation) pattern, with --arch (default: the "
+                                     "checkpoint's)")
     p.add_argument("--head", choices=["auto", "reinit", "keep"],
-                   help="classification head: auto re-initialises it when the task's classes differ (default)")
+                   help="classification head: auto re-initialises it when the task's classes differ (default: auto)")
     p.add_argument("--metric", choices=["accuracy", "macro_f1", "worst_group"],
-                   help="selection and headline score (worst_group: the worst per-class accuracy)")
-    p.add_argument("--optimizer", choices=["adamw", "sgd"])
-    p.add_argument("--base-lr", type=float, help="base learning rate of fine-tuning (default 1e-3)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--min-steps-per-epoch", type=int, help="an epoch is at least this many steps (few-shot sets)")
-    p.add_argument("--seed", type=int, help="split seed (also shift and ASHA sampling seeds)")
+                   help="selection and headline score; worst_group: the worst per-class accuracy (default: accuracy)")
+    p.add_argument("--optimizer", choices=["adamw", "sgd"], help="fine-tuning optimiser (default: adamw)")
+    p.add_argument("--base-lr", type=float, help="base learning rate of fine-tuning (default: 1e-3)")
+    p.add_argument("--seed", type=int, help="split seed (also shift and ASHA sampling seeds) (default: 0)")
 
 
 def add_parser(sub) -> None:
@@ -49,16 +49,24 @@ def add_parser(sub) -> None:
                        description="Train an autofast backbone (plain 3x1 or a DASH pattern.json) on a task, "
                                    "early-stopped on validation accuracy; save model.pt with its architecture in "
                                    "the meta. --classes / --shift pretrain on part of a task or a shifted copy.")
-    p.add_argument("--task", help="bundled name (digits, splice), a data file or a YAML task file")
-    p.add_argument("--classes", nargs="+", help="pretrain on these classes only, e.g. 0-4")
-    p.add_argument("--shift", help="pretrain on a shifted copy of the task, e.g. noise:2 or mutation:2")
-    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22"])
-    p.add_argument("--width", type=int)
+    p.add_argument("--task", help="bundled name (digits, splice), a data file or a YAML task file (default: digits)")
+    p.add_argument("--classes", nargs="+", help="pretrain on these classes only, e.g. 0-4 (default: all)")
+    p.add_argument("--shift", help="pretrain on a shifted copy of the task, e.g. noise:2 or mutation:2 "
+                                   "(default: none)")
+    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22"],
+                   help="network (default: auto: the pattern's, else resnet1d for DNA and series, wrn16 for images)")
+    p.add_argument("--width", type=int, help="backbone width (default: 16)")
     p.add_argument("--pattern", help="pattern.json from a dash/search run (default: plain 3x1 kernels)")
-    for flag, typ in [("--epochs", int), ("--patience", int), ("--lr", float), ("--momentum", float),
-                      ("--weight-decay", float), ("--batch-size", int), ("--seed", int)]:
-        p.add_argument(flag, type=typ)
-    p.add_argument("--format", choices=["pt", "safetensors"], help="checkpoint format (default pt)")
+    for flag, typ, what in [("--epochs", int, "most training epochs (default: 20)"),
+                            ("--patience", int, "stop after this many epochs without a better validation accuracy "
+                                                "(default: 5)"),
+                            ("--lr", float, "SGD learning rate (default: 0.05)"),
+                            ("--momentum", float, "SGD momentum (default: 0.9)"),
+                            ("--weight-decay", float, "weight decay (default: 5e-4)"),
+                            ("--batch-size", int, "examples per optimiser step (default: 64)"),
+                            ("--seed", int, "split and training seed (default: 0)")]:
+        p.add_argument(flag, type=typ, help=what)
+    p.add_argument("--format", choices=["pt", "safetensors"], help="checkpoint format (default: pt)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     _common(p, "runs/pretrain-<task>-<time>")
     p.set_defaults(func=cmd_pretrain)
@@ -71,19 +79,28 @@ def add_parser(sub) -> None:
                                    "family:severity shifts (images: noise blur contrast rotation; DNA: mutation "
                                    "shift; series: scale level noise) or files.")
     _model_args(p)
+    p.add_argument("--batch-size", type=int, help="examples per optimiser step (default: 64)")
+    p.add_argument("--min-steps-per-epoch", type=int,
+                   help="an epoch is at least this many steps, for few-shot sets (default: 1)")
     p.add_argument("--ood-val", nargs="+", help="OOD validation set: shift(s) like noise:3 (applied to the ID val "
-                                                "split) and/or file(s); several are concatenated")
+                                                "split) and/or file(s); several are concatenated (default: per "
+                                                "modality: images noise:3, DNA mutation:2, series noise:3)")
     p.add_argument("--ood-test", nargs="+", help="OOD test sets: shifts of the ID test split (blur:3 contrast:3) "
-                                                 "and/or files")
-    for flag, typ in [("--n-configs", int), ("--eta", float), ("--min-epochs", int), ("--max-epochs", int),
-                      ("--final-epochs", int)]:
-        p.add_argument(flag, type=typ)
-    p.add_argument("--sampler", choices=["random", "grid", "tpe"], help="objective sampler (default random; "
-                                                                         "tpe as in the AutoFT paper)")
-    p.add_argument("--final-seeds", nargs="+", type=int, help="seeds of the final fine-tunes (default 0 1 2)")
+                                                 "and/or files (default: per modality: images blur:3 contrast:3 "
+                                                 "rotation:3, DNA mutation:4 shift:3, series scale:3 level:3)")
+    for flag, typ, what in [("--n-configs", int, "ASHA configurations of the objective (default: 12)"),
+                            ("--eta", float, "ASHA reduction factor (default: 2)"),
+                            ("--min-epochs", int, "first rung, fine-tuning epochs (default: 1)"),
+                            ("--max-epochs", int, "top rung, fine-tuning epochs (default: 8)"),
+                            ("--final-epochs", int, "epochs of each final fine-tune (default: 8)")]:
+        p.add_argument(flag, type=typ, help=what)
+    p.add_argument("--sampler", choices=["random", "grid", "tpe"],
+                   help="objective sampler; tpe as in the AutoFT paper (default: random)")
+    p.add_argument("--final-seeds", nargs="+", type=int, help="seeds of the final fine-tunes (default: 0 1 2)")
     p.add_argument("--control-lr-mults", nargs="+", type=float,
-                   help="CE-only control: lr grid as multiples of --base-lr (default 0.1 1 10)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the finetune run in RUN_DIR from its ASHA journal")
+                   help="CE-only control: lr grid as multiples of --base-lr (default: 0.1 1 10)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the finetune run in RUN_DIR from its ASHA journal (default: a new run)")
     _common(p, "runs/finetune-<task>-<time>")
     p.set_defaults(func=cmd_finetune)
 
@@ -94,17 +111,33 @@ def add_parser(sub) -> None:
                                    "score vs size (mean ± std over seeds). A killed run keeps its finished cells; the "
                                    "same command with the same --out continues from them.")
     _model_args(p)
-    p.add_argument("--shots", nargs="+", help="labelled examples per class (default 1 5 10 20 100 full)")
-    p.add_argument("--seeds", nargs="+", type=int, help="subsample/training seeds (default 0 1 2)")
-    p.add_argument("--finetune", choices=["lr_grid", "autoft"], help="how the checkpoint is fine-tuned")
-    p.add_argument("--autoft", dest="finetune", action="store_const", const="autoft", help="same as --finetune autoft")
-    p.add_argument("--ft-lr-mults", nargs="+", type=float, help="lr grid as multiples of --base-lr (default 0.3 1 3)")
-    for flag, typ in [("--ft-epochs", int), ("--autoft-configs", int), ("--autoft-max-epochs", int),
-                      ("--baseline-width", int), ("--baseline-configs", int), ("--baseline-min-epochs", int),
-                      ("--baseline-max-epochs", int), ("--baseline-epochs", int), ("--eta", float)]:
-        p.add_argument(flag, type=typ)
-    p.add_argument("--baseline-backbone", choices=["resnet1d", "wrn16", "wrn22"])
-    p.add_argument("--baseline-pattern", help="pattern.json of a search run for the baseline (default: checkpoint's)")
+    p.add_argument("--batch-size", type=int, help="examples per optimiser step (default: 64)")
+    p.add_argument("--min-steps-per-epoch", type=int,
+                   help="an epoch is at least this many steps, for few-shot sets (default: 5)")
+    p.add_argument("--shots", nargs="+", help="labelled examples per class (default: 1 5 10 20 100 full)")
+    p.add_argument("--seeds", nargs="+", type=int, help="subsample/training seeds (default: 0 1 2)")
+    p.add_argument("--finetune", choices=["lr_grid", "autoft"], help="how the checkpoint is fine-tuned "
+                                                                     "(default: lr_grid)")
+    p.add_argument("--autoft", dest="finetune", action="store_const", const="autoft",
+                   help="same as --finetune autoft (default: off)")
+    p.add_argument("--ft-lr-mults", nargs="+", type=float,
+                   help="lr grid as multiples of --base-lr (default: 0.3 1 3)")
+    for flag, typ, what in [
+            ("--ft-epochs", int, "fine-tuning epochs of the pretrained arm (default: 10)"),
+            ("--autoft-configs", int, "--finetune autoft: ASHA configurations (default: 6)"),
+            ("--autoft-max-epochs", int, "--finetune autoft: top rung, epochs (default: 4)"),
+            ("--baseline-width", int, "baseline network width (default: the checkpoint's)"),
+            ("--baseline-configs", int, "baseline: ASHA configurations (default: 8)"),
+            ("--baseline-min-epochs", int, "baseline: first rung, epochs (default: 1)"),
+            ("--baseline-max-epochs", int, "baseline: ASHA's top rung R, epochs (default: 16)"),
+            ("--baseline-epochs", int, "baseline: retrain of the best configuration, epochs (default: "
+                                       "--baseline-max-epochs)"),
+            ("--eta", float, "ASHA reduction factor (default: 2)")]:
+        p.add_argument(flag, type=typ, help=what)
+    p.add_argument("--baseline-backbone", choices=["resnet1d", "wrn16", "wrn22"],
+                   help="baseline network (default: the checkpoint's backbone)")
+    p.add_argument("--baseline-pattern", help="pattern.json of a search run for the baseline (default: the "
+                                              "checkpoint's)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     _common(p, "runs/compare-<task>-<time>")
     p.set_defaults(func=cmd_compare)
@@ -146,6 +179,8 @@ def cmd_pretrain(args) -> int:
 def cmd_finetune(args) -> int:
     from rich.console import Console
     from rich.table import Table
+
+    from autofast.reporting import fmt_mean_std
 
     from autofast.autoft.finetune import FinetuneConfig, FinetuneContext, load_saved_config, run_finetune, save_config
 
@@ -191,7 +226,7 @@ def cmd_finetune(args) -> int:
         table.add_column(col, justify="right")
     for name in s["autoft"]:
         a, c = s["autoft"][name][m], s["ce_only"][name][m]
-        table.add_row(name, f"{a['mean']:.4f} ± {a['std']:.4f}", f"{c['mean']:.4f} ± {c['std']:.4f}")
+        table.add_row(name, fmt_mean_std(a), fmt_mean_std(c))
     con.print(table)
     ob = result["autoft_objective"]
     con.print("selected objective: " + ", ".join(f"{k}={v:.3g}" for k, v in ob["weights"].items())
@@ -206,6 +241,8 @@ def cmd_finetune(args) -> int:
 def cmd_compare(args) -> int:
     from rich.console import Console
     from rich.table import Table
+
+    from autofast.reporting import fmt_mean_std
 
     from autofast.io import staged_run_dir
 
@@ -239,8 +276,7 @@ def cmd_compare(args) -> int:
     for shots in result["shots"]:
         p = next(t for t in result["table"] if t["shots"] == shots and t["arm"] == "pretrained")
         b = next(t for t in result["table"] if t["shots"] == shots and t["arm"] == "baseline")
-        table.add_row(str(shots), f"{p['n_train']:.0f}", f"{p['test']['mean']:.4f} ± {p['test']['std']:.4f}",
-                      f"{b['test']['mean']:.4f} ± {b['test']['std']:.4f}")
+        table.add_row(str(shots), f"{p['n_train']:.0f}", fmt_mean_std(p["test"]), fmt_mean_std(b["test"]))
     con.print(table)
     con.print(f"selected on: {result['selected_on']}")
     con.print(f"plot: {out}/score_vs_size.png   report: {out}/report.md")

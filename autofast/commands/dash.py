@@ -4,54 +4,62 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .options import default_out, merge_options, validated
+from .options import default_out, merge_options, require_task, validated
 
 
 def add_dash_options(p) -> None:
     """The options ``dash`` and ``search`` share: the task, the backbone and DASH's search space and budget."""
-    p.add_argument("--task", default="splice", help="a bundled data set (`python -m autofast datasets`), a data "
-                                                   "file or a YAML task file (default splice)")
+    p.add_argument("--task", help="required: a bundled data set (`python -m autofast datasets`), a data file or a "
+                                  "YAML task file (default: none)")
     p.add_argument("--time-budget", metavar="T",
                    help="wall-clock budget of the whole command: seconds, or 90s / 10m / 1h; every option left "
-                        "unset is planned to fit it (search: default from the data size, 2-7 min on 2 cores; "
-                        "dash: default none, the epochs as given)")
-    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22", "unet"])
+                        "unset is planned to fit it (default: search: from the data size, 2-7 min on 2 cores; "
+                        "dash: none, the epochs as given)")
+    p.add_argument("--backbone", choices=["auto", "resnet1d", "wrn16", "wrn22", "unet"],
+                   help="network (default: auto: resnet1d for DNA and series, wrn16 for images and forecasting "
+                        "windows, unet for dense)")
     p.add_argument("--positional", choices=["auto", "on", "off"],
-                   help="resnet1d: append a position channel to the input (default auto: on for DNA)")
+                   help="resnet1d: append a position channel to the input (default: auto: on for DNA)")
     p.add_argument("--kind", choices=["auto", "classification", "timeseries"],
-                   help="timeseries: DASH on forecasting windows (regression); auto: by the bundled name")
-    p.add_argument("--kernel-sizes", nargs="+", type=int, help="DASH kernel sizes (odd; default per modality)")
-    p.add_argument("--dilations", nargs="+", type=int, help="DASH dilations (default per modality)")
-    planned = "search: planned from the data and the budget; dash: default"
+                   help="timeseries: DASH on forecasting windows (regression) (default: auto: by the bundled name)")
+    p.add_argument("--kernel-sizes", nargs="+", type=int, help="DASH kernel sizes, odd (default: per modality)")
+    p.add_argument("--dilations", nargs="+", type=int, help="DASH dilations (default: per modality)")
+    planned = "default: search: planned from the data and the budget; dash:"
     for flag, typ, what in [
-            ("--search-width", int, "channels of the DASH supernet (default 16)"),
+            ("--search-width", int, "channels of the DASH supernet (default: 16)"),
             ("--search-epochs", int, f"supernet training epochs ({planned} 20)"),
             ("--search-batch-fraction", float, f"fraction of the batches per supernet epoch ({planned} 1.0)"),
             ("--retrain-width", int, "channels of the final network (default: search 32, dash 64)"),
             ("--retrain-epochs", int, f"epochs of the final retrain ({planned} 30)"),
             ("--batch-size", int, f"examples per optimiser step ({planned} 64)"),
-            ("--seed", int, "seed of the split, the search and the training runs (default 0)"),
+            ("--lr", float, "learning rate of the DASH supernet's weights (dash: also of the retrain and the "
+                            "baseline; search tunes the trials' lr) (default: 0.05)"),
+            ("--arch-lr", float, "learning rate of DASH's architecture weights (default: 0.05)"),
+            ("--weight-decay", float, "weight decay of the DASH supernet (dash: also of the retrain) "
+                                      "(default: 5e-4)"),
+            ("--rf-penalty", float, "DASH's penalty on wide receptive fields (default: 0.01)"),
+            ("--seed", int, "seed of the split, the search and the training runs (default: 0)"),
             ("--threads", int, "CPU threads (default: the cores this process may use)"),
-            ("--lookback", int, "forecasting windows: input rows (default 96)"),
-            ("--horizon", int, "forecasting windows: rows to predict (default 24)")]:
+            ("--lookback", int, "forecasting windows: input rows (default: 96)"),
+            ("--horizon", int, "forecasting windows: rows to predict (default: 24)"),
+            ("--train-stride", int, "forecasting windows: stride between training windows (default: 4)")]:
         p.add_argument(flag, type=typ, help=what)
 
 
 def add_parser(sub) -> None:
     """Register ``dash`` on an argparse subparsers object."""
     p = sub.add_parser("dash", help="DASH architecture search (kernel size x dilation per layer), retrain, test once",
-                       description="DASH on a classification task: a bundled name (splice, digits) or a file "
-                                   "(.csv/.fasta DNA, .npz or a folder of images).")
+                       description="DASH on a task: a bundled name (splice, digits, ...), a data file (.csv/.fasta "
+                                   "DNA, .ts series, .npz or a folder of images) or a YAML task file.")
     add_dash_options(p)
-    for flag, typ in [("--lr", float), ("--arch-lr", float), ("--weight-decay", float), ("--rf-penalty", float),
-                      ("--dropout", float), ("--train-stride", int)]:
-        p.add_argument(flag, type=typ)
+    p.add_argument("--dropout", type=float, help="dropout of the retrained network (default: 0)")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", default=None,
-                   help="skip the fixed-kernel baseline")
-    p.add_argument("--config", help="YAML file with any of these options (flags win)")
-    p.add_argument("--out", help="run folder (default runs/dash-<task>-<time>)")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--json", action="store_true")
+                   help="skip the fixed-kernel baseline (default: trained, with the same epoch budget)")
+    p.add_argument("--config", help="YAML file of options, keys = the flag names with underscores, e.g. "
+                                    "search_epochs: 5 (flags win) (default: none)")
+    p.add_argument("--out", help="run folder (default: runs/dash-<task>-<time>)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.set_defaults(func=run)
 
 
@@ -64,9 +72,11 @@ def run(args) -> int:
     from autofast.dash.report import pattern_rows, write_run
     from autofast.io import staged_run_dir
 
-    cfg = validated(DashConfig, merge_options(args.config, list(DashConfig.model_fields), vars(args)))
+    raw = merge_options(args.config, list(DashConfig.model_fields), vars(args))
+    cfg = validated(DashConfig, raw)
+    require_task(raw, "dash")
     console = Console(stderr=True, quiet=args.json)
-    out = Path(args.out) if args.out else default_out("dash", cfg.task, "splice")
+    out = Path(args.out) if args.out else default_out("dash", cfg.task, "dash")
     with staged_run_dir(out, args.overwrite) as tmp:
         with console.status("DASH…") as status:
             result = run_dash(cfg, say=lambda m: status.update(f"DASH: {m}"), started=getattr(args, "started", None))

@@ -14,46 +14,65 @@ def add_parser(sub) -> None:
     """Register ``forecast`` on an argparse subparsers object."""
     p = sub.add_parser("forecast", help="Auto-AR forecasting: search the whole lag grid, select on validation, test once",
                        description="Auto-AR on a CSV of series (a date column + numeric channels) or a bundled data set.")
-    p.add_argument("--data", default="ETTh1", help="bundled data set name (see `datasets`) or a .csv/.npy path")
-    p.add_argument("--date-column", default="date", help="name of the date column ('' if none)")
+    p.add_argument("--data", help="bundled data set name (see `datasets`) or a .csv/.npy path (default: ETTh1)")
+    p.add_argument("--date-column", help="name of the date column, '' if none (default: date)")
     p.add_argument("--columns", nargs="+", help="channels to use (default: every numeric column)")
-    p.add_argument("--horizon", nargs="+", type=int, help="forecast horizons (default 96 192 336 720)")
-    p.add_argument("--lookback", type=int, help="history rows per forecast (default 512)")
-    p.add_argument("--max-order", type=int, help="largest AR order searched (default 512)")
-    p.add_argument("--min-order", type=int, help="smallest AR order searched (default 1)")
-    p.add_argument("--diff", nargs="+", type=int, dest="diff_orders", help="differencing orders (default 0 1 2)")
-    p.add_argument("--diff-rule", choices=["grid", "kpss"], help="grid: search d; kpss: the reference KPSS rule")
-    p.add_argument("--intercept", choices=["both", "yes", "no"])
-    p.add_argument("--pooling", choices=["global", "per-channel"])
-    p.add_argument("--selection", choices=["val", "bic"], help="val: validation MSE over steps 1..H (default); bic: in-sample BIC "
-                   "(one-step Gaussian likelihood of the training fit, the same choice for every H)")
-    p.add_argument("--refit", choices=["train", "train+val"], help="rows the selected model is fitted on")
-    p.add_argument("--backend", choices=["auto", "reference", "numba", "triton"])
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--split", choices=["auto", "ett-hourly", "ett-15min", "ratio"])
-    p.add_argument("--ratios", nargs=3, type=float, help="train/val/test fractions for --split ratio")
-    p.add_argument("--config", help="YAML file with any of these options (command-line flags win)")
-    p.add_argument("--baseline", choices=["autoarima"], help="add statsforecast AutoARIMA on the same splits")
-    p.add_argument("--baseline-origins", type=int, default=20, help="test origins the baseline is scored on")
-    p.add_argument("--out", help="run folder (default runs/forecast-<data>-<time>)")
+    p.add_argument("--horizon", nargs="+", type=int, help="forecast horizons (default: 96 192 336 720)")
+    p.add_argument("--lookback", type=int, help="history rows per forecast (default: 512)")
+    p.add_argument("--max-order", type=int, help="largest AR order searched (default: 512)")
+    p.add_argument("--min-order", type=int, help="smallest AR order searched (default: 1)")
+    p.add_argument("--diff", nargs="+", type=int, help="differencing orders (default: 0 1 2)")
+    p.add_argument("--diff-rule", choices=["grid", "kpss"],
+                   help="grid: search d; kpss: the reference KPSS rule (default: grid)")
+    p.add_argument("--intercept", choices=["both", "yes", "no"], help="fit an intercept: both = search it (default: both)")
+    p.add_argument("--pooling", choices=["global", "per-channel"],
+                   help="one model for all channels, or one per channel (default: global)")
+    p.add_argument("--selection", choices=["val", "bic"], help="val: validation MSE over steps 1..H; bic: in-sample "
+                   "BIC (one-step Gaussian likelihood of the training fit, the same choice for every H) (default: val)")
+    p.add_argument("--refit", choices=["train", "train+val"], help="rows the selected model is fitted on (default: train)")
+    p.add_argument("--backend", choices=["auto", "reference", "numba", "triton"],
+                   help="grid kernels: auto = triton on CUDA, else numba (default: auto)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where the grid runs (default: auto)")
+    p.add_argument("--split", choices=["auto", "ett-hourly", "ett-15min", "ratio"],
+                   help="train/val/test split: auto = the ETT protocol for the bundled ETT sets, else ratio "
+                        "(default: auto)")
+    p.add_argument("--ratios", nargs=3, type=float, help="train/val/test fractions for --split ratio "
+                                                         "(default: 0.7 0.1 0.2)")
+    p.add_argument("--config", help="YAML file of options, keys = the flag names with underscores, e.g. "
+                                    "horizon: [96, 192] (flags win) (default: none)")
+    p.add_argument("--baseline", choices=["autoarima"],
+                   help="add statsforecast AutoARIMA on the same splits (default: none)")
+    p.add_argument("--baseline-origins", type=int, help="test origins the baseline is scored on (default: 20)")
+    p.add_argument("--out", help="run folder (default: runs/forecast-<data>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--no-plot", action="store_true", default=None, help="skip forecast_vs_truth.png")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.set_defaults(func=run)
 
 
-_CONFIG_KEYS = ["horizons", "lookback", "max_order", "min_order", "diff_orders", "diff_rule", "intercept", "pooling",
-                "selection", "refit", "backend", "device", "split", "ratios"]
+# the run's options (flags and YAML keys) beside the Auto-AR config, with their defaults
+RUN_OPTIONS = {"data": "ETTh1", "date_column": "date", "columns": None, "baseline": None, "baseline_origins": 20,
+               "no_plot": False}
+# flag name -> AutoARConfig field
+CONFIG_FIELDS = {"horizon": "horizons", "lookback": "lookback", "max_order": "max_order", "min_order": "min_order",
+                 "diff": "diff_orders", "diff_rule": "diff_rule", "intercept": "intercept", "pooling": "pooling",
+                 "selection": "selection", "refit": "refit", "backend": "backend", "device": "device",
+                 "split": "split", "ratios": "ratios"}
+RENAMED = {"horizons": "horizon", "diff_orders": "diff"}  # YAML keys before they were the flag names
 
 
-def _forecast_config(args):
+def _forecast_options(args) -> tuple[dict, "object"]:
+    """(run options, validated AutoARConfig) from ``--config`` and the flags."""
     from autofast.forecast import AutoARConfig
 
-    cli = {"horizons": args.horizon, **{k: getattr(args, k, None) for k in _CONFIG_KEYS if k != "horizons"}}
-    raw = merge_options(args.config, _CONFIG_KEYS, cli)
+    keys = [*RUN_OPTIONS, *CONFIG_FIELDS]
+    raw = merge_options(args.config, keys, vars(args), renamed=RENAMED)
     if isinstance(raw.get("ratios"), list):
         raw["ratios"] = tuple(raw["ratios"])
-    return validated(AutoARConfig, raw)
+    opts = {k: default if raw.get(k) is None else raw[k] for k, default in RUN_OPTIONS.items()}
+    cfg = validated(AutoARConfig, {CONFIG_FIELDS[k]: v for k, v in raw.items() if k in CONFIG_FIELDS},
+                    names={v: k for k, v in CONFIG_FIELDS.items()})
+    return opts, cfg
 
 
 def run(args) -> int:
@@ -71,17 +90,18 @@ def run(args) -> int:
     from autofast.kernels.ar_grid import get_backend
 
     console = Console(stderr=True, quiet=args.json)
-    cfg = _forecast_config(args)
+    opts, cfg = _forecast_options(args)
     try:
         backend = get_backend(cfg.backend, cfg.device)  # the numba CPU default never imports torch
     except ValueError as exc:
         raise AutofastError(str(exc)) from None
-    if args.columns and len(set(args.columns)) != len(args.columns):
-        dup = next(c for c in args.columns if args.columns.count(c) > 1)
+    columns = opts["columns"]
+    if columns and len(set(columns)) != len(columns):
+        dup = next(c for c in columns if columns.count(c) > 1)
         raise AutofastError(f"--columns names {dup!r} more than once; give each channel once")
-    name, path = resolve_timeseries(args.data)
+    name, path = resolve_timeseries(str(opts["data"]))
     t0 = time.perf_counter()
-    data = load_series(path, args.date_column or None, args.columns)
+    data = load_series(path, opts["date_column"] or None, columns)
     ps = PreparedSeries.build(name, data, cfg.split, cfg.ratios)
     t_load = time.perf_counter() - t0
     out = Path(args.out) if args.out else default_out("forecast", name, name)
@@ -89,12 +109,12 @@ def run(args) -> int:
         with console.status("Auto-AR search…") as status:
             results, info = run_autoar(ps, cfg, progress=lambda m: status.update(f"Auto-AR: {m}"))
         baselines = {}
-        if args.baseline == "autoarima":
+        if opts["baseline"] == "autoarima":
             from autofast.forecast.baseline import autoarima_baseline, subset_errors
 
             for res in results:
                 with console.status(f"AutoARIMA baseline, H={res.horizon}…"):
-                    bl = autoarima_baseline(ps, res.horizon, cfg.lookback, max_origins=args.baseline_origins)
+                    bl = autoarima_baseline(ps, res.horizon, cfg.lookback, max_origins=opts["baseline_origins"])
                 fc, truth = window_forecasts(ps.z, res.chosen, res.test_start + np.asarray(bl["window_index"]),
                                              cfg.lookback, res.horizon, backend)
                 bl["autoar_same_origins"] = subset_errors(fc, truth, np.arange(len(bl["window_index"])))
@@ -103,7 +123,7 @@ def run(args) -> int:
             O.write_test_forecasts(tmp / f"test_forecasts_H{res.horizon}.npz", ps, res, backend)
             nxt = O.next_forecast(ps, res.chosen, res.horizon, cfg.lookback, backend)
             O.write_next_csv(tmp / f"forecast_next_H{res.horizon}.csv", ps, nxt)
-        if not args.no_plot:
+        if not opts["no_plot"]:
             O.plot_test_windows(tmp / "forecast_vs_truth.png", ps, results, backend)
         payload = {
             "command": "forecast", "data": name, "source": str(path), "rows": data.length, "channels": data.columns,

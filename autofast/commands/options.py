@@ -2,6 +2,7 @@
 typed config whose first error becomes one :class:`~autofast.errors.AutofastError` line."""
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -21,9 +22,19 @@ def load_yaml_config(path: str | None) -> dict:
     return data
 
 
-def merge_options(config_path: str | None, keys: list[str], cli: dict) -> dict:
-    """YAML options (unknown keys rejected) overridden by the command-line flags that were given."""
+def merge_options(config_path: str | None, keys: list[str], cli: dict, renamed: dict[str, str] | None = None) -> dict:
+    """YAML options overridden by the command-line flags that were given. The YAML keys are the flag names
+    with underscores (``--time-budget`` -> ``time_budget``); unknown keys are an error; an old key in
+    ``renamed`` (old -> new) is read as the new one, with one ``note:`` line on stderr."""
     raw = load_yaml_config(config_path)
+    for old, new in (renamed or {}).items():
+        if old in raw:
+            if new in raw:
+                raise AutofastError(f"{config_path}: gives both {old!r} and {new!r}; keep {new!r} ({old!r} is its "
+                                    "old name)")
+            print(f"note: {config_path}: config key {old!r} is deprecated, use {new!r} (the flag's name)",
+                  file=sys.stderr)
+            raw[new] = raw.pop(old)
     unknown = sorted(map(str, set(raw) - set(keys)))
     if unknown:
         raise AutofastError(f"{config_path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(keys)}")
@@ -31,15 +42,26 @@ def merge_options(config_path: str | None, keys: list[str], cli: dict) -> dict:
     return raw
 
 
-def validated(model_cls, raw: dict):
-    """Build a pydantic config; the first validation error becomes one ``error:`` line."""
+def require_task(raw: dict, command: str) -> None:
+    """A run needs a task: none (no ``--task``, no ``task:`` in the config) is an error listing the bundled ones."""
+    if raw.get("task") in (None, ""):
+        from autofast.data.registry import list_datasets
+
+        names = ", ".join(d.name for d in list_datasets())
+        raise AutofastError(f"{command} needs --task: a bundled task ({names}; see `python -m autofast datasets`), "
+                            "a data file or a YAML task file")
+
+
+def validated(model_cls, raw: dict, names: dict[str, str] | None = None):
+    """Build a pydantic config; the first validation error becomes one ``error:`` line, naming the option as
+    ``names`` (field -> option name, for fields named otherwise) says."""
     from pydantic import ValidationError
 
     try:
         return model_cls(**raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "config"
+        field = ".".join(str((names or {}).get(x, x)) for x in err["loc"]) or "config"
         raise AutofastError(f"invalid option {field}: {err['msg']}") from None
 
 

@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
                    help="the folder of a finished search, dash or finetune run (holds model/)")
     p.add_argument("--data", required=True, metavar="PATH",
                    help="data to predict: a data file, an image folder, a YAML task file or a bundled task name "
-                        "(the last two: their test split)")
+                        "(the last two: their test split) (required)")
     p.add_argument("--out", metavar="FILE", help="output CSV (default: RUN_DIR/predictions-<data stem>.csv)")
     p.add_argument("--threads", type=int, help="CPU threads (default: the CPUs this process may use)")
     p.add_argument("--json", action="store_true", help="print a JSON summary (output file, rows, accuracy)")

@@ -10,46 +10,58 @@ from autofast.errors import AutofastError
 from autofast.io import RunFolderInUse, locked_run_dir, make_run_dir
 
 from .dash import add_dash_options
-from .options import default_out, merge_options, validated
+from .options import default_out, merge_options, require_task, validated
 
 
 def add_parser(sub) -> None:
     """Register ``search`` on an argparse subparsers object."""
     p = sub.add_parser("search", help="DASHA: DASH search, ASHA over the training hyperparameters, retrain, test once",
-                       description="The main job: a tuned supervised baseline for a task (splice, digits, ETTh1 "
-                                   "windows, or your file). --resume RUN_DIR continues a killed search.")
+                       description="The main job: a tuned supervised baseline for a task (--task splice, digits, "
+                                   "ETTh1 windows, or your file). --resume RUN_DIR continues a killed search.")
     add_dash_options(p)
     p.add_argument("--arch", choices=["auto", "dash", "plain", "rocket"],
-                   help="candidates: auto (default) = ASHA over the DASH pattern and the plain 3x1/3x3 network, plus "
+                   help="candidates: auto = ASHA over the DASH pattern and the plain 3x1/3x3 network, plus "
                         "random-convolution features for 1-D classification; dash / plain: that pattern only; "
-                        "rocket: the features only")
+                        "rocket: the features only (default: auto)")
     p.add_argument("--folds", type=int, metavar="K",
                    help="selection: 0 = hold-out validation split, K >= 2 = K-fold cross-validation over train+val "
-                        "(default: 5 folds when the validation split has < 250 examples)")
+                        "(default: planned: 5 folds when the validation split is small and the budget leaves "
+                        "enough updates, else 0)")
     for flag, typ, what in [("--n-configs", int, "ASHA configurations (default: planned)"),
-                            ("--eta", float, "ASHA reduction factor (default 2)"),
+                            ("--eta", float, "ASHA reduction factor (default: 2)"),
                             ("--min-epochs", int, "first rung, epochs (default: planned)"),
                             ("--max-epochs", int, "top rung R, epochs (default: planned from ~1500 updates)"),
-                            ("--trials-per-device", int, "concurrent trials per device (default 1)")]:
+                            ("--trials-per-device", int, "concurrent trials per device (default: 1)")]:
         p.add_argument(flag, type=typ, help=what)
     p.add_argument("--ensemble", type=int, metavar="K",
-                   help="final model: mean prediction of K retrains of the best configuration (default 3; 1 = one)")
-    p.add_argument("--warmup-epochs", type=float, help="linear lr warm-up of every trial and the retrain (default 0)")
-    p.add_argument("--sampler", choices=["random", "grid", "tpe"], help="new ASHA configurations (default random)")
+                   help="final model: mean prediction of K retrains of the best configuration (default: 3; 1 = one)")
+    p.add_argument("--warmup-epochs", type=float,
+                   help="linear lr warm-up of every trial and the retrain, epochs (default: 0)")
+    p.add_argument("--sampler", choices=["random", "grid", "tpe"], help="new ASHA configurations (default: random)")
     p.add_argument("--executor", choices=["local", "ray"],
-                   help="local: trials in threads of this process (default); ray: trials on a Ray cluster")
-    p.add_argument("--address", help="--executor ray: address of an existing Ray cluster (default: start a local one)")
+                   help="local: trials in threads of this process; ray: trials on a Ray cluster (default: local)")
+    p.add_argument("--address", help="--executor ray: address of an existing Ray cluster (default: start a local "
+                                     "one)")
     p.add_argument("--devices", nargs="+", metavar="DEV",
-                   help="local executor: devices to pin trials to, e.g. cpu or cuda:0 cuda:1 (default cpu)")
+                   help="local executor: devices to pin trials to, e.g. cpu or cuda:0 cuda:1 (default: cpu)")
     p.add_argument("--fuse-trials", choices=["auto", "on", "off"],
                    help="local executor: train up to --trials-per-device waiting trials as one fused model "
-                        "(default auto: on GPUs only)")
-    p.add_argument("--config", help="YAML file with any of these options (flags win); --task may also be a "
-                                    "YAML task file describing your data (see README)")
-    p.add_argument("--out", help="run folder (default runs/search-<task>-<time>)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the search in RUN_DIR")
-    p.add_argument("--json", action="store_true")
+                        "(default: auto: on GPUs only)")
+    p.add_argument("--config", help="YAML file of options, keys = the flag names with underscores, e.g. "
+                                    "time_budget: 5m (flags win); --task may also be a YAML task file describing "
+                                    "your data (default: none)")
+    p.add_argument("--out", help="run folder (default: runs/search-<task>-<time>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the search in RUN_DIR (default: a new run)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.set_defaults(func=run)
+
+
+def config_keys() -> list[str]:
+    """The option names of ``search`` (flags and YAML keys): the config's, less those only ``dash`` uses."""
+    from autofast.search.config import SearchConfig
+    from autofast.search.report import DASH_ONLY
+
+    return [k for k in SearchConfig.model_fields if k not in DASH_ONLY]
 
 
 def _saved_config(run_dir: Path) -> dict:
@@ -77,8 +89,10 @@ def run(args) -> int:
         run_dir = Path(args.resume)
         raw = _saved_config(run_dir)
     else:
-        raw = merge_options(args.config, list(SearchConfig.model_fields), vars(args))
-        run_dir = Path(args.out) if args.out else default_out("search", raw.get("task"), "splice")
+        raw = merge_options(args.config, config_keys(), vars(args))
+        validated(SearchConfig, raw)  # a bad option first, then a missing task
+        require_task(raw, "search")
+        run_dir = Path(args.out) if args.out else default_out("search", raw.get("task"), "search")
         if run_dir.exists() and not run_dir.is_dir():
             raise AutofastError(f"--out {str(run_dir)!r} is a file, not a folder; choose another --out")
         if run_dir.exists() and any(run_dir.iterdir()):

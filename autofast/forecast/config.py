@@ -29,9 +29,9 @@ class AutoARConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "AutoARConfig":
         if any(h <= 0 for h in self.horizons):
-            raise ValueError(f"horizons must be positive step counts, got {self.horizons}")
+            raise ValueError(f"horizons (--horizon) must be positive step counts, got {self.horizons}")
         if any(d not in (0, 1, 2) for d in self.diff_orders):
-            raise ValueError(f"diff_orders must be drawn from 0, 1, 2, got {self.diff_orders}")
+            raise ValueError(f"diff_orders (--diff) must be drawn from 0, 1, 2, got {self.diff_orders}")
         if self.min_order > self.max_order:
             raise ValueError(f"min_order {self.min_order} exceeds max_order {self.max_order}")
         if self.min_order + max(self.diff_orders) > self.lookback:

@@ -93,6 +93,16 @@ def asha_lines(r: dict) -> list[str]:
     return lines
 
 
+WINDOW_OPTIONS = ("lookback", "horizon", "train_stride")  # forecasting windows only
+DASH_ONLY = ("dropout", "baseline")  # options of `dash` that search does not use
+
+
+def applicable_options(config: dict, kind: str | None) -> dict:
+    """The search options that apply to a task of ``kind`` (no window options for a DNA task, ...)."""
+    skip = set(DASH_ONLY) | (set() if kind == "timeseries" else set(WINDOW_OPTIONS))
+    return {k: v for k, v in config.items() if k not in skip}
+
+
 def report_markdown(r: dict) -> str:
     t = r["timings"]
     f = r["final"]
@@ -103,7 +113,7 @@ def report_markdown(r: dict) -> str:
              "## Final model", "", f"Family {f.get('family')}" + (f", architecture {f['arch']}" if f.get("arch") else "")
              + f", trained on {f.get('trained_on')}, {f.get('members', 1)} member(s).", "",
              "## Configuration", "", "| option | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in r["config"].items()]
+    lines += [f"| {k} | {v} |" for k, v in applicable_options(r["config"], r.get("kind")).items()]
     lines += ["", "## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in t.items()]
     pos = ", input with a position channel" if r.get("positional_input") else ""

@@ -1,0 +1,81 @@
+"""One command-line vocabulary: --version, plain top-level help, a default on every option's help line, a
+missing --task listing the bundled tasks, YAML keys = flag names, run_dir in --json, and report tables that
+say n = 1 and list only the options that apply."""
+import argparse
+
+import pytest
+
+from autofast.cli import build_parser, main
+from autofast.data.registry import DATASETS
+
+
+def _subparsers(parser):
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def test_version_and_top_level_help(capsys):
+    from autofast import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"autofast {__version__}"
+    text = build_parser().format_help()
+    assert "``" not in text and ":func:" not in text and "entry point" not in text
+    assert all(name in text for name in ("search", "forecast", "predict", "dash", "finetune"))
+
+
+def test_every_option_has_a_help_line_with_its_default():
+    missing = []
+    for name, sub in _subparsers(build_parser()).items():
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            line = formatter._get_help_string(action) or ""
+            if "default" not in line and "required" not in line:
+                missing.append(f"{name} {action.option_strings[0]}")
+        sub.format_help()  # every help string formats (no stray %)
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("command", ["search", "dash"])
+def test_a_missing_task_lists_the_bundled_tasks(command, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([command, "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {command} needs --task"), lines
+    assert all(d.name in lines[0] for d in DATASETS.values())
+    assert not out.exists()
+
+
+def test_search_yaml_keys_are_its_flag_names(tmp_path, capsys):
+    """search reads its flags' names from YAML (task included) and refuses dash-only keys."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dropout: 0.1\n")
+    assert main(["search", "--task", "splice", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert "unknown option(s) dropout" in capsys.readouterr().err
+    cfg.write_text("kernel_sizes: [4]\n")  # a bad value is reported before a missing task
+    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert "kernel_sizes" in capsys.readouterr().err
+    flags = {a.dest for a in _subparsers(build_parser())["search"]._actions if a.option_strings}
+    from autofast.commands.search import config_keys
+
+    assert set(config_keys()) <= flags  # every YAML key is a flag of search
+
+
+def test_search_report_lists_only_the_options_that_apply():
+    from autofast.search.report import applicable_options
+
+    config = {"task": "splice", "lookback": 96, "horizon": 24, "train_stride": 4, "baseline": True, "dropout": 0.0,
+              "eta": 2}
+    assert applicable_options(config, "dna") == {"task": "splice", "eta": 2}
+    assert set(applicable_options(config, "timeseries")) == {"task", "lookback", "horizon", "train_stride", "eta"}
+
+
+def test_one_seed_tables_say_n_equals_1():
+    from autofast.autoft.metrics import mean_std
+    from autofast.reporting import fmt_mean_std
+
+    assert fmt_mean_std(mean_std([0.9])) == "0.9000 (n = 1)"
+    assert fmt_mean_std(mean_std([0.9, 0.8])) == "0.8500 ± 0.0707"
+    assert fmt_mean_std(mean_std([])) == "-"
