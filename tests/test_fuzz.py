@@ -232,25 +232,30 @@ def yaml_texts(draw, keys: list) -> bytes:
 @FIXTURES
 @given(data=st.data(), command=st.sampled_from(["dash", "search", "forecast", "finetune"]))
 def test_config_files_merge_and_validate(data, command):
-    from autofast.autoft.finetune import FinetuneConfig
-    from autofast.commands.forecast import _CONFIG_KEYS
-    from autofast.commands.options import merge_options, validated
-    from autofast.dash.pipeline import DashConfig
-    from autofast.forecast import AutoARConfig
-    from autofast.search.config import SearchConfig
+    import argparse
 
-    model = {"dash": DashConfig, "search": SearchConfig, "forecast": AutoARConfig, "finetune": FinetuneConfig}[command]
-    keys = _CONFIG_KEYS if command == "forecast" else list(model.model_fields)
+    from autofast.autoft.finetune import FinetuneConfig
+    from autofast.commands import forecast
+    from autofast.commands.options import merge_options, validated
+    from autofast.commands.search import config_keys
+    from autofast.dash.pipeline import DashConfig
+
+    model = {"dash": DashConfig, "finetune": FinetuneConfig}.get(command)
+    keys = ([*forecast.RUN_OPTIONS, *forecast.CONFIG_FIELDS, *forecast.RENAMED] if command == "forecast" else
+            config_keys() if command == "search" else list(model.model_fields))
     content = data.draw(yaml_texts(keys))
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "c.yaml"
         path.write_bytes(content)
 
         def build():
-            raw = merge_options(str(path), keys, {})
-            if command == "forecast" and isinstance(raw.get("ratios"), list):
-                raw["ratios"] = tuple(raw["ratios"])
-            return validated(model, raw)
+            if command == "forecast":  # the command's own merge: flag-name keys, renamed old keys
+                return forecast._forecast_options(argparse.Namespace(config=str(path)))
+            if command == "search":
+                from autofast.search.config import SearchConfig
+
+                return validated(SearchConfig, merge_options(str(path), keys, {}))
+            return validated(model, merge_options(str(path), keys, {}))
 
         loads_or_refuses(build, f"config {command}")
 
