@@ -31,7 +31,7 @@ def test_every_option_has_a_help_line_with_its_default():
         for action in sub._actions:
             if not action.option_strings or action.dest == "help":
                 continue
-            line = formatter._get_help_string(action) or ""
+            line = formatter._get_help_string(action) if action.help else ""  # argparse shows no line for None
             if "default" not in line and "required" not in line:
                 missing.append(f"{name} {action.option_strings[0]}")
         sub.format_help()  # every help string formats (no stray %)

@@ -7,7 +7,7 @@ import json
 def add_parser(sub) -> None:
     """Register ``datasets`` on an argparse subparsers object."""
     d = sub.add_parser("datasets", help="list the bundled data sets")
-    d.add_argument("--json", action="store_true")
+    d.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
     d.set_defaults(func=run)
 
 
