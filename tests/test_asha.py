@@ -251,3 +251,34 @@ def test_deterministic_for_a_seed():
     c, _ = drive(ASHA(SPACE, seed=8, **kw), workers=4)
     assert a == b
     assert [j.config for j in a] != [j.config for j in c]
+
+
+def test_initial_configurations_come_first_and_survive_a_resume(tmp_path):
+    first = [{"lr": 0.05, "dropout": 0, "width": 16}, {"lr": 0.01, "dropout": 0.1, "width": 32}]
+    sched = ASHA(SPACE, 1, 4, eta=2, max_trials=5, seed=3, initial=first)
+    sched.attach(Journal(tmp_path / "j.sqlite"))
+    jobs = [sched.ask() for _ in range(3)]
+    assert [j.config for j in jobs[:2]] == first
+    assert jobs[2].config == ASHA(SPACE, 1, 4, eta=2, max_trials=5, seed=3).sampler.suggest(2)  # then the sampler's
+    resumed = ASHA.resume(tmp_path / "j.sqlite")
+    assert resumed.initial == first and [t["config"] for t in resumed.trials()][:2] == first
+    with pytest.raises(AutofastError, match="grid"):
+        ASHA(SPACE, 1, 4, sampler="grid", initial=first)
+
+
+def test_best_compares_like_with_like():
+    """min_results=2: a rung only one trial reached is not a comparison; its lower-rung result competes
+    with the others there (a trial promoted early can be beaten at its old rung by a later one)."""
+    sched = ASHA(SPACE, 1, 4, eta=2, max_trials=3, seed=0)
+    a, b = sched.ask(), sched.ask()
+    sched.tell(a.trial_id, 0, 0.6)
+    sched.tell(b.trial_id, 0, 0.5)
+    promo = sched.ask()
+    assert (promo.trial_id, promo.rung) == (a.trial_id, 1)
+    sched.tell(a.trial_id, 1, 0.7)
+    late = sched.ask()
+    assert late.rung == 0
+    sched.tell(late.trial_id, 0, 0.95)
+    assert sched.best()[0] == a.trial_id and sched.best()[3] == 1
+    assert sched.best(min_results=2)[0] == late.trial_id and sched.best(min_results=2)[3] == 0
+    assert sched.best(min_results=5)[0] == a.trial_id  # no rung holds 5: the highest any trial reached

@@ -68,7 +68,12 @@ def failure_message(exc: BaseException) -> str:
 
 
 def checkpoint_path(checkpoint_dir: Path, job: Job) -> Path:
-    return checkpoint_dir / f"trial{job.trial_id:04d}_rung{job.rung}.pt"
+    return rung_checkpoint(checkpoint_dir, job.trial_id, job.rung)
+
+
+def rung_checkpoint(checkpoint_dir: Path, trial_id: int, rung: int) -> Path:
+    """Where trial ``trial_id``'s state at the end of ``rung`` is kept."""
+    return Path(checkpoint_dir) / f"trial{trial_id:04d}_rung{rung}.pt"
 
 
 def drive(scheduler: ASHA, executor: Executor, checkpoint_dir: str | os.PathLike,

@@ -36,7 +36,7 @@ import bisect
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 
 from autofast.asha.samplers import make_sampler
@@ -115,6 +115,7 @@ class ASHA:
         mode: str = "max",
         sampler: str = "random",
         grid_points: int = 3,
+        initial: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         if mode not in ("max", "min"):
             raise AutofastError(f"mode must be 'max' or 'min', got {mode!r}")
@@ -130,6 +131,9 @@ class ASHA:
         self.rungs = rung_resources(min_resource, max_resource, eta)
         self.sampler_name, self.grid_points = sampler, int(grid_points)
         self.sampler = make_sampler(sampler, self.space, self.seed, mode, self.grid_points)
+        if initial and sampler == "grid":
+            raise AutofastError("initial configurations do not mix with the grid sampler (it enumerates the space)")
+        self.initial = [dict(c) for c in initial]  # the first trials' configurations, then the sampler's
         self._trials: dict[int, _Trial] = {}
         self._rung_results: list[dict[int, float]] = [dict() for _ in self.rungs]  # rung -> {trial: score}
         self._promoted: list[set] = [set() for _ in self.rungs]  # trials promoted *out of* each rung
@@ -154,6 +158,7 @@ class ASHA:
             "mode": self.mode,
             "sampler": self.sampler_name,
             "grid_points": self.grid_points,
+            "initial": [dict(c) for c in self.initial],
         }
 
     def attach(self, journal) -> "ASHA":
@@ -278,7 +283,11 @@ class ASHA:
             return self._start(tid, k + 1)
         if len(self._trials) < self.max_trials and not self.sampler.exhausted(len(self._trials)):
             tid = len(self._trials)
-            config = self.sampler.suggest(tid)
+            if tid < len(self.initial):
+                config = dict(self.initial[tid])
+                self.sampler.register(tid, config)
+            else:
+                config = self.sampler.suggest(tid)
             self._trials[tid] = _Trial(tid, config)
             self._log("suggest", tid, None, {"config": config})
             return self._start(tid, 0)
@@ -353,17 +362,21 @@ class ASHA:
             and self._find_promotion() is None
         )
 
-    def best(self) -> Optional[tuple]:
-        """``(trial_id, config, score, rung)`` of the best result in the highest rung any trial reached.
+    def best(self, min_results: int = 1) -> Optional[tuple]:
+        """``(trial_id, config, score, rung)`` of the best result in the highest rung holding at least
+        ``min_results`` results (the highest rung any trial reached when none holds that many).
 
+        ``min_results=2`` compares like with like when a time budget ended the search early: a rung that one
+        trial reached is not a comparison, and that trial's lower-rung result competes with the others there.
         Results of trials that failed later still count (their earlier result was completed).
         ``None`` if no result was told yet.
         """
-        for k in range(len(self.rungs) - 1, -1, -1):
-            ranked = self._ranked(k)
-            if ranked:
-                tid = ranked[0]
-                return tid, dict(self._trials[tid].config), self._rung_results[k][tid], k
+        for need in (max(1, int(min_results)), 1):
+            for k in range(len(self.rungs) - 1, -1, -1):
+                ranked = self._ranked(k)
+                if len(ranked) >= need:
+                    tid = ranked[0]
+                    return tid, dict(self._trials[tid].config), self._rung_results[k][tid], k
         return None
 
     def trials(self) -> list:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -30,7 +31,7 @@ from autofast.runtime import configure as configure_runtime
 from .config import SearchConfig
 from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, make_plan
 from .report import write_search_report
-from .trial import TuneSettings, check_devices, cv_pool
+from .trial import TuneSettings, check_devices, cv_pool, initial_configs
 from .tune import fold_models, retrain_best, trial_histories, tune
 
 
@@ -135,19 +136,72 @@ def retrain_note(members: int) -> str:
     return f"final model: mean prediction of {members} retrains on train+val (seeds fixed in advance, none selected)"
 
 
-def _best_per_arch(trials: list, only: str) -> dict:
-    """Per architecture: the best validation score at the highest rung its trials reached (``only``: the
-    architecture of trials without an ``arch`` entry, i.e. a space with one architecture)."""
+def _best_per_arch(trials: list, only: str, rung: int | None = None) -> dict:
+    """Per architecture: its best validation score at ``rung`` (where the winner was chosen), or at the
+    highest rung its trials reached when none of them got to ``rung`` (``only``: the architecture of trials
+    without an ``arch`` entry, i.e. a space with one architecture)."""
     best: dict = {}
     for t in trials:
         if not t["scores"]:
             continue
         arch = t["config"].get("arch", only)
-        rung = max(t["scores"])
-        key = (rung, t["scores"][rung])
+        at = rung if rung is not None and rung in t["scores"] else max(t["scores"])
+        key = (at, t["scores"][at])
         if arch not in best or key > (best[arch]["rung"], best[arch]["score"]):
-            best[arch] = {"rung": rung, "score": t["scores"][rung], "trial": t["trial_id"]}
+            best[arch] = {"rung": at, "score": t["scores"][at], "trial": t["trial_id"]}
     return best
+
+
+def choose_family(cnn_arch: str | None, cnn: float | None, rocket: float | None, blend: float | None) -> str:
+    """The winner of the validation scores (:func:`autofast.engine.val_score`, None: not a candidate): the
+    best CNN (``cnn_arch``), ``"rocket"`` (wins ties with the CNN: cheaper, deterministic) or
+    ``"cnn+rocket"`` (only when strictly better than both of its parts)."""
+    low = -float("inf")
+    winner = "rocket" if rocket is not None and (cnn is None or round(rocket, 9) >= round(cnn, 9)) else cnn_arch
+    if blend is not None and blend > max(rocket if rocket is not None else low, cnn if cnn is not None else low):
+        winner = "cnn+rocket"
+    return winner
+
+
+def _score_blend(task, backbone: str, patterns: dict, s: TuneSettings, sched, best: tuple, rocket: dict,
+                 folds, run_dir: Path) -> dict | None:
+    """The CNN + random-convolution blend scored on the validation predictions both were selected on (the
+    best trial's model at the rung it won, :mod:`.blend`); None for float targets."""
+    from autofast.asha.executor import rung_checkpoint
+
+    from .blend import cnn_val_log_probs, score_blend
+    from .trial import make_trial
+
+    if task.y_train.is_floating_point():
+        return None
+    tid, config, _, rung = best
+    ckpt = rung_checkpoint(run_dir / "asha" / "checkpoints", tid, rung)
+    if not ckpt.exists():
+        return None
+    x, y = (torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val])) if folds is not None \
+        else (task.x_val, task.y_val)
+    log_probs = cnn_val_log_probs(make_trial(task, backbone, patterns, s), config, ckpt, x, folds)
+    return {**score_blend(log_probs, rocket["held_out"], y), "trial": tid, "rung": rung}
+
+
+def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan, sched, best: tuple,
+               cnn_arch: str, run_dir: Path, clock: Clock, say) -> tuple:
+    """The best CNN configuration's final model: its fold models (cross-validation) or its retrain on
+    train+val; (model, history, member histories, the ``final`` record)."""
+    if plan.folds:
+        trial = next(t for t in sched.trials() if t["trial_id"] == best[0])
+        say(f"final: trial {best[0]}'s {plan.folds} fold models (no retrain)")
+        model, history = fold_models(task, backbone, patterns, s, trial, run_dir / "asha" / "checkpoints")
+        return model, history, [history], {
+            "family": "cnn", "arch": cnn_arch, "config": best[1], "members": plan.folds, "epochs": len(history),
+            "trained_on": f"train+val outside each of {plan.folds} folds", "seconds": 0.0}
+    say(f"retrain trial {best[0]} on train+val for {plan.retrain_epochs} epochs"
+        + (f", {plan.ensemble} members (seeds) averaged" if plan.ensemble > 1 else ""))
+    out = retrain_best(task, backbone, patterns, s, best[1], plan.retrain_epochs, say, members=plan.ensemble,
+                       budget_left=lambda: clock.left() - MARGIN / 2 * plan.budget)  # kept: test, report
+    model = out.pop("model")
+    history, member_histories = out.pop("history"), out.pop("member_histories")
+    return model, history, member_histories, {"family": "cnn", "arch": cnn_arch, **out}
 
 
 def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
@@ -199,6 +253,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     stage = _stage_pattern(cfg, task, plan, run_dir, resume, clock, say, timings)
     backbone, positional, patterns = stage["backbone"], stage["positional"], stage["patterns"]
     s = tune_settings(cfg, plan, positional)
+    if cfg.sampler != "grid":
+        s = replace(s, initial=tuple(initial_configs(sorted(patterns) if len(patterns) > 1 else [], cfg.seed)))
     sched = None
     if patterns:
         say(f"ASHA: {plan.n_configs} configurations over {sorted(patterns)}, epochs {plan.min_epochs}.."
@@ -211,7 +267,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
                      run_dir / "asha", resume=resume, on_start=on_start, on_result=on_result,
                      stop=lambda: time.time() > asha_end, halt=lambda: time.time() > asha_end + grace)
         timings["asha"] = time.perf_counter() - t0
-    best = sched.best() if sched is not None else None
+    best = sched.best(min_results=2) if sched is not None else None
     if sched is not None and best is None:
         failed = [t for t in sched.trials() if t["error"] and not t["error"].startswith("BudgetExhausted")]
         if failed and (rocket is None or len(failed) == len(sched.trials())):
@@ -222,13 +278,19 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
             raise AutofastError(f"the time budget ({plan.budget:.0f}s) ran out before any ASHA trial finished its "
                                 "first rung; give a larger --time-budget")
 
-    # the family with the best validation score (ties: the random-convolution features, cheaper and exact)
+    # the candidate with the best validation score (ties: the random-convolution features, cheaper and exact)
     cnn_arch = None if best is None else best[1].get("arch", next(iter(patterns)))
-    scores = {a: v["score"] for a, v in _best_per_arch(sched.trials(), next(iter(patterns))).items()} if sched is not None else {}
+    scores = {} if sched is None else {a: v["score"] for a, v in _best_per_arch(
+        sched.trials(), next(iter(patterns)), best[3] if best else None).items()}
+    blend = None
     if rocket is not None:
         scores["rocket"] = rocket["score"]
-    winner = "rocket" if rocket is not None and (best is None or round(rocket["val_acc"], 6) >= round(best[2], 6)) \
-        else cnn_arch
+        if best is not None:
+            blend = _score_blend(task, backbone, patterns, s, sched, best, rocket, folds, run_dir)
+        if blend is not None:
+            scores["cnn+rocket"] = blend["score"]
+    winner = choose_family(cnn_arch, best[2] if best else None, rocket["score"] if rocket else None,
+                           blend["score"] if blend else None)
     metric, lower = task_metric(task)
     t0 = time.perf_counter()
     if winner == "rocket":
@@ -239,23 +301,18 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         final = {"family": "rocket", "input": rocket["input"], "trained_on": "train+val", "seconds": seconds,
                  "members": 1}
         history, member_histories = [], []
-    elif plan.folds:
-        best_id = best[0]
-        trial = next(t for t in sched.trials() if t["trial_id"] == best_id)
-        say(f"final: trial {best_id}'s {plan.folds} fold models (no retrain)")
-        model, history = fold_models(task, backbone, patterns, s, trial, run_dir / "asha" / "checkpoints")
-        final = {"family": "cnn", "arch": cnn_arch, "config": best[1], "members": plan.folds,
-                 "epochs": len(history), "trained_on": f"train+val outside each of {plan.folds} folds",
-                 "seconds": 0.0}
-        member_histories = [history]
     else:
-        say(f"retrain trial {best[0]} on train+val for {plan.retrain_epochs} epochs"
-            + (f", {plan.ensemble} members (seeds) averaged" if plan.ensemble > 1 else ""))
-        out = retrain_best(task, backbone, patterns, s, best[1], plan.retrain_epochs, say, members=plan.ensemble,
-                           budget_left=lambda: clock.left() - MARGIN / 2 * plan.budget)  # kept: test, report
-        model = out.pop("model")
-        history, member_histories = out.pop("history"), out.pop("member_histories")
-        final = {"family": "cnn", "arch": cnn_arch, **out}
+        model, history, member_histories, final = _final_cnn(task, backbone, patterns, s, plan, sched, best,
+                                                             cnn_arch, run_dir, clock, say)
+        if winner == "cnn+rocket":
+            from .blend import Blend
+            from .rocket_family import rocket_final
+
+            say(f"final: + random-convolution features refit on train+val, blended (T = {blend['temperature']:.3g})")
+            features, seconds = rocket_final(task, cfg.seed, rocket["input"], blend["temperature"])
+            model = Blend(model, features)
+            final = {**final, "family": "cnn+rocket", "rocket": {"input": rocket["input"], "seconds": seconds,
+                                                                 "temperature": blend["temperature"]}}
     final.update(test_scores(model, task))  # the one test evaluation
     timings["final"] = time.perf_counter() - t0
     timings["total"] = clock.elapsed()
@@ -264,10 +321,13 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
                 "hyperparameters and architecture: " + (f"{plan.folds}-fold out-of-fold {metric} over train+val"
                                                        if plan.folds else f"validation {metric}") + " (ASHA)"
                 if sched is not None else None,
-                "model family (CNN vs random-convolution features): the same validation scores" if rocket else None,
+                "model family (CNN, random-convolution features, or the two blended): the same validation "
+                "predictions" if rocket else None,
                 {"rocket": "final model: random-convolution features refit on train+val",
                  }.get(winner) or (f"final model: the best configuration's {plan.folds} fold models averaged"
-                                   if plan.folds else retrain_note(final.get("members", 1))),
+                                   if plan.folds else retrain_note(final.get("members", 1)))
+                + (" and blended with the random-convolution features refit on train+val"
+                   if winner == "cnn+rocket" else ""),
                 "test split evaluated once"]
     result = {
         "task": task.name, "kind": task.data.kind, "classes": list(task.data.classes), "backbone": backbone,
@@ -275,7 +335,9 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         "pattern": [list(p) for p in patterns.get("dash", patterns.get("plain", []))],
         "architectures": {a: [list(p) for p in pat] for a, pat in patterns.items()},
         "dash": stage["dash"], "split": split_record(task),
-        "selection": {"winner": winner, "val_scores": scores, "rocket": rocket,
+        "selection": {"winner": winner, "val_scores": scores,
+                      "rocket": None if rocket is None else {k: v for k, v in rocket.items() if k != "held_out"},
+                      "blend": blend, "compared_at_rung": None if best is None else best[3],
                       "margin": (scores[winner] - max([v for k, v in scores.items() if k != winner], default=scores[winner]))
                       if winner in scores else None},
         "asha": None if sched is None else {

@@ -39,47 +39,53 @@ def variants(task) -> list[str]:
 
 class RocketModel(nn.Module):
     """A fitted :class:`RocketClassifier` as a module: ``forward(x)`` (the task's standardised inputs) gives
-    log class probabilities ``(N, K)`` (log-softmax of the ridge scores), so evaluation and ensembles treat it
-    like a network. ``scaling``: :func:`input_scaling` applied first."""
+    log class probabilities ``(N, K)`` (log-softmax of ``temperature`` x the ridge scores), so evaluation and
+    ensembles treat it like a network. ``scaling``: :func:`input_scaling` applied first; ``temperature``:
+    1 alone (argmax and accuracy do not depend on it), fitted when blended (:mod:`.blend`)."""
 
-    def __init__(self, clf: RocketClassifier, scaling: tuple | None = None) -> None:
+    def __init__(self, clf: RocketClassifier, scaling: tuple | None = None, temperature: float = 1.0) -> None:
         super().__init__()
         self.clf = clf
         self.scaling = scaling
+        self.temperature = float(temperature)
         self._anchor = nn.Parameter(torch.zeros(()), requires_grad=False)  # gives the module a device
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(self.clf.decision_function(_scaled(x.cpu(), self.scaling)).float(), dim=1).to(x.device)
+        scores = self.clf.decision_function(_scaled(x.cpu(), self.scaling)).float()
+        return torch.log_softmax(self.temperature * scores, dim=1).to(x.device)
 
 
 def _scaled(x: torch.Tensor, scaling) -> torch.Tensor:
     return x if scaling is None else x * scaling[0] + scaling[1]
 
 
-def _scores(clf: RocketClassifier, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
-    """(summed cross-entropy of the softmaxed ridge scores, correct predictions) on ``(x, y)``."""
-    logits = clf.decision_function(x).float()
-    return float(task_loss(logits, y, reduction="sum")), int((logits.argmax(1) == y).sum())
+def _scores(clf: RocketClassifier, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, torch.Tensor]:
+    """(summed cross-entropy of the softmaxed ridge scores, correct predictions, the scores ``(N, K)``
+    float64) on ``(x, y)``."""
+    logits = clf.decision_function(x)
+    return (float(task_loss(logits.float(), y, reduction="sum")), int((logits.argmax(1) == y).sum()),
+            logits.double())
 
 
 def _score_variant(task, folds: torch.Tensor | None, seed: int, variant: str) -> dict:
     sc = input_scaling(task, variant)
     if folds is None:
         clf = RocketClassifier(seed=seed).fit(_scaled(task.x_train, sc), task.y_train)
-        loss, correct = _scores(clf, _scaled(task.x_val, sc), task.y_val)
+        loss, correct, held_out = _scores(clf, _scaled(task.x_val, sc), task.y_val)
         n = len(task.y_val)
     else:
         x = _scaled(torch.cat([task.x_train, task.x_val]), sc)
         y = torch.cat([task.y_train, task.y_val])
         loss, correct, n = 0.0, 0, 0
+        held_out = torch.empty(len(y), int(task.data.num_classes), dtype=torch.float64)
         for i in range(int(folds.max()) + 1):
             inside = folds == i
             clf = RocketClassifier(seed=seed).fit(x[~inside], y[~inside])
-            fl, fc = _scores(clf, x[inside], y[inside])
+            fl, fc, held_out[inside] = _scores(clf, x[inside], y[inside])
             loss, correct, n = loss + fl, correct + fc, n + int(inside.sum())
     acc, mean_loss = correct / max(1, n), loss / max(1, n)
     return {"score": val_score(mean_loss, acc, False), "val_acc": acc,
-            "val_loss": mean_loss if math.isfinite(mean_loss) else None, "input": variant}
+            "val_loss": mean_loss if math.isfinite(mean_loss) else None, "input": variant, "held_out": held_out}
 
 
 def rocket_candidate(task, folds: torch.Tensor | None, seed: int) -> dict:
@@ -87,8 +93,9 @@ def rocket_candidate(task, folds: torch.Tensor | None, seed: int) -> dict:
     (``folds`` None), or fit outside each fold and score it (``folds``: each train+val example's fold), for
     each input variant (:func:`variants`); the default (first) variant is the family's candidate unless
     another beats it by more than one standard error of an accuracy on n examples.
-    Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``input``, ``seconds``
-    and every variant's scores."""
+    Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``input``, ``seconds``,
+    every variant's scores, and ``held_out``: the chosen variant's ridge scores ``(N, K)`` float64 on the
+    validation split (or out-of-fold over train+val, in pool order), for :mod:`.blend` (not JSON)."""
     t0 = time.perf_counter()
     scored = [_score_variant(task, folds, seed, v) for v in variants(task)]
     best = scored[0]
@@ -102,11 +109,11 @@ def rocket_candidate(task, folds: torch.Tensor | None, seed: int) -> dict:
             else "validation split"}
 
 
-def rocket_final(task, seed: int, variant: str = "standardised") -> tuple[RocketModel, float]:
+def rocket_final(task, seed: int, variant: str = "standardised", temperature: float = 1.0) -> tuple[RocketModel, float]:
     """The family's final model on the chosen input variant: refit on train+val (deterministic for
     ``seed``); (model, seconds)."""
     t0 = time.perf_counter()
     sc = input_scaling(task, variant)
     clf = RocketClassifier(seed=seed).fit(_scaled(torch.cat([task.x_train, task.x_val]), sc),
                                           torch.cat([task.y_train, task.y_val]))
-    return RocketModel(clf, sc), time.perf_counter() - t0
+    return RocketModel(clf, sc, temperature), time.perf_counter() - t0

@@ -35,7 +35,7 @@ def tune(task, backbone: str, pattern, s: TuneSettings, run_dir: Path, resume: b
         sched = ASHA.resume(journal)
     else:
         sched = ASHA(arch_space(s, as_patterns(pattern)), s.min_epochs, s.max_epochs, eta=s.eta, max_trials=s.n_configs, seed=s.seed,
-                     sampler=s.sampler)
+                     sampler=s.sampler, initial=s.initial)
         sched.attach(Journal(journal))
     executor = make_executor(make_trial(task, backbone, pattern, s, stop=halt), s)
     try:

@@ -1,0 +1,87 @@
+"""The blend candidate: the mean class probability of the best CNN configuration and the random-convolution
+features (:mod:`.rocket_family`), scored on the same validation predictions as the two alone.
+
+Two models that err on different examples average to fewer errors than either; a CNN and ridge-on-random-
+features are about as different as two series classifiers get. The blend is a third candidate, chosen only
+when its validation score (accuracy, ties by the lower loss) beats both of its parts' scores; its final
+model is the two final models averaged (:class:`Blend`). The ridge scores are not probabilities: they are
+turned into ones by ``softmax(T * scores)`` with the one temperature ``T`` that minimises their own
+validation (or out-of-fold) cross-entropy. The test split is never read here.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from autofast.engine import read_run, task_loss, val_score
+from autofast.models.ensemble import Ensemble
+
+
+class Blend(Ensemble):
+    """``members = [cnn, rocket]``: the log of their mean class probability ``(N, K)`` (an :class:`Ensemble`
+    of two modules that both return class scores; the rocket part returns temperature-scaled log-probabilities)."""
+
+    def __init__(self, cnn: nn.Module, rocket: nn.Module) -> None:
+        super().__init__([cnn, rocket], classify=True)
+
+    @property
+    def cnn(self) -> nn.Module:
+        return self.members[0]
+
+    @property
+    def rocket(self) -> nn.Module:
+        return self.members[1]
+
+
+def fit_temperature(scores: torch.Tensor, y: torch.Tensor) -> float:
+    """The ``T`` in [0.01, 1000] minimising the mean cross-entropy of ``softmax(T * scores)`` against ``y``
+    (``scores`` ``(N, K)``, ``y`` ``(N,)`` int64): a bounded scalar search on ``log T``."""
+    from scipy.optimize import minimize_scalar
+
+    s, t = scores.double(), y.long()
+
+    def nll(log_t: float) -> float:
+        return float(torch.nn.functional.cross_entropy(math.exp(log_t) * s, t))
+
+    res = minimize_scalar(nll, bounds=(math.log(0.01), math.log(1000.0)), method="bounded",
+                          options={"xatol": 1e-3})
+    return float(math.exp(res.x))
+
+
+@torch.no_grad()
+def cnn_val_log_probs(trial, config: dict, checkpoint: Path, x: torch.Tensor, folds: torch.Tensor | None) -> torch.Tensor:
+    """``(N, K)`` float64 log class probabilities of a trial's model, read from ``checkpoint`` (weights only),
+    on ``x``: the validation split (``folds`` None) or train+val where example j is predicted by the fold
+    model that did not train on it (``folds``: each example's fold)."""
+    run = trial.new_run(config)
+    run.model.load_state_dict(read_run(checkpoint)["model"])
+    model = run.model.eval()
+    if folds is None:
+        return torch.log_softmax(model(x).double(), dim=1)
+    out = torch.empty(len(x), model.members[0](x[:1]).shape[1], dtype=torch.float64)
+    for i, member in enumerate(model.members):
+        sel = torch.nonzero(folds == i).flatten()
+        if len(sel):
+            out[sel] = torch.log_softmax(member(x[sel]).double(), dim=1)
+    return out
+
+
+def blend_log_probs(cnn_log_probs: torch.Tensor, rocket_scores: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``(N, K)`` log of the mean of the CNN's probabilities and ``softmax(temperature * rocket_scores)``."""
+    rocket = torch.log_softmax(temperature * rocket_scores.double(), dim=1)
+    return torch.logsumexp(torch.stack([cnn_log_probs.double(), rocket]), dim=0) - math.log(2.0)
+
+
+def score_blend(cnn_log_probs: torch.Tensor, rocket_scores: torch.Tensor, y: torch.Tensor) -> dict:
+    """The blend as a candidate on validation predictions: the temperature (fitted on the rocket scores alone),
+    ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``; and the CNN's own accuracy on
+    the same predictions (``cnn_val_acc``)."""
+    temperature = fit_temperature(rocket_scores, y)
+    blended = blend_log_probs(cnn_log_probs, rocket_scores, temperature)
+    loss = float(task_loss(blended, y))
+    acc = float((blended.argmax(1) == y).double().mean())
+    return {"score": val_score(loss, acc, False), "val_acc": acc, "val_loss": loss, "temperature": temperature,
+            "cnn_val_acc": float((cnn_log_probs.argmax(1) == y).double().mean())}

@@ -1,0 +1,101 @@
+"""The CNN + random-convolution blend candidate (autofast/search/blend.py): its temperature, its log
+probabilities, its selection only when it beats both parts on validation, and its saved final model
+predicting exactly the run's reported test score."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from autofast.cli import main
+from autofast.search import blend as blend_mod
+from autofast.search.blend import blend_log_probs, fit_temperature, score_blend
+from autofast.search.pipeline import choose_family
+
+
+@pytest.mark.parametrize("t0", [0.5, 4.0, 30.0])
+def test_temperature_recovers_the_generating_one(t0):
+    g = torch.Generator().manual_seed(int(t0 * 10))
+    scores = torch.randn(20000, 3, generator=g, dtype=torch.float64)
+    y = torch.multinomial(torch.softmax(t0 * scores, dim=1), 1, generator=g).flatten()
+    assert fit_temperature(scores, y) == pytest.approx(t0, rel=0.08)
+
+
+def test_blend_is_the_log_of_the_mean_probability():
+    g = torch.Generator().manual_seed(1)
+    cnn = torch.log_softmax(torch.randn(50, 4, generator=g, dtype=torch.float64), dim=1)
+    ridge = torch.randn(50, 4, generator=g, dtype=torch.float64)
+    ref = torch.log(0.5 * cnn.exp() + 0.5 * torch.softmax(2.5 * ridge, dim=1))
+    assert torch.allclose(blend_log_probs(cnn, ridge, 2.5), ref, rtol=1e-12, atol=1e-12)
+
+
+def test_blend_fixes_errors_of_either_part():
+    """The CNN wrong but unsure on one third of the examples, the ridge scores on another third: the blend
+    is right on every example."""
+    n = 90
+    y = torch.arange(n) % 2
+    p_right = torch.where(torch.arange(n) % 3 == 0, 0.4, 0.9).double()  # the CNN's probability of the label
+    margin = torch.where(torch.arange(n) % 3 == 1, -0.1, 1.0).double()  # the ridge score of the label, minus it for the other
+    cnn = torch.zeros(n, 2, dtype=torch.float64)
+    ridge = torch.zeros(n, 2, dtype=torch.float64)
+    rows = torch.arange(n)
+    cnn[rows, y], cnn[rows, 1 - y] = p_right.log(), (1 - p_right).log()
+    ridge[rows, y], ridge[rows, 1 - y] = margin, -margin
+    out = score_blend(cnn, ridge, y)
+    assert out["cnn_val_acc"] == pytest.approx(2 / 3) and out["val_acc"] == 1.0 and out["temperature"] > 0
+
+
+def test_family_choice():
+    """Ties go to the cheaper candidate: the features over the CNN; the blend only when strictly better
+    than both of its parts."""
+    assert choose_family("dash", 0.9, None, None) == "dash"
+    assert choose_family("plain", 0.9, 0.9, 0.9) == "rocket"
+    assert choose_family("plain", 0.91, 0.9, 0.91) == "plain"
+    assert choose_family("plain", 0.91, 0.9, 0.92) == "cnn+rocket"
+    assert choose_family(None, None, 0.8, None) == "rocket"
+
+
+@pytest.fixture(scope="module")
+def blended_run(tmp_path_factory):
+    """A JapaneseVowels search whose blend candidate is scored above both parts (the scoring patched: a tiny
+    search cannot be relied on to make the blend win), so the blended final model is built, tested, saved."""
+    mp = pytest.MonkeyPatch()
+    real = blend_mod.score_blend
+
+    def winning(cnn_log_probs, rocket_scores, y):
+        out = real(cnn_log_probs, rocket_scores, y)
+        return {**out, "score": 10.0}
+
+    mp.setattr(blend_mod, "score_blend", winning)
+    run = tmp_path_factory.mktemp("blend") / "run"
+    try:
+        code = main(["search", "--task", "JapaneseVowels", "--out", str(run), "--search-epochs", "1", "--search-width", "4", "--folds", "0",
+                     "--retrain-width", "8", "--n-configs", "2", "--max-epochs", "2", "--ensemble", "1",
+                     "--threads", "1", "--json"])
+    finally:
+        mp.undo()
+    assert code == 0
+    return {"run": run, "result": json.loads((run / "result.json").read_text())}
+
+
+def test_blend_selected_built_and_predicts_its_test_score(blended_run, capsys):
+    import autofast
+
+    run, res = blended_run["run"], blended_run["result"]
+    sel = res["selection"]
+    assert sel["winner"] == "cnn+rocket" and res["final"]["family"] == "cnn+rocket"
+    assert set(sel["val_scores"]) >= {"plain", "rocket", "cnn+rocket"}
+    assert "held_out" not in sel["rocket"]  # the validation scores stay out of result.json
+    t = sel["blend"]["temperature"]
+    assert t > 0 and res["final"]["rocket"]["temperature"] == t
+    manifest = json.loads((run / "model" / "manifest.json").read_text())
+    assert manifest["model"]["family"] == "cnn" and manifest["model"]["blend"]["family"] == "rocket"
+    assert manifest["model"]["blend"]["temperature"] == t
+    api = autofast.load(run)
+    assert api.score("JapaneseVowels") == res["test_score"]
+    proba = api.predict_proba("JapaneseVowels")
+    assert proba.shape == (370, 9) and torch.allclose(torch.as_tensor(proba).sum(1).double(),
+                                                      torch.ones(370, dtype=torch.float64), atol=1e-5)
+    assert math.isfinite(res["final"]["test_loss"])
