@@ -244,3 +244,13 @@ def test_cross_validation_falls_back_to_hold_out_when_it_would_starve_training()
     cheap = make_plan(DataSize(360, 40, (1, 32, 32), 0, "dense"), COST, 132, "t", {})
     assert cheap.folds == 5  # affordable: cross-validation kept
     assert make_plan(DataSize(360, 40, (1, 32, 32), 0, "dense"), unet, 132, "t", {"folds": 5}).folds == 5  # given
+
+
+def test_cross_validation_stays_when_the_hold_out_split_would_be_tiny():
+    """100 long series, 10 classes, an expensive step: the top rung is short either way, but a validation
+    split of 10 examples cannot rank configurations; the folds stay."""
+    slow = StepCost(overhead=0.02, per_example=0.01, rocket_per_example=1e-5)
+    p = make_plan(size(90, 10, (1, 1460), 10, "series", 10), slow, 120, "t", {})
+    assert p.folds == 5 and p.max_epochs * p.updates_per_epoch < 300
+    big = make_plan(size(450, 50, (1, 1460), 10, "series", 50), slow, 120, "t", {})
+    assert big.folds == 0 and "hold-out" in big.why["folds"]

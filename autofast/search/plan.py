@@ -27,7 +27,8 @@ DASH_SHARE, FINAL_SHARE, MARGIN = 0.15, 0.30, 0.08
 MIN_DASH_EPOCHS = 4  # fewer affordable supernet epochs: no DASH stage (the plain pattern only)
 CV_BELOW_VAL = 250  # validation splits smaller than this: k-fold cross-validation over train+val
 CV_FOLDS = 5
-MIN_CV_UPDATES = 300  # a cross-validated plan whose top rung gets fewer updates falls back to hold-out
+MIN_CV_UPDATES = 300  # a cross-validated plan whose top rung gets fewer updates falls back to hold-out ...
+MIN_HOLDOUT_VAL = 50  # ... unless that split would hold fewer labelled examples (an accuracy on 10 moves by 10 points)
 MAX_CONFIGS, MIN_CONFIGS = 64, 4
 ENSEMBLE_MAX = 3
 ARCHES = ("auto", "dash", "plain", "rocket")
@@ -143,13 +144,16 @@ def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str,
 
     Cross-validation trains k models per configuration; when that would leave a top rung of fewer than
     :data:`MIN_CV_UPDATES` updates (an expensive network, a short budget: a 2-D UNet on Darcy in 2 minutes
-    got 10), the plan falls back to the hold-out split, which is noisier but lets a network train.
+    got 10), the plan falls back to the hold-out split, which is noisier but lets a network train; not for
+    classification with a validation split under :data:`MIN_HOLDOUT_VAL` examples, where a hold-out score is
+    noise (ACSF1 on a loaded 2-core machine: 10 examples), so the folds stay and the networks train less.
 
     Raises AutofastError (one line, with the minimum) when the budget cannot pay one epoch of the network.
     """
     plan = _make_plan(size, cost, budget, budget_source, given, arch, eta, elapsed)
     top = plan.max_epochs * plan.updates_per_epoch
-    if plan.folds and "folds" not in given and arch != "rocket" and top < MIN_CV_UPDATES:
+    tiny_val = size.num_classes > 0 and size.n_val < MIN_HOLDOUT_VAL
+    if plan.folds and "folds" not in given and arch != "rocket" and top < MIN_CV_UPDATES and not tiny_val:
         try:
             hold = _make_plan(size, cost, budget, budget_source, {**given, "folds": 0}, arch, eta, elapsed)
         except AutofastError:
