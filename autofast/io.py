@@ -37,12 +37,17 @@ def is_run_folder(path: str | os.PathLike) -> bool:
     return (Path(path) / RUN_MARKER).is_file()
 
 
-def remove_run_dir(path: Path, flag: str = "--out") -> None:
-    """Delete the run folder ``path`` (for ``--overwrite``); one line refusing a non-empty folder without the
-    marker (a folder autofast did not make, or made before the marker existed)."""
+def check_replaceable(path: Path, flag: str = "--out") -> None:
+    """One line refusing to replace ``path`` (``--overwrite``) when it is a non-empty folder without the
+    marker: a folder autofast did not make (or made before the marker existed)."""
     if path.exists() and any(path.iterdir()) and not is_run_folder(path):
         raise AutofastError(f"--overwrite: {flag} {str(path)!r} is not an autofast run folder (no {RUN_MARKER} "
                             f"file), so it was left alone; delete it yourself or choose another {flag}")
+
+
+def remove_run_dir(path: Path, flag: str = "--out") -> None:
+    """Delete the run folder ``path`` (for ``--overwrite``), after :func:`check_replaceable`."""
+    check_replaceable(path, flag)
     shutil.rmtree(path)
 
 
@@ -146,8 +151,7 @@ def staged_run_dir(out: Path, overwrite: bool = False, command: str = "") -> Ite
         if not overwrite:
             raise AutofastError(f"output folder {str(out)!r} exists and is not empty; choose another --out or pass "
                                 "--overwrite")
-        if not is_run_folder(out):  # refused before any work
-            remove_run_dir(out)
+        check_replaceable(out)  # before any work
     make_run_dir(out.parent, named=out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:

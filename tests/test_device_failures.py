@@ -122,6 +122,33 @@ def test_out_of_memory_fails_one_asha_trial_only(tmp_path):
         assert sched.is_finished()
 
 
+def test_out_of_memory_in_a_fused_group_fails_only_the_trial_that_does_not_fit(tmp_path):
+    """A fused group that runs out of memory is trained trial by trial; a trial that does not fit alone either
+    is the only one failed."""
+    from autofast.asha import ASHA
+    from autofast.asha.executor import FusedPool, drive
+
+    class Trial:
+        def __call__(self, job, ck_in, ck_out, device):
+            Path(ck_out).write_text("state")
+            if job.trial_id == 1:
+                raise torch.OutOfMemoryError(OOM)
+            return float(job.trial_id)
+
+        def run_fused(self, jobs, ck_outs, device):
+            raise torch.OutOfMemoryError(OOM)
+
+    sched = ASHA({"x": {"uniform": [0, 1]}}, 1, 4, eta=2, max_trials=4)
+    pool = FusedPool(Trial(), devices=["cpu"], per_device=2)
+    try:
+        drive(sched, pool, tmp_path / "ck")
+    finally:
+        pool.close()
+    status = {t["trial_id"]: t for t in sched.trials()}
+    assert status[1]["status"] == "failed" and status[1]["error"].startswith("OutOfMemoryError")
+    assert all(status[i]["status"] != "failed" for i in (0, 2, 3)) and sched.best()[0] == 3
+
+
 def test_every_trial_out_of_memory_names_the_fix(tmp_path, capsys, monkeypatch):
     from autofast.asha.local import TorchTrial
 
