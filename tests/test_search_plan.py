@@ -254,3 +254,18 @@ def test_cross_validation_stays_when_the_hold_out_split_would_be_tiny():
     assert p.folds == 5 and p.max_epochs * p.updates_per_epoch < 300
     big = make_plan(size(450, 50, (1, 1460), 10, "series", 50), slow, 120, "t", {})
     assert big.folds == 0 and "hold-out" in big.why["folds"]
+
+
+def test_default_budget_is_an_amount_of_training():
+    """The size rule on a 2-core CPU; a machine that trains 10x faster gets a 10x smaller default (not below
+    the floor), a slow one never more than the size rule."""
+    splice = size(2232, 320)
+    two_core = StepCost(overhead=0.0194, per_example=0.000215)  # measured: splice, ResNet1D width 32, 2 cores
+    assert default_budget(splice, two_core)[0] == default_budget(splice)[0] == pytest.approx(390.0, abs=1)
+    fast = StepCost(overhead=0.0194 / 10, per_example=0.000215 / 10)
+    b, why = default_budget(splice, fast)
+    assert 45 <= b < 60 and "reference trials" in why
+    tiny = StepCost(overhead=1e-5, per_example=1e-7)
+    assert default_budget(splice, tiny)[0] == 45.0
+    slow = StepCost(overhead=1.0, per_example=0.01)
+    assert default_budget(size(200, 20), slow)[0] == 120.0

@@ -81,7 +81,7 @@ def plan_search(cfg: SearchConfig, task, clock: Clock) -> tuple[Plan, dict]:
     if cfg.time_budget is not None:
         budget, source = float(cfg.time_budget), "--time-budget"
     else:
-        budget, source = default_budget(size)
+        budget, source = default_budget(size, cost)
     plan = make_plan(size, cost, budget, source, cfg.given(), cfg.arch, cfg.eta, elapsed=clock.elapsed())
     return plan, asdict(cost)
 

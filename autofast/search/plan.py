@@ -31,6 +31,7 @@ MIN_CV_UPDATES = 300  # a cross-validated plan whose top rung gets fewer updates
 MIN_HOLDOUT_VAL = 50  # ... unless that split would hold fewer labelled examples (an accuracy on 10 moves by 10 points)
 MAX_CONFIGS, MIN_CONFIGS = 64, 4
 ENSEMBLE_MAX = 3
+DEFAULT_TRIALS, MIN_DEFAULT = 8, 45.0  # the default budget: at most this many reference trials' time, at least this
 ARCHES = ("auto", "dash", "plain", "rocket")
 PLANNED = ("batch_size", "folds", "search_epochs", "search_batch_fraction", "min_epochs", "max_epochs",
            "n_configs", "retrain_epochs", "ensemble")
@@ -117,11 +118,26 @@ class Plan:
         return out
 
 
-def default_budget(size: DataSize) -> tuple[float, str]:
-    """The budget when none is given: 2 minutes up to ~300 examples, growing ~0.12 s per example to 7 minutes
-    (splice, 2 552 train+val: 390 s)."""
+def default_budget(size: DataSize, cost: StepCost | None = None) -> tuple[float, str]:
+    """The budget when none is given: on a 2-core CPU, 2 minutes up to ~300 examples, growing ~0.12 s per
+    example to 7 minutes (splice, 2 552 train+val: 390 s). It stands for an amount of training, not of
+    time: with the measured ``cost``, never more than :data:`DEFAULT_TRIALS` reference trials (one network, or
+    k fold networks where the plan would cross-validate, ~:data:`TARGET_UPDATES` updates) take here, and at
+    least :data:`MIN_DEFAULT` s, so a GPU that trains 10x faster finishes 10x sooner with about the same
+    plan (2-core splice: 8 trials ~400 s, so the size rule holds there)."""
     b = min(420.0, max(120.0, 120.0 + 0.12 * (size.n_pool - 300)))
-    return b, f"default for {size.n_pool} train+val examples"
+    why = f"default for {size.n_pool} train+val examples"
+    if cost is not None and size.n_train:
+        k = CV_FOLDS if size.n_val < CV_BELOW_VAL and size.kind != "timeseries" else 1  # as _make_plan would
+        n_fit = size.n_pool * (k - 1) // k if k > 1 else size.n_train
+        batch = batch_for(n_fit)
+        upe = math.ceil(n_fit / min(batch, n_fit))
+        epochs = min(MAX_EPOCHS_R, max(MIN_EPOCHS_R, math.ceil(TARGET_UPDATES / upe)))
+        work = DEFAULT_TRIALS * k * epochs * cost.epoch(n_fit, batch)
+        if work < b:
+            b = max(MIN_DEFAULT, work)
+            why += f": {DEFAULT_TRIALS} reference trials of {epochs} epochs at the measured step cost"
+    return b, why
 
 
 def _rungs(R: int, eta: float) -> int:
