@@ -266,9 +266,9 @@ def test_initial_configurations_come_first_and_survive_a_resume(tmp_path):
         ASHA(SPACE, 1, 4, sampler="grid", initial=first)
 
 
-def test_best_compares_like_with_like():
-    """min_results=2: a rung only one trial reached is not a comparison; its lower-rung result competes
-    with the others there (a trial promoted early can be beaten at its old rung by a later one)."""
+def test_best_latest_ranks_every_trials_last_result():
+    """latest=True: each trial's highest-rung result competes (a trial promoted early can be beaten by a later
+    one that never got promoted; a lone finisher keeps its improved score)."""
     sched = ASHA(SPACE, 1, 4, eta=2, max_trials=3, seed=0)
     a, b = sched.ask(), sched.ask()
     sched.tell(a.trial_id, 0, 0.6)
@@ -279,6 +279,8 @@ def test_best_compares_like_with_like():
     late = sched.ask()
     assert late.rung == 0
     sched.tell(late.trial_id, 0, 0.95)
-    assert sched.best()[0] == a.trial_id and sched.best()[3] == 1
-    assert sched.best(min_results=2)[0] == late.trial_id and sched.best(min_results=2)[3] == 0
-    assert sched.best(min_results=5)[0] == a.trial_id  # no rung holds 5: the highest any trial reached
+    assert sched.best()[0] == a.trial_id and sched.best()[3] == 1  # the highest rung
+    assert sched.best(latest=True)[0] == late.trial_id and sched.best(latest=True)[3] == 0
+    sched.tell(sched.ask().trial_id, 1, 0.97)  # trial a's rival promoted too and better there
+    top = sched.best(latest=True)
+    assert top[3] == 1 and top[2] == 0.97

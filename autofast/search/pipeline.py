@@ -21,7 +21,8 @@ from typing import Callable
 import torch
 
 from autofast.budget import Clock
-from autofast.dash.pipeline import _load, backbone_for, plain_network, search_architecture, task_metric, test_scores
+from autofast.dash.pipeline import (_load, backbone_for, check_options, plain_network, search_architecture,
+                                    task_metric, test_scores)
 from autofast.dash.supernet import load_pattern, save_pattern
 from autofast.errors import OOM_FIX, AutofastError
 from autofast.io import write_json_atomic
@@ -31,7 +32,7 @@ from autofast.runtime import configure as configure_runtime
 from .config import SearchConfig
 from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, make_plan
 from .report import write_search_report
-from .trial import TuneSettings, check_devices, cv_pool, initial_configs
+from .trial import TuneSettings, cv_pool, initial_configs
 from .tune import fold_models, retrain_best, trial_histories, tune
 
 
@@ -55,15 +56,6 @@ def data_size(task) -> DataSize:
     return DataSize(n_train=len(task.y_train), n_val=len(task.y_val), example_shape=tuple(task.x_train.shape[1:]),
                     num_classes=0 if regression else int(task.data.num_classes), kind=task.data.kind,
                     min_class_count=smallest)
-
-
-def check_options(cfg: SearchConfig) -> None:
-    """What can be checked before any data is loaded or anything written: the devices, and the precision
-    (``--precision`` / ``$AUTOFAST_PRECISION``) on them."""
-    from autofast.engine.precision import check as check_precision
-
-    check_devices(cfg.devices)
-    check_precision(cfg.devices)
 
 
 def plan_search(cfg: SearchConfig, task, clock: Clock) -> tuple[Plan, dict]:
@@ -136,19 +128,19 @@ def retrain_note(members: int) -> str:
     return f"final model: mean prediction of {members} retrains on train+val (seeds fixed in advance, none selected)"
 
 
-def _best_per_arch(trials: list, only: str, rung: int | None = None) -> dict:
-    """Per architecture: its best validation score at ``rung`` (where the winner was chosen), or at the
-    highest rung its trials reached when none of them got to ``rung`` (``only``: the architecture of trials
-    without an ``arch`` entry, i.e. a space with one architecture)."""
+def _best_per_arch(trials: list, only: str) -> dict:
+    """Per architecture: the best of its trials' last results (each trial's highest rung, as
+    ``ASHA.best(latest=True)`` ranks them; ``only``: the architecture of trials without an ``arch`` entry,
+    i.e. a space with one architecture)."""
     best: dict = {}
     for t in trials:
         if not t["scores"]:
             continue
         arch = t["config"].get("arch", only)
-        at = rung if rung is not None and rung in t["scores"] else max(t["scores"])
-        key = (at, t["scores"][at])
-        if arch not in best or key > (best[arch]["rung"], best[arch]["score"]):
-            best[arch] = {"rung": at, "score": t["scores"][at], "trial": t["trial_id"]}
+        rung = max(t["scores"])
+        key = (t["scores"][rung], rung)
+        if arch not in best or key > (best[arch]["score"], best[arch]["rung"]):
+            best[arch] = {"rung": rung, "score": t["scores"][rung], "trial": t["trial_id"]}
     return best
 
 
@@ -180,7 +172,7 @@ def _score_blend(task, backbone: str, patterns: dict, s: TuneSettings, sched, be
         return None
     x, y = (torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val])) if folds is not None \
         else (task.x_val, task.y_val)
-    log_probs = cnn_val_log_probs(make_trial(task, backbone, patterns, s), config, ckpt, x, folds)
+    log_probs = cnn_val_log_probs(make_trial(task, backbone, patterns, s), config, ckpt, x, folds, s.devices[0])
     return {**score_blend(log_probs, rocket["held_out"], y), "trial": tid, "rung": rung}
 
 
@@ -267,7 +259,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
                      run_dir / "asha", resume=resume, on_start=on_start, on_result=on_result,
                      stop=lambda: time.time() > asha_end, halt=lambda: time.time() > asha_end + grace)
         timings["asha"] = time.perf_counter() - t0
-    best = sched.best(min_results=2) if sched is not None else None
+    best = sched.best(latest=True) if sched is not None else None
     if sched is not None and best is None:
         failed = [t for t in sched.trials() if t["error"] and not t["error"].startswith("BudgetExhausted")]
         if failed and (rocket is None or len(failed) == len(sched.trials())):
@@ -280,8 +272,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
 
     # the candidate with the best validation score (ties: the random-convolution features, cheaper and exact)
     cnn_arch = None if best is None else best[1].get("arch", next(iter(patterns)))
-    scores = {} if sched is None else {a: v["score"] for a, v in _best_per_arch(
-        sched.trials(), next(iter(patterns)), best[3] if best else None).items()}
+    scores = {} if sched is None else {a: v["score"] for a, v in
+                                       _best_per_arch(sched.trials(), next(iter(patterns))).items()}
     blend = None
     if rocket is not None:
         scores["rocket"] = rocket["score"]
@@ -313,7 +305,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
             model = Blend(model, features)
             final = {**final, "family": "cnn+rocket", "rocket": {"input": rocket["input"], "seconds": seconds,
                                                                  "temperature": blend["temperature"]}}
-    final.update(test_scores(model, task))  # the one test evaluation
+    final.update(test_scores(model, task))  # the one test evaluation, on the model's device
+    model.cpu()  # saved as CPU tensors
     timings["final"] = time.perf_counter() - t0
     timings["total"] = clock.elapsed()
     selected = [f"plan: data sizes, measured step cost, budget {plan.budget:.0f}s",
@@ -337,7 +330,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         "dash": stage["dash"], "split": split_record(task),
         "selection": {"winner": winner, "val_scores": scores,
                       "rocket": None if rocket is None else {k: v for k, v in rocket.items() if k != "held_out"},
-                      "blend": blend, "compared_at_rung": None if best is None else best[3],
+                      "blend": blend, "ranked_by": "each trial's last (highest-rung) validation score",
                       "margin": (scores[winner] - max([v for k, v in scores.items() if k != winner], default=scores[winner]))
                       if winner in scores else None},
         "asha": None if sched is None else {
