@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ["AUTOFAST_CONV_PATH"] = args.conv_path  # read by autofast.kernels.conv.conv_path
             if getattr(args, "precision", None):
                 os.environ["AUTOFAST_PRECISION"] = args.precision  # read by autofast.engine.precision
-            if args.command in CONV_COMMANDS and args.command != "search":  # search checks its --devices itself
+            if args.command in CONV_COMMANDS and args.command not in ("search", "dash"):  # these check --devices
                 from .engine.precision import check as check_precision
 
                 check_precision(["cpu"])  # these commands train on the CPU: refuse fp16 before any data loads

@@ -154,6 +154,7 @@ def save_model(run_dir: str | Path, model, task, command: str, arch: dict | None
     folder = Path(run_dir) / MODEL_DIR
     folder.mkdir(parents=True, exist_ok=True)
     rec, tensors = _state(model)
+    tensors = {k: v.detach().cpu() for k, v in tensors.items()}  # a model trained on a GPU loads anywhere
     data = task.data
     if rec["family"] == "cnn":
         count = rec.pop("members_count")

@@ -288,7 +288,7 @@ COMMAND_FLAGS = {
     "forecast": ["--data", "--columns", "--horizon", "--lookback", "--max-order", "--min-order", "--diff", "--diff-rule",
                  "--backend", "--device", "--split", "--ratios", "--selection", "--pooling"],
     "dash": ["--task", "--backbone", "--kernel-sizes", "--dilations", "--search-width", "--search-epochs", "--lr",
-             "--threads", "--dropout", "--kind", "--lookback", "--horizon", "--batch-size"],
+             "--threads", "--dropout", "--kind", "--lookback", "--horizon", "--batch-size", "--devices"],
     "search": ["--task", "--backbone", "--kernel-sizes", "--dilations", "--n-configs", "--eta", "--min-epochs",
                "--max-epochs", "--devices", "--threads", "--sampler", "--executor", "--warmup-epochs",
                "--retrain-epochs", "--resume"],

@@ -1,12 +1,11 @@
-"""Issue 21, part 1 (what it must show, on the CPU): the device of every stage of ``search --devices cuda:0``,
-recorded by a device-recording fake, so the stages that ignore ``--devices`` are written down.
+"""Issue 21, part 1 (what it must show, on the CPU): the device of every stage of ``search --devices cuda:0``
+and ``dash --devices cuda:0``, recorded by a device-recording fake.
 
 The fake: ``--devices cuda:0`` is let through the device check; ``Module.to(<a cuda device>)`` keeps the module
 on the CPU but tags it (and its submodules) with that device; a global forward pre-hook records, per stage,
-the device of every module called (its tag, else its parameters' or its input's device). The plan's step-cost
-measurement records the device it was asked for and measures on the CPU. One tiny search runs once for every
-stage's test. A stage that stays on the CPU today is an ``xfail(strict=True)``: fixing it makes the test fail
-until its mark is removed.
+the device of every module called (its tag, else its parameters' or its input's device; a shape probe on the
+``meta`` device computes nothing and is not recorded). The plan's step-cost measurement records the device it
+was asked for and measures on the CPU. One tiny run of each command serves every stage's test.
 """
 import pytest
 import torch
@@ -18,20 +17,25 @@ REQUESTED = "cuda:0"
 TINY = ["--task", "splice", "--arch", "dash", "--folds", "0", "--search-epochs", "1", "--search-width", "4",
         "--search-batch-fraction", "0.2", "--retrain-width", "4", "--n-configs", "2", "--max-epochs", "1",
         "--ensemble", "1", "--fuse-trials", "off", "--threads", "1", "--json"]
-STAYS_ON_CPU = pytest.mark.xfail(strict=True, reason="issue 21: stage stays on CPU")
+TINY_DASH = ["--task", "splice", "--search-epochs", "1", "--retrain-epochs", "1", "--search-width", "4",
+             "--retrain-width", "4", "--search-batch-fraction", "0.2", "--threads", "1", "--json"]
 
 
-@pytest.fixture(scope="module")
-def stage_devices(tmp_path_factory):
-    """Stage name -> the set of devices its modules ran on (``'cuda:0'`` where the fake placed them)."""
+def record_stages(argv: list[str], stages: list[tuple], cache) -> dict:
+    """Run ``main(argv)`` under the fake; ``stages``: ``(module, function name, stage name)`` wrapped so the
+    modules they call are recorded under the stage name. Returns stage name -> the set of devices."""
     import autofast.dash.cost as cost
-    import autofast.search.pipeline as pipeline
+    import autofast.search.trial as trial
 
     seen: dict[str, set] = {}
     current = ["before the stages (data load, plan)"]
+    names = {stage for _, _, stage in stages}
 
-    def staged(name, fn):
+    def staged(name, fn):  # a stage called inside another stage belongs to the outer one
         def run(*a, **k):
+            outer = current[0]
+            if outer in names:
+                return fn(*a, **k)
             current[0] = name
             try:
                 return fn(*a, **k)
@@ -57,7 +61,7 @@ def stage_devices(tmp_path_factory):
             p = next(module.parameters(), None)
             t = p if p is not None else next((a for a in args if isinstance(a, torch.Tensor)), None)
             dev = None if t is None else str(t.device)
-        if dev is not None:
+        if dev is not None and dev != "meta":  # a shape probe on the meta device computes nothing
             seen.setdefault(current[0], set()).add(dev)
 
     real_measure = cost.measure
@@ -67,29 +71,57 @@ def stage_devices(tmp_path_factory):
         return real_measure(*a, device="cpu", **k)
 
     with pytest.MonkeyPatch.context() as m:
-        m.setenv("AUTOFAST_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))  # no cached step cost or conv path
-        m.setattr(pipeline, "check_devices", lambda devices: None)
+        m.setenv("AUTOFAST_CACHE_DIR", str(cache))  # no cached step cost or conv path
+        m.setattr(trial, "check_devices", lambda devices: None)
         m.setattr(nn.Module, "to", recording_to)
         m.setattr(cost, "measure", measure)
-        for name, stage in [("search_architecture", "DASH supernet"), ("tune", "ASHA trials"),
-                            ("retrain_best", "retrain"), ("test_scores", "test evaluation")]:
-            m.setattr(pipeline, name, staged(stage, getattr(pipeline, name)))
+        for module, name, stage in stages:
+            m.setattr(module, name, staged(stage, getattr(module, name)))
         handle = torch.nn.modules.module.register_module_forward_pre_hook(record)
         try:
-            code = main(["search", *TINY, "--devices", REQUESTED, "--out", str(tmp_path_factory.mktemp("s") / "run")])
+            code = main(argv)
         finally:
             handle.remove()
     assert code == 0
     return seen
 
 
+@pytest.fixture(scope="module")
+def stage_devices(tmp_path_factory):
+    """``search``: stage name -> the set of devices its modules ran on (``'cuda:0'`` where the fake placed them)."""
+    import autofast.search.pipeline as pipeline
+
+    stages = [(pipeline, name, stage) for name, stage in [
+        ("search_architecture", "DASH supernet"), ("tune", "ASHA trials"), ("retrain_best", "retrain"),
+        ("test_scores", "test evaluation")]]
+    return record_stages(["search", *TINY, "--devices", REQUESTED, "--out", str(tmp_path_factory.mktemp("s") / "run")],
+                         stages, tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def dash_stage_devices(tmp_path_factory):
+    """``dash``: stage name -> the set of devices its modules ran on."""
+    import autofast.dash.pipeline as pipeline
+
+    stages = [(pipeline, "search_architecture", "DASH supernet"), (pipeline, "train", "retrain and baseline"),
+              (pipeline, "test_scores", "test evaluation")]
+    return record_stages(["dash", *TINY_DASH, "--devices", REQUESTED, "--out",
+                          str(tmp_path_factory.mktemp("d") / "run")], stages, tmp_path_factory.mktemp("cache"))
+
+
 @pytest.mark.parametrize("stage", [
     "plan (step-cost measurement)",
-    pytest.param("DASH supernet", marks=STAYS_ON_CPU),
+    "DASH supernet",
     "ASHA trials",
-    pytest.param("retrain", marks=STAYS_ON_CPU),
-    pytest.param("test evaluation", marks=STAYS_ON_CPU),
+    "retrain",
+    "test evaluation",
 ])
 def test_every_stage_runs_on_the_requested_device(stage_devices, stage):
     assert stage in stage_devices, f"stage {stage!r} ran no module: {sorted(stage_devices)}"
     assert stage_devices[stage] == {REQUESTED}, f"{stage}: ran on {sorted(stage_devices[stage])}"
+
+
+@pytest.mark.parametrize("stage", ["DASH supernet", "retrain and baseline", "test evaluation"])
+def test_every_dash_stage_runs_on_the_requested_device(dash_stage_devices, stage):
+    assert stage in dash_stage_devices, f"stage {stage!r} ran no module: {sorted(dash_stage_devices)}"
+    assert dash_stage_devices[stage] == {REQUESTED}, f"{stage}: ran on {sorted(dash_stage_devices[stage])}"

@@ -53,6 +53,9 @@ def add_parser(sub) -> None:
                                    "DNA, .ts series, .npz or a folder of images) or a YAML task file.")
     add_dash_options(p)
     p.add_argument("--dropout", type=float, help="dropout of the retrained network (default: 0)")
+    p.add_argument("--devices", nargs="+", metavar="DEV",
+                   help="device to train and evaluate on, e.g. cpu or cuda:0; the first entry is used, as by "
+                        "search's stages other than the ASHA trials (default: cpu)")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", default=None,
                    help="skip the fixed-kernel baseline (default: trained, with the same epoch budget)")
     p.add_argument("--config", help="YAML file of options, keys = the flag names with underscores, e.g. "
@@ -68,13 +71,14 @@ def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from autofast.dash.pipeline import DashConfig, run_dash
+    from autofast.dash.pipeline import DashConfig, check_options, run_dash
     from autofast.dash.report import pattern_rows, write_run
     from autofast.io import staged_run_dir
 
     raw = merge_options(args.config, list(DashConfig.model_fields), vars(args))
     cfg = validated(DashConfig, raw)
     require_task(raw, "dash")
+    check_options(cfg)  # devices, precision: refused before anything is written
     console = Console(stderr=True, quiet=args.json)
     out = Path(args.out) if args.out else default_out("dash", cfg.task, "dash")
     with staged_run_dir(out, args.overwrite) as tmp:

@@ -43,7 +43,8 @@ def add_parser(sub) -> None:
     p.add_argument("--address", help="--executor ray: address of an existing Ray cluster (default: start a local "
                                      "one)")
     p.add_argument("--devices", nargs="+", metavar="DEV",
-                   help="local executor: devices to pin trials to, e.g. cpu or cuda:0 cuda:1 (default: cpu)")
+                   help="local executor: devices to pin trials to, e.g. cpu or cuda:0 cuda:1; the DASH search, the "
+                        "final model and the test evaluation run on the first (default: cpu)")
     p.add_argument("--fuse-trials", choices=["auto", "on", "off"],
                    help="local executor: train up to --trials-per-device waiting trials as one fused model "
                         "(default: auto: on GPUs only)")

@@ -18,7 +18,7 @@ from autofast.errors import AutofastError
 from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
 from autofast.data.classification import load_task
-from autofast.engine import evaluate, mean_iou, seeded_init
+from autofast.engine import device_of, evaluate, mean_iou, seeded_init
 from autofast.models import build_backbone, default_backbone, fixed_factory
 
 from .supernet import (MixedFactory, all_candidates, default_space, derive_pattern, dropped_candidates,
@@ -55,6 +55,9 @@ class DashConfig(BaseModel):
     train_stride: int = Field(4, ge=1, description="time-series tasks: stride between training windows")
     baseline: bool = True
     threads: int | None = Field(None, ge=1)
+    devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1,
+                               description="cpu, cuda or cuda:N; dash trains on the first, search's local executor "
+                                           "pins ASHA trials to each and runs the other stages on the first")
     time_budget: str | float | None = Field(
         None, description="wall-clock budget of the whole command (seconds, or 90s/10m/1h); search: default from "
                           "the data; dash: default none (the epochs as given)")
@@ -90,13 +93,34 @@ def task_metric(task) -> tuple[str, bool]:
     return "accuracy", False
 
 
+def placed(model, device, *tensors) -> tuple:
+    """Move ``model`` to ``device`` (in place) and ``tensors`` (once, for a whole stage) to the device its
+    parameters ended on; the tensors moved (a CPU model: the same tensors)."""
+    model.to(device)
+    dev = device_of(model)
+    return tuple(t.to(dev) for t in tensors)
+
+
 def test_scores(model, task) -> dict:
-    """The one test evaluation: ``test_loss``, ``test_acc`` and, for dense labels, ``test_mean_iou``."""
-    test_loss, test_acc = evaluate(model, task.x_test, task.y_test)
+    """The one test evaluation, on the model's device: ``test_loss``, ``test_acc`` and, for dense labels,
+    ``test_mean_iou``."""
+    dev = device_of(model)
+    x, y = task.x_test.to(dev), task.y_test.to(dev)
+    test_loss, test_acc = evaluate(model, x, y)
     out = {"test_loss": test_loss, "test_acc": test_acc}
     if task.data.kind == "dense" and not task.data.regression:
-        out["test_mean_iou"] = mean_iou(model, task.x_test, task.y_test, task.data.num_classes)
+        out["test_mean_iou"] = mean_iou(model, x, y, task.data.num_classes)
     return out
+
+
+def check_options(cfg: DashConfig) -> None:
+    """What can be checked before any data is loaded or anything written: the devices, and the precision
+    (``--precision`` / ``$AUTOFAST_PRECISION``) on them."""
+    from autofast.engine.precision import check as check_precision
+    from autofast.search.trial import check_devices
+
+    check_devices(cfg.devices)
+    check_precision(cfg.devices)
 
 
 def _backbone_name(cfg: DashConfig, kind: str, ndim: int) -> str:
@@ -158,7 +182,7 @@ def search_space(task, cfg: DashConfig, name: str, positional: bool) -> dict:
     data = task.data
     ks, ds = default_space(data.kind, data.ndim)
     ks, ds = tuple(cfg.kernel_sizes or ks), tuple(cfg.dilations or ds)
-    extents = layer_extents(plain_network(task, name, positional), tuple(task.x_train.shape[1:]))
+    extents = layer_extents(plain_network(task, name, positional).to("meta"), tuple(task.x_train.shape[1:]))
     return {"kernel_sizes": ks, "dilations": ds, "extents": extents,
             "dropped": dropped_candidates(ks, ds, extents), "factory": MixedFactory(ks, ds, extents=extents)}
 
@@ -178,10 +202,11 @@ def search_architecture(task, cfg: DashConfig, say: Callable[[str], None] = lamb
     with seeded_init(cfg.seed):
         supernet = build_backbone(name, data.ndim, int(task.x_train.shape[1]), data.num_classes, cfg.search_width,
                                   space["factory"], positional=positional)
+    data_on = placed(supernet, cfg.devices[0], task.x_train, task.y_train, task.x_val, task.y_val)
     s_search = TrainSettings(epochs=cfg.search_epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
                              batch_size=cfg.batch_size, batch_fraction=cfg.search_batch_fraction, seed=cfg.seed,
                              arch_lr=cfg.arch_lr, rf_penalty=cfg.rf_penalty)
-    res = train(supernet, task.x_train, task.y_train, task.x_val, task.y_val, s_search, search=True,
+    res = train(supernet, *data_on, s_search, search=True,
                 on_epoch=lambda r: say(f"search epoch {r['epoch']}/{cfg.search_epochs}: val {r['val_acc']:.3f}"),
                 stop=stop)
     every = all_candidates(ks, ds)
@@ -229,6 +254,7 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None, start
     With ``cfg.time_budget`` the epochs are planned to fit it (:func:`budget_epochs`), counted from
     ``started`` (``time.time()``; default now), and each stage stops at the budget's end."""
     clock = Clock(started)
+    check_options(cfg)
     if cfg.threads:
         configure_runtime(cfg.threads)
     t0 = time.perf_counter()
@@ -255,7 +281,7 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None, start
                                    dropout=cfg.dropout, positional=positional)
         s = TrainSettings(epochs=epochs[label], lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
                           seed=cfg.seed)
-        res = train(model, task.x_train, task.y_train, task.x_val, task.y_val, s,
+        res = train(model, *placed(model, cfg.devices[0], task.x_train, task.y_train, task.x_val, task.y_val), s,
                     on_epoch=lambda r: say(f"{label} epoch {r['epoch']}/{s.epochs}: val acc {r['val_acc']:.3f}"),
                     stop=stop)
         model.load_state_dict(res.best_state)  # best epoch by VALIDATION accuracy
@@ -295,5 +321,5 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None, start
     timings["total"] = time.perf_counter() - t0
     result["conv_paths"] = path_summary()  # which implementation ran each conv shape
     result["test_score"] = retrain["test_loss"] if lower else retrain["test_acc"]
-    result["final_model"] = (model, task)  # written by autofast.dash.report.write_run
+    result["final_model"] = (model.cpu(), task)  # written by autofast.dash.report.write_run
     return result

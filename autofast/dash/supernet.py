@@ -96,7 +96,8 @@ def fitting_candidates(kernel_sizes, dilations, max_extent: int | None = None) -
 def layer_extents(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Per searchable layer (``model.searchable_modules()``, by index), the smallest spatial size of its
     input when ``model`` reads one example of ``input_shape`` (``(C, *spatial)``); found by running a zero
-    input through ``model`` (e.g. the plain 3x1 backbone of the same layout) with forward pre-hooks."""
+    input through ``model`` (e.g. the plain 3x1 backbone of the same layout; on the ``meta`` device only the
+    shapes are computed) on its device with forward pre-hooks."""
     sizes: dict[int, int] = {}
     mods = model.searchable_modules()
     def record(i):
@@ -109,7 +110,8 @@ def layer_extents(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, 
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros((1,) + tuple(input_shape)))
+            p = next(model.parameters(), None)
+            model(torch.zeros((1,) + tuple(input_shape), device=p.device if p is not None else "cpu"))
     finally:
         for h in hooks:
             h.remove()

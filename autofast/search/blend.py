@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from autofast.engine import read_run, task_loss, val_score
+from autofast.engine import device_of, read_run, task_loss, val_score
 from autofast.models.ensemble import Ensemble
 
 
@@ -52,20 +52,22 @@ def fit_temperature(scores: torch.Tensor, y: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def cnn_val_log_probs(trial, config: dict, checkpoint: Path, x: torch.Tensor, folds: torch.Tensor | None) -> torch.Tensor:
-    """``(N, K)`` float64 log class probabilities of a trial's model, read from ``checkpoint`` (weights only),
-    on ``x``: the validation split (``folds`` None) or train+val where example j is predicted by the fold
-    model that did not train on it (``folds``: each example's fold)."""
-    run = trial.new_run(config)
+def cnn_val_log_probs(trial, config: dict, checkpoint: Path, x: torch.Tensor, folds: torch.Tensor | None,
+                      device: str = "cpu") -> torch.Tensor:
+    """``(N, K)`` float64 log class probabilities (on the CPU) of a trial's model, read from ``checkpoint``
+    (weights only) and run on ``device``, on ``x``: the validation split (``folds`` None) or train+val where
+    example j is predicted by the fold model that did not train on it (``folds`` ``(N,)``: each example's fold)."""
+    run = trial.new_run(config, device)
     run.model.load_state_dict(read_run(checkpoint)["model"])
     model = run.model.eval()
+    x = x.to(device_of(model))
     if folds is None:
-        return torch.log_softmax(model(x).double(), dim=1)
+        return torch.log_softmax(model(x).double(), dim=1).cpu()
     out = torch.empty(len(x), model.members[0](x[:1]).shape[1], dtype=torch.float64)
     for i, member in enumerate(model.members):
         sel = torch.nonzero(folds == i).flatten()
         if len(sel):
-            out[sel] = torch.log_softmax(member(x[sel]).double(), dim=1)
+            out[sel] = torch.log_softmax(member(x[sel.to(x.device)]).double(), dim=1).cpu()
     return out
 
 

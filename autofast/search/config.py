@@ -39,7 +39,6 @@ class SearchConfig(DashConfig):
     sampler: Literal["random", "grid", "tpe"] = "random"
     executor: Literal["local", "ray"] = "local"
     address: str | None = Field(None, description="ray: address of an existing cluster; none starts a local Ray")
-    devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1)
     trials_per_device: int = Field(1, ge=1, description="local executor: concurrent trials per device")
     fuse_trials: Literal["auto", "on", "off"] = Field(
         "auto", description="local executor: train a device's waiting trials as one fused model (auto: GPUs only)")

@@ -13,7 +13,7 @@ import torch
 
 from autofast.asha import ASHA, Journal
 from autofast.asha.executor import drive
-from autofast.engine import Run, read_run, seeded_init, train_epoch
+from autofast.engine import Run, device_of, read_run, seeded_init, train_epoch
 from autofast.models.ensemble import Ensemble
 
 from .trial import TuneSettings, arch_space, as_patterns, build_model, make_executor, make_trial, pattern_of
@@ -68,8 +68,9 @@ def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dic
     (:func:`member_seeds`); the final model is their mean prediction (a deep ensemble; ``members=1``: the
     single retrained model). No validation data is left for checkpoint selection: the last epoch of each
     member is used. ``pattern``: a (k, d) list, or ``{arch: pattern}`` read by the config's ``arch``.
-    ``budget_left()``: seconds left; a further member starts only when the last one's time fits. Returns the
-    final model (``"model"``) and the record; the caller evaluates the test split once."""
+    ``budget_left()``: seconds left; a further member starts only when the last one's time fits. The members
+    train on ``s.devices[0]`` (train+val moved there once). Returns the final model (``"model"``, on that
+    device) and the record; the caller evaluates the test split once."""
     pattern = pattern_of(as_patterns(pattern), best_config)
     x = torch.cat([task.x_train, task.x_val])
     y = torch.cat([task.y_train, task.y_val])
@@ -83,6 +84,8 @@ def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dic
             break
         with seeded_init(seed):
             model, opt = build_model(task, backbone, pattern, s.width, best_config, s.positional)
+        model.to(s.devices[0])  # in place: the optimiser keeps its parameters
+        x, y = x.to(device_of(model)), y.to(device_of(model))  # moved by the first member only
         run = Run.create(model, opt, seed, s.schedule)
         tag = f"member {m + 1}/{members} " if members > 1 else ""
         t_member = time.perf_counter()
@@ -114,10 +117,11 @@ def shortened(done: int, epochs: int, epoch_seconds: float, left: float) -> int:
 
 def fold_models(task, backbone: str, pattern, s: TuneSettings, best_trial: dict, checkpoint_dir: Path):
     """The final model of a cross-validated search: the best trial's :class:`FoldEnsemble` (k models, each
-    trained outside its fold) loaded from its last checkpoint, in eval mode (their mean prediction)."""
+    trained outside its fold) loaded from its last checkpoint, in eval mode (their mean prediction), on
+    ``s.devices[0]``."""
     trial = make_trial(task, backbone, pattern, s)
-    run = trial.new_run(best_trial["config"])  # on the CPU, where the task's tensors are
-    saved = read_run(checkpoint_dir / best_trial["checkpoint"])  # weights only: the trial may have run on a GPU
+    run = trial.new_run(best_trial["config"], s.devices[0])
+    saved = read_run(checkpoint_dir / best_trial["checkpoint"])  # weights only: the trial may have run elsewhere
     run.model.load_state_dict(saved["model"])
     run.model.eval()
     return run.model, saved["history"]
