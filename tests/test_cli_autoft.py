@@ -55,7 +55,10 @@ def test_finetune_autoft_end_to_end_and_resume(ckpt, tmp_path, capsys):
     # every trial trained with exactly base_lr * lr_mult; the final fine-tune with the best one
     for t in r["asha"]["trials"]:
         assert t["lr_used"] == [pytest.approx(1e-3 * t["config"]["lr_mult"], rel=1e-12)]
-    best_lr = 1e-3 * r["asha"]["best_config"]["lr_mult"]
+    # the AutoFT arm trains the objective the one-SE rule kept: the search's best or CE-only
+    assert r["search_objective"]["lr"] == pytest.approx(1e-3 * r["asha"]["best_config"]["lr_mult"])
+    assert r["autoft_objective"]["source"] == r["selection"]["winner"] and "why:" in text
+    best_lr = r["autoft_objective"]["lr"]
     autoft_runs = [x for x in r["runs"] if x["arm"] == "autoft"]
     assert [x["seed"] for x in autoft_runs] == [0, 1]
     assert all(x["lr_used"] == [pytest.approx(best_lr)] for x in autoft_runs)

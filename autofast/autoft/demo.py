@@ -69,7 +69,7 @@ def summary_markdown(out: Path, seconds: dict) -> str:
         lines += ["", "Selected objective: " + ", ".join(f"{k}={v:.3g}" for k, v in
                                                            ft["autoft_objective"]["weights"].items())
                   + f"; lr {ft['autoft_objective']['lr']:.3g}, weight decay "
-                    f"{ft['autoft_objective']['weight_decay']:.3g}.", ""]
+                    f"{ft['autoft_objective']['weight_decay']:.3g} ({ft['selection']['reason']}).", ""]
     cmp_path = out / "compare" / "result.json"
     if cmp_path.exists():
         c = json.loads(cmp_path.read_text())

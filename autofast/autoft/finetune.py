@@ -8,13 +8,16 @@
    split (an epoch is ``max(ceil(n / batch), min_steps_per_epoch)`` steps); a promotion resumes the trial
    from its checkpoint. Each trial is scored on the OOD VALIDATION set (accuracy, macro-F1 or worst-group
    accuracy). lr = ``base_lr * lr_mult`` exactly, no scheduler, no warm-up.
-3. Full fine-tune with the best objective on ID train (``final_epochs``, the last epoch is the model; by default
-   the top rung's budget, so the objective was selected at the budget it is used with), once per seed in
-   ``final_seeds``; beside it the control: plain fine-tuning (CE only, no weight decay, same optimiser
-   and the same ``final_epochs``), its lr picked ONCE from ``base_lr * control_lr_mults`` by the same OOD
-   validation metric (one grid run, seed ``10000 + seed``), then trained afresh with the same final seeds. Both
-   arms thus select once on OOD validation and are measured on fresh seeds. ID test and every OOD test set are
-   evaluated once per final model.
+3. Objective selection, noise-aware (:mod:`autofast.autoft.selection`): CE-only fine-tuning (every other loss
+   weight 0, no weight decay) is always a candidate, its lr picked from ``base_lr * control_lr_mults`` by the OOD
+   validation metric (one grid run, seed ``10000 + seed``, ``final_epochs``); the search's best objective is
+   retrained with that seed and budget. Both are scored on units of the OOD validation set (examples for
+   accuracy, class-stratified folds otherwise) and the one-standard-error rule keeps CE-only unless the searched
+   objective beats it by more than one paired SE. The result records the winner, the difference, its SE and why.
+4. Final fine-tunes on ID train (``final_epochs``, the last epoch is the model), once per seed in
+   ``final_seeds``: the AutoFT arm with the selected objective, beside the CE-only control (its lr as above).
+   When CE-only wins, the AutoFT arm IS the control (same runs). ID test and every OOD test set are evaluated
+   once per final model.
 
 The run folder holds the ASHA journal (``asha/asha.sqlite``) and trial checkpoints, so ``--resume`` continues a
 killed search; ``result.json``, ``report.md``/``.html``, ``asha_rungs.png``, ``finetuned.pt`` and ``model/`` (the
@@ -35,6 +38,7 @@ from autofast.asha import ASHA, Journal, parse_space, run_local
 from autofast.autoft.losses import AutoFTObjective, autoft_space, objective_from_config
 from autofast.errors import AutofastError
 from autofast.io import write_json_atomic
+from autofast.engine import predict
 from autofast.models.checkpoint import save_checkpoint
 
 from .metrics import METRICS, evaluate_scores, mean_std
@@ -78,6 +82,8 @@ class FinetuneConfig(BaseModel):
     batch_size: int = Field(64, ge=1)
     min_steps_per_epoch: int = Field(1, ge=1)
     seed: int = Field(0, description="split seed, shift seeds and ASHA sampling seed")
+    selection_folds: int = Field(5, ge=2, description="folds of the OOD validation set for the one-SE rule when "
+                                                      "the metric is not accuracy (accuracy: per example)")
     threads: int | None = Field(None, ge=1)
 
 
@@ -126,6 +132,36 @@ def _eval_all(model, ctx: FinetuneContext) -> dict:
     return out
 
 
+def _select_objective(ctx: FinetuneContext, models: dict, search_diverged: str | None) -> dict:
+    """One-SE choice between ``models["ce_only"]`` and ``models["search"]`` (both trained with the selection seed
+    and the final budget) on per-unit OOD validation scores (:mod:`.selection`); a diverged search run loses."""
+    from .selection import one_se_select, unit_scores
+
+    cfg, k = ctx.cfg, ctx.task.data.num_classes
+    units = {name: unit_scores(predict(m, ctx.val.x).argmax(1), ctx.val.y, k, cfg.metric, cfg.selection_folds,
+                               cfg.seed) for name, m in models.items()}
+    unit_name = (f"{len(ctx.val)} examples (per-example correctness)" if cfg.metric == "accuracy" else
+                 f"{len(units['ce_only'])} class-stratified folds ({cfg.metric} per fold)")
+    if search_diverged:
+        sel = one_se_select({"ce_only": units["ce_only"]}, ["ce_only"])
+        sel["candidates"]["search"] = None
+    else:
+        sel = one_se_select(units, ["ce_only", "search"])
+    c = sel["candidates"]
+    diff, se = (c["search"]["diff_vs_simplest"], c["search"]["se_vs_simplest"]) if c["search"] else (None, None)
+    what = f"OOD validation {cfg.metric}"
+    if search_diverged:
+        reason = f"CE-only kept: the searched objective diverged when retrained ({search_diverged})"
+    elif sel["winner"] == "search":
+        reason = (f"searched objective selected: it beats CE-only by {diff:+.4f} on {what}, more than one standard "
+                  f"error ({se:.4f}) over {unit_name}")
+    else:
+        reason = (f"CE-only kept: the searched objective's difference {diff:+.4f} on {what} is within one standard "
+                  f"error ({se:.4f}) over {unit_name}, so the simpler objective wins")
+    return {**sel, "rule": "one standard error, CE-only (simplest) preferred", "metric": cfg.metric,
+            "unit_name": unit_name, "difference": diff, "se": se, "reason": reason}
+
+
 def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: FinetuneContext | None = None,
                  say: Callable[[str], None] = lambda m: None) -> dict:
     ctx = ctx or FinetuneContext(cfg)
@@ -163,31 +199,52 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
         t["lr"] = config_lr(t["config"], cfg.base_lr)
         used = lr_log.get(config_key(t["config"]))
         t["lr_used"] = sorted(set(used)) if used else None  # None: trained in an earlier (resumed) process
-    objective = objective_from_config(best_cfg)
-    best_lr, best_wd = config_lr(best_cfg, cfg.base_lr), float(best_cfg.get("weight_decay", 0.0))
-    # the control's selection, once, like AutoFT's search: CE-only at each grid lr (final budget, seed
-    # 10000 + seed), best OOD validation score wins; then both arms are trained afresh with every final seed
+    search_obj = objective_from_config(best_cfg)
+    search_lr, search_wd = config_lr(best_cfg, cfg.base_lr), float(best_cfg.get("weight_decay", 0.0))
+    # CE-only, the simplest objective, is a candidate too: its lr from a grid (final budget, seed 10000 + seed),
+    # best OOD validation score; the searched objective is retrained with the same seed and budget, so both
+    # are scored on the same protocol, and the one-SE rule picks between them
     control_lrs = [cfg.base_lr * m for m in cfg.control_lr_mults]
     t0 = time.perf_counter()
-    say(f"control: CE-only lr grid {', '.join(f'{lr:.2g}' for lr in control_lrs)} on OOD validation")
+    say(f"CE-only candidate: lr grid {', '.join(f'{lr:.2g}' for lr in control_lrs)} on OOD validation")
     ce = AutoFTObjective({"ce": 1.0})
     selection_seed = CONTROL_SELECTION_SEED + cfg.seed  # not a final seed: the finals are fresh runs
-    _, grid = lr_grid_finetune(ctx.make, control_lrs, selection_seed, task.x_train, task.y_train, ctx.val.x, ctx.val.y, k,
-                               cfg.metric, cfg.final_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch,
-                               objective=ce)
+    ce_model, grid = lr_grid_finetune(ctx.make, control_lrs, selection_seed, task.x_train, task.y_train, ctx.val.x,
+                                      ctx.val.y, k, cfg.metric, cfg.final_epochs, cfg.optimizer, cfg.batch_size,
+                                      cfg.min_steps_per_epoch, objective=ce)
     control_lr = grid["lr"]
     timings["control_lr_selection"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    say("searched objective: retrained with the selection seed, scored on OOD validation")
+    search_model, search_info = finetune_full(ctx.make, search_obj, search_lr, search_wd, selection_seed, task.x_train,
+                                              task.y_train, cfg.final_epochs, cfg.optimizer, cfg.batch_size,
+                                              cfg.min_steps_per_epoch)
+    selection = _select_objective(ctx, {"ce_only": ce_model, "search": search_model}, search_info["diverged"])
+    timings["objective_selection"] = time.perf_counter() - t0
+    if selection["winner"] == "search":
+        objective, best_lr, best_wd = search_obj, search_lr, search_wd
+    else:
+        objective, best_lr, best_wd = ce, control_lr, 0.0
+    say(selection["reason"])
     runs = []
     first_model = None
     t0 = time.perf_counter()
     for s in cfg.final_seeds:
-        for arm, obj, lr, wd in (("autoft", objective, best_lr, best_wd), ("ce_only", ce, control_lr, 0.0)):
-            say(f"final fine-tune: {arm}, seed {s} ({cfg.final_epochs} epochs)")
-            model, info = finetune_full(ctx.make, obj, lr, wd, s, task.x_train, task.y_train, cfg.final_epochs,
-                                        cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch)
-            runs.append({"arm": arm, "seed": s, "scores": _eval_all(model, ctx), **info})
-            if first_model is None:
-                first_model = model
+        say(f"final fine-tune: ce_only, seed {s} ({cfg.final_epochs} epochs)")
+        ce_final, ce_info = finetune_full(ctx.make, ce, control_lr, 0.0, s, task.x_train, task.y_train,
+                                          cfg.final_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch)
+        ce_run = {"arm": "ce_only", "seed": s, "scores": _eval_all(ce_final, ctx), **ce_info}
+        if selection["winner"] == "search":
+            say(f"final fine-tune: autoft, seed {s} ({cfg.final_epochs} epochs)")
+            model, info = finetune_full(ctx.make, objective, best_lr, best_wd, s, task.x_train, task.y_train,
+                                        cfg.final_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch)
+            runs.append({"arm": "autoft", "seed": s, "scores": _eval_all(model, ctx), **info})
+        else:  # the same objective, lr and seed: the CE-only run is the AutoFT arm's run
+            model = ce_final
+            runs.append({**ce_run, "arm": "autoft"})
+        runs.append(ce_run)
+        if first_model is None:
+            first_model = model
     timings["final_finetunes"] = time.perf_counter() - t0
     sets = ["ood_val", "id_test", *[f"ood_test:{t.name}" for t in ctx.tests], "ood_test_mean"]
     summary = {arm: {s: {m: mean_std([r["scores"][s][m] for r in runs if r["arm"] == arm]) for m in METRICS}
@@ -206,22 +263,29 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
         "asha": {"rungs": sched.rungs, "eta": cfg.eta, "resource": "inner fine-tuning epochs over ID train",
                  "trials": trials, "best_trial": best_id, "best_val_score": best_score, "best_rung": best_rung,
                  "best_config": best_cfg},
-        "autoft_objective": {"weights": objective.weights, "lr": best_lr, "weight_decay": best_wd},
+        "autoft_objective": {"weights": objective.weights, "lr": best_lr, "weight_decay": best_wd,
+                             "source": selection["winner"]},
+        "search_objective": {"weights": search_obj.weights, "lr": search_lr, "weight_decay": search_wd,
+                             "diverged": search_info["diverged"]},
+        "selection": selection,
         "control": {"objective": {"ce": 1.0}, "weight_decay": 0.0, "lr_grid": control_lrs, "lr": control_lr,
                     "grid": grid["grid"], "selection_seed": selection_seed,
                     "selected_on": f"OOD validation {cfg.metric}"},
         "final_seeds": list(cfg.final_seeds), "final_epochs": cfg.final_epochs, "runs": runs, "summary": summary,
         "headline": {"metric": cfg.metric,
+                     "selected_objective": selection["winner"],
                      "autoft_ood_test": summary["autoft"]["ood_test_mean"][cfg.metric],
                      "ce_only_ood_test": summary["ce_only"]["ood_test_mean"][cfg.metric],
                      "autoft_id_test": summary["autoft"]["id_test"][cfg.metric],
                      "ce_only_id_test": summary["ce_only"]["id_test"][cfg.metric]},
         "config": cfg.model_dump(mode="json"), "timings": timings, "saved_model": saved,
-        "selected_on": (f"AutoFT objective, lr, weight decay, seed: OOD validation {cfg.metric} ({ctx.val.source}) "
-                        f"via ASHA; CE-only control lr: the same OOD validation {cfg.metric} (grid run once, seed "
-                        f"{selection_seed}); final models of both arms: trained afresh with seeds {list(cfg.final_seeds)}, "
-                        f"last epoch of {cfg.final_epochs} on ID train (no checkpoint selection); ID test and OOD "
-                        f"test sets evaluated once per final model"),
+        "selected_on": (f"searched objective (loss weights, lr, weight decay, seed): OOD validation {cfg.metric} "
+                        f"({ctx.val.source}) via ASHA; CE-only lr: the same OOD validation {cfg.metric} (grid run "
+                        f"once, seed {selection_seed}); AutoFT's final objective: CE-only or the searched one by the "
+                        f"one-standard-error rule on {selection['unit_name']} of the same OOD validation set (the "
+                        f"searched objective retrained with seed {selection_seed}); final models of both arms: "
+                        f"trained afresh with seeds {list(cfg.final_seeds)}, last epoch of {cfg.final_epochs} on ID "
+                        f"train (no checkpoint selection); ID test and OOD test sets evaluated once per final model"),
     }
     from .report import write_finetune_report
 

@@ -62,8 +62,8 @@ def finetune_markdown(r: dict) -> str:
              f"- Control (CE-only): cross-entropy alone, weight decay 0, same optimiser, {r['final_epochs']} epochs; lr "
              f"{r['control']['lr']:.3g} selected from {', '.join(f'{x:.3g}' for x in r['control']['lr_grid'])} on "
              f"{r['control']['selected_on']} (one grid run, seed {r['control']['selection_seed']}).",
-             f"- Both arms select once on OOD validation, then train afresh with seeds {seeds}: the same budget "
-             f"({r['final_epochs']} epochs) per final model.",
+             f"- AutoFT's objective: CE-only or the search's best, by the one-standard-error rule (below); then both "
+             f"arms train afresh with seeds {seeds}: the same budget ({r['final_epochs']} epochs) per final model.",
              "- Contrastive term: not searched (autofast backbones have no label/text tower).", "",
              "## Results (mean ± std over final seeds)", "",
              f"| set | AutoFT {m} | CE-only {m} | AutoFT worst-group | CE-only worst-group |", "|---|---|---|---|---|"]
@@ -76,10 +76,7 @@ def finetune_markdown(r: dict) -> str:
         sc = run["scores"]
         lines.append(f"| {run['arm']} | {run['seed']} | {run['lr']:.3g} | {sc['ood_val'][m]:.4f} | {sc['id_test'][m]:.4f} | "
                      f"{sc['ood_test_mean'][m]:.4f} | {run['diverged'] or 'no'} |")
-    ob = r["autoft_objective"]
-    lines += ["", "## Selected objective", "", "| term | weight |", "|---|---|"]
-    lines += [f"| {k} | {v:.4g} |" for k, v in ob["weights"].items()]
-    lines += [f"| lr | {ob['lr']:.4g} |", f"| weight decay | {ob['weight_decay']:.4g} |", ""]
+    lines += ["", *selection_markdown(r), ""]
     a = r["asha"]
     lines += [f"## ASHA (eta {a['eta']}, rungs {a['rungs']}; resource: {a['resource']})", "",
               "![rungs](asha_rungs.png)", "",
@@ -95,6 +92,31 @@ def finetune_markdown(r: dict) -> str:
               f"{a['best_rung']}).", "", "## Timings (s)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in r["timings"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _weights(w: dict) -> str:
+    return ", ".join(f"{k} {v:.3g}" for k, v in w.items())
+
+
+def selection_markdown(r: dict) -> list[str]:
+    """The objective-selection section: both candidates on the OOD validation units, the winner and why."""
+    sel, m = r["selection"], r["metric"]
+    ce, so = r["control"], r["search_objective"]
+    lines = [f"## Objective selection ({sel['rule']})", "",
+             f"**{sel['reason']}.**", "",
+             f"Both candidates trained with seed {ce['selection_seed']} for {r['final_epochs']} epochs and scored on "
+             f"{sel['unit_name']} of the OOD validation set; difference and SE paired over those units.", "",
+             f"| candidate | objective | lr | weight decay | OOD val {m} | difference vs CE-only ± 1 SE |",
+             "|---|---|---|---|---|---|"]
+    c = sel["candidates"]
+    lines.append(f"| CE-only{' (selected)' if sel['winner'] == 'ce_only' else ''} | ce 1 | {ce['lr']:.3g} | 0 | "
+                 f"{c['ce_only']['mean']:.4f} | - |")
+    srch = c.get("search")
+    lines.append(f"| searched{' (selected)' if sel['winner'] == 'search' else ''} | {_weights(so['weights'])} | "
+                 f"{so['lr']:.3g} | {so['weight_decay']:.3g} | "
+                 + (f"{srch['mean']:.4f} | {srch['diff_vs_simplest']:+.4f} ± {srch['se_vs_simplest']:.4f} |" if srch
+                    else f"diverged | - |"))
+    return lines
 
 
 def write_finetune_report(run_dir: Path, result: dict) -> None:

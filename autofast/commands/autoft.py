@@ -74,8 +74,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser("finetune", help="AutoFT: search a robust fine-tuning objective on OOD validation data",
                        description="AutoFT on a pretrained checkpoint: ASHA over loss-term weights, lr, weight "
                                    "decay and seed (resource: inner fine-tuning epochs), scored on an OOD "
-                                   "validation set; then a full fine-tune with the best objective, beside plain "
-                                   "CE fine-tuning with the same budget; ID and OOD test scores. OOD sets: "
+                                   "validation set; the searched objective replaces plain CE fine-tuning only "
+                                   "when it beats it by more than one standard error on OOD validation; then "
+                                   "final fine-tunes beside plain CE fine-tuning with the same budget; ID and "
+                                   "OOD test scores. OOD sets: "
                                    "family:severity shifts (images: noise blur contrast rotation; DNA: mutation "
                                    "shift; series: scale level noise) or files.")
     _model_args(p)
@@ -99,6 +101,9 @@ def add_parser(sub) -> None:
     p.add_argument("--final-seeds", nargs="+", type=int, help="seeds of the final fine-tunes (default: 0 1 2)")
     p.add_argument("--control-lr-mults", nargs="+", type=float,
                    help="CE-only control: lr grid as multiples of --base-lr (default: 0.1 1 10)")
+    p.add_argument("--selection-folds", type=int,
+                   help="one-SE rule between CE-only and the searched objective: class-stratified folds of the OOD "
+                        "validation set when --metric is not accuracy (accuracy: per example) (default: 5)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue the finetune run in RUN_DIR from its ASHA journal (default: a new run)")
     _common(p, "runs/finetune-<task>-<time>")
@@ -231,6 +236,7 @@ def cmd_finetune(args) -> int:
     ob = result["autoft_objective"]
     con.print("selected objective: " + ", ".join(f"{k}={v:.3g}" for k, v in ob["weights"].items())
               + f"; lr {ob['lr']:.3g}, weight decay {ob['weight_decay']:.3g}")
+    con.print(f"why: {result['selection']['reason']}")
     if result["model"]["head_reinitialised"]:
         con.print(f"head re-initialised: {result['model']['head_reason']}")
     con.print(f"selected on: {result['selected_on']}")
