@@ -237,7 +237,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         from .rocket_family import rocket_candidate
 
         say("random-convolution features: fit and score")
-        rocket = rocket_candidate(task, folds, cfg.seed)
+        rocket = rocket_candidate(task, folds, cfg.seed, cfg.devices[0])
         timings["rocket"] = rocket["seconds"]
         say(f"random-convolution features: validation accuracy {rocket['val_acc']:.4f} ({rocket['selected_on']}; "
             f"inputs {rocket['input']})")
@@ -289,7 +289,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         from .rocket_family import rocket_final
 
         say("final: random-convolution features refit on train+val")
-        model, seconds = rocket_final(task, cfg.seed, rocket["input"])
+        model, seconds = rocket_final(task, cfg.seed, rocket["input"], device=cfg.devices[0])
         final = {"family": "rocket", "input": rocket["input"], "trained_on": "train+val", "seconds": seconds,
                  "members": 1}
         history, member_histories = [], []
@@ -301,7 +301,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
             from .rocket_family import rocket_final
 
             say(f"final: + random-convolution features refit on train+val, blended (T = {blend['temperature']:.3g})")
-            features, seconds = rocket_final(task, cfg.seed, rocket["input"], blend["temperature"])
+            features, seconds = rocket_final(task, cfg.seed, rocket["input"], blend["temperature"], cfg.devices[0])
             model = Blend(model, features)
             final = {**final, "family": "cnn+rocket", "rocket": {"input": rocket["input"], "seconds": seconds,
                                                                  "temperature": blend["temperature"]}}

@@ -51,7 +51,9 @@ class RocketModel(nn.Module):
         self._anchor = nn.Parameter(torch.zeros(()), requires_grad=False)  # gives the module a device
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scores = self.clf.decision_function(_scaled(x.cpu(), self.scaling)).float()
+        """``(N, C, L)`` -> ``(N, K)`` on ``x``'s device (the features computed there)."""
+        sc = None if self.scaling is None else tuple(t.to(x.device) for t in self.scaling)
+        scores = self.clf.decision_function(_scaled(x, sc)).float()
         return torch.log_softmax(self.temperature * scores, dim=1).to(x.device)
 
 
@@ -61,43 +63,52 @@ def _scaled(x: torch.Tensor, scaling) -> torch.Tensor:
 
 def _scores(clf: RocketClassifier, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, torch.Tensor]:
     """(summed cross-entropy of the softmaxed ridge scores, correct predictions, the scores ``(N, K)``
-    float64) on ``(x, y)``."""
+    float64 on the CPU) on ``(x, y)`` (on one device)."""
     logits = clf.decision_function(x)
     return (float(task_loss(logits.float(), y, reduction="sum")), int((logits.argmax(1) == y).sum()),
-            logits.double())
+            logits.double().cpu())
 
 
-def _score_variant(task, folds: torch.Tensor | None, seed: int, variant: str) -> dict:
+def _on_device(task, variant: str, device) -> tuple:
+    """``(x_train, y_train, x_val, y_val, scaling)`` of the task moved to ``device`` once (scaling: None or
+    ``(scale, shift)`` of :func:`input_scaling`)."""
     sc = input_scaling(task, variant)
+    return (*(t.to(device) for t in (task.x_train, task.y_train, task.x_val, task.y_val)),
+            None if sc is None else tuple(t.to(device) for t in sc))
+
+
+def _score_variant(task, folds: torch.Tensor | None, seed: int, variant: str, device="cpu") -> dict:
+    x_train, y_train, x_val, y_val, sc = _on_device(task, variant, device)
     if folds is None:
-        clf = RocketClassifier(seed=seed).fit(_scaled(task.x_train, sc), task.y_train)
-        loss, correct, held_out = _scores(clf, _scaled(task.x_val, sc), task.y_val)
-        n = len(task.y_val)
+        clf = RocketClassifier(seed=seed).fit(_scaled(x_train, sc), y_train)
+        loss, correct, held_out = _scores(clf, _scaled(x_val, sc), y_val)
+        n = len(y_val)
     else:
-        x = _scaled(torch.cat([task.x_train, task.x_val]), sc)
-        y = torch.cat([task.y_train, task.y_val])
+        x = _scaled(torch.cat([x_train, x_val]), sc)
+        y = torch.cat([y_train, y_val])
         loss, correct, n = 0.0, 0, 0
         held_out = torch.empty(len(y), int(task.data.num_classes), dtype=torch.float64)
         for i in range(int(folds.max()) + 1):
-            inside = folds == i
-            clf = RocketClassifier(seed=seed).fit(x[~inside], y[~inside])
-            fl, fc, held_out[inside] = _scores(clf, x[inside], y[inside])
+            inside = folds == i  # (N,) bool on the CPU
+            at = inside.to(x.device)
+            clf = RocketClassifier(seed=seed).fit(x[~at], y[~at])
+            fl, fc, held_out[inside] = _scores(clf, x[at], y[at])
             loss, correct, n = loss + fl, correct + fc, n + int(inside.sum())
     acc, mean_loss = correct / max(1, n), loss / max(1, n)
     return {"score": val_score(mean_loss, acc, False), "val_acc": acc,
             "val_loss": mean_loss if math.isfinite(mean_loss) else None, "input": variant, "held_out": held_out}
 
 
-def rocket_candidate(task, folds: torch.Tensor | None, seed: int) -> dict:
+def rocket_candidate(task, folds: torch.Tensor | None, seed: int, device="cpu") -> dict:
     """Score the family like a CNN configuration: fit on the training split and score the validation split
     (``folds`` None), or fit outside each fold and score it (``folds``: each train+val example's fold), for
-    each input variant (:func:`variants`); the default (first) variant is the family's candidate unless
+    each input variant (:func:`variants`), on ``device``; the default (first) variant is the family's candidate unless
     another beats it by more than one standard error of an accuracy on n examples.
     Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``input``, ``seconds``,
     every variant's scores, and ``held_out``: the chosen variant's ridge scores ``(N, K)`` float64 on the
     validation split (or out-of-fold over train+val, in pool order), for :mod:`.blend` (not JSON)."""
     t0 = time.perf_counter()
-    scored = [_score_variant(task, folds, seed, v) for v in variants(task)]
+    scored = [_score_variant(task, folds, seed, v, device) for v in variants(task)]
     best = scored[0]
     n = len(task.y_val) if folds is None else len(folds)
     for r in scored[1:]:  # another variant must win by more than the noise of n validation examples
@@ -109,11 +120,12 @@ def rocket_candidate(task, folds: torch.Tensor | None, seed: int) -> dict:
             else "validation split"}
 
 
-def rocket_final(task, seed: int, variant: str = "standardised", temperature: float = 1.0) -> tuple[RocketModel, float]:
+def rocket_final(task, seed: int, variant: str = "standardised", temperature: float = 1.0,
+                 device="cpu") -> tuple[RocketModel, float]:
     """The family's final model on the chosen input variant: refit on train+val (deterministic for
-    ``seed``); (model, seconds)."""
+    ``seed``) on ``device``; (model, seconds). The model predicts on any device (features where the input
+    is, the ridge where it was fitted)."""
     t0 = time.perf_counter()
-    sc = input_scaling(task, variant)
-    clf = RocketClassifier(seed=seed).fit(_scaled(torch.cat([task.x_train, task.x_val]), sc),
-                                          torch.cat([task.y_train, task.y_val]))
-    return RocketModel(clf, sc, temperature), time.perf_counter() - t0
+    x_train, y_train, x_val, y_val, sc = _on_device(task, variant, device)
+    clf = RocketClassifier(seed=seed).fit(_scaled(torch.cat([x_train, x_val]), sc), torch.cat([y_train, y_val]))
+    return RocketModel(clf, input_scaling(task, variant), temperature).to(device), time.perf_counter() - t0
