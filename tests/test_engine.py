@@ -197,3 +197,55 @@ def test_val_score_breaks_accuracy_ties_by_loss_and_keeps_the_order_of_accuracie
     assert val_score(float("nan"), 0.7, False) < val_score(9.0, 0.7, False)
     assert val_score(0.25, float("nan"), True) == -0.25
     assert val_score(5.0, 0.0, False) == 0.0
+
+
+def _linear_run(lr: float = 0.1):
+    from autofast.engine import Run, sgd
+
+    with seeded_init(0):
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 16, 2))
+    return Run.create(model, sgd(model.parameters(), lr, 0.9, 0.0), 0, CONSTANT)
+
+
+def test_a_run_alone_is_read_once_per_epoch_and_still_stops_at_its_first_non_finite_step(task, monkeypatch):
+    """Issue 21: no host synchronisation per step. A run alone reads its losses and its finiteness check
+    once, after the epoch; a NaN at step 2 still ends the run with Diverged naming that step's loss, epoch
+    and lr, and the epoch is not counted (the trade-off: the remaining steps of that epoch were taken)."""
+    from autofast.engine import plain_loss
+
+    reads = {"item": 0, "__bool__": 0, "tolist": 0}
+    for name in reads:
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _real=real, _name=name, **k):
+            reads[_name] += 1
+            return _real(self, *a, **k)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    run = _linear_run()
+    rec = train_epoch(run, task.x_train, task.y_train, 8)  # 6 steps
+    assert rec["steps"] == 6 and reads == {"item": 0, "__bool__": 0, "tolist": 1}
+
+    calls = []
+
+    def poisoned(model, out, y):
+        calls.append(1)
+        total, terms = plain_loss(model, out, y)
+        return (total * float("nan") if len(calls) >= 3 else total), terms  # steps 3.. of epoch 2
+
+    with pytest.raises(Diverged, match=r"the loss became nan at epoch 2 \(learning rate 0.1\)"):
+        train_epoch(run, task.x_train, task.y_train, 8, loss_fn=poisoned)
+    assert run.epoch == 1 and len(run.history) == 1 and run.step == 12  # not ended; its steps were taken
+    assert reads["tolist"] == 2 and reads["item"] == 0 and reads["__bool__"] == 0
+
+
+def test_evaluate_sums_on_the_device_as_the_batches_did(task):
+    """evaluate's on-device float64 sum equals the sum of the batches' float32 sums read one by one."""
+    from autofast.engine import evaluate, task_loss
+
+    run = _linear_run()
+    loss, acc = evaluate(run.model, task.x_train, task.y_train, batch_size=7)
+    with torch.no_grad():
+        want = sum(task_loss(run.model(task.x_train[i:i + 7]), task.y_train[i:i + 7], reduction="sum").item()
+                   for i in range(0, 48, 7)) / 48
+        right = int((run.model(task.x_train).argmax(1) == task.y_train).sum())
+    assert loss == want and acc == right / 48

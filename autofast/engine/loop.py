@@ -155,7 +155,8 @@ def train_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, batch_size: int, los
 
     Each step: scheduled lr; ``total, terms = loss_fn(model, model(x[idx]), y[idx])`` (under autocast
     unless ``run.precision`` is fp32; ``terms``: name -> float or 0-d tensor, averaged into the record);
-    a non-finite total raises :class:`autofast.errors.Diverged` (a ``FloatingPointError``); backward
+    a non-finite total raises :class:`autofast.errors.Diverged` (a ``FloatingPointError``) at the end of
+    the epoch (:func:`train_epochs`: the check is read once per epoch); backward
     (loss-scaled for fp16, gradients unscaled before the hooks); ``hooks.after_backward(run)``; every
     optimiser steps;
     ``hooks.after_step(run, lr)``. Record: ``train_loss`` (mean total), mean of each term, last ``lr``,
@@ -184,8 +185,13 @@ def train_epochs(runs: list[Run], x: torch.Tensor, y: torch.Tensor, batch_size: 
     ``forward(live_runs, inputs) -> outputs``: each live run's model output for its batch ``x[idx]``; default
     each run's own model. :mod:`.fused` passes one grouped model over the batches side by side; the sum of
     the runs' (scaled) losses goes backward, so each run's parameters get exactly its own loss's gradient.
-    A run whose loss becomes non-finite leaves the group at that step (no update; its epoch not ended) and
-    its entry is the :class:`autofast.errors.Diverged` it would raise alone; the others go on.
+    A run whose loss becomes non-finite is a :class:`autofast.errors.Diverged` entry (loss, epoch and lr of
+    its first non-finite step; its epoch not ended). Host synchronisation: the index batches go to the
+    device once per epoch and the losses are summed there. A run alone is checked once per epoch (one
+    read at its end): after a non-finite step it takes the epoch's remaining steps, its weights ending
+    non-finite, and is then stopped; that costs at most one epoch and saves a host sync per step. Several
+    runs (fused) are checked every step (one sync per step for the group): a diverging run leaves the group
+    at that step (no update), so its non-finite values never reach the others' shared kernels.
     Returns one entry per run: its epoch record (``record``'s fields added) or that ``Diverged``.
     """
     t0 = time.perf_counter()
@@ -201,6 +207,7 @@ def train_epochs(runs: list[Run], x: torch.Tensor, y: torch.Tensor, batch_size: 
         steps = len(plans[0])
         if any(len(p) != steps for p in plans):
             raise ValueError("runs trained together must take the same number of steps")
+    plans = [torch.cat(p).to(x.device).split([len(b) for b in p]) for p in plans]  # one copy per run
     forward = forward or _own_models
     after_backward = getattr(hooks, "after_backward", None)
     after_step = getattr(hooks, "after_step", None)
@@ -210,21 +217,31 @@ def train_epochs(runs: list[Run], x: torch.Tensor, y: torch.Tensor, batch_size: 
     total_sum = [torch.zeros((), dtype=torch.float64, device=x.device) for _ in runs]
     terms_sum: list[dict] = [{} for _ in runs]
     lrs = [float("nan")] * n
+    alone = n == 1
+    step_lrs: list[float] = []  # alone: each step's lr, for the message
+    first_bad = torch.full((), steps, dtype=torch.int64, device=x.device)  # alone: its first non-finite step
+    bad_loss = torch.zeros((), dtype=torch.float64, device=x.device)  # ... and the loss there
     for s in range(steps):
         group = [runs[i] for i in live]
-        idx = [plans[i][s].to(x.device) for i in live]
+        idx = [plans[i][s] for i in live]
         for i, r in zip(live, group):
             lrs[i] = r.set_lr(steps)
         with _precision.autocast(group[0].precision, x.device):
             outs = forward(group, [x[j] for j in idx])
             losses = [loss_fn(r.model, o, y[j]) for r, o, j in zip(group, outs, idx)]
         totals = [t for t, _ in losses]
-        finite = ([bool(torch.isfinite(totals[0]))] if len(totals) == 1 else
-                  torch.isfinite(torch.stack([t.detach() for t in totals])).tolist())  # one sync
+        if alone:  # on the device, read after the epoch
+            step_lrs.append(lrs[0])
+            t = totals[0].detach()
+            newly = ~torch.isfinite(t) & (first_bad == steps)
+            first_bad = torch.where(newly, s, first_bad)
+            bad_loss = torch.where(newly, t.double(), bad_loss)
+            finite = [True]
+        else:
+            finite = torch.isfinite(torch.stack([t.detach() for t in totals])).tolist()  # one sync
         for k in [k for k, ok in enumerate(finite) if not ok]:
             i = live[k]
-            result[i] = Diverged(f"training diverged: the loss became {float(totals[k].detach())} at epoch "
-                                 f"{runs[i].epoch + 1} (learning rate {lrs[i]:.3g}); lower the learning rate")
+            result[i] = _diverged(float(totals[k].detach()), runs[i].epoch + 1, lrs[i])
         keep = [k for k, ok in enumerate(finite) if ok]
         live, group = [live[k] for k in keep], [group[k] for k in keep]
         if not live:
@@ -254,11 +271,20 @@ def train_epochs(runs: list[Run], x: torch.Tensor, y: torch.Tensor, batch_size: 
             for name, v in losses[k][1].items():
                 terms_sum[i][name] = terms_sum[i].get(name, 0.0) + (v.detach() if torch.is_tensor(v) else float(v))
     secs = time.perf_counter() - t0
+    if alone and live:
+        at, loss = torch.stack([first_bad.double(), bad_loss]).tolist()  # the epoch's one read
+        if at < steps:
+            result[0], live = _diverged(loss, runs[0].epoch + 1, step_lrs[int(at)]), []
     for i in live:
         rec = {"train_loss": float(total_sum[i]) / steps, **{k: float(v) / steps for k, v in terms_sum[i].items()},
                "lr": lrs[i], "steps": steps, "seconds": secs, **(record or {})}
         result[i] = runs[i].end_epoch(rec)
     return result
+
+
+def _diverged(loss: float, epoch: int, lr: float) -> Diverged:
+    return Diverged(f"training diverged: the loss became {loss} at epoch {epoch} (learning rate {lr:.3g}); "
+                    "lower the learning rate")
 
 
 @torch.no_grad()
@@ -272,16 +298,19 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.T
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
     """Mean loss per example (:func:`task_loss`: cross-entropy, MSE per target, relative L2 for fields) and
-    accuracy (per position for dense labels; NaN for regression targets)."""
+    accuracy (per position for dense labels; NaN for regression targets). Summed on ``x``'s device (float64,
+    as the sum of the batches' float32 sums), read once."""
     model.eval()
-    loss, correct = 0.0, 0
+    loss = torch.zeros((), dtype=torch.float64, device=x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=x.device)
     for i in range(0, len(x), batch_size):
         out = model(x[i : i + batch_size])
-        loss += task_loss(out, y[i : i + batch_size], reduction="sum").item()
+        loss += task_loss(out, y[i : i + batch_size], reduction="sum").double()
         if not y.is_floating_point():
-            correct += (out.argmax(1) == y[i : i + batch_size]).sum().item()
-    acc = float("nan") if y.is_floating_point() else correct / max(1, y.numel())
-    return loss / max(1, len(x)), acc
+            correct += (out.argmax(1) == y[i : i + batch_size]).sum()
+    total, right = float(loss), int(correct)
+    acc = float("nan") if y.is_floating_point() else right / max(1, y.numel())
+    return total / max(1, len(x)), acc
 
 
 @torch.no_grad()
