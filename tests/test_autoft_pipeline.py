@@ -231,3 +231,57 @@ def test_a_search_pattern_with_a_position_channel_carries_it_into_autoft(tmp_pat
     spec = ArchSpec("resnet1d", 1, 4, 3, 8, [(5, 3)] * 10, pattern_positional(str(path)))
     assert spec.meta()["positional"] is True
     assert build_model(spec).stem[0].weight.shape[1] == 5
+
+
+def test_few_shot_split_carves_a_validation_set_of_the_same_budget(task59):
+    from autofast.autoft.tasks import few_shot_split, val_shots_for
+
+    y = task59.y_train  # smallest class: 122 examples
+    tr, va = few_shot_split(y, 5, seed=3)
+    assert torch.equal(tr, few_shot_indices(y, 5, seed=3))  # the training shots are those of the old protocol
+    assert torch.equal(torch.bincount(y[va]), torch.full((5,), 5)) and not set(tr.tolist()) & set(va.tolist())
+    assert torch.equal(va, few_shot_split(y, 5, seed=3)[1]) and not torch.equal(va, few_shot_split(y, 5, seed=4)[1])
+    smallest = int(torch.bincount(y).min())
+    assert val_shots_for(y, 20) == 20 and val_shots_for(y, 100) == smallest - 100  # capped by what is left
+    tr100, va100 = few_shot_split(y, 100, 0)
+    assert len(va100) == 5 * (smallest - 100) and not set(tr100.tolist()) & set(va100.tolist())
+    with pytest.raises(AutofastError, match="no validation example"):
+        few_shot_split(y, smallest, 0)
+    check_shots(y, [smallest], task59.data.classes)  # the full-val protocol keeps none back
+    with pytest.raises(AutofastError, match="kept for the validation shots"):
+        check_shots(y, [smallest], task59.data.classes, keep_val=True)
+
+
+@pytest.mark.parametrize("selection", ["kshot", "full-val"])
+def test_compare_both_arms_select_on_the_same_budget(pretrained, tmp_path, monkeypatch, selection):
+    """Each arm is handed the cell's training shots and its selection set: k per class from the training pool
+    (disjoint) under kshot, the task's validation split under full-val and at 'full'; rows say what was seen."""
+    from autofast.autoft import compare
+
+    pt, _, _ = pretrained
+    seen = []
+
+    def fake(arm):
+        def run(ctx, x, y, x_val, y_val, seed, workdir):
+            seen.append((arm, len(y), len(y_val)))
+            m = ctx.make(0)
+            return m, {"selection_score": 0.5, "lr": 1e-3, "config": {"lr": 1e-3, "weight_decay": 0.0},
+                       "epochs": 1, "seconds": 0.0}
+        return run
+
+    monkeypatch.setattr(compare, "_run_pretrained", fake("pretrained"))
+    monkeypatch.setattr(compare, "_run_baseline", fake("baseline"))
+    cfg = compare.CompareConfig(checkpoint=str(pt), task="digits", classes="5-9", shots=[3, "full"], seeds=[0],
+                                selection=selection, threads=1)
+    r = compare.run_compare(cfg, tmp_path)
+    n_val_split = len(load_classification("digits", "5-9", seed=0).y_val)
+    (p3, b3), (pf, bf) = seen[:2], seen[2:]
+    assert p3[1:] == b3[1:] and pf[1:] == bf[1:]  # the same data for both arms
+    assert p3[1] == 15 and p3[2] == (15 if selection == "kshot" else n_val_split)
+    assert pf[2] == n_val_split
+    rows = {(x["shots"], x["arm"]): x for x in r["rows"]}
+    assert rows[(3, "baseline")]["val_shots"] == (3 if selection == "kshot" else "full")
+    assert rows[(3, "pretrained")]["n_val"] == p3[2] and rows[("full", "pretrained")]["val_shots"] == "full"
+    assert r["selection"] == selection and ("flatters" in r["selected_on"]) == (selection == "full-val")
+    md = (tmp_path / "report.md").read_text()
+    assert "val shots / class" in md and ("| 3 | 3 | 15 + 15 |" in md) == (selection == "kshot")

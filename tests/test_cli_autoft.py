@@ -96,13 +96,15 @@ def test_compare_sweep_end_to_end(ckpt, tmp_path, capsys):
     assert len(r["rows"]) == 2 * 2 * 2
     assert {(x["shots"], x["seed"], x["arm"]) for x in r["rows"]} == {
         (s, seed, a) for s in (2, 5) for seed in (0, 1) for a in ("pretrained", "baseline")}
-    assert all(x["n_train"] == 5 * x["shots"] for x in r["rows"])
+    # the default protocol: every choice on a validation set of the same size, carved from the training pool
+    assert all(x["n_train"] == 5 * x["shots"] == x["n_val"] and x["val_shots"] == x["shots"] for x in r["rows"])
+    assert r["selection"] == "kshot" and "val shots / class" in (out / "report.md").read_text()
     assert [(t["shots"], t["arm"], t["test"]["n"]) for t in r["table"]] == [
         (2, "pretrained", 2), (2, "baseline", 2), (5, "pretrained", 2), (5, "baseline", 2)]
     assert "mean ± std" in (out / "report.md").read_text()
-    # the pretrained arm fine-tuned with AutoFT (selected on ID val), options from a YAML file
+    # the pretrained arm fine-tuned with AutoFT, the old protocol (the whole ID val split), options from YAML
     cfg = tmp_path / "cmp.yaml"
-    cfg.write_text("shots: [3]\nseeds: [1]\nautoft_configs: 2\nautoft_max_epochs: 1\nft_epochs: 1\n"
+    cfg.write_text("shots: [3]\nseeds: [1]\nselection: full-val\nautoft_configs: 2\nautoft_max_epochs: 1\nft_epochs: 1\n"
                    "baseline_configs: 1\nbaseline_max_epochs: 1\nbaseline_epochs: 1\nthreads: 1\n")
     code = main(["compare", "--checkpoint", str(ckpt), "--task", "digits", "--classes", "5", "6", "7", "--autoft",
                  "--config", str(cfg), "--out", str(tmp_path / "cmp2"), "--json"])
@@ -111,6 +113,7 @@ def test_compare_sweep_end_to_end(ckpt, tmp_path, capsys):
     r2 = json.loads(text)
     assert r2["classes"] == ["5", "6", "7"] and len(r2["rows"]) == 2
     assert "autoft_config" in next(x for x in r2["rows"] if x["arm"] == "pretrained")
+    assert all(x["val_shots"] == "full" and x["n_val"] > 3 * 3 for x in r2["rows"]) and "flatters" in r2["selected_on"]
     assert r2["model"]["head_reinitialised"]  # 3 classes vs the checkpoint's 5
 
 

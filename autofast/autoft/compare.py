@@ -4,18 +4,24 @@ number of labelled training examples (shots per class) and seeds (Entezari et al
 For every (shots, seed):
 
 * the training set is a class-stratified, seeded subsample of the ID TRAINING split (``shots`` per class, or
-  all of it for ``full``; for one seed the subsets are nested). The validation and test splits are the task's
-  own, untouched and identical for every size, seed and arm.
+  all of it for ``full``; for one seed the subsets are nested).
+* the selection set (``selection``): ``kshot`` (default) carves a validation set of the same budget from the
+  same pool, disjoint from the training shots: ``shots`` per class (fewer only when the smallest class has not
+  ``2 * shots``; :func:`~autofast.autoft.tasks.val_shots_for`), counted as labelled data; every choice of both
+  arms (lr, objective, hyperparameters, kept epoch) is made on it. At ``full`` the selection set is the task's
+  validation split (the full labelled budget). ``full-val`` is the old protocol: the task's whole validation
+  split at every size, more labelled data than a k-shot user has, so it FLATTERS the few-shot rows.
+  The test split is the task's own, identical for every size, seed and arm.
 * **pretrained**: the checkpoint fine-tuned on the subsample, either plain fine-tuning (CE) over a small lr
   grid (``base_lr * ft_lr_mults``, ``ft_epochs`` each) or AutoFT (ASHA over the objective); the lr / objective
-  is selected on the ID validation split.
+  is selected on the selection set.
 * **baseline**: the same backbone family trained from scratch with the DASHA recipe: ASHA over DASHA's
   hyperparameter space (lr, dropout, weight decay, momentum, init seed) with the kernel pattern of the
-  checkpoint (or a ``pattern.json`` from a ``search`` run), trials scored on the ID validation split; the best
+  checkpoint (or a ``pattern.json`` from a ``search`` run), trials scored on the selection set; the best
   configuration is retrained for ``baseline_epochs`` (default: ``baseline_max_epochs``). Trials and retrain
   share one lr schedule (SGD-Nesterov, per-step cosine decay to a horizon of ``baseline_epochs``, as in
-  ``search``); the retrain keeps the epoch with the best validation score.
-* the pretrained arm likewise keeps, per run, the epoch with the best validation score.
+  ``search``); the retrain keeps the epoch with the best selection-set score.
+* the pretrained arm likewise keeps, per run, the epoch with the best selection-set score.
 * each arm's model is evaluated ONCE on the test split.
 
 Both arms count epochs the same way (``max(ceil(n / batch), min_steps_per_epoch)`` steps), so a 1-shot set
@@ -45,7 +51,7 @@ from autofast.errors import AutofastError
 from .metrics import evaluate_scores, mean_std
 from .model import (ArchSpec, build_model, load_pattern_file, load_pretrained, pattern_backbone,
                     pattern_positional, prepare)
-from .tasks import check_shots, few_shot_indices, load_classification, parse_shots
+from .tasks import check_shots, few_shot_indices, few_shot_split, load_classification, parse_shots
 from .training import autoft_trial, config_lr, finetune_full, lr_grid_finetune
 
 
@@ -64,6 +70,9 @@ class CompareConfig(BaseModel):
     shots: list[int | str] = Field(default_factory=lambda: [1, 5, 10, 20, 100, "full"], min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     finetune: Literal["lr_grid", "autoft"] = "lr_grid"
+    selection: Literal["kshot", "full-val"] = Field("kshot", description="kshot: choices on a validation set of "
+                                                    "the same budget carved from the pool; full-val: the task's "
+                                                    "whole validation split (flatters few shots)")
     metric: Literal["accuracy", "macro_f1", "worst_group"] = "accuracy"
     optimizer: Literal["adamw", "sgd"] = "adamw"
     base_lr: float = Field(1e-3, gt=0)
@@ -98,7 +107,7 @@ class CompareContext:
         if len(set(cfg.seeds)) != len(cfg.seeds):
             raise AutofastError(f"--seeds {cfg.seeds} repeats a seed; give distinct seeds")
         self.task = load_classification(cfg.task, cfg.classes, seed=cfg.seed)
-        check_shots(self.task.y_train, self.shots, self.task.data.classes)
+        check_shots(self.task.y_train, self.shots, self.task.data.classes, keep_val=cfg.selection == "kshot")
         self.pre = load_pretrained(cfg.checkpoint, self.task, cfg.arch, cfg.width, cfg.pattern)
         self.make, self.model_info = prepare(self.pre, self.task, cfg.head)
         a = self.pre.arch
@@ -136,14 +145,15 @@ def _baseline_trial(arch: ArchSpec, x, y, x_val, y_val, metric: str, batch_size:
     return TorchTrial(build, epoch_fn, score, schedule)
 
 
-def _run_baseline(ctx: CompareContext, x, y, seed: int, workdir: Path) -> tuple[torch.nn.Module, dict]:
+def _run_baseline(ctx: CompareContext, x, y, x_val, y_val, seed: int, workdir: Path) -> tuple[torch.nn.Module, dict]:
+    """From scratch on ``(x, y)``, every choice on the selection set ``(x_val, y_val)``."""
     cfg, task = ctx.cfg, ctx.task
     k = task.data.num_classes
     epochs = cfg.baseline_epochs or cfg.baseline_max_epochs
     schedule = cosine(epochs)  # one schedule for the trials and the retrain (the same horizon)
     sched = ASHA(dict(DASHA_SPACE), cfg.baseline_min_epochs, cfg.baseline_max_epochs, eta=cfg.eta,
                  max_trials=cfg.baseline_configs, seed=seed)
-    trial = _baseline_trial(ctx.baseline_arch, x, y, task.x_val, task.y_val, cfg.metric, cfg.batch_size,
+    trial = _baseline_trial(ctx.baseline_arch, x, y, x_val, y_val, cfg.metric, cfg.batch_size,
                             cfg.min_steps_per_epoch, schedule)
     t0 = time.perf_counter()
     run_local(sched, trial, workdir)
@@ -157,7 +167,7 @@ def _run_baseline(ctx: CompareContext, x, y, seed: int, workdir: Path) -> tuple[
         model = build_model(ctx.baseline_arch, dropout=float(bcfg["dropout"]))
     run = Run.create(model, _baseline_optimizer(model, bcfg), int(bcfg["seed"]), schedule)
     res = fit(run, x, y, epochs, cfg.batch_size, min_steps=cfg.min_steps_per_epoch,
-              validate=lambda m: {"val_score": evaluate_scores(m, task.x_val, task.y_val, k)[cfg.metric]})
+              validate=lambda m: {"val_score": evaluate_scores(m, x_val, y_val, k)[cfg.metric]})
     model.load_state_dict(res.best_state)
     return model, {"selection_score": res.best_record["val_score"], "asha_val_score": bscore, "config": bcfg,
                    "asha_epochs": sched.rungs[brung], "epochs": epochs, "best_epoch": res.best_epoch,
@@ -165,19 +175,20 @@ def _run_baseline(ctx: CompareContext, x, y, seed: int, workdir: Path) -> tuple[
                    "seconds": time.perf_counter() - t0}
 
 
-def _run_pretrained(ctx: CompareContext, x, y, seed: int, workdir: Path) -> tuple[torch.nn.Module, dict]:
-    cfg, task, k = ctx.cfg, ctx.task, ctx.task.data.num_classes
+def _run_pretrained(ctx: CompareContext, x, y, x_val, y_val, seed: int, workdir: Path) -> tuple[torch.nn.Module, dict]:
+    """The checkpoint fine-tuned on ``(x, y)``, every choice on the selection set ``(x_val, y_val)``."""
+    cfg, k = ctx.cfg, ctx.task.data.num_classes
     t0 = time.perf_counter()
     if cfg.finetune == "lr_grid":
         lrs = [cfg.base_lr * m for m in cfg.ft_lr_mults]
-        model, info = lr_grid_finetune(ctx.make, lrs, seed, x, y, task.x_val, task.y_val, k, cfg.metric,
+        model, info = lr_grid_finetune(ctx.make, lrs, seed, x, y, x_val, y_val, k, cfg.metric,
                                        cfg.ft_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch,
                                        select_epoch=True)
         return model, {"selection_score": info["selection_score"], "lr": info["lr"], "grid": info["grid"],
                        "epochs": cfg.ft_epochs, "best_epoch": info["best_epoch"],
                        "seconds": time.perf_counter() - t0}
     sched = ASHA(autoft_space(), 1, cfg.autoft_max_epochs, eta=cfg.eta, max_trials=cfg.autoft_configs, seed=seed)
-    trial = autoft_trial(ctx.make, x, y, task.x_val, task.y_val, k, cfg.metric, cfg.base_lr, cfg.optimizer,
+    trial = autoft_trial(ctx.make, x, y, x_val, y_val, k, cfg.metric, cfg.base_lr, cfg.optimizer,
                          cfg.batch_size, cfg.min_steps_per_epoch)
     run_local(sched, trial, workdir)
     best = sched.best()
@@ -186,13 +197,26 @@ def _run_pretrained(ctx: CompareContext, x, y, seed: int, workdir: Path) -> tupl
     _, bcfg, bscore, _ = best
     model, info = finetune_full(ctx.make, objective_from_config(bcfg), config_lr(bcfg, cfg.base_lr),
                                 float(bcfg.get("weight_decay", 0.0)), seed, x, y, cfg.ft_epochs, cfg.optimizer,
-                                cfg.batch_size, cfg.min_steps_per_epoch, (task.x_val, task.y_val, k, cfg.metric))
-    sel = evaluate_scores(model, task.x_val, task.y_val, k)[cfg.metric]
+                                cfg.batch_size, cfg.min_steps_per_epoch, (x_val, y_val, k, cfg.metric))
+    sel = evaluate_scores(model, x_val, y_val, k)[cfg.metric]
     return model, {"selection_score": sel, "asha_val_score": bscore, "lr": info["lr"], "autoft_config": bcfg,
                    "epochs": cfg.ft_epochs, "best_epoch": info["best_epoch"], "seconds": time.perf_counter() - t0}
 
 
 ARMS = ("pretrained", "baseline")
+
+
+def _cell_data(ctx: CompareContext, shots, seed: int) -> tuple:
+    """``(x, y, x_val, y_val, val_shots)`` of one (shots, seed) cell, the same for both arms: the training shots
+    and the selection set (see the module docstring); ``val_shots`` per class, or
+    ``"full"`` for the task's validation split."""
+    task = ctx.task
+    if ctx.cfg.selection == "kshot" and shots != "full":
+        idx, vidx = few_shot_split(task.y_train, shots, seed)
+        return (task.x_train[idx], task.y_train[idx], task.x_train[vidx], task.y_train[vidx],
+                len(vidx) // task.data.num_classes)
+    idx = few_shot_indices(task.y_train, shots, seed)
+    return task.x_train[idx], task.y_train[idx], task.x_val, task.y_val, "full"
 
 
 def _load_cells(path: Path | None, cfg: CompareConfig) -> list[dict]:
@@ -240,18 +264,19 @@ def run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext | None = 
     with tempfile.TemporaryDirectory(prefix="autofast-compare-") as tmp:
         for si, shots in enumerate(ctx.shots):
             for sj, seed in enumerate(cfg.seeds):
-                idx = few_shot_indices(task.y_train, shots, seed)
-                x, y = task.x_train[idx], task.y_train[idx]
-                cell = f"[{si * len(cfg.seeds) + sj + 1}/{cells}] shots {shots}, seed {seed} ({len(idx)} examples)"
+                x, y, xv, yv, val_shots = _cell_data(ctx, shots, seed)
+                cell = (f"[{si * len(cfg.seeds) + sj + 1}/{cells}] shots {shots}, seed {seed} ({len(y)} train, "
+                        f"{len(yv)} validation examples)")
                 for arm in ARMS:
                     if (shots, seed, arm) in done:
                         continue
                     say(f"{cell}: {arm}")
                     work = Path(tmp) / f"{arm}-{shots}-{seed}"
                     runner = _run_pretrained if arm == "pretrained" else _run_baseline
-                    model, info = runner(ctx, x, y, seed, work)
+                    model, info = runner(ctx, x, y, xv, yv, seed, work)
                     test = evaluate_scores(model, task.x_test, task.y_test, k)  # the one test evaluation
-                    rows.append({"shots": shots, "seed": seed, "n_train": len(idx), "arm": arm,
+                    rows.append({"shots": shots, "seed": seed, "n_train": len(y), "val_shots": val_shots,
+                                 "n_val": len(yv), "arm": arm,
                                  "val_score": info["selection_score"], "test": test,
                                  "test_score": test[cfg.metric], **{kk: v for kk, v in info.items()
                                                                    if kk != "selection_score"}})
@@ -260,7 +285,9 @@ def run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext | None = 
     for shots in ctx.shots:
         for arm in ARMS:
             sel = [r for r in rows if r["shots"] == shots and r["arm"] == arm]
-            table.append({"shots": shots, "n_train": statistics.fmean(r["n_train"] for r in sel), "arm": arm,
+            table.append({"shots": shots, "n_train": statistics.fmean(r["n_train"] for r in sel),
+                          "val_shots": sel[0]["val_shots"], "n_val": statistics.fmean(r["n_val"] for r in sel),
+                          "arm": arm,
                           "test": mean_std([r["test_score"] for r in sel]),
                           "val": mean_std([r["val_score"] for r in sel])})
     result = {
@@ -282,10 +309,15 @@ def run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext | None = 
                          f"validation epoch)"),
         "rows": rows, "table": table, "config": cfg.model_dump(mode="json"),
         "timings": {"total": time.perf_counter() - t_all},
+        "selection": cfg.selection,
         "selected_on": (f"subsample: seeded, class-stratified from ID train; lr / objective / hyperparameters and "
-                        f"the kept epoch: ID validation {cfg.metric} (the "
-                        f"full validation split, the same for every arm and size); test split evaluated once per "
-                        f"(size, seed, arm)"),
+                        f"the kept epoch of both arms: {cfg.metric} on "
+                        + ("a validation set of the same budget carved from ID train, disjoint from the training "
+                           "shots (val shots per class in the table; at 'full' the task's validation split), counted "
+                           "as labelled data" if cfg.selection == "kshot" else
+                           "the task's full validation split at every size (full-val: more labelled data than the "
+                           "shots, flatters the few-shot rows)")
+                        + "; test split evaluated once per (size, seed, arm)"),
     }
     from .report import write_compare_report
 

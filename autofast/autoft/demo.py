@@ -76,11 +76,14 @@ def summary_markdown(out: Path, seconds: dict) -> str:
         lines += [f"## Pretrained vs supervised baseline over training-set size (test {c['metric']}, mean ± std over "
                   f"seeds {', '.join(map(str, c['seeds']))}; {seconds['compare']:.0f} s)", "",
                   "![score vs size](compare/score_vs_size.png)", "",
-                  "| shots / class | examples | pretrained | baseline |", "|---|---|---|---|"]
+                  f"Selection protocol `{c['selection']}`: {c['selected_on']}.", "",
+                  "| train shots / class | val shots / class | train + val examples | pretrained | baseline |",
+                  "|---|---|---|---|---|"]
         for shots in c["shots"]:
             p = next(t for t in c["table"] if t["shots"] == shots and t["arm"] == "pretrained")
             b = next(t for t in c["table"] if t["shots"] == shots and t["arm"] == "baseline")
-            lines.append(f"| {shots} | {p['n_train']:.0f} | {fmt_mean_std(p['test'])} | {fmt_mean_std(b['test'])} |")
+            lines.append(f"| {shots} | {p['val_shots']} | {p['n_train']:.0f} + {p['n_val']:.0f} | "
+                         f"{fmt_mean_std(p['test'])} | {fmt_mean_std(b['test'])} |")
         lines.append("")
     lines += ["## Stage wall times (s)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in seconds.items()]

@@ -128,22 +128,31 @@ def write_finetune_report(run_dir: Path, result: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------- compare
+def labelled(row: dict) -> float:
+    """Labelled examples a compare cell (or table row) used: training shots plus the selection set."""
+    return row["n_train"] + row.get("n_val", 0)
+
+
+def _val_label(t: dict) -> str:
+    return "full val split" if t["val_shots"] == "full" else str(t["val_shots"])
+
+
 def _plot_compare(path: Path, r: dict) -> None:
     fig, ax = plt().subplots(figsize=(6, 3.8))
     colors = {"pretrained": "tab:blue", "baseline": "tab:orange"}
     labels = {"pretrained": "pretrained, fine-tuned", "baseline": "supervised baseline (DASHA recipe, from scratch)"}
     for arm in ("pretrained", "baseline"):
         rows = [t for t in r["table"] if t["arm"] == arm and t["test"]["n"]]
-        xs = [t["n_train"] for t in rows]
+        xs = [labelled(t) for t in rows]
         mu = [t["test"]["mean"] for t in rows]
         sd = [t["test"]["std"] for t in rows]
         ax.errorbar(xs, mu, yerr=sd, marker="o", capsize=3, color=colors[arm], label=labels[arm])
         ax.fill_between(xs, [a - b for a, b in zip(mu, sd)], [a + b for a, b in zip(mu, sd)], color=colors[arm],
                         alpha=0.15)
         for row in (x for x in r["rows"] if x["arm"] == arm):
-            ax.scatter(row["n_train"], row["test_score"], s=6, color=colors[arm], alpha=0.5)
+            ax.scatter(labelled(row), row["test_score"], s=6, color=colors[arm], alpha=0.5)
     ax.set_xscale("log")
-    ax.set_xlabel("labelled training examples (log)")
+    ax.set_xlabel("labelled examples, training + validation (log)")
     ax.set_ylabel(f"test {r['metric']}")
     ax.set_title(f"{r['task']}: mean ± std over seeds {r['seeds']}", fontsize=9)
     ax.legend(fontsize=8)
@@ -161,22 +170,27 @@ def compare_markdown(r: dict) -> str:
              f"- Baseline: {r['baseline_arm']}.",
              f"- Task {r['task']}, classes {', '.join(r['classes'])}; split {r['split']}.", "",
              "![score vs size](score_vs_size.png)", "",
-             f"| shots / class | labelled examples | pretrained test {m} | baseline test {m} | difference |",
-             "|---|---|---|---|---|"]
+             f"Both arms see the same data per cell: the training shots, and the validation examples every choice "
+             f"is made on (selection protocol `{r['selection']}`).", "",
+             f"| train shots / class | val shots / class | train + val examples | pretrained test {m} | "
+             f"baseline test {m} | difference |",
+             "|---|---|---|---|---|---|"]
     for shots in r["shots"]:
         p = next(t for t in r["table"] if t["shots"] == shots and t["arm"] == "pretrained")
         b = next(t for t in r["table"] if t["shots"] == shots and t["arm"] == "baseline")
         diff = p["test"]["mean"] - b["test"]["mean"]
-        lines.append(f"| {shots} | {p['n_train']:.0f} | {fmt_mean_std(p['test'])} | {fmt_mean_std(b['test'])} | {diff:+.4f} |")
-    lines += ["", "## Every run", "", f"| shots | seed | n | arm | val {m} | test {m} | chosen | s |",
-              "|---|---|---|---|---|---|---|---|"]
+        lines.append(f"| {shots} | {_val_label(p)} | {p['n_train']:.0f} + {p['n_val']:.0f} | {fmt_mean_std(p['test'])} | "
+                     f"{fmt_mean_std(b['test'])} | {diff:+.4f} |")
+    lines += ["", "## Every run", "", f"| shots | seed | train n | val n | arm | val {m} | test {m} | chosen | s |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
         if row["arm"] == "pretrained":
             chosen = f"lr {row['lr']:.3g}, epoch {row.get('best_epoch', '-')}"
         else:
             c = row["config"]
             chosen = f"lr {c['lr']:.3g}, wd {c['weight_decay']:.2g}, epoch {row.get('best_epoch', '-')}/{row['epochs']}"
-        lines.append(f"| {row['shots']} | {row['seed']} | {row['n_train']} | {row['arm']} | {fmt(row['val_score'])} | "
+        lines.append(f"| {row['shots']} | {row['seed']} | {row['n_train']} | {row['n_val']} | {row['arm']} | "
+                     f"{fmt(row['val_score'])} | "
                      f"{row['test_score']:.4f} | {chosen} | {row['seconds']:.1f} |")
     lines += ["", f"Total time: {r['timings']['total']:.1f} s."]
     return "\n".join(lines) + "\n"

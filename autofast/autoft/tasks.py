@@ -210,14 +210,28 @@ def parse_shots(values) -> list[int | str]:
     return ints + (["full"] if "full" in out else [])
 
 
-def check_shots(y: torch.Tensor, shots: list, classes: list[str]) -> None:
+def check_shots(y: torch.Tensor, shots: list, classes: list[str], keep_val: bool = False) -> None:
+    """Every size fits the smallest class; with ``keep_val`` at least one more example per class stays for the
+    validation shots (:func:`few_shot_split`)."""
     counts = torch.bincount(y, minlength=len(classes))
     smallest = int(counts.min())
+    most = smallest - 1 if keep_val else smallest
     for k in shots:
-        if k != "full" and k > smallest:
+        if k != "full" and k > most:
             c = classes[int(counts.argmin())]
+            why = " (at least one is kept for the validation shots)" if keep_val else ""
             raise AutofastError(f"--shots {k}: class {c!r} has only {smallest} training examples; use at most "
-                                f"{smallest} shots per class, or 'full'")
+                                f"{most} shots per class{why}, or 'full'")
+
+
+def _class_permutations(y: torch.Tensor, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng([int(seed), 7919])
+    yn = y.numpy()
+    return [rng.permutation(np.flatnonzero(yn == c)) for c in np.unique(yn)]
+
+
+def _take(perms: list[np.ndarray], lo: int, hi: int) -> torch.Tensor:
+    return torch.from_numpy(np.sort(np.concatenate([p[lo:hi] for p in perms])).astype(np.int64))
 
 
 def few_shot_indices(y: torch.Tensor, shots, seed: int) -> torch.Tensor:
@@ -225,12 +239,26 @@ def few_shot_indices(y: torch.Tensor, shots, seed: int) -> torch.Tensor:
     ``seed``. For one seed the subsets are nested (the 5-shot set is inside the 10-shot set)."""
     if shots == "full":
         return torch.arange(len(y))
-    rng = np.random.default_rng([int(seed), 7919])
-    yn = y.numpy()
-    parts = []
-    for c in np.unique(yn):
-        idx = rng.permutation(np.flatnonzero(yn == c))
+    perms = _class_permutations(y, seed)
+    for c, idx in enumerate(perms):
         if shots > len(idx):
             raise AutofastError(f"shots {shots} per class but class index {c} has only {len(idx)} training examples")
-        parts.append(idx[:shots])
-    return torch.from_numpy(np.sort(np.concatenate(parts)).astype(np.int64))
+    return _take(perms, 0, shots)
+
+
+def val_shots_for(y: torch.Tensor, shots: int) -> int:
+    """Validation examples per class at ``shots`` training shots: as many as the training shots, fewer only when
+    the smallest class of ``y`` has not ``2 * shots`` examples (then all it has left)."""
+    return min(int(shots), int(torch.bincount(y).min()) - int(shots))
+
+
+def few_shot_split(y: torch.Tensor, shots: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A k-shot training set and a validation set of the same budget, both from the pool ``y`` (N,): per class
+    the first ``shots`` of the seeded permutation train (exactly :func:`few_shot_indices`), the next
+    :func:`val_shots_for` validate. Returns ``(train (shots * C,), val (v * C,))`` sorted indices, disjoint."""
+    v = val_shots_for(y, shots)
+    if v < 1:
+        raise AutofastError(f"shots {shots} per class leave no validation example in the smallest class "
+                            f"({int(torch.bincount(y).min())} examples); use fewer shots or 'full'")
+    perms = _class_permutations(y, seed)
+    return _take(perms, 0, shots), _take(perms, shots, shots + v)

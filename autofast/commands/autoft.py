@@ -112,7 +112,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="pretrained checkpoint vs the tuned supervised baseline over training-set sizes",
                        description="For each shots-per-class size and seed: fine-tune the checkpoint (lr grid or "
                                    "AutoFT) and train the supervised baseline from scratch (ASHA over DASHA's "
-                                   "space) on the same class-stratified subsample; test once; table and plot of "
+                                   "space) on the same class-stratified subsample, every choice made on a "
+                                   "validation set of the same size (--selection); test once; table and plot of "
                                    "score vs size (mean ± std over seeds). A killed run keeps its finished cells; the "
                                    "same command with the same --out continues from them.")
     _model_args(p)
@@ -125,6 +126,11 @@ def add_parser(sub) -> None:
                                                                      "(default: lr_grid)")
     p.add_argument("--autoft", dest="finetune", action="store_const", const="autoft",
                    help="same as --finetune autoft (default: off)")
+    p.add_argument("--selection", choices=["kshot", "full-val"],
+                   help="what both arms select lr, hyperparameters and epoch on: kshot, a validation set of as many "
+                        "examples per class as the training shots, carved from the training pool and counted as "
+                        "labelled data; full-val, the task's whole validation split at every size (the old "
+                        "protocol: flatters the few-shot rows) (default: kshot)")
     p.add_argument("--ft-lr-mults", nargs="+", type=float,
                    help="lr grid as multiples of --base-lr (default: 0.3 1 3)")
     for flag, typ, what in [
@@ -277,12 +283,13 @@ def cmd_compare(args) -> int:
     m = result["metric"]
     table = Table(title=f"{result['task']}: test {m} vs labelled examples (mean ± std over seeds "
                         f"{', '.join(map(str, result['seeds']))})")
-    for col in ["shots/class", "examples", "pretrained", "baseline"]:
+    for col in ["train shots/class", "val shots/class", "train + val", "pretrained", "baseline"]:
         table.add_column(col, justify="right")
     for shots in result["shots"]:
         p = next(t for t in result["table"] if t["shots"] == shots and t["arm"] == "pretrained")
         b = next(t for t in result["table"] if t["shots"] == shots and t["arm"] == "baseline")
-        table.add_row(str(shots), f"{p['n_train']:.0f}", fmt_mean_std(p["test"]), fmt_mean_std(b["test"]))
+        table.add_row(str(shots), "val split" if p["val_shots"] == "full" else str(p["val_shots"]),
+                      f"{p['n_train']:.0f} + {p['n_val']:.0f}", fmt_mean_std(p["test"]), fmt_mean_std(b["test"]))
     con.print(table)
     con.print(f"selected on: {result['selected_on']}")
     con.print(f"plot: {out}/score_vs_size.png   report: {out}/report.md")
