@@ -1,7 +1,7 @@
 """What a training step costs on this machine, measured before a plan (:mod:`autofast.search.plan`, the
-``dash`` budget) is made: a few
-forward+backward+SGD steps of the final network (plain pattern, the retrain width) at two batch sizes; the
-DASH supernet's step is estimated from it (:data:`SUPERNET_FACTOR`). About a second on 2 CPU cores for splice.
+``dash`` budget) is made: a few short epochs of the engine's training loop on the final network (plain
+pattern, the retrain width) at two batch sizes; the DASH supernet's step is estimated from it
+(:data:`SUPERNET_FACTOR`). A few seconds on 2 CPU cores for splice.
 
 Measurements are kept on disk beside the conv-path cache, keyed by machine, shapes, widths and threads, so the
 same command on the same machine makes the same plan (and gives the same result) every time. A measurement
@@ -18,43 +18,47 @@ from dataclasses import asdict
 import torch
 
 from autofast.budget import StepCost
-from autofast.engine import seeded_init, sgd, task_loss
+from autofast.engine import seeded_init, sgd
 from autofast.models import build_backbone, fixed_factory
 
 ROCKET_SECONDS_PER_VALUE = 1e-5  # one fit (transform + ridge), per example per input value (C x L), 2 CPU cores
 
 
-def _step_seconds(model, x, y, reps: int = 5, warmup: int = 3) -> float:
-    """The fastest of ``reps`` timed steps after ``warmup`` untimed ones (allocations, conv-path measurement):
-    a busy neighbour only ever slows a step down, so the minimum is the machine's own cost."""
-    opt = sgd(model.parameters(), 1e-3, 0.9, 0.0)
-    model.train()
+def _step_seconds(model, x, y, batch: int, reps: int = 3, warmup: int = 1) -> float:
+    """Seconds per step of the engine's own loop (:func:`autofast.engine.train_epoch`: batch gather, lr
+    schedule, loss, backward, SGD step, the epoch's bookkeeping) at ``batch``, over epochs of up to 4 steps
+    on ``(x, y)``: the fastest of ``reps`` timed epochs after ``warmup`` untimed ones (allocations,
+    conv-path measurement). A busy neighbour only ever slows an epoch down, so the minimum is the machine's
+    own cost. (A bare forward/backward/step timed alone was 1.6-2x below what ASHA's trials then took.)"""
+    from autofast.engine import Run, cosine, train_epoch
+
+    steps = max(1, min(4, len(x) // max(batch, 1)))
+    xs, ys = x[: steps * batch], y[: steps * batch]
+    run = Run.create(model, sgd(model.parameters(), 1e-3, 0.9, 0.0), 0, cosine(1000.0))
     times = []
     for i in range(reps + warmup):
         t0 = time.perf_counter()
-        loss = task_loss(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if x.is_cuda:
-            torch.cuda.synchronize(x.device)
+        record = train_epoch(run, xs, ys, batch)
+        if xs.is_cuda:
+            torch.cuda.synchronize(xs.device)
         if i >= warmup:
-            times.append(time.perf_counter() - t0)
+            times.append((time.perf_counter() - t0) / max(1, record["steps"]))
     return min(times)
 
 
 def _line(model_fn, x, y, b1: int, b2: int) -> tuple[float, float]:
     """(overhead, per_example) of a straight line through the step times at batches b1 < b2."""
-    t1 = _step_seconds(model_fn(), x[:b1], y[:b1])
+    t1 = _step_seconds(model_fn(), x, y, b1)
     if b2 <= b1:
         return t1 * 0.5, t1 * 0.5 / max(b1, 1)
-    t2 = _step_seconds(model_fn(), x[:b2], y[:b2])
+    t2 = _step_seconds(model_fn(), x, y, b2)
     if t2 <= t1:  # a disturbed measurement: no fixed cost, all of the larger step per example
         return 0.0, t2 / b2
     per = (t2 - t1) / (b2 - b1)
     return max(t1 - per * b1, 0.0), per
 
 
+COST_MODEL = 2  # part of the cache key: measurements of an earlier way of measuring are not reused
 SUPERNET_FACTOR = 1.5  # DASH supernet step (search width) / final-network step (retrain width), estimated
 BUSY_LOAD = 1.5  # runnable processes per usable CPU above which a measurement is not cached
 
@@ -81,7 +85,7 @@ def _cache_key(task, backbone, positional, width, search_width, supernet_factory
 
     space = None if supernet_factory is None else [list(supernet_factory.kernel_sizes),
                                                    list(supernet_factory.dilations), list(supernet_factory.extents)]
-    return json.dumps([device_name(torch.device(device)), torch.get_num_threads(), backbone, positional, width,
+    return json.dumps([COST_MODEL, device_name(torch.device(device)), torch.get_num_threads(), backbone, positional, width,
                        search_width, list(task.x_train.shape[1:]), len(task.x_train), int(task.data.num_classes),
                        space], separators=(",", ":"))
 
@@ -121,7 +125,7 @@ def _measure(task, backbone, positional, width, search_width, supernet_factory, 
     data = task.data
     n = len(task.x_train)
     b1, b2 = max(1, min(b1, n)), max(1, min(b2, n))
-    x, y = task.x_train[:b2].to(device), task.y_train[:b2].to(device)
+    x, y = task.x_train[: 4 * b2].to(device), task.y_train[: 4 * b2].to(device)
     in_ch = int(task.x_train.shape[1])
 
     def plain():
