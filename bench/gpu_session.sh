@@ -45,7 +45,8 @@ timeout $(( $(left) - 25 )) $PY bench/quality_panel.py --tasks $CPU_TASKS --seed
 cpu=$!
 
 # kernel tests on CUDA
-timeout 100 $PY -m pytest -q -p no:cacheprovider -n 2 --durations=10 \
+XDIST=$($PY -c 'import xdist' 2>/dev/null && echo "-n 2")
+timeout 100 $PY -m pytest -q -p no:cacheprovider $XDIST --durations=10 \
     tests/test_tap_conv_triton.py tests/test_ar_grid_triton.py tests/test_conv_library_ops.py \
     tests/test_conv_ops.py tests/test_fused_trials.py tests/test_precision.py tests/test_conv_path.py \
     tests/test_stage_devices.py >"$OUT/gpu_tests.log" 2>&1
