@@ -34,8 +34,8 @@ def _tap_path(x, weight, bias, dilation: int, groups: int, stride: int, backend:
     gradients; the bias is a plain add), then the stride."""
     ndim = x.dim() - 2
     y = tap_conv(x, weight.flatten(2), dilated_taps(weight.shape[-1], dilation, ndim), groups, backend)
-    if bias is not None:
-        y = y + bias.view((1, -1) + (1,) * ndim)
+    if bias is not None:  # in y's dtype: a float32 bias must not promote an autocast (bf16) output
+        y = y + bias.to(y.dtype).view((1, -1) + (1,) * ndim)
     return subsample(y, stride)
 
 

@@ -112,6 +112,6 @@ class MixedDilatedConv(nn.Module):
             raise ValueError(f"need one coefficient per candidate ({len(self.candidates)}), got a of shape {tuple(a.shape)}")
         K = aggregate_taps(self.union, a, list(self.weights))
         y = union_conv(x, K, self.union, self.groups, self.stride, self.backend, self.path)
-        if self.bias is not None:
-            y = y + self.bias.view((1, -1) + (1,) * self.ndim)
+        if self.bias is not None:  # in y's dtype (the autocast dtype under autocast, as nn.Conv's output)
+            y = y + self.bias.to(y.dtype).view((1, -1) + (1,) * self.ndim)
         return y
