@@ -71,7 +71,9 @@ setup(
     + ["autofast.kernels"]
     + [f"autofast.kernels.{p}" for p in kernel_pkgs],
     package_dir={"autofast.kernels": "kernels"},
+    # the bundled data sets, listed here only: include_package_data would also pull them in from the
+    # manifest and warn that their folders are importable namespace packages missing from `packages`
     package_data={"autofast.data": ["bundled/*.csv", "bundled/*.md", "bundled/*/*.ts", "bundled/*/*.yaml"]},
-    include_package_data=True,
+    include_package_data=False,
     **ext_kwargs,
 )
