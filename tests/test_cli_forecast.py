@@ -34,8 +34,9 @@ def test_forecast_end_to_end_on_etth1_slice(etth1_slice, tmp_path, capsys):
     assert code == 0, err
     res = json.loads(out)
     assert [r["horizon"] for r in res["results"]] == [8, 24]
+    assert "z-scored" in res["units"]
     for r in res["results"]:
-        assert 0 < r["mse"] < 2 and 0 < r["mae"] < 2
+        assert 0 < r["mse"] < 2 and 0 < r["mae"] < 2 and r["scale"].startswith("z-scored data")
         assert r["candidates"] == 2 * (40 + 40 + 40)
         assert r["chosen"][0]["p"] >= 1
     files = {p.name for p in out_dir.iterdir()}
@@ -51,7 +52,9 @@ def test_forecast_table_output_and_plot(etth1_slice, tmp_path, capsys):
             "--split", "ratio", "--horizon", "12", "--lookback", "32", "--max-order", "16", "--diff", "0", "1"]
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
-    assert "test MSE" in out and "HUFL:(" in out
+    assert "test MSE (z)" in out and "HUFL:(" in out
+    assert "MSE/MAE on z-scored data (each channel standardised with the training split's mean and std)" in \
+        " ".join(out.split())  # the table's caption, however rich wraps it
     assert (out_dir / "forecast_vs_truth.png").stat().st_size > 10_000
 
 
@@ -242,3 +245,21 @@ def test_forecast_without_a_writable_numba_cache(tmp_path):
     assert r.stderr.count("numba cannot write a kernel cache") == 1, r.stderr
     assert r.stderr.count("Warning") == 1 and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "file").is_dir()
+
+
+def test_autoarima_baseline_says_each_fit_and_fits_once_per_channel(etth1_slice, tmp_path, capsys):
+    """In a log every AutoARIMA channel fit is one line (a fit takes seconds); later horizons reuse the fits."""
+    pytest.importorskip("statsforecast")
+    args = ["forecast", "--data", str(etth1_slice), "--columns", "HUFL", "OT", "--baseline", "autoarima",
+            "--baseline-origins", "3", "--out", str(tmp_path / "bl"), *SMALL]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines[lines.index(next(l for l in lines if l.startswith("AutoARIMA baseline"))) + 1:][:4] == [
+        "  [1/4] H=8 channel HUFL: fitting AutoARIMA on 1050 rows", "  [2/4] H=8 channel OT: fitting AutoARIMA on 1050 rows",
+        "  [3/4] H=24 channel HUFL: fitted model reused, forecasting 3 origins",
+        "  [4/4] H=24 channel OT: fitted model reused, forecasting 3 origins"]
+    flat = " ".join(out.split())  # rich wraps long lines
+    assert "H=24: AutoARIMA (statsforecast) on 3 test origins" in flat and "(fits of the first horizon)" in flat
+    res = json.loads((tmp_path / "bl" / "result.json").read_text())
+    assert res["baselines"]["24"]["fits_reused"] == 2 and res["baselines"]["8"]["scale"].startswith("z-scored")

@@ -14,6 +14,7 @@ from autofast.errors import AutofastError
 from autofast.io import make_run_dir, mark_run_dir, run_lock
 
 from .options import default_out, merge_options, validated
+from .progress import stage
 
 
 def _common(p, default_folder: str) -> None:
@@ -172,8 +173,8 @@ def cmd_pretrain(args) -> int:
     console = Console(stderr=True, quiet=args.json)
     out = Path(args.out) if args.out else default_out("pretrain", cfg.task, "digits")
     with staged_run_dir(out, args.overwrite) as tmp:
-        with console.status("pretrain…") as status:
-            result = run_pretrain(cfg, tmp, say=lambda m: status.update(f"pretrain: {m}"))
+        with stage(console, "pretrain…") as update:
+            result = run_pretrain(cfg, tmp, say=lambda m: update(f"pretrain: {m}"))
     result["run_dir"] = str(out)
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2, default=str))
@@ -209,7 +210,7 @@ def cmd_finetune(args) -> int:
                                 f"continue it with --resume {run_dir}")
     cfg = validated(FinetuneConfig, raw)
     console = Console(stderr=True, quiet=args.json)
-    with console.status("finetune: loading task, checkpoint and OOD sets…"):
+    with stage(console, "finetune: loading task, checkpoint and OOD sets…"):
         ctx = FinetuneContext(cfg)  # every input checked before the run folder exists
     make_run_dir(run_dir, "--resume" if args.resume else "--out")
     with run_lock(run_dir):
@@ -217,9 +218,9 @@ def cmd_finetune(args) -> int:
         if not args.resume:
             save_config(run_dir, cfg)
         try:
-            with console.status("AutoFT…") as status:
+            with stage(console, "AutoFT…") as update:
                 result = run_finetune(cfg, run_dir, resume=bool(args.resume), ctx=ctx,
-                                      say=lambda m: status.update(f"AutoFT: {m}"))
+                                      say=lambda m: update(f"AutoFT: {m}"))
         except KeyboardInterrupt:
             raise AutofastError(f"interrupted; finished trials are kept in {run_dir}: continue with "
                                 f"`python -m autofast finetune --resume {run_dir}`") from None
@@ -266,14 +267,14 @@ def cmd_compare(args) -> int:
                             "`python -m autofast pretrain`)")
     cfg = validated(CompareConfig, raw)
     console = Console(stderr=True, quiet=args.json)
-    with console.status("compare: loading task and checkpoint…"):
+    with stage(console, "compare: loading task and checkpoint…"):
         ctx = CompareContext(cfg)
     out = Path(args.out) if args.out else default_out("compare", cfg.task, "digits")
     # finished cells survive a killed run here; the same command with the same --out picks them up
     cells = out.parent / f".{out.name}.cells.jsonl"
     with staged_run_dir(out, args.overwrite) as tmp:
-        with console.status("compare…") as status:
-            result = run_compare(cfg, tmp, ctx=ctx, say=lambda m: status.update(f"compare: {m}"), cells_file=cells)
+        with stage(console, "compare…") as update:
+            result = run_compare(cfg, tmp, ctx=ctx, say=lambda m: update(f"compare: {m}"), cells_file=cells)
     cells.unlink(missing_ok=True)
     result["run_dir"] = str(out)
     if args.json:

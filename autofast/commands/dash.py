@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from .options import default_out, merge_options, require_task, validated
+from .progress import stage
 
 
 def add_dash_options(p) -> None:
@@ -82,8 +83,8 @@ def run(args) -> int:
     console = Console(stderr=True, quiet=args.json)
     out = Path(args.out) if args.out else default_out("dash", cfg.task, "dash")
     with staged_run_dir(out, args.overwrite) as tmp:
-        with console.status("DASH…") as status:
-            result = run_dash(cfg, say=lambda m: status.update(f"DASH: {m}"), started=getattr(args, "started", None))
+        with stage(console, "DASH…") as update:
+            result = run_dash(cfg, say=lambda m: update(f"DASH: {m}"), started=getattr(args, "started", None))
         write_run(tmp, result)
     result["run_dir"] = str(out)
     if args.json:

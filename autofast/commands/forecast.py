@@ -8,6 +8,10 @@ from pathlib import Path
 from autofast.errors import AutofastError
 
 from .options import default_out, merge_options, validated
+from .progress import stage, steps
+
+# the scale every forecast MSE/MAE is on (printed, in result.json and in each result)
+SCALE = "z-scored data (each channel standardised with the training split's mean and std)"
 
 
 def add_parser(sub) -> None:
@@ -99,6 +103,10 @@ def run(args) -> int:
     if columns and len(set(columns)) != len(columns):
         dup = next(c for c in columns if columns.count(c) > 1)
         raise AutofastError(f"--columns names {dup!r} more than once; give each channel once")
+    if opts["baseline"] == "autoarima":
+        from autofast.forecast.baseline import import_autoarima
+
+        import_autoarima()  # a missing extra is refused before the search, not after it
     name, path = resolve_timeseries(str(opts["data"]))
     t0 = time.perf_counter()
     data = load_series(path, opts["date_column"] or None, columns)
@@ -106,25 +114,32 @@ def run(args) -> int:
     t_load = time.perf_counter() - t0
     out = Path(args.out) if args.out else default_out("forecast", name, name)
     with staged_run_dir(out, args.overwrite) as tmp:
-        with console.status("Auto-AR search…") as status:
-            results, info = run_autoar(ps, cfg, progress=lambda m: status.update(f"Auto-AR: {m}"))
+        with stage(console, "Auto-AR search…") as say:
+            results, info = run_autoar(ps, cfg, progress=lambda m: say(f"Auto-AR: {m}"))
         baselines = {}
         if opts["baseline"] == "autoarima":
             from autofast.forecast.baseline import autoarima_baseline, subset_errors
 
+            fitted: dict = {}  # one AutoARIMA fit per channel, shared by the horizons
+            n_steps = len(results) * len(data.columns)
+            with steps(console, f"AutoARIMA baseline ({len(data.columns)} channel fits, then "
+                                f"{opts['baseline_origins']} test origins per horizon)", n_steps) as step:
+                for res in results:
+                    bl = autoarima_baseline(ps, res.horizon, cfg.lookback, max_origins=opts["baseline_origins"],
+                                            progress=lambda m, h=res.horizon: step(f"H={h} {m}"), fitted=fitted)
+                    fc, truth = window_forecasts(ps.z, res.chosen, res.test_start + np.asarray(bl["window_index"]),
+                                                 cfg.lookback, res.horizon, backend)
+                    bl["autoar_same_origins"] = subset_errors(fc, truth, np.arange(len(bl["window_index"])))
+                    bl["scale"] = SCALE
+                    baselines[res.horizon] = bl
+        with stage(console, "writing test forecasts, next-H forecasts" + ("" if opts["no_plot"] else " and the plot")
+                   + "…"):
             for res in results:
-                with console.status(f"AutoARIMA baseline, H={res.horizon}…"):
-                    bl = autoarima_baseline(ps, res.horizon, cfg.lookback, max_origins=opts["baseline_origins"])
-                fc, truth = window_forecasts(ps.z, res.chosen, res.test_start + np.asarray(bl["window_index"]),
-                                             cfg.lookback, res.horizon, backend)
-                bl["autoar_same_origins"] = subset_errors(fc, truth, np.arange(len(bl["window_index"])))
-                baselines[res.horizon] = bl
-        for res in results:
-            O.write_test_forecasts(tmp / f"test_forecasts_H{res.horizon}.npz", ps, res, backend)
-            nxt = O.next_forecast(ps, res.chosen, res.horizon, cfg.lookback, backend)
-            O.write_next_csv(tmp / f"forecast_next_H{res.horizon}.csv", ps, nxt)
-        if not opts["no_plot"]:
-            O.plot_test_windows(tmp / "forecast_vs_truth.png", ps, results, backend)
+                O.write_test_forecasts(tmp / f"test_forecasts_H{res.horizon}.npz", ps, res, backend)
+                nxt = O.next_forecast(ps, res.chosen, res.horizon, cfg.lookback, backend)
+                O.write_next_csv(tmp / f"forecast_next_H{res.horizon}.csv", ps, nxt)
+            if not opts["no_plot"]:
+                O.plot_test_windows(tmp / "forecast_vs_truth.png", ps, results, backend)
         payload = {
             "command": "forecast", "data": name, "source": str(path), "rows": data.length, "channels": data.columns,
             "split": {"protocol": ps.bounds.protocol, "train_rows": [0, ps.bounds.train_end],
@@ -134,7 +149,8 @@ def run(args) -> int:
             "config": cfg.model_dump(mode="json"), "run": {**info, "load_seconds": t_load},
             "evaluation": "selection on the split named in each result's 'selected_on'; the test split is used once, "
                           "for the final MSE/MAE (standardised scale, mean over windows x steps x channels)",
-            "results": [O.result_dict(r, data.columns) for r in results],
+            "units": f"every MSE/MAE here is on {SCALE}; forecast_next_H*.csv is in the data's own units",
+            "results": [{**O.result_dict(r, data.columns), "scale": SCALE} for r in results],
             "baselines": {str(h): b for h, b in baselines.items()},
             "run_dir": str(out),
         }
@@ -142,9 +158,10 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(payload, indent=2, default=str))
         return 0
-    table = Table(title=f"Auto-AR on {name}: {info['candidates']} candidates, backend {info['backend']}")
+    table = Table(title=f"Auto-AR on {name}: {info['candidates']} candidates, backend {info['backend']}",
+                  caption=f"MSE/MAE on {SCALE}")
     sel = "val MSE@H" if cfg.selection == "val" else "BIC"
-    for col in ["H", "test MSE", "test MAE", "(p, d, const)", sel, "search s", "test s"]:
+    for col in ["H", "test MSE (z)", "test MAE (z)", "(p, d, const)", sel, "search s", "test s"]:
         table.add_column(col, justify="right", no_wrap=True)
     notes = []
     for r in results:
@@ -163,9 +180,10 @@ def run(args) -> int:
         out_console.print(line)
     for h, bl in baselines.items():
         same = bl["autoar_same_origins"]
+        fit = f"fit {bl['fit_seconds']:.1f}s" if not bl["fits_reused"] else "fits of the first horizon"
         out_console.print(f"H={h}: {bl['model']} on {bl['windows']} test origins: MSE {bl['mse']:.4f} MAE {bl['mae']:.4f} "
-                          f"(fit {bl['fit_seconds']:.1f}s) | Auto-AR on the same origins: MSE {same['mse']:.4f} "
-                          f"MAE {same['mae']:.4f}")
+                          f"({fit}) | Auto-AR on the same origins: MSE {same['mse']:.4f} MAE {same['mae']:.4f} "
+                          "(z-scored)")
     out_console.print(f"selected on: {results[0].selected_on}; refit on {results[0].refit_on}; test split touched once. "
                       f"Results in {out}/")
     return 0
