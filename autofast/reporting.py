@@ -122,6 +122,28 @@ def plot_rungs(path: str | Path, trials: Sequence[dict], rungs: Sequence[float],
     savefig(fig, path)
 
 
+def set_log_x_ticks(ax, values: Sequence[float], labels: Sequence[str] | None = None,
+                    min_gap: float = 0.1) -> list[float]:
+    """A log x axis ticked exactly at ``values`` (e.g. the counts plotted), labelled plainly (``labels``, or the
+    value as ``%g``) with no minor-tick labels: matplotlib's default log labels (``10^1``, ``2x10^1``, ...)
+    overlap where the values sit close together. A tick closer than ``min_gap`` (a fraction of the ticks' log
+    range) to the last labelled one keeps its mark but not its label. Returns the tick positions, sorted."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
+
+    pairs = sorted({float(v): (labels[i] if labels else f"{float(v):g}") for i, v in enumerate(values)}.items())
+    span = math.log(pairs[-1][0] / pairs[0][0]) if len(pairs) > 1 else 1.0
+    shown, last = [], None
+    for v, lab in pairs:
+        keep = last is None or math.log(v / last) >= min_gap * span
+        shown.append(lab if keep else "")
+        last = v if keep else last
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator([v for v, _ in pairs]))
+    ax.xaxis.set_major_formatter(FixedFormatter(shown))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    return [v for v, _ in pairs]
+
+
 def plot_curves(path: str | Path, panels: Sequence[dict]) -> None:
     """Learning curves, one panel per dict: ``curves`` (label -> per-epoch values), optional ``highlight``
     (a label drawn in red, on top), ``title``, ``ylabel``, ``log`` (log y axis), ``xlabel`` (default epoch)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autofast.reporting import fmt, fmt_mean_std, plot_curves, plot_rungs, plt, savefig, write_reports
+from autofast.reporting import fmt, fmt_mean_std, plot_curves, plot_rungs, plt, savefig, set_log_x_ticks, write_reports
 
 
 # ------------------------------------------------------------------------------------------ pretrain
@@ -137,7 +137,8 @@ def _val_label(t: dict) -> str:
     return "full val split" if t["val_shots"] == "full" else str(t["val_shots"])
 
 
-def _plot_compare(path: Path, r: dict) -> None:
+def compare_figure(r: dict):
+    """The score-vs-size figure of a compare result: ``(fig, ax)``, x ticked at each shot count's examples."""
     fig, ax = plt().subplots(figsize=(6, 3.8))
     colors = {"pretrained": "tab:blue", "baseline": "tab:orange"}
     labels = {"pretrained": "pretrained, fine-tuned", "baseline": "supervised baseline (DASHA recipe, from scratch)"}
@@ -151,12 +152,18 @@ def _plot_compare(path: Path, r: dict) -> None:
                         alpha=0.15)
         for row in (x for x in r["rows"] if x["arm"] == arm):
             ax.scatter(labelled(row), row["test_score"], s=6, color=colors[arm], alpha=0.5)
-    ax.set_xscale("log")
-    ax.set_xlabel("labelled examples, training + validation (log)")
+    ticks = {labelled(t): f"{labelled(t):g}\n{t['shots']}/class" for t in r["table"] if t["test"]["n"]}
+    set_log_x_ticks(ax, list(ticks), list(ticks.values()))
+    ax.set_xlabel("labelled examples, training + validation (log); shots per class")
     ax.set_ylabel(f"test {r['metric']}")
     ax.set_title(f"{r['task']}: mean ± std over seeds {r['seeds']}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig, ax
+
+
+def _plot_compare(path: Path, r: dict) -> None:
+    fig, _ = compare_figure(r)
     savefig(fig, path)
 
 
