@@ -265,5 +265,5 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
             refit_on="train+val" if cfg.refit == "train+val" else "train",
             regularised_candidates=int(grid.regularised.sum()), timings=times, test_windows=wt.count,
             test_start=wt.start, lookback=L))
-        say(f"H={H}: test MSE {results[-1].mse:.4f} MAE {results[-1].mae:.4f}")
+        say(f"H={H}: test MSE {results[-1].mse:.4f} MAE {results[-1].mae:.4f} (z-scored)")
     return results, run_info
