@@ -269,3 +269,16 @@ def test_default_budget_is_an_amount_of_training():
     assert default_budget(splice, tiny)[0] == 45.0
     slow = StepCost(overhead=1.0, per_example=0.01)
     assert default_budget(size(200, 20), slow)[0] == 120.0
+
+
+def test_dash_stage_only_when_the_plain_network_still_trains_enough():
+    """Too small a budget for the plain network's wanted epochs: no supernet, no second architecture."""
+    slow = StepCost(overhead=0.02, per_example=0.0004, supernet_overhead=0.03, supernet_per_example=0.0006,
+                    rocket_per_example=1e-5)
+    tight = make_plan(size(240, 60, (4, 40), 2, "dna", 150), slow, 120, "t", {})
+    assert not tight.dash and tight.arch == "plain" and tight.rocket and "plain pattern only" in tight.why["dash"]
+    roomy = make_plan(size(240, 60, (4, 40), 2, "dna", 150), slow, 1200, "t", {})
+    assert roomy.dash and roomy.arch == "auto"
+    given = make_plan(size(240, 60, (4, 40), 2, "dna", 150), slow, 120, "t", {"search_epochs": 5})
+    assert given.dash  # an explicit DASH budget wins
+    assert make_plan(size(240, 60, (4, 40), 2, "dna", 150), slow, 120, "t", {}, arch="dash").dash
