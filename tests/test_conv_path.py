@@ -89,15 +89,20 @@ def test_mixed_conv_every_path_matches_float64_reference(path, dtype, ndim, shap
         assert rel_err(u, v) < 10 * tol, f"grad #{i} ({path}, seed {seed})"
 
 
-def test_cache_is_used_on_the_second_run_and_survives_a_new_process(tmp_path):
-    x = torch.randn(2, 3, 20)
-    w = torch.randn(4, 3, 5, requires_grad=True)
-    calls = []
-
+def recording_runner(calls: list):
+    """A ``choose`` runner whose path functions only record that they were run."""
     def runner(p):
         def run():
             calls.append(p)
         return run
+    return runner
+
+
+def test_cache_is_used_on_the_second_run_and_survives_a_new_process(tmp_path):
+    x = torch.randn(2, 3, 20)
+    w = torch.randn(4, 3, 5, requires_grad=True)
+    calls = []
+    runner = recording_runner(calls)
 
     first = choose("fixed", x, w, "k5d1", 1, 1, ("native", "tap"), runner)
     assert set(calls) == {"native", "tap"} and first in ("native", "tap")
@@ -199,11 +204,7 @@ def test_autocast_dtype_is_part_of_the_key():
     x = torch.randn(2, 3, 20)
     w = torch.randn(4, 3, 5, requires_grad=True)
     calls = []
-
-    def runner(p):
-        def run():
-            calls.append(p)
-        return run
+    runner = recording_runner(calls)
 
     choose("fixed", x, w, "k5d1", 1, 1, ("native", "tap"), runner)
     assert set(calls) == {"native", "tap"}

@@ -129,7 +129,7 @@ def default_budget(size: DataSize, cost: StepCost | None = None) -> tuple[float,
     b = min(420.0, max(120.0, 120.0 + 0.12 * (size.n_pool - 300)))
     why = f"default for {size.n_pool} train+val examples"
     if cost is not None and size.n_train:
-        k = CV_FOLDS if size.n_val < CV_BELOW_VAL and size.kind != "timeseries" else 1  # as _make_plan would
+        k = max(1, _default_folds(size)[0])
         n_fit = size.n_pool * (k - 1) // k if k > 1 else size.n_train
         batch = batch_for(n_fit)
         upe = math.ceil(n_fit / min(batch, n_fit))
@@ -187,6 +187,19 @@ def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str,
     return plan
 
 
+def _default_folds(size: DataSize) -> tuple[int, str]:
+    """(folds, why) before the budget is considered: k-fold CV for a small validation split."""
+    if size.kind == "timeseries":
+        return 0, "forecasting windows keep their time order"
+    if size.n_val >= CV_BELOW_VAL:
+        return 0, f"validation split of {size.n_val} is large enough"
+    folds = CV_FOLDS
+    if size.min_class_count and size.min_class_count < folds:
+        folds = size.min_class_count if size.min_class_count >= 2 else 0
+    return folds, (f"validation split of {size.n_val} < {CV_BELOW_VAL}: a hold-out score would be noise"
+                   if folds else "a class has fewer than 2 examples: hold-out")
+
+
 def _wanted_epochs(updates_per_epoch: int) -> int:
     return min(MAX_EPOCHS_R, max(MIN_EPOCHS_R, math.ceil(TARGET_UPDATES / max(1, updates_per_epoch))))
 
@@ -218,16 +231,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     if folds is not None:
         why["folds"] = "given"
     else:
-        if size.kind == "timeseries":
-            folds, why["folds"] = 0, "forecasting windows keep their time order"
-        elif size.n_val < CV_BELOW_VAL:
-            folds = CV_FOLDS
-            if size.min_class_count and size.min_class_count < folds:
-                folds = size.min_class_count if size.min_class_count >= 2 else 0
-            why["folds"] = (f"validation split of {size.n_val} < {CV_BELOW_VAL}: a hold-out score would be noise"
-                            if folds else "a class has fewer than 2 examples: hold-out")
-        else:
-            folds, why["folds"] = 0, f"validation split of {size.n_val} is large enough"
+        folds, why["folds"] = _default_folds(size)
     n_fit = size.n_pool * (folds - 1) // folds if folds else size.n_train
     batch = given.get("batch_size") or batch_for(n_fit)
     why.setdefault("batch_size", "given" if "batch_size" in given else f"~{n_fit} training examples / 10, in 8..64")
