@@ -135,17 +135,20 @@ def _shapelet_task(n, length, seed, channels=1):
     return x, y
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_classifier_separates_shapelets(seed, channels):
-    x, y = _shapelet_task(160, 120, seed, channels)
-    clf = RocketClassifier(seed=seed).fit(x[:80], y[:80])
+# Measured: 1 channel / 80 training series (60 seeds): mean 0.9998, min 0.9875; 3 channels (the shapelet in a
+# random one of them) / 160 training series (150 seeds): mean 0.993, std 0.009, min 0.96. Bounds ~4 std below.
+@pytest.mark.parametrize("channels,n_train,bound", [(1, 80, 0.95), (3, 160, 0.93)])
+def test_classifier_separates_shapelets(seed, channels, n_train, bound):
+    x, y = _shapelet_task(n_train + 100, 120, seed, channels)
+    clf = RocketClassifier(seed=seed).fit(x[:n_train], y[:n_train])
     assert clf.num_classes == 2 and clf.alpha_ in [float(a) for a in clf.alphas]
-    scores = clf.decision_function(x[80:])
-    assert scores.shape == (80, 2) and scores.dtype == torch.float32
-    proba = clf.predict_proba(x[80:])
-    torch.testing.assert_close(proba.sum(1), torch.ones(80))
-    assert torch.equal(clf.predict(x[80:]), scores.argmax(1)) and clf.predict(x[80:]).dtype == torch.int64
-    assert clf.score(x[80:], y[80:]) >= 0.95
+    x_test, y_test = x[n_train:], y[n_train:]
+    scores = clf.decision_function(x_test)
+    assert scores.shape == (100, 2) and scores.dtype == torch.float32
+    proba = clf.predict_proba(x_test)
+    torch.testing.assert_close(proba.sum(1), torch.ones(100))
+    assert torch.equal(clf.predict(x_test), scores.argmax(1)) and clf.predict(x_test).dtype == torch.int64
+    assert clf.score(x_test, y_test) >= bound
 
 
 def test_state_dict_round_trip(seed):
