@@ -4,7 +4,7 @@ Format ``autofast-model/1`` (data only, nothing in it is executed when loaded):
 
 * ``model/manifest.json``: what to build and how to feed it -- the family (``cnn``: a backbone with a fixed
   ``(kernel, dilation)`` pattern per member, the members' mean class probability; ``rocket``: random
-  convolution features with a ridge head; ``timm``: a timm network fine-tuned by ``finetune``), the command
+  convolution features with a ridge head; ``kmer``: positional k-mer logistic regression (DNA); ``timm``: a timm network fine-tuned by ``finetune``), the command
   that trained it (``search``, ``dash``, ``finetune``), the backbone, width, dropout and pattern of every
   member, the position channel, the classes (and ``class_subset`` when the run cut its task to some classes
   before the split), the metric and the run's test score, and the preprocessing: the input
@@ -99,21 +99,28 @@ def input_record(task, task_arg: str | None) -> dict:
 
 
 def _state(model) -> tuple[dict, dict]:
-    """(model record, tensors) of a final model: a :class:`RocketModel`, an :class:`Ensemble` (or
-    :class:`FoldEnsemble`) or one network."""
+    """(model record, tensors) of a final model: a :class:`RocketModel`, a :class:`KmerModel`, an
+    :class:`Ensemble` (or :class:`FoldEnsemble`), one network, or a :class:`Blend` of a network and one of the
+    feature models."""
     import torch
 
     from .models.ensemble import Ensemble, FoldEnsemble
     from .search.blend import Blend
+    from .search.kmer_family import KmerModel
     from .search.rocket_family import RocketModel
 
     if isinstance(model, Blend):  # the network's record, the features' record under "blend" (tensors "blend.*")
         rec, tensors = _state(model.cnn)
-        part, part_tensors = _state(model.rocket)
+        part, part_tensors = _state(model.features)
         rec["blend"] = part
-        rec["combine"] = ("mean class probability of the network(s) and of the random-convolution features "
-                          "(softmax of temperature x ridge scores)")
+        rec["combine"] = (f"mean class probability of the network(s) and of the {part['family']} model "
+                          "(softmax of temperature x its scores)")
         return rec, {**tensors, **{f"blend.{k}": v for k, v in part_tensors.items()}}
+    if isinstance(model, KmerModel):
+        state = model.clf.state_dict()
+        return {"family": "kmer", "length": state["length"], "c": state["c"], "temperature": model.temperature,
+                "combine": "softmax of temperature x the logistic-regression logits"}, \
+            {"kmer.coef": state["coef"], "kmer.intercept": state["intercept"]}
     if isinstance(model, RocketModel):
         state = model.clf.state_dict()
         tensors = {f"rocket.{k}": v for k, v in state.items() if isinstance(v, torch.Tensor)}
@@ -193,7 +200,7 @@ def save_final(run_dir: str | Path, model, task, result: dict) -> Path:
     folder."""
     final, cfg = result.get("final", {}), result.get("config", {})
     arch = None
-    if "backbone" in result and final.get("family", "cnn") != "rocket":
+    if "backbone" in result and final.get("family", "cnn") not in ("rocket", "kmer"):
         name = final.get("arch")
         archs = result.get("architectures") or {}
         pattern = archs.get(name) if name in archs else next(iter(archs.values()), [])
@@ -266,6 +273,17 @@ def _build(manifest: dict, state: dict, where: Path):
                                 "the run folder from a copy") from None
         scaling = (state["scaling.scale"], state["scaling.shift"]) if rec.get("scaling") else None
         return RocketModel(clf, scaling, float(rec.get("temperature", 1.0))).eval()
+    if rec["family"] == "kmer":
+        from .models.kmer import KmerClassifier
+        from .search.kmer_family import KmerModel
+
+        try:
+            clf = KmerClassifier.from_state_dict({"coef": state["kmer.coef"], "intercept": state["kmer.intercept"],
+                                                  "length": rec["length"], "c": rec.get("c", float("nan"))})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AutofastError(f"{where}: the k-mer model's weights are incomplete ({exc}); restore the run "
+                                "folder from a copy") from None
+        return KmerModel(clf, float(rec.get("temperature", 1.0))).eval()
     if rec["family"] == "timm":
         from .autoft.model import ArchSpec, build_model
 
@@ -344,7 +362,7 @@ class Predictor:
 
     def __repr__(self) -> str:
         m = self.manifest["model"]
-        what = m["family"] if m["family"] == "rocket" else f"{m['backbone']} x{len(m['members'])}"
+        what = m["family"] if m["family"] in ("rocket", "kmer") else f"{m['backbone']} x{len(m['members'])}"
         return f"Predictor({self.manifest['task']!r}, {self.kind}, {what}, {len(self.classes)} classes)"
 
     # -------------------------------------------------------------------------------------- model

@@ -48,13 +48,19 @@ def test_blend_fixes_errors_of_either_part():
 
 
 def test_family_choice():
-    """Ties go to the cheaper candidate: the features over the CNN; the blend only when strictly better
-    than both of its parts."""
-    assert choose_family("dash", 0.9, None, None) == "dash"
-    assert choose_family("plain", 0.9, 0.9, 0.9) == "rocket"
-    assert choose_family("plain", 0.91, 0.9, 0.91) == "plain"
-    assert choose_family("plain", 0.91, 0.9, 0.92) == "cnn+rocket"
-    assert choose_family(None, None, 0.8, None) == "rocket"
+    """Ties go to the cheaper candidate: a feature family over the CNN; a blend only when strictly better
+    than both of its parts and than the best single candidate."""
+    assert choose_family("dash", 0.9, {}, {}) == "dash"
+    assert choose_family("plain", 0.9, {"rocket": 0.9}, {"cnn+rocket": 0.9}) == "rocket"
+    assert choose_family("plain", 0.91, {"rocket": 0.9}, {"cnn+rocket": 0.91}) == "plain"
+    assert choose_family("plain", 0.91, {"rocket": 0.9}, {"cnn+rocket": 0.92}) == "cnn+rocket"
+    assert choose_family(None, None, {"rocket": 0.8}, {}) == "rocket"
+    # two families: the better single wins; a blend beating its parts but not the best single does not
+    assert choose_family("plain", 0.95, {"rocket": 0.8, "kmer": 0.96}, {"cnn+rocket": 0.955}) == "kmer"
+    assert choose_family("plain", 0.95, {"rocket": 0.8, "kmer": 0.96}, {"cnn+rocket": 0.955, "cnn+kmer": 0.97}) \
+        == "cnn+kmer"
+    assert choose_family("plain", 0.95, {"rocket": 0.95, "kmer": 0.95}, {}) == "rocket"  # ties: first family
+    assert choose_family(None, None, {}, {}) is None
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +70,8 @@ def blended_run(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     real = blend_mod.score_blend
 
-    def winning(cnn_log_probs, rocket_scores, y):
-        out = real(cnn_log_probs, rocket_scores, y)
+    def winning(cnn_log_probs, feature_scores, y):
+        out = real(cnn_log_probs, feature_scores, y)
         return {**out, "score": 10.0}
 
     mp.setattr(blend_mod, "score_blend", winning)
@@ -87,9 +93,9 @@ def test_blend_selected_built_and_predicts_its_test_score(blended_run, capsys):
     sel = res["selection"]
     assert sel["winner"] == "cnn+rocket" and res["final"]["family"] == "cnn+rocket"
     assert set(sel["val_scores"]) >= {"plain", "rocket", "cnn+rocket"}
-    assert "held_out" not in sel["rocket"]  # the validation scores stay out of result.json
-    t = sel["blend"]["temperature"]
-    assert t > 0 and res["final"]["rocket"]["temperature"] == t
+    assert "held_out" not in sel["features"]["rocket"]  # the validation scores stay out of result.json
+    t = sel["blends"]["cnn+rocket"]["temperature"]
+    assert t > 0 and res["final"]["features"]["temperature"] == t and res["final"]["features"]["family"] == "rocket"
     manifest = json.loads((run / "model" / "manifest.json").read_text())
     assert manifest["model"]["family"] == "cnn" and manifest["model"]["blend"]["family"] == "rocket"
     assert manifest["model"]["blend"]["temperature"] == t

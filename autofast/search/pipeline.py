@@ -108,7 +108,7 @@ def _stage_pattern(cfg, task, plan, run_dir: Path, resume: bool, clock: Clock, s
     else:
         resolved = cfg.model_copy(update={"batch_size": plan.batch_size, "search_epochs": plan.search_epochs,
                                           "search_batch_fraction": plan.search_batch_fraction})
-        dash_end = clock.at(plan.predicted["measure_and_load"] + plan.predicted["rocket"]
+        dash_end = clock.at(plan.predicted["measure_and_load"] + plan.predicted["rocket"] + plan.predicted.get("kmer", 0.0)
                             + 1.25 * plan.predicted["dash"] + 2)
         found = search_architecture(task, resolved, say, stop=lambda: time.time() > dash_end)
         pattern = found["pattern"]
@@ -144,24 +144,34 @@ def _best_per_arch(trials: list, only: str) -> dict:
     return best
 
 
-def choose_family(cnn_arch: str | None, cnn: float | None, rocket: float | None, blend: float | None) -> str:
-    """The winner of the validation scores (:func:`autofast.engine.val_score`, None: not a candidate): the
-    best CNN (``cnn_arch``), ``"rocket"`` (wins ties with the CNN: cheaper, deterministic) or
-    ``"cnn+rocket"`` (only when strictly better than both of its parts)."""
-    low = -float("inf")
-    winner = "rocket" if rocket is not None and (cnn is None or round(rocket, 9) >= round(cnn, 9)) else cnn_arch
-    if blend is not None and blend > max(rocket if rocket is not None else low, cnn if cnn is not None else low):
-        winner = "cnn+rocket"
+def choose_family(cnn_arch: str | None, cnn: float | None, features: dict[str, float],
+                  blends: dict[str, float]) -> str:
+    """The winner of the validation scores (:func:`autofast.engine.val_score`): the best CNN (``cnn_arch``,
+    score ``cnn``; None: not a candidate), the best feature family (``features``: name -> score; a family
+    wins ties with the CNN: cheaper, deterministic), or a blend ``"cnn+<family>"`` (``blends``), which is
+    eligible only when strictly better than both of its parts and wins only when strictly better than the
+    best single candidate."""
+    singles = {**({cnn_arch: cnn} if cnn is not None else {}), **features}
+    # ties: a feature family over the CNN, then the family listed first
+    order = list(features) + ([cnn_arch] if cnn is not None else [])
+    winner = max(order, key=lambda k: (round(singles[k], 9), -order.index(k))) if order else None
+    for name, score in sorted(blends.items(), key=lambda kv: -kv[1]):
+        part = name.split("+", 1)[1]
+        if cnn is not None and part in features and score > max(cnn, features[part]) and \
+                (winner is None or score > singles[winner]):
+            winner = name
+            break
     return winner
 
 
-def _score_blend(task, backbone: str, patterns: dict, s: TuneSettings, sched, best: tuple, rocket: dict,
-                 folds, run_dir: Path) -> dict | None:
-    """The CNN + random-convolution blend scored on the validation predictions both were selected on (the
-    best trial's model at the rung it won, :mod:`.blend`); None for float targets."""
+def _cnn_held_out(task, backbone: str, patterns: dict, s: TuneSettings, best: tuple, folds,
+                  run_dir: Path) -> torch.Tensor | None:
+    """The best trial's log class probabilities on the predictions every candidate is selected on (the
+    validation split, or out-of-fold over train+val), from its checkpoint at the rung it won; None for
+    float targets or a missing checkpoint."""
     from autofast.asha.executor import rung_checkpoint
 
-    from .blend import cnn_val_log_probs, score_blend
+    from .blend import cnn_val_log_probs
     from .trial import make_trial
 
     if task.y_train.is_floating_point():
@@ -170,10 +180,24 @@ def _score_blend(task, backbone: str, patterns: dict, s: TuneSettings, sched, be
     ckpt = rung_checkpoint(run_dir / "asha" / "checkpoints", tid, rung)
     if not ckpt.exists():
         return None
-    x, y = (torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val])) if folds is not None \
-        else (task.x_val, task.y_val)
-    log_probs = cnn_val_log_probs(make_trial(task, backbone, patterns, s), config, ckpt, x, folds, s.devices[0])
-    return {**score_blend(log_probs, rocket["held_out"], y), "trial": tid, "rung": rung}
+    x = torch.cat([task.x_train, task.x_val]) if folds is not None else task.x_val
+    return cnn_val_log_probs(make_trial(task, backbone, patterns, s), config, ckpt, x, folds, s.devices[0])
+
+
+def _family_final(name: str, task, cand: dict, seed: int, temperature: float, device) -> tuple:
+    """A feature family's final model refit on train+val: (module, seconds, record)."""
+    if name == "rocket":
+        from .rocket_family import rocket_final
+
+        model, seconds = rocket_final(task, seed, cand["input"], temperature, device)
+        return model, seconds, {"input": cand["input"]}
+    from .kmer_family import kmer_final
+
+    model, seconds = kmer_final(task, seed, temperature, device)
+    return model, seconds, {"c": model.clf.c_}
+
+
+FAMILY_NAMES = {"rocket": "random-convolution features", "kmer": "positional k-mer logistic regression"}
 
 
 def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan, sched, best: tuple,
@@ -231,16 +255,20 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     if on_plan:
         on_plan(plan, clock)
 
-    rocket = None
     folds = cv_pool(task, plan.folds, cfg.seed)[2] if plan.folds else None
-    if plan.rocket:
-        from .rocket_family import rocket_candidate
-
-        say("random-convolution features: fit and score")
-        rocket = rocket_candidate(task, folds, cfg.seed, cfg.devices[0])
-        timings["rocket"] = rocket["seconds"]
-        say(f"random-convolution features: validation accuracy {rocket['val_acc']:.4f} ({rocket['selected_on']}; "
-            f"inputs {rocket['input']})")
+    features: dict[str, dict] = {}  # feature family -> its candidate record (with its held-out scores)
+    for name, wanted in (("rocket", plan.rocket), ("kmer", plan.kmer)):
+        if not wanted:
+            continue
+        say(f"{FAMILY_NAMES[name]}: fit and score")
+        if name == "rocket":
+            from .rocket_family import rocket_candidate as candidate
+        else:
+            from .kmer_family import kmer_candidate as candidate
+        features[name] = candidate(task, folds, cfg.seed, cfg.devices[0])
+        timings[name] = features[name]["seconds"]
+        say(f"{FAMILY_NAMES[name]}: validation accuracy {features[name]['val_acc']:.4f} "
+            f"({features[name]['selected_on']})")
 
     stage = _stage_pattern(cfg, task, plan, run_dir, resume, clock, say, timings)
     backbone, positional, patterns = stage["backbone"], stage["positional"], stage["patterns"]
@@ -262,49 +290,51 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     best = sched.best(latest=True) if sched is not None else None
     if sched is not None and best is None:
         failed = [t for t in sched.trials() if t["error"] and not t["error"].startswith("BudgetExhausted")]
-        if failed and (rocket is None or len(failed) == len(sched.trials())):
+        if failed and (not features or len(failed) == len(sched.trials())):
             first = min(failed, key=lambda t: t["trial_id"])
             fix = f"; {OOM_FIX}" if first["error"].startswith("OutOfMemoryError") else ""
             raise AutofastError(f"every ASHA trial failed; the first, trial {first['trial_id']}: {first['error']}{fix}")
-        if rocket is None:
+        if not features:
             raise AutofastError(f"the time budget ({plan.budget:.0f}s) ran out before any ASHA trial finished its "
                                 "first rung; give a larger --time-budget")
 
-    # the candidate with the best validation score (ties: the random-convolution features, cheaper and exact)
+    # the candidate with the best validation score (ties: a feature family, cheaper and exact)
     cnn_arch = None if best is None else best[1].get("arch", next(iter(patterns)))
     scores = {} if sched is None else {a: v["score"] for a, v in
                                        _best_per_arch(sched.trials(), next(iter(patterns))).items()}
-    blend = None
-    if rocket is not None:
-        scores["rocket"] = rocket["score"]
-        if best is not None:
-            blend = _score_blend(task, backbone, patterns, s, sched, best, rocket, folds, run_dir)
-        if blend is not None:
-            scores["cnn+rocket"] = blend["score"]
-    winner = choose_family(cnn_arch, best[2] if best else None, rocket["score"] if rocket else None,
-                           blend["score"] if blend else None)
+    scores.update({name: cand["score"] for name, cand in features.items()})
+    blends: dict[str, dict] = {}
+    cnn_held_out = (_cnn_held_out(task, backbone, patterns, s, best, folds, run_dir)
+                    if features and best is not None else None)
+    if cnn_held_out is not None:
+        from .blend import score_blend
+
+        y_sel = torch.cat([task.y_train, task.y_val]) if folds is not None else task.y_val
+        for name, cand in features.items():
+            blends[f"cnn+{name}"] = {**score_blend(cnn_held_out, cand["held_out"], y_sel), "trial": best[0],
+                                     "rung": best[3]}
+            scores[f"cnn+{name}"] = blends[f"cnn+{name}"]["score"]
+    winner = choose_family(cnn_arch, best[2] if best else None, {n: c["score"] for n, c in features.items()},
+                           {n: b["score"] for n, b in blends.items()})
     metric, lower = task_metric(task)
     t0 = time.perf_counter()
-    if winner == "rocket":
-        from .rocket_family import rocket_final
-
-        say("final: random-convolution features refit on train+val")
-        model, seconds = rocket_final(task, cfg.seed, rocket["input"], device=cfg.devices[0])
-        final = {"family": "rocket", "input": rocket["input"], "trained_on": "train+val", "seconds": seconds,
-                 "members": 1}
+    if winner in features:
+        say(f"final: {FAMILY_NAMES[winner]} refit on train+val")
+        model, seconds, rec = _family_final(winner, task, features[winner], cfg.seed, 1.0, cfg.devices[0])
+        final = {"family": winner, **rec, "trained_on": "train+val", "seconds": seconds, "members": 1}
         history, member_histories = [], []
     else:
         model, history, member_histories, final = _final_cnn(task, backbone, patterns, s, plan, sched, best,
                                                              cnn_arch, run_dir, clock, say)
-        if winner == "cnn+rocket":
+        if winner in blends:
             from .blend import Blend
-            from .rocket_family import rocket_final
 
-            say(f"final: + random-convolution features refit on train+val, blended (T = {blend['temperature']:.3g})")
-            features, seconds = rocket_final(task, cfg.seed, rocket["input"], blend["temperature"], cfg.devices[0])
-            model = Blend(model, features)
-            final = {**final, "family": "cnn+rocket", "rocket": {"input": rocket["input"], "seconds": seconds,
-                                                                 "temperature": blend["temperature"]}}
+            part, t = winner.split("+", 1)[1], blends[winner]["temperature"]
+            say(f"final: + {FAMILY_NAMES[part]} refit on train+val, blended (T = {t:.3g})")
+            part_model, seconds, rec = _family_final(part, task, features[part], cfg.seed, t, cfg.devices[0])
+            model = Blend(model, part_model)
+            final = {**final, "family": winner, "features": {"family": part, **rec, "seconds": seconds,
+                                                             "temperature": t}}
     final.update(test_scores(model, task))  # the one test evaluation, on the model's device
     model.cpu()  # saved as CPU tensors
     timings["final"] = time.perf_counter() - t0
@@ -314,13 +344,13 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
                 "hyperparameters and architecture: " + (f"{plan.folds}-fold out-of-fold {metric} over train+val"
                                                        if plan.folds else f"validation {metric}") + " (ASHA)"
                 if sched is not None else None,
-                "model family (CNN, random-convolution features, or the two blended): the same validation "
-                "predictions" if rocket else None,
-                {"rocket": "final model: random-convolution features refit on train+val",
-                 }.get(winner) or (f"final model: the best configuration's {plan.folds} fold models averaged"
-                                   if plan.folds else retrain_note(final.get("members", 1)))
-                + (" and blended with the random-convolution features refit on train+val"
-                   if winner == "cnn+rocket" else ""),
+                "model family (CNN, " + ", ".join(FAMILY_NAMES[n] for n in features) + ", or the CNN blended "
+                "with one of them): the same validation predictions" if features else None,
+                f"final model: {FAMILY_NAMES[winner]} refit on train+val" if winner in features else
+                (f"final model: the best configuration's {plan.folds} fold models averaged"
+                 if plan.folds else retrain_note(final.get("members", 1)))
+                + (f" and blended with the {FAMILY_NAMES[winner.split('+', 1)[1]]} refit on train+val"
+                   if winner in blends else ""),
                 "test split evaluated once"]
     result = {
         "task": task.name, "kind": task.data.kind, "classes": list(task.data.classes), "backbone": backbone,
@@ -329,8 +359,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         "architectures": {a: [list(p) for p in pat] for a, pat in patterns.items()},
         "dash": stage["dash"], "split": split_record(task),
         "selection": {"winner": winner, "val_scores": scores,
-                      "rocket": None if rocket is None else {k: v for k, v in rocket.items() if k != "held_out"},
-                      "blend": blend, "ranked_by": "each trial's last (highest-rung) validation score",
+                      "features": {n: {k: v for k, v in c.items() if k != "held_out"} for n, c in features.items()},
+                      "blends": blends, "ranked_by": "each trial's last (highest-rung) validation score",
                       "margin": (scores[winner] - max([v for k, v in scores.items() if k != winner], default=scores[winner]))
                       if winner in scores else None},
         "asha": None if sched is None else {

@@ -10,7 +10,7 @@ the budget cannot pay for them. Options the user gave are kept as given (they wi
 
 Budget split (fractions of what is left after loading and measuring): the DASH supernet
 :data:`DASH_SHARE`, the final retrain ensemble (hold-out selection only) :data:`FINAL_SHARE`, the random-
-convolution family a few seconds, ASHA the rest, with :data:`MARGIN` kept back for evaluation and reports.
+convolution and k-mer families a few seconds each, ASHA the rest, with :data:`MARGIN` kept back for evaluation and reports.
 """
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ MIN_HOLDOUT_VAL = 50  # ... unless that split would hold fewer labelled examples
 MAX_CONFIGS, MIN_CONFIGS = 64, 4
 ENSEMBLE_MAX = 3
 DEFAULT_TRIALS, MIN_DEFAULT = 8, 45.0  # the default budget: at most this many reference trials' time, at least this
+# positional k-mer logistic regression (DNA): fit time per (example x feature), cross-validation of C included
+# (measured: splice, 2 870 x 1 184 values, 4.4-5.7 s on 2 cores); larger inputs than the cap skip the family
+KMER_SECONDS_PER_VALUE, KMER_MAX_VALUES = 1.6e-6, 2.0e7
 ARCHES = ("auto", "dash", "plain", "rocket")
 PLANNED = ("batch_size", "folds", "search_epochs", "search_batch_fraction", "min_epochs", "max_epochs",
            "n_configs", "retrain_epochs", "ensemble")
@@ -80,6 +83,7 @@ class Plan:
     predicted: dict = field(default_factory=dict)
     why: dict = field(default_factory=dict)
     given: tuple = ()
+    kmer: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +103,7 @@ class Plan:
                f"batch {self.batch_size} ({self.why.get('batch_size', '')}): {self.updates_per_epoch} updates/epoch",
                f"architectures: {self.arch}" + ("" if self.dash else " (no DASH stage)")
                + (" + random-convolution features" if self.rocket else "")
+               + (" + positional k-mer logistic regression" if self.kmer else "")
                + (f"; {self.why['dash']}" if "dash" in self.why else "")]
         if self.dash:
             out.append(f"DASH: {self.search_epochs} supernet epochs x {self.search_batch_fraction:g} of the batches "
@@ -252,7 +257,13 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                             "use --arch auto")
     n_variants = 1 if size.kind == "dna" else 2  # standardised inputs, and as loaded (autofast.search.rocket_family)
     rocket_s = cost.rocket_per_example * size.n_pool * (members_per_trial * n_variants + 1) if rocket else 0.0
-    usable = left * (1 - MARGIN) - rocket_s
+    # 4 L + 16 (L - 1) features (autofast.models.kmer.kmer_feature_count); fitted per fold and once more at the end
+    kmer_values = size.n_pool * (4 * size.example_shape[-1] + 16 * (size.example_shape[-1] - 1))
+    kmer = arch == "auto" and classify_1d and size.kind == "dna" and kmer_values <= KMER_MAX_VALUES
+    kmer_s = KMER_SECONDS_PER_VALUE * kmer_values * (members_per_trial + 1) if kmer else 0.0
+    if arch == "auto" and classify_1d and size.kind == "dna" and not kmer:
+        why["kmer"] = f"{kmer_values:.2g} example x feature values > {KMER_MAX_VALUES:.0e}: no k-mer family"
+    usable = left * (1 - MARGIN) - rocket_s - kmer_s
 
     # DASH stage
     dash = arch == "dash" or (arch == "auto" and allow_dash)
@@ -326,7 +337,8 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     else:
         why["n_configs"] = "given"
     asha_s = trial_epoch * asha_epochs(n, r, m, eta) if arch != "rocket" else 0.0
-    predicted = {"measure_and_load": round(elapsed, 2), "rocket": round(rocket_s, 2), "dash": round(dash_s, 2),
+    predicted = {"measure_and_load": round(elapsed, 2), "rocket": round(rocket_s, 2), "kmer": round(kmer_s, 2),
+                 "dash": round(dash_s, 2),
                  "asha": round(asha_s, 2), "final": round(final_s, 2)}
     predicted["total"] = round(sum(predicted.values()), 2)
     return Plan(budget=float(budget), budget_source=budget_source, arch=arch_used, dash=dash, rocket=rocket,
@@ -334,4 +346,4 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                 search_batch_fraction=float(frac), min_epochs=int(r), max_epochs=int(R), eta=float(eta),
                 n_configs=int(n), retrain_epochs=int(retrain_epochs), ensemble=int(ensemble),
                 updates_per_epoch=int(upe), predicted=predicted, why=why,
-                given=tuple(sorted(k for k in given if k in PLANNED)))
+                given=tuple(sorted(k for k in given if k in PLANNED)), kmer=kmer)
