@@ -21,6 +21,8 @@ from torch import nn
 from autofast.engine import device_of, read_run, task_loss, val_score
 from autofast.models.ensemble import Ensemble
 
+FAMILY_NAMES = {"rocket": "random-convolution features", "kmer": "positional k-mer logistic regression"}
+
 
 class Blend(Ensemble):
     """``members = [cnn, features]``: the log of their mean class probability ``(N, K)`` (an :class:`Ensemble`

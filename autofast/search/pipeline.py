@@ -29,6 +29,7 @@ from autofast.io import write_json_atomic
 from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
 
+from .blend import FAMILY_NAMES
 from .config import SearchConfig
 from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, make_plan
 from .report import write_search_report
@@ -195,9 +196,6 @@ def _family_final(name: str, task, cand: dict, seed: int, temperature: float, de
 
     model, seconds = kmer_final(task, seed, temperature, device)
     return model, seconds, {"c": model.clf.c_}
-
-
-FAMILY_NAMES = {"rocket": "random-convolution features", "kmer": "positional k-mer logistic regression"}
 
 
 def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan, sched, best: tuple,

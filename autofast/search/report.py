@@ -68,6 +68,12 @@ def selection_lines(r: dict) -> list[str]:
     out += [f"| {k}{' (winner)' if k == sel['winner'] else ''} | {v:.4f} |" for k, v in sel["val_scores"].items()]
     if sel.get("margin") is not None:
         out += ["", f"Winner: **{sel['winner']}**, ahead of the runner-up by {sel['margin']:.4f} on validation."]
+    from .blend import FAMILY_NAMES
+
+    named = [f"{k}: {v}" for k, v in FAMILY_NAMES.items() if k in sel["val_scores"]]
+    if named:
+        out += ["", "Candidates: the CNN architectures (their best ASHA trial); " + "; ".join(named)
+                + "; cnn+X: the best CNN's and X's class probabilities averaged (only when better than both)."]
     return out + [""]
 
 
