@@ -101,6 +101,9 @@ def test_pipeline_records_the_selection(ckpt, tmp_path):
     assert sel["difference"] == s["diff_vs_simplest"] and sel["se"] == s["se_vs_simplest"] >= 0
     assert ("CE-only kept" in sel["reason"]) == (sel["winner"] == "ce_only")
     assert (sel["winner"] == "search") == (sel["difference"] > sel["se"])
+    if sel["winner"] == "ce_only":  # the reason says which way the difference went
+        assert ("below it" in sel["reason"]) == (sel["difference"] <= 0)
+        assert ("lead" in sel["reason"]) == (sel["difference"] > 0)
     ob, ctl = r["autoft_objective"], r["control"]
     assert ob["source"] == sel["winner"] and r["headline"]["selected_objective"] == sel["winner"]
     if sel["winner"] == "ce_only":  # the AutoFT arm is the control: same objective, lr, runs

@@ -155,8 +155,11 @@ def _select_objective(ctx: FinetuneContext, models: dict, search_diverged: str |
     elif sel["winner"] == "search":
         reason = (f"searched objective selected: it beats CE-only by {diff:+.4f} on {what}, more than one standard "
                   f"error ({se:.4f}) over {unit_name}")
+    elif diff <= 0:
+        reason = (f"CE-only kept: the searched objective scores {diff:+.4f} below it on {what} (one standard error: "
+                  f"{se:.4f} over {unit_name})")
     else:
-        reason = (f"CE-only kept: the searched objective's difference {diff:+.4f} on {what} is within one standard "
+        reason = (f"CE-only kept: the searched objective's lead {diff:+.4f} on {what} is within one standard "
                   f"error ({se:.4f}) over {unit_name}, so the simpler objective wins")
     return {**sel, "rule": "one standard error, CE-only (simplest) preferred", "metric": cfg.metric,
             "unit_name": unit_name, "difference": diff, "se": se, "reason": reason}
