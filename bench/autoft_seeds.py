@@ -2,8 +2,7 @@
 
 * ``--shift digits`` (synthetic corruptions): the transfer demo's ``finetune`` stage (``autofast.autoft.demo``:
   digits 0-4 pretrained -> digits 5-9, OOD validation blur:3 + rotation:3, OOD test contrast:4 + noise:5);
-* ``--shift species`` (a natural shift, no corruption): the splice junctions of ``../shared/data/genomics/
-  splice.csv`` by species. Human genes (instance names ``HUM...``, 3 042 sequences) are split by gene, half for
+* ``--shift species`` (a natural shift, no corruption): the bundled splice junctions (UCI) by species. Human genes (instance names ``HUM...``, 3 042 sequences) are split by gene, half for
   pretraining, half as the fine-tuning task; the 148 sequences of other primates (63 genes: gibbon, baboon,
   chimpanzee, orang-utan, macaque, lemur, tarsier, ...) are split by gene into the OOD validation and OOD test
   files. A ResNet1D (width 16) is pretrained on the first human half; AutoFT fine-tunes it on the second.
@@ -31,7 +30,6 @@ from pathlib import Path
 
 from autofast.autoft.demo import stage_commands
 
-SPLICE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "genomics" / "splice.csv"
 FT = ["--n-configs", "16", "--max-epochs", "8", "--final-epochs", "8", "--final-seeds", "0", "1", "2"]
 TITLES = {"digits": "digits 0-4 -> 5-9, OOD validation blur:3 + rotation:3, OOD test contrast:4 + noise:5",
           "species": "splice, human genes (pretrain half -> fine-tune half), OOD validation and OOD test: other "
@@ -44,7 +42,9 @@ def species_files(out: Path) -> dict[str, Path]:
     import csv
     import random
 
-    rows = list(csv.DictReader(open(SPLICE, newline="")))
+    from autofast.data.registry import DATASETS
+
+    rows = list(csv.DictReader(open(DATASETS["splice"].path, newline="")))  # the bundled copy
     gene = lambda r: r["instance_name"].strip().split("-")[0]  # noqa: E731
     human = sorted({gene(r) for r in rows if gene(r).startswith("HUM")})
     other = sorted({gene(r) for r in rows if not gene(r).startswith("HUM")})
