@@ -102,7 +102,8 @@ def test_pipeline_records_the_selection(ckpt, tmp_path):
     assert ("CE-only kept" in sel["reason"]) == (sel["winner"] == "ce_only")
     assert (sel["winner"] == "search") == (sel["difference"] > sel["se"])
     if sel["winner"] == "ce_only":  # the reason says which way the difference went
-        assert ("below it" in sel["reason"]) == (sel["difference"] <= 0)
+        assert ("below it" in sel["reason"]) == (sel["difference"] < 0)
+        assert ("ties it" in sel["reason"]) == (sel["difference"] == 0)
         assert ("lead" in sel["reason"]) == (sel["difference"] > 0)
     ob, ctl = r["autoft_objective"], r["control"]
     assert ob["source"] == sel["winner"] and r["headline"]["selected_objective"] == sel["winner"]

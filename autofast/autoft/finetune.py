@@ -155,7 +155,9 @@ def _select_objective(ctx: FinetuneContext, models: dict, search_diverged: str |
     elif sel["winner"] == "search":
         reason = (f"searched objective selected: it beats CE-only by {diff:+.4f} on {what}, more than one standard "
                   f"error ({se:.4f}) over {unit_name}")
-    elif diff <= 0:
+    elif diff == 0:
+        reason = f"CE-only kept: the searched objective ties it on {what} over {unit_name}"
+    elif diff < 0:
         reason = (f"CE-only kept: the searched objective scores {diff:+.4f} below it on {what} (one standard error: "
                   f"{se:.4f} over {unit_name})")
     else:
