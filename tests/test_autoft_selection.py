@@ -72,6 +72,31 @@ def test_unit_scores_per_example_and_stratified_folds():
     assert unit_scores(pred[:2], y[:2], 3, "macro_f1", folds=5).shape == (2,)
 
 
+def test_paired_diff_over_training_seeds_adds_their_spread():
+    rng = np.random.default_rng(3)
+    a, b = _correct((3, 67), 0.9, rng), _correct((3, 67), 0.88, rng)
+    d = a - b
+    mean, se = paired_diff(a, b)
+    want = np.sqrt(d.mean(0).var(ddof=1) / 67 + d.mean(1).var(ddof=1) / 3)
+    assert mean == pytest.approx(d.mean()) and se == pytest.approx(want)
+    assert paired_diff(a[:1], b[:1]) == pytest.approx(paired_diff(a[0], b[0]))  # one seed: the units' SE alone
+
+
+def test_one_lucky_seed_does_not_pick_the_searched_objective():
+    """The splice species case: the searched objective beats CE-only with one training seed by more than the
+    units' SE and loses with two others; over the three seeds CE-only is kept."""
+    rng = np.random.default_rng(4)
+    ce = np.stack([_correct(67, 0.9, rng) for _ in range(3)])
+    search = ce.copy()
+    search[0, np.flatnonzero(ce[0] == 0)[:4]] = 1.0  # seed 0: +4 of 67 (> one SE of that seed alone)
+    search[1, np.flatnonzero(ce[1] == 1)[:3]] = 0.0  # seeds 1, 2: worse
+    search[2, np.flatnonzero(ce[2] == 1)[:7]] = 0.0
+    alone = one_se_select({"ce_only": ce[0], "search": search[0]}, ["ce_only", "search"])
+    assert alone["winner"] == "search"
+    sel = one_se_select({"ce_only": ce, "search": search}, ["ce_only", "search"])
+    assert sel["winner"] == "ce_only" and sel["seeds"] == 3 and sel["units"] == 67
+
+
 TINY = dict(width=4, epochs=1, patience=1, batch_size=128, threads=1)
 
 
@@ -97,6 +122,7 @@ def test_pipeline_records_the_selection(ckpt, tmp_path):
     sel = r["selection"]
     assert set(sel["candidates"]) == {"ce_only", "search"}  # CE-only always a candidate
     assert sel["units"] == 89 and "per-example" in sel["unit_name"]  # accuracy: one unit per OOD val example
+    assert sel["seeds"] == 3 and "x 3 training seeds" in sel["unit_name"] and len(set(sel["selection_seeds"])) == 3
     s = sel["candidates"]["search"]
     assert sel["difference"] == s["diff_vs_simplest"] and sel["se"] == s["se_vs_simplest"] >= 0
     assert ("CE-only kept" in sel["reason"]) == (sel["winner"] == "ce_only")

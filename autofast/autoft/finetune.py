@@ -82,6 +82,8 @@ class FinetuneConfig(BaseModel):
     batch_size: int = Field(64, ge=1)
     min_steps_per_epoch: int = Field(1, ge=1)
     seed: int = Field(0, description="split seed, shift seeds and ASHA sampling seed")
+    selection_seeds: int = Field(3, ge=1, description="training seeds each candidate objective is retrained and "
+                                                      "scored with for the one-SE rule")
     selection_folds: int = Field(5, ge=2, description="folds of the OOD validation set for the one-SE rule when "
                                                       "the metric is not accuracy (accuracy: per example)")
     threads: int | None = Field(None, ge=1)
@@ -133,15 +135,20 @@ def _eval_all(model, ctx: FinetuneContext) -> dict:
 
 
 def _select_objective(ctx: FinetuneContext, models: dict, search_diverged: str | None) -> dict:
-    """One-SE choice between ``models["ce_only"]`` and ``models["search"]`` (both trained with the selection seed
-    and the final budget) on per-unit OOD validation scores (:mod:`.selection`); a diverged search run loses."""
+    """One-SE choice between ``models["ce_only"]`` and ``models["search"]`` (each a list: one model per selection
+    seed, trained with the final budget) on per-unit OOD validation scores, ``(seeds, units)`` per candidate
+    (:mod:`.selection`); a diverged search run loses."""
+    import numpy as np
+
     from .selection import one_se_select, unit_scores
 
     cfg, k = ctx.cfg, ctx.task.data.num_classes
-    units = {name: unit_scores(predict(m, ctx.val.x).argmax(1), ctx.val.y, k, cfg.metric, cfg.selection_folds,
-                               cfg.seed) for name, m in models.items()}
-    unit_name = (f"{len(ctx.val)} examples (per-example correctness)" if cfg.metric == "accuracy" else
-                 f"{len(units['ce_only'])} class-stratified folds ({cfg.metric} per fold)")
+    units = {name: np.stack([unit_scores(predict(m, ctx.val.x).argmax(1), ctx.val.y, k, cfg.metric,
+                                         cfg.selection_folds, cfg.seed) for m in ms]) for name, ms in models.items()}
+    seeds = len(models["ce_only"])
+    unit_name = ((f"{len(ctx.val)} examples (per-example correctness)" if cfg.metric == "accuracy" else
+                  f"{units['ce_only'].shape[1]} class-stratified folds ({cfg.metric} per fold)")
+                 + f" x {seeds} training seed{'s' if seeds > 1 else ''}")
     if search_diverged:
         sel = one_se_select({"ce_only": units["ce_only"]}, ["ce_only"])
         sel["candidates"]["search"] = None
@@ -220,11 +227,20 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
     control_lr = grid["lr"]
     timings["control_lr_selection"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    say("searched objective: retrained with the selection seed, scored on OOD validation")
-    search_model, search_info = finetune_full(ctx.make, search_obj, search_lr, search_wd, selection_seed, task.x_train,
-                                              task.y_train, cfg.final_epochs, cfg.optimizer, cfg.batch_size,
-                                              cfg.min_steps_per_epoch)
-    selection = _select_objective(ctx, {"ce_only": ce_model, "search": search_model}, search_info["diverged"])
+    # every candidate retrained with the same selection seeds (the lr grid's run is CE-only's first)
+    sel_seeds = [selection_seed + 1000 * j for j in range(cfg.selection_seeds)]
+    say(f"objective selection: CE-only and the searched objective retrained with {len(sel_seeds)} selection "
+        f"seed(s), scored on OOD validation")
+    ce_models = [ce_model] + [finetune_full(ctx.make, ce, control_lr, 0.0, s, task.x_train, task.y_train,
+                                            cfg.final_epochs, cfg.optimizer, cfg.batch_size,
+                                            cfg.min_steps_per_epoch)[0] for s in sel_seeds[1:]]
+    search_models, diverged = [], None
+    for s in sel_seeds:
+        m, info = finetune_full(ctx.make, search_obj, search_lr, search_wd, s, task.x_train, task.y_train,
+                                cfg.final_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch)
+        search_models.append(m)
+        diverged = diverged or info["diverged"]
+    selection = _select_objective(ctx, {"ce_only": ce_models, "search": search_models}, diverged)
     timings["objective_selection"] = time.perf_counter() - t0
     if selection["winner"] == "search":
         objective, best_lr, best_wd = search_obj, search_lr, search_wd
@@ -271,8 +287,8 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
         "autoft_objective": {"weights": objective.weights, "lr": best_lr, "weight_decay": best_wd,
                              "source": selection["winner"]},
         "search_objective": {"weights": search_obj.weights, "lr": search_lr, "weight_decay": search_wd,
-                             "diverged": search_info["diverged"]},
-        "selection": selection,
+                             "diverged": diverged},
+        "selection": {**selection, "selection_seeds": sel_seeds},
         "control": {"objective": {"ce": 1.0}, "weight_decay": 0.0, "lr_grid": control_lrs, "lr": control_lr,
                     "grid": grid["grid"], "selection_seed": selection_seed,
                     "selected_on": f"OOD validation {cfg.metric}"},
@@ -287,8 +303,8 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
         "selected_on": (f"searched objective (loss weights, lr, weight decay, seed): OOD validation {cfg.metric} "
                         f"({ctx.val.source}) via ASHA; CE-only lr: the same OOD validation {cfg.metric} (grid run "
                         f"once, seed {selection_seed}); AutoFT's final objective: CE-only or the searched one by the "
-                        f"one-standard-error rule on {selection['unit_name']} of the same OOD validation set (the "
-                        f"searched objective retrained with seed {selection_seed}); final models of both arms: "
+                        f"one-standard-error rule on {selection['unit_name']} of the same OOD validation set (both "
+                        f"retrained with selection seeds {sel_seeds}); final models of both arms: "
                         f"trained afresh with seeds {list(cfg.final_seeds)}, last epoch of {cfg.final_epochs} on ID "
                         f"train (no checkpoint selection); ID test and OOD test sets evaluated once per final model"),
     }

@@ -102,6 +102,9 @@ def add_parser(sub) -> None:
     p.add_argument("--final-seeds", nargs="+", type=int, help="seeds of the final fine-tunes (default: 0 1 2)")
     p.add_argument("--control-lr-mults", nargs="+", type=float,
                    help="CE-only control: lr grid as multiples of --base-lr (default: 0.1 1 10)")
+    p.add_argument("--selection-seeds", type=int,
+                   help="one-SE rule: training seeds each candidate objective is retrained and scored with "
+                        "(default: 3)")
     p.add_argument("--selection-folds", type=int,
                    help="one-SE rule between CE-only and the searched objective: class-stratified folds of the OOD "
                         "validation set when --metric is not accuracy (accuracy: per example) (default: 5)")
