@@ -41,6 +41,15 @@ class Blend(Ensemble):
         return self.members[1]
 
 
+def held_out_scores(clf, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, torch.Tensor]:
+    """A feature family's fitted classifier (``decision_function(x)`` -> ``(N, K)`` scores) on held-out
+    ``(x, y)`` (one device): (summed cross-entropy of the softmaxed scores, correct predictions, the scores
+    float64 on the CPU, for :func:`score_blend`)."""
+    scores = clf.decision_function(x)
+    return (float(task_loss(scores.float(), y, reduction="sum")), int((scores.argmax(1) == y).sum()),
+            scores.double().cpu())
+
+
 def fit_temperature(scores: torch.Tensor, y: torch.Tensor) -> float:
     """The ``T`` in [0.01, 1000] minimising the mean cross-entropy of ``softmax(T * scores)`` against ``y``
     (``scores`` ``(N, K)``, ``y`` ``(N,)`` int64): a bounded scalar search on ``log T``."""

@@ -12,8 +12,10 @@ import time
 import torch
 from torch import nn
 
-from autofast.engine import task_loss, val_score
+from autofast.engine import val_score
 from autofast.models.kmer import KmerClassifier
+
+from .blend import held_out_scores
 
 
 class KmerModel(nn.Module):
@@ -30,13 +32,6 @@ class KmerModel(nn.Module):
         return torch.log_softmax(self.temperature * self.clf.decision_function(x), dim=1)
 
 
-def _scored(clf: KmerClassifier, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, torch.Tensor]:
-    """(summed cross-entropy, correct predictions, the logits ``(N, K)`` float64 on the CPU)."""
-    logits = clf.decision_function(x)
-    return (float(task_loss(logits, y, reduction="sum")), int((logits.argmax(1) == y).sum()),
-            logits.double().cpu())
-
-
 def kmer_candidate(task, folds: torch.Tensor | None, seed: int, device="cpu") -> dict:
     """Fit on the training split and score the validation split (``folds`` None), or fit outside each fold
     and score it (``folds`` ``(N,)``: each train+val example's fold). Returns ``score``
@@ -46,7 +41,7 @@ def kmer_candidate(task, folds: torch.Tensor | None, seed: int, device="cpu") ->
     t0 = time.perf_counter()
     if folds is None:
         clf = KmerClassifier(seed=seed).fit(task.x_train, task.y_train)
-        loss, correct, held_out = _scored(clf, task.x_val.to(device), task.y_val.to(device))
+        loss, correct, held_out = held_out_scores(clf, task.x_val.to(device), task.y_val.to(device))
         n, cs = len(task.y_val), clf.c_
     else:
         x, y = torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val])
@@ -55,7 +50,7 @@ def kmer_candidate(task, folds: torch.Tensor | None, seed: int, device="cpu") ->
         for i in range(int(folds.max()) + 1):
             inside = folds == i
             clf = KmerClassifier(seed=seed).fit(x[~inside], y[~inside])
-            fl, fc, held_out[inside] = _scored(clf, x[inside].to(device), y[inside].to(device))
+            fl, fc, held_out[inside] = held_out_scores(clf, x[inside].to(device), y[inside].to(device))
             loss, correct, n = loss + fl, correct + fc, n + int(inside.sum())
             cs.append(clf.c_)
     acc, mean_loss = correct / max(1, n), loss / max(1, n)

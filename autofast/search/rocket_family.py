@@ -14,8 +14,10 @@ import time
 import torch
 from torch import nn
 
-from autofast.engine import task_loss, val_score
+from autofast.engine import val_score
 from autofast.models.rocket import RocketClassifier
+
+from .blend import held_out_scores
 
 
 def input_scaling(task, variant: str) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -61,14 +63,6 @@ def _scaled(x: torch.Tensor, scaling) -> torch.Tensor:
     return x if scaling is None else x * scaling[0] + scaling[1]
 
 
-def _scores(clf: RocketClassifier, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, torch.Tensor]:
-    """(summed cross-entropy of the softmaxed ridge scores, correct predictions, the scores ``(N, K)``
-    float64 on the CPU) on ``(x, y)`` (on one device)."""
-    logits = clf.decision_function(x)
-    return (float(task_loss(logits.float(), y, reduction="sum")), int((logits.argmax(1) == y).sum()),
-            logits.double().cpu())
-
-
 def _on_device(task, variant: str, device) -> tuple:
     """``(x_train, y_train, x_val, y_val, scaling)`` of the task moved to ``device`` once (scaling: None or
     ``(scale, shift)`` of :func:`input_scaling`)."""
@@ -81,7 +75,7 @@ def _score_variant(task, folds: torch.Tensor | None, seed: int, variant: str, de
     x_train, y_train, x_val, y_val, sc = _on_device(task, variant, device)
     if folds is None:
         clf = RocketClassifier(seed=seed).fit(_scaled(x_train, sc), y_train)
-        loss, correct, held_out = _scores(clf, _scaled(x_val, sc), y_val)
+        loss, correct, held_out = held_out_scores(clf, _scaled(x_val, sc), y_val)
         n = len(y_val)
     else:
         x = _scaled(torch.cat([x_train, x_val]), sc)
@@ -92,7 +86,7 @@ def _score_variant(task, folds: torch.Tensor | None, seed: int, variant: str, de
             inside = folds == i  # (N,) bool on the CPU
             at = inside.to(x.device)
             clf = RocketClassifier(seed=seed).fit(x[~at], y[~at])
-            fl, fc, held_out[inside] = _scores(clf, x[at], y[at])
+            fl, fc, held_out[inside] = held_out_scores(clf, x[at], y[at])
             loss, correct, n = loss + fl, correct + fc, n + int(inside.sum())
     acc, mean_loss = correct / max(1, n), loss / max(1, n)
     return {"score": val_score(mean_loss, acc, False), "val_acc": acc,
