@@ -47,6 +47,51 @@ def test_blend_fixes_errors_of_either_part():
     assert out["cnn_val_acc"] == pytest.approx(2 / 3) and out["val_acc"] == 1.0 and out["temperature"] > 0
 
 
+def _parts(cnn_right: torch.Tensor, family_right: torch.Tensor):
+    """Two-class held-out predictions right exactly where the masks say: (CNN log probs, family scores, y)."""
+    n = len(cnn_right)
+    y = torch.arange(n) % 2
+    rows = torch.arange(n)
+    cnn = torch.full((n, 2), math.log(0.2), dtype=torch.float64)
+    cnn[rows, torch.where(cnn_right, y, 1 - y)] = math.log(0.8)
+    feats = torch.zeros(n, 2, dtype=torch.float64)
+    feats[rows, torch.where(family_right, y, 1 - y)] = 1.0
+    return cnn, feats, y
+
+
+def test_blend_of_parts_far_apart_is_not_a_candidate():
+    """ACSF1-like: the CNN right on 60 of 100 held-out examples, the features on 75 (the 60 among them):
+    the gap 0.15 is 4 standard errors of the paired difference -> not eligible; splice-like parts that differ
+    on 2 + 3 of 100 examples are."""
+    idx = torch.arange(100)
+    cnn, feats, y = _parts(idx < 60, idx < 75)
+    out = blend_mod.parts_comparable(cnn, feats, y)
+    d = (idx < 60).double() - (idx < 75).double()
+    assert out["part_gap"] == pytest.approx(-0.15)
+    assert out["part_gap_se"] == pytest.approx(float(d.std()) / 10.0)
+    assert not out["eligible"] and not score_blend(cnn, feats, y)["eligible"]
+    cnn, feats, y = _parts((idx < 95) & (idx != 3) & (idx != 4), (idx < 95) & (idx != 90) & (idx != 91) & (idx != 92) | (idx == 3))
+    out = blend_mod.parts_comparable(cnn, feats, y)
+    assert abs(out["part_gap"]) == pytest.approx(0.01) and out["eligible"]
+
+
+def test_family_scored_with_its_fitted_temperature():
+    """Ridge-like scores of a 0.9-accurate family: the calibrated loss is the cross-entropy at the fitted
+    temperature, below the raw one; accuracy and held-out scores unchanged."""
+    g = torch.Generator().manual_seed(3)
+    y = torch.randint(0, 3, (300,), generator=g)
+    scores = 0.2 * torch.randn(300, 3, generator=g, dtype=torch.float64)
+    scores[torch.arange(300), y] += 0.5
+    acc = float((scores.argmax(1) == y).double().mean())
+    raw = float(torch.nn.functional.cross_entropy(scores, y))
+    cand = blend_mod.calibrated({"held_out": scores, "val_acc": acc, "val_loss": raw, "score": 0.0}, y)
+    t = cand["temperature"]
+    assert t == pytest.approx(fit_temperature(scores, y))
+    assert cand["val_loss"] == pytest.approx(float(torch.nn.functional.cross_entropy(t * scores, y)), rel=1e-5)
+    assert cand["val_loss"] < raw and cand["raw_val_loss"] == raw and cand["val_acc"] == acc
+    assert cand["score"] < acc and cand["score"] == pytest.approx(acc, abs=1e-5)
+
+
 def test_family_choice():
     """Ties go to the cheaper candidate: a feature family over the CNN; a blend only when strictly better
     than both of its parts and than the best single candidate."""
@@ -72,7 +117,7 @@ def blended_run(tmp_path_factory):
 
     def winning(cnn_log_probs, feature_scores, y):
         out = real(cnn_log_probs, feature_scores, y)
-        return {**out, "score": 10.0}
+        return {**out, "score": 10.0, "eligible": True}
 
     mp.setattr(blend_mod, "score_blend", winning)
     run = tmp_path_factory.mktemp("blend") / "run"

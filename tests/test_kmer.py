@@ -14,7 +14,7 @@ import torch
 from autofast.cli import main
 from autofast.errors import AutofastError
 from autofast.models.kmer import C_GRID, KmerClassifier, kmer_feature_count, kmer_features
-from autofast.search import pipeline
+from autofast.search import blend as blend_mod, pipeline
 
 BASES = "ACGT"
 
@@ -124,6 +124,8 @@ def kmer_run(request, tmp_path_factory):
     real = pipeline.choose_family
     mp.setattr(pipeline, "choose_family", lambda *a, **k: request.param if request.param in a[3] or
                request.param in a[2] else real(*a, **k))
+    real_blend = blend_mod.score_blend  # the blend's parts made comparable (a 2-epoch CNN is not)
+    mp.setattr(blend_mod, "score_blend", lambda *a: {**real_blend(*a), "eligible": True})
     run = d / "run"
     try:
         code = main(["search", "--task", str(d / "pairs.yaml"), "--out", str(run), "--arch", "auto", "--folds", "0",
@@ -141,7 +143,7 @@ def test_search_final_kmer_model_predicts_its_test_score(kmer_run, capsys):
     run, res, kind = kmer_run["run"], kmer_run["result"], kmer_run["kind"]
     sel = res["selection"]
     assert res["plan"]["kmer"] and "kmer" in sel["features"] and "held_out" not in sel["features"]["kmer"]
-    assert {"kmer", "cnn+kmer"} <= set(sel["val_scores"]) and sel["winner"] == kind
+    assert {"kmer", "cnn+kmer"} <= set(sel["val_scores"]) and "cnn+kmer" in sel["blends"] and sel["winner"] == kind
     assert res["final"]["family"] == kind
     manifest = json.loads((run / "model" / "manifest.json").read_text())
     family = manifest["model"]["family"] if kind == "kmer" else manifest["model"]["blend"]["family"]

@@ -29,7 +29,7 @@ from autofast.io import write_json_atomic
 from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
 
-from .blend import FAMILY_NAMES
+from .blend import FAMILY_NAMES, calibrated
 from .config import SearchConfig
 from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, make_plan
 from .report import write_search_report
@@ -254,6 +254,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         on_plan(plan, clock)
 
     folds = cv_pool(task, plan.folds, cfg.seed)[2] if plan.folds else None
+    y_sel = torch.cat([task.y_train, task.y_val]) if folds is not None else task.y_val  # what candidates are scored on
     features: dict[str, dict] = {}  # feature family -> its candidate record (with its held-out scores)
     for name, wanted in (("rocket", plan.rocket), ("kmer", plan.kmer)):
         if not wanted:
@@ -263,7 +264,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
             from .rocket_family import rocket_candidate as candidate
         else:
             from .kmer_family import kmer_candidate as candidate
-        features[name] = candidate(task, folds, cfg.seed, cfg.devices[0])
+        features[name] = calibrated(candidate(task, folds, cfg.seed, cfg.devices[0]), y_sel)
         timings[name] = features[name]["seconds"]
         say(f"{FAMILY_NAMES[name]}: validation accuracy {features[name]['val_acc']:.4f} "
             f"({features[name]['selected_on']})")
@@ -307,18 +308,19 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     if cnn_held_out is not None:
         from .blend import score_blend
 
-        y_sel = torch.cat([task.y_train, task.y_val]) if folds is not None else task.y_val
         for name, cand in features.items():
             blends[f"cnn+{name}"] = {**score_blend(cnn_held_out, cand["held_out"], y_sel), "trial": best[0],
                                      "rung": best[3]}
-            scores[f"cnn+{name}"] = blends[f"cnn+{name}"]["score"]
+            if blends[f"cnn+{name}"]["eligible"]:
+                scores[f"cnn+{name}"] = blends[f"cnn+{name}"]["score"]
     winner = choose_family(cnn_arch, best[2] if best else None, {n: c["score"] for n, c in features.items()},
-                           {n: b["score"] for n, b in blends.items()})
+                           {n: b["score"] for n, b in blends.items() if b["eligible"]})  # parts comparable
     metric, lower = task_metric(task)
     t0 = time.perf_counter()
     if winner in features:
         say(f"final: {FAMILY_NAMES[winner]} refit on train+val")
-        model, seconds, rec = _family_final(winner, task, features[winner], cfg.seed, 1.0, cfg.devices[0])
+        model, seconds, rec = _family_final(winner, task, features[winner], cfg.seed,
+                                            features[winner]["temperature"], cfg.devices[0])
         final = {"family": winner, **rec, "trained_on": "train+val", "seconds": seconds, "members": 1}
         history, member_histories = [], []
     else:

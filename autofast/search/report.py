@@ -73,7 +73,13 @@ def selection_lines(r: dict) -> list[str]:
     named = [f"{k}: {v}" for k, v in FAMILY_NAMES.items() if k in sel["val_scores"]]
     if named:
         out += ["", "Candidates: the CNN architectures (their best ASHA trial); " + "; ".join(named)
-                + "; cnn+X: the best CNN's and X's class probabilities averaged (only when better than both)."]
+                + "; cnn+X: the best CNN's and X's class probabilities averaged (a candidate only when its parts' "
+                "accuracies differ by at most one standard error of their paired difference, chosen only when "
+                "better than both)."]
+    for k, b in (sel.get("blends") or {}).items():
+        if not b.get("eligible", True):
+            out += ["", f"{k} not a candidate: its parts differ by {abs(b['part_gap']):.4f} in accuracy "
+                        f"(standard error {b['part_gap_se']:.4f}); blend validation score {b['score']:.4f}."]
     return out + [""]
 
 
