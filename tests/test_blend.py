@@ -62,7 +62,7 @@ def _parts(cnn_right: torch.Tensor, family_right: torch.Tensor):
 def test_blend_of_parts_far_apart_is_not_a_candidate():
     """ACSF1-like: the CNN right on 60 of 100 held-out examples, the features on 75 (the 60 among them):
     the gap 0.15 is 4 standard errors of the paired difference -> not eligible; splice-like parts that differ
-    on 2 + 3 of 100 examples are."""
+    on 2 + 3 of 100 examples are; the line is drawn at two standard errors."""
     idx = torch.arange(100)
     cnn, feats, y = _parts(idx < 60, idx < 75)
     out = blend_mod.parts_comparable(cnn, feats, y)
@@ -73,6 +73,15 @@ def test_blend_of_parts_far_apart_is_not_a_candidate():
     cnn, feats, y = _parts((idx < 95) & (idx != 3) & (idx != 4), (idx < 95) & (idx != 90) & (idx != 91) & (idx != 92) | (idx == 3))
     out = blend_mod.parts_comparable(cnn, feats, y)
     assert abs(out["part_gap"]) == pytest.approx(0.01) and out["eligible"]
+    # the threshold, two standard errors: 8 vs 2 discordant examples (1.9 SE) in, 9 vs 1 (2.6 SE) out
+    for cnn_only, family_only, eligible in ((8, 2, True), (9, 1, False)):
+        cnn, feats, y = _parts((idx < 80) | ((idx >= 80) & (idx < 80 + cnn_only)),
+                               (idx < 80) | ((idx >= 90) & (idx < 90 + family_only)))
+        out = blend_mod.parts_comparable(cnn, feats, y)
+        d = torch.zeros(100, dtype=torch.float64)
+        d[80:80 + cnn_only], d[90:90 + family_only] = 1.0, -1.0
+        assert out["part_gap_se"] == pytest.approx(float(d.std()) / 10.0)
+        assert (abs(out["part_gap"]) / out["part_gap_se"] < 2.0) == eligible and out["eligible"] == eligible
 
 
 def test_family_scored_with_its_fitted_temperature():

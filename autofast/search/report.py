@@ -74,7 +74,7 @@ def selection_lines(r: dict) -> list[str]:
     if named:
         out += ["", "Candidates: the CNN architectures (their best ASHA trial); " + "; ".join(named)
                 + "; cnn+X: the best CNN's and X's class probabilities averaged (a candidate only when its parts' "
-                "accuracies differ by at most one standard error of their paired difference, chosen only when "
+                "accuracies differ by at most two standard errors of their paired difference, chosen only when "
                 "better than both)."]
     for k, b in (sel.get("blends") or {}).items():
         if not b.get("eligible", True):
