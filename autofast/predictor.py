@@ -4,7 +4,8 @@ Format ``autofast-model/1`` (data only, nothing in it is executed when loaded):
 
 * ``model/manifest.json``: what to build and how to feed it -- the family (``cnn``: a backbone with a fixed
   ``(kernel, dilation)`` pattern per member, the members' mean class probability; ``rocket``: random
-  convolution features with a ridge head; ``kmer``: positional k-mer logistic regression (DNA); ``timm``: a timm network fine-tuned by ``finetune``), the command
+  convolution features with a ridge head; ``kmer``: positional k-mer logistic regression (DNA); ``linear``: ridge regression on the flattened
+  forecasting window; ``timm``: a timm network fine-tuned by ``finetune``), the command
   that trained it (``search``, ``dash``, ``finetune``), the backbone, width, dropout and pattern of every
   member, the position channel, the classes (and ``class_subset`` when the run cut its task to some classes
   before the split), the metric and the run's test score, and the preprocessing: the input
@@ -107,8 +108,12 @@ def _state(model) -> tuple[dict, dict]:
     from .models.ensemble import Ensemble, FoldEnsemble
     from .search.blend import Blend
     from .search.kmer_family import KmerModel
+    from .search.linear_family import LinearModel
     from .search.rocket_family import RocketModel
 
+    if isinstance(model, LinearModel):
+        return {"family": "linear", "alpha": model.alpha, "combine": "x.flatten(1) @ coef + intercept (float64)"}, \
+            {"linear.coef": model.coef, "linear.intercept": model.intercept}
     if isinstance(model, Blend):  # the network's record, the features' record under "blend" (tensors "blend.*")
         rec, tensors = _state(model.cnn)
         part, part_tensors = _state(model.features)
@@ -200,7 +205,7 @@ def save_final(run_dir: str | Path, model, task, result: dict) -> Path:
     folder."""
     final, cfg = result.get("final", {}), result.get("config", {})
     arch = None
-    if "backbone" in result and final.get("family", "cnn") not in ("rocket", "kmer"):
+    if "backbone" in result and final.get("family", "cnn") not in ("rocket", "kmer", "linear"):
         name = final.get("arch")
         archs = result.get("architectures") or {}
         pattern = archs.get(name) if name in archs else next(iter(archs.values()), [])
@@ -273,6 +278,14 @@ def _build(manifest: dict, state: dict, where: Path):
                                 "the run folder from a copy") from None
         scaling = (state["scaling.scale"], state["scaling.shift"]) if rec.get("scaling") else None
         return RocketModel(clf, scaling, float(rec.get("temperature", 1.0))).eval()
+    if rec["family"] == "linear":
+        from .search.linear_family import LinearModel
+
+        try:
+            return LinearModel(state["linear.coef"], state["linear.intercept"], float(rec.get("alpha", "nan"))).eval()
+        except (KeyError, ValueError) as exc:
+            raise AutofastError(f"{where}: the linear model's weights are incomplete ({exc}); restore the run "
+                                "folder from a copy") from None
     if rec["family"] == "kmer":
         from .models.kmer import KmerClassifier
         from .search.kmer_family import KmerModel
@@ -362,7 +375,7 @@ class Predictor:
 
     def __repr__(self) -> str:
         m = self.manifest["model"]
-        what = m["family"] if m["family"] in ("rocket", "kmer") else f"{m['backbone']} x{len(m['members'])}"
+        what = m["family"] if m["family"] in ("rocket", "kmer", "linear") else f"{m['backbone']} x{len(m['members'])}"
         return f"Predictor({self.manifest['task']!r}, {self.kind}, {what}, {len(self.classes)} classes)"
 
     # -------------------------------------------------------------------------------------- model

@@ -32,7 +32,8 @@ from autofast.models.ensemble import Ensemble
 
 #: a blend's parts may differ in held-out accuracy by at most this many standard errors of their paired difference
 PART_GAP_SE = 2.0
-FAMILY_NAMES = {"rocket": "random-convolution features", "kmer": "positional k-mer logistic regression"}
+FAMILY_NAMES = {"rocket": "random-convolution features", "kmer": "positional k-mer logistic regression",
+                "linear": "ridge regression on the window"}
 
 
 class Blend(Ensemble):

@@ -110,7 +110,7 @@ def _stage_pattern(cfg, task, plan, run_dir: Path, resume: bool, clock: Clock, s
         resolved = cfg.model_copy(update={"batch_size": plan.batch_size, "search_epochs": plan.search_epochs,
                                           "search_batch_fraction": plan.search_batch_fraction})
         dash_end = clock.at(plan.predicted["measure_and_load"] + plan.predicted["rocket"] + plan.predicted.get("kmer", 0.0)
-                            + 1.25 * plan.predicted["dash"] + 2)
+                            + plan.predicted.get("linear", 0.0) + 1.25 * plan.predicted["dash"] + 2)
         found = search_architecture(task, resolved, say, stop=lambda: time.time() > dash_end)
         pattern = found["pattern"]
         save_pattern(pattern_file, pattern, {"backbone": name, "positional": positional, "task": task.name,
@@ -192,6 +192,10 @@ def _family_final(name: str, task, cand: dict, seed: int, temperature: float, de
 
         model, seconds = rocket_final(task, seed, cand["input"], temperature, device)
         return model, seconds, {"input": cand["input"]}
+    if name == "linear":
+        from .linear_family import final
+
+        return final(task, cand, seed, temperature, device)
     from .kmer_family import kmer_final
 
     model, seconds = kmer_final(task, seed, temperature, device)
@@ -256,18 +260,23 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     folds = cv_pool(task, plan.folds, cfg.seed)[2] if plan.folds else None
     y_sel = torch.cat([task.y_train, task.y_val]) if folds is not None else task.y_val  # what candidates are scored on
     features: dict[str, dict] = {}  # feature family -> its candidate record (with its held-out scores)
-    for name, wanted in (("rocket", plan.rocket), ("kmer", plan.kmer)):
+    classify = not task.y_train.is_floating_point()
+    for name, wanted in (("rocket", plan.rocket), ("kmer", plan.kmer), ("linear", plan.linear)):
         if not wanted:
             continue
         say(f"{FAMILY_NAMES[name]}: fit and score")
         if name == "rocket":
             from .rocket_family import rocket_candidate as candidate
-        else:
+        elif name == "kmer":
             from .kmer_family import kmer_candidate as candidate
-        features[name] = calibrated(candidate(task, folds, cfg.seed, cfg.devices[0]), y_sel)
+        else:
+            from .linear_family import candidate
+        cand = candidate(task, folds, cfg.seed, cfg.devices[0])
+        features[name] = calibrated(cand, y_sel) if classify else cand
         timings[name] = features[name]["seconds"]
-        say(f"{FAMILY_NAMES[name]}: validation accuracy {features[name]['val_acc']:.4f} "
-            f"({features[name]['selected_on']})")
+        value = (f"accuracy {features[name]['val_acc']:.4f}" if classify
+                 else f"loss {features[name]['val_loss']:.4f}")
+        say(f"{FAMILY_NAMES[name]}: validation {value} ({features[name]['selected_on']})")
 
     stage = _stage_pattern(cfg, task, plan, run_dir, resume, clock, say, timings)
     backbone, positional, patterns = stage["backbone"], stage["positional"], stage["patterns"]
@@ -320,7 +329,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     if winner in features:
         say(f"final: {FAMILY_NAMES[winner]} refit on train+val")
         model, seconds, rec = _family_final(winner, task, features[winner], cfg.seed,
-                                            features[winner]["temperature"], cfg.devices[0])
+                                            features[winner].get("temperature", 1.0), cfg.devices[0])
         final = {"family": winner, **rec, "trained_on": "train+val", "seconds": seconds, "members": 1}
         history, member_histories = [], []
     else:

@@ -36,6 +36,9 @@ DEFAULT_TRIALS, MIN_DEFAULT = 8, 45.0  # the default budget: at most this many r
 # positional k-mer logistic regression (DNA): fit time per (example x feature), cross-validation of C included
 # (measured: splice, 2 870 x 1 184 values, 4.4-5.7 s on 2 cores); larger inputs than the cap skip the family
 KMER_SECONDS_PER_VALUE, KMER_MAX_VALUES = 1.6e-6, 2.0e7
+#: the linear family (forecasting windows): seconds per example x input value^2 of one ridge fit (x^T x, its
+#: eigendecomposition and the leave-one-out residuals of 21 penalties; ETTh1, 4 988 x 672: ~1.5 s on 2 cores)
+LINEAR_SECONDS_PER_VALUE = 1.2e-9
 ARCHES = ("auto", "dash", "plain", "rocket")
 PLANNED = ("batch_size", "folds", "search_epochs", "search_batch_fraction", "min_epochs", "max_epochs",
            "n_configs", "retrain_epochs", "ensemble")
@@ -84,6 +87,7 @@ class Plan:
     why: dict = field(default_factory=dict)
     given: tuple = ()
     kmer: bool = False
+    linear: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,6 +108,7 @@ class Plan:
                f"architectures: {self.arch}" + ("" if self.dash else " (no DASH stage)")
                + (" + random-convolution features" if self.rocket else "")
                + (" + positional k-mer logistic regression" if self.kmer else "")
+               + (" + ridge regression on the window" if self.linear else "")
                + (f"; {self.why['dash']}" if "dash" in self.why else "")]
         if self.dash:
             out.append(f"DASH: {self.search_epochs} supernet epochs x {self.search_batch_fraction:g} of the batches "
@@ -263,7 +268,11 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     kmer_s = KMER_SECONDS_PER_VALUE * kmer_values * (members_per_trial + 1) if kmer else 0.0
     if arch == "auto" and classify_1d and size.kind == "dna" and not kmer:
         why["kmer"] = f"{kmer_values:.2g} example x feature values > {KMER_MAX_VALUES:.0e}: no k-mer family"
-    usable = left * (1 - MARGIN) - rocket_s - kmer_s
+    # forecasting windows: ridge from the flattened window to every output, fitted twice (scored, then final)
+    linear = arch == "auto" and size.kind == "timeseries"
+    in_values = math.prod(size.example_shape)
+    linear_s = 2 * LINEAR_SECONDS_PER_VALUE * size.n_pool * in_values * in_values if linear else 0.0
+    usable = left * (1 - MARGIN) - rocket_s - kmer_s - linear_s
 
     # DASH stage
     dash = arch == "dash" or (arch == "auto" and allow_dash)
@@ -338,6 +347,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
         why["n_configs"] = "given"
     asha_s = trial_epoch * asha_epochs(n, r, m, eta) if arch != "rocket" else 0.0
     predicted = {"measure_and_load": round(elapsed, 2), "rocket": round(rocket_s, 2), "kmer": round(kmer_s, 2),
+                 "linear": round(linear_s, 2),
                  "dash": round(dash_s, 2),
                  "asha": round(asha_s, 2), "final": round(final_s, 2)}
     predicted["total"] = round(sum(predicted.values()), 2)
@@ -346,4 +356,4 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                 search_batch_fraction=float(frac), min_epochs=int(r), max_epochs=int(R), eta=float(eta),
                 n_configs=int(n), retrain_epochs=int(retrain_epochs), ensemble=int(ensemble),
                 updates_per_epoch=int(upe), predicted=predicted, why=why,
-                given=tuple(sorted(k for k in given if k in PLANNED)), kmer=kmer)
+                given=tuple(sorted(k for k in given if k in PLANNED)), kmer=kmer, linear=linear)

@@ -1,0 +1,75 @@
+"""The linear family for forecasting windows: ridge regression from the flattened input window to every output
+at once, as a search candidate.
+
+A linear map from the last ``L`` steps of every channel to the next ``H`` is the baseline deep forecasters are
+measured against (DLinear, Zeng et al. 2023; the ridge peer of the quality panel), and on the ETTh1 windows it is
+hard to beat: one seed of the quality panel (session 9) gave test MSE 0.310 for RidgeCV on the window against
+0.603 for the CNN search and 0.562 for the plain CNN under a 420 s budget. It costs a second.
+
+Fit: :func:`autofast.models.rocket.ridge_gcv` (float64, unpenalised intercept, alpha among ``ALPHAS`` by exact
+leave-one-out squared error) on the training windows, scored on the validation windows with the task's loss
+(MSE on the standardised targets, like the CNN configurations); the final model is refit on train+val. The
+test split is never read here.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from autofast.engine import task_loss, val_score
+from autofast.models.rocket import ridge_gcv
+
+#: the ridge penalties tried (the quality panel's RidgeCV peer uses the same grid)
+ALPHAS = tuple(torch.logspace(-4, 6, 21, dtype=torch.float64).tolist())
+
+
+class LinearModel(nn.Module):
+    """``forward(x)``: ``(N, C, L)`` -> ``(N, K)`` float32, ``x.flatten(1) @ coef + intercept`` computed in float64.
+
+    ``coef`` ``(C * L, K)`` and ``intercept`` ``(K,)`` float64 buffers; ``alpha``: the ridge penalty chosen."""
+
+    def __init__(self, coef: torch.Tensor, intercept: torch.Tensor, alpha: float = float("nan")) -> None:
+        super().__init__()
+        if coef.dim() != 2 or intercept.dim() != 1 or coef.shape[1] != intercept.shape[0]:
+            raise ValueError(f"coef (F, K) and intercept (K,) expected, got {tuple(coef.shape)} and "
+                             f"{tuple(intercept.shape)}")
+        self.register_buffer("coef", coef.to(torch.float64))
+        self.register_buffer("intercept", intercept.to(torch.float64))
+        self.alpha = float(alpha)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(1).to(device=self.coef.device, dtype=torch.float64)
+        if flat.shape[1] != self.coef.shape[0]:
+            raise ValueError(f"input of {flat.shape[1]} values per example; the model was fitted on "
+                             f"{self.coef.shape[0]}")
+        return (flat @ self.coef + self.intercept).float().to(x.device)
+
+
+def fit_linear(x: torch.Tensor, y: torch.Tensor, device="cpu") -> LinearModel:
+    """Ridge from ``x`` ``(N, C, L)`` to ``y`` ``(N, K)`` (float), alpha by leave-one-out, on ``device``."""
+    fit = ridge_gcv(x.flatten(1).to(device), y.flatten(1).to(device), ALPHAS)
+    return LinearModel(fit.coef, fit.intercept, fit.alpha)
+
+
+def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu") -> dict:
+    """Score the family like a CNN configuration: fit on the training windows, the task's loss on the validation
+    windows (``folds`` must be None: windows keep their time order). Returns ``score``
+    (:func:`autofast.engine.val_score`: minus the loss), ``val_loss``, ``val_acc`` (None), ``alpha``, ``seconds``,
+    ``selected_on``. ``seed`` is unused (the fit is deterministic)."""
+    if folds is not None:
+        raise ValueError("the linear family is scored on the validation windows, not on folds")
+    t0 = time.perf_counter()
+    model = fit_linear(task.x_train, task.y_train, device)
+    with torch.no_grad():
+        loss = float(task_loss(model(task.x_val.to(device)), task.y_val.to(device)))
+    return {"score": val_score(loss, 0.0, True), "val_loss": loss, "val_acc": None, "alpha": model.alpha,
+            "seconds": time.perf_counter() - t0, "selected_on": "validation split"}
+
+
+def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu") -> tuple[LinearModel, float, dict]:
+    """The final model refit on train+val (alpha by leave-one-out there): (model, seconds, record)."""
+    t0 = time.perf_counter()
+    model = fit_linear(torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val]), device)
+    return model.to(device), time.perf_counter() - t0, {"alpha": model.alpha}
