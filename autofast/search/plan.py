@@ -37,8 +37,9 @@ DEFAULT_TRIALS, MIN_DEFAULT = 8, 45.0  # the default budget: at most this many r
 # (measured: splice, 2 870 x 1 184 values, 4.4-5.7 s on 2 cores); larger inputs than the cap skip the family
 KMER_SECONDS_PER_VALUE, KMER_MAX_VALUES = 1.6e-6, 2.0e7
 #: the linear family (forecasting windows): seconds per example x input value^2 of one ridge fit (x^T x, its
-#: eigendecomposition and the leave-one-out residuals of 21 penalties; ETTh1, 4 988 x 672: ~1.5 s on 2 cores)
-LINEAR_SECONDS_PER_VALUE = 1.2e-9
+#: eigendecomposition and the leave-one-out residuals of 21 penalties; ETTh1's default windows, 2 131 / 4 988
+#: x 672: 0.27 s + 0.41 s in the quality panel on 2 cores, ~1.5 s beside a busy neighbour)
+LINEAR_SECONDS_PER_VALUE = 3e-10
 ARCHES = ("auto", "dash", "plain", "rocket")
 PLANNED = ("batch_size", "folds", "search_epochs", "search_batch_fraction", "min_epochs", "max_epochs",
            "n_configs", "retrain_epochs", "ensemble")
