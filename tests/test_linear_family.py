@@ -81,3 +81,20 @@ def test_window_search_can_end_with_the_ridge_and_predicts_its_test_score(tmp_pa
     pred = autofast.load(run).predictor.predict(t.x_test)  # prepared windows (reading raw series: not yet)
     assert float(((pred.double() - t.y_test.double()) ** 2).mean()) == pytest.approx(res["test_score"], rel=1e-5)
     assert 0 < res["test_score"] < 1.0
+
+
+def test_the_ridge_fits_every_training_window():
+    """``train_stride`` thins the CNN's training windows; the ridge gets them all (every 16th is x_train's)."""
+    from autofast.data.registry import resolve_timeseries
+    from autofast.data.window_task import load_window_task
+
+    name, path = resolve_timeseries("ETTh1")
+    t = load_window_task(name, path, 48, 8, train_stride=16, seed=0)
+    x, y = t.all_train_windows()
+    assert len(x) > 15 * len(t.x_train) and x.shape[1:] == t.x_train.shape[1:] and y.shape[1:] == t.y_train.shape[1:]
+    assert torch.equal(x[::16], t.x_train) and torch.equal(y[::16], t.y_train)
+    # consecutive windows overlap: window i+1 is window i shifted by one step
+    assert torch.equal(x[1, :, :-1], x[0, :, 1:])
+    model = lf.fit_linear(x, y)
+    assert lf.candidate(t, None, 0)["val_loss"] == pytest.approx(
+        float(task_loss(model(t.x_val), t.y_val)), rel=1e-6)

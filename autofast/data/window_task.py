@@ -50,6 +50,15 @@ class WindowTask:
     y_val: torch.Tensor = field(repr=False)
     x_test: torch.Tensor = field(repr=False)
     y_test: torch.Tensor = field(repr=False)
+    series: np.ndarray | None = field(default=None, repr=False)  # (C, T) float32 standardised, for all_train_windows
+    train_range: tuple[int, int] = (0, 0)  # (first window start, window count) of the training split
+
+    def all_train_windows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every training window (stride 1, whatever ``train_stride`` thinned ``x_train`` to): ``(x, y)`` as
+        ``x_train``/``y_train``. For models cheap enough to use them all (the window ridge)."""
+        if self.series is None:
+            return self.x_train, self.y_train
+        return _windows(self.series, *self.train_range, self.data.lookback, self.data.horizon, 1)
 
 
 def _windows(z: np.ndarray, start: int, count: int, L: int, H: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,12 +75,13 @@ def load_window_task(name: str, path, lookback: int = 96, horizon: int = 24, tra
     """Windows of a bundled or user series; training windows may be thinned by ``train_stride``."""
     data = load_series(path)
     ps = PreparedSeries.build(name, data)
-    parts = {}
+    parts, ranges = {}, {}
     for split in ("train", "val", "test"):
         wr = window_range(ps.bounds, split, lookback, horizon, name)
+        ranges[split] = (int(wr.start), int(wr.count))
         parts[split] = _windows(ps.z, wr.start, wr.count, lookback, horizon, train_stride if split == "train" else 1)
     b = ps.bounds
     return WindowTask(
         name, WindowData(data.columns, str(path), lookback, horizon),
         WindowSplit(seed, (b.train_end, b.val_end - b.train_end, b.test_end - b.val_end), b.protocol),
-        *parts["train"], *parts["val"], *parts["test"])
+        *parts["train"], *parts["val"], *parts["test"], series=ps.z, train_range=ranges["train"])

@@ -36,10 +36,11 @@ DEFAULT_TRIALS, MIN_DEFAULT = 8, 45.0  # the default budget: at most this many r
 # positional k-mer logistic regression (DNA): fit time per (example x feature), cross-validation of C included
 # (measured: splice, 2 870 x 1 184 values, 4.4-5.7 s on 2 cores); larger inputs than the cap skip the family
 KMER_SECONDS_PER_VALUE, KMER_MAX_VALUES = 1.6e-6, 2.0e7
-#: the linear family (forecasting windows): seconds per example x input value^2 of one ridge fit (x^T x, its
-#: eigendecomposition and the leave-one-out residuals of 21 penalties; ETTh1's default windows, 2 131 / 4 988
-#: x 672: 0.27 s + 0.41 s in the quality panel on 2 cores, ~1.5 s beside a busy neighbour)
-LINEAR_SECONDS_PER_VALUE = 3e-10
+#: the linear family (forecasting windows): seconds per pooled (thinned) window x input value^2 of one ridge
+#: fit (x^T x, its eigendecomposition, the leave-one-out residuals of 21 penalties) over every window, stride 1
+#: (ETTh1's default windows, 4 988 pooled, 8 521 + 2 857 fitted, x 672 values: 2.2 s + 4.7 s on 2 cores beside
+#: a running benchmark; 0.27 s + 0.41 s alone on the thinned windows)
+LINEAR_SECONDS_PER_VALUE = 1e-9
 ARCHES = ("auto", "dash", "plain", "rocket")
 PLANNED = ("batch_size", "folds", "search_epochs", "search_batch_fraction", "min_epochs", "max_epochs",
            "n_configs", "retrain_epochs", "ensemble")
@@ -270,6 +271,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     if arch == "auto" and classify_1d and size.kind == "dna" and not kmer:
         why["kmer"] = f"{kmer_values:.2g} example x feature values > {KMER_MAX_VALUES:.0e}: no k-mer family"
     # forecasting windows: ridge from the flattened window to every output, fitted twice (scored, then final)
+    # on every training window (the pool counts the windows train_stride kept)
     linear = arch == "auto" and size.kind == "timeseries"
     in_values = math.prod(size.example_shape)
     linear_s = 2 * LINEAR_SECONDS_PER_VALUE * size.n_pool * in_values * in_values if linear else 0.0
