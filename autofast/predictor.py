@@ -133,7 +133,7 @@ def _state(model) -> tuple[dict, dict]:
         if model.scaling is not None:
             tensors["scaling.scale"], tensors["scaling.shift"] = model.scaling
         return {"family": "rocket", "numbers": numbers, "scaling": model.scaling is not None,
-                "temperature": model.temperature, "combine": "softmax of temperature x the ridge scores"}, tensors
+                "tail_as_zeros": model.tail_as_zeros, "temperature": model.temperature, "combine": "softmax of temperature x the ridge scores"}, tensors
     if isinstance(model, Ensemble):
         container = "fold_ensemble" if isinstance(model, FoldEnsemble) else "ensemble"
         return {"family": "cnn", "container": container, "members_count": len(model.members),
@@ -277,7 +277,7 @@ def _build(manifest: dict, state: dict, where: Path):
             raise AutofastError(f"{where}: the random-convolution model's weights are incomplete ({exc}); restore "
                                 "the run folder from a copy") from None
         scaling = (state["scaling.scale"], state["scaling.shift"]) if rec.get("scaling") else None
-        return RocketModel(clf, scaling, float(rec.get("temperature", 1.0))).eval()
+        return RocketModel(clf, scaling, float(rec.get("temperature", 1.0)), bool(rec.get("tail_as_zeros"))).eval()
     if rec["family"] == "linear":
         from .search.linear_family import LinearModel
 

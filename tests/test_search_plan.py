@@ -38,6 +38,12 @@ def test_small_data_gets_small_batches_enough_updates_and_cross_validation():
     assert p.max_epochs * p.updates_per_epoch >= 500  # a top-rung trial gets hundreds of updates, not 16
     assert p.min_epochs * p.eta ** 4 == p.max_epochs or p.min_epochs == 1
     assert p.predicted["total"] <= 120 and p.rocket and p.ensemble == 1
+    # padded series: the random-convolution family scores a third input variant (the padding as zeros)
+    costly = StepCost(**{**COST.__dict__, "rocket_per_example": 1e-3})
+    plain, padded = (make_plan(DataSize(45, 5, (1, 361), 10, "series", 5, padded=pad), costly, 120, "test", {})
+                     for pad in (False, True))
+    k = plain.folds  # one fit per fold and variant, then the final refit
+    assert padded.predicted["rocket"] / plain.predicted["rocket"] == pytest.approx((3 * k + 1) / (2 * k + 1), rel=0.02)
 
 
 def test_splice_sized_data_keeps_hold_out_and_an_ensemble_within_the_budget():

@@ -33,6 +33,7 @@ from .blend import FAMILY_NAMES, calibrated
 from .config import SearchConfig
 from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, make_plan
 from .report import write_search_report
+from .rocket_family import looks_padded
 from .trial import TuneSettings, cv_pool, initial_configs
 from .tune import fold_models, retrain_best, trial_histories, tune
 
@@ -56,7 +57,7 @@ def data_size(task) -> DataSize:
         smallest = int(counts[counts > 0].min())
     return DataSize(n_train=len(task.y_train), n_val=len(task.y_val), example_shape=tuple(task.x_train.shape[1:]),
                     num_classes=0 if regression else int(task.data.num_classes), kind=task.data.kind,
-                    min_class_count=smallest)
+                    min_class_count=smallest, padded=task.x_train.dim() == 3 and looks_padded(task.x_train))
 
 
 def plan_search(cfg: SearchConfig, task, clock: Clock) -> tuple[Plan, dict]:

@@ -49,7 +49,8 @@ PLANNED = ("batch_size", "folds", "search_epochs", "search_batch_fraction", "min
 @dataclass(frozen=True)
 class DataSize:
     """What the plan reads of the data: split sizes, one example's shape ``(C, *spatial)``, classes (0 for
-    regression), the smallest class count of train+val, and the kind (dna, image, series, dense, timeseries)."""
+    regression), the smallest class count of train+val, the kind (dna, image, series, dense, timeseries) and
+    whether the training series look padded (:func:`autofast.search.rocket_family.looks_padded`)."""
 
     n_train: int
     n_val: int
@@ -57,6 +58,7 @@ class DataSize:
     num_classes: int
     kind: str
     min_class_count: int = 0
+    padded: bool = False
 
     @property
     def n_pool(self) -> int:
@@ -262,7 +264,8 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     if arch == "rocket" and not classify_1d:
         raise AutofastError(f"--arch rocket is for 1-D classification (DNA, series), not this {size.kind} task; "
                             "use --arch auto")
-    n_variants = 1 if size.kind == "dna" else 2  # standardised inputs, and as loaded (autofast.search.rocket_family)
+    # input variants of autofast.search.rocket_family: standardised, as loaded, and the padding as zeros
+    n_variants = 1 if size.kind == "dna" else 2 + int(size.padded)
     rocket_s = cost.rocket_per_example * size.n_pool * (members_per_trial * n_variants + 1) if rocket else 0.0
     # 4 L + 16 (L - 1) features (autofast.models.kmer.kmer_feature_count); fitted per fold and once more at the end
     kmer_values = size.n_pool * (4 * size.example_shape[-1] + 16 * (size.example_shape[-1] - 1))

@@ -1,0 +1,62 @@
+"""The random-convolution family's input variants (autofast.search.rocket_family): the padded-tail variant is
+offered only where the training series look padded, chosen on out-of-fold accuracy only, and a saved model
+built on it reproduces its test score from the raw file (the tail is found again in new series)."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+from autofast.cli import main
+from autofast.data.classification import load_task
+from autofast.search.folds import fold_ids
+from autofast.search.rocket_family import (ZERO_TAIL, looks_padded, rocket_candidate, tail_lengths, variants,
+                                           zero_tail)
+
+
+def test_zero_tail_keeps_the_last_step_and_zeroes_its_repeats():
+    x = torch.tensor([[[1.0, 2.0, 3.0, 3.0, 3.0], [5.0, 6.0, 7.0, 7.0, 7.0]],   # both channels repeat: 2 zeroed
+                      [[1.0, 2.0, 3.0, 3.0, 3.0], [5.0, 6.0, 7.0, 8.0, 8.0]],   # only the last step repeats in both
+                      [[4.0, 4.0, 4.0, 4.0, 4.0], [0.5, 0.5, 0.5, 0.5, 0.5]],   # constant: all but the first
+                      [[1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 1.0, 1.0, 1.0, 2.0]]])  # no repeat at the end
+    assert tail_lengths(x).tolist() == [3, 2, 5, 1]
+    want = x.clone()
+    want[0, :, 3:] = 0
+    want[1, :, 4:] = 0
+    want[2, :, 1:] = 0
+    assert torch.equal(zero_tail(x), want)
+    assert torch.equal(x[3], zero_tail(x)[3])
+
+
+def test_only_padded_series_get_the_variant():
+    pickup = load_task("PickupGestureWiimoteZ", seed=0)  # variable length, padded by repeating the last value
+    assert looks_padded(pickup.x_train) and variants(pickup) == ["as loaded", "standardised", "as loaded" + ZERO_TAIL]
+    for name in ("ACSF1", "JapaneseVowels"):  # equal length / resampled
+        task = load_task(name, seed=0)
+        assert not looks_padded(task.x_train) and variants(task) == ["as loaded", "standardised"]
+    g = torch.Generator().manual_seed(0)  # random DNA one-hot: a run of 3 equal bases ends ~1/16 of the rows
+    dna = torch.nn.functional.one_hot(torch.randint(4, (400, 60), generator=g), 4).permute(0, 2, 1).float()
+    assert not looks_padded(dna)
+
+
+def test_padded_tail_variant_is_chosen_on_folds_not_test():
+    pickup = load_task("PickupGestureWiimoteZ", seed=0)
+    y = torch.cat([pickup.y_train, pickup.y_val])
+    cand = rocket_candidate(pickup, fold_ids(y, 5, 0), seed=0)
+    v = cand["variants"]
+    # measured: 5-fold accuracy 0.82 (padding as zeros) vs 0.68 (as loaded): far beyond one standard error
+    assert cand["input"] == "as loaded" + ZERO_TAIL and v[cand["input"]] - v["as loaded"] > 0.066
+    assert cand["held_out"].shape == (len(y), pickup.data.num_classes)
+
+
+def test_padded_tail_model_predicts_its_test_score_from_the_raw_file(tmp_path):
+    import autofast
+
+    run = tmp_path / "run"
+    assert main(["search", "--task", "PickupGestureWiimoteZ", "--arch", "rocket", "--out", str(run),
+                 "--threads", "1", "--json"]) == 0
+    res = json.loads((run / "result.json").read_text())
+    manifest = json.loads((run / "model" / "manifest.json").read_text())
+    assert manifest["model"]["family"] == "rocket" and manifest["model"]["tail_as_zeros"] is True
+    test_file = "autofast/data/bundled/PickupGestureWiimoteZ/PickupGestureWiimoteZ_TEST.ts"
+    assert autofast.load(run).score(test_file) == res["test_score"]
