@@ -123,7 +123,8 @@ def _state(model) -> tuple[dict, dict]:
         return rec, {**tensors, **{f"blend.{k}": v for k, v in part_tensors.items()}}
     if isinstance(model, KmerModel):
         state = model.clf.state_dict()
-        return {"family": "kmer", "length": state["length"], "c": state["c"], "temperature": model.temperature,
+        return {"family": "kmer", "length": state["length"], "c": state["c"], "order": state["order"],
+                "temperature": model.temperature,
                 "combine": "softmax of temperature x the logistic-regression logits"}, \
             {"kmer.coef": state["coef"], "kmer.intercept": state["intercept"]}
     if isinstance(model, RocketModel):
@@ -292,7 +293,8 @@ def _build(manifest: dict, state: dict, where: Path):
 
         try:
             clf = KmerClassifier.from_state_dict({"coef": state["kmer.coef"], "intercept": state["kmer.intercept"],
-                                                  "length": rec["length"], "c": rec.get("c", float("nan"))})
+                                                  "length": rec["length"], "c": rec.get("c", float("nan")),
+                                                  "order": rec.get("order", 2)})
         except (KeyError, TypeError, ValueError) as exc:
             raise AutofastError(f"{where}: the k-mer model's weights are incomplete ({exc}); restore the run "
                                 "folder from a copy") from None

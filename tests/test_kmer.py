@@ -31,12 +31,13 @@ def random_dna(n: int, length: int, g: torch.Generator, ambiguous: float = 0.0) 
     return x
 
 
-def test_features_match_a_loop_reference(seed):
+@pytest.mark.parametrize("order", [2, 3])
+def test_features_match_a_loop_reference(seed, order):
     g = torch.Generator().manual_seed(seed)
     n, length = 5, 13
     x = random_dna(n, length, g, ambiguous=0.3)
     x[:, :, -2] = 0.0  # a padded column
-    ref = torch.zeros(n, kmer_feature_count(length), dtype=torch.float64)
+    ref = torch.full((n, kmer_feature_count(length, order)), float("nan"), dtype=torch.float64)
     for j in range(n):
         for b in range(4):
             for i in range(length):
@@ -45,24 +46,30 @@ def test_features_match_a_loop_reference(seed):
             for b in range(4):
                 for i in range(length - 1):
                     ref[j, 4 * length + (a * 4 + b) * (length - 1) + i] = x[j, a, i] * x[j, b, i + 1]
-    out = kmer_features(x)
-    assert out.dtype == torch.float64 and out.shape == (n, 4 * length + 16 * (length - 1))
+                for c in range(4 if order == 3 else 0):
+                    for i in range(length - 2):
+                        at = 4 * length + 16 * (length - 1) + (a * 16 + b * 4 + c) * (length - 2) + i
+                        ref[j, at] = x[j, a, i] * x[j, b, i + 1] * x[j, c, i + 2]
+    out = kmer_features(x, order)
+    want = 4 * length + 16 * (length - 1) + (64 * (length - 2) if order == 3 else 0)
+    assert out.dtype == torch.float64 and out.shape == (n, want)
     torch.testing.assert_close(out, ref, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("k", [2, 3])
-def test_classifier_equals_sklearn_at_its_chosen_c(seed, k):
+@pytest.mark.parametrize("k, order", [(2, 2), (3, 2), (3, 3)])
+def test_classifier_equals_sklearn_at_its_chosen_c(seed, k, order):
     from sklearn.linear_model import LogisticRegression
 
     g = torch.Generator().manual_seed(seed)
     x = random_dna(150, 20, g, ambiguous=0.1)
-    w = torch.randn(kmer_feature_count(20), k, generator=g, dtype=torch.float64)
-    y = torch.multinomial(torch.softmax(kmer_features(x) @ w, dim=1), 1, generator=g).flatten()
+    w = torch.randn(kmer_feature_count(20, order), k, generator=g, dtype=torch.float64)
+    y = torch.multinomial(torch.softmax(kmer_features(x, order) @ w, dim=1), 1, generator=g).flatten()
     y[:k] = torch.arange(k)  # every class present
-    clf = KmerClassifier(seed=seed).fit(x[:100], y[:100])
+    clf = KmerClassifier(seed=seed, order=order).fit(x[:100], y[:100])
     assert clf.c_ in C_GRID and clf.num_classes == k and "cross-validated" in clf.chosen_by_
-    ref = LogisticRegression(C=clf.c_, max_iter=5000, tol=1e-8).fit(kmer_features(x[:100]).numpy(), y[:100].numpy())
-    want = torch.as_tensor(ref.predict_proba(kmer_features(x[100:]).numpy()))
+    feats = kmer_features(x, order).numpy()
+    ref = LogisticRegression(C=clf.c_, max_iter=5000, tol=1e-8).fit(feats[:100], y[:100].numpy())
+    want = torch.as_tensor(ref.predict_proba(feats[100:]))
     got = torch.full((50, k), float("nan"), dtype=torch.float64)
     got[:] = clf.predict_proba(x[100:].float()).double()
     assert clf.decision_function(x[100:]).dtype == torch.float32
@@ -99,6 +106,10 @@ def test_state_round_trip_and_errors(seed):
         KmerClassifier().fit(x, torch.where(y == 1, 2, y))
     with pytest.raises(ValueError):
         KmerClassifier.from_state_dict({**clf.state_dict(), "length": 11})
+    with pytest.raises(ValueError, match="order 3"):  # order-2 weights read as order 3
+        KmerClassifier.from_state_dict({**clf.state_dict(), "order": 3})
+    with pytest.raises(AutofastError, match="order"):
+        KmerClassifier(order=4)
     # a class with one example: no folds; the grid's middle, said so
     one = KmerClassifier().fit(x, torch.cat([torch.tensor([1]), torch.zeros(39, dtype=torch.long)]))
     assert one.c_ == C_GRID[len(C_GRID) // 2] and "middle" in one.chosen_by_
@@ -142,12 +153,12 @@ def test_search_final_kmer_model_predicts_its_test_score(kmer_run, capsys):
 
     run, res, kind = kmer_run["run"], kmer_run["result"], kmer_run["kind"]
     sel = res["selection"]
-    assert res["plan"]["kmer"] and "kmer" in sel["features"] and "held_out" not in sel["features"]["kmer"]
+    assert res["plan"]["kmer"] == 3 and "kmer" in sel["features"] and "held_out" not in sel["features"]["kmer"]
     assert {"kmer", "cnn+kmer"} <= set(sel["val_scores"]) and "cnn+kmer" in sel["blends"] and sel["winner"] == kind
     assert res["final"]["family"] == kind
     manifest = json.loads((run / "model" / "manifest.json").read_text())
     family = manifest["model"]["family"] if kind == "kmer" else manifest["model"]["blend"]["family"]
-    assert family == "kmer"
+    assert family == "kmer" and (manifest["model"] if kind == "kmer" else manifest["model"]["blend"])["order"] == 3
     api = autofast.load(run)
     assert api.score(str(kmer_run["dir"] / "pairs.yaml")) == res["test_score"]
     if kind == "kmer":  # the pair task is what the family is for (0.95 validation accuracy here, deterministic)

@@ -290,3 +290,19 @@ def test_dash_stage_only_when_the_plain_network_still_trains_enough():
     given = make_plan(size(240, 60, (4, 40), 2, "dna", 150), slow, 120, "t", {"search_epochs": 5})
     assert given.dash  # an explicit DASH budget wins
     assert make_plan(size(240, 60, (4, 40), 2, "dna", 150), slow, 120, "t", {}, arch="dash").dash
+
+
+def test_kmer_order_follows_the_feature_cap():
+    """Order 3 (+ 64 (L - 2) trinucleotide features) where its example x feature values fit the cap, else order
+    2, else no k-mer family, said in the plan's reasons; never for series."""
+    splice = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 390, "t", {})
+    assert splice.kmer == 3 and "kmer" not in splice.why
+    long = make_plan(size(2232, 638, (4, 200), 3, "dna", 700), COST, 390, "t", {})  # order 3: 2.8e7 values
+    assert long.kmer == 2 and "order 2" in long.why["kmer"]
+    assert make_plan(size(2232, 638, (4, 2000), 3, "dna", 700), COST, 390, "t", {}).kmer == 0
+    tight = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 60, "t", {})  # order 3 ~45 s of 60
+    assert tight.kmer == 2 and "of the" in tight.why["kmer"]
+    assert make_plan(size(45, 5, (1, 361), 10, "series", 5), COST, 120, "t", {}).kmer == 0
+    assert not make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 390, "t", {}, arch="plain").kmer
+    old = {**splice.to_dict(), "kmer": True}  # a plan saved before the order: order 2
+    assert type(splice).from_dict(old).kmer == 2

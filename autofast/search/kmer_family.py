@@ -32,15 +32,15 @@ class KmerModel(nn.Module):
         return torch.log_softmax(self.temperature * self.clf.decision_function(x), dim=1)
 
 
-def kmer_candidate(task, folds: torch.Tensor | None, seed: int, device="cpu") -> dict:
+def kmer_candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", order: int = 2) -> dict:
     """Fit on the training split and score the validation split (``folds`` None), or fit outside each fold
-    and score it (``folds`` ``(N,)``: each train+val example's fold). Returns ``score``
-    (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``c`` (the chosen L2 strength, or one per
-    fold), ``seconds``, ``selected_on`` and ``held_out``: the logits ``(N, K)`` float64 on the validation split
+    and score it (``folds`` ``(N,)``: each train+val example's fold), with k-mers up to ``order`` (2 or 3).
+    Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``c`` (the chosen L2
+    strength, or one per fold), ``order``, ``seconds``, ``selected_on`` and ``held_out``: the logits ``(N, K)`` float64 on the validation split
     (or out-of-fold over train+val, in pool order), for :mod:`.blend` (not JSON)."""
     t0 = time.perf_counter()
     if folds is None:
-        clf = KmerClassifier(seed=seed).fit(task.x_train, task.y_train)
+        clf = KmerClassifier(seed=seed, order=order).fit(task.x_train, task.y_train)
         loss, correct, held_out = held_out_scores(clf, task.x_val.to(device), task.y_val.to(device))
         n, cs = len(task.y_val), clf.c_
     else:
@@ -49,19 +49,19 @@ def kmer_candidate(task, folds: torch.Tensor | None, seed: int, device="cpu") ->
         loss, correct, n, cs = 0.0, 0, 0, []
         for i in range(int(folds.max()) + 1):
             inside = folds == i
-            clf = KmerClassifier(seed=seed).fit(x[~inside], y[~inside])
+            clf = KmerClassifier(seed=seed, order=order).fit(x[~inside], y[~inside])
             fl, fc, held_out[inside] = held_out_scores(clf, x[inside].to(device), y[inside].to(device))
             loss, correct, n = loss + fl, correct + fc, n + int(inside.sum())
             cs.append(clf.c_)
     acc, mean_loss = correct / max(1, n), loss / max(1, n)
-    return {"score": val_score(mean_loss, acc, False), "val_acc": acc, "val_loss": mean_loss, "c": cs,
+    return {"score": val_score(mean_loss, acc, False), "val_acc": acc, "val_loss": mean_loss, "c": cs, "order": order,
             "seconds": time.perf_counter() - t0, "held_out": held_out,
             "selected_on": f"{int(folds.max()) + 1}-fold out-of-fold predictions" if folds is not None
             else "validation split"}
 
 
-def kmer_final(task, seed: int, temperature: float = 1.0, device="cpu") -> tuple[KmerModel, float]:
+def kmer_final(task, seed: int, temperature: float = 1.0, device="cpu", order: int = 2) -> tuple[KmerModel, float]:
     """The family's final model: refit on train+val (``C`` cross-validated again there); (model, seconds)."""
     t0 = time.perf_counter()
-    clf = KmerClassifier(seed=seed).fit(torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val]))
+    clf = KmerClassifier(seed=seed, order=order).fit(torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val]))
     return KmerModel(clf, temperature).to(device), time.perf_counter() - t0

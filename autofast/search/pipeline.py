@@ -199,8 +199,8 @@ def _family_final(name: str, task, cand: dict, seed: int, temperature: float, de
         return final(task, cand, seed, temperature, device)
     from .kmer_family import kmer_final
 
-    model, seconds = kmer_final(task, seed, temperature, device)
-    return model, seconds, {"c": model.clf.c_}
+    model, seconds = kmer_final(task, seed, temperature, device, cand.get("order", 2))
+    return model, seconds, {"c": model.clf.c_, "order": model.clf.order}
 
 
 def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan, sched, best: tuple,
@@ -269,7 +269,10 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         if name == "rocket":
             from .rocket_family import rocket_candidate as candidate
         elif name == "kmer":
-            from .kmer_family import kmer_candidate as candidate
+            from .kmer_family import kmer_candidate
+
+            def candidate(*args):
+                return kmer_candidate(*args, order=plan.kmer)
         else:
             from .linear_family import candidate
         cand = candidate(task, folds, cfg.seed, cfg.devices[0])

@@ -34,8 +34,10 @@ MAX_CONFIGS, MIN_CONFIGS = 64, 4
 ENSEMBLE_MAX = 3
 DEFAULT_TRIALS, MIN_DEFAULT = 8, 45.0  # the default budget: at most this many reference trials' time, at least this
 # positional k-mer logistic regression (DNA): fit time per (example x feature), cross-validation of C included
-# (measured: splice, 2 870 x 1 184 values, 4.4-5.7 s on 2 cores); larger inputs than the cap skip the family
+# (measured on 2 cores: splice, 2 870 x 1 184 values (order 2), 4.4-5.7 s on an Intel Xeon; 2 232 x 1 184 7.5 s
+# and 2 232 x 4 896 (order 3) 25 s on an AMD EPYC); order 3 where its values fit the cap, else order 2, else none
 KMER_SECONDS_PER_VALUE, KMER_MAX_VALUES = 1.6e-6, 2.0e7
+KMER3_SHARE = 0.15  # order 3's fits may take this share of the budget left (else order 2)
 #: the linear family (forecasting windows): seconds per pooled (thinned) window x input value^2 of one ridge
 #: fit (x^T x, its eigendecomposition, the leave-one-out residuals of 21 penalties) over every window, stride 1
 #: (ETTh1's default windows, 4 988 pooled, 8 521 + 2 857 fitted, x 672 values: 2.2 s + 4.7 s on 2 cores beside
@@ -90,7 +92,7 @@ class Plan:
     predicted: dict = field(default_factory=dict)
     why: dict = field(default_factory=dict)
     given: tuple = ()
-    kmer: bool = False
+    kmer: int = 0  # order of the positional k-mer family (autofast.models.kmer): 3, 2, or 0 (none)
     linear: bool = False
 
     def to_dict(self) -> dict:
@@ -100,6 +102,8 @@ class Plan:
     def from_dict(cls, d: dict) -> "Plan":
         d = dict(d)
         d["given"] = tuple(d.get("given", ()))
+        if isinstance(d.get("kmer"), bool):  # plans saved before the k-mer order: order 2 or none
+            d["kmer"] = 2 if d["kmer"] else 0
         return cls(**d)
 
     def lines(self) -> list[str]:
@@ -111,7 +115,7 @@ class Plan:
                f"batch {self.batch_size} ({self.why.get('batch_size', '')}): {self.updates_per_epoch} updates/epoch",
                f"architectures: {self.arch}" + ("" if self.dash else " (no DASH stage)")
                + (" + random-convolution features" if self.rocket else "")
-               + (" + positional k-mer logistic regression" if self.kmer else "")
+               + (f" + positional k-mer logistic regression (order {self.kmer})" if self.kmer else "")
                + (" + ridge regression on the window" if self.linear else "")
                + (f"; {self.why['dash']}" if "dash" in self.why else "")]
         if self.dash:
@@ -267,12 +271,25 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     # input variants of autofast.search.rocket_family: standardised, as loaded, and the padding as zeros
     n_variants = 1 if size.kind == "dna" else 2 + int(size.padded)
     rocket_s = cost.rocket_per_example * size.n_pool * (members_per_trial * n_variants + 1) if rocket else 0.0
-    # 4 L + 16 (L - 1) features (autofast.models.kmer.kmer_feature_count); fitted per fold and once more at the end
-    kmer_values = size.n_pool * (4 * size.example_shape[-1] + 16 * (size.example_shape[-1] - 1))
-    kmer = arch == "auto" and classify_1d and size.kind == "dna" and kmer_values <= KMER_MAX_VALUES
-    kmer_s = KMER_SECONDS_PER_VALUE * kmer_values * (members_per_trial + 1) if kmer else 0.0
-    if arch == "auto" and classify_1d and size.kind == "dna" and not kmer:
-        why["kmer"] = f"{kmer_values:.2g} example x feature values > {KMER_MAX_VALUES:.0e}: no k-mer family"
+    # 4 L + 16 (L - 1) (+ 64 (L - 2) at order 3) features (autofast.models.kmer.kmer_feature_count); fitted per
+    # fold and once more at the end; the highest order whose example x feature values fit the cap
+    length = size.example_shape[-1]
+    values = {3: size.n_pool * (4 * length + 16 * (length - 1) + 64 * max(length - 2, 0)),
+              2: size.n_pool * (4 * length + 16 * (length - 1))}
+    # and, for order 3, whose predicted fits take at most KMER3_SHARE of the budget left
+    kmer = 0
+    if arch == "auto" and classify_1d and size.kind == "dna":
+        fits = {o: KMER_SECONDS_PER_VALUE * values[o] * (members_per_trial + 1) for o in (3, 2)}
+        if values[3] <= KMER_MAX_VALUES and fits[3] <= KMER3_SHARE * left:
+            kmer = 3
+        elif values[2] <= KMER_MAX_VALUES:
+            kmer = 2
+            why["kmer"] = (f"order 2: order 3's {values[3]:.2g} example x feature values > {KMER_MAX_VALUES:.0e}"
+                           if values[3] > KMER_MAX_VALUES else
+                           f"order 2: order 3's fits (~{fits[3]:.0f}s) > {KMER3_SHARE:g} of the {left:.0f}s left")
+        else:
+            why["kmer"] = f"{values[2]:.2g} example x feature values > {KMER_MAX_VALUES:.0e}: no k-mer family"
+    kmer_s = KMER_SECONDS_PER_VALUE * values[kmer] * (members_per_trial + 1) if kmer else 0.0
     # forecasting windows: ridge from the flattened window to every output, fitted twice (scored, then final)
     # on every training window (the pool counts the windows train_stride kept)
     linear = arch == "auto" and size.kind == "timeseries"
