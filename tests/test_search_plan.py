@@ -295,13 +295,16 @@ def test_dash_stage_only_when_the_plain_network_still_trains_enough():
 def test_kmer_order_follows_the_feature_cap():
     """Order 3 (+ 64 (L - 2) trinucleotide features) where its example x feature values fit the cap, else order
     2, else no k-mer family, said in the plan's reasons; never for series."""
-    splice = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 390, "t", {})
-    assert splice.kmer == 3 and "kmer" not in splice.why
-    long = make_plan(size(2232, 638, (4, 200), 3, "dna", 700), COST, 390, "t", {})  # order 3: 2.8e7 values
-    assert long.kmer == 2 and "order 2" in long.why["kmer"]
-    assert make_plan(size(2232, 638, (4, 2000), 3, "dna", 700), COST, 390, "t", {}).kmer == 0
-    tight = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 60, "t", {})  # order 3 ~45 s of 60
-    assert tight.kmer == 2 and "of the" in tight.why["kmer"]
+    roomy = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 900, "t", {})
+    assert roomy.kmer == 3 and "kmer" not in roomy.why
+    splice = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 390, "t", {})  # order 3 ~79 s > 0.15 x 390
+    assert splice.kmer == 2 and "of the" in splice.why["kmer"]
+    long = make_plan(size(2232, 638, (4, 200), 3, "dna", 700), COST, 390, "t", {})  # order 3: 4.8e7 values
+    assert long.kmer == 2 and long.why["kmer"].startswith("order 3: 4.8e+07 example x feature values")
+    huge = make_plan(size(2232, 638, (4, 2000), 3, "dna", 700), COST, 390, "t", {})
+    assert huge.kmer == 0 and "no k-mer family" in huge.why["kmer"]
+    tiny = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 20, "t", {})  # order 2 ~17 s of 20
+    assert tiny.kmer == 0 and "order 2: fits" in tiny.why["kmer"]
     assert make_plan(size(45, 5, (1, 361), 10, "series", 5), COST, 120, "t", {}).kmer == 0
     assert not make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 390, "t", {}, arch="plain").kmer
     old = {**splice.to_dict(), "kmer": True}  # a plan saved before the order: order 2

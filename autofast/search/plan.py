@@ -35,9 +35,10 @@ ENSEMBLE_MAX = 3
 DEFAULT_TRIALS, MIN_DEFAULT = 8, 45.0  # the default budget: at most this many reference trials' time, at least this
 # positional k-mer logistic regression (DNA): fit time per (example x feature), cross-validation of C included
 # (measured on 2 cores: splice, 2 870 x 1 184 values (order 2), 4.4-5.7 s on an Intel Xeon; 2 232 x 1 184 7.5 s
-# and 2 232 x 4 896 (order 3) 25 s on an AMD EPYC); order 3 where its values fit the cap, else order 2, else none
-KMER_SECONDS_PER_VALUE, KMER_MAX_VALUES = 1.6e-6, 2.0e7
-KMER3_SHARE = 0.15  # order 3's fits may take this share of the budget left (else order 2)
+# and 2 232 x 4 896 (order 3) 25-39 s on an AMD EPYC: the slower machine's 2.8e-6 s per value, so that a search
+# there ends inside its budget); order 3 where its values fit the cap and its fits the share, else order 2, else none
+KMER_SECONDS_PER_VALUE, KMER_MAX_VALUES = 2.8e-6, 2.0e7
+KMER_SHARES = {3: 0.15, 2: 0.4}  # the share of the budget left each order's predicted fits may take
 #: the linear family (forecasting windows): seconds per pooled (thinned) window x input value^2 of one ridge
 #: fit (x^T x, its eigendecomposition, the leave-one-out residuals of 21 penalties) over every window, stride 1
 #: (ETTh1's default windows, 4 988 pooled, 8 521 + 2 857 fitted, x 672 values: 2.2 s + 4.7 s on 2 cores beside
@@ -276,19 +277,21 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     length = size.example_shape[-1]
     values = {3: size.n_pool * (4 * length + 16 * (length - 1) + 64 * max(length - 2, 0)),
               2: size.n_pool * (4 * length + 16 * (length - 1))}
-    # and, for order 3, whose predicted fits take at most KMER3_SHARE of the budget left
+    # and whose predicted fits take at most KMER_SHARES[order] of the budget left
     kmer = 0
     if arch == "auto" and classify_1d and size.kind == "dna":
         fits = {o: KMER_SECONDS_PER_VALUE * values[o] * (members_per_trial + 1) for o in (3, 2)}
-        if values[3] <= KMER_MAX_VALUES and fits[3] <= KMER3_SHARE * left:
-            kmer = 3
-        elif values[2] <= KMER_MAX_VALUES:
-            kmer = 2
-            why["kmer"] = (f"order 2: order 3's {values[3]:.2g} example x feature values > {KMER_MAX_VALUES:.0e}"
-                           if values[3] > KMER_MAX_VALUES else
-                           f"order 2: order 3's fits (~{fits[3]:.0f}s) > {KMER3_SHARE:g} of the {left:.0f}s left")
-        else:
-            why["kmer"] = f"{values[2]:.2g} example x feature values > {KMER_MAX_VALUES:.0e}: no k-mer family"
+        reasons = []
+        for order in (3, 2):
+            if values[order] > KMER_MAX_VALUES:
+                reasons.append(f"order {order}: {values[order]:.2g} example x feature values > {KMER_MAX_VALUES:.0e}")
+            elif fits[order] > KMER_SHARES[order] * left:
+                reasons.append(f"order {order}: fits ~{fits[order]:.0f}s > {KMER_SHARES[order]:g} of the {left:.0f}s left")
+            else:
+                kmer = order
+                break
+        if reasons:
+            why["kmer"] = "; ".join(reasons) + ("" if kmer else ": no k-mer family")
     kmer_s = KMER_SECONDS_PER_VALUE * values[kmer] * (members_per_trial + 1) if kmer else 0.0
     # forecasting windows: ridge from the flattened window to every output, fitted twice (scored, then final)
     # on every training window (the pool counts the windows train_stride kept)
