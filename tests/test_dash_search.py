@@ -96,7 +96,8 @@ def test_search_finds_the_right_dilation():
 
 def test_position_channel_choice():
     """auto: resnet1d on DNA only; on: any resnet1d task (and an error for other backbones); off: never."""
-    from autofast.dash.pipeline import DashConfig, positional_input
+    from autofast.dash.pipeline import DashConfig
+    from autofast.tasks import positional_input
     from autofast.errors import AutofastError
 
     auto, on, off = (DashConfig(positional=v) for v in ("auto", "on", "off"))

@@ -20,7 +20,7 @@ def test_tune_then_retrain_on_splice_tiny(tmp_path):
     again = tune(task, "resnet1d", pattern, s, tmp_path, resume=True)  # finished search: nothing re-run
     assert again.best()[:3] == sched.best()[:3]
     res = retrain_best(task, "resnet1d", pattern, s, sched.best()[1], epochs=2)
-    from autofast.dash.pipeline import test_scores
+    from autofast.tasks import test_scores
 
     assert res["trained_on"] == "train+val" and 0 <= test_scores(res["model"], task)["test_acc"] <= 1
     # one lr schedule: every trial's checkpoint and the retrain share it (cosine to R = max_epochs)

@@ -10,7 +10,7 @@ import torch
 from autofast.cli import main
 from autofast.data.classification import load_task
 from autofast.search.folds import fold_ids
-from autofast.search.rocket_family import (ZERO_TAIL, looks_padded, rocket_candidate, tail_lengths, variants,
+from autofast.search.rocket_family import (ZERO_TAIL, candidate, looks_padded, tail_lengths, variants,
                                            zero_tail)
 
 
@@ -42,7 +42,7 @@ def test_only_padded_series_get_the_variant():
 def test_padded_tail_variant_is_chosen_on_folds_not_test():
     pickup = load_task("PickupGestureWiimoteZ", seed=0)
     y = torch.cat([pickup.y_train, pickup.y_val])
-    cand = rocket_candidate(pickup, fold_ids(y, 5, 0), seed=0)
+    cand = candidate(pickup, fold_ids(y, 5, 0), seed=0)
     v = cand["variants"]
     # measured: 5-fold accuracy 0.82 (padding as zeros) vs 0.68 (as loaded): far beyond one standard error
     assert cand["input"] == "as loaded" + ZERO_TAIL and v[cand["input"]] - v["as loaded"] > 0.066

@@ -67,7 +67,7 @@ def test_cross_validation_never_reads_the_test_split(tmp_path, capsys, monkeypat
     import autofast.search.pipeline as pipeline
 
     state = {"final": False, "reads_before": 0}
-    real_load, real_scores = pipeline._load, pipeline.test_scores
+    real_load, real_scores = pipeline.load_from_config, pipeline.test_scores
 
     class Guarded:
         def __init__(self, task):
@@ -83,7 +83,7 @@ def test_cross_validation_never_reads_the_test_split(tmp_path, capsys, monkeypat
         state["final"] = True
         return real_scores(model, task)
 
-    monkeypatch.setattr(pipeline, "_load", lambda cfg: Guarded(real_load(cfg)))
+    monkeypatch.setattr(pipeline, "load_from_config", lambda cfg: Guarded(real_load(cfg)))
     monkeypatch.setattr(pipeline, "test_scores", scores)
     res, _ = run_json(capsys, ["--task", str(motif_task(tmp_path)), "--time-budget", "20", "--folds", "3",
                                "--out", str(tmp_path / "run")])

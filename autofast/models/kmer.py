@@ -38,6 +38,13 @@ CV_FOLDS = 3
 ORDERS = (2, 3)
 
 
+def check_order(order: int) -> int:
+    """``order`` as an int, or an :class:`AutofastError` naming the orders there are."""
+    if order not in ORDERS:
+        raise AutofastError(f"k-mer order must be one of {ORDERS}, got {order}")
+    return int(order)
+
+
 def kmer_feature_count(length: int, order: int = 2) -> int:
     """Features of a sequence of ``length`` positions: ``4 L + 16 (L - 1)`` (order 2), ``+ 64 (L - 2)`` (order 3)."""
     return 4 * length + 16 * max(length - 1, 0) + (64 * max(length - 2, 0) if order == 3 else 0)
@@ -50,8 +57,7 @@ def kmer_features(x: torch.Tensor, order: int = 2) -> torch.Tensor:
     ``x[:, a, i] * x[:, b, i + 1] * x[:, c, i + 2]`` at ``4 L + 16 (L - 1) + (a * 16 + b * 4 + c) * (L - 2) + i``."""
     if x.dim() != 3 or x.shape[1] != 4:
         raise AutofastError(f"k-mer features need one-hot DNA of shape (N, 4, L); got {tuple(x.shape)}")
-    if order not in ORDERS:
-        raise AutofastError(f"k-mer order must be one of {ORDERS}, got {order}")
+    check_order(order)
     pairs = x[:, :, None, :-1] * x[:, None, :, 1:]  # (N, 4, 4, L - 1)
     parts = [x.flatten(1), pairs.flatten(1)]
     if order == 3:
@@ -68,11 +74,9 @@ class KmerClassifier:
     so their softmax is the fitted sigmoid); ``predict_proba``, ``predict``, ``score`` as in scikit-learn."""
 
     def __init__(self, cs: tuple[float, ...] = C_GRID, seed: int = 0, order: int = 2) -> None:
-        if order not in ORDERS:
-            raise AutofastError(f"k-mer order must be one of {ORDERS}, got {order}")
         self.cs = tuple(float(c) for c in cs)
         self.seed = int(seed)
-        self.order = int(order)
+        self.order = check_order(order)
 
     def fit(self, x: torch.Tensor, y: torch.Tensor) -> "KmerClassifier":
         from sklearn.exceptions import ConvergenceWarning

@@ -32,7 +32,7 @@ class KmerModel(nn.Module):
         return torch.log_softmax(self.temperature * self.clf.decision_function(x), dim=1)
 
 
-def kmer_candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", order: int = 2) -> dict:
+def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", order: int = 2) -> dict:
     """Fit on the training split and score the validation split (``folds`` None), or fit outside each fold
     and score it (``folds`` ``(N,)``: each train+val example's fold), with k-mers up to ``order`` (2 or 3).
     Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``c`` (the chosen L2
@@ -60,8 +60,9 @@ def kmer_candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", or
             else "validation split"}
 
 
-def kmer_final(task, seed: int, temperature: float = 1.0, device="cpu", order: int = 2) -> tuple[KmerModel, float]:
-    """The family's final model: refit on train+val (``C`` cross-validated again there); (model, seconds)."""
+def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu") -> tuple[KmerModel, float, dict]:
+    """The family's final model at the candidate's order (``cand["order"]``): refit on train+val (``C``
+    cross-validated again there); (model, seconds, record)."""
     t0 = time.perf_counter()
-    clf = KmerClassifier(seed=seed, order=order).fit(torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val]))
-    return KmerModel(clf, temperature).to(device), time.perf_counter() - t0
+    clf = KmerClassifier(seed=seed, order=cand.get("order", 2)).fit(torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val]))
+    return KmerModel(clf, temperature).to(device), time.perf_counter() - t0, {"c": clf.c_, "order": clf.order}

@@ -21,21 +21,25 @@ from typing import Callable
 import torch
 
 from autofast.budget import Clock
-from autofast.dash.pipeline import (_load, backbone_for, check_options, plain_network, search_architecture,
-                                    task_metric, test_scores)
+from autofast.dash.pipeline import check_options, search_architecture
 from autofast.dash.supernet import load_pattern, save_pattern
 from autofast.errors import OOM_FIX, AutofastError
 from autofast.io import write_json_atomic
 from autofast.kernels.conv import path_summary
 from autofast.runtime import configure as configure_runtime
+from autofast.tasks import backbone_for, load_from_config, plain_network, task_metric, test_scores
 
+from . import kmer_family, linear_family, rocket_family
 from .blend import FAMILY_NAMES, calibrated
 from .config import SearchConfig
 from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, make_plan
 from .report import write_search_report
-from .rocket_family import looks_padded
 from .trial import TuneSettings, cv_pool, initial_configs
 from .tune import fold_models, retrain_best, trial_histories, tune
+
+#: the feature families, each a module with ``candidate(task, folds, seed, device, **options) -> dict`` (scored
+#: like a CNN configuration) and ``final(task, cand, seed, temperature, device) -> (model, seconds, record)``
+FAMILIES = {"rocket": rocket_family, "kmer": kmer_family, "linear": linear_family}
 
 
 def split_record(task) -> dict:
@@ -57,10 +61,16 @@ def data_size(task) -> DataSize:
         smallest = int(counts[counts > 0].min())
     return DataSize(n_train=len(task.y_train), n_val=len(task.y_val), example_shape=tuple(task.x_train.shape[1:]),
                     num_classes=0 if regression else int(task.data.num_classes), kind=task.data.kind,
-                    min_class_count=smallest, padded=task.x_train.dim() == 3 and looks_padded(task.x_train))
+                    min_class_count=smallest,
+                    padded=task.x_train.dim() == 3 and rocket_family.looks_padded(task.x_train))
 
 
-def plan_search(cfg: SearchConfig, task, clock: Clock) -> tuple[Plan, dict]:
+def family_options(name: str, plan: Plan, size: DataSize) -> dict:
+    """What a feature family's ``candidate`` takes from the plan and the data beyond the task itself."""
+    return {"rocket": {"padded": size.padded}, "kmer": {"order": plan.kmer}}.get(name, {})
+
+
+def plan_search(cfg: SearchConfig, task, clock: Clock, size: DataSize) -> tuple[Plan, dict]:
     """Measure a training step here and make the plan; (plan, the measured cost as a dict)."""
     from dataclasses import asdict
 
@@ -71,7 +81,6 @@ def plan_search(cfg: SearchConfig, task, clock: Clock) -> tuple[Plan, dict]:
     name, positional = backbone_for(task, cfg)
     factory = search_space(task, cfg, name, positional)["factory"] if cfg.arch in ("auto", "dash") else None
     cost = measure(task, name, positional, cfg.retrain_width, cfg.search_width, factory, device=cfg.devices[0])
-    size = data_size(task)
     if cfg.time_budget is not None:
         budget, source = float(cfg.time_budget), "--time-budget"
     else:
@@ -186,23 +195,6 @@ def _cnn_held_out(task, backbone: str, patterns: dict, s: TuneSettings, best: tu
     return cnn_val_log_probs(make_trial(task, backbone, patterns, s), config, ckpt, x, folds, s.devices[0])
 
 
-def _family_final(name: str, task, cand: dict, seed: int, temperature: float, device) -> tuple:
-    """A feature family's final model refit on train+val: (module, seconds, record)."""
-    if name == "rocket":
-        from .rocket_family import rocket_final
-
-        model, seconds = rocket_final(task, seed, cand["input"], temperature, device)
-        return model, seconds, {"input": cand["input"]}
-    if name == "linear":
-        from .linear_family import final
-
-        return final(task, cand, seed, temperature, device)
-    from .kmer_family import kmer_final
-
-    model, seconds = kmer_final(task, seed, temperature, device, cand.get("order", 2))
-    return model, seconds, {"c": model.clf.c_, "order": model.clf.order}
-
-
 def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan, sched, best: tuple,
                cnn_arch: str, run_dir: Path, clock: Clock, say) -> tuple:
     """The best CNN configuration's final model: its fold models (cross-validation) or its retrain on
@@ -240,8 +232,9 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     run_dir.mkdir(parents=True, exist_ok=True)
     timings: dict = {}
     t0 = time.perf_counter()
-    task = _load(cfg)
+    task = load_from_config(cfg)
     timings["load"] = time.perf_counter() - t0
+    size = data_size(task)
     plan_file = run_dir / "plan.json"
     if resume and plan_file.exists():
         saved = json.loads(plan_file.read_text())
@@ -249,7 +242,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         say("resume: the plan of the earlier run")
     else:
         t0 = time.perf_counter()
-        plan, cost = plan_search(cfg, task, clock)
+        plan, cost = plan_search(cfg, task, clock, size)
         timings["measure_and_plan"] = time.perf_counter() - t0
         write_json_atomic(plan_file, {"plan": plan.to_dict(), "step_cost": cost})
     clock.budget = plan.budget
@@ -266,16 +259,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
         if not wanted:
             continue
         say(f"{FAMILY_NAMES[name]}: fit and score")
-        if name == "rocket":
-            from .rocket_family import rocket_candidate as candidate
-        elif name == "kmer":
-            from .kmer_family import kmer_candidate
-
-            def candidate(*args):
-                return kmer_candidate(*args, order=plan.kmer)
-        else:
-            from .linear_family import candidate
-        cand = candidate(task, folds, cfg.seed, cfg.devices[0])
+        cand = FAMILIES[name].candidate(task, folds, cfg.seed, cfg.devices[0], **family_options(name, plan, size))
         features[name] = calibrated(cand, y_sel) if classify else cand
         timings[name] = features[name]["seconds"]
         value = (f"accuracy {features[name]['val_acc']:.4f}" if classify
@@ -332,8 +316,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     t0 = time.perf_counter()
     if winner in features:
         say(f"final: {FAMILY_NAMES[winner]} refit on train+val")
-        model, seconds, rec = _family_final(winner, task, features[winner], cfg.seed,
-                                            features[winner].get("temperature", 1.0), cfg.devices[0])
+        model, seconds, rec = FAMILIES[winner].final(task, features[winner], cfg.seed,
+                                                     features[winner].get("temperature", 1.0), cfg.devices[0])
         final = {"family": winner, **rec, "trained_on": "train+val", "seconds": seconds, "members": 1}
         history, member_histories = [], []
     else:
@@ -344,7 +328,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
 
             part, t = winner.split("+", 1)[1], blends[winner]["temperature"]
             say(f"final: + {FAMILY_NAMES[part]} refit on train+val, blended (T = {t:.3g})")
-            part_model, seconds, rec = _family_final(part, task, features[part], cfg.seed, t, cfg.devices[0])
+            part_model, seconds, rec = FAMILIES[part].final(task, features[part], cfg.seed, t, cfg.devices[0])
             model = Blend(model, part_model)
             final = {**final, "family": winner, "features": {"family": part, **rec, "seconds": seconds,
                                                              "temperature": t}}

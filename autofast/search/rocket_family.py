@@ -61,7 +61,7 @@ def looks_padded(x: torch.Tensor) -> bool:
     return bool((tail_lengths(x) >= MIN_TAIL).double().mean() >= PADDED_SHARE)
 
 
-def variants(task) -> list[str]:
+def variants(task, padded: bool | None = None) -> list[str]:
     """The input variants the family is scored on, the default first: the inputs as loaded (what MiniRocket
     is designed and published on) where the task standardised them, then the standardised inputs, then,
     where the training series look padded (:func:`looks_padded`), the default with the padding as zeros
@@ -69,9 +69,11 @@ def variants(task) -> list[str]:
     relative to 0, and where it stops, are features (test accuracy, 3 seeds: PickupGestureWiimoteZ 0.75 as
     loaded vs 0.68 standardised, ACSF1 0.917 vs 0.913, JapaneseVowels 0.982 vs 0.986; PickupGestureWiimoteZ
     with its padding as zeros: 5-fold accuracy on its training file 0.82-0.86 vs 0.66-0.72 as loaded, test
-    0.86 vs 0.74-0.78; ACSF1 and JapaneseVowels do not look padded)."""
+    0.86 vs 0.74-0.78; ACSF1 and JapaneseVowels do not look padded). ``padded``: :func:`looks_padded` of the
+    training series where the caller has it already."""
     base = (["as loaded"] if getattr(task, "mean", None) is not None else []) + ["standardised"]
-    return base + ([base[0] + ZERO_TAIL] if looks_padded(task.x_train) else [])
+    padded = looks_padded(task.x_train) if padded is None else padded
+    return base + ([base[0] + ZERO_TAIL] if padded else [])
 
 
 class RocketModel(nn.Module):
@@ -134,16 +136,16 @@ def _score_variant(task, folds: torch.Tensor | None, seed: int, variant: str, de
             "val_loss": mean_loss if math.isfinite(mean_loss) else None, "input": variant, "held_out": held_out}
 
 
-def rocket_candidate(task, folds: torch.Tensor | None, seed: int, device="cpu") -> dict:
+def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", padded: bool | None = None) -> dict:
     """Score the family like a CNN configuration: fit on the training split and score the validation split
     (``folds`` None), or fit outside each fold and score it (``folds``: each train+val example's fold), for
-    each input variant (:func:`variants`), on ``device``; the default (first) variant is the family's candidate unless
+    each input variant (:func:`variants`; ``padded`` passed on), on ``device``; the default (first) variant is the family's candidate unless
     another beats it by more than one standard error of an accuracy on n examples.
     Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``input``, ``seconds``,
     every variant's scores, and ``held_out``: the chosen variant's ridge scores ``(N, K)`` float64 on the
     validation split (or out-of-fold over train+val, in pool order), for :mod:`.blend` (not JSON)."""
     t0 = time.perf_counter()
-    scored = [_score_variant(task, folds, seed, v, device) for v in variants(task)]
+    scored = [_score_variant(task, folds, seed, v, device) for v in variants(task, padded)]
     best = scored[0]
     n = len(task.y_val) if folds is None else len(folds)
     for r in scored[1:]:  # another variant must win by more than the noise of n validation examples
@@ -155,13 +157,13 @@ def rocket_candidate(task, folds: torch.Tensor | None, seed: int, device="cpu") 
             else "validation split"}
 
 
-def rocket_final(task, seed: int, variant: str = "standardised", temperature: float = 1.0,
-                 device="cpu") -> tuple[RocketModel, float]:
-    """The family's final model on the chosen input variant: refit on train+val (deterministic for
-    ``seed``) on ``device``; (model, seconds). The model predicts on any device (features where the input
-    is, the ridge where it was fitted)."""
+def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu") -> tuple[RocketModel, float, dict]:
+    """The family's final model on the candidate's input variant (``cand["input"]``): refit on train+val
+    (deterministic for ``seed``) on ``device``; (model, seconds, record). The model predicts on any device
+    (features where the input is, the ridge where it was fitted)."""
     t0 = time.perf_counter()
+    variant = cand["input"]
     x_train, y_train, x_val, y_val, prepare = _on_device(task, variant, device)
     clf = RocketClassifier(seed=seed).fit(prepare(torch.cat([x_train, x_val])), torch.cat([y_train, y_val]))
     model = RocketModel(clf, input_scaling(task, variant), temperature, variant.endswith(ZERO_TAIL))
-    return model.to(device), time.perf_counter() - t0
+    return model.to(device), time.perf_counter() - t0, {"input": variant}

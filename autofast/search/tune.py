@@ -1,7 +1,7 @@
 """DASHA's second stage: ASHA over the training hyperparameters (and the architecture: the DASH pattern or
 the plain one) with the trial of :mod:`.trial`, then the final model: the best configuration retrained on
 train+val (hold-out selection; ``members`` seeds averaged) or its k fold models (cross-validation), and
-ONE test evaluation (:func:`autofast.dash.pipeline.test_scores`, by the caller)."""
+ONE test evaluation (:func:`autofast.tasks.test_scores`, by the caller)."""
 from __future__ import annotations
 
 import time

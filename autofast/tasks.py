@@ -1,0 +1,99 @@
+"""The task layer under ``dash`` and ``search``: load the task a config names, its backbone and position
+channel, its plain network, its test metric and the one test evaluation.
+
+``cfg`` below is any config with the fields of :class:`autofast.dash.pipeline.DashConfig` that a function reads
+(``task``, ``kind``, ``seed``, ``backbone``, ``positional``; forecasting windows ``lookback``, ``horizon``,
+``train_stride``).
+"""
+from __future__ import annotations
+
+from autofast.data.classification import load_task
+from autofast.engine import device_of, evaluate, mean_iou
+from autofast.errors import AutofastError
+from autofast.models import build_backbone, default_backbone, fixed_factory
+
+
+def task_metric(task) -> tuple[str, bool]:
+    """``(name, lower_is_better)`` of the task's test metric: accuracy for classification, per-pixel accuracy
+    for dense labels, relative L2 for dense fields, standardised MSE for forecasting windows."""
+    data = task.data
+    if data.kind == "timeseries":
+        return "MSE (standardised, per target)", True
+    if data.kind == "dense":
+        return ("relative L2", True) if data.regression else ("per-pixel accuracy", False)
+    return "accuracy", False
+
+
+def placed(model, device, *tensors) -> tuple:
+    """Move ``model`` to ``device`` (in place) and ``tensors`` (once, for a whole stage) to the device its
+    parameters ended on; the tensors moved (a CPU model: the same tensors)."""
+    model.to(device)
+    dev = device_of(model)
+    return tuple(t.to(dev) for t in tensors)
+
+
+def test_scores(model, task) -> dict:
+    """The one test evaluation, on the model's device: ``test_loss``, ``test_acc`` and, for dense labels,
+    ``test_mean_iou``."""
+    dev = device_of(model)
+    x, y = task.x_test.to(dev), task.y_test.to(dev)
+    test_loss, test_acc = evaluate(model, x, y)
+    out = {"test_loss": test_loss, "test_acc": test_acc}
+    if task.data.kind == "dense" and not task.data.regression:
+        out["test_mean_iou"] = mean_iou(model, x, y, task.data.num_classes)
+    return out
+
+
+def _backbone_name(cfg, kind: str, ndim: int) -> str:
+    if cfg.backbone == "auto":
+        return default_backbone(kind)
+    if (cfg.backbone == "unet") != (kind == "dense"):
+        raise AutofastError(f"backbone {cfg.backbone!r} does not fit {kind} data: dense tasks use 'unet', other "
+                            f"tasks 'resnet1d'/'wrn16'/'wrn22'; drop --backbone to get the default")
+    if cfg.backbone == "resnet1d" and ndim != 1:
+        raise AutofastError(f"--backbone resnet1d is 1-D but task {cfg.task!r} has {ndim}-D inputs ({kind}); "
+                            "use --backbone wrn16, wrn22 or auto")
+    return cfg.backbone
+
+
+def positional_input(cfg, backbone: str, kind: str) -> bool:
+    """Whether the backbone gets a position channel (:class:`~autofast.models.ResNet1D`'s ``positional``):
+    ``on``/``off`` as asked (``on`` needs resnet1d), ``auto`` for resnet1d on DNA, whose sequences are
+    windows aligned on a site."""
+    if cfg.positional == "on" and backbone != "resnet1d":
+        raise AutofastError(f"--positional on is for the resnet1d backbone, not {backbone!r}; "
+                            "drop it or use --positional off")
+    return cfg.positional == "on" or (cfg.positional == "auto" and backbone == "resnet1d" and kind == "dna")
+
+
+def load_from_config(cfg):
+    """The task ``cfg`` names (``cfg.task``, ``cfg.kind``: auto/classification/timeseries; forecasting windows
+    also ``lookback``, ``horizon``, ``train_stride``), split with ``cfg.seed``."""
+    from autofast.data.registry import DATASETS
+
+    bundled = {d.name.lower(): d for d in DATASETS.values()}
+    kind = cfg.kind
+    if kind == "auto":
+        d = bundled.get(cfg.task.lower())
+        kind = "timeseries" if d is not None and d.kind == "timeseries" else "classification"
+    if kind == "timeseries":
+        from autofast.data.registry import resolve_timeseries
+        from autofast.data.window_task import load_window_task
+
+        name, path = resolve_timeseries(cfg.task)
+        return load_window_task(name, path, cfg.lookback, cfg.horizon, cfg.train_stride, cfg.seed)
+    return load_task(cfg.task, seed=cfg.seed)
+
+
+def backbone_for(task, cfg) -> tuple[str, bool]:
+    """``(backbone name, position channel)`` for the task under ``cfg`` (``auto`` resolved)."""
+    data = task.data
+    name = _backbone_name(cfg, data.kind, data.ndim)
+    return name, positional_input(cfg, name, data.kind)
+
+
+def plain_network(task, name: str, positional: bool, width: int = 4):
+    """The backbone with its plain 3x1 / 3x3 pattern (a narrow one by default: for its layout)."""
+    data = task.data
+    return build_backbone(name, data.ndim, int(task.x_train.shape[1]), data.num_classes, width, fixed_factory([]),
+                          positional=positional)
