@@ -128,7 +128,7 @@ def test_cli_search_runs_on_ray(ray_local, tmp_path, capsys):
     from autofast.cli import main
 
     out = tmp_path / "run"
-    code = main(["search", "--task", "splice", "--out", str(out), "--executor", "ray", "--search-epochs", "1",
+    code = main(["search", "--task", "splice", "--arch", "dash", "--out", str(out), "--executor", "ray", "--search-epochs", "1",
                  "--search-width", "4", "--retrain-width", "8", "--n-configs", "3", "--max-epochs", "2",
                  "--retrain-epochs", "1", "--json"])
     text, err = capsys.readouterr()

@@ -12,8 +12,10 @@ import pytest
 
 from autofast.cli import main
 
-TINY_SEARCH = ["--task", "splice", "--search-epochs", "1", "--search-width", "4", "--search-batch-fraction", "0.2",
-               "--retrain-width", "4", "--n-configs", "2", "--max-epochs", "1", "--threads", "1", "--json"]
+# --arch dash: no feature families (their fits on splice cost ~20 s per call and no fault here is in them)
+TINY_SEARCH = ["--task", "splice", "--arch", "dash", "--search-epochs", "1", "--search-width", "4",
+               "--search-batch-fraction", "0.2", "--retrain-width", "4", "--n-configs", "2", "--max-epochs", "1",
+               "--threads", "1", "--json"]
 TINY_DASH = ["--task", "splice", "--search-epochs", "1", "--search-width", "4", "--search-batch-fraction", "0.2",
              "--retrain-width", "4", "--retrain-epochs", "1", "--no-baseline", "--threads", "1", "--json"]
 TINY_FORECAST = ["--horizon", "4", "--lookback", "16", "--max-order", "8", "--split", "ratio", "--json"]
