@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PANEL = ROOT / "bench" / "quality_panel.py"
@@ -102,3 +103,33 @@ def test_kmer_counts():
     np.testing.assert_allclose(f[0, :4], [0.5, 0.25, 0.25, 0])  # 4 valid positions
     two = f[0, 4:].reshape(4, 4)  # AC, CG, GA: 3 valid 2-mers (the one over the padding is dropped)
     assert two[0, 1] == two[1, 2] == two[2, 0] == 1 / 3 and two.sum() == 1
+
+
+def test_aeon_tasks_are_copied_with_a_task_file(tmp_path, monkeypatch):
+    """``aeon:NAME``: the set's official .ts files copied from aeon's package folder beside a task file that
+    ``search`` loads as a user's files (a fake ``aeon`` package here: the real one is an optional extra)."""
+    import importlib.util
+
+    from autofast.data.classification import load_task
+
+    data = tmp_path / "site" / "aeon" / "datasets" / "data" / "Toy"
+    data.mkdir(parents=True)
+    (data.parents[2] / "__init__.py").write_text("")
+    head = "@problemName Toy\n@univariate true\n@equalLength true\n@seriesLength 6\n@classLabel true a b\n@data\n"
+    rng = np.random.default_rng(0)
+    for part, n in (("TRAIN", 20), ("TEST", 8)):
+        rows = [",".join(f"{v:.3f}" for v in rng.normal(size=6) + i % 2) + f":{'ab'[i % 2]}" for i in range(n)]
+        (data / f"Toy_{part}.ts").write_text(head + "\n".join(rows) + "\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "aeon", raising=False)  # find_spec looks there first
+    spec = importlib.util.spec_from_file_location("quality_panel", PANEL)
+    panel = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(panel)
+    yaml = Path(panel.task_argument("aeon:Toy", tmp_path / "out"))
+    assert yaml == tmp_path / "out" / "data" / "Toy" / "Toy.yaml"
+    assert (yaml.parent / "Toy_TRAIN.ts").read_bytes() == (data / "Toy_TRAIN.ts").read_bytes()
+    task = load_task(str(yaml), seed=0)
+    assert len(task.y_train) + len(task.y_val) == 20 and len(task.y_test) == 8 and task.x_train.shape[1:] == (1, 6)
+    with pytest.raises(SystemExit, match="Nope_TRAIN.ts not found; aeon's wheel ships: Toy"):
+        panel.task_argument("aeon:Nope", tmp_path / "out")
+    assert panel.task_argument("splice", tmp_path / "out") == "splice"
