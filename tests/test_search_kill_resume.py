@@ -116,10 +116,18 @@ def _kill_and_resume(tmp_path: Path, n_kills: int, seed: int) -> None:
     assert paths and not any(Path(p).is_absolute() for p in paths)  # relative to the run folder
 
 
-def test_sigkill_in_every_stage_then_resume_from_a_moved_copy(tmp_path, seed):
+@pytest.fixture
+def one_conv_path(monkeypatch):
+    """Every process of a test on torch's own conv: with 'auto' each process measures the conv keys the shared
+    cache lacks, and two processes measuring the same key under different load can choose different paths,
+    whose float rounding differs and moves this tiny, near-chance search (seen on CI: another DASH pattern)."""
+    monkeypatch.setenv("AUTOFAST_CONV_PATH", "native")
+
+
+def test_sigkill_in_every_stage_then_resume_from_a_moved_copy(tmp_path, seed, one_conv_path):
     _kill_and_resume(tmp_path, 3, seed)
 
 
 @pytest.mark.slow
-def test_sigkill_at_many_random_moments_then_resume_from_moved_copies(tmp_path, seed):
+def test_sigkill_at_many_random_moments_then_resume_from_moved_copies(tmp_path, seed, one_conv_path):
     _kill_and_resume(tmp_path, int(os.environ.get("AUTOFAST_KILLS", "12")), seed)
