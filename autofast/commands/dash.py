@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from autofast.kernels.conv.run_record import FILE as RECORD
+
 from .options import default_out, merge_options, require_task, validated
 from .progress import stage
 
@@ -23,6 +25,10 @@ def add_dash_options(p) -> None:
                    help="resnet1d: append a position channel to the input (default: auto: on for DNA)")
     p.add_argument("--kind", choices=["auto", "classification", "timeseries"],
                    help="timeseries: DASH on forecasting windows (regression) (default: auto: by the bundled name)")
+    p.add_argument("--conv-paths-from", metavar="RUN",
+                   help="run every conv shape on the path another run recorded (its run folder or "
+                        "conv_paths.json): that run's numerics on this machine (default: measured here, and "
+                        "recorded in this run's folder)")
     p.add_argument("--kernel-sizes", nargs="+", type=int, help="DASH kernel sizes, odd (default: per modality)")
     p.add_argument("--dilations", nargs="+", type=int, help="DASH dilations (default: per modality)")
     planned = "default: search: planned from the data and the budget; dash:"
@@ -84,7 +90,8 @@ def run(args) -> int:
     out = Path(args.out) if args.out else default_out("dash", cfg.task, "dash")
     with staged_run_dir(out, args.overwrite) as tmp:
         with stage(console, "DASH…") as update:
-            result = run_dash(cfg, say=lambda m: update(f"DASH: {m}"), started=getattr(args, "started", None))
+            result = run_dash(cfg, say=lambda m: update(f"DASH: {m}"), started=getattr(args, "started", None),
+                              record=tmp / RECORD)
         write_run(tmp, result)
     result["run_dir"] = str(out)
     if args.json:

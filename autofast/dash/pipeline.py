@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from autofast.budget import MARGIN_DASH, Clock, batch_for, parse_duration
+from autofast.errors import AutofastError
 from autofast.kernels.conv import path_summary
+from autofast.kernels.conv.run_record import read_record, recorded_run
 from autofast.runtime import configure as configure_runtime
 from autofast.engine import seeded_init
 from autofast.models import build_backbone, fixed_factory
@@ -57,6 +61,9 @@ class DashConfig(BaseModel):
     devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1,
                                description="cpu, cuda or cuda:N; dash trains on the first, search's local executor "
                                            "pins ASHA trials to each and runs the other stages on the first")
+    conv_paths_from: str | None = Field(
+        None, description="replay the conv paths a run recorded (its folder or conv_paths.json): same numerics "
+                          "as that run for every conv shape it ran; other shapes are measured as usual")
     time_budget: str | float | None = Field(
         None, description="wall-clock budget of the whole command (seconds, or 90s/10m/1h); search: default from "
                           "the data; dash: default none (the epochs as given)")
@@ -89,6 +96,27 @@ def check_options(cfg: DashConfig) -> None:
 
     check_devices(cfg.devices)
     check_precision(cfg.devices)
+    if cfg.conv_paths_from is not None:
+        replayed(cfg.conv_paths_from)
+
+
+def replayed(where: str) -> dict:
+    """The conv-path record ``--conv-paths-from`` names, or the one-line error saying why it cannot be used."""
+    try:
+        return read_record(where)
+    except ValueError as exc:
+        raise AutofastError(f"--conv-paths-from: {exc}") from None
+
+
+@contextmanager
+def conv_record(file: Path | None, replay: str | None = None):
+    """:func:`~autofast.kernels.conv.run_record.recorded_run` with an unusable record as a one-line error."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(recorded_run(file, replay))
+        except ValueError as exc:
+            raise AutofastError(str(exc) if replay is None else f"--conv-paths-from: {exc}") from None
+        yield
 
 
 def search_space(task, cfg: DashConfig, name: str, positional: bool) -> dict:
@@ -163,11 +191,18 @@ def budget_epochs(cfg: DashConfig, task, clock: Clock) -> tuple[DashConfig, dict
     return cfg.model_copy(update={"batch_size": batch, "search_epochs": search_epochs, "retrain_epochs": retrain}), plan
 
 
-def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None, started: float | None = None) -> dict:
+def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None, started: float | None = None,
+             record: Path | None = None) -> dict:
     """Run search, retrain, baseline and test; return a JSON-ready result plus ``final_model``: the retrained
     network and its task (for :func:`autofast.dash.report.write_run`).
     With ``cfg.time_budget`` the epochs are planned to fit it (:func:`budget_epochs`), counted from
-    ``started`` (``time.time()``; default now), and each stage stops at the budget's end."""
+    ``started`` (``time.time()``; default now), and each stage stops at the budget's end. ``record``: the
+    file that keeps the conv path of every shape the run ran (the run folder's ``conv_paths.json``)."""
+    with conv_record(record, cfg.conv_paths_from):
+        return _run_dash(cfg, say, started)
+
+
+def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None) -> dict:
     clock = Clock(started)
     check_options(cfg)
     if cfg.threads:

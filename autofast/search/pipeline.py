@@ -21,11 +21,12 @@ from typing import Callable
 import torch
 
 from autofast.budget import Clock
-from autofast.dash.pipeline import check_options, search_architecture
+from autofast.dash.pipeline import check_options, conv_record, search_architecture
 from autofast.dash.supernet import load_pattern, save_pattern
 from autofast.errors import OOM_FIX, AutofastError
 from autofast.io import write_json_atomic
 from autofast.kernels.conv import path_summary
+from autofast.kernels.conv.run_record import FILE as RECORD
 from autofast.runtime import configure as configure_runtime
 from autofast.tasks import backbone_for, load_from_config, plain_network, task_metric, test_scores
 
@@ -225,11 +226,16 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     ``on_plan(plan, clock)`` once the plan is made; ``started``: the command's start (``time.time()``), from
     which the budget counts (default: now).
     """
-    clock = Clock(started)
     check_options(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with conv_record(run_dir / RECORD, None if resume else cfg.conv_paths_from):  # a resume reruns what it ran
+        return _run_search(cfg, run_dir, resume, say, on_start, on_result, started, on_plan)
+
+
+def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, on_result, started, on_plan) -> dict:
+    clock = Clock(started)
     if cfg.threads:
         configure_runtime(cfg.threads)
-    run_dir.mkdir(parents=True, exist_ok=True)
     timings: dict = {}
     t0 = time.perf_counter()
     task = load_from_config(cfg)

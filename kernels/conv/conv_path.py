@@ -16,7 +16,9 @@ Paths:
 
 Override with ``AUTOFAST_CONV_PATH`` (``auto``, ``native``, ``tap``, ``fft``; a path that does not apply
 to a conv falls back to ``tap``) or the commands' ``--conv-path``. ``AUTOFAST_CACHE_DIR`` moves the
-cache file (default ``~/.cache/autofast``). :func:`path_choices` lists what this process chose.
+cache file (default ``~/.cache/autofast``). :func:`path_choices` lists what this process chose. A run
+(``search``, ``dash``) records the path of every shape in its folder and reuses that record on ``--resume``
+(:mod:`.run_record`): the measured choice is per machine, a run's numerics are fixed once chosen.
 """
 from __future__ import annotations
 
@@ -91,6 +93,7 @@ class PathCache:
         self._entries: dict[str, dict] | None = None
         self._used: dict[str, dict] = {}
         self.memo: dict[tuple, str] = {}  # call signature -> path: repeat calls skip key building and the lock
+        self.run = None  # the RunRecord of the run in progress (:func:`.run_record.recorded_run`), if any
 
     @property
     def file(self) -> Path:
@@ -142,9 +145,9 @@ class PathCache:
             self._used.setdefault(key, entry)
             return entry["path"]
 
-    def record_forced(self, key: str, path: str, describe: dict) -> None:
+    def record_forced(self, key: str, path: str, describe: dict, how: str = "forced") -> None:
         with self._lock:
-            self._used.setdefault(key, {"path": path, "forced": True, **describe})
+            self._used.setdefault(key, {"path": path, how: True, **describe})
 
     def used(self) -> list[dict]:
         with self._lock:
@@ -195,7 +198,8 @@ def path_summary() -> list[dict]:
     two), weight shape, taps, groups, stride, gradients, path, how it was chosen and the ms per path."""
     rows = []
     for c in path_choices():
-        how = "forced" if c.get("forced") else ("measured now" if c.get("measured") else "cached")
+        how = ("forced" if c.get("forced") else "the run's record" if c.get("recorded")
+               else "measured now" if c.get("measured") else "cached")
         rows.append({k: c.get(k) for k in ("kind", "x", "weight", "taps", "groups", "stride", "grad", "path")}
                     | {"how": how, "ms": c.get("ms", {})})
     return rows
@@ -247,11 +251,19 @@ def choose(kind: str, x: torch.Tensor, w: torch.Tensor, taps: str, groups: int, 
 
 def _choose(kind, x, w, taps, groups, stride, candidates, runner, want: str, cache: PathCache) -> str:
     key, desc = make_key(kind, x, w, taps, groups, stride)
+    run = cache.run
+    if want == "auto" and run is not None and run.pinned(desc) in candidates:  # resumed or replayed run
+        chosen = run.pinned(desc)
+        cache.record_forced(key, chosen, desc, how="recorded")
+        return chosen
     if want != "auto" or len(candidates) == 1:
         chosen = want if want in candidates else ("tap" if "tap" in candidates else candidates[0])
         cache.record_forced(key, chosen, desc)
-        return chosen
-    return cache.select(key, lambda: {p: runner(p) for p in candidates}, desc)
+    else:
+        chosen = cache.select(key, lambda: {p: runner(p) for p in candidates}, desc)
+    if run is not None:
+        run.add(desc, chosen)  # what ran, whatever chose it: a resume without the override runs the same
+    return chosen
 
 
 def synthetic_pass(x: torch.Tensor, w: torch.Tensor, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
