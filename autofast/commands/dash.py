@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from autofast.kernels.conv.run_record import FILE as RECORD
-
 from .options import default_out, merge_options, require_task, validated
 from .progress import stage
 
@@ -79,6 +77,7 @@ def run(args) -> int:
     from rich.table import Table
 
     from autofast.dash.pipeline import DashConfig, check_options, run_dash
+    from autofast.kernels.conv.run_record import FILE as RECORD
     from autofast.dash.report import pattern_rows, write_run
     from autofast.io import staged_run_dir
 

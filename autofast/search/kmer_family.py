@@ -64,5 +64,6 @@ def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu") -
     """The family's final model at the candidate's order (``cand["order"]``): refit on train+val (``C``
     cross-validated again there); (model, seconds, record)."""
     t0 = time.perf_counter()
-    clf = KmerClassifier(seed=seed, order=cand.get("order", 2)).fit(torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val]))
+    clf = KmerClassifier(seed=seed, order=cand["order"]).fit(torch.cat([task.x_train, task.x_val]),
+                                                             torch.cat([task.y_train, task.y_val]))
     return KmerModel(clf, temperature).to(device), time.perf_counter() - t0, {"c": clf.c_, "order": clf.order}
