@@ -25,6 +25,7 @@ import math
 import os
 import queue
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -79,11 +80,16 @@ def rung_checkpoint(checkpoint_dir: Path, trial_id: int, rung: int) -> Path:
 def drive(scheduler: ASHA, executor: Executor, checkpoint_dir: str | os.PathLike,
           on_start: Callable[[Job], None] | None = None,
           on_result: Callable[[Outcome], None] | None = None,
-          stop: Callable[[], bool] | None = None) -> ASHA:
+          stop: Callable[[], bool] | None = None, ordered: bool = False) -> ASHA:
     """Run the search to the end: fill free slots with ``scheduler.ask()``, tell every outcome.
 
     ``stop()`` True (e.g. a time budget spent): no new job is asked for; the running ones are waited for
     (they may stop themselves) and the scheduler is returned unfinished, its journal resumable.
+
+    ``ordered``: outcomes are told in the order the jobs were handed out, and a slot is free again only when
+    its job has been told, so every decision (which trial is promoted, which configuration is drawn next) is
+    a function of the scores alone, not of which parallel job happened to finish first; a worker whose job
+    finished early may wait for an earlier one. With one slot both orders are the same.
 
     Returns the scheduler. A job that raised, or returned a non-finite score (a diverged trial), is told as
     failed (never promoted); the search goes on. Checkpoints are journaled relative to ``checkpoint_dir``,
@@ -91,15 +97,36 @@ def drive(scheduler: ASHA, executor: Executor, checkpoint_dir: str | os.PathLike
     """
     ckdir = Path(checkpoint_dir)
     ckdir.mkdir(parents=True, exist_ok=True)
-    in_flight = 0
-    while True:
+    in_flight = 0  # handed out, not yet told
+    handed_out: deque = deque()  # (trial, rung) of the jobs in flight, oldest first
+    finished: dict = {}  # outcomes not yet told (ordered: waiting for an earlier job's), in arrival order
+
+    def tell(out: Outcome) -> None:
+        job = out.job
+        if out.error is None and not math.isfinite(out.score):
+            out = replace(out, score=None, error=f"Diverged: the validation score is {out.score}")
+        if out.error is not None:
+            scheduler.tell_failed(job.trial_id, out.error)
+        else:
+            if out.checkpoint_out.exists():
+                scheduler.record_checkpoint(job.trial_id, job.rung, os.path.relpath(out.checkpoint_out, ckdir))
+            scheduler.tell(job.trial_id, job.rung, out.score)
+        if on_result:
+            on_result(out)
+
+    def fill() -> None:  # hand out jobs until every slot is busy (or nothing is left, or stop)
+        nonlocal in_flight
         while in_flight < executor.slots and not (stop and stop()) and (job := scheduler.ask()) is not None:
             if job.checkpoint is not None:  # relative to the checkpoint folder (absolute in older journals)
                 job = replace(job, checkpoint=str(ckdir / job.checkpoint))
             executor.submit(job, checkpoint_path(ckdir, job))
             in_flight += 1
+            handed_out.append((job.trial_id, job.rung))
             if on_start:
                 on_start(job)
+
+    while True:
+        fill()
         if in_flight == 0:
             if stop and stop():
                 return scheduler
@@ -107,18 +134,13 @@ def drive(scheduler: ASHA, executor: Executor, checkpoint_dir: str | os.PathLike
                 raise AutofastError("ASHA has pending jobs that no executor runs; resume the search from its journal")
             return scheduler
         for out in executor.wait():
+            finished[(out.job.trial_id, out.job.rung)] = out
+        while finished and (not ordered or handed_out[0] in finished):  # as they came, or oldest first
+            key = handed_out[0] if ordered else next(iter(finished))
+            handed_out.remove(key)
             in_flight -= 1
-            job = out.job
-            if out.error is None and not math.isfinite(out.score):
-                out = replace(out, score=None, error=f"Diverged: the validation score is {out.score}")
-            if out.error is not None:
-                scheduler.tell_failed(job.trial_id, out.error)
-            else:
-                if out.checkpoint_out.exists():
-                    scheduler.record_checkpoint(job.trial_id, job.rung, os.path.relpath(out.checkpoint_out, ckdir))
-                scheduler.tell(job.trial_id, job.rung, out.score)
-            if on_result:
-                on_result(out)
+            tell(finished.pop(key))
+            fill()  # the freed slot's next job is asked for right after this tell: ordered, one tell per ask
 
 
 class LocalPool:

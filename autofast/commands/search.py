@@ -45,6 +45,10 @@ def add_parser(sub) -> None:
     p.add_argument("--devices", nargs="+", metavar="DEV",
                    help="local executor: devices to pin trials to, e.g. cpu or cuda:0 cuda:1; the DASH search, the "
                         "final model and the test evaluation run on the first (default: cpu)")
+    p.add_argument("--asha-order", choices=["submission", "arrival"],
+                   help="with parallel trials: submission = ASHA takes results in the order it handed the jobs out, "
+                        "so its decisions depend on the scores only, not on which trial finished first (a worker "
+                        "may wait); arrival = as they come, no waiting (default: submission)")
     p.add_argument("--fuse-trials", choices=["auto", "on", "off"],
                    help="local executor: train up to --trials-per-device waiting trials as one fused model "
                         "(default: auto: on GPUs only)")

@@ -42,6 +42,9 @@ class SearchConfig(DashConfig):
     trials_per_device: int = Field(1, ge=1, description="local executor: concurrent trials per device")
     fuse_trials: Literal["auto", "on", "off"] = Field(
         "auto", description="local executor: train a device's waiting trials as one fused model (auto: GPUs only)")
+    asha_order: Literal["submission", "arrival"] = Field(
+        "submission", description="parallel trials: ASHA is told results in the order the jobs were handed out "
+                                  "(the same decisions whatever finishes first) or as they arrive (no worker waits)")
 
     @field_validator("folds")
     @classmethod

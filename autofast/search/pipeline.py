@@ -96,7 +96,7 @@ def tune_settings(cfg: SearchConfig, plan: Plan, positional: bool = False) -> Tu
                         folds=plan.folds, warmup_epochs=cfg.warmup_epochs, horizon_epochs=plan.retrain_epochs,
                         seed=cfg.seed, sampler=cfg.sampler, executor=cfg.executor, address=cfg.address,
                         devices=tuple(cfg.devices), trials_per_device=cfg.trials_per_device,
-                        fuse_trials=cfg.fuse_trials)
+                        fuse_trials=cfg.fuse_trials, ordered=cfg.asha_order == "submission")
 
 
 def _stage_pattern(cfg, task, plan, run_dir: Path, resume: bool, clock: Clock, say, timings: dict) -> dict:

@@ -80,6 +80,7 @@ class TuneSettings:
     devices: tuple = ("cpu",)  # local executor: one entry per device
     trials_per_device: int = 1
     fuse_trials: str = "auto"  # local executor: "on" trains waiting trials as one fused model; "auto": on GPUs only
+    ordered: bool = True  # ASHA told results in the order jobs were handed out (:func:`autofast.asha.executor.drive`)
     address: str | None = None  # ray: an existing cluster ("auto", "ray://host:10001"); None starts a local one
     initial: tuple = ()  # the first trials' configurations (:func:`initial_configs`), then the sampler's
 

@@ -39,7 +39,8 @@ def tune(task, backbone: str, pattern, s: TuneSettings, run_dir: Path, resume: b
         sched.attach(Journal(journal))
     executor = make_executor(make_trial(task, backbone, pattern, s, stop=halt), s)
     try:
-        return drive(sched, executor, run_dir / "checkpoints", on_start=on_start, on_result=on_result, stop=stop)
+        return drive(sched, executor, run_dir / "checkpoints", on_start=on_start, on_result=on_result, stop=stop,
+                     ordered=s.ordered)
     finally:
         executor.close()
 
