@@ -247,3 +247,42 @@ def test_compare_continues_from_finished_cells(ckpt, tmp_path, capsys, monkeypat
     (tmp_path / ".third.cells.jsonl").write_text('{"other": "options"}\n')
     assert main([*args, "--out", str(tmp_path / "third")]) == 2
     assert "other options" in _err(capsys)
+
+
+def test_compare_baseline_arm_ends_within_its_time_budget(ckpt, tmp_path, capsys):
+    """--baseline-time-budget: options that cannot fit (R = 500 epochs, 50 configurations) are cut, per cell, to
+    end within the budget; a budget below one measured epoch is one error line with the minimum."""
+    out = tmp_path / "cmp"
+    code = main(["compare", "--checkpoint", str(ckpt), "--task", "digits", "--classes", "5-9", "--shots", "10",
+                 "--seeds", "0", "--ft-epochs", "1", "--ft-lr-mults", "1", "--baseline-configs", "50",
+                 "--baseline-max-epochs", "500", "--baseline-time-budget", "6", "--threads", "1", "--out", str(out),
+                 "--json"])
+    text, err = capsys.readouterr()
+    assert code == 0, err
+    row = next(r for r in json.loads(text)["rows"] if r["arm"] == "baseline")
+    assert row["seconds"] <= 6 * 1.1 and row["budget"]["seconds"] == 6
+    assert row["epochs"] < 500 and row["budget"]["asha_top_rung"] <= row["epochs"] and row["trials"] < 50
+    assert row["epochs_trained"] <= row["epochs"] and "within 6s per cell" in json.loads(text)["baseline_arm"]
+    code = main(["compare", "--checkpoint", str(ckpt), "--task", "digits", "--classes", "5-9", "--shots", "10",
+                 "--seeds", "0", "--ft-epochs", "1", "--ft-lr-mults", "1", "--baseline-time-budget", "0.001",
+                 "--threads", "1", "--out", str(tmp_path / "tiny"), "--json"])
+    line = _err(capsys)
+    assert code == 2 and "--baseline-time-budget 0.001s" in line and "give at least --baseline-time-budget" in line
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_baseline_plan_is_a_function_of_the_epoch_cost_and_the_budget():
+    from autofast.autoft.compare import CompareConfig, baseline_plan
+    from autofast.errors import AutofastError
+
+    cfg = CompareConfig(checkpoint="x", baseline_max_epochs=16)
+    assert baseline_plan(cfg, 1.0, None) == {"epochs": 16, "max_epochs": 16, "asha_seconds": None}
+    roomy = baseline_plan(cfg, 0.1, 100.0)  # 16 epochs fit: kept; ASHA gets the rest less the margin
+    assert roomy["epochs"] == 16 and roomy["max_epochs"] == 16 and roomy["asha_seconds"] == pytest.approx(90 - 1.6)
+    tight = baseline_plan(cfg, 1.0, 20.0, spent=2.0)  # 40% of 20 s = 8 epochs; rung R cut to the horizon
+    assert tight["epochs"] == 8 and tight["max_epochs"] == 8 and tight["asha_seconds"] == pytest.approx(2 + 16 - 8)
+    given = baseline_plan(CompareConfig(checkpoint="x", baseline_epochs=30, baseline_max_epochs=16), 1.0, 20.0)
+    assert given["epochs"] == 30 and given["max_epochs"] == 16  # a given length is kept (fit() stops at the budget)
+    assert CompareConfig(checkpoint="x", baseline_time_budget="2m").baseline_time_budget == 120
+    with pytest.raises(AutofastError, match="give at least --baseline-time-budget 3$"):
+        baseline_plan(cfg, 1.0, 2.0)

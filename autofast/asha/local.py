@@ -22,16 +22,18 @@ TrialFn = Callable[[Job, "str | None", Path], float]
 
 
 def run_local(scheduler: ASHA, trial_fn: TrialFn, checkpoint_dir: str | os.PathLike,
-              on_result: Callable[[Job, float | None, str | None], None] | None = None) -> ASHA:
+              on_result: Callable[[Job, float | None, str | None], None] | None = None,
+              stop: Callable[[], bool] | None = None) -> ASHA:
     """Run every job in this process, one at a time, until the scheduler has nothing left.
 
     ``trial_fn(job, checkpoint_in, checkpoint_out) -> score`` trains ``job`` (resuming from
     ``checkpoint_in`` when it is not None) and saves its state to ``checkpoint_out``. For several
     trials at once (threads pinned to devices) or a Ray cluster use :func:`autofast.asha.executor.drive`.
+    ``stop()`` True (a time budget spent): no new job is started and the scheduler is returned unfinished.
     """
     pool = LocalPool(lambda job, ck_in, ck_out, device: trial_fn(job, ck_in, ck_out))
     report = (lambda out: on_result(out.job, out.score, out.error)) if on_result else None
-    return drive(scheduler, pool, checkpoint_dir, on_result=report)
+    return drive(scheduler, pool, checkpoint_dir, on_result=report, stop=stop)
 
 
 @dataclass

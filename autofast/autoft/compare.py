@@ -30,6 +30,7 @@ still gets a real training budget on either side.
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import tempfile
@@ -38,8 +39,9 @@ from pathlib import Path
 from typing import Callable, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from autofast.budget import Clock, parse_duration
 from autofast.runtime import configure as configure_runtime
 from autofast.asha import ASHA, TorchTrial, run_local
 from autofast.autoft.losses import autoft_space, objective_from_config
@@ -88,11 +90,18 @@ class CompareConfig(BaseModel):
     baseline_max_epochs: int = Field(16, ge=1, description="ASHA's top rung R (the retrain's default length)")
     baseline_epochs: int | None = Field(None, ge=1, description="retrain of the best ASHA config (default "
                                        "baseline_max_epochs; the cosine horizon of trials and retrain)")
+    baseline_time_budget: float | None = Field(None, description="wall clock of the baseline arm per (shots, "
+                                               "seed) cell, seconds or 90s/2m; default: none (the epochs as given)")
     eta: float = Field(2, gt=1)
     batch_size: int = Field(64, ge=1)
     min_steps_per_epoch: int = Field(5, ge=1)
     seed: int = Field(0, description="split seed")
     threads: int | None = Field(None, ge=1)
+
+    @field_validator("baseline_time_budget", mode="before")
+    @classmethod
+    def _budget(cls, v):
+        return None if v is None else parse_duration(v)
 
 
 class CompareContext:
@@ -129,7 +138,7 @@ def _baseline_optimizer(model, cfg):
 
 
 def _baseline_trial(arch: ArchSpec, x, y, x_val, y_val, metric: str, batch_size: int, min_steps: int,
-                    schedule: Schedule) -> TorchTrial:
+                    schedule: Schedule, stop: Callable[[], bool] | None = None) -> TorchTrial:
     k = arch.num_classes
 
     def build(cfg):
@@ -142,23 +151,74 @@ def _baseline_trial(arch: ArchSpec, x, y, x_val, y_val, metric: str, batch_size:
     def score(model, cfg):
         return evaluate_scores(model, x_val, y_val, k)[metric]
 
-    return TorchTrial(build, epoch_fn, score, schedule)
+    return TorchTrial(build, epoch_fn, score, schedule, stop=stop)
+
+
+#: a budgeted baseline: the retrain's share of the cell's budget, and what is kept back (evaluation, noise)
+RETRAIN_SHARE, BUDGET_MARGIN = 0.4, 0.1
+
+
+def baseline_plan(cfg: CompareConfig, epoch_seconds: float, budget: float | None, spent: float = 0.0) -> dict:
+    """The baseline arm's epochs: as configured without a budget; with one (seconds, of which ``spent`` is
+    gone), the retrain gets at most :data:`RETRAIN_SHARE` of it (``baseline_epochs`` given: kept), ASHA's top
+    rung is at most the retrain's length (one cosine horizon for both), and ASHA hands out jobs until
+    ``asha_seconds`` (what is left after the retrain's predicted time and :data:`BUDGET_MARGIN`).
+    ``epoch_seconds``: one training epoch plus one selection-set evaluation, measured on this cell."""
+    epochs = cfg.baseline_epochs or cfg.baseline_max_epochs
+    if budget is None:
+        return {"epochs": epochs, "max_epochs": cfg.baseline_max_epochs, "asha_seconds": None}
+    usable = budget * (1 - BUDGET_MARGIN) - spent
+    if usable < 2 * epoch_seconds:  # one trial epoch and one retrain epoch
+        need = (spent + 2 * epoch_seconds) / (1 - BUDGET_MARGIN)
+        raise AutofastError(f"--baseline-time-budget {budget:g}s: one baseline epoch takes {epoch_seconds:.1f}s "
+                            f"on this cell; give at least --baseline-time-budget {math.ceil(need)}")
+    if cfg.baseline_epochs is None:
+        epochs = max(1, min(epochs, int(RETRAIN_SHARE * budget // epoch_seconds)))
+    max_epochs = max(cfg.baseline_min_epochs, min(cfg.baseline_max_epochs, epochs))
+    return {"epochs": epochs, "max_epochs": max_epochs, "epoch_seconds": epoch_seconds,
+            "asha_seconds": spent + max(epoch_seconds, usable - epochs * epoch_seconds)}
+
+
+def _epoch_seconds(ctx: CompareContext, x, y, x_val, y_val) -> float:
+    """One epoch of the baseline network on ``(x, y)`` plus one evaluation of ``(x_val, y_val)``, timed after a
+    first epoch (which pays the one-time costs: conv-path measurements, allocator warm-up)."""
+    cfg = ctx.cfg
+    with seeded_init(0):
+        model = build_model(ctx.baseline_arch)
+    run = Run.create(model, _baseline_optimizer(model, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0}), 0,
+                     cosine(2))
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        train_epoch(run, x, y, cfg.batch_size, min_steps=cfg.min_steps_per_epoch)
+        evaluate_scores(model, x_val, y_val, ctx.task.data.num_classes)
+        times.append(time.perf_counter() - t0)
+    return times[-1]
 
 
 def _run_baseline(ctx: CompareContext, x, y, x_val, y_val, seed: int, workdir: Path) -> tuple[torch.nn.Module, dict]:
-    """From scratch on ``(x, y)``, every choice on the selection set ``(x_val, y_val)``."""
+    """From scratch on ``(x, y)``, every choice on the selection set ``(x_val, y_val)``; with
+    ``baseline_time_budget`` the arm ends within it (:func:`baseline_plan`)."""
     cfg, task = ctx.cfg, ctx.task
     k = task.data.num_classes
-    epochs = cfg.baseline_epochs or cfg.baseline_max_epochs
+    clock = Clock(budget=cfg.baseline_time_budget or float("inf"))
+    t0 = time.perf_counter()
+    measured = _epoch_seconds(ctx, x, y, x_val, y_val) if cfg.baseline_time_budget is not None else None
+    plan = baseline_plan(cfg, measured or 0.0, cfg.baseline_time_budget, clock.elapsed())
+    epochs = plan["epochs"]
+    asha_until = None if plan["asha_seconds"] is None else clock.at(plan["asha_seconds"])
+    stop = None if asha_until is None else (lambda: time.time() > asha_until)  # noqa: E731
     schedule = cosine(epochs)  # one schedule for the trials and the retrain (the same horizon)
-    sched = ASHA(dict(DASHA_SPACE), cfg.baseline_min_epochs, cfg.baseline_max_epochs, eta=cfg.eta,
+    sched = ASHA(dict(DASHA_SPACE), cfg.baseline_min_epochs, plan["max_epochs"], eta=cfg.eta,
                  max_trials=cfg.baseline_configs, seed=seed)
     trial = _baseline_trial(ctx.baseline_arch, x, y, x_val, y_val, cfg.metric, cfg.batch_size,
-                            cfg.min_steps_per_epoch, schedule)
-    t0 = time.perf_counter()
-    run_local(sched, trial, workdir)
+                            cfg.min_steps_per_epoch, schedule, stop)
+    run_local(sched, trial, workdir, stop=stop)
     best = sched.best()
     if best is None:
+        if stop is not None and stop():
+            raise AutofastError(f"--baseline-time-budget {cfg.baseline_time_budget:g}s ran out before any baseline "
+                                "trial finished its first rung; give a larger budget")
         raise AutofastError("every baseline trial failed; check the data")
     tid, bcfg, bscore, brung = best
     # DASHA's last stage: retrain the best configuration with the trials' recipe and schedule, keeping the
@@ -166,12 +226,17 @@ def _run_baseline(ctx: CompareContext, x, y, x_val, y_val, seed: int, workdir: P
     with seeded_init(int(bcfg["seed"])):
         model = build_model(ctx.baseline_arch, dropout=float(bcfg["dropout"]))
     run = Run.create(model, _baseline_optimizer(model, bcfg), int(bcfg["seed"]), schedule)
+    end = clock.budget * (1 - BUDGET_MARGIN / 2)
     res = fit(run, x, y, epochs, cfg.batch_size, min_steps=cfg.min_steps_per_epoch,
-              validate=lambda m: {"val_score": evaluate_scores(m, x_val, y_val, k)[cfg.metric]})
+              validate=lambda m: {"val_score": evaluate_scores(m, x_val, y_val, k)[cfg.metric]},
+              stop=lambda: clock.elapsed() + (measured or 0.0) > end)
     model.load_state_dict(res.best_state)
     return model, {"selection_score": res.best_record["val_score"], "asha_val_score": bscore, "config": bcfg,
-                   "asha_epochs": sched.rungs[brung], "epochs": epochs, "best_epoch": res.best_epoch,
-                   "schedule": schedule.describe(), "trials": len(sched.trials()),
+                   "asha_epochs": sched.rungs[brung], "epochs": epochs, "epochs_trained": run.epoch,
+                   "best_epoch": res.best_epoch, "schedule": schedule.describe(), "trials": len(sched.trials()),
+                   "budget": None if cfg.baseline_time_budget is None else {
+                       "seconds": cfg.baseline_time_budget, "epoch_seconds": measured, "asha_top_rung":
+                       plan["max_epochs"], "asha_seconds": plan["asha_seconds"]},
                    "seconds": time.perf_counter() - t0}
 
 
@@ -306,7 +371,11 @@ def run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext | None = 
                          f"{cfg.baseline_max_epochs}, then the best retrained for "
                          f"{cfg.baseline_epochs or cfg.baseline_max_epochs} epochs; trials and retrain on one lr "
                          f"schedule ({cosine(cfg.baseline_epochs or cfg.baseline_max_epochs).describe()}); best "
-                         f"validation epoch)"),
+                         f"validation epoch)"
+                         + ("" if cfg.baseline_time_budget is None else
+                            f"; within {cfg.baseline_time_budget:g}s per cell: retrain epochs (at most "
+                            f"{RETRAIN_SHARE:.0%} of it) and ASHA's top rung cut to fit from one measured epoch, "
+                            f"ASHA stopped when its share is spent (each row's budget)")),
         "rows": rows, "table": table, "config": cfg.model_dump(mode="json"),
         "timings": {"total": time.perf_counter() - t_all},
         "selection": cfg.selection,

@@ -149,6 +149,10 @@ def add_parser(sub) -> None:
                                        "--baseline-max-epochs)"),
             ("--eta", float, "ASHA reduction factor (default: 2)")]:
         p.add_argument(flag, type=typ, help=what)
+    p.add_argument("--baseline-time-budget", metavar="T",
+                   help="wall clock of the baseline arm per (shots, seed) cell: seconds, or 90s / 2m; its ASHA stops "
+                        "handing out trials and its retrain is sized (from one measured epoch) to end within it "
+                        "(default: none: the epochs as given)")
     p.add_argument("--baseline-backbone", choices=["resnet1d", "wrn16", "wrn22"],
                    help="baseline network (default: the checkpoint's backbone)")
     p.add_argument("--baseline-pattern", help="pattern.json of a search run for the baseline (default: the "
