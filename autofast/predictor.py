@@ -209,11 +209,18 @@ def save_final(run_dir: str | Path, model, task, result: dict) -> Path:
     if "backbone" in result and final.get("family", "cnn") not in ("rocket", "kmer", "linear"):
         name = final.get("arch")
         archs = result.get("architectures") or {}
-        pattern = archs.get(name) if name in archs else next(iter(archs.values()), [])
         conf = final.get("config") or {}
+
+        def member(c: dict) -> dict:  # a configuration's own architecture (the pair's members differ)
+            a = c.get("arch", name)
+            pattern = archs.get(a) if a in archs else next(iter(archs.values()), [])
+            return {"pattern": pattern, "width": int(cfg.get("retrain_width", 0)), "dropout": float(c.get("dropout", 0.0))}
+
+        configs = final.get("member_configs") or [conf]
         arch = {"backbone": result["backbone"], "positional": bool(result.get("positional_input", False)),
-                "arch": name, "config": conf, "members": [{"pattern": pattern, "width": int(cfg.get("retrain_width", 0)),
-                                                           "dropout": float(conf.get("dropout", 0.0))}]}
+                "arch": name, "config": conf,
+                "members": [member(c) for c in configs] if len({c.get("arch") for c in configs}) > 1
+                else [member(conf)]}
     result["saved_model"] = save_model(run_dir, model, task, "search", arch, {
         "task_source": cfg.get("task"), "metric": result.get("metric"), "lower_is_better": result.get("lower_is_better"),
         "test_score": result.get("test_score"), "split_seed": (result.get("split") or {}).get("seed"),

@@ -30,7 +30,8 @@ from autofast.kernels.conv.run_record import FILE as RECORD
 from autofast.runtime import configure as configure_runtime
 from autofast.tasks import backbone_for, load_from_config, plain_network, task_metric, test_scores
 
-from . import kmer_family, linear_family, rocket_family
+from . import arch_pair, kmer_family, linear_family, rocket_family
+from .arch_pair import PAIR
 from .blend import FAMILY_NAMES, calibrated
 from .config import SearchConfig
 from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, make_plan
@@ -134,7 +135,11 @@ def _stage_pattern(cfg, task, plan, run_dir: Path, resume: bool, clock: Clock, s
     return out
 
 
-def retrain_note(members: int) -> str:
+def retrain_note(members: int, pair: bool = False) -> str:
+    if pair:
+        return ("final model: mean prediction of the best DASH and the best plain configuration, each retrained on "
+                "train+val" if members > 1 else "final model: the better of the pair retrained on train+val (the "
+                "budget paid one member)")
     if members == 1:
         return "final model: the best configuration retrained once on train+val"
     return f"final model: mean prediction of {members} retrains on train+val (seeds fixed in advance, none selected)"
@@ -196,10 +201,23 @@ def _cnn_held_out(task, backbone: str, patterns: dict, s: TuneSettings, best: tu
     return cnn_val_log_probs(make_trial(task, backbone, patterns, s), config, ckpt, x, folds, s.devices[0])
 
 
+def _pair(task, backbone: str, patterns: dict, s: TuneSettings, sched, per_arch: dict, run_dir: Path) -> dict | None:
+    """The architecture pair's candidate record (:mod:`.arch_pair`), or None without both architectures."""
+    if sched is None or not {"dash", "plain"} <= set(per_arch):
+        return None
+    from .trial import make_trial
+
+    held_out, configs = arch_pair.held_out_per_arch(make_trial(task, backbone, patterns, s), sched.trials(),
+                                                    per_arch, run_dir / "asha" / "checkpoints", task.x_val,
+                                                    s.devices[0])
+    return arch_pair.candidate(held_out, per_arch, configs, task.y_val)
+
+
 def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan, sched, best: tuple,
-               cnn_arch: str, run_dir: Path, clock: Clock, say) -> tuple:
+               cnn_arch: str, run_dir: Path, clock: Clock, say, pair_configs: list | None = None) -> tuple:
     """The best CNN configuration's final model: its fold models (cross-validation) or its retrain on
-    train+val; (model, history, member histories, the ``final`` record)."""
+    train+val (``pair_configs``: the architecture pair's two configurations, one retrain each);
+    (model, history, member histories, the ``final`` record)."""
     if plan.folds:
         trial = next(t for t in sched.trials() if t["trial_id"] == best[0])
         say(f"final: trial {best[0]}'s {plan.folds} fold models (no retrain)")
@@ -207,9 +225,14 @@ def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan,
         return model, history, [history], {
             "family": "cnn", "arch": cnn_arch, "config": best[1], "members": plan.folds, "epochs": len(history),
             "trained_on": f"train+val outside each of {plan.folds} folds", "seconds": 0.0}
-    say(f"retrain trial {best[0]} on train+val for {plan.retrain_epochs} epochs"
-        + (f", {plan.ensemble} members (seeds) averaged" if plan.ensemble > 1 else ""))
-    out = retrain_best(task, backbone, patterns, s, best[1], plan.retrain_epochs, say, members=plan.ensemble,
+    if pair_configs:
+        say(f"retrain the best DASH and the best plain configuration on train+val for {plan.retrain_epochs} "
+            "epochs, averaged")
+    else:
+        say(f"retrain trial {best[0]} on train+val for {plan.retrain_epochs} epochs"
+            + (f", {plan.ensemble} members (seeds) averaged" if plan.ensemble > 1 else ""))
+    out = retrain_best(task, backbone, patterns, s, pair_configs or best[1], plan.retrain_epochs, say,
+                       members=len(pair_configs) if pair_configs else plan.ensemble,
                        budget_left=lambda: clock.left() - MARGIN / 2 * plan.budget)  # kept: test, report
     model = out.pop("model")
     history, member_histories = out.pop("history"), out.pop("member_histories")
@@ -302,13 +325,21 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
 
     # the candidate with the best validation score (ties: a feature family, cheaper and exact)
     cnn_arch = None if best is None else best[1].get("arch", next(iter(patterns)))
-    scores = {} if sched is None else {a: v["score"] for a, v in
-                                       _best_per_arch(sched.trials(), next(iter(patterns))).items()}
+    per_arch = {} if sched is None else _best_per_arch(sched.trials(), next(iter(patterns)))
+    scores = {a: v["score"] for a, v in per_arch.items()}
     scores.update({name: cand["score"] for name, cand in features.items()})
     blends: dict[str, dict] = {}
-    cnn_held_out = (_cnn_held_out(task, backbone, patterns, s, best, folds, run_dir)
-                    if features and best is not None else None)
-    if cnn_held_out is not None:
+    cnn_score = best[2] if best else None
+    pair = _pair(task, backbone, patterns, s, sched, per_arch, run_dir) if classify and folds is None else None
+    if pair is not None and pair["eligible"]:
+        scores[PAIR] = pair["score"]
+    if pair is not None and pair["eligible"] and pair["score"] > cnn_score:
+        cnn_arch, cnn_score = PAIR, pair["score"]
+        cnn_held_out = pair["held_out"]
+    else:
+        cnn_held_out = (_cnn_held_out(task, backbone, patterns, s, best, folds, run_dir)
+                        if features and best is not None else None)
+    if cnn_held_out is not None and features:
         from .blend import score_blend
 
         for name, cand in features.items():
@@ -316,7 +347,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
                                      "rung": best[3]}
             if blends[f"cnn+{name}"]["eligible"]:
                 scores[f"cnn+{name}"] = blends[f"cnn+{name}"]["score"]
-    winner = choose_family(cnn_arch, best[2] if best else None, {n: c["score"] for n, c in features.items()},
+    winner = choose_family(cnn_arch, cnn_score, {n: c["score"] for n, c in features.items()},
                            {n: b["score"] for n, b in blends.items() if b["eligible"]})  # parts comparable
     metric, lower = task_metric(task)
     t0 = time.perf_counter()
@@ -328,7 +359,8 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         history, member_histories = [], []
     else:
         model, history, member_histories, final = _final_cnn(task, backbone, patterns, s, plan, sched, best,
-                                                             cnn_arch, run_dir, clock, say)
+                                                             cnn_arch, run_dir, clock, say,
+                                                             pair["configs"] if cnn_arch == PAIR else None)
         if winner in blends:
             from .blend import Blend
 
@@ -351,7 +383,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
                 "with one of them): the same validation predictions" if features else None,
                 f"final model: {FAMILY_NAMES[winner]} refit on train+val" if winner in features else
                 (f"final model: the best configuration's {plan.folds} fold models averaged"
-                 if plan.folds else retrain_note(final.get("members", 1)))
+                 if plan.folds else retrain_note(final.get("members", 1), cnn_arch == PAIR))
                 + (f" and blended with the {FAMILY_NAMES[winner.split('+', 1)[1]]} refit on train+val"
                    if winner in blends else ""),
                 "test split evaluated once"]
@@ -362,6 +394,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         "architectures": {a: [list(p) for p in pat] for a, pat in patterns.items()},
         "dash": stage["dash"], "split": split_record(task),
         "selection": {"winner": winner, "val_scores": scores,
+                      "pair": None if pair is None else {k: v for k, v in pair.items() if k != "held_out"},
                       "features": {n: {k: v for k, v in c.items() if k != "held_out"} for n, c in features.items()},
                       "blends": blends, "ranked_by": "each trial's last (highest-rung) validation score",
                       "margin": (scores[winner] - max([v for k, v in scores.items() if k != winner], default=scores[winner]))
