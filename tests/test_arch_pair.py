@@ -1,5 +1,5 @@
 """The architecture pair (autofast/search/arch_pair.py): the mean prediction of the best DASH and the best plain
-configuration as a CNN candidate, its retrain (one member per configuration, each on its own pattern) and its
+configuration as a CNN candidate, its final model (the two scored checkpoints, each on its own pattern) and its
 saved model predicting exactly the run's reported test score."""
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def pair_run(tmp_path_factory):
     return {"run": run, "result": json.loads((run / "result.json").read_text())}
 
 
-def test_pair_selected_retrained_per_architecture_and_predicts_its_test_score(pair_run):
+def test_pair_selected_built_from_its_checkpoints_and_predicts_its_test_score(pair_run):
     import autofast
 
     run, res = pair_run["run"], pair_run["result"]
@@ -87,8 +87,10 @@ def test_pair_selected_retrained_per_architecture_and_predicts_its_test_score(pa
     assert sel["winner"] == PAIR and res["final"]["arch"] == PAIR and PAIR in sel["val_scores"]
     assert "held_out" not in sel["pair"] and set(sel["pair"]["parts"]) == {"dash", "plain"}
     final = res["final"]
-    assert final["members"] == 2 and [c["arch"] for c in final["member_configs"]] == \
-        [c["arch"] for c in sel["pair"]["configs"]] and {c["arch"] for c in final["member_configs"]} == {"dash", "plain"}
+    assert final["members"] == 2 and final["member_configs"] == sel["pair"]["configs"]
+    assert {c["arch"] for c in final["member_configs"]} == {"dash", "plain"}
+    assert final["member_trials"] == [sel["pair"]["parts"][c["arch"]]["trial"] for c in final["member_configs"]]
+    assert final["trained_on"].startswith("train (")  # the scored checkpoints, no retrain
     manifest = json.loads((run / "model" / "manifest.json").read_text())
     saved = [m["pattern"] for m in manifest["model"]["members"]]
     assert saved == [res["architectures"][c["arch"]] for c in final["member_configs"]]  # each on its own pattern

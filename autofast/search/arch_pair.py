@@ -9,9 +9,10 @@ trial 0.955-0.956, their average 0.964-0.973, and with the k-mer family blended 
 0.962-0.970 for what the search returned. The pair is scored on the same validation predictions as every
 candidate (hold-out plans only: a cross-validated plan's final models are fold models, and its budgets are
 small enough that it rarely plans DASH) and is eligible only when its parts are comparable
-(:func:`.blend.parts_comparable`); it wins only when strictly better than the best single CNN. Its final model
-retrains each configuration once on train+val (two members, the better one first). The test split is never
-read here.
+(:func:`.blend.parts_comparable`); it wins only when strictly better than the best single CNN, and it is then
+the CNN a feature family is blended with. Its final model is the two trials as they were scored: their
+checkpoints, trained on the training split (:func:`final_from_checkpoints`; retraining both on train+val
+would cost two members' time, which a default budget does not leave). The test split is never read here.
 """
 from __future__ import annotations
 
@@ -71,3 +72,29 @@ def held_out_per_arch(trial, trials: list, per_arch: dict[str, dict], checkpoint
             configs[arch] = by_id[rec["trial"]]["config"]
             out[arch] = cnn_val_log_probs(trial, configs[arch], ckpt, x, None, device)
     return out, configs
+
+
+def final_from_checkpoints(trial, pair: dict, checkpoint_dir: Path, device: str = "cpu") -> tuple:
+    """The pair's final model: the two trials exactly as they were scored on validation, read from their
+    checkpoints (trained on the training split; no retrain: a retrain of both on train+val costs two members'
+    time, which a default budget does not leave, and the pair is what was selected). Returns (the
+    :class:`~autofast.models.ensemble.Ensemble` in eval mode on ``device``, each member's history, the
+    ``final`` record)."""
+    from autofast.asha.executor import rung_checkpoint
+    from autofast.engine import read_run
+    from autofast.models.ensemble import Ensemble
+
+    members, histories, epochs = [], [], []
+    for config, part in zip(pair["configs"], (pair["parts"][c["arch"]] for c in pair["configs"])):
+        saved = read_run(rung_checkpoint(checkpoint_dir, part["trial"], part["rung"]))
+        run = trial.new_run(config, device)
+        run.model.load_state_dict(saved["model"])
+        members.append(run.model.eval())
+        histories.append(saved["history"])
+        epochs.append(len(saved["history"]))
+    model = Ensemble(members, classify=True).eval()
+    return model, histories, {"family": "cnn", "arch": PAIR, "config": pair["configs"][0],
+                              "member_configs": list(pair["configs"]), "members": len(members),
+                              "member_trials": [pair["parts"][c["arch"]]["trial"] for c in pair["configs"]],
+                              "member_epochs": epochs, "epochs": max(epochs), "seconds": 0.0,
+                              "trained_on": "train (the ASHA checkpoints scored on validation; no retrain)"}

@@ -137,9 +137,8 @@ def _stage_pattern(cfg, task, plan, run_dir: Path, resume: bool, clock: Clock, s
 
 def retrain_note(members: int, pair: bool = False) -> str:
     if pair:
-        return ("final model: mean prediction of the best DASH and the best plain configuration, each retrained on "
-                "train+val" if members > 1 else "final model: the better of the pair retrained on train+val (the "
-                "budget paid one member)")
+        return ("final model: mean prediction of the best DASH and the best plain trial, their checkpoints as "
+                "scored on validation (trained on train; no retrain)")
     if members == 1:
         return "final model: the best configuration retrained once on train+val"
     return f"final model: mean prediction of {members} retrains on train+val (seeds fixed in advance, none selected)"
@@ -214,10 +213,17 @@ def _pair(task, backbone: str, patterns: dict, s: TuneSettings, sched, per_arch:
 
 
 def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan, sched, best: tuple,
-               cnn_arch: str, run_dir: Path, clock: Clock, say, pair_configs: list | None = None) -> tuple:
-    """The best CNN configuration's final model: its fold models (cross-validation) or its retrain on
-    train+val (``pair_configs``: the architecture pair's two configurations, one retrain each);
+               cnn_arch: str, run_dir: Path, clock: Clock, say, pair: dict | None = None) -> tuple:
+    """The best CNN configuration's final model: its fold models (cross-validation), its retrain on
+    train+val, or (``pair``: the architecture pair's record) the pair's two scored checkpoints;
     (model, history, member histories, the ``final`` record)."""
+    if pair is not None:
+        from .trial import make_trial
+
+        say("final: the best DASH and the best plain trial as scored on validation, averaged (no retrain)")
+        model, histories, final = arch_pair.final_from_checkpoints(make_trial(task, backbone, patterns, s), pair,
+                                                                   run_dir / "asha" / "checkpoints", s.devices[0])
+        return model, histories[0], histories, final
     if plan.folds:
         trial = next(t for t in sched.trials() if t["trial_id"] == best[0])
         say(f"final: trial {best[0]}'s {plan.folds} fold models (no retrain)")
@@ -225,14 +231,9 @@ def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan,
         return model, history, [history], {
             "family": "cnn", "arch": cnn_arch, "config": best[1], "members": plan.folds, "epochs": len(history),
             "trained_on": f"train+val outside each of {plan.folds} folds", "seconds": 0.0}
-    if pair_configs:
-        say(f"retrain the best DASH and the best plain configuration on train+val for {plan.retrain_epochs} "
-            "epochs, averaged")
-    else:
-        say(f"retrain trial {best[0]} on train+val for {plan.retrain_epochs} epochs"
-            + (f", {plan.ensemble} members (seeds) averaged" if plan.ensemble > 1 else ""))
-    out = retrain_best(task, backbone, patterns, s, pair_configs or best[1], plan.retrain_epochs, say,
-                       members=len(pair_configs) if pair_configs else plan.ensemble,
+    say(f"retrain trial {best[0]} on train+val for {plan.retrain_epochs} epochs"
+        + (f", {plan.ensemble} members (seeds) averaged" if plan.ensemble > 1 else ""))
+    out = retrain_best(task, backbone, patterns, s, best[1], plan.retrain_epochs, say, members=plan.ensemble,
                        budget_left=lambda: clock.left() - MARGIN / 2 * plan.budget)  # kept: test, report
     model = out.pop("model")
     history, member_histories = out.pop("history"), out.pop("member_histories")
@@ -360,7 +361,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     else:
         model, history, member_histories, final = _final_cnn(task, backbone, patterns, s, plan, sched, best,
                                                              cnn_arch, run_dir, clock, say,
-                                                             pair["configs"] if cnn_arch == PAIR else None)
+                                                             pair if cnn_arch == PAIR else None)
         if winner in blends:
             from .blend import Blend
 

@@ -61,35 +61,30 @@ def member_seeds(seed: int, members: int) -> list[int]:
     return [int(seed) + 7919 * i for i in range(members)]
 
 
-def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dict | list[dict], epochs: int,
+def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dict, epochs: int,
                  say: Callable[[str], None] = lambda m: None, members: int = 1,
                  budget_left: Callable[[], float] | None = None) -> dict:
     """Retrain the best configuration on train+val for ``epochs`` with the trials' recipe and schedule
     (``s.schedule``: the same horizon), ``members`` times with different init/batch-order seeds
     (:func:`member_seeds`); the final model is their mean prediction (a deep ensemble; ``members=1``: the
-    single retrained model). ``best_config`` a list of configurations (the architecture pair,
-    :mod:`.arch_pair`): member i trains configuration ``i % len``, each with its own seeds. No validation data
-    is left for checkpoint selection: the last epoch of each member is used. ``pattern``: a (k, d) list, or
-    ``{arch: pattern}`` read by the config's ``arch``. ``budget_left()``: seconds left; a further member
-    starts only when the last one's time fits. The members train on ``s.devices[0]`` (train+val moved there
-    once). Returns the final model (``"model"``, on that device) and the record (``member_configs``: each
-    member's configuration); the caller evaluates the test split once."""
-    configs = list(best_config) if isinstance(best_config, (list, tuple)) else [best_config]
-    patterns = as_patterns(pattern)
+    single retrained model). No validation data is left for checkpoint selection: the last epoch of each
+    member is used. ``pattern``: a (k, d) list, or ``{arch: pattern}`` read by the config's ``arch``.
+    ``budget_left()``: seconds left; a further member starts only when the last one's time fits. The members
+    train on ``s.devices[0]`` (train+val moved there once). Returns the final model (``"model"``, on that
+    device) and the record; the caller evaluates the test split once."""
+    pattern = pattern_of(as_patterns(pattern), best_config)
     x = torch.cat([task.x_train, task.x_val])
     y = torch.cat([task.y_train, task.y_val])
     t0 = time.perf_counter()
     models, histories = [], []
-    plan = [(configs[m % len(configs)], member_seeds(int(configs[m % len(configs)]["seed"]), m // len(configs) + 1)[-1])
-            for m in range(members)]
-    seeds = [seed for _, seed in plan]
-    for m, (config, seed) in enumerate(plan):
+    seeds = member_seeds(int(best_config["seed"]), members)
+    for m, seed in enumerate(seeds):
         if m and budget_left is not None and budget_left() < (time.perf_counter() - t0) / m:
             say(f"retrain: the time budget pays {m} of {members} members")
-            seeds, plan = seeds[:m], plan[:m]
+            seeds = seeds[:m]
             break
         with seeded_init(seed):
-            model, opt = build_model(task, backbone, pattern_of(patterns, config), s.width, config, s.positional)
+            model, opt = build_model(task, backbone, pattern, s.width, best_config, s.positional)
         model.to(s.devices[0])  # in place: the optimiser keeps its parameters
         x, y = x.to(device_of(model)), y.to(device_of(model))  # moved by the first member only
         run = Run.create(model, opt, seed, s.schedule)
@@ -110,8 +105,7 @@ def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dic
     final = models[0] if members == 1 else Ensemble(models, classify=not y.is_floating_point())
     return {"model": final, "epochs": epochs, "seconds": time.perf_counter() - t0,
             "history": histories[0], "member_histories": histories, "members": members, "member_seeds": seeds,
-            "config": configs[0], "member_configs": [c for c, _ in plan], "trained_on": "train+val",
-            "schedule": run.schedule.to_dict()}
+            "config": best_config, "trained_on": "train+val", "schedule": run.schedule.to_dict()}
 
 
 def shortened(done: int, epochs: int, epoch_seconds: float, left: float) -> int:
