@@ -95,6 +95,7 @@ def test_pair_selected_built_from_its_checkpoints_and_predicts_its_test_score(pa
     saved = [m["pattern"] for m in manifest["model"]["members"]]
     assert saved == [res["architectures"][c["arch"]] for c in final["member_configs"]]  # each on its own pattern
     assert "DASH and the best plain" in res["selected_on"]
+    assert "dash+plain: the best DASH and the best plain trial averaged" in (run / "report.md").read_text()
     api = autofast.load(run)
     assert api.score("JapaneseVowels") == res["test_score"]
     assert math.isfinite(final["test_loss"])

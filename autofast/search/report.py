@@ -76,6 +76,16 @@ def selection_lines(r: dict) -> list[str]:
                 + "; cnn+X: the best CNN's and X's class probabilities averaged (a candidate only when its parts' "
                 "accuracies differ by at most two standard errors of their paired difference, chosen only when "
                 "better than both)."]
+    pair = sel.get("pair")
+    if pair:
+        parts = ", ".join(f"{a} trial {p['trial']} (rung {p['rung']}, validation accuracy {p['val_acc']:.4f})"
+                          for a, p in pair["parts"].items())
+        out += ["", f"dash+plain: the best DASH and the best plain trial averaged ({parts}): validation accuracy "
+                    f"{pair['val_acc']:.4f}, loss {pair['val_loss']:.4f}; "
+                    + ("a candidate (a cnn+X blend then uses it as its CNN when it beats both alone)."
+                       if pair["eligible"] else
+                       f"not a candidate: its parts differ by {abs(pair['part_gap']):.4f} in accuracy "
+                       f"(standard error {pair['part_gap_se']:.4f}).")]
     for k, b in (sel.get("blends") or {}).items():
         if not b.get("eligible", True):
             out += ["", f"{k} not a candidate: its parts differ by {abs(b['part_gap']):.4f} in accuracy "
