@@ -216,11 +216,9 @@ def save_final(run_dir: str | Path, model, task, result: dict) -> Path:
             pattern = archs.get(a) if a in archs else next(iter(archs.values()), [])
             return {"pattern": pattern, "width": int(cfg.get("retrain_width", 0)), "dropout": float(c.get("dropout", 0.0))}
 
-        configs = final.get("member_configs") or [conf]
         arch = {"backbone": result["backbone"], "positional": bool(result.get("positional_input", False)),
                 "arch": name, "config": conf,
-                "members": [member(c) for c in configs] if len({c.get("arch") for c in configs}) > 1
-                else [member(conf)]}
+                "members": [member(c) for c in final.get("member_configs") or [conf]]}
     result["saved_model"] = save_model(run_dir, model, task, "search", arch, {
         "task_source": cfg.get("task"), "metric": result.get("metric"), "lower_is_better": result.get("lower_is_better"),
         "test_score": result.get("test_score"), "split_seed": (result.get("split") or {}).get("seed"),

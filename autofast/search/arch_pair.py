@@ -22,16 +22,10 @@ import torch
 
 from autofast.engine import task_loss, val_score
 
-from .blend import parts_comparable
+from .blend import mean_log_probs, parts_comparable
 
 #: the pair's name among the candidates (the best of each architecture: DASH and plain)
 PAIR = "dash+plain"
-
-
-def mean_log_probs(*log_probs: torch.Tensor) -> torch.Tensor:
-    """``(N, K)`` log of the mean of the members' class probabilities (each ``(N, K)`` log-probabilities)."""
-    stacked = torch.stack([lp.double() for lp in log_probs])
-    return torch.logsumexp(stacked, dim=0) - torch.log(torch.tensor(float(len(log_probs)), dtype=torch.float64))
 
 
 def candidate(held_out: dict[str, torch.Tensor], per_arch: dict[str, dict], configs: dict[str, dict],
@@ -81,15 +75,15 @@ def final_from_checkpoints(trial, pair: dict, checkpoint_dir: Path, device: str 
     :class:`~autofast.models.ensemble.Ensemble` in eval mode on ``device``, each member's history, the
     ``final`` record)."""
     from autofast.asha.executor import rung_checkpoint
-    from autofast.engine import read_run
     from autofast.models.ensemble import Ensemble
+
+    from .trial import checkpoint_model
 
     members, histories, epochs = [], [], []
     for config, part in zip(pair["configs"], (pair["parts"][c["arch"]] for c in pair["configs"])):
-        saved = read_run(rung_checkpoint(checkpoint_dir, part["trial"], part["rung"]))
-        run = trial.new_run(config, device)
-        run.model.load_state_dict(saved["model"])
-        members.append(run.model.eval())
+        model, saved = checkpoint_model(trial, config, rung_checkpoint(checkpoint_dir, part["trial"], part["rung"]),
+                                        device)
+        members.append(model)
         histories.append(saved["history"])
         epochs.append(len(saved["history"]))
     model = Ensemble(members, classify=True).eval()

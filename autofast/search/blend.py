@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from autofast.engine import device_of, read_run, task_loss, val_score
+from autofast.engine import device_of, task_loss, val_score
 from autofast.models.ensemble import Ensemble
 
 #: a blend's parts may differ in held-out accuracy by at most this many standard errors of their paired difference
@@ -104,9 +104,9 @@ def cnn_val_log_probs(trial, config: dict, checkpoint: Path, x: torch.Tensor, fo
     """``(N, K)`` float64 log class probabilities (on the CPU) of a trial's model, read from ``checkpoint``
     (weights only) and run on ``device``, on ``x``: the validation split (``folds`` None) or train+val where
     example j is predicted by the fold model that did not train on it (``folds`` ``(N,)``: each example's fold)."""
-    run = trial.new_run(config, device)
-    run.model.load_state_dict(read_run(checkpoint)["model"])
-    model = run.model.eval()
+    from .trial import checkpoint_model
+
+    model = checkpoint_model(trial, config, checkpoint, device)[0]
     x = x.to(device_of(model))
     if folds is None:
         return torch.log_softmax(model(x).double(), dim=1).cpu()
@@ -118,10 +118,14 @@ def cnn_val_log_probs(trial, config: dict, checkpoint: Path, x: torch.Tensor, fo
     return out
 
 
+def mean_log_probs(*log_probs: torch.Tensor) -> torch.Tensor:
+    """``(N, K)`` float64 log of the mean of the members' class probabilities (each ``(N, K)`` log-probabilities)."""
+    return torch.logsumexp(torch.stack([lp.double() for lp in log_probs]), dim=0) - math.log(len(log_probs))
+
+
 def blend_log_probs(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, temperature: float) -> torch.Tensor:
     """``(N, K)`` log of the mean of the CNN's probabilities and ``softmax(temperature * feature_scores)``."""
-    features = torch.log_softmax(temperature * feature_scores.double(), dim=1)
-    return torch.logsumexp(torch.stack([cnn_log_probs.double(), features]), dim=0) - math.log(2.0)
+    return mean_log_probs(cnn_log_probs, torch.log_softmax(temperature * feature_scores.double(), dim=1))
 
 
 def score_blend(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, y: torch.Tensor) -> dict:

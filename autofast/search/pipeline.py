@@ -200,16 +200,17 @@ def _cnn_held_out(task, backbone: str, patterns: dict, s: TuneSettings, best: tu
     return cnn_val_log_probs(make_trial(task, backbone, patterns, s), config, ckpt, x, folds, s.devices[0])
 
 
-def _pair(task, backbone: str, patterns: dict, s: TuneSettings, sched, per_arch: dict, run_dir: Path) -> dict | None:
-    """The architecture pair's candidate record (:mod:`.arch_pair`), or None without both architectures."""
+def _pair(task, backbone: str, patterns: dict, s: TuneSettings, sched, per_arch: dict, run_dir: Path) -> tuple:
+    """(the architecture pair's candidate record (:mod:`.arch_pair`) or None without both architectures,
+    arch -> its best trial's validation log-probabilities, read for the pair)."""
     if sched is None or not {"dash", "plain"} <= set(per_arch):
-        return None
+        return None, {}
     from .trial import make_trial
 
     held_out, configs = arch_pair.held_out_per_arch(make_trial(task, backbone, patterns, s), sched.trials(),
                                                     per_arch, run_dir / "asha" / "checkpoints", task.x_val,
                                                     s.devices[0])
-    return arch_pair.candidate(held_out, per_arch, configs, task.y_val)
+    return arch_pair.candidate(held_out, per_arch, configs, task.y_val), held_out
 
 
 def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan, sched, best: tuple,
@@ -331,12 +332,17 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     scores.update({name: cand["score"] for name, cand in features.items()})
     blends: dict[str, dict] = {}
     cnn_score = best[2] if best else None
-    pair = _pair(task, backbone, patterns, s, sched, per_arch, run_dir) if classify and folds is None else None
+    pair, arch_held_out = (_pair(task, backbone, patterns, s, sched, per_arch, run_dir) if classify and folds is None
+                           else (None, {}))
     if pair is not None and pair["eligible"]:
         scores[PAIR] = pair["score"]
-    if pair is not None and pair["eligible"] and pair["score"] > cnn_score:
-        cnn_arch, cnn_score = PAIR, pair["score"]
+        if pair["score"] > cnn_score:
+            cnn_arch, cnn_score = PAIR, pair["score"]
+    best_rec = per_arch.get(cnn_arch, {})
+    if cnn_arch == PAIR:
         cnn_held_out = pair["held_out"]
+    elif cnn_arch in arch_held_out and best and (best_rec.get("trial"), best_rec.get("rung")) == (best[0], best[3]):
+        cnn_held_out = arch_held_out[cnn_arch]  # the pair read the best trial's validation predictions already
     else:
         cnn_held_out = (_cnn_held_out(task, backbone, patterns, s, best, folds, run_dir)
                         if features and best is not None else None)

@@ -24,7 +24,7 @@ import torch
 from autofast.asha import TorchTrial
 from autofast.asha.executor import FusedPool, LocalPool
 from autofast.dash.train import TrainSettings
-from autofast.engine import Run, Schedule, cosine, evaluate, sgd, train_epoch, val_score
+from autofast.engine import Run, Schedule, cosine, evaluate, read_run, sgd, train_epoch, val_score
 from autofast.engine.fused import fusion_pays, train_fused_epoch
 from autofast.errors import AutofastError
 from autofast.models import build_backbone, fixed_factory
@@ -181,6 +181,15 @@ def make_trial(task, backbone: str, pattern, s: TuneSettings, stop: Callable[[],
         return train_fused_epoch(runs, x, y, s.batch_size)
 
     return TorchTrial(build, epoch, score, s.schedule, fused_epoch=None if s.folds else fused_epoch, stop=stop)
+
+
+def checkpoint_model(trial: TorchTrial, config: dict, checkpoint, device: str = "cpu") -> tuple:
+    """``trial``'s model for ``config`` on ``device`` with the weights of ``checkpoint`` (read weights only;
+    the trial may have run elsewhere), in eval mode; (model, the saved run state: ``history``, ...)."""
+    run = trial.new_run(config, device)
+    saved = read_run(checkpoint)
+    run.model.load_state_dict(saved["model"])
+    return run.model.eval(), saved
 
 
 def fuses(s: TuneSettings) -> bool:

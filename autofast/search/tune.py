@@ -16,7 +16,8 @@ from autofast.asha.executor import drive
 from autofast.engine import Run, device_of, read_run, seeded_init, train_epoch
 from autofast.models.ensemble import Ensemble
 
-from .trial import TuneSettings, arch_space, as_patterns, build_model, make_executor, make_trial, pattern_of
+from .trial import (TuneSettings, arch_space, as_patterns, build_model, checkpoint_model, make_executor, make_trial,
+                    pattern_of)
 
 
 def tune(task, backbone: str, pattern, s: TuneSettings, run_dir: Path, resume: bool = False,
@@ -120,9 +121,6 @@ def fold_models(task, backbone: str, pattern, s: TuneSettings, best_trial: dict,
     """The final model of a cross-validated search: the best trial's :class:`FoldEnsemble` (k models, each
     trained outside its fold) loaded from its last checkpoint, in eval mode (their mean prediction), on
     ``s.devices[0]``."""
-    trial = make_trial(task, backbone, pattern, s)
-    run = trial.new_run(best_trial["config"], s.devices[0])
-    saved = read_run(checkpoint_dir / best_trial["checkpoint"])  # weights only: the trial may have run elsewhere
-    run.model.load_state_dict(saved["model"])
-    run.model.eval()
-    return run.model, saved["history"]
+    model, saved = checkpoint_model(make_trial(task, backbone, pattern, s), best_trial["config"],
+                                    checkpoint_dir / best_trial["checkpoint"], s.devices[0])
+    return model, saved["history"]

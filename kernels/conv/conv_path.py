@@ -252,10 +252,10 @@ def choose(kind: str, x: torch.Tensor, w: torch.Tensor, taps: str, groups: int, 
 def _choose(kind, x, w, taps, groups, stride, candidates, runner, want: str, cache: PathCache) -> str:
     key, desc = make_key(kind, x, w, taps, groups, stride)
     run = cache.run
-    if want == "auto" and run is not None and run.pinned(desc) in candidates:  # resumed or replayed run
-        chosen = run.pinned(desc)
-        cache.record_forced(key, chosen, desc, how="recorded")
-        return chosen
+    pinned = run.pinned(desc) if want == "auto" and run is not None else None
+    if pinned in candidates:  # a resumed or replayed run
+        cache.record_forced(key, pinned, desc, how="recorded")
+        return pinned
     if want != "auto" or len(candidates) == 1:
         chosen = want if want in candidates else ("tap" if "tap" in candidates else candidates[0])
         cache.record_forced(key, chosen, desc)
