@@ -137,3 +137,35 @@ def test_cli_search_runs_on_ray(ray_local, tmp_path, capsys):
     assert res["asha"]["executor"] == "ray" and len(res["asha"]["trials"]) == 3
     assert all(t["status"] in ("completed", "paused") for t in res["asha"]["trials"])
     assert 0 <= res["test_score"] <= 1
+
+
+def test_workers_run_the_drivers_conv_record_and_send_new_shapes_back(ray_local, tmp_path, monkeypatch):
+    """A Ray job's convs take the paths of the run's record (where the worker's own measurement would choose
+    another), and the path of a shape the record lacks comes back into the driver's record file."""
+    from autofast.asha.ray_executor import RayExecutor
+    from autofast.kernels.conv import conv_path
+    from autofast.kernels.conv.run_record import FILE, read_record, recorded_run
+
+    def conv(kind, grad=True):
+        x, w = torch.randn(2, 3, 20), torch.randn(4, 3, 5, requires_grad=grad)
+        with torch.set_grad_enabled(grad):
+            return conv_path.choose(kind, x, w, "k5d1", 1, 1, ("native", "tap", "fft"), lambda p: (lambda: None))
+
+    def trial_fn(job, checkpoint_in, checkpoint_out, device):
+        cache = conv_path.CACHE  # the worker's measurement would choose native for every shape
+        cache.select = lambda key, runners, describe: "native"
+        try:
+            recorded, new = conv("ray-record-test-a"), conv("ray-record-test-b")
+        finally:
+            del cache.select
+        return float(recorded == "fft" and new == "native")
+
+    monkeypatch.setattr(conv_path.CACHE, "select", lambda key, runners, describe: "fft")  # the driver's choice
+    record = tmp_path / FILE
+    with recorded_run(record):
+        assert conv("ray-record-test-a") == "fft"
+        with RayExecutor(trial_fn, max_concurrent=1) as ex:
+            sched = drive(ASHA(SPACE, 1, 1, eta=2, max_trials=1, seed=0), ex, tmp_path / "ck")
+    assert sched.trials()[0]["scores"] == {0: 1.0}  # the worker ran the recorded path
+    kinds = {e["kind"]: e["path"] for e in read_record(record).values()}
+    assert kinds == {"ray-record-test-a": "fft", "ray-record-test-b": "native"}

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from autofast.errors import AutofastError
+from autofast.kernels.conv.run_record import active_record
 
 from .executor import Outcome, failure_message
 from .scheduler import Job
@@ -50,16 +51,23 @@ def _import_ray():
     return ray
 
 
-def _run_job(fn_box: list, job: Job, ckpt_in: Optional[bytes], in_name: str, out_name: str) -> dict:
+def _run_job(fn_box: list, job: Job, ckpt_in: Optional[bytes], in_name: str, out_name: str,
+             conv_paths: Optional[dict] = None) -> dict:
     """The Ray task: run one job in a private temp dir and return its score and checkpoint bytes.
 
     ``fn_box`` holds the trial function's ObjectRef inside a list so Ray does not resolve it: the
-    worker deserializes it once and keeps it for later jobs of the same search.
+    worker deserializes it once and keeps it for later jobs of the same search. ``conv_paths``: the
+    driver's conv-path record (:mod:`autofast.kernels.conv.run_record`) when it keeps one: the job's convs
+    take those paths, and the paths of shapes new to it come back as ``"conv_paths"``.
     """
     import ray
+    from contextlib import nullcontext
+
+    from autofast.kernels.conv.run_record import recorded_run
 
     t0 = time.perf_counter()
     worker = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:8]}"
+    record = None
     try:
         ref = fn_box[0]
         key = ref.hex()
@@ -78,11 +86,19 @@ def _run_job(fn_box: list, job: Job, ckpt_in: Optional[bytes], in_name: str, out
                     f.write(ckpt_in)
             path_out = Path(tmp) / "out" / out_name
             path_out.parent.mkdir()
-            score = float(fn(job, path_in, path_out, device))
+            with (recorded_run(None, entries=conv_paths) if conv_paths is not None else nullcontext()) as record:
+                score = float(fn(job, path_in, path_out, device))
             data = path_out.read_bytes() if path_out.exists() else None
-        return {"score": score, "checkpoint": data, "worker": worker, "seconds": time.perf_counter() - t0}
+        return {"score": score, "checkpoint": data, "worker": worker, "seconds": time.perf_counter() - t0,
+                "conv_paths": _new_paths(record, conv_paths)}
     except Exception as exc:  # a failing trial (also OOM) must not end the search
-        return {"error": failure_message(exc), "worker": worker, "seconds": time.perf_counter() - t0}
+        return {"error": failure_message(exc), "worker": worker, "seconds": time.perf_counter() - t0,
+                "conv_paths": _new_paths(record, conv_paths)}
+
+
+def _new_paths(record, given: Optional[dict]) -> dict:
+    """The entries a job's record holds beyond those it was given (none without a record)."""
+    return {} if record is None else {k: v for k, v in record.entries.items() if k not in (given or {})}
 
 
 class RayExecutor:
@@ -142,6 +158,9 @@ class RayExecutor:
         self._fn_ref = ray.put(trial_fn)
         self._task = ray.remote(_run_job).options(
             num_cpus=num_cpus_per_trial, num_gpus=num_gpus_per_trial, max_retries=max_retries)
+        # the conv-path record of the run this executor serves (made inside the run's recorded_run): its
+        # paths go to every job, the paths a job chose for new shapes come back into it
+        self._record = active_record()
         self._running: dict = {}  # ObjectRef -> (job, checkpoint_out, submit time)
         self._early: list = []  # Outcomes of jobs that failed before reaching Ray
         self._closed = False
@@ -158,7 +177,8 @@ class RayExecutor:
             self._early.append(Outcome(job, checkpoint_out, None, failure_message(exc), 0.0, "driver"))
             return
         in_name = Path(job.checkpoint).name if job.checkpoint is not None else ""
-        ref = self._task.remote([self._fn_ref], job, data, in_name, checkpoint_out.name)
+        conv_paths = self._record.snapshot() if self._record is not None else None
+        ref = self._task.remote([self._fn_ref], job, data, in_name, checkpoint_out.name, conv_paths)
         self._running[ref] = (job, checkpoint_out, t0)
 
     def wait(self) -> list:
@@ -186,6 +206,8 @@ class RayExecutor:
             res = self._ray.get(ref)
         except Exception as exc:  # the task died: worker crash, OOM kill, node lost, cancelled
             return Outcome(job, checkpoint_out, None, _ray_error(exc), time.perf_counter() - t0, "ray")
+        if self._record is not None and res.get("conv_paths"):
+            self._record.merge(res["conv_paths"])  # also from a failed job: those convs ran
         if "error" in res:
             return Outcome(job, checkpoint_out, None, res["error"], res["seconds"], res["worker"])
         try:

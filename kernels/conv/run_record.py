@@ -73,6 +73,17 @@ class RunRecord:
             self.entries[key] = {"path": path, **{f: desc.get(f) for f in _SHAPE_FIELDS}}
             self.write()
 
+    def snapshot(self) -> dict[str, dict]:
+        """A copy of the entries (to hand to another process)."""
+        with self._lock:
+            return {k: dict(v) for k, v in self.entries.items()}
+
+    def merge(self, entries: dict[str, dict]) -> None:
+        """Add what another process recorded (shapes already here keep their path: the first choice stands)."""
+        for entry in entries.values():
+            if isinstance(entry, dict) and entry.get("path") in _PATHS:
+                self.add(entry, entry["path"])
+
     def write(self) -> None:
         """The record, atomically (a kill leaves the old or the new file, never half of one); no file: kept in
         memory only."""
@@ -83,16 +94,25 @@ class RunRecord:
         os.replace(tmp, self.file)
 
 
+def active_record() -> RunRecord | None:
+    """The record of the run in progress in this process (inside :func:`recorded_run`), else None."""
+    from . import conv_path
+
+    return conv_path.CACHE.run
+
+
 @contextmanager
-def recorded_run(file: str | os.PathLike | None, replay: str | os.PathLike | None = None) -> Iterator[RunRecord]:
+def recorded_run(file: str | os.PathLike | None, replay: str | os.PathLike | None = None,
+                 entries: dict[str, dict] | None = None) -> Iterator[RunRecord]:
     """Within: this process's convs take the paths recorded in ``file`` (a run folder's ``conv_paths.json``;
     read if it exists, as on ``--resume``), and each new shape's path is added to it (None: a record kept in
     memory). ``replay``: a record of another run (its file or run folder) whose entries are copied in first,
-    for the shapes ``file`` lacks."""
+    for the shapes ``file`` lacks. ``entries``: a record's entries handed over in memory (a worker process
+    of a distributed executor runs the driver's record: :class:`autofast.asha.ray_executor.RayExecutor`)."""
     from . import conv_path
 
     file = None if file is None else Path(file)
-    entries = read_record(file) if file is not None and file.exists() else {}
+    entries = {**(entries or {}), **(read_record(file) if file is not None and file.exists() else {})}
     if replay is not None:
         entries = {**read_record(replay), **entries}
     record = RunRecord(file, entries)
