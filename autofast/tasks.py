@@ -68,11 +68,12 @@ def positional_input(cfg, backbone: str, kind: str) -> bool:
 
 def load_from_config(cfg):
     """The task ``cfg`` names (``cfg.task``, ``cfg.kind``: auto/classification/timeseries; forecasting windows
-    also ``lookback``, ``horizon``, ``train_stride``), split with ``cfg.seed``."""
+    also ``lookback``, ``horizon``, ``train_stride``), split with ``cfg.split_seed`` (None: ``cfg.seed``)."""
     from autofast.data.registry import DATASETS
 
     bundled = {d.name.lower(): d for d in DATASETS.values()}
     kind = cfg.kind
+    seed = cfg.seed if getattr(cfg, "split_seed", None) is None else cfg.split_seed
     if kind == "auto":
         d = bundled.get(cfg.task.lower())
         kind = "timeseries" if d is not None and d.kind == "timeseries" else "classification"
@@ -81,8 +82,8 @@ def load_from_config(cfg):
         from autofast.data.window_task import load_window_task
 
         name, path = resolve_timeseries(cfg.task)
-        return load_window_task(name, path, cfg.lookback, cfg.horizon, cfg.train_stride, cfg.seed)
-    return load_task(cfg.task, seed=cfg.seed)
+        return load_window_task(name, path, cfg.lookback, cfg.horizon, cfg.train_stride, seed)
+    return load_task(cfg.task, seed=seed)
 
 
 def backbone_for(task, cfg) -> tuple[str, bool]:

@@ -254,3 +254,17 @@ def test_registry_still_serves_timeseries():
 def test_classification_data_validates():
     with pytest.raises(AutofastError):
         ClassificationData(np.zeros((2, 4), np.float32), np.zeros(2, np.int64), ["a"], "s", "dna")
+
+
+def test_split_seed_fixes_the_split_across_training_seeds():
+    """``split_seed`` draws the split (several ``seed`` runs share one test split); without it ``seed`` does."""
+    from autofast.search.config import SearchConfig
+    from autofast.tasks import load_from_config
+
+    def test_rows(**kw):
+        task = load_from_config(SearchConfig(task="splice", **kw))
+        return task.split.seed, task.split.test.tolist()
+
+    base = test_rows(seed=0)
+    assert test_rows(seed=1, split_seed=0) == base and test_rows(seed=3, split_seed=0) == base
+    assert test_rows(seed=1)[1] != base[1] and test_rows(seed=0, split_seed=1) == test_rows(seed=1)

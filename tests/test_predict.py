@@ -54,7 +54,8 @@ def predict_json(capsys, run_dir, data, *extra) -> dict:
 
 @pytest.fixture(scope="module")
 def dna_run(tmp_path_factory):
-    """One DNA file split by ratios (length rule: pad to the longest sequence), a 2-member retrain ensemble."""
+    """One DNA file split by ratios (length rule: pad to the longest sequence), a 2-member retrain ensemble;
+    trained with seed 1 on the split of seed 2 (``--split-seed``)."""
     d = tmp_path_factory.mktemp("dna")
     rows = motif_rows(160)
     write_csv(d / "motif.csv", rows)
@@ -62,7 +63,7 @@ def dna_run(tmp_path_factory):
                                   "label_column: label\n")
     run = d / "run"
     assert main(["search", "--task", str(d / "motif.yaml"), "--out", str(run), "--arch", "plain", "--folds", "0",
-                 "--ensemble", "2", *TINY, "--json"]) == 0
+                 "--ensemble", "2", "--seed", "1", "--split-seed", "2", *TINY, "--json"]) == 0
     return {"dir": d, "run": run, "rows": rows, "result": json.loads((run / "result.json").read_text())}
 
 
@@ -83,7 +84,8 @@ def test_cnn_ensemble_predicts_its_test_score(dna_run, capsys):
     manifest = json.loads((run / "model" / "manifest.json").read_text())
     assert manifest["model"]["container"] == "ensemble" and len(manifest["model"]["members"]) == 2
     assert manifest["input"]["dna"]["length_rule"] == "pad" and manifest["input"]["shape"] == [4, 40]
-    out = predict_json(capsys, run, dna_run["dir"] / "motif.yaml")  # the task file: its test split
+    assert res["split"]["seed"] == 2 and res["config"]["seed"] == 1
+    out = predict_json(capsys, run, dna_run["dir"] / "motif.yaml")  # the task file: its test split (split seed 2)
     assert out["accuracy"] == res["test_score"] and out["rows"] == res["split"]["test"]
     with open(out["out"]) as f:
         table = list(csv.reader(f))

@@ -44,6 +44,8 @@ def add_dash_options(p) -> None:
                                       "(default: 5e-4)"),
             ("--rf-penalty", float, "DASH's penalty on wide receptive fields (default: 0.01)"),
             ("--seed", int, "seed of the split, the search and the training runs (default: 0)"),
+            ("--split-seed", int, "seed of the train/val/test split alone, so that several --seed runs share one "
+                                  "test split (default: --seed)"),
             ("--threads", int, "CPU threads (default: the cores this process may use)"),
             ("--lookback", int, "forecasting windows: input rows (default: 96)"),
             ("--horizon", int, "forecasting windows: rows to predict (default: 24)"),

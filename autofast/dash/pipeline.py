@@ -52,6 +52,9 @@ class DashConfig(BaseModel):
     rf_penalty: float = Field(0.01, ge=0)
     dropout: float = Field(0.0, ge=0, lt=1)
     seed: int = 0
+    split_seed: int | None = Field(
+        None, description="seed of the train/val/test split (and of a validation split carved from an official "
+                          "training file) when it should differ from --seed; default: --seed")
     kind: Literal["auto", "classification", "timeseries"] = "auto"
     lookback: int = Field(96, ge=2, description="time-series tasks: input window rows")
     horizon: int = Field(24, ge=1, description="time-series tasks: rows to predict")
