@@ -199,14 +199,15 @@ def window_defaults() -> tuple[int, int]:
 
 
 def run_peer(task: str, seed: int, threads: int = 1, lookback: int | None = None,
-             horizon: int | None = None) -> dict:
-    """The peer for ``task`` on autofast's split for ``seed``: a JSON-ready dict with ``score``, ``metric``,
-    ``lower_is_better``, ``fit_s``, ``predict_s`` and ``seconds`` (= fit + predict)."""
+             horizon: int | None = None, split_seed: int | None = None) -> dict:
+    """The peer for ``task`` on autofast's split for ``split_seed`` (default ``seed``): a JSON-ready dict with
+    ``score``, ``metric``, ``lower_is_better``, ``fit_s``, ``predict_s`` and ``seconds`` (= fit + predict)."""
+    split_seed = seed if split_seed is None else split_seed
     if _is_timeseries(task):
         lb, h = window_defaults()
-        out = ridge_windows(task, seed, lookback or lb, horizon or h)
+        out = ridge_windows(task, split_seed, lookback or lb, horizon or h)
     else:
-        name, data, tr, te = classification_split(task, seed)
+        name, data, tr, te = classification_split(task, split_seed)
         x_tr, y_tr, x_te, y_te = data.x[tr], data.y[tr], data.x[te], data.y[te]
         if data.kind == "series":
             out = minirocket(x_tr, y_tr, x_te, y_te, seed, threads)
@@ -224,7 +225,7 @@ def run_peer(task: str, seed: int, threads: int = 1, lookback: int | None = None
             raise SystemExit(f"no peer for task {task!r} (kind {data.kind})")
         out.update(n_train=int(len(tr)), n_test=int(len(te)))
     out["seconds"] = out["fit_s"] + out["predict_s"]
-    out.update(task=task, seed=seed, threads=threads)
+    out.update(task=task, seed=seed, split_seed=split_seed, threads=threads)
     return out
 
 
@@ -232,6 +233,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Run one quality-panel peer; prints (or writes) its JSON result.")
     p.add_argument("--task", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split-seed", type=int, help="the split's seed (default: --seed)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--lookback", type=int)
     p.add_argument("--horizon", type=int)
@@ -240,7 +242,7 @@ def main(argv=None) -> int:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(a.threads):  # BLAS/OpenMP pools; MiniRocket's numba threads follow n_jobs
-        res = run_peer(a.task, a.seed, a.threads, a.lookback, a.horizon)
+        res = run_peer(a.task, a.seed, a.threads, a.lookback, a.horizon, a.split_seed)
     text = json.dumps(res, indent=2, default=str)
     if a.out:
         tmp = Path(a.out).with_suffix(".tmp")

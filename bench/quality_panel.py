@@ -252,13 +252,15 @@ def run_search_arm(args, task: str, task_arg: str, seed: int, arm: str, threads:
                                           "--threads", str(threads)]
     if arm == "plain":
         cmd += ["--arch", "plain"]
+    if args.split_seed is not None:
+        cmd += ["--split-seed", str(args.split_seed)]
     if args.time_budget is not None:
         cmd += ["--time-budget", f"{args.time_budget:g}"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.arm_timeout)
     wall = time.perf_counter() - t0
     rec = {"task": task, "seed": seed, "arm": arm, "command": shlex.join(cmd), "wall_s": round(wall, 2),
-           "rc": proc.returncode, "out": str(out)}
+           "rc": proc.returncode, "out": str(out), "split_seed": seed if args.split_seed is None else args.split_seed}
     result_file = out / "result.json"
     if proc.returncode != 0 or not result_file.exists():
         rec["score"] = None
@@ -279,6 +281,8 @@ def run_peer_arm(args, panel: "Panel", task: str, task_arg: str, seed: int, thre
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(BENCH_DIR / "panel_peers.py"), "--task", task_arg, "--seed", str(seed),
            "--threads", str(threads), "--out", str(out)]
+    if args.split_seed is not None:
+        cmd += ["--split-seed", str(args.split_seed)]
     search = panel.data["runs"].get(key(task, seed, "search"), {})  # forecasting windows: search's lookback/horizon
     for opt in ("lookback", "horizon"):
         if search.get(opt):
@@ -393,6 +397,8 @@ def parse(argv=None):
     p.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS, help=f"default: {' '.join(DEFAULT_TASKS)}")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--time-budget", type=float, help="seconds, passed to both search arms (default: search's own)")
+    p.add_argument("--split-seed", type=int, help="one split for every seed (search's --split-seed; the peer "
+                                                  "scores the same test rows) (default: each seed its own split)")
     p.add_argument("--jobs", type=int, default=1, help="arms run at once; each gets usable cores / jobs threads")
     p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="default: all three")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "quality-panel")
