@@ -10,13 +10,12 @@ autofast: one line and exit status 1, the traceback with ``--debug``.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sqlite3
 import sys
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from .commands import autoft, dash, datasets, forecast, predict, search
 from .errors import AutofastError, out_of_memory_line
@@ -123,6 +122,22 @@ def _forget_handled_interrupt() -> None:
     ctypes.pythonapi.PyRun_SimpleString(b"pass")
 
 
+@contextmanager
+def _asked_paths(args):
+    """The command's ``--conv-path`` and ``--precision`` for every conv and run inside (imported only when
+    given: ``--help`` and the light commands stay light)."""
+    with ExitStack() as stack:
+        if getattr(args, "conv_path", None):
+            from .kernels.conv.conv_path import forced_path
+
+            stack.enter_context(forced_path(args.conv_path))
+        if getattr(args, "precision", None):
+            from .engine.precision import asked
+
+            stack.enter_context(asked(args.precision))
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.started = process_started() if argv is None else time.time()  # a budget counts from the process start
@@ -133,15 +148,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise AutofastError(f"--threads {threads}: give a positive thread count (default: the CPUs this "
                                     "process may use)")
             configure_runtime(threads)  # before torch / numba / the C++ extension start their thread pools
-            if getattr(args, "conv_path", None):
-                os.environ["AUTOFAST_CONV_PATH"] = args.conv_path  # read by autofast.kernels.conv.conv_path
-            if getattr(args, "precision", None):
-                os.environ["AUTOFAST_PRECISION"] = args.precision  # read by autofast.engine.precision
-            if args.command in CONV_COMMANDS and args.command not in ("search", "dash"):  # these check --devices
-                from .engine.precision import check as check_precision
+            with _asked_paths(args):
+                if args.command in CONV_COMMANDS and args.command not in ("search", "dash"):  # these check --devices
+                    from .engine.precision import check as check_precision
 
-                check_precision(["cpu"])  # these commands train on the CPU: refuse fp16 before any data loads
-            return args.func(args)
+                    check_precision(["cpu"])  # these commands train on the CPU: refuse fp16 before any data loads
+                return args.func(args)
     except BaseException as exc:
         if isinstance(exc, SystemExit):
             raise

@@ -141,10 +141,15 @@ def test_cli_search_runs_on_ray(ray_local, tmp_path, capsys):
 
 def test_workers_run_the_drivers_conv_record_and_send_new_shapes_back(ray_local, tmp_path, monkeypatch):
     """A Ray job's convs take the paths of the run's record (where the worker's own measurement would choose
-    another), and the path of a shape the record lacks comes back into the driver's record file."""
+    another), the path of a shape the record lacks comes back into the driver's record file, and a command's
+    --conv-path and --precision are in force in the workers."""
     from autofast.asha.ray_executor import RayExecutor
+    from autofast.engine.precision import asked, requested
     from autofast.kernels.conv import conv_path
     from autofast.kernels.conv.run_record import FILE, read_record, recorded_run
+
+    monkeypatch.delenv("AUTOFAST_CONV_PATH", raising=False)
+    monkeypatch.delenv("AUTOFAST_PRECISION", raising=False)
 
     def conv(kind, grad=True):
         x, w = torch.randn(2, 3, 20), torch.randn(4, 3, 5, requires_grad=grad)
@@ -169,3 +174,14 @@ def test_workers_run_the_drivers_conv_record_and_send_new_shapes_back(ray_local,
     assert sched.trials()[0]["scores"] == {0: 1.0}  # the worker ran the recorded path
     kinds = {e["kind"]: e["path"] for e in read_record(record).values()}
     assert kinds == {"ray-record-test-a": "fft", "ray-record-test-b": "native"}
+
+    def forced_fn(job, checkpoint_in, checkpoint_out, device):
+        from autofast.engine.precision import requested
+
+        return float(conv("ray-forced-test") == "tap" and requested() == "bf16")
+
+    with conv_path.forced_path("tap"), asked("bf16"):  # a command's --conv-path tap --precision bf16
+        with RayExecutor(forced_fn, max_concurrent=1) as ex:
+            sched = drive(ASHA(SPACE, 1, 1, eta=2, max_trials=1, seed=0), ex, tmp_path / "ck2")
+    assert sched.trials()[0]["scores"] == {0: 1.0}  # both in force in the worker
+    assert conv_path.requested_path() == "auto" and requested() is None  # and only inside the with block

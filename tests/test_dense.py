@@ -1,6 +1,7 @@
 """Dense prediction: the loader (masks and fields, 1-D and 2-D, layouts, bad input), the Darcy-flow
 generator and solver, the dense losses and metrics, and `search`/`dash` with the UNet end to end."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -118,6 +119,8 @@ def test_darcy_search_and_segmentation_dash_end_to_end(tmp_path, capsys):
     assert s["kind"] == "dense" and s["backbone"] == "unet" and s["metric"] == "relative L2"
     assert s["lower_is_better"] and s["test_score"] == s["final"]["test_loss"] > 0 and len(s["pattern"]) == 17
     assert "darcy_test.npz" in s["split"]["provenance"]["test"]
+    assert s["conv_paths"] and {c["path"] for c in s["conv_paths"]} == {"native"}  # --conv-path native ran
+    assert "AUTOFAST_CONV_PATH" not in os.environ  # ... for that command only
     rng = np.random.default_rng(0)
     x = rng.normal(size=(24, 2, 16))
     np.savez(tmp_path / "seg.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))  # per-position labels, 1-D

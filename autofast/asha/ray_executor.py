@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from autofast.errors import AutofastError
+from autofast.engine.precision import requested as requested_precision
+from autofast.kernels.conv.conv_path import requested_path
 from autofast.kernels.conv.run_record import active_record
 
 from .executor import Outcome, failure_message
@@ -52,18 +54,24 @@ def _import_ray():
 
 
 def _run_job(fn_box: list, job: Job, ckpt_in: Optional[bytes], in_name: str, out_name: str,
-             conv_paths: Optional[dict] = None) -> dict:
+             conv_paths: Optional[dict] = None, asked: Optional[dict] = None) -> dict:
     """The Ray task: run one job in a private temp dir and return its score and checkpoint bytes.
 
     ``fn_box`` holds the trial function's ObjectRef inside a list so Ray does not resolve it: the
     worker deserializes it once and keeps it for later jobs of the same search. ``conv_paths``: the
     driver's conv-path record (:mod:`autofast.kernels.conv.run_record`) when it keeps one: the job's convs
-    take those paths, and the paths of shapes new to it come back as ``"conv_paths"``.
+    take those paths, and the paths of shapes new to it come back as ``"conv_paths"``. ``asked``: the
+    driver's requested conv path and precision (a command's ``--conv-path`` / ``--precision``), in force
+    for the job.
     """
     import ray
     from contextlib import nullcontext
 
+    from autofast.engine.precision import asked as asked_precision
+    from autofast.kernels.conv.conv_path import forced_path
     from autofast.kernels.conv.run_record import recorded_run
+
+    asked = asked or {}
 
     t0 = time.perf_counter()
     worker = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:8]}"
@@ -86,7 +94,8 @@ def _run_job(fn_box: list, job: Job, ckpt_in: Optional[bytes], in_name: str, out
                     f.write(ckpt_in)
             path_out = Path(tmp) / "out" / out_name
             path_out.parent.mkdir()
-            with (recorded_run(None, entries=conv_paths) if conv_paths is not None else nullcontext()) as record:
+            with forced_path(asked.get("conv_path")), asked_precision(asked.get("precision")), \
+                    (recorded_run(None, entries=conv_paths) if conv_paths is not None else nullcontext()) as record:
                 score = float(fn(job, path_in, path_out, device))
             data = path_out.read_bytes() if path_out.exists() else None
         return {"score": score, "checkpoint": data, "worker": worker, "seconds": time.perf_counter() - t0,
@@ -161,6 +170,8 @@ class RayExecutor:
         # the conv-path record of the run this executor serves (made inside the run's recorded_run): its
         # paths go to every job, the paths a job chose for new shapes come back into it
         self._record = active_record()
+        # what the command asked for (--conv-path, --precision): in force in the workers too
+        self._asked = {"conv_path": requested_path(), "precision": requested_precision()}
         self._running: dict = {}  # ObjectRef -> (job, checkpoint_out, submit time)
         self._early: list = []  # Outcomes of jobs that failed before reaching Ray
         self._closed = False
@@ -178,7 +189,7 @@ class RayExecutor:
             return
         in_name = Path(job.checkpoint).name if job.checkpoint is not None else ""
         conv_paths = self._record.snapshot() if self._record is not None else None
-        ref = self._task.remote([self._fn_ref], job, data, in_name, checkpoint_out.name, conv_paths)
+        ref = self._task.remote([self._fn_ref], job, data, in_name, checkpoint_out.name, conv_paths, self._asked)
         self._running[ref] = (job, checkpoint_out, t0)
 
     def wait(self) -> list:

@@ -6,8 +6,8 @@ autocast dtype, everything numerically sensitive (losses, norms, the optimiser) 
 parameters remain fp32. ``auto`` is fp32: on the 2-core CPU here a bf16 DASH search epoch measured
 slower than fp32 (``bench/README.md``, "Mixed precision"), and no GPU figure exists yet.
 
-The commands' ``--precision`` sets ``AUTOFAST_PRECISION``, which :func:`resolve` reads when a run
-does not name its precision.
+A run that does not name its precision takes the one the command asked for (``--precision``, through
+:func:`asked`), else ``$AUTOFAST_PRECISION``, else 'auto'.
 """
 from __future__ import annotations
 
@@ -28,10 +28,31 @@ class PrecisionError(AutofastError, ValueError):
     ``ValueError`` as well, for library callers that catch that."""
 
 
+_ASKED: dict[str, str | None] = {"precision": None}  # set by asked() for the runs inside it
+
+
+@contextlib.contextmanager
+def asked(precision: str | None):
+    """Within: runs of this process (all threads) that do not name their precision use ``precision`` (the
+    commands' ``--precision``; None: no change); it wins over ``$AUTOFAST_PRECISION``."""
+    previous = _ASKED["precision"]
+    if precision is not None:
+        _ASKED["precision"] = precision
+    try:
+        yield
+    finally:
+        _ASKED["precision"] = previous
+
+
+def requested() -> str | None:
+    """The precision asked for when a run names none: :func:`asked`'s, else ``$AUTOFAST_PRECISION``, else None."""
+    return _ASKED["precision"] or os.environ.get(ENV) or None
+
+
 def resolve(precision: str | None, device: torch.device) -> str:
-    """The precision a run on ``device`` uses: ``precision`` (or ``$AUTOFAST_PRECISION``, default
-    'auto'); 'auto' is 'fp32'. fp16 needs a CUDA device (:class:`PrecisionError` otherwise)."""
-    name = precision or os.environ.get(ENV) or "auto"
+    """The precision a run on ``device`` uses: ``precision`` (or :func:`requested`, default 'auto'); 'auto'
+    is 'fp32'. fp16 needs a CUDA device (:class:`PrecisionError` otherwise)."""
+    name = precision or requested() or "auto"
     if name not in PRECISIONS:
         raise PrecisionError(f"unknown precision {name!r} (--precision or ${ENV}); choose one of "
                              f"{', '.join(PRECISIONS)}")

@@ -14,8 +14,8 @@ Paths:
   or per-tap GEMMs on the CPU, Triton on the GPU (:mod:`.tap_conv`).
 * ``fft`` -- the tap convolution's FFT backend (dense convs, ``groups == 1`` only).
 
-Override with ``AUTOFAST_CONV_PATH`` (``auto``, ``native``, ``tap``, ``fft``; a path that does not apply
-to a conv falls back to ``tap``) or the commands' ``--conv-path``. ``AUTOFAST_CACHE_DIR`` moves the
+Override with the commands' ``--conv-path`` (:func:`forced_path`) or ``AUTOFAST_CONV_PATH`` (``auto``,
+``native``, ``tap``, ``fft``; a path that does not apply to a conv falls back to ``tap``). ``AUTOFAST_CACHE_DIR`` moves the
 cache file (default ``~/.cache/autofast``). :func:`path_choices` lists what this process chose. A run
 (``search``, ``dash``) records the path of every shape in its folder and reuses that record on ``--resume``
 (:mod:`.run_record`): the measured choice is per machine, a run's numerics are fixed once chosen.
@@ -27,9 +27,10 @@ import os
 import platform
 import threading
 import time
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -39,10 +40,32 @@ _FORMAT = "autofast-conv-paths/1"
 PREFERRED_MARGIN = 0.1  # another path must beat the preferred (first-listed) one by 10% to be chosen
 
 
+_FORCED: dict[str, str | None] = {"path": None}  # set by forced_path() for the calls inside it
+
+
+@contextmanager
+def forced_path(path: str | None) -> Iterator[None]:
+    """Within: every conv of this process (all threads) that does not name its path takes ``path`` (the
+    commands' ``--conv-path``; None or 'auto': no change); it wins over ``$AUTOFAST_CONV_PATH``."""
+    if path is not None and path not in PATHS:
+        raise ValueError(f"unknown conv path {path!r}; choose one of {', '.join(PATHS)}")
+    previous = _FORCED["path"]
+    if path not in (None, "auto"):
+        _FORCED["path"] = path
+        CACHE.memo.clear()  # choices memoised under another request
+    try:
+        yield
+    finally:
+        if _FORCED["path"] != previous:
+            _FORCED["path"] = previous
+            CACHE.memo.clear()
+
+
 def requested_path(path: str = "auto") -> str:
-    """The path asked for: ``path`` unless it is 'auto', then ``$AUTOFAST_CONV_PATH`` (default 'auto')."""
+    """The path asked for: ``path`` unless it is 'auto', then :func:`forced_path`'s, then
+    ``$AUTOFAST_CONV_PATH`` (default 'auto')."""
     if path == "auto":
-        path = os.environ.get(ENV, "auto") or "auto"
+        path = _FORCED["path"] or os.environ.get(ENV, "auto") or "auto"
     if path not in PATHS:
         raise ValueError(f"unknown conv path {path!r} (from {'$' + ENV if path != 'auto' else 'argument'}); "
                          f"choose one of {', '.join(PATHS)}")
