@@ -1,5 +1,6 @@
 """`python -m autofast search` (DASHA) end to end at tiny scale, and --resume of a finished run."""
 import json
+import re
 
 from autofast.cli import main
 
@@ -29,6 +30,9 @@ def test_search_splice_tiny_and_resume(tmp_path, capsys):
     plan = res["plan"]
     assert plan["folds"] == 0 and plan["batch_size"] == 64 and plan["n_configs"] == 4 and plan["max_epochs"] == 2
     assert set(plan["given"]) == {"search_epochs", "n_configs", "max_epochs"} and "## Plan" in report
+    top = sum(t["resource"] == 2 for t in res["asha"]["trials"])
+    assert f"ASHA ran 4 of the 4 planned configurations; {top} reached the top rung of 2 epochs." in report
+    assert re.search(r"\| measure_and_load \| [0-9.]+ \| [0-9.]+ \|", report)  # predicted and actual
     assert plan["arch"] == "dash" and not plan["rocket"]
     assert "plan: budget" in err and "plan: selection: hold-out" in err
     assert res["selection"]["winner"] == "dash" and set(res["selection"]["val_scores"]) == {"dash"}

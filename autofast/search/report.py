@@ -46,11 +46,15 @@ def plan_lines(r: dict) -> list[str]:
     p = r.get("plan", {})
     if p.get("predicted"):
         out += ["| stage | predicted s | actual s |", "|---|---|---|"]
-        actual = {"dash": "dash_search"}
+        timings = r.get("timings", {})
+        actual = {"dash": timings.get("dash_search"),
+                  "measure_and_load": (None if "load" not in timings else
+                                       timings["load"] + timings.get("measure_and_plan", 0.0))}
         for k, v in p["predicted"].items():
-            a = r["timings"].get(actual.get(k, k))
+            a = actual[k] if k in actual else timings.get(k)
             out.append(f"| {k} | {v:.1f} | {'' if a is None else f'{a:.1f}'} |")
         out.append("")
+        out += asha_ran_lines(r)
     dash = r.get("dash") or {}
     if dash.get("dropped"):
         out += ["DASH candidates dropped as wider than the layer's input (receptive field d(k-1)+1 > input size):", ""]
@@ -58,6 +62,18 @@ def plan_lines(r: dict) -> list[str]:
                 + ", ".join(f"k{k}d{dd}" for k, dd in d["dropped"]) for d in dash["dropped"]]
         out.append("")
     return out
+
+
+def asha_ran_lines(r: dict) -> list[str]:
+    """How many of the planned configurations ASHA ran, and how many reached its top rung (its deadline, not
+    the plan's count, ends it: where trials run slower than the measured step cost, fewer run)."""
+    p, trials = r.get("plan", {}), (r.get("asha") or {}).get("trials")
+    if not trials or not p.get("n_configs"):
+        return []
+    ran = sum(1 for t in trials if t.get("scores"))
+    top = sum(1 for t in trials if t.get("resource") == p.get("max_epochs") and t.get("scores"))
+    return [f"ASHA ran {ran} of the {p['n_configs']} planned configurations; {top} reached the top rung of "
+            f"{p.get('max_epochs')} epochs.", ""]
 
 
 def selection_lines(r: dict) -> list[str]:
