@@ -113,13 +113,17 @@ def test_darcy_search_and_segmentation_dash_end_to_end(tmp_path, capsys):
     (tmp_path / "space.yaml").write_text("kernel_sizes: [3, 5]\ndilations: [1, 2]\n")
     common = ["--search-epochs", "1", "--search-width", "2", "--retrain-width", "2", "--config",
               str(tmp_path / "space.yaml"), "--threads", "1", "--conv-path", "native", "--json"]
+    from autofast.kernels.conv import conv_path
+
+    x, w = torch.randn(2, 3, 20), torch.randn(4, 3, 5)  # a conv of something else earlier in this process
+    conv_path.choose("fixed", x, w, "k5d1", 1, 1, ("native", "tap"), lambda p: (lambda: None), path="tap")
     assert main(["search", "--task", str(tmp_path / "darcy.yaml"), "--out", str(tmp_path / "s"), "--n-configs", "2",
                  "--max-epochs", "1", *common]) == 0
     s = json.loads(capsys.readouterr().out)
     assert s["kind"] == "dense" and s["backbone"] == "unet" and s["metric"] == "relative L2"
     assert s["lower_is_better"] and s["test_score"] == s["final"]["test_loss"] > 0 and len(s["pattern"]) == 17
     assert "darcy_test.npz" in s["split"]["provenance"]["test"]
-    assert s["conv_paths"] and {c["path"] for c in s["conv_paths"]} == {"native"}  # --conv-path native ran
+    assert s["conv_paths"] and {c["path"] for c in s["conv_paths"]} == {"native"}  # this run's convs, all native
     assert "AUTOFAST_CONV_PATH" not in os.environ  # ... for that command only
     rng = np.random.default_rng(0)
     x = rng.normal(size=(24, 2, 16))

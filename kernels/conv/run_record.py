@@ -121,6 +121,7 @@ def recorded_run(file: str | os.PathLike | None, replay: str | os.PathLike | Non
     cache = conv_path.CACHE
     previous, cache.run = cache.run, record
     cache.memo.clear()  # choices memoised before (or for another run) must be looked up again
+    cache.clear_used()  # path_summary() inside lists this run's shapes, not an earlier run's in this process
     try:
         yield record
     finally:
