@@ -16,7 +16,7 @@ PANEL = ROOT / "bench" / "quality_panel.py"
 FAKE_SEARCH = r'''
 import argparse, json, pathlib, sys
 p = argparse.ArgumentParser()
-for f in ("--task", "--out", "--arch", "--threads", "--time-budget"):
+for f in ("--task", "--out", "--arch", "--threads", "--time-budget", "--split-seed"):
     p.add_argument(f)
 p.add_argument("--seed", type=int)
 p.add_argument("--json", action="store_true")
@@ -82,6 +82,15 @@ def test_quality_panel_fake_search(tmp_path):
     assert "this task fails" in panel["runs"]["fail.yaml|0|search"]["error"]
     readme = (tmp_path / "README.md").read_text()
     assert readme.count("<!-- quality-panel:start -->") == 1 and "(2 failed)" in readme
+
+
+def test_quality_panel_split_seed_reaches_every_search_arm(tmp_path):
+    r = _run(tmp_path, "--tasks", "motif", "--seeds", "0", "1", "--arms", "search", "plain", "--split-seed", "5")
+    assert r.returncode == 0, r.stderr
+    calls = (tmp_path / "calls.txt").read_text().splitlines()
+    assert len(calls) == 4 and all("--split-seed 5" in c for c in calls)
+    runs = json.loads((tmp_path / "panel" / "panel.json").read_text())["runs"]
+    assert {rec["split_seed"] for rec in runs.values()} == {5}
 
 
 def test_quality_panel_peer_on_motif(tmp_path):
