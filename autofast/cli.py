@@ -123,7 +123,7 @@ def _forget_handled_interrupt() -> None:
 
 
 @contextmanager
-def _asked_paths(args):
+def _asked_options(args):
     """The command's ``--conv-path`` and ``--precision`` for every conv and run inside (imported only when
     given: ``--help`` and the light commands stay light)."""
     with ExitStack() as stack:
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise AutofastError(f"--threads {threads}: give a positive thread count (default: the CPUs this "
                                     "process may use)")
             configure_runtime(threads)  # before torch / numba / the C++ extension start their thread pools
-            with _asked_paths(args):
+            with _asked_options(args):
                 if args.command in CONV_COMMANDS and args.command not in ("search", "dash"):  # these check --devices
                     from .engine.precision import check as check_precision
 

@@ -73,7 +73,7 @@ def load_from_config(cfg):
 
     bundled = {d.name.lower(): d for d in DATASETS.values()}
     kind = cfg.kind
-    seed = cfg.seed if getattr(cfg, "split_seed", None) is None else cfg.split_seed
+    seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
     if kind == "auto":
         d = bundled.get(cfg.task.lower())
         kind = "timeseries" if d is not None and d.kind == "timeseries" else "classification"

@@ -28,13 +28,15 @@ import os
 import socket
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from autofast.errors import AutofastError
+from autofast.engine.precision import asked as asked_precision
 from autofast.engine.precision import requested as requested_precision
-from autofast.kernels.conv.conv_path import requested_path
-from autofast.kernels.conv.run_record import active_record
+from autofast.kernels.conv.conv_path import forced_path, requested_path
+from autofast.kernels.conv.run_record import active_record, recorded_run
 
 from .executor import Outcome, failure_message
 from .scheduler import Job
@@ -65,11 +67,6 @@ def _run_job(fn_box: list, job: Job, ckpt_in: Optional[bytes], in_name: str, out
     for the job.
     """
     import ray
-    from contextlib import nullcontext
-
-    from autofast.engine.precision import asked as asked_precision
-    from autofast.kernels.conv.conv_path import forced_path
-    from autofast.kernels.conv.run_record import recorded_run
 
     asked = asked or {}
 

@@ -51,14 +51,11 @@ def forced_path(path: str | None) -> Iterator[None]:
         raise ValueError(f"unknown conv path {path!r}; choose one of {', '.join(PATHS)}")
     previous = _FORCED["path"]
     if path not in (None, "auto"):
-        _FORCED["path"] = path
-        CACHE.memo.clear()  # choices memoised under another request
+        _FORCED["path"] = path  # the memo needs no clearing: its key holds the requested path
     try:
         yield
     finally:
-        if _FORCED["path"] != previous:
-            _FORCED["path"] = previous
-            CACHE.memo.clear()
+        _FORCED["path"] = previous
 
 
 def requested_path(path: str = "auto") -> str:
