@@ -10,6 +10,7 @@ autofast: one line and exit status 1, the traceback with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sqlite3
 import sys
@@ -95,14 +96,31 @@ def failure_line(exc: BaseException) -> str | None:
     return None
 
 
+def _swallows_exceptions(frame) -> bool:
+    """Whether an exception raised in ``frame`` would be printed and dropped by Python instead of unwinding:
+    a weakref callback of the import system (``_get_module_lock``'s ``cb``) or a ``__del__``."""
+    code = getattr(frame, "f_code", None)
+    return code is not None and (code.co_filename.startswith("<frozen importlib") or code.co_name == "__del__")
+
+
+def _sigterm_handler(signum, frame):
+    """Raise ``KeyboardInterrupt``; where Python would swallow it (:func:`_swallows_exceptions`: a SIGTERM
+    landing in an import's lock callback let a ``dash`` run finish with exit 0), deliver the signal again a
+    moment later instead, outside that frame."""
+    if _swallows_exceptions(frame):
+        import threading
+
+        pid = os.getpid()
+        threading.Timer(0.05, lambda: os.kill(pid, signum)).start()
+        return
+    raise KeyboardInterrupt
+
+
 @contextmanager
 def sigterm_as_interrupt():
     """SIGTERM raises ``KeyboardInterrupt`` like Ctrl-C, so every clean-up path runs for both."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = signal.signal(signal.SIGTERM, _sigterm_handler)
     except ValueError:  # not the main thread: leave signals alone
         yield
         return

@@ -93,3 +93,22 @@ def test_interrupt_seen_by_an_extension_still_exits_2(forget, tmp_path):
     r = subprocess.run([sys.executable, "-m", "entry"], capture_output=True, text=True, cwd=tmp_path)
     assert r.stderr.startswith("error: interrupted"), r.stderr
     assert r.returncode == (2 if forget else -signal.SIGINT), r.returncode
+
+
+def test_a_sigterm_where_python_would_swallow_the_interrupt_is_delivered_again():
+    """A SIGTERM landing in an import's lock callback (where a raised KeyboardInterrupt is printed and dropped)
+    is not raised there but re-sent, and then interrupts the work."""
+    from types import SimpleNamespace
+
+    from autofast.cli import _sigterm_handler, sigterm_as_interrupt
+
+    in_import = SimpleNamespace(f_code=SimpleNamespace(co_filename="<frozen importlib._bootstrap>", co_name="cb"))
+    with pytest.raises(KeyboardInterrupt):
+        with sigterm_as_interrupt():
+            _sigterm_handler(signal.SIGTERM, in_import)  # returns: nothing raised inside the callback
+            deadline = time.time() + 5
+            while time.time() < deadline:  # the signal comes again and interrupts this loop
+                time.sleep(0.01)
+    elsewhere = SimpleNamespace(f_code=SimpleNamespace(co_filename=__file__, co_name="loop"))
+    with pytest.raises(KeyboardInterrupt):
+        _sigterm_handler(signal.SIGTERM, elsewhere)
