@@ -4,7 +4,8 @@ Format ``autofast-model/1`` (data only, nothing in it is executed when loaded):
 
 * ``model/manifest.json``: what to build and how to feed it -- the family (``cnn``: a backbone with a fixed
   ``(kernel, dilation)`` pattern per member, the members' mean class probability; ``rocket``: random
-  convolution features with a ridge head; ``kmer``: positional k-mer logistic regression (DNA); ``linear``: ridge regression on the flattened
+  convolution features with a ridge head; ``kmer``: positional k-mer logistic regression (DNA); ``wd``: one-vs-rest SVMs on the weighted-degree
+  string kernel (DNA: support vectors as base codes, their dual coefficients); ``linear``: ridge regression on the flattened
   forecasting window; ``timm``: a timm network fine-tuned by ``finetune``), the command
   that trained it (``search``, ``dash``, ``finetune``), the backbone, width, dropout and pattern of every
   member, the position channel, the classes (and ``class_subset`` when the run cut its task to some classes
@@ -110,6 +111,7 @@ def _state(model) -> tuple[dict, dict]:
     from .search.kmer_family import KmerModel
     from .search.linear_family import LinearModel
     from .search.rocket_family import RocketModel
+    from .search.wd_family import WDModel
 
     if isinstance(model, LinearModel):
         return {"family": "linear", "alpha": model.alpha, "combine": "x.flatten(1) @ coef + intercept (float64)"}, \
@@ -121,6 +123,12 @@ def _state(model) -> tuple[dict, dict]:
         rec["combine"] = (f"mean class probability of the network(s) and of the {part['family']} model "
                           "(softmax of temperature x its scores)")
         return rec, {**tensors, **{f"blend.{k}": v for k, v in part_tensors.items()}}
+    if isinstance(model, WDModel):
+        state = model.clf.state_dict()
+        return {"family": "wd", "length": int(state["support_codes"].shape[1]), "degree": state["degree"],
+                "c": state["c"], "temperature": model.temperature,
+                "combine": "softmax of temperature x the one-vs-rest SVM margins on the weighted-degree kernel"}, \
+            {"wd.support_codes": state["support_codes"], "wd.coef": state["coef"], "wd.intercept": state["intercept"]}
     if isinstance(model, KmerModel):
         state = model.clf.state_dict()
         return {"family": "kmer", "length": state["length"], "c": state["c"], "order": state["order"],
@@ -206,7 +214,7 @@ def save_final(run_dir: str | Path, model, task, result: dict) -> Path:
     folder."""
     final, cfg = result.get("final", {}), result.get("config", {})
     arch = None
-    if "backbone" in result and final.get("family", "cnn") not in ("rocket", "kmer", "linear"):
+    if "backbone" in result and final.get("family", "cnn") not in ("rocket", "kmer", "wd", "linear"):
         name = final.get("arch")
         archs = result.get("architectures") or {}
         conf = final.get("config") or {}
@@ -304,6 +312,21 @@ def _build(manifest: dict, state: dict, where: Path):
             raise AutofastError(f"{where}: the k-mer model's weights are incomplete ({exc}); restore the run "
                                 "folder from a copy") from None
         return KmerModel(clf, float(rec.get("temperature", 1.0))).eval()
+    if rec["family"] == "wd":
+        from .models.wdkernel import WDKernelSVM
+        from .search.wd_family import WDModel
+
+        try:
+            clf = WDKernelSVM.from_state_dict({"support_codes": state["wd.support_codes"], "coef": state["wd.coef"],
+                                               "intercept": state["wd.intercept"], "degree": rec["degree"],
+                                               "c": rec.get("c", float("nan"))})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AutofastError(f"{where}: the kernel SVM's weights are incomplete ({exc}); restore the run "
+                                "folder from a copy") from None
+        if clf.support_codes_.shape[1] != int(rec.get("length", -1)):
+            raise AutofastError(f"{where}: the kernel SVM's support vectors do not have the recorded length; "
+                                "restore the run folder from a copy")
+        return WDModel(clf, float(rec.get("temperature", 1.0))).eval()
     if rec["family"] == "timm":
         from .autoft.model import ArchSpec, build_model
 
@@ -382,7 +405,7 @@ class Predictor:
 
     def __repr__(self) -> str:
         m = self.manifest["model"]
-        what = m["family"] if m["family"] in ("rocket", "kmer", "linear") else f"{m['backbone']} x{len(m['members'])}"
+        what = m["family"] if m["family"] in ("rocket", "kmer", "wd", "linear") else f"{m['backbone']} x{len(m['members'])}"
         return f"Predictor({self.manifest['task']!r}, {self.kind}, {what}, {len(self.classes)} classes)"
 
     # -------------------------------------------------------------------------------------- model

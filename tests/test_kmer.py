@@ -14,7 +14,7 @@ import torch
 from autofast.cli import main
 from autofast.errors import AutofastError
 from autofast.models.kmer import C_GRID, KmerClassifier, kmer_feature_count, kmer_features
-from autofast.search import blend as blend_mod, pipeline
+from autofast.search import blend as blend_mod, pipeline, plan as plan_mod
 
 BASES = "ACGT"
 
@@ -124,14 +124,17 @@ def _pair_rows(n: int, seed: int) -> list[tuple[str, str]]:
     return rows
 
 
-@pytest.fixture(scope="module", params=["kmer", "cnn+kmer"])
+@pytest.fixture(scope="module", params=["kmer", "cnn+kmer", "wd", "cnn+wd"])
 def kmer_run(request, tmp_path_factory):
-    """A DNA search whose final model is the k-mer family (the pair task: it wins on its own merit or by a
-    patched score) or its blend with the CNN (scoring patched: a tiny search cannot be relied on for that)."""
+    """A DNA search whose final model is a DNA feature family, the k-mer model (planned where the weighted-degree
+    kernel SVM is not: here by a cap of 0 rows) or the kernel SVM (the pair task: it wins on its own merit or by
+    a patched score), or its blend with the CNN (scoring patched: a tiny search cannot be relied on for that)."""
     d = tmp_path_factory.mktemp("kmer")
     (d / "pairs.csv").write_text("seq,label\n" + "".join(f"{s},{lab}\n" for s, lab in _pair_rows(600, 3)))
     (d / "pairs.yaml").write_text("name: pairs\nkind: dna\ndata: pairs.csv\nsequence_column: seq\n")
     mp = pytest.MonkeyPatch()
+    if request.param.endswith("kmer"):
+        mp.setattr(plan_mod, "WD_MAX_EXAMPLES", 0)
     real = pipeline.choose_family
     mp.setattr(pipeline, "choose_family", lambda *a, **k: request.param if request.param in a[3] or
                request.param in a[2] else real(*a, **k))
@@ -148,18 +151,25 @@ def kmer_run(request, tmp_path_factory):
     return {"dir": d, "run": run, "kind": request.param, "result": json.loads((run / "result.json").read_text())}
 
 
-def test_search_final_kmer_model_predicts_its_test_score(kmer_run, capsys):
+def test_search_final_dna_family_model_predicts_its_test_score(kmer_run, capsys):
     import autofast
 
     run, res, kind = kmer_run["run"], kmer_run["result"], kmer_run["kind"]
+    family = kind.split("+")[-1]
+    other = "wd" if family == "kmer" else "kmer"
     sel = res["selection"]
-    assert res["plan"]["kmer"] == 3 and "kmer" in sel["features"] and "held_out" not in sel["features"]["kmer"]
-    assert {"kmer", "cnn+kmer"} <= set(sel["val_scores"]) and "cnn+kmer" in sel["blends"] and sel["winner"] == kind
-    assert res["final"]["family"] == kind
+    assert (res["plan"]["kmer"] == 3) == (family == "kmer") and res["plan"]["wd"] == (family == "wd")
+    assert family in sel["features"] and other not in sel["features"] and "held_out" not in sel["features"][family]
+    assert {family, f"cnn+{family}"} <= set(sel["val_scores"]) and f"cnn+{family}" in sel["blends"]
+    assert sel["winner"] == kind and res["final"]["family"] == kind
     manifest = json.loads((run / "model" / "manifest.json").read_text())
-    family = manifest["model"]["family"] if kind == "kmer" else manifest["model"]["blend"]["family"]
-    assert family == "kmer" and (manifest["model"] if kind == "kmer" else manifest["model"]["blend"])["order"] == 3
+    rec = manifest["model"] if kind == family else manifest["model"]["blend"]
+    assert rec["family"] == family
+    if family == "kmer":
+        assert rec["order"] == 3
+    else:
+        assert rec["degree"] in (6, 12, 24) and rec["length"] == 24
     api = autofast.load(run)
     assert api.score(str(kmer_run["dir"] / "pairs.yaml")) == res["test_score"]
-    if kind == "kmer":  # the pair task is what the family is for (0.95 validation accuracy here, deterministic)
-        assert sel["features"]["kmer"]["val_acc"] >= 0.9 and res["test_score"] >= 0.9
+    if kind == family:  # the pair task is what the families are for (0.95 validation accuracy here, deterministic)
+        assert sel["features"][family]["val_acc"] >= 0.9 and res["test_score"] >= 0.9

@@ -9,6 +9,7 @@ import torch
 
 from autofast.budget import StepCost, parse_duration
 from autofast.errors import AutofastError
+from autofast.search import plan as plan_mod
 from autofast.search.plan import DataSize, asha_epochs, batch_for, default_budget, make_plan
 
 COST = StepCost(overhead=0.005, per_example=0.0004, supernet_overhead=0.01, supernet_per_example=0.0006,
@@ -292,9 +293,31 @@ def test_dash_stage_only_when_the_plain_network_still_trains_enough():
     assert make_plan(size(240, 60, (4, 40), 2, "dna", 150), slow, 120, "t", {}, arch="dash").dash
 
 
-def test_kmer_order_follows_the_feature_cap():
+def test_weighted_degree_kernel_takes_the_kmer_family_place_where_it_fits():
+    """Aligned DNA up to WD_MAX_EXAMPLES train+val rows whose fits take at most WD_SHARE of the budget: the kernel
+    SVM, and no k-mer family (said why); beyond the cap or the share the k-mer family as before; never for
+    series, images or a given architecture."""
+    splice = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 285, "t", {})
+    assert splice.wd and splice.kmer == 0 and "takes its place" in splice.why["kmer"]
+    # 2 fits: 2 232^2 + 2 870^2 pairs x 60 positions at WD_SECONDS_PER_VALUE
+    assert splice.predicted["wd"] == pytest.approx(plan_mod.WD_SECONDS_PER_VALUE * 60 * (2232**2 + 2870**2), abs=0.01)
+    big = make_plan(size(4000, 1000, (4, 60), 3, "dna", 700), COST, 900, "t", {})
+    assert not big.wd and big.kmer and big.why["wd"].startswith("5000 train+val rows > 4000")
+    short = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 60, "t", {})  # ~17 s > 0.2 x 60
+    assert not short.wd and "of the" in short.why["wd"]
+    small = make_plan(size(240, 60, (4, 40), 2, "dna", 100), COST, 120, "t", {"folds": 5})  # 5 fold fits + 1
+    assert small.folds == 5 and small.wd
+    assert small.predicted["wd"] == pytest.approx(plan_mod.WD_SECONDS_PER_VALUE * 40 * (5 * 240**2 + 300**2), abs=0.01)
+    assert not make_plan(size(45, 5, (1, 361), 10, "series", 5), COST, 120, "t", {}).wd
+    assert not make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 390, "t", {}, arch="plain").wd
+    assert not type(splice).from_dict({k: v for k, v in splice.to_dict().items() if k != "wd"}).wd  # older plans
+
+
+def test_kmer_order_follows_the_feature_cap(monkeypatch):
     """Order 3 (+ 64 (L - 2) trinucleotide features) where its example x feature values fit the cap, else order
-    2, else no k-mer family, said in the plan's reasons; never for series."""
+    2, else no k-mer family, said in the plan's reasons; never for series. (Where the weighted-degree kernel SVM
+    does not fit: here no row does.)"""
+    monkeypatch.setattr(plan_mod, "WD_MAX_EXAMPLES", 0)
     roomy = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 900, "t", {})
     assert roomy.kmer == 3 and "kmer" not in roomy.why
     splice = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 390, "t", {})  # order 3 ~79 s > 0.15 x 390

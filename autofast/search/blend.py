@@ -22,24 +22,29 @@ The test split is never read here.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
 
 from autofast.engine import device_of, task_loss, val_score
 from autofast.models.ensemble import Ensemble
+from autofast.models.temperature import fit_temperature  # noqa: F401 (re-exported)
 
 #: a blend's parts may differ in held-out accuracy by at most this many standard errors of their paired difference
 PART_GAP_SE = 2.0
 FAMILY_NAMES = {"rocket": "random-convolution features", "kmer": "positional k-mer logistic regression",
+                "wd": "weighted-degree kernel SVM",
                 "linear": "ridge regression on the window"}
 
 
 class Blend(Ensemble):
     """``members = [cnn, features]``: the log of their mean class probability ``(N, K)`` (an :class:`Ensemble`
     of two modules that both return class scores; the feature model returns temperature-scaled
-    log-probabilities: :class:`~.rocket_family.RocketModel` or :class:`~.kmer_family.KmerModel`)."""
+    log-probabilities: :class:`~.rocket_family.RocketModel`, :class:`~.kmer_family.KmerModel` or
+    :class:`~.wd_family.WDModel`)."""
 
     def __init__(self, cnn: nn.Module, features: nn.Module) -> None:
         super().__init__([cnn, features], classify=True)
@@ -62,6 +67,51 @@ def held_out_scores(clf, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, 
             scores.double().cpu())
 
 
+class FittedClassifier(nn.Module):
+    """A fitted classifier (``decision_function(x)`` -> ``(N, K)`` scores, e.g. :class:`~autofast.models.kmer.
+    KmerClassifier`) as a module: ``forward(x)`` -> log class probabilities ``(N, K)``, the log-softmax of
+    ``temperature`` x the scores (1 alone, fitted when blended)."""
+
+    def __init__(self, clf, temperature: float = 1.0) -> None:
+        super().__init__()
+        self.clf = clf
+        self.temperature = float(temperature)
+        self._anchor = nn.Parameter(torch.zeros(()), requires_grad=False)  # gives the module a device
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.temperature * self.clf.decision_function(x), dim=1)
+
+
+def fitted_candidate(task, folds: torch.Tensor | None, make: Callable[[], object], device="cpu") -> dict:
+    """A classifier family scored like a CNN configuration: ``make()`` (a new unfitted classifier with
+    ``fit(x, y)`` and ``decision_function``) fitted on the training split and scored on the validation split
+    (``folds`` None), or fitted outside each fold and scored on it (``folds`` ``(N,)``: each train+val example's
+    fold). Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``fitted`` (the
+    classifiers, not JSON), ``seconds``, ``selected_on`` and ``held_out``: the scores ``(N, K)`` float64 on the
+    validation split (or out-of-fold over train+val, in pool order), for :func:`score_blend` (not JSON). The
+    test split is never read."""
+    t0 = time.perf_counter()
+    if folds is None:
+        clf = make().fit(task.x_train, task.y_train)
+        loss, correct, held_out = held_out_scores(clf, task.x_val.to(device), task.y_val.to(device))
+        n, fitted = len(task.y_val), [clf]
+    else:
+        x, y = torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val])
+        held_out = torch.empty(len(y), int(task.data.num_classes), dtype=torch.float64)
+        loss, correct, n, fitted = 0.0, 0, 0, []
+        for i in range(int(folds.max()) + 1):
+            inside = folds == i
+            clf = make().fit(x[~inside], y[~inside])
+            fl, fc, held_out[inside] = held_out_scores(clf, x[inside].to(device), y[inside].to(device))
+            loss, correct, n = loss + fl, correct + fc, n + int(inside.sum())
+            fitted.append(clf)
+    acc, mean_loss = correct / max(1, n), loss / max(1, n)
+    return {"score": val_score(mean_loss, acc, False), "val_acc": acc, "val_loss": mean_loss, "fitted": fitted,
+            "seconds": time.perf_counter() - t0, "held_out": held_out,
+            "selected_on": f"{int(folds.max()) + 1}-fold out-of-fold predictions" if folds is not None
+            else "validation split"}
+
+
 def calibrated(candidate: dict, y: torch.Tensor) -> dict:
     """A feature family's candidate record (with ``held_out`` scores ``(N, K)`` on the predictions it is
     selected on, labels ``y``) scored with its fitted temperature: ``temperature``, ``val_loss`` and ``score``
@@ -81,21 +131,6 @@ def parts_comparable(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, 
     gap = float(d.mean())
     se = float(d.std(correction=1)) / math.sqrt(len(d)) if len(d) > 1 else 0.0
     return {"part_gap": gap, "part_gap_se": se, "eligible": abs(gap) <= PART_GAP_SE * se + 1e-12}
-
-
-def fit_temperature(scores: torch.Tensor, y: torch.Tensor) -> float:
-    """The ``T`` in [0.01, 1000] minimising the mean cross-entropy of ``softmax(T * scores)`` against ``y``
-    (``scores`` ``(N, K)``, ``y`` ``(N,)`` int64): a bounded scalar search on ``log T``."""
-    from scipy.optimize import minimize_scalar
-
-    s, t = scores.double(), y.long()
-
-    def nll(log_t: float) -> float:
-        return float(torch.nn.functional.cross_entropy(math.exp(log_t) * s, t))
-
-    res = minimize_scalar(nll, bounds=(math.log(0.01), math.log(1000.0)), method="bounded",
-                          options={"xatol": 1e-3})
-    return float(math.exp(res.x))
 
 
 @torch.no_grad()

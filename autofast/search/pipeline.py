@@ -30,7 +30,7 @@ from autofast.kernels.conv.run_record import FILE as RECORD
 from autofast.runtime import configure as configure_runtime
 from autofast.tasks import backbone_for, load_from_config, plain_network, task_metric, test_scores
 
-from . import arch_pair, kmer_family, linear_family, rocket_family
+from . import arch_pair, kmer_family, linear_family, rocket_family, wd_family
 from .arch_pair import PAIR
 from .blend import FAMILY_NAMES, calibrated
 from .config import SearchConfig
@@ -41,7 +41,7 @@ from .tune import fold_models, retrain_best, trial_histories, tune
 
 #: the feature families, each a module with ``candidate(task, folds, seed, device, **options) -> dict`` (scored
 #: like a CNN configuration) and ``final(task, cand, seed, temperature, device) -> (model, seconds, record)``
-FAMILIES = {"rocket": rocket_family, "kmer": kmer_family, "linear": linear_family}
+FAMILIES = {"rocket": rocket_family, "kmer": kmer_family, "wd": wd_family, "linear": linear_family}
 
 
 def split_record(task) -> dict:
@@ -122,7 +122,7 @@ def _stage_pattern(cfg, task, plan, run_dir: Path, resume: bool, clock: Clock, s
         resolved = cfg.model_copy(update={"batch_size": plan.batch_size, "search_epochs": plan.search_epochs,
                                           "search_batch_fraction": plan.search_batch_fraction})
         dash_end = clock.at(plan.predicted["measure_and_load"] + plan.predicted["rocket"] + plan.predicted.get("kmer", 0.0)
-                            + plan.predicted.get("linear", 0.0) + 1.25 * plan.predicted["dash"] + 2)
+                            + plan.predicted.get("wd", 0.0) + plan.predicted.get("linear", 0.0) + 1.25 * plan.predicted["dash"] + 2)
         found = search_architecture(task, resolved, say, stop=lambda: time.time() > dash_end)
         pattern = found["pattern"]
         save_pattern(pattern_file, pattern, {"backbone": name, "positional": positional, "task": task.name,
@@ -286,7 +286,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     y_sel = torch.cat([task.y_train, task.y_val]) if folds is not None else task.y_val  # what candidates are scored on
     features: dict[str, dict] = {}  # feature family -> its candidate record (with its held-out scores)
     classify = not task.y_train.is_floating_point()
-    for name, wanted in (("rocket", plan.rocket), ("kmer", plan.kmer), ("linear", plan.linear)):
+    for name, wanted in (("rocket", plan.rocket), ("kmer", plan.kmer), ("wd", plan.wd), ("linear", plan.linear)):
         if not wanted:
             continue
         say(f"{FAMILY_NAMES[name]}: fit and score")

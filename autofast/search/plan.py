@@ -39,6 +39,13 @@ DEFAULT_TRIALS, MIN_DEFAULT = 8, 45.0  # the default budget: at most this many r
 # there ends inside its budget); order 3 where its values fit the cap and its fits the share, else order 2, else none
 KMER_SECONDS_PER_VALUE, KMER_MAX_VALUES = 2.8e-6, 2.0e7
 KMER_SHARES = {3: 0.15, 2: 0.4}  # the share of the budget left each order's predicted fits may take
+# the weighted-degree kernel SVM (DNA): seconds per (pair of fitted rows x position) of one fit, kernels and the
+# cross-validated grid included (splice, 2 232 rows of 60 nt: 5.1 s on the 2-core Intel Xeon, so 1.7e-8; 1.5x
+# for slower machines); planned for aligned DNA up to WD_MAX_EXAMPLES rows (N x N kernels), where it takes the
+# k-mer family's place (splice, test accuracy over 3 splits alone 0.9723 vs 0.9613, blended with the CNN 0.9749 vs
+# 0.9706 over 9 runs), when its fits take at most WD_SHARE of the budget left
+WD_SECONDS_PER_VALUE, WD_SHARE = 2.5e-8, 0.2
+WD_MAX_EXAMPLES = 4000  # its kernel matrices: 3 degrees x N x N float64, 384 MB at 4 000 rows
 #: the linear family (forecasting windows): seconds per pooled (thinned) window x input value^2 of one ridge
 #: fit (x^T x, its eigendecomposition, the leave-one-out residuals of 21 penalties) over every window, stride 1
 #: (ETTh1's default windows, 4 988 pooled, 8 521 + 2 857 fitted, x 672 values: 2.2 s + 4.7 s on 2 cores beside
@@ -95,6 +102,7 @@ class Plan:
     given: tuple = ()
     kmer: int = 0  # order of the positional k-mer family (autofast.models.kmer): 3, 2, or 0 (none)
     linear: bool = False
+    wd: bool = False  # the weighted-degree kernel SVM (autofast.models.wdkernel)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -117,6 +125,7 @@ class Plan:
                f"architectures: {self.arch}" + ("" if self.dash else " (no DASH stage)")
                + (" + random-convolution features" if self.rocket else "")
                + (f" + positional k-mer logistic regression (order {self.kmer})" if self.kmer else "")
+               + (" + weighted-degree kernel SVM" if self.wd else "")
                + (" + ridge regression on the window" if self.linear else "")
                + (f"; {self.why['dash']}" if "dash" in self.why else "")]
         if self.dash:
@@ -277,9 +286,21 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     length = size.example_shape[-1]
     values = {3: size.n_pool * (4 * length + 16 * (length - 1) + 64 * max(length - 2, 0)),
               2: size.n_pool * (4 * length + 16 * (length - 1))}
-    # and whose predicted fits take at most KMER_SHARES[order] of the budget left
+    # the weighted-degree kernel SVM: aligned DNA of at most WD_MAX_EXAMPLES rows, fitted per fold and once more
+    # at the end, when those fits take at most WD_SHARE of the budget left; it takes the k-mer family's place
+    dna = arch == "auto" and classify_1d and size.kind == "dna"
+    n_fits = (size.n_pool * (folds - 1) // folds) ** 2 * members_per_trial if folds else size.n_train ** 2
+    wd_s = WD_SECONDS_PER_VALUE * length * (n_fits + size.n_pool ** 2) if dna else 0.0
+    wd = dna and size.n_pool <= WD_MAX_EXAMPLES and wd_s <= WD_SHARE * left
+    if dna and not wd:
+        why["wd"] = (f"{size.n_pool} train+val rows > {WD_MAX_EXAMPLES}" if size.n_pool > WD_MAX_EXAMPLES else
+                     f"fits ~{wd_s:.0f}s > {WD_SHARE:g} of the {left:.0f}s left") + ": no weighted-degree kernel SVM"
+    wd_s = wd_s if wd else 0.0
+    # the k-mer family otherwise: whose predicted fits take at most KMER_SHARES[order] of the budget left
     kmer = 0
-    if arch == "auto" and classify_1d and size.kind == "dna":
+    if dna and wd:
+        why["kmer"] = "the weighted-degree kernel SVM takes its place"
+    elif dna:
         fits = {o: KMER_SECONDS_PER_VALUE * values[o] * (members_per_trial + 1) for o in (3, 2)}
         reasons = []
         for order in (3, 2):
@@ -298,7 +319,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     linear = arch == "auto" and size.kind == "timeseries"
     in_values = math.prod(size.example_shape)
     linear_s = 2 * LINEAR_SECONDS_PER_VALUE * size.n_pool * in_values * in_values if linear else 0.0
-    usable = left * (1 - MARGIN) - rocket_s - kmer_s - linear_s
+    usable = left * (1 - MARGIN) - rocket_s - kmer_s - wd_s - linear_s
 
     # DASH stage
     dash = arch == "dash" or (arch == "auto" and allow_dash)
@@ -373,6 +394,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
         why["n_configs"] = "given"
     asha_s = trial_epoch * asha_epochs(n, r, m, eta) if arch != "rocket" else 0.0
     predicted = {"measure_and_load": round(elapsed, 2), "rocket": round(rocket_s, 2), "kmer": round(kmer_s, 2),
+                 "wd": round(wd_s, 2),
                  "linear": round(linear_s, 2),
                  "dash": round(dash_s, 2),
                  "asha": round(asha_s, 2), "final": round(final_s, 2)}
@@ -382,4 +404,4 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                 search_batch_fraction=float(frac), min_epochs=int(r), max_epochs=int(R), eta=float(eta),
                 n_configs=int(n), retrain_epochs=int(retrain_epochs), ensemble=int(ensemble),
                 updates_per_epoch=int(upe), predicted=predicted, why=why,
-                given=tuple(sorted(k for k in given if k in PLANNED)), kmer=kmer, linear=linear)
+                given=tuple(sorted(k for k in given if k in PLANNED)), kmer=kmer, linear=linear, wd=wd)
