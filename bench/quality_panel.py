@@ -235,7 +235,7 @@ def plan_summary(plan) -> str:
         return "-"
     parts = []
     if plan.get("arch") is not None:
-        stages = [n for n in ("dash", "rocket", "kmer") if plan.get(n)]
+        stages = [n for n in ("dash", "rocket", "kmer", "wd") if plan.get(n)]
         parts.append(f"arch {plan['arch']}" + (f" ({'+'.join(stages)})" if stages else ""))
     parts += [f"{label} {plan[k]}" for k, label in PLAN_KEYS if plan.get(k) is not None]
     if not parts:  # an unknown layout: any scalar that looks like a budget knob
