@@ -102,17 +102,19 @@ def test_family_scored_with_its_fitted_temperature():
 
 
 def test_family_choice():
-    """Ties go to the cheaper candidate: a feature family over the CNN; a blend only when strictly better
-    than both of its parts and than the best single candidate."""
+    """An eligible blend (parts comparable) over every single candidate, the best of several; without one,
+    ties go to the cheaper candidate: a feature family over the CNN, then the family listed first."""
     assert choose_family("dash", 0.9, {}, {}) == "dash"
-    assert choose_family("plain", 0.9, {"rocket": 0.9}, {"cnn+rocket": 0.9}) == "rocket"
-    assert choose_family("plain", 0.91, {"rocket": 0.9}, {"cnn+rocket": 0.91}) == "plain"
-    assert choose_family("plain", 0.91, {"rocket": 0.9}, {"cnn+rocket": 0.92}) == "cnn+rocket"
-    assert choose_family(None, None, {"rocket": 0.8}, {}) == "rocket"
-    # two families: the better single wins; a blend beating its parts but not the best single does not
-    assert choose_family("plain", 0.95, {"rocket": 0.8, "kmer": 0.96}, {"cnn+rocket": 0.955}) == "kmer"
-    assert choose_family("plain", 0.95, {"rocket": 0.8, "kmer": 0.96}, {"cnn+rocket": 0.955, "cnn+kmer": 0.97}) \
-        == "cnn+kmer"
+    assert choose_family("plain", 0.9, {"rocket": 0.9}, {}) == "rocket"
+    assert choose_family("plain", 0.91, {"rocket": 0.9}, {}) == "plain"
+    # a blend wins even where a single candidate scored more on validation (the CNN's score is a max over trials)
+    assert choose_family("plain", 0.93, {"rocket": 0.9}, {"cnn+rocket": 0.91}) == "cnn+rocket"
+    assert choose_family("plain", 0.95, {"rocket": 0.8, "wd": 0.96}, {"cnn+rocket": 0.955}) == "cnn+rocket"
+    assert choose_family("plain", 0.95, {"rocket": 0.8, "wd": 0.96}, {"cnn+rocket": 0.955, "cnn+wd": 0.97}) \
+        == "cnn+wd"
+    assert choose_family("plain", 0.95, {"rocket": 0.9, "wd": 0.9}, {"cnn+rocket": 0.97, "cnn+wd": 0.97}) \
+        == "cnn+rocket"  # ties: the family listed first
+    assert choose_family(None, None, {"rocket": 0.8}, {"cnn+rocket": 0.9}) == "rocket"  # no CNN: no blend
     assert choose_family("plain", 0.95, {"rocket": 0.95, "kmer": 0.95}, {}) == "rocket"  # ties: first family
     assert choose_family(None, None, {}, {}) is None
 

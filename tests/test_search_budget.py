@@ -46,11 +46,11 @@ def test_tiny_budget_is_honoured_end_to_end(tmp_path, capsys):
     assert res["plan_summary"][0].startswith("budget 25s") and 0.0 <= res["test_score"] <= 1.0
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## Plan" in report and "## Which candidate won" in report
-    # DNA classification: the random-convolution features and the k-mer model are candidates; the winner has the
-    # best validation score
+    # DNA classification: the random-convolution features and the weighted-degree kernel SVM (in the k-mer
+    # model's place) are candidates; the winner has the best validation score
     sel = res["selection"]
-    assert {"rocket", "kmer"} <= set(sel["val_scores"])
-    assert set(sel["val_scores"]) <= {"dash", "plain", "rocket", "kmer", "cnn+rocket", "cnn+kmer"}
+    assert {"rocket", "wd"} <= set(sel["val_scores"]) and "kmer" not in sel["val_scores"]
+    assert set(sel["val_scores"]) <= {"dash", "plain", "dash+plain", "rocket", "wd", "cnn+rocket", "cnn+wd"}
     assert sel["val_scores"][sel["winner"]] >= max(sel["val_scores"].values()) - 1e-6
 
 
