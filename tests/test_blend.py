@@ -161,3 +161,19 @@ def test_blend_selected_built_and_predicts_its_test_score(blended_run, capsys):
     assert proba.shape == (370, 9) and torch.allclose(torch.as_tensor(proba).sum(1).double(),
                                                       torch.ones(370, dtype=torch.float64), atol=1e-5)
     assert math.isfinite(res["final"]["test_loss"])
+
+
+def test_report_says_why_a_blend_won_below_a_single_candidate():
+    """The report's selection section: a blend chosen by the rule (its validation score under the best single's)
+    is said to be the final model by rule, with its signed margin; a single winner keeps 'ahead of the runner-up'."""
+    from autofast.search.report import selection_lines
+
+    blend = {"score": 0.97, "eligible": True, "part_gap": 0.0, "part_gap_se": 0.01}
+    sel = {"winner": "cnn+wd", "val_scores": {"dash": 0.975, "wd": 0.96, "cnn+wd": 0.97}, "margin": -0.005,
+           "blends": {"cnn+wd": blend}}
+    text = "\n".join(selection_lines({"selection": sel}))
+    assert "**cnn+wd**: a blend whose parts are comparable is the final model" in text and "-0.0050" in text
+    assert "such a blend is the final model" in text
+    single = {**sel, "winner": "dash", "margin": 0.005, "blends": {"cnn+wd": {**blend, "eligible": False}}}
+    text = "\n".join(selection_lines({"selection": single}))
+    assert "ahead of the runner-up by 0.0050" in text and "cnn+wd not a candidate" in text

@@ -83,22 +83,26 @@ def selection_lines(r: dict) -> list[str]:
     out = ["## Which candidate won", "", "| candidate | best validation score |", "|---|---|"]
     out += [f"| {k}{' (winner)' if k == sel['winner'] else ''} | {v:.4f} |" for k, v in sel["val_scores"].items()]
     if sel.get("margin") is not None:
-        out += ["", f"Winner: **{sel['winner']}**, ahead of the runner-up by {sel['margin']:.4f} on validation."]
+        if sel["winner"] in (sel.get("blends") or {}):
+            out += ["", f"Winner: **{sel['winner']}**: a blend whose parts are comparable is the final model "
+                        f"(validation score {sel['margin']:+.4f} against the best other candidate)."]
+        else:
+            out += ["", f"Winner: **{sel['winner']}**, ahead of the runner-up by {sel['margin']:.4f} on validation."]
     from .blend import FAMILY_NAMES
 
     named = [f"{k}: {v}" for k, v in FAMILY_NAMES.items() if k in sel["val_scores"]]
     if named:
         out += ["", "Candidates: the CNN architectures (their best ASHA trial); " + "; ".join(named)
-                + "; cnn+X: the best CNN's and X's class probabilities averaged (a candidate only when its parts' "
-                "accuracies differ by at most two standard errors of their paired difference, chosen only when "
-                "better than both)."]
+                + "; cnn+X: the CNN's (dash+plain when its parts are comparable, else the best trial) and X's class "
+                "probabilities averaged (a candidate only when its parts' accuracies differ by at most two standard "
+                "errors of their paired difference; such a blend is the final model)."]
     pair = sel.get("pair")
     if pair:
         parts = ", ".join(f"{a} trial {p['trial']} (rung {p['rung']}, validation accuracy {p['val_acc']:.4f})"
                           for a, p in pair["parts"].items())
         out += ["", f"dash+plain: the best DASH and the best plain trial averaged ({parts}): validation accuracy "
                     f"{pair['val_acc']:.4f}, loss {pair['val_loss']:.4f}; "
-                    + ("a candidate (a cnn+X blend then uses it as its CNN when it beats both alone)."
+                    + ("a candidate, and the CNN of the cnn+X blends."
                        if pair["eligible"] else
                        f"not a candidate: its parts differ by {abs(pair['part_gap']):.4f} in accuracy "
                        f"(standard error {pair['part_gap_se']:.4f}).")]
