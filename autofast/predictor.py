@@ -38,6 +38,7 @@ MODEL_DIR = "model"
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.pt"
 CLASSIFICATION_KINDS = ("dna", "series", "image")
+FEATURE_FAMILIES = ("rocket", "kmer", "wd", "linear")  # final models that are not networks
 PREDICT_BATCH = 512  # the batch of the test evaluation (autofast.engine.evaluate), so predictions match it
 
 
@@ -214,7 +215,7 @@ def save_final(run_dir: str | Path, model, task, result: dict) -> Path:
     folder."""
     final, cfg = result.get("final", {}), result.get("config", {})
     arch = None
-    if "backbone" in result and final.get("family", "cnn") not in ("rocket", "kmer", "wd", "linear"):
+    if "backbone" in result and final.get("family", "cnn") not in FEATURE_FAMILIES:
         name = final.get("arch")
         archs = result.get("architectures") or {}
         conf = final.get("config") or {}
@@ -405,7 +406,7 @@ class Predictor:
 
     def __repr__(self) -> str:
         m = self.manifest["model"]
-        what = m["family"] if m["family"] in ("rocket", "kmer", "wd", "linear") else f"{m['backbone']} x{len(m['members'])}"
+        what = m["family"] if m["family"] in FEATURE_FAMILIES else f"{m['backbone']} x{len(m['members'])}"
         return f"Predictor({self.manifest['task']!r}, {self.kind}, {what}, {len(self.classes)} classes)"
 
     # -------------------------------------------------------------------------------------- model

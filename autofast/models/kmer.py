@@ -29,6 +29,8 @@ import torch
 
 from autofast.errors import AutofastError
 
+from .labels import class_labels
+
 __all__ = ["KmerClassifier", "kmer_features", "kmer_feature_count", "C_GRID", "ORDERS"]
 
 C_GRID = tuple(float(c) for c in np.logspace(-3, 1, 9))
@@ -84,12 +86,7 @@ class KmerClassifier:
         import warnings
 
         feats = kmer_features(x.detach().cpu().double(), self.order).numpy()
-        labels = y.detach().cpu().long().numpy()
-        k = int(labels.max()) + 1 if len(labels) else 0
-        counts = np.bincount(labels, minlength=k)
-        if k < 2 or (counts == 0).any():
-            raise AutofastError(f"k-mer classifier: every class 0..K-1 (K >= 2) needs a training example; got "
-                                f"counts {counts.tolist()}")
+        labels, k, counts = class_labels(y, "k-mer classifier")
         folds = min(CV_FOLDS, int(counts.min()))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

@@ -33,6 +33,7 @@ import torch
 
 from autofast.errors import AutofastError
 
+from .labels import class_labels
 from .temperature import fit_temperature
 
 __all__ = ["WDKernelSVM", "dna_codes", "wd_kernels", "DEGREES", "C_GRID"]
@@ -117,27 +118,25 @@ class WDKernelSVM:
         from sklearn.model_selection import StratifiedKFold
 
         codes = dna_codes(x.cpu())
-        labels = y.detach().cpu().long().numpy()
-        k = int(labels.max()) + 1 if len(labels) else 0
-        counts = np.bincount(labels, minlength=k)
-        if k < 2 or (counts == 0).any():
-            raise AutofastError(f"weighted-degree kernel SVM: every class 0..K-1 (K >= 2) needs a training example; "
-                                f"got counts {counts.tolist()}")
+        labels, k, counts = class_labels(y, "weighted-degree kernel SVM")
         kernels = wd_kernels(codes, codes, self.degrees).numpy()
         folds = min(CV_FOLDS, int(counts.min()))
-        grid = [(g, c) for g in range(len(self.degrees)) for c in self.cs]
-        if folds >= 2 and len(grid) > 1:
+        if folds >= 2 and len(self.degrees) * len(self.cs) > 1:
             split = list(StratifiedKFold(folds, shuffle=True, random_state=self.seed).split(labels, labels))
             best = None
-            for g, c in grid:
-                oof = np.zeros((len(labels), k))
-                for inside, held in split:
-                    km = kernels[g]
-                    oof[held] = _margins(_ovr(km[np.ix_(inside, inside)], labels[inside], c, k), km[np.ix_(held, inside)])
-                scores, target = torch.from_numpy(oof), torch.from_numpy(labels)
-                loss = float(torch.nn.functional.cross_entropy(fit_temperature(scores, target) * scores, target))
-                if best is None or loss < best[0] - 1e-12:
-                    best = (loss, g, c)
+            target = torch.from_numpy(labels)
+            for g in range(len(self.degrees)):
+                km = kernels[g]
+                parts = [(km[np.ix_(inside, inside)], labels[inside], km[np.ix_(held, inside)], held)
+                         for inside, held in split]
+                for c in self.cs:
+                    oof = np.zeros((len(labels), k))
+                    for fit_k, fit_y, held_k, held in parts:
+                        oof[held] = _margins(_ovr(fit_k, fit_y, c, k), held_k)
+                    scores = torch.from_numpy(oof)
+                    loss = float(torch.nn.functional.cross_entropy(fit_temperature(scores, target) * scores, target))
+                    if best is None or loss < best[0] - 1e-12:
+                        best = (loss, g, c)
             _, g, c = best
             self.chosen_by_ = f"{folds}-fold cross-validated log loss"
         else:  # a class with one example: no stratified folds; the grid's middle
