@@ -127,7 +127,7 @@ def _state(model) -> tuple[dict, dict]:
     if isinstance(model, WDModel):
         state = model.clf.state_dict()
         return {"family": "wd", "length": int(state["support_codes"].shape[1]), "degree": state["degree"],
-                "c": state["c"], "temperature": model.temperature,
+                "shift": state["shift"], "c": state["c"], "temperature": model.temperature,
                 "combine": "softmax of temperature x the one-vs-rest SVM margins on the weighted-degree kernel"}, \
             {"wd.support_codes": state["support_codes"], "wd.coef": state["coef"], "wd.intercept": state["intercept"]}
     if isinstance(model, KmerModel):
@@ -320,7 +320,7 @@ def _build(manifest: dict, state: dict, where: Path):
         try:
             clf = WDKernelSVM.from_state_dict({"support_codes": state["wd.support_codes"], "coef": state["wd.coef"],
                                                "intercept": state["wd.intercept"], "degree": rec["degree"],
-                                               "c": rec.get("c", float("nan"))})
+                                               "shift": rec.get("shift", 0), "c": rec.get("c", float("nan"))})
         except (KeyError, TypeError, ValueError) as exc:
             raise AutofastError(f"{where}: the kernel SVM's weights are incomplete ({exc}); restore the run "
                                 "folder from a copy") from None

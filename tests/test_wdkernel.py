@@ -1,5 +1,5 @@
-"""The weighted-degree string kernel SVM (autofast.models.wdkernel): the kernel against a float64 loop over
-substrings on fresh random sequences (ambiguous bases included), the base codes, the classifier's margins
+"""The weighted-degree string kernel SVM (autofast.models.wdkernel): the kernel, with and without shifts, against
+a float64 loop over substrings on fresh random sequences (ambiguous bases included), the base codes, the classifier's margins
 against scikit-learn's own SVMs on the same kernel, a positional substring rule learnt, the two-class layout,
 a state round trip and input errors. Its search family is tested end to end in test_kmer.py."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from autofast.errors import AutofastError
-from autofast.models.wdkernel import WDKernelSVM, dna_codes, wd_kernels
+from autofast.models.wdkernel import WDKernelSVM, dna_codes, wd_kernels, wds_kernels
 
 
 def loop_kernel(x: list[int], y: list[int], degree: int) -> float:
@@ -20,6 +20,24 @@ def loop_kernel(x: list[int], y: list[int], degree: int) -> float:
             if i + d <= length and all(x[j] == y[j] and x[j] >= 0 for j in range(i, i + d)):
                 total += 2.0 * (degree - d + 1) / (degree * (degree + 1))
     return total / length
+
+
+def _match(x: list[int], i: int, y: list[int], j: int, d: int) -> bool:
+    """``x[i:i+d] == y[j:j+d]``, both inside the sequence, no ambiguous base (code < 0) matching."""
+    n = len(x)
+    return i + d <= n and j + d <= n and all(x[i + t] == y[j + t] >= 0 for t in range(d))
+
+
+def loop_shift_kernel(x: list[int], y: list[int], degree: int, shift: int) -> float:
+    """The WD kernel with shifts by its definition (Rätsch et al. 2005), float64."""
+    total, n = 0.0, len(x)
+    for d in range(1, degree + 1):
+        beta = 2.0 * (degree - d + 1) / (degree * (degree + 1))
+        for i in range(n):
+            total += beta * _match(x, i, y, i, d)
+            for s in range(1, shift + 1):
+                total += beta / (2 * (s + 1)) * (_match(x, i + s, y, i, d) + _match(x, i, y, i + s, d))
+    return total / n
 
 
 def one_hot(codes: torch.Tensor) -> torch.Tensor:
@@ -41,6 +59,54 @@ def test_kernel_matches_the_substring_loop(seed):
     # a sequence without ambiguous bases against itself: exactly 1 at degree 1
     clean = b[2:]  # no ambiguous base
     assert torch.allclose(wd_kernels(clean, clean, (1,))[0].diagonal(), torch.ones(3, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shift_kernel_matches_the_substring_loop(seed):
+    g = torch.Generator().manual_seed(100 + seed)
+    a = torch.randint(-1, 4, (6, 11), generator=g).to(torch.int8)
+    b = torch.randint(0, 4, (4, 11), generator=g).to(torch.int8)
+    b[0] = a[0]
+    b[1, 2:] = a[1, :-2]  # the same sequence two positions on
+    shifts, degree = (0, 1, 3, 12), 4  # 12 > L - 1: every offset the sequences allow
+    got = wds_kernels(a, b, degree, shifts)
+    assert got.dtype == torch.float64 and got.shape == (4, 6, 4)
+    want = torch.tensor([[[loop_shift_kernel(a[i].tolist(), b[j].tolist(), degree, s) for j in range(4)]
+                          for i in range(6)] for s in shifts], dtype=torch.float64)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got[0], wd_kernels(a, b, (degree,))[0], rtol=0, atol=0)
+    sym = wds_kernels(b, b, degree, (3,))[0]
+    torch.testing.assert_close(sym, sym.T, rtol=1e-14, atol=1e-14)  # both directions of every shift: symmetric
+    with pytest.raises(AutofastError, match="ascending"):
+        wds_kernels(a, b, degree, (2, 1))
+    with pytest.raises(AutofastError, match="degrees must lie"):
+        wd_kernels(a, b, (0,))
+
+
+def _jittered_task(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random 30-nt sequences; class 1: 'ACGTA' starting anywhere in 8..12, class 0: no 'ACGTA' there."""
+    g = torch.Generator().manual_seed(seed)
+    codes = torch.randint(0, 4, (n, 30), generator=g)
+    y = torch.randint(0, 2, (n,), generator=g)
+    start = torch.randint(8, 13, (n,), generator=g)
+    motif = torch.tensor([0, 1, 2, 3, 0])
+    for i in range(n):
+        if y[i] == 1:
+            codes[i, start[i]:start[i] + 5] = motif
+        else:
+            for p in range(8, 13):
+                if bool((codes[i, p:p + 5] == motif).all()):
+                    codes[i, p] = 3
+    return one_hot(codes), y
+
+
+def test_shifts_are_chosen_where_a_motif_moves():
+    x, y = _jittered_task(160, 6)
+    xt, yt = _jittered_task(400, 7)
+    shifted = WDKernelSVM(degrees=(6,), seed=0).fit(x, y)
+    fixed = WDKernelSVM(degrees=(6,), shifts=(0,), seed=0).fit(x, y)
+    assert shifted.shift_ > 0 and fixed.shift_ == 0
+    assert shifted.score(xt, yt) > fixed.score(xt, yt) + 0.02, (shifted.score(xt, yt), fixed.score(xt, yt))
 
 
 def test_codes_mark_ambiguous_positions():
@@ -69,8 +135,8 @@ def test_margins_are_scikit_learns_on_the_same_kernel():
 
     x, y = _kernel_task(150, 0)
     xt, _ = _kernel_task(40, 1)
-    clf = WDKernelSVM(degrees=(5,), cs=(2.0,)).fit(x, y)
-    assert (clf.degree_, clf.c_) == (5, 2.0)
+    clf = WDKernelSVM(degrees=(5,), cs=(2.0,), shifts=(0,)).fit(x, y)
+    assert (clf.degree_, clf.c_, clf.shift_) == (5, 2.0, 0)
     k_fit = wd_kernels(dna_codes(x), dna_codes(x), (5,))[0].numpy()
     k_new = wd_kernels(dna_codes(xt), dna_codes(x), (5,))[0].numpy()
     want = np.stack([SVC(C=2.0, kernel="precomputed").fit(k_fit, (y == j).numpy().astype(int))
@@ -86,6 +152,7 @@ def test_learns_a_positional_substring_rule_and_round_trips():
     clf = WDKernelSVM(seed=0).fit(x, y)
     assert clf.degree_ in (6, 12, 24) and clf.c_ in (0.5, 1.0, 2.0, 4.0) and "cross-validated" in clf.chosen_by_
     assert clf.score(xt, yt) >= 0.95
+    assert clf.state_dict()["shift"] == clf.shift_ in (0, 2, 4, 8)
     again = WDKernelSVM.from_state_dict(clf.state_dict())
     torch.testing.assert_close(again.decision_function(xt), clf.decision_function(xt), rtol=0, atol=0)
     bad = {**clf.state_dict(), "coef": clf.coef_[:-1]}

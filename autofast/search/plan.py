@@ -39,12 +39,12 @@ DEFAULT_TRIALS, MIN_DEFAULT = 8, 45.0  # the default budget: at most this many r
 # there ends inside its budget); order 3 where its values fit the cap and its fits the share, else order 2, else none
 KMER_SECONDS_PER_VALUE, KMER_MAX_VALUES = 2.8e-6, 2.0e7
 KMER_SHARES = {3: 0.15, 2: 0.4}  # the share of the budget left each order's predicted fits may take
-# the weighted-degree kernel SVM (DNA): seconds per (pair of fitted rows x position) of one fit, kernels and the
-# cross-validated grid included (splice, 2 232 rows of 60 nt: 5.1 s on the 2-core Intel Xeon, so 1.7e-8; 1.5x
-# for slower machines); planned for aligned DNA up to WD_MAX_EXAMPLES rows (N x N kernels), where it takes the
+# the weighted-degree kernel SVM (DNA): seconds per (pair of fitted rows x position) of one fit, kernels with
+# shifts and the cross-validated grid included (splice, 2 232 / 2 552 rows of 60 nt: 10.3 / 11.4 s on the 2-core
+# Intel Xeon, so 2.9-3.4e-8; 1.5x for slower machines); planned for aligned DNA up to WD_MAX_EXAMPLES rows (N x N kernels), where it takes the
 # k-mer family's place (splice, test accuracy over 3 splits alone 0.9723 vs 0.9613, blended with the CNN 0.9749 vs
 # 0.9706 over 9 runs), when its fits take at most WD_SHARE of the budget left
-WD_SECONDS_PER_VALUE, WD_SHARE = 2.5e-8, 0.2
+WD_SECONDS_PER_VALUE, WD_SHARE = 5e-8, 0.2
 WD_MAX_EXAMPLES = 4000  # its kernel matrices: 3 degrees x N x N float64, 384 MB at 4 000 rows
 #: the linear family (forecasting windows): seconds per pooled (thinned) window x input value^2 of one ridge
 #: fit (x^T x, its eigendecomposition, the leave-one-out residuals of 21 penalties) over every window, stride 1

@@ -4,7 +4,7 @@
 Scored like the CNN configurations and the other feature families (the same validation split, or the same
 folds with out-of-fold predictions: :func:`.blend.fitted_candidate`), chosen on that score alone or blended with
 the best CNN (:mod:`.blend`); the final one is refit on train+val (``D`` and ``C`` cross-validated again
-there). The test split is never read here.
+there, and the shift). The test split is never read here.
 """
 from __future__ import annotations
 
@@ -23,17 +23,17 @@ class WDModel(FittedClassifier):
 
 
 def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu") -> dict:
-    """:func:`.blend.fitted_candidate` of the kernel SVM, plus the chosen ``degree`` and ``c`` (one per fold
+    """:func:`.blend.fitted_candidate` of the kernel SVM, plus the chosen ``degree``, ``shift`` and ``c`` (one per fold
     under cross-validation)."""
     cand = fitted_candidate(task, folds, lambda: WDKernelSVM(seed=seed), device)
     fitted = cand.pop("fitted")
-    degree, c = [clf.degree_ for clf in fitted], [clf.c_ for clf in fitted]
-    return {**cand, "degree": degree[0] if folds is None else degree, "c": c[0] if folds is None else c}
+    chosen = {key: [getattr(clf, f"{key}_") for clf in fitted] for key in ("degree", "shift", "c")}
+    return {**cand, **{key: v[0] if folds is None else v for key, v in chosen.items()}}
 
 
 def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu") -> tuple[WDModel, float, dict]:
     """The family refit on train+val; (model, seconds, record)."""
     t0 = time.perf_counter()
     clf = WDKernelSVM(seed=seed).fit(torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val]))
-    return WDModel(clf, temperature).to(device), time.perf_counter() - t0, {"degree": clf.degree_, "c": clf.c_,
-                                                                           "support_vectors": len(clf.coef_)}
+    return WDModel(clf, temperature).to(device), time.perf_counter() - t0, {"degree": clf.degree_, "shift": clf.shift_,
+                                                                           "c": clf.c_, "support_vectors": len(clf.coef_)}
