@@ -136,14 +136,18 @@ def _state(model) -> tuple[dict, dict]:
                 "temperature": model.temperature,
                 "combine": "softmax of temperature x the logistic-regression logits"}, \
             {"kmer.coef": state["coef"], "kmer.intercept": state["intercept"]}
-    if isinstance(model, RocketModel):
-        state = model.clf.state_dict()
-        tensors = {f"rocket.{k}": v for k, v in state.items() if isinstance(v, torch.Tensor)}
-        numbers = {k: v for k, v in state.items() if not isinstance(v, torch.Tensor)}
+    if isinstance(model, RocketModel):  # draw 0's tensors "rocket.*", draw i's "rocket{i}.*"
+        tensors, numbers = {}, []
+        for i, clf in enumerate(model.clfs):
+            state = clf.state_dict()
+            tensors.update({f"rocket{i or ''}.{k}": v for k, v in state.items() if isinstance(v, torch.Tensor)})
+            numbers.append({k: v for k, v in state.items() if not isinstance(v, torch.Tensor)})
+        numbers = numbers[0] if len(numbers) == 1 else numbers
         if model.scaling is not None:
             tensors["scaling.scale"], tensors["scaling.shift"] = model.scaling
         return {"family": "rocket", "numbers": numbers, "scaling": model.scaling is not None,
-                "tail_as_zeros": model.tail_as_zeros, "temperature": model.temperature, "combine": "softmax of temperature x the ridge scores"}, tensors
+                "tail_as_zeros": model.tail_as_zeros, "temperature": model.temperature, "draws": len(model.clfs),
+                "combine": "softmax of temperature x the ridge scores (their mean over the draws)"}, tensors
     if isinstance(model, Ensemble):
         container = "fold_ensemble" if isinstance(model, FoldEnsemble) else "ensemble"
         return {"family": "cnn", "container": container, "members_count": len(model.members),
@@ -284,10 +288,14 @@ def _build(manifest: dict, state: dict, where: Path):
         from .models.rocket import RocketClassifier
         from .search.rocket_family import RocketModel
 
-        clf_state = {k[len("rocket."):]: v for k, v in state.items() if k.startswith("rocket.")}
-        clf_state.update(rec.get("numbers", {}))
+        numbers = rec.get("numbers", {})
+        numbers = numbers if isinstance(numbers, list) else [numbers]  # one draw (files before draws)
         try:
-            clf = RocketClassifier.from_state_dict(clf_state)
+            clf = []
+            for i, nums in enumerate(numbers):
+                prefix = f"rocket{i or ''}."
+                clf_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+                clf.append(RocketClassifier.from_state_dict({**clf_state, **nums}))
         except (KeyError, TypeError, ValueError) as exc:
             raise AutofastError(f"{where}: the random-convolution model's weights are incomplete ({exc}); restore "
                                 "the run folder from a copy") from None

@@ -1,6 +1,7 @@
 """The random-convolution family's input variants (autofast.search.rocket_family): the padded-tail variant is
 offered only where the training series look padded, chosen on out-of-fold accuracy only, and a saved model
-built on it reproduces its test score from the raw file (the tail is found again in new series)."""
+built on it reproduces its test score from the raw file (the tail is found again in new series); the final
+model averages its draws' ridge scores, and its saved form (one draw or several) loads back exactly."""
 from __future__ import annotations
 
 import json
@@ -10,8 +11,9 @@ import torch
 from autofast.cli import main
 from autofast.data.classification import load_task
 from autofast.search.folds import fold_ids
-from autofast.search.rocket_family import (ZERO_TAIL, candidate, looks_padded, tail_lengths, variants,
-                                           zero_tail)
+from autofast.models.rocket import RocketClassifier
+from autofast.search.rocket_family import (ZERO_TAIL, RocketModel, candidate, draw_seeds, final, looks_padded,
+                                           tail_lengths, variants, zero_tail)
 
 
 def test_zero_tail_keeps_the_last_step_and_zeroes_its_repeats():
@@ -60,3 +62,24 @@ def test_padded_tail_model_predicts_its_test_score_from_the_raw_file(tmp_path):
     assert manifest["model"]["family"] == "rocket" and manifest["model"]["tail_as_zeros"] is True
     test_file = "autofast/data/bundled/PickupGestureWiimoteZ/PickupGestureWiimoteZ_TEST.ts"
     assert autofast.load(run).score(test_file) == res["test_score"]
+
+
+def test_final_model_averages_its_draws_and_round_trips(tmp_path):
+    from autofast.predictor import _build, _state
+
+    task = load_task("JapaneseVowels", seed=0)
+    cand = {"input": "standardised"}
+    model, _, record = final(task, cand, seed=3)
+    assert record["draws"] == 3 and len(model.clfs) == 3 and draw_seeds(3)[0] == 3
+    x, y = torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val])
+    want = torch.stack([RocketClassifier(seed=s).fit(x, y).decision_function(task.x_test) for s in draw_seeds(3)])
+    torch.testing.assert_close(model(task.x_test), torch.log_softmax(want.mean(0), dim=1), rtol=1e-5, atol=1e-5)
+    # draws differ (otherwise averaging buys nothing)
+    assert not torch.allclose(want[0], want[1])
+    manifest = {"model": None}
+    for m in (model, RocketModel(model.clfs[0], None, 2.0)):  # several draws; one draw (the format before draws)
+        rec, tensors = _state(m)
+        if len(m.clfs) == 1:
+            assert isinstance(rec["numbers"], dict) and not any(k.startswith("rocket1.") for k in tensors)
+        back = _build({**manifest, "model": rec}, tensors, tmp_path)
+        torch.testing.assert_close(back(task.x_test), m(task.x_test), rtol=0, atol=0)

@@ -10,7 +10,7 @@ import torch
 from autofast.budget import StepCost, parse_duration
 from autofast.errors import AutofastError
 from autofast.search import plan as plan_mod
-from autofast.search.plan import DataSize, asha_epochs, batch_for, default_budget, make_plan
+from autofast.search.plan import ROCKET_FINAL_DRAWS, DataSize, asha_epochs, batch_for, default_budget, make_plan
 
 COST = StepCost(overhead=0.005, per_example=0.0004, supernet_overhead=0.01, supernet_per_example=0.0006,
                 rocket_per_example=1e-5)
@@ -43,8 +43,8 @@ def test_small_data_gets_small_batches_enough_updates_and_cross_validation():
     costly = StepCost(**{**COST.__dict__, "rocket_per_example": 1e-3})
     plain, padded = (make_plan(DataSize(45, 5, (1, 361), 10, "series", 5, padded=pad), costly, 120, "test", {})
                      for pad in (False, True))
-    k = plain.folds  # one fit per fold and variant, then the final refit
-    assert padded.predicted["rocket"] / plain.predicted["rocket"] == pytest.approx((3 * k + 1) / (2 * k + 1), rel=0.02)
+    k, d = plain.folds, ROCKET_FINAL_DRAWS  # one fit per fold and variant, then the final refit of each draw
+    assert padded.predicted["rocket"] / plain.predicted["rocket"] == pytest.approx((3 * k + d) / (2 * k + d), rel=0.02)
 
 
 def test_splice_sized_data_keeps_hold_out_and_an_ensemble_within_the_budget():

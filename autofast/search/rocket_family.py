@@ -3,8 +3,9 @@ features on our dilated-conv kernels with a ridge head (:class:`autofast.models.
 
 It costs seconds where a CNN needs minutes to converge, so on small series sets it is often the better
 baseline for a given budget. It is scored exactly like the CNN configurations (the same validation split,
-or the same folds with out-of-fold predictions) and chosen on that score alone; the final one is refit on
-train+val. The test split is never read here.
+or the same folds with out-of-fold predictions; one draw of the random kernels) and chosen on that score
+alone; the final one is refit on train+val and averages three draws (the scored one and two more). The test
+split is never read here.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from autofast.engine import val_score
 from autofast.models.rocket import RocketClassifier
 
 from .blend import held_out_scores
+from .plan import ROCKET_FINAL_DRAWS
 
 
 ZERO_TAIL = ", padded tail as zeros"
@@ -77,16 +79,19 @@ def variants(task, padded: bool | None = None) -> list[str]:
 
 
 class RocketModel(nn.Module):
-    """A fitted :class:`RocketClassifier` as a module: ``forward(x)`` (the task's standardised inputs) gives
-    log class probabilities ``(N, K)`` (log-softmax of ``temperature`` x the ridge scores), so evaluation and
-    ensembles treat it like a network. ``scaling``: :func:`input_scaling` applied first, then
+    """Fitted :class:`RocketClassifier` draws as a module: ``forward(x)`` (the task's standardised inputs) gives
+    log class probabilities ``(N, K)`` (log-softmax of ``temperature`` x the draws' mean ridge scores), so
+    evaluation and ensembles treat it like a network. ``clfs``: one classifier or a list of draws (the same
+    classes, inputs and pipeline; other random seeds). ``scaling``: :func:`input_scaling` applied first, then
     :func:`zero_tail` where ``tail_as_zeros``; ``temperature``: 1 alone (argmax and accuracy do not depend
     on it), fitted when blended (:mod:`.blend`)."""
 
-    def __init__(self, clf: RocketClassifier, scaling: tuple | None = None, temperature: float = 1.0,
-                 tail_as_zeros: bool = False) -> None:
+    def __init__(self, clfs: RocketClassifier | list[RocketClassifier], scaling: tuple | None = None,
+                 temperature: float = 1.0, tail_as_zeros: bool = False) -> None:
         super().__init__()
-        self.clf = clf
+        self.clfs = list(clfs) if isinstance(clfs, (list, tuple)) else [clfs]
+        if not self.clfs or len({c.num_classes for c in self.clfs}) != 1:
+            raise ValueError("RocketModel needs one or more fitted classifiers of the same classes")
         self.scaling = scaling
         self.temperature = float(temperature)
         self.tail_as_zeros = bool(tail_as_zeros)
@@ -95,7 +100,8 @@ class RocketModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, L)`` -> ``(N, K)`` on ``x``'s device (the features computed there)."""
         sc = None if self.scaling is None else tuple(t.to(x.device) for t in self.scaling)
-        scores = self.clf.decision_function(_prepared(x, sc, self.tail_as_zeros)).float()
+        x = _prepared(x, sc, self.tail_as_zeros)
+        scores = torch.stack([c.decision_function(x).float() for c in self.clfs]).mean(0)
         return torch.log_softmax(self.temperature * scores, dim=1).to(x.device)
 
 
@@ -157,13 +163,22 @@ def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", padded:
             else "validation split"}
 
 
-def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu") -> tuple[RocketModel, float, dict]:
-    """The family's final model on the candidate's input variant (``cand["input"]``): refit on train+val
-    (deterministic for ``seed``) on ``device``; (model, seconds, record). The model predicts on any device
+def draw_seeds(seed: int, draws: int = ROCKET_FINAL_DRAWS) -> list[int]:
+    """The seeds of the final model's draws: the scored candidate's ``seed`` first, then ``draws - 1`` more."""
+    return [int(seed) + 7919 * i for i in range(draws)]
+
+
+def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu",
+          draws: int = ROCKET_FINAL_DRAWS) -> tuple[RocketModel, float, dict]:
+    """The family's final model on the candidate's input variant (``cand["input"]``): ``draws`` independent
+    draws of the transform (:func:`draw_seeds`; the first is the scored candidate's) each refit on train+val on
+    ``device``, their ridge scores averaged (bagging the random kernels lowers the variance a single draw's
+    luck adds: :data:`~.plan.ROCKET_FINAL_DRAWS`); (model, seconds, record). The model predicts on any device
     (features where the input is, the ridge where it was fitted)."""
     t0 = time.perf_counter()
     variant = cand["input"]
     x_train, y_train, x_val, y_val, prepare = _on_device(task, variant, device)
-    clf = RocketClassifier(seed=seed).fit(prepare(torch.cat([x_train, x_val])), torch.cat([y_train, y_val]))
-    model = RocketModel(clf, input_scaling(task, variant), temperature, variant.endswith(ZERO_TAIL))
-    return model.to(device), time.perf_counter() - t0, {"input": variant}
+    x, y = prepare(torch.cat([x_train, x_val])), torch.cat([y_train, y_val])
+    clfs = [RocketClassifier(seed=s).fit(x, y) for s in draw_seeds(seed, draws)]
+    model = RocketModel(clfs, input_scaling(task, variant), temperature, variant.endswith(ZERO_TAIL))
+    return model.to(device), time.perf_counter() - t0, {"input": variant, "draws": len(clfs)}
