@@ -1,7 +1,7 @@
 """The weighted-degree string kernel SVM (autofast.models.wdkernel): the kernel, with and without shifts, against
-a float64 loop over substrings on fresh random sequences (ambiguous bases included), the base codes, the classifier's margins
-against scikit-learn's own SVMs on the same kernel, a positional substring rule learnt, the two-class layout,
-a state round trip and input errors. Its search family is tested end to end in test_kmer.py."""
+a float64 loop over substrings on fresh random sequences (ambiguous bases included), the base codes, the
+classifier's margins against scikit-learn's own SVMs on the same kernel, a positional substring rule learnt,
+the two-class layout, a state round trip and input errors. Its search family is tested end to end in test_kmer.py."""
 from __future__ import annotations
 
 import numpy as np

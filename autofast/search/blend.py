@@ -7,9 +7,9 @@ Two models that err on different examples average to fewer errors than either; a
 features are about as different as two classifiers get (splice, 9 runs: the CNN pair 0.9692, the kernel SVM
 0.9728, their blend 0.9763 test accuracy). A blend whose parts are comparable is the final model
 (:func:`autofast.search.pipeline.choose_family`: not selected against its parts by validation scores a few
-examples apart); its final model is the two final models averaged (:class:`Blend`). A family's scores (ridge scores, logits) are turned
-into probabilities by ``softmax(T * scores)`` with the one temperature ``T`` that minimises their own
-validation (or out-of-fold) cross-entropy; the family alone is scored with the same ``T``
+examples apart); its final model is the two final models averaged (:class:`Blend`). A family's scores (ridge
+scores, logits) are turned into probabilities by ``softmax(T * scores)`` with the one temperature ``T`` that
+minimises their own validation (or out-of-fold) cross-entropy; the family alone is scored with the same ``T``
 (:func:`calibrated`), so accuracy ties between a family, a blend and a CNN are broken by comparable losses.
 
 A blend is eligible only when its parts are comparable (:func:`parts_comparable`): averaging with a clearly

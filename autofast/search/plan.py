@@ -41,9 +41,10 @@ KMER_SECONDS_PER_VALUE, KMER_MAX_VALUES = 2.8e-6, 2.0e7
 KMER_SHARES = {3: 0.15, 2: 0.4}  # the share of the budget left each order's predicted fits may take
 # the weighted-degree kernel SVM (DNA): seconds per (pair of fitted rows x position) of one fit, kernels with
 # shifts and the cross-validated grid included (splice, 2 232 / 2 552 rows of 60 nt: 10.3 / 11.4 s on the 2-core
-# Intel Xeon, so 2.9-3.4e-8; 1.5x for slower machines); planned for aligned DNA up to WD_MAX_EXAMPLES rows (N x N kernels), where it takes the
-# k-mer family's place (splice, test accuracy over 3 splits alone 0.9723 vs 0.9613, blended with the CNN 0.9749 vs
-# 0.9706 over 9 runs), when its fits take at most WD_SHARE of the budget left
+# Intel Xeon, so 2.9-3.4e-8; 1.5x for slower machines); planned for aligned DNA up to WD_MAX_EXAMPLES rows
+# (N x N kernels), where it takes the k-mer family's place (splice, test accuracy over 3 splits alone 0.9723 vs
+# 0.9613, blended with the CNN 0.9749 vs 0.9706 over 9 runs), when its fits take at most WD_SHARE of the budget
+# left
 WD_SECONDS_PER_VALUE, WD_SHARE = 5e-8, 0.2
 WD_MAX_EXAMPLES = 4000  # its kernel matrices: 3 degrees x N x N float64, 384 MB at 4 000 rows
 #: the linear family (forecasting windows): seconds per pooled (thinned) window x input value^2 of one ridge

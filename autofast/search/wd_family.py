@@ -35,5 +35,5 @@ def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu") -
     """The family refit on train+val; (model, seconds, record)."""
     t0 = time.perf_counter()
     clf = WDKernelSVM(seed=seed).fit(torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val]))
-    return WDModel(clf, temperature).to(device), time.perf_counter() - t0, {"degree": clf.degree_, "shift": clf.shift_,
-                                                                           "c": clf.c_, "support_vectors": len(clf.coef_)}
+    record = {"degree": clf.degree_, "shift": clf.shift_, "c": clf.c_, "support_vectors": len(clf.coef_)}
+    return WDModel(clf, temperature).to(device), time.perf_counter() - t0, record
