@@ -27,6 +27,10 @@ official train/test split written as CSVs with a task file, loaded by ``search``
 ``aeon:NAME`` (a UCR/UEA set in aeon's wheel, BSD-3, on its official split: its ``.ts`` files copied under
 ``DIR/data/NAME`` with a task file, as a user would point ``search`` at them; :data:`HELD_OUT` are the sets
 issue 18 measured, never used to develop the defaults), or a path to a task file.
+
+Caches: the search arms measure conv paths and the step cost into ``DIR/cache`` (``AUTOFAST_CACHE_DIR``), empty
+at the panel's first run, so the panel measures what a new install gives, not a plan made from measurements
+kept from older code or a busier day in ``~/.cache/autofast`` (``--cache user`` uses that one).
 """
 from __future__ import annotations
 
@@ -256,8 +260,11 @@ def run_search_arm(args, task: str, task_arg: str, seed: int, arm: str, threads:
         cmd += ["--split-seed", str(args.split_seed)]
     if args.time_budget is not None:
         cmd += ["--time-budget", f"{args.time_budget:g}"]
+    env = dict(os.environ)
+    if args.cache != "user":
+        env["AUTOFAST_CACHE_DIR"] = str(args.out / "cache")
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.arm_timeout)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=args.arm_timeout)
     wall = time.perf_counter() - t0
     rec = {"task": task, "seed": seed, "arm": arm, "command": shlex.join(cmd), "wall_s": round(wall, 2),
            "rc": proc.returncode, "out": str(out), "split_seed": seed if args.split_seed is None else args.split_seed}
@@ -403,6 +410,8 @@ def parse(argv=None):
     p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="default: all three")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "quality-panel")
     p.add_argument("--write-readme", action="store_true", help="replace the quality-panel section of bench/README.md")
+    p.add_argument("--cache", choices=("panel", "user"), default="panel",
+                   help="conv-path and step-cost caches: DIR/cache, fresh at the first run (default), or the user's")
     p.add_argument("--arm-timeout", type=float, help="seconds before one arm's process is killed (default: none)")
     p.add_argument("--search-cmd", default=f"{shlex.quote(sys.executable)} -m autofast search", help=argparse.SUPPRESS)
     p.add_argument("--readme", type=Path, default=README, help=argparse.SUPPRESS)

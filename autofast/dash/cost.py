@@ -3,17 +3,24 @@
 pattern, the retrain width) at two batch sizes; the DASH supernet's step is estimated from it
 (:data:`SUPERNET_FACTOR`). A few seconds on 2 CPU cores for splice.
 
-Measurements are kept on disk beside the conv-path cache, keyed by machine, shapes, widths and threads, so the
-same command on the same machine makes the same plan (and gives the same result) every time. A measurement
-taken while the machine is oversubscribed (load above :data:`BUSY_LOAD` per usable CPU) is used for that run
-only, never kept. ``AUTOFAST_REMEASURE=1`` measures afresh.
+Measurements are kept on disk beside the conv-path cache, keyed by machine, shapes, widths, threads and the
+code that trains (:func:`code_version`: a hash of the engine, model and kernel sources), so the same command on
+the same machine and code makes the same plan (and gives the same result) every time, and a faster (or slower)
+engine is measured afresh instead of planned from its predecessor's cost (a cache kept across sessions of
+development here had splice's epoch at 0.83 s when it took 0.50 s, so the default budget came out 285 s
+instead of 192 s). A measurement taken while the machine is busy (load above :data:`BUSY_LOAD` per usable CPU:
+more runnable threads than CPUs) is used for that run only, never kept. ``AUTOFAST_REMEASURE=1`` measures
+afresh.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import torch
 
@@ -60,9 +67,26 @@ def _line(model_fn, x, y, b1: int, b2: int) -> tuple[float, float]:
     return max(t1 - per * b1, 0.0), per
 
 
-COST_MODEL = 2  # part of the cache key: measurements of an earlier way of measuring are not reused
+COST_MODEL = 3  # part of the cache key: measurements of an earlier way of measuring are not reused
 SUPERNET_FACTOR = 1.5  # DASH supernet step (search width) / final-network step (retrain width), estimated
-BUSY_LOAD = 1.5  # runnable processes per usable CPU above which a measurement is not cached
+BUSY_LOAD = 1.0  # runnable processes per usable CPU above which a measurement is not cached
+#: the packages whose code sets what a training step costs (their sources are hashed into the cache key)
+TIMED_CODE = ("autofast.engine", "autofast.models", "autofast.kernels")
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A short hash of the Python sources of :data:`TIMED_CODE` (file names and contents): a cached step cost
+    is reused only by the code that was timed."""
+    from importlib.util import find_spec
+
+    h = hashlib.sha256()
+    for package in TIMED_CODE:
+        for root in find_spec(package).submodule_search_locations:
+            for f in sorted(Path(root).rglob("*.py")):
+                h.update(f"{package}/{f.relative_to(root)}".encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _load_per_cpu() -> float:
@@ -87,9 +111,9 @@ def _cache_key(task, backbone, positional, width, search_width, supernet_factory
 
     space = None if supernet_factory is None else [list(supernet_factory.kernel_sizes),
                                                    list(supernet_factory.dilations), list(supernet_factory.extents)]
-    return json.dumps([COST_MODEL, device_name(torch.device(device)), torch.get_num_threads(), backbone, positional, width,
-                       search_width, list(task.x_train.shape[1:]), len(task.x_train), int(task.data.num_classes),
-                       space], separators=(",", ":"))
+    return json.dumps([COST_MODEL, code_version(), device_name(torch.device(device)), torch.get_num_threads(), backbone,
+                       positional, width, search_width, list(task.x_train.shape[1:]), len(task.x_train),
+                       int(task.data.num_classes), space], separators=(",", ":"))
 
 
 def measure(task, backbone: str, positional: bool, width: int, search_width: int, supernet_factory=None,

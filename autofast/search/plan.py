@@ -24,6 +24,10 @@ TARGET_UPDATES = 1500  # updates of a top-rung trial (and of each retrain) when 
 MIN_EPOCHS_R, MAX_EPOCHS_R = 4, 256  # bounds of the top rung R (epochs)
 DASH_TARGET_UPDATES = 400  # supernet updates wanted (weights and alpha jointly)
 DASH_SHARE, FINAL_SHARE, MARGIN = 0.15, 0.30, 0.08
+#: an epoch of a network with a DASH pattern / one of the plain pattern (the measured step): larger kernels cost
+#: more. Measured on 2 cores (session 17): splice's six patterns 1.34-1.45x, ItalyPowerDemand 1.09x,
+#: BasicMotions 1.89x. ASHA draws the architecture uniformly, so its epochs cost (1 + this) / 2 on average
+DASH_TRIAL_FACTOR = 1.5
 MIN_DASH_EPOCHS = 4  # fewer affordable supernet epochs: no DASH stage (the plain pattern only)
 DASH_MIN_SHARE = 0.5  # ... nor when the top rung would get less than this share of the epochs it wants
 CV_BELOW_VAL = 250  # validation splits smaller than this: k-fold cross-validation over train+val
@@ -32,7 +36,7 @@ MIN_CV_UPDATES = 300  # a cross-validated plan whose top rung gets fewer updates
 MIN_HOLDOUT_VAL = 50  # ... unless that split would hold fewer labelled examples (an accuracy on 10 moves by 10 points)
 MAX_CONFIGS, MIN_CONFIGS = 64, 4
 ENSEMBLE_MAX = 3
-DEFAULT_TRIALS, MIN_DEFAULT = 8, 45.0  # the default budget: at most this many reference trials' time, at least this
+DEFAULT_TRIALS, MIN_DEFAULT = 12, 45.0  # the default budget: at most this many reference trials' time, at least this
 # positional k-mer logistic regression (DNA): fit time per (example x feature), cross-validation of C included
 # (measured on 2 cores: splice, 2 870 x 1 184 values (order 2), 4.4-5.7 s on an Intel Xeon; 2 232 x 1 184 7.5 s
 # and 2 232 x 4 896 (order 3) 25-39 s on an AMD EPYC: the slower machine's 2.8e-6 s per value, so that a search
@@ -351,11 +355,14 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     if arch == "rocket":
         dash, search_epochs, dash_s = False, 0, 0.0
     usable -= dash_s
+    # ASHA's and the retrain's epochs: the plain network's, dearer where some or all trials have a DASH pattern
+    arch_factor = DASH_TRIAL_FACTOR if arch == "dash" else (1 + DASH_TRIAL_FACTOR) / 2 if dash else 1.0
+    trial_epoch *= arch_factor
 
     # the top rung R: enough updates, cut so that ~4 full trials fit ASHA's share and one retrain the final share
     holdout_final = not folds and arch != "rocket"
     final_budget = usable * FINAL_SHARE / (1 - DASH_SHARE) if holdout_final else 0.0
-    epoch_pool = cost.epoch(size.n_pool, batch)  # one retrain epoch on train+val
+    epoch_pool = cost.epoch(size.n_pool, batch) * arch_factor  # one retrain epoch on train+val
     R = given.get("max_epochs")
     if R is None:
         want = _wanted_epochs(upe)
