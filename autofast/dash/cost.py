@@ -9,7 +9,7 @@ the same machine and code makes the same plan (and gives the same result) every 
 engine is measured afresh instead of planned from its predecessor's cost (a cache kept across sessions of
 development here had splice's epoch at 0.83 s when it took 0.50 s, so the default budget came out 285 s
 instead of 192 s). A measurement taken while the machine is busy (load above :data:`BUSY_LOAD` per usable CPU:
-more runnable threads than CPUs) is used for that run only, never kept. ``AUTOFAST_REMEASURE=1`` measures
+a neighbour's threads beside ours) is used for that run only, never kept. ``AUTOFAST_REMEASURE=1`` measures
 afresh.
 """
 from __future__ import annotations
@@ -69,7 +69,11 @@ def _line(model_fn, x, y, b1: int, b2: int) -> tuple[float, float]:
 
 COST_MODEL = 3  # part of the cache key: measurements of an earlier way of measuring are not reused
 SUPERNET_FACTOR = 1.5  # DASH supernet step (search width) / final-network step (retrain width), estimated
-BUSY_LOAD = 1.0  # runnable processes per usable CPU above which a measurement is not cached
+#: runnable processes per usable CPU (1-minute load average) above which a measurement is not cached. The
+#: average lags: right after an earlier search of ours it still reads ~1.0-1.15 on 2 cores (at 1.0, back-to-back
+#: ACSF1 searches each measured afresh and planned 10 / 9 / 9 configurations); a neighbour's thread beside our
+#: two reads 1.5
+BUSY_LOAD = 1.25
 #: the packages whose code sets what a training step costs (their sources are hashed into the cache key)
 TIMED_CODE = ("autofast.engine", "autofast.models", "autofast.kernels")
 

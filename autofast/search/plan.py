@@ -163,7 +163,8 @@ def default_budget(size: DataSize, cost: StepCost | None = None) -> tuple[float,
     time: with the measured ``cost``, never more than :data:`DEFAULT_TRIALS` reference trials (one network, or
     k fold networks where the plan would cross-validate, ~:data:`TARGET_UPDATES` updates) take here, and at
     least :data:`MIN_DEFAULT` s, so a GPU that trains 10x faster finishes 10x sooner with about the same
-    plan (2-core splice: 8 trials ~400 s, so the size rule holds there)."""
+    plan (2-core Intel Xeon, splice: 12 trials ~290 s, the budget its README figures were measured at; 8 were
+    chosen against a cached step cost 1.65x too slow, which a fresh install does not have)."""
     b = min(420.0, max(120.0, 120.0 + 0.12 * (size.n_pool - 300)))
     why = f"default for {size.n_pool} train+val examples"
     if cost is not None and size.n_train:
@@ -355,9 +356,10 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     if arch == "rocket":
         dash, search_epochs, dash_s = False, 0, 0.0
     usable -= dash_s
-    # ASHA's and the retrain's epochs: the plain network's, dearer where some or all trials have a DASH pattern
+    # ASHA's and the retrain's epochs cost the plain network's, more where some or all trials have a DASH
+    # pattern; the top rung R is cut by the plain network's (R protects the plain network's training)
     arch_factor = DASH_TRIAL_FACTOR if arch == "dash" else (1 + DASH_TRIAL_FACTOR) / 2 if dash else 1.0
-    trial_epoch *= arch_factor
+    plain_epoch, trial_epoch = trial_epoch, trial_epoch * arch_factor
 
     # the top rung R: enough updates, cut so that ~4 full trials fit ASHA's share and one retrain the final share
     holdout_final = not folds and arch != "rocket"
@@ -366,7 +368,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     R = given.get("max_epochs")
     if R is None:
         want = _wanted_epochs(upe)
-        afford = int((usable - final_budget) / (4 * trial_epoch)) if trial_epoch > 0 else want
+        afford = int((usable - final_budget) / (4 * plain_epoch)) if plain_epoch > 0 else want
         if holdout_final and "retrain_epochs" not in given:
             afford = min(afford, int(final_budget / max(epoch_pool, 1e-9)))
         R = max(1, min(want, afford))
