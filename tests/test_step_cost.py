@@ -88,3 +88,17 @@ def test_dash_pattern_epochs_are_planned_dearer():
             for arch in ("plain", "dash", "auto")}
     assert asha["dash"] == pytest.approx(DASH_TRIAL_FACTOR * asha["plain"], rel=1e-3)
     assert asha["auto"] == pytest.approx((1 + DASH_TRIAL_FACTOR) / 2 * asha["plain"], rel=1e-3)
+
+
+def test_the_dash_factor_prices_configurations_not_the_top_rung(monkeypatch):
+    from autofast.search import plan as plan_mod
+
+    step = StepCost(overhead=0.005, per_example=0.0002, supernet_overhead=0.008, supernet_per_example=0.0003)
+    size = DataSize(60, 7, (1, 24), 2, "series", 30)  # the top rung is cut by the budget here
+    dear = make_plan(size, step, 120, "t", {}, arch="auto")
+    monkeypatch.setattr(plan_mod, "DASH_TRIAL_FACTOR", 1.0)
+    flat = make_plan(size, step, 120, "t", {}, arch="auto")
+    assert dear.dash and flat.dash and dear.max_epochs == flat.max_epochs
+    assert dear.n_configs < flat.n_configs
+    assert dear.predicted["asha"] == pytest.approx(flat.predicted["asha"] * dear.n_configs / flat.n_configs
+                                                   * (1 + DASH_TRIAL_FACTOR) / 2, rel=1e-3)
