@@ -357,7 +357,8 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
         dash, search_epochs, dash_s = False, 0, 0.0
     usable -= dash_s
     # ASHA's and the retrain's epochs cost the plain network's, more where some or all trials have a DASH
-    # pattern; the top rung R is cut by the plain network's (R protects the plain network's training)
+    # pattern; ASHA's share cuts the top rung R at the plain network's epoch (R protects the plain network's
+    # training), the final share at the retrain's
     arch_factor = DASH_TRIAL_FACTOR if arch == "dash" else (1 + DASH_TRIAL_FACTOR) / 2 if dash else 1.0
     plain_epoch, trial_epoch = trial_epoch, trial_epoch * arch_factor
 
