@@ -5,6 +5,7 @@ memory fails one ASHA trial only; run folders: a lock loser leaves the holder's 
 ``torch.OutOfMemoryError``)."""
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -128,15 +129,25 @@ def test_out_of_memory_in_a_fused_group_fails_only_the_trial_that_does_not_fit(t
     from autofast.asha import ASHA
     from autofast.asha.executor import FusedPool, drive
 
-    class Trial:
+    class Trial:  # trial 1 does not fit alone; no two trials fit together
         def __call__(self, job, ck_in, ck_out, device):
             Path(ck_out).write_text("state")
             if job.trial_id == 1:
                 raise torch.OutOfMemoryError(OOM)
             return float(job.trial_id)
 
-        def run_fused(self, jobs, ck_outs, device):
-            raise torch.OutOfMemoryError(OOM)
+        def start(self, job, device):
+            return SimpleNamespace(job=job, epoch=int(job.resource_from))
+
+        def epoch_together(self, runs, configs):
+            if len(runs) > 1 or runs[0].job.trial_id == 1:
+                raise torch.OutOfMemoryError(OOM)
+            runs[0].epoch += 1
+            return [{}]
+
+        def finish(self, run, job, ck_out):
+            Path(ck_out).write_text("state")
+            return float(job.trial_id)
 
     sched = ASHA({"x": {"uniform": [0, 1]}}, 1, 4, eta=2, max_trials=4)
     pool = FusedPool(Trial(), devices=["cpu"], per_device=2)

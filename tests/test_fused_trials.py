@@ -117,8 +117,9 @@ class _Poison:
 
 def test_a_diverging_trial_leaves_the_group_and_the_others_go_on(seed):
     """One trial's loss becomes NaN in epoch 2: alone it raises Diverged at that epoch's end; fused it leaves the group
-    with the same Diverged, the others finish epoch 2 and a third (as a group of two) equal to alone;
-    the hooks run per trial and step, as alone."""
+    at that epoch's end with the same Diverged (the check is read once per epoch, no host sync per step), the
+    others finish epoch 2 and a third (as a group of two) equal to alone although the NaN trial trained
+    beside them for two more steps; the hooks run per trial and step, as alone."""
     x, y = _data("resnet1d_pos", seed)
     alone = [_run(c, "resnet1d_pos") for c in CONFIGS]
     fused = [_run(c, "resnet1d_pos") for c in CONFIGS]
@@ -140,9 +141,10 @@ def test_a_diverging_trial_leaves_the_group_and_the_others_go_on(seed):
             train_epoch(a, x, y, 16, hooks=ha)
         _assert_same(fused[i], a, f"trial {i} (seed {seed})")
         assert hf.backward[id(fused[i])] == ha.backward[id(a)] == hf.steps[id(fused[i])] == a.step == 9
-    # fused it leaves at its first NaN step; alone the check is read once per epoch (engine.loop.train_epochs),
-    # so it takes the epoch's remaining steps first: the same Diverged, 2 more steps
-    assert hf.steps[id(fused[1])] == 4 and ha.steps[id(alone[1])] == 6
+    # fused and alone the check is read once per epoch (engine.loop.train_epochs): the diverging trial takes
+    # the epoch's remaining 2 steps (its weights end NaN), then stops with the same Diverged
+    assert hf.steps[id(fused[1])] == ha.steps[id(alone[1])] == 6
+    assert not torch.isfinite(fused[1].model.head.weight).any()
 
 
 def test_fused_trials_use_each_trials_loss_scaler(seed):
@@ -277,3 +279,39 @@ def test_asha_with_fused_trials_on_splice_tiny(tmp_path, monkeypatch):
             assert d <= 5e-2 * r + 1e-6, f"{k}: relative error {d / r:.2e}"
             diff, ref = diff + float(d) ** 2, ref + float(r) ** 2
         assert diff ** 0.5 <= 1e-3 * ref ** 0.5, f"whole model: relative error {(diff / ref) ** 0.5:.2e}"
+
+
+def test_fused_pool_trains_jobs_at_different_epochs_together_and_reports_each_when_done(tmp_path, seed):
+    """Jobs of one architecture at different rungs (a new trial for 1 epoch, one for 3, a promoted one resuming
+    at epoch 1) train as one fused model; the short job is reported while the others still train, and every
+    checkpoint equals that trial trained alone (float64)."""
+    x, y = _data("resnet1d_pos", seed, n=24)
+    trial = _torch_trial(x, y)
+    cfgs = [{"lr": 0.05, "seed": 1}, {"lr": 0.1, "seed": 2}, {"lr": 0.02, "seed": 3}]
+    first = trial.new_run(cfgs[2])  # trial 2's rung 0, trained alone
+    trial.one_epoch(first, cfgs[2])
+    from autofast.engine import save_run
+
+    save_run(tmp_path / "trial2_rung0.pt", first)
+    jobs = [Job(0, cfgs[0], 0, 0, 1), Job(1, cfgs[1], 0, 0, 3), Job(2, cfgs[2], 1, 1, 3, str(tmp_path / "trial2_rung0.pt"))]
+    pool = FusedPool(trial, devices=["cpu"], per_device=3)
+    try:
+        for j in jobs:
+            pool.submit(j, tmp_path / f"trial{j.trial_id}.pt")
+        order = [o for o in pool.wait()]
+        while len(order) < 3:
+            order += pool.wait()
+    finally:
+        pool.close()
+    assert order[0].job.trial_id == 0  # done after one epoch, reported before the others' next epochs
+    assert {o.worker for o in order} == {"cpu#fused3"} and all(o.error is None for o in order)
+    for o in order:
+        i, cfg = o.job.trial_id, cfgs[o.job.trial_id]
+        st = read_run(tmp_path / f"trial{i}.pt")
+        assert st["epoch"] == o.job.resource_to and any(r.get("fused") for r in st["history"])
+        ref = trial.new_run(cfg)
+        while ref.epoch < o.job.resource_to:
+            trial.one_epoch(ref, cfg)
+        for k, v in ref.model.state_dict().items():
+            torch.testing.assert_close(st["model"][k], v, rtol=1e-9, atol=1e-11, msg=f"trial {i} {k}")
+        assert o.score == pytest.approx(trial.score(ref.model, cfg), rel=1e-9)

@@ -10,9 +10,9 @@ from the driver's thread. An executor implements two methods::
 
 :class:`LocalPool` (this module) runs jobs in threads of this process, each worker pinned to one
 device ("cpu", "cuda:0", ...; several workers may share a device), so data loaded once is shared by
-all trials and no process starts per trial. :class:`FusedPool` trains the jobs waiting for a device
-that cover the same epochs as ONE fused model (:mod:`autofast.engine.fused`; the GPU default). ``autofast.asha.ray_executor.RayExecutor`` runs them on
-a Ray cluster.
+all trials and no process starts per trial. :class:`FusedPool` trains every job a device holds at once,
+those of one architecture as ONE fused model (:mod:`autofast.engine.fused`; the GPU default).
+``autofast.asha.ray_executor.RayExecutor`` runs them on a Ray cluster.
 
 A trial function is ``trial_fn(job, checkpoint_in, checkpoint_out, device) -> score``: it trains
 ``job`` from ``job.resource_from`` to ``job.resource_to`` (resuming from ``checkpoint_in`` when it is
@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import queue
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -207,20 +208,36 @@ class LocalPool:
 
 
 
-def _fusion_key(job: Job) -> tuple:
-    """Jobs that may train as one fused model: the same epochs and the same architecture (``config["arch"]``
-    where the search space has that dimension)."""
-    return job.resource_from, job.resource_to, str(job.config.get("arch", ""))
+def _arch(job: Job) -> str:
+    """Jobs that may train as one fused model: one architecture (``config["arch"]`` where the search space has
+    that dimension). Their epochs may differ: every run keeps its own schedule and step count."""
+    return str(job.config.get("arch", ""))
+
+
+@dataclass
+class _Held:
+    """A job a device is training: its run (model, optimiser, generators) stays in memory between epochs."""
+
+    job: Job
+    checkpoint_out: Path
+    run: object
+    t0: float
+    widest: int = 1  # the largest group it trained in
 
 
 class FusedPool:
-    """Run the jobs waiting for a device together: up to ``per_device`` jobs covering the same epochs
-    (and architecture) are trained as one fused model (``trial.run_fused``), one thread per device.
+    """Train every job a device holds at once, one epoch at a time: the held jobs of one architecture as ONE
+    fused model (``trial.epoch_together``), whatever epoch each is at (each run keeps its own schedule,
+    generators, step count and checkpoint). A job that reaches its last epoch leaves at once (checkpoint,
+    score, outcome) and its slot takes the next job, which joins at the next epoch; so ASHA's mix of rungs
+    and architectures still fills the groups (grouping only jobs that waited together with the same epochs
+    gave groups of 1.3 on average). One thread per device, up to ``per_device`` jobs on each.
 
-    ``trial`` is a :class:`autofast.asha.local.TorchTrial` with ``fused_epoch`` (it is also called
-    alone for a group of one). A trial that diverges leaves its group and fails alone (``run_fused``); the
-    others go on. A group that cannot be trained fused (an unfusable layer, out of memory, ...) is re-run job
-    by job: a warning is logged and each job's :class:`Outcome` says why (``note``).
+    ``trial`` is a :class:`autofast.asha.local.TorchTrial` with ``fused_epoch``. A trial that diverges leaves
+    its group and fails alone; the others go on. A group whose fused epoch raises (an unfusable layer, out
+    of memory, ...) is re-run job by job from each job's start: a warning is logged and each job's
+    :class:`Outcome` says why (``note``). A spent budget (:class:`autofast.errors.BudgetExhausted`) stops
+    every held job.
     """
 
     def __init__(self, trial, devices: Sequence[str] = ("cuda:0",), per_device: int = 4) -> None:
@@ -230,24 +247,29 @@ class FusedPool:
         self.devices = list(devices)
         self.per_device = per_device
         self.slots = len(self.devices) * per_device
-        self._pending: list[tuple[Job, Path]] = []
-        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+        self._load = {d: 0 for d in self.devices}  # jobs submitted to a device and not yet reported
+        self._inbox = {d: queue.SimpleQueue() for d in self.devices}
         self._done: queue.SimpleQueue = queue.SimpleQueue()
-        self._pool = ThreadPoolExecutor(len(self.devices), thread_name_prefix="asha-fused")
+        self._threads = [threading.Thread(target=self._serve, args=(d,), name=f"asha-fused-{d}", daemon=True)
+                         for d in self.devices]  # started by the first wait(): the first jobs start together
 
     def submit(self, job: Job, checkpoint_out: Path) -> None:
-        self._pending.append((job, checkpoint_out))
+        with self._lock:
+            dev = min(self.devices, key=lambda d: self._load[d])
+            if self._load[dev] >= self.per_device:
+                raise AutofastError(f"FusedPool: more than {self.slots} jobs submitted at once")
+            self._load[dev] += 1
+        self._inbox[dev].put((job, checkpoint_out))
 
-    def _launch(self) -> None:
-        for dev in self.devices:
-            if dev in self._busy or not self._pending:
-                continue
-            key = _fusion_key(self._pending[0][0])
-            group = [p for p in self._pending if _fusion_key(p[0]) == key][: self.per_device]
-            for p in group:
-                self._pending.remove(p)
-            self._busy.add(dev)
-            self._pool.submit(self._run_group, group, dev)
+    def _report(self, dev: str, out: Outcome) -> None:
+        with self._lock:
+            self._load[dev] -= 1
+        self._done.put(out)
+
+    def _fail(self, dev: str, h: _Held, exc: BaseException) -> None:
+        self._report(dev, Outcome(h.job, h.checkpoint_out, None, failure_message(exc), time.perf_counter() - h.t0,
+                                  _worker(dev, h.widest)))
 
     def _alone(self, job: Job, checkpoint_out: Path, dev: str) -> Outcome:
         t0 = time.perf_counter()
@@ -257,36 +279,83 @@ class FusedPool:
         except Exception as exc:  # a failing trial (also OOM) must not end the search
             return Outcome(job, checkpoint_out, None, failure_message(exc), time.perf_counter() - t0, f"{dev}#0")
 
-    def _run_group(self, group: list, dev: str) -> None:
-        t0 = time.perf_counter()
-        if len(group) == 1:
-            outs = [self._alone(*group[0], dev)]
-        else:
-            try:
-                results = self.trial.run_fused([j for j, _ in group], [c for _, c in group], dev)
-                dt, worker = time.perf_counter() - t0, f"{dev}#fused{len(group)}"
-                outs = [Outcome(j, c, None, failure_message(r), dt, worker) if isinstance(r, BaseException)
-                        else Outcome(j, c, float(r), None, dt, worker) for (j, c), r in zip(group, results)]
-            except BudgetExhausted as exc:  # the time budget, not the fusion: every job stops, as alone
-                dt = time.perf_counter() - t0
-                outs = [Outcome(j, c, None, failure_message(exc), dt, f"{dev}#fused{len(group)}") for j, c in group]
-            except Exception as exc:  # the fusion failed (e.g. OOM): run them one by one, and say so
-                why = f"fusion failed ({failure_message(exc)}); trained alone"
-                log.warning("trials %s on %s: %s", ", ".join(str(j.trial_id) for j, _ in group), dev, why)
-                outs = [replace(self._alone(j, c, dev), note=why) for j, c in group]
-        self._done.put((dev, outs))
+    def _serve(self, dev: str) -> None:
+        held: list[_Held] = []
+        closing = False
+        while not (closing and not held):
+            while True:  # take what has arrived; wait for something when holding nothing
+                try:
+                    item = self._inbox[dev].get(block=not held and not closing)
+                except queue.Empty:
+                    break
+                if item is None:
+                    closing = True
+                    continue
+                job, checkpoint_out = item
+                h = _Held(job, checkpoint_out, None, time.perf_counter())
+                try:
+                    h.run = self.trial.start(job, dev)
+                    held.append(h)
+                except Exception as exc:
+                    self._fail(dev, h, exc)
+            for arch in dict.fromkeys(_arch(h.job) for h in held):
+                group = [h for h in held if _arch(h.job) == arch]
+                held = [h for h in held if _arch(h.job) != arch]
+                held += self._epoch(dev, group)
+
+    def _epoch(self, dev: str, group: list[_Held]) -> list[_Held]:
+        """One epoch of ``group`` (one architecture); report the jobs that finished or failed; return the rest."""
+        for h in group:
+            h.widest = max(h.widest, len(group))
+        try:
+            outs = self.trial.epoch_together([h.run for h in group], [h.job.config for h in group])
+        except BudgetExhausted as exc:  # the time budget, not the fusion: every job stops, as alone
+            for h in group:
+                self._fail(dev, h, exc)
+            return []
+        except Exception as exc:
+            if len(group) == 1:  # a failing trial (also OOM) fails alone; the search goes on
+                self._fail(dev, group[0], exc)
+                return []
+            # the fusion failed (e.g. OOM): run them one by one from their start, and say so
+            why = f"fusion failed ({failure_message(exc)}); trained alone"
+            log.warning("trials %s on %s: %s", ", ".join(str(h.job.trial_id) for h in group), dev, why)
+            for h in group:
+                self._report(dev, replace(self._alone(h.job, h.checkpoint_out, dev), note=why))
+            return []
+        rest = []
+        for h, out in zip(group, outs):
+            if isinstance(out, BaseException):
+                self._fail(dev, h, out)
+            elif h.run.epoch >= int(h.job.resource_to):
+                try:
+                    score = float(self.trial.finish(h.run, h.job, h.checkpoint_out))
+                    self._report(dev, Outcome(h.job, h.checkpoint_out, score, None, time.perf_counter() - h.t0,
+                                              _worker(dev, h.widest)))
+                except Exception as exc:
+                    self._fail(dev, h, exc)
+            else:
+                rest.append(h)
+        return rest
 
     def wait(self) -> list:
-        self._launch()
-        dev, outs = self._done.get()
-        self._busy.discard(dev)
+        for t in self._threads:
+            if t.ident is None:
+                t.start()
+        outs = [self._done.get()]
         while True:
             try:
-                dev, more = self._done.get_nowait()
+                outs.append(self._done.get_nowait())
             except queue.Empty:
                 return outs
-            self._busy.discard(dev)
-            outs += more
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        for d in self.devices:
+            self._inbox[d].put(None)
+        for t in self._threads:
+            if t.ident is not None:
+                t.join()
+
+
+def _worker(dev: str, widest: int) -> str:
+    return f"{dev}#fused{widest}" if widest > 1 else f"{dev}#0"

@@ -8,7 +8,7 @@ out-of-memory errors) is recorded as failed and the search goes on.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -75,48 +75,48 @@ class TorchTrial:
         model.to(device)  # in place: the optimizer keeps the same parameters
         return Run.create(model, opt, seed, self.schedule)
 
-    def __call__(self, job: Job, checkpoint_in: str | None, checkpoint_out: Path, device: str = "cpu") -> float:
+    def start(self, job: Job, device: str = "cpu") -> Run:
+        """``job``'s run on ``device`` at its first epoch: resumed from ``job.checkpoint`` (None for a new
+        trial), which must hold ``job.resource_from`` epochs."""
         run = self.new_run(job.config, device)
-        if checkpoint_in is not None:
-            load_run(checkpoint_in, run)
+        if job.checkpoint is not None:
+            load_run(job.checkpoint, run)
         if run.epoch != int(job.resource_from):
             raise RuntimeError(f"checkpoint holds {run.epoch} epochs but the job starts at {job.resource_from}")
-        while run.epoch < int(job.resource_to):
-            self._check_stop(run)
-            before = run.epoch
-            out = self.train_epoch(run, job.config)
-            if run.epoch == before:
-                run.end_epoch(out if isinstance(out, dict) else {"train_loss": float("nan") if out is None
-                                                                   else float(out)})
+        return run
+
+    def one_epoch(self, run: Run, config: dict) -> None:
+        """Train ``run`` one more epoch with ``train_epoch`` (ending the epoch if it did not)."""
+        self._check_stop(run)
+        before = run.epoch
+        out = self.train_epoch(run, config)
+        if run.epoch == before:
+            run.end_epoch(out if isinstance(out, dict) else {"train_loss": float("nan") if out is None
+                                                               else float(out)})
+
+    def epoch_together(self, runs: list[Run], configs: list[dict]) -> list:
+        """One more epoch of each of ``runs`` (one architecture; each at its own epoch, with its own schedule):
+        with ``fused_epoch`` as one fused model when there are several, else alone. One entry per run: its
+        epoch record, or the :class:`autofast.errors.Diverged` of a run that diverged (its epoch not ended).
+        A spent budget raises :class:`autofast.errors.BudgetExhausted`; anything else raises too."""
+        if len(runs) > 1:
+            if self.fused_epoch is None:
+                raise RuntimeError("this trial has no fused_epoch")
+            self._check_stop(runs[0])
+            return list(self.fused_epoch(runs, configs))
+        try:
+            self.one_epoch(runs[0], configs[0])
+        except Diverged as exc:
+            return [exc]
+        return [runs[0].history[-1]]
+
+    def finish(self, run: Run, job: Job, checkpoint_out: Path) -> float:
+        """Save ``run``'s checkpoint to ``checkpoint_out`` and return its score."""
         save_run(checkpoint_out, run, {"trial_id": job.trial_id, "config": dict(job.config)})
         return self.score(run.model, job.config)
 
-    def run_fused(self, jobs: list[Job], checkpoint_outs: list[Path], device: str = "cpu") -> list:
-        """Train ``jobs`` (one architecture, the same epoch range) together with ``fused_epoch``
-        (:func:`autofast.engine.fused.train_fused_epoch`); one checkpoint per trial, as if run alone.
-
-        Returns one entry per job: its score, or the :class:`autofast.errors.Diverged` of a trial that
-        diverged (it left the group, saved nothing; the others went on). Anything else raises."""
-        if self.fused_epoch is None:
-            raise RuntimeError("this trial has no fused_epoch")
-        if len({(int(j.resource_from), int(j.resource_to)) for j in jobs}) != 1:
-            raise ValueError("fused jobs must cover the same epochs")
-        runs = [self.new_run(j.config, device) for j in jobs]
-        for run, job in zip(runs, jobs):
-            if job.checkpoint is not None:
-                load_run(job.checkpoint, run)
-            if run.epoch != int(job.resource_from):
-                raise RuntimeError(f"checkpoint holds {run.epoch} epochs but the job starts at {job.resource_from}")
-        results: list = [None] * len(jobs)
-        live = list(range(len(jobs)))
-        while live and runs[live[0]].epoch < int(jobs[0].resource_to):
-            self._check_stop(runs[live[0]])
-            outs = self.fused_epoch([runs[i] for i in live], [jobs[i].config for i in live])
-            for i, out in zip(list(live), outs or [None] * len(live)):
-                if isinstance(out, Diverged):
-                    results[i] = out
-                    live.remove(i)
-        for i in live:
-            save_run(checkpoint_outs[i], runs[i], {"trial_id": jobs[i].trial_id, "config": dict(jobs[i].config)})
-            results[i] = self.score(runs[i].model, jobs[i].config)
-        return results
+    def __call__(self, job: Job, checkpoint_in: str | None, checkpoint_out: Path, device: str = "cpu") -> float:
+        run = self.start(replace(job, checkpoint=checkpoint_in), device)
+        while run.epoch < int(job.resource_to):
+            self.one_epoch(run, job.config)
+        return self.finish(run, job, checkpoint_out)

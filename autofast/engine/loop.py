@@ -182,16 +182,15 @@ def train_epochs(runs: list[Run], x: torch.Tensor, y: torch.Tensor, batch_size: 
     """The step loop (:func:`train_epoch`'s, step for step) for several runs in lockstep on the same data,
     each with its own batches, lr, optimisers, loss scaler and hooks: one epoch of each.
 
-    ``forward(live_runs, inputs) -> outputs``: each live run's model output for its batch ``x[idx]``; default
+    ``forward(runs, inputs) -> outputs``: each run's model output for its batch ``x[idx]``; default
     each run's own model. :mod:`.fused` passes one grouped model over the batches side by side; the sum of
     the runs' (scaled) losses goes backward, so each run's parameters get exactly its own loss's gradient.
     A run whose loss becomes non-finite is a :class:`autofast.errors.Diverged` entry (loss, epoch and lr of
     its first non-finite step; its epoch not ended). Host synchronisation: the index batches go to the
-    device once per epoch and the losses are summed there. A run alone is checked once per epoch (one
-    read at its end): after a non-finite step it takes the epoch's remaining steps, its weights ending
-    non-finite, and is then stopped; that costs at most one epoch and saves a host sync per step. Several
-    runs (fused) are checked every step (one sync per step for the group): a diverging run leaves the group
-    at that step (no update), so its non-finite values never reach the others' shared kernels.
+    device once per epoch, the losses are summed there, and each run's first non-finite step is kept there
+    and read once, at the epoch's end: a diverging run takes the epoch's remaining steps (its weights end
+    non-finite; no computation mixes two runs, fused or not, so the others are untouched) and is then
+    stopped. That costs at most one epoch and saves a host sync per step.
     Returns one entry per run: its epoch record (``record``'s fields added) or that ``Diverged``.
     """
     t0 = time.perf_counter()
@@ -212,51 +211,37 @@ def train_epochs(runs: list[Run], x: torch.Tensor, y: torch.Tensor, batch_size: 
     after_backward = getattr(hooks, "after_backward", None)
     after_step = getattr(hooks, "after_step", None)
     n = len(runs)
-    live = list(range(n))
     result: list = [None] * n
-    total_sum = [torch.zeros((), dtype=torch.float64, device=x.device) for _ in runs]
+    total_sum = torch.zeros(n, dtype=torch.float64, device=x.device)
     terms_sum: list[dict] = [{} for _ in runs]
     lrs = [float("nan")] * n
-    alone = n == 1
-    step_lrs: list[float] = []  # alone: each step's lr, for the message
-    first_bad = torch.full((), steps, dtype=torch.int64, device=x.device)  # alone: its first non-finite step
-    bad_loss = torch.zeros((), dtype=torch.float64, device=x.device)  # ... and the loss there
+    first_bad = torch.full((n,), steps, dtype=torch.int64, device=x.device)  # each run's first non-finite step
+    bad_loss = torch.zeros(n, dtype=torch.float64, device=x.device)  # ... and its loss there
+    step_lrs: list[list[float]] = [[] for _ in runs]  # each step's lr, for the message
     for s in range(steps):
-        group = [runs[i] for i in live]
-        idx = [plans[i][s] for i in live]
-        for i, r in zip(live, group):
+        for i, r in enumerate(runs):
             lrs[i] = r.set_lr(steps)
-        with _precision.autocast(group[0].precision, x.device):
-            outs = forward(group, [x[j] for j in idx])
-            losses = [loss_fn(r.model, o, y[j]) for r, o, j in zip(group, outs, idx)]
+            step_lrs[i].append(lrs[i])
+        with _precision.autocast(runs[0].precision, x.device):
+            outs = forward(runs, [x[j[s]] for j in plans])
+            losses = [loss_fn(r.model, o, y[j[s]]) for r, o, j in zip(runs, outs, plans)]
         totals = [t for t, _ in losses]
-        if alone:  # on the device, read after the epoch
-            step_lrs.append(lrs[0])
-            t = totals[0].detach()
-            newly = ~torch.isfinite(t) & (first_bad == steps)
-            first_bad = torch.where(newly, s, first_bad)
-            bad_loss = torch.where(newly, t.double(), bad_loss)
-            finite = [True]
-        else:
-            finite = torch.isfinite(torch.stack([t.detach() for t in totals])).tolist()  # one sync
-        for k in [k for k, ok in enumerate(finite) if not ok]:
-            i = live[k]
-            result[i] = _diverged(float(totals[k].detach()), runs[i].epoch + 1, lrs[i])
-        keep = [k for k, ok in enumerate(finite) if ok]
-        live, group = [live[k] for k in keep], [group[k] for k in keep]
-        if not live:
-            break
-        for r in group:
+        t = torch.stack([t.detach() for t in totals]).double()  # on the device, read after the epoch
+        newly = ~torch.isfinite(t) & (first_bad == steps)
+        first_bad = torch.where(newly, s, first_bad)
+        bad_loss = torch.where(newly, t, bad_loss)
+        total_sum += t
+        for r in runs:
             for opt in r.optimizers.values():
                 opt.zero_grad(set_to_none=True)
-        sum(totals[k] if r.scaler is None else r.scaler.scale(totals[k]) for k, r in zip(keep, group)).backward()
-        for r in group:
+        sum(tot if r.scaler is None else r.scaler.scale(tot) for tot, r in zip(totals, runs)).backward()
+        for r in runs:
             if r.scaler is not None:
                 for opt in r.optimizers.values():
                     r.scaler.unscale_(opt)
             if after_backward:
                 after_backward(r)
-        for i, k, r in zip(live, keep, group):
+        for i, r in enumerate(runs):
             for opt in r.optimizers.values():
                 if r.scaler is None:
                     opt.step()
@@ -267,16 +252,19 @@ def train_epochs(runs: list[Run], x: torch.Tensor, y: torch.Tensor, batch_size: 
             r.step += 1
             if after_step:
                 after_step(r, lrs[i])
-            total_sum[i] += totals[k].detach()
-            for name, v in losses[k][1].items():
+            for name, v in losses[i][1].items():
                 terms_sum[i][name] = terms_sum[i].get(name, 0.0) + (v.detach() if torch.is_tensor(v) else float(v))
     secs = time.perf_counter() - t0
-    if alone and live:
-        at, loss = torch.stack([first_bad.double(), bad_loss]).tolist()  # the epoch's one read
-        if at < steps:
-            result[0], live = _diverged(loss, runs[0].epoch + 1, step_lrs[int(at)]), []
+    read = torch.cat([first_bad.double(), bad_loss, total_sum]).tolist()  # the epoch's one read
+    at, loss, total = read[:n], read[n : 2 * n], read[2 * n :]
+    live = []
+    for i in range(n):
+        if at[i] < steps:
+            result[i] = _diverged(loss[i], runs[i].epoch + 1, step_lrs[i][int(at[i])])
+        else:
+            live.append(i)
     for i in live:
-        rec = {"train_loss": float(total_sum[i]) / steps, **{k: float(v) / steps for k, v in terms_sum[i].items()},
+        rec = {"train_loss": total[i] / steps, **{k: float(v) / steps for k, v in terms_sum[i].items()},
                "lr": lrs[i], "steps": steps, "seconds": secs, **(record or {})}
         result[i] = runs[i].end_epoch(rec)
     return result
