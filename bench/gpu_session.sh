@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# One GPU session in ONE call (the device tool's machine: one H200 + 16 CPU cores; or any CUDA box with torch +
-# triton): everything issue 18 and 21 ask of a device, each step under its own time limit, results in $OUT.
+# One GPU session in ONE call (the device tool's machine: one H100/H200 + 16 CPU cores; or any CUDA box with
+# torch + triton): what issue 21 asks of a device, each step under its own time limit, results in $OUT.
 #   * the machine: GPU, driver, torch/triton/CUDA versions, CUDA toolchains (nvcc, NVRTC through cupy);
-#   * the quality panel's small sets on the CPU (3 seeds x search / plain / peer, 2-thread processes side by
-#     side, each a stand-in for a 2-core machine), in the background;
 #   * the kernel tests on CUDA (every op against its float64 reference, fused trials, precision, conv paths);
-#   * `search --task splice --devices cuda:0` with its defaults, seeds 0 1 2: wall time start to exit, test score;
-#   * ASHA throughput: one trial per device vs 4 fused trials (bench/gpu_issue13.py --only search);
-#   * `--precision bf16` on the GPU (splice, seed 0).
+#   * one epoch of 4 and 8 trials fused vs one after another on the GPU (bench/test_bench_fused.py: time and
+#     operators dispatched per step);
+#   * `search --task splice --devices cuda:0` with its defaults (8 fused trials per GPU, told in arrival order),
+#     seeds 0 1 2: wall time start to exit, test score, ASHA trial-epochs per second;
+#   * the same with `--trials-per-device 1` (seed 0): the one-trial-per-device anchor of the ASHA throughput;
+#   * `--precision bf16` on the GPU (splice, seed 0), if time is left;
+#   * optionally (CPU_TASKS="JapaneseVowels ..."), the quality panel's small sets on the host CPU in the
+#     background (it shares the host's cores with the GPU runs: off by default so the GPU timings are clean).
 # Carry .whl/ (pydantic, aeon wheels: the machine's image lacks them). At most 8 files come back from the
 # device tool, so the work happens in $WORK and the summaries are copied to $OUT at the end.
 #   OUT=/tmp/o bash bench/gpu_session.sh [SECONDS]
@@ -16,7 +19,7 @@ OUT=${OUT:-bench/results/gpu-session}
 LIMIT=${1:-560}
 PY=${PYTHON:-python3}
 WORK=${WORK:-/tmp/gpu-session}
-CPU_TASKS=${CPU_TASKS:-JapaneseVowels ACSF1 PickupGestureWiimoteZ}
+CPU_TASKS=${CPU_TASKS:-}
 JOBS=${JOBS:-6}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT" "$WORK"
@@ -39,10 +42,13 @@ $PY -m pip install -q --no-deps --no-build-isolation --no-index -e . >"$WORK/ins
     || { echo "install failed"; tail -20 "$WORK/install.log"; cp "$WORK/install.log" "$OUT/"; exit 1; }
 echo "install: $(( $(date +%s) - t0 )) s"
 
-# the CPU panel, in the background
-timeout $(( $(left) - 25 )) $PY bench/quality_panel.py --tasks $CPU_TASKS --seeds 0 1 2 --jobs "$JOBS" \
-    --out "$WORK/cpu" >"$WORK/cpu_panel.log" 2>&1 &
-cpu=$!
+# the CPU panel, in the background (only when asked)
+cpu=
+if [ -n "$CPU_TASKS" ]; then
+    timeout $(( $(left) - 25 )) $PY bench/quality_panel.py --tasks $CPU_TASKS --seeds 0 1 2 --jobs "$JOBS" \
+        --out "$WORK/cpu" >"$WORK/cpu_panel.log" 2>&1 &
+    cpu=$!
+fi
 
 # kernel tests on CUDA
 XDIST=$($PY -c 'import xdist' 2>/dev/null && echo "-n 2")
@@ -51,6 +57,11 @@ timeout 130 $PY -m pytest -q -p no:cacheprovider $XDIST --durations=10 \
     tests/test_conv_ops.py tests/test_fused_trials.py tests/test_precision.py tests/test_conv_path.py \
     tests/test_stage_devices.py >"$OUT/gpu_tests.log" 2>&1
 echo "gpu tests rc=$? at $(( $(date +%s) - t0 )) s"; grep -E "passed|failed|error" "$OUT/gpu_tests.log" | tail -3
+
+# one epoch of N trials, fused vs one after another, on the GPU
+timeout 120 $PY -m pytest -q -p no:cacheprovider bench/test_bench_fused.py --benchmark-only \
+    --benchmark-columns=mean,stddev --benchmark-json="$WORK/fused_bench.json" >"$WORK/fused_bench.log" 2>&1
+echo "fused bench rc=$? at $(( $(date +%s) - t0 )) s"; grep -E "passed|failed" "$WORK/fused_bench.log" | tail -1
 
 # default search on the GPU, start to exit
 run_search() {  # name, timeout, extra args...
@@ -62,15 +73,12 @@ run_search() {  # name, timeout, extra args...
     local rc=$? ms=$(( ($(date +%s%N) - s0) / 1000000 ))
     echo "$name rc=$rc wall $(( ms / 1000 )).$(printf %03d $(( ms % 1000 ))) s" | tee -a "$WORK/walls.txt"  # no bc there
 }
-for seed in 0 1 2; do run_search "gpu-splice-$seed" 150 --seed "$seed"; done
+run_search gpu-splice-0 150 --seed 0
+run_search gpu-splice-0-one-per-device 170 --seed 0 --trials-per-device 1
+for seed in 1 2; do run_search "gpu-splice-$seed" 150 --seed "$seed"; done
 run_search gpu-splice-bf16-0 120 --seed 0 --precision bf16
 
-# ASHA throughput: one trial per device vs 4 fused
-[ "$(left)" -gt 120 ] && timeout $(( $(left) - 60 )) $PY bench/gpu_issue13.py --only search --results-dir "$WORK" \
-    --search-configs 8 --search-max-epochs 4 --search-variants 1:off 4:on >"$WORK/throughput.log" 2>&1
-echo "throughput rc=$?"
-
-wait $cpu; echo "cpu panel rc=$?"
+[ -n "$cpu" ] && { wait $cpu; echo "cpu panel rc=$?"; }
 $PY - "$WORK" "$OUT" <<'EOF'
 import json, sys, pathlib
 work, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
@@ -84,18 +92,23 @@ for f in sorted(work.glob("gpu-*.json")):
     try:
         r = json.loads(f.read_text())
         res = json.loads((work / f.stem / "result.json").read_text())
+        a = res.get("asha") or {}
+        epochs = sum(a["rungs"][max(int(k) for k in t["scores"])] for t in a.get("trials", []) if t["scores"])
         rows[f.stem] = {"wall": walls.get(f.stem), "test_score": res["test_score"], "timings": res["timings"],
+                        "asha_trial_epochs": epochs, "asha_epochs_per_s": epochs / max(res["timings"].get("asha", 0), 1e-9),
+                        "asha_parallel": {k: a.get(k) for k in ("trials_per_device", "fused", "order")},
                         "winner": res["selection"]["winner"], "val_scores": res["selection"]["val_scores"],
                         "plan": res["plan_summary"], "final": {k: v for k, v in res["final"].items() if "history" not in k}}
     except Exception as e:
         rows[f.stem] = {"wall": walls.get(f.stem), "error": repr(e),
                         "stderr": (work / f"{f.stem}.log").read_text()[-1500:] if (work / f"{f.stem}.log").exists() else ""}
-    print(f.stem, {k: rows[f.stem].get(k) for k in ("wall", "test_score", "winner", "error")})
-for f in work.glob("issue13-*.json"):
-    rows["throughput"] = json.loads(f.read_text()).get("search")
+    print(f.stem, {k: rows[f.stem].get(k) for k in ("wall", "test_score", "winner", "asha_epochs_per_s", "error")})
+if (work / "fused_bench.json").exists():
+    rows["fused_bench"] = [{"name": b["name"], "mean_s": b["stats"]["mean"], **b["extra_info"]}
+                           for b in json.loads((work / "fused_bench.json").read_text())["benchmarks"]]
 (out / "gpu_search.json").write_text(json.dumps(rows, indent=1, default=str))
 EOF
-for f in cpu/panel.json cpu/panel.md cpu_panel.log throughput.log; do
+for f in cpu/panel.json cpu/panel.md cpu_panel.log fused_bench.log; do
     [ -f "$WORK/$f" ] && cp "$WORK/$f" "$OUT/$(basename "$f")"
 done
 tail -30 "$OUT/panel.md" 2>/dev/null

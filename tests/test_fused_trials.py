@@ -7,6 +7,7 @@ fusion is not the CPU default."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 import math
 from pathlib import Path
 
@@ -315,3 +316,47 @@ def test_fused_pool_trains_jobs_at_different_epochs_together_and_reports_each_wh
         for k, v in ref.model.state_dict().items():
             torch.testing.assert_close(st["model"][k], v, rtol=1e-9, atol=1e-11, msg=f"trial {i} {k}")
         assert o.score == pytest.approx(trial.score(ref.model, cfg), rel=1e-9)
+
+
+def test_default_parallelism_fuses_eight_trials_per_gpu_told_as_they_arrive():
+    """No --trials-per-device: 8 fused trials on GPUs (told in arrival order), 1 on the CPU, with folds, with
+    fusion off or on Ray (submission order); what the user asks wins."""
+    from autofast.search.trial import FUSED_PER_DEVICE, TuneSettings, fuses, with_parallelism
+
+    gpu = TuneSettings(devices=("cuda:0", "cuda:1"))
+    s = with_parallelism(gpu, None)
+    assert s.trials_per_device == FUSED_PER_DEVICE == 8 and fuses(s) and not s.ordered
+    for other in (TuneSettings(), TuneSettings(devices=("cpu", "cuda:0")), replace(gpu, folds=5),
+                  replace(gpu, fuse_trials="off"), replace(gpu, executor="ray")):
+        s = with_parallelism(other, None)
+        assert s.trials_per_device == 1 and not fuses(s) and s.ordered, other
+    s = with_parallelism(gpu, 3, "submission")
+    assert s.trials_per_device == 3 and fuses(s) and s.ordered
+    s = with_parallelism(TuneSettings(), 2)  # two CPU threads, not fused: submission order
+    assert s.trials_per_device == 2 and not fuses(s) and s.ordered
+    assert not with_parallelism(TuneSettings(fuse_trials="on"), 2).ordered
+
+
+def test_retrain_members_train_fused_as_alone(monkeypatch):
+    """Where trials fuse, the final retrain's members (one configuration, their own seeds) train as one fused
+    model and end as each member trained alone (float32, close; the float64 test above shows exactness)."""
+    monkeypatch.setenv("AUTOFAST_CONV_PATH", "native")
+    from autofast.data.classification import load_task
+    from autofast.search.trial import TuneSettings
+    from autofast.search.tune import retrain_best
+
+    task = load_task("splice", seed=0)
+    pattern = [(5, 1), (3, 3)] + [(3, 1)] * 8
+    cfg = {"lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "dropout": 0.05, "seed": 5}
+    s = TuneSettings(width=4, batch_size=256, max_epochs=2)
+    alone = retrain_best(task, "resnet1d", pattern, s, cfg, 2, members=2)
+    fused = retrain_best(task, "resnet1d", pattern, replace(s, fuse_trials="on", trials_per_device=2), cfg, 2,
+                         members=2)
+    assert fused["fused"] and not alone["fused"] and fused["member_seeds"] == alone["member_seeds"]
+    assert all(r.get("fused") == 2 for h in fused["member_histories"] for r in h)
+    for ma, mf in zip(alone["model"].members, fused["model"].members):
+        for (k, a), f in zip(ma.state_dict().items(), mf.state_dict().values()):
+            if a.is_floating_point():
+                assert (f - a).norm() <= 1e-3 * a.norm() + 1e-6, k
+            else:
+                assert torch.equal(f, a), k

@@ -31,7 +31,8 @@ def add_parser(sub) -> None:
                             ("--eta", float, "ASHA reduction factor (default: 2)"),
                             ("--min-epochs", int, "first rung, epochs (default: planned)"),
                             ("--max-epochs", int, "top rung R, epochs (default: planned from ~1500 updates)"),
-                            ("--trials-per-device", int, "concurrent trials per device (default: 1)")]:
+                            ("--trials-per-device", int, "concurrent trials per device (default: 8 fused trials on "
+                                                          "GPUs, 1 on CPUs)")]:
         p.add_argument(flag, type=typ, help=what)
     p.add_argument("--ensemble", type=int, metavar="K",
                    help="final model: mean prediction of K retrains of the best configuration (default: 3; 1 = one)")
@@ -45,12 +46,13 @@ def add_parser(sub) -> None:
     p.add_argument("--devices", nargs="+", metavar="DEV",
                    help="local executor: devices to pin trials to, e.g. cpu or cuda:0 cuda:1; the DASH search, the "
                         "final model and the test evaluation run on the first (default: cpu)")
-    p.add_argument("--asha-order", choices=["submission", "arrival"],
+    p.add_argument("--asha-order", choices=["auto", "submission", "arrival"],
                    help="with parallel trials: submission = ASHA takes results in the order it handed the jobs out, "
                         "so its decisions depend on the scores only, not on which trial finished first (a worker "
-                        "may wait); arrival = as they come, no waiting (default: submission)")
+                        "may wait); arrival = as they come, no waiting (default: auto: arrival for fused trials, "
+                        "whose rounding depends on which trials share an epoch; else submission)")
     p.add_argument("--fuse-trials", choices=["auto", "on", "off"],
-                   help="local executor: train up to --trials-per-device waiting trials as one fused model "
+                   help="local executor: train up to --trials-per-device trials of one architecture as one fused model "
                         "(default: auto: on GPUs only)")
     p.add_argument("--config", help="YAML file of options, keys = the flag names with underscores, e.g. "
                                     "time_budget: 5m (flags win); --task may also be a YAML task file describing "

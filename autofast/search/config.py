@@ -39,12 +39,14 @@ class SearchConfig(DashConfig):
     sampler: Literal["random", "grid", "tpe"] = "random"
     executor: Literal["local", "ray"] = "local"
     address: str | None = Field(None, description="ray: address of an existing cluster; none starts a local Ray")
-    trials_per_device: int = Field(1, ge=1, description="local executor: concurrent trials per device")
+    trials_per_device: int | None = Field(
+        None, ge=1, description="local executor: concurrent trials per device (None: 8 fused ones on GPUs, else 1)")
     fuse_trials: Literal["auto", "on", "off"] = Field(
         "auto", description="local executor: train a device's waiting trials as one fused model (auto: GPUs only)")
-    asha_order: Literal["submission", "arrival"] = Field(
-        "submission", description="parallel trials: ASHA is told results in the order the jobs were handed out "
-                                  "(the same decisions whatever finishes first) or as they arrive (no worker waits)")
+    asha_order: Literal["auto", "submission", "arrival"] = Field(
+        "auto", description="parallel trials: ASHA is told results in the order the jobs were handed out "
+                            "(the same decisions whatever finishes first) or as they arrive (no worker waits); "
+                            "auto: arrival for fused trials, else submission")
 
     @field_validator("folds")
     @classmethod

@@ -36,7 +36,7 @@ from .blend import FAMILY_NAMES, calibrated
 from .config import SearchConfig
 from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, make_plan
 from .report import write_search_report
-from .trial import TuneSettings, cv_pool, initial_configs
+from .trial import TuneSettings, cv_pool, fuses, initial_configs, with_parallelism
 from .tune import fold_models, retrain_best, trial_histories, tune
 
 #: the feature families, each a module with ``candidate(task, folds, seed, device, **options) -> dict`` (scored
@@ -92,12 +92,12 @@ def plan_search(cfg: SearchConfig, task, clock: Clock, size: DataSize) -> tuple[
 
 
 def tune_settings(cfg: SearchConfig, plan: Plan, positional: bool = False) -> TuneSettings:
-    return TuneSettings(width=cfg.retrain_width, positional=positional, n_configs=plan.n_configs, eta=plan.eta,
-                        min_epochs=plan.min_epochs, max_epochs=plan.max_epochs, batch_size=plan.batch_size,
-                        folds=plan.folds, warmup_epochs=cfg.warmup_epochs, horizon_epochs=plan.retrain_epochs,
-                        seed=cfg.seed, sampler=cfg.sampler, executor=cfg.executor, address=cfg.address,
-                        devices=tuple(cfg.devices), trials_per_device=cfg.trials_per_device,
-                        fuse_trials=cfg.fuse_trials, ordered=cfg.asha_order == "submission")
+    s = TuneSettings(width=cfg.retrain_width, positional=positional, n_configs=plan.n_configs, eta=plan.eta,
+                     min_epochs=plan.min_epochs, max_epochs=plan.max_epochs, batch_size=plan.batch_size,
+                     folds=plan.folds, warmup_epochs=cfg.warmup_epochs, horizon_epochs=plan.retrain_epochs,
+                     seed=cfg.seed, sampler=cfg.sampler, executor=cfg.executor, address=cfg.address,
+                     devices=tuple(cfg.devices), fuse_trials=cfg.fuse_trials)
+    return with_parallelism(s, cfg.trials_per_device, cfg.asha_order)
 
 
 def _stage_pattern(cfg, task, plan, run_dir: Path, resume: bool, clock: Clock, say, timings: dict) -> dict:
@@ -307,7 +307,9 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     sched = None
     if patterns:
         say(f"ASHA: {plan.n_configs} configurations over {sorted(patterns)}, epochs {plan.min_epochs}.."
-            f"{plan.max_epochs}, eta {plan.eta:g}; lr schedule: {s.schedule.describe()}")
+            f"{plan.max_epochs}, eta {plan.eta:g}; lr schedule: {s.schedule.describe()}"
+            + (f"; {s.trials_per_device} {'fused ' if fuses(s) else ''}trials per device, results told in "
+               f"{'submission' if s.ordered else 'arrival'} order" if s.trials_per_device > 1 else ""))
         # the final stage's reserve: its prediction, at most its planned share (given options may not fit)
         asha_end = clock.at(plan.budget * (1 - MARGIN) - min(plan.predicted["final"], FINAL_SHARE * plan.budget))
         grace = 0.05 * plan.budget
@@ -417,7 +419,9 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         "asha": None if sched is None else {
             "rungs": sched.rungs, "trials": sched.trials(), "best_trial": best[0] if best else None,
             "best_val_score": best[2] if best else None, "best_rung": best[3] if best else None, "eta": plan.eta,
-            "sampler": cfg.sampler, "executor": cfg.executor, "finished": sched.is_finished(),
+            "sampler": cfg.sampler, "executor": cfg.executor, "devices": list(s.devices),
+            "trials_per_device": s.trials_per_device, "fused": fuses(s),
+            "order": "submission" if s.ordered else "arrival", "finished": sched.is_finished(),
             "train_loss_curves": {str(k): v for k, v in trial_histories(sched, run_dir / "asha" / "checkpoints").items()}},
         "schedule": {**s.schedule.to_dict(), "description": s.schedule.describe(), "max_epochs": plan.max_epochs,
                      "retrain_epochs": plan.retrain_epochs, "horizon_is_max_epochs": plan.retrain_epochs == plan.max_epochs},

@@ -14,10 +14,11 @@ import torch
 from autofast.asha import ASHA, Journal
 from autofast.asha.executor import drive
 from autofast.engine import Run, device_of, read_run, seeded_init, train_epoch
+from autofast.engine.fused import train_fused_epoch
 from autofast.models.ensemble import Ensemble
 
-from .trial import (TuneSettings, arch_space, as_patterns, build_model, checkpoint_model, make_executor, make_trial,
-                    pattern_of)
+from .trial import (TuneSettings, arch_space, as_patterns, build_model, checkpoint_model, fuses, make_executor,
+                    make_trial, pattern_of)
 
 
 def tune(task, backbone: str, pattern, s: TuneSettings, run_dir: Path, resume: bool = False,
@@ -77,8 +78,12 @@ def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dic
     x = torch.cat([task.x_train, task.x_val])
     y = torch.cat([task.y_train, task.y_val])
     t0 = time.perf_counter()
-    models, histories = [], []
     seeds = member_seeds(int(best_config["seed"]), members)
+    if members > 1 and fuses(s):  # the members as one fused model: about one member's time on a GPU
+        models, histories, epochs, schedule = _retrain_fused(task, backbone, pattern, s, best_config, epochs, seeds,
+                                                             x, y, say, budget_left)
+        return _retrained(models, histories, epochs, schedule, seeds, best_config, y, t0, fused=True)
+    models, histories = [], []
     for m, seed in enumerate(seeds):
         if m and budget_left is not None and budget_left() < (time.perf_counter() - t0) / m:
             say(f"retrain: the time budget pays {m} of {members} members")
@@ -102,11 +107,45 @@ def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dic
                     epochs, run.schedule = fits, replace(run.schedule, horizon_epochs=float(fits))
         models.append(model)
         histories.append(run.history)
+    return _retrained(models, histories, epochs, run.schedule, seeds, best_config, y, t0)
+
+
+def _retrain_fused(task, backbone, pattern, s: TuneSettings, best_config: dict, epochs: int, seeds: list[int],
+                   x, y, say, budget_left):
+    """:func:`retrain_best`'s members trained together as one fused model (:mod:`autofast.engine.fused`), each
+    with its own seed, exactly as alone up to rounding; a spent budget shortens the group's cosine."""
+    runs = []
+    for seed in seeds:
+        with seeded_init(seed):
+            model, opt = build_model(task, backbone, pattern, s.width, best_config, s.positional)
+        model.to(s.devices[0])
+        runs.append(Run.create(model, opt, seed, s.schedule))
+    x, y = x.to(device_of(runs[0].model)), y.to(device_of(runs[0].model))
+    t_group = time.perf_counter()
+    while runs[0].epoch < epochs:
+        recs = train_fused_epoch(runs, x, y, s.batch_size)
+        for r in recs:
+            if isinstance(r, Exception):
+                raise r
+        say(f"retrain {len(runs)} fused members epoch {recs[0]['epoch']}/{epochs}: train loss "
+            + ", ".join(f"{r['train_loss']:.4f}" for r in recs))
+        if budget_left is not None and runs[0].epoch < epochs:
+            fits = shortened(runs[0].epoch, epochs, (time.perf_counter() - t_group) / runs[0].epoch, budget_left())
+            if runs[0].schedule.warmup_epochs < fits < epochs:
+                say(f"retrain: the time budget pays {fits} of {epochs} epochs")
+                epochs = fits
+                for run in runs:
+                    run.schedule = replace(run.schedule, horizon_epochs=float(fits))
+    return [r.model for r in runs], [r.history for r in runs], epochs, runs[0].schedule
+
+
+def _retrained(models, histories, epochs, schedule, seeds, best_config, y, t0, fused: bool = False) -> dict:
     members = len(models)
     final = models[0] if members == 1 else Ensemble(models, classify=not y.is_floating_point())
     return {"model": final, "epochs": epochs, "seconds": time.perf_counter() - t0,
-            "history": histories[0], "member_histories": histories, "members": members, "member_seeds": seeds,
-            "config": best_config, "trained_on": "train+val", "schedule": run.schedule.to_dict()}
+            "history": histories[0], "member_histories": histories, "members": members,
+            "member_seeds": seeds[:members], "fused": fused,
+            "config": best_config, "trained_on": "train+val", "schedule": schedule.to_dict()}
 
 
 def shortened(done: int, epochs: int, epoch_seconds: float, left: float) -> int:
