@@ -586,7 +586,7 @@ class Predictor:
     def _read_task(self, text: str) -> Inputs:
         """The test split of a bundled task or a YAML task file, rebuilt as at training (its files and split
         seed), read with the training loaders."""
-        from .data.classification import DEFAULT_RATIOS, DEFAULT_VAL_FRACTION, resolve_data
+        from .data.supervised import DEFAULT_RATIOS, DEFAULT_VAL_FRACTION, resolve_data
         from .data.types import ORIGIN_CODES, split_for
 
         _, data, plan = resolve_data(text)

@@ -7,7 +7,7 @@ channel, its plain network, its test metric and the one test evaluation.
 """
 from __future__ import annotations
 
-from autofast.data.classification import load_task
+from autofast.data.supervised import load_task
 from autofast.engine import device_of, evaluate, mean_iou
 from autofast.errors import AutofastError
 from autofast.models import build_backbone, default_backbone, fixed_factory

@@ -80,7 +80,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 @pytest.fixture(scope="module")
 def splice():
     """The bundled splice task (stratified split, seed 0), as the commands load it."""
-    from autofast.data.classification import load_task
+    from autofast.data.supervised import load_task
 
     return load_task("splice", seed=0)
 
@@ -88,6 +88,6 @@ def splice():
 @pytest.fixture(scope="module")
 def digits():
     """scikit-learn's 8x8 digits (stratified split, seed 0), as the commands load it."""
-    from autofast.data.classification import load_task
+    from autofast.data.supervised import load_task
 
     return load_task("digits", seed=0)

@@ -36,7 +36,7 @@ DNA_K = (1, 2, 3, 4, 5, 6)
 # ------------------------------------------------------------------------------------------------ data
 def classification_split(task: str, seed: int):
     """``(name, data, train_rows, test_rows)`` with autofast's split for ``seed`` (no torch needed)."""
-    from autofast.data.classification import DEFAULT_RATIOS, DEFAULT_VAL_FRACTION, resolve_data
+    from autofast.data.supervised import DEFAULT_RATIOS, DEFAULT_VAL_FRACTION, resolve_data
     from autofast.data.types import split_for
 
     name, data, plan = resolve_data(task)

@@ -4,7 +4,7 @@ import pytest
 
 from autofast.search.trial import DASHA_SPACE, TuneSettings
 from autofast.search.tune import retrain_best, tune
-from autofast.data.classification import load_task
+from autofast.data.supervised import load_task
 from autofast.engine import cosine, read_run
 
 

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autofast.data.classification import known_tasks, load_task
-from autofast.data.types import ClassificationData, channel_standardizer, stratified_split
+from autofast.data.supervised import known_tasks, load_task
+from autofast.data.types import SupervisedData, channel_standardizer, stratified_split
 from autofast.data.dna import encode_dna, load_dna
 from autofast.data.images import digits, load_images
 from autofast.data.registry import DATASETS, resolve_timeseries
@@ -253,7 +253,7 @@ def test_registry_still_serves_timeseries():
 
 def test_classification_data_validates():
     with pytest.raises(AutofastError):
-        ClassificationData(np.zeros((2, 4), np.float32), np.zeros(2, np.int64), ["a"], "s", "dna")
+        SupervisedData(np.zeros((2, 4), np.float32), np.zeros(2, np.int64), ["a"], "s", "dna")
 
 
 def test_split_seed_fixes_the_split_across_training_seeds():

@@ -17,7 +17,7 @@ def _loaded_after(module: str) -> set[str]:
 def test_loaders_do_not_import_the_dispatcher():
     for module in LOADERS:
         loaded = _loaded_after(module)
-        assert "autofast.data.classification" not in loaded, module
+        assert "autofast.data.supervised" not in loaded, module
         assert "autofast.data.registry" not in loaded, module
 
 

@@ -3,7 +3,7 @@ their provenance, the bundled JapaneseVowels set."""
 import numpy as np
 import pytest
 
-from autofast.data.classification import load_task
+from autofast.data.supervised import load_task
 from autofast.data.series import equal_length, load_series
 from autofast.data.types import merge_parts, split_for
 from autofast.errors import AutofastError

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from autofast.cli import main
-from autofast.data.classification import ClassificationTask, load_task
+from autofast.data.supervised import SupervisedTask, load_task
 from autofast.data.darcy import darcy_data, darcy_samples, solve_darcy
 from autofast.data.dense import load_dense
 from autofast.engine import evaluate, mean_iou, relative_l2, task_loss
@@ -75,7 +75,7 @@ def test_darcy_solver_and_generator():
     # higher permeability, lower pressure: u for a == 12 everywhere is u for a == 1 divided by 12
     np.testing.assert_allclose(solve_darcy(np.full((9, 9), 12.0)), solve_darcy(np.ones((9, 9))) / 12, rtol=1e-10)
     d = darcy_data(n_train=12, n_test=4, s=8)
-    t = ClassificationTask.build("darcy", d, seed=0)
+    t = SupervisedTask.build("darcy", d, seed=0)
     assert len(t.y_test) == 4 and len(t.y_train) + len(t.y_val) == 12 and "seed 1" in t.split.provenance["test"]
     np.testing.assert_allclose(t.y_test.numpy() * t.target_scale[0], d.y[12:], rtol=1e-5)  # fields rescaled only
 

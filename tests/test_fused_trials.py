@@ -171,6 +171,30 @@ def test_fusion_is_a_gpu_only_default_and_needs_one_architecture():
     assert sum(p.requires_grad for p in fuse_models([a.model, b.model]).parameters()) == 0
 
 
+def test_a_layer_with_a_parameter_fusion_would_not_train_is_refused_before_any_sharing():
+    class Scaled(torch.nn.Module):  # a conv + an extra parameter no fused forward reads
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv1d(2, 2, 3, padding=1)
+            self.scale = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return self.conv(x) * self.scale
+
+    class Leafy(torch.nn.Conv1d):
+        def __init__(self):
+            super().__init__(2, 2, 3, padding=1)
+            self.scale = torch.nn.Parameter(torch.ones(1))
+
+    models = [torch.nn.Sequential(torch.nn.Conv1d(2, 2, 3), Leafy()) for _ in range(2)]
+    ptrs = [p.data_ptr() for m in models for p in m.parameters()]
+    with pytest.raises(ValueError, match=r"Leafy with parameters \['scale'\]"):
+        fuse_models(models)
+    assert [p.data_ptr() for m in models for p in m.parameters()] == ptrs  # nothing was shared
+    with pytest.raises(ValueError, match=r"Scaled with parameters \['scale'\]"):
+        fuse_models([Scaled(), Scaled()])
+
+
 def _torch_trial(x, y, hooks=None) -> TorchTrial:
     """A TorchTrial of positional ResNet1Ds (float64); config ``poison``: its head becomes NaN after step 4."""
 
@@ -245,7 +269,7 @@ def test_asha_with_fused_trials_on_splice_tiny(tmp_path, monkeypatch):
     summation order; the float64 test above shows the exactness. The convs run natively alone too, as
     the fused model's grouped convs do: another exact path would differ by its own rounding.)"""
     monkeypatch.setenv("AUTOFAST_CONV_PATH", "native")
-    from autofast.data.classification import load_task
+    from autofast.data.supervised import load_task
     from autofast.engine import read_run
     from autofast.search.trial import TuneSettings, fuses, make_trial
     from autofast.search.tune import tune
@@ -341,7 +365,7 @@ def test_retrain_members_train_fused_as_alone(monkeypatch):
     """Where trials fuse, the final retrain's members (one configuration, their own seeds) train as one fused
     model and end as each member trained alone (float32, close; the float64 test above shows exactness)."""
     monkeypatch.setenv("AUTOFAST_CONV_PATH", "native")
-    from autofast.data.classification import load_task
+    from autofast.data.supervised import load_task
     from autofast.search.trial import TuneSettings
     from autofast.search.tune import retrain_best
 

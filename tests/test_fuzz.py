@@ -199,7 +199,7 @@ def dna_csvs(draw) -> bytes:
 @FIXTURES
 @given(kind=st.sampled_from(["npz", "fasta", "csv"]), data=st.data())
 def test_load_task_on_generated_files(kind, data):
-    from autofast.data.classification import load_task
+    from autofast.data.supervised import load_task
 
     content = data.draw({"npz": npz_files(), "fasta": fasta_files(), "csv": dna_csvs()}[kind])
     with tempfile.TemporaryDirectory() as d:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from autofast.cli import main
-from autofast.data.classification import load_task
+from autofast.data.supervised import load_task
 from autofast.data.images import load_images
 from autofast.data.shifts import apply_shift
 from autofast.errors import AutofastError

@@ -124,7 +124,7 @@ def test_fasta_without_labels_and_the_api(dna_run, capsys):
 
 def test_rocket_predicts_its_test_score(rocket_run, capsys):
     import autofast
-    from autofast.data.classification import load_task
+    from autofast.data.supervised import load_task
 
     run, res = rocket_run["run"], rocket_run["result"]
     capsys.readouterr()

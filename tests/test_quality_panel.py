@@ -119,7 +119,7 @@ def test_aeon_tasks_are_copied_with_a_task_file(tmp_path, monkeypatch):
     ``search`` loads as a user's files (a fake ``aeon`` package here: the real one is an optional extra)."""
     import importlib.util
 
-    from autofast.data.classification import load_task
+    from autofast.data.supervised import load_task
 
     data = tmp_path / "site" / "aeon" / "datasets" / "data" / "Toy"
     data.mkdir(parents=True)

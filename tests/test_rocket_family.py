@@ -9,7 +9,7 @@ import json
 import torch
 
 from autofast.cli import main
-from autofast.data.classification import load_task
+from autofast.data.supervised import load_task
 from autofast.search.folds import fold_ids
 from autofast.models.rocket import RocketClassifier
 from autofast.search.rocket_family import (ZERO_TAIL, RocketModel, candidate, draw_seeds, final, looks_padded,

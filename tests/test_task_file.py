@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from autofast.cli import main
-from autofast.data.classification import load_task
+from autofast.data.supervised import load_task
 from autofast.errors import AutofastError
 
 

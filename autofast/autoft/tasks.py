@@ -1,7 +1,7 @@
 """Data for pretraining, fine-tuning and the transfer study: class subsets, shifted copies of a task, the
 out-of-distribution (OOD) evaluation sets, and class-stratified few-shot subsamples.
 
-All sets are built from the task's fixed, seeded split (:func:`autofast.data.classification.load_task`):
+All sets are built from the task's fixed, seeded split (:func:`autofast.data.supervised.load_task`):
 
 * a built-in OOD *validation* set is the ID validation split shifted (``"noise:3"``), an OOD *test* set is the
   ID test split shifted, so OOD validation and OOD test never share an example;
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autofast.data.classification import ClassificationTask, build_task, load_data, resolve_data
-from autofast.data.types import ClassificationData
+from autofast.data.supervised import SupervisedTask, build_task, load_data, resolve_data
+from autofast.data.types import SupervisedData
 from autofast.data.shifts import SHIFT_FAMILIES, apply_shift, modality_of, parse_shift
 from autofast.errors import AutofastError
 
@@ -64,7 +64,7 @@ def parse_classes(spec, classes: list[str], where: str = "--classes") -> list[in
     return out
 
 
-def subset_data(data: ClassificationData, keep: list[int]) -> ClassificationData:
+def subset_data(data: SupervisedData, keep: list[int]) -> SupervisedData:
     """The examples of the classes ``keep`` (re-indexed in that order); official split origins kept."""
     mask = np.isin(data.y, keep)
     remap = np.full(len(data.classes), -1, dtype=np.int64)
@@ -72,7 +72,7 @@ def subset_data(data: ClassificationData, keep: list[int]) -> ClassificationData
     return data.subset(mask, remap[data.y[mask]], [data.classes[i] for i in keep])
 
 
-def load_classification(task: str, classes=None, seed: int = 0) -> ClassificationTask:
+def load_classification(task: str, classes=None, seed: int = 0) -> SupervisedTask:
     """Load a task (bundled name, file, or YAML task file) and split it; ``classes`` keeps a subset (labels are
     re-indexed in the order of the task's class list)."""
     name, data, plan = resolve_data(task)
@@ -87,11 +87,11 @@ def load_classification(task: str, classes=None, seed: int = 0) -> Classificatio
     return build_task(f"{name}[{label}]", sub, plan, seed)
 
 
-def task_modality(task: ClassificationTask) -> str:
+def task_modality(task: SupervisedTask) -> str:
     return modality_of(task.x_train, kind=task.data.kind)
 
 
-def shift_task(task: ClassificationTask, spec: str, seed: int = 0) -> ClassificationTask:
+def shift_task(task: SupervisedTask, spec: str, seed: int = 0) -> SupervisedTask:
     """A copy of ``task`` whose train/val/test inputs are all shifted by ``spec`` (``"noise:2"``)."""
     modality = task_modality(task)
     family, severity = parse_shift(spec, modality)
@@ -119,7 +119,7 @@ def is_shift_spec(spec: str) -> bool:
     return bool(re.fullmatch(r"\s*[A-Za-z_]+\s*:\s*[+-]?\d+\s*", str(spec))) and not Path(str(spec)).exists()
 
 
-def shifted_set(task: ClassificationTask, split: str, spec: str, seed: int) -> EvalSet:
+def shifted_set(task: SupervisedTask, split: str, spec: str, seed: int) -> EvalSet:
     modality = task_modality(task)
     family, severity = parse_shift(spec, modality)
     x = apply_shift(getattr(task, f"x_{split}"), modality, family, severity, seed)
@@ -127,7 +127,7 @@ def shifted_set(task: ClassificationTask, split: str, spec: str, seed: int) -> E
                    f"ID {split} split ({len(x)} examples) shifted by {family} at severity {severity} (seed {seed})")
 
 
-def file_set(task: ClassificationTask, path: str) -> EvalSet:
+def file_set(task: SupervisedTask, path: str) -> EvalSet:
     """A user OOD set from a file; its class names are mapped onto the task's classes."""
     if not Path(path).exists():
         raise AutofastError(f"OOD set {path!r}: no such file, and not a shift spec family:severity "
@@ -160,7 +160,7 @@ def concat_sets(sets: list[EvalSet]) -> EvalSet:
                    "; ".join(s.source for s in sets))
 
 
-def ood_sets(task: ClassificationTask, ood_val: str | list[str] | None, ood_test: list[str] | None,
+def ood_sets(task: SupervisedTask, ood_val: str | list[str] | None, ood_test: list[str] | None,
              seed: int = 0) -> tuple[EvalSet, list[EvalSet], dict]:
     """The OOD validation set and the OOD test sets (built-in defaults per modality when not given).
 

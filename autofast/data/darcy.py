@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .types import ClassificationData, merge_parts
+from .types import SupervisedData, merge_parts
 
 DARCY_SIZE = 32
 DARCY_TRAIN, DARCY_TEST = 400, 100
@@ -77,10 +77,10 @@ def darcy_samples(n: int, seed: int, s: int = DARCY_SIZE) -> tuple[np.ndarray, n
     return a_all, u_all
 
 
-def darcy_data(n_train: int = DARCY_TRAIN, n_test: int = DARCY_TEST, s: int = DARCY_SIZE) -> ClassificationData:
+def darcy_data(n_train: int = DARCY_TRAIN, n_test: int = DARCY_TEST, s: int = DARCY_SIZE) -> SupervisedData:
     """The bundled Darcy-flow task: an official training set (seed 0) and test set (seed 1)."""
     parts = {}
     for split, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
         a, u = darcy_samples(n, seed, s)
-        parts[split] = ClassificationData(a, u, ["pressure"], f"darcy[{split}: seed {seed}, {n} x {s}x{s}]", "dense")
+        parts[split] = SupervisedData(a, u, ["pressure"], f"darcy[{split}: seed {seed}, {n} x {s}x{s}]", "dense")
     return merge_parts(parts, f"darcy (generated, s={s})")

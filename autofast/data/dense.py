@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import AutofastError
 from .arrays import read_arrays, to_float
-from .types import ClassificationData, check_finite, labels_to_indices
+from .types import SupervisedData, check_finite, labels_to_indices
 
 
 def _inputs(x: np.ndarray, spatial: tuple, layout: str, source: str) -> np.ndarray:
@@ -30,8 +30,8 @@ def _inputs(x: np.ndarray, spatial: tuple, layout: str, source: str) -> np.ndarr
                         f"inputs (N, *S) or (N, C, *S) (channels last: 'layout: NHWC' / 'NLC')")
 
 
-def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None = None) -> ClassificationData:
-    """Load a dense prediction set into ``ClassificationData`` (kind "dense"; see the module docstring)."""
+def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None = None) -> SupervisedData:
+    """Load a dense prediction set into ``SupervisedData`` (kind "dense"; see the module docstring)."""
     path = Path(path)
     source = str(path)
     x, y = read_arrays(path, None if labels is None else Path(labels), "input")
@@ -55,7 +55,7 @@ def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None
     check_finite(x, source, "input value")
     if y.dtype.kind in "biu":
         flat, classes = labels_to_indices(y.reshape(-1), source)
-        return ClassificationData(x, flat.reshape(y.shape), classes, source, "dense")
+        return SupervisedData(x, flat.reshape(y.shape), classes, source, "dense")
     field = np.ascontiguousarray(y if y.ndim == len(spatial) + 2 else y[:, None], dtype=np.float32)
     check_finite(field, source, "target value")
-    return ClassificationData(x, field, [f"target{i}" for i in range(field.shape[1])], source, "dense")
+    return SupervisedData(x, field, [f"target{i}" for i in range(field.shape[1])], source, "dense")

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .types import ClassificationData, labels_to_indices
+from .types import SupervisedData, labels_to_indices
 
 BASES = "ACGT"
 IUPAC: dict[str, str] = {
@@ -155,8 +155,8 @@ def _read_table(path: Path, seq_column: str, label_column: str,
 
 
 def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str = "label",
-             length: int | None = None) -> ClassificationData:
-    """Load labelled DNA sequences into ``ClassificationData`` (kind "dna", x ``(N, 4, L)``).
+             length: int | None = None) -> SupervisedData:
+    """Load labelled DNA sequences into ``SupervisedData`` (kind "dna", x ``(N, 4, L)``).
 
     CSV (``.csv``) or TSV (``.tsv``/``.tab``) with a header row: ``seq_column`` and ``label_column``.
     FASTA (``.fa``/``.fasta``/``.fna``): the label is a ``label=XXX`` token in the header, else its last
@@ -176,4 +176,4 @@ def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str =
         seqs, labels = _read_table(path, seq_column, label_column)
         x = _encode(seqs, length, f"{path} (column {seq_column!r})", "end", "data row")
     y, classes = labels_to_indices(np.asarray(labels), str(path))
-    return ClassificationData(x, y, classes, str(path), "dna")
+    return SupervisedData(x, y, classes, str(path), "dna")

@@ -1,4 +1,4 @@
-"""One data file (or folder) -> ``ClassificationData``, by kind: the loaders' dispatcher for a path.
+"""One data file (or folder) -> ``SupervisedData``, by kind: the loaders' dispatcher for a path.
 
 Kinds and what ``auto`` picks by the path: ``.csv/.tsv/.tab/.fa/.fasta/.fna`` DNA, ``.ts`` series, a folder
 or ``.npz``/``.npy`` images. UCR tab-separated series (``.tsv``/``.txt``) and every ``dense`` set need an
@@ -15,7 +15,7 @@ from .dense import load_dense
 from .dna import FASTA_SUFFIXES, load_dna
 from .images import load_images
 from .series import TS_SUFFIXES, load_series
-from .types import ClassificationData
+from .types import SupervisedData
 
 FileKind = Literal["auto", "dna", "image", "series", "dense"]
 DNA_SUFFIXES = {".csv", ".tsv", ".tab"} | FASTA_SUFFIXES
@@ -49,7 +49,7 @@ def guess_kind(path: Path) -> str:
                         f"'kind:' in a task file)")
 
 
-def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = FileOptions()) -> ClassificationData:
+def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = FileOptions()) -> SupervisedData:
     """Load ``path`` as ``kind`` (``auto``: :func:`guess_kind`)."""
     path = Path(path)
     if not path.exists():

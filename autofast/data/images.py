@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import AutofastError
 from .arrays import ARRAY_SUFFIXES, class_labels, read_arrays, to_float
-from .types import ClassificationData, check_finite, labels_to_indices
+from .types import SupervisedData, check_finite, labels_to_indices
 
 ImageLayout = Literal["auto", "NCHW", "NHWC"]
 IMAGE_FILE_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -54,7 +54,7 @@ def channels_first(x: np.ndarray, source: str, layout: ImageLayout = "auto") -> 
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NHWC" else x
 
 
-def _load_arrays(path: Path, layout: ImageLayout, labels: Path | None) -> ClassificationData:
+def _load_arrays(path: Path, layout: ImageLayout, labels: Path | None) -> SupervisedData:
     x, y = read_arrays(path, labels, "image")
     source = str(path)
     if len(x) == 0:
@@ -62,10 +62,10 @@ def _load_arrays(path: Path, layout: ImageLayout, labels: Path | None) -> Classi
     x = channels_first(to_float(x, source, "image"), source, layout)
     check_finite(x, source, "pixel value", "image")
     y_idx, classes = class_labels(y, len(x), source, "image")
-    return ClassificationData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, source, "image")
+    return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, source, "image")
 
 
-def _load_folder(root: Path) -> ClassificationData:
+def _load_folder(root: Path) -> SupervisedData:
     from PIL import Image, UnidentifiedImageError
 
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -98,11 +98,11 @@ def _load_folder(root: Path) -> ClassificationData:
             arrays.append(np.asarray(im.convert(mode), dtype=np.uint8))
     x = channels_first(np.stack(arrays).astype(np.float32) / 255.0, str(root), "NHWC" if mode == "RGB" else "auto")
     y, classes = labels_to_indices(np.asarray([c for _, c in files]), str(root))
-    return ClassificationData(np.ascontiguousarray(x), y, classes, str(root), "image")
+    return SupervisedData(np.ascontiguousarray(x), y, classes, str(root), "image")
 
 
-def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Path | None = None) -> ClassificationData:
-    """Load an image classification set into ``ClassificationData`` (kind "image", x ``(N, C, H, W)``).
+def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Path | None = None) -> SupervisedData:
+    """Load an image classification set into ``SupervisedData`` (kind "image", x ``(N, C, H, W)``).
 
     ``.npz``: arrays ``x``/``y`` (or ``images``/``labels``); ``.npy``: the images, with ``labels`` a ``.npy``
     of labels. Images ``(N,H,W)``, ``(N,H,W,C)`` or ``(N,C,H,W)`` for any C (see :func:`channels_first`
@@ -120,7 +120,7 @@ def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Pa
                         f"(x, y), a .npy file with a labels .npy, or a folder of class sub-folders of .png/.jpg images")
 
 
-def digits() -> ClassificationData:
+def digits() -> SupervisedData:
     """scikit-learn's bundled 8x8 handwritten digits: x ``(1797, 1, 8, 8)`` float32 in [0, 1], 10 classes."""
     try:
         from sklearn.datasets import load_digits
@@ -129,5 +129,5 @@ def digits() -> ClassificationData:
     d = load_digits()
     x = (np.asarray(d.images, dtype=np.float32) / 16.0)[:, None]
     y = np.asarray(d.target, dtype=np.int64)
-    return ClassificationData(np.ascontiguousarray(x), y, [str(c) for c in range(10)], "sklearn.datasets.load_digits",
+    return SupervisedData(np.ascontiguousarray(x), y, [str(c) for c in range(10)], "sklearn.datasets.load_digits",
                               "image")

@@ -1,5 +1,5 @@
 """1-D series classification data (``kind: series``): UEA/UCR ``.ts`` files, tab-separated UCR files and
-``.npz``/``.npy`` arrays, into ``ClassificationData`` with x float32 ``(N, C, L)``.
+``.npz``/``.npy`` arrays, into ``SupervisedData`` with x float32 ``(N, C, L)``.
 
 Variable length (``variable_length``): every series is brought to ONE length ``L`` -- ``length`` when
 given, else the longest series of the file (for official splits: of the TRAINING file; the val and test
@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import AutofastError
 from .arrays import ARRAY_SUFFIXES, class_labels, read_arrays, to_float
-from .types import ClassificationData, check_finite, labels_to_indices
+from .types import SupervisedData, check_finite, labels_to_indices
 
 VariableLength = Literal["resample", "pad"]
 SeriesLayout = Literal["auto", "NCL", "NLC"]
@@ -199,8 +199,8 @@ def _arrays(path: Path, layout: SeriesLayout, labels: Path | None) -> tuple[np.n
 
 
 def load_series(path: str | Path, length: int | None = None, variable_length: VariableLength = "resample",
-                layout: SeriesLayout = "auto", labels: str | Path | None = None) -> ClassificationData:
-    """Load labelled series into ``ClassificationData`` (kind "series", x float32 ``(N, C, L)``).
+                layout: SeriesLayout = "auto", labels: str | Path | None = None) -> SupervisedData:
+    """Load labelled series into ``SupervisedData`` (kind "series", x float32 ``(N, C, L)``).
 
     ``.ts`` (UEA/UCR), ``.tsv``/``.txt`` (UCR: label first), ``.npz`` (``x``/``y``) or ``.npy`` (with
     ``labels``, a ``.npy`` of labels). Arrays ``(N, L)`` are univariate; 3-D arrays follow ``layout``
@@ -219,7 +219,7 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
         if length is not None and length != x.shape[2]:
             x = equal_length(list(x), length, variable_length, str(path))
         y_idx, classes = class_labels(y, len(x), str(path), "series")
-        return ClassificationData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, str(path), "series")
+        return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, str(path), "series")
     if suffix in TS_SUFFIXES:
         series, raw_labels = read_ts(path)
     elif suffix in UCR_SUFFIXES:
@@ -229,4 +229,4 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
                             f".tsv/.txt (UCR) or .npz/.npy file")
     x = equal_length(series, length, variable_length, str(path))
     y, classes = labels_to_indices(np.asarray(raw_labels), str(path))
-    return ClassificationData(x, y, classes, str(path), "series")
+    return SupervisedData(x, y, classes, str(path), "series")

@@ -104,7 +104,7 @@ def parse_shift(spec: str, modality: str | None = None) -> tuple[str, int]:
 def modality_of(x: Tensor | None = None, kind: str | None = None) -> str:
     """The shift modality (``"image"``, ``"dna"``, ``"series"``) of a task.
 
-    ``kind`` is the data kind (``ClassificationData.kind``: ``"dna"``/``"image"``; the registry's
+    ``kind`` is the data kind (``SupervisedData.kind``: ``"dna"``/``"image"``; the registry's
     ``"timeseries"``) and wins when given; otherwise it is inferred from ``x``: 4-D -> image, 3-D with 4
     channels of non-negative columns summing to 0 or 1 -> dna, other 3-D -> series. When both are given,
     ``x``'s rank is checked against the modality.

@@ -36,7 +36,7 @@ from autofast.errors import AutofastError
 from autofast.io import read_yaml
 
 from .files import FileOptions, load_file
-from .types import ClassificationData, merge_parts
+from .types import SupervisedData, merge_parts
 
 TASK_FILE_SUFFIXES = (".yaml", ".yml")
 SPLIT_FILES = ("train", "val", "test")
@@ -122,7 +122,7 @@ def _resolve(path: Path, field: str, value: str) -> Path:
     return p
 
 
-def load_task_file(path: str | Path) -> tuple[str, ClassificationData, TaskFile]:
+def load_task_file(path: str | Path) -> tuple[str, SupervisedData, TaskFile]:
     """``(name, data, spec)`` for the task file at ``path``. With official ``train``/``test`` (and ``val``)
     files, ``data.origin`` records each row's file (series lengths follow the training file)."""
     path = Path(path)

@@ -1,6 +1,6 @@
 """The data layer's shared types (a leaf module: it imports no loader and no dispatcher).
 
-* :class:`ClassificationData` -- labelled examples of one kind, channels first, with the official split
+* :class:`SupervisedData` -- labelled examples of one kind, channels first, with the official split
   each row came from (``origin``) when the task gave ``train:``/``val:``/``test:`` files;
 * :func:`labels_to_indices` / :func:`merge_parts` -- class labels to indices, one class list over files;
 * :class:`SplitIndices`, :func:`stratified_split`, :func:`stratified_holdout`, :func:`split_for` -- seeded,
@@ -8,7 +8,7 @@
 * :func:`channel_standardizer` / :func:`standardise` -- per-channel (per-band) statistics of the training rows.
 
 Loaders (:mod:`.dna`, :mod:`.images`, :mod:`.series`, :mod:`.dense`, :mod:`.task_file`) import from here;
-the dispatcher :mod:`.classification` imports them.
+the dispatcher :mod:`.supervised` imports them.
 """
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ from ..errors import AutofastError
 
 Kind = Literal["dna", "image", "series", "dense"]
 KINDS = ("dna", "image", "series", "dense")
-#: the row's official split, in ``ClassificationData.origin``
+#: the row's official split, in ``SupervisedData.origin``
 ORIGIN_CODES = {"train": 0, "val": 1, "test": 2}
 
 
 @dataclass(frozen=True)
-class ClassificationData:
-    """Labelled examples: ``x`` float32 ``(N, C, *spatial)``.
+class SupervisedData:
+    """Examples with their targets (class labels, per-position masks or fields): ``x`` float32 ``(N, C, *spatial)``.
 
     ``y``: int64 ``(N,)`` class indices into ``classes`` (kinds dna, image, series); for ``dense`` int64
     ``(N, *spatial)`` per-position class indices (segmentation) or float32 ``(N, T, *spatial)`` fields
@@ -105,9 +105,9 @@ class ClassificationData:
         return len(self.y)
 
     def subset(self, mask: np.ndarray, y: np.ndarray | None = None, classes: list[str] | None = None
-               ) -> "ClassificationData":
+               ) -> "SupervisedData":
         """The rows where ``mask`` holds (optionally with re-indexed ``y`` and ``classes``), origins kept."""
-        return ClassificationData(np.ascontiguousarray(self.x[mask]), self.y[mask] if y is None else y,
+        return SupervisedData(np.ascontiguousarray(self.x[mask]), self.y[mask] if y is None else y,
                                   list(self.classes if classes is None else classes), self.source, self.kind,
                                   None if self.origin is None else self.origin[mask], dict(self.origin_files))
 
@@ -125,7 +125,7 @@ def labels_to_indices(labels: np.ndarray | list, source: str) -> tuple[np.ndarra
     return y.astype(np.int64).reshape(-1), [str(u) for u in uniq]
 
 
-def merge_parts(parts: dict[str, ClassificationData], where: str) -> ClassificationData:
+def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:
     """One data set from official split files (keys ``train``, ``test`` and optionally ``val``).
 
     Classes are the training file's; a class in the val/test file that the training file lacks is an
@@ -155,7 +155,7 @@ def merge_parts(parts: dict[str, ClassificationData], where: str) -> Classificat
         ys.append(y)
         origin.append(np.full(len(d), ORIGIN_CODES[split], dtype=np.int8))
         files[split] = d.source
-    return ClassificationData(np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys), list(train.classes),
+    return SupervisedData(np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys), list(train.classes),
                               where, train.kind, np.concatenate(origin), files)
 
 
@@ -247,7 +247,7 @@ def stratified_holdout(y: np.ndarray, rows: np.ndarray, fraction: float, seed: i
             rng.permutation(np.concatenate(held)).astype(np.int64))
 
 
-def split_for(data: ClassificationData, seed: int, ratios=(0.7, 0.1, 0.2), val_fraction: float = 0.1) -> SplitIndices:
+def split_for(data: SupervisedData, seed: int, ratios=(0.7, 0.1, 0.2), val_fraction: float = 0.1) -> SplitIndices:
     """The task's split: official files when ``data.origin`` is set (test = exactly the test file; val = the
     val file, else ``val_fraction`` of the training file, stratified and seeded), else :func:`stratified_split`."""
     if data.origin is None:

@@ -17,7 +17,7 @@ from .timeseries import PreparedSeries, load_series, window_range
 
 @dataclass(frozen=True)
 class WindowData:
-    """Duck-types the fields the DASH pipeline reads from ``ClassificationData``."""
+    """Duck-types the fields the DASH pipeline reads from ``SupervisedData``."""
 
     columns: list[str]
     source: str

@@ -185,6 +185,9 @@ def _leaf_builder(mods: list[nn.Module]):
     """What fuses the leaves ``mods`` (one per trial): a callable building the fused leaf; raises for a layer
     that cannot be fused (before any trial's tensors are shared)."""
     m = mods[0]
+    other = {n for n, _ in m.named_parameters(recurse=False)} - set(_Fused._PARAMS)
+    if other:  # a parameter no fused forward reads: it would never train
+        raise ValueError(f"cannot fuse a {type(m).__name__} with parameters {sorted(other)}")
     if isinstance(m, PositionChannel):
         return lambda: _FusedPosition(len(mods))
     if isinstance(m, ChannelCat):
@@ -217,6 +220,10 @@ def fuse_models(models: list[nn.Module]) -> nn.Module:
     if any(s != shapes[0] for s in shapes):
         raise ValueError("fused trials must share one architecture (parameter shapes differ)")
     names = [n for n, m in models[0].named_modules() if not any(True for _ in m.children())]
+    for n, m in models[0].named_modules():
+        own = [p for p, _ in m.named_parameters(recurse=False)]
+        if own and n not in names:  # a module's own parameter beside its layers: no fused layer reads it
+            raise ValueError(f"cannot fuse a {type(m).__name__} with parameters {sorted(own)}")
     builders = [_leaf_builder([m.get_submodule(name) for m in models]) for name in names]
     fused = copy.deepcopy(models[0])
     for p in list(fused.parameters()):  # the deep copy's own parameters are unused: drop them

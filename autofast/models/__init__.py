@@ -15,7 +15,7 @@ from .unet import UNet
 from .wrn import WideResNet
 
 BACKBONES = ("resnet1d", "wrn16", "wrn22", "unet")
-#: the DASH backbone per data kind (``ClassificationData.kind``)
+#: the DASH backbone per data kind (``SupervisedData.kind``)
 DEFAULT_BACKBONE = {"dna": "resnet1d", "series": "resnet1d", "image": "wrn16", "dense": "unet", "timeseries": "wrn16"}
 
 

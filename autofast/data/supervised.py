@@ -1,5 +1,5 @@
 """The data layer's dispatcher: a bundled name, a data file or a YAML task file -> a split, standardised
-:class:`ClassificationTask` of torch tensors (the loaders and shared types live below it: :mod:`.types`,
+:class:`SupervisedTask` of torch tensors (the loaders and shared types live below it: :mod:`.types`,
 :mod:`.files`, :mod:`.task_file`).
 
 Shapes: inputs are channels-first ``(N, C, *spatial)`` float32 -- DNA ``(N, 4, L)`` one-hot, series
@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import AutofastError
 from .files import KNOWN_SUFFIXES, guess_kind, load_file
-from .types import ClassificationData, SplitIndices, channel_standardizer, check_ratios, split_for, standardise
+from .types import SupervisedData, SplitIndices, channel_standardizer, check_ratios, split_for, standardise
 
 DEFAULT_RATIOS = (0.7, 0.1, 0.2)
 DEFAULT_VAL_FRACTION = 0.1
@@ -33,7 +33,7 @@ class SplitPlan:
 
 
 @dataclass
-class ClassificationTask:
+class SupervisedTask:
     """A loaded data set, its split, and torch tensors ready for training.
 
     ``x_*`` are float32 ``(n, C, *spatial)``, ``y_*`` int64 ``(n,)`` (dense: int64 ``(n, *spatial)`` or
@@ -44,7 +44,7 @@ class ClassificationTask:
     """
 
     name: str
-    data: ClassificationData
+    data: SupervisedData
     split: SplitIndices
     x_train: "torch.Tensor" = field(repr=False)  # noqa: F821
     y_train: "torch.Tensor" = field(repr=False)  # noqa: F821
@@ -57,9 +57,9 @@ class ClassificationTask:
     target_scale: np.ndarray | None = None
 
     @classmethod
-    def build(cls, name: str, data: ClassificationData, seed: int = 0,
+    def build(cls, name: str, data: SupervisedData, seed: int = 0,
               ratios: tuple[float, float, float] = DEFAULT_RATIOS,
-              val_fraction: float = DEFAULT_VAL_FRACTION) -> "ClassificationTask":
+              val_fraction: float = DEFAULT_VAL_FRACTION) -> "SupervisedTask":
         """Split ``data`` (:func:`autofast.data.types.split_for`: its official files, else stratified
         ``ratios``), standardise, and convert to tensors."""
         import torch
@@ -100,7 +100,7 @@ def known_tasks() -> list[str]:
     return [d.name for d in DATASETS.values() if d.kind != "timeseries"]
 
 
-def resolve_data(name_or_path: str | Path) -> tuple[str, ClassificationData, SplitPlan | None]:
+def resolve_data(name_or_path: str | Path) -> tuple[str, SupervisedData, SplitPlan | None]:
     """A bundled name (case-insensitive), a YAML task file or a data path -> ``(task name, data, plan)``;
     ``plan`` is the task file's split settings (None: the caller's defaults).
 
@@ -136,25 +136,25 @@ def resolve_data(name_or_path: str | Path) -> tuple[str, ClassificationData, Spl
                         f"`python -m autofast datasets`), a YAML task file, or a path to {KNOWN_SUFFIXES}")
 
 
-def load_data(name_or_path: str | Path) -> tuple[str, ClassificationData]:
+def load_data(name_or_path: str | Path) -> tuple[str, SupervisedData]:
     """``(task name, data)`` of :func:`resolve_data`."""
     name, data, _ = resolve_data(name_or_path)
     return name, data
 
 
 def load_task(name_or_path: str | Path, seed: int = 0,
-              ratios: tuple[float, float, float] = DEFAULT_RATIOS) -> ClassificationTask:
+              ratios: tuple[float, float, float] = DEFAULT_RATIOS) -> SupervisedTask:
     """Load a classification task and split it; see :func:`resolve_data` for names. A task file's own
     ``split:`` (seed when given, ratios, val_fraction) wins over ``seed``/``ratios``."""
     name, data, plan = resolve_data(name_or_path)
     return build_task(name, data, plan, seed, ratios)
 
 
-def build_task(name: str, data: ClassificationData, plan: SplitPlan | None, seed: int = 0,
-               ratios: tuple[float, float, float] = DEFAULT_RATIOS) -> ClassificationTask:
-    """:meth:`ClassificationTask.build` with a task file's ``plan`` (its seed, when given, ratios and
+def build_task(name: str, data: SupervisedData, plan: SplitPlan | None, seed: int = 0,
+               ratios: tuple[float, float, float] = DEFAULT_RATIOS) -> SupervisedTask:
+    """:meth:`SupervisedTask.build` with a task file's ``plan`` (its seed, when given, ratios and
     val_fraction) winning over ``seed``/``ratios``."""
     if plan is None:
-        return ClassificationTask.build(name, data, seed, check_ratios(ratios))
-    return ClassificationTask.build(name, data, plan.seed if plan.seed is not None else seed, plan.ratios,
+        return SupervisedTask.build(name, data, seed, check_ratios(ratios))
+    return SupervisedTask.build(name, data, plan.seed if plan.seed is not None else seed, plan.ratios,
                                     plan.val_fraction)
