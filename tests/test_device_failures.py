@@ -279,3 +279,35 @@ def test_staged_run_leaves_a_folder_written_meanwhile_alone(tmp_path):
             (tmp_path / "b").mkdir()
             (tmp_path / "b" / "notes.txt").write_text("x")
     assert (tmp_path / "b" / "notes.txt").exists()
+
+
+def test_closing_a_fused_pool_mid_search_stops_its_device_after_the_epoch(tmp_path):
+    """An interrupted search (the driver closes the pool while a long job trains) does not wait for that job's
+    remaining epochs: the device thread stops after its current epoch and the job is reported failed."""
+    import time
+
+    from autofast.asha.executor import FusedPool
+    from autofast.asha.scheduler import Job
+
+    class Trial:
+        def start(self, job, device):
+            return SimpleNamespace(job=job, epoch=int(job.resource_from))
+
+        def epoch_together(self, runs, configs):
+            time.sleep(0.01)
+            for r in runs:
+                r.epoch += 1
+            return [{} for _ in runs]
+
+        def finish(self, run, job, ck_out):
+            return float(job.trial_id)
+
+    pool = FusedPool(Trial(), devices=["cpu"], per_device=2)
+    pool.submit(Job(0, {}, 0, 0, 1), tmp_path / "a.pt")
+    pool.submit(Job(1, {}, 0, 0, 1000), tmp_path / "b.pt")  # 10 s of epochs
+    assert [o.job.trial_id for o in pool.wait()] == [0]
+    t0 = time.perf_counter()
+    pool.close()
+    assert time.perf_counter() - t0 < 2.0
+    (out,) = pool.wait()
+    assert out.job.trial_id == 1 and out.error.startswith("AutofastError: stopped")

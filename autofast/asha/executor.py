@@ -248,6 +248,7 @@ class FusedPool:
         self.per_device = per_device
         self.slots = len(self.devices) * per_device
         self._lock = threading.Lock()
+        self._abort = threading.Event()  # close() before the jobs finished (Ctrl-C, an error in the driver)
         self._load = {d: 0 for d in self.devices}  # jobs submitted to a device and not yet reported
         self._inbox = {d: queue.SimpleQueue() for d in self.devices}
         self._done: queue.SimpleQueue = queue.SimpleQueue()
@@ -299,6 +300,10 @@ class FusedPool:
                 except Exception as exc:
                     self._fail(dev, h, exc)
             for arch in dict.fromkeys(_arch(h.job) for h in held):
+                if self._abort.is_set():  # stop after this epoch: the held jobs fail, nothing is saved
+                    for h in held:
+                        self._fail(dev, h, AutofastError("stopped: the search was interrupted"))
+                    return
                 group = [h for h in held if _arch(h.job) == arch]
                 held = [h for h in held if _arch(h.job) != arch]
                 held += self._epoch(dev, group)
@@ -350,6 +355,9 @@ class FusedPool:
                 return outs
 
     def close(self) -> None:
+        """Stop the device threads: at once when nothing is held (the search ended), else after the epoch
+        they are training (the search was interrupted; those jobs are reported failed)."""
+        self._abort.set()
         for d in self.devices:
             self._inbox[d].put(None)
         for t in self._threads:
