@@ -125,3 +125,20 @@ def test_every_stage_runs_on_the_requested_device(stage_devices, stage):
 def test_every_dash_stage_runs_on_the_requested_device(dash_stage_devices, stage):
     assert stage in dash_stage_devices, f"stage {stage!r} ran no module: {sorted(dash_stage_devices)}"
     assert dash_stage_devices[stage] == {REQUESTED}, f"{stage}: ran on {sorted(dash_stage_devices[stage])}"
+
+
+def test_search_on_a_gpu_fuses_eight_trials_and_the_retrain_members_by_default(tmp_path):
+    """``--devices cuda:0`` with no --trials-per-device / --fuse-trials (the fake device): ASHA runs 8 fused trials
+    per device told in arrival order, the retrain's members train as one fused model, the run finishes."""
+    import json
+
+    argv = [a for a in TINY if a not in ("--fuse-trials", "off")]
+    argv[argv.index("--n-configs") + 1] = "4"
+    argv[argv.index("--ensemble") + 1] = "2"
+    out = tmp_path / "run"
+    record_stages(["search", *argv, "--devices", REQUESTED, "--out", str(out)], [], tmp_path / "cache")
+    result = json.loads((out / "result.json").read_text())
+    assert {k: result["asha"][k] for k in ("trials_per_device", "fused", "order")} == \
+        {"trials_per_device": 8, "fused": True, "order": "arrival"}
+    assert result["asha"]["finished"] and 0 < result["test_score"] <= 1
+    assert result["final"]["members"] == 2 and result["final"]["fused"]  # --arch dash: the CNN is final
