@@ -14,6 +14,7 @@
 # Carry .whl/ (pydantic, aeon wheels: the machine's image lacks them). At most 8 files come back from the
 # device tool, so the work happens in $WORK and the summaries are copied to $OUT at the end.
 #   OUT=/tmp/o bash bench/gpu_session.sh [SECONDS]
+# A dry run of the plumbing on a CPU box: DEVICE=cpu SEARCH_ARGS="--time-budget 45" OUT=/tmp/o bash bench/gpu_session.sh
 set -u
 OUT=${OUT:-bench/results/gpu-session}
 LIMIT=${1:-560}
@@ -21,6 +22,8 @@ PY=${PYTHON:-python3}
 WORK=${WORK:-/tmp/gpu-session}
 CPU_TASKS=${CPU_TASKS:-}
 JOBS=${JOBS:-6}
+DEVICE=${DEVICE:-cuda:0}
+SEARCH_ARGS=${SEARCH_ARGS:-}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT" "$WORK"
 t0=$(date +%s)
@@ -68,7 +71,7 @@ run_search() {  # name, timeout, extra args...
     local name=$1 lim=$2; shift 2
     [ "$(left)" -gt $(( lim / 2 + 30 )) ] || { echo "$name: skipped (time)"; return; }
     local s0=$(date +%s%N)
-    timeout "$lim" $PY -m autofast search --task splice --devices cuda:0 --threads 2 --json --out "$WORK/$name" "$@" \
+    timeout "$lim" $PY -m autofast search --task splice --devices "$DEVICE" --threads 2 --json --out "$WORK/$name" $SEARCH_ARGS "$@" \
         >"$WORK/$name.json" 2>"$WORK/$name.log"
     local rc=$? ms=$(( ($(date +%s%N) - s0) / 1000000 ))
     echo "$name rc=$rc wall $(( ms / 1000 )).$(printf %03d $(( ms % 1000 ))) s" | tee -a "$WORK/walls.txt"  # no bc there
