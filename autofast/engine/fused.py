@@ -53,11 +53,6 @@ def fusion_pays(device: torch.device | str) -> bool:
     return torch.device(device).type == "cuda"
 
 
-def _blocks(tensors: list[torch.Tensor], fused: torch.Tensor) -> tuple:
-    """Block n of ``fused`` (``tensors`` concatenated along dim 0): views, no copy."""
-    return fused.detach().chunk(len(tensors))
-
-
 def _route_grads(params: list[nn.Parameter]):
     """A post-accumulate-grad hook for a fused parameter: trial n's ``.grad`` becomes a view of block n of
     the fused gradient (no copy), for the trial's own optimiser."""
@@ -92,7 +87,7 @@ class _Fused(nn.Module):
             if name in self._PARAMS:
                 fused.requires_grad_(True)
                 fused.register_post_accumulate_grad_hook(_route_grads(ts))
-            for t, block in zip(ts, _blocks(ts, fused)):
+            for t, block in zip(ts, fused.detach().chunk(len(ts))):  # views: trial n's tensor is block n
                 t.data = block
             self._fused[name] = fused
 

@@ -226,11 +226,11 @@ def train_epochs(runs: list[Run], x: torch.Tensor, y: torch.Tensor, batch_size: 
             outs = forward(runs, [x[j[s]] for j in plans])
             losses = [loss_fn(r.model, o, y[j[s]]) for r, o, j in zip(runs, outs, plans)]
         totals = [t for t, _ in losses]
-        t = torch.stack([t.detach() for t in totals]).double()  # on the device, read after the epoch
-        newly = ~torch.isfinite(t) & (first_bad == steps)
+        step_loss = torch.stack([t.detach() for t in totals]).double()  # on the device, read after the epoch
+        newly = ~torch.isfinite(step_loss) & (first_bad == steps)
         first_bad = torch.where(newly, s, first_bad)
-        bad_loss = torch.where(newly, t, bad_loss)
-        total_sum += t
+        bad_loss = torch.where(newly, step_loss, bad_loss)
+        total_sum += step_loss
         for r in runs:
             for opt in r.optimizers.values():
                 opt.zero_grad(set_to_none=True)

@@ -72,80 +72,53 @@ def retrain_best(task, backbone: str, pattern, s: TuneSettings, best_config: dic
     single retrained model). No validation data is left for checkpoint selection: the last epoch of each
     member is used. ``pattern``: a (k, d) list, or ``{arch: pattern}`` read by the config's ``arch``.
     ``budget_left()``: seconds left; a further member starts only when the last one's time fits. The members
-    train on ``s.devices[0]`` (train+val moved there once). Returns the final model (``"model"``, on that
+    train on ``s.devices[0]`` (train+val moved there once), one after another, or as one fused model
+    (:mod:`autofast.engine.fused`) where the trials fuse (:func:`.trial.fuses`). Returns the final model (``"model"``, on that
     device) and the record; the caller evaluates the test split once."""
     pattern = pattern_of(as_patterns(pattern), best_config)
     x = torch.cat([task.x_train, task.x_val])
     y = torch.cat([task.y_train, task.y_val])
     t0 = time.perf_counter()
     seeds = member_seeds(int(best_config["seed"]), members)
-    if members > 1 and fuses(s):  # the members as one fused model: about one member's time on a GPU
-        models, histories, epochs, schedule = _retrain_fused(task, backbone, pattern, s, best_config, epochs, seeds,
-                                                             x, y, say, budget_left)
-        return _retrained(models, histories, epochs, schedule, seeds, best_config, y, t0, fused=True)
-    models, histories = [], []
-    for m, seed in enumerate(seeds):
-        if m and budget_left is not None and budget_left() < (time.perf_counter() - t0) / m:
-            say(f"retrain: the time budget pays {m} of {members} members")
-            seeds = seeds[:m]
+    fused = members > 1 and fuses(s)  # the members as one fused model: about one member's time on a GPU
+    runs: list[Run] = []
+    for g, group in enumerate([seeds] if fused else [[seed] for seed in seeds]):
+        if g and budget_left is not None and budget_left() < (time.perf_counter() - t0) / g:
+            say(f"retrain: the time budget pays {g} of {members} members")
             break
-        with seeded_init(seed):
-            model, opt = build_model(task, backbone, pattern, s.width, best_config, s.positional)
-        model.to(s.devices[0])  # in place: the optimiser keeps its parameters
-        x, y = x.to(device_of(model)), y.to(device_of(model))  # moved by the first member only
-        run = Run.create(model, opt, seed, s.schedule)
-        tag = f"member {m + 1}/{members} " if members > 1 else ""
-        t_member = time.perf_counter()
-        while run.epoch < epochs:
-            r = train_epoch(run, x, y, s.batch_size)
-            say(f"retrain {tag}epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f}")
-            if budget_left is not None and run.epoch < epochs:
-                fits = shortened(run.epoch, epochs, (time.perf_counter() - t_member) / run.epoch, budget_left())
+        group_runs = []
+        for seed in group:
+            with seeded_init(seed):
+                model, opt = build_model(task, backbone, pattern, s.width, best_config, s.positional)
+            model.to(s.devices[0])  # in place: the optimiser keeps its parameters
+            group_runs.append(Run.create(model, opt, seed, s.schedule))
+        x, y = x.to(device_of(model)), y.to(device_of(model))  # moved by the first group only
+        tag = f"{len(group)} fused members " if fused else f"member {g + 1}/{members} " if members > 1 else ""
+        t_group = time.perf_counter()
+        while group_runs[0].epoch < epochs:
+            recs = train_fused_epoch(group_runs, x, y, s.batch_size) if fused else \
+                [train_epoch(group_runs[0], x, y, s.batch_size)]
+            for r in recs:
+                if isinstance(r, Exception):
+                    raise r
+            say(f"retrain {tag}epoch {recs[0]['epoch']}/{epochs}: train loss "
+                + ", ".join(f"{r['train_loss']:.4f}" for r in recs))
+            done = group_runs[0].epoch
+            if budget_left is not None and done < epochs:
+                fits = shortened(done, epochs, (time.perf_counter() - t_group) / done, budget_left())
                 # slower than planned (a busy machine): end the cosine earlier, still at 0
-                if run.schedule.warmup_epochs < fits < epochs:
+                if s.schedule.warmup_epochs < fits < epochs:
                     say(f"retrain: the time budget pays {fits} of {epochs} epochs")
-                    epochs, run.schedule = fits, replace(run.schedule, horizon_epochs=float(fits))
-        models.append(model)
-        histories.append(run.history)
-    return _retrained(models, histories, epochs, run.schedule, seeds, best_config, y, t0)
-
-
-def _retrain_fused(task, backbone, pattern, s: TuneSettings, best_config: dict, epochs: int, seeds: list[int],
-                   x, y, say, budget_left):
-    """:func:`retrain_best`'s members trained together as one fused model (:mod:`autofast.engine.fused`), each
-    with its own seed, exactly as alone up to rounding; a spent budget shortens the group's cosine."""
-    runs = []
-    for seed in seeds:
-        with seeded_init(seed):
-            model, opt = build_model(task, backbone, pattern, s.width, best_config, s.positional)
-        model.to(s.devices[0])
-        runs.append(Run.create(model, opt, seed, s.schedule))
-    x, y = x.to(device_of(runs[0].model)), y.to(device_of(runs[0].model))
-    t_group = time.perf_counter()
-    while runs[0].epoch < epochs:
-        recs = train_fused_epoch(runs, x, y, s.batch_size)
-        for r in recs:
-            if isinstance(r, Exception):
-                raise r
-        say(f"retrain {len(runs)} fused members epoch {recs[0]['epoch']}/{epochs}: train loss "
-            + ", ".join(f"{r['train_loss']:.4f}" for r in recs))
-        if budget_left is not None and runs[0].epoch < epochs:
-            fits = shortened(runs[0].epoch, epochs, (time.perf_counter() - t_group) / runs[0].epoch, budget_left())
-            if runs[0].schedule.warmup_epochs < fits < epochs:
-                say(f"retrain: the time budget pays {fits} of {epochs} epochs")
-                epochs = fits
-                for run in runs:
-                    run.schedule = replace(run.schedule, horizon_epochs=float(fits))
-    return [r.model for r in runs], [r.history for r in runs], epochs, runs[0].schedule
-
-
-def _retrained(models, histories, epochs, schedule, seeds, best_config, y, t0, fused: bool = False) -> dict:
-    members = len(models)
-    final = models[0] if members == 1 else Ensemble(models, classify=not y.is_floating_point())
+                    epochs = fits
+                    for run in group_runs:
+                        run.schedule = replace(run.schedule, horizon_epochs=float(fits))
+        runs += group_runs
+    members = len(runs)
+    final = runs[0].model if members == 1 else Ensemble([r.model for r in runs], classify=not y.is_floating_point())
     return {"model": final, "epochs": epochs, "seconds": time.perf_counter() - t0,
-            "history": histories[0], "member_histories": histories, "members": members,
+            "history": runs[0].history, "member_histories": [r.history for r in runs], "members": members,
             "member_seeds": seeds[:members], "fused": fused,
-            "config": best_config, "trained_on": "train+val", "schedule": schedule.to_dict()}
+            "config": best_config, "trained_on": "train+val", "schedule": runs[-1].schedule.to_dict()}
 
 
 def shortened(done: int, epochs: int, epoch_seconds: float, left: float) -> int:
