@@ -313,6 +313,31 @@ def test_weighted_degree_kernel_takes_the_kmer_family_place_where_it_fits():
     assert not type(splice).from_dict({k: v for k, v in splice.to_dict().items() if k != "wd"}).wd  # older plans
 
 
+def test_host_families_beside_the_device_stages_take_no_share_of_the_budget():
+    """Every device a GPU (``beside``): the kernel SVM / k-mer fits run in a worker process beside the device
+    stages, so they are planned where they end within the run, leave the device stages' split untouched and
+    are not in its predicted total; nothing changes where no host family is planned."""
+    dna = size(2232, 638, (4, 60), 3, "dna", 700)
+    short = make_plan(dna, COST, 60, "t", {})  # the kernel SVM's ~17 s > 0.2 x 60: left out in line
+    side = make_plan(dna, COST, 60, "t", {}, beside=True)
+    assert not short.wd and side.wd and side.beside and side.kmer == 0
+    assert side.predicted["wd"] == pytest.approx(plan_mod.WD_SECONDS_PER_VALUE * 60 * (2232**2 + 2870**2), abs=0.01)
+    assert side.predicted["total"] == pytest.approx(sum(v for k, v in side.predicted.items()
+                                                        if k not in ("wd", "kmer", "total")), abs=0.05)
+    assert side.seconds_before_dash() == pytest.approx(side.predicted["measure_and_load"] + side.predicted["rocket"])
+    assert "kernel SVM on the host CPU beside the device stages" in side.lines()[3]
+    inline = make_plan(dna, COST, 285, "t", {})  # in line, the kernel SVM's fits come off the device stages' time
+    roomy = make_plan(dna, COST, 285, "t", {}, beside=True)
+    assert inline.wd and roomy.wd and roomy.n_configs >= inline.n_configs and roomy.predicted["asha"] > inline.predicted["asha"]
+    assert inline.seconds_before_dash() == pytest.approx(inline.predicted["measure_and_load"] + inline.predicted["rocket"]
+                                                         + inline.predicted["wd"])
+    too_long = make_plan(dna, COST, 15, "t", {}, beside=True)  # ~17 s of fits do not end within 15 s
+    assert not too_long.wd and "of the" in too_long.why["wd"]
+    series = make_plan(size(45, 5, (1, 361), 10, "series", 5), COST, 120, "t", {}, beside=True)
+    assert not series.beside and series == make_plan(size(45, 5, (1, 361), 10, "series", 5), COST, 120, "t", {})
+    assert not type(side).from_dict({k: v for k, v in side.to_dict().items() if k != "beside"}).beside  # older plans
+
+
 def test_kmer_order_follows_the_feature_cap(monkeypatch):
     """Order 3 (+ 64 (L - 2) trinucleotide features) where its example x feature values fit the cap, else order
     2, else no k-mer family, said in the plan's reasons; never for series. (Where the weighted-degree kernel SVM

@@ -3,7 +3,9 @@
 load -> measure a step -> plan (:mod:`.plan`: batch, epochs, configurations, folds, DASH budget, ensemble)
 -> [random-convolution features scored like a configuration] -> DASH search -> ASHA over the training
 hyperparameters and the architecture (DASH pattern or plain) -> the final model (retrain ensemble on
-train+val, or the best configuration's fold models) -> ONE test evaluation.
+train+val, or the best configuration's fold models) -> ONE test evaluation. On a GPU the host-CPU families
+(k-mer model, kernel SVM) fit in a worker process beside DASH and ASHA, and the chosen one's refit beside the
+retrain (:mod:`.host`).
 
 The run folder is the search's state: ``plan.json``, ``pattern.json`` (stage 1, written as soon as it is
 found), ``asha/asha.sqlite`` (every suggestion, rung result, promotion, checkpoint) and ``asha/checkpoints/``.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -34,6 +37,7 @@ from . import arch_pair, kmer_family, linear_family, rocket_family, wd_family
 from .arch_pair import PAIR
 from .blend import FAMILY_NAMES, calibrated
 from .config import SearchConfig
+from .host import HOST_FAMILIES, HostWorker, runs_beside
 from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, make_plan
 from .report import write_search_report
 from .trial import TuneSettings, cv_pool, fuses, initial_configs, with_parallelism
@@ -87,7 +91,8 @@ def plan_search(cfg: SearchConfig, task, clock: Clock, size: DataSize) -> tuple[
         budget, source = float(cfg.time_budget), "--time-budget"
     else:
         budget, source = default_budget(size, cost)
-    plan = make_plan(size, cost, budget, source, cfg.given(), cfg.arch, cfg.eta, elapsed=clock.elapsed())
+    plan = make_plan(size, cost, budget, source, cfg.given(), cfg.arch, cfg.eta, elapsed=clock.elapsed(),
+                     beside=runs_beside(cfg.devices))
     return plan, asdict(cost)
 
 
@@ -121,8 +126,7 @@ def _stage_pattern(cfg, task, plan, run_dir: Path, resume: bool, clock: Clock, s
     else:
         resolved = cfg.model_copy(update={"batch_size": plan.batch_size, "search_epochs": plan.search_epochs,
                                           "search_batch_fraction": plan.search_batch_fraction})
-        dash_end = clock.at(plan.predicted["measure_and_load"] + plan.predicted["rocket"] + plan.predicted.get("kmer", 0.0)
-                            + plan.predicted.get("wd", 0.0) + plan.predicted.get("linear", 0.0) + 1.25 * plan.predicted["dash"] + 2)
+        dash_end = clock.at(plan.seconds_before_dash() + 1.25 * plan.predicted["dash"] + 2)
         found = search_architecture(task, resolved, say, stop=lambda: time.time() > dash_end)
         pattern = found["pattern"]
         save_pattern(pattern_file, pattern, {"backbone": name, "positional": positional, "task": task.name,
@@ -255,11 +259,13 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     """
     check_options(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with conv_record(run_dir / RECORD, None if resume else cfg.conv_paths_from):  # a resume reruns what it ran
-        return _run_search(cfg, run_dir, resume, say, on_start, on_result, started, on_plan)
+    with conv_record(run_dir / RECORD, None if resume else cfg.conv_paths_from), ExitStack() as stack:
+        # a resume reruns what it ran; the stack ends a host worker (autofast.search.host) however the run ends
+        return _run_search(cfg, run_dir, resume, say, on_start, on_result, started, on_plan, stack)
 
 
-def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, on_result, started, on_plan) -> dict:
+def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, on_result, started, on_plan,
+                stack: ExitStack) -> dict:
     clock = Clock(started)
     if cfg.threads:
         configure_runtime(cfg.threads)
@@ -288,16 +294,26 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     y_sel = torch.cat([task.y_train, task.y_val]) if folds is not None else task.y_val  # what candidates are scored on
     features: dict[str, dict] = {}  # feature family -> its candidate record (with its held-out scores)
     classify = not task.y_train.is_floating_point()
-    for name, wanted in (("rocket", plan.rocket), ("kmer", plan.kmer), ("wd", plan.wd), ("linear", plan.linear)):
-        if not wanted:
-            continue
-        say(f"{FAMILY_NAMES[name]}: fit and score")
-        cand = FAMILIES[name].candidate(task, folds, cfg.seed, cfg.devices[0], **family_options(name, plan, size))
+    wanted = [n for n, w in (("rocket", plan.rocket), ("kmer", plan.kmer), ("wd", plan.wd), ("linear", plan.linear)) if w]
+    worker = stack.enter_context(HostWorker()) if plan.beside else None
+    pending: dict[str, tuple] = {}  # host family -> (its future in the worker, the in-line call)
+
+    def scored(name: str, cand: dict) -> None:
         features[name] = calibrated(cand, y_sel) if classify else cand
         timings[name] = features[name]["seconds"]
         value = (f"accuracy {features[name]['val_acc']:.4f}" if classify
                  else f"loss {features[name]['val_loss']:.4f}")
         say(f"{FAMILY_NAMES[name]}: validation {value} ({features[name]['selected_on']})")
+
+    for name in wanted:
+        options = family_options(name, plan, size)
+        if worker is not None and name in HOST_FAMILIES:
+            say(f"{FAMILY_NAMES[name]}: fit and score on the host CPU, beside the device stages")
+            pending[name] = (worker.candidate(name, task, folds, cfg.seed, options),
+                             lambda n=name, o=options: FAMILIES[n].candidate(task, folds, cfg.seed, "cpu", **o))
+            continue
+        say(f"{FAMILY_NAMES[name]}: fit and score")
+        scored(name, FAMILIES[name].candidate(task, folds, cfg.seed, cfg.devices[0], **options))
 
     stage = _stage_pattern(cfg, task, plan, run_dir, resume, clock, say, timings)
     backbone, positional, patterns = stage["backbone"], stage["positional"], stage["patterns"]
@@ -318,6 +334,9 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
                      run_dir / "asha", resume=resume, on_start=on_start, on_result=on_result,
                      stop=lambda: time.time() > asha_end, halt=lambda: time.time() > asha_end + grace)
         timings["asha"] = time.perf_counter() - t0
+    for name, (future, inline) in pending.items():
+        scored(name, worker.result(future, inline))
+    features = {n: features[n] for n in wanted if n in features}  # the families' order (ties go to the first)
     best = sched.best(latest=True) if sched is not None else None
     if sched is not None and best is None:
         failed = [t for t in sched.trials() if t["error"] and not t["error"].startswith("BudgetExhausted")]
@@ -375,21 +394,30 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         final = {"family": winner, **rec, "trained_on": "train+val", "seconds": seconds, "members": 1}
         history, member_histories = [], []
     else:
+        part = winner.split("+", 1)[1] if winner in blends else None
+        part_final = (lambda: FAMILIES[part].final(task, features[part], cfg.seed, blends[winner]["temperature"],
+                                                   cfg.devices[0]))
+        beside = worker is not None and part in HOST_FAMILIES  # the refit on the host CPU while the CNN retrains
+        if beside:
+            future = worker.final(part, task, features[part], cfg.seed, blends[winner]["temperature"])
         model, history, member_histories, final = _final_cnn(task, backbone, patterns, s, plan, sched, best,
                                                              cnn_arch, run_dir, clock, say,
                                                              pair if cnn_arch == PAIR else None)
-        if winner in blends:
+        if part is not None:
             from .blend import Blend
 
-            part, t = winner.split("+", 1)[1], blends[winner]["temperature"]
-            say(f"final: + {FAMILY_NAMES[part]} refit on train+val, blended (T = {t:.3g})")
-            part_model, seconds, rec = FAMILIES[part].final(task, features[part], cfg.seed, t, cfg.devices[0])
-            model = Blend(model, part_model)
+            t = blends[winner]["temperature"]
+            say(f"final: + {FAMILY_NAMES[part]} refit on train+val"
+                + (" (on the host CPU, beside the retrain)" if beside else "") + f", blended (T = {t:.3g})")
+            part_model, seconds, rec = worker.result(future, part_final) if beside else part_final()
+            model = Blend(model, part_model.to(cfg.devices[0]))
             final = {**final, "family": winner, "features": {"family": part, **rec, "seconds": seconds,
                                                              "temperature": t}}
     final.update(test_scores(model, task))  # the one test evaluation, on the model's device
     model.cpu()  # saved as CPU tensors
     timings["final"] = time.perf_counter() - t0
+    if worker is not None:
+        timings["host_wait"] = worker.waited  # the device stages' wait for the host families (0: fully beside)
     timings["total"] = clock.elapsed()
     selected = [f"plan: data sizes, measured step cost, budget {plan.budget:.0f}s",
                 "pattern: training loss (DASH, single level)" if plan.dash else None,

@@ -113,6 +113,7 @@ class Plan:
     kmer: int = 0  # order of the positional k-mer family (autofast.models.kmer): 3, 2, or 0 (none)
     linear: bool = False
     wd: bool = False  # the weighted-degree kernel SVM (autofast.models.wdkernel)
+    beside: bool = False  # the host-CPU families (k-mer, kernel SVM) run beside the device stages (autofast.search.host)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -124,6 +125,13 @@ class Plan:
         if isinstance(d.get("kmer"), bool):  # plans saved before the k-mer order: order 2 or none
             d["kmer"] = 2 if d["kmer"] else 0
         return cls(**d)
+
+    def seconds_before_dash(self) -> float:
+        """Predicted seconds from the command's start to the DASH stage's: loading, measuring and the feature
+        families that run in line before it."""
+        p = self.predicted
+        host = 0.0 if self.beside else p.get("kmer", 0.0) + p.get("wd", 0.0)
+        return p["measure_and_load"] + p["rocket"] + p.get("linear", 0.0) + host
 
     def lines(self) -> list[str]:
         """A human summary, one line per decision (printed before the run, kept in the report)."""
@@ -137,6 +145,8 @@ class Plan:
                + (f" + positional k-mer logistic regression (order {self.kmer})" if self.kmer else "")
                + (" + weighted-degree kernel SVM" if self.wd else "")
                + (" + ridge regression on the window" if self.linear else "")
+               + (f" (the {'k-mer model' if self.kmer else 'kernel SVM'} on the host CPU beside the device stages, "
+                  f"~{p.get('kmer', 0) + p.get('wd', 0):.0f}s)" if self.beside and (self.kmer or self.wd) else "")
                + (f"; {self.why['dash']}" if "dash" in self.why else "")]
         if self.dash:
             out.append(f"DASH: {self.search_epochs} supernet epochs x {self.search_batch_fraction:g} of the batches "
@@ -194,9 +204,12 @@ def asha_epochs(n_configs: int, r: float, m: int, eta: float) -> float:
 
 
 def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str, given: dict,
-              arch: str = "auto", eta: float = 2.0, elapsed: float = 0.0) -> Plan:
+              arch: str = "auto", eta: float = 2.0, elapsed: float = 0.0, beside: bool = False) -> Plan:
     """Derive the plan (module docstring). ``given``: option name -> value the user set (kept as is; names
-    in :data:`PLANNED`); ``elapsed``: seconds already spent (loading, measuring), taken off the budget.
+    in :data:`PLANNED`); ``elapsed``: seconds already spent (loading, measuring), taken off the budget;
+    ``beside``: the host-CPU families (k-mer model, kernel SVM) run in a process of their own beside the device
+    stages (:mod:`autofast.search.host`: every device a GPU), so their fits take no share of the budget the
+    device stages split; they are planned where they end within the run (``(1 - MARGIN)`` of the time left).
 
     Cross-validation trains k models per configuration; when that would leave a top rung of fewer than
     :data:`MIN_CV_UPDATES` updates (an expensive network, a short budget: a 2-D UNet on Darcy in 2 minutes
@@ -211,13 +224,13 @@ def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str,
 
     Raises AutofastError (one line, with the minimum) when the budget cannot pay one epoch of the network.
     """
-    plan = _plan_dash_if_it_pays(size, cost, budget, budget_source, given, arch, eta, elapsed)
+    plan = _plan_dash_if_it_pays(size, cost, budget, budget_source, given, arch, eta, elapsed, beside)
     top = plan.max_epochs * plan.updates_per_epoch
     tiny_val = size.num_classes > 0 and size.n_val < MIN_HOLDOUT_VAL
     if plan.folds and "folds" not in given and arch != "rocket" and top < MIN_CV_UPDATES and not tiny_val:
         try:
             hold = _plan_dash_if_it_pays(size, cost, budget, budget_source, {**given, "folds": 0}, arch, eta,
-                                         elapsed)
+                                         elapsed, beside)
         except AutofastError:
             return plan
         why = {**hold.why, "folds": f"{plan.folds}-fold training would leave a top rung of {top} updates "
@@ -244,21 +257,21 @@ def _wanted_epochs(updates_per_epoch: int) -> int:
 
 
 def _plan_dash_if_it_pays(size: DataSize, cost: StepCost, budget: float, budget_source: str, given: dict,
-                          arch: str, eta: float, elapsed: float) -> Plan:
-    plan = _make_plan(size, cost, budget, budget_source, given, arch, eta, elapsed)
+                          arch: str, eta: float, elapsed: float, beside: bool) -> Plan:
+    plan = _make_plan(size, cost, budget, budget_source, given, arch, eta, elapsed, beside)
     if arch != "auto" or not plan.dash or {"search_epochs", "max_epochs"} & set(given):
         return plan
     want = _wanted_epochs(plan.updates_per_epoch)
     if plan.max_epochs >= DASH_MIN_SHARE * want:
         return plan
-    bare = _make_plan(size, cost, budget, budget_source, given, arch, eta, elapsed, allow_dash=False)
+    bare = _make_plan(size, cost, budget, budget_source, given, arch, eta, elapsed, beside, allow_dash=False)
     why = {**bare.why, "dash": f"the budget pays a top rung of {plan.max_epochs} of the {want} epochs wanted with a "
                                f"DASH stage (< {DASH_MIN_SHARE:.0%}): plain pattern only, {bare.max_epochs} epochs"}
     return replace(bare, why=why)
 
 
 def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str, given: dict,
-               arch: str, eta: float, elapsed: float, allow_dash: bool = True) -> Plan:
+               arch: str, eta: float, elapsed: float, beside: bool = False, allow_dash: bool = True) -> Plan:
     if arch not in ARCHES:
         raise AutofastError(f"--arch {arch!r}: choose one of {', '.join(ARCHES)}")
     why: dict[str, str] = {}
@@ -303,10 +316,13 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     dna = arch == "auto" and classify_1d and size.kind == "dna"
     n_fits = (size.n_pool * (folds - 1) // folds) ** 2 * members_per_trial if folds else size.n_train ** 2
     wd_s = WD_SECONDS_PER_VALUE * length * (n_fits + size.n_pool ** 2) if dna else 0.0
-    wd = dna and size.n_pool <= WD_MAX_EXAMPLES and wd_s <= WD_SHARE * left
+    # beside the device stages a host family has the whole run (less the margin) to itself
+    host_share = {"wd": 1 - MARGIN if beside else WD_SHARE,
+                  3: 1 - MARGIN if beside else KMER_SHARES[3], 2: 1 - MARGIN if beside else KMER_SHARES[2]}
+    wd = dna and size.n_pool <= WD_MAX_EXAMPLES and wd_s <= host_share["wd"] * left
     if dna and not wd:
         why["wd"] = (f"{size.n_pool} train+val rows > {WD_MAX_EXAMPLES}" if size.n_pool > WD_MAX_EXAMPLES else
-                     f"fits ~{wd_s:.0f}s > {WD_SHARE:g} of the {left:.0f}s left") + ": no weighted-degree kernel SVM"
+                     f"fits ~{wd_s:.0f}s > {host_share['wd']:g} of the {left:.0f}s left") + ": no weighted-degree kernel SVM"
     wd_s = wd_s if wd else 0.0
     # the k-mer family otherwise: whose predicted fits take at most KMER_SHARES[order] of the budget left
     kmer = 0
@@ -318,8 +334,8 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
         for order in (3, 2):
             if values[order] > KMER_MAX_VALUES:
                 reasons.append(f"order {order}: {values[order]:.2g} example x feature values > {KMER_MAX_VALUES:.0e}")
-            elif fits[order] > KMER_SHARES[order] * left:
-                reasons.append(f"order {order}: fits ~{fits[order]:.0f}s > {KMER_SHARES[order]:g} of the {left:.0f}s left")
+            elif fits[order] > host_share[order] * left:
+                reasons.append(f"order {order}: fits ~{fits[order]:.0f}s > {host_share[order]:g} of the {left:.0f}s left")
             else:
                 kmer = order
                 break
@@ -331,7 +347,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     linear = arch == "auto" and size.kind == "timeseries"
     in_values = math.prod(size.example_shape)
     linear_s = 2 * LINEAR_SECONDS_PER_VALUE * size.n_pool * in_values * in_values if linear else 0.0
-    usable = left * (1 - MARGIN) - rocket_s - kmer_s - wd_s - linear_s
+    usable = left * (1 - MARGIN) - rocket_s - linear_s - (0.0 if beside else kmer_s + wd_s)
 
     # DASH stage
     dash = arch == "dash" or (arch == "auto" and allow_dash)
@@ -415,10 +431,12 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                  "linear": round(linear_s, 2),
                  "dash": round(dash_s, 2),
                  "asha": round(asha_s, 2), "final": round(final_s, 2)}
-    predicted["total"] = round(sum(predicted.values()), 2)
+    # the total is the device stages' timeline: families beside it end within it
+    predicted["total"] = round(sum(v for k, v in predicted.items() if not (beside and k in ("kmer", "wd"))), 2)
     return Plan(budget=float(budget), budget_source=budget_source, arch=arch_used, dash=dash, rocket=rocket,
                 batch_size=int(batch), folds=int(folds), search_epochs=int(search_epochs),
                 search_batch_fraction=float(frac), min_epochs=int(r), max_epochs=int(R), eta=float(eta),
                 n_configs=int(n), retrain_epochs=int(retrain_epochs), ensemble=int(ensemble),
                 updates_per_epoch=int(upe), predicted=predicted, why=why,
-                given=tuple(sorted(k for k in given if k in PLANNED)), kmer=kmer, linear=linear, wd=wd)
+                given=tuple(sorted(k for k in given if k in PLANNED)), kmer=kmer, linear=linear, wd=wd,
+                beside=beside and bool(kmer or wd))
