@@ -30,14 +30,19 @@ def parse_duration(text: str | float | int) -> float:
 @dataclass(frozen=True)
 class StepCost:
     """Seconds per optimiser step measured on this machine (:func:`autofast.dash.cost.measure`):
-    ``overhead + per_example * batch`` for the final network, the same for the DASH supernet, and the
-    random-convolution family's seconds per example (transform and fit)."""
+    ``overhead + per_example * batch`` for the final network, the same for the DASH supernet, the
+    random-convolution family's seconds per example (transform and fit), and where trials fuse (GPUs), the
+    same line for one step of ``fused_trials`` networks trained as one fused model (``fused_trials`` 0: they
+    do not fuse here)."""
 
     overhead: float
     per_example: float
     supernet_overhead: float = 0.0
     supernet_per_example: float = 0.0
     rocket_per_example: float = 0.0
+    fused_trials: int = 0
+    fused_overhead: float = 0.0
+    fused_per_example: float = 0.0
 
     def step(self, batch: int) -> float:
         return self.overhead + self.per_example * batch
@@ -45,6 +50,20 @@ class StepCost:
     def epoch(self, n: int, batch: int) -> float:
         """One epoch of one network over ``n`` examples."""
         return math.ceil(n / batch) * self.step(min(batch, n))
+
+    def group_epoch(self, n: int, batch: int, members: int) -> float:
+        """One epoch of ``members`` networks over ``n`` examples each, trained together where trials fuse (in
+        groups of up to ``fused_trials``, each timed as a full group: a smaller one costs about as much on a
+        GPU), else one after another."""
+        if self.fused_trials < 2:
+            return members * self.epoch(n, batch)
+        groups = math.ceil(members / self.fused_trials)
+        return groups * math.ceil(n / batch) * (self.fused_overhead + self.fused_per_example * min(batch, n))
+
+    def trial_epoch(self, n: int, batch: int) -> float:
+        """One network's share of an epoch of ASHA's trials: a fused group's epoch over its ``fused_trials``
+        trials where trials fuse, else :meth:`epoch`."""
+        return self.group_epoch(n, batch, max(1, self.fused_trials)) / max(1, self.fused_trials)
 
     def supernet_epoch(self, n: int, batch: int, fraction: float = 1.0) -> float:
         steps = max(1, round(math.ceil(n / batch) * fraction))

@@ -5,8 +5,10 @@
 #   * the kernel tests on CUDA (every op against its float64 reference, fused trials, precision, conv paths);
 #   * one epoch of 4 and 8 trials fused vs one after another on the GPU (bench/test_bench_fused.py: time and
 #     operators dispatched per step);
-#   * `search --task splice --devices cuda:0` with its defaults (8 fused trials per GPU, told in arrival order),
-#     seeds 0 1 2: wall time start to exit, test score, ASHA trial-epochs per second;
+#   * `search --task splice --devices cuda:0` with its defaults (8 fused trials per GPU, told in arrival order,
+#     the plan priced at a fused group's measured step; the kernel SVM in a worker process on the host's cores
+#     beside the GPU stages), seeds 0 1 2: wall time start to exit, test score, ASHA trial-epochs per second,
+#     how long the GPU stages waited for the host families (timings.host_wait);
 #   * the same with `--trials-per-device 1` (seed 0): the one-trial-per-device anchor of the ASHA throughput;
 #   * `--precision bf16` on the GPU (splice, seed 0), if time is left;
 #   * optionally (CPU_TASKS="JapaneseVowels ..."), the quality panel's small sets on the host CPU in the
@@ -71,7 +73,7 @@ run_search() {  # name, timeout, extra args...
     local name=$1 lim=$2; shift 2
     [ "$(left)" -gt $(( lim / 2 + 30 )) ] || { echo "$name: skipped (time)"; return; }
     local s0=$(date +%s%N)
-    timeout "$lim" $PY -m autofast search --task splice --devices "$DEVICE" --threads 2 --json --out "$WORK/$name" $SEARCH_ARGS "$@" \
+    timeout "$lim" $PY -m autofast search --task splice --devices "$DEVICE" --json --out "$WORK/$name" $SEARCH_ARGS "$@" \
         >"$WORK/$name.json" 2>"$WORK/$name.log"
     local rc=$? ms=$(( ($(date +%s%N) - s0) / 1000000 ))
     echo "$name rc=$rc wall $(( ms / 1000 )).$(printf %03d $(( ms % 1000 ))) s" | tee -a "$WORK/walls.txt"  # no bc there
@@ -101,7 +103,10 @@ for f in sorted(work.glob("gpu-*.json")):
                         "asha_trial_epochs": epochs, "asha_epochs_per_s": epochs / max(res["timings"].get("asha", 0), 1e-9),
                         "asha_parallel": {k: a.get(k) for k in ("trials_per_device", "fused", "order")},
                         "winner": res["selection"]["winner"], "val_scores": res["selection"]["val_scores"],
-                        "plan": res["plan_summary"], "final": {k: v for k, v in res["final"].items() if "history" not in k}}
+                        "plan": res["plan_summary"], "step_cost": res.get("step_cost"),
+                        "features": {n: {k: c.get(k) for k in ("val_acc", "seconds")}
+                                     for n, c in res["selection"].get("features", {}).items()},
+                        "final": {k: v for k, v in res["final"].items() if "history" not in k}}
     except Exception as e:
         rows[f.stem] = {"wall": walls.get(f.stem), "error": repr(e),
                         "stderr": (work / f"{f.stem}.log").read_text()[-1500:] if (work / f"{f.stem}.log").exists() else ""}

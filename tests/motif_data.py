@@ -20,3 +20,20 @@ def motif_rows(n: int, length: int = 40, rng: np.random.Generator | int = 0) -> 
             s = s[:p] + MOTIF + s[p + len(MOTIF):]
         out.append((s, "yes" if i % 2 else "no"))
     return out
+
+
+def motif_task(folder, n_train: int = 120, n_test: int = 60, length: int = 40, seed: int = 0,
+               val_fraction: float = 0.1):
+    """A DNA task file in ``folder`` (train.csv, test.csv, motif.yaml): label ``yes`` where the motif occurs;
+    returns the YAML's path."""
+    rng = np.random.default_rng(seed)
+
+    def rows(n):
+        return "seq,label\n" + "".join(f"{s},{lab}\n" for s, lab in motif_rows(n, length, rng))
+
+    (folder / "train.csv").write_text(rows(n_train))
+    (folder / "test.csv").write_text(rows(n_test))
+    y = folder / "motif.yaml"
+    y.write_text("name: motif\nkind: dna\ntrain: train.csv\ntest: test.csv\nsequence_column: seq\n"
+                 f"label_column: label\nsplit: {{val_fraction: {val_fraction}}}\n")
+    return y

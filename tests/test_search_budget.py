@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from autofast.cli import main
 
-from motif_data import motif_rows
-
-
-def motif_task(folder, n_train=120, n_test=60, length=40, seed=0):
-    """Sequences of ``length`` nt; label 1 when the 6-nt motif occurs (planted at a random position)."""
-    rng = np.random.default_rng(seed)
-
-    def rows(n):
-        return "seq,label\n" + "".join(f"{s},{lab}\n" for s, lab in motif_rows(n, length, rng))
-
-    (folder / "train.csv").write_text(rows(n_train))
-    (folder / "test.csv").write_text(rows(n_test))
-    y = folder / "motif.yaml"
-    y.write_text("name: motif\nkind: dna\ntrain: train.csv\ntest: test.csv\nsequence_column: seq\n"
-                 "label_column: label\nsplit: {val_fraction: 0.1}\n")
-    return y
+from motif_data import motif_task
 
 
 def run_json(capsys, args):

@@ -8,7 +8,6 @@ import json
 import os
 import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -16,21 +15,7 @@ from autofast.cli import main
 from autofast.search import host, wd_family
 from autofast.search.host import HostWorker, runs_beside
 
-from motif_data import motif_rows
-
-
-def motif_task(folder, n_train=160, n_test=60, length=30, seed=0):
-    rng = np.random.default_rng(seed)
-
-    def rows(n):
-        return "seq,label\n" + "".join(f"{s},{lab}\n" for s, lab in motif_rows(n, length, rng))
-
-    (folder / "train.csv").write_text(rows(n_train))
-    (folder / "test.csv").write_text(rows(n_test))
-    y = folder / "motif.yaml"
-    y.write_text("name: motif\nkind: dna\ntrain: train.csv\ntest: test.csv\nsequence_column: seq\n"
-                 "label_column: label\nsplit: {val_fraction: 0.25}\n")
-    return y
+from motif_data import motif_task
 
 
 def test_runs_beside_only_where_every_device_is_a_gpu():
@@ -42,7 +27,7 @@ def test_worker_computes_what_the_inline_call_computes(tmp_path):
     from autofast.search.config import SearchConfig
     from autofast.tasks import load_from_config
 
-    task = load_from_config(SearchConfig(task=str(motif_task(tmp_path))))
+    task = load_from_config(SearchConfig(task=str(motif_task(tmp_path, n_train=160, length=30, val_fraction=0.25))))
     inline = wd_family.candidate(task, None, 3, "cpu")
     with HostWorker(threads=1) as worker:
         beside = worker.result(worker.candidate("wd", task, None, 3, {}), lambda: pytest.fail("worker died"))
@@ -103,7 +88,7 @@ def test_search_with_the_families_beside_selects_and_scores_as_in_line(tmp_path,
     import autofast.search.pipeline as pipeline
     from autofast.search.plan import make_plan
 
-    task = motif_task(tmp_path)
+    task = motif_task(tmp_path, n_train=160, length=30, val_fraction=0.25)
     if blend:
         monkeypatch.setattr(pipeline, "choose_family", lambda *a: "cnn+wd")
 

@@ -129,7 +129,8 @@ def test_every_dash_stage_runs_on_the_requested_device(dash_stage_devices, stage
 
 def test_search_on_a_gpu_fuses_eight_trials_and_the_retrain_members_by_default(tmp_path):
     """``--devices cuda:0`` with no --trials-per-device / --fuse-trials (the fake device): ASHA runs 8 fused trials
-    per device told in arrival order, the retrain's members train as one fused model, the run finishes."""
+    per device told in arrival order, the retrain's members train as one fused model, the run finishes; the
+    plan's step cost includes a fused group's step."""
     import json
 
     argv = [a for a in TINY if a not in ("--fuse-trials", "off")]
@@ -142,3 +143,27 @@ def test_search_on_a_gpu_fuses_eight_trials_and_the_retrain_members_by_default(t
         {"trials_per_device": 8, "fused": True, "order": "arrival"}
     assert result["asha"]["finished"] and 0 < result["test_score"] <= 1
     assert result["final"]["members"] == 2 and result["final"]["fused"]  # --arch dash: the CNN is final
+    assert result["step_cost"]["fused_trials"] == 3  # the plan timed a fused group's step
+
+
+def test_search_on_a_gpu_fits_the_host_families_beside_the_device_stages(tmp_path, monkeypatch):
+    """``--devices cuda:0`` (the fake device) on DNA with ``--arch auto``: the kernel SVM is planned on the host
+    CPU beside the device stages, fitted in the worker process and scored with the other candidates. (The
+    random-convolution family is taken out of the plan: it moves tensors, which the fake cannot.)"""
+    import json
+    from dataclasses import replace
+
+    import autofast.search.pipeline as pipeline
+    from motif_data import motif_task
+
+    real_plan = pipeline.make_plan
+    monkeypatch.setattr(pipeline, "make_plan", lambda *a, **k: replace(real_plan(*a, **k), rocket=False))
+
+    task = motif_task(tmp_path, n_train=160, length=30, val_fraction=0.25)
+    argv = ["--task", str(task), "--folds", "0", "--search-epochs", "1", "--search-width", "4", "--retrain-width", "4",
+            "--n-configs", "2", "--max-epochs", "1", "--ensemble", "1", "--time-budget", "120", "--threads", "1",
+            "--json", "--devices", REQUESTED, "--out", str(tmp_path / "run")]
+    record_stages(["search", *argv], [], tmp_path / "cache")
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["plan"]["beside"] and result["plan"]["wd"]
+    assert "wd" in result["selection"]["features"] and "host_wait" in result["timings"]

@@ -102,3 +102,52 @@ def test_the_dash_factor_prices_configurations_not_the_top_rung(monkeypatch):
     assert dear.n_configs < flat.n_configs
     assert dear.predicted["asha"] == pytest.approx(flat.predicted["asha"] * dear.n_configs / flat.n_configs
                                                    * (1 + DASH_TRIAL_FACTOR) / 2, rel=1e-3)
+
+
+def test_fused_groups_price_a_trial_at_its_share_of_the_group():
+    alone = StepCost(overhead=0.01, per_example=1e-4)
+    assert alone.trial_epoch(640, 64) == alone.epoch(640, 64) and alone.group_epoch(640, 64, 3) == 3 * alone.epoch(640, 64)
+    fused = StepCost(overhead=0.01, per_example=1e-4, fused_trials=3, fused_overhead=0.012, fused_per_example=2e-4)
+    group = 10 * (0.012 + 2e-4 * 64)  # one epoch of a fused group of 3 over 640 examples
+    assert fused.group_epoch(640, 64, 3) == pytest.approx(group)
+    assert fused.group_epoch(640, 64, 1) == fused.group_epoch(640, 64, 2) == pytest.approx(group)  # a full group's time
+    assert fused.group_epoch(640, 64, 4) == pytest.approx(2 * group)
+    assert fused.trial_epoch(640, 64) == pytest.approx(group / 3)
+
+
+def test_a_fused_step_is_measured_where_trials_fuse(monkeypatch, tmp_path):
+    """``fused=3``: the step of 3 networks fused is timed too (real steps on the CPU, a tiny task), under a cache
+    key of its own."""
+    from autofast.dash.cost import measure
+
+    monkeypatch.setenv("AUTOFAST_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cost, "_load_per_cpu", lambda: 0.0)
+    task = types.SimpleNamespace(x_train=torch.randn(64, 4, 20), y_train=torch.randint(0, 3, (64,)),
+                                 data=types.SimpleNamespace(num_classes=3, ndim=1))
+    plain = measure(task, "resnet1d", False, 8, 8, b1=8, b2=16)
+    fused = measure(task, "resnet1d", False, 8, 8, b1=8, b2=16, fused=3)
+    assert plain.fused_trials == 0 and plain.fused_overhead == plain.fused_per_example == 0
+    assert fused.fused_trials == 3 and fused.fused_overhead + fused.fused_per_example * 16 > 0
+    assert len(json.loads(cost._cache_file().read_text())) == 2
+
+
+def test_the_plan_prices_fused_trials_and_members_at_their_share():
+    """Where trials fuse (measured: 3 for the time of 1.5), ASHA's configurations and the retrain's members are
+    priced at their share of a fused group: more configurations in the same budget, the members trained
+    together, a smaller default budget (the same amount of training); cross-validated plans never fuse."""
+    from autofast.search.plan import default_budget
+
+    base = dict(overhead=0.004, per_example=1e-4, supernet_overhead=0.006, supernet_per_example=1.5e-4)
+    alone = StepCost(**base)
+    fused = StepCost(**base, fused_trials=3, fused_overhead=0.006, fused_per_example=1.5e-4)
+    splice = DataSize(2232, 320, (4, 60), 3, "dna", 700)
+    a, f = make_plan(splice, alone, 100, "t", {}), make_plan(splice, fused, 100, "t", {})
+    assert f.n_configs > a.n_configs and "fused" not in a.why
+    assert f.why["fused"].startswith("trials fused 3 at a time: 0.50x") and "trials fused 3 at a time" in f.lines()[-2]
+    a, f = make_plan(splice, alone, 150, "t", {}), make_plan(splice, fused, 150, "t", {})
+    assert a.ensemble == 1 and f.ensemble == 3 and "3 member(s) trained fused" in f.why["ensemble"]
+    group = 40 * (0.006 + 1.5e-4 * 64) * (1 + DASH_TRIAL_FACTOR) / 2  # a fused group's epoch on train+val (2 552)
+    assert f.predicted["final"] == pytest.approx(f.retrain_epochs * group, abs=0.01)
+    assert default_budget(splice, fused)[0] == pytest.approx(default_budget(splice, alone)[0] / 2)
+    small = DataSize(240, 60, (4, 40), 2, "dna", 100)  # 5-fold cross-validation: no fusion, the same plan
+    assert make_plan(small, fused, 120, "t", {}) == make_plan(small, alone, 120, "t", {})

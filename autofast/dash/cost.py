@@ -38,16 +38,22 @@ def _step_seconds(model, x, y, batch: int, reps: int = 3, warmup: int = 1) -> fl
     schedule, loss, backward, SGD step, the epoch's bookkeeping) at ``batch``, over epochs of up to 4 steps
     on ``(x, y)``: the fastest of ``reps`` timed epochs after ``warmup`` untimed ones (allocations,
     conv-path measurement). A busy neighbour only ever slows an epoch down, so the minimum is the machine's
-    own cost. (A bare forward/backward/step timed alone was 1.6-2x below what ASHA's trials then took.)"""
+    own cost. (A bare forward/backward/step timed alone was 1.6-2x below what ASHA's trials then took.)
+    ``model``: a list of networks is one step of them fused (:func:`autofast.engine.fused.train_fused_epoch`)."""
     from autofast.engine import Run, cosine, train_epoch
+    from autofast.engine.fused import train_fused_epoch
 
     steps = max(1, min(4, len(x) // max(batch, 1)))
     xs, ys = x[: steps * batch], y[: steps * batch]
-    run = Run.create(model, sgd(model.parameters(), 1e-3, 0.9, 0.0), 0, cosine(1000.0))
+    models = model if isinstance(model, list) else [model]
+    runs = [Run.create(m, sgd(m.parameters(), 1e-3, 0.9, 0.0), 0, cosine(1000.0)) for m in models]
     times = []
     for i in range(reps + warmup):
         t0 = time.perf_counter()
-        record = train_epoch(run, xs, ys, batch)
+        if len(runs) == 1:
+            record = train_epoch(runs[0], xs, ys, batch)
+        else:
+            record = train_fused_epoch(runs, xs, ys, batch)[0]
         if xs.is_cuda:
             torch.cuda.synchronize(xs.device)
         if i >= warmup:
@@ -110,21 +116,22 @@ def _cache_file():
     return f.with_name(f.name.replace("conv_paths", "step_costs"))
 
 
-def _cache_key(task, backbone, positional, width, search_width, supernet_factory, device) -> str:
+def _cache_key(task, backbone, positional, width, search_width, supernet_factory, device, fused=0) -> str:
     from autofast.kernels.conv.conv_path import device_name
 
     space = None if supernet_factory is None else [list(supernet_factory.kernel_sizes),
                                                    list(supernet_factory.dilations), list(supernet_factory.extents)]
     return json.dumps([COST_MODEL, code_version(), device_name(torch.device(device)), torch.get_num_threads(), backbone,
                        positional, width, search_width, list(task.x_train.shape[1:]), len(task.x_train),
-                       int(task.data.num_classes), space], separators=(",", ":"))
+                       int(task.data.num_classes), space, int(fused)], separators=(",", ":"))
 
 
 def measure(task, backbone: str, positional: bool, width: int, search_width: int, supernet_factory=None,
-            device: str = "cpu", b1: int = 8, b2: int = 64) -> StepCost:
+            device: str = "cpu", b1: int = 8, b2: int = 64, fused: int = 0) -> StepCost:
     """:class:`StepCost` on the task's own training examples (no validation or test data read): the cached
-    measurement for this machine and shapes, or a new one (then cached)."""
-    key = _cache_key(task, backbone, positional, width, search_width, supernet_factory, device)
+    measurement for this machine and shapes, or a new one (then cached). ``fused``: where trials fuse, the
+    group size whose fused step is timed too (0: none)."""
+    key = _cache_key(task, backbone, positional, width, search_width, supernet_factory, device, fused)
     file = _cache_file()
     try:
         cached = json.loads(file.read_text()).get(key) if os.environ.get("AUTOFAST_REMEASURE") != "1" else None
@@ -133,7 +140,7 @@ def measure(task, backbone: str, positional: bool, width: int, search_width: int
     except (OSError, ValueError, TypeError):
         pass  # no or unreadable cache: measure
     busy = _load_per_cpu()
-    cost = _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2)
+    cost = _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2, fused)
     if busy > BUSY_LOAD:  # an oversubscribed machine: use this measurement, but do not keep it for later runs
         return cost
     try:
@@ -151,7 +158,7 @@ def measure(task, backbone: str, positional: bool, width: int, search_width: int
     return cost
 
 
-def _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2) -> StepCost:
+def _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2, fused=0) -> StepCost:
     data = task.data
     n = len(task.x_train)
     b1, b2 = max(1, min(b1, n)), max(1, min(b2, n))
@@ -172,5 +179,8 @@ def _measure(task, backbone, positional, width, search_width, supernet_factory, 
     values = 1
     for s in task.x_train.shape[1:]:
         values *= int(s)
+    # where trials fuse: one step of `fused` networks as one fused model, the group ASHA's trials form
+    f_over, f_per = _line(lambda: [plain() for _ in range(fused)], x, y, b1, b2) if fused > 1 else (0.0, 0.0)
     return StepCost(overhead=overhead, per_example=per, supernet_overhead=s_over, supernet_per_example=s_per,
-                    rocket_per_example=ROCKET_SECONDS_PER_VALUE * values)
+                    rocket_per_example=ROCKET_SECONDS_PER_VALUE * values, fused_trials=fused if fused > 1 else 0,
+                    fused_overhead=f_over, fused_per_example=f_per)

@@ -40,7 +40,7 @@ from .config import SearchConfig
 from .host import HOST_FAMILIES, HostWorker, runs_beside
 from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, make_plan
 from .report import write_search_report
-from .trial import TuneSettings, cv_pool, fuses, initial_configs, with_parallelism
+from .trial import TuneSettings, cv_pool, fused_group, fuses, initial_configs, with_parallelism
 from .tune import fold_models, retrain_best, trial_histories, tune
 
 #: the feature families, each a module with ``candidate(task, folds, seed, device, **options) -> dict`` (scored
@@ -86,7 +86,10 @@ def plan_search(cfg: SearchConfig, task, clock: Clock, size: DataSize) -> tuple[
 
     name, positional = backbone_for(task, cfg)
     factory = search_space(task, cfg, name, positional)["factory"] if cfg.arch in ("auto", "dash") else None
-    cost = measure(task, name, positional, cfg.retrain_width, cfg.search_width, factory, device=cfg.devices[0])
+    group = fused_group(TuneSettings(devices=tuple(cfg.devices), fuse_trials=cfg.fuse_trials, executor=cfg.executor),
+                        cfg.trials_per_device, cfg.asha_order)  # folds never fuse: the plan prices them alone
+    cost = measure(task, name, positional, cfg.retrain_width, cfg.search_width, factory, device=cfg.devices[0],
+                   fused=group)
     if cfg.time_budget is not None:
         budget, source = float(cfg.time_budget), "--time-budget"
     else:

@@ -153,7 +153,8 @@ class Plan:
                        f"(~{p.get('dash', 0):.0f}s; {self.why.get('search_epochs', '')})")
         out.append(f"ASHA: {self.n_configs} configurations, epochs {self.min_epochs}..{self.max_epochs} (eta {self.eta:g}; "
                    f"top rung {self.max_epochs * self.updates_per_epoch} updates; ~{p.get('asha', 0):.0f}s; "
-                   f"{self.why.get('max_epochs', '')}; {self.why.get('n_configs', '')})")
+                   f"{self.why.get('max_epochs', '')}; {self.why.get('n_configs', '')}"
+                   + (f"; {self.why['fused']}" if "fused" in self.why else "") + ")")
         if self.folds:
             out.append(f"final model: the best configuration's {self.folds} fold models averaged (no retrain)")
         else:
@@ -183,7 +184,7 @@ def default_budget(size: DataSize, cost: StepCost | None = None) -> tuple[float,
         batch = batch_for(n_fit)
         upe = math.ceil(n_fit / min(batch, n_fit))
         epochs = _wanted_epochs(upe)
-        work = DEFAULT_TRIALS * k * epochs * cost.epoch(n_fit, batch)
+        work = DEFAULT_TRIALS * epochs * (k * cost.epoch(n_fit, batch) if k > 1 else cost.trial_epoch(n_fit, batch))
         if work < b:
             b = max(MIN_DEFAULT, work)
             why += f": {DEFAULT_TRIALS} reference trials of {epochs} epochs at the measured step cost"
@@ -289,12 +290,17 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     why.setdefault("batch_size", "given" if "batch_size" in given else f"~{n_fit} training examples / 10, in 8..64")
     upe = math.ceil(n_fit / min(batch, n_fit))
     members_per_trial = max(folds, 1)
-    trial_epoch = members_per_trial * cost.epoch(n_fit, batch)
+    alone = members_per_trial * cost.epoch(n_fit, batch)  # one trial's epoch, trained alone
+    # what a trial's epoch costs ASHA: where trials fuse (a GPU), its share of a fused group's epoch
+    trial_epoch = alone if folds else cost.trial_epoch(n_fit, batch)
+    if not folds and cost.fused_trials > 1:
+        why["fused"] = (f"trials fused {cost.fused_trials} at a time: {trial_epoch / max(alone, 1e-12):.2f}x a "
+                        "trial's epoch alone (measured)")
     rocket_only = arch == "rocket"
-    minimum = elapsed + (cost.rocket_per_example * size.n_pool * 2 if rocket_only else 2 * trial_epoch) + 1.0
+    minimum = elapsed + (cost.rocket_per_example * size.n_pool * 2 if rocket_only else 2 * alone) + 1.0
     if budget < minimum:
         what = "the random-convolution features take" if rocket_only else "one epoch of the smallest network takes"
-        need = minimum - elapsed - 1.0 if rocket_only else trial_epoch
+        need = minimum - elapsed - 1.0 if rocket_only else alone
         raise AutofastError(f"--time-budget {budget:.0f}s is too small for this data: {what} ~{need:.1f}s here; "
                             f"give at least --time-budget {math.ceil(minimum)}")
 
@@ -381,7 +387,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     # the top rung R: enough updates, cut so that ~4 full trials fit ASHA's share and one retrain the final share
     holdout_final = not folds and arch != "rocket"
     final_budget = usable * FINAL_SHARE / (1 - DASH_SHARE) if holdout_final else 0.0
-    epoch_pool = cost.epoch(size.n_pool, batch) * arch_factor  # one retrain epoch on train+val
+    epoch_pool = cost.group_epoch(size.n_pool, batch, 1) * arch_factor  # one retrain epoch on train+val
     R = given.get("max_epochs")
     if R is None:
         want = _wanted_epochs(upe)
@@ -409,13 +415,17 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
         ensemble = ensemble or 1
         why["ensemble"] = "cross-validation: the fold models are the ensemble" if folds else "not used"
     else:
-        member = retrain_epochs * epoch_pool
+        def members_s(e: int) -> float:  # e members one after another, or fused where trials fuse
+            return retrain_epochs * arch_factor * cost.group_epoch(size.n_pool, batch, e)
+
         if ensemble is None:
-            ensemble = max(1, min(ENSEMBLE_MAX, int(final_budget // max(member, 1e-9))))
-            why["ensemble"] = f"{ensemble} member(s) of ~{member:.0f}s fit the final share"
+            ensemble = max([1] + [e for e in range(1, ENSEMBLE_MAX + 1) if members_s(e) <= final_budget])
+            why["ensemble"] = (f"{ensemble} member(s) trained fused, ~{members_s(ensemble):.0f}s together, fit the "
+                               "final share" if cost.fused_trials > 1 and ensemble > 1 else
+                               f"{ensemble} member(s) of ~{members_s(1):.0f}s fit the final share")
         else:
             why["ensemble"] = "given"
-        final_s = ensemble * member
+        final_s = members_s(ensemble)
     n = given.get("n_configs")
     if n is None:
         per_config = trial_epoch * r * (1 + m * (eta - 1) / eta)
