@@ -9,7 +9,8 @@
 #     the plan priced at a fused group's measured step; the kernel SVM in a worker process on the host's cores
 #     beside the GPU stages), seeds 0 1 2: wall time start to exit, test score, ASHA trial-epochs per second,
 #     how long the GPU stages waited for the host families (timings.host_wait);
-#   * the same with `--trials-per-device 1` (seed 0): the one-trial-per-device anchor of the ASHA throughput;
+#   * the same with `--trials-per-device 1` (seed 0) at the fused run's budget: the one-trial-per-device anchor of
+#     the ASHA throughput;
 #   * `--precision bf16` on the GPU (splice, seed 0), if time is left;
 #   * optionally (CPU_TASKS="JapaneseVowels ..."), the quality panel's small sets on the host CPU in the
 #     background (it shares the host's cores with the GPU runs: off by default so the GPU timings are clean).
@@ -79,7 +80,9 @@ run_search() {  # name, timeout, extra args...
     echo "$name rc=$rc wall $(( ms / 1000 )).$(printf %03d $(( ms % 1000 ))) s" | tee -a "$WORK/walls.txt"  # no bc there
 }
 run_search gpu-splice-0 150 --seed 0
-run_search gpu-splice-0-one-per-device 170 --seed 0 --trials-per-device 1
+# the anchor at the fused run's budget (unfused, the default budget would be ~1.5-3x longer): ASHA trial-epochs/s compare
+budget=$($PY -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["plan"]["budget"]))' "$WORK/gpu-splice-0/result.json" 2>/dev/null || echo 100)
+run_search gpu-splice-0-one-per-device 150 --seed 0 --trials-per-device 1 --time-budget "$budget"
 for seed in 1 2; do run_search "gpu-splice-$seed" 150 --seed "$seed"; done
 run_search gpu-splice-bf16-0 120 --seed 0 --precision bf16
 
