@@ -109,6 +109,45 @@ def dash_stage_devices(tmp_path_factory):
                           str(tmp_path_factory.mktemp("d") / "run")], stages, tmp_path_factory.mktemp("cache"))
 
 
+@pytest.fixture(scope="module")
+def autoft_stage_devices(tmp_path_factory):
+    """``pretrain``, ``finetune`` (AutoFT) and ``compare``: stage name -> the set of devices its modules ran on."""
+    import autofast.autoft.compare as compare
+    import autofast.autoft.finetune as finetune
+    import autofast.autoft.pretrain as pretrain
+
+    tmp = tmp_path_factory.mktemp("autoft")
+    small = ["--task", "digits", "--threads", "1", "--devices", REQUESTED, "--json"]
+    seen = record_stages(["pretrain", *small, "--classes", "0-4", "--width", "4", "--epochs", "1", "--batch-size",
+                          "128", "--out", str(tmp / "pre")],
+                         [(pretrain, "fit", "pretrain: training"), (pretrain, "evaluate", "pretrain: test")],
+                         tmp / "cache")
+    ckpt = ["--checkpoint", str(tmp / "pre" / "model.pt"), "--classes", "5-9", "--batch-size", "128"]
+    seen.update(record_stages(
+        ["finetune", *small, *ckpt, "--ood-val", "noise:3", "--ood-test", "blur:2", "--n-configs", "2",
+         "--max-epochs", "1", "--final-epochs", "1", "--final-seeds", "0", "--control-lr-mults", "1",
+         "--selection-seeds", "1", "--out", str(tmp / "ft")],
+        [(finetune, "run_local", "finetune: AutoFT trials"), (finetune, "lr_grid_finetune", "finetune: CE-only lr grid"),
+         (finetune, "finetune_full", "finetune: retrains and finals"), (finetune, "_eval_all", "finetune: evaluation")],
+        tmp / "cache"))
+    seen.update(record_stages(
+        ["compare", *small, *ckpt, "--shots", "2", "--seeds", "0", "--ft-epochs", "1", "--ft-lr-mults", "1",
+         "--baseline-configs", "2", "--baseline-max-epochs", "1", "--baseline-epochs", "1", "--min-steps-per-epoch",
+         "2", "--out", str(tmp / "cmp")],
+        [(compare, "_run_pretrained", "compare: pretrained arm"), (compare, "_run_baseline", "compare: baseline arm"),
+         (compare, "evaluate_scores", "compare: test evaluation")], tmp / "cache"))
+    return seen
+
+
+@pytest.mark.parametrize("stage", ["pretrain: training", "pretrain: test", "finetune: AutoFT trials",
+                                   "finetune: CE-only lr grid", "finetune: retrains and finals",
+                                   "finetune: evaluation", "compare: pretrained arm", "compare: baseline arm",
+                                   "compare: test evaluation"])
+def test_every_autoft_stage_runs_on_the_requested_device(autoft_stage_devices, stage):
+    assert stage in autoft_stage_devices, f"stage {stage!r} ran no module: {sorted(autoft_stage_devices)}"
+    assert autoft_stage_devices[stage] == {REQUESTED}, f"{stage}: ran on {sorted(autoft_stage_devices[stage])}"
+
+
 @pytest.mark.parametrize("stage", [
     "plan (step-cost measurement)",
     "DASH supernet",

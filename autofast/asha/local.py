@@ -23,15 +23,20 @@ TrialFn = Callable[[Job, "str | None", Path], float]
 
 def run_local(scheduler: ASHA, trial_fn: TrialFn, checkpoint_dir: str | os.PathLike,
               on_result: Callable[[Job, float | None, str | None], None] | None = None,
-              stop: Callable[[], bool] | None = None) -> ASHA:
+              stop: Callable[[], bool] | None = None, device: str | None = None) -> ASHA:
     """Run every job in this process, one at a time, until the scheduler has nothing left.
 
     ``trial_fn(job, checkpoint_in, checkpoint_out) -> score`` trains ``job`` (resuming from
-    ``checkpoint_in`` when it is not None) and saves its state to ``checkpoint_out``. For several
-    trials at once (threads pinned to devices) or a Ray cluster use :func:`autofast.asha.executor.drive`.
-    ``stop()`` True (a time budget spent): no new job is started and the scheduler is returned unfinished.
+    ``checkpoint_in`` when it is not None) and saves its state to ``checkpoint_out``; with ``device``
+    (``"cuda:0"``, ...) it is called with that device as a fourth argument (a :class:`TorchTrial` trains
+    there). For several trials at once (threads pinned to devices) or a Ray cluster use
+    :func:`autofast.asha.executor.drive`. ``stop()`` True (a time budget spent): no new job is started and the
+    scheduler is returned unfinished.
     """
-    pool = LocalPool(lambda job, ck_in, ck_out, device: trial_fn(job, ck_in, ck_out))
+    if device is None:
+        pool = LocalPool(lambda job, ck_in, ck_out, dev: trial_fn(job, ck_in, ck_out))
+    else:
+        pool = LocalPool(trial_fn, devices=[device])
     report = (lambda out: on_result(out.job, out.score, out.error)) if on_result else None
     return drive(scheduler, pool, checkpoint_dir, on_result=report, stop=stop)
 

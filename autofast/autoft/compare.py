@@ -23,6 +23,7 @@ For every (shots, seed):
   ``search``); the retrain keeps the epoch with the best selection-set score.
 * the pretrained arm likewise keeps, per run, the epoch with the best selection-set score.
 * each arm's model is evaluated ONCE on the test split.
+* every model trains and is evaluated on ``devices[0]`` (the cell's data moved there once per run).
 
 Both arms count epochs the same way (``max(ceil(n / batch), min_steps_per_epoch)`` steps), so a 1-shot set
 still gets a real training budget on either side.
@@ -45,7 +46,7 @@ from autofast.budget import Clock, parse_duration
 from autofast.runtime import configure as configure_runtime
 from autofast.asha import ASHA, TorchTrial, run_local
 from autofast.autoft.losses import autoft_space, objective_from_config
-from autofast.engine import Run, Schedule, cosine, fit, seeded_init, sgd, train_epoch
+from autofast.engine import Run, Schedule, cosine, device_of, fit, seeded_init, sgd, train_epoch
 from autofast.models import default_backbone
 from autofast.search.trial import DASHA_SPACE
 from autofast.errors import AutofastError
@@ -54,7 +55,7 @@ from .metrics import evaluate_scores, mean_std
 from .model import (ArchSpec, build_model, load_pattern_file, load_pretrained, pattern_backbone,
                     pattern_positional, prepare)
 from .tasks import check_shots, few_shot_indices, few_shot_split, load_classification, parse_shots
-from .training import autoft_trial, config_lr, finetune_full, lr_grid_finetune
+from .training import autoft_trial, check_devices, config_lr, finetune_full, lr_grid_finetune
 
 
 class CompareConfig(BaseModel):
@@ -97,6 +98,8 @@ class CompareConfig(BaseModel):
     min_steps_per_epoch: int = Field(5, ge=1)
     seed: int = Field(0, description="split seed")
     threads: int | None = Field(None, ge=1)
+    devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1,
+                               description="cpu, cuda or cuda:N: training and evaluation on the first")
 
     @field_validator("baseline_time_budget", mode="before")
     @classmethod
@@ -106,6 +109,7 @@ class CompareConfig(BaseModel):
 
 class CompareContext:
     def __init__(self, cfg: CompareConfig):
+        check_devices(cfg.devices)
         if cfg.threads:
             configure_runtime(cfg.threads)
         self.cfg = cfg
@@ -140,13 +144,17 @@ def _baseline_optimizer(model, cfg):
 def _baseline_trial(arch: ArchSpec, x, y, x_val, y_val, metric: str, batch_size: int, min_steps: int,
                     schedule: Schedule, stop: Callable[[], bool] | None = None) -> TorchTrial:
     k = arch.num_classes
+    on_device: dict = {}  # the worker's device -> (x, y) there, moved once
 
     def build(cfg):
         model = build_model(arch, dropout=float(cfg["dropout"]))
         return model, _baseline_optimizer(model, cfg)
 
     def epoch_fn(run: Run, cfg):
-        return train_epoch(run, x, y, batch_size, min_steps=min_steps)
+        dev = device_of(run.model)
+        if dev not in on_device:
+            on_device[dev] = (x.to(dev), y.to(dev))
+        return train_epoch(run, *on_device[dev], batch_size, min_steps=min_steps)
 
     def score(model, cfg):
         return evaluate_scores(model, x_val, y_val, k)[metric]
@@ -185,6 +193,8 @@ def _epoch_seconds(ctx: CompareContext, x, y, x_val, y_val) -> float:
     cfg = ctx.cfg
     with seeded_init(0):
         model = build_model(ctx.baseline_arch)
+    model.to(cfg.devices[0])
+    x, y = x.to(device_of(model)), y.to(device_of(model))
     run = Run.create(model, _baseline_optimizer(model, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0}), 0,
                      cosine(2))
     times = []
@@ -213,7 +223,7 @@ def _run_baseline(ctx: CompareContext, x, y, x_val, y_val, seed: int, workdir: P
                  max_trials=cfg.baseline_configs, seed=seed)
     trial = _baseline_trial(ctx.baseline_arch, x, y, x_val, y_val, cfg.metric, cfg.batch_size,
                             cfg.min_steps_per_epoch, schedule, stop)
-    run_local(sched, trial, workdir, stop=stop)
+    run_local(sched, trial, workdir, stop=stop, device=cfg.devices[0])
     best = sched.best()
     if best is None:
         if stop is not None and stop():
@@ -225,6 +235,8 @@ def _run_baseline(ctx: CompareContext, x, y, x_val, y_val, seed: int, workdir: P
     # epoch with the best validation score. Epochs are counted like everywhere here (min_steps_per_epoch).
     with seeded_init(int(bcfg["seed"])):
         model = build_model(ctx.baseline_arch, dropout=float(bcfg["dropout"]))
+    model.to(cfg.devices[0])
+    x, y, x_val = x.to(device_of(model)), y.to(device_of(model)), x_val.to(device_of(model))
     run = Run.create(model, _baseline_optimizer(model, bcfg), int(bcfg["seed"]), schedule)
     end = clock.budget * (1 - BUDGET_MARGIN / 2)
     res = fit(run, x, y, epochs, cfg.batch_size, min_steps=cfg.min_steps_per_epoch,
@@ -248,21 +260,22 @@ def _run_pretrained(ctx: CompareContext, x, y, x_val, y_val, seed: int, workdir:
         lrs = [cfg.base_lr * m for m in cfg.ft_lr_mults]
         model, info = lr_grid_finetune(ctx.make, lrs, seed, x, y, x_val, y_val, k, cfg.metric,
                                        cfg.ft_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch,
-                                       select_epoch=True)
+                                       select_epoch=True, device=cfg.devices[0])
         return model, {"selection_score": info["selection_score"], "lr": info["lr"], "grid": info["grid"],
                        "epochs": cfg.ft_epochs, "best_epoch": info["best_epoch"],
                        "seconds": time.perf_counter() - t0}
     sched = ASHA(autoft_space(), 1, cfg.autoft_max_epochs, eta=cfg.eta, max_trials=cfg.autoft_configs, seed=seed)
     trial = autoft_trial(ctx.make, x, y, x_val, y_val, k, cfg.metric, cfg.base_lr, cfg.optimizer,
                          cfg.batch_size, cfg.min_steps_per_epoch)
-    run_local(sched, trial, workdir)
+    run_local(sched, trial, workdir, device=cfg.devices[0])
     best = sched.best()
     if best is None:
         raise AutofastError("every AutoFT trial failed; lower base_lr")
     _, bcfg, bscore, _ = best
     model, info = finetune_full(ctx.make, objective_from_config(bcfg), config_lr(bcfg, cfg.base_lr),
                                 float(bcfg.get("weight_decay", 0.0)), seed, x, y, cfg.ft_epochs, cfg.optimizer,
-                                cfg.batch_size, cfg.min_steps_per_epoch, (x_val, y_val, k, cfg.metric))
+                                cfg.batch_size, cfg.min_steps_per_epoch, (x_val, y_val, k, cfg.metric),
+                                device=cfg.devices[0])
     sel = evaluate_scores(model, x_val, y_val, k)[cfg.metric]
     return model, {"selection_score": sel, "asha_val_score": bscore, "lr": info["lr"], "autoft_config": bcfg,
                    "epochs": cfg.ft_epochs, "best_epoch": info["best_epoch"], "seconds": time.perf_counter() - t0}

@@ -38,12 +38,12 @@ from autofast.asha import ASHA, Journal, parse_space, run_local
 from autofast.autoft.losses import AutoFTObjective, autoft_space, objective_from_config
 from autofast.errors import AutofastError
 from autofast.io import write_json_atomic
-from autofast.engine import predict
+from autofast.engine import device_of, predict
 from autofast.models.checkpoint import save_checkpoint
 
 from .metrics import METRICS, evaluate_scores, mean_std
 from .model import finetuned_meta, load_pretrained, prepare
-from .training import autoft_trial, config_key, config_lr, finetune_full, lr_grid_finetune
+from .training import autoft_trial, check_devices, config_key, config_lr, finetune_full, lr_grid_finetune
 from .tasks import load_classification, ood_sets
 
 
@@ -87,6 +87,8 @@ class FinetuneConfig(BaseModel):
     selection_folds: int = Field(5, ge=2, description="folds of the OOD validation set for the one-SE rule when "
                                                       "the metric is not accuracy (accuracy: per example)")
     threads: int | None = Field(None, ge=1)
+    devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1,
+                               description="cpu, cuda or cuda:N: training and evaluation on the first")
 
 
 def validate_space(space: dict | None) -> dict:
@@ -111,6 +113,7 @@ class FinetuneContext:
     """Everything validated before a run folder is touched: task, checkpoint, model factory, OOD sets."""
 
     def __init__(self, cfg: FinetuneConfig):
+        check_devices(cfg.devices)
         if cfg.threads:
             configure_runtime(cfg.threads)
         self.cfg = cfg
@@ -143,7 +146,7 @@ def _select_objective(ctx: FinetuneContext, models: dict, search_diverged: str |
     from .selection import one_se_select, unit_scores
 
     cfg, k = ctx.cfg, ctx.task.data.num_classes
-    units = {name: np.stack([unit_scores(predict(m, ctx.val.x).argmax(1), ctx.val.y, k, cfg.metric,
+    units = {name: np.stack([unit_scores(predict(m, ctx.val.x.to(device_of(m))).argmax(1), ctx.val.y, k, cfg.metric,
                                          cfg.selection_folds, cfg.seed) for m in ms]) for name, ms in models.items()}
     seeds = len(models["ce_only"])
     unit_name = ((f"{len(ctx.val)} examples (per-example correctness)" if cfg.metric == "accuracy" else
@@ -176,8 +179,10 @@ def _select_objective(ctx: FinetuneContext, models: dict, search_diverged: str |
 
 def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: FinetuneContext | None = None,
                  say: Callable[[str], None] = lambda m: None) -> dict:
+    """AutoFT (module docstring); every model trains and is evaluated on ``cfg.devices[0]``, the saved ones as
+    CPU tensors."""
     ctx = ctx or FinetuneContext(cfg)
-    task, k = ctx.task, ctx.task.data.num_classes
+    task, k, device = ctx.task, ctx.task.data.num_classes, cfg.devices[0]
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
     asha_dir = run_dir / "asha"
@@ -198,7 +203,7 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
         say(f"AutoFT trial {job.trial_id} epochs {job.resource_from:g}->{job.resource_to:g}: {what}")
 
     t0 = time.perf_counter()
-    run_local(sched, trial, asha_dir / "checkpoints", on_result=on_result)
+    run_local(sched, trial, asha_dir / "checkpoints", on_result=on_result, device=device)
     timings["autoft_search"] = time.perf_counter() - t0
     best = sched.best()
     trials = sched.trials()
@@ -223,7 +228,7 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
     selection_seed = CONTROL_SELECTION_SEED + cfg.seed  # not a final seed: the finals are fresh runs
     ce_model, grid = lr_grid_finetune(ctx.make, control_lrs, selection_seed, task.x_train, task.y_train, ctx.val.x,
                                       ctx.val.y, k, cfg.metric, cfg.final_epochs, cfg.optimizer, cfg.batch_size,
-                                      cfg.min_steps_per_epoch, objective=ce)
+                                      cfg.min_steps_per_epoch, objective=ce, device=device)
     control_lr = grid["lr"]
     timings["control_lr_selection"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -233,11 +238,12 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
         f"seed(s), scored on OOD validation")
     ce_models = [ce_model] + [finetune_full(ctx.make, ce, control_lr, 0.0, s, task.x_train, task.y_train,
                                             cfg.final_epochs, cfg.optimizer, cfg.batch_size,
-                                            cfg.min_steps_per_epoch)[0] for s in sel_seeds[1:]]
+                                            cfg.min_steps_per_epoch, device=device)[0] for s in sel_seeds[1:]]
     search_models, diverged = [], None
     for s in sel_seeds:
         m, info = finetune_full(ctx.make, search_obj, search_lr, search_wd, s, task.x_train, task.y_train,
-                                cfg.final_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch)
+                                cfg.final_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch,
+                                device=device)
         search_models.append(m)
         diverged = diverged or info["diverged"]
     selection = _select_objective(ctx, {"ce_only": ce_models, "search": search_models}, diverged)
@@ -253,12 +259,14 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
     for s in cfg.final_seeds:
         say(f"final fine-tune: ce_only, seed {s} ({cfg.final_epochs} epochs)")
         ce_final, ce_info = finetune_full(ctx.make, ce, control_lr, 0.0, s, task.x_train, task.y_train,
-                                          cfg.final_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch)
+                                          cfg.final_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch,
+                                          device=device)
         ce_run = {"arm": "ce_only", "seed": s, "scores": _eval_all(ce_final, ctx), **ce_info}
         if selection["winner"] == "search":
             say(f"final fine-tune: autoft, seed {s} ({cfg.final_epochs} epochs)")
             model, info = finetune_full(ctx.make, objective, best_lr, best_wd, s, task.x_train, task.y_train,
-                                        cfg.final_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch)
+                                        cfg.final_epochs, cfg.optimizer, cfg.batch_size, cfg.min_steps_per_epoch,
+                                        device=device)
             runs.append({"arm": "autoft", "seed": s, "scores": _eval_all(model, ctx), **info})
         else:  # the same objective, lr and seed: the CE-only run is the AutoFT arm's run
             model = ce_final
@@ -270,6 +278,7 @@ def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: 
     sets = ["ood_val", "id_test", *[f"ood_test:{t.name}" for t in ctx.tests], "ood_test_mean"]
     summary = {arm: {s: {m: mean_std([r["scores"][s][m] for r in runs if r["arm"] == arm]) for m in METRICS}
                      for s in sets} for arm in ("autoft", "ce_only")}
+    first_model.cpu()  # saved as CPU tensors
     save_checkpoint(run_dir / "finetuned.pt", first_model,
                     finetuned_meta(ctx.pre, task, {"autoft_objective": objective.weights, "lr": best_lr,
                                                    "weight_decay": best_wd, "seed": cfg.final_seeds[0]}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autofast.engine import predict
+from autofast.engine import device_of, predict
 
 METRICS = ("accuracy", "macro_f1", "worst_group")
 
@@ -29,8 +29,9 @@ def scores_from_predictions(pred: torch.Tensor, y: torch.Tensor, num_classes: in
 
 
 def evaluate_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[str, float]:
-    """:data:`METRICS` of ``model``'s argmax predictions on ``(x, y)`` (eval mode)."""
-    out = predict(model, x)
+    """:data:`METRICS` of ``model``'s argmax predictions on ``(x, y)`` (eval mode; ``x`` moved to the model's
+    device)."""
+    out = predict(model, x.to(device_of(model)))
     return scores_from_predictions(out.argmax(1) if len(out) else torch.zeros(0, dtype=torch.long), y, num_classes)
 
 

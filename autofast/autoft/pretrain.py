@@ -16,7 +16,7 @@ from typing import Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from autofast.runtime import configure as configure_runtime
-from autofast.engine import Run, cosine, evaluate, fit, seeded_init, sgd, task_validator
+from autofast.engine import Run, cosine, device_of, evaluate, fit, seeded_init, sgd, task_validator
 from autofast.models import default_backbone
 from autofast.models.checkpoint import save_checkpoint
 
@@ -43,6 +43,8 @@ class PretrainConfig(BaseModel):
     seed: int = 0
     format: Literal["pt", "safetensors"] = "pt"
     threads: int | None = Field(None, ge=1)
+    devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1,
+                               description="cpu, cuda or cuda:N: training and evaluation on the first")
 
 
 def resolve_backbone(cfg_backbone: str, pattern: str | None, kind: str) -> str:
@@ -52,6 +54,10 @@ def resolve_backbone(cfg_backbone: str, pattern: str | None, kind: str) -> str:
 
 
 def run_pretrain(cfg: PretrainConfig, out_dir: Path, say: Callable[[str], None] = lambda m: None) -> dict:
+    """Train on ``cfg.devices[0]`` (the data moved there once), save the best epoch's weights as CPU tensors."""
+    from .training import check_devices
+
+    check_devices(cfg.devices)
     if cfg.threads:
         configure_runtime(cfg.threads)
     t_start = time.perf_counter()
@@ -64,17 +70,21 @@ def run_pretrain(cfg: PretrainConfig, out_dir: Path, say: Callable[[str], None] 
                     load_pattern_file(cfg.pattern), backbone == "resnet1d" and pattern_positional(cfg.pattern))
     with seeded_init(cfg.seed):
         model = build_model(arch)
+    model.to(cfg.devices[0])
+    dev = device_of(model)
     opt = sgd(model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
     run = Run.create(model, opt, cfg.seed, cosine(cfg.epochs))
     # better = higher val accuracy, ties (a saturated small val split) broken by lower val loss
-    res = fit(run, task.x_train, task.y_train, cfg.epochs, cfg.batch_size,
-              validate=task_validator(task.x_val, task.y_val), key=lambda r: (r["val_acc"], -r["val_loss"]),
+    res = fit(run, task.x_train.to(dev), task.y_train.to(dev), cfg.epochs, cfg.batch_size,
+              validate=task_validator(task.x_val.to(dev), task.y_val.to(dev)),
+              key=lambda r: (r["val_acc"], -r["val_loss"]),
               patience=cfg.patience, on_epoch=lambda r: say(f"epoch {r['epoch']}/{cfg.epochs}: val accuracy "
                                                             f"{r['val_acc']:.4f}"))
     history, stopped_early = res.history, res.stopped_early
     best = {"val_acc": res.best_record["val_acc"], "epoch": res.best_epoch, "state": res.best_state}
     model.load_state_dict(best["state"])
-    test_loss, test_acc = evaluate(model, task.x_test, task.y_test)
+    test_loss, test_acc = evaluate(model, task.x_test.to(dev), task.y_test.to(dev))
+    model.cpu()  # saved as CPU tensors
     seconds = time.perf_counter() - t_start
     meta = {"format": CHECKPOINT_FORMAT, **arch.meta(), "dropout": 0.0, "task": task.name,
             "classes": list(data.classes), "shift": cfg.shift, "split_seed": task.split.seed,

@@ -10,6 +10,8 @@
 * AutoFT trials (:func:`autoft_trial`) are ASHA :class:`~autofast.asha.TorchTrial` s: the resource is inner
   fine-tuning epochs; a promotion resumes the trial from its checkpoint exactly (weights, optimiser state,
   generator states).
+* Models train on the device they are given (``device``, or the ASHA worker's); the data follows the model
+  there once per run (``x.to(device_of(model))``), so a caller passes CPU tensors.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from torch import nn
 
 from autofast.asha import TorchTrial
 from autofast.autoft.losses import AutoFTObjective, objective_from_config, snapshot_params
-from autofast.engine import CONSTANT, Run, fit, seeded_init, sgd, train_epoch
+from autofast.engine import CONSTANT, Run, device_of, fit, seeded_init, sgd, train_epoch
 from autofast.errors import AutofastError
 
 from .metrics import evaluate_scores
@@ -55,6 +57,16 @@ class _LrLog:
         self.log.append(float(run.optimizer.param_groups[0]["lr"]))
 
 
+def check_devices(devices) -> None:
+    """Refuse, before any data is loaded, a device this machine lacks or one the precision
+    (``$AUTOFAST_PRECISION``) cannot train in: one error line naming the fix."""
+    from autofast.engine.precision import check as check_precision
+    from autofast.search.trial import check_devices as check_present
+
+    check_present(devices)
+    check_precision(devices)
+
+
 def config_lr(cfg: dict, base_lr: float) -> float:
     return float(base_lr) * float(cfg.get("lr_mult", 1.0))
 
@@ -68,7 +80,15 @@ def autoft_trial(make_model: Callable[[int], nn.Module], x_train, y_train, x_sel
                  lr_log: dict | None = None) -> TorchTrial:
     """An ASHA trial: fine-tune the pretrained model with the config's objective, lr = ``base_lr * lr_mult``
     (constant), weight decay and seed; scored by ``metric`` on the selection set ``(x_sel, y_sel)`` (the OOD
-    validation set). ``lr_log`` (a dict) collects, per config, every lr the optimiser actually stepped with."""
+    validation set). ``lr_log`` (a dict) collects, per config, every lr the optimiser actually stepped with.
+    The trial trains on its worker's device (``run_local(..., device=...)``), the training data moved there once."""
+    on_device: dict = {}  # device -> (x_train, y_train) there
+
+    def on(model):
+        dev = device_of(model)
+        if dev not in on_device:
+            on_device[dev] = (x_train.to(dev), y_train.to(dev))
+        return on_device[dev]
 
     def build(cfg):
         model = make_model(int(cfg.get("seed", 0)))
@@ -79,7 +99,7 @@ def autoft_trial(make_model: Callable[[int], nn.Module], x_train, y_train, x_sel
     def epoch_fn(run: Run, cfg):
         log = None if lr_log is None else _LrLog(lr_log.setdefault(config_key(cfg), []))
         init = [t.to(p.device) for t, p in zip(run.model._autoft_init, run.model.parameters())]
-        return train_epoch(run, x_train, y_train, batch_size, _Objective(objective_from_config(cfg), init),
+        return train_epoch(run, *on(run.model), batch_size, _Objective(objective_from_config(cfg), init),
                            min_steps=min_steps, hooks=log)
 
     def score(model, cfg):
@@ -90,17 +110,21 @@ def autoft_trial(make_model: Callable[[int], nn.Module], x_train, y_train, x_sel
 
 def finetune_full(make_model: Callable[[int], nn.Module], objective: AutoFTObjective, lr: float, weight_decay: float,
                   seed: int, x, y, epochs: int, optimizer: str = "adamw", batch_size: int = 64,
-                  min_steps: int = 1, select: tuple | None = None) -> tuple[nn.Module, dict]:
-    """Fine-tune for ``epochs`` with a fixed objective and constant lr. Without ``select`` the LAST epoch is
-    the model (no selection data spent); with ``select = (x_val, y_val, num_classes, metric)`` the epoch with
-    the best validation score is (ties: the earlier). A non-finite loss stops training (``diverged``)."""
+                  min_steps: int = 1, select: tuple | None = None, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """Fine-tune for ``epochs`` with a fixed objective and constant lr, on ``device``. Without ``select`` the
+    LAST epoch is the model (no selection data spent); with ``select = (x_val, y_val, num_classes, metric)`` the
+    epoch with the best validation score is (ties: the earlier). A non-finite loss stops training (``diverged``)."""
     with seeded_init(int(seed)):
         model = make_model(int(seed))
+    model.to(device)
+    x, y = x.to(device_of(model)), y.to(device_of(model))
     init = snapshot_params(model)
     run = Run.create(model, make_optimizer(optimizer, model.parameters(), lr, weight_decay), int(seed), CONSTANT)
     lrs: list[float] = []
     validate = None
     if select is not None:
+        select = (select[0].to(device_of(model)), *select[1:])  # moved once, evaluated every epoch
+
         def validate(m):
             return {"val_score": evaluate_scores(m, select[0], select[1], select[2])[select[3]]}
     res = fit(run, x, y, int(epochs), batch_size, _Objective(objective, init), min_steps=min_steps,
@@ -116,7 +140,7 @@ def finetune_full(make_model: Callable[[int], nn.Module], objective: AutoFTObjec
 def lr_grid_finetune(make_model, lrs: list[float], seed: int, x, y, x_sel, y_sel, num_classes: int, metric: str,
                      epochs: int, optimizer: str = "adamw", batch_size: int = 64, min_steps: int = 1,
                      objective: AutoFTObjective | None = None, weight_decay: float = 0.0,
-                     select_epoch: bool = False) -> tuple[nn.Module, dict]:
+                     select_epoch: bool = False, device: str = "cpu") -> tuple[nn.Module, dict]:
     """Plain fine-tuning (CE unless ``objective``) at each lr of a small grid, full budget each; the lr with the
     best ``metric`` on the selection set wins (ties: the smaller lr). ``select_epoch``: each run keeps its best
     epoch on the selection set instead of its last."""
@@ -125,7 +149,7 @@ def lr_grid_finetune(make_model, lrs: list[float], seed: int, x, y, x_sel, y_sel
     for lr in sorted(lrs):
         model, info = finetune_full(make_model, objective, lr, weight_decay, seed, x, y, epochs, optimizer,
                                     batch_size, min_steps,
-                                    (x_sel, y_sel, num_classes, metric) if select_epoch else None)
+                                    (x_sel, y_sel, num_classes, metric) if select_epoch else None, device)
         sel = evaluate_scores(model, x_sel, y_sel, num_classes)[metric]
         sel = sel if info["diverged"] is None and math.isfinite(sel) else float("-inf")
         rows.append({"lr": lr, "selection_score": sel, "diverged": info["diverged"], "seconds": info["seconds"],

@@ -23,6 +23,9 @@ def _common(p, default_folder: str) -> None:
     p.add_argument("--out", help=f"run folder (default: {default_folder})")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--threads", type=int, help="CPU threads (default: the cores this process may use)")
+    p.add_argument("--devices", nargs="+", metavar="DEV",
+                   help="device to train and evaluate on, e.g. cpu or cuda:0; the first entry is used, as by "
+                        "dash (default: cpu)")
 
 
 def _model_args(p) -> None:
