@@ -12,6 +12,7 @@
 #   * the same with `--trials-per-device 1` (seed 0) at the fused run's budget: the one-trial-per-device anchor of
 #     the ASHA throughput;
 #   * `--precision bf16` on the GPU (splice, seed 0), if time is left;
+#   * pretrain + finetune (AutoFT) on the GPU (digits 0-4 -> 5-9, defaults), if time is left;
 #   * optionally (CPU_TASKS="JapaneseVowels ..."), the quality panel's small sets on the host CPU in the
 #     background (it shares the host's cores with the GPU runs: off by default so the GPU timings are clean).
 # Carry .whl/ (pydantic, aeon wheels: the machine's image lacks them). At most 8 files come back from the
@@ -86,6 +87,18 @@ run_search gpu-splice-0-one-per-device 150 --seed 0 --trials-per-device 1 --time
 for seed in 1 2; do run_search "gpu-splice-$seed" 150 --seed "$seed"; done
 run_search gpu-splice-bf16-0 120 --seed 0 --precision bf16
 
+# AutoFT on the GPU, if time is left: pretrain on digits 0-4, finetune on 5-9 with its defaults
+if [ "$(left)" -gt 150 ]; then
+    s0=$(date +%s%N)
+    timeout 60 $PY -m autofast pretrain --task digits --classes 0-4 --devices "$DEVICE" --json --out "$WORK/autoft-pre" \
+        >"$WORK/autoft-pre.json" 2>"$WORK/autoft-pre.log" \
+    && timeout $(( $(left) - 30 )) $PY -m autofast finetune --checkpoint "$WORK/autoft-pre/model.pt" --task digits \
+        --classes 5-9 --devices "$DEVICE" --json --out "$WORK/autoft-ft" >"$WORK/autoft-ft.json" 2>"$WORK/autoft-ft.log"
+    echo "autoft rc=$? wall $(( ($(date +%s%N) - s0) / 1000000000 )) s" | tee -a "$WORK/walls.txt"
+else
+    echo "autoft: skipped (time)"
+fi
+
 [ -n "$cpu" ] && { wait $cpu; echo "cpu panel rc=$?"; }
 $PY - "$WORK" "$OUT" <<'EOF'
 import json, sys, pathlib
@@ -114,6 +127,11 @@ for f in sorted(work.glob("gpu-*.json")):
         rows[f.stem] = {"wall": walls.get(f.stem), "error": repr(e),
                         "stderr": (work / f"{f.stem}.log").read_text()[-1500:] if (work / f"{f.stem}.log").exists() else ""}
     print(f.stem, {k: rows[f.stem].get(k) for k in ("wall", "test_score", "winner", "asha_epochs_per_s", "error")})
+try:
+    ft = json.loads((work / "autoft-ft.json").read_text())
+    rows["autoft"] = {"wall": walls.get("autoft"), "headline": ft["headline"], "timings": ft["timings"]}
+except Exception as e:
+    rows["autoft"] = {"wall": walls.get("autoft"), "error": repr(e)}
 if (work / "fused_bench.json").exists():
     rows["fused_bench"] = [{"name": b["name"], "mean_s": b["stats"]["mean"], **b["extra_info"]}
                            for b in json.loads((work / "fused_bench.json").read_text())["benchmarks"]]
