@@ -64,6 +64,13 @@ def test_closing_the_worker_stops_a_running_fit():
         busy.result(timeout=10)
 
 
+def test_ctrl_c_in_the_terminal_does_not_reach_the_worker():
+    """The worker runs in a session of its own (no traceback of its own on Ctrl-C: the search stops it)."""
+    with HostWorker(threads=1) as worker:
+        assert os.getsid(worker._proc.pid) != os.getsid(0)
+        assert worker.result(worker.submit(os.getsid, 0), lambda: "died") == worker._proc.pid
+
+
 def test_what_the_worker_prints_does_not_reach_the_channel():
     with HostWorker(threads=1) as worker:
         assert worker.result(worker.submit(print, "noise on stdout"), lambda: "died") is None

@@ -93,7 +93,8 @@ class HostWorker:
                **{v: str(self.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
         self._proc = subprocess.Popen(
             [sys.executable, "-c", f"from autofast.search.host import serve; serve({self.threads})"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            start_new_session=True)  # Ctrl-C in the terminal interrupts the search, which ends the worker
         self._io = ThreadPoolExecutor(1)  # sends a call and reads its answer; calls queue up in order
         self.waited = 0.0
 
