@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from autofast.cli import main
-from autofast.search import host, wd_family
+from autofast.search import host
 from autofast.search.host import HostWorker, runs_beside
 
 from motif_data import motif_task
@@ -23,19 +23,22 @@ def test_runs_beside_only_where_every_device_is_a_gpu():
     assert not runs_beside(["cpu"]) and not runs_beside(["cuda:0", "cpu"]) and not runs_beside([])
 
 
-def test_worker_computes_what_the_inline_call_computes(tmp_path):
+@pytest.mark.parametrize("name, options, chosen", [("wd", {}, ("degree", "shift", "c")),
+                                                  ("kmer", {"order": 2}, ("c", "order"))])
+def test_worker_computes_what_the_inline_call_computes(tmp_path, name, options, chosen):
     from autofast.search.config import SearchConfig
+    from autofast.search.pipeline import FAMILIES
     from autofast.tasks import load_from_config
 
     task = load_from_config(SearchConfig(task=str(motif_task(tmp_path, n_train=160, length=30, val_fraction=0.25))))
-    inline = wd_family.candidate(task, None, 3, "cpu")
+    family = FAMILIES[name]
+    inline = family.candidate(task, None, 3, "cpu", **options)
     with HostWorker(threads=1) as worker:
-        beside = worker.result(worker.candidate("wd", task, None, 3, {}), lambda: pytest.fail("worker died"))
-        model, seconds, rec = worker.result(worker.final("wd", task, beside, 3, 1.7), lambda: pytest.fail("died"))
+        beside = worker.result(worker.candidate(name, task, None, 3, options), lambda: pytest.fail("worker died"))
+        model, seconds, rec = worker.result(worker.final(name, task, beside, 3, 1.7), lambda: pytest.fail("died"))
     assert torch.equal(beside["held_out"], inline["held_out"])
-    assert {k: beside[k] for k in ("val_acc", "val_loss", "degree", "shift", "c")} == \
-        {k: inline[k] for k in ("val_acc", "val_loss", "degree", "shift", "c")}
-    ref, _, ref_rec = wd_family.final(task, inline, 3, 1.7, "cpu")
+    assert {k: beside[k] for k in ("val_acc", "val_loss", *chosen)} == {k: inline[k] for k in ("val_acc", "val_loss", *chosen)}
+    ref, _, ref_rec = family.final(task, inline, 3, 1.7, "cpu")
     assert rec == ref_rec and model.temperature == 1.7 and seconds > 0
     assert torch.equal(model(task.x_test), ref(task.x_test))
     assert worker.waited > 0
