@@ -148,6 +148,8 @@ def test_the_plan_prices_fused_trials_and_members_at_their_share():
     assert a.ensemble == 1 and f.ensemble == 3 and "3 member(s) trained fused" in f.why["ensemble"]
     group = 40 * (0.006 + 1.5e-4 * 64) * (1 + DASH_TRIAL_FACTOR) / 2  # a fused group's epoch on train+val (2 552)
     assert f.predicted["final"] == pytest.approx(f.retrain_epochs * group, abs=0.01)
+    tight = make_plan(splice, fused, 100, "t", {})  # one member alone exceeds the final share: three cost the same
+    assert tight.ensemble == 3 and make_plan(splice, alone, 100, "t", {}).ensemble == 1
     assert default_budget(splice, fused)[0] == pytest.approx(default_budget(splice, alone)[0] / 2)
     small = DataSize(240, 60, (4, 40), 2, "dna", 100)  # 5-fold cross-validation: no fusion, the same plan
     assert make_plan(small, fused, 120, "t", {}) == make_plan(small, alone, 120, "t", {})

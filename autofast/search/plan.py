@@ -418,8 +418,8 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
         def members_s(e: int) -> float:  # e members one after another, or fused where trials fuse
             return retrain_epochs * arch_factor * cost.group_epoch(size.n_pool, batch, e)
 
-        if ensemble is None:
-            ensemble = max([1] + [e for e in range(1, ENSEMBLE_MAX + 1) if members_s(e) <= final_budget])
+        if ensemble is None:  # as many as fit the share, or as cost no more than one member (fused)
+            ensemble = max(e for e in range(1, ENSEMBLE_MAX + 1) if members_s(e) <= max(final_budget, members_s(1)))
             why["ensemble"] = (f"{ensemble} member(s) trained fused, ~{members_s(ensemble):.0f}s together, fit the "
                                "final share" if cost.fused_trials > 1 and ensemble > 1 else
                                f"{ensemble} member(s) of ~{members_s(1):.0f}s fit the final share")
