@@ -5,6 +5,7 @@
 #   * the kernel tests on CUDA (every op against its float64 reference, fused trials, precision, conv paths);
 #   * one epoch of 4 and 8 trials fused vs one after another on the GPU (bench/test_bench_fused.py: time and
 #     operators dispatched per step);
+#   * the same retrain on the CPU and the GPU (bench/gpu_retrain_check.py: per-epoch loss gap, test accuracy);
 #   * `search --task splice --devices cuda:0` with its defaults (8 fused trials per GPU, told in arrival order,
 #     the plan priced at a fused group's measured step; the kernel SVM in a worker process on the host's cores
 #     beside the GPU stages), seeds 0 1 2: wall time start to exit, test score, ASHA trial-epochs per second,
@@ -69,6 +70,11 @@ echo "gpu tests rc=$? at $(( $(date +%s) - t0 )) s"; grep -E "passed|failed|erro
 timeout 120 $PY -m pytest -q -p no:cacheprovider bench/test_bench_fused.py --benchmark-only \
     --benchmark-columns=mean,stddev --benchmark-json="$WORK/fused_bench.json" >"$WORK/fused_bench.log" 2>&1
 echo "fused bench rc=$? at $(( $(date +%s) - t0 )) s"; grep -E "passed|failed" "$WORK/fused_bench.log" | tail -1
+
+# the same retrain on the CPU and on the GPU (same init, batch order; per-epoch loss gap, test accuracy)
+timeout 90 $PY bench/gpu_retrain_check.py --device "$DEVICE" --epochs 8 --out "$WORK/retrain_check.json" \
+    >"$WORK/retrain_check.log" 2>&1
+echo "retrain check rc=$? at $(( $(date +%s) - t0 )) s"; tail -1 "$WORK/retrain_check.log"
 
 # default search on the GPU, start to exit
 run_search() {  # name, timeout, extra args...
@@ -137,7 +143,7 @@ if (work / "fused_bench.json").exists():
                            for b in json.loads((work / "fused_bench.json").read_text())["benchmarks"]]
 (out / "gpu_search.json").write_text(json.dumps(rows, indent=1, default=str))
 EOF
-for f in cpu/panel.json cpu/panel.md cpu_panel.log fused_bench.log; do
+for f in cpu/panel.json cpu/panel.md cpu_panel.log fused_bench.log retrain_check.json; do
     [ -f "$WORK/$f" ] && cp "$WORK/$f" "$OUT/$(basename "$f")"
 done
 tail -30 "$OUT/panel.md" 2>/dev/null
