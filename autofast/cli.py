@@ -96,18 +96,26 @@ def failure_line(exc: BaseException) -> str | None:
     return None
 
 
-def _swallows_exceptions(frame) -> bool:
-    """Whether an exception raised in ``frame`` would be printed and dropped by Python instead of unwinding:
-    a weakref callback of the import system (``_get_module_lock``'s ``cb``) or a ``__del__``."""
-    code = getattr(frame, "f_code", None)
-    return code is not None and (code.co_filename.startswith("<frozen importlib") or code.co_name == "__del__")
+def _unsafe_to_raise(frame) -> bool:
+    """Whether an exception raised in ``frame`` would not unwind cleanly: inside an import (``frame`` or a
+    caller in the import system: Python prints and drops an exception in the lock's weakref callback, and an
+    extension module's initialisation that calls back into Python turns it into a C++ exception that aborts the
+    process: triton's nanobind module under ``torch._dynamo``'s first import, exit -6), or in a ``__del__``."""
+    if getattr(getattr(frame, "f_code", None), "co_name", None) == "__del__":
+        return True
+    while frame is not None:
+        code = getattr(frame, "f_code", None)
+        if code is not None and code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = getattr(frame, "f_back", None)
+    return False
 
 
 def _sigterm_handler(signum, frame):
-    """Raise ``KeyboardInterrupt``; where Python would swallow it (:func:`_swallows_exceptions`: a SIGTERM
-    landing in an import's lock callback let a ``dash`` run finish with exit 0), deliver the signal again a
-    moment later instead, outside that frame."""
-    if _swallows_exceptions(frame):
+    """Raise ``KeyboardInterrupt``; where that is unsafe (:func:`_unsafe_to_raise`: a SIGTERM landing in an
+    import's lock callback let a ``dash`` run finish with exit 0; one in an extension's import aborted a
+    ``search``), deliver the signal again a moment later instead, outside that frame."""
+    if _unsafe_to_raise(frame):
         import threading
 
         pid = os.getpid()
@@ -118,16 +126,21 @@ def _sigterm_handler(signum, frame):
 
 @contextmanager
 def sigterm_as_interrupt():
-    """SIGTERM raises ``KeyboardInterrupt`` like Ctrl-C, so every clean-up path runs for both."""
+    """SIGTERM raises ``KeyboardInterrupt`` like Ctrl-C, so every clean-up path runs for both; both are held
+    back out of imports (:func:`_sigterm_handler`; Ctrl-C only where it has its default handler, not where
+    the shell made this process ignore it)."""
     try:
-        previous = signal.signal(signal.SIGTERM, _sigterm_handler)
+        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _sigterm_handler)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _sigterm_handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _forget_handled_interrupt() -> None:

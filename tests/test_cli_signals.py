@@ -109,6 +109,22 @@ def test_a_sigterm_where_python_would_swallow_the_interrupt_is_delivered_again()
             deadline = time.time() + 5
             while time.time() < deadline:  # the signal comes again and interrupts this loop
                 time.sleep(0.01)
-    elsewhere = SimpleNamespace(f_code=SimpleNamespace(co_filename=__file__, co_name="loop"))
+    elsewhere = SimpleNamespace(f_code=SimpleNamespace(co_filename=__file__, co_name="loop"), f_back=None)
     with pytest.raises(KeyboardInterrupt):
         _sigterm_handler(signal.SIGTERM, elsewhere)
+
+
+def test_a_sigterm_during_any_import_is_not_raised_there(tmp_path, monkeypatch):
+    """Code run by an import (here a module's top level; in the failure, Python code an extension module's
+    initialisation called, where an exception aborted the process) is inside the import system: the signal is
+    deferred; the same code called outside an import is not."""
+    import importlib
+    import sys
+
+    from autofast.cli import _unsafe_to_raise
+
+    (tmp_path / "imported_here.py").write_text("import sys\nFRAME = sys._getframe()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    frame = importlib.import_module("imported_here").FRAME
+    assert frame.f_code.co_filename.endswith("imported_here.py") and _unsafe_to_raise(frame)
+    assert not _unsafe_to_raise(sys._getframe())
