@@ -97,15 +97,19 @@ def failure_line(exc: BaseException) -> str | None:
 
 
 def _unsafe_to_raise(frame) -> bool:
-    """Whether an exception raised in ``frame`` would not unwind cleanly: inside an import (``frame`` or a
-    caller in the import system: Python prints and drops an exception in the lock's weakref callback, and an
-    extension module's initialisation that calls back into Python turns it into a C++ exception that aborts the
-    process: triton's nanobind module under ``torch._dynamo``'s first import, exit -6), or in a ``__del__``."""
-    if getattr(getattr(frame, "f_code", None), "co_name", None) == "__del__":
+    """Whether an exception raised in ``frame`` would not unwind cleanly: in the import system itself (Python
+    prints and drops an exception in the module lock's weakref callback), in a ``__del__``, or in Python code
+    that an extension module's initialisation called (a caller is an ``ExtensionFileLoader`` creating or
+    executing its module: the exception crosses C++ and aborts the process, as triton's nanobind module did
+    under ``torch._dynamo``'s first import, exit -6). Plain Python imports are safe to interrupt."""
+    code = getattr(frame, "f_code", None)
+    if code is not None and (code.co_filename.startswith("<frozen importlib") or code.co_name == "__del__"):
         return True
     while frame is not None:
         code = getattr(frame, "f_code", None)
-        if code is not None and code.co_filename.startswith("<frozen importlib"):
+        if (code is not None and code.co_name in ("create_module", "exec_module")
+                and code.co_filename.startswith("<frozen importlib")
+                and type(getattr(frame, "f_locals", {}).get("self")).__name__ == "ExtensionFileLoader"):
             return True
         frame = getattr(frame, "f_back", None)
     return False
