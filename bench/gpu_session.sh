@@ -13,6 +13,7 @@
 #   * the same with `--trials-per-device 1` (seed 0) at the fused run's budget: the one-trial-per-device anchor of
 #     the ASHA throughput;
 #   * `--precision bf16` on the GPU (splice, seed 0), if time is left;
+#   * a CUDA graph of the plain network's training step vs eager (bench/gpu_graphs.py), if time is left;
 #   * pretrain + finetune (AutoFT) on the GPU (digits 0-4 -> 5-9, defaults), if time is left;
 #   * optionally (CPU_TASKS="JapaneseVowels ..."), the quality panel's small sets on the host CPU in the
 #     background (it shares the host's cores with the GPU runs: off by default so the GPU timings are clean).
@@ -93,6 +94,12 @@ run_search gpu-splice-0-one-per-device 150 --seed 0 --trials-per-device 1 --time
 for seed in 1 2; do run_search "gpu-splice-$seed" 150 --seed "$seed"; done
 run_search gpu-splice-bf16-0 120 --seed 0 --precision bf16
 
+# a CUDA graph of the small networks' training step vs eager (issue 21 item 3), if time is left
+if [ "$(left)" -gt 90 ]; then
+    timeout 60 $PY bench/gpu_graphs.py --device "$DEVICE" --out "$WORK/graphs.json" >"$WORK/graphs.log" 2>&1
+    echo "graphs rc=$? at $(( $(date +%s) - t0 )) s"; tail -2 "$WORK/graphs.log"
+fi
+
 # AutoFT on the GPU, if time is left: pretrain on digits 0-4, finetune on 5-9 with its defaults
 if [ "$(left)" -gt 150 ]; then
     s0=$(date +%s%N)
@@ -133,6 +140,11 @@ for f in sorted(work.glob("gpu-*.json")):
         rows[f.stem] = {"wall": walls.get(f.stem), "error": repr(e),
                         "stderr": (work / f"{f.stem}.log").read_text()[-1500:] if (work / f"{f.stem}.log").exists() else ""}
     print(f.stem, {k: rows[f.stem].get(k) for k in ("wall", "test_score", "winner", "asha_epochs_per_s", "error")})
+for name in ("retrain_check", "graphs"):  # folded in here: at most 8 files come back from the device
+    try:
+        rows[name] = json.loads((work / f"{name}.json").read_text())
+    except Exception as e:
+        rows[name] = {"error": repr(e)}
 try:
     ft = json.loads((work / "autoft-ft.json").read_text())
     rows["autoft"] = {"wall": walls.get("autoft"), "headline": ft["headline"], "timings": ft["timings"]}
@@ -143,7 +155,7 @@ if (work / "fused_bench.json").exists():
                            for b in json.loads((work / "fused_bench.json").read_text())["benchmarks"]]
 (out / "gpu_search.json").write_text(json.dumps(rows, indent=1, default=str))
 EOF
-for f in cpu/panel.json cpu/panel.md cpu_panel.log fused_bench.log retrain_check.json; do
+for f in cpu/panel.json cpu/panel.md cpu_panel.log fused_bench.log; do
     [ -f "$WORK/$f" ] && cp "$WORK/$f" "$OUT/$(basename "$f")"
 done
 tail -30 "$OUT/panel.md" 2>/dev/null
