@@ -92,13 +92,13 @@ run_search gpu-splice-0 150 --seed 0
 budget=$($PY -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["plan"]["budget"]))' "$WORK/gpu-splice-0/result.json" 2>/dev/null || echo 100)
 run_search gpu-splice-0-one-per-device 150 --seed 0 --trials-per-device 1 --time-budget "$budget"
 for seed in 1 2; do run_search "gpu-splice-$seed" 150 --seed "$seed"; done
-run_search gpu-splice-bf16-0 120 --seed 0 --precision bf16
-
 # a CUDA graph of the small networks' training step vs eager (issue 21 item 3), if time is left
 if [ "$(left)" -gt 90 ]; then
     timeout 60 $PY bench/gpu_graphs.py --device "$DEVICE" --out "$WORK/graphs.json" >"$WORK/graphs.log" 2>&1
     echo "graphs rc=$? at $(( $(date +%s) - t0 )) s"; tail -2 "$WORK/graphs.log"
 fi
+
+run_search gpu-splice-bf16-0 120 --seed 0 --precision bf16
 
 # AutoFT on the GPU, if time is left: pretrain on digits 0-4, finetune on 5-9 with its defaults
 if [ "$(left)" -gt 150 ]; then
