@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+import autofast
+
 #: the feature families whose fits run on the host CPU (the others run on the search's device, in line)
 HOST_FAMILIES = ("kmer", "wd")
 
@@ -86,8 +88,6 @@ class HostWorker:
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = worker_threads() if threads is None else int(threads)
-        import autofast
-
         here = str(Path(autofast.__file__).resolve().parents[1])  # the worker imports this autofast
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p),
                **{v: str(self.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
