@@ -2,5 +2,5 @@ import sys
 
 from autofast.cli import main
 
-if __name__ == "__main__":  # not when a spawned worker process imports this module (autofast.search.host)
+if __name__ == "__main__":  # only as `python -m autofast`, never on a mere import
     sys.exit(main())

@@ -15,6 +15,7 @@ machine the families stay in line: there the training takes every core.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import subprocess
@@ -142,10 +143,8 @@ class HostWorker:
         self._proc.wait()
         self._io.shutdown(wait=True, cancel_futures=True)  # a call in flight ends with WorkerDied
         for pipe in (self._proc.stdin, self._proc.stdout):
-            try:
+            with contextlib.suppress(OSError):  # flushing into a killed worker's pipe
                 pipe.close()
-            except OSError:
-                pass
 
     def __enter__(self) -> "HostWorker":
         return self

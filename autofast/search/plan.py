@@ -323,12 +323,12 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     n_fits = (size.n_pool * (folds - 1) // folds) ** 2 * members_per_trial if folds else size.n_train ** 2
     wd_s = WD_SECONDS_PER_VALUE * length * (n_fits + size.n_pool ** 2) if dna else 0.0
     # beside the device stages a host family has the whole run (less the margin) to itself
-    host_share = {"wd": 1 - MARGIN if beside else WD_SHARE,
-                  3: 1 - MARGIN if beside else KMER_SHARES[3], 2: 1 - MARGIN if beside else KMER_SHARES[2]}
-    wd = dna and size.n_pool <= WD_MAX_EXAMPLES and wd_s <= host_share["wd"] * left
+    def share(in_line: float) -> float:
+        return 1 - MARGIN if beside else in_line
+    wd = dna and size.n_pool <= WD_MAX_EXAMPLES and wd_s <= share(WD_SHARE) * left
     if dna and not wd:
         why["wd"] = (f"{size.n_pool} train+val rows > {WD_MAX_EXAMPLES}" if size.n_pool > WD_MAX_EXAMPLES else
-                     f"fits ~{wd_s:.0f}s > {host_share['wd']:g} of the {left:.0f}s left") + ": no weighted-degree kernel SVM"
+                     f"fits ~{wd_s:.0f}s > {share(WD_SHARE):g} of the {left:.0f}s left") + ": no weighted-degree kernel SVM"
     wd_s = wd_s if wd else 0.0
     # the k-mer family otherwise: whose predicted fits take at most KMER_SHARES[order] of the budget left
     kmer = 0
@@ -340,8 +340,9 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
         for order in (3, 2):
             if values[order] > KMER_MAX_VALUES:
                 reasons.append(f"order {order}: {values[order]:.2g} example x feature values > {KMER_MAX_VALUES:.0e}")
-            elif fits[order] > host_share[order] * left:
-                reasons.append(f"order {order}: fits ~{fits[order]:.0f}s > {host_share[order]:g} of the {left:.0f}s left")
+            elif fits[order] > share(KMER_SHARES[order]) * left:
+                reasons.append(f"order {order}: fits ~{fits[order]:.0f}s > {share(KMER_SHARES[order]):g} of the "
+                               f"{left:.0f}s left")
             else:
                 kmer = order
                 break
