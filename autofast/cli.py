@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import time
 import traceback
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 
 from .commands import autoft, dash, datasets, forecast, predict, search
 from .errors import AutofastError, out_of_memory_line
@@ -67,12 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--conv-path", choices=["auto", "native", "tap", "fft"], default=None,
                 help="how convolutions run: auto = the fastest exact path per shape, measured once and cached in "
-                     "~/.cache/autofast; native = torch's conv; tap = autofast's tap kernels; fft; also "
-                     "$AUTOFAST_CONV_PATH (default: auto)")
+                     "~/.cache/autofast; native = torch's conv; tap = autofast's tap kernels; fft; saved with the "
+                     "run (default: $AUTOFAST_CONV_PATH, else auto)")
             p.add_argument(
                 "--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None,
                 help="training precision: auto = fp32; fp32; bf16 (autocast); fp16 (autocast + loss scaling, "
-                     "CUDA only); also $AUTOFAST_PRECISION (default: auto)")
+                     "CUDA only); saved with the run (default: $AUTOFAST_PRECISION, else auto)")
         p.add_argument("--debug", action="store_true", help="on failure, print the Python traceback too")
     return parser
 
@@ -157,22 +157,6 @@ def _forget_handled_interrupt() -> None:
     ctypes.pythonapi.PyRun_SimpleString(b"pass")
 
 
-@contextmanager
-def _asked_options(args):
-    """The command's ``--conv-path`` and ``--precision`` for every conv and run inside (imported only when
-    given: ``--help`` and the light commands stay light)."""
-    with ExitStack() as stack:
-        if getattr(args, "conv_path", None):
-            from .kernels.conv.conv_path import forced_path
-
-            stack.enter_context(forced_path(args.conv_path))
-        if getattr(args, "precision", None):
-            from .engine.precision import asked
-
-            stack.enter_context(asked(args.precision))
-        yield
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.started = process_started() if argv is None else time.time()  # a budget counts from the process start
@@ -183,12 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise AutofastError(f"--threads {threads}: give a positive thread count (default: the CPUs this "
                                     "process may use)")
             configure_runtime(threads)  # before torch / numba / the C++ extension start their thread pools
-            with _asked_options(args):
-                if args.command in CONV_COMMANDS and args.command not in ("search", "dash"):  # these check --devices
-                    from .engine.precision import check as check_precision
-
-                    check_precision(["cpu"])  # these commands train on the CPU: refuse fp16 before any data loads
-                return args.func(args)
+            return args.func(args)  # --precision / --conv-path: options of the command's config
     except BaseException as exc:
         if isinstance(exc, SystemExit):
             raise

@@ -47,6 +47,7 @@ from autofast.runtime import configure as configure_runtime
 from autofast.asha import ASHA, TorchTrial, run_local
 from autofast.autoft.losses import autoft_space, objective_from_config
 from autofast.engine import Run, Schedule, cosine, device_of, fit, seeded_init, sgd, train_epoch
+from autofast.engine.numerics import NumericsOptions, in_force
 from autofast.models import default_backbone
 from autofast.search.trial import DASHA_SPACE
 from autofast.errors import AutofastError
@@ -58,7 +59,7 @@ from .tasks import check_shots, few_shot_indices, few_shot_split, load_classific
 from .training import autoft_trial, check_devices, config_lr, finetune_full, lr_grid_finetune
 
 
-class CompareConfig(BaseModel):
+class CompareConfig(NumericsOptions):
     """Transfer-study settings (defaults sized for minutes on 2 CPU cores on a small task)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -109,7 +110,7 @@ class CompareConfig(BaseModel):
 
 class CompareContext:
     def __init__(self, cfg: CompareConfig):
-        check_devices(cfg.devices)
+        check_devices(cfg.devices, cfg.precision)
         if cfg.threads:
             configure_runtime(cfg.threads)
         self.cfg = cfg
@@ -330,8 +331,15 @@ def _append_cell(path: Path | None, cfg: CompareConfig, row: dict) -> None:
 def run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext | None = None,
                 say: Callable[[str], None] = lambda m: None, cells_file: Path | None = None) -> dict:
     """Run the sweep; with ``cells_file`` every finished (shots, seed, arm) cell is appended there at once and
-    cells already in it (from a killed run with the same options) are not run again."""
+    cells already in it (from a killed run with the same options) are not run again. Every model trains in
+    the config's numerics."""
     ctx = ctx or CompareContext(cfg)
+    with in_force(cfg):
+        return _run_compare(cfg, out_dir, ctx, say, cells_file)
+
+
+def _run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext, say: Callable[[str], None],
+                 cells_file: Path | None) -> dict:
     task, k = ctx.task, ctx.task.data.num_classes
     rows = _load_cells(cells_file, cfg)
     done = {(r["shots"], r["seed"], r["arm"]) for r in rows}

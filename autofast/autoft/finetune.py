@@ -39,6 +39,7 @@ from autofast.autoft.losses import AutoFTObjective, autoft_space, objective_from
 from autofast.errors import AutofastError
 from autofast.io import write_json_atomic
 from autofast.engine import device_of, predict
+from autofast.engine.numerics import NumericsOptions, in_force
 from autofast.models.checkpoint import save_checkpoint
 
 from .metrics import METRICS, evaluate_scores, mean_std
@@ -50,7 +51,7 @@ from .tasks import load_classification, ood_sets
 CONTROL_SELECTION_SEED = 10_000
 
 
-class FinetuneConfig(BaseModel):
+class FinetuneConfig(NumericsOptions):
     """AutoFT settings (defaults sized for a few minutes on 2 CPU cores on a small task)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -113,7 +114,7 @@ class FinetuneContext:
     """Everything validated before a run folder is touched: task, checkpoint, model factory, OOD sets."""
 
     def __init__(self, cfg: FinetuneConfig):
-        check_devices(cfg.devices)
+        check_devices(cfg.devices, cfg.precision)
         if cfg.threads:
             configure_runtime(cfg.threads)
         self.cfg = cfg
@@ -179,9 +180,15 @@ def _select_objective(ctx: FinetuneContext, models: dict, search_diverged: str |
 
 def run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool = False, ctx: FinetuneContext | None = None,
                  say: Callable[[str], None] = lambda m: None) -> dict:
-    """AutoFT (module docstring); every model trains and is evaluated on ``cfg.devices[0]``, the saved ones as
-    CPU tensors."""
+    """AutoFT (module docstring); every model trains and is evaluated on ``cfg.devices[0]`` in the config's
+    numerics, the saved ones as CPU tensors."""
     ctx = ctx or FinetuneContext(cfg)
+    with in_force(cfg):
+        return _run_finetune(cfg, run_dir, resume, ctx, say)
+
+
+def _run_finetune(cfg: FinetuneConfig, run_dir: Path, resume: bool, ctx: FinetuneContext,
+                  say: Callable[[str], None]) -> dict:
     task, k, device = ctx.task, ctx.task.data.num_classes, cfg.devices[0]
     timings: dict[str, float] = {}
     t_all = time.perf_counter()

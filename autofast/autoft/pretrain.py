@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autofast.runtime import configure as configure_runtime
 from autofast.engine import Run, cosine, device_of, evaluate, fit, seeded_init, sgd, task_validator
+from autofast.engine.numerics import NumericsOptions, in_force
 from autofast.models import default_backbone
 from autofast.models.checkpoint import save_checkpoint
 
@@ -25,7 +26,7 @@ from .model import (CHECKPOINT_FORMAT, ArchSpec, build_model, load_pattern_file,
 from .tasks import load_classification, shift_task
 
 
-class PretrainConfig(BaseModel):
+class PretrainConfig(NumericsOptions):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     task: str = "digits"
@@ -54,10 +55,16 @@ def resolve_backbone(cfg_backbone: str, pattern: str | None, kind: str) -> str:
 
 
 def run_pretrain(cfg: PretrainConfig, out_dir: Path, say: Callable[[str], None] = lambda m: None) -> dict:
-    """Train on ``cfg.devices[0]`` (the data moved there once), save the best epoch's weights as CPU tensors."""
+    """Train on ``cfg.devices[0]`` (the data moved there once) in the config's numerics, save the best epoch's
+    weights as CPU tensors."""
     from .training import check_devices
 
-    check_devices(cfg.devices)
+    check_devices(cfg.devices, cfg.precision)
+    with in_force(cfg):
+        return _run_pretrain(cfg, out_dir, say)
+
+
+def _run_pretrain(cfg: PretrainConfig, out_dir: Path, say: Callable[[str], None]) -> dict:
     if cfg.threads:
         configure_runtime(cfg.threads)
     t_start = time.perf_counter()

@@ -57,14 +57,14 @@ class _LrLog:
         self.log.append(float(run.optimizer.param_groups[0]["lr"]))
 
 
-def check_devices(devices) -> None:
-    """Refuse, before any data is loaded, a device this machine lacks or one the precision
-    (``$AUTOFAST_PRECISION``) cannot train in: one error line naming the fix."""
+def check_devices(devices, precision: str | None = None) -> None:
+    """Refuse, before any data is loaded, a device this machine lacks or one ``precision`` (the config's;
+    None: ``$AUTOFAST_PRECISION``) cannot train in: one error line naming the fix."""
     from autofast.engine.precision import check as check_precision
     from autofast.search.trial import check_devices as check_present
 
     check_present(devices)
-    check_precision(devices)
+    check_precision(devices, precision)
 
 
 def config_lr(cfg: dict, base_lr: float) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 from autofast.errors import AutofastError
 from autofast.io import make_run_dir, mark_run_dir, run_lock
 
-from .options import default_out, merge_options, validated
+from .options import default_out, merge_options, resumed_options, validated
 from .progress import stage
 
 
@@ -165,6 +165,13 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_compare)
 
 
+def _check_devices(cfg) -> None:
+    """The devices and the precision, refused before anything is loaded or staged."""
+    from autofast.autoft.training import check_devices
+
+    check_devices(cfg.devices, cfg.precision)
+
+
 def _options(args, model_cls) -> dict:
     raw = merge_options(args.config, list(model_cls.model_fields), vars(args))
     if isinstance(raw.get("classes"), list) and len(raw["classes"]) == 1:
@@ -180,6 +187,7 @@ def cmd_pretrain(args) -> int:
     from autofast.autoft.pretrain import PretrainConfig, run_pretrain
 
     cfg = validated(PretrainConfig, _options(args, PretrainConfig))
+    _check_devices(cfg)
     console = Console(stderr=True, quiet=args.json)
     out = Path(args.out) if args.out else default_out("pretrain", cfg.task, "digits")
     with staged_run_dir(out, args.overwrite) as tmp:
@@ -208,7 +216,7 @@ def cmd_finetune(args) -> int:
 
     if args.resume:
         run_dir = Path(args.resume)
-        raw = load_saved_config(run_dir)
+        raw = resumed_options(load_saved_config(run_dir), args, run_dir)
     else:
         raw = _options(args, FinetuneConfig)
         if not raw.get("checkpoint"):
@@ -219,6 +227,7 @@ def cmd_finetune(args) -> int:
             raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another --out or "
                                 f"continue it with --resume {run_dir}")
     cfg = validated(FinetuneConfig, raw)
+    _check_devices(cfg)
     console = Console(stderr=True, quiet=args.json)
     with stage(console, "finetune: loading task, checkpoint and OOD sets…"):
         ctx = FinetuneContext(cfg)  # every input checked before the run folder exists
@@ -276,6 +285,7 @@ def cmd_compare(args) -> int:
         raise AutofastError("compare needs --checkpoint (a .pt/.pth/.safetensors file; make one with "
                             "`python -m autofast pretrain`)")
     cfg = validated(CompareConfig, raw)
+    _check_devices(cfg)
     console = Console(stderr=True, quiet=args.json)
     with stage(console, "compare: loading task and checkpoint…"):
         ctx = CompareContext(cfg)

@@ -52,6 +52,27 @@ def require_task(raw: dict, command: str) -> None:
                             "a data file or a YAML task file")
 
 
+NUMERICS_FLAGS = ("precision", "conv_path")  # the options a resumed run takes from its folder, never anew
+
+
+def resumed_options(saved: dict, args, run_dir: Path) -> dict:
+    """The options ``run_dir`` was started with, for ``--resume``: a run trains on in the numerics it started
+    with, so a ``--precision`` / ``--conv-path`` that differs from the saved one is refused; a folder saved
+    before these were options takes them from the flags."""
+    out = dict(saved)
+    for key in NUMERICS_FLAGS:
+        flag = getattr(args, key, None)
+        if flag is None:
+            continue
+        if out.get(key) is None:
+            out[key] = flag
+        elif out[key] != flag:
+            name = "--" + key.replace("_", "-")
+            raise AutofastError(f"{run_dir}: the run started with {name} {out[key]}; resume it without {name} "
+                                f"(a run keeps its numerics) or start a new run with {name} {flag}")
+    return out
+
+
 def validated(model_cls, raw: dict, names: dict[str, str] | None = None):
     """Build a pydantic config; the first validation error becomes one ``error:`` line, naming the option as
     ``names`` (field -> option name, for fields named otherwise) says."""

@@ -10,7 +10,7 @@ from autofast.errors import AutofastError
 from autofast.io import RunFolderInUse, locked_run_dir, make_run_dir
 
 from .dash import add_dash_options
-from .options import default_out, merge_options, require_task, validated
+from .options import default_out, merge_options, require_task, resumed_options, validated
 
 
 def add_parser(sub) -> None:
@@ -94,7 +94,7 @@ def run(args) -> int:
 
     if args.resume:
         run_dir = Path(args.resume)
-        raw = _saved_config(run_dir)
+        raw = resumed_options(_saved_config(run_dir), args, run_dir)
     else:
         raw = merge_options(args.config, config_keys(), vars(args))
         validated(SearchConfig, raw)  # a bad option first, then a missing task

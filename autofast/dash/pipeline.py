@@ -21,6 +21,8 @@ from autofast.kernels.conv import path_summary
 from autofast.kernels.conv.run_record import read_record, recorded_run
 from autofast.runtime import configure as configure_runtime
 from autofast.engine import seeded_init
+from autofast.engine.numerics import NumericsOptions, in_force
+from autofast.engine.precision import resolve as resolve_precision
 from autofast.models import build_backbone, fixed_factory
 from autofast.tasks import backbone_for, load_from_config, placed, plain_network, task_metric, test_scores
 
@@ -29,7 +31,7 @@ from .supernet import (MixedFactory, all_candidates, default_space, derive_patte
 from .train import TrainSettings, train
 
 
-class DashConfig(BaseModel):
+class DashConfig(NumericsOptions):
     """Search and retrain settings (defaults sized for ~10 minutes on 2 CPU cores for splice)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -92,13 +94,13 @@ class DashConfig(BaseModel):
 
 
 def check_options(cfg: DashConfig) -> None:
-    """What can be checked before any data is loaded or anything written: the devices, and the precision
-    (``--precision`` / ``$AUTOFAST_PRECISION``) on them."""
+    """What can be checked before any data is loaded or anything written: the devices, and the config's
+    precision on them."""
     from autofast.engine.precision import check as check_precision
     from autofast.search.trial import check_devices
 
     check_devices(cfg.devices)
-    check_precision(cfg.devices)
+    check_precision(cfg.devices, cfg.precision)
     if cfg.conv_paths_from is not None:
         replayed(cfg.conv_paths_from)
 
@@ -201,7 +203,7 @@ def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None, start
     With ``cfg.time_budget`` the epochs are planned to fit it (:func:`budget_epochs`), counted from
     ``started`` (``time.time()``; default now), and each stage stops at the budget's end. ``record``: the
     file that keeps the conv path of every shape the run ran (the run folder's ``conv_paths.json``)."""
-    with conv_record(record, cfg.conv_paths_from):
+    with in_force(cfg), conv_record(record, cfg.conv_paths_from):
         return _run_dash(cfg, say, started)
 
 
@@ -261,7 +263,8 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
         "pattern": [list(p) for p in pattern], "arch_probabilities": probs,
         "search": {"epochs": cfg.search_epochs, "batch_fraction": cfg.search_batch_fraction,
                    "width": cfg.search_width, "history": found["history"], "seconds": found["seconds"]},
-        "retrain": retrain, "config": cfg.model_dump(mode="json"), "timings": timings, "budget_plan": budget_plan,
+        "retrain": retrain, "config": cfg.model_dump(mode="json"),
+        "precision": resolve_precision(cfg.precision, cfg.devices[0]), "timings": timings, "budget_plan": budget_plan,
         "selected_on": "architecture: training loss (single-level DASH); checkpoints: validation "
                        f"{metric}; test split evaluated once per model",
     }

@@ -1,6 +1,7 @@
 """The one training engine used by every stage (DASH search and retrain, ASHA trials, AutoFT, compare,
 pretrain): per-run generators (:mod:`.rng`), the lr schedule family (:mod:`.schedule`), the epoch loop
-and evaluation (:mod:`.loop`), training precision (:mod:`.precision`),
+and evaluation (:mod:`.loop`), training precision (:mod:`.precision`; with the conv path, a run option of every
+command's config: :mod:`.numerics`),
 multi-epoch fitting with validation selection (:mod:`.fit`) and exact-resume
 checkpoints (:mod:`.checkpoint`).
 """

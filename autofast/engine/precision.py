@@ -6,8 +6,9 @@ autocast dtype, everything numerically sensitive (losses, norms, the optimiser) 
 parameters remain fp32. ``auto`` is fp32: on the 2-core CPU here a bf16 DASH search epoch measured
 slower than fp32 (``bench/README.md``, "Mixed precision"), and no GPU figure exists yet.
 
-A run that does not name its precision takes the one the command asked for (``--precision``, through
-:func:`asked`), else ``$AUTOFAST_PRECISION``, else 'auto'.
+A run that does not name its precision takes the one in force (:func:`asked`; the commands put their
+config's ``precision`` in force with :func:`autofast.engine.numerics.in_force`), else ``$AUTOFAST_PRECISION``,
+else 'auto'.
 """
 from __future__ import annotations
 
@@ -33,8 +34,9 @@ _ASKED: dict[str, str | None] = {"precision": None}  # set by asked() for the ru
 
 @contextlib.contextmanager
 def asked(precision: str | None):
-    """Within: runs of this process (all threads) that do not name their precision use ``precision`` (the
-    commands' ``--precision``; None: no change); it wins over ``$AUTOFAST_PRECISION``."""
+    """Within: runs of this process (all threads) that do not name their precision use ``precision`` (a
+    command's config's, through :func:`autofast.engine.numerics.in_force`; None: no change); it wins over
+    ``$AUTOFAST_PRECISION``."""
     previous = _ASKED["precision"]
     if precision is not None:
         _ASKED["precision"] = precision

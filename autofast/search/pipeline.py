@@ -26,6 +26,8 @@ import torch
 from autofast.budget import Clock
 from autofast.dash.pipeline import check_options, conv_record, search_architecture
 from autofast.dash.supernet import load_pattern, save_pattern
+from autofast.engine.numerics import in_force
+from autofast.engine.precision import resolve as resolve_precision
 from autofast.errors import OOM_FIX, AutofastError
 from autofast.io import write_json_atomic
 from autofast.kernels.conv import path_summary
@@ -262,7 +264,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
     """
     check_options(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with conv_record(run_dir / RECORD, None if resume else cfg.conv_paths_from), ExitStack() as stack:
+    with in_force(cfg), conv_record(run_dir / RECORD, None if resume else cfg.conv_paths_from), ExitStack() as stack:
         # a resume reruns what it ran; the stack ends a host worker (autofast.search.host) however the run ends
         return _run_search(cfg, run_dir, resume, say, on_start, on_result, started, on_plan, stack)
 
@@ -459,7 +461,8 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         "final": final, "final_history": history, "final_member_histories": member_histories,
         "metric": metric, "lower_is_better": lower,
         "test_score": final["test_loss"] if lower else final["test_acc"],
-        "config": cfg.model_dump(mode="json"), "timings": timings, "conv_paths": path_summary(),
+        "config": cfg.model_dump(mode="json"), "precision": resolve_precision(cfg.precision, s.devices[0]),
+        "timings": timings, "conv_paths": path_summary(),
         "selected_on": "; ".join(x for x in selected if x),
     }
     from autofast.predictor import save_final

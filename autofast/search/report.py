@@ -145,6 +145,14 @@ def applicable_options(config: dict, kind: str | None) -> dict:
     return {k: v for k, v in config.items() if k not in skip}
 
 
+def report_options(r: dict) -> dict:
+    """The report's options table: those that apply, the precision with what it resolved to (auto -> fp32)."""
+    options = applicable_options(r["config"], r.get("kind"))
+    if r.get("precision") and options.get("precision") not in (None, r["precision"]):
+        options["precision"] = f"{options['precision']} (trained in {r['precision']})"
+    return options
+
+
 def report_markdown(r: dict) -> str:
     t = r["timings"]
     f = r["final"]
@@ -155,7 +163,7 @@ def report_markdown(r: dict) -> str:
              "## Final model", "", f"Family {f.get('family')}" + (f", architecture {f['arch']}" if f.get("arch") else "")
              + f", trained on {f.get('trained_on')}, {f.get('members', 1)} member(s).", "",
              "## Configuration", "", "| option | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in applicable_options(r["config"], r.get("kind")).items()]
+    lines += [f"| {k} | {v} |" for k, v in report_options(r).items()]
     lines += ["", "## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in t.items()]
     pos = ", input with a position channel" if r.get("positional_input") else ""

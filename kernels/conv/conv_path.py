@@ -14,11 +14,12 @@ Paths:
   or per-tap GEMMs on the CPU, Triton on the GPU (:mod:`.tap_conv`).
 * ``fft`` -- the tap convolution's FFT backend (dense convs, ``groups == 1`` only).
 
-Override with the commands' ``--conv-path`` (:func:`forced_path`) or ``AUTOFAST_CONV_PATH`` (``auto``,
-``native``, ``tap``, ``fft``; a path that does not apply to a conv falls back to ``tap``). ``AUTOFAST_CACHE_DIR`` moves the
-cache file (default ``~/.cache/autofast``). :func:`path_choices` lists what this process chose. A run
-(``search``, ``dash``) records the path of every shape in its folder and reuses that record on ``--resume``
-(:mod:`.run_record`): the measured choice is per machine, a run's numerics are fixed once chosen.
+Override with the commands' ``--conv-path`` (their config's ``conv_path``, put in force by
+:func:`forced_path`) or ``AUTOFAST_CONV_PATH`` (``auto``, ``native``, ``tap``, ``fft``; a path that does not
+apply to a conv falls back to ``tap``). ``AUTOFAST_CACHE_DIR`` moves the cache file (default
+``~/.cache/autofast``). :func:`path_choices` lists what this process chose. A run (``search``, ``dash``)
+records the path of every shape in its folder and reuses that record on ``--resume`` (:mod:`.run_record`):
+the measured choice is per machine, a run's numerics are fixed once chosen.
 """
 from __future__ import annotations
 
@@ -45,8 +46,9 @@ _FORCED: dict[str, str | None] = {"path": None}  # set by forced_path() for the 
 
 @contextmanager
 def forced_path(path: str | None) -> Iterator[None]:
-    """Within: every conv of this process (all threads) that does not name its path takes ``path`` (the
-    commands' ``--conv-path``; None or 'auto': no change); it wins over ``$AUTOFAST_CONV_PATH``."""
+    """Within: every conv of this process (all threads) that does not name its path takes ``path`` (a command's
+    config's ``conv_path``, through :func:`autofast.engine.numerics.in_force`; None or 'auto': no change); it
+    wins over ``$AUTOFAST_CONV_PATH``."""
     if path is not None and path not in PATHS:
         raise ValueError(f"unknown conv path {path!r}; choose one of {', '.join(PATHS)}")
     previous = _FORCED["path"]
