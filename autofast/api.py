@@ -83,9 +83,7 @@ class Result:
             self.predictor.prepare(x, labels=y)
         labels = inputs.labels
         if y is not None and isinstance(x, (str, Path)):
-            from .predictor import _label_strings
-
-            labels = self.predictor._label_indices(_label_strings(y, "y"), "y")
+            labels = self.predictor.label_indices(y, "y")
         if labels is None:
             raise AutofastError(f"{inputs.source}: no labels to score against; pass y (class labels)")
         if len(labels) != len(inputs.x):

@@ -65,7 +65,7 @@ def test_padded_tail_model_predicts_its_test_score_from_the_raw_file(tmp_path):
 
 
 def test_final_model_averages_its_draws_and_round_trips(tmp_path):
-    from autofast.predictor import _build, _state
+    from autofast.predictor.families import build_model, model_record
 
     task = load_task("JapaneseVowels", seed=0)
     cand = {"input": "standardised"}
@@ -78,8 +78,8 @@ def test_final_model_averages_its_draws_and_round_trips(tmp_path):
     assert not torch.allclose(want[0], want[1])
     manifest = {"model": None}
     for m in (model, RocketModel(model.clfs[0], None, 2.0)):  # several draws; one draw (the format before draws)
-        rec, tensors = _state(m)
+        rec, tensors = model_record(m)
         if len(m.clfs) == 1:
             assert isinstance(rec["numbers"], dict) and not any(k.startswith("rocket1.") for k in tensors)
-        back = _build({**manifest, "model": rec}, tensors, tmp_path)
+        back = build_model({**manifest, "model": rec}, tensors, tmp_path)
         torch.testing.assert_close(back(task.x_test), m(task.x_test), rtol=0, atol=0)

@@ -17,7 +17,7 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _load_npy(path: Path, what: str) -> np.ndarray:
+def load_npy(path: Path, what: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -43,7 +43,7 @@ def read_arrays(path: Path, labels: Path | None = None, what: str = "input") -> 
         labels = Path(labels)
         if not labels.exists():
             raise AutofastError(f"labels file {str(labels)!r} does not exist; check the path")
-        return _load_npy(path, what), _load_npy(labels, "label")
+        return load_npy(path, what), load_npy(labels, "label")
     if suffix != ".npz":
         raise AutofastError(f"{path}: not a .npz or .npy array file; save the data with np.savez(path, x=..., y=...)")
     try:

@@ -42,7 +42,16 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
 _LUT, _VALID = _tables()
 
 
-def _encode(seqs: list[str], length: int | None, source: str, crop: str, unit: str) -> np.ndarray:
+def encode_dna(seqs: list[str], length: int | None = None, source: str = "<sequences>",
+               crop: Literal["end", "center"] = "end", unit: str = "data row") -> np.ndarray:
+    """One-hot encode ``seqs`` to float32 ``(N, 4, L)`` (channels A, C, G, T; case-insensitive, U = T).
+
+    IUPAC ambiguity codes spread their mass uniformly over their bases; gaps ``-``/``.`` are zeros.
+    Surrounding whitespace is stripped. ``length`` defaults to the longest sequence; shorter ones are
+    zero-padded at the end, longer ones truncated: ``crop="end"`` keeps the first ``length`` bases,
+    ``crop="center"`` the middle ones. Any other symbol raises :class:`AutofastError` naming
+    ``source``, the 1-based ``unit`` (data row, record), the position and the symbol.
+    """
     if crop not in ("end", "center"):
         raise AutofastError(f"unknown crop {crop!r}; use 'end' (keep the start) or 'center'")
     if length is not None and length < 1:
@@ -74,20 +83,7 @@ def _encode(seqs: list[str], length: int | None, source: str, crop: str, unit: s
     return np.ascontiguousarray(_LUT[out].transpose(0, 2, 1))
 
 
-def encode_dna(seqs: list[str], length: int | None = None, source: str = "<sequences>",
-               crop: Literal["end", "center"] = "end") -> np.ndarray:
-    """One-hot encode ``seqs`` to float32 ``(N, 4, L)`` (channels A, C, G, T; case-insensitive, U = T).
-
-    IUPAC ambiguity codes spread their mass uniformly over their bases; gaps ``-``/``.`` are zeros.
-    Surrounding whitespace is stripped. ``length`` defaults to the longest sequence; shorter ones are
-    zero-padded at the end, longer ones truncated: ``crop="end"`` keeps the first ``length`` bases,
-    ``crop="center"`` the middle ones. Any other symbol raises :class:`AutofastError` naming
-    ``source``, the 1-based data row, the position and the symbol.
-    """
-    return _encode(list(seqs), length, source, crop, "data row")
-
-
-def _read_fasta(path: Path, labels_required: bool = True) -> tuple[list[str], list[str]]:
+def read_fasta(path: Path, labels_required: bool = True) -> tuple[list[str], list[str]]:
     """Return ``(sequences, labels)``; a label is ``label=XXX`` in the header or its last ``|`` field
     (``labels_required=False``: a record without one gets the label ``""``)."""
     try:
@@ -121,7 +117,7 @@ def _read_fasta(path: Path, labels_required: bool = True) -> tuple[list[str], li
     return ["".join(c) for c in chunks], labels
 
 
-def _read_table(path: Path, seq_column: str, label_column: str,
+def read_table(path: Path, seq_column: str, label_column: str,
                 labels_required: bool = True) -> tuple[list[str], list[str] | None]:
     """``(sequences, labels)`` of a CSV/TSV table; ``labels_required=False``: labels None when the table has
     no ``label_column``."""
@@ -170,10 +166,10 @@ def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str =
     if path.stat().st_size == 0:
         raise AutofastError(f"{path}: is empty; give a file with one labelled sequence per row or FASTA record")
     if path.suffix.lower() in FASTA_SUFFIXES:
-        seqs, labels = _read_fasta(path)
-        x = _encode(seqs, length, str(path), "end", "record")
+        seqs, labels = read_fasta(path)
+        x = encode_dna(seqs, length, str(path), "end", "record")
     else:
-        seqs, labels = _read_table(path, seq_column, label_column)
-        x = _encode(seqs, length, f"{path} (column {seq_column!r})", "end", "data row")
+        seqs, labels = read_table(path, seq_column, label_column)
+        x = encode_dna(seqs, length, f"{path} (column {seq_column!r})")
     y, classes = labels_to_indices(np.asarray(labels), str(path))
     return SupervisedData(x, y, classes, str(path), "dna")

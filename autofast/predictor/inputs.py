@@ -1,0 +1,347 @@
+"""New data read as a saved model's training data were read (:class:`InputReader`, from the manifest's
+``input`` record): data files of every kind the loaders read, a task's test split, or arrays in the training
+layout; the training statistics applied."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import AutofastError
+from .manifest import CLASSIFICATION_KINDS
+
+
+@dataclass
+class Inputs:
+    """Examples ready for the model: ``x`` float32 ``(N, *shape)`` (standardised as at training), ``labels``
+    (class indices, or None when the source has none), ``index`` (each example's row in the source: the
+    data file, or the task's test file) and notes on what was done to them."""
+
+    x: "Any"  # torch.Tensor
+    labels: np.ndarray | None
+    index: np.ndarray
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+def label_strings(y: np.ndarray, source: str) -> list[str]:
+    """Labels of an array file as the training loader names classes (integral floats as integers)."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise AutofastError(f"{source}: labels have shape {y.shape}; give one label per example")
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise AutofastError(f"{source}: labels are non-integer floats; give integer or string class labels")
+        y = y.astype(np.int64)
+    return [str(v) for v in y.tolist()]
+
+
+class InputReader:
+    """Reads new inputs for the model of ``manifest`` (its classes, kind, input shape and rules)."""
+
+    def __init__(self, manifest: dict) -> None:
+        self.manifest = manifest
+        self.classes: list[str] = list(manifest["classes"])
+        self.kind: str = manifest["kind"]
+        self.input: dict = manifest["input"]
+        self.shape: tuple = tuple(self.input["shape"])
+
+    def prepare(self, source, labels=None) -> Inputs:
+        """:class:`Inputs` of ``source``: a data file (path; a bundled task name or YAML task file: its test
+        split), or arrays in the training layout as loaded (not standardised; DNA also as a list of sequence
+        strings); ``labels`` (class names, optional) go with arrays."""
+        if isinstance(source, (str, Path)):
+            if labels is not None:
+                raise AutofastError("labels go with arrays; a data file brings its own")
+            return self._read_path(str(source))
+        raw, notes = self._arrays(source, "<arrays>")
+        lab = None if labels is None else self.label_indices(label_strings(np.asarray(labels), "labels"), "labels")
+        if lab is not None and len(lab) != len(raw):
+            raise AutofastError(f"labels: {len(lab)} labels for {len(raw)} examples; give one per example")
+        return self._finish(raw, lab, np.arange(len(raw)), "<arrays>", notes)
+
+    def _finish(self, raw: np.ndarray, labels, index, source: str, notes: list[str]) -> Inputs:
+        import torch
+
+        from ..data.types import check_finite, standardise
+
+        raw = np.ascontiguousarray(raw, dtype=np.float32)
+        if tuple(raw.shape[1:]) != self.shape:
+            raise AutofastError(f"{source}: examples have shape {tuple(raw.shape[1:])} but the model was trained "
+                                f"on {self.shape}; give data of the training layout")
+        check_finite(raw, source, "input value")
+        st = self.input.get("standardise")
+        if st is not None:
+            raw = standardise(raw, np.asarray(st["mean"], dtype=np.float32), np.asarray(st["std"], dtype=np.float32))
+        return Inputs(torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)), labels,
+                      np.asarray(index, dtype=np.int64), source, notes)
+
+    def label_indices(self, labels: list[str] | None, source: str) -> np.ndarray | None:
+        """``(N,)`` int64 indices into :attr:`classes` of class names (None: None); an unknown name is one
+        error line naming ``source``."""
+        if labels is None:
+            return None
+        index = {c: i for i, c in enumerate(self.classes)}
+        unknown = sorted({lab for lab in labels if lab not in index})
+        if unknown:
+            more = f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
+            shown = ", ".join(repr(u) for u in unknown[:5]) + more
+            raise AutofastError(f"{source}: class label(s) {shown} are not among the model's classes "
+                                f"({', '.join(self.classes[:12])}{', ...' if len(self.classes) > 12 else ''}); "
+                                "fix the labels or leave them out")
+        return np.array([index[lab] for lab in labels], dtype=np.int64)
+
+    def _check_kind(self) -> None:
+        if self.kind not in CLASSIFICATION_KINDS:
+            raise AutofastError(f"reading new {self.kind} data is not supported yet (predict reads DNA, series and "
+                                "image classification data); pass prepared tensors to Predictor.predict")
+
+    # ---- arrays in the training layout
+    def _arrays(self, x, source: str) -> tuple[np.ndarray, list[str]]:
+        self._check_kind()
+        if self.kind == "dna" and isinstance(x, (list, tuple)) and (not x or isinstance(x[0], str)):
+            return self._encode(list(x), source), []
+        try:
+            arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+        except Exception:
+            raise AutofastError(f"{source}: cannot read the inputs as an array; give a tensor or an ndarray "
+                                f"(N, {', '.join(map(str, self.shape))})") from None
+        from ..data.arrays import to_float
+
+        arr = to_float(arr, source)
+        return self._shape_arrays(arr, source, self.input.get(self.kind, {}).get("layout", "auto"))
+
+    def _shape_arrays(self, arr: np.ndarray, source: str, layout: str) -> tuple[np.ndarray, list[str]]:
+        """Arrays of the model's kind -> ``(N, *shape)`` (channels placed, series brought to the length)."""
+        c = self.shape[0]
+        ndim = len(self.shape) - 1
+        if arr.ndim == ndim + 1 and c == 1:  # one channel given without its axis
+            arr = arr[:, None]
+        if arr.ndim != ndim + 2:
+            raise AutofastError(f"{source}: inputs have shape {arr.shape}; the model takes (N, "
+                                f"{', '.join(map(str, self.shape))}) ({self.input['layout']})")
+        notes: list[str] = []
+        if self.kind == "image":
+            from ..data.images import channels_first
+
+            if layout == "auto" and arr.shape[1] != c and arr.shape[-1] == c:
+                layout = "NHWC"
+            elif layout == "auto" and arr.shape[1] == c:
+                layout = "NCHW"
+            arr = channels_first(arr, source, layout if layout in ("NCHW", "NHWC") else "auto")
+            if arr.shape[1] != c:
+                raise AutofastError(f"{source}: images have {arr.shape[1]} band(s) but the model was trained on "
+                                    f"{c}; give images with the training bands")
+            if tuple(arr.shape[2:]) != self.shape[1:]:
+                raise AutofastError(f"{source}: images are {arr.shape[2]}x{arr.shape[3]} but the model was trained "
+                                    f"on {self.shape[1]}x{self.shape[2]} (height x width); resize them")
+            return arr, notes
+        if self.kind == "series" and layout != "NCL" and arr.shape[1] != c and (layout == "NLC" or arr.shape[2] == c):
+            arr = np.ascontiguousarray(arr.transpose(0, 2, 1))
+        if arr.shape[1] != c:
+            what = "series" if self.kind == "series" else "one-hot sequences"
+            raise AutofastError(f"{source}: {what} have {arr.shape[1]} channel(s) (shape {arr.shape}) but the model "
+                                f"was trained on {c}; give data with the training channels")
+        if self.kind == "series" and arr.shape[2] != self.shape[1]:
+            from ..data.series import equal_length
+
+            rule = self.input["series"]["length_rule"]
+            notes.append(f"series of length {arr.shape[2]} brought to {self.shape[1]} ({rule}, as at training)")
+            arr = equal_length(list(arr), self.shape[1], rule, source)
+        elif self.kind == "dna" and arr.shape[2] != self.shape[1]:
+            raise AutofastError(f"{source}: one-hot sequences have length {arr.shape[2]} but the model was trained "
+                                f"on length {self.shape[1]}; give sequences as strings to apply the length rule")
+        return arr, notes
+
+    def _encode(self, seqs: list[str], source: str, unit: str = "data row") -> np.ndarray:
+        from ..data.dna import encode_dna
+
+        rule = self.input["dna"]
+        L = int(rule["length"])
+        if rule["length_rule"] == "pad":
+            for i, s in enumerate(seqs, start=1):
+                n = len(str(s).strip())
+                if n > L:
+                    raise AutofastError(f"{source}: {unit} {i} has {n} bases but the model reads at most {L} "
+                                        f"(its length rule: pad to {L}, {rule['why']}); trim the sequences to "
+                                        f"{L} bases")
+        return encode_dna(seqs, L, source, rule.get("crop", "end"), unit)
+
+    # ---- files
+    def _read_path(self, text: str) -> Inputs:
+        from ..data.registry import DATASETS
+        from ..data.task_file import TASK_FILE_SUFFIXES
+
+        self._check_kind()
+        bundled = any(d.name.lower() == text.lower() for d in DATASETS.values())
+        p = Path(text)
+        if bundled or p.suffix.lower() in TASK_FILE_SUFFIXES:
+            return self._read_task(text)
+        if not p.exists():
+            raise AutofastError(f"data path {text!r} does not exist; check the path (or give a bundled task name "
+                                "or a YAML task file for its test split)")
+        return getattr(self, f"_read_{self.kind}")(p)
+
+    def _read_task(self, text: str) -> Inputs:
+        """The test split of a bundled task or a YAML task file, rebuilt as at training (its files and split
+        seed), read with the training loaders."""
+        from ..data.supervised import DEFAULT_RATIOS, DEFAULT_VAL_FRACTION, resolve_data
+        from ..data.types import ORIGIN_CODES, split_for
+
+        _, data, plan = resolve_data(text)
+        if data.kind != self.kind:
+            raise AutofastError(f"{text}: holds {data.kind} data but the model was trained on {self.kind} data")
+        subset = self.manifest.get("class_subset")
+        if subset and list(data.classes) != subset and set(subset) <= set(data.classes):
+            from ..autoft.tasks import subset_data  # the run cut the task to these classes before its split
+
+            data = subset_data(data, [list(data.classes).index(c) for c in subset])
+        seed = self.manifest.get("split_seed")
+        seed = 0 if seed is None else int(seed)
+        split = split_for(data, plan.seed if plan is not None and plan.seed is not None else seed,
+                          plan.ratios if plan is not None else DEFAULT_RATIOS,
+                          plan.val_fraction if plan is not None else DEFAULT_VAL_FRACTION)
+        rows = split.test
+        first_test = int(np.flatnonzero(data.origin == ORIGIN_CODES["test"])[0]) if data.origin is not None else 0
+        where = f"{text} (test split)"
+        if tuple(data.x.shape[1:]) != self.shape:
+            raise AutofastError(f"{where}: examples have shape {tuple(data.x.shape[1:])} but the model was trained "
+                                f"on {self.shape}; give the run's task, or one whose inputs have the run's layout "
+                                "and length")
+        labels = self.label_indices([data.classes[i] for i in data.y[rows]], where)
+        return self._finish(data.x[rows], labels, rows - first_test, where,
+                            [f"the test split of {text} (split seed {split.seed})"])
+
+    def _read_dna(self, p: Path) -> Inputs:
+        from ..data.dna import FASTA_SUFFIXES, read_fasta, read_table
+
+        rule = self.input["dna"]
+        suffix = p.suffix.lower()
+        if p.is_dir() or p.stat().st_size == 0:
+            raise AutofastError(f"{p}: give a non-empty .csv/.tsv or .fa/.fasta/.fna file of DNA sequences")
+        if suffix in FASTA_SUFFIXES:
+            seqs, labels = read_fasta(p, labels_required=False)
+            if not any(labels):
+                labels = None
+            elif not all(labels):
+                i = labels.index("") + 1
+                raise AutofastError(f"{p}: record {i} has no label while others have one; label every record or none")
+            x = self._encode(seqs, str(p), "record")
+        elif suffix in (".csv", ".tsv", ".tab", ".txt"):
+            seqs, labels = read_table(p, rule["sequence_column"], rule["label_column"], labels_required=False)
+            x = self._encode(seqs, f"{p} (column {rule['sequence_column']!r})")
+        elif suffix in (".npz", ".npy"):
+            return self._read_array_file(p)
+        else:
+            raise AutofastError(f"{p}: unsupported file type {suffix or '(none)'!r} for a DNA model; give a "
+                                f".csv/.tsv (column {rule['sequence_column']!r}) or .fa/.fasta/.fna file")
+        return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), [])
+
+    def _read_series(self, p: Path) -> Inputs:
+        from ..data.series import equal_length, read_ts, read_ucr
+
+        suffix = p.suffix.lower()
+        if p.is_dir():
+            raise AutofastError(f"{p}: is a folder; give a .ts, .tsv/.txt/.csv (UCR: label first) or .npz/.npy file")
+        if suffix in (".npz", ".npy"):
+            return self._read_array_file(p)
+        if suffix == ".ts":
+            series, labels = read_ts(p, labels_required=False)
+        elif suffix in (".tsv", ".txt", ".csv"):
+            series, labels = read_ucr(p)
+        else:
+            raise AutofastError(f"{p}: unsupported series file {suffix or '(none)'!r}; give a .ts, .tsv/.txt/.csv "
+                                "(UCR: label first) or .npz/.npy file")
+        rule = self.input["series"]
+        c, L = self.shape
+        chans = sorted({s.shape[0] for s in series})
+        if chans != [c]:
+            raise AutofastError(f"{p}: series have {', '.join(map(str, chans))} channel(s) but the model was trained "
+                                f"on {c}; give series with the training channels")
+        lengths = {s.shape[1] for s in series}
+        notes = [] if lengths == {L} else [
+            f"series of lengths {min(lengths)}..{max(lengths)} brought to {L} ({rule['length_rule']}, as at training)"]
+        x = equal_length(series, L, rule["length_rule"], str(p))
+        return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), notes)
+
+    def _read_image(self, p: Path) -> Inputs:
+        if p.is_dir():
+            return self._read_image_folder(p)
+        if p.suffix.lower() in (".npz", ".npy"):
+            return self._read_array_file(p)
+        raise AutofastError(f"{p}: unsupported image data {p.suffix or '(none)'!r}; give a .npz/.npy array file or "
+                            "a folder of images (or of class sub-folders)")
+
+    def _read_image_folder(self, root: Path) -> Inputs:
+        from PIL import Image, UnidentifiedImageError
+
+        from ..data.images import IMAGE_FILE_SUFFIXES
+
+        def images(d: Path) -> list[Path]:
+            return sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_FILE_SUFFIXES)
+
+        direct = images(root)
+        if direct:
+            files, labels = direct, None
+        else:
+            dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+            pairs = [(f, d.name) for d in dirs for f in images(d)]
+            if not pairs:
+                raise AutofastError(f"{root}: holds no .png/.jpg/.jpeg images (directly or in class sub-folders)")
+            files, labels = [f for f, _ in pairs], [lab for _, lab in pairs]
+        c = self.shape[0]
+        if c not in (1, 3):
+            raise AutofastError(f"{root}: the model takes {c} bands; image files give 1 (grey) or 3 (RGB); give a "
+                                ".npz array file")
+        arrays = []
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    arrays.append(np.asarray(im.convert("L" if c == 1 else "RGB"), dtype=np.uint8))
+            except (UnidentifiedImageError, OSError) as exc:
+                raise AutofastError(f"{f}: cannot be read as an image ({type(exc).__name__}); remove or replace it") \
+                    from None
+        sizes = {a.shape[:2] for a in arrays}
+        if sizes != {tuple(self.shape[1:])}:
+            got = ", ".join(f"{h}x{w}" for h, w in sorted(sizes))
+            raise AutofastError(f"{root}: images are {got} but the model was trained on {self.shape[1]}x"
+                                f"{self.shape[2]} (height x width); resize them")
+        x = np.stack(arrays).astype(np.float32) / 255.0
+        x = x[:, None] if c == 1 else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        return self._finish(x, self.label_indices(labels, str(root)), np.arange(len(x)), str(root),
+                            [f"{len(files)} image files in name order"])
+
+    def _read_array_file(self, p: Path) -> Inputs:
+        """A ``.npz`` (``x``/``images``, labels ``y``/``labels`` optional) or a ``.npy`` of inputs."""
+        from ..data.arrays import load_npy, to_float
+
+        source = str(p)
+        y = None
+        if p.suffix.lower() == ".npy":
+            x = load_npy(p, "input")
+        else:
+            try:
+                with np.load(p, allow_pickle=False) as z:
+                    keys = list(z.keys())
+                    kx = next((k for k in ("x", "images") if k in keys), None)
+                    if kx is None:
+                        raise AutofastError(f"{p}: needs an array 'x' (or 'images'), found "
+                                            f"{', '.join(map(repr, keys)) or 'none'}; save with np.savez(path, x=...)")
+                    x = z[kx]
+                    ky = {"x": "y", "images": "labels"}[kx]
+                    y = z[ky] if ky in keys else None
+            except AutofastError:
+                raise
+            except Exception as exc:
+                raise AutofastError(f"{p}: cannot be read as .npz ({type(exc).__name__}); save it with np.savez") \
+                    from None
+        layout = self.input.get(self.kind, {}).get("layout", "auto")
+        raw, notes = self._shape_arrays(to_float(np.asarray(x), source), source, layout)
+        labels = None if y is None else label_strings(y, source)
+        if labels is not None and len(labels) != len(raw):
+            raise AutofastError(f"{p}: {len(labels)} labels for {len(raw)} examples; give one per example")
+        return self._finish(raw, self.label_indices(labels, source), np.arange(len(raw)), source, notes)

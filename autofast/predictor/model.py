@@ -1,0 +1,74 @@
+"""A saved final model, loaded (:func:`~.store.load_final`): new data read as the training data were
+(:class:`~.inputs.InputReader`), the model applied as the test evaluation applied it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import AutofastError
+from .inputs import InputReader, Inputs, label_strings
+from .manifest import FEATURE_FAMILIES, PREDICT_BATCH
+
+
+class Predictor:
+    """A saved final model: ``prepare``/``preprocess`` read new data as the training data were read,
+    ``predict_proba``/``predict`` apply the model to prepared inputs (``(N, *shape)``, already standardised:
+    the output of :meth:`preprocess`)."""
+
+    def __init__(self, manifest: dict, model, folder: Path) -> None:
+        self.manifest, self.model, self.folder = manifest, model, Path(folder)
+        self.reader = InputReader(manifest)
+        self.classes: list[str] = self.reader.classes
+        self.kind: str = self.reader.kind
+        self.input: dict = self.reader.input
+        self.shape: tuple = self.reader.shape
+
+    def __repr__(self) -> str:
+        m = self.manifest["model"]
+        what = m["family"] if m["family"] in FEATURE_FAMILIES else f"{m['backbone']} x{len(m['members'])}"
+        return f"Predictor({self.manifest['task']!r}, {self.kind}, {what}, {len(self.classes)} classes)"
+
+    # -------------------------------------------------------------------------------------- model
+    def _outputs(self, x) -> "Any":
+        import torch
+
+        x = torch.as_tensor(x, dtype=torch.float32)
+        if tuple(x.shape[1:]) != self.shape:
+            raise AutofastError(f"inputs have shape {tuple(x.shape[1:])} per example but the model takes "
+                                f"{self.shape}; prepare them with Predictor.preprocess")
+        self.model.eval()
+        with torch.no_grad():
+            outs = [self.model(x[i: i + PREDICT_BATCH]) for i in range(0, len(x), PREDICT_BATCH)]
+        return torch.cat(outs) if outs else torch.empty((0, len(self.classes)))
+
+    def predict_proba(self, x) -> "Any":
+        """``(N, K)`` class probabilities (float32 tensor) of prepared inputs ``(N, *shape)``."""
+        import torch
+
+        if self.manifest.get("regression"):
+            raise AutofastError("this model predicts values, not classes; use Predictor.predict")
+        return torch.softmax(self._outputs(x).float(), dim=1)
+
+    def predict(self, x) -> "Any":
+        """``(N,)`` int64 class indices into :attr:`classes` (argmax of the model's output, as the test
+        evaluation took it); for a regression model its outputs."""
+        out = self._outputs(x)
+        return out if self.manifest.get("regression") else out.argmax(1)
+
+    # ------------------------------------------------------------------------------------- inputs
+    def preprocess(self, source) -> "Any":
+        """A data file (path), or arrays in the training layout as loaded (not standardised; DNA also as a
+        list of sequence strings) -> the model's input tensor, standardised with the training statistics."""
+        return self.prepare(source).x
+
+    def prepare(self, source, labels=None) -> Inputs:
+        """:class:`~.inputs.Inputs` of ``source`` (see :meth:`preprocess`); ``labels`` (class names,
+        optional) go with arrays."""
+        return self.reader.prepare(source, labels)
+
+    def label_indices(self, labels, source: str = "labels") -> np.ndarray:
+        """``(N,)`` int64 indices into :attr:`classes` of class-name ``labels`` (one-line error for a name the
+        model does not know)."""
+        return self.reader.label_indices(label_strings(np.asarray(labels), source), source)
