@@ -24,6 +24,7 @@ def test_runs_beside_only_where_every_device_is_a_gpu():
 
 
 @pytest.mark.parametrize("name, options, chosen", [("wd", {}, ("degree", "shift", "c")),
+                                                  ("wd", {"shifts": (0,)}, ("degree", "shift", "c", "shifts")),
                                                   ("kmer", {"order": 2}, ("c", "order"))])
 def test_worker_computes_what_the_inline_call_computes(tmp_path, name, options, chosen):
     from autofast.search.config import SearchConfig

@@ -303,14 +303,21 @@ def test_weighted_degree_kernel_takes_the_kmer_family_place_where_it_fits():
     assert splice.predicted["wd"] == pytest.approx(plan_mod.WD_SECONDS_PER_VALUE * 60 * (2232**2 + 2870**2), abs=0.01)
     big = make_plan(size(4000, 1000, (4, 60), 3, "dna", 700), COST, 900, "t", {})
     assert not big.wd and big.kmer and big.why["wd"].startswith("5000 train+val rows > 4000")
-    short = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 60, "t", {})  # ~17 s > 0.2 x 60
-    assert not short.wd and "of the" in short.why["wd"]
+    assert splice.wd_shifts and "wd" not in splice.why and "weighted-degree kernel SVM +" not in splice.lines()[3]
+    # a short budget: the fits with shifts (~40 s > 0.2 x 60) do not fit, those without (~11 s <= 0.4 x 60) do
+    short = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 60, "t", {})
+    assert short.wd and not short.wd_shifts and short.kmer == 0 and "without its shift stage ~11s" in short.why["wd"]
+    quick = plan_mod.WD_QUICK_SECONDS_PER_VALUE * 60 * (2232**2 + 2870**2)
+    assert short.predicted["wd"] == pytest.approx(quick, abs=0.01) and "kernel SVM (no shifts)" in short.lines()[3]
+    tiny = make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 20, "t", {})  # ~11 s > 0.4 x 20: neither
+    assert not tiny.wd and "without shifts ~11s > 0.4" in tiny.why["wd"] and tiny.predicted["wd"] == 0
     small = make_plan(size(240, 60, (4, 40), 2, "dna", 100), COST, 120, "t", {"folds": 5})  # 5 fold fits + 1
     assert small.folds == 5 and small.wd
     assert small.predicted["wd"] == pytest.approx(plan_mod.WD_SECONDS_PER_VALUE * 40 * (5 * 240**2 + 300**2), abs=0.01)
     assert not make_plan(size(45, 5, (1, 361), 10, "series", 5), COST, 120, "t", {}).wd
     assert not make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 390, "t", {}, arch="plain").wd
     assert not type(splice).from_dict({k: v for k, v in splice.to_dict().items() if k != "wd"}).wd  # older plans
+    assert type(splice).from_dict({k: v for k, v in splice.to_dict().items() if k != "wd_shifts"}).wd_shifts
 
 
 def test_host_families_beside_the_device_stages_take_no_share_of_the_budget():
@@ -318,9 +325,9 @@ def test_host_families_beside_the_device_stages_take_no_share_of_the_budget():
     stages, so they are planned where they end within the run, leave the device stages' split untouched and
     are not in its predicted total; nothing changes where no host family is planned."""
     dna = size(2232, 638, (4, 60), 3, "dna", 700)
-    short = make_plan(dna, COST, 60, "t", {})  # the kernel SVM's ~17 s > 0.2 x 60: left out in line
+    short = make_plan(dna, COST, 60, "t", {})  # the kernel SVM's ~17 s > 0.2 x 60: without shifts in line
     side = make_plan(dna, COST, 60, "t", {}, beside=True)
-    assert not short.wd and side.wd and side.beside and side.kmer == 0
+    assert not short.wd_shifts and side.wd and side.wd_shifts and side.beside and side.kmer == 0
     assert side.predicted["wd"] == pytest.approx(plan_mod.WD_SECONDS_PER_VALUE * 60 * (2232**2 + 2870**2), abs=0.01)
     assert side.predicted["total"] == pytest.approx(sum(v for k, v in side.predicted.items()
                                                         if k not in ("wd", "kmer", "total")), abs=0.05)
@@ -331,8 +338,10 @@ def test_host_families_beside_the_device_stages_take_no_share_of_the_budget():
     assert inline.wd and roomy.wd and roomy.n_configs >= inline.n_configs and roomy.predicted["asha"] > inline.predicted["asha"]
     assert inline.seconds_before_dash() == pytest.approx(inline.predicted["measure_and_load"] + inline.predicted["rocket"]
                                                          + inline.predicted["wd"])
-    too_long = make_plan(dna, COST, 15, "t", {}, beside=True)  # ~17 s of fits do not end within 15 s
-    assert not too_long.wd and "of the" in too_long.why["wd"]
+    quick = make_plan(dna, COST, 15, "t", {}, beside=True)  # ~40 s of fits with shifts do not end within 15 s
+    assert quick.wd and not quick.wd_shifts and "with shifts: fits ~40s > 0.9" in quick.why["wd"]
+    too_long = make_plan(dna, COST, 12, "t", {}, beside=True)  # nor ~11 s without within 12 s (less the margin)
+    assert not too_long.wd and "without shifts ~11s > 0.9" in too_long.why["wd"]
     series = make_plan(size(45, 5, (1, 361), 10, "series", 5), COST, 120, "t", {}, beside=True)
     assert not series.beside and series == make_plan(size(45, 5, (1, 361), 10, "series", 5), COST, 120, "t", {})
     assert not type(side).from_dict({k: v for k, v in side.to_dict().items() if k != "beside"}).beside  # older plans

@@ -182,3 +182,30 @@ def test_input_errors_are_one_line():
     few = y.clone()
     few[0], few[1:][few[1:] == 2] = 2, 0  # one example of class 2: no stratified folds, the grid's middle
     assert "grid's middle" in WDKernelSVM(seed=0).fit(x, few).chosen_by_
+
+
+def test_search_family_without_its_shift_stage(tmp_path, monkeypatch):
+    """A short budget's kernel SVM (``shifts=(0,)``): the candidate and the final refit on train+val choose no
+    shift, and the candidate records the grid the final refit uses."""
+    from motif_data import motif_task
+
+    from autofast.search import wd_family
+    from autofast.search.config import SearchConfig
+    from autofast.tasks import load_from_config
+
+    task = load_from_config(SearchConfig(task=str(motif_task(tmp_path, n_train=160, length=30, val_fraction=0.25))))
+    grids = []
+
+    class Recording(wd_family.WDKernelSVM):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            grids.append(self.shifts)
+
+    monkeypatch.setattr(wd_family, "WDKernelSVM", Recording)
+    quick = wd_family.candidate(task, None, 0, shifts=(0,))
+    assert quick["shift"] == 0 and quick["shifts"] == [0]
+    model, _, rec = wd_family.final(task, quick, 0)
+    assert rec["shift"] == 0 and model.clf.shift_ == 0
+    full = wd_family.candidate(task, None, 0)
+    assert full["shifts"] == list(wd_family.SHIFTS)
+    assert grids == [(0,), (0,), wd_family.SHIFTS]  # candidate, final refit, the default candidate

@@ -41,7 +41,7 @@ from autofast.errors import AutofastError
 from .labels import class_labels
 from .temperature import fit_temperature
 
-__all__ = ["WDKernelSVM", "dna_codes", "wd_kernels", "DEGREES", "C_GRID"]
+__all__ = ["WDKernelSVM", "dna_codes", "wd_kernels", "DEGREES", "C_GRID", "SHIFTS"]
 
 DEGREES = (6, 12, 24)
 C_GRID = (0.5, 1.0, 2.0, 4.0)

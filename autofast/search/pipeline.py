@@ -31,6 +31,7 @@ from autofast.engine.precision import resolve as resolve_precision
 from autofast.errors import OOM_FIX, AutofastError
 from autofast.io import write_json_atomic
 from autofast.kernels.conv import path_summary
+from autofast.models.wdkernel import SHIFTS
 from autofast.kernels.conv.run_record import FILE as RECORD
 from autofast.runtime import configure as configure_runtime
 from autofast.tasks import backbone_for, load_from_config, plain_network, task_metric, test_scores
@@ -75,7 +76,8 @@ def data_size(task) -> DataSize:
 
 def family_options(name: str, plan: Plan, size: DataSize) -> dict:
     """What a feature family's ``candidate`` takes from the plan and the data beyond the task itself."""
-    return {"rocket": {"padded": size.padded}, "kmer": {"order": plan.kmer}}.get(name, {})
+    return {"rocket": {"padded": size.padded}, "kmer": {"order": plan.kmer},
+            "wd": {"shifts": SHIFTS if plan.wd_shifts else (0,)}}.get(name, {})
 
 
 def plan_search(cfg: SearchConfig, task, clock: Clock, size: DataSize) -> tuple[Plan, dict]:

@@ -50,6 +50,11 @@ KMER_SHARES = {3: 0.15, 2: 0.4}  # the share of the budget left each order's pre
 # 0.9613, blended with the CNN 0.9749 vs 0.9706 over 9 runs), when its fits take at most WD_SHARE of the budget
 # left
 WD_SECONDS_PER_VALUE, WD_SHARE = 5e-8, 0.2
+# the same without the shift stage (D x C cross-validated on the unshifted kernels only; splice, 2 232 / 2 552
+# rows: 2.8 / 3.5 s on the 2-core Intel Xeon, 9.0-9.4e-9, against 8.3-9.2 / 10.9 s with shifts; 1.5x), where the
+# fits with shifts do not take their share: test accuracy on split seeds 0-2 0.9728 vs 0.9770 with shifts and
+# 0.9525 for a 30 s search without the family (session 20); it gets the share the k-mer family's order 2 gets
+WD_QUICK_SECONDS_PER_VALUE, WD_QUICK_SHARE = 1.4e-8, 0.4
 WD_MAX_EXAMPLES = 4000  # its kernel matrices: 3 degrees x N x N float64, 384 MB at 4 000 rows
 #: the linear family (forecasting windows): seconds per pooled (thinned) window x input value^2 of one ridge
 #: fit (x^T x, its eigendecomposition, the leave-one-out residuals of 21 penalties) over every window, stride 1
@@ -113,6 +118,7 @@ class Plan:
     kmer: int = 0  # order of the positional k-mer family (autofast.models.kmer): 3, 2, or 0 (none)
     linear: bool = False
     wd: bool = False  # the weighted-degree kernel SVM (autofast.models.wdkernel)
+    wd_shifts: bool = True  # ... with its shift stage (False: the unshifted kernels only, a short budget's)
     beside: bool = False  # the host-CPU families (k-mer, kernel SVM) run beside the device stages (autofast.search.host)
 
     def to_dict(self) -> dict:
@@ -143,7 +149,7 @@ class Plan:
                f"architectures: {self.arch}" + ("" if self.dash else " (no DASH stage)")
                + (" + random-convolution features" if self.rocket else "")
                + (f" + positional k-mer logistic regression (order {self.kmer})" if self.kmer else "")
-               + (" + weighted-degree kernel SVM" if self.wd else "")
+               + (" + weighted-degree kernel SVM" + ("" if self.wd_shifts else " (no shifts)") if self.wd else "")
                + (" + ridge regression on the window" if self.linear else "")
                + (f" (the {'k-mer model' if self.kmer else 'kernel SVM'} on the host CPU beside the device stages, "
                   f"~{p.get('kmer', 0) + p.get('wd', 0):.0f}s)" if self.beside and (self.kmer or self.wd) else "")
@@ -318,18 +324,26 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     values = {3: size.n_pool * (4 * length + 16 * (length - 1) + 64 * max(length - 2, 0)),
               2: size.n_pool * (4 * length + 16 * (length - 1))}
     # the weighted-degree kernel SVM: aligned DNA of at most WD_MAX_EXAMPLES rows, fitted per fold and once more
-    # at the end, when those fits take at most WD_SHARE of the budget left; it takes the k-mer family's place
+    # at the end, when those fits take at most WD_SHARE of the budget left, else without its shift stage when
+    # those take at most WD_QUICK_SHARE; it takes the k-mer family's place
     dna = arch == "auto" and classify_1d and size.kind == "dna"
     n_fits = (size.n_pool * (folds - 1) // folds) ** 2 * members_per_trial if folds else size.n_train ** 2
-    wd_s = WD_SECONDS_PER_VALUE * length * (n_fits + size.n_pool ** 2) if dna else 0.0
+    pairs = length * (n_fits + size.n_pool ** 2) if dna else 0
+    wd_full_s, wd_quick_s = WD_SECONDS_PER_VALUE * pairs, WD_QUICK_SECONDS_PER_VALUE * pairs
     # beside the device stages a host family has the whole run (less the margin) to itself
     def share(in_line: float) -> float:
         return 1 - MARGIN if beside else in_line
-    wd = dna and size.n_pool <= WD_MAX_EXAMPLES and wd_s <= share(WD_SHARE) * left
-    if dna and not wd:
+    fits_rows = dna and size.n_pool <= WD_MAX_EXAMPLES
+    wd_shifts = wd_full_s <= share(WD_SHARE) * left
+    wd = fits_rows and (wd_shifts or wd_quick_s <= share(WD_QUICK_SHARE) * left)
+    full_why = f"with shifts: fits ~{wd_full_s:.0f}s > {share(WD_SHARE):g} of the {left:.0f}s left"
+    if fits_rows and wd and not wd_shifts:
+        why["wd"] = f"{full_why}; without its shift stage ~{wd_quick_s:.0f}s"
+    elif dna and not wd:
         why["wd"] = (f"{size.n_pool} train+val rows > {WD_MAX_EXAMPLES}" if size.n_pool > WD_MAX_EXAMPLES else
-                     f"fits ~{wd_s:.0f}s > {share(WD_SHARE):g} of the {left:.0f}s left") + ": no weighted-degree kernel SVM"
-    wd_s = wd_s if wd else 0.0
+                     f"{full_why}; without shifts ~{wd_quick_s:.0f}s > {share(WD_QUICK_SHARE):g}") \
+            + ": no weighted-degree kernel SVM"
+    wd_s = (wd_full_s if wd_shifts else wd_quick_s) if wd else 0.0
     # the k-mer family otherwise: whose predicted fits take at most KMER_SHARES[order] of the budget left
     kmer = 0
     if dna and wd:
@@ -450,4 +464,4 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                 n_configs=int(n), retrain_epochs=int(retrain_epochs), ensemble=int(ensemble),
                 updates_per_epoch=int(upe), predicted=predicted, why=why,
                 given=tuple(sorted(k for k in given if k in PLANNED)), kmer=kmer, linear=linear, wd=wd,
-                beside=beside and bool(kmer or wd))
+                wd_shifts=bool(wd and wd_shifts), beside=beside and bool(kmer or wd))
