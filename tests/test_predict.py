@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from autofast.errors import AutofastError
 from autofast.cli import main
 from motif_data import motif_rows
 
@@ -117,6 +118,12 @@ def test_fasta_without_labels_and_the_api(dna_run, capsys):
     proba = res.predict_proba(str(d / "new.fa"))
     assert proba.shape == (5, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
     assert res.score(str(d / "motif.yaml")) == dna_run["result"]["test_score"]
+    truth = np.asarray(res.classes)[res.predictor.prepare(str(d / "motif.yaml")).labels]
+    assert res.score(str(d / "motif.yaml"), truth) == dna_run["result"]["test_score"]  # labels given with a path
+    flipped = np.where(truth == res.classes[0], res.classes[1], res.classes[0])  # two classes: every label wrong
+    assert res.score(str(d / "motif.yaml"), flipped) == pytest.approx(1 - dna_run["result"]["test_score"])
+    with pytest.raises(AutofastError, match="'nope' are not among the model's classes"):
+        res.score(str(d / "motif.yaml"), ["nope"] * len(truth))
     assert loss_of(res, str(d / "motif.yaml")) == pytest.approx(dna_run["result"]["final"]["test_loss"], rel=1e-6)
     assert len(set(res.predict(str(d / "motif.yaml")))) == 2  # not a constant prediction
     assert res.plan == dna_run["result"]["plan"] and res.report.name == "report.md" and res.report.exists()
