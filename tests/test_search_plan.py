@@ -2,8 +2,6 @@
 input-size-limited DASH space and the budget stop of the ASHA driver."""
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 

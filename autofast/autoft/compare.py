@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from autofast.budget import Clock, parse_duration
 from autofast.runtime import configure as configure_runtime

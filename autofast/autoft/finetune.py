@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from autofast.runtime import configure as configure_runtime
 from autofast.asha import ASHA, Journal, parse_space, run_local

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from autofast.runtime import configure as configure_runtime
 from autofast.engine import Run, cosine, device_of, evaluate, fit, seeded_init, sgd, task_validator

@@ -37,7 +37,6 @@ def write_pretrain_report(run_dir: Path, result: dict) -> None:
 # ------------------------------------------------------------------------------------------ finetune
 def finetune_markdown(r: dict) -> str:
     m, s = r["metric"], r["summary"]
-    h = r["headline"]
     mo, ood = r["model"], r["ood"]
     cfg = r["config"]
     seeds = ", ".join(map(str, r["final_seeds"]))
@@ -115,7 +114,7 @@ def selection_markdown(r: dict) -> list[str]:
     lines.append(f"| searched{' (selected)' if sel['winner'] == 'search' else ''} | {_weights(so['weights'])} | "
                  f"{so['lr']:.3g} | {so['weight_decay']:.3g} | "
                  + (f"{srch['mean']:.4f} | {srch['diff_vs_simplest']:+.4f} ± {srch['se_vs_simplest']:.4f} |" if srch
-                    else f"diverged | - |"))
+                    else "diverged | - |"))
     return lines
 
 

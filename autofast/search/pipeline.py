@@ -31,8 +31,8 @@ from autofast.engine.precision import resolve as resolve_precision
 from autofast.errors import OOM_FIX, AutofastError
 from autofast.io import write_json_atomic
 from autofast.kernels.conv import path_summary
-from autofast.models.wdkernel import SHIFTS
 from autofast.kernels.conv.run_record import FILE as RECORD
+from autofast.models.wdkernel import SHIFTS
 from autofast.runtime import configure as configure_runtime
 from autofast.tasks import backbone_for, load_from_config, plain_network, task_metric, test_scores
 
