@@ -70,6 +70,8 @@ def test_finetune_autoft_end_to_end_and_resume(ckpt, tmp_path, capsys):
     assert r["model"]["head_reinitialised"]
     md = (out / "report.md").read_text()
     assert "re-initialised" in md and "OOD test accuracy" in md and "CE-only" in md
+    assert "Trained on cpu in precision auto (auto: fp32)" in md
+    assert json.loads((out / "finetune_config.json").read_text())["precision"] == "auto"  # what --resume reads
     # the fine-tuned model loads again and keeps its head for the same task
     meta = torch.load(out / "finetuned.pt", weights_only=True)["autofast"]
     assert meta["classes"] == ["5", "6", "7", "8", "9"]
