@@ -249,3 +249,16 @@ def test_evaluate_sums_on_the_device_as_the_batches_did(task):
                    for i in range(0, 48, 7)) / 48
         right = int((run.model(task.x_train).argmax(1) == task.y_train).sum())
     assert loss == want and acc == right / 48
+
+
+def test_on_device_moves_the_tensors_once_per_device():
+    from autofast.engine import OnDevice
+
+    x, y = torch.randn(4, 3), torch.arange(4)
+    data = OnDevice(x, y)
+    cpu_model = torch.nn.Linear(3, 2)
+    assert all(a is b for a, b in zip(data.for_model(cpu_model), (x, y)))  # already there: the originals
+    meta_model = torch.nn.Linear(3, 2, device="meta")
+    moved = data.for_model(meta_model)
+    assert [t.device.type for t in moved] == ["meta", "meta"] and [t.shape for t in moved] == [x.shape, y.shape]
+    assert all(a is b for a, b in zip(data.for_model(meta_model), moved))  # moved once, then shared

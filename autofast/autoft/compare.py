@@ -46,7 +46,7 @@ from autofast.budget import Clock, parse_duration
 from autofast.runtime import configure as configure_runtime
 from autofast.asha import ASHA, TorchTrial, run_local
 from autofast.autoft.losses import autoft_space, objective_from_config
-from autofast.engine import Run, Schedule, cosine, device_of, fit, seeded_init, sgd, train_epoch
+from autofast.engine import OnDevice, Run, Schedule, cosine, device_of, fit, seeded_init, sgd, train_epoch
 from autofast.engine.numerics import NumericsOptions, in_force
 from autofast.models import default_backbone
 from autofast.search.trial import DASHA_SPACE
@@ -145,17 +145,14 @@ def _baseline_optimizer(model, cfg):
 def _baseline_trial(arch: ArchSpec, x, y, x_val, y_val, metric: str, batch_size: int, min_steps: int,
                     schedule: Schedule, stop: Callable[[], bool] | None = None) -> TorchTrial:
     k = arch.num_classes
-    on_device: dict = {}  # the worker's device -> (x, y) there, moved once
+    data = OnDevice(x, y)  # moved to the worker's device once
 
     def build(cfg):
         model = build_model(arch, dropout=float(cfg["dropout"]))
         return model, _baseline_optimizer(model, cfg)
 
     def epoch_fn(run: Run, cfg):
-        dev = device_of(run.model)
-        if dev not in on_device:
-            on_device[dev] = (x.to(dev), y.to(dev))
-        return train_epoch(run, *on_device[dev], batch_size, min_steps=min_steps)
+        return train_epoch(run, *data.for_model(run.model), batch_size, min_steps=min_steps)
 
     def score(model, cfg):
         return evaluate_scores(model, x_val, y_val, k)[metric]

@@ -23,7 +23,7 @@ from torch import nn
 
 from autofast.asha import TorchTrial
 from autofast.autoft.losses import AutoFTObjective, objective_from_config, snapshot_params
-from autofast.engine import CONSTANT, Run, device_of, fit, seeded_init, sgd, train_epoch
+from autofast.engine import CONSTANT, OnDevice, Run, device_of, fit, seeded_init, sgd, train_epoch
 from autofast.errors import AutofastError
 
 from .metrics import evaluate_scores
@@ -82,13 +82,7 @@ def autoft_trial(make_model: Callable[[int], nn.Module], x_train, y_train, x_sel
     (constant), weight decay and seed; scored by ``metric`` on the selection set ``(x_sel, y_sel)`` (the OOD
     validation set). ``lr_log`` (a dict) collects, per config, every lr the optimiser actually stepped with.
     The trial trains on its worker's device (``run_local(..., device=...)``), the training data moved there once."""
-    on_device: dict = {}  # device -> (x_train, y_train) there
-
-    def on(model):
-        dev = device_of(model)
-        if dev not in on_device:
-            on_device[dev] = (x_train.to(dev), y_train.to(dev))
-        return on_device[dev]
+    on = OnDevice(x_train, y_train).for_model  # moved to the worker's device once
 
     def build(cfg):
         model = make_model(int(cfg.get("seed", 0)))

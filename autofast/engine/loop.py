@@ -87,6 +87,23 @@ def device_of(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+class OnDevice:
+    """Training tensors moved once to each device a model trains on and shared by every run there (an ASHA
+    worker's trials): ``for_model(model)`` gives them on ``model``'s device, the originals on theirs."""
+
+    def __init__(self, *tensors: torch.Tensor) -> None:
+        self.tensors = tensors
+        self._moved: dict[torch.device, tuple] = {}
+
+    def for_model(self, model: nn.Module) -> tuple:
+        dev = device_of(model)
+        if all(t.device == dev for t in self.tensors):
+            return self.tensors
+        if dev not in self._moved:
+            self._moved[dev] = tuple(t.to(dev) for t in self.tensors)
+        return self._moved[dev]
+
+
 def steps_per_epoch(n: int, batch_size: int, fraction: float = 1.0, min_steps: int = 1) -> int:
     """``max(round(batches * fraction), min_steps, 1)`` with ``batches`` the batches of one pass
     (:func:`epoch_batches`: ``ceil(n / batch)``, one fewer when the last would hold one example): DASH's search

@@ -24,7 +24,7 @@ import torch
 from autofast.asha import TorchTrial
 from autofast.asha.executor import FusedPool, LocalPool
 from autofast.dash.train import TrainSettings
-from autofast.engine import Run, Schedule, cosine, evaluate, read_run, sgd, train_epoch, val_score
+from autofast.engine import OnDevice, Run, Schedule, cosine, evaluate, read_run, sgd, train_epoch, val_score
 from autofast.engine.fused import fusion_pays, train_fused_epoch
 from autofast.errors import AutofastError
 from autofast.models import build_backbone, fixed_factory
@@ -139,7 +139,6 @@ def make_trial(task, backbone: str, pattern, s: TuneSettings, stop: Callable[[],
     """The ASHA trial (module docstring); ``pattern``: one (k, d) list or ``{arch: pattern}``; ``stop()``
     True ends a running trial before its next epoch (a spent time budget)."""
     patterns = as_patterns(pattern)
-    on_device: dict = {}  # device -> the tensors, moved there once and shared by every trial on it
     if s.folds:
         x_pool, y_pool, folds = cv_pool(task, s.folds, s.seed)
         tensors = (x_pool, y_pool, folds)
@@ -147,13 +146,7 @@ def make_trial(task, backbone: str, pattern, s: TuneSettings, stop: Callable[[],
     else:
         tensors = (task.x_train, task.y_train, task.x_val, task.y_val)
 
-    def on(model):
-        dev = next(model.parameters()).device
-        if dev.type == "cpu":
-            return tensors
-        if dev not in on_device:
-            on_device[dev] = tuple(t.to(dev) for t in tensors)
-        return on_device[dev]
+    on = OnDevice(*tensors).for_model  # moved to each worker's device once, shared by every trial there
 
     def build(cfg):
         pat = pattern_of(patterns, cfg)
