@@ -145,17 +145,17 @@ def _baseline_optimizer(model, cfg):
 def _baseline_trial(arch: ArchSpec, x, y, x_val, y_val, metric: str, batch_size: int, min_steps: int,
                     schedule: Schedule, stop: Callable[[], bool] | None = None) -> TorchTrial:
     k = arch.num_classes
-    data = OnDevice(x, y)  # moved to the worker's device once
+    data = OnDevice(x, y, x_val)  # moved to the worker's device once, not per epoch or rung
 
     def build(cfg):
         model = build_model(arch, dropout=float(cfg["dropout"]))
         return model, _baseline_optimizer(model, cfg)
 
     def epoch_fn(run: Run, cfg):
-        return train_epoch(run, *data.for_model(run.model), batch_size, min_steps=min_steps)
+        return train_epoch(run, *data.for_model(run.model)[:2], batch_size, min_steps=min_steps)
 
     def score(model, cfg):
-        return evaluate_scores(model, x_val, y_val, k)[metric]
+        return evaluate_scores(model, data.for_model(model)[2], y_val, k)[metric]
 
     return TorchTrial(build, epoch_fn, score, schedule, stop=stop)
 

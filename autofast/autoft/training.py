@@ -81,8 +81,9 @@ def autoft_trial(make_model: Callable[[int], nn.Module], x_train, y_train, x_sel
     """An ASHA trial: fine-tune the pretrained model with the config's objective, lr = ``base_lr * lr_mult``
     (constant), weight decay and seed; scored by ``metric`` on the selection set ``(x_sel, y_sel)`` (the OOD
     validation set). ``lr_log`` (a dict) collects, per config, every lr the optimiser actually stepped with.
-    The trial trains on its worker's device (``run_local(..., device=...)``), the training data moved there once."""
-    on = OnDevice(x_train, y_train).for_model  # moved to the worker's device once
+    The trial trains on its worker's device (``run_local(..., device=...)``), the training and selection inputs
+    moved there once."""
+    on = OnDevice(x_train, y_train, x_sel).for_model  # moved to the worker's device once, not per epoch or rung
 
     def build(cfg):
         model = make_model(int(cfg.get("seed", 0)))
@@ -93,11 +94,11 @@ def autoft_trial(make_model: Callable[[int], nn.Module], x_train, y_train, x_sel
     def epoch_fn(run: Run, cfg):
         log = None if lr_log is None else _LrLog(lr_log.setdefault(config_key(cfg), []))
         init = [t.to(p.device) for t, p in zip(run.model._autoft_init, run.model.parameters())]
-        return train_epoch(run, *on(run.model), batch_size, _Objective(objective_from_config(cfg), init),
+        return train_epoch(run, *on(run.model)[:2], batch_size, _Objective(objective_from_config(cfg), init),
                            min_steps=min_steps, hooks=log)
 
     def score(model, cfg):
-        return evaluate_scores(model, x_sel, y_sel, num_classes)[metric]
+        return evaluate_scores(model, on(model)[2], y_sel, num_classes)[metric]
 
     return TorchTrial(build, epoch_fn, score, CONSTANT)
 
