@@ -29,7 +29,7 @@ paths by 8-30x for this 84-output, 9-tap conv at every shape tried (e.g. ``(128,
 287 / 245 ms), and the dispatcher's 'auto' would spend 0.1-1 s measuring every new (shape, dilation)
 key, up to 32 per data set. ``conv_path='auto'`` restores the measured choice.
 
-Classifier (:class:`RocketClassifier`): features standardised with the training mean/std (float64),
+Classifier (:class:`RocketClassifier`, on :mod:`autofast.models.ridge`): features standardised with the training mean/std (float64),
 ridge regression on +-1 one-vs-rest targets with an unpenalised intercept, alpha chosen among
 ``logspace(-3, 3, 10)`` by exact leave-one-out squared error computed in closed form from one
 eigendecomposition (:func:`ridge_gcv`), as scikit-learn's ``RidgeClassifierCV`` does. This is the
@@ -54,8 +54,9 @@ from itertools import combinations
 import torch
 import torch.nn.functional as F
 
-from autofast.errors import AutofastError
 from autofast.kernels.conv import dilated_conv
+
+from .ridge import DEFAULT_ALPHAS, FeatureInputError, RidgeFeatureClassifier, RidgeFit, ridge_gcv, ridge_loo_residuals
 
 __all__ = ["RocketClassifier", "RocketTransform", "RocketInputError", "rocket_features", "fit_rocket_parameters",
            "rocket_transform_reference", "ridge_gcv", "ridge_loo_residuals", "RidgeFit", "kernel_weights",
@@ -65,13 +66,11 @@ KERNEL_LENGTH = 9
 NUM_KERNELS = 84
 #: (84, 3): the positions of the three 2-weights of each kernel, in ``itertools.combinations`` order
 KERNEL_INDICES = torch.tensor(list(combinations(range(KERNEL_LENGTH), 3)), dtype=torch.int64)
-DEFAULT_ALPHAS = tuple(torch.logspace(-3, 3, 10, dtype=torch.float64).tolist())
 _CHUNK_ELEMENTS = 1 << 22  # conv output values per chunk (16 MiB in float32): few, large parallel ops
 _GOLDEN = (math.sqrt(5.0) + 1.0) / 2.0
 
 
-class RocketInputError(AutofastError, ValueError):
-    """Bad input to the Rocket transform or classifier (shape, length, labels)."""
+RocketInputError = FeatureInputError  # bad input to the transform or classifier (shape, length, labels)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -404,200 +403,15 @@ def rocket_transform_reference(x_fit: torch.Tensor, x: torch.Tensor, num_feature
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# ridge regression with leave-one-out alpha selection
-
-
-@dataclass
-class RidgeFit:
-    """A fitted ridge: ``coef`` ``(F, K)`` and ``intercept`` ``(K,)`` float64, the chosen ``alpha``, and the
-    mean squared leave-one-out error of every candidate alpha ``loo_mse`` ``(A,)``."""
-    coef: torch.Tensor
-    intercept: torch.Tensor
-    alpha: float
-    loo_mse: torch.Tensor
-
-
-def _ridge_centered(xc: torch.Tensor, yc: torch.Tensor, alphas: torch.Tensor, keep_residuals: bool = False):
-    """Ridge with an unpenalised intercept on column-centred ``xc`` ``(N, F)`` and ``yc`` ``(N, K)`` (float64):
-    for each alpha the exact leave-one-out residuals ``y_i - yhat_{-i}`` in closed form, then the
-    coefficients at the alpha of least mean squared LOO error (the first on ties).
-
-    Returns ``(coef (F, K), alpha, loo_mse (A,), residuals (A, N, K) or None)``.
-
-    * N < F (the dual): the kernel ``K = xc xc^T`` restricted to the complement of the constant vector
-      (a Householder reflection maps ``1/sqrt(N)`` to ``e_1``; dropping that row and column removes the
-      intercept's direction exactly, instead of guessing which near-zero eigenvector it is). With its
-      eigenpairs ``(lam, Q)``, ``G = Q diag(1 / (lam + alpha)) Q^T`` and LOO residual ``(G y)_i / G_ii``.
-    * N >= F (the primal): ``xc^T xc = V diag(lam) V^T``, ``P = xc V``; hat ``h_i = 1/N + sum_j
-      P_ij^2 / (lam_j + alpha)``, residual ``r = yc - P diag(1 / (lam + alpha)) P^T yc``, LOO ``r_i / (1 - h_i)``.
-    """
-    n, f = xc.shape
-    residuals = []
-    if n < f:
-        kmat = xc @ xc.T
-        v = torch.full((n,), 1.0 / math.sqrt(n), dtype=xc.dtype, device=xc.device)
-        v[0] -= 1.0  # Householder vector: H = I - 2 v v^T / (v^T v) maps e_1 <-> 1/sqrt(n)
-        scale = 2.0 / float(v @ v)
-        kv = kmat @ v
-        hkh = kmat - scale * (torch.outer(v, kv) + torch.outer(kv, v)) + scale * scale * float(v @ kv) * torch.outer(v, v)
-        lam, qs = torch.linalg.eigh(hkh[1:, 1:])
-        q = torch.cat([torch.zeros(1, n - 1, dtype=xc.dtype, device=xc.device), qs]) - scale * torch.outer(v, v[1:] @ qs)
-        lam = lam.clamp(min=0.0)
-        qty, q2 = q.T @ yc, q * q
-        mse = []
-        for a in alphas.tolist():
-            w = 1.0 / (lam + a)
-            r = (q @ (w.unsqueeze(1) * qty)) / (q2 @ w).unsqueeze(1)
-            mse.append(float((r * r).mean()))
-            if keep_residuals:
-                residuals.append(r)
-        best = min(range(len(mse)), key=mse.__getitem__)
-        w = 1.0 / (lam + float(alphas[best]))
-        coef = xc.T @ (q @ (w.unsqueeze(1) * qty))
-    else:
-        lam, vecs = torch.linalg.eigh(xc.T @ xc)
-        lam = lam.clamp(min=0.0)
-        p = xc @ vecs
-        pty, p2 = p.T @ yc, p * p
-        mse = []
-        for a in alphas.tolist():
-            w = 1.0 / (lam + a)
-            r = (yc - p @ (w.unsqueeze(1) * pty)) / (1.0 - 1.0 / n - p2 @ w).unsqueeze(1)
-            mse.append(float((r * r).mean()))
-            if keep_residuals:
-                residuals.append(r)
-        best = min(range(len(mse)), key=mse.__getitem__)
-        w = 1.0 / (lam + float(alphas[best]))
-        coef = vecs @ (w.unsqueeze(1) * pty)
-    loo = torch.tensor(mse, dtype=torch.float64)
-    return coef, float(alphas[best]), loo, (torch.stack(residuals) if keep_residuals else None)
-
-
-def _ridge_inputs(x, y, alphas):
-    x = torch.as_tensor(x, dtype=torch.float64)
-    y = torch.as_tensor(y, dtype=torch.float64, device=x.device)
-    if y.dim() == 1:
-        y = y.unsqueeze(1)
-    if x.dim() != 2 or y.dim() != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
-        raise RocketInputError(f"ridge needs x (N, F) and y (N,) or (N, K) with N >= 2; got {tuple(x.shape)}, "
-                               f"{tuple(y.shape)}")
-    a = torch.as_tensor(DEFAULT_ALPHAS if alphas is None else alphas, dtype=torch.float64).flatten()
-    if a.numel() == 0 or bool((a <= 0).any()):
-        raise RocketInputError("alphas must be a non-empty list of positive numbers")
-    return x, y, a
-
-
-def ridge_gcv(x: torch.Tensor, y: torch.Tensor, alphas=None) -> RidgeFit:
-    """Ridge regression of ``y`` ``(N, K)`` (or ``(N,)``) on ``x`` ``(N, F)`` in float64 with an
-    unpenalised intercept, alpha chosen among ``alphas`` (default ``logspace(-3, 3, 10)``) by exact
-    leave-one-out mean squared error (averaged over examples and targets), as ``RidgeCV``/``RidgeClassifierCV``
-    with their default efficient LOO. One eigendecomposition of the smaller of ``x x^T``, ``x^T x``."""
-    x, y, a = _ridge_inputs(x, y, alphas)
-    xm, ym = x.mean(0), y.mean(0)
-    coef, alpha, loo, _ = _ridge_centered(x - xm, y - ym, a)
-    return RidgeFit(coef, ym - xm @ coef, alpha, loo)
-
-
-def ridge_loo_residuals(x: torch.Tensor, y: torch.Tensor, alphas=None) -> torch.Tensor:
-    """The closed-form leave-one-out residuals ``y_i - yhat_{-i}`` of :func:`ridge_gcv`: ``(A, N, K)`` float64."""
-    x, y, a = _ridge_inputs(x, y, alphas)
-    return _ridge_centered(x - x.mean(0), y - y.mean(0), a, keep_residuals=True)[3]
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # the classifier
 
 
-class RocketClassifier:
-    """MiniRocket features -> standardisation -> ridge on +-1 one-vs-rest targets (alpha by LOO).
+class RocketClassifier(RidgeFeatureClassifier):
+    """MiniRocket features -> standardisation -> ridge on +-1 one-vs-rest targets (alpha by LOO): aeon's
+    ``MiniRocketClassifier`` pipeline (:class:`~autofast.models.ridge.RidgeFeatureClassifier`)."""
 
-    ``fit(x (N, C, L) float32, y (N,) int64 labels 0..K-1)``; ``decision_function`` gives ``(N, K)``
-    float32 ridge scores, ``predict`` their argmax, ``predict_proba`` their softmax (a calibration-free
-    proxy: the ridge scores are regression outputs near +-1, not log-odds; use it for ranking/ensembling,
-    not as calibrated probabilities). Fitted: ``alpha_``, ``num_classes``, ``loo_mse_`` (per alpha).
-    Works on the device of ``x`` (features float32, ridge float64).
-    """
+    transform_type = RocketTransform
 
     def __init__(self, num_features: int = 10_000, seed: int = 0, alphas=None, max_dilations_per_kernel: int = 32,
                  conv_path: str = "native"):
-        self.transform = RocketTransform(num_features, seed, max_dilations_per_kernel, conv_path)
-        self.alphas = torch.as_tensor(DEFAULT_ALPHAS if alphas is None else alphas, dtype=torch.float64).flatten()
-        if self.alphas.numel() == 0 or not bool((self.alphas > 0).all()):
-            raise RocketInputError("alphas must be a non-empty list of positive numbers")
-        self.alpha_: float = float("nan")
-        self.num_classes: int = 0
-        self.loo_mse_: torch.Tensor | None = None
-        self._mean = self._std = self._coef = self._intercept = None
-
-    def fit(self, x: torch.Tensor, y: torch.Tensor) -> "RocketClassifier":
-        x = torch.as_tensor(x)
-        if x.dim() != 3:
-            raise RocketInputError(f"x must be 3-D (examples, channels, length), got shape {tuple(x.shape)}")
-        y = torch.as_tensor(y)
-        if y.dim() != 1 or y.shape[0] != x.shape[0]:
-            raise RocketInputError(f"y must be 1-D with one label per example: x has {x.shape[0]} example(s), "
-                                   f"y has shape {tuple(y.shape)}")
-        if y.is_floating_point() or y.dtype == torch.bool or (y.numel() and int(y.min()) < 0):
-            raise RocketInputError("y must hold integer class labels 0..K-1")
-        if y.numel() == 0 or torch.unique(y).numel() < 2:
-            raise RocketInputError(f"need at least 2 classes to fit a classifier, got {torch.unique(y).numel()}")
-        self.num_classes = int(y.max()) + 1
-        feats = self.transform.fit_transform(x).double()  # (N, F)
-        var, mean = torch.var_mean(feats, dim=0, correction=0)
-        std = var.sqrt()
-        std = torch.where(std > 1e-12, std, torch.ones_like(std))  # constant features: scale 1, like StandardScaler
-        feats.sub_(mean).div_(std)
-        targets = torch.full((len(y), self.num_classes), -1.0, dtype=torch.float64, device=feats.device)
-        targets[torch.arange(len(y), device=feats.device), y.to(feats.device)] = 1.0
-        ym = targets.mean(0)
-        coef, self.alpha_, self.loo_mse_, _ = _ridge_centered(feats, targets - ym, self.alphas)
-        self._mean, self._std, self._coef, self._intercept = mean, std, coef, ym  # features centred: intercept = mean y
-        return self
-
-    def _check(self) -> None:
-        if self._coef is None:
-            raise RuntimeError("RocketClassifier is not fitted: call fit(x, y) first")
-
-    def decision_function(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, C, L)`` -> ``(N, K)`` float32 ridge scores (one-vs-rest; higher = more likely)."""
-        self._check()
-        feats = self.transform.transform(x).double()
-        dev = self._coef.device
-        z = (feats.to(dev) - self._mean) / self._std
-        return (z @ self._coef + self._intercept).float()
-
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, K)`` float32 softmax of the ridge scores: a calibration-free proxy, not calibrated probabilities."""
-        return torch.softmax(self.decision_function(x), dim=1)
-
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N,)`` int64 predicted labels."""
-        return self.decision_function(x).argmax(1)
-
-    def score(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        """Accuracy of :meth:`predict` on ``(x, y)``."""
-        y = torch.as_tensor(y)
-        pred = self.predict(x)
-        if y.shape != pred.shape:
-            raise RocketInputError(f"y must have shape {tuple(pred.shape)}, got {tuple(y.shape)}")
-        return float((pred.cpu() == y.cpu()).double().mean())
-
-    def state_dict(self) -> dict[str, torch.Tensor | int | float]:
-        """Everything needed to predict, as CPU tensors and plain numbers (``torch.load(weights_only=True)``)."""
-        self._check()
-        state = {f"transform.{k}": v for k, v in self.transform.state_dict().items()}
-        return state | {"mean": self._mean.cpu(), "std": self._std.cpu(), "coef": self._coef.cpu(),
-                        "intercept": self._intercept.cpu(), "alpha": float(self.alpha_), "alphas": self.alphas.cpu(),
-                        "loo_mse": self.loo_mse_.cpu(), "num_classes": int(self.num_classes)}
-
-    @classmethod
-    def from_state_dict(cls, state: dict, conv_path: str = "native") -> "RocketClassifier":
-        tstate = {k[len("transform."):]: v for k, v in state.items() if k.startswith("transform.")}
-        clf = cls(int(tstate["num_features"]), int(tstate["seed"]), state["alphas"], int(tstate["max_dilations_per_kernel"]),
-                  conv_path)
-        clf.transform = RocketTransform.from_state_dict(tstate, conv_path)
-        clf._mean, clf._std = torch.as_tensor(state["mean"]), torch.as_tensor(state["std"])
-        clf._coef, clf._intercept = torch.as_tensor(state["coef"]), torch.as_tensor(state["intercept"])
-        clf.alpha_, clf.num_classes = float(state["alpha"]), int(state["num_classes"])
-        clf.loo_mse_ = torch.as_tensor(state["loo_mse"])
-        return clf
+        super().__init__(RocketTransform(num_features, seed, max_dilations_per_kernel, conv_path), alphas)

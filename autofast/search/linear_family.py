@@ -6,7 +6,7 @@ measured against (DLinear, Zeng et al. 2023; the ridge peer of the quality panel
 hard to beat: one seed of the quality panel (session 9) gave test MSE 0.310 for RidgeCV on the window against
 0.603 for the CNN search and 0.562 for the plain CNN under a 420 s budget. It costs a second.
 
-Fit: :func:`autofast.models.rocket.ridge_gcv` (float64, unpenalised intercept, alpha among ``ALPHAS`` by exact
+Fit: :func:`autofast.models.ridge.ridge_gcv` (float64, unpenalised intercept, alpha among ``ALPHAS`` by exact
 leave-one-out squared error) on EVERY training window (stride 1: ``train_stride`` thins the windows for the
 CNN's cost, the ridge costs a second with all of them; ETTh1 test MSE 0.319 on the stride-4 windows, 0.310 on
 all), scored on the validation windows with the task's loss (MSE on the standardised targets, like the CNN
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from autofast.engine import task_loss, val_score
-from autofast.models.rocket import ridge_gcv
+from autofast.models.ridge import ridge_gcv
 
 #: the ridge penalties tried (the quality panel's RidgeCV peer uses the same grid)
 ALPHAS = tuple(torch.logspace(-4, 6, 21, dtype=torch.float64).tolist())
