@@ -31,7 +31,8 @@ def parse_duration(text: str | float | int) -> float:
 class StepCost:
     """Seconds per optimiser step measured on this machine (:func:`autofast.dash.cost.measure`):
     ``overhead + per_example * batch`` for the final network, the same for the DASH supernet, the
-    random-convolution family's seconds per example (transform and fit), and where trials fuse (GPUs), the
+    random-convolution family's seconds per example (transform and fit), the same for Hydra's, and where trials
+    fuse (GPUs), the
     same line for one step of ``fused_trials`` networks trained as one fused model (``fused_trials`` 0: they
     do not fuse here)."""
 
@@ -40,6 +41,7 @@ class StepCost:
     supernet_overhead: float = 0.0
     supernet_per_example: float = 0.0
     rocket_per_example: float = 0.0
+    hydra_per_example: float = 0.0
     fused_trials: int = 0
     fused_overhead: float = 0.0
     fused_per_example: float = 0.0

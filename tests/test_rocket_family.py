@@ -83,3 +83,29 @@ def test_final_model_averages_its_draws_and_round_trips(tmp_path):
             assert isinstance(rec["numbers"], dict) and not any(k.startswith("rocket1.") for k in tensors)
         back = build_model({**manifest, "model": rec}, tensors, tmp_path)
         torch.testing.assert_close(back(task.x_test), m(task.x_test), rtol=0, atol=0)
+
+
+def test_hydra_family_scores_one_input_variant_and_refits_one_draw(tmp_path):
+    """The hydra family: the default input only (the MiniRocket family also scores the standardised one), the
+    feature set recorded, one draw refit on train+val, saved as family "hydra" and rebuilt exactly."""
+    from autofast.models.hydra import HydraClassifier
+    from autofast.predictor.families import build_model, model_record
+    from autofast.search import hydra_family
+
+    task = load_task("JapaneseVowels", seed=0)
+    y = torch.cat([task.y_train, task.y_val])
+    cand = hydra_family.candidate(task, fold_ids(y, 3, 0), seed=0)
+    assert cand["features"] == "hydra" and list(cand["variants"]) == ["as loaded"] and cand["val_acc"] > 0.9
+    assert cand["held_out"].shape == (len(y), task.data.num_classes)
+    model, _, record = hydra_family.final(task, cand, seed=0)
+    assert record == {"input": "as loaded", "features": "hydra", "draws": 1}
+    assert len(model.clfs) == 1 and type(model.clfs[0]) is HydraClassifier
+    assert (model(task.x_test).argmax(1) == task.y_test).double().mean() > 0.9
+    rec, tensors = model_record(model)
+    assert rec["family"] == "hydra" and all(k.startswith(("hydra.", "scaling.")) for k in tensors)
+    back = build_model({"model": rec}, tensors, tmp_path)
+    torch.testing.assert_close(back(task.x_test), model(task.x_test), rtol=0, atol=0)
+    # a MiniRocket record is still read as one
+    mini, _, _ = final(task, {"input": "standardised"}, seed=0, draws=1)
+    rec, tensors = model_record(mini)
+    assert rec["family"] == "rocket" and type(build_model({"model": rec}, tensors, tmp_path).clfs[0]) is RocketClassifier

@@ -364,3 +364,22 @@ def test_kmer_order_follows_the_feature_cap(monkeypatch):
     assert not make_plan(size(2232, 638, (4, 60), 3, "dna", 700), COST, 390, "t", {}, arch="plain").kmer
     old = {**splice.to_dict(), "kmer": True}  # a plan saved before the order: order 2
     assert type(splice).from_dict(old).kmer == 2
+
+
+def test_hydra_is_planned_for_series_where_its_fits_take_their_share():
+    """Series classification: Hydra beside MiniRocket when its predicted fits (folds x the default input, the
+    padded variant too where the series look padded, + one final draw) take at most HYDRA_SHARE of the budget;
+    never for DNA, images or a network-only architecture; older plans read as without it."""
+    cost = StepCost(**{**COST.__dict__, "hydra_per_example": 0.01})
+    series = make_plan(size(160, 40, (1, 427), 6, "series", 20), cost, 120, "t", {"folds": 5})
+    assert series.hydra and series.predicted["hydra"] == pytest.approx(0.01 * 200 * (5 + plan_mod.HYDRA_FINAL_DRAWS))
+    assert "Hydra features" in series.lines()[3]
+    padded = make_plan(DataSize(160, 40, (1, 427), 6, "series", 20, padded=True), cost, 120, "t", {"folds": 5})
+    assert padded.predicted["hydra"] == pytest.approx(0.01 * 200 * (10 + plan_mod.HYDRA_FINAL_DRAWS))
+    rocket_only = make_plan(size(160, 40, (1, 427), 6, "series", 20), cost, 120, "t", {"folds": 5}, arch="rocket")
+    assert rocket_only.hydra
+    short = make_plan(size(160, 40, (1, 427), 6, "series", 20), cost, 40, "t", {"folds": 5})  # 12 s > 0.25 x ~40
+    assert not short.hydra and short.predicted["hydra"] == 0 and "no Hydra features" in short.why["hydra"]
+    assert not make_plan(size(2232, 638, (4, 60), 3, "dna", 700), cost, 285, "t", {}).hydra
+    assert not make_plan(size(160, 40, (1, 427), 6, "series", 20), cost, 120, "t", {"folds": 5}, arch="plain").hydra
+    assert not type(series).from_dict({k: v for k, v in series.to_dict().items() if k != "hydra"}).hydra

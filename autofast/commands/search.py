@@ -21,8 +21,8 @@ def add_parser(sub) -> None:
     add_dash_options(p)
     p.add_argument("--arch", choices=["auto", "dash", "plain", "rocket"],
                    help="candidates: auto = ASHA over the DASH pattern and the plain 3x1/3x3 network, plus "
-                        "random-convolution features for 1-D classification; dash / plain: that pattern only; "
-                        "rocket: the features only (default: auto)")
+                        "random-convolution features for 1-D classification (MiniRocket; Hydra too on series); "
+                        "dash / plain: that pattern only; rocket: the features only (default: auto)")
     p.add_argument("--folds", type=int, metavar="K",
                    help="selection: 0 = hold-out validation split, K >= 2 = K-fold cross-validation over train+val "
                         "(default: planned: 5 folds when the validation split is small and the budget leaves "

@@ -27,10 +27,14 @@ import torch
 from autofast.budget import StepCost
 from autofast.engine import seeded_init, sgd
 from autofast.models import build_backbone, fixed_factory
+from autofast.models.hydra import hydra_dilations
 
 # one random-convolution fit (transform + ridge), per example per input value (C x L), 2 CPU cores: measured
 # splice 2.9 s for 2 fits, JapaneseVowels 1 s for 11, ACSF1 3 s for 11
 ROCKET_SECONDS_PER_VALUE = 2.5e-6
+# one Hydra fit (transform + ridge) per example per (step x dilation), 2 CPU cores: measured OSULeaf 442 x 427
+# steps x 6 dilations 1.7 s, ACSF1 200 x 1 460 x 8 3.4 s (1.4-1.5e-6), 1.5x for slower machines
+HYDRA_SECONDS_PER_VALUE = 2.2e-6
 
 
 def _step_seconds(model, x, y, batch: int, reps: int = 3, warmup: int = 1) -> float:
@@ -179,8 +183,11 @@ def _measure(task, backbone, positional, width, search_width, supernet_factory, 
     values = 1
     for s in task.x_train.shape[1:]:
         values *= int(s)
+    length = int(task.x_train.shape[-1])
     # where trials fuse: one step of `fused` networks as one fused model, the group ASHA's trials form
     f_over, f_per = _line(lambda: [plain() for _ in range(fused)], x, y, b1, b2) if fused > 1 else (0.0, 0.0)
     return StepCost(overhead=overhead, per_example=per, supernet_overhead=s_over, supernet_per_example=s_per,
-                    rocket_per_example=ROCKET_SECONDS_PER_VALUE * values, fused_trials=fused if fused > 1 else 0,
+                    rocket_per_example=ROCKET_SECONDS_PER_VALUE * values,
+                    hydra_per_example=HYDRA_SECONDS_PER_VALUE * length * len(hydra_dilations(length))
+                    if task.x_train.dim() == 3 else 0.0, fused_trials=fused if fused > 1 else 0,
                     fused_overhead=f_over, fused_per_example=f_per)

@@ -8,7 +8,7 @@ from ..errors import AutofastError
 
 
 def model_record(model) -> tuple[dict, dict]:
-    """(model record, tensors) of a final model: a :class:`RocketModel`, a :class:`KmerModel`, an
+    """(model record, tensors) of a final model: a :class:`RocketModel` (MiniRocket or Hydra), a :class:`KmerModel`, an
     :class:`Ensemble` (or :class:`FoldEnsemble`), one network, or a :class:`Blend` of a network and one of the
     feature models."""
     import torch
@@ -42,16 +42,20 @@ def model_record(model) -> tuple[dict, dict]:
                 "temperature": model.temperature,
                 "combine": "softmax of temperature x the logistic-regression logits"}, \
             {"kmer.coef": state["coef"], "kmer.intercept": state["intercept"]}
-    if isinstance(model, RocketModel):  # draw 0's tensors "rocket.*", draw i's "rocket{i}.*"
+    if isinstance(model, RocketModel):  # draw 0's tensors "rocket.*" ("hydra.*"), draw i's "rocket{i}.*"
+        from ..search.rocket_family import FEATURES
+
+        features = next(n for n, c in FEATURES.items() if type(model.clfs[0]) is c)
+        family = "rocket" if features == "minirocket" else features
         tensors, numbers = {}, []
         for i, clf in enumerate(model.clfs):
             state = clf.state_dict()
-            tensors.update({f"rocket{i or ''}.{k}": v for k, v in state.items() if isinstance(v, torch.Tensor)})
+            tensors.update({f"{family}{i or ''}.{k}": v for k, v in state.items() if isinstance(v, torch.Tensor)})
             numbers.append({k: v for k, v in state.items() if not isinstance(v, torch.Tensor)})
         numbers = numbers[0] if len(numbers) == 1 else numbers
         if model.scaling is not None:
             tensors["scaling.scale"], tensors["scaling.shift"] = model.scaling
-        return {"family": "rocket", "numbers": numbers, "scaling": model.scaling is not None,
+        return {"family": family, "numbers": numbers, "scaling": model.scaling is not None,
                 "tail_as_zeros": model.tail_as_zeros, "temperature": model.temperature, "draws": len(model.clfs),
                 "combine": "softmax of temperature x the ridge scores (their mean over the draws)"}, tensors
     if isinstance(model, Ensemble):
@@ -78,21 +82,23 @@ def build_model(manifest: dict, state: dict, where: Path):
         features = {k[len("blend."):]: v for k, v in state.items() if k.startswith("blend.")}
         return Blend(build_model({**manifest, "model": {k: v for k, v in rec.items() if k != "blend"}}, parts, where),
                      build_model({**manifest, "model": rec["blend"]}, features, where)).eval()
-    if rec["family"] == "rocket":
-        from ..models.rocket import RocketClassifier
-        from ..search.rocket_family import RocketModel
+    if rec["family"] in ("rocket", "hydra"):
+        from ..search.blend import FAMILY_NAMES
+        from ..search.rocket_family import FEATURES, RocketModel
 
+        family = rec["family"]
+        make = FEATURES["minirocket" if family == "rocket" else family]
         numbers = rec.get("numbers", {})
         numbers = numbers if isinstance(numbers, list) else [numbers]  # one draw (files before draws)
         try:
             clf = []
             for i, nums in enumerate(numbers):
-                prefix = f"rocket{i or ''}."
+                prefix = f"{family}{i or ''}."
                 clf_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-                clf.append(RocketClassifier.from_state_dict({**clf_state, **nums}))
+                clf.append(make.from_state_dict({**clf_state, **nums}))
         except (KeyError, TypeError, ValueError) as exc:
-            raise AutofastError(f"{where}: the random-convolution model's weights are incomplete ({exc}); restore "
-                                "the run folder from a copy") from None
+            raise AutofastError(f"{where}: the {FAMILY_NAMES[family]} model's weights are incomplete ({exc}); "
+                                "restore the run folder from a copy") from None
         scaling = (state["scaling.scale"], state["scaling.shift"]) if rec.get("scaling") else None
         return RocketModel(clf, scaling, float(rec.get("temperature", 1.0)), bool(rec.get("tail_as_zeros"))).eval()
     if rec["family"] == "linear":

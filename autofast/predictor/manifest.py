@@ -16,7 +16,7 @@ MODEL_DIR = "model"
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.pt"
 CLASSIFICATION_KINDS = ("dna", "series", "image")
-FEATURE_FAMILIES = ("rocket", "kmer", "wd", "linear")  # final models that are not networks
+FEATURE_FAMILIES = ("rocket", "hydra", "kmer", "wd", "linear")  # final models that are not networks
 PREDICT_BATCH = 512  # the batch of the test evaluation (autofast.engine.evaluate), so predictions match it
 
 

@@ -36,8 +36,8 @@ from autofast.models.temperature import fit_temperature  # noqa: F401 (re-export
 
 #: a blend's parts may differ in held-out accuracy by at most this many standard errors of their paired difference
 PART_GAP_SE = 2.0
-FAMILY_NAMES = {"rocket": "random-convolution features", "kmer": "positional k-mer logistic regression",
-                "wd": "weighted-degree kernel SVM",
+FAMILY_NAMES = {"rocket": "random-convolution features", "hydra": "competing-kernel features (Hydra)",
+                "kmer": "positional k-mer logistic regression", "wd": "weighted-degree kernel SVM",
                 "linear": "ridge regression on the window"}
 
 

@@ -36,7 +36,7 @@ from autofast.models.wdkernel import SHIFTS
 from autofast.runtime import configure as configure_runtime
 from autofast.tasks import backbone_for, load_from_config, plain_network, task_metric, test_scores
 
-from . import arch_pair, kmer_family, linear_family, rocket_family, wd_family
+from . import arch_pair, hydra_family, kmer_family, linear_family, rocket_family, wd_family
 from .arch_pair import PAIR
 from .blend import FAMILY_NAMES, calibrated
 from .config import SearchConfig
@@ -48,7 +48,8 @@ from .tune import fold_models, retrain_best, trial_histories, tune
 
 #: the feature families, each a module with ``candidate(task, folds, seed, device, **options) -> dict`` (scored
 #: like a CNN configuration) and ``final(task, cand, seed, temperature, device) -> (model, seconds, record)``
-FAMILIES = {"rocket": rocket_family, "kmer": kmer_family, "wd": wd_family, "linear": linear_family}
+FAMILIES = {"rocket": rocket_family, "hydra": hydra_family, "kmer": kmer_family, "wd": wd_family,
+            "linear": linear_family}
 
 
 def split_record(task) -> dict:
@@ -76,7 +77,7 @@ def data_size(task) -> DataSize:
 
 def family_options(name: str, plan: Plan, size: DataSize) -> dict:
     """What a feature family's ``candidate`` takes from the plan and the data beyond the task itself."""
-    return {"rocket": {"padded": size.padded}, "kmer": {"order": plan.kmer},
+    return {"rocket": {"padded": size.padded}, "hydra": {"padded": size.padded}, "kmer": {"order": plan.kmer},
             "wd": {"shifts": SHIFTS if plan.wd_shifts else (0,)}}.get(name, {})
 
 
@@ -301,7 +302,8 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     y_sel = torch.cat([task.y_train, task.y_val]) if folds is not None else task.y_val  # what candidates are scored on
     features: dict[str, dict] = {}  # feature family -> its candidate record (with its held-out scores)
     classify = not task.y_train.is_floating_point()
-    wanted = [n for n, w in (("rocket", plan.rocket), ("kmer", plan.kmer), ("wd", plan.wd), ("linear", plan.linear)) if w]
+    wanted = [n for n, w in (("rocket", plan.rocket), ("hydra", plan.hydra), ("kmer", plan.kmer), ("wd", plan.wd),
+                             ("linear", plan.linear)) if w]
     worker = stack.enter_context(HostWorker()) if plan.beside else None
     pending: dict[str, tuple] = {}  # host family -> (its future in the worker, the in-line call)
 

@@ -67,6 +67,10 @@ ARCHES = ("auto", "dash", "plain", "rocket")
 #: accuracy 0.9320 vs 0.9299 for one draw (ACSF1 +0.5, JapaneseVowels +0.6 points, none below -0.05; 5 draws no
 #: better than 3), for 3x the final fit's seconds (session 16, bench/README.md)
 ROCKET_FINAL_DRAWS = 3
+#: Hydra (series only, autofast.search.hydra_family): one input variant (the default, and the padding as zeros
+#: where the series look padded), one draw in the final model, and planned when its fits take at most
+#: HYDRA_SHARE of the budget left (ACSF1, 100 series x 1 460 steps, 5 folds: ~12 s of a 2-minute default)
+HYDRA_FINAL_DRAWS, HYDRA_SHARE = 1, 0.25
 PLANNED = ("batch_size", "folds", "search_epochs", "search_batch_fraction", "min_epochs", "max_epochs",
            "n_configs", "retrain_epochs", "ensemble")
 
@@ -119,6 +123,7 @@ class Plan:
     linear: bool = False
     wd: bool = False  # the weighted-degree kernel SVM (autofast.models.wdkernel)
     wd_shifts: bool = True  # ... with its shift stage (False: the unshifted kernels only, a short budget's)
+    hydra: bool = False  # Hydra's competing-kernel features (autofast.models.hydra), series only
     beside: bool = False  # the host-CPU families (k-mer, kernel SVM) run beside the device stages (autofast.search.host)
 
     def to_dict(self) -> dict:
@@ -137,7 +142,7 @@ class Plan:
         families that run in line before it."""
         p = self.predicted
         host = 0.0 if self.beside else p.get("kmer", 0.0) + p.get("wd", 0.0)
-        return p["measure_and_load"] + p["rocket"] + p.get("linear", 0.0) + host
+        return p["measure_and_load"] + p["rocket"] + p.get("hydra", 0.0) + p.get("linear", 0.0) + host
 
     def lines(self) -> list[str]:
         """A human summary, one line per decision (printed before the run, kept in the report)."""
@@ -148,6 +153,7 @@ class Plan:
                f"batch {self.batch_size} ({self.why.get('batch_size', '')}): {self.updates_per_epoch} updates/epoch",
                f"architectures: {self.arch}" + ("" if self.dash else " (no DASH stage)")
                + (" + random-convolution features" if self.rocket else "")
+               + (" + Hydra features" if self.hydra else "")
                + (f" + positional k-mer logistic regression (order {self.kmer})" if self.kmer else "")
                + (" + weighted-degree kernel SVM" + ("" if self.wd_shifts else " (no shifts)") if self.wd else "")
                + (" + ridge regression on the window" if self.linear else "")
@@ -318,6 +324,11 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     n_variants = 1 if size.kind == "dna" else 2 + int(size.padded)
     rocket_s = (cost.rocket_per_example * size.n_pool * (members_per_trial * n_variants + ROCKET_FINAL_DRAWS)
                 if rocket else 0.0)
+    hydra_fits = cost.hydra_per_example * size.n_pool * (members_per_trial * (1 + int(size.padded)) + HYDRA_FINAL_DRAWS)
+    hydra = rocket and size.kind == "series" and hydra_fits <= HYDRA_SHARE * left
+    if rocket and size.kind == "series" and not hydra:
+        why["hydra"] = f"Hydra's fits ~{hydra_fits:.0f}s > {HYDRA_SHARE:g} of the {left:.0f}s left: no Hydra features"
+    hydra_s = hydra_fits if hydra else 0.0
     # 4 L + 16 (L - 1) (+ 64 (L - 2) at order 3) features (autofast.models.kmer.kmer_feature_count); fitted per
     # fold and once more at the end; the highest order whose example x feature values fit the cap
     length = size.example_shape[-1]
@@ -368,7 +379,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     linear = arch == "auto" and size.kind == "timeseries"
     in_values = math.prod(size.example_shape)
     linear_s = 2 * LINEAR_SECONDS_PER_VALUE * size.n_pool * in_values * in_values if linear else 0.0
-    usable = left * (1 - MARGIN) - rocket_s - linear_s - (0.0 if beside else kmer_s + wd_s)
+    usable = left * (1 - MARGIN) - rocket_s - hydra_s - linear_s - (0.0 if beside else kmer_s + wd_s)
 
     # DASH stage
     dash = arch == "dash" or (arch == "auto" and allow_dash)
@@ -451,7 +462,8 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     else:
         why["n_configs"] = "given"
     asha_s = trial_epoch * asha_epochs(n, r, m, eta) if arch != "rocket" else 0.0
-    predicted = {"measure_and_load": round(elapsed, 2), "rocket": round(rocket_s, 2), "kmer": round(kmer_s, 2),
+    predicted = {"measure_and_load": round(elapsed, 2), "rocket": round(rocket_s, 2), "hydra": round(hydra_s, 2),
+                 "kmer": round(kmer_s, 2),
                  "wd": round(wd_s, 2),
                  "linear": round(linear_s, 2),
                  "dash": round(dash_s, 2),
@@ -464,4 +476,4 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                 n_configs=int(n), retrain_epochs=int(retrain_epochs), ensemble=int(ensemble),
                 updates_per_epoch=int(upe), predicted=predicted, why=why,
                 given=tuple(sorted(k for k in given if k in PLANNED)), kmer=kmer, linear=linear, wd=wd,
-                wd_shifts=bool(wd and wd_shifts), beside=beside and bool(kmer or wd))
+                wd_shifts=bool(wd and wd_shifts), hydra=hydra, beside=beside and bool(kmer or wd))

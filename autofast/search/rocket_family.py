@@ -1,5 +1,7 @@
 """The random-convolution family as a search candidate (1-D classification: DNA, series): MiniRocket-style
-features on our dilated-conv kernels with a ridge head (:class:`autofast.models.rocket.RocketClassifier`).
+features on our dilated-conv kernels with a ridge head (:class:`autofast.models.rocket.RocketClassifier`), and
+the same scoring and final model for Hydra's competing kernels (``features="hydra"``,
+:class:`autofast.models.hydra.HydraClassifier`; the search's ``hydra`` family, :mod:`.hydra_family`).
 
 It costs seconds where a CNN needs minutes to converge, so on small series sets it is often the better
 baseline for a given budget. It is scored exactly like the CNN configurations (the same validation split,
@@ -16,12 +18,16 @@ import torch
 from torch import nn
 
 from autofast.engine import val_score
+from autofast.models.hydra import HydraClassifier
+from autofast.models.ridge import RidgeFeatureClassifier
 from autofast.models.rocket import RocketClassifier
 
 from .blend import held_out_scores
 from .plan import ROCKET_FINAL_DRAWS
 
 
+#: the feature sets, each a :class:`~autofast.models.ridge.RidgeFeatureClassifier` made as ``cls(seed=...)``
+FEATURES: dict[str, type[RidgeFeatureClassifier]] = {"minirocket": RocketClassifier, "hydra": HydraClassifier}
 ZERO_TAIL = ", padded tail as zeros"
 #: a training set "looks padded" when at least this share of its series end in MIN_TAIL or more equal steps
 PADDED_SHARE, MIN_TAIL = 0.5, 3
@@ -63,7 +69,7 @@ def looks_padded(x: torch.Tensor) -> bool:
     return bool((tail_lengths(x) >= MIN_TAIL).double().mean() >= PADDED_SHARE)
 
 
-def variants(task, padded: bool | None = None) -> list[str]:
+def variants(task, padded: bool | None = None, first_only: bool = False) -> list[str]:
     """The input variants the family is scored on, the default first: the inputs as loaded (what MiniRocket
     is designed and published on) where the task standardised them, then the standardised inputs, then,
     where the training series look padded (:func:`looks_padded`), the default with the padding as zeros
@@ -72,25 +78,26 @@ def variants(task, padded: bool | None = None) -> list[str]:
     loaded vs 0.68 standardised, ACSF1 0.917 vs 0.913, JapaneseVowels 0.982 vs 0.986; PickupGestureWiimoteZ
     with its padding as zeros: 5-fold accuracy on its training file 0.82-0.86 vs 0.66-0.72 as loaded, test
     0.86 vs 0.74-0.78; ACSF1 and JapaneseVowels do not look padded). ``padded``: :func:`looks_padded` of the
-    training series where the caller has it already."""
+    training series where the caller has it already; ``first_only``: the default and its padded variant only."""
     base = (["as loaded"] if getattr(task, "mean", None) is not None else []) + ["standardised"]
+    base = base[:1] if first_only else base
     padded = looks_padded(task.x_train) if padded is None else padded
     return base + ([base[0] + ZERO_TAIL] if padded else [])
 
 
 class RocketModel(nn.Module):
-    """Fitted :class:`RocketClassifier` draws as a module: ``forward(x)`` (the task's standardised inputs) gives
+    """Fitted random-feature classifier draws (:data:`FEATURES`) as a module: ``forward(x)`` (the task's standardised inputs) gives
     log class probabilities ``(N, K)`` (log-softmax of ``temperature`` x the draws' mean ridge scores), so
     evaluation and ensembles treat it like a network. ``clfs``: one classifier or a list of draws (the same
     classes, inputs and pipeline; other random seeds). ``scaling``: :func:`input_scaling` applied first, then
     :func:`zero_tail` where ``tail_as_zeros``; ``temperature``: 1 alone (argmax and accuracy do not depend
     on it), fitted when blended (:mod:`.blend`)."""
 
-    def __init__(self, clfs: RocketClassifier | list[RocketClassifier], scaling: tuple | None = None,
+    def __init__(self, clfs: RidgeFeatureClassifier | list[RidgeFeatureClassifier], scaling: tuple | None = None,
                  temperature: float = 1.0, tail_as_zeros: bool = False) -> None:
         super().__init__()
         self.clfs = list(clfs) if isinstance(clfs, (list, tuple)) else [clfs]
-        if not self.clfs or len({c.num_classes for c in self.clfs}) != 1:
+        if not self.clfs or len({(type(c), c.num_classes) for c in self.clfs}) != 1:
             raise ValueError("RocketModel needs one or more fitted classifiers of the same classes")
         self.scaling = scaling
         self.temperature = float(temperature)
@@ -120,10 +127,12 @@ def _on_device(task, variant: str, device) -> tuple:
             lambda x: _prepared(x, sc, tail))
 
 
-def _score_variant(task, folds: torch.Tensor | None, seed: int, variant: str, device="cpu") -> dict:
+def _score_variant(task, folds: torch.Tensor | None, seed: int, variant: str, device="cpu",
+                   features: str = "minirocket") -> dict:
     x_train, y_train, x_val, y_val, prepare = _on_device(task, variant, device)
+    make = FEATURES[features]
     if folds is None:
-        clf = RocketClassifier(seed=seed).fit(prepare(x_train), y_train)
+        clf = make(seed=seed).fit(prepare(x_train), y_train)
         loss, correct, held_out = held_out_scores(clf, prepare(x_val), y_val)
         n = len(y_val)
     else:
@@ -134,7 +143,7 @@ def _score_variant(task, folds: torch.Tensor | None, seed: int, variant: str, de
         for i in range(int(folds.max()) + 1):
             inside = folds == i  # (N,) bool on the CPU
             at = inside.to(x.device)
-            clf = RocketClassifier(seed=seed).fit(x[~at], y[~at])
+            clf = make(seed=seed).fit(x[~at], y[~at])
             fl, fc, held_out[inside] = held_out_scores(clf, x[at], y[at])
             loss, correct, n = loss + fl, correct + fc, n + int(inside.sum())
     acc, mean_loss = correct / max(1, n), loss / max(1, n)
@@ -142,23 +151,26 @@ def _score_variant(task, folds: torch.Tensor | None, seed: int, variant: str, de
             "val_loss": mean_loss if math.isfinite(mean_loss) else None, "input": variant, "held_out": held_out}
 
 
-def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", padded: bool | None = None) -> dict:
+def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", padded: bool | None = None,
+              features: str = "minirocket", first_only: bool = False) -> dict:
     """Score the family like a CNN configuration: fit on the training split and score the validation split
     (``folds`` None), or fit outside each fold and score it (``folds``: each train+val example's fold), for
-    each input variant (:func:`variants`; ``padded`` passed on), on ``device``; the default (first) variant is the family's candidate unless
+    each input variant (:func:`variants`; ``padded``, ``first_only`` passed on), on ``device``; the default (first) variant is the family's candidate unless
     another beats it by more than one standard error of an accuracy on n examples.
-    Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``input``, ``seconds``,
+    ``features``: the feature set (:data:`FEATURES`).
+    Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``input``, ``features``, ``seconds``,
     every variant's scores, and ``held_out``: the chosen variant's ridge scores ``(N, K)`` float64 on the
     validation split (or out-of-fold over train+val, in pool order), for :mod:`.blend` (not JSON)."""
     t0 = time.perf_counter()
-    scored = [_score_variant(task, folds, seed, v, device) for v in variants(task, padded)]
+    scored = [_score_variant(task, folds, seed, v, device, features) for v in variants(task, padded, first_only)]
     best = scored[0]
     n = len(task.y_val) if folds is None else len(folds)
     for r in scored[1:]:  # another variant must win by more than the noise of n validation examples
         p = best["val_acc"]
         if r["val_acc"] - p > max(math.sqrt(max(p * (1 - p), 0.0) / max(n, 1)), 1.0 / max(n, 1)):
             best = r
-    return {**best, "variants": {r["input"]: r["val_acc"] for r in scored}, "seconds": time.perf_counter() - t0,
+    return {**best, "features": features, "variants": {r["input"]: r["val_acc"] for r in scored},
+            "seconds": time.perf_counter() - t0,
             "selected_on": f"{int(folds.max()) + 1}-fold out-of-fold predictions" if folds is not None
             else "validation split"}
 
@@ -170,7 +182,8 @@ def draw_seeds(seed: int, draws: int = ROCKET_FINAL_DRAWS) -> list[int]:
 
 def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu",
           draws: int = ROCKET_FINAL_DRAWS) -> tuple[RocketModel, float, dict]:
-    """The family's final model on the candidate's input variant (``cand["input"]``): ``draws`` independent
+    """The family's final model on the candidate's input variant (``cand["input"]``) and feature set
+    (``cand["features"]``, MiniRocket where the record has none): ``draws`` independent
     draws of the transform (:func:`draw_seeds`; the first is the scored candidate's) each refit on train+val on
     ``device``, their ridge scores averaged (bagging the random kernels lowers the variance a single draw's
     luck adds: :data:`~.plan.ROCKET_FINAL_DRAWS`); (model, seconds, record). The model predicts on any device
@@ -179,6 +192,7 @@ def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu",
     variant = cand["input"]
     x_train, y_train, x_val, y_val, prepare = _on_device(task, variant, device)
     x, y = prepare(torch.cat([x_train, x_val])), torch.cat([y_train, y_val])
-    clfs = [RocketClassifier(seed=s).fit(x, y) for s in draw_seeds(seed, draws)]
+    features = cand.get("features", "minirocket")
+    clfs = [FEATURES[features](seed=s).fit(x, y) for s in draw_seeds(seed, draws)]
     model = RocketModel(clfs, input_scaling(task, variant), temperature, variant.endswith(ZERO_TAIL))
-    return model.to(device), time.perf_counter() - t0, {"input": variant, "draws": len(clfs)}
+    return model.to(device), time.perf_counter() - t0, {"input": variant, "features": features, "draws": len(clfs)}
