@@ -108,4 +108,5 @@ def test_hydra_family_scores_one_input_variant_and_refits_one_draw(tmp_path):
     # a MiniRocket record is still read as one
     mini, _, _ = final(task, {"input": "standardised"}, seed=0, draws=1)
     rec, tensors = model_record(mini)
-    assert rec["family"] == "rocket" and type(build_model({"model": rec}, tensors, tmp_path).clfs[0]) is RocketClassifier
+    assert rec["family"] == "rocket"
+    assert type(build_model({"model": rec}, tensors, tmp_path).clfs[0]) is RocketClassifier

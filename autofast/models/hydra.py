@@ -182,7 +182,8 @@ def hydra_transform_reference(x: torch.Tensor, params: dict[str, torch.Tensor], 
                 cmax, cmin = torch.zeros(h, k, dtype=torch.float64), torch.zeros(h, k, dtype=torch.float64)
                 for grp in range(h):
                     s = series[idx_all[di, i, grp]].sum(0)  # (L,)
-                    padded = torch.cat([torch.zeros(4 * d, dtype=torch.float64), s, torch.zeros(4 * d, dtype=torch.float64)])
+                    pad = torch.zeros(4 * d, dtype=torch.float64)
+                    padded = torch.cat([pad, s, pad])
                     for t in range(len(s)):
                         window = padded[t:t + 8 * d + 1:d]  # 9 taps
                         resp = torch.stack([(w_all[di, i, grp * k + j, 0] * window).sum() for j in range(k)])

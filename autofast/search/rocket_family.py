@@ -86,8 +86,8 @@ def variants(task, padded: bool | None = None, first_only: bool = False) -> list
 
 
 class RocketModel(nn.Module):
-    """Fitted random-feature classifier draws (:data:`FEATURES`) as a module: ``forward(x)`` (the task's standardised inputs) gives
-    log class probabilities ``(N, K)`` (log-softmax of ``temperature`` x the draws' mean ridge scores), so
+    """Fitted random-feature classifier draws (:data:`FEATURES`) as a module: ``forward(x)`` (the task's
+    standardised inputs) gives log class probabilities ``(N, K)`` (log-softmax of ``temperature`` x the draws' mean ridge scores), so
     evaluation and ensembles treat it like a network. ``clfs``: one classifier or a list of draws (the same
     classes, inputs and pipeline; other random seeds). ``scaling``: :func:`input_scaling` applied first, then
     :func:`zero_tail` where ``tail_as_zeros``; ``temperature``: 1 alone (argmax and accuracy do not depend
@@ -98,7 +98,8 @@ class RocketModel(nn.Module):
         super().__init__()
         self.clfs = list(clfs) if isinstance(clfs, (list, tuple)) else [clfs]
         if not self.clfs or len({(type(c), c.num_classes) for c in self.clfs}) != 1:
-            raise ValueError("RocketModel needs one or more fitted classifiers of the same classes")
+            raise ValueError("RocketModel needs one or more fitted classifiers of one feature set and the same "
+                             "classes")
         self.scaling = scaling
         self.temperature = float(temperature)
         self.tail_as_zeros = bool(tail_as_zeros)
@@ -155,10 +156,11 @@ def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", padded:
               features: str = "minirocket", first_only: bool = False) -> dict:
     """Score the family like a CNN configuration: fit on the training split and score the validation split
     (``folds`` None), or fit outside each fold and score it (``folds``: each train+val example's fold), for
-    each input variant (:func:`variants`; ``padded``, ``first_only`` passed on), on ``device``; the default (first) variant is the family's candidate unless
-    another beats it by more than one standard error of an accuracy on n examples.
-    ``features``: the feature set (:data:`FEATURES`).
-    Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``input``, ``features``, ``seconds``,
+    each input variant (:func:`variants`; ``padded``, ``first_only`` passed on), on ``device``; the default
+    (first) variant is the family's candidate unless another beats it by more than one standard error of an
+    accuracy on n examples. ``features``: the feature set (:data:`FEATURES`).
+    Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``input``, ``features``,
+    ``seconds``,
     every variant's scores, and ``held_out``: the chosen variant's ridge scores ``(N, K)`` float64 on the
     validation split (or out-of-fold over train+val, in pool order), for :mod:`.blend` (not JSON)."""
     t0 = time.perf_counter()
