@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from autofast.cli import main
@@ -60,6 +61,10 @@ def test_padded_tail_model_predicts_its_test_score_from_the_raw_file(tmp_path):
     res = json.loads((run / "result.json").read_text())
     manifest = json.loads((run / "model" / "manifest.json").read_text())
     assert manifest["model"]["family"] == "rocket" and manifest["model"]["tail_as_zeros"] is True
+    # Hydra was scored too; one random-convolution candidate went on to the choice (the contest's)
+    contest, scored = res["selection"]["random_convolution_contest"], res["selection"]["features"]
+    assert set(scored) == {contest["kept"]} and res["timings"]["hydra"] > 0
+    assert "Hydra replaces MiniRocket only when ahead" in (run / "report.md").read_text()
     test_file = "autofast/data/bundled/PickupGestureWiimoteZ/PickupGestureWiimoteZ_TEST.ts"
     assert autofast.load(run).score(test_file) == res["test_score"]
 
@@ -110,3 +115,19 @@ def test_hydra_family_scores_one_input_variant_and_refits_one_draw(tmp_path):
     rec, tensors = model_record(mini)
     assert rec["family"] == "rocket"
     assert type(build_model({"model": rec}, tensors, tmp_path).clfs[0]) is RocketClassifier
+
+
+def test_hydra_replaces_minirocket_only_when_ahead_by_more_than_one_paired_standard_error():
+    from autofast.search.hydra_family import contest
+
+    y = torch.zeros(100, dtype=torch.int64)
+
+    def cand(right: int) -> dict:  # held-out scores right on the first `right` examples
+        scores = torch.zeros(100, 2, dtype=torch.float64)
+        scores[right:, 1] = 1.0
+        return {"held_out": scores}
+
+    # 90 vs 89 right: one example apart, se 0.01: MiniRocket stays
+    assert contest(cand(89), cand(90), y) == {"gap": pytest.approx(0.01), "se": pytest.approx(0.01), "kept": "rocket"}
+    assert contest(cand(85), cand(90), y)["kept"] == "hydra"  # 5 examples, se ~0.022
+    assert contest(cand(90), cand(85), y)["kept"] == "rocket" and contest(cand(90), cand(90), y)["kept"] == "rocket"

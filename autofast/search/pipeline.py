@@ -346,6 +346,14 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     for name, (future, inline) in pending.items():
         scored(name, worker.result(future, inline))
     features = {n: features[n] for n in wanted if n in features}  # the families' order (ties go to the first)
+    contest = None
+    if classify and {"rocket", "hydra"} <= set(features):  # one random-convolution candidate goes on
+        contest = hydra_family.contest(features["rocket"], features["hydra"], y_sel)
+        dropped = "rocket" if contest["kept"] == "hydra" else "hydra"
+        contest.update({n: features[n]["val_acc"] for n in ("rocket", "hydra")})
+        say(f"{FAMILY_NAMES['hydra']} vs {FAMILY_NAMES['rocket']} on the same predictions: "
+            f"{contest['gap']:+.4f} +- {contest['se']:.4f} (paired): {FAMILY_NAMES[contest['kept']]} go on")
+        features.pop(dropped)
     best = sched.best(latest=True) if sched is not None else None
     if sched is not None and best is None:
         failed = [t for t in sched.trials() if t["error"] and not t["error"].startswith("BudgetExhausted")]
@@ -433,6 +441,8 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
                 "hyperparameters and architecture: " + (f"{plan.folds}-fold out-of-fold {metric} over train+val"
                                                        if plan.folds else f"validation {metric}") + " (ASHA)"
                 if sched is not None else None,
+                f"{FAMILY_NAMES['hydra']} in place of the {FAMILY_NAMES['rocket']}: only when more accurate by "
+                "over one paired standard error on the same validation predictions" if contest else None,
                 "model family (CNN, " + ", ".join(FAMILY_NAMES[n] for n in features) + ", or the CNN blended "
                 "with one of them): the same validation predictions" if features else None,
                 f"final model: {FAMILY_NAMES[winner]} refit on train+val" if winner in features else
@@ -450,6 +460,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         "selection": {"winner": winner, "val_scores": scores,
                       "pair": None if pair is None else {k: v for k, v in pair.items() if k != "held_out"},
                       "features": {n: {k: v for k, v in c.items() if k != "held_out"} for n, c in features.items()},
+                      "random_convolution_contest": contest,
                       "blends": blends, "ranked_by": "each trial's last (highest-rung) validation score",
                       "margin": (scores[winner] - max([v for k, v in scores.items() if k != winner], default=scores[winner]))
                       if winner in scores else None},

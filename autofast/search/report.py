@@ -96,6 +96,12 @@ def selection_lines(r: dict) -> list[str]:
                 + "; cnn+X: the CNN's (dash+plain when its parts are comparable, else the best trial) and X's class "
                 "probabilities averaged (a candidate only when its parts' accuracies differ by at most two standard "
                 "errors of their paired difference; such a blend is the final model)."]
+    contest = sel.get("random_convolution_contest")
+    if contest:
+        out += ["", f"hydra vs rocket on the same validation predictions: accuracy {contest['hydra']:.4f} vs "
+                    f"{contest['rocket']:.4f}, paired difference {contest['gap']:+.4f} (standard error "
+                    f"{contest['se']:.4f}): **{contest['kept']}** went on to the choice above (Hydra replaces "
+                    "MiniRocket only when ahead by more than one standard error)."]
     pair = sel.get("pair")
     if pair:
         parts = ", ".join(f"{a} trial {p['trial']} (rung {p['rung']}, validation accuracy {p['val_acc']:.4f})"
