@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from .ridge import FeatureInputError, RidgeFeatureClassifier
-from .rocket import _as_series, _ieee_fp32
+from .rocket import as_series, ieee_fp32
 
 __all__ = ["HydraTransform", "HydraClassifier", "hydra_dilations", "fit_hydra_parameters", "hydra_features",
            "hydra_transform_reference"]
@@ -73,7 +73,7 @@ def fit_hydra_parameters(channels: int, length: int, k: int = 8, g: int = 64, se
 def hydra_features(x: torch.Tensor, params: dict[str, torch.Tensor], k: int) -> torch.Tensor:
     """``x`` ``(N, C, L)`` -> ``(N, D * 2 * h * k * 2)`` float32 counts on ``x``'s device, ordered (dilation,
     input, [max counts (h, k), min counts (h, k)])."""
-    x = _as_series(x)
+    x = as_series(x)
     n, _, length = x.shape
     w_all = params["weights"].to(x.device)
     idx_all = params["channels"].to(x.device)
@@ -81,7 +81,7 @@ def hydra_features(x: torch.Tensor, params: dict[str, torch.Tensor], k: int) -> 
     h = idx_all.shape[2]
     chunk = max(1, _CHUNK_ELEMENTS // (h * k * length))
     out = []
-    with _ieee_fp32(x.device):
+    with ieee_fp32(x.device):
         for s in range(0, n, chunk):
             xs = x[s:s + chunk]
             inputs = (xs, torch.diff(xs, dim=-1))
@@ -115,7 +115,7 @@ class HydraTransform:
 
     def fit(self, x: torch.Tensor) -> "HydraTransform":
         """Draw the kernels for ``x`` ``(N, C, L)`` (its shape only: Hydra has no data-dependent parameters)."""
-        x = _as_series(x)
+        x = as_series(x)
         self.input_channels_, self.input_length_ = int(x.shape[1]), int(x.shape[2])
         self.params_ = fit_hydra_parameters(self.input_channels_, self.input_length_, self.k, self.g, self.seed)
         return self
@@ -123,7 +123,7 @@ class HydraTransform:
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         if self.params_ is None:
             raise RuntimeError("HydraTransform is not fitted: call fit(x) first")
-        x = _as_series(x)
+        x = as_series(x)
         if (x.shape[1], x.shape[2]) != (self.input_channels_, self.input_length_):
             raise FeatureInputError(f"x has shape {tuple(x.shape)}; the transform was fitted on series of "
                                     f"{self.input_channels_} channel(s) x {self.input_length_} steps")
@@ -169,7 +169,7 @@ class HydraClassifier(RidgeFeatureClassifier):
 def hydra_transform_reference(x: torch.Tensor, params: dict[str, torch.Tensor], k: int) -> torch.Tensor:
     """float64 reference of :func:`hydra_features` for the tests: one example, dilation, input, group and time
     step at a time, the convolution written out as a sum over taps."""
-    x = _as_series(x).double()
+    x = as_series(x).double()
     n = x.shape[0]
     w_all, idx_all = params["weights"].double(), params["channels"]
     rows = []

@@ -139,7 +139,7 @@ def padded_combination(dilation_index: int) -> torch.Tensor:
 
 
 @contextmanager
-def _ieee_fp32(device: torch.device):
+def ieee_fp32(device: torch.device):
     """Full float32 convolutions on CUDA: cuDNN may run float32 convs in TF32 (10-bit mantissa) by default,
     which moved ~0.6% of the PPV features on an H200 (outputs crossing a bias); the flag is restored after."""
     if device.type != "cuda":
@@ -153,7 +153,7 @@ def _ieee_fp32(device: torch.device):
         torch.backends.cudnn.allow_tf32 = old
 
 
-def _as_series(x, name: str = "x") -> torch.Tensor:
+def as_series(x, name: str = "x") -> torch.Tensor:
     """``x`` as a ``(N, C, L)`` float32 contiguous tensor, zero-padded on the right to at least 9 steps."""
     x = torch.as_tensor(x)
     if x.dim() != 3:
@@ -199,7 +199,7 @@ def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int
     training example (its chosen channels summed), computed by one depthwise :func:`dilated_conv` call per
     dilation over the 84 kernels' examples.
     """
-    x = _as_series(x)
+    x = as_series(x)
     n, c, length = x.shape
     dilations, per_dilation = fit_dilations(length, num_features, max_dilations_per_kernel)
     channel_mask, examples = draw_combinations(seed, n, c, len(dilations))
@@ -209,7 +209,7 @@ def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int
     for i, (d, nf) in enumerate(zip(dilations, per_dilation)):
         mask = channel_mask[i].to(device=x.device, dtype=torch.float32)  # (84, C)
         z = torch.einsum("kc,kcl->kl", mask, x[examples[i].to(x.device)])  # kernel k's example, channels summed
-        with _ieee_fp32(x.device):
+        with ieee_fp32(x.device):
             y = dilated_conv(z.unsqueeze(0), weight, dilation=d, groups=NUM_KERNELS, path=conv_path)[0]  # (84, L)
         q = levels[offset:offset + NUM_KERNELS * nf].view(NUM_KERNELS, nf)
         biases.append(_row_quantiles(y, q).flatten().cpu())
@@ -267,7 +267,7 @@ def rocket_features(x: torch.Tensor, params: dict[str, torch.Tensor], conv_path:
     :func:`dilated_conv` call ``(b, C, L) -> (b, 84, L)``, then per bias the count of outputs above it
     (over all L positions for the padded combinations, over ``[4 d, L - 4 d)`` for the others).
     """
-    x = _as_series(x)
+    x = as_series(x)
     n, c, length = x.shape
     if params["channel_mask"].shape[-1] != c:
         raise RocketInputError(f"x has {c} channel(s) but the transform was fitted on "
@@ -284,7 +284,7 @@ def rocket_features(x: torch.Tensor, params: dict[str, torch.Tensor], conv_path:
         xc = x[s:s + b]
         nb = xc.shape[0]
         for p in plans:
-            with _ieee_fp32(x.device):
+            with ieee_fp32(x.device):
                 y = dilated_conv(xc, p.weight, dilation=p.dilation, path=conv_path)  # (nb, 84, L) float32
             pad = p.dilation * (KERNEL_LENGTH - 1) // 2
             k = p.num_padded
@@ -372,8 +372,8 @@ def rocket_transform_reference(x_fit: torch.Tensor, x: torch.Tensor, num_feature
     ``biases`` (``(F,)``) replaces the fitted ones; ``margin`` counts ``conv > bias + margin`` instead of
     ``conv > bias`` (a band ``[-eps, +eps]`` bounds what float32 rounding can flip).
     """
-    x_fit = _as_series(x_fit).double()
-    x = _as_series(x).double()
+    x_fit = as_series(x_fit).double()
+    x = as_series(x).double()
     n_fit, c, length = x_fit.shape
     dilations, per_dilation = fit_dilations(length, num_features, max_dilations_per_kernel)
     channel_mask, examples = draw_combinations(seed, n_fit, c, len(dilations))
