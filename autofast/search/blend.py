@@ -123,14 +123,19 @@ def calibrated(candidate: dict, y: torch.Tensor) -> dict:
             "score": val_score(loss, candidate["val_acc"], False)}
 
 
+def paired_gap(a_scores: torch.Tensor, b_scores: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """``(mean(d), std(d) / sqrt(n))`` of ``d_i`` = (``a`` right on i) - (``b`` right on i): the accuracy gap of
+    two models' class scores ``(N, K)`` on the same ``N`` labelled examples ``y`` and its paired standard error."""
+    d = (a_scores.argmax(1) == y).double() - (b_scores.argmax(1) == y).double()
+    return float(d.mean()), (float(d.std(correction=1)) / math.sqrt(len(d)) if len(d) > 1 else 0.0)
+
+
 def parts_comparable(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, y: torch.Tensor) -> dict:
     """Whether the two parts of a blend are comparable on the same held-out examples: the gap of their
     accuracies ``mean(d)``, ``d_i`` = (CNN right on i) - (family right on i), is within ``PART_GAP_SE``
     standard errors of that paired mean (``std(d) / sqrt(n)``): not a significant difference. Returns
     ``part_gap`` (CNN minus family), ``part_gap_se`` and ``eligible``."""
-    d = ((cnn_log_probs.argmax(1) == y).double() - (feature_scores.argmax(1) == y).double())
-    gap = float(d.mean())
-    se = float(d.std(correction=1)) / math.sqrt(len(d)) if len(d) > 1 else 0.0
+    gap, se = paired_gap(cnn_log_probs, feature_scores, y)
     return {"part_gap": gap, "part_gap_se": se, "eligible": abs(gap) <= PART_GAP_SE * se + 1e-12}
 
 

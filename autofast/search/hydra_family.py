@@ -7,12 +7,12 @@ where it beats MiniRocket clearly (:func:`contest`): it wins where MiniRocket's 
 elsewhere (:mod:`autofast.models.hydra`)."""
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import torch
 
 from . import rocket_family
+from .blend import paired_gap
 from .plan import HYDRA_FINAL_DRAWS
 
 candidate = partial(rocket_family.candidate, features="hydra", first_only=True)
@@ -27,7 +27,5 @@ def contest(minirocket: dict, hydra: dict, y: torch.Tensor) -> dict:
     (ACSF1: 0.73 vs 0.72 out-of-fold, test 0.88 vs 0.92); where it wins clearly it kept its lead (OSULeaf:
     +1.5 points out-of-fold at 1.1-1.3 standard errors, test 0.988-0.992 vs 0.950-0.955). Returns ``gap``,
     ``se``, ``kept`` ("hydra" or "rocket")."""
-    d = (hydra["held_out"].argmax(1) == y).double() - (minirocket["held_out"].argmax(1) == y).double()
-    gap = float(d.mean())
-    se = float(d.std(correction=1)) / math.sqrt(len(d)) if len(d) > 1 else 0.0
+    gap, se = paired_gap(hydra["held_out"], minirocket["held_out"], y)
     return {"gap": gap, "se": se, "kept": "hydra" if gap > 0 and gap > se + 1e-12 else "rocket"}
