@@ -2,13 +2,14 @@
 
 From Python: ``autofast.search(task, **options)`` runs a search and ``autofast.load(run_dir)`` opens a finished
 one; both return a :class:`autofast.api.Result` (``predict``, ``predict_proba``, ``score``, ``plan``, ``report``).
-``autofast.AutofastClassifier`` is the same search as a scikit-learn estimator on arrays (:mod:`autofast.estimator`).
+``autofast.AutofastClassifier`` / ``autofast.AutofastRegressor`` are the same search as scikit-learn estimators on
+arrays (:mod:`autofast.estimator`).
 
 Kept import-light: ``import autofast`` imports no torch; ``import autofast.kernels`` must need only torch (and
 triton/numba where used). The Python API is loaded on first use.
 """
 __version__ = "0.1.0"
-__all__ = ["__version__", "search", "load", "Result", "AutofastClassifier"]
+__all__ = ["__version__", "search", "load", "Result", "AutofastClassifier", "AutofastRegressor"]
 
 
 def __getattr__(name: str):
@@ -16,10 +17,10 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
-    if name == "AutofastClassifier":  # scikit-learn and numpy, no torch until it is fitted
+    if name in ("AutofastClassifier", "AutofastRegressor"):  # scikit-learn and numpy, no torch until fitted
         from . import estimator
 
-        return estimator.AutofastClassifier
+        return getattr(estimator, name)
     if name == "search":  # the subpackage autofast.search, callable as autofast.api.search
         import importlib
 

@@ -65,20 +65,29 @@ class Result:
         """The run's test score (a finetune run: the saved model's ID test score)."""
         return self.result.get("test_score", self.predictor.manifest.get("test_score"))
 
+    @property
+    def regression(self) -> bool:
+        """Whether the model predicts values (then :attr:`classes` names its targets)."""
+        return bool(self.predictor.manifest.get("regression"))
+
     def predict_proba(self, x) -> Any:
         """``(N, K)`` numpy float32 class probabilities (columns in :attr:`classes` order)."""
         return self.predictor.predict_proba(self.predictor.prepare(x).x).numpy()
 
     def predict(self, x) -> Any:
-        """``(N,)`` numpy array of predicted class labels (strings from :attr:`classes`)."""
+        """``(N,)`` numpy array of predicted class labels (strings from :attr:`classes`); a regression model's
+        float32 values in the targets' units, ``(N,)`` for one target, ``(N, T)`` for several."""
         import numpy as np
 
-        idx = self.predictor.predict(self.predictor.prepare(x).x).numpy()
-        return np.asarray(self.classes, dtype=object)[idx].astype(str)
+        out = self.predictor.predict(self.predictor.prepare(x).x).numpy()
+        if self.regression:
+            return out[:, 0] if out.shape[1] == 1 else out
+        return np.asarray(self.classes, dtype=object)[out].astype(str)
 
     def score(self, x, y=None) -> float:
-        """Accuracy on ``x``; ``y``: class labels (names as in :attr:`classes`, not indices), or None for a path
-        whose data carry labels (a task name or YAML: its test split, so the run's test score)."""
+        """Accuracy on ``x`` (a regression model: RMSE in the targets' units, lower is better, the run's
+        metric); ``y``: class labels (names as in :attr:`classes`, not indices) or target values, or None for a
+        path whose data carry labels (a task name or YAML: its test split, so the run's test score)."""
         inputs = self.predictor.prepare(x) if y is None or isinstance(x, (str, Path)) else \
             self.predictor.prepare(x, labels=y)
         labels = inputs.labels
@@ -91,6 +100,10 @@ class Result:
         if not len(labels):
             raise AutofastError(f"{inputs.source}: no examples to score")
         pred = self.predictor.predict(inputs.x).numpy()
+        if self.regression:
+            import numpy as np
+
+            return float(np.sqrt(np.mean((pred.astype(np.float64) - labels) ** 2)))
         return int((pred == labels).sum()) / len(labels)
 
 

@@ -1,18 +1,18 @@
-"""scikit-learn style estimators on arrays: :class:`AutofastClassifier` runs ``autofast.search`` on ``fit(X, y)``
-and applies the run's final model in ``predict``/``predict_proba``/``score``::
+"""scikit-learn style estimators on arrays: :class:`AutofastClassifier` and :class:`AutofastRegressor` run
+``autofast.search`` on ``fit(X, y)`` and apply the run's final model in ``predict``/``predict_proba``/``score``::
 
-    from autofast import AutofastClassifier
+    from autofast import AutofastClassifier, AutofastRegressor
     clf = AutofastClassifier(time_budget=60).fit(X_train, y_train)     # X: (N, L), (N, C, L) or (N, C, H, W)
     clf.predict(X_test), clf.predict_proba(X_test), clf.score(X_test, y_test)
     cross_val_score(AutofastClassifier(time_budget=30), X, y, cv=3)    # clone, Pipeline, pickle work too
+    reg = AutofastRegressor(time_budget=60).fit(X_train, values)        # values (N,) or (N, T): a series regressor
 
 It is the same engine as ``python -m autofast search`` (same run folder, same options and errors), so a fit
 takes about ``time_budget`` seconds of wall clock and its result is not bit-for-bit reproducible (what a
 time-budgeted search tries depends on the machine's speed): the estimator is tagged non-deterministic.
 
-No regressor: the search trains classifiers of whole series / images (one integer label per example) and dense
-per-position models of files; a scalar target per example is not a task it has, so a regressor would be a
-different engine, not a wrapper.
+The regressor is the same search on values (``target: regression``): RMSE-selected networks and, for series,
+the random-convolution features with a ridge regressor; its ``score`` is scikit-learn's R^2.
 """
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ import weakref
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 
 from .errors import AutofastError
 
-__all__ = ["AutofastClassifier", "EstimatorInputError"]
+__all__ = ["AutofastClassifier", "AutofastRegressor", "EstimatorInputError"]
 
 #: the estimator's own parameters; any other keyword is an option of ``autofast.search`` (SearchConfig)
 OWN = ("time_budget", "seed", "threads", "out", "verbose")
@@ -53,57 +53,12 @@ def _remove(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-class AutofastClassifier(ClassifierMixin, BaseEstimator):
-    """``autofast.search`` as a scikit-learn classifier of series and images given as numpy arrays.
+class _SearchEstimator(BaseEstimator):
+    """What the classifier and the regressor share: parameters (the estimator's own and every search option),
+    the inputs ``X``, ``fit`` (a search on a task file of ``X`` and the targets :meth:`_check_y` gives), the run
+    folder, pickling. Subclasses name ``_target`` (the task file's ``target:``) and check ``y``."""
 
-    Parameters
-    ----------
-    time_budget : seconds (or ``"90s"``, ``"2m"``) of wall clock for one ``fit``, as ``search --time-budget``;
-        None: the search's default from the data size (2 to 7 minutes).
-    seed : the search's seed (split, initialisations, sampler).
-    threads : CPU threads of the run (None: autofast's default from the usable CPUs). A fit in a process that
-        has not imported torch yet first sets up the thread pools as ``python -m autofast`` does
-        (:func:`autofast.runtime.configure`: this thread count, passive OpenMP waiting -- without it a busy
-        neighbour on the cores can slow training many times over).
-    out : None (default): each ``fit`` runs in a fresh temporary folder, deleted when the estimator is garbage
-        collected (or the interpreter exits). A folder: each ``fit`` makes its own run folder
-        ``out/fit-<date>-<time>-<random>/`` in it and keeps it (``python -m autofast predict`` and
-        ``autofast.load`` read it; clones in ``cross_val_score`` can share one ``out``).
-    verbose : print the search's stage messages; otherwise nothing is printed.
-    **search_options : any option of ``autofast.search`` / ``python -m autofast search`` by its
-        SearchConfig name (``arch``, ``folds``, ``ensemble``, ``max_epochs``, ``devices``, ...); they are
-        parameters like the others (``get_params``, ``set_params``, ``clone``) and are checked at ``fit``.
-
-    Inputs
-    ------
-    ``X``: a numeric array ``(N, L)`` (univariate series), ``(N, C, L)`` (series with C channels; a 3-D array is
-    always read as series, so give grey images as ``(N, 1, H, W)``) or ``(N, C, H, W)`` (images with C bands),
-    without NaN or inf; ``predict`` takes the shape seen in ``fit`` (an ``(N, L)`` fit sets ``n_features_in_``
-    = L, as scikit-learn's tabular estimators do). Inputs are used as given: the model standardises each
-    channel with the training statistics itself. ``y``: one label per example of any sortable type (strings,
-    integers); at least two classes. ``classes_`` are the sorted unique labels, the columns of
-    ``predict_proba``.
-
-    The run's internal split -- read this before quoting a score from its folder
-    ----------------------------------------------------------------------------
-    A search always evaluates its final model once on a test split. Your test data are not given to ``fit``,
-    so the run's task names the training file as BOTH its training and its test file: the search carves its
-    validation rows (10%, stratified) from ``X``, trains the final model on all of ``X``, and its one "test"
-    evaluation is on ``X`` itself. The ``test_score`` in the run folder (``result.json``, ``report.md``) is
-    therefore the training (resubstitution) accuracy -- NOT a held-out score; it is kept as
-    ``training_score_``. Measure generalisation with ``score`` on data the estimator has not seen, or with
-    ``cross_val_score``. (The training rows are held twice in memory during the search for this.)
-
-    Fitted attributes
-    -----------------
-    ``classes_``, ``n_features_in_`` (2-D ``X`` only), ``input_shape_`` (``X.shape[1:]``), ``kind_``
-    (``"series"``/``"image"``), ``run_dir_`` (the run folder; after unpickling, a temporary folder holding the
-    final model only), ``result_`` (the :class:`autofast.api.Result`: ``plan``, ``report``, ``result``),
-    ``training_score_``.
-
-    Pickling keeps the final model (``result.json`` and ``model/``, a few MB) inside the pickle, so an
-    unpickled estimator predicts exactly as the original even when the original's run folder is gone.
-    """
+    _target = "classification"
 
     def __init__(self, time_budget=60, seed=0, threads=None, out=None, verbose=False, **search_options):
         self.time_budget = time_budget
@@ -185,7 +140,177 @@ class AutofastClassifier(ClassifierMixin, BaseEstimator):
         """The loaders' channels-first layout: (N, L) -> (N, 1, L)."""
         return arr[:, None] if arr.ndim == 2 else arr
 
-    def _check_y(self, y, n: int) -> tuple[np.ndarray, np.ndarray]:
+    # ------------------------------------------------------------------------------------------- fit
+    def fit(self, X, y):
+        """Run a search on ``(X, y)`` (about ``time_budget`` seconds) and keep its final model; returns self."""
+        arr = self._check_x(X, fitting=True)
+        saved, fitted = self._check_y(y, len(arr))
+        kind = "image" if arr.ndim == 4 else "series"
+        options = dict(self._search_options)
+        unknown = sorted(set(options) - set(_option_names()))
+        if unknown:
+            raise EstimatorInputError(f"unknown search option(s) {', '.join(unknown)} for {type(self).__name__}; "
+                                      f"valid: {', '.join(_option_names())}")
+        self._forget()
+        if "torch" not in sys.modules:  # as `python -m autofast` does first thing: threads, passive OpenMP waits
+            from .runtime import configure
+
+            ok = isinstance(self.threads, int) and not isinstance(self.threads, bool) and self.threads >= 1
+            configure(self.threads if ok else None)  # a bad value: the search's own one-line error follows
+        run_dir, owned = self._new_run_dir()
+        work = tempfile.mkdtemp(prefix="autofast-fit-data-")
+        try:
+            # the training file is also the task's test file: see "The run's internal split" in the docstring
+            np.savez(os.path.join(work, "train.npz"), x=self._layout(arr), y=saved)
+            layout = "NCHW" if kind == "image" else "NCL"
+            Path(work, "task.yaml").write_text(
+                f"name: {type(self).__name__}\nkind: {kind}\nlayout: {layout}\ntarget: {self._target}\n"
+                "train: train.npz\ntest: train.npz\nsplit: {val_fraction: 0.1}\n")
+            from .api import search
+
+            result = search(str(Path(work, "task.yaml")), out=run_dir, verbose=bool(self.verbose),
+                            time_budget=self.time_budget, seed=self.seed, threads=self.threads, **options)
+        except BaseException:
+            if owned or not Path(run_dir, "pattern.json").exists():
+                _remove(run_dir)
+            raise
+        finally:
+            _remove(work)
+        if owned:
+            self._cleanup = weakref.finalize(self, _remove, run_dir)
+        self._result = result
+        for key, value in fitted.items():
+            setattr(self, key, value)
+        self.input_shape_ = tuple(int(s) for s in arr.shape[1:])
+        self.kind_ = kind
+        self.run_dir_ = str(run_dir)
+        self.training_score_ = result.test_score
+        if arr.ndim == 2:
+            self.n_features_in_ = int(arr.shape[1])
+        return self
+
+    def _new_run_dir(self) -> tuple[str, bool]:
+        """``(run folder, owned)``: a fresh temporary folder (owned: deleted with the estimator) or a fresh
+        ``out/fit-...`` folder (kept)."""
+        if self.out is None:
+            return tempfile.mkdtemp(prefix="autofast-estimator-"), True
+        from .io import make_run_dir
+
+        base = make_run_dir(Path(self.out).expanduser().resolve(), "out")
+        return tempfile.mkdtemp(prefix=time.strftime("fit-%Y%m%d-%H%M%S-"), dir=base), False
+
+    def _forget(self) -> None:
+        """Drop an earlier fit: its fitted attributes and its temporary run folder."""
+        for key in ("classes_", "n_targets_", "_y_one_d", "input_shape_", "kind_", "run_dir_", "training_score_", "n_features_in_",
+                    "_result"):
+            self.__dict__.pop(key, None)
+        cleanup = self.__dict__.pop("_cleanup", None)
+        if cleanup is not None:
+            cleanup()
+
+    # --------------------------------------------------------------------------------------- predict
+    def _fitted_result(self):
+        if not hasattr(self, "input_shape_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                                 "appropriate arguments before using this estimator.")
+        result = self.__dict__.get("_result")
+        if result is None:
+            from .api import load
+
+            result = self._result = load(self.run_dir_)
+        return result
+
+    @property
+    def result_(self):
+        """The fitted run as an :class:`autofast.api.Result` (``plan``, ``report``, ``result``)."""
+        if not hasattr(self, "input_shape_"):
+            raise AttributeError("result_: the estimator is not fitted")
+        return self._fitted_result()
+
+    # ------------------------------------------------------------------------------------------ pickle
+    def __getstate__(self):
+        state = super().__getstate__()
+        state = {k: v for k, v in state.items() if k not in ("_result", "_cleanup")}
+        if "input_shape_" in state:
+            root, files = Path(self.run_dir_), {}
+            paths = [root / MODEL_PARTS[0]] + sorted(p for p in (root / MODEL_PARTS[1]).rglob("*") if p.is_file())
+            for p in paths:
+                try:
+                    files[p.relative_to(root).as_posix()] = p.read_bytes()
+                except OSError as exc:
+                    raise AutofastError(f"cannot pickle {type(self).__name__}: {p}: {exc.strerror or exc}; the "
+                                        "fitted run folder was removed or moved") from None
+            state["_model_files"] = files
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        files = state.pop("_model_files", None)
+        super().__setstate__(state)
+        if files is not None:  # a fitted estimator: its final model in a temporary folder of its own
+            run_dir = tempfile.mkdtemp(prefix="autofast-estimator-")
+            for rel, data in files.items():
+                p = Path(run_dir, rel)
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_bytes(data)
+            self.run_dir_ = run_dir
+            self._cleanup = weakref.finalize(self, _remove, run_dir)
+
+
+class AutofastClassifier(ClassifierMixin, _SearchEstimator):
+    """``autofast.search`` as a scikit-learn classifier of series and images given as numpy arrays.
+
+    Parameters
+    ----------
+    time_budget : seconds (or ``"90s"``, ``"2m"``) of wall clock for one ``fit``, as ``search --time-budget``;
+        None: the search's default from the data size (2 to 7 minutes).
+    seed : the search's seed (split, initialisations, sampler).
+    threads : CPU threads of the run (None: autofast's default from the usable CPUs). A fit in a process that
+        has not imported torch yet first sets up the thread pools as ``python -m autofast`` does
+        (:func:`autofast.runtime.configure`: this thread count, passive OpenMP waiting -- without it a busy
+        neighbour on the cores can slow training many times over).
+    out : None (default): each ``fit`` runs in a fresh temporary folder, deleted when the estimator is garbage
+        collected (or the interpreter exits). A folder: each ``fit`` makes its own run folder
+        ``out/fit-<date>-<time>-<random>/`` in it and keeps it (``python -m autofast predict`` and
+        ``autofast.load`` read it; clones in ``cross_val_score`` can share one ``out``).
+    verbose : print the search's stage messages; otherwise nothing is printed.
+    **search_options : any option of ``autofast.search`` / ``python -m autofast search`` by its
+        SearchConfig name (``arch``, ``folds``, ``ensemble``, ``max_epochs``, ``devices``, ...); they are
+        parameters like the others (``get_params``, ``set_params``, ``clone``) and are checked at ``fit``.
+
+    Inputs
+    ------
+    ``X``: a numeric array ``(N, L)`` (univariate series), ``(N, C, L)`` (series with C channels; a 3-D array is
+    always read as series, so give grey images as ``(N, 1, H, W)``) or ``(N, C, H, W)`` (images with C bands),
+    without NaN or inf; ``predict`` takes the shape seen in ``fit`` (an ``(N, L)`` fit sets ``n_features_in_``
+    = L, as scikit-learn's tabular estimators do). Inputs are used as given: the model standardises each
+    channel with the training statistics itself. ``y``: one label per example of any sortable type (strings,
+    integers); at least two classes. ``classes_`` are the sorted unique labels, the columns of
+    ``predict_proba``.
+
+    The run's internal split -- read this before quoting a score from its folder
+    ----------------------------------------------------------------------------
+    A search always evaluates its final model once on a test split. Your test data are not given to ``fit``,
+    so the run's task names the training file as BOTH its training and its test file: the search carves its
+    validation rows (10%, stratified) from ``X``, trains the final model on all of ``X``, and its one "test"
+    evaluation is on ``X`` itself. The ``test_score`` in the run folder (``result.json``, ``report.md``) is
+    therefore the training (resubstitution) accuracy -- NOT a held-out score; it is kept as
+    ``training_score_``. Measure generalisation with ``score`` on data the estimator has not seen, or with
+    ``cross_val_score``. (The training rows are held twice in memory during the search for this.)
+
+    Fitted attributes
+    -----------------
+    ``classes_``, ``n_features_in_`` (2-D ``X`` only), ``input_shape_`` (``X.shape[1:]``), ``kind_``
+    (``"series"``/``"image"``), ``run_dir_`` (the run folder; after unpickling, a temporary folder holding the
+    final model only), ``result_`` (the :class:`autofast.api.Result`: ``plan``, ``report``, ``result``),
+    ``training_score_``.
+
+    Pickling keeps the final model (``result.json`` and ``model/``, a few MB) inside the pickle, so an
+    unpickled estimator predicts exactly as the original even when the original's run folder is gone.
+    """
+
+    def _check_y(self, y, n: int) -> tuple[np.ndarray, dict]:
+        """``(class indices to save, {"classes_": sorted labels})``."""
         from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
         if y is None:
@@ -213,92 +338,7 @@ class AutofastClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise EstimatorInputError(f"y has 1 class ({classes[0]!r} for every example); a classifier needs at "
                                       "least two classes")
-        return classes, idx.reshape(-1).astype(np.int64)
-
-    # ------------------------------------------------------------------------------------------- fit
-    def fit(self, X, y):
-        """Run a search on ``(X, y)`` (about ``time_budget`` seconds) and keep its final model; returns self."""
-        arr = self._check_x(X, fitting=True)
-        classes, idx = self._check_y(y, len(arr))
-        kind = "image" if arr.ndim == 4 else "series"
-        options = dict(self._search_options)
-        unknown = sorted(set(options) - set(_option_names()))
-        if unknown:
-            raise EstimatorInputError(f"unknown search option(s) {', '.join(unknown)} for {type(self).__name__}; "
-                                      f"valid: {', '.join(_option_names())}")
-        self._forget()
-        if "torch" not in sys.modules:  # as `python -m autofast` does first thing: threads, passive OpenMP waits
-            from .runtime import configure
-
-            ok = isinstance(self.threads, int) and not isinstance(self.threads, bool) and self.threads >= 1
-            configure(self.threads if ok else None)  # a bad value: the search's own one-line error follows
-        run_dir, owned = self._new_run_dir()
-        work = tempfile.mkdtemp(prefix="autofast-fit-data-")
-        try:
-            # the training file is also the task's test file: see "The run's internal split" in the docstring
-            np.savez(os.path.join(work, "train.npz"), x=self._layout(arr), y=idx)
-            layout = "NCHW" if kind == "image" else "NCL"
-            Path(work, "task.yaml").write_text(
-                f"name: {type(self).__name__}\nkind: {kind}\nlayout: {layout}\ntrain: train.npz\ntest: train.npz\n"
-                "split: {val_fraction: 0.1}\n")
-            from .api import search
-
-            result = search(str(Path(work, "task.yaml")), out=run_dir, verbose=bool(self.verbose),
-                            time_budget=self.time_budget, seed=self.seed, threads=self.threads, **options)
-        except BaseException:
-            if owned or not Path(run_dir, "pattern.json").exists():
-                _remove(run_dir)
-            raise
-        finally:
-            _remove(work)
-        if owned:
-            self._cleanup = weakref.finalize(self, _remove, run_dir)
-        self._result = result
-        self.classes_ = classes
-        self.input_shape_ = tuple(int(s) for s in arr.shape[1:])
-        self.kind_ = kind
-        self.run_dir_ = str(run_dir)
-        self.training_score_ = result.test_score
-        if arr.ndim == 2:
-            self.n_features_in_ = int(arr.shape[1])
-        return self
-
-    def _new_run_dir(self) -> tuple[str, bool]:
-        """``(run folder, owned)``: a fresh temporary folder (owned: deleted with the estimator) or a fresh
-        ``out/fit-...`` folder (kept)."""
-        if self.out is None:
-            return tempfile.mkdtemp(prefix="autofast-estimator-"), True
-        from .io import make_run_dir
-
-        base = make_run_dir(Path(self.out).expanduser().resolve(), "out")
-        return tempfile.mkdtemp(prefix=time.strftime("fit-%Y%m%d-%H%M%S-"), dir=base), False
-
-    def _forget(self) -> None:
-        """Drop an earlier fit: its fitted attributes and its temporary run folder."""
-        for key in ("classes_", "input_shape_", "kind_", "run_dir_", "training_score_", "n_features_in_", "_result"):
-            self.__dict__.pop(key, None)
-        cleanup = self.__dict__.pop("_cleanup", None)
-        if cleanup is not None:
-            cleanup()
-
-    # --------------------------------------------------------------------------------------- predict
-    def _fitted_result(self):
-        if not hasattr(self, "classes_"):
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                                 "appropriate arguments before using this estimator.")
-        result = self.__dict__.get("_result")
-        if result is None:
-            from .api import load
-
-            result = self._result = load(self.run_dir_)
-        return result
-
-    @property
-    def result_(self):
-        """The fitted run as an :class:`autofast.api.Result` (``plan``, ``report``, ``result``)."""
-        if not hasattr(self, "classes_"):
-            raise AttributeError("result_: the estimator is not fitted")
-        return self._fitted_result()
+        return idx.reshape(-1).astype(np.int64), {"classes_": classes}
 
     def predict_proba(self, X) -> np.ndarray:
         """``(N, n_classes)`` float64 class probabilities, columns in ``classes_`` order."""
@@ -314,31 +354,38 @@ class AutofastClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    # ------------------------------------------------------------------------------------------ pickle
-    def __getstate__(self):
-        state = super().__getstate__()
-        state = {k: v for k, v in state.items() if k not in ("_result", "_cleanup")}
-        if "classes_" in state:
-            root, files = Path(self.run_dir_), {}
-            paths = [root / MODEL_PARTS[0]] + sorted(p for p in (root / MODEL_PARTS[1]).rglob("*") if p.is_file())
-            for p in paths:
-                try:
-                    files[p.relative_to(root).as_posix()] = p.read_bytes()
-                except OSError as exc:
-                    raise AutofastError(f"cannot pickle {type(self).__name__}: {p}: {exc.strerror or exc}; the "
-                                        "fitted run folder was removed or moved") from None
-            state["_model_files"] = files
-        return state
 
-    def __setstate__(self, state):
-        state = dict(state)
-        files = state.pop("_model_files", None)
-        super().__setstate__(state)
-        if files is not None:  # a fitted estimator: its final model in a temporary folder of its own
-            run_dir = tempfile.mkdtemp(prefix="autofast-estimator-")
-            for rel, data in files.items():
-                p = Path(run_dir, rel)
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_bytes(data)
-            self.run_dir_ = run_dir
-            self._cleanup = weakref.finalize(self, _remove, run_dir)
+class AutofastRegressor(RegressorMixin, _SearchEstimator):
+    """``autofast.search`` as a scikit-learn regressor of series and images given as numpy arrays: one value
+    (``y`` ``(N,)``) or T values (``(N, T)``) per example, e.g. a series' extrinsic target (the Monash
+    extrinsic-regression archive's tasks). Parameters, inputs ``X``, the run folder, the run's internal split
+    (its ``test_score``, kept as ``training_score_``, is the RMSE on ``X`` itself, not a held-out score) and
+    pickling: as :class:`AutofastClassifier`. ``predict`` gives values in ``y``'s units (the search
+    standardises the targets with the training statistics and maps back); ``score`` is scikit-learn's R^2.
+
+    Fitted attributes: ``n_targets_``, ``n_features_in_`` (2-D ``X`` only), ``input_shape_``, ``kind_``,
+    ``run_dir_``, ``result_``, ``training_score_``.
+    """
+
+    _target = "regression"
+
+    def _check_y(self, y, n: int) -> tuple[np.ndarray, dict]:
+        """``(float64 values (N, T) to save, {"n_targets_": T})``; ``y`` ``(N,)`` or ``(N, T)`` numbers."""
+        if y is None:
+            raise EstimatorInputError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        try:
+            arr = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise EstimatorInputError("y: cannot be read as numbers; a regressor needs numeric targets") from None
+        if arr.ndim not in (1, 2) or len(arr) != n:
+            raise EstimatorInputError(f"y has shape {arr.shape} for {n} examples in X; give (N,) or (N, T) values")
+        if not np.all(np.isfinite(arr)):
+            raise EstimatorInputError("Input y contains NaN or infinity; give finite target values")
+        return arr.reshape(n, -1), {"n_targets_": int(arr.reshape(n, -1).shape[1]), "_y_one_d": arr.ndim == 1}
+
+    def predict(self, X) -> np.ndarray:
+        """``(N,)`` float64 values (``(N, T)`` for a fit on ``(N, T)`` targets), in ``y``'s units."""
+        result = self._fitted_result()
+        arr = self._check_x(X, fitting=False)
+        out = np.asarray(result.predictor.predict(result.predictor.prepare(self._layout(arr)).x), dtype=np.float64)
+        return out[:, 0] if self._y_one_d else out

@@ -8,20 +8,22 @@ channel, its plain network, its test metric and the one test evaluation.
 from __future__ import annotations
 
 from autofast.data.supervised import load_task
-from autofast.engine import device_of, evaluate, mean_iou
+from autofast.engine import device_of, evaluate, mean_iou, predict
 from autofast.errors import AutofastError
 from autofast.models import build_backbone, default_backbone, fixed_factory
 
 
 def task_metric(task) -> tuple[str, bool]:
     """``(name, lower_is_better)`` of the task's test metric: accuracy for classification, per-pixel accuracy
-    for dense labels, relative L2 for dense fields, standardised MSE for forecasting windows."""
+    for dense labels, relative L2 for dense fields, standardised MSE for forecasting windows, RMSE in the
+    targets' own units for values (regression on series or images; the Monash extrinsic-regression archive's
+    metric)."""
     data = task.data
     if data.kind == "timeseries":
         return "MSE (standardised, per target)", True
     if data.kind == "dense":
         return ("relative L2", True) if data.regression else ("per-pixel accuracy", False)
-    return "accuracy", False
+    return ("RMSE", True) if data.regression else ("accuracy", False)
 
 
 def placed(model, device, *tensors) -> tuple:
@@ -33,14 +35,22 @@ def placed(model, device, *tensors) -> tuple:
 
 
 def test_scores(model, task) -> dict:
-    """The one test evaluation, on the model's device: ``test_loss``, ``test_acc`` and, for dense labels,
-    ``test_mean_iou``."""
+    """The one test evaluation, on the model's device: ``test_loss``, ``test_acc``, ``test_score`` (the value
+    of :func:`task_metric`) and, for dense labels, ``test_mean_iou``; for values ``test_rmse`` and
+    ``test_mae`` in the targets' units."""
     dev = device_of(model)
     x, y = task.x_test.to(dev), task.y_test.to(dev)
     test_loss, test_acc = evaluate(model, x, y)
     out = {"test_loss": test_loss, "test_acc": test_acc}
-    if task.data.kind == "dense" and not task.data.regression:
-        out["test_mean_iou"] = mean_iou(model, x, y, task.data.num_classes)
+    data = task.data
+    if data.kind == "dense" and not data.regression:
+        out["test_mean_iou"] = mean_iou(model, x, y, data.num_classes)
+    if data.kind not in ("dense", "timeseries") and data.regression:
+        err = (task.values(predict(model, x).double()) - task.values(y.double())).flatten()
+        out.update(test_rmse=float(err.square().mean().sqrt()), test_mae=float(err.abs().mean()))
+        out["test_score"] = out["test_rmse"]
+    else:
+        out["test_score"] = test_loss if task_metric(task)[1] else test_acc
     return out
 
 

@@ -157,10 +157,39 @@ def write_aeon_task(folder: Path, name: str) -> Path:
     return yaml
 
 
+def write_ett_day_task(folder: Path) -> Path:
+    """A series-regression task from the shared ETTh1 file (deterministic): each day's 24 hourly values of the six
+    load channels (HUFL..LULL) -> that day's mean oil temperature (OT), as ``.ts`` files with ``@targetLabel
+    true``, split by the ETT protocol's months (train the first 12 x 30 days, validation the next 4 x 30, test
+    the next 4 x 30: 360 / 120 / 120 days), and ``ETTday.yaml``; returns the YAML."""
+    import numpy as np
+
+    src = ROOT.parent / "shared" / "data" / "ett" / "ETTh1.csv"
+    if not src.exists():
+        raise SystemExit(f"ETTday needs {src} (the shared data folder)")
+    rows = np.loadtxt(src, delimiter=",", skiprows=1, usecols=range(1, 8), dtype=np.float64)  # (T, 7)
+    days = rows[: 600 * 24].reshape(600, 24, 7)
+    x, y = days[:, :, :6].transpose(0, 2, 1), days[:, :, 6].mean(1)  # (600, 6, 24), (600,)
+    folder.mkdir(parents=True, exist_ok=True)
+    head = ("# ETTh1 (Zhou et al. 2021, CC BY-ND 4.0) by day: the six load channels' 24 hourly values -> the day's "
+            "mean oil temperature\n@problemName ETTday\n@timeStamps false\n@missing false\n@univariate false\n"
+            "@dimensions 6\n@equalLength true\n@seriesLength 24\n@targetLabel true\n@data\n")
+    for part, (a, b) in {"TRAIN": (0, 360), "VAL": (360, 480), "TEST": (480, 600)}.items():
+        lines = [":".join(",".join(f"{v:.4f}" for v in ch) for ch in x[i]) + f":{y[i]:.6f}" for i in range(a, b)]
+        _write_atomic(folder / f"ETTday_{part}.ts", head + "\n".join(lines) + "\n")
+    yaml = folder / "ETTday.yaml"
+    _write_atomic(yaml, "# ETTh1 by day (bench/quality_panel.write_ett_day_task): series regression, ETT's months\n"
+                        "name: ETTday\nkind: series\ntrain: ETTday_TRAIN.ts\nval: ETTday_VAL.ts\n"
+                        "test: ETTday_TEST.ts\n")
+    return yaml
+
+
 def task_argument(task: str, out: Path) -> str:
     """What ``search --task`` gets for a panel task name (files written under ``out/data`` where needed)."""
     if task == "motif":
         return str(write_motif_task(out / "data" / "motif"))
+    if task == "ETTday":
+        return str(write_ett_day_task(out / "data" / "ETTday"))
     if task.startswith("aeon:"):
         return str(write_aeon_task(out / "data" / task[5:], task[5:]))
     return task

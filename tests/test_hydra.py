@@ -105,4 +105,4 @@ def test_input_errors(seed):
     with pytest.raises(FeatureInputError, match="even g"):
         HydraTransform(k=4, g=3).fit(x)
     with pytest.raises(FeatureInputError, match="integer class labels"):
-        HydraClassifier(k=4, g=4).fit(x, y.float())
+        HydraClassifier(k=4, g=4).fit(x, y.bool())

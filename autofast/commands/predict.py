@@ -2,8 +2,9 @@
 :mod:`autofast.predictor`) to new data, read and standardised exactly as the training data were.
 
 Output: a CSV with one row per input, in input order: ``index`` (the row in the data file; for a task, the
-row in its test file or data file), ``predicted_label`` and ``p_<class>`` per class. When the data carry
-labels the accuracy is reported too (for a task's test split it is the run's test score)."""
+row in its test file or data file), ``predicted_label`` and ``p_<class>`` per class (a regression model:
+``predicted_<target>`` per target, in the targets' units). When the data carry labels the accuracy (RMSE) is
+reported too (for a task's test split it is the run's test score)."""
 from __future__ import annotations
 
 import json
@@ -50,6 +51,24 @@ def write_predictions(path: Path, classes: list[str], index, proba, pred) -> Non
     write_text_atomic(path, buf.getvalue())
 
 
+def write_values(path: Path, targets: list[str], index, pred) -> None:
+    """A regression model's predictions CSV (``index``, ``predicted_<target>`` per target), rows in ascending
+    ``index`` (input order), written atomically."""
+    import csv
+    import io
+
+    import numpy as np
+
+    from autofast.io import write_text_atomic
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["index", *[f"predicted_{t}" for t in targets]])
+    for i in np.argsort(np.asarray(index), kind="stable"):
+        w.writerow([int(index[i]), *[f"{float(v):.8g}" for v in pred[i]]])
+    write_text_atomic(path, buf.getvalue())
+
+
 def _stem(data: str) -> str:
     p = Path(data)
     return (p.name if p.is_dir() else p.stem) or "data"
@@ -57,27 +76,35 @@ def _stem(data: str) -> str:
 
 def run(args) -> int:
     """``python -m autofast predict``."""
+    import numpy as np
+
     from autofast.predictor import load_final
 
     predictor = load_final(Path(args.run_dir))
-    if predictor.manifest.get("regression") or predictor.kind not in ("dna", "series", "image"):
-        raise AutofastError(f"{args.run_dir}: predict writes class predictions; this run's model is a "
-                            f"{predictor.kind} {'regression ' if predictor.manifest.get('regression') else ''}model, "
-                            "not supported by predict yet")
+    regression = bool(predictor.manifest.get("regression"))
+    if predictor.kind not in ("dna", "series", "image"):
+        raise AutofastError(f"{args.run_dir}: predict reads DNA, series and image data; this run's model is a "
+                            f"{predictor.kind} {'regression ' if regression else ''}model, not supported by predict "
+                            "yet")
     inputs = predictor.prepare(args.data)
     if not len(inputs.x):
         raise AutofastError(f"{args.data}: holds no examples to predict")
-    proba = predictor.predict_proba(inputs.x).numpy()
     pred = predictor.predict(inputs.x).numpy()
     out = Path(args.out) if args.out else Path(args.run_dir) / f"predictions-{_stem(args.data)}.csv"
     if out.is_dir():
         raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
-    write_predictions(out, predictor.classes, inputs.index, proba, pred)
-    accuracy = None
-    if inputs.labels is not None:
-        accuracy = int((pred == inputs.labels).sum()) / len(pred)  # as the test evaluation counts
+    accuracy = rmse = None
+    if regression:
+        write_values(out, predictor.classes, inputs.index, pred)
+        if inputs.labels is not None:  # as the test evaluation computes it, in the targets' units
+            rmse = float(np.sqrt(np.mean((pred.astype(np.float64) - inputs.labels) ** 2)))
+    else:
+        write_predictions(out, predictor.classes, inputs.index, predictor.predict_proba(inputs.x).numpy(), pred)
+        if inputs.labels is not None:
+            accuracy = int((pred == inputs.labels).sum()) / len(pred)  # as the test evaluation counts
     summary = {"run_dir": str(args.run_dir), "data": inputs.source, "out": str(out), "rows": int(len(pred)),
-               "classes": predictor.classes, "accuracy": accuracy, "labelled": inputs.labels is not None,
+               ("targets" if regression else "classes"): predictor.classes,
+               **({"rmse": rmse} if regression else {"accuracy": accuracy}), "labelled": inputs.labels is not None,
                "notes": inputs.notes, "model": repr(predictor)}
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -87,5 +114,7 @@ def run(args) -> int:
     line = f"{len(pred)} predictions -> {out}"
     if accuracy is not None:
         line += f"   accuracy {accuracy:.4f} (labels in the data)"
+    if rmse is not None:
+        line += f"   RMSE {rmse:.6g} (target values in the data)"
     print(line)
     return 0

@@ -93,6 +93,12 @@ class DashConfig(NumericsOptions):
         return v
 
 
+def _val_text(rec: dict) -> str:
+    """An epoch record's validation figure for progress lines: accuracy, or the loss for float targets."""
+    acc = rec.get("val_acc")
+    return f"val acc {acc:.3f}" if acc is not None and acc == acc else f"val loss {rec.get('val_loss', float('nan')):.4f}"
+
+
 def check_options(cfg: DashConfig) -> None:
     """What can be checked before any data is loaded or anything written: the devices, and the config's
     precision on them."""
@@ -155,7 +161,7 @@ def search_architecture(task, cfg: DashConfig, say: Callable[[str], None] = lamb
                              batch_size=cfg.batch_size, batch_fraction=cfg.search_batch_fraction, seed=cfg.seed,
                              arch_lr=cfg.arch_lr, rf_penalty=cfg.rf_penalty)
     res = train(supernet, *data_on, s_search, search=True,
-                on_epoch=lambda r: say(f"search epoch {r['epoch']}/{cfg.search_epochs}: val {r['val_acc']:.3f}"),
+                on_epoch=lambda r: say(f"search epoch {r['epoch']}/{cfg.search_epochs}: {_val_text(r)}"),
                 stop=stop)
     every = all_candidates(ks, ds)
     return {"backbone": name, "positional": positional, "kernel_sizes": list(ks), "dilations": list(ds),
@@ -237,7 +243,7 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
         s = TrainSettings(epochs=epochs[label], lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
                           seed=cfg.seed)
         res = train(model, *placed(model, cfg.devices[0], task.x_train, task.y_train, task.x_val, task.y_val), s,
-                    on_epoch=lambda r: say(f"{label} epoch {r['epoch']}/{s.epochs}: val acc {r['val_acc']:.3f}"),
+                    on_epoch=lambda r: say(f"{label} epoch {r['epoch']}/{s.epochs}: {_val_text(r)}"),
                     stop=stop)
         model.load_state_dict(res.best_state)  # best epoch by VALIDATION accuracy
         return model, res, {**test_scores(model, task), "best_epoch": res.best_epoch,  # the one test evaluation
@@ -276,6 +282,6 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
         result["baseline"] = {"pattern": [list(p) for p in fixed], **baseline}
     timings["total"] = time.perf_counter() - t0
     result["conv_paths"] = path_summary()  # which implementation ran each conv shape
-    result["test_score"] = retrain["test_loss"] if lower else retrain["test_acc"]
+    result["test_score"] = retrain["test_score"]
     result["final_model"] = (model.cpu(), task)  # written by autofast.dash.report.write_run
     return result

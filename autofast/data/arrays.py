@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AutofastError
-from .types import labels_to_indices
 
 ARRAY_SUFFIXES = {".npz", ".npy"}
 KEY_PAIRS = [("x", "y"), ("images", "labels")]
@@ -74,20 +73,3 @@ def to_float(x: np.ndarray, source: str, what: str = "input") -> np.ndarray:
         return x.astype(np.float32)
     raise AutofastError(f"{source}: {what} array has dtype {x.dtype}, which is not numeric; store the values as "
                         f"numbers (uint8 or float)")
-
-
-def class_labels(y: np.ndarray, n: int, source: str, unit: str = "example") -> tuple[np.ndarray, list[str]]:
-    """Integer or string labels ``(n,)`` (or ``(n, 1)``) to ``(indices, classes)``."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1 or len(y) != n:
-        raise AutofastError(f"{source}: labels have shape {y.shape} but there are {n} {unit}s; give one label per "
-                            f"{unit} as a 1-D array of length {n}")
-    if np.issubdtype(y.dtype, np.floating):
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise AutofastError(f"{source}: labels are non-integer floats; give integer or string class labels")
-        y = y.astype(np.int64)
-    elif y.dtype.kind not in "biuUS":
-        raise AutofastError(f"{source}: labels have dtype {y.dtype}; give integer or string class labels")
-    return labels_to_indices(y, source)

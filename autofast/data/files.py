@@ -34,6 +34,7 @@ class FileOptions:
     layout: str = "auto"  # images NCHW/NHWC, series NCL/NLC
     variable_length: str = "resample"  # series: resample | pad
     labels: str | None = None  # a .npy of labels beside a .npy of inputs
+    target: str = "auto"  # classification | regression | auto (autofast.data.types.targets_from)
 
 
 def guess_kind(path: Path) -> str:
@@ -56,12 +57,16 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
         raise AutofastError(f"data path {str(path)!r} does not exist; check the path")
     if kind == "auto":
         kind = guess_kind(path)
+    if kind in ("dna", "dense") and opts.target == "regression":
+        raise AutofastError(f"{path}: 'target: regression' is for series and image arrays; {kind} tasks take "
+                            + ("class labels" if kind == "dna" else "masks or fields as their files give them"))
     if kind == "dna":
         return load_dna(path, opts.sequence_column, opts.label_column, opts.length)
     if kind == "image":
-        return load_images(path, opts.layout, opts.labels)  # type: ignore[arg-type]
+        return load_images(path, opts.layout, opts.labels, opts.target)  # type: ignore[arg-type]
     if kind == "series":
-        return load_series(path, opts.length, opts.variable_length, opts.layout, opts.labels)  # type: ignore[arg-type]
+        return load_series(path, opts.length, opts.variable_length, opts.layout, opts.labels,  # type: ignore[arg-type]
+                           opts.target)  # type: ignore[arg-type]
     if kind == "dense":
         return load_dense(path, opts.layout, opts.labels)
     raise AutofastError(f"{path}: unknown data kind {kind!r}; use dna, image, series or dense")

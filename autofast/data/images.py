@@ -13,8 +13,8 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError
-from .arrays import ARRAY_SUFFIXES, class_labels, read_arrays, to_float
-from .types import SupervisedData, check_finite, labels_to_indices
+from .arrays import ARRAY_SUFFIXES, read_arrays, to_float
+from .types import SupervisedData, Target, check_finite, labels_to_indices, targets_from
 
 ImageLayout = Literal["auto", "NCHW", "NHWC"]
 IMAGE_FILE_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -54,14 +54,14 @@ def channels_first(x: np.ndarray, source: str, layout: ImageLayout = "auto") -> 
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NHWC" else x
 
 
-def _load_arrays(path: Path, layout: ImageLayout, labels: Path | None) -> SupervisedData:
+def _load_arrays(path: Path, layout: ImageLayout, labels: Path | None, target: Target = "auto") -> SupervisedData:
     x, y = read_arrays(path, labels, "image")
     source = str(path)
     if len(x) == 0:
         raise AutofastError(f"{path}: holds no images; save at least one image per class")
     x = channels_first(to_float(x, source, "image"), source, layout)
     check_finite(x, source, "pixel value", "image")
-    y_idx, classes = class_labels(y, len(x), source, "image")
+    y_idx, classes = targets_from(y, len(x), source, target, "image")
     return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, source, "image")
 
 
@@ -101,8 +101,10 @@ def _load_folder(root: Path) -> SupervisedData:
     return SupervisedData(np.ascontiguousarray(x), y, classes, str(root), "image")
 
 
-def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Path | None = None) -> SupervisedData:
-    """Load an image classification set into ``SupervisedData`` (kind "image", x ``(N, C, H, W)``).
+def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Path | None = None,
+                target: Target = "auto") -> SupervisedData:
+    """Load an image set into ``SupervisedData`` (kind "image", x ``(N, C, H, W)``; arrays' targets: class
+    labels or values, ``target``: :func:`autofast.data.types.targets_from`).
 
     ``.npz``: arrays ``x``/``y`` (or ``images``/``labels``); ``.npy``: the images, with ``labels`` a ``.npy``
     of labels. Images ``(N,H,W)``, ``(N,H,W,C)`` or ``(N,C,H,W)`` for any C (see :func:`channels_first`
@@ -115,7 +117,7 @@ def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Pa
     if path.is_dir():
         return _load_folder(path)
     if path.suffix.lower() in ARRAY_SUFFIXES:
-        return _load_arrays(path, layout, None if labels is None else Path(labels))
+        return _load_arrays(path, layout, None if labels is None else Path(labels), target)
     raise AutofastError(f"{path}: unsupported image data {path.suffix or '(no extension)'!r}; give a .npz file "
                         f"(x, y), a .npy file with a labels .npy, or a folder of class sub-folders of .png/.jpg images")
 

@@ -1,5 +1,7 @@
-"""1-D series classification data (``kind: series``): UEA/UCR ``.ts`` files, tab-separated UCR files and
-``.npz``/``.npy`` arrays, into ``SupervisedData`` with x float32 ``(N, C, L)``.
+"""1-D series data (``kind: series``): UEA/UCR ``.ts`` files, tab-separated UCR files and ``.npz``/``.npy``
+arrays, into ``SupervisedData`` with x float32 ``(N, C, L)``, class labels or values to regress (``.ts`` files
+with ``@targetLabel true``, the Monash extrinsic-regression archive's format; arrays of numbers not all whole;
+any numeric labels with ``target: regression``).
 
 Variable length (``variable_length``): every series is brought to ONE length ``L`` -- ``length`` when
 given, else the longest series of the file (for official splits: of the TRAINING file; the val and test
@@ -22,8 +24,8 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError
-from .arrays import ARRAY_SUFFIXES, class_labels, read_arrays, to_float
-from .types import SupervisedData, check_finite, labels_to_indices
+from .arrays import ARRAY_SUFFIXES, read_arrays, to_float
+from .types import SupervisedData, Target, check_finite, targets_from
 
 VariableLength = Literal["resample", "pad"]
 SeriesLayout = Literal["auto", "NCL", "NLC"]
@@ -99,14 +101,15 @@ def _is_float(t: str) -> bool:
         return False
 
 
-def read_ts(path: Path, labels_required: bool = True) -> tuple[list[np.ndarray], list[str] | None]:
+def read_ts(path: Path, labels_required: bool = True) -> tuple[list[np.ndarray], list[str] | None, bool]:
     """The sktime/aeon ``.ts`` format (UEA/UCR archives): ``@`` header lines, then after ``@data`` one line
-    per series, channels separated by ``:``, values by ``,``, the class label last. Returns
-    ``([(C, L_i) float64], labels)``. Time-stamped data and missing values are refused. A file with
-    ``@classLabel false`` is refused, or with ``labels_required=False`` read with labels None."""
+    per series, channels separated by ``:``, values by ``,``, the class label (or target value) last. Returns
+    ``([(C, L_i) float64], labels, values)``; ``values``: the header says ``@targetLabel true`` (regression
+    targets). Time-stamped data and missing values are refused. A file with ``@classLabel false`` (and no
+    target) is refused, or with ``labels_required=False`` read with labels None."""
     text = _read_text(path, ".ts")
     series, labels = [], []
-    in_data, has_labels = False, True
+    in_data, has_labels, values = False, True, False
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -117,7 +120,9 @@ def read_ts(path: Path, labels_required: bool = True) -> tuple[list[np.ndarray],
                 raise AutofastError(f"{path}: line {lineno}: time-stamped series are not supported; export the "
                                     f"values without time stamps")
             if low.startswith("@classlabel") and len(low.split()) > 1 and low.split()[1] == "false":
-                has_labels = False
+                has_labels = values
+            if low.startswith("@targetlabel") and len(low.split()) > 1 and low.split()[1] == "true":
+                has_labels = values = True
             if low.startswith("@data"):
                 in_data = True
             elif not low.startswith("@"):
@@ -146,7 +151,7 @@ def read_ts(path: Path, labels_required: bool = True) -> tuple[list[np.ndarray],
         raise AutofastError(f"{path}: no '@data' line; this is not a .ts file (see the UEA/UCR archive format)")
     if not series:
         raise AutofastError(f"{path}: has no series after '@data'; add one series per line")
-    return series, (labels if has_labels else None)
+    return series, (labels if has_labels else None), values
 
 
 def read_ucr(path: Path) -> tuple[list[np.ndarray], list[str]]:
@@ -199,8 +204,10 @@ def _arrays(path: Path, layout: SeriesLayout, labels: Path | None) -> tuple[np.n
 
 
 def load_series(path: str | Path, length: int | None = None, variable_length: VariableLength = "resample",
-                layout: SeriesLayout = "auto", labels: str | Path | None = None) -> SupervisedData:
-    """Load labelled series into ``SupervisedData`` (kind "series", x float32 ``(N, C, L)``).
+                layout: SeriesLayout = "auto", labels: str | Path | None = None, target: Target = "auto"
+                ) -> SupervisedData:
+    """Load labelled series into ``SupervisedData`` (kind "series", x float32 ``(N, C, L)``; ``y`` class
+    indices, or float32 ``(N, T)`` values: ``target``, :func:`autofast.data.types.targets_from`).
 
     ``.ts`` (UEA/UCR), ``.tsv``/``.txt`` (UCR: label first), ``.npz`` (``x``/``y``) or ``.npy`` (with
     ``labels``, a ``.npy`` of labels). Arrays ``(N, L)`` are univariate; 3-D arrays follow ``layout``
@@ -218,15 +225,17 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
             raise AutofastError(f"{path}: holds no series; save at least one series per class")
         if length is not None and length != x.shape[2]:
             x = equal_length(list(x), length, variable_length, str(path))
-        y_idx, classes = class_labels(y, len(x), str(path), "series")
+        y_idx, classes = targets_from(y, len(x), str(path), target, "series")
         return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, str(path), "series")
     if suffix in TS_SUFFIXES:
-        series, raw_labels = read_ts(path)
+        series, raw_labels, values = read_ts(path)
+        if values and target == "auto":
+            target = "regression"
     elif suffix in UCR_SUFFIXES:
         series, raw_labels = read_ucr(path)
     else:
         raise AutofastError(f"{path}: unsupported series file {suffix or '(no extension)'!r}; give a .ts, "
                             f".tsv/.txt (UCR) or .npz/.npy file")
     x = equal_length(series, length, variable_length, str(path))
-    y, classes = labels_to_indices(np.asarray(raw_labels), str(path))
+    y, classes = targets_from(np.asarray(raw_labels), len(series), str(path), target, "series")
     return SupervisedData(x, y, classes, str(path), "series")

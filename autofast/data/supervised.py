@@ -36,11 +36,13 @@ class SplitPlan:
 class SupervisedTask:
     """A loaded data set, its split, and torch tensors ready for training.
 
-    ``x_*`` are float32 ``(n, C, *spatial)``, ``y_*`` int64 ``(n,)`` (dense: int64 ``(n, *spatial)`` or
-    float32 ``(n, T, *spatial)``). Images, series and dense inputs are standardised per channel with
-    ``mean``/``std`` computed on the TRAIN rows only; DNA one-hot is left as is (``mean``/``std`` None).
-    Dense fields are divided by ``target_scale`` (per target channel, the TRAIN rows' root mean square; no
-    shift), which leaves their relative L2 error unchanged and puts the network's outputs near unit scale.
+    ``x_*`` are float32 ``(n, C, *spatial)``, ``y_*`` int64 ``(n,)`` or float32 ``(n, T)`` values (dense:
+    int64 ``(n, *spatial)`` or float32 ``(n, T, *spatial)``). Images, series and dense inputs are standardised
+    per channel with ``mean``/``std`` computed on the TRAIN rows only; DNA one-hot is left as is
+    (``mean``/``std`` None). Values are standardised per target, ``(y - target_mean) / target_scale`` with the
+    TRAIN rows' mean and standard deviation (:meth:`values` maps outputs back). Dense fields are divided by
+    ``target_scale`` (per target channel, the TRAIN rows' root mean square; no shift, ``target_mean`` None),
+    which leaves their relative L2 error unchanged and puts the network's outputs near unit scale.
     """
 
     name: str
@@ -55,6 +57,17 @@ class SupervisedTask:
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     target_scale: np.ndarray | None = None
+    target_mean: np.ndarray | None = None
+
+    def values(self, out: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+        """Model outputs ``(n, T)`` on the standardised target scale -> values in the targets' own units."""
+        if self.target_mean is None:
+            return out
+        import torch
+
+        mean, scale = (torch.as_tensor(a, dtype=out.dtype, device=out.device) for a in (self.target_mean,
+                                                                                        self.target_scale))
+        return out * scale + mean
 
     @classmethod
     def build(cls, name: str, data: SupervisedData, seed: int = 0,
@@ -76,12 +89,15 @@ class SupervisedTask:
             xs = {k: standardise(v, mean, std) for k, v in xs.items()}
 
         ys = {k: data.y[getattr(split, k)] for k in ("train", "val", "test")}
-        scale = None
+        scale = shift = None
         if data.kind == "dense" and data.regression:
             axes = tuple(a for a in range(data.y.ndim) if a != 1)
             rms = np.sqrt((ys["train"].astype(np.float64) ** 2).mean(axis=axes))
             scale = np.where(rms > 0, rms, 1.0).astype(np.float32)
             ys = {k: standardise(v, np.zeros_like(scale), scale) for k, v in ys.items()}
+        elif data.regression:
+            shift, scale = channel_standardizer(ys["train"])
+            ys = {k: standardise(v, shift, scale) for k, v in ys.items()}
 
         def tx(k):
             return torch.from_numpy(np.ascontiguousarray(xs[k], dtype=np.float32))
@@ -90,7 +106,7 @@ class SupervisedTask:
             return torch.from_numpy(np.ascontiguousarray(ys[k]))
 
         return cls(name, data, split, tx("train"), ty("train"), tx("val"), ty("val"), tx("test"), ty("test"),
-                   mean, std, scale)
+                   mean, std, scale, shift)
 
 
 def known_tasks() -> list[str]:

@@ -20,7 +20,9 @@ A task file is data, never code (read with ``yaml.safe_load``, validated, unknow
     variable_length: resample       # series of unequal length: resample (default) | pad
     split: {val_fraction: 0.1, seed: 0}
 
-Images and series arrays may also name a ``layout:`` (``NCHW``/``NHWC``; ``NCL``/``NLC``) where the shape
+Series and image arrays may set ``target: regression`` (values to predict, e.g. a count), ``classification``
+or ``auto`` (default: ``.ts`` files with ``@targetLabel true`` and numbers that are not all whole are values,
+anything else class labels). Images and series arrays may also name a ``layout:`` (``NCHW``/``NHWC``; ``NCL``/``NLC``) where the shape
 cannot tell, and ``labels:`` (a ``.npy`` of labels beside a ``.npy`` of inputs given as ``data:``).
 Then ``python -m autofast search --task promoters.yaml``.
 """
@@ -65,6 +67,7 @@ class TaskFile(BaseModel):
     length: int | None = Field(None, ge=1)
     layout: Literal["auto", "NCHW", "NHWC", "NCL", "NLC"] = "auto"
     variable_length: Literal["resample", "pad"] = "resample"
+    target: Literal["auto", "classification", "regression"] = "auto"
     split: SplitSpec = SplitSpec()
 
     @field_validator("data", "train", "val", "test", "labels")
@@ -94,7 +97,7 @@ class TaskFile(BaseModel):
 
     def options(self) -> FileOptions:
         return FileOptions(self.sequence_column, self.label_column, self.length, self.layout, self.variable_length,
-                           self.labels)
+                           self.labels, self.target)
 
 
 def read_task_file(path: str | Path) -> TaskFile:

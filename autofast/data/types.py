@@ -21,6 +21,9 @@ from ..errors import AutofastError
 
 Kind = Literal["dna", "image", "series", "dense"]
 KINDS = ("dna", "image", "series", "dense")
+#: what a task's targets are: ``auto`` (numbers that are not all whole are values, :func:`targets_from`),
+#: class labels, or values to regress
+Target = Literal["auto", "classification", "regression"]
 #: the row's official split, in ``SupervisedData.origin``
 ORIGIN_CODES = {"train": 0, "val": 1, "test": 2}
 
@@ -29,7 +32,8 @@ ORIGIN_CODES = {"train": 0, "val": 1, "test": 2}
 class SupervisedData:
     """Examples with their targets (class labels, per-position masks or fields): ``x`` float32 ``(N, C, *spatial)``.
 
-    ``y``: int64 ``(N,)`` class indices into ``classes`` (kinds dna, image, series); for ``dense`` int64
+    ``y``: int64 ``(N,)`` class indices into ``classes`` (kinds dna, image, series), or float32 ``(N, T)``
+    values of T targets (regression; ``classes`` then names the targets); for ``dense`` int64
     ``(N, *spatial)`` per-position class indices (segmentation) or float32 ``(N, T, *spatial)`` fields
     (regression; ``classes`` then names the T target channels). ``origin``: None, or int8 ``(N,)`` with the
     official split of each row (:data:`ORIGIN_CODES`); ``origin_files``: split name -> the file it came from.
@@ -56,6 +60,11 @@ class SupervisedData:
             raise AutofastError(f"{self.source}: {len(self.y)} targets for {len(self.x)} inputs; give one per example")
         if self.kind == "dense":
             self._check_dense()
+        elif self.y.dtype.kind == "f":
+            if self.y.dtype != np.float32 or self.y.ndim != 2 or self.y.shape[1] != len(self.classes):
+                raise AutofastError(f"{self.source}: target values must be float32 (N, T) with T = "
+                                    f"{len(self.classes)} target names, got {self.y.dtype} {self.y.shape}")
+            check_finite(self.y, self.source, "target value")
         else:
             if self.y.dtype != np.int64 or self.y.ndim != 1:
                 raise AutofastError(f"{self.source}: labels must be int64 (N,), got {self.y.dtype} {self.y.shape}")
@@ -89,12 +98,12 @@ class SupervisedData:
 
     @property
     def regression(self) -> bool:
-        """True for float targets (dense fields)."""
+        """True for float targets (values to regress, dense fields)."""
         return self.y.dtype.kind == "f"
 
     @property
     def num_classes(self) -> int:
-        """Classes, or for dense fields the target channels (the network's output size)."""
+        """Classes, or for values and dense fields the targets (the network's output size)."""
         return len(self.classes)
 
     @property
@@ -125,6 +134,49 @@ def labels_to_indices(labels: np.ndarray | list, source: str) -> tuple[np.ndarra
     return y.astype(np.int64).reshape(-1), [str(u) for u in uniq]
 
 
+def _as_numbers(arr: np.ndarray) -> np.ndarray | None:
+    """float64 copy of numeric labels (or of strings that all read as numbers); None otherwise."""
+    if arr.dtype.kind in "biuf":
+        return arr.astype(np.float64)
+    if arr.dtype.kind in "USO":
+        try:
+            return np.asarray([float(str(v)) for v in arr.reshape(-1)], dtype=np.float64).reshape(arr.shape)
+        except ValueError:
+            return None
+    return None
+
+
+def targets_from(labels, n: int, source: str, target: Target = "auto", unit: str = "example"
+                 ) -> tuple[np.ndarray, list[str]]:
+    """Per-example targets ``(n,)`` or ``(n, T)`` -> ``(y, names)``: int64 class indices ``(n,)`` and the class
+    names (:func:`labels_to_indices`), or for values float32 ``(n, T)`` and T target names (``target`` or
+    ``target1..T``). ``target`` "auto": values where the labels are numbers not all whole (a whole number, e.g.
+    a count, is a class unless the task file says ``target: regression``), classes otherwise."""
+    arr = np.asarray(labels)
+    if arr.ndim == 2 and arr.shape[1] == 1 and target != "regression":
+        arr = arr[:, 0]
+    if len(arr) != n or arr.ndim not in (1, 2) or (arr.ndim == 2 and target == "classification"):
+        raise AutofastError(f"{source}: targets have shape {arr.shape} but there are {n} {unit}s; give one "
+                            f"target per {unit} ((N,), or (N, T) values)")
+    numbers = _as_numbers(arr)
+    values = target == "regression" or (target == "auto" and numbers is not None
+                                        and (arr.ndim == 2 or not np.all(numbers == np.round(numbers))))
+    if not values:
+        if numbers is not None and arr.dtype.kind == "f":
+            if not np.all(np.isfinite(numbers)) or not np.all(numbers == np.round(numbers)):
+                raise AutofastError(f"{source}: labels are non-integer floats; give integer or string class labels "
+                                    "(or 'target: regression' in a task file to regress them)")
+            arr = numbers.astype(np.int64)
+        return labels_to_indices(arr, source)
+    if numbers is None:
+        raise AutofastError(f"{source}: targets are not numbers (e.g. {str(arr.reshape(-1)[0])!r}); regression "
+                            "needs numeric targets (or set 'target: classification' in the task file)")
+    y = numbers.reshape(n, -1)
+    check_finite(y, source, "target value", unit)
+    names = ["target"] if y.shape[1] == 1 else [f"target{i + 1}" for i in range(y.shape[1])]
+    return np.ascontiguousarray(y, dtype=np.float32), names
+
+
 def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:
     """One data set from official split files (keys ``train``, ``test`` and optionally ``val``).
 
@@ -145,7 +197,14 @@ def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:
             raise AutofastError(f"{where}: field {split!r}: inputs have shape {d.x.shape[1:]} per example but "
                                 f"'train' has {train.x.shape[1:]}; give files of one shape")
         y = d.y
-        if not (train.kind == "dense" and train.regression):
+        if d.regression != train.regression:
+            what = {True: "values (regression)", False: "class labels"}
+            raise AutofastError(f"{where}: field {split!r} holds {what[d.regression]} but 'train' holds "
+                                f"{what[train.regression]}; give one kind of target (task file key 'target:')")
+        if train.regression and d.y.shape[1] != train.y.shape[1]:
+            raise AutofastError(f"{where}: field {split!r} has {d.y.shape[1]} target(s) per example but 'train' "
+                                f"has {train.y.shape[1]}; give files with the same targets")
+        if not train.regression:
             unknown = [c for c in d.classes if c not in index]
             if unknown:
                 raise AutofastError(f"{where}: field {split!r}: class(es) {', '.join(map(repr, unknown[:5]))} do not "
@@ -225,8 +284,9 @@ def stratified_split(y: np.ndarray, ratios: tuple[float, float, float] = (0.7, 0
         for k in range(3):
             parts[k].append(idx[bounds[k]: bounds[k + 1]])
     train, val, test = (rng.permutation(np.concatenate(p)).astype(np.int64) for p in parts)
+    how = "stratified" if len(np.unique(y)) > 1 else "random"
     return SplitIndices(train, val, test, seed, ratios,
-                        {k: f"stratified {ratios[i]:g} of {len(y)} rows (seed {seed})"
+                        {k: f"{how} {ratios[i]:g} of {len(y)} rows (seed {seed})"
                          for i, k in enumerate(("train", "val", "test"))})
 
 
@@ -265,7 +325,8 @@ def split_for(data: SupervisedData, seed: int, ratios=(0.7, 0.1, 0.2), val_fract
         train, val = stratified_holdout(data.y, rows["train"], val_fraction, seed)
         prov["train"] = (f"official training file {files['train']} minus the validation rows "
                          f"({len(train)} of {len(rows['train'])})")
-        prov["val"] = (f"carved from the official training file {files['train']}: stratified {val_fraction:g}, "
+        how = "stratified" if data.y.ndim == 1 else "random"
+        prov["val"] = (f"carved from the official training file {files['train']}: {how} {val_fraction:g}, "
                        f"seed {seed} ({len(val)} rows)")
     n = len(data)
     ratios = (len(train) / n, len(val) / n, len(rows["test"]) / n)

@@ -39,6 +39,10 @@ class FoldEnsemble(Ensemble):
     model of a cross-validated configuration), and ``member(i)`` is fold i's model for out-of-fold scores.
     """
 
+    def grad_groups(self) -> list[list[torch.Tensor]]:
+        """Each fold model's parameters: the training loop clips gradients model by model."""
+        return [list(m.parameters()) for m in self.members]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return self.mean_prediction(x)

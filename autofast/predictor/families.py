@@ -28,7 +28,8 @@ def model_record(model) -> tuple[dict, dict]:
         part, part_tensors = model_record(model.features)
         rec["blend"] = part
         rec["combine"] = (f"mean class probability of the network(s) and of the {part['family']} model "
-                          "(softmax of temperature x its scores)")
+                          "(softmax of temperature x its scores)" if model.classify else
+                          f"mean prediction of the network(s) and of the {part['family']} model")
         return rec, {**tensors, **{f"blend.{k}": v for k, v in part_tensors.items()}}
     if isinstance(model, WDModel):
         state = model.clf.state_dict()
@@ -57,7 +58,8 @@ def model_record(model) -> tuple[dict, dict]:
             tensors["scaling.scale"], tensors["scaling.shift"] = model.scaling
         return {"family": family, "numbers": numbers, "scaling": model.scaling is not None,
                 "tail_as_zeros": model.tail_as_zeros, "temperature": model.temperature, "draws": len(model.clfs),
-                "combine": "softmax of temperature x the ridge scores (their mean over the draws)"}, tensors
+                "combine": "the ridge predictions' mean over the draws" if model.regression else
+                           "softmax of temperature x the ridge scores (their mean over the draws)"}, tensors
     if isinstance(model, Ensemble):
         container = "fold_ensemble" if isinstance(model, FoldEnsemble) else "ensemble"
         return {"family": "cnn", "container": container, "members_count": len(model.members),
@@ -81,7 +83,8 @@ def build_model(manifest: dict, state: dict, where: Path):
         parts = {k: v for k, v in state.items() if not k.startswith("blend.")}
         features = {k[len("blend."):]: v for k, v in state.items() if k.startswith("blend.")}
         return Blend(build_model({**manifest, "model": {k: v for k, v in rec.items() if k != "blend"}}, parts, where),
-                     build_model({**manifest, "model": rec["blend"]}, features, where)).eval()
+                     build_model({**manifest, "model": rec["blend"]}, features, where),
+                     classify=not manifest.get("regression")).eval()
     if rec["family"] in ("rocket", "hydra"):
         from ..search.blend import FAMILY_NAMES
         from ..search.rocket_family import FEATURES, RocketModel

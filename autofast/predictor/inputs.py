@@ -20,7 +20,7 @@ class Inputs:
     data file, or the task's test file) and notes on what was done to them."""
 
     x: "Any"  # torch.Tensor
-    labels: np.ndarray | None
+    labels: np.ndarray | None  # class indices (N,) int64, or a regression model's target values (N, T) float64
     index: np.ndarray
     source: str
     notes: list[str] = field(default_factory=list)
@@ -46,6 +46,7 @@ class InputReader:
     def __init__(self, manifest: dict) -> None:
         self.manifest = manifest
         self.classes: list[str] = list(manifest["classes"])
+        self.regression = bool(manifest.get("regression"))
         self.kind: str = manifest["kind"]
         self.input: dict = manifest["input"]
         self.shape: tuple = tuple(self.input["shape"])
@@ -59,7 +60,7 @@ class InputReader:
                 raise AutofastError("labels go with arrays; a data file brings its own")
             return self._read_path(str(source))
         raw, notes = self._arrays(source, "<arrays>")
-        lab = None if labels is None else self.label_indices(label_strings(np.asarray(labels), "labels"), "labels")
+        lab = None if labels is None else self.targets(labels, "labels")
         if lab is not None and len(lab) != len(raw):
             raise AutofastError(f"labels: {len(lab)} labels for {len(raw)} examples; give one per example")
         return self._finish(raw, lab, np.arange(len(raw)), "<arrays>", notes)
@@ -80,11 +81,31 @@ class InputReader:
         return Inputs(torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)), labels,
                       np.asarray(index, dtype=np.int64), source, notes)
 
-    def label_indices(self, labels: list[str] | None, source: str) -> np.ndarray | None:
+    def targets(self, y, source: str) -> np.ndarray | None:
+        """Labels as an array file or a caller gives them (None: None) -> :meth:`label_indices`."""
+        if y is None:
+            return None
+        return self.label_indices(y if self.regression else label_strings(np.asarray(y), source), source)
+
+    def label_indices(self, labels, source: str) -> np.ndarray | None:
         """``(N,)`` int64 indices into :attr:`classes` of class names (None: None); an unknown name is one
-        error line naming ``source``."""
+        error line naming ``source``. A regression model's targets: ``(N, T)`` float64 values (numbers or
+        strings of numbers; T = the model's target count)."""
         if labels is None:
             return None
+        if self.regression:
+            from ..data.types import check_finite
+
+            try:
+                values = np.asarray([[float(str(v)) for v in np.atleast_1d(row)] for row in labels], dtype=np.float64)
+            except ValueError:
+                raise AutofastError(f"{source}: target values are not all numbers; give numbers or leave them "
+                                    "out") from None
+            if values.ndim != 2 or values.shape[1] != len(self.classes):
+                raise AutofastError(f"{source}: {values.shape[1] if values.ndim == 2 else 0} target value(s) per "
+                                    f"example but the model predicts {len(self.classes)}; fix them or leave them out")
+            check_finite(values, source, "target value")
+            return values
         index = {c: i for i, c in enumerate(self.classes)}
         unknown = sorted({lab for lab in labels if lab not in index})
         if unknown:
@@ -212,7 +233,8 @@ class InputReader:
             raise AutofastError(f"{where}: examples have shape {tuple(data.x.shape[1:])} but the model was trained "
                                 f"on {self.shape}; give the run's task, or one whose inputs have the run's layout "
                                 "and length")
-        labels = self.label_indices([data.classes[i] for i in data.y[rows]], where)
+        labels = self.label_indices(data.y[rows] if self.regression else [data.classes[i] for i in data.y[rows]],
+                                    where)
         return self._finish(data.x[rows], labels, rows - first_test, where,
                             [f"the test split of {text} (split seed {split.seed})"])
 
@@ -250,7 +272,7 @@ class InputReader:
         if suffix in (".npz", ".npy"):
             return self._read_array_file(p)
         if suffix == ".ts":
-            series, labels = read_ts(p, labels_required=False)
+            series, labels, _ = read_ts(p, labels_required=False)
         elif suffix in (".tsv", ".txt", ".csv"):
             series, labels = read_ucr(p)
         else:
@@ -341,7 +363,7 @@ class InputReader:
                     from None
         layout = self.input.get(self.kind, {}).get("layout", "auto")
         raw, notes = self._shape_arrays(to_float(np.asarray(x), source), source, layout)
-        labels = None if y is None else label_strings(y, source)
+        labels = None if y is None else (y if self.regression else label_strings(y, source))
         if labels is not None and len(labels) != len(raw):
             raise AutofastError(f"{p}: {len(labels)} labels for {len(raw)} examples; give one per example")
         return self._finish(raw, self.label_indices(labels, source), np.arange(len(raw)), source, notes)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AutofastError
-from .inputs import InputReader, Inputs, label_strings
+from .inputs import InputReader, Inputs
 from .manifest import FEATURE_FAMILIES, PREDICT_BATCH
 
 
@@ -53,9 +53,17 @@ class Predictor:
 
     def predict(self, x) -> "Any":
         """``(N,)`` int64 class indices into :attr:`classes` (argmax of the model's output, as the test
-        evaluation took it); for a regression model its outputs."""
+        evaluation took it); for a regression model its outputs ``(N, T)`` float32, in the targets' own units
+        (the manifest's ``target`` record undoes the standardisation of training)."""
         out = self._outputs(x)
-        return out if self.manifest.get("regression") else out.argmax(1)
+        if not self.manifest.get("regression"):
+            return out.argmax(1)
+        target = self.manifest.get("target")
+        if target is None:
+            return out
+        import torch
+
+        return out * torch.tensor(target["scale"], dtype=out.dtype) + torch.tensor(target["mean"], dtype=out.dtype)
 
     # ------------------------------------------------------------------------------------- inputs
     def preprocess(self, source) -> "Any":
@@ -70,5 +78,5 @@ class Predictor:
 
     def label_indices(self, labels, source: str = "labels") -> np.ndarray:
         """``(N,)`` int64 indices into :attr:`classes` of class-name ``labels`` (one-line error for a name the
-        model does not know)."""
-        return self.reader.label_indices(label_strings(np.asarray(labels), source), source)
+        model does not know); a regression model's ``(N, T)`` float64 target values."""
+        return self.reader.targets(labels, source)

@@ -48,6 +48,9 @@ def save_model(run_dir: str | Path, model, task, command: str, arch: dict | None
         "test_score": info.get("test_score"), "split_seed": info.get("split_seed"),
         "model": rec, "input": input_record(task, task_source),
     }
+    if getattr(task, "target_mean", None) is not None:  # values: the model's outputs are standardised targets
+        manifest["target"] = {"names": [str(c) for c in data.classes], "mean": [float(v) for v in task.target_mean],
+                              "scale": [float(v) for v in task.target_scale], "rule": "value = output * scale + mean"}
     if info.get("class_subset"):
         manifest["class_subset"] = [str(c) for c in info["class_subset"]]
     weights = folder / WEIGHTS

@@ -45,10 +45,10 @@ class Blend(Ensemble):
     """``members = [cnn, features]``: the log of their mean class probability ``(N, K)`` (an :class:`Ensemble`
     of two modules that both return class scores; the feature model returns temperature-scaled
     log-probabilities: :class:`~.rocket_family.RocketModel`, :class:`~.kmer_family.KmerModel` or
-    :class:`~.wd_family.WDModel`)."""
+    :class:`~.wd_family.WDModel`); for values (``classify`` False) their mean prediction ``(N, T)``."""
 
-    def __init__(self, cnn: nn.Module, features: nn.Module) -> None:
-        super().__init__([cnn, features], classify=True)
+    def __init__(self, cnn: nn.Module, features: nn.Module, classify: bool = True) -> None:
+        super().__init__([cnn, features], classify=classify)
 
     @property
     def cnn(self) -> nn.Module:
@@ -62,10 +62,10 @@ class Blend(Ensemble):
 def held_out_scores(clf, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, torch.Tensor]:
     """A feature family's fitted classifier (``decision_function(x)`` -> ``(N, K)`` scores) on held-out
     ``(x, y)`` (one device): (summed cross-entropy of the softmaxed scores, correct predictions, the scores
-    float64 on the CPU, for :func:`score_blend`)."""
+    float64 on the CPU, for :func:`score_blend`); a regressor's (summed MSE per target, 0, its predictions)."""
     scores = clf.decision_function(x)
-    return (float(task_loss(scores.float(), y, reduction="sum")), int((scores.argmax(1) == y).sum()),
-            scores.double().cpu())
+    correct = 0 if y.is_floating_point() else int((scores.argmax(1) == y).sum())
+    return float(task_loss(scores.float(), y, reduction="sum")), correct, scores.double().cpu()
 
 
 class FittedClassifier(nn.Module):
@@ -125,8 +125,14 @@ def calibrated(candidate: dict, y: torch.Tensor) -> dict:
 
 def paired_gap(a_scores: torch.Tensor, b_scores: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """``(mean(d), std(d) / sqrt(n))`` of ``d_i`` = (``a`` right on i) - (``b`` right on i): the accuracy gap of
-    two models' class scores ``(N, K)`` on the same ``N`` labelled examples ``y`` and its paired standard error."""
-    d = (a_scores.argmax(1) == y).double() - (b_scores.argmax(1) == y).double()
+    two models' class scores ``(N, K)`` on the same ``N`` labelled examples ``y`` and its paired standard error.
+    For values ``y`` ``(N, T)`` (predictions ``(N, T)``) ``d_i`` is ``b``'s squared error on i minus ``a``'s
+    (mean over targets): positive where ``a`` is the better, as for classes."""
+    if y.is_floating_point():
+        y = y.reshape(len(y), -1).double()
+        d = ((b_scores.double() - y).square() - (a_scores.double() - y).square()).mean(1)
+    else:
+        d = (a_scores.argmax(1) == y).double() - (b_scores.argmax(1) == y).double()
     return float(d.mean()), (float(d.std(correction=1)) / math.sqrt(len(d)) if len(d) > 1 else 0.0)
 
 
@@ -141,21 +147,25 @@ def parts_comparable(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, 
 
 @torch.no_grad()
 def cnn_val_log_probs(trial, config: dict, checkpoint: Path, x: torch.Tensor, folds: torch.Tensor | None,
-                      device: str = "cpu") -> torch.Tensor:
+                      device: str = "cpu", classify: bool = True) -> torch.Tensor:
     """``(N, K)`` float64 log class probabilities (on the CPU) of a trial's model, read from ``checkpoint``
     (weights only) and run on ``device``, on ``x``: the validation split (``folds`` None) or train+val where
-    example j is predicted by the fold model that did not train on it (``folds`` ``(N,)``: each example's fold)."""
+    example j is predicted by the fold model that did not train on it (``folds`` ``(N,)``: each example's fold).
+    For values (``classify`` False) the outputs ``(N, T)`` themselves."""
     from .trial import checkpoint_model
+
+    def held(out: torch.Tensor) -> torch.Tensor:
+        return (torch.log_softmax(out.double(), dim=1) if classify else out.double()).cpu()
 
     model = checkpoint_model(trial, config, checkpoint, device)[0]
     x = x.to(device_of(model))
     if folds is None:
-        return torch.log_softmax(model(x).double(), dim=1).cpu()
+        return held(model(x))
     out = torch.empty(len(x), model.members[0](x[:1]).shape[1], dtype=torch.float64)
     for i, member in enumerate(model.members):
         sel = torch.nonzero(folds == i).flatten()
         if len(sel):
-            out[sel] = torch.log_softmax(member(x[sel.to(x.device)]).double(), dim=1).cpu()
+            out[sel] = held(member(x[sel.to(x.device)]))
     return out
 
 
@@ -173,7 +183,15 @@ def score_blend(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, y: to
     """A blend as a candidate on validation predictions: the temperature (fitted on the family's scores
     alone), ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``; the CNN's own
     accuracy on the same predictions (``cnn_val_acc``) and whether the parts are comparable enough for the
-    blend to be a candidate (:func:`parts_comparable`: ``eligible``, ``part_gap``, ``part_gap_se``)."""
+    blend to be a candidate (:func:`parts_comparable`: ``eligible``, ``part_gap``, ``part_gap_se``).
+    Values ``y`` ``(N, T)``: the mean of the two predictions, its MSE (``val_acc`` None, temperature 1) and
+    the CNN's own MSE (``cnn_val_loss``)."""
+    if y.is_floating_point():
+        blended = (cnn_log_probs.double() + feature_scores.double()) / 2
+        loss = float(task_loss(blended, y.double()))
+        return {"score": val_score(loss, float("nan"), True), "val_acc": None, "val_loss": loss, "temperature": 1.0,
+                "cnn_val_loss": float(task_loss(cnn_log_probs.double(), y.double())),
+                **parts_comparable(cnn_log_probs, feature_scores, y)}
     temperature = fit_temperature(feature_scores, y)
     blended = blend_log_probs(cnn_log_probs, feature_scores, temperature)
     loss = float(task_loss(blended, y))

@@ -26,6 +26,7 @@ def contest(minirocket: dict, hydra: dict, y: torch.Tensor) -> dict:
     small sets the two often differ by an example or two, and a Hydra chosen on that lost on the test split
     (ACSF1: 0.73 vs 0.72 out-of-fold, test 0.88 vs 0.92); where it wins clearly it kept its lead (OSULeaf:
     +1.5 points out-of-fold at 1.1-1.3 standard errors, test 0.988-0.992 vs 0.950-0.955). Returns ``gap``,
-    ``se``, ``kept`` ("hydra" or "rocket")."""
+    ``se``, ``kept`` ("hydra" or "rocket"). Values (regression): the same rule on their squared errors
+    (:func:`~.blend.paired_gap`)."""
     gap, se = paired_gap(hydra["held_out"], minirocket["held_out"], y)
     return {"gap": gap, "se": se, "kept": "hydra" if gap > 0 and gap > se + 1e-12 else "rocket"}

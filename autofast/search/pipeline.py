@@ -28,7 +28,7 @@ from autofast.dash.pipeline import check_options, conv_record, search_architectu
 from autofast.dash.supernet import load_pattern, save_pattern
 from autofast.engine.numerics import in_force
 from autofast.engine.precision import resolve as resolve_precision
-from autofast.errors import OOM_FIX, AutofastError
+from autofast.errors import OOM_FIX, AutofastError, Diverged
 from autofast.io import write_json_atomic
 from autofast.kernels.conv import path_summary
 from autofast.kernels.conv.run_record import FILE as RECORD
@@ -135,7 +135,14 @@ def _stage_pattern(cfg, task, plan, run_dir: Path, resume: bool, clock: Clock, s
         resolved = cfg.model_copy(update={"batch_size": plan.batch_size, "search_epochs": plan.search_epochs,
                                           "search_batch_fraction": plan.search_batch_fraction})
         dash_end = clock.at(plan.seconds_before_dash() + 1.25 * plan.predicted["dash"] + 2)
-        found = search_architecture(task, resolved, say, stop=lambda: time.time() > dash_end)
+        try:
+            found = search_architecture(task, resolved, say, stop=lambda: time.time() > dash_end)
+        except Diverged as exc:  # the supernet's training failed: ASHA goes on with the plain pattern
+            if plan.arch == "dash":
+                raise
+            say(f"DASH stage: {exc}; going on with the plain pattern only")
+            out["dash"] = {"diverged": str(exc)}
+            return out
         pattern = found["pattern"]
         save_pattern(pattern_file, pattern, {"backbone": name, "positional": positional, "task": task.name,
                                              "seconds": found["seconds"]})
@@ -196,22 +203,21 @@ def choose_family(cnn_arch: str | None, cnn: float | None, features: dict[str, f
 
 def _cnn_held_out(task, backbone: str, patterns: dict, s: TuneSettings, best: tuple, folds,
                   run_dir: Path) -> torch.Tensor | None:
-    """The best trial's log class probabilities on the predictions every candidate is selected on (the
-    validation split, or out-of-fold over train+val), from its checkpoint at the rung it won; None for
-    float targets or a missing checkpoint."""
+    """The best trial's log class probabilities (values: its outputs) on the predictions every candidate is
+    selected on (the validation split, or out-of-fold over train+val), from its checkpoint at the rung it won;
+    None for a missing checkpoint."""
     from autofast.asha.executor import rung_checkpoint
 
     from .blend import cnn_val_log_probs
     from .trial import make_trial
 
-    if task.y_train.is_floating_point():
-        return None
     tid, config, _, rung = best
     ckpt = rung_checkpoint(run_dir / "asha" / "checkpoints", tid, rung)
     if not ckpt.exists():
         return None
     x = torch.cat([task.x_train, task.x_val]) if folds is not None else task.x_val
-    return cnn_val_log_probs(make_trial(task, backbone, patterns, s), config, ckpt, x, folds, s.devices[0])
+    return cnn_val_log_probs(make_trial(task, backbone, patterns, s), config, ckpt, x, folds, s.devices[0],
+                             classify=not task.y_train.is_floating_point())
 
 
 def _pair(task, backbone: str, patterns: dict, s: TuneSettings, sched, per_arch: dict, run_dir: Path) -> tuple:
@@ -347,10 +353,10 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         scored(name, worker.result(future, inline))
     features = {n: features[n] for n in wanted if n in features}  # the families' order (ties go to the first)
     contest = None
-    if classify and {"rocket", "hydra"} <= set(features):  # one random-convolution candidate goes on
+    if {"rocket", "hydra"} <= set(features):  # one random-convolution candidate goes on
         contest = hydra_family.contest(features["rocket"], features["hydra"], y_sel)
         dropped = "rocket" if contest["kept"] == "hydra" else "hydra"
-        contest.update({n: features[n]["val_acc"] for n in ("rocket", "hydra")})
+        contest.update({n: features[n]["val_acc" if classify else "val_loss"] for n in ("rocket", "hydra")})
         say(f"{FAMILY_NAMES['hydra']} vs {FAMILY_NAMES['rocket']} on the same predictions: "
             f"{contest['gap']:+.4f} +- {contest['se']:.4f} (paired): {FAMILY_NAMES[contest['kept']]} go on")
         features.pop(dropped)
@@ -389,11 +395,13 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         cnn_held_out = arch_held_out[blend_arch]  # the pair read the best trial's validation predictions already
     else:
         cnn_held_out = (_cnn_held_out(task, backbone, patterns, s, best, folds, run_dir)
-                        if features and best is not None else None)
+                        if best is not None and any("held_out" in c for c in features.values()) else None)
     if cnn_held_out is not None and features:
         from .blend import score_blend
 
         for name, cand in features.items():
+            if "held_out" not in cand:  # the window ridge (forecasting windows) is not blended
+                continue
             blends[f"cnn+{name}"] = {**score_blend(cnn_held_out, cand["held_out"], y_sel), "cnn": blend_arch,
                                      "trial": best[0], "rung": best[3]}
             if blends[f"cnn+{name}"]["eligible"]:
@@ -427,7 +435,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
             say(f"final: + {FAMILY_NAMES[part]} refit on train+val"
                 + (" (on the host CPU, beside the retrain)" if beside else "") + f", blended (T = {t:.3g})")
             part_model, seconds, rec = worker.result(future, part_final) if beside else part_final()
-            model = Blend(model, part_model.to(cfg.devices[0]))
+            model = Blend(model, part_model.to(cfg.devices[0]), classify)
             final = {**final, "family": winner, "features": {"family": part, **rec, "seconds": seconds,
                                                              "temperature": t}}
     final.update(test_scores(model, task))  # the one test evaluation, on the model's device
@@ -475,7 +483,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
                      "retrain_epochs": plan.retrain_epochs, "horizon_is_max_epochs": plan.retrain_epochs == plan.max_epochs},
         "final": final, "final_history": history, "final_member_histories": member_histories,
         "metric": metric, "lower_is_better": lower,
-        "test_score": final["test_loss"] if lower else final["test_acc"],
+        "test_score": final["test_score"],
         "config": cfg.model_dump(mode="json"), "precision": resolve_precision(cfg.precision, s.devices[0]),
         "timings": timings, "conv_paths": path_summary(),
         "selected_on": "; ".join(x for x in selected if x),

@@ -290,6 +290,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     why: dict[str, str] = {}
     regression = size.num_classes == 0
     classify_1d = not regression and len(size.example_shape) == 2 and size.kind in ("dna", "series")
+    series_values = regression and len(size.example_shape) == 2 and size.kind == "series"  # extrinsic regression
     left = budget - elapsed
 
     folds = given.get("folds")
@@ -316,10 +317,10 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
         raise AutofastError(f"--time-budget {budget:.0f}s is too small for this data: {what} ~{need:.1f}s here; "
                             f"give at least --time-budget {math.ceil(minimum)}")
 
-    rocket = arch in ("auto", "rocket") and classify_1d
-    if arch == "rocket" and not classify_1d:
-        raise AutofastError(f"--arch rocket is for 1-D classification (DNA, series), not this {size.kind} task; "
-                            "use --arch auto")
+    rocket = arch in ("auto", "rocket") and (classify_1d or series_values)
+    if arch == "rocket" and not rocket:
+        raise AutofastError(f"--arch rocket is for 1-D classification (DNA, series) and series regression, not "
+                            f"this {size.kind} {'regression ' if regression else ''}task; use --arch auto")
     # input variants of autofast.search.rocket_family: standardised, as loaded, and the padding as zeros
     n_variants = 1 if size.kind == "dna" else 2 + int(size.padded)
     rocket_s = (cost.rocket_per_example * size.n_pool * (members_per_trial * n_variants + ROCKET_FINAL_DRAWS)

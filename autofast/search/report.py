@@ -56,6 +56,8 @@ def plan_lines(r: dict) -> list[str]:
         out.append("")
         out += asha_ran_lines(r)
     dash = r.get("dash") or {}
+    if dash.get("diverged"):
+        out += [f"DASH stage: {dash['diverged']}; ASHA went on with the plain pattern only.", ""]
     if dash.get("dropped"):
         out += ["DASH candidates dropped as wider than the layer's input (receptive field d(k-1)+1 > input size):", ""]
         out += [f"- layer {d['layer']} (input size {d['extent']}): "
@@ -98,7 +100,8 @@ def selection_lines(r: dict) -> list[str]:
                 "errors of their paired difference; such a blend is the final model)."]
     contest = sel.get("random_convolution_contest")
     if contest:
-        out += ["", f"hydra vs rocket on the same validation predictions: accuracy {contest['hydra']:.4f} vs "
+        what = "accuracy" if r.get("metric") == "accuracy" else "MSE (standardised targets)"
+        out += ["", f"hydra vs rocket on the same validation predictions: {what} {contest['hydra']:.4f} vs "
                     f"{contest['rocket']:.4f}, paired difference {contest['gap']:+.4f} (standard error "
                     f"{contest['se']:.4f}): **{contest['kept']}** went on to the choice above (Hydra replaces "
                     "MiniRocket only when ahead by more than one standard error)."]

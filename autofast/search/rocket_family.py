@@ -1,4 +1,5 @@
-"""The random-convolution family as a search candidate (1-D classification: DNA, series): MiniRocket-style
+"""The random-convolution family as a search candidate (1-D classification: DNA, series; series regression, the
+ridge then fitting the values): MiniRocket-style
 features on our dilated-conv kernels with a ridge head (:class:`autofast.models.rocket.RocketClassifier`), and
 the same scoring and final model for Hydra's competing kernels (``features="hydra"``,
 :class:`autofast.models.hydra.HydraClassifier`; the search's ``hydra`` family, :mod:`.hydra_family`).
@@ -22,7 +23,7 @@ from autofast.models.hydra import HydraClassifier
 from autofast.models.ridge import RidgeFeatureClassifier
 from autofast.models.rocket import RocketClassifier
 
-from .blend import held_out_scores
+from .blend import held_out_scores, paired_gap
 from .plan import ROCKET_FINAL_DRAWS
 
 
@@ -87,7 +88,8 @@ def variants(task, padded: bool | None = None, first_only: bool = False) -> list
 
 class RocketModel(nn.Module):
     """Fitted random-feature classifier draws (:data:`FEATURES`) as a module: ``forward(x)`` (the task's
-    standardised inputs) gives log class probabilities ``(N, K)`` (log-softmax of ``temperature`` x the draws' mean ridge scores), so
+    standardised inputs) gives log class probabilities ``(N, K)`` (log-softmax of ``temperature`` x the draws' mean
+    ridge scores), or for regressors (``regression``) the draws' mean predictions ``(N, T)``, so
     evaluation and ensembles treat it like a network. ``clfs``: one classifier or a list of draws (the same
     classes, inputs and pipeline; other random seeds). ``scaling``: :func:`input_scaling` applied first, then
     :func:`zero_tail` where ``tail_as_zeros``; ``temperature``: 1 alone (argmax and accuracy do not depend
@@ -101,6 +103,7 @@ class RocketModel(nn.Module):
             raise ValueError("RocketModel needs one or more fitted classifiers of one feature set and the same "
                              "classes")
         self.scaling = scaling
+        self.regression = bool(self.clfs[0].regression_)
         self.temperature = float(temperature)
         self.tail_as_zeros = bool(tail_as_zeros)
         self._anchor = nn.Parameter(torch.zeros(()), requires_grad=False)  # gives the module a device
@@ -110,6 +113,8 @@ class RocketModel(nn.Module):
         sc = None if self.scaling is None else tuple(t.to(x.device) for t in self.scaling)
         x = _prepared(x, sc, self.tail_as_zeros)
         scores = torch.stack([c.decision_function(x).float() for c in self.clfs]).mean(0)
+        if self.regression:
+            return scores.to(x.device)
         return torch.log_softmax(self.temperature * scores, dim=1).to(x.device)
 
 
@@ -147,8 +152,9 @@ def _score_variant(task, folds: torch.Tensor | None, seed: int, variant: str, de
             clf = make(seed=seed).fit(x[~at], y[~at])
             fl, fc, held_out[inside] = held_out_scores(clf, x[at], y[at])
             loss, correct, n = loss + fl, correct + fc, n + int(inside.sum())
-    acc, mean_loss = correct / max(1, n), loss / max(1, n)
-    return {"score": val_score(mean_loss, acc, False), "val_acc": acc,
+    regression = y_train.is_floating_point()
+    acc, mean_loss = (float("nan") if regression else correct / max(1, n)), loss / max(1, n)
+    return {"score": val_score(mean_loss, acc, regression), "val_acc": None if regression else acc,
             "val_loss": mean_loss if math.isfinite(mean_loss) else None, "input": variant, "held_out": held_out}
 
 
@@ -158,7 +164,8 @@ def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", padded:
     (``folds`` None), or fit outside each fold and score it (``folds``: each train+val example's fold), for
     each input variant (:func:`variants`; ``padded``, ``first_only`` passed on), on ``device``; the default
     (first) variant is the family's candidate unless another beats it by more than one standard error of an
-    accuracy on n examples. ``features``: the feature set (:data:`FEATURES`).
+    accuracy on n examples (values: by more than one paired standard error of the squared errors,
+    :func:`~.blend.paired_gap`). ``features``: the feature set (:data:`FEATURES`).
     Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``input``, ``features``,
     ``seconds``,
     every variant's scores, and ``held_out``: the chosen variant's ridge scores ``(N, K)`` float64 on the
@@ -167,11 +174,19 @@ def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", padded:
     scored = [_score_variant(task, folds, seed, v, device, features) for v in variants(task, padded, first_only)]
     best = scored[0]
     n = len(task.y_val) if folds is None else len(folds)
+    regression = task.y_train.is_floating_point()
+    y_sel = task.y_val if folds is None else torch.cat([task.y_train, task.y_val])
     for r in scored[1:]:  # another variant must win by more than the noise of n validation examples
+        if regression:  # values: its paired squared-error advantage over one paired standard error
+            gap, se = paired_gap(r["held_out"], best["held_out"], y_sel)
+            if gap > se + 1e-12:
+                best = r
+            continue
         p = best["val_acc"]
         if r["val_acc"] - p > max(math.sqrt(max(p * (1 - p), 0.0) / max(n, 1)), 1.0 / max(n, 1)):
             best = r
-    return {**best, "features": features, "variants": {r["input"]: r["val_acc"] for r in scored},
+    return {**best, "features": features,
+            "variants": {r["input"]: r["val_loss"] if regression else r["val_acc"] for r in scored},
             "seconds": time.perf_counter() - t0,
             "selected_on": f"{int(folds.max()) + 1}-fold out-of-fold predictions" if folds is not None
             else "validation split"}

@@ -1,0 +1,226 @@
+"""Series regression (extrinsic regression, the Monash TSER archive's ``.ts`` files with ``@targetLabel true``):
+values as targets through the data layer, the ridge-feature regressors, the search's families and blends,
+the saved model, ``predict`` and the Python API."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from autofast.data.series import load_series
+from autofast.data.supervised import load_task
+from autofast.data.types import SupervisedData, merge_parts, targets_from
+from autofast.errors import AutofastError
+
+
+def _series(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2, 40) series whose target is a sinusoid's amplitude plus the second channel's level."""
+    rng = np.random.default_rng(seed)
+    amp, level = rng.uniform(0.5, 3.0, n), rng.normal(0, 1, n)
+    t = np.linspace(0, 4 * np.pi, 40)
+    x = np.stack([amp[:, None] * np.sin(t + rng.uniform(0, 6, (n, 1))),
+                  level[:, None] + 0.1 * rng.normal(size=(n, 40))], axis=1)
+    return x + 0.05 * rng.normal(size=x.shape), 10.0 * amp + 3.0 * level + 50.0
+
+
+def write_ts(path, x: np.ndarray, y: np.ndarray | None) -> None:
+    head = "@problemName toy\n@univariate false\n@equalLength true\n@targetLabel true\n@data\n"
+    rows = [":".join(",".join(f"{v:.5f}" for v in ch) for ch in xi) + ("" if y is None else f":{yi:.5f}")
+            for xi, yi in zip(x, y if y is not None else [None] * len(x))]
+    path.write_text(head + "\n".join(rows) + "\n")
+
+
+@pytest.fixture
+def toy_task(tmp_path):
+    x_tr, y_tr = _series(90, 0)
+    x_te, y_te = _series(40, 1)
+    write_ts(tmp_path / "toy_TRAIN.ts", x_tr, y_tr)
+    write_ts(tmp_path / "toy_TEST.ts", x_te, y_te)
+    (tmp_path / "toy.yaml").write_text("name: toy\nkind: series\ntrain: toy_TRAIN.ts\ntest: toy_TEST.ts\n"
+                                       "split: {val_fraction: 0.2}\n")
+    return tmp_path / "toy.yaml", (x_te, y_te)
+
+
+# ------------------------------------------------------------------------------------------------ data
+def test_targets_from_tells_values_from_classes():
+    y, names = targets_from(np.array([0.5, 1.25, 3.0]), 3, "f")
+    assert y.dtype == np.float32 and y.shape == (3, 1) and names == ["target"]
+    idx, classes = targets_from(np.array([1.0, 2.0, 1.0]), 3, "f")  # whole numbers: classes unless told
+    assert idx.dtype == np.int64 and classes == ["1", "2"]
+    y, _ = targets_from(np.array([1.0, 2.0, 1.0]), 3, "f", "regression")
+    assert y.dtype == np.float32 and y[:, 0].tolist() == [1.0, 2.0, 1.0]
+    y, names = targets_from(np.array(["0.5", "2"]), 2, "f")  # numbers as strings (.ts labels)
+    assert y[:, 0].tolist() == [0.5, 2.0]
+    y, names = targets_from(np.ones((4, 2)) * 0.5, 4, "f")
+    assert y.shape == (4, 2) and names == ["target1", "target2"]
+    with pytest.raises(AutofastError, match="not numbers"):
+        targets_from(np.array(["a", "b"]), 2, "f", "regression")
+    with pytest.raises(AutofastError, match="non-integer floats"):
+        targets_from(np.array([0.5, 1.5]), 2, "f", "classification")
+    with pytest.raises(AutofastError, match="non-finite"):
+        targets_from(np.array([0.5, np.nan]), 2, "f")
+
+
+def test_ts_target_label_loads_values_and_splits_them(toy_task):
+    yaml, (_, y_te) = toy_task
+    data = load_series(yaml.parent / "toy_TRAIN.ts")
+    assert data.regression and data.y.shape == (90, 1) and data.classes == ["target"]
+    task = load_task(yaml, seed=3)
+    assert task.y_train.dtype == torch.float32 and task.y_train.shape[1] == 1
+    raw_train = task.data.y[task.split.train].astype(np.float64)
+    # standardised with the TRAIN rows' mean and standard deviation; values() maps back exactly
+    assert np.allclose(task.target_mean, raw_train.mean(0), rtol=1e-5)
+    assert np.allclose(task.target_scale, raw_train.std(0), rtol=1e-5)
+    assert abs(float(task.y_train.mean())) < 1e-5 and abs(float(task.y_train.std(correction=0)) - 1) < 1e-4
+    assert np.allclose(task.values(task.y_test.double()).numpy()[:, 0], y_te, atol=1e-3)
+    assert "random 0.2" in task.split.provenance["val"]
+
+
+def test_mixing_values_and_classes_or_target_counts_is_one_error(tmp_path):
+    x = np.zeros((4, 1, 5), np.float32)
+    values = SupervisedData(x, np.zeros((4, 1), np.float32), ["target"], "a", "series")
+    classes = SupervisedData(x, np.array([0, 1, 0, 1]), ["a", "b"], "b", "series")
+    two = SupervisedData(x, np.zeros((4, 2), np.float32), ["target1", "target2"], "c", "series")
+    with pytest.raises(AutofastError, match="holds class labels but 'train' holds values"):
+        merge_parts({"train": values, "test": classes}, "t.yaml")
+    with pytest.raises(AutofastError, match="2 target"):
+        merge_parts({"train": values, "test": two}, "t.yaml")
+    with pytest.raises(AutofastError, match="target values must be float32"):
+        SupervisedData(x, np.zeros((4, 3), np.float32), ["target"], "d", "series")
+
+
+def test_task_file_target_forces_regression_of_whole_numbers(tmp_path):
+    x, _ = _series(30, 0)
+    np.savez(tmp_path / "counts.npz", x=x.astype(np.float32), y=np.arange(30) % 7)
+    (tmp_path / "t.yaml").write_text("data: counts.npz\nkind: series\ntarget: regression\n")
+    assert load_task(tmp_path / "t.yaml").data.regression
+    (tmp_path / "d.yaml").write_text("data: counts.npz\nkind: dense\ntarget: regression\n")
+    with pytest.raises(AutofastError, match="'target: regression' is for series and image arrays"):
+        load_task(tmp_path / "d.yaml")
+
+
+# ------------------------------------------------------------------------------------------------ models
+@pytest.mark.parametrize("name", ["minirocket", "hydra"])
+def test_ridge_feature_regressor_matches_a_float64_ridge_on_its_features(name):
+    from autofast.models.ridge import REGRESSION_ALPHAS
+    from autofast.search.rocket_family import FEATURES
+
+    x, y = _series(80, 2)
+    x, xt = torch.tensor(x[:60], dtype=torch.float32), torch.tensor(x[60:], dtype=torch.float32)
+    yt = torch.tensor(y[:60], dtype=torch.float32)
+    reg = FEATURES[name](seed=1).fit(x, yt)
+    assert reg.regression_ and reg.num_classes == 1 and len(reg.alphas) == len(REGRESSION_ALPHAS)
+    pred = reg.predict(xt)
+    assert pred.shape == (20, 1) and pred.dtype == torch.float32
+    # reference: the same fitted transform, StandardScaler-like scaling, closed-form ridge at the chosen alpha
+    f = reg.transform.transform(x).double()
+    mean, std = reg._mean, reg._std
+    g = (f - mean) / std if name == "minirocket" else None
+    if g is None:  # Hydra's own scaling: read it back through the fitted pipeline
+        g = reg._scaled(f.clone())
+    gm, ym = g.mean(0), yt.double().mean()
+    a = g - gm
+    coef = torch.linalg.solve(a.T @ a + reg.alpha_ * torch.eye(a.shape[1], dtype=torch.float64),
+                              a.T @ (yt.double() - ym))
+    ft = reg._scaled(reg.transform.transform(xt).double())
+    ref = (ft - gm) @ coef + ym
+    assert torch.allclose(pred[:, 0].double(), ref, rtol=1e-3, atol=1e-3 * float(yt.std()))
+    assert reg.score(xt, torch.tensor(y[60:])) > 0.5  # the amplitude is learnable from the features
+
+
+def test_regressor_round_trips_and_refuses_probabilities():
+    from autofast.models.rocket import RocketClassifier
+
+    x, y = _series(40, 3)
+    x = torch.tensor(x, dtype=torch.float32)
+    reg = RocketClassifier(seed=0).fit(x, torch.tensor(y, dtype=torch.float32))
+    back = RocketClassifier.from_state_dict(reg.state_dict())
+    assert back.regression_ and torch.equal(back.predict(x), reg.predict(x))
+    with pytest.raises(Exception, match="regresses values"):
+        reg.predict_proba(x)
+
+
+def test_paired_gap_on_values_counts_squared_errors():
+    from autofast.search.blend import paired_gap, score_blend
+
+    y = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+    a = torch.tensor([[0.0], [1.0], [2.0], [3.5]])  # squared errors 0, 0, 0, .25
+    b = torch.tensor([[1.0], [1.0], [2.0], [3.0]])  # 1, 0, 0, 0
+    gap, se = paired_gap(a, b, y)
+    d = torch.tensor([1.0, 0, 0, -0.25], dtype=torch.float64)
+    assert gap == pytest.approx(float(d.mean())) and se == pytest.approx(float(d.std() / 2))
+    rec = score_blend(a.double(), b.double(), y)
+    assert rec["val_acc"] is None and rec["val_loss"] == pytest.approx(float(((a + b) / 2 - y).square().mean()))
+
+
+def test_plan_fits_random_convolution_families_on_series_values_only():
+    from autofast.budget import StepCost
+    from autofast.search.plan import DataSize, make_plan
+
+    cost = StepCost(overhead=0.005, per_example=0.0004, supernet_overhead=0.01, supernet_per_example=0.0006,
+                    rocket_per_example=1e-4, hydra_per_example=1e-4)
+    size = DataSize(n_train=100, n_val=20, example_shape=(2, 40), num_classes=0, kind="series", min_class_count=0,
+                    padded=False)
+    plan = make_plan(size, cost, 60.0, "given", {}, "auto", 2.0, 0.0)
+    assert plan.rocket and plan.hydra
+    image = DataSize(n_train=100, n_val=20, example_shape=(1, 8, 8), num_classes=0, kind="image", min_class_count=0,
+                     padded=False)
+    assert not make_plan(image, cost, 60.0, "given", {}, "auto", 2.0, 0.0).rocket
+    with pytest.raises(AutofastError, match="--arch rocket is for 1-D classification"):
+        make_plan(image, cost, 60.0, "given", {}, "rocket", 2.0, 0.0)
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+def test_search_predict_and_api_on_series_values(toy_task, tmp_path, capsys):
+    import autofast
+    from autofast.cli import main
+
+    yaml, (x_te, y_te) = toy_task
+    run = tmp_path / "run"
+    assert main(["search", "--task", str(yaml), "--out", str(run), "--time-budget", "40", "--threads", "1",
+                 "--retrain-width", "8", "--search-width", "4", "--folds", "3"]) == 0
+    res = json.loads((run / "result.json").read_text())
+    assert res["metric"] == "RMSE" and res["lower_is_better"]
+    assert res["final"]["test_rmse"] == res["test_score"] and res["test_score"] < float(np.std(y_te))
+    manifest = json.loads((run / "model" / "manifest.json").read_text())
+    assert manifest["regression"] and manifest["target"]["names"] == ["target"]
+    capsys.readouterr()
+    # predict on the raw test file: values in the targets' units, the run's RMSE again
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), "--data", str(yaml.parent / "toy_TEST.ts"), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rmse"] == pytest.approx(res["test_score"], rel=1e-4)
+    rows = out.read_text().splitlines()
+    assert rows[0] == "index,predicted_target" and len(rows) == 41
+    pred = np.array([float(r.split(",")[1]) for r in rows[1:]])
+    assert np.sqrt(np.mean((pred - y_te) ** 2)) == pytest.approx(res["test_score"], rel=1e-3)
+    loaded = autofast.load(run)
+    assert loaded.regression and loaded.predict(x_te).shape == (40,)
+    assert loaded.score(str(yaml)) == pytest.approx(res["test_score"], rel=1e-4)
+    assert loaded.score(x_te, y_te) == pytest.approx(res["test_score"], rel=1e-4)
+    with pytest.raises(AutofastError, match="predicts values"):
+        loaded.predict_proba(x_te)
+
+
+def test_regressor_estimator_fits_predicts_and_pickles():
+    import pickle
+
+    from sklearn.base import clone
+
+    from autofast import AutofastRegressor
+    from autofast.estimator import EstimatorInputError
+
+    x, y = _series(80, 4)
+    xt, yt = _series(30, 5)
+    reg = AutofastRegressor(time_budget=30, arch="rocket", folds=0, threads=1).fit(x, y)
+    pred = reg.predict(xt)
+    assert pred.shape == (30,) and pred.dtype == np.float64 and reg.n_targets_ == 1
+    assert reg.score(xt, yt) > 0.5  # R^2 on held-out series
+    assert np.allclose(pickle.loads(pickle.dumps(reg)).predict(xt), pred)
+    assert clone(reg).get_params()["arch"] == "rocket"
+    two = AutofastRegressor(time_budget=30, arch="rocket", folds=0, threads=1).fit(x, np.stack([y, -y], 1))
+    assert two.predict(xt).shape == (30, 2)
+    with pytest.raises(EstimatorInputError, match="numeric targets"):
+        AutofastRegressor(time_budget=30).fit(x, np.array(["a"] * 80))
