@@ -341,3 +341,23 @@ def test_diverged_trials_fail(tmp_path):
     assert "nan" in status[0]["error"] and status[1]["error"].startswith("Diverged: training diverged")
     assert sched.best()[0] == 3
     assert all(not Path(t["checkpoint"]).is_absolute() for t in status.values() if t["checkpoint"])
+
+
+def test_a_diverged_dash_stage_leaves_the_plain_pattern(tmp_path, capsys, monkeypatch):
+    """A supernet that diverges costs the search its DASH pattern, not the run; with --arch dash it is the error."""
+    from autofast.errors import Diverged
+    from autofast.search import pipeline
+
+    def diverged(*a, **k):
+        raise Diverged("training diverged: the loss became nan at epoch 1 (learning rate 0.05); lower the "
+                       "learning rate")
+
+    monkeypatch.setattr(pipeline, "search_architecture", diverged)
+    auto = [*TINY_SEARCH[:2], "--arch", "auto", *TINY_SEARCH[4:]]
+    run = tmp_path / "auto"
+    assert main(["search", *auto, "--out", str(run)]) == 0
+    res = json.loads((run / "result.json").read_text())
+    assert res["dash"]["diverged"].startswith("training diverged") and set(res["architectures"]) == {"plain"}
+    assert "ASHA went on with the plain pattern only" in (run / "report.md").read_text()
+    capsys.readouterr()
+    one_line_error(capsys, main(["search", *TINY_SEARCH, "--out", str(tmp_path / "dash")]), "diverged")
