@@ -353,7 +353,7 @@ def test_a_diverged_dash_stage_leaves_the_plain_pattern(tmp_path, capsys, monkey
                        "learning rate")
 
     monkeypatch.setattr(pipeline, "search_architecture", diverged)
-    auto = [*TINY_SEARCH[:2], "--arch", "auto", *TINY_SEARCH[4:]]
+    auto = ["--task", "JapaneseVowels", "--arch", "auto", "--folds", "0", *TINY_SEARCH[4:]]
     run = tmp_path / "auto"
     assert main(["search", *auto, "--out", str(run)]) == 0
     res = json.loads((run / "result.json").read_text())

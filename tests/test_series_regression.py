@@ -224,3 +224,28 @@ def test_regressor_estimator_fits_predicts_and_pickles():
     assert two.predict(xt).shape == (30, 2)
     with pytest.raises(EstimatorInputError, match="numeric targets"):
         AutofastRegressor(time_budget=30).fit(x, np.array(["a"] * 80))
+
+
+def test_a_tasks_own_validation_file_is_where_candidates_are_selected():
+    from autofast.budget import StepCost
+    from autofast.search.plan import DataSize, make_plan
+
+    cost = StepCost(overhead=0.005, per_example=0.0004, rocket_per_example=1e-5, hydra_per_example=1e-5)
+    common = dict(n_train=360, example_shape=(6, 24), num_classes=0, kind="series")
+    own = make_plan(DataSize(n_val=120, val_file=True, **common), cost, 120.0, "given", {}, "auto", 2.0, 0.0)
+    assert own.folds == 0 and "own validation file" in own.why["folds"]
+    carved = make_plan(DataSize(n_val=120, **common), cost, 120.0, "given", {}, "auto", 2.0, 0.0)
+    assert carved.folds == 5  # a carved split of 120 < 250: folds over train+val
+    tiny = make_plan(DataSize(n_val=20, val_file=True, **common), cost, 120.0, "given", {}, "auto", 2.0, 0.0)
+    assert tiny.folds == 5  # 20 values are noise whoever chose them
+
+
+def test_search_records_the_own_validation_file(tmp_path):
+    from autofast.search.pipeline import data_size
+
+    x, y = _series(100, 6)
+    for part, sl in (("TRAIN", slice(0, 40)), ("VAL", slice(40, 100)), ("TEST", slice(40, 60))):
+        write_ts(tmp_path / f"t_{part}.ts", x[sl], y[sl])
+    (tmp_path / "t.yaml").write_text("kind: series\ntrain: t_TRAIN.ts\nval: t_VAL.ts\ntest: t_TEST.ts\n")
+    size = data_size(load_task(tmp_path / "t.yaml"))
+    assert size.val_file and size.n_val == 60 and size.num_classes == 0

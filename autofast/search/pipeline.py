@@ -72,7 +72,8 @@ def data_size(task) -> DataSize:
     return DataSize(n_train=len(task.y_train), n_val=len(task.y_val), example_shape=tuple(task.x_train.shape[1:]),
                     num_classes=0 if regression else int(task.data.num_classes), kind=task.data.kind,
                     min_class_count=smallest,
-                    padded=task.x_train.dim() == 3 and rocket_family.looks_padded(task.x_train))
+                    padded=task.x_train.dim() == 3 and rocket_family.looks_padded(task.x_train),
+                    val_file=str(getattr(task.split, "provenance", {}).get("val", "")).startswith("official"))
 
 
 def family_options(name: str, plan: Plan, size: DataSize) -> dict:

@@ -80,8 +80,9 @@ PLANNED = ("batch_size", "folds", "search_epochs", "search_batch_fraction", "min
 @dataclass(frozen=True)
 class DataSize:
     """What the plan reads of the data: split sizes, one example's shape ``(C, *spatial)``, classes (0 for
-    regression), the smallest class count of train+val, the kind (dna, image, series, dense, timeseries) and
-    whether the training series look padded (:func:`autofast.search.rocket_family.looks_padded`)."""
+    regression), the smallest class count of train+val, the kind (dna, image, series, dense, timeseries),
+    whether the training series look padded (:func:`autofast.search.rocket_family.looks_padded`) and whether
+    the validation rows are the task's own validation file."""
 
     n_train: int
     n_val: int
@@ -90,6 +91,7 @@ class DataSize:
     kind: str
     min_class_count: int = 0
     padded: bool = False
+    val_file: bool = False  # the validation rows are the task's own validation file (a task file's ``val:``)
 
     @property
     def n_pool(self) -> int:
@@ -262,6 +264,9 @@ def _default_folds(size: DataSize) -> tuple[int, str]:
         return 0, "forecasting windows keep their time order"
     if size.n_val >= CV_BELOW_VAL:
         return 0, f"validation split of {size.n_val} is large enough"
+    if size.val_file and size.n_val >= MIN_HOLDOUT_VAL:  # the user's own choice of where to select (e.g. a later period)
+        return 0, (f"the task's own validation file ({size.n_val} examples): candidates are selected there, not on "
+                   "folds that pool it with the training rows")
     folds = CV_FOLDS
     if size.min_class_count and size.min_class_count < folds:
         folds = size.min_class_count if size.min_class_count >= 2 else 0
