@@ -97,7 +97,7 @@ def test_task_file_target_forces_regression_of_whole_numbers(tmp_path):
     (tmp_path / "t.yaml").write_text("data: counts.npz\nkind: series\ntarget: regression\n")
     assert load_task(tmp_path / "t.yaml").data.regression
     (tmp_path / "d.yaml").write_text("data: counts.npz\nkind: dense\ntarget: regression\n")
-    with pytest.raises(AutofastError, match="'target: regression' is for series and image arrays"):
+    with pytest.raises(AutofastError, match="'target: regression' is for series, image arrays and DNA tables"):
         load_task(tmp_path / "d.yaml")
 
 
@@ -168,7 +168,7 @@ def test_plan_fits_random_convolution_families_on_series_values_only():
     image = DataSize(n_train=100, n_val=20, example_shape=(1, 8, 8), num_classes=0, kind="image", min_class_count=0,
                      padded=False)
     assert not make_plan(image, cost, 60.0, "given", {}, "auto", 2.0, 0.0).rocket
-    with pytest.raises(AutofastError, match="--arch rocket is for 1-D classification"):
+    with pytest.raises(AutofastError, match="--arch rocket is for 1-D tasks"):
         make_plan(image, cost, 60.0, "given", {}, "rocket", 2.0, 0.0)
 
 
@@ -249,3 +249,27 @@ def test_search_records_the_own_validation_file(tmp_path):
     (tmp_path / "t.yaml").write_text("kind: series\ntrain: t_TRAIN.ts\nval: t_VAL.ts\ntest: t_TEST.ts\n")
     size = data_size(load_task(tmp_path / "t.yaml"))
     assert size.val_file and size.n_val == 60 and size.num_classes == 0
+
+
+def test_dna_table_with_a_numeric_column_is_a_regression_task(tmp_path, capsys):
+    """Sequences -> a measured value (e.g. a promoter's strength): the GC content here; a search with the
+    random-convolution regressor only, then ``predict`` on the table gives the run's RMSE."""
+    from autofast.cli import main
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 30, p=[0.5 - g / 2, g / 2, g / 2, 0.5 - g / 2]))
+            for g in rng.uniform(0.2, 0.8, 120)]
+    gc = [round((s.count("G") + s.count("C")) / 30 + 0.01 * rng.normal(), 4) for s in seqs]
+    (tmp_path / "gc.csv").write_text("sequence,label\n" + "\n".join(f"{s},{v}" for s, v in zip(seqs, gc)) + "\n")
+    task = load_task(tmp_path / "gc.csv")
+    assert task.data.kind == "dna" and task.data.regression and task.y_train.shape[1] == 1
+    run = tmp_path / "run"
+    assert main(["search", "--task", str(tmp_path / "gc.csv"), "--arch", "rocket", "--folds", "0", "--out", str(run),
+                 "--time-budget", "30", "--threads", "1"]) == 0
+    res = json.loads((run / "result.json").read_text())
+    assert res["metric"] == "RMSE" and res["test_score"] < float(np.std(gc))
+    capsys.readouterr()
+    assert main(["predict", str(run), "--data", str(tmp_path / "gc.csv"), "--out", str(tmp_path / "p.csv"),
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 120 and summary["rmse"] is not None and summary["targets"] == ["target"]

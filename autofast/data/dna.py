@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .types import SupervisedData, labels_to_indices
+from .types import SupervisedData, Target, targets_from
 
 BASES = "ACGT"
 IUPAC: dict[str, str] = {
@@ -151,12 +151,14 @@ def read_table(path: Path, seq_column: str, label_column: str,
 
 
 def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str = "label",
-             length: int | None = None) -> SupervisedData:
+             length: int | None = None, target: Target = "auto") -> SupervisedData:
     """Load labelled DNA sequences into ``SupervisedData`` (kind "dna", x ``(N, 4, L)``).
 
     CSV (``.csv``) or TSV (``.tsv``/``.tab``) with a header row: ``seq_column`` and ``label_column``.
     FASTA (``.fa``/``.fasta``/``.fna``): the label is a ``label=XXX`` token in the header, else its last
-    ``|``-separated field. Classes are the sorted distinct labels; ``length`` as in :func:`encode_dna`.
+    ``|``-separated field. Classes are the sorted distinct labels, or the labels are values (numbers not all
+    whole, or ``target`` "regression": :func:`autofast.data.types.targets_from`, e.g. a promoter's measured
+    strength); ``length`` as in :func:`encode_dna`.
     """
     path = Path(path)
     if not path.exists():
@@ -171,5 +173,5 @@ def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str =
     else:
         seqs, labels = read_table(path, seq_column, label_column)
         x = encode_dna(seqs, length, f"{path} (column {seq_column!r})")
-    y, classes = labels_to_indices(np.asarray(labels), str(path))
+    y, classes = targets_from(np.asarray(labels), len(labels), str(path), target, "sequence")
     return SupervisedData(x, y, classes, str(path), "dna")

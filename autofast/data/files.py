@@ -57,11 +57,11 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
         raise AutofastError(f"data path {str(path)!r} does not exist; check the path")
     if kind == "auto":
         kind = guess_kind(path)
-    if kind in ("dna", "dense") and opts.target == "regression":
-        raise AutofastError(f"{path}: 'target: regression' is for series and image arrays; {kind} tasks take "
-                            + ("class labels" if kind == "dna" else "masks or fields as their files give them"))
+    if kind == "dense" and opts.target == "regression":
+        raise AutofastError(f"{path}: 'target: regression' is for series, image arrays and DNA tables; dense tasks "
+                            "take masks or fields as their files give them")
     if kind == "dna":
-        return load_dna(path, opts.sequence_column, opts.label_column, opts.length)
+        return load_dna(path, opts.sequence_column, opts.label_column, opts.length, opts.target)  # type: ignore[arg-type]
     if kind == "image":
         return load_images(path, opts.layout, opts.labels, opts.target)  # type: ignore[arg-type]
     if kind == "series":

@@ -20,8 +20,8 @@ A task file is data, never code (read with ``yaml.safe_load``, validated, unknow
     variable_length: resample       # series of unequal length: resample (default) | pad
     split: {val_fraction: 0.1, seed: 0}
 
-Series and image arrays may set ``target: regression`` (values to predict, e.g. a count), ``classification``
-or ``auto`` (default: ``.ts`` files with ``@targetLabel true`` and numbers that are not all whole are values,
+Series, image arrays and DNA tables may set ``target: regression`` (values to predict, e.g. a count),
+``classification`` or ``auto`` (default: ``.ts`` files with ``@targetLabel true`` and numbers that are not all whole are values,
 anything else class labels). Images and series arrays may also name a ``layout:`` (``NCHW``/``NHWC``; ``NCL``/``NLC``) where the shape
 cannot tell, and ``labels:`` (a ``.npy`` of labels beside a ``.npy`` of inputs given as ``data:``).
 Then ``python -m autofast search --task promoters.yaml``.

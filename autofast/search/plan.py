@@ -299,7 +299,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     why: dict[str, str] = {}
     regression = size.num_classes == 0
     classify_1d = not regression and len(size.example_shape) == 2 and size.kind in ("dna", "series")
-    series_values = regression and len(size.example_shape) == 2 and size.kind == "series"  # extrinsic regression
+    values_1d = regression and len(size.example_shape) == 2 and size.kind in ("dna", "series")  # 1-D regression
     left = budget - elapsed
 
     folds = given.get("folds")
@@ -326,9 +326,9 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
         raise AutofastError(f"--time-budget {budget:.0f}s is too small for this data: {what} ~{need:.1f}s here; "
                             f"give at least --time-budget {math.ceil(minimum)}")
 
-    rocket = arch in ("auto", "rocket") and (classify_1d or series_values)
+    rocket = arch in ("auto", "rocket") and (classify_1d or values_1d)
     if arch == "rocket" and not rocket:
-        raise AutofastError(f"--arch rocket is for 1-D classification (DNA, series) and series regression, not "
+        raise AutofastError(f"--arch rocket is for 1-D tasks (DNA, series: classes or values), not "
                             f"this {size.kind} {'regression ' if regression else ''}task; use --arch auto")
     # input variants of autofast.search.rocket_family: standardised, as loaded, and the padding as zeros
     n_variants = 1 if size.kind == "dna" else 2 + int(size.padded)
