@@ -1,5 +1,5 @@
-"""The random-convolution family as a search candidate (1-D classification: DNA, series; series regression, the
-ridge then fitting the values): MiniRocket-style
+"""The random-convolution family as a search candidate (1-D tasks, DNA and series: classes, or values with the
+ridge fitting them): MiniRocket-style
 features on our dilated-conv kernels with a ridge head (:class:`autofast.models.rocket.RocketClassifier`), and
 the same scoring and final model for Hydra's competing kernels (``features="hydra"``,
 :class:`autofast.models.hydra.HydraClassifier`; the search's ``hydra`` family, :mod:`.hydra_family`).
