@@ -201,8 +201,8 @@ class _SearchEstimator(BaseEstimator):
 
     def _forget(self) -> None:
         """Drop an earlier fit: its fitted attributes and its temporary run folder."""
-        for key in ("classes_", "n_targets_", "_y_one_d", "input_shape_", "kind_", "run_dir_", "training_score_", "n_features_in_",
-                    "_result"):
+        for key in ("classes_", "n_targets_", "_y_one_d", "input_shape_", "kind_", "run_dir_", "training_score_",
+                    "n_features_in_", "_result"):
             self.__dict__.pop(key, None)
         cleanup = self.__dict__.pop("_cleanup", None)
         if cleanup is not None:
@@ -387,5 +387,5 @@ class AutofastRegressor(RegressorMixin, _SearchEstimator):
         """``(N,)`` float64 values (``(N, T)`` for a fit on ``(N, T)`` targets), in ``y``'s units."""
         result = self._fitted_result()
         arr = self._check_x(X, fitting=False)
-        out = np.asarray(result.predictor.predict(result.predictor.prepare(self._layout(arr)).x), dtype=np.float64)
-        return out[:, 0] if self._y_one_d else out
+        out = np.asarray(result.predict(self._layout(arr)), dtype=np.float64)  # (N,) for one target
+        return out if self._y_one_d else out.reshape(len(arr), -1)

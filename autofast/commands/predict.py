@@ -33,8 +33,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def write_predictions(path: Path, classes: list[str], index, proba, pred) -> None:
-    """The predictions CSV, rows in ascending ``index`` (input order), written atomically."""
+def write_rows(path: Path, header: list[str], index, row) -> None:
+    """The predictions CSV: ``header``, then ``[index[i], *row(i)]`` for each input in ascending ``index`` (input
+    order), written atomically."""
     import csv
     import io
 
@@ -42,31 +43,24 @@ def write_predictions(path: Path, classes: list[str], index, proba, pred) -> Non
 
     from autofast.io import write_text_atomic
 
-    order = np.argsort(np.asarray(index), kind="stable")
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["index", "predicted_label", *[f"p_{c}" for c in classes]])
-    for i in order:
-        w.writerow([int(index[i]), classes[int(pred[i])], *[f"{float(v):.6g}" for v in proba[i]]])
+    w.writerow(header)
+    for i in np.argsort(np.asarray(index), kind="stable"):
+        w.writerow([int(index[i]), *row(i)])
     write_text_atomic(path, buf.getvalue())
+
+
+def write_predictions(path: Path, classes: list[str], index, proba, pred) -> None:
+    """Class predictions: ``index, predicted_label, p_<class>...``."""
+    write_rows(path, ["index", "predicted_label", *[f"p_{c}" for c in classes]], index,
+               lambda i: [classes[int(pred[i])], *[f"{float(v):.6g}" for v in proba[i]]])
 
 
 def write_values(path: Path, targets: list[str], index, pred) -> None:
-    """A regression model's predictions CSV (``index``, ``predicted_<target>`` per target), rows in ascending
-    ``index`` (input order), written atomically."""
-    import csv
-    import io
-
-    import numpy as np
-
-    from autofast.io import write_text_atomic
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["index", *[f"predicted_{t}" for t in targets]])
-    for i in np.argsort(np.asarray(index), kind="stable"):
-        w.writerow([int(index[i]), *[f"{float(v):.8g}" for v in pred[i]]])
-    write_text_atomic(path, buf.getvalue())
+    """A regression model's predictions: ``index, predicted_<target>...`` in the targets' units."""
+    write_rows(path, ["index", *[f"predicted_{t}" for t in targets]], index,
+               lambda i: [f"{float(v):.8g}" for v in pred[i]])
 
 
 def _stem(data: str) -> str:

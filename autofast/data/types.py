@@ -168,13 +168,23 @@ def targets_from(labels, n: int, source: str, target: Target = "auto", unit: str
                                     "(or 'target: regression' in a task file to regress them)")
             arr = numbers.astype(np.int64)
         return labels_to_indices(arr, source)
+    y = target_values(arr, n, source, unit, numbers)
+    names = ["target"] if y.shape[1] == 1 else [f"target{i + 1}" for i in range(y.shape[1])]
+    return np.ascontiguousarray(y, dtype=np.float32), names
+
+
+def target_values(labels, n: int, source: str, unit: str = "example", numbers: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """Values ``(n,)`` or ``(n, T)`` (numbers, or strings of numbers) -> float64 ``(n, T)``; one error line when
+    they are not numbers or not finite. ``numbers``: :func:`_as_numbers` of them where the caller has it."""
+    arr = np.asarray(labels)
+    numbers = _as_numbers(arr) if numbers is None else numbers
     if numbers is None:
         raise AutofastError(f"{source}: targets are not numbers (e.g. {str(arr.reshape(-1)[0])!r}); regression "
                             "needs numeric targets (or set 'target: classification' in the task file)")
     y = numbers.reshape(n, -1)
     check_finite(y, source, "target value", unit)
-    names = ["target"] if y.shape[1] == 1 else [f"target{i + 1}" for i in range(y.shape[1])]
-    return np.ascontiguousarray(y, dtype=np.float32), names
+    return y
 
 
 def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:

@@ -94,17 +94,12 @@ class InputReader:
         if labels is None:
             return None
         if self.regression:
-            from ..data.types import check_finite
+            from ..data.types import target_values
 
-            try:
-                values = np.asarray([[float(str(v)) for v in np.atleast_1d(row)] for row in labels], dtype=np.float64)
-            except ValueError:
-                raise AutofastError(f"{source}: target values are not all numbers; give numbers or leave them "
-                                    "out") from None
-            if values.ndim != 2 or values.shape[1] != len(self.classes):
-                raise AutofastError(f"{source}: {values.shape[1] if values.ndim == 2 else 0} target value(s) per "
-                                    f"example but the model predicts {len(self.classes)}; fix them or leave them out")
-            check_finite(values, source, "target value")
+            values = target_values(labels, len(labels), source)
+            if values.shape[1] != len(self.classes):
+                raise AutofastError(f"{source}: {values.shape[1]} target value(s) per example but the model "
+                                    f"predicts {len(self.classes)}; fix them or leave them out")
             return values
         index = {c: i for i, c in enumerate(self.classes)}
         unknown = sorted({lab for lab in labels if lab not in index})

@@ -73,7 +73,15 @@ def data_size(task) -> DataSize:
                     num_classes=0 if regression else int(task.data.num_classes), kind=task.data.kind,
                     min_class_count=smallest,
                     padded=task.x_train.dim() == 3 and rocket_family.looks_padded(task.x_train),
-                    val_file=str(getattr(task.split, "provenance", {}).get("val", "")).startswith("official"))
+                    val_file=_has_val_file(task.data))
+
+
+def _has_val_file(data) -> bool:
+    """Whether the task's validation rows are its own validation file (``origin``; forecasting windows: none)."""
+    from autofast.data.types import ORIGIN_CODES
+
+    origin = getattr(data, "origin", None)
+    return origin is not None and bool((origin == ORIGIN_CODES["val"]).any())
 
 
 def family_options(name: str, plan: Plan, size: DataSize) -> dict:
