@@ -93,7 +93,7 @@ def test_validation_selection_finds_the_true_forecaster():
     # so validation may pick either spelling: the level order and coefficients must be the true ones.
     phi = [0.7, -0.4]
     y = simulate_ar(phi, 8000, channels=2, d=1, seed=4)
-    ps = PreparedSeries.build("sim", SeriesData.from_array(y.T), "ratio")
+    ps = PreparedSeries.build("sim", SeriesData.from_array(y.T), "ratio", (0.7, 0.1, 0.2))
     res, info = run_autoar(ps, AutoARConfig(horizons=[4], lookback=16, max_order=8, backend="numba", device="cpu"))
     ch = res[0].chosen[0]
     assert ch.p + ch.d == 3

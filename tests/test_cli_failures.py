@@ -95,7 +95,8 @@ FORECAST_CASES = {
     "shuffled dates": (lambda d: ["--data", str(series_csv(
         d / "s.csv", date=np.random.default_rng(1).permutation(pd.date_range("2020", periods=300, freq="D").astype(str))))],
         "sort the rows by date"),
-    "integer dates": (lambda d: ["--data", str(series_csv(d / "s.csv", date=np.arange(300)))], "holds integers"),
+    "integer dates out of order": (lambda d: ["--data", str(series_csv(d / "s.csv", date=np.arange(300)[::-1]))],
+                                   "goes back in time"),
     "every value 1e300": (lambda d: ["--data", str(series_csv(d / "s.csv", a=1e300))], "cannot be standardised"),
     "one 1e300 cell": (lambda d: ["--data", str(series_csv(d / "s.csv", a=[1e300] + [1.0] * 299))],
                        "cannot be standardised"),

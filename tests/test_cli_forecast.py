@@ -52,7 +52,7 @@ def test_forecast_table_output_and_plot(etth1_slice, tmp_path, capsys):
             "--split", "ratio", "--horizon", "12", "--lookback", "32", "--max-order", "16", "--diff", "0", "1"]
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
-    assert "test MSE (z)" in out and "HUFL:(" in out
+    assert "test MSE (z)" in out and "H=12 per-channel models: HUFL:" in " ".join(out.split()), out
     assert "MSE/MAE on z-scored data (each channel standardised with the training split's mean and std)" in \
         " ".join(out.split())  # the table's caption, however rich wraps it
     assert (out_dir / "forecast_vs_truth.png").stat().st_size > 10_000
@@ -117,8 +117,10 @@ def test_bad_arguments(args, needle, tmp_path, capsys):
 
 def test_missing_date_column_and_yaml_errors(tmp_path, capsys):
     p = _csv(tmp_path, _series().rename(columns={"date": "when"}))
-    code, _, err = run_cli(["forecast", "--data", str(p), *SMALL], capsys)
+    code, _, err = run_cli(["forecast", "--data", str(p), "--date-column", "date", *SMALL], capsys)
     assert code == 2 and "no date column 'date'" in err and "--date-column" in err
+    code, out, err = run_cli(["forecast", "--data", str(p), "--json", "--out", str(tmp_path / "auto"), *SMALL], capsys)
+    assert code == 0 and json.loads(out)["frequency"]["name"] == "hourly", err  # auto: the non-numeric first column
     bad_yaml = tmp_path / "cfg.yaml"
     bad_yaml.write_text("lookback: [1, 2\n")
     code, _, err = run_cli(["forecast", "--config", str(bad_yaml)], capsys)
@@ -198,13 +200,13 @@ def test_plain_csv_is_read_without_pandas_and_matches_it(tmp_path):
 
 
 def test_next_dates_follow_the_data_step():
-    from autofast.forecast.outputs import next_dates
+    from autofast.data.frequency import step_dates
 
-    assert next_dates(np.array(["2016-07-01 00:00:00", "2016-07-01 01:00:00"]), 2) == \
+    assert step_dates(np.array(["2016-07-01 00:00:00", "2016-07-01 01:00:00"]), 2) == \
         ["2016-07-01 02:00:00", "2016-07-01 03:00:00"]
-    assert next_dates(np.array(["2016-07-01", "2016-07-02"]), 1) == ["2016-07-03"]  # daily: dates only, as pandas
-    assert next_dates(np.array(["7/1/2016 00:00", "7/1/2016 01:00"]), 1) == ["2016-07-01 02:00:00"]  # via pandas
-    assert next_dates(np.array(["b", "a"]), 3) is None and next_dates(None, 3) is None
+    assert step_dates(np.array(["2016-07-01", "2016-07-02"]), 1) == ["2016-07-03"]  # daily: dates only, as pandas
+    assert step_dates(np.array(["7/1/2016 00:00", "7/1/2016 01:00"]), 1) == ["2016-07-01 02:00:00"]  # via pandas
+    assert step_dates(np.array(["b", "a"]), 3) is None and step_dates(None, 3) is None
 
 
 def test_warmup_compiles_every_kernel_signature_a_forecast_uses(etth1_slice, tmp_path, capsys):
@@ -256,10 +258,11 @@ def test_autoarima_baseline_says_each_fit_and_fits_once_per_channel(etth1_slice,
     assert code == 0, err
     lines = err.splitlines()
     assert lines[lines.index(next(l for l in lines if l.startswith("AutoARIMA baseline"))) + 1:][:4] == [
-        "  [1/4] H=8 channel HUFL: fitting AutoARIMA on 1050 rows", "  [2/4] H=8 channel OT: fitting AutoARIMA on 1050 rows",
+        "  [1/4] H=8 channel HUFL: fitting AutoARIMA on 900 rows", "  [2/4] H=8 channel OT: fitting AutoARIMA on 900 rows",
         "  [3/4] H=24 channel HUFL: fitted model reused, forecasting 3 origins",
         "  [4/4] H=24 channel OT: fitted model reused, forecasting 3 origins"]
     flat = " ".join(out.split())  # rich wraps long lines
     assert "H=24: AutoARIMA (statsforecast) on 3 test origins" in flat and "(fits of the first horizon)" in flat
     res = json.loads((tmp_path / "bl" / "result.json").read_text())
     assert res["baselines"]["24"]["fits_reused"] == 2 and res["baselines"]["8"]["scale"].startswith("z-scored")
+    assert res["baselines"]["8"]["season_length"] == 24 and res["season"] == 24  # hourly dates: a daily season

@@ -19,11 +19,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser("forecast", help="Auto-AR forecasting: search the whole lag grid, select on validation, test once",
                        description="Auto-AR on a CSV of series (a date column + numeric channels) or a bundled data set.")
     p.add_argument("--data", help="bundled data set name (see `datasets`) or a .csv/.npy path (default: ETTh1)")
-    p.add_argument("--date-column", help="name of the date column, '' if none (default: date)")
+    p.add_argument("--date-column", help="name of the date column, '' if none; auto: a column named date/time/"
+                   "timestamp/month/... (any case), else a first non-numeric column (default: auto)")
     p.add_argument("--columns", nargs="+", help="channels to use (default: every numeric column)")
-    p.add_argument("--horizon", nargs="+", type=int, help="forecast horizons (default: 96 192 336 720)")
-    p.add_argument("--lookback", type=int, help="history rows per forecast (default: 512)")
-    p.add_argument("--max-order", type=int, help="largest AR order searched (default: 512)")
+    p.add_argument("--horizon", nargs="+", type=int, help="forecast horizons (default: ETT: 96 192 336 720; else "
+                   "the M4 horizon of the dates' frequency, e.g. monthly 18, at most a tenth of the rows)")
+    p.add_argument("--lookback", type=int, help="history rows per forecast (default: ETT 512; else half the training "
+                                                "rows, at most 512)")
+    p.add_argument("--max-order", type=int, help="largest AR order searched (default: a quarter of the training rows, "
+                                                 "at most the lookback)")
     p.add_argument("--min-order", type=int, help="smallest AR order searched (default: 1)")
     p.add_argument("--diff", nargs="+", type=int, help="differencing orders (default: 0 1 2)")
     p.add_argument("--diff-rule", choices=["grid", "kpss"],
@@ -41,12 +45,16 @@ def add_parser(sub) -> None:
                    help="train/val/test split: auto = the ETT protocol for the bundled ETT sets, else ratio "
                         "(default: auto)")
     p.add_argument("--ratios", nargs=3, type=float, help="train/val/test fractions for --split ratio "
-                                                         "(default: 0.7 0.1 0.2)")
+                                                         "(default: 0.6 0.2 0.2)")
     p.add_argument("--config", help="YAML file of options, keys = the flag names with underscores, e.g. "
                                     "horizon: [96, 192] (flags win) (default: none)")
     p.add_argument("--baseline", choices=["autoarima"],
                    help="add statsforecast AutoARIMA on the same splits (default: none)")
     p.add_argument("--baseline-origins", type=int, help="test origins the baseline is scored on (default: 20)")
+    p.add_argument("--season", type=int, help="season of the seasonal naive candidate and the baselines (default: from "
+                                              "the dates: monthly 12, quarterly 4, daily 7, hourly 24, ...; 1 if none)")
+    p.add_argument("--naive", choices=["yes", "no"], help="also select among the naive and seasonal naive forecasts "
+                                                          "on validation (default: yes)")
     p.add_argument("--out", help="run folder (default: runs/forecast-<data>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument("--no-plot", action="store_true", default=None, help="skip forecast_vs_truth.png")
@@ -55,13 +63,13 @@ def add_parser(sub) -> None:
 
 
 # the run's options (flags and YAML keys) beside the Auto-AR config, with their defaults
-RUN_OPTIONS = {"data": "ETTh1", "date_column": "date", "columns": None, "baseline": None, "baseline_origins": 20,
+RUN_OPTIONS = {"data": "ETTh1", "date_column": "auto", "columns": None, "baseline": None, "baseline_origins": 20,
                "no_plot": False}
 # flag name -> AutoARConfig field
 CONFIG_FIELDS = {"horizon": "horizons", "lookback": "lookback", "max_order": "max_order", "min_order": "min_order",
                  "diff": "diff_orders", "diff_rule": "diff_rule", "intercept": "intercept", "pooling": "pooling",
                  "selection": "selection", "refit": "refit", "backend": "backend", "device": "device",
-                 "split": "split", "ratios": "ratios"}
+                 "split": "split", "ratios": "ratios", "season": "season", "naive": "naive"}
 RENAMED = {"horizons": "horizon", "diff_orders": "diff"}  # YAML keys before they were the flag names
 
 
@@ -73,6 +81,8 @@ def _forecast_options(args) -> tuple[dict, "object"]:
     raw = merge_options(args.config, keys, vars(args), renamed=RENAMED)
     if isinstance(raw.get("ratios"), list):
         raw["ratios"] = tuple(raw["ratios"])
+    if isinstance(raw.get("naive"), str) and raw["naive"] in ("yes", "no"):
+        raw["naive"] = raw["naive"] == "yes"
     opts = {k: default if raw.get(k) is None else raw[k] for k, default in RUN_OPTIONS.items()}
     cfg = validated(AutoARConfig, {CONFIG_FIELDS[k]: v for k, v in raw.items() if k in CONFIG_FIELDS},
                     names={v: k for k, v in CONFIG_FIELDS.items()})
@@ -90,6 +100,8 @@ def run(args) -> int:
     from autofast.forecast import run_autoar
     from autofast.forecast import outputs as O
     from autofast.forecast.autoar import window_forecasts
+    from autofast.forecast.baseline import seasonal_naive
+    from autofast.forecast.defaults import resolve_config
     from autofast.io import staged_run_dir
     from autofast.kernels.ar_grid import get_backend
 
@@ -112,10 +124,18 @@ def run(args) -> int:
     data = load_series(path, opts["date_column"] or None, columns)
     ps = PreparedSeries.build(name, data, cfg.split, cfg.ratios)
     t_load = time.perf_counter() - t0
+    sized = resolve_config(cfg, ps)
+    cfg = sized.config
+    season = cfg.season
+    freq = sized.frequency
+    if sized.notes:
+        console.print(f"sized from the data ({freq.name + ' dates' if freq else 'no date frequency'}, "
+                      f"{data.length} rows): " + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in sized.notes.items()))
     out = Path(args.out) if args.out else default_out("forecast", name, name)
     with staged_run_dir(out, args.overwrite) as tmp:
         with stage(console, "Auto-AR search…") as say:
             results, info = run_autoar(ps, cfg, progress=lambda m: say(f"Auto-AR: {m}"))
+        naive = {res.horizon: seasonal_naive(ps, res.horizon, cfg.lookback, season) for res in results}
         baselines = {}
         if opts["baseline"] == "autoarima":
             from autofast.forecast.baseline import autoarima_baseline, subset_errors
@@ -126,6 +146,7 @@ def run(args) -> int:
                                 f"{opts['baseline_origins']} test origins per horizon)", n_steps) as step:
                 for res in results:
                     bl = autoarima_baseline(ps, res.horizon, cfg.lookback, max_origins=opts["baseline_origins"],
+                                            season_length=season,
                                             progress=lambda m, h=res.horizon: step(f"H={h} {m}"), fitted=fitted)
                     fc, truth = window_forecasts(ps.z, res.chosen, res.test_start + np.asarray(bl["window_index"]),
                                                  cfg.lookback, res.horizon, backend)
@@ -147,6 +168,9 @@ def run(args) -> int:
                       "test_rows": [ps.bounds.val_end, ps.bounds.test_end],
                       "scaling": "z-score with training-split statistics"},
             "config": cfg.model_dump(mode="json"), "run": {**info, "load_seconds": t_load},
+            "frequency": None if freq is None else {"name": freq.name, "season": freq.season, "m4_horizon": freq.horizon},
+            "sized_from_data": sized.notes, "season": season,
+            "seasonal_naive": {str(h): n for h, n in naive.items()},
             "evaluation": "selection on the split named in each result's 'selected_on'; the test split is used once, "
                           "for the final MSE/MAE (standardised scale, mean over windows x steps x channels)",
             "units": f"every MSE/MAE here is on {SCALE}; forecast_next_H*.csv is in the data's own units",
@@ -167,10 +191,10 @@ def run(args) -> int:
     for r in results:
         ch = r.chosen
         if len(ch) == 1:
-            chosen, score = f"({ch[0].p}, {ch[0].d}, {'yes' if ch[0].intercept else 'no'})", f"{ch[0].selection_score:.4f}"
+            chosen, score = ch[0].label, f"{ch[0].selection_score:.4f}"
         else:
             chosen, score = "per channel", "-"
-            notes.append(f"H={r.horizon} per-channel (p, d): " + ", ".join(f"{data.columns[c.group]}:({c.p},{c.d})" for c in ch))
+            notes.append(f"H={r.horizon} per-channel models: " + ", ".join(f"{data.columns[c.group]}:{c.label}" for c in ch))
         t = r.timings
         search = t["fit_grid"] + t["moments"] + t["score"] + t["select_refit"]
         table.add_row(str(r.horizon), f"{r.mse:.4f}", f"{r.mae:.4f}", chosen, score, f"{search:.2f}", f"{t['test']:.2f}")
@@ -178,6 +202,10 @@ def run(args) -> int:
     out_console.print(table)
     for line in notes:
         out_console.print(line)
+    for h, n in naive.items():
+        res = next(r for r in results if r.horizon == h)
+        out_console.print(f"H={h}: {n['model']} on the same {n['windows']} test windows: MSE {n['mse']:.4f} "
+                          f"MAE {n['mae']:.4f} | Auto-AR: MSE {res.mse:.4f} MAE {res.mae:.4f} (z-scored)")
     for h, bl in baselines.items():
         same = bl["autoar_same_origins"]
         fit = f"fit {bl['fit_seconds']:.1f}s" if not bl["fits_reused"] else "fits of the first horizon"

@@ -14,9 +14,18 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError, column_list
+from .frequency import parse_dates
 
 SplitName = Literal["train", "val", "test"]
 HOURS_PER_MONTH = 30 * 24
+#: ``date_column`` value that finds the date column (:func:`auto_date_column`)
+AUTO_DATE = "auto"
+#: header names (any case) taken for the date column by ``date_column="auto"``
+DATE_NAMES = frozenset({"date", "datetime", "time", "timestamp", "ds", "period", "year", "quarter", "month", "week",
+                        "day"})
+#: train/val/test fractions of ``split="ratio"``: the ETT protocol's 12/4/4 months are 60/20/20 too, and a
+#: validation fifth holds enough windows to select on where a series has only a few hundred rows
+FORECAST_RATIOS = (0.6, 0.2, 0.2)
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,10 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
     if not header or '"' in header or "'" in header or len(set(names)) != len(names):
         return None
     date_idx = None
+    if date_column == AUTO_DATE:
+        if names[0].strip() == "":
+            return None  # an unnamed index column: pandas decides (auto_date_column)
+        date_column = next((n for n in names if n.strip().lower() in DATE_NAMES), None)
     if date_column:
         if date_column not in names:
             return None
@@ -149,9 +162,28 @@ def _count_lines(path: Path) -> int:
     return n + (last != b"\n")
 
 
-def load_series(path: str | Path, date_column: str | None = "date", columns: list[str] | None = None) -> SeriesData:
+def auto_date_column(columns: list[str], header: list[str], numeric) -> tuple[str | None, str | None]:
+    """``(date column, index column to drop)`` of a CSV read with ``date_column="auto"``.
+
+    A first column with an empty header is a row index (pandas calls it ``Unnamed: 0``). The date column
+    is the first one named like a date (:data:`DATE_NAMES`, any case), else the first column after the
+    index when it is not numeric, else the index itself (e.g. years written as row labels); else none.
+    ``numeric(name)`` says whether a column holds numbers.
+    """
+    index = columns[0] if header and header[0].strip() == "" else None
+    rest = columns[1:] if index is not None else columns
+    named = next((c for c in rest if str(c).strip().lower() in DATE_NAMES), None)
+    if named is not None:
+        return named, index
+    if rest and not numeric(rest[0]):
+        return rest[0], index
+    return index, None
+
+
+def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: list[str] | None = None) -> SeriesData:
     """Load a CSV (a date column plus numeric channels) or a ``.npy`` array of shape (T, C).
 
+    ``date_column``: a column name, None (no date column) or ``"auto"`` (:func:`auto_date_column`).
     Plain CSVs are parsed by numpy (:func:`_load_csv_numpy`); anything else by pandas, which also
     words the errors. ``values`` is ``(T, C)`` float64; ``dates`` the date column's strings (or None).
     """
@@ -192,6 +224,11 @@ def load_series(path: str | Path, date_column: str | None = "date", columns: lis
     if df.empty:
         raise AutofastError(f"{path}: has no data rows")
     dates = None
+    if date_column == AUTO_DATE:
+        date_column, index = auto_date_column([str(c) for c in df.columns], header,
+                                              lambda c: pd.api.types.is_numeric_dtype(df[c]))
+        if index is not None:
+            df = df.drop(columns=[index])
     if date_column:
         if date_column in df.columns:
             dates = df[date_column].to_numpy()
@@ -221,32 +258,22 @@ def load_series(path: str | Path, date_column: str | None = "date", columns: lis
 
 
 def _check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> None:
-    """Dates must be timestamps in strictly increasing order; integers are refused (pandas would read them as
-    nanoseconds after 1970). Dates that do not parse are kept as labels (forecast steps are then numbered)."""
+    """Dates that parse (:func:`autofast.data.frequency.parse_dates`: timestamps, quarters, whole years) must
+    increase strictly; whole numbers that are not years must too (row labels). Dates that do not parse are
+    kept as labels (forecast steps are then numbered)."""
     if dates is None or len(dates) < 2:
         return
-    text = np.asarray(dates).astype(str)
-    if np.char.isdigit(np.char.lstrip(np.char.strip(text), "-")).all():
-        raise AutofastError(f"{path}: date column {column!r} holds integers, not dates; write dates like "
-                            "2020-01-31 12:00, or pass --date-column '' to number the rows")
-    try:
-        stamps = text.astype("datetime64[ns]")
-    except ValueError:
-        import warnings
-
-        import pandas as pd
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
-            parsed = pd.to_datetime(pd.Series(text), errors="coerce")
-        if parsed.isna().any():
-            return
-        stamps = parsed.to_numpy(dtype="datetime64[ns]")
+    text = np.char.strip(np.asarray(dates).astype(str))
+    stamps = parse_dates(text)
+    if stamps is None and np.char.isdigit(np.char.lstrip(text, "-")).all():
+        stamps = text.astype(np.int64)
+    if stamps is None:
+        return
     steps = np.diff(stamps)
-    bad = np.flatnonzero(steps <= np.timedelta64(0, "ns"))
+    bad = np.flatnonzero(steps <= steps.dtype.type(0))
     if len(bad):
         i = int(bad[0])
-        what = "repeats" if steps[i] == np.timedelta64(0, "ns") else "goes back in time at"
+        what = "repeats" if steps[i] == steps.dtype.type(0) else "goes back in time at"
         raise AutofastError(f"{path}: date column {column!r} {what} data row {i + 1} ({str(text[i + 1])!r} after "
                             f"{str(text[i])!r}); sort the rows by date and drop duplicate timestamps")
 
@@ -265,10 +292,10 @@ class SplitBounds:
                 "test": (self.val_end, self.test_end)}[split]
 
 
-def split_bounds(length: int, protocol: str = "auto", ratios: tuple[float, float, float] = (0.7, 0.1, 0.2),
+def split_bounds(length: int, protocol: str = "auto", ratios: tuple[float, float, float] = FORECAST_RATIOS,
                  source_name: str = "") -> SplitBounds:
     """ETT protocols ('ett-hourly': 12/4/4 months; 'ett-15min': the same months at 4 rows/hour)
-    or 'ratio' (default 70/10/20). 'auto' uses the ETT protocol for ETTh*/ETTm* names."""
+    or 'ratio' (default 60/20/20, :data:`FORECAST_RATIOS`). 'auto' uses the ETT protocol for ETTh*/ETTm* names."""
     if protocol == "auto":
         low = source_name.lower()
         protocol = "ett-hourly" if low.startswith("etth") else "ett-15min" if low.startswith("ettm") else "ratio"
@@ -349,7 +376,7 @@ class PreparedSeries:
 
     @classmethod
     def build(cls, name: str, data: SeriesData, protocol: str = "auto",
-              ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> "PreparedSeries":
+              ratios: tuple[float, float, float] = FORECAST_RATIOS) -> "PreparedSeries":
         bounds = split_bounds(data.length, protocol, ratios, name)
         if bounds.train_end < 2:
             raise AutofastError(f"{name}: {data.length} rows leave {bounds.train_end} for the training split; give a "

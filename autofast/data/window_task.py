@@ -2,7 +2,7 @@
 
 Inputs ``(N, C, L)`` are the ``lookback`` rows before each origin, targets ``(N, C * H)`` the next
 ``horizon`` rows (channel-major), both standardised with training statistics. Windows come from the
-same split protocol as Auto-AR (ETT 12/4/4 months, else 70/10/20), so DASH and Auto-AR are scored
+same split protocol as Auto-AR (ETT 12/4/4 months, else 60/20/20), so DASH and Auto-AR are scored
 on the same test windows.
 """
 from __future__ import annotations

@@ -41,6 +41,42 @@ class ChosenModel:
     psi: list[float] = field(repr=False)  # level-AR coefficients of the final (refitted) model, lag order
     c: float = 0.0
     regularised: bool = False
+    kind: str = "ar"  # "ar" (fitted), "naive" (psi = [1]) or "seasonal naive" (psi = e_season: row t-m repeated)
+
+    @property
+    def label(self) -> str:
+        """``(p, d, const)`` of a fitted AR, else the naive forecast's name."""
+        if self.kind == "ar":
+            return f"({self.p}, {self.d}, {'yes' if self.intercept else 'no'})"
+        return f"seasonal naive ({self.p})" if self.kind == "seasonal naive" else "naive"
+
+
+def naive_model(group: int, season: int, score: float) -> ChosenModel:
+    """The (seasonal) naive forecast as a level AR: ``y_t = y_{t-m}`` (m = 1: the last value), no intercept;
+    its recursive forecast repeats the input's last season. ARIMA(0,0,0)(0,1,0)_m, nothing fitted."""
+    psi = [0.0] * season
+    psi[-1] = 1.0
+    return ChosenModel(group, season, 0, False, score, psi, 0.0, False, "seasonal naive" if season > 1 else "naive")
+
+
+def naive_errors(z: np.ndarray, start: int, count: int, lookback: int, horizon: int, season: int) -> np.ndarray:
+    """Error sums of the (seasonal) naive forecast over windows ``start .. start + count - 1``.
+
+    Step ``h`` (0-based) of the window with inputs ``n .. n+L-1`` is forecast by row ``n + L - m + (h mod m)``.
+    Returns ``(C, 2)`` float64: per channel, the sums of squared and of absolute errors over windows x steps.
+    """
+    if not 1 <= season <= lookback:
+        raise AutofastError(f"season {season} must lie in 1..lookback ({lookback})")
+    sums = np.zeros((z.shape[0], 2))
+    steps = np.arange(horizon)
+    for b0 in range(0, count, FORECAST_BLOCK):
+        starts = start + np.arange(b0, min(b0 + FORECAST_BLOCK, count))
+        src = starts[:, None] + lookback - season + (steps % season)[None, :]
+        tgt = starts[:, None] + lookback + steps[None, :]
+        for c in range(z.shape[0]):
+            err = z[c][src] - z[c][tgt]
+            sums[c] += (err**2).sum(), np.abs(err).sum()
+    return sums
 
 
 @dataclass
@@ -166,9 +202,16 @@ def _select(grid: CandidateGrid, crit: np.ndarray) -> list[int]:
 def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None = None) -> tuple[list[HorizonResult], dict]:
     """Run the whole Auto-AR search for every horizon in ``cfg.horizons``.
 
+    Fields of ``cfg`` left None (horizons, lookback, max_order) are sized from ``ps`` first
+    (:func:`autofast.forecast.defaults.resolve_config`).
+
     Returns per-horizon results and run-level facts (backend, d grid, fit timings).
     """
     say = progress or (lambda msg: None)
+    if not cfg.resolved:
+        from .defaults import resolve_config
+
+        cfg = resolve_config(cfg, ps).config
     backend = get_backend(cfg.backend, cfg.device)
     pooled = cfg.pooling == "global"
     L = cfg.lookback
@@ -242,6 +285,13 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
                 psi, c, reg = grid.psi[i], float(grid.intercept[i]), bool(grid.regularised[i])
             q = p + d
             chosen.append(ChosenModel(g, p, d, wc, float(crit[i]), psi[:q].tolist(), c, reg))
+        if cfg.naive and bic_all is None:  # the naive forecasts compete on the same validation windows
+            for m in sorted({1, cfg.season}):
+                mse = naive_errors(z, wr.start, wr.count, L, H, m)[:, 0] / (wr.count * H)  # (C,)
+                for k, ch in enumerate(chosen):
+                    score = float(mse.mean() if pooled else mse[ch.group])
+                    if score < ch.selection_score:
+                        chosen[k] = naive_model(ch.group, m, score)
         times["select_refit"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         wt = window_range(b, "test", L, H, ps.name)
@@ -265,5 +315,6 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
             refit_on="train+val" if cfg.refit == "train+val" else "train",
             regularised_candidates=int(grid.regularised.sum()), timings=times, test_windows=wt.count,
             test_start=wt.start, lookback=L))
-        say(f"H={H}: test MSE {results[-1].mse:.4f} MAE {results[-1].mae:.4f} (z-scored)")
+        say(f"H={H}: test MSE {results[-1].mse:.4f} MAE {results[-1].mae:.4f} (z-scored), chosen "
+            + ", ".join(sorted({c.label for c in chosen})))
     return results, run_info

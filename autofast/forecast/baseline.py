@@ -1,4 +1,8 @@
-"""statsforecast AutoARIMA on the Auto-AR splits, for the side-by-side table.
+"""Baselines on the Auto-AR splits, for the side-by-side table: seasonal naive and statsforecast AutoARIMA.
+
+:func:`seasonal_naive` (always reported, no dependency): every test window's forecast repeats the last
+season of its input rows -- the yardstick of the M competitions (MASE's denominator); season 1 is the
+last value carried forward.
 
 Protocol (the same data the Auto-AR pipeline sees):
 
@@ -24,12 +28,30 @@ import numpy as np
 from autofast.data.timeseries import PreparedSeries, window_range
 from autofast.errors import AutofastError
 
-__all__ = ["autoarima_baseline", "subset_errors", "origin_index"]
+from .autoar import naive_errors
+
+__all__ = ["autoarima_baseline", "seasonal_naive", "subset_errors", "origin_index"]
 
 MODEL_NAME = "AutoARIMA (statsforecast)"
 # A full non-seasonal fit on ETTh1's 8640 training rows takes 2-11 s per channel on one core; a seasonal
 # one (season_length=24) takes ~11 s on 2000 rows and ~35 s on 4000, so seasonal fits use the last 2000.
 SEASONAL_FIT_ROWS = 2000
+
+
+def seasonal_naive(ps: PreparedSeries, horizon: int, lookback: int, season: int = 1) -> dict:
+    """Errors of the seasonal naive forecast (:func:`autofast.forecast.autoar.naive_errors`) on every test
+    window, the windows Auto-AR is scored on; MSE / MAE on the standardised scale, over windows x steps x
+    channels.
+
+    Returns:
+        ``model, season, mse, mae, mse_per_channel, mae_per_channel, windows, horizon``.
+    """
+    wt = window_range(ps.bounds, "test", lookback, horizon, ps.name)
+    per = naive_errors(ps.z, wt.start, wt.count, lookback, horizon, season) / (wt.count * horizon)
+    name = f"seasonal naive (season {season})" if season > 1 else "naive (last value)"
+    return {"model": name, "season": int(season), "mse": float(per[:, 0].mean()), "mae": float(per[:, 1].mean()),
+            "mse_per_channel": per[:, 0].tolist(), "mae_per_channel": per[:, 1].tolist(), "windows": int(wt.count),
+            "horizon": int(horizon)}
 
 
 def import_autoarima():

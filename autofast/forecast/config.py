@@ -5,15 +5,23 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from autofast.data.timeseries import FORECAST_RATIOS
+
 
 class AutoARConfig(BaseModel):
-    """What to search and how to select. Every field has the documented default."""
+    """What to search and how to select. Every field has the documented default.
+
+    ``horizons``, ``lookback``, ``max_order`` and ``season`` left None are sized from the data by
+    :func:`autofast.forecast.defaults.resolve_config` (the ETT protocol keeps the literature's
+    96..720 / 512 / 512; other series get their frequency's M4 horizon and orders their training
+    rows can estimate).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    horizons: list[int] = Field(default=[96, 192, 336, 720], min_length=1)
-    lookback: int = Field(512, ge=2, description="rows of history one forecast sees (L)")
-    max_order: int = Field(512, ge=1, description="largest AR order P; capped at lookback - d")
+    horizons: list[int] | None = Field(default=None, min_length=1)
+    lookback: int | None = Field(None, ge=2, description="rows of history one forecast sees (L)")
+    max_order: int | None = Field(None, ge=1, description="largest AR order P; capped at lookback - d")
     min_order: int = Field(1, ge=1)
     diff_orders: list[int] = Field(default=[0, 1, 2], min_length=1)
     diff_rule: Literal["grid", "kpss"] = "grid"
@@ -23,18 +31,28 @@ class AutoARConfig(BaseModel):
     refit: Literal["train", "train+val"] = "train"
     backend: Literal["auto", "reference", "numba", "triton"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    season: int | None = Field(None, ge=1, description="season of the seasonal naive candidate (None: from the dates)")
+    naive: bool = Field(True, description="with selection='val', also select among the naive and seasonal naive "
+                                          "forecasts")
     split: Literal["auto", "ett-hourly", "ett-15min", "ratio"] = "auto"
-    ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    ratios: tuple[float, float, float] = FORECAST_RATIOS
+
+    @property
+    def resolved(self) -> bool:
+        """Whether every data-sized field (horizons, lookback, max_order, season) is set."""
+        return None not in (self.horizons, self.lookback, self.max_order, self.season)
 
     @model_validator(mode="after")
     def _check(self) -> "AutoARConfig":
-        if any(h <= 0 for h in self.horizons):
+        if self.horizons is not None and any(h <= 0 for h in self.horizons):
             raise ValueError(f"horizons (--horizon) must be positive step counts, got {self.horizons}")
         if any(d not in (0, 1, 2) for d in self.diff_orders):
             raise ValueError(f"diff_orders (--diff) must be drawn from 0, 1, 2, got {self.diff_orders}")
-        if self.min_order > self.max_order:
+        if self.max_order is not None and self.min_order > self.max_order:
             raise ValueError(f"min_order {self.min_order} exceeds max_order {self.max_order}")
-        if self.min_order + max(self.diff_orders) > self.lookback:
+        if self.lookback is not None and self.min_order + max(self.diff_orders) > self.lookback:
             raise ValueError(f"lookback {self.lookback} leaves no room for order {self.min_order} "
                              f"with d={max(self.diff_orders)}")
+        if self.lookback is not None and self.season is not None and self.season > self.lookback:
+            raise ValueError(f"season {self.season} exceeds lookback {self.lookback}: a forecast must see a whole season")
         return self

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autofast.data.frequency import step_dates
 from autofast.data.timeseries import PreparedSeries
 from autofast.io import atomic_path, write_json_atomic
 
@@ -51,51 +52,11 @@ def next_forecast(ps: PreparedSeries, chosen: list[ChosenModel], horizon: int, l
     return ps.scaler.inverse(out)
 
 
-def _next_dates_pandas(dates: np.ndarray, horizon: int) -> list[str] | None:
-    import warnings
-
-    import pandas as pd
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "could not infer format": parsed one by one
-            d = pd.to_datetime(pd.Series(dates[-3:]))
-        step = d.iloc[-1] - d.iloc[-2]
-        return [str(x) for x in pd.date_range(d.iloc[-1] + step, periods=horizon, freq=step)]
-    except (ValueError, TypeError):
-        return None
-
-
-def next_dates(dates: np.ndarray | None, horizon: int) -> list[str] | None:
-    """The ``horizon`` timestamps after the last date, one data step apart, as strings; None when the
-    dates do not parse (then the CSV numbers the steps instead).
-
-    ISO timestamps (whole seconds) are stepped with numpy's datetime64 and written like pandas writes
-    them (date only when every time is midnight); other formats go to pandas.
-    """
-    if dates is None or len(dates) < 2:
-        return None
-    try:
-        last = np.array([str(d) for d in dates[-2:]], dtype="datetime64[s]")
-        exact = np.array([str(d) for d in dates[-2:]], dtype="datetime64[ns]")
-    except (ValueError, TypeError, OverflowError):
-        return _next_dates_pandas(dates, horizon)
-    if (exact != last.astype("datetime64[ns]")).any():  # sub-second stamps
-        return _next_dates_pandas(dates, horizon)
-    step = last[1] - last[0]
-    if step <= np.timedelta64(0, "s"):
-        return None
-    nxt = last[1] + step * np.arange(1, horizon + 1)
-    if (nxt.astype(np.int64) % 86400 == 0).all():
-        return [str(d) for d in nxt.astype("datetime64[D]")]
-    return [str(d).replace("T", " ") for d in nxt]
-
-
 def write_next_csv(path: Path, ps: PreparedSeries, fc: np.ndarray) -> None:
     """``forecast_next_H*.csv``: a date (or step) column, then one column per channel, original units."""
     import csv
 
-    stamps = next_dates(ps.data.dates, fc.shape[0])
+    stamps = step_dates(ps.data.dates, fc.shape[0])
     first = ("date", stamps) if stamps is not None else ("step", list(range(1, fc.shape[0] + 1)))
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as f:

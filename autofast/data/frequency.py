@@ -1,0 +1,154 @@
+"""What a series' date column says about it: its timestamps, its sampling frequency, its season.
+
+A forecaster's defaults depend on the calendar: monthly data has a season of 12 and is forecast a year
+and a half ahead in the M4 competition, hourly data a season of 24 and two days ahead. This module
+reads that from the dates a user's CSV already holds, so ``forecast`` needs no flags for it.
+
+* :func:`parse_dates` turns a date column (strings or integers) into ``datetime64[ns]``: ISO stamps,
+  anything pandas parses (``1991 Jul``, ``2021-05-01 00:30:00+00:00``), quarters (``1970 Q1``,
+  ``1970-Q1``, ``1970Q1``) and whole years (``1821``).
+* :func:`infer_frequency` names the sampling step from the median gap between dates (robust to a
+  missing row or a daylight-saving hour) and gives the season length and the M4 horizon.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Frequency", "parse_dates", "infer_frequency", "step_dates"]
+
+_QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
+_YEAR = re.compile(r"^\s*\d{4}\s*$")
+_DAY_S = 86_400
+
+
+@dataclass(frozen=True)
+class Frequency:
+    """A recognised sampling step.
+
+    Attributes:
+        name: ``yearly``, ``quarterly``, ``monthly``, ``weekly``, ``daily``, ``hourly`` or ``N-minute``.
+        season: steps per seasonal cycle (1 = none: yearly data; a year for quarterly/monthly/weekly,
+            a week for daily, a day below that).
+        horizon: the M4 competition's forecast horizon for the frequency (yearly 6, quarterly 8,
+            monthly 18, weekly 13, daily 14, hourly 48); one day for sub-hourly data.
+        months: the step in calendar months for yearly/quarterly/monthly data (0 otherwise), so that
+            following dates keep to the calendar (a month is not 30 days).
+    """
+
+    name: str
+    season: int
+    horizon: int
+    months: int = 0
+
+
+_CALENDAR = {  # (shortest, longest) gap in days -> frequency
+    (360, 370): Frequency("yearly", 1, 6, 12),
+    (88, 93): Frequency("quarterly", 4, 8, 3),
+    (28, 31): Frequency("monthly", 12, 18, 1),
+    (7, 7): Frequency("weekly", 52, 13),
+    (1, 1): Frequency("daily", 7, 14),
+}
+
+
+def _text(dates) -> np.ndarray:
+    return np.char.strip(np.asarray(dates).astype(str))
+
+
+def parse_dates(dates) -> np.ndarray | None:
+    """``(T,)`` ``datetime64[ns]`` stamps of a date column, or None when some entry does not parse.
+
+    Whole numbers parse only as years (four digits, 1000-2999): a column of row numbers is not a
+    calendar. Time zones are dropped after conversion to UTC.
+    """
+    text = _text(dates)
+    if text.size == 0:
+        return None
+    if all(_YEAR.match(t) for t in text):
+        years = text.astype(np.int64)
+        if years.min() < 1000 or years.max() > 2999:
+            return None
+        return (years - 1970).astype("datetime64[Y]").astype("datetime64[ns]")
+    if np.char.isdigit(np.char.lstrip(text, "-")).all():
+        return None  # integers that are not years: labels, not dates
+    quarters = [_QUARTER.match(t) for t in text]
+    if all(quarters):
+        months = [f"{m.group(1)}-{3 * int(m.group(2)) - 2:02d}" for m in quarters]
+        return np.array(months, dtype="datetime64[M]").astype("datetime64[ns]")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy: "no explicit representation of timezones" (read as UTC)
+            return text.astype("datetime64[ns]")
+    except ValueError:
+        pass
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+        try:
+            parsed = pd.to_datetime(pd.Series(text), errors="coerce", format="mixed", utc=True)
+        except (ValueError, TypeError, OverflowError):
+            return None
+    if parsed.isna().any():
+        return None
+    return parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+
+
+def infer_frequency(dates) -> Frequency | None:
+    """The sampling frequency of a date column (see :class:`Frequency`), or None when the dates do not
+    parse, are fewer than 3, or their median step is not a calendar unit nor a divisor of a day."""
+    stamps = parse_dates(dates) if dates is not None else None
+    if stamps is None or stamps.size < 3:
+        return None
+    step_s = float(np.median(np.diff(stamps).astype("timedelta64[s]").astype(np.int64)))
+    if step_s <= 0:
+        return None
+    days = step_s / _DAY_S
+    for (lo, hi), freq in _CALENDAR.items():
+        if lo <= days <= hi and (lo > 1 or step_s == _DAY_S):
+            return freq
+    if step_s < _DAY_S and step_s == int(step_s) and _DAY_S % int(step_s) == 0:
+        per_day = _DAY_S // int(step_s)
+        if step_s == 3600:
+            return Frequency("hourly", 24, 48)
+        return Frequency(f"{int(step_s) // 60}-minute" if step_s % 60 == 0 else f"{int(step_s)}-second",
+                         per_day, per_day)
+    return None
+
+
+def step_dates(dates, horizon: int) -> list[str] | None:
+    """The ``horizon`` dates after the last one, one step apart, as strings; None when they do not parse.
+
+    Yearly, quarterly and monthly dates step by calendar months (1960-12 is followed by 1961-01, not a
+    fixed 31 days later; first days of months stay first days, other days become month ends); whole
+    numbers (years, row labels) stay whole numbers; everything else steps by the last gap. Stamps at
+    midnight are written as dates only.
+    """
+    if dates is None or len(dates) < 2:
+        return None
+    text = _text(dates)
+    if np.char.isdigit(np.char.lstrip(text[-2:], "-")).all():  # years or row numbers: stay whole numbers
+        last, step = int(text[-1]), int(text[-1]) - int(text[-2])
+        return [str(last + step * k) for k in range(1, horizon + 1)] if step > 0 else None
+    stamps = parse_dates(text[-3:])
+    if stamps is None:
+        return None
+    freq = infer_frequency(text[-3:]) if len(text) >= 3 else None
+    if freq is not None and freq.months:
+        month = stamps[-1].astype("datetime64[M]")
+        nxt = month + np.arange(1, horizon + 1) * freq.months
+        if stamps[-1].astype("datetime64[D]") == month.astype("datetime64[D]"):  # first days of months
+            return [str(m.astype("datetime64[D]")) for m in nxt]
+        return [str((m + 1).astype("datetime64[D]") - 1) for m in nxt]  # month ends
+    step = stamps[-1] - stamps[-2]
+    if step <= np.timedelta64(0, "ns"):
+        return None
+    nxt = stamps[-1] + step * np.arange(1, horizon + 1)
+    if (nxt.astype(np.int64) % (_DAY_S * 10**9) == 0).all():
+        return [str(d) for d in nxt.astype("datetime64[D]")]
+    if (nxt.astype(np.int64) % 10**9 == 0).all():
+        return [str(d).replace("T", " ") for d in nxt.astype("datetime64[s]")]
+    return [str(d).replace("T", " ") for d in nxt]

@@ -1,0 +1,101 @@
+"""Auto-AR's data-sized defaults: the horizon, the lookback and the largest AR order, from the series.
+
+The ETT protocol keeps the long-horizon literature's settings (horizons 96/192/336/720, lookback 512).
+Any other series -- often a few dozen to a few hundred rows of monthly sales or yearly counts -- gets:
+
+* **horizon**: the M4 competition's horizon for the data's frequency (yearly 6, quarterly 8, monthly 18,
+  weekly 13, daily 14, hourly 48, a day below that; read from the date column by
+  :func:`autofast.data.frequency.infer_frequency`; 96 when the dates say nothing), at most a tenth of
+  the rows, so that the 60/20/20 split's validation fifth holds at least as many windows as steps;
+* **lookback**: half the training rows, at most 512;
+* **season** (of the seasonal naive candidate and baselines): the frequency's, where the lookback sees a
+  whole season and the training rows hold two; else 1;
+* **largest order**: a quarter of the training rows (at least one season + 1 where that fits the
+  lookback), at most the lookback. Orders near the training length are estimated from too few
+  equations: on aeon's Lynx (79 training rows) order 36 was selected by BIC and forecast with MSE 27.5,
+  on PBS (order 69 of 71) with MSE 9e4; a quarter kept every tried set finite (bench/forecast_panel.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from autofast.data.frequency import Frequency, infer_frequency
+from autofast.data.timeseries import PreparedSeries, window_range
+from autofast.errors import AutofastError
+
+from .config import AutoARConfig
+
+ETT_HORIZONS = (96, 192, 336, 720)
+MAX_LOOKBACK = 512  # the ETT literature's lookback; also the cap for long user series
+UNKNOWN_HORIZON = 96  # dates absent or irregular: the ETT protocol's shortest horizon, capped by the rows
+HORIZON_SHARE = 10  # an automatic horizon is at most 1/10 of the rows
+LOOKBACK_SHARE = 2  # ... the lookback at most 1/2 of the training rows
+ORDER_SHARE = 4  # ... the largest order at most 1/4 of them
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A config with every data-sized field set, the frequency it was read from, and why each was chosen."""
+
+    config: AutoARConfig
+    frequency: Frequency | None
+    notes: dict[str, str] = field(default_factory=dict)  # field -> "value: reason", only for sized fields
+
+
+def resolve_config(cfg: AutoARConfig, ps: PreparedSeries) -> ResolvedConfig:
+    """Fill ``horizons``, ``lookback``, ``max_order`` and ``season`` left None from the prepared series (see the module
+    docstring); fields the user set are kept as they are."""
+    freq = infer_frequency(ps.data.dates)
+    b = ps.bounds
+    rows, train = b.test_end, b.train_end
+    ett = b.protocol.startswith("ett")
+    notes: dict[str, str] = {}
+    horizons = cfg.horizons
+    if horizons is None:
+        if ett:
+            horizons = list(ETT_HORIZONS)
+            notes["horizon"] = "the ETT protocol's four horizons"
+        else:
+            base = freq.horizon if freq else UNKNOWN_HORIZON
+            cap = max(1, rows // HORIZON_SHARE)
+            horizons = [min(base, cap)]
+            why = f"M4's horizon for {freq.name} data" if freq else "no recognised date frequency: 96"
+            notes["horizon"] = f"{horizons[0]} ({why}" + (f", capped at a tenth of the {rows} rows)" if base > cap else ")")
+    lookback = cfg.lookback
+    floor = cfg.min_order + max(cfg.diff_orders)
+    if lookback is None:
+        lookback = MAX_LOOKBACK if ett else max(floor, min(MAX_LOOKBACK, train // LOOKBACK_SHARE))
+        notes["lookback"] = f"{lookback} (" + ("the ETT literature's 512)" if ett else
+                                               f"half the {train} training rows, at most {MAX_LOOKBACK})")
+    max_order = cfg.max_order
+    if max_order is None:
+        season_floor = freq.season + 1 if freq and freq.season > 1 else 1
+        max_order = max(cfg.min_order, min(lookback, max(train // ORDER_SHARE, min(season_floor, lookback))))
+        notes["max_order"] = f"{max_order} (a quarter of the {train} training rows" + (
+            f", at least one {freq.name} season + 1" if season_floor > train // ORDER_SHARE else "") + \
+            f", at most the lookback)"
+    season = cfg.season
+    if season is None:
+        season = season_length(freq, lookback, train)
+        notes["season"] = f"{season} (" + (f"{freq.name} dates)" if season > 1 else
+                                          "none: " + (f"{freq.name} dates" if freq and freq.season == 1 else
+                                                      "the lookback or training rows hold less than the season" if freq
+                                                      else "no recognised date frequency") + ")")
+    for H in horizons:  # every window range exists: fail here, before any output, naming the flags
+        for split in ("train", "val", "test"):
+            window_range(b, split, lookback, H, ps.name)
+    try:
+        full = AutoARConfig.model_validate({**cfg.model_dump(), "horizons": horizons, "lookback": lookback,
+                                            "max_order": max_order, "season": season})
+    except ValidationError as exc:
+        raise AutofastError(f"{ps.name}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    return ResolvedConfig(full, freq, notes)
+
+
+def season_length(freq: Frequency | None, lookback: int, train_rows: int) -> int:
+    """The season a seasonal baseline uses: the frequency's, where the lookback sees a whole season and
+    the training rows hold two; else 1 (non-seasonal)."""
+    m = freq.season if freq else 1
+    return m if 1 < m <= lookback and 2 * m <= train_rows else 1
