@@ -103,7 +103,11 @@ def infer_frequency(dates) -> Frequency | None:
     stamps = parse_dates(dates) if dates is not None else None
     if stamps is None or stamps.size < 3:
         return None
-    step_s = float(np.median(np.diff(stamps).astype("timedelta64[s]").astype(np.int64)))
+    return _frequency_of_step(float(np.median(np.diff(stamps).astype("timedelta64[s]").astype(np.int64))))
+
+
+def _frequency_of_step(step_s: float) -> Frequency | None:
+    """The frequency whose step (seconds) this is, or None."""
     if step_s <= 0:
         return None
     days = step_s / _DAY_S
@@ -136,7 +140,7 @@ def step_dates(dates, horizon: int) -> list[str] | None:
     stamps = parse_dates(text[-3:])
     if stamps is None:
         return None
-    freq = infer_frequency(text[-3:]) if len(text) >= 3 else None
+    freq = _frequency_of_step(float(np.median(np.diff(stamps).astype("timedelta64[s]").astype(np.int64))))
     if freq is not None and freq.months:
         month = stamps[-1].astype("datetime64[M]")
         nxt = month + np.arange(1, horizon + 1) * freq.months
