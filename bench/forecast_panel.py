@@ -33,6 +33,7 @@ import argparse
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -162,11 +163,13 @@ def summary(rows: list[dict]) -> str:
     out = []
     for key, label in (("autoar", "Auto-AR"), ("autoarima", "AutoARIMA"), ("autoets", "AutoETS")):
         rel = [r[key] / r["naive"] for r in rows if r[key] is not None and r["naive"] > 0]
-        out.append(f"{label} {math.exp(np.mean(np.log(rel))):.3f}")
-    wins = {k: sum(r["autoar"] < r[k] for r in rows if r[k] is not None) for k in ("autoarima", "autoets", "naive")}
-    return (f"{len(rows)} series; geometric mean of MSE / naive MSE: " + ", ".join(out) +
-            f"; Auto-AR below AutoARIMA on {wins['autoarima']}, below AutoETS on {wins['autoets']}, below the "
-            f"(seasonal) naive on {wins['naive']} of {len(rows)}")
+        if rel:
+            out.append(f"{label} {math.exp(np.mean(np.log(rel))):.3f}")
+    n = {k: sum(r[k] is not None for r in rows) for k in ("autoarima", "autoets", "naive")}
+    wins = {k: sum(r["autoar"] < r[k] for r in rows if r[k] is not None) for k in n}
+    return (f"{len(rows)} series; geometric mean of MSE / naive MSE: " + ", ".join(out) + "; Auto-AR below " +
+            ", ".join(f"{label} on {wins[k]} of {n[k]}" for k, label in
+                      (("autoarima", "AutoARIMA"), ("autoets", "AutoETS"), ("naive", "the (seasonal) naive")) if n[k]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "forecast-panel")
     ap.add_argument("--only", nargs="+", help="series names to run (default: all)")
     args = ap.parse_args(argv)
+    t_start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     data = aeon_data()
     groups = {"development": {n: data / f for n, f in DEV.items()},
@@ -192,10 +196,17 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
         if rows:
             results[group] = rows
-            report += [f"### {group}", "", summary(rows) if len(rows) > 2 else "", "",
-                       table(rows) if len(rows) <= 8 else table(rows[:0]) + "", ""]
-            if len(rows) > 8:  # the M1 series: the summary, then one line each
-                report[-2] = "\n".join([table(rows)])
+            report += [f"**{group}**" + (f": {summary(rows)}" if len(rows) >= 3 else ""), "", table(rows), ""]
+    import platform
+
+    import statsforecast
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
+    report.insert(0, f"Measured {time.strftime('%Y-%m-%d')} on {cpu}, {len(os.sched_getaffinity(0))} usable cores, "
+                     f"load average {os.getloadavg()[0]:.1f} at the end; statsforecast {statsforecast.__version__}; "
+                     f"`.venv/bin/python bench/forecast_panel.py` ({time.perf_counter() - t_start:.0f} s in all). MSE "
+                     "on z-scored data, lower is better, the best of a row in bold.\n")
     (args.out / "forecast_panel.json").write_text(json.dumps(results, indent=1))
     (args.out / "forecast_panel.md").write_text("\n".join(report))
     print("\n".join(report))

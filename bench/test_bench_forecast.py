@@ -11,8 +11,8 @@ Run (from the repository root; bench/ must be named because pytest's testpaths i
     (``anchors.public_autoar``: KPSS d, 4 lag counts, lstsq, recursive forecasts over every train+val
     window, BIC), timed in the same test on the same prepared data. Only the anchor's solve is timed
     (no interpreter start, imports or file writing), so the comparison favours the anchor.
-(b) the same command with its defaults (horizons 96 192 336 720, pooled, plot) on synthetic CSVs of
-    50k / 200k / 1M rows x 20 channels (seeded AR processes, a date column), each run as the child of
+(b) the same command with the ETT horizons (``--horizon 96 192 336 720``; otherwise its defaults: pooled,
+    plot) on synthetic CSVs of 50k / 200k / 1M rows x 20 channels (seeded AR processes, a date column), each run as the child of
     a fresh, small Python process that reports the child's peak RSS (``RUSAGE_CHILDREN``) and wall time.
 """
 from __future__ import annotations
@@ -186,7 +186,8 @@ def test_forecast_command_rows(benchmark, csv_dir, size):
     out = csv_dir / f"run_{size}"
 
     def command():
-        runs.append(_run_child(["forecast", "--data", str(path), "--out", str(out), "--overwrite", "--json"]))
+        runs.append(_run_child(["forecast", "--data", str(path), "--out", str(out), "--overwrite", "--json",
+                                "--horizon", "96", "192", "336", "720"]))
 
     rounds = {"50k": 3, "200k": 2, "1m": 1}[size]
     benchmark.pedantic(command, rounds=rounds, warmup_rounds=0, iterations=1)
