@@ -75,7 +75,7 @@ def resolve_config(cfg: AutoARConfig, ps: PreparedSeries) -> ResolvedConfig:
         max_order = max(cfg.min_order, min(lookback, max(train // ORDER_SHARE, min(season_floor, lookback))))
         notes["max_order"] = f"{max_order} (a quarter of the {train} training rows" + (
             f", at least one {freq.name} season + 1" if season_floor > train // ORDER_SHARE else "") + \
-            f", at most the lookback)"
+            ", at most the lookback)"
     season = cfg.season
     if season is None:
         season = season_length(freq, lookback, train)
