@@ -2,6 +2,8 @@
 
 From Python: ``autofast.search(task, **options)`` runs a search and ``autofast.load(run_dir)`` opens a finished
 one; both return a :class:`autofast.api.Result` (``predict``, ``predict_proba``, ``score``, ``plan``, ``report``).
+``autofast.forecast(data, horizon=None, **options)`` runs Auto-AR in memory on a CSV, a DataFrame or an array and
+returns a :class:`autofast.forecast.api.Forecast` (``test_mse``, ``next()``, ``predict(history)``); no torch.
 ``autofast.AutofastClassifier`` / ``autofast.AutofastRegressor`` are the same search as scikit-learn estimators on
 arrays (:mod:`autofast.estimator`).
 
@@ -9,7 +11,7 @@ Kept import-light: ``import autofast`` imports no torch; ``import autofast.kerne
 triton/numba where used). The Python API is loaded on first use.
 """
 __version__ = "0.1.0"
-__all__ = ["__version__", "search", "load", "Result", "AutofastClassifier", "AutofastRegressor"]
+__all__ = ["__version__", "search", "forecast", "load", "Result", "AutofastClassifier", "AutofastRegressor"]
 
 
 def __getattr__(name: str):
@@ -21,8 +23,8 @@ def __getattr__(name: str):
         from . import estimator
 
         return getattr(estimator, name)
-    if name == "search":  # the subpackage autofast.search, callable as autofast.api.search
+    if name in ("search", "forecast"):  # the subpackages, callable: autofast.api.search, autofast.forecast.api.forecast
         import importlib
 
-        return importlib.import_module(".search", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'autofast' has no attribute {name!r}")

@@ -290,7 +290,7 @@ def test_explicit_date_column_missing_names_the_flag(tmp_path):
     assert "'date'" in str(e.value)
 
 
-# ---------------------------------------------------------------- _check_dates (via load_series)
+# ---------------------------------------------------------------- check_dates (via load_series)
 
 def test_decreasing_integer_labels_go_back_in_time(tmp_path):
     p = _write(tmp_path, "dec.csv", "date,b\n1,2\n3,4\n2,6\n")

@@ -96,12 +96,10 @@ def run(args) -> int:
     from rich.table import Table
 
     from autofast.data.registry import resolve_timeseries
-    from autofast.data.timeseries import PreparedSeries, load_series
-    from autofast.forecast import run_autoar
+    from autofast.data.timeseries import load_series
     from autofast.forecast import outputs as O
-    from autofast.forecast.autoar import window_forecasts
-    from autofast.forecast.baseline import seasonal_naive
-    from autofast.forecast.defaults import resolve_config
+    from autofast.forecast.api import run_forecast
+    from autofast.forecast.autoar import forecast_after, window_forecasts
     from autofast.io import staged_run_dir
     from autofast.kernels.ar_grid import get_backend
 
@@ -122,20 +120,22 @@ def run(args) -> int:
     name, path = resolve_timeseries(str(opts["data"]))
     t0 = time.perf_counter()
     data = load_series(path, opts["date_column"] or None, columns)
-    ps = PreparedSeries.build(name, data, cfg.split, cfg.ratios)
     t_load = time.perf_counter() - t0
-    sized = resolve_config(cfg, ps)
-    cfg = sized.config
-    season = cfg.season
-    freq = sized.frequency
-    if sized.notes:
-        console.print(f"sized from the data ({freq.name + ' dates' if freq else 'no date frequency'}, "
-                      f"{data.length} rows): " + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in sized.notes.items()))
+
+    def say_sized(sized) -> None:
+        if sized.notes:
+            freq = sized.frequency
+            console.print(f"sized from the data ({freq.name + ' dates' if freq else 'no date frequency'}, "
+                          f"{data.length} rows): " + "; ".join(f"{k.replace('_', ' ')} {v}"
+                                                              for k, v in sized.notes.items()))
+
     out = Path(args.out) if args.out else default_out("forecast", name, name)
     with staged_run_dir(out, args.overwrite) as tmp:
         with stage(console, "Auto-AR search…") as say:
-            results, info = run_autoar(ps, cfg, progress=lambda m: say(f"Auto-AR: {m}"))
-        naive = {res.horizon: seasonal_naive(ps, res.horizon, cfg.lookback, season) for res in results}
+            run_ = run_forecast(data, name, cfg, progress=lambda m: say(f"Auto-AR: {m}"), on_sized=say_sized)
+        cfg, ps, results, info, freq = run_.config, run_.series, run_.results, run_.run_info, run_.frequency
+        naive = run_.seasonal_naive
+        season = cfg.season
         baselines = {}
         if opts["baseline"] == "autoarima":
             from autofast.forecast.baseline import autoarima_baseline, subset_errors
@@ -157,7 +157,7 @@ def run(args) -> int:
                    + "…"):
             for res in results:
                 O.write_test_forecasts(tmp / f"test_forecasts_H{res.horizon}.npz", ps, res, backend)
-                nxt = O.next_forecast(ps, res.chosen, res.horizon, cfg.lookback, backend)
+                nxt = forecast_after(ps, res.chosen, res.horizon, ps.data.values[-cfg.lookback :], backend)
                 O.write_next_csv(tmp / f"forecast_next_H{res.horizon}.csv", ps, nxt)
             if not opts["no_plot"]:
                 O.plot_test_windows(tmp / "forecast_vs_truth.png", ps, results, backend)
@@ -169,7 +169,7 @@ def run(args) -> int:
                       "scaling": "z-score with training-split statistics"},
             "config": cfg.model_dump(mode="json"), "run": {**info, "load_seconds": t_load},
             "frequency": None if freq is None else {"name": freq.name, "season": freq.season, "m4_horizon": freq.horizon},
-            "sized_from_data": sized.notes, "season": season,
+            "sized_from_data": run_.sized_from_data, "season": season,
             "seasonal_naive": {str(h): n for h, n in naive.items()},
             "evaluation": "selection on the split named in each result's 'selected_on'; the test split is used once, "
                           "for the final MSE/MAE (standardised scale, mean over windows x steps x channels)",

@@ -148,7 +148,7 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
         del raw
     cols = [names[i] for i in sel]
     _check_finite(values, cols, str(path))
-    _check_dates(dates, path, date_column)
+    check_dates(dates, path, date_column)
     return SeriesData(values, cols, str(path), dates)
 
 
@@ -253,11 +253,11 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
     values = df.to_numpy(dtype=np.float64)
     cols = [str(c) for c in df.columns]
     _check_finite(values, cols, str(path))
-    _check_dates(dates, path, date_column)
+    check_dates(dates, path, date_column)
     return SeriesData(values, cols, str(path), dates)
 
 
-def _check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> None:
+def check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> None:
     """Dates that parse (:func:`autofast.data.frequency.parse_dates`: timestamps, quarters, whole years) must
     increase strictly; whole numbers that are not years must too (row labels). Dates that do not parse are
     kept as labels (forecast steps are then numbered)."""

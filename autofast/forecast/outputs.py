@@ -40,18 +40,6 @@ def write_test_forecasts(path: Path, ps: PreparedSeries, res: HorizonResult, bac
             np.savez(f, origins_index=idx, forecast=fc.astype(np.float32), truth=truth.astype(np.float32))
 
 
-def next_forecast(ps: PreparedSeries, chosen: list[ChosenModel], horizon: int, lookback: int, backend) -> np.ndarray:
-    """Forecast of the H rows after the last row of the data, in original units: ``(H, C)``."""
-    tail = ps.scaler.transform(ps.data.values[-lookback:]).T[:, ::-1]  # (C, L), lag order, train statistics
-    C = tail.shape[0]
-    weights = forecast_weights(chosen, horizon, backend)
-    out = np.empty((horizon, C))
-    for c in range(C):
-        M = weights[0] if len(chosen) == 1 else weights[c]
-        out[:, c] = M[0] + tail[c, : M.shape[0] - 1] @ M[1:]
-    return ps.scaler.inverse(out)
-
-
 def write_next_csv(path: Path, ps: PreparedSeries, fc: np.ndarray) -> None:
     """``forecast_next_H*.csv``: a date (or step) column, then one column per channel, original units."""
     import csv

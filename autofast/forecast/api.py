@@ -1,0 +1,225 @@
+"""Auto-AR from Python: ``autofast.forecast(data, horizon=None, **options)`` runs the pipeline of ``python -m
+autofast forecast`` in memory (no run folder, nothing printed) and returns a :class:`Forecast`::
+
+    import autofast
+    fc = autofast.forecast("sales.csv")                     # or a DataFrame, a Series, a (T,) / (T, C) array
+    fc.test_mse, fc.seasonal_naive_mse, fc.chosen            # per horizon; selected on validation, tested once
+    fc.next()                                                # DataFrame: the H rows after the data, own units
+    fc.predict(last_rows)                                    # the chosen model on newer history, no refit
+
+Options are :class:`~autofast.forecast.AutoARConfig`'s fields (``lookback``, ``max_order``, ``season``,
+``naive``, ``selection``, ``refit``, ``split``, ``ratios``, ...); left out, they are sized from the data as in
+the command. Bad input raises :class:`~autofast.errors.AutofastError` with the command's one-line message.
+numpy throughout (pandas for data frames and dates): nothing here imports torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from pydantic import ValidationError
+
+from autofast.data.frequency import Frequency, step_dates
+from autofast.data.timeseries import AUTO_DATE, PreparedSeries, SeriesData, auto_date_column, load_series
+from autofast.errors import AutofastError
+
+from .autoar import ChosenModel, HorizonResult, forecast_after, run_autoar
+from .baseline import seasonal_naive
+from .config import AutoARConfig
+from .defaults import resolve_config
+
+__all__ = ["Forecast", "forecast", "run_forecast", "series_data"]
+
+
+@dataclass
+class Forecast:
+    """A finished Auto-AR run: the resolved config, what was sized from the data, one result per horizon.
+
+    Scores are MSE on the z-scored scale (each channel standardised with the training split's statistics),
+    means over test windows x steps x channels; forecasts (:meth:`next`, :meth:`predict`) are in the data's
+    own units.
+    """
+
+    name: str
+    config: AutoARConfig
+    frequency: Frequency | None
+    sized_from_data: dict[str, str]
+    results: list[HorizonResult]
+    seasonal_naive: dict[int, dict]
+    run_info: dict = field(repr=False)  # backend, candidates, fit timings (result.json's "run")
+    series: PreparedSeries = field(repr=False)
+    backend: Any = field(repr=False)
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"H={r.horizon}: test MSE {r.mse:.4f} ({', '.join(sorted({c.label for c in r.chosen}))})"
+                          for r in self.results)
+        return f"Forecast({self.name!r}, {self.series.data.length} rows x {len(self.columns)} channels; {parts})"
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.series.data.columns)
+
+    @property
+    def horizons(self) -> list[int]:
+        return [r.horizon for r in self.results]
+
+    @property
+    def test_mse(self) -> dict[int, float]:
+        """Per horizon: the chosen model's test MSE (z-scored)."""
+        return {r.horizon: r.mse for r in self.results}
+
+    @property
+    def seasonal_naive_mse(self) -> dict[int, float]:
+        """Per horizon: the (seasonal) naive forecast's MSE on the same test windows, the floor to beat."""
+        return {h: n["mse"] for h, n in self.seasonal_naive.items()}
+
+    @property
+    def chosen(self) -> dict[int, list[ChosenModel]]:
+        """Per horizon: the selected model (one when pooled, one per channel otherwise)."""
+        return {r.horizon: r.chosen for r in self.results}
+
+    def _result(self, horizon: int | None) -> HorizonResult:
+        if horizon is None:
+            return self.results[0]
+        for r in self.results:
+            if r.horizon == horizon:
+                return r
+        raise AutofastError(f"no model for horizon {horizon}: this forecast has {self.horizons}")
+
+    def predict(self, history, horizon: int | None = None) -> np.ndarray:
+        """The chosen model's forecast of the ``horizon`` rows after ``history`` (no refit).
+
+        Args:
+            history: ``(T, C)`` or ``(T,)`` (one channel) array in the data's own units, oldest row first,
+                at least ``config.lookback`` rows (the last ``lookback`` are used, as in the test windows).
+            horizon: one of :attr:`horizons` (default: the first).
+        Returns:
+            ``(H, C)`` float64 in the data's own units.
+        """
+        res = self._result(horizon)
+        x = np.asarray(history, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[:, None]
+        C, L = len(self.columns), self.config.lookback
+        if x.ndim != 2 or x.shape[1] != C:
+            raise AutofastError(f"history must be (rows, {C}) (the channels {self.columns}), got shape {x.shape}")
+        if x.shape[0] < L:
+            raise AutofastError(f"history has {x.shape[0]} rows; the model reads the last {L} (its lookback)")
+        if not np.isfinite(x).all():
+            raise AutofastError("history holds NaN or inf; fill or drop those rows")
+        return forecast_after(self.series, res.chosen, res.horizon, x[-L:], self.backend)
+
+    def next(self, horizon: int | None = None):
+        """The ``horizon`` rows after the data (default: the first horizon), own units, as a pandas DataFrame
+        indexed by the following dates (stepped by the data's frequency) or by step 1..H without dates."""
+        import pandas as pd
+
+        res = self._result(horizon)
+        values = self.predict(self.series.data.values[-self.config.lookback :], res.horizon)
+        stamps = step_dates(self.series.data.dates, res.horizon)
+        index = pd.Index(stamps, name="date") if stamps is not None else pd.RangeIndex(1, res.horizon + 1, name="step")
+        return pd.DataFrame(values, index=index, columns=self.columns)
+
+
+def run_forecast(data: SeriesData, name: str, cfg: AutoARConfig,
+                 progress: Callable[[str], None] | None = None, on_sized: Callable | None = None) -> Forecast:
+    """The pipeline under the command and :func:`forecast`: split and standardise, size the config from the data,
+    run Auto-AR, score the (seasonal) naive forecast on the same test windows. ``on_sized(resolved)`` is called
+    once the config is sized, before the search."""
+    from autofast.kernels.ar_grid import get_backend
+
+    ps = PreparedSeries.build(name, data, cfg.split, cfg.ratios)
+    sized = resolve_config(cfg, ps)
+    if on_sized is not None:
+        on_sized(sized)
+    full = sized.config
+    results, info = run_autoar(ps, full, progress=progress)
+    naive = {r.horizon: seasonal_naive(ps, r.horizon, full.lookback, full.season) for r in results}
+    return Forecast(name, full, sized.frequency, sized.notes, results, naive, info, ps,
+                    get_backend(full.backend, full.device))
+
+
+def series_data(data, *, dates=None, columns: list[str] | None = None, date_column: str | None = AUTO_DATE
+                ) -> tuple[SeriesData, str]:
+    """``(SeriesData, name)`` from a path or bundled name, a pandas DataFrame / Series or an array.
+
+    A DataFrame's or Series' datetime-like index gives the dates, else (DataFrame) a date column found as for
+    CSVs (:func:`autofast.data.timeseries.auto_date_column`, or ``date_column``); an array's dates come from
+    ``dates`` (optional, one per row).
+    """
+    if isinstance(data, (str, Path)):
+        from autofast.data.registry import resolve_timeseries
+
+        name, path = resolve_timeseries(str(data))
+        return load_series(path, date_column or None, columns), name
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pd = None
+    if pd is not None and isinstance(data, pd.Series):
+        data = data.to_frame(name=str(data.name) if data.name is not None else "value")
+    if pd is not None and isinstance(data, pd.DataFrame):
+        df = data
+        index_dates = isinstance(df.index, (pd.DatetimeIndex, pd.PeriodIndex))
+        if index_dates:
+            dates = df.index.to_timestamp() if isinstance(df.index, pd.PeriodIndex) else df.index
+            dates = np.asarray(dates.astype(str))
+        elif date_column:
+            names = [str(c) for c in df.columns]
+            col = date_column if date_column != AUTO_DATE else \
+                auto_date_column(names, names, lambda c: pd.api.types.is_numeric_dtype(df[c]))[0]
+            if col is not None and col not in df.columns:
+                raise AutofastError(f"no date column {col!r} (columns: {', '.join(names)}); pass date_column=NAME "
+                                    "or date_column=None")
+            if col is not None:
+                dates, df = df[col].astype(str).to_numpy(), df.drop(columns=[col])
+        if columns:
+            missing = [c for c in columns if c not in df.columns]
+            if missing:
+                raise AutofastError(f"column(s) {', '.join(map(repr, missing))} not found (available: "
+                                    f"{', '.join(map(str, df.columns))}); fix columns=")
+            df = df[list(columns)]
+        bad = [str(c) for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+        if bad:
+            raise AutofastError(f"column {bad[0]!r} is not numeric; drop it or pass columns=[...] of numeric channels")
+        arr, names, name = df.to_numpy(dtype=np.float64), [str(c) for c in df.columns], "dataframe"
+    else:
+        arr, names, name = np.asarray(data), columns, "array"
+    series = SeriesData.from_array(arr, names, source=name)
+    if dates is not None:
+        from autofast.data.timeseries import check_dates
+
+        dates = np.asarray(dates).astype(str)
+        if dates.shape != (series.length,):
+            raise AutofastError(f"dates has shape {dates.shape}; give one date per row ({series.length})")
+        check_dates(dates, Path(name), "dates")
+        series = SeriesData(series.values, series.columns, series.source, dates)
+    return series, name
+
+
+def forecast(data, horizon: int | list[int] | None = None, *, dates=None, columns: list[str] | None = None,
+             date_column: str | None = AUTO_DATE, **options: Any) -> Forecast:
+    """Run Auto-AR on ``data`` and return the :class:`Forecast` (see the module docstring).
+
+    Args:
+        data: a CSV / ``.npy`` path or bundled name, a pandas DataFrame (numeric channels; dates from a
+            datetime index or a date column) or Series, or a ``(T,)`` / ``(T, C)`` array.
+        horizon: steps ahead, one or several (default: sized from the data, as the command does).
+        dates: an array's dates, one per row (optional; they give the frequency, the season and the dates of
+            :meth:`Forecast.next`).
+        columns: channels to use (default: every numeric column).
+        date_column: a DataFrame's or CSV's date column (default: found; None: none).
+        options: :class:`AutoARConfig` fields (``lookback=``, ``season=``, ``naive=``, ``refit=`` ...).
+    """
+    if horizon is not None:
+        options["horizons"] = [horizon] if isinstance(horizon, int) else list(horizon)
+    try:
+        cfg = AutoARConfig(**options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(map(str, err["loc"])) or "options"
+        raise AutofastError(f"forecast option {where}: {err['msg'].removeprefix('Value error, ')}") from None
+    series, name = series_data(data, dates=dates, columns=columns, date_column=date_column)
+    return run_forecast(series, name, cfg)

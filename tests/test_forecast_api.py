@@ -1,0 +1,101 @@
+"""``autofast.forecast(...)``: Auto-AR from Python on paths, data frames and arrays; its ``Forecast``."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import autofast
+from autofast.cli import main
+from autofast.errors import AutofastError
+from autofast.forecast.autoar import window_forecasts
+from autofast.data.timeseries import window_range
+
+
+def _monthly(n=120, seed=0, channels=1):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    cols = {f"c{k}": 100 + 0.5 * t + 10 * np.sin(2 * np.pi * t / 12 + k) + rng.normal(0, 1, n) for k in range(channels)}
+    return pd.DataFrame(cols, index=pd.date_range("1990-01-01", periods=n, freq="MS"))
+
+
+def test_path_gives_the_commands_result(tmp_path, capsys):
+    df = _monthly().rename_axis("Month")
+    path = tmp_path / "sales.csv"
+    df.to_csv(path, date_format="%Y-%m")
+    fc = autofast.forecast(str(path))
+    assert main(["forecast", "--data", str(path), "--out", str(tmp_path / "run"), "--json", "--no-plot"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert fc.horizons == [r["horizon"] for r in res["results"]] == [12]
+    assert fc.test_mse[12] == pytest.approx(res["results"][0]["mse"], rel=1e-12)
+    assert fc.seasonal_naive_mse[12] == pytest.approx(res["seasonal_naive"]["12"]["mse"], rel=1e-12)
+    assert fc.frequency.name == "monthly" and fc.config.season == 12 and fc.sized_from_data == res["sized_from_data"]
+    nxt = pd.read_csv(tmp_path / "run" / "forecast_next_H12.csv")
+    np.testing.assert_allclose(fc.next()["c0"].to_numpy(), nxt["c0"].to_numpy(), rtol=1e-9)
+    assert fc.next().index[0] == "2000-01-01" and "H=12: test MSE" in repr(fc)
+
+
+def test_data_frame_series_and_array_inputs_agree():
+    df = _monthly(channels=2)
+    a = autofast.forecast(df, horizon=6)
+    b = autofast.forecast(df.reset_index(names="date"), horizon=6)  # a date column instead of the index
+    c = autofast.forecast(df.to_numpy(), horizon=6, dates=df.index.strftime("%Y-%m-%d"))
+    for other in (b, c):
+        assert other.test_mse == pytest.approx(a.test_mse, rel=1e-12) and other.config == a.config
+    assert a.columns == ["c0", "c1"] and c.columns == ["ch0", "ch1"]
+    s = autofast.forecast(df["c0"], horizon=6)
+    assert s.columns == ["c0"] and s.frequency.name == "monthly"
+    plain = autofast.forecast(df.to_numpy()[:, 0], horizon=6)  # no dates: no season, steps as the index
+    assert plain.frequency is None and plain.config.season == 1 and list(plain.next().index) == list(range(1, 7))
+
+
+def test_predict_is_the_test_window_forecast_in_own_units():
+    fc = autofast.forecast(_monthly(channels=2), horizon=[4, 12])
+    ps, L = fc.series, fc.config.lookback
+    for H in (4, 12):
+        wr = window_range(ps.bounds, "test", L, H)
+        starts = wr.starts[[0, wr.count // 2, -1]]
+        z_fc, _ = window_forecasts(ps.z, fc.chosen[H], starts, L, H, fc.backend)
+        for k, s in enumerate(starts):
+            got = fc.predict(ps.data.values[s : s + L], H)
+            np.testing.assert_allclose(got, ps.scaler.inverse(z_fc[k]), rtol=1e-10)
+    longer = ps.data.values[: L + 7]  # only the last L rows are read
+    np.testing.assert_allclose(fc.predict(longer, 4), fc.predict(longer[-L:], 4))
+    np.testing.assert_allclose(fc.next(4).to_numpy(), fc.predict(ps.data.values, 4))
+
+
+@pytest.mark.parametrize("history, needle", [
+    (np.zeros((200, 3)), "(rows, 2)"),
+    (np.zeros((5, 2)), "last"),
+    (np.full((200, 2), np.nan), "NaN"),
+])
+def test_predict_refuses_bad_history(history, needle):
+    fc = autofast.forecast(_monthly(channels=2), horizon=3)
+    with pytest.raises(AutofastError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        fc.predict(history)
+    with pytest.raises(AutofastError, match="horizon 5"):
+        fc.next(5)
+
+
+@pytest.mark.parametrize("call, needle", [
+    (lambda: autofast.forecast(np.arange(100.0), lookback=1), "forecast option lookback"),
+    (lambda: autofast.forecast(np.arange(100.0), horizon=0), "positive"),
+    (lambda: autofast.forecast(np.arange(100.0), nonsense=3), "nonsense"),
+    (lambda: autofast.forecast(np.arange(100.0), dates=["2020-01-01"] * 3), "one date per row"),
+    (lambda: autofast.forecast(pd.DataFrame({"date": ["a"] * 50, "name": ["x"] * 50, "v": range(50)})), "'name'"),
+    (lambda: autofast.forecast(_monthly(), columns=["nope"]), "'nope' not found"),
+    (lambda: autofast.forecast(np.arange(30.0), horizon=20), "too short"),
+])
+def test_bad_input_is_one_autofast_error(call, needle):
+    with pytest.raises(AutofastError, match=needle) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+def test_forecast_imports_no_torch():
+    code = ("import sys, numpy as np, autofast; fc = autofast.forecast(np.sin(np.arange(300) / 5), horizon=5); "
+            "print(fc.test_mse[5] < 1, 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.split() == ["True", "False"], r.stderr
