@@ -14,7 +14,7 @@ from autofast.data.frequency import step_dates
 from autofast.data.timeseries import PreparedSeries
 from autofast.io import atomic_path, write_json_atomic
 
-from .autoar import ChosenModel, HorizonResult, forecast_weights, window_forecasts
+from .autoar import HorizonResult, window_forecasts
 
 
 def result_dict(res: HorizonResult, columns: list[str]) -> dict:
