@@ -233,7 +233,7 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
         if date_column in df.columns:
             dates = df[date_column].to_numpy()
             df = df.drop(columns=[date_column])
-        elif columns is None and not all(pd.api.types.is_numeric_dtype(df[c]) for c in df.columns):
+        else:  # a named date column must be there (auto found one or none above)
             raise AutofastError(f"{path}: no date column {date_column!r} (columns: {column_list(df.columns)}); "
                                 f"pass --date-column NAME or --date-column ''")
     if columns:
