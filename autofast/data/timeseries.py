@@ -223,6 +223,22 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
                             f"file with a header row") from None
     if df.empty:
         raise AutofastError(f"{path}: has no data rows")
+    return frame_series(df, date_column, columns, str(path), header)
+
+
+CLI_HINTS = ("pass --date-column NAME or --date-column ''", "--columns")  # how the command's user fixes the input
+
+
+def frame_series(df, date_column: str | None, columns: list[str] | None, source: str, header: list[str] | None = None,
+                 hints: tuple[str, str] = CLI_HINTS) -> SeriesData:
+    """The channels (and dates) of a pandas DataFrame: its date column (a name, None, or ``"auto"``:
+    :func:`auto_date_column`, where ``header`` is the file's header row, empty names for unnamed columns),
+    then ``columns`` or every other column, which must be numeric. ``hints``: how to fix a missing date column
+    and which option selects columns, for the one-line errors (``"--columns"`` on the command line)."""
+    import pandas as pd
+
+    date_hint, columns_option = hints
+    header = [str(c) for c in df.columns] if header is None else header
     dates = None
     if date_column == AUTO_DATE:
         date_column, index = auto_date_column([str(c) for c in df.columns], header,
@@ -234,27 +250,27 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
             dates = df[date_column].to_numpy()
             df = df.drop(columns=[date_column])
         else:  # a named date column must be there (auto found one or none above)
-            raise AutofastError(f"{path}: no date column {date_column!r} (columns: {column_list(df.columns)}); "
-                                f"pass --date-column NAME or --date-column ''")
+            raise AutofastError(f"{source}: no date column {date_column!r} (columns: {column_list(df.columns)}); "
+                                f"{date_hint}")
     if columns:
         missing = [c for c in columns if c not in df.columns]
         if missing:
-            raise AutofastError(f"{path}: column(s) {', '.join(map(repr, missing))} not found "
-                                f"(available: {column_list(df.columns)}); fix --columns")
+            raise AutofastError(f"{source}: column(s) {', '.join(map(repr, missing))} not found "
+                                f"(available: {column_list(df.columns)}); fix {columns_option}")
         df = df[list(columns)]
     for c in df.columns:
         if not pd.api.types.is_numeric_dtype(df[c]):
             bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
             where = f"data row {bad.index[0]} is not a number" if len(bad) else "not a number"
-            raise AutofastError(f"{path}: column {c!r} is not numeric ({where}); drop it with --columns or fix "
-                                "the values")
+            raise AutofastError(f"{source}: column {c!r} is not numeric ({where}); drop it with {columns_option} or "
+                                "fix the values")
     if df.shape[1] == 0:
-        raise AutofastError(f"{path}: no numeric channel columns besides the date column")
+        raise AutofastError(f"{source}: no numeric channel columns besides the date column")
     values = df.to_numpy(dtype=np.float64)
     cols = [str(c) for c in df.columns]
-    _check_finite(values, cols, str(path))
-    check_dates(dates, path, date_column)
-    return SeriesData(values, cols, str(path), dates)
+    _check_finite(values, cols, source)
+    check_dates(dates, Path(source), date_column)
+    return SeriesData(values, cols, source, dates)
 
 
 def check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from autofast.data.frequency import Frequency, step_dates
-from autofast.data.timeseries import AUTO_DATE, PreparedSeries, SeriesData, auto_date_column, load_series
+from autofast.data.timeseries import AUTO_DATE, PreparedSeries, SeriesData, check_dates, frame_series, load_series
 from autofast.errors import AutofastError
 
 from .autoar import ChosenModel, HorizonResult, forecast_after, run_autoar
@@ -31,6 +31,8 @@ from .config import AutoARConfig
 from .defaults import resolve_config
 
 __all__ = ["Forecast", "forecast", "run_forecast", "series_data"]
+
+API_HINTS = ("pass date_column=NAME or date_column=None", "columns=")  # how a Python caller fixes the input
 
 
 @dataclass
@@ -154,49 +156,27 @@ def series_data(data, *, dates=None, columns: list[str] | None = None, date_colu
 
         name, path = resolve_timeseries(str(data))
         return load_series(path, date_column or None, columns), name
-    try:
+    pd = None
+    if type(data).__module__.split(".")[0] == "pandas":  # arrays never import pandas (~0.7 s)
         import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pd = None
-    if pd is not None and isinstance(data, pd.Series):
-        data = data.to_frame(name=str(data.name) if data.name is not None else "value")
+
+        if isinstance(data, pd.Series):
+            data = data.to_frame(name=str(data.name) if data.name is not None else "value")
     if pd is not None and isinstance(data, pd.DataFrame):
         df = data
-        index_dates = isinstance(df.index, (pd.DatetimeIndex, pd.PeriodIndex))
-        if index_dates:
-            dates = df.index.to_timestamp() if isinstance(df.index, pd.PeriodIndex) else df.index
-            dates = np.asarray(dates.astype(str))
-        elif date_column:
-            names = [str(c) for c in df.columns]
-            col = date_column if date_column != AUTO_DATE else \
-                auto_date_column(names, names, lambda c: pd.api.types.is_numeric_dtype(df[c]))[0]
-            if col is not None and col not in df.columns:
-                raise AutofastError(f"no date column {col!r} (columns: {', '.join(names)}); pass date_column=NAME "
-                                    "or date_column=None")
-            if col is not None:
-                dates, df = df[col].astype(str).to_numpy(), df.drop(columns=[col])
-        if columns:
-            missing = [c for c in columns if c not in df.columns]
-            if missing:
-                raise AutofastError(f"column(s) {', '.join(map(repr, missing))} not found (available: "
-                                    f"{', '.join(map(str, df.columns))}); fix columns=")
-            df = df[list(columns)]
-        bad = [str(c) for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
-        if bad:
-            raise AutofastError(f"column {bad[0]!r} is not numeric; drop it or pass columns=[...] of numeric channels")
-        arr, names, name = df.to_numpy(dtype=np.float64), [str(c) for c in df.columns], "dataframe"
+        if isinstance(df.index, (pd.DatetimeIndex, pd.PeriodIndex)):  # the index holds the dates
+            stamps = df.index.to_timestamp() if isinstance(df.index, pd.PeriodIndex) else df.index
+            dates, date_column = np.asarray(stamps.astype(str)), None
+        series = frame_series(df.reset_index(drop=True), date_column, columns, "dataframe", hints=API_HINTS)
     else:
-        arr, names, name = np.asarray(data), columns, "array"
-    series = SeriesData.from_array(arr, names, source=name)
+        series = SeriesData.from_array(np.asarray(data), columns, source="array")
     if dates is not None:
-        from autofast.data.timeseries import check_dates
-
         dates = np.asarray(dates).astype(str)
         if dates.shape != (series.length,):
             raise AutofastError(f"dates has shape {dates.shape}; give one date per row ({series.length})")
-        check_dates(dates, Path(name), "dates")
+        check_dates(dates, Path(series.source), "dates")
         series = SeriesData(series.values, series.columns, series.source, dates)
-    return series, name
+    return series, series.source
 
 
 def forecast(data, horizon: int | list[int] | None = None, *, dates=None, columns: list[str] | None = None,
