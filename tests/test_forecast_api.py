@@ -99,3 +99,63 @@ def test_forecast_imports_no_torch():
             "print(fc.test_mse[5] < 1, 'torch' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.split() == ["True", "False"], r.stderr
+
+
+# ---------------------------------------------------------------- model.json and predict on a forecast run
+def test_model_json_round_trip_predicts_the_same(tmp_path):
+    from autofast.forecast.model import ForecastModel
+
+    fc = autofast.forecast(_monthly(channels=2), horizon=[3, 12], pooling="per-channel")
+    path = fc.model.save(tmp_path)
+    back = ForecastModel.load(tmp_path)
+    assert path.name == "model.json" and back.horizons == [3, 12] and back.columns == ["c0", "c1"]
+    assert back.frequency == "monthly" and back.lookback == fc.config.lookback
+    assert [m.kind for m in back.chosen[12]] == [m.kind for m in fc.chosen[12]] and len(back.chosen[12]) == 2
+    x = fc.series.data.values[:90]
+    for h in (3, 12):
+        np.testing.assert_array_equal(back.predict(x, h), fc.predict(x, h))
+
+
+def test_predict_command_forecasts_after_newer_data(tmp_path, capsys):
+    df = _monthly().rename_axis("Month")
+    full, older = tmp_path / "sales.csv", tmp_path / "older.csv"
+    df.to_csv(full, date_format="%Y-%m")
+    df.iloc[:100].to_csv(older, date_format="%Y-%m")
+    run_dir = tmp_path / "run"
+    assert main(["forecast", "--data", str(older), "--out", str(run_dir), "--no-plot", "--horizon", "6"]) == 0
+    fc = autofast.forecast(str(older), horizon=6)
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), "--data", str(full), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    got = pd.read_csv(summary["out"]["6"])
+    assert summary["after"] == "1999-12" and summary["rows"] == 120
+    assert got["date"].tolist()[:2] == ["2000-01-01", "2000-02-01"]  # the months after the newer data
+    np.testing.assert_allclose(got["c0"].to_numpy(), fc.predict(df.to_numpy(), 6)[:, 0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda p: p.write_text("{not json"), "not a readable forecast model"),
+    (lambda p: p.write_text(json.dumps({"format": "other/9"})), "not a readable forecast model"),
+    (lambda p: p.write_text(p.read_text().replace('"lookback": ', '"lookback": -')), "not a readable forecast model"),
+])
+def test_damaged_model_json_is_one_error_line(tmp_path, capsys, damage, needle):
+    df = _monthly()
+    data = tmp_path / "s.csv"
+    df.to_csv(data)
+    run_dir = tmp_path / "run"
+    assert main(["forecast", "--data", str(data), "--out", str(run_dir), "--no-plot"]) == 0
+    damage(run_dir / "model.json")
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), "--data", str(data)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and "model.json" in err[0]
+
+
+def test_predict_out_with_several_horizons_is_refused(tmp_path, capsys):
+    data = tmp_path / "s.csv"
+    _monthly().to_csv(data)
+    run_dir = tmp_path / "run"
+    assert main(["forecast", "--data", str(data), "--out", str(run_dir), "--no-plot", "--horizon", "3", "6"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), "--data", str(data), "--out", str(tmp_path / "x.csv")]) == 2
+    assert "2 horizons" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()

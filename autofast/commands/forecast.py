@@ -99,7 +99,7 @@ def run(args) -> int:
     from autofast.data.timeseries import load_series
     from autofast.forecast import outputs as O
     from autofast.forecast.api import run_forecast
-    from autofast.forecast.autoar import forecast_after, window_forecasts
+    from autofast.forecast.autoar import window_forecasts
     from autofast.io import staged_run_dir
     from autofast.kernels.ar_grid import get_backend
 
@@ -132,7 +132,8 @@ def run(args) -> int:
     out = Path(args.out) if args.out else default_out("forecast", name, name)
     with staged_run_dir(out, args.overwrite) as tmp:
         with stage(console, "Auto-AR search…") as say:
-            run_ = run_forecast(data, name, cfg, progress=lambda m: say(f"Auto-AR: {m}"), on_sized=say_sized)
+            run_ = run_forecast(data, name, cfg, progress=lambda m: say(f"Auto-AR: {m}"), on_sized=say_sized,
+                                date_column=opts["date_column"] or None)
         cfg, ps, results, info, freq = run_.config, run_.series, run_.results, run_.run_info, run_.frequency
         naive = run_.seasonal_naive
         season = cfg.season
@@ -157,8 +158,9 @@ def run(args) -> int:
                    + "…"):
             for res in results:
                 O.write_test_forecasts(tmp / f"test_forecasts_H{res.horizon}.npz", ps, res, backend)
-                nxt = forecast_after(ps, res.chosen, res.horizon, ps.data.values[-cfg.lookback :], backend)
-                O.write_next_csv(tmp / f"forecast_next_H{res.horizon}.csv", ps, nxt)
+                nxt = run_.predict(ps.data.values, res.horizon)
+                O.write_next_csv(tmp / f"forecast_next_H{res.horizon}.csv", ps.data.dates, ps.data.columns, nxt)
+            run_.model.save(tmp)  # model.json: predict RUN_DIR --data newer.csv
             if not opts["no_plot"]:
                 O.plot_test_windows(tmp / "forecast_vs_truth.png", ps, results, backend)
         payload = {

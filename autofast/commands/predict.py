@@ -4,7 +4,11 @@
 Output: a CSV with one row per input, in input order: ``index`` (the row in the data file; for a task, the
 row in its test file or data file), ``predicted_label`` and ``p_<class>`` per class (a regression model:
 ``predicted_<target>`` per target, in the targets' units). When the data carry labels the accuracy (RMSE) is
-reported too (for a task's test split it is the run's test score)."""
+reported too (for a task's test split it is the run's test score).
+
+A ``forecast`` run folder (its ``model.json``, :mod:`autofast.forecast.model`): ``--data`` is a newer series with
+the run's channels; the output is one CSV per horizon, ``forecast-<data stem>-H<h>.csv``, of the rows after its
+last row (dates stepped by its frequency), in the data's units, from the chosen model without a refit."""
 from __future__ import annotations
 
 import json
@@ -23,7 +27,8 @@ def add_parser(sub) -> None:
                     ".tsv/.txt/.csv with the label first, .npz/.npy; images .npz/.npy or a folder of images), "
                     "labelled or not; or a bundled task name / YAML task file: its test split, as at training.")
     p.add_argument("run_dir", metavar="RUN_DIR",
-                   help="the folder of a finished search, dash or finetune run (holds model/)")
+                   help="the folder of a finished search, dash or finetune run (holds model/), or of a forecast run "
+                        "(holds model.json: --data is then a newer series, forecast after its last row)")
     p.add_argument("--data", required=True, metavar="PATH",
                    help="data to predict: a data file, an image folder, a YAML task file or a bundled task name "
                         "(the last two: their test split) (required)")
@@ -68,11 +73,47 @@ def _stem(data: str) -> str:
     return (p.name if p.is_dir() else p.stem) or "data"
 
 
+def _predict_forecast(args) -> int:
+    """``predict`` on a forecast run: the saved chosen models applied after the last row of ``--data``."""
+    from autofast.data.registry import resolve_timeseries
+    from autofast.data.timeseries import load_series
+    from autofast.forecast.model import ForecastModel
+    from autofast.forecast.outputs import write_next_csv
+
+    model = ForecastModel.load(args.run_dir)
+    _, path = resolve_timeseries(str(args.data))
+    data = load_series(path, model.date_column, model.columns)
+    if args.out and len(model.horizons) > 1:
+        raise AutofastError(f"--out names one file, but this forecast run has {len(model.horizons)} horizons "
+                            f"{model.horizons}; leave --out out (one file per horizon in RUN_DIR)")
+    outs = {}
+    for h in model.horizons:
+        fc = model.predict(data.values, h)
+        out = Path(args.out) if args.out else Path(args.run_dir) / f"forecast-{_stem(str(args.data))}-H{h}.csv"
+        if out.is_dir():
+            raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
+        write_next_csv(out, data.dates, model.columns, fc)
+        outs[h] = str(out)
+    last = str(data.dates[-1]) if data.dates is not None else f"row {data.length - 1}"
+    if args.json:
+        print(json.dumps({"run_dir": str(args.run_dir), "data": str(path), "rows": data.length, "after": last,
+                          "columns": model.columns, "lookback": model.lookback,
+                          "out": {str(h): o for h, o in outs.items()}}, indent=2))
+        return 0
+    for h, o in outs.items():
+        print(f"{h} forecast rows after {last} (last {model.lookback} of {data.length} rows read) -> {o}")
+    return 0
+
+
 def run(args) -> int:
     """``python -m autofast predict``."""
     import numpy as np
 
+    from autofast.forecast.model import FILE as FORECAST_MODEL
     from autofast.predictor import load_final
+
+    if (Path(args.run_dir) / FORECAST_MODEL).is_file() and not (Path(args.run_dir) / "model").exists():
+        return _predict_forecast(args)
 
     predictor = load_final(Path(args.run_dir))
     regression = bool(predictor.manifest.get("regression"))

@@ -25,10 +25,11 @@ from autofast.data.frequency import Frequency, step_dates
 from autofast.data.timeseries import AUTO_DATE, PreparedSeries, SeriesData, check_dates, frame_series, load_series
 from autofast.errors import AutofastError
 
-from .autoar import ChosenModel, HorizonResult, forecast_after, run_autoar
+from .autoar import ChosenModel, HorizonResult, run_autoar
 from .baseline import seasonal_naive
 from .config import AutoARConfig
 from .defaults import resolve_config
+from .model import ForecastModel
 
 __all__ = ["Forecast", "forecast", "run_forecast", "series_data"]
 
@@ -53,6 +54,7 @@ class Forecast:
     run_info: dict = field(repr=False)  # backend, candidates, fit timings (result.json's "run")
     series: PreparedSeries = field(repr=False)
     backend: Any = field(repr=False)
+    date_column: str | None = AUTO_DATE  # how newer data's dates are read (model.json)
 
     def __repr__(self) -> str:
         parts = ", ".join(f"H={r.horizon}: test MSE {r.mse:.4f} ({', '.join(sorted({c.label for c in r.chosen}))})"
@@ -90,28 +92,17 @@ class Forecast:
                 return r
         raise AutofastError(f"no model for horizon {horizon}: this forecast has {self.horizons}")
 
-    def predict(self, history, horizon: int | None = None) -> np.ndarray:
-        """The chosen model's forecast of the ``horizon`` rows after ``history`` (no refit).
+    @property
+    def model(self) -> ForecastModel:
+        """The chosen models with their lookback and training statistics: what ``model.json`` holds."""
+        return ForecastModel(self.columns, self.config.lookback, self.series.scaler, self.chosen,
+                             self.frequency.name if self.frequency else None, self.date_column)
 
-        Args:
-            history: ``(T, C)`` or ``(T,)`` (one channel) array in the data's own units, oldest row first,
-                at least ``config.lookback`` rows (the last ``lookback`` are used, as in the test windows).
-            horizon: one of :attr:`horizons` (default: the first).
-        Returns:
-            ``(H, C)`` float64 in the data's own units.
-        """
-        res = self._result(horizon)
-        x = np.asarray(history, dtype=np.float64)
-        if x.ndim == 1:
-            x = x[:, None]
-        C, L = len(self.columns), self.config.lookback
-        if x.ndim != 2 or x.shape[1] != C:
-            raise AutofastError(f"history must be (rows, {C}) (the channels {self.columns}), got shape {x.shape}")
-        if x.shape[0] < L:
-            raise AutofastError(f"history has {x.shape[0]} rows; the model reads the last {L} (its lookback)")
-        if not np.isfinite(x).all():
-            raise AutofastError("history holds NaN or inf; fill or drop those rows")
-        return forecast_after(self.series, res.chosen, res.horizon, x[-L:], self.backend)
+    def predict(self, history, horizon: int | None = None) -> np.ndarray:
+        """The chosen model's forecast of the ``horizon`` rows after ``history`` (no refit): ``(H, C)`` float64
+        in the data's own units from ``(T, C)`` or ``(T,)`` rows, at least ``config.lookback`` of them (the last
+        ``lookback`` are read). See :meth:`ForecastModel.predict`."""
+        return self.model.predict(history, self.horizons[0] if horizon is None else horizon, self.backend)
 
     def next(self, horizon: int | None = None):
         """The ``horizon`` rows after the data (default: the first horizon), own units, as a pandas DataFrame
@@ -119,14 +110,14 @@ class Forecast:
         import pandas as pd
 
         res = self._result(horizon)
-        values = self.predict(self.series.data.values[-self.config.lookback :], res.horizon)
+        values = self.predict(self.series.data.values, res.horizon)
         stamps = step_dates(self.series.data.dates, res.horizon)
         index = pd.Index(stamps, name="date") if stamps is not None else pd.RangeIndex(1, res.horizon + 1, name="step")
         return pd.DataFrame(values, index=index, columns=self.columns)
 
 
-def run_forecast(data: SeriesData, name: str, cfg: AutoARConfig,
-                 progress: Callable[[str], None] | None = None, on_sized: Callable | None = None) -> Forecast:
+def run_forecast(data: SeriesData, name: str, cfg: AutoARConfig, progress: Callable[[str], None] | None = None,
+                 on_sized: Callable | None = None, date_column: str | None = AUTO_DATE) -> Forecast:
     """The pipeline under the command and :func:`forecast`: split and standardise, size the config from the data,
     run Auto-AR, score the (seasonal) naive forecast on the same test windows. ``on_sized(resolved)`` is called
     once the config is sized, before the search."""
@@ -140,7 +131,7 @@ def run_forecast(data: SeriesData, name: str, cfg: AutoARConfig,
     results, info = run_autoar(ps, full, progress=progress)
     naive = {r.horizon: seasonal_naive(ps, r.horizon, full.lookback, full.season) for r in results}
     return Forecast(name, full, sized.frequency, sized.notes, results, naive, info, ps,
-                    get_backend(full.backend, full.device))
+                    get_backend(full.backend, full.device), date_column)
 
 
 def series_data(data, *, dates=None, columns: list[str] | None = None, date_column: str | None = AUTO_DATE
@@ -202,4 +193,4 @@ def forecast(data, horizon: int | list[int] | None = None, *, dates=None, column
         where = ".".join(map(str, err["loc"])) or "options"
         raise AutofastError(f"forecast option {where}: {err['msg'].removeprefix('Value error, ')}") from None
     series, name = series_data(data, dates=dates, columns=columns, date_column=date_column)
-    return run_forecast(series, name, cfg)
+    return run_forecast(series, name, cfg, date_column=date_column)

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from autofast.data.timeseries import PreparedSeries, window_range
+from autofast.data.timeseries import PreparedSeries, Standardizer, window_range
 from autofast.errors import AutofastError
 from autofast.kernels.ar_grid import ARBackend, get_backend
 
@@ -159,18 +159,18 @@ def forecast_weights(chosen: list[ChosenModel], horizon: int, backend: ARBackend
     return out
 
 
-def forecast_after(ps: PreparedSeries, chosen: list[ChosenModel], horizon: int, tail: np.ndarray,
+def forecast_after(scaler: Standardizer, chosen: list[ChosenModel], horizon: int, tail: np.ndarray,
                    backend: ARBackend) -> np.ndarray:
     """Forecasts of the ``horizon`` rows after ``tail``: ``(L, C)`` rows in the data's own units (oldest first),
-    standardised with the training statistics, the chosen models' recursive forecast weights applied, mapped
-    back. Returns ``(H, C)`` float64 in the data's own units."""
-    lags = ps.scaler.transform(tail).T[:, ::-1]  # (C, L), lag 1 first
+    standardised with the training statistics ``scaler``, the chosen models' recursive forecast weights applied,
+    mapped back. Returns ``(H, C)`` float64 in the data's own units."""
+    lags = scaler.transform(tail).T[:, ::-1]  # (C, L), lag 1 first
     weights = forecast_weights(chosen, horizon, backend)
     out = np.empty((horizon, lags.shape[0]))
     for c in range(lags.shape[0]):
         M = weights[0] if len(chosen) == 1 else weights[c]
         out[:, c] = M[0] + lags[c, : M.shape[0] - 1] @ M[1:]
-    return ps.scaler.inverse(out)
+    return scaler.inverse(out)
 
 
 def window_forecasts(z: np.ndarray, chosen: list[ChosenModel], starts: np.ndarray, lookback: int, horizon: int,

@@ -40,16 +40,18 @@ def write_test_forecasts(path: Path, ps: PreparedSeries, res: HorizonResult, bac
             np.savez(f, origins_index=idx, forecast=fc.astype(np.float32), truth=truth.astype(np.float32))
 
 
-def write_next_csv(path: Path, ps: PreparedSeries, fc: np.ndarray) -> None:
-    """``forecast_next_H*.csv``: a date (or step) column, then one column per channel, original units."""
+def write_next_csv(path: Path, dates, columns: list[str], fc: np.ndarray) -> None:
+    """The ``(H, C)`` forecasts ``fc`` after data whose dates are ``dates`` (or None): a date column (the dates
+    that follow, :func:`~autofast.data.frequency.step_dates`) or a step column, then one column per channel,
+    original units (``forecast_next_H*.csv``, and ``predict``'s output for a forecast run)."""
     import csv
 
-    stamps = step_dates(ps.data.dates, fc.shape[0])
+    stamps = step_dates(dates, fc.shape[0])
     first = ("date", stamps) if stamps is not None else ("step", list(range(1, fc.shape[0] + 1)))
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
-            w.writerow([first[0], *ps.data.columns])
+            w.writerow([first[0], *columns])
             for stamp, row in zip(first[1], fc.tolist()):
                 w.writerow([stamp, *row])
 

@@ -1,0 +1,114 @@
+"""The chosen Auto-AR forecaster as a file: ``model.json`` in a forecast run folder, applied to newer history.
+
+Everything a forecast needs and nothing else: the channels, the lookback, the training statistics the series
+was standardised with, and per horizon the chosen level-AR model(s) (coefficients on the levels, intercept,
+kind). JSON, not pickle: a model file is data, never code. ``python -m autofast predict RUN_DIR --data
+newer.csv`` and :meth:`autofast.forecast.api.Forecast.model` use it.
+
+Format ``autofast-forecast-model/1``::
+
+    {"format": ..., "columns": [...], "lookback": L, "mean": [...], "std": [...], "frequency": "monthly" | null,
+     "date_column": "Month" | null, "horizons": {"12": [{"group", "p", "d", "intercept", "selection_score",
+     "psi", "c", "regularised", "kind"}, ...]}}
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from autofast.data.timeseries import Standardizer
+from autofast.errors import AutofastError
+from autofast.io import write_text_atomic
+
+from .autoar import ChosenModel, forecast_after
+
+FORMAT = "autofast-forecast-model/1"
+FILE = "model.json"
+
+
+@dataclass(frozen=True)
+class ForecastModel:
+    """Chosen models per horizon, with the standardisation and lookback they were selected under."""
+
+    columns: list[str]
+    lookback: int
+    scaler: Standardizer
+    chosen: dict[int, list[ChosenModel]]
+    frequency: str | None = None
+    date_column: str | None = None
+
+    @property
+    def horizons(self) -> list[int]:
+        return sorted(self.chosen)
+
+    def predict(self, history, horizon: int | None = None, backend=None) -> np.ndarray:
+        """Forecasts of the ``horizon`` rows after ``history`` (default: the first horizon; no refit).
+
+        Args:
+            history: ``(T, C)`` or ``(T,)`` (one channel) in the data's own units, oldest row first, at least
+                ``lookback`` rows (the last ``lookback`` are read, as in the test windows).
+        Returns:
+            ``(H, C)`` float64 in the data's own units.
+        """
+        if horizon is None:
+            horizon = self.horizons[0]
+        if horizon not in self.chosen:
+            raise AutofastError(f"no model for horizon {horizon}: this forecast has {self.horizons}")
+        x = np.asarray(history, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[:, None]
+        C, L = len(self.columns), self.lookback
+        if x.ndim != 2 or x.shape[1] != C:
+            raise AutofastError(f"history must be (rows, {C}) (the channels {self.columns}), got shape {x.shape}")
+        if x.shape[0] < L:
+            raise AutofastError(f"history has {x.shape[0]} rows; the model reads the last {L} (its lookback)")
+        if not np.isfinite(x).all():
+            raise AutofastError("history holds NaN or inf; fill or drop those rows")
+        if backend is None:
+            from autofast.kernels.ar_grid import get_backend
+
+            backend = get_backend("auto", "cpu")
+        return forecast_after(self.scaler, self.chosen[horizon], horizon, x[-L:], backend)
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "columns": self.columns, "lookback": self.lookback,
+                "mean": self.scaler.mean.tolist(), "std": self.scaler.std.tolist(), "frequency": self.frequency,
+                "date_column": self.date_column,
+                "horizons": {str(h): [asdict(m) for m in ms] for h, ms in sorted(self.chosen.items())}}
+
+    def save(self, folder: Path) -> Path:
+        """Write ``folder/model.json`` atomically; returns its path."""
+        path = Path(folder) / FILE
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "ForecastModel":
+        """Read ``run_dir/model.json``; a missing or malformed file is one :class:`AutofastError` line."""
+        path = Path(run_dir) / FILE
+        if not path.is_file():
+            raise AutofastError(f"{run_dir}: no {FILE}; give the folder of a forecast run made by autofast 0.1 of "
+                                "2026-12-06 or later (rerun forecast to write one)")
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            if d.get("format") != FORMAT:
+                raise ValueError(f"format {d.get('format')!r}, expected {FORMAT!r}")
+            names = {f.name for f in fields(ChosenModel)}
+            chosen = {int(h): [ChosenModel(**{k: v for k, v in m.items() if k in names}) for m in ms]
+                      for h, ms in d["horizons"].items()}
+            columns, L = [str(c) for c in d["columns"]], int(d["lookback"])
+            mean, std = np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64)
+            ok = (mean.shape == std.shape == (len(columns),) and L >= 1 and chosen and
+                  all(len(ms) in (1, len(columns)) and all(len(m.psi) <= L and all(map(math.isfinite, m.psi))
+                                                            for m in ms) for ms in chosen.values()) and
+                  np.isfinite(mean).all() and (std > 0).all())
+            if not ok:
+                raise ValueError("inconsistent shapes or values")
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise AutofastError(f"{path}: not a readable forecast model ({str(exc).splitlines()[0][:120]}); rerun "
+                                "forecast to write it again") from None
+        return cls(columns, L, Standardizer(mean, std), chosen, d.get("frequency"), d.get("date_column"))
