@@ -598,3 +598,53 @@ def test_forecast_cli_naive_no(tmp_path, capsys):
         kinds[flag] = [c["kind"] for r in res["results"] for c in r["chosen"]]
     assert kinds["no"] and all(k == "ar" for k in kinds["no"])
     assert kinds["yes"] == ["seasonal naive"]
+
+
+# ---------------------------------------------------------------- shrinkage toward the naive forecast
+def _cycle(seed: int, n: int = 110) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n)
+    for t in range(2, n):
+        y[t] = 1.3 * y[t - 1] - 0.6 * y[t - 2] + rng.normal()
+    return y + 0.05 * np.arange(n)
+
+
+def test_shrink_toward_naive_is_a_convex_pull_to_the_random_walk():
+    from autofast.forecast.autoar import shrink_toward_naive
+
+    psi, c = shrink_toward_naive(np.array([0.5, 0.3, -0.2]), 0.8, 0.25)
+    np.testing.assert_allclose(psi, [0.75 * 0.5 + 0.25, 0.75 * 0.3, 0.75 * -0.2])
+    assert c == pytest.approx(0.6)
+    one, _ = shrink_toward_naive(np.array([0.5, 0.3]), 1.0, 1.0)
+    np.testing.assert_allclose(one, [1.0, 0.0])  # weight 1: the naive forecast itself
+
+
+@pytest.mark.parametrize("seed", [1, 6])
+def test_shrunk_pick_is_scored_on_validation_and_beats_the_plain_pick(seed):
+    """Where shrinkage is kept, the model is the unshrunk pick pulled by its weight, and its selection score is
+    its own validation MSE, below the plain pick's."""
+    import autofast
+    from autofast.forecast.autoar import window_forecasts
+
+    y = _cycle(seed)
+    plain = autofast.forecast(y, horizon=6, shrink=False, naive=False)
+    fc = autofast.forecast(y, horizon=6, naive=False)
+    p0, ch = plain.chosen[6][0], fc.chosen[6][0]
+    assert ch.shrink in (0.25, 0.5, 0.75) and (ch.p, ch.d, ch.intercept) == (p0.p, p0.d, p0.intercept)
+    expected = (1 - ch.shrink) * np.asarray(p0.psi)
+    expected[0] += ch.shrink
+    np.testing.assert_allclose(ch.psi, expected, rtol=1e-12, atol=1e-14)
+    assert ch.c == pytest.approx((1 - ch.shrink) * p0.c, abs=1e-14) and ch.selection_score < p0.selection_score
+    ps, L = fc.series, fc.config.lookback
+    wr = window_range(ps.bounds, "val", L, 6)
+    f, t = window_forecasts(ps.z, [ch], wr.starts, L, 6, fc.backend)
+    assert ch.selection_score == pytest.approx(float(((f - t) ** 2).mean()), rel=1e-8)
+    assert "shrunk" in ch.label and fc.test_mse[6] != plain.test_mse[6]
+
+
+def test_shrink_off_and_bic_keep_the_fitted_coefficients():
+    import autofast
+
+    y = _cycle(1)
+    assert autofast.forecast(y, horizon=6, shrink=False).chosen[6][0].shrink == 0.0
+    assert autofast.forecast(y, horizon=6, selection="bic").chosen[6][0].shrink == 0.0

@@ -55,6 +55,9 @@ def add_parser(sub) -> None:
                                               "the dates: monthly 12, quarterly 4, daily 7, hourly 24, ...; 1 if none)")
     p.add_argument("--naive", choices=["yes", "no"], help="also select among the naive and seasonal naive forecasts "
                                                           "on validation (default: yes)")
+    p.add_argument("--shrink", choices=["yes", "no"], help="also try the validation pick shrunk toward the naive "
+                                                           "forecast (weights 0.25/0.5/0.75), kept if better on "
+                                                           "validation (default: yes)")
     p.add_argument("--out", help="run folder (default: runs/forecast-<data>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument("--no-plot", action="store_true", default=None, help="skip forecast_vs_truth.png")
@@ -69,7 +72,8 @@ RUN_OPTIONS = {"data": "ETTh1", "date_column": "auto", "columns": None, "baselin
 CONFIG_FIELDS = {"horizon": "horizons", "lookback": "lookback", "max_order": "max_order", "min_order": "min_order",
                  "diff": "diff_orders", "diff_rule": "diff_rule", "intercept": "intercept", "pooling": "pooling",
                  "selection": "selection", "refit": "refit", "backend": "backend", "device": "device",
-                 "split": "split", "ratios": "ratios", "season": "season", "naive": "naive"}
+                 "split": "split", "ratios": "ratios", "season": "season", "naive": "naive",
+                 "shrink": "shrink"}
 RENAMED = {"horizons": "horizon", "diff_orders": "diff"}  # YAML keys before they were the flag names
 
 
@@ -81,8 +85,9 @@ def _forecast_options(args) -> tuple[dict, "object"]:
     raw = merge_options(args.config, keys, vars(args), renamed=RENAMED)
     if isinstance(raw.get("ratios"), list):
         raw["ratios"] = tuple(raw["ratios"])
-    if isinstance(raw.get("naive"), str) and raw["naive"] in ("yes", "no"):
-        raw["naive"] = raw["naive"] == "yes"
+    for flag in ("naive", "shrink"):
+        if isinstance(raw.get(flag), str) and raw[flag] in ("yes", "no"):
+            raw[flag] = raw[flag] == "yes"
     opts = {k: default if raw.get(k) is None else raw[k] for k, default in RUN_OPTIONS.items()}
     cfg = validated(AutoARConfig, {CONFIG_FIELDS[k]: v for k, v in raw.items() if k in CONFIG_FIELDS},
                     names={v: k for k, v in CONFIG_FIELDS.items()})

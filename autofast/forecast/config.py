@@ -34,6 +34,8 @@ class AutoARConfig(BaseModel):
     season: int | None = Field(None, ge=1, description="season of the seasonal naive candidate (None: from the dates)")
     naive: bool = Field(True, description="with selection='val', also select among the naive and seasonal naive "
                                           "forecasts")
+    shrink: bool = Field(True, description="with selection='val', also try the pick shrunk toward the naive "
+                                           "forecast (weights 0.25, 0.5, 0.75) and keep the best on validation")
     split: Literal["auto", "ett-hourly", "ett-15min", "ratio"] = "auto"
     ratios: tuple[float, float, float] = FORECAST_RATIOS
 
