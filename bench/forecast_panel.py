@@ -151,7 +151,8 @@ def measure(name: str, csv: Path, folder: Path, extra: list[str]) -> dict:
 def _label(c: dict) -> str:
     if c.get("kind", "ar") != "ar":
         return c["kind"] + (f" ({c['p']})" if c["kind"] == "seasonal naive" else "")
-    return f"({c['p']}, {c['d']}, {'yes' if c['intercept'] else 'no'})"
+    return f"({c['p']}, {c['d']}, {'yes' if c['intercept'] else 'no'})" + \
+        (f" shrunk {c['shrink']:g}" if c.get("shrink") else "")
 
 
 def table(rows: list[dict]) -> str:
