@@ -253,7 +253,7 @@ def test_autoarima_baseline_says_each_fit_and_fits_once_per_channel(etth1_slice,
     """In a log every AutoARIMA channel fit is one line (a fit takes seconds); later horizons reuse the fits."""
     pytest.importorskip("statsforecast")
     args = ["forecast", "--data", str(etth1_slice), "--columns", "HUFL", "OT", "--baseline", "autoarima",
-            "--baseline-origins", "3", "--out", str(tmp_path / "bl"), *SMALL]
+            "--baseline-origins", "3", "--season", "1", "--out", str(tmp_path / "bl"), *SMALL]  # seasonal: 2 min
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     lines = err.splitlines()
@@ -265,4 +265,21 @@ def test_autoarima_baseline_says_each_fit_and_fits_once_per_channel(etth1_slice,
     assert "H=24: AutoARIMA (statsforecast) on 3 test origins" in flat and "(fits of the first horizon)" in flat
     res = json.loads((tmp_path / "bl" / "result.json").read_text())
     assert res["baselines"]["24"]["fits_reused"] == 2 and res["baselines"]["8"]["scale"].startswith("z-scored")
-    assert res["baselines"]["8"]["season_length"] == 24 and res["season"] == 24  # hourly dates: a daily season
+    assert res["baselines"]["8"]["season_length"] == 1 and res["season"] == 1  # --season wins over the dates
+
+
+def test_autoarima_baseline_takes_the_season_of_the_dates(tmp_path, capsys):
+    """Monthly dates: the AutoARIMA baseline is seasonal (12), like the seasonal naive beside it."""
+    pytest.importorskip("statsforecast")
+    rng = np.random.default_rng(0)
+    t = np.arange(96)
+    df = pd.DataFrame({"month": pd.date_range("2000-01-01", periods=96, freq="MS").strftime("%Y-%m"),
+                       "sales": 50 + 0.3 * t + 8 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1, 96)})
+    p = tmp_path / "m.csv"
+    df.to_csv(p, index=False)
+    code, out, err = run_cli(["forecast", "--data", str(p), "--baseline", "autoarima", "--no-plot", "--json",
+                              "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    res = json.loads(out)
+    h = str(res["results"][0]["horizon"])
+    assert res["season"] == 12 and res["baselines"][h]["season_length"] == 12 and res["baselines"][h]["orders"][0]["period"] == 12
