@@ -130,6 +130,8 @@ def peers(csv: Path, res: dict) -> dict[str, float]:
 
 
 def measure(name: str, csv: Path, folder: Path, extra: list[str]) -> dict:
+    from autofast.forecast.outputs import chosen_label
+
     res, wall = run_forecast(csv, folder / "runs" / name.replace(" ", "_"), extra)
     r0 = res["results"][0]
     h = str(r0["horizon"])
@@ -137,7 +139,7 @@ def measure(name: str, csv: Path, folder: Path, extra: list[str]) -> dict:
            "frequency": (res["frequency"] or {}).get("name", "-"), "horizon": r0["horizon"],
            "lookback": res["config"]["lookback"], "max_order": res["config"]["max_order"], "season": res["season"],
            "test_windows": r0["test_windows"], "autoar": r0["mse"],
-           "chosen": ", ".join(sorted({_label(c) for c in r0["chosen"]})),
+           "chosen": ", ".join(sorted({chosen_label(c) for c in r0["chosen"]})),
            "naive": res["seasonal_naive"][h]["mse"], "naive_model": res["seasonal_naive"][h]["model"],
            "wall_s": wall, "arima_windows": r0["test_windows"], "autoets": None}
     if h in res["baselines"]:  # the command's own AutoARIMA on a subset of origins (ETTh1)
@@ -146,13 +148,6 @@ def measure(name: str, csv: Path, folder: Path, extra: list[str]) -> dict:
     else:
         row.update(peers(csv, res))
     return row
-
-
-def _label(c: dict) -> str:
-    if c.get("kind", "ar") != "ar":
-        return c["kind"] + (f" ({c['p']})" if c["kind"] == "seasonal naive" else "")
-    return f"({c['p']}, {c['d']}, {'yes' if c['intercept'] else 'no'})" + \
-        (f" shrunk {c['shrink']:g}" if c.get("shrink") else "")
 
 
 def table(rows: list[dict]) -> str:

@@ -40,7 +40,13 @@ def test_forecast_end_to_end_on_etth1_slice(etth1_slice, tmp_path, capsys):
         assert r["candidates"] == 2 * (40 + 40 + 40)
         assert r["chosen"][0]["p"] >= 1
     files = {p.name for p in out_dir.iterdir()}
-    assert {"result.json", "test_forecasts_H8.npz", "forecast_next_H24.csv"} <= files
+    assert {"result.json", "test_forecasts_H8.npz", "forecast_next_H24.csv", "model.json", "report.md",
+            "report.html"} <= files
+    report = (out_dir / "report.md").read_text()
+    for r in res["results"]:  # every horizon's row: its chosen model and test MSE
+        assert f"| {r['horizon']} | " in report and f"**{r['mse']:.4f}**" in report
+    assert "Selected on: validation split" in report and "- season: 24" in report  # hourly dates
+    assert "- horizon:" not in report and "- lookback:" not in report  # given as flags: not sized
     nxt = pd.read_csv(out_dir / "forecast_next_H24.csv")
     assert len(nxt) == 24 and list(nxt.columns) == ["date", "HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
     assert pd.to_datetime(nxt["date"].iloc[0]) == pd.Timestamp("2016-09-01 12:00:00")  # row 1500 (62.5 days on) follows the last

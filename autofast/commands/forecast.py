@@ -106,6 +106,7 @@ def run(args) -> int:
     from autofast.forecast.api import run_forecast
     from autofast.forecast.autoar import window_forecasts
     from autofast.io import staged_run_dir
+    from autofast.reporting import write_reports
     from autofast.kernels.ar_grid import get_backend
 
     console = Console(stderr=True, quiet=args.json)
@@ -185,7 +186,7 @@ def run(args) -> int:
             "baselines": {str(h): b for h, b in baselines.items()},
             "run_dir": str(out),
         }
-        O.write_result_json(tmp / "result.json", payload)
+        write_reports(tmp, payload, O.report_markdown(payload), f"autofast forecast {name}")
     if args.json:
         print(json.dumps(payload, indent=2, default=str))
         return 0

@@ -5,16 +5,16 @@ folder only when complete, so a failed run leaves nothing half-written.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
 
 from autofast.data.frequency import step_dates
 from autofast.data.timeseries import PreparedSeries
-from autofast.io import atomic_path, write_json_atomic
+from autofast.io import atomic_path
 
-from .autoar import HorizonResult, window_forecasts
+from .autoar import ChosenModel, HorizonResult, window_forecasts
 
 
 def result_dict(res: HorizonResult, columns: list[str]) -> dict:
@@ -93,5 +93,48 @@ def plot_test_windows(path: Path, ps: PreparedSeries, results: list[HorizonResul
         fig.savefig(tmp, dpi=110, format="png")
 
 
-def write_result_json(path: Path, payload: dict) -> None:
-    write_json_atomic(path, payload)
+def report_markdown(result: dict) -> str:
+    """``report.md`` of a forecast run from its ``result.json`` payload: the split, what was sized from the data,
+    per horizon the chosen model and its test MSE beside the seasonal naive's (and AutoARIMA's), what was
+    selected on what."""
+    cfg, split = result["config"], result["split"]
+    lines = [f"# autofast forecast: {result['data']}", "",
+             f"{result['rows']} rows x {len(result['channels'])} channel(s) from `{result['source']}`"
+             + (f"; {result['frequency']['name']} dates (season {result['frequency']['season']})"
+                if result.get("frequency") else "; no date frequency recognised") + ".", "",
+             f"Selected on: {result['results'][0]['selected_on']}; refit on {result['results'][0]['refit_on']}; "
+             "the test split evaluated once. " + result["units"][:1].upper() + result["units"][1:] + ".", "",
+             "## Splits", "", "| split | rows |", "|---|---|"]
+    for name in ("train", "val", "test"):
+        lo, hi = split[f"{name}_rows"]
+        lines.append(f"| {name} | {lo}..{hi - 1} ({hi - lo}) |")
+    lines += ["", f"Protocol: {split['protocol']}; {split['scaling']}.", ""]
+    if result.get("sized_from_data"):
+        lines += ["## Sized from the data", ""] + [f"- {k.replace('_', ' ')}: {v}" for k, v in
+                                                 result["sized_from_data"].items()] + [""]
+    lines += ["## Results (MSE / MAE on z-scored data; lower is better)", "",
+              "| H | chosen | validation MSE | test MSE | test MAE | seasonal naive MSE | AutoARIMA MSE |",
+              "|---|---|---|---|---|---|---|"]
+    for r in result["results"]:
+        h = str(r["horizon"])
+        chosen = ", ".join(f"{c['channel']}: {chosen_label(c)}" if len(r["chosen"]) > 1 else chosen_label(c) for c in r["chosen"])
+        score = f"{r['chosen'][0]['selection_score']:.4f}" if len(r["chosen"]) == 1 else "per channel"
+        naive = result["seasonal_naive"].get(h)
+        bl = result["baselines"].get(h)
+        arima = (f"{bl['mse']:.4f} on {bl['windows']} test origins (Auto-AR there "
+                 f"{bl['autoar_same_origins']['mse']:.4f})") if bl else "-"
+        lines.append(f"| {h} | {chosen} | {score} | **{r['mse']:.4f}** | {r['mae']:.4f} | "
+                     f"{naive['mse']:.4f} ({naive['model']}) | {arima} |")
+    lines += ["", f"Candidates: {result['run']['candidates']} (p {cfg['min_order']}..{cfg['max_order']}, d in "
+              f"{result['run']['diff_orders']}, lookback {cfg['lookback']}, {cfg['pooling']})"
+              + ("; the naive and seasonal naive forecasts" if cfg.get("naive") else "")
+              + ("; the pick shrunk toward the naive forecast by 0.25/0.5/0.75" if cfg.get("shrink") else "")
+              + ". Files: `forecast_next_H*.csv` (the rows after the data, own units), `model.json` (`predict RUN_DIR "
+              "--data newer.csv`), `test_forecasts_H*.npz`.", ""]
+    return "\n".join(lines)
+
+
+def chosen_label(c: dict) -> str:
+    """:attr:`ChosenModel.label` of a chosen model as ``result.json`` writes it (:func:`result_dict`)."""
+    names = {f.name for f in fields(ChosenModel)} - {"psi"}
+    return ChosenModel(**{k: v for k, v in c.items() if k in names}, psi=c.get("level_coefficients", [])).label
