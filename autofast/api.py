@@ -107,9 +107,14 @@ class Result:
         return int((pred == labels).sum()) / len(labels)
 
 
-def load(run_dir: str | Path) -> Result:
-    """The finished search, dash or finetune run in ``run_dir`` (its result.json and saved final model; the folder may have
-    been moved or copied)."""
+def load(run_dir: str | Path):
+    """The finished search, dash or finetune run in ``run_dir`` as a :class:`Result` (its result.json and saved final
+    model; the folder may have been moved or copied); a forecast run as its
+    :class:`~autofast.forecast.model.ForecastModel` (``predict(history, horizon)``, from ``model.json``)."""
+    from .forecast.model import FILE, ForecastModel
+
+    if (Path(run_dir) / FILE).is_file() and not (Path(run_dir) / "model").exists():
+        return ForecastModel.load(run_dir)
     return Result(run_dir)
 
 

@@ -116,6 +116,19 @@ def test_model_json_round_trip_predicts_the_same(tmp_path):
         np.testing.assert_array_equal(back.predict(x, h), fc.predict(x, h))
 
 
+def test_load_of_a_forecast_run_is_its_model(tmp_path, capsys):
+    from autofast.forecast.model import ForecastModel
+
+    data = tmp_path / "s.csv"
+    _monthly(channels=2).to_csv(data)
+    assert main(["forecast", "--data", str(data), "--out", str(tmp_path / "run"), "--no-plot", "--horizon", "5"]) == 0
+    model = autofast.load(tmp_path / "run")
+    fc = autofast.forecast(str(data), horizon=5)
+    assert isinstance(model, ForecastModel) and "H=5" in repr(model) and "lookback" in repr(model)
+    x = fc.series.data.values
+    np.testing.assert_array_equal(model.predict(x, 5), fc.predict(x, 5))
+
+
 def test_predict_command_forecasts_after_newer_data(tmp_path, capsys):
     df = _monthly().rename_axis("Month")
     full, older = tmp_path / "sales.csv", tmp_path / "older.csv"

@@ -45,6 +45,11 @@ class ForecastModel:
     def horizons(self) -> list[int]:
         return sorted(self.chosen)
 
+    def __repr__(self) -> str:
+        models = "; ".join(f"H={h}: " + ", ".join(sorted({m.label for m in ms})) for h, ms in sorted(self.chosen.items()))
+        return (f"ForecastModel({len(self.columns)} channel(s) {self.columns[:4]}{'...' if len(self.columns) > 4 else ''}, "
+                f"lookback {self.lookback}, {self.frequency or 'no frequency'}; {models})")
+
     def predict(self, history, horizon: int | None = None, backend=None) -> np.ndarray:
         """Forecasts of the ``horizon`` rows after ``history`` (default: the first horizon; no refit).
 
