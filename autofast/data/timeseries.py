@@ -94,7 +94,7 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
     if date_column == AUTO_DATE:
         if names[0].strip() == "":
             return None  # an unnamed index column: pandas decides (auto_date_column)
-        date_column = next((n for n in names if n.strip().lower() in DATE_NAMES), None)
+        date_column = auto_date_column(names, names, lambda c: True)[0]  # numeric, or loadtxt fails -> pandas
     if date_column:
         if date_column not in names:
             return None

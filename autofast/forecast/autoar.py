@@ -84,24 +84,18 @@ def naive_model(group: int, season: int, score: float) -> ChosenModel:
     return ChosenModel(group, season, 0, False, score, psi, 0.0, False, "seasonal naive" if season > 1 else "naive")
 
 
-def naive_errors(z: np.ndarray, start: int, count: int, lookback: int, horizon: int, season: int) -> np.ndarray:
-    """Error sums of the (seasonal) naive forecast over windows ``start .. start + count - 1``.
+def naive_errors(z: np.ndarray, start: int, count: int, lookback: int, horizon: int, season: int,
+                 backend: ARBackend | None = None) -> np.ndarray:
+    """Error sums of the (seasonal) naive forecast over windows ``start .. start + count - 1``: the chosen-model
+    test stream (:func:`test_errors`) on :func:`naive_model`, whose step ``h`` (0-based) of the window with inputs
+    ``n .. n+L-1`` is row ``n + L - m + (h mod m)``.
 
-    Step ``h`` (0-based) of the window with inputs ``n .. n+L-1`` is forecast by row ``n + L - m + (h mod m)``.
     Returns ``(C, 2)`` float64: per channel, the sums of squared and of absolute errors over windows x steps.
     """
     if not 1 <= season <= lookback:
         raise AutofastError(f"season {season} must lie in 1..lookback ({lookback})")
-    sums = np.zeros((z.shape[0], 2))
-    steps = np.arange(horizon)
-    for b0 in range(0, count, FORECAST_BLOCK):
-        starts = start + np.arange(b0, min(b0 + FORECAST_BLOCK, count))
-        src = starts[:, None] + lookback - season + (steps % season)[None, :]
-        tgt = starts[:, None] + lookback + steps[None, :]
-        for c in range(z.shape[0]):
-            err = z[c][src] - z[c][tgt]
-            sums[c] += (err**2).sum(), np.abs(err).sum()
-    return sums
+    backend = backend or get_backend("auto", "cpu")
+    return test_errors(z, [naive_model(0, season, 0.0)], start, count, lookback, horizon, backend).sum(axis=2)
 
 
 @dataclass
@@ -333,7 +327,7 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
             chosen.append(ChosenModel(g, p, d, wc, score, list(map(float, psi[:q])), c, reg, shrink=w))
         if cfg.naive and bic_all is None:  # the naive forecasts compete on the same validation windows
             for m in sorted({1, cfg.season}):
-                mse = naive_errors(z, wr.start, wr.count, L, H, m)[:, 0] / (wr.count * H)  # (C,)
+                mse = naive_errors(z, wr.start, wr.count, L, H, m, backend)[:, 0] / (wr.count * H)  # (C,)
                 for k, ch in enumerate(chosen):
                     score = float(mse.mean() if pooled else mse[ch.group])
                     if score < ch.selection_score:
