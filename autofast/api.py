@@ -110,11 +110,12 @@ class Result:
 def load(run_dir: str | Path):
     """The finished search, dash or finetune run in ``run_dir`` as a :class:`Result` (its result.json and saved final
     model; the folder may have been moved or copied); a forecast run as its
-    :class:`~autofast.forecast.model.ForecastModel` (``predict(history, horizon)``, from ``model.json``)."""
-    from .forecast.model import FILE, ForecastModel
+    :class:`~autofast.forecast.model.ForecastModel` (``predict(history, horizon)``, from ``model.json``), a panel
+    forecast run as its :class:`~autofast.forecast.panel.PanelModel`."""
+    from .forecast.model import FILE, load_model
 
     if (Path(run_dir) / FILE).is_file() and not (Path(run_dir) / "model").exists():
-        return ForecastModel.load(run_dir)
+        return load_model(run_dir)
     return Result(run_dir)
 
 

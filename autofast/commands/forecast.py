@@ -21,7 +21,11 @@ def add_parser(sub) -> None:
     p.add_argument("--data", help="bundled data set name (see `datasets`) or a .csv/.npy path (default: ETTh1)")
     p.add_argument("--date-column", help="name of the date column, '' if none; auto: a column named date/time/"
                    "timestamp/month/... (any case), else a first non-numeric column (default: auto)")
-    p.add_argument("--columns", nargs="+", help="channels to use (default: every numeric column)")
+    p.add_argument("--id-column", help="a long-format panel's series id column ('' : read the file as one series); "
+                   "auto: a column named unique_id/series_id/series/id/item_id/... (any case) makes the file a panel "
+                   "of many series, forecast by one global model (default: auto)")
+    p.add_argument("--columns", nargs="+", help="channels to use (default: every numeric column; a panel: its value "
+                                                "column, default y/value/target/sales or the one numeric column)")
     p.add_argument("--horizon", nargs="+", type=int, help="forecast horizons (default: ETT: 96 192 336 720; else "
                    "the M4 horizon of the dates' frequency, e.g. monthly 18, at most a tenth of the rows)")
     p.add_argument("--lookback", type=int, help="history rows per forecast (default: ETT 512; else half the training "
@@ -66,7 +70,7 @@ def add_parser(sub) -> None:
 
 
 # the run's options (flags and YAML keys) beside the Auto-AR config, with their defaults
-RUN_OPTIONS = {"data": "ETTh1", "date_column": "auto", "columns": None, "baseline": None, "baseline_origins": 20,
+RUN_OPTIONS = {"data": "ETTh1", "date_column": "auto", "id_column": "auto", "columns": None, "baseline": None, "baseline_origins": 20,
                "no_plot": False}
 # flag name -> AutoARConfig field
 CONFIG_FIELDS = {"horizon": "horizons", "lookback": "lookback", "max_order": "max_order", "min_order": "min_order",
@@ -77,8 +81,9 @@ CONFIG_FIELDS = {"horizon": "horizons", "lookback": "lookback", "max_order": "ma
 RENAMED = {"horizons": "horizon", "diff_orders": "diff"}  # YAML keys before they were the flag names
 
 
-def _forecast_options(args) -> tuple[dict, "object"]:
-    """(run options, validated AutoARConfig) from ``--config`` and the flags."""
+def _forecast_options(args) -> tuple[dict, "object", dict]:
+    """(run options, validated AutoARConfig, the config options given by flag name) from ``--config`` and the
+    flags."""
     from autofast.forecast import AutoARConfig
 
     keys = [*RUN_OPTIONS, *CONFIG_FIELDS]
@@ -89,9 +94,10 @@ def _forecast_options(args) -> tuple[dict, "object"]:
         if isinstance(raw.get(flag), str) and raw[flag] in ("yes", "no"):
             raw[flag] = raw[flag] == "yes"
     opts = {k: default if raw.get(k) is None else raw[k] for k, default in RUN_OPTIONS.items()}
-    cfg = validated(AutoARConfig, {CONFIG_FIELDS[k]: v for k, v in raw.items() if k in CONFIG_FIELDS},
+    given = {k: v for k, v in raw.items() if k in CONFIG_FIELDS and v is not None}
+    cfg = validated(AutoARConfig, {CONFIG_FIELDS[k]: v for k, v in given.items()},
                     names={v: k for k, v in CONFIG_FIELDS.items()})
-    return opts, cfg
+    return opts, cfg, given
 
 
 def run(args) -> int:
@@ -110,7 +116,7 @@ def run(args) -> int:
     from autofast.kernels.ar_grid import get_backend
 
     console = Console(stderr=True, quiet=args.json)
-    opts, cfg = _forecast_options(args)
+    opts, cfg, given = _forecast_options(args)
     try:
         backend = get_backend(cfg.backend, cfg.device)  # the numba CPU default never imports torch
     except ValueError as exc:
@@ -124,6 +130,16 @@ def run(args) -> int:
 
         import_autoarima()  # a missing extra is refused before the search, not after it
     name, path = resolve_timeseries(str(opts["data"]))
+    if path.suffix.lower() == ".csv":
+        from autofast.data.panel import csv_header, find_id_column
+
+        id_column = find_id_column(csv_header(path), opts["id_column"] or None)
+        if id_column is not None:
+            from .forecast_panel import run_panel_command
+
+            return run_panel_command(args, given, opts, path, name, id_column)
+        if opts["id_column"] not in ("auto", ""):
+            raise AutofastError(f"{path}: no id column {opts['id_column']!r} in its header; fix --id-column")
     t0 = time.perf_counter()
     data = load_series(path, opts["date_column"] or None, columns)
     t_load = time.perf_counter() - t0

@@ -77,11 +77,14 @@ def _predict_forecast(args) -> int:
     """``predict`` on a forecast run: the saved chosen models applied after the last row of ``--data``."""
     from autofast.data.registry import resolve_timeseries
     from autofast.data.timeseries import load_series
-    from autofast.forecast.model import ForecastModel
+    from autofast.forecast.model import load_model
     from autofast.forecast.outputs import write_next_csv
+    from autofast.forecast.panel import PanelModel
 
-    model = ForecastModel.load(args.run_dir)
+    model = load_model(args.run_dir)
     _, path = resolve_timeseries(str(args.data))
+    if isinstance(model, PanelModel):
+        return _predict_panel(args, model, path)
     data = load_series(path, model.date_column, model.columns)
     if args.out and len(model.horizons) > 1:
         raise AutofastError(f"--out names one file, but this forecast run has {len(model.horizons)} horizons "
@@ -102,6 +105,28 @@ def _predict_forecast(args) -> int:
         return 0
     for h, o in outs.items():
         print(f"{h} forecast rows after {last} (last {model.lookback} of {data.length} rows read) -> {o}")
+    return 0
+
+
+def _predict_panel(args, model, path: Path) -> int:
+    """``predict`` on a panel forecast run: the global model applied after each series of the long-format
+    ``--data`` (the run's id, date and value columns; series the run never saw too)."""
+    from autofast.data.panel import load_panel
+    from autofast.forecast.panel import next_frame
+    from autofast.io import atomic_path
+
+    panel = load_panel(path, model.id_column, model.date_column, model.value_column)
+    H = model.horizon
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"forecast-{_stem(str(args.data))}-H{H}.csv"
+    if out.is_dir():
+        raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
+    with atomic_path(out) as tmp:
+        next_frame(panel, model).to_csv(tmp, index=False)
+    if args.json:
+        print(json.dumps({"run_dir": str(args.run_dir), "data": str(path), "series": len(panel), "horizon": H,
+                          "out": str(out)}, indent=2))
+        return 0
+    print(f"{H} forecast rows after each of {len(panel)} series -> {out}")
     return 0
 
 

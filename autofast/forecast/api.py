@@ -170,9 +170,38 @@ def series_data(data, *, dates=None, columns: list[str] | None = None, date_colu
     return series, series.source
 
 
+def _panel_of(data, id_column: str | None, date_column: str | None, columns: list[str] | None):
+    """The :class:`~autofast.data.panel.PanelData` of ``data`` when it is a long-format table with an id column
+    (a CSV path or a DataFrame), else None."""
+    from autofast.data.panel import API_HINTS, csv_header, find_id_column, frame_panel, load_panel
+
+    if not id_column:
+        return None
+    value = None
+    if columns:
+        if len(columns) != 1:
+            raise AutofastError(f"columns: a panel forecasts one value column, got {len(columns)}; name one")
+        value = columns[0]
+    if isinstance(data, (str, Path)):
+        path = Path(data)
+        if path.suffix.lower() != ".csv" or not path.is_file():
+            return None
+        if find_id_column(csv_header(path), id_column) is None:
+            return None
+        return load_panel(path, id_column, date_column, value, API_HINTS)
+    if type(data).__module__.split(".")[0] == "pandas" and hasattr(data, "columns"):
+        if find_id_column([str(c) for c in data.columns], id_column) is None:
+            return None
+        return frame_panel(data.reset_index(drop=not any(data.index.names)), id_column, date_column, value)
+    return None
+
+
 def forecast(data, horizon: int | list[int] | None = None, *, dates=None, columns: list[str] | None = None,
-             date_column: str | None = AUTO_DATE, **options: Any) -> Forecast:
-    """Run Auto-AR on ``data`` and return the :class:`Forecast` (see the module docstring).
+             date_column: str | None = AUTO_DATE, id_column: str | None = "auto", **options: Any):
+    """Run Auto-AR on ``data`` and return the :class:`Forecast` (see the module docstring); on a long-format
+    panel (a CSV or DataFrame with a series id column: ``id_column``, default found by name -- ``unique_id``,
+    ``series_id``, ``id``, ...) one global model over every series, returned as a
+    :class:`~autofast.forecast.panel.PanelResult` (``next()``, ``predict(newer)``, ``test``, ``per_series_frame``).
 
     Args:
         data: a CSV / ``.npy`` path or bundled name, a pandas DataFrame (numeric channels; dates from a
@@ -182,8 +211,25 @@ def forecast(data, horizon: int | list[int] | None = None, *, dates=None, column
             :meth:`Forecast.next`).
         columns: channels to use (default: every numeric column).
         date_column: a DataFrame's or CSV's date column (default: found; None: none).
-        options: :class:`AutoARConfig` fields (``lookback=``, ``season=``, ``naive=``, ``refit=`` ...).
+        options: :class:`AutoARConfig` fields (``lookback=``, ``season=``, ``naive=``, ``refit=`` ...); a panel:
+            :class:`~autofast.forecast.panel.PanelConfig` fields (``max_order=``, ``season=``, ...).
+        id_column: a panel's series id column (None: never a panel).
     """
+    panel = _panel_of(data, id_column, date_column, columns)
+    if panel is not None:
+        from .panel import PanelConfig, run_panel
+
+        if isinstance(horizon, list):
+            if len(horizon) != 1:
+                raise AutofastError(f"horizon: a panel takes one horizon, got {horizon}")
+            horizon = horizon[0]
+        try:
+            cfg = PanelConfig(horizon=horizon, **options)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(map(str, err["loc"])) or "options"
+            raise AutofastError(f"panel forecast option {where}: {err['msg']}") from None
+        return run_panel(panel, cfg)
     if horizon is not None:
         options["horizons"] = [horizon] if isinstance(horizon, int) else list(horizon)
     try:

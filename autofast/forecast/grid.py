@@ -147,32 +147,47 @@ def fit_grid(z: np.ndarray, rows: tuple[int, int], *, orders: tuple[int, int], d
                                                                   pooled=pooled)))
             del w
         mom = np.sum(blocks, axis=0) if pooled else np.concatenate(blocks)
-        # forward positions: 0 const, 1..P the lags P..1, P+1 the target -> lag order [const, lag1..lagP]
-        reg = np.array([0] + list(range(P, 0, -1)))
-        yy = mom[:, P + 1, P + 1]  # (G,) sum of squared targets
-        nobs = count * (z.shape[0] if pooled else 1)
-        for with_c in intercepts:
-            idx = reg if with_c else reg[1:]
-            gram = mom[:, idx][:, :, idx]
-            rhs = mom[:, idx, P + 1]
-            coefs, jit = _solve_nested(backend, gram, rhs)  # (G, K, K)
-            off_c = 1 if with_c else 0
-            ps = np.arange(orders[0], P + 1)
-            sol = coefs[:, ps - 1 + off_c, :]  # (G, n_p, K): row for order p
-            rss = yy[:, None] - np.einsum("gpk,gk->gp", sol, rhs)  # OLS: y'y - g'beta, every order at once
-            for g in np.nonzero(jit > 0)[0]:  # a ridge solution is not the OLS one: the full quadratic form
-                rss[g] = yy[g] - 2.0 * sol[g] @ rhs[g] + np.einsum("pk,kl,pl->p", sol[g], gram[g], sol[g])
-            rss = np.maximum(rss, 1e-13 * yy[:, None] + np.finfo(np.float64).tiny)  # a perfect fit: rounding floor
-            phi = sol[..., off_c:]  # lags only, zero beyond p
-            psi = difference_to_levels(phi, d)  # (G, n_p, P + d)
-            c = sol[..., 0] if with_c else np.zeros(sol.shape[:2])
-            G = psi.shape[0]
-            parts.append(CandidateGrid(
-                psi=psi.reshape(G * len(ps), -1), intercept=c.reshape(-1),
-                p=np.tile(ps, G), d=np.full(G * len(ps), d), has_intercept=np.full(G * len(ps), with_c),
-                group=np.repeat(np.arange(G), len(ps)), regularised=np.repeat(jit > 0, len(ps)),
-                jitter=np.repeat(jit, len(ps)), rss=rss.reshape(-1), nobs=np.full(G * len(ps), nobs)))
+        parts += grid_from_moments(mom, orders[0], P, d, intercepts, count * (z.shape[0] if pooled else 1), backend)
     return CandidateGrid.concat(parts)
+
+
+def grid_from_moments(mom: np.ndarray, p_min: int, P: int, d: int, intercepts: list[bool], nobs: int,
+                      backend: ARBackend) -> list[CandidateGrid]:
+    """Every candidate of orders ``p_min..P`` on the ``d``-times differenced series from its window moments.
+
+    Args:
+        mom: ``(G, P + 2, P + 2)`` float64 sums over the estimation windows of ``v v'`` with ``v = (1, w_{t-P},
+            ..., w_{t-1}, w_t)`` (a constant, the P lags oldest first, the target), per group.
+        nobs: the target rows behind each group's moments.
+    Returns:
+        One :class:`CandidateGrid` per intercept choice (level coefficients, in-sample ``rss``).
+    """
+    parts = []
+    # forward positions: 0 const, 1..P the lags P..1, P+1 the target -> lag order [const, lag1..lagP]
+    reg = np.array([0] + list(range(P, 0, -1)))
+    yy = mom[:, P + 1, P + 1]  # (G,) sum of squared targets
+    for with_c in intercepts:
+        idx = reg if with_c else reg[1:]
+        gram = mom[:, idx][:, :, idx]
+        rhs = mom[:, idx, P + 1]
+        coefs, jit = _solve_nested(backend, gram, rhs)  # (G, K, K)
+        off_c = 1 if with_c else 0
+        ps = np.arange(p_min, P + 1)
+        sol = coefs[:, ps - 1 + off_c, :]  # (G, n_p, K): row for order p
+        rss = yy[:, None] - np.einsum("gpk,gk->gp", sol, rhs)  # OLS: y'y - g'beta, every order at once
+        for g in np.nonzero(jit > 0)[0]:  # a ridge solution is not the OLS one: the full quadratic form
+            rss[g] = yy[g] - 2.0 * sol[g] @ rhs[g] + np.einsum("pk,kl,pl->p", sol[g], gram[g], sol[g])
+        rss = np.maximum(rss, 1e-13 * yy[:, None] + np.finfo(np.float64).tiny)  # a perfect fit: rounding floor
+        phi = sol[..., off_c:]  # lags only, zero beyond p
+        psi = difference_to_levels(phi, d)  # (G, n_p, P + d)
+        c = sol[..., 0] if with_c else np.zeros(sol.shape[:2])
+        G = psi.shape[0]
+        parts.append(CandidateGrid(
+            psi=psi.reshape(G * len(ps), -1), intercept=c.reshape(-1),
+            p=np.tile(ps, G), d=np.full(G * len(ps), d), has_intercept=np.full(G * len(ps), with_c),
+            group=np.repeat(np.arange(G), len(ps)), regularised=np.repeat(jit > 0, len(ps)),
+            jitter=np.repeat(jit, len(ps)), rss=rss.reshape(-1), nobs=np.full(G * len(ps), nobs)))
+    return parts
 
 
 def bic(grid: CandidateGrid) -> np.ndarray:

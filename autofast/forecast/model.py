@@ -117,3 +117,19 @@ class ForecastModel:
             raise AutofastError(f"{path}: not a readable forecast model ({str(exc).splitlines()[0][:120]}); rerun "
                                 "forecast to write it again") from None
         return cls(columns, L, Standardizer(mean, std), chosen, d.get("frequency"), d.get("date_column"))
+
+
+def load_model(run_dir: str | Path):
+    """The model in ``run_dir/model.json``: a :class:`ForecastModel` (one series) or a
+    :class:`~autofast.forecast.panel.PanelModel` (a panel run's global model), by its ``format``."""
+    path = Path(run_dir) / FILE
+    if path.is_file():
+        try:
+            fmt = json.loads(path.read_text(encoding="utf-8")).get("format")
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            fmt = None
+        from .panel import PanelModel
+
+        if fmt == PanelModel.FORMAT:
+            return PanelModel.from_dict(json.loads(path.read_text(encoding="utf-8")), path)
+    return ForecastModel.load(run_dir)

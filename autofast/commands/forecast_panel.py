@@ -1,0 +1,144 @@
+"""``python -m autofast forecast --data panel.csv`` on a long-format panel (a series id column, dates, one value
+column): one global Auto-AR over every series (:mod:`autofast.forecast.panel`), in a staged run folder.
+
+Writes ``result.json`` / ``report.md`` / ``report.html`` (protocol, choice, test MASE / sMAPE / MSE beside the
+naive forecasts), ``per_series.csv`` (each series' test errors), ``forecast_next_H<h>.csv`` (long format: id,
+date, value: the rows after each series) and ``model.json`` (``predict RUN_DIR --data newer.csv``)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from autofast.errors import AutofastError
+
+from .options import default_out
+
+#: AutoARConfig fields a panel run reads (flag names); any other one given is refused, not ignored
+PANEL_FLAGS = {"horizon": "horizon", "max_order": "max_order", "min_order": "min_order", "diff": "diff_orders",
+               "intercept": "intercept", "season": "season", "naive": "naive", "shrink": "shrink",
+               "backend": "backend"}
+
+
+def panel_config(raw: dict, id_column: str):
+    """The :class:`PanelConfig` of the given options (flag names); a single-series option is an error."""
+    from pydantic import ValidationError
+
+    from autofast.forecast.panel import PanelConfig
+
+    other = sorted(k for k, v in raw.items() if v is not None and k not in PANEL_FLAGS)
+    if other:
+        flag = "--" + other[0].replace("_", "-")
+        raise AutofastError(f"{flag} does not apply to a panel (a long-format file with the series id column "
+                            f"{id_column!r}: one global model, tested on each series' last horizon); drop it, or "
+                            "give --id-column '' to read the file as one multichannel series")
+    values = {PANEL_FLAGS[k]: v for k, v in raw.items() if v is not None}
+    if isinstance(values.get("horizon"), list):
+        if len(values["horizon"]) != 1:
+            raise AutofastError(f"--horizon: a panel run takes one horizon, got {values['horizon']}")
+        values["horizon"] = values["horizon"][0]
+    try:
+        return PanelConfig(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "options"
+        raise AutofastError(f"{where}: {err['msg']}") from None
+
+
+def report_markdown(p: dict) -> str:
+    t = p["test"]
+    lines = [f"# autofast forecast (panel): {p['data']}", "",
+             f"{p['series']} series ({p['id_column']!r}), value {p['value_column']!r}, "
+             f"{p['rows']} rows; frequency {p['frequency'] or 'none recognised'}, season {p['config']['season']}.", "",
+             "## Protocol", "", p["protocol"], ""]
+    if p["sized_from_data"]:
+        lines += ["Sized from the data: " + "; ".join(f"{k.replace('_', ' ')} {v}"
+                                                      for k, v in p["sized_from_data"].items()), ""]
+    lines += ["## Result", "", f"Chosen on validation: **{p['chosen']['label']}** (validation MASE "
+              f"{p['chosen']['selection_score']:.4f}, {p['candidates']} AR candidates + naive forecasts, "
+              f"{p['validation_series']} series).", "",
+              "| method | test MASE | test sMAPE (%) | test MSE (z) |", "|---|---|---|---|"]
+    for name, s in t.items():
+        lines.append(f"| {name} | {s['mase']:.4f} | {s['smape']:.2f} | {s['mse']:.4f} |")
+    lines += ["", f"{p['tested_series']} series tested on their last {p['config']['horizon']} rows; per series in "
+              "per_series.csv.", ""]
+    return "\n".join(lines)
+
+
+def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_column: str) -> int:
+    """The panel branch of ``forecast``: ``raw`` the AutoARConfig options given (flag names), ``opts`` the run
+    options (``columns``, ``date_column``, ...)."""
+    from rich.console import Console
+
+    from autofast.data.panel import load_panel
+    from autofast.forecast.panel import next_frame, run_panel
+    from autofast.io import atomic_path, staged_run_dir
+    from autofast.reporting import write_reports
+
+    console = Console(stderr=True, quiet=args.json)
+    if opts.get("baseline"):
+        raise AutofastError("--baseline does not apply to a panel; bench/forecast_panel.py --panels runs "
+                            "statsforecast's models beside it")
+    cfg = panel_config(raw, id_column)
+    columns = opts["columns"]
+    if columns and len(columns) != 1:
+        raise AutofastError(f"--columns: a panel forecasts one value column, got {len(columns)}; name one")
+    t0 = time.perf_counter()
+    panel = load_panel(path, id_column, opts["date_column"] or None, columns[0] if columns else None)
+    t_load = time.perf_counter() - t0
+    console.print(f"panel: {len(panel)} series ({panel.id_column!r}), value {panel.value_column!r}, dates "
+                  f"{panel.date_column!r}, {int(panel.lengths.sum())} rows (lengths {int(panel.lengths.min())}.."
+                  f"{int(panel.lengths.max())})")
+    out = Path(args.out) if args.out else default_out("forecast", name, name)
+    with staged_run_dir(out, args.overwrite) as tmp:
+        t0 = time.perf_counter()
+        res = run_panel(panel, cfg, progress=lambda m: console.print(f"Auto-AR panel: {m}"))
+        if res.sized_from_data:
+            console.print("sized from the data: " + "; ".join(f"{k.replace('_', ' ')} {v}"
+                                                              for k, v in res.sized_from_data.items()))
+        H = res.config.horizon
+        nxt = next_frame(panel, res.model)
+        with atomic_path(tmp / f"forecast_next_H{H}.csv") as f:
+            nxt.to_csv(f, index=False)
+        import pandas as pd
+
+        per = pd.DataFrame({panel.id_column: panel.ids, "rows": panel.lengths, "tested": res.tested,
+                            **{f"test_{k}": v for k, v in res.per_series.items()}})
+        with atomic_path(tmp / "per_series.csv") as f:
+            per.to_csv(f, index=False)
+        res.model.save(tmp)
+        from dataclasses import asdict
+
+        chosen = {**{k: v for k, v in asdict(res.chosen).items() if k != "psi"}, "label": res.chosen.label}
+        payload = {
+            "command": "forecast", "kind": "panel", "data": name, "source": str(path), "series": len(panel),
+            "rows": int(panel.lengths.sum()), "id_column": panel.id_column, "date_column": panel.date_column,
+            "value_column": panel.value_column,
+            "frequency": res.frequency.name if res.frequency else None,
+            "config": res.config.model_dump(mode="json"), "sized_from_data": res.sized_from_data,
+            "protocol": (f"per series of n rows: one global AR fitted on rows [0, n-2H) of every series (each "
+                         f"standardised with its own history's mean and std), every candidate (p, d, const), the "
+                         f"naive and seasonal naive forecasts and the pick shrunk toward the naive one scored on rows "
+                         f"[n-2H, n-H) by the mean MASE over series; the choice refitted on [0, n-H) and tested once "
+                         f"on the last H = {H} rows; refitted on all rows for the next H. Series of <= 2H rows are "
+                         f"left out of the validation, of <= H rows out of the test."),
+            "chosen": chosen, "final_model": {"psi": res.model.chosen.psi, "c": res.model.chosen.c},
+            "candidates": res.candidates, "validation_series": res.validation_series,
+            "tested_series": int(res.tested.sum()), "test": res.test,
+            "units": "MASE: mean absolute error over the history's mean absolute seasonal difference (M4); sMAPE in "
+                     "percent; MSE on each series' standardised scale; means over the tested series",
+            "run": {"load_seconds": t_load, "seconds": time.perf_counter() - t0, **res.timings},
+            "run_dir": str(out),
+        }
+        write_reports(tmp, payload, report_markdown(payload), f"autofast forecast {name} (panel)")
+    if args.json:
+        print(json.dumps(payload, indent=2, default=str))
+        return 0
+    out_console = Console()
+    t = res.test
+    out_console.print(f"Auto-AR panel on {name}: {len(panel)} series, H={H}, chose {res.chosen.label} on validation")
+    for method, s in t.items():
+        out_console.print(f"  {method:15s} test MASE {s['mase']:.4f}  sMAPE {s['smape']:6.2f}%  MSE (z) {s['mse']:.4f}")
+    out_console.print(f"tested once on each series' last {H} rows ({int(res.tested.sum())} series); next {H} rows per "
+                      f"series in forecast_next_H{H}.csv. Results in {out}/")
+    return 0

@@ -1,0 +1,432 @@
+"""Auto-AR on a panel of many short series: one global AR over all of them, selected on every series' validation
+rows, tested once on every series' last rows.
+
+Why global: a series of 15 yearly values cannot estimate an AR of its own, but a few hundred such series
+standardised to one scale can share one (Montero-Manso & Hyndman 2021, "Principles and algorithms for
+forecasting groups of time series: locality and globality": a global linear AR of high order is competitive
+with per-series ETS and ARIMA on the M1, M3 and Tourism panels; ``bench/forecast_panel.py --panels``
+measures ours against statsforecast's on their official test rows).
+
+The protocol, per series of ``n`` rows and the horizon ``H`` (the M competitions' hold-out):
+
+1. *validation*: every candidate -- an AR(p) on the d-times differenced, per-series standardised values, with
+   or without an intercept, fitted on all series' rows ``[0, n - 2H)`` pooled (one Gram matrix per d gives
+   every order); the naive and seasonal naive forecasts; the pick pulled toward the naive one -- forecasts rows
+   ``[n - 2H, n - H)`` from the rows before; the lowest MSE over series x steps wins;
+2. *test*: the chosen candidate refitted on rows ``[0, n - H)`` forecasts the last ``H`` rows (touched once):
+   MSE on the standardised scale, MASE (M4's: mean absolute error over the in-sample seasonal naive's) and sMAPE,
+   beside the naive and seasonal naive forecasts on the same rows;
+3. *final*: refitted on all rows, it forecasts the ``H`` rows after each series (:class:`PanelModel`).
+
+Each series is standardised with the mean and standard deviation of the rows it is forecast from (its history at
+that stage), so the model applies to any series, also ones it never saw. A series with fewer history rows than a
+candidate's order gets the naive forecast from that candidate. numpy throughout; nothing here imports torch.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from pydantic import BaseModel, ConfigDict, Field
+
+from autofast.data.frequency import Frequency, infer_frequency, step_dates
+from autofast.data.panel import PanelData
+from autofast.errors import AutofastError
+from autofast.io import write_text_atomic
+from autofast.kernels.ar_grid import ARBackend, get_backend
+
+from .autoar import SHRINK_WEIGHTS, ChosenModel, naive_model, shrink_toward_naive
+from .defaults import UNKNOWN_HORIZON
+from .grid import CandidateGrid, grid_from_moments
+
+MAX_PANEL_ORDER = 48  # largest AR order of a global model (orders up to 48 helped Tourism's monthly panel)
+_WINDOW_BLOCK = 1 << 20  # windows per Gram update (memory: block x (P + 2) floats)
+
+
+class PanelConfig(BaseModel):
+    """What a panel search tries. ``horizon``, ``max_order`` and ``season`` left None are sized from the data
+    (:func:`resolve_panel`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    horizon: int | None = Field(None, ge=1, description="steps ahead (None: M4's horizon for the dates' frequency)")
+    max_order: int | None = Field(None, ge=1, description="largest AR order (None: sized from the series' lengths)")
+    min_order: int = Field(1, ge=1)
+    diff_orders: list[int] = Field(default=[0, 1, 2], min_length=1)
+    intercept: str = Field("both", pattern="^(both|yes|no)$")
+    season: int | None = Field(None, ge=1, description="season of the seasonal naive (None: from the dates)")
+    naive: bool = True
+    shrink: bool = True
+    backend: str = Field("auto", pattern="^(auto|reference|numba|triton)$")
+
+
+@dataclass(frozen=True)
+class PanelModel:
+    """The chosen global forecaster: level-AR coefficients on per-series standardised values."""
+
+    chosen: ChosenModel
+    horizon: int
+    frequency: str | None = None
+    id_column: str = "unique_id"
+    date_column: str | None = None
+    value_column: str = "y"
+
+    FORMAT = "autofast-forecast-panel/1"
+
+    def __repr__(self) -> str:
+        return (f"PanelModel({self.chosen.label}, H={self.horizon}, {self.frequency or 'no frequency'}; "
+                f"columns {self.id_column}/{self.date_column}/{self.value_column})")
+
+    def predict(self, history, horizon: int | None = None) -> np.ndarray:
+        """Forecasts of the ``horizon`` (default: the model's) rows after each series in ``history``: a list of
+        ``(n_i,)`` arrays (own units, oldest first) -> ``(S, H)`` float64 in each series' units."""
+        return forecast_series([np.asarray(h, dtype=np.float64) for h in history], self.chosen,
+                               horizon or self.horizon)
+
+    def to_dict(self) -> dict:
+        return {"format": self.FORMAT, "horizon": self.horizon, "frequency": self.frequency,
+                "id_column": self.id_column, "date_column": self.date_column, "value_column": self.value_column,
+                "chosen": asdict(self.chosen)}
+
+    def save(self, folder: Path) -> Path:
+        path = Path(folder) / "model.json"
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
+
+    @classmethod
+    def from_dict(cls, d: dict, path: Path) -> "PanelModel":
+        try:
+            names = {f.name for f in fields(ChosenModel)}
+            chosen = ChosenModel(**{k: v for k, v in d["chosen"].items() if k in names})
+            if not (chosen.psi and all(map(math.isfinite, chosen.psi)) and math.isfinite(chosen.c)
+                    and int(d["horizon"]) >= 1):
+                raise ValueError("inconsistent values")
+            return cls(chosen, int(d["horizon"]), d.get("frequency"), str(d["id_column"]), d.get("date_column"),
+                       str(d["value_column"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AutofastError(f"{path}: not a readable panel forecast model ({str(exc).splitlines()[0][:120]}); "
+                                "rerun forecast to write it again") from None
+
+
+@dataclass
+class PanelResult:
+    """A finished panel run (what ``autofast.forecast(long_frame)`` returns). ``test``: per method (``"Auto-AR"``,
+    ``"naive"``, ``"seasonal naive"``) the means over the tested series of MASE, sMAPE and MSE on the
+    standardised scale; :meth:`next` the rows after every series; :meth:`predict` the model on newer data."""
+
+    config: PanelConfig  # resolved: horizon, max_order, season set
+    frequency: Frequency | None
+    sized_from_data: dict[str, str]
+    chosen: ChosenModel  # selected on validation (its coefficients: the validation-stage fit)
+    test: dict[str, dict[str, float]]  # method -> {"mse", "mase", "smape"}
+    per_series: dict[str, np.ndarray] = field(repr=False)  # "mse", "mase", "smape" (S,) of the chosen, NaN untested
+    candidates: int = 0
+    validation_series: int = 0
+    tested: np.ndarray = field(default=None, repr=False)  # (S,) bool
+    model: PanelModel = field(default=None, repr=False)  # refitted on all rows
+    timings: dict[str, float] = field(default_factory=dict)
+    panel: PanelData = field(default=None, repr=False)
+
+    def next(self, horizon: int | None = None):
+        """The ``horizon`` (default: the run's) rows after every series: a long-format DataFrame (id, date or
+        step, value) in each series' units (:func:`next_frame`)."""
+        return next_frame(self.panel, self.model, horizon)
+
+    def predict(self, data, horizon: int | None = None):
+        """The model (refitted on every row, no new search) after each series of ``data``, a long-format
+        DataFrame or CSV path with this run's id / date / value columns: a DataFrame as :meth:`next`'s."""
+        from autofast.data.panel import API_HINTS, frame_panel, load_panel
+
+        m = self.model
+        if isinstance(data, (str, Path)):
+            panel = load_panel(data, m.id_column, m.date_column, m.value_column, API_HINTS)
+        else:
+            panel = frame_panel(data, m.id_column, m.date_column, m.value_column)
+        return next_frame(panel, m, horizon)
+
+    @property
+    def per_series_frame(self):
+        """Each series' test errors (NaN where untested) as a DataFrame indexed by id."""
+        import pandas as pd
+
+        return pd.DataFrame({"rows": self.panel.lengths, "tested": self.tested, **self.per_series},
+                            index=pd.Index(self.panel.ids, name=self.panel.id_column))
+
+
+def standardise(x: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """``((x - mean) / std, mean, std)``; a constant series keeps std 1."""
+    mean = float(x.mean())
+    std = float(x.std())
+    if not std > 1e-12 * (1.0 + abs(mean)):
+        std = 1.0
+    return (x - mean) / std, mean, std
+
+
+def panel_grid(hists: list[np.ndarray], orders: tuple[int, int], diff_orders: list[int], intercepts: list[bool],
+               backend: ARBackend) -> CandidateGrid | None:
+    """Every candidate fitted on all series at once: for each d, the Gram matrix of the windows of every series'
+    d-times differenced values (``hists``: standardised, ``(n_i,)`` each) with ``P_d + 1`` rows, ``P_d`` the
+    largest order some series can fill (at most ``orders[1]``); None when no series is long enough."""
+    parts = []
+    longest = max(len(h) for h in hists)
+    for d in diff_orders:
+        P = min(orders[1], longest - d - 1)
+        if P < orders[0]:
+            continue
+        mom = np.zeros((1, P + 2, P + 2))
+        nobs, block = 0, []
+
+        def flush() -> None:
+            if block:
+                W = np.concatenate(block)
+                V = np.concatenate([np.ones((len(W), 1)), W], axis=1)
+                mom[0] += V.T @ V
+                block.clear()
+
+        rows = 0
+        for h in hists:
+            w = np.diff(h, n=d) if d else h
+            if len(w) <= P:
+                continue
+            win = sliding_window_view(w, P + 1)  # oldest lag first, the target last
+            block.append(win)
+            rows += len(win)
+            nobs += len(win)
+            if rows >= _WINDOW_BLOCK:
+                flush()
+                rows = 0
+        flush()
+        if nobs > P + 1:
+            parts += grid_from_moments(mom, orders[0], P, d, intercepts, nobs, backend)
+    return CandidateGrid.concat(parts) if parts else None
+
+
+def _lags(hists: list[np.ndarray], Q: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(S, Q)`` lag-1-first last values of each history (zero where it is shorter) and the lengths ``(S,)``."""
+    out = np.zeros((len(hists), Q))
+    for i, h in enumerate(hists):
+        k = min(Q, len(h))
+        out[i, :k] = h[::-1][:k]
+    return out, np.array([len(h) for h in hists])
+
+
+def _forecasts(psi: np.ndarray, c: np.ndarray, lags: np.ndarray, lengths: np.ndarray, H: int,
+               backend: ARBackend) -> np.ndarray:
+    """``(B, S, H)`` forecasts of ``B`` level ARs (``psi (B, Q)`` lag order, ``c (B,)``) from each series' lags;
+    a series with fewer rows than a model's order gets its last value (the naive forecast)."""
+    order = np.array([int(np.flatnonzero(p).max()) + 1 if np.any(p) else 1 for p in psi])
+    M = backend.to_numpy(backend.ar_forecast_weights(backend.asarray(psi), backend.asarray(c), H,
+                                                     order=backend.asarray(order)))  # (B, Q + 1, H)
+    Q = psi.shape[1]
+    fc = M[:, None, 0, :] + np.einsum("sq,bqh->bsh", lags[:, :Q], M[:, 1:, :])
+    short = lengths[None, :] < order[:, None]  # (B, S)
+    fc[short] = lags[np.nonzero(short)[1], 0][:, None]
+    return fc
+
+
+def _scores(grid_psi: np.ndarray, grid_c: np.ndarray, lags, lengths, targets: np.ndarray, weights: np.ndarray,
+            backend, block: int = 32) -> np.ndarray:
+    """Each model's mean over series of ``weights_s`` x its mean absolute error over the steps, ``(B,)``, in blocks
+    of models: with ``weights_s`` = std / MASE scale of each standardised history, the mean MASE."""
+    out = np.empty(grid_psi.shape[0])
+    for b0 in range(0, len(out), block):
+        fc = _forecasts(grid_psi[b0 : b0 + block], grid_c[b0 : b0 + block], lags, lengths, targets.shape[1], backend)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[b0 : b0 + block] = (np.abs(fc - targets[None]).mean(axis=2) * weights[None]).mean(axis=1)
+    return np.where(np.isfinite(out), out, np.inf)
+
+
+def _naive_psi(season: int) -> np.ndarray:
+    return np.array(naive_model(0, season, 0.0).psi)
+
+
+def forecast_series(hists: list[np.ndarray], chosen: ChosenModel, H: int, backend: ARBackend | None = None
+                    ) -> np.ndarray:
+    """``(S, H)`` forecasts after each history in its own units: standardised by its own statistics, the chosen
+    level AR applied recursively, mapped back."""
+    backend = backend or get_backend("auto", "cpu")
+    if any(len(h) == 0 for h in hists):
+        raise AutofastError("a series has no rows to forecast from")
+    scaled = [standardise(h) for h in hists]
+    lags, lengths = _lags([s[0] for s in scaled], len(chosen.psi))
+    fc = _forecasts(np.array([chosen.psi]), np.array([chosen.c]), lags, lengths, H, backend)[0]
+    mean = np.array([s[1] for s in scaled])
+    std = np.array([s[2] for s in scaled])
+    return fc * std[:, None] + mean[:, None]
+
+
+def _refit(hists: list[np.ndarray], chosen: ChosenModel, backend) -> ChosenModel:
+    """The chosen candidate's (p, d, const) fitted again on ``hists`` (standardised), with its shrinkage; the
+    naive forecasts are returned as they are."""
+    if chosen.kind != "ar":
+        return chosen
+    grid = panel_grid(hists, (chosen.p, chosen.p), [chosen.d], [chosen.intercept], backend)
+    if grid is None:
+        return chosen
+    q = chosen.p + chosen.d
+    psi, c = grid.psi[0, :q], float(grid.intercept[0])
+    if chosen.shrink:
+        psi, c = shrink_toward_naive(psi, c, chosen.shrink)
+    return ChosenModel(0, chosen.p, chosen.d, chosen.intercept, chosen.selection_score, list(map(float, psi)), c,
+                       bool(grid.regularised[0]), shrink=chosen.shrink)
+
+
+def mase_scale(x: np.ndarray, season: int) -> float:
+    """M4's MASE denominator: the mean absolute in-sample seasonal difference (lag ``season``, 1 when the series is
+    shorter than two seasons); 0 for a constant history."""
+    m = season if len(x) > season else 1
+    return float(np.mean(np.abs(x[m:] - x[:-m]))) if len(x) > m else 0.0
+
+
+def error_table(hists: list[np.ndarray], targets: list[np.ndarray], fc: np.ndarray, season: int
+                ) -> dict[str, np.ndarray]:
+    """Per series: MSE on the history's standardised scale, MASE and sMAPE (percent) of ``fc (S, H)``."""
+    S = len(hists)
+    out = {k: np.full(S, np.nan) for k in ("mse", "mase", "smape")}
+    for i, (h, t) in enumerate(zip(hists, targets)):
+        _, _, std = standardise(h)
+        err = fc[i] - t
+        out["mse"][i] = float(np.mean((err / std) ** 2))
+        scale = mase_scale(h, season)
+        out["mase"][i] = float(np.mean(np.abs(err)) / scale) if scale > 0 else np.nan
+        denom = np.abs(t) + np.abs(fc[i])
+        out["smape"][i] = float(np.mean(np.where(denom > 0, 200.0 * np.abs(err) / np.where(denom > 0, denom, 1), 0.0)))
+    return out
+
+
+def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Frequency | None, dict[str, str]]:
+    """Fill ``horizon``, ``max_order`` and ``season`` left None: the horizon is M4's for the dates' frequency (read
+    from the longest series; 96 without one), at most half a median series; the largest order reaches what the
+    longer series can estimate -- the 75th percentile of the lengths less the two held-out horizons, at least a
+    season + 1, at most :data:`MAX_PANEL_ORDER`; the season is the frequency's where a median series' history
+    holds two."""
+    lengths = panel.lengths
+    longest = int(np.argmax(lengths))
+    freq = infer_frequency(panel.dates[longest]) if panel.dates is not None else None
+    med = int(np.median(lengths))
+    notes = {}
+    H = cfg.horizon
+    if H is None:
+        base = freq.horizon if freq else UNKNOWN_HORIZON
+        cap = max(1, (med - 1) // 2)
+        H = min(base, cap)
+        why = f"M4's horizon for {freq.name} data" if freq else "no recognised date frequency: 96"
+        notes["horizon"] = f"{H} ({why}" + (f", capped at half the median series of {med} rows)" if base > cap else ")")
+    season = cfg.season
+    if season is None:
+        m = freq.season if freq else 1
+        season = m if m > 1 and med - 2 * H >= 2 * m else 1
+        notes["season"] = f"{season} (" + (f"{freq.name} dates)" if season > 1 else
+                                          f"none: {freq.name} dates" + (", a median history shorter than two seasons"
+                                                                       if m > 1 else "") + ")" if freq else
+                                          "none: no recognised date frequency)")
+    P = cfg.max_order
+    if P is None:
+        q75 = int(np.percentile(lengths, 75))
+        P = max(cfg.min_order, season + 1, min(MAX_PANEL_ORDER, q75 - 2 * H))
+        notes["max_order"] = f"{P} (the 75th percentile of the series' lengths, {q75}, less two horizons; at least " \
+                             f"a season + 1, at most {MAX_PANEL_ORDER})"
+    if int(lengths.max()) <= 2 * H:
+        raise AutofastError(f"{panel.source}: no series has more than {2 * H} rows, the two horizons held out (the "
+                            f"longest has {int(lengths.max())}); lower the horizon")
+    full = cfg.model_copy(update={"horizon": H, "season": season, "max_order": P})
+    return full, freq, notes
+
+
+def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
+    """The whole panel protocol (module docstring) on ``panel``."""
+    import time
+
+    say = progress or (lambda msg: None)
+    cfg, freq, notes = resolve_panel(cfg, panel)
+    H, m = cfg.horizon, cfg.season
+    backend = get_backend(cfg.backend, "cpu" if cfg.backend != "triton" else "auto")
+    intercepts = {"both": [True, False], "yes": [True], "no": [False]}[cfg.intercept]
+    n = panel.lengths
+    timings = {}
+    # 1. validation: fit on [0, n - 2H), forecast [n - 2H, n - H)
+    t0 = time.perf_counter()
+    val = np.flatnonzero(n > 2 * H)
+    scaled = [standardise(panel.values[i][: n[i] - 2 * H]) for i in val]
+    hists = [s[0] for s in scaled]
+    targets = np.stack([(panel.values[i][n[i] - 2 * H : n[i] - H] - s[1]) / s[2] for i, s in zip(val, scaled)])
+    # MASE weights: a series' std over its MASE scale (a constant history, scale 0, is left out of the score)
+    mscale = np.array([mase_scale(panel.values[i][: n[i] - 2 * H], m) for i in val])
+    weights = np.where(mscale > 0, np.array([s[2] for s in scaled]) / np.where(mscale > 0, mscale, 1.0), 0.0)
+    say(f"fitting the global lag grid: orders {cfg.min_order}..{cfg.max_order}, d in {cfg.diff_orders}, "
+        f"{len(val)} series")
+    grid = panel_grid(hists, (cfg.min_order, cfg.max_order), cfg.diff_orders, intercepts, backend)
+    timings["fit"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    Q = max([grid.psi.shape[1] if grid is not None else 1, m])
+    lags, lengths = _lags(hists, Q)
+    cands: list[ChosenModel] = []
+    if grid is not None:
+        crit = _scores(grid.psi, grid.intercept, lags, lengths, targets, weights, backend)
+        for i in np.argsort(crit)[:1]:
+            q = int(grid.order[i])
+            cands.append(ChosenModel(0, int(grid.p[i]), int(grid.d[i]), bool(grid.has_intercept[i]), float(crit[i]),
+                                     list(map(float, grid.psi[i, :q])), float(grid.intercept[i]),
+                                     bool(grid.regularised[i])))
+        if cfg.shrink and cands:
+            best = cands[0]
+            for w in SHRINK_WEIGHTS:
+                psi, c = shrink_toward_naive(np.array(best.psi), best.c, w)
+                s = float(_scores(psi[None], np.array([c]), lags, lengths, targets, weights, backend)[0])
+                if s < cands[-1].selection_score:
+                    cands.append(ChosenModel(0, best.p, best.d, best.intercept, s, list(map(float, psi)), c,
+                                             best.regularised, shrink=w))
+    if cfg.naive or not cands:
+        for season in sorted({1, m}):
+            s = float(_scores(_naive_psi(season)[None], np.zeros(1), lags, lengths, targets, weights, backend)[0])
+            cands.append(naive_model(0, season, s))
+    chosen = min(cands, key=lambda c: c.selection_score)
+    timings["select"] = time.perf_counter() - t0
+    say(f"validation ({len(val)} series x {H} steps): chose {chosen.label} (MASE {chosen.selection_score:.3f})")
+    # 2. test: refit on [0, n - H), forecast the last H rows
+    t0 = time.perf_counter()
+    tested = n > H
+    idx = np.flatnonzero(tested)
+    hist_raw = [panel.values[i][: n[i] - H] for i in idx]
+    tgt_raw = [panel.values[i][n[i] - H :] for i in idx]
+    final_t = _refit([standardise(h)[0] for h in hist_raw], chosen, backend)
+    test, per_series = {}, {}
+    methods = {"Auto-AR": final_t, "naive": naive_model(0, 1, 0.0)}
+    if m > 1:
+        methods["seasonal naive"] = naive_model(0, m, 0.0)
+    for name, model in methods.items():
+        fc = forecast_series(hist_raw, model, H, backend)
+        tab = error_table(hist_raw, tgt_raw, fc, m)
+        test[name] = {k: float(np.nanmean(v)) for k, v in tab.items()}
+        if name == "Auto-AR":
+            for k, v in tab.items():
+                per_series[k] = np.full(len(n), np.nan)
+                per_series[k][idx] = v
+    timings["test"] = time.perf_counter() - t0
+    say(f"test ({len(idx)} series, their last {H} rows): MSE {test['Auto-AR']['mse']:.4f}, MASE "
+        f"{test['Auto-AR']['mase']:.3f} (naive {test['naive']['mase']:.3f})")
+    # 3. final: refit on every row
+    final = _refit([standardise(v)[0] for v in panel.values], chosen, backend)
+    model = PanelModel(final, H, freq.name if freq else None, panel.id_column, panel.date_column, panel.value_column)
+    return PanelResult(cfg, freq, notes, chosen, test, per_series, 0 if grid is None else len(grid), len(val),
+                       tested, model, timings, panel)
+
+
+def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None):
+    """The rows after each series as a long-format DataFrame: id, date (stepped by each series' dates; a step
+    number 1..H without them) and the forecast value, in each series' units."""
+    import pandas as pd
+
+    H = horizon or model.horizon
+    fc = model.predict(panel.values, H)
+    stamps = []
+    for i in range(len(panel)):
+        s = step_dates(panel.dates[i], H) if panel.dates is not None else None
+        stamps.append(s if s is not None else list(range(1, H + 1)))
+    date_name = panel.date_column or "step"
+    return pd.DataFrame({panel.id_column: np.repeat(panel.ids, H), date_name: np.concatenate(stamps),
+                         panel.value_column: fc.reshape(-1)})
