@@ -11,7 +11,7 @@ Per competition and frequency, in ONE run:
    rows (``xx``), which the command never sees;
 2. peers, fitted per series on the same ``x`` with the season of the frequency: statsforecast's AutoETS,
    AutoTheta, the naive and seasonal naive forecasts, and AutoARIMA (yearly and quarterly sets only: seasonal
-   monthly fits take tens of minutes on 2 cores); fit + forecast timed.
+   monthly fits take tens of minutes on 2 cores); fit + forecast timed, kept in ``OUT/peers/`` for the next run.
 
 Scores: MASE (the M4 definition: mean absolute error over the in-sample mean absolute seasonal difference) and
 sMAPE (percent), means over the series; lower is better. Deterministic: one run.
@@ -84,11 +84,12 @@ def scores(series: list, fc: list[np.ndarray], m: int) -> dict[str, float]:
             "smape": float(np.mean([smape(xx, f) for (_, _, xx, _), f in zip(series, fc)]))}
 
 
-def run_autofast(csv: Path, out: Path, h: int) -> tuple[dict, dict[str, np.ndarray], float]:
+def run_autofast(csv: Path, out: Path, h: int, m: int) -> tuple[dict, dict[str, np.ndarray], float]:
     import pandas as pd
 
-    cmd = [sys.executable, "-m", "autofast", "forecast", "--data", str(csv), "--horizon", str(h), "--out", str(out),
-           "--overwrite", "--json"]
+    # the competition's horizon and season (M3's "other" series get made-up daily dates, no season)
+    cmd = [sys.executable, "-m", "autofast", "forecast", "--data", str(csv), "--horizon", str(h), "--season", str(m),
+           "--out", str(out), "--overwrite", "--json"]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
@@ -123,6 +124,16 @@ def peers(series: list, m: int, period: str) -> dict[str, dict]:
     return out
 
 
+def cached_peers(path: Path, series: list, m: int, period: str) -> dict[str, dict]:
+    """:func:`peers`, kept in ``path`` (the peers do not change between runs of autofast; delete to refit)."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    out = peers(series, m, period)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "competitions")
@@ -136,12 +147,12 @@ def main(argv: list[str] | None = None) -> int:
             tag = f"{key}_{period.lower()}"
             csv = args.out / "data" / f"{tag}.csv"
             write_csv(series, period, csv)
-            res, nxt, wall = run_autofast(csv, args.out / "runs" / tag, h)
+            res, nxt, wall = run_autofast(csv, args.out / "runs" / tag, h, m)
             ours = scores(series, [nxt[name] for name, *_ in series], m)
             row = {"set": SETS[key], "period": period.lower(), "series": len(series), "h": h, "m": m,
                    "autofast": {**ours, "seconds": wall, "chosen": res["chosen"]["label"],
                                 "own_test_mase": res["test"]["Auto-AR"]["mase"]},
-                   "peers": peers(series, m, period)}
+                   "peers": cached_peers(args.out / "peers" / f"{tag}.json", series, m, period)}
             rows.append(row)
             print(f"{SETS[key]} {period.lower()}: Auto-AR {ours['mase']:.3f} ({res['chosen']['label']}, {wall:.1f} s) | "
                   + " | ".join(f"{k} {v['mase']:.3f} ({v['seconds']:.0f} s)" for k, v in row["peers"].items()),

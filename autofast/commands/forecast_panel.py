@@ -54,7 +54,8 @@ def report_markdown(p: dict) -> str:
     if p["sized_from_data"]:
         lines += ["Sized from the data: " + "; ".join(f"{k.replace('_', ' ')} {v}"
                                                       for k, v in p["sized_from_data"].items()), ""]
-    lines += ["## Result", "", f"Chosen on validation: **{p['chosen']['label']}** (validation MASE "
+    lines += ["## Result", "", f"Chosen on validation: **{p['chosen']['label']}** on the "
+              f"{p['chosen']['transform']} (validation MASE "
               f"{p['chosen']['selection_score']:.4f}, {p['candidates']} AR candidates + naive forecasts, "
               f"{p['validation_series']} series).", "",
               "| method | test MASE | test sMAPE (%) | test MSE (z) |", "|---|---|---|---|"]
@@ -93,9 +94,6 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
     with staged_run_dir(out, args.overwrite) as tmp:
         t0 = time.perf_counter()
         res = run_panel(panel, cfg, progress=lambda m: console.print(f"Auto-AR panel: {m}"))
-        if res.sized_from_data:
-            console.print("sized from the data: " + "; ".join(f"{k.replace('_', ' ')} {v}"
-                                                              for k, v in res.sized_from_data.items()))
         H = res.config.horizon
         nxt = next_frame(panel, res.model)
         with atomic_path(tmp / f"forecast_next_H{H}.csv") as f:
@@ -109,7 +107,8 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
         res.model.save(tmp)
         from dataclasses import asdict
 
-        chosen = {**{k: v for k, v in asdict(res.chosen).items() if k != "psi"}, "label": res.chosen.label}
+        chosen = {**{k: v for k, v in asdict(res.chosen).items() if k != "psi"}, "label": res.chosen.label,
+                  "transform": res.transform.label}
         payload = {
             "command": "forecast", "kind": "panel", "data": name, "source": str(path), "series": len(panel),
             "rows": int(panel.lengths.sum()), "id_column": panel.id_column, "date_column": panel.date_column,
@@ -117,11 +116,13 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
             "frequency": res.frequency.name if res.frequency else None,
             "config": res.config.model_dump(mode="json"), "sized_from_data": res.sized_from_data,
             "protocol": (f"per series of n rows: one global AR fitted on rows [0, n-2H) of every series (each "
-                         f"standardised with its own history's mean and std), every candidate (p, d, const), the "
-                         f"naive and seasonal naive forecasts and the pick shrunk toward the naive one scored on rows "
-                         f"[n-2H, n-H) by the mean MASE over series; the choice refitted on [0, n-H) and tested once "
-                         f"on the last H = {H} rows; refitted on all rows for the next H. Series of <= 2H rows are "
-                         f"left out of the validation, of <= H rows out of the test."),
+                         f"standardised with its own history's mean and std; on the levels, and where they apply "
+                         f"on the logs and on M4's seasonally adjusted values), every candidate (p, d, const), the "
+                         f"pick shrunk toward the naive forecast, the per-series Theta method and its mean with the "
+                         f"pick, the naive and seasonal naive forecasts scored on rows [n-2H, n-H) by the mean MASE "
+                         f"over series; the choice refitted on [0, n-H) and tested once on the last H = {H} rows; "
+                         f"refitted on all rows for the next H. Series of <= 2H rows are left out of the "
+                         f"validation, of <= H rows out of the test."),
             "chosen": chosen, "final_model": {"psi": res.model.chosen.psi, "c": res.model.chosen.c},
             "candidates": res.candidates, "validation_series": res.validation_series,
             "tested_series": int(res.tested.sum()), "test": res.test,
@@ -136,7 +137,8 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
         return 0
     out_console = Console()
     t = res.test
-    out_console.print(f"Auto-AR panel on {name}: {len(panel)} series, H={H}, chose {res.chosen.label} on validation")
+    out_console.print(f"Auto-AR panel on {name}: {len(panel)} series, H={H}, chose {res.chosen.label} on the "
+                      f"{res.transform.label} on validation")
     for method, s in t.items():
         out_console.print(f"  {method:15s} test MASE {s['mase']:.4f}  sMAPE {s['smape']:6.2f}%  MSE (z) {s['mse']:.4f}")
     out_console.print(f"tested once on each series' last {H} rows ({int(res.tested.sum())} series); next {H} rows per "

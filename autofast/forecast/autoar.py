@@ -41,16 +41,20 @@ class ChosenModel:
     psi: list[float] = field(repr=False)  # level-AR coefficients of the final (refitted) model, lag order
     c: float = 0.0
     regularised: bool = False
-    kind: str = "ar"  # "ar" (fitted), "naive" (psi = [1]) or "seasonal naive" (psi = e_season: row t-m repeated)
+    kind: str = "ar"  # "ar" (fitted), "naive" (psi = [1]) or "seasonal naive" (psi = e_season: row t-m repeated);
+    # panels (autofast.forecast.panel) also "theta" (per-series Theta, psi unused) and "ar+theta" (their mean)
     shrink: float = 0.0  # an AR's weight on the naive forecast: psi = (1 - w) psi_fit + w e_1, c = (1 - w) c_fit
 
     @property
     def label(self) -> str:
         """``(p, d, const)`` of a fitted AR (with its shrinkage toward the naive forecast), else the naive
         forecast's name."""
-        if self.kind == "ar":
-            return f"({self.p}, {self.d}, {'yes' if self.intercept else 'no'})" + \
+        if self.kind in ("ar", "ar+theta"):
+            ar = f"({self.p}, {self.d}, {'yes' if self.intercept else 'no'})" + \
                 (f" shrunk {self.shrink:g}" if self.shrink else "")
+            return ar if self.kind == "ar" else f"mean of {ar} and Theta"
+        if self.kind == "theta":
+            return "Theta"
         return f"seasonal naive ({self.p})" if self.kind == "seasonal naive" else "naive"
 
 

@@ -1,24 +1,26 @@
 """Auto-AR on a panel of many short series: one global AR over all of them, selected on every series' validation
 rows, tested once on every series' last rows.
 
-Why global: a series of 15 yearly values cannot estimate an AR of its own, but a few hundred such series
-standardised to one scale can share one (Montero-Manso & Hyndman 2021, "Principles and algorithms for
-forecasting groups of time series: locality and globality": a global linear AR of high order is competitive
-with per-series ETS and ARIMA on the M1, M3 and Tourism panels; ``bench/forecast_panel.py --panels``
-measures ours against statsforecast's on their official test rows).
+Why global: a series of 15 yearly values cannot estimate an AR of its own, but a few hundred such series, each
+standardised to its own scale, can share one, and a shared model can afford a long memory (Montero-Manso &
+Hyndman 2021, "Principles and algorithms for forecasting groups of time series: locality and globality", IJF 37:
+global linear models compete with per-series methods with far fewer parameters; ``bench/forecast_competitions.py``
+measures ours against statsforecast's per-series models on the M1, Tourism and M3 competitions' test rows).
 
 The protocol, per series of ``n`` rows and the horizon ``H`` (the M competitions' hold-out):
 
-1. *validation*: every candidate -- an AR(p) on the d-times differenced, per-series standardised values, with
-   or without an intercept, fitted on all series' rows ``[0, n - 2H)`` pooled (one Gram matrix per d gives
-   every order); the naive and seasonal naive forecasts; the pick pulled toward the naive one -- forecasts rows
-   ``[n - 2H, n - H)`` from the rows before; the lowest MSE over series x steps wins;
+1. *validation*: every candidate forecasts rows ``[n - 2H, n - H)`` from the rows before; the lowest mean MASE
+   over the series wins. Candidates, under each transform (:mod:`.seasonal`: the levels; where they apply the
+   logs, M4's seasonally adjusted values, both): an AR(p) on the d-times differenced, per-series standardised
+   values, with or without an intercept, fitted on all series' rows ``[0, n - 2H)`` pooled (one Gram matrix
+   per d gives every order); the best of them shrunk toward the naive forecast; the per-series Theta method
+   (:mod:`.theta`) and its mean with the best AR; the naive and seasonal naive forecasts;
 2. *test*: the chosen candidate refitted on rows ``[0, n - H)`` forecasts the last ``H`` rows (touched once):
-   MSE on the standardised scale, MASE (M4's: mean absolute error over the in-sample seasonal naive's) and sMAPE,
-   beside the naive and seasonal naive forecasts on the same rows;
+   MASE (M4's: mean absolute error over the in-sample seasonal naive's), sMAPE and the MSE on the standardised
+   scale, beside the naive and seasonal naive forecasts on the same rows;
 3. *final*: refitted on all rows, it forecasts the ``H`` rows after each series (:class:`PanelModel`).
 
-Each series is standardised with the mean and standard deviation of the rows it is forecast from (its history at
+Each series is transformed and standardised with the statistics of the rows it is forecast from (its history at
 that stage), so the model applies to any series, also ones it never saw. A series with fewer history rows than a
 candidate's order gets the naive forecast from that candidate. numpy throughout; nothing here imports torch.
 """
@@ -42,6 +44,8 @@ from autofast.kernels.ar_grid import ARBackend, get_backend
 from .autoar import SHRINK_WEIGHTS, ChosenModel, naive_model, shrink_toward_naive
 from .defaults import UNKNOWN_HORIZON
 from .grid import CandidateGrid, grid_from_moments
+from .seasonal import Transform, forward, inverse, series_factors
+from .theta import theta_panel
 
 MAX_PANEL_ORDER = 48  # largest AR order of a global model (orders up to 48 helped Tourism's monthly panel)
 _WINDOW_BLOCK = 1 << 20  # windows per Gram update (memory: block x (P + 2) floats)
@@ -61,6 +65,9 @@ class PanelConfig(BaseModel):
     season: int | None = Field(None, ge=1, description="season of the seasonal naive (None: from the dates)")
     naive: bool = True
     shrink: bool = True
+    theta: bool = Field(True, description="also try the per-series Theta method and its mean with the AR pick")
+    transforms: bool = Field(True, description="also try the log (every value positive) and M4's seasonal "
+                                                "adjustment (season > 1), selected on validation")
     backend: str = Field("auto", pattern="^(auto|reference|numba|triton)$")
 
 
@@ -74,23 +81,25 @@ class PanelModel:
     id_column: str = "unique_id"
     date_column: str | None = None
     value_column: str = "y"
+    transform: Transform = Transform()
+    season: int = 1
 
     FORMAT = "autofast-forecast-panel/1"
 
     def __repr__(self) -> str:
-        return (f"PanelModel({self.chosen.label}, H={self.horizon}, {self.frequency or 'no frequency'}; "
+        return (f"PanelModel({self.chosen.label} on {self.transform.label}, H={self.horizon}, {self.frequency or 'no frequency'}; "
                 f"columns {self.id_column}/{self.date_column}/{self.value_column})")
 
     def predict(self, history, horizon: int | None = None) -> np.ndarray:
         """Forecasts of the ``horizon`` (default: the model's) rows after each series in ``history``: a list of
         ``(n_i,)`` arrays (own units, oldest first) -> ``(S, H)`` float64 in each series' units."""
         return forecast_series([np.asarray(h, dtype=np.float64) for h in history], self.chosen,
-                               horizon or self.horizon)
+                               horizon or self.horizon, self.transform, self.season)
 
     def to_dict(self) -> dict:
         return {"format": self.FORMAT, "horizon": self.horizon, "frequency": self.frequency,
                 "id_column": self.id_column, "date_column": self.date_column, "value_column": self.value_column,
-                "chosen": asdict(self.chosen)}
+                "transform": asdict(self.transform), "season": self.season, "chosen": asdict(self.chosen)}
 
     def save(self, folder: Path) -> Path:
         path = Path(folder) / "model.json"
@@ -103,10 +112,15 @@ class PanelModel:
             names = {f.name for f in fields(ChosenModel)}
             chosen = ChosenModel(**{k: v for k, v in d["chosen"].items() if k in names})
             if not (chosen.psi and all(map(math.isfinite, chosen.psi)) and math.isfinite(chosen.c)
+                    and chosen.kind in ("ar", "ar+theta", "theta", "naive", "seasonal naive")
                     and int(d["horizon"]) >= 1):
                 raise ValueError("inconsistent values")
+            tf = Transform(**{k: bool(v) for k, v in d.get("transform", {}).items() if k in ("log", "deseason")})
+            season = int(d.get("season", 1))
+            if season < 1:
+                raise ValueError(f"season {season}")
             return cls(chosen, int(d["horizon"]), d.get("frequency"), str(d["id_column"]), d.get("date_column"),
-                       str(d["value_column"]))
+                       str(d["value_column"]), tf, season)
         except (ValueError, KeyError, TypeError) as exc:
             raise AutofastError(f"{path}: not a readable panel forecast model ({str(exc).splitlines()[0][:120]}); "
                                 "rerun forecast to write it again") from None
@@ -130,6 +144,7 @@ class PanelResult:
     model: PanelModel = field(default=None, repr=False)  # refitted on all rows
     timings: dict[str, float] = field(default_factory=dict)
     panel: PanelData = field(default=None, repr=False)
+    transform: Transform = Transform()  # what the chosen model was selected under
 
     def next(self, horizon: int | None = None):
         """The ``horizon`` (default: the run's) rows after every series: a long-format DataFrame (id, date or
@@ -170,7 +185,9 @@ def panel_grid(hists: list[np.ndarray], orders: tuple[int, int], diff_orders: li
                backend: ARBackend) -> CandidateGrid | None:
     """Every candidate fitted on all series at once: for each d, the Gram matrix of the windows of every series'
     d-times differenced values (``hists``: standardised, ``(n_i,)`` each) with ``P_d + 1`` rows, ``P_d`` the
-    largest order some series can fill (at most ``orders[1]``); None when no series is long enough."""
+    largest order some series can fill (at most ``orders[1]``), gives every order (nested Cholesky; every order
+    on the same windows -- fitting the small orders on the short series' windows too was tried and lost on the
+    yearly development sets, M1 3.32 -> 3.61 MASE); None when no series is long enough."""
     parts = []
     longest = max(len(h) for h in hists)
     for d in diff_orders:
@@ -178,7 +195,7 @@ def panel_grid(hists: list[np.ndarray], orders: tuple[int, int], diff_orders: li
         if P < orders[0]:
             continue
         mom = np.zeros((1, P + 2, P + 2))
-        nobs, block = 0, []
+        nobs, rows, block = 0, 0, []
 
         def flush() -> None:
             if block:
@@ -187,7 +204,6 @@ def panel_grid(hists: list[np.ndarray], orders: tuple[int, int], diff_orders: li
                 mom[0] += V.T @ V
                 block.clear()
 
-        rows = 0
         for h in hists:
             w = np.diff(h, n=d) if d else h
             if len(w) <= P:
@@ -228,41 +244,86 @@ def _forecasts(psi: np.ndarray, c: np.ndarray, lags: np.ndarray, lengths: np.nda
     return fc
 
 
-def _scores(grid_psi: np.ndarray, grid_c: np.ndarray, lags, lengths, targets: np.ndarray, weights: np.ndarray,
-            backend, block: int = 32) -> np.ndarray:
-    """Each model's mean over series of ``weights_s`` x its mean absolute error over the steps, ``(B,)``, in blocks
-    of models: with ``weights_s`` = std / MASE scale of each standardised history, the mean MASE."""
-    out = np.empty(grid_psi.shape[0])
-    for b0 in range(0, len(out), block):
-        fc = _forecasts(grid_psi[b0 : b0 + block], grid_c[b0 : b0 + block], lags, lengths, targets.shape[1], backend)
-        with np.errstate(over="ignore", invalid="ignore"):
-            out[b0 : b0 + block] = (np.abs(fc - targets[None]).mean(axis=2) * weights[None]).mean(axis=1)
+@dataclass
+class Stage:
+    """One stage's histories (each series' rows before its forecast origin) as the model sees them: transformed
+    (:mod:`.seasonal`) and standardised with their own mean and std; ``factors`` ``(S, H)`` the seasonal factors
+    of the forecast rows, ``mscale`` ``(S,)`` each raw history's MASE scale (0: left out of scores)."""
+
+    z: list[np.ndarray]
+    mean: np.ndarray
+    std: np.ndarray
+    factors: np.ndarray
+    mscale: np.ndarray
+    transform: Transform
+
+    @classmethod
+    def build(cls, hists: list[np.ndarray], tf: Transform, season: int, H: int) -> "Stage":
+        z, mean, std, fut, msc = [], [], [], [], []
+        for h in hists:
+            past, nxt = series_factors(h, season, tf, H)
+            zz, mu, sd = standardise(forward(h, past, tf))
+            z.append(zz), mean.append(mu), std.append(sd), fut.append(nxt), msc.append(mase_scale(h, season))
+        return cls(z, np.array(mean), np.array(std), np.array(fut).reshape(len(hists), H), np.array(msc), tf)
+
+    def to_units(self, fc: np.ndarray) -> np.ndarray:
+        """``(..., S, H)`` standardised forecasts -> the series' units."""
+        return inverse(fc * self.std[:, None] + self.mean[:, None], self.factors, self.transform)
+
+
+def _mase(stage: Stage, fc: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Mean MASE ``(B,)`` over the series with a non-zero MASE scale of standardised forecasts ``fc (B, S, H)``
+    mapped back to the series' units, against ``targets`` ``(S, H)`` (same units)."""
+    keep = stage.mscale > 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        err = np.abs(stage.to_units(fc) - targets[None]).mean(axis=2)[:, keep] / stage.mscale[keep][None]
+        out = err.mean(axis=1)
     return np.where(np.isfinite(out), out, np.inf)
+
+
+def _scores(psi: np.ndarray, c: np.ndarray, stage: Stage, lags, lengths, targets: np.ndarray, backend,
+            block: int = 32) -> np.ndarray:
+    """:func:`_mase` of level ARs ``psi (B, Q)``, ``c (B,)``, in blocks of models."""
+    out = np.empty(psi.shape[0])
+    for b0 in range(0, len(out), block):
+        out[b0 : b0 + block] = _mase(stage, _forecasts(psi[b0 : b0 + block], c[b0 : b0 + block], lags, lengths,
+                                                       targets.shape[1], backend), targets)
+    return out
 
 
 def _naive_psi(season: int) -> np.ndarray:
     return np.array(naive_model(0, season, 0.0).psi)
 
 
-def forecast_series(hists: list[np.ndarray], chosen: ChosenModel, H: int, backend: ARBackend | None = None
-                    ) -> np.ndarray:
-    """``(S, H)`` forecasts after each history in its own units: standardised by its own statistics, the chosen
-    level AR applied recursively, mapped back."""
+def forecast_series(hists: list[np.ndarray], chosen: ChosenModel, H: int, tf: Transform = Transform(),
+                    season: int = 1, backend: ARBackend | None = None) -> np.ndarray:
+    """``(S, H)`` forecasts after each history in its own units: transformed and standardised by its own
+    statistics (:class:`Stage`), the chosen level AR applied recursively, mapped back."""
     backend = backend or get_backend("auto", "cpu")
     if any(len(h) == 0 for h in hists):
         raise AutofastError("a series has no rows to forecast from")
-    scaled = [standardise(h) for h in hists]
-    lags, lengths = _lags([s[0] for s in scaled], len(chosen.psi))
-    fc = _forecasts(np.array([chosen.psi]), np.array([chosen.c]), lags, lengths, H, backend)[0]
-    mean = np.array([s[1] for s in scaled])
-    std = np.array([s[2] for s in scaled])
-    return fc * std[:, None] + mean[:, None]
+    if tf.log and any(np.any(h <= 0) for h in hists):
+        raise AutofastError("the model forecasts logs; every value must be positive")
+    stage = Stage.build(hists, tf, season, H)
+    return stage.to_units(_model_forecasts(stage, chosen, H, backend))
+
+
+def _model_forecasts(stage: Stage, chosen: ChosenModel, H: int, backend) -> np.ndarray:
+    """``(S, H)`` standardised forecasts of a chosen model: its level AR (naive forecasts too), the per-series
+    Theta method, or their mean."""
+    parts = []
+    if chosen.kind != "theta":
+        lags, lengths = _lags(stage.z, len(chosen.psi))
+        parts.append(_forecasts(np.array([chosen.psi]), np.array([chosen.c]), lags, lengths, H, backend)[0])
+    if chosen.kind in ("theta", "ar+theta"):
+        parts.append(theta_panel(stage.z, H))
+    return np.mean(parts, axis=0)
 
 
 def _refit(hists: list[np.ndarray], chosen: ChosenModel, backend) -> ChosenModel:
     """The chosen candidate's (p, d, const) fitted again on ``hists`` (standardised), with its shrinkage; the
     naive forecasts are returned as they are."""
-    if chosen.kind != "ar":
+    if chosen.kind not in ("ar", "ar+theta"):
         return chosen
     grid = panel_grid(hists, (chosen.p, chosen.p), [chosen.d], [chosen.intercept], backend)
     if grid is None:
@@ -272,7 +333,7 @@ def _refit(hists: list[np.ndarray], chosen: ChosenModel, backend) -> ChosenModel
     if chosen.shrink:
         psi, c = shrink_toward_naive(psi, c, chosen.shrink)
     return ChosenModel(0, chosen.p, chosen.d, chosen.intercept, chosen.selection_score, list(map(float, psi)), c,
-                       bool(grid.regularised[0]), shrink=chosen.shrink)
+                       bool(grid.regularised[0]), chosen.kind, chosen.shrink)
 
 
 def mase_scale(x: np.ndarray, season: int) -> float:
@@ -337,69 +398,94 @@ def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Freq
     return full, freq, notes
 
 
+def _variants(cfg: PanelConfig, panel: PanelData, season: int) -> list[Transform]:
+    """The transforms tried: the levels; with ``cfg.transforms`` also the seasonal adjustment (season > 1) and
+    the log (every value positive), and both."""
+    out = [Transform()]
+    if cfg.transforms:
+        if season > 1:
+            out.append(Transform(deseason=True))
+        if all(np.all(v > 0) for v in panel.values):
+            out += [Transform(log=True)] + ([Transform(log=True, deseason=True)] if season > 1 else [])
+    return out
+
+
 def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     """The whole panel protocol (module docstring) on ``panel``."""
     import time
 
     say = progress or (lambda msg: None)
     cfg, freq, notes = resolve_panel(cfg, panel)
+    if notes:
+        say("sized from the data: " + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in notes.items()))
     H, m = cfg.horizon, cfg.season
     backend = get_backend(cfg.backend, "cpu" if cfg.backend != "triton" else "auto")
     intercepts = {"both": [True, False], "yes": [True], "no": [False]}[cfg.intercept]
     n = panel.lengths
-    timings = {}
-    # 1. validation: fit on [0, n - 2H), forecast [n - 2H, n - H)
-    t0 = time.perf_counter()
+    timings = {"fit": 0.0, "select": 0.0}
+    # 1. validation: fit on [0, n - 2H), forecast [n - 2H, n - H), per transform
     val = np.flatnonzero(n > 2 * H)
-    scaled = [standardise(panel.values[i][: n[i] - 2 * H]) for i in val]
-    hists = [s[0] for s in scaled]
-    targets = np.stack([(panel.values[i][n[i] - 2 * H : n[i] - H] - s[1]) / s[2] for i, s in zip(val, scaled)])
-    # MASE weights: a series' std over its MASE scale (a constant history, scale 0, is left out of the score)
-    mscale = np.array([mase_scale(panel.values[i][: n[i] - 2 * H], m) for i in val])
-    weights = np.where(mscale > 0, np.array([s[2] for s in scaled]) / np.where(mscale > 0, mscale, 1.0), 0.0)
+    hists = [panel.values[i][: n[i] - 2 * H] for i in val]
+    targets = np.stack([panel.values[i][n[i] - 2 * H : n[i] - H] for i in val])
+    variants = _variants(cfg, panel, m)
     say(f"fitting the global lag grid: orders {cfg.min_order}..{cfg.max_order}, d in {cfg.diff_orders}, "
-        f"{len(val)} series")
-    grid = panel_grid(hists, (cfg.min_order, cfg.max_order), cfg.diff_orders, intercepts, backend)
-    timings["fit"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    Q = max([grid.psi.shape[1] if grid is not None else 1, m])
-    lags, lengths = _lags(hists, Q)
-    cands: list[ChosenModel] = []
-    if grid is not None:
-        crit = _scores(grid.psi, grid.intercept, lags, lengths, targets, weights, backend)
-        for i in np.argsort(crit)[:1]:
+        f"{len(val)} series, {len(variants)} transform(s)")
+    best: tuple[ChosenModel, Transform] | None = None
+    n_cands = 0
+    for tf in variants:
+        t0 = time.perf_counter()
+        stage = Stage.build(hists, tf, m, H)
+        grid = panel_grid(stage.z, (cfg.min_order, cfg.max_order), cfg.diff_orders, intercepts, backend)
+        timings["fit"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lags, lengths = _lags(stage.z, max(grid.psi.shape[1] if grid is not None else 1, m))
+        cands: list[ChosenModel] = []
+        if grid is not None:
+            n_cands += len(grid)
+            crit = _scores(grid.psi, grid.intercept, stage, lags, lengths, targets, backend)
+            i = int(np.argmin(crit))
             q = int(grid.order[i])
-            cands.append(ChosenModel(0, int(grid.p[i]), int(grid.d[i]), bool(grid.has_intercept[i]), float(crit[i]),
-                                     list(map(float, grid.psi[i, :q])), float(grid.intercept[i]),
-                                     bool(grid.regularised[i])))
-        if cfg.shrink and cands:
-            best = cands[0]
-            for w in SHRINK_WEIGHTS:
-                psi, c = shrink_toward_naive(np.array(best.psi), best.c, w)
-                s = float(_scores(psi[None], np.array([c]), lags, lengths, targets, weights, backend)[0])
-                if s < cands[-1].selection_score:
-                    cands.append(ChosenModel(0, best.p, best.d, best.intercept, s, list(map(float, psi)), c,
-                                             best.regularised, shrink=w))
-    if cfg.naive or not cands:
-        for season in sorted({1, m}):
-            s = float(_scores(_naive_psi(season)[None], np.zeros(1), lags, lengths, targets, weights, backend)[0])
-            cands.append(naive_model(0, season, s))
-    chosen = min(cands, key=lambda c: c.selection_score)
-    timings["select"] = time.perf_counter() - t0
-    say(f"validation ({len(val)} series x {H} steps): chose {chosen.label} (MASE {chosen.selection_score:.3f})")
+            pick = ChosenModel(0, int(grid.p[i]), int(grid.d[i]), bool(grid.has_intercept[i]), float(crit[i]),
+                               list(map(float, grid.psi[i, :q])), float(grid.intercept[i]), bool(grid.regularised[i]))
+            cands.append(pick)
+            for w in SHRINK_WEIGHTS if cfg.shrink else ():
+                psi, c = shrink_toward_naive(np.array(pick.psi), pick.c, w)
+                s = float(_scores(psi[None], np.array([c]), stage, lags, lengths, targets, backend)[0])
+                cands.append(ChosenModel(0, pick.p, pick.d, pick.intercept, s, list(map(float, psi)), c,
+                                         pick.regularised, shrink=w))
+        if cfg.theta:  # the per-series Theta method, and its mean with the AR pick
+            theta = theta_panel(stage.z, H)
+            cands.append(ChosenModel(0, 0, 0, False, float(_mase(stage, theta[None], targets)[0]), [1.0], 0.0,
+                                     kind="theta"))
+            if grid is not None:
+                ar = _forecasts(np.array([pick.psi]), np.array([pick.c]), lags, lengths, H, backend)[0]
+                s = float(_mase(stage, ((ar + theta) / 2)[None], targets)[0])
+                cands.append(ChosenModel(0, pick.p, pick.d, pick.intercept, s, pick.psi, pick.c, pick.regularised,
+                                         "ar+theta"))
+        if cfg.naive or grid is None:
+            for season in sorted({1, m}):
+                s = float(_scores(_naive_psi(season)[None], np.zeros(1), stage, lags, lengths, targets, backend)[0])
+                cands.append(naive_model(0, season, s))
+        for c in cands:
+            if best is None or c.selection_score < best[0].selection_score:
+                best = (c, tf)
+        timings["select"] += time.perf_counter() - t0
+    chosen, tf = best
+    say(f"validation ({len(val)} series x {H} steps): chose {chosen.label} on {tf.label} (MASE "
+        f"{chosen.selection_score:.3f})")
     # 2. test: refit on [0, n - H), forecast the last H rows
     t0 = time.perf_counter()
     tested = n > H
     idx = np.flatnonzero(tested)
     hist_raw = [panel.values[i][: n[i] - H] for i in idx]
     tgt_raw = [panel.values[i][n[i] - H :] for i in idx]
-    final_t = _refit([standardise(h)[0] for h in hist_raw], chosen, backend)
+    final_t = _refit(Stage.build(hist_raw, tf, m, H).z, chosen, backend)
     test, per_series = {}, {}
-    methods = {"Auto-AR": final_t, "naive": naive_model(0, 1, 0.0)}
+    methods = {"Auto-AR": (final_t, tf), "naive": (naive_model(0, 1, 0.0), Transform())}
     if m > 1:
-        methods["seasonal naive"] = naive_model(0, m, 0.0)
-    for name, model in methods.items():
-        fc = forecast_series(hist_raw, model, H, backend)
+        methods["seasonal naive"] = (naive_model(0, m, 0.0), Transform())
+    for name, (model, mtf) in methods.items():
+        fc = forecast_series(hist_raw, model, H, mtf, m, backend)
         tab = error_table(hist_raw, tgt_raw, fc, m)
         test[name] = {k: float(np.nanmean(v)) for k, v in tab.items()}
         if name == "Auto-AR":
@@ -407,13 +493,14 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
                 per_series[k] = np.full(len(n), np.nan)
                 per_series[k][idx] = v
     timings["test"] = time.perf_counter() - t0
-    say(f"test ({len(idx)} series, their last {H} rows): MSE {test['Auto-AR']['mse']:.4f}, MASE "
-        f"{test['Auto-AR']['mase']:.3f} (naive {test['naive']['mase']:.3f})")
+    say(f"test ({len(idx)} series, their last {H} rows): MASE {test['Auto-AR']['mase']:.3f} (naive "
+        f"{test['naive']['mase']:.3f})")
     # 3. final: refit on every row
-    final = _refit([standardise(v)[0] for v in panel.values], chosen, backend)
-    model = PanelModel(final, H, freq.name if freq else None, panel.id_column, panel.date_column, panel.value_column)
-    return PanelResult(cfg, freq, notes, chosen, test, per_series, 0 if grid is None else len(grid), len(val),
-                       tested, model, timings, panel)
+    final = _refit(Stage.build(panel.values, tf, m, H).z, chosen, backend)
+    model = PanelModel(final, H, freq.name if freq else None, panel.id_column, panel.date_column, panel.value_column,
+                       tf, m)
+    return PanelResult(cfg, freq, notes, chosen, test, per_series, n_cands, len(val), tested, model, timings, panel,
+                       tf)
 
 
 def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None):

@@ -1,0 +1,88 @@
+"""Per-series transforms a global model is fitted under: the log of positive series and the classical
+multiplicative seasonal adjustment of the M4 competition's benchmarks (Makridakis et al. 2020, "The M4
+Competition": Naive2, SES, Holt, Damped and Theta forecast the seasonally adjusted series and multiply the
+seasonal indices back).
+
+A series is seasonally adjusted when it is positive, holds at least three seasons and its autocorrelation at the
+seasonal lag exceeds the 90% limit ``1.645 sqrt((1 + 2 sum_{k<m} r_k^2) / n)`` (M4's test); its indices are the
+mean ratio of each season position to the centred moving average of order m (2 x m for even m), normalised to
+mean 1. numpy only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Transform:
+    """How the values are shown to the model: ``log`` (positive panels only), ``deseason`` (M4's multiplicative
+    adjustment with season ``m``, where a series passes the test)."""
+
+    log: bool = False
+    deseason: bool = False
+
+    @property
+    def label(self) -> str:
+        parts = (["log"] if self.log else []) + (["seasonally adjusted"] if self.deseason else [])
+        return ", ".join(parts) or "levels"
+
+
+def acf(x: np.ndarray, max_lag: int) -> np.ndarray:
+    """Sample autocorrelations at lags 1..max_lag (the biased estimator, as R's ``acf``)."""
+    x = np.asarray(x, dtype=np.float64) - np.mean(x)
+    denom = float(x @ x)
+    if denom <= 0:
+        return np.zeros(max_lag)
+    return np.array([float(x[k:] @ x[:-k]) / denom for k in range(1, max_lag + 1)])
+
+
+def is_seasonal(x: np.ndarray, m: int) -> bool:
+    """M4's seasonality test: at least 3 seasons and ``|r_m| > 1.645 sqrt((1 + 2 sum_{k<m} r_k^2) / n)``."""
+    n = len(x)
+    if m <= 1 or n < 3 * m:
+        return False
+    r = acf(x, m)
+    limit = 1.645 * np.sqrt((1.0 + 2.0 * np.sum(r[:-1] ** 2)) / n)
+    return bool(abs(r[-1]) > limit)
+
+
+def seasonal_indices(x: np.ndarray, m: int) -> np.ndarray:
+    """``(m,)`` multiplicative indices of a positive series by position ``t mod m`` (mean 1): the mean ratio of the
+    series to its centred moving average (order m, 2 x m for even m)."""
+    x = np.asarray(x, dtype=np.float64)
+    if m % 2:
+        w = np.full(m, 1.0 / m)
+    else:
+        w = np.r_[0.5, np.ones(m - 1), 0.5] / m
+    trend = np.convolve(x, w, mode="valid")  # centred: trend[i] belongs to row i + len(w) // 2
+    off = len(w) // 2
+    ratio = x[off : off + len(trend)] / trend
+    pos = (np.arange(len(trend)) + off) % m
+    idx = np.array([ratio[pos == k].mean() for k in range(m)])
+    return idx / idx.mean()
+
+
+def series_factors(x: np.ndarray, m: int, tf: Transform, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The seasonal factors of a history ``x`` ``(n,)`` and of the ``horizon`` rows after it: ones unless ``tf``
+    adjusts and the series is positive and passes :func:`is_seasonal`."""
+    n = len(x)
+    if tf.deseason and m > 1 and np.all(x > 0) and is_seasonal(x, m):
+        idx = seasonal_indices(x, m)
+        return idx[np.arange(n) % m], idx[np.arange(n, n + horizon) % m]
+    return np.ones(n), np.ones(horizon)
+
+
+def forward(x: np.ndarray, factors: np.ndarray, tf: Transform) -> np.ndarray:
+    """The values the model sees: ``x / factors``, then the log where ``tf.log``."""
+    a = x / factors
+    return np.log(a) if tf.log else a
+
+
+def inverse(a: np.ndarray, factors: np.ndarray, tf: Transform) -> np.ndarray:
+    """Back to the series' units: ``exp`` where ``tf.log`` (overflow-safe), times the factors."""
+    if tf.log:
+        with np.errstate(over="ignore"):
+            a = np.exp(np.minimum(a, 700.0))
+    return a * factors
