@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             res, nxt, wall = run_autofast(csv, args.out / "runs" / tag, h, m)
             ours = scores(series, [nxt[name] for name, *_ in series], m)
             row = {"set": SETS[key], "period": period.lower(), "series": len(series), "h": h, "m": m,
-                   "autofast": {**ours, "seconds": wall, "chosen": res["chosen"]["label"],
+                   "autofast": {**ours, "seconds": wall,
+                                "chosen": f"{res['chosen']['label']} on the {res['chosen']['transform']}",
                                 "own_test_mase": res["test"]["Auto-AR"]["mase"]},
                    "peers": cached_peers(args.out / "peers" / f"{tag}.json", series, m, period)}
             rows.append(row)

@@ -115,7 +115,7 @@ def frame_panel(df, id_column: str | None = AUTO_ID, date_column: str | None = A
     numeric = {c: pd.api.types.is_numeric_dtype(df[c]) for c in rest}
     if date_column == AUTO_DATE:
         date_column = next((c for c in rest if c.strip().lower() in DATE_NAMES), None) or \
-            next((c for c in rest if not numeric[c]), None)
+            next((c for c in rest if not numeric[c] and c.strip().lower() not in VALUE_NAMES), None)
     elif date_column and date_column not in cols:
         raise AutofastError(f"{source}: no date column {date_column!r} (columns: {column_list(cols)}); fix {date_hint}")
     left = [c for c in rest if c != date_column]
@@ -138,8 +138,8 @@ def frame_panel(df, id_column: str | None = AUTO_ID, date_column: str | None = A
     bad = np.flatnonzero(~np.isfinite(vals))
     if bad.size:
         i = int(bad[0])
-        raise AutofastError(f"{source}: value column {value_column!r} of series {ids[i]!r} is missing or not a finite "
-                            f"number at data row {i + 1} ({df[value_column].iloc[i]!r}); fill or drop those rows")
+        raise AutofastError(f"{source}: value column {value_column!r} of series {str(ids[i])!r} is missing or not a "
+                            f"finite number at data row {i + 1}; fill or drop those rows")
     order = np.argsort(ids, kind="stable")
     dates = None
     if date_column:
@@ -150,14 +150,14 @@ def frame_panel(df, id_column: str | None = AUTO_ID, date_column: str | None = A
                 stamps = text.astype(np.int64)
             else:
                 raise AutofastError(f"{source}: date column {date_column!r} does not parse as dates (e.g. "
-                                    f"{text[0]!r}); give ISO dates (2020-01-31), quarters (2020 Q1) or whole years, "
+                                    f"{str(text[0])!r}); give ISO dates (2020-01-31), quarters (2020 Q1) or whole years, "
                                     f"or fix {date_hint}")
         order = np.lexsort((stamps, ids))  # by id, then date
         s_ids, s_st = ids[order], stamps[order]
         same = np.flatnonzero((s_ids[1:] == s_ids[:-1]) & (s_st[1:] == s_st[:-1]))
         if same.size:
             k = int(order[same[0] + 1])
-            raise AutofastError(f"{source}: series {ids[k]!r} has date {text[k]!r} more than once (data row {k + 1}); "
+            raise AutofastError(f"{source}: series {str(ids[k])!r} has date {str(text[k])!r} more than once (data row {k + 1}); "
                                 "keep one row per series and date")
         dates = text[order]
     s_ids = ids[order]

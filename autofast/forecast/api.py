@@ -182,17 +182,28 @@ def _panel_of(data, id_column: str | None, date_column: str | None, columns: lis
         if len(columns) != 1:
             raise AutofastError(f"columns: a panel forecasts one value column, got {len(columns)}; name one")
         value = columns[0]
+    named = id_column != "auto"  # a named id column must be there (auto: a panel only when one is found)
     if isinstance(data, (str, Path)):
         path = Path(data)
         if path.suffix.lower() != ".csv" or not path.is_file():
+            if named:
+                raise AutofastError(f"{data}: id_column={id_column!r} names a panel's id column, but this is not a "
+                                    "CSV file; give a long-format CSV or DataFrame")
             return None
         if find_id_column(csv_header(path), id_column) is None:
+            if named:
+                raise AutofastError(f"{path}: no id column {id_column!r} in its header; fix id_column=")
             return None
         return load_panel(path, id_column, date_column, value, API_HINTS)
     if type(data).__module__.split(".")[0] == "pandas" and hasattr(data, "columns"):
-        if find_id_column([str(c) for c in data.columns], id_column) is None:
+        frame = data.reset_index(drop=not any(n is not None for n in data.index.names))  # a named index: a column
+        if find_id_column([str(c) for c in frame.columns], id_column) is None:
+            if named:
+                raise AutofastError(f"dataframe: no id column {id_column!r} (columns or index); fix id_column=")
             return None
-        return frame_panel(data.reset_index(drop=not any(data.index.names)), id_column, date_column, value)
+        return frame_panel(frame, id_column, date_column, value)
+    if named:
+        raise AutofastError(f"id_column={id_column!r} needs a long-format DataFrame or CSV, not {type(data).__name__}")
     return None
 
 

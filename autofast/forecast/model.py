@@ -113,7 +113,7 @@ class ForecastModel:
                   np.isfinite(mean).all() and (std > 0).all())
             if not ok:
                 raise ValueError("inconsistent shapes or values")
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AutofastError(f"{path}: not a readable forecast model ({str(exc).splitlines()[0][:120]}); rerun "
                                 "forecast to write it again") from None
         return cls(columns, L, Standardizer(mean, std), chosen, d.get("frequency"), d.get("date_column"))

@@ -48,7 +48,7 @@ from .seasonal import Transform, forward, inverse, series_factors
 from .theta import theta_panel
 
 MAX_PANEL_ORDER = 48  # largest AR order of a global model (orders up to 48 helped Tourism's monthly panel)
-_WINDOW_BLOCK = 1 << 20  # windows per Gram update (memory: block x (P + 2) floats)
+_WINDOW_BLOCK = 1 << 18  # windows per Gram update (memory: block x (P + 2) floats, 100 MB at P = 48)
 
 
 class PanelConfig(BaseModel):
@@ -113,7 +113,7 @@ class PanelModel:
             chosen = ChosenModel(**{k: v for k, v in d["chosen"].items() if k in names})
             if not (chosen.psi and all(map(math.isfinite, chosen.psi)) and math.isfinite(chosen.c)
                     and chosen.kind in ("ar", "ar+theta", "theta", "naive", "seasonal naive")
-                    and int(d["horizon"]) >= 1):
+                    and isinstance(d["horizon"], int) and d["horizon"] >= 1):
                 raise ValueError("inconsistent values")
             tf = Transform(**{k: bool(v) for k, v in d.get("transform", {}).items() if k in ("log", "deseason")})
             season = int(d.get("season", 1))
@@ -121,7 +121,7 @@ class PanelModel:
                 raise ValueError(f"season {season}")
             return cls(chosen, int(d["horizon"]), d.get("frequency"), str(d["id_column"]), d.get("date_column"),
                        str(d["value_column"]), tf, season)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AutofastError(f"{path}: not a readable panel forecast model ({str(exc).splitlines()[0][:120]}); "
                                 "rerun forecast to write it again") from None
 
@@ -238,7 +238,7 @@ def _forecasts(psi: np.ndarray, c: np.ndarray, lags: np.ndarray, lengths: np.nda
     M = backend.to_numpy(backend.ar_forecast_weights(backend.asarray(psi), backend.asarray(c), H,
                                                      order=backend.asarray(order)))  # (B, Q + 1, H)
     Q = psi.shape[1]
-    fc = M[:, None, 0, :] + np.einsum("sq,bqh->bsh", lags[:, :Q], M[:, 1:, :])
+    fc = M[:, None, 0, :] + np.matmul(lags[None, :, :Q], M[:, 1:, :])  # (B, S, H), one GEMM per model
     short = lengths[None, :] < order[:, None]  # (B, S)
     fc[short] = lags[np.nonzero(short)[1], 0][:, None]
     return fc
