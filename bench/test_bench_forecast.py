@@ -14,6 +14,8 @@ Run (from the repository root; bench/ must be named because pytest's testpaths i
 (b) the same command with the ETT horizons (``--horizon 96 192 336 720``; otherwise its defaults: pooled,
     plot) on synthetic CSVs of 50k / 200k / 1M rows x 20 channels (seeded AR processes, a date column), each run as the child of
     a fresh, small Python process that reports the child's peak RSS (``RUSAGE_CHILDREN``) and wall time.
+(c) the command on a long-format panel of 2 000 / 10 000 short monthly series (one global model), against
+    statsforecast's per-series ``Theta`` on the 2 000 (fit + predict only, in process).
 """
 from __future__ import annotations
 
@@ -208,3 +210,80 @@ def test_forecast_command_rows(benchmark, csv_dir, size):
     })
     if rows <= 200_000:
         assert peak <= 2 * GiB, f"peak RSS {peak / GiB:.2f} GiB at {rows} rows"
+
+
+# --------------------------------------------------------------------------------------------------
+# (c) a long-format panel of many short series: the command vs statsforecast's per-series Theta
+
+PANELS = {"2k": 2_000, "10k": 10_000}
+
+
+def write_panel_csv(path: Path, series: int, seed: int = 0) -> Path:
+    """A synthetic monthly panel (``unique_id, ds, y``): ``series`` seeded AR(2) series of 60-150 rows with a
+    yearly cycle, a trend and their own level and scale."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    months = np.datetime_as_string(np.datetime64("2000-01", "M") + np.arange(150), unit="D")
+    ids, dates, values = [], [], []
+    for k in range(series):
+        n = int(rng.integers(60, 151))
+        x = lfilter([1.0], [1.0, -0.6, -0.2], rng.standard_normal(n + 50))[50:]
+        t = np.arange(n)
+        y = 100 + rng.uniform(1, 20) * (x + 3 * np.sin(2 * np.pi * t / 12)) + rng.normal() * 20 * t / n
+        ids.append(np.repeat(f"S{k:05d}", n)), dates.append(months[:n]), values.append(np.char.mod("%.4f", y))
+    tmp = path.with_suffix(".part")
+    with open(tmp, "w") as f:
+        f.write("unique_id,ds,y\n")
+        np.savetxt(f, np.column_stack([np.concatenate(ids), np.concatenate(dates), np.concatenate(values)]),
+                   fmt="%s", delimiter=",")
+    tmp.rename(path)
+    return path
+
+
+@pytest.mark.parametrize("size", list(PANELS), ids=[f"panel{s}" for s in PANELS])
+def test_forecast_command_panel(benchmark, csv_dir, size):
+    """``forecast`` on a long-format panel (process start to exit, peak RSS) beside statsforecast's ``Theta``
+    (season 12) fitted and forecast per series in this process (fit + predict only: the anchor's best case) on
+    the 2k panel."""
+    import pandas as pd
+
+    series = PANELS[size]
+    path = csv_dir / f"panel_{size}.csv"
+    if not path.exists():
+        write_panel_csv(path, series)
+    benchmark.group = "forecast on a long-format panel (monthly, 60-150 rows per series)"
+    load_start = _load()
+    runs = []
+    out = csv_dir / f"run_panel_{size}"
+
+    def command():
+        runs.append(_run_child(["forecast", "--data", str(path), "--out", str(out), "--overwrite", "--json"]))
+
+    benchmark.pedantic(command, rounds=2 if series <= 2_000 else 1, warmup_rounds=0, iterations=1)
+    res = runs[-1]["result"]
+    best = min(r["wall_s"] for r in runs)
+    info = {"what": f"python -m autofast forecast --data <{series}-series panel csv> (defaults; subprocess)",
+            "series": series, "rows": res["rows"], "wall_s_rounds": [round(r["wall_s"], 3) for r in runs],
+            "best_wall_s": best, "peak_rss_mib": max(r["maxrss_bytes"] for r in runs) / 2**20,
+            "stage_s": {k: round(v, 3) for k, v in res["run"].items()}, "chosen": res["chosen"]["label"],
+            "transform": res["chosen"]["transform"], "test": res["test"], "loadavg_start": load_start}
+    if series <= 2_000:
+        import warnings
+
+        from statsforecast.models import Theta
+
+        df = pd.read_csv(path)
+        hists = [g["y"].to_numpy() for _, g in df.groupby("unique_id", sort=False)]
+        h = res["config"]["horizon"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            for x in hists:
+                Theta(season_length=12).fit(x).predict(h)
+            anchor_s = time.perf_counter() - t0
+        info.update({"anchor": "statsforecast Theta(season_length=12), fit + predict per series, in process",
+                     "anchor_s": anchor_s, "speedup_vs_anchor": anchor_s / best})
+    info["loadavg_end"] = _load()
+    benchmark.extra_info.update(info)
+    assert res["kind"] == "panel" and res["tested_series"] == series
