@@ -42,20 +42,20 @@ class ChosenModel:
     c: float = 0.0
     regularised: bool = False
     kind: str = "ar"  # "ar" (fitted), "naive" (psi = [1]) or "seasonal naive" (psi = e_season: row t-m repeated);
-    # panels (autofast.forecast.panel) also "theta" (per-series Theta, psi unused) and "ar+theta" (their mean)
+    # panels (autofast.forecast.panel) also "theta" (per-series Theta), "damped" (per-series damped trend; psi unused
+    # by both) and means of several, "+"-joined in the order ar, theta, damped ("ar+theta", "theta+damped", ...)
     shrink: float = 0.0  # an AR's weight on the naive forecast: psi = (1 - w) psi_fit + w e_1, c = (1 - w) c_fit
 
     @property
     def label(self) -> str:
         """``(p, d, const)`` of a fitted AR (with its shrinkage toward the naive forecast), else the naive
         forecast's name."""
-        if self.kind in ("ar", "ar+theta"):
-            ar = f"({self.p}, {self.d}, {'yes' if self.intercept else 'no'})" + \
-                (f" shrunk {self.shrink:g}" if self.shrink else "")
-            return ar if self.kind == "ar" else f"mean of {ar} and Theta"
-        if self.kind == "theta":
-            return "Theta"
-        return f"seasonal naive ({self.p})" if self.kind == "seasonal naive" else "naive"
+        if self.kind in ("naive", "seasonal naive"):
+            return f"seasonal naive ({self.p})" if self.kind == "seasonal naive" else "naive"
+        names = {"ar": f"({self.p}, {self.d}, {'yes' if self.intercept else 'no'})" +
+                 (f" shrunk {self.shrink:g}" if self.shrink else ""), "theta": "Theta", "damped": "damped trend"}
+        parts = [names[k] for k in self.kind.split("+")]
+        return parts[0] if len(parts) == 1 else "mean of " + ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 #: weights toward the random walk (the naive forecast) tried for the validation pick: shrinkage of the AR's

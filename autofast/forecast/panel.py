@@ -45,9 +45,13 @@ from .autoar import SHRINK_WEIGHTS, ChosenModel, naive_model, shrink_toward_naiv
 from .defaults import UNKNOWN_HORIZON
 from .grid import CandidateGrid, grid_from_moments
 from .seasonal import Transform, forward, inverse, series_factors
+from .damped import damped_panel
 from .theta import theta_panel
 
 MAX_PANEL_ORDER = 48  # largest AR order of a global model (orders up to 48 helped Tourism's monthly panel)
+#: the per-series candidates and means scored beside the global AR ("+": the mean of the parts' forecasts)
+LOCAL_KINDS = ("theta", "damped", "theta+damped", "ar+theta", "ar+damped", "ar+theta+damped")
+MODEL_KINDS = ("ar", "naive", "seasonal naive", *LOCAL_KINDS)
 _WINDOW_BLOCK = 1 << 18  # windows per Gram update (memory: block x (P + 2) floats, 100 MB at P = 48)
 
 
@@ -65,7 +69,8 @@ class PanelConfig(BaseModel):
     season: int | None = Field(None, ge=1, description="season of the seasonal naive (None: from the dates)")
     naive: bool = True
     shrink: bool = True
-    theta: bool = Field(True, description="also try the per-series Theta method and its mean with the AR pick")
+    theta: bool = Field(True, description="also try the per-series Theta method and damped trend, and the means of "
+                                          "them and the AR pick")
     transforms: bool = Field(True, description="also try the log (every value positive) and M4's seasonal "
                                                 "adjustment (season > 1), selected on validation")
     backend: str = Field("auto", pattern="^(auto|reference|numba|triton)$")
@@ -112,7 +117,7 @@ class PanelModel:
             names = {f.name for f in fields(ChosenModel)}
             chosen = ChosenModel(**{k: v for k, v in d["chosen"].items() if k in names})
             if not (chosen.psi and all(map(math.isfinite, chosen.psi)) and math.isfinite(chosen.c)
-                    and chosen.kind in ("ar", "ar+theta", "theta", "naive", "seasonal naive")
+                    and chosen.kind in MODEL_KINDS
                     and isinstance(d["horizon"], int) and d["horizon"] >= 1):
                 raise ValueError("inconsistent values")
             tf = Transform(**{k: bool(v) for k, v in d.get("transform", {}).items() if k in ("log", "deseason")})
@@ -310,20 +315,23 @@ def forecast_series(hists: list[np.ndarray], chosen: ChosenModel, H: int, tf: Tr
 
 def _model_forecasts(stage: Stage, chosen: ChosenModel, H: int, backend) -> np.ndarray:
     """``(S, H)`` standardised forecasts of a chosen model: its level AR (naive forecasts too), the per-series
-    Theta method, or their mean."""
+    Theta method, the damped trend, or the mean of several (``kind`` "+"-joined)."""
     parts = []
-    if chosen.kind != "theta":
-        lags, lengths = _lags(stage.z, len(chosen.psi))
-        parts.append(_forecasts(np.array([chosen.psi]), np.array([chosen.c]), lags, lengths, H, backend)[0])
-    if chosen.kind in ("theta", "ar+theta"):
-        parts.append(theta_panel(stage.z, H))
+    for part in chosen.kind.split("+"):
+        if part == "theta":
+            parts.append(theta_panel(stage.z, H))
+        elif part == "damped":
+            parts.append(damped_panel(stage.z, H))
+        else:  # "ar", "naive", "seasonal naive": a level AR
+            lags, lengths = _lags(stage.z, len(chosen.psi))
+            parts.append(_forecasts(np.array([chosen.psi]), np.array([chosen.c]), lags, lengths, H, backend)[0])
     return np.mean(parts, axis=0)
 
 
 def _refit(hists: list[np.ndarray], chosen: ChosenModel, backend) -> ChosenModel:
     """The chosen candidate's (p, d, const) fitted again on ``hists`` (standardised), with its shrinkage; the
     naive forecasts are returned as they are."""
-    if chosen.kind not in ("ar", "ar+theta"):
+    if not chosen.kind.startswith("ar"):
         return chosen
     grid = panel_grid(hists, (chosen.p, chosen.p), [chosen.d], [chosen.intercept], backend)
     if grid is None:
@@ -453,15 +461,19 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
                 s = float(_scores(psi[None], np.array([c]), stage, lags, lengths, targets, backend)[0])
                 cands.append(ChosenModel(0, pick.p, pick.d, pick.intercept, s, list(map(float, psi)), c,
                                          pick.regularised, shrink=w))
-        if cfg.theta:  # the per-series Theta method, and its mean with the AR pick
-            theta = theta_panel(stage.z, H)
-            cands.append(ChosenModel(0, 0, 0, False, float(_mase(stage, theta[None], targets)[0]), [1.0], 0.0,
-                                     kind="theta"))
+        if cfg.theta:  # per-series Theta and damped trend, and the means of them and the AR pick
+            local = {"theta": theta_panel(stage.z, H), "damped": damped_panel(stage.z, H)}
             if grid is not None:
-                ar = _forecasts(np.array([pick.psi]), np.array([pick.c]), lags, lengths, H, backend)[0]
-                s = float(_mase(stage, ((ar + theta) / 2)[None], targets)[0])
-                cands.append(ChosenModel(0, pick.p, pick.d, pick.intercept, s, pick.psi, pick.c, pick.regularised,
-                                         "ar+theta"))
+                local["ar"] = _forecasts(np.array([pick.psi]), np.array([pick.c]), lags, lengths, H, backend)[0]
+            for kind in LOCAL_KINDS:
+                if all(k in local for k in kind.split("+")):
+                    fc = np.mean([local[k] for k in kind.split("+")], axis=0)
+                    s = float(_mase(stage, fc[None], targets)[0])
+                    if kind.startswith("ar"):
+                        cands.append(ChosenModel(0, pick.p, pick.d, pick.intercept, s, pick.psi, pick.c,
+                                                 pick.regularised, kind))
+                    else:
+                        cands.append(ChosenModel(0, 0, 0, False, s, [1.0], 0.0, kind=kind))
         if cfg.naive or grid is None:
             for season in sorted({1, m}):
                 s = float(_scores(_naive_psi(season)[None], np.zeros(1), stage, lags, lengths, targets, backend)[0])

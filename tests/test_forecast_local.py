@@ -1,0 +1,114 @@
+"""The per-series methods a panel run scores beside its global AR: Theta, the damped trend and M4's seasonal
+adjustment, each against a plain one-series-at-a-time reference written here."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autofast.forecast.damped import _grid, damped_panel
+from autofast.forecast.seasonal import Transform, acf, inverse, forward, is_seasonal, seasonal_indices, series_factors
+from autofast.forecast.theta import ALPHAS, theta_forecast, theta_panel
+
+
+def _series(seed: int, lengths=(4, 9, 30, 61, 120)) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [50 + np.cumsum(rng.normal(rng.normal(0, 0.5), 1 + rng.random(), n)) for n in lengths]
+
+
+def _ses_ref(x, a):
+    level, sse = x[0], 0.0
+    for v in x[1:]:
+        sse += (v - level) ** 2
+        level += a * (v - level)
+    return sse, level
+
+
+def _theta_ref(x, H):
+    """Theta with the weight searched on the module's grids, one series, scalar recursions."""
+    n = len(x)
+    if n < 3:
+        return np.repeat(x[-1], H)
+    k = int(np.argmin([_ses_ref(x, a)[0] for a in ALPHAS]))
+    step = ALPHAS[1] - ALPHAS[0]
+    fine = np.clip(np.linspace(ALPHAS[k] - step, ALPHAS[k] + step, 9), 0.01, 0.99)
+    res = [_ses_ref(x, a) for a in fine]
+    j = int(np.argmin([r[0] for r in res]))
+    a, level = fine[j], res[j][1]
+    b = np.polyfit(np.arange(n), x, 1)[0]
+    return level + 0.5 * b * (np.arange(H) + (1 - (1 - a) ** n) / a)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_theta_panel_equals_the_one_series_reference(seed):
+    hists = _series(seed, lengths=(2, 3, 9, 30, 61, 120))
+    got = theta_panel(hists, 7)
+    want = np.stack([_theta_ref(h, 7) for h in hists])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(theta_forecast(hists[3], 7), want[3], rtol=1e-10)
+
+
+def test_theta_matches_statsforecast_where_the_weight_agrees():
+    sf = pytest.importorskip("statsforecast.models")
+    rng = np.random.default_rng(3)
+    x = 50 + np.cumsum(rng.normal(0.3, 1, 80))
+    want = sf.Theta(season_length=1).fit(x).predict(6)["mean"]
+    np.testing.assert_allclose(theta_forecast(x, 6), want, rtol=2e-3)
+
+
+def _damped_ref(x, H):
+    n = len(x)
+    if n < 4:
+        return np.repeat(x[-1], H)
+    best = None
+    for a, beta, phi in _grid():
+        level, trend, sse = x[0], x[1] - x[0], 0.0
+        for v in x[1:]:
+            pred = level + phi * trend
+            err = v - pred
+            new_level = pred + a * err
+            trend = beta * (new_level - level) + (1 - beta) * phi * trend
+            level = new_level
+            sse += err * err
+        if best is None or sse < best[0]:
+            best = (sse, level, trend, phi)
+    _, level, trend, phi = best
+    return level + np.cumsum(phi ** np.arange(1, H + 1)) * trend
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_damped_panel_equals_the_one_series_reference(seed):
+    hists = _series(seed, lengths=(3, 4, 9, 30, 61))
+    np.testing.assert_allclose(damped_panel(hists, 5), np.stack([_damped_ref(h, 5) for h in hists]),
+                               rtol=1e-10, atol=1e-9)
+
+
+def test_damped_trend_continues_a_straight_line():
+    x = 3.0 + 2.0 * np.arange(40.0)
+    fc = damped_panel([x], 4)[0]
+    # an exact line: zero one-step errors for every grid point with phi's damping of the trend
+    assert fc[0] > x[-1] and np.all(np.diff(fc) > 0) and np.all(np.diff(fc) <= 2.0 + 1e-9)
+
+
+def test_seasonal_adjustment_recovers_multiplicative_indices():
+    m = 4
+    idx = np.array([0.8, 1.1, 1.3, 0.8])
+    t = np.arange(48)
+    x = (100 + t) * idx[t % m]
+    got = seasonal_indices(x, m)
+    np.testing.assert_allclose(got, idx / idx.mean(), rtol=0.02)
+    assert is_seasonal(x, m) and not is_seasonal(x[:11], m)  # fewer than three seasons
+    past, nxt = series_factors(x, m, Transform(deseason=True), 6)
+    np.testing.assert_allclose(nxt, got[np.arange(48, 54) % m])
+    a = forward(x, past, Transform(log=True, deseason=True))
+    np.testing.assert_allclose(inverse(a, past, Transform(log=True, deseason=True)), x, rtol=1e-12)
+    # not positive, or not seasonal: no adjustment
+    assert np.all(series_factors(x - 500, m, Transform(deseason=True), 3)[0] == 1)
+    flat = np.random.default_rng(0).normal(100, 1, 48)
+    assert np.all(series_factors(flat, m, Transform(deseason=True), 3)[1] == 1) or is_seasonal(flat, m)
+
+
+def test_acf_against_numpy():
+    x = np.random.default_rng(1).normal(size=50)
+    xc = x - x.mean()
+    want = [np.sum(xc[k:] * xc[:-k]) / np.sum(xc * xc) for k in (1, 2, 3)]
+    np.testing.assert_allclose(acf(x, 3), want, rtol=1e-12)
