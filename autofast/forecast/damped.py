@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .seasonal import pad_series
+
 ALPHAS = np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9])
 BETAS = np.array([0.01, 0.05, 0.1, 0.2, 0.4])
 PHIS = np.array([0.8, 0.9, 0.95, 0.98])
@@ -27,10 +29,7 @@ def damped_panel(hists: list[np.ndarray], horizon: int) -> np.ndarray:
     S = len(hists)
     if S == 0:
         return np.zeros((0, horizon))
-    n = np.array([len(h) for h in hists])
-    X = np.zeros((S, int(n.max())))
-    for i, h in enumerate(hists):
-        X[i, : n[i]] = h
+    X, n = pad_series(hists)
     g = _grid()
     a, beta, phi = (g[None, :, k] for k in range(3))  # (1, K)
     level = np.repeat(X[:, :1], len(g), axis=1)

@@ -29,6 +29,16 @@ class Transform:
         return ", ".join(parts) or "levels"
 
 
+def pad_series(hists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(X (S, T), n (S,))``: ragged series as the rows of a zero-padded matrix (each series from column 0) and
+    their lengths, for recursions run over all series at once."""
+    n = np.array([len(h) for h in hists])
+    X = np.zeros((len(hists), int(n.max())))
+    for i, h in enumerate(hists):
+        X[i, : n[i]] = h
+    return X, n
+
+
 def acf(x: np.ndarray, max_lag: int) -> np.ndarray:
     """Sample autocorrelations at lags 1..max_lag (the biased estimator, as R's ``acf``)."""
     x = np.asarray(x, dtype=np.float64) - np.mean(x)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .seasonal import pad_series
+
 #: smoothing weights tried per series (then a finer grid around the best)
 ALPHAS = np.linspace(0.02, 0.98, 25)
 
@@ -34,10 +36,7 @@ def theta_panel(hists: list[np.ndarray], horizon: int) -> np.ndarray:
     S = len(hists)
     if S == 0:
         return np.zeros((0, horizon))
-    n = np.array([len(h) for h in hists])
-    X = np.zeros((S, int(n.max())))
-    for i, h in enumerate(hists):
-        X[i, : n[i]] = h
+    X, n = pad_series(hists)
     sse, _ = _ses(X, n, np.broadcast_to(ALPHAS, (S, len(ALPHAS))))
     k = np.argmin(sse, axis=1)
     step = ALPHAS[1] - ALPHAS[0]
