@@ -17,7 +17,9 @@ SCALE = "z-scored data (each channel standardised with the training split's mean
 def add_parser(sub) -> None:
     """Register ``forecast`` on an argparse subparsers object."""
     p = sub.add_parser("forecast", help="Auto-AR forecasting: search the whole lag grid, select on validation, test once",
-                       description="Auto-AR on a CSV of series (a date column + numeric channels) or a bundled data set.")
+                       description="Auto-AR on a CSV of series (a date column + numeric channels) or a bundled data set; "
+                                   "a long-format CSV with a series id column (unique_id, id, ...: rows of id, date, "
+                                   "value) is a panel, forecast by one global model over every series.")
     p.add_argument("--data", help="bundled data set name (see `datasets`) or a .csv/.npy path (default: ETTh1)")
     p.add_argument("--date-column", help="name of the date column, '' if none; auto: a column named date/time/"
                    "timestamp/month/... (any case), else a first non-numeric column (default: auto)")
