@@ -287,9 +287,11 @@ def _mase(stage: Stage, fc: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 def _scores(psi: np.ndarray, c: np.ndarray, stage: Stage, lags, lengths, targets: np.ndarray, backend,
-            block: int = 32) -> np.ndarray:
-    """:func:`_mase` of level ARs ``psi (B, Q)``, ``c (B,)``, in blocks of models."""
+            block_values: int = 1 << 22) -> np.ndarray:
+    """:func:`_mase` of level ARs ``psi (B, Q)``, ``c (B,)``, in blocks of models of at most ``block_values``
+    forecasts (models x series x steps; 32 MiB of float64 per copy)."""
     out = np.empty(psi.shape[0])
+    block = max(1, block_values // max(1, targets.size))
     for b0 in range(0, len(out), block):
         out[b0 : b0 + block] = _mase(stage, _forecasts(psi[b0 : b0 + block], c[b0 : b0 + block], lags, lengths,
                                                        targets.shape[1], backend), targets)
