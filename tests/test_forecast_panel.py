@@ -464,8 +464,9 @@ def test_cli_panel_run_writes_its_files(panel_run):
     assert set(res["test"]) == {"Auto-AR", "naive", "seasonal naive"}
     assert json.loads((out / "result.json").read_text())["test"] == res["test"]
     H = 18
-    assert {"result.json", "report.md", "per_series.csv", f"forecast_next_H{H}.csv", "model.json"} <= \
-        {p.name for p in out.iterdir()}
+    assert {"result.json", "report.md", "per_series.csv", f"forecast_next_H{H}.csv", "model.json",
+            "forecast_panel.png"} <= {p.name for p in out.iterdir()}
+    assert (out / "forecast_panel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.md").read_text()
     assert res["chosen"]["label"] in report and f"{res['test']['Auto-AR']['mase']:.4f}" in report
     per = pd.read_csv(out / "per_series.csv", dtype={"unique_id": str})
@@ -561,6 +562,11 @@ def test_cli_panel_options_reach_the_config(tmp_path, capsys):
     cfg = json.loads(stdout)["config"]
     assert (cfg["horizon"], cfg["max_order"], cfg["diff_orders"], cfg["season"]) == (4, 6, [1], 12)
     assert len(pd.read_csv(tmp_path / "o" / "forecast_next_H4.csv")) == 6 * 4
+    assert (tmp_path / "o" / "forecast_panel.png").is_file()
+    code, _, err = run_cli(["forecast", "--data", str(path), "--out", str(tmp_path / "np"), "--json", "--horizon",
+                            "4", "--no-plot"], capsys)
+    assert code == 0, err
+    assert not (tmp_path / "np" / "forecast_panel.png").exists() and (tmp_path / "np" / "model.json").is_file()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@ column): one global Auto-AR over every series (:mod:`autofast.forecast.panel`), 
 
 Writes ``result.json`` / ``report.md`` / ``report.html`` (protocol, choice, test MASE / sMAPE / MSE beside the
 naive forecasts), ``per_series.csv`` (each series' test errors), ``forecast_next_H<h>.csv`` (long format: id,
-date, value: the rows after each series) and ``model.json`` (``predict RUN_DIR --data newer.csv``)."""
+date, value: the rows after each series), ``model.json`` (``predict RUN_DIR --data newer.csv``) and
+``forecast_panel.png`` (a few series: history, test forecast, the forecast after the data; ``--no-plot``: none)."""
 from __future__ import annotations
 
 import json
@@ -72,7 +73,7 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
     from rich.console import Console
 
     from autofast.data.panel import load_panel
-    from autofast.forecast.panel import next_frame, run_panel
+    from autofast.forecast.panel import next_frame, plot_panel, run_panel
     from autofast.io import atomic_path, staged_run_dir
     from autofast.reporting import write_reports
 
@@ -105,6 +106,8 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
         with atomic_path(tmp / "per_series.csv") as f:
             per.to_csv(f, index=False)
         res.model.save(tmp)
+        if not opts["no_plot"]:
+            plot_panel(tmp / "forecast_panel.png", res)
         from dataclasses import asdict
 
         chosen = {**{k: v for k, v in asdict(res.chosen).items() if k != "psi"}, "label": res.chosen.label,

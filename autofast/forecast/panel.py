@@ -150,6 +150,7 @@ class PanelResult:
     timings: dict[str, float] = field(default_factory=dict)
     panel: PanelData = field(default=None, repr=False)
     transform: Transform = Transform()  # what the chosen model was selected under
+    test_model: ChosenModel = field(default=None, repr=False)  # the choice refitted on rows [0, n - H)
 
     def next(self, horizon: int | None = None):
         """The ``horizon`` (default: the run's) rows after every series: a long-format DataFrame (id, date or
@@ -514,7 +515,44 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     model = PanelModel(final, H, freq.name if freq else None, panel.id_column, panel.date_column, panel.value_column,
                        tf, m)
     return PanelResult(cfg, freq, notes, chosen, test, per_series, n_cands, len(val), tested, model, timings, panel,
-                       tf)
+                       tf, final_t)
+
+
+def plot_panel(path: Path, res: PanelResult, n_series: int = 6) -> None:
+    """A few series (evenly spaced among the tested ones, by id): their history, the test rows with the test
+    forecast, and the forecast after the data, in each series' units. matplotlib's object API on the Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from autofast.io import atomic_path
+
+    panel, H, m = res.panel, res.config.horizon, res.config.season
+    tested = np.flatnonzero(res.tested)
+    picks = tested[np.linspace(0, len(tested) - 1, min(n_series, len(tested))).astype(int)]
+    cols = min(3, len(picks))
+    rows = -(-len(picks) // cols)
+    fig = Figure(figsize=(4.4 * cols, 2.6 * rows))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, i in zip(axes, picks):
+        y = panel.values[i]
+        n = len(y)
+        test_fc = forecast_series([y[: n - H]], res.test_model, H, res.transform, m)[0]
+        next_fc = res.model.predict([y])[0]
+        start = max(0, n - H - 4 * H)
+        ax.plot(np.arange(start, n), y[start:], color="k", lw=0.9, label="data")
+        ax.plot(np.arange(n - H, n), test_fc, color="tab:blue", lw=1.1, label="test forecast")
+        ax.plot(np.arange(n, n + H), next_fc, color="tab:red", lw=1.1, label="next")
+        ax.axvline(n - H - 0.5, color="0.7", lw=0.6)
+        ax.set_title(f"{panel.ids[i]} (test MASE {res.per_series['mase'][i]:.2f})", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(picks):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{len(panel)} series, H={H}: {res.chosen.label} on the {res.transform.label}", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
 
 
 def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None):
