@@ -155,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                                 "own_test_mase": res["test"]["Auto-AR"]["mase"]},
                    "peers": cached_peers(args.out / "peers" / f"{tag}.json", series, m, period)}
             rows.append(row)
-            print(f"{SETS[key]} {period.lower()}: Auto-AR {ours['mase']:.3f} ({res['chosen']['label']}, {wall:.1f} s) | "
-                  + " | ".join(f"{k} {v['mase']:.3f} ({v['seconds']:.0f} s)" for k, v in row["peers"].items()),
+            print(f"{SETS[key]} {period.lower()}: Auto-AR {ours['mase']:.3f} ({row['autofast']['chosen']}, "
+                  f"{wall:.1f} s) | " + " | ".join(f"{k} {v['mase']:.3f} ({v['seconds']:.0f} s)"
+                                                   for k, v in row["peers"].items()),
                   flush=True)
     methods = ["autofast", "AutoETS", "AutoTheta", "AutoARIMA", "seasonal naive", "naive"]
     lines = ["| set | series | h | Auto-AR panel (chosen) | AutoETS | AutoTheta | AutoARIMA | seasonal naive | naive | "
@@ -164,8 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         vals = {k: (r["autofast"] if k == "autofast" else r["peers"].get(k)) for k in methods}
         best = min(v["mase"] for v in vals.values() if v)
-        cell = lambda v: "-" if v is None else (f"**{v['mase']:.3f}** / {v['smape']:.2f}" if v["mase"] == best  # noqa: E731
-                                                else f"{v['mase']:.3f} / {v['smape']:.2f}")
+
+        def cell(v: dict | None) -> str:
+            if v is None:
+                return "-"
+            text = f"{v['mase']:.3f}"
+            return f"{'**' + text + '**' if v['mase'] == best else text} / {v['smape']:.2f}"
+
         walls = " / ".join("-" if vals[k] is None else f"{vals[k]['seconds']:.1f} s"
                            for k in ("autofast", "AutoETS", "AutoTheta", "AutoARIMA"))
         lines.append(f"| {r['set']} {r['period']} | {r['series']} | {r['h']} | {cell(vals['autofast'])} "

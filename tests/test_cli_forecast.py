@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autofast.cli import main
 from autofast.data.registry import DATASETS
+from cli_helpers import run_cli
 
 SMALL = ["--split", "ratio", "--horizon", "8", "24", "--lookback", "48", "--max-order", "40", "--no-plot"]
 
@@ -20,12 +20,6 @@ def etth1_slice(tmp_path):
     path = tmp_path / "etth1_small.csv"
     df.to_csv(path, index=False)
     return path
-
-
-def run_cli(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_forecast_end_to_end_on_etth1_slice(etth1_slice, tmp_path, capsys):

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autofast.cli import main
 from autofast.data import timeseries as T
 from autofast.data.frequency import infer_frequency, parse_dates, step_dates
 from autofast.data.timeseries import PreparedSeries, SeriesData, load_series, window_range
@@ -18,14 +17,9 @@ from autofast.forecast.baseline import seasonal_naive
 from autofast.forecast.config import AutoARConfig
 from autofast.forecast.defaults import resolve_config, season_length
 from autofast.kernels.ar_grid import get_backend
+from cli_helpers import run_cli
 
 CPU = {"backend": "numba", "device": "cpu"}
-
-
-def run_cli(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def months(n, start="1990-01"):

@@ -17,6 +17,7 @@ from autofast.forecast.model import load_model
 from autofast.forecast.panel import (PanelConfig, PanelModel, PanelResult, error_table, forecast_series, mase_scale,
                                      next_frame, panel_grid, resolve_panel, run_panel, standardise)
 from autofast.kernels.ar_grid import get_backend
+from cli_helpers import run_cli
 
 # ---------------------------------------------------------------------------------------------------------------
 # synthetic panels
@@ -69,12 +70,6 @@ def _csv(tmp_path, df, name="panel.csv"):
     p = tmp_path / name
     df.to_csv(p, index=False)
     return p
-
-
-def run_cli(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 BACKEND = get_backend("auto", "cpu")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from autofast.errors import AutofastError
 
-from .options import default_out
+from .options import default_out, validated
 
 #: AutoARConfig fields a panel run reads (flag names); any other one given is refused, not ignored
 PANEL_FLAGS = {"horizon": "horizon", "max_order": "max_order", "min_order": "min_order", "diff": "diff_orders",
@@ -23,8 +23,6 @@ PANEL_FLAGS = {"horizon": "horizon", "max_order": "max_order", "min_order": "min
 
 def panel_config(raw: dict, id_column: str):
     """The :class:`PanelConfig` of the given options (flag names); a single-series option is an error."""
-    from pydantic import ValidationError
-
     from autofast.forecast.panel import PanelConfig
 
     other = sorted(k for k, v in raw.items() if v is not None and k not in PANEL_FLAGS)
@@ -38,12 +36,7 @@ def panel_config(raw: dict, id_column: str):
         if len(values["horizon"]) != 1:
             raise AutofastError(f"--horizon: a panel run takes one horizon, got {values['horizon']}")
         values["horizon"] = values["horizon"][0]
-    try:
-        return PanelConfig(**values)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "options"
-        raise AutofastError(f"{where}: {err['msg']}") from None
+    return validated(PanelConfig, values, names={v: k for k, v in PANEL_FLAGS.items()})
 
 
 def report_markdown(p: dict) -> str:
@@ -73,7 +66,7 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
     from rich.console import Console
 
     from autofast.data.panel import load_panel
-    from autofast.forecast.panel import next_frame, plot_panel, run_panel
+    from autofast.forecast.panel import plot_panel, run_panel
     from autofast.io import atomic_path, staged_run_dir
     from autofast.reporting import write_reports
 
@@ -96,13 +89,9 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
         t0 = time.perf_counter()
         res = run_panel(panel, cfg, progress=lambda m: console.print(f"Auto-AR panel: {m}"))
         H = res.config.horizon
-        nxt = next_frame(panel, res.model)
         with atomic_path(tmp / f"forecast_next_H{H}.csv") as f:
-            nxt.to_csv(f, index=False)
-        import pandas as pd
-
-        per = pd.DataFrame({panel.id_column: panel.ids, "rows": panel.lengths, "tested": res.tested,
-                            **{f"test_{k}": v for k, v in res.per_series.items()}})
+            res.next().to_csv(f, index=False)
+        per = res.per_series_frame.rename(columns={k: f"test_{k}" for k in res.per_series}).reset_index()
         with atomic_path(tmp / "per_series.csv") as f:
             per.to_csv(f, index=False)
         res.model.save(tmp)

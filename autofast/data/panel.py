@@ -140,7 +140,7 @@ def frame_panel(df, id_column: str | None = AUTO_ID, date_column: str | None = A
         i = int(bad[0])
         raise AutofastError(f"{source}: value column {value_column!r} of series {str(ids[i])!r} is missing or not a "
                             f"finite number at data row {i + 1}; fill or drop those rows")
-    order = np.argsort(ids, kind="stable")
+    order = np.argsort(ids, kind="stable")  # by id, rows in table order (with dates: by id, then date, below)
     dates = None
     if date_column:
         text = np.char.strip(df[date_column].astype(str).to_numpy().astype(str))
@@ -150,15 +150,15 @@ def frame_panel(df, id_column: str | None = AUTO_ID, date_column: str | None = A
                 stamps = text.astype(np.int64)
             else:
                 raise AutofastError(f"{source}: date column {date_column!r} does not parse as dates (e.g. "
-                                    f"{str(text[0])!r}); give ISO dates (2020-01-31), quarters (2020 Q1) or whole years, "
-                                    f"or fix {date_hint}")
+                                    f"{str(text[0])!r}); give ISO dates (2020-01-31), quarters (2020 Q1) or whole "
+                                    f"years, or fix {date_hint}")
         order = np.lexsort((stamps, ids))  # by id, then date
         s_ids, s_st = ids[order], stamps[order]
         same = np.flatnonzero((s_ids[1:] == s_ids[:-1]) & (s_st[1:] == s_st[:-1]))
         if same.size:
             k = int(order[same[0] + 1])
-            raise AutofastError(f"{source}: series {str(ids[k])!r} has date {str(text[k])!r} more than once (data row {k + 1}); "
-                                "keep one row per series and date")
+            raise AutofastError(f"{source}: series {str(ids[k])!r} has date {str(text[k])!r} more than once (data row "
+                                f"{k + 1}); keep one row per series and date")
         dates = text[order]
     s_ids = ids[order]
     cut = np.flatnonzero(s_ids[1:] != s_ids[:-1]) + 1

@@ -207,6 +207,16 @@ def _panel_of(data, id_column: str | None, date_column: str | None, columns: lis
     return None
 
 
+def _config(cls, options: dict, what: str):
+    """``cls(**options)``; the first validation error as one :class:`AutofastError` line naming the option."""
+    try:
+        return cls(**options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(map(str, err["loc"])) or "options"
+        raise AutofastError(f"{what} {where}: {err['msg'].removeprefix('Value error, ')}") from None
+
+
 def forecast(data, horizon: int | list[int] | None = None, *, dates=None, columns: list[str] | None = None,
              date_column: str | None = AUTO_DATE, id_column: str | None = "auto", **options: Any):
     """Run Auto-AR on ``data`` and return the :class:`Forecast` (see the module docstring); on a long-format
@@ -234,20 +244,9 @@ def forecast(data, horizon: int | list[int] | None = None, *, dates=None, column
             if len(horizon) != 1:
                 raise AutofastError(f"horizon: a panel takes one horizon, got {horizon}")
             horizon = horizon[0]
-        try:
-            cfg = PanelConfig(horizon=horizon, **options)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(map(str, err["loc"])) or "options"
-            raise AutofastError(f"panel forecast option {where}: {err['msg']}") from None
-        return run_panel(panel, cfg)
+        return run_panel(panel, _config(PanelConfig, {"horizon": horizon, **options}, "panel forecast option"))
     if horizon is not None:
         options["horizons"] = [horizon] if isinstance(horizon, int) else list(horizon)
-    try:
-        cfg = AutoARConfig(**options)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(map(str, err["loc"])) or "options"
-        raise AutofastError(f"forecast option {where}: {err['msg'].removeprefix('Value error, ')}") from None
+    cfg = _config(AutoARConfig, options, "forecast option")
     series, name = series_data(data, dates=dates, columns=columns, date_column=date_column)
     return run_forecast(series, name, cfg, date_column=date_column)

@@ -125,11 +125,11 @@ def load_model(run_dir: str | Path):
     path = Path(run_dir) / FILE
     if path.is_file():
         try:
-            fmt = json.loads(path.read_text(encoding="utf-8")).get("format")
-        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-            fmt = None
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            d = None
         from .panel import PanelModel
 
-        if fmt == PanelModel.FORMAT:
-            return PanelModel.from_dict(json.loads(path.read_text(encoding="utf-8")), path)
-    return ForecastModel.load(run_dir)
+        if isinstance(d, dict) and d.get("format") == PanelModel.FORMAT:
+            return PanelModel.from_dict(d, path)
+    return ForecastModel.load(run_dir)  # also words the errors of an unreadable file

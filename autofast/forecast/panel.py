@@ -92,8 +92,8 @@ class PanelModel:
     FORMAT = "autofast-forecast-panel/1"
 
     def __repr__(self) -> str:
-        return (f"PanelModel({self.chosen.label} on {self.transform.label}, H={self.horizon}, {self.frequency or 'no frequency'}; "
-                f"columns {self.id_column}/{self.date_column}/{self.value_column})")
+        return (f"PanelModel({self.chosen.label} on {self.transform.label}, H={self.horizon}, "
+                f"{self.frequency or 'no frequency'}; columns {self.id_column}/{self.date_column}/{self.value_column})")
 
     def predict(self, history, horizon: int | None = None) -> np.ndarray:
         """Forecasts of the ``horizon`` (default: the model's) rows after each series in ``history``: a list of
@@ -107,7 +107,9 @@ class PanelModel:
                 "transform": asdict(self.transform), "season": self.season, "chosen": asdict(self.chosen)}
 
     def save(self, folder: Path) -> Path:
-        path = Path(folder) / "model.json"
+        from .model import FILE
+
+        path = Path(folder) / FILE
         write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
         return path
 
@@ -149,12 +151,19 @@ class PanelResult:
     model: PanelModel = field(default=None, repr=False)  # refitted on all rows
     timings: dict[str, float] = field(default_factory=dict)
     panel: PanelData = field(default=None, repr=False)
-    transform: Transform = Transform()  # what the chosen model was selected under
     test_model: ChosenModel = field(default=None, repr=False)  # the choice refitted on rows [0, n - H)
+    next_values: np.ndarray = field(default=None, repr=False)  # (S, H): the final model after every series
+
+    @property
+    def transform(self) -> Transform:
+        """The transform the chosen model was selected and fitted under."""
+        return self.model.transform
 
     def next(self, horizon: int | None = None):
         """The ``horizon`` (default: the run's) rows after every series: a long-format DataFrame (id, date or
         step, value) in each series' units (:func:`next_frame`)."""
+        if horizon in (None, self.model.horizon):
+            return next_frame(self.panel, self.model, values=self.next_values)
         return next_frame(self.panel, self.model, horizon)
 
     def predict(self, data, horizon: int | None = None):
@@ -494,13 +503,16 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     idx = np.flatnonzero(tested)
     hist_raw = [panel.values[i][: n[i] - H] for i in idx]
     tgt_raw = [panel.values[i][n[i] - H :] for i in idx]
-    final_t = _refit(Stage.build(hist_raw, tf, m, H).z, chosen, backend)
+    stages = {tf: Stage.build(hist_raw, tf, m, H)}  # one per transform: the refit and the forecasts share it
+    final_t = _refit(stages[tf].z, chosen, backend)
     test, per_series = {}, {}
     methods = {"Auto-AR": (final_t, tf), "naive": (naive_model(0, 1, 0.0), Transform())}
     if m > 1:
         methods["seasonal naive"] = (naive_model(0, m, 0.0), Transform())
     for name, (model, mtf) in methods.items():
-        fc = forecast_series(hist_raw, model, H, mtf, m, backend)
+        if mtf not in stages:
+            stages[mtf] = Stage.build(hist_raw, mtf, m, H)
+        fc = stages[mtf].to_units(_model_forecasts(stages[mtf], model, H, backend))
         tab = error_table(hist_raw, tgt_raw, fc, m)
         test[name] = {k: float(np.nanmean(v)) for k, v in tab.items()}
         if name == "Auto-AR":
@@ -511,11 +523,13 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     say(f"test ({len(idx)} series, their last {H} rows): MASE {test['Auto-AR']['mase']:.3f} (naive "
         f"{test['naive']['mase']:.3f})")
     # 3. final: refit on every row
-    final = _refit(Stage.build(panel.values, tf, m, H).z, chosen, backend)
+    stage = Stage.build(panel.values, tf, m, H)
+    final = _refit(stage.z, chosen, backend)
     model = PanelModel(final, H, freq.name if freq else None, panel.id_column, panel.date_column, panel.value_column,
                        tf, m)
+    next_values = stage.to_units(_model_forecasts(stage, final, H, backend))  # = model.predict(panel.values)
     return PanelResult(cfg, freq, notes, chosen, test, per_series, n_cands, len(val), tested, model, timings, panel,
-                       tf, final_t)
+                       final_t, next_values)
 
 
 def plot_panel(path: Path, res: PanelResult, n_series: int = 6) -> None:
@@ -555,13 +569,14 @@ def plot_panel(path: Path, res: PanelResult, n_series: int = 6) -> None:
         fig.savefig(tmp, dpi=110, format="png")
 
 
-def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None):
+def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None, values: np.ndarray | None = None):
     """The rows after each series as a long-format DataFrame: id, date (stepped by each series' dates; a step
-    number 1..H without them) and the forecast value, in each series' units."""
+    number 1..H without them) and the forecast value, in each series' units; ``values`` ``(S, H)``: the model's
+    forecasts when already computed."""
     import pandas as pd
 
-    H = horizon or model.horizon
-    fc = model.predict(panel.values, H)
+    fc = model.predict(panel.values, horizon) if values is None else values
+    H = fc.shape[1]
     stamps = []
     for i in range(len(panel)):
         s = step_dates(panel.dates[i], H) if panel.dates is not None else None
