@@ -64,6 +64,10 @@ def add_parser(sub) -> None:
     p.add_argument("--shrink", choices=["yes", "no"], help="also try the validation pick shrunk toward the naive "
                                                            "forecast (weights 0.25/0.5/0.75), kept if better on "
                                                            "validation (default: yes)")
+    p.add_argument("--theta", choices=["yes", "no"], help="also try the Theta method, the damped trend and their "
+                                                          "means with the AR pick, the family chosen on validation "
+                                                          "blocks the AR pick was not chosen on; short series only "
+                                                          "(default: yes)")
     p.add_argument("--out", help="run folder (default: runs/forecast-<data>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument("--no-plot", action="store_true", default=None, help="skip forecast_vs_truth.png")
@@ -79,7 +83,7 @@ CONFIG_FIELDS = {"horizon": "horizons", "lookback": "lookback", "max_order": "ma
                  "diff": "diff_orders", "diff_rule": "diff_rule", "intercept": "intercept", "pooling": "pooling",
                  "selection": "selection", "refit": "refit", "backend": "backend", "device": "device",
                  "split": "split", "ratios": "ratios", "season": "season", "naive": "naive",
-                 "shrink": "shrink"}
+                 "shrink": "shrink", "theta": "theta"}
 RENAMED = {"horizons": "horizon", "diff_orders": "diff"}  # YAML keys before they were the flag names
 
 
@@ -92,7 +96,7 @@ def _forecast_options(args) -> tuple[dict, "object", dict]:
     raw = merge_options(args.config, keys, vars(args), renamed=RENAMED)
     if isinstance(raw.get("ratios"), list):
         raw["ratios"] = tuple(raw["ratios"])
-    for flag in ("naive", "shrink"):
+    for flag in ("naive", "shrink", "theta"):
         if isinstance(raw.get(flag), str) and raw[flag] in ("yes", "no"):
             raw[flag] = raw[flag] == "yes"
     opts = {k: default if raw.get(k) is None else raw[k] for k, default in RUN_OPTIONS.items()}

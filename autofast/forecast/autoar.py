@@ -24,7 +24,16 @@ from autofast.kernels.ar_grid import ARBackend, get_backend
 from .config import AutoARConfig
 from .grid import CandidateGrid, bic, common_hold_back, fit_grid, score_grid, window_lag_moments
 
+from .damped import damped_panel
+from .theta import theta_panel
+
 Progress = Callable[[str], None]
+#: forecasters fitted afresh on the rows each forecast sees (a window's lookback rows; a panel's series):
+#: ``fn(list of (n_i,) float64, H) -> (N, H)``
+LOCAL_FORECASTERS = {"theta": theta_panel, "damped": damped_panel}
+#: the local forecasters alone, together, and with the AR pick: the means that compete with the AR pick
+LOCAL_KINDS = ("theta", "damped", "theta+damped", "ar+theta", "ar+damped", "ar+theta+damped")
+MODEL_KINDS = ("ar", "naive", "seasonal naive", *LOCAL_KINDS)
 # Windows per block when forecasting individual windows explicitly (memory: block x (q + H) per channel).
 FORECAST_BLOCK = 4096
 
@@ -42,9 +51,20 @@ class ChosenModel:
     c: float = 0.0
     regularised: bool = False
     kind: str = "ar"  # "ar" (fitted), "naive" (psi = [1]) or "seasonal naive" (psi = e_season: row t-m repeated);
-    # panels (autofast.forecast.panel) also "theta" (per-series Theta), "damped" (per-series damped trend; psi unused
-    # by both) and means of several, "+"-joined in the order ar, theta, damped ("ar+theta", "theta+damped", ...)
+    # also "theta" (the Theta method), "damped" (Holt's damped trend), each fitted afresh on every window's rows
+    # (a panel's: on every series), psi unused, and means of several, "+"-joined in the order ar, theta, damped
+    # ("ar+theta", "theta+damped", ...: psi the AR part's); MODEL_KINDS lists them
     shrink: float = 0.0  # an AR's weight on the naive forecast: psi = (1 - w) psi_fit + w e_1, c = (1 - w) c_fit
+
+    @property
+    def local_parts(self) -> list[str]:
+        """The parts fitted afresh on each window (``theta``, ``damped``), in kind order."""
+        return [k for k in self.kind.split("+") if k in LOCAL_FORECASTERS]
+
+    @property
+    def has_ar_part(self) -> bool:
+        """Whether ``psi``/``c`` forecast (a fitted AR, alone or in a mean, or a naive forecast)."""
+        return self.kind.split("+")[0] in ("ar", "naive", "seasonal naive")
 
     @property
     def label(self) -> str:
@@ -167,16 +187,29 @@ def test_errors(z: np.ndarray, chosen: list[ChosenModel], start: int, count: int
         ``(C, 2, H)`` float64: per channel and step, the sum of squared and of absolute errors.
     """
     C = z.shape[0]
+    if any(m.local_parts for m in chosen):  # fitted per window: forecast the windows explicitly, block by block
+        sums = np.zeros((C, 2, horizon))
+        for b0 in range(0, count, FORECAST_BLOCK):
+            fc, truth = window_forecasts(z, chosen, start + np.arange(b0, min(count, b0 + FORECAST_BLOCK)), lookback,
+                                         horizon, backend)
+            err = fc - truth  # (n, H, C)
+            sums[:, 0] += (err * err).sum(0).T
+            sums[:, 1] += np.abs(err).sum(0).T
+        return sums
     psi, c, q = _channel_models(chosen, C)
     seg = np.ascontiguousarray(z[:, start : start + count + lookback + horizon - 1])
     A = backend.asarray
     return backend.to_numpy(backend.forecast_error_sums(A(seg), A(psi), A(c), 0, count, lookback, horizon, order=A(q)))
 
 
-def forecast_weights(chosen: list[ChosenModel], horizon: int, backend: ARBackend) -> list[np.ndarray]:
-    """Each chosen model's recursive forecast weights ``(q + 1, H)``: ``yhat_h = M[0, h] + lags . M[1:, h]``."""
+def forecast_weights(chosen: list[ChosenModel], horizon: int, backend: ARBackend) -> list[np.ndarray | None]:
+    """Each chosen model's recursive forecast weights ``(q + 1, H)``: ``yhat_h = M[0, h] + lags . M[1:, h]`` (of
+    its AR part; None for a model of local parts only)."""
     out = []
     for m in chosen:
+        if not m.has_ar_part:
+            out.append(None)
+            continue
         M = backend.ar_forecast_weights(backend.asarray(np.array([m.psi])), backend.asarray(np.array([m.c])), horizon)
         out.append(backend.to_numpy(M)[0])
     return out
@@ -185,15 +218,40 @@ def forecast_weights(chosen: list[ChosenModel], horizon: int, backend: ARBackend
 def forecast_after(scaler: Standardizer, chosen: list[ChosenModel], horizon: int, tail: np.ndarray,
                    backend: ARBackend) -> np.ndarray:
     """Forecasts of the ``horizon`` rows after ``tail``: ``(L, C)`` rows in the data's own units (oldest first),
-    standardised with the training statistics ``scaler``, the chosen models' recursive forecast weights applied,
+    standardised with the training statistics ``scaler``, forecast by the chosen models as a window of ``L`` rows,
     mapped back. Returns ``(H, C)`` float64 in the data's own units."""
-    lags = scaler.transform(tail).T[:, ::-1]  # (C, L), lag 1 first
+    z = scaler.transform(tail).T  # (C, L)
+    return scaler.inverse(forecasts_at(z, chosen, np.zeros(1, dtype=np.int64), z.shape[1], horizon, backend)[0])
+
+
+def forecasts_at(z: np.ndarray, chosen: list[ChosenModel], starts: np.ndarray, lookback: int, horizon: int,
+                 backend: ARBackend) -> np.ndarray:
+    """Forecasts of the ``horizon`` rows after each window ``z[:, s : s + lookback]`` (``s`` in ``starts``).
+
+    Args:
+        z: ``(C, T)`` standardised series; ``chosen``: one model for every channel, or one per channel.
+    Returns:
+        ``(n, H, C)`` float64: a model's AR part through its recursive forecast weights, its local parts
+        (:data:`LOCAL_FORECASTERS`) fitted on each window's rows, averaged. In blocks of ``FORECAST_BLOCK`` windows.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    C = z.shape[0]
+    fc = np.empty((starts.size, horizon, C))
     weights = forecast_weights(chosen, horizon, backend)
-    out = np.empty((horizon, lags.shape[0]))
-    for c in range(lags.shape[0]):
-        M = weights[0] if len(chosen) == 1 else weights[c]
-        out[:, c] = M[0] + lags[c, : M.shape[0] - 1] @ M[1:]
-    return scaler.inverse(out)
+    with threadpool_limits(1):  # small GEMMs: 2-thread OpenBLAS beside a busy core took 10x longer
+        for ch in range(C):
+            m, M = (chosen[0], weights[0]) if len(chosen) == 1 else (chosen[ch], weights[ch])
+            for b0 in range(0, starts.size, FORECAST_BLOCK):
+                s = starts[b0 : b0 + FORECAST_BLOCK]
+                parts = []
+                if M is not None:
+                    q = M.shape[0] - 1
+                    lags = z[ch][s[:, None] + lookback - 1 - np.arange(q)[None, :]]  # (n, q), lag 1 first
+                    parts.append(M[0][None, :] + lags @ M[1:])
+                windows = [z[ch, i : i + lookback] for i in s] if m.local_parts else []
+                parts += [LOCAL_FORECASTERS[k](windows, horizon) for k in m.local_parts]
+                fc[b0 : b0 + s.size, :, ch] = parts[0] if len(parts) == 1 else sum(parts) / len(parts)
+    return fc
 
 
 def window_forecasts(z: np.ndarray, chosen: list[ChosenModel], starts: np.ndarray, lookback: int, horizon: int,
@@ -204,23 +262,11 @@ def window_forecasts(z: np.ndarray, chosen: list[ChosenModel], starts: np.ndarra
         z: ``(C, T)`` standardised series; ``starts``: ``(n,)`` window start rows (inputs
             ``z[:, s : s + lookback]``, targets the next ``horizon`` rows, which must exist).
     Returns:
-        forecasts, truth: ``(n, H, C)`` float64 each. Computed in blocks of ``FORECAST_BLOCK`` windows.
+        forecasts, truth: ``(n, H, C)`` float64 each (:func:`forecasts_at`).
     """
     starts = np.asarray(starts, dtype=np.int64)
-    C = z.shape[0]
-    fc = np.empty((starts.size, horizon, C))
-    truth = np.empty_like(fc)
-    weights = forecast_weights(chosen, horizon, backend)
-    with threadpool_limits(1):  # small GEMMs: 2-thread OpenBLAS beside a busy core took 10x longer
-        for ch in range(C):
-            M = weights[0] if len(chosen) == 1 else weights[ch]
-            q = M.shape[0] - 1
-            for b0 in range(0, starts.size, FORECAST_BLOCK):
-                s = starts[b0 : b0 + FORECAST_BLOCK]
-                lags = z[ch][s[:, None] + lookback - 1 - np.arange(q)[None, :]]  # (n, q), lag 1 first
-                fc[b0 : b0 + s.size, :, ch] = M[0][None, :] + lags @ M[1:]
-                truth[b0 : b0 + s.size, :, ch] = z[ch][s[:, None] + lookback + np.arange(horizon)[None, :]]
-    return fc, truth
+    truth = z[:, starts[:, None] + lookback + np.arange(horizon)[None, :]].transpose(1, 2, 0)
+    return forecasts_at(z, chosen, starts, lookback, horizon, backend), np.ascontiguousarray(truth)
 
 
 def _select(grid: CandidateGrid, crit: np.ndarray) -> list[int]:
@@ -244,6 +290,8 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
 
     Returns per-horizon results and run-level facts (backend, d grid, fit timings).
     """
+    from .family import SELECTED_ON, choose_family, family_applies  # the family stage builds on this module's parts
+
     say = progress or (lambda msg: None)
     if not cfg.resolved:
         from .defaults import resolve_config
@@ -329,7 +377,12 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
                     score, w = float(shrunk[k]), SHRINK_WEIGHTS[k]
                     psi, c = shrink_toward_naive(psi[:q], c, w)
             chosen.append(ChosenModel(g, p, d, wc, score, list(map(float, psi[:q])), c, reg, shrink=w))
-        if cfg.naive and bic_all is None:  # the naive forecasts compete on the same validation windows
+        wt = window_range(b, "test", L, H, ps.name)
+        family = cfg.theta and bic_all is None and family_applies(wr.count, wt.count, L, C)
+        if family:  # the AR pick against Theta, the damped trend, the naive forecasts and the means, honestly
+            chosen = choose_family(z, grid, chosen, wr.start, wr.count, L, H, cfg.season, naive=cfg.naive,
+                                   shrink=cfg.shrink, pooled=pooled, backend=backend)
+        elif cfg.naive and bic_all is None:  # the naive forecasts compete on the same validation windows
             for m in sorted({1, cfg.season}):
                 mse = naive_errors(z, wr.start, wr.count, L, H, m, backend)[:, 0] / (wr.count * H)  # (C,)
                 for k, ch in enumerate(chosen):
@@ -338,7 +391,6 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
                         chosen[k] = naive_model(ch.group, m, score)
         times["select_refit"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        wt = window_range(b, "test", L, H, ps.name)
         sums = test_errors(z, chosen, wt.start, wt.count, L, H, backend)  # (C, 2, H)
         n = wt.count * H
         times["test"] = time.perf_counter() - t0
@@ -355,7 +407,8 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
             mse_per_channel=per_channel[:, 0].tolist(), mae_per_channel=per_channel[:, 1].tolist(),
             mse_per_step=(sums[:, 0].sum(0) / (wt.count * C)).tolist(),
             chosen=chosen, candidates=len(grid),
-            selected_on=("validation split, MSE over steps 1..H" if cfg.selection == "val" else bic_text),
+            selected_on=("validation split, MSE over steps 1..H" + (SELECTED_ON if family else "")
+                         if cfg.selection == "val" else bic_text),
             refit_on="train+val" if cfg.refit == "train+val" else "train",
             regularised_candidates=int(grid.regularised.sum()), timings=times, test_windows=wt.count,
             test_start=wt.start, lookback=L))

@@ -36,6 +36,10 @@ class AutoARConfig(BaseModel):
                                           "forecasts")
     shrink: bool = Field(True, description="with selection='val', also try the pick shrunk toward the naive "
                                            "forecast (weights 0.25, 0.5, 0.75) and keep the best on validation")
+    theta: bool = Field(True, description="with selection='val', also try the Theta method and the damped trend "
+                                          "(fitted on each window's rows) and their means with the AR pick, the "
+                                          "family chosen on validation errors the AR pick was not chosen on "
+                                          "(short series: autofast.forecast.family)")
     split: Literal["auto", "ett-hourly", "ett-15min", "ratio"] = "auto"
     ratios: tuple[float, float, float] = FORECAST_RATIOS
 

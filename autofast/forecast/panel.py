@@ -41,7 +41,7 @@ from autofast.errors import AutofastError
 from autofast.io import write_text_atomic
 from autofast.kernels.ar_grid import ARBackend, get_backend
 
-from .autoar import SHRINK_WEIGHTS, ChosenModel, naive_model, shrink_toward_naive
+from .autoar import LOCAL_KINDS, MODEL_KINDS, SHRINK_WEIGHTS, ChosenModel, naive_model, shrink_toward_naive
 from .defaults import UNKNOWN_HORIZON
 from .grid import CandidateGrid, grid_from_moments
 from .seasonal import Transform, forward, inverse, series_factors
@@ -49,9 +49,6 @@ from .damped import damped_panel
 from .theta import theta_panel
 
 MAX_PANEL_ORDER = 48  # largest AR order of a global model (orders up to 48 helped Tourism's monthly panel)
-#: the per-series candidates and means scored beside the global AR ("+": the mean of the parts' forecasts)
-LOCAL_KINDS = ("theta", "damped", "theta+damped", "ar+theta", "ar+damped", "ar+theta+damped")
-MODEL_KINDS = ("ar", "naive", "seasonal naive", *LOCAL_KINDS)
 _WINDOW_BLOCK = 1 << 18  # windows per Gram update (memory: block x (P + 2) floats, 100 MB at P = 48)
 
 
