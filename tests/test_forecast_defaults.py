@@ -406,7 +406,7 @@ def test_pure_seasonal_series_keeps_the_better_of_ar_and_seasonal_naive():
     rng = np.random.default_rng(0)
     y = np.tile(rng.standard_normal(12), 20) + 1e-3 * rng.standard_normal(240)
     ps = prepared(y, months(240))
-    cfg = resolve_config(AutoARConfig(**CPU), ps).config
+    cfg = resolve_config(AutoARConfig(**CPU, theta=False), ps).config  # the AR pick's own score (no family stage)
     assert cfg.season == 12
     L, H = cfg.lookback, cfg.horizons[0]
     results, _ = run_autoar(ps, cfg)
@@ -453,7 +453,7 @@ def test_per_channel_naive_scores_are_each_channels():
         ar[t] = 0.5 * ar[t - 1] + rng.standard_normal()
     y = np.c_[seasonal_random_walk(240, seed=0), ar]
     ps = prepared(y, months(240))
-    cfg = resolve_config(AutoARConfig(**CPU, pooling="per-channel"), ps).config
+    cfg = resolve_config(AutoARConfig(**CPU, pooling="per-channel", theta=False), ps).config
     L, H = cfg.lookback, cfg.horizons[0]
     chosen = run_autoar(ps, cfg)[0][0].chosen
     assert [c.group for c in chosen] == [0, 1]
@@ -621,8 +621,8 @@ def test_shrunk_pick_is_scored_on_validation_and_beats_the_plain_pick(seed):
     from autofast.forecast.autoar import window_forecasts
 
     y = _cycle(seed)
-    plain = autofast.forecast(y, horizon=6, shrink=False, naive=False)
-    fc = autofast.forecast(y, horizon=6, naive=False)
+    plain = autofast.forecast(y, horizon=6, shrink=False, naive=False, theta=False)
+    fc = autofast.forecast(y, horizon=6, naive=False, theta=False)
     p0, ch = plain.chosen[6][0], fc.chosen[6][0]
     assert ch.shrink in (0.25, 0.5, 0.75) and (ch.p, ch.d, ch.intercept) == (p0.p, p0.d, p0.intercept)
     expected = (1 - ch.shrink) * np.asarray(p0.psi)

@@ -1,9 +1,10 @@
 """The chosen Auto-AR forecaster as a file: ``model.json`` in a forecast run folder, applied to newer history.
 
 Everything a forecast needs and nothing else: the channels, the lookback, the training statistics the series
-was standardised with, and per horizon the chosen level-AR model(s) (coefficients on the levels, intercept,
-kind). JSON, not pickle: a model file is data, never code. ``python -m autofast predict RUN_DIR --data
-newer.csv`` and :meth:`autofast.forecast.api.Forecast.model` use it.
+was standardised with, and per horizon the chosen model(s) (kind; the level-AR coefficients and intercept of an
+AR part; Theta and the damped trend are fitted afresh on the last ``lookback`` rows). JSON, not pickle: a model
+file is data, never code. ``python -m autofast predict RUN_DIR --data newer.csv`` and
+:meth:`autofast.forecast.api.Forecast.model` use it.
 
 Format ``autofast-forecast-model/1``::
 
@@ -24,7 +25,7 @@ from autofast.data.timeseries import Standardizer
 from autofast.errors import AutofastError
 from autofast.io import write_text_atomic
 
-from .autoar import ChosenModel, forecast_after
+from .autoar import MODEL_KINDS, ChosenModel, forecast_after
 
 FORMAT = "autofast-forecast-model/1"
 FILE = "model.json"
@@ -108,7 +109,8 @@ class ForecastModel:
             columns, L = [str(c) for c in d["columns"]], int(d["lookback"])
             mean, std = np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64)
             ok = (mean.shape == std.shape == (len(columns),) and L >= 1 and chosen and
-                  all(len(ms) in (1, len(columns)) and all(len(m.psi) <= L and all(map(math.isfinite, m.psi))
+                  all(len(ms) in (1, len(columns)) and all(len(m.psi) <= L and all(map(math.isfinite, m.psi)) and
+                                                            m.kind in MODEL_KINDS and m.has_ar_part == bool(m.psi)
                                                             for m in ms) for ms in chosen.values()) and
                   np.isfinite(mean).all() and (std > 0).all())
             if not ok:
