@@ -179,3 +179,17 @@ def test_cli_theta_flag(tmp_path, capsys):
                                capsys)
         assert code == 0, err
         assert len((tmp_path / f"p_{flag}.csv").read_text().splitlines()) == 1 + res["horizon"]
+
+
+def test_per_channel_families_are_each_channels_and_tested_as_chosen():
+    rng = np.random.default_rng(5)
+    cyc = np.zeros(60)
+    for t in range(2, 60):
+        cyc[t] = 1.3 * cyc[t - 1] - 0.6 * cyc[t - 2] + rng.normal()
+    x = np.c_[_trend_series(4, 60), cyc]
+    fc = autofast.forecast(x, horizon=4, pooling="per-channel")
+    r = fc.results[0]
+    assert [c.group for c in r.chosen] == [0, 1] and "family" in r.selected_on
+    ps, L = fc.series, r.lookback
+    f, t = window_forecasts(ps.z, r.chosen, r.test_start + np.arange(r.test_windows), L, 4, BACKEND)
+    np.testing.assert_allclose(r.mse_per_channel, ((f - t) ** 2).mean(axis=(0, 1)), rtol=1e-9)
