@@ -13,7 +13,9 @@ Per series, in ONE run:
    command's own ``--baseline autoarima`` on 20 test origins (each origin's lookback rows), compared with
    Auto-AR on the same 20.
 
-MSE on the z-scored scale (training statistics), mean over test windows x steps x channels. Everything is
+MSE on the z-scored scale (training statistics), mean over test windows x steps x channels. Beside it, how often
+the test targets fall inside each method's 80% and 95% prediction intervals (ours from validation errors,
+``autofast/forecast/intervals.py``; the peers' from their models, ``forward(..., level=[80, 95])``). Everything is
 deterministic: one run per series.
 
 Series: aeon's forecasting CSVs (BSD-3; Airline, ShampooSales, Uschange, PBS_dataset, solar, Lynx) and, as a
@@ -117,15 +119,19 @@ def peers(csv: Path, res: dict) -> dict[str, float]:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         for key, cls in (("autoarima", AutoARIMA), ("autoets", AutoETS)):
-            sq = []
+            sq, inside = [], {80: [], 95: []}
             for c in range(ps.z.shape[0]):  # raw units (ETS's multiplicative forms need positive data), scored z-scored
                 raw = np.ascontiguousarray(ps.data.values[:, c])
                 mean, std = ps.scaler.mean[c], ps.scaler.std[c]
                 model = cls(season_length=m).fit(raw[: ps.bounds.train_end])
                 for n in wt.starts:
-                    fc = (model.forward(raw[: n + L], h=H)["mean"] - mean) / std
-                    sq.append((fc - ps.z[c, n + L : n + L + H]) ** 2)
+                    f = model.forward(raw[: n + L], h=H, level=[80, 95])
+                    truth = raw[n + L : n + L + H]
+                    sq.append(((f["mean"] - mean) / std - ps.z[c, n + L : n + L + H]) ** 2)
+                    for lv in inside:
+                        inside[lv].append((f[f"lo-{lv}"] <= truth) & (truth <= f[f"hi-{lv}"]))
             out[key] = float(np.mean(sq))
+            out[f"{key}_coverage"] = {lv: float(np.mean(v)) for lv, v in inside.items()}
     return out
 
 
@@ -141,7 +147,8 @@ def measure(name: str, csv: Path, folder: Path, extra: list[str]) -> dict:
            "test_windows": r0["test_windows"], "autoar": r0["mse"],
            "chosen": ", ".join(sorted({chosen_label(c) for c in r0["chosen"]})),
            "naive": res["seasonal_naive"][h]["mse"], "naive_model": res["seasonal_naive"][h]["model"],
-           "wall_s": wall, "arima_windows": r0["test_windows"], "autoets": None}
+           "wall_s": wall, "arima_windows": r0["test_windows"], "autoets": None,
+           "coverage": {int(k): v for k, v in r0["intervals"]["test_coverage"].items()}}
     if h in res["baselines"]:  # the command's own AutoARIMA on a subset of origins (ETTh1)
         bl = res["baselines"][h]
         row.update(autoarima=bl["mse"], autoar_same_origins=bl["autoar_same_origins"]["mse"], arima_windows=bl["windows"])
@@ -152,7 +159,8 @@ def measure(name: str, csv: Path, folder: Path, extra: list[str]) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = ["| series | rows x ch | freq | H / L / P / m | Auto-AR (chosen) | seasonal naive | AutoARIMA | AutoETS "
-             "| wall |", "|---|---|---|---|---|---|---|---|---|"]
+             "| 80% / 95% coverage: Auto-AR, AutoETS | wall |", "|---|---|---|---|---|---|---|---|---|---|"]
+    pct = lambda c: "-" if not c else f"{c[80]:.2f} / {c[95]:.2f}"  # noqa: E731
     for r in rows:
         best = min(v for v in (r["autoar"], r["naive"], r["autoarima"], r["autoets"]) if v is not None)
         f = lambda v: "n/a" if v is None else (f"**{v:.4f}**" if v == best else f"{v:.4f}")  # noqa: E731
@@ -160,7 +168,8 @@ def table(rows: list[dict]) -> str:
             f"{r['autoarima']:.4f} ({r['arima_windows']} windows; Auto-AR there {r['autoar_same_origins']:.4f})"
         lines.append(f"| {r['name']} | {r['rows']} x {r['channels']} | {r['frequency']} | {r['horizon']} / "
                      f"{r['lookback']} / {r['max_order']} / {r['season']} | {f(r['autoar'])} ({r['chosen']}) | "
-                     f"{f(r['naive'])} | {arima} | {f(r['autoets'])} | {r['wall_s']:.1f} s |")
+                     f"{f(r['naive'])} | {arima} | {f(r['autoets'])} | {pct(r.get('coverage'))}, "
+                     f"{pct(r.get('autoets_coverage'))} | {r['wall_s']:.1f} s |")
     return "\n".join(lines)
 
 
@@ -171,11 +180,18 @@ def summary(rows: list[dict]) -> str:
         rel = [r[key] / r["naive"] for r in rows if r[key] is not None and r["naive"] > 0]
         if rel:
             out.append(f"{label} {math.exp(np.mean(np.log(rel))):.3f}")
+    cov = []
+    for key, label in (("coverage", "Auto-AR"), ("autoarima_coverage", "AutoARIMA"), ("autoets_coverage", "AutoETS")):
+        vals = [r[key] for r in rows if r.get(key)]
+        if vals:
+            cov.append(f"{label} {np.mean([v[80] for v in vals]):.2f} / {np.mean([v[95] for v in vals]):.2f}")
     n = {k: sum(r[k] is not None for r in rows) for k in ("autoarima", "autoets", "naive")}
     wins = {k: sum(r["autoar"] < r[k] for r in rows if r[k] is not None) for k in n}
     return (f"{len(rows)} series; geometric mean of MSE / naive MSE: " + ", ".join(out) + "; Auto-AR below " +
             ", ".join(f"{label} on {wins[k]} of {n[k]}" for k, label in
-                      (("autoarima", "AutoARIMA"), ("autoets", "AutoETS"), ("naive", "the (seasonal) naive")) if n[k]))
+                      (("autoarima", "AutoARIMA"), ("autoets", "AutoETS"), ("naive", "the (seasonal) naive")) if n[k])
+            + ("; test coverage of the 80% / 95% prediction intervals (mean over series): " + ", ".join(cov)
+               if cov else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

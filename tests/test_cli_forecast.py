@@ -42,7 +42,12 @@ def test_forecast_end_to_end_on_etth1_slice(etth1_slice, tmp_path, capsys):
     assert "Selected on: validation split" in report and "- season: 24" in report  # hourly dates
     assert "- horizon:" not in report and "- lookback:" not in report  # given as flags: not sized
     nxt = pd.read_csv(out_dir / "forecast_next_H24.csv")
-    assert len(nxt) == 24 and list(nxt.columns) == ["date", "HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+    chans = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+    bands = [f"{c}-{side}-{lv}" for c in chans for lv in (80, 95) for side in ("lo", "hi")]
+    assert len(nxt) == 24 and list(nxt.columns) == ["date", *chans, *bands]
+    for c in chans:  # nested around the point forecast
+        assert ((nxt[f"{c}-lo-95"] <= nxt[f"{c}-lo-80"]) & (nxt[f"{c}-lo-80"] <= nxt[c]) &
+                (nxt[c] <= nxt[f"{c}-hi-80"]) & (nxt[f"{c}-hi-80"] <= nxt[f"{c}-hi-95"])).all()
     assert pd.to_datetime(nxt["date"].iloc[0]) == pd.Timestamp("2016-09-01 12:00:00")  # row 1500 (62.5 days on) follows the last
 
 

@@ -563,7 +563,8 @@ def test_forecast_cli_sizes_everything_from_monthly_dates(tmp_path, capsys):
     assert res["config"]["lookback"] == 36 and res["config"]["max_order"] == 18  # train rows 72: half, a quarter
     assert res["channels"] == ["sales"]
     nxt = pd.read_csv(out / "forecast_next_H12.csv")
-    assert list(nxt.columns) == ["date", "sales"] and len(nxt) == 12
+    assert list(nxt.columns) == ["date", "sales", "sales-lo-80", "sales-hi-80", "sales-lo-95", "sales-hi-95"]
+    assert len(nxt) == 12 and (nxt["sales-lo-95"] <= nxt["sales-lo-80"]).all() and (nxt["sales-lo-80"] <= nxt["sales"]).all()
     assert nxt["date"].iloc[0] == "2000-01-01" and nxt["date"].iloc[-1] == "2000-12-01"
     assert np.isfinite(nxt["sales"]).all()
 

@@ -110,8 +110,11 @@ def test_choose_family_scores_the_ar_pick_on_blocks_it_was_not_chosen_on(seed):
                     pooled=True, lookback=L, backend=BACKEND, hold_back=common_hold_back(orders, list(cfg.diff_orders), L))
     wr = window_range(b, "val", L, H)
     pick = fc.chosen[H]
-    got = choose_family(z, grid, pick, wr.start, wr.count, L, H, 1, naive=True, shrink=False, pooled=True,
-                        backend=BACKEND)[0]
+    models, errors = choose_family(z, grid, pick, wr.start, wr.count, L, H, 1, naive=True, shrink=False,
+                                   pooled=True, backend=BACKEND)
+    got = models[0]
+    assert errors.shape == (wr.count, H, 1) and float((errors ** 2).mean()) == pytest.approx(got.selection_score,
+                                                                                             rel=1e-9)
     want = _explicit_family_scores(z, grid, pick, wr, L, H, 1)
     best = min(want, key=want.get)
     assert got.kind == best and got.selection_score == pytest.approx(want[best], rel=1e-7)

@@ -184,11 +184,13 @@ def run(args) -> int:
                     baselines[res.horizon] = bl
         with stage(console, "writing test forecasts, next-H forecasts" + ("" if opts["no_plot"] else " and the plot")
                    + "…"):
+            model = run_.model
             for res in results:
                 O.write_test_forecasts(tmp / f"test_forecasts_H{res.horizon}.npz", ps, res, backend)
-                nxt = run_.predict(ps.data.values, res.horizon)
-                O.write_next_csv(tmp / f"forecast_next_H{res.horizon}.csv", ps.data.dates, ps.data.columns, nxt)
-            run_.model.save(tmp)  # model.json: predict RUN_DIR --data newer.csv
+                nxt = model.predict(ps.data.values, res.horizon, backend)
+                O.write_next_csv(tmp / f"forecast_next_H{res.horizon}.csv", ps.data.dates, ps.data.columns, nxt,
+                                 model.bands(nxt, res.horizon))
+            model.save(tmp)  # model.json: predict RUN_DIR --data newer.csv
             if not opts["no_plot"]:
                 O.plot_test_windows(tmp / "forecast_vs_truth.png", ps, results, backend)
         payload = {

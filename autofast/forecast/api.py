@@ -95,8 +95,10 @@ class Forecast:
     @property
     def model(self) -> ForecastModel:
         """The chosen models with their lookback and training statistics: what ``model.json`` holds."""
+        halfwidths = {r.horizon: {int(k): np.asarray(v) for k, v in r.intervals.get("halfwidth", {}).items()}
+                      for r in self.results}
         return ForecastModel(self.columns, self.config.lookback, self.series.scaler, self.chosen,
-                             self.frequency.name if self.frequency else None, self.date_column)
+                             self.frequency.name if self.frequency else None, self.date_column, halfwidths)
 
     def predict(self, history, horizon: int | None = None) -> np.ndarray:
         """The chosen model's forecast of the ``horizon`` rows after ``history`` (no refit): ``(H, C)`` float64
@@ -104,16 +106,22 @@ class Forecast:
         ``lookback`` are read). See :meth:`ForecastModel.predict`."""
         return self.model.predict(history, self.horizons[0] if horizon is None else horizon, self.backend)
 
-    def next(self, horizon: int | None = None):
+    def next(self, horizon: int | None = None, intervals: bool = False):
         """The ``horizon`` rows after the data (default: the first horizon), own units, as a pandas DataFrame
-        indexed by the following dates (stepped by the data's frequency) or by step 1..H without dates."""
+        indexed by the following dates (stepped by the data's frequency) or by step 1..H without dates; with
+        ``intervals``, also the 80% and 95% prediction intervals (columns ``{channel}-lo-80``, ``-hi-80``, ...)."""
         import pandas as pd
 
+        from .outputs import forecast_table
+
         res = self._result(horizon)
-        values = self.predict(self.series.data.values, res.horizon)
+        model = self.model
+        values = model.predict(self.series.data.values, res.horizon, self.backend)
+        bands = model.bands(values, res.horizon) if intervals else {}
         stamps = step_dates(self.series.data.dates, res.horizon)
         index = pd.Index(stamps, name="date") if stamps is not None else pd.RangeIndex(1, res.horizon + 1, name="step")
-        return pd.DataFrame(values, index=index, columns=self.columns)
+        names, cols = forecast_table(self.columns, values, bands)
+        return pd.DataFrame(np.column_stack(cols), index=index, columns=names)
 
 
 def run_forecast(data: SeriesData, name: str, cfg: AutoARConfig, progress: Callable[[str], None] | None = None,

@@ -17,11 +17,12 @@ from typing import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from autofast.data.timeseries import PreparedSeries, Standardizer, window_range
+from autofast.data.timeseries import PreparedSeries, Standardizer, WindowRange, window_range
 from autofast.errors import AutofastError
 from autofast.kernels.ar_grid import ARBackend, get_backend
 
 from .config import AutoARConfig
+from .intervals import LEVELS, coverage, halfwidths
 from .grid import CandidateGrid, bic, common_hold_back, fit_grid, score_grid, window_lag_moments
 
 from .damped import damped_panel
@@ -143,6 +144,49 @@ class HorizonResult:
     test_windows: int
     test_start: int
     lookback: int
+    #: prediction intervals (:func:`interval_summary`): half-widths per level ``(H, C)`` on the standardised scale,
+    #: the validation windows they came from, their coverage and mean width on the test windows
+    intervals: dict = field(default_factory=dict, repr=False)
+
+
+#: windows (evenly spaced) whose errors give the intervals, and on which their test coverage is measured
+INTERVAL_WINDOWS = 500
+
+
+def _spread(start: int, count: int, most: int = INTERVAL_WINDOWS) -> np.ndarray:
+    """At most ``most`` evenly spaced window starts of ``start .. start + count - 1``."""
+    return start + np.unique(np.linspace(0, count - 1, min(count, most)).round().astype(np.int64))
+
+
+def interval_summary(z: np.ndarray, chosen: list[ChosenModel], val: WindowRange, test: WindowRange,
+                     backend: ARBackend, refit: str = "train", val_errors: np.ndarray | None = None) -> dict:
+    """The chosen model's prediction intervals (:mod:`.intervals`) from its errors on (at most
+    :data:`INTERVAL_WINDOWS`) validation windows -- or ``val_errors`` ``(n, H, C)``, the family stage's errors of
+    the whole choice, its AR pick made without each block -- and their coverage and mean width on as many test
+    windows.
+
+    Returns ``{"levels", "halfwidth": {level: (H, C) list}, "windows", "from", "test_coverage": {level: share},
+    "test_mean_width": {level: width}}`` (standardised scale).
+    """
+    L, H = val.lookback, val.horizon
+    honest = val_errors is not None
+    if not honest:
+        fc, truth = window_forecasts(z, chosen, _spread(val.start, val.count), L, H, backend)
+        val_errors = fc - truth
+    half = halfwidths(val_errors)  # {level: (H, C)}
+    fc_t, truth_t = window_forecasts(z, chosen, _spread(test.start, test.count), L, H, backend)
+    return {"levels": list(LEVELS), "windows": int(val_errors.shape[0]),
+            "from": ("the absolute errors on validation windows" +
+                     (" of the family choice (the AR pick of each block made on the others)" if honest else
+                      " of the chosen model (evenly spaced)") +
+                     ", per step and channel: the conformal quantile, or the Gaussian prediction interval (Student's t) "
+                     "where too few for the level"
+                     + ("; the model was refitted on train+val, so these errors are in-sample and the intervals "
+                        "narrower than they should be" if refit == "train+val" else "")),
+            "halfwidth": {str(k): v.tolist() for k, v in half.items()},
+            "test_coverage": {str(k): coverage(truth_t, fc_t, v[None]) for k, v in half.items()},
+            "test_mean_width": {str(k): float(2 * np.nanmean(v)) for k, v in half.items()},
+            "test_windows": int(fc_t.shape[0])}
 
 
 def kpss_diff_order(z_train: np.ndarray, max_d: int = 2, alpha: float = 0.05) -> int:
@@ -380,8 +424,8 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
         wt = window_range(b, "test", L, H, ps.name)
         family = cfg.theta and bic_all is None and family_applies(wr.count, wt.count, L, C)
         if family:  # the AR pick against Theta, the damped trend, the naive forecasts and the means, honestly
-            chosen = choose_family(z, grid, chosen, wr.start, wr.count, L, H, cfg.season, naive=cfg.naive,
-                                   shrink=cfg.shrink, pooled=pooled, backend=backend)
+            chosen, val_errors = choose_family(z, grid, chosen, wr.start, wr.count, L, H, cfg.season, naive=cfg.naive,
+                                               shrink=cfg.shrink, pooled=pooled, backend=backend)
         elif cfg.naive and bic_all is None:  # the naive forecasts compete on the same validation windows
             for m in sorted({1, cfg.season}):
                 mse = naive_errors(z, wr.start, wr.count, L, H, m, backend)[:, 0] / (wr.count * H)  # (C,)
@@ -402,6 +446,10 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
             c = int(np.flatnonzero(bad)[0]) if bad.any() else 0
             raise AutofastError(f"{ps.name}: the test errors (channel {ps.data.columns[c]!r}) overflow float64: the "
                                 "test split lies far outside the training split's scale; check the data for outliers")
+        t0 = time.perf_counter()
+        intervals = interval_summary(z, chosen, window_range(b, "val", L, H, ps.name), wt, backend, cfg.refit,
+                                     val_errors if family else None)
+        times["intervals"] = time.perf_counter() - t0
         results.append(HorizonResult(
             horizon=H, mse=total[0], mae=total[1],
             mse_per_channel=per_channel[:, 0].tolist(), mae_per_channel=per_channel[:, 1].tolist(),
@@ -411,7 +459,7 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
                          if cfg.selection == "val" else bic_text),
             refit_on="train+val" if cfg.refit == "train+val" else "train",
             regularised_candidates=int(grid.regularised.sum()), timings=times, test_windows=wt.count,
-            test_start=wt.start, lookback=L))
+            test_start=wt.start, lookback=L, intervals=intervals))
         say(f"H={H}: test MSE {results[-1].mse:.4f} MAE {results[-1].mae:.4f} (z-scored), chosen "
             + ", ".join(sorted({c.label for c in chosen})))
     return results, run_info

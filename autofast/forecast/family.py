@@ -63,7 +63,7 @@ def _ar_pick(grid: CandidateGrid, crits: np.ndarray, moms: list, weights: np.nda
 
 def choose_family(z: np.ndarray, grid: CandidateGrid, chosen: list[ChosenModel], val_start: int, val_count: int,
                   lookback: int, horizon: int, season: int, *, naive: bool, shrink: bool, pooled: bool,
-                  backend: ARBackend) -> list[ChosenModel]:
+                  backend: ARBackend) -> tuple[list[ChosenModel], np.ndarray]:
     """Per group, the family with the lowest honest validation MSE (module docstring).
 
     Args:
@@ -71,7 +71,8 @@ def choose_family(z: np.ndarray, grid: CandidateGrid, chosen: list[ChosenModel],
         chosen: the AR pick per group made on every validation window (``val_count`` windows from row
             ``val_start``), refitted as configured: the AR part of a winning family.
     Returns:
-        the chosen models, one per group as ``chosen``; ``selection_score`` the family's validation MSE.
+        the chosen models, one per group as ``chosen`` (``selection_score`` the family's validation MSE), and the
+        chosen families' honest validation errors ``(val_count, H, C)`` (forecast minus truth): the intervals'.
     """
     C = z.shape[0]
     edges = np.linspace(0, val_count, min(BLOCKS, val_count) + 1).round().astype(np.int64)
@@ -101,7 +102,7 @@ def choose_family(z: np.ndarray, grid: CandidateGrid, chosen: list[ChosenModel],
             naives[m] = forecasts_at(z, [naive_model(0, m, 0.0)], starts, lookback, horizon, backend)
     errors = {kind: ((f - truth) ** 2).mean(axis=(0, 1)) for kind, f in fams.items()}  # (C,) per family
     errors.update({("naive", m): ((f - truth) ** 2).mean(axis=(0, 1)) for m, f in naives.items()})
-    out = []
+    out, honest_errors = [], np.empty_like(truth)
     for model in chosen:
         score = {k: float(e.mean() if pooled else e[model.group]) for k, e in errors.items()}
         best = min(score, key=lambda k: (score[k], k != "ar"))  # ties keep the AR pick
@@ -111,4 +112,7 @@ def choose_family(z: np.ndarray, grid: CandidateGrid, chosen: list[ChosenModel],
             out.append(replace(model, kind=best, selection_score=score[best]))
         else:
             out.append(ChosenModel(model.group, 0, 0, False, score[best], [], kind=best))
-    return out
+        cols = slice(None) if pooled else slice(model.group, model.group + 1)
+        honest_errors[:, :, cols] = (naives[best[1]] if isinstance(best, tuple) else fams[best])[:, :, cols] - \
+            truth[:, :, cols]
+    return out, honest_errors

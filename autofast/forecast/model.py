@@ -10,13 +10,13 @@ Format ``autofast-forecast-model/1``::
 
     {"format": ..., "columns": [...], "lookback": L, "mean": [...], "std": [...], "frequency": "monthly" | null,
      "date_column": "Month" | null, "horizons": {"12": [{"group", "p", "d", "intercept", "selection_score",
-     "psi", "c", "regularised", "kind"}, ...]}}
+     "psi", "c", "regularised", "kind", "shrink"}, ...]}, "halfwidths": {"12": {"80": [[...] x C] x H, "95": ...}}}
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,9 @@ class ForecastModel:
     chosen: dict[int, list[ChosenModel]]
     frequency: str | None = None
     date_column: str | None = None
+    #: per horizon and level, the prediction intervals' half-widths ``(H, C)`` on the standardised scale
+    #: (:mod:`.intervals`); empty in a model.json written before 2026-12-06's intervals
+    halfwidths: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
 
     @property
     def horizons(self) -> list[int]:
@@ -80,11 +83,24 @@ class ForecastModel:
             backend = get_backend("auto", "cpu")
         return forecast_after(self.scaler, self.chosen[horizon], horizon, x[-L:], backend)
 
+    def intervals(self, history, horizon: int | None = None, backend=None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Prediction intervals around :meth:`predict`'s forecasts: ``{level: (lo, hi)}``, each ``(H, C)`` in the
+        data's own units (empty for a model saved without intervals)."""
+        horizon = self.horizons[0] if horizon is None else horizon
+        return self.bands(self.predict(history, horizon, backend), horizon)
+
+    def bands(self, point: np.ndarray, horizon: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """``{level: (lo, hi)}`` around the ``(H, C)`` forecasts ``point`` of this horizon, own units."""
+        return {level: (point - hw * self.scaler.std[None], point + hw * self.scaler.std[None])
+                for level, hw in sorted(self.halfwidths.get(horizon, {}).items())}
+
     def to_dict(self) -> dict:
         return {"format": FORMAT, "columns": self.columns, "lookback": self.lookback,
                 "mean": self.scaler.mean.tolist(), "std": self.scaler.std.tolist(), "frequency": self.frequency,
                 "date_column": self.date_column,
-                "horizons": {str(h): [asdict(m) for m in ms] for h, ms in sorted(self.chosen.items())}}
+                "horizons": {str(h): [asdict(m) for m in ms] for h, ms in sorted(self.chosen.items())},
+                "halfwidths": {str(h): {str(k): v.tolist() for k, v in lv.items()}
+                               for h, lv in sorted(self.halfwidths.items())}}
 
     def save(self, folder: Path) -> Path:
         """Write ``folder/model.json`` atomically; returns its path."""
@@ -113,12 +129,17 @@ class ForecastModel:
                                                             m.kind in MODEL_KINDS and m.has_ar_part == bool(m.psi)
                                                             for m in ms) for ms in chosen.values()) and
                   np.isfinite(mean).all() and (std > 0).all())
+            halfwidths = {int(h): {int(k): np.asarray(v, dtype=np.float64) for k, v in lv.items()}
+                          for h, lv in d.get("halfwidths", {}).items()}
+            ok = ok and all(h in chosen and 0 < k < 100 and v.shape == (h, len(columns)) and
+                            bool((np.nan_to_num(v, nan=0.0) >= 0).all())
+                            for h, lv in halfwidths.items() for k, v in lv.items())
             if not ok:
                 raise ValueError("inconsistent shapes or values")
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AutofastError(f"{path}: not a readable forecast model ({str(exc).splitlines()[0][:120]}); rerun "
                                 "forecast to write it again") from None
-        return cls(columns, L, Standardizer(mean, std), chosen, d.get("frequency"), d.get("date_column"))
+        return cls(columns, L, Standardizer(mean, std), chosen, d.get("frequency"), d.get("date_column"), halfwidths)
 
 
 def load_model(run_dir: str | Path):

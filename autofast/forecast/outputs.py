@@ -15,6 +15,7 @@ from autofast.data.timeseries import PreparedSeries
 from autofast.io import atomic_path
 
 from .autoar import ChosenModel, HorizonResult, window_forecasts
+from .intervals import interval_columns
 
 
 def result_dict(res: HorizonResult, columns: list[str]) -> dict:
@@ -40,19 +41,33 @@ def write_test_forecasts(path: Path, ps: PreparedSeries, res: HorizonResult, bac
             np.savez(f, origins_index=idx, forecast=fc.astype(np.float32), truth=truth.astype(np.float32))
 
 
-def write_next_csv(path: Path, dates, columns: list[str], fc: np.ndarray) -> None:
+def forecast_table(columns: list[str], fc: np.ndarray, intervals: dict | None = None
+                   ) -> tuple[list[str], list[np.ndarray]]:
+    """Column names and ``(H,)`` columns of a forecast table: one per channel, then per channel its intervals'
+    bounds (``{column}-lo-{level}``, ``{column}-hi-{level}``; ``intervals``: ``{level: (lo, hi)}``, ``(H, C)``)."""
+    names, cols = list(columns), [fc[:, c] for c in range(fc.shape[1])]
+    for c, column in enumerate(columns):
+        for level, (lo, hi) in sorted((intervals or {}).items()):
+            names += interval_columns(column, (level,))
+            cols += [lo[:, c], hi[:, c]]
+    return names, cols
+
+
+def write_next_csv(path: Path, dates, columns: list[str], fc: np.ndarray, intervals: dict | None = None) -> None:
     """The ``(H, C)`` forecasts ``fc`` after data whose dates are ``dates`` (or None): a date column (the dates
     that follow, :func:`~autofast.data.frequency.step_dates`) or a step column, then one column per channel,
-    original units (``forecast_next_H*.csv``, and ``predict``'s output for a forecast run)."""
+    original units, then the prediction intervals ``{level: (lo, hi)}`` if given (:func:`forecast_table`)
+    (``forecast_next_H*.csv``, and ``predict``'s output for a forecast run)."""
     import csv
 
     stamps = step_dates(dates, fc.shape[0])
     first = ("date", stamps) if stamps is not None else ("step", list(range(1, fc.shape[0] + 1)))
+    names, cols = forecast_table(columns, fc, intervals)
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
-            w.writerow([first[0], *columns])
-            for stamp, row in zip(first[1], fc.tolist()):
+            w.writerow([first[0], *names])
+            for stamp, row in zip(first[1], np.column_stack(cols).tolist()):
                 w.writerow([stamp, *row])
 
 

@@ -1,0 +1,122 @@
+"""Prediction intervals (autofast/forecast/intervals.py) and their path through a forecast run: half-widths against
+direct references, coverage on data where the nominal rate is known, model.json, predict and the API."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import t as student
+
+import autofast
+from autofast.forecast.intervals import coverage, halfwidths, interval_columns, interval_score
+from autofast.forecast.model import ForecastModel
+from cli_helpers import run_cli
+
+
+def test_halfwidths_are_the_conformal_rank_or_the_t_interval():
+    rng = np.random.default_rng(0)
+    e = rng.standard_normal((40, 3))
+    hw = halfwidths(e, (80, 95))
+    for lv in (80, 95):
+        k = math.ceil(41 * lv / 100)  # 33rd and 39th of 40
+        np.testing.assert_allclose(hw[lv], np.sort(np.abs(e), axis=0)[k - 1], rtol=1e-15)
+    few = rng.standard_normal((6, 2))  # 80%: rank 6 of 6; 95%: rank 7 > 6 -> t_5 interval
+    hw = halfwidths(few, (80, 95))
+    np.testing.assert_allclose(hw[80], np.abs(few).max(0), rtol=1e-15)
+    rms = np.sqrt((few ** 2).mean(0))
+    np.testing.assert_allclose(hw[95], np.fmax(student.ppf(0.975, 5) * math.sqrt(7 / 6) * rms, hw[80]), rtol=1e-12)
+
+
+def test_halfwidths_ignore_missing_errors_and_need_two():
+    e = np.array([[1.0, np.nan], [-2.0, 3.0], [0.5, np.nan]])
+    hw = halfwidths(e, (50, 80))
+    assert hw[50][0] == 1.0 and hw[50][1] == 3.0  # one error: its conformal rank 1 of 1 at 50%
+    assert np.isnan(hw[80][1])  # rank 2 of 1, and no variance from one error: no interval
+    assert hw[80][0] >= hw[50][0]
+
+
+def test_levels_are_nested_and_widths_grow_with_the_errors():
+    rng = np.random.default_rng(1)
+    e = rng.standard_normal((12, 5))
+    hw = halfwidths(e, (50, 80, 95, 99))
+    assert all((hw[a] <= hw[b]).all() for a, b in ((50, 80), (80, 95), (95, 99)))
+    np.testing.assert_allclose(halfwidths(3 * e, (80,))[80], 3 * hw[80])
+
+
+def test_interval_score_and_coverage_by_hand():
+    y, lo, hi = np.array([0.0, 2.0, -3.0]), np.array([-1.0, -1.0, -1.0]), np.array([1.0, 1.0, 1.0])
+    np.testing.assert_allclose(interval_score(y, lo, hi, 80), [2.0, 2.0 + 10 * 1.0, 2.0 + 10 * 2.0])
+    assert coverage(y, np.zeros(3), np.ones(3)) == pytest.approx(1 / 3)
+    assert coverage(np.array([np.nan, 0.0]), np.zeros(2), np.ones(2)) == 1.0
+    assert interval_columns("y") == ["y-lo-80", "y-hi-80", "y-lo-95", "y-hi-95"]
+
+
+def test_white_noise_coverage_is_near_nominal():
+    """Many windows of i.i.d. noise around a level: the validation errors are exchangeable with the test errors,
+    so the test coverage must sit near the level (a scale or rank error would miss by far more than 4 points)."""
+    y = 10 + np.random.default_rng(2).standard_normal(4000)
+    fc = autofast.forecast(y, horizon=5, lookback=50, max_order=5, theta=False)
+    cov = fc.results[0].intervals["test_coverage"]
+    assert abs(cov["80"] - 0.80) < 0.04 and abs(cov["95"] - 0.95) < 0.03, cov
+
+
+def _monthly(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return pd.DataFrame({"month": pd.date_range("2000-01", periods=n, freq="MS").strftime("%Y-%m"),
+                         "sales": 100 + 0.5 * t + 8 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 2, n)})
+
+
+def test_intervals_through_the_model_file_predict_and_next(tmp_path, capsys):
+    df = _monthly()
+    csv = tmp_path / "sales.csv"
+    df.to_csv(csv, index=False)
+    code, out, err = run_cli(["forecast", "--data", str(csv), "--out", str(tmp_path / "run"), "--no-plot", "--json"],
+                             capsys)
+    assert code == 0, err
+    res = json.loads(out)["results"][0]
+    H = res["horizon"]
+    hw = {int(k): np.asarray(v) for k, v in res["intervals"]["halfwidth"].items()}
+    assert set(hw) == {80, 95} and hw[80].shape == (H, 1) and (hw[95] >= hw[80]).all()
+    assert set(res["intervals"]["test_coverage"]) == {"80", "95"}
+    model = ForecastModel.load(tmp_path / "run")
+    point = model.predict(df[["sales"]].to_numpy(), H)
+    bands = model.intervals(df[["sales"]].to_numpy(), H)
+    for lv in (80, 95):
+        np.testing.assert_allclose(bands[lv][1] - point, hw[lv] * model.scaler.std[None], rtol=1e-12)
+        np.testing.assert_allclose(point - bands[lv][0], hw[lv] * model.scaler.std[None], rtol=1e-12)
+    nxt = pd.read_csv(tmp_path / "run" / f"forecast_next_H{H}.csv")
+    np.testing.assert_allclose(nxt["sales-hi-95"], bands[95][1][:, 0], rtol=1e-12)
+    code, _, err = run_cli(["predict", str(tmp_path / "run"), "--data", str(csv), "--out", str(tmp_path / "p.csv")],
+                           capsys)
+    assert code == 0, err
+    pred = pd.read_csv(tmp_path / "p.csv")
+    pd.testing.assert_frame_equal(pred, nxt)
+    api = autofast.forecast(df)
+    frame = api.next(intervals=True)
+    assert list(frame.columns) == ["sales", *interval_columns("sales")] and list(api.next().columns) == ["sales"]
+    np.testing.assert_allclose(frame.to_numpy(), nxt.drop(columns="date").to_numpy(), rtol=1e-9)
+    # a model file from before the intervals: point forecasts only
+    d = json.loads((tmp_path / "run" / "model.json").read_text())
+    del d["halfwidths"]
+    (tmp_path / "run" / "model.json").write_text(json.dumps(d))
+    assert ForecastModel.load(tmp_path / "run").intervals(df[["sales"]].to_numpy(), H) == {}
+    code, _, err = run_cli(["predict", str(tmp_path / "run"), "--data", str(csv), "--out", str(tmp_path / "q.csv")],
+                           capsys)
+    assert code == 0 and list(pd.read_csv(tmp_path / "q.csv").columns) == ["date", "sales"]
+
+
+@pytest.mark.parametrize("bad", [{"12": {"80": [[-1.0]] * 12}}, {"12": {"80": [[1.0]] * 5}}, {"7": {"80": [[1.0]]}}])
+def test_model_file_with_bad_halfwidths_is_refused(tmp_path, bad):
+    from autofast.errors import AutofastError
+
+    fc = autofast.forecast(_monthly()["sales"].to_numpy(), horizon=12)
+    fc.model.save(tmp_path)
+    d = json.loads((tmp_path / "model.json").read_text())
+    d["halfwidths"] = bad
+    (tmp_path / "model.json").write_text(json.dumps(d))
+    with pytest.raises(AutofastError, match="not a readable forecast model"):
+        ForecastModel.load(tmp_path)
