@@ -14,7 +14,9 @@ Per competition and frequency, in ONE run:
    monthly fits take tens of minutes on 2 cores); fit + forecast timed, kept in ``OUT/peers/`` for the next run.
 
 Scores: MASE (the M4 definition: mean absolute error over the in-sample mean absolute seasonal difference) and
-sMAPE (percent), means over the series; lower is better. Deterministic: one run.
+sMAPE (percent), means over the series; lower is better. Prediction intervals (ours from ``forecast_next``'s
+``y-lo-80`` ... columns, the peers' ``predict(h, level=[80, 95])``): the share of test values inside the 80% and
+95% intervals, and M4's MSIS (the interval score over the MASE scale). Deterministic: one run.
 
 Development (the panel defaults were chosen on these): M1 (181 yearly, 203 quarterly, 617 monthly series) and
 Tourism (518 / 427 / 366). Held out, run once after every default was fixed: M3 (645 yearly, 756 quarterly,
@@ -84,7 +86,28 @@ def scores(series: list, fc: list[np.ndarray], m: int) -> dict[str, float]:
             "smape": float(np.mean([smape(xx, f) for (_, _, xx, _), f in zip(series, fc)]))}
 
 
-def run_autofast(csv: Path, out: Path, h: int, m: int) -> tuple[dict, dict[str, np.ndarray], float]:
+LEVELS = (80, 95)
+
+
+def interval_scores(series: list, bands: list[dict[int, tuple[np.ndarray, np.ndarray]]], m: int) -> dict[str, float]:
+    """Per level: the share of official test values inside the intervals, and M4's MSIS (the interval score over
+    the MASE scale, mean over steps and series)."""
+    out = {}
+    for lv in LEVELS:
+        a, inside, msis = 1 - lv / 100, [], []
+        for (_, x, xx, _), b in zip(series, bands):
+            lo, hi = b[lv]
+            mm = m if len(x) > m else 1
+            scale = np.mean(np.abs(x[mm:] - x[:-mm]))
+            inside.append((lo <= xx) & (xx <= hi))
+            score = (hi - lo) + (2 / a) * np.maximum(lo - xx, 0) + (2 / a) * np.maximum(xx - hi, 0)
+            msis.append(np.mean(score) / scale)
+        out[f"coverage_{lv}"] = float(np.mean(np.concatenate(inside)))
+        out[f"msis_{lv}"] = float(np.mean(msis))
+    return out
+
+
+def run_autofast(csv: Path, out: Path, h: int, m: int) -> tuple[dict, dict[str, "object"], float]:
     import pandas as pd
 
     # the competition's horizon and season (M3's "other" series get made-up daily dates, no season)
@@ -96,7 +119,7 @@ def run_autofast(csv: Path, out: Path, h: int, m: int) -> tuple[dict, dict[str, 
     if r.returncode != 0:
         raise RuntimeError(f"{csv.name}: {r.stderr.strip().splitlines()[-1]}")
     nxt = pd.read_csv(out / f"forecast_next_H{h}.csv", dtype={"unique_id": str})
-    return json.loads(r.stdout), {k: g["y"].to_numpy() for k, g in nxt.groupby("unique_id", sort=False)}, wall
+    return json.loads(r.stdout), {k: g for k, g in nxt.groupby("unique_id", sort=False)}, wall
 
 
 def peers(series: list, m: int, period: str) -> dict[str, dict]:
@@ -110,24 +133,31 @@ def peers(series: list, m: int, period: str) -> dict[str, dict]:
     out = {}
     for name, cls in models.items():
         t0 = time.perf_counter()
-        fc, failed = [], 0
+        fc, bands, failed = [], [], 0
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             for _, x, _, h in series:
                 model = cls() if cls is Naive else cls(season_length=m)
                 try:
-                    fc.append(np.asarray(model.fit(x).predict(h)["mean"], dtype=float))
+                    p = model.fit(x).predict(h, level=list(LEVELS))
+                    fc.append(np.asarray(p["mean"], dtype=float))
+                    bands.append({lv: (np.asarray(p[f"lo-{lv}"], float), np.asarray(p[f"hi-{lv}"], float))
+                                  for lv in LEVELS})
                 except Exception:  # noqa: BLE001 -- a failed fit forecasts the last value, counted
                     fc.append(np.repeat(x[-1], h))
+                    bands.append({lv: (np.full(h, np.nan), np.full(h, np.nan)) for lv in LEVELS})
                     failed += 1
-        out[name] = {**scores(series, fc, m), "seconds": time.perf_counter() - t0, "failed_fits": failed}
+        out[name] = {**scores(series, fc, m), **interval_scores(series, bands, m),
+                     "seconds": time.perf_counter() - t0, "failed_fits": failed}
     return out
 
 
 def cached_peers(path: Path, series: list, m: int, period: str) -> dict[str, dict]:
     """:func:`peers`, kept in ``path`` (the peers do not change between runs of autofast; delete to refit)."""
     if path.is_file():
-        return json.loads(path.read_text())
+        cached = json.loads(path.read_text())
+        if all("coverage_95" in v for v in cached.values()):  # fitted before the intervals were scored: refit
+            return cached
     out = peers(series, m, period)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
@@ -148,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             csv = args.out / "data" / f"{tag}.csv"
             write_csv(series, period, csv)
             res, nxt, wall = run_autofast(csv, args.out / "runs" / tag, h, m)
-            ours = scores(series, [nxt[name] for name, *_ in series], m)
+            ours = scores(series, [nxt[name]["y"].to_numpy() for name, *_ in series], m)
+            ours.update(interval_scores(series, [{lv: (nxt[name][f"y-lo-{lv}"].to_numpy(), nxt[name][f"y-hi-{lv}"]
+                                                       .to_numpy()) for lv in LEVELS} for name, *_ in series], m))
             row = {"set": SETS[key], "period": period.lower(), "series": len(series), "h": h, "m": m,
                    "autofast": {**ours, "seconds": wall,
                                 "chosen": f"{res['chosen']['label']} on the {res['chosen']['transform']}",
@@ -177,6 +209,19 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {r['set']} {r['period']} | {r['series']} | {r['h']} | {cell(vals['autofast'])} "
                      f"({r['autofast']['chosen']}) | " + " | ".join(cell(vals[k]) for k in methods[1:]) +
                      f" | {walls} |")
+    ints = ["autofast", "AutoETS", "AutoTheta", "AutoARIMA", "naive"]
+    lines += ["", "Prediction intervals on the official test rows: coverage of the 80% / 95% intervals, and MSIS at "
+              "95% (M4's mean scaled interval score, lower is better; best in bold):", "",
+              "| set | " + " | ".join(("Auto-AR panel" if k == "autofast" else k) for k in ints) + " |",
+              "|---|" + "---|" * len(ints)]
+    for r in rows:
+        vals = {k: (r["autofast"] if k == "autofast" else r["peers"].get(k)) for k in ints}
+        best = min(v["msis_95"] for v in vals.values() if v and "msis_95" in v)
+        lines.append(f"| {r['set']} {r['period']} | " + " | ".join(
+            "-" if not v or "msis_95" not in v else
+            f"{v['coverage_80']:.1%} / {v['coverage_95']:.1%}, " +
+            (f"**{v['msis_95']:.2f}**" if v["msis_95"] == best else f"{v['msis_95']:.2f}") for v in vals.values())
+            + " |")
     import statsforecast
 
     head = (f"Measured {time.strftime('%Y-%m-%d')}, {len(os.sched_getaffinity(0))} usable cores, load average "

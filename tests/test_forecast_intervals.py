@@ -120,3 +120,80 @@ def test_model_file_with_bad_halfwidths_is_refused(tmp_path, bad):
     (tmp_path / "model.json").write_text(json.dumps(d))
     with pytest.raises(AutofastError, match="not a readable forecast model"):
         ForecastModel.load(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# panels: half-widths per step in units of each series' MASE scale
+
+
+def _noise_panel(seed, S=300, lo=40, hi=70):
+    from autofast.data.panel import PanelData
+
+    rng = np.random.default_rng(seed)
+    values = [rng.uniform(-50, 50) + rng.uniform(0.5, 10) * rng.standard_normal(int(rng.integers(lo, hi + 1)))
+              for _ in range(S)]
+    return PanelData([f"s{i:03d}" for i in range(S)], values, None, "unique_id", None, "y", "noise")
+
+
+def test_panel_intervals_cover_exchangeable_noise_near_nominal():
+    """Each series i.i.d. noise around its own level with its own scale: the scaled validation errors are
+    exchangeable with the test ones, so the test coverage must sit near each level."""
+    from autofast.forecast.panel import PanelConfig, run_panel
+
+    res = run_panel(_noise_panel(0), PanelConfig(horizon=4))
+    a = res.test["Auto-AR"]
+    assert abs(a["coverage_80"] - 0.80) < 0.05 and abs(a["coverage_95"] - 0.95) < 0.035, a
+    assert a["msis_95"] > a["mase"] and set(res.model.halfwidths) == {80, 95}
+    hw = {k: np.asarray(v) for k, v in res.model.halfwidths.items()}
+    assert hw[80].shape == (4,) and (hw[95] >= hw[80]).all() and (hw[80] > 0).all()
+
+
+def test_panel_interval_test_scores_by_hand():
+    from autofast.forecast.panel import _interval_test
+
+    fc = np.array([[0.0, 0.0], [10.0, 10.0], [5.0, 5.0]])
+    y = [np.array([1.0, -3.0]), np.array([10.0, 12.0]), np.array([0.0, 0.0])]
+    scale = np.array([1.0, 2.0, 0.0])  # the third series: no scale, left out
+    half = {80: np.array([2.0, 2.0])}
+    out = _interval_test(fc, y, scale, half)
+    # series 0: half-width 2 -> [-2, 2]: 1 in, -3 out by 1; series 1: half-width 4 -> [6, 14]: both in
+    assert out["coverage_80"] == pytest.approx(3 / 4)
+    s0 = np.mean([4.0, 4.0 + 10 * 1.0]) / 1.0
+    s1 = 8.0 / 2.0
+    assert out["msis_80"] == pytest.approx((s0 + s1) / 2)
+
+
+def test_panel_next_bands_model_file_and_predict(tmp_path, capsys):
+    from autofast.forecast.model import load_model
+    from autofast.forecast.panel import PanelConfig, PanelModel, mase_scale, next_frame, run_panel
+
+    panel = _noise_panel(1, S=40)
+    res = run_panel(panel, PanelConfig(horizon=3))
+    frame = res.next(intervals=True)
+    assert list(frame.columns) == ["unique_id", "step", "y", *interval_columns("y")]
+    assert list(res.next().columns) == ["unique_id", "step", "y"]
+    scale = np.repeat([mase_scale(v, 1) for v in panel.values], 3)
+    for lv in (80, 95):
+        hw = np.tile(res.model.halfwidths[lv], len(panel))
+        np.testing.assert_allclose(frame[f"y-hi-{lv}"] - frame["y"], hw * scale, rtol=1e-12)
+        np.testing.assert_allclose(frame["y"] - frame[f"y-lo-{lv}"], hw * scale, rtol=1e-12)
+    res.model.save(tmp_path)
+    back = load_model(tmp_path)
+    assert isinstance(back, PanelModel) and back == res.model
+    long = pd.DataFrame({"unique_id": np.repeat(panel.ids, [len(v) for v in panel.values]),
+                         "y": np.concatenate(panel.values)})
+    long.to_csv(tmp_path / "newer.csv", index=False)
+    code, _, err = run_cli(["predict", str(tmp_path), "--data", str(tmp_path / "newer.csv"), "--out",
+                            str(tmp_path / "p.csv")], capsys)
+    assert code == 0, err
+    got = pd.read_csv(tmp_path / "p.csv", dtype={"unique_id": str})
+    np.testing.assert_allclose(got.drop(columns=["unique_id", "step"]).to_numpy(),
+                               frame.drop(columns=["unique_id", "step"]).to_numpy(), rtol=1e-9)
+    d = json.loads((tmp_path / "model.json").read_text())
+    del d["halfwidths"]  # a model from before the intervals: point forecasts only
+    assert list(next_frame(panel, PanelModel.from_dict(d, tmp_path), intervals=True).columns) == \
+        ["unique_id", "step", "y"]
+    for bad in ({"80": [1.0, 1.0]}, {"80": [1.0, -1.0, 1.0]}, {"100": [1.0] * 3}):
+        d["halfwidths"] = bad
+        with pytest.raises(Exception, match="not a readable panel forecast model"):
+            PanelModel.from_dict(d, tmp_path)

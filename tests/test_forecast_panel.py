@@ -469,7 +469,9 @@ def test_cli_panel_run_writes_its_files(panel_run):
     assert list(per["rows"]) == [int((df["unique_id"] == s).sum()) for s in per["unique_id"]]
     assert per["test_mase"].mean() == pytest.approx(res["test"]["Auto-AR"]["mase"], rel=1e-9)
     nxt = pd.read_csv(out / f"forecast_next_H{H}.csv", dtype={"unique_id": str, "ds": str})
-    assert list(nxt.columns) == ["unique_id", "ds", "y"] and len(nxt) == 12 * H
+    assert list(nxt.columns) == ["unique_id", "ds", "y", "y-lo-80", "y-hi-80", "y-lo-95", "y-hi-95"]
+    assert len(nxt) == 12 * H and ((nxt["y-lo-95"] <= nxt["y-lo-80"]) & (nxt["y-lo-80"] <= nxt["y"]) &
+                                   (nxt["y"] <= nxt["y-hi-80"]) & (nxt["y-hi-80"] <= nxt["y-hi-95"])).all()
     model = load_model(out)
     assert isinstance(model, PanelModel) and model.horizon == H and model.chosen.label == res["chosen"]["label"]
     for sid, rows in nxt.groupby("unique_id", sort=True):

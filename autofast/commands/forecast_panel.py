@@ -55,6 +55,11 @@ def report_markdown(p: dict) -> str:
               "| method | test MASE | test sMAPE (%) | test MSE (z) |", "|---|---|---|---|"]
     for name, s in t.items():
         lines.append(f"| {name} | {s['mase']:.4f} | {s['smape']:.2f} | {s['mse']:.4f} |")
+    a = t["Auto-AR"]
+    if "coverage_80" in a:
+        lines += ["", "Prediction intervals (half-widths per step from the validation errors over each series' MASE "
+                  "scale): test coverage " + ", ".join(f"{a[f'coverage_{lv}']:.1%} of the {lv}% intervals (MSIS "
+                                                        f"{a[f'msis_{lv}']:.2f})" for lv in (80, 95)) + "."]
     lines += ["", f"{p['tested_series']} series tested on their last {p['config']['horizon']} rows; per series in "
               "per_series.csv.", ""]
     return "\n".join(lines)
@@ -90,7 +95,7 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
         res = run_panel(panel, cfg, progress=lambda m: console.print(f"Auto-AR panel: {m}"))
         H = res.config.horizon
         with atomic_path(tmp / f"forecast_next_H{H}.csv") as f:
-            res.next().to_csv(f, index=False)
+            res.next(intervals=True).to_csv(f, index=False)
         per = res.per_series_frame.rename(columns={k: f"test_{k}" for k in res.per_series}).reset_index()
         with atomic_path(tmp / "per_series.csv") as f:
             per.to_csv(f, index=False)
@@ -133,6 +138,9 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
                       f"{res.transform.label} on validation")
     for method, s in t.items():
         out_console.print(f"  {method:15s} test MASE {s['mase']:.4f}  sMAPE {s['smape']:6.2f}%  MSE (z) {s['mse']:.4f}")
+    a = t["Auto-AR"]
+    out_console.print("  prediction intervals: test coverage " +
+                      ", ".join(f"{a[f'coverage_{lv}']:.1%} of the {lv}% (MSIS {a[f'msis_{lv}']:.2f})" for lv in (80, 95)))
     out_console.print(f"tested once on each series' last {H} rows ({int(res.tested.sum())} series); next {H} rows per "
                       f"series in forecast_next_H{H}.csv. Results in {out}/")
     return 0

@@ -121,7 +121,7 @@ def _predict_panel(args, model, path: Path) -> int:
     if out.is_dir():
         raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
     with atomic_path(out) as tmp:
-        next_frame(panel, model).to_csv(tmp, index=False)
+        next_frame(panel, model, intervals=True).to_csv(tmp, index=False)
     if args.json:
         print(json.dumps({"run_dir": str(args.run_dir), "data": str(path), "series": len(panel), "horizon": H,
                           "out": str(out)}, indent=2))

@@ -44,6 +44,7 @@ from autofast.kernels.ar_grid import ARBackend, get_backend
 from .autoar import LOCAL_KINDS, MODEL_KINDS, SHRINK_WEIGHTS, ChosenModel, naive_model, shrink_toward_naive
 from .defaults import UNKNOWN_HORIZON
 from .grid import CandidateGrid, grid_from_moments
+from .intervals import LEVELS, coverage, halfwidths, interval_columns, interval_score
 from .seasonal import Transform, forward, inverse, series_factors
 from .damped import damped_panel
 from .theta import theta_panel
@@ -85,6 +86,9 @@ class PanelModel:
     value_column: str = "y"
     transform: Transform = Transform()
     season: int = 1
+    #: per level, the prediction intervals' half-widths ``(H,)`` in units of each series' MASE scale
+    #: (:func:`mase_scale` of the history forecast from); empty in a model.json from before the intervals
+    halfwidths: dict[int, list[float]] = field(default_factory=dict)
 
     FORMAT = "autofast-forecast-panel/1"
 
@@ -98,10 +102,23 @@ class PanelModel:
         return forecast_series([np.asarray(h, dtype=np.float64) for h in history], self.chosen,
                                horizon or self.horizon, self.transform, self.season)
 
+    def bands(self, history, point: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """``{level: (lo, hi)}`` ``(S, H)`` around the forecasts ``point`` after each series of ``history``: the
+        half-widths times each history's MASE scale (NaN beyond the model's horizon)."""
+        scale = np.array([mase_scale(np.asarray(h, dtype=np.float64), self.season) for h in history])
+        out = {}
+        for level, hw in sorted(self.halfwidths.items()):
+            w = np.full(point.shape[1], np.nan)
+            w[: min(len(hw), len(w))] = hw[: len(w)]
+            half = scale[:, None] * w[None, :]
+            out[level] = (point - half, point + half)
+        return out
+
     def to_dict(self) -> dict:
         return {"format": self.FORMAT, "horizon": self.horizon, "frequency": self.frequency,
                 "id_column": self.id_column, "date_column": self.date_column, "value_column": self.value_column,
-                "transform": asdict(self.transform), "season": self.season, "chosen": asdict(self.chosen)}
+                "transform": asdict(self.transform), "season": self.season, "chosen": asdict(self.chosen),
+                "halfwidths": {str(k): list(v) for k, v in sorted(self.halfwidths.items())}}
 
     def save(self, folder: Path) -> Path:
         from .model import FILE
@@ -123,8 +140,12 @@ class PanelModel:
             season = int(d.get("season", 1))
             if season < 1:
                 raise ValueError(f"season {season}")
+            halfwidths = {int(k): [float(x) for x in v] for k, v in d.get("halfwidths", {}).items()}
+            if not all(0 < k < 100 and len(v) == d["horizon"] and all(not x < 0 for x in v)
+                       for k, v in halfwidths.items()):
+                raise ValueError("interval half-widths")
             return cls(chosen, int(d["horizon"]), d.get("frequency"), str(d["id_column"]), d.get("date_column"),
-                       str(d["value_column"]), tf, season)
+                       str(d["value_column"]), tf, season, halfwidths)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AutofastError(f"{path}: not a readable panel forecast model ({str(exc).splitlines()[0][:120]}); "
                                 "rerun forecast to write it again") from None
@@ -156,14 +177,15 @@ class PanelResult:
         """The transform the chosen model was selected and fitted under."""
         return self.model.transform
 
-    def next(self, horizon: int | None = None):
+    def next(self, horizon: int | None = None, intervals: bool = False):
         """The ``horizon`` (default: the run's) rows after every series: a long-format DataFrame (id, date or
-        step, value) in each series' units (:func:`next_frame`)."""
+        step, value) in each series' units (:func:`next_frame`); with ``intervals``, the 80% and 95% prediction
+        intervals too (``{value}-lo-80``, ...)."""
         if horizon in (None, self.model.horizon):
-            return next_frame(self.panel, self.model, values=self.next_values)
-        return next_frame(self.panel, self.model, horizon)
+            return next_frame(self.panel, self.model, values=self.next_values, intervals=intervals)
+        return next_frame(self.panel, self.model, horizon, intervals=intervals)
 
-    def predict(self, data, horizon: int | None = None):
+    def predict(self, data, horizon: int | None = None, intervals: bool = False):
         """The model (refitted on every row, no new search) after each series of ``data``, a long-format
         DataFrame or CSV path with this run's id / date / value columns: a DataFrame as :meth:`next`'s."""
         from autofast.data.panel import API_HINTS, frame_panel, load_panel
@@ -173,7 +195,7 @@ class PanelResult:
             panel = load_panel(data, m.id_column, m.date_column, m.value_column, API_HINTS)
         else:
             panel = frame_panel(data, m.id_column, m.date_column, m.value_column)
-        return next_frame(panel, m, horizon)
+        return next_frame(panel, m, horizon, intervals=intervals)
 
     @property
     def per_series_frame(self):
@@ -427,6 +449,20 @@ def _variants(cfg: PanelConfig, panel: PanelData, season: int) -> list[Transform
     return out
 
 
+def _interval_test(fc: np.ndarray, targets: list[np.ndarray], scale: np.ndarray, half: dict) -> dict[str, float]:
+    """Test coverage of each level's intervals (``fc`` ``(S, H)`` +- half-width x ``scale``) over the series with a
+    non-zero scale, and M4's mean scaled interval score (MSIS: the interval score over the scale, mean over steps
+    and series)."""
+    keep = scale > 0
+    y, f, sc = np.stack(targets)[keep], fc[keep], scale[keep, None]
+    out = {}
+    for level, hw in sorted(half.items()):
+        w = hw[None, :] * sc
+        out[f"coverage_{level}"] = coverage(y, f, w)
+        out[f"msis_{level}"] = float(np.nanmean(interval_score(y, f - w, f + w, level) / sc))
+    return out
+
+
 def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     """The whole panel protocol (module docstring) on ``panel``."""
     import time
@@ -448,6 +484,7 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     say(f"fitting the global lag grid: orders {cfg.min_order}..{cfg.max_order}, d in {cfg.diff_orders}, "
         f"{len(val)} series, {len(variants)} transform(s)")
     best: tuple[ChosenModel, Transform] | None = None
+    best_stage: Stage | None = None
     n_cands = 0
     for tf in variants:
         t0 = time.perf_counter()
@@ -489,11 +526,16 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
                 cands.append(naive_model(0, season, s))
         for c in cands:
             if best is None or c.selection_score < best[0].selection_score:
-                best = (c, tf)
+                best, best_stage = (c, tf), stage
         timings["select"] += time.perf_counter() - t0
     chosen, tf = best
     say(f"validation ({len(val)} series x {H} steps): chose {chosen.label} on {tf.label} (MASE "
         f"{chosen.selection_score:.3f})")
+    # prediction intervals: the choice's validation errors over each series' MASE scale, per step
+    keep = best_stage.mscale > 0
+    val_fc = best_stage.to_units(_model_forecasts(best_stage, chosen, H, backend))
+    with np.errstate(invalid="ignore", over="ignore"):
+        half = halfwidths((val_fc - targets)[keep] / best_stage.mscale[keep, None])  # {level: (H,)}
     # 2. test: refit on [0, n - H), forecast the last H rows
     t0 = time.perf_counter()
     tested = n > H
@@ -513,6 +555,7 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
         tab = error_table(hist_raw, tgt_raw, fc, m)
         test[name] = {k: float(np.nanmean(v)) for k, v in tab.items()}
         if name == "Auto-AR":
+            test[name].update(_interval_test(fc, tgt_raw, stages[mtf].mscale, half))
             for k, v in tab.items():
                 per_series[k] = np.full(len(n), np.nan)
                 per_series[k][idx] = v
@@ -523,7 +566,7 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     stage = Stage.build(panel.values, tf, m, H)
     final = _refit(stage.z, chosen, backend)
     model = PanelModel(final, H, freq.name if freq else None, panel.id_column, panel.date_column, panel.value_column,
-                       tf, m)
+                       tf, m, {level: v.tolist() for level, v in half.items()})
     next_values = stage.to_units(_model_forecasts(stage, final, H, backend))  # = model.predict(panel.values)
     return PanelResult(cfg, freq, notes, chosen, test, per_series, n_cands, len(val), tested, model, timings, panel,
                        final_t, next_values)
@@ -566,10 +609,12 @@ def plot_panel(path: Path, res: PanelResult, n_series: int = 6) -> None:
         fig.savefig(tmp, dpi=110, format="png")
 
 
-def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None, values: np.ndarray | None = None):
+def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None, values: np.ndarray | None = None,
+               intervals: bool = False):
     """The rows after each series as a long-format DataFrame: id, date (stepped by each series' dates; a step
     number 1..H without them) and the forecast value, in each series' units; ``values`` ``(S, H)``: the model's
-    forecasts when already computed."""
+    forecasts when already computed; with ``intervals``, the model's prediction intervals (``{value}-lo-80``,
+    ``{value}-hi-80``, ...; none for a model saved without them)."""
     import pandas as pd
 
     fc = model.predict(panel.values, horizon) if values is None else values
@@ -579,5 +624,9 @@ def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None, 
         s = step_dates(panel.dates[i], H) if panel.dates is not None else None
         stamps.append(s if s is not None else list(range(1, H + 1)))
     date_name = panel.date_column or "step"
-    return pd.DataFrame({panel.id_column: np.repeat(panel.ids, H), date_name: np.concatenate(stamps),
-                         panel.value_column: fc.reshape(-1)})
+    cols = {panel.id_column: np.repeat(panel.ids, H), date_name: np.concatenate(stamps),
+            panel.value_column: fc.reshape(-1)}
+    for level, (lo, hi) in (model.bands(panel.values, fc) if intervals else {}).items():
+        lo_name, hi_name = interval_columns(panel.value_column, (level,))
+        cols[lo_name], cols[hi_name] = lo.reshape(-1), hi.reshape(-1)
+    return pd.DataFrame(cols)
