@@ -5,6 +5,7 @@ autofast forecast`` in memory (no run folder, nothing printed) and returns a :cl
     fc = autofast.forecast("sales.csv")                     # or a DataFrame, a Series, a (T,) / (T, C) array
     fc.test_mse, fc.seasonal_naive_mse, fc.chosen            # per horizon; selected on validation, tested once
     fc.next()                                                # DataFrame: the H rows after the data, own units
+    fc.next(intervals=True)                                  # + 80% / 95% prediction intervals ({col}-lo-80, ...)
     fc.predict(last_rows)                                    # the chosen model on newer history, no refit
 
 Options are :class:`~autofast.forecast.AutoARConfig`'s fields (``lookback``, ``max_order``, ``season``,

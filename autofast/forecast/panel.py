@@ -18,7 +18,10 @@ The protocol, per series of ``n`` rows and the horizon ``H`` (the M competitions
 2. *test*: the chosen candidate refitted on rows ``[0, n - H)`` forecasts the last ``H`` rows (touched once):
    MASE (M4's: mean absolute error over the in-sample seasonal naive's), sMAPE and the MSE on the standardised
    scale, beside the naive and seasonal naive forecasts on the same rows;
-3. *final*: refitted on all rows, it forecasts the ``H`` rows after each series (:class:`PanelModel`).
+3. *final*: refitted on all rows, it forecasts the ``H`` rows after each series (:class:`PanelModel`), with
+   prediction intervals (:mod:`.intervals`): per step, the conformal quantile over the series of the choice's
+   validation errors divided by each series' MASE scale, times the scale of the history forecast from (their
+   test coverage and M4's MSIS are reported with the test scores).
 
 Each series is transformed and standardised with the statistics of the rows it is forecast from (its history at
 that stage), so the model applies to any series, also ones it never saw. A series with fewer history rows than a
