@@ -140,7 +140,8 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
         out_console.print(f"  {method:15s} test MASE {s['mase']:.4f}  sMAPE {s['smape']:6.2f}%  MSE (z) {s['mse']:.4f}")
     a = t["Auto-AR"]
     out_console.print("  prediction intervals: test coverage " +
-                      ", ".join(f"{a[f'coverage_{lv}']:.1%} of the {lv}% (MSIS {a[f'msis_{lv}']:.2f})" for lv in (80, 95)))
+                      ", ".join(f"{a[f'coverage_{lv}']:.1%} of the {lv}% (MSIS {a[f'msis_{lv}']:.2f})"
+                                for lv in (80, 95)))
     out_console.print(f"tested once on each series' last {H} rows ({int(res.tested.sum())} series); next {H} rows per "
                       f"series in forecast_next_H{H}.csv. Results in {out}/")
     return 0

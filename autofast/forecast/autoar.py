@@ -179,7 +179,8 @@ def interval_summary(z: np.ndarray, chosen: list[ChosenModel], val: WindowRange,
             "from": ("the absolute errors on validation windows" +
                      (" of the family choice (the AR pick of each block made on the others)" if honest else
                       " of the chosen model (evenly spaced)") +
-                     ", per step and channel: the conformal quantile, or the Gaussian prediction interval (Student's t) "
+                     ", per step and channel: the conformal quantile, or the Gaussian prediction interval "
+                     "(Student's t) "
                      "where too few for the level"
                      + ("; the model was refitted on train+val, so these errors are in-sample and the intervals "
                         "narrower than they should be" if refit == "train+val" else "")),

@@ -47,7 +47,7 @@ from autofast.kernels.ar_grid import ARBackend, get_backend
 from .autoar import LOCAL_KINDS, MODEL_KINDS, SHRINK_WEIGHTS, ChosenModel, naive_model, shrink_toward_naive
 from .defaults import UNKNOWN_HORIZON
 from .grid import CandidateGrid, grid_from_moments
-from .intervals import LEVELS, coverage, halfwidths, interval_columns, interval_score
+from .intervals import coverage, halfwidths, interval_columns, interval_score
 from .seasonal import Transform, forward, inverse, series_factors
 from .damped import damped_panel
 from .theta import theta_panel
