@@ -22,8 +22,6 @@ def halfwidths(errors: np.ndarray, levels: tuple[int, ...] = LEVELS) -> dict[int
     """Per level, the half-widths from validation errors ``errors`` ``(n, ...)`` (forecast minus truth; the first
     axis the windows or series, the rest e.g. steps x channels; NaN: no error there). Returns
     ``{level: array of errors.shape[1:]}``, non-decreasing in the level."""
-    from scipy.stats import t as student
-
     e = np.abs(np.asarray(errors, dtype=np.float64))
     e = np.where(np.isfinite(e), e, np.nan)
     n = np.isfinite(e).sum(0)  # per cell: the errors there
@@ -35,8 +33,12 @@ def halfwidths(errors: np.ndarray, levels: tuple[int, ...] = LEVELS) -> dict[int
             k = np.ceil((n + 1) * level / 100.0).astype(np.int64)  # the conformal rank, 1-based
             idx = np.clip(k - 1, 0, max(e.shape[0] - 1, 0))[None]
             conformal = np.take_along_axis(srt, idx, 0)[0] if e.shape[0] else np.full(e.shape[1:], np.nan)
-            gauss = student.ppf(0.5 + level / 200.0, np.maximum(n - 1, 1)) * np.sqrt(1.0 + 1.0 / n) * rms
-            half = np.where(k <= n, conformal, np.where(n >= 2, gauss, np.nan))
+            half = conformal
+            if (k > n).any():  # too few errors somewhere (scipy.stats only then: its import takes ~0.3 s)
+                from scipy.stats import t as student
+
+                gauss = student.ppf(0.5 + level / 200.0, np.maximum(n - 1, 1)) * np.sqrt(1.0 + 1.0 / n) * rms
+                half = np.where(k <= n, conformal, np.where(n >= 2, gauss, np.nan))
             prev = out[level] = np.where(np.isnan(half), np.nan, np.fmax(half, prev))  # NaN: under 2 errors
     return out
 
