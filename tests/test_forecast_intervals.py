@@ -197,3 +197,30 @@ def test_panel_next_bands_model_file_and_predict(tmp_path, capsys):
         d["halfwidths"] = bad
         with pytest.raises(Exception, match="not a readable panel forecast model"):
             PanelModel.from_dict(d, tmp_path)
+
+
+def test_level_option_sets_the_intervals_and_bad_levels_are_one_line(tmp_path, capsys):
+    df = _monthly()
+    csv = tmp_path / "sales.csv"
+    df.to_csv(csv, index=False)
+    code, out, err = run_cli(["forecast", "--data", str(csv), "--out", str(tmp_path / "r"), "--no-plot", "--json",
+                              "--level", "90", "50"], capsys)
+    assert code == 0, err
+    res = json.loads(out)["results"][0]
+    assert res["intervals"]["levels"] == [50, 90] and set(res["intervals"]["test_coverage"]) == {"50", "90"}
+    H = res["horizon"]
+    assert list(pd.read_csv(tmp_path / "r" / f"forecast_next_H{H}.csv").columns) == \
+        ["date", "sales", "sales-lo-50", "sales-hi-50", "sales-lo-90", "sales-hi-90"]
+    for bad in (["0"], ["100"], ["80", "80"]):
+        code, _, err = run_cli(["forecast", "--data", str(csv), "--out", str(tmp_path / "x"), "--level", *bad], capsys)
+        assert code == 2 and err.startswith("error: invalid option level: prediction interval levels") and \
+            len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x").exists()
+    long = pd.DataFrame({"unique_id": np.repeat(["a", "b", "c"], 96), "ds": np.tile(df["month"], 3),
+                         "y": np.concatenate([df["sales"] + k for k in range(3)])})
+    long.to_csv(tmp_path / "long.csv", index=False)
+    code, out, err = run_cli(["forecast", "--data", str(tmp_path / "long.csv"), "--out", str(tmp_path / "p"),
+                              "--no-plot", "--json", "--level", "70"], capsys)
+    assert code == 0, err
+    assert {"coverage_70", "msis_70"} <= set(json.loads(out)["test"]["Auto-AR"])
+    assert "y-lo-70" in pd.read_csv(tmp_path / "p" / f"forecast_next_H{json.loads(out)['config']['horizon']}.csv")

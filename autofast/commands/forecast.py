@@ -68,6 +68,8 @@ def add_parser(sub) -> None:
                                                           "means with the AR pick, the family chosen on validation "
                                                           "blocks the AR pick was not chosen on; short series only "
                                                           "(default: yes)")
+    p.add_argument("--level", nargs="+", type=int, help="prediction interval levels in percent, in "
+                                                        "forecast_next_H*.csv (default: 80 95)")
     p.add_argument("--out", help="run folder (default: runs/forecast-<data>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument("--no-plot", action="store_true", default=None, help="skip forecast_vs_truth.png")
@@ -83,7 +85,7 @@ CONFIG_FIELDS = {"horizon": "horizons", "lookback": "lookback", "max_order": "ma
                  "diff": "diff_orders", "diff_rule": "diff_rule", "intercept": "intercept", "pooling": "pooling",
                  "selection": "selection", "refit": "refit", "backend": "backend", "device": "device",
                  "split": "split", "ratios": "ratios", "season": "season", "naive": "naive",
-                 "shrink": "shrink", "theta": "theta"}
+                 "shrink": "shrink", "theta": "theta", "level": "levels"}
 RENAMED = {"horizons": "horizon", "diff_orders": "diff"}  # YAML keys before they were the flag names
 
 

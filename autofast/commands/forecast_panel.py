@@ -18,7 +18,7 @@ from .options import default_out, validated
 #: AutoARConfig fields a panel run reads (flag names); any other one given is refused, not ignored
 PANEL_FLAGS = {"horizon": "horizon", "max_order": "max_order", "min_order": "min_order", "diff": "diff_orders",
                "intercept": "intercept", "season": "season", "naive": "naive", "shrink": "shrink",
-               "backend": "backend"}
+               "backend": "backend", "level": "levels"}
 
 
 def panel_config(raw: dict, id_column: str):
@@ -56,10 +56,10 @@ def report_markdown(p: dict) -> str:
     for name, s in t.items():
         lines.append(f"| {name} | {s['mase']:.4f} | {s['smape']:.2f} | {s['mse']:.4f} |")
     a = t["Auto-AR"]
-    if "coverage_80" in a:
+    if any(k.startswith("coverage_") for k in a):
         lines += ["", "Prediction intervals (half-widths per step from the validation errors over each series' MASE "
                   "scale): test coverage " + ", ".join(f"{a[f'coverage_{lv}']:.1%} of the {lv}% intervals (MSIS "
-                                                        f"{a[f'msis_{lv}']:.2f})" for lv in (80, 95)) + "."]
+                                                        f"{a[f'msis_{lv}']:.2f})" for lv in p["config"]["levels"]) + "."]
     lines += ["", f"{p['tested_series']} series tested on their last {p['config']['horizon']} rows; per series in "
               "per_series.csv.", ""]
     return "\n".join(lines)
@@ -141,7 +141,7 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
     a = t["Auto-AR"]
     out_console.print("  prediction intervals: test coverage " +
                       ", ".join(f"{a[f'coverage_{lv}']:.1%} of the {lv}% (MSIS {a[f'msis_{lv}']:.2f})"
-                                for lv in (80, 95)))
+                                for lv in res.config.levels))
     out_console.print(f"tested once on each series' last {H} rows ({int(res.tested.sum())} series); next {H} rows per "
                       f"series in forecast_next_H{H}.csv. Results in {out}/")
     return 0

@@ -83,7 +83,7 @@ def validated(model_cls, raw: dict, names: dict[str, str] | None = None):
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str((names or {}).get(x, x)) for x in err["loc"]) or "config"
-        raise AutofastError(f"invalid option {field}: {err['msg']}") from None
+        raise AutofastError(f"invalid option {field}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
 def default_out(command: str, task: str | None, fallback: str) -> Path:

@@ -159,7 +159,8 @@ def _spread(start: int, count: int, most: int = INTERVAL_WINDOWS) -> np.ndarray:
 
 
 def interval_summary(z: np.ndarray, chosen: list[ChosenModel], val: WindowRange, test: WindowRange,
-                     backend: ARBackend, refit: str = "train", val_errors: np.ndarray | None = None) -> dict:
+                     backend: ARBackend, refit: str = "train", val_errors: np.ndarray | None = None,
+                     levels: tuple[int, ...] = LEVELS) -> dict:
     """The chosen model's prediction intervals (:mod:`.intervals`) from its errors on (at most
     :data:`INTERVAL_WINDOWS`) validation windows -- or ``val_errors`` ``(n, H, C)``, the family stage's errors of
     the whole choice, its AR pick made without each block -- and their coverage and mean width on as many test
@@ -173,9 +174,9 @@ def interval_summary(z: np.ndarray, chosen: list[ChosenModel], val: WindowRange,
     if not honest:
         fc, truth = window_forecasts(z, chosen, _spread(val.start, val.count), L, H, backend)
         val_errors = fc - truth
-    half = halfwidths(val_errors)  # {level: (H, C)}
+    half = halfwidths(val_errors, tuple(levels))  # {level: (H, C)}
     fc_t, truth_t = window_forecasts(z, chosen, _spread(test.start, test.count), L, H, backend)
-    return {"levels": list(LEVELS), "windows": int(val_errors.shape[0]),
+    return {"levels": sorted(levels), "windows": int(val_errors.shape[0]),
             "from": ("the absolute errors on validation windows" +
                      (" of the family choice (the AR pick of each block made on the others)" if honest else
                       " of the chosen model (evenly spaced)") +
@@ -449,7 +450,7 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
                                 "test split lies far outside the training split's scale; check the data for outliers")
         t0 = time.perf_counter()
         intervals = interval_summary(z, chosen, window_range(b, "val", L, H, ps.name), wt, backend, cfg.refit,
-                                     val_errors if family else None)
+                                     val_errors if family else None, tuple(cfg.levels))
         times["intervals"] = time.perf_counter() - t0
         results.append(HorizonResult(
             horizon=H, mse=total[0], mae=total[1],

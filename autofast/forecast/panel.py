@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from autofast.data.frequency import Frequency, infer_frequency, step_dates
 from autofast.data.panel import PanelData
@@ -74,7 +74,15 @@ class PanelConfig(BaseModel):
                                           "them and the AR pick")
     transforms: bool = Field(True, description="also try the log (every value positive) and M4's seasonal "
                                                 "adjustment (season > 1), selected on validation")
+    levels: list[int] = Field(default=[80, 95], description="prediction interval levels in percent")
     backend: str = Field("auto", pattern="^(auto|reference|numba|triton)$")
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: list[int]) -> list[int]:
+        if any(not 0 < lv < 100 for lv in v) or len(set(v)) != len(v):
+            raise ValueError(f"prediction interval levels must be distinct percentages between 0 and 100, got {v}")
+        return v
 
 
 @dataclass(frozen=True)
@@ -538,7 +546,7 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     keep = best_stage.mscale > 0
     val_fc = best_stage.to_units(_model_forecasts(best_stage, chosen, H, backend))
     with np.errstate(invalid="ignore", over="ignore"):
-        half = halfwidths((val_fc - targets)[keep] / best_stage.mscale[keep, None])  # {level: (H,)}
+        half = halfwidths((val_fc - targets)[keep] / best_stage.mscale[keep, None], tuple(cfg.levels))  # (H,) each
     # 2. test: refit on [0, n - H), forecast the last H rows
     t0 = time.perf_counter()
     tested = n > H
