@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from autofast.data.timeseries import FORECAST_RATIOS
+
+from .intervals import Levels
 
 
 class AutoARConfig(BaseModel):
@@ -40,7 +42,7 @@ class AutoARConfig(BaseModel):
                                           "(fitted on each window's rows) and their means with the AR pick, the "
                                           "family chosen on validation errors the AR pick was not chosen on "
                                           "(short series: autofast.forecast.family)")
-    levels: list[int] = Field(default=[80, 95], description="prediction interval levels in percent "
+    levels: Levels = Field(default=[80, 95], description="prediction interval levels in percent "
                                                            "(autofast.forecast.intervals)")
     split: Literal["auto", "ett-hourly", "ett-15min", "ratio"] = "auto"
     ratios: tuple[float, float, float] = FORECAST_RATIOS
@@ -49,13 +51,6 @@ class AutoARConfig(BaseModel):
     def resolved(self) -> bool:
         """Whether every data-sized field (horizons, lookback, max_order, season) is set."""
         return None not in (self.horizons, self.lookback, self.max_order, self.season)
-
-    @field_validator("levels")
-    @classmethod
-    def _levels(cls, v: list[int]) -> list[int]:
-        if any(not 0 < lv < 100 for lv in v) or len(set(v)) != len(v):
-            raise ValueError(f"prediction interval levels must be distinct percentages between 0 and 100, got {v}")
-        return v
 
     @model_validator(mode="after")
     def _check(self) -> "AutoARConfig":

@@ -12,10 +12,22 @@ beside the point errors (``coverage``; the panels also M4's mean scaled interval
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import numpy as np
+from pydantic import AfterValidator
 
 LEVELS = (80, 95)
+
+
+def _check_levels(v: list[int]) -> list[int]:
+    if any(not 0 < lv < 100 for lv in v) or len(set(v)) != len(v):
+        raise ValueError(f"prediction interval levels must be distinct percentages between 0 and 100, got {v}")
+    return v
+
+
+#: a config field of interval levels in percent (the forecast and panel configs' ``levels``)
+Levels = Annotated[list[int], AfterValidator(_check_levels)]
 
 
 def halfwidths(errors: np.ndarray, levels: tuple[int, ...] = LEVELS) -> dict[int, np.ndarray]:

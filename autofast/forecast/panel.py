@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from autofast.data.frequency import Frequency, infer_frequency, step_dates
 from autofast.data.panel import PanelData
@@ -47,7 +47,7 @@ from autofast.kernels.ar_grid import ARBackend, get_backend
 from .autoar import LOCAL_KINDS, MODEL_KINDS, SHRINK_WEIGHTS, ChosenModel, naive_model, shrink_toward_naive
 from .defaults import UNKNOWN_HORIZON
 from .grid import CandidateGrid, grid_from_moments
-from .intervals import coverage, halfwidths, interval_columns, interval_score
+from .intervals import Levels, coverage, halfwidths, interval_columns, interval_score
 from .seasonal import Transform, forward, inverse, series_factors
 from .damped import damped_panel
 from .theta import theta_panel
@@ -74,15 +74,8 @@ class PanelConfig(BaseModel):
                                           "them and the AR pick")
     transforms: bool = Field(True, description="also try the log (every value positive) and M4's seasonal "
                                                 "adjustment (season > 1), selected on validation")
-    levels: list[int] = Field(default=[80, 95], description="prediction interval levels in percent")
+    levels: Levels = Field(default=[80, 95], description="prediction interval levels in percent")
     backend: str = Field("auto", pattern="^(auto|reference|numba|triton)$")
-
-    @field_validator("levels")
-    @classmethod
-    def _levels(cls, v: list[int]) -> list[int]:
-        if any(not 0 < lv < 100 for lv in v) or len(set(v)) != len(v):
-            raise ValueError(f"prediction interval levels must be distinct percentages between 0 and 100, got {v}")
-        return v
 
 
 @dataclass(frozen=True)
