@@ -140,10 +140,18 @@ def report_markdown(result: dict) -> str:
                  f"{bl['autoar_same_origins']['mse']:.4f})") if bl else "-"
         lines.append(f"| {h} | {chosen} | {score} | **{r['mse']:.4f}** | {r['mae']:.4f} | "
                      f"{naive['mse']:.4f} ({naive['model']}) | {arima} |")
+    iv = [(r["horizon"], r["intervals"]) for r in result["results"] if r.get("intervals")]
+    if iv:
+        lines += ["", f"Prediction intervals (`forecast_next_H*.csv`: `<channel>-lo-<level>`, `-hi-`): "
+                      f"{iv[0][1]['from']}. Test coverage: " + "; ".join(
+                          f"H={h}: " + ", ".join(f"{float(c):.1%} of the {lv}% intervals" for lv, c in
+                                                 i["test_coverage"].items()) for h, i in iv) + "."]
     lines += ["", f"Candidates: {result['run']['candidates']} (p {cfg['min_order']}..{cfg['max_order']}, d in "
               f"{result['run']['diff_orders']}, lookback {cfg['lookback']}, {cfg['pooling']})"
               + ("; the naive and seasonal naive forecasts" if cfg.get("naive") else "")
               + ("; the pick shrunk toward the naive forecast by 0.25/0.5/0.75" if cfg.get("shrink") else "")
+              + ("; the Theta method, the damped trend and their means with the pick (short series)"
+                 if cfg.get("theta") else "")
               + ". Files: `forecast_next_H*.csv` (the rows after the data, own units), `model.json` (`predict RUN_DIR "
               "--data newer.csv`), `test_forecasts_H*.npz`.", ""]
     return "\n".join(lines)
