@@ -22,10 +22,9 @@ from autofast.errors import AutofastError
 from autofast.kernels.ar_grid import ARBackend, get_backend
 
 from .config import AutoARConfig
-from .intervals import LEVELS, coverage, halfwidths
-from .grid import CandidateGrid, bic, common_hold_back, fit_grid, score_grid, window_lag_moments
-
 from .damped import damped_panel
+from .grid import CandidateGrid, bic, common_hold_back, fit_grid, score_grid, window_lag_moments
+from .intervals import LEVELS, coverage, halfwidths
 from .theta import theta_panel
 
 Progress = Callable[[str], None]
@@ -181,8 +180,7 @@ def interval_summary(z: np.ndarray, chosen: list[ChosenModel], val: WindowRange,
                      (" of the family choice (the AR pick of each block made on the others)" if honest else
                       " of the chosen model (evenly spaced)") +
                      ", per step and channel: the conformal quantile, or the Gaussian prediction interval "
-                     "(Student's t) "
-                     "where too few for the level"
+                     "(Student's t) where too few for the level"
                      + ("; the model was refitted on train+val, so these errors are in-sample and the intervals "
                         "narrower than they should be" if refit == "train+val" else "")),
             "halfwidth": {str(k): v.tolist() for k, v in half.items()},
