@@ -149,7 +149,7 @@ class HorizonResult:
 
 
 #: windows (evenly spaced) whose errors give the intervals, and on which their test coverage is measured
-INTERVAL_WINDOWS = 500
+INTERVAL_WINDOWS = 200
 
 
 def _spread(start: int, count: int, most: int = INTERVAL_WINDOWS) -> np.ndarray:
