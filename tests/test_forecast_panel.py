@@ -560,10 +560,12 @@ def test_cli_panel_options_reach_the_config(tmp_path, capsys):
     assert (cfg["horizon"], cfg["max_order"], cfg["diff_orders"], cfg["season"]) == (4, 6, [1], 12)
     assert len(pd.read_csv(tmp_path / "o" / "forecast_next_H4.csv")) == 6 * 4
     assert (tmp_path / "o" / "forecast_panel.png").is_file()
-    code, _, err = run_cli(["forecast", "--data", str(path), "--out", str(tmp_path / "np"), "--json", "--horizon",
-                            "4", "--no-plot"], capsys)
+    code, stdout, err = run_cli(["forecast", "--data", str(path), "--out", str(tmp_path / "np"), "--json",
+                                 "--horizon", "4", "--no-plot", "--theta", "no"], capsys)
     assert code == 0, err
     assert not (tmp_path / "np" / "forecast_panel.png").exists() and (tmp_path / "np" / "model.json").is_file()
+    res = json.loads(stdout)
+    assert res["config"]["theta"] is False and not {"theta", "damped"} & set(res["chosen"]["kind"].split("+"))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -65,8 +65,9 @@ def add_parser(sub) -> None:
                                                            "forecast (weights 0.25/0.5/0.75), kept if better on "
                                                            "validation (default: yes)")
     p.add_argument("--theta", choices=["yes", "no"], help="also try the Theta method, the damped trend and their "
-                                                          "means with the AR pick, the family chosen on validation "
-                                                          "blocks the AR pick was not chosen on; short series only "
+                                                          "means with the AR pick: one series, fitted on each window "
+                                                          "and chosen on validation blocks the AR pick was not "
+                                                          "chosen on (short series only); a panel, per series "
                                                           "(default: yes)")
     p.add_argument("--level", nargs="+", type=int, help="prediction interval levels in percent, in "
                                                         "forecast_next_H*.csv (default: 80 95)")

@@ -18,7 +18,7 @@ from .options import default_out, validated
 #: AutoARConfig fields a panel run reads (flag names); any other one given is refused, not ignored
 PANEL_FLAGS = {"horizon": "horizon", "max_order": "max_order", "min_order": "min_order", "diff": "diff_orders",
                "intercept": "intercept", "season": "season", "naive": "naive", "shrink": "shrink",
-               "backend": "backend", "level": "levels"}
+               "backend": "backend", "level": "levels", "theta": "theta"}
 
 
 def panel_config(raw: dict, id_column: str):
