@@ -224,3 +224,31 @@ def test_level_option_sets_the_intervals_and_bad_levels_are_one_line(tmp_path, c
     assert code == 0, err
     assert {"coverage_70", "msis_70"} <= set(json.loads(out)["test"]["Auto-AR"])
     assert "y-lo-70" in pd.read_csv(tmp_path / "p" / f"forecast_next_H{json.loads(out)['config']['horizon']}.csv")
+
+
+def test_lower_bounds_of_a_positive_history_are_floored_at_zero(tmp_path):
+    from autofast.forecast.intervals import floor_positive
+    from autofast.forecast.panel import PanelModel, _interval_test
+    from autofast.forecast.autoar import naive_model
+
+    np.testing.assert_array_equal(floor_positive(np.array([[-1.0, 2.0], [-3.0, 1.0]]), np.array([[True], [False]])),
+                                  [[0.0, 2.0], [-3.0, 1.0]])
+    # one series: small positive counts, wide intervals -> floored; the same rows shifted below zero -> not
+    y = 1.0 + np.abs(np.random.default_rng(3).standard_normal(80)) * 3
+    fc = autofast.forecast(y, horizon=4, theta=False)
+    model = fc.model
+    point = model.predict(y[:, None], 4)
+    hw = model.halfwidths[4][95][:, 0] * model.scaler.std[0]
+    lo = model.intervals(y[:, None], 4)[95][0][:, 0]
+    np.testing.assert_allclose(lo, np.maximum(point[:, 0] - hw, 0.0), rtol=1e-12)
+    assert (point[:, 0] - hw < 0).any()  # the floor did something here
+    shifted = y - 1.5
+    lo_s = model.intervals(shifted[:, None], 4)[95][0][:, 0]
+    np.testing.assert_allclose(lo_s, model.predict(shifted[:, None], 4)[:, 0] - hw, rtol=1e-12)
+    # panels: per series, by its own history
+    pm = PanelModel(naive_model(0, 1, 0.0), 2, halfwidths={80: [1.0, 2.0]})
+    b = pm.bands([np.array([1.0, 2.0, 1.0]), np.array([-1.0, 2.0, 1.0])], np.array([[1.0, 1.0], [1.0, 1.0]]))
+    np.testing.assert_allclose(b[80][0], [[0.0, 0.0], [-1.0, -3.0]])  # scales 1, 2: [0, -1] floored | [-1, -3]
+    out = _interval_test(np.array([[1.0, 1.0]]), [np.array([0.5, 0.2])], np.array([1.0]), {80: np.array([2.0, 2.0])},
+                         np.array([True]))
+    assert out["coverage_80"] == 1.0 and out["msis_80"] == pytest.approx(3.0)  # [0, 3]: width 3, both inside

@@ -192,7 +192,7 @@ def run(args) -> int:
                 O.write_test_forecasts(tmp / f"test_forecasts_H{res.horizon}.npz", ps, res, backend)
                 nxt = model.predict(ps.data.values, res.horizon, backend)
                 O.write_next_csv(tmp / f"forecast_next_H{res.horizon}.csv", ps.data.dates, ps.data.columns, nxt,
-                                 model.bands(nxt, res.horizon))
+                                 model.bands(nxt, res.horizon, ps.data.values))
             model.save(tmp)  # model.json: predict RUN_DIR --data newer.csv
             if not opts["no_plot"]:
                 O.plot_test_windows(tmp / "forecast_vs_truth.png", ps, results, backend)

@@ -95,7 +95,7 @@ def _predict_forecast(args) -> int:
         out = Path(args.out) if args.out else Path(args.run_dir) / f"forecast-{_stem(str(args.data))}-H{h}.csv"
         if out.is_dir():
             raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
-        write_next_csv(out, data.dates, model.columns, fc, model.bands(fc, h))
+        write_next_csv(out, data.dates, model.columns, fc, model.bands(fc, h, data.values))
         outs[h] = str(out)
     last = str(data.dates[-1]) if data.dates is not None else f"row {data.length - 1}"
     if args.json:

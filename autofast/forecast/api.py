@@ -118,7 +118,7 @@ class Forecast:
         res = self._result(horizon)
         model = self.model
         values = model.predict(self.series.data.values, res.horizon, self.backend)
-        bands = model.bands(values, res.horizon) if intervals else {}
+        bands = model.bands(values, res.horizon, self.series.data.values) if intervals else {}
         stamps = step_dates(self.series.data.dates, res.horizon)
         index = pd.Index(stamps, name="date") if stamps is not None else pd.RangeIndex(1, res.horizon + 1, name="step")
         names, cols = forecast_table(self.columns, values, bands)

@@ -6,7 +6,8 @@ Half-width at level ``l`` for step ``h``: the ``ceil((n + 1) l)``-th smallest of
 errors at that step (the finite-sample conformal quantile) where ``n`` holds enough errors for it; else (a short
 series' handful of windows) the Gaussian prediction interval with an estimated variance, ``t_{n-1, (1 + l) / 2}
 sqrt(1 + 1/n)`` times the errors' root mean square; a higher level is never narrower than a lower one. Intervals
-are symmetric about the point forecast. How well they cover is measured, not assumed: on the test rows, once,
+are symmetric about the point forecast, their lower bounds floored at 0 where the history forecast from is
+positive throughout (:func:`floor_positive`). How well they cover is measured, not assumed: on the test rows, once,
 beside the point errors (``coverage``; the panels also M4's mean scaled interval score).
 """
 from __future__ import annotations
@@ -67,6 +68,13 @@ def interval_score(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, level: int) ->
     how far ``y`` falls outside, elementwise."""
     a = 1.0 - level / 100.0
     return (hi - lo) + (2.0 / a) * np.maximum(lo - y, 0.0) + (2.0 / a) * np.maximum(y - hi, 0.0)
+
+
+def floor_positive(lo: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Lower bounds ``lo`` ``(..., H)``-shaped with ``positive`` broadcastable to it: raised to 0 where the history
+    forecast from is positive throughout (sales, counts, prices: a positive target is never excluded by it, and the
+    interval gets narrower)."""
+    return np.where(positive, np.maximum(lo, 0.0), lo)
 
 
 def interval_columns(column: str, levels: tuple[int, ...] = LEVELS) -> list[str]:

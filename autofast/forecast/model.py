@@ -26,6 +26,7 @@ from autofast.errors import AutofastError
 from autofast.io import write_text_atomic
 
 from .autoar import MODEL_KINDS, ChosenModel, forecast_after
+from .intervals import floor_positive
 
 FORMAT = "autofast-forecast-model/1"
 FILE = "model.json"
@@ -87,11 +88,16 @@ class ForecastModel:
         """Prediction intervals around :meth:`predict`'s forecasts: ``{level: (lo, hi)}``, each ``(H, C)`` in the
         data's own units (empty for a model saved without intervals)."""
         horizon = self.horizons[0] if horizon is None else horizon
-        return self.bands(self.predict(history, horizon, backend), horizon)
+        return self.bands(self.predict(history, horizon, backend), horizon, history)
 
-    def bands(self, point: np.ndarray, horizon: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """``{level: (lo, hi)}`` around the ``(H, C)`` forecasts ``point`` of this horizon, own units."""
-        return {level: (point - hw * self.scaler.std[None], point + hw * self.scaler.std[None])
+    def bands(self, point: np.ndarray, horizon: int, history=None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """``{level: (lo, hi)}`` around the ``(H, C)`` forecasts ``point`` of this horizon, own units; lower bounds
+        floored at 0 for the channels whose ``history`` (the rows forecast from, ``(T, C)``) is positive."""
+        positive = False
+        if history is not None:
+            x = np.asarray(history, dtype=np.float64)
+            positive = (x.reshape(len(x), -1) > 0).all(axis=0)[None, :]
+        return {level: (floor_positive(point - hw * self.scaler.std[None], positive), point + hw * self.scaler.std[None])
                 for level, hw in sorted(self.halfwidths.get(horizon, {}).items())}
 
     def to_dict(self) -> dict:

@@ -47,7 +47,7 @@ from autofast.kernels.ar_grid import ARBackend, get_backend
 from .autoar import LOCAL_KINDS, MODEL_KINDS, SHRINK_WEIGHTS, ChosenModel, naive_model, shrink_toward_naive
 from .defaults import UNKNOWN_HORIZON
 from .grid import CandidateGrid, grid_from_moments
-from .intervals import Levels, coverage, halfwidths, interval_columns, interval_score
+from .intervals import Levels, floor_positive, halfwidths, interval_columns, interval_score
 from .seasonal import Transform, forward, inverse, series_factors
 from .damped import damped_panel
 from .theta import theta_panel
@@ -108,14 +108,17 @@ class PanelModel:
 
     def bands(self, history, point: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """``{level: (lo, hi)}`` ``(S, H)`` around the forecasts ``point`` after each series of ``history``: the
-        half-widths times each history's MASE scale (NaN beyond the model's horizon)."""
-        scale = np.array([mase_scale(np.asarray(h, dtype=np.float64), self.season) for h in history])
+        half-widths times each history's MASE scale (NaN beyond the model's horizon); lower bounds floored at 0
+        for a positive history."""
+        hists = [np.asarray(h, dtype=np.float64) for h in history]
+        scale = np.array([mase_scale(h, self.season) for h in hists])
+        positive = np.array([bool((h > 0).all()) for h in hists])[:, None]
         out = {}
         for level, hw in sorted(self.halfwidths.items()):
             w = np.full(point.shape[1], np.nan)
             w[: min(len(hw), len(w))] = hw[: len(w)]
             half = scale[:, None] * w[None, :]
-            out[level] = (point - half, point + half)
+            out[level] = (floor_positive(point - half, positive), point + half)
         return out
 
     def to_dict(self) -> dict:
@@ -453,17 +456,21 @@ def _variants(cfg: PanelConfig, panel: PanelData, season: int) -> list[Transform
     return out
 
 
-def _interval_test(fc: np.ndarray, targets: list[np.ndarray], scale: np.ndarray, half: dict) -> dict[str, float]:
-    """Test coverage of each level's intervals (``fc`` ``(S, H)`` +- half-width x ``scale``) over the series with a
-    non-zero scale, and M4's mean scaled interval score (MSIS: the interval score over the scale, mean over steps
-    and series)."""
+def _interval_test(fc: np.ndarray, targets: list[np.ndarray], scale: np.ndarray, half: dict,
+                   positive: np.ndarray | None = None) -> dict[str, float]:
+    """Test coverage of each level's intervals (``fc`` ``(S, H)`` +- half-width x ``scale``; lower bounds floored
+    at 0 for the ``positive`` ``(S,)`` histories) over the series with a non-zero scale, and M4's mean scaled
+    interval score (MSIS: the interval score over the scale, mean over steps and series)."""
     keep = scale > 0
     y, f, sc = np.stack(targets)[keep], fc[keep], scale[keep, None]
+    pos = np.zeros((int(keep.sum()), 1), bool) if positive is None else np.asarray(positive)[keep, None]
     out = {}
     for level, hw in sorted(half.items()):
         w = hw[None, :] * sc
-        out[f"coverage_{level}"] = coverage(y, f, w)
-        out[f"msis_{level}"] = float(np.nanmean(interval_score(y, f - w, f + w, level) / sc))
+        lo, hi = floor_positive(f - w, pos), f + w
+        ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(y)
+        out[f"coverage_{level}"] = float(((lo <= y) & (y <= hi))[ok].mean()) if ok.any() else float("nan")
+        out[f"msis_{level}"] = float(np.nanmean(interval_score(y, lo, hi, level) / sc))
     return out
 
 
@@ -559,7 +566,8 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
         tab = error_table(hist_raw, tgt_raw, fc, m)
         test[name] = {k: float(np.nanmean(v)) for k, v in tab.items()}
         if name == "Auto-AR":
-            test[name].update(_interval_test(fc, tgt_raw, stages[mtf].mscale, half))
+            test[name].update(_interval_test(fc, tgt_raw, stages[mtf].mscale, half,
+                                             np.array([bool((h > 0).all()) for h in hist_raw])))
             for k, v in tab.items():
                 per_series[k] = np.full(len(n), np.nan)
                 per_series[k][idx] = v
