@@ -58,9 +58,14 @@ def halfwidths(errors: np.ndarray, levels: tuple[int, ...] = LEVELS) -> dict[int
 
 def coverage(y: np.ndarray, point: np.ndarray, half: np.ndarray) -> float:
     """Share of ``y`` inside ``point +- half`` (same shapes, or broadcastable; NaN targets ignored)."""
-    inside = np.abs(np.asarray(y) - np.asarray(point)) <= half
-    keep = np.isfinite(y) & np.isfinite(point) & np.isfinite(half)
-    return float(inside[keep].mean()) if keep.any() else math.nan
+    return coverage_between(y, point - half, point + half)
+
+
+def coverage_between(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
+    """Share of ``y`` inside ``[lo, hi]`` (broadcastable; cells with a NaN anywhere ignored)."""
+    y, lo, hi = np.broadcast_arrays(np.asarray(y, dtype=np.float64), lo, hi)
+    keep = np.isfinite(y) & np.isfinite(lo) & np.isfinite(hi)
+    return float(((lo <= y) & (y <= hi))[keep].mean()) if keep.any() else math.nan
 
 
 def interval_score(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, level: int) -> np.ndarray:

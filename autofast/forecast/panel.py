@@ -44,13 +44,12 @@ from autofast.errors import AutofastError
 from autofast.io import write_text_atomic
 from autofast.kernels.ar_grid import ARBackend, get_backend
 
-from .autoar import LOCAL_KINDS, MODEL_KINDS, SHRINK_WEIGHTS, ChosenModel, naive_model, shrink_toward_naive
+from .autoar import (LOCAL_FORECASTERS, LOCAL_KINDS, MODEL_KINDS, SHRINK_WEIGHTS, ChosenModel, naive_model,
+                     shrink_toward_naive)
 from .defaults import UNKNOWN_HORIZON
 from .grid import CandidateGrid, grid_from_moments
-from .intervals import Levels, floor_positive, halfwidths, interval_columns, interval_score
+from .intervals import Levels, coverage_between, floor_positive, halfwidths, interval_columns, interval_score
 from .seasonal import Transform, forward, inverse, series_factors
-from .damped import damped_panel
-from .theta import theta_panel
 
 MAX_PANEL_ORDER = 48  # largest AR order of a global model (orders up to 48 helped Tourism's monthly panel)
 _WINDOW_BLOCK = 1 << 18  # windows per Gram update (memory: block x (P + 2) floats, 100 MB at P = 48)
@@ -351,15 +350,14 @@ def forecast_series(hists: list[np.ndarray], chosen: ChosenModel, H: int, tf: Tr
     return stage.to_units(_model_forecasts(stage, chosen, H, backend))
 
 
-def _model_forecasts(stage: Stage, chosen: ChosenModel, H: int, backend) -> np.ndarray:
+def _model_forecasts(stage: Stage, chosen: ChosenModel, H: int, backend, local: dict | None = None) -> np.ndarray:
     """``(S, H)`` standardised forecasts of a chosen model: its level AR (naive forecasts too), the per-series
-    Theta method, the damped trend, or the mean of several (``kind`` "+"-joined)."""
-    parts = []
-    for part in chosen.kind.split("+"):
-        if part == "theta":
-            parts.append(theta_panel(stage.z, H))
-        elif part == "damped":
-            parts.append(damped_panel(stage.z, H))
+    Theta method, the damped trend (:data:`~autofast.forecast.autoar.LOCAL_FORECASTERS`), or the mean of several
+    (``kind`` "+"-joined); ``local``: those per-series forecasts of this stage where already computed."""
+    local, parts = local or {}, []
+    for k in chosen.kind.split("+"):
+        if k in LOCAL_FORECASTERS:
+            parts.append(local[k] if k in local else LOCAL_FORECASTERS[k](stage.z, H))
         else:  # "ar", "naive", "seasonal naive": a level AR
             lags, lengths = _lags(stage.z, len(chosen.psi))
             parts.append(_forecasts(np.array([chosen.psi]), np.array([chosen.c]), lags, lengths, H, backend)[0])
@@ -468,8 +466,7 @@ def _interval_test(fc: np.ndarray, targets: list[np.ndarray], scale: np.ndarray,
     for level, hw in sorted(half.items()):
         w = hw[None, :] * sc
         lo, hi = floor_positive(f - w, pos), f + w
-        ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(y)
-        out[f"coverage_{level}"] = float(((lo <= y) & (y <= hi))[ok].mean()) if ok.any() else float("nan")
+        out[f"coverage_{level}"] = coverage_between(y, lo, hi)
         out[f"msis_{level}"] = float(np.nanmean(interval_score(y, lo, hi, level) / sc))
     return out
 
@@ -518,8 +515,9 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
                 s = float(_scores(psi[None], np.array([c]), stage, lags, lengths, targets, backend)[0])
                 cands.append(ChosenModel(0, pick.p, pick.d, pick.intercept, s, list(map(float, psi)), c,
                                          pick.regularised, shrink=w))
+        local = {}
         if cfg.theta:  # per-series Theta and damped trend, and the means of them and the AR pick
-            local = {"theta": theta_panel(stage.z, H), "damped": damped_panel(stage.z, H)}
+            local = {k: fn(stage.z, H) for k, fn in LOCAL_FORECASTERS.items()}
             if grid is not None:
                 local["ar"] = _forecasts(np.array([pick.psi]), np.array([pick.c]), lags, lengths, H, backend)[0]
             for kind in LOCAL_KINDS:
@@ -537,14 +535,14 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
                 cands.append(naive_model(0, season, s))
         for c in cands:
             if best is None or c.selection_score < best[0].selection_score:
-                best, best_stage = (c, tf), stage
+                best, best_stage, best_local = (c, tf), stage, local
         timings["select"] += time.perf_counter() - t0
     chosen, tf = best
     say(f"validation ({len(val)} series x {H} steps): chose {chosen.label} on {tf.label} (MASE "
         f"{chosen.selection_score:.3f})")
     # prediction intervals: the choice's validation errors over each series' MASE scale, per step
     keep = best_stage.mscale > 0
-    val_fc = best_stage.to_units(_model_forecasts(best_stage, chosen, H, backend))
+    val_fc = best_stage.to_units(_model_forecasts(best_stage, chosen, H, backend, best_local))  # no second fit
     with np.errstate(invalid="ignore", over="ignore"):
         half = halfwidths((val_fc - targets)[keep] / best_stage.mscale[keep, None], tuple(cfg.levels))  # (H,) each
     # 2. test: refit on [0, n - H), forecast the last H rows
