@@ -57,9 +57,10 @@ def report_markdown(p: dict) -> str:
         lines.append(f"| {name} | {s['mase']:.4f} | {s['smape']:.2f} | {s['mse']:.4f} |")
     a = t["Auto-AR"]
     if any(k.startswith("coverage_") for k in a):
+        cover = ", ".join(f"{a[f'coverage_{lv}']:.1%} of the {lv}% intervals (MSIS {a[f'msis_{lv}']:.2f})"
+                          for lv in p["config"]["levels"])
         lines += ["", "Prediction intervals (half-widths per step from the validation errors over each series' MASE "
-                  "scale): test coverage " + ", ".join(f"{a[f'coverage_{lv}']:.1%} of the {lv}% intervals (MSIS "
-                                                        f"{a[f'msis_{lv}']:.2f})" for lv in p["config"]["levels"]) + "."]
+                  f"scale): test coverage {cover}."]
     lines += ["", f"{p['tested_series']} series tested on their last {p['config']['horizon']} rows; per series in "
               "per_series.csv.", ""]
     return "\n".join(lines)

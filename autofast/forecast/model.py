@@ -97,8 +97,11 @@ class ForecastModel:
         if history is not None:
             x = np.asarray(history, dtype=np.float64)
             positive = (x.reshape(len(x), -1) > 0).all(axis=0)[None, :]
-        return {level: (floor_positive(point - hw * self.scaler.std[None], positive), point + hw * self.scaler.std[None])
-                for level, hw in sorted(self.halfwidths.get(horizon, {}).items())}
+        out = {}
+        for level, hw in sorted(self.halfwidths.get(horizon, {}).items()):
+            half = hw * self.scaler.std[None]  # (H, C), own units
+            out[level] = (floor_positive(point - half, positive), point + half)
+        return out
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "columns": self.columns, "lookback": self.lookback,
