@@ -1,5 +1,6 @@
-"""The per-series methods a panel run scores beside its global AR: Theta, the damped trend and M4's seasonal
-adjustment, each against a plain one-series-at-a-time reference written here."""
+"""The per-series methods a panel run scores beside its global AR: Theta (standard, and the best of the four Theta
+models), the damped trend and M4's seasonal adjustment, each against a plain one-series-at-a-time reference
+written here."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 from autofast.forecast.damped import _grid, damped_panel
 from autofast.forecast.seasonal import Transform, acf, inverse, forward, is_seasonal, seasonal_indices, series_factors
-from autofast.forecast.theta import ALPHAS, theta_forecast, theta_panel
+from autofast.forecast.theta import ALPHAS, AUTO_ALPHAS, FIRST_SCORED, W_MAX, auto_theta_panel, theta_forecast, theta_panel
 
 
 def _series(seed: int, lengths=(4, 9, 30, 61, 120)) -> list[np.ndarray]:
@@ -53,6 +54,63 @@ def test_theta_matches_statsforecast_where_the_weight_agrees():
     x = 50 + np.cumsum(rng.normal(0.3, 1, 80))
     want = sf.Theta(season_length=1).fit(x).predict(6)["mean"]
     np.testing.assert_allclose(theta_forecast(x, 6), want, rtol=2e-3)
+
+
+def _auto_theta_ref(x, H):
+    """The four Theta models, one series, scalar recursions: the trend lines by np.polyfit (on all rows, or on
+    the rows before each one), the drift weight by a bounded scalar minimisation of the one-step squared errors
+    (not the module's closed form), the best of both lines and every smoothing weight."""
+    from scipy.optimize import minimize_scalar
+
+    n = len(x)
+    if n < 4:
+        return np.repeat(x[-1], H)
+    t = np.arange(1, n + 1, dtype=float)
+    static = np.polyfit(t, x, 1)[::-1]  # (intercept, slope)
+    lines = {"static": [static] * (n + 1),
+             "dynamic": [None, None] + [np.polyfit(t[:k], x[:k], 1)[::-1] for k in range(2, n + 1)]}
+    best = (np.inf, None)
+    for name, line in lines.items():
+        for a in AUTO_ALPHAS:
+            levels = [x[0]]  # levels[k]: after row k + 1
+            for v in x[1:]:
+                levels.append(levels[-1] + a * (v - levels[-1]))
+
+            def drift(k, A, B):  # D at time k (1-based), from the line (A, B)
+                return (1 - a) ** (k - 1) * A + (1 - (1 - a) ** k) / a * B
+
+            def sse(w):
+                return sum((x[k - 1] - levels[k - 2] - w * drift(k, *line[k - 1])) ** 2
+                           for k in range(FIRST_SCORED, n + 1))
+
+            r = minimize_scalar(sse, bounds=(0.0, W_MAX), method="bounded", options={"xatol": 1e-12})
+            if r.fun < best[0]:
+                A, B = line[n]
+                fc = levels[-1] + r.x * ((1 - a) ** n * A + (np.arange(H) + (1 - (1 - a) ** (n + 1)) / a) * B)
+                best = (r.fun, fc)
+    return best[1]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_auto_theta_equals_the_one_series_reference(seed):
+    hists = _series(seed, lengths=(2, 3, 4, 9, 30, 61))
+    hists.append(100 + 0.8 * np.arange(50.0) + np.random.default_rng(seed).normal(0, 2, 50))  # a clear trend
+    got = np.full((len(hists), 6), np.nan)
+    got[:] = auto_theta_panel(hists, 6)
+    want = np.stack([_auto_theta_ref(h, 6) for h in hists])
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-7)
+    assert auto_theta_panel([], 3).shape == (0, 3)
+
+
+def test_auto_theta_is_at_least_as_close_in_sample_as_the_standard_method():
+    """The standard method (w = 1/2 on the static line) is one of the models searched: on a trending series the
+    chosen model's forecasts differ from it, and on a trendless one they stay near the last level."""
+    rng = np.random.default_rng(5)
+    trend = 10 + 1.5 * np.arange(60.0) + rng.normal(0, 1, 60)
+    fc = auto_theta_panel([trend], 5)[0]
+    assert np.all(np.diff(fc) > 0) and abs(fc[0] - trend[-1]) < 5
+    flat = 10 + rng.normal(0, 1, 60)
+    assert np.all(np.abs(auto_theta_panel([flat], 5)[0] - flat.mean()) < 2)
 
 
 def _damped_ref(x, H):

@@ -663,6 +663,30 @@ def test_panel_model_round_trip(tmp_path):
     assert list(frame.columns) == ["unique_id", "step", "y"] and list(frame["step"][:5]) == [1, 2, 3, 4, 5]
 
 
+def test_panel_model_runs_the_theta_variant_it_was_saved_with(tmp_path):
+    """A "theta" part runs the best of the four Theta models; a model.json from before the variant was recorded
+    runs the standard method it was fitted with; an unknown variant is a clear error."""
+    from autofast.forecast.theta import auto_theta_panel, theta_panel
+
+    rng = np.random.default_rng(2)
+    hist = [20 + np.cumsum(rng.normal(0.4, 1, n)) for n in (30, 45)]
+    model = PanelModel(ChosenModel(0, 0, 0, False, 0.5, [1.0], 0.0, kind="theta"), 4)
+    d = model.to_dict()
+    assert d["theta"] == "auto"
+    stage_z = [(h - h.mean()) / h.std() for h in hist]
+    for variant, fn, doc in (("auto", auto_theta_panel, d), ("standard", theta_panel, {k: v for k, v in d.items()
+                                                                                        if k != "theta"})):
+        (tmp_path / "model.json").write_text(json.dumps(doc))
+        back = load_model(tmp_path)
+        assert back.theta == variant
+        want = fn(stage_z, 4) * np.array([h.std() for h in hist])[:, None] + np.array([h.mean() for h in hist])[:, None]
+        np.testing.assert_allclose(back.predict(hist), want, rtol=1e-10)
+    assert not np.allclose(auto_theta_panel(stage_z, 4), theta_panel(stage_z, 4))
+    (tmp_path / "model.json").write_text(json.dumps({**d, "theta": "optimal"}))
+    with pytest.raises(AutofastError, match="not a readable panel forecast model"):
+        load_model(tmp_path)
+
+
 def _damage(d, how):
     if how == "psi text":
         d["chosen"]["psi"][0] = "x"

@@ -13,8 +13,9 @@ The protocol, per series of ``n`` rows and the horizon ``H`` (the M competitions
    over the series wins. Candidates, under each transform (:mod:`.seasonal`: the levels; where they apply the
    logs, M4's seasonally adjusted values, both): an AR(p) on the d-times differenced, per-series standardised
    values, with or without an intercept, fitted on all series' rows ``[0, n - 2H)`` pooled (one Gram matrix
-   per d gives every order); the best of them shrunk toward the naive forecast; the per-series Theta method
-   (:mod:`.theta`) and its mean with the best AR; the naive and seasonal naive forecasts;
+   per d gives every order); the best of them shrunk toward the naive forecast; per series, the best of the
+   four Theta models (:func:`.theta.auto_theta_panel`) and Holt's damped trend (:mod:`.damped`), and the means
+   of them and the best AR; the naive and seasonal naive forecasts;
 2. *test*: the chosen candidate refitted on rows ``[0, n - H)`` forecasts the last ``H`` rows (touched once):
    MASE (M4's: mean absolute error over the in-sample seasonal naive's), sMAPE and the MSE on the standardised
    scale, beside the naive and seasonal naive forecasts on the same rows;
@@ -50,7 +51,11 @@ from .defaults import UNKNOWN_HORIZON
 from .grid import CandidateGrid, grid_from_moments
 from .intervals import Levels, coverage_between, floor_positive, halfwidths, interval_columns, interval_score
 from .seasonal import Transform, forward, inverse, series_factors
+from .theta import auto_theta_panel, theta_panel
 
+#: the per-series Theta of a panel: "auto", the best of the four Theta models per series (since 2026-12-06:
+#: M1 / M3 yearly and quarterly 1-4% lower MASE, bench/README.md); "standard" in a model.json from before
+THETA_VARIANTS = {"auto": auto_theta_panel, "standard": theta_panel}
 MAX_PANEL_ORDER = 48  # largest AR order of a global model (orders up to 48 helped Tourism's monthly panel)
 _WINDOW_BLOCK = 1 << 18  # windows per Gram update (memory: block x (P + 2) floats, 100 MB at P = 48)
 
@@ -92,6 +97,8 @@ class PanelModel:
     #: per level, the prediction intervals' half-widths ``(H,)`` in units of each series' MASE scale
     #: (:func:`mase_scale` of the history forecast from); empty in a model.json from before the intervals
     halfwidths: dict[int, list[float]] = field(default_factory=dict)
+    #: which per-series Theta a "theta" part runs (:data:`THETA_VARIANTS`)
+    theta: str = "auto"
 
     FORMAT = "autofast-forecast-panel/1"
 
@@ -103,7 +110,7 @@ class PanelModel:
         """Forecasts of the ``horizon`` (default: the model's) rows after each series in ``history``: a list of
         ``(n_i,)`` arrays (own units, oldest first) -> ``(S, H)`` float64 in each series' units."""
         return forecast_series([np.asarray(h, dtype=np.float64) for h in history], self.chosen,
-                               horizon or self.horizon, self.transform, self.season)
+                               horizon or self.horizon, self.transform, self.season, theta=self.theta)
 
     def bands(self, history, point: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """``{level: (lo, hi)}`` ``(S, H)`` around the forecasts ``point`` after each series of ``history``: the
@@ -124,7 +131,7 @@ class PanelModel:
         return {"format": self.FORMAT, "horizon": self.horizon, "frequency": self.frequency,
                 "id_column": self.id_column, "date_column": self.date_column, "value_column": self.value_column,
                 "transform": asdict(self.transform), "season": self.season, "chosen": asdict(self.chosen),
-                "halfwidths": {str(k): list(v) for k, v in sorted(self.halfwidths.items())}}
+                "halfwidths": {str(k): list(v) for k, v in sorted(self.halfwidths.items())}, "theta": self.theta}
 
     def save(self, folder: Path) -> Path:
         from .model import FILE
@@ -147,11 +154,14 @@ class PanelModel:
             if season < 1:
                 raise ValueError(f"season {season}")
             halfwidths = {int(k): [float(x) for x in v] for k, v in d.get("halfwidths", {}).items()}
+            theta = d.get("theta", "standard")
+            if theta not in THETA_VARIANTS:
+                raise ValueError(f"theta {theta!r}")
             if not all(0 < k < 100 and len(v) == d["horizon"] and all(not x < 0 for x in v)
                        for k, v in halfwidths.items()):
                 raise ValueError("interval half-widths")
             return cls(chosen, int(d["horizon"]), d.get("frequency"), str(d["id_column"]), d.get("date_column"),
-                       str(d["value_column"]), tf, season, halfwidths)
+                       str(d["value_column"]), tf, season, halfwidths, theta)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AutofastError(f"{path}: not a readable panel forecast model ({str(exc).splitlines()[0][:120]}); "
                                 "rerun forecast to write it again") from None
@@ -338,26 +348,34 @@ def _naive_psi(season: int) -> np.ndarray:
 
 
 def forecast_series(hists: list[np.ndarray], chosen: ChosenModel, H: int, tf: Transform = Transform(),
-                    season: int = 1, backend: ARBackend | None = None) -> np.ndarray:
+                    season: int = 1, backend: ARBackend | None = None, theta: str = "auto") -> np.ndarray:
     """``(S, H)`` forecasts after each history in its own units: transformed and standardised by its own
-    statistics (:class:`Stage`), the chosen level AR applied recursively, mapped back."""
+    statistics (:class:`Stage`), the chosen model (level AR applied recursively, per-series parts fitted on each
+    history, ``theta`` the Theta variant) mapped back."""
     backend = backend or get_backend("auto", "cpu")
     if any(len(h) == 0 for h in hists):
         raise AutofastError("a series has no rows to forecast from")
     if tf.log and any(np.any(h <= 0) for h in hists):
         raise AutofastError("the model forecasts logs; every value must be positive")
     stage = Stage.build(hists, tf, season, H)
-    return stage.to_units(_model_forecasts(stage, chosen, H, backend))
+    return stage.to_units(_model_forecasts(stage, chosen, H, backend, theta=theta))
 
 
-def _model_forecasts(stage: Stage, chosen: ChosenModel, H: int, backend, local: dict | None = None) -> np.ndarray:
+def local_forecasters(theta: str = "auto") -> dict:
+    """The per-series forecasters of a panel: :data:`~autofast.forecast.autoar.LOCAL_FORECASTERS` with the
+    ``theta`` variant (:data:`THETA_VARIANTS`) as "theta"."""
+    return {**LOCAL_FORECASTERS, "theta": THETA_VARIANTS[theta]}
+
+
+def _model_forecasts(stage: Stage, chosen: ChosenModel, H: int, backend, local: dict | None = None,
+                     theta: str = "auto") -> np.ndarray:
     """``(S, H)`` standardised forecasts of a chosen model: its level AR (naive forecasts too), the per-series
-    Theta method, the damped trend (:data:`~autofast.forecast.autoar.LOCAL_FORECASTERS`), or the mean of several
-    (``kind`` "+"-joined); ``local``: those per-series forecasts of this stage where already computed."""
-    local, parts = local or {}, []
+    Theta (``theta`` variant), the damped trend (:func:`local_forecasters`), or the mean of several (``kind``
+    "+"-joined); ``local``: those per-series forecasts of this stage where already computed."""
+    local, parts, fits = local or {}, [], local_forecasters(theta)
     for k in chosen.kind.split("+"):
-        if k in LOCAL_FORECASTERS:
-            parts.append(local[k] if k in local else LOCAL_FORECASTERS[k](stage.z, H))
+        if k in fits:
+            parts.append(local[k] if k in local else fits[k](stage.z, H))
         else:  # "ar", "naive", "seasonal naive": a level AR
             lags, lengths = _lags(stage.z, len(chosen.psi))
             parts.append(_forecasts(np.array([chosen.psi]), np.array([chosen.c]), lags, lengths, H, backend)[0])
@@ -517,7 +535,7 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
                                          pick.regularised, shrink=w))
         local = {}
         if cfg.theta:  # per-series Theta and damped trend, and the means of them and the AR pick
-            local = {k: fn(stage.z, H) for k, fn in LOCAL_FORECASTERS.items()}
+            local = {k: fn(stage.z, H) for k, fn in local_forecasters().items()}
             if grid is not None:
                 local["ar"] = _forecasts(np.array([pick.psi]), np.array([pick.c]), lags, lengths, H, backend)[0]
             for kind in LOCAL_KINDS:
