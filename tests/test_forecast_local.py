@@ -155,14 +155,30 @@ def test_seasonal_adjustment_recovers_multiplicative_indices():
     got = seasonal_indices(x, m)
     np.testing.assert_allclose(got, idx / idx.mean(), rtol=0.02)
     assert is_seasonal(x, m) and not is_seasonal(x[:11], m)  # fewer than three seasons
-    past, nxt = series_factors(x, m, Transform(deseason=True), 6)
-    np.testing.assert_allclose(nxt, got[np.arange(48, 54) % m])
-    a = forward(x, past, Transform(log=True, deseason=True))
-    np.testing.assert_allclose(inverse(a, past, Transform(log=True, deseason=True)), x, rtol=1e-12)
-    # not positive, or not seasonal: no adjustment
-    assert np.all(series_factors(x - 500, m, Transform(deseason=True), 3)[0] == 1)
+    sa = series_factors(x, m, Transform(deseason=True), 6)
+    np.testing.assert_allclose(sa.next_factors, got[np.arange(48, 54) % m])
+    assert not sa.offsets.any() and not sa.next_offsets.any()
+    a = forward(x, sa.factors, Transform(log=True, deseason=True))
+    np.testing.assert_allclose(inverse(a, sa.factors, Transform(log=True, deseason=True)), x, rtol=1e-12)
+    # not seasonal, or no adjustment asked for: none
     flat = np.random.default_rng(0).normal(100, 1, 48)
-    assert np.all(series_factors(flat, m, Transform(deseason=True), 3)[1] == 1) or is_seasonal(flat, m)
+    assert np.all(series_factors(flat, m, Transform(deseason=True), 3).next_factors == 1) or is_seasonal(flat, m)
+    assert np.all(series_factors(x, m, Transform(), 3).factors == 1)
+
+
+def test_seasonal_adjustment_is_additive_where_a_value_is_not_positive():
+    m = 4
+    idx = np.array([-30.0, 10.0, 45.0, -25.0])
+    t = np.arange(48)
+    x = 0.5 * t + idx[t % m]  # crosses zero
+    got = seasonal_indices(x, m, additive=True)
+    np.testing.assert_allclose(got, idx - idx.mean(), atol=1e-9)  # a straight trend: the centred MA is exact
+    sa = series_factors(x, m, Transform(deseason=True), 6)
+    assert np.all(sa.factors == 1) and np.all(sa.next_factors == 1)
+    np.testing.assert_allclose(sa.next_offsets, got[np.arange(48, 54) % m])
+    a = forward(x, sa.factors, Transform(deseason=True), sa.offsets)
+    np.testing.assert_allclose(a, 0.5 * t + idx.mean(), atol=1e-9)  # the trend left, the cycle gone
+    np.testing.assert_allclose(inverse(a, sa.factors, Transform(deseason=True), sa.offsets), x, atol=1e-12)
 
 
 def test_acf_against_numpy():

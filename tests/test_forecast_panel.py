@@ -13,6 +13,7 @@ from autofast.data.panel import PanelData, find_id_column, frame_panel, load_pan
 from autofast.errors import AutofastError
 from autofast.forecast.api import Forecast
 from autofast.forecast.autoar import ChosenModel, naive_model
+from autofast.forecast.seasonal import Transform
 from autofast.forecast.model import load_model
 from autofast.forecast.panel import (PanelConfig, PanelModel, PanelResult, error_table, forecast_series, mase_scale,
                                      next_frame, panel_grid, resolve_panel, run_panel, standardise)
@@ -261,6 +262,15 @@ def test_panel_grid_orders_share_the_largest_orders_sample():
 
 def test_panel_grid_is_none_when_no_series_is_long_enough():
     assert panel_grid([np.arange(3.0), np.arange(2.0)], (3, 5), [0], [True], BACKEND) is None
+
+
+def test_a_seasonal_series_with_zeros_is_forecast_with_its_cycle():
+    """Seasonal adjustment of a series that is not positive throughout: additive, so the naive forecast of the
+    adjusted values carries the cycle into the forecast rows (before: no adjustment, a flat forecast)."""
+    m, cycle = 4, np.array([0.0, 20.0, 50.0, 10.0])
+    x = np.tile(cycle, 10) + np.random.default_rng(0).normal(0, 0.5, 40)
+    fc = forecast_series([x], naive_model(0, 1, 0.0), 8, Transform(deseason=True), m)[0]
+    np.testing.assert_allclose(fc - fc.mean(), np.tile(cycle - cycle.mean(), 2), atol=2.0)
 
 
 def test_forecast_series_is_the_recursion_in_each_series_units():

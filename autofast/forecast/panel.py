@@ -297,28 +297,33 @@ def _forecasts(psi: np.ndarray, c: np.ndarray, lags: np.ndarray, lengths: np.nda
 @dataclass
 class Stage:
     """One stage's histories (each series' rows before its forecast origin) as the model sees them: transformed
-    (:mod:`.seasonal`) and standardised with their own mean and std; ``factors`` ``(S, H)`` the seasonal factors
-    of the forecast rows, ``mscale`` ``(S,)`` each raw history's MASE scale (0: left out of scores)."""
+    (:mod:`.seasonal`) and standardised with their own mean and std; ``factors`` / ``offsets`` ``(S, H)`` the
+    seasonal adjustment of the forecast rows, ``mscale`` ``(S,)`` each raw history's MASE scale (0: left out of
+    scores)."""
 
     z: list[np.ndarray]
     mean: np.ndarray
     std: np.ndarray
     factors: np.ndarray
+    offsets: np.ndarray
     mscale: np.ndarray
     transform: Transform
 
     @classmethod
     def build(cls, hists: list[np.ndarray], tf: Transform, season: int, H: int) -> "Stage":
-        z, mean, std, fut, msc = [], [], [], [], []
+        z, mean, std, fut, off, msc = [], [], [], [], [], []
         for h in hists:
-            past, nxt = series_factors(h, season, tf, H)
-            zz, mu, sd = standardise(forward(h, past, tf))
-            z.append(zz), mean.append(mu), std.append(sd), fut.append(nxt), msc.append(mase_scale(h, season))
-        return cls(z, np.array(mean), np.array(std), np.array(fut).reshape(len(hists), H), np.array(msc), tf)
+            sa = series_factors(h, season, tf, H)
+            zz, mu, sd = standardise(forward(h, sa.factors, tf, sa.offsets))
+            z.append(zz), mean.append(mu), std.append(sd), msc.append(mase_scale(h, season))
+            fut.append(sa.next_factors), off.append(sa.next_offsets)
+        S = len(hists)
+        return cls(z, np.array(mean), np.array(std), np.array(fut).reshape(S, H), np.array(off).reshape(S, H),
+                   np.array(msc), tf)
 
     def to_units(self, fc: np.ndarray) -> np.ndarray:
         """``(..., S, H)`` standardised forecasts -> the series' units."""
-        return inverse(fc * self.std[:, None] + self.mean[:, None], self.factors, self.transform)
+        return inverse(fc * self.std[:, None] + self.mean[:, None], self.factors, self.transform, self.offsets)
 
 
 def _mase(stage: Stage, fc: np.ndarray, targets: np.ndarray) -> np.ndarray:

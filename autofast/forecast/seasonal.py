@@ -3,10 +3,12 @@ multiplicative seasonal adjustment of the M4 competition's benchmarks (Makridaki
 Competition": Naive2, SES, Holt, Damped and Theta forecast the seasonally adjusted series and multiply the
 seasonal indices back).
 
-A series is seasonally adjusted when it is positive, holds at least three seasons and its autocorrelation at the
-seasonal lag exceeds the 90% limit ``1.645 sqrt((1 + 2 sum_{k<m} r_k^2) / n)`` (M4's test); its indices are the
-mean ratio of each season position to the centred moving average of order m (2 x m for even m), normalised to
-mean 1. numpy only.
+A series is seasonally adjusted when it holds at least three seasons and its autocorrelation at the seasonal
+lag exceeds the 90% limit ``1.645 sqrt((1 + 2 sum_{k<m} r_k^2) / n)`` (M4's test); a positive series by
+multiplicative indices, the mean ratio of each season position to the centred moving average of order m (2 x m
+for even m), normalised to mean 1; a series with a zero or negative value (Tourism's monthly panel: 61 of 366
+series, all seasonal) by additive ones, the mean difference to that average, normalised to mean 0 (the classical
+additive decomposition; statsforecast's Theta falls back to it the same way). numpy only.
 """
 from __future__ import annotations
 
@@ -58,9 +60,10 @@ def is_seasonal(x: np.ndarray, m: int) -> bool:
     return bool(abs(r[-1]) > limit)
 
 
-def seasonal_indices(x: np.ndarray, m: int) -> np.ndarray:
+def seasonal_indices(x: np.ndarray, m: int, additive: bool = False) -> np.ndarray:
     """``(m,)`` multiplicative indices of a positive series by position ``t mod m`` (mean 1): the mean ratio of the
-    series to its centred moving average (order m, 2 x m for even m)."""
+    series to its centred moving average (order m, 2 x m for even m); ``additive``: the mean difference (mean
+    0)."""
     x = np.asarray(x, dtype=np.float64)
     if m % 2:
         w = np.full(m, 1.0 / m)
@@ -68,31 +71,49 @@ def seasonal_indices(x: np.ndarray, m: int) -> np.ndarray:
         w = np.r_[0.5, np.ones(m - 1), 0.5] / m
     trend = np.convolve(x, w, mode="valid")  # centred: trend[i] belongs to row i + len(w) // 2
     off = len(w) // 2
-    ratio = x[off : off + len(trend)] / trend
+    part = x[off : off + len(trend)]
+    ratio = part - trend if additive else part / trend
     pos = (np.arange(len(trend)) + off) % m
     idx = np.array([ratio[pos == k].mean() for k in range(m)])
-    return idx / idx.mean()
+    return idx - idx.mean() if additive else idx / idx.mean()
 
 
-def series_factors(x: np.ndarray, m: int, tf: Transform, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """The seasonal factors of a history ``x`` ``(n,)`` and of the ``horizon`` rows after it: ones unless ``tf``
-    adjusts and the series is positive and passes :func:`is_seasonal`."""
+@dataclass(frozen=True)
+class Seasonality:
+    """A history's seasonal adjustment: the values the model sees are ``(x - offsets) / factors``. ``factors``
+    / ``offsets``: ``(n,)`` of the history, ``next_factors`` / ``next_offsets``: ``(horizon,)`` of the rows after
+    it (ones and zeros where there is no adjustment)."""
+
+    factors: np.ndarray
+    offsets: np.ndarray
+    next_factors: np.ndarray
+    next_offsets: np.ndarray
+
+
+def series_factors(x: np.ndarray, m: int, tf: Transform, horizon: int) -> Seasonality:
+    """The seasonal adjustment of a history ``x`` ``(n,)`` and of the ``horizon`` rows after it: none unless ``tf``
+    adjusts and the series passes :func:`is_seasonal`; multiplicative where it is positive, else additive."""
     n = len(x)
-    if tf.deseason and m > 1 and np.all(x > 0) and is_seasonal(x, m):
-        idx = seasonal_indices(x, m)
-        return idx[np.arange(n) % m], idx[np.arange(n, n + horizon) % m]
-    return np.ones(n), np.ones(horizon)
+    past, nxt = np.arange(n) % m, np.arange(n, n + horizon) % m
+    if tf.deseason and m > 1 and is_seasonal(x, m):
+        if np.all(x > 0):
+            idx = seasonal_indices(x, m)
+            return Seasonality(idx[past], np.zeros(n), idx[nxt], np.zeros(horizon))
+        idx = seasonal_indices(x, m, additive=True)
+        return Seasonality(np.ones(n), idx[past], np.ones(horizon), idx[nxt])
+    return Seasonality(np.ones(n), np.zeros(n), np.ones(horizon), np.zeros(horizon))
 
 
-def forward(x: np.ndarray, factors: np.ndarray, tf: Transform) -> np.ndarray:
-    """The values the model sees: ``x / factors``, then the log where ``tf.log``."""
-    a = x / factors
+def forward(x: np.ndarray, factors: np.ndarray, tf: Transform, offsets: np.ndarray | float = 0.0) -> np.ndarray:
+    """The values the model sees: ``(x - offsets) / factors``, then the log where ``tf.log``."""
+    a = (x - offsets) / factors
     return np.log(a) if tf.log else a
 
 
-def inverse(a: np.ndarray, factors: np.ndarray, tf: Transform) -> np.ndarray:
-    """Back to the series' units: ``exp`` where ``tf.log`` (overflow-safe), times the factors."""
+def inverse(a: np.ndarray, factors: np.ndarray, tf: Transform, offsets: np.ndarray | float = 0.0) -> np.ndarray:
+    """Back to the series' units: ``exp`` where ``tf.log`` (overflow-safe), times the factors, plus the
+    offsets."""
     if tf.log:
         with np.errstate(over="ignore"):
             a = np.exp(np.minimum(a, 700.0))
-    return a * factors
+    return a * factors + offsets
