@@ -379,6 +379,25 @@ def test_common_ar2_panel_chooses_an_ar_that_beats_naive():
     assert (m.p, m.d, m.intercept, m.shrink) == (c.p, c.d, c.intercept, c.shrink) and len(m.psi) == c.p + c.d
 
 
+def test_a_single_model_replaces_the_mean_only_when_clearly_ahead(monkeypatch):
+    """The mean of the AR pick, Theta and the damped trend is the choice unless a single model (the AR alone, a
+    naive forecast) is below SINGLE_MODEL_MARGIN x its validation MASE; with the per-series models off, the
+    single models alone."""
+    import autofast.forecast.panel as panel_module
+
+    panel = _panel(_ar2_values(seed=0, S=60))
+    res = run_panel(panel, PanelConfig(horizon=8))
+    sel = res.selection
+    assert sel["single"]["validation_mase"] < panel_module.SINGLE_MODEL_MARGIN * sel["mean"]["validation_mase"]
+    assert res.chosen.selection_score == sel["single"]["validation_mase"] and "Theta" in sel["mean"]["label"]
+    monkeypatch.setattr(panel_module, "SINGLE_MODEL_MARGIN", 0.5)  # never clearly enough ahead: the mean
+    res = run_panel(panel, PanelConfig(horizon=8))
+    assert res.chosen.kind == "ar+theta+damped" and res.chosen.selection_score == sel["mean"]["validation_mase"]
+    assert res.model.chosen.kind == "ar+theta+damped"
+    res = run_panel(panel, PanelConfig(horizon=8, theta=False))
+    assert set(res.selection) == {"single"} and res.chosen.kind == "ar"
+
+
 def test_random_walk_panel_is_about_as_good_as_naive():
     res = run_panel(_panel(_walks(seed=3, S=200)), PanelConfig(horizon=8))
     assert res.test["Auto-AR"]["mase"] <= 1.1 * res.test["naive"]["mase"]

@@ -39,6 +39,17 @@ def panel_config(raw: dict, id_column: str):
     return validated(PanelConfig, values, names={v: k for k, v in PANEL_FLAGS.items()})
 
 
+def _selection_line(sel: dict) -> str:
+    from autofast.forecast.panel import SINGLE_MODEL_MARGIN
+
+    if len(sel) < 2:
+        return ""
+    return (f" Validation MASE of the mean with the per-series models ({sel['mean']['label']}) "
+            f"{sel['mean']['validation_mase']:.4f}, of the best single model ({sel['single']['label']}) "
+            f"{sel['single']['validation_mase']:.4f}: a single model is chosen only below "
+            f"{SINGLE_MODEL_MARGIN} x the mean's.")
+
+
 def report_markdown(p: dict) -> str:
     t = p["test"]
     lines = [f"# autofast forecast (panel): {p['data']}", "",
@@ -51,7 +62,7 @@ def report_markdown(p: dict) -> str:
     lines += ["## Result", "", f"Chosen on validation: **{p['chosen']['label']}** on the "
               f"{p['chosen']['transform']} (validation MASE "
               f"{p['chosen']['selection_score']:.4f}, {p['candidates']} AR candidates + naive forecasts, "
-              f"{p['validation_series']} series).", "",
+              f"{p['validation_series']} series)." + _selection_line(p.get("selection", {})), "",
               "| method | test MASE | test sMAPE (%) | test MSE (z) |", "|---|---|---|---|"]
     for name, s in t.items():
         lines.append(f"| {name} | {s['mase']:.4f} | {s['smape']:.2f} | {s['mse']:.4f} |")
@@ -72,7 +83,7 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
     from rich.console import Console
 
     from autofast.data.panel import load_panel
-    from autofast.forecast.panel import plot_panel, run_panel
+    from autofast.forecast.panel import SINGLE_MODEL_MARGIN, plot_panel, run_panel
     from autofast.io import atomic_path, staged_run_dir
     from autofast.reporting import write_reports
 
@@ -116,13 +127,15 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
             "protocol": (f"per series of n rows: one global AR fitted on rows [0, n-2H) of every series (each "
                          f"standardised with its own history's mean and std; on the levels, and where they apply "
                          f"on the logs and on M4's seasonally adjusted values), every candidate (p, d, const), the "
-                         f"pick shrunk toward the naive forecast, the per-series Theta method and its mean with the "
-                         f"pick, the naive and seasonal naive forecasts scored on rows [n-2H, n-H) by the mean MASE "
-                         f"over series; the choice refitted on [0, n-H) and tested once on the last H = {H} rows; "
+                         f"pick shrunk toward the naive forecast, the naive and seasonal naive forecasts, and the "
+                         f"mean of the pick, the per-series Theta and damped trend, scored on rows [n-2H, n-H) by "
+                         f"the mean MASE over series; a single model (not a mean) chosen only when its score is "
+                         f"below {SINGLE_MODEL_MARGIN} x the mean's; the choice refitted on [0, n-H) and tested "
+                         f"once on the last H = {H} rows; "
                          f"refitted on all rows for the next H. Series of <= 2H rows are left out of the "
                          f"validation, of <= H rows out of the test."),
             "chosen": chosen, "final_model": {"psi": res.model.chosen.psi, "c": res.model.chosen.c},
-            "candidates": res.candidates, "validation_series": res.validation_series,
+            "candidates": res.candidates, "validation_series": res.validation_series, "selection": res.selection,
             "tested_series": int(res.tested.sum()), "test": res.test,
             "units": "MASE: mean absolute error over the history's mean absolute seasonal difference (M4); sMAPE in "
                      "percent; MSE on each series' standardised scale; means over the tested series",

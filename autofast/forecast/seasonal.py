@@ -8,13 +8,21 @@ lag exceeds the 90% limit ``1.645 sqrt((1 + 2 sum_{k<m} r_k^2) / n)`` (M4's test
 multiplicative indices, the mean ratio of each season position to the centred moving average of order m (2 x m
 for even m), normalised to mean 1; a series with a zero or negative value (Tourism's monthly panel: 61 of 366
 series, all seasonal) by additive ones, the mean difference to that average, normalised to mean 0 (the classical
-additive decomposition; statsforecast's Theta falls back to it the same way). numpy only.
+additive decomposition; statsforecast's Theta falls back to it the same way). The indices come from the last
+:data:`INDEX_SEASONS` seasons of a longer series, not from all of it: seasonal patterns drift over decades
+(Tourism's monthly series, a median 306 rows: the Theta and damped-trend forecasts on the adjusted values 14% /
+12% lower MASE than with indices from the whole history, M1 and M3 within 0.5%). numpy only.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+
+#: seasons of the most recent rows the seasonal indices are estimated from (6 and 8 within 0.5% on the
+#: development sets; 8 averages more ratios per position, for noisier high-frequency series)
+INDEX_SEASONS = 8
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,11 @@ def is_seasonal(x: np.ndarray, m: int) -> bool:
 
 def seasonal_indices(x: np.ndarray, m: int, additive: bool = False) -> np.ndarray:
     """``(m,)`` multiplicative indices of a positive series by position ``t mod m`` (mean 1): the mean ratio of the
-    series to its centred moving average (order m, 2 x m for even m); ``additive``: the mean difference (mean
-    0)."""
+    series to its centred moving average (order m, 2 x m for even m) over its last :data:`INDEX_SEASONS`
+    seasons (the positions counted from the series' first row); ``additive``: the mean difference (mean 0)."""
     x = np.asarray(x, dtype=np.float64)
+    start = max(0, len(x) - INDEX_SEASONS * m) // m * m  # a whole number of seasons from the first row
+    x = x[start:]
     if m % 2:
         w = np.full(m, 1.0 / m)
     else:
