@@ -398,6 +398,16 @@ def test_a_single_model_replaces_the_mean_only_when_clearly_ahead(monkeypatch):
     assert set(res.selection) == {"single"} and res.chosen.kind == "ar"
 
 
+@pytest.mark.filterwarnings("error")
+def test_histories_too_short_to_scale_choose_quietly():
+    """Series of 2H + 1 rows: every validation history is one row (no MASE scale), so no candidate can be scored;
+    the run still chooses (the mean), tests and forecasts, without numpy's empty-slice warnings."""
+    rng = np.random.default_rng(0)
+    res = run_panel(_panel([50 + np.cumsum(rng.normal(0, 1, 9)) for _ in range(12)]), PanelConfig(horizon=4))
+    assert res.chosen.kind == "theta+damped" and np.isfinite(res.test["Auto-AR"]["mase"])
+    assert res.next_values.shape == (12, 4) and np.isfinite(res.next_values).all()
+
+
 def test_random_walk_panel_is_about_as_good_as_naive():
     res = run_panel(_panel(_walks(seed=3, S=200)), PanelConfig(horizon=8))
     assert res.test["Auto-AR"]["mase"] <= 1.1 * res.test["naive"]["mase"]

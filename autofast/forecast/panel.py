@@ -341,6 +341,8 @@ def _mase(stage: Stage, fc: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Mean MASE ``(B,)`` over the series with a non-zero MASE scale of standardised forecasts ``fc (B, S, H)``
     mapped back to the series' units, against ``targets`` ``(S, H)`` (same units)."""
     keep = stage.mscale > 0
+    if not keep.any():  # no series with a history to scale by (all constant or a row long): nothing to compare
+        return np.full(fc.shape[0], np.inf)
     with np.errstate(over="ignore", invalid="ignore"):
         err = np.abs(stage.to_units(fc) - targets[None]).mean(axis=2)[:, keep] / stage.mscale[keep][None]
         out = err.mean(axis=1)
@@ -501,7 +503,8 @@ def _interval_test(fc: np.ndarray, targets: list[np.ndarray], scale: np.ndarray,
         w = hw[None, :] * sc
         lo, hi = floor_positive(f - w, pos), f + w
         out[f"coverage_{level}"] = coverage_between(y, lo, hi)
-        out[f"msis_{level}"] = float(np.nanmean(interval_score(y, lo, hi, level) / sc))
+        score = interval_score(y, lo, hi, level) / sc
+        out[f"msis_{level}"] = float(np.nanmean(score)) if np.isfinite(score).any() else float("nan")
     return out
 
 
