@@ -67,8 +67,10 @@ def add_parser(sub) -> None:
     p.add_argument("--theta", choices=["yes", "no"], help="also try the Theta method, the damped trend and their "
                                                           "means with the AR pick: one series, fitted on each window "
                                                           "and chosen on validation blocks the AR pick was not "
-                                                          "chosen on (short series only); a panel, per series "
-                                                          "(default: yes)")
+                                                          "chosen on (short series only); a panel: the mean of the "
+                                                          "AR pick, each series' Theta and damped trend, unless a "
+                                                          "single model is over 10%% ahead on validation; no: the "
+                                                          "AR and naive candidates alone (default: yes)")
     p.add_argument("--level", nargs="+", type=int, help="prediction interval levels in percent, in "
                                                         "forecast_next_H*.csv (default: 80 95)")
     p.add_argument("--out", help="run folder (default: runs/forecast-<data>-<time>)")

@@ -82,8 +82,9 @@ class PanelConfig(BaseModel):
     season: int | None = Field(None, ge=1, description="season of the seasonal naive (None: from the dates)")
     naive: bool = True
     shrink: bool = True
-    theta: bool = Field(True, description="also try the per-series Theta method and damped trend, and the means of "
-                                          "them and the AR pick")
+    theta: bool = Field(True, description="the mean of the AR pick and the per-series Theta and damped trend, "
+                                          "unless a single model is clearly ahead (SINGLE_MODEL_MARGIN); False: "
+                                          "the AR and naive candidates alone")
     transforms: bool = Field(True, description="also try the log (every value positive) and M4's seasonal "
                                                 "adjustment (season > 1), selected on validation")
     levels: Levels = Field(default=[80, 95], description="prediction interval levels in percent")
