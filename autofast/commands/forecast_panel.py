@@ -61,7 +61,8 @@ def report_markdown(p: dict) -> str:
                                                       for k, v in p["sized_from_data"].items()), ""]
     lines += ["## Result", "", f"Chosen on validation: **{p['chosen']['label']}** on the "
               f"{p['chosen']['transform']} (validation MASE "
-              f"{p['chosen']['selection_score']:.4f}, {p['candidates']} AR candidates + naive forecasts, "
+              f"{p['chosen']['selection_score']:.4f}, {p['candidates']} AR candidates + naive forecasts"
+              f"{' + the mean of the pick, Theta and the damped trend' if p['config'].get('theta') else ''}, "
               f"{p['validation_series']} series)." + _selection_line(p.get("selection", {})), "",
               "| method | test MASE | test sMAPE (%) | test MSE (z) |", "|---|---|---|---|"]
     for name, s in t.items():
