@@ -9,6 +9,8 @@ reads that from the dates a user's CSV already holds, so ``forecast`` needs no f
   ``1970-Q1``, ``1970Q1``) and whole years (``1821``).
 * :func:`infer_frequency` names the sampling step from the median gap between dates (robust to a
   missing row or a daylight-saving hour) and gives the season length and the M4 horizon.
+* :func:`fill_gaps` adds the rows a series' dates skip (a missing month, an outage of a few hours), linearly
+  interpolated: the models read rows as consecutive steps, so a skipped month would shift every later season.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Frequency", "parse_dates", "infer_frequency", "step_dates"]
+__all__ = ["Frequency", "parse_dates", "infer_frequency", "frequency_of_stamps", "step_dates", "fill_gaps"]
 
 _QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
 _YEAR = re.compile(r"^\s*\d{4}\s*$")
@@ -41,20 +43,22 @@ class Frequency:
             monthly 18, weekly 13, daily 14, hourly 48); one day for sub-hourly data.
         months: the step in calendar months for yearly/quarterly/monthly data (0 otherwise), so that
             following dates keep to the calendar (a month is not 30 days).
+        seconds: the fixed step of the other frequencies (0 for the calendar-month ones).
     """
 
     name: str
     season: int
     horizon: int
     months: int = 0
+    seconds: int = 0
 
 
 _CALENDAR = {  # (shortest, longest) gap in days -> frequency
     (360, 370): Frequency("yearly", 1, 6, 12),
     (88, 93): Frequency("quarterly", 4, 8, 3),
     (28, 31): Frequency("monthly", 12, 18, 1),
-    (7, 7): Frequency("weekly", 52, 13),
-    (1, 1): Frequency("daily", 7, 14),
+    (7, 7): Frequency("weekly", 52, 13, seconds=7 * _DAY_S),
+    (1, 1): Frequency("daily", 7, 14, seconds=_DAY_S),
 }
 
 
@@ -102,10 +106,16 @@ def infer_frequency(dates) -> Frequency | None:
     """The sampling frequency of a date column (see :class:`Frequency`), read from its first
     :data:`FREQUENCY_SAMPLE` dates; None when they do not parse, are fewer than 3, or their median step is not a
     calendar unit nor a divisor of a day."""
-    stamps = parse_dates(np.asarray(dates)[:FREQUENCY_SAMPLE]) if dates is not None else None
+    return frequency_of_stamps(parse_dates(np.asarray(dates)[:FREQUENCY_SAMPLE]) if dates is not None else None)
+
+
+def frequency_of_stamps(stamps: np.ndarray | None) -> Frequency | None:
+    """:func:`infer_frequency` of dates already parsed (``datetime64``): the median step of the first
+    :data:`FREQUENCY_SAMPLE`."""
     if stamps is None or stamps.size < 3:
         return None
-    return _frequency_of_step(float(np.median(np.diff(stamps).astype("timedelta64[s]").astype(np.int64))))
+    head = stamps[:FREQUENCY_SAMPLE]
+    return _frequency_of_step(float(np.median(np.diff(head).astype("timedelta64[s]").astype(np.int64))))
 
 
 def _frequency_of_step(step_s: float) -> Frequency | None:
@@ -119,9 +129,9 @@ def _frequency_of_step(step_s: float) -> Frequency | None:
     if step_s < _DAY_S and step_s == int(step_s) and _DAY_S % int(step_s) == 0:
         per_day = _DAY_S // int(step_s)
         if step_s == 3600:
-            return Frequency("hourly", 24, 48)
+            return Frequency("hourly", 24, 48, seconds=3600)
         return Frequency(f"{int(step_s) // 60}-minute" if step_s % 60 == 0 else f"{int(step_s)}-second",
-                         per_day, per_day)
+                         per_day, per_day, seconds=int(step_s))
     return None
 
 
@@ -158,3 +168,74 @@ def step_dates(dates, horizon: int) -> list[str] | None:
     if (nxt.astype(np.int64) % 10**9 == 0).all():
         return [str(d).replace("T", " ") for d in nxt.astype("datetime64[s]")]
     return [str(d).replace("T", " ") for d in nxt]
+
+
+def grid_steps(stamps: np.ndarray, freq: Frequency) -> np.ndarray | None:
+    """``(n,)`` int64: each date's step number from the first on ``freq``'s grid (calendar months for yearly,
+    quarterly and monthly data, fixed steps otherwise); None when a date is off that grid."""
+    if freq.months:
+        months = stamps.astype("datetime64[M]").astype(np.int64)
+        off = months - months[0]
+        return None if np.any(off % freq.months) else off // freq.months
+    if not freq.seconds:
+        return None
+    off = (stamps - stamps[0]).astype("timedelta64[s]").astype(np.int64)
+    return None if np.any(off % freq.seconds) else off // freq.seconds
+
+
+def _format_like(sample: str, stamps: np.ndarray) -> list[str]:
+    """``stamps`` written the way ``sample`` (a date of the same column) is: whole years, quarters, dates, or
+    dates with a time of day."""
+    if _YEAR.match(sample):
+        return [str(d) for d in stamps.astype("datetime64[Y]")]
+    if _QUARTER.match(sample):
+        months = stamps.astype("datetime64[M]").astype(np.int64)
+        return [f"{1970 + m // 12}{sample.strip()[4:-1]}{m % 12 // 3 + 1}" for m in months]
+    if (stamps.astype(np.int64) % (_DAY_S * 10**9) == 0).all() and len(sample.strip()) <= 10:
+        return [str(d) for d in stamps.astype("datetime64[D]")]
+    sep = "T" if "T" in sample else " "
+    minutes = re.search(r"\d\d:\d\d$", sample.strip()) is not None and sample.strip().count(":") == 1  # no seconds
+    return [str(d).replace("T", sep)[: 16 if minutes else None] for d in stamps.astype("datetime64[s]")]
+
+
+#: a series whose dates skip more rows than it has is not filled (the fix is the user's: resample it)
+MAX_FILLED_SHARE = 0.5
+
+
+def fill_gaps(values: np.ndarray, dates: np.ndarray, stamps: np.ndarray, freq: Frequency | None = None
+              ) -> tuple[np.ndarray, np.ndarray, int]:
+    """The rows a series' dates skip, linearly interpolated: ``(values, dates, rows added)``.
+
+    Args:
+        values: ``(n,)`` or ``(n, C)`` float64, in date order; dates: ``(n,)`` their date strings; stamps: the
+            same dates parsed (:func:`parse_dates`), strictly increasing; freq: the frequency (default: read from
+            these dates).
+    Returns:
+        the series on every step of the frequency from its first date to its last (``(m, ...)``, ``(m,)`` date
+        strings, added ones written like the others), and ``m - n``; the inputs as they are (0 added) where
+        nothing is skipped, the frequency is not recognised, or a date is off its grid. A series that would be
+        more than :data:`MAX_FILLED_SHARE` interpolated is a :class:`ValueError` (the caller names it).
+    """
+    freq = freq or frequency_of_stamps(stamps)
+    steps = grid_steps(stamps, freq) if freq is not None and len(stamps) >= 2 else None
+    if steps is None or steps[-1] + 1 == len(steps):
+        return values, dates, 0
+    total = int(steps[-1]) + 1
+    if total - len(steps) > MAX_FILLED_SHARE * total:
+        raise ValueError(f"its {freq.name} dates skip {total - len(steps)} of the {total} steps from the first to "
+                         f"the last")
+    full = np.arange(total)
+    flat = values.reshape(len(values), -1)
+    filled = np.stack([np.interp(full, steps, col) for col in flat.T], axis=1).reshape((total,) + values.shape[1:])
+    missing = np.setdiff1d(full, steps)
+    if freq.months:
+        base = stamps[0].astype("datetime64[M]")
+        months = base + missing * freq.months
+        first_days = stamps[0].astype("datetime64[D]") == base.astype("datetime64[D]")
+        new = months.astype("datetime64[D]") if first_days else (months + 1).astype("datetime64[D]") - 1
+    else:
+        new = stamps[0] + missing * np.timedelta64(freq.seconds, "s")
+    out_dates = np.empty(total, dtype=object)
+    out_dates[steps] = np.asarray(dates).astype(str)
+    out_dates[missing] = _format_like(str(dates[0]), np.asarray(new).astype("datetime64[ns]"))
+    return filled, out_dates.astype(str), total - len(steps)

@@ -9,13 +9,13 @@ column, the series and the fix.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .frequency import parse_dates
+from .frequency import fill_gaps, frequency_of_stamps, parse_dates
 from .timeseries import AUTO_DATE, DATE_NAMES
 
 #: ``id_column`` value that finds the id column by its name
@@ -40,6 +40,8 @@ class PanelData:
     date_column: str | None
     value_column: str
     source: str
+    #: per series id, the rows added where its dates skipped steps (linearly interpolated; none: not listed)
+    filled: dict[str, int] = field(default_factory=dict)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -165,6 +167,18 @@ def frame_panel(df, id_column: str | None = AUTO_ID, date_column: str | None = A
     starts = np.r_[0, cut]
     ends = np.r_[cut, len(order)]
     values = [vals[order[a:b]] for a, b in zip(starts, ends)]
-    return PanelData([str(s_ids[a]) for a in starts], values,
-                     None if dates is None else [dates[a:b] for a, b in zip(starts, ends)],
-                     idc, date_column or None, value_column, source)
+    names = [str(s_ids[a]) for a in starts]
+    series_dates = None if dates is None else [dates[a:b] for a, b in zip(starts, ends)]
+    filled = {}
+    if dates is not None and np.issubdtype(s_st.dtype, np.datetime64):  # calendar dates: fill the steps skipped
+        longest = int(np.argmax(ends - starts))
+        freq = frequency_of_stamps(s_st[starts[longest] : ends[longest]])  # the panel's, as resolve_panel reads it
+        for i, (a, b) in enumerate(zip(starts, ends)):
+            try:
+                values[i], series_dates[i], added = fill_gaps(values[i], series_dates[i], s_st[a:b], freq)
+            except ValueError as exc:
+                raise AutofastError(f"{source}: series {names[i]!r}: {exc}; resample it to a regular frequency or "
+                                    "drop it") from None
+            if added:
+                filled[names[i]] = added
+    return PanelData(names, values, series_dates, idc, date_column or None, value_column, source, filled)

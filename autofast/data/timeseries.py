@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .frequency import parse_dates
+from .frequency import fill_gaps, parse_dates
 
 SplitName = Literal["train", "val", "test"]
 HOURS_PER_MONTH = 30 * 24
@@ -36,6 +36,8 @@ class SeriesData:
     columns: list[str]
     source: str
     dates: np.ndarray | None = None
+    #: rows added where the dates skipped steps, linearly interpolated (:func:`with_gaps_filled`)
+    filled: int = 0
 
     @property
     def length(self) -> int:
@@ -148,8 +150,7 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
         del raw
     cols = [names[i] for i in sel]
     _check_finite(values, cols, str(path))
-    check_dates(dates, path, date_column)
-    return SeriesData(values, cols, str(path), dates)
+    return with_gaps_filled(values, cols, str(path), dates, check_dates(dates, path, date_column))
 
 
 def _count_lines(path: Path) -> int:
@@ -269,22 +270,36 @@ def frame_series(df, date_column: str | None, columns: list[str] | None, source:
     values = df.to_numpy(dtype=np.float64)
     cols = [str(c) for c in df.columns]
     _check_finite(values, cols, source)
-    check_dates(dates, Path(source), date_column)
-    return SeriesData(values, cols, source, dates)
+    return with_gaps_filled(values, cols, source, dates, check_dates(dates, Path(source), date_column))
 
 
-def check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> None:
+def with_gaps_filled(values: np.ndarray, columns: list[str], source: str, dates: np.ndarray | None,
+                     stamps: np.ndarray | None) -> SeriesData:
+    """The :class:`SeriesData`, with the rows its dates skip added, linearly interpolated
+    (:func:`autofast.data.frequency.fill_gaps`; ``stamps``: the parsed dates, None where they are labels)."""
+    if stamps is None:
+        return SeriesData(values, columns, source, dates)
+    try:
+        values, dates, added = fill_gaps(values, dates, stamps)
+    except ValueError as exc:
+        raise AutofastError(f"{source}: {exc}; resample it to a regular frequency, or drop the date column to read "
+                            "the rows as consecutive steps") from None
+    return SeriesData(values, columns, source, dates, added)
+
+
+def check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> np.ndarray | None:
     """Dates that parse (:func:`autofast.data.frequency.parse_dates`: timestamps, quarters, whole years) must
     increase strictly; whole numbers that are not years must too (row labels). Dates that do not parse are
-    kept as labels (forecast steps are then numbered)."""
+    kept as labels (forecast steps are then numbered). Returns the parsed dates (``datetime64[ns]``), None for
+    labels."""
     if dates is None or len(dates) < 2:
-        return
+        return None
     text = np.char.strip(np.asarray(dates).astype(str))
-    stamps = parse_dates(text)
+    stamps = calendar = parse_dates(text)
     if stamps is None and np.char.isdigit(np.char.lstrip(text, "-")).all():
         stamps = text.astype(np.int64)
     if stamps is None:
-        return
+        return None
     steps = np.diff(stamps)
     bad = np.flatnonzero(steps <= steps.dtype.type(0))
     if len(bad):
@@ -292,6 +307,7 @@ def check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> Non
         what = "repeats" if steps[i] == steps.dtype.type(0) else "goes back in time at"
         raise AutofastError(f"{path}: date column {column!r} {what} data row {i + 1} ({str(text[i + 1])!r} after "
                             f"{str(text[i])!r}); sort the rows by date and drop duplicate timestamps")
+    return calendar
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,9 @@ def resolve_config(cfg: AutoARConfig, ps: PreparedSeries) -> ResolvedConfig:
                                           "none: " + (f"{freq.name} dates" if freq and freq.season == 1 else
                                                       "the lookback or training rows hold less than the season" if freq
                                                       else "no recognised date frequency") + ")")
+    if ps.data.filled:
+        n = ps.data.filled
+        notes["missing dates"] = f"{n} row{'s' * (n != 1)} added where the dates skip steps, linearly interpolated"
     for H in horizons:  # every window range exists: fail here, before any output, naming the flags
         for split in ("train", "val", "test"):
             window_range(b, split, lookback, H, ps.name)

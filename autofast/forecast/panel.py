@@ -472,6 +472,11 @@ def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Freq
         P = max(cfg.min_order, season + 1, min(MAX_PANEL_ORDER, q75 - 2 * H))
         notes["max_order"] = f"{P} (the 75th percentile of the series' lengths, {q75}, less two horizons; at least " \
                              f"a season + 1, at most {MAX_PANEL_ORDER})"
+    if panel.filled:
+        first = next(iter(panel.filled))
+        n = sum(panel.filled.values())
+        notes["missing dates"] = (f"{n} row{'s' * (n != 1)} added in {len(panel.filled)} series where the dates "
+                                  f"skip steps (first: {first!r}), linearly interpolated")
     if int(lengths.max()) <= 2 * H:
         raise AutofastError(f"{panel.source}: no series has more than {2 * H} rows, the two horizons held out (the "
                             f"longest has {int(lengths.max())}); lower the horizon")

@@ -1,0 +1,115 @@
+"""Dates that skip steps (a missing month, an outage of a few hours): the rows are added, linearly interpolated,
+so that every row is one step of the frequency -- for one series and for every series of a panel -- and a series
+too sparse to fill is one clear error."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autofast.cli import main
+from autofast.data.frequency import MAX_FILLED_SHARE, fill_gaps, infer_frequency, parse_dates
+from autofast.data.panel import load_panel
+from autofast.data.timeseries import load_series
+from autofast.errors import AutofastError
+
+
+def _fill(dates, values):
+    dates = np.array(dates)
+    return fill_gaps(np.asarray(values, dtype=np.float64), dates, parse_dates(dates), infer_frequency(dates))
+
+
+@pytest.mark.parametrize("dates, want", [
+    (["2020-01-01", "2020-02-01", "2020-04-01", "2020-05-01", "2020-06-01", "2020-07-01"],
+     ["2020-01-01", "2020-02-01", "2020-03-01", "2020-04-01", "2020-05-01", "2020-06-01", "2020-07-01"]),
+    (["2020-01-31", "2020-02-29", "2020-04-30", "2020-05-31", "2020-06-30", "2020-07-31"],
+     ["2020-01-31", "2020-02-29", "2020-03-31", "2020-04-30", "2020-05-31", "2020-06-30", "2020-07-31"]),
+    (["2019 Q3", "2019 Q4", "2020 Q2", "2020 Q3", "2020 Q4", "2021 Q1"],
+     ["2019 Q3", "2019 Q4", "2020 Q1", "2020 Q2", "2020 Q3", "2020 Q4", "2021 Q1"]),
+    (["1990", "1991", "1993", "1994", "1995", "1996"], ["1990", "1991", "1992", "1993", "1994", "1995", "1996"]),
+    (["2020-03-01 00:00", "2020-03-01 01:00", "2020-03-01 03:00", "2020-03-01 04:00", "2020-03-01 05:00",
+      "2020-03-01 06:00"],
+     ["2020-03-01 00:00", "2020-03-01 01:00", "2020-03-01 02:00", "2020-03-01 03:00", "2020-03-01 04:00",
+      "2020-03-01 05:00", "2020-03-01 06:00"]),
+])
+def test_the_skipped_step_is_added_between_its_neighbours(dates, want):
+    values = np.array([[1.0, 10.0], [2.0, 20.0], [4.0, 40.0], [5.0, 50.0], [6.0, 60.0], [7.0, 70.0]])
+    got, got_dates, added = _fill(dates, values)
+    assert added == 1 and list(got_dates) == want
+    np.testing.assert_array_equal(got, [[1, 10], [2, 20], [3, 30], [4, 40], [5, 50], [6, 60], [7, 70]])
+
+
+def test_a_regular_series_or_an_unrecognised_step_is_left_as_it_is():
+    dates = np.array(["2020-01-01", "2020-02-01", "2020-03-01", "2020-04-01"])
+    values = np.arange(4.0)
+    got, got_dates, added = fill_gaps(values, dates, parse_dates(dates))
+    assert added == 0 and got is values and got_dates is dates
+    odd = np.array(["2020-01-01", "2020-01-11", "2020-01-21", "2020-02-03"])  # no recognised frequency
+    assert fill_gaps(values, odd, parse_dates(odd))[2] == 0
+    off_grid = np.array(["2020-01-01 00:00", "2020-01-01 01:00", "2020-01-01 02:30", "2020-01-01 03:00"])
+    assert fill_gaps(values, off_grid, parse_dates(off_grid))[2] == 0  # a date between two steps
+
+
+def test_a_series_mostly_skipped_is_refused():
+    dates = np.array(["2020-01-01", "2020-02-01", "2020-03-01", "2021-06-01"])
+    with pytest.raises(ValueError, match="skip 14 of the 18 steps"):
+        fill_gaps(np.arange(4.0), dates, parse_dates(dates), infer_frequency(dates))
+    assert MAX_FILLED_SHARE == 0.5
+
+
+def _monthly(n, skip=(), start="2015-01-01"):
+    dates = pd.date_range(start, periods=n, freq="MS").strftime("%Y-%m-%d")
+    keep = [i for i in range(n) if i not in set(skip)]
+    t = np.arange(n)
+    return dates[keep], (100 + t + 10 * np.sin(2 * np.pi * t / 12))[keep]
+
+
+def test_one_series_with_a_skipped_month_is_filled_and_said(tmp_path, capsys):
+    dates, y = _monthly(72, skip=(30, 31))
+    path = tmp_path / "sales.csv"
+    pd.DataFrame({"date": dates, "sales": y}).to_csv(path, index=False)
+    data = load_series(path)
+    assert data.filled == 2 and data.length == 72 and list(data.dates[29:33]) == [
+        "2017-06-01", "2017-07-01", "2017-08-01", "2017-09-01"]
+    np.testing.assert_allclose(data.values[30:32, 0], np.interp([30, 31], [29, 32], data.values[[29, 32], 0]))
+    assert main(["forecast", "--data", str(path), "--out", str(tmp_path / "run"), "--no-plot", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == 72 and "2 rows added" in out["sized_from_data"]["missing dates"]
+
+
+def test_a_series_too_sparse_to_fill_is_one_error_line(tmp_path):
+    dates, y = _monthly(40, skip=range(5, 35))
+    path = tmp_path / "sparse.csv"
+    pd.DataFrame({"date": dates, "sales": y}).to_csv(path, index=False)
+    with pytest.raises(AutofastError, match="sparse.csv: its monthly dates skip 30 of the 40 steps") as exc:
+        load_series(path)
+    assert "\n" not in str(exc.value) and "resample" in str(exc.value)
+
+
+def test_panel_series_with_skipped_months_are_filled_on_the_panels_frequency(tmp_path):
+    frames = []
+    for k, skip in enumerate([(), (10,), (3, 4, 20), ()]):
+        dates, y = _monthly(48 + 6 * k, skip=skip)
+        frames.append(pd.DataFrame({"unique_id": f"s{k}", "ds": dates, "y": y}))
+    path = tmp_path / "long.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    panel = load_panel(path)
+    assert panel.filled == {"s1": 1, "s2": 3}
+    assert list(panel.lengths) == [48, 54, 60, 66]
+    assert list(panel.dates[2][2:6]) == ["2015-03-01", "2015-04-01", "2015-05-01", "2015-06-01"]
+    np.testing.assert_allclose(panel.values[1][10], (panel.values[1][9] + panel.values[1][11]) / 2)
+    from autofast.forecast.panel import PanelConfig, resolve_panel
+
+    _, _, notes = resolve_panel(PanelConfig(), panel)
+    assert notes["missing dates"].startswith("4 rows added in 2 series")
+
+
+def test_a_dataframe_with_a_date_index_is_filled_too():
+    import autofast
+
+    dates, y = _monthly(60, skip=(25,))
+    fc = autofast.forecast(pd.DataFrame({"sales": y}, index=pd.to_datetime(dates)), horizon=6)
+    assert fc.sized_from_data["missing dates"].startswith("1 row added")
+    assert fc.next().shape[0] == 6
