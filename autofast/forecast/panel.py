@@ -514,6 +514,43 @@ def _interval_test(fc: np.ndarray, targets: list[np.ndarray], scale: np.ndarray,
     return out
 
 
+def _candidates(stage: Stage, grid: CandidateGrid | None, targets: np.ndarray, cfg: PanelConfig, backend
+                ) -> tuple[list[ChosenModel], dict]:
+    """One transform's candidates scored on validation (``targets`` ``(S, H)``): the AR pick of ``grid`` and it
+    shrunk toward the naive forecast, the naive forecasts, and (``cfg.theta``) the mean of the pick, the per-series
+    Theta and the damped trend; and those per-series forecasts (``local``, reused for the intervals)."""
+    H, m = targets.shape[1], cfg.season
+    lags, lengths = _lags(stage.z, max(grid.psi.shape[1] if grid is not None else 1, m))
+    cands: list[ChosenModel] = []
+    if grid is not None:
+        crit = _scores(grid.psi, grid.intercept, stage, lags, lengths, targets, backend)
+        i = int(np.argmin(crit))
+        q = int(grid.order[i])
+        pick = ChosenModel(0, int(grid.p[i]), int(grid.d[i]), bool(grid.has_intercept[i]), float(crit[i]),
+                           list(map(float, grid.psi[i, :q])), float(grid.intercept[i]), bool(grid.regularised[i]))
+        cands.append(pick)
+        for w in SHRINK_WEIGHTS if cfg.shrink else ():
+            psi, c = shrink_toward_naive(np.array(pick.psi), pick.c, w)
+            s = float(_scores(psi[None], np.array([c]), stage, lags, lengths, targets, backend)[0])
+            cands.append(ChosenModel(0, pick.p, pick.d, pick.intercept, s, list(map(float, psi)), c,
+                                     pick.regularised, shrink=w))
+    if cfg.naive or grid is None:
+        for season in sorted({1, m}):
+            s = float(_scores(_naive_psi(season)[None], np.zeros(1), stage, lags, lengths, targets, backend)[0])
+            cands.append(naive_model(0, season, s))
+    local = {}
+    if cfg.theta:  # the mean of the AR pick, the per-series Theta and the damped trend
+        local = {k: fn(stage.z, H) for k, fn in local_forecasters().items()}
+        kind = "theta+damped"
+        if grid is not None:
+            local["ar"] = _forecasts(np.array([pick.psi]), np.array([pick.c]), lags, lengths, H, backend)[0]
+            kind = "ar+theta+damped"
+        s = float(_mase(stage, np.mean([local[k] for k in kind.split("+")], axis=0)[None], targets)[0])
+        cands.append(ChosenModel(0, pick.p, pick.d, pick.intercept, s, pick.psi, pick.c, pick.regularised, kind)
+                     if grid is not None else ChosenModel(0, 0, 0, False, s, [1.0], 0.0, kind=kind))
+    return cands, local
+
+
 def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     """The whole panel protocol (module docstring) on ``panel``."""
     import time
@@ -542,38 +579,8 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
         grid = panel_grid(stage.z, (cfg.min_order, cfg.max_order), cfg.diff_orders, intercepts, backend)
         timings["fit"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        lags, lengths = _lags(stage.z, max(grid.psi.shape[1] if grid is not None else 1, m))
-        cands: list[ChosenModel] = []
-        if grid is not None:
-            n_cands += len(grid)
-            crit = _scores(grid.psi, grid.intercept, stage, lags, lengths, targets, backend)
-            i = int(np.argmin(crit))
-            q = int(grid.order[i])
-            pick = ChosenModel(0, int(grid.p[i]), int(grid.d[i]), bool(grid.has_intercept[i]), float(crit[i]),
-                               list(map(float, grid.psi[i, :q])), float(grid.intercept[i]), bool(grid.regularised[i]))
-            cands.append(pick)
-            for w in SHRINK_WEIGHTS if cfg.shrink else ():
-                psi, c = shrink_toward_naive(np.array(pick.psi), pick.c, w)
-                s = float(_scores(psi[None], np.array([c]), stage, lags, lengths, targets, backend)[0])
-                cands.append(ChosenModel(0, pick.p, pick.d, pick.intercept, s, list(map(float, psi)), c,
-                                         pick.regularised, shrink=w))
-        local = {}
-        if cfg.theta:  # the mean of the AR pick, the per-series Theta and the damped trend
-            local = {k: fn(stage.z, H) for k, fn in local_forecasters().items()}
-            kind = "theta+damped"
-            if grid is not None:
-                local["ar"] = _forecasts(np.array([pick.psi]), np.array([pick.c]), lags, lengths, H, backend)[0]
-                kind = "ar+theta+damped"
-            s = float(_mase(stage, np.mean([local[k] for k in kind.split("+")], axis=0)[None], targets)[0])
-            combo = (ChosenModel(0, pick.p, pick.d, pick.intercept, s, pick.psi, pick.c, pick.regularised, kind)
-                     if grid is not None else ChosenModel(0, 0, 0, False, s, [1.0], 0.0, kind=kind))
-        if cfg.naive or grid is None:
-            for season in sorted({1, m}):
-                s_naive = float(_scores(_naive_psi(season)[None], np.zeros(1), stage, lags, lengths, targets,
-                                        backend)[0])
-                cands.append(naive_model(0, season, s_naive))
-        if cfg.theta:
-            cands.append(combo)
+        cands, local = _candidates(stage, grid, targets, cfg, backend)
+        n_cands += len(grid) if grid is not None else 0
         for c in cands:
             mean = c.kind in ("ar+theta+damped", "theta+damped")
             if mean not in best or c.selection_score < best[mean][0].selection_score:
