@@ -228,11 +228,14 @@ def fill_gaps(values: np.ndarray, dates: np.ndarray, stamps: np.ndarray, freq: F
     flat = values.reshape(len(values), -1)
     filled = np.stack([np.interp(full, steps, col) for col in flat.T], axis=1).reshape((total,) + values.shape[1:])
     missing = np.setdiff1d(full, steps)
-    if freq.months:
-        base = stamps[0].astype("datetime64[M]")
-        months = base + missing * freq.months
-        first_days = stamps[0].astype("datetime64[D]") == base.astype("datetime64[D]")
-        new = months.astype("datetime64[D]") if first_days else (months + 1).astype("datetime64[D]") - 1
+    if freq.months:  # the column's day of the month: the first, the last, or the first date's
+        months = stamps[0].astype("datetime64[M]") + missing * freq.months
+        days = stamps.astype("datetime64[D]")
+        month_ends = (days + 1).astype("datetime64[M]") != days.astype("datetime64[M]")
+        if month_ends.all():
+            new = (months + 1).astype("datetime64[D]") - 1
+        else:
+            new = months.astype("datetime64[D]") + (days[0] - days[0].astype("datetime64[M]").astype("datetime64[D]"))
     else:
         new = stamps[0] + missing * np.timedelta64(freq.seconds, "s")
     out_dates = np.empty(total, dtype=object)
