@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .seasonal import pad_series
+from .seasonal import longest_first
 
 ALPHAS = np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9])
 BETAS = np.array([0.01, 0.05, 0.1, 0.2, 0.4])
@@ -29,25 +29,27 @@ def damped_panel(hists: list[np.ndarray], horizon: int) -> np.ndarray:
     S = len(hists)
     if S == 0:
         return np.zeros((0, horizon))
-    X, n = pad_series(hists)
+    X, n, order, live = longest_first(hists)
     g = _grid()
     a, beta, phi = (g[None, :, k] for k in range(3))  # (1, K)
     level = np.repeat(X[:, :1], len(g), axis=1)
     trend = np.repeat(X[:, 1:2] - X[:, :1] if X.shape[1] > 1 else np.zeros((S, 1)), len(g), axis=1)
     sse = np.zeros_like(level)
     for t in range(1, X.shape[1]):
-        live = (t < n)[:, None]
-        pred = level + phi * trend
-        err = X[:, t : t + 1] - pred
+        r = live[t]  # the series with a row t: the first r
+        lv, tr = level[:r], trend[:r]
+        pred = lv + phi * tr
+        err = X[:r, t : t + 1] - pred
         new_level = pred + a * err
-        new_trend = beta * (new_level - level) + (1.0 - beta) * phi * trend
-        sse += np.where(live, err * err, 0.0)
-        level = np.where(live, new_level, level)
-        trend = np.where(live, new_trend, trend)
+        trend[:r] = beta * (new_level - lv) + (1.0 - beta) * phi * tr
+        level[:r] = new_level
+        sse[:r] += err * err
     k = np.argmin(sse, axis=1)
     rows = np.arange(S)
     p = g[k, 2][:, None]
     steps = np.cumsum(p ** np.arange(1, horizon + 1)[None, :], axis=1)  # phi + ... + phi^h
     out = level[rows, k][:, None] + steps * trend[rows, k][:, None]
     last = X[rows, n - 1]
-    return np.where((n >= 4)[:, None], out, last[:, None])
+    back = np.empty_like(order)
+    back[order] = rows
+    return np.where((n >= 4)[:, None], out, last[:, None])[back]

@@ -49,6 +49,17 @@ def pad_series(hists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return X, n
 
 
+def longest_first(hists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pad_series` with the rows sorted longest first: ``(X (S, T), n (S,), order (S,), live (T,))``, row
+    ``i`` being series ``order[i]`` and ``live[t]`` the number of series longer than ``t`` -- a recursion over
+    time updates rows ``[:live[t]]`` only (no masking, no work on series that have ended)."""
+    X, n = pad_series(hists)
+    order = np.argsort(-n, kind="stable")
+    n = n[order]
+    live = np.searchsorted(-n, -np.arange(X.shape[1]), side="left")  # n sorted descending: count of n > t
+    return X[order], n, order, live
+
+
 def acf(x: np.ndarray, max_lag: int) -> np.ndarray:
     """Sample autocorrelations at lags 1..max_lag (the biased estimator, as R's ``acf``)."""
     x = np.asarray(x, dtype=np.float64) - np.mean(x)

@@ -17,22 +17,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .seasonal import pad_series
+from .seasonal import longest_first
 
 #: smoothing weights tried per series (then a finer grid around the best)
 ALPHAS = np.linspace(0.02, 0.98, 25)
 
 
-def _ses(X: np.ndarray, n: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(sse (S, A), level (S, A))`` of SES over each row of ``X`` ``(S, T)`` (its first ``n[s]`` values; the
-    rest padding) with each row's smoothing weights ``alphas`` ``(S, A)``."""
+def _ses(X: np.ndarray, live: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(sse (S, A), level (S, A))`` of SES over each row of ``X`` ``(S, T)`` (rows longest first, ``live[t]``
+    of them with a value at ``t``: :func:`~.seasonal.longest_first`) with each row's smoothing weights ``alphas``
+    ``(S, A)``."""
     level = np.repeat(X[:, :1], alphas.shape[1], axis=1)
     sse = np.zeros_like(level)
     for t in range(1, X.shape[1]):
-        live = (t < n)[:, None]
-        err = X[:, t : t + 1] - level
-        sse += np.where(live, err * err, 0.0)
-        level = np.where(live, level + alphas * err, level)
+        r = live[t]
+        err = X[:r, t : t + 1] - level[:r]
+        sse[:r] += err * err
+        level[:r] += alphas[:r] * err
     return sse, level
 
 
@@ -42,12 +43,12 @@ def theta_panel(hists: list[np.ndarray], horizon: int) -> np.ndarray:
     S = len(hists)
     if S == 0:
         return np.zeros((0, horizon))
-    X, n = pad_series(hists)
-    sse, _ = _ses(X, n, np.broadcast_to(ALPHAS, (S, len(ALPHAS))))
+    X, n, order, live = longest_first(hists)
+    sse, _ = _ses(X, live, np.broadcast_to(ALPHAS, (S, len(ALPHAS))))
     k = np.argmin(sse, axis=1)
     step = ALPHAS[1] - ALPHAS[0]
     fine = np.clip(ALPHAS[k][:, None] + np.linspace(-step, step, 9)[None, :], 0.01, 0.99)
-    sse, level = _ses(X, n, fine)
+    sse, level = _ses(X, live, fine)
     j = np.argmin(sse, axis=1)
     a = fine[np.arange(S), j]
     l_n = level[np.arange(S), j]
@@ -61,7 +62,14 @@ def theta_panel(hists: list[np.ndarray], horizon: int) -> np.ndarray:
     h = np.arange(horizon, dtype=np.float64)[None, :]
     out = l_n[:, None] + 0.5 * b[:, None] * (h + ((1.0 - (1.0 - a) ** n) / a)[:, None])
     last = X[np.arange(S), n - 1]
-    return np.where((n >= 3)[:, None], out, last[:, None])
+    return _unsort(np.where((n >= 3)[:, None], out, last[:, None]), order)
+
+
+def _unsort(rows: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``rows`` in the order of :func:`~.seasonal.longest_first` back in the series' own order."""
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    return rows[back]
 
 
 def theta_forecast(x: np.ndarray, horizon: int) -> np.ndarray:
@@ -102,29 +110,28 @@ def auto_theta_panel(hists: list[np.ndarray], horizon: int) -> np.ndarray:
     S = len(hists)
     if S == 0:
         return np.zeros((0, horizon))
-    X, n = pad_series(hists)
+    X, n, order, live = longest_first(hists)
     a = AUTO_ALPHAS[None, :]
     A_all, B_all = _trend_line(X, n)
     level = np.repeat(X[:, :1], a.shape[1], axis=1)
     mean, A, B = X[:, 0].copy(), X[:, 0].copy(), np.zeros(S)  # the dynamic line after row 1
     sums = {k: np.zeros_like(level) for k in ("rr", "rD_static", "DD_static", "rD_dynamic", "DD_dynamic")}
     for t in range(2, X.shape[1] + 1):
-        y = X[:, t - 1]
-        live = t <= n
-        on = live[:, None].astype(np.float64)
+        k = live[t - 1]  # the series with a row t (1-based): the first k
+        y = X[:k, t - 1]
         if t >= FIRST_SCORED:
             c1, c2 = (1.0 - a) ** (t - 1), (1.0 - (1.0 - a) ** t) / a
-            r = (y[:, None] - level) * on
-            sums["rr"] += r * r
+            r = y[:, None] - level[:k]
+            sums["rr"][:k] += r * r
             for name, (A_, B_) in (("static", (A_all, B_all)), ("dynamic", (A, B))):
-                D = (c1 * A_[:, None] + c2 * B_[:, None]) * on
-                sums["rD_" + name] += r * D
-                sums["DD_" + name] += D * D
-        level += on * a * (y[:, None] - level)
+                D = c1 * A_[:k, None] + c2 * B_[:k, None]
+                sums["rD_" + name][:k] += r * D
+                sums["DD_" + name][:k] += D * D
+        level[:k] += a * (y[:, None] - level[:k])
         # the line through rows 1..t: slope and mean updated recursively (equal to least squares on those rows)
-        B = np.where(live, ((t - 2) * B + (6.0 / t) * (y - mean)) / (t + 1), B)
-        mean = np.where(live, ((t - 1) * mean + y) / t, mean)
-        A = np.where(live, mean - (t + 1) / 2.0 * B, A)
+        B[:k] = ((t - 2) * B[:k] + (6.0 / t) * (y - mean[:k])) / (t + 1)
+        mean[:k] = ((t - 1) * mean[:k] + y) / t
+        A[:k] = mean[:k] - (t + 1) / 2.0 * B[:k]
     rows, h = np.arange(S), np.arange(1, horizon + 1, dtype=np.float64)[None, :]
     best_sse, out = np.full(S, np.inf), np.zeros((S, horizon))
     for name, (A_n, B_n) in (("static", (A_all, B_all)), ("dynamic", (A, B))):
@@ -139,4 +146,4 @@ def auto_theta_panel(hists: list[np.ndarray], horizon: int) -> np.ndarray:
         best_sse = np.where(better, sse[rows, k], best_sse)
         out = np.where(better[:, None], fc, out)
     last = X[rows, n - 1]
-    return np.where((n >= 4)[:, None], out, last[:, None])
+    return _unsort(np.where((n >= 4)[:, None], out, last[:, None]), order)
