@@ -150,7 +150,7 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
         del raw
     cols = [names[i] for i in sel]
     _check_finite(values, cols, str(path))
-    return with_gaps_filled(values, cols, str(path), dates, check_dates(dates, path, date_column))
+    return with_gaps_filled(values, cols, str(path), dates, date_column)
 
 
 def _count_lines(path: Path) -> int:
@@ -270,13 +270,15 @@ def frame_series(df, date_column: str | None, columns: list[str] | None, source:
     values = df.to_numpy(dtype=np.float64)
     cols = [str(c) for c in df.columns]
     _check_finite(values, cols, source)
-    return with_gaps_filled(values, cols, source, dates, check_dates(dates, Path(source), date_column))
+    return with_gaps_filled(values, cols, source, dates, date_column)
 
 
 def with_gaps_filled(values: np.ndarray, columns: list[str], source: str, dates: np.ndarray | None,
-                     stamps: np.ndarray | None) -> SeriesData:
-    """The :class:`SeriesData`, with the rows its dates skip added, linearly interpolated
-    (:func:`autofast.data.frequency.fill_gaps`; ``stamps``: the parsed dates, None where they are labels)."""
+                     date_column: str | None) -> SeriesData:
+    """The :class:`SeriesData` of checked dates (:func:`check_dates`, ``date_column`` naming them in its errors),
+    with the rows they skip added, linearly interpolated (:func:`autofast.data.frequency.fill_gaps`; not where the
+    dates are labels)."""
+    stamps = check_dates(dates, Path(source), date_column)
     if stamps is None:
         return SeriesData(values, columns, source, dates)
     try:

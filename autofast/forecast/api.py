@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from autofast.data.frequency import Frequency, step_dates
-from autofast.data.timeseries import (AUTO_DATE, PreparedSeries, SeriesData, check_dates, frame_series, load_series,
+from autofast.data.timeseries import (AUTO_DATE, PreparedSeries, SeriesData, frame_series, load_series,
                                       with_gaps_filled)
 from autofast.errors import AutofastError
 
@@ -175,8 +175,7 @@ def series_data(data, *, dates=None, columns: list[str] | None = None, date_colu
         dates = np.asarray(dates).astype(str)
         if dates.shape != (series.length,):
             raise AutofastError(f"dates has shape {dates.shape}; give one date per row ({series.length})")
-        series = with_gaps_filled(series.values, series.columns, series.source, dates,
-                                  check_dates(dates, Path(series.source), "dates"))
+        series = with_gaps_filled(series.values, series.columns, series.source, dates, "dates")
     return series, series.source
 
 

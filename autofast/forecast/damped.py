@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .seasonal import longest_first
+from .seasonal import in_series_order, longest_first
 
 ALPHAS = np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9])
 BETAS = np.array([0.01, 0.05, 0.1, 0.2, 0.4])
@@ -50,6 +50,4 @@ def damped_panel(hists: list[np.ndarray], horizon: int) -> np.ndarray:
     steps = np.cumsum(p ** np.arange(1, horizon + 1)[None, :], axis=1)  # phi + ... + phi^h
     out = level[rows, k][:, None] + steps * trend[rows, k][:, None]
     last = X[rows, n - 1]
-    back = np.empty_like(order)
-    back[order] = rows
-    return np.where((n >= 4)[:, None], out, last[:, None])[back]
+    return in_series_order(np.where((n >= 4)[:, None], out, last[:, None]), order)

@@ -60,6 +60,13 @@ def longest_first(hists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.n
     return X[order], n, order, live
 
 
+def in_series_order(rows: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``rows`` in :func:`longest_first`'s order (row ``i`` is series ``order[i]``) back in the series' order."""
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    return rows[back]
+
+
 def acf(x: np.ndarray, max_lag: int) -> np.ndarray:
     """Sample autocorrelations at lags 1..max_lag (the biased estimator, as R's ``acf``)."""
     x = np.asarray(x, dtype=np.float64) - np.mean(x)

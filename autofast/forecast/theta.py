@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .seasonal import longest_first
+from .seasonal import in_series_order, longest_first
 
 #: smoothing weights tried per series (then a finer grid around the best)
 ALPHAS = np.linspace(0.02, 0.98, 25)
@@ -62,14 +62,7 @@ def theta_panel(hists: list[np.ndarray], horizon: int) -> np.ndarray:
     h = np.arange(horizon, dtype=np.float64)[None, :]
     out = l_n[:, None] + 0.5 * b[:, None] * (h + ((1.0 - (1.0 - a) ** n) / a)[:, None])
     last = X[np.arange(S), n - 1]
-    return _unsort(np.where((n >= 3)[:, None], out, last[:, None]), order)
-
-
-def _unsort(rows: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """``rows`` in the order of :func:`~.seasonal.longest_first` back in the series' own order."""
-    back = np.empty_like(order)
-    back[order] = np.arange(len(order))
-    return rows[back]
+    return in_series_order(np.where((n >= 3)[:, None], out, last[:, None]), order)
 
 
 def theta_forecast(x: np.ndarray, horizon: int) -> np.ndarray:
@@ -146,4 +139,4 @@ def auto_theta_panel(hists: list[np.ndarray], horizon: int) -> np.ndarray:
         best_sse = np.where(better, sse[rows, k], best_sse)
         out = np.where(better[:, None], fc, out)
     last = X[rows, n - 1]
-    return _unsort(np.where((n >= 4)[:, None], out, last[:, None]), order)
+    return in_series_order(np.where((n >= 4)[:, None], out, last[:, None]), order)
