@@ -18,12 +18,8 @@ def model_record(model) -> tuple[dict, dict]:
     from ..search.kmer_family import KmerModel
     from ..search.linear_family import LinearModel
     from ..search.rocket_family import RocketModel
-    from ..search.shrink import Shrunk
     from ..search.wd_family import WDModel
 
-    if isinstance(model, Shrunk):  # the model's record with the factors its value outputs are multiplied by
-        rec, tensors = model_record(model.model)
-        return {**rec, "shrink": [float(f) for f in model.factors]}, tensors
     if isinstance(model, LinearModel):
         return {"family": "linear", "alpha": model.alpha, "combine": "x.flatten(1) @ coef + intercept (float64)"}, \
             {"linear.coef": model.coef, "linear.intercept": model.intercept}
@@ -81,16 +77,6 @@ def build_model(manifest: dict, state: dict, where: Path):
     from ..models.ensemble import Ensemble
 
     rec = manifest["model"]
-    if rec.get("shrink") is not None:
-        from ..search.shrink import Shrunk
-
-        try:
-            factors = [float(f) for f in rec["shrink"]]
-        except (TypeError, ValueError):
-            raise AutofastError(f"{where}: the model record's 'shrink' is not a list of numbers; restore the run "
-                                "folder from a copy") from None
-        inner = build_model({**manifest, "model": {k: v for k, v in rec.items() if k != "shrink"}}, state, where)
-        return Shrunk(inner, factors).eval()
     if rec.get("blend"):
         from ..search.blend import Blend
 

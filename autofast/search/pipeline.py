@@ -229,30 +229,6 @@ def _cnn_held_out(task, backbone: str, patterns: dict, s: TuneSettings, best: tu
                              classify=not task.y_train.is_floating_point())
 
 
-def _shrunk(model, winner: str, features: dict, blends: dict, cnn_held_out, y_sel: torch.Tensor, say,
-            read_cnn: Callable) -> tuple:
-    """A value model shrunk toward the training mean (:mod:`.shrink`) by the factors fitted on the winner's
-    held-out predictions (the CNN's read with ``read_cnn`` when not read already); (model, the ``shrink``
-    record, or None where the winner has none: the window ridge)."""
-    from .shrink import Shrunk, shrink_factors, shrunk_mse
-
-    part = winner.split("+", 1)[1] if winner in blends else None
-    if winner in features:
-        held = features[winner].get("held_out")
-    else:
-        cnn = cnn_held_out if cnn_held_out is not None else read_cnn()
-        held = cnn if part is None or cnn is None else (cnn.double() + features[part]["held_out"].double()) / 2
-    if held is None:
-        return model, None
-    factors = shrink_factors(held, y_sel)
-    rec = {"factors": factors.tolist(), "held_out_mse": shrunk_mse(held, y_sel, torch.ones_like(factors)),
-           "shrunk_mse": shrunk_mse(held, y_sel, factors), "mean_mse": shrunk_mse(held, y_sel, 0 * factors),
-           "fitted_on": "the winner's held-out predictions (the ones it was selected on)"}
-    say("final: predictions x " + ", ".join(f"{f:.3g}" for f in rec["factors"]) + " toward the training mean "
-        f"(held-out MSE {rec['held_out_mse']:.4f} -> {rec['shrunk_mse']:.4f}; the mean {rec['mean_mse']:.4f})")
-    return Shrunk(model, factors), rec
-
-
 def _pair(task, backbone: str, patterns: dict, s: TuneSettings, sched, per_arch: dict, run_dir: Path) -> tuple:
     """(the architecture pair's candidate record (:mod:`.arch_pair`) or None without both architectures,
     arch -> its best trial's validation log-probabilities, read for the pair)."""
@@ -471,10 +447,6 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
             model = Blend(model, part_model.to(cfg.devices[0]), classify)
             final = {**final, "family": winner, "features": {"family": part, **rec, "seconds": seconds,
                                                              "temperature": t}}
-    if getattr(task, "target_mean", None) is not None:  # values: toward the training mean as held-out errors ask
-        model, final["shrink"] = _shrunk(model, winner, features, blends, cnn_held_out, y_sel, say,
-                                         lambda: _cnn_held_out(task, backbone, patterns, s, best, folds, run_dir)
-                                         if best is not None else None)
     final.update(test_scores(model, task))  # the one test evaluation, on the model's device
     model.cpu()  # saved as CPU tensors
     timings["final"] = time.perf_counter() - t0
