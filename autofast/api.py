@@ -71,12 +71,14 @@ class Result:
         return bool(self.predictor.manifest.get("regression"))
 
     def predict_proba(self, x) -> Any:
-        """``(N, K)`` numpy float32 class probabilities (columns in :attr:`classes` order)."""
+        """``(N, K)`` numpy float32 class probabilities (columns in :attr:`classes` order); a dense model's per
+        position, ``(N, K, *S)``."""
         return self.predictor.predict_proba(self.predictor.prepare(x).x).numpy()
 
     def predict(self, x) -> Any:
-        """``(N,)`` numpy array of predicted class labels (strings from :attr:`classes`); a regression model's
-        float32 values in the targets' units, ``(N,)`` for one target, ``(N, T)`` for several."""
+        """``(N,)`` numpy array of predicted class labels (strings from :attr:`classes`; a dense model's masks
+        ``(N, *S)``); a regression model's float32 values in the targets' units, ``(N,)`` for one target,
+        ``(N, T)`` for several (a dense model's fields: ``(N, *S)`` for one target, ``(N, T, *S)`` for several)."""
         import numpy as np
 
         out = self.predictor.predict(self.predictor.prepare(x).x).numpy()
@@ -86,8 +88,9 @@ class Result:
 
     def score(self, x, y=None) -> float:
         """Accuracy on ``x`` (a regression model: RMSE in the targets' units, lower is better, the run's
-        metric); ``y``: class labels (names as in :attr:`classes`, not indices) or target values, or None for a
-        path whose data carry labels (a task name or YAML: its test split, so the run's test score)."""
+        metric; a dense model: per-position accuracy, or the fields' relative L2); ``y``: class labels (names as
+        in :attr:`classes`, not indices; dense: masks of class values) or target values, or None for a path
+        whose data carry labels (a task name or YAML: its test split, so the run's test score)."""
         inputs = self.predictor.prepare(x) if y is None or isinstance(x, (str, Path)) else \
             self.predictor.prepare(x, labels=y)
         labels = inputs.labels
@@ -100,6 +103,9 @@ class Result:
         if not len(labels):
             raise AutofastError(f"{inputs.source}: no examples to score")
         pred = self.predictor.predict(inputs.x).numpy()
+        if self.predictor.kind == "dense":  # the run's metric: relative L2, or per-position accuracy
+            scores = self.predictor.dense_scores(pred, labels)
+            return scores["relative_l2"] if self.regression else scores["accuracy"]
         if self.regression:
             import numpy as np
 

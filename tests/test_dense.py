@@ -125,6 +125,47 @@ def test_darcy_search_and_segmentation_dash_end_to_end(tmp_path, capsys):
     assert "darcy_test.npz" in s["split"]["provenance"]["test"]
     assert s["conv_paths"] and {c["path"] for c in s["conv_paths"]} == {"native"}  # this run's convs, all native
     assert "AUTOFAST_CONV_PATH" not in os.environ  # ... for that command only
+    # predict: the task's test split and its raw file give the run's test score; fields in the data's units
+    manifest = json.loads((tmp_path / "s" / "model" / "manifest.json").read_text())
+    assert manifest["target"]["mean"] == [0.0] and manifest["target"]["scale"][0] > 0
+    for data in (tmp_path / "darcy.yaml", tmp_path / "darcy_test.npz"):
+        assert main(["predict", str(tmp_path / "s"), "--data", str(data), "--json"]) == 0
+        p = json.loads(capsys.readouterr().out)
+        assert p["rows"] == 6 and p["shape"] == [1, 8, 8]
+        assert p["relative_l2"] == pytest.approx(s["test_score"], rel=1e-4)
+    with np.load(p["out"]) as z:
+        pred, index = z["pred"], z["index"]
+    _, u = darcy_samples(6, 1, s=8)
+    assert pred.shape == (6, 1, 8, 8) and pred.dtype == np.float32 and list(index) == list(range(6))
+    assert u.shape == pred.shape
+    rel = np.mean(np.linalg.norm((pred - u).reshape(6, -1), axis=1) / np.linalg.norm(u.reshape(6, -1), axis=1))
+    assert rel == pytest.approx(s["test_score"], rel=1e-4)  # one target: the units' ratio is the scaled one
+    import autofast
+
+    res = autofast.load(tmp_path / "s")
+    a, _ = darcy_samples(6, 1, s=8)
+    np.testing.assert_allclose(res.predict(a), pred[:, 0], rtol=1e-5, atol=1e-6)
+    assert res.score(a, u) == pytest.approx(s["test_score"], rel=1e-4)
+    with pytest.raises(AutofastError, match="predicts values"):
+        res.predict_proba(a)
+    for bad, msg in ((a[:, :, :4], "inputs have shape"), (np.ones((6, 3, 8, 8)), "inputs have shape")):
+        with pytest.raises(AutofastError, match=msg):
+            res.predict(bad)
+    with pytest.raises(AutofastError, match="targets have shape"):
+        res.score(a, u[..., :4])
+    assert main(["predict", str(tmp_path / "s"), "--data", str(tmp_path / "darcy.yaml"), "--out",
+                 str(tmp_path / "p.csv")]) == 2
+    assert ".npz" in capsys.readouterr().err and not (tmp_path / "p.csv").exists()
+    import shutil
+
+    shutil.copytree(tmp_path / "s", tmp_path / "old")  # a dense run saved before the fields' scale was recorded
+    for f in (tmp_path / "old").glob("predictions-*"):
+        f.unlink()
+    old = tmp_path / "old" / "model" / "manifest.json"
+    old.write_text(json.dumps({k: v for k, v in json.loads(old.read_text()).items() if k != "target"}))
+    assert main(["predict", str(tmp_path / "old"), "--data", str(tmp_path / "darcy.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "saved before" in err and "\n" not in err and not list((tmp_path / "old").glob("predictions-*"))
     rng = np.random.default_rng(0)
     x = rng.normal(size=(24, 2, 16))
     np.savez(tmp_path / "seg.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))  # per-position labels, 1-D
@@ -135,6 +176,29 @@ def test_darcy_search_and_segmentation_dash_end_to_end(tmp_path, capsys):
     assert d["metric"] == "per-pixel accuracy" and 0 <= d["retrain"]["test_acc"] <= 1
     assert 0 <= d["retrain"]["test_mean_iou"] <= 1 and 0 <= d["baseline"]["test_mean_iou"] <= 1
     assert d["baseline"]["pattern"] == [[3, 1]] * 17  # the fixed 3-wide UNet
+    # predict on the segmentation run: masks of the class values and their probabilities, the run's test scores
+    assert main(["predict", str(tmp_path / "d"), "--data", str(tmp_path / "seg.yaml"), "--json"]) == 0
+    p = json.loads(capsys.readouterr().out)
+    assert p["classes"] == ["0", "1"] and p["shape"] == [16]
+    assert p["accuracy"] == pytest.approx(d["retrain"]["test_acc"], abs=1e-9)
+    assert p["mean_iou"] == pytest.approx(d["retrain"]["test_mean_iou"], abs=1e-9)
+    with np.load(p["out"]) as z:
+        assert z["pred"].shape == (p["rows"], 16) and set(np.unique(z["pred"])) <= {0, 1}
+        assert z["proba"].shape == (p["rows"], 2, 16) and np.allclose(z["proba"].sum(1), 1, atol=1e-5)
+        assert (z["proba"].argmax(1) == z["pred"]).all()
+    import autofast
+
+    seg = autofast.load(tmp_path / "d")
+    masks = seg.predict(x[:3])
+    assert masks.shape == (3, 16) and set(np.unique(masks)) <= {"0", "1"}
+    with pytest.raises(AutofastError, match="not among the model's classes"):
+        seg.score(x[:3], np.full((3, 16), 7))
+    np.savez(tmp_path / "seg_new.npz", x=np.moveaxis(x[:4], 1, 2))  # channels last, no masks: read as at training
+    assert main(["predict", str(tmp_path / "d"), "--data", str(tmp_path / "seg_new.npz"), "--json"]) == 0
+    p = json.loads(capsys.readouterr().out)
+    assert p["rows"] == 4 and not p["labelled"] and "accuracy" not in p
+    with np.load(p["out"]) as z:
+        assert (z["pred"] == seg.predict(x[:4]).astype(int)).all()
 
 
 def test_dense_refused_where_it_does_not_fit(tmp_path, capsys):

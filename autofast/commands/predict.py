@@ -3,8 +3,9 @@
 
 Output: a CSV with one row per input, in input order: ``index`` (the row in the data file; for a task, the
 row in its test file or data file), ``predicted_label`` and ``p_<class>`` per class (a regression model:
-``predicted_<target>`` per target, in the targets' units). When the data carry labels the accuracy (RMSE) is
-reported too (for a task's test split it is the run's test score).
+``predicted_<target>`` per target, in the targets' units). A dense model (per-position targets): one ``.npz``
+of arrays instead (:func:`_predict_dense`). When the data carry labels the accuracy (RMSE; dense: relative L2,
+or per-position accuracy and mean IoU) is reported too (for a task's test split it is the run's test score).
 
 A ``forecast`` run folder (its ``model.json``, :mod:`autofast.forecast.model`): ``--data`` is a newer series with
 the run's channels; the output is one CSV per horizon, ``forecast-<data stem>-H<h>.csv``, of the rows after its
@@ -24,15 +25,17 @@ def add_parser(sub) -> None:
                         "class probabilities, or of values)",
         description="Apply the final model saved in a search, dash or finetune run folder to new data. --data: a "
                     "data file of the model's kind (DNA .csv/.tsv/.fasta with a sequence column; series .ts, UCR "
-                    ".tsv/.txt/.csv with the label first, .npz/.npy; images .npz/.npy or a folder of images), "
-                    "labelled or not; or a bundled task name / YAML task file: its test split, as at training.")
+                    ".tsv/.txt/.csv with the label first, .npz/.npy; images .npz/.npy or a folder of images; dense "
+                    ".npz/.npy), labelled or not; or a bundled task name / YAML task file: its test split, as at "
+                    "training.")
     p.add_argument("run_dir", metavar="RUN_DIR",
                    help="the folder of a finished search, dash or finetune run (holds model/), or of a forecast run "
                         "(holds model.json: --data is then a newer series, forecast after its last row)")
     p.add_argument("--data", required=True, metavar="PATH",
                    help="data to predict: a data file, an image folder, a YAML task file or a bundled task name "
                         "(the last two: their test split) (required)")
-    p.add_argument("--out", metavar="FILE", help="output CSV (default: RUN_DIR/predictions-<data stem>.csv)")
+    p.add_argument("--out", metavar="FILE", help="output CSV (a dense model: .npz) (default: "
+                                                 "RUN_DIR/predictions-<data stem>.csv or .npz)")
     p.add_argument("--threads", type=int, help="CPU threads (default: the CPUs this process may use)")
     p.add_argument("--json", action="store_true", help="print a JSON summary (output file, rows, accuracy)")
     p.set_defaults(func=run)
@@ -130,25 +133,67 @@ def _predict_panel(args, model, path: Path) -> int:
     return 0
 
 
+def _predict_dense(args, predictor, inputs) -> int:
+    """A dense model's predictions as one ``.npz``: ``index`` (N,), and ``pred`` float32 fields ``(N, T, *S)`` in
+    the targets' units, or masks ``(N, *S)`` of class values (integers where every class name is one, else
+    strings) with ``proba`` float32 ``(N, K, *S)`` and ``classes``; scored against the data's targets if any."""
+    import numpy as np
+
+    from autofast.io import atomic_path
+
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"predictions-{_stem(args.data)}.npz"
+    if out.is_dir():
+        raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
+    pred = predictor.predict(inputs.x).numpy()
+    arrays = {"index": inputs.index}
+    if predictor.manifest.get("regression"):
+        arrays["pred"] = pred.astype(np.float32)
+    else:
+        names = np.asarray(predictor.classes)
+        values = np.array([int(c) for c in names]) if all(c.lstrip("-").isdigit() for c in names) else names
+        arrays.update(pred=values[pred], proba=predictor.predict_proba(inputs.x).numpy(), classes=names)
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    scores = {} if inputs.labels is None else predictor.dense_scores(pred, inputs.labels)
+    summary = {"run_dir": str(args.run_dir), "data": inputs.source, "out": str(out), "rows": int(len(pred)),
+               ("targets" if predictor.manifest.get("regression") else "classes"): predictor.classes,
+               "shape": list(pred.shape[1:]), **scores, "labelled": inputs.labels is not None,
+               "notes": inputs.notes, "model": repr(predictor)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    for note in inputs.notes:
+        print(f"note: {note}")
+    print(f"{len(pred)} predictions {tuple(pred.shape[1:])} -> {out}"
+          + "".join(f"   {k.replace('_', ' ')} {v:.6g}" for k, v in scores.items())
+          + ("   (targets in the data)" if scores else ""))
+    return 0
+
+
 def run(args) -> int:
     """``python -m autofast predict``."""
     import numpy as np
 
     from autofast.forecast.model import FILE as FORECAST_MODEL
     from autofast.predictor import load_final
+    from autofast.predictor.manifest import READ_KINDS
 
     if (Path(args.run_dir) / FORECAST_MODEL).is_file() and not (Path(args.run_dir) / "model").exists():
         return _predict_forecast(args)
 
     predictor = load_final(Path(args.run_dir))
     regression = bool(predictor.manifest.get("regression"))
-    if predictor.kind not in ("dna", "series", "image"):
-        raise AutofastError(f"{args.run_dir}: predict reads DNA, series and image data; this run's model is a "
+    if predictor.kind not in READ_KINDS:
+        raise AutofastError(f"{args.run_dir}: predict reads DNA, series, image and dense data; this run's model is a "
                             f"{predictor.kind} {'regression ' if regression else ''}model, not supported by predict "
                             "yet")
+    if predictor.kind == "dense" and args.out and Path(args.out).suffix.lower() != ".npz":
+        raise AutofastError(f"--out {args.out!r}: a dense model's predictions are arrays; give a .npz file name")
     inputs = predictor.prepare(args.data)
     if not len(inputs.x):
         raise AutofastError(f"{args.data}: holds no examples to predict")
+    if predictor.kind == "dense":
+        return _predict_dense(args, predictor, inputs)
     pred = predictor.predict(inputs.x).numpy()
     out = Path(args.out) if args.out else Path(args.run_dir) / f"predictions-{_stem(args.data)}.csv"
     if out.is_dir():

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AutofastError
-from .manifest import CLASSIFICATION_KINDS
+from .manifest import READ_KINDS
 
 
 @dataclass
@@ -20,7 +20,8 @@ class Inputs:
     data file, or the task's test file) and notes on what was done to them."""
 
     x: "Any"  # torch.Tensor
-    labels: np.ndarray | None  # class indices (N,) int64, or a regression model's target values (N, T) float64
+    labels: np.ndarray | None  # class indices (N,) int64, or a regression model's target values (N, T) float64;
+    # a dense model's per position: (N, *S) int64 class indices, or fields (N, T, *S) float64
     index: np.ndarray
     source: str
     notes: list[str] = field(default_factory=list)
@@ -85,6 +86,8 @@ class InputReader:
         """Labels as an array file or a caller gives them (None: None) -> :meth:`label_indices`."""
         if y is None:
             return None
+        if self.kind == "dense":
+            return self.dense_labels(y, source)
         return self.label_indices(y if self.regression else label_strings(np.asarray(y), source), source)
 
     def label_indices(self, labels, source: str) -> np.ndarray | None:
@@ -93,6 +96,8 @@ class InputReader:
         strings of numbers; T = the model's target count)."""
         if labels is None:
             return None
+        if self.kind == "dense":
+            return self.dense_labels(labels, source)
         if self.regression:
             from ..data.types import target_values
 
@@ -111,10 +116,44 @@ class InputReader:
                                 "fix the labels or leave them out")
         return np.array([index[lab] for lab in labels], dtype=np.int64)
 
+    def dense_labels(self, y, source: str) -> np.ndarray:
+        """A dense model's targets as the training loader read them: masks ``(N, *S)`` (class values) -> int64
+        indices into :attr:`classes`; fields ``(N, *S)`` (one target) or ``(N, T, *S)`` -> float64 ``(N, T, *S)``.
+        A shape or a class the model does not know is one error line naming ``source``."""
+        y = np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y)
+        spatial = tuple(self.shape[1:])
+        if self.regression:
+            if y.dtype.kind not in "biuf":
+                raise AutofastError(f"{source}: targets have dtype {y.dtype}; give float fields")
+            if tuple(y.shape[1:]) == spatial and len(self.classes) == 1:
+                y = y[:, None]
+            if tuple(y.shape[1:]) != (len(self.classes), *spatial):
+                raise AutofastError(f"{source}: targets have shape {y.shape} but the model predicts (N, "
+                                    f"{', '.join(map(str, (len(self.classes), *spatial)))}) fields; fix them or "
+                                    "leave them out")
+            from ..data.types import check_finite
+
+            check_finite(y, source, "target value")
+            return y.astype(np.float64)
+        if tuple(y.shape[1:]) != spatial:
+            raise AutofastError(f"{source}: masks have shape {y.shape} but the model predicts (N, "
+                                f"{', '.join(map(str, spatial))}) labels; fix them or leave them out")
+        if y.dtype.kind == "f":
+            if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+                raise AutofastError(f"{source}: masks hold non-integer values; give integer class labels")
+            y = y.astype(np.int64)
+        uniq, inv = np.unique(y, return_inverse=True)
+        index = {c: i for i, c in enumerate(self.classes)}
+        unknown = [str(u) for u in uniq if str(u) not in index]
+        if unknown:
+            raise AutofastError(f"{source}: mask value(s) {', '.join(map(repr, unknown[:5]))} are not among the "
+                                f"model's classes ({', '.join(self.classes[:12])}); fix the masks or leave them out")
+        return np.array([index[str(u)] for u in uniq], dtype=np.int64)[inv.reshape(-1)].reshape(y.shape)
+
     def _check_kind(self) -> None:
-        if self.kind not in CLASSIFICATION_KINDS:
-            raise AutofastError(f"reading new {self.kind} data is not supported yet (predict reads DNA, series and "
-                                "image classification data); pass prepared tensors to Predictor.predict")
+        if self.kind not in READ_KINDS:
+            raise AutofastError(f"reading new {self.kind} data is not supported yet (predict reads DNA, series, "
+                                "image and dense data); pass prepared tensors to Predictor.predict")
 
     # ---- arrays in the training layout
     def _arrays(self, x, source: str) -> tuple[np.ndarray, list[str]]:
@@ -155,6 +194,14 @@ class InputReader:
             if tuple(arr.shape[2:]) != self.shape[1:]:
                 raise AutofastError(f"{source}: images are {arr.shape[2]}x{arr.shape[3]} but the model was trained "
                                     f"on {self.shape[1]}x{self.shape[2]} (height x width); resize them")
+            return arr, notes
+        if self.kind == "dense":
+            if layout in ("NHWC", "NLC") or (layout == "auto" and arr.shape[1] != c and arr.shape[-1] == c):
+                arr = np.ascontiguousarray(np.moveaxis(arr, -1, 1))
+            if tuple(arr.shape[1:]) != self.shape:
+                raise AutofastError(f"{source}: inputs have shape {arr.shape} but the model takes (N, "
+                                    f"{', '.join(map(str, self.shape))}) (channels, then the positions); give inputs "
+                                    "of the training layout")
             return arr, notes
         if self.kind == "series" and layout != "NCL" and arr.shape[1] != c and (layout == "NLC" or arr.shape[2] == c):
             arr = np.ascontiguousarray(arr.transpose(0, 2, 1))
@@ -228,8 +275,9 @@ class InputReader:
             raise AutofastError(f"{where}: examples have shape {tuple(data.x.shape[1:])} but the model was trained "
                                 f"on {self.shape}; give the run's task, or one whose inputs have the run's layout "
                                 "and length")
-        labels = self.label_indices(data.y[rows] if self.regression else [data.classes[i] for i in data.y[rows]],
-                                    where)
+        labels = self.label_indices(data.y[rows] if self.regression else
+                                    np.asarray(data.classes)[data.y[rows]] if self.kind == "dense" else
+                                    [data.classes[i] for i in data.y[rows]], where)
         return self._finish(data.x[rows], labels, rows - first_test, where,
                             [f"the test split of {text} (split seed {split.seed})"])
 
@@ -284,6 +332,12 @@ class InputReader:
             f"series of lengths {min(lengths)}..{max(lengths)} brought to {L} ({rule['length_rule']}, as at training)"]
         x = equal_length(series, L, rule["length_rule"], str(p))
         return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), notes)
+
+    def _read_dense(self, p: Path) -> Inputs:
+        if p.suffix.lower() in (".npz", ".npy") and not p.is_dir():
+            return self._read_array_file(p)
+        raise AutofastError(f"{p}: unsupported dense data {p.suffix or '(none)'!r}; give a .npz (inputs 'x', "
+                            "targets 'y' optional) or a .npy of inputs")
 
     def _read_image(self, p: Path) -> Inputs:
         if p.is_dir():
@@ -358,7 +412,7 @@ class InputReader:
                     from None
         layout = self.input.get(self.kind, {}).get("layout", "auto")
         raw, notes = self._shape_arrays(to_float(np.asarray(x), source), source, layout)
-        labels = None if y is None else (y if self.regression else label_strings(y, source))
+        labels = None if y is None else (y if self.regression or self.kind == "dense" else label_strings(y, source))
         if labels is not None and len(labels) != len(raw):
             raise AutofastError(f"{p}: {len(labels)} labels for {len(raw)} examples; give one per example")
         return self._finish(raw, self.label_indices(labels, source), np.arange(len(raw)), source, notes)

@@ -45,7 +45,8 @@ class Predictor:
         return torch.cat(outs) if outs else torch.empty((0, len(self.classes)))
 
     def predict_proba(self, x) -> "Any":
-        """``(N, K)`` class probabilities (float32 tensor) of prepared inputs ``(N, *shape)``."""
+        """``(N, K)`` class probabilities (float32 tensor) of prepared inputs ``(N, *shape)``; a dense model's
+        per position, ``(N, K, *S)``."""
         import torch
 
         if self.manifest.get("regression"):
@@ -54,17 +55,51 @@ class Predictor:
 
     def predict(self, x) -> "Any":
         """``(N,)`` int64 class indices into :attr:`classes` (argmax of the model's output, as the test
-        evaluation took it); for a regression model its outputs ``(N, T)`` float32, in the targets' own units
-        (the manifest's ``target`` record undoes the standardisation of training)."""
+        evaluation took it; a dense model's per position, ``(N, *S)``); for a regression model its outputs
+        ``(N, T)`` float32 (dense: fields ``(N, T, *S)``), in the targets' own units (the manifest's ``target``
+        record undoes the scaling of training)."""
         out = self._outputs(x)
         if not self.manifest.get("regression"):
             return out.argmax(1)
-        target = self.manifest.get("target")
-        if target is None:
-            return out
+        return self.to_units(out)
+
+    def dense_scores(self, pred, labels) -> dict:
+        """The run's test metric on a dense model's predictions (as :func:`autofast.tasks.test_scores` computes
+        it): fields ``pred`` / ``labels`` ``(N, T, *S)`` in units -> ``relative_l2`` (per example
+        ``||p - y|| / ||y||`` on the training scale, mean over examples); masks ``(N, *S)`` class indices ->
+        ``accuracy`` (per position) and ``mean_iou`` (over the classes present in either)."""
+        import numpy as np
+
+        if self.manifest.get("regression"):
+            scale = np.asarray(self.manifest["target"]["scale"], np.float64)
+            scale = scale.reshape((1, -1) + (1,) * (pred.ndim - 2))
+            d = ((pred.astype(np.float64) - labels) / scale).reshape(len(pred), -1)
+            y = (labels / scale).reshape(len(pred), -1)
+            return {"relative_l2": float(np.mean(np.linalg.norm(d, axis=1) / np.maximum(np.linalg.norm(y, axis=1),
+                                                                                         1e-12)))}
+        k = len(self.classes)
+        p, t = pred.reshape(-1), labels.reshape(-1)
+        inter = np.bincount(t[p == t], minlength=k)[:k].astype(np.float64)
+        union = np.bincount(p, minlength=k)[:k] + np.bincount(t, minlength=k)[:k] - inter
+        seen = union > 0
+        return {"accuracy": float(np.mean(p == t)),
+                "mean_iou": float(np.mean(inter[seen] / union[seen])) if seen.any() else float("nan")}
+
+    def to_units(self, out) -> "Any":
+        """A regression model's outputs ``(N, T, ...)`` on the training scale -> the targets' own units
+        (``output * scale + mean`` per target, axis 1)."""
         import torch
 
-        return out * torch.tensor(target["scale"], dtype=out.dtype) + torch.tensor(target["mean"], dtype=out.dtype)
+        target = self.manifest.get("target")
+        if target is None:
+            if self.kind == "dense":
+                raise AutofastError(f"{self.folder}: this dense model was saved before autofast recorded its fields' "
+                                    "scale; rerun the search (or dash) with this version to predict in units")
+            return out
+        shape = (1, -1) + (1,) * (out.dim() - 2)
+        scale = torch.tensor(target["scale"], dtype=out.dtype).view(shape)
+        mean = torch.tensor(target.get("mean") or [0.0] * len(target["scale"]), dtype=out.dtype).view(shape)
+        return out * scale + mean
 
     # ------------------------------------------------------------------------------------- inputs
     def preprocess(self, source) -> "Any":

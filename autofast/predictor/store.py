@@ -51,6 +51,10 @@ def save_model(run_dir: str | Path, model, task, command: str, arch: dict | None
     if getattr(task, "target_mean", None) is not None:  # values: the model's outputs are standardised targets
         manifest["target"] = {"names": [str(c) for c in data.classes], "mean": [float(v) for v in task.target_mean],
                               "scale": [float(v) for v in task.target_scale], "rule": "value = output * scale + mean"}
+    elif data.kind == "dense" and data.regression and getattr(task, "target_scale", None) is not None:
+        manifest["target"] = {"names": [str(c) for c in data.classes], "mean": [0.0] * len(task.target_scale),
+                              "scale": [float(v) for v in task.target_scale],
+                              "rule": "value = output * scale (per target channel, axis 1; fields are not shifted)"}
     if info.get("class_subset"):
         manifest["class_subset"] = [str(c) for c in info["class_subset"]]
     weights = folder / WEIGHTS
