@@ -155,18 +155,23 @@ def _predict_dense(args, predictor, inputs) -> int:
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
     scores = {} if inputs.labels is None else predictor.dense_scores(pred, inputs.labels)
-    summary = {"run_dir": str(args.run_dir), "data": inputs.source, "out": str(out), "rows": int(len(pred)),
+    line = (f"{len(pred)} predictions {tuple(pred.shape[1:])} -> {out}"
+            + "".join(f"   {k.replace('_', ' ')} {v:.6g}" for k, v in scores.items())
+            + ("   (targets in the data)" if scores else ""))
+    return _summary(args, predictor, inputs, out, len(pred), {"shape": list(pred.shape[1:]), **scores}, line)
+
+
+def _summary(args, predictor, inputs, out: Path, rows: int, scores: dict, line: str) -> int:
+    """Print what ``predict`` did: a JSON summary (``--json``), else the inputs' notes and ``line``."""
+    summary = {"run_dir": str(args.run_dir), "data": inputs.source, "out": str(out), "rows": int(rows),
                ("targets" if predictor.manifest.get("regression") else "classes"): predictor.classes,
-               "shape": list(pred.shape[1:]), **scores, "labelled": inputs.labels is not None,
-               "notes": inputs.notes, "model": repr(predictor)}
+               **scores, "labelled": inputs.labels is not None, "notes": inputs.notes, "model": repr(predictor)}
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
     for note in inputs.notes:
         print(f"note: {note}")
-    print(f"{len(pred)} predictions {tuple(pred.shape[1:])} -> {out}"
-          + "".join(f"   {k.replace('_', ' ')} {v:.6g}" for k, v in scores.items())
-          + ("   (targets in the data)" if scores else ""))
+    print(line)
     return 0
 
 
@@ -207,19 +212,10 @@ def run(args) -> int:
         write_predictions(out, predictor.classes, inputs.index, predictor.predict_proba(inputs.x).numpy(), pred)
         if inputs.labels is not None:
             accuracy = int((pred == inputs.labels).sum()) / len(pred)  # as the test evaluation counts
-    summary = {"run_dir": str(args.run_dir), "data": inputs.source, "out": str(out), "rows": int(len(pred)),
-               ("targets" if regression else "classes"): predictor.classes,
-               **({"rmse": rmse} if regression else {"accuracy": accuracy}), "labelled": inputs.labels is not None,
-               "notes": inputs.notes, "model": repr(predictor)}
-    if args.json:
-        print(json.dumps(summary, indent=2))
-        return 0
-    for note in inputs.notes:
-        print(f"note: {note}")
     line = f"{len(pred)} predictions -> {out}"
     if accuracy is not None:
         line += f"   accuracy {accuracy:.4f} (labels in the data)"
     if rmse is not None:
         line += f"   RMSE {rmse:.6g} (target values in the data)"
-    print(line)
-    return 0
+    return _summary(args, predictor, inputs, out, len(pred), {"rmse": rmse} if regression else {"accuracy": accuracy},
+                    line)
