@@ -185,8 +185,14 @@ def interval_summary(z: np.ndarray, chosen: list[ChosenModel], val: WindowRange,
                         "narrower than they should be" if refit == "train+val" else "")),
             "halfwidth": {str(k): v.tolist() for k, v in half.items()},
             "test_coverage": {str(k): coverage(truth_t, fc_t, v[None]) for k, v in half.items()},
-            "test_mean_width": {str(k): float(2 * np.nanmean(v)) for k, v in half.items()},
+            "test_mean_width": {str(k): _mean_width(v) for k, v in half.items()},
             "test_windows": int(fc_t.shape[0])}
+
+
+def _mean_width(half: np.ndarray) -> float:
+    """Twice the mean of the finite half-widths; NaN where none is (fewer than two validation errors)."""
+    finite = half[np.isfinite(half)]
+    return float(2 * finite.mean()) if finite.size else float("nan")
 
 
 def kpss_diff_order(z_train: np.ndarray, max_d: int = 2, alpha: float = 0.05) -> int:
