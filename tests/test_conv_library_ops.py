@@ -94,6 +94,7 @@ def _fwd_bwd(call, model, x, seed):
 
 @pytest.mark.parametrize("which,conv_path,dynamic", [("supernet", "auto", False), ("retrain", "auto", False),
                                                      ("retrain", "tap", False), ("supernet", "auto", True)])
+@pytest.mark.filterwarnings("error:Dynamo detected a call to a `functools.lru_cache`:UserWarning")  # no cache traced
 def test_compile_fullgraph_equals_eager(which, conv_path, dynamic, seed, monkeypatch):
     """One graph (no breaks), AOT-autograd through the registered ops, static and dynamic shapes; forward
     and every parameter gradient equal eager in training mode (Gumbel noise, dropout)."""

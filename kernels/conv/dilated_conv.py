@@ -33,7 +33,11 @@ def _tap_path(x, weight, bias, dilation: int, groups: int, stride: int, backend:
     """The registered tap-conv op over the kernel's dilated taps (its autograd gives the x and weight
     gradients; the bias is a plain add), then the stride."""
     ndim = x.dim() - 2
-    y = tap_conv(x, weight.flatten(2), dilated_taps(weight.shape[-1], dilation, ndim), groups, backend)
+    # the cache is for eager calls; torch.compile traces the pure function itself (through the lru_cache
+    # wrapper it warns that it ignores the cache)
+    taps_of = dilated_taps.__wrapped__ if torch.compiler.is_compiling() else dilated_taps
+    taps = taps_of(weight.shape[-1], dilation, ndim)
+    y = tap_conv(x, weight.flatten(2), taps, groups, backend)
     if bias is not None:  # in y's dtype: a float32 bias must not promote an autocast (bf16) output
         y = y + bias.to(y.dtype).view((1, -1) + (1,) * ndim)
     return subsample(y, stride)
