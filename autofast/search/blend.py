@@ -136,6 +136,14 @@ def paired_gap(a_scores: torch.Tensor, b_scores: torch.Tensor, y: torch.Tensor) 
     return float(d.mean()), (float(d.std(correction=1)) / math.sqrt(len(d)) if len(d) > 1 else 0.0)
 
 
+def beats_mean(held_out: torch.Tensor, y: torch.Tensor) -> dict:
+    """Whether value predictions ``held_out`` ``(N, T)`` beat predicting the training mean (0 on the
+    standardised scale) on the same held-out targets ``y``: the mean squared-error advantage ``gap`` over the
+    mean's, its paired standard error ``se``, and ``ahead`` (by more than one ``se``)."""
+    gap, se = paired_gap(held_out, torch.zeros_like(held_out, dtype=torch.float64), y)
+    return {"gap": gap, "se": se, "ahead": gap > se + 1e-12}
+
+
 def parts_comparable(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, y: torch.Tensor) -> dict:
     """Whether the two parts of a blend are comparable on the same held-out examples: the gap of their
     accuracies ``mean(d)``, ``d_i`` = (CNN right on i) - (family right on i), is within ``PART_GAP_SE``

@@ -115,6 +115,12 @@ def selection_lines(r: dict) -> list[str]:
                        if pair["eligible"] else
                        f"not a candidate: its parts differ by {abs(pair['part_gap']):.4f} in accuracy "
                        f"(standard error {pair['part_gap_se']:.4f}).")]
+    signal = sel.get("signal")
+    if signal:
+        out += ["", f"{signal['candidate']} against predicting the training mean on the same predictions: MSE "
+                    f"{signal['gap']:+.4f} better (paired standard error {signal['se']:.4f}): "
+                    + (f"no signal beyond the mean, so the {signal['instead']} features went on instead (lower "
+                       "variance where nothing can be selected)." if "instead" in signal else "ahead, kept.")]
     for k, b in (sel.get("blends") or {}).items():
         if not b.get("eligible", True):
             out += ["", f"{k} not a candidate: its parts differ by {abs(b['part_gap']):.4f} in accuracy "
