@@ -155,6 +155,35 @@ def test_paired_gap_on_values_counts_squared_errors():
     assert rec["val_acc"] is None and rec["val_loss"] == pytest.approx(float(((a + b) / 2 - y).square().mean()))
 
 
+def test_a_winner_without_signal_beyond_the_mean_gives_way_to_the_feature_family():
+    from autofast.search.blend import beats_mean
+    from autofast.search.pipeline import _no_signal_fallback
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(200, 1, generator=g, dtype=torch.float64)
+    noise = torch.randn(200, 1, generator=g, dtype=torch.float64)
+    signal = 0.8 * y + 0.3 * noise  # predicts y
+    junk = 0.5 * noise  # predicts nothing
+    # beats_mean: the paired squared-error advantage over predicting 0, by hand
+    d = (y.square() - (signal - y).square()).flatten()
+    rec = beats_mean(signal, y)
+    assert rec["gap"] == pytest.approx(float(d.mean())) and rec["se"] == pytest.approx(float(d.std() / 200 ** 0.5))
+    assert rec["ahead"] and not beats_mean(junk, y)["ahead"]
+    features = {"rocket": {"score": -1.0, "held_out": junk}, "hydra": {"score": -0.9, "held_out": junk}}
+    say = []
+    # a CNN winner with signal stays; without, the best-scored family goes on instead
+    assert _no_signal_fallback("plain", features, {}, signal, y, say.append)[0] == "plain"
+    winner, rec = _no_signal_fallback("plain", features, {}, junk, y, say.append)
+    assert winner == "hydra" and rec["instead"] == "hydra" and rec["candidate"] == "plain" and not rec["ahead"]
+    assert len(say) == 1 and "no better than the training mean" in say[0]
+    # a blend is judged on the mean of its parts' predictions
+    both = {"rocket": {"score": -1.0, "held_out": signal}}
+    assert _no_signal_fallback("cnn+rocket", both, {"cnn+rocket": {}}, signal, y, say.append)[0] == "cnn+rocket"
+    assert _no_signal_fallback("cnn+rocket", both, {"cnn+rocket": {}}, -signal, y, say.append)[0] == "rocket"
+    # nothing to fall back to (no family with held-out predictions): unchanged, not tested
+    assert _no_signal_fallback("plain", {"linear": {"score": 0.0}}, {}, junk, y, say.append) == ("plain", None)
+
+
 def test_plan_fits_random_convolution_families_on_series_values_only():
     from autofast.budget import StepCost
     from autofast.search.plan import DataSize, make_plan
