@@ -71,6 +71,14 @@ def write_values(path: Path, targets: list[str], index, pred) -> None:
                lambda i: [f"{float(v):.8g}" for v in pred[i]])
 
 
+def _out_path(args, default_name: str) -> Path:
+    """``--out``, or ``RUN_DIR/default_name``; a folder there is one error line."""
+    out = Path(args.out) if args.out else Path(args.run_dir) / default_name
+    if out.is_dir():
+        raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
+    return out
+
+
 def _stem(data: str) -> str:
     p = Path(data)
     return (p.name if p.is_dir() else p.stem) or "data"
@@ -95,9 +103,7 @@ def _predict_forecast(args) -> int:
     outs = {}
     for h in model.horizons:
         fc = model.predict(data.values, h)
-        out = Path(args.out) if args.out else Path(args.run_dir) / f"forecast-{_stem(str(args.data))}-H{h}.csv"
-        if out.is_dir():
-            raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
+        out = _out_path(args, f"forecast-{_stem(str(args.data))}-H{h}.csv")
         write_next_csv(out, data.dates, model.columns, fc, model.bands(fc, h, data.values))
         outs[h] = str(out)
     last = str(data.dates[-1]) if data.dates is not None else f"row {data.length - 1}"
@@ -120,9 +126,7 @@ def _predict_panel(args, model, path: Path) -> int:
 
     panel = load_panel(path, model.id_column, model.date_column, model.value_column)
     H = model.horizon
-    out = Path(args.out) if args.out else Path(args.run_dir) / f"forecast-{_stem(str(args.data))}-H{H}.csv"
-    if out.is_dir():
-        raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
+    out = _out_path(args, f"forecast-{_stem(str(args.data))}-H{H}.csv")
     with atomic_path(out) as tmp:
         next_frame(panel, model, intervals=True).to_csv(tmp, index=False)
     if args.json:
@@ -141,17 +145,16 @@ def _predict_dense(args, predictor, inputs) -> int:
 
     from autofast.io import atomic_path
 
-    out = Path(args.out) if args.out else Path(args.run_dir) / f"predictions-{_stem(args.data)}.npz"
-    if out.is_dir():
-        raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
-    pred = predictor.predict(inputs.x).numpy()
+    out = _out_path(args, f"predictions-{_stem(args.data)}.npz")
     arrays = {"index": inputs.index}
     if predictor.manifest.get("regression"):
+        pred = predictor.predict(inputs.x).numpy()
         arrays["pred"] = pred.astype(np.float32)
     else:
+        pred, proba = (t.numpy() for t in predictor.classify(inputs.x))
         names = np.asarray(predictor.classes)
         values = np.array([int(c) for c in names]) if all(c.lstrip("-").isdigit() for c in names) else names
-        arrays.update(pred=values[pred], proba=predictor.predict_proba(inputs.x).numpy(), classes=names)
+        arrays.update(pred=values[pred], proba=proba, classes=names)
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
     scores = {} if inputs.labels is None else predictor.dense_scores(pred, inputs.labels)
@@ -199,17 +202,16 @@ def run(args) -> int:
         raise AutofastError(f"{args.data}: holds no examples to predict")
     if predictor.kind == "dense":
         return _predict_dense(args, predictor, inputs)
-    pred = predictor.predict(inputs.x).numpy()
-    out = Path(args.out) if args.out else Path(args.run_dir) / f"predictions-{_stem(args.data)}.csv"
-    if out.is_dir():
-        raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
+    out = _out_path(args, f"predictions-{_stem(args.data)}.csv")
     accuracy = rmse = None
     if regression:
+        pred = predictor.predict(inputs.x).numpy()
         write_values(out, predictor.classes, inputs.index, pred)
         if inputs.labels is not None:  # as the test evaluation computes it, in the targets' units
             rmse = float(np.sqrt(np.mean((pred.astype(np.float64) - inputs.labels) ** 2)))
     else:
-        write_predictions(out, predictor.classes, inputs.index, predictor.predict_proba(inputs.x).numpy(), pred)
+        pred, proba = (t.numpy() for t in predictor.classify(inputs.x))
+        write_predictions(out, predictor.classes, inputs.index, proba, pred)
         if inputs.labels is not None:
             accuracy = int((pred == inputs.labels).sum()) / len(pred)  # as the test evaluation counts
     line = f"{len(pred)} predictions -> {out}"

@@ -53,6 +53,15 @@ class Predictor:
             raise AutofastError("this model predicts values, not classes; use Predictor.predict")
         return torch.softmax(self._outputs(x).float(), dim=1)
 
+    def classify(self, x) -> tuple:
+        """``(predict(x), predict_proba(x))`` of a classifier from one pass of the model."""
+        import torch
+
+        if self.manifest.get("regression"):
+            raise AutofastError("this model predicts values, not classes; use Predictor.predict")
+        out = self._outputs(x)
+        return out.argmax(1), torch.softmax(out.float(), dim=1)
+
     def predict(self, x) -> "Any":
         """``(N,)`` int64 class indices into :attr:`classes` (argmax of the model's output, as the test
         evaluation took it; a dense model's per position, ``(N, *S)``); for a regression model its outputs
@@ -98,7 +107,7 @@ class Predictor:
             return out
         shape = (1, -1) + (1,) * (out.dim() - 2)
         scale = torch.tensor(target["scale"], dtype=out.dtype).view(shape)
-        mean = torch.tensor(target.get("mean") or [0.0] * len(target["scale"]), dtype=out.dtype).view(shape)
+        mean = torch.tensor(target["mean"], dtype=out.dtype).view(shape)
         return out * scale + mean
 
     # ------------------------------------------------------------------------------------- inputs

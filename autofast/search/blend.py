@@ -187,6 +187,11 @@ def blend_log_probs(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, t
     return mean_log_probs(cnn_log_probs, torch.log_softmax(temperature * feature_scores.double(), dim=1))
 
 
+def blend_values(cnn_outputs: torch.Tensor, feature_predictions: torch.Tensor) -> torch.Tensor:
+    """A value blend's predictions ``(N, T)`` float64: the mean of the two parts' (as :class:`Blend` combines them)."""
+    return (cnn_outputs.double() + feature_predictions.double()) / 2
+
+
 def score_blend(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, y: torch.Tensor) -> dict:
     """A blend as a candidate on validation predictions: the temperature (fitted on the family's scores
     alone), ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``; the CNN's own
@@ -195,7 +200,7 @@ def score_blend(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, y: to
     Values ``y`` ``(N, T)``: the mean of the two predictions, its MSE (``val_acc`` None, temperature 1) and
     the CNN's own MSE (``cnn_val_loss``)."""
     if y.is_floating_point():
-        blended = (cnn_log_probs.double() + feature_scores.double()) / 2
+        blended = blend_values(cnn_log_probs, feature_scores)
         loss = float(task_loss(blended, y.double()))
         return {"score": val_score(loss, float("nan"), True), "val_acc": None, "val_loss": loss, "temperature": 1.0,
                 "cnn_val_loss": float(task_loss(cnn_log_probs.double(), y.double())),

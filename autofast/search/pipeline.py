@@ -237,14 +237,14 @@ def _no_signal_fallback(winner: str, features: dict, blends: dict, cnn_held_out,
     nothing to fit) is the lower-variance model than a network picked by noise (Covid3Month, CardanoSentiment:
     out of fold every candidate at the mean's level; on test the MiniRocket ridge alone 0.0415 / 0.3028 RMSE, the
     CNN blend 0.0430 / 0.3045). (winner, the ``signal`` record or None where nothing was tested)."""
-    from .blend import beats_mean
+    from .blend import beats_mean, blend_values
 
     family = max((n for n, c in features.items() if c.get("held_out") is not None),
                  key=lambda n: features[n]["score"], default=None)
     if family is None or cnn_held_out is None:
         return winner, None
     part = winner.split("+", 1)[1] if winner in blends else None
-    held = cnn_held_out.double() if part is None else (cnn_held_out.double() + features[part]["held_out"].double()) / 2
+    held = cnn_held_out.double() if part is None else blend_values(cnn_held_out, features[part]["held_out"])
     signal = {"candidate": winner, **beats_mean(held, y_sel)}
     if signal["ahead"]:
         return winner, signal
