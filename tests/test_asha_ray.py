@@ -100,6 +100,18 @@ def test_raising_and_crashing_trials_are_failed_and_search_goes_on(ray_local, tm
     assert by_lr[crash_lr]["error"]
     assert sum(t["status"] == "failed" for t in by_lr.values()) == 2
     assert all(t["scores"] for lr, t in by_lr.items() if lr not in (fail_lr, crash_lr))
+    # the crashed worker's job folder was removed by a later job (its pid is gone)
+    assert not _orphaned_job_dirs()
+
+
+def _orphaned_job_dirs():
+    import tempfile
+    from pathlib import Path
+
+    from autofast.asha.ray_executor import _alive
+
+    dirs = Path(tempfile.gettempdir()).glob("autofast-asha-*")
+    return [d for d in dirs if not (d.name.split("-")[2].isdigit() and _alive(int(d.name.split("-")[2])))]
 
 
 def test_one_slot_search_equals_local_pool(ray_local, tmp_path):

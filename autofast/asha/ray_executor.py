@@ -25,6 +25,7 @@ Contract:
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -45,6 +46,7 @@ __all__ = ["RayExecutor"]
 
 _FN_CACHE: dict = {}  # in each Ray worker process: object id -> deserialized trial_fn (a few at most)
 _FN_CACHE_SIZE = 2
+_JOB_DIR_PREFIX = "autofast-asha-"  # + the worker's pid + "-": a folder whose worker died can be told apart
 
 
 def _import_ray():
@@ -83,7 +85,8 @@ def _run_job(fn_box: list, job: Job, ckpt_in: Optional[bytes], in_name: str, out
                 _FN_CACHE.pop(next(iter(_FN_CACHE)))
             _FN_CACHE[key] = fn
         device = "cuda" if ray.get_gpu_ids() else "cpu"
-        with tempfile.TemporaryDirectory(prefix="autofast-asha-") as tmp:
+        remove_orphaned_job_dirs()
+        with tempfile.TemporaryDirectory(prefix=f"{_JOB_DIR_PREFIX}{os.getpid()}-") as tmp:
             path_in = None
             if ckpt_in is not None:
                 path_in = os.path.join(tmp, in_name)
@@ -100,6 +103,25 @@ def _run_job(fn_box: list, job: Job, ckpt_in: Optional[bytes], in_name: str, out
     except Exception as exc:  # a failing trial (also OOM) must not end the search
         return {"error": failure_message(exc), "worker": worker, "seconds": time.perf_counter() - t0,
                 "conv_paths": _new_paths(record, conv_paths)}
+
+
+def remove_orphaned_job_dirs() -> None:
+    """Delete the job folders (in this machine's temp dir) of workers that died mid-job: a crash, an OOM
+    kill, a forced cancel at the search's deadline leave their folder behind (no ``finally`` runs)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_JOB_DIR_PREFIX}*-*"):
+        pid = folder.name[len(_JOB_DIR_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _new_paths(record, given: Optional[dict]) -> dict:
@@ -244,6 +266,7 @@ class RayExecutor:
         self._fn_ref = None
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
+            remove_orphaned_job_dirs()  # the folders of this machine's jobs cancelled above
 
     def __enter__(self) -> "RayExecutor":
         return self
