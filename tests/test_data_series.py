@@ -51,6 +51,14 @@ def test_ts_bad_rows(tmp_path, row, match):
     _one_line(e, "bad.ts", match)
 
 
+def test_ts_percent_comments_as_in_archive_files(tmp_path):
+    """ARFF-style '%' comment lines before the header (aeon's UnitTest files, older UCR exports) are comments."""
+    f = tmp_path / "c.ts"
+    f.write_text("%# cut down from ChinaTown\n%\n" + TS_HEADER + "1,2,3:4,5,6:a\n% a comment\n0,2,1:1,1,1:b\n")
+    d = load_series(f)
+    assert d.x.shape == (2, 2, 3) and list(d.y) == [0, 1]
+
+
 def test_ts_bad_files(tmp_path):
     (tmp_path / "nodata.ts").write_text("@problemName x\n")
     with pytest.raises(AutofastError) as e:

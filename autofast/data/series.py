@@ -112,7 +112,7 @@ def read_ts(path: Path, labels_required: bool = True) -> tuple[list[np.ndarray],
     in_data, has_labels, values = False, True, False
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "%")):  # comments ('%': ARFF's, in some archive files' headers)
             continue
         if not in_data:
             low = line.lower()
