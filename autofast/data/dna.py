@@ -87,7 +87,7 @@ def read_fasta(path: Path, labels_required: bool = True) -> tuple[list[str], lis
     """Return ``(sequences, labels)``; a label is ``label=XXX`` in the header or its last ``|`` field
     (``labels_required=False``: a record without one gets the label ``""``)."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first header
     except UnicodeDecodeError:
         raise AutofastError(f"{path}: is not a text FASTA file; give a FASTA file with '>' header lines") from None
     headers: list[str] = []

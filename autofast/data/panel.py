@@ -67,7 +67,7 @@ def csv_header(path: Path) -> list[str]:
     import csv
 
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:
             return next(csv.reader(f), [])
     except (OSError, UnicodeDecodeError, csv.Error):
         return []

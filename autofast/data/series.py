@@ -71,7 +71,7 @@ def equal_length(series: list[np.ndarray], length: int | None, mode: VariableLen
 # ------------------------------------------------------------------------------------------ parsers
 def _read_text(path: Path, what: str) -> str:
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (Windows editors) is not data
     except UnicodeDecodeError:
         raise AutofastError(f"{path}: is not a text {what} file; give the archive's text file") from None
 

@@ -85,7 +85,7 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
     import warnings
 
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:
             header = f.readline().rstrip("\r\n")
     except (OSError, UnicodeDecodeError):
         return None
@@ -116,7 +116,7 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
         values = np.empty((max(rows, 0), len(sel)))
         raw = np.empty(max(rows, 0), dtype=f"S{_DATE_CHARS}") if date_idx is not None else None
         n = 0
-        with open(path, encoding="utf-8", newline="") as f, warnings.catch_warnings():
+        with open(path, encoding="utf-8-sig", newline="") as f, warnings.catch_warnings():
             warnings.simplefilter("error")  # e.g. "input contained no data"
             f.readline()
             while True:  # blocks of lines: memory is the output plus one block's table
@@ -209,7 +209,7 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
     import pandas as pd
 
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:
             header = next(csv.reader(f), [])
     except (OSError, UnicodeDecodeError, csv.Error):
         header = []

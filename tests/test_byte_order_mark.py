@@ -1,0 +1,51 @@
+"""Files saved with a UTF-8 byte-order mark (Excel's "CSV UTF-8", Notepad, PowerShell) read as without one: the
+mark was a '.ts' / FASTA error, a class of its own in a UCR file ('\ufeff1' beside '1') and part of the first
+column's name in a CSV of series."""
+from pathlib import Path
+
+import numpy as np
+
+from autofast.data.dna import load_dna
+from autofast.data.panel import load_panel
+from autofast.data.series import load_series as load_series_file
+from autofast.data.timeseries import load_series as load_value_csv
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _both(tmp_path: Path, name: str, body: bytes) -> tuple[Path, Path]:
+    plain, marked = tmp_path / f"plain_{name}", tmp_path / f"bom_{name}"
+    plain.write_bytes(body)
+    marked.write_bytes(BOM + body)
+    return plain, marked
+
+
+def test_ts_and_ucr_files(tmp_path):
+    ts = b"@problemName x\n@univariate true\n@classLabel true a b\n@data\n1,2,3:a\n4,5,6:b\n1,2,2:a\n"
+    for body, name in ((ts, "s.ts"), (b"1\t1.0\t2.0\t3.0\n2\t4.0\t5.0\t6.0\n1\t1.0\t2.0\t2.0\n", "u.tsv")):
+        plain, marked = _both(tmp_path, name, body)
+        a, b = load_series_file(plain), load_series_file(marked)
+        assert b.classes == a.classes and len(b.classes) == 2
+        np.testing.assert_array_equal(b.x, a.x)
+        np.testing.assert_array_equal(b.y, a.y)
+
+
+def test_fasta_and_dna_csv(tmp_path):
+    fasta = b">s1 label=a\nACGTACGT\n>s2 label=b\nACGTTTTT\n>s3 label=a\nACGGACGT\n>s4 label=b\nACCTTTTT\n"
+    csv = b"sequence,label\nACGTACGT,a\nACGTTTTT,b\nACGGACGT,a\nACCTTTTT,b\n"
+    for body, name in ((fasta, "s.fa"), (csv, "s.csv")):
+        plain, marked = _both(tmp_path, name, body)
+        a, b = load_dna(plain), load_dna(marked)
+        assert b.classes == a.classes == ["a", "b"]
+        np.testing.assert_array_equal(b.x, a.x)
+
+
+def test_value_csv_and_panel_column_names(tmp_path):
+    rows = "".join(f"{i % 7}.5,{i % 5}.25\n" for i in range(40))
+    plain, marked = _both(tmp_path, "v.csv", ("a,b\n" + rows).encode())
+    assert load_value_csv(marked).columns == load_value_csv(plain).columns == ["a", "b"]
+    assert load_value_csv(marked, columns=["a"]).columns == ["a"]
+    body = "unique_id,ds,y\n" + "".join(f"{s},{i},{(i * 3) % 7}\n" for s in ("07", "08") for i in range(30))
+    plain, marked = _both(tmp_path, "p.csv", body.encode())
+    a, b = load_panel(plain), load_panel(marked)
+    assert b.ids == a.ids == ["07", "08"] and b.id_column == "unique_id"  # ids kept as text: '07', not 7
