@@ -60,7 +60,10 @@ if [ -n "$CPU_TASKS" ]; then
 fi
 
 # kernel tests on CUDA
-XDIST=$($PY -c 'import xdist' 2>/dev/null && echo "-n 2")
+# workers: half the cores, 2..8 (the 2026-12-04 H200 run, 2 workers, was still at 71% when its 130 s ran out:
+# Triton compiles every kernel variant on first use, on the host's cores)
+NPROC=$(nproc 2>/dev/null || echo 2); NW=$(( NPROC / 2 )); [ "$NW" -lt 2 ] && NW=2; [ "$NW" -gt 8 ] && NW=8
+XDIST=$($PY -c 'import xdist' 2>/dev/null && echo "-n $NW")
 timeout 130 $PY -m pytest -q -p no:cacheprovider $XDIST --durations=10 \
     tests/test_tap_conv_triton.py tests/test_ar_grid_triton.py tests/test_conv_library_ops.py \
     tests/test_conv_ops.py tests/test_fused_trials.py tests/test_precision.py tests/test_conv_path.py \
