@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import AutofastError, column_list
 from .frequency import fill_gaps, frequency_of_stamps, parse_dates
-from .timeseries import AUTO_DATE, DATE_NAMES
+from .timeseries import AUTO_DATE, DATE_NAMES, csv_dialect
 
 #: ``id_column`` value that finds the id column by its name
 AUTO_ID = "auto"
@@ -68,7 +68,7 @@ def csv_header(path: Path) -> list[str]:
 
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
-            return next(csv.reader(f), [])
+            return next(csv.reader(f, delimiter=csv_dialect(path)[0]), [])
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
 
@@ -85,7 +85,8 @@ def load_panel(path: str | Path, id_column: str | None = AUTO_ID, date_column: s
         raise AutofastError(f"{path}: column name(s) {', '.join(map(repr, repeated))} appear more than once in the "
                             "header; give every column a distinct name")
     try:
-        df = pd.read_csv(path, dtype={find_id_column(header, id_column) or "": str})
+        sep, decimal = csv_dialect(path)
+        df = pd.read_csv(path, sep=sep, decimal=decimal, dtype={find_id_column(header, id_column) or "": str})
     except Exception as exc:
         raise AutofastError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]}); give a comma-separated "
                             "file with a header row") from None

@@ -92,6 +92,8 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
     names = header.split(",")
     if not header or '"' in header or "'" in header or len(set(names)) != len(names):
         return None
+    if csv_dialect(path)[0] != ",":  # semicolons or tabs: pandas with that separator
+        return None
     date_idx = None
     if date_column == AUTO_DATE:
         if names[0].strip() == "":
@@ -181,8 +183,28 @@ def auto_date_column(columns: list[str], header: list[str], numeric) -> tuple[st
     return index, None
 
 
+def csv_dialect(path: Path) -> tuple[str, str]:
+    """``(separator, decimal mark)`` of a CSV from its first two lines: ``,`` and ``.``, or, where the header holds
+    no comma but a semicolon (a spreadsheet's CSV in locales that write decimal commas) or a tab, that separator,
+    with ``,`` as the decimal mark where a semicolon-separated data row holds a comma ("0,5"), as in a one-column
+    file whose data rows hold commas."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            header, row = f.readline(), f.readline()
+    except (OSError, UnicodeDecodeError):
+        return ",", "."
+    if "," in header:
+        return ",", "."
+    if ";" in header:
+        return ";", "," if "," in row else "."
+    if "\t" in header:
+        return "\t", "."
+    return (";", ",") if "," in row else (",", ".")  # one column: "0,5" is a decimal comma, not two fields
+
+
 def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: list[str] | None = None) -> SeriesData:
-    """Load a CSV (a date column plus numeric channels) or a ``.npy`` array of shape (T, C).
+    """Load a CSV (a date column plus numeric channels; comma-separated, or semicolon / tab, :func:`csv_dialect`)
+    or a ``.npy`` array of shape (T, C).
 
     ``date_column``: a column name, None (no date column) or ``"auto"`` (:func:`auto_date_column`).
     Plain CSVs are parsed by numpy (:func:`_load_csv_numpy`); anything else by pandas, which also
@@ -208,9 +230,10 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
 
     import pandas as pd
 
+    sep, decimal = csv_dialect(path)
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
-            header = next(csv.reader(f), [])
+            header = next(csv.reader(f, delimiter=sep), [])
     except (OSError, UnicodeDecodeError, csv.Error):
         header = []
     repeated = sorted({h for h in header if header.count(h) > 1})
@@ -218,7 +241,7 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
         raise AutofastError(f"{path}: column name(s) {', '.join(map(repr, repeated))} appear more than once in the "
                             "header; give every column a distinct name")
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(path, sep=sep, decimal=decimal)
     except Exception as exc:  # parser errors, empty files, binary junk
         raise AutofastError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]}); give a comma-separated "
                             f"file with a header row") from None

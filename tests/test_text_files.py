@@ -1,6 +1,8 @@
-"""Files saved with a UTF-8 byte-order mark (Excel's "CSV UTF-8", Notepad, PowerShell) read as without one: the
-mark was a '.ts' / FASTA error, a class of its own in a UCR file ('\ufeff1' beside '1') and part of the first
-column's name in a CSV of series."""
+"""Text files as spreadsheets and editors save them. A UTF-8 byte-order mark (Excel's "CSV UTF-8", Notepad,
+PowerShell) reads as without one: the mark was a '.ts' / FASTA error, a class of its own in a UCR file ('\ufeff1'
+beside '1') and part of the first column's name in a CSV of series. CSVs of series separated by semicolons (with
+decimal commas: a spreadsheet in a locale that writes "0,5") or tabs read as the comma-separated file: they were
+"no numeric channel columns", or, one column of decimal commas, the digits before each comma."""
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +51,31 @@ def test_value_csv_and_panel_column_names(tmp_path):
     plain, marked = _both(tmp_path, "p.csv", body.encode())
     a, b = load_panel(plain), load_panel(marked)
     assert b.ids == a.ids == ["07", "08"] and b.id_column == "unique_id"  # ids kept as text: '07', not 7
+
+
+def _value_rows(sep: str, decimal: str) -> bytes:
+    rows = [f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00{sep}{(i * 37 % 101) / 7:.4f}{sep}{(i * 11 % 13) / 3:.4f}"
+            for i in range(60)]
+    text = f"date{sep}a{sep}b\n" + "\n".join(r.replace(".", decimal) if decimal != "." else r for r in rows) + "\n"
+    return text.encode()
+
+
+def test_semicolons_decimal_commas_and_tabs(tmp_path):
+    (tmp_path / "c.csv").write_bytes(_value_rows(",", "."))
+    want = load_value_csv(tmp_path / "c.csv")
+    for name, sep, decimal in (("s.csv", ";", "."), ("d.csv", ";", ","), ("t.tsv", "\t", ".")):
+        (tmp_path / name).write_bytes(_value_rows(sep, decimal))
+        got = load_value_csv(tmp_path / name)
+        assert got.columns == ["a", "b"], name
+        np.testing.assert_array_equal(got.values, want.values)
+        np.testing.assert_array_equal(got.dates, want.dates)
+    (tmp_path / "one.csv").write_bytes(b"x\n" + b"".join(f"{i},5\n".encode() for i in range(30)))  # one column
+    np.testing.assert_allclose(load_value_csv(tmp_path / "one.csv").values[:3, 0], [0.5, 1.5, 2.5])
+
+
+def test_panel_with_semicolons(tmp_path):
+    body = "unique_id;ds;y\n" + "".join(f"{s};{i};{(i * 3) % 7},5\n" for s in ("07", "08") for i in range(30))
+    (tmp_path / "p.csv").write_bytes(body.encode())
+    p = load_panel(tmp_path / "p.csv")
+    assert p.ids == ["07", "08"] and p.value_column == "y"
+    np.testing.assert_allclose(p.values[0][:3], [0.5, 3.5, 6.5])
