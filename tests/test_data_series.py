@@ -202,3 +202,12 @@ def test_bundled_ucr_official_split(name, n_train, n_test, classes, shape):
     assert tuple(t.x_train.shape[1:]) == shape and tuple(t.x_test.shape[1:]) == shape
     assert f"{name}_TEST.ts" in t.split.provenance["test"]
     assert np.bincount(t.data.y[t.split.test], minlength=classes).min() > 0  # every class in the test file
+
+
+def test_arrays_beyond_float32_are_one_error_line(tmp_path, recwarn):
+    """float64 values past float32's range were cast to inf with numpy's overflow warning on the user's screen."""
+    np.savez(tmp_path / "big.npz", x=np.array([[1.0, 2.0, 3.0], [1e300, 0.0, 1.0]]), y=np.array([0, 1]))
+    with pytest.raises(AutofastError) as e:
+        load_series(tmp_path / "big.npz")
+    _one_line(e, "big.npz", "beyond float32's range", "rescale")
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

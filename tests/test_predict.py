@@ -250,3 +250,67 @@ def test_image_model_bands_and_size(tmp_path, capsys):
     assert "3 band(s)" in error_line(capsys, ["predict", str(run), "--data", str(tmp_path / "rgb.npz")])
     np.savez(tmp_path / "big.npz", x=np.zeros((2, 2, 16, 16), dtype=np.float32))
     assert "16x16" in error_line(capsys, ["predict", str(run), "--data", str(tmp_path / "big.npz")])
+
+
+def _series_table(path, n=60, length=30, label="label", where="first", seed=0, sep=",", decimal="."):
+    """Rows of a CSV table of series: a rising or falling noisy line per row, its label in column ``label``."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        up = i % 2 == 0
+        values = [f"{(t if up else -t) / 10 + rng.normal():.3f}".replace(".", decimal) for t in range(length)]
+        rows.append((["up" if up else "down"], values))
+    head = [f"t{t}" for t in range(length)]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, delimiter=sep)
+        w.writerow([label] + head if where == "first" else head + [label] if where == "last" else head)
+        for lab, values in rows:
+            w.writerow(lab + values if where == "first" else values + lab if where == "last" else values)
+    return path
+
+
+def test_csv_table_of_series_searches_and_predicts(tmp_path, capsys):
+    """A CSV with a label column and one numeric column per step is a table of series (kind auto), not DNA; new
+    tables predict with the label column anywhere or absent, with semicolons and decimal commas too, and UCR
+    rows (label first, no header) still read as before."""
+    from autofast.data.files import guess_kind, load_file
+    from autofast.data.supervised import load_task
+
+    data = _series_table(tmp_path / "lines.csv")
+    assert guess_kind(data) == "series"
+    task = load_task(str(data), seed=0)
+    assert task.data.kind == "series" and task.data.x.shape == (60, 1, 30) and task.data.classes == ["down", "up"]
+    run = tmp_path / "run"
+    assert main(["search", "--task", str(data), "--arch", "rocket", "--out", str(run), "--threads", "1",
+                 "--json"]) == 0
+    capsys.readouterr()
+    res = json.loads((run / "result.json").read_text())
+    assert json.loads((run / "model" / "manifest.json").read_text())["input"]["series"]["label_column"] == "label"
+    full = predict_json(capsys, run, data, "--out", str(tmp_path / "all.csv"))
+    assert full["rows"] == 60 and full["accuracy"] >= res["test_score"] - 1e-9
+    want = [r["predicted_label"] for r in csv.DictReader(open(tmp_path / "all.csv"))]
+    for name, kw in (("bare.csv", {"where": "none"}), ("last.csv", {"where": "last"}),
+                     ("semi.csv", {"sep": ";", "decimal": ","})):
+        p = _series_table(tmp_path / name, **kw)
+        got = predict_json(capsys, run, p, "--out", str(tmp_path / f"pred-{name}"))
+        assert (got.get("accuracy") is not None) == (kw.get("where") != "none")
+        assert [r["predicted_label"] for r in csv.DictReader(open(tmp_path / f"pred-{name}"))] == want
+    ucr = tmp_path / "ucr.csv"  # no header: UCR rows, label first
+    ucr.write_text("".join(",".join(r) + "\n" for r in list(csv.reader(open(data)))[1:]))
+    predict_json(capsys, run, ucr, "--out", str(tmp_path / "pred-ucr.csv"))
+    assert [r["predicted_label"] for r in csv.DictReader(open(tmp_path / "pred-ucr.csv"))] == want
+    # bad tables: one line each, naming the file and the fix
+    bad = tmp_path / "bad.csv"
+    bad.write_text("label,a,b,c\nup,1,2,3\ndown,1,,3\n")
+    with pytest.raises(AutofastError, match=r"bad.csv: row 3 \(series 2\) has an empty or non-finite field inside"):
+        load_file(bad)
+    bad.write_text("label,a,b,c\nup,1,2,3\ndown,1,x,3\n")
+    with pytest.raises(AutofastError, match=r"bad.csv: column 'b' is not a number \(row 3 holds 'x'\)"):
+        load_file(bad)
+    short = tmp_path / "short.csv"  # a shorter series: empty fields at its end
+    short.write_text("label,a,b,c,d\nup,1,2,3,4\ndown,4,3,,\nup,1,2,3,4\ndown,4,3,2,1\n")
+    x = load_file(short).x
+    np.testing.assert_allclose(x[1, 0], [4, 11 / 3, 10 / 3, 3], rtol=1e-6)  # resampled onto the 4 steps
+    dna = tmp_path / "dna.csv"  # a sequence column: DNA, as before
+    dna.write_text("label,sequence\na,ACGT\nb,ACCA\n")
+    assert guess_kind(dna) == "dna"

@@ -70,6 +70,10 @@ def to_float(x: np.ndarray, source: str, what: str = "input") -> np.ndarray:
     if x.dtype == np.uint8:
         return x.astype(np.float32) / 255.0
     if x.dtype == bool or np.issubdtype(x.dtype, np.number) and not np.issubdtype(x.dtype, np.complexfloating):
-        return x.astype(np.float32)
+        with np.errstate(over="ignore"):
+            out = x.astype(np.float32)
+        if np.isinf(out).any() and not np.isinf(x).any():
+            raise AutofastError(f"{source}: {what} values beyond float32's range (|x| > 3.4e38); rescale them")
+        return out
     raise AutofastError(f"{source}: {what} array has dtype {x.dtype}, which is not numeric; store the values as "
                         f"numbers (uint8 or float)")

@@ -1,7 +1,8 @@
 """One data file (or folder) -> ``SupervisedData``, by kind: the loaders' dispatcher for a path.
 
-Kinds and what ``auto`` picks by the path: ``.csv/.tsv/.tab/.fa/.fasta/.fna`` DNA, ``.ts`` series, a folder
-or ``.npz``/``.npy`` images. UCR tab-separated series (``.tsv``/``.txt``) and every ``dense`` set need an
+Kinds and what ``auto`` picks by the path: ``.csv/.tsv/.tab/.fa/.fasta/.fna`` DNA, except a ``.csv`` table of
+series (a label column and numeric step columns, no sequence column: :func:`~.series.is_series_table`), ``.ts``
+series, a folder or ``.npz``/``.npy`` images. UCR tab-separated series (``.tsv``/``.txt``) and every ``dense`` set need an
 explicit kind (``kind: series`` / ``kind: dense`` in a task file).
 """
 from __future__ import annotations
@@ -14,14 +15,14 @@ from ..errors import AutofastError
 from .dense import load_dense
 from .dna import FASTA_SUFFIXES, load_dna
 from .images import load_images
-from .series import TS_SUFFIXES, load_series
+from .series import TS_SUFFIXES, is_series_table, load_series
 from .types import SupervisedData
 
 FileKind = Literal["auto", "dna", "image", "series", "dense"]
 DNA_SUFFIXES = {".csv", ".tsv", ".tab"} | FASTA_SUFFIXES
 IMAGE_SUFFIXES = {".npz", ".npy"}
-KNOWN_SUFFIXES = "a .csv/.tsv/.fa/.fasta/.fna DNA file, a .ts series file, a .npz/.npy image array or a folder " \
-                 "of class sub-folders"
+KNOWN_SUFFIXES = "a .csv/.tsv/.fa/.fasta/.fna DNA file, a .ts series file or .csv table of series, a .npz/.npy " \
+                 "image array or a folder of class sub-folders"
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,14 @@ class FileOptions:
     target: str = "auto"  # classification | regression | auto (autofast.data.types.targets_from)
 
 
-def guess_kind(path: Path) -> str:
-    """The kind ``auto`` picks for ``path``; one-line error for an unknown suffix."""
+def guess_kind(path: Path, opts: FileOptions = FileOptions()) -> str:
+    """The kind ``auto`` picks for ``path`` (``opts``: the label and sequence columns a table is read by);
+    one-line error for an unknown suffix."""
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in IMAGE_SUFFIXES:
         return "image"
+    if suffix == ".csv" and is_series_table(path, opts.label_column, opts.sequence_column):
+        return "series"
     if suffix in DNA_SUFFIXES:
         return "dna"
     if suffix in TS_SUFFIXES:
@@ -56,7 +60,7 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
     if not path.exists():
         raise AutofastError(f"data path {str(path)!r} does not exist; check the path")
     if kind == "auto":
-        kind = guess_kind(path)
+        kind = guess_kind(path, opts)
     if kind == "dense" and opts.target == "regression":
         raise AutofastError(f"{path}: 'target: regression' is for series, image arrays and DNA tables; dense tasks "
                             "take masks or fields as their files give them")
@@ -66,7 +70,7 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
         return load_images(path, opts.layout, opts.labels, opts.target)  # type: ignore[arg-type]
     if kind == "series":
         return load_series(path, opts.length, opts.variable_length, opts.layout, opts.labels,  # type: ignore[arg-type]
-                           opts.target)  # type: ignore[arg-type]
+                           opts.target, opts.label_column)  # type: ignore[arg-type]
     if kind == "dense":
         return load_dense(path, opts.layout, opts.labels)
     raise AutofastError(f"{path}: unknown data kind {kind!r}; use dna, image, series or dense")

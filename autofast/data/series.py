@@ -1,5 +1,5 @@
-"""1-D series data (``kind: series``): UEA/UCR ``.ts`` files, tab-separated UCR files and ``.npz``/``.npy``
-arrays, into ``SupervisedData`` with x float32 ``(N, C, L)``, class labels or values to regress (``.ts`` files
+"""1-D series data (``kind: series``): UEA/UCR ``.ts`` files, tab-separated UCR files, CSV tables (a header row,
+one series per row: its label column and one numeric column per step) and ``.npz``/``.npy`` arrays, into ``SupervisedData`` with x float32 ``(N, C, L)``, class labels or values to regress (``.ts`` files
 with ``@targetLabel true``, the Monash extrinsic-regression archive's format; arrays of numbers not all whole;
 any numeric labels with ``target: regression``).
 
@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import AutofastError
+from ..errors import AutofastError, column_list
 from .arrays import ARRAY_SUFFIXES, read_arrays, to_float
 from .types import SupervisedData, Target, check_finite, targets_from
 
@@ -31,7 +31,8 @@ VariableLength = Literal["resample", "pad"]
 SeriesLayout = Literal["auto", "NCL", "NLC"]
 TS_SUFFIXES = {".ts"}
 UCR_SUFFIXES = {".tsv", ".txt"}
-SERIES_SUFFIXES = TS_SUFFIXES | UCR_SUFFIXES | ARRAY_SUFFIXES
+TABLE_SUFFIXES = {".csv"}
+SERIES_SUFFIXES = TS_SUFFIXES | UCR_SUFFIXES | TABLE_SUFFIXES | ARRAY_SUFFIXES
 
 
 # ------------------------------------------------------------------------------------- equal length
@@ -181,6 +182,88 @@ def read_ucr(path: Path) -> tuple[list[np.ndarray], list[str]]:
     return series, labels
 
 
+def _table_header(path: Path) -> list[str]:
+    import csv
+
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            return [h.strip() for h in next(csv.reader(f, delimiter=";" if _semicolons(path) else ","), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
+def _semicolons(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            header = f.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "," not in header and ";" in header
+
+
+def is_series_table(path: Path, label_column: str = "label", sequence_column: str = "sequence") -> bool:
+    """Whether a ``.csv`` is a table of series rather than of DNA sequences: a header row without
+    ``sequence_column`` and with ``label_column`` beside at least two other columns whose first row's fields
+    are numbers."""
+    header = _table_header(path)
+    if not header or sequence_column in header or label_column not in header or len(header) < 3:
+        return False
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            f.readline()
+            first = f.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    fields = first.split(";" if _semicolons(path) else ",")
+    values = [v for h, v in zip(header, fields) if h != label_column]
+    return len(values) >= 2 and all(_is_float(v.replace(",", ".")) or v.strip() == "" for v in values)
+
+
+def read_series_table(path: Path, label_column: str = "label", labels_required: bool = True
+                      ) -> tuple[list[np.ndarray], list[str] | None]:
+    """A CSV table of series: a header row, one series per row, ``label_column`` (its class or value; without
+    it, ``labels_required=False``: labels None) and every other column one step, in column order. Empty
+    fields at a row's end are a shorter series; an empty field inside one is refused. Separators: commas, or
+    semicolons with decimal commas (a spreadsheet's CSV where the locale writes "0,5")."""
+    import pandas as pd
+
+    semi = _semicolons(path)
+    try:
+        df = pd.read_csv(path, sep=";" if semi else ",", decimal="," if semi else ".", dtype={label_column: str},
+                         keep_default_na=False, na_values=[""])
+    except Exception as exc:  # parser errors, empty files, binary junk
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AutofastError(f"{path}: cannot be read as a CSV table of series ({first}); give a header row, then "
+                            f"one series per row: column {label_column!r} and one column per step") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    labels = None
+    if label_column in df.columns:
+        labels = [str(v).strip() for v in df[label_column].fillna("")]
+        df = df.drop(columns=[label_column])
+    elif labels_required:
+        raise AutofastError(f"{path}: no column {label_column!r} (columns: {column_list(df.columns)}); name the "
+                            "label column 'label' or set 'label_column:' in a task file")
+    if df.shape[1] < 2 or len(df) == 0:
+        raise AutofastError(f"{path}: a table of series needs one row per series and at least two step columns "
+                            f"beside {label_column!r}")
+    for c in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
+            where = f"row {bad.index[0] + 2} holds {str(bad.iloc[0])!r}" if len(bad) else "not numeric"
+            raise AutofastError(f"{path}: column {c!r} is not a number ({where}); every column but {label_column!r} "
+                                "is one step of the series")
+    values = df.to_numpy(dtype=np.float64)
+    series = []
+    for i, row in enumerate(values):
+        finite = np.isfinite(row)
+        n = int(np.flatnonzero(finite)[-1]) + 1 if finite.any() else 0
+        if n == 0 or not finite[:n].all():
+            what = "no values" if n == 0 else "an empty or non-finite field inside the series"
+            raise AutofastError(f"{path}: row {i + 2} (series {i + 1}) has {what}; fill it in or drop the series")
+        series.append(row[None, :n])
+    return series, labels
+
+
 def _arrays(path: Path, layout: SeriesLayout, labels: Path | None) -> tuple[np.ndarray, np.ndarray]:
     x, y = read_arrays(path, labels, "series")
     source = str(path)
@@ -204,20 +287,21 @@ def _arrays(path: Path, layout: SeriesLayout, labels: Path | None) -> tuple[np.n
 
 
 def load_series(path: str | Path, length: int | None = None, variable_length: VariableLength = "resample",
-                layout: SeriesLayout = "auto", labels: str | Path | None = None, target: Target = "auto"
-                ) -> SupervisedData:
+                layout: SeriesLayout = "auto", labels: str | Path | None = None, target: Target = "auto",
+                label_column: str = "label") -> SupervisedData:
     """Load labelled series into ``SupervisedData`` (kind "series", x float32 ``(N, C, L)``; ``y`` class
     indices, or float32 ``(N, T)`` values: ``target``, :func:`autofast.data.types.targets_from`).
 
-    ``.ts`` (UEA/UCR), ``.tsv``/``.txt`` (UCR: label first), ``.npz`` (``x``/``y``) or ``.npy`` (with
-    ``labels``, a ``.npy`` of labels). Arrays ``(N, L)`` are univariate; 3-D arrays follow ``layout``
+    ``.ts`` (UEA/UCR), ``.tsv``/``.txt`` (UCR: label first), ``.csv`` (a table: :func:`read_series_table`, its
+    ``label_column``), ``.npz`` (``x``/``y``) or ``.npy`` (with ``labels``, a ``.npy`` of labels). Arrays ``(N, L)`` are univariate; 3-D arrays follow ``layout``
     (``auto``: the shorter axis is the channels). ``length``/``variable_length``: the module docstring.
     """
     path = Path(path)
     if not path.exists():
         raise AutofastError(f"data file {str(path)!r} does not exist; check the path")
     if path.is_dir():
-        raise AutofastError(f"{path}: is a folder; give a .ts, .tsv/.txt (UCR) or .npz/.npy series file")
+        raise AutofastError(f"{path}: is a folder; give a .ts, .tsv/.txt (UCR), .csv (a table) or .npz/.npy series "
+                            "file")
     suffix = path.suffix.lower()
     if suffix in ARRAY_SUFFIXES:
         x, y = _arrays(path, layout, None if labels is None else Path(labels))
@@ -233,9 +317,11 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
             target = "regression"
     elif suffix in UCR_SUFFIXES:
         series, raw_labels = read_ucr(path)
+    elif suffix in TABLE_SUFFIXES:
+        series, raw_labels = read_series_table(path, label_column)
     else:
         raise AutofastError(f"{path}: unsupported series file {suffix or '(no extension)'!r}; give a .ts, "
-                            f".tsv/.txt (UCR) or .npz/.npy file")
+                            f".tsv/.txt (UCR), .csv (a table) or .npz/.npy file")
     x = equal_length(series, length, variable_length, str(path))
     y, classes = targets_from(np.asarray(raw_labels), len(series), str(path), target, "series")
     return SupervisedData(x, y, classes, str(path), "series")

@@ -27,6 +27,25 @@ class Inputs:
     notes: list[str] = field(default_factory=list)
 
 
+def _has_header(path: Path, label_column: str) -> bool:
+    """Whether a series ``.csv`` starts with a header row -- its first field is ``label_column``, or a field after
+    the first is not a number -- i.e. is a table (:func:`autofast.data.series.read_series_table`), not UCR rows."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            fields = [t.strip() for t in f.readline().replace(";", ",").split(",")]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return fields[0] == label_column or any(not _number(t) for t in fields[1:])
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def label_strings(y: np.ndarray, source: str) -> list[str]:
     """Labels of an array file as the training loader names classes (integral floats as integers)."""
     y = np.asarray(y)
@@ -307,21 +326,24 @@ class InputReader:
         return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), [])
 
     def _read_series(self, p: Path) -> Inputs:
-        from ..data.series import equal_length, read_ts, read_ucr
+        from ..data.series import equal_length, read_series_table, read_ts, read_ucr
 
         suffix = p.suffix.lower()
+        rule = self.input["series"]
         if p.is_dir():
-            raise AutofastError(f"{p}: is a folder; give a .ts, .tsv/.txt/.csv (UCR: label first) or .npz/.npy file")
+            raise AutofastError(f"{p}: is a folder; give a .ts, .tsv/.txt/.csv (UCR: label first), a .csv table "
+                                "(a header row) or .npz/.npy file")
         if suffix in (".npz", ".npy"):
             return self._read_array_file(p)
         if suffix == ".ts":
             series, labels, _ = read_ts(p, labels_required=False)
+        elif suffix == ".csv" and _has_header(p, rule.get("label_column", "label")):  # a table of series
+            series, labels = read_series_table(p, rule.get("label_column", "label"), labels_required=False)
         elif suffix in (".tsv", ".txt", ".csv"):
             series, labels = read_ucr(p)
         else:
             raise AutofastError(f"{p}: unsupported series file {suffix or '(none)'!r}; give a .ts, .tsv/.txt/.csv "
-                                "(UCR: label first) or .npz/.npy file")
-        rule = self.input["series"]
+                                "(UCR: label first), a .csv table (a header row) or .npz/.npy file")
         c, L = self.shape
         chans = sorted({s.shape[0] for s in series})
         if chans != [c]:

@@ -70,7 +70,8 @@ def input_record(task, task_arg: str | None) -> dict:
                       "sequence_column": opts["sequence_column"], "label_column": opts["label_column"]}
     elif kind == "series":
         rec["series"] = {"channels": shape[0], "length": shape[-1], "length_rule": opts["variable_length"],
-                         "layout": opts["layout"] if opts["layout"] in ("NCL", "NLC") else "auto"}
+                         "layout": opts["layout"] if opts["layout"] in ("NCL", "NLC") else "auto",
+                         "label_column": opts["label_column"]}  # of a .csv table of series
     elif kind in ("image", "dense"):
         rec[kind] = {"channels": shape[0], "spatial": shape[1:],
                      "pixels": "uint8 scaled to [0, 1] (/ 255), other numeric dtypes as they are",
