@@ -138,7 +138,9 @@ def read_table(path: Path, seq_column: str, label_column: str,
     missing = [c for c in wanted if c not in df.columns]
     if missing:
         raise AutofastError(f"{path}: column(s) {', '.join(map(repr, missing))} not found (available: "
-                            f"{column_list(df.columns)}); rename the column(s) or pass seq_column/label_column")
+                            f"{column_list(df.columns)}); rename the column(s) or set sequence_column: / "
+                            "label_column: in a task file (a table of series needs a 'label' column and one "
+                            "numeric column per step)")
     if df.empty:
         raise AutofastError(f"{path}: has a header but no data rows; add one row per sequence")
     if label_column not in df.columns:
