@@ -308,7 +308,7 @@ def test_csv_table_of_series_searches_and_predicts(tmp_path, capsys):
     with pytest.raises(AutofastError, match=r"bad.csv: column 'b' is not a number \(row 3 holds 'x'\)"):
         load_file(bad)
     short = tmp_path / "short.csv"  # a shorter series: empty fields at its end
-    short.write_text("label,a,b,c,d\nup,1,2,3,4\ndown,4,3,,\nup,1,2,3,4\ndown,4,3,2,1\n")
+    short.write_text("label,a,b,c,d\nup,1,2,3,4\ndown,4,3,,NA\nup,1,2,3,4\ndown,4,3,2,1\n")  # R writes NA
     x = load_file(short).x
     np.testing.assert_allclose(x[1, 0], [4, 11 / 3, 10 / 3, 3], rtol=1e-6)  # resampled onto the 4 steps
     dna = tmp_path / "dna.csv"  # a sequence column: DNA, as before

@@ -201,6 +201,10 @@ def _semicolons(path: Path) -> bool:
     return "," not in header and ";" in header
 
 
+#: fields of a table of series read as empty (a missing value; at a row's end, a shorter series)
+MISSING_MARKS = ("", "NA", "NaN", "nan", "N/A", "null", "NULL")
+
+
 def is_series_table(path: Path, label_column: str = "label", sequence_column: str = "sequence") -> bool:
     """Whether a ``.csv`` is a table of series rather than of DNA sequences: a header row without
     ``sequence_column`` and with ``label_column`` beside at least two other columns whose first row's fields
@@ -216,7 +220,7 @@ def is_series_table(path: Path, label_column: str = "label", sequence_column: st
         return False
     fields = first.split(";" if _semicolons(path) else ",")
     values = [v for h, v in zip(header, fields) if h != label_column]
-    return len(values) >= 2 and all(_is_float(v.replace(",", ".")) or v.strip() == "" for v in values)
+    return len(values) >= 2 and all(_is_float(v.replace(",", ".")) or v.strip() in MISSING_MARKS for v in values)
 
 
 def read_series_table(path: Path, label_column: str = "label", labels_required: bool = True
@@ -247,11 +251,14 @@ def read_series_table(path: Path, label_column: str = "label", labels_required: 
         raise AutofastError(f"{path}: a table of series needs one row per series and at least two step columns "
                             f"beside {label_column!r}")
     for c in df.columns:
-        if not pd.api.types.is_numeric_dtype(df[c]):
-            bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
-            where = f"row {bad.index[0] + 2} holds {str(bad.iloc[0])!r}" if len(bad) else "not numeric"
-            raise AutofastError(f"{path}: column {c!r} is not a number ({where}); every column but {label_column!r} "
-                                "is one step of the series")
+        if not pd.api.types.is_numeric_dtype(df[c]):  # R's and spreadsheets' missing-value marks are empty fields
+            col = df[c].where(~df[c].astype(str).str.strip().isin(MISSING_MARKS))
+            numbers = pd.to_numeric(col, errors="coerce")
+            bad = col[numbers.isna() & col.notna()]
+            if len(bad):
+                raise AutofastError(f"{path}: column {c!r} is not a number (row {bad.index[0] + 2} holds "
+                                    f"{str(bad.iloc[0])!r}); every column but {label_column!r} is one step of the series")
+            df[c] = numbers
     values = df.to_numpy(dtype=np.float64)
     series = []
     for i, row in enumerate(values):
