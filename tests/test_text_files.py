@@ -79,3 +79,11 @@ def test_panel_with_semicolons(tmp_path):
     p = load_panel(tmp_path / "p.csv")
     assert p.ids == ["07", "08"] and p.value_column == "y"
     np.testing.assert_allclose(p.values[0][:3], [0.5, 3.5, 6.5])
+
+
+def test_dna_table_with_semicolons(tmp_path):
+    (tmp_path / "c.csv").write_text("sequence,label\nACGTACGT,a\nACGTTTTT,b\n")
+    (tmp_path / "s.csv").write_text("sequence;label\nACGTACGT;a\nACGTTTTT;b\n")
+    a, b = load_dna(tmp_path / "c.csv"), load_dna(tmp_path / "s.csv")
+    assert b.classes == a.classes == ["a", "b"]
+    np.testing.assert_array_equal(b.x, a.x)
