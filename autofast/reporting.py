@@ -16,12 +16,18 @@ from autofast.io import atomic_path, write_json_atomic, write_text_atomic
 
 
 def plt():
-    """``matplotlib.pyplot`` on the Agg backend (no display needed)."""
+    """``matplotlib.pyplot`` on the Agg backend (no display needed). matplotlib's font-fallback warnings are
+    kept off the user's terminal: a font cache written by another matplotlib (a system package that ships no
+    fonts of its own shares ``~/.cache/matplotlib``) made every plot print ~20 "findfont: ... not found" lines;
+    the plots fall back to DejaVu Sans either way."""
+    import logging
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
 
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     return pyplot
 
 

@@ -45,3 +45,20 @@ def test_crowded_log_ticks_keep_their_marks_but_not_every_label():
     fig.canvas.draw()
     assert [t.get_text() for t in ax.get_xticklabels()] == ["510", "", "", "", "5000"]
     plt().close(fig)
+
+
+def test_font_fallback_warnings_stay_off_the_terminal(caplog):
+    """A font cache written by another matplotlib (one that ships no fonts) made every plot print ~20
+    'findfont: Font family [...] not found' lines (matplotlib logs them as warnings); the fallback is silent now."""
+    import logging
+
+    import matplotlib.font_manager as fm
+
+    pyplot = plt()
+    with caplog.at_level(logging.INFO):
+        fm.findfont(fm.FontProperties(family="NoSuchFamilyInAnyCache"))
+        fig = pyplot.figure()
+        fig.text(0.5, 0.5, "x", family="NoSuchFamilyInAnyCache")
+        fig.canvas.draw()
+        pyplot.close(fig)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "findfont" in r.getMessage()]
