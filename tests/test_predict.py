@@ -290,7 +290,7 @@ def test_csv_table_of_series_searches_and_predicts(tmp_path, capsys):
     assert full["rows"] == 60 and full["accuracy"] >= res["test_score"] - 1e-9
     want = [r["predicted_label"] for r in csv.DictReader(open(tmp_path / "all.csv"))]
     for name, kw in (("bare.csv", {"where": "none"}), ("last.csv", {"where": "last"}),
-                     ("semi.csv", {"sep": ";", "decimal": ","})):
+                     ("semi.csv", {"sep": ";", "decimal": ","}), ("tabs.csv", {"sep": "\t"})):
         p = _series_table(tmp_path / name, **kw)
         got = predict_json(capsys, run, p, "--out", str(tmp_path / f"pred-{name}"))
         assert (got.get("accuracy") is not None) == (kw.get("where") != "none")

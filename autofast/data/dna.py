@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError, column_list
+from .text import csv_dialect
 from .types import SupervisedData, Target, targets_from
 
 BASES = "ACGT"
@@ -117,23 +118,13 @@ def read_fasta(path: Path, labels_required: bool = True) -> tuple[list[str], lis
     return ["".join(c) for c in chunks], labels
 
 
-def _semicolon_header(path: Path) -> bool:
-    """A spreadsheet's CSV where the locale writes decimal commas: ';' between the header's fields, no ','."""
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            header = f.readline()
-    except (OSError, UnicodeDecodeError):
-        return False
-    return ";" in header and "," not in header
-
-
 def read_table(path: Path, seq_column: str, label_column: str,
                 labels_required: bool = True) -> tuple[list[str], list[str] | None]:
     """``(sequences, labels)`` of a CSV/TSV table; ``labels_required=False``: labels None when the table has
     no ``label_column``."""
     import pandas as pd
 
-    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ";" if _semicolon_header(path) else ","
+    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else csv_dialect(path)[0]
     try:
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..errors import AutofastError, column_list
 from .frequency import fill_gaps, frequency_of_stamps, parse_dates
-from .timeseries import AUTO_DATE, DATE_NAMES, csv_dialect
+from .text import csv_dialect
+from .timeseries import AUTO_DATE, DATE_NAMES
 
 #: ``id_column`` value that finds the id column by its name
 AUTO_ID = "auto"

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import AutofastError, column_list
 from .arrays import ARRAY_SUFFIXES, read_arrays, to_float
+from .text import csv_dialect
 from .types import SupervisedData, Target, check_finite, targets_from
 
 VariableLength = Literal["resample", "pad"]
@@ -187,18 +188,9 @@ def _table_header(path: Path) -> list[str]:
 
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
-            return [h.strip() for h in next(csv.reader(f, delimiter=";" if _semicolons(path) else ","), [])]
+            return [h.strip() for h in next(csv.reader(f, delimiter=csv_dialect(path)[0]), [])]
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
-
-
-def _semicolons(path: Path) -> bool:
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            header = f.readline()
-    except (OSError, UnicodeDecodeError):
-        return False
-    return "," not in header and ";" in header
 
 
 #: fields of a table of series read as empty (a missing value; at a row's end, a shorter series)
@@ -218,7 +210,7 @@ def is_series_table(path: Path, label_column: str = "label", sequence_column: st
             first = f.readline().strip()
     except (OSError, UnicodeDecodeError):
         return False
-    fields = first.split(";" if _semicolons(path) else ",")
+    fields = first.split(csv_dialect(path)[0])
     values = [v for h, v in zip(header, fields) if h != label_column]
     return len(values) >= 2 and all(_is_float(v.replace(",", ".")) or v.strip() in MISSING_MARKS for v in values)
 
@@ -228,13 +220,14 @@ def read_series_table(path: Path, label_column: str = "label", labels_required: 
     """A CSV table of series: a header row, one series per row, ``label_column`` (its class or value; without
     it, ``labels_required=False``: labels None) and every other column one step, in column order. Empty
     fields at a row's end are a shorter series; an empty field inside one is refused. Separators: commas, or
-    semicolons with decimal commas (a spreadsheet's CSV where the locale writes "0,5")."""
+    semicolons with decimal commas (a spreadsheet's CSV where the locale writes "0,5"), or tabs
+    (:func:`~.text.csv_dialect`)."""
     import pandas as pd
 
-    semi = _semicolons(path)
+    sep, decimal = csv_dialect(path)
     try:
-        df = pd.read_csv(path, sep=";" if semi else ",", decimal="," if semi else ".", dtype={label_column: str},
-                         keep_default_na=False, na_values=[""])
+        df = pd.read_csv(path, sep=sep, decimal=decimal, dtype={label_column: str}, keep_default_na=False,
+                         na_values=[""])
     except Exception as exc:  # parser errors, empty files, binary junk
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AutofastError(f"{path}: cannot be read as a CSV table of series ({first}); give a header row, then "

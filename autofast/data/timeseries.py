@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import AutofastError, column_list
 from .frequency import fill_gaps, parse_dates
+from .text import csv_dialect
 
 SplitName = Literal["train", "val", "test"]
 HOURS_PER_MONTH = 30 * 24
@@ -181,25 +182,6 @@ def auto_date_column(columns: list[str], header: list[str], numeric) -> tuple[st
     if rest and not numeric(rest[0]):
         return rest[0], index
     return index, None
-
-
-def csv_dialect(path: Path) -> tuple[str, str]:
-    """``(separator, decimal mark)`` of a CSV from its first two lines: ``,`` and ``.``, or, where the header holds
-    no comma but a semicolon (a spreadsheet's CSV in locales that write decimal commas) or a tab, that separator,
-    with ``,`` as the decimal mark where a semicolon-separated data row holds a comma ("0,5"), as in a one-column
-    file whose data rows hold commas."""
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            header, row = f.readline(), f.readline()
-    except (OSError, UnicodeDecodeError):
-        return ",", "."
-    if "," in header:
-        return ",", "."
-    if ";" in header:
-        return ";", "," if "," in row else "."
-    if "\t" in header:
-        return "\t", "."
-    return (";", ",") if "," in row else (",", ".")  # one column: "0,5" is a decimal comma, not two fields
 
 
 def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: list[str] | None = None) -> SeriesData:

@@ -30,9 +30,11 @@ class Inputs:
 def _has_header(path: Path, label_column: str) -> bool:
     """Whether a series ``.csv`` starts with a header row -- its first field is ``label_column``, or a field after
     the first is not a number -- i.e. is a table (:func:`autofast.data.series.read_series_table`), not UCR rows."""
+    from ..data.text import csv_dialect
+
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
-            fields = [t.strip() for t in f.readline().replace(";", ",").split(",")]
+            fields = [t.strip() for t in f.readline().split(csv_dialect(path)[0])]
     except (OSError, UnicodeDecodeError):
         return False
     return fields[0] == label_column or any(not _number(t) for t in fields[1:])
