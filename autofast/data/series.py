@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import AutofastError, column_list
 from .arrays import ARRAY_SUFFIXES, read_arrays, to_float
-from .text import csv_dialect
+from .text import csv_dialect, csv_head
 from .types import SupervisedData, Target, check_finite, targets_from
 
 VariableLength = Literal["resample", "pad"]
@@ -183,16 +183,6 @@ def read_ucr(path: Path) -> tuple[list[np.ndarray], list[str]]:
     return series, labels
 
 
-def _table_header(path: Path) -> list[str]:
-    import csv
-
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            return [h.strip() for h in next(csv.reader(f, delimiter=csv_dialect(path)[0]), [])]
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []
-
-
 #: fields of a table of series read as empty (a missing value; at a row's end, a shorter series)
 MISSING_MARKS = ("", "NA", "NaN", "nan", "N/A", "null", "NULL")
 
@@ -201,18 +191,18 @@ def is_series_table(path: Path, label_column: str = "label", sequence_column: st
     """Whether a ``.csv`` is a table of series rather than of DNA sequences: a header row without
     ``sequence_column`` and with ``label_column`` beside at least two other columns whose first row's fields
     are numbers."""
-    header = _table_header(path)
-    if not header or sequence_column in header or label_column not in header or len(header) < 3:
+    _, header, first = csv_head(path)
+    if sequence_column in header or label_column not in header or len(header) < 3:
         return False
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            f.readline()
-            first = f.readline().strip()
-    except (OSError, UnicodeDecodeError):
-        return False
-    fields = first.split(csv_dialect(path)[0])
-    values = [v for h, v in zip(header, fields) if h != label_column]
-    return len(values) >= 2 and all(_is_float(v.replace(",", ".")) or v.strip() in MISSING_MARKS for v in values)
+    values = [v for h, v in zip(header, first) if h != label_column]
+    return len(values) >= 2 and all(_is_float(v.replace(",", ".")) or v in MISSING_MARKS for v in values)
+
+
+def has_header_row(path: Path, label_column: str = "label") -> bool:
+    """Whether a series ``.csv`` starts with a header row -- its first field is ``label_column``, or a field after
+    the first is not a number -- i.e. is a table (:func:`read_series_table`), not UCR rows (label first)."""
+    _, header, _ = csv_head(path)
+    return bool(header) and (header[0] == label_column or any(not _is_float(t) for t in header[1:]))
 
 
 def read_series_table(path: Path, label_column: str = "label", labels_required: bool = True

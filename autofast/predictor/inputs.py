@@ -27,27 +27,6 @@ class Inputs:
     notes: list[str] = field(default_factory=list)
 
 
-def _has_header(path: Path, label_column: str) -> bool:
-    """Whether a series ``.csv`` starts with a header row -- its first field is ``label_column``, or a field after
-    the first is not a number -- i.e. is a table (:func:`autofast.data.series.read_series_table`), not UCR rows."""
-    from ..data.text import csv_dialect
-
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            fields = [t.strip() for t in f.readline().split(csv_dialect(path)[0])]
-    except (OSError, UnicodeDecodeError):
-        return False
-    return fields[0] == label_column or any(not _number(t) for t in fields[1:])
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def label_strings(y: np.ndarray, source: str) -> list[str]:
     """Labels of an array file as the training loader names classes (integral floats as integers)."""
     y = np.asarray(y)
@@ -328,7 +307,7 @@ class InputReader:
         return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), [])
 
     def _read_series(self, p: Path) -> Inputs:
-        from ..data.series import equal_length, read_series_table, read_ts, read_ucr
+        from ..data.series import equal_length, has_header_row, read_series_table, read_ts, read_ucr
 
         suffix = p.suffix.lower()
         rule = self.input["series"]
@@ -339,7 +318,7 @@ class InputReader:
             return self._read_array_file(p)
         if suffix == ".ts":
             series, labels, _ = read_ts(p, labels_required=False)
-        elif suffix == ".csv" and _has_header(p, rule.get("label_column", "label")):  # a table of series
+        elif suffix == ".csv" and has_header_row(p, rule.get("label_column", "label")):  # a table of series
             series, labels = read_series_table(p, rule.get("label_column", "label"), labels_required=False)
         elif suffix in (".tsv", ".txt", ".csv"):
             series, labels = read_ucr(p)
