@@ -314,3 +314,47 @@ def test_csv_table_of_series_searches_and_predicts(tmp_path, capsys):
     dna = tmp_path / "dna.csv"  # a sequence column: DNA, as before
     dna.write_text("label,sequence\na,ACGT\nb,ACCA\n")
     assert guess_kind(dna) == "dna"
+
+
+def _long_table(path, n=40, length=24, seed=0, columns=("id", "time", "x", "y", "label"), labelled=True):
+    """A long CSV table (one row per step, rows shuffled): 2-channel series, 'up' when channel x rises, 'down'
+    when it falls; channel y is noise."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        sign = 1 if i % 2 == 0 else -1
+        for t in range(length):
+            rows.append({"id": f"s{i:03d}", "time": t, "x": sign * t / 8 + rng.normal(), "y": rng.normal(),
+                         "label": "up" if sign > 0 else "down"})
+    df = pd.DataFrame(rows).sample(frac=1, random_state=seed)
+    df[[c for c in columns if labelled or c != "label"]].to_csv(path, index=False)
+    return path
+
+
+def test_long_table_of_multichannel_series_searches_and_predicts_by_channel_name(tmp_path, capsys):
+    """One row per step (id, time, channels, label) is a table of multichannel series; predict reads new long
+    tables by the training channels' names (columns in any order) and writes each series' id."""
+    from autofast.data.files import load_file
+
+    data = _long_table(tmp_path / "rec.csv")
+    assert load_file(data).x.shape == (40, 2, 24)
+    run = tmp_path / "run"
+    assert main(["search", "--task", str(data), "--arch", "rocket", "--out", str(run), "--threads", "1",
+                 "--json"]) == 0
+    capsys.readouterr()
+    rule = json.loads((run / "model" / "manifest.json").read_text())["input"]["series"]
+    assert rule["channel_columns"] == ["x", "y"] and rule["id_column"] == "id"
+    full = predict_json(capsys, run, data, "--out", str(tmp_path / "all.csv"))
+    rows = list(csv.DictReader(open(tmp_path / "all.csv")))
+    assert full["rows"] == 40 and full["accuracy"] >= 0.9
+    assert list(rows[0]) == ["index", "id", "predicted_label", "p_down", "p_up"]
+    want = {r["id"]: r["predicted_label"] for r in rows}
+    new = _long_table(tmp_path / "new.csv", seed=0, columns=("y", "time", "id", "x"), labelled=False)
+    got = predict_json(capsys, run, new, "--out", str(tmp_path / "pred-new.csv"))
+    assert got.get("accuracy") is None
+    assert {r["id"]: r["predicted_label"] for r in csv.DictReader(open(tmp_path / "pred-new.csv"))} == want
+    _long_table(tmp_path / "one.csv", columns=("id", "time", "x"), labelled=False)
+    assert "no channel column 'y' (the training file's channels: x, y" in error_line(
+        capsys, ["predict", str(run), "--data", str(tmp_path / "one.csv")])

@@ -2,7 +2,8 @@
 :mod:`autofast.predictor`) to new data, read and standardised exactly as the training data were.
 
 Output: a CSV with one row per input, in input order: ``index`` (the row in the data file; for a task, the
-row in its test file or data file), ``predicted_label`` and ``p_<class>`` per class (a regression model:
+row in its test file or data file; a long table of series: the series' order of first appearance), ``id`` (a
+table's id column, where it has one), ``predicted_label`` and ``p_<class>`` per class (a regression model:
 ``predicted_<target>`` per target, in the targets' units). A dense model (per-position targets): one ``.npz``
 of arrays instead (:func:`_predict_dense`). When the data carry labels the accuracy (RMSE; dense: relative L2,
 or per-position accuracy and mean IoU) is reported too (for a task's test split it is the run's test score).
@@ -25,7 +26,7 @@ def add_parser(sub) -> None:
                         "class probabilities, or of values)",
         description="Apply the final model saved in a search, dash or finetune run folder to new data. --data: a "
                     "data file of the model's kind (DNA .csv/.tsv/.fasta with a sequence column; series .ts, UCR "
-                    ".tsv/.txt/.csv with the label first, .npz/.npy; images .npz/.npy or a folder of images; dense "
+                    ".tsv/.txt/.csv with the label first, a CSV table (one series or one step per row), .npz/.npy; images .npz/.npy or a folder of images; dense "
                     ".npz/.npy), labelled or not; or a bundled task name / YAML task file: its test split, as at "
                     "training.")
     p.add_argument("run_dir", metavar="RUN_DIR",
@@ -41,9 +42,10 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def write_rows(path: Path, header: list[str], index, row) -> None:
-    """The predictions CSV: ``header``, then ``[index[i], *row(i)]`` for each input in ascending ``index`` (input
-    order), written atomically."""
+def write_rows(path: Path, header: list[str], index, row, ids=None) -> None:
+    """The predictions CSV: ``header`` (``index`` first, then ``id`` where the inputs are named: a table's id
+    column), then ``[index[i], ids[i], *row(i)]`` for each input in ascending ``index`` (input order), written
+    atomically."""
     import csv
     import io
 
@@ -53,22 +55,22 @@ def write_rows(path: Path, header: list[str], index, row) -> None:
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
+    w.writerow(header[:1] + ["id"] + header[1:] if ids is not None else header)
     for i in np.argsort(np.asarray(index), kind="stable"):
-        w.writerow([int(index[i]), *row(i)])
+        w.writerow([int(index[i]), *([ids[i]] if ids is not None else []), *row(i)])
     write_text_atomic(path, buf.getvalue())
 
 
-def write_predictions(path: Path, classes: list[str], index, proba, pred) -> None:
-    """Class predictions: ``index, predicted_label, p_<class>...``."""
+def write_predictions(path: Path, classes: list[str], index, proba, pred, ids=None) -> None:
+    """Class predictions: ``index, [id,] predicted_label, p_<class>...``."""
     write_rows(path, ["index", "predicted_label", *[f"p_{c}" for c in classes]], index,
-               lambda i: [classes[int(pred[i])], *[f"{float(v):.6g}" for v in proba[i]]])
+               lambda i: [classes[int(pred[i])], *[f"{float(v):.6g}" for v in proba[i]]], ids)
 
 
-def write_values(path: Path, targets: list[str], index, pred) -> None:
-    """A regression model's predictions: ``index, predicted_<target>...`` in the targets' units."""
+def write_values(path: Path, targets: list[str], index, pred, ids=None) -> None:
+    """A regression model's predictions: ``index, [id,] predicted_<target>...`` in the targets' units."""
     write_rows(path, ["index", *[f"predicted_{t}" for t in targets]], index,
-               lambda i: [f"{float(v):.8g}" for v in pred[i]])
+               lambda i: [f"{float(v):.8g}" for v in pred[i]], ids)
 
 
 def _out_path(args, default_name: str) -> Path:
@@ -206,12 +208,12 @@ def run(args) -> int:
     accuracy = rmse = None
     if regression:
         pred = predictor.predict(inputs.x).numpy()
-        write_values(out, predictor.classes, inputs.index, pred)
+        write_values(out, predictor.classes, inputs.index, pred, inputs.ids)
         if inputs.labels is not None:  # as the test evaluation computes it, in the targets' units
             rmse = float(np.sqrt(np.mean((pred.astype(np.float64) - inputs.labels) ** 2)))
     else:
         pred, proba = (t.numpy() for t in predictor.classify(inputs.x))
-        write_predictions(out, predictor.classes, inputs.index, proba, pred)
+        write_predictions(out, predictor.classes, inputs.index, proba, pred, inputs.ids)
         if inputs.labels is not None:
             accuracy = int((pred == inputs.labels).sum()) / len(pred)  # as the test evaluation counts
     line = f"{len(pred)} predictions -> {out}"

@@ -1,7 +1,8 @@
 """One data file (or folder) -> ``SupervisedData``, by kind: the loaders' dispatcher for a path.
 
 Kinds and what ``auto`` picks by the path: ``.csv/.tsv/.tab/.fa/.fasta/.fna`` DNA, except a ``.csv`` table of
-series (a label column and numeric step columns, no sequence column: :func:`~.series.is_series_table`), ``.ts``
+series (a label column and numeric step or channel columns, no sequence column:
+:func:`~.series_table.is_series_table`), ``.ts``
 series, a folder or ``.npz``/``.npy`` images. UCR tab-separated series (``.tsv``/``.txt``) and every ``dense`` set need an
 explicit kind (``kind: series`` / ``kind: dense`` in a task file).
 """
@@ -15,7 +16,8 @@ from ..errors import AutofastError
 from .dense import load_dense
 from .dna import FASTA_SUFFIXES, load_dna
 from .images import load_images
-from .series import TS_SUFFIXES, is_series_table, load_series
+from .series import TS_SUFFIXES, load_series
+from .series_table import TableColumns, is_series_table
 from .types import SupervisedData
 
 FileKind = Literal["auto", "dna", "image", "series", "dense"]
@@ -31,11 +33,18 @@ class FileOptions:
 
     sequence_column: str = "sequence"
     label_column: str = "label"
+    id_column: str = "id"  # a table of series: the series a row belongs to (one row per step)
+    time_column: str = "time"  # ... and the order of its rows
     length: int | None = None  # DNA: pad/trim; series: the common length
     layout: str = "auto"  # images NCHW/NHWC, series NCL/NLC
     variable_length: str = "resample"  # series: resample | pad
     labels: str | None = None  # a .npy of labels beside a .npy of inputs
     target: str = "auto"  # classification | regression | auto (autofast.data.types.targets_from)
+    channels: tuple[str, ...] | None = None  # a long table's channel columns (val/test: the training file's)
+
+    @property
+    def table_columns(self) -> TableColumns:
+        return TableColumns(self.label_column, self.id_column, self.time_column, self.channels)
 
 
 def guess_kind(path: Path, opts: FileOptions = FileOptions()) -> str:
@@ -44,7 +53,7 @@ def guess_kind(path: Path, opts: FileOptions = FileOptions()) -> str:
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in IMAGE_SUFFIXES:
         return "image"
-    if suffix == ".csv" and is_series_table(path, opts.label_column, opts.sequence_column):
+    if suffix == ".csv" and is_series_table(path, opts.table_columns, opts.sequence_column):
         return "series"
     if suffix in DNA_SUFFIXES:
         return "dna"
@@ -70,7 +79,7 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
         return load_images(path, opts.layout, opts.labels, opts.target)  # type: ignore[arg-type]
     if kind == "series":
         return load_series(path, opts.length, opts.variable_length, opts.layout, opts.labels,  # type: ignore[arg-type]
-                           opts.target, opts.label_column)  # type: ignore[arg-type]
+                           opts.target, opts.table_columns)  # type: ignore[arg-type]
     if kind == "dense":
         return load_dense(path, opts.layout, opts.labels)
     raise AutofastError(f"{path}: unknown data kind {kind!r}; use dna, image, series or dense")

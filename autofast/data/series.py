@@ -1,5 +1,5 @@
-"""1-D series data (``kind: series``): UEA/UCR ``.ts`` files, tab-separated UCR files, CSV tables (a header row,
-one series per row: its label column and one numeric column per step) and ``.npz``/``.npy`` arrays, into ``SupervisedData`` with x float32 ``(N, C, L)``, class labels or values to regress (``.ts`` files
+"""1-D series data (``kind: series``): UEA/UCR ``.ts`` files, tab-separated UCR files, CSV tables (a header row; one
+series per row, or one step per row: :mod:`.series_table`) and ``.npz``/``.npy`` arrays, into ``SupervisedData`` with x float32 ``(N, C, L)``, class labels or values to regress (``.ts`` files
 with ``@targetLabel true``, the Monash extrinsic-regression archive's format; arrays of numbers not all whole;
 any numeric labels with ``target: regression``).
 
@@ -23,9 +23,10 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import AutofastError, column_list
+from ..errors import AutofastError
 from .arrays import ARRAY_SUFFIXES, read_arrays, to_float
-from .text import csv_dialect, csv_head
+from .series_table import TableColumns, read_series_table
+from .text import is_number
 from .types import SupervisedData, Target, check_finite, targets_from
 
 VariableLength = Literal["resample", "pad"]
@@ -88,19 +89,11 @@ def _floats(text: str, path: Path, where: str) -> np.ndarray:
     try:
         vals = np.array([float(t) for t in parts])
     except ValueError:
-        bad = next(t for t in parts if not _is_float(t))
+        bad = next(t for t in parts if not is_number(t))
         raise AutofastError(f"{path}: {where}: {bad!r} is not a number; fix or drop the series") from None
     if not np.all(np.isfinite(vals)):
         raise AutofastError(f"{path}: {where} has NaN/inf values; fill them in or drop the series")
     return vals
-
-
-def _is_float(t: str) -> bool:
-    try:
-        float(t)
-        return True
-    except ValueError:
-        return False
 
 
 def read_ts(path: Path, labels_required: bool = True) -> tuple[list[np.ndarray], list[str] | None, bool]:
@@ -177,81 +170,11 @@ def read_ucr(path: Path) -> tuple[list[np.ndarray], list[str]]:
             raise AutofastError(f"{path}: {where} has missing values (NaN inside the series); fill them in or "
                                 f"drop the series")
         series.append(_floats(" ".join(values), path, where)[None])
-        labels.append(label[:-2] if label.endswith(".0") and _is_float(label) else label)
+        labels.append(label[:-2] if label.endswith(".0") and is_number(label) else label)
     if not series:
         raise AutofastError(f"{path}: is empty; give one series per line, the class label first")
     return series, labels
 
-
-#: fields of a table of series read as empty (a missing value; at a row's end, a shorter series)
-MISSING_MARKS = ("", "NA", "NaN", "nan", "N/A", "null", "NULL")
-
-
-def is_series_table(path: Path, label_column: str = "label", sequence_column: str = "sequence") -> bool:
-    """Whether a ``.csv`` is a table of series rather than of DNA sequences: a header row without
-    ``sequence_column`` and with ``label_column`` beside at least two other columns whose first row's fields
-    are numbers."""
-    _, header, first = csv_head(path)
-    if sequence_column in header or label_column not in header or len(header) < 3:
-        return False
-    values = [v for h, v in zip(header, first) if h != label_column]
-    return len(values) >= 2 and all(_is_float(v.replace(",", ".")) or v in MISSING_MARKS for v in values)
-
-
-def has_header_row(path: Path, label_column: str = "label") -> bool:
-    """Whether a series ``.csv`` starts with a header row -- its first field is ``label_column``, or a field after
-    the first is not a number -- i.e. is a table (:func:`read_series_table`), not UCR rows (label first)."""
-    _, header, _ = csv_head(path)
-    return bool(header) and (header[0] == label_column or any(not _is_float(t) for t in header[1:]))
-
-
-def read_series_table(path: Path, label_column: str = "label", labels_required: bool = True
-                      ) -> tuple[list[np.ndarray], list[str] | None]:
-    """A CSV table of series: a header row, one series per row, ``label_column`` (its class or value; without
-    it, ``labels_required=False``: labels None) and every other column one step, in column order. Empty
-    fields at a row's end are a shorter series; an empty field inside one is refused. Separators: commas, or
-    semicolons with decimal commas (a spreadsheet's CSV where the locale writes "0,5"), or tabs
-    (:func:`~.text.csv_dialect`)."""
-    import pandas as pd
-
-    sep, decimal = csv_dialect(path)
-    try:
-        df = pd.read_csv(path, sep=sep, decimal=decimal, dtype={label_column: str}, keep_default_na=False,
-                         na_values=[""])
-    except Exception as exc:  # parser errors, empty files, binary junk
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AutofastError(f"{path}: cannot be read as a CSV table of series ({first}); give a header row, then "
-                            f"one series per row: column {label_column!r} and one column per step") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    labels = None
-    if label_column in df.columns:
-        labels = [str(v).strip() for v in df[label_column].fillna("")]
-        df = df.drop(columns=[label_column])
-    elif labels_required:
-        raise AutofastError(f"{path}: no column {label_column!r} (columns: {column_list(df.columns)}); name the "
-                            "label column 'label' or set 'label_column:' in a task file")
-    if df.shape[1] < 2 or len(df) == 0:
-        raise AutofastError(f"{path}: a table of series needs one row per series and at least two step columns "
-                            f"beside {label_column!r}")
-    for c in df.columns:
-        if not pd.api.types.is_numeric_dtype(df[c]):  # R's and spreadsheets' missing-value marks are empty fields
-            col = df[c].where(~df[c].astype(str).str.strip().isin(MISSING_MARKS))
-            numbers = pd.to_numeric(col, errors="coerce")
-            bad = col[numbers.isna() & col.notna()]
-            if len(bad):
-                raise AutofastError(f"{path}: column {c!r} is not a number (row {bad.index[0] + 2} holds "
-                                    f"{str(bad.iloc[0])!r}); every column but {label_column!r} is one step of the series")
-            df[c] = numbers
-    values = df.to_numpy(dtype=np.float64)
-    series = []
-    for i, row in enumerate(values):
-        finite = np.isfinite(row)
-        n = int(np.flatnonzero(finite)[-1]) + 1 if finite.any() else 0
-        if n == 0 or not finite[:n].all():
-            what = "no values" if n == 0 else "an empty or non-finite field inside the series"
-            raise AutofastError(f"{path}: row {i + 2} (series {i + 1}) has {what}; fill it in or drop the series")
-        series.append(row[None, :n])
-    return series, labels
 
 
 def _arrays(path: Path, layout: SeriesLayout, labels: Path | None) -> tuple[np.ndarray, np.ndarray]:
@@ -278,12 +201,12 @@ def _arrays(path: Path, layout: SeriesLayout, labels: Path | None) -> tuple[np.n
 
 def load_series(path: str | Path, length: int | None = None, variable_length: VariableLength = "resample",
                 layout: SeriesLayout = "auto", labels: str | Path | None = None, target: Target = "auto",
-                label_column: str = "label") -> SupervisedData:
+                columns: TableColumns = TableColumns()) -> SupervisedData:
     """Load labelled series into ``SupervisedData`` (kind "series", x float32 ``(N, C, L)``; ``y`` class
     indices, or float32 ``(N, T)`` values: ``target``, :func:`autofast.data.types.targets_from`).
 
-    ``.ts`` (UEA/UCR), ``.tsv``/``.txt`` (UCR: label first), ``.csv`` (a table: :func:`read_series_table`, its
-    ``label_column``), ``.npz`` (``x``/``y``) or ``.npy`` (with ``labels``, a ``.npy`` of labels). Arrays ``(N, L)`` are univariate; 3-D arrays follow ``layout``
+    ``.ts`` (UEA/UCR), ``.tsv``/``.txt`` (UCR: label first), ``.csv`` (a wide or long table:
+    :func:`~.series_table.read_series_table`, by ``columns``), ``.npz`` (``x``/``y``) or ``.npy`` (with ``labels``, a ``.npy`` of labels). Arrays ``(N, L)`` are univariate; 3-D arrays follow ``layout``
     (``auto``: the shorter axis is the channels). ``length``/``variable_length``: the module docstring.
     """
     path = Path(path)
@@ -301,6 +224,7 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
             x = equal_length(list(x), length, variable_length, str(path))
         y_idx, classes = targets_from(y, len(x), str(path), target, "series")
         return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, str(path), "series")
+    names = None
     if suffix in TS_SUFFIXES:
         series, raw_labels, values = read_ts(path)
         if values and target == "auto":
@@ -308,10 +232,11 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
     elif suffix in UCR_SUFFIXES:
         series, raw_labels = read_ucr(path)
     elif suffix in TABLE_SUFFIXES:
-        series, raw_labels = read_series_table(path, label_column)
+        table = read_series_table(path, columns)
+        series, raw_labels, names = table.series, table.labels, table.channels
     else:
         raise AutofastError(f"{path}: unsupported series file {suffix or '(no extension)'!r}; give a .ts, "
                             f".tsv/.txt (UCR), .csv (a table) or .npz/.npy file")
     x = equal_length(series, length, variable_length, str(path))
     y, classes = targets_from(np.asarray(raw_labels), len(series), str(path), target, "series")
-    return SupervisedData(x, y, classes, str(path), "series")
+    return SupervisedData(x, y, classes, str(path), "series", channel_names=tuple(names) if names else None)

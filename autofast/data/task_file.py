@@ -8,7 +8,7 @@ A task file is data, never code (read with ``yaml.safe_load``, validated, unknow
     data: promoters.csv             # relative paths are relative to this YAML file
     kind: dna                       # dna | image | series | dense | auto (by the data path's type)
     sequence_column: sequence       # DNA tables
-    label_column: label
+    label_column: label             # DNA tables and tables of series
     length: 200                     # DNA: pad/trim to this length; series: the common length
     split: {ratios: [0.7, 0.1, 0.2], seed: 0}
 
@@ -19,6 +19,11 @@ A task file is data, never code (read with ``yaml.safe_load``, validated, unknow
     kind: series
     variable_length: resample       # series of unequal length: resample (default) | pad
     split: {val_fraction: 0.1, seed: 0}
+
+    # gestures.yaml: a long CSV table, one row per time step (id, time, x, y, z, label)
+    data: gestures.csv
+    id_column: id                   # the series each row belongs to (default: id)
+    time_column: time               # orders a series' rows (default: time; without the column, file order)
 
 Series, image arrays and DNA tables may set ``target: regression`` (values to predict, e.g. a count),
 ``classification`` or ``auto`` (default: ``.ts`` files with ``@targetLabel true`` and numbers that are not all whole are values,
@@ -64,6 +69,8 @@ class TaskFile(BaseModel):
     kind: Literal["auto", "dna", "image", "series", "dense"] = "auto"
     sequence_column: str = "sequence"
     label_column: str = "label"
+    id_column: str = "id"
+    time_column: str = "time"
     length: int | None = Field(None, ge=1)
     layout: Literal["auto", "NCHW", "NHWC", "NCL", "NLC"] = "auto"
     variable_length: Literal["resample", "pad"] = "resample"
@@ -96,8 +103,10 @@ class TaskFile(BaseModel):
         return self.data is None
 
     def options(self) -> FileOptions:
-        return FileOptions(self.sequence_column, self.label_column, self.length, self.layout, self.variable_length,
-                           self.labels, self.target)
+        return FileOptions(sequence_column=self.sequence_column, label_column=self.label_column,
+                           id_column=self.id_column, time_column=self.time_column, length=self.length,
+                           layout=self.layout, variable_length=self.variable_length, labels=self.labels,
+                           target=self.target)
 
 
 def read_task_file(path: str | Path) -> TaskFile:
@@ -138,6 +147,8 @@ def load_task_file(path: str | Path) -> tuple[str, SupervisedData, TaskFile]:
     parts = {"train": load_file(_resolve(path, "train", spec.train), spec.kind, opts)}
     if parts["train"].kind in ("series", "dna") and opts.length is None:  # val/test follow the training length
         opts = replace(opts, length=int(parts["train"].x.shape[-1]))
+    if parts["train"].channel_names:  # ... and its channel columns, by name
+        opts = replace(opts, channels=parts["train"].channel_names)
     for split in ("val", "test"):
         value = getattr(spec, split)
         if value is not None:

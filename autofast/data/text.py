@@ -47,3 +47,12 @@ def csv_head(path: Path) -> tuple[str, list[str], list[str]]:
             return []
 
     return sep, fields(header), fields(row)
+
+
+def is_number(t: str) -> bool:
+    """Whether a field reads as a float (``"1e-3"``, ``"nan"`` and ``"inf"`` do; ``""`` does not)."""
+    try:
+        float(t)
+        return True
+    except ValueError:
+        return False

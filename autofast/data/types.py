@@ -12,7 +12,7 @@ the dispatcher :mod:`.supervised` imports them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -36,7 +36,8 @@ class SupervisedData:
     values of T targets (regression; ``classes`` then names the targets); for ``dense`` int64
     ``(N, *spatial)`` per-position class indices (segmentation) or float32 ``(N, T, *spatial)`` fields
     (regression; ``classes`` then names the T target channels). ``origin``: None, or int8 ``(N,)`` with the
-    official split of each row (:data:`ORIGIN_CODES`); ``origin_files``: split name -> the file it came from.
+    official split of each row (:data:`ORIGIN_CODES`); ``origin_files``: split name -> the file it came from;
+    ``channel_names``: the input channels' names where the file names them (a long table's channel columns).
     """
 
     x: np.ndarray
@@ -46,6 +47,7 @@ class SupervisedData:
     kind: Kind
     origin: np.ndarray | None = None
     origin_files: dict = field(default_factory=dict)
+    channel_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -116,9 +118,9 @@ class SupervisedData:
     def subset(self, mask: np.ndarray, y: np.ndarray | None = None, classes: list[str] | None = None
                ) -> "SupervisedData":
         """The rows where ``mask`` holds (optionally with re-indexed ``y`` and ``classes``), origins kept."""
-        return SupervisedData(np.ascontiguousarray(self.x[mask]), self.y[mask] if y is None else y,
-                                  list(self.classes if classes is None else classes), self.source, self.kind,
-                                  None if self.origin is None else self.origin[mask], dict(self.origin_files))
+        return replace(self, x=np.ascontiguousarray(self.x[mask]), y=self.y[mask] if y is None else y,
+                       classes=list(self.classes if classes is None else classes),
+                       origin=None if self.origin is None else self.origin[mask], origin_files=dict(self.origin_files))
 
 
 def labels_to_indices(labels: np.ndarray | list, source: str) -> tuple[np.ndarray, list[str]]:
@@ -225,7 +227,7 @@ def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:
         origin.append(np.full(len(d), ORIGIN_CODES[split], dtype=np.int8))
         files[split] = d.source
     return SupervisedData(np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys), list(train.classes),
-                              where, train.kind, np.concatenate(origin), files)
+                          where, train.kind, np.concatenate(origin), files, train.channel_names)
 
 
 @dataclass(frozen=True)

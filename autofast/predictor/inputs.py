@@ -25,6 +25,7 @@ class Inputs:
     index: np.ndarray
     source: str
     notes: list[str] = field(default_factory=list)
+    ids: list[str] | None = None  # each example's name where the source names them (a table's id column)
 
 
 def label_strings(y: np.ndarray, source: str) -> list[str]:
@@ -307,7 +308,8 @@ class InputReader:
         return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), [])
 
     def _read_series(self, p: Path) -> Inputs:
-        from ..data.series import equal_length, has_header_row, read_series_table, read_ts, read_ucr
+        from ..data.series import equal_length, read_ts, read_ucr
+        from ..data.series_table import TableColumns, has_header_row, read_series_table
 
         suffix = p.suffix.lower()
         rule = self.input["series"]
@@ -316,10 +318,15 @@ class InputReader:
                                 "(a header row) or .npz/.npy file")
         if suffix in (".npz", ".npy"):
             return self._read_array_file(p)
+        ids = None
         if suffix == ".ts":
             series, labels, _ = read_ts(p, labels_required=False)
         elif suffix == ".csv" and has_header_row(p, rule.get("label_column", "label")):  # a table of series
-            series, labels = read_series_table(p, rule.get("label_column", "label"), labels_required=False)
+            channels = rule.get("channel_columns")
+            cols = TableColumns(rule.get("label_column", "label"), rule.get("id_column", "id"),
+                                rule.get("time_column", "time"), tuple(channels) if channels else None)
+            table = read_series_table(p, cols, labels_required=False)
+            series, labels, ids = table.series, table.labels, table.ids
         elif suffix in (".tsv", ".txt", ".csv"):
             series, labels = read_ucr(p)
         else:
@@ -334,7 +341,9 @@ class InputReader:
         notes = [] if lengths == {L} else [
             f"series of lengths {min(lengths)}..{max(lengths)} brought to {L} ({rule['length_rule']}, as at training)"]
         x = equal_length(series, L, rule["length_rule"], str(p))
-        return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), notes)
+        inputs = self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), notes)
+        inputs.ids = ids
+        return inputs
 
     def _read_dense(self, p: Path) -> Inputs:
         if p.suffix.lower() in (".npz", ".npy") and not p.is_dir():

@@ -31,7 +31,7 @@ def source_options(task_arg: str | None) -> dict:
     from ..data.task_file import TASK_FILE_SUFFIXES, read_task_file
 
     out = {"official": False, "length": None, "variable_length": "resample", "layout": "auto",
-           "sequence_column": "sequence", "label_column": "label"}
+           "sequence_column": "sequence", "label_column": "label", "id_column": "id", "time_column": "time"}
     path = None
     if task_arg:
         bundled = next((d for d in DATASETS.values() if d.name.lower() == str(task_arg).lower()), None)
@@ -39,7 +39,8 @@ def source_options(task_arg: str | None) -> dict:
     if path is not None and path.suffix.lower() in TASK_FILE_SUFFIXES and path.is_file():
         spec = read_task_file(path)
         out.update(official=spec.official, length=spec.length, variable_length=spec.variable_length,
-                   layout=spec.layout, sequence_column=spec.sequence_column, label_column=spec.label_column)
+                   layout=spec.layout, sequence_column=spec.sequence_column, label_column=spec.label_column,
+                   id_column=spec.id_column, time_column=spec.time_column)
     return out
 
 
@@ -71,7 +72,10 @@ def input_record(task, task_arg: str | None) -> dict:
     elif kind == "series":
         rec["series"] = {"channels": shape[0], "length": shape[-1], "length_rule": opts["variable_length"],
                          "layout": opts["layout"] if opts["layout"] in ("NCL", "NLC") else "auto",
-                         "label_column": opts["label_column"]}  # of a .csv table of series
+                         # of a .csv table of series; a long one's channel columns, by name
+                         "label_column": opts["label_column"], "id_column": opts["id_column"],
+                         "time_column": opts["time_column"],
+                         "channel_columns": list(data.channel_names) if data.channel_names else None}
     elif kind in ("image", "dense"):
         rec[kind] = {"channels": shape[0], "spatial": shape[1:],
                      "pixels": "uint8 scaled to [0, 1] (/ 255), other numeric dtypes as they are",

@@ -1,0 +1,208 @@
+"""CSV tables of series, the two shapes spreadsheets and data frames export (a header row in both):
+
+* **wide**: one series per row -- its label column and one numeric column per step, in column order. Empty
+  fields at a row's end make a shorter series; an ``id`` column whose values are all different names the
+  series and is not a step.
+* **long**: one time step per row -- an ``id`` column (the series each row belongs to; rows of one series need
+  not be adjacent), an optional ``time`` column that orders a series' rows (numbers or dates; without it, file
+  order), the label column (one label per series) and every other column one channel of the series (one
+  column: univariate). A table is long when an ``id`` value repeats. This is how multichannel recordings
+  (an accelerometer's x, y, z per timestamp) are usually kept, tsfresh's and pandas' "long" format.
+
+Separators: commas, or semicolons with decimal commas, or tabs (:func:`~.text.csv_dialect`). R's and
+spreadsheets' missing-value marks (:data:`MISSING_MARKS`) are empty fields. The column names are the task
+file's ``label_column:``, ``id_column:`` and ``time_column:``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AutofastError, column_list
+from .text import csv_dialect, csv_head, is_number
+
+#: fields read as empty (a missing value; at a wide row's end, a shorter series)
+MISSING_MARKS = ("", "NA", "NaN", "nan", "N/A", "null", "NULL")
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """The names of a table's special columns (the task file's keys)."""
+
+    label: str = "label"
+    id: str = "id"
+    time: str = "time"
+    channels: tuple[str, ...] | None = None  # a long table's channel columns to read, in this order (default: all)
+
+
+@dataclass
+class SeriesTable:
+    """A table's series: ``series`` float64 ``(C, L_i)`` each, in the order of their first row; ``labels`` (None
+    where the table has no label column); ``ids`` (None without an id column); ``channels`` the channel columns
+    of a long table, in column order (None for a wide table: one channel)."""
+
+    series: list[np.ndarray]
+    labels: list[str] | None
+    ids: list[str] | None
+    channels: list[str] | None
+
+
+def is_series_table(path: Path, cols: TableColumns = TableColumns(), sequence_column: str = "sequence") -> bool:
+    """Whether a ``.csv`` is a table of series rather than of DNA sequences: a header row without
+    ``sequence_column``, with the label column, and whose first row holds numbers in every other column but
+    the id and time columns: at least two of them (steps), or one (a channel) when there is an id column."""
+    _, header, first = csv_head(path)
+    if sequence_column in header or cols.label not in header:
+        return False
+    values = [v for h, v in zip(header, first) if h not in (cols.label, cols.id, cols.time)]
+    need = 1 if cols.id in header else 2
+    return len(values) >= need and all(is_number(v.replace(",", ".")) or v in MISSING_MARKS for v in values)
+
+
+def has_header_row(path: Path, label_column: str = "label") -> bool:
+    """Whether a series ``.csv`` starts with a header row -- its first field is ``label_column``, or a field after
+    the first is not a number -- i.e. is a table (:func:`read_series_table`), not UCR rows (label first)."""
+    _, header, _ = csv_head(path)
+    return bool(header) and (header[0] == label_column or any(not is_number(t) for t in header[1:]))
+
+
+def read_series_table(path: Path, cols: TableColumns = TableColumns(), labels_required: bool = True) -> SeriesTable:
+    """The series of a wide or long table (module docstring); one-line errors naming the row or column."""
+    import pandas as pd
+
+    sep, decimal = csv_dialect(path)
+    try:
+        df = pd.read_csv(path, sep=sep, decimal=decimal, dtype={cols.label: str, cols.id: str},
+                         keep_default_na=False, na_values=[""], float_precision="round_trip")
+    except Exception as exc:  # parser errors, empty files, binary junk
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AutofastError(f"{path}: cannot be read as a CSV table of series ({first}); give a header row, then "
+                            f"one series per row (column {cols.label!r} and one column per step) or one step per "
+                            f"row (columns {cols.id!r}, {cols.label!r} and one per channel)") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    if cols.label not in df.columns and labels_required:
+        raise AutofastError(f"{path}: no column {cols.label!r} (columns: {column_list(df.columns)}); name the "
+                            "label column 'label' or set 'label_column:' in a task file")
+    if len(df) == 0:
+        raise AutofastError(f"{path}: holds a header row but no series; add one row per series (or per step)")
+    if cols.id in df.columns:
+        ids = df[cols.id].fillna("").str.strip()
+        if (ids == "").any():
+            row = int(np.flatnonzero((ids == "").to_numpy())[0]) + 2
+            raise AutofastError(f"{path}: row {row} has an empty {cols.id!r}; name the series of every row")
+        if ids.duplicated().any():
+            return _long(df, ids, path, cols)
+        df = df.drop(columns=[cols.id])
+        return _wide(df, path, cols, list(ids))
+    return _wide(df, path, cols, None)
+
+
+def _labels(df, cols: TableColumns) -> list[str] | None:
+    return [str(v).strip() for v in df[cols.label].fillna("")] if cols.label in df.columns else None
+
+
+def _numbers(df, columns: list[str], path: Path, what: str):
+    """``df[columns]`` as float64 (missing marks as NaN); a field that is not a number is one error line."""
+    import pandas as pd
+
+    out = {}
+    for c in columns:
+        col = df[c]
+        if not pd.api.types.is_numeric_dtype(col):
+            col = col.where(~col.astype(str).str.strip().isin(MISSING_MARKS))
+            numbers = pd.to_numeric(col, errors="coerce")
+            bad = col[numbers.isna() & col.notna()]
+            if len(bad):
+                raise AutofastError(f"{path}: column {c!r} is not a number (row {bad.index[0] + 2} holds "
+                                    f"{str(bad.iloc[0])!r}); {what}")
+            col = numbers
+        out[c] = col.to_numpy(dtype=np.float64)
+    return np.stack([out[c] for c in columns], axis=1) if columns else np.zeros((len(df), 0))
+
+
+def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTable:
+    labels = _labels(df, cols)
+    steps = [c for c in df.columns if c != cols.label]
+    if len(steps) < 2:
+        raise AutofastError(f"{path}: a table of series needs one row per series and at least two step columns "
+                            f"beside {cols.label!r}")
+    values = _numbers(df, steps, path, f"every column but {cols.label!r} is one step of the series")
+    series = []
+    for i, row in enumerate(values):
+        finite = np.isfinite(row)
+        n = int(np.flatnonzero(finite)[-1]) + 1 if finite.any() else 0
+        if n == 0 or not finite[:n].all():
+            what = "no values" if n == 0 else "an empty or non-finite field inside the series"
+            raise AutofastError(f"{path}: row {i + 2} (series {i + 1}) has {what}; fill it in or drop the series")
+        series.append(row[None, :n])
+    return SeriesTable(series, labels, ids, None)
+
+
+def _order(df, ids, path: Path, cols: TableColumns) -> np.ndarray:
+    """Row order: series by their first row, a series' rows by the time column (stable; file order without)."""
+    import pandas as pd
+
+    first = pd.Series(np.arange(len(ids)), index=ids.index).groupby(ids.to_numpy()).transform("min").to_numpy()
+    if cols.time not in df.columns:
+        return np.lexsort((np.arange(len(ids)), first))
+    raw = df[cols.time]
+    t = pd.to_numeric(raw, errors="coerce")
+    if t.isna().any():
+        try:
+            dates = pd.to_datetime(raw, errors="coerce", format="mixed")
+        except (TypeError, ValueError):
+            dates = pd.Series(pd.NaT, index=raw.index)
+        if dates.isna().any():  # the first row that is neither (or, in a mix of both, the first number)
+            bad = (t.isna() & dates.isna()).to_numpy()
+            row = int(np.flatnonzero(bad if bad.any() else dates.isna().to_numpy())[0])
+            raise AutofastError(f"{path}: column {cols.time!r} row {row + 2} holds {str(raw.iloc[row])!r}, not a "
+                                f"number or date like the others; give every row its time as a number or a date, or "
+                                f"drop the column (file order is used)")
+        t = dates.astype("int64")
+    key = t.to_numpy(dtype=np.float64)
+    dup = pd.DataFrame({"id": ids.to_numpy(), "t": key}).duplicated()
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise AutofastError(f"{path}: row {row + 2}: series {ids.iloc[row]!r} has two rows at {cols.time} "
+                            f"{str(raw.iloc[row])!r}; give each step one row (two series sharing an id?)")
+    return np.lexsort((np.arange(len(ids)), key, first))
+
+
+def _long(df, ids, path: Path, cols: TableColumns) -> SeriesTable:
+    channels = [c for c in df.columns if c not in (cols.id, cols.time, cols.label)]
+    if cols.channels is not None:  # a val/test file or new data: the training file's channels, by name
+        missing = [c for c in cols.channels if c not in df.columns]
+        if missing:
+            raise AutofastError(f"{path}: no channel column {missing[0]!r} (the training file's channels: "
+                                f"{', '.join(cols.channels)}; columns here: {column_list(df.columns)}); give the "
+                                "same channel columns")
+        channels = list(cols.channels)
+    if not channels:
+        raise AutofastError(f"{path}: a long table (one row per step of series {cols.id!r}) needs at least one "
+                            f"numeric channel column beside {cols.id!r}, {cols.time!r} and {cols.label!r}")
+    values = _numbers(df, channels, path, f"every column but {cols.id!r}, {cols.time!r} and {cols.label!r} is one "
+                                          "channel")
+    holes = ~np.isfinite(values)
+    if holes.any():
+        r, c = (int(v) for v in np.argwhere(holes)[0])
+        raise AutofastError(f"{path}: row {r + 2}: column {channels[c]!r} is empty or not finite; fill it in "
+                            "(e.g. interpolate) or drop the row")
+    order = _order(df, ids, path, cols)
+    key = ids.to_numpy()[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], len(key)]
+    labels = _labels(df, cols)
+    series, names, per_series = [], [], []
+    for s, e in zip(starts, ends):
+        rows = order[s:e]
+        series.append(np.ascontiguousarray(values[rows].T))
+        names.append(str(key[s]))
+        if labels is not None:
+            found = list(dict.fromkeys(labels[r] for r in rows))
+            if len(found) > 1:
+                raise AutofastError(f"{path}: series {key[s]!r} has labels {found[0]!r} and {found[1]!r}; give each "
+                                    f"series one label in column {cols.label!r}")
+            per_series.append(found[0])
+    return SeriesTable(series, per_series if labels is not None else None, names, channels)

@@ -1,0 +1,120 @@
+"""CSV tables of series, long (one row per step: id, time, channels, label) and wide with an id column
+(autofast/data/series_table.py): what they read as, and one error line for each way they go wrong."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autofast.data.files import guess_kind, load_file
+from autofast.data.series_table import TableColumns, read_series_table
+from autofast.data.task_file import load_task_file
+from autofast.errors import AutofastError
+
+
+def _series(n=6, channels=3, seed=0):
+    """n random series of 3 channels and lengths 5..10, labels 'a'/'b' alternating."""
+    rng = np.random.default_rng(seed)
+    return ([rng.normal(size=(channels, int(rng.integers(5, 11)))) for _ in range(n)],
+            ["a" if i % 2 == 0 else "b" for i in range(n)])
+
+
+def _long_frame(series, labels, shuffle=True, times=None):
+    rows = []
+    for i, (s, lab) in enumerate(zip(series, labels)):
+        for t in range(s.shape[1]):
+            rows.append({"id": f"rec-{i}", "time": t if times is None else times[t],
+                         **{f"ch{c}": s[c, t] for c in range(s.shape[0])}, "label": lab})
+    df = pd.DataFrame(rows)
+    return df.sample(frac=1, random_state=1) if shuffle else df
+
+
+def test_long_table_reads_each_series_with_its_channels_in_time_order(tmp_path):
+    series, labels = _series()
+    df = _long_frame(series, labels)
+    path = tmp_path / "long.csv"
+    df.to_csv(path, index=False)
+    assert guess_kind(path) == "series"
+    table = read_series_table(path)
+    order = [int(i.split("-")[1]) for i in pd.unique(df["id"])]  # series in the order of their first row
+    assert table.ids == [f"rec-{i}" for i in order] and table.channels == ["ch0", "ch1", "ch2"]
+    assert table.labels == [labels[i] for i in order]
+    for got, i in zip(table.series, order):
+        np.testing.assert_array_equal(got, series[i])  # float64, exact
+    data = load_file(path)  # brought to the longest length, channel names kept
+    assert data.x.shape == (6, 3, max(s.shape[1] for s in series)) and data.channel_names == ("ch0", "ch1", "ch2")
+
+
+def test_long_table_without_time_column_keeps_file_order_and_takes_dates(tmp_path):
+    series, labels = _series(n=4, channels=1)
+    df = _long_frame(series, labels, shuffle=False).drop(columns=["time"])
+    df = df[["label", "ch0", "id"]]  # columns in any order; one channel
+    path = tmp_path / "uni.csv"
+    df.to_csv(path, index=False, sep=";", decimal=",")  # a spreadsheet's CSV
+    table = read_series_table(path)
+    for got, s in zip(table.series, series):
+        np.testing.assert_allclose(got, s, rtol=1e-12)
+    dates = [f"2026-01-{d:02d} 10:00" for d in range(1, 12)]
+    df = _long_frame(series, labels, times=dates)  # shuffled rows, ordered by their dates
+    df.to_csv(path, index=False)
+    for got, i in zip(read_series_table(path).series, [int(i.split("-")[1]) for i in pd.unique(df["id"])]):
+        np.testing.assert_array_equal(got, series[i])
+
+
+def test_wide_table_with_unique_ids_does_not_read_the_id_as_a_step(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text("id,label,t0,t1,t2\n17,up,1,2,3\n18,down,3,2,1\n")
+    table = read_series_table(path)
+    assert table.ids == ["17", "18"] and table.channels is None
+    np.testing.assert_array_equal(np.stack(table.series), [[[1, 2, 3]], [[3, 2, 1]]])
+
+
+def test_val_and_test_files_read_the_training_channels_by_name(tmp_path):
+    series, labels = _series(n=8)
+    _long_frame(series, labels).to_csv(tmp_path / "train.csv", index=False)
+    test = _long_frame(series[:4], labels[:4])
+    test = test.assign(extra=test["ch0"] + 1)[["id", "time", "label", "ch2", "extra", "ch0", "ch1"]]  # reordered, +1
+    test.to_csv(tmp_path / "test.csv", index=False)
+    (tmp_path / "t.yaml").write_text("train: train.csv\ntest: test.csv\n")
+    _, data, _ = load_task_file(tmp_path / "t.yaml")
+    assert data.channel_names == ("ch0", "ch1", "ch2")
+    plain = load_file(tmp_path / "train.csv")
+    rows = np.flatnonzero(data.origin == 2)
+    want = {i: x for i, x in zip(pd.unique(pd.read_csv(tmp_path / "train.csv")["id"]), plain.x)}
+    got_ids = pd.unique(pd.read_csv(tmp_path / "test.csv")["id"])
+    for r, name in zip(rows, got_ids):  # the test file's series equal the training file's, channel for channel
+        np.testing.assert_array_equal(data.x[r], want[name])
+    test.drop(columns=["ch1"]).to_csv(tmp_path / "test.csv", index=False)
+    with pytest.raises(AutofastError, match=r"test.csv: no channel column 'ch1' \(the training file's channels: "
+                                            r"ch0, ch1, ch2"):
+        load_task_file(tmp_path / "t.yaml")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("id,time,x,label\na,0,1,up\na,1,2,down\nb,0,1,up\n", r"series 'a' has labels 'up' and 'down'"),
+    ("id,time,x,label\na,0,1,up\na,0,2,up\nb,0,1,up\n", r"row 3: series 'a' has two rows at time '0'"),
+    ("id,time,x,label\na,0,1,up\na,soon,2,up\nb,0,1,up\n", r"column 'time' row 3 holds 'soon', not a number or date"),
+    ("id,time,x,label\na,0,1,up\na,1,,up\nb,0,1,up\n", r"row 3: column 'x' is empty or not finite"),
+    ("id,time,x,label\na,0,1,up\na,1,hi,up\nb,0,1,up\n", r"column 'x' is not a number \(row 3 holds 'hi'\)"),
+    ("id,time,x,label\na,0,1,up\n,1,2,up\nb,0,1,up\n", r"row 3 has an empty 'id'"),
+    ("id,time,label\na,0,up\na,1,up\n", r"needs at least one numeric channel column"),
+])
+def test_bad_long_tables_are_one_line_each(tmp_path, text, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(AutofastError, match=message) as err:
+        read_series_table(path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
+def test_task_file_names_the_columns(tmp_path):
+    path = tmp_path / "rec.csv"
+    path.write_text("subject,t,value,activity\ns1,2,3.0,run\ns1,1,1.0,run\ns2,1,5.0,walk\ns2,2,4.0,walk\n")
+    assert guess_kind(path) == "dna"  # no 'label' column: not a table of series by default
+    (tmp_path / "rec.yaml").write_text("data: rec.csv\nkind: series\nid_column: subject\ntime_column: t\n"
+                                       "label_column: activity\n")
+    table = read_series_table(path, TableColumns("activity", "subject", "t"))
+    assert table.ids == ["s1", "s2"] and table.labels == ["run", "walk"]
+    np.testing.assert_array_equal(np.stack(table.series), [[[1.0, 3.0]], [[5.0, 4.0]]])
+    _, data, _ = load_task_file(tmp_path / "rec.yaml")
+    assert data.x.shape == (2, 1, 2) and data.classes == ["run", "walk"]
