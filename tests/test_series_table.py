@@ -98,6 +98,9 @@ def test_val_and_test_files_read_the_training_channels_by_name(tmp_path):
     ("id,time,x,label\na,0,1,up\na,1,hi,up\nb,0,1,up\n", r"column 'x' is not a number \(row 3 holds 'hi'\)"),
     ("id,time,x,label\na,0,1,up\n,1,2,up\nb,0,1,up\n", r"row 3 has an empty 'id'"),
     ("id,time,label\na,0,up\na,1,up\n", r"needs at least one numeric channel column"),
+    # whole series per row under a repeated subject id (a wide table): not read as 4 channels of 2 steps
+    ("id,label,t0,t1,t2,t3\na,up,1,2,3,4\na,up,2,3,4,5\nb,down,4,3,2,1\n", r"'id' repeats, so each row is read as one "
+                                                                          r"step .* drop or rename the 'id' column"),
 ])
 def test_bad_long_tables_are_one_line_each(tmp_path, text, message):
     path = tmp_path / "bad.csv"

@@ -6,7 +6,8 @@
 * **long**: one time step per row -- an ``id`` column (the series each row belongs to; rows of one series need
   not be adjacent), an optional ``time`` column that orders a series' rows (numbers or dates; without it, file
   order), the label column (one label per series) and every other column one channel of the series (one
-  column: univariate). A table is long when an ``id`` value repeats. This is how multichannel recordings
+  column: univariate). A table is long when an ``id`` value repeats (without a ``time`` column, a table
+  of more channels than its longest series has steps is refused: likely whole series per row). This is how multichannel recordings
   (an accelerometer's x, y, z per timestamp) are usually kept, tsfresh's and pandas' "long" format.
 
 Separators: commas, or semicolons with decimal commas, or tabs (:func:`~.text.csv_dialect`). R's and
@@ -193,6 +194,12 @@ def _long(df, ids, path: Path, cols: TableColumns) -> SeriesTable:
     key = ids.to_numpy()[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     ends = np.r_[starts[1:], len(key)]
+    longest = int((ends - starts).max())
+    if cols.time not in df.columns and cols.channels is None and len(channels) > longest:
+        # more channels than steps and nothing that says time: likely whole series per row under a repeated id
+        raise AutofastError(f"{path}: {cols.id!r} repeats, so each row is read as one step of a series, giving "
+                            f"{len(channels)} channels of at most {longest} steps; if each row is a whole series, "
+                            f"drop or rename the {cols.id!r} column, else add a {cols.time!r} column")
     labels = _labels(df, cols)
     series, names, per_series = [], [], []
     for s, e in zip(starts, ends):
