@@ -11,7 +11,9 @@ opens a finished run; both give a :class:`Result`::
 ``x`` is a path (a data file of the model's kind, an image folder, a YAML task file or a bundled task name:
 the last two stand for their test split), or arrays in the training layout as loaded, NOT standardised
 (``(N, C, L)`` series, ``(N, C, H, W)`` images, one-hot ``(N, 4, L)`` or a list of sequence strings for
-DNA): the model's preprocessing (length rule, training statistics) is applied as at training.
+DNA): the model's preprocessing (length rule, training statistics) is applied as at training. Outputs follow the
+input order; a long CSV table of series (one row per step) gives its series in the order of their first row
+(``pandas.unique(table["id"])``; ``predict``'s CSV names each by its id).
 """
 from __future__ import annotations
 
