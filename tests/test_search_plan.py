@@ -384,3 +384,18 @@ def test_hydra_is_planned_for_series_where_its_fits_take_their_share():
     assert not make_plan(size(2232, 638, (4, 60), 3, "dna", 700), cost, 285, "t", {}).hydra
     assert not make_plan(size(160, 40, (1, 427), 6, "series", 20), cost, 120, "t", {"folds": 5}, arch="plain").hydra
     assert not type(series).from_dict({k: v for k, v in series.to_dict().items() if k != "hydra"}).hydra
+
+
+def test_final_refit_of_a_feature_family_is_predicted_from_its_scoring_here():
+    """ACSF1-sized (100 train+val series of 1 460 steps, 100 test, 5 folds): MiniRocket's scoring took 8.2 s on
+    the AMD EPYC, its refit of three draws and the test evaluation 4.5-5.3 s; the reserve follows the measured
+    scoring (not the constants), Hydra's one draw on one input variant, nothing for the other families."""
+    from autofast.search.plan import final_refit_seconds
+
+    acsf1 = DataSize(90, 10, (1, 1460), 10, "series", 10)
+    assert final_refit_seconds("rocket", 8.2, acsf1, 5, 100) == pytest.approx(8.2 * 3 / 10 * 2)  # 4.9 s
+    assert final_refit_seconds("rocket", 8.2, acsf1, 0, 100) == pytest.approx(8.2 * 3 / 2 * 2)  # hold-out: 1 fit
+    assert final_refit_seconds("hydra", 5.0, acsf1, 5, 0) == pytest.approx(1.0)
+    padded = DataSize(90, 10, (1, 1460), 10, "series", 10, padded=True)
+    assert final_refit_seconds("rocket", 9.0, padded, 5, 100) == pytest.approx(9.0 * 3 / 15 * 2)
+    assert final_refit_seconds("kmer", 10.0, size(2232, 320), 0, 638) == 0.0

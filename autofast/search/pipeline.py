@@ -41,7 +41,7 @@ from .arch_pair import PAIR
 from .blend import FAMILY_NAMES, calibrated
 from .config import SearchConfig
 from .host import HOST_FAMILIES, HostWorker, runs_beside
-from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, make_plan
+from .plan import FINAL_SHARE, MARGIN, DataSize, Plan, default_budget, final_refit_seconds, make_plan
 from .report import write_search_report
 from .trial import TuneSettings, cv_pool, fused_group, fuses, initial_configs, with_parallelism
 from .tune import fold_models, retrain_best, trial_histories, tune
@@ -374,8 +374,12 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
             f"{plan.max_epochs}, eta {plan.eta:g}; lr schedule: {s.schedule.describe()}"
             + (f"; {s.trials_per_device} {'fused ' if fuses(s) else ''}trials per device, results told in "
                f"{'submission' if s.ordered else 'arrival'} order" if s.trials_per_device > 1 else ""))
-        # the final stage's reserve: its prediction, at most its planned share (given options may not fit)
-        asha_end = clock.at(plan.budget * (1 - MARGIN) - min(plan.predicted["final"], FINAL_SHARE * plan.budget))
+        # the final stage's reserve: its prediction, or a feature family's refit as its scoring here predicts it,
+        # at most the final stage's planned share (given options may not fit)
+        refit = max([final_refit_seconds(n, c["seconds"], size, plan.folds, len(task.y_test))
+                     for n, c in features.items()], default=0.0)
+        reserve = min(max(plan.predicted["final"], refit), FINAL_SHARE * plan.budget)
+        asha_end = clock.at(plan.budget * (1 - MARGIN) - reserve)
         grace = 0.05 * plan.budget
         t0 = time.perf_counter()
         sched = tune(task, backbone, patterns if len(patterns) > 1 else next(iter(patterns.values())), s,
