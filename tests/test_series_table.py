@@ -121,3 +121,11 @@ def test_task_file_names_the_columns(tmp_path):
     np.testing.assert_array_equal(np.stack(table.series), [[[1.0, 3.0]], [[5.0, 4.0]]])
     _, data, _ = load_task_file(tmp_path / "rec.yaml")
     assert data.x.shape == (2, 1, 2) and data.classes == ["run", "walk"]
+
+
+def test_times_with_utc_offsets_order_on_one_clock(tmp_path):
+    path = tmp_path / "tz.csv"  # 00:00+01:00 is 23:00 the day before in UTC: first
+    path.write_text("id,time,x,label\n1,2026-01-01T01:00:00Z,4,b\n1,2026-01-01T00:00:00+01:00,3,b\n"
+                    "2,2026-01-01T00:00:00Z,1,a\n2,2026-01-01T01:00:00,2,a\n")
+    table = read_series_table(path)
+    assert [s.tolist() for s in table.series] == [[[3.0, 4.0]], [[1.0, 2.0]]] and table.labels == ["b", "a"]

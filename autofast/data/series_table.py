@@ -152,7 +152,7 @@ def _order(df, ids, path: Path, cols: TableColumns) -> np.ndarray:
     t = pd.to_numeric(raw, errors="coerce")
     if t.isna().any():
         try:
-            dates = pd.to_datetime(raw, errors="coerce", format="mixed")
+            dates = pd.to_datetime(raw, errors="coerce", format="mixed", utc=True)  # offsets: one clock
         except (TypeError, ValueError):
             dates = pd.Series(pd.NaT, index=raw.index)
         if dates.isna().any():  # the first row that is neither (or, in a mix of both, the first number)
@@ -161,7 +161,7 @@ def _order(df, ids, path: Path, cols: TableColumns) -> np.ndarray:
             raise AutofastError(f"{path}: column {cols.time!r} row {row + 2} holds {str(raw.iloc[row])!r}, not a "
                                 f"number or date like the others; give every row its time as a number or a date, or "
                                 f"drop the column (file order is used)")
-        t = dates.astype("int64")
+        t = dates.dt.tz_localize(None).astype("int64")
     key = t.to_numpy(dtype=np.float64)
     dup = pd.DataFrame({"id": ids.to_numpy(), "t": key}).duplicated()
     if dup.any():
