@@ -141,7 +141,7 @@ def read_table(path: Path, seq_column: str, label_column: str,
         raise AutofastError(f"{path}: column(s) {', '.join(map(repr, missing))} not found (available: "
                             f"{column_list(df.columns)}); rename the column(s) or set sequence_column: / "
                             "label_column: in a task file (a table of series needs a 'label' column and one "
-                            "numeric column per step)")
+                            "numeric column per step, or 'id' and one numeric column per channel)")
     if df.empty:
         raise AutofastError(f"{path}: has a header but no data rows; add one row per sequence")
     if label_column not in df.columns:
