@@ -376,7 +376,9 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
                f"{'submission' if s.ordered else 'arrival'} order" if s.trials_per_device > 1 else ""))
         # the final stage's reserve: its prediction, or a feature family's refit as its scoring here predicts it,
         # at most the final stage's planned share (given options may not fit)
-        refit = max([final_refit_seconds(n, c["seconds"], size, plan.folds, len(task.y_test))
+        test_rows = getattr(getattr(task, "split", None), "test", None)  # its indices: the test tensors stay closed
+        n_test = len(test_rows) if test_rows is not None else size.n_pool
+        refit = max([final_refit_seconds(n, c["seconds"], size, plan.folds, n_test)
                      for n, c in features.items()], default=0.0)
         reserve = min(max(plan.predicted["final"], refit), FINAL_SHARE * plan.budget)
         asha_end = clock.at(plan.budget * (1 - MARGIN) - reserve)
