@@ -87,3 +87,29 @@ def test_dna_table_with_semicolons(tmp_path):
     a, b = load_dna(tmp_path / "c.csv"), load_dna(tmp_path / "s.csv")
     assert b.classes == a.classes == ["a", "b"]
     np.testing.assert_array_equal(b.x, a.x)
+
+
+def test_spreadsheet_workbooks_are_one_line_saying_save_as_csv(tmp_path, capsys):
+    """An .xlsx (a zip) given for a CSV failed to decode ("cannot be read as CSV ('utf-8' codec ...)") or was an
+    'unsupported file type'; every reader now says to save the sheet as CSV."""
+    import zipfile
+
+    import pytest
+
+    from autofast.cli import main
+    from autofast.data.files import load_file
+    from autofast.errors import AutofastError
+    from autofast.predictor.inputs import InputReader
+
+    book = tmp_path / "sales.xlsx"
+    with zipfile.ZipFile(book, "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    want = r"sales.xlsx: is a spreadsheet workbook, not a text file; save the sheet as CSV"
+    reader = InputReader({"classes": ["a", "b"], "kind": "series", "input": {"shape": [1, 8]}})
+    for read in (load_file, load_value_csv, load_panel, reader.prepare):
+        with pytest.raises(AutofastError, match=want):
+            read(book)
+    for argv in (["search", "--task", str(book)], ["forecast", "--data", str(book)]):
+        assert main(argv) == 2
+        err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        assert len(err) == 1 and "save the sheet as CSV" in err[0], err

@@ -18,6 +18,7 @@ from .dna import FASTA_SUFFIXES, load_dna
 from .images import load_images
 from .series import TS_SUFFIXES, load_series
 from .series_table import TableColumns, is_series_table
+from .text import refuse_spreadsheet
 from .types import SupervisedData
 
 FileKind = Literal["auto", "dna", "image", "series", "dense"]
@@ -50,6 +51,7 @@ class FileOptions:
 def guess_kind(path: Path, opts: FileOptions = FileOptions()) -> str:
     """The kind ``auto`` picks for ``path`` (``opts``: the label and sequence columns a table is read by);
     one-line error for an unknown suffix."""
+    refuse_spreadsheet(path)
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in IMAGE_SUFFIXES:
         return "image"
@@ -68,6 +70,7 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
     path = Path(path)
     if not path.exists():
         raise AutofastError(f"data path {str(path)!r} does not exist; check the path")
+    refuse_spreadsheet(path)
     if kind == "auto":
         kind = guess_kind(path, opts)
     if kind == "dense" and opts.target == "regression":

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import AutofastError, column_list
 from .frequency import fill_gaps, frequency_of_stamps, parse_dates
-from .text import csv_dialect
+from .text import csv_dialect, refuse_spreadsheet
 from .timeseries import AUTO_DATE, DATE_NAMES
 
 #: ``id_column`` value that finds the id column by its name
@@ -80,6 +80,7 @@ def load_panel(path: str | Path, id_column: str | None = AUTO_ID, date_column: s
     import pandas as pd
 
     path = Path(path)
+    refuse_spreadsheet(path)
     header = csv_header(path)
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:

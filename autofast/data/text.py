@@ -1,10 +1,23 @@
 """Text data files as editors and spreadsheets save them: the CSV separator and decimal mark of a file, and its
-first rows (a leaf module, imported by the loaders). Byte-order marks are handled where files are opened
+first rows, and the one line for a spreadsheet workbook (a leaf module, imported by the loaders). Byte-order marks are handled where files are opened
 (``utf-8-sig``)."""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+
+from ..errors import AutofastError
+
+#: workbooks a user may hand over for a CSV (Excel, LibreOffice, Apple Numbers)
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
+
+
+def refuse_spreadsheet(path: Path) -> None:
+    """One error line for a spreadsheet workbook given where a text file is read (it is binary: read as CSV it
+    fails with a decoding error, or reads as an empty file)."""
+    if Path(path).suffix.lower() in SPREADSHEET_SUFFIXES:
+        raise AutofastError(f"{path}: is a spreadsheet workbook, not a text file; save the sheet as CSV (Excel: "
+                            "File > Save As > 'CSV UTF-8') and give that file")
 
 
 def _head(path: Path) -> tuple[str, str]:

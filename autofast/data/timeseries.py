@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import AutofastError, column_list
 from .frequency import fill_gaps, parse_dates
-from .text import csv_dialect
+from .text import csv_dialect, refuse_spreadsheet
 
 SplitName = Literal["train", "val", "test"]
 HOURS_PER_MONTH = 30 * 24
@@ -195,6 +195,7 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
     path = Path(path)
     if not path.exists():
         raise AutofastError(f"data file {str(path)!r} does not exist; check the path")
+    refuse_spreadsheet(path)
     if path.suffix.lower() == ".npy":
         try:
             array = np.load(path, allow_pickle=False)

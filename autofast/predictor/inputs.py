@@ -248,6 +248,9 @@ class InputReader:
         if not p.exists():
             raise AutofastError(f"data path {text!r} does not exist; check the path (or give a bundled task name "
                                 "or a YAML task file for its test split)")
+        from ..data.text import refuse_spreadsheet
+
+        refuse_spreadsheet(p)
         return getattr(self, f"_read_{self.kind}")(p)
 
     def _read_task(self, text: str) -> Inputs:
