@@ -89,7 +89,7 @@ def read_series_table(path: Path, cols: TableColumns = TableColumns(), labels_re
     if len(df) == 0:
         raise AutofastError(f"{path}: holds a header row but no series; add one row per series (or per step)")
     if cols.id in df.columns:
-        ids = df[cols.id].fillna("").str.strip()
+        ids = df[cols.id].astype("string").fillna("").str.strip()  # str even where the header had spaces
         if (ids == "").any():
             row = int(np.flatnonzero((ids == "").to_numpy())[0]) + 2
             raise AutofastError(f"{path}: row {row} has an empty {cols.id!r}; name the series of every row")
