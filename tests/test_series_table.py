@@ -129,3 +129,10 @@ def test_times_with_utc_offsets_order_on_one_clock(tmp_path):
                     "2,2026-01-01T00:00:00Z,1,a\n2,2026-01-01T01:00:00,2,a\n")
     table = read_series_table(path)
     assert [s.tolist() for s in table.series] == [[[3.0, 4.0]], [[1.0, 2.0]]] and table.labels == ["b", "a"]
+
+
+def test_padded_header_names_and_numeric_ids(tmp_path):
+    path = tmp_path / "pad.csv"  # " id " is the id column; its numbers are names, not steps
+    path.write_text(" id , x ,label\n1,1,a\n1,2,a\n2,3,b\n2,4,b\n")
+    table = read_series_table(path)
+    assert table.ids == ["1", "2"] and table.channels == ["x"] and table.labels == ["a", "b"]
