@@ -26,9 +26,9 @@ def add_parser(sub) -> None:
                         "class probabilities, or of values)",
         description="Apply the final model saved in a search, dash or finetune run folder to new data. --data: a "
                     "data file of the model's kind (DNA .csv/.tsv/.fasta with a sequence column; series .ts, UCR "
-                    ".tsv/.txt/.csv with the label first, a CSV table (one series or one step per row), .npz/.npy; images .npz/.npy or a folder of images; dense "
-                    ".npz/.npy), labelled or not; or a bundled task name / YAML task file: its test split, as at "
-                    "training.")
+                    ".tsv/.txt/.csv with the label first, a CSV table (one series or one step per row), "
+                    ".npz/.npy; images .npz/.npy or a folder of images; dense .npz/.npy), labelled or not; or a "
+                    "bundled task name / YAML task file: its test split, as at training.")
     p.add_argument("run_dir", metavar="RUN_DIR",
                    help="the folder of a finished search, dash or finetune run (holds model/), or of a forecast run "
                         "(holds model.json: --data is then a newer series, forecast after its last row)")

@@ -2,9 +2,9 @@
 
 Kinds and what ``auto`` picks by the path: ``.csv/.tsv/.tab/.fa/.fasta/.fna`` DNA, except a ``.csv`` table of
 series (a label column and numeric step or channel columns, no sequence column:
-:func:`~.series_table.is_series_table`), ``.ts``
-series, a folder or ``.npz``/``.npy`` images. UCR tab-separated series (``.tsv``/``.txt``) and every ``dense`` set need an
-explicit kind (``kind: series`` / ``kind: dense`` in a task file).
+:func:`~.series_table.is_series_table`), ``.ts`` series, a folder or ``.npz``/``.npy`` images. UCR tab-separated
+series (``.tsv``/``.txt``) and every ``dense`` set need an explicit kind (``kind: series`` / ``kind: dense`` in a
+task file).
 """
 from __future__ import annotations
 
@@ -70,9 +70,10 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
     path = Path(path)
     if not path.exists():
         raise AutofastError(f"data path {str(path)!r} does not exist; check the path")
-    refuse_spreadsheet(path)
     if kind == "auto":
-        kind = guess_kind(path, opts)
+        kind = guess_kind(path, opts)  # refuses a spreadsheet too
+    else:
+        refuse_spreadsheet(path)
     if kind == "dense" and opts.target == "regression":
         raise AutofastError(f"{path}: 'target: regression' is for series, image arrays and DNA tables; dense tasks "
                             "take masks or fields as their files give them")

@@ -1,7 +1,8 @@
-"""1-D series data (``kind: series``): UEA/UCR ``.ts`` files, tab-separated UCR files, CSV tables (a header row; one
-series per row, or one step per row: :mod:`.series_table`) and ``.npz``/``.npy`` arrays, into ``SupervisedData`` with x float32 ``(N, C, L)``, class labels or values to regress (``.ts`` files
-with ``@targetLabel true``, the Monash extrinsic-regression archive's format; arrays of numbers not all whole;
-any numeric labels with ``target: regression``).
+"""1-D series data (``kind: series``): UEA/UCR ``.ts`` files, tab-separated UCR files, CSV tables (a header
+row; one series per row, or one step per row: :mod:`.series_table`) and ``.npz``/``.npy`` arrays, into
+``SupervisedData`` with x float32 ``(N, C, L)``, class labels or values to regress (``.ts`` files with
+``@targetLabel true``, the Monash extrinsic-regression archive's format; arrays of numbers not all whole; any
+numeric labels with ``target: regression``).
 
 Variable length (``variable_length``): every series is brought to ONE length ``L`` -- ``length`` when
 given, else the longest series of the file (for official splits: of the TRAINING file; the val and test
@@ -176,7 +177,6 @@ def read_ucr(path: Path) -> tuple[list[np.ndarray], list[str]]:
     return series, labels
 
 
-
 def _arrays(path: Path, layout: SeriesLayout, labels: Path | None) -> tuple[np.ndarray, np.ndarray]:
     x, y = read_arrays(path, labels, "series")
     source = str(path)
@@ -206,7 +206,8 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
     indices, or float32 ``(N, T)`` values: ``target``, :func:`autofast.data.types.targets_from`).
 
     ``.ts`` (UEA/UCR), ``.tsv``/``.txt`` (UCR: label first), ``.csv`` (a wide or long table:
-    :func:`~.series_table.read_series_table`, by ``columns``), ``.npz`` (``x``/``y``) or ``.npy`` (with ``labels``, a ``.npy`` of labels). Arrays ``(N, L)`` are univariate; 3-D arrays follow ``layout``
+    :func:`~.series_table.read_series_table`, by ``columns``), ``.npz`` (``x``/``y``) or ``.npy`` (with
+    ``labels``, a ``.npy`` of labels). Arrays ``(N, L)`` are univariate; 3-D arrays follow ``layout``
     (``auto``: the shorter axis is the channels). ``length``/``variable_length``: the module docstring.
     """
     path = Path(path)

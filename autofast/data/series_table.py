@@ -6,9 +6,10 @@
 * **long**: one time step per row -- an ``id`` column (the series each row belongs to; rows of one series need
   not be adjacent), an optional ``time`` column that orders a series' rows (numbers or dates; without it, file
   order), the label column (one label per series) and every other column one channel of the series (one
-  column: univariate). A table is long when an ``id`` value repeats (without a ``time`` column, a table
-  of more channels than its longest series has steps is refused: likely whole series per row). This is how multichannel recordings
-  (an accelerometer's x, y, z per timestamp) are usually kept, tsfresh's and pandas' "long" format.
+  column: univariate). A table is long when an ``id`` value repeats (without a ``time`` column, a table of
+  more channels than its longest series has steps is refused: likely whole series per row). This is how
+  multichannel recordings (an accelerometer's x, y, z per timestamp) are usually kept, tsfresh's and pandas'
+  "long" format.
 
 Separators: commas, or semicolons with decimal commas, or tabs (:func:`~.text.csv_dialect`). R's and
 spreadsheets' missing-value marks (:data:`MISSING_MARKS`) are empty fields. The column names are the task
@@ -120,7 +121,7 @@ def _numbers(df, columns: list[str], path: Path, what: str):
                                     f"{str(bad.iloc[0])!r}); {what}")
             col = numbers
         out[c] = col.to_numpy(dtype=np.float64)
-    return np.stack([out[c] for c in columns], axis=1) if columns else np.zeros((len(df), 0))
+    return np.stack([out[c] for c in columns], axis=1)
 
 
 def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTable:

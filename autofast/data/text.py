@@ -1,6 +1,6 @@
-"""Text data files as editors and spreadsheets save them: the CSV separator and decimal mark of a file, and its
-first rows, and the one line for a spreadsheet workbook (a leaf module, imported by the loaders). Byte-order marks are handled where files are opened
-(``utf-8-sig``)."""
+"""Text data files as editors and spreadsheets save them: the CSV separator and decimal mark of a file, its first
+rows, and the one error line for a spreadsheet workbook (a leaf module, imported by the loaders). Byte-order marks
+are handled where files are opened (``utf-8-sig``)."""
 from __future__ import annotations
 
 import csv

@@ -67,7 +67,7 @@ class InputReader:
             raise AutofastError(f"labels: {len(lab)} labels for {len(raw)} examples; give one per example")
         return self._finish(raw, lab, np.arange(len(raw)), "<arrays>", notes)
 
-    def _finish(self, raw: np.ndarray, labels, index, source: str, notes: list[str]) -> Inputs:
+    def _finish(self, raw: np.ndarray, labels, index, source: str, notes: list[str], ids=None) -> Inputs:
         import torch
 
         from ..data.types import check_finite, standardise
@@ -81,7 +81,7 @@ class InputReader:
         if st is not None:
             raw = standardise(raw, np.asarray(st["mean"], dtype=np.float32), np.asarray(st["std"], dtype=np.float32))
         return Inputs(torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)), labels,
-                      np.asarray(index, dtype=np.int64), source, notes)
+                      np.asarray(index, dtype=np.int64), source, notes, ids)
 
     def targets(self, y, source: str) -> np.ndarray | None:
         """Labels as an array file or a caller gives them (None: None) -> :meth:`label_indices`."""
@@ -344,9 +344,7 @@ class InputReader:
         notes = [] if lengths == {L} else [
             f"series of lengths {min(lengths)}..{max(lengths)} brought to {L} ({rule['length_rule']}, as at training)"]
         x = equal_length(series, L, rule["length_rule"], str(p))
-        inputs = self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), notes)
-        inputs.ids = ids
-        return inputs
+        return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), notes, ids)
 
     def _read_dense(self, p: Path) -> Inputs:
         if p.suffix.lower() in (".npz", ".npy") and not p.is_dir():

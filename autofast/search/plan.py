@@ -207,6 +207,15 @@ def default_budget(size: DataSize, cost: StepCost | None = None) -> tuple[float,
     return b, why
 
 
+def input_variants(name: str, size: DataSize) -> int:
+    """Input variants a random-convolution family scores (:mod:`autofast.search.rocket_family`): MiniRocket the
+    standardised series, as loaded, and the padding as zeros where the series look padded (DNA: one); Hydra the
+    standardised series and, where padded, the zeros variant."""
+    if name == "rocket":
+        return 1 if size.kind == "dna" else 2 + int(size.padded)
+    return 1 + int(size.padded)
+
+
 def final_refit_seconds(name: str, scored_seconds: float, size: DataSize, folds: int, n_test: int) -> float:
     """Seconds a random-convolution family's final model is predicted to take (its refit on train+val and the
     test evaluation) from the seconds its scoring fits took here, ``scored_seconds``: in the plan's cost model
@@ -217,9 +226,9 @@ def final_refit_seconds(name: str, scored_seconds: float, size: DataSize, folds:
     other families (their fits are a small share of the default budgets they are planned in)."""
     if name not in ("rocket", "hydra"):
         return 0.0
-    variants = (1 if size.kind == "dna" else 2 + int(size.padded)) if name == "rocket" else 1 + int(size.padded)
     draws = ROCKET_FINAL_DRAWS if name == "rocket" else HYDRA_FINAL_DRAWS
-    return scored_seconds * draws / (max(folds, 1) * variants) * (size.n_pool + n_test) / max(size.n_pool, 1)
+    return (scored_seconds * draws / (max(folds, 1) * input_variants(name, size))
+            * (size.n_pool + n_test) / max(size.n_pool, 1))
 
 
 def _rungs(R: int, eta: float) -> int:
@@ -345,11 +354,11 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     if arch == "rocket" and not rocket:
         raise AutofastError(f"--arch rocket is for 1-D tasks (DNA, series: classes or values), not "
                             f"this {size.kind} {'regression ' if regression else ''}task; use --arch auto")
-    # input variants of autofast.search.rocket_family: standardised, as loaded, and the padding as zeros
-    n_variants = 1 if size.kind == "dna" else 2 + int(size.padded)
-    rocket_s = (cost.rocket_per_example * size.n_pool * (members_per_trial * n_variants + ROCKET_FINAL_DRAWS)
+    rocket_s = (cost.rocket_per_example * size.n_pool * (members_per_trial * input_variants("rocket", size)
+                                                         + ROCKET_FINAL_DRAWS)
                 if rocket else 0.0)
-    hydra_fits = cost.hydra_per_example * size.n_pool * (members_per_trial * (1 + int(size.padded)) + HYDRA_FINAL_DRAWS)
+    hydra_fits = cost.hydra_per_example * size.n_pool * (members_per_trial * input_variants("hydra", size)
+                                                     + HYDRA_FINAL_DRAWS)
     hydra = rocket and size.kind == "series" and hydra_fits <= HYDRA_SHARE * left
     if rocket and size.kind == "series" and not hydra:
         why["hydra"] = f"Hydra's fits ~{hydra_fits:.0f}s > {HYDRA_SHARE:g} of the {left:.0f}s left: no Hydra features"
