@@ -129,6 +129,22 @@ def test_fasta_without_labels_and_the_api(dna_run, capsys):
     assert res.plan == dna_run["result"]["plan"] and res.report.name == "report.md" and res.report.exists()
 
 
+def test_compressed_new_data(dna_run, capsys):
+    """``predict --data new.fa.gz``: read as the FASTA inside, written to ``predictions-new.csv``."""
+    import gzip
+
+    d = dna_run["dir"]
+    rows = dna_run["rows"][:6]
+    text = "".join(f">seq{i}\n{s}\n" for i, (s, _) in enumerate(rows))
+    (d / "plainnew.fa").write_text(text)
+    (d / "new.fa.gz").write_bytes(gzip.compress(text.encode()))
+    plain = predict_json(capsys, dna_run["run"], d / "plainnew.fa")
+    out = predict_json(capsys, dna_run["run"], d / "new.fa.gz")
+    assert out["out"].endswith("predictions-new.csv") and out["rows"] == 6
+    with open(out["out"]) as f, open(plain["out"]) as g:
+        assert f.read() == g.read()
+
+
 def test_rocket_predicts_its_test_score(rocket_run, capsys):
     import autofast
     from autofast.data.supervised import load_task

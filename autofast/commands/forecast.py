@@ -141,7 +141,9 @@ def run(args) -> int:
 
         import_autoarima()  # a missing extra is refused before the search, not after it
     name, path = resolve_timeseries(str(opts["data"]))
-    if path.suffix.lower() == ".csv":
+    from autofast.data.text import data_suffix
+
+    if data_suffix(path) == ".csv":
         from autofast.data.panel import csv_header, find_id_column
 
         id_column = find_id_column(csv_header(path), opts["id_column"] or None)

@@ -88,4 +88,8 @@ def validated(model_cls, raw: dict, names: dict[str, str] | None = None):
 
 def default_out(command: str, task: str | None, fallback: str) -> Path:
     """``runs/<command>-<task stem>-<time>``: where a run goes without ``--out``."""
-    return Path(f"runs/{command}-{Path(task or fallback).stem}-{datetime.now():%Y%m%d-%H%M%S}")
+    from autofast.data.text import COMPRESSED_SUFFIXES
+
+    stem = Path(task or fallback)
+    stem = stem.with_suffix("") if stem.suffix.lower() in COMPRESSED_SUFFIXES else stem  # reads.fa.gz: reads
+    return Path(f"runs/{command}-{stem.stem}-{datetime.now():%Y%m%d-%H%M%S}")

@@ -82,8 +82,10 @@ def _out_path(args, default_name: str) -> Path:
 
 
 def _stem(data: str) -> str:
+    from autofast.data.text import data_stem
+
     p = Path(data)
-    return (p.name if p.is_dir() else p.stem) or "data"
+    return (p.name if p.is_dir() else data_stem(p)) or "data"
 
 
 def _predict_forecast(args) -> int:

@@ -1,12 +1,15 @@
 """Numeric arrays from ``.npz`` (inputs and labels together) or ``.npy`` (inputs; labels in a second
-``.npy`` file), shared by the image, series and dense loaders. Pickled (object) arrays are refused."""
+``.npy`` file), either also compressed (``x.npy.gz``: :mod:`.text`), shared by the image, series and dense
+loaders. Pickled (object) arrays are refused."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import AutofastError
+from .text import compression, data_suffix, read_bytes
 
 ARRAY_SUFFIXES = {".npz", ".npy"}
 KEY_PAIRS = [("x", "y"), ("images", "labels")]
@@ -16,14 +19,21 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+def np_load(path: Path):
+    """``np.load(path, allow_pickle=False)``, a compressed file decompressed into memory first."""
+    return np.load(io.BytesIO(read_bytes(path)) if compression(path) else path, allow_pickle=False)
+
+
 def load_npy(path: Path, what: str) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        return np_load(path)
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise AutofastError(f"{path}: holds an object array (ragged or non-numeric data); save an equal-sized "
                                 f"numeric {what} array") from None
         raise AutofastError(f"{path}: cannot be read as .npy ({_first_line(exc)}); save it with np.save") from None
+    except AutofastError:  # a damaged compressed file
+        raise
     except Exception as exc:  # truncated file, not an array
         raise AutofastError(f"{path}: cannot be read as .npy ({_first_line(exc)}); save it with np.save") from None
 
@@ -34,7 +44,7 @@ def read_arrays(path: Path, labels: Path | None = None, what: str = "input") -> 
     path = Path(path)
     if not path.exists():
         raise AutofastError(f"data path {str(path)!r} does not exist; check the path")
-    suffix = path.suffix.lower()
+    suffix = data_suffix(path)
     if suffix == ".npy":
         if labels is None:
             raise AutofastError(f"{path}: a .npy file holds only the inputs; give the labels as a second .npy file "
@@ -46,7 +56,7 @@ def read_arrays(path: Path, labels: Path | None = None, what: str = "input") -> 
     if suffix != ".npz":
         raise AutofastError(f"{path}: not a .npz or .npy array file; save the data with np.savez(path, x=..., y=...)")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np_load(path) as z:
             keys = list(z.keys())
             pair = next(((kx, ky) for kx, ky in KEY_PAIRS if kx in keys and ky in keys), None)
             if pair is None:

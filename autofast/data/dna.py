@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .text import csv_dialect
+from .text import csv_dialect, data_suffix, read_csv, read_text
 from .types import SupervisedData, Target, targets_from
 
 BASES = "ACGT"
@@ -88,7 +88,7 @@ def read_fasta(path: Path, labels_required: bool = True) -> tuple[list[str], lis
     """Return ``(sequences, labels)``; a label is ``label=XXX`` in the header or its last ``|`` field
     (``labels_required=False``: a record without one gets the label ``""``)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first header
+        text = read_text(path)  # a byte-order mark is not part of the first header; .gz etc. decompressed
     except UnicodeDecodeError:
         raise AutofastError(f"{path}: is not a text FASTA file; give a FASTA file with '>' header lines") from None
     headers: list[str] = []
@@ -124,9 +124,11 @@ def read_table(path: Path, seq_column: str, label_column: str,
     no ``label_column``."""
     import pandas as pd
 
-    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else csv_dialect(path)[0]
+    sep = "\t" if data_suffix(path) in (".tsv", ".tab") else csv_dialect(path)[0]
     try:
-        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+        df = read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except AutofastError:  # a damaged compressed file
+        raise
     except pd.errors.EmptyDataError:
         raise AutofastError(f"{path}: is empty; give a header row ({label_column}{sep}{seq_column}) "
                             f"and one row per sequence") from None
@@ -170,7 +172,7 @@ def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str =
         raise AutofastError(f"{path}: is a folder; give a .csv/.tsv or .fa/.fasta/.fna file of DNA sequences")
     if path.stat().st_size == 0:
         raise AutofastError(f"{path}: is empty; give a file with one labelled sequence per row or FASTA record")
-    if path.suffix.lower() in FASTA_SUFFIXES:
+    if data_suffix(path) in FASTA_SUFFIXES:
         seqs, labels = read_fasta(path)
         x = encode_dna(seqs, length, str(path), "end", "record")
     else:

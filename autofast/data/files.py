@@ -18,14 +18,14 @@ from .dna import FASTA_SUFFIXES, load_dna
 from .images import load_images
 from .series import TS_SUFFIXES, load_series
 from .series_table import TableColumns, is_series_table
-from .text import refuse_spreadsheet
+from .text import data_suffix, refuse_spreadsheet
 from .types import SupervisedData
 
 FileKind = Literal["auto", "dna", "image", "series", "dense"]
 DNA_SUFFIXES = {".csv", ".tsv", ".tab"} | FASTA_SUFFIXES
 IMAGE_SUFFIXES = {".npz", ".npy"}
 KNOWN_SUFFIXES = "a .csv/.tsv/.fa/.fasta/.fna DNA file, a .ts series file or .csv table of series, a .npz/.npy " \
-                 "image array or a folder of class sub-folders"
+                 "image array (each also as .gz/.bz2/.xz/.zip) or a folder of class sub-folders"
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,10 @@ def guess_kind(path: Path, opts: FileOptions = FileOptions()) -> str:
     """The kind ``auto`` picks for ``path`` (``opts``: the label and sequence columns a table is read by);
     one-line error for an unknown suffix."""
     refuse_spreadsheet(path)
-    suffix = path.suffix.lower()
-    if path.is_dir() or suffix in IMAGE_SUFFIXES:
+    if path.is_dir():
+        return "image"
+    suffix = data_suffix(path)
+    if suffix in IMAGE_SUFFIXES:
         return "image"
     if suffix == ".csv" and is_series_table(path, opts.table_columns, opts.sequence_column):
         return "series"

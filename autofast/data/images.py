@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import AutofastError
 from .arrays import ARRAY_SUFFIXES, read_arrays, to_float
+from .text import data_suffix
 from .types import SupervisedData, Target, check_finite, labels_to_indices, targets_from
 
 ImageLayout = Literal["auto", "NCHW", "NHWC"]
@@ -116,9 +117,9 @@ def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Pa
         raise AutofastError(f"data path {str(path)!r} does not exist; check the path")
     if path.is_dir():
         return _load_folder(path)
-    if path.suffix.lower() in ARRAY_SUFFIXES:
+    if data_suffix(path) in ARRAY_SUFFIXES:
         return _load_arrays(path, layout, None if labels is None else Path(labels), target)
-    raise AutofastError(f"{path}: unsupported image data {path.suffix or '(no extension)'!r}; give a .npz file "
+    raise AutofastError(f"{path}: unsupported image data {data_suffix(path) or '(no extension)'!r}; give a .npz file "
                         f"(x, y), a .npy file with a labels .npy, or a folder of class sub-folders of .png/.jpg images")
 
 

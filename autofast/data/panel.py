@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import AutofastError, column_list
 from .frequency import fill_gaps, frequency_of_stamps, parse_dates
-from .text import csv_dialect, refuse_spreadsheet
+from .text import csv_dialect, open_text, read_csv, refuse_spreadsheet
 from .timeseries import AUTO_DATE, DATE_NAMES
 
 #: ``id_column`` value that finds the id column by its name
@@ -68,7 +68,7 @@ def csv_header(path: Path) -> list[str]:
     import csv
 
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with open_text(path) as f:
             return next(csv.reader(f, delimiter=csv_dialect(path)[0]), [])
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
@@ -77,8 +77,6 @@ def csv_header(path: Path) -> list[str]:
 def load_panel(path: str | Path, id_column: str | None = AUTO_ID, date_column: str | None = AUTO_DATE,
                value_column: str | None = None, hints: tuple[str, str, str] = CLI_HINTS) -> PanelData:
     """Read a long-format CSV (see :func:`frame_panel`)."""
-    import pandas as pd
-
     path = Path(path)
     refuse_spreadsheet(path)
     header = csv_header(path)
@@ -88,7 +86,9 @@ def load_panel(path: str | Path, id_column: str | None = AUTO_ID, date_column: s
                             "header; give every column a distinct name")
     try:
         sep, decimal = csv_dialect(path)
-        df = pd.read_csv(path, sep=sep, decimal=decimal, dtype={find_id_column(header, id_column) or "": str})
+        df = read_csv(path, sep=sep, decimal=decimal, dtype={find_id_column(header, id_column) or "": str})
+    except AutofastError:  # a damaged compressed file
+        raise
     except Exception as exc:
         raise AutofastError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]}); give a comma-separated "
                             "file with a header row") from None

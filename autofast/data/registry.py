@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AutofastError
+from .text import data_stem, data_suffix
 
 BUNDLED_DIR = Path(__file__).with_name("bundled")
 
@@ -88,10 +89,10 @@ def resolve_timeseries(name_or_path: str) -> tuple[str, Path]:
                                     f"choose one of: {', '.join(x.name for x in DATASETS.values() if x.kind == 'timeseries')}")
             return d.name, d.path
     p = Path(name_or_path)
-    if p.suffix.lower() in {".csv", ".npy"} or p.exists():
+    if data_suffix(p) in {".csv", ".npy"} or p.exists():
         if not p.exists():
             raise AutofastError(f"data file {str(p)!r} does not exist; check the path")
-        return p.stem, p
+        return data_stem(p), p
     names = ", ".join(d.name for d in DATASETS.values() if d.kind == "timeseries")
     raise AutofastError(f"unknown data set {name_or_path!r}: give a bundled name ({names}; see "
                         f"`python -m autofast datasets`) or a path to a .csv/.npy file")

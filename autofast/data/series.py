@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import AutofastError
 from .arrays import ARRAY_SUFFIXES, read_arrays, to_float
 from .series_table import TableColumns, read_series_table
-from .text import is_number
+from .text import data_suffix, is_number, read_text
 from .types import SupervisedData, Target, check_finite, targets_from
 
 VariableLength = Literal["resample", "pad"]
@@ -75,7 +75,7 @@ def equal_length(series: list[np.ndarray], length: int | None, mode: VariableLen
 # ------------------------------------------------------------------------------------------ parsers
 def _read_text(path: Path, what: str) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (Windows editors) is not data
+        return read_text(path)  # a byte-order mark (Windows editors) is not data; .gz etc. decompressed
     except UnicodeDecodeError:
         raise AutofastError(f"{path}: is not a text {what} file; give the archive's text file") from None
 
@@ -216,7 +216,7 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
     if path.is_dir():
         raise AutofastError(f"{path}: is a folder; give a .ts, .tsv/.txt (UCR), .csv (a table) or .npz/.npy series "
                             "file")
-    suffix = path.suffix.lower()
+    suffix = data_suffix(path)
     if suffix in ARRAY_SUFFIXES:
         x, y = _arrays(path, layout, None if labels is None else Path(labels))
         if len(x) == 0:

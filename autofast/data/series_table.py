@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .text import csv_dialect, csv_head, is_number
+from .text import csv_dialect, csv_head, is_number, read_csv
 
 #: fields read as empty (a missing value; at a wide row's end, a shorter series)
 MISSING_MARKS = ("", "NA", "NaN", "nan", "N/A", "null", "NULL")
@@ -72,12 +72,12 @@ def has_header_row(path: Path, label_column: str = "label") -> bool:
 
 def read_series_table(path: Path, cols: TableColumns = TableColumns(), labels_required: bool = True) -> SeriesTable:
     """The series of a wide or long table (module docstring); one-line errors naming the row or column."""
-    import pandas as pd
-
     sep, decimal = csv_dialect(path)
     try:
-        df = pd.read_csv(path, sep=sep, decimal=decimal, dtype={cols.label: str, cols.id: str},
-                         keep_default_na=False, na_values=[""], float_precision="round_trip")
+        df = read_csv(path, sep=sep, decimal=decimal, dtype={cols.label: str, cols.id: str},
+                      keep_default_na=False, na_values=[""], float_precision="round_trip")
+    except AutofastError:  # a damaged compressed file
+        raise
     except Exception as exc:  # parser errors, empty files, binary junk
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AutofastError(f"{path}: cannot be read as a CSV table of series ({first}); give a header row, then "

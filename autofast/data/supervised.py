@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import AutofastError
 from .files import KNOWN_SUFFIXES, guess_kind, load_file
+from .text import data_stem
 from .types import SupervisedData, SplitIndices, channel_standardizer, check_ratios, split_for, standardise
 
 DEFAULT_RATIOS = (0.7, 0.1, 0.2)
@@ -147,7 +148,7 @@ def resolve_data(name_or_path: str | Path) -> tuple[str, SupervisedData, SplitPl
         s = spec.split
         return name, data, SplitPlan(s.seed, check_ratios(s.ratios), s.val_fraction)
     if p.exists():
-        return (p.name if p.is_dir() else p.stem), load_file(p, guess_kind(p)), None
+        return (p.name if p.is_dir() else data_stem(p)), load_file(p, guess_kind(p)), None
     raise AutofastError(f"unknown task {text!r}: give a bundled name ({', '.join(known_tasks())}; see "
                         f"`python -m autofast datasets`), a YAML task file, or a path to {KNOWN_SUFFIXES}")
 

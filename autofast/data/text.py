@@ -1,12 +1,152 @@
-"""Text data files as editors and spreadsheets save them: the CSV separator and decimal mark of a file, its first
-rows, and the one error line for a spreadsheet workbook (a leaf module, imported by the loaders). Byte-order marks
-are handled where files are opened (``utf-8-sig``)."""
+"""Data files as editors, spreadsheets and archives save them: compressed files read as the file inside them
+(``reads.fa.gz``, ``train.csv.bz2``, ``series.ts.xz``, a ``.zip`` of one file), the CSV separator and decimal mark
+of a file, its first rows, and the one error line for a spreadsheet workbook (a leaf module, imported by the
+loaders). Text is opened here (:func:`open_text`), as UTF-8 with an optional byte-order mark (``utf-8-sig``)."""
 from __future__ import annotations
 
 import csv
+import io
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator, TextIO
 
 from ..errors import AutofastError
+
+#: compression a data file may carry, by its last suffix: read as the file inside (stdlib codecs; a zip archive
+#: must hold one file)
+COMPRESSED_SUFFIXES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zip": "zip"}
+
+
+def compression(path: str | Path) -> str | None:
+    """The compression of ``path`` by its last suffix (``"gzip"``, ``"bzip2"``, ``"xz"``, ``"zip"``), or None."""
+    return COMPRESSED_SUFFIXES.get(Path(path).suffix.lower())
+
+
+def _zip_member(path: Path) -> str:
+    """The one file inside a zip archive (macOS's ``__MACOSX/`` and ``._`` entries ignored)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [i.filename for i in z.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")
+                     and not Path(i.filename).name.startswith("._")]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise AutofastError(f"{path}: is not a readable zip archive ({exc}); give the file itself or a .zip of "
+                            "it") from None
+    if len(names) != 1:
+        listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        raise AutofastError(f"{path}: a zip archive must hold exactly one data file, this one holds {len(names)}"
+                            f"{' (' + listed + ')' if names else ''}; unzip it and give one file")
+    return names[0]
+
+
+def data_name(path: str | Path) -> str:
+    """The name of the data in ``path``: its file name, less a compression suffix (``reads.fa.gz`` ->
+    ``reads.fa``); a zip archive's one file's name."""
+    path = Path(path)
+    kind = compression(path) if not path.is_dir() else None
+    if kind == "zip" and path.is_file():
+        return Path(_zip_member(path)).name
+    return path.stem if kind else path.name
+
+
+def data_suffix(path: str | Path) -> str:
+    """The suffix that says what ``path`` holds, lower case, past a compression suffix (``x.CSV.gz`` -> ``.csv``)."""
+    return Path(data_name(path)).suffix.lower()
+
+
+def data_stem(path: str | Path) -> str:
+    """``path``'s name less its suffixes of kind and compression (``reads.fa.gz`` -> ``reads``)."""
+    return Path(data_name(path)).stem
+
+
+class _Decompressed(io.RawIOBase):
+    """A decompressing reader whose damaged or truncated data is one :class:`AutofastError` naming the file
+    (gzip, bz2, lzma and zipfile raise OSError, EOFError, LZMAError, zlib.error or BadZipFile, mid-read)."""
+
+    def __init__(self, stream: BinaryIO, path: Path, kind: str):
+        self._stream, self._path, self._kind = stream, path, kind
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        import lzma
+        import zipfile
+        import zlib
+
+        try:
+            return self._stream.readinto(buffer)
+        except (OSError, EOFError, lzma.LZMAError, zlib.error, zipfile.BadZipFile) as exc:
+            raise AutofastError(f"{self._path}: is not a readable {self._kind} file ({exc or type(exc).__name__}); "
+                                "compress it again, or give the file uncompressed") from None
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+@contextmanager
+def open_binary(path: str | Path) -> Iterator[BinaryIO]:
+    """``path``'s bytes, decompressed where its suffix says it is compressed (:data:`COMPRESSED_SUFFIXES`)."""
+    path = Path(path)
+    kind = compression(path)
+    if kind is None:
+        with open(path, "rb") as f:
+            yield f
+        return
+    if kind == "zip":
+        import zipfile
+
+        member = _zip_member(path)
+        archive = zipfile.ZipFile(path)
+        stream = archive.open(member)
+    else:
+        import bz2
+        import gzip
+        import lzma
+
+        archive = None
+        stream = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[kind](path, "rb")
+    try:
+        with io.BufferedReader(_Decompressed(stream, path, kind), 1 << 16) as f:
+            yield f
+    finally:
+        if archive is not None:
+            archive.close()
+
+
+@contextmanager
+def open_text(path: str | Path, newline: str | None = "") -> Iterator[TextIO]:
+    """``path`` as UTF-8 text (a byte-order mark is not data), decompressed where it is compressed; ``newline``
+    as :func:`open`'s (``""``: line ends as written, what :mod:`csv` wants; None: universal newlines)."""
+    if compression(path) is None:
+        with open(path, encoding="utf-8-sig", newline=newline) as f:
+            yield f
+        return
+    with open_binary(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline=newline) as f:
+        yield f
+
+
+def read_text(path: str | Path) -> str:
+    """The whole of ``path`` as text (:func:`open_text`, universal newlines)."""
+    with open_text(path, newline=None) as f:
+        return f.read()
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The whole of ``path``, decompressed (arrays: ``np.load(io.BytesIO(read_bytes(path)))``)."""
+    with open_binary(path) as f:
+        return f.read()
+
+
+def read_csv(path: str | Path, **options):
+    """``pandas.read_csv`` of ``path`` (:func:`open_text`; ``options`` as pandas'); a damaged compressed file raises
+    :class:`AutofastError`, everything else as pandas raises it."""
+    import pandas as pd
+
+    with open_text(path) as f:
+        return pd.read_csv(f, **options)
 
 #: workbooks a user may hand over for a CSV (Excel, LibreOffice, Apple Numbers)
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
@@ -15,7 +155,7 @@ SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 def refuse_spreadsheet(path: Path) -> None:
     """One error line for a spreadsheet workbook given where a text file is read (it is binary: read as CSV it
     fails with a decoding error, or reads as an empty file)."""
-    if Path(path).suffix.lower() in SPREADSHEET_SUFFIXES:
+    if data_suffix(path) in SPREADSHEET_SUFFIXES:
         raise AutofastError(f"{path}: is a spreadsheet workbook, not a text file; save the sheet as CSV (Excel: "
                             "File > Save As > 'CSV UTF-8') and give that file")
 
@@ -23,7 +163,7 @@ def refuse_spreadsheet(path: Path) -> None:
 def _head(path: Path) -> tuple[str, str]:
     """The first two lines ('' where there are none; both '' when the file cannot be read as text)."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with open_text(path) as f:
             return f.readline(), f.readline()
     except (OSError, UnicodeDecodeError):
         return "", ""

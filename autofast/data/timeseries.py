@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import AutofastError, column_list
 from .frequency import fill_gaps, parse_dates
-from .text import csv_dialect, refuse_spreadsheet
+from .arrays import np_load
+from .text import csv_dialect, data_suffix, open_binary, open_text, read_csv, refuse_spreadsheet
 
 SplitName = Literal["train", "val", "test"]
 HOURS_PER_MONTH = 30 * 24
@@ -86,7 +87,7 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
     import warnings
 
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with open_text(path) as f:
             header = f.readline().rstrip("\r\n")
     except (OSError, UnicodeDecodeError):
         return None
@@ -119,7 +120,7 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
         values = np.empty((max(rows, 0), len(sel)))
         raw = np.empty(max(rows, 0), dtype=f"S{_DATE_CHARS}") if date_idx is not None else None
         n = 0
-        with open(path, encoding="utf-8-sig", newline="") as f, warnings.catch_warnings():
+        with open_text(path) as f, warnings.catch_warnings():
             warnings.simplefilter("error")  # e.g. "input contained no data"
             f.readline()
             while True:  # blocks of lines: memory is the output plus one block's table
@@ -159,7 +160,7 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
 def _count_lines(path: Path) -> int:
     """Line count (a last line without a newline counts), read in 16 MiB blocks."""
     n, last = 0, b"\n"
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         while block := f.read(1 << 24):
             n += block.count(b"\n")
             last = block[-1:]
@@ -196,11 +197,11 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
     if not path.exists():
         raise AutofastError(f"data file {str(path)!r} does not exist; check the path")
     refuse_spreadsheet(path)
-    if path.suffix.lower() == ".npy":
+    if data_suffix(path) == ".npy":
         try:
-            array = np.load(path, allow_pickle=False)
+            array = np_load(path)
         except (ValueError, OSError, EOFError) as exc:  # pickled objects, not a .npy file, truncated
-            with open(path, "rb") as f:
+            with open_binary(path) as f:
                 magic = f.read(6) == b"\x93NUMPY"
             what = "holds Python objects, not numbers" if magic and "bject" in str(exc) else \
                 "is not a readable .npy array"
@@ -211,11 +212,9 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
         return fast
     import csv
 
-    import pandas as pd
-
     sep, decimal = csv_dialect(path)
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with open_text(path) as f:
             header = next(csv.reader(f, delimiter=sep), [])
     except (OSError, UnicodeDecodeError, csv.Error):
         header = []
@@ -224,7 +223,9 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
         raise AutofastError(f"{path}: column name(s) {', '.join(map(repr, repeated))} appear more than once in the "
                             "header; give every column a distinct name")
     try:
-        df = pd.read_csv(path, sep=sep, decimal=decimal)
+        df = read_csv(path, sep=sep, decimal=decimal)
+    except AutofastError:  # a damaged compressed file
+        raise
     except Exception as exc:  # parser errors, empty files, binary junk
         raise AutofastError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]}); give a comma-separated "
                             f"file with a header row") from None

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from autofast.data.frequency import Frequency, step_dates
+from autofast.data.text import data_suffix
 from autofast.data.timeseries import (AUTO_DATE, PreparedSeries, SeriesData, frame_series, load_series,
                                       with_gaps_filled)
 from autofast.errors import AutofastError
@@ -194,7 +195,7 @@ def _panel_of(data, id_column: str | None, date_column: str | None, columns: lis
     named = id_column != "auto"  # a named id column must be there (auto: a panel only when one is found)
     if isinstance(data, (str, Path)):
         path = Path(data)
-        if path.suffix.lower() != ".csv" or not path.is_file():
+        if not path.is_file() or data_suffix(path) != ".csv":
             if named:
                 raise AutofastError(f"{data}: id_column={id_column!r} names a panel's id column, but this is not a "
                                     "CSV file; give a long-format CSV or DataFrame")

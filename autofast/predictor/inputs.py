@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.text import data_suffix
 from ..errors import AutofastError
 from .manifest import READ_KINDS
 
@@ -289,9 +290,9 @@ class InputReader:
         from ..data.dna import FASTA_SUFFIXES, read_fasta, read_table
 
         rule = self.input["dna"]
-        suffix = p.suffix.lower()
         if p.is_dir() or p.stat().st_size == 0:
             raise AutofastError(f"{p}: give a non-empty .csv/.tsv or .fa/.fasta/.fna file of DNA sequences")
+        suffix = data_suffix(p)
         if suffix in FASTA_SUFFIXES:
             seqs, labels = read_fasta(p, labels_required=False)
             if not any(labels):
@@ -314,11 +315,11 @@ class InputReader:
         from ..data.series import equal_length, read_ts, read_ucr
         from ..data.series_table import TableColumns, has_header_row, read_series_table
 
-        suffix = p.suffix.lower()
         rule = self.input["series"]
         if p.is_dir():
             raise AutofastError(f"{p}: is a folder; give a .ts, .tsv/.txt/.csv (UCR: label first), a .csv table "
                                 "(a header row) or .npz/.npy file")
+        suffix = data_suffix(p)
         if suffix in (".npz", ".npy"):
             return self._read_array_file(p)
         ids = None
@@ -347,17 +348,17 @@ class InputReader:
         return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), notes, ids)
 
     def _read_dense(self, p: Path) -> Inputs:
-        if p.suffix.lower() in (".npz", ".npy") and not p.is_dir():
+        if not p.is_dir() and data_suffix(p) in (".npz", ".npy"):
             return self._read_array_file(p)
-        raise AutofastError(f"{p}: unsupported dense data {p.suffix or '(none)'!r}; give a .npz (inputs 'x', "
+        raise AutofastError(f"{p}: unsupported dense data {data_suffix(p) or '(none)'!r}; give a .npz (inputs 'x', "
                             "targets 'y' optional) or a .npy of inputs")
 
     def _read_image(self, p: Path) -> Inputs:
         if p.is_dir():
             return self._read_image_folder(p)
-        if p.suffix.lower() in (".npz", ".npy"):
+        if data_suffix(p) in (".npz", ".npy"):
             return self._read_array_file(p)
-        raise AutofastError(f"{p}: unsupported image data {p.suffix or '(none)'!r}; give a .npz/.npy array file or "
+        raise AutofastError(f"{p}: unsupported image data {data_suffix(p) or '(none)'!r}; give a .npz/.npy array file or "
                             "a folder of images (or of class sub-folders)")
 
     def _read_image_folder(self, root: Path) -> Inputs:
@@ -401,15 +402,15 @@ class InputReader:
 
     def _read_array_file(self, p: Path) -> Inputs:
         """A ``.npz`` (``x``/``images``, labels ``y``/``labels`` optional) or a ``.npy`` of inputs."""
-        from ..data.arrays import load_npy, to_float
+        from ..data.arrays import load_npy, np_load, to_float
 
         source = str(p)
         y = None
-        if p.suffix.lower() == ".npy":
+        if data_suffix(p) == ".npy":
             x = load_npy(p, "input")
         else:
             try:
-                with np.load(p, allow_pickle=False) as z:
+                with np_load(p) as z:
                     keys = list(z.keys())
                     kx = next((k for k in ("x", "images") if k in keys), None)
                     if kx is None:
