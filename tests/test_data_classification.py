@@ -119,6 +119,40 @@ def test_dna_file_errors(tmp_path):
     _one_line(e, "nolabel.fasta", "record 2", "label=CLASS")
 
 
+def test_dna_folder_of_one_fasta_file_per_class(tmp_path):
+    """gkm-SVM's layout (``gkmtrain pos.fa neg.fa``): each file's records are the class of its name; header labels
+    are not read; compressed files count; anything else in the folder is skipped. Was "is a folder" (dna) or "has
+    no class folders" (auto: images)."""
+    import gzip
+
+    from autofast.data.files import guess_kind, load_file
+    from autofast.data.task_file import load_task_file
+
+    for part, shift in (("train", 0), ("test", 1)):
+        d = tmp_path / part
+        d.mkdir()
+        (d / "enhancer.fa").write_text("".join(f">e{i}|ignored\n{'ACGT'[(i + shift) % 4] * 6}\n" for i in range(5)))
+        (d / "background.fasta.gz").write_bytes(gzip.compress(b">b0\nCCGG\n>b1\nGGCCAA\n>b2\nATAT\n"))
+        (d / "notes.txt").write_text("not a sequence file")
+        (d / ".hidden.fa").write_text(">x\nAAAA\n")
+    assert guess_kind(tmp_path / "train") == "dna"
+    data = load_file(tmp_path / "train")
+    assert data.classes == ["background", "enhancer"] and data.y.tolist() == [0] * 3 + [1] * 5
+    assert data.x.shape == (8, 4, 6) and data.x[0, :, 4:].sum() == 0  # CCGG padded to the longest record
+    (tmp_path / "t.yaml").write_text("train: train\ntest: test\n")
+    _, merged, _ = load_task_file(tmp_path / "t.yaml")
+    assert len(merged.y) == 16 and merged.classes == ["background", "enhancer"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.md").write_text("x")
+    with pytest.raises(AutofastError) as e:
+        load_dna(empty)
+    _one_line(e, "empty", "without FASTA files", "one FASTA file per class")
+    with pytest.raises(AutofastError) as e:
+        load_dna(tmp_path / "train", target="regression")
+    _one_line(e, "one class per file")
+
+
 # --- images -----------------------------------------------------------------------------------------
 
 def test_images_npz_layouts(tmp_path):

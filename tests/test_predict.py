@@ -143,6 +143,15 @@ def test_compressed_new_data(dna_run, capsys):
     assert out["out"].endswith("predictions-new.csv") and out["rows"] == 6
     with open(out["out"]) as f, open(plain["out"]) as g:
         assert f.read() == g.read()
+    folder = d / "byclass"  # one FASTA file per class: labelled by the files' names, so scored
+    folder.mkdir()
+    for label in ("yes", "no"):
+        (folder / f"{label}.fa").write_text("".join(f">s{i}\n{s}\n" for i, (s, lab) in enumerate(rows) if lab == label))
+    scored = predict_json(capsys, dna_run["run"], folder)
+    assert scored["rows"] == 6 and scored["accuracy"] is not None
+    (folder / "maybe.fa").write_text(f">m\n{rows[0][0]}\n")
+    assert "'maybe' are not among the model's classes" in error_line(capsys, ["predict", str(dna_run["run"]),
+                                                                             "--data", str(folder)])
 
 
 def test_rocket_predicts_its_test_score(rocket_run, capsys):

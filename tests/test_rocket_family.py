@@ -90,6 +90,18 @@ def test_final_model_averages_its_draws_and_round_trips(tmp_path):
         torch.testing.assert_close(back(task.x_test), m(task.x_test), rtol=0, atol=0)
 
 
+def test_final_fits_fewer_draws_rather_than_overrun_the_budget():
+    """With no time left after its first draw the final model is that draw alone, saying so; with ample time, or
+    none given, every draw (splice at --time-budget 20: three ~8-s draws took the run to 63 s)."""
+    task = load_task("JapaneseVowels", seed=0)
+    cand = {"input": "standardised"}
+    one, _, record = final(task, cand, seed=3, time_left=0.0, eval_rows=370)
+    assert len(one.clfs) == 1 and record["draws"] == 1 and "1 of 3 draws" in record["draws_cut"]
+    full, _, record = final(task, cand, seed=3, time_left=1e6, eval_rows=370)
+    assert len(full.clfs) == 3 and "draws_cut" not in record
+    torch.testing.assert_close(one.clfs[0].decision_function(task.x_test), full.clfs[0].decision_function(task.x_test))
+
+
 def test_hydra_family_scores_one_input_variant_and_refits_one_draw(tmp_path):
     """The hydra family: the default input only (the MiniRocket family also scores the standardised one), the
     feature set recorded, one draw refit on train+val, saved as family "hydra" and rebuilt exactly."""

@@ -1,5 +1,6 @@
 """DNA sequences: one-hot encoding with IUPAC ambiguity codes, and loading labelled sequences from
-CSV/TSV or FASTA files.
+CSV/TSV or FASTA files, or a folder of one FASTA file per class (``enhancers.fa``, ``background.fa``: the layout
+gkm-SVM's ``gkmtrain pos.fa neg.fa`` and most motif and enhancer sets come in).
 
 Encoding: ``(N, 4, L)`` float32 over the channels A, C, G, T. An ambiguity code is the uniform
 distribution over its bases (N -> 0.25 each, R -> A/G 0.5 each, ...); gaps ``-`` and ``.`` and the
@@ -14,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .text import csv_dialect, data_suffix, read_csv, read_text
+from .text import csv_dialect, data_stem, data_suffix, read_csv, read_text
 from .types import SupervisedData, Target, targets_from
 
 BASES = "ACGT"
@@ -118,6 +119,28 @@ def read_fasta(path: Path, labels_required: bool = True) -> tuple[list[str], lis
     return ["".join(c) for c in chunks], labels
 
 
+def fasta_files(folder: Path) -> list[Path]:
+    """The FASTA files directly in ``folder`` (compressed too), by name; hidden files skipped."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                  and data_suffix(p) in FASTA_SUFFIXES)
+
+
+def read_fasta_folder(folder: Path) -> tuple[list[str], list[str]]:
+    """``(sequences, labels)`` of a folder of one FASTA file per class: each record's label is its file's name
+    less the suffixes (``enhancers.fa.gz`` -> ``enhancers``); labels in the headers are not read."""
+    files = fasta_files(folder)
+    if not files:
+        raise AutofastError(f"{folder}: is a folder without FASTA files; give a .csv/.tsv or .fa/.fasta/.fna file, "
+                            "or a folder of one FASTA file per class (its name the class)")
+    seqs: list[str] = []
+    labels: list[str] = []
+    for f in files:
+        s, _ = read_fasta(f, labels_required=False)
+        seqs += s
+        labels += [data_stem(f)] * len(s)
+    return seqs, labels
+
+
 def read_table(path: Path, seq_column: str, label_column: str,
                 labels_required: bool = True) -> tuple[list[str], list[str] | None]:
     """``(sequences, labels)`` of a CSV/TSV table; ``labels_required=False``: labels None when the table has
@@ -161,7 +184,7 @@ def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str =
 
     CSV (``.csv``) or TSV (``.tsv``/``.tab``) with a header row: ``seq_column`` and ``label_column``.
     FASTA (``.fa``/``.fasta``/``.fna``): the label is a ``label=XXX`` token in the header, else its last
-    ``|``-separated field. Classes are the sorted distinct labels, or the labels are values (numbers not all
+    ``|``-separated field. A folder of FASTA files: one class per file (:func:`read_fasta_folder`). Classes are the sorted distinct labels, or the labels are values (numbers not all
     whole, or ``target`` "regression": :func:`autofast.data.types.targets_from`, e.g. a promoter's measured
     strength); ``length`` as in :func:`encode_dna`.
     """
@@ -169,7 +192,13 @@ def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str =
     if not path.exists():
         raise AutofastError(f"data file {str(path)!r} does not exist; check the path")
     if path.is_dir():
-        raise AutofastError(f"{path}: is a folder; give a .csv/.tsv or .fa/.fasta/.fna file of DNA sequences")
+        if target == "regression":
+            raise AutofastError(f"{path}: a folder of FASTA files gives one class per file, not values; give a "
+                                "table with a numeric label column for 'target: regression'")
+        seqs, labels = read_fasta_folder(path)
+        x = encode_dna(seqs, length, str(path), "end", "record")
+        y, classes = targets_from(np.asarray(labels), len(labels), str(path), "classification", "sequence")
+        return SupervisedData(x, y, classes, str(path), "dna")
     if path.stat().st_size == 0:
         raise AutofastError(f"{path}: is empty; give a file with one labelled sequence per row or FASTA record")
     if data_suffix(path) in FASTA_SUFFIXES:

@@ -2,7 +2,8 @@
 
 Kinds and what ``auto`` picks by the path: ``.csv/.tsv/.tab/.fa/.fasta/.fna`` DNA, except a ``.csv`` table of
 series (a label column and numeric step or channel columns, no sequence column:
-:func:`~.series_table.is_series_table`), ``.ts`` series, a folder or ``.npz``/``.npy`` images. UCR tab-separated
+:func:`~.series_table.is_series_table`), ``.ts`` series, a folder of FASTA files (one per class) DNA, another
+folder or ``.npz``/``.npy`` images; a compression suffix (``.gz``, ...) is looked past (:mod:`.text`). UCR tab-separated
 series (``.tsv``/``.txt``) and every ``dense`` set need an explicit kind (``kind: series`` / ``kind: dense`` in a
 task file).
 """
@@ -14,7 +15,7 @@ from typing import Literal
 
 from ..errors import AutofastError
 from .dense import load_dense
-from .dna import FASTA_SUFFIXES, load_dna
+from .dna import FASTA_SUFFIXES, fasta_files, load_dna
 from .images import load_images
 from .series import TS_SUFFIXES, load_series
 from .series_table import TableColumns, is_series_table
@@ -25,7 +26,8 @@ FileKind = Literal["auto", "dna", "image", "series", "dense"]
 DNA_SUFFIXES = {".csv", ".tsv", ".tab"} | FASTA_SUFFIXES
 IMAGE_SUFFIXES = {".npz", ".npy"}
 KNOWN_SUFFIXES = "a .csv/.tsv/.fa/.fasta/.fna DNA file, a .ts series file or .csv table of series, a .npz/.npy " \
-                 "image array (each also as .gz/.bz2/.xz/.zip) or a folder of class sub-folders"
+                 "image array (each also as .gz/.bz2/.xz/.zip), a folder of one FASTA file per class, or a folder " \
+                 "of image class sub-folders"
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ def guess_kind(path: Path, opts: FileOptions = FileOptions()) -> str:
     one-line error for an unknown suffix."""
     refuse_spreadsheet(path)
     if path.is_dir():
-        return "image"
+        return "dna" if fasta_files(path) else "image"  # one FASTA file per class, or image class folders
     suffix = data_suffix(path)
     if suffix in IMAGE_SUFFIXES:
         return "image"

@@ -287,10 +287,14 @@ class InputReader:
                             [f"the test split of {text} (split seed {split.seed})"])
 
     def _read_dna(self, p: Path) -> Inputs:
-        from ..data.dna import FASTA_SUFFIXES, read_fasta, read_table
+        from ..data.dna import FASTA_SUFFIXES, read_fasta, read_fasta_folder, read_table
 
         rule = self.input["dna"]
-        if p.is_dir() or p.stat().st_size == 0:
+        if p.is_dir():  # one FASTA file per class, the class its name
+            seqs, labels = read_fasta_folder(p)
+            return self._finish(self._encode(seqs, str(p), "record"), self.label_indices(labels, str(p)),
+                                np.arange(len(seqs)), str(p), [])
+        if p.stat().st_size == 0:
             raise AutofastError(f"{p}: give a non-empty .csv/.tsv or .fa/.fasta/.fna file of DNA sequences")
         suffix = data_suffix(p)
         if suffix in FASTA_SUFFIXES:
