@@ -253,13 +253,14 @@ def _no_signal_fallback(winner: str, features: dict, blends: dict, cnn_held_out,
     return family, {**signal, "instead": family}
 
 
-def _refit_time(name: str, clock: Clock, plan: Plan, n_test: int) -> dict:
-    """A random-convolution family's final refit: the seconds it has (to the budget's end less half the margin,
-    as the retrain) and the test rows evaluated after it, so it fits fewer draws rather than overrun
-    (:func:`.rocket_family.final`); nothing for the other families."""
+def _refit_time(name: str, clock: Clock, n_test: int) -> dict:
+    """A random-convolution family's final refit: the seconds to the budget's end and the test rows evaluated
+    after it, so it fits fewer draws rather than overrun (:func:`.rocket_family.final`; the default budgets end
+    their searches seconds early, where a draw takes a second or less, so they keep every draw); nothing for the
+    other families."""
     if name not in ("rocket", "hydra"):
         return {}
-    return {"time_left": clock.left() - MARGIN / 2 * plan.budget, "eval_rows": n_test}
+    return {"time_left": clock.left(), "eval_rows": n_test}
 
 
 def _pair(task, backbone: str, patterns: dict, s: TuneSettings, sched, per_arch: dict, run_dir: Path) -> tuple:
@@ -467,13 +468,13 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         say(f"final: {FAMILY_NAMES[winner]} refit on train+val")
         model, seconds, rec = FAMILIES[winner].final(task, features[winner], cfg.seed,
                                                      features[winner].get("temperature", 1.0), cfg.devices[0],
-                                                     **_refit_time(winner, clock, plan, n_test))
+                                                     **_refit_time(winner, clock, n_test))
         final = {"family": winner, **rec, "trained_on": "train+val", "seconds": seconds, "members": 1}
         history, member_histories = [], []
     else:
         part = winner.split("+", 1)[1] if winner in blends else None
         part_final = (lambda: FAMILIES[part].final(task, features[part], cfg.seed, blends[winner]["temperature"],
-                                                   cfg.devices[0], **_refit_time(part, clock, plan, n_test)))
+                                                   cfg.devices[0], **_refit_time(part, clock, n_test)))
         beside = worker is not None and part in HOST_FAMILIES  # the refit on the host CPU while the CNN retrains
         if beside:
             future = worker.final(part, task, features[part], cfg.seed, blends[winner]["temperature"])
