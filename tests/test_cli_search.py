@@ -41,10 +41,15 @@ def test_search_splice_tiny_and_resume(tmp_path, capsys):
     assert kinds == {"mixed", "fixed"} and all(r["path"] in ("native", "tap", "fft") for r in res["conv_paths"])
     assert "## Convolution paths" in report
     assert "| lookback |" not in report and "| baseline |" not in report and "| seed |" in report  # DNA: no windows
+    # resuming a finished run returns its result: no more ASHA (its budget would be given afresh), no second model
+    # scored on the same test split (was: trained on, retrained, the test score replaced)
+    stamp = (out / "result.json").stat().st_mtime_ns
     code = main(["search", "--resume", str(out), "--json"])
     text, err = capsys.readouterr()
     assert code == 0, err
     again = json.loads(text)
     assert again["pattern"] == res["pattern"] and again["asha"]["best_trial"] == res["asha"]["best_trial"]
+    assert again["test_score"] == res["test_score"] and "finished earlier; its result stands" in err
+    assert (out / "result.json").stat().st_mtime_ns == stamp
     assert main(["search", "--task", "splice", "--out", str(out)]) == 2
     assert "--resume" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from pathlib import Path
 from autofast.errors import AutofastError
 from autofast.io import make_run_dir, mark_run_dir, run_lock
 
-from .options import default_out, merge_options, resumed_options, validated
+from .options import default_out, finished_result, merge_options, resumed_options, validated
 from .progress import stage
 
 
@@ -208,15 +208,15 @@ def cmd_pretrain(args) -> int:
 
 def cmd_finetune(args) -> int:
     from rich.console import Console
-    from rich.table import Table
-
-    from autofast.reporting import fmt_mean_std
 
     from autofast.autoft.finetune import FinetuneConfig, FinetuneContext, load_saved_config, run_finetune, save_config
 
     if args.resume:
         run_dir = Path(args.resume)
         raw = resumed_options(load_saved_config(run_dir), args, run_dir)
+        done = finished_result(run_dir, "finetune")
+        if done is not None:
+            return _finetune_report({**done, "run_dir": str(run_dir)}, run_dir, args)
     else:
         raw = _options(args, FinetuneConfig)
         if not raw.get("checkpoint"):
@@ -244,6 +244,15 @@ def cmd_finetune(args) -> int:
             raise AutofastError(f"interrupted; finished trials are kept in {run_dir}: continue with "
                                 f"`python -m autofast finetune --resume {run_dir}`") from None
     result["run_dir"] = str(run_dir)
+    return _finetune_report(result, run_dir, args)
+
+
+def _finetune_report(result: dict, run_dir: Path, args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from autofast.reporting import fmt_mean_std
+
     if args.json:
         slim = {k: v for k, v in result.items() if k != "runs"}
         slim["runs"] = [{k: v for k, v in r.items() if k != "history"} for r in result["runs"]]

@@ -2,6 +2,7 @@
 typed config whose first error becomes one :class:`~autofast.errors.AutofastError` line."""
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +72,23 @@ def resumed_options(saved: dict, args, run_dir: Path) -> dict:
             raise AutofastError(f"{run_dir}: the run started with {name} {out[key]}; resume it without {name} "
                                 f"(a run keeps its numerics) or start a new run with {name} {flag}")
     return out
+
+
+def finished_result(run_dir: Path, command: str) -> dict | None:
+    """A finished run's saved result (``result.json``, written last) for ``--resume``, with a note on stderr: its
+    test split was scored once, so resuming returns that result instead of training on (the ASHA budget is
+    given afresh) and scoring a new model on the same test split; None for a run that did not finish."""
+    path = run_dir / "result.json"
+    if not path.is_file():
+        return None
+    try:
+        result = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise AutofastError(f"{path}: corrupt; restore it from a copy, or delete it to finish the run again (its "
+                            "test split is then scored a second time)") from None
+    print(f"{run_dir}: finished earlier; its result stands (a run scores its test split once); start a new "
+          f"{command} with --out to run again", file=sys.stderr)
+    return result
 
 
 def validated(model_cls, raw: dict, names: dict[str, str] | None = None):

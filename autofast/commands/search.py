@@ -10,7 +10,7 @@ from autofast.errors import AutofastError
 from autofast.io import RunFolderInUse, locked_run_dir, make_run_dir
 
 from .dash import add_dash_options
-from .options import default_out, merge_options, require_task, resumed_options, validated
+from .options import default_out, finished_result, merge_options, require_task, resumed_options, validated
 
 
 def add_parser(sub) -> None:
@@ -95,6 +95,9 @@ def run(args) -> int:
     if args.resume:
         run_dir = Path(args.resume)
         raw = resumed_options(_saved_config(run_dir), args, run_dir)
+        done = finished_result(run_dir, "search")
+        if done is not None:
+            return _report(done, run_dir, args)
     else:
         raw = merge_options(args.config, config_keys(), vars(args))
         validated(SearchConfig, raw)  # a bad option first, then a missing task
