@@ -122,7 +122,7 @@ class _SearchEstimator(BaseEstimator):
         if arr.shape[0] == 0 or 0 in arr.shape[1:]:
             raise EstimatorInputError(f"X has shape {arr.shape}: no values; give at least one example of at "
                                       "least one value")
-        arr = arr.astype(np.float32)
+        raw, arr = arr, arr.astype(np.float32)
         if not np.all(np.isfinite(arr)):
             raise EstimatorInputError("Input X contains NaN or infinity; fill in or drop those values")
         if not fitting:
@@ -133,7 +133,9 @@ class _SearchEstimator(BaseEstimator):
             if tuple(arr.shape[1:]) != shape:
                 raise EstimatorInputError(f"X has examples of shape {tuple(arr.shape[1:])}, but {name} was fitted "
                                           f"on {shape}; give inputs of the fitted shape")
-        return arr
+        # 8-bit pixels stay uint8: the loaders and autofast.load(run).predict scale them to [0, 1], so the run
+        # folder reads them as fit and predict did
+        return raw if raw.dtype == np.uint8 else arr
 
     @staticmethod
     def _layout(arr: np.ndarray) -> np.ndarray:
@@ -283,10 +285,10 @@ class AutofastClassifier(ClassifierMixin, _SearchEstimator):
     ``X``: a numeric array ``(N, L)`` (univariate series), ``(N, C, L)`` (series with C channels; a 3-D array is
     always read as series, so give grey images as ``(N, 1, H, W)``) or ``(N, C, H, W)`` (images with C bands),
     without NaN or inf; ``predict`` takes the shape seen in ``fit`` (an ``(N, L)`` fit sets ``n_features_in_``
-    = L, as scikit-learn's tabular estimators do). Inputs are used as given: the model standardises each
-    channel with the training statistics itself. ``y``: one label per example of any sortable type (strings,
+    = L, as scikit-learn's tabular estimators do). Inputs are used as given (``uint8`` pixels scaled to [0, 1], as
+    every loader reads them): the model standardises each channel with the training statistics itself. ``y``: one label per example of any sortable type (strings,
     integers); at least two classes. ``classes_`` are the sorted unique labels, the columns of
-    ``predict_proba``.
+    ``predict_proba``; a kept run folder (``out``) names its classes by the labels' text.
 
     The run's internal split -- read this before quoting a score from its folder
     ----------------------------------------------------------------------------
@@ -310,7 +312,8 @@ class AutofastClassifier(ClassifierMixin, _SearchEstimator):
     """
 
     def _check_y(self, y, n: int) -> tuple[np.ndarray, dict]:
-        """``(class indices to save, {"classes_": sorted labels})``."""
+        """``(the labels to save, {"classes_": sorted labels})``: integers and booleans as they are, anything else
+        as its text, so the run folder's classes are the user's (``autofast.load``, ``predict``)."""
         from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
         if y is None:
@@ -338,7 +341,8 @@ class AutofastClassifier(ClassifierMixin, _SearchEstimator):
         if len(classes) < 2:
             raise EstimatorInputError(f"y has 1 class ({classes[0]!r} for every example); a classifier needs at "
                                       "least two classes")
-        return idx.reshape(-1).astype(np.int64), {"classes_": classes}
+        names = classes if classes.dtype.kind in "iub" else np.asarray([str(c) for c in classes])
+        return names[idx.reshape(-1)], {"classes_": classes}
 
     def predict_proba(self, X) -> np.ndarray:
         """``(N, n_classes)`` float64 class probabilities, columns in ``classes_`` order."""
@@ -346,8 +350,16 @@ class AutofastClassifier(ClassifierMixin, _SearchEstimator):
         arr = self._check_x(X, fitting=False)
         proba = np.asarray(result.predict_proba(self._layout(arr)), dtype=np.float64)
         out = np.zeros((len(arr), len(self.classes_)), dtype=np.float64)
-        out[:, [int(c) for c in result.classes]] = proba  # the run's classes are the indices into classes_
+        out[:, self._columns(result.classes)] = proba
         return out
+
+    def _columns(self, run_classes: list[str]) -> list[int]:
+        """The ``classes_`` index of each of the run's classes: by name (the run's classes are the labels' text),
+        or, for a run saved before it kept the labels, the class indices it was given."""
+        by_name = {str(c): i for i, c in enumerate(self.classes_)}
+        if set(run_classes) == set(by_name):
+            return [by_name[c] for c in run_classes]
+        return [int(c) for c in run_classes]
 
     def predict(self, X) -> np.ndarray:
         """``(N,)`` predicted labels (values of ``classes_``)."""

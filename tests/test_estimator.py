@@ -55,6 +55,10 @@ def test_fit_predict_score_with_string_labels(fitted):
     assert clf.result_.result["split"]["test"] == 60
     assert clf.score(x, y) == pytest.approx(clf.training_score_)
     assert Path(clf.run_dir_, "model", "manifest.json").is_file()
+    import autofast  # the run folder keeps the user's labels (it named the classes 0, 1 before)
+
+    res = autofast.load(clf.run_dir_)
+    assert res.classes == ["left", "right"] and list(res.predict(xt)) == list(pred)
 
 
 def test_wrong_inputs_are_one_line_value_errors(fitted):
@@ -115,16 +119,18 @@ def test_params_clone_and_set_params():
 
 
 def test_images_with_integer_labels_print_nothing(tmp_path, capfd):
-    """(N, C, H, W) images, integer labels, a CNN search; nothing printed; ``out`` keeps the run folder."""
+    """(N, C, H, W) 8-bit images, integer labels, a CNN search; nothing printed; ``out`` keeps the run folder,
+    which reads the pixels and names the classes as the estimator does (it had named them 0, 1, 2 and read the
+    pixels unscaled where ``autofast.load`` scales them to [0, 1])."""
     import autofast
     from autofast import AutofastClassifier
 
     def images(n, seed):
         r = np.random.default_rng(seed)
         y = np.array([3, 7, 11])[np.arange(n) % 3]
-        x = r.normal(size=(n, 2, 8, 8)).astype(np.float32)
+        x = r.normal(size=(n, 2, 8, 8))
         x[:, 0] += (y[:, None, None] - 7) * 0.75  # the class shifts band 0
-        return x, y
+        return np.clip(x * 20 + 128, 0, 255).astype(np.uint8), y
 
     x, y = images(90, 0)
     clf = AutofastClassifier(out=tmp_path, **TINY_CNN).fit(x, y)
@@ -140,6 +146,9 @@ def test_images_with_integer_labels_print_nothing(tmp_path, capfd):
     assert run.parent == tmp_path.resolve() and run.name.startswith("fit-")
     res = autofast.load(run)  # a kept run folder is an ordinary search run
     assert res.result["kind"] == "image" and res.result["split"]["test"] == 90
+    assert res.classes == ["3", "7", "11"]
+    assert list(res.predict(xt)) == [str(v) for v in pred]
+    np.testing.assert_allclose(res.predict_proba(xt), clf.predict_proba(xt), rtol=1e-6, atol=1e-7)
 
 
 def test_cross_val_score_with_a_pipeline_on_multichannel_series(tmp_path):
