@@ -49,6 +49,14 @@ def _option_names() -> list[str]:
     return [k for k in SearchConfig.model_fields if k not in ("task",) + OWN]
 
 
+def _as_parameters(message: str) -> str:
+    """A search's error line in the estimator's words: its options by their parameter names (``--time-budget
+    17`` -> ``time_budget=17``)."""
+    import re
+
+    return re.sub(r"--([a-z][a-z0-9-]*) ?", lambda m: m.group(1).replace("-", "_") + "=", message)
+
+
 def _remove(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
@@ -172,9 +180,11 @@ class _SearchEstimator(BaseEstimator):
 
             result = search(str(Path(work, "task.yaml")), out=run_dir, verbose=bool(self.verbose),
                             time_budget=self.time_budget, seed=self.seed, threads=self.threads, **options)
-        except BaseException:
+        except BaseException as exc:
             if owned or not Path(run_dir, "pattern.json").exists():
                 _remove(run_dir)
+            if isinstance(exc, AutofastError) and not isinstance(exc, ValueError):
+                raise EstimatorInputError(_as_parameters(str(exc))) from None  # scikit-learn expects ValueErrors
             raise
         finally:
             _remove(work)

@@ -79,6 +79,12 @@ def test_wrong_inputs_are_one_line_value_errors(fitted):
         AutofastClassifier(budget=3).fit(x, y)
     with pytest.raises(ValueError, match="labels for 60 examples"):
         AutofastClassifier(**FAST).fit(x, y[:10])
+    # the search's own errors too, naming the estimator's parameters (they were AutofastErrors naming CLI flags)
+    for params, match in [({"time_budget": "abc"}, "^time_budget='abc': give seconds"),
+                          ({"arch": "bogus"}, "invalid option arch")]:
+        with pytest.raises(ValueError, match=match) as e:
+            AutofastClassifier(**{**FAST, **params}).fit(x, y)
+        assert "--" not in str(e.value)
 
 
 def test_pickle_round_trip_keeps_the_model(fitted):

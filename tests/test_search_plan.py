@@ -93,6 +93,19 @@ def test_regression_and_forecasting_windows():
         make_plan(DataSize(360, 40, (1, 32, 32), 0, "dense"), COST, 200, "t", {}, arch="rocket")
 
 
+def test_a_few_values_get_as_many_folds_as_examples():
+    """Values have no class to bound the folds: 4 examples were "4 examples cannot fill 5 folds" (a ValueError,
+    'internal error' on the command line); now 4 folds, 2 examples one error line, and --folds above the examples
+    one error line naming the most."""
+    few = lambda n: DataSize(n - 1, 1, (1, 20), 0, "series")  # noqa: E731
+    assert make_plan(few(4), COST, 60, "t", {}).folds == 4
+    assert make_plan(few(40), COST, 60, "t", {}).folds == 5
+    with pytest.raises(AutofastError, match="has 2 train\\+val example\\(s\\) with values; a regression needs at least 3"):
+        make_plan(few(2), COST, 60, "t", {})
+    with pytest.raises(AutofastError, match="--folds 10: the task has 6 train\\+val examples.*--folds 6 or fewer"):
+        make_plan(few(6), COST, 60, "t", {"folds": 10})
+
+
 def test_asha_epoch_count_matches_a_simulated_run():
     from autofast.asha import ASHA
 

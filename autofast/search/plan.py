@@ -294,6 +294,8 @@ def _default_folds(size: DataSize) -> tuple[int, str]:
     folds = CV_FOLDS
     if size.min_class_count and size.min_class_count < folds:
         folds = size.min_class_count if size.min_class_count >= 2 else 0
+    if 0 < size.n_pool < folds:  # values: a few examples (classes are bounded by their smallest above)
+        folds = size.n_pool if size.n_pool >= 2 else 0
     return folds, (f"validation split of {size.n_val} < {CV_BELOW_VAL}: a hold-out score would be noise"
                    if folds else "a class has fewer than 2 examples: hold-out")
 
@@ -326,9 +328,15 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     values_1d = regression and len(size.example_shape) == 2 and size.kind in ("dna", "series")  # 1-D regression
     left = budget - elapsed
 
+    if regression and size.n_pool < 3:
+        raise AutofastError(f"the task has {size.n_pool} train+val example(s) with values; a regression needs at "
+                            "least 3 (two to fit, one to score)")
     folds = given.get("folds")
     if folds is not None:
         why["folds"] = "given"
+        if folds > size.n_pool:
+            raise AutofastError(f"--folds {folds}: the task has {size.n_pool} train+val examples, too few for "
+                                f"{folds} folds; give --folds {size.n_pool} or fewer (0: a hold-out split)")
     else:
         folds, why["folds"] = _default_folds(size)
     n_fit = size.n_pool * (folds - 1) // folds if folds else size.n_train
