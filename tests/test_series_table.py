@@ -98,6 +98,10 @@ def test_val_and_test_files_read_the_training_channels_by_name(tmp_path):
     ("id,time,x,label\na,0,1,up\na,1,hi,up\nb,0,1,up\n", r"column 'x' is not a number \(row 3 holds 'hi'\)"),
     ("id,time,x,label\na,0,1,up\n,1,2,up\nb,0,1,up\n", r"row 3 has an empty 'id'"),
     ("id,time,label\na,0,up\na,1,up\n", r"needs at least one numeric channel column"),
+    # an empty label was a class named '' (wide and long tables), or with every label empty, no labels
+    ("label,t0,t1\nup,1,2\n,2,3\ndown,3,4\n", r"row 3 has an empty 'label'; fill it in or drop the row"),
+    ("id,time,x,label\na,0,1,up\na,1,2,up\nb,0,1,\nb,1,1,\n", r"row 4 has an empty 'label'"),
+    ("label,t0,t1\n,1,2\n,2,3\n", r"column 'label' is empty; give every series its class"),
     # whole series per row under a repeated subject id (a wide table): not read as 4 channels of 2 steps
     ("id,label,t0,t1,t2,t3\na,up,1,2,3,4\na,up,2,3,4,5\nb,down,4,3,2,1\n", r"'id' repeats, so each row is read as one "
                                                                           r"step .* drop or rename the 'id' column"),

@@ -89,6 +89,8 @@ def read_series_table(path: Path, cols: TableColumns = TableColumns(), labels_re
                             "label column 'label' or set 'label_column:' in a task file")
     if len(df) == 0:
         raise AutofastError(f"{path}: holds a header row but no series; add one row per series (or per step)")
+    if labels_required and _labels(df, cols, path) is None:
+        raise AutofastError(f"{path}: column {cols.label!r} is empty; give every series its class (or value)")
     if cols.id in df.columns:
         ids = df[cols.id].astype("string").fillna("").str.strip()  # str even where the header had spaces
         if (ids == "").any():
@@ -101,8 +103,18 @@ def read_series_table(path: Path, cols: TableColumns = TableColumns(), labels_re
     return _wide(df, path, cols, None)
 
 
-def _labels(df, cols: TableColumns) -> list[str] | None:
-    return [str(v).strip() for v in df[cols.label].fillna("")] if cols.label in df.columns else None
+def _labels(df, cols: TableColumns, path: Path) -> list[str] | None:
+    """The label column's text per row (None without the column, or where it is empty throughout: new data to
+    predict); an empty label among others is one error line (it was a class named '')."""
+    if cols.label not in df.columns:
+        return None
+    labels = [str(v).strip() for v in df[cols.label].fillna("")]
+    empty = [i for i, v in enumerate(labels) if not v]
+    if empty and len(empty) == len(labels):
+        return None
+    if empty:
+        raise AutofastError(f"{path}: row {empty[0] + 2} has an empty {cols.label!r}; fill it in or drop the row")
+    return labels
 
 
 def _numbers(df, columns: list[str], path: Path, what: str):
@@ -125,7 +137,7 @@ def _numbers(df, columns: list[str], path: Path, what: str):
 
 
 def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTable:
-    labels = _labels(df, cols)
+    labels = _labels(df, cols, path)
     steps = [c for c in df.columns if c != cols.label]
     if len(steps) < 2:
         raise AutofastError(f"{path}: a table of series needs one row per series and at least two step columns "
@@ -201,7 +213,7 @@ def _long(df, ids, path: Path, cols: TableColumns) -> SeriesTable:
         raise AutofastError(f"{path}: {cols.id!r} repeats, so each row is read as one step of a series, giving "
                             f"{len(channels)} channels of at most {longest} steps; if each row is a whole series, "
                             f"drop or rename the {cols.id!r} column, else add a {cols.time!r} column")
-    labels = _labels(df, cols)
+    labels = _labels(df, cols, path)
     series, names, per_series = [], [], []
     for s, e in zip(starts, ends):
         rows = order[s:e]
