@@ -111,6 +111,11 @@ def test_fasta_without_labels_and_the_api(dna_run, capsys):
     (d / "new.fa").write_text("".join(f">seq{i}\n{s[:20]}\n{s[20:]}\n" for i, (s, _) in enumerate(rows)))
     out = predict_json(capsys, dna_run["run"], d / "new.fa")
     assert out["rows"] == 5 and out["accuracy"] is None
+    # NCBI headers end in a description after the last '|': not a label (was "'Homo sapiens chr1' are not among
+    # the model's classes")
+    (d / "ncbi.fa").write_text("".join(f">gi|{i}|ref|NC_00000{i}.1| Homo sapiens chr{i}\n{s}\n"
+                                       for i, (s, _) in enumerate(rows)))
+    assert predict_json(capsys, dna_run["run"], d / "ncbi.fa")["accuracy"] is None
     res = autofast.load(dna_run["run"])
     with open(out["out"]) as f:
         cli_labels = [r["predicted_label"] for r in csv.DictReader(f)]

@@ -86,7 +86,8 @@ def encode_dna(seqs: list[str], length: int | None = None, source: str = "<seque
 
 
 def read_fasta(path: Path, labels_required: bool = True) -> tuple[list[str], list[str]]:
-    """Return ``(sequences, labels)``; a label is ``label=XXX`` in the header or its last ``|`` field
+    """Return ``(sequences, labels)``; a label is ``label=XXX`` in the header or its last ``|`` field where that
+    holds no space (NCBI and UniProt headers end in a description: ``>gi|1|ref|NC_1| Homo sapiens``)
     (``labels_required=False``: a record without one gets the label ``""``)."""
     try:
         text = read_text(path)  # a byte-order mark is not part of the first header; .gz etc. decompressed
@@ -111,7 +112,8 @@ def read_fasta(path: Path, labels_required: bool = True) -> tuple[list[str], lis
     labels = []
     for i, h in enumerate(headers, start=1):
         m = re.search(r"(?:^|[\s|;,])label=([^\s|;,]+)", h)
-        label = m.group(1) if m else (h.rsplit("|", 1)[1].strip() if "|" in h else "")
+        last = h.rsplit("|", 1)[1].strip() if "|" in h else ""
+        label = m.group(1) if m else ("" if re.search(r"\s", last) else last)  # a description is not a class
         if not label and labels_required:
             raise AutofastError(f"{path}: record {i} has no label; add 'label=CLASS' to the header "
                                 f"or end it with '|CLASS'")
