@@ -115,3 +115,28 @@ def test_a_dataframe_with_a_date_index_is_filled_too():
     fc = autofast.forecast(pd.DataFrame({"sales": y}, index=pd.to_datetime(dates)), horizon=6)
     assert fc.sized_from_data["missing dates"].startswith("1 row added")
     assert fc.next().shape[0] == 6
+
+
+@pytest.mark.parametrize("dates, want", [
+    # a first field above 12: day first throughout (12/01 was read as 1 December, 13/01 as 13 January)
+    (["11/01/2024", "12/01/2024", "13/01/2024"], ["2024-01-11", "2024-01-12", "2024-01-13"]),
+    (["11.01.2024 10:00", "12.01.2024 10:00", "13.01.2024 10:00"],
+     ["2024-01-11T10", "2024-01-12T10", "2024-01-13T10"]),
+    (["01/11/2024", "01/12/2024", "01/13/2024"], ["2024-01-11", "2024-01-12", "2024-01-13"]),  # month first
+    # every field 12 or less: the more regular reading (a year of months, not eleven days and a jump)
+    ([f"01/{m:02d}/2023" for m in range(1, 13)] + ["01/01/2024"],
+     [f"2023-{m:02d}-01" for m in range(1, 13)] + ["2024-01-01"]),
+    (["02/01/2024", "03/01/2024", "04/01/2024"], ["2024-02-01", "2024-03-01", "2024-04-01"]),  # a tie: month first
+])
+def test_day_first_dates_read_as_written(dates, want):
+    np.testing.assert_array_equal(parse_dates(np.array(dates)), np.array(want, dtype="datetime64[ns]"))
+
+
+def test_a_european_daily_csv_forecasts(tmp_path):
+    """dd/mm/yyyy rows, sorted: was 'goes back in time at data row 12 ... sort the rows by date'."""
+    days = pd.date_range("2024-01-01", periods=60, freq="D")
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"date": days.strftime("%d/%m/%Y"), "visits": 10 + rng.normal(size=60)}).to_csv(
+        tmp_path / "eu.csv", index=False)
+    data = load_series(tmp_path / "eu.csv")
+    assert infer_frequency(data.dates).name == "daily" and data.values.shape == (60, 1)

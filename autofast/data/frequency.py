@@ -25,6 +25,8 @@ __all__ = ["Frequency", "parse_dates", "infer_frequency", "frequency_of_stamps",
 
 _QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
 _YEAR = re.compile(r"^\s*\d{4}\s*$")
+#: dates written day and month first, then the year (13/01/2024, 13.01.2024, 01-13-2024, with a time after)
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|\d{4})\b")
 _DAY_S = 86_400
 #: leading dates the frequency is read from (the loader already parsed and checked every date; a median gap over
 #: 10 000 is as good as over a million, and parsing a million again cost 0.74 s)
@@ -89,17 +91,50 @@ def parse_dates(dates) -> np.ndarray | None:
     with contextlib.suppress(ValueError), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numpy: "no explicit representation of timezones" (read as UTC)
         return text.astype("datetime64[ns]")
-    import pandas as pd  # anything else numpy's ISO parser refuses
+    day_first = _day_first(text)
+    if day_first is None:
+        return _pandas_dates(text, False)
+    return _pandas_dates(text, day_first)
+
+
+def _pandas_dates(text: np.ndarray, day_first: bool) -> np.ndarray | None:
+    import pandas as pd  # anything numpy's ISO parser refuses
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
         try:
-            parsed = pd.to_datetime(pd.Series(text), errors="coerce", format="mixed", utc=True)
+            parsed = pd.to_datetime(pd.Series(text), errors="coerce", format="mixed", utc=True, dayfirst=day_first)
         except (ValueError, TypeError, OverflowError):
             return None
     if parsed.isna().any():
         return None
     return parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+
+
+def _day_first(text: np.ndarray) -> bool | None:
+    """Whether dates of the form ``a/b/year`` (or ``.``, ``-``) are day first: a first field above 12 says so (a
+    second above 12 says month first); where every field could be either, the reading whose steps are the more
+    regular (a year of 01/01/2023, 01/02/2023, ..., 01/01/2024 is monthly read day first, eleven days and a
+    jump read month first), month first on a tie (pandas' default: 02/01/2024, 03/01/2024 alone are February and
+    March). None: not such dates. Each date was read on its own before, so 12/01/2024 was 1 December and
+    13/01/2024 13 January, and a sorted European file went "back in time"."""
+    found = [_NUMERIC_DATE.match(t) for t in text]
+    if not all(found):
+        return None
+    first = max(int(m.group(1)) for m in found)
+    second = max(int(m.group(3)) for m in found)
+    if first > 12 or second > 12:
+        return first > 12 >= second if first > 12 else False
+    regular = {}
+    for day_first in (False, True):
+        stamps = _pandas_dates(text, day_first)
+        if stamps is None or len(stamps) < 3:
+            return None
+        steps = np.diff(stamps).astype("timedelta64[s]").astype(np.int64)
+        kinds = [_frequency_of_step(float(v)) for v in steps]
+        common = max(set(kinds), key=kinds.count)
+        regular[day_first] = sum(k == common and k is not None for k in kinds) - 2 * int((steps <= 0).sum())
+    return regular[True] > regular[False]
 
 
 def infer_frequency(dates) -> Frequency | None:
