@@ -145,6 +145,10 @@ def search(task: str, *, out: str | Path | None = None, verbose: bool = False, *
     from .search.pipeline import check_options, run_search
 
     unknown = sorted(set(options) - set(SearchConfig.model_fields))
+    if not isinstance(task, (str, Path)) or not str(task).strip():
+        raise AutofastError(f"autofast.search: task must be a bundled name, a data file or a YAML task file, got "
+                            f"{'an empty name' if isinstance(task, (str, Path)) else type(task).__name__}; for "
+                            "arrays in memory use autofast.AutofastClassifier(...).fit(X, y) (or AutofastRegressor)")
     if "task" in options or unknown:
         bad = unknown or ["task"]
         raise AutofastError(f"autofast.search: unknown option(s) {', '.join(bad)}; give the task first, then any of "

@@ -132,6 +132,12 @@ def test_fasta_without_labels_and_the_api(dna_run, capsys):
     assert loss_of(res, str(d / "motif.yaml")) == pytest.approx(dna_run["result"]["final"]["test_loss"], rel=1e-6)
     assert len(set(res.predict(str(d / "motif.yaml")))) == 2  # not a constant prediction
     assert res.plan == dna_run["result"]["plan"] and res.report.name == "report.md" and res.report.exists()
+    # one sequence as a bare string, longer than a file name may be: a path that does not exist (was an OSError)
+    with pytest.raises(AutofastError, match="does not exist.*sequences as a list of strings"):
+        res.predict("ACGT" * 100)
+    for task in (np.zeros((4, 10)), ""):  # arrays go to the estimators; was an OSError / the cwd read as images
+        with pytest.raises(AutofastError, match="task must be a bundled name.*AutofastClassifier"):
+            autofast.search(task, time_budget=5)
 
 
 def test_compressed_new_data(dna_run, capsys):

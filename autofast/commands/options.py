@@ -110,4 +110,4 @@ def default_out(command: str, task: str | None, fallback: str) -> Path:
 
     stem = Path(task or fallback)
     stem = stem.with_suffix("") if stem.suffix.lower() in COMPRESSED_SUFFIXES else stem  # reads.fa.gz: reads
-    return Path(f"runs/{command}-{stem.stem}-{datetime.now():%Y%m%d-%H%M%S}")
+    return Path(f"runs/{command}-{stem.stem[:60]}-{datetime.now():%Y%m%d-%H%M%S}")  # a file name's length limit

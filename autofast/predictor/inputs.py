@@ -246,9 +246,14 @@ class InputReader:
         p = Path(text)
         if bundled or p.suffix.lower() in TASK_FILE_SUFFIXES:
             return self._read_task(text)
-        if not p.exists():
-            raise AutofastError(f"data path {text!r} does not exist; check the path (or give a bundled task name "
-                                "or a YAML task file for its test split)")
+        try:
+            missing = not p.exists()
+        except OSError:  # a name too long for the file system: e.g. one DNA sequence given as a bare string
+            missing = True
+        if missing:
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            raise AutofastError(f"data path {shown!r} does not exist; check the path (or give a bundled task name "
+                                "or a YAML task file for its test split; sequences as a list of strings)")
         from ..data.text import refuse_spreadsheet
 
         refuse_spreadsheet(p)

@@ -88,6 +88,9 @@ def selection_lines(r: dict) -> list[str]:
         if sel["winner"] in (sel.get("blends") or {}):
             out += ["", f"Winner: **{sel['winner']}**: a blend whose parts are comparable is the final model "
                         f"(validation score {sel['margin']:+.4f} against the best other candidate)."]
+        elif (sel.get("signal") or {}).get("instead") == sel["winner"]:
+            out += ["", f"Winner: **{sel['winner']}**, {-sel['margin']:.4f} behind the best candidate on "
+                        "validation, which did not beat predicting the training mean (below)."]
         else:
             out += ["", f"Winner: **{sel['winner']}**, ahead of the runner-up by {sel['margin']:.4f} on validation."]
     from .blend import FAMILY_NAMES
@@ -117,8 +120,9 @@ def selection_lines(r: dict) -> list[str]:
                        f"(standard error {pair['part_gap_se']:.4f}).")]
     signal = sel.get("signal")
     if signal:
+        gap = signal["gap"]
         out += ["", f"{signal['candidate']} against predicting the training mean on the same predictions: MSE "
-                    f"{signal['gap']:+.4f} better (paired standard error {signal['se']:.4f}): "
+                    f"{abs(gap):.4f} {'lower' if gap >= 0 else 'higher'} (paired standard error {signal['se']:.4f}): "
                     + (f"no signal beyond the mean, so the {signal['instead']} features went on instead (lower "
                        "variance where nothing can be selected)." if "instead" in signal else "ahead, kept.")]
     for k, b in (sel.get("blends") or {}).items():
