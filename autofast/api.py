@@ -34,7 +34,7 @@ class Result:
     def __init__(self, run_dir: str | Path) -> None:
         from .predictor import load_final
 
-        self.run_dir = Path(run_dir)
+        self.run_dir = Path(run_dir).expanduser().resolve()  # report and files stay found after a chdir
         path = self.run_dir / "result.json"
         if not path.is_file():
             raise AutofastError(f"{self.run_dir}: no result.json; give the folder of a finished search, dash or "

@@ -127,9 +127,10 @@ class _SearchEstimator(BaseEstimator):
         if arr.ndim > 4:
             raise EstimatorInputError(f"X has shape {arr.shape}; {name} takes (N, L) series, (N, C, L) series "
                                       "or (N, C, H, W) images")
-        if arr.shape[0] == 0 or 0 in arr.shape[1:]:
-            raise EstimatorInputError(f"X has shape {arr.shape}: no values; give at least one example of at "
-                                      "least one value")
+        if arr.shape[0] == 0 or 0 in arr.shape[1:]:  # scikit-learn's wording, which its checks match
+            what = "sample(s)" if arr.shape[0] == 0 else "feature(s)"
+            raise EstimatorInputError(f"Found array with 0 {what} (shape={arr.shape}) while a minimum of 1 is "
+                                      "required; give at least one example of at least one value")
         raw, arr = arr, arr.astype(np.float32)
         if not np.all(np.isfinite(arr)):
             raise EstimatorInputError("Input X contains NaN or infinity; fill in or drop those values")
@@ -290,32 +291,33 @@ class AutofastClassifier(ClassifierMixin, _SearchEstimator):
         SearchConfig name (``arch``, ``folds``, ``ensemble``, ``max_epochs``, ``devices``, ...); they are
         parameters like the others (``get_params``, ``set_params``, ``clone``) and are checked at ``fit``.
 
-    Inputs
-    ------
-    ``X``: a numeric array ``(N, L)`` (univariate series), ``(N, C, L)`` (series with C channels; a 3-D array is
-    always read as series, so give grey images as ``(N, 1, H, W)``) or ``(N, C, H, W)`` (images with C bands),
-    without NaN or inf; ``predict`` takes the shape seen in ``fit`` (an ``(N, L)`` fit sets ``n_features_in_``
-    = L, as scikit-learn's tabular estimators do). Inputs are used as given (``uint8`` pixels scaled to [0, 1], as
-    every loader reads them): the model standardises each channel with the training statistics itself. ``y``: one label per example of any sortable type (strings,
-    integers); at least two classes. ``classes_`` are the sorted unique labels, the columns of
-    ``predict_proba``; a kept run folder (``out``) names its classes by the labels' text.
+    Attributes
+    ----------
+    classes_ : the sorted unique labels, the columns of ``predict_proba``.
+    n_features_in_ : L, for a 2-D ``X`` only (as scikit-learn's tabular estimators set it).
+    input_shape_ : ``X.shape[1:]``.
+    kind_ : ``"series"`` or ``"image"``.
+    run_dir_ : the run folder; after unpickling, a temporary folder holding the final model only.
+    result_ : the :class:`autofast.api.Result` (``plan``, ``report``, ``result``).
+    training_score_ : the run's "test" score, which is on ``X`` itself (Notes).
 
-    The run's internal split -- read this before quoting a score from its folder
-    ----------------------------------------------------------------------------
-    A search always evaluates its final model once on a test split. Your test data are not given to ``fit``,
-    so the run's task names the training file as BOTH its training and its test file: the search carves its
-    validation rows (10%, stratified) from ``X``, trains the final model on all of ``X``, and its one "test"
-    evaluation is on ``X`` itself. The ``test_score`` in the run folder (``result.json``, ``report.md``) is
-    therefore the training (resubstitution) accuracy -- NOT a held-out score; it is kept as
-    ``training_score_``. Measure generalisation with ``score`` on data the estimator has not seen, or with
-    ``cross_val_score``. (The training rows are held twice in memory during the search for this.)
+    Notes
+    -----
+    **Inputs.** ``X``: a numeric array ``(N, L)`` (univariate series), ``(N, C, L)`` (series with C channels; a
+    3-D array is always read as series, so give grey images as ``(N, 1, H, W)``) or ``(N, C, H, W)`` (images with
+    C bands), without NaN or inf; ``predict`` takes the shape seen in ``fit``. Inputs are used as given (``uint8``
+    pixels scaled to [0, 1], as every loader reads them): the model standardises each channel with the training
+    statistics itself. ``y``: one label per example of any sortable type (strings, integers); at least two
+    classes. A kept run folder (``out``) names its classes by the labels' text.
 
-    Fitted attributes
-    -----------------
-    ``classes_``, ``n_features_in_`` (2-D ``X`` only), ``input_shape_`` (``X.shape[1:]``), ``kind_``
-    (``"series"``/``"image"``), ``run_dir_`` (the run folder; after unpickling, a temporary folder holding the
-    final model only), ``result_`` (the :class:`autofast.api.Result`: ``plan``, ``report``, ``result``),
-    ``training_score_``.
+    **The run's internal split -- read this before quoting a score from its folder.** A search always evaluates
+    its final model once on a test split. Your test data are not given to ``fit``, so the run's task names the
+    training file as BOTH its training and its test file: the search carves its validation rows (10%,
+    stratified) from ``X``, trains the final model on all of ``X``, and its one "test" evaluation is on ``X``
+    itself. The ``test_score`` in the run folder (``result.json``, ``report.md``) is therefore the training
+    (resubstitution) accuracy -- NOT a held-out score; it is kept as ``training_score_``. Measure generalisation
+    with ``score`` on data the estimator has not seen, or with ``cross_val_score``. (The training rows are held
+    twice in memory during the search for this.)
 
     Pickling keeps the final model (``result.json`` and ``model/``, a few MB) inside the pickle, so an
     unpickled estimator predicts exactly as the original even when the original's run folder is gone.
@@ -390,6 +392,11 @@ class AutofastRegressor(RegressorMixin, _SearchEstimator):
     """
 
     _target = "regression"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y (N, T): T values per example
+        return tags
 
     def _check_y(self, y, n: int) -> tuple[np.ndarray, dict]:
         """``(float64 values (N, T) to save, {"n_targets_": T})``; ``y`` ``(N,)`` or ``(N, T)`` numbers."""

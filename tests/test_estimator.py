@@ -185,7 +185,7 @@ NO_FIT = ["check_no_attributes_set_in_init", "check_estimators_unfitted", "check
           "check_set_params", "check_parameters_default_constructible", "check_estimator_cloneable",
           "check_estimator_repr", "check_mixin_order", "check_valid_tag_types", "check_fit2d_1sample",
           "check_requires_y_none", "check_classifiers_one_label", "check_complex_data", "check_fit1d",
-          "check_classifiers_regression_target", "check_supervised_y_no_nan"]
+          "check_classifiers_regression_target", "check_supervised_y_no_nan", "check_estimators_empty_data_messages"]
 ONE_FIT = ["check_n_features_in_after_fitting", "check_estimators_nan_inf"]
 
 
@@ -207,3 +207,15 @@ def test_import_stays_light():
     code = ("import sys, autofast; c = autofast.AutofastClassifier(time_budget=5); c.get_params(); "
             "assert 'torch' not in sys.modules")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_notebook_display_warns_nothing():
+    """Jupyter's display parses the docstring as numpydoc: sections it does not know were three UserWarnings."""
+    from sklearn.utils import estimator_html_repr
+
+    from autofast import AutofastClassifier, AutofastRegressor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for est in (AutofastClassifier(), AutofastRegressor()):
+            assert type(est).__name__ in estimator_html_repr(est)

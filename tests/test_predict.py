@@ -120,6 +120,10 @@ def test_fasta_without_labels_and_the_api(dna_run, capsys):
     with open(out["out"]) as f:
         cli_labels = [r["predicted_label"] for r in csv.DictReader(f)]
     assert list(res.predict([s for s, _ in rows])) == cli_labels
+    import pandas as pd  # sequences as a numpy array or a pandas column too (was "dtype <U40 is not numeric")
+
+    assert list(res.predict(np.array([s for s, _ in rows]))) == list(res.predict(pd.Series([s for s, _ in rows])))\
+        == cli_labels
     proba = res.predict_proba(str(d / "new.fa"))
     assert proba.shape == (5, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
     assert res.score(str(d / "motif.yaml")) == dna_run["result"]["test_score"]

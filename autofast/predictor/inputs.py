@@ -160,8 +160,9 @@ class InputReader:
     # ---- arrays in the training layout
     def _arrays(self, x, source: str) -> tuple[np.ndarray, list[str]]:
         self._check_kind()
-        if self.kind == "dna" and isinstance(x, (list, tuple)) and (not x or isinstance(x[0], str)):
-            return self._encode(list(x), source), []
+        if self.kind == "dna" and not isinstance(x, str) and hasattr(x, "__len__") and (
+                np.asarray(x).dtype.kind in "UO" and (len(x) == 0 or isinstance(np.asarray(x).reshape(-1)[0], str))):
+            return self._encode(list(np.asarray(x, dtype=object).reshape(-1)), source), []  # lists, arrays, Series
         try:
             arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
         except Exception:
