@@ -34,7 +34,7 @@ def column_list(names) -> str:
     import re
 
     names = [str(n) for n in names]
-    plain = len(names) >= 2 and all(re.fullmatch(r"[\w .:/()%#-]{1,40}", n) for n in names)
+    plain = len(names) >= 1 and all(re.fullmatch(r"[\w .:/()%#-]{1,40}", n) for n in names)
     if not plain:
         return f"{len(names)} column(s) in the header row"
     return ", ".join(names[:20]) + (f", … ({len(names)} in all)" if len(names) > 20 else "")

@@ -172,3 +172,23 @@ def test_predict_out_with_several_horizons_is_refused(tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", str(run_dir), "--data", str(data), "--out", str(tmp_path / "x.csv")]) == 2
     assert "2 horizons" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+
+
+def test_predict_on_data_that_does_not_fit_says_what_the_run_needs(tmp_path, capsys):
+    """predict has no --columns: a missing column named the run's columns (it said 'fix --columns'); too short a
+    history named the file and the rows to give."""
+    df = _monthly()
+    data = tmp_path / "s.csv"
+    df.to_csv(data)
+    run_dir = tmp_path / "run"
+    assert main(["forecast", "--data", str(data), "--out", str(run_dir), "--no-plot"]) == 0
+    capsys.readouterr()
+    other = df.rename(columns={c: f"{c}_x" for c in df.columns})
+    other.to_csv(tmp_path / "renamed.csv")
+    assert main(["predict", str(run_dir), "--data", str(tmp_path / "renamed.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the run forecasts column(s)" in err and "--columns" not in err
+    df.head(3).to_csv(tmp_path / "short.csv")
+    assert main(["predict", str(run_dir), "--data", str(tmp_path / "short.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {tmp_path / 'short.csv'}: history has 3 rows") and "give at least" in err

@@ -100,13 +100,19 @@ def _predict_forecast(args) -> int:
     _, path = resolve_timeseries(str(args.data))
     if isinstance(model, PanelModel):
         return _predict_panel(args, model, path)
-    data = load_series(path, model.date_column, model.columns)
+    cols = ", ".join(map(repr, model.columns))
+    data = load_series(path, model.date_column, model.columns,  # the run's columns: no option of predict's to name
+                       (f"give newer rows with the run's date column {model.date_column!r}",
+                        f"the new data: the run forecasts column(s) {cols}"))
     if args.out and len(model.horizons) > 1:
         raise AutofastError(f"--out names one file, but this forecast run has {len(model.horizons)} horizons "
                             f"{model.horizons}; leave --out out (one file per horizon in RUN_DIR)")
     outs = {}
     for h in model.horizons:
-        fc = model.predict(data.values, h)
+        try:
+            fc = model.predict(data.values, h)
+        except AutofastError as exc:
+            raise AutofastError(f"{path}: {exc}") from None
         out = _out_path(args, f"forecast-{_stem(str(args.data))}-H{h}.csv")
         write_next_csv(out, data.dates, model.columns, fc, model.bands(fc, h, data.values))
         outs[h] = str(out)
@@ -128,7 +134,10 @@ def _predict_panel(args, model, path: Path) -> int:
     from autofast.forecast.panel import next_frame
     from autofast.io import atomic_path
 
-    panel = load_panel(path, model.id_column, model.date_column, model.value_column)
+    panel = load_panel(path, model.id_column, model.date_column, model.value_column,
+                       (f"a column {model.id_column!r} (the run's id column)",
+                        f"the new data (the run's date column: {model.date_column!r})",
+                        f"the new data (the run's value column: {model.value_column!r})"))
     H = model.horizon
     out = _out_path(args, f"forecast-{_stem(str(args.data))}-H{H}.csv")
     with atomic_path(out) as tmp:

@@ -185,11 +185,13 @@ def auto_date_column(columns: list[str], header: list[str], numeric) -> tuple[st
     return index, None
 
 
-def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: list[str] | None = None) -> SeriesData:
+def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: list[str] | None = None,
+                hints: tuple[str, str] | None = None) -> SeriesData:
     """Load a CSV (a date column plus numeric channels; comma-separated, or semicolon / tab, :func:`csv_dialect`)
     or a ``.npy`` array of shape (T, C).
 
-    ``date_column``: a column name, None (no date column) or ``"auto"`` (:func:`auto_date_column`).
+    ``date_column``: a column name, None (no date column) or ``"auto"`` (:func:`auto_date_column`); ``hints``:
+    :func:`frame_series`' (default: the ``forecast`` command's options).
     Plain CSVs are parsed by numpy (:func:`_load_csv_numpy`); anything else by pandas, which also
     words the errors. ``values`` is ``(T, C)`` float64; ``dates`` the date column's strings (or None).
     """
@@ -231,7 +233,7 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
                             f"file with a header row") from None
     if df.empty:
         raise AutofastError(f"{path}: has no data rows")
-    return frame_series(df, date_column, columns, str(path), header)
+    return frame_series(df, date_column, columns, str(path), header, hints or CLI_HINTS)
 
 
 CLI_HINTS = ("pass --date-column NAME or --date-column ''", "--columns")  # how the command's user fixes the input

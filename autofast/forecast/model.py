@@ -75,7 +75,8 @@ class ForecastModel:
         if x.ndim != 2 or x.shape[1] != C:
             raise AutofastError(f"history must be (rows, {C}) (the channels {self.columns}), got shape {x.shape}")
         if x.shape[0] < L:
-            raise AutofastError(f"history has {x.shape[0]} rows; the model reads the last {L} (its lookback)")
+            raise AutofastError(f"history has {x.shape[0]} rows; the model reads the last {L} (its lookback): give "
+                                f"at least {L} rows up to the point to forecast from")
         if not np.isfinite(x).all():
             raise AutofastError("history holds NaN or inf; fill or drop those rows")
         if backend is None:
