@@ -140,3 +140,26 @@ def test_padded_header_names_and_numeric_ids(tmp_path):
     path.write_text(" id , x ,label\n1,1,a\n1,2,a\n2,3,b\n2,4,b\n")
     table = read_series_table(path)
     assert table.ids == ["1", "2"] and table.channels == ["x"] and table.labels == ["a", "b"]
+
+
+def test_capitalised_headers_and_a_text_column_among_the_steps(tmp_path):
+    """Spreadsheets write 'Label', 'ID', 'Time', 'Sequence': read as the lower-case names (they were 'column(s)
+    sequence, label not found'); a text column among the steps is named (it made the file a DNA table without a
+    sequence column)."""
+    from autofast.data.dna import load_dna
+    from autofast.data.files import load_file
+
+    wide = tmp_path / "wide.csv"
+    wide.write_text("Label,t0,t1,t2\nup,1,2,3\ndown,3,2,1\nup,1,2,4\n")
+    assert load_file(wide).classes == ["down", "up"] and load_file(wide).x.shape == (3, 1, 3)
+    long = tmp_path / "long.csv"
+    long.write_text("ID,Time,x,Label\na,1,5,up\na,0,4,up\nb,0,1,down\nb,1,2,down\n")
+    table = read_series_table(long)
+    assert table.ids == ["a", "b"] and table.series[0].tolist() == [[4.0, 5.0]]
+    dna = tmp_path / "dna.csv"
+    dna.write_text("Sequence,Label\nACGT,a\nTTGA,b\n")
+    assert load_dna(dna).classes == ["a", "b"]
+    text = tmp_path / "text.csv"
+    text.write_text("label,subject,t0,t1,t2\nup,Bob,1,2,3\ndown,Ann,3,2,1\n")
+    with pytest.raises(AutofastError, match=r"column 'subject' is not a number \(row 2 holds 'Bob'\)"):
+        load_file(text)

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .text import csv_dialect, data_stem, data_suffix, read_csv, read_text
+from .text import csv_dialect, data_stem, data_suffix, find_column, read_csv, read_text
 from .types import SupervisedData, Target, targets_from
 
 BASES = "ACGT"
@@ -162,6 +162,8 @@ def read_table(path: Path, seq_column: str, label_column: str,
         raise AutofastError(f"{path}: cannot be read as {'TSV' if sep == chr(9) else 'CSV'} ({first}); give a "
                             f"delimited file with a header row") from None
     df.columns = [str(c).strip() for c in df.columns]
+    seq_column = find_column(df.columns, seq_column) or seq_column  # 'Sequence', 'Label' as spreadsheets write
+    label_column = find_column(df.columns, label_column) or label_column
     wanted = (seq_column, label_column) if labels_required or label_column in df.columns else (seq_column,)
     missing = [c for c in wanted if c not in df.columns]
     if missing:

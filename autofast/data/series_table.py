@@ -17,13 +17,13 @@ file's ``label_column:``, ``id_column:`` and ``time_column:``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .text import csv_dialect, csv_head, is_number, read_csv
+from .text import csv_dialect, csv_head, find_column, is_number, read_csv
 
 #: fields read as empty (a missing value; at a wide row's end, a shorter series)
 MISSING_MARKS = ("", "NA", "NaN", "nan", "N/A", "null", "NULL")
@@ -51,23 +51,35 @@ class SeriesTable:
     channels: list[str] | None
 
 
+def resolved(cols: TableColumns, header) -> TableColumns:
+    """``cols`` with the label, id and time columns named as ``header`` writes them (any case:
+    :func:`~.text.find_column`)."""
+    return replace(cols, **{k: find_column(header, getattr(cols, k)) or getattr(cols, k)
+                            for k in ("label", "id", "time")})
+
+
 def is_series_table(path: Path, cols: TableColumns = TableColumns(), sequence_column: str = "sequence") -> bool:
     """Whether a ``.csv`` is a table of series rather than of DNA sequences: a header row without
-    ``sequence_column``, with the label column, and whose first row holds numbers in every other column but
-    the id and time columns: at least two of them (steps), or one (a channel) when there is an id column."""
+    ``sequence_column``, with the label column (names in any case), and whose first row holds numbers in most
+    other columns but the id and time columns: at least two of them (steps), or one (a channel) when there is an
+    id column. A text column among the numbers (a subject's name) makes it a table of series still, whose loader
+    then names that column (it was read as a DNA table without a sequence column)."""
     _, header, first = csv_head(path)
-    if sequence_column in header or cols.label not in header:
+    cols = resolved(cols, header)
+    if find_column(header, sequence_column) or cols.label not in header:
         return False
     values = [v for h, v in zip(header, first) if h not in (cols.label, cols.id, cols.time)]
+    numeric = sum(is_number(v.replace(",", ".")) or v in MISSING_MARKS for v in values)
     need = 1 if cols.id in header else 2
-    return len(values) >= need and all(is_number(v.replace(",", ".")) or v in MISSING_MARKS for v in values)
+    return numeric >= need and 2 * numeric > len(values)
 
 
 def has_header_row(path: Path, label_column: str = "label") -> bool:
     """Whether a series ``.csv`` starts with a header row -- its first field is ``label_column``, or a field after
     the first is not a number -- i.e. is a table (:func:`read_series_table`), not UCR rows (label first)."""
     _, header, _ = csv_head(path)
-    return bool(header) and (header[0] == label_column or any(not is_number(t) for t in header[1:]))
+    return bool(header) and (find_column(header[:1], label_column) is not None
+                             or any(not is_number(t) for t in header[1:]))
 
 
 def read_series_table(path: Path, cols: TableColumns = TableColumns(), labels_required: bool = True) -> SeriesTable:
@@ -84,6 +96,7 @@ def read_series_table(path: Path, cols: TableColumns = TableColumns(), labels_re
                             f"one series per row (column {cols.label!r} and one column per step) or one step per "
                             f"row (columns {cols.id!r}, {cols.label!r} and one per channel)") from None
     df.columns = [str(c).strip() for c in df.columns]
+    cols = resolved(cols, df.columns)
     if cols.label not in df.columns and labels_required:
         raise AutofastError(f"{path}: no column {cols.label!r} (columns: {column_list(df.columns)}); name the "
                             "label column 'label' or set 'label_column:' in a task file")

@@ -202,6 +202,16 @@ def csv_head(path: Path) -> tuple[str, list[str], list[str]]:
     return sep, fields(header), fields(row)
 
 
+def find_column(names, wanted: str) -> str | None:
+    """The column of ``names`` called ``wanted``: that name, else the one name equal to it in any case and
+    surrounding spaces (``Label`` for ``label``, as spreadsheets capitalise headers); None."""
+    names = [str(n) for n in names]
+    if wanted in names:
+        return wanted
+    folded = [n for n in names if n.strip().lower() == wanted.strip().lower()]
+    return folded[0] if len(folded) == 1 else None
+
+
 def is_number(t: str) -> bool:
     """Whether a field reads as a float (``"1e-3"``, ``"nan"`` and ``"inf"`` do; ``""`` does not)."""
     try:
