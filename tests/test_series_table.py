@@ -163,3 +163,18 @@ def test_capitalised_headers_and_a_text_column_among_the_steps(tmp_path):
     text.write_text("label,subject,t0,t1,t2\nup,Bob,1,2,3\ndown,Ann,3,2,1\n")
     with pytest.raises(AutofastError, match=r"column 'subject' is not a number \(row 2 holds 'Bob'\)"):
         load_file(text)
+
+
+def test_whole_numbers_written_as_floats_are_one_class(tmp_path):
+    """'3.0' (a float column saved by pandas or a spreadsheet) and '3' are the class '3', in training and test
+    files and in predict (the test file's '3' was an unknown class beside the training file's '3.0')."""
+    from autofast.data.task_file import load_task_file
+    from autofast.predictor.inputs import InputReader
+
+    (tmp_path / "train.csv").write_text("label,t0,t1\n1.0,1,2\n2.0,2,1\n1.0,1,3\n2.0,3,1\n")
+    (tmp_path / "test.csv").write_text("label,t0,t1\n1,1,2\n2,2,1\n")
+    (tmp_path / "t.yaml").write_text("train: train.csv\ntest: test.csv\n")
+    _, data, _ = load_task_file(tmp_path / "t.yaml")
+    assert data.classes == ["1", "2"] and data.y.tolist() == [0, 1, 0, 1, 0, 1]
+    reader = InputReader({"classes": ["1.0", "2.0"], "kind": "series", "input": {"shape": [1, 2]}})  # an older run
+    assert reader.label_indices(["1", "2.0"], "x").tolist() == [0, 1]

@@ -12,6 +12,7 @@ the dispatcher :mod:`.supervised` imports them.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -136,6 +137,15 @@ def labels_to_indices(labels: np.ndarray | list, source: str) -> tuple[np.ndarra
     return y.astype(np.int64).reshape(-1), [str(u) for u in uniq]
 
 
+_INTEGRAL_TEXT = re.compile(r"^\s*[-+]?\d+\.0*\s*$")
+
+
+def integral_text(label: str) -> str:
+    """A class label as text, a whole number written as a float (``"3.0"``: a spreadsheet's or pandas' float
+    column) as the integer (``"3"``), so that "3.0" in one file and "3" in another are one class."""
+    return str(int(float(label))) if _INTEGRAL_TEXT.match(label) else label
+
+
 def _as_numbers(arr: np.ndarray) -> np.ndarray | None:
     """float64 copy of numeric labels (or of strings that all read as numbers); None otherwise."""
     if arr.dtype.kind in "biuf":
@@ -169,6 +179,8 @@ def targets_from(labels, n: int, source: str, target: Target = "auto", unit: str
                 raise AutofastError(f"{source}: labels are non-integer floats; give integer or string class labels "
                                     "(or 'target: regression' in a task file to regress them)")
             arr = numbers.astype(np.int64)
+        elif arr.dtype.kind == "U":
+            arr = np.asarray([integral_text(v) for v in arr.tolist()])
         return labels_to_indices(arr, source)
     y = target_values(arr, n, source, unit, numbers)
     names = ["target"] if y.shape[1] == 1 else [f"target{i + 1}" for i in range(y.shape[1])]

@@ -108,7 +108,11 @@ class InputReader:
                 raise AutofastError(f"{source}: {values.shape[1]} target value(s) per example but the model "
                                     f"predicts {len(self.classes)}; fix them or leave them out")
             return values
+        from ..data.types import integral_text
+
         index = {c: i for i, c in enumerate(self.classes)}
+        index = {**{integral_text(c): i for c, i in index.items()}, **index}  # a class "3.0" of an older run: "3"
+        labels = [lab if lab in index else integral_text(str(lab)) for lab in labels]  # "3.0" for class "3"
         unknown = sorted({lab for lab in labels if lab not in index})
         if unknown:
             more = f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
