@@ -290,18 +290,18 @@ def test_decreasing_integer_labels_go_back_in_time(tmp_path):
     p = _write(tmp_path, "dec.csv", "date,b\n1,2\n3,4\n2,6\n")
     with pytest.raises(AutofastError, match="'date' goes back in time") as e:
         load_series(p)
-    assert "'2' after '3'" in str(e.value) and "data row 2" in str(e.value)
+    assert "'2' after '3'" in str(e.value) and "data row 3" in str(e.value)  # 1-based, as the DNA loaders count
     with pytest.raises(AutofastError, match="'date' goes back in time"):  # the numpy path checks itself
         T._load_csv_numpy(p, T.AUTO_DATE, None)
 
 
 def test_repeated_year_repeats(tmp_path):
     # (matched after the column name: the message starts with the path, which holds the test's name)
-    with pytest.raises(AutofastError, match="'year' repeats data row 2"):
+    with pytest.raises(AutofastError, match="'year' repeats data row 3"):
         load_series(_write(tmp_path, "rep.csv", "year,b\n1990,2\n1991,4\n1991,6\n"))
-    with pytest.raises(AutofastError, match="'Unnamed: 0' repeats data row 2"):  # pandas path: index of years
+    with pytest.raises(AutofastError, match="'Unnamed: 0' repeats data row 3"):  # pandas path: index of years
         load_series(_write(tmp_path, "rep2.csv", ",0\n1990,2\n1991,4\n1991,6\n"))
-    with pytest.raises(AutofastError, match="'Month' goes back in time at data row 1"):
+    with pytest.raises(AutofastError, match="'Month' goes back in time at data row 2"):
         load_series(_write(tmp_path, "back.csv", "Month,b\n1990-02,2\n1990-01,4\n1990-03,6\n"))
 
 

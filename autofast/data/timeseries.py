@@ -68,7 +68,7 @@ def _check_finite(arr: np.ndarray, columns: list[str], source: str) -> None:
         row, col = np.argwhere(bad)[0]
         kind = "NaN" if np.isnan(arr[row, col]) else "inf"
         raise AutofastError(f"{source}: column {columns[col]!r} has {int(bad[:, col].sum())} non-finite value(s) "
-                            f"(first: {kind} at data row {row}); fill or drop them before forecasting")
+                            f"(first: {kind} at data row {row + 1}); fill or drop them before forecasting")
 
 
 # Longest date string the numpy CSV path reads (read as bytes, 1 per character; longer: pandas).
@@ -271,7 +271,7 @@ def frame_series(df, date_column: str | None, columns: list[str] | None, source:
     for c in df.columns:
         if not pd.api.types.is_numeric_dtype(df[c]):
             bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
-            where = f"data row {bad.index[0]} is not a number" if len(bad) else "not a number"
+            where = f"data row {bad.index[0] + 1} is not a number" if len(bad) else "not a number"
             raise AutofastError(f"{source}: column {c!r} is not numeric ({where}); drop it with {columns_option} or "
                                 "fix the values")
     if df.shape[1] == 0:
@@ -316,7 +316,7 @@ def check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> np.
     if len(bad):
         i = int(bad[0])
         what = "repeats" if steps[i] == steps.dtype.type(0) else "goes back in time at"
-        raise AutofastError(f"{path}: date column {column!r} {what} data row {i + 1} ({str(text[i + 1])!r} after "
+        raise AutofastError(f"{path}: date column {column!r} {what} data row {i + 2} ({str(text[i + 1])!r} after "
                             f"{str(text[i])!r}); sort the rows by date and drop duplicate timestamps")
     return calendar
 
