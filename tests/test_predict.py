@@ -118,7 +118,9 @@ def test_fasta_without_labels_and_the_api(dna_run, capsys):
     assert predict_json(capsys, dna_run["run"], d / "ncbi.fa")["accuracy"] is None
     res = autofast.load(dna_run["run"])
     with open(out["out"]) as f:
-        cli_labels = [r["predicted_label"] for r in csv.DictReader(f)]
+        written = list(csv.DictReader(f))
+    cli_labels = [r["predicted_label"] for r in written]
+    assert [r["id"] for r in written] == [f"seq{i}" for i in range(5)]  # each record's name beside its prediction
     assert list(res.predict([s for s, _ in rows])) == cli_labels
     import pandas as pd  # sequences as a numpy array or a pandas column too (was "dtype <U40 is not numeric")
 

@@ -85,10 +85,19 @@ def encode_dna(seqs: list[str], length: int | None = None, source: str = "<seque
     return np.ascontiguousarray(_LUT[out].transpose(0, 2, 1))
 
 
-def read_fasta(path: Path, labels_required: bool = True) -> tuple[list[str], list[str]]:
+def fasta_name(header: str) -> str:
+    """A FASTA record's name: its header's first word (``>chr1:100-300|enhancer label=x`` -> ``chr1:100-300``,
+    the part before a ``|`` as well)."""
+    words = header.split()
+    return words[0].split("|")[0] if words else ""
+
+
+def read_fasta(path: Path, labels_required: bool = True, names: list[str] | None = None
+               ) -> tuple[list[str], list[str]]:
     """Return ``(sequences, labels)``; a label is ``label=XXX`` in the header or its last ``|`` field where that
     holds no space (NCBI and UniProt headers end in a description: ``>gi|1|ref|NC_1| Homo sapiens``)
-    (``labels_required=False``: a record without one gets the label ``""``)."""
+    (``labels_required=False``: a record without one gets the label ``""``); ``names``: a list the records' names
+    (:func:`fasta_name`) are appended to."""
     try:
         text = read_text(path)  # a byte-order mark is not part of the first header; .gz etc. decompressed
     except UnicodeDecodeError:
@@ -109,6 +118,8 @@ def read_fasta(path: Path, labels_required: bool = True) -> tuple[list[str], lis
             chunks[-1].append(line)
     if not headers:
         raise AutofastError(f"{path}: has no FASTA records; start each record with a '>name|LABEL' line")
+    if names is not None:
+        names.extend(fasta_name(h) for h in headers)
     labels = []
     for i, h in enumerate(headers, start=1):
         m = re.search(r"(?:^|[\s|;,])label=([^\s|;,]+)", h)

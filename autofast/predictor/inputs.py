@@ -234,8 +234,9 @@ class InputReader:
         L = int(rule["length"])
         if rule["length_rule"] == "pad":
             for i, s in enumerate(seqs, start=1):
-                n = len(str(s).strip())
-                if n > L:
+                s = str(s).strip()
+                n = len(s)
+                if n > L and not any(ch.isspace() for ch in s):  # a space inside is refused as a symbol below
                     raise AutofastError(f"{source}: {unit} {i} has {n} bases but the model reads at most {L} "
                                         f"(its length rule: pad to {L}, {rule['why']}); trim the sequences to "
                                         f"{L} bases")
@@ -307,8 +308,10 @@ class InputReader:
         if p.stat().st_size == 0:
             raise AutofastError(f"{p}: give a non-empty .csv/.tsv or .fa/.fasta/.fna file of DNA sequences")
         suffix = data_suffix(p)
+        names = None
         if suffix in FASTA_SUFFIXES:
-            seqs, labels = read_fasta(p, labels_required=False)
+            names = []  # the records' names go beside their predictions (the CSV's id column)
+            seqs, labels = read_fasta(p, labels_required=False, names=names)
             if not any(labels):
                 labels = None
             elif not all(labels):
@@ -323,7 +326,7 @@ class InputReader:
         else:
             raise AutofastError(f"{p}: unsupported file type {suffix or '(none)'!r} for a DNA model; give a "
                                 f".csv/.tsv (column {rule['sequence_column']!r}) or .fa/.fasta/.fna file")
-        return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), [])
+        return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), [], names)
 
     def _read_series(self, p: Path) -> Inputs:
         from ..data.series import equal_length, read_ts, read_ucr
