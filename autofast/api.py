@@ -43,6 +43,8 @@ class Result:
             self.result: dict = json.loads(path.read_bytes().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise AutofastError(f"{path}: corrupt (not JSON); restore the run folder from a copy") from None
+        if not isinstance(self.result, dict):
+            raise AutofastError(f"{path}: corrupt (not a JSON mapping of results); restore the run folder from a copy")
         self.predictor = load_final(self.run_dir)
 
     def __repr__(self) -> str:

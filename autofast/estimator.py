@@ -131,9 +131,12 @@ class _SearchEstimator(BaseEstimator):
             what = "sample(s)" if arr.shape[0] == 0 else "feature(s)"
             raise EstimatorInputError(f"Found array with 0 {what} (shape={arr.shape}) while a minimum of 1 is "
                                       "required; give at least one example of at least one value")
-        raw, arr = arr, arr.astype(np.float32)
-        if not np.all(np.isfinite(arr)):
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
             raise EstimatorInputError("Input X contains NaN or infinity; fill in or drop those values")
+        if arr.dtype.kind == "f" and arr.dtype.itemsize > 4 and np.abs(arr).max() > np.finfo(np.float32).max:
+            raise EstimatorInputError("Input X holds values beyond float32's range (+-3.4e38), which the model "
+                                      "computes in; rescale X")
+        raw, arr = arr, arr.astype(np.float32)
         if not fitting:
             shape = tuple(self.input_shape_)
             if arr.ndim == 2 and len(shape) == 1 and arr.shape[1] != shape[0]:

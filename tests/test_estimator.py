@@ -69,7 +69,7 @@ def test_wrong_inputs_are_one_line_value_errors(fitted):
     for bad, match in [(x[:, :20], "X has 20 features, but AutofastClassifier is expecting 30"),
                        (x[:, None, :], r"examples of shape \(1, 30\).*fitted on \(30,\)"),
                        (x[0], "Reshape your data"), (np.where(x > 2, np.nan, x), "NaN"),
-                       (x.astype(complex), "Complex data")]:
+                       (x.astype(complex), "Complex data"), (x * 1e300, "beyond float32's range")]:
         with pytest.raises(ValueError, match=match) as e:
             clf.predict(bad)
         assert isinstance(e.value, AutofastError) and "\n" not in str(e.value)

@@ -220,6 +220,14 @@ def test_format_is_data_only_and_a_moved_run_loads(dna_run, tmp_path, capsys, mo
     assert autofast.load(moved).score(str(dna_run["dir"] / "motif.yaml")) == dna_run["result"]["test_score"]
     (moved / "model" / "weights.pt").write_bytes(b"garbage")
     assert "checksum" in error_line(capsys, ["predict", str(moved), "--data", str(dna_run["dir"] / "motif.csv")])
+    # a manifest or result.json damaged in other ways: one line each (a KeyError, an AttributeError on repr)
+    manifest = json.loads((moved / "model" / "manifest.json").read_text())
+    (moved / "model" / "manifest.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "input"}))
+    assert "damaged (no 'input')" in error_line(capsys, ["predict", str(moved), "--data",
+                                                         str(dna_run["dir"] / "motif.csv")])
+    (moved / "result.json").write_text("[1, 2]")
+    with pytest.raises(AutofastError, match="not a JSON mapping"):
+        autofast.load(moved)
 
 
 def test_mismatched_inputs_are_one_error_line(dna_run, rocket_run, capsys):

@@ -116,4 +116,8 @@ def read_manifest(run_dir: Path) -> tuple[Path, dict]:
     if fmt != FORMAT:
         raise AutofastError(f"{path}: model format {fmt!r} is newer than this autofast reads ({FORMAT}); "
                             "upgrade autofast")
+    missing = [k for k in ("kind", "classes", "model", "input") if not isinstance(manifest.get(k), (dict, list, str))]
+    if missing:
+        raise AutofastError(f"{path}: damaged (no {', '.join(map(repr, missing))}); restore the run folder from a "
+                            "copy")
     return folder, manifest
