@@ -302,3 +302,13 @@ def test_split_seed_fixes_the_split_across_training_seeds():
     base = test_rows(seed=0)
     assert test_rows(seed=1, split_seed=0) == base and test_rows(seed=3, split_seed=0) == base
     assert test_rows(seed=1)[1] != base[1] and test_rows(seed=0, split_seed=1) == test_rows(seed=1)
+
+
+def test_a_csv_without_a_header_row_says_so(tmp_path):
+    """UCR-style rows in a .csv (label first, then numbers): 'sequence, label not found (available: a, 0.03, ...)'
+    named the first row's numbers as columns; now the missing header is named."""
+    p = tmp_path / "rows.csv"
+    p.write_text("a,0.1,0.2,0.3\nb,0.3,0.2,0.1\n")
+    with pytest.raises(AutofastError) as e:
+        load_task(str(p))
+    _one_line(e, "rows.csv", "has no header row", "kind: series")

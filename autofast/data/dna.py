@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .text import csv_dialect, data_stem, data_suffix, find_column, read_csv, read_text
+from .text import csv_dialect, data_stem, data_suffix, find_column, is_number, read_csv, read_text
 from .types import SupervisedData, Target, targets_from
 
 BASES = "ACGT"
@@ -177,6 +177,10 @@ def read_table(path: Path, seq_column: str, label_column: str,
     label_column = find_column(df.columns, label_column) or label_column
     wanted = (seq_column, label_column) if labels_required or label_column in df.columns else (seq_column,)
     missing = [c for c in wanted if c not in df.columns]
+    if missing and len(df.columns) >= 3 and sum(not is_number(str(c)) for c in df.columns) <= 1:  # a label, numbers
+        raise AutofastError(f"{path}: has no header row (its first row is numbers); add one -- 'label' and a name "
+                            "per step for a table of series, 'sequence' and 'label' for DNA -- or give UCR rows "
+                            "(label first) as a .tsv/.txt with 'kind: series' in a task file")
     if missing:
         raise AutofastError(f"{path}: column(s) {', '.join(map(repr, missing))} not found (available: "
                             f"{column_list(df.columns)}); rename the column(s) or set sequence_column: / "
