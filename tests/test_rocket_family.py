@@ -95,9 +95,9 @@ def test_final_fits_fewer_draws_rather_than_overrun_the_budget():
     none given, every draw (splice at --time-budget 20: three ~8-s draws took the run to 63 s)."""
     task = load_task("JapaneseVowels", seed=0)
     cand = {"input": "standardised"}
-    one, _, record = final(task, cand, seed=3, time_left=0.0, eval_rows=370)
+    one, _, record = final(task, cand, seed=3, time_left=0.0)
     assert len(one.clfs) == 1 and record["draws"] == 1 and "1 of 3 draws" in record["draws_cut"]
-    full, _, record = final(task, cand, seed=3, time_left=1e6, eval_rows=370)
+    full, _, record = final(task, cand, seed=3, time_left=1e6)
     assert len(full.clfs) == 3 and "draws_cut" not in record
     torch.testing.assert_close(one.clfs[0].decision_function(task.x_test), full.clfs[0].decision_function(task.x_test))
 

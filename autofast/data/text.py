@@ -100,7 +100,11 @@ def open_binary(path: str | Path) -> Iterator[BinaryIO]:
 
         member = _zip_member(path)
         archive = zipfile.ZipFile(path)
-        stream = archive.open(member)
+        try:
+            stream = archive.open(member)
+        except RuntimeError as exc:  # "File ... is encrypted, password required"
+            archive.close()
+            raise AutofastError(f"{path}: {exc}; unzip it and give the file") from None
     else:
         import bz2
         import gzip

@@ -253,14 +253,11 @@ def _no_signal_fallback(winner: str, features: dict, blends: dict, cnn_held_out,
     return family, {**signal, "instead": family}
 
 
-def _refit_time(name: str, clock: Clock, n_test: int) -> dict:
-    """A random-convolution family's final refit: the seconds to the budget's end and the test rows evaluated
-    after it, so it fits fewer draws rather than overrun (:func:`.rocket_family.final`; the default budgets end
-    their searches seconds early, where a draw takes a second or less, so they keep every draw); nothing for the
-    other families."""
-    if name not in ("rocket", "hydra"):
-        return {}
-    return {"time_left": clock.left(), "eval_rows": n_test}
+def _refit_time(name: str, clock: Clock) -> dict:
+    """A random-convolution family's final refit: the seconds to the budget's end, so it fits fewer draws rather
+    than overrun (:func:`.rocket_family.final`; the default budgets end their searches seconds early, where a draw
+    takes a second or less, so they keep every draw); nothing for the other families."""
+    return {"time_left": clock.left()} if name in ("rocket", "hydra") else {}
 
 
 def _pair(task, backbone: str, patterns: dict, s: TuneSettings, sched, per_arch: dict, run_dir: Path) -> tuple:
@@ -379,8 +376,6 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     if cfg.sampler != "grid":
         s = replace(s, initial=tuple(initial_configs(sorted(patterns) if len(patterns) > 1 else [], cfg.seed)))
     sched = None
-    test_rows = getattr(getattr(task, "split", None), "test", None)  # its indices: the test tensors stay closed
-    n_test = len(test_rows) if test_rows is not None else size.n_pool
     if patterns:
         say(f"ASHA: {plan.n_configs} configurations over {sorted(patterns)}, epochs {plan.min_epochs}.."
             f"{plan.max_epochs}, eta {plan.eta:g}; lr schedule: {s.schedule.describe()}"
@@ -388,6 +383,8 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
                f"{'submission' if s.ordered else 'arrival'} order" if s.trials_per_device > 1 else ""))
         # the final stage's reserve: its prediction, or a feature family's refit as its scoring here predicts it,
         # at most the final stage's planned share (given options may not fit)
+        test_rows = getattr(getattr(task, "split", None), "test", None)  # its indices: the test tensors stay closed
+        n_test = len(test_rows) if test_rows is not None else size.n_pool
         refit = max([final_refit_seconds(n, c["seconds"], size, plan.folds, n_test)
                      for n, c in features.items()], default=0.0)
         reserve = min(max(plan.predicted["final"], refit), FINAL_SHARE * plan.budget)
@@ -468,13 +465,13 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         say(f"final: {FAMILY_NAMES[winner]} refit on train+val")
         model, seconds, rec = FAMILIES[winner].final(task, features[winner], cfg.seed,
                                                      features[winner].get("temperature", 1.0), cfg.devices[0],
-                                                     **_refit_time(winner, clock, n_test))
+                                                     **_refit_time(winner, clock))
         final = {"family": winner, **rec, "trained_on": "train+val", "seconds": seconds, "members": 1}
         history, member_histories = [], []
     else:
         part = winner.split("+", 1)[1] if winner in blends else None
         part_final = (lambda: FAMILIES[part].final(task, features[part], cfg.seed, blends[winner]["temperature"],
-                                                   cfg.devices[0], **_refit_time(part, clock, n_test)))
+                                                   cfg.devices[0], **_refit_time(part, clock)))
         beside = worker is not None and part in HOST_FAMILIES  # the refit on the host CPU while the CNN retrains
         if beside:
             future = worker.final(part, task, features[part], cfg.seed, blends[winner]["temperature"])

@@ -198,7 +198,7 @@ def draw_seeds(seed: int, draws: int = ROCKET_FINAL_DRAWS) -> list[int]:
 
 
 def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu", draws: int = ROCKET_FINAL_DRAWS,
-          time_left: float | None = None, eval_rows: int = 0) -> tuple[RocketModel, float, dict]:
+          time_left: float | None = None) -> tuple[RocketModel, float, dict]:
     """The family's final model on the candidate's input variant (``cand["input"]``) and feature set
     (``cand["features"]``, MiniRocket where the record has none): ``draws`` independent
     draws of the transform (:func:`draw_seeds`; the first is the scored candidate's) each refit on train+val on
@@ -206,9 +206,8 @@ def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu", d
     luck adds: :data:`~.plan.ROCKET_FINAL_DRAWS`); (model, seconds, record). The model predicts on any device
     (features where the input is, the ridge where it was fitted).
 
-    ``time_left``: seconds the run has left for this refit and the evaluation of ``eval_rows`` examples after
-    it; a further draw is fitted only where another fit as long as the last, and every draw's evaluation, end
-    in what is left, so a short ``--time-budget`` gets one draw instead of overrunning (splice at 20 s: three
+    ``time_left``: seconds the run has left; a further draw is fitted only where another fit as long as the last
+    ends within them, so a short ``--time-budget`` gets one draw instead of overrunning (splice at 20 s: three
     draws of ~8 s each took the run to 63 s). The record's ``draws`` is what was fitted."""
     t0 = time.perf_counter()
     variant = cand["input"]
@@ -219,10 +218,9 @@ def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu", d
     for s in draw_seeds(seed, draws):
         t = time.perf_counter()
         clfs.append(FEATURES[features](seed=s).fit(x, y))
-        fit_s = time.perf_counter() - t
-        test_s = fit_s * eval_rows / max(len(y), 1)  # a draw's share of the evaluation (its transform < its fit)
-        if time_left is not None and time.perf_counter() - t0 + fit_s + test_s * (len(clfs) + 1) > time_left:
-            break  # the next draw, and every draw's evaluation, would not end in time
+        now = time.perf_counter()
+        if time_left is not None and (now - t0) + (now - t) > time_left:
+            break  # another fit as long as the last would end past the budget
     model = RocketModel(clfs, input_scaling(task, variant), temperature, variant.endswith(ZERO_TAIL))
     record = {"input": variant, "features": features, "draws": len(clfs)}
     if len(clfs) < draws:
