@@ -79,6 +79,8 @@ def test_one_series_with_a_skipped_month_is_filled_and_said(tmp_path, capsys):
     assert main(["forecast", "--data", str(path), "--out", str(tmp_path / "run"), "--no-plot", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["rows"] == 72 and "2 rows added" in out["sized_from_data"]["missing dates"]
+    assert main(["predict", str(tmp_path / "run"), "--data", str(path)]) == 0  # predict says so too
+    assert "missing dates: 2 rows added" in capsys.readouterr().out
 
 
 def test_a_series_too_sparse_to_fill_is_one_error_line(tmp_path):

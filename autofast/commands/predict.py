@@ -117,11 +117,15 @@ def _predict_forecast(args) -> int:
         write_next_csv(out, data.dates, model.columns, fc, model.bands(fc, h, data.values))
         outs[h] = str(out)
     last = str(data.dates[-1]) if data.dates is not None else f"row {data.length - 1}"
+    filled = (f"missing dates: {data.filled} row{'s' * (data.filled != 1)} added where the dates skip steps, "
+              "linearly interpolated (as the forecast run reads them)") if data.filled else None
     if args.json:
         print(json.dumps({"run_dir": str(args.run_dir), "data": str(path), "rows": data.length, "after": last,
-                          "columns": model.columns, "lookback": model.lookback,
+                          "columns": model.columns, "lookback": model.lookback, "filled_rows": data.filled,
                           "out": {str(h): o for h, o in outs.items()}}, indent=2))
         return 0
+    if filled:
+        print(filled)
     for h, o in outs.items():
         print(f"{h} forecast rows after {last} (last {model.lookback} of {data.length} rows read) -> {o}")
     return 0
