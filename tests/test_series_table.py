@@ -178,3 +178,24 @@ def test_whole_numbers_written_as_floats_are_one_class(tmp_path):
     assert data.classes == ["1", "2"] and data.y.tolist() == [0, 1, 0, 1, 0, 1]
     reader = InputReader({"classes": ["1.0", "2.0"], "kind": "series", "input": {"shape": [1, 2]}})  # an older run
     assert reader.label_indices(["1", "2.0"], "x").tolist() == [0, 1]
+
+
+def test_a_wide_table_with_the_training_steps_reordered_is_read_by_name(tmp_path):
+    """A test file or new data whose step columns are the training file's names in another order (pandas'
+    df[sorted(columns)] puts t10 before t2) was read by position: silently other series."""
+    from autofast.data.task_file import load_task_file
+
+    names = [f"t{i}" for i in range(12)]
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(rng.normal(size=(6, 12)), columns=names).assign(label=["a", "b"] * 3)
+    test = pd.DataFrame(rng.normal(size=(4, 12)), columns=names).assign(label=["a", "b"] * 2)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test[["label", *sorted(names)]].to_csv(tmp_path / "test.csv", index=False)  # t0, t1, t10, t11, t2, ...
+    (tmp_path / "t.yaml").write_text("train: train.csv\ntest: test.csv\n")
+    _, data, _ = load_task_file(tmp_path / "t.yaml")
+    assert data.step_names == tuple(names)
+    np.testing.assert_allclose(data.x[6:, 0], test[names].to_numpy(), rtol=1e-6)
+    other = test.rename(columns={n: f"s{i}" for i, n in enumerate(names)})  # other names: by position
+    other.to_csv(tmp_path / "other.csv", index=False)
+    table = read_series_table(tmp_path / "other.csv", TableColumns(steps=tuple(names)))
+    np.testing.assert_allclose(np.stack([s[0] for s in table.series]), test[names].to_numpy())

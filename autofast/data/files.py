@@ -44,10 +44,11 @@ class FileOptions:
     labels: str | None = None  # a .npy of labels beside a .npy of inputs
     target: str = "auto"  # classification | regression | auto (autofast.data.types.targets_from)
     channels: tuple[str, ...] | None = None  # a long table's channel columns (val/test: the training file's)
+    steps: tuple[str, ...] | None = None  # a wide table's step columns (val/test: the training file's)
 
     @property
     def table_columns(self) -> TableColumns:
-        return TableColumns(self.label_column, self.id_column, self.time_column, self.channels)
+        return TableColumns(self.label_column, self.id_column, self.time_column, self.channels, self.steps)
 
 
 def guess_kind(path: Path, opts: FileOptions = FileOptions()) -> str:

@@ -225,7 +225,7 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
             x = equal_length(list(x), length, variable_length, str(path))
         y_idx, classes = targets_from(y, len(x), str(path), target, "series")
         return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, str(path), "series")
-    names = None
+    names = steps = None
     if suffix in TS_SUFFIXES:
         series, raw_labels, values = read_ts(path)
         if values and target == "auto":
@@ -234,10 +234,11 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
         series, raw_labels = read_ucr(path)
     elif suffix in TABLE_SUFFIXES:
         table = read_series_table(path, columns)
-        series, raw_labels, names = table.series, table.labels, table.channels
+        series, raw_labels, names, steps = table.series, table.labels, table.channels, table.steps
     else:
         raise AutofastError(f"{path}: unsupported series file {suffix or '(no extension)'!r}; give a .ts, "
                             f".tsv/.txt (UCR), .csv (a table) or .npz/.npy file")
     x = equal_length(series, length, variable_length, str(path))
     y, classes = targets_from(np.asarray(raw_labels), len(series), str(path), target, "series")
-    return SupervisedData(x, y, classes, str(path), "series", channel_names=tuple(names) if names else None)
+    return SupervisedData(x, y, classes, str(path), "series", channel_names=tuple(names) if names else None,
+                          step_names=tuple(steps) if steps else None)

@@ -37,18 +37,22 @@ class TableColumns:
     id: str = "id"
     time: str = "time"
     channels: tuple[str, ...] | None = None  # a long table's channel columns to read, in this order (default: all)
+    steps: tuple[str, ...] | None = None  # a wide table's step columns at training: the same names in another
+    #                                       order are read in this one (other names: by position)
 
 
 @dataclass
 class SeriesTable:
     """A table's series: ``series`` float64 ``(C, L_i)`` each, in the order of their first row; ``labels`` (None
     where the table has no label column); ``ids`` (None without an id column); ``channels`` the channel columns
-    of a long table, in column order (None for a wide table: one channel)."""
+    of a long table, in column order (None for a wide table: one channel); ``steps`` a wide table's step columns in
+    the order read (None for a long table)."""
 
     series: list[np.ndarray]
     labels: list[str] | None
     ids: list[str] | None
     channels: list[str] | None
+    steps: list[str] | None = None
 
 
 def resolved(cols: TableColumns, header) -> TableColumns:
@@ -152,6 +156,8 @@ def _numbers(df, columns: list[str], path: Path, what: str):
 def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTable:
     labels = _labels(df, cols, path)
     steps = [c for c in df.columns if c != cols.label]
+    if cols.steps and sorted(steps) == sorted(cols.steps):  # the training columns reordered (df[sorted(...)] puts
+        steps = list(cols.steps)  # t10 before t2): read by name; other names are read by position, as documented
     if len(steps) < 2:
         raise AutofastError(f"{path}: a table of series needs one row per series and at least two step columns "
                             f"beside {cols.label!r}")
@@ -164,7 +170,7 @@ def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTa
             what = "no values" if n == 0 else "an empty or non-finite field inside the series"
             raise AutofastError(f"{path}: row {i + 2} (series {i + 1}) has {what}; fill it in or drop the series")
         series.append(row[None, :n])
-    return SeriesTable(series, labels, ids, None)
+    return SeriesTable(series, labels, ids, None, steps)
 
 
 def _order(df, ids, path: Path, cols: TableColumns) -> np.ndarray:

@@ -149,6 +149,8 @@ def load_task_file(path: str | Path) -> tuple[str, SupervisedData, TaskFile]:
         opts = replace(opts, length=int(parts["train"].x.shape[-1]))
     if parts["train"].channel_names:  # ... and its channel columns, by name
         opts = replace(opts, channels=parts["train"].channel_names)
+    if parts["train"].step_names:  # ... and a wide table's step columns where their names are the same
+        opts = replace(opts, steps=parts["train"].step_names)
     for split in ("val", "test"):
         value = getattr(spec, split)
         if value is not None:

@@ -38,7 +38,9 @@ class SupervisedData:
     ``(N, *spatial)`` per-position class indices (segmentation) or float32 ``(N, T, *spatial)`` fields
     (regression; ``classes`` then names the T target channels). ``origin``: None, or int8 ``(N,)`` with the
     official split of each row (:data:`ORIGIN_CODES`); ``origin_files``: split name -> the file it came from;
-    ``channel_names``: the input channels' names where the file names them (a long table's channel columns).
+    ``channel_names``: the input channels' names where the file names them (a long table's channel columns);
+    ``step_names``: a wide table's step columns (val/test files and new data with these names in another order
+    are read by name).
     """
 
     x: np.ndarray
@@ -49,6 +51,7 @@ class SupervisedData:
     origin: np.ndarray | None = None
     origin_files: dict = field(default_factory=dict)
     channel_names: tuple[str, ...] | None = None
+    step_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -239,7 +242,7 @@ def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:
         origin.append(np.full(len(d), ORIGIN_CODES[split], dtype=np.int8))
         files[split] = d.source
     return SupervisedData(np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys), list(train.classes),
-                          where, train.kind, np.concatenate(origin), files, train.channel_names)
+                          where, train.kind, np.concatenate(origin), files, train.channel_names, train.step_names)
 
 
 @dataclass(frozen=True)

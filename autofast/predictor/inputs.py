@@ -343,9 +343,10 @@ class InputReader:
         if suffix == ".ts":
             series, labels, _ = read_ts(p, labels_required=False)
         elif suffix == ".csv" and has_header_row(p, rule.get("label_column", "label")):  # a table of series
-            channels = rule.get("channel_columns")
+            channels, steps = rule.get("channel_columns"), rule.get("step_columns")
             cols = TableColumns(rule.get("label_column", "label"), rule.get("id_column", "id"),
-                                rule.get("time_column", "time"), tuple(channels) if channels else None)
+                                rule.get("time_column", "time"), tuple(channels) if channels else None,
+                                tuple(steps) if steps else None)
             table = read_series_table(p, cols, labels_required=False)
             series, labels, ids = table.series, table.labels, table.ids
         elif suffix in (".tsv", ".txt", ".csv"):

@@ -75,7 +75,9 @@ def input_record(task, task_arg: str | None) -> dict:
                          # of a .csv table of series; a long one's channel columns, by name
                          "label_column": opts["label_column"], "id_column": opts["id_column"],
                          "time_column": opts["time_column"],
-                         "channel_columns": list(data.channel_names) if data.channel_names else None}
+                         "channel_columns": list(data.channel_names) if data.channel_names else None,
+                         # a wide one's step columns: new data with these names in another order is read by name
+                         "step_columns": list(data.step_names) if data.step_names else None}
     elif kind in ("image", "dense"):
         rec[kind] = {"channels": shape[0], "spatial": shape[1:],
                      "pixels": "uint8 scaled to [0, 1] (/ 255), other numeric dtypes as they are",
