@@ -84,6 +84,10 @@ def test_ucr_tsv_with_trailing_nan_padding_and_missing(tmp_path):
     with pytest.raises(AutofastError) as e:
         load_series(f)
     _one_line(e, "u.tsv", "line 1", "missing values")
+    f.write_text("label\tt0\tt1\tt2\n1\t0.5\t1.5\t2.5\n2\t1\t2\t3\n")  # was "'t0' is not a number"
+    with pytest.raises(AutofastError) as e:
+        load_series(f)
+    _one_line(e, "u.tsv", "line 1 is a header row", "remove it")
 
 
 def test_series_arrays_layouts_and_errors(tmp_path):

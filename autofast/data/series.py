@@ -167,6 +167,10 @@ def read_ucr(path: Path) -> tuple[list[np.ndarray], list[str]]:
             raise AutofastError(f"{path}: line {lineno} has a label but no values; each line is 'label value1 "
                                 f"value2 ...'")
         where = f"line {lineno} (series {len(series) + 1})"
+        if not series and sum(not is_number(v) for v in values) > len(values) // 2:
+            raise AutofastError(f"{path}: line {lineno} is a header row ({' '.join(parts[:3])} ...), which UCR "
+                                "files do not have; remove it, or give the file as a .csv table of series "
+                                "(a 'label' column and one column per step)")
         if any(v.lower() == "nan" for v in values):
             raise AutofastError(f"{path}: {where} has missing values (NaN inside the series); fill them in or "
                                 f"drop the series")
