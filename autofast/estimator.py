@@ -57,6 +57,18 @@ def _as_parameters(message: str) -> str:
     return re.sub(r"--([a-z][a-z0-9-]*) ?", lambda m: m.group(1).replace("-", "_") + "=", message)
 
 
+def _image_layout(arr: np.ndarray) -> str:
+    """``auto`` where the loaders' rule tells the band axis of ``(N, ., ., .)`` images (``(N, 32, 32, 13)`` is
+    channels-last: it was read as 32 bands of 32 x 13), else ``NCHW`` (the documented layout)."""
+    from .data.images import channels_first
+
+    try:
+        channels_first(np.zeros((1, *arr.shape[1:]), dtype=np.float32), "X", "auto")
+    except AutofastError:
+        return "NCHW"
+    return "auto"
+
+
 def _remove(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
@@ -176,7 +188,7 @@ class _SearchEstimator(BaseEstimator):
         try:
             # the training file is also the task's test file: see "The run's internal split" in the docstring
             np.savez(os.path.join(work, "train.npz"), x=self._layout(arr), y=saved)
-            layout = "NCHW" if kind == "image" else "NCL"
+            layout = _image_layout(arr) if kind == "image" else "NCL"
             Path(work, "task.yaml").write_text(
                 f"name: {type(self).__name__}\nkind: {kind}\nlayout: {layout}\ntarget: {self._target}\n"
                 "train: train.npz\ntest: train.npz\nsplit: {val_fraction: 0.1}\n")
@@ -308,7 +320,8 @@ class AutofastClassifier(ClassifierMixin, _SearchEstimator):
     -----
     **Inputs.** ``X``: a numeric array ``(N, L)`` (univariate series), ``(N, C, L)`` (series with C channels; a
     3-D array is always read as series, so give grey images as ``(N, 1, H, W)``) or ``(N, C, H, W)`` (images with
-    C bands), without NaN or inf; ``predict`` takes the shape seen in ``fit``. Inputs are used as given (``uint8``
+    C bands; ``(N, H, W, C)`` where the band axis is the one that differs from two equal ones, or a last axis of 1, 3
+    or 4, as the loaders tell it), without NaN or inf; ``predict`` takes the shape seen in ``fit``. Inputs are used as given (``uint8``
     pixels scaled to [0, 1], as every loader reads them): the model standardises each channel with the training
     statistics itself. ``y``: one label per example of any sortable type (strings, integers); at least two
     classes. A kept run folder (``out``) names its classes by the labels' text.

@@ -15,7 +15,7 @@ def test_dash_splice_tiny_end_to_end(tmp_path, capsys):
     code = main(["dash", "--task", "splice", "--out", str(out), *TINY])
     text, err = capsys.readouterr()
     assert code == 0, err
-    assert "test accuracy" in text and "fixed 3x1 baseline" in text
+    assert "test accuracy" in text and "fixed baseline (kernel 3, dilation 1)" in text
     res = json.loads((out / "result.json").read_text())
     assert res["backbone"] == "resnet1d" and len(res["pattern"]) == 10
     sp = res["split"]

@@ -188,7 +188,7 @@ def cmd_pretrain(args) -> int:
 
     cfg = validated(PretrainConfig, _options(args, PretrainConfig))
     _check_devices(cfg)
-    console = Console(stderr=True, quiet=args.json)
+    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
     out = Path(args.out) if args.out else default_out("pretrain", cfg.task, "digits")
     with staged_run_dir(out, args.overwrite) as tmp:
         with stage(console, "pretrain…") as update:
@@ -197,7 +197,7 @@ def cmd_pretrain(args) -> int:
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2, default=str))
         return 0
-    con = Console()
+    con = Console(markup=False, emoji=False)
     a = result["arch"]
     con.print(f"pretrained {a['backbone']} (width {a['width']}) on {result['task']}: test accuracy "
               f"{result['test_acc']:.4f} (best val {result['val_acc']:.4f} at epoch {result['best_epoch']}, "
@@ -228,7 +228,7 @@ def cmd_finetune(args) -> int:
                                 f"continue it with --resume {run_dir}")
     cfg = validated(FinetuneConfig, raw)
     _check_devices(cfg)
-    console = Console(stderr=True, quiet=args.json)
+    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
     with stage(console, "finetune: loading task, checkpoint and OOD sets…"):
         ctx = FinetuneContext(cfg)  # every input checked before the run folder exists
     make_run_dir(run_dir, "--resume" if args.resume else "--out")
@@ -258,7 +258,7 @@ def _finetune_report(result: dict, run_dir: Path, args) -> int:
         slim["runs"] = [{k: v for k, v in r.items() if k != "history"} for r in result["runs"]]
         print(json.dumps(slim, indent=2, default=str))
         return 0
-    con = Console()
+    con = Console(markup=False, emoji=False)
     m, s = result["metric"], result["summary"]
     table = Table(title=f"AutoFT vs CE-only fine-tuning on {result['task']} ({m}, mean ± std over seeds "
                         f"{', '.join(map(str, result['final_seeds']))})")
@@ -295,7 +295,7 @@ def cmd_compare(args) -> int:
                             "`python -m autofast pretrain`)")
     cfg = validated(CompareConfig, raw)
     _check_devices(cfg)
-    console = Console(stderr=True, quiet=args.json)
+    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
     with stage(console, "compare: loading task and checkpoint…"):
         ctx = CompareContext(cfg)
     out = Path(args.out) if args.out else default_out("compare", cfg.task, "digits")
@@ -309,7 +309,7 @@ def cmd_compare(args) -> int:
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
-    con = Console()
+    con = Console(markup=False, emoji=False)
     m = result["metric"]
     table = Table(title=f"{result['task']}: test {m} vs labelled examples (mean ± std over seeds "
                         f"{', '.join(map(str, result['seeds']))})")

@@ -28,5 +28,5 @@ def run(args) -> int:
         table.add_column(col)
     for d in ds:
         table.add_row(d.name, d.kind, d.description, d.split, d.source)
-    Console().print(table)
+    Console(markup=False, emoji=False).print(table)
     return 0

@@ -126,7 +126,7 @@ def run(args) -> int:
     from autofast.reporting import write_reports
     from autofast.kernels.ar_grid import get_backend
 
-    console = Console(stderr=True, quiet=args.json)
+    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
     opts, cfg, given = _forecast_options(args)
     try:
         backend = get_backend(cfg.backend, cfg.device)  # the numba CPU default never imports torch
@@ -237,7 +237,7 @@ def run(args) -> int:
         t = r.timings
         search = t["fit_grid"] + t["moments"] + t["score"] + t["select_refit"]
         table.add_row(str(r.horizon), f"{r.mse:.4f}", f"{r.mae:.4f}", chosen, score, f"{search:.2f}", f"{t['test']:.2f}")
-    out_console = Console()
+    out_console = Console(markup=False, emoji=False)
     out_console.print(table)
     for line in notes:
         out_console.print(line)

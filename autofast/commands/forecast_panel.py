@@ -88,7 +88,7 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
     from autofast.io import atomic_path, staged_run_dir
     from autofast.reporting import write_reports
 
-    console = Console(stderr=True, quiet=args.json)
+    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
     if opts.get("baseline"):
         raise AutofastError("--baseline does not apply to a panel; bench/forecast_panel.py --panels runs "
                             "statsforecast's models beside it")
@@ -147,7 +147,7 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
     if args.json:
         print(json.dumps(payload, indent=2, default=str))
         return 0
-    out_console = Console()
+    out_console = Console(markup=False, emoji=False)
     t = res.test
     out_console.print(f"Auto-AR panel on {name}: {len(panel)} series, H={H}, chose {res.chosen.label} on the "
                       f"{res.transform.label} on validation")

@@ -147,7 +147,7 @@ def _run_locked(cfg, run_dir: Path, args, started: float | None = None) -> dict:
     from autofast.search.progress import SearchProgress
 
     write_json_atomic(run_dir / "search_config.json", cfg.model_dump(mode="json"))
-    console = Console(stderr=True, quiet=args.json)
+    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
     progress = SearchProgress(cfg.n_configs or 0)
     if console.is_terminal:
         with Live(progress, console=console, refresh_per_second=4) as live:
@@ -177,7 +177,7 @@ def _report(result: dict, run_dir: Path, args) -> int:
         print(json.dumps({**{k: v for k, v in result.items() if k not in skip}, "run_dir": str(run_dir)}, indent=2,
                          default=str))
         return 0
-    con = Console()
+    con = Console(markup=False, emoji=False)
     a = result["asha"]
     pos = " + position channel" if result.get("positional_input") else ""
     for arch, pat in result["architectures"].items():

@@ -48,7 +48,7 @@ def plot_learning_curves(path: Path, result: dict) -> None:
         {"curves": {"search": [h["train_loss"] for h in result["search"]["history"]]}, "title": "DASH search (supernet)",
          "ylabel": "training loss"},
         {"curves": {n: [h["train_loss"] for h in hs] for n, hs in fits.items()}, "highlight": "retrain",
-         "title": "retrain (red) and fixed 3x1 baseline", "ylabel": "training loss", "log": True}])
+         "title": "retrain (red) and fixed baseline (kernel 3, dilation 1)", "ylabel": "training loss", "log": True}])
 
 
 def write_run(out: Path, result: dict) -> None:

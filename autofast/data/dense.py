@@ -6,7 +6,8 @@
 * float targets are fields (regression), ``(N, *S)`` or ``(N, T, *S)`` -> float32 ``(N, T, *S)``.
 
 Inputs are ``(N, *S)`` (one channel) or channels-first ``(N, C, *S)``; channels-last ``(N, *S, C)`` with
-``layout: NHWC`` (2-D) or ``NLC`` (1-D). ``S`` (1 or 2 axes) is read off the targets.
+``layout: NHWC`` (2-D) or ``NLC`` (1-D), or where only that reading fits the targets. ``S`` (1 or 2 axes) is read
+off the targets.
 """
 from __future__ import annotations
 
@@ -20,17 +21,20 @@ from .types import SupervisedData, check_finite, labels_to_indices
 
 
 def _inputs(x: np.ndarray, spatial: tuple, layout: str, source: str) -> np.ndarray:
+    given = x.shape
     if x.shape[1:] == spatial:
         return x[:, None]
-    if layout in ("NHWC", "NLC"):
+    last = x.ndim == len(spatial) + 2 and x.shape[1:-1] == spatial and x.shape[2:] != spatial  # only channels-last fits
+    if layout in ("NHWC", "NLC") or (layout == "auto" and last):
         x = np.moveaxis(x, -1, 1)
     if x.shape[2:] == spatial and x.ndim == len(spatial) + 2:
         return np.ascontiguousarray(x)
-    raise AutofastError(f"{source}: inputs of shape {x.shape} do not match targets of spatial shape {spatial}; give "
+    raise AutofastError(f"{source}: inputs of shape {given} do not match targets of spatial shape {spatial}; give "
                         f"inputs (N, *S) or (N, C, *S) (channels last: 'layout: NHWC' / 'NLC')")
 
 
-def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None = None) -> SupervisedData:
+def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None = None,
+               min_classes: int = 2) -> SupervisedData:
     """Load a dense prediction set into ``SupervisedData`` (kind "dense"; see the module docstring)."""
     path = Path(path)
     source = str(path)
@@ -43,9 +47,12 @@ def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None
     x = to_float(x, source)
     if y.dtype.kind in "biu":
         spatial = tuple(y.shape[1:])
-    elif y.dtype.kind == "f":
-        spatial = tuple(y.shape[1:]) if y.shape[1:] == x.shape[-(y.ndim - 1):] and y.ndim in (2, 3) and \
-            (x.ndim == y.ndim or y.shape[1:] == x.shape[2:]) else tuple(y.shape[2:])
+    elif y.dtype.kind == "f":  # one field (N, *S) where S is x's spatial shape, channels first, last or absent
+        spatial_of_x = {tuple(x.shape[1:]), tuple(x.shape[2:])}
+        if layout not in ("NCHW", "NCL"):
+            spatial_of_x.add(tuple(x.shape[1:-1]))
+        one = y.ndim in (2, 3) and tuple(y.shape[1:]) in spatial_of_x
+        spatial = tuple(y.shape[1:]) if one else tuple(y.shape[2:])
     else:
         raise AutofastError(f"{path}: targets have dtype {y.dtype}; give integer masks or float fields")
     if len(spatial) not in (1, 2):
@@ -54,7 +61,7 @@ def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None
     x = _inputs(x, spatial, layout, source)
     check_finite(x, source, "input value")
     if y.dtype.kind in "biu":
-        flat, classes = labels_to_indices(y.reshape(-1), source)
+        flat, classes = labels_to_indices(y.reshape(-1), source, min_classes)
         return SupervisedData(x, flat.reshape(y.shape), classes, source, "dense")
     field = np.ascontiguousarray(y if y.ndim == len(spatial) + 2 else y[:, None], dtype=np.float32)
     check_finite(field, source, "target value")

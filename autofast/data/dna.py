@@ -198,7 +198,7 @@ def read_table(path: Path, seq_column: str, label_column: str,
 
 
 def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str = "label",
-             length: int | None = None, target: Target = "auto") -> SupervisedData:
+             length: int | None = None, target: Target = "auto", min_classes: int = 2) -> SupervisedData:
     """Load labelled DNA sequences into ``SupervisedData`` (kind "dna", x ``(N, 4, L)``).
 
     CSV (``.csv``) or TSV (``.tsv``/``.tab``) with a header row: ``seq_column`` and ``label_column``.
@@ -216,7 +216,8 @@ def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str =
                                 "table with a numeric label column for 'target: regression'")
         seqs, labels = read_fasta_folder(path)
         x = encode_dna(seqs, length, str(path), "end", "record")
-        y, classes = targets_from(np.asarray(labels), len(labels), str(path), "classification", "sequence")
+        y, classes = targets_from(np.asarray(labels), len(labels), str(path), "classification", "sequence",
+                                  min_classes)
         return SupervisedData(x, y, classes, str(path), "dna")
     if path.stat().st_size == 0:
         raise AutofastError(f"{path}: is empty; give a file with one labelled sequence per row or FASTA record")
@@ -226,5 +227,5 @@ def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str =
     else:
         seqs, labels = read_table(path, seq_column, label_column)
         x = encode_dna(seqs, length, f"{path} (column {seq_column!r})")
-    y, classes = targets_from(np.asarray(labels), len(labels), str(path), target, "sequence")
+    y, classes = targets_from(np.asarray(labels), len(labels), str(path), target, "sequence", min_classes)
     return SupervisedData(x, y, classes, str(path), "dna")

@@ -45,6 +45,7 @@ class FileOptions:
     target: str = "auto"  # classification | regression | auto (autofast.data.types.targets_from)
     channels: tuple[str, ...] | None = None  # a long table's channel columns (val/test: the training file's)
     steps: tuple[str, ...] | None = None  # a wide table's step columns (val/test: the training file's)
+    min_classes: int = 2  # classes a file must hold (a val/test file of an official split: 1)
 
     @property
     def table_columns(self) -> TableColumns:
@@ -79,16 +80,18 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
         kind = guess_kind(path, opts)  # refuses a spreadsheet too
     else:
         refuse_spreadsheet(path)
-    if kind == "dense" and opts.target == "regression":
-        raise AutofastError(f"{path}: 'target: regression' is for series, image arrays and DNA tables; dense tasks "
-                            "take masks or fields as their files give them")
+    if kind == "dense" and opts.target != "auto":  # 'classification' was ignored: float 0/1 masks read as fields
+        raise AutofastError(f"{path}: 'target: {opts.target}' is for series, image arrays and DNA tables; dense "
+                            "tasks read integer targets as masks and float targets as fields (cast the masks to "
+                            "integers for segmentation)")
     if kind == "dna":
-        return load_dna(path, opts.sequence_column, opts.label_column, opts.length, opts.target)  # type: ignore[arg-type]
+        return load_dna(path, opts.sequence_column, opts.label_column, opts.length, opts.target,  # type: ignore[arg-type]
+                        opts.min_classes)
     if kind == "image":
-        return load_images(path, opts.layout, opts.labels, opts.target)  # type: ignore[arg-type]
+        return load_images(path, opts.layout, opts.labels, opts.target, opts.min_classes)  # type: ignore[arg-type]
     if kind == "series":
         return load_series(path, opts.length, opts.variable_length, opts.layout, opts.labels,  # type: ignore[arg-type]
-                           opts.target, opts.table_columns)  # type: ignore[arg-type]
+                           opts.target, opts.table_columns, opts.min_classes)  # type: ignore[arg-type]
     if kind == "dense":
-        return load_dense(path, opts.layout, opts.labels)
+        return load_dense(path, opts.layout, opts.labels, opts.min_classes)
     raise AutofastError(f"{path}: unknown data kind {kind!r}; use dna, image, series or dense")

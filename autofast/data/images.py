@@ -20,7 +20,25 @@ from .types import SupervisedData, Target, check_finite, labels_to_indices, targ
 ImageLayout = Literal["auto", "NCHW", "NHWC"]
 IMAGE_FILE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 _COMMON_CHANNELS = {1, 3, 4}
-_GREY_MODES = {"1", "L", "I", "I;16", "F"}
+_GREY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L", "F"}
+#: grey modes of more than 8 bits: scaled by their own range (16-bit PNG/TIFF: / 65535), not clipped to 8 bits
+_WIDE_MODES = {"I": 65535.0, "I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "F": 1.0}
+
+
+def image_pixels(f: Path, grey: bool) -> np.ndarray:
+    """One image file's pixels as float32 in [0, 1]: ``(H, W)`` grey (8-bit / 255; 16-bit / 65535 -- they were
+    clipped to 255 by an 8-bit conversion, a 16-bit satellite or microscope image turned white) or ``(H, W, 3)``
+    RGB; a file that does not decode is one error line naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(f) as im:
+            if grey and im.mode in _WIDE_MODES:
+                return np.asarray(im, dtype=np.float32) / _WIDE_MODES[im.mode]
+            return np.asarray(im.convert("L" if grey else "RGB"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as exc:
+        raise AutofastError(f"{f}: cannot be read as an image ({str(exc) or type(exc).__name__}); remove or replace "
+                            "it") from None
 
 
 def channels_first(x: np.ndarray, source: str, layout: ImageLayout = "auto") -> np.ndarray:
@@ -55,18 +73,19 @@ def channels_first(x: np.ndarray, source: str, layout: ImageLayout = "auto") -> 
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NHWC" else x
 
 
-def _load_arrays(path: Path, layout: ImageLayout, labels: Path | None, target: Target = "auto") -> SupervisedData:
+def _load_arrays(path: Path, layout: ImageLayout, labels: Path | None, target: Target = "auto",
+                 min_classes: int = 2) -> SupervisedData:
     x, y = read_arrays(path, labels, "image")
     source = str(path)
     if len(x) == 0:
         raise AutofastError(f"{path}: holds no images; save at least one image per class")
     x = channels_first(to_float(x, source, "image"), source, layout)
     check_finite(x, source, "pixel value", "image")
-    y_idx, classes = targets_from(y, len(x), source, target, "image")
+    y_idx, classes = targets_from(y, len(x), source, target, "image", min_classes)
     return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, source, "image")
 
 
-def _load_folder(root: Path) -> SupervisedData:
+def _load_folder(root: Path, min_classes: int = 2) -> SupervisedData:
     from PIL import Image, UnidentifiedImageError
 
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -92,18 +111,15 @@ def _load_folder(root: Path) -> SupervisedData:
         if (w, h) != (w0, h0):
             raise AutofastError(f"{root}: image {f} is {w}x{h} but {files[0][0]} is {w0}x{h0} (width x height); "
                                 f"resize them to one size")
-    mode = "L" if all(m in _GREY_MODES for m in modes) else "RGB"
-    arrays = []
-    for f, _ in files:
-        with Image.open(f) as im:
-            arrays.append(np.asarray(im.convert(mode), dtype=np.uint8))
-    x = channels_first(np.stack(arrays).astype(np.float32) / 255.0, str(root), "NHWC" if mode == "RGB" else "auto")
-    y, classes = labels_to_indices(np.asarray([c for _, c in files]), str(root))
+    grey = all(m in _GREY_MODES for m in modes)
+    x = np.stack([image_pixels(f, grey) for f, _ in files])
+    x = channels_first(x, str(root), "auto" if grey else "NHWC")
+    y, classes = labels_to_indices(np.asarray([c for _, c in files]), str(root), min_classes)
     return SupervisedData(np.ascontiguousarray(x), y, classes, str(root), "image")
 
 
 def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Path | None = None,
-                target: Target = "auto") -> SupervisedData:
+                target: Target = "auto", min_classes: int = 2) -> SupervisedData:
     """Load an image set into ``SupervisedData`` (kind "image", x ``(N, C, H, W)``; arrays' targets: class
     labels or values, ``target``: :func:`autofast.data.types.targets_from`).
 
@@ -116,9 +132,9 @@ def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Pa
     if not path.exists():
         raise AutofastError(f"data path {str(path)!r} does not exist; check the path")
     if path.is_dir():
-        return _load_folder(path)
+        return _load_folder(path, min_classes)
     if data_suffix(path) in ARRAY_SUFFIXES:
-        return _load_arrays(path, layout, None if labels is None else Path(labels), target)
+        return _load_arrays(path, layout, None if labels is None else Path(labels), target, min_classes)
     raise AutofastError(f"{path}: unsupported image data {data_suffix(path) or '(no extension)'!r}; give a .npz file "
                         f"(x, y), a .npy file with a labels .npy, or a folder of class sub-folders of .png/.jpg images")
 

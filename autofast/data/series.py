@@ -205,7 +205,7 @@ def _arrays(path: Path, layout: SeriesLayout, labels: Path | None) -> tuple[np.n
 
 def load_series(path: str | Path, length: int | None = None, variable_length: VariableLength = "resample",
                 layout: SeriesLayout = "auto", labels: str | Path | None = None, target: Target = "auto",
-                columns: TableColumns = TableColumns()) -> SupervisedData:
+                columns: TableColumns = TableColumns(), min_classes: int = 2) -> SupervisedData:
     """Load labelled series into ``SupervisedData`` (kind "series", x float32 ``(N, C, L)``; ``y`` class
     indices, or float32 ``(N, T)`` values: ``target``, :func:`autofast.data.types.targets_from`).
 
@@ -227,7 +227,7 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
             raise AutofastError(f"{path}: holds no series; save at least one series per class")
         if length is not None and length != x.shape[2]:
             x = equal_length(list(x), length, variable_length, str(path))
-        y_idx, classes = targets_from(y, len(x), str(path), target, "series")
+        y_idx, classes = targets_from(y, len(x), str(path), target, "series", min_classes)
         return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, str(path), "series")
     names = steps = None
     if suffix in TS_SUFFIXES:
@@ -243,6 +243,6 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
         raise AutofastError(f"{path}: unsupported series file {suffix or '(no extension)'!r}; give a .ts, "
                             f".tsv/.txt (UCR), .csv (a table) or .npz/.npy file")
     x = equal_length(series, length, variable_length, str(path))
-    y, classes = targets_from(np.asarray(raw_labels), len(series), str(path), target, "series")
+    y, classes = targets_from(np.asarray(raw_labels), len(series), str(path), target, "series", min_classes)
     return SupervisedData(x, y, classes, str(path), "series", channel_names=tuple(names) if names else None,
                           step_names=tuple(steps) if steps else None)

@@ -151,6 +151,7 @@ def load_task_file(path: str | Path) -> tuple[str, SupervisedData, TaskFile]:
         opts = replace(opts, channels=parts["train"].channel_names)
     if parts["train"].step_names:  # ... and a wide table's step columns where their names are the same
         opts = replace(opts, steps=parts["train"].step_names)
+    opts = replace(opts, min_classes=1)  # a val or test file may hold one class (all water, all background)
     for split in ("val", "test"):
         value = getattr(spec, split)
         if value is not None:

@@ -127,14 +127,15 @@ class SupervisedData:
                        origin=None if self.origin is None else self.origin[mask], origin_files=dict(self.origin_files))
 
 
-def labels_to_indices(labels: np.ndarray | list, source: str) -> tuple[np.ndarray, list[str]]:
+def labels_to_indices(labels: np.ndarray | list, source: str, min_classes: int = 2) -> tuple[np.ndarray, list[str]]:
     """Map arbitrary labels to int64 indices into the sorted class list (numbers sort numerically).
-    A single class is an error: there is nothing to classify."""
+    Fewer than ``min_classes`` classes is an error: a task's one class leaves nothing to classify (a val or test
+    file of an official split may hold one: ``min_classes=1``)."""
     arr = np.asarray(labels)
     if arr.size == 0:
         raise AutofastError(f"{source}: has no labelled examples")
     uniq, y = np.unique(arr, return_inverse=True)
-    if len(uniq) < 2:
+    if len(uniq) < min_classes:
         raise AutofastError(f"{source}: every example has the label {str(uniq[0])!r}; a classification task "
                             f"needs at least two classes")
     return y.astype(np.int64).reshape(-1), [str(u) for u in uniq]
@@ -149,6 +150,13 @@ def integral_text(label: str) -> str:
     return str(int(float(label))) if _INTEGRAL_TEXT.match(label) else label
 
 
+def is_one_hot(arr: np.ndarray) -> bool:
+    """Whether ``arr`` ``(N, K)``, K >= 2, holds one-hot rows (0/1 numbers, each row one 1)."""
+    if arr.ndim != 2 or arr.shape[1] < 2 or arr.dtype.kind not in "biuf" or arr.size == 0:
+        return False
+    return bool(np.isin(arr, (0, 1)).all() and (arr.sum(1) == 1).all())
+
+
 def _as_numbers(arr: np.ndarray) -> np.ndarray | None:
     """float64 copy of numeric labels (or of strings that all read as numbers); None otherwise."""
     if arr.dtype.kind in "biuf":
@@ -161,7 +169,7 @@ def _as_numbers(arr: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def targets_from(labels, n: int, source: str, target: Target = "auto", unit: str = "example"
+def targets_from(labels, n: int, source: str, target: Target = "auto", unit: str = "example", min_classes: int = 2
                  ) -> tuple[np.ndarray, list[str]]:
     """Per-example targets ``(n,)`` or ``(n, T)`` -> ``(y, names)``: int64 class indices ``(n,)`` and the class
     names (:func:`labels_to_indices`), or for values float32 ``(n, T)`` and T target names (``target`` or
@@ -170,6 +178,8 @@ def targets_from(labels, n: int, source: str, target: Target = "auto", unit: str
     arr = np.asarray(labels)
     if arr.ndim == 2 and arr.shape[1] == 1 and target != "regression":
         arr = arr[:, 0]
+    if target != "regression" and is_one_hot(arr):  # Keras-style one-hot rows: the class of each (were values)
+        arr = arr.argmax(1)
     if len(arr) != n or arr.ndim not in (1, 2) or (arr.ndim == 2 and target == "classification"):
         raise AutofastError(f"{source}: targets have shape {arr.shape} but there are {n} {unit}s; give one "
                             f"target per {unit} ((N,), or (N, T) values)")
@@ -184,7 +194,7 @@ def targets_from(labels, n: int, source: str, target: Target = "auto", unit: str
             arr = numbers.astype(np.int64)
         elif arr.dtype.kind == "U":
             arr = np.asarray([integral_text(v) for v in arr.tolist()])
-        return labels_to_indices(arr, source)
+        return labels_to_indices(arr, source, min_classes)
     y = target_values(arr, n, source, unit, numbers)
     names = ["target"] if y.shape[1] == 1 else [f"target{i + 1}" for i in range(y.shape[1])]
     return np.ascontiguousarray(y, dtype=np.float32), names

@@ -31,9 +31,13 @@ class Inputs:
 
 def label_strings(y: np.ndarray, source: str) -> list[str]:
     """Labels of an array file as the training loader names classes (integral floats as integers)."""
+    from ..data.types import is_one_hot
+
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
+    if is_one_hot(y):  # one-hot rows, as the training loader reads them
+        y = y.argmax(1)
     if y.ndim != 1:
         raise AutofastError(f"{source}: labels have shape {y.shape}; give one label per example")
     if np.issubdtype(y.dtype, np.floating):
@@ -380,9 +384,7 @@ class InputReader:
                             "a folder of images (or of class sub-folders)")
 
     def _read_image_folder(self, root: Path) -> Inputs:
-        from PIL import Image, UnidentifiedImageError
-
-        from ..data.images import IMAGE_FILE_SUFFIXES
+        from ..data.images import IMAGE_FILE_SUFFIXES, image_pixels
 
         def images(d: Path) -> list[Path]:
             return sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_FILE_SUFFIXES)
@@ -400,23 +402,17 @@ class InputReader:
         if c not in (1, 3):
             raise AutofastError(f"{root}: the model takes {c} bands; image files give 1 (grey) or 3 (RGB); give a "
                                 ".npz array file")
-        arrays = []
-        for f in files:
-            try:
-                with Image.open(f) as im:
-                    arrays.append(np.asarray(im.convert("L" if c == 1 else "RGB"), dtype=np.uint8))
-            except (UnidentifiedImageError, OSError) as exc:
-                raise AutofastError(f"{f}: cannot be read as an image ({type(exc).__name__}); remove or replace it") \
-                    from None
+        arrays = [image_pixels(f, grey=c == 1) for f in files]  # as the training loader reads them
         sizes = {a.shape[:2] for a in arrays}
         if sizes != {tuple(self.shape[1:])}:
             got = ", ".join(f"{h}x{w}" for h, w in sorted(sizes))
             raise AutofastError(f"{root}: images are {got} but the model was trained on {self.shape[1]}x"
                                 f"{self.shape[2]} (height x width); resize them")
-        x = np.stack(arrays).astype(np.float32) / 255.0
+        x = np.stack(arrays)
         x = x[:, None] if c == 1 else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         return self._finish(x, self.label_indices(labels, str(root)), np.arange(len(x)), str(root),
-                            [f"{len(files)} image files in name order"])
+                            [f"{len(files)} image files in name order"],
+                            [f.relative_to(root).as_posix() for f in files])  # each file beside its prediction
 
     def _read_array_file(self, p: Path) -> Inputs:
         """A ``.npz`` (``x``/``images``, labels ``y``/``labels`` optional) or a ``.npy`` of inputs."""

@@ -91,6 +91,8 @@ def selection_lines(r: dict) -> list[str]:
         elif (sel.get("signal") or {}).get("instead") == sel["winner"]:
             out += ["", f"Winner: **{sel['winner']}**, {-sel['margin']:.4f} behind the best candidate on "
                         "validation, which did not beat predicting the training mean (below)."]
+        elif len(sel["val_scores"]) == 1:
+            out += ["", f"Winner: **{sel['winner']}**, the only candidate."]
         else:
             out += ["", f"Winner: **{sel['winner']}**, ahead of the runner-up by {sel['margin']:.4f} on validation."]
     from .blend import FAMILY_NAMES

@@ -1,0 +1,77 @@
+"""Images, multispectral arrays and dense targets as users hand them over (found by a user audit, session 30):
+16-bit PNGs (satellite, microscopy) keep their range instead of being clipped to white; a truncated image file is
+named; a val or test file of an official split may hold one class; one-hot label rows are classes, not values;
+a single channels-last field loads with or without 'layout:'; 'target:' is refused on dense data; the
+estimator reads channels-last images by the loaders' band-axis rule."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autofast.data.dense import load_dense
+from autofast.data.files import load_file
+from autofast.data.images import load_images
+from autofast.data.task_file import load_task_file
+from autofast.errors import AutofastError
+
+
+def test_sixteen_bit_pngs_keep_their_range_and_a_truncated_file_is_named(tmp_path):
+    from PIL import Image
+
+    for cls, level in (("low", 1000), ("high", 4000)):
+        (tmp_path / "f" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((6, 5), level + 10 * i, dtype=np.uint16)).save(tmp_path / "f" / cls / f"{i}.png")
+    data = load_images(tmp_path / "f")
+    assert data.x.shape == (6, 1, 6, 5) and data.classes == ["high", "low"]
+    np.testing.assert_allclose(data.x[:, 0, 0, 0], np.r_[[4000, 4010, 4020], [1000, 1010, 1020]] / 65535, rtol=1e-6)
+    noisy = tmp_path / "noisy.png"  # a file whose pixels are most of its bytes, cut in half
+    Image.fromarray(np.random.default_rng(0).integers(0, 65535, (6, 5), dtype=np.uint16)).save(noisy)
+    (tmp_path / "f" / "low" / "3.png").write_bytes(noisy.read_bytes()[:len(noisy.read_bytes()) // 2])
+    with pytest.raises(AutofastError, match=r"low/3.png: cannot be read as an image"):
+        load_images(tmp_path / "f")
+
+
+def test_a_test_file_of_one_class_and_one_hot_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "train.npz", x=rng.normal(size=(8, 3, 6, 6)), y=np.array(["water", "land"] * 4))
+    np.savez(tmp_path / "test.npz", x=rng.normal(size=(3, 3, 6, 6)), y=np.array(["water"] * 3))
+    (tmp_path / "t.yaml").write_text("train: train.npz\ntest: test.npz\nkind: image\n")
+    _, data, _ = load_task_file(tmp_path / "t.yaml")  # was "every example has the label 'water'"
+    assert data.classes == ["land", "water"] and data.y[-3:].tolist() == [1, 1, 1]
+    np.savez(tmp_path / "one.npz", x=rng.normal(size=(4, 3, 6, 6)), y=np.array(["water"] * 4))
+    with pytest.raises(AutofastError, match="needs at least two classes"):  # a whole task of one class still is
+        load_file(tmp_path / "one.npz")
+    onehot = np.eye(3, dtype=np.int64)[[0, 1, 2, 1]]
+    np.savez(tmp_path / "oh.npz", x=rng.normal(size=(4, 3, 6, 6)), y=onehot)
+    d = load_file(tmp_path / "oh.npz")  # was a 3-target regression
+    assert d.classes == ["0", "1", "2"] and d.y.tolist() == [0, 1, 2, 1]
+
+
+def test_dense_channels_last_field_and_one_class_val_masks(tmp_path):
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(6, 8, 8, 13)), rng.normal(size=(6, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "f.npz", x=x, y=y)
+    for layout in ("NHWC", "auto"):  # NHWC was "targets of spatial shape (8,)"
+        d = load_dense(tmp_path / "f.npz", layout)
+        assert d.x.shape == (6, 13, 8, 8) and d.y.shape == (6, 1, 8, 8)
+        np.testing.assert_allclose(d.x[2, 5], x[2, :, :, 5], rtol=1e-6)
+    masks = rng.integers(0, 2, (6, 8, 8))
+    np.savez(tmp_path / "train.npz", x=rng.normal(size=(6, 2, 8, 8)), y=masks)
+    np.savez(tmp_path / "val.npz", x=rng.normal(size=(2, 2, 8, 8)), y=np.zeros((2, 8, 8), dtype=np.int64))
+    (tmp_path / "t.yaml").write_text("train: train.npz\nval: val.npz\ntest: train.npz\nkind: dense\n")
+    assert load_task_file(tmp_path / "t.yaml")[1].classes == ["0", "1"]
+    (tmp_path / "c.yaml").write_text("data: f.npz\nkind: dense\ntarget: classification\n")
+    with pytest.raises(AutofastError, match="'target: classification' is for series.*cast the masks to integers"):
+        load_task_file(tmp_path / "c.yaml")
+
+
+def test_estimator_reads_channels_last_images_by_their_band_axis():
+    from autofast.estimator import _image_layout
+
+    assert _image_layout(np.zeros((5, 32, 32, 13))) == "auto"  # channels last: the loaders' rule tells it
+    assert _image_layout(np.zeros((5, 13, 32, 32))) == "auto"
+    assert _image_layout(np.zeros((5, 13, 8, 9))) == "NCHW"  # undecidable: the documented layout
+    from autofast.data.images import channels_first
+
+    assert channels_first(np.zeros((5, 32, 32, 13), dtype=np.float32), "x", "auto").shape == (5, 13, 32, 32)
