@@ -108,6 +108,16 @@ def test_dash_plans_its_epochs_to_a_budget(tmp_path, capsys):
     assert len(res["retrain"]["history"]) <= plan["retrain_epochs"]
 
 
+def test_dash_refuses_a_budget_its_fewest_epochs_overrun(tmp_path, capsys):
+    """One supernet epoch and one epoch per network overrunning the budget ran on (91 s at 15 s): one error line
+    with the least budget, and no run folder."""
+    code = main(["dash", "--task", str(motif_task(tmp_path, n_train=80, n_test=20)), "--time-budget", "0.5",
+                 "--threads", "2", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "give at least --time-budget" in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
 def test_holdout_retrain_is_cut_to_the_budget(tmp_path, capsys):
     """Options that cannot fit (R = 2000 epochs given) still end within the budget: ASHA stops handing out
     jobs, and the retrain ends its cosine early at the epochs the time left pays."""

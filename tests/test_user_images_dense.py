@@ -75,3 +75,22 @@ def test_estimator_reads_channels_last_images_by_their_band_axis():
     from autofast.data.images import channels_first
 
     assert channels_first(np.zeros((5, 32, 32, 13), dtype=np.float32), "x", "auto").shape == (5, 13, 32, 32)
+
+
+def test_a_grey_test_folder_beside_an_rgb_training_folder(tmp_path):
+    """Official-split folders in different colour modes: the test folder is read in the training images' bands
+    (was "inputs have shape (1, 16, 16) per example but 'train' has (3, 16, 16)")."""
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    for part, mode in (("train", "RGB"), ("test", "L")):
+        for cls in ("a", "b"):
+            (tmp_path / part / cls).mkdir(parents=True)
+            for i in range(2):
+                shape = (8, 8, 3) if mode == "RGB" else (8, 8)
+                Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode=mode).save(
+                    tmp_path / part / cls / f"{i}.png")
+    (tmp_path / "t.yaml").write_text("train: train\ntest: test\nkind: image\n")
+    _, data, _ = load_task_file(tmp_path / "t.yaml")
+    assert data.x.shape == (8, 3, 8, 8)
+    np.testing.assert_array_equal(data.x[4:, 0], data.x[4:, 1])  # grey pixels in all three bands

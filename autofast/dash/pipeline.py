@@ -199,6 +199,11 @@ def budget_epochs(cfg: DashConfig, task, clock: Clock) -> tuple[DashConfig, dict
                                                                   + (2 * retrain + equiv if cfg.baseline else retrain)
                                                                   * epoch, 1),
             "given": sorted(k for k in ("batch_size", "search_epochs", "retrain_epochs") if k in given)}
+    if plan["predicted_seconds"] > clock.budget:  # even the fewest epochs overrun it (was: run on, 91 s at 15 s)
+        least = math.ceil(plan["predicted_seconds"] / (1 - MARGIN_DASH))
+        raise AutofastError(f"--time-budget {clock.budget:g}: {search_epochs} supernet epoch(s) and "
+                            f"{retrain} training epoch(s) per network take ~{plan['predicted_seconds']:.0f}s here; "
+                            f"give at least --time-budget {least} (or fewer epochs, a smaller --batch-size)")
     return cfg.model_copy(update={"batch_size": batch, "search_epochs": search_epochs, "retrain_epochs": retrain}), plan
 
 

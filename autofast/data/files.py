@@ -46,6 +46,7 @@ class FileOptions:
     channels: tuple[str, ...] | None = None  # a long table's channel columns (val/test: the training file's)
     steps: tuple[str, ...] | None = None  # a wide table's step columns (val/test: the training file's)
     min_classes: int = 2  # classes a file must hold (a val/test file of an official split: 1)
+    bands: int | None = None  # an image folder read as grey (1) or RGB (3) (val/test: as the training images)
 
     @property
     def table_columns(self) -> TableColumns:
@@ -88,7 +89,8 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
         return load_dna(path, opts.sequence_column, opts.label_column, opts.length, opts.target,  # type: ignore[arg-type]
                         opts.min_classes)
     if kind == "image":
-        return load_images(path, opts.layout, opts.labels, opts.target, opts.min_classes)  # type: ignore[arg-type]
+        return load_images(path, opts.layout, opts.labels, opts.target, opts.min_classes,  # type: ignore[arg-type]
+                           opts.bands)
     if kind == "series":
         return load_series(path, opts.length, opts.variable_length, opts.layout, opts.labels,  # type: ignore[arg-type]
                            opts.target, opts.table_columns, opts.min_classes)  # type: ignore[arg-type]

@@ -85,7 +85,7 @@ def _load_arrays(path: Path, layout: ImageLayout, labels: Path | None, target: T
     return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, source, "image")
 
 
-def _load_folder(root: Path, min_classes: int = 2) -> SupervisedData:
+def _load_folder(root: Path, min_classes: int = 2, bands: int | None = None) -> SupervisedData:
     from PIL import Image, UnidentifiedImageError
 
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -111,7 +111,7 @@ def _load_folder(root: Path, min_classes: int = 2) -> SupervisedData:
         if (w, h) != (w0, h0):
             raise AutofastError(f"{root}: image {f} is {w}x{h} but {files[0][0]} is {w0}x{h0} (width x height); "
                                 f"resize them to one size")
-    grey = all(m in _GREY_MODES for m in modes)
+    grey = bands == 1 if bands in (1, 3) else all(m in _GREY_MODES for m in modes)  # bands: the training folder's
     x = np.stack([image_pixels(f, grey) for f, _ in files])
     x = channels_first(x, str(root), "auto" if grey else "NHWC")
     y, classes = labels_to_indices(np.asarray([c for _, c in files]), str(root), min_classes)
@@ -119,20 +119,21 @@ def _load_folder(root: Path, min_classes: int = 2) -> SupervisedData:
 
 
 def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Path | None = None,
-                target: Target = "auto", min_classes: int = 2) -> SupervisedData:
+                target: Target = "auto", min_classes: int = 2, bands: int | None = None) -> SupervisedData:
     """Load an image set into ``SupervisedData`` (kind "image", x ``(N, C, H, W)``; arrays' targets: class
     labels or values, ``target``: :func:`autofast.data.types.targets_from`).
 
     ``.npz``: arrays ``x``/``y`` (or ``images``/``labels``); ``.npy``: the images, with ``labels`` a ``.npy``
     of labels. Images ``(N,H,W)``, ``(N,H,W,C)`` or ``(N,C,H,W)`` for any C (see :func:`channels_first`
     for ``layout``). A folder: ``root/<class_name>/*.png|jpg|jpeg``, all one size, read as greyscale
-    (1 channel) when every file is greyscale, else RGB (3 channels), scaled to [0, 1].
+    (1 channel) when every file is greyscale, else RGB (3 channels), scaled to [0, 1]; ``bands`` (1 or 3: a val or
+    test folder of an official split, the training images' bands) reads it that way instead.
     """
     path = Path(path)
     if not path.exists():
         raise AutofastError(f"data path {str(path)!r} does not exist; check the path")
     if path.is_dir():
-        return _load_folder(path, min_classes)
+        return _load_folder(path, min_classes, bands)
     if data_suffix(path) in ARRAY_SUFFIXES:
         return _load_arrays(path, layout, None if labels is None else Path(labels), target, min_classes)
     raise AutofastError(f"{path}: unsupported image data {data_suffix(path) or '(no extension)'!r}; give a .npz file "

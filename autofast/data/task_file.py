@@ -152,6 +152,8 @@ def load_task_file(path: str | Path) -> tuple[str, SupervisedData, TaskFile]:
     if parts["train"].step_names:  # ... and a wide table's step columns where their names are the same
         opts = replace(opts, steps=parts["train"].step_names)
     opts = replace(opts, min_classes=1)  # a val or test file may hold one class (all water, all background)
+    if parts["train"].kind == "image":  # ... and an image folder is read in the training images' bands
+        opts = replace(opts, bands=int(parts["train"].x.shape[1]))
     for split in ("val", "test"):
         value = getattr(spec, split)
         if value is not None:

@@ -177,8 +177,11 @@ def report_options(r: dict) -> dict:
 def report_markdown(r: dict) -> str:
     t = r["timings"]
     f = r["final"]
+    beside = [f"{name} {f[key]:.4f}" for key, name in (("test_mean_iou", "mean IoU"), ("test_mae", "MAE"))
+              if isinstance(f.get(key), (int, float))]  # the same evaluation's other figures
     lines = [f"# autofast search: {r['task']}", "",
-             f"**Test {r['metric']}: {r['test_score']:.4f}** (evaluated once, at the end)", "",
+             f"**Test {r['metric']}: {r['test_score']:.4f}** (evaluated once, at the end)"
+             + (f"; {', '.join(beside)}" if beside else ""), "",
              f"What was selected on what: {r['selected_on']}.", "", schedule_note(r), "",
              *split_lines(r), *plan_lines(r), *selection_lines(r),
              "## Final model", "", f"Family {f.get('family')}" + (f", architecture {f['arch']}" if f.get("arch") else "")
