@@ -320,11 +320,11 @@ class AutofastClassifier(ClassifierMixin, _SearchEstimator):
     -----
     **Inputs.** ``X``: a numeric array ``(N, L)`` (univariate series), ``(N, C, L)`` (series with C channels; a
     3-D array is always read as series, so give grey images as ``(N, 1, H, W)``) or ``(N, C, H, W)`` (images with
-    C bands; ``(N, H, W, C)`` where the band axis is the one that differs from two equal ones, or a last axis of 1, 3
-    or 4, as the loaders tell it), without NaN or inf; ``predict`` takes the shape seen in ``fit``. Inputs are used as given (``uint8``
-    pixels scaled to [0, 1], as every loader reads them): the model standardises each channel with the training
-    statistics itself. ``y``: one label per example of any sortable type (strings, integers); at least two
-    classes. A kept run folder (``out``) names its classes by the labels' text.
+    C bands; ``(N, H, W, C)`` where the band axis is the one that differs from two equal ones, or a last axis of
+    1, 3 or 4, as the loaders tell it), without NaN or inf; ``predict`` takes the shape seen in ``fit``. Inputs are
+    used as given (``uint8`` pixels scaled to [0, 1], as every loader reads them): the model standardises each
+    channel with the training statistics itself. ``y``: one label per example of any sortable type (strings,
+    integers); at least two classes. A kept run folder (``out``) names its classes by the labels' text.
 
     **The run's internal split -- read this before quoting a score from its folder.** A search always evaluates
     its final model once on a test split. Your test data are not given to ``fit``, so the run's task names the

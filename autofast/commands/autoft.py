@@ -14,7 +14,7 @@ from autofast.errors import AutofastError
 from autofast.io import make_run_dir, mark_run_dir, run_lock
 
 from .options import default_out, finished_result, merge_options, resumed_options, validated
-from .progress import stage
+from .progress import make_console, stage
 
 
 def _common(p, default_folder: str) -> None:
@@ -180,15 +180,13 @@ def _options(args, model_cls) -> dict:
 
 
 def cmd_pretrain(args) -> int:
-    from rich.console import Console
-
     from autofast.io import staged_run_dir
 
     from autofast.autoft.pretrain import PretrainConfig, run_pretrain
 
     cfg = validated(PretrainConfig, _options(args, PretrainConfig))
     _check_devices(cfg)
-    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
+    console = make_console(stderr=True, quiet=args.json)
     out = Path(args.out) if args.out else default_out("pretrain", cfg.task, "digits")
     with staged_run_dir(out, args.overwrite) as tmp:
         with stage(console, "pretrain…") as update:
@@ -197,7 +195,7 @@ def cmd_pretrain(args) -> int:
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2, default=str))
         return 0
-    con = Console(markup=False, emoji=False)
+    con = make_console()
     a = result["arch"]
     con.print(f"pretrained {a['backbone']} (width {a['width']}) on {result['task']}: test accuracy "
               f"{result['test_acc']:.4f} (best val {result['val_acc']:.4f} at epoch {result['best_epoch']}, "
@@ -207,8 +205,6 @@ def cmd_pretrain(args) -> int:
 
 
 def cmd_finetune(args) -> int:
-    from rich.console import Console
-
     from autofast.autoft.finetune import FinetuneConfig, FinetuneContext, load_saved_config, run_finetune, save_config
 
     if args.resume:
@@ -228,7 +224,7 @@ def cmd_finetune(args) -> int:
                                 f"continue it with --resume {run_dir}")
     cfg = validated(FinetuneConfig, raw)
     _check_devices(cfg)
-    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
+    console = make_console(stderr=True, quiet=args.json)
     with stage(console, "finetune: loading task, checkpoint and OOD sets…"):
         ctx = FinetuneContext(cfg)  # every input checked before the run folder exists
     make_run_dir(run_dir, "--resume" if args.resume else "--out")
@@ -248,7 +244,6 @@ def cmd_finetune(args) -> int:
 
 
 def _finetune_report(result: dict, run_dir: Path, args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from autofast.reporting import fmt_mean_std
@@ -258,7 +253,7 @@ def _finetune_report(result: dict, run_dir: Path, args) -> int:
         slim["runs"] = [{k: v for k, v in r.items() if k != "history"} for r in result["runs"]]
         print(json.dumps(slim, indent=2, default=str))
         return 0
-    con = Console(markup=False, emoji=False)
+    con = make_console()
     m, s = result["metric"], result["summary"]
     table = Table(title=f"AutoFT vs CE-only fine-tuning on {result['task']} ({m}, mean ± std over seeds "
                         f"{', '.join(map(str, result['final_seeds']))})")
@@ -280,7 +275,6 @@ def _finetune_report(result: dict, run_dir: Path, args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from autofast.reporting import fmt_mean_std
@@ -295,7 +289,7 @@ def cmd_compare(args) -> int:
                             "`python -m autofast pretrain`)")
     cfg = validated(CompareConfig, raw)
     _check_devices(cfg)
-    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
+    console = make_console(stderr=True, quiet=args.json)
     with stage(console, "compare: loading task and checkpoint…"):
         ctx = CompareContext(cfg)
     out = Path(args.out) if args.out else default_out("compare", cfg.task, "digits")
@@ -309,7 +303,7 @@ def cmd_compare(args) -> int:
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
-    con = Console(markup=False, emoji=False)
+    con = make_console()
     m = result["metric"]
     table = Table(title=f"{result['task']}: test {m} vs labelled examples (mean ± std over seeds "
                         f"{', '.join(map(str, result['seeds']))})")

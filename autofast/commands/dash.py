@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from .options import default_out, merge_options, require_task, validated
-from .progress import stage
+from .progress import make_console, stage
 
 
 def add_dash_options(p) -> None:
@@ -75,7 +75,6 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """``python -m autofast dash``: DASH search, retrain and one test evaluation in a staged run folder."""
-    from rich.console import Console
     from rich.table import Table
 
     from autofast.dash.pipeline import DashConfig, check_options, run_dash
@@ -87,7 +86,7 @@ def run(args) -> int:
     cfg = validated(DashConfig, raw)
     require_task(raw, "dash")
     check_options(cfg)  # devices, precision: refused before anything is written
-    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
+    console = make_console(stderr=True, quiet=args.json)
     out = Path(args.out) if args.out else default_out("dash", cfg.task, "dash")
     with staged_run_dir(out, args.overwrite) as tmp:
         with stage(console, "DASH…") as update:
@@ -98,7 +97,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k not in ("arch_probabilities",)}, indent=2, default=str))
         return 0
-    con = Console(markup=False, emoji=False)
+    con = make_console()
     table = Table(title=f"DASH pattern on {result['task']} ({result['backbone']})")
     for col in ["layer", "k", "d", "receptive field", "p(chosen)"]:
         table.add_column(col, justify="right")
@@ -117,7 +116,7 @@ def run(args) -> int:
               f"(best {score(r, 'val')} at epoch {r['best_epoch']})")
     if "baseline" in result:
         b = result["baseline"]
-        con.print(f"fixed baseline (kernel 3, dilation 1) ({b['epochs']} epochs, {b['seconds']:.0f}s): {score(b, 'test')} "
-                  f"(best {score(b, 'val')})")
+        con.print(f"fixed baseline (kernel 3, dilation 1) ({b['epochs']} epochs, {b['seconds']:.0f}s): "
+                  f"{score(b, 'test')} (best {score(b, 'val')})")
     con.print(f"selected on: {result['selected_on']}. Results in {out}/")
     return 0

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from .progress import make_console
+
 
 def add_parser(sub) -> None:
     """Register ``datasets`` on an argparse subparsers object."""
@@ -13,7 +15,6 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """``python -m autofast datasets``: the bundled data sets as a table or JSON."""
-    from rich.console import Console
     from rich.table import Table
 
     from autofast.data.registry import list_datasets
@@ -28,5 +29,5 @@ def run(args) -> int:
         table.add_column(col)
     for d in ds:
         table.add_row(d.name, d.kind, d.description, d.split, d.source)
-    Console(markup=False, emoji=False).print(table)
+    make_console().print(table)
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 from autofast.errors import AutofastError
 
 from .options import default_out, merge_options, validated
-from .progress import stage, steps
+from .progress import make_console, stage, steps
 
 # the scale every forecast MSE/MAE is on (printed, in result.json and in each result)
 SCALE = "z-scored data (each channel standardised with the training split's mean and std)"
@@ -114,7 +114,6 @@ def _forecast_options(args) -> tuple[dict, "object", dict]:
 def run(args) -> int:
     """``python -m autofast forecast``: Auto-AR on a series; results in a staged run folder."""
     import numpy as np
-    from rich.console import Console
     from rich.table import Table
 
     from autofast.data.registry import resolve_timeseries
@@ -126,7 +125,7 @@ def run(args) -> int:
     from autofast.reporting import write_reports
     from autofast.kernels.ar_grid import get_backend
 
-    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
+    console = make_console(stderr=True, quiet=args.json)
     opts, cfg, given = _forecast_options(args)
     try:
         backend = get_backend(cfg.backend, cfg.device)  # the numba CPU default never imports torch
@@ -237,7 +236,7 @@ def run(args) -> int:
         t = r.timings
         search = t["fit_grid"] + t["moments"] + t["score"] + t["select_refit"]
         table.add_row(str(r.horizon), f"{r.mse:.4f}", f"{r.mae:.4f}", chosen, score, f"{search:.2f}", f"{t['test']:.2f}")
-    out_console = Console(markup=False, emoji=False)
+    out_console = make_console()
     out_console.print(table)
     for line in notes:
         out_console.print(line)

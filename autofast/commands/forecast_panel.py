@@ -14,6 +14,7 @@ from pathlib import Path
 from autofast.errors import AutofastError
 
 from .options import default_out, validated
+from .progress import make_console
 
 #: AutoARConfig fields a panel run reads (flag names); any other one given is refused, not ignored
 PANEL_FLAGS = {"horizon": "horizon", "max_order": "max_order", "min_order": "min_order", "diff": "diff_orders",
@@ -81,14 +82,12 @@ def report_markdown(p: dict) -> str:
 def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_column: str) -> int:
     """The panel branch of ``forecast``: ``raw`` the AutoARConfig options given (flag names), ``opts`` the run
     options (``columns``, ``date_column``, ...)."""
-    from rich.console import Console
-
     from autofast.data.panel import load_panel
     from autofast.forecast.panel import SINGLE_MODEL_MARGIN, plot_panel, run_panel
     from autofast.io import atomic_path, staged_run_dir
     from autofast.reporting import write_reports
 
-    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
+    console = make_console(stderr=True, quiet=args.json)
     if opts.get("baseline"):
         raise AutofastError("--baseline does not apply to a panel; bench/forecast_panel.py --panels runs "
                             "statsforecast's models beside it")
@@ -147,7 +146,7 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
     if args.json:
         print(json.dumps(payload, indent=2, default=str))
         return 0
-    out_console = Console(markup=False, emoji=False)
+    out_console = make_console()
     t = res.test
     out_console.print(f"Auto-AR panel on {name}: {len(panel)} series, H={H}, chose {res.chosen.label} on the "
                       f"{res.transform.label} on validation")

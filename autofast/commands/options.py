@@ -106,8 +106,7 @@ def validated(model_cls, raw: dict, names: dict[str, str] | None = None):
 
 def default_out(command: str, task: str | None, fallback: str) -> Path:
     """``runs/<command>-<task stem>-<time>``: where a run goes without ``--out``."""
-    from autofast.data.text import COMPRESSED_SUFFIXES
+    from autofast.data.text import data_stem
 
-    stem = Path(task or fallback)
-    stem = stem.with_suffix("") if stem.suffix.lower() in COMPRESSED_SUFFIXES else stem  # reads.fa.gz: reads
-    return Path(f"runs/{command}-{stem.stem[:60]}-{datetime.now():%Y%m%d-%H%M%S}")  # a file name's length limit
+    stem = data_stem(task or fallback)  # reads.fa.gz: reads
+    return Path(f"runs/{command}-{stem[:60]}-{datetime.now():%Y%m%d-%H%M%S}")  # a file name's length limit

@@ -8,6 +8,15 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 
+def make_console(stderr: bool = False, quiet: bool = False):
+    """The commands' rich console (stdout, or stderr for progress; ``quiet``: prints nothing). Markup and emoji
+    codes are off: what it prints holds users' names -- a task 'ood_test:cloud:3' printed a cloud, a path with
+    '[x]' lost it."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, quiet=quiet, markup=False, emoji=False)
+
+
 @contextmanager
 def stage(console, message: str, delay: float = 2.0) -> Iterator[Callable[[str], None]]:
     """Show ``message`` while the block runs; yields ``update(text)`` for the stage's later messages.

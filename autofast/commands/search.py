@@ -11,6 +11,7 @@ from autofast.io import RunFolderInUse, locked_run_dir, make_run_dir
 
 from .dash import add_dash_options
 from .options import default_out, finished_result, merge_options, require_task, resumed_options, validated
+from .progress import make_console
 
 
 def add_parser(sub) -> None:
@@ -139,7 +140,6 @@ def run(args) -> int:
 
 
 def _run_locked(cfg, run_dir: Path, args, started: float | None = None) -> dict:
-    from rich.console import Console
     from rich.live import Live
 
     from autofast.io import write_json_atomic
@@ -147,7 +147,7 @@ def _run_locked(cfg, run_dir: Path, args, started: float | None = None) -> dict:
     from autofast.search.progress import SearchProgress
 
     write_json_atomic(run_dir / "search_config.json", cfg.model_dump(mode="json"))
-    console = Console(stderr=True, quiet=args.json, markup=False, emoji=False)
+    console = make_console(stderr=True, quiet=args.json)
     progress = SearchProgress(cfg.n_configs or 0)
     if console.is_terminal:
         with Live(progress, console=console, refresh_per_second=4) as live:
@@ -170,14 +170,12 @@ def _run_locked(cfg, run_dir: Path, args, started: float | None = None) -> dict:
 
 
 def _report(result: dict, run_dir: Path, args) -> int:
-    from rich.console import Console
-
     if args.json:
         skip = ("final_history", "final_member_histories")
         print(json.dumps({**{k: v for k, v in result.items() if k not in skip}, "run_dir": str(run_dir)}, indent=2,
                          default=str))
         return 0
-    con = Console(markup=False, emoji=False)
+    con = make_console()
     a = result["asha"]
     pos = " + position channel" if result.get("positional_input") else ""
     for arch, pat in result["architectures"].items():

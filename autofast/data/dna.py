@@ -94,10 +94,10 @@ def fasta_name(header: str) -> str:
 
 def read_fasta(path: Path, labels_required: bool = True, names: list[str] | None = None
                ) -> tuple[list[str], list[str]]:
-    """Return ``(sequences, labels)``; a label is ``label=XXX`` in the header or its last ``|`` field where that
-    holds no space (NCBI and UniProt headers end in a description: ``>gi|1|ref|NC_1| Homo sapiens``)
-    (``labels_required=False``: a record without one gets the label ``""``); ``names``: a list the records' names
-    (:func:`fasta_name`) are appended to."""
+    """Return ``(sequences, labels)``. A record's label is the ``label=XXX`` token of its header, else the header's
+    last ``|`` field unless that holds a space (NCBI and UniProt headers end in a description, ``>gi|1|ref|NC_1|
+    Homo sapiens``, not a class); ``labels_required=False``: a record without one gets the label ``""``.
+    ``names``: a list the records' names (:func:`fasta_name`) are appended to."""
     try:
         text = read_text(path)  # a byte-order mark is not part of the first header; .gz etc. decompressed
     except UnicodeDecodeError:
@@ -203,7 +203,8 @@ def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str =
 
     CSV (``.csv``) or TSV (``.tsv``/``.tab``) with a header row: ``seq_column`` and ``label_column``.
     FASTA (``.fa``/``.fasta``/``.fna``): the label is a ``label=XXX`` token in the header, else its last
-    ``|``-separated field. A folder of FASTA files: one class per file (:func:`read_fasta_folder`). Classes are the sorted distinct labels, or the labels are values (numbers not all
+    ``|``-separated field. A folder of FASTA files: one class per file (:func:`read_fasta_folder`). Classes are
+    the sorted distinct labels, or the labels are values (numbers not all
     whole, or ``target`` "regression": :func:`autofast.data.types.targets_from`, e.g. a promoter's measured
     strength); ``length`` as in :func:`encode_dna`.
     """
@@ -215,13 +216,11 @@ def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str =
             raise AutofastError(f"{path}: a folder of FASTA files gives one class per file, not values; give a "
                                 "table with a numeric label column for 'target: regression'")
         seqs, labels = read_fasta_folder(path)
+        target = "classification"  # file names are classes, whatever they read as
         x = encode_dna(seqs, length, str(path), "end", "record")
-        y, classes = targets_from(np.asarray(labels), len(labels), str(path), "classification", "sequence",
-                                  min_classes)
-        return SupervisedData(x, y, classes, str(path), "dna")
-    if path.stat().st_size == 0:
+    elif path.stat().st_size == 0:
         raise AutofastError(f"{path}: is empty; give a file with one labelled sequence per row or FASTA record")
-    if data_suffix(path) in FASTA_SUFFIXES:
+    elif data_suffix(path) in FASTA_SUFFIXES:
         seqs, labels = read_fasta(path)
         x = encode_dna(seqs, length, str(path), "end", "record")
     else:

@@ -86,8 +86,8 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
                             "tasks read integer targets as masks and float targets as fields (cast the masks to "
                             "integers for segmentation)")
     if kind == "dna":
-        return load_dna(path, opts.sequence_column, opts.label_column, opts.length, opts.target,  # type: ignore[arg-type]
-                        opts.min_classes)
+        return load_dna(path, opts.sequence_column, opts.label_column, opts.length,
+                        opts.target, opts.min_classes)  # type: ignore[arg-type]
     if kind == "image":
         return load_images(path, opts.layout, opts.labels, opts.target, opts.min_classes,  # type: ignore[arg-type]
                            opts.bands)

@@ -91,10 +91,8 @@ def parse_dates(dates) -> np.ndarray | None:
     with contextlib.suppress(ValueError), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numpy: "no explicit representation of timezones" (read as UTC)
         return text.astype("datetime64[ns]")
-    day_first = _day_first(text)
-    if day_first is None:
-        return _pandas_dates(text, False)
-    return _pandas_dates(text, day_first)
+    found = [_NUMERIC_DATE.match(t) for t in text]
+    return _numeric_dates(text, found) if all(found) else _pandas_dates(text, False)
 
 
 def _pandas_dates(text: np.ndarray, day_first: bool) -> np.ndarray | None:
@@ -111,30 +109,29 @@ def _pandas_dates(text: np.ndarray, day_first: bool) -> np.ndarray | None:
     return parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
 
 
-def _day_first(text: np.ndarray) -> bool | None:
-    """Whether dates of the form ``a/b/year`` (or ``.``, ``-``) are day first: a first field above 12 says so (a
-    second above 12 says month first); where every field could be either, the reading whose steps are the more
-    regular (a year of 01/01/2023, 01/02/2023, ..., 01/01/2024 is monthly read day first, eleven days and a
-    jump read month first), month first on a tie (pandas' default: 02/01/2024, 03/01/2024 alone are February and
-    March). None: not such dates. Each date was read on its own before, so 12/01/2024 was 1 December and
-    13/01/2024 13 January, and a sorted European file went "back in time"."""
-    found = [_NUMERIC_DATE.match(t) for t in text]
-    if not all(found):
-        return None
+def _numeric_dates(text: np.ndarray, found: list[re.Match]) -> np.ndarray | None:
+    """Dates of the form ``a/b/year`` (or ``.``, ``-``) read one way throughout: day first where a first field is
+    above 12, month first where a second one is; where every field could be either, the reading whose steps are
+    the more regular (a year of 01/01/2023, 01/02/2023, ..., 01/01/2024 is monthly read day first, eleven days
+    and a jump read month first), month first on a tie (pandas' default: 02/01/2024, 03/01/2024 alone are
+    February and March); ``found``: each date's :data:`_NUMERIC_DATE` match. None: the reading does not parse.
+    Each date was read on its own before, so 12/01/2024 was 1 December and 13/01/2024 13 January, and a sorted
+    European file went "back in time"."""
     first = max(int(m.group(1)) for m in found)
     second = max(int(m.group(3)) for m in found)
     if first > 12 or second > 12:
-        return first > 12 >= second if first > 12 else False
-    regular = {}
-    for day_first in (False, True):
-        stamps = _pandas_dates(text, day_first)
-        if stamps is None or len(stamps) < 3:
-            return None
+        return _pandas_dates(text, first > 12)
+    readings = {day_first: _pandas_dates(text, day_first) for day_first in (False, True)}
+    if any(r is None or len(r) < 3 for r in readings.values()):
+        return readings[False]
+
+    def regularity(stamps: np.ndarray) -> int:
         steps = np.diff(stamps).astype("timedelta64[s]").astype(np.int64)
         kinds = [_frequency_of_step(float(v)) for v in steps]
         common = max(set(kinds), key=kinds.count)
-        regular[day_first] = sum(k == common and k is not None for k in kinds) - 2 * int((steps <= 0).sum())
-    return regular[True] > regular[False]
+        return sum(k == common and k is not None for k in kinds) - 2 * int((steps <= 0).sum())
+
+    return readings[regularity(readings[True]) > regularity(readings[False])]
 
 
 def infer_frequency(dates) -> Frequency | None:

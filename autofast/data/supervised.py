@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import AutofastError
 from .files import KNOWN_SUFFIXES, guess_kind, load_file
-from .text import data_stem
+from .text import data_stem, path_exists
 from .types import SupervisedData, SplitIndices, channel_standardizer, check_ratios, split_for, standardise
 
 DEFAULT_RATIOS = (0.7, 0.1, 0.2)
@@ -117,14 +117,6 @@ def known_tasks() -> list[str]:
     return [d.name for d in DATASETS.values() if d.kind != "timeseries"]
 
 
-def _exists(p: Path) -> bool:
-    """``p.exists()``, False for a name the file system refuses (too long: a sequence given for a path)."""
-    try:
-        return p.exists()
-    except OSError:
-        return False
-
-
 def resolve_data(name_or_path: str | Path) -> tuple[str, SupervisedData, SplitPlan | None]:
     """A bundled name (case-insensitive), a YAML task file or a data path -> ``(task name, data, plan)``;
     ``plan`` is the task file's split settings (None: the caller's defaults).
@@ -155,7 +147,7 @@ def resolve_data(name_or_path: str | Path) -> tuple[str, SupervisedData, SplitPl
         name, data, spec = load_task_file(p)
         s = spec.split
         return name, data, SplitPlan(s.seed, check_ratios(s.ratios), s.val_fraction)
-    if _exists(p):
+    if path_exists(p):
         return (p.name if p.is_dir() else data_stem(p)), load_file(p, guess_kind(p)), None
     raise AutofastError(f"unknown task {text!r}: give a bundled name ({', '.join(known_tasks())}; see "
                         f"`python -m autofast datasets`), a YAML task file, or a path to {KNOWN_SUFFIXES}")

@@ -40,13 +40,27 @@ def _zip_member(path: Path) -> str:
     return names[0]
 
 
+def path_exists(path: str | Path) -> bool:
+    """``Path(path).exists()``, False for a name the file system refuses (too long: a DNA sequence given where a
+    path goes)."""
+    try:
+        return Path(path).exists()
+    except OSError:
+        return False
+
+
 def data_name(path: str | Path) -> str:
     """The name of the data in ``path``: its file name, less a compression suffix (``reads.fa.gz`` ->
     ``reads.fa``); a zip archive's one file's name."""
     path = Path(path)
-    kind = compression(path) if not path.is_dir() else None
-    if kind == "zip" and path.is_file():
-        return Path(_zip_member(path)).name
+    kind = compression(path)
+    try:
+        if kind and path.is_dir():
+            kind = None
+        elif kind == "zip" and path.is_file():
+            return Path(_zip_member(path)).name
+    except OSError:  # a name the file system refuses (too long): no file to look into
+        pass
     return path.stem if kind else path.name
 
 
@@ -65,19 +79,20 @@ class _Decompressed(io.RawIOBase):
     (gzip, bz2, lzma and zipfile raise OSError, EOFError, LZMAError, zlib.error or BadZipFile, mid-read)."""
 
     def __init__(self, stream: BinaryIO, path: Path, kind: str):
+        import lzma
+        import zipfile
+        import zlib
+
         self._stream, self._path, self._kind = stream, path, kind
+        self._damaged = (OSError, EOFError, lzma.LZMAError, zlib.error, zipfile.BadZipFile)
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        import lzma
-        import zipfile
-        import zlib
-
         try:
             return self._stream.readinto(buffer)
-        except (OSError, EOFError, lzma.LZMAError, zlib.error, zipfile.BadZipFile) as exc:
+        except self._damaged as exc:
             raise AutofastError(f"{self._path}: is not a readable {self._kind} file ({exc or type(exc).__name__}); "
                                 "compress it again, or give the file uncompressed") from None
 

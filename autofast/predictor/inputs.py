@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.text import data_suffix
+from ..data.text import data_suffix, path_exists, refuse_spreadsheet
 from ..errors import AutofastError
 from .manifest import READ_KINDS
 
@@ -256,16 +256,10 @@ class InputReader:
         p = Path(text)
         if bundled or p.suffix.lower() in TASK_FILE_SUFFIXES:
             return self._read_task(text)
-        try:
-            missing = not p.exists()
-        except OSError:  # a name too long for the file system: e.g. one DNA sequence given as a bare string
-            missing = True
-        if missing:
+        if not path_exists(p):  # also a bare string too long for a path, e.g. one DNA sequence
             shown = text if len(text) <= 80 else text[:77] + "..."
             raise AutofastError(f"data path {shown!r} does not exist; check the path (or give a bundled task name "
                                 "or a YAML task file for its test split; sequences as a list of strings)")
-        from ..data.text import refuse_spreadsheet
-
         refuse_spreadsheet(p)
         return getattr(self, f"_read_{self.kind}")(p)
 
@@ -380,8 +374,8 @@ class InputReader:
             return self._read_image_folder(p)
         if data_suffix(p) in (".npz", ".npy"):
             return self._read_array_file(p)
-        raise AutofastError(f"{p}: unsupported image data {data_suffix(p) or '(none)'!r}; give a .npz/.npy array file or "
-                            "a folder of images (or of class sub-folders)")
+        raise AutofastError(f"{p}: unsupported image data {data_suffix(p) or '(none)'!r}; give a .npz/.npy array "
+                            "file or a folder of images (or of class sub-folders)")
 
     def _read_image_folder(self, root: Path) -> Inputs:
         from ..data.images import IMAGE_FILE_SUFFIXES, image_pixels

@@ -30,9 +30,10 @@ def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", order: 
     return {**cand, "c": cs[0] if folds is None else cs, "order": order}
 
 
-def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu") -> tuple[KmerModel, float, dict]:
+def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu",
+          time_left: float | None = None) -> tuple[KmerModel, float, dict]:
     """The family's final model at the candidate's order (``cand["order"]``): refit on train+val (``C``
-    cross-validated again there); (model, seconds, record)."""
+    cross-validated again there); (model, seconds, record). ``time_left``: not used (one fit)."""
     t0 = time.perf_counter()
     clf = KmerClassifier(seed=seed, order=cand["order"]).fit(torch.cat([task.x_train, task.x_val]),
                                                              torch.cat([task.y_train, task.y_val]))

@@ -76,8 +76,10 @@ def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu") -> dict
             "seconds": time.perf_counter() - t0, "selected_on": "validation split"}
 
 
-def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu") -> tuple[LinearModel, float, dict]:
-    """The final model refit on train+val (alpha by leave-one-out there): (model, seconds, record)."""
+def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu",
+          time_left: float | None = None) -> tuple[LinearModel, float, dict]:
+    """The final model refit on train+val (alpha by leave-one-out there): (model, seconds, record); ``time_left``:
+    not used (one fit)."""
     t0 = time.perf_counter()
     x, y = _train_windows(task)
     model = fit_linear(torch.cat([x, task.x_val]), torch.cat([y, task.y_val]), device)

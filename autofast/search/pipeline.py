@@ -47,7 +47,9 @@ from .trial import TuneSettings, cv_pool, fused_group, fuses, initial_configs, w
 from .tune import fold_models, retrain_best, trial_histories, tune
 
 #: the feature families, each a module with ``candidate(task, folds, seed, device, **options) -> dict`` (scored
-#: like a CNN configuration) and ``final(task, cand, seed, temperature, device) -> (model, seconds, record)``
+#: like a CNN configuration) and ``final(task, cand, seed, temperature, device, time_left) -> (model, seconds,
+#: record)`` (``time_left``: the seconds to the budget's end, which a family of several fits stops its draws by:
+#: :func:`.rocket_family.final`; the default budgets end their searches seconds early, so they keep every draw)
 FAMILIES = {"rocket": rocket_family, "hydra": hydra_family, "kmer": kmer_family, "wd": wd_family,
             "linear": linear_family}
 
@@ -251,13 +253,6 @@ def _no_signal_fallback(winner: str, features: dict, blends: dict, cnn_held_out,
     say(f"{winner}: held out no better than the training mean ({signal['gap']:+.4f} +- {signal['se']:.4f} MSE, "
         f"paired); {FAMILY_NAMES[family]} instead")
     return family, {**signal, "instead": family}
-
-
-def _refit_time(name: str, clock: Clock) -> dict:
-    """A random-convolution family's final refit: the seconds to the budget's end, so it fits fewer draws rather
-    than overrun (:func:`.rocket_family.final`; the default budgets end their searches seconds early, where a draw
-    takes a second or less, so they keep every draw); nothing for the other families."""
-    return {"time_left": clock.left()} if name in ("rocket", "hydra") else {}
 
 
 def _pair(task, backbone: str, patterns: dict, s: TuneSettings, sched, per_arch: dict, run_dir: Path) -> tuple:
@@ -465,13 +460,13 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         say(f"final: {FAMILY_NAMES[winner]} refit on train+val")
         model, seconds, rec = FAMILIES[winner].final(task, features[winner], cfg.seed,
                                                      features[winner].get("temperature", 1.0), cfg.devices[0],
-                                                     **_refit_time(winner, clock))
+                                                     time_left=clock.left())
         final = {"family": winner, **rec, "trained_on": "train+val", "seconds": seconds, "members": 1}
         history, member_histories = [], []
     else:
         part = winner.split("+", 1)[1] if winner in blends else None
         part_final = (lambda: FAMILIES[part].final(task, features[part], cfg.seed, blends[winner]["temperature"],
-                                                   cfg.devices[0], **_refit_time(part, clock)))
+                                                   cfg.devices[0], time_left=clock.left()))
         beside = worker is not None and part in HOST_FAMILIES  # the refit on the host CPU while the CNN retrains
         if beside:
             future = worker.final(part, task, features[part], cfg.seed, blends[winner]["temperature"])

@@ -32,9 +32,10 @@ def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", shifts:
     return {**cand, **{key: v[0] if folds is None else v for key, v in chosen.items()}, "shifts": list(shifts)}
 
 
-def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu") -> tuple[WDModel, float, dict]:
+def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu",
+          time_left: float | None = None) -> tuple[WDModel, float, dict]:
     """The family refit on train+val, the shift chosen among the candidate's ``shifts``; (model, seconds,
-    record)."""
+    record). ``time_left``: not used (one fit)."""
     t0 = time.perf_counter()
     clf = WDKernelSVM(shifts=tuple(cand.get("shifts", SHIFTS)), seed=seed).fit(torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val]))
     record = {"degree": clf.degree_, "shift": clf.shift_, "c": clf.c_, "support_vectors": len(clf.coef_)}
