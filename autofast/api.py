@@ -80,15 +80,17 @@ class Result:
         return self.predictor.predict_proba(self.predictor.prepare(x).x).numpy()
 
     def predict(self, x) -> Any:
-        """``(N,)`` numpy array of predicted class labels (strings from :attr:`classes`; a dense model's masks
-        ``(N, *S)``); a regression model's float32 values in the targets' units, ``(N,)`` for one target,
-        ``(N, T)`` for several (a dense model's fields: ``(N, *S)`` for one target, ``(N, T, *S)`` for several)."""
+        """``(N,)`` numpy array of predicted class labels from :attr:`classes` -- int64 where every class is a
+        whole number written as one (``"0"``, ``"7"``, ``"-1"``: labels trained from integers, as ``predict``'s CSV
+        writes them), strings otherwise; a dense model's masks ``(N, *S)`` alike -- or a regression model's float32
+        values in the targets' units, ``(N,)`` for one target, ``(N, T)`` for several (a dense model's fields:
+        ``(N, *S)`` for one target, ``(N, T, *S)`` for several)."""
         import numpy as np
 
         out = self.predictor.predict(self.predictor.prepare(x).x).numpy()
         if self.regression:
             return out[:, 0] if out.shape[1] == 1 else out
-        return np.asarray(self.classes, dtype=object)[out].astype(str)
+        return _label_array(self.classes)[out]
 
     def score(self, x, y=None) -> float:
         """Accuracy on ``x`` (a regression model: RMSE in the targets' units, lower is better, the run's
@@ -115,6 +117,22 @@ class Result:
 
             return float(np.sqrt(np.mean((pred.astype(np.float64) - labels) ** 2)))
         return int((pred == labels).sum()) / len(labels)
+
+
+def _label_array(classes: list[str]) -> Any:
+    """The class names as the array a caller compares with the labels it trained on: int64 where each is an integer's
+    own text (``"3"``, not ``"03"`` or ``"3.5"``), else str."""
+    import numpy as np
+
+    def whole(c: str) -> bool:
+        try:
+            return str(int(c)) == c
+        except ValueError:
+            return False
+
+    if classes and all(whole(c) for c in classes):
+        return np.asarray([int(c) for c in classes], dtype=np.int64)
+    return np.asarray(classes, dtype=str)
 
 
 def load(run_dir: str | Path):

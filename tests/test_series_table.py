@@ -165,6 +165,32 @@ def test_capitalised_headers_and_a_text_column_among_the_steps(tmp_path):
         load_file(text)
 
 
+def test_a_label_column_called_class_or_target_is_found(tmp_path):
+    """scikit-learn's and UCI's 'class'/'target' name the labels where no column is called 'label' (they were
+    "no column 'label'"); with two such columns neither is guessed, and an explicit label_column: is kept."""
+    from autofast.data.dna import load_dna
+    from autofast.data.files import load_file
+
+    wide = tmp_path / "wide.csv"
+    wide.write_text("t0,t1,t2,Class\n1,2,3,up\n3,2,1,down\n1,2,4,up\n")
+    data = load_file(wide)
+    assert data.classes == ["down", "up"] and data.x.shape == (3, 1, 3) and data.y.tolist() == [1, 0, 1]
+    long = tmp_path / "long.csv"
+    long.write_text("id,time,x,target\na,1,5,up\na,0,4,up\nb,0,1,down\nb,1,2,down\n")
+    assert read_series_table(long).labels == ["up", "down"]
+    dna = tmp_path / "dna.csv"
+    dna.write_text("sequence,class\nACGT,a\nTTGA,b\n")
+    assert load_dna(dna).classes == ["a", "b"]
+    both = tmp_path / "both.csv"
+    both.write_text("class,target,t0,t1\na,x,1,2\nb,y,2,1\n")
+    with pytest.raises(AutofastError, match=r"no column 'label'.*'class' or 'target'"):
+        read_series_table(both)
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("label,class,t0\na,1,2\nb,1,3\n")
+    data = load_file(labelled)  # 'label' is the labels, 'class' a step
+    assert data.classes == ["a", "b"] and data.x.shape == (2, 1, 2)
+
+
 def test_whole_numbers_written_as_floats_are_one_class(tmp_path):
     """'3.0' (a float column saved by pandas or a spreadsheet) and '3' are the class '3', in training and test
     files and in predict (the test file's '3' was an unknown class beside the training file's '3.0')."""

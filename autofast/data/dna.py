@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .text import csv_dialect, data_stem, data_suffix, find_column, is_number, read_csv, read_text
+from .text import csv_dialect, data_stem, data_suffix, find_column, find_label, is_number, read_csv, read_text
 from .types import SupervisedData, Target, targets_from
 
 BASES = "ACGT"
@@ -174,7 +174,7 @@ def read_table(path: Path, seq_column: str, label_column: str,
                             f"delimited file with a header row") from None
     df.columns = [str(c).strip() for c in df.columns]
     seq_column = find_column(df.columns, seq_column) or seq_column  # 'Sequence', 'Label' as spreadsheets write
-    label_column = find_column(df.columns, label_column) or label_column
+    label_column = find_label(df.columns, label_column) or label_column  # also 'class', 'target'
     wanted = (seq_column, label_column) if labels_required or label_column in df.columns else (seq_column,)
     missing = [c for c in wanted if c not in df.columns]
     if missing and len(df.columns) >= 3 and sum(not is_number(str(c)) for c in df.columns) <= 1:  # a label, numbers

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .text import csv_dialect, csv_head, find_column, is_number, read_csv
+from .text import csv_dialect, csv_head, find_column, find_label, is_number, read_csv
 
 #: fields read as empty (a missing value; at a wide row's end, a shorter series)
 MISSING_MARKS = ("", "NA", "NaN", "nan", "N/A", "null", "NULL")
@@ -57,9 +57,9 @@ class SeriesTable:
 
 def resolved(cols: TableColumns, header) -> TableColumns:
     """``cols`` with the label, id and time columns named as ``header`` writes them (any case:
-    :func:`~.text.find_column`)."""
-    return replace(cols, **{k: find_column(header, getattr(cols, k)) or getattr(cols, k)
-                            for k in ("label", "id", "time")})
+    :func:`~.text.find_column`; the label also as 'class' or 'target': :func:`~.text.find_label`)."""
+    return replace(cols, label=find_label(header, cols.label) or cols.label,
+                   **{k: find_column(header, getattr(cols, k)) or getattr(cols, k) for k in ("id", "time")})
 
 
 def is_series_table(path: Path, cols: TableColumns = TableColumns(), sequence_column: str = "sequence") -> bool:
@@ -82,7 +82,7 @@ def has_header_row(path: Path, label_column: str = "label") -> bool:
     """Whether a series ``.csv`` starts with a header row -- its first field is ``label_column``, or a field after
     the first is not a number -- i.e. is a table (:func:`read_series_table`), not UCR rows (label first)."""
     _, header, _ = csv_head(path)
-    return bool(header) and (find_column(header[:1], label_column) is not None
+    return bool(header) and (find_label(header[:1], label_column) is not None
                              or any(not is_number(t) for t in header[1:]))
 
 
@@ -103,7 +103,7 @@ def read_series_table(path: Path, cols: TableColumns = TableColumns(), labels_re
     cols = resolved(cols, df.columns)
     if cols.label not in df.columns and labels_required:
         raise AutofastError(f"{path}: no column {cols.label!r} (columns: {column_list(df.columns)}); name the "
-                            "label column 'label' or set 'label_column:' in a task file")
+                            "label column 'label' (or 'class' or 'target') or set 'label_column:' in a task file")
     if len(df) == 0:
         raise AutofastError(f"{path}: holds a header row but no series; add one row per series (or per step)")
     if labels_required and _labels(df, cols, path) is None:

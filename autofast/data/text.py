@@ -231,6 +231,21 @@ def find_column(names, wanted: str) -> str | None:
     return folded[0] if len(folded) == 1 else None
 
 
+#: what a label column is called where the task names none (``label``), in data users bring: scikit-learn's and
+#: UCI's ``class``/``target``, pandas' ``labels``; used only where exactly one of them is a column
+LABEL_ALIASES = ("class", "target", "labels")
+
+
+def find_label(names, wanted: str = "label") -> str | None:
+    """The label column of ``names``: :func:`find_column` of ``wanted``; for the default ``"label"`` where no
+    column is called that, the one column named as in :data:`LABEL_ALIASES` (any case); None."""
+    found = find_column(names, wanted)
+    if found is not None or wanted != "label":
+        return found
+    hits = [h for h in (find_column(names, a) for a in LABEL_ALIASES) if h is not None]
+    return hits[0] if len(hits) == 1 else None
+
+
 def is_number(t: str) -> bool:
     """Whether a field reads as a float (``"1e-3"``, ``"nan"`` and ``"inf"`` do; ``""`` does not)."""
     try:
