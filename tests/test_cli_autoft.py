@@ -271,6 +271,7 @@ def test_compare_baseline_arm_ends_within_its_time_budget(ckpt, tmp_path, capsys
     line = _err(capsys)
     assert code == 2 and "--baseline-time-budget 0.001s" in line and "give at least --baseline-time-budget" in line
     assert not (tmp_path / "tiny").exists()
+    assert not (tmp_path / ".tiny.cells.jsonl").exists()  # refused before the pretrained arm ran (it wrote its cell)
 
 
 def test_baseline_plan_is_a_function_of_the_epoch_cost_and_the_budget():

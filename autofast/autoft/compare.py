@@ -204,6 +204,17 @@ def _epoch_seconds(ctx: CompareContext, x, y, x_val, y_val) -> float:
     return times[-1]
 
 
+def _check_baseline_budget(ctx: CompareContext, cells: list[tuple]) -> None:
+    """Refuse a ``baseline_time_budget`` too small for the baseline arm before any cell runs (it was refused only
+    in the first baseline cell, after the pretrained arm had trained): :func:`baseline_plan` on the largest of
+    ``cells`` ((shots, seed) pairs whose baseline is still to run), as that cell will measure it."""
+    shots, seed = max(cells, key=lambda c: len(_cell_data(ctx, *c)[1]))
+    x, y, xv, yv, _ = _cell_data(ctx, shots, seed)
+    t0 = time.perf_counter()
+    measured = _epoch_seconds(ctx, x, y, xv, yv)
+    baseline_plan(ctx.cfg, measured, ctx.cfg.baseline_time_budget, time.perf_counter() - t0)
+
+
 def _run_baseline(ctx: CompareContext, x, y, x_val, y_val, seed: int, workdir: Path) -> tuple[torch.nn.Module, dict]:
     """From scratch on ``(x, y)``, every choice on the selection set ``(x_val, y_val)``; with
     ``baseline_time_budget`` the arm ends within it (:func:`baseline_plan`)."""
@@ -343,6 +354,9 @@ def _run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext, say: Ca
     if done:
         say(f"resuming: {len(done)} finished cells from {cells_file}")
     t_all = time.perf_counter()
+    todo = [(shots, seed) for shots in ctx.shots for seed in cfg.seeds if (shots, seed, "baseline") not in done]
+    if cfg.baseline_time_budget is not None and todo:
+        _check_baseline_budget(ctx, todo)
     cells = len(ctx.shots) * len(cfg.seeds)
     with tempfile.TemporaryDirectory(prefix="autofast-compare-") as tmp:
         for si, shots in enumerate(ctx.shots):
