@@ -225,3 +225,25 @@ def test_a_wide_table_with_the_training_steps_reordered_is_read_by_name(tmp_path
     other.to_csv(tmp_path / "other.csv", index=False)
     table = read_series_table(tmp_path / "other.csv", TableColumns(steps=tuple(names)))
     np.testing.assert_allclose(np.stack([s[0] for s in table.series]), test[names].to_numpy())
+
+
+def test_new_data_of_steps_alone_without_a_header_are_unlabelled_series(tmp_path):
+    """A headerless CSV whose rows hold the model's steps alone (a wide table's steps saved with header=False) was
+    read as UCR rows: its first step taken as a label and the series one step short. Rows of a label and the
+    steps are still UCR rows."""
+    from autofast.predictor.inputs import InputReader
+
+    names = [f"t{i}" for i in range(5)]
+    reader = InputReader({"classes": ["a", "b"], "kind": "series", "input": {
+        "shape": [1, 5], "series": {"channels": 1, "length": 5, "length_rule": "pad", "step_columns": names}}})
+    rows = np.arange(15, dtype=float).reshape(3, 5) + 0.5
+    np.savetxt(tmp_path / "steps.csv", rows, delimiter=",")
+    got = reader.prepare(tmp_path / "steps.csv")
+    assert got.labels is None and got.x.shape == (3, 1, 5)
+    np.testing.assert_allclose(got.x[:, 0].numpy(), rows)
+    (tmp_path / "ucr.csv").write_text("".join(f"{'ab'[i % 2]}," + ",".join(map(str, r)) + "\n"
+                                              for i, r in enumerate(rows)))
+    got = reader.prepare(tmp_path / "ucr.csv")
+    assert got.labels.tolist() == [0, 1, 0]
+    np.testing.assert_allclose(got.x[:, 0].numpy(), rows)
+

@@ -150,17 +150,18 @@ def read_ts(path: Path, labels_required: bool = True) -> tuple[list[np.ndarray],
     return series, (labels if has_labels else None), values
 
 
-def read_ucr(path: Path) -> tuple[list[np.ndarray], list[str]]:
+def read_ucr(path: Path, unlabelled_steps: int | None = None) -> tuple[list[np.ndarray], list[str] | None]:
     """A UCR archive file: one series per line, the class label first, then the values separated by tabs
-    (UCR 2018 ``.tsv``), commas or spaces; trailing NaNs are the padding of a shorter series."""
+    (UCR 2018 ``.tsv``), commas or spaces; trailing NaNs are the padding of a shorter series.
+    ``unlabelled_steps`` (a model's series length, at predict): a file whose every line has exactly that many
+    fields is new data without labels (labels None) -- a headerless CSV of steps, not a label and one step less."""
     text = _read_text(path, "UCR")
+    lines = [(lineno, raw.strip().replace(",", " ").replace("\t", " ").split())
+             for lineno, raw in enumerate(text.splitlines(), start=1) if raw.strip()]
+    unlabelled = bool(lines) and unlabelled_steps is not None and all(len(p) == unlabelled_steps for _, p in lines)
     series, labels = [], []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        parts = line.replace(",", " ").replace("\t", " ").split()
-        label, values = parts[0], parts[1:]
+    for lineno, parts in lines:
+        label, values = ("", parts) if unlabelled else (parts[0], parts[1:])
         while values and values[-1].lower() == "nan":
             values = values[:-1]
         if not values:
@@ -178,7 +179,7 @@ def read_ucr(path: Path) -> tuple[list[np.ndarray], list[str]]:
         labels.append(label[:-2] if label.endswith(".0") and is_number(label) else label)
     if not series:
         raise AutofastError(f"{path}: is empty; give one series per line, the class label first")
-    return series, labels
+    return series, None if unlabelled else labels
 
 
 def _arrays(path: Path, layout: SeriesLayout, labels: Path | None) -> tuple[np.ndarray, np.ndarray]:

@@ -347,8 +347,8 @@ class InputReader:
                                 tuple(steps) if steps else None)
             table = read_series_table(p, cols, labels_required=False)
             series, labels, ids = table.series, table.labels, table.ids
-        elif suffix in (".tsv", ".txt", ".csv"):
-            series, labels = read_ucr(p)
+        elif suffix in (".tsv", ".txt", ".csv"):  # UCR rows, or (one-channel models) rows of the model's steps alone
+            series, labels = read_ucr(p, unlabelled_steps=self.shape[1] if self.shape[0] == 1 else None)
         else:
             raise AutofastError(f"{p}: unsupported series file {suffix or '(none)'!r}; give a .ts, .tsv/.txt/.csv "
                                 "(UCR: label first), a .csv table (a header row) or .npz/.npy file")
