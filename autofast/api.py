@@ -140,8 +140,12 @@ def load(run_dir: str | Path):
     model; the folder may have been moved or copied); a forecast run as its
     :class:`~autofast.forecast.model.ForecastModel` (``predict(history, horizon)``, from ``model.json``), a panel
     forecast run as its :class:`~autofast.forecast.panel.PanelModel`."""
+    import os
+
     from .forecast.model import FILE, load_model
 
+    if not isinstance(run_dir, (str, os.PathLike)) or not str(run_dir).strip():
+        raise AutofastError(f"run_dir: got {run_dir!r}; give the path of a run folder (str or pathlib.Path)")
     if (Path(run_dir) / FILE).is_file() and not (Path(run_dir) / "model").exists():
         return load_model(run_dir)
     return Result(run_dir)

@@ -228,6 +228,9 @@ def test_format_is_data_only_and_a_moved_run_loads(dna_run, tmp_path, capsys, mo
     (moved / "result.json").write_text("[1, 2]")
     with pytest.raises(AutofastError, match="not a JSON mapping"):
         autofast.load(moved)
+    for nothing in (None, "", 3):  # was a TypeError from pathlib, or the current folder
+        with pytest.raises(AutofastError, match="give the path of a run folder"):
+            autofast.load(nothing)
 
 
 def test_mismatched_inputs_are_one_error_line(dna_run, rocket_run, capsys):
