@@ -142,3 +142,23 @@ def test_a_european_daily_csv_forecasts(tmp_path):
         tmp_path / "eu.csv", index=False)
     data = load_series(tmp_path / "eu.csv")
     assert infer_frequency(data.dates).name == "daily" and data.values.shape == (60, 1)
+
+
+def test_a_date_column_of_another_name_is_kept_with_columns_and_in_predict(tmp_path, capsys):
+    """'order_date' (not a date name): found as the first text column by the pandas path, but `--columns sales`
+    took the numpy path, which dropped it (no dates, no gap filling); predict -- which reads the run's columns --
+    then forecast steps, not dates, from other rows. The run keeps the column it found."""
+    dates, y = _monthly(72, skip=(30,))
+    path = tmp_path / "orders.csv"
+    pd.DataFrame({"order_date": dates, "sales": y}).to_csv(path, index=False)
+    data = load_series(path, columns=["sales"])
+    assert data.filled == 1 and data.date_column == "order_date" and data.dates[-1] == "2020-12-01"
+    assert main(["forecast", "--data", str(path), "--columns", "sales", "--out", str(tmp_path / "run"),
+                 "--no-plot", "--json"]) == 0
+    capsys.readouterr()
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["date_column"] == "order_date"
+    assert main(["predict", str(tmp_path / "run"), "--data", str(path), "--out", str(tmp_path / "p.csv")]) == 0
+    run_rows = pd.read_csv(next((tmp_path / "run").glob("forecast_next*.csv")))
+    new_rows = pd.read_csv(tmp_path / "p.csv")
+    assert list(new_rows["date"]) == list(run_rows["date"]) and new_rows["date"][0] == "2021-01-01"
+    np.testing.assert_allclose(new_rows["sales"], run_rows["sales"])

@@ -250,8 +250,11 @@ def test_lower_bounds_of_a_positive_history_are_floored_at_zero(tmp_path):
     from autofast.forecast.panel import PanelModel, _interval_test
     from autofast.forecast.autoar import naive_model
 
-    np.testing.assert_array_equal(floor_positive(np.array([[-1.0, 2.0], [-3.0, 1.0]]), np.array([[True], [False]])),
+    np.testing.assert_array_equal(floor_positive(np.array([[-1.0, 2.0], [-3.0, 1.0]]), np.array([[True], [False]]),
+                                                 np.array([[1.0, 3.0], [1.0, 3.0]])),
                                   [[0.0, 2.0], [-3.0, 1.0]])
+    # a falling positive series forecast below 0: its lower bound stays below the forecast (was lo 0 > point -4)
+    assert floor_positive(np.array([-20.0]), np.array([True]), np.array([-4.0])).tolist() == [-20.0]
     # one series: small positive counts, wide intervals -> floored; the same rows shifted below zero -> not
     y = 1.0 + np.abs(np.random.default_rng(3).standard_normal(80)) * 3
     fc = autofast.forecast(y, horizon=4, theta=False)

@@ -40,6 +40,8 @@ class SeriesData:
     dates: np.ndarray | None = None
     #: rows added where the dates skipped steps, linearly interpolated (:func:`with_gaps_filled`)
     filled: int = 0
+    #: the column the dates were read from (found by ``date_column="auto"`` or named), None without one
+    date_column: str | None = None
 
     @property
     def length(self) -> int:
@@ -101,6 +103,8 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
         if names[0].strip() == "":
             return None  # an unnamed index column: pandas decides (auto_date_column)
         date_column = auto_date_column(names, names, lambda c: True)[0]  # numeric, or loadtxt fails -> pandas
+        if date_column is None and columns and names[0] not in columns:
+            return None  # the first column may hold dates under another name ('order_date'): pandas decides
     if date_column:
         if date_column not in names:
             return None
@@ -288,14 +292,15 @@ def with_gaps_filled(values: np.ndarray, columns: list[str], source: str, dates:
     with the rows they skip added, linearly interpolated (:func:`autofast.data.frequency.fill_gaps`; not where the
     dates are labels)."""
     stamps = check_dates(dates, Path(source), date_column)
+    named = date_column if dates is not None else None
     if stamps is None:
-        return SeriesData(values, columns, source, dates)
+        return SeriesData(values, columns, source, dates, date_column=named)
     try:
         values, dates, added = fill_gaps(values, dates, stamps)
     except ValueError as exc:
         raise AutofastError(f"{source}: {exc}; resample it to a regular frequency, or drop the date column to read "
                             "the rows as consecutive steps") from None
-    return SeriesData(values, columns, source, dates, added)
+    return SeriesData(values, columns, source, dates, added, named)
 
 
 def check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> np.ndarray | None:

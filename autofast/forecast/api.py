@@ -100,8 +100,10 @@ class Forecast:
         """The chosen models with their lookback and training statistics: what ``model.json`` holds."""
         halfwidths = {r.horizon: {int(k): np.asarray(v) for k, v in r.intervals.get("halfwidth", {}).items()}
                       for r in self.results}
+        found = self.series.data.date_column  # the column "auto" found: newer data are read by its name
+        date_column = found if self.date_column == AUTO_DATE and found and found != "dates" else self.date_column
         return ForecastModel(self.columns, self.config.lookback, self.series.scaler, self.chosen,
-                             self.frequency.name if self.frequency else None, self.date_column, halfwidths)
+                             self.frequency.name if self.frequency else None, date_column, halfwidths)
 
     def predict(self, history, horizon: int | None = None) -> np.ndarray:
         """The chosen model's forecast of the ``horizon`` rows after ``history`` (no refit): ``(H, C)`` float64

@@ -75,11 +75,12 @@ def interval_score(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, level: int) ->
     return (hi - lo) + (2.0 / a) * np.maximum(lo - y, 0.0) + (2.0 / a) * np.maximum(y - hi, 0.0)
 
 
-def floor_positive(lo: np.ndarray, positive: np.ndarray) -> np.ndarray:
+def floor_positive(lo: np.ndarray, positive: np.ndarray, point: np.ndarray) -> np.ndarray:
     """Lower bounds ``lo`` ``(..., H)``-shaped with ``positive`` broadcastable to it: raised to 0 where the history
     forecast from is positive throughout (sales, counts, prices: a positive target is never excluded by it, and the
-    interval gets narrower)."""
-    return np.where(positive, np.maximum(lo, 0.0), lo)
+    interval gets narrower) and the point forecast ``point`` (``lo``'s shape) is not negative -- below 0 (a falling
+    series forecast past zero) a floor would put the lower bound above the forecast."""
+    return np.where(positive & (point >= 0), np.maximum(lo, 0.0), lo)
 
 
 def interval_columns(column: str, levels: tuple[int, ...] = LEVELS) -> list[str]:

@@ -101,7 +101,7 @@ class ForecastModel:
         out = {}
         for level, hw in sorted(self.halfwidths.get(horizon, {}).items()):
             half = hw * self.scaler.std[None]  # (H, C), own units
-            out[level] = (floor_positive(point - half, positive), point + half)
+            out[level] = (floor_positive(point - half, positive, point), point + half)
         return out
 
     def to_dict(self) -> dict:

@@ -133,7 +133,7 @@ class PanelModel:
             w = np.full(point.shape[1], np.nan)
             w[: min(len(hw), len(w))] = hw[: len(w)]
             half = scale[:, None] * w[None, :]
-            out[level] = (floor_positive(point - half, positive), point + half)
+            out[level] = (floor_positive(point - half, positive, point), point + half)
         return out
 
     def to_dict(self) -> dict:
@@ -507,7 +507,7 @@ def _interval_test(fc: np.ndarray, targets: list[np.ndarray], scale: np.ndarray,
     out = {}
     for level, hw in sorted(half.items()):
         w = hw[None, :] * sc
-        lo, hi = floor_positive(f - w, pos), f + w
+        lo, hi = floor_positive(f - w, pos, f), f + w
         out[f"coverage_{level}"] = coverage_between(y, lo, hi)
         score = interval_score(y, lo, hi, level) / sc
         out[f"msis_{level}"] = float(np.nanmean(score)) if np.isfinite(score).any() else float("nan")
