@@ -162,3 +162,18 @@ def test_a_date_column_of_another_name_is_kept_with_columns_and_in_predict(tmp_p
     new_rows = pd.read_csv(tmp_path / "p.csv")
     assert list(new_rows["date"]) == list(run_rows["date"]) and new_rows["date"][0] == "2021-01-01"
     np.testing.assert_allclose(new_rows["sales"], run_rows["sales"])
+
+
+def test_dates_with_a_time_zone_offset_stay_in_their_own_time():
+    """Daily dates at local midnight with an offset (across a daylight-saving change too) are their own days (they
+    were converted to UTC: 22:00 of the day before, and the forecast dated so); hourly ones are read in UTC (one
+    hour apart across the change) and their forecast written in the last row's offset."""
+    from autofast.data.frequency import step_dates
+
+    days = ["2024-03-30T00:00:00+01:00", "2024-03-31T00:00:00+01:00", "2024-04-01T00:00:00+02:00"]
+    np.testing.assert_array_equal(parse_dates(np.array(days)),
+                                  np.array(["2024-03-30", "2024-03-31", "2024-04-01"], dtype="datetime64[ns]"))
+    assert step_dates(days, 2) == ["2024-04-02", "2024-04-03"]
+    hours = ["2024-10-27T01:00:00+02:00", "2024-10-27T02:00:00+02:00", "2024-10-27T02:00:00+01:00"]
+    np.testing.assert_array_equal(np.diff(parse_dates(np.array(hours))).astype("timedelta64[h]").astype(int), [1, 1])
+    assert step_dates(hours, 2) == ["2024-10-27T03:00:00+01:00", "2024-10-27T04:00:00+01:00"]

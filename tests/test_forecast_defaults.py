@@ -81,8 +81,10 @@ def test_parse_dates_values():
     assert [str(d)[:10] for d in parse_dates(["1821", " 1822 "])] == ["1821-01-01", "1822-01-01"]
     assert str(parse_dates(["1991 Jul"])[0])[:10] == "1991-07-01"
     assert str(parse_dates(["1949-01"])[0])[:10] == "1949-01-01"
-    # time zones: converted to UTC, then dropped
-    assert str(parse_dates(["2021-05-01 02:30:00+02:00"])[0]).startswith("2021-05-01T00:30:00")
+    # time zones: one offset throughout is local time; offsets that change (and times of day with them): UTC
+    assert str(parse_dates(["2021-05-01 02:30:00+02:00"])[0]).startswith("2021-05-01T02:30:00")
+    utc = parse_dates(["2021-05-01 02:30:00+02:00", "2021-05-01 03:30:00+01:00"])
+    assert [str(d)[11:16] for d in utc] == ["00:30", "02:30"]
 
 
 def test_half_hourly_stamps_with_utc_offset_warn_nothing():

@@ -25,6 +25,7 @@ __all__ = ["Frequency", "parse_dates", "infer_frequency", "frequency_of_stamps",
 
 _QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
 _YEAR = re.compile(r"^\s*\d{4}\s*$")
+_OFFSET = re.compile(r"(?<=\d)(?:\s*[+-]\d\d:?\d\d|Z)$")  # a time zone offset after a time of day
 #: dates written day and month first, then the year (13/01/2024, 13.01.2024, 01-13-2024, with a time after)
 _NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|\d{4})\b")
 _DAY_S = 86_400
@@ -72,11 +73,23 @@ def parse_dates(dates) -> np.ndarray | None:
     """``(T,)`` ``datetime64[ns]`` stamps of a date column, or None when some entry does not parse.
 
     Whole numbers parse only as years (four digits, 1000-2999): a column of row numbers is not a
-    calendar. Time zones are dropped after conversion to UTC.
+    calendar. Dates with a time zone offset are read in their own local time where it is one offset throughout or
+    the same time of day throughout (daily and coarser data: 2024-04-09T00:00:00+02:00 is 9 April, across a
+    daylight-saving change too), else converted to UTC (hourly data across such a change stay one hour apart).
     """
     text = _text(dates)
     if text.size == 0:
         return None
+    zones = {m.group(0).strip() if m else None for m in map(_OFFSET.search, text)}
+    if zones != {None}:
+        local = _utc_dates(np.array([_OFFSET.sub("", t) for t in text]))
+        if local is not None and (len(zones) == 1 or len(np.unique(local.astype(np.int64) % (_DAY_S * 10**9))) == 1):
+            return local
+    return _utc_dates(text)
+
+
+def _utc_dates(text: np.ndarray) -> np.ndarray | None:
+    """:func:`parse_dates` of stripped ``text``, offsets converted to UTC."""
     if all(_YEAR.match(t) for t in text):
         years = text.astype(np.int64)
         if years.min() < 1000 or years.max() > 2999:
@@ -195,6 +208,12 @@ def step_dates(dates, horizon: int) -> list[str] | None:
     if step <= np.timedelta64(0, "ns"):
         return None
     nxt = stamps[-1] + step * np.arange(1, horizon + 1)
+    zone = _OFFSET.search(text[-1])
+    if zone is not None and np.array_equal(stamps, _utc_dates(text[-3:])):  # read in UTC (times of day vary):
+        shift = _utc_dates(np.array([_OFFSET.sub("", text[-1])]))[0] - stamps[-1]  # written in the last date's
+        if shift != np.timedelta64(0, "ns"):  # own offset, marked
+            sep = "T" if "T" in text[-1] else " "
+            return [str(d).replace("T", sep) + zone.group(0).strip() for d in (nxt + shift).astype("datetime64[s]")]
     if (nxt.astype(np.int64) % (_DAY_S * 10**9) == 0).all():
         return [str(d) for d in nxt.astype("datetime64[D]")]
     if (nxt.astype(np.int64) % 10**9 == 0).all():
