@@ -85,7 +85,7 @@ def _series(n=600, seed=0):
 
 
 BAD = {
-    "nan": (lambda df: df.assign(a=df["a"].where(df.index != 100)), ["column 'a'", "NaN", "data row 101"]),
+    "nan": (lambda df: df.assign(a=df["a"].where(df.index != 0)), ["column 'a'", "first row", "data row 1"]),
     "inf": (lambda df: df.assign(b=df["b"].where(df.index != 7, np.inf)), ["column 'b'", "inf"]),
     "text": (lambda df: df.assign(b=df["b"].astype(object).where(df.index != 3, "oops")), ["column 'b'", "not numeric", "data row 4"]),
     "short": (lambda df: df.iloc[:60], ["too short", "--lookback"]),

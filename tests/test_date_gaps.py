@@ -177,3 +177,29 @@ def test_dates_with_a_time_zone_offset_stay_in_their_own_time():
     hours = ["2024-10-27T01:00:00+02:00", "2024-10-27T02:00:00+02:00", "2024-10-27T02:00:00+01:00"]
     np.testing.assert_array_equal(np.diff(parse_dates(np.array(hours))).astype("timedelta64[h]").astype(int), [1, 1])
     assert step_dates(hours, 2) == ["2024-10-27T03:00:00+01:00", "2024-10-27T04:00:00+01:00"]
+
+
+def test_empty_cells_blank_rows_and_a_total_row(tmp_path, capsys):
+    """An empty cell between values is interpolated like a skipped date and said (it was refused: 'non-finite
+    values'); a spreadsheet's blank ',' rows are dropped (they were NaN rows); a 'Total' row below the dates is one
+    error line (the whole column was read as labels, the frequency lost and the total forecast as data)."""
+    dates, y = _monthly(60)
+    frame = pd.DataFrame({"date": dates, "sales": y})
+    frame.loc[[20, 41, 42], "sales"] = np.nan
+    frame.to_csv(tmp_path / "holes.csv", index=False)
+    with open(tmp_path / "holes.csv", "a") as f:
+        f.write(",\n,\n")
+    data = load_series(tmp_path / "holes.csv")
+    assert data.length == 60 and data.interpolated == 3 and data.dates[-1] == dates[-1]
+    np.testing.assert_allclose(data.values[41:43, 0], np.interp([41, 42], [40, 43], y[[40, 43]]))
+    assert main(["forecast", "--data", str(tmp_path / "holes.csv"), "--out", str(tmp_path / "r"), "--no-plot",
+                 "--json"]) == 0
+    assert "3 empty cells" in json.loads(capsys.readouterr().out)["sized_from_data"]["missing values"]
+    frame.loc[0, "sales"] = np.nan
+    frame.to_csv(tmp_path / "first.csv", index=False)
+    with pytest.raises(AutofastError, match=r"column 'sales' has no value in its first row \(data row 1\)"):
+        load_series(tmp_path / "first.csv")
+    total = pd.concat([pd.DataFrame({"date": dates, "sales": y}), pd.DataFrame({"date": ["Total"], "sales": [y.sum()]})])
+    total.to_csv(tmp_path / "total.csv", index=False)
+    with pytest.raises(AutofastError, match=r"holds 'Total' at data row 61, not a date; drop such rows"):
+        load_series(tmp_path / "total.csv")

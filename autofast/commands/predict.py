@@ -119,9 +119,13 @@ def _predict_forecast(args) -> int:
     last = str(data.dates[-1]) if data.dates is not None else f"row {data.length - 1}"
     filled = (f"missing dates: {data.filled} row{'s' * (data.filled != 1)} added where the dates skip steps, "
               "linearly interpolated (as the forecast run reads them)") if data.filled else None
+    if data.interpolated:
+        filled = (f"{filled}; " if filled else "") + (f"missing values: {data.interpolated} empty cell"
+                                                      f"{'s' * (data.interpolated != 1)} linearly interpolated")
     if args.json:
         print(json.dumps({"run_dir": str(args.run_dir), "data": str(path), "rows": data.length, "after": last,
                           "columns": model.columns, "lookback": model.lookback, "filled_rows": data.filled,
+                          "interpolated_values": data.interpolated,
                           "out": {str(h): o for h, o in outs.items()}}, indent=2))
         return 0
     if filled:

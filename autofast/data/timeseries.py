@@ -7,7 +7,8 @@ validation and test windows begin ``L`` rows before their boundary (the standard
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -42,6 +43,8 @@ class SeriesData:
     filled: int = 0
     #: the column the dates were read from (found by ``date_column="auto"`` or named), None without one
     date_column: str | None = None
+    #: empty cells between a column's first and last value, linearly interpolated (:func:`frame_series`)
+    interpolated: int = 0
 
     @property
     def length(self) -> int:
@@ -86,8 +89,6 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
     Returns None for anything else (quotes, empty or non-numeric fields, ragged rows, a missing date
     or selected column, duplicate names): pandas then reads the file and reports what is wrong.
     """
-    import warnings
-
     try:
         with open_text(path) as f:
             header = f.readline().rstrip("\r\n")
@@ -235,9 +236,10 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
     except Exception as exc:  # parser errors, empty files, binary junk
         raise AutofastError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]}); give a comma-separated "
                             f"file with a header row") from None
+    df = df.dropna(how="all")  # blank lines a spreadsheet leaves (',,'), not missing values
     if df.empty:
         raise AutofastError(f"{path}: has no data rows")
-    return frame_series(df, date_column, columns, str(path), header, hints or CLI_HINTS)
+    return frame_series(df.reset_index(drop=True), date_column, columns, str(path), header, hints or CLI_HINTS)
 
 
 CLI_HINTS = ("pass --date-column NAME or --date-column ''", "--columns")  # how the command's user fixes the input
@@ -282,8 +284,37 @@ def frame_series(df, date_column: str | None, columns: list[str] | None, source:
         raise AutofastError(f"{source}: no numeric channel columns besides the date column")
     values = df.to_numpy(dtype=np.float64)
     cols = [str(c) for c in df.columns]
-    _check_finite(values, cols, source)
-    return with_gaps_filled(values, cols, source, dates, date_column)
+    values, gaps = _interpolate_missing(values, cols, source)
+    return replace(with_gaps_filled(values, cols, source, dates, date_column), interpolated=gaps)
+
+
+def _interpolate_missing(values: np.ndarray, columns: list[str], source: str) -> tuple[np.ndarray, int]:
+    """``(values, count)``: empty cells (NaN) between a column's first and last value linearly interpolated, as
+    skipped dates are (:func:`with_gaps_filled`); infinities, a column without its first or last value, or one
+    missing more than :data:`~.frequency.MAX_FILLED_SHARE` of its rows are one error line."""
+    from .frequency import MAX_FILLED_SHARE
+
+    missing = np.isnan(values)
+    if not missing.any():
+        return values, 0
+    _check_finite(np.where(missing, 0.0, values), columns, source)
+    for c in np.flatnonzero(missing.any(0)):
+        holes = np.flatnonzero(missing[:, c])
+        name = columns[c]
+        if holes[0] == 0 or holes[-1] == len(values) - 1:
+            end = "first" if holes[0] == 0 else "last"
+            raise AutofastError(f"{source}: column {name!r} has no value in its {end} row (data row "
+                                f"{1 if holes[0] == 0 else len(values)}); drop the rows before its first value "
+                                "and after its last, or fill them in")
+        if len(holes) > MAX_FILLED_SHARE * len(values):
+            raise AutofastError(f"{source}: column {name!r} misses {len(holes)} of its {len(values)} values; fill "
+                                "them in or drop the column")
+    values = values.copy()
+    rows = np.arange(len(values))
+    for c in np.flatnonzero(missing.any(0)):
+        have = ~missing[:, c]
+        values[~have, c] = np.interp(rows[~have], rows[have], values[have, c])
+    return values, int(missing.sum())
 
 
 def with_gaps_filled(values: np.ndarray, columns: list[str], source: str, dates: np.ndarray | None,
@@ -315,6 +346,7 @@ def check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> np.
     if stamps is None and np.char.isdigit(np.char.lstrip(text, "-")).all():
         stamps = text.astype(np.int64)
     if stamps is None:
+        _name_stray_rows(text, path, column)
         return None
     steps = np.diff(stamps)
     bad = np.flatnonzero(steps <= steps.dtype.type(0))
@@ -324,6 +356,24 @@ def check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> np.
         raise AutofastError(f"{path}: date column {column!r} {what} data row {i + 2} ({str(text[i + 1])!r} after "
                             f"{str(text[i])!r}); sort the rows by date and drop duplicate timestamps")
     return calendar
+
+
+def _name_stray_rows(text: np.ndarray, path: Path, column: str | None) -> None:
+    """One error line where nearly all of a date column are dates but a few rows are not (a spreadsheet's 'Total'
+    row, a note): those rows were data under a column then read as labels, the dates' frequency lost."""
+    import pandas as pd
+
+    if len(text) < 10:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ok = pd.to_datetime(pd.Series(text), errors="coerce", format="mixed").notna().to_numpy()
+    if ok.all() or ok.mean() < 0.9:
+        return
+    bad = np.flatnonzero(~ok)
+    more = f" (and {len(bad) - 1} more row{'s' * (len(bad) > 2)})" if len(bad) > 1 else ""
+    raise AutofastError(f"{path}: date column {column!r} holds {str(text[bad[0]])!r} at data row {bad[0] + 1}, not a "
+                        f"date{more}; drop such rows (a total or a note) or fix the date")
 
 
 @dataclass(frozen=True)

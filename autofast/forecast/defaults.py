@@ -86,6 +86,9 @@ def resolve_config(cfg: AutoARConfig, ps: PreparedSeries) -> ResolvedConfig:
     if ps.data.filled:
         n = ps.data.filled
         notes["missing dates"] = f"{n} row{'s' * (n != 1)} added where the dates skip steps, linearly interpolated"
+    if ps.data.interpolated:
+        n = ps.data.interpolated
+        notes["missing values"] = f"{n} empty cell{'s' * (n != 1)} linearly interpolated between their neighbours"
     for H in horizons:  # every window range exists: fail here, before any output, naming the flags
         for split in ("train", "val", "test"):
             window_range(b, split, lookback, H, ps.name)
