@@ -354,6 +354,17 @@ def test_resolve_short_monthly_series():
     assert resolve_config(AutoARConfig(lookback=12), ps).config.season == 1
 
 
+def test_ten_monthly_rows_forecast_with_the_defaults():
+    """10 months: the season floor sized order 3 for 6 training rows, and the run failed 'training split (6 rows)
+    too short for order 3; lower --max-order' -- a flag the user never set. The order is cut to what fits."""
+    y = 100 + np.arange(10) * 2.5 + np.random.default_rng(2).normal(size=10)
+    ps = prepared(y, months(10))
+    r = resolve_config(AutoARConfig(), ps)
+    assert ps.bounds.train_end == 6 and r.config.max_order == 2 and "fit after differencing" in r.notes["max_order"]
+    results, _ = run_autoar(ps, r.config)
+    assert np.isfinite(results[0].mse)
+
+
 def test_season_length_rule():
     f = infer_frequency(months(5))
     assert season_length(f, 12, 24) == 12

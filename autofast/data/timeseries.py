@@ -456,6 +456,11 @@ def window_range(bounds: SplitBounds, split: SplitName, lookback: int, horizon: 
     lo, hi = bounds.rows(split)
     first_target = max(lo, lookback)
     count = hi - horizon + 1 - first_target
+    if count < 1 and hi - lo < horizon:  # no lookback helps: the split cannot hold one horizon of targets
+        raise AutofastError(f"{source_name}: the {split} split (rows {lo}..{hi - 1}) holds {hi - lo} rows, too short for "
+                            f"the horizon {horizon}: every split must hold one horizon of targets to choose and test "
+                            f"a model on, so this series forecasts at most {hi - lo} steps; use --horizon "
+                            f"{max(hi - lo, 1)} or a longer series")
     if count < 1:
         raise AutofastError(f"{source_name}: the {split} split (rows {lo}..{hi - 1}) is too short for lookback "
                             f"{lookback} + horizon {horizon}; use a longer series, a smaller --lookback or --horizon")

@@ -73,9 +73,13 @@ def resolve_config(cfg: AutoARConfig, ps: PreparedSeries) -> ResolvedConfig:
     if max_order is None:
         season_floor = freq.season + 1 if freq and freq.season > 1 else 1
         max_order = max(cfg.min_order, min(lookback, max(train // ORDER_SHARE, min(season_floor, lookback))))
+        fits = train - max(cfg.diff_orders) - 2  # the largest order the training rows give equations for
         notes["max_order"] = f"{max_order} (a quarter of the {train} training rows" + (
             f", at least one {freq.name} season + 1" if season_floor > train // ORDER_SHARE else "") + \
             ", at most the lookback)"
+        if fits < max_order:  # a dozen rows: the season floor would leave no equations (it failed with 'lower
+            max_order = max(cfg.min_order, fits)  # --max-order', a flag the user never set)
+            notes["max_order"] = f"{max_order} (the most the {train} training rows fit after differencing)"
     season = cfg.season
     if season is None:
         season = season_length(freq, lookback, train)
