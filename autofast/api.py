@@ -166,7 +166,7 @@ def search(task: str, *, out: str | Path | None = None, verbose: bool = False, *
     from .commands.options import default_out, validated
     from .io import locked_run_dir, make_run_dir, write_json_atomic
     from .search.config import SearchConfig
-    from .search.pipeline import check_options, run_search
+    from .search.pipeline import check_options, holds_finished_work, run_search
 
     unknown = sorted(set(options) - set(SearchConfig.model_fields))
     if not isinstance(task, (str, Path)) or not str(task).strip():
@@ -189,7 +189,7 @@ def search(task: str, *, out: str | Path | None = None, verbose: bool = False, *
     make_run_dir(run_dir, "out")
     say = (lambda m: print(m, flush=True)) if verbose else (lambda m: None)
     # a fresh folder that fails before any work is removed; a lock loser leaves the holder's folder alone
-    with locked_run_dir(run_dir, fresh, keep=lambda: (run_dir / "pattern.json").exists(), command="search"):
+    with locked_run_dir(run_dir, fresh, keep=lambda: holds_finished_work(run_dir), command="search"):
         write_json_atomic(run_dir / "search_config.json", cfg.model_dump(mode="json"))
         run_search(cfg, run_dir, say=say, started=started)
     return Result(run_dir)

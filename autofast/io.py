@@ -37,17 +37,47 @@ def is_run_folder(path: str | os.PathLike) -> bool:
     return (Path(path) / RUN_MARKER).is_file()
 
 
-def check_replaceable(path: Path, flag: str = "--out") -> None:
+def _lock_holder(run_dir: Path) -> str | None:
+    """The pid another process holding ``run_dir``'s lock (:func:`run_lock`) wrote, or None when none holds it."""
+    path = run_dir / ".lock"
+    if not path.is_file():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+    finally:
+        os.close(fd)
+
+
+def check_replaceable(path: Path, flag: str = "--out", command: str = "") -> None:
     """One line refusing to replace ``path`` (``--overwrite``) when it is a non-empty folder without the
-    marker: a folder autofast did not make (or made before the marker existed)."""
-    if path.exists() and any(path.iterdir()) and not is_run_folder(path):
+    marker (a folder autofast did not make, or made before the marker existed), a run folder a running
+    process holds (a search in progress), or another command's run folder (``command`` given: a forecast's
+    ``--overwrite`` never deletes a finished search)."""
+    if not (path.exists() and any(path.iterdir())):
+        return
+    if not is_run_folder(path):
         raise AutofastError(f"--overwrite: {flag} {str(path)!r} is not an autofast run folder (no {RUN_MARKER} "
                             f"file), so it was left alone; delete it yourself or choose another {flag}")
+    holder = _lock_holder(path)
+    if holder is not None:
+        raise RunFolderInUse(f"--overwrite: {flag} {str(path)!r} is in use by a running autofast process (pid "
+                             f"{holder}), so it was left alone; wait for it to finish or choose another {flag}")
+    try:
+        made_by = str(json.loads((path / RUN_MARKER).read_text()).get("command") or "")
+    except (OSError, ValueError, AttributeError):
+        made_by = ""
+    if command and made_by and made_by != command:
+        raise AutofastError(f"--overwrite: {flag} {str(path)!r} is a {made_by} run folder, which {command} does not "
+                            f"replace; delete it yourself or choose another {flag}")
 
 
-def remove_run_dir(path: Path, flag: str = "--out") -> None:
+def remove_run_dir(path: Path, flag: str = "--out", command: str = "") -> None:
     """Delete the run folder ``path`` (for ``--overwrite``), after :func:`check_replaceable`."""
-    check_replaceable(path, flag)
+    check_replaceable(path, flag, command)
     shutil.rmtree(path)
 
 
@@ -151,7 +181,7 @@ def staged_run_dir(out: Path, overwrite: bool = False, command: str = "") -> Ite
         if not overwrite:
             raise AutofastError(f"output folder {str(out)!r} exists and is not empty; choose another --out or pass "
                                 "--overwrite")
-        check_replaceable(out)  # before any work
+        check_replaceable(out, command=command)  # before any work
     make_run_dir(out.parent, named=out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -162,7 +192,7 @@ def staged_run_dir(out: Path, overwrite: bool = False, command: str = "") -> Ite
             if not overwrite:  # another run wrote it while this one ran: it is that run's
                 raise AutofastError(f"output folder {str(out)!r} was written by another run while this one ran; "
                                     "it was left alone and this run's results were not kept; rerun with another --out")
-            remove_run_dir(out)
+            remove_run_dir(out, command=command)
         os.replace(tmp, out)  # onto an empty folder too
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -287,6 +287,30 @@ def test_search_full_disk_interrupt_and_every_trial_failing(tmp_path, capsys, mo
     assert not fresh.exists()
 
 
+def test_a_search_without_dash_interrupted_in_asha_keeps_its_folder(tmp_path, capsys, monkeypatch):
+    """A plan without a DASH stage writes no pattern.json: Ctrl-C or SIGTERM in ASHA deleted the folder with every
+    finished rung ('interrupted before the first stage finished; nothing was kept'); kill -9 kept it. Now the ASHA
+    journal keeps it, and --resume finishes the search."""
+    from autofast.asha.local import TorchTrial
+
+    real, calls = TorchTrial.__call__, []
+
+    def interrupted_second(self, job, *a, **k):
+        calls.append(job)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(self, job, *a, **k)
+
+    run = tmp_path / "plain"
+    plain = [a if a != "dash" else "plain" for a in TINY_SEARCH]
+    with monkeypatch.context() as m:
+        m.setattr(TorchTrial, "__call__", interrupted_second)
+        one_line_error(capsys, main(["search", *plain, "--out", str(run)]), "interrupted", f"--resume {run}")
+    assert (run / "asha" / "asha.sqlite").is_file() and not (run / "pattern.json").exists()
+    assert main(["search", "--resume", str(run)]) == 0
+    assert json.loads((run / "result.json").read_text())["test_score"] is not None
+
+
 def test_run_folder_lock(tmp_path, capsys):
     from autofast.errors import AutofastError
     from autofast.io import run_lock

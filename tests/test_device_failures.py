@@ -259,6 +259,26 @@ def test_overwrite_replaces_an_autofast_run_folder(tmp_path, capsys):
     assert json.loads((empty / RUN_MARKER).read_text())["format"] == "autofast-run/1"
 
 
+def test_overwrite_leaves_a_running_or_another_commands_run_folder_alone(tmp_path, capsys):
+    """forecast/dash/pretrain/compare --overwrite deleted whatever run folder --out named: a search still running
+    in it (its lock ignored; the two runs' files mixed) or a finished search (its model and journal)."""
+    from autofast.io import mark_run_dir, run_lock
+
+    data = series_csv(tmp_path / "s.csv")
+    live = tmp_path / "live"
+    live.mkdir()
+    mark_run_dir(live, "search")
+    (live / "search_config.json").write_text("{}")
+    with run_lock(live):  # as a running search holds it
+        one_line_error(capsys, main(["forecast", "--data", str(data), *TINY_FORECAST, "--out", str(live),
+                                     "--overwrite"]), "in use by a running autofast process", "left alone")
+    assert (live / "search_config.json").is_file()
+    one_line_error(capsys, main(["forecast", "--data", str(data), *TINY_FORECAST, "--out", str(live), "--overwrite"]),
+                   "is a search run folder, which forecast does not replace")
+    assert (live / "search_config.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live", "s.csv"]  # no staged folder left either
+
+
 def test_staged_run_leaves_a_folder_written_meanwhile_alone(tmp_path):
     """Two staged runs (dash, forecast, pretrain, compare) racing for one --out: the second to finish does not
     delete the first's folder; without --overwrite it also does not replace a run folder."""

@@ -188,7 +188,7 @@ def cmd_pretrain(args) -> int:
     _check_devices(cfg)
     console = make_console(stderr=True, quiet=args.json)
     out = Path(args.out) if args.out else default_out("pretrain", cfg.task, "digits")
-    with staged_run_dir(out, args.overwrite) as tmp:
+    with staged_run_dir(out, args.overwrite, command="pretrain") as tmp:
         with stage(console, "pretrain…") as update:
             result = run_pretrain(cfg, tmp, say=lambda m: update(f"pretrain: {m}"))
     result["run_dir"] = str(out)
@@ -295,7 +295,7 @@ def cmd_compare(args) -> int:
     out = Path(args.out) if args.out else default_out("compare", cfg.task, "digits")
     # finished cells survive a killed run here; the same command with the same --out picks them up
     cells = out.parent / f".{out.name}.cells.jsonl"
-    with staged_run_dir(out, args.overwrite) as tmp:
+    with staged_run_dir(out, args.overwrite, command="compare") as tmp:
         with stage(console, "compare…") as update:
             result = run_compare(cfg, tmp, ctx=ctx, say=lambda m: update(f"compare: {m}"), cells_file=cells)
     cells.unlink(missing_ok=True)

@@ -88,7 +88,7 @@ def run(args) -> int:
     check_options(cfg)  # devices, precision: refused before anything is written
     console = make_console(stderr=True, quiet=args.json)
     out = Path(args.out) if args.out else default_out("dash", cfg.task, "dash")
-    with staged_run_dir(out, args.overwrite) as tmp:
+    with staged_run_dir(out, args.overwrite, command="dash") as tmp:
         with stage(console, "DASH…") as update:
             result = run_dash(cfg, say=lambda m: update(f"DASH: {m}"), started=getattr(args, "started", None),
                               record=tmp / RECORD)

@@ -164,7 +164,7 @@ def run(args) -> int:
                                                               for k, v in sized.notes.items()))
 
     out = Path(args.out) if args.out else default_out("forecast", name, name)
-    with staged_run_dir(out, args.overwrite) as tmp:
+    with staged_run_dir(out, args.overwrite, command="forecast") as tmp:
         with stage(console, "Auto-AR search…") as say:
             run_ = run_forecast(data, name, cfg, progress=lambda m: say(f"Auto-AR: {m}"), on_sized=say_sized,
                                 date_column=opts["date_column"] or None)

@@ -102,7 +102,7 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
                   f"{panel.date_column!r}, {int(panel.lengths.sum())} rows (lengths {int(panel.lengths.min())}.."
                   f"{int(panel.lengths.max())})")
     out = Path(args.out) if args.out else default_out("forecast", name, name)
-    with staged_run_dir(out, args.overwrite) as tmp:
+    with staged_run_dir(out, args.overwrite, command="forecast") as tmp:
         t0 = time.perf_counter()
         res = run_panel(panel, cfg, progress=lambda m: console.print(f"Auto-AR panel: {m}"))
         H = res.config.horizon

@@ -111,13 +111,13 @@ def run(args) -> int:
                                 f"or continue it with --resume {run_dir}")
     started = getattr(args, "started", None)
     cfg = validated(SearchConfig, raw)
-    from autofast.search.pipeline import check_options
+    from autofast.search.pipeline import check_options, holds_finished_work
 
     check_options(cfg)  # devices, options: refused before anything is written
     fresh = not run_dir.exists()
     make_run_dir(run_dir, "--resume" if args.resume else "--out")
     try:  # a fresh folder that fails before any work is removed (under the lock): nothing left behind
-        with locked_run_dir(run_dir, fresh, keep=lambda: (run_dir / "pattern.json").exists(), command="search"):
+        with locked_run_dir(run_dir, fresh, keep=lambda: holds_finished_work(run_dir), command="search"):
             result = _run_locked(cfg, run_dir, args, started)
     except RunFolderInUse:
         raise  # another search holds it: its folder, left alone

@@ -296,6 +296,13 @@ def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan,
     return model, history, member_histories, {"family": "cnn", "arch": cnn_arch, **out}
 
 
+def holds_finished_work(run_dir: Path) -> bool:
+    """Whether an interrupted fresh search in ``run_dir`` has work a resume would use -- a DASH pattern, an ASHA
+    journal, a final model or a result -- and so keeps its folder (a plan without DASH writes no pattern: its
+    folder, with every finished rung, was deleted on Ctrl-C)."""
+    return any((run_dir / p).exists() for p in ("pattern.json", "asha/asha.sqlite", "model", "result.json"))
+
+
 def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
                say: Callable[[str], None] = lambda m: None,
                on_start: Callable | None = None, on_result: Callable | None = None,
