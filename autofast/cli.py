@@ -157,9 +157,17 @@ def _forget_handled_interrupt() -> None:
     ctypes.pythonapi.PyRun_SimpleString(b"pass")
 
 
+#: options that name files or folders (``~`` expanded where the shell did not)
+PATH_OPTIONS = ("out", "run_dir", "data", "config", "checkpoint", "task", "resume", "labels")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.started = process_started() if argv is None else time.time()  # a budget counts from the process start
+    for name in PATH_OPTIONS:  # '--out=~/runs' or a quoted '~/x': the shell left the ~ (it made a folder named ~)
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, name, os.path.expanduser(value))
     try:
         with sigterm_as_interrupt():
             threads = getattr(args, "threads", None)

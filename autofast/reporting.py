@@ -103,11 +103,12 @@ def md_to_html(md: str, title: str) -> str:
 
 
 def write_reports(run_dir: str | Path, result: dict, md: str, title: str) -> None:
-    """``result.json``, ``report.md`` and ``report.html`` in ``run_dir``, each atomically."""
+    """``report.md``, ``report.html`` and ``result.json`` in ``run_dir``, each atomically; ``result.json`` last, as
+    it marks a finished run (a kill between them left a finished run without its report)."""
     run_dir = Path(run_dir)
-    write_json_atomic(run_dir / "result.json", result)
     write_text_atomic(run_dir / "report.md", md)
     write_text_atomic(run_dir / "report.html", md_to_html(md, title))
+    write_json_atomic(run_dir / "result.json", result)
 
 
 def plot_rungs(path: str | Path, trials: Sequence[dict], rungs: Sequence[float], best_trial: int | None,

@@ -311,6 +311,33 @@ def test_a_search_without_dash_interrupted_in_asha_keeps_its_folder(tmp_path, ca
     assert json.loads((run / "result.json").read_text())["test_score"] is not None
 
 
+def test_a_search_stopped_after_its_test_score_is_completed_not_scored_again(tmp_path, capsys, monkeypatch):
+    """Stopped between the final model's save and result.json: --resume reopened ASHA with a fresh budget, chose
+    another trial and scored the test split a second time. Now it completes the run from the saved result and
+    model (the report written then); other options given with --resume are refused (they were ignored)."""
+    import autofast.search.pipeline as pipeline
+
+    run = tmp_path / "run"
+    plain = [a if a != "dash" else "plain" for a in TINY_SEARCH]
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "write_search_report", stopped)
+        one_line_error(capsys, main(["search", *plain, "--out", str(run)]), "interrupted", f"--resume {run}")
+    pending = json.loads((run / ".result.pending.json").read_text())
+    assert not (run / "result.json").exists() and (run / "model" / "manifest.json").is_file()
+    for flags, needle in ((["--task", "digits"], "the run started with --task splice"),
+                          (["--time-budget", "60"], "resume without --time-budget"),
+                          (["--out", str(tmp_path / "x")], "drop --out")):
+        one_line_error(capsys, main(["search", "--resume", str(run), *flags]), needle)
+    assert main(["search", "--resume", str(run), "--threads", "1", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "completing it from them" in err and json.loads(out)["test_score"] == pending["test_score"]
+    assert (run / "report.md").is_file() and not (run / ".result.pending.json").exists()
+
+
 def test_run_folder_lock(tmp_path, capsys):
     from autofast.errors import AutofastError
     from autofast.io import run_lock

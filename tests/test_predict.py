@@ -235,6 +235,10 @@ def test_format_is_data_only_and_a_moved_run_loads(dna_run, tmp_path, capsys, mo
 
 def test_mismatched_inputs_are_one_error_line(dna_run, rocket_run, capsys):
     d, run, vowels = dna_run["dir"], str(dna_run["run"]), str(rocket_run["run"])
+    for own in ("result.json", "model/weights.pt", "model/new.csv"):  # were overwritten: the run broken
+        assert "among its own files" in error_line(capsys, ["predict", run, "--data", str(d / "motif.csv"),
+                                                            "--out", str(dna_run["run"] / own)])
+    assert (dna_run["run"] / "result.json").read_text().startswith("{")
     longer = write_csv(d / "long.csv", [("ACGT" * 12, "no")])  # 48 nt; the model pads to 40 and never truncated
     assert "at most 40" in error_line(capsys, ["predict", run, "--data", str(longer)])
     protein = write_csv(d / "protein.csv", [("MKTAYIAKQR", "no")])

@@ -209,7 +209,7 @@ def cmd_finetune(args) -> int:
 
     if args.resume:
         run_dir = Path(args.resume)
-        raw = resumed_options(load_saved_config(run_dir), args, run_dir)
+        raw = resumed_options(load_saved_config(run_dir), args, run_dir, FinetuneConfig)
         done = finished_result(run_dir, "finetune")
         if done is not None:
             return _finetune_report({**done, "run_dir": str(run_dir)}, run_dir, args)

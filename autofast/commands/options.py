@@ -3,6 +3,7 @@ typed config whose first error becomes one :class:`~autofast.errors.AutofastErro
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -56,11 +57,33 @@ def require_task(raw: dict, command: str) -> None:
 NUMERICS_FLAGS = ("precision", "conv_path")  # the options a resumed run takes from its folder, never anew
 
 
-def resumed_options(saved: dict, args, run_dir: Path) -> dict:
+#: options a resumed run takes from its flags: how it runs on this machine, not what it computes
+RUNTIME_FLAGS = ("threads",)
+
+
+def resumed_options(saved: dict, args, run_dir: Path, model_cls=None) -> dict:
     """The options ``run_dir`` was started with, for ``--resume``: a run trains on in the numerics it started
     with, so a ``--precision`` / ``--conv-path`` that differs from the saved one is refused; a folder saved
-    before these were options takes them from the flags."""
+    before these were options takes them from the flags. Any other option given that differs from the saved one
+    (read as ``model_cls`` reads it), ``--out`` or ``--config`` is refused too: a resumed run keeps its options
+    (they were ignored without a word: ``--resume RUN --task splice`` went on with the run's own task)."""
+    for flag, value in (("--out", getattr(args, "out", None)), ("--config", getattr(args, "config", None))):
+        if value:
+            raise AutofastError(f"--resume continues {run_dir} in place with the options it started with; drop "
+                                f"{flag} {value}")
+    if model_cls is not None:
+        now = validated(model_cls, saved)
+        for key in model_cls.model_fields:
+            flag = getattr(args, key, None)
+            if flag is None or key in NUMERICS_FLAGS or key in RUNTIME_FLAGS:
+                continue
+            if getattr(validated(model_cls, {**saved, key: flag}), key) != getattr(now, key):
+                name = "--" + key.replace("_", "-")
+                raise AutofastError(f"{run_dir}: the run started with {name} {saved.get(key, getattr(now, key))}; a "
+                                    f"resumed run keeps its options: resume without {name}, or start a new run with "
+                                    f"--out and {name} {flag}")
     out = dict(saved)
+    out.update({k: getattr(args, k) for k in RUNTIME_FLAGS if getattr(args, k, None) is not None})
     for key in NUMERICS_FLAGS:
         flag = getattr(args, key, None)
         if flag is None:
@@ -79,6 +102,11 @@ def finished_result(run_dir: Path, command: str) -> dict | None:
     test split was scored once, so resuming returns that result instead of training on (the ASHA budget is
     given afresh) and scoring a new model on the same test split; None for a run that did not finish."""
     path = run_dir / "result.json"
+    pending = run_dir / ".result.pending.json"  # scored, the model saved after it: killed before result.json
+    if not path.is_file() and pending.is_file() and (run_dir / "model" / "manifest.json").is_file():
+        os.replace(pending, path)
+        print(f"{run_dir}: the run was stopped after its test score and final model were saved; completing it from "
+              "them", file=sys.stderr)
     if not path.is_file():
         return None
     try:

@@ -73,11 +73,23 @@ def write_values(path: Path, targets: list[str], index, pred, ids=None) -> None:
                lambda i: [f"{float(v):.8g}" for v in pred[i]], ids)
 
 
+#: the names predict's own outputs start with (``predictions-*.csv``, ``forecast-*-H*.csv``): in the run folder,
+#: only these may be replaced
+OUTPUT_PREFIXES = ("predictions-", "forecast-")
+
+
 def _out_path(args, default_name: str) -> Path:
-    """``--out``, or ``RUN_DIR/default_name``; a folder there is one error line."""
+    """``--out``, or ``RUN_DIR/default_name``; a folder there, or one of the run's own files (``result.json``,
+    ``model/weights.pt``: overwritten, the run was broken), is one error line."""
     out = Path(args.out) if args.out else Path(args.run_dir) / default_name
     if out.is_dir():
         raise AutofastError(f"--out {str(out)!r} is a folder; give a file name")
+    run = Path(args.run_dir).resolve()
+    where = out.resolve()
+    if where.is_relative_to(run) and (where.parent != run or where.exists()
+                                      and not where.name.startswith(OUTPUT_PREFIXES)):
+        raise AutofastError(f"--out {str(out)!r} is inside the run folder among its own files; give a file name "
+                            f"outside it, or one starting with {' or '.join(OUTPUT_PREFIXES)} directly in it")
     return out
 
 

@@ -95,9 +95,13 @@ def run(args) -> int:
 
     if args.resume:
         run_dir = Path(args.resume)
-        raw = resumed_options(_saved_config(run_dir), args, run_dir)
+        raw = resumed_options(_saved_config(run_dir), args, run_dir, SearchConfig)
         done = finished_result(run_dir, "search")
         if done is not None:
+            if not (run_dir / "report.md").is_file():  # stopped before its report was written
+                from autofast.search.report import write_search_report
+
+                write_search_report(run_dir, done)
             return _report(done, run_dir, args)
     else:
         raw = merge_options(args.config, config_keys(), vars(args))

@@ -296,6 +296,10 @@ def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan,
     return model, history, member_histories, {"family": "cnn", "arch": cnn_arch, **out}
 
 
+#: the scored result, written before the final model is saved (see the end of :func:`run_search`)
+PENDING_RESULT = ".result.pending.json"
+
+
 def holds_finished_work(run_dir: Path) -> bool:
     """Whether an interrupted fresh search in ``run_dir`` has work a resume would use -- a DASH pattern, an ASHA
     journal, a final model or a result -- and so keeps its folder (a plan without DASH writes no pattern: its
@@ -544,6 +548,10 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     }
     from autofast.predictor import save_final
 
+    # the scored result first: a run killed from here on is completed by --resume from it and the saved model,
+    # never scored again (options.finished_result); result.json, written last, marks the run finished
+    write_json_atomic(run_dir / PENDING_RESULT, result)
     save_final(run_dir, model, task, result)  # RUN_DIR/model/: the final model for `predict` / autofast.load
     write_search_report(run_dir, result)
+    (run_dir / PENDING_RESULT).unlink(missing_ok=True)
     return result
