@@ -175,15 +175,19 @@ def staged_run_dir(out: Path, overwrite: bool = False, command: str = "") -> Ite
     ``overwrite`` replaces an existing ``out`` only when it is an autofast run folder (or empty). Without it,
     a folder another run wrote to ``out`` meanwhile is left alone (this run's results are not kept)."""
     out = Path(out)
+    where = out.resolve()  # '--out .': its temporary folder beside it, not inside it
     if out.exists() and not out.is_dir():
         raise AutofastError(f"--out {str(out)!r} is a file, not a folder; choose another --out")
+    if out.exists() and Path.cwd().resolve().is_relative_to(where):  # the folder is replaced: a shell in it
+        raise AutofastError(f"--out {str(out)!r} is or holds the current folder, which the run folder would replace "
+                            "(the shell would be left in a deleted folder); give a new folder name")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise AutofastError(f"output folder {str(out)!r} exists and is not empty; choose another --out or pass "
                                 "--overwrite")
         check_replaceable(out, command=command)  # before any work
-    make_run_dir(out.parent, named=out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    make_run_dir(where.parent, named=out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{where.name}.tmp-", dir=where.parent))
     try:
         mark_run_dir(tmp, command)
         yield tmp
@@ -193,7 +197,7 @@ def staged_run_dir(out: Path, overwrite: bool = False, command: str = "") -> Ite
                 raise AutofastError(f"output folder {str(out)!r} was written by another run while this one ran; "
                                     "it was left alone and this run's results were not kept; rerun with another --out")
             remove_run_dir(out, command=command)
-        os.replace(tmp, out)  # onto an empty folder too
+        os.replace(tmp, where)  # onto an empty folder too
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

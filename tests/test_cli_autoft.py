@@ -249,6 +249,14 @@ def test_compare_continues_from_finished_cells(ckpt, tmp_path, capsys, monkeypat
     (tmp_path / ".third.cells.jsonl").write_text('{"other": "options"}\n')
     assert main([*args, "--out", str(tmp_path / "third")]) == 2
     assert "other options" in _err(capsys)
+    # the same options, the checkpoint file replaced at the same path (pretrain --overwrite): its cells are not
+    # another checkpoint's (a continued run mixed the two in one table)
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(ckpt.read_bytes() + b"\0")  # the file the cells were made with
+    compare._append_cell(tmp_path / ".fourth.cells.jsonl", cfg.model_copy(update={"checkpoint": str(copy)}), pre)
+    copy.write_bytes(ckpt.read_bytes())  # replaced
+    assert main([*[str(copy) if a == str(ckpt) else a for a in args], "--out", str(tmp_path / "fourth")]) == 2
+    assert "another checkpoint file" in _err(capsys)
 
 
 def test_compare_baseline_arm_ends_within_its_time_budget(ckpt, tmp_path, capsys):

@@ -279,6 +279,20 @@ def test_overwrite_leaves_a_running_or_another_commands_run_folder_alone(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["live", "s.csv"]  # no staged folder left either
 
 
+def test_out_as_the_current_folder_is_refused(tmp_path, capsys, monkeypatch):
+    """'--out .': its temporary folder was made inside it and the run ended 'written by another run while this one
+    ran'; with --overwrite the folder's files were deleted first. Now one line before any work."""
+    data = series_csv(tmp_path / "s.csv")
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "notes.txt").write_text("mine")
+    monkeypatch.chdir(here)
+    for extra in ([], ["--overwrite"]):
+        one_line_error(capsys, main(["forecast", "--data", str(data), *TINY_FORECAST, "--out", ".", *extra]),
+                       "is or holds the current folder")
+    assert sorted(p.name for p in here.iterdir()) == ["notes.txt"]
+
+
 def test_staged_run_leaves_a_folder_written_meanwhile_alone(tmp_path):
     """Two staged runs (dash, forecast, pretrain, compare) racing for one --out: the second to finish does not
     delete the first's folder; without --overwrite it also does not replace a run folder."""

@@ -306,15 +306,27 @@ def _cell_data(ctx: CompareContext, shots, seed: int) -> tuple:
     return task.x_train[idx], task.y_train[idx], task.x_val, task.y_val, "full"
 
 
+def _cells_header(cfg: CompareConfig) -> str:
+    """The cells file's first line: the options and the checkpoint file's SHA-256 (a checkpoint replaced at the
+    same path -- pretrain --overwrite -- made a continued run mix two checkpoints' cells in one table)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(cfg.checkpoint, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return json.dumps({**cfg.model_dump(mode="json"), "checkpoint_sha256": digest.hexdigest()}, sort_keys=True)
+
+
 def _load_cells(path: Path | None, cfg: CompareConfig) -> list[dict]:
     """Rows finished by an earlier, interrupted run of the same configuration (``path`` is JSON lines: the
     configuration first, then one finished (shots, seed, arm) row per line; a torn last line is ignored)."""
     if path is None or not path.exists():
         return []
     lines = path.read_text().splitlines()
-    want = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
-    if not lines or lines[0] != want:
-        raise AutofastError(f"{path}: holds cells of a compare run with other options; delete it or use another --out")
+    if not lines or lines[0] != _cells_header(cfg):
+        raise AutofastError(f"{path}: holds cells of a compare run with other options or another checkpoint file; "
+                            "delete it or use another --out")
     rows = []
     for line in lines[1:]:
         try:
@@ -330,7 +342,7 @@ def _append_cell(path: Path | None, cfg: CompareConfig, row: dict) -> None:
     new = not path.exists()
     with open(path, "a") as f:
         if new:
-            f.write(json.dumps(cfg.model_dump(mode="json"), sort_keys=True) + "\n")
+            f.write(_cells_header(cfg) + "\n")
         f.write(json.dumps(row, default=str) + "\n")
         f.flush()
         os.fsync(f.fileno())

@@ -295,9 +295,16 @@ def cmd_compare(args) -> int:
     out = Path(args.out) if args.out else default_out("compare", cfg.task, "digits")
     # finished cells survive a killed run here; the same command with the same --out picks them up
     cells = out.parent / f".{out.name}.cells.jsonl"
-    with staged_run_dir(out, args.overwrite, command="compare") as tmp:
-        with stage(console, "compare…") as update:
-            result = run_compare(cfg, tmp, ctx=ctx, say=lambda m: update(f"compare: {m}"), cells_file=cells)
+    try:
+        with staged_run_dir(out, args.overwrite, command="compare") as tmp:
+            with stage(console, "compare…") as update:
+                result = run_compare(cfg, tmp, ctx=ctx, say=lambda m: update(f"compare: {m}"), cells_file=cells)
+    except KeyboardInterrupt:
+        if not cells.is_file():
+            raise
+        kept = len(cells.read_text().splitlines()) - 1
+        raise AutofastError(f"interrupted; {kept} finished cell(s) are kept in {cells}: the same command with the "
+                            f"same --out goes on from them") from None
     cells.unlink(missing_ok=True)
     result["run_dir"] = str(out)
     if args.json:

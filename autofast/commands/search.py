@@ -111,8 +111,10 @@ def run(args) -> int:
         if run_dir.exists() and not run_dir.is_dir():
             raise AutofastError(f"--out {str(run_dir)!r} is a file, not a folder; choose another --out")
         if run_dir.exists() and any(run_dir.iterdir()):
-            raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another --out "
-                                f"or continue it with --resume {run_dir}")
+            resumable = (run_dir / "search_config.json").is_file()
+            raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another --out"
+                                + (f" or continue it with --resume {run_dir}" if resumable else
+                                   " (it is not a search run folder)"))
     started = getattr(args, "started", None)
     cfg = validated(SearchConfig, raw)
     from autofast.search.pipeline import check_options, holds_finished_work

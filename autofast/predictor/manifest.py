@@ -103,7 +103,8 @@ def read_manifest(run_dir: Path) -> tuple[Path, dict]:
     if not path.is_file():
         done = (run_dir / "result.json").is_file()
         raise AutofastError(f"{run_dir}: no {MODEL_DIR}/{MANIFEST}; " + (
-            "the run finished before autofast saved final models (rerun it with this version)" if done else
+            "the model folder is missing: deleted or not copied with the run (restore it from a copy), or the run "
+            "finished before autofast saved final models (rerun it with this version)" if done else
             "the run has not finished (continue a search or finetune with --resume) or this is not the folder of a "
             "search, dash or finetune run"))
     try:
