@@ -293,6 +293,23 @@ def test_out_as_the_current_folder_is_refused(tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in here.iterdir()) == ["notes.txt"]
 
 
+def test_a_refused_write_names_the_file_asked_for_not_its_temporary(tmp_path, monkeypatch):
+    """predict --out on a read-only file system named '.p.csv.ghfjxbby.csv', a file the user never gave."""
+    import errno
+    import tempfile
+
+    from autofast.io import write_text_atomic
+
+    def read_only(*a, dir=None, **k):
+        raise OSError(errno.EROFS, "Read-only file system", str(Path(dir) / ".p.csv.ghfjxbby.csv"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(OSError) as exc:
+        write_text_atomic(tmp_path / "p.csv", "x")
+    assert exc.value.filename == str(tmp_path / "p.csv") and exc.value.errno == errno.EROFS
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_staged_run_leaves_a_folder_written_meanwhile_alone(tmp_path):
     """Two staged runs (dash, forecast, pretrain, compare) racing for one --out: the second to finish does not
     delete the first's folder; without --overwrite it also does not replace a run folder."""

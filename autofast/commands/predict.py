@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     """Register ``predict`` on an argparse subparsers object."""
     p = sub.add_parser(
         "predict", help="apply the final model of a search, dash or finetune run to new data (CSV of labels and "
-                        "class probabilities, or of values)",
+                        "class probabilities, or of values), or a forecast run's models after newer rows",
         description="Apply the final model saved in a search, dash or finetune run folder to new data. --data: a "
                     "data file of the model's kind (DNA .csv/.tsv/.fasta with a sequence column; series .ts, UCR "
                     ".tsv/.txt/.csv with the label first, a CSV table (one series or one step per row), "

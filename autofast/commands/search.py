@@ -36,7 +36,9 @@ def add_parser(sub) -> None:
                                                           "GPUs, 1 on CPUs)")]:
         p.add_argument(flag, type=typ, help=what)
     p.add_argument("--ensemble", type=int, metavar="K",
-                   help="final model: mean prediction of K retrains of the best configuration (default: 3; 1 = one)")
+                   help="final model: mean prediction of K retrains of the best configuration (default: planned: "
+                        "as many as fit the final share of the budget, at most 3; with cross-validation the fold "
+                        "models are the ensemble)")
     p.add_argument("--warmup-epochs", type=float,
                    help="linear lr warm-up of every trial and the retrain, epochs (default: 0)")
     p.add_argument("--sampler", choices=["random", "grid", "tpe"], help="new ASHA configurations (default: random)")
@@ -121,6 +123,7 @@ def run(args) -> int:
 
     check_options(cfg)  # devices, options: refused before anything is written
     fresh = not run_dir.exists()
+    new_parent = fresh and not run_dir.parent.exists()  # the default runs/: removed with a fresh folder that fails
     make_run_dir(run_dir, "--resume" if args.resume else "--out")
     try:  # a fresh folder that fails before any work is removed (under the lock): nothing left behind
         with locked_run_dir(run_dir, fresh, keep=lambda: holds_finished_work(run_dir), command="search"):
@@ -129,6 +132,8 @@ def run(args) -> int:
         raise  # another search holds it: its folder, left alone
     except BaseException as exc:
         if fresh and not run_dir.exists():
+            if new_parent and not any(run_dir.parent.iterdir()):
+                run_dir.parent.rmdir()
             if isinstance(exc, KeyboardInterrupt):
                 raise AutofastError("interrupted before the first stage finished; nothing was kept") from None
             raise

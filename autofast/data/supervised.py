@@ -149,7 +149,8 @@ def resolve_data(name_or_path: str | Path) -> tuple[str, SupervisedData, SplitPl
         return name, data, SplitPlan(s.seed, check_ratios(s.ratios), s.val_fraction)
     if path_exists(p):
         return (p.name if p.is_dir() else data_stem(p)), load_file(p, guess_kind(p)), None
-    raise AutofastError(f"unknown task {text!r}: give a bundled name ({', '.join(known_tasks())}; see "
+    raise AutofastError(f"unknown task {text!r}: give a bundled name ({', '.join(known_tasks())}, or ETTh1 as "
+                        "forecasting windows; see "
                         f"`python -m autofast datasets`), a YAML task file, or a path to {KNOWN_SUFFIXES}")
 
 
