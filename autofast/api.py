@@ -85,8 +85,6 @@ class Result:
         writes them), strings otherwise; a dense model's masks ``(N, *S)`` alike -- or a regression model's float32
         values in the targets' units, ``(N,)`` for one target, ``(N, T)`` for several (a dense model's fields:
         ``(N, *S)`` for one target, ``(N, T, *S)`` for several)."""
-        import numpy as np
-
         out = self.predictor.predict(self.predictor.prepare(x).x).numpy()
         if self.regression:
             return out[:, 0] if out.shape[1] == 1 else out

@@ -79,6 +79,26 @@ def test_predict_refuses_bad_history(history, needle):
         fc.next(5)
 
 
+def test_predict_reads_newer_rows_as_the_training_data_were(tmp_path):
+    """fc.predict / autofast.load(run).predict took arrays only: a DataFrame read from the newer CSV ('could not
+    convert string to float: 1949-01'), one with parsed dates (a TypeError) or the CSV's path (a ValueError) failed
+    with raw Python errors; a horizon shorter than the run's was 'no model for horizon 7'."""
+    frame = pd.DataFrame({"Month": pd.date_range("2010-01-01", periods=120, freq="MS").strftime("%Y-%m"),
+                          "Passengers": _monthly()["c0"].to_numpy()})
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    fc = autofast.forecast(str(tmp_path / "sales.csv"), horizon=[6, 12])
+    want = fc.predict(frame["Passengers"].to_numpy(), 12)
+    parsed = pd.read_csv(tmp_path / "sales.csv", parse_dates=["Month"])
+    for history in (frame, parsed, str(tmp_path / "sales.csv"), parsed.set_index("Month")):
+        np.testing.assert_allclose(fc.predict(history, 12), want, rtol=1e-12)
+    np.testing.assert_allclose(fc.predict(frame, 4), fc.predict(frame, 6)[:4], rtol=1e-12)  # the H=6 model's steps
+    assert fc.next(4).index[0] == "2020-01-01" and len(fc.model.intervals(frame, 4)[80][0]) == 4
+    with pytest.raises(AutofastError, match="no model for horizon 13"):
+        fc.predict(frame, 13)
+    with pytest.raises(AutofastError, match="not numbers"):
+        fc.predict([["a"], ["b"]])
+
+
 @pytest.mark.parametrize("call, needle", [
     (lambda: autofast.forecast(np.arange(100.0), lookback=1), "forecast option lookback"),
     (lambda: autofast.forecast(np.arange(100.0), horizon=0), "positive"),

@@ -243,6 +243,7 @@ def load_series(path: str | Path, date_column: str | None = AUTO_DATE, columns: 
 
 
 CLI_HINTS = ("pass --date-column NAME or --date-column ''", "--columns")  # how the command's user fixes the input
+API_HINTS = ("pass date_column=NAME or date_column=None", "columns=")  # ... and a Python caller
 
 
 def frame_series(df, date_column: str | None, columns: list[str] | None, source: str, header: list[str] | None = None,

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from autofast.data.frequency import Frequency, step_dates
 from autofast.data.text import data_suffix
-from autofast.data.timeseries import (AUTO_DATE, PreparedSeries, SeriesData, frame_series, load_series,
+from autofast.data.timeseries import (API_HINTS, AUTO_DATE, PreparedSeries, SeriesData, frame_series, load_series,
                                       with_gaps_filled)
 from autofast.errors import AutofastError
 
@@ -36,7 +36,6 @@ from .model import ForecastModel
 
 __all__ = ["Forecast", "forecast", "run_forecast", "series_data"]
 
-API_HINTS = ("pass date_column=NAME or date_column=None", "columns=")  # how a Python caller fixes the input
 
 
 @dataclass
@@ -87,14 +86,6 @@ class Forecast:
         """Per horizon: the selected model (one when pooled, one per channel otherwise)."""
         return {r.horizon: r.chosen for r in self.results}
 
-    def _result(self, horizon: int | None) -> HorizonResult:
-        if horizon is None:
-            return self.results[0]
-        for r in self.results:
-            if r.horizon == horizon:
-                return r
-        raise AutofastError(f"no model for horizon {horizon}: this forecast has {self.horizons}")
-
     @property
     def model(self) -> ForecastModel:
         """The chosen models with their lookback and training statistics: what ``model.json`` holds."""
@@ -119,12 +110,12 @@ class Forecast:
 
         from .outputs import forecast_table
 
-        res = self._result(horizon)
+        h = self.horizons[0] if horizon is None else horizon  # or fewer steps: the next longer model's first
         model = self.model
-        values = model.predict(self.series.data.values, res.horizon, self.backend)
-        bands = model.bands(values, res.horizon, self.series.data.values) if intervals else {}
-        stamps = step_dates(self.series.data.dates, res.horizon)
-        index = pd.Index(stamps, name="date") if stamps is not None else pd.RangeIndex(1, res.horizon + 1, name="step")
+        values = model.predict(self.series.data.values, h, self.backend)
+        bands = model.bands(values, h, self.series.data.values) if intervals else {}
+        stamps = step_dates(self.series.data.dates, h)
+        index = pd.Index(stamps, name="date") if stamps is not None else pd.RangeIndex(1, h + 1, name="step")
         names, cols = forecast_table(self.columns, values, bands)
         return pd.DataFrame(np.column_stack(cols), index=index, columns=names)
 

@@ -55,20 +55,55 @@ class ForecastModel:
         return (f"ForecastModel({len(self.columns)} channel(s) {self.columns[:4]}{'...' if len(self.columns) > 4 else ''}, "
                 f"lookback {self.lookback}, {self.frequency or 'no frequency'}; {models})")
 
+    def _model_horizon(self, horizon: int) -> int:
+        """The horizon whose model gives ``horizon`` steps: its own, else the shortest longer one (its first
+        ``horizon`` steps); a horizon beyond every model's is one error line."""
+        if horizon in self.chosen:
+            return horizon
+        longer = [h for h in self.horizons if h > horizon]
+        if horizon < 1 or not longer:
+            raise AutofastError(f"no model for horizon {horizon}: this forecast has {self.horizons} (a shorter "
+                                "horizon is the first steps of a longer one; a longer one needs a new run with it)")
+        return longer[0]
+
+    def history_values(self, history) -> np.ndarray:
+        """``history`` as rows ``(T, C)`` of the model's channels: an array, a pandas DataFrame (its date column
+        or date index and the model's columns, read as the training file was) or Series, or a CSV path."""
+        from autofast.data.timeseries import API_HINTS, frame_series, load_series
+
+        if isinstance(history, (str, Path)):
+            return load_series(history, self.date_column or "auto", self.columns, API_HINTS).values
+        if type(history).__module__.split(".")[0] == "pandas":
+            import pandas as pd
+
+            frame = history.to_frame() if isinstance(history, pd.Series) else history
+            if isinstance(frame, pd.DataFrame) and len(frame.columns) > 1:
+                dated = isinstance(frame.index, (pd.DatetimeIndex, pd.PeriodIndex))
+                return frame_series(frame.reset_index(drop=True), None if dated else self.date_column or "auto",
+                                    [c for c in self.columns if c in frame.columns] or None, "history",
+                                    hints=API_HINTS).values
+            history = frame.to_numpy()
+        try:
+            return np.asarray(history, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise AutofastError("history: not numbers; give rows (T, C) of the channels "
+                                f"{self.columns}, a DataFrame with them (and its dates), or a CSV path") from None
+
     def predict(self, history, horizon: int | None = None, backend=None) -> np.ndarray:
         """Forecasts of the ``horizon`` rows after ``history`` (default: the first horizon; no refit).
 
         Args:
             history: ``(T, C)`` or ``(T,)`` (one channel) in the data's own units, oldest row first, at least
-                ``lookback`` rows (the last ``lookback`` are read, as in the test windows).
+                ``lookback`` rows (the last ``lookback`` are read, as in the test windows); or a pandas DataFrame
+                with the model's columns (and a date column or index, read as at training), or a CSV path.
+            horizon: one of :attr:`horizons`, or fewer steps (the first steps of the next longer one's model).
         Returns:
             ``(H, C)`` float64 in the data's own units.
         """
         if horizon is None:
             horizon = self.horizons[0]
-        if horizon not in self.chosen:
-            raise AutofastError(f"no model for horizon {horizon}: this forecast has {self.horizons}")
-        x = np.asarray(history, dtype=np.float64)
+        model_h = self._model_horizon(horizon)
+        x = self.history_values(history)
         if x.ndim == 1:
             x = x[:, None]
         C, L = len(self.columns), self.lookback
@@ -83,13 +118,13 @@ class ForecastModel:
             from autofast.kernels.ar_grid import get_backend
 
             backend = get_backend("auto", "cpu")
-        return forecast_after(self.scaler, self.chosen[horizon], horizon, x[-L:], backend)
+        return forecast_after(self.scaler, self.chosen[model_h], model_h, x[-L:], backend)[:horizon]
 
     def intervals(self, history, horizon: int | None = None, backend=None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Prediction intervals around :meth:`predict`'s forecasts: ``{level: (lo, hi)}``, each ``(H, C)`` in the
         data's own units (empty for a model saved without intervals)."""
         horizon = self.horizons[0] if horizon is None else horizon
-        return self.bands(self.predict(history, horizon, backend), horizon, history)
+        return self.bands(self.predict(history, horizon, backend), horizon, self.history_values(history))
 
     def bands(self, point: np.ndarray, horizon: int, history=None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """``{level: (lo, hi)}`` around the ``(H, C)`` forecasts ``point`` of this horizon, own units; lower bounds
@@ -99,8 +134,8 @@ class ForecastModel:
             x = np.asarray(history, dtype=np.float64)
             positive = (x.reshape(len(x), -1) > 0).all(axis=0)[None, :]
         out = {}
-        for level, hw in sorted(self.halfwidths.get(horizon, {}).items()):
-            half = hw * self.scaler.std[None]  # (H, C), own units
+        for level, hw in sorted(self.halfwidths.get(self._model_horizon(horizon), {}).items()):
+            half = hw[:horizon] * self.scaler.std[None]  # (H, C), own units
             out[level] = (floor_positive(point - half, positive, point), point + half)
         return out
 
