@@ -273,6 +273,24 @@ def test_a_seasonal_series_with_zeros_is_forecast_with_its_cycle():
     np.testing.assert_allclose(fc - fc.mean(), np.tile(cycle - cycle.mean(), 2), atol=2.0)
 
 
+def test_panel_test_means_say_how_many_series_they_cover():
+    """A constant and an all-zero series: MASE is undefined on both, sMAPE on the zero one (0 / 0 was counted as a
+    perfect 0%), and the headline means say over how many series they are (the run printed 'MASE 0.798' over 4
+    series where 2 had one)."""
+    hists = [np.arange(1.0, 21.0), np.full(20, 5.0), np.zeros(20)]
+    targets = [np.arange(21.0, 25.0), np.full(4, 5.0), np.zeros(4)]
+    tab = error_table(hists, targets, np.array([t + 1 for t in targets[:2]] + [np.zeros(4)]), 1)
+    assert np.isfinite(tab["mase"]).tolist() == [True, False, False]
+    assert np.isfinite(tab["smape"]).tolist() == [True, True, False]
+    dates = pd.date_range("2024-01-01", periods=60, freq="D").strftime("%Y-%m-%d")
+    rng = np.random.default_rng(0)
+    rows = [{"store_id": s, "date": d, "sales": v} for s, vals in
+            (("S1", 50 + rng.normal(0, 3, 60)), ("S2", 80 + rng.normal(0, 5, 60)), ("flat", np.full(60, 7.0)))
+            for d, v in zip(dates, vals)]
+    res = autofast.forecast(pd.DataFrame(rows), horizon=7)  # 'store_id': a panel (ends in _id)
+    assert res.test["Auto-AR"]["series_mase"] == 2 and res.test["Auto-AR"]["series_mse"] == 3
+
+
 def test_forecast_series_is_the_recursion_in_each_series_units():
     rng = np.random.default_rng(0)
     hists = [rng.standard_normal(12) * 50 + 1000, rng.standard_normal(30) * 0.01 - 3, np.array([1.0, 4.0, 2.0])]

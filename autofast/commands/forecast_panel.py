@@ -22,6 +22,19 @@ PANEL_FLAGS = {"horizon": "horizon", "max_order": "max_order", "min_order": "min
                "backend": "backend", "level": "levels", "theta": "theta"}
 
 
+
+def _scored_line(a: dict, tested: int | None) -> list[str]:
+    """A line saying how many series each test mean covers, where a measure is undefined on some (MASE on a
+    constant series, sMAPE on an all-zero one); none when every tested series counts."""
+    counts = {k: a[f"series_{k}"] for k in ("mse", "mase", "smape") if f"series_{k}" in a}
+    most = max(counts.values(), default=0) if tested is None else tested
+    short = {k: v for k, v in counts.items() if v < most}
+    if not short:
+        return []
+    return ["means over the series where each is defined: " + ", ".join(
+        f"{k.upper() if k != 'smape' else 'sMAPE'} {v} of {most}" for k, v in counts.items()) +
+        " (MASE is undefined on a series without in-sample change, sMAPE where forecast and truth are both 0)"]
+
 def panel_config(raw: dict, id_column: str):
     """The :class:`PanelConfig` of the given options (flag names); a single-series option is an error."""
     from autofast.forecast.panel import PanelConfig
@@ -68,6 +81,7 @@ def report_markdown(p: dict) -> str:
               "| method | test MASE | test sMAPE (%) | test MSE (z) |", "|---|---|---|---|"]
     for name, s in t.items():
         lines.append(f"| {name} | {s['mase']:.4f} | {s['smape']:.2f} | {s['mse']:.4f} |")
+    lines += _scored_line(t["Auto-AR"], p.get("tested_series"))
     a = t["Auto-AR"]
     if any(k.startswith("coverage_") for k in a):
         cover = ", ".join(f"{a[f'coverage_{lv}']:.1%} of the {lv}% intervals (MSIS {a[f'msis_{lv}']:.2f})"
@@ -152,6 +166,8 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
                       f"{res.transform.label} on validation")
     for method, s in t.items():
         out_console.print(f"  {method:15s} test MASE {s['mase']:.4f}  sMAPE {s['smape']:6.2f}%  MSE (z) {s['mse']:.4f}")
+    for line in _scored_line(t["Auto-AR"], int(res.tested.sum())):
+        out_console.print(f"  {line}")
     a = t["Auto-AR"]
     out_console.print("  prediction intervals: test coverage " +
                       ", ".join(f"{a[f'coverage_{lv}']:.1%} of the {lv}% (MSIS {a[f'msis_{lv}']:.2f})"

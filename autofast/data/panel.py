@@ -54,13 +54,15 @@ class PanelData:
 
 def find_id_column(columns: list[str], id_column: str | None) -> str | None:
     """The id column among ``columns``: ``id_column`` itself (must be there), None for None or "", or with
-    ``"auto"`` the first column named like an id (:data:`ID_NAMES`, any case; None when there is none)."""
+    ``"auto"`` the first column named like an id (:data:`ID_NAMES`, any case), else the first whose name ends in
+    ``_id`` (``store_id``, ``country_id``); None when there is none."""
     if not id_column:
         return None
     if id_column != AUTO_ID:
         return id_column if id_column in columns else None
     by_name = {str(c).strip().lower(): c for c in columns}
-    return next((by_name[n] for n in ID_NAMES if n in by_name), None)
+    return next((by_name[n] for n in ID_NAMES if n in by_name),
+                next((c for c in columns if str(c).strip().lower().endswith("_id")), None))
 
 
 def csv_header(path: Path) -> list[str]:

@@ -436,7 +436,8 @@ def error_table(hists: list[np.ndarray], targets: list[np.ndarray], fc: np.ndarr
         scale = mase_scale(h, season)
         out["mase"][i] = float(np.mean(np.abs(err)) / scale) if scale > 0 else np.nan
         denom = np.abs(t) + np.abs(fc[i])
-        out["smape"][i] = float(np.mean(np.where(denom > 0, 200.0 * np.abs(err) / np.where(denom > 0, denom, 1), 0.0)))
+        if (denom > 0).any():  # 0 / 0 (zero forecast of zero) is undefined, not a perfect 0%: left out
+            out["smape"][i] = float(np.mean(200.0 * np.abs(err[denom > 0]) / denom[denom > 0]))
     return out
 
 
@@ -619,7 +620,8 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
             stages[mtf] = Stage.build(hist_raw, mtf, m, H)
         fc = stages[mtf].to_units(_model_forecasts(stages[mtf], model, H, backend))
         tab = error_table(hist_raw, tgt_raw, fc, m)
-        test[name] = {k: float(np.nanmean(v)) for k, v in tab.items()}
+        test[name] = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in tab.items()}
+        test[name].update({f"series_{k}": int(np.isfinite(v).sum()) for k, v in tab.items()})  # behind each mean
         if name == "Auto-AR":
             test[name].update(_interval_test(fc, tgt_raw, stages[mtf].mscale, half,
                                              np.array([bool((h > 0).all()) for h in hist_raw])))
@@ -627,8 +629,11 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
                 per_series[k] = np.full(len(n), np.nan)
                 per_series[k][idx] = v
     timings["test"] = time.perf_counter() - t0
+    scored = test["Auto-AR"]["series_mase"]
     say(f"test ({len(idx)} series, their last {H} rows): MASE {test['Auto-AR']['mase']:.3f} (naive "
-        f"{test['naive']['mase']:.3f})")
+        f"{test['naive']['mase']:.3f})" + ("" if scored == len(idx) else
+                                           f", over the {scored} series with in-sample change (MASE is undefined on "
+                                           f"{len(idx) - scored} constant one(s))"))
     # 3. final: refit on every row
     stage = Stage.build(panel.values, tf, m, H)
     final = _refit(stage.z, chosen, backend)
