@@ -291,6 +291,18 @@ def test_panel_test_means_say_how_many_series_they_cover():
     assert res.test["Auto-AR"]["series_mase"] == 2 and res.test["Auto-AR"]["series_mse"] == 3
 
 
+def test_series_shorter_than_the_ar_order_are_named():
+    """A series shorter than the global AR's order is forecast by its last value: said by the run and predict
+    (30 new rows of a store gave a flat forecast without a word)."""
+    model = PanelModel(ChosenModel(0, 3, 0, False, 0.0, [0.5, 0.0, 0.2], 0.0), horizon=4)
+    hists = [np.array([1.0, 4.0]), np.arange(10.0), np.arange(3.0)]
+    assert model.too_short(hists) == [0]  # 2 rows < order 3
+    fc = model.predict(hists)
+    np.testing.assert_allclose(fc[0], 4.0)
+    differenced = PanelModel(ChosenModel(0, 3, 1, False, 0.0, [0.5, 0.0, 0.2], 0.0), horizon=4)
+    assert differenced.too_short(hists) == [0, 2]  # 3 rows, once differenced: 2
+
+
 def test_forecast_series_is_the_recursion_in_each_series_units():
     rng = np.random.default_rng(0)
     hists = [rng.standard_normal(12) * 50 + 1000, rng.standard_normal(30) * 0.01 - 3, np.array([1.0, 4.0, 2.0])]

@@ -151,6 +151,7 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
             "chosen": chosen, "final_model": {"psi": res.model.chosen.psi, "c": res.model.chosen.c},
             "candidates": res.candidates, "validation_series": res.validation_series, "selection": res.selection,
             "tested_series": int(res.tested.sum()), "test": res.test,
+            "naive_series": [panel.ids[i] for i in res.model.too_short(panel.values)],  # next rows: last value
             "units": "MASE: mean absolute error over the history's mean absolute seasonal difference (M4); sMAPE in "
                      "percent; MSE on each series' standardised scale; means over the tested series",
             "run": {"load_seconds": t_load, "seconds": time.perf_counter() - t0, **res.timings},
@@ -172,6 +173,10 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
     out_console.print("  prediction intervals: test coverage " +
                       ", ".join(f"{a[f'coverage_{lv}']:.1%} of the {lv}% (MSIS {a[f'msis_{lv}']:.2f})"
                                 for lv in res.config.levels))
+    short = payload["naive_series"]
+    if short:
+        out_console.print(f"note: {len(short)} series shorter than the model's AR order forecast by their last value "
+                          f"(the naive forecast): {', '.join(short[:10])}{', ...' if len(short) > 10 else ''}")
     out_console.print(f"tested once on each series' last {H} rows ({int(res.tested.sum())} series); next {H} rows per "
                       f"series in forecast_next_H{H}.csv. Results in {out}/")
     return 0

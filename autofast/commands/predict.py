@@ -162,10 +162,15 @@ def _predict_panel(args, model, path: Path) -> int:
     out = _out_path(args, f"forecast-{_stem(str(args.data))}-H{H}.csv")
     with atomic_path(out) as tmp:
         next_frame(panel, model, intervals=True).to_csv(tmp, index=False)
+    short = [panel.ids[i] for i in model.too_short(panel.values)]
     if args.json:
         print(json.dumps({"run_dir": str(args.run_dir), "data": str(path), "series": len(panel), "horizon": H,
-                          "out": str(out)}, indent=2))
+                          "naive_series": short, "out": str(out)}, indent=2))
         return 0
+    if short:
+        print(f"note: {len(short)} series shorter than the model's AR order got their last value as its forecast "
+              f"(the naive forecast): {', '.join(short[:10])}{', ...' if len(short) > 10 else ''}; give more of "
+              "their history to forecast them with the model")
     print(f"{H} forecast rows after each of {len(panel)} series -> {out}")
     return 0
 

@@ -121,6 +121,15 @@ class PanelModel:
         return forecast_series([np.asarray(h, dtype=np.float64) for h in history], self.chosen,
                                horizon or self.horizon, self.transform, self.season, theta=self.theta)
 
+    def too_short(self, history) -> list[int]:
+        """Indices of the series in ``history`` too short for the chosen level AR's order (after differencing):
+        their AR part is their last value (the naive forecast; :func:`_forecasts`)."""
+        if not any(k not in LOCAL_FORECASTERS and k != "theta" for k in self.chosen.kind.split("+")):
+            return []
+        psi = np.asarray(self.chosen.psi)
+        order = int(np.flatnonzero(psi).max()) + 1 if np.any(psi) else 1
+        return [i for i, h in enumerate(history) if len(h) - self.chosen.d < order]
+
     def bands(self, history, point: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """``{level: (lo, hi)}`` ``(S, H)`` around the forecasts ``point`` after each series of ``history``: the
         half-widths times each history's MASE scale (NaN beyond the model's horizon); lower bounds floored at 0
