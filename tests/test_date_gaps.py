@@ -203,3 +203,19 @@ def test_empty_cells_blank_rows_and_a_total_row(tmp_path, capsys):
     total.to_csv(tmp_path / "total.csv", index=False)
     with pytest.raises(AutofastError, match=r"holds 'Total' at data row 61, not a date; drop such rows"):
         load_series(tmp_path / "total.csv")
+
+
+def test_amounts_with_currency_signs_and_thousands_separators_are_numbers(tmp_path):
+    """'$1,234.56' and quoted '1,234' (a spreadsheet's currency format) were 'not numeric ... drop it with
+    --columns', advice that dropped the target; accounting negatives '(1,000)' too. Other text is still refused."""
+    dates, y = _monthly(24)
+    money = [f"${v:,.2f}" if i % 5 else f"({v:,.2f})" for i, v in enumerate(y * 100)]
+    pd.DataFrame({"date": dates, "revenue": money, "units": [f"{v:,.0f}" for v in y * 1000]}).to_csv(
+        tmp_path / "money.csv", index=False)
+    data = load_series(tmp_path / "money.csv")
+    want = np.round(y * 100, 2) * np.where(np.arange(24) % 5, 1, -1)
+    np.testing.assert_allclose(data.values[:, 0], want)
+    np.testing.assert_allclose(data.values[:, 1], np.round(y * 1000))
+    pd.DataFrame({"date": dates, "revenue": ["$1"] * 23 + ["n/a?"]}).to_csv(tmp_path / "text.csv", index=False)
+    with pytest.raises(AutofastError, match=r"column 'revenue' is not numeric \(data row 24"):
+        load_series(tmp_path / "text.csv")

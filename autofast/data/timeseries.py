@@ -7,6 +7,7 @@ validation and test windows begin ``L`` rows before their boundary (the standard
 from __future__ import annotations
 
 import itertools
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -277,16 +278,40 @@ def frame_series(df, date_column: str | None, columns: list[str] | None, source:
         df = df[list(columns)]
     for c in df.columns:
         if not pd.api.types.is_numeric_dtype(df[c]):
-            bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
+            money = _amounts(df[c])
+            if money is not None:
+                df = df.assign(**{c: money})
+                continue
+            amount = df[c].astype(str).map(lambda t: bool(_AMOUNT.match(t)))
+            bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna() & ~amount]
             where = f"data row {bad.index[0] + 1} is not a number" if len(bad) else "not a number"
-            raise AutofastError(f"{source}: column {c!r} is not numeric ({where}); drop it with {columns_option} or "
-                                "fix the values")
+            hint = (f"drop it with {columns_option} or fix the values" if columns is None else
+                    "fix the values (write plain numbers)")
+            raise AutofastError(f"{source}: column {c!r} is not numeric ({where}); {hint}")
     if df.shape[1] == 0:
         raise AutofastError(f"{source}: no numeric channel columns besides the date column")
     values = df.to_numpy(dtype=np.float64)
     cols = [str(c) for c in df.columns]
     values, gaps = _interpolate_missing(values, cols, source)
     return replace(with_gaps_filled(values, cols, source, dates, date_column), interpolated=gaps)
+
+
+#: an amount as spreadsheets export it: a currency sign, thousands groups of three digits, a decimal point
+_AMOUNT = re.compile(r"^\s*\(?-?\s*[$€£¥]?\s*-?\d{1,3}(?:,\d{3})*(?:\.\d+)?\s*\)?\s*$|^\s*[$€£¥]\s*-?\d+(?:\.\d+)?\s*$")
+
+
+def _amounts(col):
+    """A text column of amounts (``$1,234.56``, ``"1,234"``, ``€ 12.50``; empty cells kept empty) as float64, or
+    None when any value is something else."""
+    import pandas as pd
+
+    text = col.dropna().astype(str)
+    if text.empty or not text.map(lambda t: bool(_AMOUNT.match(t))).all():
+        return None
+    plain = col.astype("string").str.replace(r"[\s$€£¥,]", "", regex=True)
+    negative = plain.str.startswith("(") & plain.str.endswith(")")  # accounting negatives: (1,234)
+    values = pd.to_numeric(plain.str.strip("()"), errors="coerce").astype(np.float64)
+    return values.where(~negative.fillna(False), -values)
 
 
 def _interpolate_missing(values: np.ndarray, columns: list[str], source: str) -> tuple[np.ndarray, int]:
