@@ -219,3 +219,19 @@ def test_amounts_with_currency_signs_and_thousands_separators_are_numbers(tmp_pa
     pd.DataFrame({"date": dates, "revenue": ["$1"] * 23 + ["n/a?"]}).to_csv(tmp_path / "text.csv", index=False)
     with pytest.raises(AutofastError, match=r"column 'revenue' is not numeric \(data row 24"):
         load_series(tmp_path / "text.csv")
+
+
+def test_unix_times_are_dates():
+    """Epoch seconds/milliseconds ('ts', 'timestamp') were row labels or a channel: no frequency, season 1."""
+    from autofast.data.frequency import step_dates
+
+    hours = [str(1704067200 + 3600 * i) for i in range(48)]
+    assert infer_frequency(hours).name == "hourly" and str(parse_dates(hours)[0]) == "2024-01-01T00:00:00.000000000"
+    assert step_dates(hours, 1) == [str(1704067200 + 3600 * 48)]  # written as they came
+    days_ms = [str(1704067200000 + 86_400_000 * i) for i in range(10)]
+    assert infer_frequency(days_ms).name == "daily"
+    stamps = parse_dates(days_ms)
+    keep = [i for i in range(10) if i != 4]  # a skipped day is filled, its stamp in milliseconds
+    _, dates, added = fill_gaps(np.arange(9.0)[:, None], np.array(days_ms)[keep], stamps[keep])
+    assert added == 1 and dates[4] == days_ms[4]
+    assert parse_dates([str(i) for i in range(100, 110)]) is None  # row labels stay labels

@@ -96,7 +96,7 @@ def _utc_dates(text: np.ndarray) -> np.ndarray | None:
             return None
         return (years - 1970).astype("datetime64[Y]").astype("datetime64[ns]")
     if np.char.isdigit(np.char.lstrip(text, "-")).all():
-        return None  # integers that are not years: labels, not dates
+        return _epoch(text)  # Unix times; other integers that are not years: labels, not dates
     quarters = [_QUARTER.match(t) for t in text]
     if all(quarters):
         months = [f"{m.group(1)}-{3 * int(m.group(2)) - 2:02d}" for m in quarters]
@@ -106,6 +106,22 @@ def _utc_dates(text: np.ndarray) -> np.ndarray | None:
         return text.astype("datetime64[ns]")
     found = [_NUMERIC_DATE.match(t) for t in text]
     return _numeric_dates(text, found) if all(found) else _pandas_dates(text, False)
+
+
+#: Unix times by their size: seconds, milliseconds, microseconds, nanoseconds since 1970 for dates in 1979-2099
+_EPOCH_UNITS = (("s", 3 * 10**8), ("ms", 3 * 10**11), ("us", 3 * 10**14), ("ns", 3 * 10**17))
+
+
+def _epoch(text: np.ndarray) -> np.ndarray | None:
+    """Whole numbers that are Unix times (every one 1979-2099 in one unit: :data:`_EPOCH_UNITS`) as
+    ``datetime64[ns]``; None for other integers (row labels)."""
+    if any(len(t.lstrip("-")) > 19 for t in text):
+        return None
+    values = text.astype(np.int64)
+    for unit, low in _EPOCH_UNITS:
+        if values.min() >= low and values.max() < low * 41 // 3:
+            return values.astype(f"datetime64[{unit}]").astype("datetime64[ns]")
+    return None
 
 
 def _pandas_dates(text: np.ndarray, day_first: bool) -> np.ndarray | None:
@@ -239,6 +255,9 @@ def _format_like(sample: str, stamps: np.ndarray) -> list[str]:
     dates with a time of day."""
     if _YEAR.match(sample):
         return [str(d) for d in stamps.astype("datetime64[Y]")]
+    if sample.strip().lstrip("-").isdigit() and _epoch(np.array([sample.strip()])) is not None:  # Unix times
+        unit = next(u for u, low in reversed(_EPOCH_UNITS) if int(sample) >= low)
+        return [str(v) for v in stamps.astype(f"datetime64[{unit}]").astype(np.int64)]
     if _QUARTER.match(sample):
         months = stamps.astype("datetime64[M]").astype(np.int64)
         return [f"{1970 + m // 12}{sample.strip()[4:-1]}{m % 12 // 3 + 1}" for m in months]

@@ -25,8 +25,8 @@ HOURS_PER_MONTH = 30 * 24
 #: ``date_column`` value that finds the date column (:func:`auto_date_column`)
 AUTO_DATE = "auto"
 #: header names (any case) taken for the date column by ``date_column="auto"``
-DATE_NAMES = frozenset({"date", "datetime", "time", "timestamp", "ds", "period", "year", "quarter", "month", "week",
-                        "day"})
+DATE_NAMES = frozenset({"date", "datetime", "time", "timestamp", "ds", "ts", "period", "year", "quarter", "month",
+                        "week", "day"})
 #: train/val/test fractions of ``split="ratio"``: the ETT protocol's 12/4/4 months are 60/20/20 too, and a
 #: validation fifth holds enough windows to select on where a series has only a few hundred rows
 FORECAST_RATIOS = (0.6, 0.2, 0.2)
