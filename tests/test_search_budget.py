@@ -106,6 +106,21 @@ def test_dash_plans_its_epochs_to_a_budget(tmp_path, capsys):
     assert 1 <= plan["search_epochs"] <= 20 and 1 <= plan["retrain_epochs"] <= 30
     assert res["timings"]["total"] <= 15 * 1.1 + 3
     assert len(res["retrain"]["history"]) <= plan["retrain_epochs"]
+    ends = plan["stage_ends"]
+    assert ends["search"] <= ends["retrain"] <= ends["baseline"] <= 15
+
+
+def test_a_stage_stops_before_an_epoch_that_would_end_past_its_end():
+    """dash's stages stopped only once the budget was spent (`left() < 0`, checked between epochs): an epoch slower
+    than measured ran each stage past its end (25 s budget, 38 s wall). The stop now looks one epoch ahead."""
+    import time
+
+    from autofast.budget import Clock
+
+    clock = Clock()
+    late, roomy = clock.epochs_until(0.25), clock.epochs_until(60.0)
+    time.sleep(0.15)  # an "epoch" of 0.15 s: the next would end at ~0.3 s, past 0.25 s
+    assert late() and not roomy()
 
 
 def test_dash_refuses_a_budget_its_fewest_epochs_overrun(tmp_path, capsys):

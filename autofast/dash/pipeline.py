@@ -194,11 +194,17 @@ def budget_epochs(cfg: DashConfig, task, clock: Clock) -> tuple[DashConfig, dict
     fits = int(rest / max(epoch, 1e-9))  # training epochs the rest pays for, retrain and baseline together
     retrain = cfg.retrain_epochs if "retrain_epochs" in given else \
         max(1, min(cfg.retrain_epochs, (fits - equiv) // 2 if cfg.baseline else fits))
+    search_end = clock.elapsed() + search_epochs * s_epoch
     plan = {"budget": float(cfg.time_budget), "batch_size": batch, "search_epochs": search_epochs,
-            "retrain_epochs": retrain, "predicted_seconds": round(clock.elapsed() + search_epochs * s_epoch
-                                                                  + (2 * retrain + equiv if cfg.baseline else retrain)
-                                                                  * epoch, 1),
+            "retrain_epochs": retrain, "predicted_seconds": round(search_end + (2 * retrain + equiv if cfg.baseline
+                                                                                else retrain) * epoch, 1),
             "given": sorted(k for k in ("batch_size", "search_epochs", "retrain_epochs") if k in given)}
+    # each stage's end (seconds from the start): the predicted ends stretched onto the budget less its margin,
+    # so a stage slower than measured gives up epochs instead of the budget (the next stage keeps its share)
+    stretch = clock.budget * (1 - MARGIN_DASH) / max(plan["predicted_seconds"], 1e-9)
+    plan["stage_ends"] = {"search": round(search_end * stretch, 1),
+                          "retrain": round((search_end + retrain * epoch) * stretch, 1),
+                          "baseline": round(clock.budget * (1 - MARGIN_DASH), 1)}
     if plan["predicted_seconds"] > clock.budget:  # even the fewest epochs overrun it (was: run on, 91 s at 15 s)
         least = math.ceil(plan["predicted_seconds"] / (1 - MARGIN_DASH))
         raise AutofastError(f"--time-budget {clock.budget:g}: {search_epochs} supernet epoch(s) and "
@@ -229,14 +235,18 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
     ndim = data.ndim
     in_ch = int(task.x_train.shape[1])
     timings = {"load": time.perf_counter() - t0}
-    budget_plan, stop = None, None
+    budget_plan = None
+
+    def stop(stage: str):
+        """The stage's ``stop()``: none without a budget, else its planned end (:func:`budget_epochs`)."""
+        return None if budget_plan is None else clock.epochs_until(budget_plan["stage_ends"][stage])
+
     if cfg.time_budget is not None:
         clock.budget = float(cfg.time_budget)
         cfg, budget_plan = budget_epochs(cfg, task, clock)
         say(f"budget {clock.budget:.0f}s: batch {cfg.batch_size}, {cfg.search_epochs} search epochs, "
             f"{cfg.retrain_epochs} retrain epochs")
-        stop = lambda: clock.left() < 0  # noqa: E731
-    found = search_architecture(task, cfg, say, stop=stop)
+    found = search_architecture(task, cfg, say, stop=stop("search"))
     name, ks, ds, positional = found["backbone"], found["kernel_sizes"], found["dilations"], found["positional"]
     pattern, probs, candidates = found["pattern"], found["probabilities"], found["candidates"]
     timings["search"] = found["seconds"]
@@ -249,7 +259,7 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
                           seed=cfg.seed)
         res = train(model, *placed(model, cfg.devices[0], task.x_train, task.y_train, task.x_val, task.y_val), s,
                     on_epoch=lambda r: say(f"{label} epoch {r['epoch']}/{s.epochs}: {_val_text(r)}"),
-                    stop=stop)
+                    stop=stop(label))
         model.load_state_dict(res.best_state)  # best epoch by VALIDATION accuracy
         return model, res, {**test_scores(model, task), "best_epoch": res.best_epoch,  # the one test evaluation
                             "best_val_acc": res.best_val_acc, "best_val_loss": res.best_val_loss,
