@@ -79,6 +79,7 @@ def test_one_series_with_a_skipped_month_is_filled_and_said(tmp_path, capsys):
     assert main(["forecast", "--data", str(path), "--out", str(tmp_path / "run"), "--no-plot", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["rows"] == 72 and "2 rows added" in out["sized_from_data"]["missing dates"]
+    assert data.made_up.tolist() == [30, 31] and "interpolated test rows" not in out["sized_from_data"]
     assert main(["predict", str(tmp_path / "run"), "--data", str(path)]) == 0  # predict says so too
     assert "missing dates: 2 rows added" in capsys.readouterr().out
 
@@ -185,16 +186,19 @@ def test_empty_cells_blank_rows_and_a_total_row(tmp_path, capsys):
     error line (the whole column was read as labels, the frequency lost and the total forecast as data)."""
     dates, y = _monthly(60)
     frame = pd.DataFrame({"date": dates, "sales": y})
-    frame.loc[[20, 41, 42], "sales"] = np.nan
+    frame.loc[[20, 50, 51], "sales"] = np.nan
     frame.to_csv(tmp_path / "holes.csv", index=False)
     with open(tmp_path / "holes.csv", "a") as f:
         f.write(",\n,\n")
     data = load_series(tmp_path / "holes.csv")
     assert data.length == 60 and data.interpolated == 3 and data.dates[-1] == dates[-1]
-    np.testing.assert_allclose(data.values[41:43, 0], np.interp([41, 42], [40, 43], y[[40, 43]]))
+    assert data.made_up.tolist() == [20, 50, 51]
+    np.testing.assert_allclose(data.values[50:52, 0], np.interp([50, 51], [49, 52], y[[49, 52]]))
     assert main(["forecast", "--data", str(tmp_path / "holes.csv"), "--out", str(tmp_path / "r"), "--no-plot",
                  "--json"]) == 0
-    assert "3 empty cells" in json.loads(capsys.readouterr().out)["sized_from_data"]["missing values"]
+    sized = json.loads(capsys.readouterr().out)["sized_from_data"]
+    assert "3 empty cells" in sized["missing values"]
+    assert sized["interpolated test rows"].startswith("2 of the 12 test rows")  # rows 50-51 of 60: the last fifth
     frame.loc[0, "sales"] = np.nan
     frame.to_csv(tmp_path / "first.csv", index=False)
     with pytest.raises(AutofastError, match=r"column 'sales' has no value in its first row \(data row 1\)"):

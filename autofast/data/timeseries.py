@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -46,6 +46,8 @@ class SeriesData:
     date_column: str | None = None
     #: empty cells between a column's first and last value, linearly interpolated (:func:`frame_series`)
     interpolated: int = 0
+    #: the rows holding interpolated values (added dates, empty cells), sorted indices into ``values``; None: none
+    made_up: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -292,8 +294,8 @@ def frame_series(df, date_column: str | None, columns: list[str] | None, source:
         raise AutofastError(f"{source}: no numeric channel columns besides the date column")
     values = df.to_numpy(dtype=np.float64)
     cols = [str(c) for c in df.columns]
-    values, gaps = _interpolate_missing(values, cols, source)
-    return replace(with_gaps_filled(values, cols, source, dates, date_column), interpolated=gaps)
+    values, gaps, rows = _interpolate_missing(values, cols, source)
+    return with_gaps_filled(values, cols, source, dates, date_column, rows, gaps)
 
 
 #: an amount as spreadsheets export it: a currency sign, thousands groups of three digits, a decimal point
@@ -314,15 +316,16 @@ def _amounts(col):
     return values.where(~negative.fillna(False), -values)
 
 
-def _interpolate_missing(values: np.ndarray, columns: list[str], source: str) -> tuple[np.ndarray, int]:
-    """``(values, count)``: empty cells (NaN) between a column's first and last value linearly interpolated, as
+def _interpolate_missing(values: np.ndarray, columns: list[str], source: str
+                         ) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """``(values, count, rows)``: empty cells (NaN) between a column's first and last value linearly interpolated, as
     skipped dates are (:func:`with_gaps_filled`); infinities, a column without its first or last value, or one
     missing more than :data:`~.frequency.MAX_FILLED_SHARE` of its rows are one error line."""
     from .frequency import MAX_FILLED_SHARE
 
     missing = np.isnan(values)
     if not missing.any():
-        return values, 0
+        return values, 0, None
     _check_finite(np.where(missing, 0.0, values), columns, source)
     for c in np.flatnonzero(missing.any(0)):
         holes = np.flatnonzero(missing[:, c])
@@ -340,24 +343,32 @@ def _interpolate_missing(values: np.ndarray, columns: list[str], source: str) ->
     for c in np.flatnonzero(missing.any(0)):
         have = ~missing[:, c]
         values[~have, c] = np.interp(rows[~have], rows[have], values[have, c])
-    return values, int(missing.sum())
+    return values, int(missing.sum()), np.flatnonzero(missing.any(1))
 
 
 def with_gaps_filled(values: np.ndarray, columns: list[str], source: str, dates: np.ndarray | None,
-                     date_column: str | None) -> SeriesData:
+                     date_column: str | None, interpolated_rows: np.ndarray | None = None,
+                     interpolated: int = 0) -> SeriesData:
     """The :class:`SeriesData` of checked dates (:func:`check_dates`, ``date_column`` naming them in its errors),
     with the rows they skip added, linearly interpolated (:func:`autofast.data.frequency.fill_gaps`; not where the
-    dates are labels)."""
+    dates are labels); ``interpolated_rows`` / ``interpolated``: the rows and cells interpolated before."""
     stamps = check_dates(dates, Path(source), date_column)
     named = date_column if dates is not None else None
-    if stamps is None:
-        return SeriesData(values, columns, source, dates, date_column=named)
-    try:
-        values, dates, added = fill_gaps(values, dates, stamps)
-    except ValueError as exc:
-        raise AutofastError(f"{source}: {exc}; resample it to a regular frequency, or drop the date column to read "
-                            "the rows as consecutive steps") from None
-    return SeriesData(values, columns, source, dates, added, named)
+    added = 0
+    if stamps is not None:
+        try:
+            filled, new_dates, added = fill_gaps(values, dates, stamps)
+        except ValueError as exc:
+            raise AutofastError(f"{source}: {exc}; resample it to a regular frequency, or drop the date column to "
+                                "read the rows as consecutive steps") from None
+        if added:
+            kept = np.flatnonzero(np.isin(new_dates, np.asarray(dates).astype(str)))  # each given row's new index
+            made = np.setdiff1d(np.arange(len(new_dates)), kept)
+            if interpolated_rows is not None:
+                interpolated_rows = kept[interpolated_rows]
+            interpolated_rows = made if interpolated_rows is None else np.union1d(made, interpolated_rows)
+        values, dates = filled, new_dates
+    return SeriesData(values, columns, source, dates, added, named, interpolated, interpolated_rows)
 
 
 def check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> np.ndarray | None:

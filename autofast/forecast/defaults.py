@@ -93,6 +93,11 @@ def resolve_config(cfg: AutoARConfig, ps: PreparedSeries) -> ResolvedConfig:
     if ps.data.interpolated:
         n = ps.data.interpolated
         notes["missing values"] = f"{n} empty cell{'s' * (n != 1)} linearly interpolated between their neighbours"
+    made = ps.data.made_up
+    in_test = 0 if made is None else int(((made >= b.val_end) & (made < b.test_end)).sum())
+    if in_test:  # the test windows' targets include them: said beside the score, not hidden in it
+        notes["interpolated test rows"] = (f"{in_test} of the {b.test_end - b.val_end} test rows hold interpolated "
+                                           "values, scored as data")
     for H in horizons:  # every window range exists: fail here, before any output, naming the flags
         for split in ("train", "val", "test"):
             window_range(b, split, lookback, H, ps.name)
