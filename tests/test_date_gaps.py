@@ -239,3 +239,16 @@ def test_unix_times_are_dates():
     _, dates, added = fill_gaps(np.arange(9.0)[:, None], np.array(days_ms)[keep], stamps[keep])
     assert added == 1 and dates[4] == days_ms[4]
     assert parse_dates([str(i) for i in range(100, 110)]) is None  # row labels stay labels
+
+
+def test_predict_says_when_new_data_have_another_frequency(tmp_path, capsys):
+    """A monthly run applied to daily rows forecast 'months' from days without a word."""
+    dates, y = _monthly(60)
+    pd.DataFrame({"date": dates, "sales": y}).to_csv(tmp_path / "m.csv", index=False)
+    assert main(["forecast", "--data", str(tmp_path / "m.csv"), "--out", str(tmp_path / "r"), "--no-plot",
+                 "--json"]) == 0
+    days = pd.date_range("2024-01-01", periods=60, freq="D").strftime("%Y-%m-%d")
+    pd.DataFrame({"date": days, "sales": y}).to_csv(tmp_path / "d.csv", index=False)
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "r"), "--data", str(tmp_path / "d.csv")]) == 0
+    assert "note: the new data are daily, the run's model was chosen on monthly data" in capsys.readouterr().out

@@ -34,7 +34,7 @@ def test_path_gives_the_commands_result(tmp_path, capsys):
     assert fc.frequency.name == "monthly" and fc.config.season == 12 and fc.sized_from_data == res["sized_from_data"]
     nxt = pd.read_csv(tmp_path / "run" / "forecast_next_H12.csv")
     np.testing.assert_allclose(fc.next()["c0"].to_numpy(), nxt["c0"].to_numpy(), rtol=1e-9)
-    assert fc.next().index[0] == "2000-01-01" and "H=12: test MSE" in repr(fc)
+    assert fc.next().index[0] == "2000-01" and "H=12: test MSE" in repr(fc)
 
 
 def test_data_frame_series_and_array_inputs_agree():
@@ -92,7 +92,7 @@ def test_predict_reads_newer_rows_as_the_training_data_were(tmp_path):
     for history in (frame, parsed, str(tmp_path / "sales.csv"), parsed.set_index("Month")):
         np.testing.assert_allclose(fc.predict(history, 12), want, rtol=1e-12)
     np.testing.assert_allclose(fc.predict(frame, 4), fc.predict(frame, 6)[:4], rtol=1e-12)  # the H=6 model's steps
-    assert fc.next(4).index[0] == "2020-01-01" and len(fc.model.intervals(frame, 4)[80][0]) == 4
+    assert fc.next(4).index[0] == "2020-01" and len(fc.model.intervals(frame, 4)[80][0]) == 4
     with pytest.raises(AutofastError, match="no model for horizon 13"):
         fc.predict(frame, 13)
     with pytest.raises(AutofastError, match="not numbers"):
@@ -162,7 +162,7 @@ def test_predict_command_forecasts_after_newer_data(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     got = pd.read_csv(summary["out"]["6"])
     assert summary["after"] == "1999-12" and summary["rows"] == 120
-    assert got["date"].tolist()[:2] == ["2000-01-01", "2000-02-01"]  # the months after the newer data
+    assert got["date"].tolist()[:2] == ["2000-01", "2000-02"]  # the months after the newer data
     np.testing.assert_allclose(got["c0"].to_numpy(), fc.predict(df.to_numpy(), 6)[:, 0], rtol=1e-12)
 
 

@@ -139,14 +139,15 @@ def test_median_step_is_robust_to_a_missing_row():
 # ---------------------------------------------------------------- step_dates
 
 def test_step_dates_monthly_crosses_the_year_end():
-    assert step_dates(["1960-10", "1960-11", "1960-12"], 2) == ["1961-01-01", "1961-02-01"]
+    assert step_dates(["1960-10", "1960-11", "1960-12"], 2) == ["1961-01", "1961-02"]  # written as they came
     nxt = step_dates(months(40, "1957-09"), 14)  # ends 1960-12
-    assert nxt[0] == "1961-01-01" and nxt[12] == "1962-01-01" and nxt[13] == "1962-02-01"
+    assert nxt[0] == "1961-01" and nxt[12] == "1962-01" and nxt[13] == "1962-02"
+    assert step_dates(["1960-11-01", "1960-12-01"], 1) == ["1961-01-01"]
     assert step_dates(["1991 Jul", "1991 Aug", "1991 Sep"], 1) == ["1991-10-01"]
 
 
 def test_step_dates_two_monthly_dates_step_by_calendar_months():
-    assert step_dates(["1960-11", "1960-12"], 2) == ["1961-01-01", "1961-02-01"]
+    assert step_dates(["1960-11", "1960-12"], 2) == ["1961-01", "1961-02"]
 
 
 def test_step_dates_month_ends_stay_month_ends():
@@ -578,7 +579,7 @@ def test_forecast_cli_sizes_everything_from_monthly_dates(tmp_path, capsys):
     nxt = pd.read_csv(out / "forecast_next_H12.csv")
     assert list(nxt.columns) == ["date", "sales", "sales-lo-80", "sales-hi-80", "sales-lo-95", "sales-hi-95"]
     assert len(nxt) == 12 and (nxt["sales-lo-95"] <= nxt["sales-lo-80"]).all() and (nxt["sales-lo-80"] <= nxt["sales"]).all()
-    assert nxt["date"].iloc[0] == "2000-01-01" and nxt["date"].iloc[-1] == "2000-12-01"
+    assert nxt["date"].iloc[0] == "2000-01" and nxt["date"].iloc[-1] == "2000-12"  # as the file writes months
     assert np.isfinite(nxt["sales"]).all()
 
 

@@ -134,6 +134,12 @@ def _predict_forecast(args) -> int:
     if data.interpolated:
         filled = (f"{filled}; " if filled else "") + (f"missing values: {data.interpolated} empty cell"
                                                       f"{'s' * (data.interpolated != 1)} linearly interpolated")
+    from autofast.data.frequency import infer_frequency
+
+    freq = infer_frequency(data.dates)
+    if model.frequency and freq is not None and freq.name != model.frequency:  # the forecast steps are the run's
+        filled = (f"{filled}; " if filled else "") + (f"note: the new data are {freq.name}, the run's model was "
+                                                      f"chosen on {model.frequency} data")
     if args.json:
         print(json.dumps({"run_dir": str(args.run_dir), "data": str(path), "rows": data.length, "after": last,
                           "columns": model.columns, "lookback": model.lookback, "filled_rows": data.filled,

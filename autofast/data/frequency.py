@@ -217,6 +217,8 @@ def step_dates(dates, horizon: int) -> list[str] | None:
     if freq is not None and freq.months:
         month = stamps[-1].astype("datetime64[M]")
         nxt = month + np.arange(1, horizon + 1) * freq.months
+        if re.fullmatch(r"\d{4}-\d{2}", text[-1]):  # months written as such (2024-03): so written on
+            return [str(m) for m in nxt]
         if stamps[-1].astype("datetime64[D]") == month.astype("datetime64[D]"):  # first days of months
             return [str(m.astype("datetime64[D]")) for m in nxt]
         return [str((m + 1).astype("datetime64[D]") - 1) for m in nxt]  # month ends
