@@ -366,6 +366,21 @@ def test_ten_monthly_rows_forecast_with_the_defaults():
     assert np.isfinite(results[0].mse)
 
 
+def test_an_isolated_spike_is_named_and_a_level_shift_is_not():
+    """One typo (5000 in a weekly series near 100) chose a flat 'damped trend' and a 0..2716 interval without a
+    word; the run now names it among the sized-from-data notes."""
+    from autofast.forecast.defaults import isolated_spikes
+
+    t = np.arange(200)
+    y = 100 + 10 * np.sin(2 * np.pi * t / 7) + np.random.default_rng(0).normal(0, 2, 200)
+    shifted = np.where(t < 120, y, y + 300)  # a level shift: one jump
+    spiky = y.copy()
+    spiky[100] = 5000
+    assert isolated_spikes(np.column_stack([y, shifted, spiky])) == [(100, 2)]
+    r = resolve_config(AutoARConfig(), prepared(spiky, None))
+    assert "data row 101" in r.notes["extreme values"]
+
+
 def test_season_length_rule():
     f = infer_frequency(months(5))
     assert season_length(f, 12, 24) == 12

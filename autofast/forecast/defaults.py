@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from pydantic import ValidationError
 
 from autofast.data.frequency import Frequency, infer_frequency
@@ -42,6 +43,28 @@ class ResolvedConfig:
     config: AutoARConfig
     frequency: Frequency | None
     notes: dict[str, str] = field(default_factory=dict)  # field -> "value: reason", only for sized fields
+
+
+#: a step this many robust standard deviations (of the steps) away, up and straight back, is an isolated spike
+SPIKE_STEPS = 30
+
+
+def isolated_spikes(values: np.ndarray) -> list[tuple[int, int]]:
+    """``(row, channel)`` of every value that jumps away from its neighbours and straight back by more than
+    :data:`SPIKE_STEPS` robust standard deviations of the series' steps (1.4826 x their median absolute
+    deviation): a typo or a sensor glitch, not a level shift (one jump) or a busy day (a step of a few)."""
+    out = []
+    for ch in range(values.shape[1]):
+        d = np.diff(values[:, ch])
+        if len(d) < 3:
+            continue
+        scale = 1.4826 * np.median(np.abs(d - np.median(d)))
+        if scale <= 0:
+            continue
+        big = np.abs(d) > SPIKE_STEPS * scale
+        rows = np.flatnonzero(big[:-1] & big[1:] & (np.sign(d[:-1]) != np.sign(d[1:]))) + 1
+        out += [(int(r), ch) for r in rows]
+    return sorted(out)
 
 
 def resolve_config(cfg: AutoARConfig, ps: PreparedSeries) -> ResolvedConfig:
@@ -93,6 +116,13 @@ def resolve_config(cfg: AutoARConfig, ps: PreparedSeries) -> ResolvedConfig:
     if ps.data.interpolated:
         n = ps.data.interpolated
         notes["missing values"] = f"{n} empty cell{'s' * (n != 1)} linearly interpolated between their neighbours"
+    spikes = isolated_spikes(ps.data.values)
+    if spikes:
+        row, ch = spikes[0]
+        notes["extreme values"] = (f"{len(spikes)} isolated spike(s), e.g. data row {row + 1} of "
+                                   f"{ps.data.columns[ch]!r} ({ps.data.values[row, ch]:.6g} between "
+                                   f"{ps.data.values[row - 1, ch]:.6g} and {ps.data.values[row + 1, ch]:.6g}); "
+                                   "check them: the choice and the intervals follow them")
     made = ps.data.made_up
     in_test = 0 if made is None else int(((made >= b.val_end) & (made < b.test_end)).sum())
     if in_test:  # the test windows' targets include them: said beside the score, not hidden in it
