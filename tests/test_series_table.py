@@ -142,53 +142,44 @@ def test_padded_header_names_and_numeric_ids(tmp_path):
     assert table.ids == ["1", "2"] and table.channels == ["x"] and table.labels == ["a", "b"]
 
 
-def test_capitalised_headers_and_a_text_column_among_the_steps(tmp_path):
+@pytest.mark.parametrize("label", ["Label", "Class", "target"])
+def test_capitalised_headers_and_label_columns_called_class_or_target(label, tmp_path):
     """Spreadsheets write 'Label', 'ID', 'Time', 'Sequence': read as the lower-case names (they were 'column(s)
-    sequence, label not found'); a text column among the steps is named (it made the file a DNA table without a
-    sequence column)."""
+    sequence, label not found'); scikit-learn's and UCI's 'class'/'target' name the labels where no column is called
+    'label' (they were "no column 'label'")."""
     from autofast.data.dna import load_dna
     from autofast.data.files import load_file
 
     wide = tmp_path / "wide.csv"
-    wide.write_text("Label,t0,t1,t2\nup,1,2,3\ndown,3,2,1\nup,1,2,4\n")
-    assert load_file(wide).classes == ["down", "up"] and load_file(wide).x.shape == (3, 1, 3)
-    long = tmp_path / "long.csv"
-    long.write_text("ID,Time,x,Label\na,1,5,up\na,0,4,up\nb,0,1,down\nb,1,2,down\n")
-    table = read_series_table(long)
-    assert table.ids == ["a", "b"] and table.series[0].tolist() == [[4.0, 5.0]]
-    dna = tmp_path / "dna.csv"
-    dna.write_text("Sequence,Label\nACGT,a\nTTGA,b\n")
-    assert load_dna(dna).classes == ["a", "b"]
-    text = tmp_path / "text.csv"
-    text.write_text("label,subject,t0,t1,t2\nup,Bob,1,2,3\ndown,Ann,3,2,1\n")
-    with pytest.raises(AutofastError, match=r"column 'subject' is not a number \(row 2 holds 'Bob'\)"):
-        load_file(text)
-
-
-def test_a_label_column_called_class_or_target_is_found(tmp_path):
-    """scikit-learn's and UCI's 'class'/'target' name the labels where no column is called 'label' (they were
-    "no column 'label'"); with two such columns neither is guessed, and an explicit label_column: is kept."""
-    from autofast.data.dna import load_dna
-    from autofast.data.files import load_file
-
-    wide = tmp_path / "wide.csv"
-    wide.write_text("t0,t1,t2,Class\n1,2,3,up\n3,2,1,down\n1,2,4,up\n")
+    wide.write_text(f"t0,t1,t2,{label}\n1,2,3,up\n3,2,1,down\n1,2,4,up\n")
     data = load_file(wide)
     assert data.classes == ["down", "up"] and data.x.shape == (3, 1, 3) and data.y.tolist() == [1, 0, 1]
     long = tmp_path / "long.csv"
-    long.write_text("id,time,x,target\na,1,5,up\na,0,4,up\nb,0,1,down\nb,1,2,down\n")
-    assert read_series_table(long).labels == ["up", "down"]
+    long.write_text(f"ID,Time,x,{label}\na,1,5,up\na,0,4,up\nb,0,1,down\nb,1,2,down\n")
+    table = read_series_table(long)
+    assert table.ids == ["a", "b"] and table.series[0].tolist() == [[4.0, 5.0]] and table.labels == ["up", "down"]
     dna = tmp_path / "dna.csv"
-    dna.write_text("sequence,class\nACGT,a\nTTGA,b\n")
+    dna.write_text(f"Sequence,{label}\nACGT,a\nTTGA,b\n")
     assert load_dna(dna).classes == ["a", "b"]
+
+
+def test_label_name_ambiguity_and_a_text_column_among_the_steps(tmp_path):
+    """With both 'class' and 'target' neither is guessed; beside 'label', 'class' is a step; a text column among
+    the steps is named (it made the file a DNA table without a sequence column)."""
+    from autofast.data.files import load_file
+
     both = tmp_path / "both.csv"
     both.write_text("class,target,t0,t1\na,x,1,2\nb,y,2,1\n")
     with pytest.raises(AutofastError, match=r"no column 'label'.*'class' or 'target'"):
         read_series_table(both)
     labelled = tmp_path / "labelled.csv"
     labelled.write_text("label,class,t0\na,1,2\nb,1,3\n")
-    data = load_file(labelled)  # 'label' is the labels, 'class' a step
+    data = load_file(labelled)
     assert data.classes == ["a", "b"] and data.x.shape == (2, 1, 2)
+    text = tmp_path / "text.csv"
+    text.write_text("label,subject,t0,t1,t2\nup,Bob,1,2,3\ndown,Ann,3,2,1\n")
+    with pytest.raises(AutofastError, match=r"column 'subject' is not a number \(row 2 holds 'Bob'\)"):
+        load_file(text)
 
 
 def test_whole_numbers_written_as_floats_are_one_class(tmp_path):
