@@ -19,6 +19,9 @@ from typing import Any, Callable, Iterator
 from .errors import AutofastError
 
 RUN_MARKER = ".autofast-run"
+#: a run's scored result, written before its final model is saved and removed once ``result.json`` is written: a run
+#: stopped between them is completed from it by ``--resume`` (:func:`autofast.commands.options.finished_result`)
+PENDING_RESULT = ".result.pending.json"
 
 
 class RunFolderInUse(AutofastError):

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from autofast.errors import AutofastError
-from autofast.io import read_yaml
+from autofast.io import PENDING_RESULT, read_yaml
 
 
 def load_yaml_config(path: str | None) -> dict:
@@ -102,7 +102,7 @@ def finished_result(run_dir: Path, command: str) -> dict | None:
     test split was scored once, so resuming returns that result instead of training on (the ASHA budget is
     given afresh) and scoring a new model on the same test split; None for a run that did not finish."""
     path = run_dir / "result.json"
-    pending = run_dir / ".result.pending.json"  # scored, the model saved after it: killed before result.json
+    pending = run_dir / PENDING_RESULT
     if not path.is_file() and pending.is_file() and (run_dir / "model" / "manifest.json").is_file():
         os.replace(pending, path)
         print(f"{run_dir}: the run was stopped after its test score and final model were saved; completing it from "

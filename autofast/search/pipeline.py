@@ -29,7 +29,7 @@ from autofast.dash.supernet import load_pattern, save_pattern
 from autofast.engine.numerics import in_force
 from autofast.engine.precision import resolve as resolve_precision
 from autofast.errors import OOM_FIX, AutofastError, Diverged
-from autofast.io import write_json_atomic
+from autofast.io import PENDING_RESULT, write_json_atomic
 from autofast.kernels.conv import path_summary
 from autofast.kernels.conv.run_record import FILE as RECORD
 from autofast.models.wdkernel import SHIFTS
@@ -294,10 +294,6 @@ def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan,
     model = out.pop("model")
     history, member_histories = out.pop("history"), out.pop("member_histories")
     return model, history, member_histories, {"family": "cnn", "arch": cnn_arch, **out}
-
-
-#: the scored result, written before the final model is saved (see the end of :func:`run_search`)
-PENDING_RESULT = ".result.pending.json"
 
 
 def holds_finished_work(run_dir: Path) -> bool:
