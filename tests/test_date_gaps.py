@@ -203,7 +203,8 @@ def test_empty_cells_blank_rows_and_a_total_row(tmp_path, capsys):
     frame.to_csv(tmp_path / "first.csv", index=False)
     with pytest.raises(AutofastError, match=r"column 'sales' has no value in its first row \(data row 1\)"):
         load_series(tmp_path / "first.csv")
-    total = pd.concat([pd.DataFrame({"date": dates, "sales": y}), pd.DataFrame({"date": ["Total"], "sales": [y.sum()]})])
+    total = pd.concat([pd.DataFrame({"date": dates, "sales": y}),
+                       pd.DataFrame({"date": ["Total"], "sales": [y.sum()]})])
     total.to_csv(tmp_path / "total.csv", index=False)
     with pytest.raises(AutofastError, match=r"holds 'Total' at data row 61, not a date; drop such rows"):
         load_series(tmp_path / "total.csv")

@@ -299,7 +299,8 @@ def frame_series(df, date_column: str | None, columns: list[str] | None, source:
 
 
 #: an amount as spreadsheets export it: a currency sign, thousands groups of three digits, a decimal point
-_AMOUNT = re.compile(r"^\s*\(?-?\s*[$€£¥]?\s*-?\d{1,3}(?:,\d{3})*(?:\.\d+)?\s*\)?\s*$|^\s*[$€£¥]\s*-?\d+(?:\.\d+)?\s*$")
+_AMOUNT = re.compile(r"^\s*\(?-?\s*[$€£¥]?\s*-?\d{1,3}(?:,\d{3})*(?:\.\d+)?\s*\)?\s*$"  # $1,234.56, (1,000)
+                     r"|^\s*[$€£¥]\s*-?\d+(?:\.\d+)?\s*$")  # $1234.5
 
 
 def _amounts(col):
@@ -494,8 +495,8 @@ def window_range(bounds: SplitBounds, split: SplitName, lookback: int, horizon: 
     first_target = max(lo, lookback)
     count = hi - horizon + 1 - first_target
     if count < 1 and hi - lo < horizon:  # no lookback helps: the split cannot hold one horizon of targets
-        raise AutofastError(f"{source_name}: the {split} split (rows {lo}..{hi - 1}) holds {hi - lo} rows, too short for "
-                            f"the horizon {horizon}: every split must hold one horizon of targets to choose and test "
+        raise AutofastError(f"{source_name}: the {split} split (rows {lo}..{hi - 1}) holds {hi - lo} rows, too short "
+                            f"for the horizon {horizon}: every split must hold one horizon of targets to choose and test "
                             f"a model on, so this series forecasts at most {hi - lo} steps; use --horizon "
                             f"{max(hi - lo, 1)} or a longer series")
     if count < 1:
