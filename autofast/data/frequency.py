@@ -80,7 +80,9 @@ def parse_dates(dates) -> np.ndarray | None:
     text = _text(dates)
     if text.size == 0:
         return None
-    zones = {m.group(0).strip() if m else None for m in map(_OFFSET.search, text)}
+    zones = {None}
+    if _OFFSET.search(text[0]) or _OFFSET.search(text[-1]):  # a column with offsets (scanned only then: 1M rows)
+        zones = {m.group(0).strip() if m else None for m in map(_OFFSET.search, text)}
     if zones != {None}:
         local = _utc_dates(np.array([_OFFSET.sub("", t) for t in text]))
         if local is not None and (len(zones) == 1 or len(np.unique(local.astype(np.int64) % (_DAY_S * 10**9))) == 1):
