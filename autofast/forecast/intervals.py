@@ -7,7 +7,7 @@ errors at that step (the finite-sample conformal quantile) where ``n`` holds eno
 series' handful of windows) the Gaussian prediction interval with an estimated variance, ``t_{n-1, (1 + l) / 2}
 sqrt(1 + 1/n)`` times the errors' root mean square; a higher level is never narrower than a lower one. Intervals
 are symmetric about the point forecast, their lower bounds floored at 0 where the history forecast from is
-positive throughout (:func:`floor_positive`). How well they cover is measured, not assumed: on the test rows, once,
+never negative (:func:`floor_positive`). How well they cover is measured, not assumed: on the test rows, once,
 beside the point errors (``coverage``; the panels also M4's mean scaled interval score).
 """
 from __future__ import annotations
@@ -75,9 +75,16 @@ def interval_score(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, level: int) ->
     return (hi - lo) + (2.0 / a) * np.maximum(lo - y, 0.0) + (2.0 / a) * np.maximum(y - hi, 0.0)
 
 
+def never_negative(history: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Per series along ``axis``: no value below 0 and not all 0 (sales, counts, prices; intermittent demand with
+    its zeros too), where :func:`floor_positive` floors the intervals."""
+    h = np.asarray(history, dtype=np.float64)
+    return (h >= 0).all(axis=axis) & (h > 0).any(axis=axis)
+
+
 def floor_positive(lo: np.ndarray, positive: np.ndarray, point: np.ndarray) -> np.ndarray:
     """Lower bounds ``lo`` ``(..., H)``-shaped with ``positive`` broadcastable to it: raised to 0 where the history
-    forecast from is positive throughout (sales, counts, prices: a positive target is never excluded by it, and the
+    forecast from is never negative (:func:`never_negative`: a non-negative target is never excluded by it, and the
     interval gets narrower) and the point forecast ``point`` (``lo``'s shape) is not negative -- below 0 (a falling
     series forecast past zero) a floor would put the lower bound above the forecast."""
     return np.where(positive & (point >= 0), np.maximum(lo, 0.0), lo)

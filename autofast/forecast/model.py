@@ -26,7 +26,7 @@ from autofast.errors import AutofastError
 from autofast.io import write_text_atomic
 
 from .autoar import MODEL_KINDS, ChosenModel, forecast_after
-from .intervals import floor_positive
+from .intervals import floor_positive, never_negative
 
 FORMAT = "autofast-forecast-model/1"
 FILE = "model.json"
@@ -132,7 +132,7 @@ class ForecastModel:
         positive = False
         if history is not None:
             x = np.asarray(history, dtype=np.float64)
-            positive = (x.reshape(len(x), -1) > 0).all(axis=0)[None, :]
+            positive = never_negative(x.reshape(len(x), -1))[None, :]
         out = {}
         for level, hw in sorted(self.halfwidths.get(self._model_horizon(horizon), {}).items()):
             half = hw[:horizon] * self.scaler.std[None]  # (H, C), own units

@@ -50,7 +50,8 @@ from .autoar import (LOCAL_FORECASTERS, MODEL_KINDS, SHRINK_WEIGHTS, ChosenModel
                      shrink_toward_naive)
 from .defaults import UNKNOWN_HORIZON
 from .grid import CandidateGrid, grid_from_moments
-from .intervals import Levels, coverage_between, floor_positive, halfwidths, interval_columns, interval_score
+from .intervals import (Levels, coverage_between, floor_positive, halfwidths, interval_columns, interval_score,
+                        never_negative)
 from .seasonal import Transform, forward, inverse, series_factors
 from .theta import auto_theta_panel, theta_panel
 
@@ -136,7 +137,7 @@ class PanelModel:
         for a positive history."""
         hists = [np.asarray(h, dtype=np.float64) for h in history]
         scale = np.array([mase_scale(h, self.season) for h in hists])
-        positive = np.array([bool((h > 0).all()) for h in hists])[:, None]
+        positive = np.array([bool(never_negative(h)) for h in hists])[:, None]
         out = {}
         for level, hw in sorted(self.halfwidths.items()):
             w = np.full(point.shape[1], np.nan)
@@ -633,7 +634,7 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
         test[name].update({f"series_{k}": int(np.isfinite(v).sum()) for k, v in tab.items()})  # behind each mean
         if name == "Auto-AR":
             test[name].update(_interval_test(fc, tgt_raw, stages[mtf].mscale, half,
-                                             np.array([bool((h > 0).all()) for h in hist_raw])))
+                                             np.array([bool(never_negative(h)) for h in hist_raw])))
             for k, v in tab.items():
                 per_series[k] = np.full(len(n), np.nan)
                 per_series[k][idx] = v
