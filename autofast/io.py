@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import re
 import shutil
@@ -115,8 +116,23 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def _strict(obj: Any) -> Any:
+    """``obj`` with every float NaN or infinity as None (JSON's null): Python's ``json`` writes them as ``NaN``,
+    which is not JSON (``jq``, ``JSON.parse`` refuse the file); numpy arrays and scalars as lists and numbers."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if hasattr(obj, "tolist") and type(obj).__module__ == "numpy":
+        return _strict(obj.tolist())
+    return obj
+
+
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
+    """``obj`` as strict JSON (NaN and infinities as null: :func:`_strict`), atomically."""
+    write_text_atomic(path, json.dumps(_strict(obj), indent=2, default=str, allow_nan=False) + "\n")
 
 
 def make_run_dir(path: str | os.PathLike, flag: str = "--out", named: str | os.PathLike | None = None) -> Path:

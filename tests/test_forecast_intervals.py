@@ -274,3 +274,22 @@ def test_lower_bounds_of_a_positive_history_are_floored_at_zero(tmp_path):
     out = _interval_test(np.array([[1.0, 1.0]]), [np.array([0.5, 0.2])], np.array([1.0]), {80: np.array([2.0, 2.0])},
                          np.array([True]))
     assert out["coverage_80"] == 1.0 and out["msis_80"] == pytest.approx(3.0)  # [0, 3]: width 3, both inside
+
+
+def test_one_validation_window_gives_intervals_from_training_windows(tmp_path):
+    """A horizon as long as the validation split leaves one window: the intervals were NaN, written as 'nan' in the
+    CSV and as bare NaN (not JSON) in result.json. The training windows' errors fill in, said in 'from'."""
+    t = np.arange(120)
+    y = 100 + 2 * t + 10 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 1, 120)
+    pd.DataFrame({"date": pd.date_range("2010-01-01", periods=120, freq="MS").strftime("%Y-%m-%d"),
+                  "sales": y}).to_csv(tmp_path / "s.csv", index=False)
+    from autofast.cli import main
+
+    assert main(["forecast", "--data", str(tmp_path / "s.csv"), "--horizon", "24", "--out", str(tmp_path / "r"),
+                 "--no-plot"]) == 0
+    nxt = pd.read_csv(tmp_path / "r" / "forecast_next_H24.csv")
+    assert np.isfinite(nxt.to_numpy()[:, 1:].astype(float)).all()
+    text = (tmp_path / "r" / "result.json").read_text()
+    assert "NaN" not in text
+    iv = json.loads(text)["results"][0]["intervals"]
+    assert iv["windows"] == 1 and "training windows" in iv["from"]

@@ -159,11 +159,13 @@ def _spread(start: int, count: int, most: int = INTERVAL_WINDOWS) -> np.ndarray:
 
 def interval_summary(z: np.ndarray, chosen: list[ChosenModel], val: WindowRange, test: WindowRange,
                      backend: ARBackend, refit: str = "train", val_errors: np.ndarray | None = None,
-                     levels: tuple[int, ...] = LEVELS) -> dict:
+                     levels: tuple[int, ...] = LEVELS, train: WindowRange | None = None) -> dict:
     """The chosen model's prediction intervals (:mod:`.intervals`) from its errors on (at most
     :data:`INTERVAL_WINDOWS`) validation windows -- or ``val_errors`` ``(n, H, C)``, the family stage's errors of
     the whole choice, its AR pick made without each block -- and their coverage and mean width on as many test
-    windows.
+    windows. Where the validation split holds fewer than two windows (a horizon near its length), the errors on
+    ``train``'s windows fill in (in-sample, so narrower than they should be; said in ``"from"``) -- the intervals
+    were NaN, written as such.
 
     Returns ``{"levels", "halfwidth": {level: (H, C) list}, "windows", "from", "test_coverage": {level: share},
     "test_mean_width": {level: width}}`` (standardised scale).
@@ -174,6 +176,11 @@ def interval_summary(z: np.ndarray, chosen: list[ChosenModel], val: WindowRange,
         fc, truth = window_forecasts(z, chosen, _spread(val.start, val.count), L, H, backend)
         val_errors = fc - truth
     half = halfwidths(val_errors, tuple(levels))  # {level: (H, C)}
+    in_sample = train is not None and any(np.isnan(v).any() for v in half.values())
+    if in_sample:
+        fc, truth = window_forecasts(z, chosen, _spread(train.start, train.count), L, H, backend)
+        fallback = halfwidths(fc - truth, tuple(levels))
+        half = {k: np.where(np.isnan(v), fallback[k], v) for k, v in half.items()}
     fc_t, truth_t = window_forecasts(z, chosen, _spread(test.start, test.count), L, H, backend)
     return {"levels": sorted(levels), "windows": int(val_errors.shape[0]),
             "from": ("the absolute errors on validation windows" +
@@ -182,7 +189,9 @@ def interval_summary(z: np.ndarray, chosen: list[ChosenModel], val: WindowRange,
                      ", per step and channel: the conformal quantile, or the Gaussian prediction interval "
                      "(Student's t) where too few for the level"
                      + ("; the model was refitted on train+val, so these errors are in-sample and the intervals "
-                        "narrower than they should be" if refit == "train+val" else "")),
+                        "narrower than they should be" if refit == "train+val" else "")
+                     + ("; the validation split held too few windows, so the errors on training windows (in-sample: "
+                        "the intervals narrower than they should be)" if in_sample else "")),
             "halfwidth": {str(k): v.tolist() for k, v in half.items()},
             "test_coverage": {str(k): coverage(truth_t, fc_t, v[None]) for k, v in half.items()},
             "test_mean_width": {str(k): _mean_width(v) for k, v in half.items()},
@@ -454,7 +463,8 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
                                 "test split lies far outside the training split's scale; check the data for outliers")
         t0 = time.perf_counter()
         intervals = interval_summary(z, chosen, window_range(b, "val", L, H, ps.name), wt, backend, cfg.refit,
-                                     val_errors if family else None, tuple(cfg.levels))
+                                     val_errors if family else None, tuple(cfg.levels),
+                                     window_range(b, "train", L, H, ps.name))
         times["intervals"] = time.perf_counter() - t0
         results.append(HorizonResult(
             horizon=H, mse=total[0], mae=total[1],

@@ -23,7 +23,7 @@ import numpy as np
 
 from autofast.data.timeseries import Standardizer
 from autofast.errors import AutofastError
-from autofast.io import write_text_atomic
+from autofast.io import write_json_atomic
 
 from .autoar import MODEL_KINDS, ChosenModel, forecast_after
 from .intervals import floor_positive, never_negative
@@ -150,7 +150,7 @@ class ForecastModel:
     def save(self, folder: Path) -> Path:
         """Write ``folder/model.json`` atomically; returns its path."""
         path = Path(folder) / FILE
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        write_json_atomic(path, self.to_dict())
         return path
 
     @classmethod

@@ -31,7 +31,6 @@ candidate's order gets the naive forecast from that candidate. numpy throughout;
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -43,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from autofast.data.frequency import Frequency, infer_frequency, step_dates
 from autofast.data.panel import PanelData
 from autofast.errors import AutofastError
-from autofast.io import write_text_atomic
+from autofast.io import write_json_atomic
 from autofast.kernels.ar_grid import ARBackend, get_backend
 
 from .autoar import (LOCAL_FORECASTERS, MODEL_KINDS, SHRINK_WEIGHTS, ChosenModel, naive_model,
@@ -156,7 +155,7 @@ class PanelModel:
         from .model import FILE
 
         path = Path(folder) / FILE
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        write_json_atomic(path, self.to_dict())
         return path
 
     @classmethod
@@ -172,7 +171,8 @@ class PanelModel:
             season = int(d.get("season", 1))
             if season < 1:
                 raise ValueError(f"season {season}")
-            halfwidths = {int(k): [float(x) for x in v] for k, v in d.get("halfwidths", {}).items()}
+            halfwidths = {int(k): [float("nan") if x is None else float(x) for x in v]  # null: too few errors
+                          for k, v in d.get("halfwidths", {}).items()}
             theta = d.get("theta", "standard")
             if theta not in THETA_VARIANTS:
                 raise ValueError(f"theta {theta!r}")
