@@ -223,8 +223,9 @@ def run(args) -> int:
     table = Table(title=f"Auto-AR on {name}: {info['candidates']} candidates, backend {info['backend']}",
                   caption=f"MSE/MAE on {SCALE}")
     sel = "val MSE@H" if cfg.selection == "val" else "BIC"
-    for col in ["H", "test MSE (z)", "test MAE (z)", "(p, d, const)", sel, "search s", "test s"]:
-        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("H", justify="right", no_wrap=True, min_width=max(len(str(r.horizon)) for r in results))
+    for col in ["test MSE (z)", "test MAE (z)", "(p, d, const)", sel, "search s", "test s"]:  # these wrap on a
+        table.add_column(col, justify="right", no_wrap=col != "(p, d, const)")  # narrow terminal; H never
     notes = []
     for r in results:
         ch = r.chosen
