@@ -288,3 +288,21 @@ def test_autoarima_baseline_takes_the_season_of_the_dates(tmp_path, capsys):
     res = json.loads(out)
     h = str(res["results"][0]["horizon"])
     assert res["season"] == 12 and res["baselines"][h]["season_length"] == 12 and res["baselines"][h]["orders"][0]["period"] == 12
+
+
+def test_a_level_shift_in_the_test_rows_is_said_and_the_lower_mse_is_bold(tmp_path, capsys):
+    """A level drop after the validation rows: the forecast returned to the old level and the report printed its
+    test MSE in bold beside a lower seasonal-naive MSE, without a word."""
+    t = np.arange(150)
+    y = 200 + 10 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 1, 150)
+    y[-20:] -= 100
+    p = _csv(tmp_path, pd.DataFrame({"date": pd.date_range("2000-01-01", periods=150, freq="MS").strftime("%Y-%m-%d"),
+                                     "sales": y}))
+    code, out, err = run_cli(["forecast", "--data", str(p), "--out", str(tmp_path / "r"), "--no-plot"], capsys)
+    assert code == 0, err
+    assert "note: H=" in out and "validation MSE" in out.replace("\n", " ")
+    report = (tmp_path / "r" / "report.md").read_text()
+    row = next(line for line in report.splitlines() if line.split("|")[1:2] and line.split("|")[1].strip().isdigit())
+    ours, naive = row.split("|")[4].strip(), row.split("|")[6].strip()
+    assert ours.startswith("**") != naive.startswith("**")  # one of the two, the lower, in bold
+    assert "behave unlike" in report

@@ -251,6 +251,8 @@ def run(args) -> int:
         out_console.print(f"H={h}: {bl['model']} on {bl['windows']} test origins: MSE {bl['mse']:.4f} MAE {bl['mae']:.4f} "
                           f"({fit}) | Auto-AR on the same origins: MSE {same['mse']:.4f} MAE {same['mae']:.4f} "
                           "(z-scored)")
+    for line in O.test_notes(payload):
+        out_console.print(f"note: {line}")
     out_console.print(f"selected on: {results[0].selected_on}; refit on {results[0].refit_on}; test split touched once. "
                       f"Results in {out}/")
     return 0

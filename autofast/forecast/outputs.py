@@ -136,10 +136,15 @@ def report_markdown(result: dict) -> str:
         score = f"{r['chosen'][0]['selection_score']:.4f}" if len(r["chosen"]) == 1 else "per channel"
         naive = result["seasonal_naive"].get(h)
         bl = result["baselines"].get(h)
-        arima = (f"{bl['mse']:.4f} on {bl['windows']} test origins (Auto-AR there "
-                 f"{bl['autoar_same_origins']['mse']:.4f})") if bl else "-"
-        lines.append(f"| {h} | {chosen} | {score} | **{r['mse']:.4f}** | {r['mae']:.4f} | "
-                     f"{naive['mse']:.4f} ({naive['model']}) | {arima} |")
+        arima = "-"
+        if bl:  # on its own test origins: bold whichever of it and Auto-AR there is lower
+            there = bl["autoar_same_origins"]["mse"]
+            arima = (f"{_bold(f'{bl[MSE]:.4f}', bl[MSE] < there)} on {bl['windows']} test origins (Auto-AR there "
+                     f"{_bold(f'{there:.4f}', there <= bl[MSE])})")
+        lines.append(f"| {h} | {chosen} | {score} | {_bold(f'{r[MSE]:.4f}', r[MSE] <= naive[MSE])} | {r['mae']:.4f} | "
+                     f"{_bold(f'{naive[MSE]:.4f}', naive[MSE] < r[MSE])} ({naive['model']}) | {arima} |")
+    notes = test_notes(result)
+    lines += [""] + [f"- {note}" for note in notes] if notes else []
     iv = [(r["horizon"], r["intervals"]) for r in result["results"] if r.get("intervals")]
     if iv:
         lines += ["", f"Prediction intervals (`forecast_next_H*.csv`: `<channel>-lo-<level>`, `-hi-`): "
@@ -155,6 +160,33 @@ def report_markdown(result: dict) -> str:
               + ". Files: `forecast_next_H*.csv` (the rows after the data, own units), `model.json` (`predict RUN_DIR "
               "--data newer.csv`), `test_forecasts_H*.npz`.", ""]
     return "\n".join(lines)
+
+
+MSE = "mse"
+#: a test MSE this many times the validation MSE of the chosen model is said beside the results
+DRIFT_RATIO = 4.0
+
+
+def _bold(text: str, best: bool) -> str:
+    return f"**{text}**" if best else text
+
+
+def test_notes(result: dict) -> list[str]:
+    """Lines for what the test split showed after the choice was made: the chosen model behind the seasonal naive
+    there, or its test MSE far above its validation MSE (the rows after validation behave otherwise: a level shift,
+    a new regime). Said, not acted on: the test split is touched once."""
+    out = []
+    for r in result["results"]:
+        naive = result["seasonal_naive"].get(str(r["horizon"]))
+        val = r["chosen"][0]["selection_score"] if len(r["chosen"]) == 1 else None
+        if val is not None and val > 0 and r[MSE] > DRIFT_RATIO * val:
+            out.append(f"H={r['horizon']}: the test MSE is {r[MSE] / val:.0f}x the chosen model's validation MSE: the "
+                       "test rows behave unlike the rows it was chosen on (a level shift or a new regime near the "
+                       "end?); look at the last rows before trusting the forecast")
+        if naive and naive[MSE] < r[MSE]:
+            out.append(f"H={r['horizon']}: the {naive['model']} forecast was more accurate on the test windows "
+                       f"({naive[MSE]:.4f} vs {r[MSE]:.4f})")
+    return out
 
 
 def chosen_label(c: dict) -> str:
