@@ -291,6 +291,27 @@ def test_panel_test_means_say_how_many_series_they_cover():
     assert res.test["Auto-AR"]["series_mase"] == 2 and res.test["Auto-AR"]["series_mse"] == 3
 
 
+def test_a_one_row_series_leaves_the_panel_as_it_was():
+    """One series of one row moved the median length: the season fell from 12 to 1 (said as 'a median history
+    shorter than two seasons', untrue) and the other series' test MASE doubled; its forecast rows were numbered 1, 2,
+    3 and its intervals of zero width."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for k, n in enumerate((60, 62, 64, 66, 70)):
+        dates = pd.date_range("2015-01-01", periods=n, freq="MS").strftime("%Y-%m-%d")
+        t = np.arange(n)
+        rows += [{"unique_id": f"s{k}", "ds": d, "y": 100 + 20 * np.sin(2 * np.pi * v / 12) + rng.normal(0, 2)}
+                 for d, v in zip(dates, t)]
+    five = pd.DataFrame(rows)
+    six = pd.concat([five, pd.DataFrame([{"unique_id": "Y", "ds": "2020-11-01", "y": 3.0}])])
+    a, b = autofast.forecast(five, horizon=6), autofast.forecast(six, horizon=6)
+    assert a.config.season == b.config.season == 12
+    assert b.test["Auto-AR"]["mase"] == pytest.approx(a.test["Auto-AR"]["mase"], rel=1e-9)
+    nxt = b.next(intervals=True)
+    y = nxt[nxt["unique_id"] == "Y"]
+    assert y["ds"].tolist()[:2] == ["2020-12-01", "2021-01-01"] and y["y-lo-80"].isna().all()
+
+
 def test_series_shorter_than_the_ar_order_are_named():
     """A series shorter than the global AR's order is forecast by its last value: said by the run and predict
     (30 new rows of a store gave a flat forecast without a word)."""

@@ -198,17 +198,29 @@ def _frequency_of_step(step_s: float) -> Frequency | None:
     return None
 
 
-def step_dates(dates, horizon: int) -> list[str] | None:
+def step_dates(dates, horizon: int, freq: "Frequency | None" = None) -> list[str] | None:
     """The ``horizon`` dates after the last one, one step apart, as strings; None when they do not parse.
+    ``freq``: the step of a single date (a panel's one-row series: its panel's frequency).
 
     Yearly, quarterly and monthly dates step by calendar months (1960-12 is followed by 1961-01, not a
     fixed 31 days later; first days of months stay first days, other days become month ends); whole
     numbers (years, row labels) stay whole numbers; everything else steps by the last gap. Stamps at
     midnight are written as dates only.
     """
-    if dates is None or len(dates) < 2:
+    if dates is None or len(dates) == 0 or len(dates) < 2 and freq is None:
         return None
     text = _text(dates)
+    if len(text) == 1:  # one date: stepped by the frequency given
+        stamp = parse_dates(text)
+        if stamp is None:
+            return None
+        if freq.months:
+            nxt = (stamp[0].astype("datetime64[M]") + np.arange(1, horizon + 1) * freq.months).astype("datetime64[ns]")
+        elif freq.seconds:
+            nxt = stamp[0] + np.arange(1, horizon + 1) * np.timedelta64(freq.seconds, "s")
+        else:
+            return None
+        return _format_like(text[0], nxt)
     if np.char.isdigit(np.char.lstrip(text[-2:], "-")).all():  # years or row numbers: stay whole numbers
         last, step = int(text[-1]), int(text[-1]) - int(text[-2])
         return [str(last + step * k) for k in range(1, horizon + 1)] if step > 0 else None

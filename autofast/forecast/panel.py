@@ -135,13 +135,13 @@ class PanelModel:
         half-widths times each history's MASE scale (NaN beyond the model's horizon); lower bounds floored at 0
         for a positive history."""
         hists = [np.asarray(h, dtype=np.float64) for h in history]
-        scale = np.array([mase_scale(h, self.season) for h in hists])
+        scale = np.array([mase_scale(h, self.season) if len(h) > 1 else np.nan for h in hists])  # 1 row: no scale,
         positive = np.array([bool(never_negative(h)) for h in hists])[:, None]
         out = {}
         for level, hw in sorted(self.halfwidths.items()):
             w = np.full(point.shape[1], np.nan)
             w[: min(len(hw), len(w))] = hw[: len(w)]
-            half = scale[:, None] * w[None, :]
+            half = scale[:, None] * w[None, :]  # no interval (NaN), not one of zero width
             out[level] = (floor_positive(point - half, positive, point), point + half)
         return out
 
@@ -472,10 +472,13 @@ def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Freq
     season = cfg.season
     if season is None:
         m = freq.season if freq else 1
-        season = m if m > 1 and med - 2 * H >= 2 * m else 1
+        fit = lengths[lengths > 2 * H]  # the series the validation uses (a 1-row series moved the median)
+        held = int(np.median(fit)) - 2 * H if len(fit) else 0
+        season = m if m > 1 and held >= 2 * m else 1
         notes["season"] = f"{season} (" + (f"{freq.name} dates)" if season > 1 else
-                                          f"none: {freq.name} dates" + (", a median history shorter than two seasons"
-                                                                       if m > 1 else "") + ")" if freq else
+                                          f"none: {freq.name} dates" + (
+                                              f", the median series fitted on holds {held} rows before its two held-out "
+                                              f"horizons, fewer than two seasons" if m > 1 else "") + ")" if freq else
                                           "none: no recognised date frequency)")
     P = cfg.max_order
     if P is None:
@@ -702,8 +705,9 @@ def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None, 
     fc = model.predict(panel.values, horizon) if values is None else values
     H = fc.shape[1]
     stamps = []
+    freq = infer_frequency(panel.dates[int(np.argmax(panel.lengths))]) if panel.dates is not None else None
     for i in range(len(panel)):
-        s = step_dates(panel.dates[i], H) if panel.dates is not None else None
+        s = step_dates(panel.dates[i], H, freq) if panel.dates is not None else None  # 1 row: the panel's steps
         stamps.append(s if s is not None else list(range(1, H + 1)))
     date_name = panel.date_column or "step"
     cols = {panel.id_column: np.repeat(panel.ids, H), date_name: np.concatenate(stamps),
