@@ -495,7 +495,7 @@ def test_resolve_monthly_yearly_and_no_dates():
     assert set(notes) == {"horizon", "season", "max_order"} and "monthly" in notes["horizon"]
     short = _panel([rng.standard_normal(40)] * 3, [_monthly_dates(40)] * 3)  # 40 - 36 rows: no two seasons
     cfg, _, notes = resolve_panel(PanelConfig(), short)
-    assert cfg.horizon == 18 and cfg.season == 1 and "shorter than two seasons" in notes["season"]
+    assert cfg.horizon == 18 and cfg.season == 1 and "fewer than two seasons" in notes["season"]
     yearly = _panel([rng.standard_normal(30)] * 4, [np.arange(1990, 2020).astype(str)] * 4)
     cfg, freq, _ = resolve_panel(PanelConfig(), yearly)
     assert freq.name == "yearly" and cfg.horizon == 6 and cfg.season == 1
