@@ -98,7 +98,8 @@ def test_validation_selection_finds_the_true_forecaster():
     ch = res[0].chosen[0]
     assert ch.p + ch.d == 3
     np.testing.assert_allclose(ch.psi, [1.7, -1.1, 0.4], atol=0.03)
-    assert info["candidates"] == 2 * (8 + 8 + 8)
+    assert info["candidates"] == 2 * (8 + 8 + 8) * (1 + 2)  # pooling auto: the pooled grid and one per channel
+    assert info["pooling_tried"] == ["global", "per-channel"]
 
 
 def test_per_channel_models_and_test_metrics_are_consistent(seed):

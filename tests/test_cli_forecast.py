@@ -31,8 +31,10 @@ def test_forecast_end_to_end_on_etth1_slice(etth1_slice, tmp_path, capsys):
     assert "z-scored" in res["units"]
     for r in res["results"]:
         assert 0 < r["mse"] < 2 and 0 < r["mae"] < 2 and r["scale"].startswith("z-scored data")
-        assert r["candidates"] == 2 * (40 + 40 + 40)
+        per_grid = 2 * (40 + 40 + 40)  # (p, d, const) candidates of one model; one grid per channel unpooled
+        assert r["candidates"] == (per_grid if len(r["chosen"]) == 1 else per_grid * len(r["chosen"]))
         assert r["chosen"][0]["p"] >= 1
+    assert res["run"]["pooling_tried"] == ["global", "per-channel"]  # several channels: both, kept on validation
     files = {p.name for p in out_dir.iterdir()}
     assert {"result.json", "test_forecasts_H8.npz", "forecast_next_H24.csv", "model.json", "report.md",
             "report.html"} <= files

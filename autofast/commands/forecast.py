@@ -39,8 +39,10 @@ def add_parser(sub) -> None:
     p.add_argument("--diff-rule", choices=["grid", "kpss"],
                    help="grid: search d; kpss: the reference KPSS rule (default: grid)")
     p.add_argument("--intercept", choices=["both", "yes", "no"], help="fit an intercept: both = search it (default: both)")
-    p.add_argument("--pooling", choices=["global", "per-channel"],
-                   help="one model for all channels, or one per channel (default: global)")
+    p.add_argument("--pooling", choices=["auto", "global", "per-channel"],
+                   help="one model for all channels, or one per channel; auto: both where there are several "
+                        "channels, the lower validation MSE kept per horizon (global on the ETT protocol and under "
+                        "--selection bic) (default: auto)")
     p.add_argument("--selection", choices=["val", "bic"], help="val: validation MSE over steps 1..H; bic: in-sample "
                    "BIC (one-step Gaussian likelihood of the training fit, the same choice for every H) (default: val)")
     p.add_argument("--refit", choices=["train", "train+val"], help="rows the selected model is fitted on (default: train)")

@@ -28,7 +28,7 @@ class AutoARConfig(BaseModel):
     diff_orders: list[int] = Field(default=[0, 1, 2], min_length=1)
     diff_rule: Literal["grid", "kpss"] = "grid"
     intercept: Literal["both", "yes", "no"] = "both"
-    pooling: Literal["global", "per-channel"] = "global"
+    pooling: Literal["auto", "global", "per-channel"] = "auto"
     selection: Literal["val", "bic"] = "val"
     refit: Literal["train", "train+val"] = "train"
     backend: Literal["auto", "reference", "numba", "triton"] = "auto"
