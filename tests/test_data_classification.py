@@ -153,6 +153,21 @@ def test_dna_folder_of_one_fasta_file_per_class(tmp_path):
     _one_line(e, "one class per file")
 
 
+def test_a_test_file_of_longer_sequences_sets_the_length(tmp_path):
+    """train 100 nt, test 150 nt: the test sequences were cut to 100 without a word (a motif past position 100:
+    validation 1.0, test 0.5). The longest sequence of any official file sets the padded length."""
+    from autofast.data.task_file import load_task_file
+
+    rng = np.random.default_rng(0)
+    for part, n, length in (("tr", 20, 100), ("te", 10, 150)):
+        seqs = ["".join(rng.choice(list("ACGT"), length)) for _ in range(n)]
+        (tmp_path / f"{part}.fa").write_text("".join(f">s{i} label={'ab'[i % 2]}\n{s}\n" for i, s in enumerate(seqs)))
+    (tmp_path / "t.yaml").write_text("train: tr.fa\ntest: te.fa\n")
+    _, data, _ = load_task_file(tmp_path / "t.yaml")
+    assert data.x.shape == (30, 4, 150)
+    assert data.x[:20, :, 100:].sum() == 0 and data.x[20:].sum(1).min() == 1  # training padded; test whole
+
+
 # --- images -----------------------------------------------------------------------------------------
 
 def test_images_npz_layouts(tmp_path):

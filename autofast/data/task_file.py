@@ -145,6 +145,13 @@ def load_task_file(path: str | Path) -> tuple[str, SupervisedData, TaskFile]:
     if not spec.official:
         return spec.name or path.stem, load_file(_resolve(path, "data", spec.data), spec.kind, opts), spec
     parts = {"train": load_file(_resolve(path, "train", spec.train), spec.kind, opts)}
+    if parts["train"].kind == "dna" and opts.length is None:  # the longest sequence of any file sets the length
+        held = replace(opts, min_classes=1)  # (their lengths only are used here)
+        longest = max((int(load_file(_resolve(path, split, getattr(spec, split)), "dna", held).x.shape[-1])
+                       for split in ("val", "test") if getattr(spec, split) is not None), default=0)
+        if longest > parts["train"].x.shape[-1]:  # a test file longer than training was cut to it, silently
+            opts = replace(opts, length=longest)  # (a motif past the cut: test accuracy 0.5 beside val 1.0)
+            parts["train"] = load_file(_resolve(path, "train", spec.train), spec.kind, opts)
     if parts["train"].kind in ("series", "dna") and opts.length is None:  # val/test follow the training length
         opts = replace(opts, length=int(parts["train"].x.shape[-1]))
     if parts["train"].channel_names:  # ... and its channel columns, by name
