@@ -384,10 +384,19 @@ class AutofastClassifier(ClassifierMixin, _SearchEstimator):
     def _columns(self, run_classes: list[str]) -> list[int]:
         """The ``classes_`` index of each of the run's classes: by name (the run's classes are the labels' text),
         or, for a run saved before it kept the labels, the class indices it was given."""
-        by_name = {str(c): i for i, c in enumerate(self.classes_)}
-        if set(run_classes) == set(by_name):
-            return [by_name[c] for c in run_classes]
-        return [int(c) for c in run_classes]
+        from .data.types import integral_text
+
+        def key(c) -> str:  # the run's loader writes a float label 1.0 as "1" (integral_text), as here
+            return integral_text(str(c))
+
+        by_name = {key(c): i for i, c in enumerate(self.classes_)}
+        run = [key(c) for c in run_classes]
+        if set(run) == set(by_name):
+            return [by_name[c] for c in run]
+        if all(c.isdigit() and int(c) < len(self.classes_) for c in run):  # an older run: class indices
+            return [int(c) for c in run]
+        raise EstimatorInputError(f"the run's classes {run_classes[:6]} do not match classes_ "
+                                  f"{list(self.classes_)[:6]}; fit the estimator again")
 
     def predict(self, X) -> np.ndarray:
         """``(N,)`` predicted labels (values of ``classes_``)."""

@@ -33,6 +33,20 @@ def bump_series(n, seed, length=30, channels=None, labels=("left", "right")):
     return x, y
 
 
+@pytest.mark.parametrize("labels", [(-1.0, 1.0), (1.0, 2.0)])
+def test_float_class_labels_map_back_to_their_columns(labels):
+    """Labels 1.0/2.0 or -1.0/1.0: the run names the classes '1', '2' ('-1', '1'), which the estimator read as
+    column indices: -1.0/1.0 predicted 1.0 for every series (the majority's share as the score); 1.0/2.0/3.0 was an
+    IndexError."""
+    from autofast import AutofastClassifier
+
+    x, y = bump_series(60, 0, labels=labels)
+    clf = AutofastClassifier(**FAST).fit(x, y)
+    xt, yt = bump_series(40, 1, labels=labels)
+    assert clf.classes_.tolist() == list(labels) and clf.score(xt, yt) >= 0.85
+    assert set(clf.predict(xt)) == set(labels)
+
+
 @pytest.fixture(scope="module")
 def fitted():
     from autofast import AutofastClassifier
