@@ -238,3 +238,14 @@ def test_new_data_of_steps_alone_without_a_header_are_unlabelled_series(tmp_path
     assert got.labels.tolist() == [0, 1, 0]
     np.testing.assert_allclose(got.x[:, 0].numpy(), rows)
 
+
+def test_day_first_times_in_a_long_table_keep_their_order(tmp_path):
+    """dd/mm/yyyy times were read cell by cell: 02/01 as 1 February beside 13/01 as 13 January, so a month's
+    series came out as days 1, 13, 14, ..., 30, 2, ..., 12. One reading for the column now."""
+    days = pd.date_range("2024-01-01", periods=30, freq="D")
+    rows = [{"id": "a", "time": d.strftime("%d/%m/%Y"), "x": float(d.day), "label": "up"} for d in days]
+    rows += [{"id": "b", "time": d.strftime("%d/%m/%Y"), "x": -float(d.day), "label": "down"} for d in days]
+    pd.DataFrame(rows).sample(frac=1, random_state=0).to_csv(tmp_path / "dmy.csv", index=False)
+    table = read_series_table(tmp_path / "dmy.csv")
+    assert table.series[table.ids.index("a")][0].tolist() == list(range(1, 31))
+

@@ -69,19 +69,20 @@ def _text(dates) -> np.ndarray:
     return np.char.strip(np.asarray(dates).astype(str))
 
 
-def parse_dates(dates) -> np.ndarray | None:
+def parse_dates(dates, utc: bool = False) -> np.ndarray | None:
     """``(T,)`` ``datetime64[ns]`` stamps of a date column, or None when some entry does not parse.
 
     Whole numbers parse only as years (four digits, 1000-2999): a column of row numbers is not a
     calendar. Dates with a time zone offset are read in their own local time where it is one offset throughout or
     the same time of day throughout (daily and coarser data: 2024-04-09T00:00:00+02:00 is 9 April, across a
-    daylight-saving change too), else converted to UTC (hourly data across such a change stay one hour apart).
+    daylight-saving change too), else converted to UTC (hourly data across such a change stay one hour apart);
+    ``utc``: always converted (to order rows in time: a series table's time column).
     """
     text = _text(dates)
     if text.size == 0:
         return None
     zones = {None}
-    if _OFFSET.search(text[0]) or _OFFSET.search(text[-1]):  # a column with offsets (scanned only then: 1M rows)
+    if not utc and (_OFFSET.search(text[0]) or _OFFSET.search(text[-1])):  # a column with offsets (scanned only then: 1M rows)
         zones = {m.group(0).strip() if m else None for m in map(_OFFSET.search, text)}
     if zones != {None}:
         local = _utc_dates(np.array([_OFFSET.sub("", t) for t in text]))

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AutofastError, column_list
+from .frequency import parse_dates
 from .text import csv_dialect, csv_head, find_column, find_label, is_number, read_csv
 
 #: fields read as empty (a missing value; at a wide row's end, a shorter series)
@@ -182,7 +183,10 @@ def _order(df, ids, path: Path, cols: TableColumns) -> np.ndarray:
         return np.lexsort((np.arange(len(ids)), first))
     raw = df[cols.time]
     t = pd.to_numeric(raw, errors="coerce")
-    if t.isna().any():
+    stamps = parse_dates(raw.astype(str).to_numpy(), utc=True) if t.isna().any() else None
+    if stamps is not None:  # one reading for the column: day first where a day exceeds 12 (was one per cell:
+        t = pd.Series(stamps.astype(np.int64), index=raw.index)  # 02/01 1 Feb beside 13/01 13 Jan)
+    elif t.isna().any():
         try:
             dates = pd.to_datetime(raw, errors="coerce", format="mixed", utc=True)  # offsets: one clock
         except (TypeError, ValueError):
