@@ -116,6 +116,9 @@ def test_fasta_without_labels_and_the_api(dna_run, capsys):
     (d / "ncbi.fa").write_text("".join(f">gi|{i}|ref|NC_00000{i}.1| Homo sapiens chr{i}\n{s}\n"
                                        for i, (s, _) in enumerate(rows)))
     assert predict_json(capsys, dna_run["run"], d / "ncbi.fa")["accuracy"] is None
+    (d / "ids.csv").write_text("id,seq\n" + "".join(f"rec{i},{s}\n" for i, (s, _) in enumerate(rows)))
+    with open(predict_json(capsys, dna_run["run"], d / "ids.csv")["out"]) as f:  # a table's id column: kept
+        assert [r["id"] for r in csv.DictReader(f)] == [f"rec{i}" for i in range(5)]  # (it was dropped)
     res = autofast.load(dna_run["run"])
     with open(out["out"]) as f:
         written = list(csv.DictReader(f))

@@ -155,9 +155,9 @@ def read_fasta_folder(folder: Path) -> tuple[list[str], list[str]]:
 
 
 def read_table(path: Path, seq_column: str, label_column: str,
-                labels_required: bool = True) -> tuple[list[str], list[str] | None]:
+                labels_required: bool = True, names: list | None = None) -> tuple[list[str], list[str] | None]:
     """``(sequences, labels)`` of a CSV/TSV table; ``labels_required=False``: labels None when the table has
-    no ``label_column``."""
+    no ``label_column``; ``names``: a list to receive the rows' ids from an ``id`` (or ``name``) column, if any."""
     import pandas as pd
 
     sep = "\t" if data_suffix(path) in (".tsv", ".tab") else csv_dialect(path)[0]
@@ -188,6 +188,9 @@ def read_table(path: Path, seq_column: str, label_column: str,
                             "numeric column per step, or 'id' and one numeric column per channel)")
     if df.empty:
         raise AutofastError(f"{path}: has a header but no data rows; add one row per sequence")
+    id_column = find_column(df.columns, "id") or find_column(df.columns, "name")
+    if names is not None and id_column is not None and id_column not in (seq_column, label_column):
+        names.extend(str(v).strip() for v in df[id_column])
     if label_column not in df.columns:
         return list(df[seq_column]), None
     labels = [str(v).strip() for v in df[label_column]]

@@ -317,7 +317,10 @@ class InputReader:
                 raise AutofastError(f"{p}: record {i} has no label while others have one; label every record or none")
             x = self._encode(seqs, str(p), "record")
         elif suffix in (".csv", ".tsv", ".tab", ".txt"):
-            seqs, labels = read_table(p, rule["sequence_column"], rule["label_column"], labels_required=False)
+            names = []  # an id column's values go beside their predictions
+            seqs, labels = read_table(p, rule["sequence_column"], rule["label_column"], labels_required=False,
+                                      names=names)
+            names = names or None
             x = self._encode(seqs, f"{p} (column {rule['sequence_column']!r})")
         elif suffix in (".npz", ".npy"):
             return self._read_array_file(p)
