@@ -116,6 +116,10 @@ def test_fasta_without_labels_and_the_api(dna_run, capsys):
     (d / "ncbi.fa").write_text("".join(f">gi|{i}|ref|NC_00000{i}.1| Homo sapiens chr{i}\n{s}\n"
                                        for i, (s, _) in enumerate(rows)))
     assert predict_json(capsys, dna_run["run"], d / "ncbi.fa")["accuracy"] is None
+    # GENCODE's >ENST...|ENSG...|GENE: a last field that is no class of the model is a name, not a label (it was
+    # "'GENE0' ... are not among the model's classes")
+    (d / "gencode.fa").write_text("".join(f">ENST0{i}.2|ENSG0{i}.5|GENE{i}\n{s}\n" for i, (s, _) in enumerate(rows)))
+    assert predict_json(capsys, dna_run["run"], d / "gencode.fa")["accuracy"] is None
     (d / "ids.csv").write_text("id,seq\n" + "".join(f"rec{i},{s}\n" for i, (s, _) in enumerate(rows)))
     with open(predict_json(capsys, dna_run["run"], d / "ids.csv")["out"]) as f:  # a table's id column: kept
         assert [r["id"] for r in csv.DictReader(f)] == [f"rec{i}" for i in range(5)]  # (it was dropped)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..data.text import data_suffix, path_exists, refuse_spreadsheet
+from ..data.types import integral_text
 from ..errors import AutofastError
 from .manifest import READ_KINDS
 
@@ -112,8 +113,6 @@ class InputReader:
                 raise AutofastError(f"{source}: {values.shape[1]} target value(s) per example but the model "
                                     f"predicts {len(self.classes)}; fix them or leave them out")
             return values
-        from ..data.types import integral_text
-
         index = {c: i for i, c in enumerate(self.classes)}
         index = {**{integral_text(c): i for c, i in index.items()}, **index}  # a class "3.0" of an older run: "3"
         labels = [lab if lab in index else integral_text(str(lab)) for lab in labels]  # "3.0" for class "3"
@@ -310,8 +309,9 @@ class InputReader:
         if suffix in FASTA_SUFFIXES:
             names = []  # the records' names go beside their predictions (the CSV's id column)
             seqs, labels = read_fasta(p, labels_required=False, names=names)
-            if not any(labels):
-                labels = None
+            known = {integral_text(c) for c in self.classes}
+            if not any(labels) or not self.regression and not any(integral_text(lab) in known for lab in labels):
+                labels = None  # none a class: a header's last field is a name (GENCODE's >ENST...|GENE), not a label
             elif not all(labels):
                 i = labels.index("") + 1
                 raise AutofastError(f"{p}: record {i} has no label while others have one; label every record or none")
