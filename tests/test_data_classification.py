@@ -153,6 +153,23 @@ def test_dna_folder_of_one_fasta_file_per_class(tmp_path):
     _one_line(e, "one class per file")
 
 
+def test_other_fasta_suffixes_fasta_by_content_and_fastq_refused(tmp_path):
+    """'.fas' was an unknown type; a FASTA saved as '.fa.txt' with 'kind: dna' was read as a table ("column(s)
+    'sequence', 'label' not found"); FASTQ got the same table error: one line with a conversion now."""
+    from autofast.data.files import guess_kind, load_file
+
+    text = ">a label=x\nACGT\n>b label=y\nTTGA\n"
+    (tmp_path / "s.fas").write_text(text)
+    (tmp_path / "s.fa.txt").write_text(text)
+    assert guess_kind(tmp_path / "s.fas") == "dna" and load_file(tmp_path / "s.fas").classes == ["x", "y"]
+    assert load_file(tmp_path / "s.fa.txt", "dna").classes == ["x", "y"]
+    (tmp_path / "r.fastq").write_text("@r1\nACGT\n+\nIIII\n")
+    for kind in ("auto", "dna"):
+        with pytest.raises(AutofastError) as e:
+            load_file(tmp_path / "r.fastq", kind)
+        _one_line(e, "r.fastq", "FASTQ reads are not read", "seqtk seq -a")
+
+
 def test_a_test_file_of_longer_sequences_sets_the_length(tmp_path):
     """train 100 nt, test 150 nt: the test sequences were cut to 100 without a word (a motif past position 100:
     validation 1.0, test 0.5). The longest sequence of any official file sets the padded length."""

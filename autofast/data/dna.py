@@ -15,7 +15,8 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .text import csv_dialect, data_stem, data_suffix, find_column, find_label, is_number, read_csv, read_text
+from .text import (csv_dialect, data_stem, data_suffix, find_column, find_label, is_number, open_text, read_csv,
+                   read_text)
 from .types import SupervisedData, Target, targets_from
 
 BASES = "ACGT"
@@ -26,7 +27,29 @@ IUPAC: dict[str, str] = {
     "-": "", ".": "",
 }
 ALLOWED = "allowed: A C G T U and IUPAC codes N R Y S W K M B D H V, gaps - ."
-FASTA_SUFFIXES = {".fa", ".fasta", ".fna"}
+FASTA_SUFFIXES = {".fa", ".fasta", ".fna", ".fas", ".fsa", ".ffn", ".frn"}
+FASTQ_SUFFIXES = {".fq", ".fastq"}
+
+
+def is_fasta(path: Path) -> bool:
+    """A FASTA file: by its suffix (:data:`FASTA_SUFFIXES`), or by a first line starting with ``>`` (``seqs.fa.txt``,
+    which was read as a table)."""
+    if data_suffix(path) in FASTA_SUFFIXES:
+        return True
+    try:
+        with open_text(path) as f:
+            return f.read(4096).lstrip("\ufeff \t\r\n").startswith(">")
+    except (OSError, UnicodeDecodeError, AutofastError):
+        return False
+
+
+def refuse_fastq(path: Path) -> None:
+    """FASTQ reads (``@`` headers, quality lines) are one error line with a conversion; they were read as a CSV table
+    ("column(s) 'sequence', 'label' not found") or refused as an unknown type."""
+    if data_suffix(path) in FASTQ_SUFFIXES:
+        raise AutofastError(f"{path}: FASTQ reads are not read; convert them to FASTA with the class in each header "
+                            "(e.g. `seqtk seq -a reads.fastq > reads.fa`, then '>name label=CLASS'), or give a "
+                            "table of sequences")
 _GAP = ord("-")
 
 
@@ -223,7 +246,7 @@ def load_dna(path: str | Path, seq_column: str = "sequence", label_column: str =
         x = encode_dna(seqs, length, str(path), "end", "record")
     elif path.stat().st_size == 0:
         raise AutofastError(f"{path}: is empty; give a file with one labelled sequence per row or FASTA record")
-    elif data_suffix(path) in FASTA_SUFFIXES:
+    elif refuse_fastq(path) or is_fasta(path):
         seqs, labels = read_fasta(path)
         x = encode_dna(seqs, length, str(path), "end", "record")
     else:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from ..errors import AutofastError
 from .dense import load_dense
-from .dna import FASTA_SUFFIXES, fasta_files, load_dna
+from .dna import FASTA_SUFFIXES, fasta_files, load_dna, refuse_fastq
 from .images import load_images
 from .series import TS_SUFFIXES, load_series
 from .series_table import TableColumns, is_series_table
@@ -25,7 +25,7 @@ from .types import SupervisedData
 FileKind = Literal["auto", "dna", "image", "series", "dense"]
 DNA_SUFFIXES = {".csv", ".tsv", ".tab"} | FASTA_SUFFIXES
 IMAGE_SUFFIXES = {".npz", ".npy"}
-KNOWN_SUFFIXES = "a .csv/.tsv/.fa/.fasta/.fna DNA file, a .ts series file or .csv table of series, a .npz/.npy " \
+KNOWN_SUFFIXES = "a .csv/.tsv/.fa/.fasta/.fna/.fas DNA file, a .ts series file or .csv table of series, a .npz/.npy " \
                  "image array (each also as .gz/.bz2/.xz/.zip), a folder of one FASTA file per class, or a folder " \
                  "of image class sub-folders"
 
@@ -68,6 +68,7 @@ def guess_kind(path: Path, opts: FileOptions = FileOptions()) -> str:
         return "dna"
     if suffix in TS_SUFFIXES:
         return "series"
+    refuse_fastq(path)
     raise AutofastError(f"{path}: unsupported file type {suffix or '(none)'!r}; give {KNOWN_SUFFIXES} (or set "
                         f"'kind:' in a task file)")
 

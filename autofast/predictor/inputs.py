@@ -295,7 +295,7 @@ class InputReader:
                             [f"the test split of {text} (split seed {split.seed})"])
 
     def _read_dna(self, p: Path) -> Inputs:
-        from ..data.dna import FASTA_SUFFIXES, read_fasta, read_fasta_folder, read_table
+        from ..data.dna import is_fasta, read_fasta, read_fasta_folder, read_table, refuse_fastq
 
         rule = self.input["dna"]
         if p.is_dir():  # one FASTA file per class, the class its name
@@ -306,7 +306,8 @@ class InputReader:
             raise AutofastError(f"{p}: give a non-empty .csv/.tsv or .fa/.fasta/.fna file of DNA sequences")
         suffix = data_suffix(p)
         names = None
-        if suffix in FASTA_SUFFIXES:
+        refuse_fastq(p)
+        if is_fasta(p):
             names = []  # the records' names go beside their predictions (the CSV's id column)
             seqs, labels = read_fasta(p, labels_required=False, names=names)
             known = {integral_text(c) for c in self.classes}
