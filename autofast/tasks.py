@@ -43,14 +43,24 @@ def test_scores(model, task) -> dict:
     data = task.data
     if data.kind not in ("dense", "timeseries") and data.regression:  # values: one pass, the loss from it too
         pred = predict(model, x)
-        err = (task.values(pred.double()) - task.values(y.double())).flatten()
+        err = task.values(pred.double()) - task.values(y.double())  # (N, T), the targets' units
         rmse = float(err.square().mean().sqrt())
-        return {"test_loss": float(task_loss(pred, y)), "test_acc": float("nan"), "test_rmse": rmse,
-                "test_mae": float(err.abs().mean()), "test_score": rmse}
+        out = {"test_loss": float(task_loss(pred, y)), "test_acc": float("nan"), "test_rmse": rmse,
+               "test_mae": float(err.abs().mean()), "test_score": rmse}
+        if err.dim() == 2 and err.shape[1] > 1:  # several targets in their own units: each, beside the pooled
+            out["test_rmse_per_target"] = err.square().mean(0).sqrt().tolist()
+        return out
     test_loss, test_acc = evaluate(model, x, y)
     out = {"test_loss": test_loss, "test_acc": test_acc}
     if data.kind == "dense" and not data.regression:
         out["test_mean_iou"] = mean_iou(model, x, y, data.num_classes)
+    elif data.kind != "dense" and not data.regression and len(y):  # beside accuracy: what it hides on skewed classes
+        import torch
+
+        pred = predict(model, x).argmax(1)
+        present = torch.unique(y)
+        out["test_balanced_acc"] = float(torch.stack([(pred[y == c] == c).double().mean() for c in present]).mean())
+        out["test_majority_share"] = float(torch.bincount(y).max()) / len(y)
     out["test_score"] = test_loss if task_metric(task)[1] else test_acc
     return out
 

@@ -174,14 +174,38 @@ def report_options(r: dict) -> dict:
     return options
 
 
+def test_beside(f: dict) -> list[str]:
+    """The one test evaluation's other figures, beside its metric: mean IoU, MAE, RMSE per target, balanced accuracy
+    and the most frequent class's share (accuracy's floor)."""
+    out = [f"{name} {f[key]:.4f}" for key, name in (("test_mean_iou", "mean IoU"), ("test_mae", "MAE"),
+                                                     ("test_balanced_acc", "balanced accuracy"))
+           if isinstance(f.get(key), (int, float))]
+    if f.get("test_rmse_per_target"):
+        out.append("RMSE per target " + ", ".join(f"{v:.4f}" for v in f["test_rmse_per_target"]))
+    if isinstance(f.get("test_majority_share"), (int, float)):
+        out.append(f"the most frequent class is {f['test_majority_share']:.4f} of the test split")
+    return out
+
+
+def skew_notes(r: dict) -> list[str]:
+    """A line where the test accuracy is no better than always answering the most frequent class (imbalanced
+    classes: every candidate tied at the majority's 0.95)."""
+    f = r["final"]
+    share, acc = f.get("test_majority_share"), f.get("test_acc")
+    if not isinstance(share, (int, float)) or not isinstance(acc, (int, float)) or acc > share + 1e-9:
+        return []
+    return [f"the test accuracy {acc:.4f} is no better than always answering the most frequent class "
+            f"({share:.4f}; balanced accuracy {f.get('test_balanced_acc', float('nan')):.4f}): the model has not "
+            "learned the rarer classes -- more examples of them, or a budget for more training, may help"]
+
+
 def report_markdown(r: dict) -> str:
     t = r["timings"]
     f = r["final"]
-    beside = [f"{name} {f[key]:.4f}" for key, name in (("test_mean_iou", "mean IoU"), ("test_mae", "MAE"))
-              if isinstance(f.get(key), (int, float))]  # the same evaluation's other figures
     lines = [f"# autofast search: {r['task']}", "",
              f"**Test {r['metric']}: {r['test_score']:.4f}** (evaluated once, at the end)"
-             + (f"; {', '.join(beside)}" if beside else ""), "",
+             + "".join(f"; {x}" for x in test_beside(f)), "",
+             *[f"**Note**: {x}" for x in skew_notes(r)],
              f"What was selected on what: {r['selected_on']}.", "", schedule_note(r), "",
              *split_lines(r), *plan_lines(r), *selection_lines(r),
              "## Final model", "", f"Family {f.get('family')}" + (f", architecture {f['arch']}" if f.get("arch") else "")

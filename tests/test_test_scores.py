@@ -1,0 +1,58 @@
+"""The one test evaluation's figures beside the metric (autofast/tasks.py test_scores, autofast/search/report.py):
+balanced accuracy and the most frequent class's share where accuracy hides skewed classes, RMSE per target where
+several targets in their own units were pooled into one number."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+import autofast.search.report as report  # (modules, not their test_* names: pytest would collect those)
+import autofast.tasks as tasks
+
+
+class Always(nn.Module):
+    """Logits that always answer class ``k`` of ``classes``."""
+
+    def __init__(self, k: int, classes: int) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.full((classes,), -5.0))
+        with torch.no_grad():
+            self.bias[k] = 5.0
+
+    def forward(self, x):
+        return self.bias.expand(len(x), -1)
+
+
+def _task(y, regression=False, values=None):
+    data = SimpleNamespace(kind="series", regression=regression, num_classes=0 if regression else 2)
+    return SimpleNamespace(x_test=torch.zeros(len(y), 1, 4), y_test=y, data=data, values=values or (lambda v: v))
+
+
+def test_a_majority_answer_is_said_beside_its_accuracy():
+    """5% positives: a model answering the majority class scored 0.95 'accuracy' with every candidate tied there."""
+    y = torch.tensor([1] * 5 + [0] * 95)
+    f = tasks.test_scores(Always(0, 2), _task(y))
+    assert f["test_acc"] == pytest.approx(0.95) and f["test_balanced_acc"] == pytest.approx(0.5)
+    assert f["test_majority_share"] == pytest.approx(0.95)
+    assert "balanced accuracy 0.5000" in report.test_beside(f)
+    assert report.skew_notes({"final": f}) and "no better than always answering" in report.skew_notes({"final": f})[0]
+    assert not report.skew_notes({"final": {**f, "test_acc": 0.97}})
+
+
+def test_several_targets_get_their_own_rmse():
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(2))
+
+        def forward(self, x):
+            return torch.tensor([[1.0, 0.0]]).expand(len(x), -1) + self.w
+
+    y = torch.tensor([[0.0, 0.0], [2.0, 0.5]])  # errors: target 1 (1, -1), target 2 (0, -0.5)
+    f = tasks.test_scores(Two(), _task(y, regression=True))
+    assert f["test_rmse_per_target"] == pytest.approx([1.0, 0.5 / 2 ** 0.5])
+    assert f["test_rmse"] == pytest.approx(((1 + 1 + 0 + 0.25) / 4) ** 0.5)
+    assert any(x.startswith("RMSE per target 1.0000, 0.3536") for x in report.test_beside(f))
