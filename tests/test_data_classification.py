@@ -170,6 +170,18 @@ def test_other_fasta_suffixes_fasta_by_content_and_fastq_refused(tmp_path):
         _one_line(e, "r.fastq", "FASTQ reads are not read", "seqtk seq -a")
 
 
+def test_one_outlier_length_is_refused_with_the_fix():
+    """One 20 000-nt record among 100-nt ones: every sequence padded to it, and the search's step-cost measurement ran
+    for minutes past a 30 s budget without a word. One line naming the record and 'length:' now."""
+    from autofast.data.dna import encode_dna
+
+    seqs = ["ACGT" * 25] * 50 + ["A" * 20000]
+    with pytest.raises(AutofastError) as e:
+        encode_dna(seqs, source="f.fa", unit="record")
+    _one_line(e, "record 51 is 20000 nt long", "length:")
+    assert encode_dna(seqs, 100).shape == (51, 4, 100)  # with a length given: cut, as documented
+
+
 def test_a_test_file_of_longer_sequences_sets_the_length(tmp_path):
     """train 100 nt, test 150 nt: the test sequences were cut to 100 without a word (a motif past position 100:
     validation 1.0, test 0.5). The longest sequence of any official file sets the padded length."""

@@ -67,6 +67,10 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
 _LUT, _VALID = _tables()
 
 
+#: a longest sequence over this many nt and this many times the median is refused without ``length:``
+OUTLIER_LENGTH, OUTLIER_RATIO = 2000, 20
+
+
 def encode_dna(seqs: list[str], length: int | None = None, source: str = "<sequences>",
                crop: Literal["end", "center"] = "end", unit: str = "data row") -> np.ndarray:
     """One-hot encode ``seqs`` to float32 ``(N, 4, L)`` (channels A, C, G, T; case-insensitive, U = T).
@@ -98,6 +102,14 @@ def encode_dna(seqs: list[str], length: int | None = None, source: str = "<seque
         codes.append(arr)
     if not codes:
         raise AutofastError(f"{source}: no sequences to encode")
+    if length is None:
+        lengths = np.array([len(c) for c in codes])
+        longest, median = int(lengths.max()), float(np.median(lengths))
+        if longest > OUTLIER_LENGTH and longest > OUTLIER_RATIO * median:  # every sequence padded to the outlier:
+            i = int(lengths.argmax()) + 1  # (the step-cost measurement ran minutes past a 30 s budget, silently)
+            raise AutofastError(f"{source}: {unit} {i} is {longest} nt long, {longest / median:.0f}x the median "
+                                f"{median:.0f} nt: every sequence would be padded to it; set 'length:' in a task file "
+                                f"(e.g. length: {int(np.percentile(lengths, 99))}: longer ones cut) or remove it")
     L = length or max(len(c) for c in codes)
     out = np.full((len(codes), L), _GAP, dtype=np.uint8)
     for i, c in enumerate(codes):
