@@ -74,10 +74,21 @@ class Result:
         """Whether the model predicts values (then :attr:`classes` names its targets)."""
         return bool(self.predictor.manifest.get("regression"))
 
+    def _prepared(self, x, labels=None):
+        """The predictor's inputs of ``x``; what was done to them (series brought to the training length: a label
+        column left among the steps was read as a 41st step, silently) is a ``UserWarning``, as predict prints it."""
+        import warnings
+
+        inputs = self.predictor.prepare(x, labels=labels)
+        for note in inputs.notes:
+            if "brought to" in note:  # the inputs changed, not a note on where they came from
+                warnings.warn(f"{inputs.source}: {note}", UserWarning, stacklevel=3)
+        return inputs
+
     def predict_proba(self, x) -> Any:
         """``(N, K)`` numpy float32 class probabilities (columns in :attr:`classes` order); a dense model's per
         position, ``(N, K, *S)``."""
-        return self.predictor.predict_proba(self.predictor.prepare(x).x).numpy()
+        return self.predictor.predict_proba(self._prepared(x).x).numpy()
 
     def predict(self, x) -> Any:
         """``(N,)`` numpy array of predicted class labels from :attr:`classes` -- int64 where every class is a
@@ -85,7 +96,7 @@ class Result:
         writes them), strings otherwise; a dense model's masks ``(N, *S)`` alike -- or a regression model's float32
         values in the targets' units, ``(N,)`` for one target, ``(N, T)`` for several (a dense model's fields:
         ``(N, *S)`` for one target, ``(N, T, *S)`` for several)."""
-        out = self.predictor.predict(self.predictor.prepare(x).x).numpy()
+        out = self.predictor.predict(self._prepared(x).x).numpy()
         if self.regression:
             return out[:, 0] if out.shape[1] == 1 else out
         return _label_array(self.classes)[out]
@@ -95,8 +106,7 @@ class Result:
         metric; a dense model: per-position accuracy, or the fields' relative L2); ``y``: class labels (names as
         in :attr:`classes`, not indices; dense: masks of class values) or target values, or None for a path
         whose data carry labels (a task name or YAML: its test split, so the run's test score)."""
-        inputs = self.predictor.prepare(x) if y is None or isinstance(x, (str, Path)) else \
-            self.predictor.prepare(x, labels=y)
+        inputs = self._prepared(x) if y is None or isinstance(x, (str, Path)) else self._prepared(x, labels=y)
         labels = inputs.labels
         if y is not None and isinstance(x, (str, Path)):
             labels = self.predictor.label_indices(y, "y")

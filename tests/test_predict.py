@@ -198,7 +198,11 @@ def test_rocket_predicts_its_test_score(rocket_run, capsys):
     task = load_task("JapaneseVowels", seed=0)
     raw = task.data.x[task.split.test]
     labels = [task.data.classes[i] for i in task.data.y[task.split.test]]
-    assert api.score(raw, labels) == api.score(test_file) == by_file["accuracy"]
+    with pytest.warns(UserWarning, match="brought to 26"):  # the file's series resampled: said, as predict says it
+        assert api.score(raw, labels) == api.score(test_file) == by_file["accuracy"]
+    longer = np.concatenate([raw.numpy() if hasattr(raw, "numpy") else raw, raw[..., :1]], axis=-1)
+    with pytest.warns(UserWarning, match="of length 27 brought to 26"):  # arrays too (a label column left in)
+        api.predict(longer)
     assert api.classes == [str(i) for i in range(1, 10)]
     assert loss_of(api, "JapaneseVowels") == pytest.approx(res["final"]["test_loss"], rel=1e-6)
 
