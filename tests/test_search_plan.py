@@ -412,3 +412,13 @@ def test_final_refit_of_a_feature_family_is_predicted_from_its_scoring_here():
     padded = DataSize(90, 10, (1, 1460), 10, "series", 10, padded=True)
     assert final_refit_seconds("rocket", 9.0, padded, 5, 100) == pytest.approx(9.0 * 3 / 15 * 2)
     assert final_refit_seconds("kmer", 10.0, size(2232, 320), 0, 638) == 0.0
+
+
+def test_many_whole_number_classes_suggest_regression():
+    """150 series with 70 distinct whole-number targets ran as 70-class classification (test accuracy 0.05) with only
+    'a class has fewer than 2 examples: hold-out' said; the plan now names target: regression."""
+    from autofast.search.plan import _default_folds
+
+    _, why = _default_folds(DataSize(120, 30, (1, 40), 70, "series", 1))
+    assert "70 classes for 150 examples" in why and "target: regression" in why
+    assert "regression" not in _default_folds(DataSize(120, 30, (1, 40), 3, "series", 1))[1]

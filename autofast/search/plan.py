@@ -296,8 +296,11 @@ def _default_folds(size: DataSize) -> tuple[int, str]:
         folds = size.min_class_count if size.min_class_count >= 2 else 0
     if 0 < size.n_pool < folds:  # values: a few examples (classes are bounded by their smallest above)
         folds = size.n_pool if size.n_pool >= 2 else 0
+    many = size.num_classes and size.num_classes * 3 > size.n_train + size.n_val  # 70 classes of 150 examples
     return folds, (f"validation split of {size.n_val} < {CV_BELOW_VAL}: a hold-out score would be noise"
-                   if folds else "a class has fewer than 2 examples: hold-out")
+                   if folds else "a class has fewer than 2 examples: hold-out") + (
+        f"; {size.num_classes} classes for {size.n_train + size.n_val} examples: if the labels are values (counts, "
+        "scores), give 'target: regression' in a task file" if many else "")
 
 
 def _wanted_epochs(updates_per_epoch: int) -> int:
