@@ -249,3 +249,12 @@ def test_day_first_times_in_a_long_table_keep_their_order(tmp_path):
     table = read_series_table(tmp_path / "dmy.csv")
     assert table.series[table.ids.index("a")][0].tolist() == list(range(1, 31))
 
+
+def test_a_step_column_empty_throughout_is_named(tmp_path):
+    """An all-empty column among the steps was 'row 2 (series 1) has an empty or non-finite field inside the series';
+    empty columns at the end are shorter series, as before."""
+    (tmp_path / "mid.csv").write_text("label,t0,bad,t1\na,1,,2\nb,3,,4\n")
+    with pytest.raises(AutofastError, match="column 'bad' is empty in every row; drop the column"):
+        read_series_table(tmp_path / "mid.csv")
+    (tmp_path / "tail.csv").write_text("label,t0,t1,t2,t3\na,1,2,,\nb,3,4,,\n")
+    assert [x.shape for x in read_series_table(tmp_path / "tail.csv").series] == [(1, 2), (1, 2)]

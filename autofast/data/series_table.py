@@ -163,6 +163,11 @@ def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTa
         raise AutofastError(f"{path}: a table of series needs one row per series and at least two step columns "
                             f"beside {cols.label!r}")
     values = _numbers(df, steps, path, f"every column but {cols.label!r} is one step of the series")
+    filled = np.isfinite(values).any(0)  # per step: some series has a value there
+    last = int(np.flatnonzero(filled)[-1]) if filled.any() else -1
+    empty = [c for j, c in enumerate(steps) if j < last and not filled[j]]  # (trailing empty steps: shorter series)
+    if empty and len(values) > 1:  # a column empty throughout: its name, not the first row it breaks
+        raise AutofastError(f"{path}: column {empty[0]!r} is empty in every row; drop the column")
     series = []
     for i, row in enumerate(values):
         finite = np.isfinite(row)

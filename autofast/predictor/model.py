@@ -50,7 +50,8 @@ class Predictor:
         import torch
 
         if self.manifest.get("regression"):
-            raise AutofastError("this model predicts values, not classes; use Predictor.predict")
+            raise AutofastError("this model predicts values, not classes; use predict (Result.predict or "
+                                "Predictor.predict)")
         return torch.softmax(self._outputs(x).float(), dim=1)
 
     def classify(self, x) -> tuple:
@@ -58,7 +59,8 @@ class Predictor:
         import torch
 
         if self.manifest.get("regression"):
-            raise AutofastError("this model predicts values, not classes; use Predictor.predict")
+            raise AutofastError("this model predicts values, not classes; use predict (Result.predict or "
+                                "Predictor.predict)")
         out = self._outputs(x)
         return out.argmax(1), torch.softmax(out.float(), dim=1)
 
