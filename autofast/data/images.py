@@ -55,8 +55,9 @@ def channels_first(x: np.ndarray, source: str, layout: ImageLayout = "auto") -> 
     if x.ndim == 3:
         return x[:, None]
     if x.ndim != 4:
-        raise AutofastError(f"{source}: images have shape {x.shape}; expected (N, H, W), (N, H, W, C) or (N, C, H, W); "
-                            f"reshape the array")
+        raise AutofastError(f"{source}: images have shape {x.shape}; expected (N, H, W), (N, H, W, C) or (N, C, H, W) "
+                            "(an .npz/.npy is read as images unless a task file says 'kind: series' or 'kind: dense'); "
+                            "reshape the array or write a task file")
     if layout == "auto":
         _, a, b, c = x.shape
         if b == c and a != b:
