@@ -1,10 +1,11 @@
 """The one test evaluation's figures beside the metric (autofast/tasks.py test_scores, autofast/search/report.py):
 balanced accuracy and the most frequent class's share where accuracy hides skewed classes, RMSE per target where
-several targets in their own units were pooled into one number."""
+several targets in their own units were pooled into one number; DNA classes told apart by length alone."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -56,3 +57,20 @@ def test_several_targets_get_their_own_rmse():
     assert f["test_rmse_per_target"] == pytest.approx([1.0, 0.5 / 2 ** 0.5])
     assert f["test_rmse"] == pytest.approx(((1 + 1 + 0 + 0.25) / 4) ** 0.5)
     assert any(x.startswith("RMSE per target 1.0000, 0.3536") for x in report.test_beside(f))
+
+
+def test_classes_of_lengths_that_do_not_overlap_are_said():
+    """Positives 150-300 nt beside negatives 80-150 nt, random bases: 1.0 on length alone, with nothing said."""
+    from autofast.data.dna import encode_dna
+    from autofast.search.pipeline import length_note
+
+    rng = np.random.default_rng(0)
+    lengths = [int(rng.integers(150, 300)) for _ in range(10)] + [int(rng.integers(80, 150)) for _ in range(10)]
+    x = torch.as_tensor(encode_dna(["".join(rng.choice(list("ACGTN"), n)) for n in lengths]))
+    y = torch.tensor([1] * 10 + [0] * 10)
+    task = SimpleNamespace(x_train=x, y_train=y, data=SimpleNamespace(kind="dna", regression=False,
+                                                                      classes=["neg", "pos"]))
+    note = length_note(task)
+    assert note and f"neg {min(lengths[10:])}-{max(lengths[10:])} nt" in note and "length:" in note
+    y_mixed = torch.tensor([0, 1] * 10)
+    assert length_note(SimpleNamespace(x_train=x, y_train=y_mixed, data=task.data)) is None

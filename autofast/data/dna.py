@@ -89,7 +89,8 @@ def encode_dna(seqs: list[str], length: int | None = None, source: str = "<seque
     for i, s in enumerate(seqs, start=1):
         s = "" if s is None else str(s).strip()
         if not s:
-            raise AutofastError(f"{source}: {unit} {i} has an empty sequence; remove the row or fill it in")
+            raise AutofastError(f"{source}: {unit} {i} has an empty sequence; remove the {unit.split()[-1]} or fill "
+                                "it in")
         try:
             arr = np.frombuffer(s.encode("ascii"), dtype=np.uint8)
             bad = np.flatnonzero(~_VALID[arr])

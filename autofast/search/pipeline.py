@@ -63,6 +63,26 @@ def split_record(task) -> dict:
             "provenance": {"train": split.protocol, "val": split.protocol, "test": split.protocol}}
 
 
+def length_note(task) -> str | None:
+    """DNA whose classes' sequence lengths do not overlap on the training rows (peaks of 150-300 nt beside 80-150 nt
+    background): a model reads the padding and scores on length alone (test accuracy 1.0 on random sequences).
+    A note naming each class's range, else None."""
+    if task.data.kind != "dna" or task.data.regression:
+        return None
+    x, y = task.x_train, task.y_train
+    present = x.abs().sum(1) > 0  # (N, L): a base (or an ambiguity code) there; padding is zeros
+    pos = torch.arange(x.shape[-1], device=x.device)
+    lengths = torch.where(present, pos + 1, torch.zeros_like(pos)).amax(1)
+    ranges = [(c, int(lengths[y == k].min()), int(lengths[y == k].max()))
+              for k, c in enumerate(task.data.classes) if bool((y == k).any())]
+    overlap = any(lo2 <= hi1 and lo1 <= hi2 for i, (_, lo1, hi1) in enumerate(ranges) for _, lo2, hi2 in ranges[i + 1:])
+    if overlap or len(ranges) < 2:
+        return None
+    return ("the classes' sequence lengths do not overlap (" + ", ".join(f"{c} {lo}-{hi} nt" for c, lo, hi in ranges)
+            + f"; all padded to {x.shape[-1]}): a model can tell them by length alone -- cut or pad them to one "
+            "length ('length:' in a task file) if length is not the signal")
+
+
 def data_size(task) -> DataSize:
     """What the plan reads of a loaded task (train and validation only)."""
     y = torch.cat([task.y_train, task.y_val])
@@ -343,6 +363,9 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     clock.budget = plan.budget
     for line in plan.lines():
         say(f"plan: {line}")
+    lengths = length_note(task)
+    if lengths:
+        say(f"note: {lengths}")
     if on_plan:
         on_plan(plan, clock)
 
@@ -518,7 +541,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         "positional_input": positional, "plan": plan.to_dict(), "plan_summary": plan.lines(), "step_cost": cost,
         "pattern": [list(p) for p in patterns.get("dash", patterns.get("plain", []))],
         "architectures": {a: [list(p) for p in pat] for a, pat in patterns.items()},
-        "dash": stage["dash"], "split": split_record(task),
+        "dash": stage["dash"], "split": split_record(task), "data_notes": [n for n in (lengths,) if n],
         "selection": {"winner": winner, "val_scores": scores, "signal": signal,
                       "pair": None if pair is None else {k: v for k, v in pair.items() if k != "held_out"},
                       "features": {n: {k: v for k, v in c.items() if k != "held_out"} for n, c in features.items()},

@@ -205,7 +205,7 @@ def report_markdown(r: dict) -> str:
     lines = [f"# autofast search: {r['task']}", "",
              f"**Test {r['metric']}: {r['test_score']:.4f}** (evaluated once, at the end)"
              + "".join(f"; {x}" for x in test_beside(f)), "",
-             *[f"**Note**: {x}" for x in skew_notes(r)],
+             *[line for x in skew_notes(r) + r.get("data_notes", []) for line in (f"**Note**: {x}", "")],
              f"What was selected on what: {r['selected_on']}.", "", schedule_note(r), "",
              *split_lines(r), *plan_lines(r), *selection_lines(r),
              "## Final model", "", f"Family {f.get('family')}" + (f", architecture {f['arch']}" if f.get("arch") else "")
