@@ -521,9 +521,10 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     timings["total"] = clock.elapsed()
     selected = [f"plan: data sizes, measured step cost, budget {plan.budget:.0f}s",
                 "pattern: training loss (DASH, single level)" if plan.dash else None,
-                "hyperparameters and architecture: " + (f"{plan.folds}-fold out-of-fold {metric} over train+val"
-                                                       if plan.folds else f"validation {metric}") + " (ASHA)"
-                if sched is not None else None,
+                ("hyperparameters and architecture: " + (f"{plan.folds}-fold out-of-fold {metric} over train+val"
+                                                        if plan.folds else f"validation {metric}") + " (ASHA)"
+                 if sched.trials() else "no CNN trial finished within the budget (ASHA ran none): the feature "
+                 "families alone were candidates") if sched is not None else None,
                 f"{FAMILY_NAMES['hydra']} in place of the {FAMILY_NAMES['rocket']}: only when more accurate by "
                 "over one paired standard error on the same validation predictions" if contest else None,
                 "model family (CNN, " + ", ".join(FAMILY_NAMES[n] for n in features) + ", or the CNN blended "
