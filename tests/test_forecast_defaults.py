@@ -157,7 +157,7 @@ def test_step_dates_month_ends_stay_month_ends():
 
 
 def test_step_dates_quarters_and_years():
-    assert step_dates(["1970 Q2", "1970 Q3", "1970 Q4"], 3) == ["1971-01-01", "1971-04-01", "1971-07-01"]
+    assert step_dates(["1970 Q2", "1970 Q3", "1970 Q4"], 3) == ["1971 Q1", "1971 Q2", "1971 Q3"]  # as they came
     assert step_dates(["1970-01-01", "1970-04-01", "1970-07-01"], 2) == ["1970-10-01", "1971-01-01"]
     assert step_dates(["1990-01-01", "1991-01-01", "1992-01-01"], 2) == ["1993-01-01", "1994-01-01"]
 

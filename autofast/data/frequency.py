@@ -232,8 +232,8 @@ def step_dates(dates, horizon: int, freq: "Frequency | None" = None) -> list[str
     if freq is not None and freq.months:
         month = stamps[-1].astype("datetime64[M]")
         nxt = month + np.arange(1, horizon + 1) * freq.months
-        if re.fullmatch(r"\d{4}-\d{2}", text[-1]):  # months written as such (2024-03): so written on
-            return [str(m) for m in nxt]
+        if re.fullmatch(r"\d{4}-\d{2}", text[-1]) or _QUARTER.match(text[-1]):  # months (2024-03), quarters
+            return _format_like(text[-1], nxt.astype("datetime64[ns]"))  # (2000Q1): written as they came
         if stamps[-1].astype("datetime64[D]") == month.astype("datetime64[D]"):  # first days of months
             return [str(m.astype("datetime64[D]")) for m in nxt]
         return [str((m + 1).astype("datetime64[D]") - 1) for m in nxt]  # month ends
@@ -275,6 +275,8 @@ def _format_like(sample: str, stamps: np.ndarray) -> list[str]:
     if sample.strip().lstrip("-").isdigit() and _epoch(np.array([sample.strip()])) is not None:  # Unix times
         unit = next(u for u, low in reversed(_EPOCH_UNITS) if int(sample) >= low)
         return [str(v) for v in stamps.astype(f"datetime64[{unit}]").astype(np.int64)]
+    if re.fullmatch(r"\d{4}-\d{2}", sample.strip()):  # a month: 2024-03
+        return [str(d) for d in stamps.astype("datetime64[M]")]
     if _QUARTER.match(sample):
         months = stamps.astype("datetime64[M]").astype(np.int64)
         return [f"{1970 + m // 12}{sample.strip()[4:-1]}{m % 12 // 3 + 1}" for m in months]
