@@ -672,3 +672,12 @@ def test_shrink_off_and_bic_keep_the_fitted_coefficients():
     y = _cycle(1)
     assert autofast.forecast(y, horizon=6, shrink=False).chosen[6][0].shrink == 0.0
     assert autofast.forecast(y, horizon=6, selection="bic").chosen[6][0].shrink == 0.0
+
+
+def test_iso_weeks_are_weekly_dates_written_as_they_came():
+    """'2015-W53' was no date: 'no date frequency', season 1, forecast rows numbered by step."""
+    weeks = ["2015-W51", "2015-W52", "2015-W53", "2016-W01"]
+    assert [str(d)[:10] for d in parse_dates(weeks)] == ["2015-12-14", "2015-12-21", "2015-12-28", "2016-01-04"]
+    assert infer_frequency(weeks).name == "weekly"
+    assert step_dates(weeks, 2) == ["2016-W02", "2016-W03"] and step_dates(["2020W01", "2020W02"], 1) == ["2020W03"]
+    assert parse_dates(["2019-W53"]) is None  # 2019 has 52 ISO weeks

@@ -25,6 +25,7 @@ __all__ = ["Frequency", "parse_dates", "infer_frequency", "frequency_of_stamps",
 
 _QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
 _YEAR = re.compile(r"^\s*\d{4}\s*$")
+_ISO_WEEK = re.compile(r"^\s*(\d{4})-?W(\d{2})(?:-?([1-7]))?\s*$")  # 2015-W53, 2015W53, 2015-W53-1
 _OFFSET = re.compile(r"(?<=\d)(?:\s*[+-]\d\d:?\d\d|Z)$")  # a time zone offset after a time of day
 #: dates written day and month first, then the year (13/01/2024, 13.01.2024, 01-13-2024, with a time after)
 _NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|\d{4})\b")
@@ -100,6 +101,16 @@ def _utc_dates(text: np.ndarray) -> np.ndarray | None:
         return (years - 1970).astype("datetime64[Y]").astype("datetime64[ns]")
     if np.char.isdigit(np.char.lstrip(text, "-")).all():
         return _epoch(text)  # Unix times; other integers that are not years: labels, not dates
+    weeks = [_ISO_WEEK.match(t) for t in text]
+    if all(weeks):  # ISO weeks: their Monday (or the day given)
+        import datetime
+
+        try:
+            days = [datetime.date.fromisocalendar(int(m.group(1)), int(m.group(2)), int(m.group(3) or 1))
+                    for m in weeks]
+        except ValueError:  # week 53 of a year of 52
+            return None
+        return np.array(days, dtype="datetime64[D]").astype("datetime64[ns]")
     quarters = [_QUARTER.match(t) for t in text]
     if all(quarters):
         months = [f"{m.group(1)}-{3 * int(m.group(2)) - 2:02d}" for m in quarters]
@@ -247,6 +258,8 @@ def step_dates(dates, horizon: int, freq: "Frequency | None" = None) -> list[str
         if shift != np.timedelta64(0, "ns"):  # own offset, marked
             sep = "T" if "T" in text[-1] else " "
             return [str(d).replace("T", sep) + zone.group(0).strip() for d in (nxt + shift).astype("datetime64[s]")]
+    if _ISO_WEEK.match(text[-1]):  # ISO weeks: written as they came (2015-W53)
+        return _format_like(text[-1], nxt)
     if (nxt.astype(np.int64) % (_DAY_S * 10**9) == 0).all():
         return [str(d) for d in nxt.astype("datetime64[D]")]
     if (nxt.astype(np.int64) % 10**9 == 0).all():
@@ -275,6 +288,12 @@ def _format_like(sample: str, stamps: np.ndarray) -> list[str]:
     if sample.strip().lstrip("-").isdigit() and _epoch(np.array([sample.strip()])) is not None:  # Unix times
         unit = next(u for u, low in reversed(_EPOCH_UNITS) if int(sample) >= low)
         return [str(v) for v in stamps.astype(f"datetime64[{unit}]").astype(np.int64)]
+    week = _ISO_WEEK.match(sample)
+    if week:  # ISO weeks, written as the sample: 2015-W53 (2015W53)
+        dash = "-" if "-W" in sample else ""
+        return [f"{d.isocalendar()[0]}{dash}W{d.isocalendar()[1]:02d}" + (f"-{d.isocalendar()[2]}" if week.group(3)
+                                                                          else "")
+                for d in stamps.astype("datetime64[D]").astype(object)]
     if re.fullmatch(r"\d{4}-\d{2}", sample.strip()):  # a month: 2024-03
         return [str(d) for d in stamps.astype("datetime64[M]")]
     if _QUARTER.match(sample):
