@@ -253,3 +253,14 @@ def test_predict_says_when_new_data_have_another_frequency(tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "r"), "--data", str(tmp_path / "d.csv")]) == 0
     assert "note: the new data are daily, the run's model was chosen on monthly data" in capsys.readouterr().out
+
+
+def test_a_repeated_night_hour_names_daylight_saving(tmp_path):
+    """Local hourly times across the autumn change repeat 02:00: the error advised dropping 'duplicate timestamps'."""
+    hours = list(pd.date_range("2024-10-26 00:00", periods=27, freq="h").strftime("%Y-%m-%d %H:%M"))  # to 02:00
+    hours += ["2024-10-27 02:00"] + list(pd.date_range("2024-10-27 03:00", periods=20, freq="h").strftime(
+        "%Y-%m-%d %H:%M"))
+    pd.DataFrame({"timestamp": hours, "load": np.arange(len(hours), dtype=float)}).to_csv(tmp_path / "dst.csv",
+                                                                                          index=False)
+    with pytest.raises(AutofastError, match="daylight-saving change in local time"):
+        load_series(tmp_path / "dst.csv")

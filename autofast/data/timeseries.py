@@ -391,8 +391,12 @@ def check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> np.
     if len(bad):
         i = int(bad[0])
         what = "repeats" if steps[i] == steps.dtype.type(0) else "goes back in time at"
+        dst = calendar is not None and steps[i] == steps.dtype.type(0) and 0 < int(
+            (stamps[i] - stamps[i].astype("datetime64[D]")) / np.timedelta64(1, "h")) < 4  # 01:00-03:59
         raise AutofastError(f"{path}: date column {column!r} {what} data row {i + 2} ({str(text[i + 1])!r} after "
-                            f"{str(text[i])!r}); sort the rows by date and drop duplicate timestamps")
+                            f"{str(text[i])!r}); " + ("a daylight-saving change in local time? give the times with "
+                                                      "their UTC offsets (02:00+02:00, 02:00+01:00) or in UTC" if dst
+                                                      else "sort the rows by date and drop duplicate timestamps"))
     return calendar
 
 
