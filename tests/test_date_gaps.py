@@ -264,3 +264,21 @@ def test_a_repeated_night_hour_names_daylight_saving(tmp_path):
                                                                                           index=False)
     with pytest.raises(AutofastError, match="daylight-saving change in local time"):
         load_series(tmp_path / "dst.csv")
+
+
+def test_year_and_month_columns_are_one_date(tmp_path, capsys):
+    """year,month,sales: 'date column year repeats data row 2; sort the rows by date and drop duplicate timestamps'
+    (nothing was duplicated). The two columns are one date now, in training and predict; also year + week."""
+    y = 100 + np.arange(48.0)
+    pd.DataFrame({"year": np.repeat(np.arange(2010, 2014), 12), "month": np.tile(np.arange(1, 13), 4),
+                  "sales": y}).to_csv(tmp_path / "ym.csv", index=False)
+    data = load_series(tmp_path / "ym.csv")
+    assert data.dates[:2].tolist() == ["2010-01", "2010-02"] and data.columns == ["sales"]
+    assert infer_frequency(data.dates).name == "monthly"
+    assert main(["forecast", "--data", str(tmp_path / "ym.csv"), "--out", str(tmp_path / "r"), "--no-plot"]) == 0
+    assert main(["predict", str(tmp_path / "r"), "--data", str(tmp_path / "ym.csv"), "--out",
+                 str(tmp_path / "p.csv")]) == 0
+    assert pd.read_csv(tmp_path / "p.csv")["date"][0] == "2014-01"
+    pd.DataFrame({"Year": [2015] * 30, "Week": np.arange(1, 31), "y": np.arange(30.0)}).to_csv(tmp_path / "yw.csv",
+                                                                                              index=False)
+    assert load_series(tmp_path / "yw.csv").dates[0] == "2015-W01"

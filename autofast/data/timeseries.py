@@ -104,8 +104,9 @@ def _load_csv_numpy(path: Path, date_column: str | None, columns: list[str] | No
         return None
     date_idx = None
     if date_column == AUTO_DATE:
-        if names[0].strip() == "":
-            return None  # an unnamed index column: pandas decides (auto_date_column)
+        lower = {n.strip().lower() for n in names}
+        if names[0].strip() == "" or "year" in lower and lower & {"month", "quarter", "week"}:
+            return None  # an unnamed index column, or the dates in year + month columns: pandas decides
         date_column = auto_date_column(names, names, lambda c: True)[0]  # numeric, or loadtxt fails -> pandas
         if date_column is None and columns and names[0] not in columns:
             return None  # the first column may hold dates under another name ('order_date'): pandas decides
@@ -260,12 +261,16 @@ def frame_series(df, date_column: str | None, columns: list[str] | None, source:
     date_hint, columns_option = hints
     header = [str(c) for c in df.columns] if header is None else header
     dates = None
-    if date_column == AUTO_DATE:
+    parts = _date_parts(df) if date_column == AUTO_DATE or date_column and "+" in date_column else None
+    if parts is not None:  # year + month / quarter / week columns: one date column of them
+        date_column, dates = "+".join(parts[0]), parts[1]
+        df = df.drop(columns=list(parts[0]))
+    elif date_column == AUTO_DATE:
         date_column, index = auto_date_column([str(c) for c in df.columns], header,
                                               lambda c: pd.api.types.is_numeric_dtype(df[c]))
         if index is not None:
             df = df.drop(columns=[index])
-    if date_column:
+    if date_column and dates is None:
         if date_column in df.columns:
             dates = df[date_column].to_numpy()
             df = df.drop(columns=[date_column])
@@ -345,6 +350,27 @@ def _interpolate_missing(values: np.ndarray, columns: list[str], source: str
         have = ~missing[:, c]
         values[~have, c] = np.interp(rows[~have], rows[have], values[have, c])
     return values, int(missing.sum()), np.flatnonzero(missing.any(1))
+
+
+def _date_parts(df) -> tuple[tuple[str, str], np.ndarray] | None:
+    """``((year column, part column), dates)`` where a table gives its dates as a whole-number ``year`` column and a
+    ``month`` (1-12), ``quarter`` (1-4) or ``week`` (ISO, 1-53) column beside it (any case): dates ``2010-03``,
+    ``2010Q1``, ``2010-W07``. They were read as a date column 'year' that "repeats" and a channel 'month'."""
+    import pandas as pd
+
+    by_name = {str(c).strip().lower(): c for c in df.columns}
+    year = by_name.get("year")
+    if year is None:
+        return None
+    for part, fmt, top in (("month", "{}-{:02d}", 12), ("quarter", "{}Q{}", 4), ("week", "{}-W{:02d}", 53)):
+        col = by_name.get(part)
+        if col is None:
+            continue
+        y, p = pd.to_numeric(df[year], errors="coerce"), pd.to_numeric(df[col], errors="coerce")
+        if y.isna().any() or p.isna().any() or (y % 1 != 0).any() or (p % 1 != 0).any() or not p.between(1, top).all():
+            return None
+        return (year, col), np.array([fmt.format(int(a), int(b)) for a, b in zip(y, p)])
+    return None
 
 
 def with_gaps_filled(values: np.ndarray, columns: list[str], source: str, dates: np.ndarray | None,
