@@ -681,3 +681,13 @@ def test_iso_weeks_are_weekly_dates_written_as_they_came():
     assert infer_frequency(weeks).name == "weekly"
     assert step_dates(weeks, 2) == ["2016-W02", "2016-W03"] and step_dates(["2020W01", "2020W02"], 1) == ["2020W03"]
     assert parse_dates(["2019-W53"]) is None  # 2019 has 52 ISO weeks
+
+
+def test_side_columns_are_named():
+    """month, promo and a constant store id beside sales were forecast as demand without a word."""
+    from autofast.forecast.defaults import side_columns
+
+    t = np.arange(60.0)
+    values = np.column_stack([100 + t, t % 12 + 1, (t % 7 == 0).astype(float), np.full(60, 7.0), np.sin(t)])
+    assert side_columns(values, ["sales", "month", "promo", "store", "temp"]) == ["month", "promo", "store"]
+    assert side_columns(values[:, :1], ["sales"]) == []

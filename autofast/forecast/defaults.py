@@ -45,6 +45,22 @@ class ResolvedConfig:
     notes: dict[str, str] = field(default_factory=dict)  # field -> "value: reason", only for sized fields
 
 
+def side_columns(values: np.ndarray, columns: list[str]) -> list[str]:
+    """Of several channels, those that look like data beside the target rather than a series to forecast: a
+    constant, a 0/1 flag, or whole numbers 1..12 / 1..7 named like a calendar part (month, weekday, ...)."""
+    if values.shape[1] < 2:
+        return []
+    out = []
+    for c, name in enumerate(columns):
+        v = values[:, c]
+        whole = bool(np.all(v == np.round(v)))
+        calendar = whole and v.min() >= 0 and v.max() <= 53 and any(
+            k in name.lower() for k in ("month", "week", "day", "hour", "quarter", "year"))
+        if np.ptp(v) == 0 or whole and set(np.unique(v)) <= {0.0, 1.0} or calendar:
+            out.append(name)
+    return out
+
+
 #: a step this many robust standard deviations (of the steps) away, up and straight back, is an isolated spike
 SPIKE_STEPS = 30
 
@@ -116,6 +132,11 @@ def resolve_config(cfg: AutoARConfig, ps: PreparedSeries) -> ResolvedConfig:
     if ps.data.interpolated:
         n = ps.data.interpolated
         notes["missing values"] = f"{n} empty cell{'s' * (n != 1)} linearly interpolated between their neighbours"
+    odd = side_columns(ps.data.values, ps.data.columns)
+    if odd:
+        notes["side columns"] = (f"{', '.join(map(repr, odd))} look like a constant, a 0/1 flag or a calendar part: "
+                                 "forecast like the others (each by its own model where that validates better); "
+                                 "leave them out with --columns if they are not to be forecast")
     spikes = isolated_spikes(ps.data.values)
     if spikes:
         row, ch = spikes[0]
