@@ -312,6 +312,20 @@ def test_a_one_row_series_leaves_the_panel_as_it_was():
     assert y["ds"].tolist()[:2] == ["2020-12-01", "2021-01-01"] and y["y-lo-80"].isna().all()
 
 
+def test_a_series_that_ended_long_before_the_panel_is_named():
+    """A store closed in 2020 was forecast for 2020-2021, the panel running to 2022, without a note."""
+    from autofast.forecast.panel import _ended_early
+
+    def rows(uid, start, n):
+        dates = pd.date_range(start, periods=n, freq="MS").strftime("%Y-%m-%d")
+        return [{"unique_id": uid, "ds": d, "y": 10.0 + i % 12} for i, d in enumerate(dates)]
+
+    frame = pd.DataFrame(rows("a", "2015-01-01", 96) + rows("b", "2015-01-01", 96) + rows("closed", "2015-01-01", 60))
+    res = autofast.forecast(frame, horizon=6)
+    assert "'closed'" in res.sized_from_data["series ended early"]
+    assert _ended_early(res.panel, 6) == ["closed"] and _ended_early(res.panel, 48) == []
+
+
 def test_series_shorter_than_the_ar_order_are_named():
     """A series shorter than the global AR's order is forecast by its last value: said by the run and predict
     (30 new rows of a store gave a flat forecast without a word)."""

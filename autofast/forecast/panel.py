@@ -39,7 +39,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import BaseModel, ConfigDict, Field
 
-from autofast.data.frequency import Frequency, infer_frequency, step_dates
+from autofast.data.frequency import Frequency, infer_frequency, parse_dates, step_dates
 from autofast.data.panel import PanelData
 from autofast.errors import AutofastError
 from autofast.io import write_json_atomic
@@ -451,6 +451,21 @@ def error_table(hists: list[np.ndarray], targets: list[np.ndarray], fc: np.ndarr
     return out
 
 
+def _ended_early(panel: PanelData, H: int) -> list[str]:
+    """The ids of series whose last date lies more than ``H`` steps (the longest series' median step) before the
+    panel's last date: a store closed in 2020 is forecast for 2020-2021 while the panel runs to 2022."""
+    if panel.dates is None:
+        return []
+    last = parse_dates(np.array([str(d[-1]) for d in panel.dates if len(d)]))
+    longest = panel.dates[int(np.argmax(panel.lengths))]
+    stamps = parse_dates(np.asarray(longest)) if len(longest) > 1 else None
+    if last is None or stamps is None:
+        return []
+    step = np.median(np.diff(stamps))
+    ids = [i for i, d in zip(panel.ids, panel.dates) if len(d)]
+    return [i for i, t in zip(ids, last) if t < last.max() - H * step]
+
+
 def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Frequency | None, dict[str, str]]:
     """Fill ``horizon``, ``max_order`` and ``season`` left None: the horizon is M4's for the dates' frequency (read
     from the longest series; 96 without one), at most half a median series; the largest order reaches what the
@@ -491,6 +506,10 @@ def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Freq
         n = sum(panel.filled.values())
         notes["missing dates"] = (f"{n} row{'s' * (n != 1)} added in {len(panel.filled)} series where the dates "
                                   f"skip steps (first: {first!r}), linearly interpolated")
+    ended = _ended_early(panel, H)
+    if ended:
+        notes["series ended early"] = (f"{len(ended)} series end over {H} steps before the panel's last date (e.g. "
+                                       f"{ended[0]!r}): their forecasts follow their own last date")
     if int(lengths.max()) <= 2 * H:
         raise AutofastError(f"{panel.source}: no series has more than {2 * H} rows, the two horizons held out (the "
                             f"longest has {int(lengths.max())}); lower the horizon")
