@@ -54,7 +54,7 @@ def test_scores(model, task) -> dict:
     out = {"test_loss": test_loss, "test_acc": test_acc}
     if data.kind == "dense" and not data.regression:
         out["test_mean_iou"] = mean_iou(model, x, y, data.num_classes)
-    elif data.kind != "dense" and not data.regression and len(y):  # beside accuracy: what it hides on skewed classes
+    elif data.kind not in ("dense", "timeseries") and len(y):  # classes: beside accuracy, what it hides on skew
         import torch
 
         pred = predict(model, x).argmax(1)
