@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
                    help="grid: search d; kpss: the reference KPSS rule (default: grid)")
     p.add_argument("--intercept", choices=["both", "yes", "no"], help="fit an intercept: both = search it (default: both)")
     p.add_argument("--pooling", choices=["auto", "global", "per-channel"],
-                   help="one model for all channels, or one per channel; auto: both where there are several "
+                   help="one model for all channels, or one per channel; auto: both where there are 2-8 "
                         "channels, the lower validation MSE kept per horizon (global on the ETT protocol and under "
                         "--selection bic) (default: auto)")
     p.add_argument("--selection", choices=["val", "bic"], help="val: validation MSE over steps 1..H; bic: in-sample "
