@@ -75,14 +75,15 @@ class Result:
         return bool(self.predictor.manifest.get("regression"))
 
     def _prepared(self, x, labels=None):
-        """The predictor's inputs of ``x``; what was done to them (series brought to the training length: a label
-        column left among the steps was read as a 41st step, silently) is a ``UserWarning``, as predict prints it."""
+        """The predictor's inputs of ``x``; arrays brought to the training length (a label column left among the
+        steps was read as a 41st step, silently) are a ``UserWarning``."""
         import warnings
 
         inputs = self.predictor.prepare(x, labels=labels)
-        for note in inputs.notes:
-            if "brought to" in note:  # the inputs changed, not a note on where they came from
-                warnings.warn(f"{inputs.source}: {note}", UserWarning, stacklevel=3)
+        if not isinstance(x, (str, Path)):  # arrays in memory (a file's variable lengths are its rule, as predict
+            for note in inputs.notes:  # prints it); the inputs changed, not a note on where they came from
+                if "brought to" in note:
+                    warnings.warn(f"{inputs.source}: {note}", UserWarning, stacklevel=3)
         return inputs
 
     def predict_proba(self, x) -> Any:
