@@ -100,7 +100,7 @@ class Result:
         out = self.predictor.predict(self._prepared(x).x).numpy()
         if self.regression:
             return out[:, 0] if out.shape[1] == 1 else out
-        return _label_array(self.classes)[out]
+        return self.predictor.class_values()[out]
 
     def score(self, x, y=None) -> float:
         """Accuracy on ``x`` (a regression model: RMSE in the targets' units, lower is better, the run's
@@ -126,22 +126,6 @@ class Result:
 
             return float(np.sqrt(np.mean((pred.astype(np.float64) - labels) ** 2)))
         return int((pred == labels).sum()) / len(labels)
-
-
-def _label_array(classes: list[str]) -> Any:
-    """The class names as the array a caller compares with the labels it trained on: int64 where each is an integer's
-    own text (``"3"``, not ``"03"`` or ``"3.5"``), else str."""
-    import numpy as np
-
-    def whole(c: str) -> bool:
-        try:
-            return str(int(c)) == c
-        except ValueError:
-            return False
-
-    if classes and all(whole(c) for c in classes):
-        return np.asarray([int(c) for c in classes], dtype=np.int64)
-    return np.asarray(classes, dtype=str)
 
 
 def load(run_dir: str | Path):

@@ -50,14 +50,16 @@ def test_scores(model, task) -> dict:
         if err.dim() == 2 and err.shape[1] > 1:  # several targets in their own units: each, beside the pooled
             out["test_rmse_per_target"] = err.square().mean(0).sqrt().tolist()
         return out
-    test_loss, test_acc = evaluate(model, x, y)
+    classes = data.kind not in ("dense", "timeseries") and len(y) > 0  # beside accuracy: what it hides on skew
+    predicted: list = []
+    test_loss, test_acc = evaluate(model, x, y, predicted=predicted if classes else None)
     out = {"test_loss": test_loss, "test_acc": test_acc}
     if data.kind == "dense" and not data.regression:
         out["test_mean_iou"] = mean_iou(model, x, y, data.num_classes)
-    elif data.kind not in ("dense", "timeseries") and len(y):  # classes: beside accuracy, what it hides on skew
+    elif classes:
         import torch
 
-        pred = predict(model, x).argmax(1)
+        pred = torch.cat(predicted)
         present = torch.unique(y)
         out["test_balanced_acc"] = float(torch.stack([(pred[y == c] == c).double().mean() for c in present]).mean())
         out["test_majority_share"] = float(torch.bincount(y).max()) / len(y)

@@ -208,8 +208,7 @@ def _check_baseline_budget(ctx: CompareContext, cells: list[tuple]) -> None:
     """Refuse a ``baseline_time_budget`` too small for the baseline arm before any cell runs (it was refused only
     in the first baseline cell, after the pretrained arm had trained): :func:`baseline_plan` on the largest of
     ``cells`` ((shots, seed) pairs whose baseline is still to run), as that cell will measure it."""
-    shots, seed = max(cells, key=lambda c: len(_cell_data(ctx, *c)[1]))
-    x, y, xv, yv, _ = _cell_data(ctx, shots, seed)
+    x, y, xv, yv, _ = max((_cell_data(ctx, *c) for c in cells), key=lambda d: len(d[1]))
     t0 = time.perf_counter()
     measured = _epoch_seconds(ctx, x, y, xv, yv)
     baseline_plan(ctx.cfg, measured, ctx.cfg.baseline_time_budget, time.perf_counter() - t0)

@@ -97,7 +97,7 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
     """The panel branch of ``forecast``: ``raw`` the AutoARConfig options given (flag names), ``opts`` the run
     options (``columns``, ``date_column``, ...)."""
     from autofast.data.panel import load_panel
-    from autofast.forecast.panel import SINGLE_MODEL_MARGIN, plot_panel, run_panel
+    from autofast.forecast.panel import SINGLE_MODEL_MARGIN, naive_series_note, plot_panel, run_panel
     from autofast.io import atomic_path, staged_run_dir
     from autofast.reporting import write_reports
 
@@ -175,8 +175,7 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
                                 for lv in res.config.levels))
     short = payload["naive_series"]
     if short:
-        out_console.print(f"note: {len(short)} series shorter than the model's AR order forecast by their last value "
-                          f"(the naive forecast): {', '.join(short[:10])}{', ...' if len(short) > 10 else ''}")
+        out_console.print(f"note: {naive_series_note(short)}")
     out_console.print(f"tested once on each series' last {H} rows ({int(res.tested.sum())} series); next {H} rows per "
                       f"series in forecast_next_H{H}.csv. Results in {out}/")
     return 0

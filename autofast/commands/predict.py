@@ -129,17 +129,19 @@ def _predict_forecast(args) -> int:
         write_next_csv(out, data.dates, model.columns, fc, model.bands(fc, h, data.values))
         outs[h] = str(out)
     last = str(data.dates[-1]) if data.dates is not None else f"row {data.length - 1}"
-    filled = (f"missing dates: {data.filled} row{'s' * (data.filled != 1)} added where the dates skip steps, "
-              "linearly interpolated (as the forecast run reads them)") if data.filled else None
-    if data.interpolated:
-        filled = (f"{filled}; " if filled else "") + (f"missing values: {data.interpolated} empty cell"
-                                                      f"{'s' * (data.interpolated != 1)} linearly interpolated")
     from autofast.data.frequency import infer_frequency
 
+    notes = []  # what was done to the rows, and what they are beside the run's
+    if data.filled:
+        notes.append(f"missing dates: {data.filled} row{'s' * (data.filled != 1)} added where the dates skip steps, "
+                     "linearly interpolated (as the forecast run reads them)")
+    if data.interpolated:
+        notes.append(f"missing values: {data.interpolated} empty cell{'s' * (data.interpolated != 1)} linearly "
+                     "interpolated")
     freq = infer_frequency(data.dates)
     if model.frequency and freq is not None and freq.name != model.frequency:  # the forecast steps are the run's
-        filled = (f"{filled}; " if filled else "") + (f"note: the new data are {freq.name}, the run's model was "
-                                                      f"chosen on {model.frequency} data")
+        notes.append(f"note: the new data are {freq.name}, the run's model was chosen on {model.frequency} data")
+    filled = "; ".join(notes)
     if args.json:
         print(json.dumps({"run_dir": str(args.run_dir), "data": str(path), "rows": data.length, "after": last,
                           "columns": model.columns, "lookback": model.lookback, "filled_rows": data.filled,
@@ -157,7 +159,7 @@ def _predict_panel(args, model, path: Path) -> int:
     """``predict`` on a panel forecast run: the global model applied after each series of the long-format
     ``--data`` (the run's id, date and value columns; series the run never saw too)."""
     from autofast.data.panel import load_panel
-    from autofast.forecast.panel import next_frame
+    from autofast.forecast.panel import naive_series_note, next_frame
     from autofast.io import atomic_path
 
     panel = load_panel(path, model.id_column, model.date_column, model.value_column,
@@ -174,9 +176,7 @@ def _predict_panel(args, model, path: Path) -> int:
                           "naive_series": short, "out": str(out)}, indent=2))
         return 0
     if short:
-        print(f"note: {len(short)} series shorter than the model's AR order got their last value as its forecast "
-              f"(the naive forecast): {', '.join(short[:10])}{', ...' if len(short) > 10 else ''}; give more of "
-              "their history to forecast them with the model")
+        print(f"note: {naive_series_note(short)}; give more of their history to forecast them with the model")
     print(f"{H} forecast rows after each of {len(panel)} series -> {out}")
     return 0
 
@@ -196,9 +196,7 @@ def _predict_dense(args, predictor, inputs) -> int:
         arrays["pred"] = pred.astype(np.float32)
     else:
         pred, proba = (t.numpy() for t in predictor.classify(inputs.x))
-        names = np.asarray(predictor.classes)
-        values = np.array([int(c) for c in names]) if all(c.lstrip("-").isdigit() for c in names) else names
-        arrays.update(pred=values[pred], proba=proba, classes=names)
+        arrays.update(pred=predictor.class_values()[pred], proba=proba, classes=np.asarray(predictor.classes))
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
     scores = {} if inputs.labels is None else predictor.dense_scores(pred, inputs.labels)

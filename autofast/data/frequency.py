@@ -25,6 +25,7 @@ __all__ = ["Frequency", "parse_dates", "infer_frequency", "frequency_of_stamps",
 
 _QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
 _YEAR = re.compile(r"^\s*\d{4}\s*$")
+_MONTH = re.compile(r"^\s*\d{4}-\d{2}\s*$")  # 2024-03
 _ISO_WEEK = re.compile(r"^\s*(\d{4})-?W(\d{2})(?:-?([1-7]))?\s*$")  # 2015-W53, 2015W53, 2015-W53-1
 _OFFSET = re.compile(r"(?<=\d)(?:\s*[+-]\d\d:?\d\d|Z)$")  # a time zone offset after a time of day
 #: dates written day and month first, then the year (13/01/2024, 13.01.2024, 01-13-2024, with a time after)
@@ -83,7 +84,7 @@ def parse_dates(dates, utc: bool = False) -> np.ndarray | None:
     if text.size == 0:
         return None
     zones = {None}
-    if not utc and (_OFFSET.search(text[0]) or _OFFSET.search(text[-1])):  # a column with offsets (scanned only then: 1M rows)
+    if not utc and (_OFFSET.search(text[0]) or _OFFSET.search(text[-1])):  # offsets: every date scanned only then
         zones = {m.group(0).strip() if m else None for m in map(_OFFSET.search, text)}
     if zones != {None}:
         local = _utc_dates(np.array([_OFFSET.sub("", t) for t in text]))
@@ -243,7 +244,7 @@ def step_dates(dates, horizon: int, freq: "Frequency | None" = None) -> list[str
     if freq is not None and freq.months:
         month = stamps[-1].astype("datetime64[M]")
         nxt = month + np.arange(1, horizon + 1) * freq.months
-        if re.fullmatch(r"\d{4}-\d{2}", text[-1]) or _QUARTER.match(text[-1]):  # months (2024-03), quarters
+        if _MONTH.match(text[-1]) or _QUARTER.match(text[-1]):  # months (2024-03), quarters
             return _format_like(text[-1], nxt.astype("datetime64[ns]"))  # (2000Q1): written as they came
         if stamps[-1].astype("datetime64[D]") == month.astype("datetime64[D]"):  # first days of months
             return [str(m.astype("datetime64[D]")) for m in nxt]
@@ -294,7 +295,7 @@ def _format_like(sample: str, stamps: np.ndarray) -> list[str]:
         return [f"{d.isocalendar()[0]}{dash}W{d.isocalendar()[1]:02d}" + (f"-{d.isocalendar()[2]}" if week.group(3)
                                                                           else "")
                 for d in stamps.astype("datetime64[D]").astype(object)]
-    if re.fullmatch(r"\d{4}-\d{2}", sample.strip()):  # a month: 2024-03
+    if _MONTH.match(sample):
         return [str(d) for d in stamps.astype("datetime64[M]")]
     if _QUARTER.match(sample):
         months = stamps.astype("datetime64[M]").astype(np.int64)

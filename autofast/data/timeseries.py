@@ -285,11 +285,10 @@ def frame_series(df, date_column: str | None, columns: list[str] | None, source:
         df = df[list(columns)]
     for c in df.columns:
         if not pd.api.types.is_numeric_dtype(df[c]):
-            money = _amounts(df[c])
-            if money is not None:
-                df = df.assign(**{c: money})
+            amount = df[c].astype(str).map(lambda t: bool(_AMOUNT.match(t)))  # '$1,234.56', '(1,000)'
+            if df[c].notna().any() and amount[df[c].notna()].all():
+                df = df.assign(**{c: _amounts(df[c])})
                 continue
-            amount = df[c].astype(str).map(lambda t: bool(_AMOUNT.match(t)))
             bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna() & ~amount]
             where = f"data row {bad.index[0] + 1} is not a number" if len(bad) else "not a number"
             hint = (f"drop it with {columns_option} or fix the values" if columns is None else
@@ -309,13 +308,10 @@ _AMOUNT = re.compile(r"^\s*\(?-?\s*[$€£¥]?\s*-?\d{1,3}(?:,\d{3})*(?:\.\d+)?\
 
 
 def _amounts(col):
-    """A text column of amounts (``$1,234.56``, ``"1,234"``, ``€ 12.50``; empty cells kept empty) as float64, or
-    None when any value is something else."""
+    """A text column of amounts (:data:`_AMOUNT`: ``$1,234.56``, ``"1,234"``, ``€ 12.50``; empty cells kept empty)
+    as float64."""
     import pandas as pd
 
-    text = col.dropna().astype(str)
-    if text.empty or not text.map(lambda t: bool(_AMOUNT.match(t))).all():
-        return None
     plain = col.astype("string").str.replace(r"[\s$€£¥,]", "", regex=True)
     negative = plain.str.startswith("(") & plain.str.endswith(")")  # accounting negatives: (1,234)
     values = pd.to_numeric(plain.str.strip("()"), errors="coerce").astype(np.float64)
@@ -526,8 +522,8 @@ def window_range(bounds: SplitBounds, split: SplitName, lookback: int, horizon: 
     count = hi - horizon + 1 - first_target
     if count < 1 and hi - lo < horizon:  # no lookback helps: the split cannot hold one horizon of targets
         raise AutofastError(f"{source_name}: the {split} split (rows {lo}..{hi - 1}) holds {hi - lo} rows, too short "
-                            f"for the horizon {horizon}: every split must hold one horizon of targets to choose and test "
-                            f"a model on, so this series forecasts at most {hi - lo} steps; use --horizon "
+                            f"for the horizon {horizon}: every split must hold one horizon of targets to choose and "
+                            f"test a model on, so this series forecasts at most {hi - lo} steps; use --horizon "
                             f"{max(hi - lo, 1)} or a longer series")
     if count < 1:
         raise AutofastError(f"{source_name}: the {split} split (rows {lo}..{hi - 1}) is too short for lookback "

@@ -319,10 +319,12 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.T
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512,
+             predicted: list | None = None) -> tuple[float, float]:
     """Mean loss per example (:func:`task_loss`: cross-entropy, MSE per target, relative L2 for fields) and
     accuracy (per position for dense labels; NaN for regression targets). Summed on ``x``'s device (float64,
-    as the sum of the batches' float32 sums), read once."""
+    as the sum of the batches' float32 sums), read once. ``predicted``: a list each batch's argmax class
+    predictions are appended to (class labels only), for figures beside accuracy from the same pass."""
     model.eval()
     loss = torch.zeros((), dtype=torch.float64, device=x.device)
     correct = torch.zeros((), dtype=torch.int64, device=x.device)
@@ -330,7 +332,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
         out = model(x[i : i + batch_size])
         loss += task_loss(out, y[i : i + batch_size], reduction="sum").double()
         if not y.is_floating_point():
-            correct += (out.argmax(1) == y[i : i + batch_size]).sum()
+            pred = out.argmax(1)
+            correct += (pred == y[i : i + batch_size]).sum()
+            if predicted is not None:
+                predicted.append(pred)
     total, right = float(loss), int(correct)
     acc = float("nan") if y.is_floating_point() else right / max(1, y.numel())
     return total / max(1, len(x)), acc

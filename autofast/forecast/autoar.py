@@ -478,25 +478,22 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
     results = []
     for H in cfg.horizons:
         times: dict[str, float] = {"fit_grid": t_fit, "moments": 0.0, "score": 0.0, "select_refit": 0.0}
-        options = {}
-        for pooled in poolings:  # with pooling "auto": the pooled and the per-channel choice, kept on validation
-            grid = grids[pooled]
-            options[pooled] = _choose(grid, pooled, H, times) if bic_all is None else None
-        if bic_all is not None:
+        if bic_all is not None:  # one pooling (pooling_candidates)
             say(f"H={H}: the BIC choice (the same for every horizon)")
             times["score"] = run_info["bic_seconds"] if H == cfg.horizons[0] else 0.0
             pooled = poolings[0]
             grid = grids[pooled]
             wr = window_range(b, "val", L, H, ps.name)
             chosen, val_errors, family = _pick(grid, bic_all, None, pooled, H, wr, times)
-        else:
-            pooled = min(poolings, key=lambda p: float(np.mean([c.selection_score for c in options[p][0]])))
+        else:  # with pooling "auto": the pooled and the per-channel choice, the lower mean validation MSE kept
+            options = {p: _choose(grids[p], p, H, times) for p in poolings}
+            mean_val = {p: float(np.mean([c.selection_score for c in options[p][0]])) for p in poolings}
+            pooled = min(poolings, key=mean_val.get)
             grid = grids[pooled]
             chosen, val_errors, family, wr = options[pooled]
             if len(poolings) > 1:
                 say(f"H={H}: {'one pooled model' if pooled else 'one model per channel'} kept (validation MSE "
-                    + " vs ".join(f"{np.mean([c.selection_score for c in options[p][0]]):.4f}" for p in poolings)
-                    + ", pooled vs per channel)")
+                    + " vs ".join(f"{mean_val[p]:.4f}" for p in poolings) + ", pooled vs per channel)")
         wt = window_range(b, "test", L, H, ps.name)
         t0 = time.perf_counter()
         sums = test_errors(z, chosen, wt.start, wt.count, L, H, backend)  # (C, 2, H)

@@ -47,7 +47,8 @@ class ResolvedConfig:
 
 def side_columns(values: np.ndarray, columns: list[str]) -> list[str]:
     """Of several channels, those that look like data beside the target rather than a series to forecast: a
-    constant, a 0/1 flag, or whole numbers 1..12 / 1..7 named like a calendar part (month, weekday, ...)."""
+    constant, a 0/1 flag, or whole numbers 0..53 in a column named like a calendar part (month, week, day, hour,
+    quarter, year)."""
     if values.shape[1] < 2:
         return []
     out = []

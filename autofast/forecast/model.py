@@ -124,7 +124,8 @@ class ForecastModel:
         """Prediction intervals around :meth:`predict`'s forecasts: ``{level: (lo, hi)}``, each ``(H, C)`` in the
         data's own units (empty for a model saved without intervals)."""
         horizon = self.horizons[0] if horizon is None else horizon
-        return self.bands(self.predict(history, horizon, backend), horizon, self.history_values(history))
+        x = self.history_values(history)  # a CSV path read once
+        return self.bands(self.predict(x, horizon, backend), horizon, x)
 
     def bands(self, point: np.ndarray, horizon: int, history=None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """``{level: (lo, hi)}`` around the ``(H, C)`` forecasts ``point`` of this horizon, own units; lower bounds

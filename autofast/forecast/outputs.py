@@ -138,11 +138,12 @@ def report_markdown(result: dict) -> str:
         bl = result["baselines"].get(h)
         arima = "-"
         if bl:  # on its own test origins: bold whichever of it and Auto-AR there is lower
-            there = bl["autoar_same_origins"]["mse"]
-            arima = (f"{_bold(f'{bl[MSE]:.4f}', bl[MSE] < there)} on {bl['windows']} test origins (Auto-AR there "
-                     f"{_bold(f'{there:.4f}', there <= bl[MSE])})")
-        lines.append(f"| {h} | {chosen} | {score} | {_bold(f'{r[MSE]:.4f}', r[MSE] <= naive[MSE])} | {r['mae']:.4f} | "
-                     f"{_bold(f'{naive[MSE]:.4f}', naive[MSE] < r[MSE])} ({naive['model']}) | {arima} |")
+            theirs, there = bl["mse"], bl["autoar_same_origins"]["mse"]
+            arima = (f"{_bold(theirs, theirs < there)} on {bl['windows']} test origins (Auto-AR there "
+                     f"{_bold(there, there <= theirs)})")
+        ours, naive_mse = r["mse"], naive["mse"]
+        lines.append(f"| {h} | {chosen} | {score} | {_bold(ours, ours <= naive_mse)} | {r['mae']:.4f} | "
+                     f"{_bold(naive_mse, naive_mse < ours)} ({naive['model']}) | {arima} |")
     notes = test_notes(result)
     lines += [""] + [f"- {note}" for note in notes] if notes else []
     iv = [(r["horizon"], r["intervals"]) for r in result["results"] if r.get("intervals")]
@@ -162,13 +163,13 @@ def report_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-MSE = "mse"
 #: a test MSE this many times the validation MSE of the chosen model is said beside the results
 DRIFT_RATIO = 4.0
 
 
-def _bold(text: str, best: bool) -> str:
-    return f"**{text}**" if best else text
+def _bold(value: float, best: bool) -> str:
+    """``value`` to 4 decimals, in bold where it is the lower of a comparison."""
+    return f"**{value:.4f}**" if best else f"{value:.4f}"
 
 
 def test_notes(result: dict) -> list[str]:
@@ -179,13 +180,13 @@ def test_notes(result: dict) -> list[str]:
     for r in result["results"]:
         naive = result["seasonal_naive"].get(str(r["horizon"]))
         val = r["chosen"][0]["selection_score"] if len(r["chosen"]) == 1 else None
-        if val is not None and val > 0 and r[MSE] > DRIFT_RATIO * val:
-            out.append(f"H={r['horizon']}: the test MSE is {r[MSE] / val:.0f}x the chosen model's validation MSE: the "
-                       "test rows behave unlike the rows it was chosen on (a level shift or a new regime near the "
+        if val is not None and val > 0 and r["mse"] > DRIFT_RATIO * val:
+            out.append(f"H={r['horizon']}: the test MSE is {r['mse'] / val:.0f}x the chosen model's validation MSE: "
+                       "the test rows behave unlike the rows it was chosen on (a level shift or a new regime near the "
                        "end?); look at the last rows before trusting the forecast")
-        if naive and naive[MSE] < r[MSE]:
+        if naive and naive["mse"] < r["mse"]:
             out.append(f"H={r['horizon']}: the {naive['model']} forecast was more accurate on the test windows "
-                       f"({naive[MSE]:.4f} vs {r[MSE]:.4f})")
+                       f"({naive['mse']:.4f} vs {r['mse']:.4f})")
     return out
 
 

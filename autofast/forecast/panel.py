@@ -451,6 +451,14 @@ def error_table(hists: list[np.ndarray], targets: list[np.ndarray], fc: np.ndarr
     return out
 
 
+def naive_series_note(ids: list[str]) -> str:
+    """The line naming the series forecast by their last value (:meth:`PanelModel.too_short`), for the run and
+    ``predict``."""
+    more = ", ..." if len(ids) > 10 else ""
+    return (f"{len(ids)} series shorter than the model's AR order forecast by their last value (the naive forecast): "
+            f"{', '.join(ids[:10])}{more}")
+
+
 def _ended_early(panel: PanelData, H: int) -> list[str]:
     """The ids of series whose last date lies more than ``H`` steps (the longest series' median step) before the
     panel's last date: a store closed in 2020 is forecast for 2020-2021 while the panel runs to 2022."""
@@ -492,8 +500,9 @@ def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Freq
         season = m if m > 1 and held >= 2 * m else 1
         notes["season"] = f"{season} (" + (f"{freq.name} dates)" if season > 1 else
                                           f"none: {freq.name} dates" + (
-                                              f", the median series fitted on holds {held} rows before its two held-out "
-                                              f"horizons, fewer than two seasons" if m > 1 else "") + ")" if freq else
+                                              f", the median series fitted on holds {held} rows before its two "
+                                              f"held-out horizons, fewer than two seasons" if m > 1 else "") + ")"
+                                          if freq else
                                           "none: no recognised date frequency)")
     P = cfg.max_order
     if P is None:

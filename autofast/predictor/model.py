@@ -54,6 +54,19 @@ class Predictor:
                                 "Predictor.predict)")
         return torch.softmax(self._outputs(x).float(), dim=1)
 
+    def class_values(self) -> np.ndarray:
+        """:attr:`classes` as the values a caller compares with the labels it trained on: int64 where each is an
+        integer's own text (``"3"``, ``"-1"``; not ``"03"`` or ``"3.5"``), else str -- what ``predict`` writes."""
+        def whole(c: str) -> bool:
+            try:
+                return str(int(c)) == c
+            except ValueError:
+                return False
+
+        if self.classes and all(whole(c) for c in self.classes):
+            return np.asarray([int(c) for c in self.classes], dtype=np.int64)
+        return np.asarray(self.classes, dtype=str)
+
     def classify(self, x) -> tuple:
         """``(predict(x), predict_proba(x))`` of a classifier from one pass of the model."""
         import torch
