@@ -4,8 +4,9 @@ Each subcommand lives in :mod:`autofast.commands` (its parser and its ``run``); 
 sets up the process runtime, and is the one place that turns an expected failure into one ``error:`` line
 on stderr and exit status 2: bad input (:class:`~autofast.errors.AutofastError`), a path or disk the OS
 refuses (``OSError``), a failing run store (``sqlite3.Error``), a device out of memory, a precision the
-device lacks, Ctrl-C or SIGTERM. Anything else is a bug in
-autofast: one line and exit status 1, the traceback with ``--debug``.
+device lacks; Ctrl-C and SIGTERM give the same line and exit status 130 and 143 (``python -m autofast`` ends
+by SIGINT itself after a Ctrl-C). Anything else is a bug in autofast: one line and exit status 1, the
+traceback with ``--debug``.
 """
 from __future__ import annotations
 
@@ -115,8 +116,17 @@ def _unsafe_to_raise(frame) -> bool:
     return False
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM as raised by :func:`_sigterm_handler`, with the signal's number: the command's exit
+    status is 128 + it (130, 143), the shell's convention, so a script tells an interrupt from bad input (2)."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__()
+        self.signum = int(signum)
+
+
 def _sigterm_handler(signum, frame):
-    """Raise ``KeyboardInterrupt``; where that is unsafe (:func:`_unsafe_to_raise`: a SIGTERM landing in an
+    """Raise :class:`Interrupted`; where that is unsafe (:func:`_unsafe_to_raise`: a SIGTERM landing in an
     import's lock callback let a ``dash`` run finish with exit 0; one in an extension's import aborted a
     ``search``), deliver the signal again a moment later instead, outside that frame."""
     if _unsafe_to_raise(frame):
@@ -125,7 +135,7 @@ def _sigterm_handler(signum, frame):
         pid = os.getpid()
         threading.Timer(0.05, lambda: os.kill(pid, signum)).start()
         return
-    raise KeyboardInterrupt
+    raise Interrupted(signum)
 
 
 @contextmanager
@@ -182,11 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         line = failure_line(exc)
-        if isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
+        interrupt = next((e for e in (exc, exc.__context__) if isinstance(e, KeyboardInterrupt)), None)
+        if interrupt is not None:
             _forget_handled_interrupt()
         if line is not None:
             print(f"error: {' '.join(line.split())}", file=sys.stderr)
-            return 2
+            return 2 if interrupt is None else 128 + getattr(interrupt, "signum", signal.SIGINT)
         print(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} (a bug in autofast; "
               "rerun with --debug for the traceback and report it)", file=sys.stderr)
         return 1

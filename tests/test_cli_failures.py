@@ -261,7 +261,7 @@ def test_search_full_disk_interrupt_and_every_trial_failing(tmp_path, capsys, mo
 
     with monkeypatch.context() as m:
         m.setattr(pipeline, "tune", interrupted)
-        one_line_error(capsys, main(["search", "--resume", str(run)]), "interrupted", f"--resume {run}")
+        one_line_error(capsys, main(["search", "--resume", str(run)]), "interrupted", f"--resume {run}", rc=130)
 
     def damaged(*a, **k):
         raise sqlite3.DatabaseError("file is not a database")
@@ -283,7 +283,7 @@ def test_search_full_disk_interrupt_and_every_trial_failing(tmp_path, capsys, mo
 
     monkeypatch.setattr(pipeline, "search_architecture", interrupted_early)
     fresh = tmp_path / "fresh"
-    one_line_error(capsys, main(["search", *TINY_SEARCH, "--out", str(fresh)]), "interrupted", "nothing was kept")
+    one_line_error(capsys, main(["search", *TINY_SEARCH, "--out", str(fresh)]), "interrupted", "nothing was kept", rc=130)
     assert not fresh.exists()
 
 
@@ -305,7 +305,7 @@ def test_a_search_without_dash_interrupted_in_asha_keeps_its_folder(tmp_path, ca
     plain = [a if a != "dash" else "plain" for a in TINY_SEARCH]
     with monkeypatch.context() as m:
         m.setattr(TorchTrial, "__call__", interrupted_second)
-        one_line_error(capsys, main(["search", *plain, "--out", str(run)]), "interrupted", f"--resume {run}")
+        one_line_error(capsys, main(["search", *plain, "--out", str(run)]), "interrupted", f"--resume {run}", rc=130)
     assert (run / "asha" / "asha.sqlite").is_file() and not (run / "pattern.json").exists()
     assert main(["search", "--resume", str(run)]) == 0
     assert json.loads((run / "result.json").read_text())["test_score"] is not None
@@ -325,7 +325,7 @@ def test_a_search_stopped_after_its_test_score_is_completed_not_scored_again(tmp
 
     with monkeypatch.context() as m:
         m.setattr(pipeline, "write_search_report", stopped)
-        one_line_error(capsys, main(["search", *plain, "--out", str(run)]), "interrupted", f"--resume {run}")
+        one_line_error(capsys, main(["search", *plain, "--out", str(run)]), "interrupted", f"--resume {run}", rc=130)
     pending = json.loads((run / ".result.pending.json").read_text())
     assert not (run / "result.json").exists() and (run / "model" / "manifest.json").is_file()
     for flags, needle in ((["--task", "digits"], "the run started with --task splice"),
