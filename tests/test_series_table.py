@@ -164,8 +164,8 @@ def test_capitalised_headers_and_label_columns_called_class_or_target(label, tmp
 
 
 def test_label_name_ambiguity_and_a_text_column_among_the_steps(tmp_path):
-    """With both 'class' and 'target' neither is guessed; beside 'label', 'class' is a step; a text column among
-    the steps is named (it made the file a DNA table without a sequence column)."""
+    """With both 'class' and 'target' neither is guessed; beside 'label', 'class' is a step; a column of text
+    among the steps (a subject's name, a date) is metadata, not read; one with some numbers is named."""
     from autofast.data.files import load_file
 
     both = tmp_path / "both.csv"
@@ -177,9 +177,57 @@ def test_label_name_ambiguity_and_a_text_column_among_the_steps(tmp_path):
     data = load_file(labelled)
     assert data.classes == ["a", "b"] and data.x.shape == (2, 1, 2)
     text = tmp_path / "text.csv"
-    text.write_text("label,subject,t0,t1,t2\nup,Bob,1,2,3\ndown,Ann,3,2,1\n")
-    with pytest.raises(AutofastError, match=r"column 'subject' is not a number \(row 2 holds 'Bob'\)"):
+    text.write_text("label,subject,day,t0,t1,t2\nup,Bob,2024-01-02,1,2,3\ndown,Ann,NA,3,2,1\n")
+    data = load_file(text)  # was "column 'subject' is not a number": the user had to edit the file
+    assert data.x.shape == (2, 1, 3) and data.x[1, 0].tolist() == [3, 2, 1]
+    assert data.step_names == ("t0", "t1", "t2") and data.text_columns == ("subject", "day")
+    text.write_text("label,subject,t0,t1,t2\nup,Bob,1,2,3\ndown,7,3,2,1\n")  # a number among the text: a step?
+    with pytest.raises(AutofastError, match=r"column 'subject' is not a number \(row 2 holds 'Bob'\).*'ignore_columns:'"):
         load_file(text)
+
+
+def test_ignore_columns_and_text_columns_in_training_and_predict(tmp_path):
+    """A numeric metadata column (an age) named under 'ignore_columns:' is not a step, in the training file and
+    in predict's new data; a wrong name there is one line; new data with the metadata columns beside the
+    training steps (in another order) is read by the steps' names."""
+    from autofast.predictor.inputs import InputReader
+
+    rows = ["label,subject,age,t0,t1,t2"] + [f"{'up' if i % 2 else 'down'},s{i},{20 + i},{i},{i + 1},{i + 2}"
+                                             for i in range(8)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "t.yaml").write_text("data: d.csv\nkind: series\nignore_columns: [age]\n")
+    _, data, _ = load_task_file(tmp_path / "t.yaml")
+    assert data.x.shape == (8, 1, 3) and data.x[3, 0].tolist() == [3, 4, 5] and data.text_columns == ("subject",)
+    (tmp_path / "typo.yaml").write_text("data: d.csv\nkind: series\nignore_columns: [agee]\n")
+    with pytest.raises(AutofastError, match=r"d.csv: no column 'agee' to ignore .*fix the name under 'ignore_columns:'"):
+        load_task_file(tmp_path / "typo.yaml")
+    new = tmp_path / "new.csv"
+    new.write_text("t2,age,t0,note,t1\n5,9,3,late,4\n")
+    reader = InputReader({"classes": ["down", "up"], "kind": "series", "input": {
+        "shape": [1, 3], "series": {"channels": 1, "length": 3, "length_rule": "pad", "label_column": "label",
+                                    "step_columns": ["t0", "t1", "t2"], "ignore_columns": ["age"]}}})
+    assert reader.prepare(new).x[0, 0].tolist() == [3, 4, 5]
+
+
+def test_a_long_table_with_a_site_column_and_its_time_named_timestamp(tmp_path):
+    """A long table's text column (a site) is metadata and does not make the file a DNA table; 'timestamp' (or
+    'date') orders the rows where there is no 'time' column; dates under another name are one error line (file
+    order is not time order)."""
+    series, labels = _series(channels=1)
+    df = _long_frame(series, labels, times=pd.date_range("2024-01-01", periods=10, freq="h").astype(str))
+    df = df.rename(columns={"time": "timestamp"}).assign(site="north")
+    df.to_csv(tmp_path / "long.csv", index=False)
+    assert guess_kind(tmp_path / "long.csv") == "series"
+    table = read_series_table(tmp_path / "long.csv")
+    assert table.text == ["site"] and table.channels == ["ch0"]
+    for name, got in zip(table.ids, table.series):
+        np.testing.assert_allclose(got, series[int(name.split("-")[1])])
+    df.rename(columns={"timestamp": "recorded_at"}).to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(AutofastError, match=r"column 'recorded_at' holds dates and there is no 'time' column"):
+        read_series_table(tmp_path / "other.csv")
+    dna = tmp_path / "dna.csv"  # a DNA table whose sequence column has another name is not a table of series
+    dna.write_text("id,seq,score,label\na,ACGTACGTAC,1.5,x\nb,TTGACCGTAA,2.5,y\n")
+    assert guess_kind(dna) != "series"
 
 
 def test_whole_numbers_written_as_floats_are_one_class(tmp_path):

@@ -47,10 +47,12 @@ class FileOptions:
     steps: tuple[str, ...] | None = None  # a wide table's step columns (val/test: the training file's)
     min_classes: int = 2  # classes a file must hold (a val/test file of an official split: 1)
     bands: int | None = None  # an image folder read as grey (1) or RGB (3) (val/test: as the training images)
+    ignore_columns: tuple[str, ...] = ()  # a table of series: columns not read (numeric metadata)
 
     @property
     def table_columns(self) -> TableColumns:
-        return TableColumns(self.label_column, self.id_column, self.time_column, self.channels, self.steps)
+        return TableColumns(self.label_column, self.id_column, self.time_column, self.channels, self.steps,
+                            self.ignore_columns)
 
 
 def guess_kind(path: Path, opts: FileOptions = FileOptions()) -> str:

@@ -11,20 +11,24 @@
   multichannel recordings (an accelerometer's x, y, z per timestamp) are usually kept, tsfresh's and pandas'
   "long" format.
 
+A column with no number in any row (a subject's name, a recording date, a note) is metadata, not a step or a
+channel: it is not read, and the search says so; a numeric metadata column (an age, a subject number) would be
+read as one, so a task file names it under ``ignore_columns:``.
+
 Separators: commas, or semicolons with decimal commas, or tabs (:func:`~.text.csv_dialect`). R's and
 spreadsheets' missing-value marks (:data:`MISSING_MARKS`) are empty fields. The column names are the task
-file's ``label_column:``, ``id_column:`` and ``time_column:``.
+file's ``label_column:``, ``id_column:``, ``time_column:`` and ``ignore_columns:``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import AutofastError, column_list
 from .frequency import parse_dates
-from .text import csv_dialect, csv_head, find_column, find_label, is_number, read_csv
+from .text import csv_dialect, csv_head, find_column, find_label, find_time, is_number, read_csv
 
 #: fields read as empty (a missing value; at a wide row's end, a shorter series)
 MISSING_MARKS = ("", "NA", "NaN", "nan", "N/A", "null", "NULL")
@@ -40,6 +44,7 @@ class TableColumns:
     channels: tuple[str, ...] | None = None  # a long table's channel columns to read, in this order (default: all)
     steps: tuple[str, ...] | None = None  # a wide table's step columns at training: the same names in another
     #                                       order are read in this one (other names: by position)
+    ignore: tuple[str, ...] = ()  # columns not read (the task file's ignore_columns: numeric metadata)
 
 
 @dataclass
@@ -47,28 +52,30 @@ class SeriesTable:
     """A table's series: ``series`` float64 ``(C, L_i)`` each, in the order of their first row; ``labels`` (None
     where the table has no label column); ``ids`` (None without an id column); ``channels`` the channel columns
     of a long table, in column order (None for a wide table: one channel); ``steps`` a wide table's step columns in
-    the order read (None for a long table)."""
+    the order read (None for a long table); ``text`` the columns of text not read (:func:`text_columns`)."""
 
     series: list[np.ndarray]
     labels: list[str] | None
     ids: list[str] | None
     channels: list[str] | None
     steps: list[str] | None = None
+    text: list[str] = field(default_factory=list)
 
 
 def resolved(cols: TableColumns, header) -> TableColumns:
     """``cols`` with the label, id and time columns named as ``header`` writes them (any case:
-    :func:`~.text.find_column`; the label also as 'class' or 'target': :func:`~.text.find_label`)."""
+    :func:`~.text.find_column`; the label also as 'class' or 'target': :func:`~.text.find_label`; the time also as
+    'timestamp' or 'date': :func:`~.text.find_time`)."""
     return replace(cols, label=find_label(header, cols.label) or cols.label,
-                   **{k: find_column(header, getattr(cols, k)) or getattr(cols, k) for k in ("id", "time")})
+                   id=find_column(header, cols.id) or cols.id, time=find_time(header, cols.time) or cols.time)
 
 
 def is_series_table(path: Path, cols: TableColumns = TableColumns(), sequence_column: str = "sequence") -> bool:
     """Whether a ``.csv`` is a table of series rather than of DNA sequences: a header row without
     ``sequence_column``, with the label column (names in any case), and whose first row holds numbers in most
     other columns but the id and time columns: at least two of them (steps), or one (a channel) when there is an
-    id column. A text column among the numbers (a subject's name) makes it a table of series still, whose loader
-    then names that column (it was read as a DNA table without a sequence column)."""
+    id column. Text columns among the numbers (a subject's name, a site) make it a table of series still, unless
+    one of them looks like a DNA sequence (then a DNA table whose sequence column has another name)."""
     _, header, first = csv_head(path)
     cols = resolved(cols, header)
     if find_column(header, sequence_column) or cols.label not in header:
@@ -76,7 +83,13 @@ def is_series_table(path: Path, cols: TableColumns = TableColumns(), sequence_co
     values = [v for h, v in zip(header, first) if h not in (cols.label, cols.id, cols.time)]
     numeric = sum(is_number(v.replace(",", ".")) or v in MISSING_MARKS for v in values)
     need = 1 if cols.id in header else 2
-    return numeric >= need and 2 * numeric > len(values)
+    return numeric >= need and (2 * numeric > len(values) or not any(map(_looks_like_dna, values)))
+
+
+def _looks_like_dna(v: str) -> bool:
+    """A field of 8 or more letters, nearly all A/C/G/T/U/N (IUPAC codes and gaps aside)."""
+    v = v.strip().upper()
+    return len(v) >= 8 and v.replace("-", "").replace(".", "").isalpha() and sum(ch in "ACGTUN" for ch in v) >= 0.8 * len(v)
 
 
 def has_header_row(path: Path, label_column: str = "label") -> bool:
@@ -102,6 +115,11 @@ def read_series_table(path: Path, cols: TableColumns = TableColumns(), labels_re
                             f"row (columns {cols.id!r}, {cols.label!r} and one per channel)") from None
     df.columns = [str(c).strip() for c in df.columns]
     cols = resolved(cols, df.columns)
+    absent = [c for c in cols.ignore if c not in df.columns]
+    if absent and cols.steps is None and cols.channels is None:  # the training file (val/test, new data: lenient)
+        raise AutofastError(f"{path}: no column {absent[0]!r} to ignore (columns: {column_list(df.columns)}); "
+                            "fix the name under 'ignore_columns:'")
+    df = df.drop(columns=[c for c in cols.ignore if c in df.columns and c not in (cols.label, cols.id, cols.time)])
     if cols.label not in df.columns and labels_required:
         raise AutofastError(f"{path}: no column {cols.label!r} (columns: {column_list(df.columns)}); name the "
                             "label column 'label' (or 'class' or 'target') or set 'label_column:' in a task file")
@@ -135,6 +153,22 @@ def _labels(df, cols: TableColumns, path: Path) -> list[str] | None:
     return labels
 
 
+def text_columns(df, columns: list[str]) -> list[str]:
+    """The columns of ``columns`` with no number in any row (missing marks aside) and some text: metadata."""
+    import pandas as pd
+
+    out = []
+    for c in columns:
+        col = df[c]
+        if pd.api.types.is_numeric_dtype(col):
+            continue
+        text = col[col.notna()].astype(str).str.strip()
+        text = text[~text.isin(MISSING_MARKS)]
+        if len(text) and pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce").isna().all():
+            out.append(c)
+    return out
+
+
 def _numbers(df, columns: list[str], path: Path, what: str):
     """``df[columns]`` as float64 (missing marks as NaN); a field that is not a number is one error line."""
     import pandas as pd
@@ -157,12 +191,15 @@ def _numbers(df, columns: list[str], path: Path, what: str):
 def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTable:
     labels = _labels(df, cols, path)
     steps = [c for c in df.columns if c != cols.label]
-    if cols.steps and sorted(steps) == sorted(cols.steps):  # the training columns reordered (df[sorted(...)] puts
-        steps = list(cols.steps)  # t10 before t2): read by name; other names are read by position, as documented
+    text = text_columns(df, steps)
+    steps = [c for c in steps if c not in text]
+    if cols.steps and set(cols.steps) <= set(steps):  # the training columns, maybe reordered (df[sorted(...)] puts
+        steps = list(cols.steps)  # t10 before t2) or beside others: read by name; other names by position
     if len(steps) < 2:
-        raise AutofastError(f"{path}: a table of series needs one row per series and at least two step columns "
-                            f"beside {cols.label!r}")
-    values = _numbers(df, steps, path, f"every column but {cols.label!r} is one step of the series")
+        raise AutofastError(f"{path}: a table of series needs one row per series and at least two numeric step "
+                            f"columns beside {cols.label!r}")
+    values = _numbers(df, steps, path, f"every column but {cols.label!r} is one step of the series; list a "
+                                       "metadata column under 'ignore_columns:' in a task file")
     filled = np.isfinite(values).any(0)  # per step: some series has a value there
     last = int(np.flatnonzero(filled)[-1]) if filled.any() else -1
     empty = [c for j, c in enumerate(steps) if j < last and not filled[j]]  # (trailing empty steps: shorter series)
@@ -176,7 +213,7 @@ def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTa
             what = "no values" if n == 0 else "an empty or non-finite field inside the series"
             raise AutofastError(f"{path}: row {i + 2} (series {i + 1}) has {what}; fill it in or drop the series")
         series.append(row[None, :n])
-    return SeriesTable(series, labels, ids, None, steps)
+    return SeriesTable(series, labels, ids, None, steps, text)
 
 
 def _order(df, ids, path: Path, cols: TableColumns) -> np.ndarray:
@@ -213,7 +250,17 @@ def _order(df, ids, path: Path, cols: TableColumns) -> np.ndarray:
 
 
 def _long(df, ids, path: Path, cols: TableColumns) -> SeriesTable:
+    import pandas as pd
+
     channels = [c for c in df.columns if c not in (cols.id, cols.time, cols.label)]
+    text = text_columns(df, channels)
+    channels = [c for c in channels if c not in text]
+    if cols.time not in df.columns:  # a column of dates under another name orders the rows: not metadata
+        for c in text:
+            if pd.to_datetime(df[c], errors="coerce", format="mixed").notna().all():
+                raise AutofastError(f"{path}: column {c!r} holds dates and there is no {cols.time!r} column; name it "
+                                    f"{cols.time!r} or set 'time_column: {c}' in a task file, so each series' rows are "
+                                    "put in time order")
     if cols.channels is not None:  # a val/test file or new data: the training file's channels, by name
         missing = [c for c in cols.channels if c not in df.columns]
         if missing:
@@ -225,7 +272,7 @@ def _long(df, ids, path: Path, cols: TableColumns) -> SeriesTable:
         raise AutofastError(f"{path}: a long table (one row per step of series {cols.id!r}) needs at least one "
                             f"numeric channel column beside {cols.id!r}, {cols.time!r} and {cols.label!r}")
     values = _numbers(df, channels, path, f"every column but {cols.id!r}, {cols.time!r} and {cols.label!r} is one "
-                                          "channel")
+                                          "channel; list a metadata column under 'ignore_columns:' in a task file")
     holes = ~np.isfinite(values)
     if holes.any():
         r, c = (int(v) for v in np.argwhere(holes)[0])
@@ -253,4 +300,4 @@ def _long(df, ids, path: Path, cols: TableColumns) -> SeriesTable:
                 raise AutofastError(f"{path}: series {key[s]!r} has labels {found[0]!r} and {found[1]!r}; give each "
                                     f"series one label in column {cols.label!r}")
             per_series.append(found[0])
-    return SeriesTable(series, per_series if labels is not None else None, names, channels)
+    return SeriesTable(series, per_series if labels is not None else None, names, channels, None, text)

@@ -23,7 +23,8 @@ A task file is data, never code (read with ``yaml.safe_load``, validated, unknow
     # gestures.yaml: a long CSV table, one row per time step (id, time, x, y, z, label)
     data: gestures.csv
     id_column: id                   # the series each row belongs to (default: id)
-    time_column: time               # orders a series' rows (default: time; without the column, file order)
+    time_column: time               # orders a series' rows (default: time, else timestamp/date; without it, file order)
+    ignore_columns: [age, subject]  # numeric metadata columns not to read as steps or channels (text ones never are)
 
 Series, image arrays and DNA tables may set ``target: regression`` (values to predict, e.g. a count),
 ``classification`` or ``auto`` (default: ``.ts`` files with ``@targetLabel true`` and numbers that are not all whole are values,
@@ -71,6 +72,7 @@ class TaskFile(BaseModel):
     label_column: str = "label"
     id_column: str = "id"
     time_column: str = "time"
+    ignore_columns: list[str] = []
     length: int | None = Field(None, ge=1)
     layout: Literal["auto", "NCHW", "NHWC", "NCL", "NLC"] = "auto"
     variable_length: Literal["resample", "pad"] = "resample"
@@ -106,7 +108,7 @@ class TaskFile(BaseModel):
         return FileOptions(sequence_column=self.sequence_column, label_column=self.label_column,
                            id_column=self.id_column, time_column=self.time_column, length=self.length,
                            layout=self.layout, variable_length=self.variable_length, labels=self.labels,
-                           target=self.target)
+                           target=self.target, ignore_columns=tuple(self.ignore_columns))
 
 
 def read_task_file(path: str | Path) -> TaskFile:

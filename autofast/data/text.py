@@ -246,6 +246,21 @@ def find_label(names, wanted: str = "label") -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+#: what a long table's time column is called where the task names none (``time``), used only where exactly one
+#: of them is a column: pandas' and spreadsheets' ``timestamp``/``date``/``datetime``, Prophet's ``ds``
+TIME_ALIASES = ("timestamp", "date", "datetime", "ds")
+
+
+def find_time(names, wanted: str = "time") -> str | None:
+    """The time column of ``names``: :func:`find_column` of ``wanted``; for the default ``"time"`` where no column
+    is called that, the one column named as in :data:`TIME_ALIASES` (any case); None."""
+    found = find_column(names, wanted)
+    if found is not None or wanted != "time":
+        return found
+    hits = [h for h in (find_column(names, a) for a in TIME_ALIASES) if h is not None]
+    return hits[0] if len(hits) == 1 else None
+
+
 def is_number(t: str) -> bool:
     """Whether a field reads as a float (``"1e-3"``, ``"nan"`` and ``"inf"`` do; ``""`` does not)."""
     try:

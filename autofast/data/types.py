@@ -40,7 +40,7 @@ class SupervisedData:
     official split of each row (:data:`ORIGIN_CODES`); ``origin_files``: split name -> the file it came from;
     ``channel_names``: the input channels' names where the file names them (a long table's channel columns);
     ``step_names``: a wide table's step columns (val/test files and new data with these names in another order
-    are read by name).
+    are read by name); ``text_columns``: a table's columns of text, not read (names, dates, notes).
     """
 
     x: np.ndarray
@@ -52,6 +52,7 @@ class SupervisedData:
     origin_files: dict = field(default_factory=dict)
     channel_names: tuple[str, ...] | None = None
     step_names: tuple[str, ...] | None = None
+    text_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -252,7 +253,8 @@ def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:
         origin.append(np.full(len(d), ORIGIN_CODES[split], dtype=np.int8))
         files[split] = d.source
     return SupervisedData(np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys), list(train.classes),
-                          where, train.kind, np.concatenate(origin), files, train.channel_names, train.step_names)
+                          where, train.kind, np.concatenate(origin), files, train.channel_names, train.step_names,
+                          train.text_columns)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ def source_options(task_arg: str | None) -> dict:
     from ..data.task_file import TASK_FILE_SUFFIXES, read_task_file
 
     out = {"official": False, "length": None, "variable_length": "resample", "layout": "auto",
-           "sequence_column": "sequence", "label_column": "label", "id_column": "id", "time_column": "time"}
+           "sequence_column": "sequence", "label_column": "label", "id_column": "id", "time_column": "time",
+           "ignore_columns": []}
     path = None
     if task_arg:
         bundled = next((d for d in DATASETS.values() if d.name.lower() == str(task_arg).lower()), None)
@@ -40,7 +41,7 @@ def source_options(task_arg: str | None) -> dict:
         spec = read_task_file(path)
         out.update(official=spec.official, length=spec.length, variable_length=spec.variable_length,
                    layout=spec.layout, sequence_column=spec.sequence_column, label_column=spec.label_column,
-                   id_column=spec.id_column, time_column=spec.time_column)
+                   id_column=spec.id_column, time_column=spec.time_column, ignore_columns=list(spec.ignore_columns))
     return out
 
 
@@ -74,7 +75,7 @@ def input_record(task, task_arg: str | None) -> dict:
                          "layout": opts["layout"] if opts["layout"] in ("NCL", "NLC") else "auto",
                          # of a .csv table of series; a long one's channel columns, by name
                          "label_column": opts["label_column"], "id_column": opts["id_column"],
-                         "time_column": opts["time_column"],
+                         "time_column": opts["time_column"], "ignore_columns": opts["ignore_columns"] or None,
                          "channel_columns": list(data.channel_names) if data.channel_names else None,
                          # a wide one's step columns: new data with these names in another order is read by name
                          "step_columns": list(data.step_names) if data.step_names else None}

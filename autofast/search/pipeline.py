@@ -83,6 +83,15 @@ def length_note(task) -> str | None:
             "length ('length:' in a task file) if length is not the signal")
 
 
+def text_note(task) -> str | None:
+    """A table's columns of text (names, dates, notes) that were not read as steps or channels, said."""
+    cols = task.data.text_columns
+    if not cols:
+        return None
+    return (f"column(s) {', '.join(map(repr, cols))} of {task.data.source} hold text, not numbers: read as metadata, "
+            "not as steps or channels (a numeric metadata column goes under 'ignore_columns:' in a task file)")
+
+
 def data_size(task) -> DataSize:
     """What the plan reads of a loaded task (train and validation only)."""
     y = torch.cat([task.y_train, task.y_val])
@@ -363,9 +372,9 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     clock.budget = plan.budget
     for line in plan.lines():
         say(f"plan: {line}")
-    lengths = length_note(task)
-    if lengths:
-        say(f"note: {lengths}")
+    notes = [n for n in (length_note(task), text_note(task)) if n]
+    for note in notes:
+        say(f"note: {note}")
     if on_plan:
         on_plan(plan, clock)
 
@@ -542,7 +551,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         "positional_input": positional, "plan": plan.to_dict(), "plan_summary": plan.lines(), "step_cost": cost,
         "pattern": [list(p) for p in patterns.get("dash", patterns.get("plain", []))],
         "architectures": {a: [list(p) for p in pat] for a, pat in patterns.items()},
-        "dash": stage["dash"], "split": split_record(task), "data_notes": [n for n in (lengths,) if n],
+        "dash": stage["dash"], "split": split_record(task), "data_notes": notes,
         "selection": {"winner": winner, "val_scores": scores, "signal": signal,
                       "pair": None if pair is None else {k: v for k, v in pair.items() if k != "held_out"},
                       "features": {n: {k: v for k, v in c.items() if k != "held_out"} for n, c in features.items()},
