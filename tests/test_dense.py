@@ -40,6 +40,41 @@ def test_masks_and_fields_shapes_and_layouts(tmp_path):
     assert load_dense(tmp_path / "fields.npz").y.shape == (5, 3, 6, 6)
 
 
+@pytest.mark.parametrize("channels, length, layout, one_d", [(2, 64, "auto", True), (1, 64, "auto", True),
+                                                              (32, 48, "auto", False), (8, 8, "auto", False),
+                                                              (8, 8, "NCL", True), (2, 64, "NCHW", False)])
+def test_same_shaped_1d_fields_are_channels_not_a_grid(tmp_path, channels, length, layout, one_d):
+    """(N, C, L) inputs -> (N, C, L) float targets were read as one C x L image (a 2-D UNet over a 2 x 64 grid,
+    relative L2 over both channels at once) whatever the layout said; they are C fields of length L where
+    'layout: NCL' says so or a few channels run along a longer axis."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "f.npz", x=rng.random((5, channels, length)), y=rng.random((5, channels, length)) + 0.1)
+    d = load_dense(tmp_path / "f.npz", layout=layout)
+    want = ((5, channels, length), (5, channels, length)) if one_d else ((5, 1, channels, length),) * 2
+    assert (d.x.shape, d.y.shape) == want and d.ndim == (1 if one_d else 2)
+
+
+def test_a_target_field_of_zeros_is_refused_and_not_scored(tmp_path):
+    """Relative L2 divides by the target's norm: a zero field scored 3e11 in predict and made training diverge
+    ('lower the learning rate', the wrong fix); the loader names the example, predict's score leaves it out."""
+    from autofast.predictor.model import Predictor
+
+    rng = np.random.default_rng(0)
+    y = rng.random((6, 8, 8)) + 0.5
+    y[4] = 0.0
+    np.savez(tmp_path / "z.npz", x=rng.random((6, 8, 8)), y=y)
+    with pytest.raises(AutofastError) as e:
+        load_dense(tmp_path / "z.npz")
+    _one_line(e, "z.npz", "example 4 is zero everywhere", "1 such example", "drop those examples")
+    model = Predictor.__new__(Predictor)
+    model.manifest = {"regression": True, "target": {"scale": [2.0]}}
+    pred = y[:, None] + 0.1
+    got = model.dense_scores(pred, y[:, None])
+    keep = [0, 1, 2, 3, 5]
+    want = np.mean([np.linalg.norm(pred[i] - y[i, None]) / np.linalg.norm(y[i]) for i in keep])
+    assert got["zero_targets"] == 1 and got["relative_l2"] == pytest.approx(want, rel=1e-12)
+
+
 def test_dense_bad_input(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "mismatch.npz", x=rng.random((5, 6, 7)), y=rng.integers(0, 2, (5, 6, 8)))

@@ -7,7 +7,9 @@
 
 Inputs are ``(N, *S)`` (one channel) or channels-first ``(N, C, *S)``; channels-last ``(N, *S, C)`` with
 ``layout: NHWC`` (2-D) or ``NLC`` (1-D), or where only that reading fits the targets. ``S`` (1 or 2 axes) is read
-off the targets.
+off the targets; inputs ``(N, C, L)`` beside float targets of the same shape are C fields of length L where
+``layout: NCL`` says so or, under ``auto``, C is at most 16 and a quarter of L or less (else one C x L field).
+A target field that is zero everywhere is refused (relative L2 divides by its norm).
 """
 from __future__ import annotations
 
@@ -18,6 +20,18 @@ import numpy as np
 from ..errors import AutofastError
 from .arrays import read_arrays, to_float
 from .types import SupervisedData, check_finite, labels_to_indices
+
+
+def _one_d(shape: tuple, layout: str) -> bool:
+    """Whether 3-D inputs ``shape`` beside targets of the same shape are 1-D: ``layout: NCL``, or (``auto``) a few
+    channels along a much longer axis -- (N, 2, 64) is two channels of 64 steps, (N, 32, 48) a 32 x 48 grid."""
+    if layout in ("NCL", "NLC"):
+        return True
+    return layout == "auto" and shape[1] <= MAX_1D_CHANNELS and 4 * shape[1] <= shape[2]
+
+
+#: the most channels 3-D inputs with targets of their shape may have to be read as 1-D fields under ``layout: auto``
+MAX_1D_CHANNELS = 16
 
 
 def _inputs(x: np.ndarray, spatial: tuple, layout: str, source: str) -> np.ndarray:
@@ -52,6 +66,8 @@ def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None
         if layout not in ("NCHW", "NCL"):
             spatial_of_x.add(tuple(x.shape[1:-1]))
         one = y.ndim in (2, 3) and tuple(y.shape[1:]) in spatial_of_x
+        if one and y.ndim == 3 and x.ndim == 3 and y.shape[1:] == x.shape[1:] and _one_d(x.shape, layout):
+            one = False  # (N, C, L) -> (N, C, L): C fields of length L, not one C x L field
         spatial = tuple(y.shape[1:]) if one else tuple(y.shape[2:])
     else:
         raise AutofastError(f"{path}: targets have dtype {y.dtype}; give integer masks or float fields")
@@ -65,4 +81,9 @@ def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None
         return SupervisedData(x, flat.reshape(y.shape), classes, source, "dense")
     field = np.ascontiguousarray(y if y.ndim == len(spatial) + 2 else y[:, None], dtype=np.float32)
     check_finite(field, source, "target value")
+    zero = np.flatnonzero(~np.abs(field.reshape(len(field), -1)).any(1))
+    if len(zero):  # relative L2 ||u' - u|| / ||u|| has no value there (it scored 3e11 and training diverged)
+        raise AutofastError(f"{source}: the target field of example {int(zero[0])} is zero everywhere ({len(zero)} "
+                            f"such example(s)); relative L2 is undefined for it: drop those examples (or add an "
+                            f"offset to the targets)")
     return SupervisedData(x, field, [f"target{i}" for i in range(field.shape[1])], source, "dense")

@@ -90,17 +90,20 @@ class Predictor:
     def dense_scores(self, pred, labels) -> dict:
         """The run's test metric on a dense model's predictions (as :func:`autofast.tasks.test_scores` computes
         it): fields ``pred`` / ``labels`` ``(N, T, *S)`` in units -> ``relative_l2`` (per example
-        ``||p - y|| / ||y||`` on the training scale, mean over examples); masks ``(N, *S)`` class indices ->
-        ``accuracy`` (per position) and ``mean_iou`` (over the classes present in either)."""
+        ``||p - y|| / ||y||`` on the training scale, mean over the examples whose target is not zero everywhere:
+        their count ``zero_targets``, where there are any); masks ``(N, *S)`` class indices -> ``accuracy`` (per
+        position) and ``mean_iou`` (over the classes present in either)."""
         import numpy as np
 
         if self.manifest.get("regression"):
             scale = np.asarray(self.manifest["target"]["scale"], np.float64)
             scale = scale.reshape((1, -1) + (1,) * (pred.ndim - 2))
             d = ((pred.astype(np.float64) - labels) / scale).reshape(len(pred), -1)
-            y = (labels / scale).reshape(len(pred), -1)
-            return {"relative_l2": float(np.mean(np.linalg.norm(d, axis=1) / np.maximum(np.linalg.norm(y, axis=1),
-                                                                                         1e-12)))}
+            norm = np.linalg.norm((labels / scale).reshape(len(pred), -1), axis=1)
+            defined = norm > 0  # a zero field has no relative error (it was 3e11 over a 1e-12 floor)
+            out = {"relative_l2": float(np.mean(np.linalg.norm(d[defined], axis=1) / norm[defined]))
+                   if defined.any() else float("nan")}
+            return out if defined.all() else {**out, "zero_targets": int((~defined).sum())}
         k = len(self.classes)
         p, t = pred.reshape(-1), labels.reshape(-1)
         inter = np.bincount(t[p == t], minlength=k)[:k].astype(np.float64)
