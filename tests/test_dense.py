@@ -163,6 +163,7 @@ def test_darcy_search_and_segmentation_dash_end_to_end(tmp_path, capsys):
     # predict: the task's test split and its raw file give the run's test score; fields in the data's units
     manifest = json.loads((tmp_path / "s" / "model" / "manifest.json").read_text())
     assert manifest["target"]["mean"] == [0.0] and manifest["target"]["scale"][0] > 0
+    assert manifest["model"]["combine"] in ("the output", "mean output of the members")  # values, not classes
     for data in (tmp_path / "darcy.yaml", tmp_path / "darcy_test.npz"):
         assert main(["predict", str(tmp_path / "s"), "--data", str(data), "--json"]) == 0
         p = json.loads(capsys.readouterr().out)
@@ -247,3 +248,19 @@ def test_dense_refused_where_it_does_not_fit(tmp_path, capsys):
     assert load_task(tmp_path / "seg.yaml").data.kind == "dense"
     assert main(["pretrain", "--task", str(tmp_path / "seg.yaml"), "--out", str(tmp_path / "p")]) == 2
     assert "dense prediction task" in capsys.readouterr().err
+
+
+def test_predict_reads_a_channels_last_models_inputs_in_either_layout():
+    """A model trained with 'layout: NHWC' was given its exact channels-first shape (N, 4, 16, 24) and refused it
+    as '(N, 24, 4, 16)' -- the array after forcing it to channels last; both readings are taken where only one fits,
+    and a shape neither fits is named as given."""
+    from autofast.predictor.inputs import InputReader
+
+    reader = InputReader({"classes": ["target0"], "kind": "dense", "regression": True,
+                          "input": {"shape": [4, 16, 24], "dense": {"layout": "NHWC"}}})
+    x = np.random.default_rng(0).random((3, 4, 16, 24)).astype(np.float32)
+    np.testing.assert_array_equal(reader.prepare(x).x.numpy(), x)
+    np.testing.assert_array_equal(reader.prepare(np.moveaxis(x, 1, -1)).x.numpy(), x)
+    with pytest.raises(AutofastError) as e:
+        reader.prepare(x[:, :, :, :20])
+    _one_line(e, "shape (3, 4, 16, 20)", "(N, 4, 16, 24) channels first or (N, 16, 24, 4) channels last")

@@ -106,6 +106,9 @@ def test_dash_plans_its_epochs_to_a_budget(tmp_path, capsys):
     assert 1 <= plan["search_epochs"] <= 20 and 1 <= plan["retrain_epochs"] <= 30
     assert res["timings"]["total"] <= 15 * 1.1 + 3
     assert len(res["retrain"]["history"]) <= plan["retrain_epochs"]
+    for stage in ("search", "retrain", "baseline"):  # the epochs trained (it said the planned ones: 4 for 1)
+        assert res[stage]["epochs"] == len(res[stage]["history"]) <= res[stage]["planned_epochs"]
+    assert res["split"]["stratified"]  # classes; a field's validation rows are drawn at random
     ends = plan["stage_ends"]
     assert ends["search"] <= ends["retrain"] <= ends["baseline"] <= 15
 

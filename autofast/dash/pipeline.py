@@ -263,7 +263,8 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
         model.load_state_dict(res.best_state)  # best epoch by VALIDATION accuracy
         return model, res, {**test_scores(model, task), "best_epoch": res.best_epoch,  # the one test evaluation
                             "best_val_acc": res.best_val_acc, "best_val_loss": res.best_val_loss,
-                            "epochs": s.epochs, "seconds": res.seconds, "history": res.history}
+                            "epochs": len(res.history), "planned_epochs": s.epochs, "seconds": res.seconds,
+                            "history": res.history}  # epochs trained: a budget's stop may end a stage early
 
     # the baseline gets the same epoch budget: retrain epochs + the search's epoch-equivalents
     search_equiv = math.ceil(cfg.search_epochs * cfg.search_batch_fraction)
@@ -278,11 +279,11 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
                   "val": len(task.y_val), "test": len(task.y_test),
                   **({"protocol": task.split.protocol, "lookback": cfg.lookback, "horizon": cfg.horizon,
                       "train_stride": cfg.train_stride} if data.kind == "timeseries" else
-                     {"stratified": True, "provenance": task.split.provenance})},
+                     {"stratified": data.y.ndim == 1, "provenance": task.split.provenance})},  # classes only
         "metric": metric, "lower_is_better": lower,
         "search_space": {"kernel_sizes": list(ks), "dilations": list(ds), "candidates": [list(c) for c in candidates]},
         "pattern": [list(p) for p in pattern], "arch_probabilities": probs,
-        "search": {"epochs": cfg.search_epochs, "batch_fraction": cfg.search_batch_fraction,
+        "search": {"epochs": len(found["history"]), "planned_epochs": cfg.search_epochs, "batch_fraction": cfg.search_batch_fraction,
                    "width": cfg.search_width, "history": found["history"], "seconds": found["seconds"]},
         "retrain": retrain, "config": cfg.model_dump(mode="json"),
         "precision": resolve_precision(cfg.precision, cfg.devices[0]), "timings": timings, "budget_plan": budget_plan,

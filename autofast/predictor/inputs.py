@@ -205,13 +205,15 @@ class InputReader:
                 raise AutofastError(f"{source}: images are {arr.shape[2]}x{arr.shape[3]} but the model was trained "
                                     f"on {self.shape[1]}x{self.shape[2]} (height x width); resize them")
             return arr, notes
-        if self.kind == "dense":
-            if layout in ("NHWC", "NLC") or (layout == "auto" and arr.shape[1] != c and arr.shape[-1] == c):
-                arr = np.ascontiguousarray(np.moveaxis(arr, -1, 1))
-            if tuple(arr.shape[1:]) != self.shape:
-                raise AutofastError(f"{source}: inputs have shape {arr.shape} but the model takes (N, "
-                                    f"{', '.join(map(str, self.shape))}) (channels, then the positions); give inputs "
-                                    "of the training layout")
+        if self.kind == "dense":  # the training layout where both readings fit, else the one that does
+            first = tuple(arr.shape[1:]) == self.shape
+            last = arr.shape[-1] == c and tuple(arr.shape[1:-1]) == self.shape[1:]
+            if last and (layout in ("NHWC", "NLC") or not first):
+                return np.ascontiguousarray(np.moveaxis(arr, -1, 1)), notes
+            if not first:  # (the file's own shape: it named the array as forced to channels last)
+                spatial = ", ".join(map(str, self.shape[1:]))
+                raise AutofastError(f"{source}: inputs have shape {arr.shape} but the model takes (N, {c}, {spatial}) "
+                                    f"channels first or (N, {spatial}, {c}) channels last; give inputs of that shape")
             return arr, notes
         if self.kind == "series" and layout != "NCL" and arr.shape[1] != c and (layout == "NLC" or arr.shape[2] == c):
             arr = np.ascontiguousarray(arr.transpose(0, 2, 1))

@@ -38,6 +38,8 @@ def save_model(run_dir: str | Path, model, task, command: str, arch: dict | None
                              "dropout": float(m.get("dropout", 0.0))} for m in members])
         if str(arch["backbone"]).startswith("timm:"):
             rec["family"] = "timm"
+        if data.kind == "timeseries" or data.regression:  # the networks' outputs are values, not logits
+            rec["combine"] = "the output" if count == 1 else "mean output of the members"
     rec["trained_on"] = info.get("trained_on")
     task_source = info.get("task_source")
     manifest = {
