@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 import weakref
 from pathlib import Path
 
@@ -121,6 +122,11 @@ class _SearchEstimator(BaseEstimator):
     # ---------------------------------------------------------------------------------------- inputs
     def _check_x(self, X, fitting: bool) -> np.ndarray:
         name = type(self).__name__
+        if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse (not imported: `import autofast` stays light)
+            raise EstimatorInputError(f"X: sparse input is not supported by {name}; give a dense array "
+                                      "(X.toarray())")
+        if not fitting:
+            self._check_names(X)
         try:
             arr = np.asarray(X)
             if arr.dtype == object:  # numbers held as objects (e.g. from pandas)
@@ -150,6 +156,11 @@ class _SearchEstimator(BaseEstimator):
                                       "computes in; rescale X")
         raw, arr = arr, arr.astype(np.float32)
         if not fitting:
+            fitted_uint8 = getattr(self, "x_uint8_", None)  # None: pickled before it was recorded
+            if fitted_uint8 is not None and fitted_uint8 != (raw.dtype == np.uint8):
+                was, now = ("uint8", str(raw.dtype)) if fitted_uint8 else ("not uint8", "uint8")
+                raise EstimatorInputError(f"X is {now} but {name} was fitted on X {was}; uint8 pixels are read as "
+                                          "value / 255, others as they are: give X of the fitted dtype")
             shape = tuple(self.input_shape_)
             if arr.ndim == 2 and len(shape) == 1 and arr.shape[1] != shape[0]:
                 raise EstimatorInputError(f"X has {arr.shape[1]} features, but {name} is expecting {shape[0]} "
@@ -160,6 +171,31 @@ class _SearchEstimator(BaseEstimator):
         # 8-bit pixels stay uint8: the loaders and autofast.load(run).predict scale them to [0, 1], so the run
         # folder reads them as fit and predict did
         return raw if raw.dtype == np.uint8 else arr
+
+    @staticmethod
+    def _names(X) -> np.ndarray | None:
+        """A DataFrame's column names where all are strings (scikit-learn's ``feature_names_in_``), else None."""
+        cols = getattr(X, "columns", None)
+        if cols is None or not len(cols) or not all(isinstance(c, str) for c in cols):
+            return None
+        return np.asarray(cols, dtype=object)
+
+    def _check_names(self, X) -> None:
+        """scikit-learn's column-name rule: predicting with other names than fit's is an error, with names
+        where fit had none (or none where it had) a warning."""
+        names = self._names(X)
+        fitted = getattr(self, "feature_names_in_", None)
+        name = type(self).__name__
+        if fitted is not None and names is not None and (len(fitted) != len(names) or (fitted != names).any()):
+            raise EstimatorInputError("The feature names should match those that were passed during fit; give X "
+                                      f"with the columns {', '.join(map(str, fitted[:6]))}"
+                                      f"{', ...' if len(fitted) > 6 else ''} in that order")
+        if fitted is not None and names is None:
+            warnings.warn(f"X does not have valid feature names, but {name} was fitted with feature names",
+                          UserWarning, stacklevel=3)
+        if fitted is None and names is not None and hasattr(self, "input_shape_"):
+            warnings.warn(f"X has feature names, but {name} was fitted without feature names", UserWarning,
+                          stacklevel=3)
 
     @staticmethod
     def _layout(arr: np.ndarray) -> np.ndarray:
@@ -210,6 +246,10 @@ class _SearchEstimator(BaseEstimator):
         for key, value in fitted.items():
             setattr(self, key, value)
         self.input_shape_ = tuple(int(s) for s in arr.shape[1:])
+        self.x_uint8_ = arr.dtype == np.uint8  # predict must bring the same: uint8 is read as value / 255
+        names = self._names(X)
+        if names is not None:
+            self.feature_names_in_ = names
         self.kind_ = kind
         self.run_dir_ = str(run_dir)
         self.training_score_ = result.test_score
@@ -230,7 +270,7 @@ class _SearchEstimator(BaseEstimator):
     def _forget(self) -> None:
         """Drop an earlier fit: its fitted attributes and its temporary run folder."""
         for key in ("classes_", "n_targets_", "_y_one_d", "input_shape_", "kind_", "run_dir_", "training_score_",
-                    "n_features_in_", "_result"):
+                    "n_features_in_", "_result", "x_uint8_", "feature_names_in_"):
             self.__dict__.pop(key, None)
         cleanup = self.__dict__.pop("_cleanup", None)
         if cleanup is not None:
@@ -370,6 +410,14 @@ class AutofastClassifier(ClassifierMixin, _SearchEstimator):
             raise EstimatorInputError(f"y has 1 class ({classes[0]!r} for every example); a classifier needs at "
                                       "least two classes")
         names = classes if classes.dtype.kind in "iub" else np.asarray([str(c) for c in classes])
+        from .data.types import integral_text
+
+        seen: dict[str, str] = {}
+        for c in names:  # the loaders read '1.0' as the class '1' (a float column's whole numbers)
+            other = seen.setdefault(integral_text(str(c)), str(c))
+            if other != str(c):
+                raise EstimatorInputError(f"y: labels {other!r} and {str(c)!r} name one class to autofast (whole "
+                                          "numbers written as floats are read as integers); give distinct labels")
         return names[idx.reshape(-1)], {"classes_": classes}
 
     def predict_proba(self, X) -> np.ndarray:

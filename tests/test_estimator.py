@@ -101,6 +101,45 @@ def test_wrong_inputs_are_one_line_value_errors(fitted):
         assert "--" not in str(e.value)
 
 
+def test_labels_one_class_to_the_loaders_dtype_and_sparse_inputs_are_refused(fitted):
+    """'1' and '1.0' were merged by the run's loader (three classes_, two in the run: the '1' column always 0, or
+    'every example has the label' naming a temporary file); uint8 X is read as value / 255, so predicting with
+    another dtype than fit's scored 0.49 for 1.0; sparse X got 'setting an array element with a sequence'."""
+    import scipy.sparse
+
+    from autofast import AutofastClassifier
+
+    clf, x, y = fitted
+    labels = np.asarray(["1", "1.0", "2"])[np.arange(len(x)) % 3]
+    with pytest.raises(ValueError, match=r"labels '1' and '1.0' name one class"):
+        AutofastClassifier(**FAST).fit(x, labels)
+    with pytest.raises(ValueError, match=r"X is uint8 but AutofastClassifier was fitted on X not uint8"):
+        clf.predict(np.clip(x * 40 + 128, 0, 255).astype(np.uint8))
+    with pytest.raises(ValueError, match="sparse input is not supported"):
+        clf.predict(scipy.sparse.csr_matrix(x))
+    import pandas as pd
+
+    with pytest.warns(UserWarning, match="fitted without feature names"):
+        clf.predict(pd.DataFrame(x, columns=[f"t{i}" for i in range(x.shape[1])]))
+
+
+def test_dataframe_column_names_are_kept_and_checked():
+    """scikit-learn's feature_names_in_: kept from a DataFrame at fit, other names at predict an error."""
+    import pandas as pd
+
+    from autofast import AutofastClassifier
+
+    x, y = bump_series(40, 0)
+    frame = pd.DataFrame(x, columns=[f"t{i}" for i in range(x.shape[1])])
+    clf = AutofastClassifier(**FAST).fit(frame, y)
+    assert clf.feature_names_in_.tolist() == list(frame.columns)
+    assert len(clf.predict(frame)) == len(x)
+    with pytest.raises(ValueError, match="feature names should match"):
+        clf.predict(frame.rename(columns={"t0": "start"}))
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        clf.predict(x)
+
+
 def test_pickle_round_trip_keeps_the_model(fitted):
     from autofast import AutofastClassifier
 
