@@ -45,7 +45,10 @@ class Result:
             raise AutofastError(f"{path}: corrupt (not JSON); restore the run folder from a copy") from None
         if not isinstance(self.result, dict):
             raise AutofastError(f"{path}: corrupt (not a JSON mapping of results); restore the run folder from a copy")
-        self.predictor = load_final(self.run_dir)
+        import torch
+
+        with torch.random.fork_rng(devices=[]):  # building a network draws from torch's global RNG: the caller's
+            self.predictor = load_final(self.run_dir)
 
     def __repr__(self) -> str:
         r = self.result
@@ -150,12 +153,16 @@ def search(task: str, *, out: str | Path | None = None, verbose: bool = False, *
     ``arch``, ``folds``, ``threads``, ...); ``out``: the run folder (default ``runs/search-<task>-<time>``, which
     must not hold anything yet); ``verbose``: print the stage messages. Bad options and inputs raise
     :class:`~autofast.errors.AutofastError` with the CLI's one-line message."""
-    from .runtime import configure
+    from .runtime import callers_settings_kept
 
     started = time.time()
     threads = options.get("threads")
-    configure(threads if isinstance(threads, int) and threads > 0 else None)  # before torch: passive OpenMP waits
+    threads = threads if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0 else None
+    with callers_settings_kept(threads):  # the caller's threads, environment and torch RNG given back after
+        return _search(task, out, verbose, started, options)
 
+
+def _search(task, out, verbose: bool, started: float, options: dict) -> Result:
     from .commands.options import default_out, validated
     from .io import locked_run_dir, make_run_dir, write_json_atomic
     from .search.config import SearchConfig

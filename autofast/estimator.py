@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -213,12 +212,7 @@ class _SearchEstimator(BaseEstimator):
         if unknown:
             raise EstimatorInputError(f"unknown search option(s) {', '.join(unknown)} for {type(self).__name__}; "
                                       f"valid: {', '.join(_option_names())}")
-        self._forget()
-        if "torch" not in sys.modules:  # as `python -m autofast` does first thing: threads, passive OpenMP waits
-            from .runtime import configure
-
-            ok = isinstance(self.threads, int) and not isinstance(self.threads, bool) and self.threads >= 1
-            configure(self.threads if ok else None)  # a bad value: the search's own one-line error follows
+        self._forget()  # (autofast.search sets up the threads as `python -m autofast` does, and gives them back)
         run_dir, owned = self._new_run_dir()
         work = tempfile.mkdtemp(prefix="autofast-fit-data-")
         try:
@@ -336,7 +330,8 @@ class AutofastClassifier(ClassifierMixin, _SearchEstimator):
     threads : CPU threads of the run (None: autofast's default from the usable CPUs). A fit in a process that
         has not imported torch yet first sets up the thread pools as ``python -m autofast`` does
         (:func:`autofast.runtime.configure`: this thread count, passive OpenMP waiting -- without it a busy
-        neighbour on the cores can slow training many times over).
+        neighbour on the cores can slow training many times over); the caller's thread settings and torch's
+        global RNG state are given back after the fit (:func:`autofast.runtime.callers_settings_kept`).
     out : None (default): each ``fit`` runs in a fresh temporary folder, deleted when the estimator is garbage
         collected (or the interpreter exits). A folder: each ``fit`` makes its own run folder
         ``out/fit-<date>-<time>-<random>/`` in it and keeps it (``python -m autofast predict`` and

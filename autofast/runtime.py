@@ -20,7 +20,9 @@ from __future__ import annotations
 import math
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
@@ -106,3 +108,38 @@ def process_started() -> float:
         return started if started <= time.time() else time.time()
     except (OSError, ValueError, IndexError, StopIteration):
         return time.time()
+
+
+@contextmanager
+def callers_settings_kept(threads: int | None = None) -> Iterator[int]:
+    """For the Python API (``autofast.search``, ``AutofastClassifier.fit``): :func:`configure` ``threads`` for a
+    command run inside, then give the caller back what it had -- the environment variables :func:`configure`
+    sets, torch's and numba's thread counts where they were loaded before -- and torch's global CPU RNG state
+    (model initialisation forks it; code that does not, a feature draw, a network built to count its layers, is
+    covered here). torch's inter-op pool can be sized only once: where this call sized it, it stays at 1.
+    Yields the thread count."""
+    keys = (*_THREAD_VARS, "OMP_WAIT_POLICY", "KMP_BLOCKTIME")
+    env = {k: os.environ.get(k) for k in keys}
+    torch, numba = sys.modules.get("torch"), sys.modules.get("numba")
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    numba_threads = numba.get_num_threads() if numba is not None else None
+    count = configure(threads)  # before torch loads: passive OpenMP waits
+    import torch
+
+    rng = torch.random.get_rng_state()
+    try:
+        yield count
+    finally:
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        torch.random.set_rng_state(rng)
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+        if numba_threads is not None:
+            try:
+                numba.set_num_threads(numba_threads)
+            except (ValueError, AttributeError):  # pragma: no cover
+                pass

@@ -140,6 +140,36 @@ def test_dataframe_column_names_are_kept_and_checked():
         clf.predict(x)
 
 
+def test_search_fit_and_load_give_the_callers_settings_back(fitted):
+    """autofast.search set torch's threads, OMP_NUM_THREADS & co. and left them (also when it failed); fit and
+    load drew from torch's global RNG (a network built outside a forked generator)."""
+    import os
+
+    import torch
+
+    import autofast
+    from autofast import AutofastClassifier
+    from autofast.errors import AutofastError
+
+    clf, x, y = fitted
+    before = torch.get_num_threads()
+    keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
+    try:
+        torch.set_num_threads(1)
+        env = {k: os.environ.get(k) for k in keys}
+        torch.manual_seed(5)
+        want = torch.rand(3)
+        torch.manual_seed(5)
+        with pytest.raises(AutofastError, match="unknown task"):
+            autofast.search("no_such_task", threads=2)
+        AutofastClassifier(**FAST, threads=2).fit(x[:30], y[:30])
+        autofast.load(clf.run_dir_)
+        assert torch.get_num_threads() == 1 and {k: os.environ.get(k) for k in keys} == env
+        assert torch.equal(torch.rand(3), want)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_pickle_round_trip_keeps_the_model(fitted):
     from autofast import AutofastClassifier
 

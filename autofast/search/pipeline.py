@@ -27,6 +27,7 @@ from autofast.budget import Clock
 from autofast.dash.pipeline import check_options, conv_record, search_architecture
 from autofast.dash.supernet import load_pattern, save_pattern
 from autofast.engine.numerics import in_force
+from autofast.engine.rng import seeded_init
 from autofast.engine.precision import resolve as resolve_precision
 from autofast.errors import OOM_FIX, AutofastError, Diverged
 from autofast.io import PENDING_RESULT, write_json_atomic
@@ -156,7 +157,8 @@ def tune_settings(cfg: SearchConfig, plan: Plan, positional: bool = False) -> Tu
 def _stage_pattern(cfg, task, plan, run_dir: Path, resume: bool, clock: Clock, say, timings: dict) -> dict:
     """The architectures ASHA chooses among: ``{"dash": pattern, "plain": 3x1/3x3}`` as the plan says."""
     name, positional = backbone_for(task, cfg)
-    plain = [(3, 1)] * plain_network(task, name, positional).num_searchable
+    with seeded_init(cfg.seed):  # built only to count its convs: not from the global RNG
+        plain = [(3, 1)] * plain_network(task, name, positional).num_searchable
     out = {"backbone": name, "positional": positional, "patterns": {}, "dash": None}
     if plan.arch in ("auto", "plain"):
         out["patterns"]["plain"] = plain
