@@ -168,6 +168,34 @@ def test_bad_arguments_raise_clear_errors():
         resolve_backend(x, 1, "nope")
     with pytest.raises(ValueError, match="dense convs"):
         resolve_backend(x, 4, "fft")
+    # the mixed conv: 'slice step cannot be zero', and groups=2 ran as a grouped native conv on 'auto'
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        mixed_dilated_conv(x, [torch.randn(4, 4, 3)], torch.ones(1), [(3, 1)], stride=0)
+    with pytest.raises(ValueError, match="groups must be 1"):
+        mixed_dilated_conv(x, [torch.randn(4, 2, 3)], torch.ones(1), [(3, 1)], groups=2)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # torch.func's own
+@pytest.mark.parametrize("path", ["tap", "fft", "auto"])
+def test_forward_mode_and_func_transforms_and_empty_batches(path):
+    """jvp through the tap ops gave zero tangents (forward_ad: None) without a word, torch.func.grad a
+    setup_context error, and an empty batch a reshape (or MKL) error on the tap and fft paths: such inputs take
+    the native path. Tangents and gradients against F.conv1d in float64, on fresh random inputs."""
+    from torch.autograd import forward_ad
+
+    g = torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,))))
+    x, w, tx, tw = (torch.randn(*s, dtype=torch.float64, generator=g) for s in ((2, 3, 17), (4, 3, 5)) * 2)
+    ref = lambda x, w: F.conv1d(x, w, None, 1, 4, 2)  # noqa: E731
+    ours = lambda x, w: dilated_conv(x, w, None, 2, path=path)  # noqa: E731
+    torch.testing.assert_close(torch.func.jvp(ours, (x, w), (tx, tw))[1], torch.func.jvp(ref, (x, w), (tx, tw))[1])
+    with forward_ad.dual_level():
+        got = forward_ad.unpack_dual(ours(forward_ad.make_dual(x, tx), w)).tangent
+    torch.testing.assert_close(got, ref(tx, w))
+    loss = lambda f: lambda w: f(x, w).pow(2).sum()  # noqa: E731
+    torch.testing.assert_close(torch.func.grad(loss(ours))(w), torch.func.grad(loss(ref))(w))
+    assert dilated_conv(x[:0], w, None, 2, path=path).shape == (0, 4, 17)
+    mixed = MixedDilatedConv(1, 3, 4, (3, 5), (1, 2), path=path)
+    assert mixed(x[:0].float()).shape == (0, 4, 17)
 
 
 def test_auto_dispatch_picks_fft_for_dense_large_unions_and_direct_otherwise():

@@ -154,8 +154,11 @@ def test_environment_override_forces_the_path(monkeypatch, forced):
 
 def test_unknown_override_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("AUTOFAST_CONV_PATH", "cudnn")
-    with pytest.raises(ValueError, match="unknown conv path 'cudnn'"):
+    with pytest.raises(ValueError, match=r"unknown conv path 'cudnn' \(from \$AUTOFAST_CONV_PATH\)"):
         dilated_conv(torch.randn(1, 2, 8), torch.randn(2, 2, 3))
+    monkeypatch.delenv("AUTOFAST_CONV_PATH")  # a bad argument was blamed on the unset variable
+    with pytest.raises(ValueError, match=r"unknown conv path 'cudnn' \(from the path argument\)"):
+        dilated_conv(torch.randn(1, 2, 8), torch.randn(2, 2, 3), path="cudnn")
 
 
 def test_measuring_does_not_move_the_global_rng():

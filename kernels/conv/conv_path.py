@@ -63,11 +63,12 @@ def forced_path(path: str | None) -> Iterator[None]:
 def requested_path(path: str = "auto") -> str:
     """The path asked for: ``path`` unless it is 'auto', then :func:`forced_path`'s, then
     ``$AUTOFAST_CONV_PATH`` (default 'auto')."""
+    source = "the path argument"
     if path == "auto":
         path = _FORCED["path"] or os.environ.get(ENV, "auto") or "auto"
+        source = "$" + ENV  # (forced_path checks its own)
     if path not in PATHS:
-        raise ValueError(f"unknown conv path {path!r} (from {'$' + ENV if path != 'auto' else 'argument'}); "
-                         f"choose one of {', '.join(PATHS)}")
+        raise ValueError(f"unknown conv path {path!r} (from {source}); choose one of {', '.join(PATHS)}")
     return path
 
 
@@ -259,7 +260,9 @@ def choose(kind: str, x: torch.Tensor, w: torch.Tensor, taps: str, groups: int, 
     one synthetic pass with path ``p``."""
     want = requested_path(path)
     if _cannot_measure(x):  # fake/meta tensors, tracing (torch.compile): no data to time; the forced or first path
-        return want if want in candidates else candidates[0]
+        return "native" if x.shape[0] == 0 else want if want in candidates else candidates[0]
+    if native_only(x, w):
+        return "native"
     grad = torch.is_grad_enabled()
     sig = (kind, x.shape, w.shape, taps, groups, stride, x.dtype, x.device, grad and x.requires_grad,
            grad and w.requires_grad, want, torch.get_num_threads(), autocast_state(x.device))
@@ -308,6 +311,20 @@ def synthetic_pass(x: torch.Tensor, w: torch.Tensor, fn: Callable[[torch.Tensor,
             torch.cuda.synchronize(x.device)
 
     return run
+
+
+def native_only(*tensors: torch.Tensor) -> bool:
+    """Inputs only the native path (torch's own conv) handles: an empty batch (the tap kernels cannot reshape
+    it), tensors of a ``torch.func`` transform (``jvp``, ``grad``, ``jacrev``, ``vmap``) or with forward-mode
+    tangents (``torch.autograd.forward_ad``) -- the tap ops have backward formulas only, and ``jvp`` through them
+    gave zero tangents without a word."""
+    if tensors[0].shape[0] == 0:
+        return True
+    if any(torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors):
+        return True
+    from torch.autograd import forward_ad
+
+    return forward_ad._current_level >= 0 and any(forward_ad.unpack_dual(t).tangent is not None for t in tensors)
 
 
 def _cannot_measure(x: torch.Tensor) -> bool:

@@ -73,6 +73,13 @@ def mixed_dilated_conv(x: torch.Tensor, weights: list[torch.Tensor], a: torch.Te
         ``(B, Cout, *ceil(spatial / stride))``.
     """
     cands = tuple((int(k), int(d)) for k, d in candidates)
+    groups, stride, cin = int(groups), int(stride), x.shape[1]
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if weights and (weights[0].shape[1] * groups != cin or not (groups == 1 or groups == cin == weights[0].shape[0])):
+        raise ValueError(f"groups must be 1 (dense) or equal to the channels (depthwise) with weights "
+                         f"(Cout, Cin/groups, k...); got groups={groups}, x {tuple(x.shape)}, weight "
+                         f"{tuple(weights[0].shape)}")
     if len(weights) != len(cands) or a.shape != (len(cands),):
         raise ValueError(f"need one weight and one coefficient per candidate: {len(cands)} candidates, "
                          f"{len(weights)} weights, a of shape {tuple(a.shape)}")
@@ -80,7 +87,7 @@ def mixed_dilated_conv(x: torch.Tensor, weights: list[torch.Tensor], a: torch.Te
         if w.shape[2:] != (k,) * (x.dim() - 2):
             raise ValueError(f"candidate kernel size {k} but weight shape {tuple(w.shape)} for x {tuple(x.shape)}")
     union = tap_union(cands, x.dim() - 2)
-    return union_conv(x, aggregate_taps(union, a, list(weights)), union, int(groups), int(stride), backend, path)
+    return union_conv(x, aggregate_taps(union, a, list(weights)), union, groups, stride, backend, path)
 
 
 class MixedDilatedConv(nn.Module):
