@@ -84,6 +84,23 @@ def test_blend_of_parts_far_apart_is_not_a_candidate():
         assert (abs(out["part_gap"]) / out["part_gap_se"] < 2.0) == eligible and out["eligible"] == eligible
 
 
+def test_a_blend_behind_one_of_its_parts_is_not_a_candidate():
+    """Parts within two standard errors (features right on 26 of 30, the CNN on 20, 17 of them shared) whose
+    blend follows the over-confident CNN where they disagree: the features alone are ahead of the blend by 0.2
+    (> one paired standard error), so it is no candidate (it was chosen: test 0.77 where the features gave 0.98)."""
+    idx = torch.arange(30)
+    cnn_right = idx < 20
+    feats_right = (idx < 17) | ((idx >= 20) & (idx < 29))
+    cnn, feats, y = _parts(cnn_right, feats_right)
+    cnn = torch.where(cnn > math.log(0.5), math.log(0.99), math.log(0.01))  # sure of itself, right or wrong
+    assert blend_mod.parts_comparable(cnn, feats, y)["eligible"]
+    out = score_blend(cnn, feats, y)
+    assert not out["eligible"] and out["behind"]["part"] == "features" and out["val_acc"] == pytest.approx(20 / 30)
+    assert out["behind"]["gap"] == pytest.approx(6 / 30) and out["behind"]["gap"] > out["behind"]["se"]
+    cnn, feats, y = _parts(cnn_right, feats_right)  # an unsure CNN: the blend follows the features, stays a candidate
+    assert score_blend(cnn, feats, y)["eligible"]
+
+
 def test_family_scored_with_its_fitted_temperature():
     """Ridge-like scores of a 0.9-accurate family: the calibrated loss is the cross-entropy at the fitted
     temperature, below the raw one; accuracy and held-out scores unchanged."""

@@ -128,7 +128,13 @@ def selection_lines(r: dict) -> list[str]:
                     + (f"no signal beyond the mean, so the {signal['instead']} features went on instead (lower "
                        "variance where nothing can be selected)." if "instead" in signal else "ahead, kept.")]
     for k, b in (sel.get("blends") or {}).items():
-        if not b.get("eligible", True):
+        if not b.get("eligible", True) and "behind" in b:
+            part = "its CNN" if b["behind"]["part"] == "cnn" else "its features"
+            what = "accuracy" if b.get("val_acc") is not None else "MSE"
+            out += ["", f"{k} not a candidate: {part} alone are ahead of it by {b['behind']['gap']:.4f} in {what} on "
+                        f"the same predictions (paired standard error {b['behind']['se']:.4f}); blend validation "
+                        f"score {b['score']:.4f}."]
+        elif not b.get("eligible", True):
             out += ["", f"{k} not a candidate: its parts differ by {abs(b['part_gap']):.4f} in accuracy "
                         f"(standard error {b['part_gap_se']:.4f}); blend validation score {b['score']:.4f}."]
     return out + [""]
