@@ -23,6 +23,22 @@ def test_temperature_recovers_the_generating_one(t0):
     assert fit_temperature(scores, y) == pytest.approx(t0, rel=0.08)
 
 
+def test_temperature_of_separable_scores_stays_off_its_bound():
+    """Held-out scores that separate the classes: the plain fit ran to T = 1000 (probabilities of exactly 0 and
+    1); the next example is wrong with probability ~1/(N + 2), so the most likely class gets about 1 - 1/(N + 2)."""
+    import math
+
+    g = torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,))))
+    y = torch.arange(100) % 2
+    scores = torch.randn(100, 2, generator=g, dtype=torch.float64) * 0.1
+    scores[torch.arange(100), y] += 1.0  # every label ahead by about 1
+    t = fit_temperature(scores, y)
+    assert 1.0 < t < 100.0
+    top = torch.softmax(t * scores, dim=1).max(1).values
+    assert 0.9 < float(top.mean()) < 1.0 and float(top.max()) < 1.0 - 1e-6
+    assert math.isclose(float(1 - top.mean()), 1 / 102, rel_tol=0.6)
+
+
 def test_blend_is_the_log_of_the_mean_probability():
     g = torch.Generator().manual_seed(1)
     cnn = torch.log_softmax(torch.randn(50, 4, generator=g, dtype=torch.float64), dim=1)
