@@ -72,8 +72,28 @@ def test_given_options_win():
 def test_budget_below_one_epoch_is_one_error_line_with_the_minimum():
     slow = StepCost(overhead=1.0, per_example=0.1)
     with pytest.raises(AutofastError, match=r"at least --time-budget \d+") as e:
-        make_plan(size(2000, 300), slow, 5, "t", {})
+        make_plan(size(2000, 300, shape=(3, 32, 32), kind="image"), slow, 5, "t", {})
     assert "\n" not in str(e.value)
+    with pytest.raises(AutofastError, match=r"at least --time-budget \d+"):  # the arch asked for: no fallback
+        make_plan(size(2000, 300, kind="series", shape=(3, 3000)), slow, 5, "t", {}, arch="plain")
+
+
+def test_a_budget_that_cannot_train_a_network_falls_back_to_hold_out_then_to_the_features():
+    """A default budget refused itself (an epoch of 5 fold networks over it, where one hold-out network fits);
+    300 long series at 25 s were one error line after the measurement where the features take seconds."""
+    slow = StepCost(overhead=0.0, per_example=0.05, rocket_per_example=1e-5)
+    images = size(120, 30, shape=(13, 32, 32), kind="image")
+    plan = make_plan(images, slow, 40, "t", {})
+    assert plan.folds == 0 and "hold-out" in plan.why["folds"] and plan.predicted["total"] <= 40 * 1.5
+    with pytest.raises(AutofastError, match="at least --time-budget"):  # --folds given: kept, so refused
+        make_plan(images, slow, 40, "t", {"folds": 5})
+    series = size(270, 30, shape=(3, 3000), kind="series", classes=2)
+    plan = make_plan(series, StepCost(overhead=0.0, per_example=0.3, rocket_per_example=2.5e-6 * 9000), 25, "t", {},
+                     elapsed=10.0)
+    assert plan.arch == "rocket" and "feature families only" in plan.why["arch"]
+    assert plan.folds == 0 and "fits of the features" in plan.why["folds"]  # 5 x 2 + 3 fits over the budget
+    assert make_plan(series, StepCost(overhead=0.0, per_example=0.3, rocket_per_example=2.5e-6 * 9000), 25, "t",
+                     {}, arch="rocket").folds == 0  # asked for: the same
 
 
 def test_tiny_budget_drops_dash_and_keeps_within_budget():

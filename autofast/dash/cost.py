@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -37,13 +37,15 @@ ROCKET_SECONDS_PER_VALUE = 2.5e-6
 HYDRA_SECONDS_PER_VALUE = 2.2e-6
 
 
-def _step_seconds(model, x, y, batch: int, reps: int = 3, warmup: int = 1) -> float:
+def _step_seconds(model, x, y, batch: int, reps: int = 3, warmup: int = 1, deadline: float | None = None) -> float:
     """Seconds per step of the engine's own loop (:func:`autofast.engine.train_epoch`: batch gather, lr
     schedule, loss, backward, SGD step, the epoch's bookkeeping) at ``batch``, over epochs of up to 4 steps
     on ``(x, y)``: the fastest of ``reps`` timed epochs after ``warmup`` untimed ones (allocations,
     conv-path measurement). A busy neighbour only ever slows an epoch down, so the minimum is the machine's
     own cost. (A bare forward/backward/step timed alone was 1.6-2x below what ASHA's trials then took.)
-    ``model``: a list of networks is one step of them fused (:func:`autofast.engine.fused.train_fused_epoch`)."""
+    ``model``: a list of networks is one step of them fused (:func:`autofast.engine.fused.train_fused_epoch`).
+    ``deadline`` (``time.perf_counter()`` scale): no epoch starts after it; the warm-up epoch's time stands in
+    where none was timed (slower than a warm one: the plan errs on the safe side)."""
     from autofast.engine import Run, cosine, train_epoch
     from autofast.engine.fused import train_fused_epoch
 
@@ -60,17 +62,21 @@ def _step_seconds(model, x, y, batch: int, reps: int = 3, warmup: int = 1) -> fl
             record = train_fused_epoch(runs, xs, ys, batch)[0]
         if xs.is_cuda:
             torch.cuda.synchronize(xs.device)
+        seconds = (time.perf_counter() - t0) / max(1, record["steps"])
         if i >= warmup:
-            times.append((time.perf_counter() - t0) / max(1, record["steps"]))
+            times.append(seconds)
+        if deadline is not None and time.perf_counter() > deadline:
+            return min(times) if times else seconds
     return min(times)
 
 
-def _line(model_fn, x, y, b1: int, b2: int) -> tuple[float, float]:
-    """(overhead, per_example) of a straight line through the step times at batches b1 < b2."""
-    t1 = _step_seconds(model_fn(), x, y, b1)
-    if b2 <= b1:
+def _line(model_fn, x, y, b1: int, b2: int, deadline: float | None = None) -> tuple[float, float]:
+    """(overhead, per_example) of a straight line through the step times at batches b1 < b2 (past ``deadline``
+    after b1: half of its step taken as fixed, half as per example)."""
+    t1 = _step_seconds(model_fn(), x, y, b1, deadline=deadline)
+    if b2 <= b1 or (deadline is not None and time.perf_counter() > deadline):
         return t1 * 0.5, t1 * 0.5 / max(b1, 1)
-    t2 = _step_seconds(model_fn(), x, y, b2)
+    t2 = _step_seconds(model_fn(), x, y, b2, deadline=deadline)
     if t2 <= t1:  # a disturbed measurement: no fixed cost, all of the larger step per example
         return 0.0, t2 / b2
     per = (t2 - t1) / (b2 - b1)
@@ -131,10 +137,15 @@ def _cache_key(task, backbone, positional, width, search_width, supernet_factory
 
 
 def measure(task, backbone: str, positional: bool, width: int, search_width: int, supernet_factory=None,
-            device: str = "cpu", b1: int = 8, b2: int = 64, fused: int = 0) -> StepCost:
+            device: str = "cpu", b1: int = 8, b2: int = 64, fused: int = 0, limit: float | None = None,
+            networks: bool = True) -> StepCost:
     """:class:`StepCost` on the task's own training examples (no validation or test data read): the cached
     measurement for this machine and shapes, or a new one (then cached). ``fused``: where trials fuse, the
-    group size whose fused step is timed too (0: none)."""
+    group size whose fused step is timed too (0: none). ``limit``: seconds after which no timed epoch starts
+    (a share of a given budget: 300 series of 3 000 steps took 95 s of a 25 s budget to measure). ``networks``
+    False (``--arch rocket``): no network is timed, only the feature families' costs (from the shapes)."""
+    if not networks:
+        return _feature_costs(task)
     key = _cache_key(task, backbone, positional, width, search_width, supernet_factory, device, fused)
     file = _cache_file()
     try:
@@ -144,7 +155,9 @@ def measure(task, backbone: str, positional: bool, width: int, search_width: int
     except (OSError, ValueError, TypeError):
         pass  # no or unreadable cache: measure
     busy = _load_per_cpu()
-    cost = _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2, fused)
+    deadline = None if limit is None else time.perf_counter() + limit
+    cost = _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2, fused,
+                    deadline)
     if busy > BUSY_LOAD:  # an oversubscribed machine: use this measurement, but do not keep it for later runs
         return cost
     try:
@@ -162,7 +175,19 @@ def measure(task, backbone: str, positional: bool, width: int, search_width: int
     return cost
 
 
-def _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2, fused=0) -> StepCost:
+def _feature_costs(task) -> StepCost:
+    """The feature families' costs, from the shapes (no network timed)."""
+    values = 1
+    for s in task.x_train.shape[1:]:
+        values *= int(s)
+    length = int(task.x_train.shape[-1])
+    return StepCost(overhead=0.0, per_example=0.0, rocket_per_example=ROCKET_SECONDS_PER_VALUE * values,
+                    hydra_per_example=HYDRA_SECONDS_PER_VALUE * length * len(hydra_dilations(length))
+                    if task.x_train.dim() == 3 else 0.0)
+
+
+def _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2, fused=0,
+             deadline=None) -> StepCost:
     data = task.data
     n = len(task.x_train)
     b1, b2 = max(1, min(b1, n)), max(1, min(b2, n))
@@ -174,20 +199,15 @@ def _measure(task, backbone, positional, width, search_width, supernet_factory, 
             return build_backbone(backbone, data.ndim, in_ch, data.num_classes, width, fixed_factory([]),
                                   positional=positional).to(device)
 
-    overhead, per = _line(plain, x, y, b1, b2)
+    overhead, per = _line(plain, x, y, b1, b2, deadline)
     # the DASH supernet is not timed: its first steps make the conv-path dispatcher time every mixed-conv
     # shape (seconds for a ResNet1D, 90 s for a 2-D UNet on 2 cores), work that belongs to the DASH stage
     # (which stops at its own deadline). Measured ratio supernet / final-network step: 1.0 (splice) to 1.3
     # (JapaneseVowels) per example, 1.8 fixed; SUPERNET_FACTOR errs on the slow side.
     s_over, s_per = (SUPERNET_FACTOR * overhead, SUPERNET_FACTOR * per) if supernet_factory is not None else (0.0, 0.0)
-    values = 1
-    for s in task.x_train.shape[1:]:
-        values *= int(s)
-    length = int(task.x_train.shape[-1])
     # where trials fuse: one step of `fused` networks as one fused model, the group ASHA's trials form
-    f_over, f_per = _line(lambda: [plain() for _ in range(fused)], x, y, b1, b2) if fused > 1 else (0.0, 0.0)
-    return StepCost(overhead=overhead, per_example=per, supernet_overhead=s_over, supernet_per_example=s_per,
-                    rocket_per_example=ROCKET_SECONDS_PER_VALUE * values,
-                    hydra_per_example=HYDRA_SECONDS_PER_VALUE * length * len(hydra_dilations(length))
-                    if task.x_train.dim() == 3 else 0.0, fused_trials=fused if fused > 1 else 0,
-                    fused_overhead=f_over, fused_per_example=f_per)
+    f_over, f_per = (_line(lambda: [plain() for _ in range(fused)], x, y, b1, b2, deadline) if fused > 1
+                     else (0.0, 0.0))
+    return replace(_feature_costs(task), overhead=overhead, per_example=per, supernet_overhead=s_over,
+                   supernet_per_example=s_per, fused_trials=fused if fused > 1 else 0, fused_overhead=f_over,
+                   fused_per_example=f_per)

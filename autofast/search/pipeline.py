@@ -122,6 +122,11 @@ def family_options(name: str, plan: Plan, size: DataSize) -> dict:
             "wd": {"shifts": SHIFTS if plan.wd_shifts else (0,)}}.get(name, {})
 
 
+#: the share of a given --time-budget after which the step-cost measurement starts no more epochs, and the
+#: seconds without one (the default budget is sized from the measurement)
+MEASURE_SHARE, MEASURE_DEFAULT_LIMIT = 0.1, 30.0
+
+
 def plan_search(cfg: SearchConfig, task, clock: Clock, size: DataSize) -> tuple[Plan, dict]:
     """Measure a training step here and make the plan; (plan, the measured cost as a dict)."""
     from dataclasses import asdict
@@ -134,8 +139,11 @@ def plan_search(cfg: SearchConfig, task, clock: Clock, size: DataSize) -> tuple[
     factory = search_space(task, cfg, name, positional)["factory"] if cfg.arch in ("auto", "dash") else None
     group = fused_group(TuneSettings(devices=tuple(cfg.devices), fuse_trials=cfg.fuse_trials, executor=cfg.executor),
                         cfg.trials_per_device, cfg.asha_order)  # folds never fuse: the plan prices them alone
+    # a given budget bounds the measurement (its epochs start within MEASURE_SHARE of it); --arch rocket times
+    # no network
+    limit = MEASURE_SHARE * float(cfg.time_budget) if cfg.time_budget is not None else MEASURE_DEFAULT_LIMIT
     cost = measure(task, name, positional, cfg.retrain_width, cfg.search_width, factory, device=cfg.devices[0],
-                   fused=group)
+                   fused=group, limit=limit, networks=cfg.arch != "rocket")
     if cfg.time_budget is not None:
         budget, source = float(cfg.time_budget), "--time-budget"
     else:

@@ -167,6 +167,11 @@ class Plan:
         if self.dash:
             out.append(f"DASH: {self.search_epochs} supernet epochs x {self.search_batch_fraction:g} of the batches "
                        f"(~{p.get('dash', 0):.0f}s; {self.why.get('search_epochs', '')})")
+        if self.arch == "rocket":  # no network trained: the features' fits are the run
+            out.append("final: the feature family that scores best, refit on train+val"
+                       + (f" ({self.why['arch']})" if "arch" in self.why else ""))
+            return out + (["the feature fits need ~{:.0f}s, more than the budget".format(p["total"])]
+                          if p.get("total", 0) > self.budget else [])
         out.append(f"ASHA: {self.n_configs} configurations, epochs {self.min_epochs}..{self.max_epochs} (eta {self.eta:g}; "
                    f"top rung {self.max_epochs * self.updates_per_epoch} updates; ~{p.get('asha', 0):.0f}s; "
                    f"{self.why.get('max_epochs', '')}; {self.why.get('n_configs', '')}"
@@ -179,8 +184,10 @@ class Plan:
         if self.given:
             out.append(f"given by you (kept): {', '.join(self.given)}")
         if p.get("total", 0) > self.budget:
-            out.append(f"the options given need ~{p['total']:.0f}s, more than the budget: ASHA stops at its deadline "
-                       "and the retrain ends its cosine early")
+            what = ("the options given need" if self.given else
+                    "the fewest configurations and epochs the plan allows need")  # (none given: the plan's floors)
+            out.append(f"{what} ~{p['total']:.0f}s, more than the budget: ASHA stops at its deadline and the "
+                       "retrain ends its cosine early")
         return out
 
 
@@ -266,7 +273,12 @@ def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str,
 
     Raises AutofastError (one line, with the minimum) when the budget cannot pay one epoch of the network.
     """
-    plan = _plan_dash_if_it_pays(size, cost, budget, budget_source, given, arch, eta, elapsed, beside)
+    try:
+        plan = _plan_dash_if_it_pays(size, cost, budget, budget_source, given, arch, eta, elapsed, beside)
+    except BudgetTooSmall as exc:
+        return _without_networks_epoch(exc, size, cost, budget, budget_source, given, arch, eta, elapsed, beside)
+    if arch == "rocket":
+        return _features_in_budget(plan, size, cost, given, eta, elapsed, beside)
     top = plan.max_epochs * plan.updates_per_epoch
     # a score on a few dozen labels or values is noise (dense fields: each example is a whole field)
     tiny_val = size.n_val < MIN_HOLDOUT_VAL and (size.num_classes > 0 or size.kind in ("dna", "image", "series"))
@@ -280,6 +292,57 @@ def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str,
                                     f"(< {MIN_CV_UPDATES}) in this budget: hold-out validation split"}
         return replace(hold, why=why, given=tuple(g for g in hold.given if g != "folds"))
     return plan
+
+
+class BudgetTooSmall(AutofastError):
+    """The budget cannot pay two epochs of the smallest network (or the features' fits): ``need`` seconds for
+    one, at ``folds`` folds."""
+
+    def __init__(self, message: str, need: float, folds: int) -> None:
+        super().__init__(message)
+        self.need, self.folds = need, folds
+
+
+def _without_networks_epoch(exc: BudgetTooSmall, size: DataSize, cost: StepCost, budget: float, budget_source: str,
+                            given: dict, arch: str, eta: float, elapsed: float, beside: bool) -> Plan:
+    """Where the budget cannot pay a network's epochs: the hold-out split instead of k folds (folds not given: a
+    default budget refused itself for 900 image patches, an epoch of 5 fold networks), else -- ``arch`` auto on
+    a 1-D task -- the feature families alone (300 series of 3 000 steps at 25 s: one error line after 95 s where
+    MiniRocket takes 4 s); else ``exc``."""
+    tried = exc
+    if exc.folds and "folds" not in given:
+        try:
+            plan = _plan_dash_if_it_pays(size, cost, budget, budget_source, {**given, "folds": 0}, arch, eta, elapsed,
+                                         beside)
+            why = {**plan.why, "folds": f"{exc.folds}-fold training: one epoch ~{exc.need:.0f}s, more than the budget "
+                                        "pays: hold-out validation split"}
+            return replace(plan, why=why, given=tuple(g for g in plan.given if g != "folds"))
+        except BudgetTooSmall as again:
+            tried = again
+    one_d = len(size.example_shape) == 2 and size.kind in ("dna", "series")
+    if arch == "auto" and one_d:
+        try:
+            plan = _features_in_budget(_make_plan(size, cost, budget, budget_source, given, "rocket", eta, elapsed,
+                                                  beside), size, cost, given, eta, elapsed, beside)
+        except BudgetTooSmall:
+            raise exc from None
+        return replace(plan, why={**plan.why, "arch": f"one epoch of the smallest network takes ~{tried.need:.0f}s "
+                                                      "here, more than the budget pays: the feature families only"})
+    raise exc
+
+
+def _features_in_budget(plan: Plan, size: DataSize, cost: StepCost, given: dict, eta: float, elapsed: float,
+                        beside: bool) -> Plan:
+    """A features-only plan whose k-fold fits (k per family and input) overrun the budget: the hold-out split
+    instead (one fit each), unless ``--folds`` was given (300 series of 3 000 steps: 41 s at a 25 s budget)."""
+    if plan.predicted["total"] <= plan.budget or not plan.folds or "folds" in given:
+        return plan
+    hold = _make_plan(size, cost, plan.budget, plan.budget_source, {**given, "folds": 0}, "rocket", eta, elapsed,
+                      beside)
+    return replace(hold, why={**hold.why, "folds": f"{plan.folds}-fold fits of the features ~"
+                                                   f"{plan.predicted['total']:.0f}s, more than the budget: hold-out "
+                                                   "validation split"},
+                   given=tuple(g for g in hold.given if g != "folds"))
 
 
 def _default_folds(size: DataSize) -> tuple[int, str]:
@@ -358,8 +421,8 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     if budget < minimum:
         what = "the random-convolution features take" if rocket_only else "one epoch of the smallest network takes"
         need = minimum - elapsed - 1.0 if rocket_only else alone
-        raise AutofastError(f"--time-budget {budget:.0f}s is too small for this data: {what} ~{need:.1f}s here; "
-                            f"give at least --time-budget {math.ceil(minimum)}")
+        raise BudgetTooSmall(f"--time-budget {budget:.0f}s is too small for this data: {what} ~{need:.1f}s here; "
+                             f"give at least --time-budget {math.ceil(minimum)}", need=need, folds=folds)
 
     rocket = arch in ("auto", "rocket") and (classify_1d or values_1d)
     if arch == "rocket" and not rocket:
