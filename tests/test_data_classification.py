@@ -255,7 +255,7 @@ def test_images_folder_errors(tmp_path):
     (root / "c").mkdir()
     with pytest.raises(AutofastError) as e:
         load_images(root)
-    _one_line(e, "'c'", "no .png/.jpg/.jpeg images")
+    _one_line(e, "'c'", "has no images (.bmp, .jpeg")
 
 
 def test_digits():

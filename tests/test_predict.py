@@ -313,8 +313,11 @@ def test_image_model_bands_and_size(tmp_path, capsys):
     assert out["accuracy"] == res["test_score"] and out["rows"] == 18
     api = autofast.load(run)
     assert api.score(x, np.array(["a", "b", "c"])[y]) == predict_json(capsys, run, tmp_path / "imgs.npz")["accuracy"]
-    np.savez(tmp_path / "rgb.npz", x=np.zeros((2, 8, 8, 3), dtype=np.uint8))
+    np.savez(tmp_path / "rgb.npz", x=np.zeros((2, 8, 8, 3), dtype=np.float32))
     assert "3 band(s)" in error_line(capsys, ["predict", str(run), "--data", str(tmp_path / "rgb.npz")])
+    # trained on values as they are: uint8 would be read as value / 255 (the same pixels, another scale, silently)
+    np.savez(tmp_path / "u8.npz", x=np.zeros((2, 8, 8, 2), dtype=np.uint8))
+    assert "inputs are uint8" in error_line(capsys, ["predict", str(run), "--data", str(tmp_path / "u8.npz")])
     np.savez(tmp_path / "big.npz", x=np.zeros((2, 2, 16, 16), dtype=np.float32))
     assert "16x16" in error_line(capsys, ["predict", str(run), "--data", str(tmp_path / "big.npz")])
 

@@ -94,3 +94,73 @@ def test_a_grey_test_folder_beside_an_rgb_training_folder(tmp_path):
     _, data, _ = load_task_file(tmp_path / "t.yaml")
     assert data.x.shape == (8, 3, 8, 8)
     np.testing.assert_array_equal(data.x[4:, 0], data.x[4:, 1])  # grey pixels in all three bands
+
+
+def test_images_as_a_second_audit_handed_them_over(tmp_path):
+    """A 16-bit grey PNG read in RGB bands was clipped to white; macOS '._x.png' files and '__MACOSX' folders
+    were refused; EXIF orientation was ignored (a portrait photo read sideways); a mixed-size folder named the
+    one odd image as the reference; uint8 training and int64 test files of an official split were read on two
+    scales (0.19 accuracy for 0.67, silently)."""
+    from PIL import Image
+
+    from autofast.data.images import image_pixels
+
+    g16 = tmp_path / "g16.png"
+    Image.fromarray(np.full((4, 6), 6553, dtype=np.uint16)).save(g16)
+    rgb = image_pixels(g16, grey=False)
+    assert rgb.shape == (4, 6, 3) and np.allclose(rgb, 6553 / 65535)
+    root = tmp_path / "f"
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (6, 4, 3), dtype=np.uint8)).save(root / cls / f"{i}.png")
+        (root / cls / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (root / "__MACOSX" / "a").mkdir(parents=True)
+    assert load_images(root).x.shape == (6, 3, 6, 4) and load_images(root).uint8_input
+    turned = Image.fromarray(rng.integers(0, 256, (4, 6, 3), dtype=np.uint8))  # stored 6 wide, shown 6 high
+    exif = turned.getexif()
+    exif[0x0112] = 6
+    turned.save(root / "a" / "3.jpg", exif=exif)
+    assert load_images(root).x.shape == (7, 3, 6, 4)
+    Image.fromarray(rng.integers(0, 256, (9, 9, 3), dtype=np.uint8)).save(root / "b" / "big.png")
+    with pytest.raises(AutofastError, match=r"big.png is 9x9 but 7 of the 8 images are 4x6"):
+        load_images(root)
+    x = rng.integers(0, 256, (8, 3, 6, 6))
+    np.savez(tmp_path / "train.npz", x=x.astype(np.uint8), y=np.array(["w", "l"] * 4))
+    np.savez(tmp_path / "test.npz", x=x.astype(np.int64), y=np.array(["w", "l"] * 4))
+    (tmp_path / "t.yaml").write_text("train: train.npz\ntest: test.npz\nkind: image\n")
+    with pytest.raises(AutofastError, match=r"field 'test': inputs are not 8-bit .* but 'train''s are 8-bit"):
+        load_task_file(tmp_path / "t.yaml")
+
+
+def test_predict_refuses_inputs_on_another_scale_than_training():
+    """A model trained on uint8 pixels given the same pixels as float 0-255 (or a float model given uint8) was
+    read on another scale and predicted one class for everything."""
+    from autofast.predictor.inputs import InputReader
+
+    def reader(uint8):
+        return InputReader({"classes": ["a", "b"], "kind": "image", "input": {"shape": [3, 6, 6], "uint8_input": uint8}})
+
+    x = np.random.default_rng(0).integers(0, 256, (2, 3, 6, 6))
+    assert reader(True).prepare(x.astype(np.uint8)).x.shape == (2, 3, 6, 6)
+    assert reader(True).prepare(x / 255.0).x.shape == (2, 3, 6, 6)  # already scaled: fine
+    with pytest.raises(AutofastError, match=r"inputs are int64 up to \d+ but the model was trained on 8-bit pixels"):
+        reader(True).prepare(x)
+    with pytest.raises(AutofastError, match="inputs are uint8 .* trained on values as they are"):
+        reader(False).prepare(x.astype(np.uint8))
+    assert reader(None).prepare(x.astype(np.uint8)).x.shape == (2, 3, 6, 6)  # a run saved before the record
+
+
+def test_inputs_far_from_the_training_range_get_a_note():
+    """Reflectance 0-1 given to a model trained on 0-10 000 predicted one class at p = 0.999999 without a word."""
+    from autofast.predictor.inputs import InputReader
+
+    reader = InputReader({"classes": ["a", "b"], "kind": "image", "input": {
+        "shape": [2, 4, 4], "uint8_input": False,
+        "standardise": {"mean": [3000.0, 5000.0], "std": [800.0, 900.0]}}})
+    x = np.random.default_rng(0).normal(3000, 800, (3, 2, 4, 4)).astype(np.float32)
+    x[:, 1] = 5000
+    assert reader.prepare(x).notes == []
+    far = reader.prepare(x / 10000)
+    assert far.notes and "input channel 1 lies 6 training standard deviations" in far.notes[-1]

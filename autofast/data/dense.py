@@ -58,6 +58,7 @@ def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None
         raise AutofastError(f"{path}: holds no examples; save at least one input/target pair")
     if len(y) != len(x):
         raise AutofastError(f"{path}: {len(y)} targets for {len(x)} inputs; give one target per input")
+    eight_bit = x.dtype == np.uint8
     x = to_float(x, source)
     if y.dtype.kind in "biu":
         spatial = tuple(y.shape[1:])
@@ -78,7 +79,7 @@ def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None
     check_finite(x, source, "input value")
     if y.dtype.kind in "biu":
         flat, classes = labels_to_indices(y.reshape(-1), source, min_classes)
-        return SupervisedData(x, flat.reshape(y.shape), classes, source, "dense")
+        return SupervisedData(x, flat.reshape(y.shape), classes, source, "dense", uint8_input=eight_bit)
     field = np.ascontiguousarray(y if y.ndim == len(spatial) + 2 else y[:, None], dtype=np.float32)
     check_finite(field, source, "target value")
     zero = np.flatnonzero(~np.abs(field.reshape(len(field), -1)).any(1))
@@ -86,4 +87,5 @@ def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None
         raise AutofastError(f"{source}: the target field of example {int(zero[0])} is zero everywhere ({len(zero)} "
                             f"such example(s)); relative L2 is undefined for it: drop those examples (or add an "
                             f"offset to the targets)")
-    return SupervisedData(x, field, [f"target{i}" for i in range(field.shape[1])], source, "dense")
+    return SupervisedData(x, field, [f"target{i}" for i in range(field.shape[1])], source, "dense",
+                          uint8_input=eight_bit)

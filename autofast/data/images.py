@@ -7,6 +7,7 @@ Everything comes out channels-first float32 ``(N, C, H, W)`` for any C (1 grey, 
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +19,7 @@ from .text import data_suffix
 from .types import SupervisedData, Target, check_finite, labels_to_indices, targets_from
 
 ImageLayout = Literal["auto", "NCHW", "NHWC"]
-IMAGE_FILE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+IMAGE_FILE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 _COMMON_CHANNELS = {1, 3, 4}
 _GREY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L", "F"}
 #: grey modes of more than 8 bits: scaled by their own range (16-bit PNG/TIFF: / 65535), not clipped to 8 bits
@@ -26,15 +27,18 @@ _WIDE_MODES = {"I": 65535.0, "I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0
 
 
 def image_pixels(f: Path, grey: bool) -> np.ndarray:
-    """One image file's pixels as float32 in [0, 1]: ``(H, W)`` grey (8-bit / 255; 16-bit / 65535 -- they were
-    clipped to 255 by an 8-bit conversion, a 16-bit satellite or microscope image turned white) or ``(H, W, 3)``
-    RGB; a file that does not decode is one error line naming it."""
-    from PIL import Image, UnidentifiedImageError
+    """One image file's pixels as float32 in [0, 1], turned as its EXIF orientation says (a phone's portrait
+    photo is stored sideways): ``(H, W)`` grey (8-bit / 255; 16-bit / 65535 -- they were clipped to 255 by an
+    8-bit conversion, a 16-bit satellite or microscope image turned white) or ``(H, W, 3)`` RGB (a 16-bit grey
+    image's value in all three); a file that does not decode is one error line naming it."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(f) as im:
-            if grey and im.mode in _WIDE_MODES:
-                return np.asarray(im, dtype=np.float32) / _WIDE_MODES[im.mode]
+        with Image.open(f) as raw:
+            im = ImageOps.exif_transpose(raw)
+            if im.mode in _WIDE_MODES:
+                g = np.asarray(im, dtype=np.float32) / _WIDE_MODES[im.mode]
+                return g if grey else np.repeat(g[..., None], 3, axis=2)
             return np.asarray(im.convert("L" if grey else "RGB"), dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError) as exc:
         raise AutofastError(f"{f}: cannot be read as an image ({str(exc) or type(exc).__name__}); remove or replace "
@@ -80,43 +84,59 @@ def _load_arrays(path: Path, layout: ImageLayout, labels: Path | None, target: T
     source = str(path)
     if len(x) == 0:
         raise AutofastError(f"{path}: holds no images; save at least one image per class")
+    eight_bit = x.dtype == np.uint8
     x = channels_first(to_float(x, source, "image"), source, layout)
     check_finite(x, source, "pixel value", "image")
     y_idx, classes = targets_from(y, len(x), source, target, "image", min_classes)
-    return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, source, "image")
+    return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, source, "image",
+                          uint8_input=eight_bit)
 
 
 def _load_folder(root: Path, min_classes: int = 2, bands: int | None = None) -> SupervisedData:
     from PIL import Image, UnidentifiedImageError
 
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not _debris(p))
     if not class_dirs:
         raise AutofastError(f"{root}: has no class folders; arrange images as {root}/<class_name>/*.png")
     files: list[tuple[Path, str]] = []
     for d in class_dirs:
-        found = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_FILE_SUFFIXES)
+        found = image_files(d)
         if not found:
-            raise AutofastError(f"{d}: class folder {d.name!r} has no .png/.jpg/.jpeg images; add images or remove "
-                                f"the folder")
+            raise AutofastError(f"{d}: class folder {d.name!r} has no images ({', '.join(sorted(IMAGE_FILE_SUFFIXES))});"
+                                " add images or remove the folder")
         files += [(f, d.name) for f in found]
     sizes, modes = [], []
     for f, _ in files:  # headers only: sizes and modes before decoding any pixels
         try:
             with Image.open(f) as im:
-                sizes.append(im.size)
+                w, h = im.size
+                turned = im.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientation: stored sideways
+                sizes.append((h, w) if turned else (w, h))
                 modes.append(im.mode)
         except (UnidentifiedImageError, OSError) as exc:
             raise AutofastError(f"{f}: cannot be read as an image ({type(exc).__name__}); remove or replace it") from None
-    w0, h0 = sizes[0]
+    common = Counter(sizes).most_common(1)[0][0]  # the odd one out is named, not the first file's size
     for (f, _), (w, h) in zip(files, sizes):
-        if (w, h) != (w0, h0):
-            raise AutofastError(f"{root}: image {f} is {w}x{h} but {files[0][0]} is {w0}x{h0} (width x height); "
-                                f"resize them to one size")
+        if (w, h) != common:
+            many = sum(s == common for s in sizes)
+            raise AutofastError(f"{root}: image {f} is {w}x{h} but {many} of the {len(files)} images are "
+                                f"{common[0]}x{common[1]} (width x height); resize them to one size")
     grey = bands == 1 if bands in (1, 3) else all(m in _GREY_MODES for m in modes)  # bands: the training folder's
     x = np.stack([image_pixels(f, grey) for f, _ in files])
     x = channels_first(x, str(root), "auto" if grey else "NHWC")
     y, classes = labels_to_indices(np.asarray([c for _, c in files]), str(root), min_classes)
-    return SupervisedData(np.ascontiguousarray(x), y, classes, str(root), "image")
+    return SupervisedData(np.ascontiguousarray(x), y, classes, str(root), "image", uint8_input=True)  # files: / 255
+
+
+def _debris(p: Path) -> bool:
+    """Hidden files and what other systems leave in a folder: macOS's ``._name`` (AppleDouble) files and
+    ``__MACOSX`` folders (from unpacked zips), ``.DS_Store``, Windows' ``Thumbs.db``/``desktop.ini``."""
+    return p.name.startswith(".") or p.name == "__MACOSX" or p.name.lower() in ("thumbs.db", "desktop.ini")
+
+
+def image_files(d: Path) -> list[Path]:
+    """The image files of folder ``d`` (by suffix, :data:`IMAGE_FILE_SUFFIXES`), in name order, debris left out."""
+    return sorted(p for p in d.iterdir() if p.is_file() and not _debris(p) and p.suffix.lower() in IMAGE_FILE_SUFFIXES)
 
 
 def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Path | None = None,

@@ -182,9 +182,10 @@ def read_ucr(path: Path, unlabelled_steps: int | None = None) -> tuple[list[np.n
     return series, None if unlabelled else labels
 
 
-def _arrays(path: Path, layout: SeriesLayout, labels: Path | None) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(path: Path, layout: SeriesLayout, labels: Path | None) -> tuple[np.ndarray, np.ndarray, bool]:
     x, y = read_arrays(path, labels, "series")
     source = str(path)
+    eight_bit = x.dtype == np.uint8
     x = to_float(x, source, "series")
     if x.ndim == 2:
         x = x[:, None]
@@ -201,7 +202,7 @@ def _arrays(path: Path, layout: SeriesLayout, labels: Path | None) -> tuple[np.n
     if layout == "NLC":
         x = np.ascontiguousarray(x.transpose(0, 2, 1))
     check_finite(x, source, "value", "series")
-    return x, y
+    return x, y, eight_bit
 
 
 def load_series(path: str | Path, length: int | None = None, variable_length: VariableLength = "resample",
@@ -223,13 +224,14 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
                             "file")
     suffix = data_suffix(path)
     if suffix in ARRAY_SUFFIXES:
-        x, y = _arrays(path, layout, None if labels is None else Path(labels))
+        x, y, eight_bit = _arrays(path, layout, None if labels is None else Path(labels))
         if len(x) == 0:
             raise AutofastError(f"{path}: holds no series; save at least one series per class")
         if length is not None and length != x.shape[2]:
             x = equal_length(list(x), length, variable_length, str(path))
         y_idx, classes = targets_from(y, len(x), str(path), target, "series", min_classes)
-        return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, str(path), "series")
+        return SupervisedData(np.ascontiguousarray(x, dtype=np.float32), y_idx, classes, str(path), "series",
+                              uint8_input=eight_bit)
     names = steps = None
     text: list[str] = []
     if suffix in TS_SUFFIXES:

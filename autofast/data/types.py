@@ -40,7 +40,8 @@ class SupervisedData:
     official split of each row (:data:`ORIGIN_CODES`); ``origin_files``: split name -> the file it came from;
     ``channel_names``: the input channels' names where the file names them (a long table's channel columns);
     ``step_names``: a wide table's step columns (val/test files and new data with these names in another order
-    are read by name); ``text_columns``: a table's columns of text, not read (names, dates, notes).
+    are read by name); ``text_columns``: a table's columns of text, not read (names, dates, notes);
+    ``uint8_input``: the inputs were 8-bit (pixels, read as value / 255), not values as they are.
     """
 
     x: np.ndarray
@@ -53,6 +54,7 @@ class SupervisedData:
     channel_names: tuple[str, ...] | None = None
     step_names: tuple[str, ...] | None = None
     text_columns: tuple[str, ...] = ()
+    uint8_input: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -231,6 +233,10 @@ def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:
         if d.kind != train.kind:
             raise AutofastError(f"{where}: field {split!r} holds {d.kind} data but 'train' holds {train.kind}; "
                                 f"give files of one kind")
+        if d.uint8_input != train.uint8_input:  # the same pixels read two ways: 0.19 accuracy for 0.67
+            what = {True: "8-bit (uint8: read as value / 255)", False: "not 8-bit (read as they are)"}
+            raise AutofastError(f"{where}: field {split!r}: inputs are {what[d.uint8_input]} but 'train''s are "
+                                f"{what[train.uint8_input]}; save the files in one dtype")
         if d.x.shape[1:] != train.x.shape[1:]:
             raise AutofastError(f"{where}: field {split!r}: inputs have shape {d.x.shape[1:]} per example but "
                                 f"'train' has {train.x.shape[1:]}; give files of one shape")
@@ -254,7 +260,7 @@ def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:
         files[split] = d.source
     return SupervisedData(np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys), list(train.classes),
                           where, train.kind, np.concatenate(origin), files, train.channel_names, train.step_names,
-                          train.text_columns)
+                          train.text_columns, train.uint8_input)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ from ..errors import AutofastError
 from .manifest import READ_KINDS
 
 
+#: an input channel whose mean lies this many training standard deviations from the training mean gets a note
+FAR_FROM_TRAINING = 4.0
+
+
 @dataclass
 class Inputs:
     """Examples ready for the model: ``x`` float32 ``(N, *shape)`` (standardised as at training), ``labels``
@@ -86,6 +90,12 @@ class InputReader:
         st = self.input.get("standardise")
         if st is not None:
             raw = standardise(raw, np.asarray(st["mean"], dtype=np.float32), np.asarray(st["std"], dtype=np.float32))
+            shift = np.abs(raw.mean(axis=tuple(i for i in range(raw.ndim) if i != 1))) if raw.size else np.zeros(0)
+            if len(raw) and (shift > FAR_FROM_TRAINING).any():  # reflectance 0-1 for a model of 0-10000
+                c = int(np.argmax(shift))
+                notes = [*notes, f"input channel {c} lies {shift[c]:.0f} training standard deviations from the "
+                                 "training mean on average: check the units (the predictions are of little use "
+                                 "if they differ)"]
         return Inputs(torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)), labels,
                       np.asarray(index, dtype=np.int64), source, notes, ids)
 
@@ -177,8 +187,23 @@ class InputReader:
                                 f"(N, {', '.join(map(str, self.shape))})") from None
         from ..data.arrays import to_float
 
+        self._check_scale(arr, source)
         arr = to_float(arr, source)
         return self._shape_arrays(arr, source, self.input.get(self.kind, {}).get("layout", "auto"))
+
+    def _check_scale(self, arr: np.ndarray, source: str) -> None:
+        """8-bit inputs are read as value / 255, others as they are: new inputs must come as the training ones
+        did (the same pixels as int64 beside a uint8 training set gave 0.19 accuracy for 0.67, silently)."""
+        trained = self.input.get("uint8_input")  # None: a run saved before it was recorded
+        if trained is None or self.kind not in ("image", "series", "dense"):
+            return
+        eight = arr.dtype == np.uint8
+        if eight and not trained:
+            raise AutofastError(f"{source}: inputs are uint8 (read as value / 255) but the model was trained on "
+                                "values as they are (not uint8); give them in the training dtype")
+        if trained and not eight and arr.size and float(np.nanmax(np.abs(arr))) > 1.5:
+            raise AutofastError(f"{source}: inputs are {arr.dtype} up to {float(np.nanmax(np.abs(arr))):.4g} but the "
+                                "model was trained on 8-bit pixels read as value / 255; give uint8 (or values / 255)")
 
     def _shape_arrays(self, arr: np.ndarray, source: str, layout: str) -> tuple[np.ndarray, list[str]]:
         """Arrays of the model's kind -> ``(N, *shape)`` (channels placed, series brought to the length)."""
@@ -384,24 +409,28 @@ class InputReader:
                             "file or a folder of images (or of class sub-folders)")
 
     def _read_image_folder(self, root: Path) -> Inputs:
-        from ..data.images import IMAGE_FILE_SUFFIXES, image_pixels
+        from ..data.images import IMAGE_FILE_SUFFIXES, _debris, image_files, image_pixels
 
-        def images(d: Path) -> list[Path]:
-            return sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_FILE_SUFFIXES)
-
-        direct = images(root)
+        direct = image_files(root)
+        dirs = sorted(d for d in root.iterdir() if d.is_dir() and not _debris(d))
+        pairs = [(f, d.name) for d in dirs for f in image_files(d)]
+        if direct and pairs:  # the sub-folders' images were left out without a word
+            raise AutofastError(f"{root}: holds images both directly ({len(direct)}) and in sub-folders ({len(pairs)}); "
+                                "give a folder of images, or one of class sub-folders")
         if direct:
             files, labels = direct, None
         else:
-            dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-            pairs = [(f, d.name) for d in dirs for f in images(d)]
             if not pairs:
-                raise AutofastError(f"{root}: holds no .png/.jpg/.jpeg images (directly or in class sub-folders)")
+                raise AutofastError(f"{root}: holds no images ({', '.join(sorted(IMAGE_FILE_SUFFIXES))}) directly or "
+                                    "in class sub-folders")
             files, labels = [f for f, _ in pairs], [lab for _, lab in pairs]
         c = self.shape[0]
         if c not in (1, 3):
             raise AutofastError(f"{root}: the model takes {c} bands; image files give 1 (grey) or 3 (RGB); give a "
                                 ".npz array file")
+        if self.input.get("uint8_input") is False:
+            raise AutofastError(f"{root}: image files are read as pixels / 255, but the model was trained on arrays "
+                                "of values as they are (not uint8); give a .npz of the training dtype")
         arrays = [image_pixels(f, grey=c == 1) for f in files]  # as the training loader reads them
         sizes = {a.shape[:2] for a in arrays}
         if sizes != {tuple(self.shape[1:])}:
@@ -439,6 +468,7 @@ class InputReader:
                 raise AutofastError(f"{p}: cannot be read as .npz ({type(exc).__name__}); save it with np.savez") \
                     from None
         layout = self.input.get(self.kind, {}).get("layout", "auto")
+        self._check_scale(np.asarray(x), source)
         raw, notes = self._shape_arrays(to_float(np.asarray(x), source), source, layout)
         labels = None if y is None else (y if self.regression or self.kind == "dense" else label_strings(y, source))
         if labels is not None and len(labels) != len(raw):

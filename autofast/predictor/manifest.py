@@ -55,6 +55,8 @@ def input_record(task, task_arg: str | None) -> dict:
                            "layout": {1: "(C, L) channels first", 2: "(C, H, W) channels first"}.get(len(shape) - 1),
                            "standardise": None if mean is None else {"mean": _plain(mean), "std": _plain(std),
                                                                      "rule": "(x - mean) / std per channel"}}
+    if kind in ("image", "series", "dense"):  # new arrays must come in the same dtype rule
+        rec["uint8_input"] = bool(getattr(data, "uint8_input", False))
     if kind == "timeseries":
         rec["windows"] = {"lookback": int(data.lookback), "horizon": int(data.horizon), "columns": list(data.columns)}
         return rec
