@@ -306,3 +306,26 @@ def test_a_step_column_empty_throughout_is_named(tmp_path):
         read_series_table(tmp_path / "mid.csv")
     (tmp_path / "tail.csv").write_text("label,t0,t1,t2,t3\na,1,2,,\nb,3,4,,\n")
     assert [x.shape for x in read_series_table(tmp_path / "tail.csv").series] == [(1, 2), (1, 2)]
+
+
+def test_step_columns_under_other_names_pandas_index_and_a_time_column_predict_must_keep(tmp_path):
+    """A long table's time column called 't' (or 'step') was read as a channel and the rows kept in file order
+    (GunPoint 0.55 for 0.99); a step count under another name is refused; pandas' unnamed index column was read
+    as step 0; new data without the time column the training table was ordered by was read in file order."""
+    series, labels = _series(channels=1)
+    df = _long_frame(series, labels).rename(columns={"time": "t"})
+    df.to_csv(tmp_path / "t.csv", index=False)
+    table = read_series_table(tmp_path / "t.csv")
+    assert table.channels == ["ch0"] and table.timed
+    for name, got in zip(table.ids, table.series):
+        np.testing.assert_allclose(got, series[int(name.split("-")[1])])
+    df.rename(columns={"t": "position"}).to_csv(tmp_path / "pos.csv", index=False)
+    with pytest.raises(AutofastError, match=r"column 'position' numbers the steps .*'time_column: position'"):
+        read_series_table(tmp_path / "pos.csv")
+    with pytest.raises(AutofastError, match=r"no column 't'; the model's training table put each series' rows in order"):
+        read_series_table(tmp_path / "pos.csv", TableColumns(time="t", channels=("ch0",), timed=True))
+    wide = pd.DataFrame(np.arange(12.0).reshape(3, 4) + 10, columns=["t0", "t1", "t2", "t3"]).assign(label=["a", "b", "a"])
+    wide.to_csv(tmp_path / "wide.csv")  # pandas' default: the index first, its header empty
+    table = read_series_table(tmp_path / "wide.csv")
+    assert table.ids == ["0", "1", "2"] and [s.shape for s in table.series] == [(1, 4)] * 3
+    np.testing.assert_array_equal(table.series[1][0], [14, 15, 16, 17])

@@ -234,6 +234,7 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
                               uint8_input=eight_bit)
     names = steps = None
     text: list[str] = []
+    timed = False
     if suffix in TS_SUFFIXES:
         series, raw_labels, values = read_ts(path)
         if values and target == "auto":
@@ -243,10 +244,11 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
     elif suffix in TABLE_SUFFIXES:
         table = read_series_table(path, columns)
         series, raw_labels, names, steps, text = table.series, table.labels, table.channels, table.steps, table.text
+        timed = table.timed
     else:
         raise AutofastError(f"{path}: unsupported series file {suffix or '(no extension)'!r}; give a .ts, "
                             f".tsv/.txt (UCR), .csv (a table) or .npz/.npy file")
     x = equal_length(series, length, variable_length, str(path))
     y, classes = targets_from(np.asarray(raw_labels), len(series), str(path), target, "series", min_classes)
     return SupervisedData(x, y, classes, str(path), "series", channel_names=tuple(names) if names else None,
-                          step_names=tuple(steps) if steps else None, text_columns=tuple(text))
+                          step_names=tuple(steps) if steps else None, text_columns=tuple(text), timed=timed)

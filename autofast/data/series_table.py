@@ -45,6 +45,7 @@ class TableColumns:
     steps: tuple[str, ...] | None = None  # a wide table's step columns at training: the same names in another
     #                                       order are read in this one (other names: by position)
     ignore: tuple[str, ...] = ()  # columns not read (the task file's ignore_columns: numeric metadata)
+    timed: bool = False  # new data of a model whose long training table had the time column: it must too
 
 
 @dataclass
@@ -52,7 +53,8 @@ class SeriesTable:
     """A table's series: ``series`` float64 ``(C, L_i)`` each, in the order of their first row; ``labels`` (None
     where the table has no label column); ``ids`` (None without an id column); ``channels`` the channel columns
     of a long table, in column order (None for a wide table: one channel); ``steps`` a wide table's step columns in
-    the order read (None for a long table); ``text`` the columns of text not read (:func:`text_columns`)."""
+    the order read (None for a long table); ``text`` the columns of text not read (:func:`text_columns`);
+    ``timed``: a long table whose rows were put in order by its time column."""
 
     series: list[np.ndarray]
     labels: list[str] | None
@@ -60,6 +62,7 @@ class SeriesTable:
     channels: list[str] | None
     steps: list[str] | None = None
     text: list[str] = field(default_factory=list)
+    timed: bool = False
 
 
 def resolved(cols: TableColumns, header) -> TableColumns:
@@ -115,6 +118,8 @@ def read_series_table(path: Path, cols: TableColumns = TableColumns(), labels_re
                             f"row (columns {cols.id!r}, {cols.label!r} and one per channel)") from None
     df.columns = [str(c).strip() for c in df.columns]
     cols = resolved(cols, df.columns)
+    if cols.id not in df.columns and "Unnamed: 0" in df.columns and df["Unnamed: 0"].is_unique:
+        cols = replace(cols, id="Unnamed: 0")  # pandas' index (to_csv's default, no header): the rows' ids
     absent = [c for c in cols.ignore if c not in df.columns]
     if absent and cols.steps is None and cols.channels is None:  # the training file (val/test, new data: lenient)
         raise AutofastError(f"{path}: no column {absent[0]!r} to ignore (columns: {column_list(df.columns)}); "
@@ -216,6 +221,19 @@ def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTa
     return SeriesTable(series, labels, ids, None, steps, text)
 
 
+def _counts_steps(col, ids) -> bool:
+    """Whether a numeric column holds, within every series of 3 rows or more, the whole numbers ``k .. k + n - 1``
+    once each, ``k`` 0 or 1: a step index."""
+    import pandas as pd
+
+    values = pd.to_numeric(col, errors="coerce")
+    if values.isna().any() or not (values == values.round()).all():
+        return False
+    g = pd.DataFrame({"id": ids.to_numpy(), "v": values.to_numpy()}).groupby("id")["v"]
+    n, lo, hi, distinct = g.size(), g.min(), g.max(), g.nunique()
+    return bool((n > 2).all() and (distinct == n).all() and (hi - lo + 1 == n).all() and lo.isin([0, 1]).all())
+
+
 def _order(df, ids, path: Path, cols: TableColumns) -> np.ndarray:
     """Row order: series by their first row, a series' rows by the time column (stable; file order without)."""
     import pandas as pd
@@ -255,12 +273,17 @@ def _long(df, ids, path: Path, cols: TableColumns) -> SeriesTable:
     channels = [c for c in df.columns if c not in (cols.id, cols.time, cols.label)]
     text = text_columns(df, channels)
     channels = [c for c in channels if c not in text]
-    if cols.time not in df.columns:  # a column of dates under another name orders the rows: not metadata
+    if cols.time not in df.columns:  # a column of dates or step numbers under another name orders the rows
         for c in text:
             if pd.to_datetime(df[c], errors="coerce", format="mixed").notna().all():
                 raise AutofastError(f"{path}: column {c!r} holds dates and there is no {cols.time!r} column; name it "
                                     f"{cols.time!r} or set 'time_column: {c}' in a task file, so each series' rows are "
                                     "put in time order")
+        for c in channels if cols.channels is None else []:
+            if _counts_steps(df[c], ids):
+                raise AutofastError(f"{path}: column {c!r} numbers the steps of each series (0, 1, 2, ...) and there "
+                                    f"is no {cols.time!r} column; name it {cols.time!r} or set 'time_column: {c}' in a "
+                                    "task file (it was read as a channel, the rows left in file order)")
     if cols.channels is not None:  # a val/test file or new data: the training file's channels, by name
         missing = [c for c in cols.channels if c not in df.columns]
         if missing:
@@ -278,6 +301,9 @@ def _long(df, ids, path: Path, cols: TableColumns) -> SeriesTable:
         r, c = (int(v) for v in np.argwhere(holes)[0])
         raise AutofastError(f"{path}: row {r + 2}: column {channels[c]!r} is empty or not finite; fill it in "
                             "(e.g. interpolate) or drop the row")
+    if cols.timed and cols.time not in df.columns:  # file order would be read as time order, silently
+        raise AutofastError(f"{path}: no column {cols.time!r}; the model's training table put each series' rows in "
+                            f"order by it: give it here too")
     order = _order(df, ids, path, cols)
     key = ids.to_numpy()[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
@@ -300,4 +326,5 @@ def _long(df, ids, path: Path, cols: TableColumns) -> SeriesTable:
                 raise AutofastError(f"{path}: series {key[s]!r} has labels {found[0]!r} and {found[1]!r}; give each "
                                     f"series one label in column {cols.label!r}")
             per_series.append(found[0])
-    return SeriesTable(series, per_series if labels is not None else None, names, channels, None, text)
+    return SeriesTable(series, per_series if labels is not None else None, names, channels, None, text,
+                       cols.time in df.columns)

@@ -248,7 +248,7 @@ def find_label(names, wanted: str = "label") -> str | None:
 
 #: what a long table's time column is called where the task names none (``time``), used only where exactly one
 #: of them is a column: pandas' and spreadsheets' ``timestamp``/``date``/``datetime``, Prophet's ``ds``
-TIME_ALIASES = ("timestamp", "date", "datetime", "ds")
+TIME_ALIASES = ("timestamp", "date", "datetime", "ds", "t", "step", "timestep", "time_step", "time_idx")
 
 
 def find_time(names, wanted: str = "time") -> str | None:

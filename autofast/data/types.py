@@ -41,7 +41,8 @@ class SupervisedData:
     ``channel_names``: the input channels' names where the file names them (a long table's channel columns);
     ``step_names``: a wide table's step columns (val/test files and new data with these names in another order
     are read by name); ``text_columns``: a table's columns of text, not read (names, dates, notes);
-    ``uint8_input``: the inputs were 8-bit (pixels, read as value / 255), not values as they are.
+    ``uint8_input``: the inputs were 8-bit (pixels, read as value / 255), not values as they are;
+    ``timed``: a long table of series whose rows were ordered by its time column.
     """
 
     x: np.ndarray
@@ -55,6 +56,7 @@ class SupervisedData:
     step_names: tuple[str, ...] | None = None
     text_columns: tuple[str, ...] = ()
     uint8_input: bool = False
+    timed: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -260,7 +262,7 @@ def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:
         files[split] = d.source
     return SupervisedData(np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys), list(train.classes),
                           where, train.kind, np.concatenate(origin), files, train.channel_names, train.step_names,
-                          train.text_columns, train.uint8_input)
+                          train.text_columns, train.uint8_input, train.timed)
 
 
 @dataclass(frozen=True)

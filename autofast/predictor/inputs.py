@@ -375,7 +375,8 @@ class InputReader:
             channels, steps = rule.get("channel_columns"), rule.get("step_columns")
             cols = TableColumns(rule.get("label_column", "label"), rule.get("id_column", "id"),
                                 rule.get("time_column", "time"), tuple(channels) if channels else None,
-                                tuple(steps) if steps else None, tuple(rule.get("ignore_columns") or ()))
+                                tuple(steps) if steps else None, tuple(rule.get("ignore_columns") or ()),
+                                bool(rule.get("timed")))
             table = read_series_table(p, cols, labels_required=False)
             series, labels, ids = table.series, table.labels, table.ids
         elif suffix in (".tsv", ".txt", ".csv"):  # UCR rows, or (one-channel models) rows of the model's steps alone

@@ -78,6 +78,8 @@ def input_record(task, task_arg: str | None) -> dict:
                          # of a .csv table of series; a long one's channel columns, by name
                          "label_column": opts["label_column"], "id_column": opts["id_column"],
                          "time_column": opts["time_column"], "ignore_columns": opts["ignore_columns"] or None,
+                         # a long table put in order by its time column: new data must have it too
+                         "timed": bool(getattr(data, "timed", False)),
                          "channel_columns": list(data.channel_names) if data.channel_names else None,
                          # a wide one's step columns: new data with these names in another order is read by name
                          "step_columns": list(data.step_names) if data.step_names else None}
