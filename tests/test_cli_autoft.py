@@ -5,6 +5,7 @@ import os
 import pickle
 
 import pytest
+import numpy as np
 import torch
 
 from autofast.cli import main
@@ -141,7 +142,7 @@ def test_bad_input_one_line_errors(ckpt, tmp_path, capsys, monkeypatch):
     fails(["finetune", "--checkpoint", str(ckpt), *base, "--ood-test", "noise:7"], "severity")
     fails(["finetune", "--checkpoint", str(ckpt), *base, "--width", "8"], "shape")
     fails(["finetune", "--checkpoint", str(ckpt), *base, "--arch", "resnet1d"], "1-D")
-    fails(["finetune", "--checkpoint", str(ckpt), "--task", "splice"], "channels")
+    fails(["finetune", "--checkpoint", str(ckpt), "--task", "splice"], "trained on image data")
     fails(["finetune", "--task", "digits"], "--checkpoint")
     fails(["compare", "--checkpoint", str(ckpt), *base, "--shots", "1", "1000"], "at most")
     fails(["compare", "--checkpoint", str(ckpt), *base, "--shots", "few"], "positive integer")
@@ -159,6 +160,41 @@ def test_bad_input_one_line_errors(ckpt, tmp_path, capsys, monkeypatch):
         pickle.dump({"state_dict": {"w": _Evil()}}, f, protocol=4)
     fails(["compare", "--checkpoint", str(evil), *base], "evil.pt")
     assert not (tmp_path / "pwned_by_checkpoint").exists()
+
+
+def test_checkpoints_and_options_that_would_make_an_unfair_or_empty_comparison(ckpt, tmp_path, capsys):
+    """Found by a user audit: the checkpoint pretrained on digits 0-4 (split seed 0) compared on digits 0-4 with
+    seed 1 saw 150 of the 180 test images (pretrained arm 1.0 at 1 shot); NaN weights were fine-tuned, diverged at
+    every lr and still scored; meta fields that are not numbers were internal errors; negative lr multipliers an
+    internal error leaving a folder; the same file as OOD validation and OOD test passed as 'other examples'."""
+    from autofast.models.checkpoint import load_checkpoint, save_checkpoint
+
+    def fails(argv, match):
+        out = tmp_path / "never"
+        assert main([*argv, "--threads", "1", "--out", str(out)]) == 2
+        line = _err(capsys)
+        assert match in line, line
+        assert not out.exists()
+
+    fails(["compare", "--checkpoint", str(ckpt), "--task", "digits", "--classes", "0-4", "--seed", "1"],
+          "test examples of 'digits[0,1,2,3,4]' are among the rows the checkpoint trained on")
+    state, meta = load_checkpoint(ckpt)
+    first = next(iter(state))
+    save_checkpoint(tmp_path / "nan.pt", {**state, first: state[first].clone().fill_(float("nan"))}, meta)
+    base = ["--task", "digits", "--classes", "5-9"]
+    fails(["compare", "--checkpoint", str(tmp_path / "nan.pt"), *base], "holds NaN or infinite values")
+    save_checkpoint(tmp_path / "meta.pt", state, {**meta, "ndim": "two"})
+    fails(["compare", "--checkpoint", str(tmp_path / "meta.pt"), *base], "meta field 'ndim' is 'two'")
+    fails(["compare", "--checkpoint", str(ckpt), *base, "--ft-lr-mults", "-1"], "ft_lr_mults")
+    fails(["finetune", "--checkpoint", str(ckpt), *base, "--control-lr-mults", "-1"], "control_lr_mults")
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    keep = d.target >= 5
+    np.savez(tmp_path / "ood.npz", x=(d.images[keep][:40, None] / 16.0).astype(np.float32),
+             y=d.target[keep][:40].astype(str))
+    fails(["finetune", "--checkpoint", str(ckpt), *base, "--ood-val", str(tmp_path / "ood.npz"), "--ood-test",
+           str(tmp_path / "ood.npz")], "40 of its 40 examples are in the OOD validation set")
 
 
 def test_demo_quick(tmp_path):

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 import torch
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, PositiveFloat, field_validator
 
 from autofast.budget import Clock, parse_duration
 from autofast.runtime import configure as configure_runtime
@@ -80,7 +80,7 @@ class CompareConfig(NumericsOptions):
     metric: Literal["accuracy", "macro_f1", "worst_group"] = "accuracy"
     optimizer: Literal["adamw", "sgd"] = "adamw"
     base_lr: float = Field(1e-3, gt=0)
-    ft_lr_mults: list[float] = Field(default_factory=lambda: [0.3, 1.0, 3.0], min_length=1)
+    ft_lr_mults: list[PositiveFloat] = Field(default_factory=lambda: [0.3, 1.0, 3.0], min_length=1)
     ft_epochs: int = Field(10, ge=1)
     autoft_configs: int = Field(6, ge=1)
     autoft_max_epochs: int = Field(4, ge=1)

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Callable, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PositiveFloat, field_validator
 
 from autofast.runtime import configure as configure_runtime
 from autofast.asha import ASHA, Journal, parse_space, run_local
@@ -79,7 +79,7 @@ class FinetuneConfig(NumericsOptions):
                                                   "weight_decay, seed)")
     final_epochs: int = Field(8, ge=1)
     final_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    control_lr_mults: list[float] = Field(default_factory=lambda: [0.1, 1.0, 10.0], min_length=1)
+    control_lr_mults: list[PositiveFloat] = Field(default_factory=lambda: [0.1, 1.0, 10.0], min_length=1)
     batch_size: int = Field(64, ge=1)
     min_steps_per_epoch: int = Field(1, ge=1)
     seed: int = Field(0, description="split seed, shift seeds and ASHA sampling seed")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable, Literal
 
+import numpy as np
 from pydantic import ConfigDict, Field
 
 from autofast.runtime import configure as configure_runtime
@@ -21,7 +22,7 @@ from autofast.engine.numerics import NumericsOptions, in_force
 from autofast.models import default_backbone
 from autofast.models.checkpoint import save_checkpoint
 
-from .model import (CHECKPOINT_FORMAT, ArchSpec, build_model, load_pattern_file, pattern_backbone,
+from .model import (CHECKPOINT_FORMAT, ArchSpec, build_model, load_pattern_file, pattern_backbone, row_digests,
                     pattern_positional)
 from .tasks import load_classification, shift_task
 
@@ -93,7 +94,9 @@ def _run_pretrain(cfg: PretrainConfig, out_dir: Path, say: Callable[[str], None]
     test_loss, test_acc = evaluate(model, task.x_test.to(dev), task.y_test.to(dev))
     model.cpu()  # saved as CPU tensors
     seconds = time.perf_counter() - t_start
-    meta = {"format": CHECKPOINT_FORMAT, **arch.meta(), "dropout": 0.0, "task": task.name,
+    trained_rows = np.concatenate([task.split.train, task.split.val])  # val: its early stopping read them
+    meta = {"format": CHECKPOINT_FORMAT, **arch.meta(), "dropout": 0.0, "task": task.name, "kind": data.kind,
+            "train_rows": row_digests(data.x[trained_rows]),
             "classes": list(data.classes), "shift": cfg.shift, "split_seed": task.split.seed,
             "mean": None if task.mean is None else [float(v) for v in task.mean],
             "std": None if task.std is None else [float(v) for v in task.std],

@@ -183,6 +183,12 @@ def ood_sets(task: SupervisedTask, ood_val: str | list[str] | None, ood_test: li
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise AutofastError(f"--ood-test lists {', '.join(dup)} more than once; give each OOD test set once")
+    seen = {r.numpy().tobytes() for r in val.x.reshape(len(val.x), -1)}
+    for t in tests:  # the objective and lr chosen on the rows then scored as "OOD test" (the report said "other")
+        shared = sum(r.numpy().tobytes() in seen for r in t.x.reshape(len(t.x), -1))
+        if shared:
+            raise AutofastError(f"--ood-test {t.name}: {shared} of its {len(t.x)} examples are in the OOD validation "
+                                f"set ({val.name}), where the objective is selected; give a test set held out from it")
     val_families = {v.split(":")[0] for v in val.name.split("+")}
     info = {"modality": modality, "ood_val": val.name, "ood_test": names,
             "same_family_in_val_and_test": [t.name for t in tests if t.name.split(":")[0] in val_families]}

@@ -151,5 +151,10 @@ def lr_grid_finetune(make_model, lrs: list[float], seed: int, x, y, x_sel, y_sel
                      "lr_used": info["lr_used"], "best_epoch": info["best_epoch"]})
         if best is None or sel > best[0]:
             best = (sel, model, info)
+    if all(r["diverged"] is not None for r in rows):  # nothing to report: it was scored and tabled all the same
+        from autofast.errors import Diverged
+
+        raise Diverged(f"fine-tuning diverged at every learning rate tried ({', '.join(f'{r:g}' for r in sorted(lrs))}):"
+                       f" {rows[0]['diverged']}; give smaller learning-rate multipliers")
     sel, model, info = best
     return model, {**info, "grid": rows, "selection_score": sel}
