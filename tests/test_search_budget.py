@@ -145,3 +145,7 @@ def test_holdout_retrain_is_cut_to_the_budget(tmp_path, capsys):
     assert res["timings"]["total"] <= 25 * 1.1 + 3
     assert res["final"]["family"] == "cnn" and res["final"]["epochs"] < 2000
     assert res["final"]["schedule"]["horizon_epochs"] == res["final"]["epochs"]  # the cosine still ends at 0
+    report = (tmp_path / "run" / "report.md").read_text()  # it said "1 retrain(s) x 2000 epochs", "R = the retrain"
+    ran = res["final"]["epochs"]
+    assert f"{ran} epochs (the time budget paid {ran} of 2000 planned)" in report
+    assert f"cut the retrain to {ran} of its 2000 planned epochs" in report

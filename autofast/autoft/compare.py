@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 import torch
-from pydantic import ConfigDict, Field, PositiveFloat, field_validator
+from pydantic import ConfigDict, Field, NonNegativeInt, PositiveFloat, field_validator
 
 from autofast.budget import Clock, parse_duration
 from autofast.runtime import configure as configure_runtime
@@ -72,7 +72,7 @@ class CompareConfig(NumericsOptions):
     pattern: str | None = None
     head: Literal["auto", "reinit", "keep"] = "auto"
     shots: list[int | str] = Field(default_factory=lambda: [1, 5, 10, 20, 100, "full"], min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    seeds: list[NonNegativeInt] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     finetune: Literal["lr_grid", "autoft"] = "lr_grid"
     selection: Literal["kshot", "full-val"] = Field("kshot", description="kshot: choices on a validation set of "
                                                     "the same budget carved from the pool; full-val: the task's "
@@ -97,7 +97,7 @@ class CompareConfig(NumericsOptions):
     eta: float = Field(2, gt=1)
     batch_size: int = Field(64, ge=1)
     min_steps_per_epoch: int = Field(5, ge=1)
-    seed: int = Field(0, description="split seed")
+    seed: int = Field(0, ge=0, description="split seed")
     threads: int | None = Field(None, ge=1)
     devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1,
                                description="cpu, cuda or cuda:N: training and evaluation on the first")

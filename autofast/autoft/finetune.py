@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Callable, Literal
 
-from pydantic import ConfigDict, Field, PositiveFloat, field_validator
+from pydantic import ConfigDict, Field, NonNegativeInt, PositiveFloat
 
 from autofast.runtime import configure as configure_runtime
 from autofast.asha import ASHA, Journal, parse_space, run_local
@@ -78,11 +78,11 @@ class FinetuneConfig(NumericsOptions):
     space: dict | None = Field(None, description="replace the AutoFT search space (keys w_<term>, lr_mult, "
                                                   "weight_decay, seed)")
     final_epochs: int = Field(8, ge=1)
-    final_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    final_seeds: list[NonNegativeInt] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     control_lr_mults: list[PositiveFloat] = Field(default_factory=lambda: [0.1, 1.0, 10.0], min_length=1)
     batch_size: int = Field(64, ge=1)
     min_steps_per_epoch: int = Field(1, ge=1)
-    seed: int = Field(0, description="split seed, shift seeds and ASHA sampling seed")
+    seed: int = Field(0, ge=0, description="split seed, shift seeds and ASHA sampling seed")
     selection_seeds: int = Field(3, ge=1, description="training seeds each candidate objective is retrained and "
                                                       "scored with for the one-SE rule")
     selection_folds: int = Field(5, ge=2, description="folds of the OOD validation set for the one-SE rule when "
@@ -121,6 +121,8 @@ class FinetuneContext:
         self.space = validate_space(cfg.space)
         if cfg.min_epochs > cfg.max_epochs:
             raise AutofastError(f"min_epochs ({cfg.min_epochs}) must be <= max_epochs ({cfg.max_epochs})")
+        if len(set(cfg.final_seeds)) != len(cfg.final_seeds):  # a "spread" over one seed run twice: std 0
+            raise AutofastError(f"--final-seeds {cfg.final_seeds} repeats a seed; give distinct seeds")
         self.task = load_classification(cfg.task, cfg.classes, seed=cfg.seed)
         self.pre = load_pretrained(cfg.checkpoint, self.task, cfg.arch, cfg.width, cfg.pattern)
         self.make, self.model_info = prepare(self.pre, self.task, cfg.head)

@@ -42,7 +42,7 @@ class PretrainConfig(NumericsOptions):
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
     batch_size: int = Field(64, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     format: Literal["pt", "safetensors"] = "pt"
     threads: int | None = Field(None, ge=1)
     devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1,

@@ -53,9 +53,9 @@ class DashConfig(NumericsOptions):
     weight_decay: float = Field(5e-4, ge=0)
     rf_penalty: float = Field(0.01, ge=0)
     dropout: float = Field(0.0, ge=0, lt=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # (numpy's generators take no negative seed: a raw ValueError)
     split_seed: int | None = Field(
-        None, description="seed of the train/val/test split (and of a validation split carved from an official "
+        None, ge=0, description="seed of the train/val/test split (and of a validation split carved from an official "
                           "training file) when it should differ from --seed; default: --seed")
     kind: Literal["auto", "classification", "timeseries"] = "auto"
     lookback: int = Field(96, ge=2, description="time-series tasks: input window rows")

@@ -22,8 +22,12 @@ def schedule_note(r: dict) -> str:
     text = (f"Learning-rate schedule of every ASHA trial and of the retrain: {s['description']} (a function of "
             f"the global step only, so a trial paused at a rung and resumed follows the curve of one trained "
             f"straight through; the retrain follows the same curve over its epochs). ")
+    cut = _retrain_cut(r)
+    if cut:  # the plan's retrain length is not what ran (it said "R = 16 = the retrain length" for 5 epochs)
+        text += f"**The time budget cut the retrain to {cut[0]} of its {cut[1]} planned epochs** (its cosine ended there). "
     if s["horizon_is_max_epochs"]:
-        return text + f"Horizon = the ASHA maximum resource R = {s['max_epochs']} epochs = the retrain length."
+        return text + (f"Horizon = the ASHA maximum resource R = {s['max_epochs']} epochs"
+                       + (" = the planned retrain length." if cut else " = the retrain length."))
     return text + (f"**The retrain length was set to {s['retrain_epochs']} epochs, so the horizon is "
                    f"{s['retrain_epochs']} epochs, not R = {s['max_epochs']}**: trials at the top rung "
                    f"{'stopped before the end of' if s['retrain_epochs'] > s['max_epochs'] else 'ran past the end of'} "
@@ -205,6 +209,15 @@ def skew_notes(r: dict) -> list[str]:
             "learned the rarer classes -- more examples of them, or a budget for more training, may help"]
 
 
+def _retrain_cut(r: dict) -> tuple[int, int] | None:
+    """(epochs run, epochs planned) where the time budget shortened the final retrain, else None."""
+    f, planned = r.get("final") or {}, (r.get("plan") or {}).get("retrain_epochs")
+    ran = f.get("epochs")
+    if f.get("family") != "cnn" or not isinstance(ran, int) or not isinstance(planned, int) or (r.get("plan") or {}).get("folds"):
+        return None
+    return (ran, planned) if ran < planned else None
+
+
 def report_markdown(r: dict) -> str:
     t = r["timings"]
     f = r["final"]
@@ -215,7 +228,9 @@ def report_markdown(r: dict) -> str:
              f"What was selected on what: {r['selected_on']}.", "", schedule_note(r), "",
              *split_lines(r), *plan_lines(r), *selection_lines(r),
              "## Final model", "", f"Family {f.get('family')}" + (f", architecture {f['arch']}" if f.get("arch") else "")
-             + f", trained on {f.get('trained_on')}, {f.get('members', 1)} member(s).", "",
+             + f", trained on {f.get('trained_on')}, {f.get('members', 1)} member(s)"
+             + (f", {f['epochs']} epochs" if f.get("family") == "cnn" and isinstance(f.get("epochs"), int) else "")
+             + (" (the time budget paid {} of {} planned)".format(*_retrain_cut(r)) if _retrain_cut(r) else "") + ".", "",
              "## Configuration", "", "| option | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report_options(r).items()]
     lines += ["", "## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]
