@@ -175,7 +175,7 @@ def test_official_split_unknown_test_class(tmp_path):
     f = _official(tmp_path, test_rows=["1,2:3,4:a\n", "1,2:3,4:zz\n"])
     with pytest.raises(AutofastError) as e:
         load_task(f)
-    _one_line(e, "task.yaml", "'zz'", "do not occur in the training file")
+    _one_line(e, "te.ts", "'zz'", "does not name")  # the header declares a b (the training file: no zz either)
 
 
 def test_merge_parts_and_split_without_origin_keep_ratio_behaviour(tmp_path):
@@ -215,3 +215,15 @@ def test_arrays_beyond_float32_are_one_error_line(tmp_path, recwarn):
         load_series(tmp_path / "big.npz")
     _one_line(e, "big.npz", "beyond float32's range", "rescale")
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_a_ts_class_label_the_header_does_not_declare_is_refused(tmp_path):
+    """'@classLabel true 1 2' above a series labelled 3: the undeclared class was taken without a word."""
+    from autofast.data.series import read_ts
+
+    f = tmp_path / "x.ts"
+    f.write_text("@problemName x\n@classLabel true 1 2\n@data\n1,2,3:1\n3,2,1:2\n1,1,1:3\n")
+    with pytest.raises(AutofastError, match=r"line 6 \(series 3\) has class '3', which the header's '@classLabel true 1 2'"):
+        read_ts(f)
+    f.write_text("@problemName x\n@classLabel true 1 2\n@data\n1,2,3:1\n3,2,1:2\n")
+    assert read_ts(f)[1] == ["1", "2"]

@@ -329,3 +329,12 @@ def test_step_columns_under_other_names_pandas_index_and_a_time_column_predict_m
     table = read_series_table(tmp_path / "wide.csv")
     assert table.ids == ["0", "1", "2"] and [s.shape for s in table.series] == [(1, 4)] * 3
     np.testing.assert_array_equal(table.series[1][0], [14, 15, 16, 17])
+
+
+def test_a_long_table_whose_id_column_has_another_name_is_not_read_as_short_wide_rows(tmp_path):
+    """'series_id' (text) beside one channel: the text column was set aside and every row read as a series of
+    one or two steps; with few numeric columns a repeated id-like column names the fix."""
+    series, labels = _series(channels=1)
+    _long_frame(series, labels).rename(columns={"id": "series_id"}).to_csv(tmp_path / "l.csv", index=False)
+    with pytest.raises(AutofastError, match=r"column 'series_id' repeats .*'id_column: series_id'"):
+        read_series_table(tmp_path / "l.csv")

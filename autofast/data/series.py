@@ -106,6 +106,7 @@ def read_ts(path: Path, labels_required: bool = True) -> tuple[list[np.ndarray],
     text = _read_text(path, ".ts")
     series, labels = [], []
     in_data, has_labels, values = False, True, False
+    declared: list[str] | None = None  # '@classLabel true a b c': the classes the header names
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith(("#", "%")):  # comments ('%': ARFF's, in some archive files' headers)
@@ -117,6 +118,8 @@ def read_ts(path: Path, labels_required: bool = True) -> tuple[list[np.ndarray],
                                     f"values without time stamps")
             if low.startswith("@classlabel") and len(low.split()) > 1 and low.split()[1] == "false":
                 has_labels = values
+            elif low.startswith("@classlabel") and len(line.split()) > 2 and low.split()[1] == "true":
+                declared = line.split()[2:]
             if low.startswith("@targetlabel") and len(low.split()) > 1 and low.split()[1] == "true":
                 has_labels = values = True
             if low.startswith("@data"):
@@ -141,6 +144,10 @@ def read_ts(path: Path, labels_required: bool = True) -> tuple[list[np.ndarray],
         if len(lengths) > 1:
             raise AutofastError(f"{path}: line {lineno} (series {len(series) + 1}): channels have lengths "
                                 f"{sorted(lengths)}; the channels of one series must have one length")
+        if declared is not None and not values and label not in declared:  # a typo, or another file's class
+            raise AutofastError(f"{path}: line {lineno} (series {len(series) + 1}) has class {label!r}, which the "
+                                f"header's '@classLabel true {' '.join(declared)}' does not name; fix the label or the "
+                                "header")
         series.append(np.stack(chans))
         labels.append(label)
     if not in_data:

@@ -198,6 +198,12 @@ def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTa
     steps = [c for c in df.columns if c != cols.label]
     text = text_columns(df, steps)
     steps = [c for c in steps if c not in text]
+    if cols.steps is None and len(steps) < FEW_STEPS:  # few "steps" beside a repeated id-like column: a long table
+        for c in df.columns:
+            if c != cols.label and str(c).lower().replace("-", "_").endswith(("_id", "id")) and df[c].duplicated().any():
+                raise AutofastError(f"{path}: column {c!r} repeats and there are {len(steps)} numeric column(s); if "
+                                    f"each row is one step of the series {c!r} names, set 'id_column: {c}' in a task "
+                                    f"file (or name the column {cols.id!r})")
     if cols.steps and set(cols.steps) <= set(steps):  # the training columns, maybe reordered (df[sorted(...)] puts
         steps = list(cols.steps)  # t10 before t2) or beside others: read by name; other names by position
     if len(steps) < 2:
@@ -219,6 +225,10 @@ def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTa
             raise AutofastError(f"{path}: row {i + 2} (series {i + 1}) has {what}; fill it in or drop the series")
         series.append(row[None, :n])
     return SeriesTable(series, labels, ids, None, steps, text)
+
+
+#: a wide table with fewer step columns than this beside a repeated id-like column is likely a long one
+FEW_STEPS = 8
 
 
 def _counts_steps(col, ids) -> bool:
