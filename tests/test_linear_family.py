@@ -1,6 +1,7 @@
-"""The linear family for forecasting windows (autofast/search/linear_family.py): the ridge fit against
-scikit-learn's RidgeCV on fresh random data, its validation scoring, and an ETTh1 search whose final model is
-the ridge, saved and predicting exactly the run's test score."""
+"""The linear family for forecasting windows and dense fields (autofast/search/linear_family.py): the ridge fit
+against scikit-learn's RidgeCV on fresh random data, its validation and out-of-fold scoring, an ETTh1 search whose
+final model is the ridge, saved and predicting exactly the run's test score, and a dense search that can end with
+the field's ridge."""
 from __future__ import annotations
 
 import json
@@ -50,8 +51,15 @@ def test_candidate_scores_the_validation_loss_and_final_refits_on_train_and_val(
     final, seconds, rec = lf.final(task, cand, seed=0)
     both = lf.fit_linear(torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val]))
     assert torch.equal(final.coef, both.coef) and rec["alpha"] == both.alpha and seconds >= 0
-    with pytest.raises(ValueError, match="folds"):
-        lf.candidate(task, torch.zeros(len(task.y_train), dtype=torch.int64), seed=0)
+    folds = torch.arange(len(task.y_train) + len(task.y_val)) % 3  # out of fold (dense fields' small sets)
+    oof = lf.candidate(task, folds, seed=0)
+    x, y = torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val])
+    want = sum(float(task_loss(lf.fit_linear(x[folds != i], y[folds != i])(x[folds == i]), y[folds == i],
+                               reduction="sum")) for i in range(3)) / len(y)
+    assert oof["val_loss"] == pytest.approx(want) and oof["selected_on"] == "3-fold out-of-fold predictions"
+    windows = SimpleNamespace(**vars(task), all_train_windows=lambda: (task.x_train, task.y_train))
+    with pytest.raises(ValueError, match="folds"):  # forecasting windows keep their time order
+        lf.candidate(windows, folds, seed=0)
     with pytest.raises(ValueError, match="fitted on"):
         final(torch.zeros(2, 3, 5))
 
@@ -98,3 +106,26 @@ def test_the_ridge_fits_every_training_window():
     model = lf.fit_linear(x, y)
     assert lf.candidate(t, None, 0)["val_loss"] == pytest.approx(
         float(task_loss(model(t.x_val), t.y_val)), rel=1e-6)
+
+
+def test_dense_field_search_can_end_with_the_ridge_and_predicts_in_units(tmp_path):
+    """A linear PDE-like map (each output pixel a fixed mix of the input's) with a network budget of one epoch:
+    the field's ridge wins the out-of-fold relative L2 and is the final model; predict gives fields of the
+    targets' shape and units, scoring the run's test relative L2."""
+    import autofast
+
+    g = np.random.default_rng(0)
+    mix = g.normal(size=(2 * 6 * 8, 6 * 8)) / 8
+    x = g.normal(size=(160, 2, 6, 8)).astype(np.float32)
+    y = (x.reshape(160, -1) @ mix).reshape(160, 1, 6, 8) * 1000.0 + 5000.0
+    np.savez(tmp_path / "f.npz", x=x, y=y.astype(np.float32))
+    (tmp_path / "t.yaml").write_text("data: f.npz\nkind: dense\n")
+    run = tmp_path / "run"
+    assert main(["search", "--task", str(tmp_path / "t.yaml"), "--out", str(run), "--arch", "auto", "--n-configs",
+                 "2", "--max-epochs", "1", "--min-epochs", "1", "--search-epochs", "1", "--search-width", "4",
+                 "--retrain-width", "4", "--threads", "1"]) == 0
+    res = json.loads((run / "result.json").read_text())
+    assert res["plan"]["linear"] and res["selection"]["winner"] == "linear" and res["test_score"] < 0.01
+    loaded = autofast.load(run)
+    pred = loaded.predict(x[:5])
+    assert pred.shape == (5, 6, 8) and np.abs(pred - y[:5, 0]).max() < 0.02 * np.abs(y[:5]).max()

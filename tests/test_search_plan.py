@@ -105,10 +105,13 @@ def test_tiny_budget_drops_dash_and_keeps_within_budget():
 def test_regression_and_forecasting_windows():
     p = make_plan(DataSize(2000, 500, (7, 96), 0, "timeseries"), COST, 200, "t", {})
     assert p.folds == 0 and not p.rocket  # time order kept; no classifier family for regression
-    assert p.linear and 0 < p.predicted["linear"] < 10 and "ridge regression on the window" in p.lines()[3]
+    assert p.linear and 0 < p.predicted["linear"] < 10 and "ridge regression on the flattened input" in p.lines()[3]
     assert not make_plan(DataSize(2000, 500, (7, 96), 0, "timeseries"), COST, 200, "t", {}, arch="plain").linear
-    d = make_plan(DataSize(360, 40, (1, 32, 32), 0, "dense"), COST, 200, "t", {})
-    assert d.folds == 5 and not d.rocket and not d.linear
+    d = make_plan(DataSize(360, 40, (1, 32, 32), 0, "dense", target_values=1024), COST, 200, "t", {})
+    assert d.folds == 5 and not d.rocket and d.linear  # a field's ridge baseline: 1024 x 1024 coefficients
+    big = DataSize(360, 40, (13, 64, 64), 0, "dense", target_values=3 * 64 * 64)  # 53 248 x 12 288: too many
+    assert not make_plan(big, COST, 200, "t", {}).linear
+    assert not make_plan(DataSize(360, 40, (1, 32, 32), 3, "dense"), COST, 200, "t", {}).linear  # masks: classes
     with pytest.raises(AutofastError, match="rocket"):
         make_plan(DataSize(360, 40, (1, 32, 32), 0, "dense"), COST, 200, "t", {}, arch="rocket")
 

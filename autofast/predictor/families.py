@@ -21,7 +21,8 @@ def model_record(model) -> tuple[dict, dict]:
     from ..search.wd_family import WDModel
 
     if isinstance(model, LinearModel):
-        return {"family": "linear", "alpha": model.alpha, "combine": "x.flatten(1) @ coef + intercept (float64)"}, \
+        return {"family": "linear", "alpha": model.alpha, "combine": "x.flatten(1) @ coef + intercept (float64)",
+                **({"out_shape": list(model.out_shape)} if model.out_shape else {})}, \
             {"linear.coef": model.coef, "linear.intercept": model.intercept}
     if isinstance(model, Blend):  # the network's record, the features' record under "blend" (tensors "blend.*")
         rec, tensors = model_record(model.cnn)
@@ -108,7 +109,8 @@ def build_model(manifest: dict, state: dict, where: Path):
         from ..search.linear_family import LinearModel
 
         try:
-            return LinearModel(state["linear.coef"], state["linear.intercept"], float(rec.get("alpha", "nan"))).eval()
+            return LinearModel(state["linear.coef"], state["linear.intercept"], float(rec.get("alpha", "nan")),
+                               rec.get("out_shape")).eval()
         except (KeyError, ValueError) as exc:
             raise AutofastError(f"{where}: the linear model's weights are incomplete ({exc}); restore the run "
                                 "folder from a copy") from None

@@ -39,7 +39,7 @@ from autofast.models.temperature import fit_temperature  # noqa: F401 (re-export
 PART_GAP_SE = 2.0
 FAMILY_NAMES = {"rocket": "random-convolution features", "hydra": "competing-kernel features (Hydra)",
                 "kmer": "positional k-mer logistic regression", "wd": "weighted-degree kernel SVM",
-                "linear": "ridge regression on the window"}
+                "linear": "ridge regression on the flattened input (window or field)"}
 
 
 class Blend(Ensemble):

@@ -86,7 +86,7 @@ def length_note(task) -> str | None:
 
 def text_note(task) -> str | None:
     """A table's columns of text (names, dates, notes) that were not read as steps or channels, said."""
-    cols = task.data.text_columns
+    cols = getattr(task.data, "text_columns", ())  # (forecasting windows have none)
     if not cols:
         return None
     return (f"column(s) {', '.join(map(repr, cols))} of {task.data.source} hold text, not numbers: read as metadata, "
@@ -103,7 +103,7 @@ def data_size(task) -> DataSize:
         smallest = int(counts[counts > 0].min())
     return DataSize(n_train=len(task.y_train), n_val=len(task.y_val), example_shape=tuple(task.x_train.shape[1:]),
                     num_classes=0 if regression else int(task.data.num_classes), kind=task.data.kind,
-                    min_class_count=smallest,
+                    min_class_count=smallest, target_values=int(y[0].numel()) if regression and len(y) else 0,
                     padded=task.x_train.dim() == 3 and rocket_family.looks_padded(task.x_train),
                     val_file=_has_val_file(task.data))
 

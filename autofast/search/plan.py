@@ -63,6 +63,8 @@ WD_MAX_EXAMPLES = 4000  # its kernel matrices: 3 degrees x N x N float64, 384 MB
 #: (ETTh1's default windows, 4 988 pooled, 8 521 + 2 857 fitted, x 672 values: 2.2 s + 4.7 s on 2 cores beside
 #: a running benchmark; 0.27 s + 0.41 s alone on the thinned windows)
 LINEAR_SECONDS_PER_VALUE = 1e-9
+#: dense fields: the most input x output values (float64 coefficients, 8 bytes each) the linear family fits
+LINEAR_MAX_COEFS = 20_000_000
 ARCHES = ("auto", "dash", "plain", "rocket")
 #: the random-convolution family's final model averages the ridge scores of this many independent draws of its
 #: kernels' random choices (autofast.search.rocket_family.final): over 5 x 3 draws on 8 UCR/UEA sets, test
@@ -92,6 +94,7 @@ class DataSize:
     min_class_count: int = 0
     padded: bool = False
     val_file: bool = False  # the validation rows are the task's own validation file (a task file's ``val:``)
+    target_values: int = 0  # values of one example's target (regression: T, a dense field T x H x W)
 
     @property
     def n_pool(self) -> int:
@@ -160,7 +163,7 @@ class Plan:
                + (" + Hydra features" if self.hydra else "")
                + (f" + positional k-mer logistic regression (order {self.kmer})" if self.kmer else "")
                + (" + weighted-degree kernel SVM" + ("" if self.wd_shifts else " (no shifts)") if self.wd else "")
-               + (" + ridge regression on the window" if self.linear else "")
+               + (" + ridge regression on the flattened input" if self.linear else "")
                + (f" (the {'k-mer model' if self.kmer else 'kernel SVM'} on the host CPU beside the device stages, "
                   f"~{p.get('kmer', 0) + p.get('wd', 0):.0f}s)" if self.beside and (self.kmer or self.wd) else "")
                + (f"; {self.why['dash']}" if "dash" in self.why else "")]
@@ -484,8 +487,11 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     kmer_s = KMER_SECONDS_PER_VALUE * values[kmer] * (members_per_trial + 1) if kmer else 0.0
     # forecasting windows: ridge from the flattened window to every output, fitted twice (scored, then final)
     # on every training window (the pool counts the windows train_stride kept)
-    linear = arch == "auto" and size.kind == "timeseries"
     in_values = math.prod(size.example_shape)
+    # ... and dense fields (a PDE surrogate's linear baseline: at 60-90 s RidgeCV beat the networks' few epochs),
+    # where the coefficient matrix stays small
+    dense_linear = (size.kind == "dense" and regression and in_values * max(size.target_values, 1) <= LINEAR_MAX_COEFS)
+    linear = arch == "auto" and (size.kind == "timeseries" or dense_linear)
     linear_s = 2 * LINEAR_SECONDS_PER_VALUE * size.n_pool * in_values * in_values if linear else 0.0
     usable = left * (1 - MARGIN) - rocket_s - hydra_s - linear_s - (0.0 if beside else kmer_s + wd_s)
 
