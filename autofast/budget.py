@@ -12,18 +12,19 @@ from autofast.errors import AutofastError
 MARGIN_DASH = 0.08  # of a dash budget, kept back for evaluation, the report and timing noise
 
 
-def parse_duration(text: str | float | int) -> float:
-    """Seconds from ``300``, ``"300"``, ``"90s"``, ``"10m"``, ``"1.5h"``; a clear error otherwise."""
+def parse_duration(text: str | float | int, option: str = "--time-budget") -> float:
+    """Seconds from ``300``, ``"300"``, ``"90s"``, ``"10m"``, ``"1.5h"``; a clear error naming ``option``
+    otherwise."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = float(text)
     else:
         m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", str(text).lower())
         if not m:
-            raise AutofastError(f"--time-budget {text!r}: give seconds or a number with s, m or h "
+            raise AutofastError(f"{option} {text!r}: give seconds or a number with s, m or h "
                                 "(e.g. 300, 90s, 10m, 1h)")
         value = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
     if not math.isfinite(value) or value <= 0:
-        raise AutofastError(f"--time-budget {text!r}: must be a positive duration (e.g. 300, 90s, 10m)")
+        raise AutofastError(f"{option} {text!r}: must be a positive duration (e.g. 300, 90s, 10m)")
     return value
 
 

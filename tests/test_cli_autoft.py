@@ -282,6 +282,13 @@ def test_compare_continues_from_finished_cells(ckpt, tmp_path, capsys, monkeypat
     assert [r["arm"] for r in again["rows"]] == ["pretrained", "baseline"]
     assert again["rows"][0]["test_score"] == pre["test_score"]
     assert not cells.exists()
+    compare._append_cell(tmp_path / ".fifth.cells.jsonl", cfg, pre)  # --threads changes speed, not cells
+    threads2 = [("2" if a == "1" and args[i - 1] == "--threads" else a) for i, a in enumerate(args)]
+    assert main([*threads2, "--out", str(tmp_path / "fifth")]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"][0]["test_score"] == pre["test_score"]
+    compare._append_cell(tmp_path / ".sixth.cells.jsonl", cfg.model_copy(update={"ft_epochs": 2}), pre)
+    assert main([*args, "--out", str(tmp_path / "sixth")]) == 2
+    assert "other options (ft_epochs)" in _err(capsys)
     (tmp_path / ".third.cells.jsonl").write_text('{"other": "options"}\n')
     assert main([*args, "--out", str(tmp_path / "third")]) == 2
     assert "other options" in _err(capsys)

@@ -105,7 +105,7 @@ class CompareConfig(NumericsOptions):
     @field_validator("baseline_time_budget", mode="before")
     @classmethod
     def _budget(cls, v):
-        return None if v is None else parse_duration(v)
+        return None if v is None else parse_duration(v, "--baseline-time-budget")
 
 
 class CompareContext:
@@ -314,7 +314,12 @@ def _cells_header(cfg: CompareConfig) -> str:
     with open(cfg.checkpoint, "rb") as f:
         while block := f.read(1 << 20):
             digest.update(block)
-    return json.dumps({**cfg.model_dump(mode="json"), "checkpoint_sha256": digest.hexdigest()}, sort_keys=True)
+    options = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in RUNTIME_OPTIONS}
+    return json.dumps({**options, "checkpoint_sha256": digest.hexdigest()}, sort_keys=True)
+
+
+#: options that change how fast a cell runs, not what it computes: a continued run may give others
+RUNTIME_OPTIONS = ("threads",)
 
 
 def _load_cells(path: Path | None, cfg: CompareConfig) -> list[dict]:
@@ -323,9 +328,18 @@ def _load_cells(path: Path | None, cfg: CompareConfig) -> list[dict]:
     if path is None or not path.exists():
         return []
     lines = path.read_text().splitlines()
-    if not lines or lines[0] != _cells_header(cfg):
-        raise AutofastError(f"{path}: holds cells of a compare run with other options or another checkpoint file; "
-                            "delete it or use another --out")
+    header = _cells_header(cfg)
+    if not lines or lines[0] != header:
+        try:
+            was, now = json.loads(lines[0]), json.loads(header)
+            differ = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k) and k not in RUNTIME_OPTIONS)
+        except (IndexError, json.JSONDecodeError, AttributeError):
+            differ = []
+        what = ("another checkpoint file" if differ == ["checkpoint_sha256"] else
+                f"other options ({', '.join(d for d in differ if d != 'checkpoint_sha256')})" if differ else
+                "other options or another checkpoint file")
+        raise AutofastError(f"{path}: holds cells of a compare run with {what}; give the same options to go on, or "
+                            "delete the file (or use another --out) to start afresh")
     rows = []
     for line in lines[1:]:
         try:
