@@ -264,3 +264,21 @@ def test_predict_reads_a_channels_last_models_inputs_in_either_layout():
     with pytest.raises(AutofastError) as e:
         reader.prepare(x[:, :, :, :20])
     _one_line(e, "shape (3, 4, 16, 20)", "(N, 4, 16, 24) channels first or (N, 16, 24, 4) channels last")
+
+
+def test_a_mask_value_of_255_beside_small_classes_is_said():
+    """255 is the usual 'ignore' mark of segmentation masks; it was learned as a class (predicted on 3 200 test
+    pixels) and averaged into the mean IoU without a word."""
+    from types import SimpleNamespace
+
+    from autofast.data.types import SupervisedData
+    from autofast.search.pipeline import mask_note
+
+    y = np.zeros((4, 6, 6), dtype=np.int64)
+    y[:, :, 3:] = 1
+    y[:, 0] = 2  # the index of class '255' (sorted: '0', '1', '255')
+    data = SupervisedData(np.zeros((4, 1, 6, 6), np.float32), y, ["0", "1", "255"], "m.npz", "dense")
+    note = mask_note(SimpleNamespace(data=data, y_train=torch.from_numpy(y)))
+    assert note.startswith("mask value 255 (16.7% of the training pixels) sits beside classes 0-1")
+    plain = SupervisedData(data.x, y, ["0", "1", "2"], "m.npz", "dense")
+    assert mask_note(SimpleNamespace(data=plain, y_train=torch.from_numpy(y))) is None

@@ -93,6 +93,27 @@ def text_note(task) -> str | None:
             "not as steps or channels (a numeric metadata column goes under 'ignore_columns:' in a task file)")
 
 
+def mask_note(task) -> str | None:
+    """Segmentation masks whose largest value is 255 (or -1) beside small class ids: the usual mark of pixels to
+    ignore (no data, borders), learned here as a class of its own and averaged into the mean IoU -- said."""
+    data = task.data
+    if data.kind != "dense" or data.regression or len(data.classes) < 3:
+        return None
+    try:
+        values = sorted(int(c) for c in data.classes)
+    except ValueError:
+        return None
+    odd = [v for v in values if v in (255, -1)]
+    rest = [v for v in values if v not in (255, -1)]
+    if not odd or not rest or max(rest) > 50:
+        return None
+    index = data.classes.index(str(odd[0]))
+    share = float((task.y_train == index).double().mean())
+    return (f"mask value {odd[0]} ({share:.1%} of the training pixels) sits beside classes {min(rest)}-{max(rest)}: "
+            "if it marks pixels to ignore (no data, borders), autofast learns it as a class and averages its IoU into "
+            "the mean; relabel those pixels to a class, or crop them out")
+
+
 def data_size(task) -> DataSize:
     """What the plan reads of a loaded task (train and validation only)."""
     y = torch.cat([task.y_train, task.y_val])
@@ -382,7 +403,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     clock.budget = plan.budget
     for line in plan.lines():
         say(f"plan: {line}")
-    notes = [n for n in (length_note(task), text_note(task)) if n]
+    notes = [n for n in (length_note(task), text_note(task), mask_note(task)) if n]
     for note in notes:
         say(f"note: {note}")
     if on_plan:
