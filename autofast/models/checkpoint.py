@@ -18,6 +18,7 @@ import json
 import os
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -134,7 +135,9 @@ def _code_needed(e: BaseException) -> str | None:
 
 def _load_torch(path: Path) -> tuple[dict[str, Tensor], dict]:
     try:
-        obj = torch.load(path, weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():  # torch's own warning about the file would print beside our one line
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, weights_only=True, map_location="cpu")
     except EOFError:
         raise AutofastError(f"{path}: the checkpoint file is empty or truncated; save it again") from None
     except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, ValueError, UnicodeDecodeError,
@@ -143,8 +146,10 @@ def _load_torch(path: Path) -> tuple[dict[str, Tensor], dict]:
         if detail is not None:
             raise AutofastError(f"{path}: refusing to load: the checkpoint needs code execution to unpickle "
                                 f"({detail}); save a plain state_dict or use .safetensors") from None
-        raise AutofastError(f"{path}: cannot read the checkpoint ({_torch_detail(e)}); expected a file written by "
-                            f"torch.save (a state dict) or a .safetensors file") from None
+        raw = "Unsupported operand 149" in str(e)  # FRAME: a raw pickle (protocol 4+), not torch.save's format
+        raise AutofastError(f"{path}: cannot read the checkpoint ({_torch_detail(e)}"
+                            + ("; a raw pickle, not torch.save's format: not unpickled, it may hold code" if raw else "")
+                            + "); expected a file written by torch.save (a state dict) or a .safetensors file") from None
     if not isinstance(obj, Mapping):
         raise AutofastError(f"{path}: the checkpoint holds a {type(obj).__name__}, not a dict; save "
                             f"model.state_dict() (or {{'state_dict': model.state_dict()}})")
