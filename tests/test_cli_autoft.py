@@ -293,6 +293,10 @@ def test_compare_continues_from_finished_cells(ckpt, tmp_path, capsys, monkeypat
     (tmp_path / ".third.cells.jsonl").write_text('{"other": "options"}\n')
     assert main([*args, "--out", str(tmp_path / "third")]) == 2
     assert "other options" in _err(capsys)
+    monkeypatch.undo()  # --overwrite starts afresh: the stale cells file is not gone on from, nor in the way
+    assert main([*args, "--out", str(tmp_path / "third"), "--overwrite"]) == 0
+    assert not (tmp_path / ".third.cells.jsonl").exists()
+    capsys.readouterr()
     # the same options, the checkpoint file replaced at the same path (pretrain --overwrite): its cells are not
     # another checkpoint's (a continued run mixed the two in one table)
     copy = tmp_path / "copy.pt"

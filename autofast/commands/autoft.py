@@ -297,6 +297,8 @@ def cmd_compare(args) -> int:
     cells = out.parent / f".{out.name}.cells.jsonl"
     try:
         with staged_run_dir(out, args.overwrite, command="compare") as tmp:
+            if args.overwrite:  # (past its checks) a fresh comparison: an interrupted run's cells are not gone on from
+                cells.unlink(missing_ok=True)
             with stage(console, "compare…") as update:
                 result = run_compare(cfg, tmp, ctx=ctx, say=lambda m: update(f"compare: {m}"), cells_file=cells)
     except KeyboardInterrupt:
