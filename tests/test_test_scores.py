@@ -74,3 +74,23 @@ def test_classes_of_lengths_that_do_not_overlap_are_said():
     assert note and f"neg {min(lengths[10:])}-{max(lengths[10:])} nt" in note and "length:" in note
     y_mixed = torch.tensor([0, 1] * 10)
     assert length_note(SimpleNamespace(x_train=x, y_train=y_mixed, data=task.data)) is None
+
+
+def test_test_rows_with_an_exact_copy_in_training_are_counted_and_left_out_of_a_second_score():
+    """UCI splice holds 62 test sequences (of 638, seed 0) that also sit among its training rows: a score there
+    measures memory. Their count and the accuracy on the other rows come from the same predictions."""
+    g = torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,))))
+    x = torch.randn(12, 1, 4, generator=g).numpy()
+    x[10] = x[2]  # test rows 10, 11 copy training rows 2 and 5
+    x[11] = x[5]
+    split = SimpleNamespace(train=np.arange(0, 6), val=np.arange(6, 8), test=np.arange(8, 12))
+    y = torch.tensor([0, 1, 1, 1])  # the test labels: Always(1) is right on rows 9, 10, 11
+    data = SimpleNamespace(kind="series", regression=False, num_classes=2, x=x)
+    task = SimpleNamespace(x_test=torch.from_numpy(x[8:]), y_test=y, data=data, split=split, values=lambda v: v)
+    assert tasks.copies_in_training(task).tolist() == [False, False, True, True]
+    f = tasks.test_scores(Always(1, 2), task)
+    assert f["test_acc"] == pytest.approx(0.75) and f["test_copies"] == 2 and f["test_acc_unseen"] == pytest.approx(0.5)
+    line = "; ".join(report.test_beside(f))
+    assert "2 test examples have an exact copy among the training rows (accuracy 0.5000 on the others)" in line
+    del data.x  # forecasting windows keep no rows: nothing said
+    assert "test_copies" not in tasks.test_scores(Always(1, 2), task)

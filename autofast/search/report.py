@@ -194,6 +194,11 @@ def test_beside(f: dict) -> list[str]:
         out.append("RMSE per target " + ", ".join(f"{v:.4f}" for v in f["test_rmse_per_target"]))
     if isinstance(f.get("test_majority_share"), (int, float)):
         out.append(f"the most frequent class is {f['test_majority_share']:.4f} of the test split")
+    if f.get("test_copies"):  # rows the model may have memorised: the score without them beside it
+        unseen = (f"accuracy {f['test_acc_unseen']:.4f}" if "test_acc_unseen" in f else
+                  f"RMSE {f['test_rmse_unseen']:.4f}" if "test_rmse_unseen" in f else "")
+        out.append(f"{f['test_copies']} test examples have an exact copy among the training rows ({unseen} on the "
+                   "others)")
     return out
 
 
