@@ -56,6 +56,17 @@ def test_a_busy_machine_measures_for_this_run_only(measured, monkeypatch):
     assert _measure(task) == measured[2] and _measure(task) == measured[2]
 
 
+def test_a_measurement_cut_by_the_budget_is_not_kept_and_features_only_time_no_network(measured, monkeypatch):
+    """A given budget bounds the measurement (300 series of 3 000 steps took 95 s of a 25 s budget); one it cut
+    short is this run's only (a later default-budget run measures in full); --arch rocket times nothing."""
+    monkeypatch.setattr(cost, "_load_per_cpu", lambda: 0.0)
+    task = _task()
+    assert cost.measure(task, "resnet1d", True, 32, 16, limit=0.0) == measured[0]
+    assert not cost._cache_file().exists()
+    features = cost.measure(task, "resnet1d", True, 32, 16, networks=False)
+    assert len(measured) == 1 and features.per_example == 0.0 and features.rocket_per_example > 0
+
+
 def test_changed_training_code_is_measured_afresh(measured, monkeypatch):
     monkeypatch.setattr(cost, "_load_per_cpu", lambda: 0.0)
     task = _task()

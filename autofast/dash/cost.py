@@ -158,8 +158,8 @@ def measure(task, backbone: str, positional: bool, width: int, search_width: int
     deadline = None if limit is None else time.perf_counter() + limit
     cost = _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2, fused,
                     deadline)
-    if busy > BUSY_LOAD:  # an oversubscribed machine: use this measurement, but do not keep it for later runs
-        return cost
+    if busy > BUSY_LOAD or (deadline is not None and time.perf_counter() > deadline):
+        return cost  # an oversubscribed machine, or cut short by the budget: this run's only, not kept for later
     try:
         try:
             entries = json.loads(file.read_text())
