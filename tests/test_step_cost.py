@@ -67,6 +67,21 @@ def test_a_measurement_cut_by_the_budget_is_not_kept_and_features_only_time_no_n
     assert len(measured) == 1 and features.per_example == 0.0 and features.rocket_per_example > 0
 
 
+def test_a_measurement_starved_of_cpu_is_not_kept(measured, monkeypatch):
+    """The load average lags: a measurement that got a fraction of a core (13 s of CPU in 76 s) was cached at a
+    reading of 0.38 and planned every later run (a default budget then refused itself)."""
+    import time as clock
+
+    monkeypatch.setattr(cost, "_load_per_cpu", lambda: 0.0)
+    wall = iter([0.0, 10.0, 10.0])  # 10 s of wall clock ...
+    monkeypatch.setattr(cost.time, "perf_counter", lambda: next(wall, 10.0))
+    cpu = iter([0.0, 2.0])  # ... 2 s of CPU
+    monkeypatch.setattr(cost.time, "process_time", lambda: next(cpu, 2.0))
+    assert cost.measure(_task(), "resnet1d", True, 32, 16) == measured[0]
+    monkeypatch.setattr(cost.time, "perf_counter", clock.perf_counter)
+    assert not cost._cache_file().exists()
+
+
 def test_changed_training_code_is_measured_afresh(measured, monkeypatch):
     monkeypatch.setattr(cost, "_load_per_cpu", lambda: 0.0)
     task = _task()
@@ -133,6 +148,7 @@ def test_a_fused_step_is_measured_where_trials_fuse(monkeypatch, tmp_path):
 
     monkeypatch.setenv("AUTOFAST_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(cost, "_load_per_cpu", lambda: 0.0)
+    monkeypatch.setattr(cost, "MIN_CPU_SHARE", 0.0)  # a quiet machine, whatever runs beside this test
     task = types.SimpleNamespace(x_train=torch.randn(64, 4, 20), y_train=torch.randint(0, 3, (64,)),
                                  data=types.SimpleNamespace(num_classes=3, ndim=1))
     plain = measure(task, "resnet1d", False, 8, 8, b1=8, b2=16)

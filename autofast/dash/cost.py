@@ -90,6 +90,8 @@ SUPERNET_FACTOR = 1.5  # DASH supernet step (search width) / final-network step 
 #: ACSF1 searches each measured afresh and planned 10 / 9 / 9 configurations); a neighbour's thread beside our
 #: two reads 1.5
 BUSY_LOAD = 1.25
+#: CPU seconds per wall second below which a CPU measurement is taken as starved by neighbours (not cached)
+MIN_CPU_SHARE = 0.5
 #: the packages whose code sets what a training step costs (their sources are hashed into the cache key)
 TIMED_CODE = ("autofast.engine", "autofast.models", "autofast.kernels")
 
@@ -156,9 +158,14 @@ def measure(task, backbone: str, positional: bool, width: int, search_width: int
         pass  # no or unreadable cache: measure
     busy = _load_per_cpu()
     deadline = None if limit is None else time.perf_counter() + limit
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     cost = _measure(task, backbone, positional, width, search_width, supernet_factory, device, b1, b2, fused,
                     deadline)
-    if busy > BUSY_LOAD or (deadline is not None and time.perf_counter() > deadline):
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    # the load average lags (it read 0.38 at the start of a measurement that got 13 s of CPU in 76 s): the share
+    # of a core this process got while measuring says it too
+    starved = device == "cpu" and wall > 1.0 and cpu < MIN_CPU_SHARE * wall
+    if busy > BUSY_LOAD or starved or (deadline is not None and time.perf_counter() > deadline):
         return cost  # an oversubscribed machine, or cut short by the budget: this run's only, not kept for later
     try:
         try:
