@@ -434,7 +434,8 @@ def _run_compare(cfg: CompareConfig, out_dir: Path, ctx: CompareContext, say: Ca
                             f"{RETRAIN_SHARE:.0%} of it) and ASHA's top rung cut to fit from one measured epoch, "
                             f"ASHA stopped when its share is spent (each row's budget)")),
         "rows": rows, "table": table, "config": cfg.model_dump(mode="json"),
-        "timings": {"total": time.perf_counter() - t_all},
+        "timings": {"total": time.perf_counter() - t_all,  # this run; the cells' own times, earlier runs' included:
+                    "cells": float(sum(r.get("seconds", 0.0) for r in rows))},
         "selection": cfg.selection,
         "selected_on": (f"subsample: seeded, class-stratified from ID train; lr / objective / hyperparameters and "
                         f"the kept epoch of both arms: {cfg.metric} on "

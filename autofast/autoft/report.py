@@ -200,7 +200,10 @@ def compare_markdown(r: dict) -> str:
         lines.append(f"| {row['shots']} | {row['seed']} | {row['n_train']} | {row['n_val']} | {row['arm']} | "
                      f"{fmt(row['val_score'])} | "
                      f"{row['test_score']:.4f} | {chosen} | {row['seconds']:.1f} |")
-    lines += ["", f"Total time: {r['timings']['total']:.1f} s."]
+    t = r["timings"]
+    cells = t.get("cells", 0.0)
+    lines += ["", f"Total time: {t['total']:.1f} s" + (f" (the cells took {cells:.1f} s in all: some were finished by "
+                                                       "an earlier, interrupted run)." if cells > t["total"] else ".")]
     return "\n".join(lines) + "\n"
 
 
