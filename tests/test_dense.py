@@ -153,7 +153,7 @@ def test_darcy_search_and_segmentation_dash_end_to_end(tmp_path, capsys):
     x, w = torch.randn(2, 3, 20), torch.randn(4, 3, 5)  # a conv of something else earlier in this process
     conv_path.choose("fixed", x, w, "k5d1", 1, 1, ("native", "tap"), lambda p: (lambda: None), path="tap")
     assert main(["search", "--task", str(tmp_path / "darcy.yaml"), "--out", str(tmp_path / "s"), "--n-configs", "2",
-                 "--max-epochs", "1", *common]) == 0
+                 "--max-epochs", "1", "--arch", "dash", *common]) == 0  # the UNet's path (auto: the ridge wins here)
     s = json.loads(capsys.readouterr().out)
     assert s["kind"] == "dense" and s["backbone"] == "unet" and s["metric"] == "relative L2"
     assert s["lower_is_better"] and s["test_score"] == s["final"]["test_loss"] > 0 and len(s["pattern"]) == 17

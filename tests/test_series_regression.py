@@ -46,11 +46,11 @@ def toy_task(tmp_path):
 # ------------------------------------------------------------------------------------------------ data
 def test_targets_from_tells_values_from_classes():
     y, names = targets_from(np.array([0.5, 1.25, 3.0]), 3, "f")
-    assert y.dtype == np.float32 and y.shape == (3, 1) and names == ["target"]
+    assert y.dtype == np.float64 and y.shape == (3, 1) and names == ["target"]  # (float32 lost 5e7 + 1)
     idx, classes = targets_from(np.array([1.0, 2.0, 1.0]), 3, "f")  # whole numbers: classes unless told
     assert idx.dtype == np.int64 and classes == ["1", "2"]
     y, _ = targets_from(np.array([1.0, 2.0, 1.0]), 3, "f", "regression")
-    assert y.dtype == np.float32 and y[:, 0].tolist() == [1.0, 2.0, 1.0]
+    assert y.dtype == np.float64 and y[:, 0].tolist() == [1.0, 2.0, 1.0]
     y, names = targets_from(np.array(["0.5", "2"]), 2, "f")  # numbers as strings (.ts labels)
     assert y[:, 0].tolist() == [0.5, 2.0]
     y, names = targets_from(np.ones((4, 2)) * 0.5, 4, "f")
@@ -87,7 +87,7 @@ def test_mixing_values_and_classes_or_target_counts_is_one_error(tmp_path):
         merge_parts({"train": values, "test": classes}, "t.yaml")
     with pytest.raises(AutofastError, match="2 target"):
         merge_parts({"train": values, "test": two}, "t.yaml")
-    with pytest.raises(AutofastError, match="target values must be float32"):
+    with pytest.raises(AutofastError, match="target values must be float"):
         SupervisedData(x, np.zeros((4, 3), np.float32), ["target"], "d", "series")
 
 
@@ -303,3 +303,26 @@ def test_dna_table_with_a_numeric_column_is_a_regression_task(tmp_path, capsys):
                  "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"] == 120 and summary["rmse"] is not None and summary["targets"] == ["target"]
+
+
+def test_values_with_a_large_offset_keep_their_signal():
+    """Targets 5e7 + v (std 1) were cast to float32 (resolution 4 at 5e7): two distinct training values, test RMSE
+    worse than the mean's, and predict's RMSE beside result.json's another number. Values are float64 now, and
+    a model's outputs go back to units in float64."""
+    from autofast.data.supervised import SupervisedTask
+    from autofast.data.types import SupervisedData, targets_from
+    from autofast.predictor.model import Predictor
+
+    g = np.random.default_rng(0)
+    v = g.normal(size=60)
+    y, names = targets_from(5e7 + v, 60, "x", "regression", "series")
+    assert y.dtype == np.float64 and np.allclose(y[:, 0] - 5e7, v, atol=1e-6)
+    data = SupervisedData(g.normal(size=(60, 1, 8)).astype(np.float32), y, names, "x", "series")
+    task = SupervisedTask.build("x", data, seed=0)
+    assert len(torch.unique(task.y_train)) == len(task.y_train) and abs(float(task.y_train.std()) - 1) < 0.3
+    model = Predictor.__new__(Predictor)
+    model.manifest = {"target": {"scale": [float(task.target_scale[0])], "mean": [float(task.target_mean[0])]}}
+    model.kind = "series"
+    back = model.to_units(task.y_train)
+    want = torch.from_numpy(y[task.split.train])
+    assert back.dtype == torch.float64 and float((back - want).abs().max()) < 1e-3

@@ -33,7 +33,7 @@ ORIGIN_CODES = {"train": 0, "val": 1, "test": 2}
 class SupervisedData:
     """Examples with their targets (class labels, per-position masks or fields): ``x`` float32 ``(N, C, *spatial)``.
 
-    ``y``: int64 ``(N,)`` class indices into ``classes`` (kinds dna, image, series), or float32 ``(N, T)``
+    ``y``: int64 ``(N,)`` class indices into ``classes`` (kinds dna, image, series), or float64 ``(N, T)``
     values of T targets (regression; ``classes`` then names the targets); for ``dense`` int64
     ``(N, *spatial)`` per-position class indices (segmentation) or float32 ``(N, T, *spatial)`` fields
     (regression; ``classes`` then names the T target channels). ``origin``: None, or int8 ``(N,)`` with the
@@ -72,8 +72,8 @@ class SupervisedData:
         if self.kind == "dense":
             self._check_dense()
         elif self.y.dtype.kind == "f":
-            if self.y.dtype != np.float32 or self.y.ndim != 2 or self.y.shape[1] != len(self.classes):
-                raise AutofastError(f"{self.source}: target values must be float32 (N, T) with T = "
+            if self.y.dtype not in (np.float32, np.float64) or self.y.ndim != 2 or self.y.shape[1] != len(self.classes):
+                raise AutofastError(f"{self.source}: target values must be float (N, T) with T = "
                                     f"{len(self.classes)} target names, got {self.y.dtype} {self.y.shape}")
             check_finite(self.y, self.source, "target value")
         else:
@@ -177,7 +177,7 @@ def _as_numbers(arr: np.ndarray) -> np.ndarray | None:
 def targets_from(labels, n: int, source: str, target: Target = "auto", unit: str = "example", min_classes: int = 2
                  ) -> tuple[np.ndarray, list[str]]:
     """Per-example targets ``(n,)`` or ``(n, T)`` -> ``(y, names)``: int64 class indices ``(n,)`` and the class
-    names (:func:`labels_to_indices`), or for values float32 ``(n, T)`` and T target names (``target`` or
+    names (:func:`labels_to_indices`), or for values float64 ``(n, T)`` and T target names (``target`` or
     ``target1..T``). ``target`` "auto": values where the labels are numbers not all whole (a whole number, e.g.
     a count, is a class unless the task file says ``target: regression``), classes otherwise."""
     arr = np.asarray(labels)
@@ -202,7 +202,7 @@ def targets_from(labels, n: int, source: str, target: Target = "auto", unit: str
         return labels_to_indices(arr, source, min_classes)
     y = target_values(arr, n, source, unit, numbers)
     names = ["target"] if y.shape[1] == 1 else [f"target{i + 1}" for i in range(y.shape[1])]
-    return np.ascontiguousarray(y, dtype=np.float32), names
+    return np.ascontiguousarray(y, dtype=np.float64), names  # float64: 5e7 + a value of std 1 kept its signal
 
 
 def target_values(labels, n: int, source: str, unit: str = "example", numbers: np.ndarray | None = None

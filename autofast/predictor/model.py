@@ -123,10 +123,10 @@ class Predictor:
                 raise AutofastError(f"{self.folder}: this dense model was saved before autofast recorded its fields' "
                                     "scale; rerun the search (or dash) with this version to predict in units")
             return out
-        shape = (1, -1) + (1,) * (out.dim() - 2)
-        scale = torch.tensor(target["scale"], dtype=out.dtype).view(shape)
-        mean = torch.tensor(target["mean"], dtype=out.dtype).view(shape)
-        return out * scale + mean
+        shape = (1, -1) + (1,) * (out.dim() - 2)  # float64: an offset of 5e7 left float32 a resolution of 4
+        scale = torch.tensor(target["scale"], dtype=torch.float64).view(shape)
+        mean = torch.tensor(target["mean"], dtype=torch.float64).view(shape)
+        return out.double() * scale + mean
 
     # ------------------------------------------------------------------------------------- inputs
     def preprocess(self, source) -> "Any":
