@@ -55,7 +55,7 @@ def test_targets_from_tells_values_from_classes():
     assert y[:, 0].tolist() == [0.5, 2.0]
     y, names = targets_from(np.ones((4, 2)) * 0.5, 4, "f")
     assert y.shape == (4, 2) and names == ["target1", "target2"]
-    with pytest.raises(AutofastError, match="not numbers"):
+    with pytest.raises(AutofastError, match="not a number"):
         targets_from(np.array(["a", "b"]), 2, "f", "regression")
     with pytest.raises(AutofastError, match="non-integer floats"):
         targets_from(np.array([0.5, 1.5]), 2, "f", "classification")
@@ -326,3 +326,24 @@ def test_values_with_a_large_offset_keep_their_signal():
     back = model.to_units(task.y_train)
     want = torch.from_numpy(y[task.split.train])
     assert back.dtype == torch.float64 and float((back - want).abs().max()) < 1e-3
+
+
+def test_a_stray_cell_among_values_and_whole_numbers_in_an_official_test_file(tmp_path):
+    """A float label column with one 'n/a' was read as 800 classes ('leave the val split empty'); under 'target:
+    regression' the error quoted a valid number. A test file whose values happen to be whole numbers was read as
+    classes beside a training file of values ('holds class labels but train holds values')."""
+    from autofast.data.task_file import load_task_file
+    from autofast.data.types import target_values, targets_from
+
+    labels = np.asarray([f"{v:.3f}" for v in np.random.default_rng(0).normal(size=40)])
+    labels[7] = "n/a"
+    with pytest.raises(AutofastError, match=r"target 8 is 'n/a', not a number, where the others are values"):
+        targets_from(labels, 40, "f.csv")
+    with pytest.raises(AutofastError, match=r"target 8 \(example 8\) is 'n/a'"):
+        target_values(labels, 40, "f.csv")
+    g = np.random.default_rng(1)
+    np.savez(tmp_path / "train.npz", x=g.normal(size=(20, 1, 8)), y=g.normal(size=20) * 3)
+    np.savez(tmp_path / "test.npz", x=g.normal(size=(6, 1, 8)), y=np.arange(6.0))
+    (tmp_path / "t.yaml").write_text("train: train.npz\ntest: test.npz\nkind: series\n")
+    _, data, _ = load_task_file(tmp_path / "t.yaml")
+    assert data.regression and data.y[-6:, 0].tolist() == [0, 1, 2, 3, 4, 5]

@@ -154,6 +154,8 @@ def load_task_file(path: str | Path) -> tuple[str, SupervisedData, TaskFile]:
         if longest > parts["train"].x.shape[-1]:  # a test file longer than training was cut to it, silently
             opts = replace(opts, length=longest)  # (a motif past the cut: test accuracy 0.5 beside val 1.0)
             parts["train"] = load_file(_resolve(path, "train", spec.train), spec.kind, opts)
+    if parts["train"].regression and parts["train"].kind != "dense" and opts.target == "auto":  # val/test: values
+        opts = replace(opts, target="regression")  # too (a test file of whole numbers was read as classes)
     if parts["train"].kind in ("series", "dna") and opts.length is None:  # val/test follow the training length
         opts = replace(opts, length=int(parts["train"].x.shape[-1]))
     if parts["train"].channel_names:  # ... and its channel columns, by name

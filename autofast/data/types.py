@@ -189,6 +189,13 @@ def targets_from(labels, n: int, source: str, target: Target = "auto", unit: str
         raise AutofastError(f"{source}: targets have shape {arr.shape} but there are {n} {unit}s; give one "
                             f"target per {unit} ((N,), or (N, T) values)")
     numbers = _as_numbers(arr)
+    if target == "auto" and numbers is None and arr.ndim == 1 and arr.dtype.kind in "USO" and len(arr) >= 10:
+        parsed = [_as_numbers(np.asarray([v])) for v in arr.tolist()]
+        ok = [p[0] for p in parsed if p is not None]
+        if len(ok) >= 0.9 * len(arr) and np.mean([v != round(v) for v in ok]) > 0.5:  # values, and a stray cell
+            bad = next(i for i, p in enumerate(parsed) if p is None)  # (800 'classes' of one example each)
+            raise AutofastError(f"{source}: target {bad + 1} is {str(arr[bad])!r}, not a number, where the others are "
+                                "values; fill it in or drop the row (or 'target: classification' in a task file)")
     values = target == "regression" or (target == "auto" and numbers is not None
                                         and (arr.ndim == 2 or not np.all(numbers == np.round(numbers))))
     if not values:
@@ -212,8 +219,11 @@ def target_values(labels, n: int, source: str, unit: str = "example", numbers: n
     arr = np.asarray(labels)
     numbers = _as_numbers(arr) if numbers is None else numbers
     if numbers is None:
-        raise AutofastError(f"{source}: targets are not numbers (e.g. {str(arr.reshape(-1)[0])!r}); regression "
-                            "needs numeric targets (or set 'target: classification' in the task file)")
+        flat = arr.reshape(-1)
+        bad = next((i for i, v in enumerate(flat) if _as_numbers(np.asarray([v])) is None), 0)  # the culprit, not [0]
+        raise AutofastError(f"{source}: target {bad + 1} ({unit} {bad // max(1, flat.size // max(n, 1)) + 1}) is "
+                            f"{str(flat[bad])!r}, not a number; regression needs numeric targets (or set 'target: "
+                            "classification' in the task file)")
     y = numbers.reshape(n, -1)
     check_finite(y, source, "target value", unit)
     return y
