@@ -348,6 +348,19 @@ def _features_in_budget(plan: Plan, size: DataSize, cost: StepCost, given: dict,
                    given=tuple(g for g in hold.given if g != "folds"))
 
 
+#: the random-convolution family's ridge: one eigendecomposition of the n x n Gram matrix per fit (n examples,
+#: fewer than its ~10 000 features), seconds per n^3 on 2 cores (4 000 series: 37.7 s of feature fits where the
+#: per-value price alone predicted 6 s)
+RIDGE_SECONDS_PER_N3 = 1.2e-10
+ROCKET_FEATURES = 9_996
+
+
+def _rocket_fit_seconds(cost: StepCost, n: int) -> float:
+    """One random-convolution fit on ``n`` examples: the transform (per example and value) and the ridge's
+    eigendecomposition (cubic in the smaller of examples and features)."""
+    return cost.rocket_per_example * n + RIDGE_SECONDS_PER_N3 * min(n, ROCKET_FEATURES) ** 3
+
+
 def _default_folds(size: DataSize) -> tuple[int, str]:
     """(folds, why) before the budget is considered: k-fold CV for a small validation split."""
     if size.kind == "timeseries":
@@ -420,7 +433,11 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
         why["fused"] = (f"trials fused {cost.fused_trials} at a time: {trial_epoch / max(alone, 1e-12):.2f}x a "
                         "trial's epoch alone (measured)")
     rocket_only = arch == "rocket"
-    minimum = elapsed + (cost.rocket_per_example * size.n_pool * 2 if rocket_only else 2 * alone) + 1.0
+    with_features = arch in ("auto", "rocket") and (classify_1d or values_1d)
+    # one fit and the final refit of the features, where they are planned (the minimum named left them out:
+    # splice's "at least 10" ran 26 s)
+    features_min = 2 * _rocket_fit_seconds(cost, size.n_pool) if with_features else 0.0
+    minimum = elapsed + (features_min if rocket_only else 2 * alone + features_min) + 1.0
     if budget < minimum:
         what = "the random-convolution features take" if rocket_only else "one epoch of the smallest network takes"
         need = minimum - elapsed - 1.0 if rocket_only else alone
@@ -431,11 +448,11 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     if arch == "rocket" and not rocket:
         raise AutofastError(f"--arch rocket is for 1-D tasks (DNA, series: classes or values), not "
                             f"this {size.kind} {'regression ' if regression else ''}task; use --arch auto")
-    rocket_s = (cost.rocket_per_example * size.n_pool * (members_per_trial * input_variants("rocket", size)
-                                                         + ROCKET_FINAL_DRAWS)
+    rocket_s = (_rocket_fit_seconds(cost, size.n_pool) * (members_per_trial * input_variants("rocket", size)
+                                                          + ROCKET_FINAL_DRAWS)
                 if rocket else 0.0)
-    hydra_fits = cost.hydra_per_example * size.n_pool * (members_per_trial * input_variants("hydra", size)
-                                                     + HYDRA_FINAL_DRAWS)
+    hydra_fits = ((cost.hydra_per_example * size.n_pool + RIDGE_SECONDS_PER_N3 * min(size.n_pool, ROCKET_FEATURES) ** 3)
+                  * (members_per_trial * input_variants("hydra", size) + HYDRA_FINAL_DRAWS))
     hydra = rocket and size.kind == "series" and hydra_fits <= HYDRA_SHARE * left
     if rocket and size.kind == "series" and not hydra:
         why["hydra"] = f"Hydra's fits ~{hydra_fits:.0f}s > {HYDRA_SHARE:g} of the {left:.0f}s left: no Hydra features"
@@ -510,7 +527,8 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                                     else f"cut to {DASH_SHARE:.0%} of the budget")
             if search_epochs < MIN_DASH_EPOCHS and arch == "auto":
                 dash, search_epochs = False, 0
-                why["dash"] = f"the budget pays {can} supernet epochs (< {MIN_DASH_EPOCHS}): plain pattern only"
+                why["dash"] = (f"the budget pays {max(can, 0)} supernet epochs (< {MIN_DASH_EPOCHS}): plain pattern "
+                               "only")
         else:
             why["search_epochs"] = "given"
         dash_s = search_epochs * s_epoch if dash else 0.0
