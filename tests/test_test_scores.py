@@ -94,3 +94,10 @@ def test_test_rows_with_an_exact_copy_in_training_are_counted_and_left_out_of_a_
     assert "2 test examples have an exact copy among the training rows (accuracy 0.5000 on the others)" in line
     del data.x  # forecasting windows keep no rows: nothing said
     assert "test_copies" not in tasks.test_scores(Always(1, 2), task)
+
+
+def test_small_scores_keep_their_digits():
+    """Targets of 1e-6: the report and the console printed 'Test RMSE: 0.0000 (MAE 0.0000)' for 5.04e-07."""
+    assert report.score_text(5.04e-07) == "5.04e-07" and report.score_text(0.9734) == "0.9734"
+    assert report.score_text(0.0) == "0.0000" and report.score_text(598667.8345) == "598667.8345"
+    assert "MAE 1.234e-06" in report.test_beside({"test_mae": 1.234e-06})

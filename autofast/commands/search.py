@@ -197,10 +197,11 @@ def _report(result: dict, run_dir: Path, args) -> int:
     sel = result["selection"]
     con.print("candidates (validation): " + ", ".join(f"{k} {v:.4f}" for k, v in sel["val_scores"].items())
               + f"; final model: {sel['winner']}")
-    from autofast.search.report import skew_notes, test_beside
+    from autofast.search.report import score_text, skew_notes, test_beside
 
     beside = test_beside(result["final"])
-    con.print(f"test {result['metric']}: {result['test_score']:.4f}" + (f" ({'; '.join(beside)})" if beside else "")
+    con.print(f"test {result['metric']}: {score_text(result['test_score'])}"
+              + (f" ({'; '.join(beside)})" if beside else "")
               + f"   in {result['timings']['total']:.0f}s of a {result['plan']['budget']:.0f}s budget   (report: "
               f"{run_dir}/report.md)")
     for note in skew_notes(result):

@@ -184,19 +184,25 @@ def report_options(r: dict) -> dict:
     return options
 
 
+def score_text(v: float) -> str:
+    """A score with 4 decimals, or 4 significant digits where it is smaller than 0.001 (an RMSE of 5e-07 on
+    targets of 1e-6 printed as 0.0000)."""
+    return f"{v:.4f}" if not isinstance(v, (int, float)) or v == 0 or abs(v) >= 1e-3 else f"{v:.4g}"
+
+
 def test_beside(f: dict) -> list[str]:
     """The one test evaluation's other figures, beside its metric: mean IoU, MAE, RMSE per target, balanced accuracy
     and the most frequent class's share (accuracy's floor)."""
-    out = [f"{name} {f[key]:.4f}" for key, name in (("test_mean_iou", "mean IoU"), ("test_mae", "MAE"),
+    out = [f"{name} {score_text(f[key])}" for key, name in (("test_mean_iou", "mean IoU"), ("test_mae", "MAE"),
                                                      ("test_balanced_acc", "balanced accuracy"))
            if isinstance(f.get(key), (int, float))]
     if f.get("test_rmse_per_target"):
-        out.append("RMSE per target " + ", ".join(f"{v:.4f}" for v in f["test_rmse_per_target"]))
+        out.append("RMSE per target " + ", ".join(score_text(v) for v in f["test_rmse_per_target"]))
     if isinstance(f.get("test_majority_share"), (int, float)):
         out.append(f"the most frequent class is {f['test_majority_share']:.4f} of the test split")
     if f.get("test_copies"):  # rows the model may have memorised: the score without them beside it
         unseen = (f"accuracy {f['test_acc_unseen']:.4f}" if "test_acc_unseen" in f else
-                  f"RMSE {f['test_rmse_unseen']:.4f}" if "test_rmse_unseen" in f else "")
+                  f"RMSE {score_text(f['test_rmse_unseen'])}" if "test_rmse_unseen" in f else "")
         out.append(f"{f['test_copies']} test examples have an exact copy among the training rows ({unseen} on the "
                    "others)")
     return out
@@ -227,7 +233,7 @@ def report_markdown(r: dict) -> str:
     t = r["timings"]
     f = r["final"]
     lines = [f"# autofast search: {r['task']}", "",
-             f"**Test {r['metric']}: {r['test_score']:.4f}** (evaluated once, at the end)"
+             f"**Test {r['metric']}: {score_text(r['test_score'])}** (evaluated once, at the end)"
              + "".join(f"; {x}" for x in test_beside(f)), "",
              *[line for x in skew_notes(r) + r.get("data_notes", []) for line in (f"**Note**: {x}", "")],
              f"What was selected on what: {r['selected_on']}.", "", schedule_note(r), "",
