@@ -7,12 +7,11 @@ channel, its plain network, its test metric and the one test evaluation.
 """
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import torch
 
 from autofast.data.supervised import load_task
+from autofast.data.types import row_digests
 from autofast.engine import device_of, evaluate, mean_iou, predict, task_loss
 from autofast.errors import AutofastError
 from autofast.models import build_backbone, default_backbone, fixed_factory
@@ -46,12 +45,8 @@ def copies_in_training(task):
     split, x = getattr(task, "split", None), getattr(task.data, "x", None)
     if not isinstance(x, np.ndarray) or not all(hasattr(split, k) for k in ("train", "val", "test")):
         return None
-
-    def digests(rows) -> list[bytes]:
-        return [hashlib.blake2b(np.ascontiguousarray(x[i]).tobytes(), digest_size=8).digest() for i in rows]
-
-    seen = set(digests(split.train)) | set(digests(split.val))
-    return torch.tensor([d in seen for d in digests(split.test)], dtype=torch.bool)
+    seen = set(row_digests(x[np.concatenate([split.train, split.val])]))
+    return torch.tensor([d in seen for d in row_digests(x[split.test])], dtype=torch.bool)
 
 
 def _unseen(out: dict, copies, right) -> dict:

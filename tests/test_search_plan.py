@@ -92,7 +92,7 @@ def test_the_minimum_a_refusal_names_counts_the_feature_fits_and_the_ridge_solve
     named = int(re.search(r"at least --time-budget (\d+)", str(e.value)).group(1))
     one_epoch = 0.05 * 240
     assert named >= 2 * one_epoch + 2 * 0.05 * 270 + 1  # two network epochs and two feature fits
-    assert plan_mod._rocket_fit_seconds(StepCost(overhead=0, per_example=0), 4000) == pytest.approx(
+    assert plan_mod._feature_fit_seconds(0.0, 4000) == pytest.approx(
         plan_mod.RIDGE_SECONDS_PER_N3 * 4000 ** 3) and math.isclose(plan_mod.RIDGE_SECONDS_PER_N3 * 3200 ** 3, 3.9,
                                                                     rel_tol=0.05)
 

@@ -314,12 +314,21 @@ def _cells_header(cfg: CompareConfig) -> str:
     with open(cfg.checkpoint, "rb") as f:
         while block := f.read(1 << 20):
             digest.update(block)
-    options = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in RUNTIME_OPTIONS}
-    return json.dumps({**options, "checkpoint_sha256": digest.hexdigest()}, sort_keys=True)
+    return json.dumps({**cfg.model_dump(mode="json"), "checkpoint_sha256": digest.hexdigest()}, sort_keys=True)
 
 
 #: options that change how fast a cell runs, not what it computes: a continued run may give others
 RUNTIME_OPTIONS = ("threads",)
+
+
+def _header_options(line: str) -> dict:
+    """A cells file's header line as the options that decide its cells (:data:`RUNTIME_OPTIONS` left out);
+    ``{}`` for a line that is not one."""
+    try:
+        options = json.loads(line)
+    except json.JSONDecodeError:
+        return {}
+    return {k: v for k, v in options.items() if k not in RUNTIME_OPTIONS} if isinstance(options, dict) else {}
 
 
 def _load_cells(path: Path | None, cfg: CompareConfig) -> list[dict]:
@@ -328,16 +337,11 @@ def _load_cells(path: Path | None, cfg: CompareConfig) -> list[dict]:
     if path is None or not path.exists():
         return []
     lines = path.read_text().splitlines()
-    header = _cells_header(cfg)
-    if not lines or lines[0] != header:
-        try:
-            was, now = json.loads(lines[0]), json.loads(header)
-            differ = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k) and k not in RUNTIME_OPTIONS)
-        except (IndexError, json.JSONDecodeError, AttributeError):
-            differ = []
-        what = ("another checkpoint file" if differ == ["checkpoint_sha256"] else
-                f"other options ({', '.join(d for d in differ if d != 'checkpoint_sha256')})" if differ else
-                "other options or another checkpoint file")
+    was, now = _header_options(lines[0] if lines else ""), _header_options(_cells_header(cfg))
+    if was != now:
+        differ = [k for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k) and k != "checkpoint_sha256"]
+        what = (f"other options ({', '.join(differ[:5])}{', ...' if len(differ) > 5 else ''})" if differ else
+                "another checkpoint file")
         raise AutofastError(f"{path}: holds cells of a compare run with {what}; give the same options to go on, or "
                             "delete the file (or use another --out) to start afresh")
     rows = []

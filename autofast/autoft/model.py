@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
+from autofast.data.types import row_digests
 from autofast.errors import AutofastError
 from autofast.models import build_backbone, fixed_factory
 from autofast.models.checkpoint import load_checkpoint, load_into
@@ -149,21 +149,9 @@ def _infer_classes(state: dict, backbone: str) -> int | None:
     return None
 
 
-def row_digests(x) -> list[str]:
-    """One 16-hex-digit BLAKE2b digest per example of ``x`` ``(N, ...)`` (its float32 values as loaded, before
-    standardisation): what a checkpoint records of the rows it trained on, so a test split can be checked
-    against them."""
-    import hashlib
-
-    rows = np.ascontiguousarray(np.asarray(x, dtype=np.float32)).reshape(len(x), -1)
-    return [hashlib.blake2b(r.tobytes(), digest_size=8).hexdigest() for r in rows]
-
-
 def _check_meta(path: str, meta: dict, state: dict) -> None:
     """Malformed meta (an internal error or a vague one) and non-finite weights (every fine-tuning then diverged and
     was still scored) are one error line naming the file and field."""
-    import torch
-
     for key in ("ndim", "in_channels", "num_classes", "width"):
         v = meta.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):

@@ -20,9 +20,10 @@ from autofast.runtime import configure as configure_runtime
 from autofast.engine import Run, cosine, device_of, evaluate, fit, seeded_init, sgd, task_validator
 from autofast.engine.numerics import NumericsOptions, in_force
 from autofast.models import default_backbone
+from autofast.data.types import row_digests
 from autofast.models.checkpoint import save_checkpoint
 
-from .model import (CHECKPOINT_FORMAT, ArchSpec, build_model, load_pattern_file, pattern_backbone, row_digests,
+from .model import (CHECKPOINT_FORMAT, ArchSpec, build_model, load_pattern_file, pattern_backbone,
                     pattern_positional)
 from .tasks import load_classification, shift_task
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from autofast.data.supervised import SupervisedTask, build_task, load_data, resolve_data
-from autofast.data.types import SupervisedData
+from autofast.data.types import SupervisedData, row_digests
 from autofast.data.shifts import SHIFT_FAMILIES, apply_shift, modality_of, parse_shift
 from autofast.errors import AutofastError
 
@@ -183,9 +183,9 @@ def ood_sets(task: SupervisedTask, ood_val: str | list[str] | None, ood_test: li
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise AutofastError(f"--ood-test lists {', '.join(dup)} more than once; give each OOD test set once")
-    seen = {r.numpy().tobytes() for r in val.x.reshape(len(val.x), -1)}
+    seen = set(row_digests(val.x.cpu()))
     for t in tests:  # the objective and lr chosen on the rows then scored as "OOD test" (the report said "other")
-        shared = sum(r.numpy().tobytes() in seen for r in t.x.reshape(len(t.x), -1))
+        shared = sum(d in seen for d in row_digests(t.x.cpu()))
         if shared:
             raise AutofastError(f"--ood-test {t.name}: {shared} of its {len(t.x)} examples are in the OOD validation "
                                 f"set ({val.name}), where the objective is selected; give a test set held out from it")

@@ -95,7 +95,7 @@ def _load_arrays(path: Path, layout: ImageLayout, labels: Path | None, target: T
 def _load_folder(root: Path, min_classes: int = 2, bands: int | None = None) -> SupervisedData:
     from PIL import Image, UnidentifiedImageError
 
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not _debris(p))
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not is_debris(p))
     if not class_dirs:
         raise AutofastError(f"{root}: has no class folders; arrange images as {root}/<class_name>/*.png")
     files: list[tuple[Path, str]] = []
@@ -128,7 +128,7 @@ def _load_folder(root: Path, min_classes: int = 2, bands: int | None = None) -> 
     return SupervisedData(np.ascontiguousarray(x), y, classes, str(root), "image", uint8_input=True)  # files: / 255
 
 
-def _debris(p: Path) -> bool:
+def is_debris(p: Path) -> bool:
     """Hidden files and what other systems leave in a folder: macOS's ``._name`` (AppleDouble) files and
     ``__MACOSX`` folders (from unpacked zips), ``.DS_Store``, Windows' ``Thumbs.db``/``desktop.ini``."""
     return p.name.startswith(".") or p.name == "__MACOSX" or p.name.lower() in ("thumbs.db", "desktop.ini")
@@ -136,7 +136,7 @@ def _debris(p: Path) -> bool:
 
 def image_files(d: Path) -> list[Path]:
     """The image files of folder ``d`` (by suffix, :data:`IMAGE_FILE_SUFFIXES`), in name order, debris left out."""
-    return sorted(p for p in d.iterdir() if p.is_file() and not _debris(p) and p.suffix.lower() in IMAGE_FILE_SUFFIXES)
+    return sorted(p for p in d.iterdir() if p.is_file() and not is_debris(p) and p.suffix.lower() in IMAGE_FILE_SUFFIXES)
 
 
 def load_images(path: str | Path, layout: ImageLayout = "auto", labels: str | Path | None = None,

@@ -92,7 +92,8 @@ def is_series_table(path: Path, cols: TableColumns = TableColumns(), sequence_co
 def _looks_like_dna(v: str) -> bool:
     """A field of 8 or more letters, nearly all A/C/G/T/U/N (IUPAC codes and gaps aside)."""
     v = v.strip().upper()
-    return len(v) >= 8 and v.replace("-", "").replace(".", "").isalpha() and sum(ch in "ACGTUN" for ch in v) >= 0.8 * len(v)
+    letters = v.replace("-", "").replace(".", "")
+    return len(v) >= 8 and letters.isalpha() and sum(ch in "ACGTUN" for ch in v) >= 0.8 * len(v)
 
 
 def has_header_row(path: Path, label_column: str = "label") -> bool:

@@ -12,6 +12,7 @@ the dispatcher :mod:`.supervised` imports them.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -227,6 +228,14 @@ def target_values(labels, n: int, source: str, unit: str = "example", numbers: n
     y = numbers.reshape(n, -1)
     check_finite(y, source, "target value", unit)
     return y
+
+
+def row_digests(x) -> list[str]:
+    """One 16-hex-digit BLAKE2b digest per example of ``x`` ``(N, ...)`` (an array or a CPU tensor; its float32
+    values): rows with equal digests hold the same values. What a checkpoint records of the rows it trained on,
+    and how a test row is found among the training rows."""
+    rows = np.ascontiguousarray(np.asarray(x, dtype=np.float32)).reshape(len(x), -1)
+    return [hashlib.blake2b(r.tobytes(), digest_size=8).hexdigest() for r in rows]
 
 
 def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:

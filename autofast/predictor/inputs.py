@@ -201,9 +201,10 @@ class InputReader:
         if eight and not trained:
             raise AutofastError(f"{source}: inputs are uint8 (read as value / 255) but the model was trained on "
                                 "values as they are (not uint8); give them in the training dtype")
-        if trained and not eight and arr.size and float(np.nanmax(np.abs(arr))) > 1.5:
-            raise AutofastError(f"{source}: inputs are {arr.dtype} up to {float(np.nanmax(np.abs(arr))):.4g} but the "
-                                "model was trained on 8-bit pixels read as value / 255; give uint8 (or values / 255)")
+        top = float(np.nanmax(np.abs(arr))) if trained and not eight and arr.size else 0.0
+        if top > 1.5:
+            raise AutofastError(f"{source}: inputs are {arr.dtype} up to {top:.4g} but the model was trained on 8-bit "
+                                "pixels read as value / 255; give uint8 (or values / 255)")
 
     def _shape_arrays(self, arr: np.ndarray, source: str, layout: str) -> tuple[np.ndarray, list[str]]:
         """Arrays of the model's kind -> ``(N, *shape)`` (channels placed, series brought to the length)."""
@@ -410,10 +411,10 @@ class InputReader:
                             "file or a folder of images (or of class sub-folders)")
 
     def _read_image_folder(self, root: Path) -> Inputs:
-        from ..data.images import IMAGE_FILE_SUFFIXES, _debris, image_files, image_pixels
+        from ..data.images import IMAGE_FILE_SUFFIXES, is_debris, image_files, image_pixels
 
         direct = image_files(root)
-        dirs = sorted(d for d in root.iterdir() if d.is_dir() and not _debris(d))
+        dirs = sorted(d for d in root.iterdir() if d.is_dir() and not is_debris(d))
         pairs = [(f, d.name) for d in dirs for f in image_files(d)]
         if direct and pairs:  # the sub-folders' images were left out without a word
             raise AutofastError(f"{root}: holds images both directly ({len(direct)}) and in sub-folders ({len(pairs)}); "

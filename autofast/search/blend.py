@@ -14,7 +14,8 @@ minimises their own validation (or out-of-fold) cross-entropy; the family alone 
 
 A blend is eligible only when its parts are comparable (:func:`parts_comparable`): averaging with a clearly
 weaker model pulls the stronger one down; and not where one part alone is ahead of the blend on the same
-held-out predictions by more than one paired standard error (:func:`_behind_a_part`). Measured (quality panels, sessions 8-9): on ACSF1 the CNN reached
+held-out predictions by more than one paired standard error (:func:`_behind_a_part`). Measured (quality panels,
+sessions 8-9): on ACSF1 the CNN reached
 0.54-0.60 out-of-fold beside the features' 0.69-0.75 (gaps of 2.3-3.2 standard errors), their blend won by
 1-2 of 100 out-of-fold examples on 2 of 3 seeds and scored 0.89 on test where the features alone score
 0.91-0.92; PickupGestureWiimoteZ's parts differ by 4 standard errors or more; the blends that paid differ by
@@ -203,18 +204,17 @@ def score_blend(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, y: to
     if y.is_floating_point():
         blended = blend_values(cnn_log_probs, feature_scores)
         loss = float(task_loss(blended, y.double()))
-        return _behind_a_part({"score": val_score(loss, float("nan"), True), "val_acc": None, "val_loss": loss,
-                               "temperature": 1.0, "cnn_val_loss": float(task_loss(cnn_log_probs.double(), y.double())),
-                               **parts_comparable(cnn_log_probs, feature_scores, y)},
-                              blended, {"cnn": cnn_log_probs, "features": feature_scores}, y)
-    temperature = fit_temperature(feature_scores, y)
-    blended = blend_log_probs(cnn_log_probs, feature_scores, temperature)
-    loss = float(task_loss(blended, y))
-    acc = float((blended.argmax(1) == y).double().mean())
-    return _behind_a_part({"score": val_score(loss, acc, False), "val_acc": acc, "val_loss": loss,
-                           "temperature": temperature, "cnn_val_acc": float((cnn_log_probs.argmax(1) == y).double().mean()),
-                           **parts_comparable(cnn_log_probs, feature_scores, y)},
-                          blended, {"cnn": cnn_log_probs, "features": feature_scores}, y)
+        rec = {"score": val_score(loss, float("nan"), True), "val_acc": None, "val_loss": loss, "temperature": 1.0,
+               "cnn_val_loss": float(task_loss(cnn_log_probs.double(), y.double()))}
+    else:
+        temperature = fit_temperature(feature_scores, y)
+        blended = blend_log_probs(cnn_log_probs, feature_scores, temperature)
+        loss = float(task_loss(blended, y))
+        acc = float((blended.argmax(1) == y).double().mean())
+        rec = {"score": val_score(loss, acc, False), "val_acc": acc, "val_loss": loss, "temperature": temperature,
+               "cnn_val_acc": float((cnn_log_probs.argmax(1) == y).double().mean())}
+    return _behind_a_part({**rec, **parts_comparable(cnn_log_probs, feature_scores, y)}, blended,
+                          {"cnn": cnn_log_probs, "features": feature_scores}, y)
 
 
 def _behind_a_part(rec: dict, blended: torch.Tensor, parts: dict[str, torch.Tensor], y: torch.Tensor) -> dict:
@@ -223,8 +223,10 @@ def _behind_a_part(rec: dict, blended: torch.Tensor, parts: dict[str, torch.Tens
     errors of each other can still average to fewer right answers than the better one (30 series, 3 channels,
     5-fold out of fold: the features 0.87, their blend with the CNN 0.67 was chosen, test 0.77 where the features
     alone gave 0.98)."""
+    if not rec["eligible"]:
+        return rec
     for name, held in parts.items():
         gap, se = paired_gap(held, blended, y)
-        if rec["eligible"] and gap > se + 1e-12:
+        if gap > se + 1e-12:
             return {**rec, "eligible": False, "behind": {"part": name, "gap": gap, "se": se}}
     return rec

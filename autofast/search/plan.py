@@ -287,14 +287,20 @@ def make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str,
     tiny_val = size.n_val < MIN_HOLDOUT_VAL and (size.num_classes > 0 or size.kind in ("dna", "image", "series"))
     if plan.folds and "folds" not in given and arch != "rocket" and top < MIN_CV_UPDATES and not tiny_val:
         try:
-            hold = _plan_dash_if_it_pays(size, cost, budget, budget_source, {**given, "folds": 0}, arch, eta,
-                                         elapsed, beside)
+            return _on_hold_out(lambda g: _plan_dash_if_it_pays(size, cost, budget, budget_source, g, arch, eta,
+                                                                elapsed, beside), given,
+                                f"{plan.folds}-fold training would leave a top rung of {top} updates "
+                                f"(< {MIN_CV_UPDATES}) in this budget: hold-out validation split")
         except AutofastError:
             return plan
-        why = {**hold.why, "folds": f"{plan.folds}-fold training would leave a top rung of {top} updates "
-                                    f"(< {MIN_CV_UPDATES}) in this budget: hold-out validation split"}
-        return replace(hold, why=why, given=tuple(g for g in hold.given if g != "folds"))
     return plan
+
+
+def _on_hold_out(make, given: dict, why: str) -> Plan:
+    """``make(options)`` with ``folds: 0`` added to ``given`` (the hold-out split instead of k folds), ``why`` said;
+    the folds are the plan's choice, not listed as given."""
+    plan = make({**given, "folds": 0})
+    return replace(plan, why={**plan.why, "folds": why}, given=tuple(g for g in plan.given if g != "folds"))
 
 
 class BudgetTooSmall(AutofastError):
@@ -315,11 +321,10 @@ def _without_networks_epoch(exc: BudgetTooSmall, size: DataSize, cost: StepCost,
     tried = exc
     if exc.folds and "folds" not in given:
         try:
-            plan = _plan_dash_if_it_pays(size, cost, budget, budget_source, {**given, "folds": 0}, arch, eta, elapsed,
-                                         beside)
-            why = {**plan.why, "folds": f"{exc.folds}-fold training: one epoch ~{exc.need:.0f}s, more than the budget "
-                                        "pays: hold-out validation split"}
-            return replace(plan, why=why, given=tuple(g for g in plan.given if g != "folds"))
+            return _on_hold_out(lambda g: _plan_dash_if_it_pays(size, cost, budget, budget_source, g, arch, eta,
+                                                                elapsed, beside), given,
+                                f"{exc.folds}-fold training: one epoch ~{exc.need:.0f}s, more than the budget pays: "
+                                "hold-out validation split")
         except BudgetTooSmall as again:
             tried = again
     one_d = len(size.example_shape) == 2 and size.kind in ("dna", "series")
@@ -340,12 +345,10 @@ def _features_in_budget(plan: Plan, size: DataSize, cost: StepCost, given: dict,
     instead (one fit each), unless ``--folds`` was given (300 series of 3 000 steps: 41 s at a 25 s budget)."""
     if plan.predicted["total"] <= plan.budget or not plan.folds or "folds" in given:
         return plan
-    hold = _make_plan(size, cost, plan.budget, plan.budget_source, {**given, "folds": 0}, "rocket", eta, elapsed,
-                      beside)
-    return replace(hold, why={**hold.why, "folds": f"{plan.folds}-fold fits of the features ~"
-                                                   f"{plan.predicted['total']:.0f}s, more than the budget: hold-out "
-                                                   "validation split"},
-                   given=tuple(g for g in hold.given if g != "folds"))
+    return _on_hold_out(lambda g: _make_plan(size, cost, plan.budget, plan.budget_source, g, "rocket", eta, elapsed,
+                                             beside), given,
+                        f"{plan.folds}-fold fits of the features ~{plan.predicted['total']:.0f}s, more than the "
+                        "budget: hold-out validation split")
 
 
 #: the random-convolution family's ridge: one eigendecomposition of the n x n Gram matrix per fit (n examples,
@@ -355,10 +358,11 @@ RIDGE_SECONDS_PER_N3 = 1.2e-10
 ROCKET_FEATURES = 9_996
 
 
-def _rocket_fit_seconds(cost: StepCost, n: int) -> float:
-    """One random-convolution fit on ``n`` examples: the transform (per example and value) and the ridge's
-    eigendecomposition (cubic in the smaller of examples and features)."""
-    return cost.rocket_per_example * n + RIDGE_SECONDS_PER_N3 * min(n, ROCKET_FEATURES) ** 3
+def _feature_fit_seconds(per_example: float, n: int) -> float:
+    """One random-convolution (or Hydra) fit on ``n`` examples: the transform (``per_example``: the measured cost's
+    ``rocket_per_example`` or ``hydra_per_example``) and the ridge's eigendecomposition (cubic in the smaller of
+    examples and features)."""
+    return per_example * n + RIDGE_SECONDS_PER_N3 * min(n, ROCKET_FEATURES) ** 3
 
 
 def _default_folds(size: DataSize) -> tuple[int, str]:
@@ -436,7 +440,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     with_features = arch in ("auto", "rocket") and (classify_1d or values_1d)
     # one fit and the final refit of the features, where they are planned (the minimum named left them out:
     # splice's "at least 10" ran 26 s)
-    features_min = 2 * _rocket_fit_seconds(cost, size.n_pool) if with_features else 0.0
+    features_min = 2 * _feature_fit_seconds(cost.rocket_per_example, size.n_pool) if with_features else 0.0
     minimum = elapsed + (features_min if rocket_only else 2 * alone + features_min) + 1.0
     if budget < minimum:
         what = "the random-convolution features take" if rocket_only else "one epoch of the smallest network takes"
@@ -448,10 +452,9 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     if arch == "rocket" and not rocket:
         raise AutofastError(f"--arch rocket is for 1-D tasks (DNA, series: classes or values), not "
                             f"this {size.kind} {'regression ' if regression else ''}task; use --arch auto")
-    rocket_s = (_rocket_fit_seconds(cost, size.n_pool) * (members_per_trial * input_variants("rocket", size)
-                                                          + ROCKET_FINAL_DRAWS)
-                if rocket else 0.0)
-    hydra_fits = ((cost.hydra_per_example * size.n_pool + RIDGE_SECONDS_PER_N3 * min(size.n_pool, ROCKET_FEATURES) ** 3)
+    rocket_s = (_feature_fit_seconds(cost.rocket_per_example, size.n_pool)
+                * (members_per_trial * input_variants("rocket", size) + ROCKET_FINAL_DRAWS) if rocket else 0.0)
+    hydra_fits = (_feature_fit_seconds(cost.hydra_per_example, size.n_pool)
                   * (members_per_trial * input_variants("hydra", size) + HYDRA_FINAL_DRAWS))
     hydra = rocket and size.kind == "series" and hydra_fits <= HYDRA_SHARE * left
     if rocket and size.kind == "series" and not hydra:
@@ -507,7 +510,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     in_values = math.prod(size.example_shape)
     # ... and dense fields (a PDE surrogate's linear baseline: at 60-90 s RidgeCV beat the networks' few epochs),
     # where the coefficient matrix stays small
-    dense_linear = (size.kind == "dense" and regression and in_values * max(size.target_values, 1) <= LINEAR_MAX_COEFS)
+    dense_linear = size.kind == "dense" and regression and in_values * max(size.target_values, 1) <= LINEAR_MAX_COEFS
     linear = arch == "auto" and (size.kind == "timeseries" or dense_linear)
     linear_s = 2 * LINEAR_SECONDS_PER_VALUE * size.n_pool * in_values * in_values if linear else 0.0
     usable = left * (1 - MARGIN) - rocket_s - hydra_s - linear_s - (0.0 if beside else kmer_s + wd_s)

@@ -24,7 +24,8 @@ def schedule_note(r: dict) -> str:
             f"straight through; the retrain follows the same curve over its epochs). ")
     cut = _retrain_cut(r)
     if cut:  # the plan's retrain length is not what ran (it said "R = 16 = the retrain length" for 5 epochs)
-        text += f"**The time budget cut the retrain to {cut[0]} of its {cut[1]} planned epochs** (its cosine ended there). "
+        text += (f"**The time budget cut the retrain to {cut[0]} of its {cut[1]} planned epochs** (its cosine ended "
+                 "there). ")
     if s["horizon_is_max_epochs"]:
         return text + (f"Horizon = the ASHA maximum resource R = {s['max_epochs']} epochs"
                        + (" = the planned retrain length." if cut else " = the retrain length."))
@@ -222,9 +223,9 @@ def skew_notes(r: dict) -> list[str]:
 
 def _retrain_cut(r: dict) -> tuple[int, int] | None:
     """(epochs run, epochs planned) where the time budget shortened the final retrain, else None."""
-    f, planned = r.get("final") or {}, (r.get("plan") or {}).get("retrain_epochs")
-    ran = f.get("epochs")
-    if f.get("family") != "cnn" or not isinstance(ran, int) or not isinstance(planned, int) or (r.get("plan") or {}).get("folds"):
+    f, plan = r.get("final") or {}, r.get("plan") or {}
+    ran, planned = f.get("epochs"), plan.get("retrain_epochs")
+    if f.get("family") != "cnn" or plan.get("folds") or not isinstance(ran, int) or not isinstance(planned, int):
         return None
     return (ran, planned) if ran < planned else None
 
@@ -232,6 +233,7 @@ def _retrain_cut(r: dict) -> tuple[int, int] | None:
 def report_markdown(r: dict) -> str:
     t = r["timings"]
     f = r["final"]
+    cut = _retrain_cut(r)
     lines = [f"# autofast search: {r['task']}", "",
              f"**Test {r['metric']}: {score_text(r['test_score'])}** (evaluated once, at the end)"
              + "".join(f"; {x}" for x in test_beside(f)), "",
@@ -241,7 +243,7 @@ def report_markdown(r: dict) -> str:
              "## Final model", "", f"Family {f.get('family')}" + (f", architecture {f['arch']}" if f.get("arch") else "")
              + f", trained on {f.get('trained_on')}, {f.get('members', 1)} member(s)"
              + (f", {f['epochs']} epochs" if f.get("family") == "cnn" and isinstance(f.get("epochs"), int) else "")
-             + (" (the time budget paid {} of {} planned)".format(*_retrain_cut(r)) if _retrain_cut(r) else "") + ".", "",
+             + (" (the time budget paid {} of {} planned)".format(*cut) if cut else "") + ".", "",
              "## Configuration", "", "| option | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report_options(r).items()]
     lines += ["", "## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]

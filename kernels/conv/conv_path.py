@@ -259,8 +259,10 @@ def choose(kind: str, x: torch.Tensor, w: torch.Tensor, taps: str, groups: int, 
     one is not among ``candidates``), else measured once per key. ``runner(p)`` returns a closure doing
     one synthetic pass with path ``p``."""
     want = requested_path(path)
+    if x.shape[0] == 0:  # an empty batch: the tap kernels cannot reshape it (a reshape or MKL error)
+        return "native"
     if _cannot_measure(x):  # fake/meta tensors, tracing (torch.compile): no data to time; the forced or first path
-        return "native" if x.shape[0] == 0 else want if want in candidates else candidates[0]
+        return want if want in candidates else candidates[0]
     if native_only(x, w):
         return "native"
     grad = torch.is_grad_enabled()
@@ -314,12 +316,9 @@ def synthetic_pass(x: torch.Tensor, w: torch.Tensor, fn: Callable[[torch.Tensor,
 
 
 def native_only(*tensors: torch.Tensor) -> bool:
-    """Inputs only the native path (torch's own conv) handles: an empty batch (the tap kernels cannot reshape
-    it), tensors of a ``torch.func`` transform (``jvp``, ``grad``, ``jacrev``, ``vmap``) or with forward-mode
-    tangents (``torch.autograd.forward_ad``) -- the tap ops have backward formulas only, and ``jvp`` through them
-    gave zero tangents without a word."""
-    if tensors[0].shape[0] == 0:
-        return True
+    """Inputs only the native path (torch's own conv) differentiates: tensors of a ``torch.func`` transform
+    (``jvp``, ``grad``, ``jacrev``, ``vmap``) or with forward-mode tangents (``torch.autograd.forward_ad``) -- the
+    tap ops have backward formulas only, and ``jvp`` through them gave zero tangents without a word."""
     if any(torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors):
         return True
     from torch.autograd import forward_ad

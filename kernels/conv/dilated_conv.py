@@ -43,6 +43,14 @@ def _tap_path(x, weight, bias, dilation: int, groups: int, stride: int, backend:
     return subsample(y, stride)
 
 
+def check_groups(x: torch.Tensor, weight: torch.Tensor, groups: int) -> None:
+    """``groups`` 1 (dense) or Cin (depthwise, Cout = Cin) with ``weight`` ``(Cout, Cin // groups, k...)``."""
+    cin, cout = x.shape[1], weight.shape[0]
+    if weight.shape[1] * groups != cin or not (groups == 1 or groups == cin == cout):
+        raise ValueError(f"groups must be 1 (dense) or equal to the channels (depthwise) with weight "
+                         f"(Cout, Cin/groups, k...); got groups={groups}, x {tuple(x.shape)}, weight {tuple(weight.shape)}")
+
+
 def dilated_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, dilation: int = 1,
                  groups: int = 1, backend: str = "auto", stride: int = 1, path: str = "auto") -> torch.Tensor:
     """Dilated convolution with 'same' padding, on the fastest exact path for this shape.
@@ -66,10 +74,7 @@ def dilated_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     if weight.shape[-1] % 2 == 0:
         raise ValueError(f"kernel size must be odd for 'same' padding, got {weight.shape[-1]}")
     dilation, groups, stride = int(dilation), int(groups), int(stride)
-    cin, cout = x.shape[1], weight.shape[0]
-    if weight.shape[1] * groups != cin or not (groups == 1 or groups == cin == cout):
-        raise ValueError(f"groups must be 1 (dense) or equal to the channels (depthwise) with weight "
-                         f"(Cout, Cin/groups, k...); got groups={groups}, x {tuple(x.shape)}, weight {tuple(weight.shape)}")
+    check_groups(x, weight, groups)
     if stride < 1 or dilation < 1:
         raise ValueError(f"stride and dilation must be >= 1, got stride={stride}, dilation={dilation}")
     weight, bias = match_dtype(x, weight, bias)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv_path import choose, synthetic_pass, tap_backend_forced
-from .dilated_conv import subsample
+from .dilated_conv import check_groups, subsample
 from .reference import dense_kernel
 from .tap_conv import direct_backend, match_dtype, tap_conv
 from .taps import TapUnion, device_index, tap_union
@@ -73,13 +73,11 @@ def mixed_dilated_conv(x: torch.Tensor, weights: list[torch.Tensor], a: torch.Te
         ``(B, Cout, *ceil(spatial / stride))``.
     """
     cands = tuple((int(k), int(d)) for k, d in candidates)
-    groups, stride, cin = int(groups), int(stride), x.shape[1]
+    groups, stride = int(groups), int(stride)
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
-    if weights and (weights[0].shape[1] * groups != cin or not (groups == 1 or groups == cin == weights[0].shape[0])):
-        raise ValueError(f"groups must be 1 (dense) or equal to the channels (depthwise) with weights "
-                         f"(Cout, Cin/groups, k...); got groups={groups}, x {tuple(x.shape)}, weight "
-                         f"{tuple(weights[0].shape)}")
+    if weights:
+        check_groups(x, weights[0], groups)
     if len(weights) != len(cands) or a.shape != (len(cands),):
         raise ValueError(f"need one weight and one coefficient per candidate: {len(cands)} candidates, "
                          f"{len(weights)} weights, a of shape {tuple(a.shape)}")
