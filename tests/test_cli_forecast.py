@@ -217,20 +217,28 @@ def test_next_dates_follow_the_data_step():
 
 
 def test_warmup_compiles_every_kernel_signature_a_forecast_uses(etth1_slice, tmp_path, capsys):
-    """After the set-up's warm-up, forecasts (pooled, per channel, BIC, refit) compile nothing new: every numba
-    kernel already has the one signature a run uses, so a fresh process only loads it from numba's cache."""
+    """After the set-up's warm-up, forecasts (pooled, per channel, BIC, refit) and a MiniRocket fit compile
+    nothing new: every numba kernel already has the one signature a run uses, so a fresh process only loads it
+    from numba's cache."""
     from autofast.forecast import warmup
 
     assert warmup.main([]) == 0
     err = capsys.readouterr().err
-    assert "autofast warm-up:" in err and "numba AR kernels" in err and "cached in" in err, err
+    assert "autofast warm-up:" in err and "numba kernels" in err and "cached in" in err, err
     before = warmup.kernel_signatures()
-    for name in ("_window_moments", "_ar_grid_scores", "_forecast_error_sums", "_forecast_weights"):
+    for name in ("ar_grid._window_moments", "ar_grid._ar_grid_scores", "ar_grid._forecast_error_sums",
+                 "ar_grid._forecast_weights", "minirocket._outputs", "minirocket._transform_rows"):
         assert len(before[name]) == 1, before
     for extra in ([], ["--pooling", "per-channel", "--selection", "bic", "--refit", "train+val"]):
         code, out, err = run_cli(["forecast", "--data", str(etth1_slice), "--out", str(tmp_path / f"r{len(extra)}"),
                                   "--json", *SMALL, *extra], capsys)
         assert code == 0, err
+    import torch
+
+    from autofast.models.rocket import RocketClassifier
+
+    x = torch.randn(12, 3, 60, dtype=torch.float64)  # another dtype and shape than the warm-up's
+    RocketClassifier(num_features=336).fit(x, torch.arange(12) % 2).predict(x[:5])
     assert warmup.kernel_signatures() == before
 
 

@@ -30,12 +30,17 @@ def test_kernels_and_dilations():
     assert fit_dilations(7, 840, 32) == ([1], [10])  # shorter than a kernel: padded to 9, dilation 1 only
 
 
-@pytest.mark.parametrize("channels,length", [(1, 101), (3, 77), (2, 7)])
-def test_transform_matches_float64_reference(seed, channels, length):
+BACKENDS = ["numba", "torch"] if rocket._numba_kernel() is not None else ["torch"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("channels,length", [(1, 101), (3, 77), (2, 7), (12, 40)])
+def test_transform_matches_float64_reference(seed, channels, length, backend):
     g = torch.Generator().manual_seed(seed)
     x_fit = torch.randn(6, channels, length, generator=g)
     x = torch.randn(5, channels, length, generator=g) * 2 + 0.5
-    t = RocketTransform(num_features=840, seed=seed).fit(x_fit)
+    t = RocketTransform(num_features=840, seed=seed, backend=backend).fit(x_fit)
+    assert t.backend_ == backend
     ours = t.transform(x).double()
     ref, ref_biases = rocket_transform_reference(x_fit, x, 840, seed)
     assert ours.shape == ref.shape == (5, 840) and ours.dtype == torch.float64
@@ -52,20 +57,63 @@ def test_transform_matches_float64_reference(seed, channels, length):
     assert torch.all((ours - same).abs() <= 1e-6 + (hi - lo))
 
 
-def test_seeding_is_deterministic_and_chunking_does_not_matter(seed):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_seeding_is_deterministic_and_chunking_does_not_matter(seed, backend, monkeypatch):
     x = torch.randn(9, 2, 64, generator=torch.Generator().manual_seed(seed))
-    a = RocketTransform(num_features=1000, seed=seed).fit(x)
-    b = RocketTransform(num_features=1000, seed=seed).fit(x)
-    c = RocketTransform(num_features=1000, seed=seed + 1).fit(x)
+    a = RocketTransform(num_features=1000, seed=seed, backend=backend).fit(x)
+    b = RocketTransform(num_features=1000, seed=seed, backend=backend).fit(x)
+    c = RocketTransform(num_features=1000, seed=seed + 1, backend=backend).fit(x)
     for k in a.params_:
         assert torch.equal(a.params_[k], b.params_[k]), k
     assert not torch.equal(a.params_["biases"], c.params_["biases"])
     fa, fb = a.transform(x), b.transform(x)
     assert torch.equal(fa, fb) and fa.shape == (9, 84 * (1000 // 84)) and fa.dtype == torch.float32
     assert float(fa.min()) >= 0.0 and float(fa.max()) <= 1.0
-    # example chunks of 1 vs all at once: the same convolution per example (allow rare rounding flips)
-    one = rocket_features(x, a.params_, chunk_size=1)
-    assert (one - fa).abs().gt(1e-6).float().mean() <= 1e-3
+    if backend == "torch":  # example chunks of 1 vs all at once: the same convolution (rare rounding flips)
+        one = rocket_features(x, a.params_, chunk_size=1, backend="torch")
+        assert (one - fa).abs().gt(1e-6).float().mean() <= 1e-3
+    else:  # one thread or three: every row computed by the same fixed-order sums
+        monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+        assert torch.equal(a.transform(x), fa)
+
+
+def test_numba_transform_is_exact_on_flat_stretches():
+    if rocket._numba_kernel() is None:
+        pytest.skip("numba does not load here")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(20, 1, 200, generator=g)
+    x[:, :, 50:150] = 0.1  # a flat stretch of a value float32 cannot hold exactly: the kernels sum to zero
+    t = RocketTransform(num_features=840, seed=0, backend="numba").fit(x)
+    numba_cpu = rocket._numba_kernel()
+    for i, d in enumerate(t.params_["dilations"].tolist()):
+        y = numba_cpu.combination_outputs(x.numpy(), d, t.params_["channel_mask"][i].numpy(),
+                                          rocket.KERNEL_INDICES.numpy(), torch.zeros(84, dtype=torch.int64).numpy())
+        assert (y[:, 50 + 4 * d:150 - 4 * d] == 0).all()
+    # so the features agree with the float64 reference (exact there too) on the flat stretches; float32 convs
+    # whose flat outputs are rounding noise around biases of 0 differ in ~4% of the features, by up to 0.48
+    x[10:, :, 50:150] = 0.3
+    t = RocketTransform(num_features=840, seed=0, backend="numba").fit(x)
+    assert int((t.params_["biases"] == 0).sum()) > 100
+    ref, _ = rocket_transform_reference(x, x, 840, 0, biases=t.params_["biases"])
+    assert (t.transform(x).double() - ref).abs().gt(1e-6).float().mean() <= 1e-3
+
+
+def test_backend_choice_and_fallback(monkeypatch):
+    x = torch.randn(8, 1, 30)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        RocketTransform(backend="cuda")
+    t = RocketTransform(num_features=168, backend="torch").fit(x)
+    state = t.state_dict()
+    assert state["backend"] == "torch"
+    del state["backend"]  # a file written before the numba kernel: fitted on the torch path
+    assert RocketTransform.from_state_dict(state).backend_ == "torch"
+    monkeypatch.setattr(rocket, "_numba_kernel", lambda: None)
+    assert RocketTransform(num_features=168).fit(x).backend_ == "torch"  # auto without numba
+    with pytest.raises(ValueError, match="needs numba"):
+        RocketTransform(num_features=168, backend="numba").fit(x)
+    with pytest.warns(RuntimeWarning, match="does not load here"):
+        back = RocketTransform.from_state_dict({**state, "backend": "numba"})
+    assert back.backend_ == "torch" and back.transform(x).shape == (8, 168)
 
 
 def test_convolutions_go_through_dilated_conv(monkeypatch):
@@ -78,11 +126,11 @@ def test_convolutions_go_through_dilated_conv(monkeypatch):
 
     monkeypatch.setattr(rocket, "dilated_conv", spy)
     x = torch.randn(7, 3, 50)
-    t = RocketTransform(num_features=500).fit(x)
+    t = RocketTransform(num_features=500, backend="torch").fit(x)
     d = t.params_["dilations"].tolist()
     assert [c[2] for c in calls] == d and all(c[3] == NUM_KERNELS and c[1] == (84, 1, 9) for c in calls)  # fit
     calls.clear()
-    rocket_features(x, t.params_, chunk_size=4)  # two chunks: one dense call per chunk and dilation
+    rocket_features(x, t.params_, chunk_size=4, backend="torch")  # two chunks: one dense call per chunk and dilation
     assert [c[2] for c in calls] == d + d and all(c[3] == 1 and c[1] == (84, 3, 9) for c in calls)
 
 
@@ -156,7 +204,8 @@ def test_state_dict_round_trip(seed):
     x, y = torch.randn(30, 2, 40, generator=g), torch.arange(30) % 3
     clf = RocketClassifier(num_features=600, seed=seed).fit(x, y)
     state = clf.state_dict()
-    assert all(isinstance(v, (torch.Tensor, int, float)) for v in state.values())
+    assert all(isinstance(v, (torch.Tensor, int, float, str)) for v in state.values())
+    assert state["transform.backend"] == clf.transform.backend_
     buf = io.BytesIO()
     torch.save(state, buf)
     buf.seek(0)

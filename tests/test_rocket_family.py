@@ -47,14 +47,22 @@ def test_padded_tail_variant_is_chosen_on_folds_not_test():
     y = torch.cat([pickup.y_train, pickup.y_val])
     cand = candidate(pickup, fold_ids(y, 5, 0), seed=0)
     v = cand["variants"]
-    # measured: 5-fold accuracy 0.82 (padding as zeros) vs 0.68 (as loaded): far beyond one standard error
-    assert cand["input"] == "as loaded" + ZERO_TAIL and v[cand["input"]] - v["as loaded"] > 0.066
+    # measured (numba kernel: a repeated tail convolves to exactly 0): 5-fold accuracy 0.80 with the padding as
+    # zeros vs 0.78 as loaded, within one standard error of 50 examples (0.059): the default stays; with float32
+    # convolutions, whose flat outputs were rounding noise, it was 0.82 vs 0.70 and the variant won
+    assert set(v) == {"as loaded", "standardised", "as loaded" + ZERO_TAIL}
+    se = max((v["as loaded"] * (1 - v["as loaded"]) / len(y)) ** 0.5, 1 / len(y))
+    ahead = [k for k in v if k != "as loaded" and v[k] - v["as loaded"] > se]
+    assert cand["input"] == (max(ahead, key=v.get) if ahead else "as loaded")
     assert cand["held_out"].shape == (len(y), pickup.data.num_classes)
 
 
-def test_padded_tail_model_predicts_its_test_score_from_the_raw_file(tmp_path):
+def test_padded_tail_model_predicts_its_test_score_from_the_raw_file(tmp_path, monkeypatch):
     import autofast
+    import autofast.search.rocket_family as family
 
+    # the padded-tail variant alone: the final model is built on it, whatever the folds would prefer
+    monkeypatch.setattr(family, "variants", lambda task, *a, **k: ["as loaded" + ZERO_TAIL])
     run = tmp_path / "run"
     assert main(["search", "--task", "PickupGestureWiimoteZ", "--arch", "rocket", "--out", str(run),
                  "--threads", "1", "--json"]) == 0

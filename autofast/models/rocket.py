@@ -47,6 +47,7 @@ On CUDA the same code runs in 0.1-0.2 s for either (H200).
 from __future__ import annotations
 
 import math
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations
@@ -187,8 +188,35 @@ def _row_quantiles(values: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
 # the transform
 
 
+def _numba_kernel():
+    """:mod:`autofast.kernels.minirocket.numba_cpu`, or None where numba does not load."""
+    try:
+        from autofast.kernels.minirocket import numba_cpu
+    except ImportError:
+        return None
+    return numba_cpu
+
+
+BACKENDS = ("auto", "numba", "torch")
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """``'numba'`` (the fused CPU kernel) or ``'torch'`` (:func:`dilated_conv` + counting, any device) for
+    ``backend`` in :data:`BACKENDS`; ``'auto'`` is numba for CPU tensors where numba loads."""
+    if backend not in BACKENDS:
+        raise RocketInputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "torch" or (backend == "auto" and device.type != "cpu"):
+        return "torch"
+    if _numba_kernel() is None:
+        if backend == "numba":
+            raise RocketInputError("backend='numba' needs numba (pip install numba); use backend='torch'")
+        return "torch"
+    return "numba"
+
+
 def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int = 0,
-                          max_dilations_per_kernel: int = 32, conv_path: str = "native") -> dict[str, torch.Tensor]:
+                          max_dilations_per_kernel: int = 32, conv_path: str = "native",
+                          backend: str = "auto") -> dict[str, torch.Tensor]:
     """Fit the transform on training series ``x`` ``(N, C, L)``: returns (CPU tensors)
 
     * ``dilations`` ``(D,)`` int64, ``features_per_dilation`` ``(D,)`` int64 (per kernel),
@@ -196,10 +224,13 @@ def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int
     * ``biases`` ``(F,)`` float32, F = 84 * sum(features_per_dilation), ordered (dilation, kernel, feature).
 
     The biases of (dilation i, kernel k) are quantiles of the 'same'-padded convolution of one random
-    training example (its chosen channels summed), computed by one depthwise :func:`dilated_conv` call per
-    dilation over the 84 kernels' examples.
+    training example (its chosen channels summed), computed by the ``backend``'s convolutions (those the
+    transform must then use: see :func:`resolve_backend`): the numba kernel's
+    :func:`~autofast.kernels.minirocket.numba_cpu.combination_outputs`, or one depthwise
+    :func:`dilated_conv` call per dilation over the 84 kernels' examples (``conv_path``).
     """
     x = as_series(x)
+    backend = resolve_backend(backend, x.device)
     n, c, length = x.shape
     dilations, per_dilation = fit_dilations(length, num_features, max_dilations_per_kernel)
     channel_mask, examples = draw_combinations(seed, n, c, len(dilations))
@@ -207,10 +238,14 @@ def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int
     weight = kernel_weights().to(x.device).unsqueeze(1)  # (84, 1, 9) depthwise
     biases, offset = [], 0
     for i, (d, nf) in enumerate(zip(dilations, per_dilation)):
-        mask = channel_mask[i].to(device=x.device, dtype=torch.float32)  # (84, C)
-        z = torch.einsum("kc,kcl->kl", mask, x[examples[i].to(x.device)])  # kernel k's example, channels summed
-        with ieee_fp32(x.device):
-            y = dilated_conv(z.unsqueeze(0), weight, dilation=d, groups=NUM_KERNELS, path=conv_path)[0]  # (84, L)
+        if backend == "numba":
+            y = torch.from_numpy(_numba_kernel().combination_outputs(x.numpy(), d, channel_mask[i].numpy(),
+                                                                     KERNEL_INDICES.numpy(), examples[i].numpy()))
+        else:
+            mask = channel_mask[i].to(device=x.device, dtype=torch.float32)  # (84, C)
+            z = torch.einsum("kc,kcl->kl", mask, x[examples[i].to(x.device)])  # kernel k's example, channels summed
+            with ieee_fp32(x.device):
+                y = dilated_conv(z.unsqueeze(0), weight, dilation=d, groups=NUM_KERNELS, path=conv_path)[0]  # (84, L)
         q = levels[offset:offset + NUM_KERNELS * nf].view(NUM_KERNELS, nf)
         biases.append(_row_quantiles(y, q).flatten().cpu())
         offset += NUM_KERNELS * nf
@@ -259,13 +294,16 @@ def _count_above(y: torch.Tensor, biases: torch.Tensor, out: torch.Tensor) -> No
 
 
 def rocket_features(x: torch.Tensor, params: dict[str, torch.Tensor], conv_path: str = "native",
-                    chunk_size: int | None = None) -> torch.Tensor:
+                    chunk_size: int | None = None, backend: str = "auto") -> torch.Tensor:
     """The MiniRocket PPV features of ``x`` ``(N, C, L)`` under fitted ``params``
-    (:func:`fit_rocket_parameters`): ``(N, F)`` float32 in [0, 1], on ``x``'s device.
+    (:func:`fit_rocket_parameters`, fitted with the same ``backend``): ``(N, F)`` float32 in [0, 1], on
+    ``x``'s device.
 
-    Per chunk of examples (``chunk_size``; default about 2**22 conv outputs) and per dilation: one dense
-    :func:`dilated_conv` call ``(b, C, L) -> (b, 84, L)``, then per bias the count of outputs above it
-    (over all L positions for the padded combinations, over ``[4 d, L - 4 d)`` for the others).
+    ``backend='numba'``: the fused conv + PPV kernel (:func:`autofast.kernels.minirocket.numba_cpu.transform`)
+    on the CPU, ``torch.get_num_threads()`` threads (a CUDA ``x`` goes to the CPU and back). ``'torch'``: per
+    chunk of examples (``chunk_size``; default about 2**22 conv outputs) and per dilation one dense
+    :func:`dilated_conv` call ``(b, C, L) -> (b, 84, L)`` (``conv_path``), then per bias the count of outputs
+    above it (over all L positions for the padded combinations, over ``[4 d, L - 4 d)`` for the others).
     """
     x = as_series(x)
     n, c, length = x.shape
@@ -276,6 +314,12 @@ def rocket_features(x: torch.Tensor, params: dict[str, torch.Tensor], conv_path:
     if length <= widest:
         raise RocketInputError(f"series of {length} steps are too short for the fitted dilations (the widest "
                                f"kernel spans {widest + 1} steps); transform series as long as the training ones")
+    if resolve_backend(backend, torch.device("cpu") if backend == "numba" else x.device) == "numba":
+        features = _numba_kernel().transform(
+            x.cpu().numpy(), params["dilations"].numpy(), params["features_per_dilation"].numpy(),
+            params["channel_mask"].numpy(), KERNEL_INDICES.numpy(), params["biases"].numpy(),
+            threads=torch.get_num_threads())
+        return torch.from_numpy(features).to(x.device)
     plans = _plans(params, x.device)
     total = NUM_KERNELS * int(params["features_per_dilation"].sum())
     out = torch.empty(n, total, dtype=torch.float32, device=x.device)
@@ -302,17 +346,24 @@ class RocketTransform:
     """The MiniRocket transform as an object: ``fit(x)`` on training series, ``transform(x)`` ->
     ``(N, num_features_)`` float32 PPV features. ``num_features_ = 84 * (num_features // 84)``.
 
-    Fitted attributes: ``params_`` (see :func:`fit_rocket_parameters`), ``input_channels_``,
+    ``backend`` (:data:`BACKENDS`): ``'auto'`` fits with the numba kernel on CPU tensors (the torch path on
+    CUDA ones); the transform then always uses the backend it was fitted with (``backend_``), so the biases
+    meet the very convolution values they were fitted on. ``conv_path`` applies to the torch backend.
+
+    Fitted attributes: ``params_`` (see :func:`fit_rocket_parameters`), ``backend_``, ``input_channels_``,
     ``input_length_`` (series given to ``transform`` must have the same channels and length).
     """
 
     def __init__(self, num_features: int = 10_000, seed: int = 0, max_dilations_per_kernel: int = 32,
-                 conv_path: str = "native"):
+                 conv_path: str = "native", backend: str = "auto"):
         if num_features < NUM_KERNELS:
             raise RocketInputError(f"num_features must be at least {NUM_KERNELS}, got {num_features}")
+        if backend not in BACKENDS:
+            raise RocketInputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.num_features, self.seed = int(num_features), int(seed)
-        self.max_dilations_per_kernel, self.conv_path = int(max_dilations_per_kernel), conv_path
+        self.max_dilations_per_kernel, self.conv_path, self.backend = int(max_dilations_per_kernel), conv_path, backend
         self.params_: dict[str, torch.Tensor] | None = None
+        self.backend_ = ""
         self.input_channels_ = self.input_length_ = 0
 
     @property
@@ -322,8 +373,9 @@ class RocketTransform:
     def fit(self, x: torch.Tensor) -> "RocketTransform":
         """Fit on ``x`` ``(N, C, L)`` (any float dtype; used as float32)."""
         x = torch.as_tensor(x)
+        self.backend_ = resolve_backend(self.backend, x.device)
         self.params_ = fit_rocket_parameters(x, self.num_features, self.seed, self.max_dilations_per_kernel,
-                                             self.conv_path)
+                                             self.conv_path, self.backend_)
         self.input_channels_, self.input_length_ = int(x.shape[1]), int(x.shape[2])
         return self
 
@@ -335,25 +387,36 @@ class RocketTransform:
         if x.dim() == 3 and (x.shape[1], x.shape[2]) != (self.input_channels_, self.input_length_):
             raise RocketInputError(f"x has shape {tuple(x.shape)}; the transform was fitted on series of "
                                    f"{self.input_channels_} channel(s) x {self.input_length_} steps")
-        return rocket_features(x, self.params_, self.conv_path)
+        return rocket_features(x, self.params_, self.conv_path, backend=self.backend_)
 
     def fit_transform(self, x: torch.Tensor) -> torch.Tensor:
         return self.fit(x).transform(x)
 
-    def state_dict(self) -> dict[str, torch.Tensor | int]:
-        """Everything ``transform`` needs: CPU tensors and ints (``torch.load(weights_only=True)`` safe)."""
+    def state_dict(self) -> dict[str, torch.Tensor | int | str]:
+        """Everything ``transform`` needs: CPU tensors, ints and the backend's name
+        (``torch.load(weights_only=True)`` safe)."""
         if self.params_ is None:
             raise RuntimeError("RocketTransform is not fitted: call fit(x) first")
         return {"num_features": self.num_features, "seed": self.seed,
                 "max_dilations_per_kernel": self.max_dilations_per_kernel,
                 "input_channels": self.input_channels_, "input_length": self.input_length_,
-                **{k: v.cpu() for k, v in self.params_.items()}}
+                "backend": self.backend_, **{k: v.cpu() for k, v in self.params_.items()}}
 
     @classmethod
     def from_state_dict(cls, state: dict, conv_path: str = "native") -> "RocketTransform":
+        """The fitted transform ``state`` describes (files written before the numba kernel: ``'torch'``).
+        A numba-fitted transform where numba does not load runs on the torch path, after a warning: its
+        features may then differ where an output lies within rounding of a bias."""
         t = cls(int(state["num_features"]), int(state["seed"]), int(state["max_dilations_per_kernel"]), conv_path)
         t.params_ = {k: torch.as_tensor(state[k]) for k in ("dilations", "features_per_dilation", "channel_mask", "biases")}
         t.input_channels_, t.input_length_ = int(state["input_channels"]), int(state["input_length"])
+        t.backend_ = str(state.get("backend", "torch"))
+        if t.backend_ not in ("numba", "torch"):
+            raise RocketInputError(f"unknown MiniRocket backend {t.backend_!r} in the saved state")
+        if t.backend_ == "numba" and _numba_kernel() is None:
+            warnings.warn("this MiniRocket transform was fitted with the numba kernel, which does not load here "
+                          "(pip install numba); transforming on the torch path", RuntimeWarning, stacklevel=2)
+            t.backend_ = "torch"
         return t
 
 

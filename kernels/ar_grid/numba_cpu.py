@@ -33,14 +33,14 @@ directory can be written, the kernels compile in memory on each run, with one wa
 from __future__ import annotations
 
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-import numba as nb
 import numpy as np
 import scipy.linalg  # noqa: F401  loads the BLAS numba's np.dot calls, so threadpool_limits sees it
 from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
+
+from ..numba_jit import njit
 
 __all__ = ["window_moments", "ar_forecast_weights", "ar_grid_scores", "forecast_error_sums", "nested_ols"]
 
@@ -57,29 +57,7 @@ _FFT_BYTES = 32 * 1024 * 1024  # spectra per channel group of the lagged sums
 
 # --------------------------------------------------------------------------------------------- helpers
 
-_CACHE_OK = True  # False once numba found no writable cache directory (then: one warning, in-memory compiles)
-
-
-def _njit(**opts):
-    """``numba.njit(cache=True, **opts)``; where numba has no writable cache directory (read-only package
-    dir, home and ``NUMBA_CACHE_DIR``: it raises at decoration), ``numba.njit(**opts)`` -- compiled in
-    memory on first use -- after one warning for the whole module."""
-    def deco(fn):
-        global _CACHE_OK
-        if _CACHE_OK:
-            try:
-                return nb.njit(cache=True, **opts)(fn)
-            except RuntimeError as exc:  # "cannot cache function ...: no locator available for file ..."
-                _CACHE_OK = False
-                warnings.warn(f"numba cannot write a kernel cache ({exc}); the AR kernels compile in memory on "
-                              "each run (~8 s): set NUMBA_CACHE_DIR to a writable directory to keep them",
-                              RuntimeWarning, stacklevel=2)
-        return nb.njit(**opts)(fn)
-    return deco
-
-
-
-@_njit(fastmath=_FM)
+@njit(fastmath=_FM)
 def _dot(x, y, n):
     acc = 0.0
     for t in range(n):
@@ -117,7 +95,7 @@ def _lagged_sums(z: np.ndarray, W: int, start: int, count: int) -> np.ndarray:
     return D
 
 
-@_njit(nogil=True)
+@njit(nogil=True)
 def _window_moments(z, width, start, count, pooled, D):
     """Moments of every window from the lagged sums ``D`` (see _lagged_sums): O(C W^2), one thread."""
     C = z.shape[0]
@@ -149,7 +127,7 @@ def _window_moments(z, width, start, count, pooled, D):
     return out
 
 
-@_njit()
+@njit()
 def _forecast_weights_one(psi_row, q, c, H, M):
     """Fill M[: q + 1, :H] for one candidate; r_h = e_1' C^h and b_h = c * sum_{k<h} r_k[0]."""
     if q == 0:
@@ -170,7 +148,7 @@ def _forecast_weights_one(psi_row, q, c, H, M):
             M[1 + j, h] = r[j]
 
 
-@_njit()
+@njit()
 def _forecast_weights(psi, intercept, order, H):
     B, Q = psi.shape
     out = np.zeros((B, Q + 1, H))
@@ -179,7 +157,7 @@ def _forecast_weights(psi, intercept, order, H):
     return out
 
 
-@_njit(fastmath=_FM)
+@njit(fastmath=_FM)
 def _sq_error_direct(S, Sxy, syy, M, q, acc):
     """acc[h] = M_h' S_q M_h - 2 M_h' Sxy_h + syy_h with one GEMM S_q @ M."""
     H = M.shape[1]
@@ -190,7 +168,7 @@ def _sq_error_direct(S, Sxy, syy, M, q, acc):
             acc[h] += M[i, h] * (T[i, h] - 2.0 * Sxy[i, h])
 
 
-@_njit(fastmath=_FM)
+@njit(fastmath=_FM)
 def _sq_error_shift(S, SxyT, syy, psi_row, q, c, w, edgeT, acc):
     """The same as _sq_error_direct for stride-1 window moments S, in O(q H K) (w = S_q psi given).
 
@@ -243,7 +221,7 @@ def _sq_error_shift(S, SxyT, syy, psi_row, q, c, w, edgeT, acc):
         acc[h] = quad - 2.0 * cross + syy[h]
 
 
-@_njit(nogil=True)
+@njit(nogil=True)
 def _ar_grid_scores(psi, intercept, order, S, S1, Sxy, SxyT, syy, count, edgeT, shift_min_q, perm, out):
     # One worker thread's share of the candidates (perm: descending order q), single-threaded BLAS.
     # Shift-recursion candidates first: w = S_q psi for a block of them in one GEMM with S1's leading rows.
@@ -275,7 +253,7 @@ def _ar_grid_scores(psi, intercept, order, S, S1, Sxy, SxyT, syy, count, edgeT, 
             out[b, h] = acc[h] / count
 
 
-@_njit(nogil=True, fastmath=_FM)
+@njit(nogil=True, fastmath=_FM)
 def _forecast_error_sums(z, psi, intercept, order, start, count, lookback, H, chunk, tasks, parts):
     # One worker thread's share: task = channel * n_chunks + chunk of windows; parts[task] = its sums.
     n_chunks = (count + chunk - 1) // chunk
