@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import autofast.models.rocket as rocket
-from autofast.models.rocket import (NUM_KERNELS, RocketClassifier, RocketTransform, fit_dilations, kernel_weights,
+from autofast.models.rocket import (RocketClassifier, RocketTransform, fit_dilations, kernel_weights,
                                     ridge_gcv, ridge_loo_residuals, rocket_features, rocket_transform_reference)
 
 # Float32 conv outputs differ from the float64 reference by ~1e-6 (sums of <= 9 C terms of size ~|x|, and the
@@ -70,29 +70,29 @@ def test_seeding_is_deterministic_and_chunking_does_not_matter(seed, backend, mo
     assert torch.equal(fa, fb) and fa.shape == (9, 84 * (1000 // 84)) and fa.dtype == torch.float32
     assert float(fa.min()) >= 0.0 and float(fa.max()) <= 1.0
     if backend == "torch":  # example chunks of 1 vs all at once: the same convolution (rare rounding flips)
-        one = rocket_features(x, a.params_, chunk_size=1, backend="torch")
+        one = rocket_features(x, a.params_, chunk_size=1, backend="torch")  # one matmul per example
         assert (one - fa).abs().gt(1e-6).float().mean() <= 1e-3
     else:  # one thread or three: every row computed by the same fixed-order sums
         monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
         assert torch.equal(a.transform(x), fa)
 
 
-def test_numba_transform_is_exact_on_flat_stretches():
-    if rocket._numba_kernel() is None:
-        pytest.skip("numba does not load here")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_transform_is_exact_on_flat_stretches(backend):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(20, 1, 200, generator=g)
     x[:, :, 50:150] = 0.1  # a flat stretch of a value float32 cannot hold exactly: the kernels sum to zero
-    t = RocketTransform(num_features=840, seed=0, backend="numba").fit(x)
-    numba_cpu = rocket._numba_kernel()
-    for i, d in enumerate(t.params_["dilations"].tolist()):
-        y = numba_cpu.combination_outputs(x.numpy(), d, t.params_["channel_mask"][i].numpy(),
-                                          rocket.KERNEL_INDICES.numpy(), torch.zeros(84, dtype=torch.int64).numpy())
-        assert (y[:, 50 + 4 * d:150 - 4 * d] == 0).all()
+    if backend == "numba":
+        t = RocketTransform(num_features=840, seed=0, backend="numba").fit(x)
+        numba_cpu = rocket._numba_kernel()
+        for i, d in enumerate(t.params_["dilations"].tolist()):
+            y = numba_cpu.combination_outputs(x.numpy(), d, t.params_["channel_mask"][i].numpy(),
+                                              rocket.KERNEL_INDICES.numpy(), torch.zeros(84, dtype=torch.int64).numpy())
+            assert (y[:, 50 + 4 * d:150 - 4 * d] == 0).all()
     # so the features agree with the float64 reference (exact there too) on the flat stretches; float32 convs
     # whose flat outputs are rounding noise around biases of 0 differ in ~4% of the features, by up to 0.48
     x[10:, :, 50:150] = 0.3
-    t = RocketTransform(num_features=840, seed=0, backend="numba").fit(x)
+    t = RocketTransform(num_features=840, seed=0, backend=backend).fit(x)
     assert int((t.params_["biases"] == 0).sum()) > 100
     ref, _ = rocket_transform_reference(x, x, 840, 0, biases=t.params_["biases"])
     assert (t.transform(x).double() - ref).abs().gt(1e-6).float().mean() <= 1e-3
@@ -114,24 +114,6 @@ def test_backend_choice_and_fallback(monkeypatch):
     with pytest.warns(RuntimeWarning, match="does not load here"):
         back = RocketTransform.from_state_dict({**state, "backend": "numba"})
     assert back.backend_ == "torch" and back.transform(x).shape == (8, 168)
-
-
-def test_convolutions_go_through_dilated_conv(monkeypatch):
-    calls = []
-    real = rocket.dilated_conv
-
-    def spy(x, weight, *args, **kwargs):
-        calls.append((tuple(x.shape), tuple(weight.shape), kwargs.get("dilation"), kwargs.get("groups", 1)))
-        return real(x, weight, *args, **kwargs)
-
-    monkeypatch.setattr(rocket, "dilated_conv", spy)
-    x = torch.randn(7, 3, 50)
-    t = RocketTransform(num_features=500, backend="torch").fit(x)
-    d = t.params_["dilations"].tolist()
-    assert [c[2] for c in calls] == d and all(c[3] == NUM_KERNELS and c[1] == (84, 1, 9) for c in calls)  # fit
-    calls.clear()
-    rocket_features(x, t.params_, chunk_size=4, backend="torch")  # two chunks: one dense call per chunk and dilation
-    assert [c[2] for c in calls] == d + d and all(c[3] == 1 and c[1] == (84, 3, 9) for c in calls)
 
 
 def _brute_force_loo(x, y, alpha):

@@ -253,12 +253,11 @@ class RidgeFeatureClassifier:
                         "regression": int(self.regression_)}
 
     @classmethod
-    def from_state_dict(cls, state: dict, **transform_options) -> "RidgeFeatureClassifier":
-        """The classifier :meth:`state_dict` describes; ``transform_options`` go to the transform's own
-        ``from_state_dict`` (e.g. ``conv_path``)."""
+    def from_state_dict(cls, state: dict) -> "RidgeFeatureClassifier":
+        """The classifier :meth:`state_dict` describes."""
         tstate = {k[len("transform."):]: v for k, v in state.items() if k.startswith("transform.")}
         clf = cls.__new__(cls)
-        RidgeFeatureClassifier.__init__(clf, cls.transform_type.from_state_dict(tstate, **transform_options),
+        RidgeFeatureClassifier.__init__(clf, cls.transform_type.from_state_dict(tstate),
                                         state["alphas"])
         clf._mean, clf._std = torch.as_tensor(state["mean"]), torch.as_tensor(state["std"])
         clf._coef, clf._intercept = torch.as_tensor(state["coef"]), torch.as_tensor(state["intercept"])

@@ -21,13 +21,16 @@ Deterministic Transform for Time Series Classification"), implemented here from 
 Everything random comes from one ``torch.Generator`` seeded with ``seed``: the same seed and training
 data give identical features. Series shorter than 9 steps are zero-padded on the right to 9.
 
-The convolutions run through :func:`autofast.kernels.conv.dilated_conv`: per dilation, ONE dense call
-(``groups=1``, weight ``(84, C, 9)`` with each kernel's unused channels zeroed) over a chunk of examples,
-and, to fit the biases, ONE depthwise call (``groups=84``) over the 84 kernels' own examples. The path
-defaults to ``native`` (torch's conv with native dilation): measured on 2 cores it beats the tap and FFT
-paths by 8-30x for this 84-output, 9-tap conv at every shape tried (e.g. ``(128, 1, 1460)``: 27 ms vs
-287 / 245 ms), and the dispatcher's 'auto' would spend 0.1-1 s measuring every new (shape, dilation)
-key, up to 32 per data set. ``conv_path='auto'`` restores the measured choice.
+Flat stretches are exact: every kernel sums to zero, so its output is exactly 0 wherever its 9 taps read
+equal values (a flat stretch, a padded tail), where a float32 conv leaves rounding noise that lands on either
+side of a bias of 0 (4% of the features moved, by up to 0.48, on series with flat stretches). Two backends
+(:func:`resolve_backend`): on the CPU the fused numba kernel :mod:`autofast.kernels.minirocket.numba_cpu` (conv
+and PPV per series, in cache, the conv as differences to the centre tap: ACSF1's 200 x 1 460 series in 0.12 s
+on 2 cores, aeon 0.11 s; the torch path took 0.80 s); elsewhere (CUDA, or no numba) torch: per dilation ONE
+dense :func:`autofast.kernels.conv.dilated_conv` call (weight ``(84, C, 9)``, each kernel's unused channels
+zeroed, ``native`` path) over a chunk of examples, the flat windows (a dilated max-pool pair) set to 0, then the
+counts; its fit convolves the 84 kernels' own examples in one depthwise call. A transform uses the backend it
+was fitted with.
 
 Classifier (:class:`RocketClassifier`, on :mod:`autofast.models.ridge`): features standardised with the training mean/std (float64),
 ridge regression on +-1 one-vs-rest targets with an unpenalised intercept, alpha chosen among
@@ -35,14 +38,9 @@ ridge regression on +-1 one-vs-rest targets with an unpenalised intercept, alpha
 eigendecomposition (:func:`ridge_gcv`), as scikit-learn's ``RidgeClassifierCV`` does. This is the
 pipeline of aeon's ``MiniRocketClassifier`` (MiniRocket -> StandardScaler -> RidgeClassifierCV).
 
-Cost (2 Xeon cores, torch threads from :func:`autofast.runtime.configure`): the transform is about
-N * L * (84 * D conv outputs at 0.5-2 ns + F comparisons at 0.3-0.5 ns). Fit+predict of 100 + 100 series
-x 1 460 steps: 1.8 s (2.8 s beside a busy neighbour); of 3 000 + 3 000 x (4 x 60): 6 s (9 s), of which the
-ridge's float64 Gram matrix and 3 000 x 3 000 eigendecomposition take ~4 s (the same O(N^2 F + N^3) work
-as ``RidgeClassifierCV``). aeon's fused numba loops are 2-4.5x faster on univariate series of 150-1 460
-steps (ACSF1 fit+predict 0.4 s vs our 1.8 s), on par or slower on multivariate and large-N sets
-(JapaneseVowels 0.25 s both, splice 4.4-5.2 s vs our 3.4 s); a fused conv+PPV kernel would close the gap.
-On CUDA the same code runs in 0.1-0.2 s for either (H200).
+Cost: the transform is N * L * (84 * D * (3 C + 1) additions + F comparisons); on 2 cores the ridge's float64
+Gram matrix and N x N eigendecomposition dominate from a few thousand series (the same O(N^2 F + N^3) work as
+``RidgeClassifierCV``).
 """
 from __future__ import annotations
 
@@ -141,17 +139,18 @@ def padded_combination(dilation_index: int) -> torch.Tensor:
 
 @contextmanager
 def ieee_fp32(device: torch.device):
-    """Full float32 convolutions on CUDA: cuDNN may run float32 convs in TF32 (10-bit mantissa) by default,
-    which moved ~0.6% of the PPV features on an H200 (outputs crossing a bias); the flag is restored after."""
+    """Full float32 convolutions and matmuls on CUDA: cuDNN may run float32 convs in TF32 (10-bit mantissa)
+    by default, which moved ~0.6% of the PPV features on an H200 (outputs crossing a bias); the flags are
+    restored after."""
     if device.type != "cuda":
         yield
         return
-    old = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     try:
         yield
     finally:
-        torch.backends.cudnn.allow_tf32 = old
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
 def as_series(x, name: str = "x") -> torch.Tensor:
@@ -169,6 +168,26 @@ def as_series(x, name: str = "x") -> torch.Tensor:
     if x.shape[2] < KERNEL_LENGTH:
         x = F.pad(x, (0, KERNEL_LENGTH - x.shape[2]))
     return x
+
+
+def flat_windows(x: torch.Tensor, dilation: int) -> torch.Tensor:
+    """``(B, C, L)`` -> ``(B, C, L)`` bool: where the 9 taps at ``dilation`` read equal values (the series
+    outside its ends read as 0), i.e. where every MiniRocket kernel's output is exactly 0."""
+    xp = F.pad(x, (4 * dilation, 4 * dilation))
+    hi = F.max_pool1d(xp, KERNEL_LENGTH, stride=1, dilation=dilation)
+    return hi == -F.max_pool1d(-xp, KERNEL_LENGTH, stride=1, dilation=dilation)
+
+
+def _zero_flat(y: torch.Tensor, x: torch.Tensor, dilation: int, mask: torch.Tensor) -> torch.Tensor:
+    """``y`` ``(B, K, L)`` (convs of ``x`` ``(B, C, L)`` over the channels ``mask`` ``(K, C)`` float picks) with
+    0 written where every picked channel's taps are flat: a float32 conv leaves rounding noise there."""
+    flat = flat_windows(x, dilation)
+    if not bool(flat.any()):
+        return y
+    if x.shape[1] == 1:
+        return y.masked_fill_(flat, 0.0)
+    busy = torch.einsum("kc,bcl->bkl", mask, (~flat).to(y.dtype))
+    return y.masked_fill_(busy == 0, 0.0)
 
 
 def _row_quantiles(values: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
@@ -215,8 +234,7 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 
 
 def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int = 0,
-                          max_dilations_per_kernel: int = 32, conv_path: str = "native",
-                          backend: str = "auto") -> dict[str, torch.Tensor]:
+                          max_dilations_per_kernel: int = 32, backend: str = "auto") -> dict[str, torch.Tensor]:
     """Fit the transform on training series ``x`` ``(N, C, L)``: returns (CPU tensors)
 
     * ``dilations`` ``(D,)`` int64, ``features_per_dilation`` ``(D,)`` int64 (per kernel),
@@ -224,10 +242,8 @@ def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int
     * ``biases`` ``(F,)`` float32, F = 84 * sum(features_per_dilation), ordered (dilation, kernel, feature).
 
     The biases of (dilation i, kernel k) are quantiles of the 'same'-padded convolution of one random
-    training example (its chosen channels summed), computed by the ``backend``'s convolutions (those the
-    transform must then use: see :func:`resolve_backend`): the numba kernel's
-    :func:`~autofast.kernels.minirocket.numba_cpu.combination_outputs`, or one depthwise
-    :func:`dilated_conv` call per dilation over the 84 kernels' examples (``conv_path``).
+    training example (its chosen channels summed), computed by the ``backend``'s arithmetic (the one the
+    transform must then use: :func:`resolve_backend`).
     """
     x = as_series(x)
     backend = resolve_backend(backend, x.device)
@@ -235,7 +251,7 @@ def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int
     dilations, per_dilation = fit_dilations(length, num_features, max_dilations_per_kernel)
     channel_mask, examples = draw_combinations(seed, n, c, len(dilations))
     levels = quantile_levels(NUM_KERNELS * sum(per_dilation))
-    weight = kernel_weights().to(x.device).unsqueeze(1)  # (84, 1, 9) depthwise
+    depthwise = kernel_weights().to(x.device).unsqueeze(1)  # (84, 1, 9)
     biases, offset = [], 0
     for i, (d, nf) in enumerate(zip(dilations, per_dilation)):
         if backend == "numba":
@@ -243,9 +259,12 @@ def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int
                                                                      KERNEL_INDICES.numpy(), examples[i].numpy()))
         else:
             mask = channel_mask[i].to(device=x.device, dtype=torch.float32)  # (84, C)
-            z = torch.einsum("kc,kcl->kl", mask, x[examples[i].to(x.device)])  # kernel k's example, channels summed
+            ex = x[examples[i].to(x.device)]  # (84, C, L): kernel k's example
+            z = torch.einsum("kc,kcl->kl", mask, ex)  # its chosen channels summed
             with ieee_fp32(x.device):
-                y = dilated_conv(z.unsqueeze(0), weight, dilation=d, groups=NUM_KERNELS, path=conv_path)[0]  # (84, L)
+                y = dilated_conv(z.unsqueeze(0), depthwise, dilation=d, groups=NUM_KERNELS, path="native")  # (1, 84, L)
+            busy = (mask.unsqueeze(-1) * (~flat_windows(ex, d))).sum(1)  # (84, L): chosen channels not flat
+            y = y[0].masked_fill_(busy == 0, 0.0)
         q = levels[offset:offset + NUM_KERNELS * nf].view(NUM_KERNELS, nf)
         biases.append(_row_quantiles(y, q).flatten().cpu())
         offset += NUM_KERNELS * nf
@@ -256,10 +275,12 @@ def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int
 
 @dataclass
 class _DilationPlan:
-    """One dilation's work: the kernels reordered padded-first (weight ``(84, C, 9)``, biases ``(84, nf)``),
+    """One dilation's work: the kernels reordered padded-first (weight ``(84, C, 9)``, channel mask ``(84, C)``,
+    biases ``(84, nf)``),
     how many pool over the padded output, where its features go and how to undo the reorder."""
     dilation: int
     weight: torch.Tensor
+    mask: torch.Tensor
     biases: torch.Tensor
     num_padded: int
     inverse: torch.Tensor
@@ -275,9 +296,10 @@ def _plans(params: dict[str, torch.Tensor], device: torch.device) -> list[_Dilat
         padded = padded_combination(i)
         order = torch.cat([torch.nonzero(padded).flatten(), torch.nonzero(~padded).flatten()])
         mask = params["channel_mask"][i].to(device=device, dtype=torch.float32)  # (84, C)
-        weight = (kernels.unsqueeze(1) * mask.unsqueeze(-1))[order.to(device)].contiguous()  # (84, C, 9)
+        mask = mask[order.to(device)]
+        weight = (kernels[order.to(device)].unsqueeze(1) * mask.unsqueeze(-1)).contiguous()  # (84, C, 9)
         b = params["biases"][offset:offset + NUM_KERNELS * nf].view(NUM_KERNELS, nf)[order].to(device)
-        plans.append(_DilationPlan(d, weight, b.contiguous(), int(padded.sum()), order.argsort().to(device), offset, nf))
+        plans.append(_DilationPlan(d, weight, mask, b.contiguous(), int(padded.sum()), order.argsort().to(device), offset, nf))
         offset += NUM_KERNELS * nf
     return plans
 
@@ -293,17 +315,18 @@ def _count_above(y: torch.Tensor, biases: torch.Tensor, out: torch.Tensor) -> No
         torch.sum(tmp, dim=-1, out=out[j])
 
 
-def rocket_features(x: torch.Tensor, params: dict[str, torch.Tensor], conv_path: str = "native",
-                    chunk_size: int | None = None, backend: str = "auto") -> torch.Tensor:
+def rocket_features(x: torch.Tensor, params: dict[str, torch.Tensor], chunk_size: int | None = None,
+                    backend: str = "auto") -> torch.Tensor:
     """The MiniRocket PPV features of ``x`` ``(N, C, L)`` under fitted ``params``
     (:func:`fit_rocket_parameters`, fitted with the same ``backend``): ``(N, F)`` float32 in [0, 1], on
     ``x``'s device.
 
     ``backend='numba'``: the fused conv + PPV kernel (:func:`autofast.kernels.minirocket.numba_cpu.transform`)
     on the CPU, ``torch.get_num_threads()`` threads (a CUDA ``x`` goes to the CPU and back). ``'torch'``: per
-    chunk of examples (``chunk_size``; default about 2**22 conv outputs) and per dilation one dense
-    :func:`dilated_conv` call ``(b, C, L) -> (b, 84, L)`` (``conv_path``), then per bias the count of outputs
-    above it (over all L positions for the padded combinations, over ``[4 d, L - 4 d)`` for the others).
+    chunk of examples (``chunk_size``; default about 2**22 conv outputs) and per
+    dilation one dense :func:`dilated_conv` call ``(b, C, L) -> (b, 84, L)`` (0 on :func:`flat_windows`), then per
+    bias the count of outputs above it (over all L positions for the padded combinations, over
+    ``[4 d, L - 4 d)`` for the others).
     """
     x = as_series(x)
     n, c, length = x.shape
@@ -329,7 +352,8 @@ def rocket_features(x: torch.Tensor, params: dict[str, torch.Tensor], conv_path:
         nb = xc.shape[0]
         for p in plans:
             with ieee_fp32(x.device):
-                y = dilated_conv(xc, p.weight, dilation=p.dilation, path=conv_path)  # (nb, 84, L) float32
+                y = dilated_conv(xc, p.weight, dilation=p.dilation, path="native")  # (nb, 84, L) float32
+            _zero_flat(y, xc, p.dilation, p.mask)
             pad = p.dilation * (KERNEL_LENGTH - 1) // 2
             k = p.num_padded
             padded = torch.empty(p.features, nb, k, dtype=torch.float32, device=x.device)
@@ -348,20 +372,20 @@ class RocketTransform:
 
     ``backend`` (:data:`BACKENDS`): ``'auto'`` fits with the numba kernel on CPU tensors (the torch path on
     CUDA ones); the transform then always uses the backend it was fitted with (``backend_``), so the biases
-    meet the very convolution values they were fitted on. ``conv_path`` applies to the torch backend.
+    meet the arithmetic they were fitted with.
 
     Fitted attributes: ``params_`` (see :func:`fit_rocket_parameters`), ``backend_``, ``input_channels_``,
     ``input_length_`` (series given to ``transform`` must have the same channels and length).
     """
 
     def __init__(self, num_features: int = 10_000, seed: int = 0, max_dilations_per_kernel: int = 32,
-                 conv_path: str = "native", backend: str = "auto"):
+                 backend: str = "auto"):
         if num_features < NUM_KERNELS:
             raise RocketInputError(f"num_features must be at least {NUM_KERNELS}, got {num_features}")
         if backend not in BACKENDS:
             raise RocketInputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.num_features, self.seed = int(num_features), int(seed)
-        self.max_dilations_per_kernel, self.conv_path, self.backend = int(max_dilations_per_kernel), conv_path, backend
+        self.max_dilations_per_kernel, self.backend = int(max_dilations_per_kernel), backend
         self.params_: dict[str, torch.Tensor] | None = None
         self.backend_ = ""
         self.input_channels_ = self.input_length_ = 0
@@ -375,7 +399,7 @@ class RocketTransform:
         x = torch.as_tensor(x)
         self.backend_ = resolve_backend(self.backend, x.device)
         self.params_ = fit_rocket_parameters(x, self.num_features, self.seed, self.max_dilations_per_kernel,
-                                             self.conv_path, self.backend_)
+                                             self.backend_)
         self.input_channels_, self.input_length_ = int(x.shape[1]), int(x.shape[2])
         return self
 
@@ -387,7 +411,7 @@ class RocketTransform:
         if x.dim() == 3 and (x.shape[1], x.shape[2]) != (self.input_channels_, self.input_length_):
             raise RocketInputError(f"x has shape {tuple(x.shape)}; the transform was fitted on series of "
                                    f"{self.input_channels_} channel(s) x {self.input_length_} steps")
-        return rocket_features(x, self.params_, self.conv_path, backend=self.backend_)
+        return rocket_features(x, self.params_, backend=self.backend_)
 
     def fit_transform(self, x: torch.Tensor) -> torch.Tensor:
         return self.fit(x).transform(x)
@@ -403,11 +427,11 @@ class RocketTransform:
                 "backend": self.backend_, **{k: v.cpu() for k, v in self.params_.items()}}
 
     @classmethod
-    def from_state_dict(cls, state: dict, conv_path: str = "native") -> "RocketTransform":
+    def from_state_dict(cls, state: dict) -> "RocketTransform":
         """The fitted transform ``state`` describes (files written before the numba kernel: ``'torch'``).
         A numba-fitted transform where numba does not load runs on the torch path, after a warning: its
         features may then differ where an output lies within rounding of a bias."""
-        t = cls(int(state["num_features"]), int(state["seed"]), int(state["max_dilations_per_kernel"]), conv_path)
+        t = cls(int(state["num_features"]), int(state["seed"]), int(state["max_dilations_per_kernel"]))
         t.params_ = {k: torch.as_tensor(state[k]) for k in ("dilations", "features_per_dilation", "channel_mask", "biases")}
         t.input_channels_, t.input_length_ = int(state["input_channels"]), int(state["input_length"])
         t.backend_ = str(state.get("backend", "torch"))
@@ -476,5 +500,5 @@ class RocketClassifier(RidgeFeatureClassifier):
     transform_type = RocketTransform
 
     def __init__(self, num_features: int = 10_000, seed: int = 0, alphas=None, max_dilations_per_kernel: int = 32,
-                 conv_path: str = "native"):
-        super().__init__(RocketTransform(num_features, seed, max_dilations_per_kernel, conv_path), alphas)
+                 backend: str = "auto"):
+        super().__init__(RocketTransform(num_features, seed, max_dilations_per_kernel, backend), alphas)
