@@ -33,7 +33,7 @@ def test_zero_tail_keeps_the_last_step_and_zeroes_its_repeats():
 
 def test_only_padded_series_get_the_variant():
     pickup = load_task("PickupGestureWiimoteZ", seed=0)  # variable length, padded by repeating the last value
-    assert looks_padded(pickup.x_train) and variants(pickup) == ["as loaded", "standardised", "as loaded" + ZERO_TAIL]
+    assert looks_padded(pickup.x_train) and variants(pickup) == ["as loaded" + ZERO_TAIL, "as loaded", "standardised"]
     for name in ("ACSF1", "JapaneseVowels"):  # equal length / resampled
         task = load_task(name, seed=0)
         assert not looks_padded(task.x_train) and variants(task) == ["as loaded", "standardised"]
@@ -47,22 +47,16 @@ def test_padded_tail_variant_is_chosen_on_folds_not_test():
     y = torch.cat([pickup.y_train, pickup.y_val])
     cand = candidate(pickup, fold_ids(y, 5, 0), seed=0)
     v = cand["variants"]
-    # measured (numba kernel: a repeated tail convolves to exactly 0): 5-fold accuracy 0.80 with the padding as
-    # zeros vs 0.78 as loaded, within one standard error of 50 examples (0.059): the default stays; with float32
-    # convolutions, whose flat outputs were rounding noise, it was 0.82 vs 0.70 and the variant won
-    assert set(v) == {"as loaded", "standardised", "as loaded" + ZERO_TAIL}
-    se = max((v["as loaded"] * (1 - v["as loaded"]) / len(y)) ** 0.5, 1 / len(y))
-    ahead = [k for k in v if k != "as loaded" and v[k] - v["as loaded"] > se]
-    assert cand["input"] == (max(ahead, key=v.get) if ahead else "as loaded")
+    # measured: 5-fold accuracy 0.80 with the padding as zeros (the default where series look padded), 0.78 as
+    # loaded, 0.76 standardised: neither beats the default by one standard error of 50 examples (0.057)
+    assert list(v) == ["as loaded" + ZERO_TAIL, "as loaded", "standardised"]
+    assert cand["input"] == "as loaded" + ZERO_TAIL and max(v.values()) - v[cand["input"]] < 0.057
     assert cand["held_out"].shape == (len(y), pickup.data.num_classes)
 
 
-def test_padded_tail_model_predicts_its_test_score_from_the_raw_file(tmp_path, monkeypatch):
+def test_padded_tail_model_predicts_its_test_score_from_the_raw_file(tmp_path):
     import autofast
-    import autofast.search.rocket_family as family
 
-    # the padded-tail variant alone: the final model is built on it, whatever the folds would prefer
-    monkeypatch.setattr(family, "variants", lambda task, *a, **k: ["as loaded" + ZERO_TAIL])
     run = tmp_path / "run"
     assert main(["search", "--task", "PickupGestureWiimoteZ", "--arch", "rocket", "--out", str(run),
                  "--threads", "1", "--json"]) == 0
