@@ -102,6 +102,9 @@ def test_backend_choice_and_fallback(monkeypatch):
     x = torch.randn(8, 1, 30)
     with pytest.raises(ValueError, match="backend must be one of"):
         RocketTransform(backend="cuda")
+    grad = x.clone().requires_grad_()  # a tensor that requires grad: features of its values, on either backend
+    for backend in BACKENDS:
+        assert RocketTransform(num_features=168, backend=backend).fit(grad).transform(grad).shape == (8, 168)
     t = RocketTransform(num_features=168, backend="torch").fit(x)
     state = t.state_dict()
     assert state["backend"] == "torch"

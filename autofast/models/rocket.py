@@ -255,7 +255,7 @@ def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int
     biases, offset = [], 0
     for i, (d, nf) in enumerate(zip(dilations, per_dilation)):
         if backend == "numba":
-            y = torch.from_numpy(_numba_kernel().combination_outputs(x.numpy(), d, channel_mask[i].numpy(),
+            y = torch.from_numpy(_numba_kernel().combination_outputs(x.detach().numpy(), d, channel_mask[i].numpy(),
                                                                      KERNEL_INDICES.numpy(), examples[i].numpy()))
         else:
             mask = channel_mask[i].to(device=x.device, dtype=torch.float32)  # (84, C)
@@ -339,7 +339,7 @@ def rocket_features(x: torch.Tensor, params: dict[str, torch.Tensor], chunk_size
                                f"kernel spans {widest + 1} steps); transform series as long as the training ones")
     if resolve_backend(backend, torch.device("cpu") if backend == "numba" else x.device) == "numba":
         features = _numba_kernel().transform(
-            x.cpu().numpy(), params["dilations"].numpy(), params["features_per_dilation"].numpy(),
+            x.detach().cpu().numpy(), params["dilations"].numpy(), params["features_per_dilation"].numpy(),
             params["channel_mask"].numpy(), KERNEL_INDICES.numpy(), params["biases"].numpy(),
             threads=torch.get_num_threads())
         return torch.from_numpy(features).to(x.device)
