@@ -69,3 +69,11 @@ def test_transform_matches_float64_counts(seed, threads, c, length, dilations):
     lo, hi, exact = (torch.cat(a, dim=1) for a in (lo, hi, exact))
     assert torch.all(ours >= lo - 1e-6) and torch.all(ours <= hi + 1e-6)
     assert (ours - exact).abs().gt(1e-6).float().mean() <= 1e-3
+
+
+def test_transform_refuses_a_wrong_out_array():
+    _, x, mask = _draw(0, 3, 1, 30, 1)
+    biases = np.zeros(84, np.float32)
+    for out in (np.empty((3, 83), np.float32), np.empty((3, 84), np.float64), np.empty((84, 3), np.float32).T):
+        with pytest.raises(ValueError, match="out must be"):
+            numba_cpu.transform(x, np.array([1]), np.array([1]), mask, TAPS, biases, out=out)

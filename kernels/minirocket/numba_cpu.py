@@ -166,6 +166,9 @@ def transform(x, dilations, per_dilation, mask, taps, biases, threads: int = 1, 
     n = x.shape[0]
     if out is None:
         out = np.empty((n, biases.shape[0]), np.float32)
+    elif out.shape != (n, biases.shape[0]) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {(n, biases.shape[0])}, got "
+                         f"{out.dtype} {out.shape}")
 
     def rows(span):
         _transform_rows(x, dilations, per_dilation, mask, used, taps, biases, out, span[0], span[1])
