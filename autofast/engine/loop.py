@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autofast.errors import Diverged
+from autofast.runtime import adapt_threads
 
 from . import precision as _precision
 from .rng import RunRNG, bind_noise
@@ -217,6 +218,8 @@ def train_epochs(runs: list[Run], x: torch.Tensor, y: torch.Tensor, batch_size: 
     Returns one entry per run: its epoch record (``record``'s fields added) or that ``Diverged``.
     """
     t0 = time.perf_counter()
+    if x.device.type == "cpu":
+        adapt_threads()  # fewer threads while other processes keep some of our CPUs busy (autofast.runtime)
     if len({r.precision for r in runs}) != 1:
         raise ValueError("runs trained together must share one precision")
     for r in runs:

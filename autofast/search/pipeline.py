@@ -35,6 +35,7 @@ from autofast.kernels.conv import path_summary
 from autofast.kernels.conv.run_record import FILE as RECORD
 from autofast.models.wdkernel import SHIFTS
 from autofast.runtime import configure as configure_runtime
+from autofast.runtime import thread_history
 from autofast.tasks import backbone_for, load_from_config, plain_network, task_metric, test_scores
 
 from . import arch_pair, hydra_family, kmer_family, linear_family, rocket_family, wd_family
@@ -626,6 +627,8 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         "test_score": final["test_score"],
         "config": cfg.model_dump(mode="json"), "precision": resolve_precision(cfg.precision, s.devices[0]),
         "timings": timings, "conv_paths": path_summary(),
+        "thread_changes": [{"at": round(at - clock.start, 1), "threads": n, "others_busy": o}
+                           for at, n, o in thread_history() if at >= clock.start],
         "selected_on": "; ".join(x for x in selected if x),
     }
     from autofast.predictor import save_final

@@ -248,6 +248,11 @@ def report_markdown(r: dict) -> str:
     lines += [f"| {k} | {v} |" for k, v in report_options(r).items()]
     lines += ["", "## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in t.items()]
+    changes = r.get("thread_changes") or []
+    if changes:
+        lines += ["", "Other processes kept some of this process's CPUs busy; training threads followed what they "
+                  "left (threads from the time in s, CPUs the others kept busy): "
+                  + ", ".join(f"{c['threads']} from {c['at']:.0f} ({c['others_busy']:.1f})" for c in changes) + "."]
     pos = ", input with a position channel" if r.get("positional_input") else ""
     for arch, pat in (r.get("architectures") or {}).items():
         lines += ["", f"## Kernel pattern '{arch}' ({r['backbone']}{pos})", "", "| layer | k | d |", "|---|---|---|"]
