@@ -35,7 +35,8 @@ def run_search(out: Path, extra: list[str], cache: Path, env_extra: dict | None 
     wall = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((out / "result.json").read_text())
-    return {"wall": wall, "test_score": result["test_score"], "timings": result["timings"]}
+    return {"wall": wall, "test_score": result["test_score"], "timings": result["timings"],
+            "thread_changes": result.get("thread_changes", [])}
 
 
 @pytest.mark.parametrize("impl", ["autofast", "today_path"])
@@ -59,15 +60,18 @@ SMALL = ["--n-configs", "8", "--max-epochs", "4", "--search-epochs", "2", "--ret
 
 
 @pytest.mark.skipif(shutil.which("taskset") is None or (os.cpu_count() or 1) < 2, reason="needs taskset and 2 cores")
-@pytest.mark.parametrize("neighbour", ["quiet", "one_core_busy"])
-def test_asha_stage_with_a_cotenant(benchmark, tmp_path, neighbour):
+@pytest.mark.parametrize("neighbour,threads", [("quiet", "auto"), ("one_core_busy", "auto"), ("one_core_busy", "2")])
+def test_asha_stage_with_a_cotenant(benchmark, tmp_path, neighbour, threads):
+    """``threads`` auto: the default (the runtime's governor follows what the neighbour leaves); 2: ``--threads
+    2``, a fixed count, the anchor (what every run did before the governor)."""
     spinner = None
     if neighbour == "one_core_busy":
         spinner = subprocess.Popen(["taskset", "-c", "1", sys.executable, "-c", "while True: pass"])
     info = {}
     try:
         def once():
-            info.update(run_search(tmp_path / "run", SMALL, tmp_path / "cache"))
+            extra = SMALL + ([] if threads == "auto" else ["--threads", threads])
+            info.update(run_search(tmp_path / "run", extra, tmp_path / "cache", {"OMP_NUM_THREADS": ""}))
 
         benchmark.group = "ASHA stage (8 configs, R 4) with a co-tenant spinning on one core"
         benchmark.pedantic(once, rounds=1, iterations=1)
@@ -75,4 +79,4 @@ def test_asha_stage_with_a_cotenant(benchmark, tmp_path, neighbour):
         if spinner is not None:
             spinner.kill()
             spinner.wait()
-    benchmark.extra_info.update(neighbour=neighbour, asha_seconds=info["timings"]["asha"], **info)
+    benchmark.extra_info.update(neighbour=neighbour, threads=threads, asha_seconds=info["timings"]["asha"], **info)
