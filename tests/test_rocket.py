@@ -213,6 +213,10 @@ def test_bad_inputs_raise_value_error():
         clf.fit(x, y - 5)  # float labels are values to regress (tests/test_series_regression.py)
     with pytest.raises(ValueError, match="NaN"):
         clf.fit(torch.full((10, 1, 30), float("nan")), y)
+    big = torch.randn(10, 1, 30, dtype=torch.float64)
+    big[0, 0, 10] = 1e300  # finite in float64, inf in the float32 the transform computes in
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        clf.fit(big, y)
     with pytest.raises(ValueError, match="num_features"):
         RocketClassifier(num_features=50)
     clf.fit(x, y)

@@ -160,11 +160,9 @@ def as_series(x, name: str = "x") -> torch.Tensor:
         raise RocketInputError(f"{name} must be 3-D (examples, channels, length), got shape {tuple(x.shape)}")
     if x.shape[0] < 1 or x.shape[1] < 1 or x.shape[2] < 1:
         raise RocketInputError(f"{name} has an empty dimension: shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        x = x.to(torch.float32)
-    if not bool(torch.isfinite(x).all()):
-        raise RocketInputError(f"{name} holds NaN or infinite values")
-    x = x.to(torch.float32).contiguous()
+    x = x.detach().to(torch.float32).contiguous()
+    if not bool(torch.isfinite(x).all()):  # after the cast: float64 values beyond float32's range are inf there
+        raise RocketInputError(f"{name} holds NaN or infinite values (or values beyond float32's range, ~3.4e38)")
     if x.shape[2] < KERNEL_LENGTH:
         x = F.pad(x, (0, KERNEL_LENGTH - x.shape[2]))
     return x
@@ -255,7 +253,7 @@ def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int
     biases, offset = [], 0
     for i, (d, nf) in enumerate(zip(dilations, per_dilation)):
         if backend == "numba":
-            y = torch.from_numpy(_numba_kernel().combination_outputs(x.detach().numpy(), d, channel_mask[i].numpy(),
+            y = torch.from_numpy(_numba_kernel().combination_outputs(x.cpu().numpy(), d, channel_mask[i].numpy(),
                                                                      KERNEL_INDICES.numpy(), examples[i].numpy()))
         else:
             mask = channel_mask[i].to(device=x.device, dtype=torch.float32)  # (84, C)
@@ -336,10 +334,11 @@ def rocket_features(x: torch.Tensor, params: dict[str, torch.Tensor], chunk_size
     widest = int(params["dilations"].max()) * (KERNEL_LENGTH - 1)
     if length <= widest:
         raise RocketInputError(f"series of {length} steps are too short for the fitted dilations (the widest "
-                               f"kernel spans {widest + 1} steps); transform series as long as the training ones")
+                               f"kernel spans {widest + 1} steps): give series of at least {widest + 1} steps "
+                               "(RocketTransform.transform takes the training length only)")
     if resolve_backend(backend, torch.device("cpu") if backend == "numba" else x.device) == "numba":
         features = _numba_kernel().transform(
-            x.detach().cpu().numpy(), params["dilations"].numpy(), params["features_per_dilation"].numpy(),
+            x.cpu().numpy(), params["dilations"].numpy(), params["features_per_dilation"].numpy(),
             params["channel_mask"].numpy(), KERNEL_INDICES.numpy(), params["biases"].numpy(),
             threads=torch.get_num_threads())
         return torch.from_numpy(features).to(x.device)
