@@ -29,9 +29,11 @@ from autofast.engine import seeded_init, sgd
 from autofast.models import build_backbone, fixed_factory
 from autofast.models.hydra import hydra_dilations
 
-# one random-convolution fit (transform + ridge), per example per input value (C x L), 2 CPU cores: measured
-# splice 2.9 s for 2 fits, JapaneseVowels 1 s for 11, ACSF1 3 s for 11
-ROCKET_SECONDS_PER_VALUE = 2.5e-6
+# one random-convolution fit's transform and standardisation, per example per input value (C x L), 2 CPU cores
+# (the ridge's N^3 eigensolve is priced apart: plan.RIDGE_SECONDS_PER_N3); the numba MiniRocket kernel, AMD EPYC:
+# splice 3.25 s per fit of 2 552 x 240 values of which ~2 s eigensolve (2.0e-6), JapaneseVowels 0.07 s for
+# 270 x 312 (0.85e-6), ACSF1 0.13 s for 100 x 1 460 (0.9e-6)
+ROCKET_SECONDS_PER_VALUE = 2.0e-6
 # one Hydra fit (transform + ridge) per example per (step x dilation), 2 CPU cores: measured OSULeaf 442 x 427
 # steps x 6 dilations 1.7 s, ACSF1 200 x 1 460 x 8 3.4 s (1.4-1.5e-6), 1.5x for slower machines
 HYDRA_SECONDS_PER_VALUE = 2.2e-6
