@@ -210,3 +210,22 @@ def test_report_says_why_a_blend_won_below_a_single_candidate():
     single = {**sel, "winner": "dash", "margin": 0.005, "blends": {"cnn+wd": {**blend, "eligible": False}}}
     text = "\n".join(selection_lines({"selection": single}))
     assert "ahead of the runner-up by 0.0050" in text and "cnn+wd not a candidate" in text
+
+
+def test_a_regression_report_speaks_of_predictions_and_errors():
+    """Values: the selection section names the score (minus MSE), blends of predictions (not class probabilities)
+    and parts that differ in MSE (tests/test_series_regression.py: the whole report of a regression search)."""
+    from autofast.search.report import selection_lines
+
+    blend = {"score": -0.95, "eligible": False, "part_gap": 0.3, "part_gap_se": 0.1, "val_acc": None}
+    pair = {"val_acc": None, "val_loss": 0.9, "eligible": False, "part_gap": 0.2, "part_gap_se": 0.05,
+            "parts": {"dash": {"trial": 1, "rung": 2, "val_acc": None, "val_loss": 0.95},
+                      "plain": {"trial": 3, "rung": 2, "val_acc": None, "val_loss": 0.97}}}
+    sel = {"winner": "rocket", "val_scores": {"plain": -0.98, "rocket": -0.99, "cnn+rocket": -0.95}, "margin": 0.01,
+           "blends": {"cnn+rocket": blend}, "pair": pair}
+    text = "\n".join(selection_lines({"selection": sel, "metric": "RMSE"}))
+    assert "minus MSE, standardised targets" in text and "X's predictions averaged" in text
+    assert "class probabilities" not in text and "accuracy" not in text and "accuracies" not in text, text
+    assert "parts differ by 0.3000 in MSE" in text and "validation MSE 0.9500" in text
+    classify = "\n".join(selection_lines({"selection": {**sel, "pair": None, "blends": {}}, "metric": "accuracy"}))
+    assert "class probabilities averaged" in classify and "accuracies differ" in classify

@@ -215,6 +215,8 @@ def test_search_predict_and_api_on_series_values(toy_task, tmp_path, capsys):
     assert res["final"]["test_rmse"] == res["test_score"] and res["test_score"] < float(np.std(y_te))
     manifest = json.loads((run / "model" / "manifest.json").read_text())
     assert manifest["regression"] and manifest["target"]["names"] == ["target"]
+    report = (run / "report.md").read_text()
+    assert "class probabilities" not in report and "accuracies" not in report and "minus MSE" in report, report
     capsys.readouterr()
     # predict on the raw test file: values in the targets' units, the run's RMSE again
     out = tmp_path / "pred.csv"
@@ -298,6 +300,7 @@ def test_dna_table_with_a_numeric_column_is_a_regression_task(tmp_path, capsys):
                  "--time-budget", "30", "--threads", "1"]) == 0
     res = json.loads((run / "result.json").read_text())
     assert res["metric"] == "RMSE" and res["test_score"] < float(np.std(gc))
+    assert f"{res['final']['draws']} draw(s) of the random features" in (run / "report.md").read_text()
     capsys.readouterr()
     assert main(["predict", str(run), "--data", str(tmp_path / "gc.csv"), "--out", str(tmp_path / "p.csv"),
                  "--json"]) == 0

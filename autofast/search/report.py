@@ -87,7 +87,10 @@ def selection_lines(r: dict) -> list[str]:
     sel = r.get("selection") or {}
     if not sel:
         return []
-    out = ["## Which candidate won", "", "| candidate | best validation score |", "|---|---|"]
+    classify = r.get("metric") in (None, "accuracy")
+    score_name = "best validation score" if classify else "best validation score (minus MSE, standardised targets)"
+    measure = "accuracy" if classify else "MSE"
+    out = ["## Which candidate won", "", f"| candidate | {score_name} |", "|---|---|"]
     out += [f"| {k}{' (winner)' if k == sel['winner'] else ''} | {v:.4f} |" for k, v in sel["val_scores"].items()]
     if sel.get("margin") is not None:
         if sel["winner"] in (sel.get("blends") or {}):
@@ -105,9 +108,10 @@ def selection_lines(r: dict) -> list[str]:
     named = [f"{k}: {v}" for k, v in FAMILY_NAMES.items() if k in sel["val_scores"]]
     if named:
         out += ["", "Candidates: the CNN architectures (their best ASHA trial); " + "; ".join(named)
-                + "; cnn+X: the CNN's (dash+plain when its parts are comparable, else the best trial) and X's class "
-                "probabilities averaged (a candidate only when its parts' accuracies differ by at most two standard "
-                "errors of their paired difference; such a blend is the final model)."]
+                + "; cnn+X: the CNN's (dash+plain when its parts are comparable, else the best trial) and X's "
+                + ("class probabilities" if classify else "predictions")
+                + f" averaged (a candidate only when its parts' {'accuracies' if classify else 'squared errors'} "
+                "differ by at most two standard errors of their paired difference; such a blend is the final model)."]
     contest = sel.get("random_convolution_contest")
     if contest:
         what = "accuracy" if r.get("metric") == "accuracy" else "MSE (standardised targets)"
@@ -117,13 +121,16 @@ def selection_lines(r: dict) -> list[str]:
                     "MiniRocket only when ahead by more than one standard error)."]
     pair = sel.get("pair")
     if pair:
-        parts = ", ".join(f"{a} trial {p['trial']} (rung {p['rung']}, validation accuracy {p['val_acc']:.4f})"
-                          for a, p in pair["parts"].items())
-        out += ["", f"dash+plain: the best DASH and the best plain trial averaged ({parts}): validation accuracy "
-                    f"{pair['val_acc']:.4f}, loss {pair['val_loss']:.4f}; "
+        def part_score(p: dict) -> str:
+            return (f"validation accuracy {p['val_acc']:.4f}" if classify and p.get("val_acc") is not None
+                    else f"validation MSE {p['val_loss']:.4f}")
+
+        parts = ", ".join(f"{a} trial {p['trial']} (rung {p['rung']}, {part_score(p)})" for a, p in pair["parts"].items())
+        out += ["", f"dash+plain: the best DASH and the best plain trial averaged ({parts}): {part_score(pair)}"
+                    + (f", loss {pair['val_loss']:.4f}; " if classify else "; ")
                     + ("a candidate, and the CNN of the cnn+X blends."
                        if pair["eligible"] else
-                       f"not a candidate: its parts differ by {abs(pair['part_gap']):.4f} in accuracy "
+                       f"not a candidate: its parts differ by {abs(pair['part_gap']):.4f} in {measure} "
                        f"(standard error {pair['part_gap_se']:.4f}).")]
     signal = sel.get("signal")
     if signal:
@@ -140,7 +147,7 @@ def selection_lines(r: dict) -> list[str]:
                         f"the same predictions (paired standard error {b['behind']['se']:.4f}); blend validation "
                         f"score {b['score']:.4f}."]
         elif not b.get("eligible", True):
-            out += ["", f"{k} not a candidate: its parts differ by {abs(b['part_gap']):.4f} in accuracy "
+            out += ["", f"{k} not a candidate: its parts differ by {abs(b['part_gap']):.4f} in {measure} "
                         f"(standard error {b['part_gap_se']:.4f}); blend validation score {b['score']:.4f}."]
     return out + [""]
 
@@ -241,7 +248,8 @@ def report_markdown(r: dict) -> str:
              f"What was selected on what: {r['selected_on']}.", "", schedule_note(r), "",
              *split_lines(r), *plan_lines(r), *selection_lines(r),
              "## Final model", "", f"Family {f.get('family')}" + (f", architecture {f['arch']}" if f.get("arch") else "")
-             + f", trained on {f.get('trained_on')}, {f.get('members', 1)} member(s)"
+             + f", trained on {f.get('trained_on')}, "
+             + (f"{f['draws']} draw(s) of the random features" if f.get("draws") else f"{f.get('members', 1)} member(s)")
              + (f", {f['epochs']} epochs" if f.get("family") == "cnn" and isinstance(f.get("epochs"), int) else "")
              + (" (the time budget paid {} of {} planned)".format(*cut) if cut else "") + ".", "",
              "## Configuration", "", "| option | value |", "|---|---|"]
