@@ -178,6 +178,22 @@ def test_dates_with_a_time_zone_offset_stay_in_their_own_time():
     hours = ["2024-10-27T01:00:00+02:00", "2024-10-27T02:00:00+02:00", "2024-10-27T02:00:00+01:00"]
     np.testing.assert_array_equal(np.diff(parse_dates(np.array(hours))).astype("timedelta64[h]").astype(int), [1, 1])
     assert step_dates(hours, 2) == ["2024-10-27T03:00:00+01:00", "2024-10-27T04:00:00+01:00"]
+    # one offset throughout (or Z): local times, the offset written back (it was dropped)
+    assert step_dates(["2024-01-25T22:00:00+01:00", "2024-01-25T23:00:00+01:00"], 2) == [
+        "2024-01-26T00:00:00+01:00", "2024-01-26T01:00:00+01:00"]
+    assert step_dates(["2024-01-13T10:00:00Z", "2024-01-13T11:00:00Z"], 1) == ["2024-01-13T12:00:00Z"]
+
+
+def test_day_first_dates_are_stepped_as_the_column_was_read():
+    """The dates after the data follow the whole column's reading: the last three dates of a day-first column can
+    read month first as well (11/01/2024, 12/01/2024: daily data forecast as 2025-01-01, 2025-02-01, ...; a
+    monthly 01/10/2023 .. 01/12/2023 as 13, 14, 15 January 2023)."""
+    from autofast.data.frequency import step_dates
+
+    days = pd.date_range("2023-12-01", "2024-01-12", freq="D").strftime("%d/%m/%Y")
+    assert step_dates(np.array(days), 2) == ["2024-01-13", "2024-01-14"]
+    months = pd.date_range("2020-01-01", periods=48, freq="MS").strftime("%d/%m/%Y")
+    assert step_dates(np.array(months), 2) == ["2024-01-01", "2024-02-01"]
 
 
 def test_empty_cells_blank_rows_and_a_total_row(tmp_path, capsys):

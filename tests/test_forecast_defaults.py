@@ -691,3 +691,16 @@ def test_side_columns_are_named():
     values = np.column_stack([100 + t, t % 12 + 1, (t % 7 == 0).astype(float), np.full(60, 7.0), np.sin(t)])
     assert side_columns(values, ["sales", "month", "promo", "store", "temp"]) == ["month", "promo", "store"]
     assert side_columns(values[:, :1], ["sales"]) == []
+
+
+def test_a_horizon_too_long_names_one_that_every_split_holds():
+    """60 rows (36 / 12 / 12): --horizon 40 said 'at most 36' (the training split alone), and 36 then failed on the
+    lookback; the longest horizon every split holds at the lookback is 12, and 12 fits."""
+    bounds = T.split_bounds(60, "ratio")
+    for horizon, split in ((40, "train"), (13, "val")):
+        with pytest.raises(AutofastError, match="forecasts at most 12 steps at lookback 18; use --horizon 12"):
+            window_range(bounds, split, 18, horizon)
+    with pytest.raises(AutofastError, match=r"at lookback 30: --horizon 6 at most"):
+        window_range(bounds, "train", 30, 7)
+    for split in ("train", "val", "test"):
+        assert window_range(bounds, split, 18, 12).count >= 1

@@ -237,7 +237,10 @@ def step_dates(dates, horizon: int, freq: "Frequency | None" = None) -> list[str
     if np.char.isdigit(np.char.lstrip(text[-2:], "-")).all():  # years or row numbers: stay whole numbers
         last, step = int(text[-1]), int(text[-1]) - int(text[-2])
         return [str(last + step * k) for k in range(1, horizon + 1)] if step > 0 else None
-    stamps = parse_dates(text[-3:])
+    # the whole column read (day first or month first is decided on all of it: 01/12/2023 is 1 December after
+    # 30/11/2023), its last three dates stepped; the last three alone where the column does not parse
+    stamps = parse_dates(text)
+    stamps = parse_dates(text[-3:]) if stamps is None else stamps[-3:]
     if stamps is None:
         return None
     freq = _frequency_of_step(float(np.median(np.diff(stamps).astype("timedelta64[s]").astype(np.int64))))
@@ -254,11 +257,13 @@ def step_dates(dates, horizon: int, freq: "Frequency | None" = None) -> list[str
         return None
     nxt = stamps[-1] + step * np.arange(1, horizon + 1)
     zone = _OFFSET.search(text[-1])
-    if zone is not None and np.array_equal(stamps, _utc_dates(text[-3:])):  # read in UTC (times of day vary):
-        shift = _utc_dates(np.array([_OFFSET.sub("", text[-1])]))[0] - stamps[-1]  # written in the last date's
-        if shift != np.timedelta64(0, "ns"):  # own offset, marked
+    if zone is not None:  # written in the last date's own offset, marked: read in UTC (an offset that changes
+        local = _utc_dates(np.array([_OFFSET.sub("", text[-1])]))  # over hourly data), or in local time
+        shift = local[0] - stamps[-1] if local is not None else np.timedelta64(0, "ns")
+        if not ((nxt + shift).astype(np.int64) % (_DAY_S * 10**9) == 0).all():  # local midnights: dates (below)
             sep = "T" if "T" in text[-1] else " "
             return [str(d).replace("T", sep) + zone.group(0).strip() for d in (nxt + shift).astype("datetime64[s]")]
+        nxt = nxt + shift
     if _ISO_WEEK.match(text[-1]):  # ISO weeks: written as they came (2015-W53)
         return _format_like(text[-1], nxt)
     if (nxt.astype(np.int64) % (_DAY_S * 10**9) == 0).all():

@@ -520,14 +520,18 @@ def window_range(bounds: SplitBounds, split: SplitName, lookback: int, horizon: 
     lo, hi = bounds.rows(split)
     first_target = max(lo, lookback)
     count = hi - horizon + 1 - first_target
+    # the longest horizon every split holds at this lookback (training windows' inputs stay inside the data)
+    most = min(hi_ - max(lo_, lookback if name == "train" else 0)
+               for name, (lo_, hi_) in ((n, bounds.rows(n)) for n in ("train", "val", "test")))
     if count < 1 and hi - lo < horizon:  # no lookback helps: the split cannot hold one horizon of targets
         raise AutofastError(f"{source_name}: the {split} split (rows {lo}..{hi - 1}) holds {hi - lo} rows, too short "
                             f"for the horizon {horizon}: every split must hold one horizon of targets to choose and "
-                            f"test a model on, so this series forecasts at most {hi - lo} steps; use --horizon "
-                            f"{max(hi - lo, 1)} or a longer series")
+                            f"test a model on, so this series forecasts at most {max(most, 1)} steps at lookback "
+                            f"{lookback}; use --horizon {max(most, 1)} or a longer series")
     if count < 1:
         raise AutofastError(f"{source_name}: the {split} split (rows {lo}..{hi - 1}) is too short for lookback "
-                            f"{lookback} + horizon {horizon}; use a longer series, a smaller --lookback or --horizon")
+                            f"{lookback} + horizon {horizon}; use a longer series, a smaller --lookback or --horizon"
+                            + (f" (at lookback {lookback}: --horizon {most} at most)" if most >= 1 else ""))
     return WindowRange(first_target - lookback, count, lookback, horizon)
 
 
