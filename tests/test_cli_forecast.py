@@ -316,3 +316,15 @@ def test_a_level_shift_in_the_test_rows_is_said_and_the_lower_mse_is_bold(tmp_pa
     ours, naive = row.split("|")[4].strip(), row.split("|")[6].strip()
     assert ours.startswith("**") != naive.startswith("**")  # one of the two, the lower, in bold
     assert "behave unlike" in report
+
+
+def test_forecast_takes_threads_and_the_ar_kernels_follow_them(etth1_slice, tmp_path, capsys):
+    """``forecast --threads N`` (it was refused: 'unrecognized arguments'), and the AR kernels' worker pool follows
+    the configured count (it took every usable CPU whatever --threads said)."""
+    code, out, err = run_cli(["forecast", "--data", str(etth1_slice), "--out", str(tmp_path / "r"), "--json",
+                              "--threads", "1", *SMALL], capsys)
+    assert code == 0, err
+    probe = ("from autofast.runtime import configure; configure(1); "
+             "from autofast.kernels.ar_grid import numba_cpu; print(numba_cpu._n_threads())")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.split() == ["1"], r.stderr

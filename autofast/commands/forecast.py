@@ -79,6 +79,7 @@ def add_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument("--no-plot", action="store_true", default=None, help="skip forecast_vs_truth.png")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the CPUs this process may use)")
     p.set_defaults(func=run)
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import numba as nb
 import numpy as np
 import scipy.linalg  # noqa: F401  loads the BLAS numba's np.dot calls, so threadpool_limits sees it
 from scipy.linalg import lapack
@@ -304,14 +305,15 @@ def _forecast_error_sums(z, psi, intercept, order, start, count, lookback, H, ch
 
 
 def _n_threads() -> int:
-    """Worker threads (candidate pool, error-sum tasks, FFT workers): ``AUTOFAST_NUM_THREADS``, else the
-    CPUs this process may use (affinity mask and cgroup quota, :func:`autofast.runtime.usable_cpus`)."""
+    """Worker threads (candidate pool, error-sum tasks, FFT workers): ``AUTOFAST_NUM_THREADS``, else numba's
+    thread count (what :func:`autofast.runtime.configure` set: ``--threads``, else the CPUs this process may use),
+    at most the CPUs this process may use."""
     env = os.environ.get("AUTOFAST_NUM_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
     from autofast.runtime import usable_cpus
 
-    return usable_cpus()
+    return max(1, min(nb.get_num_threads(), usable_cpus()))
 
 
 def _pool_map(fn, items: list) -> None:
