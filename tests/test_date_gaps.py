@@ -298,3 +298,16 @@ def test_year_and_month_columns_are_one_date(tmp_path, capsys):
     pd.DataFrame({"Year": [2015] * 30, "Week": np.arange(1, 31), "y": np.arange(30.0)}).to_csv(tmp_path / "yw.csv",
                                                                                               index=False)
     assert load_series(tmp_path / "yw.csv").dates[0] == "2015-W01"
+
+
+def test_a_column_of_mixed_date_forms_is_named_as_such(tmp_path):
+    """ISO dates, then day-first ones: rows in order, but read row by row 12/04/2023 came before 13/04/2023 and the
+    error said 'sort the rows by date'; it names the two forms now."""
+    from autofast.data.timeseries import load_series
+
+    days = pd.date_range("2023-01-01", periods=120, freq="D")
+    text = [d.strftime("%Y-%m-%d") if i < 100 else d.strftime("%d/%m/%Y") for i, d in enumerate(days)]
+    path = tmp_path / "mixed.csv"
+    pd.DataFrame({"date": text, "sales": np.arange(120.0)}).to_csv(path, index=False)
+    with pytest.raises(AutofastError, match=r"mixes date forms \('2023-01-01' and '11/04/2023'\).*write every date"):
+        load_series(path)

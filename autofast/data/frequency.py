@@ -93,6 +93,14 @@ def parse_dates(dates, utc: bool = False) -> np.ndarray | None:
     return _utc_dates(text)
 
 
+def mixed_date_forms(text: np.ndarray) -> tuple[str, str] | None:
+    """One ISO date (``2023-04-10``) and one ``a/b/year`` date (``11/04/2023``) of a column holding both forms, or
+    None: read row by row, such a column's day-first rows may read month first."""
+    iso = next((t for t in text if re.match(r"^\s*\d{4}-\d\d-\d\d", t)), None)
+    numeric = next((t for t in text if _NUMERIC_DATE.match(t)), None)
+    return (str(iso).strip(), str(numeric).strip()) if iso is not None and numeric is not None else None
+
+
 def _utc_dates(text: np.ndarray) -> np.ndarray | None:
     """:func:`parse_dates` of stripped ``text``, offsets converted to UTC."""
     if all(_YEAR.match(t) for t in text):

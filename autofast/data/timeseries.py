@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import AutofastError, column_list
-from .frequency import fill_gaps, parse_dates
+from .frequency import fill_gaps, mixed_date_forms, parse_dates
 from .arrays import np_load
 from .text import csv_dialect, data_suffix, open_binary, open_text, read_csv, refuse_spreadsheet
 
@@ -415,10 +415,13 @@ def check_dates(dates: np.ndarray | None, path: Path, column: str | None) -> np.
         what = "repeats" if steps[i] == steps.dtype.type(0) else "goes back in time at"
         dst = calendar is not None and steps[i] == steps.dtype.type(0) and 0 < int(
             (stamps[i] - stamps[i].astype("datetime64[D]")) / np.timedelta64(1, "h")) < 4  # 01:00-03:59
+        mixed = mixed_date_forms(text)
+        fix = ("a daylight-saving change in local time? give the times with their UTC offsets (02:00+02:00, "
+               "02:00+01:00) or in UTC" if dst else
+               f"the column mixes date forms ({mixed[0]!r} and {mixed[1]!r}), which read differently: write every "
+               "date one way" if mixed else "sort the rows by date and drop duplicate timestamps")
         raise AutofastError(f"{path}: date column {column!r} {what} data row {i + 2} ({str(text[i + 1])!r} after "
-                            f"{str(text[i])!r}); " + ("a daylight-saving change in local time? give the times with "
-                                                      "their UTC offsets (02:00+02:00, 02:00+01:00) or in UTC" if dst
-                                                      else "sort the rows by date and drop duplicate timestamps"))
+                            f"{str(text[i])!r}); {fix}")
     return calendar
 
 
