@@ -28,7 +28,7 @@ __all__ = ["Result", "load", "search"]
 
 
 class Result:
-    """A finished search, dash or finetune run: ``result`` (result.json as a dict), ``plan``, ``report`` (path of report.md),
+    """A finished search, dash or finetune run: ``result`` (result.json as a dict), ``plan``, ``report`` (path of report.md, None for a dash run),
     ``run_dir``, ``classes``, ``test_score``; ``predict``/``predict_proba``/``score`` apply its final model."""
 
     def __init__(self, run_dir: str | Path) -> None:
@@ -60,8 +60,10 @@ class Result:
         return self.result.get("plan")
 
     @property
-    def report(self) -> Path:
-        return self.run_dir / "report.md"
+    def report(self) -> Path | None:
+        """The run's report.md, or None where the run wrote none (a dash run: its result.json says it all)."""
+        path = self.run_dir / "report.md"
+        return path if path.exists() else None
 
     @property
     def classes(self) -> list[str]:

@@ -48,6 +48,7 @@ def test_dash_dna_run_predicts_its_test_score(tmp_path, capsys):
     assert out["accuracy"] == res["test_score"] == res["retrain"]["test_acc"] and out["rows"] == res["split"]["test"]
     api = autofast.load(run)
     assert api.score(str(task)) == res["test_score"] == api.test_score
+    assert api.report is None and not (run / "report.md").exists()  # dash writes none (was a path to nothing)
     longer = tmp_path / "long.csv"
     longer.write_text("seq\n" + "ACGT" * 12 + "\n")  # 48 nt; the model pads to 40 and never truncated
     assert "at most 40" in error_line(capsys, ["predict", str(run), "--data", str(longer)])

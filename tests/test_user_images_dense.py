@@ -164,3 +164,21 @@ def test_inputs_far_from_the_training_range_get_a_note():
     assert reader.prepare(x).notes == []
     far = reader.prepare(x / 10000)
     assert far.notes and "input channel 1 lies 6 training standard deviations" in far.notes[-1]
+
+
+def test_an_npz_of_series_or_fields_without_a_task_file_says_which_kind_to_name(tmp_path):
+    """A bare .npz is read as images: series (N, 1, 40) trained silently as 1-pixel-high images (a WRN on a 1 x 40
+    grid), and target fields shaped like the inputs were 'give one target per image'; both name the task file's
+    kind now. Small images (digits' 8 x 8) and 4-D arrays are images as before."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "series.npz", x=rng.normal(size=(30, 1, 40)).astype("float32"), y=np.arange(30) % 2)
+    with pytest.raises(AutofastError, match="look like 30 series of 1 channel.*'kind: series'"):
+        load_file(tmp_path / "series.npz")
+    fields = rng.normal(size=(20, 1, 16, 16)).astype("float32")
+    np.savez(tmp_path / "fields.npz", x=fields, y=fields * 2)
+    with pytest.raises(AutofastError, match="is a dense task: write a task file with 'kind: dense'"):
+        load_file(tmp_path / "fields.npz")
+    np.savez(tmp_path / "small.npz", x=rng.normal(size=(30, 8, 8)).astype("float32"), y=np.arange(30) % 2)
+    assert load_file(tmp_path / "small.npz").kind == "image"
+    np.savez(tmp_path / "tall.npz", x=rng.normal(size=(30, 1, 1, 40)).astype("float32"), y=np.arange(30) % 2)
+    assert load_file(tmp_path / "tall.npz").kind == "image"

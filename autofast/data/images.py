@@ -57,6 +57,11 @@ def channels_first(x: np.ndarray, source: str, layout: ImageLayout = "auto") -> 
     if layout not in ("auto", "NCHW", "NHWC"):
         raise AutofastError(f"{source}: unknown image layout {layout!r}; use NCHW or NHWC")
     if x.ndim == 3:
+        if x.shape[1] <= 3 and x.shape[2] >= 16 * x.shape[1]:  # (N, 1, 40), (N, 3, 200): channels x steps
+            raise AutofastError(f"{source}: arrays of shape {x.shape} look like {x.shape[0]} series of {x.shape[1]} "
+                                f"channel(s) x {x.shape[2]} steps, not images {x.shape[1]} pixel(s) high (an "
+                                ".npz/.npy is read as images unless a task file says otherwise): write a task file "
+                                "with 'kind: series', or give images as (N, 1, H, W)")
         return x[:, None]
     if x.ndim != 4:
         raise AutofastError(f"{source}: images have shape {x.shape}; expected (N, H, W), (N, H, W, C) or (N, C, H, W) "

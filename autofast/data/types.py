@@ -187,8 +187,11 @@ def targets_from(labels, n: int, source: str, target: Target = "auto", unit: str
     if target != "regression" and is_one_hot(arr):  # Keras-style one-hot rows: the class of each (were values)
         arr = arr.argmax(1)
     if len(arr) != n or arr.ndim not in (1, 2) or (arr.ndim == 2 and target == "classification"):
+        dense = arr.ndim >= 3 and len(arr) == n  # a field per example: a dense task, which a task file names
         raise AutofastError(f"{source}: targets have shape {arr.shape} but there are {n} {unit}s; give one "
-                            f"target per {unit} ((N,), or (N, T) values)")
+                            f"target per {unit} ((N,), or (N, T) values)"
+                            + ("; a target field per input (a mask, a PDE solution) is a dense task: write a task "
+                               "file with 'kind: dense'" if dense else ""))
     numbers = _as_numbers(arr)
     if target == "auto" and numbers is None and arr.ndim == 1 and arr.dtype.kind in "USO" and len(arr) >= 10:
         parsed = [_as_numbers(np.asarray([v])) for v in arr.tolist()]
