@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from autofast.data.registry import DATASETS
 from cli_helpers import run_cli
@@ -157,8 +158,14 @@ def test_yaml_keys_are_the_flag_names(etth1_slice, tmp_path, capsys):
     assert code == 0 and err == "", err
     res = json.loads(out)
     assert res["run_dir"] == str(tmp_path / "a") and res["channels"] == ["HUFL", "OT"]
-    assert res["config"]["horizons"] == [6] and res["config"]["diff_orders"] == [0, 1]
+    assert res["config"]["horizon"] == [6] and res["config"]["diff"] == [0, 1] and res["config"]["level"] == [80, 95]
     assert not (tmp_path / "a" / "forecast_vs_truth.png").exists()
+    # the result's config, by flag name, is a --config file again (it held 'horizons', 'levels': refused)
+    again = tmp_path / "again.yaml"
+    again.write_text(yaml.safe_dump({**res["config"], "data": str(etth1_slice), "columns": ["HUFL", "OT"],
+                                     "no_plot": True}))
+    code, out, err = run_cli(["forecast", "--config", str(again), "--out", str(tmp_path / "a2"), "--json"], capsys)
+    assert code == 0 and err == "" and json.loads(out)["config"] == res["config"], err
     old = tmp_path / "old.yaml"
     old.write_text(f"data: {etth1_slice}\nhorizons: [6]\ndiff_orders: [0]\nlookback: 24\nmax_order: 12\n"
                    "split: ratio\nno_plot: true\n")
@@ -166,7 +173,7 @@ def test_yaml_keys_are_the_flag_names(etth1_slice, tmp_path, capsys):
     notes = err.strip().splitlines()
     assert code == 0 and len(notes) == 2 and all(n.startswith("note: ") and "deprecated" in n for n in notes), err
     assert "use 'horizon'" in notes[0] and "use 'diff'" in notes[1]
-    assert json.loads(out)["config"]["diff_orders"] == [0]
+    assert json.loads(out)["config"]["diff"] == [0]
     both = tmp_path / "both.yaml"
     both.write_text("horizons: [6]\nhorizon: [8]\n")
     code, _, err = run_cli(["forecast", "--config", str(both)], capsys)

@@ -208,7 +208,9 @@ def run(args) -> int:
                       "val_rows": [ps.bounds.train_end, ps.bounds.val_end],
                       "test_rows": [ps.bounds.val_end, ps.bounds.test_end],
                       "scaling": "z-score with training-split statistics"},
-            "config": cfg.model_dump(mode="json"), "run": {**info, "load_seconds": t_load},
+            # by flag name, as --config reads them back (the AutoARConfig fields 'horizons', 'levels', ... were not)
+            "config": {flag: cfg.model_dump(mode="json")[field] for flag, field in CONFIG_FIELDS.items()},
+            "run": {**info, "load_seconds": t_load},
             "frequency": None if freq is None else {"name": freq.name, "season": freq.season, "m4_horizon": freq.horizon},
             "sized_from_data": run_.sized_from_data, "season": season,
             "seasonal_naive": {str(h): n for h, n in naive.items()},
