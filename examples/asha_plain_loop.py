@@ -6,7 +6,7 @@ trial RESUMES: no epoch is trained twice. Every event goes to a SQLite journal; 
 
     python examples/asha_plain_loop.py [run_dir]
 """
-import sys
+import argparse
 from pathlib import Path
 
 import torch
@@ -14,7 +14,9 @@ from torch import nn
 
 from autofast.asha import ASHA, Journal
 
-run_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/asha-example")
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("run_dir", nargs="?", default="runs/asha-example", help="folder of the journal and checkpoints")
+run_dir = Path(parser.parse_args().run_dir)
 run_dir.mkdir(parents=True, exist_ok=True)
 
 g = torch.Generator().manual_seed(0)
