@@ -202,6 +202,7 @@ def run(args) -> int:
             model.save(tmp)  # model.json: predict RUN_DIR --data newer.csv
             if not opts["no_plot"]:
                 O.plot_test_windows(tmp / "forecast_vs_truth.png", ps, results, backend)
+        dumped = cfg.model_dump(mode="json")
         payload = {
             "command": "forecast", "data": name, "source": str(path), "rows": data.length, "channels": data.columns,
             "split": {"protocol": ps.bounds.protocol, "train_rows": [0, ps.bounds.train_end],
@@ -209,7 +210,7 @@ def run(args) -> int:
                       "test_rows": [ps.bounds.val_end, ps.bounds.test_end],
                       "scaling": "z-score with training-split statistics"},
             # by flag name, as --config reads them back (the AutoARConfig fields 'horizons', 'levels', ... were not)
-            "config": {flag: cfg.model_dump(mode="json")[field] for flag, field in CONFIG_FIELDS.items()},
+            "config": {flag: dumped[field] for flag, field in CONFIG_FIELDS.items()},
             "run": {**info, "load_seconds": t_load},
             "frequency": None if freq is None else {"name": freq.name, "season": freq.season, "m4_horizon": freq.horizon},
             "sized_from_data": run_.sized_from_data, "season": season,

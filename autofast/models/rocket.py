@@ -217,11 +217,16 @@ def _numba_kernel():
 BACKENDS = ("auto", "numba", "torch")
 
 
-def resolve_backend(backend: str, device: torch.device) -> str:
-    """``'numba'`` (the fused CPU kernel) or ``'torch'`` (:func:`dilated_conv` + counting, any device) for
-    ``backend`` in :data:`BACKENDS`; ``'auto'`` is numba for CPU tensors where numba loads."""
+def _check_backend(backend: str) -> None:
     if backend not in BACKENDS:
         raise RocketInputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """``'numba'`` (the fused CPU kernel, whatever ``device``: a CUDA tensor is read on the host) or
+    ``'torch'`` (:func:`dilated_conv` + counting, any device) for ``backend`` in :data:`BACKENDS`; ``'auto'``
+    is numba for CPU tensors where numba loads."""
+    _check_backend(backend)
     if backend == "torch" or (backend == "auto" and device.type != "cpu"):
         return "torch"
     if _numba_kernel() is None:
@@ -258,8 +263,8 @@ def fit_rocket_parameters(x: torch.Tensor, num_features: int = 10_000, seed: int
         else:
             mask = channel_mask[i].to(device=x.device, dtype=torch.float32)  # (84, C)
             ex = x[examples[i].to(x.device)]  # (84, C, L): kernel k's example
-            z = torch.einsum("kc,kcl->kl", mask, ex)  # its chosen channels summed
-            with ieee_fp32(x.device):
+            with ieee_fp32(x.device):  # the channel sum is a matmul: not in TF32 either
+                z = torch.einsum("kc,kcl->kl", mask, ex)  # its chosen channels summed
                 y = dilated_conv(z.unsqueeze(0), depthwise, dilation=d, groups=NUM_KERNELS, path="native")  # (1, 84, L)
             busy = (mask.unsqueeze(-1) * (~flat_windows(ex, d))).sum(1)  # (84, L): chosen channels not flat
             y = y[0].masked_fill_(busy == 0, 0.0)
@@ -336,7 +341,7 @@ def rocket_features(x: torch.Tensor, params: dict[str, torch.Tensor], chunk_size
         raise RocketInputError(f"series of {length} steps are too short for the fitted dilations (the widest "
                                f"kernel spans {widest + 1} steps): give series of at least {widest + 1} steps "
                                "(RocketTransform.transform takes the training length only)")
-    if resolve_backend(backend, torch.device("cpu") if backend == "numba" else x.device) == "numba":
+    if resolve_backend(backend, x.device) == "numba":
         features = _numba_kernel().transform(
             x.cpu().numpy(), params["dilations"].numpy(), params["features_per_dilation"].numpy(),
             params["channel_mask"].numpy(), KERNEL_INDICES.numpy(), params["biases"].numpy(),
@@ -381,8 +386,7 @@ class RocketTransform:
                  backend: str = "auto"):
         if num_features < NUM_KERNELS:
             raise RocketInputError(f"num_features must be at least {NUM_KERNELS}, got {num_features}")
-        if backend not in BACKENDS:
-            raise RocketInputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        _check_backend(backend)
         self.num_features, self.seed = int(num_features), int(seed)
         self.max_dilations_per_kernel, self.backend = int(max_dilations_per_kernel), backend
         self.params_: dict[str, torch.Tensor] | None = None
