@@ -171,3 +171,62 @@ def test_cpu_forecast_never_imports_torch(tmp_path):
     r = subprocess.run([sys.executable, "-c", "import sys, autofast.cli, autofast.forecast, autofast.kernels.ar_grid; "
                         "autofast.cli.build_parser(); print('torch' in sys.modules)"], capture_output=True, text=True)
     assert r.stdout.strip() == "False", r.stderr
+
+
+def _ols_level_ar(series: list[np.ndarray], p: int, d: int, intercept: bool) -> tuple[np.ndarray, float]:
+    """float64 reference: AR(p) on the d-times differenced rows of every series pooled, by lstsq, as level
+    coefficients (lag 1 first) of order p + d and the intercept."""
+    X, y = [], []
+    for s in series:
+        w = np.diff(s, n=d) if d else s
+        for t in range(p, len(w)):
+            X.append(np.r_[[1.0] if intercept else [], w[t - p : t][::-1]])
+            y.append(w[t])
+    beta = np.linalg.lstsq(np.asarray(X), np.asarray(y), rcond=None)[0]
+    c, phi = (beta[0], beta[1:]) if intercept else (0.0, beta)
+    poly = np.r_[1.0, -phi]  # (1 - phi(B)) (1 - B)^d on the levels
+    for _ in range(d):
+        poly = np.convolve(poly, [1.0, -1.0])
+    return -poly[1:], float(c)
+
+
+@pytest.mark.parametrize("pooled, d, intercept, shrink", [(True, 0, True, 0.0), (False, 1, False, 0.5),
+                                                          (True, 1, True, 0.25)])
+def test_refit_models_is_ols_on_the_given_rows(pooled, d, intercept, shrink):
+    """The final refit (forecasts after the data) against a float64 lstsq on every row; its shrinkage kept."""
+    from autofast.forecast.autoar import ChosenModel, refit_models
+
+    rng = np.random.default_rng(7)
+    z = simulate_ar([0.5, -0.2], 300, channels=2, d=d, c=0.3, seed=int(rng.integers(1 << 30)))
+    z = (z - z.mean(1, keepdims=True)) / z.std(1, keepdims=True)
+    p = 3
+    stale = [float("nan")] * (p + d)  # a refit must replace these
+    chosen = ([ChosenModel(0, p, d, intercept, 0.1, stale, 9.0, shrink=shrink)] if pooled else
+              [ChosenModel(g, p, d, intercept, 0.1, stale, 9.0, shrink=shrink) for g in range(2)])
+    out = refit_models(z, chosen, (0, 300), lookback=20, backend=NUMBA)
+    for m in out:
+        rows = [z[0], z[1]] if pooled else [z[m.group]]
+        psi, c = _ols_level_ar(rows, p, d, intercept)
+        psi = (1 - shrink) * psi
+        psi[0] += shrink
+        np.testing.assert_allclose(m.psi, psi, rtol=1e-7, atol=1e-9)
+        assert m.c == pytest.approx((1 - shrink) * c, rel=1e-7, abs=1e-9)
+        assert (m.p, m.d, m.intercept, m.shrink, m.selection_score) == (p, d, intercept, shrink, 0.1)
+    naive = [ChosenModel(0, 1, 0, False, 0.2, [1.0], kind="naive"), ChosenModel(1, 0, 0, False, 0.3, [], kind="theta")]
+    assert refit_models(z, naive, (0, 300), lookback=20, backend=NUMBA) == naive
+
+
+def test_forecasts_after_the_data_use_every_row():
+    """A level shift near the end: the model refitted on every row follows it; the tested model (fitted on the
+    training rows) is the one scored, unchanged by next_fit."""
+    rng = np.random.default_rng(3)
+    x = np.cumsum(rng.normal(0, 1, 400)) * 0.2 + 10 * np.sin(np.arange(400) / 3)
+    x[330:] += 40
+    ps = PreparedSeries.build("shift", SeriesData.from_array(x[:, None], ["y"]), "ratio")
+    cfg = AutoARConfig(horizons=[8], lookback=24, max_order=8, season=1)
+    (a,), _ = run_autoar(ps, cfg)
+    (b,), _ = run_autoar(ps, cfg.model_copy(update={"next_fit": "tested"}))
+    assert a.mse == b.mse and a.chosen == b.chosen and b.final == b.chosen
+    ar = [k for k, m in enumerate(a.chosen) if m.kind.split("+")[0] == "ar"]
+    assert ar and all(a.final[k].psi != a.chosen[k].psi for k in ar)
+    assert "every row" in a.final_on

@@ -51,13 +51,16 @@ def test_data_frame_series_and_array_inputs_agree():
     assert plain.frequency is None and plain.config.season == 1 and list(plain.next().index) == list(range(1, 7))
 
 
-def test_predict_is_the_test_window_forecast_in_own_units():
-    fc = autofast.forecast(_monthly(channels=2), horizon=[4, 12])
+@pytest.mark.parametrize("next_fit", ["all", "tested"])
+def test_predict_is_the_test_window_forecast_in_own_units(next_fit):
+    fc = autofast.forecast(_monthly(channels=2), horizon=[4, 12], next_fit=next_fit)
     ps, L = fc.series, fc.config.lookback
     for H in (4, 12):
         wr = window_range(ps.bounds, "test", L, H)
         starts = wr.starts[[0, wr.count // 2, -1]]
-        z_fc, _ = window_forecasts(ps.z, fc.chosen[H], starts, L, H, fc.backend)
+        models = fc.model.chosen[H]  # what model.json holds: the tested models, or refitted on every row
+        assert (models == fc.chosen[H]) == (next_fit == "tested")
+        z_fc, _ = window_forecasts(ps.z, models, starts, L, H, fc.backend)
         for k, s in enumerate(starts):
             got = fc.predict(ps.data.values[s : s + L], H)
             np.testing.assert_allclose(got, ps.scaler.inverse(z_fc[k]), rtol=1e-10)

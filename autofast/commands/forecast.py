@@ -45,7 +45,11 @@ def add_parser(sub) -> None:
                         "--selection bic) (default: auto)")
     p.add_argument("--selection", choices=["val", "bic"], help="val: validation MSE over steps 1..H; bic: in-sample "
                    "BIC (one-step Gaussian likelihood of the training fit, the same choice for every H) (default: val)")
-    p.add_argument("--refit", choices=["train", "train+val"], help="rows the selected model is fitted on (default: train)")
+    p.add_argument("--refit", choices=["train", "train+val"], help="rows the selected model is fitted on for its "
+                                                                    "test (default: train)")
+    p.add_argument("--next-fit", choices=["all", "tested"], help="rows the model forecasting after the data "
+                   "(forecast_next_H*.csv, model.json) is fitted on: all = the chosen (p, d, const) refitted on every "
+                   "row; tested = the tested model as it is (default: all)")
     p.add_argument("--backend", choices=["auto", "reference", "numba", "triton"],
                    help="grid kernels: auto = triton on CUDA, else numba (default: auto)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where the grid runs (default: auto)")
@@ -89,7 +93,8 @@ RUN_OPTIONS = {"data": "ETTh1", "date_column": "auto", "id_column": "auto", "col
 # flag name -> AutoARConfig field
 CONFIG_FIELDS = {"horizon": "horizons", "lookback": "lookback", "max_order": "max_order", "min_order": "min_order",
                  "diff": "diff_orders", "diff_rule": "diff_rule", "intercept": "intercept", "pooling": "pooling",
-                 "selection": "selection", "refit": "refit", "backend": "backend", "device": "device",
+                 "selection": "selection", "refit": "refit", "next_fit": "next_fit", "backend": "backend",
+                 "device": "device",
                  "split": "split", "ratios": "ratios", "season": "season", "naive": "naive",
                  "shrink": "shrink", "theta": "theta", "level": "levels"}
 RENAMED = {"horizons": "horizon", "diff_orders": "diff"}  # YAML keys before they were the flag names
@@ -259,6 +264,6 @@ def run(args) -> int:
                           "(z-scored)")
     for line in O.test_notes(payload):
         out_console.print(f"note: {line}")
-    out_console.print(f"selected on: {results[0].selected_on}; refit on {results[0].refit_on}; test split touched once. "
-                      f"Results in {out}/")
+    out_console.print(f"selected on: {results[0].selected_on}; refit on {results[0].refit_on}; test split touched once; "
+                      f"the forecasts after the data fitted on {results[0].final_on}. Results in {out}/")
     return 0

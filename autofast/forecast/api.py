@@ -6,7 +6,7 @@ autofast forecast`` in memory (no run folder, nothing printed) and returns a :cl
     fc.test_mse, fc.seasonal_naive_mse, fc.chosen            # per horizon; selected on validation, tested once
     fc.next()                                                # DataFrame: the H rows after the data, own units
     fc.next(intervals=True)                                  # + 80% / 95% prediction intervals ({col}-lo-80, ...)
-    fc.predict(last_rows)                                    # the chosen model on newer history, no refit
+    fc.predict(last_rows)                                    # the same model after newer history, no refit
 
 Options are :class:`~autofast.forecast.AutoARConfig`'s fields (``lookback``, ``max_order``, ``season``,
 ``naive``, ``selection``, ``refit``, ``split``, ``ratios``, ...); left out, they are sized from the data as in
@@ -88,16 +88,18 @@ class Forecast:
 
     @property
     def model(self) -> ForecastModel:
-        """The chosen models with their lookback and training statistics: what ``model.json`` holds."""
+        """The models that forecast after the data -- the chosen ones, each AR part refitted on every row unless
+        ``next_fit="tested"`` -- with their lookback and training statistics: what ``model.json`` holds."""
         halfwidths = {r.horizon: {int(k): np.asarray(v) for k, v in r.intervals.get("halfwidth", {}).items()}
                       for r in self.results}
         found = self.series.data.date_column  # the column "auto" found: newer data are read by its name
         date_column = found if self.date_column == AUTO_DATE and found and found != "dates" else self.date_column
-        return ForecastModel(self.columns, self.config.lookback, self.series.scaler, self.chosen,
+        final = {r.horizon: r.final or r.chosen for r in self.results}  # refitted on every row (next_fit)
+        return ForecastModel(self.columns, self.config.lookback, self.series.scaler, final,
                              self.frequency.name if self.frequency else None, date_column, halfwidths)
 
     def predict(self, history, horizon: int | None = None) -> np.ndarray:
-        """The chosen model's forecast of the ``horizon`` rows after ``history`` (no refit): ``(H, C)`` float64
+        """The forecast of the ``horizon`` rows after ``history`` by :attr:`model` (no new fit): ``(H, C)`` float64
         in the data's own units from ``(T, C)`` or ``(T,)`` rows, at least ``config.lookback`` of them (the last
         ``lookback`` are read). See :meth:`ForecastModel.predict`."""
         return self.model.predict(history, self.horizons[0] if horizon is None else horizon, self.backend)

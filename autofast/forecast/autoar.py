@@ -11,7 +11,7 @@ individual test windows (for plots, files, baselines) come on demand from :func:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -100,6 +100,29 @@ def _shrunk_scores(grid: CandidateGrid, i: int, mom, backend: ARBackend) -> np.n
     return score_grid(sub, mom, backend).mean(1)
 
 
+def refit_models(z: np.ndarray, chosen: list[ChosenModel], rows: tuple[int, int], lookback: int,
+                 backend: ARBackend) -> list[ChosenModel]:
+    """The chosen models with each AR part's ``(p, d, const)`` fitted again by OLS on ``z[:, rows[0]:rows[1]]``
+    (one model for every channel: on all of them pooled; one per channel: on its own), its shrinkage toward the
+    naive forecast kept; naive forecasts and models of local parts only are returned as they are, and so is a
+    model whose refit is not finite."""
+    out = []
+    for m in chosen:
+        if m.kind.split("+")[0] != "ar":
+            out.append(m)
+            continue
+        zz = z if len(chosen) == 1 else z[m.group : m.group + 1]
+        fit = fit_grid(zz, rows, orders=(m.p, m.p), diff_orders=[m.d], intercepts=[m.intercept], pooled=True,
+                       lookback=lookback, backend=backend)
+        q = m.p + m.d
+        psi, c = shrink_toward_naive(fit.psi[0, :q], float(fit.intercept[0]), m.shrink)
+        if not (np.isfinite(psi).all() and np.isfinite(c)):
+            out.append(m)
+            continue
+        out.append(replace(m, psi=list(map(float, psi)), c=c, regularised=bool(fit.regularised[0])))
+    return out
+
+
 def naive_model(group: int, season: int, score: float) -> ChosenModel:
     """The (seasonal) naive forecast as a level AR: ``y_t = y_{t-m}`` (m = 1: the last value), no intercept;
     its recursive forecast repeats the input's last season. ARIMA(0,0,0)(0,1,0)_m, nothing fitted."""
@@ -146,6 +169,10 @@ class HorizonResult:
     #: prediction intervals (:func:`interval_summary`): half-widths per level ``(H, C)`` on the standardised scale,
     #: the validation windows they came from, their coverage and mean width on the test windows
     intervals: dict = field(default_factory=dict, repr=False)
+    #: the models that forecast after the data (``Forecast.next``, ``model.json``): ``chosen`` with each AR part
+    #: refitted on every row (``next_fit="all"``), or ``chosen`` itself (``"tested"``)
+    final: list[ChosenModel] = field(default_factory=list, repr=False)
+    final_on: str = "train"
 
 
 #: windows (evenly spaced) whose errors give the intervals, and on which their test coverage is measured
@@ -427,25 +454,20 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
         picks = _select(grid, crit)
         val_errors = None
         chosen = []
-        refit_rows = (0, b.val_end if cfg.refit == "train+val" else b.train_end)
         for i in picks:
             p, d, wc, g = int(grid.p[i]), int(grid.d[i]), bool(grid.has_intercept[i]), int(grid.group[i])
-            if refit_rows[1] != b.train_end:
-                zz = z if pooled else z[g : g + 1]
-                final = fit_grid(zz, refit_rows, orders=(p, p), diff_orders=[d], intercepts=[wc], pooled=True,
-                                 lookback=L, backend=backend)
-                psi, c, reg = final.psi[0], float(final.intercept[0]), bool(final.regularised[0])
-            else:
-                psi, c, reg = grid.psi[i], float(grid.intercept[i]), bool(grid.regularised[i])
             q = p + d
-            score, w = float(crit[i]), 0.0
+            psi, c, score, w = grid.psi[i, :q], float(grid.intercept[i]), float(crit[i]), 0.0
             if cfg.shrink and bic_all is None:  # the pick pulled toward the random walk, on the same windows
                 shrunk = _shrunk_scores(grid, i, mom, backend)
                 if np.nanmin(shrunk) < score:
                     k = int(np.nanargmin(shrunk))
                     score, w = float(shrunk[k]), SHRINK_WEIGHTS[k]
-                    psi, c = shrink_toward_naive(psi[:q], c, w)
-            chosen.append(ChosenModel(g, p, d, wc, score, list(map(float, psi[:q])), c, reg, shrink=w))
+                    psi, c = shrink_toward_naive(psi, c, w)
+            chosen.append(ChosenModel(g, p, d, wc, score, list(map(float, psi)), c, bool(grid.regularised[i]),
+                                      shrink=w))
+        if cfg.refit == "train+val":
+            chosen = refit_models(z, chosen, (0, b.val_end), L, backend)
         wt = window_range(b, "test", L, H, ps.name)
         family = cfg.theta and bic_all is None and family_applies(wr.count, wt.count, L, C)
         if family:  # the AR pick against Theta, the damped trend, the naive forecasts and the means, honestly
@@ -512,6 +534,10 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
                                      val_errors if family else None, tuple(cfg.levels),
                                      window_range(b, "train", L, H, ps.name))
         times["intervals"] = time.perf_counter() - t0
+        final, final_on = chosen, "the tested model's rows"
+        if cfg.next_fit == "all" and any(m.kind.split("+")[0] == "ar" for m in chosen):
+            final = refit_models(z, chosen, (0, z.shape[1]), L, backend)
+            final_on = f"every row (0..{z.shape[1] - 1}): the chosen (p, d, const) refitted"
         results.append(HorizonResult(
             horizon=H, mse=total[0], mae=total[1],
             mse_per_channel=per_channel[:, 0].tolist(), mae_per_channel=per_channel[:, 1].tolist(),
@@ -521,7 +547,7 @@ def run_autoar(ps: PreparedSeries, cfg: AutoARConfig, progress: Progress | None 
                          if cfg.selection == "val" else bic_text),
             refit_on="train+val" if cfg.refit == "train+val" else "train",
             regularised_candidates=int(grid.regularised.sum()), timings=times, test_windows=wt.count,
-            test_start=wt.start, lookback=L, intervals=intervals))
+            test_start=wt.start, lookback=L, intervals=intervals, final=final, final_on=final_on))
         say(f"H={H}: test MSE {results[-1].mse:.4f} MAE {results[-1].mae:.4f} (z-scored), chosen "
             + ", ".join(sorted({c.label for c in chosen})))
     return results, run_info

@@ -31,6 +31,9 @@ class AutoARConfig(BaseModel):
     pooling: Literal["auto", "global", "per-channel"] = "auto"
     selection: Literal["val", "bic"] = "val"
     refit: Literal["train", "train+val"] = "train"
+    next_fit: Literal["all", "tested"] = Field("all", description="rows the model that forecasts after the data "
+                                             "(next(), forecast_next_H*.csv, model.json) is fitted on: all = the "
+                                             "chosen (p, d, const) refitted on every row; tested = the tested model")
     backend: Literal["auto", "reference", "numba", "triton"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     season: int | None = Field(None, ge=1, description="season of the seasonal naive candidate (None: from the dates)")

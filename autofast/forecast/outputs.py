@@ -19,12 +19,19 @@ from .intervals import interval_columns
 
 
 def result_dict(res: HorizonResult, columns: list[str]) -> dict:
-    d = {k: v for k, v in asdict(res).items() if k != "chosen"}
+    """One horizon's entry of ``result.json``: scores, the chosen (tested) models and the final ones (the
+    forecasts after the data), each with its channel and level coefficients."""
+    d = {k: v for k, v in asdict(res).items() if k not in ("chosen", "final")}
     d["mse_per_channel"] = dict(zip(columns, res.mse_per_channel))
     d["mae_per_channel"] = dict(zip(columns, res.mae_per_channel))
-    d["chosen"] = [{**{k: v for k, v in asdict(c).items() if k != "psi"}, "order_on_levels": len(c.psi),
-                    "channel": columns[c.group] if len(res.chosen) > 1 else "all (pooled)",
-                    "level_coefficients": c.psi} for c in res.chosen]
+
+    def models(ms: list[ChosenModel]) -> list[dict]:
+        return [{**{k: v for k, v in asdict(c).items() if k != "psi"}, "order_on_levels": len(c.psi),
+                 "channel": columns[c.group] if len(ms) > 1 else "all (pooled)", "level_coefficients": c.psi}
+                for c in ms]
+
+    d["chosen"] = models(res.chosen)
+    d["final"] = models(res.final or res.chosen)
     return d
 
 
@@ -118,7 +125,9 @@ def report_markdown(result: dict) -> str:
              + (f"; {result['frequency']['name']} dates (season {result['frequency']['season']})"
                 if result.get("frequency") else "; no date frequency recognised") + ".", "",
              f"Selected on: {result['results'][0]['selected_on']}; refit on {result['results'][0]['refit_on']}; "
-             "the test split evaluated once. " + result["units"][:1].upper() + result["units"][1:] + ".", "",
+             "the test split evaluated once. " + result["units"][:1].upper() + result["units"][1:] + ". "
+             f"The forecasts after the data (`forecast_next_H*.csv`, `model.json`) come from the chosen model fitted "
+             f"on {result['results'][0].get('final_on', 'train')}.", "",
              "## Splits", "", "| split | rows |", "|---|---|"]
     for name in ("train", "val", "test"):
         lo, hi = split[f"{name}_rows"]
