@@ -163,6 +163,14 @@ def run(args) -> int:
     t0 = time.perf_counter()
     data = load_series(path, opts["date_column"] or None, columns)
     t_load = time.perf_counter() - t0
+    if not opts["baseline"]:
+        from autofast.forecast.short import panel_of_one, short_series_panel
+
+        short = short_series_panel(data, cfg, name)
+        if short is not None:  # a short univariate series: the panel protocol on one series
+            from .forecast_panel import write_panel_run
+
+            return write_panel_run(args, short[0], opts, panel_of_one(data), path, name, t_load, console, short[1])
 
     def say_sized(sized) -> None:
         if sized.notes:

@@ -67,9 +67,11 @@ def _selection_line(sel: dict) -> str:
 def report_markdown(p: dict) -> str:
     t = p["test"]
     lines = [f"# autofast forecast (panel): {p['data']}", "",
-             f"{p['series']} series ({p['id_column']!r}), value {p['value_column']!r}, "
+             (f"{p['series']} series ({p['id_column']!r})" if p.get("id_column") else "One series") +
+             f", value {p['value_column']!r}, "
              f"{p['rows']} rows; frequency {p['frequency'] or 'none recognised'}, season {p['config']['season']}.", "",
-             "## Protocol", "", p["protocol"], ""]
+             "## Protocol", ""] + ([p["reason"][:1].upper() + p["reason"][1:] + ".", ""] if p.get("reason") else []) + \
+            [p["protocol"], ""]
     if p["sized_from_data"]:
         lines += ["Sized from the data: " + "; ".join(f"{k.replace('_', ' ')} {v}"
                                                       for k, v in p["sized_from_data"].items()), ""]
@@ -97,9 +99,6 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
     """The panel branch of ``forecast``: ``raw`` the AutoARConfig options given (flag names), ``opts`` the run
     options (``columns``, ``date_column``, ...)."""
     from autofast.data.panel import load_panel
-    from autofast.forecast.panel import SINGLE_MODEL_MARGIN, naive_series_note, plot_panel, run_panel
-    from autofast.io import atomic_path, staged_run_dir
-    from autofast.reporting import write_reports
 
     console = make_console(stderr=True, quiet=args.json)
     if opts.get("baseline"):
@@ -115,6 +114,19 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
     console.print(f"panel: {len(panel)} series ({panel.id_column!r}), value {panel.value_column!r}, dates "
                   f"{panel.date_column!r}, {int(panel.lengths.sum())} rows (lengths {int(panel.lengths.min())}.."
                   f"{int(panel.lengths.max())})")
+    return write_panel_run(args, cfg, opts, panel, path, name, t_load, console)
+
+
+def write_panel_run(args, cfg, opts: dict, panel, path: Path, name: str, t_load: float, console,
+                    reason: str | None = None) -> int:
+    """Run the panel protocol on ``panel`` into a staged run folder and print its summary; ``reason``: why a
+    single series is forecast as a panel of one (:mod:`autofast.forecast.short`), said in the report."""
+    from autofast.forecast.panel import SINGLE_MODEL_MARGIN, naive_series_note, plot_panel, run_panel
+    from autofast.io import atomic_path, staged_run_dir
+    from autofast.reporting import write_reports
+
+    if reason:
+        console.print(f"note: {reason}")
     out = Path(args.out) if args.out else default_out("forecast", name, name)
     with staged_run_dir(out, args.overwrite, command="forecast") as tmp:
         t0 = time.perf_counter()
@@ -133,7 +145,8 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
         chosen = {**{k: v for k, v in asdict(res.chosen).items() if k != "psi"}, "label": res.chosen.label,
                   "transform": res.transform.label}
         payload = {
-            "command": "forecast", "kind": "panel", "data": name, "source": str(path), "series": len(panel),
+            "command": "forecast", "kind": "panel" if reason is None else "panel of one", "reason": reason,
+            "data": name, "source": str(path), "series": len(panel),
             "rows": int(panel.lengths.sum()), "id_column": panel.id_column, "date_column": panel.date_column,
             "value_column": panel.value_column,
             "frequency": res.frequency.name if res.frequency else None,
@@ -163,7 +176,8 @@ def run_panel_command(args, raw: dict, opts: dict, path: Path, name: str, id_col
         return 0
     out_console = make_console()
     t = res.test
-    out_console.print(f"Auto-AR panel on {name}: {len(panel)} series, H={H}, chose {res.chosen.label} on the "
+    what = f"{len(panel)} series" if reason is None else f"one series as a panel of one, {int(panel.lengths[0])} rows"
+    out_console.print(f"Auto-AR panel on {name}: {what}, H={H}, chose {res.chosen.label} on the "
                       f"{res.transform.label} on validation")
     for method, s in t.items():
         out_console.print(f"  {method:15s} test MASE {s['mase']:.4f}  sMAPE {s['smape']:6.2f}%  MSE (z) {s['mse']:.4f}")

@@ -162,10 +162,16 @@ def _predict_panel(args, model, path: Path) -> int:
     from autofast.forecast.panel import naive_series_note, next_frame
     from autofast.io import atomic_path
 
-    panel = load_panel(path, model.id_column, model.date_column, model.value_column,
-                       (f"a column {model.id_column!r} (the run's id column)",
-                        f"the new data (the run's date column: {model.date_column!r})",
-                        f"the new data (the run's value column: {model.value_column!r})"))
+    if model.id_column is None:  # a short series forecast as a panel of one: newer rows of that one series
+        from autofast.data.timeseries import load_series
+        from autofast.forecast.short import panel_of_one
+
+        panel = panel_of_one(load_series(path, model.date_column or "auto", [model.value_column]))
+    else:
+        panel = load_panel(path, model.id_column, model.date_column, model.value_column,
+                           (f"a column {model.id_column!r} (the run's id column)",
+                            f"the new data (the run's date column: {model.date_column!r})",
+                            f"the new data (the run's value column: {model.value_column!r})"))
     H = model.horizon
     out = _out_path(args, f"forecast-{_stem(str(args.data))}-H{H}.csv")
     with atomic_path(out) as tmp:

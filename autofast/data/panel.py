@@ -37,7 +37,7 @@ class PanelData:
     ids: list[str]
     values: list[np.ndarray]
     dates: list[np.ndarray] | None
-    id_column: str
+    id_column: str | None  # None: one series forecast as a panel of one (autofast.forecast.short)
     date_column: str | None
     value_column: str
     source: str

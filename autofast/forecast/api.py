@@ -33,6 +33,7 @@ from .baseline import seasonal_naive
 from .config import AutoARConfig
 from .defaults import resolve_config
 from .model import ForecastModel
+from .short import panel_of_one, short_series_panel
 
 __all__ = ["Forecast", "forecast", "run_forecast", "series_data"]
 
@@ -224,7 +225,11 @@ def _config(cls, options: dict, what: str):
 
 def forecast(data, horizon: int | list[int] | None = None, *, dates=None, columns: list[str] | None = None,
              date_column: str | None = AUTO_DATE, id_column: str | None = "auto", **options: Any):
-    """Run Auto-AR on ``data`` and return the :class:`Forecast` (see the module docstring); on a long-format
+    """Run Auto-AR on ``data`` and return the :class:`Forecast` (see the module docstring) -- a short univariate
+    series (at most 120 rows, or too short for the windows at the horizon; no window-only option such as
+    ``lookback=`` or ``split=`` given) is forecast as a panel of one (:mod:`autofast.forecast.short`) and returned
+    as a :class:`~autofast.forecast.panel.PanelResult` (``next()`` a frame of date and value, ``predict(newer)``,
+    ``test``, ``reason``); on a long-format
     panel (a CSV or DataFrame with a series id column: ``id_column``, default found by name -- ``unique_id``,
     ``series_id``, ``id``, ...) one global model over every series, returned as a
     :class:`~autofast.forecast.panel.PanelResult` (``next()``, ``predict(newer)``, ``test``, ``per_series_frame``).
@@ -254,4 +259,11 @@ def forecast(data, horizon: int | list[int] | None = None, *, dates=None, column
         options["horizons"] = [horizon] if isinstance(horizon, int) else list(horizon)
     cfg = _config(AutoARConfig, options, "forecast option")
     series, name = series_data(data, dates=dates, columns=columns, date_column=date_column)
+    short = short_series_panel(series, cfg, name)
+    if short is not None:  # a short univariate series: the panel protocol on one series
+        from .panel import run_panel
+
+        res = run_panel(panel_of_one(series), short[0])
+        res.reason = short[1]
+        return res
     return run_forecast(series, name, cfg, date_column=date_column)

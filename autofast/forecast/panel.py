@@ -98,7 +98,7 @@ class PanelModel:
     chosen: ChosenModel
     horizon: int
     frequency: str | None = None
-    id_column: str = "unique_id"
+    id_column: str | None = "unique_id"  # None: a single series forecast as a panel of one (:mod:`.short`)
     date_column: str | None = None
     value_column: str = "y"
     transform: Transform = Transform()
@@ -179,7 +179,8 @@ class PanelModel:
             if not all(0 < k < 100 and len(v) == d["horizon"] and all(not x < 0 for x in v)
                        for k, v in halfwidths.items()):
                 raise ValueError("interval half-widths")
-            return cls(chosen, int(d["horizon"]), d.get("frequency"), str(d["id_column"]), d.get("date_column"),
+            id_column = None if d["id_column"] is None else str(d["id_column"])  # None: a panel of one series
+            return cls(chosen, int(d["horizon"]), d.get("frequency"), id_column, d.get("date_column"),
                        str(d["value_column"]), tf, season, halfwidths, theta)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AutofastError(f"{path}: not a readable panel forecast model ({str(exc).splitlines()[0][:120]}); "
@@ -209,6 +210,8 @@ class PanelResult:
     #: the validation MASE of the best mean with the per-series models ("mean") and of the best single model
     #: ("single": the AR alone or a naive forecast), each with its label, where there was one
     selection: dict[str, dict] = field(default_factory=dict)
+    #: why a single series was forecast as a panel of one (:mod:`.short`); None for a panel
+    reason: str | None = None
 
     @property
     def transform(self) -> Transform:
@@ -225,10 +228,17 @@ class PanelResult:
 
     def predict(self, data, horizon: int | None = None, intervals: bool = False):
         """The model (refitted on every row, no new search) after each series of ``data``, a long-format
-        DataFrame or CSV path with this run's id / date / value columns: a DataFrame as :meth:`next`'s."""
+        DataFrame or CSV path with this run's id / date / value columns (a panel of one: the series' newer rows,
+        as :func:`autofast.forecast` reads one series): a DataFrame as :meth:`next`'s."""
         from autofast.data.panel import API_HINTS, frame_panel, load_panel
 
         m = self.model
+        if m.id_column is None:  # a panel of one: newer rows of the one series
+            from .api import series_data
+            from .short import panel_of_one
+
+            data, _ = series_data(data, columns=[m.value_column], date_column=m.date_column)
+            return next_frame(panel_of_one(data), m, horizon, intervals=intervals)
         if isinstance(data, (str, Path)):
             panel = load_panel(data, m.id_column, m.date_column, m.value_column, API_HINTS)
         else:
@@ -593,6 +603,36 @@ def _candidates(stage: Stage, grid: CandidateGrid | None, targets: np.ndarray, c
     return cands, local
 
 
+#: validation errors per step the intervals want; where fewer series validate (a panel of one), forecasts from
+#: earlier origins of each series add theirs (:func:`_earlier_origin_errors`)
+INTERVAL_ERRORS = 20
+MIN_ORIGIN_ROWS = 4
+
+
+def _earlier_origin_errors(panel: PanelData, val: np.ndarray, chosen: ChosenModel, tf: Transform, m: int, H: int,
+                           backend, count: int) -> np.ndarray:
+    """Errors ``(k, H)`` over each history's MASE scale of the validation choice (its validation-stage fit, so the
+    AR part is in-sample there and the intervals a little narrow; Theta and the damped trend fitted on each
+    origin's rows) forecasting from the ``count // len(val)`` or so origins before each validated series'
+    ``n - 2H``, one step apart, each with at least half the validation stage's rows (and :data:`MIN_ORIGIN_ROWS`)
+    before it."""
+    per = -(-count // max(len(val), 1))
+    hists, tgts = [], []
+    for i in val:
+        y = panel.values[i]
+        n = len(y)
+        for o in range(n - 2 * H - 1, max(MIN_ORIGIN_ROWS, (n - 2 * H) // 2, n - 2 * H - 1 - per), -1):
+            hists.append(y[:o])
+            tgts.append(y[o : o + H])
+    if not hists:
+        return np.empty((0, H))
+    stage = Stage.build(hists, tf, m, H)
+    fc = stage.to_units(_model_forecasts(stage, chosen, H, backend))
+    keep = stage.mscale > 0
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (fc - np.stack(tgts))[keep] / stage.mscale[keep, None]
+
+
 def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     """The whole panel protocol (module docstring) on ``panel``."""
     import time
@@ -643,7 +683,11 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     keep = best_stage.mscale > 0
     val_fc = best_stage.to_units(_model_forecasts(best_stage, chosen, H, backend, best_local))  # no second fit
     with np.errstate(invalid="ignore", over="ignore"):
-        half = halfwidths((val_fc - targets)[keep] / best_stage.mscale[keep, None], tuple(cfg.levels))  # (H,) each
+        scaled = (val_fc - targets)[keep] / best_stage.mscale[keep, None]
+        if len(scaled) < INTERVAL_ERRORS:  # a panel of one (a few): earlier origins of the series add errors
+            scaled = np.concatenate([scaled, _earlier_origin_errors(panel, val, chosen, tf, m, H, backend,
+                                                                    INTERVAL_ERRORS - len(scaled))])
+        half = halfwidths(scaled, tuple(cfg.levels))  # (H,) each
     # 2. test: refit on [0, n - H), forecast the last H rows
     t0 = time.perf_counter()
     tested = n > H
@@ -724,8 +768,8 @@ def plot_panel(path: Path, res: PanelResult, n_series: int = 6) -> None:
 
 def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None, values: np.ndarray | None = None,
                intervals: bool = False):
-    """The rows after each series as a long-format DataFrame: id, date (stepped by each series' dates; a step
-    number 1..H without them) and the forecast value, in each series' units; ``values`` ``(S, H)``: the model's
+    """The rows after each series as a long-format DataFrame: id (none for a panel of one), date (stepped by each
+    series' dates; a step number 1..H without them) and the forecast value, in each series' units; ``values`` ``(S, H)``: the model's
     forecasts when already computed; with ``intervals``, the model's prediction intervals (``{value}-lo-80``,
     ``{value}-hi-80``, ...; none for a model saved without them)."""
     import pandas as pd
@@ -738,8 +782,8 @@ def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None, 
         s = step_dates(panel.dates[i], H, freq) if panel.dates is not None else None  # 1 row: the panel's steps
         stamps.append(s if s is not None else list(range(1, H + 1)))
     date_name = panel.date_column or "step"
-    cols = {panel.id_column: np.repeat(panel.ids, H), date_name: np.concatenate(stamps),
-            panel.value_column: fc.reshape(-1)}
+    cols = {panel.id_column: np.repeat(panel.ids, H)} if panel.id_column is not None else {}  # None: one series
+    cols.update({date_name: np.concatenate(stamps), panel.value_column: fc.reshape(-1)})
     for level, (lo, hi) in (model.bands(panel.values, fc) if intervals else {}).items():
         lo_name, hi_name = interval_columns(panel.value_column, (level,))
         cols[lo_name], cols[hi_name] = lo.reshape(-1), hi.reshape(-1)

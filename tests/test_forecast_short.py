@@ -1,0 +1,80 @@
+"""A single series whose splits cannot hold the given horizon is forecast as a panel of one (forecast/short.py)."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import autofast
+from autofast.cli import main
+from autofast.errors import AutofastError
+from autofast.forecast.api import Forecast
+from autofast.forecast.autoar import ChosenModel
+from autofast.forecast.panel import PanelResult, _earlier_origin_errors, forecast_series, mase_scale
+from autofast.forecast.seasonal import Transform
+from autofast.forecast.short import panel_of_one
+from autofast.data.timeseries import SeriesData
+from autofast.kernels.ar_grid import get_backend
+
+
+def _sales(n=66, seed=0):
+    t = np.arange(n)
+    y = 100 + t + 10 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(seed).normal(0, 2, n)
+    return pd.DataFrame({"Month": pd.date_range("2000-01-01", periods=n, freq="MS").strftime("%Y-%m"), "sales": y})
+
+
+def test_a_horizon_the_splits_cannot_hold_runs_as_a_panel_of_one(tmp_path, capsys):
+    """66 monthly rows at M4's 18 steps: 'forecasts at most 13 steps' before; now the panel protocol, its files
+    without an id column, and predict on newer rows of the one series."""
+    df = _sales()
+    df.to_csv(tmp_path / "sales.csv", index=False)
+    assert main(["forecast", "--data", str(tmp_path / "sales.csv"), "--horizon", "18", "--out", str(tmp_path / "r"),
+                 "--json", "--no-plot"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["kind"] == "panel of one" and "cannot hold 18 steps" in res["reason"] and res["series"] == 1
+    assert res["test"]["Auto-AR"]["series_mase"] == 1
+    nxt = pd.read_csv(tmp_path / "r" / "forecast_next_H18.csv")
+    assert list(nxt.columns[:2]) == ["Month", "sales"] and len(nxt) == 18 and nxt["Month"].iloc[0] == "2005-07"
+    assert np.isfinite(nxt.to_numpy()[:, 1:].astype(float)).all()  # intervals from earlier origins, not NaN
+    api = autofast.forecast(tmp_path / "sales.csv", horizon=18)
+    assert isinstance(api, PanelResult) and api.reason == res["reason"]
+    np.testing.assert_allclose(api.next().to_numpy()[:, 1].astype(float), nxt["sales"], rtol=1e-12)
+    newer = pd.concat([df, pd.DataFrame({"Month": ["2005-07", "2005-08"], "sales": [170.0, 171.0]})])
+    newer.to_csv(tmp_path / "newer.csv", index=False)
+    assert main(["predict", str(tmp_path / "r"), "--data", str(tmp_path / "newer.csv")]) == 0
+    got = pd.read_csv(tmp_path / "r" / "forecast-newer-H18.csv")
+    assert got["Month"].iloc[0] == "2005-09"
+    np.testing.assert_allclose(got["sales"], api.model.predict([newer["sales"].to_numpy()])[0], rtol=1e-12)
+    np.testing.assert_allclose(api.predict(newer)["sales"], got["sales"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"split": "ratio"}, "forecasts at most 13 steps"),      # a window-only option keeps the window protocol
+    ({"lookback": 10}, "too short for the horizon 18"),
+    ({"channels": 2}, "forecasts at most 13 steps"),         # several channels: the window protocol
+    ({"horizon": 32}, "too short for"),                      # 66 - 2 x 32 < 4 rows to fit on
+])
+def test_the_window_protocol_and_its_error_stand_otherwise(change, needle):
+    df = _sales().set_index("Month")
+    if change.pop("channels", 1) == 2:
+        df["other"] = df["sales"][::-1].to_numpy()
+    horizon = change.pop("horizon", 18)
+    with pytest.raises(AutofastError, match=needle):
+        autofast.forecast(df, horizon=horizon, **change)
+
+
+def test_a_horizon_that_fits_keeps_the_window_protocol():
+    assert isinstance(autofast.forecast(_sales().set_index("Month"), horizon=6), Forecast)
+
+
+def test_earlier_origin_errors_are_the_explicit_forecasts():
+    """Each error: the choice forecasting from an earlier origin of the series, over that history's MASE scale."""
+    y = _sales(80, seed=3)["sales"].to_numpy()
+    panel = panel_of_one(SeriesData.from_array(y[:, None], ["sales"], "s"))
+    chosen = ChosenModel(0, 2, 1, True, 0.0, [1.3, -0.1, -0.2], 0.05, kind="ar+theta+damped")
+    H, m, tf = 6, 12, Transform(log=True)
+    got = _earlier_origin_errors(panel, np.array([0]), chosen, tf, m, H, get_backend("auto", "cpu"), 5)
+    n = len(y)
+    origins = [n - 2 * H - 1 - k for k in range(5)]
+    want = [(forecast_series([y[:o]], chosen, H, tf, m)[0] - y[o : o + H]) / mase_scale(y[:o], m) for o in origins]
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-10)
