@@ -211,10 +211,15 @@ def test_empty_cells_blank_rows_and_a_total_row(tmp_path, capsys):
     assert data.made_up.tolist() == [20, 50, 51]
     np.testing.assert_allclose(data.values[50:52, 0], np.interp([50, 51], [49, 52], y[[49, 52]]))
     assert main(["forecast", "--data", str(tmp_path / "holes.csv"), "--out", str(tmp_path / "r"), "--no-plot",
-                 "--json"]) == 0
+                 "--json", "--split", "ratio"]) == 0
     sized = json.loads(capsys.readouterr().out)["sized_from_data"]
     assert "3 empty cells" in sized["missing values"]
     assert sized["interpolated test rows"].startswith("2 of the 12 test rows")  # rows 50-51 of 60: the last fifth
+    assert main(["forecast", "--data", str(tmp_path / "holes.csv"), "--out", str(tmp_path / "p1"), "--no-plot",
+                 "--json", "--horizon", "10"]) == 0  # a panel of one: its test rows are the last 10
+    sized = json.loads(capsys.readouterr().out)["sized_from_data"]
+    assert "3 empty cells" in sized["missing values"]
+    assert sized["interpolated test rows"].startswith("2 of the 10 test rows")
     frame.loc[0, "sales"] = np.nan
     frame.to_csv(tmp_path / "first.csv", index=False)
     with pytest.raises(AutofastError, match=r"column 'sales' has no value in its first row \(data row 1\)"):

@@ -25,8 +25,8 @@ def test_path_gives_the_commands_result(tmp_path, capsys):
     df = _monthly().rename_axis("Month")
     path = tmp_path / "sales.csv"
     df.to_csv(path, date_format="%Y-%m")
-    fc = autofast.forecast(str(path))
-    assert main(["forecast", "--data", str(path), "--out", str(tmp_path / "run"), "--json", "--no-plot"]) == 0
+    fc = autofast.forecast(str(path), split="ratio")  # 120 rows: the window protocol
+    assert main(["forecast", "--data", str(path), "--split", "ratio", "--out", str(tmp_path / "run"), "--json", "--no-plot"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert fc.horizons == [r["horizon"] for r in res["results"]] == [12]
     assert fc.test_mse[12] == pytest.approx(res["results"][0]["mse"], rel=1e-12)
@@ -45,9 +45,9 @@ def test_data_frame_series_and_array_inputs_agree():
     for other in (b, c):
         assert other.test_mse == pytest.approx(a.test_mse, rel=1e-12) and other.config == a.config
     assert a.columns == ["c0", "c1"] and c.columns == ["ch0", "ch1"]
-    s = autofast.forecast(df["c0"], horizon=6)
+    s = autofast.forecast(df["c0"], horizon=6, split="ratio")
     assert s.columns == ["c0"] and s.frequency.name == "monthly"
-    plain = autofast.forecast(df.to_numpy()[:, 0], horizon=6)  # no dates: no season, steps as the index
+    plain = autofast.forecast(df.to_numpy()[:, 0], horizon=6, split="ratio")  # no dates: no season, steps as the index
     assert plain.frequency is None and plain.config.season == 1 and list(plain.next().index) == list(range(1, 7))
 
 
@@ -158,8 +158,8 @@ def test_predict_command_forecasts_after_newer_data(tmp_path, capsys):
     df.to_csv(full, date_format="%Y-%m")
     df.iloc[:100].to_csv(older, date_format="%Y-%m")
     run_dir = tmp_path / "run"
-    assert main(["forecast", "--data", str(older), "--out", str(run_dir), "--no-plot", "--horizon", "6"]) == 0
-    fc = autofast.forecast(str(older), horizon=6)
+    assert main(["forecast", "--data", str(older), "--out", str(run_dir), "--no-plot", "--horizon", "6", "--split", "ratio"]) == 0
+    fc = autofast.forecast(str(older), horizon=6, split="ratio")
     capsys.readouterr()
     assert main(["predict", str(run_dir), "--data", str(full), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -179,7 +179,7 @@ def test_damaged_model_json_is_one_error_line(tmp_path, capsys, damage, needle):
     data = tmp_path / "s.csv"
     df.to_csv(data)
     run_dir = tmp_path / "run"
-    assert main(["forecast", "--data", str(data), "--out", str(run_dir), "--no-plot"]) == 0
+    assert main(["forecast", "--data", str(data), "--out", str(run_dir), "--no-plot", "--split", "ratio"]) == 0
     damage(run_dir / "model.json")
     capsys.readouterr()
     assert main(["predict", str(run_dir), "--data", str(data)]) == 2
@@ -204,7 +204,7 @@ def test_predict_on_data_that_does_not_fit_says_what_the_run_needs(tmp_path, cap
     data = tmp_path / "s.csv"
     df.to_csv(data)
     run_dir = tmp_path / "run"
-    assert main(["forecast", "--data", str(data), "--out", str(run_dir), "--no-plot"]) == 0
+    assert main(["forecast", "--data", str(data), "--out", str(run_dir), "--no-plot", "--split", "ratio"]) == 0
     capsys.readouterr()
     other = df.rename(columns={c: f"{c}_x" for c in df.columns})
     other.to_csv(tmp_path / "renamed.csv")

@@ -578,7 +578,7 @@ def _monthly_csv(tmp_path, n=120, seed=0, y=None):
 def test_forecast_cli_sizes_everything_from_monthly_dates(tmp_path, capsys):
     data = _monthly_csv(tmp_path)  # 1990-01 .. 1999-12
     out = tmp_path / "run"
-    code, stdout, err = run_cli(["forecast", "--data", str(data), "--out", str(out), "--json", "--no-plot"], capsys)
+    code, stdout, err = run_cli(["forecast", "--data", str(data), "--out", str(out), "--json", "--no-plot", "--split", "ratio"], capsys)
     assert code == 0, err
     res = json.loads(stdout)
     assert json.loads((out / "result.json").read_text())["results"] == res["results"]
@@ -601,7 +601,7 @@ def test_forecast_cli_sizes_everything_from_monthly_dates(tmp_path, capsys):
 def test_forecast_cli_season_beyond_lookback_is_one_error_line(tmp_path, capsys):
     data = _monthly_csv(tmp_path)
     code, stdout, err = run_cli(["forecast", "--data", str(data), "--out", str(tmp_path / "run"), "--json",
-                                 "--no-plot", "--season", "200"], capsys)
+                                 "--no-plot", "--season", "200", "--split", "ratio"], capsys)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "season 200" in lines[0], err
@@ -615,7 +615,7 @@ def test_forecast_cli_naive_no(tmp_path, capsys):
     for flag in ("yes", "no"):
         out = tmp_path / f"run-{flag}"
         code, stdout, err = run_cli(["forecast", "--data", str(data), "--out", str(out), "--json", "--no-plot",
-                                     "--naive", flag], capsys)
+                                     "--naive", flag, "--split", "ratio"], capsys)
         assert code == 0, err
         res = json.loads((out / "result.json").read_text())
         assert res["config"]["naive"] is (flag == "yes")
@@ -651,8 +651,8 @@ def test_shrunk_pick_is_scored_on_validation_and_beats_the_plain_pick(seed):
     from autofast.forecast.autoar import window_forecasts
 
     y = _cycle(seed)
-    plain = autofast.forecast(y, horizon=6, shrink=False, naive=False, theta=False)
-    fc = autofast.forecast(y, horizon=6, naive=False, theta=False)
+    plain = autofast.forecast(y, horizon=6, shrink=False, naive=False, theta=False, split="ratio")
+    fc = autofast.forecast(y, horizon=6, naive=False, theta=False, split="ratio")
     p0, ch = plain.chosen[6][0], fc.chosen[6][0]
     assert ch.shrink in (0.25, 0.5, 0.75) and (ch.p, ch.d, ch.intercept) == (p0.p, p0.d, p0.intercept)
     expected = (1 - ch.shrink) * np.asarray(p0.psi)
@@ -670,7 +670,7 @@ def test_shrink_off_and_bic_keep_the_fitted_coefficients():
     import autofast
 
     y = _cycle(1)
-    assert autofast.forecast(y, horizon=6, shrink=False).chosen[6][0].shrink == 0.0
+    assert autofast.forecast(y, horizon=6, shrink=False, split="ratio").chosen[6][0].shrink == 0.0
     assert autofast.forecast(y, horizon=6, selection="bic").chosen[6][0].shrink == 0.0
 
 

@@ -102,7 +102,7 @@ def _explicit_family_scores(z, grid, chosen, wr, L, H, season):
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_choose_family_scores_the_ar_pick_on_blocks_it_was_not_chosen_on(seed):
-    fc = autofast.forecast(_trend_series(seed, 60), horizon=4, shrink=False, theta=False, naive=False)
+    fc = autofast.forecast(_trend_series(seed, 60), horizon=4, shrink=False, theta=False, naive=False, split="ratio")
     cfg, ps, L, H = fc.config, fc.series, fc.config.lookback, 4
     z, b = ps.z, ps.bounds
     orders = (cfg.min_order, cfg.max_order)
@@ -129,7 +129,7 @@ def test_choose_family_scores_the_ar_pick_on_blocks_it_was_not_chosen_on(seed):
 
 def test_a_trending_short_series_gets_a_local_family_and_predicts_from_its_file(tmp_path):
     x = _trend_series(0)
-    fc = autofast.forecast(x, horizon=4)
+    fc = autofast.forecast(x, horizon=4, split="ratio")
     ch = fc.chosen[4][0]
     assert ch.kind in ("theta", "damped", "theta+damped", "ar+theta", "ar+damped", "ar+theta+damped", "naive"), ch
     assert "family" in fc.results[0].selected_on
@@ -144,13 +144,13 @@ def test_a_trending_short_series_gets_a_local_family_and_predicts_from_its_file(
         model.scaler.mean[0]
     np.testing.assert_allclose(got, want, rtol=1e-12)
     np.testing.assert_allclose(fc.next().iloc[:, -1].to_numpy(), got, rtol=1e-12)
-    off = autofast.forecast(x, horizon=4, theta=False)
+    off = autofast.forecast(x, horizon=4, theta=False, split="ratio")
     assert off.chosen[4][0].kind in ("ar", "naive") and "family" not in off.results[0].selected_on
 
 
 @pytest.mark.parametrize("kind, psi", [("bogus", []), ("damped", [0.5]), ("ar+theta", [])])
 def test_model_file_with_an_unknown_kind_or_missing_coefficients_is_refused(tmp_path, kind, psi):
-    fc = autofast.forecast(_trend_series(1), horizon=4)
+    fc = autofast.forecast(_trend_series(1), horizon=4, split="ratio")
     fc.model.save(tmp_path)
     d = json.loads((tmp_path / "model.json").read_text())
     d["horizons"]["4"][0].update(kind=kind, psi=psi)
@@ -172,7 +172,7 @@ def test_cli_theta_flag(tmp_path, capsys):
     pd.DataFrame({"year": np.arange(1960, 2005), "sales": _trend_series(2)}).to_csv(csv, index=False)
     for flag in ("yes", "no"):
         out = tmp_path / flag
-        code, stdout, err = run_cli(["forecast", "--data", str(csv), "--out", str(out), "--no-plot", "--json",
+        code, stdout, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--out", str(out), "--no-plot", "--json",
                                      "--theta", flag], capsys)
         assert code == 0, err
         res = json.loads(stdout)["results"][0]

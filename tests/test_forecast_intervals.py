@@ -82,7 +82,7 @@ def test_too_few_validation_windows_give_in_sample_intervals_and_no_warning(tmp_
         csv, index=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        code, out, err = run_cli(["forecast", "--data", str(csv), "--horizon", "2", "--out", str(tmp_path / "run"),
+        code, out, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--horizon", "2", "--out", str(tmp_path / "run"),
                                   "--no-plot", "--json"], capsys)
     assert code == 0, err
     iv = json.loads(out)["results"][0]["intervals"]
@@ -94,7 +94,7 @@ def test_intervals_through_the_model_file_predict_and_next(tmp_path, capsys):
     df = _monthly()
     csv = tmp_path / "sales.csv"
     df.to_csv(csv, index=False)
-    code, out, err = run_cli(["forecast", "--data", str(csv), "--out", str(tmp_path / "run"), "--no-plot", "--json"],
+    code, out, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--out", str(tmp_path / "run"), "--no-plot", "--json"],
                              capsys)
     assert code == 0, err
     res = json.loads(out)["results"][0]
@@ -115,7 +115,7 @@ def test_intervals_through_the_model_file_predict_and_next(tmp_path, capsys):
     assert code == 0, err
     pred = pd.read_csv(tmp_path / "p.csv")
     pd.testing.assert_frame_equal(pred, nxt)
-    api = autofast.forecast(df)
+    api = autofast.forecast(df, split="ratio")
     frame = api.next(intervals=True)
     assert list(frame.columns) == ["sales", *interval_columns("sales")] and list(api.next().columns) == ["sales"]
     np.testing.assert_allclose(frame.to_numpy(), nxt.drop(columns="date").to_numpy(), rtol=1e-9)
@@ -223,7 +223,7 @@ def test_level_option_sets_the_intervals_and_bad_levels_are_one_line(tmp_path, c
     df = _monthly()
     csv = tmp_path / "sales.csv"
     df.to_csv(csv, index=False)
-    code, out, err = run_cli(["forecast", "--data", str(csv), "--out", str(tmp_path / "r"), "--no-plot", "--json",
+    code, out, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--out", str(tmp_path / "r"), "--no-plot", "--json",
                               "--level", "90", "50"], capsys)
     assert code == 0, err
     res = json.loads(out)["results"][0]
@@ -232,7 +232,7 @@ def test_level_option_sets_the_intervals_and_bad_levels_are_one_line(tmp_path, c
     assert list(pd.read_csv(tmp_path / "r" / f"forecast_next_H{H}.csv").columns) == \
         ["date", "sales", "sales-lo-50", "sales-hi-50", "sales-lo-90", "sales-hi-90"]
     for bad in (["0"], ["100"], ["80", "80"]):
-        code, _, err = run_cli(["forecast", "--data", str(csv), "--out", str(tmp_path / "x"), "--level", *bad], capsys)
+        code, _, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--out", str(tmp_path / "x"), "--level", *bad], capsys)
         assert code == 2 and err.startswith("error: invalid option level: prediction interval levels") and \
             len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x").exists()
@@ -258,7 +258,7 @@ def test_lower_bounds_of_a_positive_history_are_floored_at_zero(tmp_path):
     assert floor_positive(np.array([-20.0]), np.array([True]), np.array([-4.0])).tolist() == [-20.0]
     # one series: small positive counts, wide intervals -> floored; the same rows shifted below zero -> not
     y = 1.0 + np.abs(np.random.default_rng(3).standard_normal(80)) * 3
-    fc = autofast.forecast(y, horizon=4, theta=False)
+    fc = autofast.forecast(y, horizon=4, theta=False, split="ratio")
     model = fc.model
     point = model.predict(y[:, None], 4)
     hw = model.halfwidths[4][95][:, 0] * model.scaler.std[0]
@@ -286,7 +286,7 @@ def test_one_validation_window_gives_intervals_from_training_windows(tmp_path):
                   "sales": y}).to_csv(tmp_path / "s.csv", index=False)
     from autofast.cli import main
 
-    assert main(["forecast", "--data", str(tmp_path / "s.csv"), "--horizon", "24", "--out", str(tmp_path / "r"),
+    assert main(["forecast", "--split", "ratio", "--data", str(tmp_path / "s.csv"), "--horizon", "24", "--out", str(tmp_path / "r"),
                  "--no-plot"]) == 0
     nxt = pd.read_csv(tmp_path / "r" / "forecast_next_H24.csv")
     assert np.isfinite(nxt.to_numpy()[:, 1:].astype(float)).all()

@@ -647,13 +647,17 @@ def test_cli_empty_id_column_reads_the_file_as_one_series(tmp_path, capsys):
     else:
         assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
         assert not out.exists()
-    # the same values without the id column are a plain single-series forecast
+    # the same values without the id column are one series: short, so a panel of one (forecast/short.py); with
+    # --split ratio the window protocol
     solo = _csv(tmp_path, df[df["unique_id"] == "s00"].drop(columns="unique_id"), "solo.csv")
     code, stdout, err = run_cli(["forecast", "--data", str(solo), "--out", str(tmp_path / "solo"), "--json",
                                  "--no-plot"], capsys)
     assert code == 0, err
-    assert json.loads(stdout).get("kind") != "panel" and (tmp_path / "solo" / "model.json").is_file()
-    assert not isinstance(load_model(tmp_path / "solo"), PanelModel)
+    assert json.loads(stdout)["kind"] == "panel of one" and load_model(tmp_path / "solo").id_column is None
+    code, stdout, err = run_cli(["forecast", "--data", str(solo), "--out", str(tmp_path / "solo-w"), "--json",
+                                 "--no-plot", "--split", "ratio"], capsys)
+    assert code == 0, err
+    assert "kind" not in json.loads(stdout) and not isinstance(load_model(tmp_path / "solo-w"), PanelModel)
 
 
 def test_cli_panel_options_reach_the_config(tmp_path, capsys):
@@ -735,14 +739,17 @@ def test_api_panel_options_and_errors():
 
 
 def test_api_frame_without_id_column_is_a_single_series_forecast():
-    t = np.arange(120)
-    df = pd.DataFrame({"ds": pd.date_range("1990-01-01", periods=120, freq="MS").strftime("%Y-%m-%d"),
+    t = np.arange(150)
+    df = pd.DataFrame({"ds": pd.date_range("1990-01-01", periods=150, freq="MS").strftime("%Y-%m-%d"),
                        "y": 100 + 0.5 * t + 10 * np.sin(2 * np.pi * t / 12)})
     fc = autofast.forecast(df)
     assert isinstance(fc, Forecast) and not isinstance(fc, PanelResult) and fc.columns == ["y"]
+    short = autofast.forecast(df.iloc[:120])  # at most 120 rows: a panel of one (forecast/short.py)
+    assert isinstance(short, PanelResult) and "panel of one" in short.reason and len(short.panel) == 1
+    assert list(short.next().columns) == ["date", "y"] and short.next()["date"].iloc[0] == "2000-01-01"
     long = _monthly_long(seed=9, S=3, lo=50, hi=60, shuffle=False)
     one = long[long["unique_id"] == "s00"].drop(columns="unique_id")
-    assert isinstance(autofast.forecast(one, horizon=4), Forecast)
+    assert isinstance(autofast.forecast(one, horizon=4, split="ratio"), Forecast)
     # id_column=None: never a panel (the id column is then text, not a channel)
     with pytest.raises(AutofastError):
         autofast.forecast(long, id_column=None)

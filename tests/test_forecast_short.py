@@ -1,4 +1,4 @@
-"""A single series whose splits cannot hold the given horizon is forecast as a panel of one (forecast/short.py)."""
+"""A short univariate series (at most 120 rows, or splits that cannot hold the horizon) is a panel of one (forecast/short.py)."""
 import json
 
 import numpy as np
@@ -23,7 +23,7 @@ def _sales(n=66, seed=0):
     return pd.DataFrame({"Month": pd.date_range("2000-01-01", periods=n, freq="MS").strftime("%Y-%m"), "sales": y})
 
 
-def test_a_horizon_the_splits_cannot_hold_runs_as_a_panel_of_one(tmp_path, capsys):
+def test_a_short_series_runs_as_a_panel_of_one_end_to_end(tmp_path, capsys):
     """66 monthly rows at M4's 18 steps: 'forecasts at most 13 steps' before; now the panel protocol, its files
     without an id column, and predict on newer rows of the one series."""
     df = _sales()
@@ -31,10 +31,10 @@ def test_a_horizon_the_splits_cannot_hold_runs_as_a_panel_of_one(tmp_path, capsy
     assert main(["forecast", "--data", str(tmp_path / "sales.csv"), "--horizon", "18", "--out", str(tmp_path / "r"),
                  "--json", "--no-plot"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["kind"] == "panel of one" and "cannot hold 18 steps" in res["reason"] and res["series"] == 1
+    assert res["kind"] == "panel of one" and "66 rows, at most 120" in res["reason"] and res["series"] == 1
     assert res["test"]["Auto-AR"]["series_mase"] == 1
     nxt = pd.read_csv(tmp_path / "r" / "forecast_next_H18.csv")
-    assert list(nxt.columns[:2]) == ["Month", "sales"] and len(nxt) == 18 and nxt["Month"].iloc[0] == "2005-07"
+    assert list(nxt.columns[:2]) == ["date", "sales"] and len(nxt) == 18 and nxt["date"].iloc[0] == "2005-07"
     assert np.isfinite(nxt.to_numpy()[:, 1:].astype(float)).all()  # intervals from earlier origins, not NaN
     api = autofast.forecast(tmp_path / "sales.csv", horizon=18)
     assert isinstance(api, PanelResult) and api.reason == res["reason"]
@@ -43,7 +43,7 @@ def test_a_horizon_the_splits_cannot_hold_runs_as_a_panel_of_one(tmp_path, capsy
     newer.to_csv(tmp_path / "newer.csv", index=False)
     assert main(["predict", str(tmp_path / "r"), "--data", str(tmp_path / "newer.csv")]) == 0
     got = pd.read_csv(tmp_path / "r" / "forecast-newer-H18.csv")
-    assert got["Month"].iloc[0] == "2005-09"
+    assert got["date"].iloc[0] == "2005-09"
     np.testing.assert_allclose(got["sales"], api.model.predict([newer["sales"].to_numpy()])[0], rtol=1e-12)
     np.testing.assert_allclose(api.predict(newer)["sales"], got["sales"], rtol=1e-12)
 
@@ -53,6 +53,7 @@ def test_a_horizon_the_splits_cannot_hold_runs_as_a_panel_of_one(tmp_path, capsy
     ({"lookback": 10}, "too short for the horizon 18"),
     ({"channels": 2}, "forecasts at most 13 steps"),         # several channels: the window protocol
     ({"horizon": 32}, "too short for"),                      # 66 - 2 x 32 < 4 rows to fit on
+    ({"season": 200, "horizon": 6}, "season 200 exceeds lookback"),  # longer than the rows before 2H
 ])
 def test_the_window_protocol_and_its_error_stand_otherwise(change, needle):
     df = _sales().set_index("Month")
@@ -63,8 +64,11 @@ def test_the_window_protocol_and_its_error_stand_otherwise(change, needle):
         autofast.forecast(df, horizon=horizon, **change)
 
 
-def test_a_horizon_that_fits_keeps_the_window_protocol():
-    assert isinstance(autofast.forecast(_sales().set_index("Month"), horizon=6), Forecast)
+def test_longer_series_keep_the_window_protocol_unless_it_cannot_hold_the_horizon():
+    df = _sales(200).set_index("Month")
+    assert isinstance(autofast.forecast(df, horizon=6), Forecast)
+    res = autofast.forecast(df, horizon=48)  # 200 x 0.2 = 40 validation rows < 48
+    assert isinstance(res, PanelResult) and "cannot hold 48 steps" in res.reason
 
 
 def test_earlier_origin_errors_are_the_explicit_forecasts():

@@ -190,6 +190,10 @@ def write_panel_run(args, cfg, opts: dict, panel, path: Path, name: str, t_load:
     short = payload["naive_series"]
     if short:
         out_console.print(f"note: {naive_series_note(short)}")
-    out_console.print(f"tested once on each series' last {H} rows ({int(res.tested.sum())} series); next {H} rows per "
-                      f"series in forecast_next_H{H}.csv. Results in {out}/")
+    if reason is None:
+        out_console.print(f"tested once on each series' last {H} rows ({int(res.tested.sum())} series); next {H} rows "
+                          f"per series in forecast_next_H{H}.csv. Results in {out}/")
+    else:
+        out_console.print(f"tested once on its last {H} rows; the next {H} rows in forecast_next_H{H}.csv. Results in "
+                          f"{out}/")
     return 0

@@ -101,7 +101,9 @@ def _stem(data: str) -> str:
 
 
 def _predict_forecast(args) -> int:
-    """``predict`` on a forecast run: the saved chosen models applied after the last row of ``--data``."""
+    """``predict`` on a forecast run: the saved chosen models applied after the last row of ``--data`` (a panel
+    run's: after each series; a single series forecast as a panel of one: after the one series, as for a run of
+    the window protocol)."""
     from autofast.data.registry import resolve_timeseries
     from autofast.data.timeseries import load_series
     from autofast.forecast.model import load_model
@@ -110,25 +112,34 @@ def _predict_forecast(args) -> int:
 
     model = load_model(args.run_dir)
     _, path = resolve_timeseries(str(args.data))
-    if isinstance(model, PanelModel):
+    one = isinstance(model, PanelModel)  # a panel of one (id column None) reads one series as the window runs do
+    if one and model.id_column is not None:
         return _predict_panel(args, model, path)
-    cols = ", ".join(map(repr, model.columns))
-    data = load_series(path, model.date_column, model.columns,  # the run's columns: no option of predict's to name
+    columns = [model.value_column] if one else model.columns
+    horizons = [model.horizon] if one else model.horizons
+    cols = ", ".join(map(repr, columns))
+    data = load_series(path, model.date_column, columns,  # the run's columns: no option of predict's to name
                        (f"give newer rows with the run's date column {model.date_column!r}",
                         f"the new data: the run forecasts column(s) {cols}"))
-    if args.out and len(model.horizons) > 1:
-        raise AutofastError(f"--out names one file, but this forecast run has {len(model.horizons)} horizons "
-                            f"{model.horizons}; leave --out out (one file per horizon in RUN_DIR)")
+    if args.out and len(horizons) > 1:
+        raise AutofastError(f"--out names one file, but this forecast run has {len(horizons)} horizons "
+                            f"{horizons}; leave --out out (one file per horizon in RUN_DIR)")
     outs = {}
-    for h in model.horizons:
+    for h in horizons:
         try:
-            fc = model.predict(data.values, h)
+            if one:
+                fc = model.predict([data.values[:, 0]]).T  # (H, 1)
+                bands = {k: (lo.T, hi.T) for k, (lo, hi) in model.bands([data.values[:, 0]], fc.T).items()}
+            else:
+                fc = model.predict(data.values, h)
+                bands = model.bands(fc, h, data.values)
         except AutofastError as exc:
             raise AutofastError(f"{path}: {exc}") from None
         out = _out_path(args, f"forecast-{_stem(str(args.data))}-H{h}.csv")
-        write_next_csv(out, data.dates, model.columns, fc, model.bands(fc, h, data.values))
+        write_next_csv(out, data.dates, columns, fc, bands)
         outs[h] = str(out)
     last = str(data.dates[-1]) if data.dates is not None else f"row {data.length - 1}"
+    read = f"all {data.length} rows read" if one else f"last {model.lookback} of {data.length} rows read"
     from autofast.data.frequency import infer_frequency
 
     notes = []  # what was done to the rows, and what they are beside the run's
@@ -141,17 +152,21 @@ def _predict_forecast(args) -> int:
     freq = infer_frequency(data.dates)
     if model.frequency and freq is not None and freq.name != model.frequency:  # the forecast steps are the run's
         notes.append(f"note: the new data are {freq.name}, the run's model was chosen on {model.frequency} data")
+    if one and model.too_short([data.values[:, 0]]):
+        from autofast.forecast.panel import naive_series_note
+
+        notes.append(f"note: {naive_series_note([str(path)])}")
     filled = "; ".join(notes)
     if args.json:
         print(json.dumps({"run_dir": str(args.run_dir), "data": str(path), "rows": data.length, "after": last,
-                          "columns": model.columns, "lookback": model.lookback, "filled_rows": data.filled,
-                          "interpolated_values": data.interpolated,
+                          "columns": columns, "lookback": None if one else model.lookback,
+                          "filled_rows": data.filled, "interpolated_values": data.interpolated,
                           "out": {str(h): o for h, o in outs.items()}}, indent=2))
         return 0
     if filled:
         print(filled)
     for h, o in outs.items():
-        print(f"{h} forecast rows after {last} (last {model.lookback} of {data.length} rows read) -> {o}")
+        print(f"{h} forecast rows after {last} ({read}) -> {o}")
     return 0
 
 
@@ -162,16 +177,10 @@ def _predict_panel(args, model, path: Path) -> int:
     from autofast.forecast.panel import naive_series_note, next_frame
     from autofast.io import atomic_path
 
-    if model.id_column is None:  # a short series forecast as a panel of one: newer rows of that one series
-        from autofast.data.timeseries import load_series
-        from autofast.forecast.short import panel_of_one
-
-        panel = panel_of_one(load_series(path, model.date_column or "auto", [model.value_column]))
-    else:
-        panel = load_panel(path, model.id_column, model.date_column, model.value_column,
-                           (f"a column {model.id_column!r} (the run's id column)",
-                            f"the new data (the run's date column: {model.date_column!r})",
-                            f"the new data (the run's value column: {model.value_column!r})"))
+    panel = load_panel(path, model.id_column, model.date_column, model.value_column,
+                       (f"a column {model.id_column!r} (the run's id column)",
+                        f"the new data (the run's date column: {model.date_column!r})",
+                        f"the new data (the run's value column: {model.value_column!r})"))
     H = model.horizon
     out = _out_path(args, f"forecast-{_stem(str(args.data))}-H{H}.csv")
     with atomic_path(out) as tmp:

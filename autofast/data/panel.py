@@ -43,6 +43,8 @@ class PanelData:
     source: str
     #: per series id, the rows added where its dates skipped steps (linearly interpolated; none: not listed)
     filled: dict[str, int] = field(default_factory=dict)
+    #: what the run says beside its sizing (a panel of one: the single-series notes, autofast.forecast.short)
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def lengths(self) -> np.ndarray:

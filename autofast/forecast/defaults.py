@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from autofast.data.frequency import Frequency, infer_frequency
-from autofast.data.timeseries import PreparedSeries, window_range
+from autofast.data.timeseries import PreparedSeries, SeriesData, window_range
 from autofast.errors import AutofastError
 
 from .config import AutoARConfig
@@ -84,6 +84,41 @@ def isolated_spikes(values: np.ndarray) -> list[tuple[int, int]]:
     return sorted(out)
 
 
+def sized_horizon(freq: Frequency | None, rows: int) -> tuple[int, str]:
+    """The horizon of a series of ``rows`` rows with no horizon given, and why: M4's for the dates' frequency (96
+    without one), at most a tenth of the rows."""
+    base = freq.horizon if freq else UNKNOWN_HORIZON
+    cap = max(1, rows // HORIZON_SHARE)
+    why = f"M4's horizon for {freq.name} data" if freq else "no recognised date frequency: 96"
+    return min(base, cap), f"{min(base, cap)} ({why}" + (f", capped at a tenth of the {rows} rows)" if base > cap
+                                                         else ")")
+
+
+def data_notes(data: SeriesData) -> dict[str, str]:
+    """What the run says about the data themselves: rows added for skipped dates, empty cells interpolated, side
+    columns (a constant, a flag, a calendar part) and isolated spikes."""
+    notes = {}
+    if data.filled:
+        n = data.filled
+        notes["missing dates"] = f"{n} row{'s' * (n != 1)} added where the dates skip steps, linearly interpolated"
+    if data.interpolated:
+        n = data.interpolated
+        notes["missing values"] = f"{n} empty cell{'s' * (n != 1)} linearly interpolated between their neighbours"
+    odd = side_columns(data.values, data.columns)
+    if odd:
+        notes["side columns"] = (f"{', '.join(map(repr, odd))} look like a constant, a 0/1 flag or a calendar part: "
+                                 "forecast like the others (each by its own model where that validates better); "
+                                 "leave them out with --columns if they are not to be forecast")
+    spikes = isolated_spikes(data.values)
+    if spikes:
+        row, ch = spikes[0]
+        notes["extreme values"] = (f"{len(spikes)} isolated spike(s), e.g. data row {row + 1} of "
+                                   f"{data.columns[ch]!r} ({data.values[row, ch]:.6g} between "
+                                   f"{data.values[row - 1, ch]:.6g} and {data.values[row + 1, ch]:.6g}); "
+                                   "check them: the choice and the intervals follow them")
+    return notes
+
+
 def resolve_config(cfg: AutoARConfig, ps: PreparedSeries) -> ResolvedConfig:
     """Fill ``horizons``, ``lookback``, ``max_order`` and ``season`` left None from the prepared series (see the module
     docstring); fields the user set are kept as they are."""
@@ -98,11 +133,8 @@ def resolve_config(cfg: AutoARConfig, ps: PreparedSeries) -> ResolvedConfig:
             horizons = list(ETT_HORIZONS)
             notes["horizon"] = "the ETT protocol's four horizons"
         else:
-            base = freq.horizon if freq else UNKNOWN_HORIZON
-            cap = max(1, rows // HORIZON_SHARE)
-            horizons = [min(base, cap)]
-            why = f"M4's horizon for {freq.name} data" if freq else "no recognised date frequency: 96"
-            notes["horizon"] = f"{horizons[0]} ({why}" + (f", capped at a tenth of the {rows} rows)" if base > cap else ")")
+            H, notes["horizon"] = sized_horizon(freq, rows)
+            horizons = [H]
     lookback = cfg.lookback
     floor = cfg.min_order + max(cfg.diff_orders)
     if lookback is None:
@@ -127,24 +159,7 @@ def resolve_config(cfg: AutoARConfig, ps: PreparedSeries) -> ResolvedConfig:
                                           "none: " + (f"{freq.name} dates" if freq and freq.season == 1 else
                                                       "the lookback or training rows hold less than the season" if freq
                                                       else "no recognised date frequency") + ")")
-    if ps.data.filled:
-        n = ps.data.filled
-        notes["missing dates"] = f"{n} row{'s' * (n != 1)} added where the dates skip steps, linearly interpolated"
-    if ps.data.interpolated:
-        n = ps.data.interpolated
-        notes["missing values"] = f"{n} empty cell{'s' * (n != 1)} linearly interpolated between their neighbours"
-    odd = side_columns(ps.data.values, ps.data.columns)
-    if odd:
-        notes["side columns"] = (f"{', '.join(map(repr, odd))} look like a constant, a 0/1 flag or a calendar part: "
-                                 "forecast like the others (each by its own model where that validates better); "
-                                 "leave them out with --columns if they are not to be forecast")
-    spikes = isolated_spikes(ps.data.values)
-    if spikes:
-        row, ch = spikes[0]
-        notes["extreme values"] = (f"{len(spikes)} isolated spike(s), e.g. data row {row + 1} of "
-                                   f"{ps.data.columns[ch]!r} ({ps.data.values[row, ch]:.6g} between "
-                                   f"{ps.data.values[row - 1, ch]:.6g} and {ps.data.values[row + 1, ch]:.6g}); "
-                                   "check them: the choice and the intervals follow them")
+    notes.update(data_notes(ps.data))
     made = ps.data.made_up
     in_test = 0 if made is None else int(((made >= b.val_end) & (made < b.test_end)).sum())
     if in_test:  # the test windows' targets include them: said beside the score, not hidden in it

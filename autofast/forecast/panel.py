@@ -533,7 +533,7 @@ def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Freq
         raise AutofastError(f"{panel.source}: no series has more than {2 * H} rows, the two horizons held out (the "
                             f"longest has {int(lengths.max())}); lower the horizon")
     full = cfg.model_copy(update={"horizon": H, "season": season, "max_order": P})
-    return full, freq, notes
+    return full, freq, {**notes, **panel.notes}
 
 
 def _variants(cfg: PanelConfig, panel: PanelData, season: int) -> list[Transform]:
@@ -768,8 +768,9 @@ def plot_panel(path: Path, res: PanelResult, n_series: int = 6) -> None:
 
 def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None, values: np.ndarray | None = None,
                intervals: bool = False):
-    """The rows after each series as a long-format DataFrame: id (none for a panel of one), date (stepped by each
-    series' dates; a step number 1..H without them) and the forecast value, in each series' units; ``values`` ``(S, H)``: the model's
+    """The rows after each series as a long-format DataFrame: id, date (stepped by each series' dates; a step
+    number 1..H without them) and the forecast value (a panel of one: ``date`` or ``step`` and the value, the
+    single-series file's columns), in each series' units; ``values`` ``(S, H)``: the model's
     forecasts when already computed; with ``intervals``, the model's prediction intervals (``{value}-lo-80``,
     ``{value}-hi-80``, ...; none for a model saved without them)."""
     import pandas as pd
@@ -781,8 +782,11 @@ def next_frame(panel: PanelData, model: PanelModel, horizon: int | None = None, 
     for i in range(len(panel)):
         s = step_dates(panel.dates[i], H, freq) if panel.dates is not None else None  # 1 row: the panel's steps
         stamps.append(s if s is not None else list(range(1, H + 1)))
-    date_name = panel.date_column or "step"
-    cols = {panel.id_column: np.repeat(panel.ids, H)} if panel.id_column is not None else {}  # None: one series
+    if panel.id_column is None:  # a panel of one: the single-series file's columns (date or step, value, bands)
+        date_name = "date" if panel.dates is not None else "step"
+    else:
+        date_name = panel.date_column or "step"
+    cols = {panel.id_column: np.repeat(panel.ids, H)} if panel.id_column is not None else {}
     cols.update({date_name: np.concatenate(stamps), panel.value_column: fc.reshape(-1)})
     for level, (lo, hi) in (model.bands(panel.values, fc) if intervals else {}).items():
         lo_name, hi_name = interval_columns(panel.value_column, (level,))

@@ -7,22 +7,25 @@ selects on the ``H`` rows before the last ``H``, fitting every candidate on all 
 the last ``H`` rows once: what the M competitions do per series.
 
 Measured (``bench/forecast_short.py``: each series of M1 and Tourism alone, forecast after its training rows and
-scored on the official test rows, MASE): the panel of one was also ahead on the series the window protocol can
-split, up to ~120-150 rows (geometric-mean ratio 0.79 at <= 30 rows at the official horizons, 0.87-1.00 at the
-default horizon up to 120 rows) and behind beyond. For now only the series the window protocol refused (a given
-horizon its splits cannot hold) take it; the shorter series' switch waits on the window protocol's notes (filled
-dates, interpolated cells) and ``predict``'s checks (another frequency, renamed columns) in the panel path.
+scored on the official test rows, MASE): on the series the window protocol can split, the panel of one was ahead up
+to ~120-150 rows (geometric-mean ratio 0.79 at <= 30 rows at the official horizons, 0.87-1.00 at the default
+horizon up to 120 rows) and behind beyond (Tourism's ~300-row monthly series 1.06). So a univariate series of at
+most :data:`SHORT_SERIES_ROWS` rows, or one whose splits cannot hold the horizon given, is forecast as a panel of one
+unless an option only the window protocol reads is given (``split="ratio"`` keeps it).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from autofast.data.frequency import infer_frequency
 from autofast.data.panel import PanelData
-from autofast.data.timeseries import PreparedSeries, SeriesData, window_range
+from autofast.data.timeseries import AUTO_DATE, PreparedSeries, SeriesData, window_range
 from autofast.errors import AutofastError
 
 from .config import AutoARConfig
 
+#: a univariate series of at most this many rows is forecast as a panel of one (module docstring)
+SHORT_SERIES_ROWS = 120
 #: rows a panel of one needs before its two held-out horizons
 MIN_FIT_ROWS = 4
 #: AutoARConfig fields only the window protocol reads: given, the series keeps it
@@ -34,15 +37,16 @@ SHARED_OPTIONS = {"max_order": "max_order", "min_order": "min_order", "diff_orde
                   "theta": "theta", "levels": "levels", "backend": "backend"}
 
 
-def panel_of_one(data: SeriesData) -> PanelData:
+def panel_of_one(data: SeriesData, notes: dict[str, str] | None = None) -> PanelData:
     """``data``'s one channel as a panel of one series, named by its source; no id column (newer data for its
-    model are read as one series again)."""
+    model are read as one series again); ``notes``: what the run says beside its sizing."""
     if data.values.shape[1] != 1:
         raise AutofastError(f"{data.source}: a panel of one takes one channel, got {data.values.shape[1]}")
     dates = None if data.dates is None else [np.asarray(data.dates)]
+    # dates given beside an array or as a frame's index ("dates"): newer data's are found again, as Forecast.model
+    date_column = AUTO_DATE if data.date_column == "dates" else data.date_column
     return PanelData([str(data.source)], [np.ascontiguousarray(data.values[:, 0], dtype=np.float64)], dates, None,
-                     data.date_column, data.columns[0], str(data.source),
-                     {str(data.source): data.filled} if data.filled else {})
+                     date_column, data.columns[0], str(data.source), notes=dict(notes or {}))
 
 
 def _windows_hold(data: SeriesData, cfg: AutoARConfig, name: str) -> bool | None:
@@ -64,21 +68,36 @@ def _windows_hold(data: SeriesData, cfg: AutoARConfig, name: str) -> bool | None
 
 
 def short_series_panel(data: SeriesData, cfg: AutoARConfig, name: str):
-    """The :class:`~autofast.forecast.panel.PanelConfig` and the reason (one sentence) where ``data`` is forecast
-    as a panel of one, else None: one channel, one given horizon that the window protocol's splits cannot hold (its
-    error before), no window-only option (:data:`WINDOW_OPTIONS`) given, and at least :data:`MIN_FIT_ROWS` rows
-    before the two held-out horizons."""
+    """``(PanelConfig, notes, reason)`` where ``data`` is forecast as a panel of one, else None: one channel, at most
+    one horizon, no window-only option (:data:`WINDOW_OPTIONS`) given, at least :data:`MIN_FIT_ROWS` rows before
+    the two held-out horizons, and at most :data:`SHORT_SERIES_ROWS` rows or a given horizon the window protocol's
+    splits cannot hold (its error before). ``notes``: the window protocol's notes on the data and the horizon sized
+    as it sizes it (a tenth of the rows at most); ``reason``: one sentence for the report."""
+    from .defaults import data_notes, sized_horizon
     from .panel import PanelConfig
 
     given = cfg.model_fields_set
-    if data.values.shape[1] != 1 or given & WINDOW_OPTIONS or not cfg.horizons or len(cfg.horizons) > 1:
-        return None  # a sized horizon (a tenth of the rows) always fits the splits
-    n, H = data.length, cfg.horizons[0]
-    if n - 2 * H < MIN_FIT_ROWS or _windows_hold(data, cfg, name) is not False:
+    if data.values.shape[1] != 1 or given & WINDOW_OPTIONS or (cfg.horizons and len(cfg.horizons) > 1):
+        return None
+    n = data.length
+    notes = data_notes(data)
+    if cfg.horizons:
+        H = cfg.horizons[0]
+    else:
+        H, notes["horizon"] = sized_horizon(infer_frequency(data.dates) if data.dates is not None else None, n)
+    if n - 2 * H < MIN_FIT_ROWS or (cfg.season or 1) > n - 2 * H:  # the window protocol's error stands
+        return None
+    made = 0 if data.made_up is None else int((data.made_up >= n - H).sum())
+    if made:  # the test targets include them: said beside the score, not hidden in it
+        notes["interpolated test rows"] = f"{made} of the {H} test rows hold interpolated values, scored as data"
+    if n <= SHORT_SERIES_ROWS:
+        why = f"a short series ({n} rows, at most {SHORT_SERIES_ROWS})"
+    elif cfg.horizons and _windows_hold(data, cfg, name) is False:
+        why = f"a series whose 60/20/20 splits cannot hold {H} steps"
+    else:
         return None
     options = {SHARED_OPTIONS[k]: getattr(cfg, k) for k in given if k in SHARED_OPTIONS}
-    pcfg = PanelConfig(horizon=H, **options)
-    return pcfg, (f"a short series ({n} rows): its 60/20/20 splits cannot hold {H} steps, so it is forecast as a "
-                  f"panel of one -- every candidate fitted on the rows before "
-                  f"the last 2H, chosen on the H rows before the last H, tested once on the last H, refitted on every "
-                  f"row for the next H")
+    return PanelConfig(horizon=H, **options), notes, (
+        f"{why}: forecast as a panel of one -- every candidate fitted on the rows before the last 2H, chosen on the "
+        f"H rows before the last H, tested once on the last H, refitted on every row for the next H (split='ratio' "
+        f"/ --split ratio: the window protocol)")
