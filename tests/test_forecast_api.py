@@ -26,7 +26,8 @@ def test_path_gives_the_commands_result(tmp_path, capsys):
     path = tmp_path / "sales.csv"
     df.to_csv(path, date_format="%Y-%m")
     fc = autofast.forecast(str(path), split="ratio")  # 120 rows: the window protocol
-    assert main(["forecast", "--data", str(path), "--split", "ratio", "--out", str(tmp_path / "run"), "--json", "--no-plot"]) == 0
+    assert main(["forecast", "--data", str(path), "--split", "ratio", "--out", str(tmp_path / "run"), "--json",
+                 "--no-plot"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert fc.horizons == [r["horizon"] for r in res["results"]] == [12]
     assert fc.test_mse[12] == pytest.approx(res["results"][0]["mse"], rel=1e-12)
@@ -158,7 +159,8 @@ def test_predict_command_forecasts_after_newer_data(tmp_path, capsys):
     df.to_csv(full, date_format="%Y-%m")
     df.iloc[:100].to_csv(older, date_format="%Y-%m")
     run_dir = tmp_path / "run"
-    assert main(["forecast", "--data", str(older), "--out", str(run_dir), "--no-plot", "--horizon", "6", "--split", "ratio"]) == 0
+    assert main(["forecast", "--data", str(older), "--out", str(run_dir), "--no-plot", "--horizon", "6",
+                 "--split", "ratio"]) == 0
     fc = autofast.forecast(str(older), horizon=6, split="ratio")
     capsys.readouterr()
     assert main(["predict", str(run_dir), "--data", str(full), "--json"]) == 0

@@ -578,7 +578,8 @@ def _monthly_csv(tmp_path, n=120, seed=0, y=None):
 def test_forecast_cli_sizes_everything_from_monthly_dates(tmp_path, capsys):
     data = _monthly_csv(tmp_path)  # 1990-01 .. 1999-12
     out = tmp_path / "run"
-    code, stdout, err = run_cli(["forecast", "--data", str(data), "--out", str(out), "--json", "--no-plot", "--split", "ratio"], capsys)
+    code, stdout, err = run_cli(["forecast", "--data", str(data), "--out", str(out), "--json", "--no-plot",
+                                 "--split", "ratio"], capsys)
     assert code == 0, err
     res = json.loads(stdout)
     assert json.loads((out / "result.json").read_text())["results"] == res["results"]

@@ -172,7 +172,8 @@ def test_cli_theta_flag(tmp_path, capsys):
     pd.DataFrame({"year": np.arange(1960, 2005), "sales": _trend_series(2)}).to_csv(csv, index=False)
     for flag in ("yes", "no"):
         out = tmp_path / flag
-        code, stdout, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--out", str(out), "--no-plot", "--json",
+        code, stdout, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--out", str(out),
+                                     "--no-plot", "--json",
                                      "--theta", flag], capsys)
         assert code == 0, err
         res = json.loads(stdout)["results"][0]

@@ -82,7 +82,8 @@ def test_too_few_validation_windows_give_in_sample_intervals_and_no_warning(tmp_
         csv, index=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        code, out, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--horizon", "2", "--out", str(tmp_path / "run"),
+        code, out, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--horizon", "2",
+                                  "--out", str(tmp_path / "run"),
                                   "--no-plot", "--json"], capsys)
     assert code == 0, err
     iv = json.loads(out)["results"][0]["intervals"]
@@ -94,7 +95,8 @@ def test_intervals_through_the_model_file_predict_and_next(tmp_path, capsys):
     df = _monthly()
     csv = tmp_path / "sales.csv"
     df.to_csv(csv, index=False)
-    code, out, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--out", str(tmp_path / "run"), "--no-plot", "--json"],
+    code, out, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--out",
+                              str(tmp_path / "run"), "--no-plot", "--json"],
                              capsys)
     assert code == 0, err
     res = json.loads(out)["results"][0]
@@ -223,7 +225,8 @@ def test_level_option_sets_the_intervals_and_bad_levels_are_one_line(tmp_path, c
     df = _monthly()
     csv = tmp_path / "sales.csv"
     df.to_csv(csv, index=False)
-    code, out, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--out", str(tmp_path / "r"), "--no-plot", "--json",
+    code, out, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--out", str(tmp_path / "r"),
+                              "--no-plot", "--json",
                               "--level", "90", "50"], capsys)
     assert code == 0, err
     res = json.loads(out)["results"][0]
@@ -232,7 +235,8 @@ def test_level_option_sets_the_intervals_and_bad_levels_are_one_line(tmp_path, c
     assert list(pd.read_csv(tmp_path / "r" / f"forecast_next_H{H}.csv").columns) == \
         ["date", "sales", "sales-lo-50", "sales-hi-50", "sales-lo-90", "sales-hi-90"]
     for bad in (["0"], ["100"], ["80", "80"]):
-        code, _, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--out", str(tmp_path / "x"), "--level", *bad], capsys)
+        code, _, err = run_cli(["forecast", "--split", "ratio", "--data", str(csv), "--out",
+                                str(tmp_path / "x"), "--level", *bad], capsys)
         assert code == 2 and err.startswith("error: invalid option level: prediction interval levels") and \
             len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x").exists()
@@ -286,7 +290,8 @@ def test_one_validation_window_gives_intervals_from_training_windows(tmp_path):
                   "sales": y}).to_csv(tmp_path / "s.csv", index=False)
     from autofast.cli import main
 
-    assert main(["forecast", "--split", "ratio", "--data", str(tmp_path / "s.csv"), "--horizon", "24", "--out", str(tmp_path / "r"),
+    assert main(["forecast", "--split", "ratio", "--data", str(tmp_path / "s.csv"), "--horizon", "24", "--out",
+                 str(tmp_path / "r"),
                  "--no-plot"]) == 0
     nxt = pd.read_csv(tmp_path / "r" / "forecast_next_H24.csv")
     assert np.isfinite(nxt.to_numpy()[:, 1:].astype(float)).all()

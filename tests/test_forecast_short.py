@@ -1,4 +1,5 @@
-"""A short univariate series (at most 120 rows, or splits that cannot hold the horizon) is a panel of one (forecast/short.py)."""
+"""A short univariate series (at most 120 rows, or splits that cannot hold the horizon) is a panel of one
+(autofast/forecast/short.py)."""
 import json
 
 import numpy as np

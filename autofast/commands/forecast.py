@@ -273,6 +273,6 @@ def run(args) -> int:
                           "(z-scored)")
     for line in O.test_notes(payload):
         out_console.print(f"note: {line}")
-    out_console.print(f"selected on: {results[0].selected_on}; refit on {results[0].refit_on}; test split touched once; "
-                      f"the forecasts after the data fitted on {results[0].final_on}. Results in {out}/")
+    out_console.print(f"selected on: {results[0].selected_on}; refit on {results[0].refit_on}; test split touched "
+                      f"once; the forecasts after the data fitted on {results[0].final_on}. Results in {out}/")
     return 0
