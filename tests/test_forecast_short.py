@@ -47,16 +47,21 @@ def test_a_short_series_runs_as_a_panel_of_one_end_to_end(tmp_path, capsys):
     assert got["date"].iloc[0] == "2005-09"
     np.testing.assert_allclose(got["sales"], api.model.predict([newer["sales"].to_numpy()])[0], rtol=1e-12)
     np.testing.assert_allclose(api.predict(newer)["sales"], got["sales"], rtol=1e-12)
+    df.head(1).to_csv(tmp_path / "one.csv", index=False)  # (audit) NaN intervals and step numbers, exit 0
+    assert main(["predict", str(tmp_path / "r"), "--data", str(tmp_path / "one.csv")]) == 2
+    assert "at least 4 rows" in capsys.readouterr().err
+    with pytest.raises(AutofastError, match="at least 4 rows"):
+        api.predict(df.head(2))
 
 
 @pytest.mark.parametrize("change, needle", [
     ({"split": "ratio"}, "forecasts at most 13 steps"),      # a window-only option keeps the window protocol
     ({"lookback": 10}, "too short for the horizon 18"),
     ({"channels": 2}, "forecasts at most 13 steps"),         # several channels: the window protocol
-    ({"horizon": 32}, "too short for"),                      # 66 - 2 x 32 < 4 rows to fit on
-    ({"season": 200, "horizon": 6}, "season 200 exceeds lookback"),  # longer than the rows before 2H
+    ({"horizon": 32}, "66 rows hold at most 31 steps ahead"),  # 66 - 2 x 32 < 4 rows to fit on: said as such
+    ({"season": 60, "horizon": 6}, "season 60 exceeds the 54 rows before the last two horizons"),
 ])
-def test_the_window_protocol_and_its_error_stand_otherwise(change, needle):
+def test_the_window_protocol_and_its_error_stand_otherwise_or_the_short_protocol_is_named(change, needle):
     df = _sales().set_index("Month")
     if change.pop("channels", 1) == 2:
         df["other"] = df["sales"][::-1].to_numpy()
@@ -73,7 +78,8 @@ def test_longer_series_keep_the_window_protocol_unless_it_cannot_hold_the_horizo
 
 
 def test_earlier_origin_errors_are_the_explicit_forecasts():
-    """Each error: the choice forecasting from an earlier origin of the series, over that history's MASE scale."""
+    """Each error: the choice forecasting from an earlier origin of the series, over the MASE scale of the
+    validation stage's history."""
     y = _sales(80, seed=3)["sales"].to_numpy()
     panel = panel_of_one(SeriesData.from_array(y[:, None], ["sales"], "s"))
     chosen = ChosenModel(0, 2, 1, True, 0.0, [1.3, -0.1, -0.2], 0.05, kind="ar+theta+damped")
@@ -81,5 +87,29 @@ def test_earlier_origin_errors_are_the_explicit_forecasts():
     got = _earlier_origin_errors(panel, np.array([0]), chosen, tf, m, H, get_backend("auto", "cpu"), 5)
     n = len(y)
     origins = [n - 2 * H - 1 - k for k in range(5)]
-    want = [(forecast_series([y[:o]], chosen, H, tf, m)[0] - y[o : o + H]) / mase_scale(y[:o], m) for o in origins]
+    scale = mase_scale(y[: n - 2 * H], m)  # one unit for every origin: the validation-stage history's scale
+    want = [(forecast_series([y[:o]], chosen, H, tf, m)[0] - y[o : o + H]) / scale for o in origins]
     np.testing.assert_allclose(got, np.array(want), rtol=1e-10)
+
+
+def test_default_valued_options_keep_the_panel_of_one_and_its_intervals_hold_up(tmp_path, capsys):
+    """(audit) --selection val / --next-fit all / --device cpu, the defaults, switched to the window protocol; a
+    constant series and one with n - 2H = 4 rows had NaN intervals; one spike of 1e5 gave a 95% bound of 2.3e7
+    (each earlier origin's errors over its own history's scale)."""
+    df = _sales(48).set_index("Month")
+    for options in ({"selection": "val"}, {"next_fit": "all", "device": "cpu"}):
+        assert isinstance(autofast.forecast(df, **options), PanelResult)
+    const = autofast.forecast(pd.Series(np.full(48, 7.0), index=df.index, name="x")).next(intervals=True)
+    assert (const.iloc[:, 1:].to_numpy(dtype=float) == 7.0).all()
+    tight = autofast.forecast(df, horizon=22).next(intervals=True)  # 48 - 2 x 22 = 4 rows before the held-out ones
+    assert np.isfinite(tight.iloc[:, 1:].to_numpy(dtype=float)).all()
+    spiky = df.copy()
+    spiky.iloc[30, 0] = 1e5
+    band = autofast.forecast(spiky).next(intervals=True)["sales-hi-95"]
+    assert band.max() < 1e6  # of the spike's order, not 230 times it
+    df.to_csv(tmp_path / "s.csv")
+    assert main(["forecast", "--data", str(tmp_path / "s.csv"), "--out", str(tmp_path / "r"), "--no-plot"]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "--data", str(tmp_path / "s.csv"), "--out", str(tmp_path / "r"), "--no-plot"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:"), err  # the reason note waits for the run folder

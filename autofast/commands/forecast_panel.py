@@ -125,10 +125,10 @@ def write_panel_run(args, cfg, opts: dict, panel, path: Path, name: str, t_load:
     from autofast.io import atomic_path, staged_run_dir
     from autofast.reporting import write_reports
 
-    if reason:
-        console.print(f"note: {reason}")
     out = Path(args.out) if args.out else default_out("forecast", name, name)
     with staged_run_dir(out, args.overwrite, command="forecast") as tmp:
+        if reason:  # once the run folder is claimed: a refused --out is the one error line
+            console.print(f"note: {reason}")
         t0 = time.perf_counter()
         res = run_panel(panel, cfg, progress=lambda m: console.print(f"Auto-AR panel: {m}"))
         H = res.config.horizon

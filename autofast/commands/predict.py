@@ -121,6 +121,10 @@ def _predict_forecast(args) -> int:
     data = load_series(path, model.date_column, columns,  # the run's columns: no option of predict's to name
                        (f"give newer rows with the run's date column {model.date_column!r}",
                         f"the new data: the run forecasts column(s) {cols}"))
+    if one:
+        from autofast.forecast.short import check_history
+
+        check_history(data.length, str(path))
     if args.out and len(horizons) > 1:
         raise AutofastError(f"--out names one file, but this forecast run has {len(horizons)} horizons "
                             f"{horizons}; leave --out out (one file per horizon in RUN_DIR)")

@@ -235,9 +235,10 @@ class PanelResult:
         m = self.model
         if m.id_column is None:  # a panel of one: newer rows of the one series
             from .api import series_data
-            from .short import panel_of_one
+            from .short import check_history, panel_of_one
 
             data, _ = series_data(data, columns=[m.value_column], date_column=m.date_column)
+            check_history(data.length, data.source)
             return next_frame(panel_of_one(data), m, horizon, intervals=intervals)
         if isinstance(data, (str, Path)):
             panel = load_panel(data, m.id_column, m.date_column, m.value_column, API_HINTS)
@@ -606,31 +607,35 @@ def _candidates(stage: Stage, grid: CandidateGrid | None, targets: np.ndarray, c
 #: validation errors per step the intervals want; where fewer series validate (a panel of one), forecasts from
 #: earlier origins of each series add theirs (:func:`_earlier_origin_errors`)
 INTERVAL_ERRORS = 20
-MIN_ORIGIN_ROWS = 4
+MIN_ORIGIN_ROWS = 2
 
 
 def _earlier_origin_errors(panel: PanelData, val: np.ndarray, chosen: ChosenModel, tf: Transform, m: int, H: int,
                            backend, count: int) -> np.ndarray:
-    """Errors ``(k, H)`` over each history's MASE scale of the validation choice (its validation-stage fit, so the
-    AR part is in-sample there and the intervals a little narrow; Theta and the damped trend fitted on each
-    origin's rows) forecasting from the ``count // len(val)`` or so origins before each validated series'
-    ``n - 2H``, one step apart, each with at least half the validation stage's rows (and :data:`MIN_ORIGIN_ROWS`)
-    before it."""
+    """Errors ``(k, H)`` of the validation choice (its validation-stage fit, so the AR part is in-sample there and
+    the intervals a little narrow; Theta and the damped trend fitted on each origin's rows) forecasting from the
+    ``count // len(val)`` or so origins before each validated series' ``n - 2H``, one step apart, each with at least
+    half the validation stage's rows (and :data:`MIN_ORIGIN_ROWS`) before it; over the MASE scale of the series'
+    validation-stage history, the one unit for all its origins (each origin's own scale jumped where a spike entered
+    it, and the intervals with it)."""
     per = -(-count // max(len(val), 1))
-    hists, tgts = [], []
+    hists, tgts, scales = [], [], []
     for i in val:
         y = panel.values[i]
         n = len(y)
+        scale = mase_scale(y[: n - 2 * H], m)
+        if not scale > 0:
+            continue
         for o in range(n - 2 * H - 1, max(MIN_ORIGIN_ROWS, (n - 2 * H) // 2, n - 2 * H - 1 - per), -1):
             hists.append(y[:o])
             tgts.append(y[o : o + H])
+            scales.append(scale)
     if not hists:
         return np.empty((0, H))
     stage = Stage.build(hists, tf, m, H)
     fc = stage.to_units(_model_forecasts(stage, chosen, H, backend))
-    keep = stage.mscale > 0
     with np.errstate(invalid="ignore", over="ignore"):
-        return (fc - np.stack(tgts))[keep] / stage.mscale[keep, None]
+        return (fc - np.stack(tgts)) / np.array(scales)[:, None]
 
 
 def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
@@ -688,6 +693,8 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
             scaled = np.concatenate([scaled, _earlier_origin_errors(panel, val, chosen, tf, m, H, backend,
                                                                     INTERVAL_ERRORS - len(scaled))])
         half = halfwidths(scaled, tuple(cfg.levels))  # (H,) each
+    if not keep.any():  # every validated history constant: it forecasts itself, intervals of width 0
+        half = {level: np.zeros(H) for level in cfg.levels}
     # 2. test: refit on [0, n - H), forecast the last H rows
     t0 = time.perf_counter()
     tested = n > H

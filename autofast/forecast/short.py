@@ -50,6 +50,14 @@ def panel_of_one(data: SeriesData, notes: dict[str, str] | None = None) -> Panel
                      date_column, data.columns[0], str(data.source), notes=dict(notes or {}))
 
 
+def check_history(rows: int, source: str) -> None:
+    """Newer history for a panel-of-one model: at least :data:`MIN_FIT_ROWS` rows (a row or two gave NaN intervals
+    and step numbers for dates), else one error line."""
+    if rows < MIN_FIT_ROWS:
+        raise AutofastError(f"{source}: {rows} row{'s' * (rows != 1)}; the model forecasts after at least "
+                            f"{MIN_FIT_ROWS} rows of the series (its history: the more the better); give more rows")
+
+
 def _windows_hold(data: SeriesData, cfg: AutoARConfig, name: str) -> bool | None:
     """Whether the window protocol's splits hold ``cfg``'s (given) horizon at the lookback sized from the data;
     None where the data or another option fail it anyway (its own error then stands)."""
@@ -78,7 +86,10 @@ def short_series_panel(data: SeriesData, cfg: AutoARConfig, name: str):
     from .panel import PanelConfig
 
     given = cfg.model_fields_set
-    if data.values.shape[1] != 1 or given & WINDOW_OPTIONS or (cfg.horizons and len(cfg.horizons) > 1):
+    changed = {k for k in given if getattr(cfg, k) != AutoARConfig.model_fields[k].default}  # a default: no choice
+    if cfg.device == "cpu":  # where the panel of one runs anyway
+        changed.discard("device")
+    if data.values.shape[1] != 1 or changed & WINDOW_OPTIONS or (cfg.horizons and len(cfg.horizons) > 1):
         return None
     n = data.length
     notes = data_notes(data)
@@ -86,8 +97,18 @@ def short_series_panel(data: SeriesData, cfg: AutoARConfig, name: str):
         H = cfg.horizons[0]
     else:
         H, notes["horizon"] = sized_horizon(infer_frequency(data.dates) if data.dates is not None else None, n)
-    if n - 2 * H < MIN_FIT_ROWS or (cfg.season or 1) > n - 2 * H:  # the window protocol's error stands
-        return None
+    if n - 2 * H < MIN_FIT_ROWS:
+        if n > SHORT_SERIES_ROWS and _windows_hold(data, cfg, name) is not False:
+            return None
+        most = (n - MIN_FIT_ROWS) // 2
+        raise AutofastError(f"{name}: {n} rows hold at most {max(most, 0)} steps ahead: a short series is chosen on the "
+                            f"H rows before its last H and tested on the last H, with at least {MIN_FIT_ROWS} rows "
+                            "before them; " + (f"use --horizon {most} or a longer series" if most >= 1 else
+                                               f"give at least {2 + MIN_FIT_ROWS} rows"))
+    if (cfg.season or 1) > n - 2 * H:
+        raise AutofastError(f"{name}: season {cfg.season} exceeds the {n - 2 * H} rows before the last two horizons "
+                            "(a short series is chosen on the H rows before its last H); give a smaller --season, "
+                            "or none (from the dates)")
     made = 0 if data.made_up is None else int((data.made_up >= n - H).sum())
     if made:  # the test targets include them: said beside the score, not hidden in it
         notes["interpolated test rows"] = f"{made} of the {H} test rows hold interpolated values, scored as data"
