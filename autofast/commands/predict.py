@@ -36,7 +36,8 @@ def add_parser(sub) -> None:
                    help="data to predict: a data file, an image folder, a YAML task file or a bundled task name "
                         "(the last two: their test split) (required)")
     p.add_argument("--out", metavar="FILE", help="output CSV (a dense model: .npz) (default: "
-                                                 "RUN_DIR/predictions-<data stem>.csv or .npz)")
+                                                 "RUN_DIR/predictions-<data stem>.csv or .npz; a forecast run: "
+                                                 "RUN_DIR/forecast-<data stem>-H<h>.csv per horizon)")
     p.add_argument("--threads", type=int, help="CPU threads (default: the CPUs this process may use)")
     p.add_argument("--json", action="store_true", help="print a JSON summary (output file, rows, accuracy)")
     p.set_defaults(func=run)

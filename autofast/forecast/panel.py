@@ -252,7 +252,7 @@ class PanelResult:
         import pandas as pd
 
         return pd.DataFrame({"rows": self.panel.lengths, "tested": self.tested, **self.per_series},
-                            index=pd.Index(self.panel.ids, name=self.panel.id_column))
+                            index=pd.Index(self.panel.ids, name=self.panel.id_column or "series"))
 
 
 def standardise(x: np.ndarray) -> tuple[np.ndarray, float, float]:

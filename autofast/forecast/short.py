@@ -38,16 +38,16 @@ SHARED_OPTIONS = {"max_order": "max_order", "min_order": "min_order", "diff_orde
                   "theta": "theta", "levels": "levels", "backend": "backend"}
 
 
-def panel_of_one(data: SeriesData, notes: dict[str, str] | None = None) -> PanelData:
-    """``data``'s one channel as a panel of one series, named by its source; no id column (newer data for its
-    model are read as one series again); ``notes``: what the run says beside its sizing."""
+def panel_of_one(data: SeriesData, notes: dict[str, str] | None = None, name: str | None = None) -> PanelData:
+    """``data``'s one channel as a panel of one series, named ``name`` (default: its source); no id column (newer
+    data for its model are read as one series again); ``notes``: what the run says beside its sizing."""
     if data.values.shape[1] != 1:
         raise AutofastError(f"{data.source}: a panel of one takes one channel, got {data.values.shape[1]}")
     dates = None if data.dates is None else [np.asarray(data.dates)]
     # dates given beside an array or as a frame's index ("dates"): newer data's are found again, as Forecast.model
     date_column = AUTO_DATE if data.date_column == "dates" else data.date_column
-    return PanelData([str(data.source)], [np.ascontiguousarray(data.values[:, 0], dtype=np.float64)], dates, None,
-                     date_column, data.columns[0], str(data.source), notes=dict(notes or {}))
+    return PanelData([str(name or data.source)], [np.ascontiguousarray(data.values[:, 0], dtype=np.float64)], dates,
+                     None, date_column, data.columns[0], str(data.source), notes=dict(notes or {}))
 
 
 def check_history(rows: int, source: str) -> None:
