@@ -140,6 +140,13 @@ def test_missing_date_column_and_yaml_errors(tmp_path, capsys):
     code, _, err = run_cli(["forecast", "--data", str(p), "--date-column", "when", "--out", str(tmp_path / "y"),
                             "--config", str(_yaml(tmp_path)), "--no-plot"], capsys)
     assert code == 0, err
+    one = tmp_path / "one.yaml"  # (audit) 'horizon: 6' was 'Input should be a valid list'
+    one.write_text("horizon: 6\nlevel: 90\nlookback: 24\nmax_order: 12\nsplit: ratio\n")
+    code, out, err = run_cli(["forecast", "--data", str(p), "--date-column", "when", "--out", str(tmp_path / "z"),
+                              "--config", str(one), "--no-plot", "--json"], capsys)
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["config"]["horizon"] == [6] and res["config"]["level"] == [90]
 
 
 def _yaml(tmp_path):

@@ -111,6 +111,7 @@ def test_predict_reads_newer_rows_as_the_training_data_were(tmp_path):
     (lambda: autofast.forecast(pd.DataFrame({"date": ["a"] * 50, "name": ["x"] * 50, "v": range(50)})), "'name'"),
     (lambda: autofast.forecast(_monthly(), columns=["nope"]), "'nope' not found"),
     (lambda: autofast.forecast(np.arange(30.0), horizon=20), "30 rows hold at most 13 steps ahead"),
+    (lambda: autofast.forecast(np.arange(200.0), level=[90]), "level: not an option; did you mean levels=?"),
 ])
 def test_bad_input_is_one_autofast_error(call, needle):
     with pytest.raises(AutofastError, match=needle) as info:

@@ -109,6 +109,9 @@ def _forecast_options(args) -> tuple[dict, "object", dict]:
     raw = merge_options(args.config, keys, vars(args), renamed=RENAMED)
     if isinstance(raw.get("ratios"), list):
         raw["ratios"] = tuple(raw["ratios"])
+    for key in ("horizon", "diff", "level"):  # one value in a YAML file (horizon: 6) is a list of one, as on the
+        if isinstance(raw.get(key), (int, float)) and not isinstance(raw[key], bool):  # command line
+            raw[key] = [raw[key]]
     for flag in ("naive", "shrink", "theta"):
         if isinstance(raw.get(flag), str) and raw[flag] in ("yes", "no"):
             raw[flag] = raw[flag] == "yes"

@@ -220,6 +220,12 @@ def _config(cls, options: dict, what: str):
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(map(str, err["loc"])) or "options"
+        if err["type"] == "extra_forbidden":  # a misspelt keyword: name the one meant, or all of them
+            import difflib
+
+            close = difflib.get_close_matches(str(err["loc"][0]), list(cls.model_fields), n=1)
+            raise AutofastError(f"{what} {where}: not an option; " + (f"did you mean {close[0]}=?" if close else
+                                "the options are " + ", ".join(cls.model_fields))) from None
         raise AutofastError(f"{what} {where}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
