@@ -43,31 +43,34 @@ def series_scores(x: np.ndarray, xx: np.ndarray, h: int, period: str) -> dict:
     import autofast
     from autofast.errors import AutofastError
     from autofast.forecast.autoar import forecast_after
+    from autofast.forecast.panel import PanelResult
 
     m = SEASON[period]
     dates = pd.date_range("1900-01-01", periods=len(x), freq=PANDAS_FREQ[period]).strftime("%Y-%m-%d")
     frame = pd.DataFrame({"date": dates, "y": x})
     out = {"rows": len(x), "naive": mase(x, xx, np.full(h, x[-1]), m)}
+    refused = {}  # method -> the one-line error it refused the series with (series.json keeps them)
     try:
         fc = autofast.forecast(frame, horizon=h, split="ratio")
         r = fc.results[0]
         tail = x[-fc.config.lookback:, None]
         out["window_tested"] = mase(x, xx, forecast_after(fc.series.scaler, r.chosen, h, tail, fc.backend)[:, 0], m)
         out["window_all"] = mase(x, xx, fc.next(h).to_numpy()[:, 0], m)
-    except AutofastError:
-        pass
+    except AutofastError as exc:
+        refused["window"] = str(exc)
     try:
         res = autofast.forecast(pd.DataFrame({"unique_id": "s", "ds": dates, "y": x}), horizon=h, season=m)
         out["panel_of_one"] = mase(x, xx, res.next_values[0], m)
-    except AutofastError:
-        pass
+    except AutofastError as exc:
+        refused["panel_of_one"] = str(exc)
     try:
         got = autofast.forecast(frame, horizon=h)
-        out["default"] = mase(x, xx, got.next().to_numpy()[:, 1 if hasattr(got, "reason") else 0].astype(float), m)
-        out["default_is"] = "panel of one" if hasattr(got, "reason") else "window"
-    except AutofastError:
-        pass
-    return out
+        one = isinstance(got, PanelResult)  # next(): date and value columns; a Forecast's: dates as the index
+        out["default"] = mase(x, xx, got.next()[got.panel.value_column if one else "y"].to_numpy(float), m)
+        out["default_is"] = "panel of one" if one else "window"
+    except AutofastError as exc:
+        refused["default"] = str(exc)
+    return {**out, "refused": refused} if refused else out
 
 
 METHODS = ("window_tested", "window_all", "panel_of_one", "default", "naive")

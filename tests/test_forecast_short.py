@@ -84,8 +84,9 @@ def test_earlier_origin_errors_are_the_explicit_forecasts():
     panel = panel_of_one(SeriesData.from_array(y[:, None], ["sales"], "s"))
     chosen = ChosenModel(0, 2, 1, True, 0.0, [1.3, -0.1, -0.2], 0.05, kind="ar+theta+damped")
     H, m, tf = 6, 12, Transform(log=True)
-    got = _earlier_origin_errors(panel, np.array([0]), chosen, tf, m, H, get_backend("auto", "cpu"), 5)
     n = len(y)
+    got = _earlier_origin_errors(panel, np.array([0]), np.array([mase_scale(y[: n - 2 * H], m)]), chosen, tf, m, H,
+                                 get_backend("auto", "cpu"), 5)
     origins = [n - 2 * H - 1 - k for k in range(5)]
     scale = mase_scale(y[: n - 2 * H], m)  # one unit for every origin: the validation-stage history's scale
     want = [(forecast_series([y[:o]], chosen, H, tf, m)[0] - y[o : o + H]) / scale for o in origins]

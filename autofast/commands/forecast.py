@@ -173,8 +173,8 @@ def run(args) -> int:
         if short is not None:  # a short univariate series: the panel protocol on one series
             from .forecast_panel import write_panel_run
 
-            return write_panel_run(args, short[0], opts, panel_of_one(data, short[1], name), path, name, t_load,
-                                   console, short[2])
+            return write_panel_run(args, short.config, opts, panel_of_one(data, short.notes, name), path, name,
+                                   t_load, console, short.reason)
 
     def say_sized(sized) -> None:
         if sized.notes:

@@ -131,17 +131,24 @@ def _predict_forecast(args) -> int:
                             f"{horizons}; leave --out out (one file per horizon in RUN_DIR)")
     outs = {}
     for h in horizons:
-        try:
-            if one:
-                fc = model.predict([data.values[:, 0]]).T  # (H, 1)
-                bands = {k: (lo.T, hi.T) for k, (lo, hi) in model.bands([data.values[:, 0]], fc.T).items()}
-            else:
-                fc = model.predict(data.values, h)
-                bands = model.bands(fc, h, data.values)
-        except AutofastError as exc:
-            raise AutofastError(f"{path}: {exc}") from None
         out = _out_path(args, f"forecast-{_stem(str(args.data))}-H{h}.csv")
-        write_next_csv(out, data.dates, columns, fc, bands)
+        if one:  # the panel's table of the rows after a series: a panel of one's has the single-series columns
+            from autofast.forecast.panel import next_frame
+            from autofast.forecast.short import panel_of_one
+            from autofast.io import atomic_path
+
+            try:
+                table = next_frame(panel_of_one(data), model, intervals=True)
+            except AutofastError as exc:
+                raise AutofastError(f"{path}: {exc}") from None
+            with atomic_path(out) as tmp:
+                table.to_csv(tmp, index=False)
+        else:
+            try:
+                fc = model.predict(data.values, h)
+            except AutofastError as exc:
+                raise AutofastError(f"{path}: {exc}") from None
+            write_next_csv(out, data.dates, columns, fc, model.bands(fc, h, data.values))
         outs[h] = str(out)
     last = str(data.dates[-1]) if data.dates is not None else f"row {data.length - 1}"
     read = f"all {data.length} rows read" if one else f"last {model.lookback} of {data.length} rows read"

@@ -269,7 +269,7 @@ def forecast(data, horizon: int | list[int] | None = None, *, dates=None, column
     if short is not None:  # a short univariate series: the panel protocol on one series
         from .panel import run_panel
 
-        res = run_panel(panel_of_one(series, short[1], name), short[0])
-        res.reason = short[2]
+        res = run_panel(panel_of_one(series, short.notes, name), short.config)
+        res.reason = short.reason
         return res
     return run_forecast(series, name, cfg, date_column=date_column)

@@ -610,32 +610,31 @@ INTERVAL_ERRORS = 20
 MIN_ORIGIN_ROWS = 2
 
 
-def _earlier_origin_errors(panel: PanelData, val: np.ndarray, chosen: ChosenModel, tf: Transform, m: int, H: int,
-                           backend, count: int) -> np.ndarray:
+def _earlier_origin_errors(panel: PanelData, val: np.ndarray, scales: np.ndarray, chosen: ChosenModel, tf: Transform,
+                           m: int, H: int, backend, count: int) -> np.ndarray:
     """Errors ``(k, H)`` of the validation choice (its validation-stage fit, so the AR part is in-sample there and
     the intervals a little narrow; Theta and the damped trend fitted on each origin's rows) forecasting from the
     ``count // len(val)`` or so origins before each validated series' ``n - 2H``, one step apart, each with at least
-    half the validation stage's rows (and :data:`MIN_ORIGIN_ROWS`) before it; over the MASE scale of the series'
-    validation-stage history, the one unit for all its origins (each origin's own scale jumped where a spike entered
-    it, and the intervals with it)."""
+    half the validation stage's rows (and :data:`MIN_ORIGIN_ROWS`) before it; over ``scales`` ``(len(val),)``, the
+    MASE scale of each series' validation-stage history (:attr:`Stage.mscale`), the one unit for all its origins
+    (each origin's own scale jumped where a spike entered it, and the intervals with it)."""
     per = -(-count // max(len(val), 1))
-    hists, tgts, scales = [], [], []
-    for i in val:
+    hists, tgts, unit = [], [], []
+    for i, scale in zip(val, scales):
         y = panel.values[i]
         n = len(y)
-        scale = mase_scale(y[: n - 2 * H], m)
         if not scale > 0:
             continue
         for o in range(n - 2 * H - 1, max(MIN_ORIGIN_ROWS, (n - 2 * H) // 2, n - 2 * H - 1 - per), -1):
             hists.append(y[:o])
             tgts.append(y[o : o + H])
-            scales.append(scale)
+            unit.append(scale)
     if not hists:
         return np.empty((0, H))
     stage = Stage.build(hists, tf, m, H)
     fc = stage.to_units(_model_forecasts(stage, chosen, H, backend))
     with np.errstate(invalid="ignore", over="ignore"):
-        return (fc - np.stack(tgts)) / np.array(scales)[:, None]
+        return (fc - np.stack(tgts)) / np.array(unit)[:, None]
 
 
 def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
@@ -690,8 +689,8 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = (val_fc - targets)[keep] / best_stage.mscale[keep, None]
         if len(scaled) < INTERVAL_ERRORS:  # a panel of one (a few): earlier origins of the series add errors
-            scaled = np.concatenate([scaled, _earlier_origin_errors(panel, val, chosen, tf, m, H, backend,
-                                                                    INTERVAL_ERRORS - len(scaled))])
+            scaled = np.concatenate([scaled, _earlier_origin_errors(panel, val, best_stage.mscale, chosen, tf, m, H,
+                                                                    backend, INTERVAL_ERRORS - len(scaled))])
         half = halfwidths(scaled, tuple(cfg.levels))  # (H,) each
     if not keep.any():  # every validated history constant: it forecasts itself, intervals of width 0
         half = {level: np.zeros(H) for level in cfg.levels}

@@ -16,6 +16,8 @@ unless an option only the window protocol reads is given (``split="ratio"`` keep
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NamedTuple
+
 import numpy as np
 
 from autofast.data.frequency import infer_frequency
@@ -24,6 +26,9 @@ from autofast.data.timeseries import AUTO_DATE, PreparedSeries, SeriesData, wind
 from autofast.errors import AutofastError
 
 from .config import AutoARConfig
+
+if TYPE_CHECKING:
+    from .panel import PanelConfig
 
 #: a univariate series of at most this many rows is forecast as a panel of one (module docstring)
 SHORT_SERIES_ROWS = 120
@@ -76,12 +81,20 @@ def _windows_hold(data: SeriesData, cfg: AutoARConfig, name: str) -> bool | None
     return True
 
 
-def short_series_panel(data: SeriesData, cfg: AutoARConfig, name: str):
-    """``(PanelConfig, notes, reason)`` where ``data`` is forecast as a panel of one, else None: one channel, at most
-    one horizon, no window-only option (:data:`WINDOW_OPTIONS`) given, at least :data:`MIN_FIT_ROWS` rows before
-    the two held-out horizons, and at most :data:`SHORT_SERIES_ROWS` rows or a given horizon the window protocol's
-    splits cannot hold (its error before). ``notes``: the window protocol's notes on the data and the horizon sized
-    as it sizes it (a tenth of the rows at most); ``reason``: one sentence for the report."""
+class ShortSeries(NamedTuple):
+    """How a short single series is forecast as a panel of one (:func:`short_series_panel`)."""
+
+    config: PanelConfig
+    notes: dict[str, str]  # the window protocol's notes on the data, and the horizon sized as it sizes it
+    reason: str  # one sentence for the report
+
+
+def short_series_panel(data: SeriesData, cfg: AutoARConfig, name: str) -> ShortSeries | None:
+    """The :class:`ShortSeries` where ``data`` is forecast as a panel of one, else None: one channel, at most one
+    horizon, no window-only option (:data:`WINDOW_OPTIONS`) set to other than its default, and at most
+    :data:`SHORT_SERIES_ROWS` rows or a given horizon the window protocol's splits cannot hold (its error before).
+    A horizon leaving fewer than :data:`MIN_FIT_ROWS` rows before the two held-out horizons, or a season longer
+    than those rows, is then one error line naming what the series holds."""
     from .defaults import data_notes, sized_horizon
     from .panel import PanelConfig
 
@@ -92,14 +105,18 @@ def short_series_panel(data: SeriesData, cfg: AutoARConfig, name: str):
     if data.values.shape[1] != 1 or changed & WINDOW_OPTIONS or (cfg.horizons and len(cfg.horizons) > 1):
         return None
     n = data.length
+    if n <= SHORT_SERIES_ROWS:
+        why = f"a short series ({n} rows, at most {SHORT_SERIES_ROWS})"
+    elif cfg.horizons and _windows_hold(data, cfg, name) is False:
+        why = f"a series whose 60/20/20 splits cannot hold {cfg.horizons[0]} steps"
+    else:
+        return None  # the window protocol (and its own errors)
     notes = data_notes(data)
     if cfg.horizons:
         H = cfg.horizons[0]
     else:
         H, notes["horizon"] = sized_horizon(infer_frequency(data.dates) if data.dates is not None else None, n)
     if n - 2 * H < MIN_FIT_ROWS:
-        if n > SHORT_SERIES_ROWS and _windows_hold(data, cfg, name) is not False:
-            return None
         most = (n - MIN_FIT_ROWS) // 2
         raise AutofastError(f"{name}: {n} rows hold at most {max(most, 0)} steps ahead: a short series is chosen on the "
                             f"H rows before its last H and tested on the last H, with at least {MIN_FIT_ROWS} rows "
@@ -112,14 +129,8 @@ def short_series_panel(data: SeriesData, cfg: AutoARConfig, name: str):
     made = 0 if data.made_up is None else int((data.made_up >= n - H).sum())
     if made:  # the test targets include them: said beside the score, not hidden in it
         notes["interpolated test rows"] = f"{made} of the {H} test rows hold interpolated values, scored as data"
-    if n <= SHORT_SERIES_ROWS:
-        why = f"a short series ({n} rows, at most {SHORT_SERIES_ROWS})"
-    elif cfg.horizons and _windows_hold(data, cfg, name) is False:
-        why = f"a series whose 60/20/20 splits cannot hold {H} steps"
-    else:
-        return None
     options = {SHARED_OPTIONS[k]: getattr(cfg, k) for k in given if k in SHARED_OPTIONS}
-    return PanelConfig(horizon=H, **options), notes, (
+    return ShortSeries(PanelConfig(horizon=H, **options), notes, (
         f"{why}: forecast as a panel of one -- every candidate fitted on the rows before the last 2H, chosen on the "
         f"H rows before the last H, tested once on the last H, refitted on every row for the next H (split='ratio' "
-        f"/ --split ratio: the window protocol)")
+        f"/ --split ratio: the window protocol)"))
