@@ -171,8 +171,25 @@ def _forget_handled_interrupt() -> None:
 PATH_OPTIONS = ("out", "run_dir", "data", "config", "checkpoint", "task", "resume", "labels")
 
 
+def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, with an unknown option reported by the command it was given to (argparse's
+    top-level parser named ``python -m autofast`` for ``pretrain --time-budget``) and the option meant, where one
+    is close."""
+    import difflib
+
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+        known = [o for a in command._actions for o in a.option_strings if o.startswith("--")]
+        flag = next((e.split("=")[0] for e in extra if e.startswith("--")), None)
+        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.8) if flag else []
+        hint = f" (did you mean {close[0]}?)" if close else f" ({args.command} takes no such option)" if flag else ""
+        command.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_command_line(build_parser(), argv)
     args.started = process_started() if argv is None else time.time()  # a budget counts from the process start
     for name in PATH_OPTIONS:  # '--out=~/runs' or a quoted '~/x': the shell left the ~ (it made a folder named ~)
         value = getattr(args, name, None)

@@ -63,6 +63,60 @@ def test_search_yaml_keys_are_its_flag_names(tmp_path, capsys):
     assert set(config_keys()) <= flags  # every YAML key is a flag of search
 
 
+def _one_error(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+def test_a_mistyped_task_is_a_missing_path_or_the_name_meant(tmp_path, capsys):
+    """A data path that does not exist says so (it read "unknown task" and a list of formats); a misspelt bundled
+    name names the one meant."""
+    out = tmp_path / "run"
+    assert main(["search", "--task", str(tmp_path / "nonexist.csv"), "--out", str(out)]) == 2
+    assert "nonexist.csv' does not exist; check the path" in _one_error(capsys)
+    assert main(["search", "--task", "splcie", "--out", str(out)]) == 2
+    assert "did you mean 'splice'?" in _one_error(capsys)
+    assert not out.exists()
+
+
+def test_an_unknown_option_is_reported_by_its_command(capsys):
+    """argparse's top-level parser reported a subcommand's unknown option as `python -m autofast`'s."""
+    with pytest.raises(SystemExit) as exc:
+        main(["pretrain", "--time-budget", "30s"])
+    line = _one_error(capsys)
+    assert exc.value.code == 2 and line.startswith("error: python -m autofast pretrain: unrecognized arguments: "
+                                                   "--time-budget 30s (pretrain takes no such option)"), line
+    with pytest.raises(SystemExit):
+        main(["search", "--task", "splice", "--time-budgt", "30s"])
+    assert "(did you mean --time-budget?)" in _one_error(capsys)
+
+
+def test_config_file_errors_name_the_file(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("task: digits\nout: runs/x\n")
+    assert main(["search", "--config", str(cfg)]) == 2
+    assert _one_error(capsys) == (f"error: {cfg}: out can only be given on the command line (--out); remove it "
+                                  "from the file")
+    cfg.write_text("task: digits\ntime_budget: fast\n")
+    for command in ("search", "dash"):
+        assert main([command, "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+        assert _one_error(capsys).startswith(f"error: {cfg}: time_budget: 'fast': give seconds")
+    cfg.write_text("task: digits\nseed: -3\n")
+    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert _one_error(capsys).startswith(f"error: {cfg}: invalid option seed:")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_series_table_without_its_label_column_says_so(tmp_path, capsys):
+    """A numeric table whose class column has another name was told about DNA's 'sequence' column."""
+    rows = ["t0,t1,t2,t3,Klasse"] + [f"{i},{i + 1},{i % 3},{i * 2},{i % 2}" for i in range(12)]
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    assert main(["search", "--task", str(tmp_path / "s.csv"), "--out", str(tmp_path / "r")]) == 2
+    line = _one_error(capsys)
+    assert "no 'label' column" in line and "sequence" not in line and "label_column:" in line, line
+
+
 def test_search_report_lists_only_the_options_that_apply():
     from autofast.search.report import applicable_options
 

@@ -38,10 +38,23 @@ def merge_options(config_path: str | None, keys: list[str], cli: dict, renamed: 
                   file=sys.stderr)
             raw[new] = raw.pop(old)
     unknown = sorted(map(str, set(raw) - set(keys)))
+    flags_only = [k for k in unknown if k in cli]  # --out, --overwrite, --resume, --config: the command line's
+    if flags_only:
+        raise AutofastError(f"{config_path}: {', '.join(flags_only)} can only be given on the command line "
+                            f"({', '.join('--' + k.replace('_', '-') for k in flags_only)}); remove it from the file")
     if unknown:
         raise AutofastError(f"{config_path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(keys)}")
-    raw.update({k: v for k, v in cli.items() if k in keys and v is not None})
-    return raw
+    given = {k: v for k, v in cli.items() if k in keys and v is not None}
+    out = Options({**raw, **given})
+    out.source = {k: str(config_path) for k in raw if k not in given}
+    return out
+
+
+class Options(dict):
+    """Merged options; ``source``: the config file each option the file gave (and no flag overrode) came from,
+    so that :func:`validated` names the file in its error."""
+
+    source: dict[str, str] = {}
 
 
 def require_task(raw: dict, command: str) -> None:
@@ -124,12 +137,22 @@ def validated(model_cls, raw: dict, names: dict[str, str] | None = None):
     ``names`` (field -> option name, for fields named otherwise) says."""
     from pydantic import ValidationError
 
+    import re
+
+    source = getattr(raw, "source", {})
     try:
         return model_cls(**raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str((names or {}).get(x, x)) for x in err["loc"]) or "config"
-        raise AutofastError(f"invalid option {field}: {err['msg'].removeprefix('Value error, ')}") from None
+        where = f"{source[err['loc'][0]]}: " if err["loc"] and err["loc"][0] in source else ""
+        raise AutofastError(f"{where}invalid option {field}: {err['msg'].removeprefix('Value error, ')}") from None
+    except AutofastError as exc:  # a validator's own line names the flag ("--time-budget 'fast': ...")
+        flag = re.match(r"--([\w-]+)", str(exc))
+        key = flag.group(1).replace("-", "_") if flag else None
+        if key in source:
+            raise AutofastError(f"{source[key]}: {key}: {str(exc).removeprefix(flag.group(0)).lstrip()}") from None
+        raise
 
 
 def default_out(command: str, task: str | None, fallback: str) -> Path:

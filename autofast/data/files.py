@@ -25,6 +25,7 @@ from .types import SupervisedData
 FileKind = Literal["auto", "dna", "image", "series", "dense"]
 DNA_SUFFIXES = {".csv", ".tsv", ".tab"} | FASTA_SUFFIXES
 IMAGE_SUFFIXES = {".npz", ".npy"}
+DATA_SUFFIXES = DNA_SUFFIXES | IMAGE_SUFFIXES | TS_SUFFIXES | {".txt"}  # what a path to a data file ends in
 KNOWN_SUFFIXES = "a .csv/.tsv/.fa/.fasta/.fna/.fas DNA file, a .ts series file or .csv table of series, a .npz/.npy " \
                  "image array (each also as .gz/.bz2/.xz/.zip), a folder of one FASTA file per class, or a folder " \
                  "of image class sub-folders"

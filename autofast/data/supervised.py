@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AutofastError
-from .files import KNOWN_SUFFIXES, guess_kind, load_file
-from .text import data_stem, path_exists
+from .files import DATA_SUFFIXES, KNOWN_SUFFIXES, guess_kind, load_file
+from .text import data_stem, data_suffix, path_exists
 from .types import SupervisedData, SplitIndices, channel_standardizer, check_ratios, split_for, standardise
 
 DEFAULT_RATIOS = (0.7, 0.1, 0.2)
@@ -149,6 +149,15 @@ def resolve_data(name_or_path: str | Path) -> tuple[str, SupervisedData, SplitPl
         return name, data, SplitPlan(s.seed, check_ratios(s.ratios), s.val_fraction)
     if path_exists(p):
         return (p.name if p.is_dir() else data_stem(p)), load_file(p, guess_kind(p)), None
+    if data_suffix(p) in DATA_SUFFIXES or p.parent != Path("."):  # a data path, not a task name: say it is missing
+        raise AutofastError(f"data path {text!r} does not exist; check the path (or give a bundled task name: "
+                            f"{', '.join(known_tasks())})")
+    import difflib
+
+    close = difflib.get_close_matches(text.lower(), [t.lower() for t in known_tasks()], n=1, cutoff=0.75)
+    if close:
+        meant = next(t for t in known_tasks() if t.lower() == close[0])
+        raise AutofastError(f"unknown task {text!r}: did you mean {meant!r}? (bundled: {', '.join(known_tasks())})")
     raise AutofastError(f"unknown task {text!r}: give a bundled name ({', '.join(known_tasks())}, or ETTh1 as "
                         "forecasting windows; see "
                         f"`python -m autofast datasets`), a YAML task file, or a path to {KNOWN_SUFFIXES}")
