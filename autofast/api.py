@@ -12,8 +12,14 @@ opens a finished run; both give a :class:`Result`::
 the last two stand for their test split), or arrays in the training layout as loaded, NOT standardised
 (``(N, C, L)`` series, ``(N, C, H, W)`` images, one-hot ``(N, 4, L)`` or a list of sequence strings for
 DNA): the model's preprocessing (length rule, training statistics) is applied as at training. Outputs follow the
-input order; a long CSV table of series (one row per step) gives its series in the order of their first row
-(``pandas.unique(table["id"])``; ``predict``'s CSV names each by its id).
+input order, the order of ``python -m autofast predict``'s CSV row for row: a data file's rows as they stand in
+it; a task name or YAML task gives its test split in the order of those rows in the task's data file (the test
+file, for an official split) -- ascending, the CSV's ``index`` column -- not in the order the split drew them;
+``res.predictor.prepare("splice")`` gives that ``index`` and the ``labels`` (class indices into
+:attr:`Result.classes`) in the same order. A long CSV table of series (one row per step) gives its series in the
+order of their first row (``pandas.unique(table["id"])``; ``predict``'s CSV names each by its id). What
+``predict`` prints as a note about inputs that changed or look wrong (arrays brought to the training length,
+an input channel many training standard deviations from the training mean: other units) is a ``UserWarning``.
 """
 from __future__ import annotations
 
@@ -28,8 +34,10 @@ __all__ = ["Result", "load", "search"]
 
 
 class Result:
-    """A finished search, dash or finetune run: ``result`` (result.json as a dict), ``plan``, ``report`` (path of report.md, None for a dash run),
-    ``run_dir``, ``classes``, ``test_score``; ``predict``/``predict_proba``/``score`` apply its final model."""
+    """A finished search, dash or finetune run: ``result`` (result.json as a dict), ``plan`` (the search's plan, a
+    dash run's budget plan; None for a finetune run), ``report`` (path of report.md; None for a dash run, which
+    writes none), ``run_dir``, ``classes``, ``test_score``, ``final_model`` (what the saved model is, in words);
+    ``predict``/``predict_proba``/``score`` apply its final model."""
 
     def __init__(self, run_dir: str | Path) -> None:
         from .predictor import load_final
@@ -51,13 +59,46 @@ class Result:
             self.predictor = load_final(self.run_dir)
 
     def __repr__(self) -> str:
-        r = self.result
-        return (f"Result({str(self.run_dir)!r}: {r.get('task')} {r.get('kind')}, final model "
-                f"{(r.get('selection') or {}).get('winner')}, test {r.get('metric')} {r.get('test_score')})")
+        r, m = self.result, self.predictor.manifest
+        test = "ID test" if self.command == "finetune" else "test"  # finetune: the saved model's in-distribution
+        return (f"Result({str(self.run_dir)!r}: {r.get('task', m.get('task'))} {r.get('kind', m.get('kind'))}, "
+                f"final model {self.final_model}, {test} {r.get('metric') or m.get('metric')} {self.test_score})")
+
+    @property
+    def command(self) -> str:
+        """The command that made the run: ``search``, ``dash`` or ``finetune`` (the saved model's manifest)."""
+        return str(self.predictor.manifest.get("command") or self.result.get("command") or "search")
+
+    @property
+    def final_model(self) -> str:
+        """The saved final model in words: a search's winner (``cnn``, ``rocket``, a blend, ...), a dash run's
+        retrained network, a finetune run's AutoFT model (its backbone, seed and objective)."""
+        r, rec = self.result, self.predictor.manifest.get("model") or {}
+        if self.command == "dash":
+            return f"{r.get('backbone') or rec.get('backbone')} retrained on the DASH pattern"
+        if self.command == "finetune":
+            saved, objective = r.get("saved_model") or {}, (r.get("autoft_objective") or {}).get("source")
+            return (f"{rec.get('backbone')} fine-tuned ({saved.get('arm', 'autoft')} arm, seed {saved.get('seed')}, "
+                    f"objective {'searched' if objective == 'search' else 'CE-only' if objective else 'unknown'})")
+        winner = (r.get("selection") or {}).get("winner")
+        return str(winner or (r.get("final") or {}).get("family") or rec.get("family"))
 
     @property
     def plan(self) -> dict | None:
-        return self.result.get("plan")
+        """The search's plan (``result["plan"]``); a dash run's budget plan (``result["budget_plan"]``: batch,
+        search and retrain epochs its ``--time-budget`` bought), or without a time budget the epochs it was
+        given (``budget`` None); None for a finetune run (nothing planned from a budget)."""
+        r = self.result
+        if r.get("plan") is not None:
+            return r["plan"]
+        if self.command != "dash":
+            return None
+        if r.get("budget_plan") is not None:
+            return r["budget_plan"]
+        cfg = r.get("config") or {}
+        return {"budget": None, "batch_size": cfg.get("batch_size"),
+                "search_epochs": (r.get("search") or {}).get("planned_epochs", cfg.get("search_epochs")),
+                "retrain_epochs": cfg.get("retrain_epochs")}
 
     @property
     def report(self) -> Path | None:
@@ -71,8 +112,9 @@ class Result:
 
     @property
     def test_score(self) -> float | None:
-        """The run's test score (a finetune run: the saved model's ID test score)."""
-        return self.result.get("test_score", self.predictor.manifest.get("test_score"))
+        """The run's test score (a finetune run: the saved model's ID test score, from its manifest)."""
+        score = self.result.get("test_score")  # present but None (or absent): the saved model's
+        return score if score is not None else self.predictor.manifest.get("test_score")
 
     @property
     def regression(self) -> bool:
@@ -81,14 +123,18 @@ class Result:
 
     def _prepared(self, x, labels=None):
         """The predictor's inputs of ``x``; arrays brought to the training length (a label column left among the
-        steps was read as a 41st step, silently) are a ``UserWarning``."""
+        steps was read as a 41st step, silently) and inputs far from the training statistics (other units: pixels
+        0-16 for a model of 0-1, which ``predict`` prints as a note) are a ``UserWarning``."""
         import warnings
 
+        from .predictor.inputs import UNITS_NOTE
+
         inputs = self.predictor.prepare(x, labels=labels)
-        if not isinstance(x, (str, Path)):  # arrays in memory (a file's variable lengths are its rule, as predict
-            for note in inputs.notes:  # prints it); the inputs changed, not a note on where they came from
-                if "brought to" in note:
-                    warnings.warn(f"{inputs.source}: {note}", UserWarning, stacklevel=3)
+        arrays = not isinstance(x, (str, Path))
+        for note in inputs.notes:  # the inputs changed or look wrong, not a note on where they came from
+            # (a file's variable lengths are its rule, as predict prints it: only arrays brought to the length warn)
+            if UNITS_NOTE in note or arrays and "brought to" in note:
+                warnings.warn(f"{inputs.source}: {note}", UserWarning, stacklevel=3)
         return inputs
 
     def predict_proba(self, x) -> Any:

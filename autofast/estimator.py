@@ -128,7 +128,11 @@ class _SearchEstimator(BaseEstimator):
             self._check_names(X)
         try:
             arr = np.asarray(X)
-            if arr.dtype == object:  # numbers held as objects (e.g. from pandas)
+            if arr.dtype == object:  # numbers held as objects (e.g. from pandas) are numbers; text is not, not
+                # even "1.5" (astype(float64) parsed it silently: numbers stored as text are the caller's to convert)
+                text = next((v for v in arr.reshape(-1) if isinstance(v, (str, bytes))), None)
+                if text is not None:
+                    raise TypeError(f"text {text!r} among its objects")
                 arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise EstimatorInputError(f"X: cannot be read as a numeric array ({str(exc).splitlines()[0]}); give "

@@ -153,6 +153,36 @@ def test_fasta_without_labels_and_the_api(dna_run, capsys):
             autofast.search(task, time_budget=5)
 
 
+def test_a_task_predicts_in_the_csv_order_from_python_and_the_cli(dna_run, capsys):
+    """A task of a ratio split (its test rows drawn in shuffled order): `predict --data task.yaml` writes the
+    test rows by their row in the data file, ascending; `Result.predict`/`predict_proba` gave them in the split's
+    draw order (41% of splice's rows agreed position by position) -- now the CSV's order, row for row, with
+    `prepare(task).index` naming each example's row in motif.csv."""
+    import autofast
+    from autofast.data.supervised import load_task
+
+    run, d, rows = dna_run["run"], dna_run["dir"], dna_run["rows"]
+    task = str(d / "motif.yaml")
+    split = load_task(task, seed=2).split.test  # the run's split (split seed 2)
+    assert list(split) != sorted(split)  # shuffled, so the order is at stake
+    out = predict_json(capsys, run, task)
+    with open(out["out"]) as f:
+        written = list(csv.DictReader(f))
+    idx = [int(r["index"]) for r in written]
+    assert idx == sorted(split)
+    res = autofast.load(run)
+    proba = res.predict_proba(task)
+    np.testing.assert_allclose(proba, [[float(r[f"p_{c}"]) for c in res.classes] for r in written], atol=2e-6)
+    assert list(res.predict(task)) == [r["predicted_label"] for r in written]
+    inputs = res.predictor.prepare(task)
+    assert inputs.index.tolist() == idx  # each example's row in motif.csv: its label is that row's
+    assert [res.classes[i] for i in inputs.labels] == [rows[i][1] for i in idx]
+    assert res.score(task) == res.test_score == dna_run["result"]["test_score"]  # unchanged by the order
+    csv_labels = np.asarray([r["predicted_label"] for r in written])
+    truth = np.asarray([rows[i][1] for i in idx])
+    assert res.score(task) == float(np.mean(csv_labels == truth))  # the user's own check lines up
+
+
 def test_compressed_new_data(dna_run, capsys):
     """``predict --data new.fa.gz``: read as the FASTA inside, written to ``predictions-new.csv``."""
     import gzip

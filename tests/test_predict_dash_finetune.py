@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -49,6 +51,19 @@ def test_dash_dna_run_predicts_its_test_score(tmp_path, capsys):
     api = autofast.load(run)
     assert api.score(str(task)) == res["test_score"] == api.test_score
     assert api.report is None and not (run / "report.md").exists()  # dash writes none (was a path to nothing)
+    # its plan: no --time-budget, so the epochs it was given (was None: result.json has budget_plan, not plan)
+    assert res["budget_plan"] is None
+    assert api.plan == {"budget": None, "batch_size": res["config"]["batch_size"], "search_epochs": 1,
+                        "retrain_epochs": 2}
+    assert api.final_model == f"{res['backbone']} retrained on the DASH pattern"
+    assert repr(api).endswith(f"final model {res['backbone']} retrained on the DASH pattern, test accuracy "
+                              f"{res['test_score']})")  # was "final model None"
+    budgeted = tmp_path / "budgeted"  # a run with --time-budget: its budget_plan is the plan
+    shutil.copytree(run, budgeted)
+    plan = {"budget": 20.0, "batch_size": 32, "search_epochs": 1, "retrain_epochs": 2, "predicted_seconds": 9.5,
+            "given": [], "stage_ends": {"search": 3.0, "retrain": 9.0, "baseline": 18.0}}
+    (budgeted / "result.json").write_text(json.dumps({**res, "budget_plan": plan}))
+    assert autofast.load(budgeted).plan == plan
     longer = tmp_path / "long.csv"
     longer.write_text("seq\n" + "ACGT" * 12 + "\n")  # 48 nt; the model pads to 40 and never truncated
     assert "at most 40" in error_line(capsys, ["predict", str(run), "--data", str(longer)])
@@ -87,3 +102,48 @@ def test_finetune_model_refuses_mismatched_images(finetune_run, capsys):
     bad = finetune_run["dir"] / "big.npz"
     np.savez(bad, x=np.zeros((2, 1, 16, 16), dtype=np.float32))
     assert "trained on 8x8" in error_line(capsys, ["predict", str(finetune_run["run"]), "--data", str(bad)])
+
+
+def test_finetune_result_names_its_model_and_score(finetune_run, tmp_path):
+    """`autofast.load` on a finetune run: the repr read "final model ce_only, test accuracy None" (the objective
+    selection's winner, and result.json has no test_score: the saved model's ID test score is the manifest's);
+    test_score was None where result.json holds the key with None."""
+    import autofast
+
+    run, res = finetune_run["run"], finetune_run["result"]
+    score = res["saved_model"]["id_test"]["accuracy"]
+    api = autofast.load(run)
+    assert api.test_score == score and api.plan is None and api.report == run / "report.md"
+    assert "fine-tuned (autoft arm, seed 0, objective " in api.final_model
+    assert repr(api).endswith(f"final model {api.final_model}, ID test accuracy {score})")
+    assert "None" not in repr(api)
+    copy = tmp_path / "ft"
+    shutil.copytree(run, copy)
+    (copy / "result.json").write_text(json.dumps({**res, "test_score": None}))
+    assert autofast.load(copy).test_score == score  # was None
+
+
+def test_python_predict_warns_of_inputs_in_other_units(finetune_run):
+    """The model was trained on digits scaled to 0-1; pixels 0-16 given to Result.predict lowered the accuracy
+    without a word while `predict` prints a note: now a UserWarning. The test split as loaded: no warning."""
+    import torch
+
+    import autofast
+
+    api = autofast.load(finetune_run["run"])
+    inputs = api.predictor.prepare("digits")
+    st = api.predictor.input["standardise"]
+    mean, std = (torch.tensor(st[k]).view(1, -1, 1, 1) for k in ("mean", "std"))
+    raw = (inputs.x * std + mean).numpy()  # the test images as loaded (0-1)
+    assert 0 <= raw.min() and raw.max() <= 1 + 1e-5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # normal inputs: silent
+        normal = api.predict(raw)
+        api.predict("digits")
+    with pytest.warns(UserWarning, match=r"input channel 0 lies \d+ training standard deviations"):
+        wrong = api.predict(raw * 16)  # pixels 0-16
+    assert len(wrong) == len(normal)
+    npz = finetune_run["dir"] / "raw16.npz"  # a file in the wrong units: predict's note, a warning too
+    np.savez(npz, x=raw * 16)
+    with pytest.warns(UserWarning, match="check the units"):
+        api.predict_proba(str(npz))

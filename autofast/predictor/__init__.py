@@ -13,8 +13,8 @@ Format ``autofast-model/1`` (data only, nothing in it is executed when loaded):
   shape, the per-channel standardisation (training statistics), and the rule that turns a new file into that
   layout (DNA: alphabet, one-hot encoding, length and what happens to shorter / longer sequences; series:
   the common length and resample/pad; images: bands and size).
-* ``model/weights.pt``: one ``{name: tensor}`` state dict written by ``torch.save``, read with
-  ``torch.load(weights_only=True)``; its SHA-256 is in the manifest.
+* ``model/weights.pt``: ``{"state_dict": {name: tensor}, "autofast": {"format": FORMAT}}`` written by
+  ``torch.save``, read with ``torch.load(weights_only=True)``; its SHA-256 is in the manifest.
 
 :func:`save_model` writes it after a run's test evaluation (``search`` through :func:`save_final`; ``dash`` and
 ``finetune`` directly); :func:`load_final` gives a :class:`Predictor`, whose :meth:`~Predictor.prepare` reads a

@@ -17,13 +17,16 @@ from .manifest import READ_KINDS
 
 #: an input channel whose mean lies this many training standard deviations from the training mean gets a note
 FAR_FROM_TRAINING = 4.0
+#: the words of that note (``Result`` passes notes holding them on as a ``UserWarning``)
+UNITS_NOTE = "training standard deviations from the training mean"
 
 
 @dataclass
 class Inputs:
     """Examples ready for the model: ``x`` float32 ``(N, *shape)`` (standardised as at training), ``labels``
     (class indices, or None when the source has none), ``index`` (each example's row in the source: the
-    data file, or the task's test file) and notes on what was done to them."""
+    data file, or the task's test file; ascending for a file or a task, whose test rows come in the data file's
+    order) and notes on what was done to them."""
 
     x: "Any"  # torch.Tensor
     labels: np.ndarray | None  # class indices (N,) int64, or a regression model's target values (N, T) float64;
@@ -93,9 +96,8 @@ class InputReader:
             shift = np.abs(raw.mean(axis=tuple(i for i in range(raw.ndim) if i != 1))) if raw.size else np.zeros(0)
             if len(raw) and (shift > FAR_FROM_TRAINING).any():  # reflectance 0-1 for a model of 0-10000
                 c = int(np.argmax(shift))
-                notes = [*notes, f"input channel {c} lies {shift[c]:.0f} training standard deviations from the "
-                                 "training mean on average: check the units (the predictions are of little use "
-                                 "if they differ)"]
+                notes = [*notes, f"input channel {c} lies {shift[c]:.0f} {UNITS_NOTE} on average: check the units "
+                                 "(the predictions are of little use if they differ)"]
         return Inputs(torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)), labels,
                       np.asarray(index, dtype=np.int64), source, notes, ids)
 
@@ -309,7 +311,10 @@ class InputReader:
         split = split_for(data, plan.seed if plan is not None and plan.seed is not None else seed,
                           plan.ratios if plan is not None else DEFAULT_RATIOS,
                           plan.val_fraction if plan is not None else DEFAULT_VAL_FRACTION)
-        rows = split.test
+        # the rows in the data file's order (the test file's, for an official split), not the split's draw: the
+        # order of predict's CSV (its index column, ascending) and of Result.predict, so that both line up with
+        # the file's rows (a ratio split's test rows come shuffled: Python gave another order than the CLI)
+        rows = np.sort(np.asarray(split.test, dtype=np.int64))
         first_test = int(np.flatnonzero(data.origin == ORIGIN_CODES["test"])[0]) if data.origin is not None else 0
         where = f"{text} (test split)"
         if tuple(data.x.shape[1:]) != self.shape:
