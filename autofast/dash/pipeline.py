@@ -20,12 +20,13 @@ from autofast.errors import AutofastError
 from autofast.kernels.conv import path_summary
 from autofast.kernels.conv.run_record import read_record, recorded_run
 from autofast.runtime import configure as configure_runtime
-from autofast.engine import seeded_init
+from autofast.engine import evaluate, seeded_init
 from autofast.engine.numerics import NumericsOptions, in_force
 from autofast.engine.precision import resolve as resolve_precision
 from autofast.models import build_backbone, fixed_factory
 from autofast.tasks import backbone_for, load_from_config, placed, plain_network, task_metric, test_scores
 
+from .cost import epoch_seconds
 from .supernet import (MixedFactory, all_candidates, default_space, derive_pattern, dropped_candidates,
                        full_probabilities, layer_extents)
 from .train import TrainSettings, train
@@ -200,7 +201,9 @@ def budget_epochs(cfg: DashConfig, task, clock: Clock) -> tuple[DashConfig, dict
     plan = {"budget": float(cfg.time_budget), "batch_size": batch, "search_epochs": search_epochs,
             "retrain_epochs": retrain, "predicted_seconds": round(search_end + (2 * retrain + equiv if cfg.baseline
                                                                                 else retrain) * epoch, 1),
-            "given": sorted(k for k in ("batch_size", "search_epochs", "retrain_epochs") if k in given)}
+            "given": sorted(k for k in ("batch_size", "search_epochs", "retrain_epochs") if k in given),
+            # for the re-plan after the search (replan_retrain): the plain network's epoch, the configured cap
+            "plain_epoch": round(epoch, 4), "retrain_cap": cfg.retrain_epochs}
     # each stage's end (seconds from the start): the predicted ends stretched onto the budget less its margin,
     # so a stage slower than measured gives up epochs instead of the budget (the next stage keeps its share)
     stretch = clock.budget * (1 - MARGIN_DASH) / max(plan["predicted_seconds"], 1e-9)
@@ -215,12 +218,70 @@ def budget_epochs(cfg: DashConfig, task, clock: Clock) -> tuple[DashConfig, dict
     return cfg.model_copy(update={"batch_size": batch, "search_epochs": search_epochs, "retrain_epochs": retrain}), plan
 
 
+def split_epochs(left: float, pattern_epoch: float, plain_epoch: float, equiv: int, cap: int,
+                 baseline: bool = True) -> int:
+    """The retrain epochs R that ``left`` seconds pay for after the search: the largest R <= ``cap`` with
+    ``R * pattern_epoch + (R + equiv) * plain_epoch <= left`` (the retrain at the searched pattern's epoch, the
+    baseline's R + ``equiv`` epochs at the plain network's), ``R * pattern_epoch <= left`` without a baseline;
+    at least 1."""
+    per = pattern_epoch + (plain_epoch if baseline else 0.0)
+    room = left - (equiv * plain_epoch if baseline else 0.0)
+    return max(1, min(int(cap), int(room / max(per, 1e-9) + 1e-9)))
+
+
+def replan_retrain(cfg: DashConfig, clock: Clock, plan: dict, search_epochs_done: int, pattern_epoch: float,
+                   plain_epoch: float) -> tuple[DashConfig, dict]:
+    """After the search (``--time-budget`` given, ``--retrain-epochs`` not): the retrain epochs and the
+    retrain's stage end re-planned from the time actually left (to the budget less its margin), the retrain's
+    epoch priced at the searched pattern's measured cost (``pattern_epoch``: larger kernels and dilations cost
+    1.1-1.9x a plain epoch on CPUs, which the first plan did not know) and the baseline's at the plain one's,
+    which also gets the epoch-equivalents of the search's epochs actually trained (:func:`split_epochs`, capped
+    by the configured ``retrain_epochs``). The time left is shared out in proportion to the two stages'
+    predicted seconds. Updates ``plan`` (``retrain_epochs``, ``stage_ends``; the first plan's retrain epochs and
+    the prices in ``plan["replan"]``; the search's end becomes when it ended where that was earlier, so the
+    ends stay in order) and returns the config with the new epochs and the ``replan`` record."""
+    now = clock.elapsed()
+    end = clock.budget * (1 - MARGIN_DASH)
+    left = max(0.0, end - now)
+    equiv = math.ceil(search_epochs_done * cfg.search_batch_fraction)
+    retrain = split_epochs(left, pattern_epoch, plain_epoch, equiv, plan.get("retrain_cap", cfg.retrain_epochs),
+                           cfg.baseline)
+    retrain_s = retrain * pattern_epoch
+    predicted = retrain_s + ((retrain + equiv) * plain_epoch if cfg.baseline else 0.0)
+    share = retrain_s / predicted if predicted > 0 else 1.0
+    record = {"at": round(now, 1), "left": round(left, 1), "pattern_epoch": round(pattern_epoch, 4),
+              "plain_epoch": round(plain_epoch, 4), "search_equivalent": equiv, "retrain_epochs": retrain,
+              "planned_before": plan["retrain_epochs"], "predicted_seconds": round(now + predicted, 1)}
+    ends = plan["stage_ends"]
+    ends["search"] = min(ends["search"], round(now, 1))
+    ends["retrain"] = round(now + left * share, 1) if cfg.baseline else round(end, 1)
+    plan.update(retrain_epochs=retrain, replan=record)
+    return cfg.model_copy(update={"retrain_epochs": retrain}), record
+
+
+def fair_epochs(search_done: int, search_planned: int, batch_fraction: float, retrain_done: int,
+                retrain_planned: int, baseline: bool = True) -> dict:
+    """The baseline's epochs: those the DASH side trained, ``retrain_done + ceil(search_done * batch_fraction)``
+    (the search's epochs as full-data epoch-equivalents). With ``notes``: one line where a stage's deadline cut
+    the search or the retrain short of its plan (and what the baseline gets instead)."""
+    equiv = math.ceil(search_done * batch_fraction)
+    cuts = [f"{stage} stopped at its deadline after {done} of {planned} epochs"
+            for stage, done, planned in (("search", search_done, search_planned),
+                                         ("retrain", retrain_done, retrain_planned)) if done < planned]
+    if cuts and baseline:
+        cuts[-1] += f"; the baseline gets the same {retrain_done} + {equiv} epochs"
+    return {"retrain_epochs": retrain_done, "search_equivalent_epochs": equiv,
+            "baseline_epochs": retrain_done + equiv if baseline else None, "notes": ["; ".join(cuts)] if cuts else []}
+
+
 def run_dash(cfg: DashConfig, say: Callable[[str], None] = lambda m: None, started: float | None = None,
              record: Path | None = None) -> dict:
     """Run search, retrain, baseline and test; return a JSON-ready result plus ``final_model``: the retrained
     network and its task (for :func:`autofast.dash.report.write_run`).
-    With ``cfg.time_budget`` the epochs are planned to fit it (:func:`budget_epochs`), counted from
-    ``started`` (``time.time()``; default now), and each stage stops at the budget's end. ``record``: the
+    With ``cfg.time_budget`` the epochs are planned to fit it (:func:`budget_epochs`; the retrain's re-planned
+    after the search at the searched pattern's measured cost, :func:`replan_retrain`), counted from ``started``
+    (``time.time()``; default now), and each stage stops at its planned end. The baseline trains the epochs the
+    DASH side trained (:func:`fair_epochs`), whatever a deadline cut. ``record``: the
     file that keeps the conv path of every shape the run ran (the run folder's ``conv_paths.json``)."""
     with in_force(cfg), conv_record(record, cfg.conv_paths_from):
         return _run_dash(cfg, say, started)
@@ -253,10 +314,31 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
     pattern, probs, candidates = found["pattern"], found["probabilities"], found["candidates"]
     timings["search"] = found["seconds"]
 
-    def fit(pattern_, label):
+    def network(pattern_):
         with seeded_init(cfg.seed):
-            model = build_backbone(name, ndim, in_ch, data.num_classes, cfg.retrain_width, fixed_factory(pattern_),
-                                   dropout=cfg.dropout, positional=positional)
+            return build_backbone(name, ndim, in_ch, data.num_classes, cfg.retrain_width, fixed_factory(pattern_),
+                                  dropout=cfg.dropout, positional=positional)
+
+    if budget_plan is not None and "retrain_epochs" not in budget_plan["given"]:
+        # the first plan priced every training epoch at the plain network's; the searched pattern's costs more
+        # (a retrain cut after 1 of 6 epochs at digits --time-budget 30s): time it and share out what is left
+        t_replan = time.perf_counter()
+        probe = network(pattern)
+        x, y, xv, yv = placed(probe, cfg.devices[0], task.x_train, task.y_train, task.x_val, task.y_val)
+        train_s, val_s = epoch_seconds(probe, x, y, cfg.batch_size, xv, yv)
+        # and a pass at the final evaluation's batch (evaluate: 512), on training rows: the conv-path dispatcher
+        # measures those shapes once (3.9 s for digits' pattern on a cold cache, between the retrain and the
+        # baseline, which lost an epoch to it); here it is spent before the time left is shared out
+        evaluate(probe, x[:512], y[:512])
+        del probe, x, y, xv, yv
+        cfg, replan = replan_retrain(cfg, clock, budget_plan, len(found["history"]), train_s + val_s,
+                                     budget_plan["plain_epoch"] + val_s)  # plain validation: at most the pattern's
+        timings["replan"] = time.perf_counter() - t_replan
+        say(f"re-plan ({replan['left']:.0f}s left): pattern epoch {replan['pattern_epoch']:.2f}s, plain "
+            f"{replan['plain_epoch']:.2f}s -> {cfg.retrain_epochs} retrain epochs (planned {replan['planned_before']})")
+
+    def fit(pattern_, label):
+        model = network(pattern_)
         s = TrainSettings(epochs=epochs[label], lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
                           seed=cfg.seed)
         res = train(model, *placed(model, cfg.devices[0], task.x_train, task.y_train, task.x_val, task.y_val), s,
@@ -268,12 +350,18 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
                             "epochs": len(res.history), "planned_epochs": s.epochs, "seconds": res.seconds,
                             "history": res.history}  # epochs trained: a budget's stop may end a stage early
 
-    # the baseline gets the same epoch budget: retrain epochs + the search's epoch-equivalents
-    search_equiv = math.ceil(cfg.search_epochs * cfg.search_batch_fraction)
-    epochs = {"retrain": cfg.retrain_epochs, "baseline": cfg.retrain_epochs + search_equiv}
+    epochs = {"retrain": cfg.retrain_epochs}
     say(f"retrain: width {cfg.retrain_width}, pattern {pattern}")
     model, retrain_res, retrain = fit(pattern, "retrain")
     timings["retrain"] = retrain_res.seconds
+    # the baseline gets the same epoch budget, by construction: the epochs the DASH side TRAINED (the retrain's,
+    # plus the search's epoch-equivalents), never the planned ones where a stage's deadline cut it short
+    search_done = len(found["history"])
+    epoch_budget = fair_epochs(search_done, cfg.search_epochs, cfg.search_batch_fraction, retrain["epochs"],
+                               retrain["planned_epochs"], cfg.baseline)
+    epochs["baseline"] = epoch_budget["baseline_epochs"]
+    for note in epoch_budget["notes"]:
+        say(note)
     metric, lower = task_metric(task)
     result = {
         "task": task.name, "kind": data.kind, "classes": data.classes, "backbone": name, "positional_input": positional,
@@ -288,7 +376,7 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
         "search": {"epochs": len(found["history"]), "planned_epochs": cfg.search_epochs,
                    "batch_fraction": cfg.search_batch_fraction,
                    "width": cfg.search_width, "history": found["history"], "seconds": found["seconds"]},
-        "retrain": retrain, "config": cfg.model_dump(mode="json"),
+        "retrain": retrain, "epoch_budget": epoch_budget, "config": cfg.model_dump(mode="json"),
         "precision": resolve_precision(cfg.precision, cfg.devices[0]), "timings": timings, "budget_plan": budget_plan,
         "selected_on": "architecture: training loss (single-level DASH); checkpoints: validation "
                        f"{metric}; test split evaluated once per model",
@@ -299,6 +387,12 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
         _, base_res, baseline = fit(fixed, "baseline")
         timings["baseline"] = base_res.seconds
         result["baseline"] = {"pattern": [list(p) for p in fixed], **baseline}
+        epoch_budget["baseline_trained"] = baseline["epochs"]
+        if baseline["epochs"] < baseline["planned_epochs"]:  # its own deadline: DASH trained more this time
+            note = (f"baseline stopped at its deadline after {baseline['epochs']} of {baseline['planned_epochs']} "
+                    "epochs: it trained less than the DASH side")
+            epoch_budget["notes"].append(note)
+            say(note)
     timings["total"] = time.perf_counter() - t0
     result["conv_paths"] = path_summary()  # which implementation ran each conv shape
     result["test_score"] = retrain["test_score"]
