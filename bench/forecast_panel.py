@@ -3,7 +3,7 @@
 Per series, in ONE run:
 
 1. ``forecast``: ``python -m autofast forecast --data CSV --split ratio --json`` with no sizing flags (the window
-   protocol: a series of at most 120 rows takes the panel of one without ``--split``; a subprocess, timed from
+   protocol: a series of at most 300 rows takes the panel of one without ``--split``; a subprocess, timed from
    process start to exit): the horizon, lookback, orders and season come from the data; its ``result.json`` gives
    Auto-AR's test MSE and the seasonal naive's on the same test windows;
 2. the peers a user would pick instead, statsforecast's AutoARIMA and AutoETS with the run's season, fitted here
@@ -95,7 +95,7 @@ def write_m1(folder: Path, years: tuple[int, int]) -> dict[str, Path]:
 
 def run_forecast(csv: Path, out: Path, extra: list[str]) -> tuple[dict, float]:
     """The command on ``csv`` under the window protocol (``--split ratio``: since 2026-12-07 a series of at most
-    120 rows takes the panel of one by default, measured series by series in ``bench/forecast_short.py``; this
+    120 rows, since a later change 300, takes the panel of one by default, measured series by series in ``bench/forecast_short.py``; this
     panel compares the window protocol's test windows with the peers' on the same windows)."""
     split = [] if "--columns" in extra else ["--split", "ratio"]  # ETTh1 keeps its own protocol
     cmd = [sys.executable, "-m", "autofast", "forecast", "--data", str(csv), "--out", str(out), "--overwrite",

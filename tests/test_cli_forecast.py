@@ -322,7 +322,8 @@ def test_a_level_shift_in_the_test_rows_is_said_and_the_lower_mse_is_bold(tmp_pa
     y[-20:] -= 100
     p = _csv(tmp_path, pd.DataFrame({"date": pd.date_range("2000-01-01", periods=150, freq="MS").strftime("%Y-%m-%d"),
                                      "sales": y}))
-    code, out, err = run_cli(["forecast", "--data", str(p), "--out", str(tmp_path / "r"), "--no-plot"], capsys)
+    code, out, err = run_cli(["forecast", "--data", str(p), "--out", str(tmp_path / "r"), "--no-plot", "--split", "ratio"],
+                              capsys)
     assert code == 0, err
     assert "note: H=" in out and "validation MSE" in out.replace("\n", " ")
     report = (tmp_path / "r" / "report.md").read_text()

@@ -25,7 +25,7 @@ def test_path_gives_the_commands_result(tmp_path, capsys):
     df = _monthly().rename_axis("Month")
     path = tmp_path / "sales.csv"
     df.to_csv(path, date_format="%Y-%m")
-    fc = autofast.forecast(str(path), split="ratio")  # 120 rows: the window protocol
+    fc = autofast.forecast(str(path), split="ratio")  # 120 rows: the window protocol, as asked
     assert main(["forecast", "--data", str(path), "--split", "ratio", "--out", str(tmp_path / "run"), "--json",
                  "--no-plot"]) == 0
     res = json.loads(capsys.readouterr().out)
@@ -120,7 +120,7 @@ def test_bad_input_is_one_autofast_error(call, needle):
 
 
 def test_forecast_imports_no_torch():
-    code = ("import sys, numpy as np, autofast; fc = autofast.forecast(np.sin(np.arange(300) / 5), horizon=5); "
+    code = ("import sys, numpy as np, autofast; fc = autofast.forecast(np.sin(np.arange(400) / 5), horizon=5); "
             "print(fc.test_mse[5] < 1, 'torch' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.split() == ["True", "False"], r.stderr

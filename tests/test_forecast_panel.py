@@ -508,9 +508,12 @@ def test_resolve_monthly_yearly_and_no_dates():
     assert cfg.max_order == max(13, min(48, int(np.percentile(lengths, 75)) - 36))
     assert {"horizon", "season", "max_order"} <= set(notes) <= {"horizon", "season", "max_order",
                                                                 "series ended early"} and "monthly" in notes["horizon"]
-    short = _panel([rng.standard_normal(40)] * 3, [_monthly_dates(40)] * 3)  # 40 - 36 rows: no two seasons
+    short = _panel([rng.standard_normal(40)] * 20, [_monthly_dates(40)] * 20)  # 40 - 36 rows: no two seasons
     cfg, _, notes = resolve_panel(PanelConfig(), short)
     assert cfg.horizon == 18 and cfg.season == 1 and "fewer than two seasons" in notes["season"]
+    # few series (FEW_SERIES) of three seasons keep theirs: the refits on longer histories adjust by it
+    cfg, _, notes = resolve_panel(PanelConfig(), _panel([rng.standard_normal(40)] * 3, [_monthly_dates(40)] * 3))
+    assert cfg.season == 12 and "adjustment applies where it holds three" in notes["season"]
     yearly = _panel([rng.standard_normal(30)] * 4, [np.arange(1990, 2020).astype(str)] * 4)
     cfg, freq, _ = resolve_panel(PanelConfig(), yearly)
     assert freq.name == "yearly" and cfg.horizon == 6 and cfg.season == 1
@@ -739,12 +742,12 @@ def test_api_panel_options_and_errors():
 
 
 def test_api_frame_without_id_column_is_a_single_series_forecast():
-    t = np.arange(150)
-    df = pd.DataFrame({"ds": pd.date_range("1990-01-01", periods=150, freq="MS").strftime("%Y-%m-%d"),
+    t = np.arange(320)
+    df = pd.DataFrame({"ds": pd.date_range("1990-01-01", periods=320, freq="MS").strftime("%Y-%m-%d"),
                        "y": 100 + 0.5 * t + 10 * np.sin(2 * np.pi * t / 12)})
     fc = autofast.forecast(df)
     assert isinstance(fc, Forecast) and not isinstance(fc, PanelResult) and fc.columns == ["y"]
-    short = autofast.forecast(df.iloc[:120])  # at most 120 rows: a panel of one (forecast/short.py)
+    short = autofast.forecast(df.iloc[:120])  # at most 300 rows: a panel of one (forecast/short.py)
     assert isinstance(short, PanelResult) and "panel of one" in short.reason and len(short.panel) == 1
     assert list(short.next().columns) == ["date", "y"] and short.next()["date"].iloc[0] == "2000-01-01"
     long = _monthly_long(seed=9, S=3, lo=50, hi=60, shuffle=False)

@@ -1,4 +1,4 @@
-"""A short univariate series (at most 120 rows, or splits that cannot hold the horizon) is a panel of one
+"""A short univariate series (at most 300 rows, or splits that cannot hold the horizon) is a panel of one
 (autofast/forecast/short.py)."""
 import json
 
@@ -32,7 +32,7 @@ def test_a_short_series_runs_as_a_panel_of_one_end_to_end(tmp_path, capsys):
     assert main(["forecast", "--data", str(tmp_path / "sales.csv"), "--horizon", "18", "--out", str(tmp_path / "r"),
                  "--json", "--no-plot"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["kind"] == "panel of one" and "66 rows, at most 120" in res["reason"] and res["series"] == 1
+    assert res["kind"] == "panel of one" and "66 rows, at most 300" in res["reason"] and res["series"] == 1
     assert res["test"]["Auto-AR"]["series_mase"] == 1
     nxt = pd.read_csv(tmp_path / "r" / "forecast_next_H18.csv")
     assert list(nxt.columns[:2]) == ["date", "sales"] and len(nxt) == 18 and nxt["date"].iloc[0] == "2005-07"
@@ -71,10 +71,10 @@ def test_the_window_protocol_and_its_error_stand_otherwise_or_the_short_protocol
 
 
 def test_longer_series_keep_the_window_protocol_unless_it_cannot_hold_the_horizon():
-    df = _sales(200).set_index("Month")
+    df = _sales(320).set_index("Month")
     assert isinstance(autofast.forecast(df, horizon=6), Forecast)
-    res = autofast.forecast(df, horizon=48)  # 200 x 0.2 = 40 validation rows < 48
-    assert isinstance(res, PanelResult) and "cannot hold 48 steps" in res.reason
+    res = autofast.forecast(df, horizon=70)  # 320 x 0.2 = 64 validation rows < 70
+    assert isinstance(res, PanelResult) and "cannot hold 70 steps" in res.reason
 
 
 def test_earlier_origin_errors_are_the_explicit_forecasts():
@@ -114,3 +114,45 @@ def test_default_valued_options_keep_the_panel_of_one_and_its_intervals_hold_up(
     assert main(["forecast", "--data", str(tmp_path / "s.csv"), "--out", str(tmp_path / "r"), "--no-plot"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:"), err  # the reason note waits for the run folder
+
+
+def test_a_panel_of_one_adjusts_by_the_seasonality_test_and_keeps_the_mean(monkeypatch):
+    """One series' one validation window cannot choose the seasonal adjustment or a single model (FEW_SERIES): a
+    flat validation window makes the naive forecast far ahead there, yet the mean with Theta and the damped trend
+    stands, on the seasonally adjusted values (the series passes M4's test); with the selection of panels (the
+    rule off) the naive forecast was chosen."""
+    import autofast.forecast.panel as panel_module
+
+    n, H = 72, 6
+    t = np.arange(n)
+    y = 100 + 0.8 * t + 10 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(3).normal(0, 1, n)
+    y[n - 2 * H : n - H] = y[n - 2 * H - 1]  # the validation window: the last value held
+    frame = pd.DataFrame({"date": pd.date_range("2000-01-01", periods=n, freq="MS").strftime("%Y-%m-%d"), "y": y})
+    res = autofast.forecast(frame, horizon=H)
+    assert isinstance(res, PanelResult) and res.validation_series == 1
+    assert res.selection["single"]["validation_mase"] < 0.5 * res.selection["mean"]["validation_mase"]
+    assert "theta" in res.chosen.kind and res.transform.deseason
+    monkeypatch.setattr(panel_module, "FEW_SERIES", 1)  # a panel's selection
+    old = autofast.forecast(frame, horizon=H)
+    assert old.chosen.kind == "naive"
+
+
+def test_a_season_kept_for_the_adjustment_scales_intervals_as_validated(tmp_path):
+    """42 monthly rows at 18 steps: the validation history (6 rows) holds no two seasons, yet the season stays for
+    the refits' seasonal adjustment (the series holds three); the validation errors were in one-step units (its
+    MASE scale falls back to lag 1), so the intervals after the data are too (scale_lag 1), not in the seasonal
+    differences of the 42 rows, and model.json keeps that."""
+    from autofast.forecast.panel import PanelModel
+
+    df = _sales(42)
+    res = autofast.forecast(df, horizon=18)
+    assert isinstance(res, PanelResult) and res.config.season == 12 and res.model.scale_lag == 1
+    nxt = res.next(intervals=True)
+    y = df["sales"].to_numpy(float)
+    half = (nxt["sales-hi-95"] - nxt["sales"]).to_numpy()
+    assert np.allclose(half, np.array(res.model.halfwidths[95]) * mase_scale(y, 1))
+    assert not np.allclose(half, np.array(res.model.halfwidths[95]) * mase_scale(y, 12))
+    res.model.save(tmp_path)
+    again = PanelModel.from_dict(json.loads((tmp_path / "model.json").read_text()), tmp_path / "model.json")
+    assert again.scale_lag == 1 and again == res.model
+    assert autofast.forecast(_sales(66), horizon=18).model.scale_lag == 0  # 30 rows validated: seasonal units

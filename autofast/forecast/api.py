@@ -232,7 +232,7 @@ def _config(cls, options: dict, what: str):
 def forecast(data, horizon: int | list[int] | None = None, *, dates=None, columns: list[str] | None = None,
              date_column: str | None = AUTO_DATE, id_column: str | None = "auto", **options: Any):
     """Run Auto-AR on ``data`` and return the :class:`Forecast` (see the module docstring) -- a short univariate
-    series (at most 120 rows, or too short for the windows at the horizon; no window-only option such as
+    series (at most 300 rows, or too short for the windows at the horizon; no window-only option such as
     ``lookback=`` or ``split=`` given) is forecast as a panel of one (:mod:`autofast.forecast.short`) and returned
     as a :class:`~autofast.forecast.panel.PanelResult` (``next()`` a frame of date and value, ``predict(newer)``,
     ``test``, ``reason``); on a long-format
