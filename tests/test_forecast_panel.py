@@ -506,8 +506,9 @@ def test_resolve_monthly_yearly_and_no_dates():
     cfg, freq, notes = resolve_panel(PanelConfig(), monthly)
     assert freq.name == "monthly" and cfg.horizon == 18 and cfg.season == 12
     assert cfg.max_order == max(13, min(48, int(np.percentile(lengths, 75)) - 36))
-    assert {"horizon", "season", "max_order"} <= set(notes) <= {"horizon", "season", "max_order",
+    assert {"horizon", "season", "max_order"} <= set(notes) <= {"horizon", "season", "max_order", "diff_orders",
                                                                 "series ended early"} and "monthly" in notes["horizon"]
+    assert cfg.diff_orders == [0, 1] and "twice-differenced" in notes["diff_orders"]  # 3 series: FEW_SERIES
     short = _panel([rng.standard_normal(40)] * 20, [_monthly_dates(40)] * 20)  # 40 - 36 rows: no two seasons
     cfg, _, notes = resolve_panel(PanelConfig(), short)
     assert cfg.horizon == 18 and cfg.season == 1 and "fewer than two seasons" in notes["season"]
@@ -528,8 +529,8 @@ def test_resolve_monthly_yearly_and_no_dates():
 def test_resolve_keeps_given_values_and_refuses_all_short_series():
     rng = np.random.default_rng(0)
     monthly = _panel([rng.standard_normal(80)] * 2, [_monthly_dates(80)] * 2)
-    cfg, _, notes = resolve_panel(PanelConfig(horizon=5, season=4, max_order=7), monthly)
-    assert (cfg.horizon, cfg.season, cfg.max_order) == (5, 4, 7) and notes == {}
+    cfg, _, notes = resolve_panel(PanelConfig(horizon=5, season=4, max_order=7, diff_orders=[0, 1, 2]), monthly)
+    assert (cfg.horizon, cfg.season, cfg.max_order, cfg.diff_orders) == (5, 4, 7, [0, 1, 2]) and notes == {}
     tiny = _panel([rng.standard_normal(20), rng.standard_normal(16)])
     with pytest.raises(AutofastError, match="no series has more than 20 rows.*lower the horizon"):
         resolve_panel(PanelConfig(horizon=10), tiny)

@@ -35,7 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--max-order", type=int, help="largest AR order searched (default: a quarter of the training rows, "
                                                  "at most the lookback)")
     p.add_argument("--min-order", type=int, help="smallest AR order searched (default: 1)")
-    p.add_argument("--diff", nargs="+", type=int, help="differencing orders (default: 0 1 2)")
+    p.add_argument("--diff", nargs="+", type=int,
+                   help="differencing orders (default: 0 1 2; 0 1 for a panel of fewer than 20 series, one alone too)")
     p.add_argument("--diff-rule", choices=["grid", "kpss"],
                    help="grid: search d; kpss: the reference KPSS rule (default: grid)")
     p.add_argument("--intercept", choices=["both", "yes", "no"], help="fit an intercept: both = search it (default: both)")
