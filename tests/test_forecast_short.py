@@ -156,3 +156,38 @@ def test_a_season_kept_for_the_adjustment_scales_intervals_as_validated(tmp_path
     again = PanelModel.from_dict(json.loads((tmp_path / "model.json").read_text()), tmp_path / "model.json")
     assert again.scale_lag == 1 and again == res.model
     assert autofast.forecast(_sales(66), horizon=18).model.scale_lag == 0  # 30 rows validated: seasonal units
+
+
+def test_a_loaded_panel_of_one_predicts_from_one_series_in_any_form(tmp_path):
+    """autofast.load(run).predict(last_rows) (the README's line) on a panel-of-one run: a 1-D array or Series was a
+    TypeError, a path or DataFrame a float conversion error, and a (T, 1) array T one-row series, silently."""
+    df = _sales(90)
+    path = tmp_path / "sales.csv"
+    df.to_csv(path, index=False)
+    assert main(["forecast", "--data", str(path), "--out", str(tmp_path / "r"), "--no-plot"]) == 0
+    model = autofast.load(tmp_path / "r")
+    y = df["sales"].to_numpy(float)
+    want = model.predict([y])[0]
+    for rows in (y, y[:, None], list(y), pd.Series(y, name="other"), df, str(path)):
+        got = model.predict(rows)
+        assert got.shape == (len(want), 1) and np.allclose(got[:, 0], want), type(rows)
+    assert model.predict([y, y[:60]]).shape == (2, len(want))  # a list of series: one row each
+    with pytest.raises(AutofastError, match="at least"):
+        model.predict(y[:2])
+
+
+def test_a_panel_of_one_says_whether_its_series_was_adjusted_and_what_rule_chose(tmp_path):
+    """The label 'seasonally adjusted' names the transform; a trending series that fails M4's test was not adjusted,
+    and the run now says so (it read as adjusted), and its report states the few-series rule, not the panel's margin."""
+    t = np.arange(60)
+    y = 200 + 2 * t + 30 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 5, 60)
+    df = pd.DataFrame({"date": pd.date_range("2000-01-01", periods=60, freq="MS").strftime("%Y-%m-%d"), "y": y})
+    res = autofast.forecast(df)
+    assert res.transform.deseason and res.selection["seasonal adjustment"].startswith("0 of 1 series pass")
+    assert "too few windows to fit an AR" in res.sized_from_data["max_order"]
+    path = tmp_path / "s.csv"
+    df.to_csv(path, index=False)
+    assert main(["forecast", "--data", str(path), "--out", str(tmp_path / "r"), "--no-plot"]) == 0
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "the mean with the per-series models stands" in report and "0 of 1 series pass" in report
+    assert "a single model is chosen only below" not in report

@@ -56,8 +56,13 @@ def panel_config(raw: dict, id_column: str):
 def _selection_line(sel: dict) -> str:
     from autofast.forecast.panel import SINGLE_MODEL_MARGIN
 
-    if len(sel) < 2:
+    if "mean" not in sel or "single" not in sel:
         return ""
+    if "rule" in sel:
+        return (f" Validation MASE of the mean with the per-series models ({sel['mean']['label']}) "
+                f"{sel['mean']['validation_mase']:.4f}, of the best single model ({sel['single']['label']}) "
+                f"{sel['single']['validation_mase']:.4f}: {sel['rule']}"
+                + (f"; {sel['seasonal adjustment']}." if "seasonal adjustment" in sel else "."))
     return (f" Validation MASE of the mean with the per-series models ({sel['mean']['label']}) "
             f"{sel['mean']['validation_mase']:.4f}, of the best single model ({sel['single']['label']}) "
             f"{sel['single']['validation_mase']:.4f}: a single model is chosen only below "
