@@ -58,15 +58,11 @@ def _selection_line(sel: dict) -> str:
 
     if "mean" not in sel or "single" not in sel:
         return ""
-    if "rule" in sel:
-        return (f" Validation MASE of the mean with the per-series models ({sel['mean']['label']}) "
-                f"{sel['mean']['validation_mase']:.4f}, of the best single model ({sel['single']['label']}) "
-                f"{sel['single']['validation_mase']:.4f}: {sel['rule']}"
-                + (f"; {sel['seasonal adjustment']}." if "seasonal adjustment" in sel else "."))
+    rule = (sel["rule"] + (f"; {sel['seasonal adjustment']}" if "seasonal adjustment" in sel else "")
+            if "rule" in sel else f"a single model is chosen only below {SINGLE_MODEL_MARGIN} x the mean's")
     return (f" Validation MASE of the mean with the per-series models ({sel['mean']['label']}) "
             f"{sel['mean']['validation_mase']:.4f}, of the best single model ({sel['single']['label']}) "
-            f"{sel['single']['validation_mase']:.4f}: a single model is chosen only below "
-            f"{SINGLE_MODEL_MARGIN} x the mean's.")
+            f"{sel['single']['validation_mase']:.4f}: {rule}.")
 
 
 def report_markdown(p: dict) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -45,16 +46,16 @@ def merge_options(config_path: str | None, keys: list[str], cli: dict, renamed: 
     if unknown:
         raise AutofastError(f"{config_path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(keys)}")
     given = {k: v for k, v in cli.items() if k in keys and v is not None}
-    out = Options({**raw, **given})
-    out.source = {k: str(config_path) for k in raw if k not in given}
-    return out
+    return Options({**raw, **given}, {k: str(config_path) for k in raw if k not in given})
 
 
 class Options(dict):
     """Merged options; ``source``: the config file each option the file gave (and no flag overrode) came from,
     so that :func:`validated` names the file in its error."""
 
-    source: dict[str, str] = {}
+    def __init__(self, values: dict, source: dict[str, str]) -> None:
+        super().__init__(values)
+        self.source = source
 
 
 def require_task(raw: dict, command: str) -> None:
@@ -136,8 +137,6 @@ def validated(model_cls, raw: dict, names: dict[str, str] | None = None):
     """Build a pydantic config; the first validation error becomes one ``error:`` line, naming the option as
     ``names`` (field -> option name, for fields named otherwise) says."""
     from pydantic import ValidationError
-
-    import re
 
     source = getattr(raw, "source", {})
     try:

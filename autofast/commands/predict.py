@@ -123,7 +123,9 @@ def _predict_forecast(args) -> int:
                        (f"give newer rows with the run's date column {model.date_column!r}",
                         f"the new data: the run forecasts column(s) {cols}"))
     if one:
-        from autofast.forecast.short import check_history
+        from autofast.forecast.panel import next_frame
+        from autofast.forecast.short import check_history, panel_of_one
+        from autofast.io import atomic_path
 
         check_history(data.length, str(path))
     if args.out and len(horizons) > 1:
@@ -133,10 +135,6 @@ def _predict_forecast(args) -> int:
     for h in horizons:
         out = _out_path(args, f"forecast-{_stem(str(args.data))}-H{h}.csv")
         if one:  # the panel's table of the rows after a series: a panel of one's has the single-series columns
-            from autofast.forecast.panel import next_frame
-            from autofast.forecast.short import panel_of_one
-            from autofast.io import atomic_path
-
             try:
                 table = next_frame(panel_of_one(data), model, intervals=True)
             except AutofastError as exc:

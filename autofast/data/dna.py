@@ -217,8 +217,9 @@ def read_table(path: Path, seq_column: str, label_column: str,
         raise AutofastError(f"{path}: has no header row (its first row is numbers); add one -- 'label' and a name "
                             "per step for a table of series, 'sequence' and 'label' for DNA -- or give UCR rows "
                             "(label first) as a .tsv/.txt with 'kind: series' in a task file")
-    numeric = [c for c in df.columns if len(df) and all(is_number(str(v)) for v in df[c].head(20))]
-    if missing and seq_column in missing and len(numeric) >= 2:  # numbers per step: a table of series, no label
+    numeric = [c for c in df.columns if len(df) and all(is_number(str(v)) for v in df[c].head(20))] \
+        if seq_column in missing else []
+    if len(numeric) >= 2:  # numbers per step: a table of series, no label
         raise AutofastError(f"{path}: no {label_column!r} column (available: {column_list(df.columns)}); a table "
                             f"of series needs the class (or value) of each row in a {label_column!r} column and "
                             f"one numeric column per step: rename that column to {label_column!r} or set "

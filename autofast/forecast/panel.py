@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autofast.data.frequency import Frequency, infer_frequency, parse_dates, step_dates
 from autofast.data.panel import PanelData
+from autofast.data.timeseries import SeriesData
 from autofast.errors import AutofastError
 from autofast.io import write_json_atomic
 from autofast.kernels.ar_grid import ARBackend, get_backend
@@ -139,18 +140,24 @@ class PanelModel:
         ``(T,)`` or ``(T, 1)`` array, a pandas Series, a DataFrame or CSV path with its value column -- and then
         gives ``(H, 1)``, as :meth:`ForecastModel.predict <autofast.forecast.model.ForecastModel.predict>` does."""
         if self.id_column is None and not _series_list(history):
-            from .api import series_data
-            from .short import check_history
-
-            kind = type(history).__name__ if type(history).__module__.startswith("pandas") else ""
-            if kind == "Series":
-                history = history.rename(self.value_column)  # one series: its own name does not matter
-            table = kind == "DataFrame" or isinstance(history, (str, Path))  # the run's date column, by name
-            data, _ = series_data(history, columns=[self.value_column], date_column=self.date_column if table else None)
-            check_history(data.length, data.source)
-            return self.predict([data.values[:, 0]], horizon)[0][:, None]
+            return self.predict([self.one_series(history).values[:, 0]], horizon)[0][:, None]
         return forecast_series([np.asarray(h, dtype=np.float64) for h in history], self.chosen,
                                horizon or self.horizon, self.transform, self.season, theta=self.theta)
+
+    def one_series(self, data) -> "SeriesData":
+        """A panel of one's newer rows read as :func:`autofast.forecast` reads one series: a ``(T,)`` / ``(T, 1)``
+        array, a pandas Series (any name), a DataFrame or CSV path with the run's value (and date) column; at
+        least :data:`~autofast.forecast.short.MIN_FIT_ROWS` rows, else one error line."""
+        from .api import series_data
+        from .short import check_history
+
+        kind = type(data).__name__ if type(data).__module__.startswith("pandas") else ""
+        if kind == "Series":
+            data = data.rename(self.value_column)  # one series: its own name does not matter
+        table = kind == "DataFrame" or isinstance(data, (str, Path))  # the run's date column, by name
+        series, _ = series_data(data, columns=[self.value_column], date_column=self.date_column if table else None)
+        check_history(series.length, series.source)
+        return series
 
     def too_short(self, history) -> list[int]:
         """Indices of the series in ``history`` too short for the chosen level AR's order (after differencing):
@@ -271,12 +278,9 @@ class PanelResult:
 
         m = self.model
         if m.id_column is None:  # a panel of one: newer rows of the one series
-            from .api import series_data
-            from .short import check_history, panel_of_one
+            from .short import panel_of_one
 
-            data, _ = series_data(data, columns=[m.value_column], date_column=m.date_column)
-            check_history(data.length, data.source)
-            return next_frame(panel_of_one(data), m, horizon, intervals=intervals)
+            return next_frame(panel_of_one(m.one_series(data)), m, horizon, intervals=intervals)
         if isinstance(data, (str, Path)):
             panel = load_panel(data, m.id_column, m.date_column, m.value_column, API_HINTS)
         else:
@@ -522,6 +526,12 @@ def _ended_early(panel: PanelData, H: int) -> list[str]:
     return [i for i, t in zip(ids, last) if t < last.max() - H * step]
 
 
+def few_series(lengths: np.ndarray, horizon: int) -> bool:
+    """Whether fewer than :data:`FEW_SERIES` series are long enough to validate at ``horizon`` (more than 2H rows):
+    the rule :func:`resolve_panel` sizes by and :func:`run_panel` selects by."""
+    return int((np.asarray(lengths) > 2 * horizon).sum()) < FEW_SERIES
+
+
 def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Frequency | None, dict[str, str]]:
     """Fill ``horizon``, ``max_order`` and ``season`` left None: the horizon is M4's for the dates' frequency (read
     from the longest series; 96 without one), at most half a median series; the largest order reaches what the
@@ -541,11 +551,11 @@ def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Freq
         why = f"M4's horizon for {freq.name} data" if freq else "no recognised date frequency: 96"
         notes["horizon"] = f"{H} ({why}" + (f", capped at half the median series of {med} rows)" if base > cap else ")")
     fit = lengths[lengths > 2 * H]  # the series the validation uses (a 1-row series moved the median)
-    few = len(fit) < FEW_SERIES
+    few = few_series(lengths, H)
+    held = int(np.median(fit)) - 2 * H if len(fit) else 0  # a median validated series' rows before the horizons
     season = cfg.season
     if season is None:
         m = freq.season if freq else 1
-        held = int(np.median(fit)) - 2 * H if len(fit) else 0
         # few series (a panel of one): the season stays where the series hold three, for the seasonal adjustment
         # of the refits on longer histories (M4's test needs three seasons), though the validation holds fewer
         whole = few and med >= 3 * m and held < 2 * m
@@ -565,7 +575,6 @@ def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Freq
         P = max(cfg.min_order, season + 1, min(MAX_PANEL_ORDER, q75 - 2 * H))
         notes["max_order"] = f"{P} (the 75th percentile of the series' lengths, {q75}, less two horizons; at least " \
                              f"a season + 1, at most {MAX_PANEL_ORDER})"
-        held = int(np.median(fit)) - 2 * H if len(fit) else 0
         if few and P > (held - 4) // 2:  # too few windows for the AR: said, not capped (measured, FEW_SERIES)
             notes["max_order"] += (f"; with {held} rows before the two held-out horizons too few windows to fit an AR "
                                    f"of that order: Theta, the damped trend and the naive forecasts compete "
@@ -713,7 +722,7 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     val = np.flatnonzero(n > 2 * H)
     hists = [panel.values[i][: n[i] - 2 * H] for i in val]
     targets = np.stack([panel.values[i][n[i] - 2 * H : n[i] - H] for i in val])
-    few = len(val) < FEW_SERIES  # too few windows to choose the adjustment or a single model by (FEW_SERIES)
+    few = few_series(n, H)  # too few windows to choose the adjustment or a single model by
     variants = _variants(cfg, panel, m, few)
     say(f"fitting the global lag grid: orders {cfg.min_order}..{cfg.max_order}, d in {cfg.diff_orders}, "
         f"{len(val)} series, {len(variants)} transform(s)")
