@@ -381,6 +381,37 @@ def test_an_isolated_spike_is_named_and_a_level_shift_is_not():
     assert "data row 101" in r.notes["extreme values"]
 
 
+def test_despiked_replaces_few_one_off_spikes_only():
+    """A lone typo is replaced by its neighbours' mean; a spike recurring a season apart (Easter's tourists, +-1 row;
+    a quarter's peak outgrowing the spread of the steps, as Tourism's Q147) or spikes in over 2% of the rows (a
+    weekly pattern read without dates) stay, and so does a level shift."""
+    from autofast.forecast.defaults import despiked, isolated_spikes
+
+    t = np.arange(200)
+    y = 100 + np.random.default_rng(0).normal(0, 2, 200)
+    assert despiked(y) is y
+    one = y.copy()
+    one[100] = 5000
+    out = despiked(one, 12)
+    assert out is not one and out[100] == pytest.approx((y[99] + y[101]) / 2) and np.array_equal(out[:100], y[:100])
+    assert one[100] == 5000  # the input is not changed
+    yearly = one.copy()
+    yearly[113] = 5000  # 13 rows later: a moving yearly event
+    assert despiked(yearly, 12) is yearly
+    assert despiked(yearly, 1) is not yearly  # without a season: two one-off spikes in 200 rows
+    peaks = 100 + 20 * (t % 4 == 2) * (1 + (t >= 190) * 40)  # a quarter's peak outgrowing the steps' spread
+    peaks = peaks + np.random.default_rng(1).normal(0, 2, 200)
+    assert isolated_spikes(peaks[:, None]) and despiked(peaks, 4) is peaks
+    typo = peaks.copy()
+    typo[101] = 9000  # not a peak quarter: replaced, the peaks kept
+    out = despiked(typo, 4)
+    assert out[101] < 200 and np.array_equal(out[190:], peaks[190:])
+    weekly = np.where(t % 7 == 3, 5000.0, y)
+    assert despiked(weekly, 1) is weekly
+    shifted = np.where(t < 120, y, y + 300)
+    assert despiked(shifted) is shifted
+
+
 def test_season_length_rule():
     f = infer_frequency(months(5))
     assert season_length(f, 12, 24) == 12

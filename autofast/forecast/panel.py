@@ -48,7 +48,7 @@ from autofast.kernels.ar_grid import ARBackend, get_backend
 
 from .autoar import (LOCAL_FORECASTERS, MODEL_KINDS, SHRINK_WEIGHTS, ChosenModel, naive_model,
                      shrink_toward_naive)
-from .defaults import UNKNOWN_HORIZON
+from .defaults import UNKNOWN_HORIZON, despiked
 from .grid import CandidateGrid, grid_from_moments
 from .intervals import (Levels, coverage_between, floor_positive, halfwidths, interval_columns, interval_score,
                         never_negative)
@@ -174,7 +174,8 @@ class PanelModel:
         for a positive history."""
         hists = [np.asarray(h, dtype=np.float64) for h in history]
         lag = self.scale_lag or self.season
-        scale = np.array([mase_scale(h, lag) if len(h) > 1 else np.nan for h in hists])  # 1 row: no scale,
+        scale = np.array([mase_scale(despiked(h, self.season), lag) if len(h) > 1 else np.nan  # 1 row: no scale,
+                          for h in hists])
         positive = np.array([bool(never_negative(h)) for h in hists])[:, None]
         out = {}
         for level, hw in sorted(self.halfwidths.items()):
@@ -370,10 +371,11 @@ def _forecasts(psi: np.ndarray, c: np.ndarray, lags: np.ndarray, lengths: np.nda
 
 @dataclass
 class Stage:
-    """One stage's histories (each series' rows before its forecast origin) as the model sees them: transformed
+    """One stage's histories (each series' rows before its forecast origin) as the model sees them: isolated spikes
+    replaced (:func:`~autofast.forecast.defaults.despiked`; ``clean=False``: as they are), transformed
     (:mod:`.seasonal`) and standardised with their own mean and std; ``factors`` / ``offsets`` ``(S, H)`` the
-    seasonal adjustment of the forecast rows, ``mscale`` ``(S,)`` each raw history's MASE scale (0: left out of
-    scores)."""
+    seasonal adjustment of the forecast rows, ``mscale`` ``(S,)`` each history's MASE scale so cleaned (0: left out
+    of scores), the unit of the interval half-widths."""
 
     z: list[np.ndarray]
     mean: np.ndarray
@@ -384,9 +386,10 @@ class Stage:
     transform: Transform
 
     @classmethod
-    def build(cls, hists: list[np.ndarray], tf: Transform, season: int, H: int) -> "Stage":
+    def build(cls, hists: list[np.ndarray], tf: Transform, season: int, H: int, clean: bool = True) -> "Stage":
         z, mean, std, fut, off, msc = [], [], [], [], [], []
         for h in hists:
+            h = despiked(h, season) if clean else h
             sa = series_factors(h, season, tf, H)
             zz, mu, sd = standardise(forward(h, sa.factors, tf, sa.offsets))
             z.append(zz), mean.append(mu), std.append(sd), msc.append(mase_scale(h, season))
@@ -596,6 +599,11 @@ def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Freq
         diffs = [d for d in diffs if d <= 1]
         notes["diff_orders"] = (", ".join(map(str, diffs)) + f" (fewer than {FEW_SERIES} series: a twice-differenced "
                                 "AR chosen on so few windows extrapolates a curve)")
+    spiky = [i for i, v in enumerate(panel.values) if despiked(v, season) is not v]
+    if spiky:
+        which = "the series" if len(panel.values) == 1 else f"{len(spiky)} series (e.g. {panel.ids[spiky[0]]!r})"
+        notes["isolated spikes"] = (f"{which}: one-off spikes, few and not a season apart; the models fit each "
+                                    "replaced by its neighbours' mean, validation and test score them as data")
     full = cfg.model_copy(update={"horizon": H, "season": season, "max_order": P, "diff_orders": diffs})
     return full, freq, {**notes, **panel.notes}
 
@@ -617,17 +625,19 @@ def _variants(cfg: PanelConfig, panel: PanelData, season: int, few: bool = False
     return out
 
 
-def _interval_test(fc: np.ndarray, targets: list[np.ndarray], scale: np.ndarray, half: dict,
-                   positive: np.ndarray | None = None) -> dict[str, float]:
-    """Test coverage of each level's intervals (``fc`` ``(S, H)`` +- half-width x ``scale``; lower bounds floored
-    at 0 for the ``positive`` ``(S,)`` histories) over the series with a non-zero scale, and M4's mean scaled
-    interval score (MSIS: the interval score over the scale, mean over steps and series)."""
-    keep = scale > 0
-    y, f, sc = np.stack(targets)[keep], fc[keep], scale[keep, None]
+def _interval_test(fc: np.ndarray, targets: list[np.ndarray], unit: np.ndarray, half: dict,
+                   positive: np.ndarray | None = None, scale: np.ndarray | None = None) -> dict[str, float]:
+    """Test coverage of each level's intervals (``fc`` ``(S, H)`` +- half-width x ``unit`` (:attr:`Stage.mscale`);
+    lower bounds floored at 0 for the ``positive`` ``(S,)`` histories) over the series with a non-zero unit, and
+    M4's mean scaled interval score (MSIS: the interval score over the histories' MASE ``scale`` (default
+    ``unit``), mean over steps and series)."""
+    scale = unit if scale is None else scale
+    keep = (unit > 0) & (scale > 0)
+    y, f, u, sc = np.stack(targets)[keep], fc[keep], unit[keep, None], scale[keep, None]
     pos = np.zeros((int(keep.sum()), 1), bool) if positive is None else np.asarray(positive)[keep, None]
     out = {}
     for level, hw in sorted(half.items()):
-        w = hw[None, :] * sc
+        w = hw[None, :] * u
         lo, hi = floor_positive(f - w, pos, f), f + w
         out[f"coverage_{level}"] = coverage_between(y, lo, hi)
         score = interval_score(y, lo, hi, level) / sc
@@ -781,23 +791,26 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     idx = np.flatnonzero(tested)
     hist_raw = [panel.values[i][: n[i] - H] for i in idx]
     tgt_raw = [panel.values[i][n[i] - H :] for i in idx]
-    stages = {tf: Stage.build(hist_raw, tf, m, H)}  # one per transform: the refit and the forecasts share it
-    final_t = _refit(stages[tf].z, chosen, backend)
+    stages = {(tf, True): Stage.build(hist_raw, tf, m, H)}  # the refit and its forecasts share it
+    final_t = _refit(stages[tf, True].z, chosen, backend)
     test, per_series = {}, {}
     methods = {"Auto-AR": (final_t, tf), "naive": (naive_model(0, 1, 0.0), Transform())}
     if m > 1:
         methods["seasonal naive"] = (naive_model(0, m, 0.0), Transform())
     for name, (model, mtf) in methods.items():
-        if mtf not in stages:
-            stages[mtf] = Stage.build(hist_raw, mtf, m, H)
-        fc = stages[mtf].to_units(_model_forecasts(stages[mtf], model, H, backend))
+        key = (mtf, name == "Auto-AR")  # the benchmarks forecast from the rows as they are
+        if key not in stages:
+            stages[key] = Stage.build(hist_raw, mtf, m, H, clean=name == "Auto-AR")
+        fc = stages[key].to_units(_model_forecasts(stages[key], model, H, backend))
         tab = error_table(hist_raw, tgt_raw, fc, m)
         test[name] = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in tab.items()}
         test[name].update({f"series_{k}": int(np.isfinite(v).sum()) for k, v in tab.items()})  # behind each mean
         if name == "Auto-AR":
-            unit = np.array([mase_scale(h, scale_lag) for h in hist_raw]) if scale_lag else stages[mtf].mscale
+            unit = (np.array([mase_scale(despiked(h, m), scale_lag) for h in hist_raw]) if scale_lag
+                    else stages[key].mscale)
             test[name].update(_interval_test(fc, tgt_raw, unit, half,
-                                             np.array([bool(never_negative(h)) for h in hist_raw])))
+                                             np.array([bool(never_negative(h)) for h in hist_raw]),
+                                             np.array([mase_scale(h, scale_lag or m) for h in hist_raw])))
             for k, v in tab.items():
                 per_series[k] = np.full(len(n), np.nan)
                 per_series[k][idx] = v
