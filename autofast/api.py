@@ -60,7 +60,8 @@ class Result:
 
     def __repr__(self) -> str:
         r, m = self.result, self.predictor.manifest
-        test = "ID test" if self.command == "finetune" else "test"  # finetune: the saved model's in-distribution
+        test = ("ID test" if self.command == "finetune" else  # finetune: the saved model's in-distribution
+                "training-set" if (r.get("final") or {}).get("test_all_copies") else "test")
         return (f"Result({str(self.run_dir)!r}: {r.get('task', m.get('task'))} {r.get('kind', m.get('kind'))}, "
                 f"final model {self.final_model}, {test} {r.get('metric') or m.get('metric')} {self.test_score})")
 

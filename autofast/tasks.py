@@ -51,9 +51,13 @@ def copies_in_training(task):
 
 def _unseen(out: dict, copies, right) -> dict:
     """``out`` with ``test_copies`` (test rows with an exact copy among the training rows) and the metric on the
-    others (``test_acc_unseen`` from ``right`` (N,) bool, or ``test_rmse_unseen`` from ``right`` (N, T) errors)."""
-    if copies is None or not bool(copies.any()) or bool(copies.all()):
+    others (``test_acc_unseen`` from ``right`` (N,) bool, or ``test_rmse_unseen`` from ``right`` (N, T) errors);
+    where every test row is a copy (a task naming its training file as its test file, as the scikit-learn style
+    estimators' do), ``test_all_copies``: the score is a training-set score, not held out."""
+    if copies is None or not bool(copies.any()):
         return out
+    if bool(copies.all()):
+        return {**out, "test_copies": int(copies.sum()), "test_all_copies": True}
     rest = right[~copies.to(right.device)]
     key, value = (("test_acc_unseen", float(rest.double().mean())) if right.dtype == torch.bool else
                   ("test_rmse_unseen", float(rest.double().square().mean().sqrt())))

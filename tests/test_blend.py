@@ -117,6 +117,20 @@ def test_a_blend_behind_one_of_its_parts_is_not_a_candidate():
     assert score_blend(cnn, feats, y)["eligible"]
 
 
+def test_a_blend_behind_another_single_candidate_is_not_a_candidate():
+    """40 splice rows (a user audit): the CNN and the random-convolution features 0.47 out of fold each, their blend
+    0.44, the kernel SVM 0.84 -- the blend (parts comparable) was chosen over every single candidate, test 0.50 (the
+    majority class). Another family ahead of the blend by more than one paired standard error now rules it out."""
+    idx = torch.arange(30)
+    cnn, feats, y = _parts(idx < 14, (idx >= 10) & (idx < 24))  # each right on 14 of 30
+    other, _, _ = _parts(idx < 27, idx < 27)  # right on 27 of 30
+    assert score_blend(cnn, feats, y)["eligible"]
+    out = score_blend(cnn, feats, y, {"wd": other})
+    assert not out["eligible"] and out["behind"]["part"] == "wd" and out["behind"]["gap"] > out["behind"]["se"]
+    close, _, _ = _parts(idx < 15, idx < 15)  # a single candidate only as good as the blend: it stays one
+    assert score_blend(cnn, feats, y, {"wd": close})["eligible"]
+
+
 def test_family_scored_with_its_fitted_temperature():
     """Ridge-like scores of a 0.9-accurate family: the calibrated loss is the cross-entropy at the fitted
     temperature, below the raw one; accuracy and held-out scores unchanged."""
@@ -159,8 +173,8 @@ def blended_run(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     real = blend_mod.score_blend
 
-    def winning(cnn_log_probs, feature_scores, y):
-        out = real(cnn_log_probs, feature_scores, y)
+    def winning(cnn_log_probs, feature_scores, y, others=None):
+        out = real(cnn_log_probs, feature_scores, y, others)
         return {**out, "score": 10.0, "eligible": True}
 
     mp.setattr(blend_mod, "score_blend", winning)

@@ -68,6 +68,10 @@ def test_fit_predict_score_with_string_labels(fitted):
     # the run's one "test" evaluation was on the training data itself: its score is the training accuracy
     assert clf.result_.result["split"]["test"] == 60
     assert clf.score(x, y) == pytest.approx(clf.training_score_)
+    # ... and the run says so (its report read "Test accuracy" of a training score; a user quoted it)
+    assert clf.result_.result["final"]["test_all_copies"] and "training-set accuracy" in repr(clf.result_)
+    report = Path(clf.run_dir_, "report.md").read_text()
+    assert "**Training-set accuracy:" in report and "not held out" in report and "**Test accuracy" not in report
     assert Path(clf.run_dir_, "model", "manifest.json").is_file()
     import autofast  # the run folder keeps the user's labels (it named the classes 0, 1 before)
 

@@ -217,7 +217,9 @@ def test_search_predict_and_api_on_series_values(toy_task, tmp_path, capsys):
     assert manifest["regression"] and manifest["target"]["names"] == ["target"]
     report = (run / "report.md").read_text()
     assert "class probabilities" not in report and "accuracies" not in report and "minus MSE" in report, report
-    capsys.readouterr()
+    # the scores selected on are minus the MSE on standardised targets: said so (it read "out-of-fold RMSE")
+    assert "3-fold out-of-fold MSE on standardised targets" in res["selected_on"], res["selected_on"]
+    assert "candidates (validation, minus MSE on standardised targets)" in capsys.readouterr().out
     # predict on the raw test file: values in the targets' units, the run's RMSE again
     out = tmp_path / "pred.csv"
     assert main(["predict", str(run), "--data", str(yaml.parent / "toy_TEST.ts"), "--out", str(out), "--json"]) == 0

@@ -37,6 +37,9 @@ def test_task_file_loads_with_its_split(tmp_path):
 
 @pytest.mark.parametrize("body, match", [
     ("data: mine.csv\ncolour: red\n", "field 'colour': unknown key"),
+    # a misspelt split key listed the top-level keys
+    ("data: mine.csv\nsplit: {ratio: [0.6, 0.2, 0.2]}\n",
+     r"field 'split.ratio': unknown key \(did you mean 'ratios'\?\); valid keys: ratios, seed, val_fraction$"),
     ("data: missing.csv\n", "field 'data'.*does not exist"),
     ("data: [unclosed\n", "invalid YAML"),
     ("- a\n- b\n", "a task file is a mapping"),

@@ -195,12 +195,14 @@ def _report(result: dict, run_dir: Path, args) -> int:
         con.print(f"ASHA: {len(a['trials'])} trials, rungs {a['rungs']}; best trial {a['best_trial']} "
                   f"(validation {a['best_val_score']:.4f})")
     sel = result["selection"]
-    con.print("candidates (validation): " + ", ".join(f"{k} {v:.4f}" for k, v in sel["val_scores"].items())
+    lower = result["metric"] not in ("accuracy", "per-pixel accuracy")  # val scores: minus MSE, standardised
+    con.print(f"candidates (validation{', minus MSE on standardised targets' if lower else ''}): "
+              + ", ".join(f"{k} {v:.4f}" for k, v in sel["val_scores"].items())
               + f"; final model: {sel['winner']}")
-    from autofast.search.report import score_text, skew_notes, test_beside
+    from autofast.search.report import score_text, skew_notes, test_beside, test_name
 
     beside = test_beside(result["final"])
-    con.print(f"test {result['metric']}: {score_text(result['test_score'])}"
+    con.print(f"{test_name(result)} {result['metric']}: {score_text(result['test_score'])}"
               + (f" ({'; '.join(beside)})" if beside else "")
               + f"   in {result['timings']['total']:.0f}s of a {result['plan']['budget']:.0f}s budget   (report: "
               f"{run_dir}/report.md)")

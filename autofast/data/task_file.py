@@ -34,6 +34,7 @@ Then ``python -m autofast search --task promoters.yaml``.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -122,7 +123,13 @@ def read_task_file(path: str | Path) -> TaskFile:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(file)"
-        hint = "unknown key; valid keys: " + ", ".join(TaskFile.model_fields) if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "extra_forbidden":  # the keys of the mapping the unknown one sits in
+            within = SplitSpec if len(err["loc"]) > 1 and err["loc"][0] == "split" else TaskFile
+            near = difflib.get_close_matches(str(err["loc"][-1]), list(within.model_fields), n=1)
+            hint = (f"unknown key{f' (did you mean {near[0]!r}?)' if near else ''}; valid keys: "
+                    + ", ".join(within.model_fields))
+        else:
+            hint = err["msg"]
         raise AutofastError(f"{path}: field {field!r}: {hint.removeprefix('Value error, ')}") from None
 
 

@@ -194,11 +194,13 @@ def blend_values(cnn_outputs: torch.Tensor, feature_predictions: torch.Tensor) -
     return (cnn_outputs.double() + feature_predictions.double()) / 2
 
 
-def score_blend(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, y: torch.Tensor) -> dict:
+def score_blend(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, y: torch.Tensor,
+                others: dict[str, torch.Tensor] | None = None) -> dict:
     """A blend as a candidate on validation predictions: the temperature (fitted on the family's scores
     alone), ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``; the CNN's own
     accuracy on the same predictions (``cnn_val_acc``) and whether the parts are comparable enough for the
-    blend to be a candidate (:func:`parts_comparable`: ``eligible``, ``part_gap``, ``part_gap_se``).
+    blend to be a candidate (:func:`parts_comparable`: ``eligible``, ``part_gap``, ``part_gap_se``; and
+    :func:`_behind_a_part`, with ``others``: the other single candidates' held-out scores by name).
     Values ``y`` ``(N, T)``: the mean of the two predictions, its MSE (``val_acc`` None, temperature 1) and
     the CNN's own MSE (``cnn_val_loss``)."""
     if y.is_floating_point():
@@ -214,15 +216,18 @@ def score_blend(cnn_log_probs: torch.Tensor, feature_scores: torch.Tensor, y: to
         rec = {"score": val_score(loss, acc, False), "val_acc": acc, "val_loss": loss, "temperature": temperature,
                "cnn_val_acc": float((cnn_log_probs.argmax(1) == y).double().mean())}
     return _behind_a_part({**rec, **parts_comparable(cnn_log_probs, feature_scores, y)}, blended,
-                          {"cnn": cnn_log_probs, "features": feature_scores}, y)
+                          {"cnn": cnn_log_probs, "features": feature_scores, **(others or {})}, y)
 
 
 def _behind_a_part(rec: dict, blended: torch.Tensor, parts: dict[str, torch.Tensor], y: torch.Tensor) -> dict:
-    """``rec`` made ineligible where one part alone is ahead of the blend on the same held-out predictions by more
-    than one paired standard error (``behind``: that part, its gap and standard error): parts within two standard
-    errors of each other can still average to fewer right answers than the better one (30 series, 3 channels,
-    5-fold out of fold: the features 0.87, their blend with the CNN 0.67 was chosen, test 0.77 where the features
-    alone gave 0.98)."""
+    """``rec`` made ineligible where one part alone, or another single candidate (``parts`` beyond "cnn" and
+    "features": the other feature families' held-out scores, by name), is ahead of the blend on the same held-out
+    predictions by more than one paired standard error (``behind``: that one, its gap and standard error): parts
+    within two standard errors of each other can still average to fewer right answers than the better one (30
+    series, 3 channels, 5-fold out of fold: the features 0.87, their blend with the CNN 0.67 was chosen, test 0.77
+    where the features alone gave 0.98); and an eligible blend is chosen over every single candidate
+    (:func:`autofast.search.pipeline.choose_family`): 40 splice rows, the CNN and the random-convolution features
+    0.47 out of fold each, their blend 0.44, chosen over the kernel SVM's 0.84 (test 0.50, the majority class)."""
     if not rec["eligible"]:
         return rec
     for name, held in parts.items():

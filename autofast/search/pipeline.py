@@ -533,10 +533,10 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     if cnn_held_out is not None and features:
         from .blend import score_blend
 
-        for name, cand in features.items():
-            if "held_out" not in cand:  # the window ridge (forecasting windows) is not blended
-                continue
-            blends[f"cnn+{name}"] = {**score_blend(cnn_held_out, cand["held_out"], y_sel), "cnn": blend_arch,
+        held = {n: c["held_out"] for n, c in features.items() if "held_out" in c}  # the window ridge: not blended
+        for name in held:
+            others = {n: h for n, h in held.items() if n != name}  # a blend behind any single one is no candidate
+            blends[f"cnn+{name}"] = {**score_blend(cnn_held_out, held[name], y_sel, others), "cnn": blend_arch,
                                      "trial": best[0], "rung": best[3]}
             if blends[f"cnn+{name}"]["eligible"]:
                 scores[f"cnn+{name}"] = blends[f"cnn+{name}"]["score"]
@@ -582,10 +582,11 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     if worker is not None:
         timings["host_wait"] = worker.waited  # the device stages' wait for the host families (0: fully beside)
     timings["total"] = clock.elapsed()
+    chosen_by = "MSE on standardised targets" if lower else metric  # what val_score ranks by
     selected = [f"plan: data sizes, measured step cost, budget {plan.budget:.0f}s",
                 "pattern: training loss (DASH, single level)" if plan.dash else None,
-                ("hyperparameters and architecture: " + (f"{plan.folds}-fold out-of-fold {metric} over train+val"
-                                                        if plan.folds else f"validation {metric}") + " (ASHA)"
+                ("hyperparameters and architecture: " + (f"{plan.folds}-fold out-of-fold {chosen_by} over train+val"
+                                                        if plan.folds else f"validation {chosen_by}") + " (ASHA)"
                  if sched.trials() else "no CNN trial finished within the budget (ASHA ran none): the feature "
                  "families alone were candidates") if sched is not None else None,
                 f"{FAMILY_NAMES['hydra']} in place of the {FAMILY_NAMES['rocket']}: only when more accurate by "

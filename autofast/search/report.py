@@ -95,7 +95,8 @@ def selection_lines(r: dict) -> list[str]:
     if sel.get("margin") is not None:
         if sel["winner"] in (sel.get("blends") or {}):
             out += ["", f"Winner: **{sel['winner']}**: a blend whose parts are comparable is the final model "
-                        f"(validation score {sel['margin']:+.4f} against the best other candidate)."]
+                        + (f"(validation score {sel['margin']:+.4f} against the best other candidate)."
+                           if abs(sel["margin"]) >= 5e-5 else "(level on validation with the best other candidate).")]
         elif (sel.get("signal") or {}).get("instead") == sel["winner"]:
             out += ["", f"Winner: **{sel['winner']}**, {-sel['margin']:.4f} behind the best candidate on "
                         "validation, which did not beat predicting the training mean (below)."]
@@ -141,9 +142,10 @@ def selection_lines(r: dict) -> list[str]:
                        "variance where nothing can be selected)." if "instead" in signal else "ahead, kept.")]
     for k, b in (sel.get("blends") or {}).items():
         if not b.get("eligible", True) and "behind" in b:
-            part = "its CNN" if b["behind"]["part"] == "cnn" else "its features"
+            who = b["behind"]["part"]
+            part = {"cnn": "its CNN", "features": "its features"}.get(who, f"the {FAMILY_NAMES.get(who, who)}")
             what = "accuracy" if b.get("val_acc") is not None else "MSE"
-            out += ["", f"{k} not a candidate: {part} alone are ahead of it by {b['behind']['gap']:.4f} in {what} on "
+            out += ["", f"{k} not a candidate: {part} alone {'is' if who not in ('features',) else 'are'} ahead of it by {b['behind']['gap']:.4f} in {what} on "
                         f"the same predictions (paired standard error {b['behind']['se']:.4f}); blend validation "
                         f"score {b['score']:.4f}."]
         elif not b.get("eligible", True):
@@ -198,6 +200,12 @@ def score_text(v: float) -> str:
     return f"{v:.4f}" if not isinstance(v, (int, float)) or v == 0 or abs(v) >= 1e-3 else f"{v:.4g}"
 
 
+def test_name(r: dict) -> str:
+    """What the run's one test evaluation measured: "test", or "training-set" where every test row is a training
+    row (the estimators' runs name their training file as the test file: a resubstitution score)."""
+    return "training-set" if (r.get("final") or {}).get("test_all_copies") else "test"
+
+
 def test_beside(f: dict) -> list[str]:
     """The one test evaluation's other figures, beside its metric: mean IoU, MAE, RMSE per target, balanced accuracy
     and the most frequent class's share (accuracy's floor)."""
@@ -208,7 +216,9 @@ def test_beside(f: dict) -> list[str]:
         out.append("RMSE per target " + ", ".join(score_text(v) for v in f["test_rmse_per_target"]))
     if isinstance(f.get("test_majority_share"), (int, float)):
         out.append(f"the most frequent class is {f['test_majority_share']:.4f} of the test split")
-    if f.get("test_copies"):  # rows the model may have memorised: the score without them beside it
+    if f.get("test_all_copies"):
+        out.append(f"all {f['test_copies']} test examples are training rows: a training-set score, not held out")
+    elif f.get("test_copies"):  # rows the model may have memorised: the score without them beside it
         unseen = (f"accuracy {f['test_acc_unseen']:.4f}" if "test_acc_unseen" in f else
                   f"RMSE {score_text(f['test_rmse_unseen'])}" if "test_rmse_unseen" in f else "")
         out.append(f"{f['test_copies']} test examples have an exact copy among the training rows ({unseen} on the "
@@ -242,7 +252,7 @@ def report_markdown(r: dict) -> str:
     f = r["final"]
     cut = _retrain_cut(r)
     lines = [f"# autofast search: {r['task']}", "",
-             f"**Test {r['metric']}: {score_text(r['test_score'])}** (evaluated once, at the end)"
+             f"**{test_name(r).capitalize()} {r['metric']}: {score_text(r['test_score'])}** (evaluated once, at the end)"
              + "".join(f"; {x}" for x in test_beside(f)), "",
              *[line for x in skew_notes(r) + r.get("data_notes", []) for line in (f"**Note**: {x}", "")],
              f"What was selected on what: {r['selected_on']}.", "", schedule_note(r), "",
