@@ -43,7 +43,7 @@ class TableColumns:
     time: str = "time"
     channels: tuple[str, ...] | None = None  # a long table's channel columns to read, in this order (default: all)
     steps: tuple[str, ...] | None = None  # a wide table's step columns at training: the same names in another
-    #                                       order are read in this one (other names: by position)
+    #                                       order are read in this one (none of them: by position; _training_steps)
     ignore: tuple[str, ...] = ()  # columns not read (the task file's ignore_columns: numeric metadata)
     timed: bool = False  # new data of a model whose long training table had the time column: it must too
 
@@ -54,7 +54,10 @@ class SeriesTable:
     where the table has no label column); ``ids`` (None without an id column); ``channels`` the channel columns
     of a long table, in column order (None for a wide table: one channel); ``steps`` a wide table's step columns in
     the order read (None for a long table); ``text`` the columns of text not read (:func:`text_columns`);
-    ``timed``: a long table whose rows were put in order by its time column."""
+    ``timed``: a long table whose rows were put in order by its time column; ``extra``: a wide table's numeric
+    columns beside the training steps read by name (:attr:`TableColumns.steps`), not read; ``skip``: the first
+    series of a long table whose whole-number times skip a step inside, and the first time missing (the later
+    steps were closed up)."""
 
     series: list[np.ndarray]
     labels: list[str] | None
@@ -63,6 +66,8 @@ class SeriesTable:
     steps: list[str] | None = None
     text: list[str] = field(default_factory=list)
     timed: bool = False
+    extra: list[str] = field(default_factory=list)
+    skip: tuple[str, int] | None = None
 
 
 def resolved(cols: TableColumns, header) -> TableColumns:
@@ -205,13 +210,15 @@ def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTa
                 raise AutofastError(f"{path}: column {c!r} repeats and there are {len(steps)} numeric column(s); if "
                                     f"each row is one step of the series {c!r} names, set 'id_column: {c}' in a task "
                                     f"file (or name the column {cols.id!r})")
-    if cols.steps and set(cols.steps) <= set(steps):  # the training columns, maybe reordered (df[sorted(...)] puts
-        steps = list(cols.steps)  # t10 before t2) or beside others: read by name; other names by position
+    extra: list[str] = []
+    if cols.steps and set(cols.steps) & set(steps):
+        steps, extra = _training_steps(steps, cols.steps, path)
     if len(steps) < 2:
         raise AutofastError(f"{path}: a table of series needs one row per series and at least two numeric step "
                             f"columns beside {cols.label!r}")
-    values = _numbers(df, steps, path, f"every column but {cols.label!r} is one step of the series; list a "
-                                       "metadata column under 'ignore_columns:' in a task file")
+    kept = f"{cols.label!r}" + ("" if ids is None else f" and {cols.id!r}")
+    values = _numbers(df, steps, path, f"every column but {kept} is one step of the series; list a metadata "
+                                       "column under 'ignore_columns:' in a task file")
     filled = np.isfinite(values).any(0)  # per step: some series has a value there
     last = int(np.flatnonzero(filled)[-1]) if filled.any() else -1
     empty = [c for j, c in enumerate(steps) if j < last and not filled[j]]  # (trailing empty steps: shorter series)
@@ -225,7 +232,23 @@ def _wide(df, path: Path, cols: TableColumns, ids: list[str] | None) -> SeriesTa
             what = "no values" if n == 0 else "an empty or non-finite field inside the series"
             raise AutofastError(f"{path}: row {i + 2} (series {i + 1}) has {what}; fill it in or drop the series")
         series.append(row[None, :n])
-    return SeriesTable(series, labels, ids, None, steps, text)
+    return SeriesTable(series, labels, ids, None, steps, text, extra=extra)
+
+
+def _training_steps(columns: list[str], trained: tuple[str, ...], path: Path) -> tuple[list[str], list[str]]:
+    """The training step columns among ``columns`` (sharing names with them), in the training order (another order,
+    e.g. df[sorted(...)]'s t10 before t2, was read by position), and the other numeric columns, not read. A
+    shorter series lacks a trailing run of them and has no other numeric column (names 0..149 for a model of
+    1..150 are positions); any other missing one is one error line."""
+    present = [c for c in trained if c in columns]
+    missing = [c for c in trained if c not in columns]
+    extra = [c for c in columns if c not in trained]
+    if missing and (extra or missing != list(trained[len(present):])):
+        beside = f" (column {extra[0]!r} is not one of them)" if extra else ""
+        raise AutofastError(f"{path}: step column {missing[0]!r} of the training file is missing{beside}; give "
+                            "every step column it had (a shorter series: its first ones), or none of their names "
+                            "(columns are then read by position)")
+    return present, extra
 
 
 #: a wide table with fewer step columns than this beside a repeated id-like column is likely a long one
@@ -338,4 +361,30 @@ def _long(df, ids, path: Path, cols: TableColumns) -> SeriesTable:
                                     f"series one label in column {cols.label!r}")
             per_series.append(found[0])
     return SeriesTable(series, per_series if labels is not None else None, names, channels, None, text,
-                       cols.time in df.columns)
+                       cols.time in df.columns, skip=_skipped_step(df, cols, key, order))
+
+
+#: the share of a long table's time steps at each series' smallest one that makes its whole-number times regular
+REGULAR_SHARE = 0.9
+
+
+def _skipped_step(df, cols: TableColumns, key: np.ndarray, order: np.ndarray) -> tuple[str, int] | None:
+    """The first series (in table order) whose whole-number times, regular elsewhere (:data:`REGULAR_SHARE` of the
+    steps at each series' smallest), skip a step inside, and the first time missing: read closed up, the later
+    steps moved one place earlier. None where there is no such series, or the times are not whole numbers."""
+    import pandas as pd
+
+    if cols.time not in df.columns:
+        return None
+    t = pd.to_numeric(df[cols.time], errors="coerce").to_numpy(dtype=np.float64)[order]
+    if np.isnan(t).any() or not (t == np.round(t)).all():  # dates, or fractional times
+        return None
+    inside = key[1:] == key[:-1]  # consecutive rows of one series
+    d, series, before = np.diff(t)[inside], key[1:][inside], t[:-1][inside]
+    if not len(d):
+        return None
+    step = pd.Series(d).groupby(series).transform("min").to_numpy()
+    if (d == step).mean() < REGULAR_SHARE or not (d > step).any():
+        return None
+    i = int(np.flatnonzero(d > step)[0])
+    return str(series[i]), int(before[i] + step[i])

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.text import data_suffix, path_exists, refuse_spreadsheet
+from ..data.text import data_suffix, is_number, path_exists, refuse_spreadsheet
 from ..data.types import integral_text
 from ..errors import AutofastError
 from .manifest import READ_KINDS
@@ -17,8 +17,13 @@ from .manifest import READ_KINDS
 
 #: an input channel whose mean lies this many training standard deviations from the training mean gets a note
 FAR_FROM_TRAINING = 4.0
-#: the words of that note (``Result`` passes notes holding them on as a ``UserWarning``)
-UNITS_NOTE = "training standard deviations from the training mean"
+#: ... as does one whose standard deviation is under 1/SPREAD_FACTOR or over SPREAD_FACTOR times the training one
+#: (digits 0-1 for a model of 0-16: 1/16), given SPREAD_EXAMPLES examples or more (fewer, e.g. one series of one
+#: level beside others, can honestly spread less than the training set)
+SPREAD_FACTOR = 5.0
+SPREAD_EXAMPLES = 8
+#: the words of those notes (``Result`` passes notes holding them on as a ``UserWarning``)
+UNITS_NOTE = "check the units"
 
 
 @dataclass
@@ -37,6 +42,29 @@ class Inputs:
     ids: list[str] | None = None  # each example's name where the source names them (a table's id column)
 
 
+def units_note(z: np.ndarray) -> str | None:
+    """A note on standardised inputs ``z`` ``(N, C, ...)`` in other units than the training ones: a channel's mean
+    over :data:`FAR_FROM_TRAINING` (reflectance 0-1 for a model of 0-10000), else its spread off by over
+    :data:`SPREAD_FACTOR` (pixels 0-1 for a model of 0-16: the mean moved less than one standard deviation)."""
+    if not z.size:
+        return None
+    axes = tuple(i for i in range(z.ndim) if i != 1)
+    shift = np.abs(z.mean(axis=axes, dtype=np.float64))
+    if (shift > FAR_FROM_TRAINING).any():
+        c = int(np.argmax(shift))
+        return (f"input channel {c} lies {shift[c]:.0f} training standard deviations from the training mean on "
+                f"average: {UNITS_NOTE} (the predictions are of little use if they differ)")
+    if len(z) < SPREAD_EXAMPLES:
+        return None
+    spread = z.std(axis=axes, dtype=np.float64)  # in training standard deviations
+    off = np.abs(np.log(np.where(spread > 0, spread, 1.0)))  # (a constant channel: nothing to compare)
+    if not (off > np.log(SPREAD_FACTOR)).any():
+        return None
+    c = int(np.argmax(off))
+    return (f"input channel {c} spreads {spread[c]:.2g} times the training standard deviation: {UNITS_NOTE} (the "
+            "predictions are of little use if they differ)")
+
+
 def label_strings(y: np.ndarray, source: str) -> list[str]:
     """Labels of an array file as the training loader names classes (integral floats as integers)."""
     from ..data.types import is_one_hot
@@ -53,6 +81,15 @@ def label_strings(y: np.ndarray, source: str) -> list[str]:
             raise AutofastError(f"{source}: labels are non-integer floats; give integer or string class labels")
         y = y.astype(np.int64)
     return [str(v) for v in y.tolist()]
+
+
+def _first_text(labels) -> tuple[int, str] | None:
+    """The first example whose target is not a number, with that text (None: all numbers)."""
+    arr = np.asarray(labels)
+    if arr.dtype.kind in "biuf" or not len(arr):
+        return None
+    rows = arr.reshape(len(arr), -1)
+    return next(((i, str(v)) for i, row in enumerate(rows) for v in row if not is_number(str(v))), None)
 
 
 class InputReader:
@@ -93,11 +130,8 @@ class InputReader:
         st = self.input.get("standardise")
         if st is not None:
             raw = standardise(raw, np.asarray(st["mean"], dtype=np.float32), np.asarray(st["std"], dtype=np.float32))
-            shift = np.abs(raw.mean(axis=tuple(i for i in range(raw.ndim) if i != 1))) if raw.size else np.zeros(0)
-            if len(raw) and (shift > FAR_FROM_TRAINING).any():  # reflectance 0-1 for a model of 0-10000
-                c = int(np.argmax(shift))
-                notes = [*notes, f"input channel {c} lies {shift[c]:.0f} {UNITS_NOTE} on average: check the units "
-                                 "(the predictions are of little use if they differ)"]
+            note = units_note(raw)
+            notes = notes if note is None else [*notes, note]
         return Inputs(torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)), labels,
                       np.asarray(index, dtype=np.int64), source, notes, ids)
 
@@ -120,6 +154,11 @@ class InputReader:
         if self.regression:
             from ..data.types import target_values
 
+            text = _first_text(labels)
+            if text is not None:  # (the training loader's fix, a task file's 'target:', is not predict's)
+                raise AutofastError(f"{source}: label {text[1]!r} (example {text[0] + 1}) is not a number; this model "
+                                    "predicts values, so the labels must be numbers (to get predictions without a "
+                                    "score, drop or rename the label column)")
             values = target_values(labels, len(labels), source)
             if values.shape[1] != len(self.classes):
                 raise AutofastError(f"{source}: {values.shape[1]} target value(s) per example but the model "
@@ -374,7 +413,7 @@ class InputReader:
         suffix = data_suffix(p)
         if suffix in (".npz", ".npy"):
             return self._read_array_file(p)
-        ids = None
+        ids, notes = None, []
         if suffix == ".ts":
             series, labels, _ = read_ts(p, labels_required=False)
         elif suffix == ".csv" and has_header_row(p, rule.get("label_column", "label")):  # a table of series
@@ -385,6 +424,7 @@ class InputReader:
                                 bool(rule.get("timed")))
             table = read_series_table(p, cols, labels_required=False)
             series, labels, ids = table.series, table.labels, table.ids
+            notes = self._table_notes(table)
         elif suffix in (".tsv", ".txt", ".csv"):  # UCR rows, or (one-channel models) rows of the model's steps alone
             series, labels = read_ucr(p, unlabelled_steps=self.shape[1] if self.shape[0] == 1 else None)
         else:
@@ -396,10 +436,25 @@ class InputReader:
             raise AutofastError(f"{p}: series have {', '.join(map(str, chans))} channel(s) but the model was trained "
                                 f"on {c}; give series with the training channels")
         lengths = {s.shape[1] for s in series}
-        notes = [] if lengths == {L} else [
-            f"series of lengths {min(lengths)}..{max(lengths)} brought to {L} ({rule['length_rule']}, as at training)"]
+        if lengths != {L}:
+            notes.append(f"series of lengths {min(lengths)}..{max(lengths)} brought to {L} ({rule['length_rule']}, "
+                         "as at training)")
         x = equal_length(series, L, rule["length_rule"], str(p))
         return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), notes, ids)
+
+    @staticmethod
+    def _table_notes(table) -> list[str]:
+        """What a table of series held that was not read as it stands: numeric columns beside the training steps,
+        a step skipped inside a series (the later steps closed up)."""
+        notes = []
+        if table.extra:
+            notes.append(f"{len(table.extra)} numeric column(s) beside the model's {len(table.steps)} step columns "
+                         f"left unread (first {table.extra[0]!r}); a longer series is read as those steps alone")
+        if table.skip is not None:
+            name, t = table.skip
+            notes.append(f"series {name!r} skips time {t}: read closed up (its later steps one place early); add "
+                         "the missing rows (e.g. interpolated)")
+        return notes
 
     def _read_dense(self, p: Path) -> Inputs:
         if not p.is_dir() and data_suffix(p) in (".npz", ".npy"):
