@@ -148,7 +148,13 @@ class Result:
         whole number written as one (``"0"``, ``"7"``, ``"-1"``: labels trained from integers, as ``predict``'s CSV
         writes them), strings otherwise; a dense model's masks ``(N, *S)`` alike -- or a regression model's float32
         values in the targets' units, ``(N,)`` for one target, ``(N, T)`` for several (a dense model's fields:
-        ``(N, *S)`` for one target, ``(N, T, *S)`` for several)."""
+        ``(N, *S)`` for one target, ``(N, T, *S)`` for several). A search on forecasting windows (``--task ETTh1``):
+        ``x`` is a newer stretch of the series (a CSV path, a DataFrame, an array ``(T, C)``), the result the next
+        ``horizon`` rows ``(H, C)`` float64 in its units, from its last ``lookback`` rows."""
+        if self.predictor.kind == "timeseries":  # a search on forecasting windows: the rows after a newer series
+            from .predictor.windows import forecast_after, newer_rows
+
+            return forecast_after(self.predictor, newer_rows(self.predictor, x))
         out = self.predictor.predict(self._prepared(x).x).numpy()
         if self.regression:
             return out[:, 0] if out.shape[1] == 1 else out

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from autofast.cli import main
+from autofast.errors import AutofastError
 from autofast.engine import task_loss
 from autofast.search import linear_family as lf
 
@@ -86,9 +87,30 @@ def test_window_search_can_end_with_the_ridge_and_predicts_its_test_score(tmp_pa
 
     name, path = resolve_timeseries("ETTh1")
     t = load_window_task(name, path, 48, 8, train_stride=16, seed=0)  # the run's windows (standardised)
-    pred = autofast.load(run).predictor.predict(t.x_test)  # prepared windows (reading raw series: not yet)
+    result = autofast.load(run)
+    pred = result.predictor.predict(t.x_test)  # prepared windows
     assert float(((pred.double() - t.y_test.double()) ** 2).mean()) == pytest.approx(res["test_score"], rel=1e-5)
     assert 0 < res["test_score"] < 1.0
+    # the raw series up to a test window's origin (predict and Result.predict: "not supported yet" before): the
+    # next 8 rows in the series' units are that window's prediction, un-standardised
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    end = sum(t.split.ratios)  # the ETT protocol's test split ends at month 20: the last test window's origin 8 before
+    newer = frame.iloc[: end - 8]
+    mean, std = t.scale
+    want = pred[-1].double().numpy().reshape(len(t.data.columns), 8).T * std + mean
+    fc = result.predict(newer)
+    assert fc.shape == (8, len(t.data.columns)) and np.allclose(fc, want, rtol=1e-4, atol=1e-4)
+    assert np.allclose(result.predict(newer.iloc[:, 1:].to_numpy()), want, rtol=1e-4, atol=1e-4)
+    csv = tmp_path / "newer.csv"
+    newer.to_csv(csv, index=False)
+    assert main(["predict", str(run), "--data", str(csv)]) == 0
+    out = pd.read_csv(run / "forecast-newer-H8.csv")
+    assert list(out.columns) == ["date", *t.data.columns] and out["date"].iloc[0] == frame["date"].iloc[end - 8]
+    assert np.allclose(out[t.data.columns].to_numpy(), want, rtol=1e-4, atol=1e-3)
+    with pytest.raises(AutofastError, match="the last 48 rows"):
+        result.predict(newer.iloc[-20:])
 
 
 def test_the_ridge_fits_every_training_window():

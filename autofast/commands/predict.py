@@ -10,7 +10,9 @@ or per-position accuracy and mean IoU) is reported too (for a task's test split 
 
 A ``forecast`` run folder (its ``model.json``, :mod:`autofast.forecast.model`): ``--data`` is a newer series with
 the run's channels; the output is one CSV per horizon, ``forecast-<data stem>-H<h>.csv``, of the rows after its
-last row (dates stepped by its frequency), in the data's units, from the chosen model without a refit."""
+last row (dates stepped by its frequency), in the data's units, from the chosen model without a refit. A search on
+forecasting windows (``--task ETTh1``) alike: its one horizon after the last ``lookback`` rows of ``--data``
+(:mod:`autofast.predictor.windows`)."""
 from __future__ import annotations
 
 import json
@@ -206,6 +208,27 @@ def _predict_panel(args, model, path: Path) -> int:
     return 0
 
 
+def _predict_windows(args, predictor) -> int:
+    """``predict`` on a search run over forecasting windows: the next ``horizon`` rows after ``--data``'s last row
+    (a newer stretch of the series: the model reads its last ``lookback`` rows), as a forecast run writes them."""
+    from autofast.forecast.outputs import write_next_csv
+    from autofast.predictor.windows import forecast_after, newer_rows, window_record
+
+    rec = window_record(predictor)
+    data = newer_rows(predictor, args.data)
+    fc = forecast_after(predictor, data)
+    out = _out_path(args, f"forecast-{_stem(str(args.data))}-H{rec['horizon']}.csv")
+    write_next_csv(out, data.dates, list(rec["columns"]), fc)
+    last = str(data.dates[-1]) if data.dates is not None else f"row {data.length - 1}"
+    if args.json:
+        print(json.dumps({"run_dir": str(args.run_dir), "data": data.source, "rows": data.length, "after": last,
+                          "columns": list(rec["columns"]), "lookback": rec["lookback"], "horizon": rec["horizon"],
+                          "out": str(out), "model": repr(predictor)}, indent=2))
+        return 0
+    print(f"{rec['horizon']} forecast rows after {last} (last {rec['lookback']} of {data.length} rows read) -> {out}")
+    return 0
+
+
 def _predict_dense(args, predictor, inputs) -> int:
     """A dense model's predictions as one ``.npz``: ``index`` (N,), and ``pred`` float32 fields ``(N, T, *S)`` in
     the targets' units, or masks ``(N, *S)`` of class values (integers where every class name is one, else
@@ -257,6 +280,8 @@ def run(args) -> int:
         return _predict_forecast(args)
 
     predictor = load_final(Path(args.run_dir))
+    if predictor.kind == "timeseries":
+        return _predict_windows(args, predictor)
     regression = bool(predictor.manifest.get("regression"))
     if predictor.kind not in READ_KINDS:
         raise AutofastError(f"{args.run_dir}: predict reads DNA, series, image and dense data; this run's model is a "

@@ -25,6 +25,7 @@ class WindowData:
     horizon: int
     kind: str = "timeseries"
     ndim: int = 1
+    date_column: str | None = None  # the series' date column (None: none), for newer rows at predict
     classes: list[str] = field(default_factory=list)
 
     @property
@@ -52,6 +53,7 @@ class WindowTask:
     y_test: torch.Tensor = field(repr=False)
     series: np.ndarray | None = field(default=None, repr=False)  # (C, T) float32 standardised, for all_train_windows
     train_range: tuple[int, int] = (0, 0)  # (first window start, window count) of the training split
+    scale: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)  # per channel (mean, std) (C,)
 
     def all_train_windows(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Every training window (stride 1, whatever ``train_stride`` thinned ``x_train`` to): ``(x, y)`` as
@@ -82,6 +84,7 @@ def load_window_task(name: str, path, lookback: int = 96, horizon: int = 24, tra
         parts[split] = _windows(ps.z, wr.start, wr.count, lookback, horizon, train_stride if split == "train" else 1)
     b = ps.bounds
     return WindowTask(
-        name, WindowData(data.columns, str(path), lookback, horizon),
+        name, WindowData(data.columns, str(path), lookback, horizon, date_column=data.date_column),
         WindowSplit(seed, (b.train_end, b.val_end - b.train_end, b.test_end - b.val_end), b.protocol),
-        *parts["train"], *parts["val"], *parts["test"], series=ps.z, train_range=ranges["train"])
+        *parts["train"], *parts["val"], *parts["test"], series=ps.z, train_range=ranges["train"],
+        scale=(ps.scaler.mean, ps.scaler.std))

@@ -12,7 +12,8 @@ Format ``autofast-model/1`` (data only, nothing in it is executed when loaded):
   before the split), the metric and the run's test score, and the preprocessing: the input
   shape, the per-channel standardisation (training statistics), and the rule that turns a new file into that
   layout (DNA: alphabet, one-hot encoding, length and what happens to shorter / longer sequences; series:
-  the common length and resample/pad; images: bands and size).
+  the common length and resample/pad; images: bands and size; forecasting windows: lookback, horizon, columns
+  and the series' training statistics, read by :mod:`.windows`).
 * ``model/weights.pt``: ``{"state_dict": {name: tensor}, "autofast": {"format": FORMAT}}`` written by
   ``torch.save``, read with ``torch.load(weights_only=True)``; its SHA-256 is in the manifest.
 

@@ -58,7 +58,11 @@ def input_record(task, task_arg: str | None) -> dict:
     if kind in ("image", "series", "dense"):  # new arrays must come in the same dtype rule
         rec["uint8_input"] = bool(getattr(data, "uint8_input", False))
     if kind == "timeseries":
-        rec["windows"] = {"lookback": int(data.lookback), "horizon": int(data.horizon), "columns": list(data.columns)}
+        scale = getattr(task, "scale", None)  # the series' training statistics: newer rows read as at training
+        rec["windows"] = {"lookback": int(data.lookback), "horizon": int(data.horizon), "columns": list(data.columns),
+                          "date_column": getattr(data, "date_column", None),
+                          **({} if scale is None else {"mean": np.asarray(scale[0], np.float64).tolist(),
+                                                       "std": np.asarray(scale[1], np.float64).tolist()})}
         return rec
     opts = source_options(task_arg)
     if kind == "dna":
