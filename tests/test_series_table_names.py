@@ -68,7 +68,7 @@ def test_numeric_columns_beyond_the_training_steps_are_returned_and_noted(tmp_pa
     assert table.steps == NAMES and table.extra == [f"t{i}" for i in range(150, 200)]
     got = _reader(step_columns=NAMES).prepare(tmp_path / "long.csv")
     np.testing.assert_allclose(got.x[:, 0].numpy(), df[NAMES].to_numpy(), rtol=1e-6)
-    assert got.notes == ["50 numeric column(s) beside the model's 150 step columns left unread (first 't150'); a "
+    assert got.notes == ["50 numeric column(s) beside the 150 training step columns left unread (first 't150'); a "
                          "longer series is read as those steps alone"]
     df[["label", *NAMES]].to_csv(tmp_path / "same.csv", index=False)
     assert _reader(step_columns=NAMES).prepare(tmp_path / "same.csv").notes == []
@@ -106,3 +106,40 @@ def test_text_in_a_step_column_names_the_id_column_as_not_a_step(tmp_path):
     (tmp_path / "plain.csv").write_text("label,t0,t1,t2\na,1,2,3\nb,1,x,3\n")
     with pytest.raises(AutofastError, match=r"every column but 'label' is one step of the series"):
         read_series_table(tmp_path / "plain.csv")
+
+
+def test_what_loading_did_to_the_training_rows_reaches_the_run(tmp_path):
+    """Series shortened by trailing empty fields were resampled to the training length, and a skipped time step
+    closed up, without a word at training (predict said both of new files): the loader's notes now reach the
+    run's data notes, with the file they came from for an official split."""
+    from autofast.data.series import load_series
+    from autofast.data.types import merge_parts
+
+    df = _wide(6, steps=20)
+    df.loc[0, [f"t{i}" for i in range(14, 20)]] = np.nan  # a series of 14 steps
+    df.to_csv(tmp_path / "train.csv", index=False)
+    data = load_series(tmp_path / "train.csv")
+    assert data.load_notes == ("series of lengths 14..20 brought to 20 (resample)",)
+    _wide(4, steps=20, seed=1).to_csv(tmp_path / "test.csv", index=False)
+    test = load_series(tmp_path / "test.csv")
+    assert test.load_notes == ()
+    merged = merge_parts({"train": data, "test": test}, "task.yaml")
+    assert merged.load_notes == ("train file: series of lengths 14..20 brought to 20 (resample)",)
+    pd.DataFrame(_long_rows(skip=("s1", 5))).to_csv(tmp_path / "gap.csv", index=False)
+    notes = load_series(tmp_path / "gap.csv").load_notes
+    assert any("series 's1' skips time 5" in n for n in notes) and any("brought to 60" in n for n in notes)
+
+
+def test_a_search_run_reports_the_loading_notes(tmp_path):
+    from autofast.cli import main
+    import json
+
+    df = _wide(40, steps=24)
+    df.loc[:3, [f"t{i}" for i in range(18, 24)]] = np.nan
+    df.to_csv(tmp_path / "s.csv", index=False)
+    run = tmp_path / "run"
+    assert main(["search", "--task", str(tmp_path / "s.csv"), "--out", str(run), "--arch", "rocket", "--folds", "0",
+                 "--threads", "1", "--time-budget", "30"]) == 0
+    notes = json.loads((run / "result.json").read_text())["data_notes"]
+    assert "series of lengths 18..24 brought to 24 (resample)" in notes
+    assert "series of lengths 18..24 brought to 24" in (run / "report.md").read_text()

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import AutofastError
 from .arrays import ARRAY_SUFFIXES, read_arrays, to_float
-from .series_table import TableColumns, read_series_table
+from .series_table import TableColumns, read_series_table, table_notes
 from .text import data_suffix, is_number, read_text
 from .types import SupervisedData, Target, check_finite, targets_from
 
@@ -242,6 +242,7 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
     names = steps = None
     text: list[str] = []
     timed = False
+    notes: list[str] = []
     if suffix in TS_SUFFIXES:
         series, raw_labels, values = read_ts(path)
         if values and target == "auto":
@@ -252,10 +253,15 @@ def load_series(path: str | Path, length: int | None = None, variable_length: Va
         table = read_series_table(path, columns)
         series, raw_labels, names, steps, text = table.series, table.labels, table.channels, table.steps, table.text
         timed = table.timed
+        notes += table_notes(table)
     else:
         raise AutofastError(f"{path}: unsupported series file {suffix or '(no extension)'!r}; give a .ts, "
                             f".tsv/.txt (UCR), .csv (a table) or .npz/.npy file")
     x = equal_length(series, length, variable_length, str(path))
+    lengths = sorted({s.shape[1] for s in series})
+    if lengths != [x.shape[2]]:  # said in the run, as predict says it of new files
+        notes.append(f"series of lengths {lengths[0]}..{lengths[-1]} brought to {x.shape[2]} ({variable_length})")
     y, classes = targets_from(np.asarray(raw_labels), len(series), str(path), target, "series", min_classes)
     return SupervisedData(x, y, classes, str(path), "series", channel_names=tuple(names) if names else None,
-                          step_names=tuple(steps) if steps else None, text_columns=tuple(text), timed=timed)
+                          step_names=tuple(steps) if steps else None, text_columns=tuple(text), timed=timed,
+                          load_notes=tuple(notes))

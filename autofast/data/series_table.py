@@ -251,6 +251,20 @@ def _training_steps(columns: list[str], trained: tuple[str, ...], path: Path) ->
     return present, extra
 
 
+def table_notes(table: SeriesTable) -> list[str]:
+    """What a table of series held that was not read as it stands, as notes: numeric columns beside the training
+    step columns (:attr:`SeriesTable.extra`), a step skipped inside a series (:attr:`SeriesTable.skip`)."""
+    notes = []
+    if table.extra:
+        notes.append(f"{len(table.extra)} numeric column(s) beside the {len(table.steps)} training step columns left "
+                     f"unread (first {table.extra[0]!r}); a longer series is read as those steps alone")
+    if table.skip is not None:
+        name, t = table.skip
+        notes.append(f"series {name!r} skips time {t}: read closed up (its later steps one place early); add the "
+                     "missing rows (e.g. interpolated)")
+    return notes
+
+
 #: a wide table with fewer step columns than this beside a repeated id-like column is likely a long one
 FEW_STEPS = 8
 

@@ -43,7 +43,8 @@ class SupervisedData:
     ``step_names``: a wide table's step columns (val/test files and new data with these names in another order
     are read by name); ``text_columns``: a table's columns of text, not read (names, dates, notes);
     ``uint8_input``: the inputs were 8-bit (pixels, read as value / 255), not values as they are;
-    ``timed``: a long table of series whose rows were ordered by its time column.
+    ``timed``: a long table of series whose rows were ordered by its time column; ``load_notes``: what reading
+    the file(s) did to the rows that a run should say (series brought to one length, a time step skipped).
     """
 
     x: np.ndarray
@@ -58,6 +59,7 @@ class SupervisedData:
     text_columns: tuple[str, ...] = ()
     uint8_input: bool = False
     timed: bool = False
+    load_notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -282,9 +284,10 @@ def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:
         ys.append(y)
         origin.append(np.full(len(d), ORIGIN_CODES[split], dtype=np.int8))
         files[split] = d.source
+    notes = tuple(f"{split} file: {note}" for split, d in parts.items() if d is not None for note in d.load_notes)
     return SupervisedData(np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys), list(train.classes),
                           where, train.kind, np.concatenate(origin), files, train.channel_names, train.step_names,
-                          train.text_columns, train.uint8_input, train.timed)
+                          train.text_columns, train.uint8_input, train.timed, notes)
 
 
 @dataclass(frozen=True)

@@ -404,7 +404,7 @@ class InputReader:
 
     def _read_series(self, p: Path) -> Inputs:
         from ..data.series import equal_length, read_ts, read_ucr
-        from ..data.series_table import TableColumns, has_header_row, read_series_table
+        from ..data.series_table import TableColumns, has_header_row, read_series_table, table_notes
 
         rule = self.input["series"]
         if p.is_dir():
@@ -424,7 +424,7 @@ class InputReader:
                                 bool(rule.get("timed")))
             table = read_series_table(p, cols, labels_required=False)
             series, labels, ids = table.series, table.labels, table.ids
-            notes = self._table_notes(table)
+            notes = table_notes(table)
         elif suffix in (".tsv", ".txt", ".csv"):  # UCR rows, or (one-channel models) rows of the model's steps alone
             series, labels = read_ucr(p, unlabelled_steps=self.shape[1] if self.shape[0] == 1 else None)
         else:
@@ -441,20 +441,6 @@ class InputReader:
                          "as at training)")
         x = equal_length(series, L, rule["length_rule"], str(p))
         return self._finish(x, self.label_indices(labels, str(p)), np.arange(len(x)), str(p), notes, ids)
-
-    @staticmethod
-    def _table_notes(table) -> list[str]:
-        """What a table of series held that was not read as it stands: numeric columns beside the training steps,
-        a step skipped inside a series (the later steps closed up)."""
-        notes = []
-        if table.extra:
-            notes.append(f"{len(table.extra)} numeric column(s) beside the model's {len(table.steps)} step columns "
-                         f"left unread (first {table.extra[0]!r}); a longer series is read as those steps alone")
-        if table.skip is not None:
-            name, t = table.skip
-            notes.append(f"series {name!r} skips time {t}: read closed up (its later steps one place early); add "
-                         "the missing rows (e.g. interpolated)")
-        return notes
 
     def _read_dense(self, p: Path) -> Inputs:
         if not p.is_dir() and data_suffix(p) in (".npz", ".npy"):

@@ -426,7 +426,8 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     clock.budget = plan.budget
     for line in plan.lines():
         say(f"plan: {line}")
-    notes = [n for n in (length_note(task), text_note(task), mask_note(task), outlier_note(task)) if n]
+    notes = [n for n in (length_note(task), text_note(task), mask_note(task), outlier_note(task),
+                         *getattr(task.data, "load_notes", ())) if n]
     for note in notes:
         say(f"note: {note}")
     if on_plan:
