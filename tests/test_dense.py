@@ -282,3 +282,62 @@ def test_a_mask_value_of_255_beside_small_classes_is_said():
     assert note.startswith("mask value 255 (16.7% of the training pixels) sits beside classes 0-1")
     plain = SupervisedData(data.x, y, ["0", "1", "2"], "m.npz", "dense")
     assert mask_note(SimpleNamespace(data=plain, y_train=torch.from_numpy(y))) is None
+
+
+def test_ignored_positions_carry_no_loss_and_are_not_scored():
+    """The loss, accuracy and IoU of masks with positions labelled IGNORE_INDEX (a task file's ignore_label) are
+    those of the other positions alone (float64 reference on fresh random logits)."""
+    from autofast.engine import IGNORE_INDEX
+
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(3, 4, 5, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 4, (3, 5, 6), generator=g)
+    ignored = torch.rand(3, 5, 6, generator=g) < 0.3
+    y_ig = torch.where(ignored, torch.full_like(y, IGNORE_INDEX), y)
+    logp = torch.log_softmax(out, 1)
+    per = [-(logp[i].permute(1, 2, 0)[~ignored[i]].gather(1, y[i][~ignored[i]][:, None])).mean() for i in range(3)]
+    assert task_loss(out, y_ig).item() == pytest.approx(torch.stack(per).mean().item(), rel=1e-12)
+    assert task_loss(out, y).item() == pytest.approx(torch.nn.functional.cross_entropy(out, y).item(), rel=1e-12)
+    model = torch.nn.Identity()
+    loss, acc = evaluate(model, out, y_ig, batch_size=2)
+    right = (out.argmax(1) == y)[~ignored]
+    assert acc == pytest.approx(right.double().mean().item()) and loss == pytest.approx(torch.stack(per).mean().item())
+    pred, true = out.argmax(1)[~ignored], y[~ignored]
+    ious = [((pred == k) & (true == k)).sum() / ((pred == k) | (true == k)).sum() for k in range(4)]
+    assert mean_iou(model, out, y_ig, 4) == pytest.approx(torch.stack(ious).double().mean().item())
+
+
+def test_an_ignore_label_is_left_out_of_classes_training_and_scores(tmp_path, capsys):
+    """Masks whose 255 marks no-data pixels: with 'ignore_label: 255' they are no class, carry no loss, are not
+    scored (run and predict alike); without it the note now names the key."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2, 8, 8)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    y[:, :2] = 255  # a no-data border
+    np.savez(tmp_path / "seg.npz", x=x, y=y)
+    data = load_dense(tmp_path / "seg.npz", ignore_label=255)
+    assert data.classes == ["0", "1"] and (data.y[:, :2] == -1).all() and set(np.unique(data.y[:, 2:])) == {0, 1}
+    assert load_dense(tmp_path / "seg.npz").classes == ["0", "1", "255"]
+    (tmp_path / "seg.yaml").write_text("data: seg.npz\nkind: dense\nignore_label: 255\n")
+    run = tmp_path / "run"
+    assert main(["search", "--task", str(tmp_path / "seg.yaml"), "--out", str(run), "--n-configs", "2",
+                 "--max-epochs", "2", "--search-epochs", "1", "--search-width", "2", "--retrain-width", "4",
+                 "--arch", "plain", "--threads", "1", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["classes"] == ["0", "1"] and not any("mask value" in n for n in s["data_notes"])
+    manifest = json.loads((run / "model" / "manifest.json").read_text())
+    assert manifest["input"]["dense"]["ignore_label"] == 255
+    assert main(["predict", str(run), "--data", str(tmp_path / "seg.yaml"), "--json"]) == 0
+    p = json.loads(capsys.readouterr().out)
+    assert p["accuracy"] == pytest.approx(s["test_score"], rel=1e-6)  # the border scored in neither
+    (tmp_path / "plain.yaml").write_text("data: seg.npz\nkind: dense\n")
+    from types import SimpleNamespace
+
+    from autofast.search.pipeline import mask_note
+
+    plain = load_task(tmp_path / "plain.yaml")
+    assert "set 'ignore_label: 255' in a task file" in mask_note(SimpleNamespace(data=plain.data,
+                                                                                  y_train=plain.y_train))
+    (tmp_path / "bad.yaml").write_text("data: seg.npz\nkind: image\nignore_label: 255\n")
+    with pytest.raises(AutofastError, match="'ignore_label' is for dense masks"):
+        load_task(tmp_path / "bad.yaml")

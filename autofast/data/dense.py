@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import AutofastError
 from .arrays import read_arrays, to_float
-from .types import SupervisedData, check_finite, labels_to_indices
+from .types import IGNORE_INDEX, SupervisedData, check_finite, labels_to_indices
 
 
 def _one_d(shape: tuple, layout: str) -> bool:
@@ -48,8 +48,9 @@ def _inputs(x: np.ndarray, spatial: tuple, layout: str, source: str) -> np.ndarr
 
 
 def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None = None,
-               min_classes: int = 2) -> SupervisedData:
-    """Load a dense prediction set into ``SupervisedData`` (kind "dense"; see the module docstring)."""
+               min_classes: int = 2, ignore_label: int | None = None) -> SupervisedData:
+    """Load a dense prediction set into ``SupervisedData`` (kind "dense"; see the module docstring). Masks'
+    positions holding ``ignore_label`` (no data, borders) get :data:`~.types.IGNORE_INDEX`, not a class."""
     path = Path(path)
     source = str(path)
     x, y = read_arrays(path, None if labels is None else Path(labels), "input")
@@ -78,8 +79,11 @@ def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None
     x = _inputs(x, spatial, layout, source)
     check_finite(x, source, "input value")
     if y.dtype.kind in "biu":
-        flat, classes = labels_to_indices(y.reshape(-1), source, min_classes)
-        return SupervisedData(x, flat.reshape(y.shape), classes, source, "dense", uint8_input=eight_bit)
+        return SupervisedData(x, *_mask_indices(y, source, min_classes, ignore_label), source, "dense",
+                              uint8_input=eight_bit)
+    if ignore_label is not None:
+        raise AutofastError(f"{path}: 'ignore_label' is for integer masks; these targets are float fields -- drop "
+                            "the key")
     field = np.ascontiguousarray(y if y.ndim == len(spatial) + 2 else y[:, None], dtype=np.float32)
     check_finite(field, source, "target value")
     zero = np.flatnonzero(~np.abs(field.reshape(len(field), -1)).any(1))
@@ -89,3 +93,16 @@ def load_dense(path: str | Path, layout: str = "auto", labels: str | Path | None
                             f"offset to the targets)")
     return SupervisedData(x, field, [f"target{i}" for i in range(field.shape[1])], source, "dense",
                           uint8_input=eight_bit)
+
+
+def _mask_indices(y: np.ndarray, source: str, min_classes: int, ignore: int | None) -> tuple[np.ndarray, list[str]]:
+    """Integer masks ``y`` ``(N, *S)`` -> (int64 class indices of that shape, the sorted class names); positions
+    holding ``ignore`` -> :data:`~.types.IGNORE_INDEX`, not a class."""
+    flat = y.reshape(-1)
+    kept = np.ones(flat.shape, bool) if ignore is None else flat != ignore
+    if not kept.any():
+        raise AutofastError(f"{source}: every position holds the ignore_label {ignore}; nothing to learn")
+    idx, classes = labels_to_indices(flat[kept], source, min_classes)
+    out = np.full(flat.shape, IGNORE_INDEX, dtype=np.int64)
+    out[kept] = idx
+    return out.reshape(y.shape), classes

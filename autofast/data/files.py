@@ -49,6 +49,7 @@ class FileOptions:
     min_classes: int = 2  # classes a file must hold (a val/test file of an official split: 1)
     bands: int | None = None  # an image folder read as grey (1) or RGB (3) (val/test: as the training images)
     ignore_columns: tuple[str, ...] = ()  # a table of series: columns not read (numeric metadata)
+    ignore_label: int | None = None  # dense masks: the value of positions to ignore (255: no data)
 
     @property
     def table_columns(self) -> TableColumns:
@@ -85,6 +86,9 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
         kind = guess_kind(path, opts)  # refuses a spreadsheet too
     else:
         refuse_spreadsheet(path)
+    if opts.ignore_label is not None and kind != "dense":
+        raise AutofastError(f"{path}: 'ignore_label' is for dense masks (segmentation); this is {kind} data -- "
+                            "drop the key")
     if kind == "dense" and opts.target != "auto":  # 'classification' was ignored: float 0/1 masks read as fields
         raise AutofastError(f"{path}: 'target: {opts.target}' is for series, image arrays and DNA tables; dense "
                             "tasks read integer targets as masks and float targets as fields (cast the masks to "
@@ -99,5 +103,5 @@ def load_file(path: str | Path, kind: FileKind = "auto", opts: FileOptions = Fil
         return load_series(path, opts.length, opts.variable_length, opts.layout, opts.labels,  # type: ignore[arg-type]
                            opts.target, opts.table_columns, opts.min_classes)  # type: ignore[arg-type]
     if kind == "dense":
-        return load_dense(path, opts.layout, opts.labels, opts.min_classes)
+        return load_dense(path, opts.layout, opts.labels, opts.min_classes, opts.ignore_label)
     raise AutofastError(f"{path}: unknown data kind {kind!r}; use dna, image, series or dense")

@@ -26,6 +26,11 @@ A task file is data, never code (read with ``yaml.safe_load``, validated, unknow
     time_column: time               # orders a series' rows (default: time, else timestamp/date; without it, file order)
     ignore_columns: [age, subject]  # numeric metadata columns not to read as steps or channels (text ones never are)
 
+    # fields.yaml: segmentation masks whose 255 marks no-data pixels
+    data: tiles.npz
+    kind: dense
+    ignore_label: 255               # no class, no loss, not scored
+
 Series, image arrays and DNA tables may set ``target: regression`` (values to predict, e.g. a count),
 ``classification`` or ``auto`` (default: ``.ts`` files with ``@targetLabel true`` and numbers that are not all whole are values,
 anything else class labels). Images and series arrays may also name a ``layout:`` (``NCHW``/``NHWC``; ``NCL``/``NLC``) where the shape
@@ -78,6 +83,7 @@ class TaskFile(BaseModel):
     layout: Literal["auto", "NCHW", "NHWC", "NCL", "NLC"] = "auto"
     variable_length: Literal["resample", "pad"] = "resample"
     target: Literal["auto", "classification", "regression"] = "auto"
+    ignore_label: int | None = None  # dense masks: the value of positions to ignore (no data, borders: 255)
     split: SplitSpec = SplitSpec()
 
     @field_validator("data", "train", "val", "test", "labels")
@@ -109,7 +115,8 @@ class TaskFile(BaseModel):
         return FileOptions(sequence_column=self.sequence_column, label_column=self.label_column,
                            id_column=self.id_column, time_column=self.time_column, length=self.length,
                            layout=self.layout, variable_length=self.variable_length, labels=self.labels,
-                           target=self.target, ignore_columns=tuple(self.ignore_columns))
+                           target=self.target, ignore_columns=tuple(self.ignore_columns),
+                           ignore_label=self.ignore_label)
 
 
 def read_task_file(path: str | Path) -> TaskFile:

@@ -30,6 +30,11 @@ Target = Literal["auto", "classification", "regression"]
 ORIGIN_CODES = {"train": 0, "val": 1, "test": 2}
 
 
+#: a dense mask's label index at positions to ignore (a task file's ``ignore_label``: no data, borders): no loss
+#: there (:func:`autofast.engine.task_loss`), not counted in accuracy or IoU
+IGNORE_INDEX = -1
+
+
 @dataclass(frozen=True)
 class SupervisedData:
     """Examples with their targets (class labels, per-position masks or fields): ``x`` float32 ``(N, C, *spatial)``.
@@ -86,9 +91,9 @@ class SupervisedData:
         if self.origin is not None and (self.origin.shape != (len(self.x),) or self.origin.dtype != np.int8):
             raise AutofastError(f"{self.source}: origin must be int8 (N,), got {self.origin.dtype} {self.origin.shape}")
 
-    def _check_indices(self) -> None:
-        if self.y.size and (self.y.min() < 0 or self.y.max() >= len(self.classes)):
-            raise AutofastError(f"{self.source}: label indices must lie in [0, {len(self.classes)}); "
+    def _check_indices(self, lowest: int = 0) -> None:
+        if self.y.size and (self.y.min() < lowest or self.y.max() >= len(self.classes)):
+            raise AutofastError(f"{self.source}: label indices must lie in [{lowest}, {len(self.classes)}); "
                                 f"got {self.y.min()}..{self.y.max()}")
 
     def _check_dense(self) -> None:
@@ -97,7 +102,7 @@ class SupervisedData:
             if self.y.shape[1:] != spatial:
                 raise AutofastError(f"{self.source}: masks have shape {self.y.shape[1:]} per example but inputs "
                                     f"{spatial}; give one label per position")
-            self._check_indices()
+            self._check_indices(IGNORE_INDEX)  # a position to ignore
         elif self.y.dtype == np.float32:
             if self.y.ndim != self.x.ndim or self.y.shape[2:] != spatial:
                 raise AutofastError(f"{self.source}: target fields have shape {self.y.shape[1:]} per example but "
@@ -279,7 +284,7 @@ def merge_parts(parts: dict[str, SupervisedData], where: str) -> SupervisedData:
             if unknown:
                 raise AutofastError(f"{where}: field {split!r}: class(es) {', '.join(map(repr, unknown[:5]))} do not "
                                     f"occur in the training file; relabel them or add training examples")
-            y = np.array([index[c] for c in d.classes], dtype=np.int64)[d.y]
+            y = np.array([index[c] for c in d.classes] + [IGNORE_INDEX], dtype=np.int64)[d.y]  # -1 stays -1
         xs.append(d.x)
         ys.append(y)
         origin.append(np.full(len(d), ORIGIN_CODES[split], dtype=np.int8))

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autofast.data.types import IGNORE_INDEX
 from autofast.errors import Diverged
 from autofast.runtime import adapt_threads
 
@@ -141,16 +142,18 @@ def relative_l2(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def task_loss(out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy for int64 labels ``(N,)``; MSE per target for float targets ``(N, T)``. Dense
-    prediction: per-position cross-entropy (mean over positions) for int64 ``(N, *S)`` against logits
-    ``(N, K, *S)``; relative L2 (:func:`relative_l2`) for float fields ``(N, T, *S)``. ``reduction`` "sum"
-    sums the per-example values."""
+    prediction: per-position cross-entropy (mean over the positions not :data:`IGNORE_INDEX`) for int64
+    ``(N, *S)`` against logits ``(N, K, *S)``; relative L2 (:func:`relative_l2`) for float fields ``(N, T, *S)``.
+    ``reduction`` "sum" sums the per-example values."""
     if y.is_floating_point():
         if y.dim() > 2:
             per = relative_l2(out, y)
             return per.mean() if reduction == "mean" else per.sum()
         return F.mse_loss(out, y, reduction=reduction) / (1 if reduction == "mean" else y.shape[1])
     if y.dim() > 1:
-        per = F.cross_entropy(out, y, reduction="none").flatten(1).mean(dim=1)
+        kept = (y != IGNORE_INDEX).flatten(1)
+        per = F.cross_entropy(out, y, reduction="none", ignore_index=IGNORE_INDEX).flatten(1)
+        per = per.sum(1) / kept.sum(1).clamp(min=1)
         return per.mean() if reduction == "mean" else per.sum()
     return F.cross_entropy(out, y, reduction=reduction)
 
@@ -336,24 +339,26 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
         loss += task_loss(out, y[i : i + batch_size], reduction="sum").double()
         if not y.is_floating_point():
             pred = out.argmax(1)
-            correct += (pred == y[i : i + batch_size]).sum()
+            correct += (pred == y[i : i + batch_size]).sum()  # an ignored position (-1) is never right
             if predicted is not None:
                 predicted.append(pred)
     total, right = float(loss), int(correct)
-    acc = float("nan") if y.is_floating_point() else right / max(1, y.numel())
+    counted = y.numel() if y.is_floating_point() or y.dim() == 1 else int((y != IGNORE_INDEX).sum())
+    acc = float("nan") if y.is_floating_point() else right / max(1, counted)
     return total / max(1, len(x)), acc
 
 
 @torch.no_grad()
 def mean_iou(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_size: int = 512) -> float:
     """Mean over classes of intersection / union of the argmax prediction and int64 labels ``(N, *S)``
-    (classes absent from both prediction and labels are skipped)."""
+    (classes absent from both prediction and labels are skipped; positions labelled :data:`IGNORE_INDEX` too)."""
     model.eval()
     inter = torch.zeros(num_classes, dtype=torch.float64)
     union = torch.zeros(num_classes, dtype=torch.float64)
     for i in range(0, len(x), batch_size):
         pred = model(x[i : i + batch_size]).argmax(1).flatten().cpu()
         true = y[i : i + batch_size].flatten().cpu()
+        pred, true = pred[true != IGNORE_INDEX], true[true != IGNORE_INDEX]
         p = torch.bincount(pred, minlength=num_classes)[:num_classes].double()
         t = torch.bincount(true, minlength=num_classes)[:num_classes].double()
         both = torch.bincount(true[pred == true], minlength=num_classes)[:num_classes].double()

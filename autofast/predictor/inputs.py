@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..data.text import data_suffix, is_number, path_exists, refuse_spreadsheet
-from ..data.types import integral_text
+from ..data.types import IGNORE_INDEX, integral_text
 from ..errors import AutofastError
 from .manifest import READ_KINDS
 
@@ -204,6 +204,9 @@ class InputReader:
             y = y.astype(np.int64)
         uniq, inv = np.unique(y, return_inverse=True)
         index = {c: i for i, c in enumerate(self.classes)}
+        ignored = self.input.get("dense", {}).get("ignore_label")  # the training's positions to ignore: -1 again
+        if ignored is not None:
+            index[str(ignored)] = IGNORE_INDEX
         unknown = [str(u) for u in uniq if str(u) not in index]
         if unknown:
             raise AutofastError(f"{source}: mask value(s) {', '.join(map(repr, unknown[:5]))} are not among the "
@@ -360,8 +363,9 @@ class InputReader:
             raise AutofastError(f"{where}: examples have shape {tuple(data.x.shape[1:])} but the model was trained "
                                 f"on {self.shape}; give the run's task, or one whose inputs have the run's layout "
                                 "and length")
+        ignored = str(self.input.get("dense", {}).get("ignore_label"))  # index -1 (IGNORE_INDEX): its value again
         labels = self.label_indices(data.y[rows] if self.regression else
-                                    np.asarray(data.classes)[data.y[rows]] if self.kind == "dense" else
+                                    np.asarray([*data.classes, ignored])[data.y[rows]] if self.kind == "dense" else
                                     [data.classes[i] for i in data.y[rows]], where)
         return self._finish(data.x[rows], labels, rows - first_test, where,
                             [f"the test split of {text} (split seed {split.seed})"])

@@ -32,7 +32,7 @@ def source_options(task_arg: str | None) -> dict:
 
     out = {"official": False, "length": None, "variable_length": "resample", "layout": "auto",
            "sequence_column": "sequence", "label_column": "label", "id_column": "id", "time_column": "time",
-           "ignore_columns": []}
+           "ignore_columns": [], "ignore_label": None}
     path = None
     if task_arg:
         bundled = next((d for d in DATASETS.values() if d.name.lower() == str(task_arg).lower()), None)
@@ -41,7 +41,8 @@ def source_options(task_arg: str | None) -> dict:
         spec = read_task_file(path)
         out.update(official=spec.official, length=spec.length, variable_length=spec.variable_length,
                    layout=spec.layout, sequence_column=spec.sequence_column, label_column=spec.label_column,
-                   id_column=spec.id_column, time_column=spec.time_column, ignore_columns=list(spec.ignore_columns))
+                   id_column=spec.id_column, time_column=spec.time_column, ignore_columns=list(spec.ignore_columns),
+                   ignore_label=spec.ignore_label)
     return out
 
 
@@ -89,6 +90,7 @@ def input_record(task, task_arg: str | None) -> dict:
                          "step_columns": list(data.step_names) if data.step_names else None}
     elif kind in ("image", "dense"):
         rec[kind] = {"channels": shape[0], "spatial": shape[1:],
+                     **({"ignore_label": opts["ignore_label"]} if opts.get("ignore_label") is not None else {}),
                      "pixels": "uint8 scaled to [0, 1] (/ 255), other numeric dtypes as they are",
                      "layout": opts["layout"] if opts["layout"] in ("NCHW", "NHWC", "NLC") else "auto"}
     return rec

@@ -106,6 +106,7 @@ class Predictor:
             return out if defined.all() else {**out, "zero_targets": int((~defined).sum())}
         k = len(self.classes)
         p, t = pred.reshape(-1), labels.reshape(-1)
+        p, t = p[t >= 0], t[t >= 0]  # positions the training ignored (IGNORE_INDEX) are not scored
         inter = np.bincount(t[p == t], minlength=k)[:k].astype(np.float64)
         union = np.bincount(p, minlength=k)[:k] + np.bincount(t, minlength=k)[:k] - inter
         seen = union > 0

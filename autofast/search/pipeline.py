@@ -112,7 +112,7 @@ def mask_note(task) -> str | None:
     share = float((task.y_train == index).double().mean())
     return (f"mask value {odd[0]} ({share:.1%} of the training pixels) sits beside classes {min(rest)}-{max(rest)}: "
             "if it marks pixels to ignore (no data, borders), autofast learns it as a class and averages its IoU into "
-            "the mean; relabel those pixels to a class, or crop them out")
+            f"the mean; set 'ignore_label: {odd[0]}' in a task file to leave them out of training and scores")
 
 
 def outlier_note(task) -> str | None:
