@@ -846,3 +846,58 @@ def test_model_json_that_is_not_an_object_is_one_error_line(tmp_path):
     (tmp_path / "model.json").write_text("[1, 2]")
     with pytest.raises(AutofastError, match="not a readable"):
         load_model(tmp_path)
+
+
+def test_a_panel_user_audit_counts_floor_tables_frequencies_and_dates(tmp_path, capsys):
+    """A panel user's audit (session 36): a series of counts that is never negative was forecast at -0.16 with a
+    lower bound of -1.1 (now floored at 0, point and bounds); ``autofast.load(run).predict`` of the long table the
+    run read was a raw ValueError (now the forecast table); a daily series in a weekly panel, and daily data given
+    to a weekly run, passed without a word (now notes); an unparseable date was reported with a valid example
+    (now its data row)."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for s in range(12):
+        n = int(rng.integers(40, 70))
+        y = rng.poisson(0.4, n).astype(float) if s == 0 else 50 + np.cumsum(rng.standard_normal(n))
+        if s == 0:
+            y[-12:] = 0.0  # a count that stopped: a falling forecast went below 0
+        frames.append(pd.DataFrame({"unique_id": f"s{s:02d}", "y": y,
+                                    "ds": pd.date_range("2020-01-05", periods=n, freq="W-SUN").strftime("%Y-%m-%d")}))
+    df = pd.concat(frames, ignore_index=True)
+    run = tmp_path / "run"
+    assert main(["forecast", "--data", str(_csv(tmp_path, df)), "--out", str(run), "--no-plot"]) == 0
+    capsys.readouterr()
+    model = autofast.load(run)
+    table = model.predict(df, intervals=True)  # the long table itself (it raised a ValueError)
+    counts = table[table.unique_id == "s00"]
+    assert len(table) == 12 * model.horizon and (counts["y"] >= 0).all() and (counts["y-lo-95"] >= 0).all()
+    assert np.allclose(table["y"], model.predict(_csv(tmp_path, df))["y"])
+    with pytest.raises(AutofastError, match="give a list of 1-D arrays"):
+        model.predict({"s00": [1.0, 2.0]})
+    daily = pd.DataFrame({"unique_id": "DAILY", "y": np.arange(60.0),
+                          "ds": pd.date_range("2021-01-01", periods=60, freq="D").strftime("%Y-%m-%d")})
+    mixed = pd.concat([df, daily], ignore_index=True)
+    res = autofast.forecast(mixed)
+    assert res.sized_from_data["frequency"].startswith("1 series (e.g. 'DAILY') step at another frequency than the "
+                                                       "panel's weekly dates")
+    new = pd.concat([d.assign(ds=pd.date_range("2022-01-01", periods=len(d), freq="D").strftime("%Y-%m-%d"))
+                     for _, d in df.groupby("unique_id")], ignore_index=True)
+    assert main(["predict", str(run), "--data", str(_csv(tmp_path, new, "daily.csv"))]) == 0
+    assert "note: the new data are daily, the run's model was chosen on weekly data" in capsys.readouterr().out
+    bad = df.astype({"ds": object})
+    bad.loc[7, "ds"] = "not a date"
+    with pytest.raises(AutofastError, match=r"does not parse as dates \(data row 8: 'not a date'\)"):
+        frame_panel(bad)
+
+
+def test_a_seasonal_adjustment_no_series_passed_is_not_named_as_done():
+    """'mean of Theta and damped trend on the seasonally adjusted' beside '0 of 5 series pass M4's seasonality
+    test': the label now says what the values were."""
+    rng = np.random.default_rng(2)
+    frames = [pd.DataFrame({"unique_id": f"s{s}", "y": np.maximum(0, rng.poisson(2.0, 60)).astype(float) + 1,
+                            "ds": pd.date_range("2015-01-01", periods=60, freq="MS").strftime("%Y-%m-%d")})
+              for s in range(5)]
+    res = autofast.forecast(pd.concat(frames, ignore_index=True))
+    assert res.transform.deseason and res.selection["seasonal adjustment"].startswith("0 of 5 series pass")
+    assert "(no series passed M4's seasonality test)" in res.selection["mean"]["label"]
+    assert "seasonally adjusted" not in res.selection["mean"]["label"]

@@ -78,8 +78,8 @@ def add_parser(sub) -> None:
                                                           "AR pick, each series' Theta and damped trend, unless a "
                                                           "single model is over 10%% ahead on validation; no: the "
                                                           "AR and naive candidates alone (default: yes)")
-    p.add_argument("--level", nargs="+", type=int, help="prediction interval levels in percent, in "
-                                                        "forecast_next_H*.csv (default: 80 95)")
+    p.add_argument("--level", nargs="+", type=int, help="prediction interval levels, whole percentages "
+                                                        "(1-99), in forecast_next_H*.csv (default: 80 95)")
     p.add_argument("--out", help="run folder (default: runs/forecast-<data>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument("--no-plot", action="store_true", default=None, help="skip forecast_vs_truth.png")

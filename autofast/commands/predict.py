@@ -185,8 +185,9 @@ def _predict_forecast(args) -> int:
 def _predict_panel(args, model, path: Path) -> int:
     """``predict`` on a panel forecast run: the global model applied after each series of the long-format
     ``--data`` (the run's id, date and value columns; series the run never saw too)."""
+    from autofast.data.frequency import infer_frequency
     from autofast.data.panel import load_panel
-    from autofast.forecast.panel import naive_series_note, next_frame
+    from autofast.forecast.panel import frequency_note, naive_series_note, next_frame, other_frequency
     from autofast.io import atomic_path
 
     panel = load_panel(path, model.id_column, model.date_column, model.value_column,
@@ -198,10 +199,19 @@ def _predict_panel(args, model, path: Path) -> int:
     with atomic_path(out) as tmp:
         next_frame(panel, model, intervals=True).to_csv(tmp, index=False)
     short = [panel.ids[i] for i in model.too_short(panel.values)]
+    notes = []
+    freq = infer_frequency(panel.dates[int(panel.lengths.argmax())]) if panel.dates is not None else None
+    if model.frequency and freq is not None and freq.name != model.frequency:  # forecast at the new data's step
+        notes.append(f"the new data are {freq.name}, the run's model was chosen on {model.frequency} data")
+    odd = other_frequency(panel, freq)
+    if odd:
+        notes.append(frequency_note(odd, freq))
     if args.json:
         print(json.dumps({"run_dir": str(args.run_dir), "data": str(path), "series": len(panel), "horizon": H,
-                          "naive_series": short, "out": str(out)}, indent=2))
+                          "naive_series": short, "notes": notes, "out": str(out)}, indent=2))
         return 0
+    for note in notes:
+        print(f"note: {note}")
     if short:
         print(f"note: {naive_series_note(short)}; give more of their history to forecast them with the model")
     print(f"{H} forecast rows after each of {len(panel)} series -> {out}")

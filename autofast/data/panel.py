@@ -99,6 +99,18 @@ def load_panel(path: str | Path, id_column: str | None = AUTO_ID, date_column: s
     return frame_panel(df, id_column, date_column, value_column, str(path), hints)
 
 
+def _first_unparsed(text: np.ndarray) -> int:
+    """The first row of a date column whose value does not parse alone (row 0 where each does: the column's
+    readings disagree, e.g. day-first and month-first)."""
+    seen: set[str] = set()
+    for i, v in enumerate(text[:100_000]):
+        if v not in seen:
+            seen.add(v)
+            if parse_dates(np.asarray([v])) is None:
+                return i
+    return 0
+
+
 def frame_panel(df, id_column: str | None = AUTO_ID, date_column: str | None = AUTO_DATE,
                 value_column: str | None = None, source: str = "dataframe",
                 hints: tuple[str, str, str] = API_HINTS) -> PanelData:
@@ -158,9 +170,10 @@ def frame_panel(df, id_column: str | None = AUTO_ID, date_column: str | None = A
             if np.char.isdigit(np.char.lstrip(text, "-")).all():
                 stamps = text.astype(np.int64)
             else:
-                raise AutofastError(f"{source}: date column {date_column!r} does not parse as dates (e.g. "
-                                    f"{str(text[0])!r}); give ISO dates (2020-01-31), quarters (2020 Q1) or whole "
-                                    f"years, or fix {date_hint}")
+                i = _first_unparsed(text)
+                raise AutofastError(f"{source}: date column {date_column!r} does not parse as dates (data row "
+                                    f"{i + 1}: {str(text[i])!r}); give ISO dates (2020-01-31), quarters (2020 Q1) or "
+                                    f"whole years, or fix {date_hint}")
         order = np.lexsort((stamps, ids))  # by id, then date
         s_ids, s_st = ids[order], stamps[order]
         same = np.flatnonzero((s_ids[1:] == s_ids[:-1]) & (s_st[1:] == s_st[:-1]))

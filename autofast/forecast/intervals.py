@@ -82,6 +82,14 @@ def never_negative(history: np.ndarray, axis: int = 0) -> np.ndarray:
     return (h >= 0).all(axis=axis) & (h > 0).any(axis=axis)
 
 
+def floor_point(fc: np.ndarray, hists) -> np.ndarray:
+    """Forecasts ``fc`` ``(S, H)`` raised to 0 after each history of ``hists`` that is never negative
+    (:func:`never_negative`: counts, sales): a falling or intermittent series forecast below 0 (-0.16 units sold)
+    -- never further from a non-negative target, and its intervals are then floored too (:func:`floor_positive`)."""
+    positive = np.array([bool(never_negative(h)) for h in hists], dtype=bool)[:, None]
+    return np.where(positive, np.maximum(fc, 0.0), fc)
+
+
 def floor_positive(lo: np.ndarray, positive: np.ndarray, point: np.ndarray) -> np.ndarray:
     """Lower bounds ``lo`` ``(..., H)``-shaped with ``positive`` broadcastable to it: raised to 0 where the history
     forecast from is never negative (:func:`never_negative`: a non-negative target is never excluded by it, and the

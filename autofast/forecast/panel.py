@@ -50,8 +50,8 @@ from .autoar import (LOCAL_FORECASTERS, MODEL_KINDS, SHRINK_WEIGHTS, ChosenModel
                      shrink_toward_naive)
 from .defaults import UNKNOWN_HORIZON, despiked
 from .grid import CandidateGrid, grid_from_moments
-from .intervals import (Levels, coverage_between, floor_positive, halfwidths, interval_columns, interval_score,
-                        never_negative)
+from .intervals import (Levels, coverage_between, floor_point, floor_positive, halfwidths, interval_columns,
+                        interval_score, never_negative)
 from .seasonal import Transform, forward, inverse, is_seasonal, series_factors
 from .theta import auto_theta_panel, theta_panel
 
@@ -133,16 +133,32 @@ class PanelModel:
         return (f"PanelModel({self.chosen.label} on {self.transform.label}, H={self.horizon}, "
                 f"{self.frequency or 'no frequency'}; columns {self.id_column}/{self.date_column}/{self.value_column})")
 
-    def predict(self, history, horizon: int | None = None) -> np.ndarray:
+    def predict(self, history, horizon: int | None = None, intervals: bool = False):
         """Forecasts of the ``horizon`` (default: the model's) rows after each series in ``history``: a list of
-        ``(n_i,)`` arrays (own units, oldest first) -> ``(S, H)`` float64 in each series' units. A panel of one
+        ``(n_i,)`` arrays (own units, oldest first) -> ``(S, H)`` float64 in each series' units; a long-format
+        table (a DataFrame or CSV path with the run's id / date / value columns, as ``predict`` reads it) -> the
+        table of :func:`next_frame` (id, dates, forecasts; ``intervals``: the bands too). A panel of one
         (``id_column`` None, one series forecast alone) also takes that series' newer rows as one history -- a
         ``(T,)`` or ``(T, 1)`` array, a pandas Series, a DataFrame or CSV path with its value column -- and then
         gives ``(H, 1)``, as :meth:`ForecastModel.predict <autofast.forecast.model.ForecastModel.predict>` does."""
         if self.id_column is None and not _series_list(history):
             return self.predict([self.one_series(history).values[:, 0]], horizon)[0][:, None]
+        if not _series_list(history):
+            if isinstance(history, (str, Path)) or type(history).__name__ == "DataFrame":
+                return next_frame(self.read_panel(history), self, horizon, intervals=intervals)
+            raise AutofastError(f"history: got {type(history).__name__}; give a list of 1-D arrays (one per series) "
+                                f"or a long-format table (DataFrame or CSV path) with columns {self.id_column!r}, "
+                                f"{self.date_column!r}, {self.value_column!r}")
         return forecast_series([np.asarray(h, dtype=np.float64) for h in history], self.chosen,
                                horizon or self.horizon, self.transform, self.season, theta=self.theta)
+
+    def read_panel(self, data) -> PanelData:
+        """A long-format DataFrame or CSV path with this model's id / date / value columns as a panel."""
+        from autofast.data.panel import API_HINTS, frame_panel, load_panel
+
+        if isinstance(data, (str, Path)):
+            return load_panel(data, self.id_column, self.date_column, self.value_column, API_HINTS)
+        return frame_panel(data, self.id_column, self.date_column, self.value_column)
 
     def one_series(self, data) -> "SeriesData":
         """A panel of one's newer rows read as :func:`autofast.forecast` reads one series: a ``(T,)`` / ``(T, 1)``
@@ -275,18 +291,12 @@ class PanelResult:
         """The model (refitted on every row, no new search) after each series of ``data``, a long-format
         DataFrame or CSV path with this run's id / date / value columns (a panel of one: the series' newer rows,
         as :func:`autofast.forecast` reads one series): a DataFrame as :meth:`next`'s."""
-        from autofast.data.panel import API_HINTS, frame_panel, load_panel
-
         m = self.model
         if m.id_column is None:  # a panel of one: newer rows of the one series
             from .short import panel_of_one
 
             return next_frame(panel_of_one(m.one_series(data)), m, horizon, intervals=intervals)
-        if isinstance(data, (str, Path)):
-            panel = load_panel(data, m.id_column, m.date_column, m.value_column, API_HINTS)
-        else:
-            panel = frame_panel(data, m.id_column, m.date_column, m.value_column)
-        return next_frame(panel, m, horizon, intervals=intervals)
+        return next_frame(m.read_panel(data), m, horizon, intervals=intervals)
 
     @property
     def per_series_frame(self):
@@ -435,14 +445,15 @@ def forecast_series(hists: list[np.ndarray], chosen: ChosenModel, H: int, tf: Tr
                     season: int = 1, backend: ARBackend | None = None, theta: str = "auto") -> np.ndarray:
     """``(S, H)`` forecasts after each history in its own units: transformed and standardised by its own
     statistics (:class:`Stage`), the chosen model (level AR applied recursively, per-series parts fitted on each
-    history, ``theta`` the Theta variant) mapped back."""
+    history, ``theta`` the Theta variant) mapped back; at least 0 after a history never below 0
+    (:func:`~autofast.forecast.intervals.floor_point`)."""
     backend = backend or get_backend("auto", "cpu")
     if any(len(h) == 0 for h in hists):
         raise AutofastError("a series has no rows to forecast from")
     if tf.log and any(np.any(h <= 0) for h in hists):
         raise AutofastError("the model forecasts logs; every value must be positive")
     stage = Stage.build(hists, tf, season, H)
-    return stage.to_units(_model_forecasts(stage, chosen, H, backend, theta=theta))
+    return floor_point(stage.to_units(_model_forecasts(stage, chosen, H, backend, theta=theta)), hists)
 
 
 def local_forecasters(theta: str = "auto") -> dict:
@@ -546,6 +557,9 @@ def resolve_panel(cfg: PanelConfig, panel: PanelData) -> tuple[PanelConfig, Freq
     freq = infer_frequency(panel.dates[longest]) if panel.dates is not None else None
     med = int(np.median(lengths))
     notes = {}
+    odd = other_frequency(panel, freq)
+    if odd:
+        notes["frequency"] = frequency_note(odd, freq)
     H = cfg.horizon
     if H is None:
         base = freq.horizon if freq else UNKNOWN_HORIZON
@@ -758,18 +772,23 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
         chosen, tf, best_stage, best_local = best[True]
     else:
         chosen, tf, best_stage, best_local = single
-    selection = {k: {"label": f"{v[0].label} on the {v[1].label}", "validation_mase": v[0].selection_score}
+    passed = sum(is_seasonal(v, m) for v in panel.values) if m > 1 and any(t.deseason for t in variants) else -1
+
+    def named(t: Transform) -> str:  # "seasonally adjusted" where no series was: what the values were
+        return t.label if passed or not t.deseason else (Transform(log=t.log).label
+                                                         + " (no series passed M4's seasonality test)")
+
+    selection = {k: {"label": f"{v[0].label} on the {named(v[1])}", "validation_mase": v[0].selection_score}
                  for k, v in (("mean", best.get(True)), ("single", single)) if v is not None}
     adjusted = ""
     if tf.deseason and m > 1:  # the label names the transform; whether a series passed M4's test is said here
-        passed = sum(is_seasonal(v, m) for v in panel.values)
         adjusted = (f"{passed} of {len(panel.values)} series pass M4's seasonality test at season {m} and are "
                     "adjusted")
         selection["seasonal adjustment"] = adjusted
     if few:
         selection["rule"] = (f"fewer than {FEW_SERIES} validating series: the mean with the per-series models stands "
                              "(no single model), the seasonal adjustment by M4's test, the AR differenced at most once")
-    say(f"validation ({len(val)} series x {H} steps): chose {chosen.label} on {tf.label} (MASE "
+    say(f"validation ({len(val)} series x {H} steps): chose {chosen.label} on the {named(tf)} (MASE "
         f"{chosen.selection_score:.3f})" + (f"; {adjusted}" if adjusted else ""))
     # prediction intervals: the choice's validation errors over each series' MASE scale, per step
     keep = best_stage.mscale > 0
@@ -801,7 +820,7 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
         key = (mtf, name == "Auto-AR")  # the benchmarks forecast from the rows as they are
         if key not in stages:
             stages[key] = Stage.build(hist_raw, mtf, m, H, clean=name == "Auto-AR")
-        fc = stages[key].to_units(_model_forecasts(stages[key], model, H, backend))
+        fc = floor_point(stages[key].to_units(_model_forecasts(stages[key], model, H, backend)), hist_raw)
         tab = error_table(hist_raw, tgt_raw, fc, m)
         test[name] = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in tab.items()}
         test[name].update({f"series_{k}": int(np.isfinite(v).sum()) for k, v in tab.items()})  # behind each mean
@@ -825,9 +844,32 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
     final = _refit(stage.z, chosen, backend)
     model = PanelModel(final, H, freq.name if freq else None, panel.id_column, panel.date_column, panel.value_column,
                        tf, m, {level: v.tolist() for level, v in half.items()}, scale_lag=scale_lag)
-    next_values = stage.to_units(_model_forecasts(stage, final, H, backend))  # = model.predict(panel.values)
+    # = model.predict(panel.values)
+    next_values = floor_point(stage.to_units(_model_forecasts(stage, final, H, backend)), panel.values)
     return PanelResult(cfg, freq, notes, chosen, test, per_series, n_cands, len(val), tested, model, timings, panel,
                        final_t, next_values, selection)
+
+
+def other_frequency(panel: PanelData, freq: Frequency | None) -> list[str]:
+    """The ids of ``panel``'s series whose own dates step at another frequency than ``freq`` (the panel's, read
+    from its longest series): a daily series in a weekly panel was forecast and scored beside the others without
+    a word. Empty without dates or a frequency."""
+    from autofast.data.frequency import frequency_of_stamps
+
+    if panel.dates is None or freq is None:
+        return []
+    stamps = parse_dates(np.concatenate([np.asarray(d) for d in panel.dates]))
+    if stamps is None:
+        return []
+    ends = np.cumsum(panel.lengths)
+    own = (frequency_of_stamps(stamps[e - n : e]) for e, n in zip(ends, panel.lengths))
+    return [panel.ids[i] for i, f in enumerate(own) if f is not None and f.name != freq.name]
+
+
+def frequency_note(odd: list[str], freq: Frequency) -> str:
+    """The run's (and predict's) note on :func:`other_frequency`'s series."""
+    return (f"{len(odd)} series (e.g. {odd[0]!r}) step at another frequency than the panel's {freq.name} dates: "
+            "forecast and scored by the panel's model as they are; give them their own run")
 
 
 def _series_list(history) -> bool:
