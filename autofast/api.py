@@ -62,8 +62,10 @@ class Result:
         r, m = self.result, self.predictor.manifest
         test = ("ID test" if self.command == "finetune" else  # finetune: the saved model's in-distribution
                 "training-set" if (r.get("final") or {}).get("test_all_copies") else "test")
+        score = self.test_score
+        shown = f"{score:.4g}" if isinstance(score, float) else score  # 0.9664804469273743 -> 0.9665
         return (f"Result({str(self.run_dir)!r}: {r.get('task', m.get('task'))} {r.get('kind', m.get('kind'))}, "
-                f"final model {self.final_model}, {test} {r.get('metric') or m.get('metric')} {self.test_score})")
+                f"final model {self.final_model}, {test} {r.get('metric') or m.get('metric')} {shown})")
 
     @property
     def command(self) -> str:
@@ -103,7 +105,8 @@ class Result:
 
     @property
     def report(self) -> Path | None:
-        """The run's report.md, or None where the run wrote none (a dash run: its result.json says it all)."""
+        """The path of the run's report.md (``res.report.read_text()`` for its text), or None where the run wrote
+        none (a dash run: its result.json says it all)."""
         path = self.run_dir / "report.md"
         return path if path.exists() else None
 

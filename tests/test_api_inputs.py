@@ -46,3 +46,17 @@ def test_a_pandas_frame_of_mixed_numeric_columns_is_read():
     frame["d"] = ["x", "y", "z"]
     with pytest.raises(ValueError, match="text 'x' among its objects"):
         AutofastClassifier()._check_x(frame, fitting=True)
+
+
+def test_a_pretrain_run_says_it_has_no_final_model(tmp_path):
+    """load / predict of a pretrain run said 'the model folder is missing ... rerun it with this version': a pretrain
+    run never has one; it now says to fine-tune its checkpoint."""
+    import json
+
+    import autofast
+    from autofast.errors import AutofastError
+
+    (tmp_path / "result.json").write_text(json.dumps({"command": "pretrain"}))
+    (tmp_path / "model.pt").write_bytes(b"")
+    with pytest.raises(AutofastError, match=r"a pretrain run has no final model .* finetune --checkpoint"):
+        autofast.load(tmp_path)

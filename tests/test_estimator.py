@@ -70,6 +70,9 @@ def test_fit_predict_score_with_string_labels(fitted):
     assert clf.score(x, y) == pytest.approx(clf.training_score_)
     # ... and the run says so (its report read "Test accuracy" of a training score; a user quoted it)
     assert clf.result_.result["final"]["test_all_copies"] and "training-set accuracy" in repr(clf.result_)
+    import re  # the score to 4 digits (0.9664804469273743 before)
+
+    assert re.search(r"training-set accuracy [0-9.]{1,6}\)$", repr(clf.result_)), repr(clf.result_)
     report = Path(clf.run_dir_, "report.md").read_text()
     assert "**Training-set accuracy:" in report and "not held out" in report and "**Test accuracy" not in report
     assert Path(clf.run_dir_, "model", "manifest.json").is_file()

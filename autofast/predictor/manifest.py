@@ -113,6 +113,10 @@ def read_manifest(run_dir: Path) -> tuple[Path, dict]:
     path = folder / MANIFEST
     if not path.is_file():
         done = (run_dir / "result.json").is_file()
+        if done and (run_dir / "model.pt").is_file():  # a pretrain run: a checkpoint, no final model
+            raise AutofastError(f"{run_dir}: a pretrain run has no final model to predict with; fine-tune its "
+                                f"checkpoint ({run_dir / 'model.pt'}) with finetune --checkpoint, and predict "
+                                "with that run")
         raise AutofastError(f"{run_dir}: no {MODEL_DIR}/{MANIFEST}; " + (
             "the model folder is missing: deleted or not copied with the run (restore it from a copy), or the run "
             "finished before autofast saved final models (rerun it with this version)" if done else
