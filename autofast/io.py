@@ -216,17 +216,23 @@ def staged_run_dir(out: Path, overwrite: bool = False, command: str = "") -> Ite
                                 "--overwrite")
         check_replaceable(out, command=command)  # before any work
     make_run_dir(where.parent, named=out)
+    for old in where.parent.glob(f".{where.name}.tmp-*"):  # a killed run's (kill -9 skips the cleanup below)
+        if old.is_dir() and is_run_folder(old) and (old / ".lock").is_file() and _lock_holder(old) is None:
+            shutil.rmtree(old, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{where.name}.tmp-", dir=where.parent))
     try:
         mark_run_dir(tmp, command)
-        yield tmp
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a run folder is an ordinary folder
-        if out.exists() and any(out.iterdir()):
-            if not overwrite:  # another run wrote it while this one ran: it is that run's
-                raise AutofastError(f"output folder {str(out)!r} was written by another run while this one ran; "
-                                    "it was left alone and this run's results were not kept; rerun with another --out")
-            remove_run_dir(out, command=command)
-        os.replace(tmp, where)  # onto an empty folder too
+        with run_lock(tmp):  # held while it runs: a later run sweeps it only once its owner is gone
+            yield tmp
+            os.chmod(tmp, 0o755)  # mkdtemp makes it private; a run folder is an ordinary folder
+            if out.exists() and any(out.iterdir()):
+                if not overwrite:  # another run wrote it while this one ran: it is that run's
+                    raise AutofastError(f"output folder {str(out)!r} was written by another run while this one ran; "
+                                        "it was left alone and this run's results were not kept; rerun with another "
+                                        "--out")
+                remove_run_dir(out, command=command)
+            (tmp / ".lock").unlink(missing_ok=True)  # (the held descriptor stays valid) not left in the run folder
+            os.replace(tmp, where)  # onto an empty folder too
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

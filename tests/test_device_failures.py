@@ -332,6 +332,32 @@ def test_staged_run_leaves_a_folder_written_meanwhile_alone(tmp_path):
     assert (tmp_path / "b" / "notes.txt").exists()
 
 
+def test_a_killed_runs_staging_folder_is_swept_by_the_next_run_a_live_ones_is_not(tmp_path):
+    """kill -9 of a staged run (compare, dash, forecast, pretrain) left its .<out>.tmp-* folder behind for good; the
+    next run of that --out removes it once no process holds its lock, and leaves a live run's alone."""
+    import fcntl
+    import os
+
+    from autofast.io import mark_run_dir, staged_run_dir
+
+    out = tmp_path / "run"
+    dead, live = tmp_path / ".run.tmp-dead", tmp_path / ".run.tmp-live"
+    for d in (dead, live):
+        d.mkdir()
+        mark_run_dir(d)
+        (d / ".lock").write_text("12345\n")
+    fd = os.open(live / ".lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another run, still going
+    try:
+        with staged_run_dir(out) as tmp:
+            assert (tmp / ".lock").is_file()  # held while it runs
+            (tmp / "result.json").write_text("{}")
+    finally:
+        os.close(fd)
+    assert not dead.exists() and live.exists() and (out / "result.json").is_file()
+    assert not (out / ".lock").exists()
+
+
 def test_closing_a_fused_pool_mid_search_stops_its_device_after_the_epoch(tmp_path):
     """An interrupted search (the driver closes the pool while a long job trains) does not wait for that job's
     remaining epochs: the device thread stops after its current epoch and the job is reported failed."""

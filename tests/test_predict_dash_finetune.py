@@ -115,7 +115,7 @@ def test_finetune_result_names_its_model_and_score(finetune_run, tmp_path):
     api = autofast.load(run)
     assert api.test_score == score and api.plan is None and api.report == run / "report.md"
     assert "fine-tuned (autoft arm, seed 0, objective " in api.final_model
-    assert repr(api).endswith(f"final model {api.final_model}, ID test accuracy {score})")
+    assert repr(api).endswith(f"final model {api.final_model}, ID test accuracy {score:.4g})")
     assert "None" not in repr(api)
     copy = tmp_path / "ft"
     shutil.copytree(run, copy)

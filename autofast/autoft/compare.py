@@ -164,6 +164,11 @@ def _baseline_trial(arch: ArchSpec, x, y, x_val, y_val, metric: str, batch_size:
 RETRAIN_SHARE, BUDGET_MARGIN = 0.4, 0.1
 
 
+def _secs(seconds: float) -> str:
+    """Seconds with the digits a short epoch needs (0.012, 1.5, 12.3)."""
+    return f"{seconds:.2g}" if seconds < 1 else f"{seconds:.1f}"
+
+
 def baseline_plan(cfg: CompareConfig, epoch_seconds: float, budget: float | None, spent: float = 0.0) -> dict:
     """The baseline arm's epochs: as configured without a budget; with one (seconds, of which ``spent`` is
     gone), the retrain gets at most :data:`RETRAIN_SHARE` of it (``baseline_epochs`` given: kept), ASHA's top
@@ -176,8 +181,10 @@ def baseline_plan(cfg: CompareConfig, epoch_seconds: float, budget: float | None
     usable = budget * (1 - BUDGET_MARGIN) - spent
     if usable < 2 * epoch_seconds:  # one trial epoch and one retrain epoch
         need = (spent + 2 * epoch_seconds) / (1 - BUDGET_MARGIN)
-        raise AutofastError(f"--baseline-time-budget {budget:g}s: one baseline epoch takes {epoch_seconds:.1f}s "
-                            f"on this cell; give at least --baseline-time-budget {math.ceil(need)}")
+        raise AutofastError(f"--baseline-time-budget {budget:g}s is too small: it must hold the {_secs(spent)} s "
+                            f"spent measuring one baseline epoch, two such epochs ({_secs(epoch_seconds)} s each on "
+                            f"this cell: one trial's, one retrain's) and a {BUDGET_MARGIN:.0%} margin; give at least "
+                            f"--baseline-time-budget {math.ceil(need)}")
     if cfg.baseline_epochs is None:
         epochs = max(1, min(epochs, int(RETRAIN_SHARE * budget // epoch_seconds)))
     max_epochs = max(cfg.baseline_min_epochs, min(cfg.baseline_max_epochs, epochs))

@@ -56,6 +56,7 @@ def finetune_markdown(r: dict) -> str:
              *[f"- OOD test `{n}`: {src}." for n, src in ood["test_sources"].items()],
              *([f"- Note: OOD test set(s) {', '.join(ood['same_family_in_val_and_test'])} use the same shift family as "
                 f"the OOD validation set (other examples and seed)."] if ood["same_family_in_val_and_test"] else []),
+             *[f"- Note: {n}." for n in ood.get("notes", [])],
              f"- Trained on {(cfg.get('devices') or ['cpu'])[0]} in precision {cfg.get('precision') or 'auto'} (auto: "
              "fp32).",
              f"- Optimiser {cfg['optimizer']}, base lr {cfg['base_lr']:g}; lr = base lr x lr_mult, constant (no "

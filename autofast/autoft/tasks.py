@@ -110,6 +110,7 @@ class EvalSet:
     x: torch.Tensor
     y: torch.Tensor
     source: str  # how it was made, for the report
+    path: str | None = None  # the user file it was read from, if any
 
     def __len__(self) -> int:
         return len(self.y)
@@ -150,7 +151,7 @@ def file_set(task: SupervisedTask, path: str) -> EvalSet:
         x = ((x - task.mean.reshape(shape)) / task.std.reshape(shape)).astype(np.float32)
     y = np.array([index[data.classes[i]] for i in data.y], dtype=np.int64)
     return EvalSet(Path(path).stem, torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y),
-                   f"user file {path} ({len(y)} examples)")
+                   f"user file {path} ({len(y)} examples)", path=str(path))
 
 
 def concat_sets(sets: list[EvalSet]) -> EvalSet:
@@ -174,8 +175,9 @@ def ood_sets(task: SupervisedTask, ood_val: str | list[str] | None, ood_test: li
     for s in [*vals, *ood_test]:
         if is_shift_spec(s):
             parse_shift(s, modality)
-    val = concat_sets([shifted_set(task, "val", v, seed + _VAL_SHIFT_SEED + 17 * i) if is_shift_spec(v)
-                       else file_set(task, v) for i, v in enumerate(vals)])
+    val_parts = [shifted_set(task, "val", v, seed + _VAL_SHIFT_SEED + 17 * i) if is_shift_spec(v)
+                 else file_set(task, v) for i, v in enumerate(vals)]
+    val = concat_sets(val_parts)
     tests = []
     for i, s in enumerate(ood_test):
         tests.append(shifted_set(task, "test", s, seed + _TEST_SHIFT_SEED + i) if is_shift_spec(s) else file_set(task, s))
@@ -191,8 +193,30 @@ def ood_sets(task: SupervisedTask, ood_val: str | list[str] | None, ood_test: li
                                 f"set ({val.name}), where the objective is selected; give a test set held out from it")
     val_families = {v.split(":")[0] for v in val.name.split("+")}
     info = {"modality": modality, "ood_val": val.name, "ood_test": names,
-            "same_family_in_val_and_test": [t.name for t in tests if t.name.split(":")[0] in val_families]}
+            "same_family_in_val_and_test": [t.name for t in tests if t.name.split(":")[0] in val_families],
+            "notes": ood_notes(task, [*val_parts, *tests])}
     return val, tests, info
+
+
+def ood_notes(task: SupervisedTask, sets: list[EvalSet]) -> list[str]:
+    """Notes on OOD sets that are partly training data (exact copies of ID train rows, the rows every final
+    model trains on) and on user files whose per-channel statistics are far from the ID training ones
+    (:func:`autofast.predictor.inputs.units_note` on the standardised inputs)."""
+    from autofast.predictor.inputs import units_note
+
+    trained = set(row_digests(task.x_train.cpu()))
+    notes = []
+    for s in sets:
+        label = s.path or s.name
+        copies = sum(d in trained for d in row_digests(s.x.cpu()))
+        if copies:
+            notes.append(f"{copies} of {len(s)} rows of {label} are copies of training rows: that OOD score is "
+                         "partly a training score")
+        if s.path and task.mean is not None:  # DNA one-hot is not standardised: no training units to compare
+            note = units_note(s.x.cpu().numpy())
+            if note:
+                notes.append(f"OOD set {label}: {note}")
+    return notes
 
 
 # ------------------------------------------------------------------------------------------ few-shot

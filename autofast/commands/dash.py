@@ -116,7 +116,10 @@ def run(args) -> int:
               f"(best {score(r, 'val')} at epoch {r['best_epoch']})")
     if "baseline" in result:
         b = result["baseline"]
+        cut = b["epochs"] < b["planned_epochs"]  # its deadline: fewer epochs than the DASH side trained
         con.print(f"fixed baseline (kernel 3, dilation 1) ({b['epochs']} epochs, {b['seconds']:.0f}s): "
-                  f"{score(b, 'test')} (best {score(b, 'val')})")
+                  f"{score(b, 'test')} (best {score(b, 'val')})"
+                  + (f" -- cut at its deadline after {b['epochs']} of the {b['planned_epochs']} epochs DASH trained: "
+                     "not an equal-epoch comparison (a larger --time-budget)" if cut else ""))
     con.print(f"selected on: {result['selected_on']}. Results in {out}/")
     return 0

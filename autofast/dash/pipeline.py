@@ -323,16 +323,18 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
         # the first plan priced every training epoch at the plain network's; the searched pattern's costs more
         # (a retrain cut after 1 of 6 epochs at digits --time-budget 30s): time it and share out what is left
         t_replan = time.perf_counter()
-        probe = network(pattern)
-        x, y, xv, yv = placed(probe, cfg.devices[0], task.x_train, task.y_train, task.x_val, task.y_val)
-        train_s, val_s = epoch_seconds(probe, x, y, cfg.batch_size, xv, yv)
-        # and a pass at the final evaluation's batch (evaluate: 512), on training rows: the conv-path dispatcher
-        # measures those shapes once (3.9 s for digits' pattern on a cold cache, between the retrain and the
-        # baseline, which lost an epoch to it); here it is spent before the time left is shared out
-        evaluate(probe, x[:512], y[:512])
-        del probe, x, y, xv, yv
-        cfg, replan = replan_retrain(cfg, clock, budget_plan, len(found["history"]), train_s + val_s,
-                                     budget_plan["plain_epoch"] + val_s)  # plain validation: at most the pattern's
+        priced = []
+        for pattern_ in (pattern, [(3, 1)] * len(pattern)) if cfg.baseline else (pattern,):
+            probe = network(pattern_)  # the retrain's network, then the baseline's
+            x, y, xv, yv = placed(probe, cfg.devices[0], task.x_train, task.y_train, task.x_val, task.y_val)
+            priced.append(sum(epoch_seconds(probe, x, y, cfg.batch_size, xv, yv)))
+            # and a pass at the final evaluation's batch (evaluate: 512), on training rows: the conv-path dispatcher
+            # measures those shapes once (3.9 s for digits' pattern on a cold cache, between the retrain and the
+            # baseline, which lost an epoch to it; the baseline's own, unmeasured, cut it to 1 of 35 epochs at
+            # JapaneseVowels --time-budget 30); here it is spent before the time left is shared out
+            evaluate(probe, x[:512], y[:512])
+            del probe, x, y, xv, yv
+        cfg, replan = replan_retrain(cfg, clock, budget_plan, len(found["history"]), priced[0], priced[-1])
         timings["replan"] = time.perf_counter() - t_replan
         say(f"re-plan ({replan['left']:.0f}s left): pattern epoch {replan['pattern_epoch']:.2f}s, plain "
             f"{replan['plain_epoch']:.2f}s -> {cfg.retrain_epochs} retrain epochs (planned {replan['planned_before']})")
