@@ -901,3 +901,15 @@ def test_a_seasonal_adjustment_no_series_passed_is_not_named_as_done():
     assert res.transform.deseason and res.selection["seasonal adjustment"].startswith("0 of 5 series pass")
     assert "(no series passed M4's seasonality test)" in res.selection["mean"]["label"]
     assert "seasonally adjusted" not in res.selection["mean"]["label"]
+
+
+def test_series_named_by_two_columns_get_the_fix_in_the_error():
+    """store x item: the item column alone was taken as the id and the repeated dates were the error, with no word
+    that store_id tells the rows apart."""
+    rows = [{"store_id": st, "item": it, "date": d, "sales": 1.0} for st in "AB" for it in ("I1", "I2")
+            for d in pd.date_range("2021-01-03", periods=20, freq="W-SUN").strftime("%Y-%m-%d")]
+    with pytest.raises(AutofastError, match="column 'store_id' also separates the series: combine it with 'item'"):
+        frame_panel(pd.DataFrame(rows))
+    one = pd.DataFrame(rows[:20] + rows[:1])
+    with pytest.raises(AutofastError, match="more than once .*keep one row per series and date"):
+        frame_panel(one)

@@ -179,8 +179,14 @@ def frame_panel(df, id_column: str | None = AUTO_ID, date_column: str | None = A
         same = np.flatnonzero((s_ids[1:] == s_ids[:-1]) & (s_st[1:] == s_st[:-1]))
         if same.size:
             k = int(order[same[0] + 1])
+            # another column that tells those rows apart (store beside item): the series are named by two columns
+            other = next((c for c in df.columns if c not in (idc, date_column, value_column)
+                          and not df.duplicated([idc, c, date_column]).any()), None)
+            fix = (f"column {other!r} also separates the series: combine it with {idc!r} into one id column (e.g. "
+                   f"{other}_{idc}) and name that one with {id_hint}" if other is not None else
+                   "keep one row per series and date")
             raise AutofastError(f"{source}: series {str(ids[k])!r} has date {str(text[k])!r} more than once (data row "
-                                f"{k + 1}); keep one row per series and date")
+                                f"{k + 1}); {fix}")
         dates = text[order]
     s_ids = ids[order]
     cut = np.flatnonzero(s_ids[1:] != s_ids[:-1]) + 1
