@@ -205,22 +205,24 @@ def load(run_dir: str | Path):
     return Result(run_dir)
 
 
-def search(task: str, *, out: str | Path | None = None, verbose: bool = False, **options) -> Result:
+def search(task: str, *, out: str | Path | None = None, verbose: bool = False, resume: bool = False,
+           **options) -> Result:
     """Run ``python -m autofast search`` from Python: ``task`` (a bundled name, a data file or a YAML task
     file) and ``options`` with the names of :class:`autofast.search.config.SearchConfig` (``time_budget``,
     ``arch``, ``folds``, ``threads``, ...); ``out``: the run folder (default ``runs/search-<task>-<time>``, which
-    must not hold anything yet); ``verbose``: print the stage messages. Bad options and inputs raise
-    :class:`~autofast.errors.AutofastError` with the CLI's one-line message."""
+    must not hold anything yet); ``verbose``: print the stage messages; ``resume``: continue the interrupted run
+    folder ``out`` with the options it started with (``--resume``; a finished one is returned as it is). Bad
+    options and inputs raise :class:`~autofast.errors.AutofastError` with the CLI's one-line message."""
     from .runtime import callers_settings_kept
 
     started = time.time()
     threads = options.get("threads")
     threads = threads if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0 else None
     with callers_settings_kept(threads):  # the caller's threads, environment and torch RNG given back after
-        return _search(task, out, verbose, started, options)
+        return _search(task, out, verbose, started, options, resume)
 
 
-def _search(task, out, verbose: bool, started: float, options: dict) -> Result:
+def _search(task, out, verbose: bool, started: float, options: dict, resume: bool = False) -> Result:
     from .commands.options import default_out, validated
     from .io import locked_run_dir, make_run_dir, write_json_atomic
     from .search.config import SearchConfig
@@ -235,13 +237,30 @@ def _search(task, out, verbose: bool, started: float, options: dict) -> Result:
         bad = unknown or ["task"]
         raise AutofastError(f"autofast.search: unknown option(s) {', '.join(bad)}; give the task first, then any of "
                             f"{', '.join(k for k in SearchConfig.model_fields if k != 'task')}")
-    cfg = validated(SearchConfig, {"task": str(task), **{k: v for k, v in options.items() if v is not None}})
-    run_dir = Path(out) if out is not None else default_out("search", str(task), "splice")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise AutofastError(f"out {str(run_dir)!r} is a file, not a folder; choose another out")
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another out "
-                            f"(or open the finished run with autofast.load)")
+    if resume:  # an interrupted run folder, continued with the options it started with
+        from types import SimpleNamespace
+
+        from .commands.options import finished_result, resumed_options
+        from .commands.search import _saved_config
+
+        if out is None:
+            raise AutofastError("autofast.search(resume=True) continues a run folder: give it as out=")
+        run_dir = Path(out)
+        raw = resumed_options(_saved_config(run_dir), SimpleNamespace(task=str(task), **options), run_dir,
+                              SearchConfig)
+        if finished_result(run_dir, "search") is not None:
+            return Result(run_dir)
+        cfg = validated(SearchConfig, raw)
+    else:
+        cfg = validated(SearchConfig, {"task": str(task), **{k: v for k, v in options.items() if v is not None}})
+        run_dir = Path(out) if out is not None else default_out("search", str(task), "splice")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise AutofastError(f"out {str(run_dir)!r} is a file, not a folder; choose another out")
+        if run_dir.exists() and any(run_dir.iterdir()):
+            resumable = (run_dir / "search_config.json").is_file() and not (run_dir / "result.json").is_file()
+            raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another out "
+                                + ("(or continue the interrupted run: autofast.search(task, out=..., resume=True))"
+                                   if resumable else "(or open the finished run with autofast.load)"))
     check_options(cfg)
     fresh = not run_dir.exists()
     make_run_dir(run_dir, "out")
@@ -249,5 +268,5 @@ def _search(task, out, verbose: bool, started: float, options: dict) -> Result:
     # a fresh folder that fails before any work is removed; a lock loser leaves the holder's folder alone
     with locked_run_dir(run_dir, fresh, keep=lambda: holds_finished_work(run_dir), command="search"):
         write_json_atomic(run_dir / "search_config.json", cfg.model_dump(mode="json"))
-        run_search(cfg, run_dir, say=say, started=started)
+        run_search(cfg, run_dir, say=say, started=started, resume=resume)
     return Result(run_dir)

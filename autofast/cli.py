@@ -83,7 +83,8 @@ def failure_line(exc: BaseException) -> str | None:
     if isinstance(exc, AutofastError):
         return str(exc)
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted (Ctrl-C or SIGTERM); nothing half-written was kept"
+        return ("interrupted (Ctrl-C or SIGTERM); no file was left half-written (a run folder's finished work stays: "
+                "--resume continues it)")
     if isinstance(exc, sqlite3.Error):
         return f"the run's journal database failed ({exc}); free disk space or fix the file system and retry"
     torch = sys.modules.get("torch")  # never imported here: a torch error implies torch is loaded

@@ -41,7 +41,7 @@ def is_run_folder(path: str | os.PathLike) -> bool:
     return (Path(path) / RUN_MARKER).is_file()
 
 
-def _lock_holder(run_dir: Path) -> str | None:
+def lock_holder(run_dir: Path) -> str | None:
     """The pid another process holding ``run_dir``'s lock (:func:`run_lock`) wrote, or None when none holds it."""
     path = run_dir / ".lock"
     if not path.is_file():
@@ -66,7 +66,7 @@ def check_replaceable(path: Path, flag: str = "--out", command: str = "") -> Non
     if not is_run_folder(path):
         raise AutofastError(f"--overwrite: {flag} {str(path)!r} is not an autofast run folder (no {RUN_MARKER} "
                             f"file), so it was left alone; delete it yourself or choose another {flag}")
-    holder = _lock_holder(path)
+    holder = lock_holder(path)
     if holder is not None:
         raise RunFolderInUse(f"--overwrite: {flag} {str(path)!r} is in use by a running autofast process (pid "
                              f"{holder}), so it was left alone; wait for it to finish or choose another {flag}")
@@ -217,7 +217,7 @@ def staged_run_dir(out: Path, overwrite: bool = False, command: str = "") -> Ite
         check_replaceable(out, command=command)  # before any work
     make_run_dir(where.parent, named=out)
     for old in where.parent.glob(f".{where.name}.tmp-*"):  # a killed run's (kill -9 skips the cleanup below)
-        if old.is_dir() and is_run_folder(old) and (old / ".lock").is_file() and _lock_holder(old) is None:
+        if old.is_dir() and is_run_folder(old) and (old / ".lock").is_file() and lock_holder(old) is None:
             shutil.rmtree(old, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{where.name}.tmp-", dir=where.parent))
     try:

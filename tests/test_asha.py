@@ -153,6 +153,19 @@ def test_failed_trials_never_promoted_and_search_finishes():
     assert sched.best() is not None and sched.best()[0] not in {5, 9}
 
 
+def test_a_job_the_budget_stopped_is_budget_cut_not_failed():
+    """A trial whose promoted job the time budget stopped was listed 'failed' beside 'Best trial 5' (its lower rung
+    won): the status now says what stopped it."""
+    sched = ASHA(SPACE, min_resource=1, max_resource=4, eta=2, max_trials=4, seed=0)
+    jobs = [sched.ask() for _ in range(2)]
+    sched.tell(jobs[0].trial_id, 0, 0.9)
+    sched.tell_failed(jobs[1].trial_id, "BudgetExhausted: stopped at epoch 1: the time budget ran out")
+    nxt = sched.ask()
+    sched.tell_failed(nxt.trial_id, "CUDA out of memory")
+    status = {t["trial_id"]: t["status"] for t in sched.trials()}
+    assert status[jobs[1].trial_id] == "budget-cut" and status[nxt.trial_id] == "failed"
+
+
 # ---------------------------------------------------------------------------------------- space
 def test_space_parsing_and_sampling():
     space = parse_space(SPACE | {"wd": {"uniform": [0, 0.1]}})

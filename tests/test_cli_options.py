@@ -133,3 +133,33 @@ def test_one_seed_tables_say_n_equals_1():
     assert fmt_mean_std(mean_std([0.9])) == "0.9000 (n = 1)"
     assert fmt_mean_std(mean_std([0.9, 0.8])) == "0.8500 ± 0.0707"
     assert fmt_mean_std(mean_std([])) == "-"
+
+
+def test_a_single_value_of_a_list_option_in_a_config_file_is_a_list(tmp_path):
+    """'kernel_sizes: 3' / 'devices: cpu' in a YAML were 'Input should be a valid list' (the flags take one)."""
+    from autofast.commands.options import validated
+    from autofast.search.config import SearchConfig
+
+    cfg = validated(SearchConfig, {"task": "splice", "kernel_sizes": 3, "devices": "cpu"})
+    assert cfg.kernel_sizes == [3] and cfg.devices == ["cpu"]
+
+
+def test_a_search_on_a_folder_a_running_search_holds_says_so(tmp_path, capsys):
+    """It said 'exists ... continue it with --resume', which the lock then refused."""
+    import fcntl
+    import os
+
+    from autofast.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "search_config.json").write_text("{}")
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT)
+    os.write(fd, b"4242\n")
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        assert main(["search", "--task", "splice", "--out", str(run)]) == 2
+    finally:
+        os.close(fd)
+    err = capsys.readouterr().err
+    assert "in use by a running autofast process (pid 4242)" in err and "--resume" not in err

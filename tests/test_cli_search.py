@@ -53,3 +53,34 @@ def test_search_splice_tiny_and_resume(tmp_path, capsys):
     assert (out / "result.json").stat().st_mtime_ns == stamp
     assert main(["search", "--task", "splice", "--out", str(out)]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_the_python_api_resumes_and_a_resumed_run_says_so(tmp_path):
+    """autofast.search had no resume (its error pointed at autofast.load, which failed on the unfinished run); a
+    resumed run's record showed the last process only, as if it had run once (a user added 12 s + 42 s for a 40 s
+    budget): now ``resume=True``, and ``resumed`` / ``processes`` / a report line."""
+    import shutil
+
+    import pytest
+
+    import autofast
+    from autofast.errors import AutofastError
+
+    opts = dict(search_epochs=1, search_width=4, retrain_width=8, n_configs=2, max_epochs=1, threads=1, arch="dash",
+                ensemble=1)
+    out = tmp_path / "run"
+    first = autofast.search("splice", out=out, **opts)
+    assert first.result["resumed"] is False and len(first.result["processes"]) == 1
+    (out / "result.json").unlink()  # as if killed after ASHA, before its result
+    shutil.rmtree(out / "model")
+    with pytest.raises(AutofastError, match=r"resume=True"):
+        autofast.search("splice", out=out, **opts)
+    with pytest.raises(AutofastError, match="the run started with --n-configs 2"):
+        autofast.search("splice", out=out, resume=True, **{**opts, "n_configs": 3})
+    again = autofast.search("splice", out=out, resume=True, **{**opts, "threads": 2})
+    r = again.result
+    assert r["resumed"] is True and [p["resumed"] for p in r["processes"]] == [False, True]
+    assert [p["threads"] for p in r["processes"]] == [1, 2]
+    assert r["asha"]["best_trial"] == first.result["asha"]["best_trial"]  # the journal's trials, not run again
+    assert "**Resumed**: started" in (out / "report.md").read_text()
+    assert autofast.search("splice", out=out, resume=True, **opts).test_score == again.test_score  # finished

@@ -394,8 +394,8 @@ class ASHA:
         out = []
         for tid, t in self._trials.items():
             top = max(t.scores) if t.scores else -1
-            if t.failed:
-                status = "failed"
+            if t.failed:  # the time budget stopping a job is no failure of the trial: its earlier rungs stand
+                status = "budget-cut" if (t.error or "").startswith("BudgetExhausted") else "failed"
             elif tid in self._pending:
                 status = "running"
             elif top == len(self.rungs) - 1:

@@ -140,7 +140,7 @@ def validated(model_cls, raw: dict, names: dict[str, str] | None = None):
 
     source = getattr(raw, "source", {})
     try:
-        return model_cls(**raw)
+        return model_cls(**_one_as_list(model_cls, raw))
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str((names or {}).get(x, x)) for x in err["loc"]) or "config"
@@ -152,6 +152,23 @@ def validated(model_cls, raw: dict, names: dict[str, str] | None = None):
         if key in source:
             raise AutofastError(f"{source[key]}: {key}: {str(exc).removeprefix(flag.group(0)).lstrip()}") from None
         raise
+
+
+def _one_as_list(model_cls, raw: dict) -> dict:
+    """``raw`` with a single value of a list option as a one-item list: a config file's ``devices: cpu`` or
+    ``kernel_sizes: 3``, as the command line takes ``--devices cpu`` (was 'Input should be a valid list')."""
+    import typing
+
+    def is_list(annotation) -> bool:
+        return typing.get_origin(annotation) is list or any(
+            typing.get_origin(a) is list for a in typing.get_args(annotation))
+
+    fields = getattr(model_cls, "model_fields", {})
+    out = dict(raw)
+    for k, v in raw.items():
+        if k in fields and v is not None and not isinstance(v, (list, tuple)) and is_list(fields[k].annotation):
+            out[k] = [v]
+    return out
 
 
 def default_out(command: str, task: str | None, fallback: str) -> Path:

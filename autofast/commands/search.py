@@ -113,6 +113,12 @@ def run(args) -> int:
         if run_dir.exists() and not run_dir.is_dir():
             raise AutofastError(f"--out {str(run_dir)!r} is a file, not a folder; choose another --out")
         if run_dir.exists() and any(run_dir.iterdir()):
+            from autofast.io import lock_holder
+
+            holder = lock_holder(run_dir)  # a search still running there: --resume would be refused too
+            if holder is not None:
+                raise AutofastError(f"output folder {str(run_dir)!r} is in use by a running autofast process (pid "
+                                    f"{holder}); wait for it to finish, or choose another --out")
             resumable = (run_dir / "search_config.json").is_file()
             raise AutofastError(f"output folder {str(run_dir)!r} exists and is not empty; choose another --out"
                                 + (f" or continue it with --resume {run_dir}" if resumable else

@@ -6,15 +6,18 @@ split or by k-fold cross-validation (:mod:`.folds`), beside the random-convoluti
 (:mod:`.rocket_family`); the final model is tested once (:mod:`.pipeline`); :mod:`.report` writes the report,
 :mod:`.progress` draws the live table.
 
-The package is also callable: ``autofast.search(task, **options)`` is :func:`autofast.api.search` (the name
-``autofast.search`` is both this package and the Python API's entry point)."""
+The package is also callable: ``autofast.search(task, out=None, verbose=False, resume=False, **options)`` is
+:func:`autofast.api.search` (the name ``autofast.search`` is both this package and the Python API's entry point;
+``help(autofast.api.search)`` for its arguments: any ``search`` option by its flag's name, ``resume=True`` to
+continue an interrupted ``out`` folder)."""
 import sys as _sys
 import types as _types
 
 
 class _CallablePackage(_types.ModuleType):
     def __call__(self, task, **options):
-        """Run a search: :func:`autofast.api.search` (``task``, ``out=``, ``verbose=``, SearchConfig options)."""
+        """Run a search: :func:`autofast.api.search` (``task``, ``out=``, ``verbose=``, ``resume=``, SearchConfig
+        options)."""
         from autofast.api import search
 
         return search(task, **options)

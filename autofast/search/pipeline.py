@@ -386,6 +386,25 @@ def holds_finished_work(run_dir: Path) -> bool:
     return any((run_dir / p).exists() for p in ("pattern.json", "asha/asha.sqlite", "model", "result.json"))
 
 
+#: one line per process that ran a search folder (started or resumed), for the result's ``processes``
+PROCESSES = "processes.jsonl"
+
+
+def _log_process(run_dir: Path, resume: bool, cfg: SearchConfig, clock: Clock) -> list[dict]:
+    """This process's line in ``run_dir``'s :data:`PROCESSES` (start time, whether it resumed, its threads), after
+    the earlier processes' lines (a resumed run's timings and budget are its last process's: they are listed)."""
+    from autofast.runtime import usable_cpus
+
+    path = run_dir / PROCESSES
+    earlier = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] \
+        if resume and path.is_file() else []
+    mine = {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(clock.start)), "resumed": bool(resume),
+            "threads": cfg.threads or usable_cpus()}
+    with open(path, "a" if earlier else "w") as f:
+        f.write(json.dumps(mine) + "\n")
+    return [*earlier, mine]
+
+
 def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False,
                say: Callable[[str], None] = lambda m: None,
                on_start: Callable | None = None, on_result: Callable | None = None,
@@ -408,6 +427,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     clock = Clock(started)
     if cfg.threads:
         configure_runtime(cfg.threads)
+    processes = _log_process(run_dir, resume, cfg, clock)
     timings: dict = {}
     t0 = time.perf_counter()
     task = load_from_config(cfg)
@@ -631,6 +651,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         "timings": timings, "conv_paths": path_summary(),
         "thread_changes": [{"at": round(at - clock.start, 1), "threads": n, "others_busy": o}
                            for at, n, o in thread_history() if at >= clock.start],
+        "resumed": bool(resume), "processes": processes,  # timings and the budget: this (last) process's
         "selected_on": "; ".join(x for x in selected if x),
     }
     from autofast.predictor import save_final

@@ -55,7 +55,8 @@ class SearchProgress:
             table.add_row(str(job.trial_id), str(job.rung), f"{job.resource_from:g}->{job.resource_to:g}",
                           "[cyan]running", "", f"{now - t0:.0f}", "")
         for out in self.recent:
-            status = "[red]failed" if out.error else "done"
+            status = ("[yellow]budget-cut" if out.error.startswith("BudgetExhausted") else "[red]failed") \
+                if out.error else "done"
             score = out.error[:40] if out.error else f"{out.score:.4f}"
             table.add_row(str(out.job.trial_id), str(out.job.rung), f"{out.job.resource_to:g}", status, score,
                           f"{out.seconds:.1f}", out.worker + (" (unfused)" if getattr(out, "note", None) else ""))

@@ -200,6 +200,14 @@ def score_text(v: float) -> str:
     return f"{v:.4f}" if not isinstance(v, (int, float)) or v == 0 or abs(v) >= 1e-3 else f"{v:.4g}"
 
 
+def resumed_line(r: dict) -> str:
+    """A resumed run's processes (each start, on how many threads) and what its timings and budget are."""
+    runs = "; ".join(f"{'resumed' if p.get('resumed') else 'started'} {p.get('started')} on {p.get('threads')} "
+                     "thread(s)" for p in r.get("processes") or [])
+    return (f"**Resumed**: {runs}. The timings and the budget below are the last process's (a resumed search gets "
+            "its budget afresh and reuses every finished trial); the test split was scored once, in that process.")
+
+
 def test_name(r: dict) -> str:
     """What the run's one test evaluation measured: "test", or "training-set" where every test row is a training
     row (the estimators' runs name their training file as the test file: a resubstitution score)."""
@@ -255,6 +263,7 @@ def report_markdown(r: dict) -> str:
              f"**{test_name(r).capitalize()} {r['metric']}: {score_text(r['test_score'])}** (evaluated once, at the end)"
              + "".join(f"; {x}" for x in test_beside(f)), "",
              *[line for x in skew_notes(r) + r.get("data_notes", []) for line in (f"**Note**: {x}", "")],
+             *([resumed_line(r), ""] if r.get("resumed") else []),
              f"What was selected on what: {r['selected_on']}.", "", schedule_note(r), "",
              *split_lines(r), *plan_lines(r), *selection_lines(r),
              "## Final model", "", f"Family {f.get('family')}" + (f", architecture {f['arch']}" if f.get("arch") else "")
