@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 __all__ = [
+    "check_windows",
     "window_moments_ref",
     "ar_forecast_weights_ref",
     "ar_grid_scores_ref",
@@ -24,6 +25,15 @@ __all__ = [
     "nested_ols",
     "forecast_error_sums_ref",
 ]
+
+
+def check_windows(z: torch.Tensor, width: int, start: int, count: int) -> None:
+    """The numba backend's check: ``z`` is ``(C, T)`` and windows ``start .. start + count - 1`` of
+    length ``width`` lie inside it (``start, count >= 0``, ``width >= 1``)."""
+    if z.dim() != 2:
+        raise ValueError(f"z must be (C, T), got shape {tuple(z.shape)}")
+    if width < 1 or start < 0 or count < 0 or (count > 0 and start + count - 1 + width > z.shape[1]):
+        raise ValueError(f"windows [{start}, {start + count - 1} + {width}) do not fit a series of length {z.shape[1]}")
 
 
 def window_moments_ref(z: torch.Tensor, width: int, start: int, count: int) -> torch.Tensor:
@@ -38,6 +48,7 @@ def window_moments_ref(z: torch.Tensor, width: int, start: int, count: int) -> t
         ``(C, W + 1, W + 1)`` float64: ``sum_n v_n v_n'`` with ``v_n = [1, z[n], ..., z[n + W - 1]]``
         (forward time order; callers reorder to lag order).
     """
+    check_windows(z, width, start, count)
     z = z.to(torch.float64)
     win = z[:, start : start + count + width - 1].unfold(1, width, 1)  # (C, count, W)
     ones = torch.ones(win.shape[:2] + (1,), dtype=win.dtype, device=win.device)

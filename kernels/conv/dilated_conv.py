@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conv_path import choose, synthetic_pass, tap_backend_forced
-from .tap_conv import direct_backend, match_dtype, tap_conv
-from .taps import dilated_taps
+from .conv_path import PATHS, choose, synthetic_pass, tap_backend_forced
+from .tap_conv import BACKENDS, direct_backend, match_dtype, tap_conv
+from .taps import as_int, dilated_taps
 
 
 def native_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int, groups: int,
@@ -43,6 +43,42 @@ def _tap_path(x, weight, bias, dilation: int, groups: int, stride: int, backend:
     return subsample(y, stride)
 
 
+def check_floating(op: str, **tensors: torch.Tensor | None) -> None:
+    """TypeError naming the first given tensor that is not floating point (before any kernel or timing pass runs)."""
+    for name, t in tensors.items():
+        if t is not None and not t.is_floating_point():
+            raise TypeError(f"{op} needs floating-point tensors; {name} is {t.dtype} (cast it, e.g. {name}.float())")
+
+
+def check_input(x: torch.Tensor, ndim: int, in_channels: int, layer: str) -> None:
+    """A layer's input: ``(B, in_channels, L)`` for ``ndim`` 1, ``(B, in_channels, H, W)`` for 2, floating point."""
+    if x.dim() != ndim + 2:
+        raise ValueError(f"x must be {'(B, C, L)' if ndim == 1 else '(B, C, H, W)'} for a {ndim}-D {layer}, "
+                         f"got shape {tuple(x.shape)}")
+    if x.shape[1] != in_channels:
+        raise ValueError(f"x has {x.shape[1]} channels but this {layer} takes in_channels={in_channels}; "
+                         f"got x {tuple(x.shape)}")
+    check_floating(layer, x=x)
+
+
+def check_layer_args(layer: str, ndim: int, in_channels, out_channels, groups, stride, backend: str,
+                     path: str) -> tuple[int, int, int, int]:
+    """A conv layer's constructor arguments -> ``(in_channels, out_channels, groups, stride)`` as ints; one-line
+    errors naming the argument."""
+    if ndim not in (1, 2):
+        raise ValueError(f"ndim must be 1 or 2, got {ndim}")
+    cin, cout = as_int("in_channels", in_channels, 1), as_int("out_channels", out_channels, 1)
+    groups, stride = as_int("groups", groups, 1), as_int("stride", stride, 1)
+    if not (groups == 1 or groups == cin == cout):
+        raise ValueError(f"groups must be 1 (dense) or equal to in_channels = out_channels (depthwise); "
+                         f"got groups={groups} for {cin} -> {cout} channels")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown conv backend {backend!r} for {layer}; choose one of {', '.join(BACKENDS)}")
+    if path not in PATHS:
+        raise ValueError(f"unknown conv path {path!r} for {layer}; choose one of {', '.join(PATHS)}")
+    return cin, cout, groups, stride
+
+
 def check_groups(x: torch.Tensor, weight: torch.Tensor, groups: int) -> None:
     """``groups`` 1 (dense) or Cin (depthwise, Cout = Cin) with ``weight`` ``(Cout, Cin // groups, k...)``."""
     cin, cout = x.shape[1], weight.shape[0]
@@ -60,7 +96,8 @@ def dilated_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
             fp32 on the CPU tap paths); ``weight``/``bias`` are cast to ``x.dtype`` outside autocast.
         weight: ``(Cout, Cin // groups, k)`` or ``(Cout, Cin // groups, k, k)``, k odd.
         bias: ``(Cout,)`` or None.
-        dilation: >= 1. groups: 1 (dense) or Cin (depthwise, Cout = Cin). stride: >= 1.
+        dilation: int >= 1. groups: 1 (dense) or Cin (depthwise, Cout = Cin). stride: int >= 1. As for
+            ``F.conv``, floats (even 2.0) and bools are refused (TypeError), never truncated.
         backend: the tap kernels' backend (:func:`autofast.kernels.conv.tap_conv`); anything but 'auto'
             forces the tap path.
         path: 'auto' (measured, see :mod:`.conv_path`), 'native', 'tap' or 'fft'.
@@ -68,15 +105,14 @@ def dilated_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
         ``(B, Cout, *ceil(spatial / stride))`` -- equal to ``F.conv{1,2}d(x, weight, bias, stride,
         padding=dilation*(k-1)//2, dilation=dilation, groups=groups)``.
     """
-    if weight.dim() != x.dim() or (weight.dim() == 4 and weight.shape[2] != weight.shape[3]):
+    if x.dim() not in (3, 4) or weight.dim() != x.dim() or (weight.dim() == 4 and weight.shape[2] != weight.shape[3]):
         raise ValueError(f"weight must be (Cout, Cin/groups, k) for 1-D or (Cout, Cin/groups, k, k) for 2-D input; "
                          f"got weight {tuple(weight.shape)} for x {tuple(x.shape)}")
+    check_floating("dilated_conv", x=x, weight=weight, bias=bias)  # before the path-timing pass draws random x
     if weight.shape[-1] % 2 == 0:
         raise ValueError(f"kernel size must be odd for 'same' padding, got {weight.shape[-1]}")
-    dilation, groups, stride = int(dilation), int(groups), int(stride)
+    dilation, stride, groups = as_int("dilation", dilation, 1), as_int("stride", stride, 1), as_int("groups", groups)
     check_groups(x, weight, groups)
-    if stride < 1 or dilation < 1:
-        raise ValueError(f"stride and dilation must be >= 1, got stride={stride}, dilation={dilation}")
     weight, bias = match_dtype(x, weight, bias)
     if tap_backend_forced(backend):
         path = "tap"
@@ -102,14 +138,13 @@ class DilatedConv(nn.Module):
                  groups: int = 1, bias: bool = True, backend: str = "auto", device=None, dtype=None,
                  stride: int = 1, path: str = "auto"):
         super().__init__()
-        if ndim not in (1, 2):
-            raise ValueError(f"ndim must be 1 or 2, got {ndim}")
+        in_channels, out_channels, groups, stride = check_layer_args(
+            type(self).__name__, ndim, in_channels, out_channels, groups, stride, backend, path)
+        kernel_size, dilation = as_int("kernel_size", kernel_size, 1), as_int("dilation", dilation, 1)
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
-        if stride < 1:
-            raise ValueError(f"stride must be >= 1, got {stride}")
         self.ndim, self.dilation, self.groups, self.backend = ndim, dilation, groups, backend
-        self.stride, self.path = int(stride), path
+        self.stride, self.path = stride, path
         shape = (out_channels, in_channels // groups) + (kernel_size,) * ndim
         self.weight = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
         self.bias = nn.Parameter(torch.empty(out_channels, device=device, dtype=dtype)) if bias else None
@@ -119,6 +154,7 @@ class DilatedConv(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.ndim, self.weight.shape[1] * self.groups, type(self).__name__)
         return dilated_conv(x, self.weight, self.bias, self.dilation, self.groups, self.backend, self.stride,
                             self.path)
 

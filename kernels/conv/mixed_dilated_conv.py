@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv_path import choose, synthetic_pass, tap_backend_forced
-from .dilated_conv import check_groups, subsample
+from .dilated_conv import check_floating, check_groups, check_input, check_layer_args, subsample
 from .reference import dense_kernel
 from .tap_conv import direct_backend, match_dtype, tap_conv
-from .taps import TapUnion, device_index, tap_union
+from .taps import TapUnion, as_int, device_index, tap_union
 
 
 def aggregate_taps(union: TapUnion, a: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
@@ -72,20 +72,32 @@ def mixed_dilated_conv(x: torch.Tensor, weights: list[torch.Tensor], a: torch.Te
     Returns:
         ``(B, Cout, *ceil(spatial / stride))``.
     """
-    cands = tuple((int(k), int(d)) for k, d in candidates)
-    groups, stride = int(groups), int(stride)
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    if weights:
-        check_groups(x, weights[0], groups)
+    cands = _candidates(candidates)
+    groups, stride = as_int("groups", groups), as_int("stride", stride, 1)
+    if x.dim() not in (3, 4):
+        raise ValueError(f"x must be (B, C, L) or (B, C, H, W), got shape {tuple(x.shape)}")
     if len(weights) != len(cands) or a.shape != (len(cands),):
         raise ValueError(f"need one weight and one coefficient per candidate: {len(cands)} candidates, "
                          f"{len(weights)} weights, a of shape {tuple(a.shape)}")
-    for (k, _), w in zip(cands, weights):
+    if not cands:
+        raise ValueError("mixed_dilated_conv needs at least one candidate; candidates, weights and a are empty")
+    check_floating("mixed_dilated_conv", x=x, **{f"weights[{i}]": w for i, w in enumerate(weights)})
+    check_groups(x, weights[0], groups)
+    for i, ((k, _), w) in enumerate(zip(cands, weights)):
+        if w.shape[:2] != weights[0].shape[:2]:
+            raise ValueError(f"weights[{i}] has shape {tuple(w.shape)} but weights[0] {tuple(weights[0].shape)}: every "
+                             f"candidate's weight must be (Cout, Cin/groups, k...) with the same Cout, Cin/groups")
         if w.shape[2:] != (k,) * (x.dim() - 2):
-            raise ValueError(f"candidate kernel size {k} but weight shape {tuple(w.shape)} for x {tuple(x.shape)}")
+            raise ValueError(f"candidates[{i}] has kernel size {k} but weights[{i}] has shape {tuple(w.shape)} "
+                             f"for x {tuple(x.shape)}")
     union = tap_union(cands, x.dim() - 2)
     return union_conv(x, aggregate_taps(union, a, list(weights)), union, groups, stride, backend, path)
+
+
+def _candidates(candidates) -> tuple[tuple[int, int], ...]:
+    """``[(k, d), ...]`` as int pairs; floats and bools refused (TypeError naming ``candidates[i]``)."""
+    return tuple((as_int(f"candidates[{i}] kernel size", k), as_int(f"candidates[{i}] dilation", d))
+                 for i, (k, d) in enumerate(candidates))
 
 
 class MixedDilatedConv(nn.Module):
@@ -97,9 +109,11 @@ class MixedDilatedConv(nn.Module):
                  dilations=(1, 3, 7, 15), groups: int = 1, bias: bool = True, backend: str = "auto",
                  device=None, dtype=None, stride: int = 1, path: str = "auto", candidates=None):
         super().__init__()
-        self.ndim, self.groups, self.backend, self.stride, self.path = ndim, groups, backend, int(stride), path
+        in_channels, out_channels, groups, stride = check_layer_args(
+            type(self).__name__, ndim, in_channels, out_channels, groups, stride, backend, path)
+        self.ndim, self.groups, self.backend, self.stride, self.path = ndim, groups, backend, stride, path
         pairs = product(kernel_sizes, dilations) if candidates is None else candidates
-        self.candidates = [(int(k), int(d)) for k, d in pairs]
+        self.candidates = list(_candidates(pairs))
         if not self.candidates:
             raise ValueError("a mixed conv needs at least one (kernel size, dilation) candidate")
         self.union = tap_union(tuple(self.candidates), ndim)
@@ -111,6 +125,7 @@ class MixedDilatedConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels, device=device, dtype=dtype)) if bias else None
 
     def forward(self, x: torch.Tensor, a: torch.Tensor | None = None) -> torch.Tensor:
+        check_input(x, self.ndim, self.weights[0].shape[1] * self.groups, type(self).__name__)
         if a is None:
             a = x.new_full((len(self.candidates),), 1.0 / len(self.candidates))
         if a.shape != (len(self.candidates),):

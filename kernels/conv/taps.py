@@ -12,6 +12,7 @@ nothing and reads nothing back, and every op runs under ``FakeTensorMode`` and o
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
@@ -39,6 +40,21 @@ def as_taps(offsets: torch.Tensor | Sequence[Sequence[int]], ndim: int | None = 
     return taps
 
 
+def as_int(name: str, value, minimum: int | None = None) -> int:
+    """``value`` as a Python int, refused (TypeError) unless it is an integer: a Python, numpy or torch
+    integer scalar. Floats, even integral ones like 2.0, and bools are refused, as torch's convolutions
+    refuse them (nothing is truncated). ``minimum``: the least value allowed (ValueError below it)."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        out = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}); pass an int") from None
+    if minimum is not None and out < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {out}")
+    return out
+
+
 def flat_taps(taps: Taps) -> list[int]:
     """The ``int[]`` form the registered ops take (offsets row-major, ``ndim`` from the input)."""
     return [v for t in taps for v in t]
@@ -54,9 +70,10 @@ def negate(taps: Taps) -> Taps:
     return tuple(tuple(-v for v in t) for t in taps)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=1024, typed=True)  # typed: a cached dilated_taps(3, 2) must not answer (3, 2.0)
 def dilated_taps(kernel_size: int, dilation: int, ndim: int) -> Taps:
     """Offsets of one dilated kernel in row-major tap order (the order of ``weight.flatten(2)``)."""
+    kernel_size, dilation = as_int("kernel_size", kernel_size), as_int("dilation", dilation)
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be odd and positive for 'same' padding, got {kernel_size}")
     if dilation < 1:
@@ -154,7 +171,8 @@ def tap_union(candidates: tuple[tuple[int, int], ...], ndim: int) -> TapUnion:
     """Union of the taps of candidates ``((k, d), ...)`` in ``ndim`` spatial dims."""
     if ndim not in (1, 2):
         raise ValueError(f"ndim must be 1 or 2, got {ndim}")
-    candidates = tuple((int(k), int(d)) for k, d in candidates)
+    candidates = tuple((as_int(f"candidates[{i}] kernel size", k), as_int(f"candidates[{i}] dilation", d))
+                       for i, (k, d) in enumerate(candidates))
     per = [dilated_taps(k, d, ndim) for k, d in candidates]
     union = tuple(sorted(set().union(*per)))
     slot = {o: i for i, o in enumerate(union)}
