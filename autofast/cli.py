@@ -185,6 +185,8 @@ def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) 
         flag = next((e.split("=")[0] for e in extra if e.startswith("--")), None)
         close = difflib.get_close_matches(flag, known, n=1, cutoff=0.8) if flag else []
         hint = f" (did you mean {close[0]}?)" if close else f" ({args.command} takes no such option)" if flag else ""
+        if flag == "--overwrite" and args.command == "search":  # its folder is continued, not replaced
+            hint = " (search continues a run folder with --resume RUN_DIR, or starts one in a new --out)"
         command.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     return args
 

@@ -204,6 +204,7 @@ def test_blend_selected_built_and_predicts_its_test_score(blended_run, capsys):
     assert manifest["model"]["blend"]["temperature"] == t
     api = autofast.load(run)
     assert api.score("JapaneseVowels") == res["test_score"]
+    assert repr(api.predictor).endswith("resnet1d x1 + rocket, 9 classes)")  # the features part named too
     proba = api.predict_proba("JapaneseVowels")
     assert proba.shape == (370, 9) and torch.allclose(torch.as_tensor(proba).sum(1).double(),
                                                       torch.ones(370, dtype=torch.float64), atol=1e-5)

@@ -28,6 +28,8 @@ class Predictor:
     def __repr__(self) -> str:
         m = self.manifest["model"]
         what = m["family"] if m["family"] in FEATURE_FAMILIES else f"{m['backbone']} x{len(m['members'])}"
+        if m.get("blend"):  # the network blended with a feature family
+            what += f" + {m['blend'].get('family')}"
         unit = "target(s)" if self.manifest.get("regression") else "classes"
         return f"Predictor({self.manifest['task']!r}, {self.kind}, {what}, {len(self.classes)} {unit})"
 
