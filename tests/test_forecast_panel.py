@@ -884,6 +884,9 @@ def test_a_panel_user_audit_counts_floor_tables_frequencies_and_dates(tmp_path, 
                      for _, d in df.groupby("unique_id")], ignore_index=True)
     assert main(["predict", str(run), "--data", str(_csv(tmp_path, new, "daily.csv"))]) == 0
     assert "note: the new data are daily, the run's model was chosen on weekly data" in capsys.readouterr().out
+    one = pd.concat([df, df.iloc[:1].assign(unique_id="ONE")], ignore_index=True)
+    assert main(["predict", str(run), "--data", str(_csv(tmp_path, one, "one.csv"))]) == 0
+    assert "1 series of one row (e.g. 'ONE') have no prediction intervals" in capsys.readouterr().out
     bad = df.astype({"ds": object})
     bad.loc[7, "ds"] = "not a date"
     with pytest.raises(AutofastError, match=r"does not parse as dates \(data row 8: 'not a date'\)"):

@@ -206,6 +206,10 @@ def _predict_panel(args, model, path: Path) -> int:
     odd = other_frequency(panel, freq)
     if odd:
         notes.append(frequency_note(odd, freq))
+    single = [panel.ids[i] for i, n in enumerate(panel.lengths) if n < 2]
+    if single:  # the intervals are in units of a series' steps: one row has none
+        notes.append(f"{len(single)} series of one row (e.g. {single[0]!r}) have no prediction intervals (their "
+                     "cells are empty): give at least two rows")
     if args.json:
         print(json.dumps({"run_dir": str(args.run_dir), "data": str(path), "series": len(panel), "horizon": H,
                           "naive_series": short, "notes": notes, "out": str(out)}, indent=2))
