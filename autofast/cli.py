@@ -35,8 +35,9 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {' '.join(message.split())}; see `{self.prog} --help`\n")
 
 
-DESCRIPTION = ("autofast: tuned baselines on compiled kernels. search: a tuned network for a classification, "
-               "dense or forecasting-window task (DASH + ASHA + retrain, one test score); forecast: Auto-AR; "
+DESCRIPTION = ("autofast: tuned baselines on compiled kernels. search: a tuned model for a classification, "
+               "regression (values), dense or forecasting-window task (DASH + ASHA + retrain, one test score); "
+               "forecast: Auto-AR; "
                "predict: apply a run's final model to new data. `python -m autofast COMMAND --help` for a "
                "command's options.")
 

@@ -209,3 +209,13 @@ def test_one_typo_in_a_short_series_neither_pulls_the_forecast_nor_blows_up_its_
     assert np.all(hi[:2] < 400) and np.all(hi < 1e5), hi  # a spike in a validation target: a bound near its size
     assert "replaced by its neighbours' mean" in res.sized_from_data["isolated spikes"]
     assert res.sized_from_data["extreme values"].endswith("check them")
+
+
+def test_a_panel_of_one_answers_the_forecasts_test_attributes():
+    """The README's ``fc.test_mse, fc.seasonal_naive_mse`` raised AttributeError on a series of 144 rows (a panel of
+    one): the panel result now has them, per its one horizon, as a window protocol Forecast does."""
+    df = _sales(144)
+    fc = autofast.forecast(df)
+    H = fc.config.horizon
+    assert fc.horizons == [H] and fc.test_mse == {H: fc.test["Auto-AR"]["mse"]}
+    assert fc.seasonal_naive_mse == {H: fc.test["seasonal naive"]["mse"]}

@@ -82,7 +82,7 @@ def add_parser(sub) -> None:
                                                         "(1-99), in forecast_next_H*.csv (default: 80 95)")
     p.add_argument("--out", help="run folder (default: runs/forecast-<data>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    p.add_argument("--no-plot", action="store_true", default=None, help="skip forecast_vs_truth.png")
+    p.add_argument("--no-plot", action="store_true", default=None, help="skip the plot (forecast_vs_truth.png; a panel's forecast_panel.png)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--threads", type=int, help="CPU threads (default: the CPUs this process may use)")
     p.set_defaults(func=run)

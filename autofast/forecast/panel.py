@@ -279,6 +279,23 @@ class PanelResult:
         """The transform the chosen model was selected and fitted under."""
         return self.model.transform
 
+    @property
+    def horizons(self) -> list[int]:
+        """``[H]``: the one horizon (a :class:`~autofast.forecast.api.Forecast` may have several)."""
+        return [self.config.horizon]
+
+    @property
+    def test_mse(self) -> dict[int, float]:
+        """``{H: the chosen model's test MSE}`` on the standardised scale, as ``Forecast.test_mse``."""
+        return {self.config.horizon: self.test["Auto-AR"]["mse"]}
+
+    @property
+    def seasonal_naive_mse(self) -> dict[int, float]:
+        """``{H: the (seasonal) naive forecast's test MSE}`` on the same rows, the floor to beat, as
+        ``Forecast.seasonal_naive_mse``."""
+        naive = self.test.get("seasonal naive") or self.test["naive"]
+        return {self.config.horizon: naive["mse"]}
+
     def next(self, horizon: int | None = None, intervals: bool = False):
         """The ``horizon`` (default: the run's) rows after every series: a long-format DataFrame (id, date or
         step, value) in each series' units (:func:`next_frame`); with ``intervals``, the 80% and 95% prediction
