@@ -182,3 +182,44 @@ def test_an_npz_of_series_or_fields_without_a_task_file_says_which_kind_to_name(
     assert load_file(tmp_path / "small.npz").kind == "image"
     np.savez(tmp_path / "tall.npz", x=rng.normal(size=(30, 1, 1, 40)).astype("float32"), y=np.arange(30) % 2)
     assert load_file(tmp_path / "tall.npz").kind == "image"
+
+
+def test_one_image_file_and_a_list_of_image_paths_are_read_as_the_folder_is(tmp_path):
+    """predict / Result.predict refused one image file ("unsupported image data '.png'") and a list of image paths
+    ended in a numpy UFuncNoLoopError: both are now read as a batch, as the folder's images are."""
+    from PIL import Image
+
+    from autofast.errors import AutofastError
+    from autofast.predictor.inputs import InputReader
+
+    rng = np.random.default_rng(3)
+    (tmp_path / "new").mkdir()
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8), mode="L").save(tmp_path / "new" / f"{i}.png")
+    reader = InputReader({"classes": ["a", "b"], "kind": "image", "input": {
+        "shape": [1, 8, 8], "uint8_input": True, "standardise": None, "image": {"channels": 1, "spatial": [8, 8]}}})
+    folder = reader.prepare(tmp_path / "new")
+    one = reader.prepare(tmp_path / "new" / "1.png")
+    assert one.x.shape == (1, 1, 8, 8) and np.array_equal(one.x.numpy()[0], folder.x.numpy()[1])
+    listed = reader.prepare([str(tmp_path / "new" / "2.png"), tmp_path / "new" / "0.png"], labels=["b", "a"])
+    assert np.array_equal(listed.x.numpy(), folder.x.numpy()[[2, 0]]) and list(listed.labels) == [1, 0]
+    with pytest.raises(AutofastError, match="no such image file"):
+        reader.prepare([str(tmp_path / "new" / "9.png")])
+
+
+def test_class_folders_named_in_either_unicode_form_are_one_class(tmp_path):
+    """A test folder copied on macOS (NFD 'u' + combining diaeresis) was 'not among the model's classes'."""
+    import unicodedata
+
+    from PIL import Image
+
+    from autofast.data.images import load_images
+
+    rng = np.random.default_rng(4)
+    for part, form in (("train", "NFC"), ("test", "NFD")):
+        for cls in ("\u00fcber", "plain"):
+            d = tmp_path / part / unicodedata.normalize(form, cls)
+            d.mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8), mode="L").save(d / f"{i}.png")
+    assert load_images(tmp_path / "train").classes == load_images(tmp_path / "test").classes == ["plain", "\u00fcber"]

@@ -109,7 +109,7 @@ def _load_folder(root: Path, min_classes: int = 2, bands: int | None = None) -> 
         if not found:
             raise AutofastError(f"{d}: class folder {d.name!r} has no images ({', '.join(sorted(IMAGE_FILE_SUFFIXES))});"
                                 " add images or remove the folder")
-        files += [(f, d.name) for f in found]
+        files += [(f, class_name(d)) for f in found]
     sizes, modes = [], []
     for f, _ in files:  # headers only: sizes and modes before decoding any pixels
         try:
@@ -119,7 +119,8 @@ def _load_folder(root: Path, min_classes: int = 2, bands: int | None = None) -> 
                 sizes.append((h, w) if turned else (w, h))
                 modes.append(im.mode)
         except (UnidentifiedImageError, OSError) as exc:
-            raise AutofastError(f"{f}: cannot be read as an image ({type(exc).__name__}); remove or replace it") from None
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__  # "image file is truncated"
+            raise AutofastError(f"{f}: cannot be read as an image ({why}); remove or replace it") from None
     common = Counter(sizes).most_common(1)[0][0]  # the odd one out is named, not the first file's size
     for (f, _), (w, h) in zip(files, sizes):
         if (w, h) != common:
@@ -131,6 +132,14 @@ def _load_folder(root: Path, min_classes: int = 2, bands: int | None = None) -> 
     x = channels_first(x, str(root), "auto" if grey else "NHWC")
     y, classes = labels_to_indices(np.asarray([c for _, c in files]), str(root), min_classes)
     return SupervisedData(np.ascontiguousarray(x), y, classes, str(root), "image", uint8_input=True)  # files: / 255
+
+
+def class_name(folder: Path) -> str:
+    """A class folder's name as its class (Unicode NFC: macOS writes 'ü' decomposed, Linux composed; the two
+    named one class 'not among the model's classes')."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", folder.name)
 
 
 def is_debris(p: Path) -> bool:

@@ -111,6 +111,16 @@ class InputReader:
             if labels is not None:
                 raise AutofastError("labels go with arrays; a data file brings its own")
             return self._read_path(str(source))
+        if self.kind == "image" and isinstance(source, (list, tuple)) and source and \
+                all(isinstance(s, (str, Path)) for s in source):  # image files by path (a numpy error before)
+            files = [Path(s) for s in source]
+            missing = next((f for f in files if not f.is_file()), None)
+            if missing is not None:
+                raise AutofastError(f"{missing}: no such image file; check the path")
+            got = self._image_batch(files, None, "<image files>")
+            if labels is not None:
+                got.labels = self.label_indices(labels, "labels")
+            return got
         raw, notes = self._arrays(source, "<arrays>")
         lab = None if labels is None else self.targets(labels, "labels")
         if lab is not None and len(lab) != len(raw):
@@ -453,19 +463,23 @@ class InputReader:
                             "targets 'y' optional) or a .npy of inputs")
 
     def _read_image(self, p: Path) -> Inputs:
+        from ..data.images import IMAGE_FILE_SUFFIXES
+
         if p.is_dir():
             return self._read_image_folder(p)
         if data_suffix(p) in (".npz", ".npy"):
             return self._read_array_file(p)
-        raise AutofastError(f"{p}: unsupported image data {data_suffix(p) or '(none)'!r}; give a .npz/.npy array "
-                            "file or a folder of images (or of class sub-folders)")
+        if p.suffix.lower() in IMAGE_FILE_SUFFIXES:  # one image: a batch of one
+            return self._image_batch([p], None, str(p))
+        raise AutofastError(f"{p}: unsupported image data {data_suffix(p) or '(none)'!r}; give an image file, a "
+                            ".npz/.npy array file or a folder of images (or of class sub-folders)")
 
     def _read_image_folder(self, root: Path) -> Inputs:
-        from ..data.images import IMAGE_FILE_SUFFIXES, is_debris, image_files, image_pixels
+        from ..data.images import IMAGE_FILE_SUFFIXES, class_name, is_debris, image_files
 
         direct = image_files(root)
         dirs = sorted(d for d in root.iterdir() if d.is_dir() and not is_debris(d))
-        pairs = [(f, d.name) for d in dirs for f in image_files(d)]
+        pairs = [(f, class_name(d)) for d in dirs for f in image_files(d)]
         if direct and pairs:  # the sub-folders' images were left out without a word
             raise AutofastError(f"{root}: holds images both directly ({len(direct)}) and in sub-folders ({len(pairs)}); "
                                 "give a folder of images, or one of class sub-folders")
@@ -476,24 +490,32 @@ class InputReader:
                 raise AutofastError(f"{root}: holds no images ({', '.join(sorted(IMAGE_FILE_SUFFIXES))}) directly or "
                                     "in class sub-folders")
             files, labels = [f for f, _ in pairs], [lab for _, lab in pairs]
+        return self._image_batch(files, labels, str(root), root)
+
+    def _image_batch(self, files: list[Path], labels, where: str, root: Path | None = None) -> Inputs:
+        """Image files read as the training loader reads them (their class names ``labels``, or None), checked
+        against the model's bands and size; ``root``: the folder their ids are relative to."""
+        from ..data.images import image_pixels
+
         c = self.shape[0]
         if c not in (1, 3):
-            raise AutofastError(f"{root}: the model takes {c} bands; image files give 1 (grey) or 3 (RGB); give a "
+            raise AutofastError(f"{where}: the model takes {c} bands; image files give 1 (grey) or 3 (RGB); give a "
                                 ".npz array file")
         if self.input.get("uint8_input") is False:
-            raise AutofastError(f"{root}: image files are read as pixels / 255, but the model was trained on arrays "
+            raise AutofastError(f"{where}: image files are read as pixels / 255, but the model was trained on arrays "
                                 "of values as they are (not uint8); give a .npz of the training dtype")
         arrays = [image_pixels(f, grey=c == 1) for f in files]  # as the training loader reads them
         sizes = {a.shape[:2] for a in arrays}
         if sizes != {tuple(self.shape[1:])}:
             got = ", ".join(f"{h}x{w}" for h, w in sorted(sizes))
-            raise AutofastError(f"{root}: images are {got} but the model was trained on {self.shape[1]}x"
+            raise AutofastError(f"{where}: images are {got} but the model was trained on {self.shape[1]}x"
                                 f"{self.shape[2]} (height x width); resize them")
         x = np.stack(arrays)
         x = x[:, None] if c == 1 else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        return self._finish(x, self.label_indices(labels, str(root)), np.arange(len(x)), str(root),
-                            [f"{len(files)} image files in name order"],
-                            [f.relative_to(root).as_posix() for f in files])  # each file beside its prediction
+        ids = [f.relative_to(root).as_posix() if root is not None else str(f) for f in files]
+        return self._finish(x, self.label_indices(labels, where), np.arange(len(x)), where,
+                            [f"{len(files)} image files in name order"] if root is not None else [],
+                            ids)  # each file beside its prediction
 
     def _read_array_file(self, p: Path) -> Inputs:
         """A ``.npz`` (``x``/``images``, labels ``y``/``labels`` optional) or a ``.npy`` of inputs."""
