@@ -223,3 +223,24 @@ def test_class_folders_named_in_either_unicode_form_are_one_class(tmp_path):
             for i in range(2):
                 Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8), mode="L").save(d / f"{i}.png")
     assert load_images(tmp_path / "train").classes == load_images(tmp_path / "test").classes == ["plain", "\u00fcber"]
+
+
+def test_what_reading_an_image_folder_left_out_or_changed_is_said(tmp_path):
+    """notes.txt files in the class folders were skipped and grey files read as RGB beside colour ones without a
+    word in the run (the series loaders say such things)."""
+    from PIL import Image
+
+    from autofast.data.images import load_images
+
+    rng = np.random.default_rng(5)
+    for cls in ("a", "b"):
+        d = tmp_path / cls
+        d.mkdir()
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), mode="RGB").save(d / "c.png")
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8), mode="L").save(d / "g.png")
+        (d / "notes.txt").write_text("x")
+    data = load_images(tmp_path)
+    assert data.x.shape == (4, 3, 8, 8)
+    assert data.load_notes[0].startswith("2 file(s) in the class folders are not images") and "'notes.txt'" in \
+        data.load_notes[0]
+    assert data.load_notes[1].startswith("2 grey image file(s) read as RGB")

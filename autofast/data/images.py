@@ -104,8 +104,10 @@ def _load_folder(root: Path, min_classes: int = 2, bands: int | None = None) -> 
     if not class_dirs:
         raise AutofastError(f"{root}: has no class folders; arrange images as {root}/<class_name>/*.png")
     files: list[tuple[Path, str]] = []
+    skipped = []  # files of a class folder that are not images (notes.txt): left out, said
     for d in class_dirs:
         found = image_files(d)
+        skipped += [p for p in d.iterdir() if p.is_file() and not is_debris(p) and p not in found]
         if not found:
             raise AutofastError(f"{d}: class folder {d.name!r} has no images ({', '.join(sorted(IMAGE_FILE_SUFFIXES))});"
                                 " add images or remove the folder")
@@ -131,7 +133,17 @@ def _load_folder(root: Path, min_classes: int = 2, bands: int | None = None) -> 
     x = np.stack([image_pixels(f, grey) for f, _ in files])
     x = channels_first(x, str(root), "auto" if grey else "NHWC")
     y, classes = labels_to_indices(np.asarray([c for _, c in files]), str(root), min_classes)
-    return SupervisedData(np.ascontiguousarray(x), y, classes, str(root), "image", uint8_input=True)  # files: / 255
+    notes = []
+    if skipped:
+        kinds = ", ".join(sorted(IMAGE_FILE_SUFFIXES))
+        notes.append(f"{len(skipped)} file(s) in the class folders are not images ({kinds}) and were left out (e.g. "
+                     f"{skipped[0].name!r})")
+    as_rgb = sum(m in _GREY_MODES for m in modes) if not grey else 0
+    if as_rgb:
+        notes.append(f"{as_rgb} grey image file(s) read as RGB (the same grey in all three bands): the others are "
+                     "colour")
+    return SupervisedData(np.ascontiguousarray(x), y, classes, str(root), "image", uint8_input=True,  # files: / 255
+                          load_notes=tuple(notes))
 
 
 def class_name(folder: Path) -> str:

@@ -145,8 +145,9 @@ def selection_lines(r: dict) -> list[str]:
             who = b["behind"]["part"]
             part = {"cnn": "its CNN", "features": "its features"}.get(who, f"the {FAMILY_NAMES.get(who, who)}")
             what = "accuracy" if b.get("val_acc") is not None else "MSE"
-            out += ["", f"{k} not a candidate: {part} alone {'is' if who not in ('features',) else 'are'} ahead of it by {b['behind']['gap']:.4f} in {what} on "
-                        f"the same predictions (paired standard error {b['behind']['se']:.4f}); blend validation "
+            verb = "are" if who == "features" else "is"
+            out += ["", f"{k} not a candidate: {part} alone {verb} ahead of it by {b['behind']['gap']:.4f} in {what} "
+                        f"on the same predictions (paired standard error {b['behind']['se']:.4f}); blend validation "
                         f"score {b['score']:.4f}."]
         elif not b.get("eligible", True):
             out += ["", f"{k} not a candidate: its parts differ by {abs(b['part_gap']):.4f} in {measure} "
@@ -260,7 +261,8 @@ def report_markdown(r: dict) -> str:
     f = r["final"]
     cut = _retrain_cut(r)
     lines = [f"# autofast search: {r['task']}", "",
-             f"**{test_name(r).capitalize()} {r['metric']}: {score_text(r['test_score'])}** (evaluated once, at the end)"
+             f"**{test_name(r).capitalize()} {r['metric']}: {score_text(r['test_score'])}** "
+             "(evaluated once, at the end)"
              + "".join(f"; {x}" for x in test_beside(f)), "",
              *[line for x in skew_notes(r) + r.get("data_notes", []) for line in (f"**Note**: {x}", "")],
              *([resumed_line(r), ""] if r.get("resumed") else []),
