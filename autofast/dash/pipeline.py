@@ -306,7 +306,9 @@ def _run_dash(cfg: DashConfig, say: Callable[[str], None], started: float | None
 
     if cfg.time_budget is not None:
         clock.budget = float(cfg.time_budget)
+        t_plan = time.perf_counter()
         cfg, budget_plan = budget_epochs(cfg, task, clock)
+        timings["measure_and_plan"] = time.perf_counter() - t_plan  # the step cost measured (was in no stage)
         say(f"budget {clock.budget:.0f}s: batch {cfg.batch_size}, {cfg.search_epochs} search epochs, "
             f"{cfg.retrain_epochs} retrain epochs")
     found = search_architecture(task, cfg, say, stop=stop("search"))
