@@ -241,12 +241,12 @@ def _search(task, out, verbose: bool, started: float, options: dict, resume: boo
         from types import SimpleNamespace
 
         from .commands.options import finished_result, resumed_options
-        from .commands.search import _saved_config
+        from .commands.search import saved_config
 
         if out is None:
             raise AutofastError("autofast.search(resume=True) continues a run folder: give it as out=")
         run_dir = Path(out)
-        raw = resumed_options(_saved_config(run_dir), SimpleNamespace(task=str(task), **options), run_dir,
+        raw = resumed_options(saved_config(run_dir), SimpleNamespace(task=str(task), **options), run_dir,
                               SearchConfig)
         if finished_result(run_dir, "search") is not None:
             return Result(run_dir)

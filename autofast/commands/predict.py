@@ -161,9 +161,9 @@ def _predict_forecast(args) -> int:
     if data.interpolated:
         notes.append(f"missing values: {data.interpolated} empty cell{'s' * (data.interpolated != 1)} linearly "
                      "interpolated")
-    freq = infer_frequency(data.dates)
-    if model.frequency and freq is not None and freq.name != model.frequency:  # the forecast steps are the run's
-        notes.append(f"note: the new data are {freq.name}, the run's model was chosen on {model.frequency} data")
+    other = _other_frequency_note(infer_frequency(data.dates), model.frequency)
+    if other:
+        notes.append(f"note: {other}")
     if one and model.too_short([data.values[:, 0]]):
         from autofast.forecast.panel import naive_series_note
 
@@ -180,6 +180,14 @@ def _predict_forecast(args) -> int:
     for h, o in outs.items():
         print(f"{h} forecast rows after {last} ({read}) -> {o}")
     return 0
+
+
+def _other_frequency_note(freq, model_frequency: str | None) -> str | None:
+    """The note where newer data step at another frequency than the run's model was chosen on (forecast at the new
+    data's step), else None."""
+    if model_frequency and freq is not None and freq.name != model_frequency:
+        return f"the new data are {freq.name}, the run's model was chosen on {model_frequency} data"
+    return None
 
 
 def _predict_panel(args, model, path: Path) -> int:
@@ -201,8 +209,9 @@ def _predict_panel(args, model, path: Path) -> int:
     short = [panel.ids[i] for i in model.too_short(panel.values)]
     notes = []
     freq = infer_frequency(panel.dates[int(panel.lengths.argmax())]) if panel.dates is not None else None
-    if model.frequency and freq is not None and freq.name != model.frequency:  # forecast at the new data's step
-        notes.append(f"the new data are {freq.name}, the run's model was chosen on {model.frequency} data")
+    other = _other_frequency_note(freq, model.frequency)
+    if other:
+        notes.append(other)
     odd = other_frequency(panel, freq)
     if odd:
         notes.append(frequency_note(odd, freq))

@@ -74,7 +74,7 @@ def config_keys() -> list[str]:
     return [k for k in SearchConfig.model_fields if k not in DASH_ONLY]
 
 
-def _saved_config(run_dir: Path) -> dict:
+def saved_config(run_dir: Path) -> dict:
     """The options a run folder was started with (``search_config.json``), checked."""
     if not run_dir.is_dir():
         raise AutofastError(f"--resume {str(run_dir)!r} is not a folder; give the run folder of a search")
@@ -97,7 +97,7 @@ def run(args) -> int:
 
     if args.resume:
         run_dir = Path(args.resume)
-        raw = resumed_options(_saved_config(run_dir), args, run_dir, SearchConfig)
+        raw = resumed_options(saved_config(run_dir), args, run_dir, SearchConfig)
         done = finished_result(run_dir, "search")
         if done is not None:
             if not (run_dir / "report.md").is_file():  # stopped before its report was written

@@ -789,7 +789,9 @@ def run_panel(panel: PanelData, cfg: PanelConfig, progress=None) -> PanelResult:
         chosen, tf, best_stage, best_local = best[True]
     else:
         chosen, tf, best_stage, best_local = single
-    passed = sum(is_seasonal(v, m) for v in panel.values) if m > 1 and any(t.deseason for t in variants) else -1
+    # M4's test over every series, only where a shown transform (the choice, the best mean or single) adjusts
+    shown = [v[1] for v in (best.get(True), single) if v is not None]
+    passed = sum(is_seasonal(v, m) for v in panel.values) if m > 1 and any(t.deseason for t in shown) else -1
 
     def named(t: Transform) -> str:  # "seasonally adjusted" where no series was: what the values were
         return t.label if passed or not t.deseason else (Transform(log=t.log).label
