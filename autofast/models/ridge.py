@@ -15,7 +15,7 @@ import torch
 
 from autofast.errors import AutofastError
 
-__all__ = ["RidgeFit", "ridge_gcv", "ridge_loo_residuals", "RidgeFeatureClassifier", "FeatureInputError",
+__all__ = ["RidgeFit", "ridge_gcv", "dual_loo", "ridge_loo_residuals", "RidgeFeatureClassifier", "FeatureInputError",
            "DEFAULT_ALPHAS", "REGRESSION_ALPHAS"]
 
 DEFAULT_ALPHAS = tuple(torch.logspace(-3, 3, 10, dtype=torch.float64).tolist())
@@ -44,6 +44,42 @@ class RidgeFit:
     loo_mse: torch.Tensor
 
 
+def dual_loo(kmat: torch.Tensor, yc: torch.Tensor, alphas: torch.Tensor, keep_residuals: bool = False):
+    """Kernel ridge with an unpenalised intercept from a CENTRED Gram matrix ``kmat`` ``(N, N)`` (rows and columns
+    summing to 0: ``xc xc^T``, or any kernel's ``C K C`` with ``C = I - 1 1^T / N``) and centred targets ``yc``
+    ``(N, K)``, float64: for each alpha the exact leave-one-out residuals, then the dual coefficients at the alpha
+    of least mean squared LOO error (the first on ties).
+
+    The Gram matrix is restricted to the complement of the constant vector (a Householder reflection maps
+    ``1/sqrt(N)`` to ``e_1``; dropping that row and column removes the intercept's direction exactly, instead of
+    guessing which near-zero eigenvector it is). With its eigenpairs ``(lam, Q)``, ``G = Q diag(1 / (lam +
+    alpha)) Q^T``, the coefficients ``G yc`` and the LOO residual ``(G yc)_i / G_ii``. The coefficients sum to 0
+    over the examples, so a prediction ``sum_i beta_i k(x, x_i)`` needs the kernel uncentred in ``x`` only.
+
+    Returns ``(beta (N, K), alpha, loo_mse (A,), residuals (A, N, K) or None)``."""
+    n = kmat.shape[0]
+    v = torch.full((n,), 1.0 / math.sqrt(n), dtype=kmat.dtype, device=kmat.device)
+    v[0] -= 1.0  # Householder vector: H = I - 2 v v^T / (v^T v) maps e_1 <-> 1/sqrt(n)
+    scale = 2.0 / float(v @ v)
+    kv = kmat @ v
+    hkh = kmat - scale * (torch.outer(v, kv) + torch.outer(kv, v)) + scale * scale * float(v @ kv) * torch.outer(v, v)
+    lam, qs = torch.linalg.eigh(hkh[1:, 1:])
+    q = torch.cat([torch.zeros(1, n - 1, dtype=kmat.dtype, device=kmat.device), qs]) - scale * torch.outer(v, v[1:] @ qs)
+    lam = lam.clamp(min=0.0)
+    qty, q2 = q.T @ yc, q * q
+    mse, residuals = [], []
+    for a in alphas.tolist():
+        w = 1.0 / (lam + a)
+        r = (q @ (w.unsqueeze(1) * qty)) / (q2 @ w).unsqueeze(1)
+        mse.append(float((r * r).mean()))
+        if keep_residuals:
+            residuals.append(r)
+    best = min(range(len(mse)), key=mse.__getitem__)
+    w = 1.0 / (lam + float(alphas[best]))
+    return (q @ (w.unsqueeze(1) * qty), float(alphas[best]), torch.tensor(mse, dtype=torch.float64),
+            torch.stack(residuals) if keep_residuals else None)
+
+
 def _ridge_centered(xc: torch.Tensor, yc: torch.Tensor, alphas: torch.Tensor, keep_residuals: bool = False):
     """Ridge with an unpenalised intercept on column-centred ``xc`` ``(N, F)`` and ``yc`` ``(N, K)`` (float64):
     for each alpha the exact leave-one-out residuals ``y_i - yhat_{-i}`` in closed form, then the
@@ -51,51 +87,28 @@ def _ridge_centered(xc: torch.Tensor, yc: torch.Tensor, alphas: torch.Tensor, ke
 
     Returns ``(coef (F, K), alpha, loo_mse (A,), residuals (A, N, K) or None)``.
 
-    * N < F (the dual): the kernel ``K = xc xc^T`` restricted to the complement of the constant vector
-      (a Householder reflection maps ``1/sqrt(N)`` to ``e_1``; dropping that row and column removes the
-      intercept's direction exactly, instead of guessing which near-zero eigenvector it is). With its
-      eigenpairs ``(lam, Q)``, ``G = Q diag(1 / (lam + alpha)) Q^T`` and LOO residual ``(G y)_i / G_ii``.
+    * N < F (the dual): :func:`dual_loo` of the kernel ``xc xc^T``, ``coef = xc^T beta``.
     * N >= F (the primal): ``xc^T xc = V diag(lam) V^T``, ``P = xc V``; hat ``h_i = 1/N + sum_j
       P_ij^2 / (lam_j + alpha)``, residual ``r = yc - P diag(1 / (lam + alpha)) P^T yc``, LOO ``r_i / (1 - h_i)``.
     """
     n, f = xc.shape
-    residuals = []
     if n < f:
-        kmat = xc @ xc.T
-        v = torch.full((n,), 1.0 / math.sqrt(n), dtype=xc.dtype, device=xc.device)
-        v[0] -= 1.0  # Householder vector: H = I - 2 v v^T / (v^T v) maps e_1 <-> 1/sqrt(n)
-        scale = 2.0 / float(v @ v)
-        kv = kmat @ v
-        hkh = kmat - scale * (torch.outer(v, kv) + torch.outer(kv, v)) + scale * scale * float(v @ kv) * torch.outer(v, v)
-        lam, qs = torch.linalg.eigh(hkh[1:, 1:])
-        q = torch.cat([torch.zeros(1, n - 1, dtype=xc.dtype, device=xc.device), qs]) - scale * torch.outer(v, v[1:] @ qs)
-        lam = lam.clamp(min=0.0)
-        qty, q2 = q.T @ yc, q * q
-        mse = []
-        for a in alphas.tolist():
-            w = 1.0 / (lam + a)
-            r = (q @ (w.unsqueeze(1) * qty)) / (q2 @ w).unsqueeze(1)
-            mse.append(float((r * r).mean()))
-            if keep_residuals:
-                residuals.append(r)
-        best = min(range(len(mse)), key=mse.__getitem__)
-        w = 1.0 / (lam + float(alphas[best]))
-        coef = xc.T @ (q @ (w.unsqueeze(1) * qty))
-    else:
-        lam, vecs = torch.linalg.eigh(xc.T @ xc)
-        lam = lam.clamp(min=0.0)
-        p = xc @ vecs
-        pty, p2 = p.T @ yc, p * p
-        mse = []
-        for a in alphas.tolist():
-            w = 1.0 / (lam + a)
-            r = (yc - p @ (w.unsqueeze(1) * pty)) / (1.0 - 1.0 / n - p2 @ w).unsqueeze(1)
-            mse.append(float((r * r).mean()))
-            if keep_residuals:
-                residuals.append(r)
-        best = min(range(len(mse)), key=mse.__getitem__)
-        w = 1.0 / (lam + float(alphas[best]))
-        coef = vecs @ (w.unsqueeze(1) * pty)
+        beta, alpha, loo, res = dual_loo(xc @ xc.T, yc, alphas, keep_residuals)
+        return xc.T @ beta, alpha, loo, res
+    lam, vecs = torch.linalg.eigh(xc.T @ xc)
+    lam = lam.clamp(min=0.0)
+    p = xc @ vecs
+    pty, p2 = p.T @ yc, p * p
+    mse, residuals = [], []
+    for a in alphas.tolist():
+        w = 1.0 / (lam + a)
+        r = (yc - p @ (w.unsqueeze(1) * pty)) / (1.0 - 1.0 / n - p2 @ w).unsqueeze(1)
+        mse.append(float((r * r).mean()))
+        if keep_residuals:
+            residuals.append(r)
+    best = min(range(len(mse)), key=mse.__getitem__)
+    w = 1.0 / (lam + float(alphas[best]))
+    coef = vecs @ (w.unsqueeze(1) * pty)
     loo = torch.tensor(mse, dtype=torch.float64)
     return coef, float(alphas[best]), loo, (torch.stack(residuals) if keep_residuals else None)
 

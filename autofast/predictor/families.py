@@ -8,13 +8,15 @@ from ..errors import AutofastError
 
 
 def model_record(model) -> tuple[dict, dict]:
-    """(model record, tensors) of a final model: a :class:`RocketModel` (MiniRocket or Hydra), a :class:`KmerModel`, an
+    """(model record, tensors) of a final model: a :class:`RocketModel` (MiniRocket or Hydra), a :class:`KmerModel`,
+    a :class:`KernelModel`, an
     :class:`Ensemble` (or :class:`FoldEnsemble`), one network, or a :class:`Blend` of a network and one of the
     feature models."""
     import torch
 
     from ..models.ensemble import Ensemble, FoldEnsemble
     from ..search.blend import Blend
+    from ..search.kernel_family import KernelModel
     from ..search.kmer_family import KmerModel
     from ..search.linear_family import LinearModel
     from ..search.rocket_family import RocketModel
@@ -24,6 +26,13 @@ def model_record(model) -> tuple[dict, dict]:
         return {"family": "linear", "alpha": model.alpha, "combine": "x.flatten(1) @ coef + intercept (float64)",
                 **({"out_shape": list(model.out_shape)} if model.out_shape else {})}, \
             {"linear.coef": model.coef, "linear.intercept": model.intercept}
+    if isinstance(model, KernelModel):
+        state = model.clf.state_dict()
+        tensors = {f"kernel.{k}": v for k, v in state.items() if isinstance(v, torch.Tensor)}
+        return {"family": "kernel", **{k: v for k, v in state.items() if not isinstance(v, torch.Tensor)},
+                "temperature": model.temperature,
+                "combine": "the RBF kernel ridge's predictions" if state["regression"] else
+                           "softmax of temperature x the RBF kernel ridge scores"}, tensors
     if isinstance(model, Blend):  # the network's record, the features' record under "blend" (tensors "blend.*")
         rec, tensors = model_record(model.cnn)
         part, part_tensors = model_record(model.features)
@@ -114,6 +123,18 @@ def build_model(manifest: dict, state: dict, where: Path):
         except (KeyError, ValueError) as exc:
             raise AutofastError(f"{where}: the linear model's weights are incomplete ({exc}); restore the run "
                                 "folder from a copy") from None
+    if rec["family"] == "kernel":
+        from ..models.rbf_ridge import RBFKernelRidge
+        from ..search.kernel_family import KernelModel
+
+        try:
+            clf = RBFKernelRidge.from_state_dict({**{k[len("kernel."):]: v for k, v in state.items()
+                                                     if k.startswith("kernel.")},
+                                                  **{k: rec[k] for k in ("gamma", "g", "alpha", "regression")}})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AutofastError(f"{where}: the RBF kernel ridge's weights are incomplete ({exc}); restore the run "
+                                "folder from a copy") from None
+        return KernelModel(clf, float(rec.get("temperature", 1.0))).eval()
     if rec["family"] == "kmer":
         from ..models.kmer import KmerClassifier
         from ..search.kmer_family import KmerModel

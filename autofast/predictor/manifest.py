@@ -16,7 +16,7 @@ MODEL_DIR = "model"
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.pt"
 READ_KINDS = ("dna", "series", "image", "dense")  # the kinds whose new data predict reads
-FEATURE_FAMILIES = ("rocket", "hydra", "kmer", "wd", "linear")  # final models that are not networks
+FEATURE_FAMILIES = ("rocket", "hydra", "kmer", "wd", "linear", "kernel")  # final models that are not networks
 PREDICT_BATCH = 512  # the batch of the test evaluation (autofast.engine.evaluate), so predictions match it
 
 

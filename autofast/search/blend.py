@@ -40,7 +40,8 @@ from autofast.models.temperature import fit_temperature  # noqa: F401 (re-export
 PART_GAP_SE = 2.0
 FAMILY_NAMES = {"rocket": "random-convolution features", "hydra": "competing-kernel features (Hydra)",
                 "kmer": "positional k-mer logistic regression", "wd": "weighted-degree kernel SVM",
-                "linear": "ridge regression on the flattened input (window or field)"}
+                "linear": "ridge regression on the flattened input (window or field)",
+                "kernel": "RBF kernel ridge on the pixels"}
 
 
 class Blend(Ensemble):
@@ -91,16 +92,19 @@ def fitted_candidate(task, folds: torch.Tensor | None, make: Callable[[], object
     (``folds`` None), or fitted outside each fold and scored on it (``folds`` ``(N,)``: each train+val example's
     fold). Returns ``score`` (:func:`autofast.engine.val_score`), ``val_acc``, ``val_loss``, ``fitted`` (the
     classifiers, not JSON), ``seconds``, ``selected_on`` and ``held_out``: the scores ``(N, K)`` float64 on the
-    validation split (or out-of-fold over train+val, in pool order), for :func:`score_blend` (not JSON). The
-    test split is never read."""
+    validation split (or out-of-fold over train+val, in pool order), for :func:`score_blend` (not JSON). A
+    regressor (float targets ``(N, T)``) the same with its predictions ``(N, T)`` as ``held_out``, the MSE as
+    ``val_loss`` and ``val_acc`` None. The test split is never read."""
     t0 = time.perf_counter()
+    regression = task.y_train.is_floating_point()
     if folds is None:
         clf = make().fit(task.x_train, task.y_train)
         loss, correct, held_out = held_out_scores(clf, task.x_val.to(device), task.y_val.to(device))
         n, fitted = len(task.y_val), [clf]
     else:
         x, y = torch.cat([task.x_train, task.x_val]), torch.cat([task.y_train, task.y_val])
-        held_out = torch.empty(len(y), int(task.data.num_classes), dtype=torch.float64)
+        width = y.reshape(len(y), -1).shape[1] if regression else int(task.data.num_classes)
+        held_out = torch.empty(len(y), width, dtype=torch.float64)
         loss, correct, n, fitted = 0.0, 0, 0, []
         for i in range(int(folds.max()) + 1):
             inside = folds == i
@@ -108,9 +112,9 @@ def fitted_candidate(task, folds: torch.Tensor | None, make: Callable[[], object
             fl, fc, held_out[inside] = held_out_scores(clf, x[inside].to(device), y[inside].to(device))
             loss, correct, n = loss + fl, correct + fc, n + int(inside.sum())
             fitted.append(clf)
-    acc, mean_loss = correct / max(1, n), loss / max(1, n)
-    return {"score": val_score(mean_loss, acc, False), "val_acc": acc, "val_loss": mean_loss, "fitted": fitted,
-            "seconds": time.perf_counter() - t0, "held_out": held_out,
+    acc, mean_loss = (float("nan") if regression else correct / max(1, n)), loss / max(1, n)
+    return {"score": val_score(mean_loss, acc, regression), "val_acc": None if regression else acc,
+            "val_loss": mean_loss, "fitted": fitted, "seconds": time.perf_counter() - t0, "held_out": held_out,
             "selected_on": f"{int(folds.max()) + 1}-fold out-of-fold predictions" if folds is not None
             else "validation split"}
 

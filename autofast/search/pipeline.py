@@ -38,7 +38,7 @@ from autofast.runtime import configure as configure_runtime
 from autofast.runtime import thread_history
 from autofast.tasks import backbone_for, load_from_config, plain_network, task_metric, test_scores
 
-from . import arch_pair, hydra_family, kmer_family, linear_family, rocket_family, wd_family
+from . import arch_pair, hydra_family, kernel_family, kmer_family, linear_family, rocket_family, wd_family
 from .arch_pair import PAIR
 from .blend import FAMILY_NAMES, calibrated
 from .config import SearchConfig
@@ -53,7 +53,7 @@ from .tune import fold_models, retrain_best, trial_histories, tune
 #: record)`` (``time_left``: the seconds to the budget's end, which a family of several fits stops its draws by:
 #: :func:`.rocket_family.final`; the default budgets end their searches seconds early, so they keep every draw)
 FAMILIES = {"rocket": rocket_family, "hydra": hydra_family, "kmer": kmer_family, "wd": wd_family,
-            "linear": linear_family}
+            "linear": linear_family, "kernel": kernel_family}
 
 
 def split_record(task) -> dict:
@@ -149,7 +149,13 @@ def data_size(task) -> DataSize:
                     num_classes=0 if regression else int(task.data.num_classes), kind=task.data.kind,
                     min_class_count=smallest, target_values=int(y[0].numel()) if regression and len(y) else 0,
                     padded=task.x_train.dim() == 3 and rocket_family.looks_padded(task.x_train),
-                    val_file=_has_val_file(task.data))
+                    val_file=_has_val_file(task.data), n_test=_test_rows(task))
+
+
+def _test_rows(task) -> int:
+    """Rows of the task's test split, counted from its indices (the test tensors stay closed)."""
+    test_rows = getattr(getattr(task, "split", None), "test", None)
+    return len(test_rows) if test_rows is not None else len(task.y_train) + len(task.y_val)
 
 
 def _has_val_file(data) -> bool:
@@ -165,6 +171,9 @@ def family_options(name: str, plan: Plan, size: DataSize) -> dict:
     return {"rocket": {"padded": size.padded}, "hydra": {"padded": size.padded}, "kmer": {"order": plan.kmer},
             "wd": {"shifts": SHIFTS if plan.wd_shifts else (0,)}}.get(name, {})
 
+
+#: the most of the budget kept back from ASHA for the predicted test evaluation
+TEST_SHARE = 0.3
 
 #: the share of a given --time-budget after which the step-cost measurement starts no more epochs, and the
 #: seconds without one (the default budget is sized from the measurement)
@@ -373,7 +382,8 @@ def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan,
     say(f"retrain trial {best[0]} on train+val for {plan.retrain_epochs} epochs"
         + (f", {plan.ensemble} members (seeds) averaged" if plan.ensemble > 1 else ""))
     out = retrain_best(task, backbone, patterns, s, best[1], plan.retrain_epochs, say, members=plan.ensemble,
-                       budget_left=lambda: clock.left() - MARGIN / 2 * plan.budget)  # kept: test, report
+                       budget_left=lambda: clock.left() - MARGIN / 2 * plan.budget  # kept: test, report
+                       - plan.predicted.get("test", 0.0))
     model = out.pop("model")
     history, member_histories = out.pop("history"), out.pop("member_histories")
     return model, history, member_histories, {"family": "cnn", "arch": cnn_arch, **out}
@@ -458,7 +468,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
     features: dict[str, dict] = {}  # feature family -> its candidate record (with its held-out scores)
     classify = not task.y_train.is_floating_point()
     wanted = [n for n, w in (("rocket", plan.rocket), ("hydra", plan.hydra), ("kmer", plan.kmer), ("wd", plan.wd),
-                             ("linear", plan.linear)) if w]
+                             ("linear", plan.linear), ("kernel", plan.kernel)) if w]
     worker = stack.enter_context(HostWorker()) if plan.beside else None
     pending: dict[str, tuple] = {}  # host family -> (its future in the worker, the in-line call)
 
@@ -491,12 +501,12 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
             + (f"; {s.trials_per_device} {'fused ' if fuses(s) else ''}trials per device, results told in "
                f"{'submission' if s.ordered else 'arrival'} order" if s.trials_per_device > 1 else ""))
         # the final stage's reserve: its prediction, or a feature family's refit as its scoring here predicts it,
-        # at most the final stage's planned share (given options may not fit)
-        test_rows = getattr(getattr(task, "split", None), "test", None)  # its indices: the test tensors stay closed
-        n_test = len(test_rows) if test_rows is not None else size.n_pool
-        refit = max([final_refit_seconds(n, c["seconds"], size, plan.folds, n_test)
+        # at most the final stage's planned share (given options may not fit); and the test evaluation's, at
+        # most TEST_SHARE of the budget (10 000 test images beside 100 training ones: 65 s of a 120 s budget)
+        refit = max([final_refit_seconds(n, c["seconds"], size, plan.folds, size.n_test)
                      for n, c in features.items()], default=0.0)
-        reserve = min(max(plan.predicted["final"], refit), FINAL_SHARE * plan.budget)
+        reserve = (min(max(plan.predicted["final"], refit), FINAL_SHARE * plan.budget)
+                   + min(plan.predicted.get("test", 0.0), TEST_SHARE * plan.budget))
         asha_end = clock.at(plan.budget * (1 - MARGIN) - reserve)
         grace = 0.05 * plan.budget
         t0 = time.perf_counter()

@@ -65,6 +65,17 @@ WD_MAX_EXAMPLES = 4000  # its kernel matrices: 3 degrees x N x N float64, 384 MB
 LINEAR_SECONDS_PER_VALUE = 1e-9
 #: dense fields: the most input x output values (float64 coefficients, 8 bytes each) the linear family fits
 LINEAR_MAX_COEFS = 20_000_000
+#: RBF kernel ridge on the pixels (images, autofast.search.kernel_family): planned up to KERNEL_MAX_EXAMPLES
+#: train+val images whose pixels, kept as the model's support (float32), hold at most KERNEL_MAX_VALUES values,
+#: when its fits take at most KERNEL_SHARE of the budget left. One fit: the squared distances (seconds per
+#: n^2 x input value) and eigendecompositions of n x n kernel matrices (seconds per n^3; 5 widths on at most
+#: autofast.models.rbf_ridge.WIDTH_ROWS rows, then one at full size). Measured on the 2-core AMD EPYC, quiet:
+#: 2 000 Fashion-MNIST images (784 values) ~2 s a fit; the constants are 1.5x that
+KERNEL_MAX_EXAMPLES, KERNEL_MAX_VALUES, KERNEL_SHARE = 5000, 2.0e7, 0.3
+KERNEL_SECONDS_PER_CUBE, KERNEL_SECONDS_PER_DISTANCE = 2.5e-10, 1e-10
+#: the one test evaluation's seconds per test example and network, as a share of a training step's seconds per
+#: example (Fashion-MNIST 10 000 test images x 5 fold networks: 65 s beside 2.3 ms per training example: 0.57)
+EVAL_SHARE = 0.6
 ARCHES = ("auto", "dash", "plain", "rocket")
 #: the random-convolution family's final model averages the ridge scores of this many independent draws of its
 #: kernels' random choices (autofast.search.rocket_family.final): over 5 x 3 draws on 8 UCR/UEA sets, test
@@ -95,6 +106,7 @@ class DataSize:
     padded: bool = False
     val_file: bool = False  # the validation rows are the task's own validation file (a task file's ``val:``)
     target_values: int = 0  # values of one example's target (regression: T, a dense field T x H x W)
+    n_test: int = 0  # rows of the test split (its one evaluation is part of the run's time)
 
     @property
     def n_pool(self) -> int:
@@ -131,6 +143,7 @@ class Plan:
     wd: bool = False  # the weighted-degree kernel SVM (autofast.models.wdkernel)
     wd_shifts: bool = True  # ... with its shift stage (False: the unshifted kernels only, a short budget's)
     hydra: bool = False  # Hydra's competing-kernel features (autofast.models.hydra), series only
+    kernel: bool = False  # RBF kernel ridge on the pixels (autofast.models.rbf_ridge), images only
     beside: bool = False  # the host-CPU families (k-mer, kernel SVM) run beside the device stages (autofast.search.host)
 
     def to_dict(self) -> dict:
@@ -149,7 +162,8 @@ class Plan:
         families that run in line before it."""
         p = self.predicted
         host = 0.0 if self.beside else p.get("kmer", 0.0) + p.get("wd", 0.0)
-        return p["measure_and_load"] + p["rocket"] + p.get("hydra", 0.0) + p.get("linear", 0.0) + host
+        return (p["measure_and_load"] + p["rocket"] + p.get("hydra", 0.0) + p.get("linear", 0.0)
+                + p.get("kernel", 0.0) + host)
 
     def lines(self) -> list[str]:
         """A human summary, one line per decision (printed before the run, kept in the report)."""
@@ -164,6 +178,7 @@ class Plan:
                + (f" + positional k-mer logistic regression (order {self.kmer})" if self.kmer else "")
                + (" + weighted-degree kernel SVM" + ("" if self.wd_shifts else " (no shifts)") if self.wd else "")
                + (" + ridge regression on the flattened input" if self.linear else "")
+               + (" + RBF kernel ridge on the pixels" if self.kernel else "")
                + (f" (the {'k-mer model' if self.kmer else 'kernel SVM'} on the host CPU beside the device stages, "
                   f"~{p.get('kmer', 0) + p.get('wd', 0):.0f}s)" if self.beside and (self.kmer or self.wd) else "")
                + (f"; {self.why['dash']}" if "dash" in self.why else "")]
@@ -201,7 +216,8 @@ def default_budget(size: DataSize, cost: StepCost | None = None) -> tuple[float,
     k fold networks where the plan would cross-validate, ~:data:`TARGET_UPDATES` updates) take here, and at
     least :data:`MIN_DEFAULT` s, so a GPU that trains 10x faster finishes 10x sooner with about the same
     plan (2-core Intel Xeon, splice: 12 trials ~290 s, the budget its README figures were measured at; 8 were
-    chosen against a cached step cost 1.65x too slow, which a fresh install does not have)."""
+    chosen against a cached step cost 1.65x too slow, which a fresh install does not have). The predicted test
+    evaluation (``size.n_test`` rows, each network of the final model) is added to it."""
     b = min(420.0, max(120.0, 120.0 + 0.12 * (size.n_pool - 300)))
     why = f"default for {size.n_pool} train+val examples"
     if cost is not None and size.n_train:
@@ -214,6 +230,12 @@ def default_budget(size: DataSize, cost: StepCost | None = None) -> tuple[float,
         if work < b:
             b = max(MIN_DEFAULT, work)
             why += f": {DEFAULT_TRIALS} reference trials of {epochs} epochs at the measured step cost"
+        # the one test evaluation is not training: its predicted seconds come on top (10 000 test images beside
+        # 100 training ones: 65 s for the 5 fold networks, which took ASHA's time or overran the budget)
+        test = EVAL_SHARE * cost.per_example * size.n_test * k
+        if test >= 1.0:
+            b += test
+            why += f", + ~{test:.0f}s for the test evaluation ({size.n_test} rows)"
     return b, why
 
 
@@ -239,6 +261,15 @@ def final_refit_seconds(name: str, scored_seconds: float, size: DataSize, folds:
     draws = ROCKET_FINAL_DRAWS if name == "rocket" else HYDRA_FINAL_DRAWS
     return (scored_seconds * draws / (max(folds, 1) * input_variants(name, size))
             * (size.n_pool + n_test) / max(size.n_pool, 1))
+
+
+def kernel_fit_seconds(n: int, values: int) -> float:
+    """Predicted seconds of one RBF kernel ridge fit (:class:`autofast.models.rbf_ridge.RBFKernelRidge`) on ``n``
+    examples of ``values`` input values each."""
+    from autofast.models.rbf_ridge import GAMMAS, WIDTH_ROWS
+
+    eighs = len(GAMMAS) * n ** 3 if n <= WIDTH_ROWS else len(GAMMAS) * WIDTH_ROWS ** 3 + n ** 3
+    return KERNEL_SECONDS_PER_CUBE * eighs + KERNEL_SECONDS_PER_DISTANCE * n * n * values
 
 
 def _rungs(R: int, eta: float) -> int:
@@ -513,7 +544,28 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     dense_linear = size.kind == "dense" and regression and in_values * max(size.target_values, 1) <= LINEAR_MAX_COEFS
     linear = arch == "auto" and (size.kind == "timeseries" or dense_linear)
     linear_s = 2 * LINEAR_SECONDS_PER_VALUE * size.n_pool * in_values * in_values if linear else 0.0
-    usable = left * (1 - MARGIN) - rocket_s - hydra_s - linear_s - (0.0 if beside else kmer_s + wd_s)
+    # images: RBF kernel ridge on the pixels, fitted per fold (or on the training split) and once more at the end
+    kernel_s = 0.0
+    if arch == "auto" and size.kind == "image":
+        n_fit_k = size.n_pool * (folds - 1) // folds if folds else size.n_train
+        kernel_s = (members_per_trial * kernel_fit_seconds(n_fit_k, in_values)
+                    + kernel_fit_seconds(size.n_pool, in_values))
+        if size.n_pool > KERNEL_MAX_EXAMPLES:
+            why["kernel"] = f"{size.n_pool} train+val images > {KERNEL_MAX_EXAMPLES}: no RBF kernel ridge"
+        elif size.n_pool * in_values > KERNEL_MAX_VALUES:
+            why["kernel"] = (f"{size.n_pool} images x {in_values} values > {KERNEL_MAX_VALUES:.0e} (the model keeps "
+                             "them): no RBF kernel ridge")
+        elif kernel_s > KERNEL_SHARE * left:
+            why["kernel"] = (f"its fits ~{kernel_s:.0f}s > {KERNEL_SHARE:g} of the {left:.0f}s left: no RBF kernel "
+                             "ridge")
+        kernel_s = 0.0 if "kernel" in why else kernel_s
+    kernel = kernel_s > 0
+    # the one test evaluation of the final networks (a feature family's is in its refit): one per fold model,
+    # or per retrain member (more members: added where the ensemble is sized)
+    test_one = 0.0 if rocket_only else EVAL_SHARE * cost.per_example * size.n_test
+    test_s = test_one * members_per_trial
+    usable = (left * (1 - MARGIN) - rocket_s - hydra_s - linear_s - kernel_s - test_s
+              - (0.0 if beside else kmer_s + wd_s))
 
     # DASH stage
     dash = arch == "dash" or (arch == "auto" and allow_dash)
@@ -576,8 +628,9 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
         ensemble = ensemble or 1
         why["ensemble"] = "cross-validation: the fold models are the ensemble" if folds else "not used"
     else:
-        def members_s(e: int) -> float:  # e members one after another, or fused where trials fuse
-            return retrain_epochs * arch_factor * cost.group_epoch(size.n_pool, batch, e)
+        def members_s(e: int) -> float:  # e members one after another, or fused where trials fuse; the
+            # test evaluation of each beyond the first (that one's is reserved above)
+            return retrain_epochs * arch_factor * cost.group_epoch(size.n_pool, batch, e) + (e - 1) * test_one
 
         if ensemble is None:  # as many as fit the share, or as cost no more than one member (fused)
             ensemble = max(e for e in range(1, ENSEMBLE_MAX + 1) if members_s(e) <= max(final_budget, members_s(1)))
@@ -601,8 +654,9 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                  "kmer": round(kmer_s, 2),
                  "wd": round(wd_s, 2),
                  "linear": round(linear_s, 2),
+                 "kernel": round(kernel_s, 2),
                  "dash": round(dash_s, 2),
-                 "asha": round(asha_s, 2), "final": round(final_s, 2)}
+                 "asha": round(asha_s, 2), "final": round(final_s, 2), "test": round(test_s, 2)}
     # the total is the device stages' timeline: families beside it end within it
     predicted["total"] = round(sum(v for k, v in predicted.items() if not (beside and k in ("kmer", "wd"))), 2)
     return Plan(budget=float(budget), budget_source=budget_source, arch=arch_used, dash=dash, rocket=rocket,
@@ -610,5 +664,5 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                 search_batch_fraction=float(frac), min_epochs=int(r), max_epochs=int(R), eta=float(eta),
                 n_configs=int(n), retrain_epochs=int(retrain_epochs), ensemble=int(ensemble),
                 updates_per_epoch=int(upe), predicted=predicted, why=why,
-                given=tuple(sorted(k for k in given if k in PLANNED)), kmer=kmer, linear=linear, wd=wd,
+                given=tuple(sorted(k for k in given if k in PLANNED)), kmer=kmer, linear=linear, wd=wd, kernel=kernel,
                 wd_shifts=bool(wd and wd_shifts), hydra=hydra, beside=beside and bool(kmer or wd))
