@@ -26,7 +26,8 @@ Tasks: bundled names (``splice digits JapaneseVowels ACSF1 PickupGestureWiimoteZ
 official train/test split written as CSVs with a task file, loaded by ``search`` as a user's files),
 ``aeon:NAME`` (a UCR/UEA set in aeon's wheel, BSD-3, on its official split: its ``.ts`` files copied under
 ``DIR/data/NAME`` with a task file, as a user would point ``search`` at them; :data:`HELD_OUT` are the sets
-issue 18 measured and two more, never used to develop the defaults), or a path to a task file.
+issue 18 measured and two more, never used to develop the defaults), ``fashion:N`` (N Fashion-MNIST training
+images and its official test split: :func:`write_fashion_task`), or a path to a task file.
 
 Caches: the search arms measure conv paths and the step cost into ``DIR/cache`` (``AUTOFAST_CACHE_DIR``), empty
 at the panel's first run, so the panel measures what a new install gives, not a plan made from measurements
@@ -186,7 +187,49 @@ def write_ett_day_task(folder: Path) -> Path:
     return yaml
 
 
-def task_argument(task: str, out: Path) -> str:
+#: Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, MIT licence): the Debian package ``dataset-fashion-mnist`` installs its
+#: four idx files here; ``--fashion-mnist DIR`` points elsewhere
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_SUBSET_SEED = 0
+
+
+def write_fashion_task(folder: Path, n: int, src: Path) -> Path:
+    """``fashion:N``, a small-image task (deterministic): N training images (N / 10 per class, drawn with
+    :data:`FASHION_SUBSET_SEED` from the official 60 000) and the official 10 000 test images, as ``.npz`` files
+    with ``fashionN.yaml`` (validation 10% of the training file, stratified, carved with the run's seed); returns
+    the YAML."""
+    import gzip
+
+    import numpy as np
+
+    files = {f"{part}-{what}": src / f"{part}-{what}-{idx}-ubyte.gz" for part in ("train", "t10k")
+             for what, idx in (("images", "idx3"), ("labels", "idx1"))}
+    missing = [str(f) for f in files.values() if not f.exists()]
+    if missing:
+        raise SystemExit(f"fashion:{n} needs Fashion-MNIST's idx files ({', '.join(missing)} not found): install "
+                         "the Debian package dataset-fashion-mnist or give --fashion-mnist DIR")
+
+    def read(k: str) -> np.ndarray:
+        raw = gzip.open(files[k]).read()
+        return np.frombuffer(raw, np.uint8, offset=16 if "images" in k else 8)
+
+    x_tr, y_tr = read("train-images").reshape(-1, 1, 28, 28), read("train-labels")
+    x_te, y_te = read("t10k-images").reshape(-1, 1, 28, 28), read("t10k-labels")
+    rng = np.random.default_rng(FASHION_SUBSET_SEED)
+    rows = np.concatenate([rng.choice(np.flatnonzero(y_tr == k), n // 10, replace=False) for k in range(10)])
+    rows = np.sort(rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / f"train{n}.npz", x=x_tr[rows], y=y_tr[rows].astype(np.int64))
+    if not (folder / "test.npz").exists():
+        np.savez(folder / "test.npz", x=x_te, y=y_te.astype(np.int64))
+    yaml = folder / f"fashion{n}.yaml"
+    _write_atomic(yaml, f"# Fashion-MNIST (MIT): {n} official training images (seed {FASHION_SUBSET_SEED}), the "
+                        f"official test split\nname: fashion{n}\nkind: image\ntrain: train{n}.npz\n"
+                        "test: test.npz\nsplit: {val_fraction: 0.1}\n")
+    return yaml
+
+
+def task_argument(task: str, out: Path, fashion: Path = FASHION_DIR) -> str:
     """What ``search --task`` gets for a panel task name (files written under ``out/data`` where needed)."""
     if task == "motif":
         return str(write_motif_task(out / "data" / "motif"))
@@ -194,6 +237,8 @@ def task_argument(task: str, out: Path) -> str:
         return str(write_ett_day_task(out / "data" / "ETTday"))
     if task.startswith("aeon:"):
         return str(write_aeon_task(out / "data" / task[5:], task[5:]))
+    if task.startswith("fashion:"):
+        return str(write_fashion_task(out / "data" / "fashion", int(task[8:]), fashion))
     return task
 
 
@@ -443,6 +488,8 @@ def parse(argv=None):
     p.add_argument("--write-readme", action="store_true", help="replace the quality-panel section of bench/README.md")
     p.add_argument("--cache", choices=("panel", "user"), default="panel",
                    help="conv-path and step-cost caches: DIR/cache, fresh at the first run (default), or the user's")
+    p.add_argument("--fashion-mnist", type=Path, default=FASHION_DIR,
+                   help=f"the folder of Fashion-MNIST's idx files, for fashion:N tasks (default {FASHION_DIR})")
     p.add_argument("--arm-timeout", type=float, help="seconds before one arm's process is killed (default: none)")
     p.add_argument("--search-cmd", default=f"{shlex.quote(sys.executable)} -m autofast search", help=argparse.SUPPRESS)
     p.add_argument("--readme", type=Path, default=README, help=argparse.SUPPRESS)
@@ -459,7 +506,7 @@ def main(argv=None) -> int:
     meta = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
             "cores": usable_cores(), "python": platform.python_version(), "load_start": loadavg(),
             "command": ".venv/bin/python bench/quality_panel.py " + shlex.join(sys.argv[1:] if argv is None else argv)}
-    task_args = {t: task_argument(t, args.out) for t in args.tasks}
+    task_args = {t: task_argument(t, args.out, args.fashion_mnist) for t in args.tasks}
     panel = Panel(args.out / "panel.json")
     threads = max(1, usable_cores() // args.jobs)
     todo = [(t, s, arm) for t in args.tasks for s in args.seeds for arm in ARMS
