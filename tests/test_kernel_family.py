@@ -19,16 +19,21 @@ from autofast.models.ridge import FeatureInputError
 from autofast.search import kernel_family
 
 
-def _reference_fit(x: torch.Tensor, y: torch.Tensor, gamma: float, alpha: float):
-    """Kernel ridge with an unpenalised intercept, float64: ``[[K + alpha I, 1], [1^T, 0]] [beta; b] = [y; 0]``."""
+def _reference_fit(x: torch.Tensor, y: torch.Tensor, gamma: float, alpha: float, linear_scale: float = 0.0):
+    """Kernel ridge with an unpenalised intercept, float64: ``[[K + alpha I, 1], [1^T, 0]] [beta; b] = [y; 0]``;
+    the RBF kernel of ``gamma``, or with ``linear_scale`` the linear kernel ``a . b / linear_scale``."""
     n = len(x)
     flat = x.reshape(n, -1).double()
-    k = torch.exp(-gamma * torch.cdist(flat, flat).square())
+
+    def kern(q):
+        q = q.reshape(len(q), -1).double()
+        return q @ flat.T / linear_scale if linear_scale else torch.exp(-gamma * torch.cdist(q, flat).square())
+
     a = torch.zeros(n + 1, n + 1, dtype=torch.float64)
-    a[:n, :n], a[:n, n], a[n, :n] = k + alpha * torch.eye(n, dtype=torch.float64), 1.0, 1.0
+    a[:n, :n], a[:n, n], a[n, :n] = kern(x) + alpha * torch.eye(n, dtype=torch.float64), 1.0, 1.0
     sol = torch.linalg.solve(a, torch.cat([y, torch.zeros(1, y.shape[1], dtype=torch.float64)]))
     beta, b = sol[:n], sol[n]
-    return lambda q: torch.exp(-gamma * torch.cdist(q.reshape(len(q), -1).double(), flat).square()) @ beta + b
+    return lambda q: kern(q) @ beta + b
 
 
 def _targets(y: torch.Tensor, k: int) -> torch.Tensor:
@@ -48,13 +53,14 @@ def test_leave_one_out_errors_and_scores_match_refits_in_float64(seed):
     g = torch.Generator().manual_seed(seed)
     x, y = torch.randn(14, 2, 3, 3, generator=g), torch.randint(0, 3, (14,), generator=g)
     y[:3] = torch.arange(3)
-    gammas, alphas = (0.5, 2.0), (0.01, 0.3, 3.0)
+    gammas, alphas = (0.0, 0.5, 2.0), (0.01, 0.3, 3.0)  # 0: the linear kernel
     clf = RBFKernelRidge(gammas, alphas).fit(x, y)
     scale, t = _median_sq(x), _targets(y, 3)
     for i, gm in enumerate(gammas):
         for j, al in enumerate(alphas):
             res = torch.stack([t[r] - _reference_fit(x[torch.arange(14) != r], t[torch.arange(14) != r],
-                                                     gm / scale, al)(x[r:r + 1])[0] for r in range(14)])
+                                                     gm / scale, al, 0.0 if gm else scale)(x[r:r + 1])[0]
+                               for r in range(14)])
             assert float(clf.loo_mse_[i, j]) == pytest.approx(float(res.square().mean()), rel=1e-5)  # float32 distances
     i, j = divmod(int(clf.loo_mse_.argmin()), len(alphas))
     assert (clf.g_, clf.alpha_) == (gammas[i], alphas[j]) and clf.gamma_ == pytest.approx(gammas[i] / scale)
@@ -71,12 +77,17 @@ def test_values_as_targets_and_predictions_in_blocks(monkeypatch):
     x = torch.randn(20, 1, 4, 4, generator=g)
     y = torch.stack([x.flatten(1).sum(1), x.flatten(1)[:, 0]], 1) + 0.1 * torch.randn(20, 2, generator=g)
     clf = RBFKernelRidge().fit(x, y)
-    assert clf.regression_ and clf.num_classes == 2
+    # targets linear in the pixels: the linear kernel (an audit's image regression sat at the RBF grid's edge,
+    # test RMSE 0.19 where RidgeCV gave 0.0000)
+    assert clf.regression_ and clf.num_classes == 2 and clf.g_ == 0.0
     monkeypatch.setattr(rbf_ridge, "_ROWS", 4)  # 11 queries in blocks of 4: every row written once
     query = torch.randn(11, 1, 4, 4, generator=g)
-    want = _reference_fit(x, y.double(), clf.gamma_, clf.alpha_)(query)
-    got = clf.predict(query)
-    assert got.shape == (11, 2) and float((got.double() - want).abs().max()) <= 1e-5 * float(want.abs().max())
+    for model in (clf, RBFKernelRidge(gammas=(1.0, 4.0)).fit(x, y)):
+        want = _reference_fit(x, y.double(), model.gamma_, model.alpha_, 0.0 if model.g_ else _median_sq(x))(query)
+        got = model.predict(query)
+        assert got.shape == (11, 2) and float((got.double() - want).abs().max()) <= 1e-5 * float(want.abs().max())
+    back = RBFKernelRidge.from_state_dict(clf.state_dict())
+    assert torch.equal(back.predict(query), clf.predict(query))
 
 
 def test_a_class_absent_from_the_fit_is_a_column_never_predicted_and_bad_input_is_one_line():
@@ -91,8 +102,8 @@ def test_a_class_absent_from_the_fit_is_a_column_never_predicted_and_bad_input_i
         RBFKernelRidge().fit(x, torch.zeros(12, dtype=torch.long))
     with pytest.raises(FeatureInputError, match="NaN"):
         RBFKernelRidge().fit(x.masked_fill(x > 2, float("nan")), y)
-    with pytest.raises(FeatureInputError, match="positive"):
-        RBFKernelRidge(gammas=(0.0,))
+    with pytest.raises(FeatureInputError, match=">= 0"):
+        RBFKernelRidge(gammas=(-1.0,))
 
 
 def test_the_width_on_a_subset_then_the_penalty_on_all(monkeypatch):
@@ -104,10 +115,13 @@ def test_the_width_on_a_subset_then_the_penalty_on_all(monkeypatch):
     clf = RBFKernelRidge(seed=7).fit(x, y)
     rows = torch.randperm(25, generator=torch.Generator().manual_seed(7))[:10]
     monkeypatch.setattr(rbf_ridge, "WIDTH_ROWS", 1000)
-    full_scale = _median_sq(x)
-    sub_losses = torch.stack([RBFKernelRidge(gammas=(gm * _median_sq(x[rows]) / full_scale,)).fit(x[rows], y[rows])
-                              .loo_mse_[0] for gm in rbf_ridge.GAMMAS])  # the subset's kernels at the full scale
-    assert clf.loo_mse_.shape == sub_losses.shape and torch.allclose(clf.loo_mse_, sub_losses, rtol=1e-6)
+    full_scale, xs, ts = _median_sq(x), x[rows], _targets(y[rows], 2)
+    # the subset's leave-one-out errors, refitting without each row, with the kernels at the full set's scale
+    sub_losses = torch.tensor([[float(torch.stack([
+        ts[r] - _reference_fit(xs[torch.arange(10) != r], ts[torch.arange(10) != r], gm / full_scale, al,
+                               0.0 if gm else full_scale)(xs[r:r + 1])[0] for r in range(10)]).square().mean())
+        for al in rbf_ridge.ALPHAS] for gm in rbf_ridge.GAMMAS], dtype=torch.float64)
+    assert clf.loo_mse_.shape == sub_losses.shape and torch.allclose(clf.loo_mse_, sub_losses, rtol=1e-4)
     assert clf.g_ == rbf_ridge.GAMMAS[int(sub_losses.min(1).values.argmin())]
     alone = RBFKernelRidge(gammas=(clf.g_,)).fit(x, y)
     assert alone.alpha_ == clf.alpha_ and torch.allclose(alone.decision_function(x), clf.decision_function(x))

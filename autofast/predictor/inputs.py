@@ -264,6 +264,10 @@ class InputReader:
         """Arrays of the model's kind -> ``(N, *shape)`` (channels placed, series brought to the length)."""
         c = self.shape[0]
         ndim = len(self.shape) - 1
+        if self.kind == "image" and arr.ndim == ndim + 1 and c > 1 and (  # one image, channels first or last
+                tuple(arr.shape) == tuple(self.shape)
+                or (arr.shape[-1] == c and tuple(arr.shape[:-1]) == tuple(self.shape[1:]))):
+            arr = arr[None]
         if arr.ndim == ndim + 1 and c == 1:  # one channel given without its axis
             arr = arr[:, None]
         if arr.ndim != ndim + 2:
