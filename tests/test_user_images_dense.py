@@ -244,3 +244,16 @@ def test_what_reading_an_image_folder_left_out_or_changed_is_said(tmp_path):
     assert data.load_notes[0].startswith("2 file(s) in the class folders are not images") and "'notes.txt'" in \
         data.load_notes[0]
     assert data.load_notes[1].startswith("2 grey image file(s) read as RGB")
+
+
+def test_one_image_channels_first_or_last_is_a_batch_of_one():
+    """An audit's (H, W, C) image (what PIL and imageio give) was refused where a batch in that layout was read."""
+    from autofast.predictor.inputs import InputReader
+
+    reader = InputReader({"classes": ["a", "b"], "kind": "image", "input": {"shape": [3, 5, 6], "uint8_input": False}})
+    img = np.random.default_rng(0).normal(size=(3, 5, 6)).astype(np.float32)
+    first = reader.prepare(img).x
+    last = reader.prepare(np.ascontiguousarray(img.transpose(1, 2, 0))).x
+    assert first.shape == last.shape == (1, 3, 5, 6) and np.allclose(np.asarray(first), np.asarray(last))
+    with pytest.raises(AutofastError, match="inputs have shape"):
+        reader.prepare(img[:, :4])  # neither one image nor a batch of the model's shape

@@ -272,7 +272,7 @@ class InputReader:
             arr = arr[:, None]
         if arr.ndim != ndim + 2:
             raise AutofastError(f"{source}: inputs have shape {arr.shape}; the model takes (N, "
-                                f"{', '.join(map(str, self.shape))}) ({self.input['layout']})")
+                                f"{', '.join(map(str, self.shape))}) ({self.input.get('layout', 'channels first')})")
         notes: list[str] = []
         if self.kind == "image":
             from ..data.images import channels_first
