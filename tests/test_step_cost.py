@@ -180,3 +180,22 @@ def test_the_plan_prices_fused_trials_and_members_at_their_share():
     assert default_budget(splice, fused)[0] == pytest.approx(default_budget(splice, alone)[0] / 2)
     small = DataSize(240, 60, (4, 40), 2, "dna", 100)  # 5-fold cross-validation: no fusion, the same plan
     assert make_plan(small, fused, 120, "t", {}) == make_plan(small, alone, 120, "t", {})
+
+
+def test_past_the_deadline_one_warm_epoch_is_still_timed(monkeypatch):
+    """The warm-up epoch (the conv-path dispatcher timing every new shape) stood in for the step where a given
+    budget's deadline passed during it: an audit's 240 RGB images planned 2.2 s a step for 0.07 s."""
+    import time as clock
+
+    calls = []
+
+    def epoch(run, xs, ys, batch):
+        calls.append(batch)
+        clock.sleep(0.3 if len(calls) == 1 else 0.01)  # a slow first (warm-up) epoch, then warm ones
+        return {"steps": 1}
+
+    monkeypatch.setattr("autofast.engine.train_epoch", epoch)
+    model = torch.nn.Linear(3, 2)
+    x, y = torch.zeros(8, 3), torch.zeros(8, dtype=torch.long)
+    seconds = cost._step_seconds(model, x, y, 8, deadline=clock.perf_counter())  # passed at once
+    assert len(calls) == 2 and seconds < 0.1  # the warm epoch, not the warm-up's 0.3 s
