@@ -38,6 +38,13 @@ def placed(model, device, *tensors) -> tuple:
     return tuple(t.to(dev) for t in tensors)
 
 
+def test_rows(task) -> int:
+    """Rows of the task's test split, counted from its indices (the test tensors stay closed until the one
+    evaluation); forecasting windows without split indices: their train+val count stands in."""
+    rows = getattr(getattr(task, "split", None), "test", None)
+    return len(rows) if rows is not None else len(task.y_train) + len(task.y_val)
+
+
 def copies_in_training(task):
     """``(N_test,)`` bool: the test rows whose input has an exact copy among the train+val rows (same values as
     loaded; UCI splice holds 62 such among its 638 test sequences at seed 0), or None where the task keeps no

@@ -160,3 +160,17 @@ def test_epoch_seconds_times_the_engine_loop_and_a_validation_pass():
     train_s, val_s = cost_mod.epoch_seconds(net, x, y, 16, x[:10], y[:10])
     assert 0 < train_s < 5 and 0 < val_s < 5
     assert cost_mod.epoch_seconds(net, x, y, 16)[1] == 0.0  # no validation split: nothing timed
+
+
+def test_the_test_evaluations_are_kept_back_from_the_training_stages(tmp_path, monkeypatch):
+    """The retrain's and the baseline's test evaluations (priced per test example) end the training stages that
+    much earlier: the last stage ends at the budget less its margin less the two evaluations."""
+    fake = StepCost(overhead=0.05, per_example=0.01, supernet_overhead=0.05, supernet_per_example=0.01)
+    monkeypatch.setattr(cost_mod, "measure", lambda *a, **kw: fake)
+    task = pipeline.load_from_config(DashConfig(task=str(motif_task(tmp_path, n_train=60, n_test=200)), **TINY))
+    cfg = DashConfig(task="x", time_budget=60, **TINY)
+    _, plan = pipeline.budget_epochs(cfg, task, Clock(time.time(), budget=60.0))
+    tests = 2 * fake.evaluation(len(task.y_test))
+    assert plan["test_seconds"] == pytest.approx(tests, abs=0.01) and tests > 2
+    assert plan["stage_ends"]["baseline"] == pytest.approx(60 * (1 - MARGIN_DASH) - tests, abs=0.1)
+    assert plan["predicted_seconds"] <= 60

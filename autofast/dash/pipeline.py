@@ -24,7 +24,7 @@ from autofast.engine import evaluate, seeded_init
 from autofast.engine.numerics import NumericsOptions, in_force
 from autofast.engine.precision import resolve as resolve_precision
 from autofast.models import build_backbone, fixed_factory
-from autofast.tasks import backbone_for, load_from_config, placed, plain_network, task_metric, test_scores
+from autofast.tasks import backbone_for, load_from_config, placed, plain_network, task_metric, test_rows, test_scores
 
 from .cost import epoch_seconds
 from .supernet import (MixedFactory, all_candidates, default_space, derive_pattern, dropped_candidates,
@@ -187,7 +187,9 @@ def budget_epochs(cfg: DashConfig, task, clock: Clock) -> tuple[DashConfig, dict
                    limit=0.1 * clock.budget if math.isfinite(clock.budget) else None)
     n = len(task.y_train)
     batch = cfg.batch_size if "batch_size" in given else batch_for(n)
-    usable = max(0.0, clock.left()) * (1 - MARGIN_DASH)
+    # the test evaluations (the retrain's, the baseline's) are kept back from the training stages
+    tests = (2 if cfg.baseline else 1) * cost.evaluation(test_rows(task))
+    usable = max(0.0, clock.left() - tests) * (1 - MARGIN_DASH)
     s_epoch = cost.supernet_epoch(n, batch, cfg.search_batch_fraction)
     epoch = cost.epoch(n, batch)
     search_epochs = cfg.search_epochs if "search_epochs" in given else \
@@ -198,18 +200,20 @@ def budget_epochs(cfg: DashConfig, task, clock: Clock) -> tuple[DashConfig, dict
     retrain = cfg.retrain_epochs if "retrain_epochs" in given else \
         max(1, min(cfg.retrain_epochs, (fits - equiv) // 2 if cfg.baseline else fits))
     search_end = clock.elapsed() + search_epochs * s_epoch
+    train_end = search_end + (2 * retrain + equiv if cfg.baseline else retrain) * epoch
     plan = {"budget": float(cfg.time_budget), "batch_size": batch, "search_epochs": search_epochs,
-            "retrain_epochs": retrain, "predicted_seconds": round(search_end + (2 * retrain + equiv if cfg.baseline
-                                                                                else retrain) * epoch, 1),
+            "retrain_epochs": retrain, "predicted_seconds": round(train_end + tests, 1),
+            "test_seconds": round(tests, 2),
             "given": sorted(k for k in ("batch_size", "search_epochs", "retrain_epochs") if k in given),
             # for the re-plan after the search (replan_retrain): the plain network's epoch, the configured cap
             "plain_epoch": round(epoch, 4), "retrain_cap": cfg.retrain_epochs}
     # each stage's end (seconds from the start): the predicted ends stretched onto the budget less its margin,
     # so a stage slower than measured gives up epochs instead of the budget (the next stage keeps its share)
-    stretch = clock.budget * (1 - MARGIN_DASH) / max(plan["predicted_seconds"], 1e-9)
+    last = clock.budget * (1 - MARGIN_DASH) - tests  # the training stages end here, the tests after
+    stretch = last / max(train_end, 1e-9)
     plan["stage_ends"] = {"search": round(search_end * stretch, 1),
                           "retrain": round((search_end + retrain * epoch) * stretch, 1),
-                          "baseline": round(clock.budget * (1 - MARGIN_DASH), 1)}
+                          "baseline": round(last, 1)}
     if plan["predicted_seconds"] > clock.budget:  # even the fewest epochs overrun it (was: run on, 91 s at 15 s)
         least = math.ceil(plan["predicted_seconds"] / (1 - MARGIN_DASH))
         raise AutofastError(f"--time-budget {clock.budget:g}: {search_epochs} supernet epoch(s) and "
@@ -241,7 +245,7 @@ def replan_retrain(cfg: DashConfig, clock: Clock, plan: dict, search_epochs_done
     the prices in ``plan["replan"]``; the search's end becomes when it ended where that was earlier, so the
     ends stay in order) and returns the config with the new epochs and the ``replan`` record."""
     now = clock.elapsed()
-    end = clock.budget * (1 - MARGIN_DASH)
+    end = clock.budget * (1 - MARGIN_DASH) - plan.get("test_seconds", 0.0)  # the test evaluations after it
     left = max(0.0, end - now)
     equiv = math.ceil(search_epochs_done * cfg.search_batch_fraction)
     retrain = split_epochs(left, pattern_epoch, plain_epoch, equiv, plan.get("retrain_cap", cfg.retrain_epochs),

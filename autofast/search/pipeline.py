@@ -36,7 +36,7 @@ from autofast.kernels.conv.run_record import FILE as RECORD
 from autofast.models.wdkernel import SHIFTS
 from autofast.runtime import configure as configure_runtime
 from autofast.runtime import thread_history
-from autofast.tasks import backbone_for, load_from_config, plain_network, task_metric, test_scores
+from autofast.tasks import backbone_for, load_from_config, plain_network, task_metric, test_rows, test_scores
 
 from . import arch_pair, hydra_family, kernel_family, kmer_family, linear_family, rocket_family, wd_family
 from .arch_pair import PAIR
@@ -149,13 +149,7 @@ def data_size(task) -> DataSize:
                     num_classes=0 if regression else int(task.data.num_classes), kind=task.data.kind,
                     min_class_count=smallest, target_values=int(y[0].numel()) if regression and len(y) else 0,
                     padded=task.x_train.dim() == 3 and rocket_family.looks_padded(task.x_train),
-                    val_file=_has_val_file(task.data), n_test=_test_rows(task))
-
-
-def _test_rows(task) -> int:
-    """Rows of the task's test split, counted from its indices (the test tensors stay closed)."""
-    test_rows = getattr(getattr(task, "split", None), "test", None)
-    return len(test_rows) if test_rows is not None else len(task.y_train) + len(task.y_val)
+                    val_file=_has_val_file(task.data), n_test=test_rows(task))
 
 
 def _has_val_file(data) -> bool:

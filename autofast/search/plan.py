@@ -73,9 +73,6 @@ LINEAR_MAX_COEFS = 20_000_000
 #: 2 000 Fashion-MNIST images (784 values) ~2 s a fit; the constants are 1.5x that
 KERNEL_MAX_EXAMPLES, KERNEL_MAX_VALUES, KERNEL_SHARE = 5000, 2.0e7, 0.3
 KERNEL_SECONDS_PER_CUBE, KERNEL_SECONDS_PER_DISTANCE = 2.5e-10, 1e-10
-#: the one test evaluation's seconds per test example and network, as a share of a training step's seconds per
-#: example (Fashion-MNIST 10 000 test images x 5 fold networks: 65 s beside 2.3 ms per training example: 0.57)
-EVAL_SHARE = 0.6
 ARCHES = ("auto", "dash", "plain", "rocket")
 #: the random-convolution family's final model averages the ridge scores of this many independent draws of its
 #: kernels' random choices (autofast.search.rocket_family.final): over 5 x 3 draws on 8 UCR/UEA sets, test
@@ -232,7 +229,7 @@ def default_budget(size: DataSize, cost: StepCost | None = None) -> tuple[float,
             why += f": {DEFAULT_TRIALS} reference trials of {epochs} epochs at the measured step cost"
         # the one test evaluation is not training: its predicted seconds come on top (10 000 test images beside
         # 100 training ones: 65 s for the 5 fold networks, which took ASHA's time or overran the budget)
-        test = EVAL_SHARE * cost.per_example * size.n_test * k
+        test = cost.evaluation(size.n_test) * k
         if test >= 1.0:
             b += test
             why += f", + ~{test:.0f}s for the test evaluation ({size.n_test} rows)"
@@ -562,7 +559,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     kernel = kernel_s > 0
     # the one test evaluation of the final networks (a feature family's is in its refit): one per fold model,
     # or per retrain member (more members: added where the ensemble is sized)
-    test_one = 0.0 if rocket_only else EVAL_SHARE * cost.per_example * size.n_test
+    test_one = 0.0 if rocket_only else cost.evaluation(size.n_test)
     test_s = test_one * members_per_trial
     usable = (left * (1 - MARGIN) - rocket_s - hydra_s - linear_s - kernel_s - test_s
               - (0.0 if beside else kmer_s + wd_s))
