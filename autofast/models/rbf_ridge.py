@@ -48,10 +48,12 @@ def _kernel(d2: torch.Tensor, g: float, scale: float, flat: torch.Tensor) -> tor
 
 
 def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``(Na, F)``, ``(Nb, F)`` -> ``(Na, Nb)`` float64 squared Euclidean distances (one float32 matrix product,
-    ``|a|^2 + |b|^2 - 2 a b^T``, clamped at 0)."""
-    a32, b32 = a.float(), b.float()
-    d = (a32 * a32).sum(1, keepdim=True) + (b32 * b32).sum(1) - 2.0 * (a32 @ b32.T)
+    """``(Na, F)``, ``(Nb, F)`` -> ``(Na, Nb)`` float64 squared Euclidean distances (one matrix product,
+    ``|a|^2 + |b|^2 - 2 a b^T``, clamped at 0): float32 on the CPU, float64 on an accelerator (whose float32
+    products may run in TF32, 10-bit mantissas, where the difference cancels)."""
+    dtype = torch.float32 if a.device.type == "cpu" else torch.float64
+    a, b = a.to(dtype), b.to(dtype)
+    d = (a * a).sum(1, keepdim=True) + (b * b).sum(1) - 2.0 * (a @ b.T)
     return d.clamp_(min=0.0).double()
 
 
