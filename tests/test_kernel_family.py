@@ -185,3 +185,22 @@ def test_a_small_image_search_can_end_with_the_kernel_ridge_and_predicts_its_tes
     result = autofast.load(run)
     pred = result.predict(xs)
     assert float((np.asarray(pred) == ys).mean()) == pytest.approx(res["test_score"])
+
+
+def test_review_edges_no_rows_a_budget_below_the_test_evaluation_and_tiny_image_regressions():
+    """Zero query rows: an empty answer (was a reshape RuntimeError); a budget that cannot pay the test
+    evaluation of the final networks is refused with the least budget (it planned on, 170 s over); an image
+    regression of 3 rows plans no kernel ridge (its hold-out fit of 2 rows raised and ended the search)."""
+    from autofast.budget import StepCost
+    from autofast.search.plan import DataSize, make_plan
+
+    clf = RBFKernelRidge().fit(torch.randn(6, 1, 2, 2), torch.arange(6) % 2)
+    assert clf.decision_function(torch.zeros(0, 1, 2, 2)).shape == (0, 2)
+    cost = StepCost(overhead=0.02, per_example=0.002)
+    huge = DataSize(90, 10, (1, 28, 28), 10, "image", 10, n_test=30_000)
+    with pytest.raises(Exception, match="test evaluation ~.*give at least --time-budget"):
+        make_plan(huge, cost, 30, "t", {})  # hold-out: one network's evaluation, 36 s
+    held = make_plan(huge, cost, 40, "t", {})  # 5 fold networks' evaluations (180 s) do not fit; one does
+    assert held.folds == 0 and "test evaluation ~180s" in held.why["folds"]
+    tiny = make_plan(DataSize(2, 1, (1, 8, 8), 0, "image", 1, target_values=1), cost, 60, "t", {})
+    assert not tiny.kernel and "< 3" in tiny.why["kernel"]

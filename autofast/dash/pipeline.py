@@ -214,11 +214,13 @@ def budget_epochs(cfg: DashConfig, task, clock: Clock) -> tuple[DashConfig, dict
     plan["stage_ends"] = {"search": round(search_end * stretch, 1),
                           "retrain": round((search_end + retrain * epoch) * stretch, 1),
                           "baseline": round(last, 1)}
-    if plan["predicted_seconds"] > clock.budget:  # even the fewest epochs overrun it (was: run on, 91 s at 15 s)
+    if plan["predicted_seconds"] > clock.budget or last <= search_end:  # even the fewest epochs overrun it
+        # (was: run on, 91 s at 15 s)
         least = math.ceil(plan["predicted_seconds"] / (1 - MARGIN_DASH))
         raise AutofastError(f"--time-budget {clock.budget:g}: {search_epochs} supernet epoch(s) and "
-                            f"{retrain} training epoch(s) per network take ~{plan['predicted_seconds']:.0f}s here; "
-                            f"give at least --time-budget {least} (or fewer epochs, a smaller --batch-size)")
+                            f"{retrain} training epoch(s) per network take ~{plan['predicted_seconds']:.0f}s here"
+                            + (f" with the test evaluation(s) (~{tests:.0f}s)" if tests >= 1.0 else "")
+                            + f"; give at least --time-budget {least} (or fewer epochs, a smaller --batch-size)")
     return cfg.model_copy(update={"batch_size": batch, "search_epochs": search_epochs, "retrain_epochs": retrain}), plan
 
 

@@ -61,8 +61,8 @@ class RBFKernelRidge:
     """RBF kernel ridge on ``x`` ``(N, *S)`` (any shape per example; flattened) -> scores ``(N, K)``.
 
     ``fit(x, y)``: ``y`` int64 labels ``0..K-1`` ``(N,)`` (+-1 one-vs-rest targets; ``num_classes``: ``K`` where
-    a class may be absent from ``y``) or float values ``(N,)`` /
-    ``(N, T)`` (``regression_``). ``decision_function(x)`` ``(N, K)`` float32 on ``x``'s device: the ridge
+    a class may be absent from ``y``) or float values ``(N,)`` / ``(N, T)`` (``regression_``; predicted as
+    ``(N, T)``, ``T`` 1 for ``(N,)``). ``decision_function(x)`` ``(N, K)`` float32 on ``x``'s device: the ridge
     scores (near +-1 for classes: rank them, calibrate them before reading them as probabilities) or the
     predicted values; ``predict`` their argmax (values: the predictions). Fitted: ``gamma_`` (absolute),
     ``g_`` (its multiple of 1 / the median squared distance), ``alpha_``, ``num_classes`` (values: T),
@@ -144,7 +144,7 @@ class RBFKernelRidge:
         if self._beta is None:
             raise FeatureInputError("RBF kernel ridge: fit the model before predicting")
         x = torch.as_tensor(x)
-        flat = x.reshape(len(x), -1).to(self._support.device)
+        flat = x.reshape(len(x), -1 if len(x) else self._support.shape[1]).to(self._support.device)
         if flat.shape[1] != self._support.shape[1]:
             raise FeatureInputError(f"RBF kernel ridge: {flat.shape[1]} input values per example; the model was "
                                     f"fitted on {self._support.shape[1]}")

@@ -166,8 +166,14 @@ def family_options(name: str, plan: Plan, size: DataSize) -> dict:
             "wd": {"shifts": SHIFTS if plan.wd_shifts else (0,)}}.get(name, {})
 
 
-#: the most of the budget kept back from ASHA for the predicted test evaluation
+#: the most of the budget kept back from ASHA and the retrain for the predicted test evaluation
 TEST_SHARE = 0.3
+
+
+def test_reserve(plan: Plan) -> float:
+    """Seconds kept back from ASHA and the retrain for the one test evaluation: its prediction, at most
+    :data:`TEST_SHARE` of the budget."""
+    return min(plan.predicted.get("test", 0.0), TEST_SHARE * plan.budget)
 
 #: the share of a given --time-budget after which the step-cost measurement starts no more epochs, and the
 #: seconds without one (the default budget is sized from the measurement)
@@ -377,7 +383,7 @@ def _final_cnn(task, backbone: str, patterns: dict, s: TuneSettings, plan: Plan,
         + (f", {plan.ensemble} members (seeds) averaged" if plan.ensemble > 1 else ""))
     out = retrain_best(task, backbone, patterns, s, best[1], plan.retrain_epochs, say, members=plan.ensemble,
                        budget_left=lambda: clock.left() - MARGIN / 2 * plan.budget  # kept: test, report
-                       - plan.predicted.get("test", 0.0))
+                       - test_reserve(plan))
     model = out.pop("model")
     history, member_histories = out.pop("history"), out.pop("member_histories")
     return model, history, member_histories, {"family": "cnn", "arch": cnn_arch, **out}
@@ -499,8 +505,7 @@ def _run_search(cfg: SearchConfig, run_dir: Path, resume: bool, say, on_start, o
         # most TEST_SHARE of the budget (10 000 test images beside 100 training ones: 65 s of a 120 s budget)
         refit = max([final_refit_seconds(n, c["seconds"], size, plan.folds, size.n_test)
                      for n, c in features.items()], default=0.0)
-        reserve = (min(max(plan.predicted["final"], refit), FINAL_SHARE * plan.budget)
-                   + min(plan.predicted.get("test", 0.0), TEST_SHARE * plan.budget))
+        reserve = min(max(plan.predicted["final"], refit), FINAL_SHARE * plan.budget) + test_reserve(plan)
         asha_end = clock.at(plan.budget * (1 - MARGIN) - reserve)
         grace = 0.05 * plan.budget
         t0 = time.perf_counter()

@@ -68,9 +68,9 @@ LINEAR_MAX_COEFS = 20_000_000
 #: RBF kernel ridge on the pixels (images, autofast.search.kernel_family): planned up to KERNEL_MAX_EXAMPLES
 #: train+val images whose pixels, kept as the model's support (float32), hold at most KERNEL_MAX_VALUES values,
 #: when its fits take at most KERNEL_SHARE of the budget left. One fit: the squared distances (seconds per
-#: n^2 x input value) and eigendecompositions of n x n kernel matrices (seconds per n^3; 5 widths on at most
-#: autofast.models.rbf_ridge.WIDTH_ROWS rows, then one at full size). Measured on the 2-core AMD EPYC, quiet:
-#: 2 000 Fashion-MNIST images (784 values) ~2 s a fit; the constants are 1.5x that
+#: n^2 x input value) and eigendecompositions of n x n kernel matrices (seconds per n^3; 8 widths on at most
+#: autofast.models.rbf_ridge.WIDTH_ROWS rows, then one at full size). Measured on the 2-core AMD EPYC: 2 000
+#: Fashion-MNIST images (784 values) 3.4-4.0 s a fit on one thread beside another job (predicted: 4.3 s)
 KERNEL_MAX_EXAMPLES, KERNEL_MAX_VALUES, KERNEL_SHARE = 5000, 2.0e7, 0.3
 KERNEL_SECONDS_PER_CUBE, KERNEL_SECONDS_PER_DISTANCE = 2.5e-10, 1e-10
 ARCHES = ("auto", "dash", "plain", "rocket")
@@ -251,8 +251,12 @@ def final_refit_seconds(name: str, scored_seconds: float, size: DataSize, folds:
     the final model is ``draws`` fits of train+val with a transform of the test split, the scoring
     ``folds x input variants`` fits of train+val. The ASHA stage ends early by it, so that a feature family won
     after ASHA still ends within the budget: the constants below are one machine's, the scoring fits measure
-    this one (ACSF1 at 60 s on the AMD EPYC: predicted 4.7 s for scoring and refit, taken 8 + 5 s). 0 for the
-    other families (their fits are a small share of the default budgets they are planned in)."""
+    this one (ACSF1 at 60 s on the AMD EPYC: predicted 4.7 s for scoring and refit, taken 8 + 5 s). The RBF
+    kernel ridge's refit: one scoring fit's seconds x (train+val / its rows)^3 (the eigensolve). 0 for the other
+    families (their fits are a small share of the default budgets they are planned in)."""
+    if name == "kernel":  # one fit of train+val: the scoring fits' seconds each, scaled by the n^3 eigensolve
+        n_fit = size.n_pool * (folds - 1) // folds if folds else size.n_train
+        return scored_seconds / max(folds, 1) * (size.n_pool / max(n_fit, 1)) ** 3
     if name not in ("rocket", "hydra"):
         return 0.0
     draws = ROCKET_FINAL_DRAWS if name == "rocket" else HYDRA_FINAL_DRAWS
@@ -335,9 +339,10 @@ class BudgetTooSmall(AutofastError):
     """The budget cannot pay two epochs of the smallest network (or the features' fits): ``need`` seconds for
     one, at ``folds`` folds."""
 
-    def __init__(self, message: str, need: float, folds: int) -> None:
+    def __init__(self, message: str, need: float, folds: int, what: str = "") -> None:
         super().__init__(message)
         self.need, self.folds = need, folds
+        self.what = what or f"one epoch ~{need:.0f}s"  # what overran, for the hold-out fallback's reason
 
 
 def _without_networks_epoch(exc: BudgetTooSmall, size: DataSize, cost: StepCost, budget: float, budget_source: str,
@@ -351,7 +356,7 @@ def _without_networks_epoch(exc: BudgetTooSmall, size: DataSize, cost: StepCost,
         try:
             return _on_hold_out(lambda g: _plan_dash_if_it_pays(size, cost, budget, budget_source, g, arch, eta,
                                                                 elapsed, beside), given,
-                                f"{exc.folds}-fold training: one epoch ~{exc.need:.0f}s, more than the budget pays: "
+                                f"{exc.folds}-fold training: {exc.what}, more than the budget pays: "
                                 "hold-out validation split")
         except BudgetTooSmall as again:
             tried = again
@@ -469,12 +474,20 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     # one fit and the final refit of the features, where they are planned (the minimum named left them out:
     # splice's "at least 10" ran 26 s)
     features_min = 2 * _feature_fit_seconds(cost.rocket_per_example, size.n_pool) if with_features else 0.0
-    minimum = elapsed + (features_min if rocket_only else 2 * alone + features_min) + 1.0
+    # the one test evaluation of the final networks (a feature family's is in its refit): one per fold model,
+    # or per retrain member (more members: added where the ensemble is sized)
+    test_one = 0.0 if rocket_only else cost.evaluation(size.n_test)
+    test_s = test_one * members_per_trial
+    minimum = elapsed + (features_min if rocket_only else 2 * alone + features_min + test_s) + 1.0
     if budget < minimum:
-        what = "the random-convolution features take" if rocket_only else "one epoch of the smallest network takes"
-        need = minimum - elapsed - 1.0 if rocket_only else alone
+        what = ("the random-convolution features take" if rocket_only else "one epoch of the smallest network takes"
+                + (f" ~{alone:.1f}s and its test evaluation" if test_s >= 1.0 else ""))
+        need = minimum - elapsed - 1.0 if rocket_only else (test_s if test_s >= 1.0 else alone)
         raise BudgetTooSmall(f"--time-budget {budget:.0f}s is too small for this data: {what} ~{need:.1f}s here; "
-                             f"give at least --time-budget {math.ceil(minimum)}", need=need, folds=folds)
+                             f"give at least --time-budget {math.ceil(minimum)}", need=alone if not rocket_only
+                             else need, folds=folds,
+                             what=f"one epoch ~{alone:.0f}s" + (f" and the test evaluation ~{test_s:.0f}s"
+                                                                if test_s >= 1.0 else ""))
 
     rocket = arch in ("auto", "rocket") and (classify_1d or values_1d)
     if arch == "rocket" and not rocket:
@@ -547,7 +560,9 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
         n_fit_k = size.n_pool * (folds - 1) // folds if folds else size.n_train
         kernel_s = (members_per_trial * kernel_fit_seconds(n_fit_k, in_values)
                     + kernel_fit_seconds(size.n_pool, in_values))
-        if size.n_pool > KERNEL_MAX_EXAMPLES:
+        if n_fit_k < 3:
+            why["kernel"] = f"{n_fit_k} training images per fit (< 3): no RBF kernel ridge"
+        elif size.n_pool > KERNEL_MAX_EXAMPLES:
             why["kernel"] = f"{size.n_pool} train+val images > {KERNEL_MAX_EXAMPLES}: no RBF kernel ridge"
         elif size.n_pool * in_values > KERNEL_MAX_VALUES:
             why["kernel"] = (f"{size.n_pool} images x {in_values} values > {KERNEL_MAX_VALUES:.0e} (the model keeps "
@@ -557,10 +572,6 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                              "ridge")
         kernel_s = 0.0 if "kernel" in why else kernel_s
     kernel = kernel_s > 0
-    # the one test evaluation of the final networks (a feature family's is in its refit): one per fold model,
-    # or per retrain member (more members: added where the ensemble is sized)
-    test_one = 0.0 if rocket_only else cost.evaluation(size.n_test)
-    test_s = test_one * members_per_trial
     usable = (left * (1 - MARGIN) - rocket_s - hydra_s - linear_s - kernel_s - test_s
               - (0.0 if beside else kmer_s + wd_s))
 
