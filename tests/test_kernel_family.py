@@ -204,3 +204,29 @@ def test_review_edges_no_rows_a_budget_below_the_test_evaluation_and_tiny_image_
     assert held.folds == 0 and "test evaluation ~180s" in held.why["folds"]
     tiny = make_plan(DataSize(2, 1, (1, 8, 8), 0, "image", 1, target_values=1), cost, 60, "t", {})
     assert not tiny.kernel and "< 3" in tiny.why["kernel"]
+
+
+def test_images_too_large_for_the_support_are_read_pooled_and_saved_so():
+    """2 000 RGB images of 64 x 64 (24.6 M values, over the 2e7 the model may keep): the plan pools them 2 x 2 for
+    the kernel ridge (said), the model pools in fit and prediction alike, and the saved record rebuilds it."""
+    import torch.nn.functional as F
+
+    from autofast.budget import StepCost
+    from autofast.predictor.families import build_model, model_record
+    from autofast.search.plan import DataSize, make_plan, pool_for
+
+    size = DataSize(1800, 200, (3, 64, 64), 10, "image", 100)
+    plan = make_plan(size, StepCost(overhead=0.02, per_example=0.002), 900, "t", {})
+    assert pool_for(size.example_shape, size.n_pool) == 2 and plan.kernel and plan.kernel_pool == 2
+    assert "2 x 2 average-pooled" in plan.why["kernel_pool"] and "average-pooled" in plan.lines()[3]
+    assert pool_for((13, 32, 32), 5000) == 2 and pool_for((13, 16, 16), 100_000) == 2  # never below 8 pixels a side
+    g = torch.Generator().manual_seed(8)
+    x, y = torch.randn(12, 2, 6, 6, generator=g), torch.arange(12) % 3
+    clf = RBFKernelRidge(num_classes=3, pool=2).fit(x, y)
+    plain = RBFKernelRidge(num_classes=3).fit(F.avg_pool2d(x, 2), y)
+    query = torch.randn(5, 2, 6, 6, generator=g)
+    assert torch.allclose(clf.decision_function(query), plain.decision_function(F.avg_pool2d(query, 2)))
+    rec, tensors = model_record(kernel_family.KernelModel(clf, 1.5))
+    assert rec["pool"] == 2 and tensors["kernel.support"].shape == (12, 2 * 3 * 3)
+    back = build_model({"model": rec}, tensors, "run")
+    assert torch.allclose(back(query), kernel_family.KernelModel(clf, 1.5)(query))

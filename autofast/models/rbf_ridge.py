@@ -67,11 +67,16 @@ class RBFKernelRidge:
     predicted values; ``predict`` their argmax (values: the predictions). Fitted: ``gamma_`` (absolute),
     ``g_`` (its multiple of 1 / the median squared distance), ``alpha_``, ``num_classes`` (values: T),
     ``loo_mse_`` ``(len(gammas), len(alphas))`` (over more than :data:`WIDTH_ROWS` examples: on the subset the
-    width was chosen on, ``seed`` drawing it)."""
+    width was chosen on, ``seed`` drawing it). ``pool`` > 1: images ``(N, C, H, W)`` are read average-pooled
+    ``pool x pool`` (in fit and prediction: the support keeps the pooled pixels)."""
 
-    def __init__(self, gammas=GAMMAS, alphas=ALPHAS, num_classes: int | None = None, seed: int = 0) -> None:
+    def __init__(self, gammas=GAMMAS, alphas=ALPHAS, num_classes: int | None = None, seed: int = 0,
+                 pool: int = 1) -> None:
         self.classes_wanted = num_classes  # the classes' count where some may be absent from y (a fold)
         self.seed = int(seed)
+        self.pool = int(pool)
+        if self.pool < 1:
+            raise FeatureInputError(f"RBF kernel ridge: pool must be a whole number >= 1, got {pool}")
         self.gammas = tuple(float(g) for g in gammas)
         self.alphas = torch.as_tensor(alphas, dtype=torch.float64).flatten()
         if not self.gammas or min(self.gammas) < 0 or self.alphas.numel() == 0 or bool((self.alphas <= 0).any()):
@@ -84,7 +89,7 @@ class RBFKernelRidge:
         self._scale = float("nan")
 
     def fit(self, x: torch.Tensor, y: torch.Tensor) -> "RBFKernelRidge":
-        x, y = torch.as_tensor(x), torch.as_tensor(y)
+        x, y = self._pooled(torch.as_tensor(x)), torch.as_tensor(y)
         if x.dim() < 2 or x.shape[0] != y.shape[0] or x.shape[0] < 3:
             raise FeatureInputError(f"RBF kernel ridge needs x (N, ...) and y (N, ...) with N >= 3; got "
                                     f"{tuple(x.shape)}, {tuple(y.shape)}")
@@ -144,7 +149,8 @@ class RBFKernelRidge:
         if self._beta is None:
             raise FeatureInputError("RBF kernel ridge: fit the model before predicting")
         x = torch.as_tensor(x)
-        flat = x.reshape(len(x), -1 if len(x) else self._support.shape[1]).to(self._support.device)
+        flat = self._pooled(x)
+        flat = flat.reshape(len(x), -1 if len(x) else self._support.shape[1]).to(self._support.device)
         if flat.shape[1] != self._support.shape[1]:
             raise FeatureInputError(f"RBF kernel ridge: {flat.shape[1]} input values per example; the model was "
                                     f"fitted on {self._support.shape[1]}")
@@ -152,6 +158,16 @@ class RBFKernelRidge:
                for i in range(0, len(flat), _ROWS)]
         scores = torch.cat(out) if out else torch.zeros(0, self.num_classes, dtype=torch.float64)
         return scores.float().to(x.device)
+
+    def _pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """Images ``(N, C, H, W)`` average-pooled ``pool x pool`` (trailing rows and columns that fill no window
+        dropped); other inputs, or ``pool`` 1, as they are."""
+        if self.pool == 1 or x.dim() != 4 or len(x) == 0:
+            return x
+        if min(x.shape[2:]) < self.pool:
+            raise FeatureInputError(f"RBF kernel ridge: images of {x.shape[2]} x {x.shape[3]} pixels cannot be "
+                                    f"pooled {self.pool} x {self.pool}")
+        return torch.nn.functional.avg_pool2d(x.float(), self.pool)
 
     def _kernel_to_support(self, rows: torch.Tensor) -> torch.Tensor:
         """``k(rows, support)`` ``(n, N)`` float64."""
@@ -166,10 +182,10 @@ class RBFKernelRidge:
     def state_dict(self) -> dict:
         """Tensors ``support`` ``(N, F)`` float32, ``beta`` ``(N, K)``, ``column_mean`` ``(N,)``, ``intercept``
         ``(K,)`` float64 (CPU), and the numbers ``gamma``, ``g`` (0: the linear kernel), ``scale`` (the median
-        squared distance ``m``), ``alpha``, ``regression``."""
+        squared distance ``m``), ``alpha``, ``pool``, ``regression``."""
         return {"support": self._support.cpu(), "beta": self._beta.cpu(), "column_mean": self._column_mean.cpu(),
                 "intercept": self._intercept.cpu(), "gamma": self.gamma_, "g": self.g_, "scale": self._scale,
-                "alpha": self.alpha_,
+                "alpha": self.alpha_, "pool": self.pool,
                 "regression": self.regression_}
 
     @classmethod
@@ -181,7 +197,7 @@ class RBFKernelRidge:
         if support.dim() != 2 or len(support) != n or column_mean.shape != (n,) or intercept.shape != (k,):
             raise ValueError(f"support {tuple(support.shape)}, beta {tuple(beta.shape)}, column_mean "
                              f"{tuple(column_mean.shape)} and intercept {tuple(intercept.shape)} do not fit together")
-        model = cls()
+        model = cls(pool=int(state.get("pool", 1)))
         model._support, model._beta, model._column_mean, model._intercept = support, beta, column_mean, intercept
         model.gamma_, model.g_, model.alpha_ = float(state["gamma"]), float(state["g"]), float(state["alpha"])
         model._scale = float(state["scale"])

@@ -130,7 +130,8 @@ def build_model(manifest: dict, state: dict, where: Path):
         try:
             clf = RBFKernelRidge.from_state_dict({**{k[len("kernel."):]: v for k, v in state.items()
                                                      if k.startswith("kernel.")},
-                                                  **{k: rec[k] for k in ("gamma", "g", "scale", "alpha", "regression")}})
+                                                  **{k: rec[k] for k in ("gamma", "g", "scale", "alpha", "regression")},
+                                                  "pool": rec.get("pool", 1)})
         except (KeyError, TypeError, ValueError) as exc:
             raise AutofastError(f"{where}: the RBF kernel ridge's weights are incomplete ({exc}); restore the run "
                                 "folder from a copy") from None

@@ -29,18 +29,19 @@ class KernelModel(FittedClassifier):
         return super().forward(x)
 
 
-def _make(task, seed: int):
+def _make(task, seed: int, pool: int = 1):
     classes = None if task.y_train.is_floating_point() else int(task.data.num_classes)
-    return lambda: RBFKernelRidge(num_classes=classes, seed=seed)
+    return lambda: RBFKernelRidge(num_classes=classes, seed=seed, pool=pool)
 
 
-def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu") -> dict:
-    """:func:`.blend.fitted_candidate` of the kernel ridge, plus the chosen ``g`` (the width as a multiple of
-    1 / the median squared distance) and ``alpha`` (one per fold under cross-validation)."""
-    cand = fitted_candidate(task, folds, _make(task, seed), device)
+def candidate(task, folds: torch.Tensor | None, seed: int, device="cpu", pool: int = 1) -> dict:
+    """:func:`.blend.fitted_candidate` of the kernel ridge on the images average-pooled by ``pool`` (1: as they
+    are; the plan's ``kernel_pool``), plus the chosen ``g`` (the width as a multiple of 1 / the median squared
+    distance) and ``alpha`` (one per fold under cross-validation) and ``pool``."""
+    cand = fitted_candidate(task, folds, _make(task, seed, pool), device)
     fitted = cand.pop("fitted")
     chosen = {key: [getattr(clf, f"{key}_") for clf in fitted] for key in ("g", "alpha")}
-    return {**cand, **{key: v[0] if folds is None else v for key, v in chosen.items()}}
+    return {**cand, **{key: v[0] if folds is None else v for key, v in chosen.items()}, "pool": pool}
 
 
 def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu",
@@ -48,7 +49,7 @@ def final(task, cand: dict, seed: int, temperature: float = 1.0, device="cpu",
     """The family refit on train+val (width and penalty chosen again there); (model, seconds, record).
     ``time_left``: not used (one fit)."""
     t0 = time.perf_counter()
-    clf = _make(task, seed)().fit(torch.cat([task.x_train, task.x_val]).to(device),
-                                  torch.cat([task.y_train, task.y_val]).to(device))
-    record = {"g": clf.g_, "alpha": clf.alpha_, "support_vectors": len(clf.state_dict()["beta"])}
+    clf = _make(task, seed, int(cand.get("pool", 1)))().fit(torch.cat([task.x_train, task.x_val]).to(device),
+                                                            torch.cat([task.y_train, task.y_val]).to(device))
+    record = {"g": clf.g_, "alpha": clf.alpha_, "support_vectors": len(clf.state_dict()["beta"]), "pool": clf.pool}
     return KernelModel(clf, temperature).to(device), time.perf_counter() - t0, record

@@ -163,7 +163,7 @@ def _has_val_file(data) -> bool:
 def family_options(name: str, plan: Plan, size: DataSize) -> dict:
     """What a feature family's ``candidate`` takes from the plan and the data beyond the task itself."""
     return {"rocket": {"padded": size.padded}, "hydra": {"padded": size.padded}, "kmer": {"order": plan.kmer},
-            "wd": {"shifts": SHIFTS if plan.wd_shifts else (0,)}}.get(name, {})
+            "wd": {"shifts": SHIFTS if plan.wd_shifts else (0,)}, "kernel": {"pool": plan.kernel_pool}}.get(name, {})
 
 
 #: the most of the budget kept back from ASHA and the retrain for the predicted test evaluation

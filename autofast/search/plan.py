@@ -72,6 +72,10 @@ LINEAR_MAX_COEFS = 20_000_000
 #: autofast.models.rbf_ridge.WIDTH_ROWS rows, then one at full size). Measured on the 2-core AMD EPYC: 2 000
 #: Fashion-MNIST images (784 values) 3.4-4.0 s a fit on one thread beside another job (predicted: 4.3 s)
 KERNEL_MAX_EXAMPLES, KERNEL_MAX_VALUES, KERNEL_SHARE = 5000, 2.0e7, 0.3
+#: images whose pixels exceed KERNEL_MAX_VALUES are read average-pooled 2 x 2 (4 x 4, ...) by the family, to sides
+#: of at least this many pixels (Fashion-MNIST, 28 x 28, seed-0 subsets of 500 / 2 000 images, offline: 0.798 /
+#: 0.837 as they are, 0.791 / 0.833 pooled 2 x 2, 0.783 / 0.815 pooled 4 x 4)
+KERNEL_MIN_SIDE = 8
 KERNEL_SECONDS_PER_CUBE, KERNEL_SECONDS_PER_DISTANCE = 2.5e-10, 1e-10
 ARCHES = ("auto", "dash", "plain", "rocket")
 #: the random-convolution family's final model averages the ridge scores of this many independent draws of its
@@ -141,6 +145,7 @@ class Plan:
     wd_shifts: bool = True  # ... with its shift stage (False: the unshifted kernels only, a short budget's)
     hydra: bool = False  # Hydra's competing-kernel features (autofast.models.hydra), series only
     kernel: bool = False  # RBF kernel ridge on the pixels (autofast.models.rbf_ridge), images only
+    kernel_pool: int = 1  # ... on the images average-pooled by this factor (their pixels over KERNEL_MAX_VALUES)
     beside: bool = False  # the host-CPU families (k-mer, kernel SVM) run beside the device stages (autofast.search.host)
 
     def to_dict(self) -> dict:
@@ -176,6 +181,8 @@ class Plan:
                + (" + weighted-degree kernel SVM" + ("" if self.wd_shifts else " (no shifts)") if self.wd else "")
                + (" + ridge regression on the flattened input" if self.linear else "")
                + (" + RBF kernel ridge on the pixels" if self.kernel else "")
+               + (f" ({self.kernel_pool} x {self.kernel_pool} average-pooled)" if self.kernel and self.kernel_pool > 1
+                  else "")
                + (f" (the {'k-mer model' if self.kmer else 'kernel SVM'} on the host CPU beside the device stages, "
                   f"~{p.get('kmer', 0) + p.get('wd', 0):.0f}s)" if self.beside and (self.kmer or self.wd) else "")
                + (f"; {self.why['dash']}" if "dash" in self.why else "")]
@@ -262,6 +269,17 @@ def final_refit_seconds(name: str, scored_seconds: float, size: DataSize, folds:
     draws = ROCKET_FINAL_DRAWS if name == "rocket" else HYDRA_FINAL_DRAWS
     return (scored_seconds * draws / (max(folds, 1) * input_variants(name, size))
             * (size.n_pool + n_test) / max(size.n_pool, 1))
+
+
+def pool_for(shape: tuple, n: int) -> int:
+    """The average-pooling factor (1, 2, 4, ...) of images of ``shape`` ``(C, H, W)`` at which ``n`` of them hold
+    at most :data:`KERNEL_MAX_VALUES` values, no side below :data:`KERNEL_MIN_SIDE` pixels (the largest such
+    factor if none fits: the plan then leaves the family out)."""
+    c, sides = shape[0], shape[1:]
+    p = 1
+    while n * c * math.prod(s // p for s in sides) > KERNEL_MAX_VALUES and min(sides) // (2 * p) >= KERNEL_MIN_SIDE:
+        p *= 2
+    return p
 
 
 def kernel_fit_seconds(n: int, values: int) -> float:
@@ -554,24 +572,32 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     dense_linear = size.kind == "dense" and regression and in_values * max(size.target_values, 1) <= LINEAR_MAX_COEFS
     linear = arch == "auto" and (size.kind == "timeseries" or dense_linear)
     linear_s = 2 * LINEAR_SECONDS_PER_VALUE * size.n_pool * in_values * in_values if linear else 0.0
-    # images: RBF kernel ridge on the pixels, fitted per fold (or on the training split) and once more at the end
-    kernel_s = 0.0
+    # images: RBF kernel ridge on the pixels, fitted per fold (or on the training split) and once more at the end;
+    # images too large for the model's support read average-pooled (2 x 2, 4 x 4, ...: kernel_pool)
+    kernel_s, kernel_pool = 0.0, 1
     if arch == "auto" and size.kind == "image":
         n_fit_k = size.n_pool * (folds - 1) // folds if folds else size.n_train
-        kernel_s = (members_per_trial * kernel_fit_seconds(n_fit_k, in_values)
-                    + kernel_fit_seconds(size.n_pool, in_values))
+        kernel_pool = pool_for(size.example_shape, size.n_pool)
+        pooled = size.example_shape[0] * math.prod(s // kernel_pool for s in size.example_shape[1:])
+        kernel_s = (members_per_trial * kernel_fit_seconds(n_fit_k, pooled)
+                    + kernel_fit_seconds(size.n_pool, pooled))
+        if kernel_pool > 1:
+            why["kernel_pool"] = (f"{size.n_pool} images x {in_values} values > {KERNEL_MAX_VALUES:.0e} (the model "
+                                  f"keeps them): the kernel ridge reads them {kernel_pool} x {kernel_pool} "
+                                  "average-pooled")
         if n_fit_k < 3:
             why["kernel"] = f"{n_fit_k} training images per fit (< 3): no RBF kernel ridge"
         elif size.n_pool > KERNEL_MAX_EXAMPLES:
             why["kernel"] = f"{size.n_pool} train+val images > {KERNEL_MAX_EXAMPLES}: no RBF kernel ridge"
-        elif size.n_pool * in_values > KERNEL_MAX_VALUES:
-            why["kernel"] = (f"{size.n_pool} images x {in_values} values > {KERNEL_MAX_VALUES:.0e} (the model keeps "
-                             "them): no RBF kernel ridge")
+        elif size.n_pool * pooled > KERNEL_MAX_VALUES:
+            why["kernel"] = (f"{size.n_pool} images x {pooled} values > {KERNEL_MAX_VALUES:.0e} (the model keeps "
+                             f"them) even pooled to {KERNEL_MIN_SIDE} pixels a side: no RBF kernel ridge")
         elif kernel_s > KERNEL_SHARE * left:
             why["kernel"] = (f"its fits ~{kernel_s:.0f}s > {KERNEL_SHARE:g} of the {left:.0f}s left: no RBF kernel "
                              "ridge")
         kernel_s = 0.0 if "kernel" in why else kernel_s
     kernel = kernel_s > 0
+    kernel_pool = kernel_pool if kernel else 1
     usable = (left * (1 - MARGIN) - rocket_s - hydra_s - linear_s - kernel_s - test_s
               - (0.0 if beside else kmer_s + wd_s))
 
@@ -673,4 +699,5 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                 n_configs=int(n), retrain_epochs=int(retrain_epochs), ensemble=int(ensemble),
                 updates_per_epoch=int(upe), predicted=predicted, why=why,
                 given=tuple(sorted(k for k in given if k in PLANNED)), kmer=kmer, linear=linear, wd=wd, kernel=kernel,
+                kernel_pool=kernel_pool,
                 wd_shifts=bool(wd and wd_shifts), hydra=hydra, beside=beside and bool(kmer or wd))
