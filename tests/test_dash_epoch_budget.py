@@ -174,3 +174,15 @@ def test_the_test_evaluations_are_kept_back_from_the_training_stages(tmp_path, m
     assert plan["test_seconds"] == pytest.approx(tests, abs=0.01) and tests > 2
     assert plan["stage_ends"]["baseline"] == pytest.approx(60 * (1 - MARGIN_DASH) - tests, abs=0.1)
     assert plan["predicted_seconds"] <= 60
+
+
+def test_the_replan_prices_the_retrains_test_evaluation_at_the_patterns_cost():
+    """A dilated pattern's epoch at 2.8x the plain one's: its test evaluation took 61 s where 23 s were kept and the
+    baseline got 1 of 32 epochs. The re-plan prices the retrain's evaluation at the pattern's cost too."""
+    clock = Clock(time.time() - 10.0, budget=100.0)
+    ends = {"search": 12.0, "retrain": 40.0, "baseline": 70.0}
+    plan = {"retrain_epochs": 20, "retrain_cap": 30, "test_seconds": 20.0, "stage_ends": dict(ends)}
+    cfg = DashConfig(task="x", search_epochs=4, retrain_epochs=20)
+    _, rec = replan_retrain(cfg, clock, plan, 3, pattern_epoch=3.0, plain_epoch=1.0)
+    assert plan["test_seconds"] == pytest.approx(10.0 * 3 + 10.0)  # the retrain's 3x, the baseline's as planned
+    assert rec["left"] == pytest.approx(100 * (1 - MARGIN_DASH) - 40.0 - 10.0, abs=0.2)

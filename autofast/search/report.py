@@ -251,7 +251,8 @@ def _retrain_cut(r: dict) -> tuple[int, int] | None:
     """(epochs run, epochs planned) where the time budget shortened the final retrain, else None."""
     f, plan = r.get("final") or {}, r.get("plan") or {}
     ran, planned = f.get("epochs"), plan.get("retrain_epochs")
-    if f.get("family") != "cnn" or plan.get("folds") or not isinstance(ran, int) or not isinstance(planned, int):
+    if not str(f.get("family", "")).startswith("cnn") or plan.get("folds") or not isinstance(ran, int) \
+            or not isinstance(planned, int):  # a CNN, or a blend of one ("cnn+kernel") whose retrain was cut
         return None
     return (ran, planned) if ran < planned else None
 
