@@ -24,7 +24,7 @@ import torch
 
 from .ridge import FeatureInputError, dual_loo
 
-__all__ = ["RBFKernelRidge", "GAMMAS", "ALPHAS", "squared_distances"]
+__all__ = ["RBFKernelRidge", "GAMMAS", "ALPHAS", "kernel_matrix", "squared_distances"]
 
 #: kernel widths tried, as multiples of 1 / the median squared distance between two training examples; 0 is the
 #: linear kernel ``a . b / m`` (the limit of a wide RBF kernel): a target linear in the pixels (an audit's image
@@ -40,11 +40,13 @@ WIDTH_ROWS = 1000
 _ROWS = 2048  # query rows per distance block at prediction
 
 
-def _kernel(d2: torch.Tensor, g: float, scale: float, flat: torch.Tensor) -> torch.Tensor:
-    """The kernel matrix ``(n, n)`` float64 of width ``g`` (0: linear, ``a . b / scale``)."""
+def kernel_matrix(a: torch.Tensor, b: torch.Tensor, g: float, scale: float, d2: torch.Tensor | None = None):
+    """``k(a, b)`` ``(Na, Nb)`` float64 of width ``g`` over ``scale`` (the median squared distance): the RBF
+    kernel ``exp(-g |a - b|^2 / scale)`` (``d2``: the squared distances where already computed), or for ``g`` 0
+    the linear kernel ``a . b / scale``."""
     if g == 0:
-        return (flat.double() @ flat.double().T) / scale
-    return torch.exp(d2 * (-g / scale))
+        return (a.double() @ b.double().T) / scale
+    return torch.exp((squared_distances(a, b) if d2 is None else d2) * (-g / scale))
 
 
 def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -111,17 +113,18 @@ class RBFKernelRidge:
             targets[torch.arange(len(y), device=flat.device), y.to(flat.device)] = 1.0
         n = len(flat)
         d2 = squared_distances(flat, flat)
-        off = d2[torch.triu_indices(n, n, 1, device=d2.device).unbind()]
+        off = d2.masked_select(torch.ones(n, n, dtype=torch.bool, device=d2.device).triu_(1))  # each pair once
         positive = off[off > 0]
         scale = float(positive.median()) if positive.numel() else 1.0  # every input equal: any width
         gammas, subset = self.gammas, n > WIDTH_ROWS and len(self.gammas) > 1
         if subset:  # the width on a subset, the penalty on all
             rows = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))[:WIDTH_ROWS].to(d2.device)
-            g = self._grid(d2[rows][:, rows], targets[rows], scale, gammas, flat[rows])[1]
-            self.loo_mse_, gammas = self._losses, (g,)
-        _, self.g_, self.alpha_, self._beta, self._column_mean = self._grid(d2, targets, scale, gammas, flat)
+            best, self.loo_mse_ = self._grid(d2[rows][:, rows], targets[rows], scale, gammas, flat[rows])
+            gammas = (best[1],)
+        best, losses = self._grid(d2, targets, scale, gammas, flat)
+        _, self.g_, self.alpha_, self._beta, self._column_mean = best
         if not subset:
-            self.loo_mse_ = self._losses
+            self.loo_mse_ = losses
         self.gamma_ = self.g_ / scale
         self._scale = scale
         self._support, self._intercept = flat, targets.mean(0)
@@ -129,21 +132,20 @@ class RBFKernelRidge:
         return self
 
     def _grid(self, d2: torch.Tensor, targets: torch.Tensor, scale: float, gammas: tuple, flat: torch.Tensor) -> tuple:
-        """(least LOO MSE, g, alpha, beta, column means of the kernel) over ``gammas`` x the penalties, from the
-        squared distances ``d2`` ``(n, n)`` (the inputs ``flat`` ``(n, F)`` for the linear kernel) and targets
-        ``(n, K)``; every LOO MSE in ``self._losses``."""
+        """``((least LOO MSE, g, alpha, beta, column means of the kernel), every LOO MSE (len(gammas), A))`` over
+        ``gammas`` x the penalties, from the inputs ``flat`` ``(n, F)``, their squared distances ``d2`` ``(n, n)``
+        and the targets ``(n, K)``."""
         yc = targets - targets.mean(0)
         best, losses = None, []
         for g in gammas:
-            k = _kernel(d2, g, scale, flat)
+            k = kernel_matrix(flat, flat, g, scale, d2)
             column_mean = k.mean(0)
             kc = k - column_mean - column_mean.unsqueeze(1) + column_mean.mean()  # C K C (K symmetric)
             beta, alpha, loo, _ = dual_loo(kc, yc, self.alphas)
             losses.append(loo)
             if best is None or float(loo.min()) < best[0]:
                 best = (float(loo.min()), g, alpha, beta, column_mean)
-        self._losses = torch.stack(losses)
-        return best
+        return best, torch.stack(losses)
 
     def decision_function(self, x: torch.Tensor) -> torch.Tensor:
         if self._beta is None:
@@ -154,8 +156,8 @@ class RBFKernelRidge:
         if flat.shape[1] != self._support.shape[1]:
             raise FeatureInputError(f"RBF kernel ridge: {flat.shape[1]} input values per example; the model was "
                                     f"fitted on {self._support.shape[1]}")
-        out = [(self._kernel_to_support(flat[i:i + _ROWS]) - self._column_mean) @ self._beta + self._intercept
-               for i in range(0, len(flat), _ROWS)]
+        out = [(kernel_matrix(flat[i:i + _ROWS], self._support, self.g_, self._scale) - self._column_mean)
+               @ self._beta + self._intercept for i in range(0, len(flat), _ROWS)]
         scores = torch.cat(out) if out else torch.zeros(0, self.num_classes, dtype=torch.float64)
         return scores.float().to(x.device)
 
@@ -168,12 +170,6 @@ class RBFKernelRidge:
             raise FeatureInputError(f"RBF kernel ridge: images of {x.shape[2]} x {x.shape[3]} pixels cannot be "
                                     f"pooled {self.pool} x {self.pool}")
         return torch.nn.functional.avg_pool2d(x.float(), self.pool)
-
-    def _kernel_to_support(self, rows: torch.Tensor) -> torch.Tensor:
-        """``k(rows, support)`` ``(n, N)`` float64."""
-        if self.g_ == 0:  # linear: a . b / m (m = g / gamma is kept as the scale)
-            return (rows.double() @ self._support.double().T) / self._scale
-        return torch.exp(squared_distances(rows, self._support) * -self.gamma_)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         scores = self.decision_function(x)

@@ -226,7 +226,7 @@ def default_budget(size: DataSize, cost: StepCost | None = None) -> tuple[float,
     why = f"default for {size.n_pool} train+val examples"
     if cost is not None and size.n_train:
         k = max(1, _default_folds(size)[0])
-        n_fit = size.n_pool * (k - 1) // k if k > 1 else size.n_train
+        n_fit = fit_rows(size, k)
         batch = batch_for(n_fit)
         upe = math.ceil(n_fit / min(batch, n_fit))
         epochs = _wanted_epochs(upe)
@@ -262,13 +262,17 @@ def final_refit_seconds(name: str, scored_seconds: float, size: DataSize, folds:
     kernel ridge's refit: one scoring fit's seconds x (train+val / its rows)^3 (the eigensolve). 0 for the other
     families (their fits are a small share of the default budgets they are planned in)."""
     if name == "kernel":  # one fit of train+val: the scoring fits' seconds each, scaled by the n^3 eigensolve
-        n_fit = size.n_pool * (folds - 1) // folds if folds else size.n_train
-        return scored_seconds / max(folds, 1) * (size.n_pool / max(n_fit, 1)) ** 3
+        return scored_seconds / max(folds, 1) * (size.n_pool / max(fit_rows(size, folds), 1)) ** 3
     if name not in ("rocket", "hydra"):
         return 0.0
     draws = ROCKET_FINAL_DRAWS if name == "rocket" else HYDRA_FINAL_DRAWS
     return (scored_seconds * draws / (max(folds, 1) * input_variants(name, size))
             * (size.n_pool + n_test) / max(size.n_pool, 1))
+
+
+def fit_rows(size: DataSize, folds: int) -> int:
+    """Rows one model is fitted on: train+val less a fold (``folds`` k >= 2), else the training split."""
+    return size.n_pool * (folds - 1) // folds if folds > 1 else size.n_train
 
 
 def pool_for(shape: tuple, n: int) -> int:
@@ -357,10 +361,9 @@ class BudgetTooSmall(AutofastError):
     """The budget cannot pay two epochs of the smallest network (or the features' fits): ``need`` seconds for
     one, at ``folds`` folds."""
 
-    def __init__(self, message: str, need: float, folds: int, what: str = "") -> None:
+    def __init__(self, message: str, need: float, folds: int, what: str) -> None:
         super().__init__(message)
-        self.need, self.folds = need, folds
-        self.what = what or f"one epoch ~{need:.0f}s"  # what overran, for the hold-out fallback's reason
+        self.need, self.folds, self.what = need, folds, what  # what: what overran, for the hold-out fallback's reason
 
 
 def _without_networks_epoch(exc: BudgetTooSmall, size: DataSize, cost: StepCost, budget: float, budget_source: str,
@@ -476,7 +479,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
                                 f"{folds} folds; give --folds {size.n_pool} or fewer (0: a hold-out split)")
     else:
         folds, why["folds"] = _default_folds(size)
-    n_fit = size.n_pool * (folds - 1) // folds if folds else size.n_train
+    n_fit = fit_rows(size, folds)
     batch = given.get("batch_size") or batch_for(n_fit)
     why.setdefault("batch_size", "given" if "batch_size" in given else f"~{n_fit} training examples / 10, in 8..64")
     upe = math.ceil(n_fit / min(batch, n_fit))
@@ -498,14 +501,15 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     test_s = test_one * members_per_trial
     minimum = elapsed + (features_min if rocket_only else 2 * alone + features_min + test_s) + 1.0
     if budget < minimum:
-        what = ("the random-convolution features take" if rocket_only else "one epoch of the smallest network takes"
-                + (f" ~{alone:.1f}s and its test evaluation" if test_s >= 1.0 else ""))
-        need = minimum - elapsed - 1.0 if rocket_only else (test_s if test_s >= 1.0 else alone)
-        raise BudgetTooSmall(f"--time-budget {budget:.0f}s is too small for this data: {what} ~{need:.1f}s here; "
-                             f"give at least --time-budget {math.ceil(minimum)}", need=alone if not rocket_only
-                             else need, folds=folds,
+        tested = test_s >= 1.0  # the test evaluation named where it counts
+        need = minimum - elapsed - 1.0 if rocket_only else alone
+        what = (f"the random-convolution features take ~{need:.1f}s" if rocket_only else
+                f"one epoch of the smallest network takes ~{alone:.1f}s"
+                + (f" and its test evaluation ~{test_s:.1f}s" if tested else ""))
+        raise BudgetTooSmall(f"--time-budget {budget:.0f}s is too small for this data: {what} here; give at least "
+                             f"--time-budget {math.ceil(minimum)}", need=need, folds=folds,
                              what=f"one epoch ~{alone:.0f}s" + (f" and the test evaluation ~{test_s:.0f}s"
-                                                                if test_s >= 1.0 else ""))
+                                                                if tested else ""))
 
     rocket = arch in ("auto", "rocket") and (classify_1d or values_1d)
     if arch == "rocket" and not rocket:
@@ -528,7 +532,7 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     # at the end, when those fits take at most WD_SHARE of the budget left, else without its shift stage when
     # those take at most WD_QUICK_SHARE; it takes the k-mer family's place
     dna = arch == "auto" and classify_1d and size.kind == "dna"
-    n_fits = (size.n_pool * (folds - 1) // folds) ** 2 * members_per_trial if folds else size.n_train ** 2
+    n_fits = fit_rows(size, folds) ** 2 * members_per_trial
     pairs = length * (n_fits + size.n_pool ** 2) if dna else 0
     wd_full_s, wd_quick_s = WD_SECONDS_PER_VALUE * pairs, WD_QUICK_SECONDS_PER_VALUE * pairs
     # beside the device stages a host family has the whole run (less the margin) to itself
@@ -576,17 +580,16 @@ def _make_plan(size: DataSize, cost: StepCost, budget: float, budget_source: str
     # images too large for the model's support read average-pooled (2 x 2, 4 x 4, ...: kernel_pool)
     kernel_s, kernel_pool = 0.0, 1
     if arch == "auto" and size.kind == "image":
-        n_fit_k = size.n_pool * (folds - 1) // folds if folds else size.n_train
         kernel_pool = pool_for(size.example_shape, size.n_pool)
         pooled = size.example_shape[0] * math.prod(s // kernel_pool for s in size.example_shape[1:])
-        kernel_s = (members_per_trial * kernel_fit_seconds(n_fit_k, pooled)
+        kernel_s = (members_per_trial * kernel_fit_seconds(n_fit, pooled)
                     + kernel_fit_seconds(size.n_pool, pooled))
         if kernel_pool > 1:
             why["kernel_pool"] = (f"{size.n_pool} images x {in_values} values > {KERNEL_MAX_VALUES:.0e} (the model "
                                   f"keeps them): the kernel ridge reads them {kernel_pool} x {kernel_pool} "
                                   "average-pooled")
-        if n_fit_k < 3:
-            why["kernel"] = f"{n_fit_k} training images per fit (< 3): no RBF kernel ridge"
+        if n_fit < 3:
+            why["kernel"] = f"{n_fit} training images per fit (< 3): no RBF kernel ridge"
         elif size.n_pool > KERNEL_MAX_EXAMPLES:
             why["kernel"] = f"{size.n_pool} train+val images > {KERNEL_MAX_EXAMPLES}: no RBF kernel ridge"
         elif size.n_pool * pooled > KERNEL_MAX_VALUES:
